@@ -1,0 +1,53 @@
+"""Single-node, in-memory consensus for ``-dev`` and for tests.
+
+Every proposal commits at once: the node is always the leader of a cluster of
+one, and nothing touches disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from proconsul.raft.interface import StateMachine
+
+
+class InmemConsensus:
+    """Implements :class:`~proconsul.raft.interface.Consensus` for one node in memory."""
+
+    def __init__(self, fsm: StateMachine, address: str = "127.0.0.1:8300") -> None:
+        self._fsm = fsm
+        self._address = address
+        self._index = 0
+        self._observers: list[Callable[[bool], None]] = []
+
+    def start(self) -> None:
+        """Take leadership and tell the observers."""
+        for callback in self._observers:
+            callback(True)
+
+    async def apply(self, data: bytes, timeout: float | None = None) -> Any:
+        self._index += 1
+        return self._fsm.apply(self._index, data)
+
+    async def barrier(self, timeout: float | None = None) -> None:
+        await asyncio.sleep(0)
+
+    async def verify_leader(self) -> None:
+        return None
+
+    def is_leader(self) -> bool:
+        return True
+
+    def leader_address(self) -> str | None:
+        return self._address
+
+    def last_contact(self) -> float:
+        return 0.0
+
+    def last_index(self) -> int:
+        return self._index
+
+    def on_leadership_change(self, callback: Callable[[bool], None]) -> None:
+        self._observers.append(callback)

@@ -1,0 +1,83 @@
+"""The boundary between consensus and the layers above it.
+
+Upper layers (server, agent) propose commands through :class:`Consensus` and
+never learn whether a real Raft cluster or the in-memory single node used by
+``-dev`` sits behind it. Raft delivers committed commands to a
+:class:`StateMachine`, which the fsm layer implements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, BinaryIO, Protocol
+
+
+class ConsensusError(Exception):
+    """A proposal could not be committed; the message says why."""
+
+
+class NotLeaderError(ConsensusError):
+    """This node is not the leader; the caller should retry on the leader."""
+
+    def __init__(self, leader_address: str | None = None) -> None:
+        super().__init__("node is not the leader")
+        self.leader_address = leader_address
+
+
+class NoLeaderError(ConsensusError):
+    """No leader is known right now (an election is in progress)."""
+
+    def __init__(self) -> None:
+        super().__init__("No cluster leader")
+
+
+class StateMachineSnapshot(Protocol):
+    """A point-in-time view of the state machine that can be streamed out."""
+
+    def write(self, sink: BinaryIO) -> None:
+        """Stream the snapshot into ``sink`` (may run in a worker thread)."""
+
+    def release(self) -> None:
+        """Drop any resources held for the snapshot."""
+
+
+class StateMachine(Protocol):
+    """What consensus drives: deterministic application of committed commands."""
+
+    def apply(self, index: int, data: bytes) -> Any:
+        """Apply the command committed at ``index``; return its response.
+
+        A returned :class:`Exception` instance is the command's own error (for
+        example a failed check-and-set); it is handed back to the proposer.
+        """
+
+    def snapshot(self) -> StateMachineSnapshot:
+        """Capture the current state for streaming."""
+
+    def restore(self, source: BinaryIO) -> None:
+        """Replace the whole state with the snapshot read from ``source``."""
+
+
+class Consensus(Protocol):
+    """How the layers above propose commands and ask about leadership."""
+
+    async def apply(self, data: bytes, timeout: float | None = None) -> Any:
+        """Commit ``data`` and return the state machine's response to it."""
+
+    async def barrier(self, timeout: float | None = None) -> None:
+        """Wait until every command committed before the call is applied."""
+
+    async def verify_leader(self) -> None:
+        """Confirm with a quorum that this node is still the leader."""
+
+    def is_leader(self) -> bool: ...
+
+    def leader_address(self) -> str | None: ...
+
+    def last_contact(self) -> float:
+        """Seconds since the leader was last heard from (0 on the leader)."""
+
+    def last_index(self) -> int: ...
+
+    def on_leadership_change(self, callback: Callable[[bool], None]) -> None:
+        """Call ``callback(is_leader)`` whenever this node gains or loses leadership."""
