@@ -1,0 +1,106 @@
+"""/v1/catalog/*: register, deregister and the catalog reads."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from msgspec.structs import replace
+
+from proconsul.agent.http.decode import decode_json
+from proconsul.agent.http.params import datacenter, node_meta, query_options
+from proconsul.agent.http.reply import json_reply
+from proconsul.structs.catalog import DeregisterRequest, NodeServiceList, RegisterRequest
+from proconsul.structs.errors import BadRequest
+from proconsul.structs.requests import (
+    DCSpecificRequest,
+    NodeSpecificRequest,
+    ServiceSpecificRequest,
+)
+
+
+async def register(request: web.Request) -> web.Response:
+    req = decode_json(await request.read(), RegisterRequest)
+    req.Datacenter = req.Datacenter or datacenter(request)
+    await request.app["agent"].rpc("Catalog.Register", req)
+    return json_reply(request, True)
+
+
+async def deregister(request: web.Request) -> web.Response:
+    req = decode_json(await request.read(), DeregisterRequest)
+    req.Datacenter = req.Datacenter or datacenter(request)
+    await request.app["agent"].rpc("Catalog.Deregister", req)
+    return json_reply(request, True)
+
+
+async def datacenters(request: web.Request) -> web.Response:
+    return json_reply(request, await request.app["agent"].rpc("Catalog.ListDatacenters",
+                                                              DCSpecificRequest()))
+
+
+async def nodes(request: web.Request) -> web.Response:
+    req = query_options(request, DCSpecificRequest(Datacenter=datacenter(request),
+                                                   NodeMetaFilters=node_meta(request.query)))
+    reply = await request.app["agent"].rpc("Catalog.ListNodes", req)
+    return json_reply(request, reply.Nodes, meta=reply)
+
+
+async def services(request: web.Request) -> web.Response:
+    req = query_options(request, DCSpecificRequest(Datacenter=datacenter(request),
+                                                   NodeMetaFilters=node_meta(request.query)))
+    reply = await request.app["agent"].rpc("Catalog.ListServices", req)
+    return json_reply(request, reply.Services, meta=reply)
+
+
+def service_request(request: web.Request) -> ServiceSpecificRequest:
+    """The shared parameters of per-service reads (catalog and health)."""
+    name = request.match_info.get("service", "")
+    if not name:
+        raise BadRequest("Missing service name")
+    tags = request.query.getall("tag", [])
+    req = ServiceSpecificRequest(Datacenter=datacenter(request), ServiceName=name,
+                                 ServiceTags=tags or None, TagFilter=bool(tags),
+                                 NodeMetaFilters=node_meta(request.query))
+    return query_options(request, req)
+
+
+async def service(request: web.Request) -> web.Response:
+    reply = await request.app["agent"].rpc("Catalog.ServiceNodes", service_request(request))
+    rows = [row if row.ServiceTags is not None else replace(row, ServiceTags=[])
+            for row in reply.ServiceNodes]
+    return json_reply(request, rows, meta=reply)
+
+
+def node_request(request: web.Request) -> NodeSpecificRequest:
+    name = request.match_info.get("node", "")
+    if not name:
+        raise BadRequest("Missing node name")
+    return query_options(request, NodeSpecificRequest(Datacenter=datacenter(request), Node=name))
+
+
+async def node(request: web.Request) -> web.Response:
+    reply = await request.app["agent"].rpc("Catalog.NodeServices", node_request(request))
+    found = reply.NodeServices
+    if found is not None:
+        found = replace(found, Services={
+            sid: s if s.Tags is not None else replace(s, Tags=[])
+            for sid, s in found.Services.items()})
+    return json_reply(request, found, meta=reply)
+
+
+async def node_services(request: web.Request) -> web.Response:
+    reply = await request.app["agent"].rpc("Catalog.NodeServiceList", node_request(request))
+    found = reply.NodeServices
+    if found is None:
+        return json_reply(request, {"Node": None, "Services": []}, meta=reply)
+    services = [s if s.Tags is not None else replace(s, Tags=[]) for s in found.Services]
+    return json_reply(request, NodeServiceList(Node=found.Node, Services=services), meta=reply)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_put("/v1/catalog/register", register)
+    router.add_put("/v1/catalog/deregister", deregister)
+    router.add_get("/v1/catalog/datacenters", datacenters)
+    router.add_get("/v1/catalog/nodes", nodes)
+    router.add_get("/v1/catalog/services", services)
+    router.add_get("/v1/catalog/service/{service:.*}", service)
+    router.add_get("/v1/catalog/node/{node:.*}", node)
+    router.add_get("/v1/catalog/node-services/{node:.*}", node_services)

@@ -1,0 +1,52 @@
+"""/v1/health/*: checks by node, service and state; healthy service instances."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from msgspec.structs import replace
+
+from proconsul.agent.http.catalog import node_request, service_request
+from proconsul.agent.http.params import datacenter, flag, node_meta, query_options
+from proconsul.agent.http.reply import json_reply
+from proconsul.structs.catalog import HEALTH_PASSING
+from proconsul.structs.errors import BadRequest
+from proconsul.structs.requests import ChecksInStateRequest
+
+
+async def node_checks(request: web.Request) -> web.Response:
+    reply = await request.app["agent"].rpc("Health.NodeChecks", node_request(request))
+    return json_reply(request, reply.HealthChecks, meta=reply)
+
+
+async def service_checks(request: web.Request) -> web.Response:
+    reply = await request.app["agent"].rpc("Health.ServiceChecks", service_request(request))
+    return json_reply(request, reply.HealthChecks, meta=reply)
+
+
+async def checks_in_state(request: web.Request) -> web.Response:
+    state = request.match_info.get("state", "")
+    if not state:
+        raise BadRequest("Missing check state")
+    req = ChecksInStateRequest(Datacenter=datacenter(request), State=state,
+                               NodeMetaFilters=node_meta(request.query))
+    reply = await request.app["agent"].rpc("Health.ChecksInState", query_options(request, req))
+    return json_reply(request, reply.HealthChecks, meta=reply)
+
+
+async def service_nodes(request: web.Request) -> web.Response:
+    req = service_request(request)
+    passing = flag(request.query, "passing")
+    reply = await request.app["agent"].rpc("Health.ServiceNodes", req)
+    nodes = reply.Nodes
+    if passing:
+        nodes = [n for n in nodes if all(c.Status == HEALTH_PASSING for c in n.Checks)]
+    nodes = [n if n.Service.Tags is not None
+             else replace(n, Service=replace(n.Service, Tags=[])) for n in nodes]
+    return json_reply(request, nodes, meta=reply)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/v1/health/node/{node:.*}", node_checks)
+    router.add_get("/v1/health/checks/{service:.*}", service_checks)
+    router.add_get("/v1/health/state/{state:.*}", checks_in_state)
+    router.add_get("/v1/health/service/{service:.*}", service_nodes)

@@ -1,0 +1,45 @@
+"""The HTTP API server: routes, and errors turned into Consul's plain-text replies."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from proconsul.agent.http import agent_endpoint, catalog, health, kv, session, status, txn
+from proconsul.structs.errors import ConsulError
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BODY = 16 * 1024 * 1024
+
+
+@web.middleware
+async def consul_errors(request: web.Request, handler) -> web.StreamResponse:
+    """Every failure becomes one line of text with Consul's status code."""
+    try:
+        return await handler(request)
+    except ConsulError as err:
+        return web.Response(status=err.status, text=err.message)
+    except web.HTTPMethodNotAllowed as err:
+        allowed = ",".join(sorted(err.allowed_methods))
+        return web.Response(status=405, text=f"method {request.method} not allowed",
+                            headers={"Allow": allowed})
+    except web.HTTPNotFound:
+        return web.Response(status=404, text="404 page not found")
+    except web.HTTPRequestEntityTooLarge as err:
+        return web.Response(status=413, text=err.text or "Request body too large")
+    except web.HTTPException:
+        raise
+    except Exception as err:  # a bug: say so in one line, keep the traceback in the log
+        log.exception("unhandled error serving %s %s", request.method, request.path)
+        return web.Response(status=500, text=f"internal error: {type(err).__name__}: {err}")
+
+
+def build_app(agent) -> web.Application:
+    """The aiohttp application serving ``/v1/...`` for ``agent``."""
+    app = web.Application(middlewares=[consul_errors], client_max_size=MAX_REQUEST_BODY)
+    app["agent"] = agent
+    for module in (agent_endpoint, catalog, health, kv, session, status, txn):
+        module.add_routes(app.router)
+    return app

@@ -1,0 +1,23 @@
+"""/v1/status/*: the leader and the raft peers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from proconsul.agent.http.params import datacenter
+from proconsul.agent.http.reply import json_reply
+
+
+async def leader(request: web.Request) -> web.Response:
+    datacenter(request)
+    return json_reply(request, await request.app["agent"].rpc("Status.Leader", None))
+
+
+async def peers(request: web.Request) -> web.Response:
+    datacenter(request)
+    return json_reply(request, await request.app["agent"].rpc("Status.Peers", None))
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/v1/status/leader", leader)
+    router.add_get("/v1/status/peers", peers)

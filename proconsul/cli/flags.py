@@ -1,0 +1,84 @@
+"""Go-style command-line flags: ``-name=value``, ``-name value``, ``--name``, bools."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+class FlagError(Exception):
+    """A command line that does not parse; the message says what is wrong."""
+
+
+@dataclass
+class Flag:
+    name: str
+    parse: Callable[[str], Any]
+    default: Any
+    usage: str
+    is_bool: bool = False
+
+
+def parse_bool(text: str) -> bool:
+    if text in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if text in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise ValueError(f"invalid boolean {text!r}")
+
+
+class FlagSet:
+    """The flags of one command, parsed the way Go's ``flag`` package does."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self._flags: dict[str, Flag] = {}
+
+    def string(self, name: str, default: str, usage: str) -> None:
+        self._flags[name] = Flag(name, str, default, usage)
+
+    def integer(self, name: str, default: int, usage: str) -> None:
+        self._flags[name] = Flag(name, int, default, usage)
+
+    def boolean(self, name: str, default: bool, usage: str) -> None:
+        self._flags[name] = Flag(name, parse_bool, default, usage, is_bool=True)
+
+    def usage(self) -> str:
+        lines = []
+        for flag in sorted(self._flags.values(), key=lambda f: f.name):
+            kind = "" if flag.is_bool else "=<value>"
+            lines.append(f"  -{flag.name}{kind}\n     {flag.usage}")
+        return "\n".join(lines)
+
+    def parse(self, args: list[str]) -> tuple[dict[str, Any], list[str]]:
+        """Return (values by flag name, remaining positional arguments)."""
+        values = {f.name: f.default for f in self._flags.values()}
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if arg == "--":
+                i += 1
+                break
+            if not arg.startswith("-") or arg == "-":
+                break
+            name, has_value, value = arg.lstrip("-").partition("=")
+            if name in ("h", "help"):
+                raise FlagError("help requested")
+            flag = self._flags.get(name)
+            if flag is None:
+                raise FlagError(f"flag provided but not defined: -{name}")
+            if not has_value:
+                if flag.is_bool:
+                    value = "true"
+                else:
+                    i += 1
+                    if i >= len(args):
+                        raise FlagError(f"flag needs an argument: -{name}")
+                    value = args[i]
+            try:
+                values[name] = flag.parse(value)
+            except ValueError:
+                raise FlagError(f'invalid value "{value}" for flag -{name}') from None
+            i += 1
+        return values, args[i:]

@@ -1,0 +1,147 @@
+"""Applies committed raft commands to the state store."""
+
+from __future__ import annotations
+
+import logging
+import struct
+from typing import Any, BinaryIO
+
+from proconsul.state.catalog import StateError
+from proconsul.state.snapshot import StateSnapshot
+from proconsul.state.store import Store
+from proconsul.structs.catalog import DeregisterRequest, RegisterRequest
+from proconsul.structs.kv import KVOp, KVSRequest, TombstoneRequest
+from proconsul.structs.messages import MessageType, UnknownMessageType, decode_command
+from proconsul.structs.session import SessionRequest
+from proconsul.structs.txn import TxnRequest, TxnResponse
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct(">Q")
+
+
+class CommandError(Exception):
+    """A committed command the state store refused; its text goes to the proposer."""
+
+
+class _Rollback(Exception):
+    def __init__(self, response: TxnResponse) -> None:
+        self.response = response
+
+
+class FSMSnapshot:
+    """The FSM's snapshot: the last applied index, then the state records."""
+
+    def __init__(self, last_index: int, state: StateSnapshot) -> None:
+        self.last_index = last_index
+        self._state = state
+
+    def write(self, sink: BinaryIO) -> None:
+        sink.write(_HEADER.pack(self.last_index))
+        self._state.write(sink)
+
+    def release(self) -> None:
+        self._state.release()
+
+
+class FSM:
+    """The state machine Raft drives: decode the message type, apply, answer.
+
+    Unknown message types with the ignore flag (128) are skipped; any other
+    unknown type raises :class:`UnknownMessageType`, which stops the server
+    rather than silently diverging from its peers.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.last_applied = 0
+        self._handlers = {
+            MessageType.REGISTER: self._register,
+            MessageType.DEREGISTER: self._deregister,
+            MessageType.KVS: self._kvs,
+            MessageType.SESSION: self._session,
+            MessageType.TOMBSTONE: self._tombstone,
+            MessageType.TXN: self._txn,
+        }
+
+    def apply(self, index: int, data: bytes) -> Any:
+        decoded = decode_command(data)
+        self.last_applied = index
+        if decoded is None:
+            log.warning("ignoring unknown raft message type %d at index %d", data[0], index)
+            return None
+        message_type, request = decoded
+        try:
+            return self._handlers[message_type](index, request)
+        except StateError as err:
+            return CommandError(str(err))
+
+    def snapshot(self) -> FSMSnapshot:
+        return FSMSnapshot(self.last_applied, self.store.snapshot())
+
+    def restore(self, source: BinaryIO) -> None:
+        header = source.read(_HEADER.size)
+        if len(header) != _HEADER.size:
+            raise UnknownMessageType("snapshot is truncated before its header")
+        (self.last_applied,) = _HEADER.unpack(header)
+        self.store.restore(source)
+
+    def _register(self, index: int, req: RegisterRequest) -> None:
+        with self.store.write(index) as tx:
+            self.store.ensure_registration(tx, req)
+
+    def _deregister(self, index: int, req: DeregisterRequest) -> None:
+        store = self.store
+        with store.write(index) as tx:
+            if req.ServiceID:
+                store.delete_service(tx, req.Node, req.ServiceID)
+            elif req.CheckID:
+                store.delete_check(tx, req.Node, req.CheckID)
+            else:
+                store.delete_node(tx, req.Node)
+
+    def _kvs(self, index: int, req: KVSRequest) -> Any:
+        store, entry = self.store, req.DirEnt
+        with store.write(index) as tx:
+            if req.Op == KVOp.SET:
+                store.kv_set(tx, entry)
+                return True
+            if req.Op == KVOp.CAS:
+                return store.kv_set_cas(tx, entry)
+            if req.Op == KVOp.LOCK:
+                return store.kv_lock(tx, entry)
+            if req.Op == KVOp.UNLOCK:
+                return store.kv_unlock(tx, entry)
+            if req.Op == KVOp.DELETE:
+                store.kv_delete(tx, entry.Key)
+                return True
+            if req.Op == KVOp.DELETE_CAS:
+                return store.kv_delete_cas(tx, entry.Key, entry.ModifyIndex)
+            if req.Op == KVOp.DELETE_TREE:
+                store.kv_delete_tree(tx, entry.Key)
+                return True
+        raise StateError(f"Invalid KVS operation '{req.Op}'")
+
+    def _session(self, index: int, req: SessionRequest) -> Any:
+        with self.store.write(index) as tx:
+            if req.Op == "create":
+                self.store.session_create(tx, req.Session)
+                return req.Session.ID
+            if req.Op == "destroy":
+                self.store.delete_session(tx, req.Session.ID)
+                return True
+        raise StateError(f"Invalid Session operation '{req.Op}'")
+
+    def _tombstone(self, index: int, req: TombstoneRequest) -> None:
+        with self.store.write(index) as tx:
+            self.store.reap_tombstones(tx, req.ReapIndex)
+
+    def _txn(self, index: int, req: TxnRequest) -> TxnResponse:
+        try:
+            with self.store.write(index) as tx:
+                response = self.store.txn_apply(tx, req.Ops)
+                if response.Errors:
+                    raise _Rollback(response)
+        except _Rollback as rollback:
+            return rollback.response
+        return response

@@ -1,0 +1,74 @@
+"""Blocking queries: re-run a read until its index passes the caller's or time runs out."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+
+from proconsul.state.watch import WatchRegistry, WatchSet
+from proconsul.structs.query import (
+    DEFAULT_QUERY_TIME_NS,
+    JITTER_FRACTION,
+    MAX_QUERY_TIME_NS,
+    QueryOptions,
+)
+
+Query = Callable[[WatchSet | None], int]
+
+
+def query_timeout(max_query_time_ns: int) -> float:
+    """Seconds to block: default 5 min, capped at 10 min, plus up to 1/16 jitter."""
+    wait = max_query_time_ns
+    if wait <= 0:
+        wait = DEFAULT_QUERY_TIME_NS
+    wait = min(wait, MAX_QUERY_TIME_NS)
+    wait += random.randrange(max(1, wait // JITTER_FRACTION))
+    return wait / 1e9
+
+
+async def wait_for_change(registry: WatchRegistry, topics: set, timeout: float) -> bool:
+    """Wait until one of ``topics`` fires (True) or ``timeout`` passes (False)."""
+    if timeout <= 0:
+        return False
+    loop = asyncio.get_running_loop()
+    fired = loop.create_future()
+
+    def wake() -> None:
+        if not fired.done():
+            fired.set_result(True)
+
+    def expire() -> None:
+        if not fired.done():
+            fired.set_result(False)
+
+    registry.register(topics, wake)
+    timer = loop.call_later(timeout, expire)
+    try:
+        return await fired
+    finally:
+        timer.cancel()
+        registry.unregister(topics, wake)
+
+
+async def run_blocking(registry: WatchRegistry, generation: Callable[[], int],
+                       opts: QueryOptions, query: Query) -> int:
+    """Run ``query`` (which fills the reply and returns its index) Consul's way.
+
+    Index 0 means a plain read. Otherwise the query re-runs whenever a topic it
+    read fires, returning once its index exceeds ``MinQueryIndex``, when the
+    timeout passes, or when the whole state was replaced by a restore.
+    """
+    if opts.MinQueryIndex == 0:
+        return max(query(None), 1)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + query_timeout(opts.MaxQueryTime)
+    start_generation = generation()
+    while True:
+        watches = WatchSet()
+        index = query(watches)
+        if index > opts.MinQueryIndex or generation() != start_generation:
+            break
+        if not await wait_for_change(registry, watches.topics, deadline - loop.time()):
+            break
+    return max(index, 1)

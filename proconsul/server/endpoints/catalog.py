@@ -1,0 +1,177 @@
+"""Catalog.*: register and deregister, and the catalog reads."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from msgspec.structs import replace
+
+from proconsul.server.filtering import ResultFilter
+from proconsul.structs.catalog import (
+    DeregisterRequest,
+    HealthCheck,
+    Node,
+    NodeService,
+    RegisterRequest,
+    ServiceNode,
+)
+from proconsul.structs.errors import BadRequest
+from proconsul.structs.messages import MessageType
+from proconsul.structs.requests import (
+    DCSpecificRequest,
+    IndexedNodes,
+    IndexedNodeServiceList,
+    IndexedNodeServices,
+    IndexedServiceNodes,
+    IndexedServices,
+    NodeSpecificRequest,
+    ServiceSpecificRequest,
+)
+
+if TYPE_CHECKING:
+    from proconsul.server.server import Server
+
+UNSPECIFIED_ADDRESSES = ("0.0.0.0", "::", "[::]")
+
+
+def check_type(check: HealthCheck) -> str:
+    """The Type Consul derives from how a catalog check is defined."""
+    d = check.Definition
+    for field, name in (("ScriptArgs", "script"), ("HTTP", "http"), ("TCP", "tcp"),
+                        ("UDP", "udp"), ("GRPC", "grpc"), ("H2PING", "h2ping"),
+                        ("DockerContainerID", "docker"), ("OSService", "os_service")):
+        if getattr(d, field):
+            return name
+    return check.Type
+
+
+class Catalog:
+    """The Catalog RPC service."""
+
+    NAME = "Catalog"
+    METHODS = ("Register", "Deregister", "ListDatacenters", "ListNodes", "ListServices",
+               "ServiceNodes", "NodeServices", "NodeServiceList")
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    async def Register(self, req: RegisterRequest) -> bool:
+        if not req.Node:
+            raise BadRequest("Must provide node")
+        if not req.Address and not req.SkipNodeUpdate:
+            raise BadRequest("Must provide address if SkipNodeUpdate is not set")
+        if req.Service is not None:
+            req.Service = self._service_pre_apply(req.Service)
+        checks = ([req.Check] if req.Check is not None else []) + list(req.Checks or ())
+        fixed = []
+        for check in checks:
+            if not check.Node:
+                check = replace(check, Node=req.Node)
+            if check.Node.lower() != req.Node.lower():
+                raise BadRequest(f'check node "{check.Node}" does not match node "{req.Node}"')
+            if not check.CheckID:
+                if not check.Name:
+                    raise BadRequest("Must provide check name or ID")
+                check = replace(check, CheckID=check.Name)
+            fixed.append(replace(check, Type=check_type(check)))
+        req.Check, req.Checks = None, fixed or None
+        req.Datacenter = req.Datacenter or self.server.config.datacenter
+        await self.server.raft_apply(MessageType.REGISTER, req)
+        return True
+
+    @staticmethod
+    def _service_pre_apply(service: NodeService) -> NodeService:
+        if not service.ID and service.Service:
+            service = replace(service, ID=service.Service)
+        if not service.Service:
+            raise BadRequest("Must provide service name with ID")
+        if service.Address in UNSPECIFIED_ADDRESSES:
+            raise BadRequest("Invalid service address")
+        return service
+
+    async def Deregister(self, req: DeregisterRequest) -> bool:
+        if not req.Node:
+            raise BadRequest("Must provide node")
+        await self.server.raft_apply(MessageType.DEREGISTER, req)
+        return True
+
+    async def ListDatacenters(self, req: DCSpecificRequest) -> list[str]:
+        return [self.server.config.datacenter]
+
+    async def ListNodes(self, req: DCSpecificRequest) -> IndexedNodes:
+        reply = IndexedNodes()
+        keep = ResultFilter(req.Filter, Node)
+
+        def query(ws) -> int:
+            index, nodes = self.server.store.list_nodes(ws, req.NodeMetaFilters)
+            reply.Nodes = keep.apply(nodes)
+            return index
+
+        await self.server.blocking_query(req, reply, query)
+        return reply
+
+    async def ListServices(self, req: DCSpecificRequest) -> IndexedServices:
+        reply = IndexedServices()
+        keep = ResultFilter(req.Filter, ServiceNode)
+
+        def query(ws) -> int:
+            index, rows = self.server.store.list_services(ws, req.NodeMetaFilters)
+            services: dict[str, list[str]] = {}
+            for row in keep.apply(rows):
+                tags = services.setdefault(row.ServiceName, [])
+                for tag in row.ServiceTags or ():
+                    if tag not in tags:
+                        tags.append(tag)
+            reply.Services = services
+            return index
+
+        await self.server.blocking_query(req, reply, query)
+        return reply
+
+    async def ServiceNodes(self, req: ServiceSpecificRequest) -> IndexedServiceNodes:
+        if not req.ServiceName:
+            raise BadRequest("Must provide service name")
+        reply = IndexedServiceNodes()
+        keep = ResultFilter(req.Filter, ServiceNode)
+        tags = req.ServiceTags if req.TagFilter else None
+
+        def query(ws) -> int:
+            index, rows = self.server.store.service_nodes(
+                ws, req.ServiceName, tags, req.NodeMetaFilters, req.ServiceKind)
+            reply.ServiceNodes = keep.apply(rows)
+            return index
+
+        await self.server.blocking_query(req, reply, query)
+        return reply
+
+    async def NodeServices(self, req: NodeSpecificRequest) -> IndexedNodeServices:
+        if not req.Node:
+            raise BadRequest("Must provide node")
+        reply = IndexedNodeServices()
+        keep = ResultFilter(req.Filter, NodeService)
+
+        def query(ws) -> int:
+            index, found = self.server.store.node_services(ws, req.Node)
+            if found is not None:
+                found = replace(found, Services=keep.apply_map(found.Services))
+            reply.NodeServices = found
+            return index
+
+        await self.server.blocking_query(req, reply, query)
+        return reply
+
+    async def NodeServiceList(self, req: NodeSpecificRequest) -> IndexedNodeServiceList:
+        if not req.Node:
+            raise BadRequest("Must provide node")
+        reply = IndexedNodeServiceList()
+        keep = ResultFilter(req.Filter, NodeService)
+
+        def query(ws) -> int:
+            index, found = self.server.store.node_service_list(ws, req.Node)
+            if found is not None:
+                found = replace(found, Services=keep.apply(found.Services))
+            reply.NodeServices = found
+            return index
+
+        await self.server.blocking_query(req, reply, query)
+        return reply

@@ -1,0 +1,74 @@
+"""Health.*: node, service and state check reads, and healthy service instances."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from proconsul.server.filtering import ResultFilter
+from proconsul.structs.catalog import HEALTH_ANY, HEALTH_STATES, CheckServiceNode, HealthCheck
+from proconsul.structs.errors import BadRequest
+from proconsul.structs.requests import (
+    ChecksInStateRequest,
+    IndexedCheckServiceNodes,
+    IndexedHealthChecks,
+    NodeSpecificRequest,
+    ServiceSpecificRequest,
+)
+
+if TYPE_CHECKING:
+    from proconsul.server.server import Server
+
+
+class Health:
+    """The Health RPC service."""
+
+    NAME = "Health"
+    METHODS = ("NodeChecks", "ServiceChecks", "ChecksInState", "ServiceNodes")
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    async def NodeChecks(self, req: NodeSpecificRequest) -> IndexedHealthChecks:
+        if not req.Node:
+            raise BadRequest("Must provide node")
+        return await self._checks(req, lambda ws: self.server.store.node_checks(ws, req.Node))
+
+    async def ServiceChecks(self, req: ServiceSpecificRequest) -> IndexedHealthChecks:
+        if not req.ServiceName:
+            raise BadRequest("Must provide service name")
+        return await self._checks(req, lambda ws: self.server.store.service_checks(
+            ws, req.ServiceName, req.NodeMetaFilters))
+
+    async def ChecksInState(self, req: ChecksInStateRequest) -> IndexedHealthChecks:
+        if req.State not in HEALTH_STATES and req.State != HEALTH_ANY:
+            raise BadRequest(f"Invalid state: {req.State}")
+        return await self._checks(req, lambda ws: self.server.store.checks_in_state(
+            ws, req.State, req.NodeMetaFilters))
+
+    async def _checks(self, req, read) -> IndexedHealthChecks:
+        reply = IndexedHealthChecks()
+        keep = ResultFilter(req.Filter, HealthCheck)
+
+        def query(ws) -> int:
+            index, checks = read(ws)
+            reply.HealthChecks = keep.apply(checks)
+            return index
+
+        await self.server.blocking_query(req, reply, query)
+        return reply
+
+    async def ServiceNodes(self, req: ServiceSpecificRequest) -> IndexedCheckServiceNodes:
+        if not req.ServiceName:
+            raise BadRequest("Must provide service name")
+        reply = IndexedCheckServiceNodes()
+        keep = ResultFilter(req.Filter, CheckServiceNode)
+        tags = req.ServiceTags if req.TagFilter else None
+
+        def query(ws) -> int:
+            index, nodes = self.server.store.check_service_nodes(
+                ws, req.ServiceName, tags, req.NodeMetaFilters, req.ServiceKind)
+            reply.Nodes = keep.apply(nodes)
+            return index
+
+        await self.server.blocking_query(req, reply, query)
+        return reply

@@ -1,0 +1,76 @@
+"""KVS.*: apply one KV operation; get, list and list keys."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from proconsul.structs.errors import BadRequest
+from proconsul.structs.kv import KVOp, KVSRequest
+from proconsul.structs.messages import MessageType
+from proconsul.structs.requests import (
+    IndexedDirEntries,
+    IndexedKeyList,
+    KeyListRequest,
+    KeyRequest,
+)
+
+if TYPE_CHECKING:
+    from proconsul.server.server import Server
+
+log = logging.getLogger(__name__)
+
+WRITE_OPS = {KVOp.SET, KVOp.CAS, KVOp.LOCK, KVOp.UNLOCK, KVOp.DELETE, KVOp.DELETE_CAS,
+             KVOp.DELETE_TREE}
+
+
+class KVS:
+    """The KVS RPC service."""
+
+    NAME = "KVS"
+    METHODS = ("Apply", "Get", "List", "ListKeys")
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    async def Apply(self, req: KVSRequest) -> bool:
+        if req.Op not in WRITE_OPS:
+            raise BadRequest(f"Invalid KVS operation '{req.Op}'")
+        if req.Op == KVOp.LOCK:
+            delay = self.server.store.lock_delay_remaining(req.DirEnt.Key)
+            if delay > 0:
+                log.warning("rejecting lock of %s due to lock-delay (%.1fs left)",
+                            req.DirEnt.Key, delay)
+                return False
+        return bool(await self.server.raft_apply(MessageType.KVS, req))
+
+    async def Get(self, req: KeyRequest) -> IndexedDirEntries:
+        reply = IndexedDirEntries()
+
+        def query(ws) -> int:
+            index, entry = self.server.store.kv_get(ws, req.Key)
+            reply.Entries = [entry] if entry is not None else []
+            return index
+
+        await self.server.blocking_query(req, reply, query)
+        return reply
+
+    async def List(self, req: KeyRequest) -> IndexedDirEntries:
+        reply = IndexedDirEntries()
+
+        def query(ws) -> int:
+            index, reply.Entries = self.server.store.kv_list(ws, req.Key)
+            return index
+
+        await self.server.blocking_query(req, reply, query)
+        return reply
+
+    async def ListKeys(self, req: KeyListRequest) -> IndexedKeyList:
+        reply = IndexedKeyList()
+
+        def query(ws) -> int:
+            index, reply.Keys = self.server.store.kv_keys(ws, req.Prefix, req.Seperator)
+            return index
+
+        await self.server.blocking_query(req, reply, query)
+        return reply

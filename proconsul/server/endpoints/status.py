@@ -1,0 +1,28 @@
+"""Status.*: leader, peers, ping."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from proconsul.server.server import Server
+
+
+class Status:
+    """The Status RPC service."""
+
+    NAME = "Status"
+    METHODS = ("Leader", "Peers", "Ping")
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    async def Leader(self, req: Any) -> str:
+        return self.server.consensus.leader_address() or ""
+
+    async def Peers(self, req: Any) -> list[str]:
+        leader = self.server.consensus.leader_address()
+        return [leader] if leader else []
+
+    async def Ping(self, req: Any) -> bool:
+        return True

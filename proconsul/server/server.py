@@ -1,0 +1,173 @@
+"""Server mode: the state store, FSM and consensus, the endpoints, leader routines."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from proconsul import CONSUL_COMPAT_VERSION
+from proconsul.fsm.fsm import FSM, CommandError
+from proconsul.lib.routine import RoutineManager
+from proconsul.raft.inmem import InmemConsensus
+from proconsul.raft.interface import Consensus, ConsensusError, NoLeaderError
+from proconsul.server.blocking import run_blocking
+from proconsul.server.endpoints import register_all
+from proconsul.server.session_timers import SessionTimers
+from proconsul.server.tombstone_gc import TombstoneGC
+from proconsul.state.store import Store
+from proconsul.structs.catalog import (
+    HEALTH_PASSING,
+    SERF_CHECK_ALIVE_OUTPUT,
+    SERF_CHECK_ID,
+    SERF_CHECK_NAME,
+    HealthCheck,
+    NodeService,
+    RegisterRequest,
+)
+from proconsul.structs.errors import BadRequest, ConsulError
+from proconsul.structs.messages import MessageType, encode_command
+from proconsul.structs.query import QueryMeta, QueryOptions
+
+log = logging.getLogger(__name__)
+
+RAFT_APPLY_TIMEOUT = 30.0
+
+
+class ServerConfig(msgspec.Struct):
+    """What a server needs to know about itself."""
+
+    datacenter: str = "dc1"
+    node_name: str = "proconsul"
+    node_id: str = ""
+    advertise_addr: str = "127.0.0.1"
+    server_port: int = 8300
+    serf_lan_port: int = 8301
+    tombstone_ttl: float = 15 * 60.0
+    tombstone_granularity: float = 30.0
+
+
+Endpoint = Callable[[Any], Awaitable[Any]]
+
+
+class Server:
+    """A Consul server: answers endpoint calls (``Catalog.Register``, ``KVS.Get`` ...).
+
+    Endpoints are reached by name through :meth:`rpc`, in process for the
+    local agent and over the RPC port for others.
+    """
+
+    def __init__(self, config: ServerConfig, consensus: Consensus | None = None) -> None:
+        self.config = config
+        if not config.node_id:
+            config.node_id = str(uuid.uuid4())
+        self.store = Store()
+        self.fsm = FSM(self.store)
+        self.consensus: Consensus = consensus or InmemConsensus(
+            self.fsm, f"{config.advertise_addr}:{config.server_port}")
+        self.routines = RoutineManager()
+        self.session_timers = SessionTimers(self)
+        self.tombstone_gc = TombstoneGC(self, config.tombstone_ttl, config.tombstone_granularity)
+        self.store.on_tombstone = self.tombstone_gc.hint
+        self.endpoints: dict[str, Endpoint] = {}
+        register_all(self)
+        self._revoking: asyncio.Task | None = None
+        self.consensus.on_leadership_change(self._leadership_changed)
+
+    def start(self) -> None:
+        if isinstance(self.consensus, InmemConsensus):
+            self.consensus.start()
+
+    async def stop(self) -> None:
+        await self.routines.stop_all()
+        self.session_timers.clear()
+        self.tombstone_gc.disable()
+
+    # ---- calls --------------------------------------------------------------
+
+    async def rpc(self, method: str, request: Any) -> Any:
+        """Call endpoint ``method`` (e.g. ``"KVS.Apply"``) with its request struct."""
+        endpoint = self.endpoints.get(method)
+        if endpoint is None:
+            service = method.partition(".")[0]
+            if not any(name.startswith(service + ".") for name in self.endpoints):
+                raise ConsulError(f"rpc: can't find service {service}")
+            raise ConsulError(f"rpc: can't find method {method}")
+        return await endpoint(request)
+
+    async def raft_apply(self, message_type: MessageType, request: msgspec.Struct) -> Any:
+        """Commit one command; the single place a write's error comes from.
+
+        Consensus failures and the FSM's own refusal both surface here, once,
+        as a :class:`ConsulError` the caller can show as is.
+        """
+        data = encode_command(message_type, request)
+        try:
+            response = await self.consensus.apply(data, timeout=RAFT_APPLY_TIMEOUT)
+        except NoLeaderError:
+            raise ConsulError("No cluster leader") from None
+        except ConsensusError as err:
+            raise ConsulError(f"raft apply failed: {err}") from None
+        if isinstance(response, CommandError):
+            raise BadRequest(str(response))
+        return response
+
+    async def blocking_query(self, opts: QueryOptions, meta: QueryMeta,
+                             query: Callable[[Any], int]) -> None:
+        """Serve a read with Consul's blocking and consistency semantics."""
+        if opts.RequireConsistent:
+            await self.consensus.verify_leader()
+        meta.Index = await run_blocking(self.store.watches, lambda: self.store.generation,
+                                        opts, query)
+        self.set_query_meta(meta, opts)
+
+    def set_query_meta(self, meta: QueryMeta, opts: QueryOptions) -> None:
+        if self.consensus.is_leader():
+            meta.LastContact = 0
+            meta.KnownLeader = True
+        else:
+            meta.LastContact = int(self.consensus.last_contact() * 1000)
+            meta.KnownLeader = self.consensus.leader_address() is not None
+        if opts.RequireConsistent:
+            meta.ConsistencyLevel = "consistent"
+        elif opts.AllowStale:
+            meta.ConsistencyLevel = "stale"
+        else:
+            meta.ConsistencyLevel = "leader"
+
+    # ---- leadership ---------------------------------------------------------
+
+    def _leadership_changed(self, is_leader: bool) -> None:
+        if is_leader:
+            self.routines.start("establish-leadership", self._establish_leadership)
+        else:
+            self.session_timers.clear()
+            self.tombstone_gc.disable()
+            self._revoking = asyncio.get_running_loop().create_task(self.routines.stop_all())
+
+    async def _establish_leadership(self) -> None:
+        await self.consensus.barrier()
+        self.tombstone_gc.enable()
+        self.session_timers.initialize()
+        await self.register_self()
+
+    async def register_self(self) -> None:
+        """Put this server in the catalog with its serfHealth check and the consul service."""
+        cfg = self.config
+        await self.raft_apply(MessageType.REGISTER, RegisterRequest(
+            Datacenter=cfg.datacenter, ID=cfg.node_id, Node=cfg.node_name,
+            Address=cfg.advertise_addr,
+            TaggedAddresses={"lan": cfg.advertise_addr, "lan_ipv4": cfg.advertise_addr,
+                             "wan": cfg.advertise_addr, "wan_ipv4": cfg.advertise_addr},
+            NodeMeta={"consul-network-segment": "", "consul-version": CONSUL_COMPAT_VERSION},
+            Service=NodeService(ID="consul", Service="consul", Port=cfg.server_port,
+                                Meta={"raft_version": "3", "serf_protocol_current": "2",
+                                      "serf_protocol_max": "5", "serf_protocol_min": "1",
+                                      "version": CONSUL_COMPAT_VERSION}),
+            Check=HealthCheck(Node=cfg.node_name, CheckID=SERF_CHECK_ID, Name=SERF_CHECK_NAME,
+                              Status=HEALTH_PASSING, Output=SERF_CHECK_ALIVE_OUTPUT),
+        ))

@@ -1,0 +1,118 @@
+"""The state store's foundation: tables, the index table, write transactions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from proconsul.state.table import Table, UndoLog
+from proconsul.state.watch import WatchRegistry
+
+
+def lower(name: str) -> str:
+    """Node and service names are case-insensitive keys, as in Consul."""
+    return name.lower()
+
+
+class WriteTxn:
+    """One atomic write at a raft index: an undo log plus what to wake on commit."""
+
+    __slots__ = ("index", "undo", "topics", "kv_keys", "kv_trees", "_indexes")
+
+    def __init__(self, indexes: dict[str, int], index: int) -> None:
+        self.index = index
+        self.undo = UndoLog()
+        self.topics: set = set()
+        self.kv_keys: list[str] = []
+        self.kv_trees: list[str] = []
+        self._indexes = indexes
+
+    def bump(self, *names: str) -> None:
+        """Set the raft index of each named table (or sub-index) to this write's index."""
+        indexes = self._indexes
+        for name in names:
+            old = indexes.get(name)
+            if old == self.index:
+                continue
+            indexes[name] = self.index
+            self.undo.record(_restore_index(indexes, name, old))
+            self.topics.add(("index", name))
+
+    def touch(self, *topics) -> None:
+        self.topics.update(topics)
+
+
+def _restore_index(indexes: dict[str, int], name: str, old: int | None) -> Callable[[], None]:
+    def restore() -> None:
+        if old is None:
+            indexes.pop(name, None)
+        else:
+            indexes[name] = old
+    return restore
+
+
+class StoreBase:
+    """Holds the tables; every write runs inside :meth:`write` and is all-or-nothing."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.watches = WatchRegistry()
+        self.indexes: dict[str, int] = {}
+        self.nodes = Table("nodes", lambda n: lower(n.Node), {"id": lambda n: n.ID.lower() or None})
+        self.services = Table(
+            "services",
+            lambda s: (lower(s.Node), s.Service.ID),
+            {
+                "name": lambda s: lower(s.Service.Service),
+                "node": lambda s: lower(s.Node),
+                "kind": lambda s: s.Service.Kind or None,
+            },
+        )
+        self.checks = Table(
+            "checks",
+            lambda c: (lower(c.Node), c.CheckID),
+            {
+                "node": lambda c: lower(c.Node),
+                "service": lambda c: (lower(c.Node), c.ServiceID) if c.ServiceID else None,
+                "service_name": lambda c: lower(c.ServiceName) if c.ServiceName else None,
+                "status": lambda c: c.Status,
+            },
+        )
+        self.kvs = Table("kvs", lambda e: e.Key, {"session": lambda e: e.Session or None},
+                         ordered=True)
+        self.tombstones = Table("tombstones", lambda t: t.Key, ordered=True)
+        self.sessions = Table("sessions", lambda s: s.ID, {"node": lambda s: lower(s.Node)})
+        self.session_checks = Table(
+            "session_checks",
+            lambda link: link,
+            {"check": lambda link: (link[0], link[1]), "session": lambda link: link[2]},
+        )
+        self._tables = [self.nodes, self.services, self.checks, self.kvs, self.tombstones,
+                        self.sessions, self.session_checks]
+        self.lock_delays: dict[str, float] = {}
+        self.generation = 0
+
+    def max_index(self, *names: str) -> int:
+        indexes = self.indexes
+        return max((indexes.get(n, 0) for n in names), default=0)
+
+    @contextmanager
+    def write(self, index: int) -> Iterator[WriteTxn]:
+        """Run a write at raft ``index``; any exception rolls every change back."""
+        tx = WriteTxn(self.indexes, index)
+        try:
+            yield tx
+        except BaseException:
+            tx.undo.rollback()
+            raise
+        self.watches.fire(tx.topics, tx.kv_keys, tx.kv_trees)
+
+    def reset(self) -> None:
+        """Empty every table (before a restore) and wake all blocked readers."""
+        for table in self._tables:
+            table.clear()
+        self.indexes.clear()
+        self.lock_delays.clear()
+        self.generation += 1
+        self.watches.fire_all()

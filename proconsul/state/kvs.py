@@ -1,0 +1,186 @@
+"""The KV table, its tombstones (the graveyard) and lock delays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+from msgspec.structs import replace
+
+from proconsul.state.base import StoreBase, WriteTxn
+from proconsul.state.catalog import StateError
+from proconsul.state.watch import KV_PREFIX, WatchSet
+from proconsul.structs.base import UNSET
+from proconsul.structs.kv import DirEntry
+
+
+class Tombstone(msgspec.Struct, frozen=True):
+    """Marks that ``Key`` was deleted at raft index ``Index``, so prefix indexes move."""
+
+    Key: str
+    Index: int
+
+
+class KVMixin(StoreBase):
+    """KV writes (set, CAS, lock, delete, trees) and reads (get, list, keys)."""
+
+    on_tombstone: Callable[[int], None] | None = None
+
+    # ---- writes -------------------------------------------------------------
+
+    def kv_set(self, tx: WriteTxn, entry: DirEntry, update_session: bool = False) -> None:
+        existing = self.kvs.get(entry.Key)
+        if existing is not None:
+            entry = replace(entry, CreateIndex=existing.CreateIndex, LockIndex=existing.LockIndex)
+            if not update_session:
+                entry = replace(entry, Session=existing.Session)
+        else:
+            entry = replace(entry, CreateIndex=tx.index)
+            if not update_session:
+                entry = replace(entry, Session=UNSET, LockIndex=0)
+        self._kv_put(tx, replace(entry, ModifyIndex=tx.index))
+
+    def kv_set_cas(self, tx: WriteTxn, entry: DirEntry) -> bool:
+        existing = self.kvs.get(entry.Key)
+        if entry.ModifyIndex == 0 and existing is not None:
+            return False
+        if entry.ModifyIndex != 0 and (existing is None
+                                       or existing.ModifyIndex != entry.ModifyIndex):
+            return False
+        self.kv_set(tx, entry)
+        return True
+
+    def kv_lock(self, tx: WriteTxn, entry: DirEntry) -> bool:
+        session = entry.Session if entry.Session is not UNSET else ""
+        if not session:
+            raise StateError("Missing session")
+        if self.sessions.get(session) is None:
+            raise StateError(f'invalid session "{session}"')
+        existing = self.kvs.get(entry.Key)
+        if existing is None:
+            entry = replace(entry, CreateIndex=tx.index, LockIndex=1)
+        elif existing.Session == session:
+            entry = replace(entry, CreateIndex=existing.CreateIndex, LockIndex=existing.LockIndex)
+        elif existing.Session is not UNSET:
+            return False
+        else:
+            entry = replace(entry, CreateIndex=existing.CreateIndex,
+                            LockIndex=existing.LockIndex + 1)
+        self._kv_put(tx, replace(entry, ModifyIndex=tx.index))
+        return True
+
+    def kv_unlock(self, tx: WriteTxn, entry: DirEntry) -> bool:
+        session = entry.Session if entry.Session is not UNSET else ""
+        if not session:
+            raise StateError("Missing session")
+        existing = self.kvs.get(entry.Key)
+        if existing is None or existing.Session != session:
+            return False
+        self._kv_put(tx, replace(entry, Session=UNSET, CreateIndex=existing.CreateIndex,
+                                 LockIndex=existing.LockIndex, ModifyIndex=tx.index))
+        return True
+
+    def kv_delete(self, tx: WriteTxn, key: str) -> None:
+        if self.kvs.delete(key, tx.undo) is None:
+            return
+        self._bury(tx, key)
+        tx.bump("kvs")
+        tx.kv_keys.append(key)
+        tx.touch(("kv_key", key))
+
+    def kv_delete_cas(self, tx: WriteTxn, key: str, cas_index: int) -> bool:
+        existing = self.kvs.get(key)
+        if existing is None or existing.ModifyIndex != cas_index:
+            return existing is None
+        self.kv_delete(tx, key)
+        return True
+
+    def kv_delete_tree(self, tx: WriteTxn, prefix: str) -> None:
+        doomed = [e.Key for e in self.kvs.prefix(prefix)]
+        if not doomed:
+            return
+        for key in doomed:
+            self.kvs.delete(key, tx.undo)
+            tx.touch(("kv_key", key))
+        self._bury(tx, prefix)
+        tx.bump("kvs")
+        tx.kv_trees.append(prefix)
+
+    def reap_tombstones(self, tx: WriteTxn, reap_index: int) -> None:
+        doomed = [t.Key for t in self.tombstones.rows() if t.Index <= reap_index]
+        for key in doomed:
+            self.tombstones.delete(key, tx.undo)
+        if doomed:
+            tx.bump("tombstones")
+
+    def _kv_put(self, tx: WriteTxn, entry: DirEntry) -> None:
+        self.kvs.put(entry, tx.undo)
+        tx.bump("kvs")
+        tx.kv_keys.append(entry.Key)
+        tx.touch(("kv_key", entry.Key))
+
+    def _bury(self, tx: WriteTxn, key: str) -> None:
+        self.tombstones.put(Tombstone(key, tx.index), tx.undo)
+        tx.bump("tombstones")
+        if self.on_tombstone is not None:
+            self.on_tombstone(tx.index)
+
+    def set_lock_delay(self, key: str, delay_seconds: float) -> None:
+        """Forbid re-acquiring ``key`` for a while after its lock was invalidated."""
+        self.lock_delays[key] = self.clock() + delay_seconds
+
+    def lock_delay_remaining(self, key: str) -> float:
+        expires = self.lock_delays.get(key)
+        if expires is None:
+            return 0.0
+        remaining = expires - self.clock()
+        if remaining <= 0:
+            del self.lock_delays[key]
+            return 0.0
+        return remaining
+
+    # ---- reads --------------------------------------------------------------
+
+    def kv_max_index(self) -> int:
+        return self.max_index("kvs", "tombstones")
+
+    def kv_get(self, ws: WatchSet | None, key: str) -> tuple[int, DirEntry | None]:
+        entry = self.kvs.get(key)
+        if ws is not None:
+            ws.add(("kv_key", key) if entry is not None else (KV_PREFIX, key))
+        return self.kv_max_index(), entry
+
+    def kv_list(self, ws: WatchSet | None, prefix: str) -> tuple[int, list[DirEntry]]:
+        if ws is not None:
+            ws.add((KV_PREFIX, prefix))
+        entries = list(self.kvs.prefix(prefix))
+        return self._prefix_index(prefix, max((e.ModifyIndex for e in entries), default=0)), entries
+
+    def kv_keys(self, ws: WatchSet | None, prefix: str, separator: str = ""
+                ) -> tuple[int, list[str]]:
+        if ws is not None:
+            ws.add((KV_PREFIX, prefix))
+        keys: list[str] = []
+        highest = 0
+        last = None
+        cut = len(prefix)
+        for entry in self.kvs.prefix(prefix):
+            highest = max(highest, entry.ModifyIndex)
+            if not separator:
+                keys.append(entry.Key)
+                continue
+            at = entry.Key.find(separator, cut)
+            if at < 0:
+                keys.append(entry.Key)
+                continue
+            rolled = entry.Key[:at + len(separator)]
+            if rolled != last:
+                keys.append(rolled)
+                last = rolled
+        return self._prefix_index(prefix, highest), keys
+
+    def _prefix_index(self, prefix: str, highest: int) -> int:
+        if not prefix:
+            return self.kv_max_index()
+        graves = max((t.Index for t in self.tombstones.prefix(prefix)), default=0)
+        return max(highest, graves) or self.kv_max_index()

@@ -1,0 +1,111 @@
+"""Streaming the whole state out and back in, one framed record at a time.
+
+Format: a header record, then records ``[kind u8][length u32 BE][msgpack]``
+and an end record. A snapshot holds shallow copies of the tables (rows are
+immutable), so writes may continue while it streams and memory stays bounded
+by one record.
+"""
+
+from __future__ import annotations
+
+import struct
+from enum import IntEnum
+from typing import BinaryIO
+
+import msgspec
+
+from proconsul.state.catalog import StoredService
+from proconsul.state.kvs import Tombstone
+from proconsul.structs.catalog import HealthCheck, Node
+from proconsul.structs.kv import DirEntry
+from proconsul.structs.session import Session
+
+MAGIC = b"PCSNAP1\n"
+_FRAME = struct.Struct(">BI")
+
+
+class RecordKind(IntEnum):
+    """What one snapshot record holds."""
+
+    END = 0
+    INDEXES = 1
+    NODE = 2
+    SERVICE = 3
+    CHECK = 4
+    KV = 5
+    TOMBSTONE = 6
+    SESSION = 7
+
+
+RECORD_TYPES: dict[RecordKind, type] = {
+    RecordKind.INDEXES: dict[str, int],
+    RecordKind.NODE: Node,
+    RecordKind.SERVICE: StoredService,
+    RecordKind.CHECK: HealthCheck,
+    RecordKind.KV: DirEntry,
+    RecordKind.TOMBSTONE: Tombstone,
+    RecordKind.SESSION: Session,
+}
+_DECODERS = {kind: msgspec.msgpack.Decoder(t) for kind, t in RECORD_TYPES.items()}
+
+
+class SnapshotError(ValueError):
+    """A snapshot stream is corrupt or truncated."""
+
+
+class StateSnapshot:
+    """A point-in-time copy of the store's rows, ready to stream."""
+
+    def __init__(self, store) -> None:
+        self.indexes = dict(store.indexes)
+        self.tables = [
+            (RecordKind.NODE, list(store.nodes.rows())),
+            (RecordKind.SERVICE, list(store.services.rows())),
+            (RecordKind.CHECK, list(store.checks.rows())),
+            (RecordKind.KV, list(store.kvs.rows())),
+            (RecordKind.TOMBSTONE, list(store.tombstones.rows())),
+            (RecordKind.SESSION, list(store.sessions.rows())),
+        ]
+
+    def write(self, sink: BinaryIO) -> None:
+        encoder = msgspec.msgpack.Encoder()
+        sink.write(MAGIC)
+        _write_record(sink, RecordKind.INDEXES, encoder.encode(self.indexes))
+        for kind, rows in self.tables:
+            for row in rows:
+                _write_record(sink, kind, encoder.encode(row))
+        _write_record(sink, RecordKind.END, b"")
+
+    def release(self) -> None:
+        self.tables = []
+
+
+def _write_record(sink: BinaryIO, kind: RecordKind, payload: bytes) -> None:
+    sink.write(_FRAME.pack(kind, len(payload)))
+    sink.write(payload)
+
+
+def _read_exact(source: BinaryIO, size: int) -> bytes:
+    data = source.read(size)
+    if len(data) != size:
+        raise SnapshotError("snapshot is truncated")
+    return data
+
+
+def read_records(source: BinaryIO):
+    """Yield ``(kind, row)`` pairs from a snapshot stream, validating framing."""
+    if _read_exact(source, len(MAGIC)) != MAGIC:
+        raise SnapshotError("not a Proconsul state snapshot")
+    while True:
+        kind_byte, length = _FRAME.unpack(_read_exact(source, _FRAME.size))
+        try:
+            kind = RecordKind(kind_byte)
+        except ValueError:
+            raise SnapshotError(f"unknown snapshot record kind {kind_byte}") from None
+        payload = _read_exact(source, length)
+        if kind is RecordKind.END:
+            return
+        try:
+            yield kind, _DECODERS[kind].decode(payload)
+        except msgspec.DecodeError as err:
+            raise SnapshotError(f"corrupt {kind.name.lower()} record: {err}") from None

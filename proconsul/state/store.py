@@ -1,0 +1,47 @@
+"""The state store: every table Consul's servers replicate, in memory."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from proconsul.state.catalog import CatalogMixin
+from proconsul.state.kvs import KVMixin
+from proconsul.state.sessions import SessionMixin
+from proconsul.state.snapshot import RecordKind, StateSnapshot, read_records
+from proconsul.state.txn import TxnMixin
+
+
+class Store(TxnMixin, SessionMixin, KVMixin, CatalogMixin):
+    """Catalog, KV, sessions and transactions over indexed in-memory tables.
+
+    Writes happen inside ``with store.write(index) as tx`` and are atomic;
+    reads take an optional :class:`~proconsul.state.watch.WatchSet` that
+    records what a blocking query must wait on.
+    """
+
+    def snapshot(self) -> StateSnapshot:
+        return StateSnapshot(self)
+
+    def restore(self, source: BinaryIO) -> None:
+        """Replace all state with a snapshot stream; blocked readers wake."""
+        staged = Store(self.clock)
+        tables = {
+            RecordKind.NODE: staged.nodes,
+            RecordKind.SERVICE: staged.services,
+            RecordKind.CHECK: staged.checks,
+            RecordKind.KV: staged.kvs,
+            RecordKind.TOMBSTONE: staged.tombstones,
+            RecordKind.SESSION: staged.sessions,
+        }
+        for kind, row in read_records(source):
+            if kind is RecordKind.INDEXES:
+                staged.indexes.update(row)
+                continue
+            tables[kind].put(row)
+            if kind is RecordKind.SESSION:
+                for _kind, check_id in row.check_ids():
+                    staged.session_checks.put((row.Node.lower(), check_id, row.ID))
+        self.reset()
+        for ours, theirs in zip(self._tables, staged._tables, strict=True):
+            ours.__dict__.update(theirs.__dict__)
+        self.indexes.update(staged.indexes)

@@ -1,0 +1,110 @@
+"""A table: rows by primary key, secondary indexes, and an undo log for rollback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any
+
+from sortedcontainers import SortedDict
+
+IndexFn = Callable[[Any], Hashable | None]
+
+
+class UndoLog:
+    """Records how to reverse each change made during one write transaction."""
+
+    __slots__ = ("_steps",)
+
+    def __init__(self) -> None:
+        self._steps: list[Callable[[], None]] = []
+
+    def record(self, step: Callable[[], None]) -> None:
+        self._steps.append(step)
+
+    def rollback(self) -> None:
+        while self._steps:
+            self._steps.pop()()
+
+
+class Table:
+    """Rows keyed by a primary key, with non-unique secondary indexes.
+
+    Rows are treated as immutable: an update inserts a new row object. With
+    ``ordered=True`` the primary keys are kept sorted, for prefix scans.
+    """
+
+    def __init__(self, name: str, primary: IndexFn, indexes: dict[str, IndexFn] | None = None,
+                 ordered: bool = False) -> None:
+        self.name = name
+        self._primary = primary
+        self._index_fns = indexes or {}
+        self._rows: dict | SortedDict = SortedDict() if ordered else {}
+        self._indexes: dict[str, dict[Hashable, set[Hashable]]] = {n: {} for n in self._index_fns}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, key: Hashable) -> Any:
+        return self._rows.get(key)
+
+    def rows(self) -> Iterator[Any]:
+        return iter(self._rows.values())
+
+    def items(self) -> Iterator[tuple[Hashable, Any]]:
+        return iter(self._rows.items())
+
+    def by(self, index: str, value: Hashable) -> list[Any]:
+        """Rows whose ``index`` value equals ``value`` (in primary-key order for ordered tables)."""
+        keys = self._indexes[index].get(value)
+        if not keys:
+            return []
+        rows = self._rows
+        return [rows[k] for k in sorted(keys)] if len(keys) > 1 else [rows[next(iter(keys))]]
+
+    def has(self, index: str, value: Hashable) -> bool:
+        return bool(self._indexes[index].get(value))
+
+    def prefix(self, prefix: str) -> Iterator[Any]:
+        """Rows of an ordered table whose string key starts with ``prefix``."""
+        rows = self._rows
+        for key in rows.irange(minimum=prefix):
+            if not key.startswith(prefix):
+                break
+            yield rows[key]
+
+    def put(self, row: Any, undo: UndoLog | None = None) -> None:
+        key = self._primary(row)
+        old = self._rows.get(key)
+        self._store(key, old, row)
+        if undo is not None:
+            undo.record(lambda: self._store(key, row, old))
+
+    def delete(self, key: Hashable, undo: UndoLog | None = None) -> Any:
+        old = self._rows.get(key)
+        if old is not None:
+            self._store(key, old, None)
+            if undo is not None:
+                undo.record(lambda: self._store(key, None, old))
+        return old
+
+    def clear(self) -> None:
+        self._rows.clear()
+        for index in self._indexes.values():
+            index.clear()
+
+    def _store(self, key: Hashable, old: Any, new: Any) -> None:
+        for name, fn in self._index_fns.items():
+            index = self._indexes[name]
+            old_value = fn(old) if old is not None else None
+            new_value = fn(new) if new is not None else None
+            if old is not None and old_value is not None and old_value != new_value:
+                keys = index[old_value]
+                keys.discard(key)
+                if not keys:
+                    del index[old_value]
+            if new_value is not None:
+                index.setdefault(new_value, set()).add(key)
+        if new is None:
+            self._rows.pop(key, None)
+        else:
+            self._rows[key] = new

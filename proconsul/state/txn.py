@@ -1,0 +1,216 @@
+"""Transactions: many KV, node, service and check operations applied atomically."""
+
+from __future__ import annotations
+
+import json
+
+from msgspec.structs import replace
+
+from proconsul.state.base import StoreBase, WriteTxn, lower
+from proconsul.state.catalog import StateError
+from proconsul.structs.base import UNSET
+from proconsul.structs.kv import KVOp
+from proconsul.structs.txn import (
+    TxnCheckOp,
+    TxnError,
+    TxnKVOp,
+    TxnNodeOp,
+    TxnOp,
+    TxnResponse,
+    TxnResult,
+    TxnServiceOp,
+)
+
+READ_KV_VERBS = {KVOp.GET, KVOp.GET_TREE, KVOp.CHECK_SESSION, KVOp.CHECK_INDEX,
+                 KVOp.CHECK_NOT_EXISTS}
+
+
+def quote(text: str) -> str:
+    """Go's %q, near enough for error messages."""
+    return json.dumps(text)
+
+
+def is_read_only(ops: list[TxnOp]) -> bool:
+    """True when every operation only reads (the txn is then served like a read)."""
+    for op in ops:
+        if op.KV is not UNSET:
+            if op.KV.Verb not in READ_KV_VERBS:
+                return False
+            continue
+        inner = next((x for x in (op.Node, op.Service, op.Check) if x is not UNSET), None)
+        if inner is None or inner.Verb != "get":
+            return False
+    return True
+
+
+class TxnMixin(StoreBase):
+    """Runs transaction operations; the first failure rolls the whole write back."""
+
+    def txn_apply(self, tx: WriteTxn | None, ops: list[TxnOp]) -> TxnResponse:
+        """Run ``ops``; with errors the caller must roll back (raise inside ``write``)."""
+        results: list[TxnResult] = []
+        errors: list[TxnError] = []
+        for position, op in enumerate(ops):
+            try:
+                if op.KV is not UNSET:
+                    results.extend(self._txn_kv(tx, op.KV))
+                elif op.Node is not UNSET:
+                    results.extend(self._txn_node(tx, op.Node))
+                elif op.Service is not UNSET:
+                    results.extend(self._txn_service(tx, op.Service))
+                elif op.Check is not UNSET:
+                    results.extend(self._txn_check(tx, op.Check))
+                else:
+                    raise StateError("Invalid transaction operation: no KV, Node, Service or Check")
+            except StateError as err:
+                errors.append(TxnError(OpIndex=position, What=str(err)))
+        if errors:
+            return TxnResponse(Results=None, Errors=errors)
+        return TxnResponse(Results=results, Errors=None)
+
+    # ---- KV -----------------------------------------------------------------
+
+    def _txn_kv(self, tx: WriteTxn | None, op: TxnKVOp) -> list[TxnResult]:
+        verb, entry = op.Verb, op.DirEnt
+        key = entry.Key
+        if verb in READ_KV_VERBS:
+            return self._txn_kv_read(verb, entry)
+        if tx is None:
+            raise StateError(f"unknown KV verb {quote(verb)}")
+        if verb == KVOp.SET:
+            self.kv_set(tx, entry)
+        elif verb == KVOp.CAS:
+            if not self.kv_set_cas(tx, entry):
+                raise StateError(f"failed to set key {quote(key)}, index is stale")
+        elif verb == KVOp.LOCK:
+            if not self.kv_lock(tx, entry):
+                raise StateError(f"failed to lock key {quote(key)}, lock is already held")
+        elif verb == KVOp.UNLOCK:
+            if not self.kv_unlock(tx, entry):
+                raise StateError(f"failed to unlock key {quote(key)}, lock isn't held, "
+                                 "or is held by another session")
+        elif verb == KVOp.DELETE:
+            self.kv_delete(tx, key)
+            return []
+        elif verb == KVOp.DELETE_CAS:
+            if not self.kv_delete_cas(tx, key, entry.ModifyIndex):
+                raise StateError(f"failed to delete key {quote(key)}, index is stale")
+            return []
+        elif verb == KVOp.DELETE_TREE:
+            self.kv_delete_tree(tx, key)
+            return []
+        else:
+            raise StateError(f"unknown KV verb {quote(verb)}")
+        stored = self.kvs.get(key)
+        return [TxnResult(KV=replace(stored, Value=None))]
+
+    def _txn_kv_read(self, verb: str, entry) -> list[TxnResult]:
+        key = entry.Key
+        if verb == KVOp.GET_TREE:
+            return [TxnResult(KV=e) for e in self.kvs.prefix(key)]
+        existing = self.kvs.get(key)
+        if verb == KVOp.GET:
+            if existing is None:
+                raise StateError(f"key {quote(key)} doesn't exist")
+            return [TxnResult(KV=existing)]
+        if verb == KVOp.CHECK_NOT_EXISTS:
+            if existing is not None:
+                raise StateError(f"key {quote(key)} exists")
+            return []
+        if verb == KVOp.CHECK_INDEX:
+            if existing is None:
+                raise StateError(f"failed to check index, key {quote(key)} doesn't exist")
+            if existing.ModifyIndex != entry.ModifyIndex:
+                raise StateError(f"failed index check for key {quote(key)}, current modify "
+                                 f"index {existing.ModifyIndex} != {entry.ModifyIndex}")
+        else:  # check-session
+            if existing is None:
+                raise StateError(f"failed to check session, key {quote(key)} doesn't exist")
+            held = existing.Session if existing.Session is not UNSET else ""
+            wanted = entry.Session if entry.Session is not UNSET else ""
+            if held != wanted:
+                raise StateError(f"failed session check for key {quote(key)}, current "
+                                 f"session {quote(held)} != {quote(wanted)}")
+        return [TxnResult(KV=replace(existing, Value=None))]
+
+    # ---- catalog ------------------------------------------------------------
+
+    def _txn_node(self, tx: WriteTxn | None, op: TxnNodeOp) -> list[TxnResult]:
+        node = op.Node
+        name = node.Node
+        existing = self.nodes.get(lower(name))
+        if op.Verb == "get":
+            if existing is None:
+                raise StateError(f"node {quote(name)} doesn't exist")
+            return [TxnResult(Node=existing)]
+        self._require_write(tx, "Node", op.Verb)
+        if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, node.ModifyIndex, op.Verb):
+            action = "set" if op.Verb == "cas" else "delete"
+            raise StateError(f"failed to {action} node {quote(name)}, index is stale")
+        if op.Verb in ("set", "cas"):
+            self.ensure_node(tx, node)
+            return [TxnResult(Node=self.nodes.get(lower(name)))]
+        if op.Verb in ("delete", "delete-cas"):
+            self.delete_node(tx, name)
+            return []
+        raise StateError(f"unknown Node verb {quote(op.Verb)}")
+
+    def _txn_service(self, tx: WriteTxn | None, op: TxnServiceOp) -> list[TxnResult]:
+        service = op.Service
+        key = (lower(op.Node), service.ID)
+        stored = self.services.get(key)
+        existing = stored.Service if stored is not None else None
+        if op.Verb == "get":
+            if existing is None:
+                raise StateError(f"service {quote(service.ID)} on node {quote(op.Node)} "
+                                 "doesn't exist")
+            return [TxnResult(Service=existing)]
+        self._require_write(tx, "Service", op.Verb)
+        if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, service.ModifyIndex,
+                                                            op.Verb):
+            action = "set" if op.Verb == "cas" else "delete"
+            raise StateError(f"failed to {action} service {quote(service.ID)} on node "
+                             f"{quote(op.Node)}, index is stale")
+        if op.Verb in ("set", "cas"):
+            self.ensure_service(tx, op.Node, service)
+            return [TxnResult(Service=self.services.get(key).Service)]
+        if op.Verb in ("delete", "delete-cas"):
+            self.delete_service(tx, op.Node, service.ID)
+            return []
+        raise StateError(f"unknown Service verb {quote(op.Verb)}")
+
+    def _txn_check(self, tx: WriteTxn | None, op: TxnCheckOp) -> list[TxnResult]:
+        check = op.Check
+        key = (lower(check.Node), check.CheckID)
+        existing = self.checks.get(key)
+        if op.Verb == "get":
+            if existing is None:
+                raise StateError(f"check {quote(check.CheckID)} on node {quote(check.Node)} "
+                                 "doesn't exist")
+            return [TxnResult(Check=existing)]
+        self._require_write(tx, "Check", op.Verb)
+        if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, check.ModifyIndex,
+                                                            op.Verb):
+            action = "set" if op.Verb == "cas" else "delete"
+            raise StateError(f"failed to {action} check {quote(check.CheckID)} on node "
+                             f"{quote(check.Node)}, index is stale")
+        if op.Verb in ("set", "cas"):
+            self.ensure_check(tx, check)
+            return [TxnResult(Check=self.checks.get(key))]
+        if op.Verb in ("delete", "delete-cas"):
+            self.delete_check(tx, check.Node, check.CheckID)
+            return []
+        raise StateError(f"unknown Check verb {quote(op.Verb)}")
+
+    @staticmethod
+    def _require_write(tx: WriteTxn | None, kind: str, verb: str) -> None:
+        if tx is None:
+            raise StateError(f"unknown {kind} verb {quote(verb)}")
+
+
+def _cas_ok(existing, modify_index: int, verb: str) -> bool:
+    if verb == "delete-cas":
+        return existing is not None and existing.ModifyIndex == modify_index
+    if modify_index == 0:
+        return existing is None
+    return existing is not None and existing.ModifyIndex == modify_index

@@ -1,0 +1,93 @@
+"""Watches: how a write wakes exactly the readers whose results it may change.
+
+A read records the *topics* it depended on in a :class:`WatchSet`; a write
+fires the topics it touched. Topics are plain tuples, for example
+``("table", "nodes")``, ``("service", "web")`` or ``("kv", "a/")`` for a KV
+prefix. KV prefixes are special: a write to ``a/b`` fires every registered
+prefix of it (``""``, ``"a"``, ``"a/"``, ``"a/b"``) and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+
+Topic = Hashable
+Waker = Callable[[], None]
+
+KV_PREFIX = "kv"
+
+
+class WatchSet:
+    """The topics one read depended on."""
+
+    __slots__ = ("topics",)
+
+    def __init__(self) -> None:
+        self.topics: set[Topic] = set()
+
+    def add(self, topic: Topic) -> None:
+        self.topics.add(topic)
+
+
+class WatchRegistry:
+    """Maps topics to the wakers of blocked readers; fires them on writes."""
+
+    def __init__(self) -> None:
+        self._wakers: dict[Topic, set[Waker]] = {}
+        self._kv_prefixes: dict[str, set[Waker]] = {}
+
+    def register(self, topics: Iterable[Topic], waker: Waker) -> None:
+        for topic in topics:
+            table = self._table_for(topic)
+            key = topic[1] if table is self._kv_prefixes else topic
+            table.setdefault(key, set()).add(waker)
+
+    def unregister(self, topics: Iterable[Topic], waker: Waker) -> None:
+        for topic in topics:
+            table = self._table_for(topic)
+            key = topic[1] if table is self._kv_prefixes else topic
+            wakers = table.get(key)
+            if wakers is not None:
+                wakers.discard(waker)
+                if not wakers:
+                    del table[key]
+
+    def fire(self, topics: Iterable[Topic], kv_keys: Iterable[str] = (),
+             kv_trees: Iterable[str] = ()) -> None:
+        """Wake readers of ``topics``, of every prefix of ``kv_keys``, and of
+        every prefix of or under each deleted tree in ``kv_trees``."""
+        woken: set[Waker] = set()
+        for topic in topics:
+            woken.update(self._wakers.get(topic, ()))
+        if self._kv_prefixes:
+            for key in kv_keys:
+                self._collect_prefixes(key, woken)
+            for tree in kv_trees:
+                self._collect_prefixes(tree, woken)
+                for prefix, wakers in self._kv_prefixes.items():
+                    if prefix.startswith(tree):
+                        woken.update(wakers)
+        for waker in woken:
+            waker()
+
+    def fire_all(self) -> None:
+        """Wake every blocked reader (the state was replaced wholesale)."""
+        woken = set().union(*self._wakers.values(), *self._kv_prefixes.values())
+        for waker in woken:
+            waker()
+
+    def waiting(self) -> int:
+        """How many (topic, waker) registrations are live; for tests and metrics."""
+        return sum(map(len, self._wakers.values())) + sum(map(len, self._kv_prefixes.values()))
+
+    def _collect_prefixes(self, key: str, woken: set[Waker]) -> None:
+        prefixes = self._kv_prefixes
+        for end in range(len(key) + 1):
+            wakers = prefixes.get(key[:end])
+            if wakers:
+                woken.update(wakers)
+
+    def _table_for(self, topic: Topic) -> dict:
+        if isinstance(topic, tuple) and topic and topic[0] == KV_PREFIX:
+            return self._kv_prefixes
+        return self._wakers

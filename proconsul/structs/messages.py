@@ -1,0 +1,61 @@
+"""Raft log commands: ``[MessageType byte][msgpack request]`` as Consul writes them."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import msgspec
+
+from proconsul.structs.catalog import DeregisterRequest, RegisterRequest
+from proconsul.structs.kv import KVSRequest, TombstoneRequest
+from proconsul.structs.session import SessionRequest
+from proconsul.structs.txn import TxnRequest
+
+IGNORE_UNKNOWN_TYPE_FLAG = 128
+
+
+class MessageType(IntEnum):
+    """Consul's FSM message type numbers (only the ones this build applies are listed)."""
+
+    REGISTER = 0
+    DEREGISTER = 1
+    KVS = 2
+    SESSION = 3
+    TOMBSTONE = 5
+    TXN = 8
+
+
+REQUEST_TYPES: dict[MessageType, type] = {
+    MessageType.REGISTER: RegisterRequest,
+    MessageType.DEREGISTER: DeregisterRequest,
+    MessageType.KVS: KVSRequest,
+    MessageType.SESSION: SessionRequest,
+    MessageType.TOMBSTONE: TombstoneRequest,
+    MessageType.TXN: TxnRequest,
+}
+
+_encoder = msgspec.msgpack.Encoder()
+_decoders = {t: msgspec.msgpack.Decoder(cls) for t, cls in REQUEST_TYPES.items()}
+
+
+class UnknownMessageType(ValueError):
+    """A command's type byte is neither known nor flagged ignorable."""
+
+
+def encode_command(message_type: MessageType, request: msgspec.Struct) -> bytes:
+    """Encode a request as a raft log command."""
+    return bytes([message_type]) + _encoder.encode(request)
+
+
+def decode_command(data: bytes) -> tuple[MessageType, msgspec.Struct] | None:
+    """Decode a raft log command; None for an unknown type carrying the ignore flag."""
+    if not data:
+        raise UnknownMessageType("empty raft command")
+    type_byte = data[0]
+    try:
+        message_type = MessageType(type_byte)
+    except ValueError:
+        if type_byte & IGNORE_UNKNOWN_TYPE_FLAG:
+            return None
+        raise UnknownMessageType(f"unknown raft message type {type_byte}") from None
+    return message_type, _decoders[message_type].decode(memoryview(data)[1:])

@@ -1,0 +1,31 @@
+"""Read options and response metadata shared by every read endpoint."""
+
+from __future__ import annotations
+
+from proconsul.structs.base import Record
+
+DEFAULT_QUERY_TIME_NS = 300_000_000_000
+MAX_QUERY_TIME_NS = 600_000_000_000
+JITTER_FRACTION = 16
+
+
+class QueryOptions(Record):
+    """How a read is served: blocking, consistency, filtering."""
+
+    Token: str = ""
+    MinQueryIndex: int = 0
+    MaxQueryTime: int = 0
+    AllowStale: bool = False
+    RequireConsistent: bool = False
+    UseCache: bool = False
+    MaxStaleDuration: int = 0
+    Filter: str = ""
+
+
+class QueryMeta(Record):
+    """What a read reports back: index, leader contact, consistency used."""
+
+    Index: int = 0
+    LastContact: int = 0
+    KnownLeader: bool = False
+    ConsistencyLevel: str = ""
