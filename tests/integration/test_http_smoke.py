@@ -1,0 +1,8 @@
+"""The agent process starts and serves the status endpoints."""
+
+
+def test_leader_and_peers(agent):
+    leader = agent.get("/v1/status/leader")
+    assert leader.status == 200
+    assert leader.json().endswith(":8300")
+    assert agent.get("/v1/status/peers").json() == [leader.json()]

@@ -1,0 +1,117 @@
+"""Start real ``proconsul agent`` processes for tests and talk HTTP to them."""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+READY_LINE = "Proconsul agent running!"
+_hosts = itertools.count(2)
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def next_loopback() -> str:
+    """A fresh 127.0.0.x address, so parallel agents never share a port space."""
+    return f"127.0.0.{next(_hosts) % 250 + 2}"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+    @property
+    def index(self) -> int:
+        return int(self.headers["X-Consul-Index"])
+
+
+@dataclass
+class AgentProcess:
+    """A running agent; ``call`` sends one HTTP request and returns the reply."""
+
+    host: str
+    port: int
+    process: subprocess.Popen
+    log: list[str] = field(default_factory=list)
+
+    def call(self, method: str, path: str, body: bytes | str | Any = None,
+             headers: dict[str, str] | None = None, timeout: float = 30) -> Reply:
+        if body is not None and not isinstance(body, bytes | str):
+            body = json.dumps(body)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return Reply(response.status, dict(response.getheaders()), response.read())
+        finally:
+            conn.close()
+
+    def get(self, path: str, **kw) -> Reply:
+        return self.call("GET", path, **kw)
+
+    def put(self, path: str, body=None, **kw) -> Reply:
+        return self.call("PUT", path, body, **kw)
+
+    def delete(self, path: str, **kw) -> Reply:
+        return self.call("DELETE", path, **kw)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_agent(*extra: str, host: str | None = None, timeout: float = 20) -> AgentProcess:
+    """Start ``proconsul agent -dev`` and return once it says it is running.
+
+    A thread drains the agent's output for its whole life (so a full pipe can
+    never stall it) and signals the ready line through an event.
+    """
+    host = host or next_loopback()
+    port = free_port(host)
+    cmd = [sys.executable, "-m", "proconsul", "agent", "-dev", "-client", host,
+           "-bind", host, "-http-port", str(port), *extra]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               env=env, text=True)
+    agent = AgentProcess(host, port, process)
+    ready = threading.Event()
+
+    def drain() -> None:
+        for line in process.stdout:
+            agent.log.append(line)
+            if READY_LINE in line:
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    if ready.wait(timeout) and process.poll() is None:
+        return agent
+    agent.stop()
+    raise RuntimeError("agent did not start:\n" + "".join(agent.log))
