@@ -32,6 +32,7 @@ from proconsul.structs.catalog import (
 from proconsul.structs.errors import BadRequest, ConsulError
 from proconsul.structs.messages import MessageType, encode_command
 from proconsul.structs.query import QueryMeta, QueryOptions
+from proconsul.structs.session import SESSION_TTL_MIN_NS
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class ServerConfig(msgspec.Struct):
     serf_lan_port: int = 8301
     tombstone_ttl: float = 15 * 60.0
     tombstone_granularity: float = 30.0
+    session_ttl_min_ns: int = SESSION_TTL_MIN_NS
 
 
 Endpoint = Callable[[Any], Awaitable[Any]]

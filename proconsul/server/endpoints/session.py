@@ -20,7 +20,6 @@ from proconsul.structs.session import (
     BEHAVIOR_DELETE,
     BEHAVIOR_RELEASE,
     SESSION_TTL_MAX_NS,
-    SESSION_TTL_MIN_NS,
     SessionRequest,
 )
 
@@ -57,10 +56,11 @@ class SessionEndpoint:
                 ttl = parse_duration(session.TTL)
             except DurationError as err:
                 raise BadRequest(f"Session TTL '{session.TTL}' invalid: {err}") from None
-            if ttl != 0 and not SESSION_TTL_MIN_NS <= ttl <= SESSION_TTL_MAX_NS:
+            ttl_min = self.server.config.session_ttl_min_ns
+            if ttl != 0 and not ttl_min <= ttl <= SESSION_TTL_MAX_NS:
                 raise BadRequest(
                     f"Invalid Session TTL '{ttl}', must be between "
-                    f"[{format_duration(SESSION_TTL_MIN_NS)}={format_duration(SESSION_TTL_MAX_NS)}]")
+                    f"[{format_duration(ttl_min)}={format_duration(SESSION_TTL_MAX_NS)}]")
         session_id = str(uuid.uuid4())
         while self.server.store.sessions.get(session_id) is not None:
             session_id = str(uuid.uuid4())

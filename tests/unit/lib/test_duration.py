@@ -1,0 +1,29 @@
+"""Go durations: parsing and Go's own formatting."""
+
+import pytest
+
+from proconsul.lib.duration import DurationError, format_duration, parse_duration
+
+
+@pytest.mark.parametrize("text,nanos", [
+    ("0", 0), ("10s", 10**10), ("1m30s", 90 * 10**9), ("1.5s", 15 * 10**8),
+    ("250ms", 25 * 10**7), ("2h", 7200 * 10**9), ("-3s", -3 * 10**9), ("1us", 1000),
+    ("1µs", 1000), ("5ns", 5), (".5s", 5 * 10**8),
+])
+def test_parse(text, nanos):
+    assert parse_duration(text) == nanos
+
+
+@pytest.mark.parametrize("text", ["", "10", "s", "1x", "1.s.", "--1s", "1s2"])
+def test_parse_rejects(text):
+    with pytest.raises(DurationError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("nanos,text", [
+    (0, "0s"), (10**10, "10s"), (60 * 10**9, "1m0s"), (3600 * 10**9, "1h0m0s"),
+    (15 * 10**8, "1.5s"), (25 * 10**7, "250ms"), (1500, "1.5µs"), (7, "7ns"),
+    (86400 * 10**9, "24h0m0s"), (-10**9, "-1s"),
+])
+def test_format_matches_go(nanos, text):
+    assert format_duration(nanos) == text
