@@ -84,7 +84,7 @@ async def put(request: web.Request) -> web.Response:
     if len(body) > KV_MAX_VALUE_SIZE:
         raise TooLarge(f"Request body too large, max size: {KV_MAX_VALUE_SIZE} bytes. "
                        f"See {KV_SIZE_DOC}.")
-    entry.Value = body
+    entry.Value = body or None
     req = KVSRequest(Op=op, DirEnt=entry, Datacenter=datacenter(request), Token=token(request))
     return json_reply(request, await request.app["agent"].rpc("KVS.Apply", req))
 
