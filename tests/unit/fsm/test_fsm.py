@@ -81,3 +81,16 @@ def test_snapshot_restore_keeps_last_index(fsm):
     other.restore(buffer)
     assert other.last_applied == 41
     assert other.store.kv_get(None, "k")[1].Value == b"v"
+
+
+def test_agent_service_json_shape():
+    import msgspec
+
+    from proconsul.structs.agent import AgentService
+
+    service = AgentService.from_node_service(
+        NodeService(ID="web1", Service="web", Port=80), "dc1")
+    assert msgspec.json.decode(msgspec.json.encode(service)) == {
+        "ID": "web1", "Service": "web", "Tags": [], "Meta": {}, "Port": 80, "Address": "",
+        "Weights": {"Passing": 1, "Warning": 1}, "EnableTagOverride": False,
+        "Datacenter": "dc1"}

@@ -1,0 +1,51 @@
+"""Agent-local types: services as ``/v1/agent/services`` shows them."""
+
+from __future__ import annotations
+
+from msgspec import field
+
+from proconsul.structs.base import UNSET, Record, UnsetType
+from proconsul.structs.catalog import (
+    ConnectProxyConfig,
+    NodeService,
+    ServiceAddress,
+    ServiceConnect,
+    Weights,
+)
+
+
+class AgentService(Record):
+    """A service registered with the local agent (``api.AgentService``)."""
+
+    ID: str = ""
+    Service: str = ""
+    Tags: list[str] = []
+    Meta: dict[str, str] = {}
+    Port: int = 0
+    Address: str = ""
+    Weights: Weights = field(default_factory=Weights)
+    EnableTagOverride: bool = False
+    Datacenter: str = ""
+    Kind: str | UnsetType = UNSET
+    SocketPath: str | UnsetType = UNSET
+    TaggedAddresses: dict[str, ServiceAddress] | UnsetType = UNSET
+    Proxy: ConnectProxyConfig | UnsetType = UNSET
+    Connect: ServiceConnect | UnsetType = UNSET
+    PeerName: str | UnsetType = UNSET
+    ContentHash: str | UnsetType = UNSET
+    CreateIndex: int | UnsetType = UNSET
+    ModifyIndex: int | UnsetType = UNSET
+
+    @classmethod
+    def from_node_service(cls, service: NodeService, datacenter: str) -> AgentService:
+        """The agent's view of a catalog service entry."""
+        return cls(
+            ID=service.ID, Service=service.Service, Tags=list(service.Tags or ()),
+            Meta=dict(service.Meta or {}), Port=service.Port, Address=service.Address,
+            Weights=service.Weights or Weights(), EnableTagOverride=service.EnableTagOverride,
+            Datacenter=datacenter, Kind=service.Kind, SocketPath=service.SocketPath,
+            TaggedAddresses=service.TaggedAddresses,
+            Proxy=service.Proxy if service.Kind else UNSET,
+            Connect=service.Connect if service.Connect != ServiceConnect() else UNSET,
+            PeerName=service.PeerName,
+        )
