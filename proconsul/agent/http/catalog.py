@@ -89,8 +89,8 @@ async def node(request: web.Request) -> web.Response:
 async def node_services(request: web.Request) -> web.Response:
     reply = await request.app["agent"].rpc("Catalog.NodeServiceList", node_request(request))
     found = reply.NodeServices
-    if found is None:
-        return json_reply(request, {"Node": None, "Services": []}, meta=reply)
+    if found is None:  # Consul replies with its zero NodeServiceList
+        return json_reply(request, {"Node": None, "Services": None}, meta=reply)
     services = [s if s.Tags is not None else replace(s, Tags=[]) for s in found.Services]
     return json_reply(request, NodeServiceList(Node=found.Node, Services=services), meta=reply)
 

@@ -35,7 +35,10 @@ async def checks_in_state(request: web.Request) -> web.Response:
 
 async def service_nodes(request: web.Request) -> web.Response:
     req = service_request(request)
-    passing = flag(request.query, "passing")
+    try:
+        passing = flag(request.query, "passing")
+    except BadRequest:
+        raise BadRequest("Invalid value for ?passing") from None
     reply = await request.app["agent"].rpc("Health.ServiceNodes", req)
     nodes = reply.Nodes
     if passing:

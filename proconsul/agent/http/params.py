@@ -72,9 +72,7 @@ def query_options(request: web.Request, opts: QueryOptions) -> QueryOptions:
             wait = parse_duration(query["wait"])
         except DurationError:
             raise BadRequest("Invalid wait time") from None
-        if wait < 0:
-            raise BadRequest("Invalid wait time")
-        opts.MaxQueryTime = wait
+        opts.MaxQueryTime = wait  # Go parses "-1s" fine; wait <= 0 means the default
     stale = "stale" in query
     consistent = "consistent" in query
     cached = "cached" in query

@@ -13,6 +13,14 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST_BODY = 16 * 1024 * 1024
 
+# Consul lists OPTIONS first, then the methods in the order endpoints declare them.
+METHOD_ORDER = ("GET", "PUT", "POST", "DELETE", "PATCH")
+
+
+def allow_header(methods) -> str:
+    """``Allow`` as Consul writes it, e.g. ``OPTIONS,GET,PUT,DELETE`` (HEAD is aiohttp's)."""
+    return ",".join(["OPTIONS", *(m for m in METHOD_ORDER if m in methods)])
+
 
 @web.middleware
 async def consul_errors(request: web.Request, handler) -> web.StreamResponse:
@@ -22,7 +30,9 @@ async def consul_errors(request: web.Request, handler) -> web.StreamResponse:
     except ConsulError as err:
         return web.Response(status=err.status, text=err.message)
     except web.HTTPMethodNotAllowed as err:
-        allowed = ",".join(sorted(err.allowed_methods))
+        allowed = allow_header(err.allowed_methods)
+        if request.method == "OPTIONS":
+            return web.Response(status=200, headers={"Allow": allowed})
         return web.Response(status=405, text=f"method {request.method} not allowed",
                             headers={"Allow": allowed})
     except web.HTTPNotFound:
