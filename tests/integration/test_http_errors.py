@@ -22,7 +22,7 @@ def register_node(agent, node, **extra):
 def test_unknown_path_is_404_with_go_mux_text(agent):
     reply = agent.get("/v1/no/such/endpoint")
     assert reply.status == 404
-    assert reply.text == "404 page not found"
+    assert reply.text == "Invalid URL path: not a recognized HTTP API endpoint\n"
 
 
 @pytest.mark.parametrize(("method", "path", "allow"), [

@@ -36,7 +36,7 @@ async def consul_errors(request: web.Request, handler) -> web.StreamResponse:
         return web.Response(status=405, text=f"method {request.method} not allowed",
                             headers={"Allow": allowed})
     except web.HTTPNotFound:
-        return web.Response(status=404, text="404 page not found")
+        return web.Response(status=404, text="Invalid URL path: not a recognized HTTP API endpoint\n")
     except web.HTTPRequestEntityTooLarge as err:
         return web.Response(status=413, text=err.text or "Request body too large")
     except web.HTTPException:
