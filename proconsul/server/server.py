@@ -127,6 +127,19 @@ class Server:
                                         opts, query)
         self.set_query_meta(meta, opts)
 
+    async def read_into(self, opts: QueryOptions, reply: QueryMeta, field: str,
+                        read: Callable[[Any], tuple[int, Any]],
+                        shape: Callable[[Any], Any] | None = None) -> Any:
+        """Blocking read whose result (passed through ``shape``) lands in ``reply.<field>``."""
+
+        def query(ws) -> int:
+            index, result = read(ws)
+            setattr(reply, field, shape(result) if shape is not None else result)
+            return index
+
+        await self.blocking_query(opts, reply, query)
+        return reply
+
     def set_query_meta(self, meta: QueryMeta, opts: QueryOptions) -> None:
         if self.consensus.is_leader():
             meta.LastContact = 0

@@ -99,79 +99,50 @@ class Catalog:
         return [self.server.config.datacenter]
 
     async def ListNodes(self, req: DCSpecificRequest) -> IndexedNodes:
-        reply = IndexedNodes()
         keep = ResultFilter(req.Filter, Node)
-
-        def query(ws) -> int:
-            index, nodes = self.server.store.list_nodes(ws, req.NodeMetaFilters)
-            reply.Nodes = keep.apply(nodes)
-            return index
-
-        await self.server.blocking_query(req, reply, query)
-        return reply
+        return await self.server.read_into(
+            req, IndexedNodes(), "Nodes",
+            lambda ws: self.server.store.list_nodes(ws, req.NodeMetaFilters), keep.apply)
 
     async def ListServices(self, req: DCSpecificRequest) -> IndexedServices:
-        reply = IndexedServices()
         keep = ResultFilter(req.Filter, ServiceNode)
 
-        def query(ws) -> int:
-            index, rows = self.server.store.list_services(ws, req.NodeMetaFilters)
+        def by_name(rows: list[ServiceNode]) -> dict[str, list[str]]:
             services: dict[str, list[str]] = {}
             for row in keep.apply(rows):
                 tags = services.setdefault(row.ServiceName, [])
-                for tag in row.ServiceTags or ():
-                    if tag not in tags:
-                        tags.append(tag)
-            reply.Services = services
-            return index
+                tags.extend(t for t in row.ServiceTags or () if t not in tags)
+            return services
 
-        await self.server.blocking_query(req, reply, query)
-        return reply
+        return await self.server.read_into(
+            req, IndexedServices(), "Services",
+            lambda ws: self.server.store.list_services(ws, req.NodeMetaFilters), by_name)
 
     async def ServiceNodes(self, req: ServiceSpecificRequest) -> IndexedServiceNodes:
         if not req.ServiceName:
             raise BadRequest("Must provide service name")
-        reply = IndexedServiceNodes()
         keep = ResultFilter(req.Filter, ServiceNode)
         tags = req.ServiceTags if req.TagFilter else None
-
-        def query(ws) -> int:
-            index, rows = self.server.store.service_nodes(
-                ws, req.ServiceName, tags, req.NodeMetaFilters, req.ServiceKind)
-            reply.ServiceNodes = keep.apply(rows)
-            return index
-
-        await self.server.blocking_query(req, reply, query)
-        return reply
+        return await self.server.read_into(
+            req, IndexedServiceNodes(), "ServiceNodes",
+            lambda ws: self.server.store.service_nodes(
+                ws, req.ServiceName, tags, req.NodeMetaFilters, req.ServiceKind),
+            keep.apply)
 
     async def NodeServices(self, req: NodeSpecificRequest) -> IndexedNodeServices:
         if not req.Node:
             raise BadRequest("Must provide node")
-        reply = IndexedNodeServices()
         keep = ResultFilter(req.Filter, NodeService)
-
-        def query(ws) -> int:
-            index, found = self.server.store.node_services(ws, req.Node)
-            if found is not None:
-                found = replace(found, Services=keep.apply_map(found.Services))
-            reply.NodeServices = found
-            return index
-
-        await self.server.blocking_query(req, reply, query)
-        return reply
+        return await self.server.read_into(
+            req, IndexedNodeServices(), "NodeServices",
+            lambda ws: self.server.store.node_services(ws, req.Node),
+            lambda found: found and replace(found, Services=keep.apply_map(found.Services)))
 
     async def NodeServiceList(self, req: NodeSpecificRequest) -> IndexedNodeServiceList:
         if not req.Node:
             raise BadRequest("Must provide node")
-        reply = IndexedNodeServiceList()
         keep = ResultFilter(req.Filter, NodeService)
-
-        def query(ws) -> int:
-            index, found = self.server.store.node_service_list(ws, req.Node)
-            if found is not None:
-                found = replace(found, Services=keep.apply(found.Services))
-            reply.NodeServices = found
-            return index
-
-        await self.server.blocking_query(req, reply, query)
-        return reply
+        return await self.server.read_into(
+            req, IndexedNodeServiceList(), "NodeServices",
+            lambda ws: self.server.store.node_service_list(ws, req.Node),
+            lambda found: found and replace(found, Services=keep.apply(found.Services)))

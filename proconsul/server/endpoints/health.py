@@ -46,29 +46,17 @@ class Health:
             ws, req.State, req.NodeMetaFilters))
 
     async def _checks(self, req, read) -> IndexedHealthChecks:
-        reply = IndexedHealthChecks()
         keep = ResultFilter(req.Filter, HealthCheck)
-
-        def query(ws) -> int:
-            index, checks = read(ws)
-            reply.HealthChecks = keep.apply(checks)
-            return index
-
-        await self.server.blocking_query(req, reply, query)
-        return reply
+        return await self.server.read_into(req, IndexedHealthChecks(), "HealthChecks", read,
+                                           keep.apply)
 
     async def ServiceNodes(self, req: ServiceSpecificRequest) -> IndexedCheckServiceNodes:
         if not req.ServiceName:
             raise BadRequest("Must provide service name")
-        reply = IndexedCheckServiceNodes()
         keep = ResultFilter(req.Filter, CheckServiceNode)
         tags = req.ServiceTags if req.TagFilter else None
-
-        def query(ws) -> int:
-            index, nodes = self.server.store.check_service_nodes(
-                ws, req.ServiceName, tags, req.NodeMetaFilters, req.ServiceKind)
-            reply.Nodes = keep.apply(nodes)
-            return index
-
-        await self.server.blocking_query(req, reply, query)
-        return reply
+        return await self.server.read_into(
+            req, IndexedCheckServiceNodes(), "Nodes",
+            lambda ws: self.server.store.check_service_nodes(
+                ws, req.ServiceName, tags, req.NodeMetaFilters, req.ServiceKind),
+            keep.apply)

@@ -45,32 +45,17 @@ class KVS:
         return bool(await self.server.raft_apply(MessageType.KVS, req))
 
     async def Get(self, req: KeyRequest) -> IndexedDirEntries:
-        reply = IndexedDirEntries()
-
-        def query(ws) -> int:
-            index, entry = self.server.store.kv_get(ws, req.Key)
-            reply.Entries = [entry] if entry is not None else []
-            return index
-
-        await self.server.blocking_query(req, reply, query)
-        return reply
+        return await self.server.read_into(
+            req, IndexedDirEntries(), "Entries",
+            lambda ws: self.server.store.kv_get(ws, req.Key),
+            lambda entry: [entry] if entry is not None else [])
 
     async def List(self, req: KeyRequest) -> IndexedDirEntries:
-        reply = IndexedDirEntries()
-
-        def query(ws) -> int:
-            index, reply.Entries = self.server.store.kv_list(ws, req.Key)
-            return index
-
-        await self.server.blocking_query(req, reply, query)
-        return reply
+        return await self.server.read_into(
+            req, IndexedDirEntries(), "Entries",
+            lambda ws: self.server.store.kv_list(ws, req.Key))
 
     async def ListKeys(self, req: KeyListRequest) -> IndexedKeyList:
-        reply = IndexedKeyList()
-
-        def query(ws) -> int:
-            index, reply.Keys = self.server.store.kv_keys(ws, req.Prefix, req.Seperator)
-            return index
-
-        await self.server.blocking_query(req, reply, query)
-        return reply
+        return await self.server.read_into(
+            req, IndexedKeyList(), "Keys",
+            lambda ws: self.server.store.kv_keys(ws, req.Prefix, req.Seperator))

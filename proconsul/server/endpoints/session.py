@@ -94,11 +94,4 @@ class SessionEndpoint:
         return index, [session] if session is not None else []
 
     async def _read(self, req, read) -> IndexedSessions:
-        reply = IndexedSessions()
-
-        def query(ws) -> int:
-            index, reply.Sessions = read(ws)
-            return index
-
-        await self.server.blocking_query(req, reply, query)
-        return reply
+        return await self.server.read_into(req, IndexedSessions(), "Sessions", read)
