@@ -287,7 +287,8 @@ class Memberlist:
         self._timers.run_due(self.now)
         self._check_leave_done()
 
-    def _advance(self, now: float) -> None:
+    def advance(self, now: float) -> None:
+        """Move the core's notion of now forward (never backwards)."""
         self.now = max(self.now, now)
 
     def _check_leave_done(self) -> None:
@@ -296,7 +297,7 @@ class Memberlist:
 
     def start(self, now: float) -> None:
         """Announce ourselves (alive) and start the probe, gossip and push/pull tickers."""
-        self._advance(now)
+        self.advance(now)
         meta = self.delegate.node_meta(META_MAX_SIZE)
         if len(meta) > META_MAX_SIZE:
             raise ValueError(f"node meta is {len(meta)} bytes, limit {META_MAX_SIZE}")
@@ -327,12 +328,12 @@ class Memberlist:
 
     def join(self, addresses: list[Address], now: float) -> list[int]:
         """Start a join push/pull with each address; returns the stream request ids."""
-        self._advance(now)
+        self.advance(now)
         return [self._send_push_pull(addr, join=True) for addr in addresses]
 
     def leave(self, now: float) -> None:
         """Broadcast our own death (graceful leave); ``leave_broadcast_done`` turns True when sent."""
-        self._advance(now)
+        self.advance(now)
         self.leaving = True
         me = self.local_node()
         if me.dead_or_left():
@@ -344,7 +345,7 @@ class Memberlist:
 
     def update_node(self, now: float) -> None:
         """Re-read our meta from the delegate and gossip it with a new incarnation."""
-        self._advance(now)
+        self.advance(now)
         meta = self.delegate.node_meta(META_MAX_SIZE)
         if len(meta) > META_MAX_SIZE:
             raise ValueError(f"node meta is {len(meta)} bytes, limit {META_MAX_SIZE}")
@@ -411,7 +412,7 @@ class Memberlist:
 
     def handle_packet(self, data: bytes, from_addr: Address, now: float) -> None:
         """Process one UDP datagram; malformed input is counted and dropped."""
-        self._advance(now)
+        self.advance(now)
         try:
             message = self.codec.decode_packet(data)
             leaves, dropped = wire.unwrap_packet(message)
@@ -451,7 +452,7 @@ class Memberlist:
 
     def handle_stream(self, data: bytes, from_addr: Address, now: float) -> bytes | None:
         """Process one inbound stream message; returns the bytes to write back, if any."""
-        self._advance(now)
+        self.advance(now)
         try:
             msg_type, body = self.codec.decode_stream(data)
         except (WireError, DecodeError) as exc:
@@ -479,7 +480,7 @@ class Memberlist:
 
     def stream_reply(self, request_id: int, data: bytes, now: float) -> str | None:
         """A reply arrived for one of our streams; returns an error text or None."""
-        self._advance(now)
+        self.advance(now)
         pending = self._streams.pop(request_id, None)
         if pending is None:
             return "unknown stream request"
@@ -502,7 +503,7 @@ class Memberlist:
 
     def stream_failed(self, request_id: int, now: float) -> None:
         """The stream could not be opened, written or answered in time."""
-        self._advance(now)
+        self.advance(now)
         self._streams.pop(request_id, None)
 
     # ---------------------------------------------------------- ping/ack

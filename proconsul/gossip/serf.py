@@ -378,7 +378,7 @@ class Serf(Delegate):
 
     def leave(self, now: float) -> None:
         """Start a graceful leave; ``state`` becomes ``LEFT`` once it has propagated."""
-        self.memberlist._advance(now)
+        self.memberlist.advance(now)
         if self.state != SerfState.ALIVE:
             return
         self.state = SerfState.LEAVING
@@ -423,7 +423,7 @@ class Serf(Delegate):
         self.memberlist.update_node(now)
 
     def user_event(self, name: str, payload: bytes, coalesce: bool, now: float) -> None:
-        self.memberlist._advance(now)
+        self.memberlist.advance(now)
         limit = self.config.user_event_size_limit
         if len(name.encode()) + len(payload) > limit:
             raise ValueError(f"user event exceeds configured limit of {limit} bytes")
@@ -443,7 +443,7 @@ class Serf(Delegate):
 
     def query(self, name: str, payload: bytes, params: QueryParams | None, now: float) -> int:
         """Start a query; returns its id.  Acks/responses/done arrive as events."""
-        self.memberlist._advance(now)
+        self.memberlist.advance(now)
         params = params or QueryParams()
         timeout = params.timeout or self.default_query_timeout()
         filters = []
@@ -475,7 +475,7 @@ class Serf(Delegate):
 
     def respond(self, query: QueryEvent, payload: bytes, now: float) -> None:
         """Answer a query once, before its deadline (raises ValueError otherwise)."""
-        self.memberlist._advance(now)
+        self.memberlist.advance(now)
         key = (query.ltime, query.id)
         if key in self._answered:
             raise ValueError("response already sent")
@@ -505,7 +505,7 @@ class Serf(Delegate):
 
     def remove_failed_node(self, name: str, now: float, prune: bool = False) -> None:
         """Force a failed member to left by broadcasting a leave intent on its behalf."""
-        self.memberlist._advance(now)
+        self.memberlist.advance(now)
         msg = sw.LeaveIntent(ltime=self.clock.time(), node=name, prune=prune)
         self.clock.increment()
         self._handle_leave_intent(msg)
