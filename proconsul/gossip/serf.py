@@ -821,10 +821,9 @@ class Serf(Delegate):
     # ------------------------------------------------------ internal queries
 
     def _handle_internal_query(self, query: QueryEvent) -> None:
+        """Answer serf's own queries; ``_serf_ping`` only wants the ack, already sent."""
         kind = query.name[len(INTERNAL_QUERY_PREFIX):]
-        if kind == "ping":
-            self.respond(query, b"", self.now)
-        elif kind == "conflict":
+        if kind == "conflict":
             member = self.members.get(query.payload.decode("utf-8", "surrogateescape"))
             if member is None or member.name == self.name:
                 return

@@ -250,7 +250,12 @@ def test_internal_ping_and_key_queries():
     new_key = bytes([7]) * 16
     net, nodes = make_cluster(2, keyring_key=key)
     assert net.run_until_true(lambda: all_alive(nodes), 5.0)
-    for name, payload in (("_serf_ping", b""), ("_serf_install-key", encode_key_request(new_key)),
+    nodes[0].serf.query("_serf_ping", b"", QueryParams(timeout=2.0, request_ack=True), net.now)
+    net.pump(nodes[0].serf)
+    net.run_for(2.5)
+    assert {a.from_node for a in nodes[0].of_type(QueryAck)} == {"s1", "s2"}
+    assert not nodes[0].of_type(QueryResponseEvent)  # ping is answered by the ack alone
+    for name, payload in (("_serf_install-key", encode_key_request(new_key)),
                           ("_serf_list-keys", encode_key_request(b""))):
         nodes[0].events.clear()
         nodes[0].serf.query(name, payload, QueryParams(timeout=2.0), net.now)
