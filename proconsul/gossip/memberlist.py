@@ -235,7 +235,7 @@ class Memberlist:
         self.now = 0.0
         self.stats = Stats()
         self.awareness = Awareness(config.awareness_max_multiplier)
-        self.broadcasts = BroadcastQueue(config.retransmit_mult, self.num_alive_estimate)
+        self.broadcasts = BroadcastQueue(config.retransmit_mult, self.estimated_num_nodes)
         self.nodes: dict[str, NodeRecord] = {}
         self._probe_order: list[str] = []
         self._probe_index = 0
@@ -270,8 +270,9 @@ class Memberlist:
         """Alive and suspect members, including ourselves."""
         return [n for n in self.nodes.values() if not n.dead_or_left()]
 
-    def num_alive_estimate(self) -> int:
-        return max(1, sum(1 for n in self.nodes.values() if not n.dead_or_left()))
+    def estimated_num_nodes(self) -> int:
+        """memberlist's estNumNodes: every node we track, dead ones included until forgotten."""
+        return max(1, len(self.nodes))
 
     # ------------------------------------------------------------ plumbing
 
@@ -679,7 +680,7 @@ class Memberlist:
                     self._send_raw(node.address, packet, node)
 
     def push_pull_scale(self) -> float:
-        n = self.num_alive_estimate()
+        n = self.estimated_num_nodes()
         interval = self.config.push_pull_interval
         if n <= 32:
             return interval
@@ -824,7 +825,7 @@ class Memberlist:
         node.state_change = self.now
         cfg = self.config
         k = cfg.suspicion_mult - 2
-        n = self.num_alive_estimate()
+        n = self.estimated_num_nodes()
         if n - 2 < k:
             k = 0
         min_timeout = suspicion_timeout(cfg.suspicion_mult, n, cfg.probe_interval)

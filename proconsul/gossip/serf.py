@@ -437,7 +437,7 @@ class Serf(Delegate):
         self.event_broadcasts.queue(raw)
 
     def default_query_timeout(self) -> float:
-        n = self.memberlist.num_alive_estimate()
+        n = self.memberlist.estimated_num_nodes()
         gossip = self.config.memberlist.gossip_interval
         return gossip * self.config.query_timeout_mult * math.ceil(math.log10(n + 1))
 
