@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -228,6 +229,20 @@ async def test_we_join_serf_agent(agents, pools):
     assert await pool.driver.join([(agent.host, agent.port)]) == 1
     await eventually(lambda: both_alive(agent, pool))
     assert (await agent.members())["proconsul"]["protocol"]["version"] == 4
+
+
+async def test_vivaldi_coordinates_exchanged_on_acks(agents, pools):
+    agent = await agents()
+    pool = await pools()
+    await pool.driver.join([(agent.host, agent.port)])
+    await eventually(lambda: "hashi" in pool.serf.coordinate_cache)
+
+    async def serf_has_our_coordinate() -> str | None:
+        code, out = await agent.cli("rtt", "proconsul")
+        return out if code == 0 else None
+    out = await eventually(serf_has_our_coordinate)
+    match = re.search(r"Estimated proconsul <-> hashi rtt: ([0-9.]+) ms", out)
+    assert match and 0 < float(match.group(1)) < 100, out
 
 
 async def test_three_node_pool_through_us(agents, pools):
