@@ -231,6 +231,28 @@ async def test_we_join_serf_agent(agents, pools):
     assert (await agent.members())["proconsul"]["protocol"]["version"] == 4
 
 
+async def test_large_compressed_push_pull_both_ways(agents, pools):
+    """~15 KB of incompressible event payloads forces several LZW table resets each way."""
+    rng = random.Random(7)
+    agent = await agents()
+    for i in range(30):
+        payload = base64.b64encode(rng.randbytes(300)).decode()
+        code, out = await agent.cli("event", "-coalesce=false", f"hashi-{i}", payload)
+        assert code == 0, out
+    pool = await pools()
+    for i in range(30):
+        pool.driver.user_event(f"ours-{i}", base64.b64encode(rng.randbytes(300)))
+    # Our join pulls the agent's state (Go's LZW → our decoder) and replays its events.
+    await pool.driver.join([(agent.host, agent.port)])
+    await eventually(lambda: len({e.name for e in pool.events if isinstance(e, UserEvent)
+                                  and e.name.startswith("hashi-")}) == 30)
+    # The agent joining us reads our state (our LZW → Go's decoder).
+    other = await agents("hashi2")
+    code, out = await other.cli("join", "-replay", pool.address)
+    assert code == 0, out
+    await eventually(lambda: sum(line.startswith("ours-") for line in other.user_events()) == 30)
+
+
 async def test_vivaldi_coordinates_exchanged_on_acks(agents, pools):
     agent = await agents()
     pool = await pools()
