@@ -324,3 +324,16 @@ def test_serf_message_roundtrip_and_relay():
     relay = sw.encode_relay(("10.0.0.1", 8000), "a", b"\x05inner")
     header, inner = sw.decode_relay(relay)
     assert (header.dest_addr.ip, header.dest_addr.port, inner) == ("10.0.0.1", 8000, b"\x05inner")
+
+
+def test_reconnector_heals_a_partition():
+    net, nodes = make_cluster(3, reconnect_interval=5.0)
+    assert net.run_until_true(lambda: all_alive(nodes), 5.0)
+    for other in nodes[:2]:
+        net.cut_link(other.serf, nodes[2].serf)
+    assert net.run_until_true(lambda: nodes[0].status(nodes[2]) == MemberStatus.FAILED
+                              and nodes[2].status(nodes[0]) == MemberStatus.FAILED, 20.0)
+    net.run_for(40.0)  # long enough for memberlist to forget the dead nodes entirely
+    assert "s3" not in nodes[0].serf.memberlist.nodes
+    net.cut.clear()
+    assert net.run_until_true(lambda: all_alive(nodes), 60.0)
