@@ -265,6 +265,7 @@ class Serf(Delegate):
         self._snapshot_lines: list[str] = []
         self._snapshot_clocks = (0, 0, 0)
         self._join_requests: set[int] = set()
+        self._join_succeeded = False
         self._leave_phase = ""
         self._leave_deadline = 0.0
         self.coordinates = None if config.disable_coordinates else CoordinateClient()
@@ -368,12 +369,15 @@ class Serf(Delegate):
         return ids
 
     def _join_progress(self, request_id: int, ok: bool) -> None:
+        """After the last join push/pull: one join intent if any succeeded."""
         if request_id not in self._join_requests:
             return
         self._join_requests.discard(request_id)
-        if ok:
-            self._broadcast_join(self.clock.time())
+        self._join_succeeded |= ok
         if not self._join_requests:
+            if self._join_succeeded:
+                self._broadcast_join(self.clock.time())
+            self._join_succeeded = False
             self.event_join_ignore = False
 
     def leave(self, now: float) -> None:
