@@ -32,6 +32,7 @@ __all__ = ["GossipDriver", "JoinError", "SnapshotFile"]
 
 READ_CHUNK = 65536
 MAX_STREAM_BYTES = 64 << 20
+MAX_INBOUND_STREAMS = 128  # memberlist's maxPushPullRequests
 
 
 class JoinError(Exception):
@@ -87,6 +88,7 @@ class GossipDriver:
         self._changed = asyncio.Event()
         self._loop_task: asyncio.Task | None = None
         self._running = False
+        self._inbound_streams = 0
         self._tasks: set[asyncio.Task] = set()
         self._stream_results: dict[int, asyncio.Future[bool]] = {}
 
@@ -239,6 +241,10 @@ class GossipDriver:
     async def _on_stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername") or ("", 0)
         timeout = self.serf.config.memberlist.tcp_timeout
+        if self._inbound_streams >= MAX_INBOUND_STREAMS:
+            writer.close()
+            return
+        self._inbound_streams += 1
         try:
             data = await asyncio.wait_for(self._read_message(reader), timeout)
             reply = self.serf.handle_stream(data, (peer[0], peer[1]), self.clock())
@@ -249,6 +255,7 @@ class GossipDriver:
         except (TimeoutError, OSError, WireError, DecodeError):
             pass
         finally:
+            self._inbound_streams -= 1
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

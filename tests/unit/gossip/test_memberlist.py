@@ -308,3 +308,14 @@ def test_broadcast_queue_limits_and_invalidation():
 def test_node_record_defaults():
     node = NodeRecord(name="a", addr="1.2.3.4", port=1)
     assert node.dead_or_left() and node.protocol_max == 0
+
+
+def test_tcp_fallback_ping_and_unknown_stream_type():
+    net = SimNetwork()
+    core = make(net, 1)
+    ping = core.codec.encode_stream(wire.encode_message(wire.Ping(seq_no=9, node="node1")))
+    reply = core.handle_stream(ping, ("10.0.0.9", 1), 0.0)
+    assert core.codec.decode_stream(reply) == (wire.MessageType.ACK, wire.Ack(seq_no=9))
+    bad = core.codec.encode_stream(wire.encode_message(wire.Nack(seq_no=1)))
+    msg_type, body = core.codec.decode_stream(core.handle_stream(bad, ("10.0.0.9", 1), 0.0))
+    assert msg_type == wire.MessageType.ERROR and "invalid msgType" in body.error
