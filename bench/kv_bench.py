@@ -62,6 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="wrk --timeout, whole seconds (wrk's default: 2)")
     p.add_argument("--pause", type=float, default=1.0,
                    help="seconds between runs, spent measuring background CPU (1)")
+    p.add_argument("--wait-idle", type=float, default=0.0,
+                   help="before each run, wait up to this many seconds for the other "
+                        "processes to leave the CPUs idle (0)")
     p.add_argument("--start-timeout", type=float, default=30.0, help="readiness deadline (30)")
     p.add_argument("--results-dir", default=str(h.RESULTS_DIR))
     p.add_argument("--no-json", action="store_true", help="do not write the JSON results")
@@ -157,6 +160,9 @@ def run(a: argparse.Namespace) -> int:
             for t in targets:
                 n += 1
                 busy = h.cpu_busy(max(a.pause, 0.5))  # the servers idle meanwhile
+                waited_until = time.monotonic() + a.wait_idle
+                while busy is not None and busy > BUSY_WARN and time.monotonic() < waited_until:
+                    busy = h.cpu_busy(1.0)
                 if busy is not None:
                     background.append(busy)
                     if busy > BUSY_WARN:
