@@ -329,10 +329,10 @@ def start_etcd(members: int = 1, *, label: str = "etcd", workdir: str | None = N
                 "--initial-cluster", initial, "--initial-cluster-state", "new",
                 "--initial-cluster-token", f"{label}-{os.getpid()}",
                 "--logger", "zap", "--log-level", "warn", *(extra_args or [])]
+        cluster.info.setdefault("command", shlex.join(argv))
         log = os.path.join(workdir, f"{name}.log")
         cluster.procs.append(spawn(argv, log_path=log))
         cluster.logs.append(log)
-    cluster.info["command"] = shlex.join([binary, "--name", names[0], "..."])
     _ready_or_clean_up(cluster, deadline_s, own_workdir)
     return cluster
 
@@ -620,7 +620,7 @@ class WrkResult:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.update(ok_rps=self.ok_rps, errors=self.errors, problems=self.problems())
+        d.update(ok_rps=round(self.ok_rps, 2), errors=self.errors, problems=self.problems())
         return d
 
 
@@ -641,7 +641,7 @@ def parse_wrk(text: str) -> WrkResult:
     pct = {}
     for m in _RE_PCT.finditer(text):
         key = format(float(m.group(1)), "g")  # "50", "99", "99.9"
-        pct[key] = float(m.group(2)) * _TIME_UNITS_MS[m.group(3)]
+        pct[key] = round(float(m.group(2)) * _TIME_UNITS_MS[m.group(3)], 6)
     missing = [p for p in ("50", "99") if p not in pct]
     if missing:
         raise WrkParseError(f"no {'/'.join(missing)}% latency line (was --latency given?)")
@@ -653,7 +653,7 @@ def parse_wrk(text: str) -> WrkResult:
     if not m:
         raise WrkParseError("no 'N requests in T' line")
     requests = int(m.group(1))
-    duration_s = float(m.group(2)) * _TIME_UNITS_MS[m.group(3)] / 1e3
+    duration_s = round(float(m.group(2)) * _TIME_UNITS_MS[m.group(3)] / 1e3, 6)
     m = _RE_NON2XX.search(text)
     non2xx = int(m.group(1)) if m else 0
     m = _RE_SOCKET.search(text)

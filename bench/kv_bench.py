@@ -96,6 +96,7 @@ def start_targets(a: argparse.Namespace, targets: list[h.Cluster]) -> None:
     """Append the Proconsul-column target, then the etcd one (so both get cleaned up)."""
     if a.self_test:
         left = h.start_etcd(1, label="etcd-b", deadline_s=a.start_timeout)
+        left.info["note"] += " (self-test: etcd in the Proconsul column)"
     elif a.proconsul_url:
         left = h.attach(a.proconsul_url, a.proconsul_kind, "proconsul", a.start_timeout)
     else:
@@ -112,7 +113,8 @@ def start_targets(a: argparse.Namespace, targets: list[h.Cluster]) -> None:
     else:
         right = h.start_etcd(1, label="etcd", deadline_s=a.start_timeout)
     targets.append(right)
-    log(f"{right.label}: etcd {right.info.get('version', '?')} at {right.url}")
+    log(f"{right.label}: etcd {right.info.get('version', '?')} at {right.url} "
+        f"({right.info.get('command', 'attached')})")
 
 
 def durability_notes(targets: list[h.Cluster]) -> list[str]:
