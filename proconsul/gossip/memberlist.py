@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 
 from proconsul.gossip import wire
@@ -68,6 +69,7 @@ class MemberlistConfig:
     delegate_protocol_min: int = 0
     delegate_protocol_max: int = 0
     delegate_protocol_version: int = 0
+    lifeguard: bool = True  # False: plain SWIM (fixed timeouts, no nacks, no buddy suspect)
 
     @classmethod
     def lan(cls, name: str, **overrides) -> MemberlistConfig:
@@ -209,11 +211,13 @@ class _PendingStream:
 
 @dataclass(slots=True)
 class Stats:
-    """Counters for dropped input, useful to tests and metrics."""
+    """Counters for dropped input and state changes, useful to tests and metrics."""
 
     packets_dropped: int = 0
     parts_dropped: int = 0
     streams_rejected: int = 0
+    suspected: Counter[str] = field(default_factory=Counter)  # alive → suspect, per node
+    declared_dead: Counter[str] = field(default_factory=Counter)  # → dead (not left), per node
 
 
 class Memberlist:
@@ -234,7 +238,8 @@ class Memberlist:
         )
         self.now = 0.0
         self.stats = Stats()
-        self.awareness = Awareness(config.awareness_max_multiplier)
+        # Without Lifeguard the awareness score is pinned at 0 (probe deadlines never scale).
+        self.awareness = Awareness(config.awareness_max_multiplier if config.lifeguard else 1)
         self.broadcasts = BroadcastQueue(config.retransmit_mult, self.estimated_num_nodes)
         self.nodes: dict[str, NodeRecord] = {}
         self._probe_order: list[str] = []
@@ -595,9 +600,9 @@ class Memberlist:
         addr, port = self.address
         ping = wire.encode_message(wire.Ping(seq_no=seq, node=node.name, source_addr=addr,
                                              source_port=port, source_node=self.name))
-        if node.state == NodeState.ALIVE:
+        if node.state == NodeState.ALIVE or not cfg.lifeguard:
             self._send_msg(node.address, ping)
-        else:
+        else:  # Lifeguard's buddy system: tell the suspect directly so it can refute
             suspect = wire.encode_message(wire.Suspect(incarnation=node.incarnation,
                                                        node=node.name, from_node=self.name))
             self._send_raw(node.address, wire.make_compound([ping, suspect]), node)
@@ -616,7 +621,7 @@ class Memberlist:
             self.config.indirect_checks,
             lambda n: n.name != node.name and n.state == NodeState.ALIVE)
         for peer in peers:
-            nack = peer.protocol_max >= 4
+            nack = self.config.lifeguard and peer.protocol_max >= 4
             probe.expected_nacks += nack
             ind = wire.IndirectPing(seq_no=probe.seq_no, target=node.addr, port=node.port,
                                     node=node.name, nack=nack, source_addr=addr,
@@ -653,9 +658,22 @@ class Memberlist:
                                             from_node=self.name))
 
     def _random_nodes(self, k: int, keep) -> list[NodeRecord]:
-        candidates = [n for n in self.nodes.values() if n.name != self.name and keep(n)]
-        self.rng.shuffle(candidates)
-        return candidates[:k]
+        """Up to ``k`` distinct other nodes passing ``keep`` (memberlist's kRandomNodes:
+        at most 3n random draws, so a call costs O(k) however large the cluster)."""
+        order = self._probe_order
+        n = len(order)
+        chosen: list[NodeRecord] = []
+        names: set[str] = set()
+        for _ in range(3 * n):
+            if len(chosen) >= k:
+                break
+            name = order[int(self.rng.random() * n)]
+            node = self.nodes.get(name)
+            if node is None or name == self.name or name in names or not keep(node):
+                continue
+            names.add(name)
+            chosen.append(node)
+        return chosen
 
     # ----------------------------------------------------- gossip, push/pull
 
@@ -823,8 +841,10 @@ class Memberlist:
         node.incarnation = suspect.incarnation
         node.state = NodeState.SUSPECT
         node.state_change = self.now
+        self.stats.suspected[suspect.node] += 1
         cfg = self.config
-        k = cfg.suspicion_mult - 2
+        # Lifeguard's dynamic timeout: start long, shrink with k independent confirmations.
+        k = cfg.suspicion_mult - 2 if cfg.lifeguard else 0
         n = self.estimated_num_nodes()
         if n - 2 < k:
             k = 0
@@ -869,6 +889,8 @@ class Memberlist:
         node.incarnation = dead.incarnation
         node.state = NodeState.LEFT if dead.node == dead.from_node else NodeState.DEAD
         node.state_change = self.now
+        if node.state == NodeState.DEAD:
+            self.stats.declared_dead[dead.node] += 1
         self.delegate.notify_leave(node)
 
 
