@@ -438,7 +438,10 @@ class Memberlist:
         if msg_type == MessageType.USER:
             self.delegate.notify_msg(message[1:])
             return
-        msg_type, body = wire.decode_message(message)
+        if msg_type in wire.GOSSIP_TYPES:
+            msg_type, body = wire.decode_gossip(bytes(message))
+        else:
+            msg_type, body = wire.decode_message(message)
         if msg_type == MessageType.PING:
             self._handle_ping(body, from_addr)
         elif msg_type == MessageType.INDIRECT_PING:

@@ -9,6 +9,7 @@ Everything here is pure: bytes in, bytes or dataclasses out.
 from __future__ import annotations
 
 import enum
+import functools
 import zlib
 from dataclasses import dataclass, field
 
@@ -29,9 +30,9 @@ from proconsul.gossip.structs import (
 
 __all__ = [
     "Ack", "Alive", "CompressedMessage", "Dead", "DecodeError", "ErrorResponse", "IndirectPing",
-    "MessageType", "Nack", "NodeState", "PacketCodec", "Ping", "PushNodeState", "PushPull",
+    "GOSSIP_TYPES", "MessageType", "Nack", "NodeState", "PacketCodec", "Ping", "PushNodeState", "PushPull",
     "PushPullHeader", "Suspect", "UserStreamHeader", "WireError", "decode_message",
-    "decode_push_pull", "encode_message", "encode_push_pull", "make_compound", "split_compound",
+    "decode_gossip", "decode_push_pull", "encode_message", "encode_push_pull", "make_compound", "split_compound",
     "unwrap_packet",
 ]
 
@@ -108,14 +109,14 @@ class Nack:
     seq_no: int = go("SeqNo", INT)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Suspect:
     incarnation: int = go("Incarnation", INT)
     node: str = go("Node", STR)
     from_node: str = go("From", STR)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Alive:
     incarnation: int = go("Incarnation", INT)
     node: str = go("Node", STR)
@@ -125,7 +126,7 @@ class Alive:
     vsn: bytes = go("Vsn", BYTES)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Dead:
     incarnation: int = go("Incarnation", INT)
     node: str = go("Node", STR)
@@ -207,6 +208,16 @@ def decode_message(data: bytes) -> tuple[MessageType, object]:
     if end != len(data):
         raise WireError("trailing bytes after message body")
     return msg_type, decode_struct(cls, raw)
+
+
+GOSSIP_TYPES = frozenset((MessageType.SUSPECT, MessageType.ALIVE, MessageType.DEAD))
+
+
+@functools.lru_cache(maxsize=4096)
+def decode_gossip(data: bytes) -> tuple[MessageType, object]:
+    """``decode_message`` for the broadcast types (suspect, alive, dead), memoised:
+    gossip delivers the same bytes many times over.  The bodies are frozen."""
+    return decode_message(data)
 
 
 def user_packet(payload: bytes) -> bytes:
