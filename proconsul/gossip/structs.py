@@ -96,7 +96,7 @@ class _IP(_Bytes):
         if not data:
             return ""
         if len(data) == 4:
-            return "%d.%d.%d.%d" % tuple(data)
+            return f"{data[0]}.{data[1]}.{data[2]}.{data[3]}"
         if len(data) != 16:
             raise DecodeError(f"bad IP address length {len(data)}")
         ip = ipaddress.ip_address(data)

@@ -29,11 +29,11 @@ from proconsul.gossip.structs import (
 )
 
 __all__ = [
-    "Ack", "Alive", "CompressedMessage", "Dead", "DecodeError", "ErrorResponse", "IndirectPing",
-    "GOSSIP_TYPES", "MessageType", "Nack", "NodeState", "PacketCodec", "Ping", "PushNodeState", "PushPull",
-    "PushPullHeader", "Suspect", "UserStreamHeader", "WireError", "decode_message",
-    "decode_gossip", "decode_push_pull", "encode_message", "encode_push_pull", "make_compound", "split_compound",
-    "unwrap_packet",
+    "GOSSIP_TYPES", "Ack", "Alive", "CompressedMessage", "Dead", "DecodeError", "ErrorResponse",
+    "IndirectPing", "MessageType", "Nack", "NodeState", "PacketCodec", "Ping", "PushNodeState",
+    "PushPull", "PushPullHeader", "Suspect", "UserStreamHeader", "WireError", "decode_gossip",
+    "decode_message", "decode_push_pull", "encode_message", "encode_push_pull", "make_compound",
+    "split_compound", "unwrap_packet",
 ]
 
 MAX_COMPOUND_PARTS = 255
