@@ -161,10 +161,8 @@ def run(a: argparse.Namespace) -> int:
             sc = {"name": name, "op": op, "connections": conns, "results": {}}
             for t in targets:
                 n += 1
-                busy = h.cpu_busy(max(a.pause, 0.5))  # the servers idle meanwhile
-                waited_until = time.monotonic() + a.wait_idle
-                while busy is not None and busy > BUSY_WARN and time.monotonic() < waited_until:
-                    busy = h.cpu_busy(1.0)
+                # The servers idle meanwhile.
+                busy = h.wait_idle(a.wait_idle, BUSY_WARN, max(a.pause, 0.5))
                 if busy is not None:
                     background.append(busy)
                     if busy > BUSY_WARN:

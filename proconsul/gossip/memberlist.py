@@ -773,7 +773,7 @@ class Memberlist:
         self.awareness.apply_delta(1)
         alive = wire.Alive(incarnation=inc, node=me.name, addr=me.addr, port=me.port,
                            meta=me.meta, vsn=me.vsn)
-        self._broadcast(me.name, wire.encode_message(alive))
+        self._broadcast(me.name, wire.encode_gossip(alive))
 
     def _alive_node(self, alive: wire.Alive, bootstrap: bool = False) -> None:
         vsn = alive.vsn
@@ -809,7 +809,7 @@ class Memberlist:
                 return
             self._refute(node, alive.incarnation)
         else:
-            self._broadcast(alive.node, wire.encode_message(alive))
+            self._broadcast(alive.node, wire.encode_gossip(alive))
             if vsn:
                 node.vsn = vsn
             node.incarnation = alive.incarnation
@@ -832,7 +832,7 @@ class Memberlist:
             suspicion, timer = existing
             if suspicion.confirm(suspect.from_node):
                 timer.cancel()
-                self._broadcast(suspect.node, wire.encode_message(suspect))
+                self._broadcast(suspect.node, wire.encode_gossip(suspect))
                 self._schedule_suspicion(suspect.node, suspicion)
             return
         if node.state != NodeState.ALIVE:
@@ -840,7 +840,7 @@ class Memberlist:
         if suspect.node == self.name:
             self._refute(node, suspect.incarnation)
             return
-        self._broadcast(suspect.node, wire.encode_message(suspect))
+        self._broadcast(suspect.node, wire.encode_gossip(suspect))
         node.incarnation = suspect.incarnation
         node.state = NodeState.SUSPECT
         node.state_change = self.now
@@ -888,7 +888,7 @@ class Memberlist:
                 self._refute(node, dead.incarnation)
                 return
             notify = "leave"
-        self._broadcast(dead.node, wire.encode_message(dead), notify=notify)
+        self._broadcast(dead.node, wire.encode_gossip(dead), notify=notify)
         node.incarnation = dead.incarnation
         node.state = NodeState.LEFT if dead.node == dead.from_node else NodeState.DEAD
         node.state_change = self.now

@@ -32,7 +32,7 @@ __all__ = [
     "GOSSIP_TYPES", "Ack", "Alive", "CompressedMessage", "Dead", "DecodeError", "ErrorResponse",
     "IndirectPing", "MessageType", "Nack", "NodeState", "PacketCodec", "Ping", "PushNodeState",
     "PushPull", "PushPullHeader", "Suspect", "UserStreamHeader", "WireError", "decode_gossip",
-    "decode_message", "decode_push_pull", "encode_message", "encode_push_pull", "make_compound",
+    "decode_message", "decode_push_pull", "encode_gossip", "encode_message", "encode_push_pull", "make_compound",
     "split_compound", "unwrap_packet",
 ]
 
@@ -218,6 +218,13 @@ def decode_gossip(data: bytes) -> tuple[MessageType, object]:
     """``decode_message`` for the broadcast types (suspect, alive, dead), memoised:
     gossip delivers the same bytes many times over.  The bodies are frozen."""
     return decode_message(data)
+
+
+@functools.lru_cache(maxsize=4096)
+def encode_gossip(body: Suspect | Alive | Dead) -> bytes:
+    """``encode_message`` for the (frozen, hashable) broadcast bodies, memoised:
+    every node that accepts a message re-broadcasts it."""
+    return encode_message(body)
 
 
 def user_packet(payload: bytes) -> bytes:
