@@ -140,7 +140,7 @@ class PushPullHeader:
     join: bool = go("Join", BOOL)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class PushNodeState:
     name: str = go("Name", STR)
     addr: str = go("Addr", IP)
@@ -354,9 +354,15 @@ def encode_push_pull(msg: PushPull) -> bytes:
     out = bytearray([MessageType.PUSH_PULL])
     out += encode_struct(header)
     for node in msg.nodes:
-        out += encode_struct(node)
+        out += _encode_node_state(node)
     out += msg.user_state
     return bytes(out)
+
+
+@functools.lru_cache(maxsize=8192)
+def _encode_node_state(node: PushNodeState) -> bytes:
+    """Memoised: a node's entry changes rarely, and every push/pull sends them all."""
+    return encode_struct(node)
 
 
 def decode_push_pull(data: bytes, offset: int = 1) -> tuple[PushPull, int]:
