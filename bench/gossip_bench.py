@@ -16,8 +16,9 @@ False positives: a node reported failed that was not killed.  Both sides are
 observed the same way: serf's log lines (``serf: EventMemberJoin: <name>``,
 ``agent: Received event: user-event: <name>``) and the Proconsul node's JSON
 lines (``python -m proconsul.gossip.node``), timestamped by this script as
-they arrive.  serf is driven with its CLI (``serf join``, ``serf event``),
-Proconsul with commands on the node's stdin.  See bench/README.md.
+they arrive.  Commands cost one write on either side: serf gets them over its
+msgpack RPC (what ``serf join``/``serf event`` speak; connections opened
+beforehand), Proconsul as JSON lines on the node's stdin.  See bench/README.md.
 """
 
 from __future__ import annotations
@@ -39,16 +40,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO))
 
 import harness as h  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+from proconsul.gossip.msgpack import Incomplete, pack, unpack_from  # noqa: E402
+
 METRICS = ("join", "event", "failure")
 # serf figures measured earlier on this machine (seconds), for reference.
-SERF_REFERENCE = {5: (0.21, 5.6, 0.10), 20: (0.45, 9.2, 0.32), 50: (0.91, 9.3, 0.52)}
-SERF_REF = {n: dict(zip(("join", "failure", "event"), v, strict=True))
-            for n, v in SERF_REFERENCE.items()}
+SERF_REF = {5: {"join": 0.21, "event": 0.10, "failure": 5.6},
+            20: {"join": 0.45, "event": 0.32, "failure": 9.2},
+            50: {"join": 0.91, "event": 0.52, "failure": 9.3}}
 BUSY_WARN = 0.2
 
 
@@ -94,6 +98,42 @@ class Side:
         raise NotImplementedError
 
 
+class SerfRPC:
+    """One connection to a serf agent's msgpack RPC (handshake done); ``send``
+    costs one write, ``collect`` reads the replies and raises on errors."""
+
+    def __init__(self, addr: tuple[str, int], timeout: float = 10.0) -> None:
+        self.sock = socket.create_connection(addr, timeout)
+        self.seq = 0
+        self.buf = b""
+        self.pending = 0  # msgpack values still to read
+        self.send("handshake", {"Version": 1})
+        self.collect()
+
+    def send(self, command: str, body: dict, reply_values: int = 1) -> None:
+        self.sock.sendall(pack({"Command": command, "Seq": self.seq}) + pack(body))
+        self.seq += 1
+        self.pending += reply_values
+
+    def collect(self) -> None:
+        while self.pending:
+            try:
+                value, end = unpack_from(self.buf, 0)
+            except Incomplete:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise RuntimeError("serf RPC connection closed") from None
+                self.buf += chunk
+                continue
+            self.buf = self.buf[end:]
+            self.pending -= 1
+            if isinstance(value, dict) and value.get(b"Error"):
+                raise RuntimeError(f"serf RPC: {value[b'Error'].decode(errors='replace')}")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class SerfSide(Side):
     label = "serf"
     _member = re.compile(r"serf: EventMember(Join|Failed|Leave|Reap): (\S+)")
@@ -101,7 +141,7 @@ class SerfSide(Side):
 
     def __init__(self, rpc_port: int) -> None:
         self.rpc_port = rpc_port
-        self.clients: list[subprocess.Popen] = []
+        self.rpc: dict[str, SerfRPC] = {}
 
     def command(self, name: str, ip: str, port: int, rpc_port: int) -> list[str]:
         return ["serf", "agent", f"-node={name}", f"-bind={ip}:{port}",
@@ -116,31 +156,33 @@ class SerfSide(Side):
         elif m := self._event.search(line):
             node.events.setdefault(m.group(1), when)
 
-    def _cli(self, args: list[str]) -> None:
-        self.clients.append(subprocess.Popen(["serf", *args], stdin=subprocess.DEVNULL,
-                                             stdout=subprocess.DEVNULL,
-                                             stderr=subprocess.DEVNULL))
+    def connect(self, nodes: list[Node]) -> None:
+        for node in nodes:
+            self.rpc[node.name] = SerfRPC((node.ip, self.rpc_port))
 
     def join(self, nodes: list[Node], target: str) -> None:
-        for node in nodes:
-            self._cli(["join", f"-rpc-addr={node.ip}:{self.rpc_port}", target])
+        for node in nodes:  # reply: header, then {"Num": n}
+            self.rpc[node.name].send("join", {"Existing": [target], "Replay": False}, 2)
 
     def user_event(self, node: Node, name: str) -> None:
-        self._cli(["event", "-coalesce=false", f"-rpc-addr={node.ip}:{self.rpc_port}", name,
-                   "payload"])
+        self.rpc[node.name].send("event", {"Name": name, "Payload": b"payload",
+                                           "Coalesce": False})
 
-    def reap_clients(self) -> list[str]:
-        """Wait for the CLI processes; return complaints about failed ones."""
+    def collect(self, skip: str = "") -> list[str]:
+        """Read the pending RPC replies (``skip``: a killed node); return the errors."""
         problems = []
-        for proc in self.clients:
+        for name, rpc in self.rpc.items():
             try:
-                if proc.wait(30) != 0:
-                    problems.append(f"{' '.join(proc.args[:2])} exited {proc.returncode}")
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                problems.append(f"{' '.join(proc.args[:2])} hung")
-        self.clients.clear()
+                if name != skip:
+                    rpc.collect()
+            except (OSError, RuntimeError) as e:
+                problems.append(f"{name}: {e}")
         return problems
+
+    def close(self) -> None:
+        for rpc in self.rpc.values():
+            rpc.close()
+        self.rpc.clear()
 
 
 class ProconsulSide(Side):
@@ -291,11 +333,15 @@ def run_side(side_name: str, n: int, seq: int, a: argparse.Namespace) -> dict:
             reader.add(node)
         if not reader.wait_for(lambda: all(nd.ready for nd in nodes), a.start_timeout):
             raise RuntimeError(f"{side_name}: not all {n} nodes ready in {a.start_timeout:g} s")
+        if isinstance(side, SerfSide):
+            side.connect(nodes)
         result["busy_before_join"] = settle_cpu(a.wait_idle)
         cpu_start = sum(cpu_seconds(nd.proc.pid) for nd in nodes)
         names = [nd.name for nd in nodes]
         result["join"] = measure_join(side, reader, nodes, f"{ips[0]}:{port}", a.timeout)
         result["busy_before_event"] = h.cpu_busy(a.settle)
+        if isinstance(side, SerfSide):
+            result["problems"] += side.collect()
         result["event"] = measure_event(side, reader, nodes, f"bench-{n}-{seq}", a.timeout)
         result["busy_before_failure"] = h.cpu_busy(a.settle)
         victim = nodes[-1]
@@ -307,16 +353,16 @@ def run_side(side_name: str, n: int, seq: int, a: argparse.Namespace) -> dict:
             for nd in nodes:
                 result["problems"] += [f"{nd.name}: {e}" for e in nd.errors[:3]]
         if isinstance(side, SerfSide):
-            result["problems"] += side.reap_clients()
+            result["problems"] += side.collect(skip=victim.name)
         result["members"] = names
-    except RuntimeError as e:
+    except (RuntimeError, OSError) as e:
         result["problems"].append(str(e))
     finally:
         reader.stop()
         for nd in nodes:
             h.stop(nd.proc)
         if isinstance(side, SerfSide):
-            side.reap_clients()
+            side.close()
     return result
 
 
