@@ -38,6 +38,7 @@ from proconsul.gossip.wire import NodeState
 from .sim import SimNetwork
 
 SEEDS = 3  # nodes the others join through
+JOIN_SPACING = 0.01  # seconds between two nodes' joins while forming a cluster
 
 
 class Census:
@@ -109,7 +110,7 @@ class Cluster:
         return [n for n in self.nodes if n.address not in self.net.dead]
 
 
-def form(n: int, seed: int, join_spacing: float = 0.01, limit: float = 600.0,
+def form(n: int, seed: int, join_spacing: float = JOIN_SPACING, limit: float = 600.0,
          **settings) -> tuple[Cluster, float | None]:
     """Join ``n`` nodes; returns the cluster and the seconds from the last join until
     all see all (None if not within ``limit``)."""
@@ -154,7 +155,7 @@ class Convergence:
 def measure_convergence(n: int, seed: int, limit: float = 600.0) -> tuple[Cluster, Convergence]:
     cluster, formation = form(n, seed, limit=limit)
     cfg = cluster.nodes[0].config
-    result = Convergence(n, formation, (n - 1) * 0.01, gossip_interval=cfg.gossip_interval,
+    result = Convergence(n, formation, (n - 1) * JOIN_SPACING, gossip_interval=cfg.gossip_interval,
                          fanout=cfg.gossip_nodes)
     if formation is None:
         return cluster, result

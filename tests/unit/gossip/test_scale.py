@@ -49,14 +49,13 @@ def test_lifeguard_cuts_false_positives_caused_by_a_stalled_node():
     assert on.suspicions + on.deaths <= off.suspicions + off.deaths
 
 
-def test_lifeguard_off_pins_awareness_and_disables_nacks():
-    on, off = MemberlistConfig.lan("a"), MemberlistConfig.lan("b", lifeguard=False)
-    assert on.lifeguard and not off.lifeguard
+def test_without_lifeguard_awareness_stays_zero():
+    assert MemberlistConfig.lan("a").lifeguard
     cluster, formation = form(4, seed=2, lifeguard=False, disable_tcp_pings=True)
     assert formation is not None
     prober = cluster.nodes[0]
     for node in cluster.nodes[1:]:
-        cluster.net.kill(node)
+        cluster.net.kill(node)  # no relay can nack: with Lifeguard the prober would blame itself
     cluster.net.run_for(10.0)
     assert prober.awareness.score == 0
-    assert sum(prober.stats.suspected.values()) == 3
+    assert set(prober.stats.suspected) == {n.name for n in cluster.nodes[1:]}
