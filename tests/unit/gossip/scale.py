@@ -6,7 +6,8 @@
 (a) convergence: N nodes join (node i at ``i × join_spacing`` through one of
     the first three, like agents retry-joining the servers) until all see all;
     then one more node joins and we time its dissemination against the push
-    epidemic estimate ``log_{f+1} N + ln N / f`` gossip rounds (f = GossipNodes).
+    epidemic estimate of ``log_{f+1} N + ln N / f`` hops (f = GossipNodes), each
+    hop waiting for the receiver's next gossip tick: half an interval on average.
 (b) detection: a node crashes; time until every other node marks it dead,
     against memberlist's suspicion timeout ``SuspicionMult × log10 N × ProbeInterval``
     (Lifeguard: starts at SuspicionMaxTimeoutMult × that, shrinks to it after
@@ -124,9 +125,16 @@ def form(n: int, seed: int, join_spacing: float = JOIN_SPACING, limit: float = 6
     return cluster, (cluster.net.now - start) if ok else None
 
 
-def epidemic_rounds(n: int, fanout: int) -> float:
-    """Push gossip with fanout f reaches all n in about log_{f+1} n + ln n / f rounds."""
+def epidemic_hops(n: int, fanout: int) -> float:
+    """Push gossip with fanout f reaches all n in about log_{f+1} n + ln n / f hops
+    (synchronous rounds: the informed multiply by f+1, then the last ones are
+    missed with probability e^-f per round)."""
     return math.log(n) / math.log(fanout + 1) + math.log(n) / fanout
+
+
+def expected_spread_s(hops: float, gossip_interval: float) -> float:
+    """Each hop waits for the receiver's next gossip tick, uniformly phased: interval / 2."""
+    return hops * gossip_interval / 2
 
 
 def quantile(times: list[float], q: float) -> float:
@@ -311,23 +319,27 @@ def main(argv: list[str] | None = None) -> int:
         log(f"forming {a.nodes} nodes")
         cluster, conv = measure_convergence(a.nodes, a.seed)
         if "convergence" in parts:
-            exp = epidemic_rounds(a.nodes + 1, conv.fanout)
-            print(f"\n(a) convergence, N={a.nodes}, gossip every {conv.gossip_interval:g} s to "
-                  f"{conv.fanout} nodes (1 round = 1 gossip interval)")
-            print(table(["what", "seconds", "rounds", "expected rounds"], [
+            total = a.nodes + 1
+            hops = {"50%": math.log(total / 2) / math.log(conv.fanout + 1),
+                    "all": epidemic_hops(total, conv.fanout)}
+            gi = conv.gossip_interval
+            print(f"\n(a) convergence, N={a.nodes}, gossip every {gi:g} s to {conv.fanout} "
+                  "nodes (1 round = 1 gossip interval)")
+            print(table(["what", "seconds", "rounds", "expected s", "expected hops"], [
                 [f"all see all, after the last of {a.nodes} joins (joins spread over "
                  f"{conv.join_spread_s:.1f} s)", _fmt(conv.formation_s),
-                 _fmt(conv.rounds(conv.formation_s), 1), "-"],
+                 _fmt(conv.rounds(conv.formation_s), 1), "-", "-"],
                 ["one more join reaches 50% of nodes", _fmt(conv.join_q50_s),
                  _fmt(conv.rounds(conv.join_q50_s), 1),
-                 _fmt(math.log(a.nodes / 2) / math.log(conv.fanout + 1), 1)],
+                 _fmt(expected_spread_s(hops["50%"], gi)), _fmt(hops["50%"], 1)],
                 ["one more join reaches 99% of nodes", _fmt(conv.join_q99_s),
-                 _fmt(conv.rounds(conv.join_q99_s), 1), "-"],
+                 _fmt(conv.rounds(conv.join_q99_s), 1), "-", "-"],
                 ["one more join reaches all nodes", _fmt(conv.join_all_s),
-                 _fmt(conv.rounds(conv.join_all_s), 1), _fmt(exp, 1)],
+                 _fmt(conv.rounds(conv.join_all_s), 1),
+                 _fmt(expected_spread_s(hops["all"], gi)), _fmt(hops["all"], 1)],
             ]))
-            print(f"expected = log_(f+1) N + ln N / f (push epidemic; 50%: log_(f+1) N/2), "
-                  f"f={conv.fanout}, N={a.nodes + 1}")
+            print(f"expected hops = log_(f+1) N + ln N / f (push epidemic; 50%: log_(f+1) N/2), "
+                  f"f={conv.fanout}, N={total}; expected s = hops x interval / 2")
             log("convergence done")
     if "detection" in parts and cluster is not None and conv.formation_s is not None:
         det = measure_detection(cluster)

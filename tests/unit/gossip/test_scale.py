@@ -5,7 +5,8 @@ import pytest
 from proconsul.gossip.memberlist import MemberlistConfig
 
 from .scale import (
-    epidemic_rounds,
+    epidemic_hops,
+    expected_spread_s,
     form,
     measure_convergence,
     measure_detection,
@@ -18,8 +19,9 @@ def test_everyone_converges_and_one_join_spreads_in_log_rounds():
     assert conv.formation_s is not None
     assert cluster.census.views == 65 * 65
     assert conv.join_all_s is not None
-    # O(log N): within twice the push-epidemic estimate of gossip rounds.
-    assert conv.rounds(conv.join_all_s) <= 2 * epidemic_rounds(65, conv.fanout)
+    # O(log N): within twice the push-epidemic estimate.
+    assert conv.join_all_s <= 2 * expected_spread_s(epidemic_hops(65, conv.fanout),
+                                                    conv.gossip_interval)
 
 
 @pytest.mark.parametrize("lifeguard", [True, False])
@@ -39,6 +41,13 @@ def test_no_false_positives_under_ten_percent_loss_with_lifeguard():
     fp = measure_false_positives("loss", 32, seed=7, lifeguard=True, seconds=30.0)
     assert fp.converged
     assert (fp.suspicions, fp.deaths) == (0, 0)
+
+
+def test_udp_only_loss_causes_suspicions_that_are_all_refuted():
+    fp = measure_false_positives("loss-udp", 32, seed=7, lifeguard=True, seconds=30.0)
+    assert fp.converged
+    assert fp.suspicions > 0  # without the TCP fallback, lost probes do cause suspicions
+    assert fp.deaths == 0 and fp.refutations > 0
 
 
 def test_lifeguard_cuts_false_positives_caused_by_a_stalled_node():
