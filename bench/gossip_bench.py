@@ -74,6 +74,7 @@ class Node:
     events: dict[str, float] = field(default_factory=dict)  # user event name -> when
     failed_reports: list[str] = field(default_factory=list)  # every "failed" seen, in order
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # serf's [WARN]/[ERR] log lines
 
     def saw(self, subject: str, state: str, when: float) -> None:
         self.status[subject] = (state, when)
@@ -149,6 +150,8 @@ class SerfSide(Side):
                 f"-rpc-addr={ip}:{rpc_port}", "-log-level=info"]
 
     def parse(self, node: Node, line: str, when: float) -> None:
+        if "[WARN]" in line or "[ERR]" in line:
+            node.warnings.append(line.strip())
         if "Serf agent running!" in line:
             node.ready = True
         elif m := self._member.search(line):
@@ -340,6 +343,8 @@ def run_side(side_name: str, n: int, seq: int, a: argparse.Namespace) -> dict:
         cpu_start = sum(cpu_seconds(nd.proc.pid) for nd in nodes)
         names = [nd.name for nd in nodes]
         result["join"] = measure_join(side, reader, nodes, f"{ips[0]}:{port}", a.timeout)
+        if result["join"] is None:
+            result["problems"].append(f"join: {missing_joins(reader, nodes)}")
         result["busy_before_event"] = h.cpu_busy(a.settle)
         if isinstance(side, SerfSide):
             result["problems"] += side.collect()
@@ -359,6 +364,8 @@ def run_side(side_name: str, n: int, seq: int, a: argparse.Namespace) -> dict:
                 1 for nd in nodes if nd is not victim for s in nd.failed_reports if s != victim.name)
             for nd in nodes:
                 result["problems"] += [f"{nd.name}: {e}" for e in nd.errors[:3]]
+            warnings = [w for nd in nodes for w in nd.warnings]
+            result["warnings"] = {"count": len(warnings), "first": warnings[:5]}
         if isinstance(side, SerfSide):
             result["problems"] += side.collect(skip=victim.name)
         result["members"] = names
@@ -386,6 +393,15 @@ def measure_join(side: Side, reader: Reader, nodes: list[Node], target: str,
         return None
     with reader.cond:
         return max(nd.status[m][1] for nd in nodes for m in names) - start
+
+
+def missing_joins(reader: Reader, nodes: list[Node]) -> str:
+    """Which observers had not reported which members alive (for a timed-out join)."""
+    with reader.cond:
+        missing = [(nd.name, m.name, nd.status.get(m.name, ("never seen",))[0])
+                   for nd in nodes for m in nodes if nd.status.get(m.name, ("",))[0] != "alive"]
+    sample = ", ".join(f"{o} sees {s} {state}" for o, s, state in missing[:5])
+    return f"{len(missing)} observer/member pairs not alive after the deadline: {sample}"
 
 
 def measure_event(side: Side, reader: Reader, sender: Node, nodes: list[Node], name: str,
@@ -485,7 +501,8 @@ def main(argv=None) -> int:
                 runs.append(r)
                 log(f"  join {fmt(r.get('join'))} s, event {fmt(r.get('event'))} s, failure "
                     f"{fmt(r.get('failure'))} s, false positives {r.get('false_positives', '?')}, "
-                    f"CPU {fmt(r.get('cpu_s'))} s"
+                    f"CPU {fmt(r.get('cpu_s'))} s, log warnings "
+                    f"{r.get('warnings', {}).get('count', 0)}"
                     + (f"; problems: {r['problems']}" if r["problems"] else ""))
     print(f"\nGossip benchmark: seconds until every node saw it (median of {a.repeat}); "
           "ratio = Proconsul/serf; serf (ref) = serf measured earlier on this machine")
