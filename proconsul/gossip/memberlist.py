@@ -252,6 +252,7 @@ class Memberlist:
         self._incarnation = 0
         self._ack_handlers: dict[int, _Probe | _Relay] = {}
         self._probe: _Probe | None = None
+        self._probe_tick_held = False
         self._streams: dict[int, _PendingStream] = {}
         self.leaving = False
         self.leave_broadcast_done = False
@@ -563,12 +564,23 @@ class Memberlist:
     # -------------------------------------------------------------- probing
 
     def _probe_tick(self) -> None:
+        """memberlist's probe ticker: a tick that finds a probe still running is held
+        (Go's ticker channel keeps one) and fires as soon as that probe ends."""
         self._timers.schedule(self.now + self.config.probe_interval, self._probe_tick)
         if self._probe is not None:
+            self._probe_tick_held = True
             return
+        self._start_probe()
+
+    def _start_probe(self) -> None:
         node = self._next_probe_target()
         if node is not None:
             self._probe_node(node)
+
+    def _release_held_tick(self) -> None:
+        if self._probe_tick_held and self._probe is None and self.started:
+            self._probe_tick_held = False
+            self._start_probe()
 
     def _next_probe_target(self) -> NodeRecord | None:
         for _ in range(len(self._probe_order) + 1):
@@ -646,6 +658,7 @@ class Memberlist:
     def _probe_success(self, probe: _Probe) -> None:
         self._end_probe(probe)
         self.awareness.apply_delta(-1)
+        self._release_held_tick()
 
     def _probe_failed(self, probe: _Probe) -> None:
         if probe is not self._probe:
@@ -659,6 +672,7 @@ class Memberlist:
         if node is not None and not node.dead_or_left():
             self._suspect_node(wire.Suspect(incarnation=node.incarnation, node=node.name,
                                             from_node=self.name))
+        self._release_held_tick()
 
     def _random_nodes(self, k: int, keep) -> list[NodeRecord]:
         """Up to ``k`` distinct other nodes passing ``keep`` (memberlist's kRandomNodes:

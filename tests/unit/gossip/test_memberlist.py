@@ -319,3 +319,24 @@ def test_tcp_fallback_ping_and_unknown_stream_type():
     bad = core.codec.encode_stream(wire.encode_message(wire.Nack(seq_no=1)))
     msg_type, body = core.codec.decode_stream(core.handle_stream(bad, ("10.0.0.9", 1), 0.0))
     assert msg_type == wire.MessageType.ERROR and "invalid msgType" in body.error
+
+
+def test_tick_held_by_a_failing_probe_starts_the_next_probe_at_once():
+    # Go's probe ticker keeps one tick while probe() blocks: failed probes run back to back.
+    cfg = MemberlistConfig.lan("a", bind_addr="10.0.0.1", lifeguard=False, indirect_checks=0,
+                               disable_tcp_pings=True, suspicion_mult=100)
+    core = Memberlist(cfg, rng=random.Random(1))
+    core.start(0.0)
+    for i in (2, 3):
+        alive = wire.Alive(incarnation=1, node=f"n{i}", addr=f"10.0.0.{i}", port=7946,
+                           meta=b"", vsn=cfg.vsn())
+        core.handle_packet(wire.encode_message(alive), ("10.0.0.9", 7946), 0.0)
+    pings = []
+    for step in range(1, 1001):
+        core.tick(step / 100)
+        for action in core.take_actions():
+            leaves, _ = wire.unwrap_packet(core.codec.decode_packet(action.data))
+            if any(leaf[0] == wire.MessageType.PING for leaf in leaves):
+                pings.append(step / 100)
+    gaps = [b - a for a, b in zip(pings, pings[1:], strict=False)]
+    assert len(pings) >= 9 and max(gaps) < 1.02  # one tick step of slack
