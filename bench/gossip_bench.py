@@ -350,8 +350,13 @@ def run_side(side_name: str, n: int, seq: int, a: argparse.Namespace) -> dict:
             result["problems"] += side.collect()
         events = []
         for k in range(a.events):
-            events.append(measure_event(side, reader, nodes[1 + k % (n - 1)],
-                                        nodes, f"bench-{n}-{seq}-{k}", a.timeout))
+            name = f"bench-{n}-{seq}-{k}"
+            events.append(measure_event(side, reader, nodes[1 + k % (n - 1)], nodes, name,
+                                        a.timeout))
+            if events[-1] is None:
+                with reader.cond:
+                    missing = [nd.name for nd in nodes if name not in nd.events]
+                result["problems"].append(f"event {name} never reached {', '.join(missing)}")
             time.sleep(a.event_gap)  # let its retransmissions die down
         result["events"] = events
         result["event"] = median(events) if None not in events else None
