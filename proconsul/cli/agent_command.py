@@ -29,6 +29,16 @@ def _flags() -> FlagSet:
     flags.string("advertise", "", "Address to advertise to other nodes.")
     flags.integer("http-port", 8500, "HTTP API port to listen on.")
     flags.integer("server-port", 8300, "Server RPC port.")
+    flags.integer("serf-lan-port", 8301, "Serf LAN gossip port.")
+    flags.integer("serf-wan-port", 8302, "Serf WAN gossip port (-1 disables).")
+    flags.integer("bootstrap-expect", 0, "Servers to wait for before bootstrapping.")
+    flags.string("encrypt", "", "Base64 gossip encryption key.")
+    flags.strings("join", "Address of an agent to join at start time (repeatable).")
+    flags.strings("join-wan", "Address of a server to join over the WAN (repeatable).")
+    flags.strings("retry-join", "Address to join, retried until it succeeds (repeatable).")
+    flags.strings("retry-join-wan", "WAN address to join, retried (repeatable).")
+    flags.duration("retry-interval", 30.0, "Time to wait between join attempts.")
+    flags.integer("retry-max", 0, "Maximum join attempts (0 = no limit).")
     flags.string("data-dir", "", "Path to a data directory to store agent state.")
     flags.string("log-level", "info", "Log level of the agent (trace, debug, info, warn, err).")
     return flags
@@ -59,7 +69,12 @@ def run(args: list[str]) -> int:
         node_name=values["node"], node_id=values["node-id"], datacenter=values["datacenter"],
         client_addr=values["client"], bind_addr=values["bind"],
         advertise_addr=values["advertise"], http_port=values["http-port"],
-        server_port=values["server-port"], data_dir=values["data-dir"], log_level=level)
+        server_port=values["server-port"], data_dir=values["data-dir"], log_level=level,
+        serf_lan_port=values["serf-lan-port"], serf_wan_port=values["serf-wan-port"],
+        bootstrap_expect=values["bootstrap-expect"], encrypt=values["encrypt"],
+        start_join=values["join"], start_join_wan=values["join-wan"],
+        retry_join=values["retry-join"], retry_join_wan=values["retry-join-wan"],
+        retry_interval=values["retry-interval"], retry_max=values["retry-max"])
     try:
         import uvloop
         return uvloop.run(_serve(config))
@@ -74,11 +89,10 @@ async def _serve(config: AgentConfig) -> int:
     agent = Agent(config)
     await agent.start()
     print("==> Proconsul agent running!", flush=True)
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    print("==> Caught signal, shutting down...", flush=True)
+        loop.add_signal_handler(sig, agent.shutdown_requested.set)
+    await agent.shutdown_requested.wait()
+    print("==> Shutting down...", flush=True)
     await agent.stop()
     return 0

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from proconsul.lib.duration import parse_duration
+
 
 class FlagError(Exception):
     """A command line that does not parse; the message says what is wrong."""
@@ -18,6 +20,7 @@ class Flag:
     default: Any
     usage: str
     is_bool: bool = False
+    repeated: bool = False
 
 
 def parse_bool(text: str) -> bool:
@@ -26,6 +29,10 @@ def parse_bool(text: str) -> bool:
     if text in ("0", "f", "F", "false", "FALSE", "False"):
         return False
     raise ValueError(f"invalid boolean {text!r}")
+
+
+def _seconds(text: str) -> float:
+    return parse_duration(text) / 1e9
 
 
 class FlagSet:
@@ -41,6 +48,14 @@ class FlagSet:
     def integer(self, name: str, default: int, usage: str) -> None:
         self._flags[name] = Flag(name, int, default, usage)
 
+    def strings(self, name: str, usage: str) -> None:
+        """A flag that may be given many times; its value is the list of them."""
+        self._flags[name] = Flag(name, str, [], usage, repeated=True)
+
+    def duration(self, name: str, default: float, usage: str) -> None:
+        """A Go duration ("30s"); the value is in seconds."""
+        self._flags[name] = Flag(name, _seconds, default, usage)
+
     def boolean(self, name: str, default: bool, usage: str) -> None:
         self._flags[name] = Flag(name, parse_bool, default, usage, is_bool=True)
 
@@ -53,7 +68,8 @@ class FlagSet:
 
     def parse(self, args: list[str]) -> tuple[dict[str, Any], list[str]]:
         """Return (values by flag name, remaining positional arguments)."""
-        values = {f.name: f.default for f in self._flags.values()}
+        values = {f.name: list(f.default) if f.repeated else f.default
+                  for f in self._flags.values()}
         i = 0
         while i < len(args):
             arg = args[i]
@@ -77,8 +93,12 @@ class FlagSet:
                         raise FlagError(f"flag needs an argument: -{name}")
                     value = args[i]
             try:
-                values[name] = flag.parse(value)
+                parsed = flag.parse(value)
             except ValueError:
                 raise FlagError(f'invalid value "{value}" for flag -{name}') from None
+            if flag.repeated:
+                values[name].append(parsed)
+            else:
+                values[name] = parsed
             i += 1
         return values, args[i:]

@@ -17,6 +17,7 @@ from proconsul.raft.inmem import InmemConsensus
 from proconsul.raft.interface import Consensus, ConsensusError, NoLeaderError
 from proconsul.server.blocking import run_blocking
 from proconsul.server.endpoints import register_all
+from proconsul.server.reconcile import MemberReconciler, MemberState
 from proconsul.server.session_timers import SessionTimers
 from proconsul.server.tombstone_gc import TombstoneGC
 from proconsul.state.store import Store
@@ -29,6 +30,7 @@ from proconsul.structs.catalog import (
     NodeService,
     RegisterRequest,
 )
+from proconsul.structs.coordinate import CoordinateEntry
 from proconsul.structs.errors import BadRequest, ConsulError
 from proconsul.structs.messages import MessageType, encode_command
 from proconsul.structs.query import QueryMeta, QueryOptions
@@ -51,6 +53,7 @@ class ServerConfig(msgspec.Struct):
     tombstone_ttl: float = 15 * 60.0
     tombstone_granularity: float = 30.0
     session_ttl_min_ns: int = SESSION_TTL_MIN_NS
+    coordinate_update_period: float = 5.0
 
 
 Endpoint = Callable[[Any], Awaitable[Any]]
@@ -75,6 +78,9 @@ class Server:
         self.session_timers = SessionTimers(self)
         self.tombstone_gc = TombstoneGC(self, config.tombstone_ttl, config.tombstone_granularity)
         self.store.on_tombstone = self.tombstone_gc.hint
+        self.reconciler = MemberReconciler(self)
+        self.lan_members: Callable[[], list[MemberState]] = list
+        self.wan_coordinates: Callable[[], list[tuple[str, CoordinateEntry]]] = list
         self.endpoints: dict[str, Endpoint] = {}
         register_all(self)
         self._revoking: asyncio.Task | None = None
@@ -169,6 +175,7 @@ class Server:
         self.tombstone_gc.enable()
         self.session_timers.initialize()
         await self.register_self()
+        self.routines.start("reconcile", self.reconciler.run)
 
     async def register_self(self) -> None:
         """Put this server in the catalog with its serfHealth check and the consul service."""

@@ -88,8 +88,10 @@ class StoreBase:
             lambda link: link,
             {"check": lambda link: (link[0], link[1]), "session": lambda link: link[2]},
         )
+        self.coordinates = Table("coordinates", lambda c: (lower(c.Node), c.Segment),
+                                 {"node": lambda c: lower(c.Node)})
         self._tables = [self.nodes, self.services, self.checks, self.kvs, self.tombstones,
-                        self.sessions, self.session_checks]
+                        self.sessions, self.session_checks, self.coordinates]
         self.lock_delays: dict[str, float] = {}
         self.generation = 0
 

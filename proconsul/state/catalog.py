@@ -151,7 +151,8 @@ class CatalogMixin(StoreBase):
         for stored in self.services.by("node", key):
             self.delete_service(tx, stored.Node, stored.Service.ID)
         for session in self.sessions.by("node", key):
-            self.delete_session(tx, session.ID)
+            self.delete_session(tx, session.ID)  # SessionMixin
+        self.delete_node_coordinates(tx, node_name)  # CoordinateMixin
         self.nodes.delete(key, tx.undo)
         tx.bump("nodes")
         tx.touch(("node", key))

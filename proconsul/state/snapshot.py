@@ -17,6 +17,7 @@ import msgspec
 from proconsul.state.catalog import StoredService
 from proconsul.state.kvs import Tombstone
 from proconsul.structs.catalog import HealthCheck, Node
+from proconsul.structs.coordinate import CoordinateEntry
 from proconsul.structs.kv import DirEntry
 from proconsul.structs.session import Session
 
@@ -35,6 +36,7 @@ class RecordKind(IntEnum):
     KV = 5
     TOMBSTONE = 6
     SESSION = 7
+    COORDINATE = 8
 
 
 RECORD_TYPES: dict[RecordKind, type] = {
@@ -45,6 +47,7 @@ RECORD_TYPES: dict[RecordKind, type] = {
     RecordKind.KV: DirEntry,
     RecordKind.TOMBSTONE: Tombstone,
     RecordKind.SESSION: Session,
+    RecordKind.COORDINATE: CoordinateEntry,
 }
 _DECODERS = {kind: msgspec.msgpack.Decoder(t) for kind, t in RECORD_TYPES.items()}
 
@@ -65,6 +68,7 @@ class StateSnapshot:
             (RecordKind.KV, list(store.kvs.rows())),
             (RecordKind.TOMBSTONE, list(store.tombstones.rows())),
             (RecordKind.SESSION, list(store.sessions.rows())),
+            (RecordKind.COORDINATE, list(store.coordinates.rows())),
         ]
 
     def write(self, sink: BinaryIO) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from proconsul.state.catalog import CatalogMixin
+from proconsul.state.coordinates import CoordinateMixin
 from proconsul.state.kvs import KVMixin
 from proconsul.state.sessions import SessionMixin
 from proconsul.state.snapshot import RecordKind, StateSnapshot, read_records
 from proconsul.state.txn import TxnMixin
 
 
-class Store(TxnMixin, SessionMixin, KVMixin, CatalogMixin):
+class Store(TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin):
     """Catalog, KV, sessions and transactions over indexed in-memory tables.
 
     Writes happen inside ``with store.write(index) as tx`` and are atomic;
@@ -32,6 +33,7 @@ class Store(TxnMixin, SessionMixin, KVMixin, CatalogMixin):
             RecordKind.KV: staged.kvs,
             RecordKind.TOMBSTONE: staged.tombstones,
             RecordKind.SESSION: staged.sessions,
+            RecordKind.COORDINATE: staged.coordinates,
         }
         for kind, row in read_records(source):
             if kind is RecordKind.INDEXES:

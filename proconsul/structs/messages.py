@@ -7,6 +7,7 @@ from enum import IntEnum
 import msgspec
 
 from proconsul.structs.catalog import DeregisterRequest, RegisterRequest
+from proconsul.structs.coordinate import CoordinateBatchRequest
 from proconsul.structs.kv import KVSRequest, TombstoneRequest
 from proconsul.structs.session import SessionRequest
 from proconsul.structs.txn import TxnRequest
@@ -22,6 +23,7 @@ class MessageType(IntEnum):
     KVS = 2
     SESSION = 3
     TOMBSTONE = 5
+    COORDINATE_BATCH_UPDATE = 6
     TXN = 8
 
 
@@ -31,6 +33,7 @@ REQUEST_TYPES: dict[MessageType, type] = {
     MessageType.KVS: KVSRequest,
     MessageType.SESSION: SessionRequest,
     MessageType.TOMBSTONE: TombstoneRequest,
+    MessageType.COORDINATE_BATCH_UPDATE: CoordinateBatchRequest,
     MessageType.TXN: TxnRequest,
 }
 

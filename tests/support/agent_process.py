@@ -6,16 +6,18 @@ import http.client
 import itertools
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 READY_LINE = "Proconsul agent running!"
-_hosts = itertools.count(2)
+_hosts = itertools.count(random.randrange(250))
 
 
 def free_port(host: str) -> int:
@@ -54,7 +56,13 @@ class AgentProcess:
     host: str
     port: int
     process: subprocess.Popen
+    lan_port: int = 0
+    wan_port: int = 0
     log: list[str] = field(default_factory=list)
+
+    @property
+    def lan_address(self) -> str:
+        return f"{self.host}:{self.lan_port}"
 
     def call(self, method: str, path: str, body: bytes | str | Any = None,
              headers: dict[str, str] | None = None, timeout: float = 30) -> Reply:
@@ -77,6 +85,11 @@ class AgentProcess:
     def delete(self, path: str, **kw) -> Reply:
         return self.call("DELETE", path, **kw)
 
+    def kill(self) -> None:
+        """kill -9: no leave, no cleanup."""
+        self.process.kill()
+        self.process.wait()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -95,12 +108,14 @@ def start_agent(*extra: str, host: str | None = None, timeout: float = 20) -> Ag
     """
     host = host or next_loopback()
     port = free_port(host)
+    lan_port, wan_port = free_port(host), free_port(host)
     cmd = [sys.executable, "-m", "proconsul", "agent", "-dev", "-client", host,
-           "-bind", host, "-http-port", str(port), *extra]
+           "-bind", host, "-http-port", str(port), "-serf-lan-port", str(lan_port),
+           "-serf-wan-port", str(wan_port), *extra]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env=env, text=True)
-    agent = AgentProcess(host, port, process)
+    agent = AgentProcess(host, port, process, lan_port, wan_port)
     ready = threading.Event()
 
     def drain() -> None:
@@ -115,3 +130,15 @@ def start_agent(*extra: str, host: str | None = None, timeout: float = 20) -> Ag
         return agent
     agent.stop()
     raise RuntimeError("agent did not start:\n" + "".join(agent.log))
+
+
+def wait_until(condition, timeout: float = 20, what: str = "condition"):
+    """Poll a cross-process condition until it holds (there is no event to await)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

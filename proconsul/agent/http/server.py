@@ -6,7 +6,19 @@ import logging
 
 from aiohttp import web
 
-from proconsul.agent.http import agent_endpoint, catalog, health, kv, session, status, txn
+from proconsul.agent.http import (
+    agent_endpoint,
+    catalog,
+    coordinate,
+    event,
+    health,
+    keyring,
+    kv,
+    members,
+    session,
+    status,
+    txn,
+)
 from proconsul.structs.errors import ConsulError
 
 log = logging.getLogger(__name__)
@@ -50,6 +62,7 @@ def build_app(agent) -> web.Application:
     """The aiohttp application serving ``/v1/...`` for ``agent``."""
     app = web.Application(middlewares=[consul_errors], client_max_size=MAX_REQUEST_BODY)
     app["agent"] = agent
-    for module in (agent_endpoint, catalog, health, kv, session, status, txn):
+    for module in (agent_endpoint, catalog, coordinate, event, health, keyring, kv, members,
+                   session, status, txn):
         module.add_routes(app.router)
     return app
