@@ -515,12 +515,10 @@ class RaftCore:
         A removed server keeps receiving the log until its removal commits, so
         it learns that it was removed and does not campaign.
         """
-        members = set(self.configuration.ids())
-        members.discard(self.id)
+        members = [peer for peer in self.configuration.ids() if peer != self.id]
         if self.configuration_index <= self.commit_index:
-            for peer in list(self._progress):
-                if peer not in members:
-                    del self._progress[peer]
+            for peer in [p for p in self._progress if p not in members]:
+                del self._progress[peer]
         for peer in members:
             if peer not in self._progress:
                 self._progress[peer] = _Progress(next=self.log.last_index + 1, last_contact=self._now)

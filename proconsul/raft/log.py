@@ -48,7 +48,7 @@ class RaftLog:
             return self._entries[position].term
         if self.snapshot is not None and index == self.snapshot.index:
             return self.snapshot.term
-        if index == 0:
+        if index == 0 == self._offset:
             return 0
         return None
 
