@@ -8,7 +8,8 @@ hands out a :class:`Ready` batch that the caller must process in order:
 
 1. write ``snapshot_chunks`` into the incoming snapshot (a chunk at offset 0
    starts a new one); if ``snapshot`` is set, make that received snapshot
-   current and delete the whole stored log;
+   current and delete the stored entries through its index -- and all later
+   ones too, unless the stored entry at its index has its term;
 2. persist ``hard_state`` and ``entries`` (stored entries at or after
    ``entries[0].index`` are replaced), durably;
 3. only then send ``messages`` (they may promise what step 2 stored);
@@ -551,7 +552,9 @@ class RaftCore:
             or (m.pre_vote and m.term > self.term)
         )
         up_to_date = (m.last_log_term, m.last_log_index) >= (self.log.last_term, self.log.last_index)
-        if can_vote and up_to_date and self.configuration.is_voter(m.src):
+        # A server outside our (non-empty) configuration, e.g. one that was removed, gets no vote.
+        known = not self.configuration.servers or self.configuration.get(m.src) is not None
+        if can_vote and up_to_date and known:
             self._send(RequestVoteResponse(self.id, m.src, m.term, True, m.pre_vote))
             if not m.pre_vote:
                 self.vote = m.src
@@ -650,26 +653,43 @@ class RaftCore:
     def _on_snapshot_chunk(self, m: InstallSnapshot) -> None:
         meta = m.meta
         if meta.index <= self.commit_index:
-            self._send(InstallSnapshotResponse(self.id, m.src, self.term, meta.index, meta.size, done=True))
+            self._send(
+                InstallSnapshotResponse(self.id, m.src, self.term, meta.index, m.offset, meta.size, done=True)
+            )
             return
         incoming = self._incoming_snapshot
         if m.offset != 0 and (incoming is None or incoming != (meta.index, m.offset)):
             expected = incoming[1] if incoming is not None and incoming[0] == meta.index else 0
-            self._send(InstallSnapshotResponse(self.id, m.src, self.term, meta.index, expected))
+            self._send(InstallSnapshotResponse(self.id, m.src, self.term, meta.index, m.offset, expected))
             return
         self._snapshot_chunks.append(SnapshotChunk(meta, m.offset, m.data))
         next_offset = m.offset + len(m.data)
         if not m.done:
             self._incoming_snapshot = (meta.index, next_offset)
-            self._send(InstallSnapshotResponse(self.id, m.src, self.term, meta.index, next_offset))
+            self._send(InstallSnapshotResponse(self.id, m.src, self.term, meta.index, m.offset, next_offset))
             return
         self._incoming_snapshot = None
-        self.log.restore(meta)
+        self._install_snapshot(meta)
+        self._send(
+            InstallSnapshotResponse(self.id, m.src, self.term, meta.index, m.offset, next_offset, done=True)
+        )
+
+    def _install_snapshot(self, meta: SnapshotMeta) -> None:
+        """Adopt a received snapshot; entries after it survive only if the log agrees at its index."""
+        if self.log.term(meta.index) == meta.term:
+            self.log.snapshot = meta
+            self.log.compact(meta.index)
+        else:
+            self.log.restore(meta)
+            self.configuration, self.configuration_index = meta.configuration, meta.configuration_index
+        if self.configuration_index < meta.configuration_index:
+            self.configuration, self.configuration_index = meta.configuration, meta.configuration_index
         self.commit_index = self._applied_through = meta.index
-        self.configuration, self.configuration_index = meta.configuration, meta.configuration_index
-        self._unstable_from = None
+        if self._unstable_from is not None:
+            self._unstable_from = max(self._unstable_from, meta.index + 1)
+            if self._unstable_from > self.log.last_index:
+                self._unstable_from = None
         self._installed_snapshot = meta
-        self._send(InstallSnapshotResponse(self.id, m.src, self.term, meta.index, next_offset, done=True))
 
     # ------------------------------------------------------------------ leader side
 
@@ -869,8 +889,8 @@ class RaftCore:
             if m.done:
                 self._on_match(m.src, progress, m.snapshot_index)
             return
-        if m.snapshot_index != progress.snapshot.index:
-            return
+        if m.snapshot_index != progress.snapshot.index or m.chunk_offset != progress.snapshot_offset:
+            return  # answers a chunk that is no longer outstanding
         if m.done:
             self._on_match(m.src, progress, m.snapshot_index)
         else:

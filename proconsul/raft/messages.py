@@ -134,12 +134,14 @@ class InstallSnapshot(msgspec.Struct, frozen=True, tag=True):
 
 
 class InstallSnapshotResponse(msgspec.Struct, frozen=True, tag=True):
-    """``next_offset`` is the byte the follower expects next; ``done`` once installed."""
+    """Answers the chunk at ``chunk_offset``: the follower expects ``next_offset``
+    next (which is lower if it lost what it had); ``done`` once installed."""
 
     src: str
     dst: str
     term: int
     snapshot_index: int
+    chunk_offset: int
     next_offset: int
     done: bool = False
 

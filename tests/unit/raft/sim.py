@@ -85,9 +85,13 @@ class Disk:
 
     def install_snapshot(self, meta: SnapshotMeta) -> None:
         assert len(self.incoming) == meta.size, "incomplete snapshot installed"
+        keep_suffix = self.term(meta.index) == meta.term
         self.snapshot, self.snapshot_data = meta, bytes(self.incoming)
         self.incoming = bytearray()
-        self.entries = []
+        if keep_suffix:
+            self.compact(meta.index)
+        else:
+            self.entries = []
 
     def save_snapshot(self, meta: SnapshotMeta, data: bytes) -> None:
         self.snapshot, self.snapshot_data = meta, data
@@ -155,7 +159,7 @@ class Params:
             nodes=nodes,
             spares=rng.choice((0, 1, 2)),
             duration=rng.uniform(5.0, 20.0),
-            quiet=8.0,
+            quiet=30.0,
             drop=rng.choice((0.0, 0.02, 0.1, 0.25)),
             duplicate=rng.choice((0.0, 0.0, 0.05)),
             max_delay=rng.choice((0.005, 0.03, 0.15)),
@@ -168,7 +172,7 @@ class Params:
                 max_append_entries=rng.choice((1, 3, 64)),
                 max_inflight_appends=rng.choice((1, 4, 16)),
                 trailing_logs=rng.choice((0, 3, 20)),
-                snapshot_chunk_size=rng.choice((7, 64, 1 << 20)),
+                snapshot_chunk_size=rng.choice((64, 512, 1 << 20)),
             ),
         )
 
@@ -522,8 +526,21 @@ class Simulation:
         self._queue = [event for event in self._queue if event[2] != "client"]
         heapq.heapify(self._queue)
         self.trace("healed; quiet period")
-        self._run_until(params.duration + params.quiet)
+        deadline = self.now + params.quiet
+        while not self._converged() and self.now < deadline:
+            self._run_until(self.now + 0.5)
         self._check_final()
+
+    def _converged(self) -> bool:
+        leaders = [n for n in self.nodes.values() if n.core is not None and n.core.is_leader]
+        if len(leaders) != 1:
+            return False
+        core = leaders[0].core
+        assert core is not None
+        members = core.configuration.ids()
+        return core.commit_index >= core.log.last_index and all(
+            self.nodes[m].fsm.applied_index >= core.commit_index for m in members
+        )
 
     def _run_until(self, end: float) -> None:
         queue = self._queue
