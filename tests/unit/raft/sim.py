@@ -23,8 +23,8 @@ import itertools
 import random
 import sys
 import time
-from collections import Counter
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -159,7 +159,7 @@ class Params:
             nodes=nodes,
             spares=rng.choice((0, 1, 2)),
             duration=rng.uniform(5.0, 20.0),
-            quiet=30.0,
+            quiet=60.0,
             drop=rng.choice((0.0, 0.02, 0.1, 0.25)),
             duplicate=rng.choice((0.0, 0.0, 0.05)),
             max_delay=rng.choice((0.005, 0.03, 0.15)),
@@ -173,6 +173,8 @@ class Params:
                 max_inflight_appends=rng.choice((1, 4, 16)),
                 trailing_logs=rng.choice((0, 3, 20)),
                 snapshot_chunk_size=rng.choice((64, 512, 1 << 20)),
+                pre_vote=rng.random() < 0.8,
+                check_quorum=rng.random() < 0.8,
             ),
         )
 
@@ -406,10 +408,9 @@ class Simulation:
         elif kind == "client":
             self._client()
             self._push(self.now + self.rng.expovariate(20.0), "client", None)
-        elif kind == "chaos":
-            if self.faults_enabled:
-                self._chaos()
-                self._push(self.now + self.rng.expovariate(1.5), "chaos", None)
+        elif kind == "chaos" and self.faults_enabled:
+            self._chaos()
+            self._push(self.now + self.rng.expovariate(1.5), "chaos", None)
 
     def _leader(self) -> SimNode | None:
         leaders = [n for n in self.nodes.values() if n.core is not None and n.core.is_leader]
