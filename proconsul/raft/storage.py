@@ -22,7 +22,9 @@ from typing import BinaryIO
 
 import msgspec
 
-from proconsul.raft.messages import Entry, HardState, SnapshotMeta
+from proconsul.raft.config import Configuration
+from proconsul.raft.core import Ready
+from proconsul.raft.messages import Entry, EntryType, HardState, SnapshotMeta
 
 _HEADER = struct.Struct("<II")
 _SUFFIX = ".seg"
@@ -89,6 +91,11 @@ class SegmentedLog:
 
     def entries(self) -> list[Entry]:
         return list(self._entries)
+
+    def term(self, index: int) -> int | None:
+        if self._entries and self.first_index <= index <= self.last_index:
+            return self._entries[index - self.first_index].term
+        return None
 
     def segment_count(self) -> int:
         return len(self._segments)
@@ -304,3 +311,42 @@ class SnapshotStore:
     def read_all(self) -> bytes:
         assert self.latest is not None
         return self._data_path(self.latest.index).read_bytes()
+
+
+class RaftStorage:
+    """Everything one server keeps on disk, under one directory."""
+
+    def __init__(self, directory: str | os.PathLike[str], segment_bytes: int = 64 << 20) -> None:
+        root = Path(directory)
+        self.log = SegmentedLog(root / "log", segment_bytes)
+        self.stable = StableStore(root / "stable.bin")
+        self.snapshots = SnapshotStore(root / "snapshots")
+
+    def bootstrap(self, configuration: Configuration) -> bool:
+        """Write the first configuration entry to a fresh server; False if it has state already."""
+        if self.log.last_index or self.snapshots.latest or self.stable.load().term:
+            return False
+        self.stable.save(HardState(1, None))
+        self.log.append([Entry(1, 1, EntryType.CONFIGURATION, configuration.encode())])
+        self.log.sync()
+        return True
+
+    def persist(self, ready: Ready) -> None:
+        """Durably store what ``ready`` asks for (steps 1 and 2 of the Ready contract)."""
+        for chunk in ready.snapshot_chunks:
+            self.snapshots.write_chunk(chunk.offset, chunk.data)
+        if ready.snapshot is not None:
+            meta = ready.snapshot
+            self.snapshots.install_incoming(meta)
+            if self.log.term(meta.index) == meta.term:
+                self.log.compact(meta.index)
+            else:
+                self.log.reset()
+        if ready.hard_state is not None:
+            self.stable.save(ready.hard_state)
+        if ready.entries:
+            self.log.append(ready.entries)
+        self.log.sync()
+
+    def close(self) -> None:
+        self.log.close()
