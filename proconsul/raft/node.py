@@ -109,6 +109,7 @@ class RaftNode:
         self._applied_index = 0
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._proposals: dict[int, tuple[int, asyncio.Future[Any]]] = {}  # index -> (term, future)
         self._reads: dict[int, asyncio.Future[int]] = {}
         self._read_ids = itertools.count(1)
@@ -142,10 +143,11 @@ class RaftNode:
         self._task = asyncio.create_task(self._run(), name=f"raft-{self.id}")
 
     async def shutdown(self) -> None:
+        """Stop after the storage work under way; pending callers get an error."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._wakeup.set()
+            await self._task
             self._task = None
         await self._transport.close()
         self._fail_pending(ConsensusError("raft is shutdown"))
@@ -254,14 +256,16 @@ class RaftNode:
         loop = asyncio.get_running_loop()
         core = self._core
         assert core is not None
-        while True:
+        while not self._stopping:
             delay = core.next_deadline() - loop.time()
             if delay > 0 and not self._wakeup.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), delay)
             self._wakeup.clear()
+            if self._stopping:
+                return
             core.tick(loop.time())
-            while core.has_ready():
+            while core.has_ready() and not self._stopping:
                 await self._handle(core, core.ready())
             await self._maybe_snapshot(core)
 

@@ -277,7 +277,7 @@ class SnapshotStore:
 
     def _remove_older(self) -> None:
         keep = self.latest.index if self.latest else None
-        for path in self._dir.iterdir():
+        for path in list(self._dir.iterdir()):
             if path.suffix in (".data", ".meta") and int(path.stem) != keep:
                 path.unlink()
 
