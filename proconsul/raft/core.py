@@ -527,9 +527,11 @@ class RaftCore:
     # ------------------------------------------------------------------ voting
 
     def _in_leader_lease(self) -> bool:
-        """Whether a leader was heard from recently enough that votes should be refused."""
-        if not self._cfg.check_quorum:
-            return False
+        """Whether a leader was heard from recently enough that votes should be refused.
+
+        This keeps a server that missed its own removal (or rejoins after a
+        partition without pre-vote) from deposing a healthy leader.
+        """
         if self.role is Role.LEADER:
             return True
         return (
@@ -552,9 +554,9 @@ class RaftCore:
             or (m.pre_vote and m.term > self.term)
         )
         up_to_date = (m.last_log_term, m.last_log_index) >= (self.log.last_term, self.log.last_index)
-        # A server outside our (non-empty) configuration, e.g. one that was removed, gets no vote.
-        known = not self.configuration.servers or self.configuration.get(m.src) is not None
-        if can_vote and up_to_date and known:
+        # Votes go to any up-to-date candidate, even one outside our configuration: ours
+        # may be stale. Removed servers are kept from disrupting by pre-vote and leases.
+        if can_vote and up_to_date:
             self._send(RequestVoteResponse(self.id, m.src, m.term, True, m.pre_vote))
             if not m.pre_vote:
                 self.vote = m.src
