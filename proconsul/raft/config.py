@@ -21,7 +21,9 @@ class Suffrage(enum.IntEnum):
     STAGING = 2
 
 
-class Server(msgspec.Struct, frozen=True, rename={"suffrage": "Suffrage", "id": "ID", "address": "Address"}):
+class Server(
+    msgspec.Struct, frozen=True, rename={"suffrage": "Suffrage", "id": "ID", "address": "Address"}
+):
     """One member of the cluster."""
 
     id: str

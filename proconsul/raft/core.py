@@ -254,7 +254,10 @@ class RaftCore:
             or self._applied_through < self.commit_index
             or HardState(self.term, self.vote) != self._saved_hard_state
             or self.soft_state() != self._reported_soft_state
-            or (self.role is Role.LEADER and (self._read_broadcast_needed or self._appends_pending()))
+            or (
+                self.role is Role.LEADER
+                and (self._read_broadcast_needed or self._appends_pending())
+            )
         )
 
     # ------------------------------------------------------------------ inputs
@@ -263,7 +266,10 @@ class RaftCore:
         """Advance the clock; fires elections, heartbeats and lease checks that are due."""
         self._now = max(self._now, now)
         if self.role is Role.LEADER:
-            if self._cfg.check_quorum and self._now - self._quorum_contact() >= self._cfg.leader_lease_timeout:
+            if (
+                self._cfg.check_quorum
+                and self._now - self._quorum_contact() >= self._cfg.leader_lease_timeout
+            ):
                 self._become_follower(self.term, None, None)
                 return
             if self._transfer_target is not None and self._now >= self._transfer_deadline:
@@ -431,7 +437,9 @@ class RaftCore:
             base = self._cfg.heartbeat_timeout
         self._election_deadline = self._now + base * (1.0 + self._rng.random())
 
-    def _become_follower(self, term: int, leader_id: str | None, leader_address: str | None) -> None:
+    def _become_follower(
+        self, term: int, leader_id: str | None, leader_address: str | None
+    ) -> None:
         if term != self.term:
             self.term = term
             self.vote = None
@@ -522,7 +530,9 @@ class RaftCore:
                 del self._progress[peer]
         for peer in members:
             if peer not in self._progress:
-                self._progress[peer] = _Progress(next=self.log.last_index + 1, last_contact=self._now)
+                self._progress[peer] = _Progress(
+                    next=self.log.last_index + 1, last_contact=self._now
+                )
 
     # ------------------------------------------------------------------ voting
 
@@ -553,7 +563,10 @@ class RaftCore:
             or (self.vote is None and self.leader_id is None)
             or (m.pre_vote and m.term > self.term)
         )
-        up_to_date = (m.last_log_term, m.last_log_index) >= (self.log.last_term, self.log.last_index)
+        up_to_date = (m.last_log_term, m.last_log_index) >= (
+            self.log.last_term,
+            self.log.last_index,
+        )
         # Votes go to any up-to-date candidate, even one outside our configuration: ours
         # may be stale. Removed servers are kept from disrupting by pre-vote and leases.
         if can_vote and up_to_date:
@@ -585,7 +598,9 @@ class RaftCore:
 
     # ------------------------------------------------------------------ follower side
 
-    def _on_leader_message(self, m: AppendEntries | Heartbeat | InstallSnapshot | TimeoutNow) -> None:
+    def _on_leader_message(
+        self, m: AppendEntries | Heartbeat | InstallSnapshot | TimeoutNow
+    ) -> None:
         if self.role is Role.LEADER:
             return  # two leaders in one term cannot happen; ignore rather than corrupt
         if self.role is not Role.FOLLOWER:
@@ -624,12 +639,16 @@ class RaftCore:
             new = entries[position:]
             self.log.replace_from(new)
             if self.configuration_index >= entry.index:
-                self.configuration, self.configuration_index = self._scan_configuration(entry.index - 1)
+                self.configuration, self.configuration_index = self._scan_configuration(
+                    entry.index - 1
+                )
             self._note_appended(new)
             break
         last_new = max(m.prev_log_index + len(m.entries), self.commit_index)
         self._commit_to(min(m.leader_commit, last_new))
-        self._send(AppendEntriesResponse(self.id, m.src, self.term, success=True, last_index=last_new))
+        self._send(
+            AppendEntriesResponse(self.id, m.src, self.term, success=True, last_index=last_new)
+        )
 
     def _reject_append(self, m: AppendEntries, term: int | None) -> None:
         if term is None:
@@ -656,24 +675,34 @@ class RaftCore:
         meta = m.meta
         if meta.index <= self.commit_index:
             self._send(
-                InstallSnapshotResponse(self.id, m.src, self.term, meta.index, m.offset, meta.size, done=True)
+                InstallSnapshotResponse(
+                    self.id, m.src, self.term, meta.index, m.offset, meta.size, done=True
+                )
             )
             return
         incoming = self._incoming_snapshot
         if m.offset != 0 and (incoming is None or incoming != (meta.index, m.offset)):
             expected = incoming[1] if incoming is not None and incoming[0] == meta.index else 0
-            self._send(InstallSnapshotResponse(self.id, m.src, self.term, meta.index, m.offset, expected))
+            self._send(
+                InstallSnapshotResponse(self.id, m.src, self.term, meta.index, m.offset, expected)
+            )
             return
         self._snapshot_chunks.append(SnapshotChunk(meta, m.offset, m.data))
         next_offset = m.offset + len(m.data)
         if not m.done:
             self._incoming_snapshot = (meta.index, next_offset)
-            self._send(InstallSnapshotResponse(self.id, m.src, self.term, meta.index, m.offset, next_offset))
+            self._send(
+                InstallSnapshotResponse(
+                    self.id, m.src, self.term, meta.index, m.offset, next_offset
+                )
+            )
             return
         self._incoming_snapshot = None
         self._install_snapshot(meta)
         self._send(
-            InstallSnapshotResponse(self.id, m.src, self.term, meta.index, m.offset, next_offset, done=True)
+            InstallSnapshotResponse(
+                self.id, m.src, self.term, meta.index, m.offset, next_offset, done=True
+            )
         )
 
     def _install_snapshot(self, meta: SnapshotMeta) -> None:
@@ -683,9 +712,15 @@ class RaftCore:
             self.log.compact(meta.index)
         else:
             self.log.restore(meta)
-            self.configuration, self.configuration_index = meta.configuration, meta.configuration_index
+            self.configuration, self.configuration_index = (
+                meta.configuration,
+                meta.configuration_index,
+            )
         if self.configuration_index < meta.configuration_index:
-            self.configuration, self.configuration_index = meta.configuration, meta.configuration_index
+            self.configuration, self.configuration_index = (
+                meta.configuration,
+                meta.configuration_index,
+            )
         self.commit_index = self._applied_through = meta.index
         if self._unstable_from is not None:
             self._unstable_from = max(self._unstable_from, meta.index + 1)
@@ -726,7 +761,10 @@ class RaftCore:
 
     def _change_configuration(self, new: Configuration) -> int:
         self._check_can_propose()
-        if self.commit_index < self._term_start_index or self.configuration_index > self.commit_index:
+        if (
+            self.commit_index < self._term_start_index
+            or self.configuration_index > self.commit_index
+        ):
             raise ConfigurationChangeInProgressError()
         if not new.voters():
             raise ConsensusError("a configuration needs at least one voter")
@@ -782,7 +820,8 @@ class RaftCore:
             if progress.flow is _Flow.PROBE and progress.probe_sent:
                 return
             if progress.flow is _Flow.REPLICATE and (
-                len(progress.inflight) >= cfg.max_inflight_appends or progress.next > self.log.last_index
+                len(progress.inflight) >= cfg.max_inflight_appends
+                or progress.next > self.log.last_index
             ):
                 return
             prev = progress.next - 1
@@ -796,7 +835,14 @@ class RaftCore:
             entries = self.log.slice(progress.next, high) if high > prev else []
             self._send(
                 AppendEntries(
-                    self.id, peer, self.term, self.address, prev, prev_term, entries, self.commit_index
+                    self.id,
+                    peer,
+                    self.term,
+                    self.address,
+                    prev,
+                    prev_term,
+                    entries,
+                    self.commit_index,
                 )
             )
             if progress.flow is _Flow.PROBE:
@@ -817,7 +863,9 @@ class RaftCore:
         offset = progress.snapshot_offset
         data = self._read_snapshot(latest, offset, self._cfg.snapshot_chunk_size)
         done = offset + len(data) >= latest.size
-        self._send(InstallSnapshot(self.id, peer, self.term, self.address, latest, offset, data, done))
+        self._send(
+            InstallSnapshot(self.id, peer, self.term, self.address, latest, offset, data, done)
+        )
         progress.snapshot_sent = True
 
     def _on_append_response(self, m: AppendEntriesResponse, progress: _Progress) -> None:
@@ -881,7 +929,10 @@ class RaftCore:
             progress.probe_sent = False
         elif progress.flow is _Flow.SNAPSHOT:
             progress.snapshot_sent = False
-        elif progress.inflight and self._now - progress.inflight[0][1] >= 3 * self._cfg.heartbeat_interval:
+        elif (
+            progress.inflight
+            and self._now - progress.inflight[0][1] >= 3 * self._cfg.heartbeat_interval
+        ):
             # An append or its answer was lost; find the follower's position again.
             progress.next = progress.match + 1
             self._probe(progress)
@@ -891,7 +942,10 @@ class RaftCore:
             if m.done:
                 self._on_match(m.src, progress, m.snapshot_index)
             return
-        if m.snapshot_index != progress.snapshot.index or m.chunk_offset != progress.snapshot_offset:
+        if (
+            m.snapshot_index != progress.snapshot.index
+            or m.chunk_offset != progress.snapshot_offset
+        ):
             return  # answers a chunk that is no longer outstanding
         if m.done:
             self._on_match(m.src, progress, m.snapshot_index)

@@ -13,7 +13,9 @@ from proconsul.raft.messages import Entry, SnapshotMeta
 class RaftLog:
     """Entries ``offset+1 .. last_index`` plus the latest snapshot's metadata."""
 
-    def __init__(self, snapshot: SnapshotMeta | None = None, entries: list[Entry] | None = None) -> None:
+    def __init__(
+        self, snapshot: SnapshotMeta | None = None, entries: list[Entry] | None = None
+    ) -> None:
         self.snapshot = snapshot
         self._entries: list[Entry] = list(entries or [])
         if self._entries:

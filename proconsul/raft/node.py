@@ -194,7 +194,9 @@ class RaftNode:
     async def add_voter(self, server_id: str, address: str, timeout: float | None = None) -> None:
         await self._change(lambda core: core.add_voter(server_id, address), timeout)
 
-    async def add_nonvoter(self, server_id: str, address: str, timeout: float | None = None) -> None:
+    async def add_nonvoter(
+        self, server_id: str, address: str, timeout: float | None = None
+    ) -> None:
         await self._change(lambda core: core.add_nonvoter(server_id, address), timeout)
 
     async def demote_voter(self, server_id: str, timeout: float | None = None) -> None:
@@ -298,7 +300,9 @@ class RaftNode:
 
     def _apply(self, entry: Entry) -> None:
         self._applied_index = entry.index
-        result = self._fsm.apply(entry.index, entry.data) if entry.type is EntryType.COMMAND else None
+        result = (
+            self._fsm.apply(entry.index, entry.data) if entry.type is EntryType.COMMAND else None
+        )
         pending = self._proposals.pop(entry.index, None)
         if pending is None or pending[1].done():
             return

@@ -225,7 +225,9 @@ class Simulation:
             self._trace(f"{self.now:9.4f} {text}")
 
     def fail(self, text: str) -> None:
-        raise InvariantViolation(f"seed {self.seed} t={self.now:.4f}: {text}\n  replay: {replay_command(self.seed)}")
+        raise InvariantViolation(
+            f"seed {self.seed} t={self.now:.4f}: {text}\n  replay: {replay_command(self.seed)}"
+        )
 
     def _push(self, at: float, kind: str, payload: object) -> None:
         heapq.heappush(self._queue, (at, next(self._seq), kind, payload))
@@ -357,7 +359,9 @@ class Simulation:
         for index, data in node.fsm.commands:
             first = self.applied.get(index)
             if first is not None and first[2] != data:
-                self.fail(f"{node.id} snapshot holds {data!r} at {index}, applied elsewhere {first}")
+                self.fail(
+                    f"{node.id} snapshot holds {data!r} at {index}, applied elsewhere {first}"
+                )
 
     def _check_new_leader(self, node: SimNode) -> None:
         core = node.core
@@ -372,7 +376,9 @@ class Simulation:
             if index > log.last_index:
                 self.fail(f"leader {node.id} (term {core.term}) lacks committed index {index}")
             if index > log.snapshot_index and log.first_index <= index and log.term(index) != term:
-                self.fail(f"leader {node.id} has term {log.term(index)} at committed {index}, not {term}")
+                self.fail(
+                    f"leader {node.id} has term {log.term(index)} at committed {index}, not {term}"
+                )
 
     def _maybe_snapshot(self, node: SimNode) -> None:
         core, fsm, disk = node.core, node.fsm, node.disk
@@ -442,7 +448,9 @@ class Simulation:
 
     def _chaos(self) -> None:
         rng = self.rng
-        action = rng.choice(("partition", "heal", "crash", "restart", "membership", "transfer", "net"))
+        action = rng.choice(
+            ("partition", "heal", "crash", "restart", "membership", "transfer", "net")
+        )
         alive = [n for n in self.nodes.values() if n.alive]
         dead = [n for n in self.nodes.values() if not n.alive]
         if action == "partition":
@@ -614,7 +622,9 @@ def run_parallel(start: int, count: int, jobs: int) -> tuple[list[str], Counter[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seed", type=int, help="replay one seed")
     parser.add_argument("--trace", action="store_true", help="print the events of --seed")
     parser.add_argument("--seeds", type=int, default=1000, help="number of seeds to run")

@@ -150,8 +150,13 @@ def test_followers_in_leader_lease_ignore_vote_requests() -> None:
 def _core(server_id: str, terms: list[int], term: int) -> RaftCore:
     config = Configuration((Server("a", "a"), Server("b", "b"), Server("c", "c")))
     entries = [Entry(1, 1, EntryType.CONFIGURATION, config.encode())]
-    entries += [Entry(i + 2, t, EntryType.COMMAND, b"%s%d" % (server_id.encode(), i)) for i, t in enumerate(terms)]
-    return RaftCore(server_id, server_id, FAST, random.Random(1), hard_state=HardState(term), entries=entries)
+    entries += [
+        Entry(i + 2, t, EntryType.COMMAND, b"%s%d" % (server_id.encode(), i))
+        for i, t in enumerate(terms)
+    ]
+    return RaftCore(
+        server_id, server_id, FAST, random.Random(1), hard_state=HardState(term), entries=entries
+    )
 
 
 def test_conflict_backtracking_skips_a_whole_term_per_round_trip() -> None:
@@ -169,10 +174,14 @@ def test_conflict_backtracking_skips_a_whole_term_per_round_trip() -> None:
         for message in pending:
             follower.step(message, 0)
         replies = follower.ready().messages
-        rejections += sum(1 for r in replies if isinstance(r, AppendEntriesResponse) and not r.success)
+        rejections += sum(
+            1 for r in replies if isinstance(r, AppendEntriesResponse) and not r.success
+        )
         for reply in replies:
             leader.step(reply, 0)
-        pending = [m for m in leader.ready().messages if m.dst == "b" and isinstance(m, AppendEntries)]
+        pending = [
+            m for m in leader.ready().messages if m.dst == "b" and isinstance(m, AppendEntries)
+        ]
     assert rejections == 1
     assert [follower.log.term(i) for i in range(1, leader.log.last_index + 1)] == [
         leader.log.term(i) for i in range(1, leader.log.last_index + 1)
@@ -363,7 +372,9 @@ def test_restart_keeps_term_vote_and_log() -> None:
 
 
 def test_messages_roundtrip_through_msgpack() -> None:
-    entry = Entry(3, 2, EntryType.CONFIGURATION, Configuration((Server("a", "1.2.3.4:8300"),)).encode())
+    entry = Entry(
+        3, 2, EntryType.CONFIGURATION, Configuration((Server("a", "1.2.3.4:8300"),)).encode()
+    )
     message = AppendEntries("a", "b", 2, "1.2.3.4:8300", 2, 1, [entry], 2)
     assert decode_message(encode_message(message)) == message
     assert Configuration.decode(entry.data).servers[0].address == "1.2.3.4:8300"
@@ -375,5 +386,9 @@ def test_messages_roundtrip_through_msgpack() -> None:
 
 def test_consul_timing_scales_with_raft_multiplier() -> None:
     config = RaftConfig.with_multiplier(5)
-    assert (config.heartbeat_timeout, config.election_timeout, config.leader_lease_timeout) == (5.0, 5.0, 2.5)
+    assert (config.heartbeat_timeout, config.election_timeout, config.leader_lease_timeout) == (
+        5.0,
+        5.0,
+        2.5,
+    )
     assert config.max_append_entries == 64

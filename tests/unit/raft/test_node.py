@@ -15,7 +15,9 @@ from proconsul.raft.interface import NotLeaderError
 from proconsul.raft.node import InProcessNetwork, RaftNode
 from proconsul.raft.storage import RaftStorage
 
-TIMING = RaftConfig(heartbeat_timeout=0.15, election_timeout=0.15, leader_lease_timeout=0.1, heartbeat_interval=0.015)
+TIMING = RaftConfig(
+    heartbeat_timeout=0.5, election_timeout=0.5, leader_lease_timeout=0.25, heartbeat_interval=0.05
+)
 
 
 class _Snapshot:
@@ -177,3 +179,32 @@ def test_snapshot_round_trip_of_the_test_fsm() -> None:
     other = ListFsm()
     other.restore(io.BytesIO(sink.getvalue()))
     assert other.items == [b"a"]
+
+
+async def test_a_server_joins_as_nonvoter_and_is_promoted(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path)
+    await cluster.start_all()
+    try:
+        leader = await asyncio.wait_for(cluster.leader(), 5)
+        for i in range(5):
+            await leader.apply(b"x%d" % i, timeout=5)
+        newcomer = "s3"
+        fsm = ListFsm()
+        node = RaftNode(
+            newcomer,
+            "addr-s3",
+            fsm,
+            RaftStorage(tmp_path / newcomer),
+            cluster.network.transport("addr-s3"),
+            TIMING,
+        )
+        cluster.nodes[newcomer], cluster.fsms[newcomer] = node, fsm
+        await node.start()  # not bootstrapped: waits to be added
+        await leader.add_nonvoter(newcomer, "addr-s3", timeout=5)
+        await asyncio.wait_for(fsm.wait_for(5), 5)
+        await leader.add_voter(newcomer, "addr-s3", timeout=5)
+        await leader.remove_server("s0" if leader.id != "s0" else "s1", timeout=5)
+        assert await leader.apply(b"last", timeout=5) == 6
+        await asyncio.wait_for(fsm.wait_for(6), 5)
+    finally:
+        await cluster.stop()

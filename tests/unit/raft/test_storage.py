@@ -12,7 +12,9 @@ from proconsul.raft.storage import CorruptLogError, SegmentedLog, SnapshotStore,
 
 
 def _entries(first: int, last: int, term: int = 1) -> list[Entry]:
-    return [Entry(i, term, EntryType.COMMAND, b"data-%d-%d" % (i, term)) for i in range(first, last + 1)]
+    return [
+        Entry(i, term, EntryType.COMMAND, b"data-%d-%d" % (i, term)) for i in range(first, last + 1)
+    ]
 
 
 def _segments(directory: Path) -> list[Path]:
