@@ -117,16 +117,18 @@ def start_agent(*extra: str, host: str | None = None, timeout: float = 20) -> Ag
                                env=env, text=True)
     agent = AgentProcess(host, port, process, lan_port, wan_port)
     ready = threading.Event()
+    running: list[bool] = []
 
     def drain() -> None:
         for line in process.stdout:
             agent.log.append(line)
             if READY_LINE in line:
+                running.append(True)
                 ready.set()
         ready.set()
 
     threading.Thread(target=drain, daemon=True).start()
-    if ready.wait(timeout) and process.poll() is None:
+    if ready.wait(timeout) and running:
         return agent
     agent.stop()
     raise RuntimeError("agent did not start:\n" + "".join(agent.log))
