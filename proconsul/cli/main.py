@@ -12,6 +12,7 @@ USAGE = """Usage: proconsul [--version] [--help] <command> [<args>]
 
 Available commands are:
     agent      Runs a Proconsul agent
+    validate   Validate config files/directories
     version    Prints the Proconsul version
 """
 
@@ -49,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     if command == "agent":
         from proconsul.cli.agent_command import run
         return run(rest)
+    if command == "validate":
+        from proconsul.cli.validate_command import run as validate
+        return validate(rest)
     if command == "version":
         return version(rest)
     print(f"Unknown command: {command}\n\n{USAGE}", file=sys.stderr)

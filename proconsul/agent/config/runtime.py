@@ -1,15 +1,16 @@
-"""Agent configuration (the part the foundation needs; config files come with the agent issue)."""
+"""The agent's runtime settings, built from config files and flags (see builder.py)."""
 
 from __future__ import annotations
 
 import socket
 import uuid
+from typing import Any
 
 import msgspec
 
 
 class AgentConfig(msgspec.Struct, kw_only=True):
-    """Settings of one agent process, with ``-dev`` defaults applied by :meth:`dev`."""
+    """Settings of one agent process; :meth:`finish` fills the derived defaults."""
 
     node_name: str = ""
     node_id: str = ""
@@ -35,6 +36,20 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     dev: bool = False
     data_dir: str = ""
     log_level: str = "INFO"
+    node_meta: dict[str, str] = {}
+    services: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
+    enable_script_checks: bool = False
+    enable_local_script_checks: bool = False
+    leave_on_terminate: bool = False
+    skip_leave_on_interrupt: bool = False
+    check_update_interval: float = 300.0
+    sidecar_min_port: int = 21000
+    sidecar_max_port: int = 21255
+    tree: dict[str, Any] = {}
+    config_paths: list[str] = []
+    inline_hcl: list[str] = []
+    flag_tree: dict[str, Any] = {}
 
     def finish(self) -> AgentConfig:
         """Fill derived defaults: node name from the hostname, a node ID, addresses."""
