@@ -12,12 +12,17 @@ from aiohttp import web
 
 from proconsul.agent.config import AgentConfig
 from proconsul.agent.gossip import Gossip, member_state
+from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.http.server import build_app
+from proconsul.agent.local.registry import LocalRegistry, service_from_config
+from proconsul.agent.local.state import LocalState
+from proconsul.agent.local.sync import AntiEntropy, NodeInfo
 from proconsul.agent.user_events import UserEvents
 from proconsul.gossip.serf import MemberEvent, MemberEventType, SerfEvent, UserEvent
 from proconsul.server.server import Server, ServerConfig
 from proconsul.structs.coordinate import Coordinate, CoordinateEntry, CoordinateUpdateRequest
 from proconsul.structs.errors import ConsulError
+from proconsul.structs.requests import NodeSpecificRequest
 
 log = logging.getLogger("agent")
 
@@ -43,9 +48,23 @@ class Agent:
         self.user_events = UserEvents(config.node_name, self._local_services)
         self.server.lan_members = self.gossip.lan_member_states
         self.server.wan_coordinates = self._wan_coordinates
+        self.local = LocalState(config.node_name, config.check_update_interval)
+        self.registry = LocalRegistry(
+            self.local, node_name=config.node_name,
+            data_dir="" if config.dev else config.data_dir,
+            enable_script_checks=config.enable_script_checks,
+            enable_local_script_checks=config.enable_local_script_checks,
+            sidecar_ports=(config.sidecar_min_port, config.sidecar_max_port),
+            remote_alias=self._remote_alias)
+        meta = {"consul-network-segment": "", **config.node_meta}
+        self.anti_entropy = AntiEntropy(
+            self.local, NodeInfo(config.node_id, config.node_name, config.advertise_addr,
+                                 config.datacenter, meta),
+            self.rpc, cluster_size=lambda: len(self.gossip.lan.members()))
         self.shutdown_requested = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._coordinate_task: asyncio.Task | None = None
+        self._anti_entropy_task: asyncio.Task | None = None
 
     @property
     def http_address(self) -> str:
@@ -68,7 +87,9 @@ class Agent:
             await self._runner.cleanup()
             await self.gossip.stop()
             raise ConsulError(f"cannot listen on {self.http_address}: {err.strerror}") from None
+        await self._load_registrations()
         self._coordinate_task = asyncio.create_task(self._sync_coordinates())
+        self._anti_entropy_task = asyncio.create_task(self.anti_entropy.run())
         log.info("HTTP API listening on http://%s", self.http_address)
 
     async def leave(self) -> None:
@@ -76,10 +97,12 @@ class Agent:
         await self.gossip.leave()
 
     async def stop(self) -> None:
-        if self._coordinate_task is not None:
-            self._coordinate_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._coordinate_task
+        for task in (self._coordinate_task, self._anti_entropy_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.registry.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.gossip.stop()
@@ -88,6 +111,35 @@ class Agent:
     async def rpc(self, method: str, request: Any) -> Any:
         """Call a server endpoint; in server mode that is this agent's own server."""
         return await self.server.rpc(method, request)
+
+    async def _load_registrations(self) -> None:
+        """Services and checks from config files, then those persisted from the API."""
+        for tree in self.config.services:
+            await self.registry.register_service(service_from_config(tree), remote=False,
+                                                 persist=False)
+        for tree in self.config.checks:
+            await self.registry.register_check(tree, remote=False, persist=False)
+        await self.registry.restore()
+
+    async def _remote_alias(self, node: str, service_id: str):
+        """Alias-check source for another node: blocking reads of its checks."""
+        index = 0
+        while True:
+            reply = await self.rpc("Health.NodeChecks", NodeSpecificRequest(
+                Datacenter=self.config.datacenter, Node=node, MinQueryIndex=index,
+                MaxQueryTime=300_000_000_000, AllowStale=True))
+            if reply.Index != index:
+                checks = [c for c in reply.HealthChecks
+                          if not service_id or c.ServiceID in ("", service_id)]
+                exists = not service_id or any(c.ServiceID == service_id for c in checks) or \
+                    await self._remote_service_exists(node, service_id)
+                yield AliasSnapshot(checks=checks, service_exists=exists)
+            index = reply.Index
+
+    async def _remote_service_exists(self, node: str, service_id: str) -> bool:
+        reply = await self.rpc("Catalog.NodeServices", NodeSpecificRequest(
+            Datacenter=self.config.datacenter, Node=node, AllowStale=True))
+        return reply.NodeServices is not None and service_id in reply.NodeServices.Services
 
     # ---- gossip events --------------------------------------------------------
 
@@ -100,8 +152,7 @@ class Agent:
             self.user_events.received(event)
 
     def _local_services(self):
-        _, found = self.server.store.node_services(None, self.config.node_name)
-        return list(found.Services.values()) if found is not None else []
+        return list(self.local.live_services().values())
 
     def _wan_coordinates(self) -> list[tuple[str, CoordinateEntry]]:
         wan = self.gossip.wan

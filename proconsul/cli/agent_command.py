@@ -1,4 +1,4 @@
-"""``proconsul agent``: run an agent until interrupted."""
+"""``proconsul agent``: load the configuration, run an agent until told to stop."""
 
 from __future__ import annotations
 
@@ -6,42 +6,83 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import Any
 
 from proconsul.agent.agent import Agent
-from proconsul.agent.config import AgentConfig
+from proconsul.agent.config.builder import load_config
+from proconsul.agent.config.validate import ConfigError
 from proconsul.cli.flags import FlagError, FlagSet
 from proconsul.structs.errors import ConsulError
 
 LOG_LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
-              "warn": logging.WARNING, "error": logging.ERROR}
+              "warn": logging.WARNING, "err": logging.ERROR, "error": logging.ERROR}
+
+# Command-line flag -> dotted config key, as Consul's agent flags map onto its config.
+FLAG_KEYS = {
+    "node": "node_name", "node-id": "node_id", "datacenter": "datacenter",
+    "client": "client_addr", "bind": "bind_addr", "advertise": "advertise_addr",
+    "http-port": "ports.http", "server-port": "ports.server",
+    "serf-lan-port": "ports.serf_lan", "serf-wan-port": "ports.serf_wan",
+    "data-dir": "data_dir", "log-level": "log_level", "server": "server",
+    "bootstrap": "bootstrap", "bootstrap-expect": "bootstrap_expect", "encrypt": "encrypt",
+    "join": "start_join", "join-wan": "start_join_wan", "retry-join": "retry_join",
+    "retry-join-wan": "retry_join_wan", "retry-interval": "retry_interval",
+    "retry-max": "retry_max", "enable-script-checks": "enable_script_checks",
+    "enable-local-script-checks": "enable_local_script_checks", "node-meta": "node_meta",
+}
 
 
 def _flags() -> FlagSet:
     flags = FlagSet("agent")
     flags.boolean("dev", False, "Start the agent in development mode (in-memory server).")
+    flags.strings("config-file", "A config file to load (repeatable).")
+    flags.strings("config-dir", "A directory of .json/.hcl config files (repeatable).")
+    flags.string("config-format", "", "Format of config files without an extension.")
+    flags.strings("hcl", "An HCL config fragment (repeatable).")
     flags.boolean("server", False, "Run the agent in server mode.")
     flags.boolean("bootstrap", False, "Bootstrap the cluster with this server alone.")
+    flags.integer("bootstrap-expect", 0, "Servers to wait for before bootstrapping.")
     flags.string("node", "", "Name of this node. Must be unique in the cluster.")
     flags.string("node-id", "", "A unique ID for this node across space and time.")
+    flags.strings("node-meta", "key:value metadata for this node (repeatable).")
     flags.string("datacenter", "dc1", "Datacenter of the agent.")
     flags.string("client", "127.0.0.1", "Address to bind client interfaces (HTTP) to.")
-    flags.string("bind", "127.0.0.1", "Address to bind cluster communication to.")
+    flags.string("bind", "0.0.0.0", "Address to bind cluster communication to.")
     flags.string("advertise", "", "Address to advertise to other nodes.")
     flags.integer("http-port", 8500, "HTTP API port to listen on.")
     flags.integer("server-port", 8300, "Server RPC port.")
     flags.integer("serf-lan-port", 8301, "Serf LAN gossip port.")
     flags.integer("serf-wan-port", 8302, "Serf WAN gossip port (-1 disables).")
-    flags.integer("bootstrap-expect", 0, "Servers to wait for before bootstrapping.")
+    flags.string("data-dir", "", "Path to a data directory to store agent state.")
+    flags.string("log-level", "info", "Log level of the agent (trace, debug, info, warn, err).")
     flags.string("encrypt", "", "Base64 gossip encryption key.")
     flags.strings("join", "Address of an agent to join at start time (repeatable).")
     flags.strings("join-wan", "Address of a server to join over the WAN (repeatable).")
     flags.strings("retry-join", "Address to join, retried until it succeeds (repeatable).")
     flags.strings("retry-join-wan", "WAN address to join, retried (repeatable).")
-    flags.duration("retry-interval", 30.0, "Time to wait between join attempts.")
+    flags.string("retry-interval", "30s", "Time to wait between join attempts.")
     flags.integer("retry-max", 0, "Maximum join attempts (0 = no limit).")
-    flags.string("data-dir", "", "Path to a data directory to store agent state.")
-    flags.string("log-level", "info", "Log level of the agent (trace, debug, info, warn, err).")
+    flags.boolean("enable-script-checks", False, "Enable script health checks.")
+    flags.boolean("enable-local-script-checks", False,
+                  "Enable script checks defined in local config files only.")
     return flags
+
+
+def flag_tree(values: dict[str, Any], given: set[str]) -> dict[str, Any]:
+    """The config tree made of the flags that were given on the command line."""
+    tree: dict[str, Any] = {}
+    for flag, key in FLAG_KEYS.items():
+        if flag not in given:
+            continue
+        value = values[flag]
+        if flag == "node-meta":
+            value = dict(item.partition(":")[::2] for item in value)
+        *parents, leaf = key.split(".")
+        node = tree
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return tree
 
 
 def run(args: list[str]) -> int:
@@ -54,27 +95,23 @@ def run(args: list[str]) -> int:
     if rest:
         print(f"Unexpected argument: {rest[0]}", file=sys.stderr)
         return 1
-    level = values["log-level"]
-    if level.lower() not in LOG_LEVELS and level.lower() != "err":
-        print(f"Invalid log level: {level}", file=sys.stderr)
+    try:
+        config = load_config(values["config-file"] + values["config-dir"], values["hcl"],
+                             flag_tree(values, flags.given), dev=values["dev"],
+                             fmt=values["config-format"])
+    except ConfigError as err:
+        print("==> " + "\n==> ".join(err.problems), file=sys.stderr)
         return 1
-    logging.basicConfig(level=LOG_LEVELS.get(level.lower(), logging.ERROR), stream=sys.stderr,
+    level = config.log_level.lower()
+    if level not in LOG_LEVELS:
+        print(f"==> Invalid log level: {config.log_level}", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=LOG_LEVELS[level], stream=sys.stderr,
                         format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
-    if not values["dev"] and not values["server"]:
-        print("Only -dev (and -server) agents are available so far; client mode arrives "
-              "with clustering.", file=sys.stderr)
+    if not config.server:
+        print("==> Client agents arrive with clustering; start with -dev or -server.",
+              file=sys.stderr)
         return 1
-    config = AgentConfig(
-        dev=values["dev"], server=values["server"], bootstrap=values["bootstrap"],
-        node_name=values["node"], node_id=values["node-id"], datacenter=values["datacenter"],
-        client_addr=values["client"], bind_addr=values["bind"],
-        advertise_addr=values["advertise"], http_port=values["http-port"],
-        server_port=values["server-port"], data_dir=values["data-dir"], log_level=level,
-        serf_lan_port=values["serf-lan-port"], serf_wan_port=values["serf-wan-port"],
-        bootstrap_expect=values["bootstrap-expect"], encrypt=values["encrypt"],
-        start_join=values["join"], start_join_wan=values["join-wan"],
-        retry_join=values["retry-join"], retry_join_wan=values["retry-join-wan"],
-        retry_interval=values["retry-interval"], retry_max=values["retry-max"])
     try:
         import uvloop
         return uvloop.run(_serve(config))
@@ -85,7 +122,7 @@ def run(args: list[str]) -> int:
         return 0
 
 
-async def _serve(config: AgentConfig) -> int:
+async def _serve(config) -> int:
     agent = Agent(config)
     await agent.start()
     print("==> Proconsul agent running!", flush=True)

@@ -41,6 +41,7 @@ class FlagSet:
     def __init__(self, command: str) -> None:
         self.command = command
         self._flags: dict[str, Flag] = {}
+        self.given: set[str] = set()
 
     def string(self, name: str, default: str, usage: str) -> None:
         self._flags[name] = Flag(name, str, default, usage)
@@ -96,6 +97,7 @@ class FlagSet:
                 parsed = flag.parse(value)
             except ValueError:
                 raise FlagError(f'invalid value "{value}" for flag -{name}') from None
+            self.given.add(name)
             if flag.repeated:
                 values[name].append(parsed)
             else:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from proconsul.agent.http import (
     agent_endpoint,
+    agent_local,
     catalog,
     coordinate,
     event,
@@ -62,7 +63,7 @@ def build_app(agent) -> web.Application:
     """The aiohttp application serving ``/v1/...`` for ``agent``."""
     app = web.Application(middlewares=[consul_errors], client_max_size=MAX_REQUEST_BODY)
     app["agent"] = agent
-    for module in (agent_endpoint, catalog, coordinate, event, health, keyring, kv, members,
+    for module in (agent_endpoint, agent_local, catalog, coordinate, event, health, keyring, kv, members,
                    session, status, txn):
         module.add_routes(app.router)
     return app
