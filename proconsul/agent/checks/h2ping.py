@@ -83,6 +83,6 @@ async def _ping(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 def _describe(err: BaseException) -> str:
-    if isinstance(err, OSError) and not isinstance(err, ssl.SSLError) and err.strerror:
-        return err.strerror.lower()
+    if isinstance(err, OSError) and not isinstance(err, ssl.SSLError) and err.errno:
+        return os.strerror(err.errno).lower()
     return str(err) or type(err).__name__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from http import HTTPStatus
 from typing import Any
@@ -117,7 +118,7 @@ def _error_text(err: BaseException) -> str:
         os_error = err.os_error
         if isinstance(os_error, ssl.SSLError | ssl.CertificateError):
             return f"tls: {os_error}"
-        strerror = getattr(os_error, "strerror", None)
-        if strerror:
-            return f"dial tcp {err.host}:{err.port}: connect: {strerror.lower()}"
+        code = getattr(os_error, "errno", None)
+        if code:
+            return f"dial tcp {err.host}:{err.port}: connect: {os.strerror(code).lower()}"
     return str(err) or type(err).__name__

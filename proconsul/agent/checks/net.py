@@ -131,6 +131,6 @@ def _format_addr(sockname: Any) -> str:
 
 
 def _strerror(err: OSError) -> str:
-    if err.errno is not None:
-        return os.strerror(err.errno).lower() if err.errno in errno.errorcode else str(err)
-    return str(err)
+    if err.errno and err.errno in errno.errorcode:
+        return os.strerror(err.errno).lower()
+    return str(err) or type(err).__name__
