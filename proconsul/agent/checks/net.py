@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import socket
 import ssl
 from typing import Any
 
@@ -97,8 +98,10 @@ class UDPRunner(IntervalRunner):
             return
         loop = asyncio.get_running_loop()
         try:
-            transport, protocol = await asyncio.wait_for(loop.create_datagram_endpoint(
-                _UDPProbe, remote_addr=(host, port)), self.timeout)
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM), self.timeout)
+            family, _, proto, _, sockaddr = infos[0]
+            sock = socket.socket(family, socket.SOCK_DGRAM, proto)
         except TimeoutError:
             self.report(HEALTH_PASSING, success)
             return
@@ -106,8 +109,22 @@ class UDPRunner(IntervalRunner):
             self.report(HEALTH_CRITICAL, f"dial udp {self.address}: {_strerror(err)}")
             return
         try:
-            local = _format_addr(transport.get_extra_info("sockname"))
-            transport.sendto(self.payload)
+            sock.setblocking(False)
+            sock.connect(sockaddr)
+            transport, protocol = await loop.create_datagram_endpoint(_UDPProbe, sock=sock)
+        except OSError as err:
+            sock.close()
+            self.report(HEALTH_CRITICAL, f"dial udp {self.address}: {_strerror(err)}")
+            return
+        try:
+            local = _format_addr(sock.getsockname())
+            # Sent on the socket itself: asyncio drops empty datagrams, Consul sends one.
+            try:
+                sock.send(self.payload)
+            except OSError as err:
+                self.report(HEALTH_CRITICAL, f"write udp {local}->{self.address}: "
+                                             f"write: {_strerror(err)}")
+                return
             try:
                 error = await asyncio.wait_for(asyncio.shield(protocol.result), self.timeout)
             except TimeoutError:
