@@ -109,7 +109,7 @@ class CheckDefinition(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
             return "grpc"
         if self.HTTP:
             return "http"
-        if self.TTL and self.ttl_ns() > 0:
+        if self.TTL and _duration_or_zero(self.TTL) > 0:
             return "ttl"
         if self.TCP:
             return "tcp"
@@ -215,6 +215,13 @@ def _duration(text: str, name: str) -> int:
         return parse_duration(text)
     except DurationError as err:
         raise InvalidCheck(str(err)) from None
+
+
+def _duration_or_zero(text: str) -> int:
+    try:
+        return parse_duration(text)
+    except DurationError:
+        return 0
 
 
 # Lower-cased JSON/config key -> attribute. Go's decoder matches field names

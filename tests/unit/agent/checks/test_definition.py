@@ -59,6 +59,7 @@ def test_valid_definitions_pass(fields):
     ({"GRPC": "a:1", "HTTP": "http://x", "TCP": "a:1", "Interval": "1s"}, "grpc"),
     ({"HTTP": "http://x", "TCP": "a:1", "Interval": "1s"}, "http"),
     ({}, ""),
+    ({"TTL": "bogus"}, ""),
 ])
 def test_check_type(fields, kind):
     assert CheckDefinition(**fields).check_type() == kind
