@@ -10,9 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
+from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.config import AgentConfig
 from proconsul.agent.gossip import Gossip, member_state
-from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.http.server import build_app
 from proconsul.agent.local.registry import LocalRegistry, service_from_config
 from proconsul.agent.local.state import LocalState
