@@ -100,8 +100,9 @@ class AgentProcess:
                 self.process.wait()
 
 
-def start_agent(*extra: str, host: str | None = None, timeout: float = 20) -> AgentProcess:
-    """Start ``proconsul agent -dev`` and return once it says it is running.
+def start_agent(*extra: str, host: str | None = None, timeout: float = 20,
+                dev: bool = True) -> AgentProcess:
+    """Start ``proconsul agent`` (``-dev`` unless told otherwise) and wait until it runs.
 
     A thread drains the agent's output for its whole life (so a full pipe can
     never stall it) and signals the ready line through an event.
@@ -109,7 +110,8 @@ def start_agent(*extra: str, host: str | None = None, timeout: float = 20) -> Ag
     host = host or next_loopback()
     port = free_port(host)
     lan_port, wan_port = free_port(host), free_port(host)
-    cmd = [sys.executable, "-m", "proconsul", "agent", "-dev", "-client", host,
+    cmd = [sys.executable, "-m", "proconsul", "agent", *(["-dev"] if dev else []),
+           "-client", host,
            "-bind", host, "-http-port", str(port), "-serf-lan-port", str(lan_port),
            "-serf-wan-port", str(wan_port), *extra]
     env = dict(os.environ, PYTHONUNBUFFERED="1")

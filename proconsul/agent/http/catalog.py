@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 from msgspec.structs import replace
 
@@ -16,19 +18,37 @@ from proconsul.structs.requests import (
     ServiceSpecificRequest,
 )
 
+log = logging.getLogger("agent.http")
+
+
+OWNED_NODE_WARNING = ('299 proconsul "node {node} is managed by its agent: anti-entropy '
+                      'will revert this catalog change; register with the agent instead"')
+
+
+def _owned_node_warning(request: web.Request, node: str,
+                        response: web.Response) -> web.Response:
+    """Say so when a catalog write touches the node this agent keeps in sync."""
+    agent = request.app["agent"]
+    if node.lower() == agent.config.node_name.lower():
+        log.warning("catalog write for node %s, which this agent owns: anti-entropy will "
+                    "revert it", node)
+        response.headers["Warning"] = OWNED_NODE_WARNING.format(node=node)
+        agent.anti_entropy.trigger_full_sync()
+    return response
+
 
 async def register(request: web.Request) -> web.Response:
     req = decode_json(await request.read(), RegisterRequest)
     req.Datacenter = req.Datacenter or datacenter(request)
     await request.app["agent"].rpc("Catalog.Register", req)
-    return json_reply(request, True)
+    return _owned_node_warning(request, req.Node, json_reply(request, True))
 
 
 async def deregister(request: web.Request) -> web.Response:
     req = decode_json(await request.read(), DeregisterRequest)
     req.Datacenter = req.Datacenter or datacenter(request)
     await request.app["agent"].rpc("Catalog.Deregister", req)
-    return json_reply(request, True)
+    return _owned_node_warning(request, req.Node, json_reply(request, True))
 
 
 async def datacenters(request: web.Request) -> web.Response:

@@ -48,10 +48,26 @@ DEFAULT_MAINTENANCE_REASON = "Maintenance mode is enabled for this {}. All queri
                              "{} will fail."
 
 
+def _fold_check_blocks(tree: dict[str, Any]) -> dict[str, Any]:
+    """Config blocks read ``check`` as a list; the body has ``Check`` for one and ``Checks``."""
+    tree = dict(tree)
+    tree["checks"] = list(tree.pop("check", [])) + list(tree.get("checks", []))
+    connect = tree.get("connect")
+    if connect and connect.get("sidecar_service") is not None:
+        tree["connect"] = {**connect,
+                           "sidecar_service": _fold_check_blocks(connect["sidecar_service"])}
+    return tree
+
+
 def service_from_config(tree: dict[str, Any]) -> ServiceRegistration:
     """A config-file service (snake_case) as a registration body."""
-    return msgspec.convert(normalize(tree, msgspec.inspect.type_info(ServiceRegistration)),
-                           ServiceRegistration)
+    try:
+        return msgspec.convert(normalize(_fold_check_blocks(tree),
+                                         msgspec.inspect.type_info(ServiceRegistration)),
+                               ServiceRegistration)
+    except msgspec.ValidationError as err:
+        raise BadRequest(f"invalid service definition {tree.get('name', '')!r}: {err}") \
+            from None
 
 
 class LocalRegistry:
