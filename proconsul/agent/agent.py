@@ -12,6 +12,8 @@ from aiohttp import web
 
 from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.config import AgentConfig
+from proconsul.agent.config.builder import load_config, restart_required
+from proconsul.agent.config.validate import ConfigError
 from proconsul.agent.gossip import Gossip, member_state
 from proconsul.agent.http.server import build_app
 from proconsul.agent.local.registry import LocalRegistry, service_from_config
@@ -25,6 +27,9 @@ from proconsul.structs.errors import ConsulError
 from proconsul.structs.requests import NodeSpecificRequest
 
 log = logging.getLogger("agent")
+
+LOG_LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
+              "warn": logging.WARNING, "err": logging.ERROR, "error": logging.ERROR}
 
 COORDINATE_SYNC_INTERVAL = 15.0
 
@@ -65,6 +70,8 @@ class Agent:
         self._runner: web.AppRunner | None = None
         self._coordinate_task: asyncio.Task | None = None
         self._anti_entropy_task: asyncio.Task | None = None
+        self._config_services: dict[str, dict] = {}
+        self._config_checks: dict[str, dict] = {}
 
     @property
     def http_address(self) -> str:
@@ -114,12 +121,57 @@ class Agent:
 
     async def _load_registrations(self) -> None:
         """Services and checks from config files, then those persisted from the API."""
-        for tree in self.config.services:
-            await self.registry.register_service(service_from_config(tree), remote=False,
-                                                 persist=False)
-        for tree in self.config.checks:
-            await self.registry.register_check(tree, remote=False, persist=False)
+        await self._apply_config_registrations(self.config.services, self.config.checks)
         await self.registry.restore()
+
+    async def _apply_config_registrations(self, services: list[dict], checks: list[dict]
+                                          ) -> None:
+        """Make the config-defined services and checks match the given definitions.
+
+        Unchanged definitions are left alone (no catalog churn on reload); removed ones
+        are deregistered; new or changed ones are (re)registered.
+        """
+        wanted_services = {tree.get("id") or tree.get("name", ""): tree for tree in services}
+        wanted_checks = {tree.get("id") or tree.get("check_id") or tree.get("name", ""): tree
+                         for tree in checks}
+        for sid in set(self._config_services) - set(wanted_services):
+            if self.local.service(sid) is not None:
+                await self.registry.deregister_service(sid)
+        for cid in set(self._config_checks) - set(wanted_checks):
+            if self.local.check(cid) is not None:
+                await self.registry.deregister_check(cid)
+        for sid, tree in wanted_services.items():
+            if self._config_services.get(sid) != tree:
+                await self.registry.register_service(service_from_config(tree), remote=False,
+                                                     persist=False,
+                                                     replace_existing_checks=True)
+        for cid, tree in wanted_checks.items():
+            if self._config_checks.get(cid) != tree:
+                await self.registry.register_check(tree, remote=False, persist=False)
+        self._config_services, self._config_checks = wanted_services, wanted_checks
+
+    async def reload(self) -> list[str]:
+        """Re-read the config sources; apply services, checks and log level.
+
+        Returns the changed top-level keys that only a restart applies (they are
+        logged too); a config error leaves everything as it was.
+        """
+        cfg = self.config
+        new = load_config(cfg.config_paths, cfg.inline_hcl, cfg.flag_tree, dev=cfg.dev,
+                          fmt=cfg.config_format)
+        level = LOG_LEVELS.get(new.log_level.lower())
+        if level is None:
+            raise ConfigError([f"Invalid log level: {new.log_level}"])
+        await self._apply_config_registrations(new.services, new.checks)
+        logging.getLogger().setLevel(level)
+        restart = restart_required(cfg.tree, new.tree)
+        cfg.services, cfg.checks, cfg.log_level = new.services, new.checks, new.log_level
+        if restart:
+            log.warning("reloaded; these changed settings need a restart: %s",
+                        ", ".join(restart))
+        else:
+            log.info("reloaded configuration")
+        return restart
 
     async def _remote_alias(self, node: str, service_id: str):
         """Alias-check source for another node: blocking reads of its checks."""

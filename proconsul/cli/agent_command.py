@@ -8,14 +8,11 @@ import signal
 import sys
 from typing import Any
 
-from proconsul.agent.agent import Agent
+from proconsul.agent.agent import LOG_LEVELS, Agent
 from proconsul.agent.config.builder import load_config
 from proconsul.agent.config.validate import ConfigError
 from proconsul.cli.flags import FlagError, FlagSet
 from proconsul.structs.errors import ConsulError
-
-LOG_LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
-              "warn": logging.WARNING, "err": logging.ERROR, "error": logging.ERROR}
 
 # Command-line flag -> dotted config key, as Consul's agent flags map onto its config.
 FLAG_KEYS = {
@@ -122,13 +119,29 @@ def run(args: list[str]) -> int:
         return 0
 
 
+async def _reload(agent: Agent) -> None:
+    """SIGHUP: reload like ``PUT /v1/agent/reload``; a bad config is reported, not fatal."""
+    try:
+        await agent.reload()
+    except (ConfigError, ConsulError) as err:
+        logging.getLogger("agent").error("reload failed: %s", err)
+
+
 async def _serve(config) -> int:
     agent = Agent(config)
     await agent.start()
-    print("==> Proconsul agent running!", flush=True)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, agent.shutdown_requested.set)
+    reloads: set[asyncio.Task] = set()  # keep running reloads referenced until done
+
+    def on_sighup() -> None:
+        task = loop.create_task(_reload(agent))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
+    print("==> Proconsul agent running!", flush=True)
     await agent.shutdown_requested.wait()
     print("==> Shutting down...", flush=True)
     await agent.stop()

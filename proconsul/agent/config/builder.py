@@ -89,6 +89,7 @@ def load_config(config_paths: list[str], inline_hcl: list[str], flags: dict[str,
     config.config_paths = list(config_paths)
     config.inline_hcl = list(inline_hcl)
     config.flag_tree = flags
+    config.config_format = fmt
     return config
 
 

@@ -50,6 +50,7 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     config_paths: list[str] = []
     inline_hcl: list[str] = []
     flag_tree: dict[str, Any] = {}
+    config_format: str = ""
 
     def finish(self) -> AgentConfig:
         """Fill derived defaults: node name from the hostname, a node ID, addresses."""

@@ -6,6 +6,7 @@ import asyncio
 
 from aiohttp import web
 
+from proconsul.agent.config.validate import ConfigError
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import flag, token
 from proconsul.agent.http.reply import json_reply
@@ -22,7 +23,7 @@ from proconsul.structs.catalog import (
     HEALTH_WARNING,
     HealthCheck,
 )
-from proconsul.structs.errors import BadRequest, NotFound
+from proconsul.structs.errors import BadRequest, ConsulError, NotFound
 
 
 def _agent(request: web.Request):
@@ -209,4 +210,18 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_put("/v1/agent/check/update/{id:.+}", update_check)
     router.add_get("/v1/agent/health/service/id/{id:.+}", health_by_id)
     router.add_get("/v1/agent/health/service/name/{name:.+}", health_by_name)
+    router.add_put("/v1/agent/reload", reload)
+
+
+
+async def reload(request: web.Request) -> web.Response:
+    """Reload config files; changed keys that need a restart come back in a header."""
+    try:
+        restart = await _agent(request).reload()
+    except ConfigError as err:
+        raise ConsulError("Failed reloading config: " + "; ".join(err.problems)) from None
+    response = web.Response(status=200)
+    if restart:
+        response.headers["X-Proconsul-Restart-Required"] = ",".join(restart)
+    return response
 
