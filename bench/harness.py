@@ -157,6 +157,7 @@ class Http:
         self.host, self.port = u.hostname or "127.0.0.1", u.port or 80
         self.timeout = timeout
         self.conn: http.client.HTTPConnection | None = None
+        self.last_headers: dict[str, str] = {}
 
     def request(self, method: str, path: str, body: bytes | None = None, headers=None):
         for attempt in (0, 1):
@@ -165,6 +166,7 @@ class Http:
             try:
                 self.conn.request(method, path, body=body, headers=headers or {})
                 resp = self.conn.getresponse()
+                self.last_headers = dict(resp.getheaders())
                 return resp.status, resp.read()
             except (OSError, http.client.HTTPException):
                 self.close()
@@ -389,7 +391,8 @@ def start_proconsul(*, servers: int = 1, dev: bool = True, cmd: list[str] | str 
                                                data_dir=data_dir))
         elif dev:
             argv = [*prog, "agent", "-dev", "-client", "127.0.0.1",
-                    "-http-port", str(http_ports[i])]
+                    "-http-port", str(http_ports[i]), "-serf-lan-port", str(lan_ports[i]),
+                    "-serf-wan-port", str(rpc_ports[i])]
         else:
             os.makedirs(data_dir, exist_ok=True)
             argv = [*prog, "agent", "-server", "-bootstrap-expect", str(servers),
