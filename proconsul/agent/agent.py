@@ -9,6 +9,10 @@ from typing import Any
 from aiohttp import web
 
 from proconsul.agent.config import AgentConfig
+from proconsul.agent.dns.lookup import AgentLookup
+from proconsul.agent.dns.resolver import Resolver
+from proconsul.agent.dns.server import DNSServer
+from proconsul.agent.dns.settings import DNSSettings
 from proconsul.agent.http.server import build_app
 from proconsul.server.server import Server, ServerConfig
 from proconsul.structs.errors import ConsulError
@@ -17,7 +21,7 @@ log = logging.getLogger("agent")
 
 
 class Agent:
-    """One Proconsul agent: serves ``/v1`` and answers through its server.
+    """One Proconsul agent: serves ``/v1`` and DNS, and answers through its server.
 
     Client-mode agents (forwarding to remote servers over RPC) arrive with the
     cluster issue; until then every agent runs its own server.
@@ -31,6 +35,9 @@ class Agent:
             advertise_addr=config.advertise_addr, server_port=config.server_port,
             serf_lan_port=config.serf_lan_port))
         self._runner: web.AppRunner | None = None
+        dns = DNSSettings.from_config(self.config)
+        self.dns_resolver = Resolver(dns, AgentLookup(self, dns.allow_stale, dns.max_stale_ms))
+        self.dns: DNSServer | None = None
 
     @property
     def http_address(self) -> str:
@@ -49,11 +56,37 @@ class Agent:
             await self._runner.cleanup()
             raise ConsulError(f"cannot listen on {self.http_address}: {err.strerror}") from None
         log.info("HTTP API listening on http://%s", self.http_address)
+        if self.config.dns_port > 0:
+            dns = DNSServer(self.dns_resolver, self.config.client_addr, self.config.dns_port)
+            try:
+                await dns.start()
+            except OSError as err:
+                await self._runner.cleanup()
+                raise ConsulError(f"cannot listen for DNS on {self.config.client_addr}:"
+                                  f"{self.config.dns_port}: {err.strerror}") from None
+            self.dns = dns
+            log.info("DNS server listening on %s:%d (udp and tcp)", self.config.client_addr,
+                     self.config.dns_port)
 
     async def stop(self) -> None:
+        if self.dns is not None:
+            await self.dns.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.server.stop()
+
+    def catalog_version(self, allow_stale: bool, max_stale_ms: int) -> tuple[int, int] | None:
+        """A value that changes whenever a catalog read could answer differently.
+
+        None when a read would not be answered from this agent's own state: it
+        is not the leader and stale reads are off, or too stale.
+        """
+        consensus = self.server.consensus
+        if not consensus.is_leader() and not (
+                allow_stale and consensus.last_contact() * 1000 <= max_stale_ms):
+            return None
+        store = self.server.store
+        return store.generation, store.max_index("nodes", "services", "checks")
 
     async def rpc(self, method: str, request: Any) -> Any:
         """Call a server endpoint; in server mode that is this agent's own server."""

@@ -29,6 +29,11 @@ def _flags() -> FlagSet:
     flags.string("advertise", "", "Address to advertise to other nodes.")
     flags.integer("http-port", 8500, "HTTP API port to listen on.")
     flags.integer("server-port", 8300, "Server RPC port.")
+    flags.integer("dns-port", 8600, "DNS port to use (-1 disables the DNS server).")
+    flags.string("domain", "consul.", "Domain to use for DNS interface.")
+    flags.string("alt-domain", "", "Alternate domain to use for DNS interface.")
+    flags.strings("recursor", "Address of an upstream DNS server. Can be specified multiple "
+                  "times.")
     flags.string("data-dir", "", "Path to a data directory to store agent state.")
     flags.string("log-level", "info", "Log level of the agent (trace, debug, info, warn, err).")
     return flags
@@ -59,7 +64,9 @@ def run(args: list[str]) -> int:
         node_name=values["node"], node_id=values["node-id"], datacenter=values["datacenter"],
         client_addr=values["client"], bind_addr=values["bind"],
         advertise_addr=values["advertise"], http_port=values["http-port"],
-        server_port=values["server-port"], data_dir=values["data-dir"], log_level=level)
+        server_port=values["server-port"], dns_port=values["dns-port"],
+        domain=values["domain"], alt_domain=values["alt-domain"], recursors=values["recursor"],
+        data_dir=values["data-dir"], log_level=level)
     try:
         import uvloop
         return uvloop.run(_serve(config))

@@ -18,6 +18,7 @@ class Flag:
     default: Any
     usage: str
     is_bool: bool = False
+    repeated: bool = False
 
 
 def parse_bool(text: str) -> bool:
@@ -41,6 +42,10 @@ class FlagSet:
     def integer(self, name: str, default: int, usage: str) -> None:
         self._flags[name] = Flag(name, int, default, usage)
 
+    def strings(self, name: str, usage: str) -> None:
+        """A string flag that may be given many times; its value is the list of them."""
+        self._flags[name] = Flag(name, str, [], usage, repeated=True)
+
     def boolean(self, name: str, default: bool, usage: str) -> None:
         self._flags[name] = Flag(name, parse_bool, default, usage, is_bool=True)
 
@@ -53,7 +58,8 @@ class FlagSet:
 
     def parse(self, args: list[str]) -> tuple[dict[str, Any], list[str]]:
         """Return (values by flag name, remaining positional arguments)."""
-        values = {f.name: f.default for f in self._flags.values()}
+        values = {f.name: list(f.default) if f.repeated else f.default
+                  for f in self._flags.values()}
         i = 0
         while i < len(args):
             arg = args[i]
@@ -77,7 +83,10 @@ class FlagSet:
                         raise FlagError(f"flag needs an argument: -{name}")
                     value = args[i]
             try:
-                values[name] = flag.parse(value)
+                if flag.repeated:
+                    values[name].append(flag.parse(value))
+                else:
+                    values[name] = flag.parse(value)
             except ValueError:
                 raise FlagError(f'invalid value "{value}" for flag -{name}') from None
             i += 1
