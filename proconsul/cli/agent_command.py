@@ -16,7 +16,7 @@ LOG_LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.IN
               "warn": logging.WARNING, "error": logging.ERROR}
 
 
-def _flags() -> FlagSet:
+def agent_flags() -> FlagSet:
     flags = FlagSet("agent")
     flags.boolean("dev", False, "Start the agent in development mode (in-memory server).")
     flags.boolean("server", False, "Run the agent in server mode.")
@@ -40,7 +40,7 @@ def _flags() -> FlagSet:
 
 
 def run(args: list[str]) -> int:
-    flags = _flags()
+    flags = agent_flags()
     try:
         values, rest = flags.parse(args)
     except FlagError as err:
@@ -59,14 +59,23 @@ def run(args: list[str]) -> int:
         print("Only -dev (and -server) agents are available so far; client mode arrives "
               "with clustering.", file=sys.stderr)
         return 1
-    config = AgentConfig(
+    return serve(config_from_flags(values))
+
+
+def config_from_flags(values: dict) -> AgentConfig:
+    """The agent configuration the parsed ``proconsul agent`` flags describe."""
+    return AgentConfig(
         dev=values["dev"], server=values["server"], bootstrap=values["bootstrap"],
         node_name=values["node"], node_id=values["node-id"], datacenter=values["datacenter"],
         client_addr=values["client"], bind_addr=values["bind"],
         advertise_addr=values["advertise"], http_port=values["http-port"],
         server_port=values["server-port"], dns_port=values["dns-port"],
         domain=values["domain"], alt_domain=values["alt-domain"], recursors=values["recursor"],
-        data_dir=values["data-dir"], log_level=level)
+        data_dir=values["data-dir"], log_level=values["log-level"])
+
+
+def serve(config: AgentConfig) -> int:
+    """Run an agent with ``config`` until SIGINT/SIGTERM; the process exit status."""
     try:
         import uvloop
         return uvloop.run(_serve(config))

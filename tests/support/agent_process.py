@@ -19,9 +19,17 @@ _hosts = itertools.count(2)
 
 
 def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """A port free for both TCP and UDP on ``host``."""
+    for _ in range(50):
+        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind((host, 0))
+            port = tcp.getsockname()[1]
+            try:
+                udp.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no port free for both TCP and UDP on {host}")
 
 
 def next_loopback() -> str:
@@ -54,6 +62,7 @@ class AgentProcess:
     host: str
     port: int
     process: subprocess.Popen
+    dns_port: int = -1
     log: list[str] = field(default_factory=list)
 
     def call(self, method: str, path: str, body: bytes | str | Any = None,
@@ -87,20 +96,30 @@ class AgentProcess:
                 self.process.wait()
 
 
-def start_agent(*extra: str, host: str | None = None, timeout: float = 20) -> AgentProcess:
+def start_agent(*extra: str, host: str | None = None, timeout: float = 20,
+                dns_config: dict[str, Any] | None = None) -> AgentProcess:
     """Start ``proconsul agent -dev`` and return once it says it is running.
+
+    DNS listens on a free port (``AgentProcess.dns_port``) unless ``extra``
+    sets ``-dns-port``. ``dns_config`` sets ``dns_config`` keys the command
+    line has no flags for (until config files exist), through
+    ``tests.support.configured_agent``.
 
     A thread drains the agent's output for its whole life (so a full pipe can
     never stall it) and signals the ready line through an event.
     """
     host = host or next_loopback()
     port = free_port(host)
-    cmd = [sys.executable, "-m", "proconsul", "agent", "-dev", "-client", host,
-           "-bind", host, "-http-port", str(port), *extra]
+    dns_port = -1 if "-dns-port" in extra else free_port(host)
+    program = (["-m", "tests.support.configured_agent", json.dumps(dns_config)]
+               if dns_config is not None else ["-m", "proconsul", "agent"])
+    cmd = [sys.executable, *program, "-dev", "-client", host, "-bind", host,
+           "-http-port", str(port), *(["-dns-port", str(dns_port)] if dns_port > 0 else []),
+           *extra]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env=env, text=True)
-    agent = AgentProcess(host, port, process)
+    agent = AgentProcess(host, port, process, dns_port)
     ready = threading.Event()
 
     def drain() -> None:
