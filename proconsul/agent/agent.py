@@ -63,7 +63,7 @@ class Agent:
             except OSError as err:
                 await self._runner.cleanup()
                 raise ConsulError(f"cannot listen for DNS on {self.config.client_addr}:"
-                                  f"{self.config.dns_port}: {err.strerror}") from None
+                                  f"{self.config.dns_port}: {err.strerror or err}") from None
             self.dns = dns
             log.info("DNS server listening on %s:%d (udp and tcp)", self.config.client_addr,
                      self.config.dns_port)

@@ -150,6 +150,28 @@ async def test_host_name_addresses_are_cnames_resolved_inside_the_domain():
         "web.service.consul. SRV 1 1 80 web.example.com."]
     assert rdatas(await cat.ask("alias.service.consul.")) == [
         "alias.service.consul. CNAME db.service.consul.", "db.service.consul. A 10.0.0.1"]
+    await cat.register(Node="ext2", Address="10.0.0.8",
+                       Service={"Service": "web", "Address": "web2.example.com", "Port": 80})
+    query = dns.message.make_query("web.service.consul.", "A")
+    chosen = set()
+    for _ in range(30):
+        wire = await cat.send(query.to_wire())
+        assert wire[6:8] == b"\0\1"  # ANCOUNT: one of the CNAMEs, not both
+        chosen.add(tuple(rdatas(dns.message.from_wire(wire))))
+    assert chosen == {("web.service.consul. CNAME web.example.com.",),
+                      ("web.service.consul. CNAME web2.example.com.",)}
+
+
+async def test_cname_resolutions_keep_five_records_for_clients_without_edns():
+    cat = Catalog()
+    for i in range(7):
+        await cat.instance(f"n{i}", f"10.0.0.{i + 1}", "pool")
+    await cat.register(Node="ext", Address="10.0.0.9",
+                       Service={"Service": "alias", "Address": "pool.service.consul"})
+    plain = await cat.ask("alias.service.consul.", tcp=True)
+    assert rdatas(plain)[0] == "alias.service.consul. CNAME pool.service.consul."
+    assert len(addresses(plain)) == 5
+    assert len(addresses(await cat.ask("alias.service.consul.", tcp=True, payload=1232))) == 7
 
 
 # ---- nodes, addresses, reverse lookups ----------------------------------------------
@@ -313,6 +335,18 @@ async def test_large_answers_are_trimmed_to_the_buffer():
     assert len(wire) <= 1232 - 8 and reply.flags & dns.flags.TC
     assert 50 < len(addresses(reply)) < 150
     assert len(addresses(await cat.ask("big.service.consul.", tcp=True))) == 150
+
+
+async def test_tcp_answers_are_trimmed_to_64k():
+    cat = Catalog(enable_truncate=True)
+    for i in range(1100):
+        await cat.instance(f"node-{i}", f"10.1.{i // 250}.{i % 250 + 1}", "huge", Port=80)
+    query = dns.message.make_query("huge.service.consul.", "SRV")
+    wire = await cat.send(query.to_wire(), tcp=True)
+    reply = dns.message.from_wire(wire)
+    assert 65_000 < len(wire) <= 65_523 and reply.flags & dns.flags.TC
+    assert 500 < len(reply.answer[0]) < 1024
+    assert len(rdatas(reply, "additional")) == len(reply.answer[0])
 
 
 async def test_answers_are_shuffled_per_reply():
