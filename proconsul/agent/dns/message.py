@@ -66,10 +66,6 @@ class Request:
     ecs: dns.edns.ECSOption | None
     message: dns.message.Message
 
-    @property
-    def opcode(self) -> int:
-        return (self.flags >> 11) & 0xF
-
 
 def reply_flags(request_flags: int, rcode: int) -> int:
     """miekg's ``SetReply``: QR, the opcode, and RD/CD echoed for QUERY."""
