@@ -1,6 +1,6 @@
 """Consul's answers: which records a question in the domain (or under ``arpa.``) gets.
 
-The result is a :class:`Plan`: records grouped in :class:`Item` s (what one
+The result is a :class:`~.plan.Plan`: records grouped in items (what one
 service instance or nameserver contributes, with its additional records),
 not yet shuffled, cut or encoded; :mod:`.message` does that per reply.
 """
@@ -9,188 +9,34 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field, replace
 
-import dns.exception
-import dns.name
 import dns.rcode
-import dns.reversename
 
 from proconsul.agent.dns import records as rr
+from proconsul.agent.dns.instances import (
+    ACCEPT_ANY,
+    accept_for,
+    address_record,
+    healthy,
+    meta_txt,
+    srv_weight,
+    translate,
+)
 from proconsul.agent.dns.lookup import Lookup, LookupFailed, NameNotFound
-from proconsul.agent.dns.names import Target, domain_suffix, parse_target
+from proconsul.agent.dns.names import Target, domain_suffix, ip_from_arpa, parse_target
+from proconsul.agent.dns.plan import Item, Plan, Question
 from proconsul.agent.dns.records import Name, Record, lower, name_of, parse_ip
 from proconsul.agent.dns.recursor import Recursor
 from proconsul.agent.dns.settings import DNSSettings
-from proconsul.structs.catalog import (
-    HEALTH_CRITICAL,
-    HEALTH_MAINT,
-    HEALTH_PASSING,
-    HEALTH_WARNING,
-    CheckServiceNode,
-    Node,
-)
+from proconsul.structs.catalog import CheckServiceNode, Node
 
-NOERROR = dns.rcode.NOERROR
 NXDOMAIN = dns.rcode.NXDOMAIN
-SERVFAIL = dns.rcode.SERVFAIL
 NOTIMP = dns.rcode.NOTIMP
 
 CONSUL_SERVICE = "consul"
 MAX_RECURSION = 3  # CNAME targets inside the domain are resolved at most this deep
 MAX_RECURSE_RECORDS = 5  # records kept from a CNAME resolution, for clients without EDNS
-NODE_MAINT_CHECK = "_node_maintenance"
-SERVICE_MAINT_PREFIX = "_service_maintenance:"
 _INVALID_NODE_NAME = re.compile(r"[^A-Za-z0-9\-]+")
-
-# translateAddressAccept's flags: which kinds of address a question can use.
-ACCEPT_DOMAIN, ACCEPT_IPV4, ACCEPT_IPV6 = 1, 2, 4
-ACCEPT_ANY = ACCEPT_DOMAIN | ACCEPT_IPV4 | ACCEPT_IPV6
-
-
-@dataclass(frozen=True, slots=True)
-class Question:
-    """The question of a request: its name as asked, lower-cased, and type."""
-
-    name: Name
-    qtype: int
-    edns: bool = False
-
-    @property
-    def lower(self) -> Name:
-        return lower(self.name)
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """The answer records one instance (or nameserver) contributes, and its additional records."""
-
-    rrs: tuple[Record, ...]
-    extra: tuple[Record, ...] = ()
-
-
-@dataclass(slots=True)
-class Plan:
-    """A reply's content before it is shuffled, cut to size and encoded.
-
-    Answer items are shuffled per reply when ``shuffle`` is set (so are
-    authority items), then cut to ``take`` (0: all). Additional records are
-    ``extra`` followed by those of the chosen items.
-    """
-
-    rcode: int = NOERROR
-    answers: list[Item] = field(default_factory=list)
-    shuffle: bool = False
-    take: int = 0
-    authority: list[Item] = field(default_factory=list)
-    authority_take: int = 0
-    extra: list[Record] = field(default_factory=list)
-    cacheable: bool = True
-
-    def with_ttl(self, ttl: int) -> Plan:
-        """The same plan with every record's TTL set to ``ttl``."""
-
-        def items(section: list[Item]) -> list[Item]:
-            return [Item(tuple(r._replace(ttl=ttl) for r in item.rrs),
-                         tuple(r._replace(ttl=ttl) for r in item.extra)) for item in section]
-
-        return replace(self, answers=items(self.answers), authority=items(self.authority),
-                       extra=[r._replace(ttl=ttl) for r in self.extra])
-
-
-def healthy(nodes: list[CheckServiceNode], only_passing: bool) -> list[CheckServiceNode]:
-    """Instances without a critical check (with ``only_passing``: with only passing checks)."""
-    return [n for n in nodes
-            if not any(c.Status == HEALTH_CRITICAL or (only_passing and c.Status != HEALTH_PASSING)
-                       for c in n.Checks)]
-
-
-def aggregated_status(node: CheckServiceNode) -> str:
-    """The api package's ``AggregatedStatus`` of the node checks and this service's checks."""
-    warning = critical = maintenance = False
-    for check in node.Checks:
-        if check.ServiceName not in ("", node.Service.Service):
-            continue
-        if check.CheckID == NODE_MAINT_CHECK or check.CheckID.startswith(SERVICE_MAINT_PREFIX):
-            maintenance = True
-            continue
-        if check.Status == HEALTH_PASSING:
-            continue
-        if check.Status == HEALTH_WARNING:
-            warning = True
-        elif check.Status == HEALTH_CRITICAL:
-            critical = True
-        else:
-            return ""
-    if maintenance:
-        return HEALTH_MAINT
-    if critical:
-        return HEALTH_CRITICAL
-    if warning:
-        return HEALTH_WARNING
-    return HEALTH_PASSING
-
-
-def srv_weight(node: CheckServiceNode) -> int:
-    """The SRV weight: Weights.Passing or .Warning by health, 0 in maintenance."""
-    weights = node.Service.Weights
-    passing, warning = (weights.Passing, weights.Warning) if weights is not None else (1, 1)
-    status = aggregated_status(node)
-    if status == HEALTH_WARNING:
-        return warning
-    if status == HEALTH_PASSING:
-        return passing
-    if status in (HEALTH_MAINT, HEALTH_CRITICAL):
-        return 0
-    return 1
-
-
-def accept_for(qtype: int) -> int:
-    if qtype == rr.A:
-        return ACCEPT_DOMAIN | ACCEPT_IPV4
-    if qtype == rr.AAAA:
-        return ACCEPT_DOMAIN | ACCEPT_IPV6
-    return ACCEPT_ANY
-
-
-def translate(accept: int, default: str, v4: str, v6: str) -> str:
-    """Pick the address a question can use: a tagged ``lan_ipv6``/``lan_ipv4``, else the default."""
-    if accept & ACCEPT_IPV6 and v6:
-        return v6
-    if accept & ACCEPT_IPV4 and v4:
-        return v4
-    return default
-
-
-def address_record(qtype: int, ip, name: Name, ttl: int) -> Record | None:
-    """``makeARecord``: an A or AAAA for ``ip`` if the question type allows it."""
-    if ip.version == 4:
-        allowed = (rr.SRV, rr.A, rr.ANY, rr.NS, rr.TXT)
-    else:
-        allowed = (rr.SRV, rr.AAAA, rr.ANY, rr.NS, rr.TXT)
-    return rr.address(name, ip, ttl) if qtype in allowed else None
-
-
-def rfc1464(key: str, value: str) -> str:
-    """``key=value`` with RFC 1464 backquote escapes, as Consul encodes node meta."""
-    key = key.replace("`", "``").replace("=", "`=")
-    key = re.sub(r"^ +", lambda m: "` " * len(m.group()), key)
-    key = re.sub(r" +$", lambda m: "` " * len(m.group()), key)
-    return key + "=" + value.replace("`", "``")
-
-
-def meta_txt(name: Name, node: Node, ttl: int) -> list[Record]:
-    """One TXT per node meta entry; ``rfc1035-`` keys give the bare value."""
-    return [rr.txt(name, ttl, value if key.lower().startswith("rfc1035-") else rfc1464(key, value))
-            for key, value in (node.Meta or {}).items()]
-
-
-def ip_from_arpa(name: Name) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        text = dns.reversename.to_address(dns.name.Name((*name, b"")))
-    except (dns.exception.DNSException, ValueError, UnicodeError):
-        return None
-    return parse_ip(text)
 
 
 class AnswerBuilder:

@@ -22,7 +22,7 @@ import dns.message
 import dns.opcode
 import dns.rcode
 
-from proconsul.agent.dns.answers import Item, Plan, Question
+from proconsul.agent.dns.plan import Item, Plan, Question
 from proconsul.agent.dns.records import (
     CNAME,
     OPT,

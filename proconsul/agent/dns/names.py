@@ -7,10 +7,15 @@ of it give the locality (datacenter or peer).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
-from proconsul.agent.dns.records import SRV
+import dns.exception
+import dns.name
+import dns.reversename
+
+from proconsul.agent.dns.records import SRV, Name, parse_ip
 
 KEYWORDS = frozenset(("service", "connect", "virtual", "ingress", "node", "query", "addr"))
 _HEX = re.compile(r"[0-9a-f]+")
@@ -119,3 +124,12 @@ def parse_target(labels: tuple[str, ...], qtype: int) -> Target | None:
     if kind == "virtual":
         return Target("virtual", parts[-1], peer=locality.peer or locality.peer_or_datacenter)
     return Target(kind, parts[-1], datacenter=locality.effective_datacenter)  # connect, ingress
+
+
+def ip_from_arpa(name: Name) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a lower-cased ``in-addr.arpa``/``ip6.arpa`` name stands for, or None."""
+    try:
+        text = dns.reversename.to_address(dns.name.Name((*name, b"")))
+    except (dns.exception.DNSException, ValueError, UnicodeError):
+        return None
+    return parse_ip(text)

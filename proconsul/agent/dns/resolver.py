@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import dns.rcode
 
-from proconsul.agent.dns.answers import AnswerBuilder, Plan
+from proconsul.agent.dns.answers import AnswerBuilder
 from proconsul.agent.dns.lookup import Lookup, LookupFailed
 from proconsul.agent.dns.message import Reply, Request, parse_request, simple_reply
 from proconsul.agent.dns.names import domain_suffix
+from proconsul.agent.dns.plan import Plan
 from proconsul.agent.dns.records import BadName, Name
 from proconsul.agent.dns.recursor import Recursor
 from proconsul.agent.dns.settings import DNSSettings
