@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dns.reversename
 import pytest
 
-from proconsul.agent.dns.names import Target, domain_suffix, parse_target
+from proconsul.agent.dns.names import Target, domain_suffix, ip_from_arpa, parse_target
 from proconsul.agent.dns.records import SRV
 
 A = 1
@@ -76,3 +77,18 @@ ALT = (b"test", b"consul")
 ])
 def test_domain_suffix(labels, alt, expected):
     assert domain_suffix(labels, CONSUL, alt) == expected
+
+
+@pytest.mark.parametrize("name,address", [
+    ("1.0.0.10.in-addr.arpa", "10.0.0.1"),
+    (dns.reversename.from_address("2001:db8::6").to_text(omit_final_dot=True).lower(),
+     "2001:db8::6"),
+    ("0.0.10.in-addr.arpa", None),
+    ("01.0.0.10.in-addr.arpa", None),
+    ("x.1.0.0.10.in-addr.arpa", None),
+    ("1.0.ip6.arpa", None),
+    ("example.arpa", None),
+])
+def test_reverse_names(name, address):
+    ip = ip_from_arpa(tuple(label.encode() for label in name.split(".")))
+    assert (str(ip) if ip is not None else None) == address
