@@ -14,6 +14,10 @@ from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.config import AgentConfig
 from proconsul.agent.config.builder import load_config, restart_required
 from proconsul.agent.config.validate import ConfigError
+from proconsul.agent.dns.lookup import AgentLookup
+from proconsul.agent.dns.resolver import Resolver
+from proconsul.agent.dns.server import DNSServer
+from proconsul.agent.dns.settings import DNSSettings
 from proconsul.agent.gossip import Gossip, member_state
 from proconsul.agent.http.server import build_app
 from proconsul.agent.local.registry import LocalRegistry, service_from_config
@@ -35,7 +39,7 @@ COORDINATE_SYNC_INTERVAL = 15.0
 
 
 class Agent:
-    """One Proconsul agent: gossip, ``/v1``, and a server answering its RPCs.
+    """One Proconsul agent: gossip, ``/v1``, DNS, and a server answering its RPCs.
 
     Client-mode agents (forwarding to remote servers over RPC) arrive with the
     cluster issue; until then every agent runs its own server.
@@ -72,6 +76,9 @@ class Agent:
         self._anti_entropy_task: asyncio.Task | None = None
         self._config_services: dict[str, dict] = {}
         self._config_checks: dict[str, dict] = {}
+        dns = DNSSettings.from_config(self.config)
+        self.dns_resolver = Resolver(dns, AgentLookup(self, dns.allow_stale, dns.max_stale_ms))
+        self.dns: DNSServer | None = None
 
     @property
     def http_address(self) -> str:
@@ -98,6 +105,17 @@ class Agent:
         self._coordinate_task = asyncio.create_task(self._sync_coordinates())
         self._anti_entropy_task = asyncio.create_task(self.anti_entropy.run())
         log.info("HTTP API listening on http://%s", self.http_address)
+        if self.config.dns_port > 0:
+            dns = DNSServer(self.dns_resolver, self.config.client_addr, self.config.dns_port)
+            try:
+                await dns.start()
+            except OSError as err:
+                await self._runner.cleanup()
+                raise ConsulError(f"cannot listen for DNS on {self.config.client_addr}:"
+                                  f"{self.config.dns_port}: {err.strerror or err}") from None
+            self.dns = dns
+            log.info("DNS server listening on %s:%d (udp and tcp)", self.config.client_addr,
+                     self.config.dns_port)
 
     async def leave(self) -> None:
         """Leave the gossip pools gracefully (``/v1/agent/leave``, or on terminate)."""
@@ -110,10 +128,25 @@ class Agent:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.registry.stop()
+        if self.dns is not None:
+            await self.dns.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.gossip.stop()
         await self.server.stop()
+
+    def catalog_version(self, allow_stale: bool, max_stale_ms: int) -> tuple[int, int] | None:
+        """A value that changes whenever a catalog read could answer differently.
+
+        None when a read would not be answered from this agent's own state: it
+        is not the leader and stale reads are off, or too stale.
+        """
+        consensus = self.server.consensus
+        if not consensus.is_leader() and not (
+                allow_stale and consensus.last_contact() * 1000 <= max_stale_ms):
+            return None
+        store = self.server.store
+        return store.generation, store.max_index("nodes", "services", "checks")
 
     async def rpc(self, method: str, request: Any) -> Any:
         """Call a server endpoint; in server mode that is this agent's own server."""

@@ -26,6 +26,8 @@ FLAG_KEYS = {
     "retry-join-wan": "retry_join_wan", "retry-interval": "retry_interval",
     "retry-max": "retry_max", "enable-script-checks": "enable_script_checks",
     "enable-local-script-checks": "enable_local_script_checks", "node-meta": "node_meta",
+    "dns-port": "ports.dns", "domain": "domain", "alt-domain": "alt_domain",
+    "recursor": "recursors",
 }
 
 
@@ -50,6 +52,10 @@ def _flags() -> FlagSet:
     flags.integer("server-port", 8300, "Server RPC port.")
     flags.integer("serf-lan-port", 8301, "Serf LAN gossip port.")
     flags.integer("serf-wan-port", 8302, "Serf WAN gossip port (-1 disables).")
+    flags.integer("dns-port", 8600, "DNS port to use (-1 disables the DNS server).")
+    flags.string("domain", "consul.", "Domain to use for DNS interface.")
+    flags.string("alt-domain", "", "Alternate domain to use for DNS interface.")
+    flags.strings("recursor", "Address of an upstream DNS server (repeatable).")
     flags.string("data-dir", "", "Path to a data directory to store agent state.")
     flags.string("log-level", "info", "Log level of the agent (trace, debug, info, warn, err).")
     flags.string("encrypt", "", "Base64 gossip encryption key.")

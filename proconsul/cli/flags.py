@@ -6,8 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from proconsul.lib.duration import parse_duration
-
 
 class FlagError(Exception):
     """A command line that does not parse; the message says what is wrong."""
@@ -31,10 +29,6 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"invalid boolean {text!r}")
 
 
-def _seconds(text: str) -> float:
-    return parse_duration(text) / 1e9
-
-
 class FlagSet:
     """The flags of one command, parsed the way Go's ``flag`` package does."""
 
@@ -52,10 +46,6 @@ class FlagSet:
     def strings(self, name: str, usage: str) -> None:
         """A flag that may be given many times; its value is the list of them."""
         self._flags[name] = Flag(name, str, [], usage, repeated=True)
-
-    def duration(self, name: str, default: float, usage: str) -> None:
-        """A Go duration ("30s"); the value is in seconds."""
-        self._flags[name] = Flag(name, _seconds, default, usage)
 
     def boolean(self, name: str, default: bool, usage: str) -> None:
         self._flags[name] = Flag(name, parse_bool, default, usage, is_bool=True)

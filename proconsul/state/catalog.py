@@ -250,6 +250,19 @@ class CatalogMixin(StoreBase):
             rows.append(to_service_node(node, stored.Service))
         return self.service_index(name), rows
 
+    def service_address_nodes(self, ws: WatchSet | None, address: str
+                              ) -> tuple[int, list[ServiceNode]]:
+        """Every service instance registered with service address ``address``."""
+        if ws is not None:
+            ws.add(("index", "services"))
+        rows = []
+        for key, stored in sorted(self.services.items()):
+            if stored.Service.Address == address:
+                node = self.nodes.get(key[0])
+                if node is not None:
+                    rows.append(to_service_node(node, stored.Service))
+        return self.max_index("services"), rows
+
     def node_services(self, ws: WatchSet | None, name: str) -> tuple[int, NodeServices | None]:
         key = lower(name)
         if ws is not None:

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,9 +22,17 @@ _hosts = itertools.count(random.randrange(250))
 
 
 def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """A port free for both TCP and UDP on ``host``."""
+    for _ in range(50):
+        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind((host, 0))
+            port = tcp.getsockname()[1]
+            try:
+                udp.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no port free for both TCP and UDP on {host}")
 
 
 def next_loopback() -> str:
@@ -58,6 +67,7 @@ class AgentProcess:
     process: subprocess.Popen
     lan_port: int = 0
     wan_port: int = 0
+    dns_port: int = -1
     log: list[str] = field(default_factory=list)
 
     @property
@@ -101,8 +111,11 @@ class AgentProcess:
 
 
 def start_agent(*extra: str, host: str | None = None, timeout: float = 20,
-                dev: bool = True) -> AgentProcess:
+                dev: bool = True, dns_config: dict[str, Any] | None = None) -> AgentProcess:
     """Start ``proconsul agent`` (``-dev`` unless told otherwise) and wait until it runs.
+
+    DNS listens on a free port (``AgentProcess.dns_port``) unless ``extra``
+    sets ``-dns-port``. ``dns_config`` goes into a config file (-config-file).
 
     A thread drains the agent's output for its whole life (so a full pipe can
     never stall it) and signals the ready line through an event.
@@ -110,14 +123,20 @@ def start_agent(*extra: str, host: str | None = None, timeout: float = 20,
     host = host or next_loopback()
     port = free_port(host)
     lan_port, wan_port = free_port(host), free_port(host)
+    dns_port = -1 if "-dns-port" in extra else free_port(host)
+    config_args: list[str] = []
+    if dns_config is not None:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as config_file:
+            json.dump({"dns_config": dns_config}, config_file)
+        config_args = ["-config-file", config_file.name]
     cmd = [sys.executable, "-m", "proconsul", "agent", *(["-dev"] if dev else []),
-           "-client", host,
-           "-bind", host, "-http-port", str(port), "-serf-lan-port", str(lan_port),
-           "-serf-wan-port", str(wan_port), *extra]
+           "-client", host, "-bind", host, "-http-port", str(port),
+           "-serf-lan-port", str(lan_port), "-serf-wan-port", str(wan_port),
+           *(["-dns-port", str(dns_port)] if dns_port > 0 else []), *config_args, *extra]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env=env, text=True)
-    agent = AgentProcess(host, port, process, lan_port, wan_port)
+    agent = AgentProcess(host, port, process, lan_port, wan_port, dns_port)
     ready = threading.Event()
     running: list[bool] = []
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from proconsul.agent.config.load import load_sources
-from proconsul.agent.config.runtime import AgentConfig
+from proconsul.agent.config.runtime import AgentConfig, DNSConfig
 from proconsul.agent.config.validate import ConfigError
 from proconsul.lib.duration import parse_duration
 
@@ -76,8 +78,21 @@ def build(tree: dict[str, Any], dev: bool = False) -> AgentConfig:
         check_update_interval=_seconds(tree, "check_update_interval", 300.0),
         sidecar_min_port=ports.get("sidecar_min_port", 21000),
         sidecar_max_port=ports.get("sidecar_max_port", 21255),
+        dns_port=ports.get("dns", 8600), domain=tree.get("domain", "consul."),
+        alt_domain=tree.get("alt_domain", ""),
+        recursors=([tree["recursor"]] if tree.get("recursor") else [])
+        + tree.get("recursors", []),
+        dns_config=_dns_config(tree.get("dns_config", {})),
         tree=tree,
     )
+
+
+def _dns_config(tree: dict[str, Any]) -> DNSConfig:
+    known = {k: v for k, v in tree.items() if k in DNSConfig.__struct_fields__}
+    try:
+        return msgspec.convert(known, DNSConfig)
+    except msgspec.ValidationError as err:
+        raise ConfigError([f"dns_config: {err}"]) from None
 
 
 def load_config(config_paths: list[str], inline_hcl: list[str], flags: dict[str, Any],

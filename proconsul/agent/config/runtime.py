@@ -9,6 +9,36 @@ from typing import Any
 import msgspec
 
 
+class SOAConfig(msgspec.Struct, kw_only=True):
+    """``dns_config.soa``: the timers of the SOA record, in seconds."""
+
+    refresh: int = 3600
+    retry: int = 600
+    expire: int = 86400
+    min_ttl: int = 0
+
+
+class DNSConfig(msgspec.Struct, kw_only=True):
+    """``dns_config``, with Consul's key names and defaults; durations are Go strings."""
+
+    allow_stale: bool = True
+    max_stale: str = "87600h"
+    node_ttl: str = "0s"
+    service_ttl: dict[str, str] = msgspec.field(default_factory=dict)
+    udp_answer_limit: int = 3
+    a_record_limit: int = 0
+    only_passing: bool = False
+    enable_truncate: bool = False
+    recursor_timeout: str = "2s"
+    recursor_strategy: str = "sequential"
+    disable_compression: bool = False
+    enable_additional_node_meta_txt: bool = True
+    soa: SOAConfig = msgspec.field(default_factory=SOAConfig)
+    # Beyond Consul: answer from the last good lookup while the servers cannot be reached.
+    serve_stale_on_error: bool = False
+    stale_ttl: str = "5s"
+
+
 class AgentConfig(msgspec.Struct, kw_only=True):
     """Settings of one agent process; :meth:`finish` fills the derived defaults."""
 
@@ -20,6 +50,7 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     bind_addr: str = "127.0.0.1"
     advertise_addr: str = ""
     http_port: int = 8500
+    dns_port: int = 8600
     server_port: int = 8300
     serf_lan_port: int = 8301
     serf_wan_port: int = 8302
@@ -51,6 +82,10 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     inline_hcl: list[str] = []
     flag_tree: dict[str, Any] = {}
     config_format: str = ""
+    domain: str = "consul."
+    alt_domain: str = ""
+    recursors: list[str] = msgspec.field(default_factory=list)
+    dns_config: DNSConfig = msgspec.field(default_factory=DNSConfig)
 
     def finish(self) -> AgentConfig:
         """Fill derived defaults: node name from the hostname, a node ID, addresses."""

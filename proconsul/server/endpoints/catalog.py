@@ -119,15 +119,21 @@ class Catalog:
             lambda ws: self.server.store.list_services(ws, req.NodeMetaFilters), by_name)
 
     async def ServiceNodes(self, req: ServiceSpecificRequest) -> IndexedServiceNodes:
-        if not req.ServiceName:
+        if not req.ServiceName and not req.ServiceAddress:
             raise BadRequest("Must provide service name")
         keep = ResultFilter(req.Filter, ServiceNode)
-        tags = req.ServiceTags if req.TagFilter else None
-        return await self.server.read_into(
-            req, IndexedServiceNodes(), "ServiceNodes",
-            lambda ws: self.server.store.service_nodes(
-                ws, req.ServiceName, tags, req.NodeMetaFilters, req.ServiceKind),
-            keep.apply)
+        store = self.server.store
+        if req.ServiceAddress:
+            def read(ws):
+                return store.service_address_nodes(ws, req.ServiceAddress)
+        else:
+            tags = req.ServiceTags if req.TagFilter else None
+
+            def read(ws):
+                return store.service_nodes(ws, req.ServiceName, tags, req.NodeMetaFilters,
+                                           req.ServiceKind)
+        return await self.server.read_into(req, IndexedServiceNodes(), "ServiceNodes", read,
+                                           keep.apply)
 
     async def NodeServices(self, req: NodeSpecificRequest) -> IndexedNodeServices:
         if not req.Node:
