@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from proconsul.agent.agent import LOG_LEVELS, Agent
+from proconsul.agent.config import AgentConfig
 from proconsul.agent.config.builder import load_config
 from proconsul.agent.config.validate import ConfigError
 from proconsul.cli.flags import FlagError, FlagSet
@@ -88,20 +89,27 @@ def flag_tree(values: dict[str, Any], given: set[str]) -> dict[str, Any]:
     return tree
 
 
-def run(args: list[str]) -> int:
+def config_from_args(args: list[str]) -> AgentConfig:
+    """The agent's settings for a command line: -dev defaults, files, -hcl, then flags.
+
+    Raises :class:`FlagError` for a bad command line, :class:`ConfigError` for bad config.
+    """
     flags = _flags()
-    try:
-        values, rest = flags.parse(args)
-    except FlagError as err:
-        print(f"{err}\n\nUsage: proconsul agent [options]\n\n{flags.usage()}", file=sys.stderr)
-        return 1
+    values, rest = flags.parse(args)
     if rest:
-        print(f"Unexpected argument: {rest[0]}", file=sys.stderr)
-        return 1
+        raise FlagError(f"Unexpected argument: {rest[0]}")
+    return load_config(values["config-file"] + values["config-dir"], values["hcl"],
+                       flag_tree(values, flags.given), dev=values["dev"],
+                       fmt=values["config-format"])
+
+
+def run(args: list[str]) -> int:
     try:
-        config = load_config(values["config-file"] + values["config-dir"], values["hcl"],
-                             flag_tree(values, flags.given), dev=values["dev"],
-                             fmt=values["config-format"])
+        config = config_from_args(args)
+    except FlagError as err:
+        print(f"{err}\n\nUsage: proconsul agent [options]\n\n{_flags().usage()}",
+              file=sys.stderr)
+        return 1
     except ConfigError as err:
         print("==> " + "\n==> ".join(err.problems), file=sys.stderr)
         return 1

@@ -7,7 +7,7 @@ import pytest
 
 from proconsul.agent.config import AgentConfig, DNSConfig
 from proconsul.agent.dns.settings import DNSSettings, recursor_address
-from proconsul.cli.agent_command import agent_flags, config_from_flags
+from proconsul.cli.agent_command import config_from_args
 from proconsul.structs.errors import ConsulError
 
 
@@ -67,13 +67,13 @@ def test_invalid_recursor_addresses(text):
 
 
 def test_agent_flags():
-    values, _ = agent_flags().parse(["-dns-port", "8653", "-domain", "Example.", "-alt-domain",
-                                     "alt", "-recursor", "10.0.0.1", "-recursor=10.0.0.2:54"])
-    config = config_from_flags(values)
+    config = config_from_args(["-dev", "-dns-port", "8653", "-domain", "Example.",
+                               "-alt-domain", "alt", "-recursor", "10.0.0.1",
+                               "-recursor=10.0.0.2:54"])
     assert (config.dns_port, config.domain, config.alt_domain, config.recursors) == (
         8653, "Example.", "alt", ["10.0.0.1", "10.0.0.2:54"])
     s = DNSSettings.from_config(config)
     assert (s.domain, s.alt_domain, s.recursors) == (
         (b"example",), (b"alt",), (("10.0.0.1", 53), ("10.0.0.2", 54)))
-    defaults = config_from_flags(agent_flags().parse([])[0])
+    defaults = config_from_args(["-dev"])
     assert (defaults.dns_port, defaults.domain, defaults.recursors) == (8600, "consul.", [])
