@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from proconsul.agent.cache import Cache
 from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.config import AgentConfig
 from proconsul.agent.config.builder import load_config, restart_required
@@ -70,6 +71,7 @@ class Agent:
             self.local, NodeInfo(config.node_id, config.node_name, config.advertise_addr,
                                  config.datacenter, meta),
             self.rpc, cluster_size=lambda: len(self.gossip.lan.members()))
+        self.cache = Cache(self.rpc)
         self.shutdown_requested = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._coordinate_task: asyncio.Task | None = None
@@ -130,6 +132,7 @@ class Agent:
         await self.registry.stop()
         if self.dns is not None:
             await self.dns.stop()
+        await self.cache.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.gossip.stop()

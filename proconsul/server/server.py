@@ -12,6 +12,7 @@ import msgspec
 
 from proconsul import CONSUL_COMPAT_VERSION
 from proconsul.fsm.fsm import FSM, CommandError
+from proconsul.lib.metrics import registry as metrics
 from proconsul.lib.routine import RoutineManager
 from proconsul.raft.inmem import InmemConsensus
 from proconsul.raft.interface import Consensus, ConsensusError, NoLeaderError
@@ -114,6 +115,7 @@ class Server:
         as a :class:`ConsulError` the caller can show as is.
         """
         data = encode_command(message_type, request)
+        metrics.incr_counter("consul.raft.apply")
         try:
             response = await self.consensus.apply(data, timeout=RAFT_APPLY_TIMEOUT)
         except NoLeaderError:

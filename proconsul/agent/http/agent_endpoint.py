@@ -10,6 +10,7 @@ from proconsul import CONSUL_COMPAT_VERSION, __version__
 from proconsul.agent.http.reply import json_reply
 
 REVISION = f"proconsul-{__version__}"
+BUILD_DATE = "2026-11-22T00:00:00Z"
 
 
 async def agent_self(request: web.Request) -> web.Response:
@@ -36,7 +37,7 @@ async def agent_self(request: web.Request) -> web.Response:
             "Revision": REVISION,
             "Server": cfg.server,
             "Version": CONSUL_COMPAT_VERSION,
-            "BuildDate": "2026-11-22T00:00:00Z",
+            "BuildDate": BUILD_DATE,
         },
         "DebugConfig": {
             "Datacenter": cfg.datacenter,

@@ -7,6 +7,8 @@ import logging
 from aiohttp import web
 from msgspec.structs import replace
 
+from proconsul.agent.cache import CatalogDatacenters, CatalogListServices, CatalogServices
+from proconsul.agent.http.cached import cached_rpc, set_cache_meta
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import datacenter, node_meta, query_options
 from proconsul.agent.http.reply import json_reply
@@ -19,6 +21,8 @@ from proconsul.structs.requests import (
 )
 
 log = logging.getLogger("agent.http")
+
+DATACENTERS, LIST_SERVICES, SERVICES = CatalogDatacenters(), CatalogListServices(), CatalogServices()
 
 
 OWNED_NODE_WARNING = ('299 proconsul "node {node} is managed by its agent: anti-entropy '
@@ -52,8 +56,9 @@ async def deregister(request: web.Request) -> web.Response:
 
 
 async def datacenters(request: web.Request) -> web.Response:
-    return json_reply(request, await request.app["agent"].rpc("Catalog.ListDatacenters",
-                                                              DCSpecificRequest()))
+    req = query_options(request, DCSpecificRequest())
+    names, cached = await cached_rpc(request, DATACENTERS, req)
+    return set_cache_meta(json_reply(request, names), cached)
 
 
 async def nodes(request: web.Request) -> web.Response:
@@ -66,8 +71,8 @@ async def nodes(request: web.Request) -> web.Response:
 async def services(request: web.Request) -> web.Response:
     req = query_options(request, DCSpecificRequest(Datacenter=datacenter(request),
                                                    NodeMetaFilters=node_meta(request.query)))
-    reply = await request.app["agent"].rpc("Catalog.ListServices", req)
-    return json_reply(request, reply.Services, meta=reply)
+    reply, cached = await cached_rpc(request, LIST_SERVICES, req)
+    return set_cache_meta(json_reply(request, reply.Services, meta=reply), cached)
 
 
 def service_request(request: web.Request) -> ServiceSpecificRequest:
@@ -83,10 +88,10 @@ def service_request(request: web.Request) -> ServiceSpecificRequest:
 
 
 async def service(request: web.Request) -> web.Response:
-    reply = await request.app["agent"].rpc("Catalog.ServiceNodes", service_request(request))
+    reply, cached = await cached_rpc(request, SERVICES, service_request(request))
     rows = [row if row.ServiceTags is not None else replace(row, ServiceTags=[])
             for row in reply.ServiceNodes]
-    return json_reply(request, rows, meta=reply)
+    return set_cache_meta(json_reply(request, rows, meta=reply), cached)
 
 
 def node_request(request: web.Request) -> NodeSpecificRequest:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from msgspec.structs import replace
 
+from proconsul.lib.metrics import timed
 from proconsul.server.filtering import ResultFilter
 from proconsul.structs.catalog import (
     DeregisterRequest,
@@ -55,6 +56,7 @@ class Catalog:
     def __init__(self, server: Server) -> None:
         self.server = server
 
+    @timed("consul.catalog.register")
     async def Register(self, req: RegisterRequest) -> bool:
         if not req.Node:
             raise BadRequest("Must provide node")
