@@ -261,9 +261,9 @@ class PortMux:
         if tls_conn is None:
             return
         name = tls_conn.alpn_protocol
+        self.counts[f"alpn {name}"] += 1
         handler = self._alpn_handlers.get(name) if name else None
         if handler is not None:
-            self.counts[name] += 1
             await handler(tls_conn)
             return
         conn_type = ALPN_PROTOCOLS.get(name) if name else None
