@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from proconsul.rpc import yamux
 from proconsul.rpc.codec import (
@@ -32,6 +32,7 @@ DEFAULT_CALL_TIMEOUT = 60.0
 DIAL_TIMEOUT = 10.0
 
 
+@runtime_checkable
 class ConnPool(Protocol):
     """What layers above need from the RPC client side."""
 

@@ -21,7 +21,9 @@ from proconsul.rpc.conn import StreamConn
 SERVER_NAME = "server.dc1.consul"
 
 
-def _cert(subject: str, key, issuer: x509.Name | None, issuer_key, *, ca: bool, sans=()) -> x509.Certificate:
+def _cert(
+    subject: str, key, issuer: x509.Name | None, issuer_key, *, ca: bool, sans=()
+) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     builder = (

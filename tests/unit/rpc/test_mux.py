@@ -103,7 +103,9 @@ async def test_multiplex_v2_serves_rpc_per_stream(make_mux):
     mux, port = await make_mux()
     pool = MuxPool()
     try:
-        results = await asyncio.gather(*(pool.call(f"{HOST}:{port}", "Test.Echo", {}) for _ in range(10)))
+        results = await asyncio.gather(
+            *(pool.call(f"{HOST}:{port}", "Test.Echo", {}) for _ in range(10))
+        )
     finally:
         await pool.close()
     assert results == ["echo"] * 10

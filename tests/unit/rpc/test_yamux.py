@@ -55,15 +55,17 @@ async def read_all(stream) -> bytes:
 
 
 def test_golden_headers():
-    assert encode_header(TYPE_WINDOW_UPDATE, FLAG_SYN, 1, 0) == bytes.fromhex("000100010000000100000000")
+    assert encode_header(TYPE_WINDOW_UPDATE, FLAG_SYN, 1, 0) == bytes.fromhex(
+        "000100010000000100000000"
+    )
     assert encode_header(TYPE_DATA, 0, 3, 5) == bytes.fromhex("000000000000000300000005")
     assert encode_header(TYPE_PING, FLAG_ACK, 0, 7) == bytes.fromhex("000200020000000000000007")
     assert encode_header(TYPE_GO_AWAY, 0, 0, GO_AWAY_PROTO_ERR) == bytes.fromhex(
         "000300000000000000000001"
     )
-    assert encode_header(TYPE_WINDOW_UPDATE, FLAG_FIN | FLAG_RST, 2**32 - 2, 2**18) == bytes.fromhex(
-        "0001000cfffffffe00040000"
-    )
+    assert encode_header(
+        TYPE_WINDOW_UPDATE, FLAG_FIN | FLAG_RST, 2**32 - 2, 2**18
+    ) == bytes.fromhex("0001000cfffffffe00040000")
 
 
 async def test_client_open_and_write_on_the_wire(conn_pair):
@@ -73,7 +75,7 @@ async def test_client_open_and_write_on_the_wire(conn_pair):
     second = await client.open()
     assert (first.id, second.id) == (1, 3)
     assert await read_exactly(raw, 24) == bytes.fromhex(
-        "000100010000000100000000" "000100010000000300000000"
+        "000100010000000100000000000100010000000300000000"
     )
     await first.write(b"hi")
     assert await read_frame(raw) == (TYPE_DATA, 0, 1, 2, b"hi")
@@ -226,7 +228,9 @@ async def test_local_go_away_resets_incoming_syn(conn_pair):
 
 async def test_backlog_overflow_resets_stream(conn_pair):
     raw = conn_pair[0]
-    server = Session(conn_pair[1], client=False, config=Config(enable_keepalive=False, accept_backlog=2))
+    server = Session(
+        conn_pair[1], client=False, config=Config(enable_keepalive=False, accept_backlog=2)
+    )
     for sid in (1, 3, 5):
         await raw.write(encode_header(TYPE_WINDOW_UPDATE, FLAG_SYN, sid, 0))
     assert await read_frame(raw) == (TYPE_WINDOW_UPDATE, FLAG_RST, 5, 0, b"")
@@ -236,7 +240,9 @@ async def test_backlog_overflow_resets_stream(conn_pair):
 
 async def test_open_blocks_while_backlog_of_unacked_syns_is_full(conn_pair):
     raw = conn_pair[1]
-    client = Session(conn_pair[0], client=True, config=Config(enable_keepalive=False, accept_backlog=1))
+    client = Session(
+        conn_pair[0], client=True, config=Config(enable_keepalive=False, accept_backlog=1)
+    )
     await client.open()
     blocked = asyncio.create_task(client.open())
     assert (await read_frame(raw))[2] == 1
@@ -274,7 +280,9 @@ async def test_protocol_errors_close_the_session(conn_pair, frames, go_away):
 async def test_data_for_unknown_stream_is_discarded(conn_pair):
     raw = conn_pair[0]
     server = Session(conn_pair[1], client=False, config=QUIET)
-    await raw.write(encode_header(TYPE_DATA, 0, 99, 5) + b"junk!" + encode_header(TYPE_PING, FLAG_SYN, 0, 1))
+    await raw.write(
+        encode_header(TYPE_DATA, 0, 99, 5) + b"junk!" + encode_header(TYPE_PING, FLAG_SYN, 0, 1)
+    )
     assert await read_frame(raw) == (TYPE_PING, FLAG_ACK, 0, 1, b"")
     assert not server.closed
     await server.close()
