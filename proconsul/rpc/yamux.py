@@ -331,7 +331,7 @@ class Session:
     async def accept(self) -> Stream:
         """Wait for the remote to open a stream, and acknowledge it."""
         stream = await self._accept_queue.get()
-        if stream is None:
+        if stream is None or self.closed:
             self._accept_queue.put_nowait(None)  # wake the next acceptor too
             raise SessionClosed("session closed")
         await stream._send_window_update()

@@ -4,6 +4,8 @@ import asyncio
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proconsul.rpc.codec import (
     ClientCodec,
@@ -75,11 +77,37 @@ def test_scanner_finds_end_whole_and_byte_by_byte(value):
     encoded = msgspec.msgpack.encode(value)
     trailing = encoded + b"\xc0"
     assert ValueScanner().scan(trailing) == len(encoded)
-    scanner = ValueScanner()
-    results = [scanner.scan(trailing[:i]) for i in range(len(encoded))]
+    scanner, buf = ValueScanner(), bytearray()
+    results = []
+    for byte in encoded:
+        results.append(scanner.scan(buf))
+        buf.append(byte)
     assert results == [None] * len(encoded)
-    assert scanner.scan(trailing) == len(encoded)
+    assert scanner.scan(buf) == len(encoded)
     assert scanner.scan(b"\x91\x01") == 2  # state is reset for the next value
+
+
+msgpack_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=300)
+    | st.binary(max_size=300),
+    lambda inner: (
+        st.lists(inner, max_size=20) | st.dictionaries(st.text(max_size=40), inner, max_size=20)
+    ),
+    max_leaves=60,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(msgpack_values, min_size=1, max_size=4), chunk=st.integers(1, 64))
+async def test_reader_property_any_values_any_chunking(values, chunk):
+    stream = b"".join(msgspec.msgpack.encode(v) for v in values)
+    reader = MsgpackReader(ChunkConn(stream, chunk=chunk))
+    assert [msgspec.msgpack.decode(await reader.read_value()) for _ in values] == values
+    assert await reader.read_value() is None
 
 
 def test_scanner_rejects_invalid_byte_and_oversize_early():
