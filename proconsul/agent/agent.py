@@ -11,10 +11,13 @@ from typing import Any
 from aiohttp import web
 
 from proconsul.agent.config import AgentConfig
+from proconsul.agent.consensus import DurableRaft, load_node_id
 from proconsul.agent.gossip import Gossip, member_state
 from proconsul.agent.http.server import build_app
 from proconsul.agent.user_events import UserEvents
+from proconsul.fsm.fsm import FSM
 from proconsul.gossip.serf import MemberEvent, MemberEventType, SerfEvent, UserEvent
+from proconsul.raft.node import RaftNode
 from proconsul.server.server import Server, ServerConfig
 from proconsul.structs.coordinate import Coordinate, CoordinateEntry, CoordinateUpdateRequest
 from proconsul.structs.errors import ConsulError
@@ -32,13 +35,17 @@ class Agent:
     """
 
     def __init__(self, config: AgentConfig) -> None:
+        if config.data_dir and not config.dev:
+            config.node_id = load_node_id(config)
         self.config = config.finish()
         self.started_at = time.time()
+        self.raft: DurableRaft | None = None
         self.server = Server(ServerConfig(
             datacenter=config.datacenter, node_name=config.node_name, node_id=config.node_id,
             advertise_addr=config.advertise_addr, server_port=config.server_port,
             serf_lan_port=config.serf_lan_port,
-            coordinate_update_period=0.1 if config.dev else 5.0))
+            coordinate_update_period=0.1 if config.dev else 5.0),
+            None if config.dev else self._durable_raft)
         self.gossip = Gossip(config, self._on_gossip_event)
         self.user_events = UserEvents(config.node_name, self._local_services)
         self.server.lan_members = self.gossip.lan_member_states
@@ -46,6 +53,10 @@ class Agent:
         self.shutdown_requested = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._coordinate_task: asyncio.Task | None = None
+
+    def _durable_raft(self, fsm: FSM) -> RaftNode:
+        self.raft = DurableRaft(self.config, fsm)
+        return self.raft.node
 
     @property
     def http_address(self) -> str:
@@ -57,6 +68,13 @@ class Agent:
         except OSError as err:
             raise ConsulError(f"cannot start gossip on {self.config.bind_addr}: "
                               f"{err.strerror}") from None
+        if self.raft is not None:
+            try:
+                await self.raft.start()
+            except ConsulError:
+                await self.gossip.stop()
+                raise
+            self.raft.members_changed(self.gossip.lan.members())
         self.server.start()
         self._runner = web.AppRunner(build_app(self), access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -84,6 +102,8 @@ class Agent:
             await self._runner.cleanup()
         await self.gossip.stop()
         await self.server.stop()
+        if self.raft is not None:
+            await self.raft.stop()
 
     async def rpc(self, method: str, request: Any) -> Any:
         """Call a server endpoint; in server mode that is this agent's own server."""
@@ -93,6 +113,8 @@ class Agent:
 
     def _on_gossip_event(self, pool: str, event: SerfEvent) -> None:
         if pool == "lan" and isinstance(event, MemberEvent):
+            if self.raft is not None:
+                self.raft.members_changed(self.gossip.lan.members())
             reaped = event.type == MemberEventType.REAP
             for member in event.members:
                 self.server.reconciler.notify(member_state(member, reaped))

@@ -40,6 +40,12 @@ def _flags() -> FlagSet:
     flags.duration("retry-interval", 30.0, "Time to wait between join attempts.")
     flags.integer("retry-max", 0, "Maximum join attempts (0 = no limit).")
     flags.string("data-dir", "", "Path to a data directory to store agent state.")
+    flags.integer("raft-multiplier", 0,
+                  "performance.raft_multiplier: scales Raft timing (default 5, -dev 1).")
+    flags.integer("raft-snapshot-threshold", 16384,
+                  "raft_snapshot_threshold: log entries between snapshots.")
+    flags.integer("raft-trailing-logs", 10240,
+                  "raft_trailing_logs: log entries kept after a snapshot.")
     flags.string("log-level", "info", "Log level of the agent (trace, debug, info, warn, err).")
     return flags
 
@@ -60,6 +66,9 @@ def run(args: list[str]) -> int:
         return 1
     logging.basicConfig(level=LOG_LEVELS.get(level.lower(), logging.ERROR), stream=sys.stderr,
                         format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
+    if not 0 <= values["raft-multiplier"] <= 10:
+        print("performance.raft_multiplier cannot be greater than 10", file=sys.stderr)
+        return 1
     if not values["dev"] and not values["server"]:
         print("Only -dev (and -server) agents are available so far; client mode arrives "
               "with clustering.", file=sys.stderr)
@@ -74,7 +83,10 @@ def run(args: list[str]) -> int:
         bootstrap_expect=values["bootstrap-expect"], encrypt=values["encrypt"],
         start_join=values["join"], start_join_wan=values["join-wan"],
         retry_join=values["retry-join"], retry_join_wan=values["retry-join-wan"],
-        retry_interval=values["retry-interval"], retry_max=values["retry-max"])
+        retry_interval=values["retry-interval"], retry_max=values["retry-max"],
+        raft_multiplier=values["raft-multiplier"],
+        raft_snapshot_threshold=values["raft-snapshot-threshold"],
+        raft_trailing_logs=values["raft-trailing-logs"])
     try:
         import uvloop
         return uvloop.run(_serve(config))

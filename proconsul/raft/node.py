@@ -18,7 +18,7 @@ import random
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from proconsul.raft.config import RaftConfig
+from proconsul.raft.config import Configuration, RaftConfig
 from proconsul.raft.core import RaftCore, Ready, Role
 from proconsul.raft.interface import ConsensusError, NoLeaderError, NotLeaderError, StateMachine
 from proconsul.raft.messages import Entry, EntryType, Message, SnapshotMeta
@@ -116,12 +116,14 @@ class RaftNode:
         self._addresses: dict[str, str] = {}
         self._observers: list[Callable[[bool], None]] = []
         self._was_leader = False
+        self._started_at = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Load the stored state, restore the state machine and start running."""
         loop = asyncio.get_running_loop()
+        self._started_at = loop.time()
         storage = self._storage
         snapshot = storage.snapshots.latest
         if snapshot is not None:
@@ -181,13 +183,25 @@ class RaftNode:
         core = self._core
         if core is None or core.is_leader:
             return 0.0
-        return max(0.0, asyncio.get_running_loop().time() - core.last_leader_contact)
+        # Never heard from a leader: count from the start, as a finite stand-in for "ever".
+        last = max(core.last_leader_contact, self._started_at)
+        return max(0.0, asyncio.get_running_loop().time() - last)
 
     def last_index(self) -> int:
         return self._core.log.last_index if self._core is not None else 0
 
     def on_leadership_change(self, callback: Callable[[bool], None]) -> None:
         self._observers.append(callback)
+
+    def has_configuration(self) -> bool:
+        """Whether this server knows a cluster configuration (is bootstrapped or joined)."""
+        return self._core is not None and bool(self._core.configuration.servers)
+
+    def bootstrap(self, configuration: Configuration) -> bool:
+        """Start a new cluster with ``configuration``; False if this server has state."""
+        done = self._running_core().bootstrap(configuration)
+        self._wakeup.set()
+        return done
 
     # ------------------------------------------------------------------ membership
 
