@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import itertools
 import random
 from collections.abc import Callable
@@ -127,8 +126,7 @@ class RaftNode:
         storage = self._storage
         snapshot = storage.snapshots.latest
         if snapshot is not None:
-            data = await asyncio.to_thread(storage.snapshots.read_all)
-            self._fsm.restore(io.BytesIO(data))
+            self._restore_fsm()
             self._applied_index = snapshot.index
         self._core = RaftCore(
             self.id,
@@ -326,9 +324,12 @@ class RaftNode:
         else:
             future.set_exception(LeadershipLostError())
 
+    def _restore_fsm(self) -> None:
+        with self._storage.snapshots.open_latest() as source:
+            self._fsm.restore(source)
+
     async def _restore(self, meta: SnapshotMeta) -> None:
-        data = await asyncio.to_thread(self._storage.snapshots.read_all)
-        self._fsm.restore(io.BytesIO(data))
+        self._restore_fsm()
         self._applied_index = meta.index
         for index in [i for i in self._proposals if i <= meta.index]:
             _, future = self._proposals.pop(index)
@@ -357,14 +358,12 @@ class RaftNode:
         if self._applied_index - core.log.snapshot_index < self._snapshot_threshold:
             return
         index = self._applied_index
-        snapshot = self._fsm.snapshot()
+        snapshot = self._fsm.snapshot()  # point-in-time copy; streamed to disk in a thread
         try:
-            sink = io.BytesIO()
-            await asyncio.to_thread(snapshot.write, sink)
+            size = await asyncio.to_thread(self._storage.snapshots.write_local, snapshot.write)
         finally:
             snapshot.release()
-        data = sink.getvalue()
-        meta = core.snapshot_meta(index, len(data))
-        await asyncio.to_thread(self._storage.snapshots.save, meta, data)
+        meta = core.snapshot_meta(index, size)
+        await asyncio.to_thread(self._storage.snapshots.commit_local, meta)
         through = core.compact(meta)
         await asyncio.to_thread(self._storage.log.compact, through)
