@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import random
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -22,6 +23,8 @@ from proconsul.raft.core import RaftCore, Ready, Role
 from proconsul.raft.interface import ConsensusError, NoLeaderError, NotLeaderError, StateMachine
 from proconsul.raft.messages import Entry, EntryType, Message, SnapshotMeta
 from proconsul.raft.storage import RaftStorage
+
+log = logging.getLogger(__name__)
 
 
 class LeadershipLostError(ConsensusError):
@@ -177,6 +180,12 @@ class RaftNode:
     def leader_address(self) -> str | None:
         return self._core.leader_address if self._core is not None else None
 
+    def peers(self) -> list[str]:
+        if self._core is None:
+            return []
+        configuration = self._core.configuration
+        return [configuration.get(v).address for v in configuration.voters()]
+
     def last_contact(self) -> float:
         core = self._core
         if core is None or core.is_leader:
@@ -329,6 +338,8 @@ class RaftNode:
             self._fsm.restore(source)
 
     async def _restore(self, meta: SnapshotMeta) -> None:
+        log.info("raft: installed snapshot from the leader at index %d (%d bytes)",
+                 meta.index, meta.size)
         self._restore_fsm()
         self._applied_index = meta.index
         for index in [i for i in self._proposals if i <= meta.index]:

@@ -142,7 +142,7 @@ class TcpTransport:
         while True:
             writer = None
             try:
-                _, writer = await asyncio.wait_for(
+                reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(host, port), self._connect_timeout
                 )
                 backoff = self._min_backoff
@@ -150,11 +150,13 @@ class TcpTransport:
                     frames = [await peer.queue.get()]
                     while not peer.queue.empty():
                         frames.append(peer.queue.get_nowait())
+                    if reader.at_eof() or writer.is_closing():  # the peer hung up: reconnect
+                        raise ConnectionResetError("connection closed by peer")
                     writer.writelines(
                         b for frame in frames for b in (_LENGTH.pack(len(frame)), frame)
                     )
                     await writer.drain()
-            except (OSError, TimeoutError) as err:
+            except (OSError, TimeoutError, RuntimeError) as err:  # uvloop: RuntimeError if closed
                 log.debug("raft: connection to %s failed: %s", peer.address, err)
             finally:
                 if writer is not None:
