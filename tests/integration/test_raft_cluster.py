@@ -169,37 +169,55 @@ def cluster3(tmp_path_factory: pytest.TempPathFactory):
     cluster.stop()
 
 
-def test_killing_the_leader_under_write_load_loses_no_acknowledged_write(
-    cluster3: Cluster,
-) -> None:
-    cluster3.leader()
-    load = WriteLoad(cluster3)
+def kill_leader_repeatedly(cluster: Cluster, rounds: int) -> None:
+    """kill -9 the leader ``rounds`` times under write load, restarting it each time; then
+    check the failover times and that every server holds every acknowledged write."""
+    cluster.leader()
+    load = WriteLoad(cluster)
     load.start()
     failovers = []
     try:
-        for _ in range(3):
-            leader = cluster3.leader()
+        for _ in range(rounds):
+            leader = cluster.leader()
             floor = len(load.acked) + 30
             wait_until(lambda floor=floor: len(load.acked) >= floor, 30, "writes acknowledged")
-            killed = cluster3.address(leader)
-            cluster3.kill(leader)
+            killed = cluster.address(leader)
+            cluster.kill(leader)
             started = time.monotonic()
             wait_until(lambda killed=killed: any(
-                leader_address(p) not in ("", killed) for p in cluster3.procs.values()),
+                leader_address(p) not in ("", killed) for p in cluster.procs.values()),
                 30, "a new leader")
             failovers.append(time.monotonic() - started)
-            cluster3.start(leader)
+            cluster.start(leader)
         floor = len(load.acked) + 30
         wait_until(lambda: len(load.acked) >= floor, 30, "writes after the last failover")
     finally:
         load.stopped.set()
         load.join(10)
+    print(f"failovers (s): {[round(f, 2) for f in failovers]}; {len(load.acked)} writes acked")
     assert all(f < 3 * ELECTION_TIMEOUT for f in failovers), failovers
-    for i, server in cluster3.procs.items():
+    for i, server in cluster.procs.items():
         wait_until(lambda server=server: stale_values(server, "load/").keys() >= load.acked.keys(),
                    30, f"server {i} to hold every acknowledged write")
         values = stale_values(server, "load/")
         assert {k: values[k] for k in load.acked} == load.acked
+
+
+def test_killing_the_leader_under_write_load_loses_no_acknowledged_write(
+    cluster3: Cluster,
+) -> None:
+    kill_leader_repeatedly(cluster3, rounds=3)
+
+
+@pytest.mark.slow
+def test_five_servers_survive_repeated_leader_kills(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path, 5)
+    try:
+        for i in range(5):
+            cluster.start(i)
+        kill_leader_repeatedly(cluster, rounds=3)
+    finally:
+        cluster.stop()
 
 
 def test_a_server_far_behind_catches_up_by_snapshot(cluster3: Cluster) -> None:
