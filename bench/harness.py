@@ -362,8 +362,8 @@ def start_proconsul(*, servers: int = 1, dev: bool = True, cmd: list[str] | str 
     ``http_port``, ``node`` and ``data_dir``) -- handy for a stand-in server.
 
     ``dev=True`` (one server): ``agent -dev -client 127.0.0.1 -http-port P``.
-    ``dev=False``: ``servers`` durable servers that find each other with
-    -retry-join (Consul's flags; not exercised until Proconsul's CLI has them).
+    ``dev=False``: ``servers`` durable servers (``-server -data-dir``, fsync before
+    replying) that find each other with -retry-join and ``-bootstrap-expect``.
     """
     if dev and servers != 1:
         raise ValueError("-dev is a single server")
@@ -399,7 +399,7 @@ def start_proconsul(*, servers: int = 1, dev: bool = True, cmd: list[str] | str 
                     "-node", node, "-data-dir", data_dir, "-bind", "127.0.0.1",
                     "-client", "127.0.0.1", "-http-port", str(http_ports[i]),
                     "-server-port", str(rpc_ports[i]), "-serf-lan-port", str(lan_ports[i]),
-                    "-serf-wan-port", "-1", "-dns-port", "-1"]
+                    "-serf-wan-port", "-1"]
             for j in range(servers):
                 if j != i:
                     argv += ["-retry-join", f"127.0.0.1:{lan_ports[j]}"]

@@ -52,6 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "containing {http_port}")
     p.add_argument("--proconsul-arg", action="append", default=[],
                    help="extra argument for the proconsul agent (repeatable)")
+    p.add_argument("--servers", type=int, default=0,
+                   help="durable Proconsul servers (-server -data-dir, fsync on) instead of -dev")
     p.add_argument("--etcd-url", help="use an etcd already running here")
     p.add_argument("--scenario", action="append", default=[],
                    help="run only these scenarios (repeatable; e.g. 'put c=16' or 'put')")
@@ -101,7 +103,8 @@ def start_targets(a: argparse.Namespace, targets: list[h.Cluster]) -> None:
         left = h.attach(a.proconsul_url, a.proconsul_kind, "proconsul", a.start_timeout)
     else:
         try:
-            left = h.start_proconsul(dev=True, cmd=a.proconsul_cmd, extra_args=a.proconsul_arg,
+            left = h.start_proconsul(servers=a.servers or 1, dev=not a.servers,
+                                     cmd=a.proconsul_cmd, extra_args=a.proconsul_arg,
                                      deadline_s=a.start_timeout)
         except h.StartError as e:
             raise h.StartError(f"{e}\nhint: is Proconsul installed (pip install -e .)? Or use "
@@ -111,7 +114,7 @@ def start_targets(a: argparse.Namespace, targets: list[h.Cluster]) -> None:
     if a.etcd_url:
         right = h.attach(a.etcd_url, "etcd", "etcd", a.start_timeout)
     else:
-        right = h.start_etcd(1, label="etcd", deadline_s=a.start_timeout)
+        right = h.start_etcd(max(a.servers, 1), label="etcd", deadline_s=a.start_timeout)
     targets.append(right)
     log(f"{right.label}: etcd {right.info.get('version', '?')} at {right.url} "
         f"({right.info.get('command', 'attached')})")

@@ -15,6 +15,7 @@ from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.config import AgentConfig
 from proconsul.agent.config.builder import load_config, restart_required
 from proconsul.agent.config.validate import ConfigError
+from proconsul.agent.consensus import DurableRaft, load_node_id
 from proconsul.agent.dns.lookup import AgentLookup
 from proconsul.agent.dns.resolver import Resolver
 from proconsul.agent.dns.server import DNSServer
@@ -25,7 +26,9 @@ from proconsul.agent.local.registry import LocalRegistry, service_from_config
 from proconsul.agent.local.state import LocalState
 from proconsul.agent.local.sync import AntiEntropy, NodeInfo
 from proconsul.agent.user_events import UserEvents
+from proconsul.fsm.fsm import FSM
 from proconsul.gossip.serf import MemberEvent, MemberEventType, SerfEvent, UserEvent
+from proconsul.raft.node import RaftNode
 from proconsul.server.server import Server, ServerConfig
 from proconsul.structs.coordinate import Coordinate, CoordinateEntry, CoordinateUpdateRequest
 from proconsul.structs.errors import ConsulError
@@ -47,13 +50,17 @@ class Agent:
     """
 
     def __init__(self, config: AgentConfig) -> None:
+        if config.data_dir and not config.dev:
+            config.node_id = load_node_id(config)
         self.config = config.finish()
         self.started_at = time.time()
+        self.raft: DurableRaft | None = None
         self.server = Server(ServerConfig(
             datacenter=config.datacenter, node_name=config.node_name, node_id=config.node_id,
             advertise_addr=config.advertise_addr, server_port=config.server_port,
             serf_lan_port=config.serf_lan_port,
-            coordinate_update_period=0.1 if config.dev else 5.0))
+            coordinate_update_period=0.1 if config.dev else 5.0),
+            None if config.dev else self._durable_raft)
         self.gossip = Gossip(config, self._on_gossip_event)
         self.user_events = UserEvents(config.node_name, self._local_services)
         self.server.lan_members = self.gossip.lan_member_states
@@ -82,6 +89,10 @@ class Agent:
         self.dns_resolver = Resolver(dns, AgentLookup(self, dns.allow_stale, dns.max_stale_ms))
         self.dns: DNSServer | None = None
 
+    def _durable_raft(self, fsm: FSM) -> RaftNode:
+        self.raft = DurableRaft(self.config, fsm)
+        return self.raft.node
+
     @property
     def http_address(self) -> str:
         return f"{self.config.client_addr}:{self.config.http_port}"
@@ -92,6 +103,13 @@ class Agent:
         except OSError as err:
             raise ConsulError(f"cannot start gossip on {self.config.bind_addr}: "
                               f"{err.strerror}") from None
+        if self.raft is not None:
+            try:
+                await self.raft.start()
+            except ConsulError:
+                await self.gossip.stop()
+                raise
+            self.raft.members_changed(self.gossip.lan.members())
         self.server.start()
         self._runner = web.AppRunner(build_app(self), access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -137,6 +155,8 @@ class Agent:
             await self._runner.cleanup()
         await self.gossip.stop()
         await self.server.stop()
+        if self.raft is not None:
+            await self.raft.stop()
 
     def catalog_version(self, allow_stale: bool, max_stale_ms: int) -> tuple[int, int] | None:
         """A value that changes whenever a catalog read could answer differently.
@@ -233,6 +253,8 @@ class Agent:
 
     def _on_gossip_event(self, pool: str, event: SerfEvent) -> None:
         if pool == "lan" and isinstance(event, MemberEvent):
+            if self.raft is not None:
+                self.raft.members_changed(self.gossip.lan.members())
             reaped = event.type == MemberEventType.REAP
             for member in event.members:
                 self.server.reconciler.notify(member_state(member, reaped))

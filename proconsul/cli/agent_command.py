@@ -28,7 +28,9 @@ FLAG_KEYS = {
     "retry-max": "retry_max", "enable-script-checks": "enable_script_checks",
     "enable-local-script-checks": "enable_local_script_checks", "node-meta": "node_meta",
     "dns-port": "ports.dns", "domain": "domain", "alt-domain": "alt_domain",
-    "recursor": "recursors",
+    "recursor": "recursors", "raft-multiplier": "performance.raft_multiplier",
+    "raft-snapshot-threshold": "raft_snapshot_threshold",
+    "raft-trailing-logs": "raft_trailing_logs",
 }
 
 
@@ -58,6 +60,12 @@ def _flags() -> FlagSet:
     flags.string("alt-domain", "", "Alternate domain to use for DNS interface.")
     flags.strings("recursor", "Address of an upstream DNS server (repeatable).")
     flags.string("data-dir", "", "Path to a data directory to store agent state.")
+    flags.integer("raft-multiplier", 0,
+                  "performance.raft_multiplier: scales Raft timing (default 5, -dev 1).")
+    flags.integer("raft-snapshot-threshold", 16384,
+                  "raft_snapshot_threshold: log entries between snapshots.")
+    flags.integer("raft-trailing-logs", 10240,
+                  "raft_trailing_logs: log entries kept after a snapshot.")
     flags.string("log-level", "info", "Log level of the agent (trace, debug, info, warn, err).")
     flags.string("encrypt", "", "Base64 gossip encryption key.")
     flags.strings("join", "Address of an agent to join at start time (repeatable).")

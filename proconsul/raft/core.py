@@ -371,6 +371,23 @@ class RaftCore:
             self._send_timeout_now(target)
         return target
 
+    def bootstrap(self, configuration: Configuration) -> bool:
+        """Make ``configuration`` the first log entry of a pristine server.
+
+        Returns False, changing nothing, once the server has any state: a
+        term, a log entry or a snapshot (as hashicorp/raft's BootstrapCluster).
+        """
+        if self.term or self.log.last_index or self.log.snapshot is not None:
+            return False
+        if not configuration.voters():
+            raise ConsensusError("a configuration needs at least one voter")
+        self.term = 1
+        entry = Entry(1, 1, EntryType.CONFIGURATION, configuration.encode())
+        self.log.append(entry)
+        self._note_appended([entry])
+        self._reset_election_timer()
+        return True
+
     def read_index(self, request_id: int) -> None:
         """Ask for a linearizable read point; the answer arrives as a :class:`ReadState`."""
         if self.role is not Role.LEADER:

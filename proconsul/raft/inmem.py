@@ -43,6 +43,9 @@ class InmemConsensus:
     def leader_address(self) -> str | None:
         return self._address
 
+    def peers(self) -> list[str]:
+        return [self._address]
+
     def last_contact(self) -> float:
         return 0.0
 

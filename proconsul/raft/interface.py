@@ -74,6 +74,9 @@ class Consensus(Protocol):
 
     def leader_address(self) -> str | None: ...
 
+    def peers(self) -> list[str]:
+        """Addresses of the voters in the current configuration."""
+
     def last_contact(self) -> float:
         """Seconds since the leader was last heard from (0 on the leader)."""
 

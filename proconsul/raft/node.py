@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import itertools
+import logging
 import random
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from proconsul.raft.config import RaftConfig
+from proconsul.raft.config import Configuration, RaftConfig
 from proconsul.raft.core import RaftCore, Ready, Role
 from proconsul.raft.interface import ConsensusError, NoLeaderError, NotLeaderError, StateMachine
 from proconsul.raft.messages import Entry, EntryType, Message, SnapshotMeta
 from proconsul.raft.storage import RaftStorage
+
+log = logging.getLogger(__name__)
 
 
 class LeadershipLostError(ConsensusError):
@@ -116,17 +118,18 @@ class RaftNode:
         self._addresses: dict[str, str] = {}
         self._observers: list[Callable[[bool], None]] = []
         self._was_leader = False
+        self._started_at = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Load the stored state, restore the state machine and start running."""
         loop = asyncio.get_running_loop()
+        self._started_at = loop.time()
         storage = self._storage
         snapshot = storage.snapshots.latest
         if snapshot is not None:
-            data = await asyncio.to_thread(storage.snapshots.read_all)
-            self._fsm.restore(io.BytesIO(data))
+            self._restore_fsm()
             self._applied_index = snapshot.index
         self._core = RaftCore(
             self.id,
@@ -177,17 +180,35 @@ class RaftNode:
     def leader_address(self) -> str | None:
         return self._core.leader_address if self._core is not None else None
 
+    def peers(self) -> list[str]:
+        if self._core is None:
+            return []
+        configuration = self._core.configuration
+        return [configuration.get(v).address for v in configuration.voters()]
+
     def last_contact(self) -> float:
         core = self._core
         if core is None or core.is_leader:
             return 0.0
-        return max(0.0, asyncio.get_running_loop().time() - core.last_leader_contact)
+        # Never heard from a leader: count from the start, as a finite stand-in for "ever".
+        last = max(core.last_leader_contact, self._started_at)
+        return max(0.0, asyncio.get_running_loop().time() - last)
 
     def last_index(self) -> int:
         return self._core.log.last_index if self._core is not None else 0
 
     def on_leadership_change(self, callback: Callable[[bool], None]) -> None:
         self._observers.append(callback)
+
+    def has_configuration(self) -> bool:
+        """Whether this server knows a cluster configuration (is bootstrapped or joined)."""
+        return self._core is not None and bool(self._core.configuration.servers)
+
+    def bootstrap(self, configuration: Configuration) -> bool:
+        """Start a new cluster with ``configuration``; False if this server has state."""
+        done = self._running_core().bootstrap(configuration)
+        self._wakeup.set()
+        return done
 
     # ------------------------------------------------------------------ membership
 
@@ -312,9 +333,14 @@ class RaftNode:
         else:
             future.set_exception(LeadershipLostError())
 
+    def _restore_fsm(self) -> None:
+        with self._storage.snapshots.open_latest() as source:
+            self._fsm.restore(source)
+
     async def _restore(self, meta: SnapshotMeta) -> None:
-        data = await asyncio.to_thread(self._storage.snapshots.read_all)
-        self._fsm.restore(io.BytesIO(data))
+        log.info("raft: installed snapshot from the leader at index %d (%d bytes)",
+                 meta.index, meta.size)
+        self._restore_fsm()
         self._applied_index = meta.index
         for index in [i for i in self._proposals if i <= meta.index]:
             _, future = self._proposals.pop(index)
@@ -343,14 +369,12 @@ class RaftNode:
         if self._applied_index - core.log.snapshot_index < self._snapshot_threshold:
             return
         index = self._applied_index
-        snapshot = self._fsm.snapshot()
+        snapshot = self._fsm.snapshot()  # point-in-time copy; streamed to disk in a thread
         try:
-            sink = io.BytesIO()
-            await asyncio.to_thread(snapshot.write, sink)
+            size = await asyncio.to_thread(self._storage.snapshots.write_local, snapshot.write)
         finally:
             snapshot.release()
-        data = sink.getvalue()
-        meta = core.snapshot_meta(index, len(data))
-        await asyncio.to_thread(self._storage.snapshots.save, meta, data)
+        meta = core.snapshot_meta(index, size)
+        await asyncio.to_thread(self._storage.snapshots.commit_local, meta)
         through = core.compact(meta)
         await asyncio.to_thread(self._storage.log.compact, through)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -261,6 +262,7 @@ class SnapshotStore:
         self._dir = Path(directory)
         self._dir.mkdir(parents=True, exist_ok=True)
         self._incoming = self._dir / "incoming.part"
+        self._local = self._dir / "local.part"
         self.latest: SnapshotMeta | None = None
         metas = sorted(self._dir.glob("*.meta"))
         if metas:
@@ -281,9 +283,21 @@ class SnapshotStore:
             if path.suffix in (".data", ".meta") and int(path.stem) != keep:
                 path.unlink()
 
-    def save(self, meta: SnapshotMeta, data: bytes) -> None:
-        """Store a snapshot taken locally."""
-        _atomic_write(self._data_path(meta.index), data)
+    def write_local(self, write: Callable[[BinaryIO], None]) -> int:
+        """Stream a snapshot taken here into a new file via ``write(file)``; returns its size.
+
+        The file becomes a snapshot only through :meth:`commit_local`.
+        """
+        with open(self._local, "wb") as file:
+            write(file)
+            file.flush()
+            os.fdatasync(file.fileno())
+            return file.tell()
+
+    def commit_local(self, meta: SnapshotMeta) -> None:
+        """Make the file written by :meth:`write_local` the latest snapshot, described by ``meta``."""
+        os.replace(self._local, self._data_path(meta.index))
+        _fsync_dir(self._dir)
         self._commit(meta)
 
     def write_chunk(self, offset: int, data: bytes) -> None:
@@ -308,9 +322,10 @@ class SnapshotStore:
             file.seek(offset)
             return file.read(size)
 
-    def read_all(self) -> bytes:
+    def open_latest(self) -> BinaryIO:
+        """The latest snapshot's data, for streaming into the state machine."""
         assert self.latest is not None
-        return self._data_path(self.latest.index).read_bytes()
+        return open(self._data_path(self.latest.index), "rb", buffering=1 << 16)  # noqa: SIM115
 
 
 class RaftStorage:

@@ -15,7 +15,7 @@ from proconsul.fsm.fsm import FSM, CommandError
 from proconsul.lib.metrics import registry as metrics
 from proconsul.lib.routine import RoutineManager
 from proconsul.raft.inmem import InmemConsensus
-from proconsul.raft.interface import Consensus, ConsensusError, NoLeaderError
+from proconsul.raft.interface import Consensus, ConsensusError, NoLeaderError, NotLeaderError
 from proconsul.server.blocking import run_blocking
 from proconsul.server.endpoints import register_all
 from proconsul.server.reconcile import MemberReconciler, MemberState
@@ -67,14 +67,16 @@ class Server:
     local agent and over the RPC port for others.
     """
 
-    def __init__(self, config: ServerConfig, consensus: Consensus | None = None) -> None:
+    def __init__(self, config: ServerConfig,
+                 make_consensus: Callable[[FSM], Consensus] | None = None) -> None:
         self.config = config
         if not config.node_id:
             config.node_id = str(uuid.uuid4())
         self.store = Store()
         self.fsm = FSM(self.store)
-        self.consensus: Consensus = consensus or InmemConsensus(
-            self.fsm, f"{config.advertise_addr}:{config.server_port}")
+        self.consensus: Consensus = (
+            make_consensus(self.fsm) if make_consensus is not None
+            else InmemConsensus(self.fsm, f"{config.advertise_addr}:{config.server_port}"))
         self.routines = RoutineManager()
         self.session_timers = SessionTimers(self)
         self.tombstone_gc = TombstoneGC(self, config.tombstone_ttl, config.tombstone_granularity)
@@ -120,6 +122,12 @@ class Server:
             response = await self.consensus.apply(data, timeout=RAFT_APPLY_TIMEOUT)
         except NoLeaderError:
             raise ConsulError("No cluster leader") from None
+        except NotLeaderError as err:
+            # Until requests are forwarded over RPC, name the leader so clients can retry there.
+            if err.leader_address is None:
+                raise ConsulError("No cluster leader") from None
+            raise ConsulError(f"not the leader: the leader is {err.leader_address}, "
+                              "retry the request there") from None
         except ConsensusError as err:
             raise ConsulError(f"raft apply failed: {err}") from None
         if isinstance(response, CommandError):

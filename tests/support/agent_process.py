@@ -64,7 +64,7 @@ class AgentProcess:
 
     host: str
     port: int
-    process: subprocess.Popen
+    process: subprocess.Popen | None
     lan_port: int = 0
     wan_port: int = 0
     dns_port: int = -1
@@ -116,9 +116,6 @@ def start_agent(*extra: str, host: str | None = None, timeout: float = 20,
 
     DNS listens on a free port (``AgentProcess.dns_port``) unless ``extra``
     sets ``-dns-port``. ``dns_config`` goes into a config file (-config-file).
-
-    A thread drains the agent's output for its whole life (so a full pipe can
-    never stall it) and signals the ready line through an event.
     """
     host = host or next_loopback()
     port = free_port(host)
@@ -129,14 +126,56 @@ def start_agent(*extra: str, host: str | None = None, timeout: float = 20,
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as config_file:
             json.dump({"dns_config": dns_config}, config_file)
         config_args = ["-config-file", config_file.name]
-    cmd = [sys.executable, "-m", "proconsul", "agent", *(["-dev"] if dev else []),
-           "-client", host, "-bind", host, "-http-port", str(port),
+    cmd = [*(["-dev"] if dev else []), "-client", host, "-bind", host, "-http-port", str(port),
            "-serf-lan-port", str(lan_port), "-serf-wan-port", str(wan_port),
+           "-server-port", str(free_port(host)),
            *(["-dns-port", str(dns_port)] if dns_port > 0 else []), *config_args, *extra]
+    return _launch(cmd, AgentProcess(host, port, None, lan_port, wan_port, dns_port), timeout)
+
+
+@dataclass
+class ServerSpec:
+    """A durable server's fixed identity: restarting it reuses host, ports and data dir."""
+
+    data_dir: str
+    host: str = field(default_factory=next_loopback)
+    node: str = ""
+    extra: tuple[str, ...] = ()
+    http_port: int = 0
+    lan_port: int = 0
+    server_port: int = 0
+
+    def __post_init__(self) -> None:
+        self.http_port = self.http_port or free_port(self.host)
+        self.lan_port = self.lan_port or free_port(self.host)
+        self.server_port = self.server_port or free_port(self.host)
+        self.node = self.node or f"server-{self.host}"
+
+    @property
+    def lan_address(self) -> str:
+        return f"{self.host}:{self.lan_port}"
+
+
+def start_server(spec: ServerSpec, *extra: str, timeout: float = 20) -> AgentProcess:
+    """Start ``proconsul agent -server`` with a data dir (no ``-dev``) from ``spec``."""
+    cmd = ["-server", "-data-dir", spec.data_dir, "-node", spec.node, "-client", spec.host,
+           "-bind", spec.host, "-http-port", str(spec.http_port),
+           "-serf-lan-port", str(spec.lan_port), "-serf-wan-port", "-1", "-dns-port", "-1",
+           "-server-port", str(spec.server_port), *spec.extra, *extra]
+    return _launch(cmd, AgentProcess(spec.host, spec.http_port, None, spec.lan_port), timeout)
+
+
+def _launch(args: list[str], agent: AgentProcess, timeout: float) -> AgentProcess:
+    """Run ``proconsul agent ARGS`` and return once it says it is running.
+
+    A thread drains the agent's output for its whole life (so a full pipe can
+    never stall it) and signals the ready line through an event.
+    """
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    process = subprocess.Popen([sys.executable, "-m", "proconsul", "agent", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env=env, text=True)
-    agent = AgentProcess(host, port, process, lan_port, wan_port, dns_port)
+    agent.process = process
     ready = threading.Event()
     running: list[bool] = []
 

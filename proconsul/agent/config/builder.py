@@ -49,6 +49,9 @@ def build(tree: dict[str, Any], dev: bool = False) -> AgentConfig:
         problems.append("'bootstrap_expect > 0' requires 'server = true'")
     if bootstrap and not server:
         problems.append("'bootstrap = true' requires 'server = true'")
+    multiplier = int(tree.get("performance", {}).get("raft_multiplier", 0))
+    if not 0 <= multiplier <= 10:
+        problems.append("performance.raft_multiplier cannot be greater than 10")
     if problems:
         raise ConfigError(problems)
     client_addr = (tree.get("client_addr") or "127.0.0.1").split()[0]
@@ -78,6 +81,9 @@ def build(tree: dict[str, Any], dev: bool = False) -> AgentConfig:
         check_update_interval=_seconds(tree, "check_update_interval", 300.0),
         sidecar_min_port=ports.get("sidecar_min_port", 21000),
         sidecar_max_port=ports.get("sidecar_max_port", 21255),
+        raft_multiplier=multiplier,
+        raft_snapshot_threshold=int(tree.get("raft_snapshot_threshold", 16384)),
+        raft_trailing_logs=int(tree.get("raft_trailing_logs", 10240)),
         dns_port=ports.get("dns", 8600), domain=tree.get("domain", "consul."),
         alt_domain=tree.get("alt_domain", ""),
         recursors=([tree["recursor"]] if tree.get("recursor") else [])

@@ -66,6 +66,9 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     retry_max: int = 0
     dev: bool = False
     data_dir: str = ""
+    raft_multiplier: int = 0  # performance.raft_multiplier; 0: 5, or 1 with -dev
+    raft_snapshot_threshold: int = 16384
+    raft_trailing_logs: int = 10240
     log_level: str = "INFO"
     node_meta: dict[str, str] = {}
     services: list[dict[str, Any]] = []
@@ -92,6 +95,8 @@ class AgentConfig(msgspec.Struct, kw_only=True):
         if self.dev:
             self.server = True
             self.bootstrap = True
+        if not self.raft_multiplier:
+            self.raft_multiplier = 1 if self.dev else 5
         if not self.node_name:
             self.node_name = socket.gethostname().split(".")[0] or "proconsul"
         if not self.node_id:

@@ -126,20 +126,30 @@ def _meta(index: int, size: int) -> SnapshotMeta:
     return SnapshotMeta(index, 2, Configuration((Server("a", "a"),)), 1, size)
 
 
+def _save(store: SnapshotStore, meta: SnapshotMeta, data: bytes) -> None:
+    assert store.write_local(lambda file: file.write(data)) == len(data)
+    store.commit_local(meta)
+
+
+def _read_all(store: SnapshotStore) -> bytes:
+    with store.open_latest() as source:
+        return source.read()
+
+
 def test_snapshot_store_keeps_only_the_latest(tmp_path: Path) -> None:
     store = SnapshotStore(tmp_path)
-    store.save(_meta(10, 5), b"hello")
-    store.save(_meta(20, 5), b"world")
+    _save(store, _meta(10, 5), b"hello")
+    _save(store, _meta(20, 5), b"world")
     reopened = SnapshotStore(tmp_path)
     assert reopened.latest == _meta(20, 5)
-    assert reopened.read_all() == b"world"
+    assert _read_all(reopened) == b"world"
     assert reopened.read(_meta(20, 5), 1, 3) == b"orl"
     assert len(list(tmp_path.iterdir())) == 2
 
 
 def test_a_received_snapshot_counts_only_once_installed(tmp_path: Path) -> None:
     store = SnapshotStore(tmp_path)
-    store.save(_meta(10, 5), b"hello")
+    _save(store, _meta(10, 5), b"hello")
     store.write_chunk(0, b"abc")
     store.write_chunk(3, b"def")
     assert SnapshotStore(tmp_path).latest == _meta(10, 5)  # a crash now keeps the old one
@@ -147,4 +157,4 @@ def test_a_received_snapshot_counts_only_once_installed(tmp_path: Path) -> None:
     store.write_chunk(3, b"er")
     store.install_incoming(_meta(30, 5))
     reopened = SnapshotStore(tmp_path)
-    assert reopened.latest == _meta(30, 5) and reopened.read_all() == b"newer"
+    assert reopened.latest == _meta(30, 5) and _read_all(reopened) == b"newer"
