@@ -164,7 +164,7 @@ def simulate(rng: random.Random, processes: int, count: int, unique: bool,
         new = n + 1 if unique else rng.randrange(3)
         planned.append((point, n, p, kind, new, start, end, rng.random() < 0.15))
     state, written, history = None, [None], []
-    for point, _, p, kind, new, start, end, lost in sorted(planned):
+    for _point, _, p, kind, new, start, end, lost in sorted(planned):
         if kind == "read":
             op = Op(p, "read", key, state, start, end)
             lost = False
