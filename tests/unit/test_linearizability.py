@@ -10,7 +10,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support.linearizability import Op, check, step
+from tests.support.linearizability import Op, check
 
 
 def w(p, value, start, end=None, status="ok", key="x"):
@@ -40,14 +40,22 @@ def brute_force(history: list[Op]) -> bool:
 
 
 def _legal(order) -> bool:
+    """Real-time order and register semantics, written independently of ``step``."""
     state = {}
     for n, op in enumerate(order):
         if any(later.complete is not None and later.complete < op.invoke
                for later in order[n + 1:]):
             return False
-        allowed, state[op.key] = step(state.get(op.key), op)
-        if not allowed:
+        current = state.get(op.key)
+        if op.kind == "read" and op.value != current:
             return False
+        if op.kind == "write":
+            state[op.key] = op.value
+        if op.kind == "cas":
+            if (current == op.value[0]) != (op.result is not False):
+                return False
+            if op.result is not False:
+                state[op.key] = op.value[1]
     return True
 
 
