@@ -255,6 +255,7 @@ class Agent:
         if pool == "lan" and isinstance(event, MemberEvent):
             if self.raft is not None:
                 self.raft.members_changed(self.gossip.lan.members())
+            self.server.autopilot.notify()
             reaped = event.type == MemberEventType.REAP
             for member in event.members:
                 self.server.reconciler.notify(member_state(member, reaped))

@@ -13,6 +13,7 @@ from proconsul.structs.catalog import DeregisterRequest, RegisterRequest
 from proconsul.structs.coordinate import CoordinateBatchRequest
 from proconsul.structs.kv import KVOp, KVSRequest, TombstoneRequest
 from proconsul.structs.messages import MessageType, UnknownMessageType, decode_command
+from proconsul.structs.operator import AutopilotSetConfigRequest
 from proconsul.structs.session import SessionRequest
 from proconsul.structs.txn import TxnRequest, TxnResponse
 
@@ -64,6 +65,7 @@ class FSM:
             MessageType.TOMBSTONE: self._tombstone,
             MessageType.TXN: self._txn,
             MessageType.COORDINATE_BATCH_UPDATE: self._coordinates,
+            MessageType.AUTOPILOT: self._autopilot,
         }
 
     def apply(self, index: int, data: bytes) -> Any:
@@ -141,6 +143,10 @@ class FSM:
     def _coordinates(self, index: int, req: CoordinateBatchRequest) -> None:
         with self.store.write(index) as tx:
             self.store.coordinate_batch_update(tx, req.Updates)
+
+    def _autopilot(self, index: int, req: AutopilotSetConfigRequest) -> bool:
+        with self.store.write(index) as tx:
+            return self.store.autopilot_set(tx, req.Config, req.CAS)
 
     def _txn(self, index: int, req: TxnRequest) -> TxnResponse:
         try:

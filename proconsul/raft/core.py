@@ -233,6 +233,10 @@ class RaftCore:
     def transfer_target(self) -> str | None:
         return self._transfer_target
 
+    def follower_progress(self) -> dict[str, tuple[int, float]]:
+        """The leader's view of each other server: (match index, time last heard from)."""
+        return {peer: (p.match, p.last_contact) for peer, p in self._progress.items()}
+
     def next_deadline(self) -> float:
         """The time by which :meth:`tick` should next be called."""
         if self.role is not Role.LEADER:

@@ -84,3 +84,30 @@ class Consensus(Protocol):
 
     def on_leadership_change(self, callback: Callable[[bool], None]) -> None:
         """Call ``callback(is_leader)`` whenever this node gains or loses leadership."""
+
+
+class ServerStatus(Protocol):
+    """One server of the Raft configuration as the leader sees it."""
+
+    id: str
+    address: str
+    voter: bool
+    last_contact: float  # seconds since the leader last heard from it (0 for itself)
+    last_index: int  # highest log index known to be stored on it
+
+
+class Membership(Protocol):
+    """Cluster membership, for autopilot and the operator API."""
+
+    def servers(self) -> list[ServerStatus]:
+        """Every server in the configuration; contact and index are the leader's view."""
+
+    def term(self) -> int: ...
+
+    async def add_voter(self, server_id: str, address: str) -> None: ...
+
+    async def add_nonvoter(self, server_id: str, address: str) -> None: ...
+
+    async def remove_server(self, server_id: str) -> None: ...
+
+    async def transfer_leadership(self, server_id: str | None = None) -> str: ...

@@ -16,15 +16,27 @@ import itertools
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from proconsul.raft.config import Configuration, RaftConfig
+from proconsul.raft.config import Configuration, RaftConfig, Suffrage
 from proconsul.raft.core import RaftCore, Ready, Role
 from proconsul.raft.interface import ConsensusError, NoLeaderError, NotLeaderError, StateMachine
 from proconsul.raft.messages import Entry, EntryType, Message, SnapshotMeta
 from proconsul.raft.storage import RaftStorage
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerView:
+    """One configured server as this node sees it (see ``interface.ServerStatus``)."""
+
+    id: str
+    address: str
+    voter: bool
+    last_contact: float
+    last_index: int
 
 
 class LeadershipLostError(ConsensusError):
@@ -196,6 +208,26 @@ class RaftNode:
 
     def last_index(self) -> int:
         return self._core.log.last_index if self._core is not None else 0
+
+    def term(self) -> int:
+        return self._core.term if self._core is not None else 0
+
+    def servers(self) -> list[ServerView]:
+        """The configuration with the leader's view of contact and log progress."""
+        core = self._core
+        if core is None:
+            return []
+        now = asyncio.get_running_loop().time()
+        progress = core.follower_progress() if core.is_leader else {}
+        views = []
+        for server in core.configuration.servers:
+            match, heard = progress.get(server.id, (0, now))
+            if server.id == self.id:
+                match, heard = core.log.last_index, now
+            views.append(ServerView(server.id, server.address,
+                                    server.suffrage == Suffrage.VOTER,
+                                    max(0.0, now - heard), match))
+        return views
 
     def on_leadership_change(self, callback: Callable[[bool], None]) -> None:
         self._observers.append(callback)

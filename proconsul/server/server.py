@@ -16,6 +16,7 @@ from proconsul.lib.metrics import registry as metrics
 from proconsul.lib.routine import RoutineManager
 from proconsul.raft.inmem import InmemConsensus
 from proconsul.raft.interface import Consensus, ConsensusError, NoLeaderError, NotLeaderError
+from proconsul.server.autopilot import Autopilot
 from proconsul.server.blocking import run_blocking
 from proconsul.server.endpoints import register_all
 from proconsul.server.reconcile import MemberReconciler, MemberState
@@ -76,12 +77,14 @@ class Server:
         self.fsm = FSM(self.store)
         self.consensus: Consensus = (
             make_consensus(self.fsm) if make_consensus is not None
-            else InmemConsensus(self.fsm, f"{config.advertise_addr}:{config.server_port}"))
+            else InmemConsensus(self.fsm, f"{config.advertise_addr}:{config.server_port}",
+                                config.node_id))
         self.routines = RoutineManager()
         self.session_timers = SessionTimers(self)
         self.tombstone_gc = TombstoneGC(self, config.tombstone_ttl, config.tombstone_granularity)
         self.store.on_tombstone = self.tombstone_gc.hint
         self.reconciler = MemberReconciler(self)
+        self.autopilot = Autopilot(self)
         self.lan_members: Callable[[], list[MemberState]] = list
         self.wan_coordinates: Callable[[], list[tuple[str, CoordinateEntry]]] = list
         self.endpoints: dict[str, Endpoint] = {}
@@ -186,6 +189,7 @@ class Server:
         self.session_timers.initialize()
         await self.register_self()
         self.routines.start("reconcile", self.reconciler.run)
+        self.routines.start("autopilot", self.autopilot.run)
 
     async def register_self(self) -> None:
         """Put this server in the catalog with its serfHealth check and the consul service."""

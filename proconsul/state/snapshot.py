@@ -19,6 +19,7 @@ from proconsul.state.kvs import Tombstone
 from proconsul.structs.catalog import HealthCheck, Node
 from proconsul.structs.coordinate import CoordinateEntry
 from proconsul.structs.kv import DirEntry
+from proconsul.structs.operator import AutopilotConfig
 from proconsul.structs.session import Session
 
 MAGIC = b"PCSNAP1\n"
@@ -37,6 +38,7 @@ class RecordKind(IntEnum):
     TOMBSTONE = 6
     SESSION = 7
     COORDINATE = 8
+    AUTOPILOT = 9
 
 
 RECORD_TYPES: dict[RecordKind, type] = {
@@ -48,6 +50,7 @@ RECORD_TYPES: dict[RecordKind, type] = {
     RecordKind.TOMBSTONE: Tombstone,
     RecordKind.SESSION: Session,
     RecordKind.COORDINATE: CoordinateEntry,
+    RecordKind.AUTOPILOT: AutopilotConfig,
 }
 _DECODERS = {kind: msgspec.msgpack.Decoder(t) for kind, t in RECORD_TYPES.items()}
 
@@ -69,6 +72,7 @@ class StateSnapshot:
             (RecordKind.TOMBSTONE, list(store.tombstones.rows())),
             (RecordKind.SESSION, list(store.sessions.rows())),
             (RecordKind.COORDINATE, list(store.coordinates.rows())),
+            (RecordKind.AUTOPILOT, [store.autopilot_config] if store.autopilot_config else []),
         ]
 
     def write(self, sink: BinaryIO) -> None:

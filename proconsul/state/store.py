@@ -39,6 +39,9 @@ class Store(TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin):
             if kind is RecordKind.INDEXES:
                 staged.indexes.update(row)
                 continue
+            if kind is RecordKind.AUTOPILOT:
+                staged.autopilot_config = row
+                continue
             tables[kind].put(row)
             if kind is RecordKind.SESSION:
                 for _kind, check_id in row.check_ids():
@@ -47,3 +50,4 @@ class Store(TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin):
         for ours, theirs in zip(self._tables, staged._tables, strict=True):
             ours.__dict__.update(theirs.__dict__)
         self.indexes.update(staged.indexes)
+        self.autopilot_config = staged.autopilot_config

@@ -9,6 +9,7 @@ import msgspec
 from proconsul.structs.catalog import DeregisterRequest, RegisterRequest
 from proconsul.structs.coordinate import CoordinateBatchRequest
 from proconsul.structs.kv import KVSRequest, TombstoneRequest
+from proconsul.structs.operator import AutopilotSetConfigRequest
 from proconsul.structs.session import SessionRequest
 from proconsul.structs.txn import TxnRequest
 
@@ -25,6 +26,7 @@ class MessageType(IntEnum):
     TOMBSTONE = 5
     COORDINATE_BATCH_UPDATE = 6
     TXN = 8
+    AUTOPILOT = 9
 
 
 REQUEST_TYPES: dict[MessageType, type] = {
@@ -34,6 +36,7 @@ REQUEST_TYPES: dict[MessageType, type] = {
     MessageType.SESSION: SessionRequest,
     MessageType.TOMBSTONE: TombstoneRequest,
     MessageType.COORDINATE_BATCH_UPDATE: CoordinateBatchRequest,
+    MessageType.AUTOPILOT: AutopilotSetConfigRequest,
     MessageType.TXN: TxnRequest,
 }
 

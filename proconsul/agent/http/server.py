@@ -21,6 +21,7 @@ from proconsul.agent.http import (
     keyring,
     kv,
     members,
+    operator,
     session,
     status,
     txn,
@@ -96,6 +97,7 @@ def build_app(agent) -> web.Application:
     app.cleanup_ctx.extend((_log_monitor, _runtime_metrics))
     app.on_shutdown.append(_close_monitors)
     for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor, catalog,
-                   coordinate, event, health, keyring, kv, members, session, status, txn):
+                   coordinate, event, health, keyring, kv, members, operator, session, status,
+                   txn):
         module.add_routes(app.router)
     return app

@@ -14,11 +14,13 @@ def register_all(server: Server) -> None:
     from proconsul.server.endpoints.coordinate import CoordinateEndpoint
     from proconsul.server.endpoints.health import Health
     from proconsul.server.endpoints.kvs import KVS
+    from proconsul.server.endpoints.operator import Operator
     from proconsul.server.endpoints.session import SessionEndpoint
     from proconsul.server.endpoints.status import Status
     from proconsul.server.endpoints.txn import Txn
 
-    for endpoint in (Catalog, CoordinateEndpoint, Health, KVS, SessionEndpoint, Status, Txn):
+    for endpoint in (Catalog, CoordinateEndpoint, Health, KVS, Operator, SessionEndpoint,
+                     Status, Txn):
         instance = endpoint(server)
         for method in endpoint.METHODS:
             server.endpoints[f"{endpoint.NAME}.{method}"] = getattr(instance, method)
