@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import re
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from proconsul.api.session import parse_duration
+
 
 class FlagError(Exception):
     """A command line that does not parse; the message says what is wrong."""
+
+
+class HelpRequested(FlagError):
+    """``-h``/``-help`` was given: print the command's help and exit 0."""
 
 
 @dataclass
@@ -50,11 +58,27 @@ class FlagSet:
     def boolean(self, name: str, default: bool, usage: str) -> None:
         self._flags[name] = Flag(name, parse_bool, default, usage, is_bool=True)
 
-    def usage(self) -> str:
+    def duration(self, name: str, default: float, usage: str) -> None:
+        """A Go duration (``1s``, ``1m30s``); the value is in seconds."""
+        self._flags[name] = Flag(name, parse_duration, default, usage)
+
+    def names(self) -> set[str]:
+        return set(self._flags)
+
+    def usage(self, names: set[str] | None = None) -> str:
+        """Help lines for all flags, or only for ``names``."""
         lines = []
         for flag in sorted(self._flags.values(), key=lambda f: f.name):
-            kind = "" if flag.is_bool else "=<value>"
-            lines.append(f"  -{flag.name}{kind}\n     {flag.usage}")
+            if names is not None and flag.name not in names:
+                continue
+            text, placeholder = flag.usage, "value"
+            named = re.search(r"`([^`]*)`", text)
+            if named:
+                placeholder = named.group(1)
+                text = text.replace(f"`{placeholder}`", placeholder, 1)
+            kind = "" if flag.is_bool else f"=<{placeholder}>"
+            lines.append(f"  -{flag.name}{kind}\n" + textwrap.fill(
+                text, 80, initial_indent="     ", subsequent_indent="     "))
         return "\n".join(lines)
 
     def parse(self, args: list[str]) -> tuple[dict[str, Any], list[str]]:
@@ -71,7 +95,7 @@ class FlagSet:
                 break
             name, has_value, value = arg.lstrip("-").partition("=")
             if name in ("h", "help"):
-                raise FlagError("help requested")
+                raise HelpRequested("help requested")
             flag = self._flags.get(name)
             if flag is None:
                 raise FlagError(f"flag provided but not defined: -{name}")
