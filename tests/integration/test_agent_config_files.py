@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.support.agent_process import start_agent
+from tests.support.agent_process import start_agent, wait_until
 
 # The check types of Consul's "Define health checks" docs, one service each.
 CHECKS_HCL = """
@@ -119,13 +119,12 @@ def test_consul_api_harness_config_starts_an_agent(tmp_path):
             sock.bind(("127.0.0.1", 0))
             return sock.getsockname()[1]
 
-    http = free()
     harness = {
         "node_name": "node-harness", "node_id": "7d0c1a50-7e6e-4d7b-b4ea-8a0ff0d4f1b1",
         "performance": {"raft_multiplier": 1}, "bootstrap": True, "server": True,
         "data_dir": str(tmp_path / "data"), "log_level": "debug", "bind_addr": "127.0.0.1",
         "addresses": {"http": "127.0.0.1"},
-        "ports": {"dns": -1, "http": http, "https": -1, "serf_lan": free(),
+        "ports": {"dns": -1, "http": free(), "https": -1, "serf_lan": free(),
                   "serf_wan": free(), "server": free(), "grpc": -1, "grpc_tls": -1},
         "connect": {"enabled": True, "ca_config": {"cluster_id": "11111111-2222-3333-4444"}},
         "acl": {"enabled": False}, "enable_script_checks": True,
@@ -134,9 +133,9 @@ def test_consul_api_harness_config_starts_an_agent(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(harness))
     agent = start_agent("-config-file", str(path), dev=False, host="127.0.0.1")
-    agent.port = http
     try:
         assert agent.get("/v1/agent/self").json()["Config"]["NodeName"] == "node-harness"
+        wait_until(lambda: agent.get("/v1/status/leader").json(), what="a leader")
         assert agent.put("/v1/kv/harness", b"ok").json() is True
     finally:
         agent.stop()

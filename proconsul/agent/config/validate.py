@@ -74,8 +74,11 @@ class Validator:
 
     def value(self, value: Any, spec: Any, path: str, translate: bool = False) -> Any:
         if isinstance(spec, dict):
-            if isinstance(value, list) and len(value) == 1:
-                value = value[0]
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                merged: dict = {}
+                for part in value:  # a repeated block (``ports {} ports {}``) merges
+                    merged.update(part)
+                value = merged
             return self.block(value, spec, path, translate)
         if isinstance(spec, Blocks):
             items = value if isinstance(value, list) else [value]
