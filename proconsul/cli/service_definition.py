@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from proconsul.lib import hcl
+
 ACRONYMS = {"id": "ID", "http": "HTTP", "tcp": "TCP", "udp": "UDP", "ttl": "TTL",
             "grpc": "GRPC", "tls": "TLS", "h2ping": "H2PING", "dns": "DNS", "sni": "SNI"}
 # Maps whose keys are user data, not field names.
@@ -37,12 +39,10 @@ def to_api(value: Any, opaque: bool = False) -> Any:
 
 def parse(text: str, path: str) -> dict[str, Any]:
     if path.endswith(".hcl"):
-        import hcl
         return hcl.loads(text)
     try:
         return json.loads(text)
     except ValueError:
-        import hcl
         return hcl.loads(text)
 
 

@@ -7,43 +7,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hcl.parser import HclParser
-
 from proconsul.agent.config.schema import CONFIG
 from proconsul.agent.config.validate import ConfigError, Validator
+from proconsul.lib import hcl
 
 FORMATS = ("json", "hcl")
 
 
-class _HCLParser(HclParser):
-    """pyhcl, except that repeated blocks stay whole.
-
-    pyhcl merges a repeated key's blocks attribute by attribute, which turns
-    two ``service { ... }`` blocks into a list of one-attribute fragments.
-    Consul reads them as a list of blocks, so that is what this returns.
-    """
-
-    def objectlist_flat(self, lt, replace):
-        tree: dict[str, Any] = {}
-        repeated: set[str] = set()
-        for key, value in lt:
-            if key not in tree:
-                tree[key] = value
-            elif key in repeated:
-                tree[key].append(value)
-            else:
-                tree[key] = [tree[key], value]
-                repeated.add(key)
-        return tree
-
-
-_hcl = _HCLParser()
 
 
 def parse_text(text: str, fmt: str, source: str) -> dict[str, Any]:
     """Parse one source's text as JSON or HCL into a plain tree."""
     try:
-        tree = json.loads(text) if fmt == "json" else _hcl.parse(text)
+        tree = json.loads(text) if fmt == "json" else hcl.loads(text)
     except (ValueError, Exception) as err:  # pyhcl raises plain Exceptions on syntax errors
         raise ConfigError([f"Error parsing {source}: {err}"]) from None
     if not isinstance(tree, dict):
