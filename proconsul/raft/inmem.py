@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from proconsul.raft.interface import StateMachine
+from proconsul.raft.interface import ConsensusError, StateMachine
 
 
 class InmemConsensus:
@@ -51,6 +51,9 @@ class InmemConsensus:
 
     def last_index(self) -> int:
         return self._index
+
+    async def remove_server(self, server_id: str, timeout: float | None = None) -> None:
+        raise ConsensusError("an in-memory cluster of one cannot remove servers")
 
     def on_leadership_change(self, callback: Callable[[bool], None]) -> None:
         self._observers.append(callback)
