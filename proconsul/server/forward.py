@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 RPC_HOLD_TIMEOUT = 7.0
 JITTER_FRACTION = 16
+MIN_BACKOFF = 0.02
 
 # Answered by whichever server receives them (Consul does not forward these).
 LOCAL_METHODS = frozenset({"Status.Leader", "Status.Peers", "Status.Ping",
@@ -86,6 +87,7 @@ class Forwarder:
             return await local(request)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.hold_timeout
+        attempt = 0
         while True:
             try:
                 return await self._attempt(method, request, local)
@@ -95,7 +97,8 @@ class Forwarder:
                     log.warning("%s failed: no cluster leader after %.1fs", method,
                                 self.hold_timeout)
                     raise
-            await asyncio.sleep(min(remaining, self._jitter()))
+            await asyncio.sleep(min(remaining, self._backoff(attempt)))
+            attempt += 1
 
     async def _attempt(self, method: str, request: Any,
                        local: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -122,6 +125,7 @@ class Forwarder:
         except RPCTimeout as err:
             raise ConsulError(f"rpc error forwarding {method} to the leader: {err}") from None
 
-    def _jitter(self) -> float:
-        """Consul's RandomStagger(RPCHoldTimeout / 16), at least a few ms."""
-        return max(0.01, self._rng.uniform(0, self.hold_timeout / JITTER_FRACTION))
+    def _backoff(self, attempt: int) -> float:
+        """Jittered, doubling from ``MIN_BACKOFF`` up to Consul's RPCHoldTimeout / 16."""
+        cap = min(self.hold_timeout / JITTER_FRACTION, MIN_BACKOFF * 2 ** attempt)
+        return self._rng.uniform(cap / 2, cap)
