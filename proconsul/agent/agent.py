@@ -169,21 +169,25 @@ class Agent:
     async def leave(self) -> None:
         """Leave gracefully (``/v1/agent/leave``, or on terminate); once.
 
-        A server first leaves the Raft configuration (a leader removes itself;
-        a follower is removed by the leader once gossip shows it left), then
-        gossip; then it drains: RPCs under way are answered for up to
-        ``leave_drain_time`` while new ones are sent elsewhere.
+        A server first stops taking new RPCs (callers get a retryable error
+        and go elsewhere), so nothing new is proposed while it leaves the Raft
+        configuration (a leader removes itself; a follower is removed by the
+        leader once gossip shows it left); then it leaves gossip and drains:
+        RPCs under way are answered for up to ``leave_drain_time``.
         """
         if self._left:
             return
         self._left = True
-        was_leader = await self.server.leave_raft() if self.server is not None else False
+        if self.server is None or self.server_port is None:
+            await self.gossip.leave()
+            return
+        self.server_port.start_draining()
+        was_leader = await self.server.leave_raft()
         await self.gossip.leave()
-        if self.server_port is not None and self.server is not None:
-            waits = [self.server_port.drain(self.config.leave_drain_time)]
-            if not was_leader:
-                waits.append(self.server.wait_removed(RAFT_REMOVE_GRACE_PERIOD))
-            await asyncio.gather(*waits)
+        waits = [self.server_port.drained(self.config.leave_drain_time)]
+        if not was_leader:
+            waits.append(self.server.wait_removed(RAFT_REMOVE_GRACE_PERIOD))
+        await asyncio.gather(*waits)
 
     async def stop(self) -> None:
         for task in (self._coordinate_task, self._anti_entropy_task, self._rebalance_task):

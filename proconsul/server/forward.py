@@ -6,7 +6,8 @@ stale reads and the status calls are answered locally; writes, default and
 consistent reads run on the leader -- here if this server leads, else
 forwarded over the pool.  While no leader is known the request is held,
 retrying with jittered backoff, for up to ``rpc_hold_timeout``, then fails
-with "No cluster leader".  A request is only retried when it is known not to
+with "No cluster leader" -- at once when this server is leaving, so the
+caller retries elsewhere.  A request is only retried when it is known not to
 have been applied: the leader was missing, refused it before proposing, or
 the connection to it could not be made (reads are also retried when the
 connection broke mid-call).
@@ -15,6 +16,7 @@ connection broke mid-call).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -76,6 +78,11 @@ class Forwarder:
         self.datacenter = datacenter
         self.hold_timeout = hold_timeout
         self._rng = rng or random.Random()
+        self._leaving = asyncio.Event()
+
+    def stop_holding(self) -> None:
+        """The server is leaving: requests waiting for a leader fail now, and hold no more."""
+        self._leaving.set()
 
     async def run(self, method: str, request: Any,
                   local: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -93,11 +100,15 @@ class Forwarder:
                 return await self._attempt(method, request, local)
             except LeaderUnavailable:
                 remaining = deadline - loop.time()
+                if self._leaving.is_set():
+                    raise
                 if remaining <= 0:
                     log.warning("%s failed: no cluster leader after %.1fs", method,
                                 self.hold_timeout)
                     raise
-            await asyncio.sleep(min(remaining, self._backoff(attempt)))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, self._backoff(attempt))):
+                    await self._leaving.wait()
             attempt += 1
 
     async def _attempt(self, method: str, request: Any,

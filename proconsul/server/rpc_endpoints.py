@@ -47,9 +47,17 @@ class ServerPort:
     async def close(self) -> None:
         await self.mux.close()
 
-    async def drain(self, timeout: float = LEAVE_DRAIN_TIME) -> None:
-        """Refuse new RPCs; return when those running are done, or after ``timeout``."""
+    def start_draining(self) -> None:
+        """Refuse new RPCs from now on (retryably, so callers go elsewhere).
+
+        Those waiting for a leader give up at once, as this server may never
+        hear of the next one.
+        """
         self.draining = True
+        self.server.forwarder.stop_holding()
+
+    async def drained(self, timeout: float = LEAVE_DRAIN_TIME) -> None:
+        """Return when the RPCs under way are answered, or after ``timeout``."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._idle.wait()
