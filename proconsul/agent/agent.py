@@ -181,13 +181,18 @@ class Agent:
         if self.server is None or self.server_port is None:
             await self.gossip.leave()
             return
+        log.info("leaving: refusing new RPCs")
         self.server_port.start_draining()
         was_leader = await self.server.leave_raft()
         await self.gossip.leave()
+        log.info("leaving: left gossip, draining RPC traffic (up to %.1fs)",
+                 self.config.leave_drain_time)
         waits = [self.server_port.drained(self.config.leave_drain_time)]
         if not was_leader:
             waits.append(self.server.wait_removed(RAFT_REMOVE_GRACE_PERIOD))
-        await asyncio.gather(*waits)
+        removed = all((await asyncio.gather(*waits))[1:])
+        log.info("leaving: done%s", "" if removed else
+                 " (still in the raft configuration after the grace period)")
 
     async def stop(self) -> None:
         for task in (self._coordinate_task, self._anti_entropy_task, self._rebalance_task):

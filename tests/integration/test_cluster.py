@@ -12,6 +12,7 @@ timeouts" is Raft's protocol bound, not a performance assertion.
 from __future__ import annotations
 
 import base64
+import signal
 import threading
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from tests.support.agent_process import (
 
 ELECTION_TIMEOUT = 1.0
 FAST = ("-raft-multiplier", "1", "-retry-interval", "1s")
+LEAVE_ON_TERMINATE = ("-hcl", "leave_on_terminate = true")
 
 
 def try_call(agent: AgentProcess, method: str, path: str, body=None, timeout: float = 15):
@@ -69,7 +71,8 @@ class Cluster:
         self.specs = [ServerSpec(str(root / f"s{i}"), node=f"s{i}") for i in range(servers)]
         self.joins = tuple(a for spec in self.specs for a in ("-retry-join", spec.lan_address))
         for spec in self.specs:
-            spec.extra = ("-bootstrap-expect", str(servers), *FAST, *self.joins)
+            spec.extra = ("-bootstrap-expect", str(servers), *FAST, *LEAVE_ON_TERMINATE,
+                          *self.joins)
         self.servers: dict[int, AgentProcess] = {}
         self.clients = [self._start_client(i) for i in range(clients)]
         for i in range(servers):
@@ -248,6 +251,22 @@ def test_graceful_leave_of_the_leader_under_load_drops_no_acknowledged_rpc(
                    >= load.acked.keys(), 30, "every acknowledged write")
         values = stale_values(server, "leave/")
         assert {k: values[k] for k in load.acked} == load.acked
+
+
+def test_a_follower_leaving_on_sigterm_is_removed_and_the_leader_carries_on(
+    cluster: Cluster,
+) -> None:
+    leader = cluster.leader()
+    follower = next(i for i in cluster.servers if i != leader)
+    leaving = cluster.servers.pop(follower)
+    leaving.process.send_signal(signal.SIGTERM)  # servers here run with leave_on_terminate
+    assert leaving.process.wait(30) == 0
+    assert any("Gracefully leaving" in line for line in leaving.log)
+    # The leader removed the follower from raft as gossip showed it left (after the
+    # leader's leave, it is now alone: still a quorum of one, taking writes).
+    assert sorted(cluster.servers[leader].get("/v1/status/peers").json()) == sorted(
+        cluster.address(i) for i in cluster.servers)
+    assert put_acked(cluster.clients[0], "after-leaves", "1")
 
 
 def test_single_server_cluster_with_a_client_stays_healthy(tmp_path: Path) -> None:
