@@ -41,6 +41,11 @@ class ServerPort:
         self._idle = asyncio.Event()
         self._idle.set()
 
+    @property
+    def in_flight(self) -> int:
+        """RPCs being answered right now."""
+        return self._in_flight
+
     async def start(self, host: str, port: int) -> tuple[str, int]:
         return await self.mux.start(host, port)
 
