@@ -17,6 +17,9 @@ import threading
 import time
 from pathlib import Path
 
+import dns.message
+import dns.query
+import dns.rdatatype
 import pytest
 
 from tests.support.agent_process import (
@@ -179,6 +182,11 @@ def test_service_registered_on_one_client_is_visible_through_the_other(
     assert (entry["Node"], entry["ServiceID"], entry["ServicePort"]) == ("c0", "web-a", 8080)
     health = b.get("/v1/health/service/web").json()
     assert [n["Node"]["Node"] for n in health] == ["c0"]
+    # DNS on a client agent reads through its servers too.
+    query = dns.message.make_query("web.service.consul.", dns.rdatatype.SRV)
+    answer = dns.query.udp(query, b.host, port=b.dns_port, timeout=10)
+    assert [(r.port, str(r.target)) for rrset in answer.answer for r in rrset] == [
+        (8080, "c0.node.dc1.consul.")]
 
 
 def test_blocking_query_on_one_client_wakes_on_a_write_through_the_other(
