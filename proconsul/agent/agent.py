@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from typing import Any
@@ -25,10 +26,14 @@ from proconsul.agent.http.server import build_app
 from proconsul.agent.local.registry import LocalRegistry, service_from_config
 from proconsul.agent.local.state import LocalState
 from proconsul.agent.local.sync import AntiEntropy, NodeInfo
+from proconsul.agent.router import Router
+from proconsul.agent.rpc_client import RPCClient, ping
 from proconsul.agent.user_events import UserEvents
 from proconsul.fsm.fsm import FSM
 from proconsul.gossip.serf import MemberEvent, MemberEventType, SerfEvent, UserEvent
 from proconsul.raft.node import RaftNode
+from proconsul.rpc.pool import MuxPool
+from proconsul.server.rpc_endpoints import ServerPort
 from proconsul.server.server import Server, ServerConfig
 from proconsul.structs.coordinate import Coordinate, CoordinateEntry, CoordinateUpdateRequest
 from proconsul.structs.errors import ConsulError
@@ -40,13 +45,15 @@ LOG_LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.IN
               "warn": logging.WARNING, "err": logging.ERROR, "error": logging.ERROR}
 
 COORDINATE_SYNC_INTERVAL = 15.0
+RAFT_REMOVE_GRACE_PERIOD = 5.0  # how long a leaving follower waits to be removed from raft
 
 
 class Agent:
-    """One Proconsul agent: gossip, ``/v1``, DNS, and a server answering its RPCs.
+    """One Proconsul agent: gossip, ``/v1``, DNS, and where its RPCs go.
 
-    Client-mode agents (forwarding to remote servers over RPC) arrive with the
-    cluster issue; until then every agent runs its own server.
+    A server agent runs a :class:`Server` (answering on the server port too);
+    a client agent has none and sends its RPCs to the servers its router
+    learns from LAN gossip.
     """
 
     def __init__(self, config: AgentConfig) -> None:
@@ -55,16 +62,28 @@ class Agent:
         self.config = config.finish()
         self.started_at = time.time()
         self.raft: DurableRaft | None = None
-        self.server = Server(ServerConfig(
-            datacenter=config.datacenter, node_name=config.node_name, node_id=config.node_id,
-            advertise_addr=config.advertise_addr, server_port=config.server_port,
-            serf_lan_port=config.serf_lan_port,
-            coordinate_update_period=0.1 if config.dev else 5.0),
-            None if config.dev else self._durable_raft)
+        self.pool = MuxPool()
+        self.server: Server | None = None
+        self.server_port: ServerPort | None = None
+        self.router: Router | None = None
+        self.client: RPCClient | None = None
         self.gossip = Gossip(config, self._on_gossip_event)
+        if config.server:
+            self.server = Server(ServerConfig(
+                datacenter=config.datacenter, node_name=config.node_name,
+                node_id=config.node_id, advertise_addr=config.advertise_addr,
+                server_port=config.server_port, serf_lan_port=config.serf_lan_port,
+                coordinate_update_period=0.1 if config.dev else 5.0,
+                rpc_hold_timeout=config.rpc_hold_timeout),
+                None if config.dev else self._durable_raft, pool=self.pool)
+            self.server.lan_members = self.gossip.lan_member_states
+            self.server.wan_coordinates = self._wan_coordinates
+            self.server_port = ServerPort(
+                self.server, self.raft.transport.serve_stream if self.raft else None)
+        else:
+            self.router = Router(config.datacenter, functools.partial(ping, self.pool))
+            self.client = RPCClient(self.router, self.pool)
         self.user_events = UserEvents(config.node_name, self._local_services)
-        self.server.lan_members = self.gossip.lan_member_states
-        self.server.wan_coordinates = self._wan_coordinates
         self.local = LocalState(config.node_name, config.check_update_interval)
         self.registry = LocalRegistry(
             self.local, node_name=config.node_name,
@@ -83,6 +102,8 @@ class Agent:
         self._runner: web.AppRunner | None = None
         self._coordinate_task: asyncio.Task | None = None
         self._anti_entropy_task: asyncio.Task | None = None
+        self._rebalance_task: asyncio.Task | None = None
+        self._left = False
         self._config_services: dict[str, dict] = {}
         self._config_checks: dict[str, dict] = {}
         dns = DNSSettings.from_config(self.config)
@@ -103,14 +124,22 @@ class Agent:
         except OSError as err:
             raise ConsulError(f"cannot start gossip on {self.config.bind_addr}: "
                               f"{err.strerror}") from None
-        if self.raft is not None:
+        if self.server_port is not None:
             try:
-                await self.raft.start()
-            except ConsulError:
+                await self.server_port.start(self.config.bind_addr, self.config.server_port)
+            except OSError as err:
                 await self.gossip.stop()
-                raise
+                raise ConsulError(f"cannot listen for RPC on {self.config.bind_addr}:"
+                                  f"{self.config.server_port}: {err.strerror}") from None
+        if self.raft is not None:
+            await self.raft.start()
             self.raft.members_changed(self.gossip.lan.members())
-        self.server.start()
+        if self.server is not None:
+            self.server.start()
+        if self.router is not None:
+            self.router.update(self.gossip.lan.members())
+            self._rebalance_task = asyncio.create_task(
+                self.router.run(lambda: len(self.gossip.lan.members())))
         self._runner = web.AppRunner(build_app(self), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.client_addr, self.config.http_port,
@@ -138,11 +167,35 @@ class Agent:
                      self.config.dns_port)
 
     async def leave(self) -> None:
-        """Leave the gossip pools gracefully (``/v1/agent/leave``, or on terminate)."""
+        """Leave gracefully (``/v1/agent/leave``, or on terminate); once.
+
+        A server first stops taking new RPCs (callers get a retryable error
+        and go elsewhere), so nothing new is proposed while it leaves the Raft
+        configuration (a leader removes itself; a follower is removed by the
+        leader once gossip shows it left); then it leaves gossip and drains:
+        RPCs under way are answered for up to ``leave_drain_time``.
+        """
+        if self._left:
+            return
+        self._left = True
+        if self.server is None or self.server_port is None:
+            await self.gossip.leave()
+            return
+        log.info("leaving: refusing new RPCs")
+        self.server_port.start_draining()
+        was_leader = await self.server.leave_raft()
         await self.gossip.leave()
+        log.info("leaving: left gossip, draining RPC traffic (up to %.1fs)",
+                 self.config.leave_drain_time)
+        waits = [self.server_port.drained(self.config.leave_drain_time)]
+        if not was_leader:
+            waits.append(self.server.wait_removed(RAFT_REMOVE_GRACE_PERIOD))
+        removed = all((await asyncio.gather(*waits))[1:])
+        log.info("leaving: done%s", "" if removed else
+                 " (still in the raft configuration after the grace period)")
 
     async def stop(self) -> None:
-        for task in (self._coordinate_task, self._anti_entropy_task):
+        for task in (self._coordinate_task, self._anti_entropy_task, self._rebalance_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -154,16 +207,22 @@ class Agent:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.gossip.stop()
-        await self.server.stop()
+        if self.server_port is not None:
+            await self.server_port.close()
+        if self.server is not None:
+            await self.server.stop()
         if self.raft is not None:
             await self.raft.stop()
+        await self.pool.close()
 
     def catalog_version(self, allow_stale: bool, max_stale_ms: int) -> tuple[int, int] | None:
         """A value that changes whenever a catalog read could answer differently.
 
         None when a read would not be answered from this agent's own state: it
-        is not the leader and stale reads are off, or too stale.
+        is a client, or not the leader and stale reads are off, or too stale.
         """
+        if self.server is None:
+            return None
         consensus = self.server.consensus
         if not consensus.is_leader() and not (
                 allow_stale and consensus.last_contact() * 1000 <= max_stale_ms):
@@ -172,8 +231,11 @@ class Agent:
         return store.generation, store.max_index("nodes", "services", "checks")
 
     async def rpc(self, method: str, request: Any) -> Any:
-        """Call a server endpoint; in server mode that is this agent's own server."""
-        return await self.server.rpc(method, request)
+        """Call a server endpoint: this agent's own server, or one its router picks."""
+        if self.server is not None:
+            return await self.server.rpc(method, request)
+        assert self.client is not None
+        return await self.client.call(method, request)
 
     async def _load_registrations(self) -> None:
         """Services and checks from config files, then those persisted from the API."""
@@ -255,10 +317,13 @@ class Agent:
         if pool == "lan" and isinstance(event, MemberEvent):
             if self.raft is not None:
                 self.raft.members_changed(self.gossip.lan.members())
-            self.server.autopilot.notify()
-            reaped = event.type == MemberEventType.REAP
-            for member in event.members:
-                self.server.reconciler.notify(member_state(member, reaped))
+            if self.router is not None:
+                self.router.update(self.gossip.lan.members())
+            if self.server is not None:
+                self.server.autopilot.notify()
+                reaped = event.type == MemberEventType.REAP
+                for member in event.members:
+                    self.server.reconciler.notify(member_state(member, reaped))
         elif pool == "lan" and isinstance(event, UserEvent):
             self.user_events.received(event)
 

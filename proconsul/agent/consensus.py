@@ -20,6 +20,7 @@ from proconsul.raft.node import RaftNode
 from proconsul.raft.recovery import recover_from_peers_file
 from proconsul.raft.storage import RaftStorage
 from proconsul.raft.tcp_transport import TcpTransport
+from proconsul.rpc.mux import ConnType
 from proconsul.structs.errors import ConsulError
 
 log = logging.getLogger("agent.raft")
@@ -46,7 +47,11 @@ def raft_address(config: AgentConfig) -> str:
 
 
 class DurableRaft:
-    """A server's Raft node with its storage, TCP transport and bootstrap logic."""
+    """A server's Raft node with its storage, TCP transport and bootstrap logic.
+
+    Raft shares the server port: peers dial it and open with the Raft
+    connection type; the port hands inbound ones to ``transport.serve_stream``.
+    """
 
     def __init__(self, config: AgentConfig, fsm: StateMachine) -> None:
         if not config.data_dir:
@@ -58,7 +63,7 @@ class DurableRaft:
             recover_from_peers_file(self.storage, raft_dir)
         except ValueError as err:
             raise ConsulError(f"Failed to recover from peers.json: {err}") from None
-        self.transport = TcpTransport()
+        self.transport = TcpTransport(preamble=bytes([ConnType.RAFT]))
         timing = RaftConfig.with_multiplier(config.raft_multiplier,
                                             trailing_logs=config.raft_trailing_logs)
         self.node = RaftNode(config.node_id, raft_address(config), fsm, self.storage,
@@ -68,11 +73,6 @@ class DurableRaft:
         self._running = False
 
     async def start(self) -> None:
-        try:
-            await self.transport.listen(self.config.bind_addr, self.config.server_port)
-        except OSError as err:
-            raise ConsulError(f"cannot listen for raft on {self.config.bind_addr}:"
-                              f"{self.config.server_port}: {err.strerror}") from None
         await self.node.start()
         self._running = True
         cfg = self.config

@@ -127,10 +127,6 @@ def run(args: list[str]) -> int:
         return 1
     logging.basicConfig(level=LOG_LEVELS[level], stream=sys.stderr,
                         format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
-    if not config.server:
-        print("==> Client agents arrive with clustering; start with -dev or -server.",
-              file=sys.stderr)
-        return 1
     try:
         import uvloop
         return uvloop.run(_serve(config))
@@ -153,8 +149,19 @@ async def _serve(config) -> int:
     agent = Agent(config)
     await agent.start()
     loop = asyncio.get_running_loop()
+    leave_on: set[signal.Signals] = set()
+    if config.leave_on_terminate:
+        leave_on.add(signal.SIGTERM)
+    if not config.skip_leave_on_interrupt:
+        leave_on.add(signal.SIGINT)
+    received: list[signal.Signals] = []
+
+    def on_stop_signal(sig: signal.Signals) -> None:
+        received.append(sig)
+        agent.shutdown_requested.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, agent.shutdown_requested.set)
+        loop.add_signal_handler(sig, on_stop_signal, sig)
     reloads: set[asyncio.Task] = set()  # keep running reloads referenced until done
 
     def on_sighup() -> None:
@@ -165,6 +172,9 @@ async def _serve(config) -> int:
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
     print("==> Proconsul agent running!", flush=True)
     await agent.shutdown_requested.wait()
+    if received and received[0] in leave_on:
+        print("==> Gracefully leaving...", flush=True)
+        await agent.leave()
     print("==> Shutting down...", flush=True)
     await agent.stop()
     return 0

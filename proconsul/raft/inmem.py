@@ -55,6 +55,9 @@ class InmemConsensus:
     def last_index(self) -> int:
         return self._index
 
+    async def remove_server(self, server_id: str, timeout: float | None = None) -> None:
+        raise ConsensusError("an in-memory cluster of one cannot remove servers")
+
     def on_leadership_change(self, callback: Callable[[bool], None]) -> None:
         self._observers.append(callback)
 
@@ -69,9 +72,6 @@ class InmemConsensus:
 
     async def add_nonvoter(self, server_id: str, address: str) -> None:
         raise ConsensusError("a -dev server cannot add servers")
-
-    async def remove_server(self, server_id: str) -> None:
-        raise ConsensusError("a -dev server cannot remove servers")
 
     async def transfer_leadership(self, server_id: str | None = None) -> str:
         raise ConsensusError("cannot find peer")

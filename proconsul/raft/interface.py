@@ -82,6 +82,9 @@ class Consensus(Protocol):
 
     def last_index(self) -> int: ...
 
+    async def remove_server(self, server_id: str, timeout: float | None = None) -> None:
+        """Leader only: commit a configuration without ``server_id``."""
+
     def on_leadership_change(self, callback: Callable[[bool], None]) -> None:
         """Call ``callback(is_leader)`` whenever this node gains or loses leadership."""
 

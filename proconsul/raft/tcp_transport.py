@@ -4,9 +4,9 @@ Each message travels as a frame ``[u32 BE length][msgpack message]``
 (:func:`~proconsul.raft.messages.encode_message`). Delivery is best effort,
 as Raft expects: while a peer's connection is down (backing off between
 attempts) messages to it are dropped and the core's retries cover the gap.
-Inbound connections are served by :meth:`TcpTransport.serve_stream`, which
-takes an already-accepted stream, so a port multiplexer can hand Raft
-connections over as well as this module's own listener.
+Outbound connections go to a peer's server port and open with ``preamble``
+(the port's connection-type byte for Raft); inbound ones are accepted by that
+port's multiplexer and handed to :meth:`TcpTransport.serve_stream`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import contextlib
 import logging
 import struct
 from collections.abc import Callable
+from typing import Protocol
 
 import msgspec
 
@@ -26,6 +27,15 @@ log = logging.getLogger(__name__)
 _LENGTH = struct.Struct(">I")
 MAX_FRAME = 64 << 20
 QUEUE_LIMIT = 4096
+READ_CHUNK = 65536
+
+
+class InboundStream(Protocol):
+    """An accepted byte stream; ``read`` returns ``b""`` at its end."""
+
+    async def read(self, n: int = READ_CHUNK) -> bytes: ...
+
+    async def close(self) -> None: ...
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -54,11 +64,12 @@ class TcpTransport:
         connect_timeout: float = 5.0,
         min_backoff: float = 0.05,
         max_backoff: float = 1.0,
+        preamble: bytes = b"",
     ) -> None:
         self._handler: Callable[[Message], None] | None = None
         self._peers: dict[str, _Peer] = {}
-        self._server: asyncio.Server | None = None
-        self._inbound: set[asyncio.StreamWriter] = set()
+        self._inbound: set[InboundStream] = set()
+        self._preamble = preamble
         self._connect_timeout = connect_timeout
         self._min_backoff = min_backoff
         self._max_backoff = max_backoff
@@ -80,59 +91,48 @@ class TcpTransport:
         peer.queue.put_nowait(encode_message(message))
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
         peers, self._peers = list(self._peers.values()), {}
         for peer in peers:
             peer.task.cancel()
-        for writer in list(self._inbound):
-            writer.close()
+        for stream in list(self._inbound):
+            await stream.close()
         for peer in peers:
             with contextlib.suppress(asyncio.CancelledError):
                 await peer.task
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
 
     # ------------------------------------------------------------------ inbound
 
-    async def listen(self, host: str, port: int) -> tuple[str, int]:
-        """Accept Raft connections on ``host:port``; returns the bound address."""
-        self._server = await asyncio.start_server(self.serve_stream, host, port,
-                                                  reuse_address=True)
-        bound = self._server.sockets[0].getsockname()
-        return bound[0], bound[1]
-
-    async def serve_stream(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    async def serve_stream(self, stream: InboundStream) -> None:
         """Read frames from one accepted connection until it closes or misbehaves."""
-        self._inbound.add(writer)
+        self._inbound.add(stream)
+        buf = bytearray()
         try:
-            while True:
-                header = await reader.readexactly(_LENGTH.size)
-                (length,) = _LENGTH.unpack(header)
-                if length > MAX_FRAME:
-                    self._bad_frame(writer, f"frame of {length} bytes")
-                    return
-                payload = await reader.readexactly(length)
-                try:
-                    message = decode_message(payload)
-                except msgspec.DecodeError as err:
-                    self._bad_frame(writer, str(err))
-                    return
-                if self._handler is not None:
-                    self._handler(message)
-        except (asyncio.IncompleteReadError, ConnectionError):
+            while data := await stream.read(READ_CHUNK):
+                buf += data
+                while len(buf) >= _LENGTH.size:
+                    (length,) = _LENGTH.unpack_from(buf)
+                    if length > MAX_FRAME:
+                        self._bad_frame(f"frame of {length} bytes")
+                        return
+                    if len(buf) < _LENGTH.size + length:
+                        break
+                    payload = bytes(buf[_LENGTH.size:_LENGTH.size + length])
+                    del buf[:_LENGTH.size + length]
+                    try:
+                        message = decode_message(payload)
+                    except msgspec.DecodeError as err:
+                        self._bad_frame(str(err))
+                        return
+                    if self._handler is not None:
+                        self._handler(message)
+        except ConnectionError:
             pass
         finally:
-            self._inbound.discard(writer)
-            writer.close()
+            self._inbound.discard(stream)
 
-    def _bad_frame(self, writer: asyncio.StreamWriter, why: str) -> None:
+    def _bad_frame(self, why: str) -> None:
         self.bad_frames += 1
-        log.warning("raft: closing connection from %s: bad frame (%s)",
-                    writer.get_extra_info("peername"), why)
+        log.warning("raft: closing an inbound connection: bad frame (%s)", why)
 
     # ------------------------------------------------------------------ outbound
 
@@ -146,6 +146,8 @@ class TcpTransport:
                     asyncio.open_connection(host, port), self._connect_timeout
                 )
                 backoff = self._min_backoff
+                if self._preamble:
+                    writer.write(self._preamble)
                 while True:
                     frames = [await peer.queue.get()]
                     while not peer.queue.empty():

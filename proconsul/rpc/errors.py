@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from proconsul.structs.errors import ConsulError
 
-__all__ = ["RPCError", "RPCConnectionError", "RPCProtocolError", "RPCTimeout"]
+__all__ = ["RPCConnectionError", "RPCDialError", "RPCError", "RPCProtocolError", "RPCTimeout"]
 
 
 class RPCError(ConsulError):
@@ -23,3 +23,7 @@ class RPCProtocolError(RPCConnectionError):
 
 class RPCTimeout(TimeoutError):
     """No reply within the call's timeout (the request may have been applied)."""
+
+
+class RPCDialError(RPCConnectionError):
+    """The connection could not be made: the request was never sent."""

@@ -22,7 +22,7 @@ from proconsul.rpc.codec import (
     encode,
 )
 from proconsul.rpc.conn import StreamConn, TLSConn
-from proconsul.rpc.errors import RPCConnectionError, RPCError, RPCTimeout
+from proconsul.rpc.errors import RPCConnectionError, RPCDialError, RPCError, RPCTimeout
 from proconsul.rpc.mux import ConnType
 
 __all__ = ["ALPN_RPC_MULTI", "ConnPool", "FakePool", "MuxPool", "split_address"]
@@ -131,9 +131,9 @@ class MuxPool:
         session = await self._session(address)
         try:
             stream = await session.open()
-        except yamux.YamuxError as exc:
+        except yamux.YamuxError as exc:  # nothing was sent on the dead session
             await self._discard(address, session)
-            raise RPCConnectionError(f"{address}: {exc}") from exc
+            raise RPCDialError(f"{address}: {exc}") from exc
         done = False
         try:
             reply = await ClientCodec(stream, self.max_message_size).call(method, args, reply_type)
@@ -182,7 +182,7 @@ class MuxPool:
                     await conn.close()
                     raise
         except (OSError, ssl.SSLError, TimeoutError) as exc:
-            raise RPCConnectionError(f"dial {address}: {exc}") from exc
+            raise RPCDialError(f"dial {address}: {exc}") from exc
         session = yamux.Session(conn, client=True, config=self.yamux_config)
         if self._closed:
             await session.close()
@@ -232,7 +232,7 @@ class FakePool:
 
     def down(self, address: str, error: Exception | None = None) -> None:
         """Every call to ``address`` fails (a connection error by default) until :meth:`up`."""
-        self._down[address] = error or RPCConnectionError(f"dial {address}: connection refused")
+        self._down[address] = error or RPCDialError(f"dial {address}: connection refused")
 
     def up(self, address: str) -> None:
         self._down.pop(address, None)
@@ -263,7 +263,7 @@ class FakePool:
             raise pending.pop(0)
         server = self.servers.get(address)
         if server is None:
-            raise RPCConnectionError(f"dial {address}: connection refused")
+            raise RPCDialError(f"dial {address}: connection refused")
         error, body = await server.handle(method, encode(args))
         if error:
             raise RPCError(error)

@@ -44,7 +44,8 @@ class MemberReconciler:
 
     Alive members are registered with a passing serfHealth check (servers also
     get the ``consul`` service), failed ones turn critical, and members that
-    left or were reaped are deregistered. Writes are skipped when the catalog
+    left or were reaped are deregistered -- a server that left is first
+    removed from the Raft configuration. Writes are skipped when the catalog
     already agrees.
     """
 
@@ -84,6 +85,7 @@ class MemberReconciler:
         if member.tags.get("dc", cfg.datacenter) != cfg.datacenter:
             return
         if member.status in ("left", "reaped"):
+            await self._remove_server(member)
             if member.name != cfg.node_name and self.server.store.nodes.get(member.name.lower()):
                 await self.server.raft_apply(MessageType.DEREGISTER, DeregisterRequest(
                     Datacenter=cfg.datacenter, Node=member.name))
@@ -102,6 +104,16 @@ class MemberReconciler:
             Check=HealthCheck(
                 Node=member.name, CheckID=SERF_CHECK_ID, Name=SERF_CHECK_NAME, Status=status,
                 Output=SERF_CHECK_ALIVE_OUTPUT if passing else SERF_CHECK_FAILED_OUTPUT)))
+
+    async def _remove_server(self, member: MemberState) -> None:
+        """A server that left gracefully no longer votes (Consul's removeConsulServer)."""
+        if member.tags.get("role") != "consul" or member.name == self.server.config.node_name:
+            return
+        address = f"{member.addr}:{member.tags.get('port', '')}"
+        if address in self.server.consensus.peers() and "id" in member.tags:
+            log.info("removing server %s (%s) that left from the raft configuration",
+                     member.name, address)
+            await self.server.consensus.remove_server(member.tags["id"])
 
     def _up_to_date(self, member: MemberState, status: str) -> bool:
         store = self.server.store

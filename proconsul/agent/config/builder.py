@@ -49,7 +49,8 @@ def build(tree: dict[str, Any], dev: bool = False) -> AgentConfig:
         problems.append("'bootstrap_expect > 0' requires 'server = true'")
     if bootstrap and not server:
         problems.append("'bootstrap = true' requires 'server = true'")
-    multiplier = int(tree.get("performance", {}).get("raft_multiplier", 0))
+    performance = tree.get("performance", {})
+    multiplier = int(performance.get("raft_multiplier", 0))
     if not 0 <= multiplier <= 10:
         problems.append("performance.raft_multiplier cannot be greater than 10")
     if problems:
@@ -84,6 +85,8 @@ def build(tree: dict[str, Any], dev: bool = False) -> AgentConfig:
         raft_multiplier=multiplier,
         raft_snapshot_threshold=int(tree.get("raft_snapshot_threshold", 16384)),
         raft_trailing_logs=int(tree.get("raft_trailing_logs", 10240)),
+        rpc_hold_timeout=_seconds(performance, "rpc_hold_timeout", 7.0),
+        leave_drain_time=_seconds(performance, "leave_drain_time", 5.0),
         dns_port=ports.get("dns", 8600), domain=tree.get("domain", "consul."),
         alt_domain=tree.get("alt_domain", ""),
         recursors=([tree["recursor"]] if tree.get("recursor") else [])
