@@ -290,3 +290,24 @@ def test_single_server_cluster_with_a_client_stays_healthy(tmp_path: Path) -> No
         assert len(stale_values(client, "solo/")) == 20
     finally:
         cluster.stop()
+
+
+def test_catalog_drift_on_an_agent_owned_node_is_warned_and_reverted(cluster: Cluster) -> None:
+    a, b = cluster.clients
+    assert a.put("/v1/agent/service/register", {"Name": "drift", "Port": 7}).status == 200
+
+    def registered() -> bool:
+        reply = try_call(b, "GET", "/v1/catalog/service/drift")
+        return reply is not None and reply.status == 200 and len(reply.json()) == 1
+
+    wait_until(registered, 20, "anti-entropy to register drift")
+    # Through the other client: c0 is a live gossip member, so the write is warned.
+    behind = b.put("/v1/catalog/deregister", {"Node": "c0", "ServiceID": "drift"})
+    assert behind.status == 200 and "anti-entropy will revert" in behind.headers["Warning"]
+    assert b.get("/v1/catalog/service/drift").json() == []
+    # Through the owning agent: warned, and its anti-entropy puts the service back at once.
+    again = a.put("/v1/catalog/deregister", {"Node": "c0", "ServiceID": "drift"})
+    assert "Warning" in again.headers
+    wait_until(registered, 20, "anti-entropy to restore drift")
+    external = b.put("/v1/catalog/register", {"Node": "external", "Address": "10.9.9.9"})
+    assert external.status == 200 and "Warning" not in external.headers

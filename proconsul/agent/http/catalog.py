@@ -31,13 +31,21 @@ OWNED_NODE_WARNING = ('299 proconsul "node {node} is managed by its agent: anti-
 
 def _owned_node_warning(request: web.Request, node: str,
                         response: web.Response) -> web.Response:
-    """Say so when a catalog write touches the node this agent keeps in sync."""
+    """Say so when a catalog write touches a node whose own agent keeps it in sync.
+
+    A node is agent-owned when it is a live member of LAN gossip. For this
+    agent's own node the revert is started at once.
+    """
     agent = request.app["agent"]
-    if node.lower() == agent.config.node_name.lower():
-        log.warning("catalog write for node %s, which this agent owns: anti-entropy will "
+    wanted = node.lower()
+    own = wanted == agent.config.node_name.lower()
+    if own or any(m.name.lower() == wanted and int(m.status) == 1
+                  for m in agent.gossip.lan.members()):
+        log.warning("catalog write for node %s, which an agent owns: anti-entropy will "
                     "revert it", node)
         response.headers["Warning"] = OWNED_NODE_WARNING.format(node=node)
-        agent.anti_entropy.trigger_full_sync()
+        if own:
+            agent.anti_entropy.trigger_full_sync()
     return response
 
 
