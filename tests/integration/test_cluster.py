@@ -182,11 +182,15 @@ def test_service_registered_on_one_client_is_visible_through_the_other(
     assert (entry["Node"], entry["ServiceID"], entry["ServicePort"]) == ("c0", "web-a", 8080)
     health = b.get("/v1/health/service/web").json()
     assert [n["Node"]["Node"] for n in health] == ["c0"]
-    # DNS on a client agent reads through its servers too.
+    # DNS on a client agent reads through its servers too; its reads are stale-allowed
+    # (Consul's dns_config.allow_stale), so a follower may trail the leader briefly.
     query = dns.message.make_query("web.service.consul.", dns.rdatatype.SRV)
-    answer = dns.query.udp(query, b.host, port=b.dns_port, timeout=10)
-    assert [(r.port, str(r.target)) for rrset in answer.answer for r in rrset] == [
-        (8080, "c0.node.dc1.consul.")]
+
+    def srv_records():
+        answer = dns.query.udp(query, b.host, port=b.dns_port, timeout=10)
+        return [(r.port, str(r.target)) for rrset in answer.answer for r in rrset]
+
+    assert wait_until(srv_records, 20, "the SRV answer") == [(8080, "c0.node.dc1.consul.")]
 
 
 def test_blocking_query_on_one_client_wakes_on_a_write_through_the_other(
