@@ -62,7 +62,7 @@ class Agent:
         self.config = config.finish()
         self.started_at = time.time()
         self.raft: DurableRaft | None = None
-        self.pool = MuxPool()
+        self.pool = MuxPool(source_host=config.source_host)
         self.server: Server | None = None
         self.server_port: ServerPort | None = None
         self.router: Router | None = None

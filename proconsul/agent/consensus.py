@@ -63,7 +63,8 @@ class DurableRaft:
             recover_from_peers_file(self.storage, raft_dir)
         except ValueError as err:
             raise ConsulError(f"Failed to recover from peers.json: {err}") from None
-        self.transport = TcpTransport(preamble=bytes([ConnType.RAFT]))
+        self.transport = TcpTransport(preamble=bytes([ConnType.RAFT]),
+                                      source_host=config.source_host)
         timing = RaftConfig.with_multiplier(config.raft_multiplier,
                                             trailing_logs=config.raft_trailing_logs)
         self.node = RaftNode(config.node_id, raft_address(config), fsm, self.storage,

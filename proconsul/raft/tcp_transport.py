@@ -65,9 +65,11 @@ class TcpTransport:
         min_backoff: float = 0.05,
         max_backoff: float = 1.0,
         preamble: bytes = b"",
+        source_host: str | None = None,
     ) -> None:
         self._handler: Callable[[Message], None] | None = None
         self._peers: dict[str, _Peer] = {}
+        self._local_addr = (source_host, 0) if source_host else None
         self._inbound: set[InboundStream] = set()
         self._preamble = preamble
         self._connect_timeout = connect_timeout
@@ -143,7 +145,8 @@ class TcpTransport:
             writer = None
             try:
                 reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(host, port), self._connect_timeout
+                    asyncio.open_connection(host, port, local_addr=self._local_addr),
+                    self._connect_timeout
                 )
                 backoff = self._min_backoff
                 if self._preamble:

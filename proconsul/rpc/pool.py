@@ -90,7 +90,9 @@ class MuxPool:
         dial_timeout: float = DIAL_TIMEOUT,
         yamux_config: yamux.Config | None = None,
         max_message_size: int = MAX_MESSAGE_SIZE,
+        source_host: str | None = None,
     ) -> None:
+        self._local_addr = (source_host, 0) if source_host else None
         if native_tls and tls is None:
             raise ValueError("native_tls needs a TLS context")
         if native_tls:
@@ -174,7 +176,8 @@ class MuxPool:
         host, port = split_address(address)
         try:
             async with asyncio.timeout(self.dial_timeout):
-                reader, writer = await asyncio.open_connection(host, port)
+                reader, writer = await asyncio.open_connection(host, port,
+                                                               local_addr=self._local_addr)
                 conn: StreamConn | TLSConn = StreamConn(reader, writer)
                 try:
                     conn = await self._upgrade(conn)

@@ -92,6 +92,11 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     recursors: list[str] = msgspec.field(default_factory=list)
     dns_config: DNSConfig = msgspec.field(default_factory=DNSConfig)
 
+    @property
+    def source_host(self) -> str | None:
+        """The address outbound cluster connections come from: the bind address, if specific."""
+        return None if self.bind_addr in ("", "0.0.0.0", "::") else self.bind_addr
+
     def finish(self) -> AgentConfig:
         """Fill derived defaults: node name from the hostname, a node ID, addresses."""
         if self.dev:
