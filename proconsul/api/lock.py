@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from proconsul.api.errors import APIError, ClientError
 from proconsul.api.kv import KVPair
@@ -91,7 +92,46 @@ def wait_remaining(opts_wait: float, try_once: bool, started: float, attempts: i
     return remaining if remaining > 0 else None
 
 
-class Lock:
+class Holder:
+    """What Lock and Semaphore share: the session, and a thread that notices a lost hold.
+
+    Subclasses say whether ``session`` still holds, with a blocking read:
+    ``_check_hold(session, query) -> (held, meta)``.
+    """
+
+    def _held(self) -> threading.Event:
+        self.held = True
+        lost = threading.Event()
+        self._monitor_stop = threading.Event()
+        threading.Thread(target=self._monitor, args=(self.session, lost, self._monitor_stop),
+                         daemon=True).start()
+        return lost
+
+    def _monitor(self, session: str, lost: threading.Event, stop: threading.Event) -> None:
+        q = QueryOptions(require_consistent=True)
+        retries = self.opts.monitor_retries
+        while not stop.is_set():
+            try:
+                held, meta = self._check_hold(session, q)
+            except ClientError as err:
+                if retries > 0 and retryable(err):
+                    retries -= 1
+                    stop.wait(self.opts.monitor_retry_time)
+                    continue
+                break
+            if not held:
+                break
+            retries = self.opts.monitor_retries
+            q.wait_index = meta.next_index(q.wait_index)
+        lost.set()
+
+    def _drop_session(self) -> None:
+        if self._owned is not None:
+            self._owned.release()
+            self._owned = None
+
+
+class Lock(Holder):
     def __init__(self, client, opts: LockOptions) -> None:
         self.client = client
         self.opts = opts
@@ -157,31 +197,9 @@ class Lock:
                 return None
         return None
 
-    def _held(self) -> threading.Event:
-        self.held = True
-        lost = threading.Event()
-        self._monitor_stop = threading.Event()
-        threading.Thread(target=self._monitor, args=(self.session, lost, self._monitor_stop),
-                         daemon=True).start()
-        return lost
-
-    def _monitor(self, session: str, lost: threading.Event, stop: threading.Event) -> None:
-        q = QueryOptions(require_consistent=True)
-        retries = self.opts.monitor_retries
-        while not stop.is_set():
-            try:
-                pair, meta = self.kv.get(self.opts.key, q)
-            except ClientError as err:
-                if retries > 0 and retryable(err):
-                    retries -= 1
-                    stop.wait(self.opts.monitor_retry_time)
-                    continue
-                break
-            if pair is None or pair.session != session:
-                break
-            retries = self.opts.monitor_retries
-            q.wait_index = meta.next_index(q.wait_index)
-        lost.set()
+    def _check_hold(self, session: str, q: QueryOptions) -> tuple[bool, Any]:
+        pair, meta = self.kv.get(self.opts.key, q)
+        return pair is not None and pair.session == session, meta
 
     def unlock(self) -> None:
         if not self.held:
@@ -193,11 +211,6 @@ class Lock:
                                    session=self.session))
         finally:
             self._drop_session()
-
-    def _drop_session(self) -> None:
-        if self._owned is not None:
-            self._owned.release()
-            self._owned = None
 
     def destroy(self) -> None:
         """Delete the lock key if nobody holds it (``LockInUse`` otherwise)."""

@@ -11,14 +11,14 @@ import json
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from proconsul.api.errors import ClientError
 from proconsul.api.kv import KVPair
 from proconsul.api.lock import (
     DEFAULT_MONITOR_RETRY_TIME,
+    Holder,
     LockError,
     SessionHolder,
-    retryable,
     wait_remaining,
 )
 from proconsul.api.options import QueryOptions
@@ -52,7 +52,7 @@ def join(prefix: str, name: str) -> str:
     return f"{prefix.rstrip('/')}/{name}" if prefix else name
 
 
-class Semaphore:
+class Semaphore(Holder):
     def __init__(self, client, opts: SemaphoreOptions) -> None:
         if opts.limit <= 0:
             raise ValueError("semaphore limit must be positive")
@@ -136,34 +136,13 @@ class Semaphore:
                 return self._held()
         return None
 
-    def _held(self) -> threading.Event:
-        self.held = True
-        lost = threading.Event()
-        self._monitor_stop = threading.Event()
-        threading.Thread(target=self._monitor, args=(self.session, lost, self._monitor_stop),
-                         daemon=True).start()
-        return lost
-
-    def _monitor(self, session: str, lost: threading.Event, stop: threading.Event) -> None:
-        q = QueryOptions(require_consistent=True)
-        retries = self.opts.monitor_retries
-        while not stop.is_set():
-            try:
-                pairs, meta = self.kv.list(self.opts.prefix, q)
-                state, _ = self._state(pairs)
-            except ClientError as err:
-                if retries > 0 and retryable(err):
-                    retries -= 1
-                    stop.wait(self.opts.monitor_retry_time)
-                    continue
-                break
-            except SemaphoreError:
-                break
-            if session not in state["Holders"]:
-                break
-            retries = self.opts.monitor_retries
-            q.wait_index = meta.next_index(q.wait_index)
-        lost.set()
+    def _check_hold(self, session: str, q: QueryOptions) -> tuple[bool, Any]:
+        pairs, meta = self.kv.list(self.opts.prefix, q)
+        try:
+            state, _ = self._state(pairs)
+        except SemaphoreError:
+            return False, meta
+        return session in state["Holders"], meta
 
     def release(self) -> None:
         if not self.held:
@@ -189,11 +168,6 @@ class Semaphore:
             self.kv.delete(join(self.opts.prefix, self.session))
         finally:
             self._drop_session()
-
-    def _drop_session(self) -> None:
-        if self._owned is not None:
-            self._owned.release()
-            self._owned = None
 
     def destroy(self) -> None:
         """Delete the semaphore's lock key if no live holder remains."""

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from proconsul.structs.catalog import HEALTH_CRITICAL, HEALTH_PASSING, HEALTH_WARNING
 
@@ -160,6 +162,18 @@ class IntervalRunner(CheckRunner):
 
     async def probe(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
+
+
+class TLSAddressRunner(IntervalRunner):
+    """An interval runner that dials ``address``, over TLS when given a context."""
+
+    def __init__(self, check_id: str, update: Any, *, address: str,
+                 ssl_context: ssl.SSLContext | None = None, server_name: str = "",
+                 **kwargs: Any) -> None:
+        super().__init__(check_id, update, **kwargs)
+        self.address = address
+        self.ssl_context = ssl_context
+        self.server_name = server_name
 
 
 class TailBuffer:

@@ -13,22 +13,14 @@ import h2.connection
 import h2.events
 import h2.exceptions
 
-from proconsul.agent.checks.base import IntervalRunner, split_host_port
+from proconsul.agent.checks.base import TLSAddressRunner, split_host_port
 from proconsul.structs.catalog import HEALTH_CRITICAL, HEALTH_PASSING
 
 
-class H2PingRunner(IntervalRunner):
+class H2PingRunner(TLSAddressRunner):
     """Opens an HTTP/2 connection (TLS with ALPN h2, or prior-knowledge cleartext) and PINGs."""
 
     kind = "h2ping"
-
-    def __init__(self, check_id: str, update: Any, *, address: str,
-                 ssl_context: ssl.SSLContext | None = None, server_name: str = "",
-                 **kwargs: Any) -> None:
-        super().__init__(check_id, update, **kwargs)
-        self.address = address
-        self.ssl_context = ssl_context
-        self.server_name = server_name
 
     async def probe(self) -> None:
         try:

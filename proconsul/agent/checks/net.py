@@ -10,22 +10,14 @@ import socket
 import ssl
 from typing import Any
 
-from proconsul.agent.checks.base import IntervalRunner, split_host_port
+from proconsul.agent.checks.base import IntervalRunner, TLSAddressRunner, split_host_port
 from proconsul.structs.catalog import HEALTH_CRITICAL, HEALTH_PASSING
 
 
-class TCPRunner(IntervalRunner):
+class TCPRunner(TLSAddressRunner):
     """Passing if a TCP (or, with ``TCPUseTLS``, TLS) connection can be established."""
 
     kind = "tcp"
-
-    def __init__(self, check_id: str, update: Any, *, address: str,
-                 ssl_context: ssl.SSLContext | None = None, server_name: str = "",
-                 **kwargs: Any) -> None:
-        super().__init__(check_id, update, **kwargs)
-        self.address = address
-        self.ssl_context = ssl_context
-        self.server_name = server_name
 
     async def probe(self) -> None:
         label = "TCP+TLS" if self.ssl_context is not None else "TCP"
