@@ -140,20 +140,11 @@ class Agent:
             self.router.update(self.gossip.lan.members())
             self._rebalance_task = asyncio.create_task(
                 self.router.run(lambda: len(self.gossip.lan.members())))
-        self._runner = web.AppRunner(build_app(self), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.client_addr, self.config.http_port,
-                           reuse_address=True)
-        try:
-            await site.start()
-        except OSError as err:
-            await self._runner.cleanup()
-            await self.gossip.stop()
-            raise ConsulError(f"cannot listen on {self.http_address}: {err.strerror}") from None
+        if self.config.http_port >= 0:  # ports.http = -1 disables the HTTP API, as in Consul
+            await self._start_http()
         await self._load_registrations()
         self._coordinate_task = asyncio.create_task(self._sync_coordinates())
         self._anti_entropy_task = asyncio.create_task(self.anti_entropy.run())
-        log.info("HTTP API listening on http://%s", self.http_address)
         if self.config.dns_port > 0:
             dns = DNSServer(self.dns_resolver, self.config.client_addr, self.config.dns_port)
             try:
@@ -165,6 +156,19 @@ class Agent:
             self.dns = dns
             log.info("DNS server listening on %s:%d (udp and tcp)", self.config.client_addr,
                      self.config.dns_port)
+
+    async def _start_http(self) -> None:
+        self._runner = web.AppRunner(build_app(self), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.client_addr, self.config.http_port,
+                           reuse_address=True)
+        try:
+            await site.start()
+        except OSError as err:
+            await self._runner.cleanup()
+            await self.gossip.stop()
+            raise ConsulError(f"cannot listen on {self.http_address}: {err.strerror}") from None
+        log.info("HTTP API listening on http://%s", self.http_address)
 
     async def leave(self) -> None:
         """Leave gracefully (``/v1/agent/leave``, or on terminate); once.

@@ -213,3 +213,31 @@ def test_invalid_config_file_stops_the_agent_with_file_and_key(tmp_path):
         assert f'{bad}: invalid config key "servise"' in str(err)
     else:
         raise AssertionError("agent started with an invalid config file")
+
+
+def test_enable_tag_override_adopts_catalog_tags(agent, unique):
+    node = agent.get("/v1/agent/self").json()["Config"]["NodeName"]
+    agent.put("/v1/agent/service/register",
+              {"Name": unique, "Tags": ["agent"], "EnableTagOverride": True})
+    wait_until(lambda: catalog_ids(agent, unique) == [unique], what="synced")
+    reply = agent.put("/v1/catalog/register", {
+        "Node": node, "Address": "127.0.0.1", "SkipNodeUpdate": True,
+        "Service": {"ID": unique, "Service": unique, "Tags": ["catalog"],
+                    "EnableTagOverride": True}})
+    assert "Warning" in reply.headers  # a full sync runs now; tag override keeps these tags
+    wait_until(lambda: agent.get(f"/v1/agent/service/{unique}").json()["Tags"] == ["catalog"],
+               what="the agent to adopt the catalog's tags")
+    assert agent.get(f"/v1/catalog/service/{unique}").json()[0]["ServiceTags"] == ["catalog"]
+
+
+def test_http_port_minus_one_disables_the_http_api(tmp_path):
+    agent = start_agent("-http-port", "-1")  # given after the fixture's own port: it wins
+    try:
+        try:
+            agent.get("/v1/status/leader", timeout=2)
+        except OSError:
+            pass
+        else:
+            raise AssertionError("the HTTP API answered although ports.http = -1")
+    finally:
+        agent.stop()
