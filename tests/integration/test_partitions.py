@@ -13,8 +13,9 @@ from tests.support.iptables import Partitioner
 from tests.support.linearizability import check
 from tests.support.register_workload import RegisterWorkload
 
-FAST = ("-raft-multiplier", "1")
-ELECTION_TIMEOUT = 1.0  # seconds at -raft-multiplier 1
+# Multiplier 2 (2 s election timeout) keeps leadership steady on a busy 2-core machine.
+FAST = ("-raft-multiplier", "2")
+ELECTION_TIMEOUT = 2.0
 
 
 class Servers:
@@ -31,20 +32,29 @@ class Servers:
     def leader(self, among: list[int] | None = None) -> int:
         """The server that the (given) running servers agree leads."""
         ids = among if among is not None else list(self.procs)
+        seen: dict[int, str] = {}
 
         def agreed():
-            named = set()
             for i in ids:
                 try:
-                    named.add(self.procs[i].get("/v1/status/leader", timeout=5).json())
-                except OSError:
-                    return None
+                    seen[i] = self.procs[i].get("/v1/status/leader", timeout=5).json()
+                except OSError as err:
+                    seen[i] = f"unreachable: {err}"
+            named = set(seen[i] for i in ids)
             address = named.pop() if len(named) == 1 else ""
             return next((i + 1 for i in ids
                          if address == f"{self.specs[i].host}:{self.specs[i].server_port}"),
                         None)
 
-        return wait_until(agreed, 30, "an agreed leader") - 1
+        try:
+            return wait_until(agreed, 60, "an agreed leader") - 1
+        except AssertionError:
+            raise AssertionError(f"no agreed leader among {ids}: {seen}") from None
+
+    def voters(self) -> int:
+        leader = self.procs[self.leader()]
+        servers = leader.get("/v1/operator/raft/configuration", timeout=5).json()["Servers"]
+        return sum(1 for server in servers if server["Voter"])
 
     def hosts(self, ids) -> list[str]:
         return [self.specs[i].host for i in ids]
@@ -57,7 +67,11 @@ class Servers:
 @pytest.fixture
 def servers(tmp_path):
     cluster = Servers(tmp_path)
-    cluster.leader()
+    leader = cluster.procs[cluster.leader()]
+    # A partitioned server is "failed" in gossip and autopilot removes it (as Consul's
+    # does); a short stabilization time lets it rejoin as a voter soon after healing.
+    config = leader.get("/v1/operator/autopilot/configuration").json()
+    leader.put("/v1/operator/autopilot/configuration", dict(config, ServerStabilizationTime="1s"))
     yield cluster
     cluster.stop()
 
@@ -111,12 +125,12 @@ def test_consistent_operations_stay_linearizable_under_partitions_and_kills(serv
         servers.leader(rest)
         progress(30)
         partitioner.heal()
-        servers.leader()
+        wait_until(lambda: servers.voters() == 3, 60, "the healed server to be a voter again")
         victim = servers.leader()
         servers.procs[victim].kill()
         servers.leader([i for i in servers.procs if i != victim])
         servers.procs[victim] = start_server(servers.specs[victim])
-        servers.leader()
+        wait_until(lambda: servers.voters() == 3, 60, "the restarted server to be a voter")
         progress(30)
     history = workload.stop()
     completed = [op for op in history if op.status == "ok"]
