@@ -66,7 +66,7 @@ def spawn(argv: list[str], *, log_path: Path | str | None = None, **kw) -> subpr
     try:
         proc = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL,
+            stdin=kw.pop("stdin", subprocess.DEVNULL),
             stdout=kw.pop("stdout", out),
             stderr=kw.pop("stderr", subprocess.STDOUT),
             start_new_session=True,
@@ -860,6 +860,17 @@ def cpu_busy(seconds: float = 1.0) -> float | None:
     if a is None or b is None or b[1] <= a[1]:
         return None
     return 1.0 - (b[0] - a[0]) / (b[1] - a[1])
+
+
+def wait_idle(max_wait: float, threshold: float = 0.2, first_sample: float = 0.5
+              ) -> float | None:
+    """Sample CPU use until at most ``threshold`` of the CPUs are busy or ``max_wait``
+    seconds pass; return the last sample (None off Linux)."""
+    busy = cpu_busy(first_sample)
+    until = time.monotonic() + max_wait
+    while busy is not None and busy > threshold and time.monotonic() < until:
+        busy = cpu_busy(1.0)
+    return busy
 
 
 def machine_info() -> dict:

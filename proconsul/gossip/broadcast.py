@@ -1,12 +1,14 @@
 """memberlist's transmit-limited broadcast queue.
 
 Each queued message is piggy-backed at most ``retransmit_mult × ceil(log10(n+1))``
-times.  Messages transmitted fewer times go first (then longer, then newer).
-A message queued with a ``name`` invalidates older messages with that name.
+times.  Messages transmitted fewer times go first, then longer, then newer
+(memberlist's btree order, kept here as a sorted list).  A message queued with
+a ``name`` invalidates the queued message with that name.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Callable, Hashable
@@ -19,13 +21,16 @@ def retransmit_limit(retransmit_mult: int, num_nodes: int) -> int:
     return retransmit_mult * math.ceil(math.log10(num_nodes + 1))
 
 
-@dataclass(slots=True)
+@dataclass(eq=False, slots=True)
 class _Broadcast:
     message: bytes
     name: str | None
     notify: Hashable | None
     order: int
     transmits: int = 0
+
+    def key(self) -> tuple:
+        return (self.transmits, -len(self.message), -self.order, self)
 
 
 class BroadcastQueue:
@@ -34,47 +39,68 @@ class BroadcastQueue:
     def __init__(self, retransmit_mult: int, num_nodes: Callable[[], int]) -> None:
         self.retransmit_mult = retransmit_mult
         self._num_nodes = num_nodes
-        self._items: list[_Broadcast] = []
+        self._keys: list[tuple] = []  # sorted _Broadcast.key() values
+        self._by_name: dict[str, _Broadcast] = {}
         self._order = itertools.count()
         self._finished: list[Hashable] = []
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._keys)
 
     def queue(self, message: bytes, name: str | None = None, notify: Hashable | None = None) -> None:
+        item = _Broadcast(message, name, notify, next(self._order))
         if name is not None:
-            kept = []
-            for item in self._items:
-                if item.name == name:
-                    self._finish(item)
-                else:
-                    kept.append(item)
-            self._items = kept
-        self._items.append(_Broadcast(message, name, notify, next(self._order)))
+            old = self._by_name.pop(name, None)
+            if old is not None:
+                self._remove(old)
+                self._finish(old)
+            self._by_name[name] = item
+        bisect.insort(self._keys, item.key())
 
     def get(self, overhead: int, limit: int) -> list[bytes]:
-        """Take messages that fit ``limit`` bytes, counting ``overhead`` for each."""
-        if not self._items:
+        """Take messages that fit ``limit`` bytes, counting ``overhead`` for each.
+
+        Walks the transmit tiers from the least transmitted, taking in each the
+        largest message that still fits, like memberlist's ``GetBroadcasts``.
+        """
+        keys = self._keys
+        if not keys:
             return []
         max_transmits = retransmit_limit(self.retransmit_mult, self._num_nodes())
-        self._items.sort(key=lambda b: (b.transmits, -len(b.message), -b.order))
         used = 0
-        chosen = []
-        kept = []
-        for item in self._items:
-            cost = overhead + len(item.message)
-            if used + cost > limit:
-                kept.append(item)
+        chosen: list[bytes] = []
+        bumped: list[_Broadcast] = []
+        tier = keys[0][0]
+        while True:
+            free = limit - used - overhead
+            if free <= 0:
+                break
+            i = bisect.bisect_left(keys, (tier, -free))
+            if i == len(keys):
+                break
+            if keys[i][0] != tier:
+                tier = keys[i][0]
                 continue
-            used += cost
+            item = keys.pop(i)[3]
+            used += overhead + len(item.message)
             chosen.append(item.message)
             item.transmits += 1
             if item.transmits >= max_transmits:
+                self._forget(item)
                 self._finish(item)
             else:
-                kept.append(item)
-        self._items = kept
+                bumped.append(item)
+        for item in bumped:
+            bisect.insort(keys, item.key())
         return chosen
+
+    def _remove(self, item: _Broadcast) -> None:
+        i = bisect.bisect_left(self._keys, item.key())
+        del self._keys[i]
+
+    def _forget(self, item: _Broadcast) -> None:
+        if item.name is not None and self._by_name.get(item.name) is item:
+            del self._by_name[item.name]
 
     def _finish(self, item: _Broadcast) -> None:
         if item.notify is not None:
@@ -86,14 +112,15 @@ class BroadcastQueue:
         return finished
 
     def prune(self, keep: int) -> None:
-        """Drop the oldest messages beyond ``keep`` (serf's MaxQueueDepth)."""
-        if len(self._items) > keep:
-            self._items.sort(key=lambda b: b.order)
-            for item in self._items[: len(self._items) - keep]:
-                self._finish(item)
-            self._items = self._items[len(self._items) - keep :]
+        """Drop messages beyond ``keep``, most transmitted (then smallest, oldest) first,
+        like memberlist's ``Prune`` (serf's MaxQueueDepth)."""
+        while len(self._keys) > keep:
+            item = self._keys.pop()[3]
+            self._forget(item)
+            self._finish(item)
 
     def reset(self) -> None:
-        for item in self._items:
+        for _, _, _, item in self._keys:
             self._finish(item)
-        self._items.clear()
+        self._keys.clear()
+        self._by_name.clear()

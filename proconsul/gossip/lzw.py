@@ -20,75 +20,59 @@ class LZWError(ValueError):
     """Malformed LZW stream or output over the size limit."""
 
 
-class _BitWriter:
-    __slots__ = ("bits", "nbits", "out")
-
-    def __init__(self) -> None:
-        self.bits = 0
-        self.nbits = 0
-        self.out = bytearray()
-
-    def write(self, code: int, width: int) -> None:
-        self.bits |= code << self.nbits
-        self.nbits += width
-        while self.nbits >= 8:
-            self.out.append(self.bits & 0xFF)
-            self.bits >>= 8
-            self.nbits -= 8
-
-    def flush(self) -> bytes:
-        if self.nbits > 0:
-            self.out.append(self.bits & 0xFF)
-        return bytes(self.out)
-
-
 def compress(data: bytes) -> bytes:
-    writer = _BitWriter()
-    width = 9
-    hi = _EOF
-    overflow = 1 << width
+    # Codes are packed LSB-first into ``bits`` and flushed 32 bits at a time
+    # (the byte stream is the same as flushing byte by byte).
+    out = bytearray()
+    bits, nbits = _CLEAR, 9
+    width, hi, overflow = 9, _EOF, 1 << 9
     table: dict[int, int] = {}
-
-    def inc_hi() -> bool:
-        """Advance the next implied code; True when the table was reset."""
-        nonlocal hi, width, overflow
+    if data:
+        code = data[0]
+        for literal in data[1:]:
+            key = (code << 8) | literal
+            found = table.get(key)
+            if found is not None:
+                code = found
+                continue
+            bits |= code << nbits
+            nbits += width
+            if nbits >= 32:
+                out += (bits & 0xFFFFFFFF).to_bytes(4, "little")
+                bits >>= 32
+                nbits -= 32
+            code = literal
+            hi += 1
+            if hi == overflow:
+                width += 1
+                overflow <<= 1
+            if hi == _WRITER_MAX_CODE:
+                bits |= _CLEAR << nbits
+                nbits += width
+                width, hi, overflow = 9, _EOF, 1 << 9
+                table.clear()
+            else:
+                table[key] = hi
+        bits |= code << nbits
+        nbits += width
         hi += 1
         if hi == overflow:
             width += 1
-            overflow <<= 1
         if hi == _WRITER_MAX_CODE:
-            writer.write(_CLEAR, width)
-            width, hi, overflow = 9, _EOF, 1 << 9
-            table.clear()
-            return True
-        return False
-
-    writer.write(_CLEAR, width)
-    if not data:
-        writer.write(_EOF, width)
-        return writer.flush()
-    code = data[0]
-    for literal in data[1:]:
-        key = (code << 8) | literal
-        found = table.get(key)
-        if found is not None:
-            code = found
-            continue
-        writer.write(code, width)
-        code = literal
-        if inc_hi():
-            continue
-        table[key] = hi
-    writer.write(code, width)
-    inc_hi()
-    writer.write(_EOF, width)
-    return writer.flush()
+            bits |= _CLEAR << nbits
+            nbits += width
+            width = 9
+    bits |= _EOF << nbits
+    nbits += width
+    out += bits.to_bytes((nbits + 7) // 8, "little")
+    return bytes(out)
 
 
 def decompress(data: bytes, limit: int = 40 << 20) -> bytes:
     """Decode a complete stream (must end with EOF); raise LZWError if longer than ``limit``."""
     out = bytearray()
     width = 9
+    mask = (1 << width) - 1
     hi = _EOF
     overflow = 1 << width
     last: bytes | None = None
@@ -98,19 +82,23 @@ def decompress(data: bytes, limit: int = 40 << 20) -> bytes:
     pos = 0
     size = len(data)
     while True:
-        while nbits < width:
+        if nbits < width:
             if pos >= size:
                 raise LZWError("LZW stream ends without EOF code")
-            bits |= data[pos] << nbits
-            pos += 1
-            nbits += 8
-        code = bits & ((1 << width) - 1)
+            chunk = data[pos : pos + 4]
+            bits |= int.from_bytes(chunk, "little") << nbits
+            pos += len(chunk)
+            nbits += 8 * len(chunk)
+            if nbits < width:
+                raise LZWError("LZW stream ends without EOF code")
+        code = bits & mask
         bits >>= width
         nbits -= width
         if code < _CLEAR:
-            entry = bytes((code,))
+            entry = _LITERALS[code]
         elif code == _CLEAR:
             width, hi, overflow, last = 9, _EOF, 1 << 9, None
+            mask = (1 << width) - 1
             continue
         elif code == _EOF:
             return bytes(out)
@@ -134,3 +122,7 @@ def decompress(data: bytes, limit: int = 40 << 20) -> bytes:
             else:
                 width += 1
                 overflow <<= 1
+                mask = (1 << width) - 1
+
+
+_LITERALS = [bytes((i,)) for i in range(256)]

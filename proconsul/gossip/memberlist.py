@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 
 from proconsul.gossip import wire
@@ -68,6 +69,7 @@ class MemberlistConfig:
     delegate_protocol_min: int = 0
     delegate_protocol_max: int = 0
     delegate_protocol_version: int = 0
+    lifeguard: bool = True  # False: plain SWIM (fixed timeouts, no nacks, no buddy suspect)
 
     @classmethod
     def lan(cls, name: str, **overrides) -> MemberlistConfig:
@@ -209,11 +211,13 @@ class _PendingStream:
 
 @dataclass(slots=True)
 class Stats:
-    """Counters for dropped input, useful to tests and metrics."""
+    """Counters for dropped input and state changes, useful to tests and metrics."""
 
     packets_dropped: int = 0
     parts_dropped: int = 0
     streams_rejected: int = 0
+    suspected: Counter[str] = field(default_factory=Counter)  # alive → suspect, per node
+    declared_dead: Counter[str] = field(default_factory=Counter)  # → dead (not left), per node
 
 
 class Memberlist:
@@ -234,7 +238,8 @@ class Memberlist:
         )
         self.now = 0.0
         self.stats = Stats()
-        self.awareness = Awareness(config.awareness_max_multiplier)
+        # Without Lifeguard the awareness score is pinned at 0 (probe deadlines never scale).
+        self.awareness = Awareness(config.awareness_max_multiplier if config.lifeguard else 1)
         self.broadcasts = BroadcastQueue(config.retransmit_mult, self.estimated_num_nodes)
         self.nodes: dict[str, NodeRecord] = {}
         self._probe_order: list[str] = []
@@ -433,7 +438,10 @@ class Memberlist:
         if msg_type == MessageType.USER:
             self.delegate.notify_msg(message[1:])
             return
-        msg_type, body = wire.decode_message(message)
+        if msg_type in wire.GOSSIP_TYPES:
+            msg_type, body = wire.decode_gossip(bytes(message))
+        else:
+            msg_type, body = wire.decode_message(message)
         if msg_type == MessageType.PING:
             self._handle_ping(body, from_addr)
         elif msg_type == MessageType.INDIRECT_PING:
@@ -595,9 +603,9 @@ class Memberlist:
         addr, port = self.address
         ping = wire.encode_message(wire.Ping(seq_no=seq, node=node.name, source_addr=addr,
                                              source_port=port, source_node=self.name))
-        if node.state == NodeState.ALIVE:
+        if node.state == NodeState.ALIVE or not cfg.lifeguard:
             self._send_msg(node.address, ping)
-        else:
+        else:  # Lifeguard's buddy system: tell the suspect directly so it can refute
             suspect = wire.encode_message(wire.Suspect(incarnation=node.incarnation,
                                                        node=node.name, from_node=self.name))
             self._send_raw(node.address, wire.make_compound([ping, suspect]), node)
@@ -616,7 +624,7 @@ class Memberlist:
             self.config.indirect_checks,
             lambda n: n.name != node.name and n.state == NodeState.ALIVE)
         for peer in peers:
-            nack = peer.protocol_max >= 4
+            nack = self.config.lifeguard and peer.protocol_max >= 4
             probe.expected_nacks += nack
             ind = wire.IndirectPing(seq_no=probe.seq_no, target=node.addr, port=node.port,
                                     node=node.name, nack=nack, source_addr=addr,
@@ -653,9 +661,22 @@ class Memberlist:
                                             from_node=self.name))
 
     def _random_nodes(self, k: int, keep) -> list[NodeRecord]:
-        candidates = [n for n in self.nodes.values() if n.name != self.name and keep(n)]
-        self.rng.shuffle(candidates)
-        return candidates[:k]
+        """Up to ``k`` distinct other nodes passing ``keep`` (memberlist's kRandomNodes:
+        at most 3n random draws, so a call costs O(k) however large the cluster)."""
+        order = self._probe_order
+        n = len(order)
+        chosen: list[NodeRecord] = []
+        names: set[str] = set()
+        for _ in range(3 * n):
+            if len(chosen) >= k:
+                break
+            name = order[int(self.rng.random() * n)]
+            node = self.nodes.get(name)
+            if node is None or name == self.name or name in names or not keep(node):
+                continue
+            names.add(name)
+            chosen.append(node)
+        return chosen
 
     # ----------------------------------------------------- gossip, push/pull
 
@@ -752,7 +773,7 @@ class Memberlist:
         self.awareness.apply_delta(1)
         alive = wire.Alive(incarnation=inc, node=me.name, addr=me.addr, port=me.port,
                            meta=me.meta, vsn=me.vsn)
-        self._broadcast(me.name, wire.encode_message(alive))
+        self._broadcast(me.name, wire.encode_gossip(alive))
 
     def _alive_node(self, alive: wire.Alive, bootstrap: bool = False) -> None:
         vsn = alive.vsn
@@ -788,7 +809,7 @@ class Memberlist:
                 return
             self._refute(node, alive.incarnation)
         else:
-            self._broadcast(alive.node, wire.encode_message(alive))
+            self._broadcast(alive.node, wire.encode_gossip(alive))
             if vsn:
                 node.vsn = vsn
             node.incarnation = alive.incarnation
@@ -811,7 +832,7 @@ class Memberlist:
             suspicion, timer = existing
             if suspicion.confirm(suspect.from_node):
                 timer.cancel()
-                self._broadcast(suspect.node, wire.encode_message(suspect))
+                self._broadcast(suspect.node, wire.encode_gossip(suspect))
                 self._schedule_suspicion(suspect.node, suspicion)
             return
         if node.state != NodeState.ALIVE:
@@ -819,12 +840,14 @@ class Memberlist:
         if suspect.node == self.name:
             self._refute(node, suspect.incarnation)
             return
-        self._broadcast(suspect.node, wire.encode_message(suspect))
+        self._broadcast(suspect.node, wire.encode_gossip(suspect))
         node.incarnation = suspect.incarnation
         node.state = NodeState.SUSPECT
         node.state_change = self.now
+        self.stats.suspected[suspect.node] += 1
         cfg = self.config
-        k = cfg.suspicion_mult - 2
+        # Lifeguard's dynamic timeout: start long, shrink with k independent confirmations.
+        k = cfg.suspicion_mult - 2 if cfg.lifeguard else 0
         n = self.estimated_num_nodes()
         if n - 2 < k:
             k = 0
@@ -865,10 +888,12 @@ class Memberlist:
                 self._refute(node, dead.incarnation)
                 return
             notify = "leave"
-        self._broadcast(dead.node, wire.encode_message(dead), notify=notify)
+        self._broadcast(dead.node, wire.encode_gossip(dead), notify=notify)
         node.incarnation = dead.incarnation
         node.state = NodeState.LEFT if dead.node == dead.from_node else NodeState.DEAD
         node.state_change = self.now
+        if node.state == NodeState.DEAD:
+            self.stats.declared_dead[dead.node] += 1
         self.delegate.notify_leave(node)
 
 

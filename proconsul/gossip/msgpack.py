@@ -112,8 +112,10 @@ def unpack(data: bytes) -> object:
 
 def unpack_from(data: bytes, offset: int = 0) -> tuple[object, int]:
     """Decode one value at ``offset``; return it and the offset just past it."""
+    if not isinstance(data, bytes):
+        data = bytes(data)
     try:
-        return _unpack(memoryview(data), offset, 0)
+        return _unpack(data, offset, 0)
     except (IndexError, struct.error) as exc:
         raise Incomplete("truncated msgpack value") from exc
 
@@ -128,35 +130,37 @@ _EXT_LEN = {0xD4: 1, 0xD5: 2, 0xD6: 4, 0xD7: 8, 0xD8: 16}
 _EXT_VAR = {0xC7: 1, 0xC8: 2, 0xC9: 4}
 
 
-def _take(buf: memoryview, pos: int, n: int) -> bytes:
+def _take(buf: bytes, pos: int, n: int) -> bytes:
     end = pos + n
     if end > len(buf):
         raise Incomplete("truncated msgpack value")
-    return bytes(buf[pos:end])
+    return buf[pos:end]
 
 
-def _length(buf: memoryview, pos: int, width: int) -> int:
+def _length(buf: bytes, pos: int, width: int) -> int:
     return int.from_bytes(_take(buf, pos, width), "big")
 
 
-def _unpack(buf: memoryview, pos: int, depth: int) -> tuple[object, int]:
+def _unpack(buf: bytes, pos: int, depth: int) -> tuple[object, int]:
+    # The common tags first: positive fixint, fixraw, fixmap, fixarray.
     if depth > 64:
         raise DecodeError("msgpack nesting too deep")
-    if pos >= len(buf):
-        raise Incomplete("truncated msgpack value")
     tag = buf[pos]
     pos += 1
     if tag < 0x80:
         return tag, pos
-    if tag >= 0xE0:
-        return tag - 0x100, pos
-    if 0xA0 <= tag <= 0xBF:
-        n = tag & 0x1F
-        return _take(buf, pos, n), pos + n
-    if 0x90 <= tag <= 0x9F:
-        return _unpack_array(buf, pos, tag & 0x0F, depth)
-    if 0x80 <= tag <= 0x8F:
+    if tag >= 0xA0:
+        if tag < 0xC0:
+            end = pos + (tag & 0x1F)
+            if end > len(buf):
+                raise Incomplete("truncated msgpack value")
+            return buf[pos:end], end
+        if tag >= 0xE0:
+            return tag - 0x100, pos
+    elif tag < 0x90:
         return _unpack_map(buf, pos, tag & 0x0F, depth)
+    else:
+        return _unpack_array(buf, pos, tag & 0x0F, depth)
     if tag in _FIXED:
         return _FIXED[tag], pos
     if tag in _INT_FORMATS:
@@ -182,28 +186,30 @@ def _unpack(buf: memoryview, pos: int, depth: int) -> tuple[object, int]:
     raise DecodeError(f"invalid msgpack tag 0x{tag:02x}")
 
 
-def _unpack_array(buf: memoryview, pos: int, n: int, depth: int) -> tuple[list, int]:
+def _unpack_array(buf: bytes, pos: int, n: int, depth: int) -> tuple[list, int]:
     if n > MAX_CONTAINER_LEN or n > len(buf) - pos:
         if n <= MAX_CONTAINER_LEN:
             raise Incomplete("truncated msgpack array")
         raise DecodeError("msgpack array too long")
     items = []
+    depth += 1
     for _ in range(n):
-        item, pos = _unpack(buf, pos, depth + 1)
+        item, pos = _unpack(buf, pos, depth)
         items.append(item)
     return items, pos
 
 
-def _unpack_map(buf: memoryview, pos: int, n: int, depth: int) -> tuple[dict, int]:
+def _unpack_map(buf: bytes, pos: int, n: int, depth: int) -> tuple[dict, int]:
     if n > MAX_CONTAINER_LEN or 2 * n > len(buf) - pos:
         if n <= MAX_CONTAINER_LEN:
             raise Incomplete("truncated msgpack map")
         raise DecodeError("msgpack map too long")
     result: dict = {}
+    depth += 1
     for _ in range(n):
-        key, pos = _unpack(buf, pos, depth + 1)
-        if isinstance(key, (list, dict)):
+        key, pos = _unpack(buf, pos, depth)
+        if key.__class__ is not bytes and isinstance(key, (list, dict)):
             raise DecodeError("unhashable msgpack map key")
-        value, pos = _unpack(buf, pos, depth + 1)
+        value, pos = _unpack(buf, pos, depth)
         result[key] = value
     return result, pos

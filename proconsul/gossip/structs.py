@@ -10,6 +10,7 @@ unknown keys, and leaves missing fields at their defaults.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 from typing import Any
 
@@ -88,18 +89,25 @@ class _IP(_Bytes):
     zero = ""
 
     def encode(self, value: str) -> bytes:
-        return ipaddress.ip_address(value).packed if value else b""
+        return _packed_ip(value) if value else b""
 
     def decode(self, raw: Any) -> str:
         data = super().decode(raw)
         if not data:
             return ""
-        if len(data) not in (4, 16):
+        if len(data) == 4:
+            return f"{data[0]}.{data[1]}.{data[2]}.{data[3]}"
+        if len(data) != 16:
             raise DecodeError(f"bad IP address length {len(data)}")
         ip = ipaddress.ip_address(data)
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
         return str(ip)
+
+
+@functools.lru_cache(maxsize=4096)
+def _packed_ip(value: str) -> bytes:
+    return ipaddress.ip_address(value).packed
 
 
 INT = _Int()
@@ -179,7 +187,7 @@ def _layout(cls: type) -> tuple[list, dict]:
             name, conv, omitempty = f.metadata["go"]
             fields.append((name, f.name, conv, omitempty))
         fields.sort(key=lambda item: item[0])
-        by_key = {name.encode(): (attr, conv) for name, attr, conv, _ in fields}
+        by_key = {name.encode(): (attr, conv.decode) for name, attr, conv, _ in fields}
         layout = (fields, by_key)
         _LAYOUT_CACHE[cls] = layout
     return layout
@@ -208,8 +216,8 @@ def decode_struct(cls: type, raw: Any) -> Any:
     for key, value in raw.items():
         target = by_key.get(key)
         if target is not None:
-            attr, conv = target
-            kwargs[attr] = conv.decode(value)
+            attr, decode = target
+            kwargs[attr] = decode(value)
     try:
         return cls(**kwargs)
     except TypeError as exc:

@@ -9,6 +9,7 @@ Everything here is pure: bytes in, bytes or dataclasses out.
 from __future__ import annotations
 
 import enum
+import functools
 import zlib
 from dataclasses import dataclass, field
 
@@ -28,11 +29,11 @@ from proconsul.gossip.structs import (
 )
 
 __all__ = [
-    "Ack", "Alive", "CompressedMessage", "Dead", "DecodeError", "ErrorResponse", "IndirectPing",
-    "MessageType", "Nack", "NodeState", "PacketCodec", "Ping", "PushNodeState", "PushPull",
-    "PushPullHeader", "Suspect", "UserStreamHeader", "WireError", "decode_message",
-    "decode_push_pull", "encode_message", "encode_push_pull", "make_compound", "split_compound",
-    "unwrap_packet",
+    "GOSSIP_TYPES", "Ack", "Alive", "CompressedMessage", "Dead", "DecodeError", "ErrorResponse",
+    "IndirectPing", "MessageType", "Nack", "NodeState", "PacketCodec", "Ping", "PushNodeState",
+    "PushPull", "PushPullHeader", "Suspect", "UserStreamHeader", "WireError", "decode_gossip",
+    "decode_message", "decode_push_pull", "encode_gossip", "encode_message", "encode_push_pull", "make_compound",
+    "split_compound", "unwrap_packet",
 ]
 
 MAX_COMPOUND_PARTS = 255
@@ -108,14 +109,14 @@ class Nack:
     seq_no: int = go("SeqNo", INT)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Suspect:
     incarnation: int = go("Incarnation", INT)
     node: str = go("Node", STR)
     from_node: str = go("From", STR)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Alive:
     incarnation: int = go("Incarnation", INT)
     node: str = go("Node", STR)
@@ -125,7 +126,7 @@ class Alive:
     vsn: bytes = go("Vsn", BYTES)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Dead:
     incarnation: int = go("Incarnation", INT)
     node: str = go("Node", STR)
@@ -139,7 +140,7 @@ class PushPullHeader:
     join: bool = go("Join", BOOL)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class PushNodeState:
     name: str = go("Name", STR)
     addr: str = go("Addr", IP)
@@ -207,6 +208,23 @@ def decode_message(data: bytes) -> tuple[MessageType, object]:
     if end != len(data):
         raise WireError("trailing bytes after message body")
     return msg_type, decode_struct(cls, raw)
+
+
+GOSSIP_TYPES = frozenset((MessageType.SUSPECT, MessageType.ALIVE, MessageType.DEAD))
+
+
+@functools.lru_cache(maxsize=4096)
+def decode_gossip(data: bytes) -> tuple[MessageType, object]:
+    """``decode_message`` for the broadcast types (suspect, alive, dead), memoised:
+    gossip delivers the same bytes many times over.  The bodies are frozen."""
+    return decode_message(data)
+
+
+@functools.lru_cache(maxsize=4096)
+def encode_gossip(body: Suspect | Alive | Dead) -> bytes:
+    """``encode_message`` for the (frozen, hashable) broadcast bodies, memoised:
+    every node that accepts a message re-broadcasts it."""
+    return encode_message(body)
 
 
 def user_packet(payload: bytes) -> bytes:
@@ -336,9 +354,15 @@ def encode_push_pull(msg: PushPull) -> bytes:
     out = bytearray([MessageType.PUSH_PULL])
     out += encode_struct(header)
     for node in msg.nodes:
-        out += encode_struct(node)
+        out += _encode_node_state(node)
     out += msg.user_state
     return bytes(out)
+
+
+@functools.lru_cache(maxsize=8192)
+def _encode_node_state(node: PushNodeState) -> bytes:
+    """Memoised: a node's entry changes rarely, and every push/pull sends them all."""
+    return encode_struct(node)
 
 
 def decode_push_pull(data: bytes, offset: int = 1) -> tuple[PushPull, int]:
