@@ -157,6 +157,7 @@ class Http:
         self.host, self.port = u.hostname or "127.0.0.1", u.port or 80
         self.timeout = timeout
         self.conn: http.client.HTTPConnection | None = None
+        self.last_headers: dict[str, str] = {}
 
     def request(self, method: str, path: str, body: bytes | None = None, headers=None):
         for attempt in (0, 1):
@@ -165,6 +166,7 @@ class Http:
             try:
                 self.conn.request(method, path, body=body, headers=headers or {})
                 resp = self.conn.getresponse()
+                self.last_headers = dict(resp.getheaders())
                 return resp.status, resp.read()
             except (OSError, http.client.HTTPException):
                 self.close()
@@ -349,64 +351,122 @@ def default_proconsul_cmd() -> list[str]:
             "import sys; from proconsul.cli.main import main; sys.exit(main())"]
 
 
-def start_proconsul(*, servers: int = 1, dev: bool = True, cmd: list[str] | str | None = None,
+SERVER_HOSTS = [f"127.0.0.{11 + i}" for i in range(9)]  # one loopback address per server
+CLIENT_HOSTS = [f"127.0.0.{21 + i}" for i in range(9)]  # ... and per client agent
+
+
+def consul_put_ok(url: str, key: str = "bench/ready") -> bool:
+    status, body = http_once(url.rstrip("/") + "/v1/kv/" + key, "PUT", b"ok", timeout=5.0)
+    return status == 200 and body.strip() == b"true"
+
+
+def leader_url(cluster: Cluster) -> str | None:
+    """The HTTP URL of the server that is the Raft leader now (None if unknown)."""
+    servers = cluster.info.get("server_urls") or []
+    rpc = cluster.info.get("server_rpc") or []
+    for url in servers:
+        with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
+            leader = consul_leader(url)
+            if leader in rpc:
+                return servers[rpc.index(leader)]
+    return None
+
+
+def start_proconsul(*, servers: int = 1, dev: bool = True, clients: int = 0,
+                    cmd: list[str] | str | None = None,
                     label: str = "proconsul", workdir: str | None = None,
-                    deadline_s: float = 30.0, extra_args: list[str] | None = None) -> Cluster:
-    """Start Proconsul on 127.0.0.1 with free ports.
+                    deadline_s: float = 30.0, extra_args: list[str] | None = None,
+                    raft_multiplier: int | None = 1) -> Cluster:
+    """Start Proconsul with free ports.
 
     ``cmd`` is the program (default ``default_proconsul_cmd()``); the agent
     arguments are appended. If ``cmd`` is a string containing ``{http_port}``
     it is a complete command line instead (shlex-split after formatting with
     ``http_port``, ``node`` and ``data_dir``) -- handy for a stand-in server.
 
-    ``dev=True`` (one server): ``agent -dev -client 127.0.0.1 -http-port P``.
-    ``dev=False``: ``servers`` durable servers that find each other with
-    -retry-join (Consul's flags; not exercised until Proconsul's CLI has them).
+    ``dev=True`` (one server, 127.0.0.1): ``agent -dev -client 127.0.0.1 -http-port P``.
+    ``dev=False``: ``servers`` durable servers (``-server -data-dir``, fsync
+    before replying) on 127.0.0.11, .12, ... that find each other with
+    ``-retry-join`` and ``-bootstrap-expect``, plus ``clients`` client agents on
+    127.0.0.21, ... joined to them. Ready = every agent knows the leader and a
+    KV write through ``urls[0]`` succeeded. ``urls``: the clients' URLs first,
+    then the servers' with the current leader first. ``info["server_urls"]``,
+    ``info["server_rpc"]`` (server RPC addresses, what /v1/status/leader
+    names), ``info["leader_url"]``.
     """
-    if dev and servers != 1:
-        raise ValueError("-dev is a single server")
+    if dev and (servers != 1 or clients):
+        raise ValueError("-dev is a single server without clients")
     own_workdir = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix=f"bench-{label}-")
     template = cmd if isinstance(cmd, str) and "{http_port}" in cmd else None
     if isinstance(cmd, str) and template is None:
         cmd = shlex.split(cmd)
     prog = list(cmd) if isinstance(cmd, list) else default_proconsul_cmd()
-    # Per server: http, server RPC, serf LAN.
-    ports = free_ports(3 * servers)
-    http_ports = ports[0::3]
-    rpc_ports, lan_ports = ports[1::3], ports[2::3]
-    cluster = Cluster(kind="consul", label=label,
-                      urls=[f"http://127.0.0.1:{p}" for p in http_ports], workdir=workdir,
-                      info={"servers": servers, "dev": dev, "durable": not dev,
+    if dev or template is not None:
+        hosts = ["127.0.0.1"] * servers
+    else:
+        hosts = SERVER_HOSTS[:servers] + CLIENT_HOSTS[:clients]
+    # Per agent: http, server RPC, serf LAN (each on the agent's own address).
+    ports = [free_ports(3, host) for host in hosts]
+    urls = [f"http://{host}:{p[0]}" for host, p in zip(hosts, ports, strict=True)]
+    cluster = Cluster(kind="consul", label=label, urls=urls, workdir=workdir,
+                      info={"servers": servers, "clients": clients, "dev": dev,
+                            "durable": not dev,
                             "note": "-dev keeps everything in memory" if dev else
-                            "servers fsync before replying"})
+                            "servers fsync before replying",
+                            "server_urls": urls[:servers],
+                            "server_rpc": [f"{hosts[i]}:{ports[i][1]}" for i in range(servers)]})
     commands = []
-    for i in range(servers):
-        node = f"{label}-{i}"
+    joins = [f"{hosts[j]}:{ports[j][2]}" for j in range(servers)]
+    for i, host in enumerate(hosts):
+        is_server = i < servers
+        node = f"{label}-{i}" if is_server else f"{label}-client-{i - servers}"
         data_dir = os.path.join(workdir, node)
+        http_port, rpc_port, lan_port = ports[i]
         if template is not None:
-            argv = shlex.split(template.format(http_port=http_ports[i], node=node,
+            argv = shlex.split(template.format(http_port=http_port, node=node,
                                                data_dir=data_dir))
         elif dev:
             argv = [*prog, "agent", "-dev", "-client", "127.0.0.1",
-                    "-http-port", str(http_ports[i])]
+                    "-http-port", str(http_port), "-serf-lan-port", str(lan_port),
+                    "-serf-wan-port", str(rpc_port)]
         else:
             os.makedirs(data_dir, exist_ok=True)
-            argv = [*prog, "agent", "-server", "-bootstrap-expect", str(servers),
-                    "-node", node, "-data-dir", data_dir, "-bind", "127.0.0.1",
-                    "-client", "127.0.0.1", "-http-port", str(http_ports[i]),
-                    "-server-port", str(rpc_ports[i]), "-serf-lan-port", str(lan_ports[i]),
-                    "-serf-wan-port", "-1", "-dns-port", "-1"]
-            for j in range(servers):
+            argv = [*prog, "agent"]
+            if is_server:
+                argv += ["-server", "-bootstrap-expect", str(servers)]
+            argv += ["-node", node, "-data-dir", data_dir, "-bind", host,
+                     "-client", host, "-http-port", str(http_port),
+                     "-server-port", str(rpc_port), "-serf-lan-port", str(lan_port),
+                     "-serf-wan-port", "-1", "-dns-port", "-1"]
+            if raft_multiplier is not None:
+                argv += ["-raft-multiplier", str(raft_multiplier)]
+            for j, join in enumerate(joins):
                 if j != i:
-                    argv += ["-retry-join", f"127.0.0.1:{lan_ports[j]}"]
+                    argv += ["-retry-join", join]
         argv += extra_args or []
         commands.append(shlex.join(argv))
         log = os.path.join(workdir, f"{node}.log")
         cluster.procs.append(spawn(argv, log_path=log))
         cluster.logs.append(log)
     cluster.info["command"] = commands[0]
+    cluster.info["commands"] = commands
     _ready_or_clean_up(cluster, deadline_s, own_workdir)
+    if not dev and template is None:
+        try:
+            _wait(lambda: consul_put_ok(cluster.url), f"{label} first write via {cluster.url}",
+                  deadline_s, cluster.procs, cluster.logs)
+        except BaseException:
+            cluster.stop()
+            if own_workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        lead = leader_url(cluster)
+        cluster.info["leader_url"] = lead
+        if lead:
+            cluster.info["server_urls_leader_first"] = [lead] + [
+                u for u in urls[:servers] if u != lead]
+            cluster.urls = urls[servers:] + cluster.info["server_urls_leader_first"]
     return cluster
 
 

@@ -1,45 +1,164 @@
-"""The agent process: its server (in server mode) and its HTTP API."""
+"""The agent process: its gossip pools, its server (in server mode) and its HTTP API."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import time
 from typing import Any
 
 from aiohttp import web
 
+from proconsul.agent.cache import Cache
+from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.config import AgentConfig
+from proconsul.agent.config.builder import load_config, restart_required
+from proconsul.agent.config.validate import ConfigError
+from proconsul.agent.consensus import DurableRaft, load_node_id
+from proconsul.agent.dns.lookup import AgentLookup
+from proconsul.agent.dns.resolver import Resolver
+from proconsul.agent.dns.server import DNSServer
+from proconsul.agent.dns.settings import DNSSettings
+from proconsul.agent.gossip import Gossip, member_state
 from proconsul.agent.http.server import build_app
+from proconsul.agent.local.registry import LocalRegistry, service_from_config
+from proconsul.agent.local.state import LocalState
+from proconsul.agent.local.sync import AntiEntropy, NodeInfo
+from proconsul.agent.router import Router
+from proconsul.agent.rpc_client import RPCClient, ping
+from proconsul.agent.user_events import UserEvents
+from proconsul.fsm.fsm import FSM
+from proconsul.gossip.serf import MemberEvent, MemberEventType, SerfEvent, UserEvent
+from proconsul.raft.node import RaftNode
+from proconsul.rpc.pool import MuxPool
+from proconsul.server.rpc_endpoints import ServerPort
 from proconsul.server.server import Server, ServerConfig
+from proconsul.structs.coordinate import Coordinate, CoordinateEntry, CoordinateUpdateRequest
 from proconsul.structs.errors import ConsulError
+from proconsul.structs.requests import NodeSpecificRequest
 
 log = logging.getLogger("agent")
 
+LOG_LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
+              "warn": logging.WARNING, "err": logging.ERROR, "error": logging.ERROR}
+
+COORDINATE_SYNC_INTERVAL = 15.0
+RAFT_REMOVE_GRACE_PERIOD = 5.0  # how long a leaving follower waits to be removed from raft
+
 
 class Agent:
-    """One Proconsul agent: serves ``/v1`` and answers through its server.
+    """One Proconsul agent: gossip, ``/v1``, DNS, and where its RPCs go.
 
-    Client-mode agents (forwarding to remote servers over RPC) arrive with the
-    cluster issue; until then every agent runs its own server.
+    A server agent runs a :class:`Server` (answering on the server port too);
+    a client agent has none and sends its RPCs to the servers its router
+    learns from LAN gossip.
     """
 
     def __init__(self, config: AgentConfig) -> None:
+        if config.data_dir and not config.dev:
+            config.node_id = load_node_id(config)
         self.config = config.finish()
         self.started_at = time.time()
-        self.server = Server(ServerConfig(
-            datacenter=config.datacenter, node_name=config.node_name, node_id=config.node_id,
-            advertise_addr=config.advertise_addr, server_port=config.server_port,
-            serf_lan_port=config.serf_lan_port))
+        self.raft: DurableRaft | None = None
+        self.pool = MuxPool(source_host=config.source_host)
+        self.server: Server | None = None
+        self.server_port: ServerPort | None = None
+        self.router: Router | None = None
+        self.client: RPCClient | None = None
+        self.gossip = Gossip(config, self._on_gossip_event)
+        if config.server:
+            self.server = Server(ServerConfig(
+                datacenter=config.datacenter, node_name=config.node_name,
+                node_id=config.node_id, advertise_addr=config.advertise_addr,
+                server_port=config.server_port, serf_lan_port=config.serf_lan_port,
+                coordinate_update_period=0.1 if config.dev else 5.0,
+                rpc_hold_timeout=config.rpc_hold_timeout),
+                None if config.dev else self._durable_raft, pool=self.pool)
+            self.server.lan_members = self.gossip.lan_member_states
+            self.server.wan_coordinates = self._wan_coordinates
+            self.server_port = ServerPort(
+                self.server, self.raft.transport.serve_stream if self.raft else None)
+        else:
+            self.router = Router(config.datacenter, functools.partial(ping, self.pool))
+            self.client = RPCClient(self.router, self.pool)
+        self.user_events = UserEvents(config.node_name, self._local_services)
+        self.local = LocalState(config.node_name, config.check_update_interval)
+        self.registry = LocalRegistry(
+            self.local, node_name=config.node_name,
+            data_dir="" if config.dev else config.data_dir,
+            enable_script_checks=config.enable_script_checks,
+            enable_local_script_checks=config.enable_local_script_checks,
+            sidecar_ports=(config.sidecar_min_port, config.sidecar_max_port),
+            remote_alias=self._remote_alias)
+        meta = {"consul-network-segment": "", **config.node_meta}
+        self.anti_entropy = AntiEntropy(
+            self.local, NodeInfo(config.node_id, config.node_name, config.advertise_addr,
+                                 config.datacenter, meta),
+            self.rpc, cluster_size=lambda: len(self.gossip.lan.members()))
+        self.cache = Cache(self.rpc)
+        self.shutdown_requested = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._coordinate_task: asyncio.Task | None = None
+        self._anti_entropy_task: asyncio.Task | None = None
+        self._rebalance_task: asyncio.Task | None = None
+        self._left = False
+        self._config_services: dict[str, dict] = {}
+        self._config_checks: dict[str, dict] = {}
+        dns = DNSSettings.from_config(self.config)
+        self.dns_resolver = Resolver(dns, AgentLookup(self, dns.allow_stale, dns.max_stale_ms))
+        self.dns: DNSServer | None = None
+
+    def _durable_raft(self, fsm: FSM) -> RaftNode:
+        self.raft = DurableRaft(self.config, fsm)
+        return self.raft.node
 
     @property
     def http_address(self) -> str:
         return f"{self.config.client_addr}:{self.config.http_port}"
 
     async def start(self) -> None:
-        self.server.start()
-        self._runner = web.AppRunner(build_app(self), access_log=None,
-                                     handle_signals=False)
+        try:
+            await self.gossip.start()
+        except OSError as err:
+            raise ConsulError(f"cannot start gossip on {self.config.bind_addr}: "
+                              f"{err.strerror}") from None
+        if self.server_port is not None:
+            try:
+                await self.server_port.start(self.config.bind_addr, self.config.server_port)
+            except OSError as err:
+                await self.gossip.stop()
+                raise ConsulError(f"cannot listen for RPC on {self.config.bind_addr}:"
+                                  f"{self.config.server_port}: {err.strerror}") from None
+        if self.raft is not None:
+            await self.raft.start()
+            self.raft.members_changed(self.gossip.lan.members())
+        if self.server is not None:
+            self.server.start()
+        if self.router is not None:
+            self.router.update(self.gossip.lan.members())
+            self._rebalance_task = asyncio.create_task(
+                self.router.run(lambda: len(self.gossip.lan.members())))
+        if self.config.http_port >= 0:  # ports.http = -1 disables the HTTP API, as in Consul
+            await self._start_http()
+        await self._load_registrations()
+        self._coordinate_task = asyncio.create_task(self._sync_coordinates())
+        self._anti_entropy_task = asyncio.create_task(self.anti_entropy.run())
+        if self.config.dns_port > 0:
+            dns = DNSServer(self.dns_resolver, self.config.client_addr, self.config.dns_port)
+            try:
+                await dns.start()
+            except OSError as err:
+                await self._runner.cleanup()
+                raise ConsulError(f"cannot listen for DNS on {self.config.client_addr}:"
+                                  f"{self.config.dns_port}: {err.strerror or err}") from None
+            self.dns = dns
+            log.info("DNS server listening on %s:%d (udp and tcp)", self.config.client_addr,
+                     self.config.dns_port)
+
+    async def _start_http(self) -> None:
+        self._runner = web.AppRunner(build_app(self), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.client_addr, self.config.http_port,
                            reuse_address=True)
@@ -47,14 +166,201 @@ class Agent:
             await site.start()
         except OSError as err:
             await self._runner.cleanup()
+            await self.gossip.stop()
             raise ConsulError(f"cannot listen on {self.http_address}: {err.strerror}") from None
         log.info("HTTP API listening on http://%s", self.http_address)
 
+    async def leave(self) -> None:
+        """Leave gracefully (``/v1/agent/leave``, or on terminate); once.
+
+        A server first stops taking new RPCs (callers get a retryable error
+        and go elsewhere), so nothing new is proposed while it leaves the Raft
+        configuration (a leader removes itself; a follower is removed by the
+        leader once gossip shows it left); then it leaves gossip and drains:
+        RPCs under way are answered for up to ``leave_drain_time``.
+        """
+        if self._left:
+            return
+        self._left = True
+        if self.server is None or self.server_port is None:
+            await self.gossip.leave()
+            return
+        log.info("leaving: refusing new RPCs")
+        self.server_port.start_draining()
+        was_leader = await self.server.leave_raft()
+        await self.gossip.leave()
+        log.info("leaving: left gossip, draining RPC traffic (up to %.1fs)",
+                 self.config.leave_drain_time)
+        waits = [self.server_port.drained(self.config.leave_drain_time)]
+        if not was_leader:
+            waits.append(self.server.wait_removed(RAFT_REMOVE_GRACE_PERIOD))
+        removed = all((await asyncio.gather(*waits))[1:])
+        log.info("leaving: done%s", "" if removed else
+                 " (still in the raft configuration after the grace period)")
+
     async def stop(self) -> None:
+        for task in (self._coordinate_task, self._anti_entropy_task, self._rebalance_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.registry.stop()
+        if self.dns is not None:
+            await self.dns.stop()
+        await self.cache.stop()
         if self._runner is not None:
             await self._runner.cleanup()
-        await self.server.stop()
+        await self.gossip.stop()
+        if self.server_port is not None:
+            await self.server_port.close()
+        if self.server is not None:
+            await self.server.stop()
+        if self.raft is not None:
+            await self.raft.stop()
+        await self.pool.close()
+
+    def catalog_version(self, allow_stale: bool, max_stale_ms: int) -> tuple[int, int] | None:
+        """A value that changes whenever a catalog read could answer differently.
+
+        None when a read would not be answered from this agent's own state: it
+        is a client, or not the leader and stale reads are off, or too stale.
+        """
+        if self.server is None:
+            return None
+        consensus = self.server.consensus
+        if not consensus.is_leader() and not (
+                allow_stale and consensus.last_contact() * 1000 <= max_stale_ms):
+            return None
+        store = self.server.store
+        return store.generation, store.max_index("nodes", "services", "checks")
 
     async def rpc(self, method: str, request: Any) -> Any:
-        """Call a server endpoint; in server mode that is this agent's own server."""
-        return await self.server.rpc(method, request)
+        """Call a server endpoint: this agent's own server, or one its router picks."""
+        if self.server is not None:
+            return await self.server.rpc(method, request)
+        assert self.client is not None
+        return await self.client.call(method, request)
+
+    async def _load_registrations(self) -> None:
+        """Services and checks from config files, then those persisted from the API."""
+        await self._apply_config_registrations(self.config.services, self.config.checks)
+        await self.registry.restore()
+
+    async def _apply_config_registrations(self, services: list[dict], checks: list[dict]
+                                          ) -> None:
+        """Make the config-defined services and checks match the given definitions.
+
+        Unchanged definitions are left alone (no catalog churn on reload); removed ones
+        are deregistered; new or changed ones are (re)registered.
+        """
+        wanted_services = {tree.get("id") or tree.get("name", ""): tree for tree in services}
+        wanted_checks = {tree.get("id") or tree.get("check_id") or tree.get("name", ""): tree
+                         for tree in checks}
+        for sid in set(self._config_services) - set(wanted_services):
+            if self.local.service(sid) is not None:
+                await self.registry.deregister_service(sid)
+        for cid in set(self._config_checks) - set(wanted_checks):
+            if self.local.check(cid) is not None:
+                await self.registry.deregister_check(cid)
+        for sid, tree in wanted_services.items():
+            if self._config_services.get(sid) != tree:
+                await self.registry.register_service(service_from_config(tree), remote=False,
+                                                     persist=False,
+                                                     replace_existing_checks=True)
+        for cid, tree in wanted_checks.items():
+            if self._config_checks.get(cid) != tree:
+                await self.registry.register_check(tree, remote=False, persist=False)
+        self._config_services, self._config_checks = wanted_services, wanted_checks
+
+    async def reload(self) -> list[str]:
+        """Re-read the config sources; apply services, checks and log level.
+
+        Returns the changed top-level keys that only a restart applies (they are
+        logged too); a config error leaves everything as it was.
+        """
+        cfg = self.config
+        new = load_config(cfg.config_paths, cfg.inline_hcl, cfg.flag_tree, dev=cfg.dev,
+                          fmt=cfg.config_format)
+        level = LOG_LEVELS.get(new.log_level.lower())
+        if level is None:
+            raise ConfigError([f"Invalid log level: {new.log_level}"])
+        await self._apply_config_registrations(new.services, new.checks)
+        logging.getLogger().setLevel(level)
+        restart = restart_required(cfg.tree, new.tree)
+        cfg.services, cfg.checks, cfg.log_level = new.services, new.checks, new.log_level
+        if restart:
+            log.warning("reloaded; these changed settings need a restart: %s",
+                        ", ".join(restart))
+        else:
+            log.info("reloaded configuration")
+        return restart
+
+    async def _remote_alias(self, node: str, service_id: str):
+        """Alias-check source for another node: blocking reads of its checks."""
+        index = 0
+        while True:
+            reply = await self.rpc("Health.NodeChecks", NodeSpecificRequest(
+                Datacenter=self.config.datacenter, Node=node, MinQueryIndex=index,
+                MaxQueryTime=300_000_000_000, AllowStale=True))
+            if reply.Index != index:
+                checks = [c for c in reply.HealthChecks
+                          if not service_id or c.ServiceID in ("", service_id)]
+                exists = not service_id or any(c.ServiceID == service_id for c in checks) or \
+                    await self._remote_service_exists(node, service_id)
+                yield AliasSnapshot(checks=checks, service_exists=exists)
+            index = reply.Index
+
+    async def _remote_service_exists(self, node: str, service_id: str) -> bool:
+        reply = await self.rpc("Catalog.NodeServices", NodeSpecificRequest(
+            Datacenter=self.config.datacenter, Node=node, AllowStale=True))
+        return reply.NodeServices is not None and service_id in reply.NodeServices.Services
+
+    # ---- gossip events --------------------------------------------------------
+
+    def _on_gossip_event(self, pool: str, event: SerfEvent) -> None:
+        if pool == "lan" and isinstance(event, MemberEvent):
+            if self.raft is not None:
+                self.raft.members_changed(self.gossip.lan.members())
+            if self.router is not None:
+                self.router.update(self.gossip.lan.members())
+            if self.server is not None:
+                self.server.autopilot.notify()
+                reaped = event.type == MemberEventType.REAP
+                for member in event.members:
+                    self.server.reconciler.notify(member_state(member, reaped))
+        elif pool == "lan" and isinstance(event, UserEvent):
+            self.user_events.received(event)
+
+    def _local_services(self):
+        return list(self.local.live_services().values())
+
+    def _wan_coordinates(self) -> list[tuple[str, CoordinateEntry]]:
+        wan = self.gossip.wan
+        if wan is None:
+            return []
+        entries = []
+        for member in wan.members():
+            name, _, dc = member.name.rpartition(".")
+            coord = wan.serf.coordinate_cache.get(member.name)
+            if member.name == wan.serf.name and wan.serf.coordinates is not None:
+                coord = wan.serf.coordinates.coordinate
+            if coord is not None and name:
+                entries.append((dc, CoordinateEntry(Node=member.name, Coord=_coordinate(coord))))
+        return entries
+
+    async def _sync_coordinates(self) -> None:
+        """Send this node's LAN coordinate to the servers now and then (first at once)."""
+        serf = self.gossip.lan.serf
+        while serf.coordinates is not None:
+            try:
+                await self.rpc("Coordinate.Update", CoordinateUpdateRequest(
+                    Node=self.config.node_name, Datacenter=self.config.datacenter,
+                    Coord=_coordinate(serf.coordinates.coordinate)))
+            except ConsulError as err:
+                log.warning("coordinate update failed: %s", err)
+            await asyncio.sleep(COORDINATE_SYNC_INTERVAL)
+
+
+def _coordinate(coord) -> Coordinate:
+    return Coordinate(Vec=list(coord.vec), Error=coord.error, Adjustment=coord.adjustment,
+                      Height=coord.height)

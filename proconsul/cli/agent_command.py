@@ -1,4 +1,4 @@
-"""``proconsul agent``: run an agent until interrupted."""
+"""``proconsul agent``: load the configuration, run an agent until told to stop."""
 
 from __future__ import annotations
 
@@ -6,60 +6,127 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import Any
 
-from proconsul.agent.agent import Agent
+from proconsul.agent.agent import LOG_LEVELS, Agent
 from proconsul.agent.config import AgentConfig
+from proconsul.agent.config.builder import load_config
+from proconsul.agent.config.validate import ConfigError
 from proconsul.cli.flags import FlagError, FlagSet
 from proconsul.structs.errors import ConsulError
 
-LOG_LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
-              "warn": logging.WARNING, "error": logging.ERROR}
+# Command-line flag -> dotted config key, as Consul's agent flags map onto its config.
+FLAG_KEYS = {
+    "node": "node_name", "node-id": "node_id", "datacenter": "datacenter",
+    "client": "client_addr", "bind": "bind_addr", "advertise": "advertise_addr",
+    "http-port": "ports.http", "server-port": "ports.server",
+    "serf-lan-port": "ports.serf_lan", "serf-wan-port": "ports.serf_wan",
+    "data-dir": "data_dir", "log-level": "log_level", "server": "server",
+    "bootstrap": "bootstrap", "bootstrap-expect": "bootstrap_expect", "encrypt": "encrypt",
+    "join": "start_join", "join-wan": "start_join_wan", "retry-join": "retry_join",
+    "retry-join-wan": "retry_join_wan", "retry-interval": "retry_interval",
+    "retry-max": "retry_max", "enable-script-checks": "enable_script_checks",
+    "enable-local-script-checks": "enable_local_script_checks", "node-meta": "node_meta",
+    "dns-port": "ports.dns", "domain": "domain", "alt-domain": "alt_domain",
+    "recursor": "recursors", "raft-multiplier": "performance.raft_multiplier",
+    "raft-snapshot-threshold": "raft_snapshot_threshold",
+    "raft-trailing-logs": "raft_trailing_logs",
+}
 
 
 def _flags() -> FlagSet:
     flags = FlagSet("agent")
     flags.boolean("dev", False, "Start the agent in development mode (in-memory server).")
+    flags.strings("config-file", "A config file to load (repeatable).")
+    flags.strings("config-dir", "A directory of .json/.hcl config files (repeatable).")
+    flags.string("config-format", "", "Format of config files without an extension.")
+    flags.strings("hcl", "An HCL config fragment (repeatable).")
     flags.boolean("server", False, "Run the agent in server mode.")
     flags.boolean("bootstrap", False, "Bootstrap the cluster with this server alone.")
+    flags.integer("bootstrap-expect", 0, "Servers to wait for before bootstrapping.")
     flags.string("node", "", "Name of this node. Must be unique in the cluster.")
     flags.string("node-id", "", "A unique ID for this node across space and time.")
+    flags.strings("node-meta", "key:value metadata for this node (repeatable).")
     flags.string("datacenter", "dc1", "Datacenter of the agent.")
     flags.string("client", "127.0.0.1", "Address to bind client interfaces (HTTP) to.")
-    flags.string("bind", "127.0.0.1", "Address to bind cluster communication to.")
+    flags.string("bind", "0.0.0.0", "Address to bind cluster communication to.")
     flags.string("advertise", "", "Address to advertise to other nodes.")
     flags.integer("http-port", 8500, "HTTP API port to listen on.")
     flags.integer("server-port", 8300, "Server RPC port.")
+    flags.integer("serf-lan-port", 8301, "Serf LAN gossip port.")
+    flags.integer("serf-wan-port", 8302, "Serf WAN gossip port (-1 disables).")
+    flags.integer("dns-port", 8600, "DNS port to use (-1 disables the DNS server).")
+    flags.string("domain", "consul.", "Domain to use for DNS interface.")
+    flags.string("alt-domain", "", "Alternate domain to use for DNS interface.")
+    flags.strings("recursor", "Address of an upstream DNS server (repeatable).")
     flags.string("data-dir", "", "Path to a data directory to store agent state.")
+    flags.integer("raft-multiplier", 0,
+                  "performance.raft_multiplier: scales Raft timing (default 5, -dev 1).")
+    flags.integer("raft-snapshot-threshold", 16384,
+                  "raft_snapshot_threshold: log entries between snapshots.")
+    flags.integer("raft-trailing-logs", 10240,
+                  "raft_trailing_logs: log entries kept after a snapshot.")
     flags.string("log-level", "info", "Log level of the agent (trace, debug, info, warn, err).")
+    flags.string("encrypt", "", "Base64 gossip encryption key.")
+    flags.strings("join", "Address of an agent to join at start time (repeatable).")
+    flags.strings("join-wan", "Address of a server to join over the WAN (repeatable).")
+    flags.strings("retry-join", "Address to join, retried until it succeeds (repeatable).")
+    flags.strings("retry-join-wan", "WAN address to join, retried (repeatable).")
+    flags.string("retry-interval", "30s", "Time to wait between join attempts.")
+    flags.integer("retry-max", 0, "Maximum join attempts (0 = no limit).")
+    flags.boolean("enable-script-checks", False, "Enable script health checks.")
+    flags.boolean("enable-local-script-checks", False,
+                  "Enable script checks defined in local config files only.")
     return flags
 
 
-def run(args: list[str]) -> int:
+def flag_tree(values: dict[str, Any], given: set[str]) -> dict[str, Any]:
+    """The config tree made of the flags that were given on the command line."""
+    tree: dict[str, Any] = {}
+    for flag, key in FLAG_KEYS.items():
+        if flag not in given:
+            continue
+        value = values[flag]
+        if flag == "node-meta":
+            value = dict(item.partition(":")[::2] for item in value)
+        *parents, leaf = key.split(".")
+        node = tree
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return tree
+
+
+def config_from_args(args: list[str]) -> AgentConfig:
+    """The agent's settings for a command line: -dev defaults, files, -hcl, then flags.
+
+    Raises :class:`FlagError` for a bad command line, :class:`ConfigError` for bad config.
+    """
     flags = _flags()
-    try:
-        values, rest = flags.parse(args)
-    except FlagError as err:
-        print(f"{err}\n\nUsage: proconsul agent [options]\n\n{flags.usage()}", file=sys.stderr)
-        return 1
+    values, rest = flags.parse(args)
     if rest:
-        print(f"Unexpected argument: {rest[0]}", file=sys.stderr)
+        raise FlagError(f"Unexpected argument: {rest[0]}")
+    return load_config(values["config-file"] + values["config-dir"], values["hcl"],
+                       flag_tree(values, flags.given), dev=values["dev"],
+                       fmt=values["config-format"])
+
+
+def run(args: list[str]) -> int:
+    try:
+        config = config_from_args(args)
+    except FlagError as err:
+        print(f"{err}\n\nUsage: proconsul agent [options]\n\n{_flags().usage()}",
+              file=sys.stderr)
         return 1
-    level = values["log-level"]
-    if level.lower() not in LOG_LEVELS and level.lower() != "err":
-        print(f"Invalid log level: {level}", file=sys.stderr)
+    except ConfigError as err:
+        print("==> " + "\n==> ".join(err.problems), file=sys.stderr)
         return 1
-    logging.basicConfig(level=LOG_LEVELS.get(level.lower(), logging.ERROR), stream=sys.stderr,
+    level = config.log_level.lower()
+    if level not in LOG_LEVELS:
+        print(f"==> Invalid log level: {config.log_level}", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=LOG_LEVELS[level], stream=sys.stderr,
                         format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
-    if not values["dev"] and not values["server"]:
-        print("Only -dev (and -server) agents are available so far; client mode arrives "
-              "with clustering.", file=sys.stderr)
-        return 1
-    config = AgentConfig(
-        dev=values["dev"], server=values["server"], bootstrap=values["bootstrap"],
-        node_name=values["node"], node_id=values["node-id"], datacenter=values["datacenter"],
-        client_addr=values["client"], bind_addr=values["bind"],
-        advertise_addr=values["advertise"], http_port=values["http-port"],
-        server_port=values["server-port"], data_dir=values["data-dir"], log_level=level)
     try:
         import uvloop
         return uvloop.run(_serve(config))
@@ -70,15 +137,44 @@ def run(args: list[str]) -> int:
         return 0
 
 
-async def _serve(config: AgentConfig) -> int:
+async def _reload(agent: Agent) -> None:
+    """SIGHUP: reload like ``PUT /v1/agent/reload``; a bad config is reported, not fatal."""
+    try:
+        await agent.reload()
+    except (ConfigError, ConsulError) as err:
+        logging.getLogger("agent").error("reload failed: %s", err)
+
+
+async def _serve(config) -> int:
     agent = Agent(config)
     await agent.start()
-    print("==> Proconsul agent running!", flush=True)
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    leave_on: set[signal.Signals] = set()
+    if config.leave_on_terminate:
+        leave_on.add(signal.SIGTERM)
+    if not config.skip_leave_on_interrupt:
+        leave_on.add(signal.SIGINT)
+    received: list[signal.Signals] = []
+
+    def on_stop_signal(sig: signal.Signals) -> None:
+        received.append(sig)
+        agent.shutdown_requested.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    print("==> Caught signal, shutting down...", flush=True)
+        loop.add_signal_handler(sig, on_stop_signal, sig)
+    reloads: set[asyncio.Task] = set()  # keep running reloads referenced until done
+
+    def on_sighup() -> None:
+        task = loop.create_task(_reload(agent))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
+    print("==> Proconsul agent running!", flush=True)
+    await agent.shutdown_requested.wait()
+    if received and received[0] in leave_on:
+        print("==> Gracefully leaving...", flush=True)
+        await agent.leave()
+    print("==> Shutting down...", flush=True)
     await agent.stop()
     return 0

@@ -2,18 +2,91 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 
 from proconsul import CONSUL_COMPAT_VERSION, __version__
-from proconsul.cli.flags import FlagError, FlagSet
+from proconsul.cli.flags import FlagError, FlagSet, HelpRequested
 
-USAGE = """Usage: proconsul [--version] [--help] <command> [<args>]
+# command path -> (module, attribute, synopsis); attributes are Commands or run(args) functions.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "agent": ("agent_command", "run", "Runs a Proconsul agent"),
+    "catalog datacenters": ("catalog_commands", "DATACENTERS",
+                            "Lists all known datacenters"),
+    "catalog nodes": ("catalog_commands", "NODES", "Lists all nodes in the given datacenter"),
+    "catalog services": ("catalog_commands", "SERVICES",
+                         "Lists all registered services in a datacenter"),
+    "event": ("event_command", "EVENT", "Fire a new event"),
+    "force-leave": ("membership_commands", "FORCE_LEAVE",
+                    "Forces a member of the cluster to enter the \"left\" state"),
+    "info": ("agent_commands", "INFO", "Provides debugging information for operators."),
+    "join": ("membership_commands", "JOIN", "Tell Consul agent to join cluster"),
+    "keygen": ("keyring_commands", "KEYGEN", "Generates a new encryption key"),
+    "keyring": ("keyring_commands", "KEYRING", "Manages gossip layer encryption keys"),
+    "kv delete": ("kv_commands", "DELETE", "Removes data from the KV store"),
+    "kv export": ("kv_commands", "EXPORT", "Exports a tree from the KV store as JSON"),
+    "kv get": ("kv_commands", "GET", "Retrieves or lists data from the KV store"),
+    "kv import": ("kv_commands", "IMPORT", "Imports a tree stored as JSON to the KV store"),
+    "kv put": ("kv_commands", "PUT", "Sets or updates data in the KV store"),
+    "leave": ("membership_commands", "LEAVE", "Gracefully leaves the Consul cluster and shuts down"),
+    "lock": ("lock_command", "LOCK", "Execute a command holding a lock"),
+    "maint": ("agent_commands", "MAINT", "Controls node or service maintenance mode"),
+    "members": ("membership_commands", "MEMBERS", "Lists the members of a Consul cluster"),
+    "monitor": ("agent_commands", "MONITOR", "Stream logs from a Consul agent"),
+    "operator autopilot get-config": ("operator_commands", "AUTOPILOT_GET",
+                                      "Display the current Autopilot configuration"),
+    "operator autopilot set-config": ("operator_commands", "AUTOPILOT_SET",
+                                      "Modify the current Autopilot configuration"),
+    "operator autopilot state": ("operator_commands", "AUTOPILOT_STATE",
+                                 "Display the current Autopilot state"),
+    "operator raft list-peers": ("operator_commands", "RAFT_LIST_PEERS",
+                                 "Display the current Raft peer configuration"),
+    "operator raft remove-peer": ("operator_commands", "RAFT_REMOVE_PEER",
+                                  "Remove a Consul server from the Raft configuration"),
+    "operator raft transfer-leader": ("operator_commands", "RAFT_TRANSFER_LEADER",
+                                      "Transfer raft leadership to another server"),
+    "reload": ("agent_commands", "RELOAD", "Triggers the agent to reload configuration files"),
+    "rtt": ("rtt_command", "RTT", "Estimates network round trip time between nodes"),
+    "services deregister": ("services_commands", "DEREGISTER", "Deregister services"),
+    "services register": ("services_commands", "REGISTER", "Register services"),
+    "validate": ("validate_command", "run", "Validate config files/directories"),
+    "version": ("main", "version", "Prints the Proconsul version"),
+    "watch": ("watch_command", "WATCH", "Watch for changes in Consul"),
+}
+GROUPS = {
+    "catalog": "Interact with the catalog",
+    "kv": "Interact with the key-value store",
+    "operator": "Provides cluster-level tools for Consul operators",
+    "operator autopilot": "Provides tools for modifying Autopilot configuration",
+    "operator raft": "Provides cluster-level tools for Consul operators",
+    "services": "Interact with services",
+}
+
+
+def _listing(prefix: str) -> str:
+    depth = len(prefix.split()) if prefix else 0
+    names = sorted({" ".join(path.split()[:depth + 1]) for path in [*COMMANDS, *GROUPS]
+                    if path.startswith(prefix) and len(path.split()) > depth})
+    width = max(len(n.split()[-1]) for n in names)
+    return "\n".join(f"    {n.split()[-1].ljust(width)}    "
+                     f"{COMMANDS[n][2] if n in COMMANDS else GROUPS[n]}" for n in names)
+
+
+USAGE = f"""Usage: proconsul [--version] [--help] <command> [<args>]
 
 Available commands are:
-    agent      Runs a Proconsul agent
-    version    Prints the Proconsul version
+{_listing("")}
 """
+
+
+def group_help(group: str) -> str:
+    if group == "kv":
+        from proconsul.cli.kv_commands import KV_HELP
+        head = KV_HELP
+    else:
+        head = f"Usage: proconsul {group} <subcommand> [options] [args]\n\n  {GROUPS[group]}."
+    return f"{head}\n\nSubcommands:\n{_listing(group + ' ')}"
 
 
 def version(args: list[str]) -> int:
@@ -21,6 +94,9 @@ def version(args: list[str]) -> int:
     flags.string("format", "pretty", "Output format: pretty or json.")
     try:
         values, _ = flags.parse(args)
+    except HelpRequested:
+        print(f"Usage: proconsul version [options]\n\n{flags.usage()}")
+        return 0
     except FlagError as err:
         print(err, file=sys.stderr)
         return 1
@@ -38,6 +114,27 @@ def version(args: list[str]) -> int:
     return 0
 
 
+def dispatch(args: list[str]) -> int:
+    """Run the longest command path that ``args`` start with."""
+    words = []
+    for arg in args:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+    for n in range(len(words), 0, -1):
+        path = " ".join(words[:n])
+        if path in COMMANDS:
+            module, attr, _ = COMMANDS[path]
+            target = getattr(importlib.import_module(f"proconsul.cli.{module}"), attr)
+            return target(args[n:])
+        if path in GROUPS:
+            help_asked = any(a in ("-h", "-help", "--help") for a in args[n:])
+            print(group_help(path), file=sys.stdout if help_asked else sys.stderr)
+            return 0 if help_asked else 1
+    print(f"Unknown command: {args[0]}\n\n{USAGE}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "-help", "--help"):
@@ -45,14 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if not args else 0
     if args[0] in ("-v", "-version", "--version"):
         return version([])
-    command, rest = args[0], args[1:]
-    if command == "agent":
-        from proconsul.cli.agent_command import run
-        return run(rest)
-    if command == "version":
-        return version(rest)
-    print(f"Unknown command: {command}\n\n{USAGE}", file=sys.stderr)
-    return 1
+    try:
+        return dispatch(args)
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ from proconsul.state.catalog import StateError
 from proconsul.state.snapshot import StateSnapshot
 from proconsul.state.store import Store
 from proconsul.structs.catalog import DeregisterRequest, RegisterRequest
+from proconsul.structs.coordinate import CoordinateBatchRequest
 from proconsul.structs.kv import KVOp, KVSRequest, TombstoneRequest
 from proconsul.structs.messages import MessageType, UnknownMessageType, decode_command
+from proconsul.structs.operator import AutopilotSetConfigRequest
 from proconsul.structs.session import SessionRequest
 from proconsul.structs.txn import TxnRequest, TxnResponse
 
@@ -62,6 +64,8 @@ class FSM:
             MessageType.SESSION: self._session,
             MessageType.TOMBSTONE: self._tombstone,
             MessageType.TXN: self._txn,
+            MessageType.COORDINATE_BATCH_UPDATE: self._coordinates,
+            MessageType.AUTOPILOT: self._autopilot,
         }
 
     def apply(self, index: int, data: bytes) -> Any:
@@ -135,6 +139,14 @@ class FSM:
     def _tombstone(self, index: int, req: TombstoneRequest) -> None:
         with self.store.write(index) as tx:
             self.store.reap_tombstones(tx, req.ReapIndex)
+
+    def _coordinates(self, index: int, req: CoordinateBatchRequest) -> None:
+        with self.store.write(index) as tx:
+            self.store.coordinate_batch_update(tx, req.Updates)
+
+    def _autopilot(self, index: int, req: AutopilotSetConfigRequest) -> bool:
+        with self.store.write(index) as tx:
+            return self.store.autopilot_set(tx, req.Config, req.CAS)
 
     def _txn(self, index: int, req: TxnRequest) -> TxnResponse:
         try:

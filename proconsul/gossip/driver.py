@@ -97,6 +97,10 @@ class GossipDriver:
     def subscribe(self, callback: Callable[[SerfEvent], None]) -> None:
         self._subscribers.append(callback)
 
+    def unsubscribe(self, callback: Callable[[SerfEvent], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._subscribers.remove(callback)
+
     async def start(self) -> None:
         await self.transport.start(self._on_packet, self._on_stream)
         ml = self.serf.config.memberlist
@@ -165,6 +169,10 @@ class GossipDriver:
 
     def respond(self, query: QueryEvent, payload: bytes) -> None:
         self.serf.respond(query, payload, self.now)
+        self._flush()
+
+    def wake(self) -> None:
+        """Carry out whatever the core queued after a direct call on it."""
         self._flush()
 
     def set_tags(self, tags: dict[str, str]) -> None:

@@ -82,7 +82,9 @@ class NetTransport:
 
     async def connect(self, addr: Address,
                       timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.wait_for(asyncio.open_connection(addr[0], addr[1]), timeout)
+        local = (self.host, 0) if self.host not in ("", "0.0.0.0", "::") else None
+        return await asyncio.wait_for(
+            asyncio.open_connection(addr[0], addr[1], local_addr=local), timeout)
 
     async def close(self) -> None:
         if self._udp is not None:

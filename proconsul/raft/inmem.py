@@ -10,15 +10,18 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from proconsul.raft.interface import StateMachine
+from proconsul.raft.interface import ConsensusError, StateMachine
+from proconsul.raft.node import ServerView
 
 
 class InmemConsensus:
     """Implements :class:`~proconsul.raft.interface.Consensus` for one node in memory."""
 
-    def __init__(self, fsm: StateMachine, address: str = "127.0.0.1:8300") -> None:
+    def __init__(self, fsm: StateMachine, address: str = "127.0.0.1:8300",
+                 server_id: str = "dev") -> None:
         self._fsm = fsm
         self._address = address
+        self._id = server_id
         self._index = 0
         self._observers: list[Callable[[bool], None]] = []
 
@@ -43,11 +46,32 @@ class InmemConsensus:
     def leader_address(self) -> str | None:
         return self._address
 
+    def peers(self) -> list[str]:
+        return [self._address]
+
     def last_contact(self) -> float:
         return 0.0
 
     def last_index(self) -> int:
         return self._index
 
+    async def remove_server(self, server_id: str, timeout: float | None = None) -> None:
+        raise ConsensusError("an in-memory cluster of one cannot remove servers")
+
     def on_leadership_change(self, callback: Callable[[bool], None]) -> None:
         self._observers.append(callback)
+
+    def term(self) -> int:
+        return 1
+
+    def servers(self) -> list[ServerView]:
+        return [ServerView(self._id, self._address, True, 0.0, self._index)]
+
+    async def add_voter(self, server_id: str, address: str) -> None:
+        raise ConsensusError("a -dev server cannot add servers")
+
+    async def add_nonvoter(self, server_id: str, address: str) -> None:
+        raise ConsensusError("a -dev server cannot add servers")
+
+    async def transfer_leadership(self, server_id: str | None = None) -> str:
+        raise ConsensusError("cannot find peer")

@@ -74,10 +74,41 @@ class Consensus(Protocol):
 
     def leader_address(self) -> str | None: ...
 
+    def peers(self) -> list[str]:
+        """Addresses of the voters in the current configuration."""
+
     def last_contact(self) -> float:
         """Seconds since the leader was last heard from (0 on the leader)."""
 
     def last_index(self) -> int: ...
 
+    async def remove_server(self, server_id: str, timeout: float | None = None) -> None:
+        """Leader only: commit a configuration without ``server_id``."""
+
     def on_leadership_change(self, callback: Callable[[bool], None]) -> None:
         """Call ``callback(is_leader)`` whenever this node gains or loses leadership."""
+
+
+class ServerStatus(Protocol):
+    """One server of the Raft configuration as the leader sees it."""
+
+    id: str
+    address: str
+    voter: bool
+    last_contact: float  # seconds since the leader last heard from it (0 for itself)
+    last_index: int  # highest log index known to be stored on it
+
+
+class Membership(Protocol):
+    """Cluster membership, for autopilot and the operator API."""
+
+    def servers(self) -> list[ServerStatus]:
+        """Every server in the configuration; contact and index are the leader's view."""
+
+    def term(self) -> int: ...
+
+    async def add_voter(self, server_id: str, address: str) -> None: ...
+
+    async def add_nonvoter(self, server_id: str, address: str) -> None: ...
+
+    async def transfer_leadership(self, server_id: str | None = None) -> str: ...

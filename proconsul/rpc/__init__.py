@@ -1,0 +1,1 @@
+"""Server RPC port: type-byte/ALPN mux, msgpack-RPC codec, yamux, connection pool."""

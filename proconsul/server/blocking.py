@@ -16,6 +16,18 @@ from proconsul.structs.query import (
 
 Query = Callable[[WatchSet | None], int]
 
+RPC_CLIENT_TIMEOUT = 60.0  # limits.rpc_client_timeout
+
+
+def call_timeout(request: object) -> float:
+    """How long an RPC carrying ``request`` may take: the client timeout, plus
+    the longest a blocking query can wait (with its jitter)."""
+    if not isinstance(request, QueryOptions) or request.MinQueryIndex == 0:
+        return RPC_CLIENT_TIMEOUT
+    wait = request.MaxQueryTime if request.MaxQueryTime > 0 else DEFAULT_QUERY_TIME_NS
+    wait = min(wait, MAX_QUERY_TIME_NS)
+    return RPC_CLIENT_TIMEOUT + (wait + wait // JITTER_FRACTION) / 1e9
+
 
 def query_timeout(max_query_time_ns: int) -> float:
     """Seconds to block: default 5 min, capped at 10 min, plus up to 1/16 jitter."""

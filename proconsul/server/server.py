@@ -12,11 +12,16 @@ import msgspec
 
 from proconsul import CONSUL_COMPAT_VERSION
 from proconsul.fsm.fsm import FSM, CommandError
+from proconsul.lib.metrics import registry as metrics
 from proconsul.lib.routine import RoutineManager
 from proconsul.raft.inmem import InmemConsensus
-from proconsul.raft.interface import Consensus, ConsensusError, NoLeaderError
+from proconsul.raft.interface import Consensus, ConsensusError, NoLeaderError, NotLeaderError
+from proconsul.rpc.pool import ConnPool
+from proconsul.server.autopilot import Autopilot
 from proconsul.server.blocking import run_blocking
 from proconsul.server.endpoints import register_all
+from proconsul.server.forward import RPC_HOLD_TIMEOUT, Forwarder, LeaderUnavailable
+from proconsul.server.reconcile import MemberReconciler, MemberState
 from proconsul.server.session_timers import SessionTimers
 from proconsul.server.tombstone_gc import TombstoneGC
 from proconsul.state.store import Store
@@ -29,6 +34,7 @@ from proconsul.structs.catalog import (
     NodeService,
     RegisterRequest,
 )
+from proconsul.structs.coordinate import CoordinateEntry
 from proconsul.structs.errors import BadRequest, ConsulError
 from proconsul.structs.messages import MessageType, encode_command
 from proconsul.structs.query import QueryMeta, QueryOptions
@@ -51,6 +57,8 @@ class ServerConfig(msgspec.Struct):
     tombstone_ttl: float = 15 * 60.0
     tombstone_granularity: float = 30.0
     session_ttl_min_ns: int = SESSION_TTL_MIN_NS
+    coordinate_update_period: float = 5.0
+    rpc_hold_timeout: float = RPC_HOLD_TIMEOUT
 
 
 Endpoint = Callable[[Any], Awaitable[Any]]
@@ -60,21 +68,32 @@ class Server:
     """A Consul server: answers endpoint calls (``Catalog.Register``, ``KVS.Get`` ...).
 
     Endpoints are reached by name through :meth:`rpc`, in process for the
-    local agent and over the RPC port for others.
+    local agent and over the RPC port for others; ``pool`` carries requests
+    this server forwards to the leader.
     """
 
-    def __init__(self, config: ServerConfig, consensus: Consensus | None = None) -> None:
+    def __init__(self, config: ServerConfig,
+                 make_consensus: Callable[[FSM], Consensus] | None = None,
+                 pool: ConnPool | None = None) -> None:
         self.config = config
         if not config.node_id:
             config.node_id = str(uuid.uuid4())
         self.store = Store()
         self.fsm = FSM(self.store)
-        self.consensus: Consensus = consensus or InmemConsensus(
-            self.fsm, f"{config.advertise_addr}:{config.server_port}")
+        self.consensus: Consensus = (
+            make_consensus(self.fsm) if make_consensus is not None
+            else InmemConsensus(self.fsm, f"{config.advertise_addr}:{config.server_port}",
+                                config.node_id))
+        self.forwarder = Forwarder(self.consensus, pool, datacenter=config.datacenter,
+                                   hold_timeout=config.rpc_hold_timeout)
         self.routines = RoutineManager()
         self.session_timers = SessionTimers(self)
         self.tombstone_gc = TombstoneGC(self, config.tombstone_ttl, config.tombstone_granularity)
         self.store.on_tombstone = self.tombstone_gc.hint
+        self.reconciler = MemberReconciler(self)
+        self.autopilot = Autopilot(self)
+        self.lan_members: Callable[[], list[MemberState]] = list
+        self.wan_coordinates: Callable[[], list[tuple[str, CoordinateEntry]]] = list
         self.endpoints: dict[str, Endpoint] = {}
         register_all(self)
         self._revoking: asyncio.Task | None = None
@@ -92,28 +111,34 @@ class Server:
     # ---- calls --------------------------------------------------------------
 
     async def rpc(self, method: str, request: Any) -> Any:
-        """Call endpoint ``method`` (e.g. ``"KVS.Apply"``) with its request struct."""
+        """Call endpoint ``method`` (e.g. ``"KVS.Apply"``) with its request struct,
+        on this server or the leader (see :mod:`proconsul.server.forward`)."""
         endpoint = self.endpoints.get(method)
         if endpoint is None:
             service = method.partition(".")[0]
             if not any(name.startswith(service + ".") for name in self.endpoints):
                 raise ConsulError(f"rpc: can't find service {service}")
             raise ConsulError(f"rpc: can't find method {method}")
-        return await endpoint(request)
+        return await self.forwarder.run(method, request, endpoint)
 
     async def raft_apply(self, message_type: MessageType, request: msgspec.Struct) -> Any:
         """Commit one command; the single place a write's error comes from.
 
-        Consensus failures and the FSM's own refusal both surface here, once,
-        as a :class:`ConsulError` the caller can show as is.
+        Consensus failures (logged here, once) and the FSM's own refusal both
+        surface as a :class:`ConsulError` the caller can show as is.  Refused
+        before proposing because this server does not lead, the command raises
+        :class:`LeaderUnavailable`, which the forwarder retries on the leader.
         """
         data = encode_command(message_type, request)
+        metrics.incr_counter("consul.raft.apply")
         try:
             response = await self.consensus.apply(data, timeout=RAFT_APPLY_TIMEOUT)
-        except NoLeaderError:
-            raise ConsulError("No cluster leader") from None
-        except ConsensusError as err:
-            raise ConsulError(f"raft apply failed: {err}") from None
+        except (NoLeaderError, NotLeaderError):
+            raise LeaderUnavailable() from None
+        except (ConsensusError, TimeoutError) as err:
+            why = str(err) or f"timed out after {RAFT_APPLY_TIMEOUT:.0f}s"
+            log.error("raft apply of %s failed: %s", message_type.name, why)
+            raise ConsulError(f"raft apply failed: {why}") from None
         if isinstance(response, CommandError):
             raise BadRequest(str(response))
         return response
@@ -122,7 +147,10 @@ class Server:
                              query: Callable[[Any], int]) -> None:
         """Serve a read with Consul's blocking and consistency semantics."""
         if opts.RequireConsistent:
-            await self.consensus.verify_leader()
+            try:
+                await self.consensus.verify_leader()
+            except ConsensusError:
+                raise LeaderUnavailable() from None
         meta.Index = await run_blocking(self.store.watches, lambda: self.store.generation,
                                         opts, query)
         self.set_query_meta(meta, opts)
@@ -154,6 +182,39 @@ class Server:
         else:
             meta.ConsistencyLevel = "leader"
 
+    # ---- leaving --------------------------------------------------------------
+
+    async def leave_raft(self) -> bool:
+        """First step of a graceful leave; returns whether this server was the leader.
+
+        A leader with other voters removes itself from the configuration (and so
+        steps down).  A follower is removed by the leader once gossip shows it
+        left (see :class:`MemberReconciler`); :meth:`wait_removed` waits for that.
+        """
+        if not self.consensus.is_leader():
+            return False
+        if len(self.consensus.peers()) > 1:
+            log.info("leaving: removing this server from the raft configuration")
+            try:
+                await self.consensus.remove_server(self.config.node_id,
+                                                   timeout=RAFT_APPLY_TIMEOUT)
+            except (ConsensusError, TimeoutError) as err:
+                log.error("leaving: failed to remove this server from raft: %s", err or
+                          "timed out")
+        return True
+
+    async def wait_removed(self, timeout: float) -> bool:
+        """Wait (bounded) until this server is no longer a voter; False if it still is."""
+        address = f"{self.config.advertise_addr}:{self.config.server_port}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        # Raft reports no configuration changes: look, as Consul does, every 50 ms.
+        while address in self.consensus.peers() and len(self.consensus.peers()) > 1:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
     # ---- leadership ---------------------------------------------------------
 
     def _leadership_changed(self, is_leader: bool) -> None:
@@ -169,6 +230,8 @@ class Server:
         self.tombstone_gc.enable()
         self.session_timers.initialize()
         await self.register_self()
+        self.routines.start("reconcile", self.reconciler.run)
+        self.routines.start("autopilot", self.autopilot.run)
 
     async def register_self(self) -> None:
         """Put this server in the catalog with its serfHealth check and the consul service."""

@@ -6,8 +6,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import msgspec
+
 from proconsul.state.table import Table, UndoLog
 from proconsul.state.watch import WatchRegistry
+from proconsul.structs.operator import AutopilotConfig
 
 
 def lower(name: str) -> str:
@@ -88,10 +91,26 @@ class StoreBase:
             lambda link: link,
             {"check": lambda link: (link[0], link[1]), "session": lambda link: link[2]},
         )
+        self.coordinates = Table("coordinates", lambda c: (lower(c.Node), c.Segment),
+                                 {"node": lambda c: lower(c.Node)})
         self._tables = [self.nodes, self.services, self.checks, self.kvs, self.tombstones,
-                        self.sessions, self.session_checks]
+                        self.sessions, self.session_checks, self.coordinates]
         self.lock_delays: dict[str, float] = {}
         self.generation = 0
+        self.autopilot_config: AutopilotConfig | None = None
+
+    def autopilot_set(self, tx: WriteTxn, config: AutopilotConfig, cas: bool) -> bool:
+        """Store the autopilot settings; with ``cas`` only if ModifyIndex still matches."""
+        current = self.autopilot_config
+        if cas and (current.ModifyIndex if current else 0) != config.ModifyIndex:
+            return False
+        create = current.CreateIndex if current else tx.index
+        old = current
+        self.autopilot_config = msgspec.structs.replace(config, CreateIndex=create,
+                                                        ModifyIndex=tx.index)
+        tx.undo.record(lambda: setattr(self, "autopilot_config", old))
+        tx.bump("autopilot-config")
+        return True
 
     def max_index(self, *names: str) -> int:
         indexes = self.indexes
@@ -114,5 +133,6 @@ class StoreBase:
             table.clear()
         self.indexes.clear()
         self.lock_delays.clear()
+        self.autopilot_config = None
         self.generation += 1
         self.watches.fire_all()

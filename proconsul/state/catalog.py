@@ -151,7 +151,8 @@ class CatalogMixin(StoreBase):
         for stored in self.services.by("node", key):
             self.delete_service(tx, stored.Node, stored.Service.ID)
         for session in self.sessions.by("node", key):
-            self.delete_session(tx, session.ID)
+            self.delete_session(tx, session.ID)  # SessionMixin
+        self.delete_node_coordinates(tx, node_name)  # CoordinateMixin
         self.nodes.delete(key, tx.undo)
         tx.bump("nodes")
         tx.touch(("node", key))
@@ -248,6 +249,19 @@ class CatalogMixin(StoreBase):
                 continue
             rows.append(to_service_node(node, stored.Service))
         return self.service_index(name), rows
+
+    def service_address_nodes(self, ws: WatchSet | None, address: str
+                              ) -> tuple[int, list[ServiceNode]]:
+        """Every service instance registered with service address ``address``."""
+        if ws is not None:
+            ws.add(("index", "services"))
+        rows = []
+        for key, stored in sorted(self.services.items()):
+            if stored.Service.Address == address:
+                node = self.nodes.get(key[0])
+                if node is not None:
+                    rows.append(to_service_node(node, stored.Service))
+        return self.max_index("services"), rows
 
     def node_services(self, ws: WatchSet | None, name: str) -> tuple[int, NodeServices | None]:
         key = lower(name)

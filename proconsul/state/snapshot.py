@@ -17,7 +17,9 @@ import msgspec
 from proconsul.state.catalog import StoredService
 from proconsul.state.kvs import Tombstone
 from proconsul.structs.catalog import HealthCheck, Node
+from proconsul.structs.coordinate import CoordinateEntry
 from proconsul.structs.kv import DirEntry
+from proconsul.structs.operator import AutopilotConfig
 from proconsul.structs.session import Session
 
 MAGIC = b"PCSNAP1\n"
@@ -35,6 +37,8 @@ class RecordKind(IntEnum):
     KV = 5
     TOMBSTONE = 6
     SESSION = 7
+    COORDINATE = 8
+    AUTOPILOT = 9
 
 
 RECORD_TYPES: dict[RecordKind, type] = {
@@ -45,6 +49,8 @@ RECORD_TYPES: dict[RecordKind, type] = {
     RecordKind.KV: DirEntry,
     RecordKind.TOMBSTONE: Tombstone,
     RecordKind.SESSION: Session,
+    RecordKind.COORDINATE: CoordinateEntry,
+    RecordKind.AUTOPILOT: AutopilotConfig,
 }
 _DECODERS = {kind: msgspec.msgpack.Decoder(t) for kind, t in RECORD_TYPES.items()}
 
@@ -65,6 +71,8 @@ class StateSnapshot:
             (RecordKind.KV, list(store.kvs.rows())),
             (RecordKind.TOMBSTONE, list(store.tombstones.rows())),
             (RecordKind.SESSION, list(store.sessions.rows())),
+            (RecordKind.COORDINATE, list(store.coordinates.rows())),
+            (RecordKind.AUTOPILOT, [store.autopilot_config] if store.autopilot_config else []),
         ]
 
     def write(self, sink: BinaryIO) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from proconsul.state.catalog import CatalogMixin
+from proconsul.state.coordinates import CoordinateMixin
 from proconsul.state.kvs import KVMixin
 from proconsul.state.sessions import SessionMixin
 from proconsul.state.snapshot import RecordKind, StateSnapshot, read_records
 from proconsul.state.txn import TxnMixin
 
 
-class Store(TxnMixin, SessionMixin, KVMixin, CatalogMixin):
+class Store(TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin):
     """Catalog, KV, sessions and transactions over indexed in-memory tables.
 
     Writes happen inside ``with store.write(index) as tx`` and are atomic;
@@ -32,10 +33,14 @@ class Store(TxnMixin, SessionMixin, KVMixin, CatalogMixin):
             RecordKind.KV: staged.kvs,
             RecordKind.TOMBSTONE: staged.tombstones,
             RecordKind.SESSION: staged.sessions,
+            RecordKind.COORDINATE: staged.coordinates,
         }
         for kind, row in read_records(source):
             if kind is RecordKind.INDEXES:
                 staged.indexes.update(row)
+                continue
+            if kind is RecordKind.AUTOPILOT:
+                staged.autopilot_config = row
                 continue
             tables[kind].put(row)
             if kind is RecordKind.SESSION:
@@ -45,3 +50,4 @@ class Store(TxnMixin, SessionMixin, KVMixin, CatalogMixin):
         for ours, theirs in zip(self._tables, staged._tables, strict=True):
             ours.__dict__.update(theirs.__dict__)
         self.indexes.update(staged.indexes)
+        self.autopilot_config = staged.autopilot_config

@@ -38,6 +38,24 @@ class ServiceAddress(Record):
     Port: int = 0
 
 
+class Upstream(Record):
+    """A proxy upstream: what the local app reaches through the proxy (omitempty fields UNSET)."""
+
+    DestinationType: str | UnsetType = UNSET
+    DestinationNamespace: str | UnsetType = UNSET
+    DestinationPartition: str | UnsetType = UNSET
+    DestinationPeer: str | UnsetType = UNSET
+    DestinationName: str = ""
+    Datacenter: str = ""
+    LocalBindAddress: str | UnsetType = UNSET
+    LocalBindPort: int | UnsetType = UNSET
+    LocalBindSocketPath: str | UnsetType = UNSET
+    LocalBindSocketMode: str | UnsetType = UNSET
+    Config: dict[str, Any] | UnsetType = UNSET
+    MeshGateway: dict[str, Any] = {}
+    CentrallyConfigured: bool | UnsetType = UNSET
+
+
 class ConnectProxyConfig(Record):
     """Proxy settings of a connect-proxy service (Go's omitempty fields are UNSET)."""
 
@@ -49,7 +67,7 @@ class ConnectProxyConfig(Record):
     Mode: str = ""
     TransparentProxy: dict[str, Any] | UnsetType = UNSET
     Config: dict[str, Any] | UnsetType = UNSET
-    Upstreams: list[dict[str, Any]] | UnsetType = UNSET
+    Upstreams: list[Upstream] | UnsetType = UNSET
     MeshGateway: dict[str, Any] = {}
     Expose: dict[str, Any] = {}
     AccessLogs: dict[str, Any] | UnsetType = UNSET

@@ -19,6 +19,12 @@ class BadRequest(ConsulError):
     status = 400
 
 
+class Unauthorized(ConsulError):
+    """ACL endpoints while ACLs are disabled (401)."""
+
+    status = 401
+
+
 class PermissionDenied(ConsulError):
     """ACLs forbid the request (403)."""
 
@@ -51,4 +57,7 @@ class RateLimited(ConsulError):
 
 ERR_NO_PATH_TO_DC = "No path to datacenter"
 ERR_NO_LEADER = "No cluster leader"
+ERR_ACL_DISABLED = "ACL support disabled"
 ERR_CONFLICTING_CONSISTENCY = "Cannot specify ?stale with ?consistent, conflicting semantics."
+ERR_SERVER_LEAVING = "Server is leaving the cluster"
+ERR_NO_SERVERS = "No known Consul servers"

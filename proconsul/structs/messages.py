@@ -7,7 +7,9 @@ from enum import IntEnum
 import msgspec
 
 from proconsul.structs.catalog import DeregisterRequest, RegisterRequest
+from proconsul.structs.coordinate import CoordinateBatchRequest
 from proconsul.structs.kv import KVSRequest, TombstoneRequest
+from proconsul.structs.operator import AutopilotSetConfigRequest
 from proconsul.structs.session import SessionRequest
 from proconsul.structs.txn import TxnRequest
 
@@ -22,7 +24,9 @@ class MessageType(IntEnum):
     KVS = 2
     SESSION = 3
     TOMBSTONE = 5
+    COORDINATE_BATCH_UPDATE = 6
     TXN = 8
+    AUTOPILOT = 9
 
 
 REQUEST_TYPES: dict[MessageType, type] = {
@@ -31,6 +35,8 @@ REQUEST_TYPES: dict[MessageType, type] = {
     MessageType.KVS: KVSRequest,
     MessageType.SESSION: SessionRequest,
     MessageType.TOMBSTONE: TombstoneRequest,
+    MessageType.COORDINATE_BATCH_UPDATE: CoordinateBatchRequest,
+    MessageType.AUTOPILOT: AutopilotSetConfigRequest,
     MessageType.TXN: TxnRequest,
 }
 

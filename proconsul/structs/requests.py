@@ -43,6 +43,7 @@ class ServiceSpecificRequest(QueryOptions):
     TagFilter: bool = False
     NodeMetaFilters: dict[str, str] | None = None
     ServiceKind: str | None = None
+    ServiceAddress: str = ""
 
 
 class ChecksInStateRequest(QueryOptions):

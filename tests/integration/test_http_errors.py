@@ -211,7 +211,7 @@ def test_status_leader_and_peers(agent):
     address = leader.json()
     host, _, port = address.rpartition(":")
     assert host == agent.host
-    assert port == "8300"
+    assert port == str(agent.get("/v1/agent/self").json()["DebugConfig"]["ServerPort"])
     peers = agent.get("/v1/status/peers")
     assert peers.status == 200
     assert peers.json() == [address]

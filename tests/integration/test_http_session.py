@@ -86,17 +86,19 @@ def test_delete_behavior_removes_held_keys(agent, unique):
 
 
 def test_critical_check_invalidates_session(agent, unique):
-    node = node_name(agent)
-    agent.put("/v1/catalog/register", {"Node": node, "Address": "127.0.0.1",
-                                       "SkipNodeUpdate": True,
-                                       "Check": {"CheckID": unique, "Name": unique,
-                                                 "Status": "passing"}})
-    session_id = agent.put("/v1/session/create",
-                           {"NodeChecks": ["serfHealth", unique]}).json()["ID"]
+    node = f"{unique}-ext"  # a catalog-only node: no agent's anti-entropy owns it
+
+    def register(status: str) -> None:
+        agent.put("/v1/catalog/register", {
+            "Node": node, "Address": "10.0.0.7",
+            "Checks": [{"CheckID": "serfHealth", "Name": "serf", "Status": "passing"},
+                       {"CheckID": unique, "Name": unique, "Status": status}]})
+
+    register("passing")
+    session_id = agent.put("/v1/session/create", {
+        "Node": node, "NodeChecks": ["serfHealth", unique]}).json()["ID"]
     agent.put(f"/v1/kv/{unique}?acquire={session_id}", b"x")
-    agent.put("/v1/catalog/register", {"Node": node, "SkipNodeUpdate": True,
-                                       "Check": {"CheckID": unique, "Name": unique,
-                                                 "Status": "critical"}})
+    register("critical")
     assert agent.get(f"/v1/session/info/{session_id}").json() == []
     assert "Session" not in agent.get(f"/v1/kv/{unique}").json()[0]
 

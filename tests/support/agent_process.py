@@ -6,22 +6,33 @@ import http.client
 import itertools
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 READY_LINE = "Proconsul agent running!"
-_hosts = itertools.count(2)
+_hosts = itertools.count(random.randrange(250))
 
 
 def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """A port free for both TCP and UDP on ``host``."""
+    for _ in range(50):
+        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind((host, 0))
+            port = tcp.getsockname()[1]
+            try:
+                udp.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no port free for both TCP and UDP on {host}")
 
 
 def next_loopback() -> str:
@@ -53,8 +64,15 @@ class AgentProcess:
 
     host: str
     port: int
-    process: subprocess.Popen
+    process: subprocess.Popen | None
+    lan_port: int = 0
+    wan_port: int = 0
+    dns_port: int = -1
     log: list[str] = field(default_factory=list)
+
+    @property
+    def lan_address(self) -> str:
+        return f"{self.host}:{self.lan_port}"
 
     def call(self, method: str, path: str, body: bytes | str | Any = None,
              headers: dict[str, str] | None = None, timeout: float = 30) -> Reply:
@@ -77,6 +95,11 @@ class AgentProcess:
     def delete(self, path: str, **kw) -> Reply:
         return self.call("DELETE", path, **kw)
 
+    def kill(self) -> None:
+        """kill -9: no leave, no cleanup."""
+        self.process.kill()
+        self.process.wait()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -87,31 +110,97 @@ class AgentProcess:
                 self.process.wait()
 
 
-def start_agent(*extra: str, host: str | None = None, timeout: float = 20) -> AgentProcess:
-    """Start ``proconsul agent -dev`` and return once it says it is running.
+def start_agent(*extra: str, host: str | None = None, timeout: float = 20,
+                dev: bool = True, dns_config: dict[str, Any] | None = None) -> AgentProcess:
+    """Start ``proconsul agent`` (``-dev`` unless told otherwise) and wait until it runs.
+
+    DNS listens on a free port (``AgentProcess.dns_port``) unless ``extra``
+    sets ``-dns-port``. ``dns_config`` goes into a config file (-config-file).
+    """
+    host = host or next_loopback()
+    port = free_port(host)
+    lan_port, wan_port = free_port(host), free_port(host)
+    dns_port = -1 if "-dns-port" in extra else free_port(host)
+    config_args: list[str] = []
+    if dns_config is not None:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as config_file:
+            json.dump({"dns_config": dns_config}, config_file)
+        config_args = ["-config-file", config_file.name]
+    cmd = [*(["-dev"] if dev else []), "-client", host, "-bind", host, "-http-port", str(port),
+           "-serf-lan-port", str(lan_port), "-serf-wan-port", str(wan_port),
+           "-server-port", str(free_port(host)),
+           *(["-dns-port", str(dns_port)] if dns_port > 0 else []), *config_args, *extra]
+    return _launch(cmd, AgentProcess(host, port, None, lan_port, wan_port, dns_port), timeout)
+
+
+@dataclass
+class ServerSpec:
+    """A durable server's fixed identity: restarting it reuses host, ports and data dir."""
+
+    data_dir: str
+    host: str = field(default_factory=next_loopback)
+    node: str = ""
+    extra: tuple[str, ...] = ()
+    http_port: int = 0
+    lan_port: int = 0
+    server_port: int = 0
+
+    def __post_init__(self) -> None:
+        self.http_port = self.http_port or free_port(self.host)
+        self.lan_port = self.lan_port or free_port(self.host)
+        self.server_port = self.server_port or free_port(self.host)
+        self.node = self.node or f"server-{self.host}"
+
+    @property
+    def lan_address(self) -> str:
+        return f"{self.host}:{self.lan_port}"
+
+
+def start_server(spec: ServerSpec, *extra: str, timeout: float = 20) -> AgentProcess:
+    """Start ``proconsul agent -server`` with a data dir (no ``-dev``) from ``spec``."""
+    cmd = ["-server", "-data-dir", spec.data_dir, "-node", spec.node, "-client", spec.host,
+           "-bind", spec.host, "-http-port", str(spec.http_port),
+           "-serf-lan-port", str(spec.lan_port), "-serf-wan-port", "-1", "-dns-port", "-1",
+           "-server-port", str(spec.server_port), *spec.extra, *extra]
+    return _launch(cmd, AgentProcess(spec.host, spec.http_port, None, spec.lan_port), timeout)
+
+
+def _launch(args: list[str], agent: AgentProcess, timeout: float) -> AgentProcess:
+    """Run ``proconsul agent ARGS`` and return once it says it is running.
 
     A thread drains the agent's output for its whole life (so a full pipe can
     never stall it) and signals the ready line through an event.
     """
-    host = host or next_loopback()
-    port = free_port(host)
-    cmd = [sys.executable, "-m", "proconsul", "agent", "-dev", "-client", host,
-           "-bind", host, "-http-port", str(port), *extra]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    process = subprocess.Popen([sys.executable, "-m", "proconsul", "agent", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env=env, text=True)
-    agent = AgentProcess(host, port, process)
+    agent.process = process
     ready = threading.Event()
+    running: list[bool] = []
 
     def drain() -> None:
         for line in process.stdout:
             agent.log.append(line)
             if READY_LINE in line:
+                running.append(True)
                 ready.set()
         ready.set()
 
     threading.Thread(target=drain, daemon=True).start()
-    if ready.wait(timeout) and process.poll() is None:
+    if ready.wait(timeout) and running:
         return agent
     agent.stop()
     raise RuntimeError("agent did not start:\n" + "".join(agent.log))
+
+
+def wait_until(condition, timeout: float = 20, what: str = "condition"):
+    """Poll a cross-process condition until it holds (there is no event to await)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

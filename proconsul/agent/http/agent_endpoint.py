@@ -10,12 +10,12 @@ from proconsul import CONSUL_COMPAT_VERSION, __version__
 from proconsul.agent.http.reply import json_reply
 
 REVISION = f"proconsul-{__version__}"
+BUILD_DATE = "2026-11-22T00:00:00Z"
 
 
 async def agent_self(request: web.Request) -> web.Response:
     agent = request.app["agent"]
     cfg = agent.config
-    server = agent.server
     tags = {
         "build": f"{CONSUL_COMPAT_VERSION}:{REVISION}",
         "dc": cfg.datacenter,
@@ -36,7 +36,7 @@ async def agent_self(request: web.Request) -> web.Response:
             "Revision": REVISION,
             "Server": cfg.server,
             "Version": CONSUL_COMPAT_VERSION,
-            "BuildDate": "2026-11-22T00:00:00Z",
+            "BuildDate": BUILD_DATE,
         },
         "DebugConfig": {
             "Datacenter": cfg.datacenter,
@@ -63,12 +63,7 @@ async def agent_self(request: web.Request) -> web.Response:
         "Stats": {
             "agent": {"checks": "0", "services": "0"},
             "build": {"prerelease": "", "revision": REVISION, "version": CONSUL_COMPAT_VERSION},
-            "consul": {
-                "leader": str(server.consensus.is_leader()).lower(),
-                "leader_addr": server.consensus.leader_address() or "",
-                "server": str(cfg.server).lower(),
-            },
-            "raft": {"last_log_index": str(server.consensus.last_index())},
+            **_consul_stats(agent),
             "runtime": {"os": platform.system().lower(), "arch": platform.machine(),
                         "python": platform.python_version()},
         },
@@ -76,6 +71,19 @@ async def agent_self(request: web.Request) -> web.Response:
         "xDS": None,
     }
     return json_reply(request, body)
+
+
+def _consul_stats(agent) -> dict:
+    """``consul`` (and on servers ``raft``) stats: leadership, or known servers on clients."""
+    if agent.server is None:
+        return {"consul": {"known_servers": str(len(agent.router.servers())),
+                           "server": "false"}}
+    consensus = agent.server.consensus
+    return {
+        "consul": {"leader": str(consensus.is_leader()).lower(),
+                   "leader_addr": consensus.leader_address() or "", "server": "true"},
+        "raft": {"last_log_index": str(consensus.last_index())},
+    }
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

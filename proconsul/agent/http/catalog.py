@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 from msgspec.structs import replace
 
+from proconsul.agent.cache import CatalogDatacenters, CatalogListServices, CatalogServices
+from proconsul.agent.http.cached import cached_rpc, set_cache_meta
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import datacenter, node_meta, query_options
 from proconsul.agent.http.reply import json_reply
@@ -16,24 +20,53 @@ from proconsul.structs.requests import (
     ServiceSpecificRequest,
 )
 
+log = logging.getLogger("agent.http")
+
+DATACENTERS, LIST_SERVICES, SERVICES = CatalogDatacenters(), CatalogListServices(), CatalogServices()
+
+
+OWNED_NODE_WARNING = ('299 proconsul "node {node} is managed by its agent: anti-entropy '
+                      'will revert this catalog change; register with the agent instead"')
+
+
+def _owned_node_warning(request: web.Request, node: str,
+                        response: web.Response) -> web.Response:
+    """Say so when a catalog write touches a node whose own agent keeps it in sync.
+
+    A node is agent-owned when it is a live member of LAN gossip. For this
+    agent's own node the revert is started at once.
+    """
+    agent = request.app["agent"]
+    wanted = node.lower()
+    own = wanted == agent.config.node_name.lower()
+    if own or any(m.name.lower() == wanted and int(m.status) == 1
+                  for m in agent.gossip.lan.members()):
+        log.warning("catalog write for node %s, which an agent owns: anti-entropy will "
+                    "revert it", node)
+        response.headers["Warning"] = OWNED_NODE_WARNING.format(node=node)
+        if own:
+            agent.anti_entropy.trigger_full_sync()
+    return response
+
 
 async def register(request: web.Request) -> web.Response:
     req = decode_json(await request.read(), RegisterRequest)
     req.Datacenter = req.Datacenter or datacenter(request)
     await request.app["agent"].rpc("Catalog.Register", req)
-    return json_reply(request, True)
+    return _owned_node_warning(request, req.Node, json_reply(request, True))
 
 
 async def deregister(request: web.Request) -> web.Response:
     req = decode_json(await request.read(), DeregisterRequest)
     req.Datacenter = req.Datacenter or datacenter(request)
     await request.app["agent"].rpc("Catalog.Deregister", req)
-    return json_reply(request, True)
+    return _owned_node_warning(request, req.Node, json_reply(request, True))
 
 
 async def datacenters(request: web.Request) -> web.Response:
-    return json_reply(request, await request.app["agent"].rpc("Catalog.ListDatacenters",
-                                                              DCSpecificRequest()))
+    req = query_options(request, DCSpecificRequest())
+    names, cached = await cached_rpc(request, DATACENTERS, req)
+    return set_cache_meta(json_reply(request, names), cached)
 
 
 async def nodes(request: web.Request) -> web.Response:
@@ -46,8 +79,8 @@ async def nodes(request: web.Request) -> web.Response:
 async def services(request: web.Request) -> web.Response:
     req = query_options(request, DCSpecificRequest(Datacenter=datacenter(request),
                                                    NodeMetaFilters=node_meta(request.query)))
-    reply = await request.app["agent"].rpc("Catalog.ListServices", req)
-    return json_reply(request, reply.Services, meta=reply)
+    reply, cached = await cached_rpc(request, LIST_SERVICES, req)
+    return set_cache_meta(json_reply(request, reply.Services, meta=reply), cached)
 
 
 def service_request(request: web.Request) -> ServiceSpecificRequest:
@@ -63,10 +96,10 @@ def service_request(request: web.Request) -> ServiceSpecificRequest:
 
 
 async def service(request: web.Request) -> web.Response:
-    reply = await request.app["agent"].rpc("Catalog.ServiceNodes", service_request(request))
+    reply, cached = await cached_rpc(request, SERVICES, service_request(request))
     rows = [row if row.ServiceTags is not None else replace(row, ServiceTags=[])
             for row in reply.ServiceNodes]
-    return json_reply(request, rows, meta=reply)
+    return set_cache_meta(json_reply(request, rows, meta=reply), cached)
 
 
 def node_request(request: web.Request) -> NodeSpecificRequest:

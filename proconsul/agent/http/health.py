@@ -5,12 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 from msgspec.structs import replace
 
+from proconsul.agent.cache import HealthServices
+from proconsul.agent.http.cached import cached_rpc, set_cache_meta
 from proconsul.agent.http.catalog import node_request, service_request
 from proconsul.agent.http.params import datacenter, flag, node_meta, query_options
 from proconsul.agent.http.reply import json_reply
 from proconsul.structs.catalog import HEALTH_PASSING
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.requests import ChecksInStateRequest
+
+HEALTH_SERVICES = HealthServices()
 
 
 async def node_checks(request: web.Request) -> web.Response:
@@ -39,13 +43,13 @@ async def service_nodes(request: web.Request) -> web.Response:
         passing = flag(request.query, "passing")
     except BadRequest:
         raise BadRequest("Invalid value for ?passing") from None
-    reply = await request.app["agent"].rpc("Health.ServiceNodes", req)
+    reply, cached = await cached_rpc(request, HEALTH_SERVICES, req)
     nodes = reply.Nodes
     if passing:
         nodes = [n for n in nodes if all(c.Status == HEALTH_PASSING for c in n.Checks)]
     nodes = [n if n.Service.Tags is not None
              else replace(n, Service=replace(n.Service, Tags=[])) for n in nodes]
-    return json_reply(request, nodes, meta=reply)
+    return set_cache_meta(json_reply(request, nodes, meta=reply), cached)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

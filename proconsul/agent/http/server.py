@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from aiohttp import web
 
-from proconsul.agent.http import agent_endpoint, catalog, health, kv, session, status, txn
+from proconsul.agent.http import (
+    agent_endpoint,
+    agent_info,
+    agent_local,
+    agent_metrics,
+    agent_monitor,
+    catalog,
+    coordinate,
+    event,
+    health,
+    keyring,
+    kv,
+    members,
+    operator,
+    session,
+    status,
+    txn,
+)
+from proconsul.agent.log_monitor import LogMonitor
+from proconsul.agent.telemetry import emit_runtime_metrics
+from proconsul.lib.metrics import registry as metrics
 from proconsul.structs.errors import ConsulError
 
 log = logging.getLogger(__name__)
@@ -46,10 +68,36 @@ async def consul_errors(request: web.Request, handler) -> web.StreamResponse:
         return web.Response(status=500, text=f"internal error: {type(err).__name__}: {err}")
 
 
+async def _log_monitor(app: web.Application):
+    """The log fan-out for /v1/agent/monitor lives as long as the app serves."""
+    app["log_monitor"].install()
+    yield
+    app["log_monitor"].uninstall()
+
+
+async def _close_monitors(app: web.Application) -> None:
+    """End streaming monitors first, so shutdown does not wait on them."""
+    app["log_monitor"].close_subscriptions()
+
+
+async def _runtime_metrics(app: web.Application):
+    task = asyncio.create_task(emit_runtime_metrics(metrics))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def build_app(agent) -> web.Application:
     """The aiohttp application serving ``/v1/...`` for ``agent``."""
-    app = web.Application(middlewares=[consul_errors], client_max_size=MAX_REQUEST_BODY)
+    app = web.Application(middlewares=[agent_metrics.observe_requests, consul_errors],
+                          client_max_size=MAX_REQUEST_BODY)
     app["agent"] = agent
-    for module in (agent_endpoint, catalog, health, kv, session, status, txn):
+    app["log_monitor"] = LogMonitor(logging.getLogger())
+    app.cleanup_ctx.extend((_log_monitor, _runtime_metrics))
+    app.on_shutdown.append(_close_monitors)
+    for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor, catalog,
+                   coordinate, event, health, keyring, kv, members, operator, session, status,
+                   txn):
         module.add_routes(app.router)
     return app

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from msgspec.structs import replace
 
+from proconsul.lib.metrics import timed
 from proconsul.server.filtering import ResultFilter
 from proconsul.structs.catalog import (
     DeregisterRequest,
@@ -55,6 +56,7 @@ class Catalog:
     def __init__(self, server: Server) -> None:
         self.server = server
 
+    @timed("consul.catalog.register")
     async def Register(self, req: RegisterRequest) -> bool:
         if not req.Node:
             raise BadRequest("Must provide node")
@@ -119,15 +121,21 @@ class Catalog:
             lambda ws: self.server.store.list_services(ws, req.NodeMetaFilters), by_name)
 
     async def ServiceNodes(self, req: ServiceSpecificRequest) -> IndexedServiceNodes:
-        if not req.ServiceName:
+        if not req.ServiceName and not req.ServiceAddress:
             raise BadRequest("Must provide service name")
         keep = ResultFilter(req.Filter, ServiceNode)
-        tags = req.ServiceTags if req.TagFilter else None
-        return await self.server.read_into(
-            req, IndexedServiceNodes(), "ServiceNodes",
-            lambda ws: self.server.store.service_nodes(
-                ws, req.ServiceName, tags, req.NodeMetaFilters, req.ServiceKind),
-            keep.apply)
+        store = self.server.store
+        if req.ServiceAddress:
+            def read(ws):
+                return store.service_address_nodes(ws, req.ServiceAddress)
+        else:
+            tags = req.ServiceTags if req.TagFilter else None
+
+            def read(ws):
+                return store.service_nodes(ws, req.ServiceName, tags, req.NodeMetaFilters,
+                                           req.ServiceKind)
+        return await self.server.read_into(req, IndexedServiceNodes(), "ServiceNodes", read,
+                                           keep.apply)
 
     async def NodeServices(self, req: NodeSpecificRequest) -> IndexedNodeServices:
         if not req.Node:

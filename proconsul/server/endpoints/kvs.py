@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from proconsul.lib.metrics import timed
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.kv import KVOp, KVSRequest
 from proconsul.structs.messages import MessageType
@@ -33,6 +34,7 @@ class KVS:
     def __init__(self, server: Server) -> None:
         self.server = server
 
+    @timed("consul.kvs.apply")
     async def Apply(self, req: KVSRequest) -> bool:
         if req.Op not in WRITE_OPS:
             raise BadRequest(f"Invalid KVS operation '{req.Op}'")

@@ -21,8 +21,7 @@ class Status:
         return self.server.consensus.leader_address() or ""
 
     async def Peers(self, req: Any) -> list[str]:
-        leader = self.server.consensus.leader_address()
-        return [leader] if leader else []
+        return self.server.consensus.peers()
 
     async def Ping(self, req: Any) -> bool:
         return True

@@ -1,0 +1,123 @@
+"""Turn a merged, validated config tree into the agent's runtime settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from proconsul.agent.config.load import load_sources
+from proconsul.agent.config.runtime import AgentConfig, DNSConfig
+from proconsul.agent.config.validate import ConfigError
+from proconsul.lib.duration import parse_duration
+
+# Consul's -dev source (agent/config/default.go DevSource), as far as it applies here.
+DEV_DEFAULTS: dict[str, Any] = {
+    "bind_addr": "127.0.0.1",
+    "server": True,
+    "bootstrap": True,
+    "disable_anonymous_signature": True,
+    "disable_keyring_file": True,
+    "enable_debug": True,
+    "ui_config": {"enabled": True},
+    "connect": {"enabled": True},
+    "performance": {"raft_multiplier": 1},
+}
+
+# Keys whose change only takes effect after a restart (reload applies the rest).
+RELOADABLE = {"services", "service", "checks", "check", "log_level", "acl", "node_meta",
+              "watches", "http_config", "dns_config", "limits", "telemetry"}
+
+
+def _seconds(tree: dict[str, Any], key: str, default: float) -> float:
+    value = tree.get(key)
+    return parse_duration(value) / 1e9 if value else default
+
+
+def build(tree: dict[str, Any], dev: bool = False) -> AgentConfig:
+    """The runtime settings for ``tree``; ConfigError for contradictory settings."""
+    ports = tree.get("ports", {})
+    server = bool(tree.get("server", False))
+    bootstrap = bool(tree.get("bootstrap", False))
+    expect = int(tree.get("bootstrap_expect", 0))
+    problems = []
+    if not dev and not tree.get("data_dir"):
+        problems.append("data_dir cannot be empty")
+    if bootstrap and expect:
+        problems.append("'bootstrap_expect > 0' and 'bootstrap = true' are mutually exclusive")
+    if expect and not server:
+        problems.append("'bootstrap_expect > 0' requires 'server = true'")
+    if bootstrap and not server:
+        problems.append("'bootstrap = true' requires 'server = true'")
+    performance = tree.get("performance", {})
+    multiplier = int(performance.get("raft_multiplier", 0))
+    if not 0 <= multiplier <= 10:
+        problems.append("performance.raft_multiplier cannot be greater than 10")
+    if problems:
+        raise ConfigError(problems)
+    client_addr = (tree.get("client_addr") or "127.0.0.1").split()[0]
+    return AgentConfig(
+        node_name=tree.get("node_name", ""), node_id=tree.get("node_id", ""),
+        datacenter=tree.get("datacenter", "dc1"),
+        primary_datacenter=tree.get("primary_datacenter", ""),
+        client_addr=tree.get("addresses", {}).get("http", client_addr),
+        bind_addr=tree.get("bind_addr", "0.0.0.0"),
+        advertise_addr=tree.get("advertise_addr", ""),
+        http_port=ports.get("http", 8500), server_port=ports.get("server", 8300),
+        serf_lan_port=ports.get("serf_lan", 8301), serf_wan_port=ports.get("serf_wan", 8302),
+        server=server, bootstrap=bootstrap, bootstrap_expect=expect,
+        encrypt=tree.get("encrypt", ""),
+        start_join=tree.get("start_join", []), start_join_wan=tree.get("start_join_wan", []),
+        retry_join=tree.get("retry_join", []), retry_join_wan=tree.get("retry_join_wan", []),
+        retry_interval=_seconds(tree, "retry_interval", 30.0),
+        retry_max=int(tree.get("retry_max", 0)), dev=dev, data_dir=tree.get("data_dir", ""),
+        log_level=tree.get("log_level", "INFO"),
+        node_meta=tree.get("node_meta", {}),
+        services=tree.get("service", []) + tree.get("services", []),
+        checks=tree.get("check", []) + tree.get("checks", []),
+        enable_script_checks=bool(tree.get("enable_script_checks", False)),
+        enable_local_script_checks=bool(tree.get("enable_local_script_checks", False)),
+        leave_on_terminate=bool(tree.get("leave_on_terminate", not server)),
+        skip_leave_on_interrupt=bool(tree.get("skip_leave_on_interrupt", server)),
+        check_update_interval=_seconds(tree, "check_update_interval", 300.0),
+        sidecar_min_port=ports.get("sidecar_min_port", 21000),
+        sidecar_max_port=ports.get("sidecar_max_port", 21255),
+        raft_multiplier=multiplier,
+        raft_snapshot_threshold=int(tree.get("raft_snapshot_threshold", 16384)),
+        raft_trailing_logs=int(tree.get("raft_trailing_logs", 10240)),
+        rpc_hold_timeout=_seconds(performance, "rpc_hold_timeout", 7.0),
+        leave_drain_time=_seconds(performance, "leave_drain_time", 5.0),
+        dns_port=ports.get("dns", 8600), domain=tree.get("domain", "consul."),
+        alt_domain=tree.get("alt_domain", ""),
+        recursors=([tree["recursor"]] if tree.get("recursor") else [])
+        + tree.get("recursors", []),
+        dns_config=_dns_config(tree.get("dns_config", {})),
+        tree=tree,
+    )
+
+
+def _dns_config(tree: dict[str, Any]) -> DNSConfig:
+    known = {k: v for k, v in tree.items() if k in DNSConfig.__struct_fields__}
+    try:
+        return msgspec.convert(known, DNSConfig)
+    except msgspec.ValidationError as err:
+        raise ConfigError([f"dns_config: {err}"]) from None
+
+
+def load_config(config_paths: list[str], inline_hcl: list[str], flags: dict[str, Any],
+                dev: bool = False, fmt: str = "") -> AgentConfig:
+    """Defaults (and -dev), then files and directories, then -hcl, then flags."""
+    tree = load_sources(config_paths, inline_hcl, fmt,
+                        defaults=DEV_DEFAULTS if dev else None, overrides=flags)
+    config = build(tree, dev)
+    config.config_paths = list(config_paths)
+    config.inline_hcl = list(inline_hcl)
+    config.flag_tree = flags
+    config.config_format = fmt
+    return config
+
+
+def restart_required(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Top-level keys that changed and that a reload cannot apply."""
+    return sorted(k for k in set(old) | set(new)
+                  if k not in RELOADABLE and old.get(k) != new.get(k))

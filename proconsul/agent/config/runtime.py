@@ -1,0 +1,115 @@
+"""The agent's runtime settings, built from config files and flags (see builder.py)."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from typing import Any
+
+import msgspec
+
+
+class SOAConfig(msgspec.Struct, kw_only=True):
+    """``dns_config.soa``: the timers of the SOA record, in seconds."""
+
+    refresh: int = 3600
+    retry: int = 600
+    expire: int = 86400
+    min_ttl: int = 0
+
+
+class DNSConfig(msgspec.Struct, kw_only=True):
+    """``dns_config``, with Consul's key names and defaults; durations are Go strings."""
+
+    allow_stale: bool = True
+    max_stale: str = "87600h"
+    node_ttl: str = "0s"
+    service_ttl: dict[str, str] = msgspec.field(default_factory=dict)
+    udp_answer_limit: int = 3
+    a_record_limit: int = 0
+    only_passing: bool = False
+    enable_truncate: bool = False
+    recursor_timeout: str = "2s"
+    recursor_strategy: str = "sequential"
+    disable_compression: bool = False
+    enable_additional_node_meta_txt: bool = True
+    soa: SOAConfig = msgspec.field(default_factory=SOAConfig)
+    # Beyond Consul: answer from the last good lookup while the servers cannot be reached.
+    serve_stale_on_error: bool = False
+    stale_ttl: str = "5s"
+
+
+class AgentConfig(msgspec.Struct, kw_only=True):
+    """Settings of one agent process; :meth:`finish` fills the derived defaults."""
+
+    node_name: str = ""
+    node_id: str = ""
+    datacenter: str = "dc1"
+    primary_datacenter: str = ""
+    client_addr: str = "127.0.0.1"
+    bind_addr: str = "127.0.0.1"
+    advertise_addr: str = ""
+    http_port: int = 8500
+    dns_port: int = 8600
+    server_port: int = 8300
+    serf_lan_port: int = 8301
+    serf_wan_port: int = 8302
+    server: bool = False
+    bootstrap: bool = False
+    bootstrap_expect: int = 0
+    encrypt: str = ""
+    start_join: list[str] = []
+    start_join_wan: list[str] = []
+    retry_join: list[str] = []
+    retry_join_wan: list[str] = []
+    retry_interval: float = 30.0
+    retry_max: int = 0
+    dev: bool = False
+    data_dir: str = ""
+    raft_multiplier: int = 0  # performance.raft_multiplier; 0: 5, or 1 with -dev
+    raft_snapshot_threshold: int = 16384
+    raft_trailing_logs: int = 10240
+    rpc_hold_timeout: float = 7.0  # performance.rpc_hold_timeout
+    leave_drain_time: float = 5.0  # performance.leave_drain_time
+    log_level: str = "INFO"
+    node_meta: dict[str, str] = {}
+    services: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
+    enable_script_checks: bool = False
+    enable_local_script_checks: bool = False
+    leave_on_terminate: bool = False
+    skip_leave_on_interrupt: bool = False
+    check_update_interval: float = 300.0
+    sidecar_min_port: int = 21000
+    sidecar_max_port: int = 21255
+    tree: dict[str, Any] = {}
+    config_paths: list[str] = []
+    inline_hcl: list[str] = []
+    flag_tree: dict[str, Any] = {}
+    config_format: str = ""
+    domain: str = "consul."
+    alt_domain: str = ""
+    recursors: list[str] = msgspec.field(default_factory=list)
+    dns_config: DNSConfig = msgspec.field(default_factory=DNSConfig)
+
+    @property
+    def source_host(self) -> str | None:
+        """The address outbound cluster connections come from: the bind address, if specific."""
+        return None if self.bind_addr in ("", "0.0.0.0", "::") else self.bind_addr
+
+    def finish(self) -> AgentConfig:
+        """Fill derived defaults: node name from the hostname, a node ID, addresses."""
+        if self.dev:
+            self.server = True
+            self.bootstrap = True
+        if not self.raft_multiplier:
+            self.raft_multiplier = 1 if self.dev else 5
+        if not self.node_name:
+            self.node_name = socket.gethostname().split(".")[0] or "proconsul"
+        if not self.node_id:
+            self.node_id = str(uuid.uuid4())
+        if not self.advertise_addr:
+            self.advertise_addr = self.bind_addr if self.bind_addr != "0.0.0.0" else "127.0.0.1"
+        if not self.primary_datacenter:
+            self.primary_datacenter = self.datacenter
+        return self

@@ -1,0 +1,1 @@
+"""Consul's DNS interface: names in the domain answered from the catalog, others recursed."""

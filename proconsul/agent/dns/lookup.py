@@ -1,0 +1,118 @@
+"""Where DNS answers come from: the catalog reads, behind one small interface.
+
+:class:`Lookup` is the seam: the resolver only ever calls these methods, so
+tests can hand it an in-memory catalog or one that fails on demand.
+:class:`AgentLookup` is the real one, reading through the agent's RPC path
+with Consul's stale-read rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from proconsul.structs.catalog import CheckServiceNode, Node, ServiceNode
+from proconsul.structs.errors import ERR_NO_PATH_TO_DC, ConsulError
+from proconsul.structs.requests import (
+    DCSpecificRequest,
+    NodeSpecificRequest,
+    ServiceSpecificRequest,
+)
+
+if TYPE_CHECKING:
+    from proconsul.agent.agent import Agent
+
+
+class NameNotFound(Exception):
+    """The name does not exist (no path to the datacenter, unknown prepared query): NXDOMAIN."""
+
+
+class LookupFailed(Exception):
+    """A read failed (no leader, servers unreachable ...): SERVFAIL, or a stale answer."""
+
+
+class Lookup(Protocol):
+    """The catalog reads DNS answers are built from.
+
+    Reads raise :class:`NameNotFound` for a name that cannot exist and
+    :class:`LookupFailed` when they cannot be answered right now.
+    """
+
+    def version(self) -> Hashable | None:
+        """A value that changes whenever any read below could answer differently.
+
+        Answers are cached while it stays the same; None disables the cache.
+        """
+
+    async def service_nodes(self, datacenter: str, service: str, tag: str,
+                            kind: str = "service") -> list[CheckServiceNode]:
+        """Instances of ``service`` (with ``tag`` if not empty) and their checks.
+
+        ``kind`` is ``service``, or ``connect``/``ingress`` for the Connect
+        endpoints and the ingress gateways of the service.
+        """
+
+    async def node(self, datacenter: str, name: str) -> Node | None: ...
+
+    async def nodes(self) -> list[Node]:
+        """Every node of the local datacenter, ordered by name."""
+
+    async def service_address_nodes(self, address: str) -> list[ServiceNode]:
+        """Service instances of the local datacenter whose service address is ``address``."""
+
+
+class AgentLookup:
+    """Reads through the agent's RPC path (its own server in server mode)."""
+
+    def __init__(self, agent: Agent, allow_stale: bool, max_stale_ms: int) -> None:
+        self._agent = agent
+        self._datacenter = agent.config.datacenter
+        self._allow_stale = allow_stale
+        self._max_stale_ms = max_stale_ms
+
+    def version(self) -> Hashable | None:
+        return self._agent.catalog_version(self._allow_stale, self._max_stale_ms)
+
+    async def _read(self, method: str, req: Any) -> Any:
+        """One read; a stale reply older than ``max_stale`` is asked again of the leader."""
+        req.AllowStale = self._allow_stale
+        req.MaxStaleDuration = self._max_stale_ms * 1_000_000
+        try:
+            reply = await self._agent.rpc(method, req)
+            if req.AllowStale and reply.LastContact > self._max_stale_ms:
+                req.AllowStale = False
+                reply = await self._agent.rpc(method, req)
+        except ConsulError as err:
+            raise LookupFailed(err.message) from None
+        return reply
+
+    def _check_datacenter(self, datacenter: str) -> None:
+        if datacenter != self._datacenter:
+            raise NameNotFound(ERR_NO_PATH_TO_DC)
+
+    async def service_nodes(self, datacenter: str, service: str, tag: str,
+                            kind: str = "service") -> list[CheckServiceNode]:
+        self._check_datacenter(datacenter)
+        if kind != "service":
+            # Health.ServiceNodes selects Connect endpoints and ingress gateways once
+            # Connect exists; until then no service has any.
+            return []
+        reply = await self._read("Health.ServiceNodes", ServiceSpecificRequest(
+            Datacenter=datacenter, ServiceName=service, ServiceTags=[tag] if tag else None,
+            TagFilter=bool(tag)))
+        return reply.Nodes
+
+    async def node(self, datacenter: str, name: str) -> Node | None:
+        self._check_datacenter(datacenter)
+        reply = await self._read("Catalog.NodeServices",
+                                 NodeSpecificRequest(Datacenter=datacenter, Node=name))
+        return reply.NodeServices.Node if reply.NodeServices is not None else None
+
+    async def nodes(self) -> list[Node]:
+        reply = await self._read("Catalog.ListNodes", DCSpecificRequest(Datacenter=self._datacenter))
+        return sorted(reply.Nodes, key=lambda n: n.Node.lower())
+
+    async def service_address_nodes(self, address: str) -> list[ServiceNode]:
+        reply = await self._read("Catalog.ServiceNodes", ServiceSpecificRequest(
+            Datacenter=self._datacenter, ServiceAddress=address))
+        return reply.ServiceNodes

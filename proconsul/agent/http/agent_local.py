@@ -1,0 +1,227 @@
+"""/v1/agent/{services,service,checks,check,health,maintenance}: the agent's own registrations."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from proconsul.agent.config.validate import ConfigError
+from proconsul.agent.http.decode import decode_json
+from proconsul.agent.http.params import flag, token
+from proconsul.agent.http.reply import json_reply
+from proconsul.agent.local.registration import ServiceRegistration
+from proconsul.agent.local.state import content_hash
+from proconsul.lib.duration import DurationError, parse_duration
+from proconsul.server.blocking import query_timeout
+from proconsul.server.filtering import ResultFilter
+from proconsul.structs.agent import AgentService
+from proconsul.structs.base import Record
+from proconsul.structs.catalog import (
+    HEALTH_CRITICAL,
+    HEALTH_PASSING,
+    HEALTH_WARNING,
+    HealthCheck,
+)
+from proconsul.structs.errors import BadRequest, ConsulError, NotFound
+
+
+def _agent(request: web.Request):
+    return request.app["agent"]
+
+
+def _services(agent) -> dict[str, AgentService]:
+    dc = agent.config.datacenter
+    return {sid: AgentService.from_node_service(s, dc)
+            for sid, s in agent.local.live_services().items()}
+
+
+async def services(request: web.Request) -> web.Response:
+    keep = ResultFilter(request.query.get("filter", ""), AgentService)
+    return json_reply(request, keep.apply_map(_services(_agent(request))))
+
+
+async def service(request: web.Request) -> web.Response:
+    """One service with hash-based blocking: ``?hash=<ContentHash>&wait=``."""
+    agent = _agent(request)
+    service_id = request.match_info["id"]
+    wanted = request.query.get("hash", "")
+    wait = 0
+    if "wait" in request.query:
+        try:
+            wait = parse_duration(request.query["wait"])
+        except DurationError:
+            raise BadRequest("Invalid wait time") from None
+    deadline = asyncio.get_running_loop().time() + query_timeout(wait)
+    while True:
+        changed = agent.local.changed()
+        found = agent.local.service(service_id)
+        if found is None:
+            raise NotFound(f"unknown service ID: {service_id}")
+        body = AgentService.from_node_service(found, agent.config.datacenter)
+        digest = content_hash(body)
+        remaining = deadline - asyncio.get_running_loop().time()
+        if wanted != digest or remaining <= 0:
+            break
+        try:
+            async with asyncio.timeout(remaining):
+                await changed.wait()
+        except TimeoutError:
+            break
+    body.ContentHash = digest
+    response = json_reply(request, body)
+    response.headers["X-Consul-ContentHash"] = digest
+    return response
+
+
+async def register_service(request: web.Request) -> web.Response:
+    agent = _agent(request)
+    body = decode_json(await request.read(), ServiceRegistration)
+    replace_checks = flag(request.query, "replace-existing-checks")
+    await agent.registry.register_service(body, token=token(request),
+                                          replace_existing_checks=replace_checks)
+    return web.Response(status=200)
+
+
+async def deregister_service(request: web.Request) -> web.Response:
+    await _agent(request).registry.deregister_service(request.match_info["id"])
+    return web.Response(status=200)
+
+
+def _maintenance_params(request: web.Request) -> tuple[bool, str]:
+    if "enable" not in request.query:
+        raise BadRequest("Missing value for enable")
+    value = request.query["enable"]
+    if value not in ("true", "false"):
+        raise BadRequest(f"Invalid value for enable: {value!r}")
+    return value == "true", request.query.get("reason", "")
+
+
+async def service_maintenance(request: web.Request) -> web.Response:
+    enable, reason = _maintenance_params(request)
+    _agent(request).registry.set_service_maintenance(request.match_info["id"], enable, reason,
+                                                     token(request))
+    return web.Response(status=200)
+
+
+async def node_maintenance(request: web.Request) -> web.Response:
+    enable, reason = _maintenance_params(request)
+    _agent(request).registry.set_node_maintenance(enable, reason, token(request))
+    return web.Response(status=200)
+
+
+async def checks(request: web.Request) -> web.Response:
+    keep = ResultFilter(request.query.get("filter", ""), HealthCheck)
+    return json_reply(request, keep.apply_map(_agent(request).local.live_checks()))
+
+
+async def register_check(request: web.Request) -> web.Response:
+    raw = decode_json(await request.read(), dict)
+    await _agent(request).registry.register_check(raw, token=token(request))
+    return web.Response(status=200)
+
+
+async def deregister_check(request: web.Request) -> web.Response:
+    await _agent(request).registry.deregister_check(request.match_info["id"])
+    return web.Response(status=200)
+
+
+def _ttl_handler(status: str):
+    async def handler(request: web.Request) -> web.Response:
+        _agent(request).registry.ttl_update(request.match_info["id"], status,
+                                            request.query.get("note", ""))
+        return web.Response(status=200)
+    return handler
+
+
+class CheckUpdate(Record):
+    """Body of ``PUT /v1/agent/check/update/:id``."""
+
+    Status: str = ""
+    Output: str = ""
+
+
+async def update_check(request: web.Request) -> web.Response:
+    update = decode_json(await request.read(), CheckUpdate)
+    if update.Status not in (HEALTH_PASSING, HEALTH_WARNING, HEALTH_CRITICAL):
+        raise BadRequest(f"Invalid check status: '{update.Status}'")
+    _agent(request).registry.ttl_update(request.match_info["id"], update.Status, update.Output)
+    return web.Response(status=200)
+
+
+def _health_reply(request: web.Request, status: str, body) -> web.Response:
+    code = {HEALTH_PASSING: 200, HEALTH_WARNING: 429}.get(status, 503)
+    if request.query.get("format") == "text":
+        return web.Response(status=code, text=status)
+    return json_reply(request, body, status=code)
+
+
+async def health_by_id(request: web.Request) -> web.Response:
+    agent = _agent(request)
+    service_id = request.match_info["id"]
+    found = agent.local.service(service_id)
+    if found is None:
+        if request.query.get("format") == "text":
+            return web.Response(status=404, text=f"ServiceId {service_id} not found")
+        raise NotFound(f"ServiceId {service_id} not found")
+    status = agent.local.aggregated_status(service_id)
+    return _health_reply(request, status, {
+        "AggregatedStatus": status,
+        "Service": AgentService.from_node_service(found, agent.config.datacenter),
+        "Checks": [c for c in agent.local.live_checks().values() if c.ServiceID == service_id],
+    })
+
+
+async def health_by_name(request: web.Request) -> web.Response:
+    agent = _agent(request)
+    name = request.match_info["name"]
+    entries, worst = [], HEALTH_PASSING
+    order = {HEALTH_PASSING: 0, HEALTH_WARNING: 1, HEALTH_CRITICAL: 2}
+    for sid, found in agent.local.live_services().items():
+        if found.Service != name:
+            continue
+        status = agent.local.aggregated_status(sid)
+        worst = max(worst, status, key=order.__getitem__)
+        entries.append({
+            "AggregatedStatus": status,
+            "Service": AgentService.from_node_service(found, agent.config.datacenter),
+            "Checks": [c for c in agent.local.live_checks().values() if c.ServiceID == sid],
+        })
+    if not entries:
+        if request.query.get("format") == "text":
+            return web.Response(status=404, text=f"ServiceName {name} Not Found")
+        raise NotFound(f"ServiceName {name} Not Found")
+    return _health_reply(request, worst, entries)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/v1/agent/services", services)
+    router.add_get("/v1/agent/service/{id:.+}", service)
+    router.add_put("/v1/agent/service/register", register_service)
+    router.add_put("/v1/agent/service/deregister/{id:.+}", deregister_service)
+    router.add_put("/v1/agent/service/maintenance/{id:.+}", service_maintenance)
+    router.add_put("/v1/agent/maintenance", node_maintenance)
+    router.add_get("/v1/agent/checks", checks)
+    router.add_put("/v1/agent/check/register", register_check)
+    router.add_put("/v1/agent/check/deregister/{id:.+}", deregister_check)
+    for verb, status in (("pass", HEALTH_PASSING), ("warn", HEALTH_WARNING),
+                         ("fail", HEALTH_CRITICAL)):
+        router.add_put(f"/v1/agent/check/{verb}/{{id:.+}}", _ttl_handler(status))
+    router.add_put("/v1/agent/check/update/{id:.+}", update_check)
+    router.add_get("/v1/agent/health/service/id/{id:.+}", health_by_id)
+    router.add_get("/v1/agent/health/service/name/{name:.+}", health_by_name)
+    router.add_put("/v1/agent/reload", reload)
+
+
+
+async def reload(request: web.Request) -> web.Response:
+    """Reload config files; changed keys that need a restart come back in a header."""
+    try:
+        restart = await _agent(request).reload()
+    except ConfigError as err:
+        raise ConsulError("Failed reloading config: " + "; ".join(err.problems)) from None
+    response = web.Response(status=200)
+    if restart:
+        response.headers["X-Proconsul-Restart-Required"] = ",".join(restart)
+    return response
+

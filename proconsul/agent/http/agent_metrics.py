@@ -1,0 +1,68 @@
+"""/v1/agent/metrics, and the per-request timers and debug log lines."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from proconsul.agent.http.reply import json_reply
+from proconsul.lib.metrics import registry as metrics
+
+log = logging.getLogger("agent.http")
+
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_route_names: dict[str, tuple[str, str]] = {}
+
+
+def route_names(pattern: str) -> tuple[str, str]:
+    """Consul's names for a route: the path label and the legacy key parts.
+
+    ``/v1/kv/{key}`` → (``v1_kv_``, ``v1.kv._``): a parsed tail becomes ``_``.
+    """
+    names = _route_names.get(pattern)
+    if names is None:
+        prefix = "/".join("" if "{" in part else part for part in pattern.split("/"))
+        parts = prefix[1:].split("/") if prefix != "/" else []
+        names = _route_names[pattern] = (prefix[1:].replace("/", "_"),
+                                         ".".join(p or "_" for p in parts))
+    return names
+
+
+def _log_url(request: web.Request) -> str:
+    """The request's URL with any ``?token=`` hidden, as Consul logs it."""
+    if "token" not in request.query:
+        return request.path_qs
+    return str(request.rel_url.update_query(token="<hidden>"))
+
+
+@web.middleware
+async def observe_requests(request: web.Request, handler) -> web.StreamResponse:
+    """Time every request as ``consul.api.http`` (labelled) and ``consul.http.<METHOD>.<path>``,
+    and log it at debug level ("Request finished") as Consul does."""
+    start = metrics.timer()
+    try:
+        return await handler(request)
+    finally:
+        resource = request.match_info.route.resource
+        path, parts = route_names(resource.canonical if resource is not None else "/")
+        metrics.measure_since("consul.api.http", start, {"method": request.method, "path": path})
+        legacy = f"consul.http.{request.method}.{parts}" if parts else \
+            f"consul.http.{request.method}"
+        metrics.measure_since(legacy, start)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("Request finished: method=%s url=%s from=%s latency=%.3fms",
+                      request.method, _log_url(request), request.remote,
+                      (metrics.timer() - start) * 1000)
+
+
+async def agent_metrics(request: web.Request) -> web.Response:
+    if request.query.get("format") == "prometheus":
+        return web.Response(body=metrics.prometheus().encode(),
+                            headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
+    return json_reply(request, metrics.summary())
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/v1/agent/metrics", agent_metrics)

@@ -1,0 +1,68 @@
+"""/v1/agent/{members,join,leave,force-leave}: gossip membership."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from proconsul.agent.gossip import member_json
+from proconsul.agent.http.params import flag
+from proconsul.agent.http.reply import json_reply
+from proconsul.gossip.driver import JoinError
+from proconsul.structs.errors import BadRequest, ConsulError, NotFound
+
+
+async def members(request: web.Request) -> web.Response:
+    agent = request.app["agent"]
+    wan = flag(request.query, "wan")
+    segment = request.query.get("segment", "")
+    if wan and segment:
+        raise BadRequest("Cannot provide a segment with wan=true")
+    pool = agent.gossip.pool(wan)
+    return json_reply(request, [member_json(m) for m in pool.members()])
+
+
+async def join(request: web.Request) -> web.Response:
+    agent = request.app["agent"]
+    address = request.match_info.get("address", "")
+    if not address:
+        raise BadRequest("Missing address to join")
+    pool = agent.gossip.pool(flag(request.query, "wan"))
+    try:
+        await pool.join([address])
+    except JoinError as err:
+        raise ConsulError(str(err)) from None
+    return web.Response(status=200)
+
+
+async def leave(request: web.Request) -> web.Response:
+    agent = request.app["agent"]
+    await agent.leave()
+    asyncio.get_running_loop().call_soon(agent.shutdown_requested.set)
+    return web.Response(status=200)
+
+
+async def force_leave(request: web.Request) -> web.Response:
+    agent = request.app["agent"]
+    node = request.match_info.get("node", "")
+    if not node:
+        raise BadRequest("Missing node name")
+    prune = flag(request.query, "prune")
+    wan = flag(request.query, "wan")
+    found = False
+    for pool in ([agent.gossip.pool(True)] if wan else agent.gossip.pools()):
+        if any(m.name == node for m in pool.members()):
+            found = True
+            pool.serf.remove_failed_node(node, pool.driver.now, prune=prune)
+            pool.driver.wake()
+    if not found:
+        raise NotFound(f"agent: No node found with name '{node}'")
+    return web.Response(status=200)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/v1/agent/members", members)
+    router.add_put("/v1/agent/join/{address:.*}", join)
+    router.add_put("/v1/agent/leave", leave)
+    router.add_put("/v1/agent/force-leave/{node:.*}", force_leave)

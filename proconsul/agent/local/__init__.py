@@ -1,0 +1,1 @@
+"""The agent's own services and checks, and anti-entropy that keeps the catalog in step."""

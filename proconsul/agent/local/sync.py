@@ -1,0 +1,210 @@
+"""Anti-entropy: push local services and checks to the catalog, and pull drift back.
+
+Changes sync at once; a full sync compares with the catalog now and then
+(every minute, scaled up for large clusters, as Consul does) and removes
+catalog entries for this node that the agent does not know, except the
+server's own ``consul`` service and the ``serfHealth`` check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from msgspec.structs import replace
+
+from proconsul.agent.local.state import LocalCheck, LocalService, LocalState
+from proconsul.structs.catalog import (
+    SERF_CHECK_ID,
+    DeregisterRequest,
+    HealthCheck,
+    NodeService,
+    RegisterRequest,
+)
+from proconsul.structs.errors import ConsulError
+from proconsul.structs.requests import NodeSpecificRequest
+
+log = logging.getLogger("agent.anti_entropy")
+
+FULL_SYNC_INTERVAL = 60.0
+RETRY_INTERVAL = 15.0
+SCALE_THRESHOLD = 128
+SERVER_OWNED_SERVICES = {"consul"}
+SERVER_OWNED_CHECKS = {SERF_CHECK_ID}
+
+RPC = Callable[[str, Any], Awaitable[Any]]
+
+
+def scaled_interval(interval: float, cluster_size: int) -> float:
+    """Consul's aeScale: grow the interval logarithmically past 128 nodes."""
+    if cluster_size <= SCALE_THRESHOLD:
+        return interval
+    return interval * math.ceil(math.log2(cluster_size) - math.log2(SCALE_THRESHOLD) + 1)
+
+
+def _same_service(a: NodeService, b: NodeService) -> bool:
+    return replace(a, CreateIndex=0, ModifyIndex=0) == replace(b, CreateIndex=0, ModifyIndex=0)
+
+
+def _same_check(a: HealthCheck, b: HealthCheck) -> bool:
+    return replace(a, CreateIndex=0, ModifyIndex=0) == replace(b, CreateIndex=0, ModifyIndex=0)
+
+
+class NodeInfo:
+    """What anti-entropy registers about the node itself."""
+
+    def __init__(self, node_id: str, name: str, address: str, datacenter: str,
+                 meta: dict[str, str]) -> None:
+        self.node_id, self.name, self.address = node_id, name, address
+        self.datacenter, self.meta = datacenter, meta
+
+    @property
+    def tagged_addresses(self) -> dict[str, str]:
+        return {"lan": self.address, "lan_ipv4": self.address,
+                "wan": self.address, "wan_ipv4": self.address}
+
+
+class AntiEntropy:
+    """Runs the sync loop for one agent's :class:`LocalState`."""
+
+    def __init__(self, state: LocalState, node: NodeInfo, rpc: RPC,
+                 cluster_size: Callable[[], int] = lambda: 1) -> None:
+        self.state = state
+        self.node = node
+        self.rpc = rpc
+        self.cluster_size = cluster_size
+        self._trigger = asyncio.Event()
+        self._full = asyncio.Event()
+        self._full.set()
+        self.synced = asyncio.Event()
+        state.on_change = self._trigger.set
+
+    def trigger_full_sync(self) -> None:
+        self._full.set()
+        self._trigger.set()
+
+    async def run(self) -> None:
+        """Sync forever: full syncs on schedule, partial syncs on every change."""
+        loop = asyncio.get_running_loop()
+        next_full = loop.time()
+        while True:
+            full = self._full.is_set() or loop.time() >= next_full
+            self._trigger.clear()
+            try:
+                if full:
+                    self._full.clear()
+                    await self.sync_full()
+                    interval = scaled_interval(FULL_SYNC_INTERVAL, self.cluster_size())
+                    next_full = loop.time() + interval + random.uniform(0, interval / 16)
+                else:
+                    await self.sync_changes()
+                self.synced.set()
+                self.synced = asyncio.Event()
+            except ConsulError as err:
+                log.warning("anti-entropy sync failed, retrying: %s", err)
+                self._full.set()
+                next_full = loop.time() + RETRY_INTERVAL
+                await _wait(self._trigger, RETRY_INTERVAL)
+                continue
+            await _wait(self._trigger, max(0.0, next_full - loop.time()))
+
+    async def sync_full(self) -> None:
+        """Compare everything with the catalog, then push the differences."""
+        await self.update_sync_state()
+        await self.sync_changes()
+
+    async def update_sync_state(self) -> None:
+        node = self.node
+        req = NodeSpecificRequest(Datacenter=node.datacenter, Node=node.name)
+        services_reply = await self.rpc("Catalog.NodeServices", req)
+        checks_reply = await self.rpc("Health.NodeChecks", req)
+        found = services_reply.NodeServices
+        remote_node = found.Node if found is not None else None
+        remote_services = dict(found.Services) if found is not None else {}
+        remote_checks = {c.CheckID: c for c in checks_reply.HealthChecks}
+        state = self.state
+        state.node_in_sync = remote_node is not None and (
+            remote_node.Address == node.address and node.node_id == remote_node.ID
+            and (remote_node.Meta or {}) == node.meta
+            and (remote_node.TaggedAddresses or {}) == node.tagged_addresses)
+        for sid, remote in remote_services.items():
+            if sid not in state.services and sid not in SERVER_OWNED_SERVICES:
+                state.services[sid] = LocalService(remote, deleted=True)
+        for sid, local in state.services.items():
+            if local.deleted:
+                local.in_sync = sid not in remote_services
+                continue
+            remote = remote_services.get(sid)
+            if remote is not None and local.service.EnableTagOverride and \
+                    remote.Tags != local.service.Tags:
+                local.service = replace(local.service, Tags=remote.Tags)
+            local.in_sync = remote is not None and _same_service(local.service, remote)
+        for cid, remote in remote_checks.items():
+            if cid not in state.checks and cid not in SERVER_OWNED_CHECKS:
+                state.checks[cid] = LocalCheck(remote, deleted=True)
+        for cid, local in state.checks.items():
+            if local.deleted:
+                local.in_sync = cid not in remote_checks
+                continue
+            remote = remote_checks.get(cid)
+            if remote is None:
+                local.in_sync = False
+            elif local.deferred is not None:  # an output-only change waits for its timer
+                local.in_sync = _same_check(replace(local.check, Output=remote.Output), remote)
+            else:
+                local.in_sync = _same_check(local.check, remote)
+
+    async def sync_changes(self) -> None:
+        """Push every out-of-sync entry; deletions first, the node before services."""
+        state = self.state
+        node = self.node
+        for sid, local in list(state.services.items()):
+            if local.deleted and not local.in_sync:
+                await self.rpc("Catalog.Deregister", DeregisterRequest(
+                    Datacenter=node.datacenter, Node=node.name, ServiceID=sid,
+                    Token=local.token))
+            if local.deleted:
+                del state.services[sid]
+        for cid, local in list(state.checks.items()):
+            if local.deleted and not local.in_sync:
+                await self.rpc("Catalog.Deregister", DeregisterRequest(
+                    Datacenter=node.datacenter, Node=node.name, CheckID=cid, Token=local.token))
+            if local.deleted:
+                del state.checks[cid]
+        if not state.node_in_sync:
+            await self.rpc("Catalog.Register", self._node_request())
+            state.node_in_sync = True
+        for local in list(state.services.values()):
+            if not local.in_sync:
+                checks = [c for c in state.checks.values()
+                          if c.check.ServiceID == local.service.ID and not c.in_sync]
+                await self.rpc("Catalog.Register", self._node_request(
+                    Service=local.service, Checks=[c.check for c in checks] or None,
+                    Token=local.token))
+                local.in_sync = True
+                for check in checks:
+                    check.in_sync = True
+        for local in list(state.checks.values()):
+            if not local.in_sync:
+                await self.rpc("Catalog.Register", self._node_request(
+                    Check=local.check, Token=local.token))
+                local.in_sync = True
+
+    def _node_request(self, **fields) -> RegisterRequest:
+        node = self.node
+        return RegisterRequest(
+            Datacenter=node.datacenter, ID=node.node_id, Node=node.name, Address=node.address,
+            TaggedAddresses=node.tagged_addresses, NodeMeta=node.meta,
+            SkipNodeUpdate=self.state.node_in_sync, **fields)
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        pass

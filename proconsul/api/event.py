@@ -1,0 +1,28 @@
+"""``/v1/event``: Consul's ``api.Event``."""
+
+from __future__ import annotations
+
+from proconsul.api.options import QueryMeta, QueryOptions, WriteMeta, WriteOptions
+
+
+def id_to_index(event_id: str) -> int:
+    """The pseudo-index Consul derives from an event's UUID (``Event.IDToIndex``)."""
+    lower = event_id[0:8] + event_id[9:13] + event_id[14:18]
+    upper = event_id[19:23] + event_id[24:36]
+    return int(lower, 16) ^ int(upper, 16)
+
+
+class Event:
+    def __init__(self, client) -> None:
+        self.c = client
+
+    def fire(self, name: str, payload: bytes = b"", node: str = "", service: str = "",
+             tag: str = "", w: WriteOptions | None = None) -> tuple[str, WriteMeta]:
+        params = [(k, v) for k, v in (("node", node), ("service", service), ("tag", tag)) if v]
+        event, meta = self.c.write("PUT", f"/v1/event/fire/{name}", w=w, params=params,
+                                   raw_body=payload or b"")
+        return event["ID"], meta
+
+    def list(self, name: str = "", q: QueryOptions | None = None) -> tuple[list[dict], QueryMeta]:
+        events, meta = self.c.query("/v1/event/list", q, [("name", name)] if name else [])
+        return events or [], meta

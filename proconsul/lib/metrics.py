@@ -1,0 +1,202 @@
+"""A small in-memory metrics registry in the shape of go-metrics' InmemSink.
+
+Counters, gauges and samples (timers) are aggregated per 10-second interval;
+the last minute of intervals is kept. Consul's ``/v1/agent/metrics`` shows
+the last finished interval; cumulative totals feed the Prometheus format.
+``registry`` is the process-wide instance (go-metrics' global sink).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+Labels = tuple[tuple[str, str], ...]
+Key = tuple[str, Labels]
+
+_PROM_FORBIDDEN = re.compile(r"[^a-zA-Z0-9_:]")
+
+
+class Aggregate:
+    """Count, sum, sum of squares, min and max of the values ingested."""
+
+    __slots__ = ("count", "sum", "sum_sq", "min", "max")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sum = self.sum_sq = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+
+    def ingest(self, value: float) -> None:
+        value = float(value)
+        self.count += 1
+        self.sum += value
+        self.sum_sq += value * value
+        self.min = min(self.min, value)
+        self.max = max(self.max, value)
+
+    def stddev(self) -> float:
+        div = self.count * (self.count - 1)
+        if div == 0:
+            return 0.0
+        return math.sqrt(max(self.count * self.sum_sq - self.sum * self.sum, 0.0) / div)
+
+
+class Interval:
+    """What was recorded during one interval starting at ``start`` (epoch seconds)."""
+
+    __slots__ = ("start", "gauges", "counters", "samples")
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.gauges: dict[Key, float] = {}
+        self.counters: dict[Key, Aggregate] = {}
+        self.samples: dict[Key, Aggregate] = {}
+
+
+def _labels(labels: Mapping[str, str] | None) -> Labels:
+    return tuple(sorted(labels.items())) if labels else ()
+
+
+class Metrics:
+    """Record metrics; read them as Consul's JSON summary or Prometheus text."""
+
+    def __init__(self, interval: float = 10.0, retain: float = 60.0,
+                 clock: Callable[[], float] = time.time,
+                 timer: Callable[[], float] = time.perf_counter) -> None:
+        self.interval = interval
+        self._keep = max(int(retain // interval), 1)
+        self._clock = clock
+        self.timer = timer
+        self._intervals: list[Interval] = []
+        self._counter_totals: dict[Key, float] = {}
+        self._sample_totals: dict[Key, list[float]] = {}   # [count, sum]
+        self._gauges: dict[Key, float] = {}
+
+    # ---- recording ------------------------------------------------------------
+
+    def incr_counter(self, name: str, value: float = 1.0,
+                     labels: Mapping[str, str] | None = None) -> None:
+        key = (name, _labels(labels))
+        counters = self._current().counters
+        agg = counters.get(key)
+        if agg is None:
+            agg = counters[key] = Aggregate()
+        agg.ingest(value)
+        self._counter_totals[key] = self._counter_totals.get(key, 0.0) + value
+
+    def set_gauge(self, name: str, value: float,
+                  labels: Mapping[str, str] | None = None) -> None:
+        key = (name, _labels(labels))
+        self._current().gauges[key] = value
+        self._gauges[key] = value
+
+    def add_sample(self, name: str, value: float,
+                   labels: Mapping[str, str] | None = None) -> None:
+        key = (name, _labels(labels))
+        samples = self._current().samples
+        agg = samples.get(key)
+        if agg is None:
+            agg = samples[key] = Aggregate()
+        agg.ingest(value)
+        total = self._sample_totals.setdefault(key, [0, 0.0])
+        total[0] += 1
+        total[1] += value
+
+    def measure_since(self, name: str, start: float,
+                      labels: Mapping[str, str] | None = None) -> None:
+        """A timer sample in milliseconds since ``start`` (a ``self.timer()`` reading)."""
+        self.add_sample(name, (self.timer() - start) * 1000.0, labels)
+
+    def _current(self) -> Interval:
+        now = self._clock()
+        start = now - now % self.interval
+        intervals = self._intervals
+        if not intervals or intervals[-1].start != start:
+            intervals.append(Interval(start))
+            del intervals[:-self._keep]
+        return intervals[-1]
+
+    # ---- reading --------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """Consul's ``/v1/agent/metrics`` body: the last finished interval (or the current)."""
+        self._current()
+        shown = self._intervals[-2] if len(self._intervals) > 1 else self._intervals[-1]
+        stamp = datetime.fromtimestamp(round(shown.start), UTC)
+        return {
+            "Timestamp": stamp.strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
+            "Gauges": [{"Name": name, "Value": value, "Labels": dict(labels)}
+                       for (name, labels), value in sorted(shown.gauges.items())],
+            "Points": [],
+            "Counters": self._sampled(shown.counters),
+            "Samples": self._sampled(shown.samples),
+        }
+
+    def _sampled(self, aggregates: dict[Key, Aggregate]) -> list[dict[str, Any]]:
+        return [{"Name": name, "Count": agg.count, "Rate": agg.sum / self.interval,
+                 "Sum": agg.sum, "Min": agg.min, "Max": agg.max, "Mean": agg.sum / agg.count,
+                 "Stddev": agg.stddev(), "Labels": dict(labels)}
+                for (name, labels), agg in sorted(aggregates.items())]
+
+    def prometheus(self) -> str:
+        """Text exposition format (0.0.4): gauges, counters, and timers as summaries."""
+        lines: list[str] = []
+
+        def family(totals: dict, kind: str, emit) -> None:
+            typed: set[str] = set()
+            for (name, labels), total in sorted(totals.items()):
+                metric = _prom_name(name)
+                if metric not in typed:
+                    typed.add(metric)
+                    lines.append(f"# TYPE {metric} {kind}")
+                emit(metric, _prom_labels(labels), total)
+
+        family(self._gauges, "gauge",
+               lambda m, lb, v: lines.append(f"{m}{lb} {_prom_value(v)}"))
+        family(self._counter_totals, "counter",
+               lambda m, lb, v: lines.append(f"{m}{lb} {_prom_value(v)}"))
+        family(self._sample_totals, "summary", lambda m, lb, v: lines.extend(
+            (f"{m}_sum{lb} {_prom_value(v[1])}", f"{m}_count{lb} {int(v[0])}")))
+        return "\n".join(lines) + "\n"
+
+
+def _prom_name(name: str) -> str:
+    return _PROM_FORBIDDEN.sub("_", name)
+
+
+def _prom_labels(labels: Labels) -> str:
+    if not labels:
+        return ""
+    escaped = (v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+               for _, v in labels)
+    pairs = ",".join(f'{_prom_name(k)}="{v}"' for (k, _), v in zip(labels, escaped, strict=True))
+    return "{" + pairs + "}"
+
+
+def _prom_value(value: float) -> str:
+    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+
+
+registry = Metrics()
+
+
+def timed(name: str) -> Callable:
+    """Decorate a coroutine function to record its duration as sample ``name``."""
+
+    def decorate(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(func)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = registry.timer()
+            try:
+                return await func(*args, **kwargs)
+            finally:
+                registry.measure_since(name, start)
+        return wrapper
+    return decorate

@@ -1,0 +1,412 @@
+"""The asyncio driver: runs a :class:`~proconsul.raft.core.RaftCore` for real.
+
+It feeds the core the loop's clock and incoming messages, persists each
+:class:`~proconsul.raft.core.Ready` in a worker thread (one fsync per batch,
+so concurrent proposals share it), then sends its messages, applies committed
+entries to the :class:`~proconsul.raft.interface.StateMachine` and resolves
+the callers waiting on them. :class:`RaftNode` implements
+:class:`~proconsul.raft.interface.Consensus`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from proconsul.raft.config import Configuration, RaftConfig, Suffrage
+from proconsul.raft.core import RaftCore, Ready, Role
+from proconsul.raft.interface import ConsensusError, NoLeaderError, NotLeaderError, StateMachine
+from proconsul.raft.messages import Entry, EntryType, Message, SnapshotMeta
+from proconsul.raft.storage import RaftStorage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerView:
+    """One configured server as this node sees it (see ``interface.ServerStatus``)."""
+
+    id: str
+    address: str
+    voter: bool
+    last_contact: float
+    last_index: int
+
+
+class LeadershipLostError(ConsensusError):
+    """Leadership was lost before the entry was applied; it may or may not commit."""
+
+    def __init__(self) -> None:
+        super().__init__("leadership lost while committing log")
+
+
+class Transport(Protocol):
+    """Carries Raft messages between servers, best effort and without blocking."""
+
+    def start(self, handler: Callable[[Message], None]) -> None:
+        """Deliver every message received from now on to ``handler``."""
+
+    def send(self, address: str, message: Message) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class InProcessNetwork:
+    """Connects :class:`InProcessTransport` instances in one event loop, for tests."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Callable[[Message], None]] = {}
+        self.isolated: set[str] = set()
+
+    def transport(self, address: str) -> InProcessTransport:
+        return InProcessTransport(self, address)
+
+    def _register(self, address: str, handler: Callable[[Message], None]) -> None:
+        self._handlers[address] = handler
+
+    def _unregister(self, address: str) -> None:
+        self._handlers.pop(address, None)
+
+    def _deliver(self, source: str, address: str, message: Message) -> None:
+        handler = self._handlers.get(address)
+        if handler is not None and not ({source, address} & self.isolated):
+            asyncio.get_running_loop().call_soon(handler, message)
+
+
+class InProcessTransport:
+    """One server's end of an :class:`InProcessNetwork`."""
+
+    def __init__(self, network: InProcessNetwork, address: str) -> None:
+        self._network = network
+        self.address = address
+
+    def start(self, handler: Callable[[Message], None]) -> None:
+        self._network._register(self.address, handler)
+
+    def send(self, address: str, message: Message) -> None:
+        self._network._deliver(self.address, address, message)
+
+    async def close(self) -> None:
+        self._network._unregister(self.address)
+
+
+class RaftNode:
+    """One Raft server: core + storage + transport + state machine."""
+
+    def __init__(
+        self,
+        server_id: str,
+        address: str,
+        fsm: StateMachine,
+        storage: RaftStorage,
+        transport: Transport,
+        config: RaftConfig | None = None,
+        *,
+        snapshot_threshold: int = 16384,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.id = server_id
+        self.address = address
+        self._fsm = fsm
+        self._storage = storage
+        self._transport = transport
+        self._config = config or RaftConfig.with_multiplier(5)
+        self._snapshot_threshold = snapshot_threshold
+        self._rng = rng or random.Random()
+        self._core: RaftCore | None = None
+        self._applied_index = 0
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._proposals: dict[int, tuple[int, asyncio.Future[Any]]] = {}  # index -> (term, future)
+        self._reads: dict[int, asyncio.Future[int]] = {}
+        self._read_ids = itertools.count(1)
+        self._addresses: dict[str, str] = {}
+        self._observers: list[Callable[[bool], None]] = []
+        self._was_leader = False
+        self._started_at = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Load the stored state, restore the state machine and start running."""
+        loop = asyncio.get_running_loop()
+        self._started_at = loop.time()
+        storage = self._storage
+        snapshot = storage.snapshots.latest
+        if snapshot is not None:
+            self._restore_fsm()
+            self._applied_index = snapshot.index
+        self._core = RaftCore(
+            self.id,
+            self.address,
+            self._config,
+            self._rng,
+            hard_state=storage.stable.load(),
+            snapshot=snapshot,
+            entries=storage.log.entries(),
+            snapshot_reader=storage.snapshots.read,
+            now=loop.time(),
+        )
+        self._transport.start(self._receive)
+        self._task = asyncio.create_task(self._run(), name=f"raft-{self.id}")
+
+    async def shutdown(self) -> None:
+        """Stop after the storage work under way; pending callers get an error."""
+        if self._task is not None:
+            self._stopping = True
+            self._wakeup.set()
+            await self._task
+            self._task = None
+        await self._transport.close()
+        self._fail_pending(ConsensusError("raft is shutdown"))
+        await asyncio.to_thread(self._storage.close)
+
+    # ------------------------------------------------------------------ Consensus
+
+    async def apply(self, data: bytes, timeout: float | None = None) -> Any:
+        return await self._propose(data, EntryType.COMMAND, timeout)
+
+    async def barrier(self, timeout: float | None = None) -> None:
+        await self._propose(b"", EntryType.BARRIER, timeout)
+
+    async def verify_leader(self) -> None:
+        core = self._running_core()
+        request_id = next(self._read_ids)
+        self._check_leader(core)
+        core.read_index(request_id)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._reads[request_id] = future
+        self._wakeup.set()
+        await future
+
+    def is_leader(self) -> bool:
+        return self._core is not None and self._core.is_leader
+
+    def leader_address(self) -> str | None:
+        return self._core.leader_address if self._core is not None else None
+
+    def peers(self) -> list[str]:
+        if self._core is None:
+            return []
+        configuration = self._core.configuration
+        return [configuration.get(v).address for v in configuration.voters()]
+
+    def last_contact(self) -> float:
+        core = self._core
+        if core is None or core.is_leader:
+            return 0.0
+        # Never heard from a leader: count from the start, as a finite stand-in for "ever".
+        last = max(core.last_leader_contact, self._started_at)
+        return max(0.0, asyncio.get_running_loop().time() - last)
+
+    def last_index(self) -> int:
+        return self._core.log.last_index if self._core is not None else 0
+
+    def term(self) -> int:
+        return self._core.term if self._core is not None else 0
+
+    def servers(self) -> list[ServerView]:
+        """The configuration with the leader's view of contact and log progress."""
+        core = self._core
+        if core is None:
+            return []
+        now = asyncio.get_running_loop().time()
+        progress = core.follower_progress() if core.is_leader else {}
+        views = []
+        for server in core.configuration.servers:
+            match, heard = progress.get(server.id, (0, now))
+            if server.id == self.id:
+                match, heard = core.log.last_index, now
+            views.append(ServerView(server.id, server.address,
+                                    server.suffrage == Suffrage.VOTER,
+                                    max(0.0, now - heard), match))
+        return views
+
+    def on_leadership_change(self, callback: Callable[[bool], None]) -> None:
+        self._observers.append(callback)
+
+    def has_configuration(self) -> bool:
+        """Whether this server knows a cluster configuration (is bootstrapped or joined)."""
+        return self._core is not None and bool(self._core.configuration.servers)
+
+    def bootstrap(self, configuration: Configuration) -> bool:
+        """Start a new cluster with ``configuration``; False if this server has state."""
+        done = self._running_core().bootstrap(configuration)
+        self._wakeup.set()
+        return done
+
+    # ------------------------------------------------------------------ membership
+
+    async def add_voter(self, server_id: str, address: str, timeout: float | None = None) -> None:
+        await self._change(lambda core: core.add_voter(server_id, address), timeout)
+
+    async def add_nonvoter(
+        self, server_id: str, address: str, timeout: float | None = None
+    ) -> None:
+        await self._change(lambda core: core.add_nonvoter(server_id, address), timeout)
+
+    async def demote_voter(self, server_id: str, timeout: float | None = None) -> None:
+        await self._change(lambda core: core.demote_voter(server_id), timeout)
+
+    async def remove_server(self, server_id: str, timeout: float | None = None) -> None:
+        await self._change(lambda core: core.remove_server(server_id), timeout)
+
+    async def transfer_leadership(self, server_id: str | None = None) -> str:
+        core = self._running_core()
+        self._check_leader(core)
+        target = core.transfer_leadership(server_id)
+        self._wakeup.set()
+        return target
+
+    # ------------------------------------------------------------------ internals
+
+    def _running_core(self) -> RaftCore:
+        if self._core is None or self._task is None:
+            raise ConsensusError("raft is not running")
+        return self._core
+
+    @staticmethod
+    def _check_leader(core: RaftCore) -> None:
+        if not core.is_leader:
+            if core.leader_address is None:
+                raise NoLeaderError()
+            raise NotLeaderError(core.leader_address)
+
+    async def _propose(self, data: bytes, entry_type: EntryType, timeout: float | None) -> Any:
+        core = self._running_core()
+        self._check_leader(core)
+        index, term = core.propose(data, entry_type)
+        return await self._wait_applied(index, term, timeout)
+
+    async def _change(self, change: Callable[[RaftCore], int], timeout: float | None) -> None:
+        core = self._running_core()
+        self._check_leader(core)
+        index = change(core)
+        await self._wait_applied(index, core.term, timeout)
+
+    async def _wait_applied(self, index: int, term: int, timeout: float | None) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._proposals[index] = (term, future)
+        self._wakeup.set()
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._proposals.pop(index, None)
+
+    def _receive(self, message: Message) -> None:
+        core = self._core
+        if core is None:
+            return
+        core.step(message, asyncio.get_running_loop().time())
+        self._wakeup.set()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        core = self._core
+        assert core is not None
+        while not self._stopping:
+            delay = core.next_deadline() - loop.time()
+            if delay > 0 and not self._wakeup.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), delay)
+            self._wakeup.clear()
+            if self._stopping:
+                return
+            core.tick(loop.time())
+            while core.has_ready() and not self._stopping:
+                await self._handle(core, core.ready())
+            await self._maybe_snapshot(core)
+
+    async def _handle(self, core: RaftCore, ready: Ready) -> None:
+        await asyncio.to_thread(self._storage.persist, ready)
+        self._learn_addresses(core)
+        for message in ready.messages:
+            address = self._addresses.get(message.dst)
+            if address is not None:
+                self._transport.send(address, message)
+        if ready.snapshot is not None:
+            await self._restore(ready.snapshot)
+        for entry in ready.committed:
+            self._apply(entry)
+        for read in ready.read_states:
+            future = self._reads.pop(read.request_id, None)
+            if future is not None and not future.done():
+                if read.index is None:
+                    future.set_exception(NotLeaderError(core.leader_address))
+                else:
+                    future.set_result(read.index)
+        if ready.soft_state is not None:
+            self._on_soft_state(ready.soft_state.role is Role.LEADER)
+
+    def _learn_addresses(self, core: RaftCore) -> None:
+        for server in core.configuration.servers:
+            self._addresses[server.id] = server.address
+        if core.leader_id is not None and core.leader_address is not None:
+            self._addresses[core.leader_id] = core.leader_address
+
+    def _apply(self, entry: Entry) -> None:
+        self._applied_index = entry.index
+        result = (
+            self._fsm.apply(entry.index, entry.data) if entry.type is EntryType.COMMAND else None
+        )
+        pending = self._proposals.pop(entry.index, None)
+        if pending is None or pending[1].done():
+            return
+        term, future = pending
+        if term == entry.term:
+            future.set_result(result)
+        else:
+            future.set_exception(LeadershipLostError())
+
+    def _restore_fsm(self) -> None:
+        with self._storage.snapshots.open_latest() as source:
+            self._fsm.restore(source)
+
+    async def _restore(self, meta: SnapshotMeta) -> None:
+        log.info("raft: installed snapshot from the leader at index %d (%d bytes)",
+                 meta.index, meta.size)
+        self._restore_fsm()
+        self._applied_index = meta.index
+        for index in [i for i in self._proposals if i <= meta.index]:
+            _, future = self._proposals.pop(index)
+            if not future.done():
+                future.set_exception(LeadershipLostError())
+
+    def _on_soft_state(self, is_leader: bool) -> None:
+        if self._was_leader and not is_leader:
+            self._fail_pending(LeadershipLostError())
+        if is_leader != self._was_leader:
+            self._was_leader = is_leader
+            for callback in self._observers:
+                callback(is_leader)
+
+    def _fail_pending(self, error: Exception) -> None:
+        for _, future in self._proposals.values():
+            if not future.done():
+                future.set_exception(error)
+        self._proposals.clear()
+        for future in self._reads.values():
+            if not future.done():
+                future.set_exception(error)
+        self._reads.clear()
+
+    async def _maybe_snapshot(self, core: RaftCore) -> None:
+        if self._applied_index - core.log.snapshot_index < self._snapshot_threshold:
+            return
+        index = self._applied_index
+        snapshot = self._fsm.snapshot()  # point-in-time copy; streamed to disk in a thread
+        try:
+            size = await asyncio.to_thread(self._storage.snapshots.write_local, snapshot.write)
+        finally:
+            snapshot.release()
+        meta = core.snapshot_meta(index, size)
+        await asyncio.to_thread(self._storage.snapshots.commit_local, meta)
+        through = core.compact(meta)
+        await asyncio.to_thread(self._storage.log.compact, through)

@@ -1,0 +1,367 @@
+"""Durable Raft storage: a segmented write-ahead log, the term/vote store and snapshots.
+
+Log segments are append-only files named after their first index. Each record
+is ``[u32 length][u32 crc32][msgpack entry]``. Appends are written at once but
+made durable only by :meth:`SegmentedLog.sync` (``os.fdatasync``), so a driver
+that persists a whole :class:`~proconsul.raft.core.Ready` -- every step since
+the previous one -- pays one fsync for all of it (group commit). Opening a log
+drops a torn or corrupt record at the tail of the last segment, which is what
+a crash during a write leaves behind.
+
+These calls block; the asyncio driver runs them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import msgspec
+
+from proconsul.raft.config import Configuration
+from proconsul.raft.core import Ready
+from proconsul.raft.messages import Entry, EntryType, HardState, SnapshotMeta
+
+_HEADER = struct.Struct("<II")
+_SUFFIX = ".seg"
+_entry_encoder = msgspec.msgpack.Encoder()
+_entry_decoder = msgspec.msgpack.Decoder(Entry)
+
+
+class CorruptLogError(Exception):
+    """A log segment is damaged somewhere other than at its tail."""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
+    _fsync_dir(path.parent)
+
+
+@dataclass
+class _Segment:
+    path: Path
+    first_index: int
+    offsets: list[int] = field(default_factory=list)  # byte offset of each record
+    size: int = 0
+
+    @property
+    def last_index(self) -> int:
+        return self.first_index + len(self.offsets) - 1
+
+
+class SegmentedLog:
+    """Append-only segment files holding a contiguous run of log entries."""
+
+    def __init__(self, directory: str | os.PathLike[str], segment_bytes: int = 64 << 20) -> None:
+        self._dir = Path(directory)
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._segment_bytes = segment_bytes
+        self._segments: list[_Segment] = []
+        self._entries: list[Entry] = []  # cache of every stored entry, for loading and reads
+        self._file: BinaryIO | None = None
+        self._dirty = False
+        self._recover()
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def first_index(self) -> int:
+        return self._entries[0].index if self._entries else 0
+
+    @property
+    def last_index(self) -> int:
+        return self._entries[-1].index if self._entries else 0
+
+    def entries(self) -> list[Entry]:
+        return list(self._entries)
+
+    def term(self, index: int) -> int | None:
+        if self._entries and self.first_index <= index <= self.last_index:
+            return self._entries[index - self.first_index].term
+        return None
+
+    def segment_count(self) -> int:
+        return len(self._segments)
+
+    # ------------------------------------------------------------------ writes
+
+    def append(self, entries: list[Entry]) -> None:
+        """Write ``entries``, first removing any stored entries at or after the first of them."""
+        if not entries:
+            return
+        start = entries[0].index
+        if self._entries and start <= self.last_index:
+            self._truncate_from(start)
+        if self._entries and start != self.last_index + 1:
+            raise ValueError(f"entry {start} does not follow {self.last_index}")
+        for entry in entries:
+            payload = _entry_encoder.encode(entry)
+            record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+            segment = self._writable_segment(entry.index, len(record))
+            assert self._file is not None
+            self._file.write(record)
+            segment.offsets.append(segment.size)
+            segment.size += len(record)
+            self._entries.append(entry)
+        self._dirty = True
+
+    def sync(self) -> None:
+        """Make every append so far durable."""
+        if self._file is not None and self._dirty:
+            self._file.flush()
+            os.fdatasync(self._file.fileno())
+        self._dirty = False
+
+    def compact(self, through: int) -> None:
+        """Delete whole segments whose entries are all at or before ``through``."""
+        while len(self._segments) > 1 and self._segments[0].last_index <= through:
+            segment = self._segments.pop(0)
+            del self._entries[: len(segment.offsets)]
+            segment.path.unlink()
+
+    def reset(self) -> None:
+        """Delete every entry (a snapshot replaced the whole log)."""
+        self._close_file()
+        for segment in self._segments:
+            segment.path.unlink()
+        self._segments = []
+        self._entries = []
+        _fsync_dir(self._dir)
+
+    def close(self) -> None:
+        self.sync()
+        self._close_file()
+
+    # ------------------------------------------------------------------ internals
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _writable_segment(self, index: int, record_size: int) -> _Segment:
+        segment = self._segments[-1] if self._segments else None
+        if segment is None or (segment.size and segment.size + record_size > self._segment_bytes):
+            if self._file is not None:
+                self.sync()
+                self._close_file()
+            segment = _Segment(self._dir / f"{index:020d}{_SUFFIX}", index)
+            self._segments.append(segment)
+            self._file = open(segment.path, "wb")  # noqa: SIM115 - kept open for appends
+            _fsync_dir(self._dir)
+        elif self._file is None:
+            self._file = open(segment.path, "r+b")  # noqa: SIM115 - kept open for appends
+            self._file.seek(segment.size)
+        return segment
+
+    def _truncate_from(self, index: int) -> None:
+        self.sync()
+        self._close_file()
+        while self._segments and self._segments[-1].first_index >= index:
+            self._segments.pop().path.unlink()
+        if self._segments:
+            segment = self._segments[-1]
+            keep = index - segment.first_index
+            segment.size = segment.offsets[keep]
+            del segment.offsets[keep:]
+            with open(segment.path, "r+b") as file:
+                file.truncate(segment.size)
+                os.fsync(file.fileno())
+        del self._entries[index - self.first_index :]
+        _fsync_dir(self._dir)
+
+    def _recover(self) -> None:
+        paths = sorted(self._dir.glob(f"*{_SUFFIX}"))
+        for position, path in enumerate(paths):
+            is_last = position == len(paths) - 1
+            segment = _Segment(path, int(path.stem))
+            if self._entries and segment.first_index != self.last_index + 1:
+                raise CorruptLogError(f"{path.name} does not follow entry {self.last_index}")
+            data = path.read_bytes()
+            offset = 0
+            while offset < len(data):
+                record = self._read_record(data, offset, segment.first_index + len(segment.offsets))
+                if record is None:
+                    if not is_last:
+                        raise CorruptLogError(f"damaged record at {path.name}:{offset}")
+                    with open(path, "r+b") as file:  # drop the torn tail
+                        file.truncate(offset)
+                        os.fsync(file.fileno())
+                    break
+                entry, next_offset = record
+                segment.offsets.append(offset)
+                self._entries.append(entry)
+                offset = next_offset
+            segment.size = offset
+            if segment.offsets:
+                self._segments.append(segment)
+            else:
+                path.unlink()
+
+    @staticmethod
+    def _read_record(data: bytes, offset: int, expected_index: int) -> tuple[Entry, int] | None:
+        """The entry at ``offset`` and the offset after it, or None if torn or corrupt."""
+        if offset + _HEADER.size > len(data):
+            return None
+        length, crc = _HEADER.unpack_from(data, offset)
+        start = offset + _HEADER.size
+        payload = data[start : start + length]
+        if len(payload) != length or zlib.crc32(payload) != crc:
+            return None
+        try:
+            entry = _entry_decoder.decode(payload)
+        except msgspec.DecodeError:
+            return None
+        return (entry, start + length) if entry.index == expected_index else None
+
+
+class StableStore:
+    """The current term and vote, replaced atomically (write, fsync, rename, fsync dir)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+
+    def load(self) -> HardState:
+        try:
+            return msgspec.msgpack.decode(self._path.read_bytes(), type=HardState)
+        except FileNotFoundError:
+            return HardState()
+
+    def save(self, state: HardState) -> None:
+        _atomic_write(self._path, msgspec.msgpack.encode(state))
+
+
+class SnapshotStore:
+    """The latest snapshot and the one being received.
+
+    Snapshot ``i`` is ``<i>.data`` plus ``<i>.meta``; the meta file is written
+    last, atomically, so a snapshot exists exactly when its meta file does.
+    Older snapshots are deleted once a newer one is complete.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self._dir = Path(directory)
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._incoming = self._dir / "incoming.part"
+        self._local = self._dir / "local.part"
+        self.latest: SnapshotMeta | None = None
+        metas = sorted(self._dir.glob("*.meta"))
+        if metas:
+            self.latest = msgspec.msgpack.decode(metas[-1].read_bytes(), type=SnapshotMeta)
+        self._remove_older()
+
+    def _data_path(self, index: int) -> Path:
+        return self._dir / f"{index:020d}.data"
+
+    def _commit(self, meta: SnapshotMeta) -> None:
+        _atomic_write(self._dir / f"{meta.index:020d}.meta", msgspec.msgpack.encode(meta))
+        self.latest = meta
+        self._remove_older()
+
+    def _remove_older(self) -> None:
+        keep = self.latest.index if self.latest else None
+        for path in list(self._dir.iterdir()):
+            if path.suffix in (".data", ".meta") and int(path.stem) != keep:
+                path.unlink()
+
+    def write_local(self, write: Callable[[BinaryIO], None]) -> int:
+        """Stream a snapshot taken here into a new file via ``write(file)``; returns its size.
+
+        The file becomes a snapshot only through :meth:`commit_local`.
+        """
+        with open(self._local, "wb") as file:
+            write(file)
+            file.flush()
+            os.fdatasync(file.fileno())
+            return file.tell()
+
+    def commit_local(self, meta: SnapshotMeta) -> None:
+        """Make the file written by :meth:`write_local` the latest snapshot, described by ``meta``."""
+        os.replace(self._local, self._data_path(meta.index))
+        _fsync_dir(self._dir)
+        self._commit(meta)
+
+    def write_chunk(self, offset: int, data: bytes) -> None:
+        """Add a received chunk; offset 0 starts a new incoming snapshot."""
+        with open(self._incoming, "wb" if offset == 0 else "r+b") as file:
+            file.seek(offset)
+            file.write(data)
+            file.truncate()
+            file.flush()
+            os.fdatasync(file.fileno())
+
+    def install_incoming(self, meta: SnapshotMeta) -> None:
+        """Make the fully received snapshot the latest one."""
+        if not self._incoming.exists():
+            self._incoming.write_bytes(b"")
+        os.replace(self._incoming, self._data_path(meta.index))
+        _fsync_dir(self._dir)
+        self._commit(meta)
+
+    def read(self, meta: SnapshotMeta, offset: int, size: int) -> bytes:
+        with open(self._data_path(meta.index), "rb") as file:
+            file.seek(offset)
+            return file.read(size)
+
+    def open_latest(self) -> BinaryIO:
+        """The latest snapshot's data, for streaming into the state machine."""
+        assert self.latest is not None
+        return open(self._data_path(self.latest.index), "rb", buffering=1 << 16)  # noqa: SIM115
+
+
+class RaftStorage:
+    """Everything one server keeps on disk, under one directory."""
+
+    def __init__(self, directory: str | os.PathLike[str], segment_bytes: int = 64 << 20) -> None:
+        root = Path(directory)
+        self.log = SegmentedLog(root / "log", segment_bytes)
+        self.stable = StableStore(root / "stable.bin")
+        self.snapshots = SnapshotStore(root / "snapshots")
+
+    def bootstrap(self, configuration: Configuration) -> bool:
+        """Write the first configuration entry to a fresh server; False if it has state already."""
+        if self.log.last_index or self.snapshots.latest or self.stable.load().term:
+            return False
+        self.stable.save(HardState(1, None))
+        self.log.append([Entry(1, 1, EntryType.CONFIGURATION, configuration.encode())])
+        self.log.sync()
+        return True
+
+    def persist(self, ready: Ready) -> None:
+        """Durably store what ``ready`` asks for (steps 1 and 2 of the Ready contract)."""
+        for chunk in ready.snapshot_chunks:
+            self.snapshots.write_chunk(chunk.offset, chunk.data)
+        if ready.snapshot is not None:
+            meta = ready.snapshot
+            self.snapshots.install_incoming(meta)
+            if self.log.term(meta.index) == meta.term:
+                self.log.compact(meta.index)
+            else:
+                self.log.reset()
+        if ready.hard_state is not None:
+            self.stable.save(ready.hard_state)
+        if ready.entries:
+            self.log.append(ready.entries)
+        self.log.sync()
+
+    def close(self) -> None:
+        self.log.close()

@@ -1,0 +1,273 @@
+"""Client side of server RPC: a pool of multiplexed connections, and a fake.
+
+:class:`MuxPool` keeps one yamux session (type byte 4) per server address
+and opens a stream per call, as Consul's agent/pool does.  A session that
+dies is dropped and the next call redials.  :class:`FakePool` runs
+registered endpoints in memory with the same encoding and error rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any, Protocol, runtime_checkable
+
+from proconsul.rpc import yamux
+from proconsul.rpc.codec import (
+    MAX_MESSAGE_SIZE,
+    ClientCodec,
+    Handler,
+    RPCServer,
+    decode_reply,
+    encode,
+)
+from proconsul.rpc.conn import StreamConn, TLSConn
+from proconsul.rpc.errors import RPCConnectionError, RPCDialError, RPCError, RPCTimeout
+from proconsul.rpc.mux import ConnType
+
+__all__ = ["ALPN_RPC_MULTI", "ConnPool", "FakePool", "MuxPool", "split_address"]
+
+ALPN_RPC_MULTI = "consul/rpc-multi"
+DEFAULT_CALL_TIMEOUT = 60.0
+DIAL_TIMEOUT = 10.0
+
+
+@runtime_checkable
+class ConnPool(Protocol):
+    """What layers above need from the RPC client side."""
+
+    async def call(
+        self,
+        address: str,
+        method: str,
+        args: Any,
+        reply_type: Any = Any,
+        timeout: float | None = None,
+    ) -> Any:
+        """Call ``method`` on the server at ``address`` ("host:port").
+
+        Raises :class:`RPCError` (remote error, Consul's text),
+        :class:`RPCConnectionError` (try another server) or :class:`RPCTimeout`.
+        """
+        ...
+
+    async def close(self) -> None: ...
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``"host:port"`` / ``"[v6]:port"`` → ``(host, port)``."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise RPCConnectionError(f"bad server address {address!r}")
+    return host.strip("[]"), int(port)
+
+
+async def _with_timeout(coro: Any, timeout: float | None, what: str) -> Any:
+    try:
+        async with asyncio.timeout(timeout) as deadline:
+            return await coro
+    except TimeoutError:
+        if deadline.expired():
+            raise RPCTimeout(f"{what}: timed out after {timeout}s") from None
+        raise
+
+
+class MuxPool:
+    """One yamux session per server; a stream per call.
+
+    With ``tls`` the pool writes byte 3, handshakes and sends byte 4 inside
+    TLS; with ``native_tls`` it handshakes straight away offering ALPN
+    ``consul/rpc-multi`` (the context's ALPN list is set accordingly).
+    """
+
+    def __init__(
+        self,
+        *,
+        tls: ssl.SSLContext | None = None,
+        native_tls: bool = False,
+        server_name: str | None = None,
+        default_timeout: float = DEFAULT_CALL_TIMEOUT,
+        dial_timeout: float = DIAL_TIMEOUT,
+        yamux_config: yamux.Config | None = None,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+        source_host: str | None = None,
+    ) -> None:
+        self._local_addr = (source_host, 0) if source_host else None
+        if native_tls and tls is None:
+            raise ValueError("native_tls needs a TLS context")
+        if native_tls:
+            tls.set_alpn_protocols([ALPN_RPC_MULTI])
+        self.tls = tls
+        self.native_tls = native_tls
+        self.server_name = server_name
+        self.default_timeout = default_timeout
+        self.dial_timeout = dial_timeout
+        self.yamux_config = yamux_config
+        self.max_message_size = max_message_size
+        self._sessions: dict[str, yamux.Session] = {}
+        self._dialing: dict[str, asyncio.Task[yamux.Session]] = {}
+        self._closed = False
+
+    async def call(
+        self,
+        address: str,
+        method: str,
+        args: Any,
+        reply_type: Any = Any,
+        timeout: float | None = None,
+    ) -> Any:
+        timeout = self.default_timeout if timeout is None else timeout
+        return await _with_timeout(
+            self._call(address, method, args, reply_type), timeout, f"{method} to {address}"
+        )
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in self._dialing.values():
+            task.cancel()
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
+
+    async def _call(self, address: str, method: str, args: Any, reply_type: Any) -> Any:
+        session = await self._session(address)
+        try:
+            stream = await session.open()
+        except yamux.YamuxError as exc:  # nothing was sent on the dead session
+            await self._discard(address, session)
+            raise RPCDialError(f"{address}: {exc}") from exc
+        done = False
+        try:
+            reply = await ClientCodec(stream, self.max_message_size).call(method, args, reply_type)
+            done = True
+            return reply
+        except RPCError:
+            done = True
+            raise
+        except RPCConnectionError:
+            if session.closed:
+                await self._discard(address, session)
+            raise
+        finally:
+            if done:
+                await stream.close()
+            else:
+                await stream.reset()
+
+    async def _session(self, address: str) -> yamux.Session:
+        if self._closed:
+            raise RPCConnectionError("connection pool is closed")
+        session = self._sessions.get(address)
+        if session is not None and not session.closed:
+            return session
+        dial = self._dialing.get(address)
+        if dial is None:
+            dial = asyncio.get_running_loop().create_task(self._dial(address))
+            self._dialing[address] = dial
+            dial.add_done_callback(lambda _: self._dialing.pop(address, None))
+        return await asyncio.shield(dial)
+
+    async def _discard(self, address: str, session: yamux.Session) -> None:
+        if self._sessions.get(address) is session:
+            del self._sessions[address]
+        await session.close()
+
+    async def _dial(self, address: str) -> yamux.Session:
+        host, port = split_address(address)
+        try:
+            async with asyncio.timeout(self.dial_timeout):
+                reader, writer = await asyncio.open_connection(host, port,
+                                                               local_addr=self._local_addr)
+                conn: StreamConn | TLSConn = StreamConn(reader, writer)
+                try:
+                    conn = await self._upgrade(conn)
+                except BaseException:
+                    await conn.close()
+                    raise
+        except (OSError, ssl.SSLError, TimeoutError) as exc:
+            raise RPCDialError(f"dial {address}: {exc}") from exc
+        session = yamux.Session(conn, client=True, config=self.yamux_config)
+        if self._closed:
+            await session.close()
+            raise RPCConnectionError("connection pool is closed")
+        self._sessions[address] = session
+        return session
+
+    async def _upgrade(self, conn: StreamConn) -> StreamConn | TLSConn:
+        if self.tls is None:
+            await conn.write(bytes([ConnType.MULTIPLEX_V2]))
+            return conn
+        if not self.native_tls:
+            await conn.write(bytes([ConnType.TLS]))
+        tls_conn = TLSConn(conn, self.tls, server_side=False, server_hostname=self.server_name)
+        await tls_conn.handshake()
+        if self.native_tls:
+            if tls_conn.alpn_protocol != ALPN_RPC_MULTI:
+                raise ssl.SSLError(f"server did not negotiate {ALPN_RPC_MULTI}")
+        else:
+            await tls_conn.write(bytes([ConnType.MULTIPLEX_V2]))
+        return tls_conn
+
+
+class FakePool:
+    """A deterministic in-memory :class:`ConnPool` for tests of upper layers.
+
+    Each address has an :class:`RPCServer`; calls go through the same
+    msgpack encoding and error texts as the wire.  ``fail`` injects errors;
+    ``calls`` records ``(address, method, args)`` in order.
+    """
+
+    def __init__(self) -> None:
+        self.servers: dict[str, RPCServer] = {}
+        self.calls: list[tuple[str, str, Any]] = []
+        self._failures: dict[str, list[Exception]] = {}
+        self._down: dict[str, Exception] = {}
+        self.closed = False
+
+    def register(
+        self, address: str, method: str, handler: Handler, request_type: Any = None
+    ) -> None:
+        self.servers.setdefault(address, RPCServer()).register(method, handler, request_type)
+
+    def fail(self, address: str, error: Exception, times: int = 1) -> None:
+        """Make the next ``times`` calls to ``address`` raise ``error``."""
+        self._failures.setdefault(address, []).extend([error] * times)
+
+    def down(self, address: str, error: Exception | None = None) -> None:
+        """Every call to ``address`` fails (a connection error by default) until :meth:`up`."""
+        self._down[address] = error or RPCDialError(f"dial {address}: connection refused")
+
+    def up(self, address: str) -> None:
+        self._down.pop(address, None)
+
+    async def call(
+        self,
+        address: str,
+        method: str,
+        args: Any,
+        reply_type: Any = Any,
+        timeout: float | None = None,
+    ) -> Any:
+        self.calls.append((address, method, args))
+        return await _with_timeout(
+            self._call(address, method, args, reply_type), timeout, f"{method} to {address}"
+        )
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def _call(self, address: str, method: str, args: Any, reply_type: Any) -> Any:
+        if self.closed:
+            raise RPCConnectionError("connection pool is closed")
+        if address in self._down:
+            raise self._down[address]
+        pending = self._failures.get(address)
+        if pending:
+            raise pending.pop(0)
+        server = self.servers.get(address)
+        if server is None:
+            raise RPCDialError(f"dial {address}: connection refused")
+        error, body = await server.handle(method, encode(args))
+        if error:
+            raise RPCError(error)
+        return decode_reply(method, body, reply_type)

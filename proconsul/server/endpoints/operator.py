@@ -1,0 +1,93 @@
+"""Operator.*: Raft configuration and peers, leadership transfer, autopilot."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from proconsul.lib.duration import DurationError, parse_duration
+from proconsul.raft.interface import ConsensusError
+from proconsul.structs.base import Record
+from proconsul.structs.errors import BadRequest, ConsulError
+from proconsul.structs.messages import MessageType
+from proconsul.structs.operator import (
+    AutopilotConfig,
+    AutopilotSetConfigRequest,
+    OperatorHealthReply,
+    RaftConfigurationResponse,
+    RaftServer,
+)
+
+if TYPE_CHECKING:
+    from proconsul.server.server import Server
+
+
+class RaftPeerRequest(Record):
+    """Operator.RaftRemovePeer*/RaftTransferLeader: a server by ID or address."""
+
+    ID: str = ""
+    Address: str = ""
+    Datacenter: str = ""
+    Token: str = ""
+
+
+class Operator:
+    """The Operator RPC service."""
+
+    NAME = "Operator"
+    METHODS = ("RaftGetConfiguration", "RaftRemovePeerByID", "RaftRemovePeerByAddress",
+               "RaftTransferLeader", "AutopilotGetConfiguration",
+               "AutopilotSetConfiguration", "ServerHealth")
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    async def RaftGetConfiguration(self, req: Any) -> RaftConfigurationResponse:
+        consensus = self.server.consensus
+        names = {m.tags.get("id"): m.name for m in self.server.lan_members()}
+        names[self.server.config.node_id] = self.server.config.node_name
+        leader = consensus.leader_address()
+        return RaftConfigurationResponse(
+            Servers=[RaftServer(ID=view.id, Node=names.get(view.id, view.id),
+                                Address=view.address, Leader=view.address == leader,
+                                Voter=view.voter) for view in consensus.servers()],
+            Index=consensus.last_index())
+
+    async def RaftRemovePeerByID(self, req: RaftPeerRequest) -> bool:
+        for view in self.server.consensus.servers():
+            if view.id == req.ID:
+                return await self._remove(view.id)
+        raise BadRequest(f'id "{req.ID}" was not found in the Raft configuration')
+
+    async def RaftRemovePeerByAddress(self, req: RaftPeerRequest) -> bool:
+        for view in self.server.consensus.servers():
+            if view.address == req.Address:
+                return await self._remove(view.id)
+        raise BadRequest(f'address "{req.Address}" was not found in the Raft configuration')
+
+    async def _remove(self, server_id: str) -> bool:
+        try:
+            await self.server.consensus.remove_server(server_id)
+        except ConsensusError as err:
+            raise ConsulError(f"failed to remove raft peer: {err}") from None
+        return True
+
+    async def RaftTransferLeader(self, req: RaftPeerRequest) -> bool:
+        try:
+            await self.server.consensus.transfer_leadership(req.ID or None)
+        except ConsensusError as err:
+            raise ConsulError(f"cannot transfer leadership: {err}") from None
+        return True
+
+    async def AutopilotGetConfiguration(self, req: Any) -> AutopilotConfig:
+        return self.server.autopilot.config()
+
+    async def AutopilotSetConfiguration(self, req: AutopilotSetConfigRequest) -> bool:
+        for name in ("LastContactThreshold", "ServerStabilizationTime"):
+            try:
+                parse_duration(getattr(req.Config, name))
+            except DurationError as err:
+                raise BadRequest(f"invalid {name}: {err}") from None
+        return bool(await self.server.raft_apply(MessageType.AUTOPILOT, req))
+
+    async def ServerHealth(self, req: Any) -> OperatorHealthReply:
+        return self.server.autopilot.health()

@@ -1,0 +1,83 @@
+"""The server port: every endpoint over msgpack-RPC, Raft beside it, and leave draining.
+
+Connections of type 0 and yamux streams of type 4 carry msgpack-RPC; each
+``Service.Method`` of :attr:`Server.endpoints` is registered with its request
+type so the codec decodes the args into the endpoint's struct.  Type 1 goes
+to the Raft transport.  While the server leaves, RPCs already running are
+answered but new ones get :data:`ERR_SERVER_LEAVING`, so clients go elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from proconsul.rpc.codec import RPCServer
+from proconsul.rpc.mux import ConnType, Handler, PortMux
+from proconsul.server.endpoints import method_types
+from proconsul.structs.errors import ERR_SERVER_LEAVING, ConsulError
+
+if TYPE_CHECKING:
+    from proconsul.server.server import Server
+
+LEAVE_DRAIN_TIME = 5.0
+
+
+class ServerPort:
+    """Listens on the server port for RPC (and Raft when ``raft`` is given)."""
+
+    def __init__(self, server: Server, raft: Handler | None = None) -> None:
+        self.server = server
+        self.mux = PortMux()
+        self.rpc = RPCServer()
+        for method in server.endpoints:
+            self.rpc.register(method, self._handler(method), method_types()[method][0])
+        self.mux.handle(ConnType.CONSUL, self.rpc.serve_conn)
+        if raft is not None:
+            self.mux.handle(ConnType.RAFT, raft)
+        self.draining = False
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def in_flight(self) -> int:
+        """RPCs being answered right now."""
+        return self._in_flight
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        return await self.mux.start(host, port)
+
+    async def close(self) -> None:
+        await self.mux.close()
+
+    def start_draining(self) -> None:
+        """Refuse new RPCs from now on (retryably, so callers go elsewhere).
+
+        Those waiting for a leader give up at once, as this server may never
+        hear of the next one.
+        """
+        self.draining = True
+        self.server.forwarder.stop_holding()
+
+    async def drained(self, timeout: float = LEAVE_DRAIN_TIME) -> None:
+        """Return when the RPCs under way are answered, or after ``timeout``."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+
+    def _handler(self, method: str):
+        async def handle(request: Any) -> Any:
+            if self.draining:
+                raise ConsulError(ERR_SERVER_LEAVING)
+            self._in_flight += 1
+            self._idle.clear()
+            try:
+                return await self.server.rpc(method, request)
+            finally:
+                self._in_flight -= 1
+                if not self._in_flight:
+                    self._idle.set()
+
+        return handle

@@ -1,0 +1,68 @@
+"""Operator types: Raft configuration and autopilot."""
+
+from __future__ import annotations
+
+from proconsul.structs.base import Record
+
+
+class AutopilotConfig(Record):
+    """Autopilot settings (``/v1/operator/autopilot/configuration``); durations as Go strings."""
+
+    CleanupDeadServers: bool = True
+    LastContactThreshold: str = "200ms"
+    MaxTrailingLogs: int = 250
+    MinQuorum: int = 0
+    ServerStabilizationTime: str = "10s"
+    RedundancyZoneTag: str = ""
+    DisableUpgradeMigration: bool = False
+    UpgradeVersionTag: str = ""
+    CreateIndex: int = 0
+    ModifyIndex: int = 0
+
+
+class AutopilotSetConfigRequest(Record):
+    """The raft command (message type 9) that stores the autopilot configuration."""
+
+    Config: AutopilotConfig
+    CAS: bool = False
+    Datacenter: str = ""
+    Token: str = ""
+
+
+class RaftServer(Record):
+    """One server in ``/v1/operator/raft/configuration``."""
+
+    ID: str
+    Node: str
+    Address: str
+    Leader: bool
+    ProtocolVersion: str = "3"
+    Voter: bool = True
+
+
+class RaftConfigurationResponse(Record):
+    Servers: list[RaftServer]
+    Index: int
+
+
+class ServerHealth(Record):
+    """One server in ``/v1/operator/autopilot/health``."""
+
+    ID: str
+    Name: str
+    Address: str
+    SerfStatus: str
+    Version: str
+    Leader: bool
+    LastContact: str
+    LastTerm: int
+    LastIndex: int
+    Healthy: bool
+    Voter: bool
+    StableSince: str
+
+
+class OperatorHealthReply(Record):
+    Healthy: bool
+    FailureTolerance: int
+    Servers: list[ServerHealth]

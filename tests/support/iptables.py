@@ -1,0 +1,48 @@
+"""Real network partitions between 127.0.0.x hosts, with iptables (the tests run as root).
+
+Each agent binds its cluster traffic to its own loopback address, so dropping
+packets between two addresses cuts gossip, Raft and RPC between those agents
+while the tests' own HTTP clients (from 127.0.0.1) still reach everyone.
+Rules live in a chain of their own that is flushed on heal and removed on close.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable
+
+CHAIN = "PROCONSUL_TEST"
+
+
+def _iptables(*args: str, check: bool = True) -> bool:
+    result = subprocess.run(["iptables", "-w", *args], capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"iptables {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.returncode == 0
+
+
+class Partitioner:
+    """Drops traffic between groups of hosts until :meth:`heal`."""
+
+    def __init__(self) -> None:
+        if not _iptables("-n", "-L", CHAIN, check=False):
+            _iptables("-N", CHAIN)
+        _iptables("-F", CHAIN)
+        if not _iptables("-C", "INPUT", "-j", CHAIN, check=False):
+            _iptables("-I", "INPUT", "-j", CHAIN)
+
+    def partition(self, side: Iterable[str], other: Iterable[str]) -> None:
+        """No packet crosses between ``side`` and ``other`` (either direction)."""
+        others = list(other)
+        for a in side:
+            for b in others:
+                _iptables("-A", CHAIN, "-s", a, "-d", b, "-j", "DROP")
+                _iptables("-A", CHAIN, "-s", b, "-d", a, "-j", "DROP")
+
+    def heal(self) -> None:
+        _iptables("-F", CHAIN)
+
+    def close(self) -> None:
+        self.heal()
+        _iptables("-D", "INPUT", "-j", CHAIN, check=False)
+        _iptables("-X", CHAIN, check=False)

@@ -1,0 +1,46 @@
+"""AgentLookup's stale-read rules: allow_stale, and asking the leader when max_stale is exceeded."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from proconsul.agent.dns.lookup import AgentLookup, LookupFailed, NameNotFound
+from proconsul.structs.errors import ConsulError
+from proconsul.structs.requests import IndexedCheckServiceNodes
+
+
+class RecordingAgent:
+    """Answers every read with ``LastContact = last_contact`` ms and remembers the requests."""
+
+    def __init__(self, last_contact: int = 0, error: str | None = None) -> None:
+        self.config = SimpleNamespace(datacenter="dc1")
+        self.last_contact = last_contact
+        self.error = error
+        self.stale_flags: list[bool] = []
+
+    async def rpc(self, method, req):
+        self.stale_flags.append(req.AllowStale)
+        if self.error:
+            raise ConsulError(self.error)
+        return IndexedCheckServiceNodes(LastContact=self.last_contact if req.AllowStale else 0)
+
+
+@pytest.mark.parametrize("allow_stale,last_contact,flags", [
+    (True, 100, [True]),
+    (True, 5000, [True, False]),  # too stale: asked again, of the leader
+    (False, 5000, [False]),
+])
+async def test_stale_reads(allow_stale, last_contact, flags):
+    agent = RecordingAgent(last_contact)
+    await AgentLookup(agent, allow_stale, 1000).service_nodes("dc1", "web", "")
+    assert agent.stale_flags == flags
+
+
+async def test_errors():
+    lookup = AgentLookup(RecordingAgent(error="No cluster leader"), True, 1000)
+    with pytest.raises(LookupFailed, match="No cluster leader"):
+        await lookup.service_nodes("dc1", "web", "")
+    with pytest.raises(NameNotFound, match="No path to datacenter"):
+        await lookup.node("dc2", "n1")

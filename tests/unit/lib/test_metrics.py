@@ -1,0 +1,81 @@
+"""The in-memory metrics registry: intervals, aggregates and both output formats."""
+
+from __future__ import annotations
+
+import math
+
+from proconsul.agent.http.agent_metrics import route_names
+from proconsul.lib.metrics import Metrics
+
+
+def registry_at(now: list[float]) -> Metrics:
+    return Metrics(interval=10.0, retain=60.0, clock=lambda: now[0], timer=lambda: now[0])
+
+
+def test_summary_shows_the_last_finished_interval():
+    now = [1_000.0]
+    m = registry_at(now)
+    m.incr_counter("consul.kvs.x")
+    assert [c["Name"] for c in m.summary()["Counters"]] == ["consul.kvs.x"]  # only interval
+    now[0] = 1_012.0
+    m.incr_counter("consul.kvs.y")
+    summary = m.summary()
+    assert [c["Name"] for c in summary["Counters"]] == ["consul.kvs.x"]
+    assert summary["Timestamp"] == "1970-01-01 00:16:40 +0000 UTC"
+
+
+def test_aggregates_match_go_metrics():
+    now = [0.0]
+    m = registry_at(now)
+    for value in (1, 2, 3, 4):
+        m.add_sample("consul.t", value, {"method": "GET"})
+    (sample,) = m.summary()["Samples"]
+    assert sample == {"Name": "consul.t", "Count": 4, "Rate": 1.0, "Sum": 10.0, "Min": 1.0,
+                      "Max": 4.0, "Mean": 2.5, "Stddev": math.sqrt(5 / 3),
+                      "Labels": {"method": "GET"}}
+
+
+def test_old_intervals_are_dropped():
+    now = [0.0]
+    m = registry_at(now)
+    for step in range(20):
+        now[0] = step * 10.0
+        m.set_gauge("g", step)
+    assert len(m._intervals) == 6
+    assert m.summary()["Gauges"] == [{"Name": "g", "Value": 18, "Labels": {}}]
+
+
+def test_measure_since_records_milliseconds():
+    now = [5.0]
+    m = registry_at(now)
+    start = m.timer()
+    now[0] = 5.25
+    m.measure_since("consul.kvs.apply", start)
+    assert m.summary()["Samples"][0]["Sum"] == 250.0
+
+
+def test_prometheus_is_cumulative_across_intervals():
+    now = [0.0]
+    m = registry_at(now)
+    m.incr_counter("consul.raft.apply")
+    now[0] = 100.0
+    m.incr_counter("consul.raft.apply", 2)
+    m.add_sample("consul.api.http", 1.5, {"method": "GET", "path": 'v1_"x"'})
+    m.set_gauge("consul.runtime.num_goroutines", 7)
+    assert m.prometheus().splitlines() == [
+        "# TYPE consul_runtime_num_goroutines gauge",
+        "consul_runtime_num_goroutines 7",
+        "# TYPE consul_raft_apply counter",
+        "consul_raft_apply 3",
+        "# TYPE consul_api_http summary",
+        'consul_api_http_sum{method="GET",path="v1_\\"x\\""} 1.5',
+        'consul_api_http_count{method="GET",path="v1_\\"x\\""} 1',
+    ]
+
+
+def test_route_names_follow_consul():
+    assert route_names("/v1/kv/{key}") == ("v1_kv_", "v1.kv._")
+    assert route_names("/v1/agent/metrics") == ("v1_agent_metrics", "v1.agent.metrics")
+    assert route_names("/v1/catalog/service/{service}") == ("v1_catalog_service_",
+                                                             "v1.catalog.service._")
+    assert route_names("/") == ("", "")

@@ -1,0 +1,210 @@
+"""The asyncio driver: in-process servers with real storage elect a leader and commit."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import msgspec
+import pytest
+
+from proconsul.raft.config import Configuration, RaftConfig, Server
+from proconsul.raft.interface import NotLeaderError
+from proconsul.raft.node import InProcessNetwork, RaftNode
+from proconsul.raft.storage import RaftStorage
+
+TIMING = RaftConfig(
+    heartbeat_timeout=0.5, election_timeout=0.5, leader_lease_timeout=0.25, heartbeat_interval=0.05
+)
+
+
+class _Snapshot:
+    def __init__(self, items: list[bytes]) -> None:
+        self._items = list(items)
+
+    def write(self, sink: BinaryIO) -> None:
+        sink.write(msgspec.msgpack.encode(self._items))
+
+    def release(self) -> None:
+        pass
+
+
+class ListFsm:
+    """Appends every command; answers with the new length. Waiters watch the length."""
+
+    def __init__(self) -> None:
+        self.items: list[bytes] = []
+        self.changed = asyncio.Event()
+
+    def apply(self, index: int, data: bytes) -> Any:
+        self.items.append(data)
+        self.changed.set()
+        return len(self.items)
+
+    def snapshot(self) -> _Snapshot:
+        return _Snapshot(self.items)
+
+    def restore(self, source: BinaryIO) -> None:
+        self.items = msgspec.msgpack.decode(source.read(), type=list[bytes])
+        self.changed.set()
+
+    async def wait_for(self, count: int) -> None:
+        while len(self.items) < count:
+            self.changed.clear()
+            await self.changed.wait()
+
+
+class Cluster:
+    def __init__(self, root: Path, size: int = 3, snapshot_threshold: int = 16384) -> None:
+        self.root = root
+        self.network = InProcessNetwork()
+        self.ids = [f"s{i}" for i in range(size)]
+        self.snapshot_threshold = snapshot_threshold
+        self.configuration = Configuration(tuple(Server(i, f"addr-{i}") for i in self.ids))
+        self.nodes: dict[str, RaftNode] = {}
+        self.fsms: dict[str, ListFsm] = {}
+        self.leader_changed = asyncio.Event()
+
+    async def start(self, server_id: str) -> None:
+        storage = RaftStorage(self.root / server_id)
+        storage.bootstrap(self.configuration)
+        fsm = ListFsm()
+        node = RaftNode(
+            server_id,
+            f"addr-{server_id}",
+            fsm,
+            storage,
+            self.network.transport(f"addr-{server_id}"),
+            TIMING,
+            snapshot_threshold=self.snapshot_threshold,
+        )
+        node.on_leadership_change(lambda _: self.leader_changed.set())
+        self.nodes[server_id], self.fsms[server_id] = node, fsm
+        await node.start()
+
+    async def start_all(self) -> None:
+        for server_id in self.ids:
+            await self.start(server_id)
+
+    async def leader(self) -> RaftNode:
+        while True:
+            leaders = [n for n in self.nodes.values() if n.is_leader()]
+            if len(leaders) == 1:
+                return leaders[0]
+            self.leader_changed.clear()
+            await self.leader_changed.wait()
+
+    async def stop(self) -> None:
+        for node in self.nodes.values():
+            await node.shutdown()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path):
+    cluster = Cluster(tmp_path)
+    await cluster.start_all()
+    yield cluster
+    await cluster.stop()
+
+
+async def test_three_servers_elect_a_leader_and_commit(cluster: Cluster) -> None:
+    leader = await asyncio.wait_for(cluster.leader(), 5)
+    assert await leader.apply(b"a", timeout=5) == 1
+    assert await leader.apply(b"b", timeout=5) == 2
+    await asyncio.wait_for(asyncio.gather(*(f.wait_for(2) for f in cluster.fsms.values())), 5)
+    assert all(f.items == [b"a", b"b"] for f in cluster.fsms.values())
+    follower = next(n for n in cluster.nodes.values() if n is not leader)
+    assert follower.leader_address() == leader.address
+    assert follower.last_contact() < 1.0 and leader.last_contact() == 0.0
+
+
+async def test_concurrent_proposals_all_commit(cluster: Cluster) -> None:
+    leader = await asyncio.wait_for(cluster.leader(), 5)
+    results = await asyncio.wait_for(
+        asyncio.gather(*(leader.apply(b"c%d" % i) for i in range(200))), 10
+    )
+    assert sorted(results) == list(range(1, 201))
+
+
+async def test_followers_refuse_writes_with_the_leader_address(cluster: Cluster) -> None:
+    leader = await asyncio.wait_for(cluster.leader(), 5)
+    await leader.barrier(timeout=5)
+    follower = next(n for n in cluster.nodes.values() if n is not leader)
+    with pytest.raises(NotLeaderError) as raised:
+        await follower.apply(b"x")
+    assert raised.value.leader_address == leader.address
+
+
+async def test_verify_leader_and_barrier(cluster: Cluster) -> None:
+    leader = await asyncio.wait_for(cluster.leader(), 5)
+    await asyncio.wait_for(leader.verify_leader(), 5)
+    await leader.barrier(timeout=5)
+    assert leader.last_index() >= 3
+
+
+async def test_an_isolated_leader_is_replaced_and_state_survives_restart(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path, snapshot_threshold=5)
+    await cluster.start_all()
+    try:
+        old = await asyncio.wait_for(cluster.leader(), 5)
+        for i in range(12):
+            await old.apply(b"x%d" % i, timeout=5)
+        cluster.network.isolated.add(old.address)
+        with pytest.raises(NotLeaderError):
+            await asyncio.wait_for(old.verify_leader(), 5)
+        new = await asyncio.wait_for(cluster.leader(), 5)
+        assert new is not old
+        await new.apply(b"after", timeout=5)
+        cluster.network.isolated.clear()
+        for server_id in list(cluster.nodes):
+            await cluster.nodes[server_id].shutdown()
+            await cluster.start(server_id)
+        leader = await asyncio.wait_for(cluster.leader(), 5)
+        await leader.apply(b"restarted", timeout=5)
+        await asyncio.wait_for(asyncio.gather(*(f.wait_for(14) for f in cluster.fsms.values())), 5)
+        expected = [b"x%d" % i for i in range(12)] + [b"after", b"restarted"]
+        assert all(f.items == expected for f in cluster.fsms.values())
+        assert any((tmp_path / s / "snapshots").glob("*.meta") for s in cluster.ids)
+    finally:
+        await cluster.stop()
+
+
+def test_snapshot_round_trip_of_the_test_fsm() -> None:
+    fsm = ListFsm()
+    fsm.apply(1, b"a")
+    sink = io.BytesIO()
+    fsm.snapshot().write(sink)
+    other = ListFsm()
+    other.restore(io.BytesIO(sink.getvalue()))
+    assert other.items == [b"a"]
+
+
+async def test_a_server_joins_as_nonvoter_and_is_promoted(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path)
+    await cluster.start_all()
+    try:
+        leader = await asyncio.wait_for(cluster.leader(), 5)
+        for i in range(5):
+            await leader.apply(b"x%d" % i, timeout=5)
+        newcomer = "s3"
+        fsm = ListFsm()
+        node = RaftNode(
+            newcomer,
+            "addr-s3",
+            fsm,
+            RaftStorage(tmp_path / newcomer),
+            cluster.network.transport("addr-s3"),
+            TIMING,
+        )
+        cluster.nodes[newcomer], cluster.fsms[newcomer] = node, fsm
+        await node.start()  # not bootstrapped: waits to be added
+        await leader.add_nonvoter(newcomer, "addr-s3", timeout=5)
+        await asyncio.wait_for(fsm.wait_for(5), 5)
+        await leader.add_voter(newcomer, "addr-s3", timeout=5)
+        await leader.remove_server("s0" if leader.id != "s0" else "s1", timeout=5)
+        assert await leader.apply(b"last", timeout=5) == 6
+        await asyncio.wait_for(fsm.wait_for(6), 5)
+    finally:
+        await cluster.stop()

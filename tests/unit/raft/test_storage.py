@@ -1,0 +1,160 @@
+"""Durable Raft storage on real files: appends, truncation, compaction, torn tails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from proconsul.raft.config import Configuration, Server
+from proconsul.raft.messages import Entry, EntryType, HardState, SnapshotMeta
+from proconsul.raft.storage import CorruptLogError, SegmentedLog, SnapshotStore, StableStore
+
+
+def _entries(first: int, last: int, term: int = 1) -> list[Entry]:
+    return [
+        Entry(i, term, EntryType.COMMAND, b"data-%d-%d" % (i, term)) for i in range(first, last + 1)
+    ]
+
+
+def _segments(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.seg"))
+
+
+def test_appended_entries_survive_reopen(tmp_path: Path) -> None:
+    log = SegmentedLog(tmp_path)
+    log.append(_entries(1, 10))
+    log.append(_entries(11, 12))
+    log.close()
+    reopened = SegmentedLog(tmp_path)
+    assert reopened.entries() == _entries(1, 12)
+    assert (reopened.first_index, reopened.last_index) == (1, 12)
+
+
+def test_appends_roll_over_into_new_segments(tmp_path: Path) -> None:
+    log = SegmentedLog(tmp_path, segment_bytes=200)
+    log.append(_entries(1, 40))
+    log.close()
+    assert len(_segments(tmp_path)) > 3
+    assert SegmentedLog(tmp_path, segment_bytes=200).entries() == _entries(1, 40)
+
+
+def test_a_conflicting_append_replaces_the_suffix(tmp_path: Path) -> None:
+    log = SegmentedLog(tmp_path, segment_bytes=200)
+    log.append(_entries(1, 40))
+    log.append(_entries(15, 17, term=2))
+    log.close()
+    expected = _entries(1, 14) + _entries(15, 17, term=2)
+    assert SegmentedLog(tmp_path, segment_bytes=200).entries() == expected
+
+
+def test_an_append_must_not_leave_a_gap(tmp_path: Path) -> None:
+    log = SegmentedLog(tmp_path)
+    log.append(_entries(1, 3))
+    with pytest.raises(ValueError):
+        log.append(_entries(5, 6))
+
+
+def test_compaction_deletes_whole_old_segments(tmp_path: Path) -> None:
+    log = SegmentedLog(tmp_path, segment_bytes=200)
+    log.append(_entries(1, 40))
+    before = len(_segments(tmp_path))
+    log.compact(25)
+    assert len(_segments(tmp_path)) < before
+    assert 1 < log.first_index <= 26
+    assert log.entries() == _entries(log.first_index, 40)
+    log.close()
+    assert SegmentedLog(tmp_path, segment_bytes=200).entries() == _entries(log.first_index, 40)
+
+
+def test_reset_then_append_after_a_snapshot(tmp_path: Path) -> None:
+    log = SegmentedLog(tmp_path)
+    log.append(_entries(1, 10))
+    log.reset()
+    log.append(_entries(101, 102, term=3))
+    log.close()
+    assert SegmentedLog(tmp_path).entries() == _entries(101, 102, term=3)
+
+
+@pytest.mark.parametrize("cut", [1, 4, 7, 9])
+def test_a_torn_tail_record_is_dropped_on_open(tmp_path: Path, cut: int) -> None:
+    log = SegmentedLog(tmp_path)
+    log.append(_entries(1, 5))
+    log.close()
+    path = _segments(tmp_path)[-1]
+    data = path.read_bytes()
+    end_of_entry_4 = data.index(b"data-4-1") + len(b"data-4-1")  # data is a record's last field
+    path.write_bytes(data[: end_of_entry_4 + cut])
+    reopened = SegmentedLog(tmp_path)
+    assert reopened.entries() == _entries(1, 4)
+    reopened.append(_entries(5, 6, term=2))
+    reopened.close()
+    assert SegmentedLog(tmp_path).entries() == _entries(1, 4) + _entries(5, 6, term=2)
+
+
+def test_a_corrupt_tail_record_is_dropped_on_open(tmp_path: Path) -> None:
+    log = SegmentedLog(tmp_path)
+    log.append(_entries(1, 5))
+    log.close()
+    path = _segments(tmp_path)[-1]
+    data = bytearray(path.read_bytes())
+    data[-2] ^= 0xFF  # flip a byte inside entry 5's payload
+    path.write_bytes(bytes(data))
+    assert SegmentedLog(tmp_path).entries() == _entries(1, 4)
+
+
+def test_damage_before_the_last_segment_is_an_error(tmp_path: Path) -> None:
+    log = SegmentedLog(tmp_path, segment_bytes=200)
+    log.append(_entries(1, 40))
+    log.close()
+    first = _segments(tmp_path)[0]
+    first.write_bytes(first.read_bytes()[:-3])
+    with pytest.raises(CorruptLogError):
+        SegmentedLog(tmp_path, segment_bytes=200)
+
+
+def test_stable_store_keeps_term_and_vote(tmp_path: Path) -> None:
+    store = StableStore(tmp_path / "stable")
+    assert store.load() == HardState()
+    store.save(HardState(7, "n2"))
+    store.save(HardState(8, None))
+    assert StableStore(tmp_path / "stable").load() == HardState(8, None)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def _meta(index: int, size: int) -> SnapshotMeta:
+    return SnapshotMeta(index, 2, Configuration((Server("a", "a"),)), 1, size)
+
+
+def _save(store: SnapshotStore, meta: SnapshotMeta, data: bytes) -> None:
+    assert store.write_local(lambda file: file.write(data)) == len(data)
+    store.commit_local(meta)
+
+
+def _read_all(store: SnapshotStore) -> bytes:
+    with store.open_latest() as source:
+        return source.read()
+
+
+def test_snapshot_store_keeps_only_the_latest(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    _save(store, _meta(10, 5), b"hello")
+    _save(store, _meta(20, 5), b"world")
+    reopened = SnapshotStore(tmp_path)
+    assert reopened.latest == _meta(20, 5)
+    assert _read_all(reopened) == b"world"
+    assert reopened.read(_meta(20, 5), 1, 3) == b"orl"
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_received_snapshot_counts_only_once_installed(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    _save(store, _meta(10, 5), b"hello")
+    store.write_chunk(0, b"abc")
+    store.write_chunk(3, b"def")
+    assert SnapshotStore(tmp_path).latest == _meta(10, 5)  # a crash now keeps the old one
+    store.write_chunk(0, b"new")  # the leader started over
+    store.write_chunk(3, b"er")
+    store.install_incoming(_meta(30, 5))
+    reopened = SnapshotStore(tmp_path)
+    assert reopened.latest == _meta(30, 5) and _read_all(reopened) == b"newer"
