@@ -18,7 +18,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 
 import pytest
 
@@ -36,6 +35,7 @@ from proconsul.gossip.serf import (
     UserEvent,
 )
 from proconsul.gossip.transport import NetTransport
+from tests.support.agent_process import free_port
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(32, 64))
@@ -52,21 +52,6 @@ def serf_binary() -> str:
         pytest.fail("interop tests need HashiCorp's `serf` binary on PATH "
                     "(Debian: apt-get install serf; .ci/run installs it)")
     return path
-
-
-def free_port(host: str) -> int:
-    """A port free for both TCP and UDP on ``host``."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((host, 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
 
 
 async def eventually(check, timeout: float = 15.0, interval: float = 0.1):

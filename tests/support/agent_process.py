@@ -21,17 +21,26 @@ READY_LINE = "Proconsul agent running!"
 _hosts = itertools.count(random.randrange(250))
 
 
+# Below the kernel's ephemeral range (32768+), so no outbound connection (agents dial
+# from their own 127.0.0.x address) can take a port between choosing it and binding it.
+_PORT_RANGE = (20000, 32000)
+_handed_out: set[tuple[str, int]] = set()
+
+
 def free_port(host: str) -> int:
-    """A port free for both TCP and UDP on ``host``."""
-    for _ in range(50):
+    """A port free for both TCP and UDP on ``host``, never handed out twice in a run."""
+    for _ in range(200):
+        port = random.randrange(*_PORT_RANGE)
+        if (host, port) in _handed_out:
+            continue
         with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            tcp.bind((host, 0))
-            port = tcp.getsockname()[1]
             try:
+                tcp.bind((host, port))
                 udp.bind((host, port))
             except OSError:
                 continue
-            return port
+        _handed_out.add((host, port))
+        return port
     raise RuntimeError(f"no port free for both TCP and UDP on {host}")
 
 
