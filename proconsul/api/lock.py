@@ -125,6 +125,15 @@ class Holder:
             q.wait_index = meta.next_index(q.wait_index)
         lost.set()
 
+    def _open_session(self) -> None:
+        """Use the caller's session, or create one this holder owns (and later destroys)."""
+        if self.opts.session:
+            self.session = self.opts.session
+        else:
+            self._owned = SessionHolder(self.client, self.opts.session_name,
+                                        self.opts.session_ttl)
+            self.session = self._owned.id
+
     def _drop_session(self) -> None:
         if self._owned is not None:
             self._owned.release()
@@ -150,12 +159,7 @@ class Lock(Holder):
         if self.held:
             raise LockHeld()
         stop = stop or threading.Event()
-        if self.opts.session:
-            self.session = self.opts.session
-        else:
-            self._owned = SessionHolder(self.client, self.opts.session_name,
-                                        self.opts.session_ttl)
-            self.session = self._owned.id
+        self._open_session()
         try:
             lost = self._acquire(stop)
         except BaseException:

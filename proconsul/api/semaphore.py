@@ -94,12 +94,7 @@ class Semaphore(Holder):
         if self.held:
             raise SemaphoreError("Semaphore already held")
         stop = stop or threading.Event()
-        if self.opts.session:
-            self.session = self.opts.session
-        else:
-            self._owned = SessionHolder(self.client, self.opts.session_name,
-                                        self.opts.session_ttl)
-            self.session = self._owned.id
+        self._open_session()
         try:
             contender = KVPair(join(self.opts.prefix, self.session), self.opts.value,
                                SEMAPHORE_FLAG_VALUE, session=self.session)

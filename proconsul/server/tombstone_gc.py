@@ -36,9 +36,6 @@ class TombstoneGC:
             timer.cancel()
         self._buckets.clear()
 
-    def pending(self) -> int:
-        return len(self._buckets)
-
     def hint(self, index: int) -> None:
         """A tombstone was written at ``index``; schedule its reaping."""
         if not self._enabled:

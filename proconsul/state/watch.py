@@ -76,10 +76,6 @@ class WatchRegistry:
         for waker in woken:
             waker()
 
-    def waiting(self) -> int:
-        """How many (topic, waker) registrations are live; for tests and metrics."""
-        return sum(map(len, self._wakers.values())) + sum(map(len, self._kv_prefixes.values()))
-
     def _collect_prefixes(self, key: str, woken: set[Waker]) -> None:
         prefixes = self._kv_prefixes
         for end in range(len(key) + 1):

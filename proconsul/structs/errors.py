@@ -25,34 +25,16 @@ class Unauthorized(ConsulError):
     status = 401
 
 
-class PermissionDenied(ConsulError):
-    """ACLs forbid the request (403)."""
-
-    status = 403
-
-
 class NotFound(ConsulError):
     """The named object does not exist (404)."""
 
     status = 404
 
 
-class Conflict(ConsulError):
-    """The request conflicts with current state (409)."""
-
-    status = 409
-
-
 class TooLarge(ConsulError):
     """The request body or value is over a limit (413)."""
 
     status = 413
-
-
-class RateLimited(ConsulError):
-    """Too many requests (429)."""
-
-    status = 429
 
 
 ERR_NO_PATH_TO_DC = "No path to datacenter"
