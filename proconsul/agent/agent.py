@@ -9,8 +9,6 @@ import logging
 import time
 from typing import Any
 
-from aiohttp import web
-
 from proconsul.agent.cache import Cache
 from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.config import AgentConfig
@@ -22,7 +20,7 @@ from proconsul.agent.dns.resolver import Resolver
 from proconsul.agent.dns.server import DNSServer
 from proconsul.agent.dns.settings import DNSSettings
 from proconsul.agent.gossip import Gossip, member_state
-from proconsul.agent.http.server import build_app
+from proconsul.agent.http.server import HttpApi
 from proconsul.agent.local.registry import LocalRegistry, service_from_config
 from proconsul.agent.local.state import LocalState
 from proconsul.agent.local.sync import AntiEntropy, NodeInfo
@@ -99,7 +97,7 @@ class Agent:
             self.rpc, cluster_size=lambda: len(self.gossip.lan.members()))
         self.cache = Cache(self.rpc)
         self.shutdown_requested = asyncio.Event()
-        self._runner: web.AppRunner | None = None
+        self.http: HttpApi | None = None
         self._coordinate_task: asyncio.Task | None = None
         self._anti_entropy_task: asyncio.Task | None = None
         self._rebalance_task: asyncio.Task | None = None
@@ -150,7 +148,8 @@ class Agent:
             try:
                 await dns.start()
             except OSError as err:
-                await self._runner.cleanup()
+                if self.http is not None:
+                    await self.http.stop()
                 raise ConsulError(f"cannot listen for DNS on {self.config.client_addr}:"
                                   f"{self.config.dns_port}: {err.strerror or err}") from None
             self.dns = dns
@@ -158,16 +157,13 @@ class Agent:
                      self.config.dns_port)
 
     async def _start_http(self) -> None:
-        self._runner = web.AppRunner(build_app(self), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.client_addr, self.config.http_port,
-                           reuse_address=True)
+        http = HttpApi(self)
         try:
-            await site.start()
+            await http.start(self.config.client_addr, self.config.http_port)
         except OSError as err:
-            await self._runner.cleanup()
             await self.gossip.stop()
             raise ConsulError(f"cannot listen on {self.http_address}: {err.strerror}") from None
+        self.http = http
         log.info("HTTP API listening on http://%s", self.http_address)
 
     async def leave(self) -> None:
@@ -208,8 +204,8 @@ class Agent:
         if self.dns is not None:
             await self.dns.stop()
         await self.cache.stop()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self.http is not None:
+            await self.http.stop()
         await self.gossip.stop()
         if self.server_port is not None:
             await self.server_port.close()

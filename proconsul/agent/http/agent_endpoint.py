@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import platform
 
-from aiohttp import web
-
 from proconsul import CONSUL_COMPAT_VERSION, __version__
 from proconsul.agent.http.reply import json_reply
+from proconsul.lib import httpserver as web
 
 REVISION = f"proconsul-{__version__}"
 BUILD_DATE = "2026-11-22T00:00:00Z"
@@ -86,5 +85,5 @@ def _consul_stats(agent) -> dict:
     }
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.Router) -> None:
     router.add_get("/v1/agent/self", agent_self)

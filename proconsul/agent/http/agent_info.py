@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp import web
-
 from proconsul import CONSUL_COMPAT_VERSION
 from proconsul.agent import host_info
 from proconsul.agent.http.agent_endpoint import BUILD_DATE
 from proconsul.agent.http.reply import json_reply
+from proconsul.lib import httpserver as web
 from proconsul.structs.errors import ERR_ACL_DISABLED, Unauthorized
 
 
@@ -27,7 +26,7 @@ async def agent_token(request: web.Request) -> web.Response:
     raise Unauthorized(ERR_ACL_DISABLED)
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.Router) -> None:
     router.add_get("/v1/agent/host", agent_host)
     router.add_get("/v1/agent/version", agent_version)
     router.add_put("/v1/agent/token/{type:.*}", agent_token)

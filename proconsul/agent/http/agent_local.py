@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp import web
-
 from proconsul.agent.config.validate import ConfigError
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import flag, token
 from proconsul.agent.http.reply import json_reply
 from proconsul.agent.local.registration import ServiceRegistration
 from proconsul.agent.local.state import content_hash
+from proconsul.lib import httpserver as web
 from proconsul.lib.duration import DurationError, parse_duration
 from proconsul.server.blocking import query_timeout
 from proconsul.server.filtering import ResultFilter
@@ -194,7 +193,7 @@ async def health_by_name(request: web.Request) -> web.Response:
     return _health_reply(request, worst, entries)
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.Router) -> None:
     router.add_get("/v1/agent/services", services)
     router.add_get("/v1/agent/service/{id:.+}", service)
     router.add_put("/v1/agent/service/register", register_service)

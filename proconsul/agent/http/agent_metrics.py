@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-
-from aiohttp import web
+from urllib.parse import urlencode
 
 from proconsul.agent.http.reply import json_reply
+from proconsul.lib import httpserver as web
 from proconsul.lib.metrics import registry as metrics
 
 log = logging.getLogger("agent.http")
@@ -14,6 +14,7 @@ log = logging.getLogger("agent.http")
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _route_names: dict[str, tuple[str, str]] = {}
+_request_names: dict[tuple[str, str | None], tuple[dict[str, str], str]] = {}
 
 
 def route_names(pattern: str) -> tuple[str, str]:
@@ -34,27 +35,27 @@ def _log_url(request: web.Request) -> str:
     """The request's URL with any ``?token=`` hidden, as Consul logs it."""
     if "token" not in request.query:
         return request.path_qs
-    return str(request.rel_url.update_query(token="<hidden>"))
+    query = urlencode([(k, "<hidden>" if k == "token" else v) for k, v in request.query.items()])
+    return f"{request.path}?{query}"
 
 
-@web.middleware
-async def observe_requests(request: web.Request, handler) -> web.StreamResponse:
-    """Time every request as ``consul.api.http`` (labelled) and ``consul.http.<METHOD>.<path>``,
+def observe_request(request: web.Request, start: float) -> None:
+    """Time a request as ``consul.api.http`` (labelled) and ``consul.http.<METHOD>.<path>``,
     and log it at debug level ("Request finished") as Consul does."""
-    start = metrics.timer()
-    try:
-        return await handler(request)
-    finally:
-        resource = request.match_info.route.resource
-        path, parts = route_names(resource.canonical if resource is not None else "/")
-        metrics.measure_since("consul.api.http", start, {"method": request.method, "path": path})
+    names = _request_names.get((request.method, request.route))
+    if names is None:
+        path, parts = route_names(request.route or "/")
         legacy = f"consul.http.{request.method}.{parts}" if parts else \
             f"consul.http.{request.method}"
-        metrics.measure_since(legacy, start)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("Request finished: method=%s url=%s from=%s latency=%.3fms",
-                      request.method, _log_url(request), request.remote,
-                      (metrics.timer() - start) * 1000)
+        names = _request_names[request.method, request.route] = (
+            {"method": request.method, "path": path}, legacy)
+    labels, legacy = names
+    metrics.measure_since("consul.api.http", start, labels)
+    metrics.measure_since(legacy, start)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("Request finished: method=%s url=%s from=%s latency=%.3fms",
+                  request.method, _log_url(request), request.remote,
+                  (metrics.timer() - start) * 1000)
 
 
 async def agent_metrics(request: web.Request) -> web.Response:
@@ -64,5 +65,5 @@ async def agent_metrics(request: web.Request) -> web.Response:
     return json_reply(request, metrics.summary())
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.Router) -> None:
     router.add_get("/v1/agent/metrics", agent_metrics)

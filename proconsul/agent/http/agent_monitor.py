@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp import web
-
 from proconsul.agent.log_monitor import LEVELS
+from proconsul.lib import httpserver as web
 from proconsul.structs.errors import BadRequest
 
 # How often a quiet stream checks whether its client is still there.
@@ -43,5 +42,5 @@ async def monitor(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.Router) -> None:
     router.add_get("/v1/agent/monitor", monitor)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
-
 from proconsul.agent.cache import CacheControl, CacheResult, CacheType
+from proconsul.lib import httpserver as web
 from proconsul.structs.errors import BadRequest
 
 

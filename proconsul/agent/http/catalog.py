@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from aiohttp import web
 from msgspec.structs import replace
 
 from proconsul.agent.cache import CatalogDatacenters, CatalogListServices, CatalogServices
@@ -12,6 +11,7 @@ from proconsul.agent.http.cached import cached_rpc, set_cache_meta
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import datacenter, node_meta, query_options
 from proconsul.agent.http.reply import json_reply
+from proconsul.lib import httpserver as web
 from proconsul.structs.catalog import DeregisterRequest, NodeServiceList, RegisterRequest
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.requests import (
@@ -128,7 +128,7 @@ async def node_services(request: web.Request) -> web.Response:
     return json_reply(request, NodeServiceList(Node=found.Node, Services=services), meta=reply)
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.Router) -> None:
     router.add_put("/v1/catalog/register", register)
     router.add_put("/v1/catalog/deregister", deregister)
     router.add_get("/v1/catalog/datacenters", datacenters)

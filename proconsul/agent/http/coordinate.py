@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import datacenter, query_options
 from proconsul.agent.http.reply import empty_reply, json_reply
+from proconsul.lib import httpserver as web
 from proconsul.server.filtering import ResultFilter
 from proconsul.structs.coordinate import (
     CoordinateEntry,
@@ -49,7 +48,7 @@ async def update(request: web.Request) -> web.Response:
     return json_reply(request, True)
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.Router) -> None:
     router.add_get("/v1/coordinate/datacenters", datacenters)
     router.add_get("/v1/coordinate/nodes", nodes)
     router.add_get("/v1/coordinate/node/{node:.*}", node)

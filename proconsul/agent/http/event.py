@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from aiohttp import web
-
 from proconsul.agent.http.params import datacenter, query_options
 from proconsul.agent.http.reply import json_reply
 from proconsul.agent.user_events import UserEventRecord
+from proconsul.lib import httpserver as web
 from proconsul.server.blocking import query_timeout
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.query import QueryOptions
@@ -50,7 +49,7 @@ async def event_list(request: web.Request) -> web.Response:
     return response
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.Router) -> None:
     router.add_put("/v1/event/fire/{name:.*}", fire)
     router.add_get("/v1/event/list", event_list)
 

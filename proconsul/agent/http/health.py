@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from aiohttp import web
 from msgspec.structs import replace
 
 from proconsul.agent.cache import HealthServices
@@ -10,6 +9,7 @@ from proconsul.agent.http.cached import cached_rpc, set_cache_meta
 from proconsul.agent.http.catalog import node_request, service_request
 from proconsul.agent.http.params import datacenter, flag, node_meta, query_options
 from proconsul.agent.http.reply import json_reply
+from proconsul.lib import httpserver as web
 from proconsul.structs.catalog import HEALTH_PASSING
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.requests import ChecksInStateRequest
@@ -52,7 +52,7 @@ async def service_nodes(request: web.Request) -> web.Response:
     return set_cache_meta(json_reply(request, nodes, meta=reply), cached)
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.Router) -> None:
     router.add_get("/v1/health/node/{node:.*}", node_checks)
     router.add_get("/v1/health/checks/{service:.*}", service_checks)
     router.add_get("/v1/health/state/{state:.*}", checks_in_state)

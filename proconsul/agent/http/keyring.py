@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.reply import json_reply
 from proconsul.agent.keyring_ops import decode_key, keyring_operation, raise_on_errors
+from proconsul.lib import httpserver as web
 from proconsul.structs.base import Record
 
 OPERATION_BY_METHOD = {"GET": "list-keys", "POST": "install-key", "PUT": "use-key",
@@ -32,6 +31,6 @@ async def keyring(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.Router) -> None:
     for method in OPERATION_BY_METHOD:
         router.add_route(method, "/v1/operator/keyring", keyring)

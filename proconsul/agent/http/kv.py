@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from aiohttp import web
-
 from proconsul.agent.http.params import datacenter, query_options, set_meta, token, uint
 from proconsul.agent.http.reply import empty_reply, json_reply
+from proconsul.lib import httpserver as web
 from proconsul.structs.errors import BadRequest, TooLarge
 from proconsul.structs.kv import DirEntry, KVOp, KVSRequest
 from proconsul.structs.requests import KeyListRequest, KeyRequest
@@ -80,7 +79,7 @@ async def put(request: web.Request) -> web.Response:
     if length is not None and length > KV_MAX_VALUE_SIZE:
         raise TooLarge(f"Request body({length} bytes) too large, max size: "
                        f"{KV_MAX_VALUE_SIZE} bytes. See {KV_SIZE_DOC}.")
-    body = await request.content.read(KV_MAX_VALUE_SIZE + 1)
+    body = await request.read()
     if len(body) > KV_MAX_VALUE_SIZE:
         raise TooLarge(f"Request body too large, max size: {KV_MAX_VALUE_SIZE} bytes. "
                        f"See {KV_SIZE_DOC}.")
@@ -106,7 +105,7 @@ async def delete(request: web.Request) -> web.Response:
     return json_reply(request, await request.app["agent"].rpc("KVS.Apply", req))
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.Router) -> None:
     for path in ("/v1/kv/{key:.*}", "/v1/kv"):
         router.add_get(path, get, allow_head=False)
         router.add_put(path, put)

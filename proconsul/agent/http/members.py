@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp import web
-
 from proconsul.agent.gossip import member_json
 from proconsul.agent.http.params import flag
 from proconsul.agent.http.reply import json_reply
 from proconsul.gossip.driver import JoinError
+from proconsul.lib import httpserver as web
 from proconsul.structs.errors import BadRequest, ConsulError, NotFound
 
 
@@ -61,7 +60,7 @@ async def force_leave(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.Router) -> None:
     router.add_get("/v1/agent/members", members)
     router.add_put("/v1/agent/join/{address:.*}", join)
     router.add_put("/v1/agent/leave", leave)

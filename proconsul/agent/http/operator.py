@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from aiohttp import web
 from msgspec.structs import replace
 
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import datacenter, token, uint
 from proconsul.agent.http.reply import json_reply
+from proconsul.lib import httpserver as web
 from proconsul.server.endpoints.operator import RaftPeerRequest
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.operator import AutopilotConfig, AutopilotSetConfigRequest
@@ -84,7 +84,7 @@ async def autopilot_state(request: web.Request) -> web.Response:
         "Upgrade": None})
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.Router) -> None:
     router.add_get("/v1/operator/raft/configuration", raft_configuration)
     router.add_delete("/v1/operator/raft/peer", raft_peer)
     router.add_post("/v1/operator/raft/transfer-leader", transfer_leader)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from aiohttp import web
 from multidict import MultiMapping
 
+from proconsul.lib import httpserver as web
 from proconsul.lib.duration import DurationError, parse_duration
 from proconsul.structs.errors import (
     ERR_CONFLICTING_CONSISTENCY,

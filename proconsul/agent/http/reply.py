@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from aiohttp import web
 
 from proconsul.agent.http.params import set_meta
+from proconsul.lib import httpserver as web
 from proconsul.structs.query import QueryMeta
 
 _encoder = msgspec.json.Encoder()

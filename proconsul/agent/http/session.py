@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
-
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import datacenter, query_options, token
 from proconsul.agent.http.reply import json_reply
+from proconsul.lib import httpserver as web
 from proconsul.lib.duration import SECOND, DurationError, parse_duration
 from proconsul.structs.base import Record
 from proconsul.structs.catalog import SERF_CHECK_ID
@@ -120,7 +119,7 @@ async def session_list(request: web.Request) -> web.Response:
     return json_reply(request, reply.Sessions, meta=reply)
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.Router) -> None:
     router.add_put("/v1/session/create", create)
     router.add_put("/v1/session/destroy/{id:.*}", destroy)
     router.add_get("/v1/session/info/{id:.*}", info)

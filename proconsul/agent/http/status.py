@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
 from proconsul.agent.http.params import datacenter
 from proconsul.agent.http.reply import json_reply
+from proconsul.lib import httpserver as web
 
 
 async def leader(request: web.Request) -> web.Response:
@@ -18,6 +17,6 @@ async def peers(request: web.Request) -> web.Response:
     return json_reply(request, await request.app["agent"].rpc("Status.Peers", None))
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.Router) -> None:
     router.add_get("/v1/status/leader", leader)
     router.add_get("/v1/status/peers", peers)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.kv import KV_MAX_VALUE_SIZE
 from proconsul.agent.http.params import datacenter, query_options, token
 from proconsul.agent.http.reply import json_reply
+from proconsul.lib import httpserver as web
 from proconsul.state.txn import is_read_only
 from proconsul.structs.base import UNSET, Record
 from proconsul.structs.errors import BadRequest, TooLarge
@@ -93,7 +92,7 @@ async def txn(request: web.Request) -> web.Response:
     return json_reply(request, {"Results": reply.Results, "Errors": reply.Errors}, status=status)
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.Router) -> None:
     router.add_put("/v1/txn", txn)
 
 

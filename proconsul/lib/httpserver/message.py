@@ -1,0 +1,174 @@
+"""HTTP/1.1 requests and responses as handlers see them, and the bytes a response becomes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote
+
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+
+if TYPE_CHECKING:
+    from proconsul.lib.httpserver.protocol import HttpProtocol
+
+_STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n" for s in HTTPStatus}
+
+
+class Request:
+    """One parsed request with its whole body; ``app`` is the server's shared mapping."""
+
+    __slots__ = ("method", "path", "query_string", "version", "keep_alive", "app", "match_info",
+                 "route", "_raw_headers", "_headers", "_query", "_body", "_protocol")
+
+    def __init__(self, method: str, target: bytes, raw_headers: list[tuple[bytes, bytes]],
+                 body: bytes, *, version: str = "1.1", keep_alive: bool = True,
+                 app: dict[str, Any] | None = None, protocol: HttpProtocol | None = None):
+        path, _, query = target.decode("utf-8", "surrogateescape").partition("?")
+        self.method = method
+        self.path = unquote(path) if "%" in path else path
+        self.query_string = query
+        self.version = version
+        self.keep_alive = keep_alive
+        self.app: dict[str, Any] = app if app is not None else {}
+        self.match_info: dict[str, str] = {}
+        self.route: str | None = None  # the matched route pattern, e.g. "/v1/kv/{key}"
+        self._raw_headers = raw_headers
+        self._headers: CIMultiDictProxy[str] | None = None
+        self._query: MultiDictProxy[str] | None = None
+        self._body = body
+        self._protocol = protocol
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        """The query string's parameters; ``?stale`` is present with the value ``""``."""
+        if self._query is None:
+            self._query = MultiDictProxy(MultiDict(
+                parse_qsl(self.query_string, keep_blank_values=True)))
+        return self._query
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        if self._headers is None:
+            self._headers = CIMultiDictProxy(CIMultiDict(
+                (name.decode("latin-1"), value.decode("latin-1"))
+                for name, value in self._raw_headers))
+        return self._headers
+
+    @property
+    def path_qs(self) -> str:
+        return f"{self.path}?{self.query_string}" if self.query_string else self.path
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        return int(value) if value is not None and value.isdigit() else None
+
+    @property
+    def remote(self) -> str | None:
+        """The client's IP address."""
+        if self._protocol is None or self._protocol.transport is None:
+            return None
+        peer = self._protocol.transport.get_extra_info("peername")
+        return peer[0] if peer else None
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        return self._protocol.transport if self._protocol is not None else None
+
+    async def read(self) -> bytes:
+        """The whole body (already received; the server caps its size)."""
+        return self._body
+
+
+class Response:
+    """A complete reply: status, headers and body."""
+
+    __slots__ = ("status", "body", "headers")
+
+    def __init__(self, *, body: bytes | None = None, status: int = 200, text: str | None = None,
+                 content_type: str | None = None, headers: dict[str, str] | None = None):
+        self.status = status
+        self.headers: dict[str, str] = dict(headers) if headers else {}
+        if text is not None:
+            self.body = text.encode()
+            content_type = content_type or "text/plain"
+            if "charset" not in content_type:
+                content_type += "; charset=utf-8"
+        else:
+            self.body = body or b""
+        if content_type is not None:
+            self.headers.setdefault("Content-Type", content_type)
+
+
+class StreamResponse:
+    """A reply written in pieces (chunked); ``prepare`` sends the head."""
+
+    def __init__(self, *, status: int = 200, headers: dict[str, str] | None = None):
+        self.status = status
+        self.headers: dict[str, str] = dict(headers) if headers else {}
+        self._protocol: HttpProtocol | None = None
+        self._finished = False
+
+    @property
+    def prepared(self) -> bool:
+        return self._protocol is not None
+
+    async def prepare(self, request: Request) -> None:
+        protocol = request._protocol
+        if protocol is None:
+            raise ConnectionResetError("the request has no connection")
+        self._protocol = protocol
+        self.headers["Transfer-Encoding"] = "chunked"
+        protocol.write(encode_head(self.status, self.headers, None, request.keep_alive))
+
+    async def write(self, data: bytes) -> None:
+        if self._protocol is None:
+            raise RuntimeError("write before prepare")
+        if data:
+            await self._protocol.write_and_drain(b"%x\r\n%b\r\n" % (len(data), data))
+
+    async def write_eof(self) -> None:
+        if self._protocol is not None and not self._finished:
+            self._finished = True
+            self._protocol.write(b"0\r\n\r\n")
+
+
+class _Date:
+    """The Date header's value, formatted once a second."""
+
+    second = -1
+    value = ""
+
+    @classmethod
+    def now(cls) -> str:
+        second = int(time.time())
+        if second != cls.second:
+            cls.second, cls.value = second, formatdate(second, usegmt=True)
+        return cls.value
+
+
+def encode_head(status: int, headers: dict[str, str], length: int | None,
+                keep_alive: bool) -> bytes:
+    """Status line and headers; ``length`` None means the headers already frame the body."""
+    line = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} Unknown\r\n"
+    parts = [line, "Date: ", _Date.now(), "\r\n"]
+    for name, value in headers.items():
+        parts += (name, ": ", value, "\r\n")
+    if length is not None:
+        parts += ("Content-Length: ", str(length), "\r\n")
+    if not keep_alive:
+        parts.append("Connection: close\r\n")
+    parts.append("\r\n")
+    return "".join(parts).encode("utf-8", "surrogateescape")
+
+
+def encode_response(response: Response, keep_alive: bool, head_only: bool = False) -> bytes:
+    """The whole reply as bytes (no body under HEAD, Content-Length kept)."""
+    status, body = response.status, response.body
+    if status < 200 or status in (204, 304):
+        return encode_head(status, response.headers, None, keep_alive)
+    head = encode_head(status, response.headers, len(body), keep_alive)
+    return head if head_only or not body else head + body

@@ -1,0 +1,286 @@
+"""The HTTP/1.1 server: a connection protocol on httptools' parser, and the listener.
+
+Each connection parses requests as bytes arrive and answers them in order,
+one at a time (pipelined requests wait their turn, and reading pauses if
+too many wait). Bodies are read whole before the handler runs and are
+capped; a request the server cannot take gets a one-line error and the
+connection closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httptools
+
+from proconsul.lib.httpserver.message import (
+    Request,
+    Response,
+    StreamResponse,
+    encode_response,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_HEADER_BYTES = 1 << 20  # Go's http.DefaultMaxHeaderBytes
+MAX_PIPELINED = 16  # queued requests per connection before reading pauses
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+AppHandler = Callable[[Request], Awaitable["Response | StreamResponse"]]
+
+
+class _Reject(Exception):
+    """A request the server refuses before its handler runs."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.response = Response(status=status, text=message)
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One client connection."""
+
+    def __init__(self, server: HttpServer):
+        self._server = server
+        self._loop = server.loop
+        self._parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self._queue: deque[Request | _Reject] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._reading_paused = False
+        self._writing_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self.idle_since = self._loop.time()
+        self._refused = False
+        self._start_message()
+
+    # ---------------------------------------------------------------- connection
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server.connections.discard(self)
+        self.transport = None
+        self._queue.clear()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._wake_writers(ConnectionResetError("the client closed the connection"))
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._wake_writers(None)
+
+    def _wake_writers(self, error: Exception | None) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                if error is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None or bool(self._queue)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is None:
+            raise ConnectionResetError("the client closed the connection")
+        self.transport.write(data)
+
+    async def write_and_drain(self, data: bytes) -> None:
+        self.write(data)
+        if self._writing_paused:
+            waiter = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    # ---------------------------------------------------------------- parsing
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # the parser stopped at a bad request; its error reply is queued
+        try:
+            self._parser.feed_data(data)
+        except _Reject as reject:
+            self._refuse(reject)
+        except httptools.HttpParserUpgrade:
+            self._refused = True  # the request is queued; protocol upgrades are not served
+        except httptools.HttpParserError as err:
+            cause = err.__context__
+            self._refuse(cause if isinstance(cause, _Reject)
+                         else _Reject(400, f"Bad Request: {err}"))
+
+    def _refuse(self, reject: _Reject) -> None:
+        self._refused = True
+        self._enqueue(reject)
+
+    def _start_message(self) -> None:
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._header_bytes = 0
+        self._body: list[bytes] = []
+        self._body_bytes = 0
+
+    def on_message_begin(self) -> None:
+        self._start_message()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._header_bytes += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise _Reject(431, "Request Header Fields Too Large")
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        limit = self._server.max_body
+        for name, value in self._headers:
+            lowered = name.lower()
+            if lowered == b"content-length" and value.isdigit() and int(value) > limit:
+                raise _Reject(413, f"Request body too large: {int(value)} bytes, "
+                                   f"the limit is {limit} bytes")
+            if lowered == b"expect" and value.lower() == b"100-continue" and not self.busy:
+                self.write(CONTINUE)
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > self._server.max_body:
+            raise _Reject(413, f"Request body too large: the limit is "
+                               f"{self._server.max_body} bytes")
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        parser = self._parser
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        request = Request(parser.get_method().decode("ascii", "replace"), self._url,
+                          self._headers, body, version=parser.get_http_version(),
+                          keep_alive=parser.should_keep_alive(), app=self._server.app,
+                          protocol=self)
+        self._enqueue(request)
+
+    # ---------------------------------------------------------------- serving
+
+    def _enqueue(self, item: Request | _Reject) -> None:
+        if self.transport is None:
+            return
+        self._queue.append(item)
+        if self._task is None:
+            self._task = self._loop.create_task(self._serve())
+        elif len(self._queue) >= MAX_PIPELINED and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    async def _serve(self) -> None:
+        try:
+            while self._queue and self.transport is not None:
+                item = self._queue.popleft()
+                if self._reading_paused and len(self._queue) < MAX_PIPELINED // 2:
+                    self._reading_paused = False
+                    self.transport.resume_reading()
+                if isinstance(item, _Reject):
+                    self.write(encode_response(item.response, keep_alive=False))
+                    self.close()
+                    return
+                if not await self._answer(item):
+                    self.close()
+                    return
+        finally:
+            self._task = None
+            self.idle_since = self._loop.time()
+            if self._server.closing:
+                self._server.check_drained()
+
+    async def _answer(self, request: Request) -> bool:
+        """Run the handler and write its reply; whether the connection stays open."""
+        try:
+            response = await self._server.handler(request)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("unhandled error serving %s %s", request.method, request.path)
+            response = Response(status=500, text="internal error")
+        if self.transport is None:
+            return False
+        keep_alive = request.keep_alive and not self._server.closing
+        if isinstance(response, StreamResponse):
+            if not response.prepared:
+                await response.prepare(request)
+            await response.write_eof()
+            return keep_alive
+        self.transport.write(encode_response(response, keep_alive, request.method == "HEAD"))
+        return keep_alive
+
+
+class HttpServer:
+    """Listens and serves ``handler`` on every connection; ``app`` is shared by requests."""
+
+    def __init__(self, handler: AppHandler, app: dict[str, Any] | None = None, *,
+                 max_body: int = 16 << 20, keepalive_timeout: float = 75.0):
+        self.handler = handler
+        self.app: dict[str, Any] = app if app is not None else {}
+        self.max_body = max_body
+        self.keepalive_timeout = keepalive_timeout
+        self.connections: set[HttpProtocol] = set()
+        self.closing = False
+        self.loop = asyncio.get_running_loop()
+        self._listener: asyncio.Server | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._drained = asyncio.Event()
+        self.port = 0  # the bound port, once started
+
+    async def start(self, host: str, port: int) -> None:
+        self._listener = await self.loop.create_server(
+            lambda: HttpProtocol(self), host, port, reuse_address=True, backlog=1024)
+        self.port = self._listener.sockets[0].getsockname()[1]
+        self._schedule_sweep()
+
+    def _schedule_sweep(self) -> None:
+        self._sweeper = self.loop.call_later(self.keepalive_timeout / 4, self._sweep)
+
+    def _sweep(self) -> None:
+        """Close keep-alive connections idle for longer than the timeout."""
+        deadline = self.loop.time() - self.keepalive_timeout
+        for connection in list(self.connections):
+            if not connection.busy and connection.idle_since < deadline:
+                connection.close()
+        self._schedule_sweep()
+
+    def check_drained(self) -> None:
+        if not any(c.busy for c in self.connections):
+            self._drained.set()
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stop listening, let requests under way finish for ``grace`` seconds, then close."""
+        self.closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._listener is not None:
+            self._listener.close()
+        for connection in list(self.connections):
+            if not connection.busy:
+                connection.close()
+        self.check_drained()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self._drained.wait()
+        for connection in list(self.connections):
+            connection.close()
+        if self._listener is not None:
+            await self._listener.wait_closed()

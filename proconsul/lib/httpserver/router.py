@@ -1,0 +1,107 @@
+"""Routes: a path pattern and a handler per method.
+
+Patterns are literal paths, or have ``{name}`` (one path segment) and
+``{name:regex}`` parts, e.g. ``/v1/kv/{key:.*}``. Literal paths win over
+patterns; patterns are tried in the order they were added.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+Handler = Callable[[Any], Awaitable[Any]]
+
+_PART = re.compile(r"\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<regex>[^{}]*))?\}")
+
+
+class NotFound(Exception):
+    """No route has this path."""
+
+
+class MethodNotAllowed(Exception):
+    """Routes have this path, but none takes this method."""
+
+    def __init__(self, method: str, allowed: set[str]):
+        super().__init__(f"method {method} not allowed")
+        self.method = method
+        self.allowed = allowed
+
+
+class Resource:
+    """One path pattern with its handlers by method."""
+
+    __slots__ = ("pattern", "canonical", "regex", "handlers")
+
+    def __init__(self, pattern: str):
+        self.pattern = pattern
+        self.canonical = _PART.sub(lambda m: "{" + m["name"] + "}", pattern)
+        self.regex = _compile(pattern) if _PART.search(pattern) else None
+        self.handlers: dict[str, Handler] = {}
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    out, pos = [], 0
+    for m in _PART.finditer(pattern):
+        out.append(re.escape(pattern[pos:m.start()]))
+        out.append(f"(?P<{m['name']}>{m['regex'] or '[^{}/]+'})")
+        pos = m.end()
+    out.append(re.escape(pattern[pos:]))
+    return re.compile("".join(out))
+
+
+class Router:
+    """Finds the handler for a method and a (decoded) path."""
+
+    def __init__(self) -> None:
+        self._literal: dict[str, Resource] = {}
+        self._patterns: list[Resource] = []
+        self._by_pattern: dict[str, Resource] = {}
+
+    def add_route(self, method: str, pattern: str, handler: Handler) -> None:
+        resource = self._by_pattern.get(pattern)
+        if resource is None:
+            resource = self._by_pattern[pattern] = Resource(pattern)
+            if resource.regex is None:
+                self._literal[pattern] = resource
+            else:
+                self._patterns.append(resource)
+        if method in resource.handlers:
+            raise ValueError(f"{method} {pattern} is already routed")
+        resource.handlers[method] = handler
+
+    def add_get(self, pattern: str, handler: Handler, *, allow_head: bool = True) -> None:
+        self.add_route("GET", pattern, handler)
+        if allow_head:
+            self.add_route("HEAD", pattern, handler)
+
+    def add_put(self, pattern: str, handler: Handler) -> None:
+        self.add_route("PUT", pattern, handler)
+
+    def add_post(self, pattern: str, handler: Handler) -> None:
+        self.add_route("POST", pattern, handler)
+
+    def add_delete(self, pattern: str, handler: Handler) -> None:
+        self.add_route("DELETE", pattern, handler)
+
+    def resolve(self, method: str, path: str) -> tuple[Handler, dict[str, str], Resource]:
+        """The handler, the pattern's parts and the resource; NotFound or MethodNotAllowed."""
+        allowed: set[str] = set()
+        resource = self._literal.get(path)
+        if resource is not None:
+            handler = resource.handlers.get(method)
+            if handler is not None:
+                return handler, {}, resource
+            allowed.update(resource.handlers)
+        for resource in self._patterns:
+            match = resource.regex.fullmatch(path)  # type: ignore[union-attr]
+            if match is None:
+                continue
+            handler = resource.handlers.get(method)
+            if handler is not None:
+                return handler, match.groupdict(), resource
+            allowed.update(resource.handlers)
+        if allowed:
+            raise MethodNotAllowed(method, allowed)
+        raise NotFound(path)

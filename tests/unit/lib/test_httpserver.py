@@ -1,0 +1,272 @@
+"""lib/httpserver over real loopback sockets: framing, limits, pipelining, streaming, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from proconsul.lib.httpserver import (
+    HttpServer,
+    MethodNotAllowed,
+    NotFound,
+    Request,
+    Response,
+    Router,
+    StreamResponse,
+)
+
+
+class Client:
+    """A raw HTTP/1.1 connection that reads replies by their framing."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def connect(cls, port: int) -> Client:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    def send(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def reply(self, head_only: bool = False) -> tuple[int, dict[str, str], bytes]:
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        headers = {}
+        while (line := await self.reader.readline()) != b"\r\n":
+            name, _, value = line.decode().partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if head_only or status < 200 or status in (204, 304):
+            return status, headers, b""
+        if headers.get("transfer-encoding") == "chunked":
+            body = b""
+            while size := int((await self.reader.readline()).strip(), 16):
+                body += await self.reader.readexactly(size)
+                await self.reader.readline()
+            await self.reader.readline()
+            return status, headers, body
+        return status, headers, await self.reader.readexactly(int(headers["content-length"]))
+
+    async def closed(self) -> bool:
+        return await self.reader.read() == b""
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+async def echo(request: Request) -> Response:
+    body = await request.read()
+    return Response(body=b"%s %s %s q=%s b=%s" % (
+        request.method.encode(), request.path.encode(), request.query_string.encode(),
+        ",".join(f"{k}={v}" for k, v in request.query.items()).encode(), body),
+        content_type="text/plain")
+
+
+@pytest.fixture
+async def serve():
+    servers = []
+
+    async def start(handler=echo, **kwargs) -> HttpServer:
+        server = HttpServer(handler, {"name": "test"}, **kwargs)
+        await server.start("127.0.0.1", 0)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.stop()
+
+
+async def test_keep_alive_serves_many_requests_on_one_connection(serve):
+    server = await serve()
+    client = await Client.connect(server.port)
+    for i in range(3):
+        client.send(b"GET /v1/kv/a%%2Fb?stale&x=%d&y=a+b HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+        status, headers, body = await client.reply()
+        assert status == 200
+        assert body == b"GET /v1/kv/a/b stale&x=%d&y=a+b q=stale=,x=%d,y=a b b=" % (i, i)
+        assert "date" in headers and "connection" not in headers
+    await client.close()
+
+
+async def test_pipelined_requests_are_answered_in_order(serve):
+    async def slow_first(request: Request) -> Response:
+        if request.path == "/slow":
+            await asyncio.sleep(0.05)
+        return Response(body=request.path.encode())
+
+    server = await serve(slow_first)
+    client = await Client.connect(server.port)
+    client.send(b"GET /slow HTTP/1.1\r\n\r\nGET /fast HTTP/1.1\r\n\r\nGET /last HTTP/1.1\r\n\r\n")
+    assert [(await client.reply())[2] for _ in range(3)] == [b"/slow", b"/fast", b"/last"]
+    await client.close()
+
+
+async def test_bodies_by_length_and_chunked(serve):
+    server = await serve()
+    client = await Client.connect(server.port)
+    client.send(b"PUT /k HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
+    assert (await client.reply())[2].endswith(b"b=hello")
+    client.send(b"PUT /k HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n")
+    assert (await client.reply())[2].endswith(b"b=abcdefg")
+    await client.close()
+
+
+async def test_expect_continue_gets_an_interim_reply(serve):
+    server = await serve()
+    client = await Client.connect(server.port)
+    client.send(b"PUT /k HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+    assert (await client.reply())[0] == 100
+    client.send(b"ok")
+    assert (await client.reply())[2].endswith(b"b=ok")
+    await client.close()
+
+
+async def test_body_over_the_limit_is_refused_and_the_connection_closed(serve):
+    server = await serve(max_body=10)
+    client = await Client.connect(server.port)
+    client.send(b"PUT /k HTTP/1.1\r\nContent-Length: 11\r\n\r\n")
+    status, headers, body = await client.reply()
+    assert status == 413 and b"too large" in body and headers["connection"] == "close"
+    assert await client.closed()
+    client = await Client.connect(server.port)  # chunked bodies are counted as they arrive
+    client.send(b"PUT /k HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n"
+                b"8\r\n12345678\r\n0\r\n\r\n")
+    assert (await client.reply())[0] == 413
+    assert await client.closed()
+
+
+async def test_malformed_request_gets_400_and_close(serve):
+    server = await serve()
+    client = await Client.connect(server.port)
+    client.send(b"GET / HTTP/1.1\r\n\r\nthis is not http\r\n\r\n")
+    assert (await client.reply())[0] == 200  # what came before the garbage is answered
+    status, _, body = await client.reply()
+    assert status == 400 and body.startswith(b"Bad Request")
+    assert await client.closed()
+
+
+async def test_oversized_headers_get_431(serve):
+    server = await serve()
+    client = await Client.connect(server.port)
+    client.send(b"GET / HTTP/1.1\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n")
+    assert (await client.reply())[0] == 431
+    assert await client.closed()
+
+
+async def test_connection_close_http10_and_head(serve):
+    server = await serve()
+    client = await Client.connect(server.port)
+    client.send(b"GET /a HTTP/1.1\r\nConnection: close\r\n\r\n")
+    status, headers, _ = await client.reply()
+    assert status == 200 and headers["connection"] == "close"
+    assert await client.closed()
+    client = await Client.connect(server.port)
+    client.send(b"GET /a HTTP/1.0\r\n\r\n")
+    assert (await client.reply())[0] == 200
+    assert await client.closed()
+    client = await Client.connect(server.port)
+    client.send(b"HEAD /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n")
+    status, headers, _ = await client.reply(head_only=True)
+    assert status == 200 and int(headers["content-length"]) > 0  # the length, not the body
+    assert (await client.reply())[2].startswith(b"GET /b")
+    await client.close()
+
+
+async def test_stream_response_is_chunked(serve):
+    async def stream(request: Request) -> StreamResponse:
+        response = StreamResponse(headers={"Content-Type": "text/plain"})
+        await response.prepare(request)
+        for part in (b"one ", b"two ", b"three"):
+            await response.write(part)
+        return response
+
+    server = await serve(stream)
+    client = await Client.connect(server.port)
+    client.send(b"GET / HTTP/1.1\r\n\r\n")
+    status, headers, body = await client.reply()
+    assert (status, headers["transfer-encoding"], body) == (200, "chunked", b"one two three")
+    client.send(b"GET / HTTP/1.1\r\n\r\n")  # the connection is still usable
+    assert (await client.reply())[2] == b"one two three"
+    await client.close()
+
+
+async def test_client_going_away_cancels_its_handler(serve):
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def block(request: Request) -> Response:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return Response()
+
+    server = await serve(block)
+    client = await Client.connect(server.port)
+    client.send(b"GET / HTTP/1.1\r\n\r\n")
+    await started.wait()
+    await client.close()
+    await asyncio.wait_for(cancelled.wait(), 5)
+
+
+async def test_stop_lets_a_request_under_way_finish(serve):
+    release = asyncio.Event()
+
+    async def wait_release(request: Request) -> Response:
+        await release.wait()
+        return Response(body=b"done")
+
+    server = await serve(wait_release)
+    client = await Client.connect(server.port)
+    client.send(b"GET / HTTP/1.1\r\n\r\n")
+    while not any(c.busy for c in server.connections):
+        await asyncio.sleep(0)
+    stopping = asyncio.create_task(server.stop(grace=5))
+    await asyncio.sleep(0)
+    release.set()
+    status, headers, body = await client.reply()
+    assert (status, body, headers["connection"]) == (200, b"done", "close")
+    await stopping
+    with pytest.raises(OSError):
+        await Client.connect(server.port)
+
+
+async def test_handler_bug_is_a_500_not_a_dropped_connection(serve):
+    async def broken(request: Request) -> Response:
+        raise RuntimeError("boom")
+
+    server = await serve(broken)
+    client = await Client.connect(server.port)
+    client.send(b"GET / HTTP/1.1\r\n\r\n")
+    assert (await client.reply())[0] == 500
+    await client.close()
+
+
+def test_router_literal_pattern_and_method_errors():
+    router = Router()
+
+    async def handler(request):  # pragma: no cover - never called
+        return Response()
+
+    router.add_get("/v1/kv/{key:.*}", handler, allow_head=False)
+    router.add_put("/v1/kv/{key:.*}", handler)
+    router.add_get("/v1/agent/service/{service_id}", handler)
+    router.add_put("/v1/agent/service/register", handler)
+    assert router.resolve("GET", "/v1/kv/a/b/")[1] == {"key": "a/b/"}
+    assert router.resolve("GET", "/v1/agent/service/web")[1] == {"service_id": "web"}
+    assert router.resolve("PUT", "/v1/agent/service/register")[2].canonical == \
+        "/v1/agent/service/register"
+    assert router.resolve("GET", "/v1/kv/x")[2].canonical == "/v1/kv/{key}"
+    with pytest.raises(MethodNotAllowed) as err:
+        router.resolve("HEAD", "/v1/kv/x")
+    assert err.value.allowed == {"GET", "PUT"}
+    with pytest.raises(MethodNotAllowed) as err:
+        router.resolve("DELETE", "/v1/agent/service/register")
+    assert err.value.allowed == {"PUT", "GET", "HEAD"}
+    with pytest.raises(NotFound):
+        router.resolve("GET", "/v1/agent/service/a/b")
