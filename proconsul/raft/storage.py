@@ -1,7 +1,9 @@
 """Durable Raft storage: a segmented write-ahead log, the term/vote store and snapshots.
 
-Log segments are append-only files named after their first index. Each record
-is ``[u32 length][u32 crc32][msgpack entry]``. Appends are written at once but
+Log segments are append-only files named after their first index, allocated
+at their full size when created (as etcd's WAL does) so that an fdatasync
+after an append flushes data, not a file size; zeros after the last record
+mark its end. Each record is ``[u32 length][u32 crc32][msgpack entry]``. Appends are written at once but
 made durable only by :meth:`SegmentedLog.sync` (``os.fdatasync``), so a driver
 that persists a whole :class:`~proconsul.raft.core.Ready` -- every step since
 the previous one -- pays one fsync for all of it (group commit). Opening a log
@@ -31,6 +33,7 @@ _HEADER = struct.Struct("<II")
 _SUFFIX = ".seg"
 _entry_encoder = msgspec.msgpack.Encoder()
 _entry_decoder = msgspec.msgpack.Decoder(Entry)
+_END = object()  # what _read_record finds after a segment's last record
 
 
 class CorruptLogError(Exception):
@@ -165,7 +168,8 @@ class SegmentedLog:
                 self._close_file()
             segment = _Segment(self._dir / f"{index:020d}{_SUFFIX}", index)
             self._segments.append(segment)
-            self._file = open(segment.path, "wb")  # noqa: SIM115 - kept open for appends
+            self._file = open(segment.path, "w+b")  # noqa: SIM115 - kept open for appends
+            self._preallocate(self._file)
             _fsync_dir(self._dir)
         elif self._file is None:
             self._file = open(segment.path, "r+b")  # noqa: SIM115 - kept open for appends
@@ -184,7 +188,7 @@ class SegmentedLog:
             del segment.offsets[keep:]
             with open(segment.path, "r+b") as file:
                 file.truncate(segment.size)
-                os.fsync(file.fileno())
+                self._preallocate(file)
         del self._entries[index - self.first_index :]
         _fsync_dir(self._dir)
 
@@ -199,14 +203,19 @@ class SegmentedLog:
             offset = 0
             while offset < len(data):
                 record = self._read_record(data, offset, segment.first_index + len(segment.offsets))
-                if record is None:
-                    if not is_last:
-                        raise CorruptLogError(f"damaged record at {path.name}:{offset}")
-                    with open(path, "r+b") as file:  # drop the torn tail
-                        file.truncate(offset)
-                        os.fsync(file.fileno())
+                if record is _END and not is_last:
                     break
-                entry, next_offset = record
+                if record is _END and data.count(0, offset) == len(data) - offset:
+                    break
+                if record is None and not is_last:
+                    raise CorruptLogError(f"damaged record at {path.name}:{offset}")
+                if record is None or record is _END:
+                    # A torn write at the tail (perhaps pages of it, after zeros): zero it.
+                    with open(path, "r+b") as file:
+                        file.truncate(offset)
+                        self._preallocate(file)
+                    break
+                entry, next_offset = record  # type: ignore[misc]
                 segment.offsets.append(offset)
                 self._entries.append(entry)
                 offset = next_offset
@@ -216,12 +225,21 @@ class SegmentedLog:
             else:
                 path.unlink()
 
+    def _preallocate(self, file: BinaryIO) -> None:
+        """Allocate the segment's full size (zeros after what is written), durably."""
+        os.posix_fallocate(file.fileno(), 0, self._segment_bytes)
+        os.fsync(file.fileno())
+
     @staticmethod
-    def _read_record(data: bytes, offset: int, expected_index: int) -> tuple[Entry, int] | None:
-        """The entry at ``offset`` and the offset after it, or None if torn or corrupt."""
+    def _read_record(data: bytes, offset: int,
+                     expected_index: int) -> tuple[Entry, int] | object | None:
+        """The entry at ``offset`` and the offset after it; ``_END`` at the zeros after the
+        last record; None if torn or corrupt."""
         if offset + _HEADER.size > len(data):
-            return None
+            return _END if data.count(0, offset) == len(data) - offset else None
         length, crc = _HEADER.unpack_from(data, offset)
+        if length == 0 and crc == 0:
+            return _END
         start = offset + _HEADER.size
         payload = data[start : start + length]
         if len(payload) != length or zlib.crc32(payload) != crc:

@@ -98,9 +98,36 @@ def test_a_corrupt_tail_record_is_dropped_on_open(tmp_path: Path) -> None:
     log.close()
     path = _segments(tmp_path)[-1]
     data = bytearray(path.read_bytes())
-    data[-2] ^= 0xFF  # flip a byte inside entry 5's payload
+    data[data.index(b"data-5-1")] ^= 0xFF  # flip a byte inside entry 5's payload
     path.write_bytes(bytes(data))
     assert SegmentedLog(tmp_path).entries() == _entries(1, 4)
+
+
+def test_segments_are_allocated_whole_and_zeros_end_them(tmp_path: Path) -> None:
+    log = SegmentedLog(tmp_path, segment_bytes=1 << 16)
+    log.append(_entries(1, 3))
+    log.close()
+    assert _segments(tmp_path)[0].stat().st_size == 1 << 16
+    assert SegmentedLog(tmp_path, segment_bytes=1 << 16).entries() == _entries(1, 3)
+
+
+def test_a_torn_write_that_left_later_bytes_is_zeroed(tmp_path: Path) -> None:
+    """A crash can persist a later page of a write but not the page before it:
+    zeros, then garbage. Opening zeroes the garbage, so appends that end
+    sooner cannot leave it behind in a segment that is later not the last."""
+    log = SegmentedLog(tmp_path, segment_bytes=400)
+    log.append(_entries(1, 3))
+    log.close()
+    path = _segments(tmp_path)[-1]
+    data = bytearray(path.read_bytes())
+    data[-20:] = b"\xff" * 20
+    path.write_bytes(bytes(data))
+    reopened = SegmentedLog(tmp_path, segment_bytes=400)
+    assert reopened.entries() == _entries(1, 3)
+    reopened.append(_entries(4, 30))
+    reopened.close()
+    assert len(_segments(tmp_path)) > 1
+    assert SegmentedLog(tmp_path, segment_bytes=400).entries() == _entries(1, 30)
 
 
 def test_damage_before_the_last_segment_is_an_error(tmp_path: Path) -> None:
@@ -108,7 +135,9 @@ def test_damage_before_the_last_segment_is_an_error(tmp_path: Path) -> None:
     log.append(_entries(1, 40))
     log.close()
     first = _segments(tmp_path)[0]
-    first.write_bytes(first.read_bytes()[:-3])
+    data = bytearray(first.read_bytes())
+    data[data.index(b"data-2-1")] ^= 0xFF
+    first.write_bytes(bytes(data))
     with pytest.raises(CorruptLogError):
         SegmentedLog(tmp_path, segment_bytes=200)
 
