@@ -762,10 +762,12 @@ class RaftCore:
 
     def _append(self, entry_type: EntryType, data: bytes) -> int:
         index = self.log.last_index + 1
-        entry = Entry(index, self.term, entry_type, data)
-        self.log.append(entry)
-        self._note_appended([entry])
+        self.log.append(Entry(index, self.term, entry_type, data))
+        if self._unstable_from is None:
+            self._unstable_from = index
         if entry_type is EntryType.CONFIGURATION:
+            self.configuration = Configuration.decode(data)
+            self.configuration_index = index
             self._sync_progress()
         self._maybe_commit()
         return index
@@ -806,10 +808,8 @@ class RaftCore:
         voters = self.configuration.voters()
         if not voters:
             return
-        matches = sorted(
-            (self.log.last_index if v == self.id else self._progress[v].match for v in voters),
-            reverse=True,
-        )
+        last, me, progress = self.log.last_index, self.id, self._progress
+        matches = sorted([last if v == me else progress[v].match for v in voters], reverse=True)
         candidate = matches[quorum_size(len(voters)) - 1]
         if candidate <= self.commit_index or self.log.term(candidate) != self.term:
             return

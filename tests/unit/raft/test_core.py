@@ -324,7 +324,7 @@ def test_add_nonvoter_then_promote_then_remove() -> None:
 
     core.add_voter("n3", "n3")
     net.advance(0.3)
-    assert core.configuration.voters() == ["n0", "n1", "n2", "n3"]
+    assert core.configuration.voters() == ("n0", "n1", "n2", "n3")
     # Four voters need three: the leader plus one more is no longer enough.
     others = [i for i in ("n0", "n1", "n2", "n3") if i != leader]
     net.cut.update(others[:2])
