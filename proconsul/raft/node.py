@@ -11,7 +11,6 @@ the callers waiting on them. :class:`RaftNode` implements
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import random
@@ -26,6 +25,18 @@ from proconsul.raft.messages import Entry, EntryType, Message, SnapshotMeta
 from proconsul.raft.storage import RaftStorage
 
 log = logging.getLogger(__name__)
+
+_NOT_PENDING: tuple[int, None] = (0, None)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 @dataclass(frozen=True)
@@ -121,7 +132,8 @@ class RaftNode:
         self._rng = rng or random.Random()
         self._core: RaftCore | None = None
         self._applied_index = 0
-        self._wakeup = asyncio.Event()
+        self._woken = False  # work arrived since the run loop last looked
+        self._waiter: asyncio.Future[None] | None = None  # the run loop's sleep
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._proposals: dict[int, tuple[int, asyncio.Future[Any]]] = {}  # index -> (term, future)
@@ -161,7 +173,7 @@ class RaftNode:
         """Stop after the storage work under way; pending callers get an error."""
         if self._task is not None:
             self._stopping = True
-            self._wakeup.set()
+            self._wake()
             await self._task
             self._task = None
         await self._transport.close()
@@ -183,7 +195,7 @@ class RaftNode:
         core.read_index(request_id)
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._reads[request_id] = future
-        self._wakeup.set()
+        self._wake()
         await future
 
     def is_leader(self) -> bool:
@@ -239,7 +251,7 @@ class RaftNode:
     def bootstrap(self, configuration: Configuration) -> bool:
         """Start a new cluster with ``configuration``; False if this server has state."""
         done = self._running_core().bootstrap(configuration)
-        self._wakeup.set()
+        self._wake()
         return done
 
     # ------------------------------------------------------------------ membership
@@ -262,7 +274,7 @@ class RaftNode:
         core = self._running_core()
         self._check_leader(core)
         target = core.transfer_leadership(server_id)
-        self._wakeup.set()
+        self._wake()
         return target
 
     # ------------------------------------------------------------------ internals
@@ -292,31 +304,53 @@ class RaftNode:
         await self._wait_applied(index, core.term, timeout)
 
     async def _wait_applied(self, index: int, term: int, timeout: float | None) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._proposals[index] = (term, future)
-        self._wakeup.set()
+        self._wake()
+        timer = None if timeout is None else loop.call_later(timeout, _expire, future)
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await future
         finally:
-            self._proposals.pop(index, None)
+            if timer is not None:
+                timer.cancel()
+            if self._proposals.get(index, _NOT_PENDING)[1] is future:
+                del self._proposals[index]
+
+    def _wake(self) -> None:
+        """Have the run loop take another turn."""
+        self._woken = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _sleep_until(self, deadline: float) -> None:
+        """Sleep until ``deadline`` (loop time) or :meth:`_wake`."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_at(deadline, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
 
     def _receive(self, message: Message) -> None:
         core = self._core
         if core is None:
             return
         core.step(message, asyncio.get_running_loop().time())
-        self._wakeup.set()
+        self._wake()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         core = self._core
         assert core is not None
         while not self._stopping:
-            delay = core.next_deadline() - loop.time()
-            if delay > 0 and not self._wakeup.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), delay)
-            self._wakeup.clear()
+            deadline = core.next_deadline()
+            if not self._woken and deadline > loop.time():
+                await self._sleep_until(deadline)
+            self._woken = False
             if self._stopping:
                 return
             core.tick(loop.time())
