@@ -55,8 +55,7 @@ class Configuration(msgspec.Struct, frozen=True, dict=True, rename={"servers": "
         return tuple(s.id for s in self.servers if s.suffrage == Suffrage.VOTER)
 
     def is_voter(self, server_id: str) -> bool:
-        server = self.get(server_id)
-        return server is not None and server.suffrage == Suffrage.VOTER
+        return server_id in self._voters
 
     def ids(self) -> list[str]:
         return [s.id for s in self.servers]
