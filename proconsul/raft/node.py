@@ -183,10 +183,12 @@ class RaftNode:
     # ------------------------------------------------------------------ Consensus
 
     async def apply(self, data: bytes, timeout: float | None = None) -> Any:
-        return await self._propose(data, EntryType.COMMAND, timeout)
+        index, term = self._propose(data, EntryType.COMMAND)
+        return await self._wait_applied(index, term, timeout)
 
     async def barrier(self, timeout: float | None = None) -> None:
-        await self._propose(b"", EntryType.BARRIER, timeout)
+        index, term = self._propose(b"", EntryType.BARRIER)
+        await self._wait_applied(index, term, timeout)
 
     async def verify_leader(self) -> None:
         core = self._running_core()
@@ -291,11 +293,10 @@ class RaftNode:
                 raise NoLeaderError()
             raise NotLeaderError(core.leader_address)
 
-    async def _propose(self, data: bytes, entry_type: EntryType, timeout: float | None) -> Any:
+    def _propose(self, data: bytes, entry_type: EntryType) -> tuple[int, int]:
         core = self._running_core()
         self._check_leader(core)
-        index, term = core.propose(data, entry_type)
-        return await self._wait_applied(index, term, timeout)
+        return core.propose(data, entry_type)
 
     async def _change(self, change: Callable[[RaftCore], int], timeout: float | None) -> None:
         core = self._running_core()
