@@ -1,8 +1,8 @@
 """The asyncio driver: runs a :class:`~proconsul.raft.core.RaftCore` for real.
 
 It feeds the core the loop's clock and incoming messages, persists each
-:class:`~proconsul.raft.core.Ready` in a worker thread (one fsync per batch,
-so concurrent proposals share it), then sends its messages, applies committed
+:class:`~proconsul.raft.core.Ready` in the node's storage thread (one fsync
+per batch, so concurrent proposals share it), then sends its messages, applies committed
 entries to the :class:`~proconsul.raft.interface.StateMachine` and resolves
 the callers waiting on them. :class:`RaftNode` implements
 :class:`~proconsul.raft.interface.Consensus`.
@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import queue
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -37,6 +39,51 @@ def _resolve(future: asyncio.Future[None]) -> None:
 def _expire(future: asyncio.Future[Any]) -> None:
     if not future.done():
         future.set_exception(TimeoutError())
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+class StorageThread:
+    """One thread that runs blocking storage calls in order, for one event loop.
+
+    Cheaper per call than :func:`asyncio.to_thread` (no executor bookkeeping
+    or chained futures), and the node's storage writes all run on it, in order.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._calls: queue.SimpleQueue[tuple[asyncio.Future[Any], Callable[..., Any], tuple]
+                                       | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Run ``function(*args)`` in the thread; the future gets its result."""
+        future = self._loop.create_future()
+        self._calls.put((future, function, args))
+        return future
+
+    def stop(self) -> None:
+        """Let the thread end once the calls already made have run."""
+        self._calls.put(None)
+
+    def _serve(self) -> None:
+        loop = self._loop
+        while (call := self._calls.get()) is not None:
+            future, function, args = call
+            try:
+                result = function(*args)
+            except BaseException as error:  # handed to the awaiting caller
+                loop.call_soon_threadsafe(_settle, future, None, error)
+            else:
+                loop.call_soon_threadsafe(_settle, future, result, None)
 
 
 @dataclass(frozen=True)
@@ -135,6 +182,7 @@ class RaftNode:
         self._woken = False  # work arrived since the run loop last looked
         self._waiter: asyncio.Future[None] | None = None  # the run loop's sleep
         self._task: asyncio.Task[None] | None = None
+        self._storage_thread: StorageThread | None = None
         self._stopping = False
         self._proposals: dict[int, tuple[int, asyncio.Future[Any]]] = {}  # index -> (term, future)
         self._reads: dict[int, asyncio.Future[int]] = {}
@@ -166,6 +214,7 @@ class RaftNode:
             snapshot_reader=storage.snapshots.read,
             now=loop.time(),
         )
+        self._storage_thread = StorageThread(f"raft-storage-{self.id}")
         self._transport.start(self._receive)
         self._task = asyncio.create_task(self._run(), name=f"raft-{self.id}")
 
@@ -178,7 +227,12 @@ class RaftNode:
             self._task = None
         await self._transport.close()
         self._fail_pending(ConsensusError("raft is shutdown"))
-        await asyncio.to_thread(self._storage.close)
+        if self._storage_thread is None:
+            self._storage.close()
+        else:
+            await self._storage_thread.call(self._storage.close)
+            self._storage_thread.stop()
+            self._storage_thread = None
 
     # ------------------------------------------------------------------ Consensus
 
@@ -360,7 +414,7 @@ class RaftNode:
             await self._maybe_snapshot(core)
 
     async def _handle(self, core: RaftCore, ready: Ready) -> None:
-        await asyncio.to_thread(self._storage.persist, ready)
+        await self._in_storage_thread(self._storage.persist, ready)
         self._learn_addresses(core)
         for message in ready.messages:
             address = self._addresses.get(message.dst)
@@ -437,11 +491,16 @@ class RaftNode:
             return
         index = self._applied_index
         snapshot = self._fsm.snapshot()  # point-in-time copy; streamed to disk in a thread
+        snapshots = self._storage.snapshots
         try:
-            size = await asyncio.to_thread(self._storage.snapshots.write_local, snapshot.write)
+            size = await self._in_storage_thread(snapshots.write_local, snapshot.write)
         finally:
             snapshot.release()
         meta = core.snapshot_meta(index, size)
-        await asyncio.to_thread(self._storage.snapshots.commit_local, meta)
+        await self._in_storage_thread(snapshots.commit_local, meta)
         through = core.compact(meta)
-        await asyncio.to_thread(self._storage.log.compact, through)
+        await self._in_storage_thread(self._storage.log.compact, through)
+
+    def _in_storage_thread(self, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        assert self._storage_thread is not None
+        return self._storage_thread.call(function, *args)
