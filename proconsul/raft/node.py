@@ -414,7 +414,8 @@ class RaftNode:
             await self._maybe_snapshot(core)
 
     async def _handle(self, core: RaftCore, ready: Ready) -> None:
-        await self._in_storage_thread(self._storage.persist, ready)
+        if ready.must_persist():
+            await self._in_storage_thread(self._storage.persist, ready)
         self._learn_addresses(core)
         for message in ready.messages:
             address = self._addresses.get(message.dst)
