@@ -127,7 +127,12 @@ class StoreBase:
 
     def max_index(self, *names: str) -> int:
         indexes = self.indexes
-        return max((indexes.get(n, 0) for n in names), default=0)
+        highest = 0
+        for name in names:
+            index = indexes.get(name, 0)
+            if index > highest:
+                highest = index
+        return highest
 
     def write(self, index: int) -> WriteTxn:
         """A write at raft ``index``: ``with store.write(index) as tx``; any exception
