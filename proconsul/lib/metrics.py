@@ -38,8 +38,10 @@ class Aggregate:
         self.count += 1
         self.sum += value
         self.sum_sq += value * value
-        self.min = min(self.min, value)
-        self.max = max(self.max, value)
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
 
     def stddev(self) -> float:
         div = self.count * (self.count - 1)
@@ -75,6 +77,7 @@ class Metrics:
         self._clock = clock
         self.timer = timer
         self._intervals: list[Interval] = []
+        self._current_end = -math.inf  # when the last interval in _intervals ends
         self._counter_totals: dict[Key, float] = {}
         self._sample_totals: dict[Key, list[float]] = {}   # [count, sum]
         self._gauges: dict[Key, float] = {}
@@ -83,29 +86,32 @@ class Metrics:
 
     def incr_counter(self, name: str, value: float = 1.0,
                      labels: Mapping[str, str] | None = None) -> None:
-        key = (name, _labels(labels))
+        key = (name, _labels(labels) if labels else ())
         counters = self._current().counters
         agg = counters.get(key)
         if agg is None:
             agg = counters[key] = Aggregate()
         agg.ingest(value)
-        self._counter_totals[key] = self._counter_totals.get(key, 0.0) + value
+        totals = self._counter_totals
+        totals[key] = totals.get(key, 0.0) + value
 
     def set_gauge(self, name: str, value: float,
                   labels: Mapping[str, str] | None = None) -> None:
-        key = (name, _labels(labels))
+        key = (name, _labels(labels) if labels else ())
         self._current().gauges[key] = value
         self._gauges[key] = value
 
     def add_sample(self, name: str, value: float,
                    labels: Mapping[str, str] | None = None) -> None:
-        key = (name, _labels(labels))
+        key = (name, _labels(labels) if labels else ())
         samples = self._current().samples
         agg = samples.get(key)
         if agg is None:
             agg = samples[key] = Aggregate()
         agg.ingest(value)
-        total = self._sample_totals.setdefault(key, [0, 0.0])
+        total = self._sample_totals.get(key)
+        if total is None:
+            total = self._sample_totals[key] = [0, 0.0]
         total[0] += 1
         total[1] += value
 
@@ -116,11 +122,14 @@ class Metrics:
 
     def _current(self) -> Interval:
         now = self._clock()
-        start = now - now % self.interval
         intervals = self._intervals
+        if intervals and intervals[-1].start <= now < self._current_end:
+            return intervals[-1]
+        start = now - now % self.interval
         if not intervals or intervals[-1].start != start:
             intervals.append(Interval(start))
             del intervals[:-self._keep]
+        self._current_end = start + self.interval
         return intervals[-1]
 
     # ---- reading --------------------------------------------------------------

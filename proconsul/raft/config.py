@@ -9,6 +9,7 @@ hashicorp/raft.
 from __future__ import annotations
 
 import enum
+import functools
 
 import msgspec
 
@@ -31,8 +32,12 @@ class Server(
     suffrage: Suffrage = Suffrage.VOTER
 
 
-class Configuration(msgspec.Struct, frozen=True, rename={"servers": "Servers"}):
-    """The set of servers; encoded into configuration log entries and snapshots."""
+class Configuration(msgspec.Struct, frozen=True, dict=True, rename={"servers": "Servers"}):
+    """The set of servers; encoded into configuration log entries and snapshots.
+
+    Immutable, so derived facts are computed once (``dict=True`` gives the
+    instance a ``__dict__`` for :func:`functools.cached_property`).
+    """
 
     servers: tuple[Server, ...] = ()
 
@@ -42,12 +47,15 @@ class Configuration(msgspec.Struct, frozen=True, rename={"servers": "Servers"}):
                 return server
         return None
 
-    def voters(self) -> list[str]:
-        return [s.id for s in self.servers if s.suffrage == Suffrage.VOTER]
+    def voters(self) -> tuple[str, ...]:
+        return self._voters
+
+    @functools.cached_property
+    def _voters(self) -> tuple[str, ...]:
+        return tuple(s.id for s in self.servers if s.suffrage == Suffrage.VOTER)
 
     def is_voter(self, server_id: str) -> bool:
-        server = self.get(server_id)
-        return server is not None and server.suffrage == Suffrage.VOTER
+        return server_id in self._voters
 
     def ids(self) -> list[str]:
         return [s.id for s in self.servers]

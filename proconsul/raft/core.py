@@ -115,6 +115,10 @@ class Ready:
     soft_state: SoftState | None = None
     read_states: list[ReadState] = field(default_factory=list)
 
+    def must_persist(self) -> bool:
+        """Whether steps 1 and 2 have anything to store."""
+        return bool(self.snapshot_chunks or self.snapshot or self.hard_state or self.entries)
+
     def is_empty(self) -> bool:
         return not (
             self.snapshot_chunks
@@ -148,6 +152,7 @@ class _Progress:
     snapshot_offset: int = 0
     snapshot_sent: bool = False
     read_ack: int = 0
+    commit_sent: int = 0  # the leader commit index last sent in an append
 
 
 @dataclass(slots=True)
@@ -762,10 +767,12 @@ class RaftCore:
 
     def _append(self, entry_type: EntryType, data: bytes) -> int:
         index = self.log.last_index + 1
-        entry = Entry(index, self.term, entry_type, data)
-        self.log.append(entry)
-        self._note_appended([entry])
+        self.log.append(Entry(index, self.term, entry_type, data))
+        if self._unstable_from is None:
+            self._unstable_from = index
         if entry_type is EntryType.CONFIGURATION:
+            self.configuration = Configuration.decode(data)
+            self.configuration_index = index
             self._sync_progress()
         self._maybe_commit()
         return index
@@ -806,10 +813,8 @@ class RaftCore:
         voters = self.configuration.voters()
         if not voters:
             return
-        matches = sorted(
-            (self.log.last_index if v == self.id else self._progress[v].match for v in voters),
-            reverse=True,
-        )
+        last, me, progress = self.log.last_index, self.id, self._progress
+        matches = sorted([last if v == me else progress[v].match for v in voters], reverse=True)
         candidate = matches[quorum_size(len(voters)) - 1]
         if candidate <= self.commit_index or self.log.term(candidate) != self.term:
             return
@@ -829,8 +834,13 @@ class RaftCore:
             self.commit_index = index
 
     def _appends_pending(self) -> bool:
-        last = self.log.last_index
-        return any(p.flow is _Flow.REPLICATE and p.next <= last for p in self._progress.values())
+        """Whether :meth:`_send_appends` would send a replicating follower something."""
+        last, commit, window = self.log.last_index, self.commit_index, self._cfg.max_inflight_appends
+        return any(
+            p.flow is _Flow.REPLICATE
+            and (p.commit_sent < commit if p.next > last else len(p.inflight) < window)
+            for p in self._progress.values()
+        )
 
     def _send_appends(self, peer: str, progress: _Progress) -> None:
         cfg = self._cfg
@@ -840,10 +850,14 @@ class RaftCore:
                 return
             if progress.flow is _Flow.PROBE and progress.probe_sent:
                 return
+            caught_up = progress.next > self.log.last_index
             if progress.flow is _Flow.REPLICATE and (
-                len(progress.inflight) >= cfg.max_inflight_appends
-                or progress.next > self.log.last_index
+                caught_up or len(progress.inflight) >= cfg.max_inflight_appends
             ):
+                if caught_up and progress.commit_sent < self.commit_index:
+                    # Nothing new to send, but the commit index moved: tell the follower now
+                    # rather than at the next heartbeat, so its stale reads catch up.
+                    self._send_append(peer, progress, self.log.last_index, self.log.last_term, [])
                 return
             prev = progress.next - 1
             prev_term = self.log.term(prev)
@@ -854,23 +868,19 @@ class RaftCore:
                 continue
             high = min(self.log.last_index, prev + cfg.max_append_entries)
             entries = self.log.slice(progress.next, high) if high > prev else []
-            self._send(
-                AppendEntries(
-                    self.id,
-                    peer,
-                    self.term,
-                    self.address,
-                    prev,
-                    prev_term,
-                    entries,
-                    self.commit_index,
-                )
-            )
+            self._send_append(peer, progress, prev, prev_term, entries)
             if progress.flow is _Flow.PROBE:
                 progress.probe_sent = True
                 return
             progress.inflight.append((high, self._now))
             progress.next = high + 1
+
+    def _send_append(self, peer: str, progress: _Progress, prev: int, prev_term: int,
+                     entries: list[Entry]) -> None:
+        commit = self.commit_index
+        progress.commit_sent = commit
+        self._send(AppendEntries(self.id, peer, self.term, self.address, prev, prev_term,
+                                 entries, commit))
 
     def _send_snapshot_chunk(self, peer: str, progress: _Progress) -> None:
         latest = self.log.snapshot

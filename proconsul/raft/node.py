@@ -1,8 +1,8 @@
 """The asyncio driver: runs a :class:`~proconsul.raft.core.RaftCore` for real.
 
 It feeds the core the loop's clock and incoming messages, persists each
-:class:`~proconsul.raft.core.Ready` in a worker thread (one fsync per batch,
-so concurrent proposals share it), then sends its messages, applies committed
+:class:`~proconsul.raft.core.Ready` in the node's storage thread (one fsync
+per batch, so concurrent proposals share it), then sends its messages, applies committed
 entries to the :class:`~proconsul.raft.interface.StateMachine` and resolves
 the callers waiting on them. :class:`RaftNode` implements
 :class:`~proconsul.raft.interface.Consensus`.
@@ -11,10 +11,11 @@ the callers waiting on them. :class:`RaftNode` implements
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
+import queue
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -26,6 +27,63 @@ from proconsul.raft.messages import Entry, EntryType, Message, SnapshotMeta
 from proconsul.raft.storage import RaftStorage
 
 log = logging.getLogger(__name__)
+
+_NOT_PENDING: tuple[int, None] = (0, None)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+class StorageThread:
+    """One thread that runs blocking storage calls in order, for one event loop.
+
+    Cheaper per call than :func:`asyncio.to_thread` (no executor bookkeeping
+    or chained futures), and the node's storage writes all run on it, in order.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._calls: queue.SimpleQueue[tuple[asyncio.Future[Any], Callable[..., Any], tuple]
+                                       | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Run ``function(*args)`` in the thread; the future gets its result."""
+        future = self._loop.create_future()
+        self._calls.put((future, function, args))
+        return future
+
+    def stop(self) -> None:
+        """Let the thread end once the calls already made have run."""
+        self._calls.put(None)
+
+    def _serve(self) -> None:
+        loop = self._loop
+        while (call := self._calls.get()) is not None:
+            future, function, args = call
+            try:
+                result = function(*args)
+            except BaseException as error:  # handed to the awaiting caller
+                loop.call_soon_threadsafe(_settle, future, None, error)
+            else:
+                loop.call_soon_threadsafe(_settle, future, result, None)
 
 
 @dataclass(frozen=True)
@@ -121,8 +179,10 @@ class RaftNode:
         self._rng = rng or random.Random()
         self._core: RaftCore | None = None
         self._applied_index = 0
-        self._wakeup = asyncio.Event()
+        self._woken = False  # work arrived since the run loop last looked
+        self._waiter: asyncio.Future[None] | None = None  # the run loop's sleep
         self._task: asyncio.Task[None] | None = None
+        self._storage_thread: StorageThread | None = None
         self._stopping = False
         self._proposals: dict[int, tuple[int, asyncio.Future[Any]]] = {}  # index -> (term, future)
         self._reads: dict[int, asyncio.Future[int]] = {}
@@ -154,6 +214,7 @@ class RaftNode:
             snapshot_reader=storage.snapshots.read,
             now=loop.time(),
         )
+        self._storage_thread = StorageThread(f"raft-storage-{self.id}")
         self._transport.start(self._receive)
         self._task = asyncio.create_task(self._run(), name=f"raft-{self.id}")
 
@@ -161,20 +222,27 @@ class RaftNode:
         """Stop after the storage work under way; pending callers get an error."""
         if self._task is not None:
             self._stopping = True
-            self._wakeup.set()
+            self._wake()
             await self._task
             self._task = None
         await self._transport.close()
         self._fail_pending(ConsensusError("raft is shutdown"))
-        await asyncio.to_thread(self._storage.close)
+        if self._storage_thread is None:
+            self._storage.close()
+        else:
+            await self._storage_thread.call(self._storage.close)
+            self._storage_thread.stop()
+            self._storage_thread = None
 
     # ------------------------------------------------------------------ Consensus
 
     async def apply(self, data: bytes, timeout: float | None = None) -> Any:
-        return await self._propose(data, EntryType.COMMAND, timeout)
+        index, term = self._propose(data, EntryType.COMMAND)
+        return await self._wait_applied(index, term, timeout)
 
     async def barrier(self, timeout: float | None = None) -> None:
-        await self._propose(b"", EntryType.BARRIER, timeout)
+        index, term = self._propose(b"", EntryType.BARRIER)
+        await self._wait_applied(index, term, timeout)
 
     async def verify_leader(self) -> None:
         core = self._running_core()
@@ -183,7 +251,7 @@ class RaftNode:
         core.read_index(request_id)
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._reads[request_id] = future
-        self._wakeup.set()
+        self._wake()
         await future
 
     def is_leader(self) -> bool:
@@ -239,7 +307,7 @@ class RaftNode:
     def bootstrap(self, configuration: Configuration) -> bool:
         """Start a new cluster with ``configuration``; False if this server has state."""
         done = self._running_core().bootstrap(configuration)
-        self._wakeup.set()
+        self._wake()
         return done
 
     # ------------------------------------------------------------------ membership
@@ -262,7 +330,7 @@ class RaftNode:
         core = self._running_core()
         self._check_leader(core)
         target = core.transfer_leadership(server_id)
-        self._wakeup.set()
+        self._wake()
         return target
 
     # ------------------------------------------------------------------ internals
@@ -279,11 +347,10 @@ class RaftNode:
                 raise NoLeaderError()
             raise NotLeaderError(core.leader_address)
 
-    async def _propose(self, data: bytes, entry_type: EntryType, timeout: float | None) -> Any:
+    def _propose(self, data: bytes, entry_type: EntryType) -> tuple[int, int]:
         core = self._running_core()
         self._check_leader(core)
-        index, term = core.propose(data, entry_type)
-        return await self._wait_applied(index, term, timeout)
+        return core.propose(data, entry_type)
 
     async def _change(self, change: Callable[[RaftCore], int], timeout: float | None) -> None:
         core = self._running_core()
@@ -292,31 +359,53 @@ class RaftNode:
         await self._wait_applied(index, core.term, timeout)
 
     async def _wait_applied(self, index: int, term: int, timeout: float | None) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._proposals[index] = (term, future)
-        self._wakeup.set()
+        self._wake()
+        timer = None if timeout is None else loop.call_later(timeout, _expire, future)
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await future
         finally:
-            self._proposals.pop(index, None)
+            if timer is not None:
+                timer.cancel()
+            if self._proposals.get(index, _NOT_PENDING)[1] is future:
+                del self._proposals[index]
+
+    def _wake(self) -> None:
+        """Have the run loop take another turn."""
+        self._woken = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _sleep_until(self, deadline: float) -> None:
+        """Sleep until ``deadline`` (loop time) or :meth:`_wake`."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_at(deadline, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
 
     def _receive(self, message: Message) -> None:
         core = self._core
         if core is None:
             return
         core.step(message, asyncio.get_running_loop().time())
-        self._wakeup.set()
+        self._wake()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         core = self._core
         assert core is not None
         while not self._stopping:
-            delay = core.next_deadline() - loop.time()
-            if delay > 0 and not self._wakeup.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), delay)
-            self._wakeup.clear()
+            deadline = core.next_deadline()
+            if not self._woken and deadline > loop.time():
+                await self._sleep_until(deadline)
+            self._woken = False
             if self._stopping:
                 return
             core.tick(loop.time())
@@ -325,7 +414,8 @@ class RaftNode:
             await self._maybe_snapshot(core)
 
     async def _handle(self, core: RaftCore, ready: Ready) -> None:
-        await asyncio.to_thread(self._storage.persist, ready)
+        if ready.must_persist():
+            await self._in_storage_thread(self._storage.persist, ready)
         self._learn_addresses(core)
         for message in ready.messages:
             address = self._addresses.get(message.dst)
@@ -402,11 +492,16 @@ class RaftNode:
             return
         index = self._applied_index
         snapshot = self._fsm.snapshot()  # point-in-time copy; streamed to disk in a thread
+        snapshots = self._storage.snapshots
         try:
-            size = await asyncio.to_thread(self._storage.snapshots.write_local, snapshot.write)
+            size = await self._in_storage_thread(snapshots.write_local, snapshot.write)
         finally:
             snapshot.release()
         meta = core.snapshot_meta(index, size)
-        await asyncio.to_thread(self._storage.snapshots.commit_local, meta)
+        await self._in_storage_thread(snapshots.commit_local, meta)
         through = core.compact(meta)
-        await asyncio.to_thread(self._storage.log.compact, through)
+        await self._in_storage_thread(self._storage.log.compact, through)
+
+    def _in_storage_thread(self, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        assert self._storage_thread is not None
+        return self._storage_thread.call(function, *args)

@@ -92,6 +92,16 @@ class Forwarder:
             raise ConsulError(ERR_NO_PATH_TO_DC)
         if served_locally(method, request):
             return await local(request)
+        if self.consensus.is_leader():
+            try:
+                return await local(request)
+            except LeaderUnavailable:
+                pass  # leadership moved before the request was proposed: hold for the next
+        return await self._hold(method, request, local)
+
+    async def _hold(self, method: str, request: Any,
+                    local: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Attempt until a leader takes ``request``, for up to ``hold_timeout``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.hold_timeout
         attempt = 0

@@ -151,8 +151,11 @@ class Server:
                 await self.consensus.verify_leader()
             except ConsensusError:
                 raise LeaderUnavailable() from None
-        meta.Index = await run_blocking(self.store.watches, lambda: self.store.generation,
-                                        opts, query)
+        if opts.MinQueryIndex == 0:  # a plain read: skip the blocking machinery
+            meta.Index = max(query(None), 1)
+        else:
+            meta.Index = await run_blocking(self.store.watches, lambda: self.store.generation,
+                                            opts, query)
         self.set_query_meta(meta, opts)
 
     async def read_into(self, opts: QueryOptions, reply: QueryMeta, field: str,

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import msgspec
 
@@ -19,17 +18,31 @@ def lower(name: str) -> str:
 
 
 class WriteTxn:
-    """One atomic write at a raft index: an undo log plus what to wake on commit."""
+    """One atomic write at a raft index: an undo log plus what to wake on commit.
 
-    __slots__ = ("index", "undo", "topics", "kv_keys", "kv_trees", "_indexes")
+    Used as a context manager (see :meth:`StoreBase.write`): leaving it by an
+    exception rolls every change back, else the touched topics fire.
+    """
 
-    def __init__(self, indexes: dict[str, int], index: int) -> None:
+    __slots__ = ("index", "undo", "topics", "kv_keys", "kv_trees", "_indexes", "_watches")
+
+    def __init__(self, indexes: dict[str, int], index: int, watches: WatchRegistry) -> None:
         self.index = index
         self.undo = UndoLog()
         self.topics: set = set()
         self.kv_keys: list[str] = []
         self.kv_trees: list[str] = []
         self._indexes = indexes
+        self._watches = watches
+
+    def __enter__(self) -> WriteTxn:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self._watches.fire(self.topics, self.kv_keys, self.kv_trees)
+        else:
+            self.undo.rollback()
 
     def bump(self, *names: str) -> None:
         """Set the raft index of each named table (or sub-index) to this write's index."""
@@ -114,18 +127,17 @@ class StoreBase:
 
     def max_index(self, *names: str) -> int:
         indexes = self.indexes
-        return max((indexes.get(n, 0) for n in names), default=0)
+        highest = 0
+        for name in names:
+            index = indexes.get(name, 0)
+            if index > highest:
+                highest = index
+        return highest
 
-    @contextmanager
-    def write(self, index: int) -> Iterator[WriteTxn]:
-        """Run a write at raft ``index``; any exception rolls every change back."""
-        tx = WriteTxn(self.indexes, index)
-        try:
-            yield tx
-        except BaseException:
-            tx.undo.rollback()
-            raise
-        self.watches.fire(tx.topics, tx.kv_keys, tx.kv_trees)
+    def write(self, index: int) -> WriteTxn:
+        """A write at raft ``index``: ``with store.write(index) as tx``; any exception
+        rolls every change back."""
+        return WriteTxn(self.indexes, index, self.watches)
 
     def reset(self) -> None:
         """Empty every table (before a restore) and wake all blocked readers."""

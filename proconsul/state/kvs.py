@@ -30,15 +30,15 @@ class KVMixin(StoreBase):
 
     def kv_set(self, tx: WriteTxn, entry: DirEntry, update_session: bool = False) -> None:
         existing = self.kvs.get(entry.Key)
-        if existing is not None:
-            entry = replace(entry, CreateIndex=existing.CreateIndex, LockIndex=existing.LockIndex)
+        if existing is None:
+            kept = {"CreateIndex": tx.index}
             if not update_session:
-                entry = replace(entry, Session=existing.Session)
+                kept.update(Session=UNSET, LockIndex=0)
         else:
-            entry = replace(entry, CreateIndex=tx.index)
+            kept = {"CreateIndex": existing.CreateIndex, "LockIndex": existing.LockIndex}
             if not update_session:
-                entry = replace(entry, Session=UNSET, LockIndex=0)
-        self._kv_put(tx, replace(entry, ModifyIndex=tx.index))
+                kept["Session"] = existing.Session
+        self._kv_put(tx, replace(entry, ModifyIndex=tx.index, **kept))
 
     def kv_set_cas(self, tx: WriteTxn, entry: DirEntry) -> bool:
         existing = self.kvs.get(entry.Key)

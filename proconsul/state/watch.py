@@ -56,6 +56,8 @@ class WatchRegistry:
              kv_trees: Iterable[str] = ()) -> None:
         """Wake readers of ``topics``, of every prefix of ``kv_keys``, and of
         every prefix of or under each deleted tree in ``kv_trees``."""
+        if not self._wakers and not self._kv_prefixes:
+            return
         woken: set[Waker] = set()
         for topic in topics:
             woken.update(self._wakers.get(topic, ()))

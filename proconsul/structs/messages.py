@@ -41,7 +41,9 @@ REQUEST_TYPES: dict[MessageType, type] = {
 }
 
 _encoder = msgspec.msgpack.Encoder()
-_decoders = {t: msgspec.msgpack.Decoder(cls) for t, cls in REQUEST_TYPES.items()}
+_type_bytes = {t: bytes([t]) for t in MessageType}
+# By type byte: the message type and its request decoder.
+_decoders = {int(t): (t, msgspec.msgpack.Decoder(cls)) for t, cls in REQUEST_TYPES.items()}
 
 
 class UnknownMessageType(ValueError):
@@ -50,7 +52,7 @@ class UnknownMessageType(ValueError):
 
 def encode_command(message_type: MessageType, request: msgspec.Struct) -> bytes:
     """Encode a request as a raft log command."""
-    return bytes([message_type]) + _encoder.encode(request)
+    return _type_bytes[message_type] + _encoder.encode(request)
 
 
 def decode_command(data: bytes) -> tuple[MessageType, msgspec.Struct] | None:
@@ -58,10 +60,10 @@ def decode_command(data: bytes) -> tuple[MessageType, msgspec.Struct] | None:
     if not data:
         raise UnknownMessageType("empty raft command")
     type_byte = data[0]
-    try:
-        message_type = MessageType(type_byte)
-    except ValueError:
+    known = _decoders.get(type_byte)
+    if known is None:
         if type_byte & IGNORE_UNKNOWN_TYPE_FLAG:
             return None
-        raise UnknownMessageType(f"unknown raft message type {type_byte}") from None
-    return message_type, _decoders[message_type].decode(memoryview(data)[1:])
+        raise UnknownMessageType(f"unknown raft message type {type_byte}")
+    message_type, decoder = known
+    return message_type, decoder.decode(memoryview(data)[1:])

@@ -59,6 +59,18 @@ def test_three_voters_replicate_and_apply_in_order() -> None:
     assert all(net.commands(i) == expected for i in net.cores)
 
 
+def test_followers_learn_a_new_commit_index_without_waiting_for_a_heartbeat() -> None:
+    net = Net(3)
+    net.elect()
+    net.advance(0.2)
+    index = net.propose(b"x")  # delivers messages, lets no time pass
+    assert all(core.commit_index == index for core in net.cores.values())
+    assert all(net.commands(i) == [b"x"] for i in net.cores)
+    net.sent.clear()
+    net.pump()
+    assert not net.sent  # told once
+
+
 def test_followers_refuse_proposals_and_name_the_leader() -> None:
     net = Net(3)
     leader = net.elect()
@@ -95,6 +107,7 @@ def test_pipelining_respects_the_inflight_limit() -> None:
     net.sent.clear()
     net.pump()
     assert len([m for m in net.sent if isinstance(m, AppendEntries)]) == 3
+    assert not core.has_ready()  # a full window is nothing to do, not a busy loop
 
 
 def test_pre_vote_keeps_a_partitioned_node_from_inflating_its_term() -> None:
@@ -324,7 +337,7 @@ def test_add_nonvoter_then_promote_then_remove() -> None:
 
     core.add_voter("n3", "n3")
     net.advance(0.3)
-    assert core.configuration.voters() == ["n0", "n1", "n2", "n3"]
+    assert core.configuration.voters() == ("n0", "n1", "n2", "n3")
     # Four voters need three: the leader plus one more is no longer enough.
     others = [i for i in ("n0", "n1", "n2", "n3") if i != leader]
     net.cut.update(others[:2])

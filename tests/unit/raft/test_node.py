@@ -128,6 +128,15 @@ async def test_concurrent_proposals_all_commit(cluster: Cluster) -> None:
     assert sorted(results) == list(range(1, 201))
 
 
+async def test_a_proposal_without_a_quorum_times_out(cluster: Cluster) -> None:
+    leader = await asyncio.wait_for(cluster.leader(), 5)
+    await leader.barrier(timeout=5)
+    cluster.network.isolated = {n.address for n in cluster.nodes.values() if n is not leader}
+    with pytest.raises(TimeoutError):
+        await leader.apply(b"x", timeout=0.05)  # well inside the leader's lease
+    assert not leader._proposals
+
+
 async def test_followers_refuse_writes_with_the_leader_address(cluster: Cluster) -> None:
     leader = await asyncio.wait_for(cluster.leader(), 5)
     await leader.barrier(timeout=5)
