@@ -55,6 +55,8 @@ async def get(request: web.Request) -> web.StreamResponse:
 
 
 def _conflicting(request: web.Request, names: tuple[str, ...]) -> None:
+    if not request.query_string:
+        return
     present = [n for n in names if n in request.query]
     if len(present) > 1:
         raise BadRequest("Conflicting flags: " + urlencode(
@@ -75,14 +77,10 @@ async def put(request: web.Request) -> web.Response:
         op, entry.Session = KVOp.LOCK, query["acquire"]
     elif "release" in query:
         op, entry.Session = KVOp.UNLOCK, query["release"]
-    length = request.content_length
-    if length is not None and length > KV_MAX_VALUE_SIZE:
-        raise TooLarge(f"Request body({length} bytes) too large, max size: "
-                       f"{KV_MAX_VALUE_SIZE} bytes. See {KV_SIZE_DOC}.")
     body = await request.read()
     if len(body) > KV_MAX_VALUE_SIZE:
-        raise TooLarge(f"Request body too large, max size: {KV_MAX_VALUE_SIZE} bytes. "
-                       f"See {KV_SIZE_DOC}.")
+        raise TooLarge(f"Request body({len(body)} bytes) too large, max size: "
+                       f"{KV_MAX_VALUE_SIZE} bytes. See {KV_SIZE_DOC}.")
     entry.Value = body or None
     req = KVSRequest(Op=op, DirEnt=entry, Datacenter=datacenter(request), Token=token(request))
     return json_reply(request, await request.app["agent"].rpc("KVS.Apply", req))

@@ -73,11 +73,10 @@ def convert_ops(ops: list[HTTPTxnOp]) -> list[TxnOp]:
 
 async def txn(request: web.Request) -> web.Response:
     agent = request.app["agent"]
-    length = request.content_length
-    if length is not None and length > TXN_MAX_REQ_LEN:
-        raise TooLarge(f"Request body({length} bytes) too large, max size: "
-                       f"{TXN_MAX_REQ_LEN} bytes.")
     body = await request.read()
+    if len(body) > TXN_MAX_REQ_LEN:
+        raise TooLarge(f"Request body({len(body)} bytes) too large, max size: "
+                       f"{TXN_MAX_REQ_LEN} bytes.")
     ops = convert_ops(decode_json(body, list[HTTPTxnOp], "Failed to parse body"))
     dc = datacenter(request)
     if ops and is_read_only(ops):

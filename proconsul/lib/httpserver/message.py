@@ -9,7 +9,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
-from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+from multidict import MultiDict, MultiDictProxy
 
 if TYPE_CHECKING:
     from proconsul.lib.httpserver.protocol import HttpProtocol
@@ -17,14 +17,28 @@ if TYPE_CHECKING:
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n" for s in HTTPStatus}
 
 
+class Headers(dict[str, str]):
+    """Request headers by lower-cased name (the first of repeated ones, as Go's Header.Get)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, name: str) -> str:
+        return dict.__getitem__(self, name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and dict.__contains__(self, name.lower())
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return dict.get(self, name.lower(), default)
+
+
 class Request:
     """One parsed request with its whole body; ``app`` is the server's shared mapping."""
 
     __slots__ = ("method", "path", "query_string", "version", "keep_alive", "app", "match_info",
-                 "route", "_raw_headers", "_headers", "_query", "_body", "_protocol")
+                 "route", "headers", "_query", "_body", "_protocol")
 
-    def __init__(self, method: str, target: bytes, raw_headers: list[tuple[bytes, bytes]],
-                 body: bytes, *, version: str = "1.1", keep_alive: bool = True,
+    def __init__(self, method: str, target: bytes, headers: Headers, body: bytes, *, version: str = "1.1", keep_alive: bool = True,
                  app: dict[str, Any] | None = None, protocol: HttpProtocol | None = None):
         path, _, query = target.decode("utf-8", "surrogateescape").partition("?")
         self.method = method
@@ -35,8 +49,7 @@ class Request:
         self.app: dict[str, Any] = app if app is not None else {}
         self.match_info: dict[str, str] = {}
         self.route: str | None = None  # the matched route pattern, e.g. "/v1/kv/{key}"
-        self._raw_headers = raw_headers
-        self._headers: CIMultiDictProxy[str] | None = None
+        self.headers = headers
         self._query: MultiDictProxy[str] | None = None
         self._body = body
         self._protocol = protocol
@@ -46,25 +59,12 @@ class Request:
         """The query string's parameters; ``?stale`` is present with the value ``""``."""
         if self._query is None:
             self._query = MultiDictProxy(MultiDict(
-                parse_qsl(self.query_string, keep_blank_values=True)))
+                parse_qsl(self.query_string, keep_blank_values=True) if self.query_string else ()))
         return self._query
-
-    @property
-    def headers(self) -> CIMultiDictProxy[str]:
-        if self._headers is None:
-            self._headers = CIMultiDictProxy(CIMultiDict(
-                (name.decode("latin-1"), value.decode("latin-1"))
-                for name, value in self._raw_headers))
-        return self._headers
 
     @property
     def path_qs(self) -> str:
         return f"{self.path}?{self.query_string}" if self.query_string else self.path
-
-    @property
-    def content_length(self) -> int | None:
-        value = self.headers.get("Content-Length")
-        return int(value) if value is not None and value.isdigit() else None
 
     @property
     def remote(self) -> str | None:

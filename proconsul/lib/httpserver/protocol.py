@@ -19,6 +19,7 @@ from typing import Any
 import httptools
 
 from proconsul.lib.httpserver.message import (
+    Headers,
     Request,
     Response,
     StreamResponse,
@@ -131,7 +132,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _start_message(self) -> None:
         self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers = Headers()
         self._header_bytes = 0
         self._body: list[bytes] = []
         self._body_bytes = 0
@@ -147,17 +148,17 @@ class HttpProtocol(asyncio.Protocol):
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > MAX_HEADER_BYTES:
             raise _Reject(431, "Request Header Fields Too Large")
-        self._headers.append((name, value))
+        self._headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
 
     def on_headers_complete(self) -> None:
         limit = self._server.max_body
-        for name, value in self._headers:
-            lowered = name.lower()
-            if lowered == b"content-length" and value.isdigit() and int(value) > limit:
-                raise _Reject(413, f"Request body too large: {int(value)} bytes, "
-                                   f"the limit is {limit} bytes")
-            if lowered == b"expect" and value.lower() == b"100-continue" and not self.busy:
-                self.write(CONTINUE)
+        length = self._headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise _Reject(413, f"Request body too large: {int(length)} bytes, "
+                               f"the limit is {limit} bytes")
+        expect = self._headers.get("expect")
+        if expect is not None and expect.lower() == "100-continue" and not self.busy:
+            self.write(CONTINUE)
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)

@@ -2,11 +2,14 @@
 
 Patterns are literal paths, or have ``{name}`` (one path segment) and
 ``{name:regex}`` parts, e.g. ``/v1/kv/{key:.*}``. Literal paths win over
-patterns; patterns are tried in the order they were added.
+patterns. Patterns whose literal start has the path's first two segments
+(``/v1/kv/``) are tried in the order they were added, then those with a
+shorter literal start.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,13 +35,24 @@ class MethodNotAllowed(Exception):
 class Resource:
     """One path pattern with its handlers by method."""
 
-    __slots__ = ("pattern", "canonical", "regex", "handlers")
+    __slots__ = ("pattern", "canonical", "regex", "handlers", "bucket")
 
     def __init__(self, pattern: str):
         self.pattern = pattern
         self.canonical = _PART.sub(lambda m: "{" + m["name"] + "}", pattern)
-        self.regex = _compile(pattern) if _PART.search(pattern) else None
+        part = _PART.search(pattern)
+        self.regex = _compile(pattern) if part else None
         self.handlers: dict[str, Handler] = {}
+        literal_start = pattern[:part.start()] if part else pattern
+        # The bucket of paths this pattern can match: "/v1/kv/{key}" -> "/v1/kv/"; None
+        # when the literal start is shorter than two whole segments.
+        self.bucket = _bucket(literal_start)
+
+
+def _bucket(path: str) -> str | None:
+    """``/a/b/`` of a path ``/a/b/...``; None if the path has no third ``/``."""
+    end = path.find("/", path.find("/", 1) + 1)
+    return path[:end + 1] if end > 0 else None
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
@@ -56,7 +70,7 @@ class Router:
 
     def __init__(self) -> None:
         self._literal: dict[str, Resource] = {}
-        self._patterns: list[Resource] = []
+        self._patterns: dict[str | None, list[Resource]] = {None: []}
         self._by_pattern: dict[str, Resource] = {}
 
     def add_route(self, method: str, pattern: str, handler: Handler) -> None:
@@ -66,7 +80,7 @@ class Router:
             if resource.regex is None:
                 self._literal[pattern] = resource
             else:
-                self._patterns.append(resource)
+                self._patterns.setdefault(resource.bucket, []).append(resource)
         if method in resource.handlers:
             raise ValueError(f"{method} {pattern} is already routed")
         resource.handlers[method] = handler
@@ -94,7 +108,9 @@ class Router:
             if handler is not None:
                 return handler, {}, resource
             allowed.update(resource.handlers)
-        for resource in self._patterns:
+        bucket = _bucket(path)
+        candidates = self._patterns.get(bucket, ()) if bucket is not None else ()
+        for resource in itertools.chain(candidates, self._patterns[None]):
             match = resource.regex.fullmatch(path)  # type: ignore[union-attr]
             if match is None:
                 continue

@@ -270,3 +270,18 @@ def test_router_literal_pattern_and_method_errors():
     assert err.value.allowed == {"PUT", "GET", "HEAD"}
     with pytest.raises(NotFound):
         router.resolve("GET", "/v1/agent/service/a/b")
+
+
+def test_router_tries_patterns_with_a_short_literal_start_last():
+    router = Router()
+
+    async def first(request):  # pragma: no cover - never called
+        return Response()
+
+    async def second(request):  # pragma: no cover - never called
+        return Response()
+
+    router.add_get("/{version}/kv/{key:.*}", first)
+    router.add_get("/v1/kv/{key:.*}", second)
+    assert router.resolve("GET", "/v1/kv/a")[0] is second
+    assert router.resolve("GET", "/v2/kv/a")[0] is first
