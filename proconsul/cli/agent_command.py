@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -145,9 +146,22 @@ async def _reload(agent: Agent) -> None:
         logging.getLogger("agent").error("reload failed: %s", err)
 
 
+def _tune_gc() -> None:
+    """Collect less often than CPython's default, and never re-scan what start-up made.
+
+    A busy server allocates many short-lived objects per request, so the default
+    700-allocation trigger runs young collections constantly, and each full
+    collection walks the whole state store: tens of milliseconds of pause at the
+    99th percentile under load. Frozen start-up objects are never scanned again.
+    """
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 100)
+
+
 async def _serve(config) -> int:
     agent = Agent(config)
     await agent.start()
+    _tune_gc()
     loop = asyncio.get_running_loop()
     leave_on: set[signal.Signals] = set()
     if config.leave_on_terminate:

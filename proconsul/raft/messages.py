@@ -23,7 +23,7 @@ class EntryType(enum.IntEnum):
     CONFIGURATION = 5
 
 
-class Entry(msgspec.Struct, frozen=True, array_like=True):
+class Entry(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """One log entry."""
 
     index: int
