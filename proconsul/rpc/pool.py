@@ -1,8 +1,10 @@
 """Client side of server RPC: a pool of multiplexed connections, and a fake.
 
-:class:`MuxPool` keeps one yamux session (type byte 4) per server address
-and opens a stream per call, as Consul's agent/pool does.  A session that
-dies is dropped and the next call redials.  :class:`FakePool` runs
+:class:`MuxPool` keeps one yamux session (type byte 4) per server address.
+Each stream is an ``RPCConsul`` conn, which Consul's servers serve request
+after request, so a stream whose call completed is kept for the next call
+instead of paying an open and a close per call.  A session that dies is
+dropped and the next call redials.  :class:`FakePool` runs
 registered endpoints in memory with the same encoding and error rules.
 """
 
@@ -30,6 +32,7 @@ __all__ = ["ALPN_RPC_MULTI", "ConnPool", "FakePool", "MuxPool", "split_address"]
 ALPN_RPC_MULTI = "consul/rpc-multi"
 DEFAULT_CALL_TIMEOUT = 60.0
 DIAL_TIMEOUT = 10.0
+MAX_IDLE_STREAMS = 128  # per server; more concurrent calls close their streams after use
 
 
 @runtime_checkable
@@ -73,7 +76,7 @@ async def _with_timeout(coro: Any, timeout: float | None, what: str) -> Any:
 
 
 class MuxPool:
-    """One yamux session per server; a stream per call.
+    """One yamux session per server; a stream per concurrent call, reused.
 
     With ``tls`` the pool writes byte 3, handshakes and sends byte 4 inside
     TLS; with ``native_tls`` it handshakes straight away offering ALPN
@@ -105,6 +108,7 @@ class MuxPool:
         self.yamux_config = yamux_config
         self.max_message_size = max_message_size
         self._sessions: dict[str, yamux.Session] = {}
+        self._idle: dict[yamux.Session, list[ClientCodec]] = {}
         self._dialing: dict[str, asyncio.Task[yamux.Session]] = {}
         self._closed = False
 
@@ -126,19 +130,16 @@ class MuxPool:
         for task in self._dialing.values():
             task.cancel()
         sessions, self._sessions = list(self._sessions.values()), {}
+        self._idle.clear()
         for session in sessions:
             await session.close()
 
     async def _call(self, address: str, method: str, args: Any, reply_type: Any) -> Any:
         session = await self._session(address)
-        try:
-            stream = await session.open()
-        except yamux.YamuxError as exc:  # nothing was sent on the dead session
-            await self._discard(address, session)
-            raise RPCDialError(f"{address}: {exc}") from exc
+        codec = await self._codec(address, session)
         done = False
         try:
-            reply = await ClientCodec(stream, self.max_message_size).call(method, args, reply_type)
+            reply = await codec.call(method, args, reply_type)
             done = True
             return reply
         except RPCError:
@@ -150,9 +151,32 @@ class MuxPool:
             raise
         finally:
             if done:
-                await stream.close()
+                await self._release(session, codec)
             else:
-                await stream.reset()
+                await codec.conn.reset()
+
+    async def _codec(self, address: str, session: yamux.Session) -> ClientCodec:
+        """An idle stream of ``session``, or a new one."""
+        idle = self._idle.get(session)
+        while idle:
+            codec = idle.pop()
+            if codec.conn.is_open:
+                return codec
+            await codec.conn.close()
+        try:
+            stream = await session.open()
+        except yamux.YamuxError as exc:  # nothing was sent on the dead session
+            await self._discard(address, session)
+            raise RPCDialError(f"{address}: {exc}") from exc
+        return ClientCodec(stream, self.max_message_size)
+
+    async def _release(self, session: yamux.Session, codec: ClientCodec) -> None:
+        """Keep a stream whose call completed for the next call, within limits."""
+        idle = self._idle.get(session)
+        if idle is not None and len(idle) < MAX_IDLE_STREAMS and codec.conn.is_open:
+            idle.append(codec)
+        else:
+            await codec.conn.close()
 
     async def _session(self, address: str) -> yamux.Session:
         if self._closed:
@@ -170,6 +194,7 @@ class MuxPool:
     async def _discard(self, address: str, session: yamux.Session) -> None:
         if self._sessions.get(address) is session:
             del self._sessions[address]
+        self._idle.pop(session, None)
         await session.close()
 
     async def _dial(self, address: str) -> yamux.Session:
@@ -191,6 +216,7 @@ class MuxPool:
             await session.close()
             raise RPCConnectionError("connection pool is closed")
         self._sessions[address] = session
+        self._idle[session] = []
         return session
 
     async def _upgrade(self, conn: StreamConn) -> StreamConn | TLSConn:

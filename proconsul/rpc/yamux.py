@@ -148,6 +148,11 @@ class Stream:
             self._recv_event.clear()
             await self._recv_event.wait()
 
+    @property
+    def is_open(self) -> bool:
+        """Neither side has closed or reset the stream."""
+        return self.state in _OPEN
+
     async def write(self, data: bytes) -> None:
         """Send all of ``data``, waiting for window updates as needed."""
         n = len(data)

@@ -110,6 +110,32 @@ async def test_concurrent_calls_share_one_connection(server, pool):
     assert server.mux.counts["MULTIPLEX_V2"] == 1
 
 
+async def test_calls_reuse_idle_streams(server, pool):
+    for i in range(3):
+        assert (await pool.call(server.address, "Catalog.Get", Args(f"dc{i}"), Reply)).Index == 42
+    session = pool._sessions[server.address]
+    assert session.num_streams == 1
+    await asyncio.gather(
+        *(pool.call(server.address, "Catalog.Get", Args("x"), Reply) for _ in range(10))
+    )
+    await asyncio.gather(
+        *(pool.call(server.address, "Catalog.Get", Args("y"), Reply) for _ in range(10))
+    )
+    assert session.num_streams == 10
+    with pytest.raises(RPCError):
+        await pool.call(server.address, "Status.Leader", {})
+    assert session.num_streams == 10  # a remote error leaves the stream usable
+
+
+async def test_a_stream_reset_while_idle_is_not_reused(server, pool):
+    await pool.call(server.address, "Catalog.Get", Args("a"), Reply)
+    session = pool._sessions[server.address]
+    (idle,) = pool._idle[session]
+    await idle.conn.reset()
+    assert (await pool.call(server.address, "Catalog.Get", Args("b"), Reply)).Datacenter == "b"
+    assert [codec.conn.id for codec in pool._idle[session]] == [3]
+
+
 async def test_refused_connection_is_a_connection_error(pool):
     with socket.socket() as sock:
         sock.bind((HOST, 0))
