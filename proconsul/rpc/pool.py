@@ -11,6 +11,9 @@ registered endpoints in memory with the same encoding and error rules.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
+import math
 import ssl
 from typing import Any, Protocol, runtime_checkable
 
@@ -65,14 +68,68 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def _with_timeout(coro: Any, timeout: float | None, what: str) -> Any:
-    try:
-        async with asyncio.timeout(timeout) as deadline:
+class CallTimeouts:
+    """Call deadlines served by one timer, armed for the earliest of them.
+
+    A loop timer per call (what ``asyncio.timeout`` makes) costs about as
+    much as a whole call over a reused stream.  Calls here push their
+    deadline on a heap; finished calls are dropped from it lazily.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, asyncio.Task[Any]]] = []
+        self._pending: set[int] = set()
+        self._expired: set[int] = set()
+        self._ids = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+
+    async def run(self, coro: Any, timeout: float | None, what: str) -> Any:
+        """Await ``coro``; past ``timeout`` seconds cancel it and raise :class:`RPCTimeout`."""
+        if timeout is None:
             return await coro
-    except TimeoutError:
-        if deadline.expired():
-            raise RPCTimeout(f"{what}: timed out after {timeout}s") from None
-        raise
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        call_id = next(self._ids)
+        deadline = loop.time() + timeout
+        heapq.heappush(self._heap, (deadline, call_id, task))
+        self._pending.add(call_id)
+        if deadline < self._timer_at:
+            self._arm(loop, deadline)
+        cancelling = task.cancelling()
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            if call_id in self._expired and task.uncancel() <= cancelling:
+                raise RPCTimeout(f"{what}: timed out after {timeout}s") from None
+            raise
+        finally:
+            self._pending.discard(call_id)
+            self._expired.discard(call_id)
+            if len(self._heap) > 2 * len(self._pending) + 64:
+                self._heap = [entry for entry in self._heap if entry[1] in self._pending]
+                heapq.heapify(self._heap)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(when, self._expire, loop)
+        self._timer_at = when
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer, self._timer_at = None, math.inf
+        now = loop.time()
+        while self._heap:
+            deadline, call_id, task = self._heap[0]
+            if call_id in self._pending and deadline > now:
+                self._arm(loop, deadline)
+                return
+            heapq.heappop(self._heap)
+            if call_id in self._pending:
+                self._pending.discard(call_id)
+                self._expired.add(call_id)
+                task.cancel()
 
 
 class MuxPool:
@@ -107,6 +164,7 @@ class MuxPool:
         self.dial_timeout = dial_timeout
         self.yamux_config = yamux_config
         self.max_message_size = max_message_size
+        self._timeouts = CallTimeouts()
         self._sessions: dict[str, yamux.Session] = {}
         self._idle: dict[yamux.Session, list[ClientCodec]] = {}
         self._dialing: dict[str, asyncio.Task[yamux.Session]] = {}
@@ -121,7 +179,7 @@ class MuxPool:
         timeout: float | None = None,
     ) -> Any:
         timeout = self.default_timeout if timeout is None else timeout
-        return await _with_timeout(
+        return await self._timeouts.run(
             self._call(address, method, args, reply_type), timeout, f"{method} to {address}"
         )
 
@@ -248,6 +306,7 @@ class FakePool:
         self.calls: list[tuple[str, str, Any]] = []
         self._failures: dict[str, list[Exception]] = {}
         self._down: dict[str, Exception] = {}
+        self._timeouts = CallTimeouts()
         self.closed = False
 
     def register(
@@ -275,7 +334,7 @@ class FakePool:
         timeout: float | None = None,
     ) -> Any:
         self.calls.append((address, method, args))
-        return await _with_timeout(
+        return await self._timeouts.run(
             self._call(address, method, args, reply_type), timeout, f"{method} to {address}"
         )
 

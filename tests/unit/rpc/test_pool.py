@@ -9,7 +9,7 @@ import pytest
 from proconsul.rpc.codec import RPCServer
 from proconsul.rpc.errors import RPCConnectionError, RPCError, RPCTimeout
 from proconsul.rpc.mux import ConnType, PortMux
-from proconsul.rpc.pool import ConnPool, FakePool, MuxPool, split_address
+from proconsul.rpc.pool import CallTimeouts, ConnPool, FakePool, MuxPool, split_address
 from proconsul.structs.errors import ERR_NO_LEADER, ConsulError
 
 HOST = "127.0.0.1"
@@ -179,6 +179,40 @@ async def test_closed_pool_refuses_calls(server):
     await pool.close()
     with pytest.raises(RPCConnectionError, match="closed"):
         await pool.call(server.address, "Catalog.Get", Args("x"))
+
+
+# CallTimeouts
+
+
+async def test_call_timeouts_expire_in_deadline_order_not_start_order():
+    timeouts = CallTimeouts()
+    never = asyncio.Event()
+    slow = asyncio.create_task(timeouts.run(never.wait(), 30, "slow"))
+    await asyncio.sleep(0)
+    with pytest.raises(RPCTimeout, match="fast: timed out after 0.01s"):
+        await timeouts.run(never.wait(), 0.01, "fast")
+    assert not slow.done()
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+
+
+async def test_call_timeouts_let_finished_calls_and_outer_cancels_through():
+    timeouts = CallTimeouts()
+    for i in range(500):  # finished calls are dropped from the heap as they pile up
+        assert await timeouts.run(asyncio.sleep(0, i), 30, "quick") == i
+    assert len(timeouts._heap) <= 64
+    started = asyncio.Event()
+
+    async def wait_forever():
+        started.set()
+        await asyncio.Event().wait()
+
+    outer = asyncio.create_task(timeouts.run(wait_forever(), 30, "outer"))
+    await started.wait()
+    outer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await outer
 
 
 # FakePool
