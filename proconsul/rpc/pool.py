@@ -77,6 +77,7 @@ class CallTimeouts:
     """
 
     def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._heap: list[tuple[float, int, asyncio.Task[Any]]] = []
         self._pending: set[int] = set()
         self._expired: set[int] = set()
@@ -88,9 +89,7 @@ class CallTimeouts:
         """Await ``coro``; past ``timeout`` seconds cancel it and raise :class:`RPCTimeout`."""
         if timeout is None:
             return await coro
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
+        loop, task = self._bind()
         call_id = next(self._ids)
         deadline = loop.time() + timeout
         heapq.heappush(self._heap, (deadline, call_id, task))
@@ -110,6 +109,16 @@ class CallTimeouts:
             if len(self._heap) > 2 * len(self._pending) + 64:
                 self._heap = [entry for entry in self._heap if entry[1] in self._pending]
                 heapq.heapify(self._heap)
+
+    def _bind(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]:
+        """The loop (looked up once: that costs a getpid() on Python 3.11) and the calling task."""
+        task = asyncio.current_task(self._loop) if self._loop is not None else None
+        if task is None:  # first call, or a new loop: start afresh on it
+            self.__init__()
+            self._loop = asyncio.get_running_loop()
+            task = asyncio.current_task(self._loop)
+            assert task is not None
+        return self._loop, task
 
     def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         if self._timer is not None:

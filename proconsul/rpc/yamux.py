@@ -127,8 +127,10 @@ class Stream:
         self._recv_buf = bytearray()
         self._recv_window = INITIAL_STREAM_WINDOW
         self._send_window = INITIAL_STREAM_WINDOW
-        self._recv_event = asyncio.Event()
-        self._send_event = asyncio.Event()
+        # Futures made on the session's loop: asyncio.Event looks the loop up
+        # on each wait, which costs a getpid() syscall on Python 3.11.
+        self._recv_waiter: asyncio.Future[None] | None = None
+        self._send_waiter: asyncio.Future[None] | None = None
         self._write_lock = asyncio.Lock()
         self._close_timer: asyncio.TimerHandle | None = None
 
@@ -145,8 +147,8 @@ class Stream:
                 return b""
             if self.state is State.RESET:
                 raise StreamReset(f"stream {self.id} reset")
-            self._recv_event.clear()
-            await self._recv_event.wait()
+            self._recv_waiter = self._session._loop.create_future()
+            await self._recv_waiter
 
     @property
     def is_open(self) -> bool:
@@ -168,8 +170,8 @@ class Stream:
                 if self.state is State.RESET:
                     raise StreamReset(f"stream {self.id} reset")
                 if self._send_window == 0:
-                    self._send_event.clear()
-                    await self._send_event.wait()
+                    self._send_waiter = self._session._loop.create_future()
+                    await self._send_waiter
                     continue
                 n = min(self._send_window, len(view))
                 self._send_window -= n
@@ -251,12 +253,12 @@ class Stream:
     def _grow_send_window(self, flags: int, delta: int) -> None:
         self._process_flags(flags)
         self._send_window += delta
-        self._send_event.set()
+        _wake(self._send_waiter)
 
     def _receive(self, data: bytes | memoryview) -> None:
         self._recv_buf += data
         self._recv_window -= len(data)
-        self._recv_event.set()
+        _wake(self._recv_waiter)
 
     def _force_close(self) -> None:
         self.state = State.CLOSED
@@ -275,8 +277,13 @@ class Stream:
             self._close_timer = None
 
     def _notify(self) -> None:
-        self._recv_event.set()
-        self._send_event.set()
+        _wake(self._recv_waiter)
+        _wake(self._send_waiter)
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 class Session:
@@ -295,7 +302,9 @@ class Session:
         self._accept_queue: asyncio.Queue[Stream | None] = asyncio.Queue()
         self._out: list[bytes] = []
         self._out_size = 0
-        self._out_ready = asyncio.Event()
+        self._out_waiter: asyncio.Future[None] | None = None
+        self._write_started: float | None = None  # while a write is under way
+        self._write_watchdog: asyncio.TimerHandle | None = None
         self._drained = asyncio.Event()
         self._pings: dict[int, asyncio.Future[None]] = {}
         self._ping_id = 0
@@ -398,6 +407,8 @@ class Session:
             if not waiter.done():
                 waiter.set_exception(SessionClosed("session closed"))
         current = asyncio.current_task()
+        if self._write_watchdog is not None:
+            self._write_watchdog.cancel()
         for task in (self._recv_task, self._write_task, self._keepalive_task):
             if task is not None and task is not current:
                 task.cancel()
@@ -419,7 +430,7 @@ class Session:
             raise SessionClosed("session closed")
         self._out.append(frame)
         self._out_size += len(frame)
-        self._out_ready.set()
+        _wake(self._out_waiter)
 
     def _enqueue_nowait(self, frame: bytes) -> None:
         with contextlib.suppress(SessionClosed):
@@ -433,19 +444,37 @@ class Session:
 
     async def _write_loop(self) -> None:
         while True:
-            await self._out_ready.wait()
-            self._out_ready.clear()
+            if not self._out:
+                self._out_waiter = self._loop.create_future()
+                await self._out_waiter
             data = self._take_out()
+            self._write_started = self._loop.time()
+            if self._write_watchdog is None:
+                self._write_watchdog = self._loop.call_later(
+                    self.config.connection_write_timeout, self._check_write)
             try:
-                async with asyncio.timeout(self.config.connection_write_timeout):
-                    await self._conn.write(data)
-            except TimeoutError:
-                self._spawn(self.close(YamuxTimeout("connection write timeout")))
-                return
+                await self._conn.write(data)
             except Exception as exc:  # any failure ends the session
                 self._spawn(self.close(exc))
                 return
+            self._write_started = None
             self._drained.set()
+
+    def _check_write(self) -> None:
+        """Close the session if a write has been stuck for the write timeout.
+
+        One timer per timeout period while there is traffic, not one per
+        write: a stuck write is caught within one to two timeouts.
+        """
+        self._write_watchdog = None
+        if self._write_started is None or self.closed:
+            return
+        stuck_for = self._loop.time() - self._write_started
+        if stuck_for >= self.config.connection_write_timeout:
+            self._spawn(self.close(YamuxTimeout("connection write timeout")))
+            return
+        self._write_watchdog = self._loop.call_later(
+            self.config.connection_write_timeout - stuck_for, self._check_write)
 
     async def _flush_on_close(self) -> None:
         """Best effort: deliver what was queued (a FIN, a go-away) before the conn closes."""
