@@ -77,11 +77,14 @@ class CallTimeouts:
     """
 
     def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ids = itertools.count()
+        self._start(None)
+
+    def _start(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self._loop = loop
         self._heap: list[tuple[float, int, asyncio.Task[Any]]] = []
         self._pending: set[int] = set()
         self._expired: set[int] = set()
-        self._ids = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
 
@@ -114,8 +117,7 @@ class CallTimeouts:
         """The loop (looked up once: that costs a getpid() on Python 3.11) and the calling task."""
         task = asyncio.current_task(self._loop) if self._loop is not None else None
         if task is None:  # first call, or a new loop: start afresh on it
-            self.__init__()
-            self._loop = asyncio.get_running_loop()
+            self._start(asyncio.get_running_loop())
             task = asyncio.current_task(self._loop)
             assert task is not None
         return self._loop, task

@@ -464,7 +464,8 @@ class Session:
         """Close the session if a write has been stuck for the write timeout.
 
         One timer per timeout period while there is traffic, not one per
-        write: a stuck write is caught within one to two timeouts.
+        write; it re-arms for what is left, so a stuck write is caught one
+        timeout after it began.
         """
         self._write_watchdog = None
         if self._write_started is None or self.closed:
