@@ -3,8 +3,10 @@
 A request is the msgpack map ``{Seq, ServiceMethod}`` immediately followed by
 the msgpack args; a response is ``{Error, Seq, ServiceMethod}`` followed by
 the reply (an empty map when ``Error`` is set).  Nothing is length-prefixed,
-so :class:`MsgpackReader` frames values with an incremental scanner.  Header
-keys are written in Go's sorted order so the bytes match Consul's.
+so :class:`MsgpackReader` frames values with an incremental scanner -- after
+first trying to decode a read as exactly one header and body, which it
+nearly always is.  Header keys are written in Go's sorted order so the
+bytes match Consul's.
 """
 
 from __future__ import annotations
@@ -53,8 +55,11 @@ class ResponseHeader(msgspec.Struct):
     ServiceMethod: str = ""
 
 
-_request_decoder = msgspec.msgpack.Decoder(RequestHeader)
-_response_decoder = msgspec.msgpack.Decoder(ResponseHeader)
+# A message is two msgpack values; behind a fixarray-of-2 byte they decode as one.
+_PAIR = b"\x92"
+_request_decoder = msgspec.msgpack.Decoder(tuple[RequestHeader, msgspec.Raw])
+_response_decoder = msgspec.msgpack.Decoder(tuple[ResponseHeader, msgspec.Raw])
+_reply_decoders: dict[Any, msgspec.msgpack.Decoder] = {}
 
 # Bytes after the type byte: fixed payload size, or (size-field width) for
 # length-prefixed str/bin/ext; ext adds a type byte.
@@ -154,6 +159,37 @@ class MsgpackReader:
                 return None
             self._buf += data
 
+    async def read_message(self, decoder: msgspec.msgpack.Decoder) -> tuple[Any, msgspec.Raw] | None:
+        """The next header (decoded) and body (raw); ``None`` on a clean EOF.
+
+        ``decoder`` decodes ``tuple[Header, msgspec.Raw]``.  Raises
+        :class:`RPCProtocolError` for a header it rejects.
+        """
+        if not self._buf:
+            data = await self._conn.read()
+            if not data:
+                return None
+            try:
+                return decoder.decode(_PAIR + data)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                self._buf += data  # part of a message, or more than one
+        header = await self.read_value()
+        body = await self.read_value() if header is not None else None
+        if body is None:
+            raise RPCConnectionError("connection closed mid-message")
+        try:
+            return decoder.decode(_PAIR + header + body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise RPCProtocolError(f"bad message header: {exc}") from exc
+
+
+def encode_message(header: msgspec.Struct, body: Any) -> bytearray:
+    """A header and body, encoded back to back."""
+    buf = bytearray()
+    _encoder.encode_into(header, buf)
+    _encoder.encode_into(body, buf, -1)
+    return buf
+
 
 def encode(obj: Any) -> bytes:
     """Encode a body; ``msgspec.Raw`` is written through unchanged."""
@@ -166,7 +202,7 @@ Handler = Callable[[Any], Awaitable[Any]]
 @dataclass(frozen=True, slots=True)
 class _Endpoint:
     handler: Handler
-    request_type: Any
+    decoder: msgspec.msgpack.Decoder | None
 
 
 class RPCServer:
@@ -186,7 +222,8 @@ class RPCServer:
         service, _, name = method.rpartition(".")
         if not service or not name:
             raise ValueError(f"method must be Service.Method: {method!r}")
-        self._services.setdefault(service, {})[name] = _Endpoint(handler, request_type)
+        decoder = None if request_type is None else msgspec.msgpack.Decoder(request_type)
+        self._services.setdefault(service, {})[name] = _Endpoint(handler, decoder)
 
     async def serve_conn(self, conn: Conn) -> None:
         """Serve sequential requests until EOF or a framing error."""
@@ -198,29 +235,23 @@ class RPCServer:
             log.debug("rpc conn ended: %s", exc)
 
     async def _serve_one(self, conn: Conn, reader: MsgpackReader) -> bool:
-        raw_header = await reader.read_value()
-        if raw_header is None:
+        message = await reader.read_message(_request_decoder)
+        if message is None:
             return False
-        try:
-            header = _request_decoder.decode(raw_header)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise RPCProtocolError(f"bad request header: {exc}") from exc
-        body = await reader.read_value()
-        if body is None:
-            raise RPCConnectionError("connection closed before request body")
+        header, body = message
         error, reply = await self.handle(header.ServiceMethod, body)
         response = ResponseHeader(Error=error, Seq=header.Seq, ServiceMethod=header.ServiceMethod)
-        await conn.write(_encoder.encode(response) + reply)
+        await conn.write(encode_message(response, msgspec.Raw(reply)))
         return True
 
-    async def handle(self, method: str, body: bytes) -> tuple[str, bytes]:
+    async def handle(self, method: str, body: bytes | msgspec.Raw) -> tuple[str, bytes]:
         """Run one request; returns ``(error text, encoded reply)``."""
         try:
             return "", encode(await self._dispatch(method, body))
         except Exception as exc:  # every handler error goes back as text
             return _error_text(exc), EMPTY_BODY
 
-    async def _dispatch(self, method: str, body: bytes) -> Any:
+    async def _dispatch(self, method: str, body: bytes | msgspec.Raw) -> Any:
         service, dot, name = method.rpartition(".")
         if not dot:
             raise RPCError(f"rpc: service/method request ill-formed: {method}")
@@ -229,10 +260,10 @@ class RPCServer:
         endpoint = self._services[service].get(name)
         if endpoint is None:
             raise RPCError(f"rpc: can't find method {method}")
-        if endpoint.request_type is None:
-            return await endpoint.handler(body)
+        if endpoint.decoder is None:
+            return await endpoint.handler(bytes(body))
         try:
-            args = msgspec.msgpack.decode(body, type=endpoint.request_type)
+            args = endpoint.decoder.decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise RPCError(f"rpc: can't decode args for {method}: {exc}") from exc
         return await endpoint.handler(args)
@@ -250,7 +281,7 @@ class ClientCodec:
     """The client half: sequential calls over one conn, ``Seq`` from 0."""
 
     def __init__(self, conn: Conn, max_size: int = MAX_MESSAGE_SIZE) -> None:
-        self._conn = conn
+        self.conn = conn
         self._reader = MsgpackReader(conn, max_size)
         self._seq = 0
 
@@ -262,22 +293,16 @@ class ClientCodec:
         """
         seq = self._seq
         self._seq += 1
-        header = RequestHeader(Seq=seq, ServiceMethod=method)
-        request = _encoder.encode(header) + encode(args)
         try:
-            await self._conn.write(request)
-            raw_header = await self._reader.read_value()
-            body = await self._reader.read_value() if raw_header is not None else None
+            await self.conn.write(encode_message(RequestHeader(seq, method), args))
+            message = await self._reader.read_message(_response_decoder)
         except RPCConnectionError:
             raise
         except ConnectionError as exc:
             raise RPCConnectionError(f"{method}: {exc}") from exc
-        if body is None:
+        if message is None:
             raise RPCConnectionError(f"connection closed awaiting reply to {method}")
-        try:
-            response = _response_decoder.decode(raw_header)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise RPCProtocolError(f"bad response header: {exc}") from exc
+        response, body = message
         if response.Seq != seq:
             raise RPCProtocolError(f"response seq {response.Seq} != request seq {seq}")
         if response.Error:
@@ -285,9 +310,12 @@ class ClientCodec:
         return decode_reply(method, body, reply_type)
 
 
-def decode_reply(method: str, body: bytes, reply_type: Any) -> Any:
+def decode_reply(method: str, body: bytes | msgspec.Raw, reply_type: Any) -> Any:
     """Decode a reply body, reporting a mismatch as an :class:`RPCError`."""
+    decoder = _reply_decoders.get(reply_type)
+    if decoder is None:
+        decoder = _reply_decoders[reply_type] = msgspec.msgpack.Decoder(reply_type)
     try:
-        return msgspec.msgpack.decode(body, type=reply_type)
+        return decoder.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise RPCError(f"rpc: can't decode reply of {method}: {exc}") from exc

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from proconsul.structs.errors import ConsulError
+from proconsul.structs.errors import ConsulError, remote_error_class
 
 __all__ = ["RPCConnectionError", "RPCDialError", "RPCError", "RPCProtocolError", "RPCTimeout"]
 
 
 class RPCError(ConsulError):
     """The server answered with an error; the text is Consul's, verbatim
-    (``No cluster leader``, ``Permission denied``, ``rpc: can't find method X``)."""
+    (``No cluster leader``, ``Permission denied``, ``rpc: can't find method X``).
+    ``status`` is the HTTP status of the error class that text stands for."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.status = remote_error_class(message).status
 
 
 class RPCConnectionError(ConnectionError):

@@ -1,14 +1,19 @@
 """Client side of server RPC: a pool of multiplexed connections, and a fake.
 
-:class:`MuxPool` keeps one yamux session (type byte 4) per server address
-and opens a stream per call, as Consul's agent/pool does.  A session that
-dies is dropped and the next call redials.  :class:`FakePool` runs
+:class:`MuxPool` keeps one yamux session (type byte 4) per server address.
+Each stream is an ``RPCConsul`` conn, which Consul's servers serve request
+after request, so a stream whose call completed is kept for the next call
+instead of paying an open and a close per call.  A session that dies is
+dropped and the next call redials.  :class:`FakePool` runs
 registered endpoints in memory with the same encoding and error rules.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
+import math
 import ssl
 from typing import Any, Protocol, runtime_checkable
 
@@ -30,6 +35,7 @@ __all__ = ["ALPN_RPC_MULTI", "ConnPool", "FakePool", "MuxPool", "split_address"]
 ALPN_RPC_MULTI = "consul/rpc-multi"
 DEFAULT_CALL_TIMEOUT = 60.0
 DIAL_TIMEOUT = 10.0
+MAX_IDLE_STREAMS = 128  # per server; more concurrent calls close their streams after use
 
 
 @runtime_checkable
@@ -62,18 +68,83 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def _with_timeout(coro: Any, timeout: float | None, what: str) -> Any:
-    try:
-        async with asyncio.timeout(timeout) as deadline:
+class CallTimeouts:
+    """Call deadlines served by one timer, armed for the earliest of them.
+
+    A loop timer per call (what ``asyncio.timeout`` makes) costs about as
+    much as a whole call over a reused stream.  Calls here push their
+    deadline on a heap; finished calls are dropped from it lazily.
+    """
+
+    def __init__(self) -> None:
+        self._ids = itertools.count()
+        self._start(None)
+
+    def _start(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self._loop = loop
+        self._heap: list[tuple[float, int, asyncio.Task[Any]]] = []
+        self._pending: set[int] = set()
+        self._expired: set[int] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+
+    async def run(self, coro: Any, timeout: float | None, what: str) -> Any:
+        """Await ``coro``; past ``timeout`` seconds cancel it and raise :class:`RPCTimeout`."""
+        if timeout is None:
             return await coro
-    except TimeoutError:
-        if deadline.expired():
-            raise RPCTimeout(f"{what}: timed out after {timeout}s") from None
-        raise
+        loop, task = self._bind()
+        call_id = next(self._ids)
+        deadline = loop.time() + timeout
+        heapq.heappush(self._heap, (deadline, call_id, task))
+        self._pending.add(call_id)
+        if deadline < self._timer_at:
+            self._arm(loop, deadline)
+        cancelling = task.cancelling()
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            if call_id in self._expired and task.uncancel() <= cancelling:
+                raise RPCTimeout(f"{what}: timed out after {timeout}s") from None
+            raise
+        finally:
+            self._pending.discard(call_id)
+            self._expired.discard(call_id)
+            if len(self._heap) > 2 * len(self._pending) + 64:
+                self._heap = [entry for entry in self._heap if entry[1] in self._pending]
+                heapq.heapify(self._heap)
+
+    def _bind(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]:
+        """The loop (looked up once: that costs a getpid() on Python 3.11) and the calling task."""
+        task = asyncio.current_task(self._loop) if self._loop is not None else None
+        if task is None:  # first call, or a new loop: start afresh on it
+            self._start(asyncio.get_running_loop())
+            task = asyncio.current_task(self._loop)
+            assert task is not None
+        return self._loop, task
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(when, self._expire, loop)
+        self._timer_at = when
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer, self._timer_at = None, math.inf
+        now = loop.time()
+        while self._heap:
+            deadline, call_id, task = self._heap[0]
+            if call_id in self._pending and deadline > now:
+                self._arm(loop, deadline)
+                return
+            heapq.heappop(self._heap)
+            if call_id in self._pending:
+                self._pending.discard(call_id)
+                self._expired.add(call_id)
+                task.cancel()
 
 
 class MuxPool:
-    """One yamux session per server; a stream per call.
+    """One yamux session per server; a stream per concurrent call, reused.
 
     With ``tls`` the pool writes byte 3, handshakes and sends byte 4 inside
     TLS; with ``native_tls`` it handshakes straight away offering ALPN
@@ -104,7 +175,9 @@ class MuxPool:
         self.dial_timeout = dial_timeout
         self.yamux_config = yamux_config
         self.max_message_size = max_message_size
+        self._timeouts = CallTimeouts()
         self._sessions: dict[str, yamux.Session] = {}
+        self._idle: dict[yamux.Session, list[ClientCodec]] = {}
         self._dialing: dict[str, asyncio.Task[yamux.Session]] = {}
         self._closed = False
 
@@ -117,7 +190,7 @@ class MuxPool:
         timeout: float | None = None,
     ) -> Any:
         timeout = self.default_timeout if timeout is None else timeout
-        return await _with_timeout(
+        return await self._timeouts.run(
             self._call(address, method, args, reply_type), timeout, f"{method} to {address}"
         )
 
@@ -126,19 +199,16 @@ class MuxPool:
         for task in self._dialing.values():
             task.cancel()
         sessions, self._sessions = list(self._sessions.values()), {}
+        self._idle.clear()
         for session in sessions:
             await session.close()
 
     async def _call(self, address: str, method: str, args: Any, reply_type: Any) -> Any:
         session = await self._session(address)
-        try:
-            stream = await session.open()
-        except yamux.YamuxError as exc:  # nothing was sent on the dead session
-            await self._discard(address, session)
-            raise RPCDialError(f"{address}: {exc}") from exc
+        codec = await self._codec(address, session)
         done = False
         try:
-            reply = await ClientCodec(stream, self.max_message_size).call(method, args, reply_type)
+            reply = await codec.call(method, args, reply_type)
             done = True
             return reply
         except RPCError:
@@ -150,9 +220,32 @@ class MuxPool:
             raise
         finally:
             if done:
-                await stream.close()
+                await self._release(session, codec)
             else:
-                await stream.reset()
+                await codec.conn.reset()
+
+    async def _codec(self, address: str, session: yamux.Session) -> ClientCodec:
+        """An idle stream of ``session``, or a new one."""
+        idle = self._idle.get(session)
+        while idle:
+            codec = idle.pop()
+            if codec.conn.is_open:
+                return codec
+            await codec.conn.close()
+        try:
+            stream = await session.open()
+        except yamux.YamuxError as exc:  # nothing was sent on the dead session
+            await self._discard(address, session)
+            raise RPCDialError(f"{address}: {exc}") from exc
+        return ClientCodec(stream, self.max_message_size)
+
+    async def _release(self, session: yamux.Session, codec: ClientCodec) -> None:
+        """Keep a stream whose call completed for the next call, within limits."""
+        idle = self._idle.get(session)
+        if idle is not None and len(idle) < MAX_IDLE_STREAMS and codec.conn.is_open:
+            idle.append(codec)
+        else:
+            await codec.conn.close()
 
     async def _session(self, address: str) -> yamux.Session:
         if self._closed:
@@ -170,6 +263,7 @@ class MuxPool:
     async def _discard(self, address: str, session: yamux.Session) -> None:
         if self._sessions.get(address) is session:
             del self._sessions[address]
+        self._idle.pop(session, None)
         await session.close()
 
     async def _dial(self, address: str) -> yamux.Session:
@@ -191,6 +285,7 @@ class MuxPool:
             await session.close()
             raise RPCConnectionError("connection pool is closed")
         self._sessions[address] = session
+        self._idle[session] = []
         return session
 
     async def _upgrade(self, conn: StreamConn) -> StreamConn | TLSConn:
@@ -222,6 +317,7 @@ class FakePool:
         self.calls: list[tuple[str, str, Any]] = []
         self._failures: dict[str, list[Exception]] = {}
         self._down: dict[str, Exception] = {}
+        self._timeouts = CallTimeouts()
         self.closed = False
 
     def register(
@@ -249,7 +345,7 @@ class FakePool:
         timeout: float | None = None,
     ) -> Any:
         self.calls.append((address, method, args))
-        return await _with_timeout(
+        return await self._timeouts.run(
             self._call(address, method, args, reply_type), timeout, f"{method} to {address}"
         )
 

@@ -6,6 +6,11 @@ id 0 carries pings and go-aways.  Each stream starts with a 256 KiB receive
 window that the reader re-opens with window updates as it consumes data.
 A :class:`Stream` is a :class:`~proconsul.rpc.conn.Conn`; ``close`` is a
 half-close (FIN), ``reset`` aborts (RST).
+
+Frames are queued and one writer task sends everything queued so far in a
+single write, so the many small frames of concurrent streams cost one
+syscall per loop iteration rather than one each.  Received bytes are parsed
+from a buffer, several frames per read.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from proconsul.rpc.conn import READ_CHUNK, Conn, read_exactly
+from proconsul.rpc.conn import READ_CHUNK, Conn, ConnClosed
 
 __all__ = [
     "Config",
@@ -44,6 +49,7 @@ GO_AWAY_NORMAL, GO_AWAY_PROTO_ERR, GO_AWAY_INTERNAL_ERR = 0, 1, 2
 INITIAL_STREAM_WINDOW = 256 * 1024
 HEADER = struct.Struct(">BBHII")
 MAX_STREAM_ID = 0xFFFFFFFF
+SEND_HIGH_WATER = 1 << 20  # queued bytes above which senders wait for the writer
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +127,10 @@ class Stream:
         self._recv_buf = bytearray()
         self._recv_window = INITIAL_STREAM_WINDOW
         self._send_window = INITIAL_STREAM_WINDOW
-        self._recv_event = asyncio.Event()
-        self._send_event = asyncio.Event()
+        # Futures made on the session's loop: asyncio.Event looks the loop up
+        # on each wait, which costs a getpid() syscall on Python 3.11.
+        self._recv_waiter: asyncio.Future[None] | None = None
+        self._send_waiter: asyncio.Future[None] | None = None
         self._write_lock = asyncio.Lock()
         self._close_timer: asyncio.TimerHandle | None = None
 
@@ -133,17 +141,27 @@ class Stream:
                 data = bytes(self._recv_buf[:n])
                 del self._recv_buf[:n]
                 with contextlib.suppress(SessionClosed):
-                    await self._send_window_update()
+                    self._send_window_update()
                 return data
             if self.state in (State.REMOTE_CLOSE, State.CLOSED):
                 return b""
             if self.state is State.RESET:
                 raise StreamReset(f"stream {self.id} reset")
-            self._recv_event.clear()
-            await self._recv_event.wait()
+            self._recv_waiter = self._session._loop.create_future()
+            await self._recv_waiter
+
+    @property
+    def is_open(self) -> bool:
+        """Neither side has closed or reset the stream."""
+        return self.state in _OPEN
 
     async def write(self, data: bytes) -> None:
         """Send all of ``data``, waiting for window updates as needed."""
+        n = len(data)
+        if n <= self._send_window and self.state in _OPEN and not self._write_lock.locked():
+            self._send_window -= n  # fits the window: one frame, no lock needed
+            await self._session._send(encode_header(TYPE_DATA, self._send_flags(), self.id, n), data)
+            return
         view = memoryview(data)
         async with self._write_lock:
             while view:
@@ -152,8 +170,8 @@ class Stream:
                 if self.state is State.RESET:
                     raise StreamReset(f"stream {self.id} reset")
                 if self._send_window == 0:
-                    self._send_event.clear()
-                    await self._send_event.wait()
+                    self._send_waiter = self._session._loop.create_future()
+                    await self._send_waiter
                     continue
                 n = min(self._send_window, len(view))
                 self._send_window -= n
@@ -202,14 +220,14 @@ class Stream:
             return FLAG_ACK
         return 0
 
-    async def _send_window_update(self) -> None:
+    def _send_window_update(self) -> None:
         window = self._session.config.max_stream_window
         delta = window - len(self._recv_buf) - self._recv_window
         flags = self._send_flags()
         if delta < window // 2 and not flags:
             return
         self._recv_window += delta
-        await self._session._send(encode_header(TYPE_WINDOW_UPDATE, flags, self.id, delta))
+        self._session._enqueue(encode_header(TYPE_WINDOW_UPDATE, flags, self.id, delta))
 
     def _process_flags(self, flags: int) -> None:
         if flags & FLAG_ACK:
@@ -235,12 +253,12 @@ class Stream:
     def _grow_send_window(self, flags: int, delta: int) -> None:
         self._process_flags(flags)
         self._send_window += delta
-        self._send_event.set()
+        _wake(self._send_waiter)
 
-    def _receive(self, data: bytes) -> None:
+    def _receive(self, data: bytes | memoryview) -> None:
         self._recv_buf += data
         self._recv_window -= len(data)
-        self._recv_event.set()
+        _wake(self._recv_waiter)
 
     def _force_close(self) -> None:
         self.state = State.CLOSED
@@ -251,7 +269,7 @@ class Stream:
         self._close_timer = None
         self._force_close()
         self._session._remove(self.id)
-        self._session._send_nowait(encode_header(TYPE_WINDOW_UPDATE, FLAG_RST, self.id, 0))
+        self._session._enqueue_nowait(encode_header(TYPE_WINDOW_UPDATE, FLAG_RST, self.id, 0))
 
     def _cancel_close_timer(self) -> None:
         if self._close_timer is not None:
@@ -259,8 +277,13 @@ class Stream:
             self._close_timer = None
 
     def _notify(self) -> None:
-        self._recv_event.set()
-        self._send_event.set()
+        _wake(self._recv_waiter)
+        _wake(self._send_waiter)
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 class Session:
@@ -277,7 +300,12 @@ class Session:
         self._inflight: dict[int, asyncio.TimerHandle | None] = {}
         self._syn_released = asyncio.Event()
         self._accept_queue: asyncio.Queue[Stream | None] = asyncio.Queue()
-        self._send_lock = asyncio.Lock()
+        self._out: list[bytes] = []
+        self._out_size = 0
+        self._out_waiter: asyncio.Future[None] | None = None
+        self._write_started: float | None = None  # while a write is under way
+        self._write_watchdog: asyncio.TimerHandle | None = None
+        self._drained = asyncio.Event()
         self._pings: dict[int, asyncio.Future[None]] = {}
         self._ping_id = 0
         self._local_go_away = False
@@ -285,6 +313,7 @@ class Session:
         self._closed = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self._recv_task = self._loop.create_task(self._recv_loop())
+        self._write_task = self._loop.create_task(self._write_loop())
         self._keepalive_task = (
             self._loop.create_task(self._keepalive()) if self.config.enable_keepalive else None
         )
@@ -322,7 +351,7 @@ class Session:
             self._loop.call_later(timeout, self._open_timed_out, stream_id) if timeout > 0 else None
         )
         try:
-            await stream._send_window_update()
+            stream._send_window_update()
         except YamuxError:
             self._remove(stream_id)
             raise
@@ -334,7 +363,7 @@ class Session:
         if stream is None or self.closed:
             self._accept_queue.put_nowait(None)  # wake the next acceptor too
             raise SessionClosed("session closed")
-        await stream._send_window_update()
+        stream._send_window_update()
         return stream
 
     async def ping(self) -> float:
@@ -372,38 +401,88 @@ class Session:
                 timer.cancel()
         self._inflight.clear()
         self._syn_released.set()
+        self._drained.set()
         self._accept_queue.put_nowait(None)
         for waiter in self._pings.values():
             if not waiter.done():
                 waiter.set_exception(SessionClosed("session closed"))
         current = asyncio.current_task()
-        for task in (self._recv_task, self._keepalive_task):
+        if self._write_watchdog is not None:
+            self._write_watchdog.cancel()
+        for task in (self._recv_task, self._write_task, self._keepalive_task):
             if task is not None and task is not current:
                 task.cancel()
+        if self._out and current is not self._write_task:
+            await self._flush_on_close()
         await self._conn.close()
 
     async def _send(self, header: bytes, body: bytes | memoryview = b"") -> None:
-        async with self._send_lock:
+        """Queue a frame; wait only while the writer is far behind."""
+        self._enqueue(header + body if body else header)
+        if self._out_size > SEND_HIGH_WATER:
+            self._drained.clear()
+            await self._drained.wait()
             if self.closed:
                 raise SessionClosed("session closed")
+
+    def _enqueue(self, frame: bytes) -> None:
+        if self.closed:
+            raise SessionClosed("session closed")
+        self._out.append(frame)
+        self._out_size += len(frame)
+        _wake(self._out_waiter)
+
+    def _enqueue_nowait(self, frame: bytes) -> None:
+        with contextlib.suppress(SessionClosed):
+            self._enqueue(frame)
+
+    def _take_out(self) -> bytes:
+        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out.clear()
+        self._out_size = 0
+        return data
+
+    async def _write_loop(self) -> None:
+        while True:
+            if not self._out:
+                self._out_waiter = self._loop.create_future()
+                await self._out_waiter
+            data = self._take_out()
+            self._write_started = self._loop.time()
+            if self._write_watchdog is None:
+                self._write_watchdog = self._loop.call_later(
+                    self.config.connection_write_timeout, self._check_write)
             try:
-                await asyncio.wait_for(
-                    self._conn.write(header + body if body else header),
-                    self.config.connection_write_timeout,
-                )
-            except TimeoutError:
-                self._spawn(self.close(YamuxTimeout("connection write timeout")))
-                raise SessionClosed("connection write timeout") from None
-            except (ConnectionError, OSError) as exc:
+                await self._conn.write(data)
+            except Exception as exc:  # any failure ends the session
                 self._spawn(self.close(exc))
-                raise SessionClosed(f"write failed: {exc}") from exc
+                return
+            self._write_started = None
+            self._drained.set()
 
-    def _send_nowait(self, header: bytes) -> None:
-        async def send() -> None:
-            with contextlib.suppress(YamuxError):
-                await self._send(header)
+    def _check_write(self) -> None:
+        """Close the session if a write has been stuck for the write timeout.
 
-        self._spawn(send())
+        One timer per timeout period while there is traffic, not one per
+        write; it re-arms for what is left, so a stuck write is caught one
+        timeout after it began.
+        """
+        self._write_watchdog = None
+        if self._write_started is None or self.closed:
+            return
+        stuck_for = self._loop.time() - self._write_started
+        if stuck_for >= self.config.connection_write_timeout:
+            self._spawn(self.close(YamuxTimeout("connection write timeout")))
+            return
+        self._write_watchdog = self._loop.call_later(
+            self.config.connection_write_timeout - stuck_for, self._check_write)
+
+    async def _flush_on_close(self) -> None:
+        """Best effort: deliver what was queued (a FIN, a go-away) before the conn closes."""
+        data = self._take_out()
+        with contextlib.suppress(ConnectionError, OSError, TimeoutError):
+            async with asyncio.timeout(self.config.connection_write_timeout):
+                await self._conn.write(data)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = self._loop.create_task(coro)
@@ -440,59 +519,84 @@ class Session:
     async def _recv_loop(self) -> None:
         reason: BaseException | None = None
         try:
-            while True:
-                header = await read_exactly(self._conn, HEADER.size)
-                version, typ, flags, stream_id, length = HEADER.unpack(header)
-                if version != PROTO_VERSION:
-                    raise YamuxProtocolError(f"invalid protocol version {version}")
-                if typ in (TYPE_DATA, TYPE_WINDOW_UPDATE):
-                    await self._on_stream_frame(typ, flags, stream_id, length)
-                elif typ == TYPE_PING:
-                    self._on_ping(flags, length)
-                elif typ == TYPE_GO_AWAY:
-                    self._on_go_away(length)
-                else:
-                    raise YamuxProtocolError(f"invalid message type {typ}")
+            await self._receive_frames()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # any failure ends the session, never the process
             reason = exc
         await self.close(reason)
 
-    async def _on_stream_frame(self, typ: int, flags: int, stream_id: int, length: int) -> None:
+    async def _receive_frames(self) -> None:
+        """Parse frames from each read; a data payload may span reads."""
+        pending = b""  # an incomplete header
+        payload_left = 0
+        target: Stream | None = None  # where the current payload goes (None: dropped)
+        while True:
+            data = await self._conn.read()
+            if not data:
+                raise ConnClosed("connection closed")
+            if pending:
+                data, pending = pending + data, b""
+            view = memoryview(data)
+            pos, end = 0, len(data)
+            while pos < end:
+                if payload_left:
+                    n = min(payload_left, end - pos)
+                    if target is not None:
+                        target._receive(view[pos : pos + n])
+                    pos += n
+                    payload_left -= n
+                    continue
+                if end - pos < HEADER.size:
+                    pending = data[pos:]
+                    break
+                version, typ, flags, stream_id, length = HEADER.unpack_from(data, pos)
+                pos += HEADER.size
+                if version != PROTO_VERSION:
+                    raise YamuxProtocolError(f"invalid protocol version {version}")
+                if typ in (TYPE_DATA, TYPE_WINDOW_UPDATE):
+                    target = self._on_stream_frame(typ, flags, stream_id, length)
+                    if typ == TYPE_DATA:
+                        payload_left = length
+                elif typ == TYPE_PING:
+                    self._on_ping(flags, length)
+                elif typ == TYPE_GO_AWAY:
+                    self._on_go_away(length)
+                else:
+                    raise YamuxProtocolError(f"invalid message type {typ}")
+
+    def _on_stream_frame(self, typ: int, flags: int, stream_id: int, length: int) -> Stream | None:
+        """Apply a frame's header; returns the stream its data payload is for."""
         if flags & FLAG_SYN:
-            await self._on_syn(stream_id)
+            self._on_syn(stream_id)
         stream = self._streams.get(stream_id)
         if stream is None:
-            if typ == TYPE_DATA and length:
-                await self._discard(length)
-            return
+            return None
         try:
             if typ == TYPE_WINDOW_UPDATE:
                 stream._grow_send_window(flags, length)
-                return
+                return None
             stream._process_flags(flags)
             if length > stream._recv_window:
                 raise YamuxProtocolError(
                     f"receive window exceeded on stream {stream_id}: {length} > {stream._recv_window}"
                 )
         except YamuxProtocolError:
-            await self._send_go_away_error()
+            self._send_go_away_error()
             raise
-        if length:
-            stream._receive(await read_exactly(self._conn, length))
+        return stream
 
-    async def _on_syn(self, stream_id: int) -> None:
+    def _on_syn(self, stream_id: int) -> None:
         rst = encode_header(TYPE_WINDOW_UPDATE, FLAG_RST, stream_id, 0)
         if self._local_go_away:
-            self._send_nowait(rst)
+            self._enqueue_nowait(rst)
             return
         if stream_id in self._streams:
-            await self._send_go_away_error()
+            self._send_go_away_error()
             raise YamuxProtocolError(f"duplicate stream {stream_id}")
         if self._accept_queue.qsize() >= self.config.accept_backlog:
             log.warning("yamux: backlog exceeded, resetting stream %d", stream_id)
-            self._send_nowait(rst)
+            self._enqueue_nowait(rst)
             return
         stream = Stream(self, stream_id, State.SYN_RECEIVED)
         self._streams[stream_id] = stream
@@ -500,7 +604,7 @@ class Session:
 
     def _on_ping(self, flags: int, ping_id: int) -> None:
         if flags & FLAG_SYN:
-            self._send_nowait(encode_header(TYPE_PING, FLAG_ACK, 0, ping_id))
+            self._enqueue_nowait(encode_header(TYPE_PING, FLAG_ACK, 0, ping_id))
             return
         waiter = self._pings.pop(ping_id, None)
         if waiter is not None and not waiter.done():
@@ -516,12 +620,6 @@ class Session:
         else:
             raise YamuxProtocolError(f"unexpected go away code {code}")
 
-    async def _send_go_away_error(self) -> None:
+    def _send_go_away_error(self) -> None:
         self._local_go_away = True
-        with contextlib.suppress(YamuxError):
-            await self._send(encode_header(TYPE_GO_AWAY, 0, 0, GO_AWAY_PROTO_ERR))
-
-    async def _discard(self, length: int) -> None:
-        while length:
-            chunk = await read_exactly(self._conn, min(length, READ_CHUNK))
-            length -= len(chunk)
+        self._enqueue_nowait(encode_header(TYPE_GO_AWAY, 0, 0, GO_AWAY_PROTO_ERR))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class ConsulError(Exception):
     """An error whose message is shown to the client verbatim, as one line."""
@@ -31,10 +33,22 @@ class NotFound(ConsulError):
     status = 404
 
 
+class Forbidden(ConsulError):
+    """An ACL refused the request (403)."""
+
+    status = 403
+
+
 class TooLarge(ConsulError):
     """The request body or value is over a limit (413)."""
 
     status = 413
+
+
+class TooManyRequests(ConsulError):
+    """A server's RPC rate limit refused the request (429)."""
+
+    status = 429
 
 
 ERR_NO_PATH_TO_DC = "No path to datacenter"
@@ -43,3 +57,35 @@ ERR_ACL_DISABLED = "ACL support disabled"
 ERR_CONFLICTING_CONSISTENCY = "Cannot specify ?stale with ?consistent, conflicting semantics."
 ERR_SERVER_LEAVING = "Server is leaving the cluster"
 ERR_NO_SERVERS = "No known Consul servers"
+
+
+# Errors cross the server RPC as text only.  These are the texts (matched at
+# the start) whose class is not a plain 500: Consul's own ACL and rate-limit
+# errors, and what Proconsul's endpoints and state store raise as BadRequest.
+_REMOTE_ERROR_CLASSES: list[tuple[re.Pattern[str], type[ConsulError]]] = [
+    (re.compile(r".*(Permission denied|ACL not found)"), Forbidden),
+    (re.compile(r".*RPC rate limit exceeded"), TooManyRequests),
+    (re.compile("|".join([
+        r"Must provide ",
+        r"Missing (node registration|service registration|session$|check ')",
+        r"Invalid (KVS operation|service address|session operation|Behavior setting|Session TTL"
+        r"|state: )",
+        r"invalid (coordinate$|session \"|LastContactThreshold: |ServerStabilizationTime: )",
+        r"Session TTL '.*' invalid: ",
+        r"Check '.*' is in \w+ state$",
+        r"check node \".*\" does not match node ",
+        r'node ID ".*" for node ".*" aliases existing node ',
+        r'(id|address) ".*" was not found in the Raft configuration$',
+        r"Failed to create boolean expression evaluator: ",
+        r"Coordinate update rate limit exceeded",
+        r"Transaction contains too many operations ",
+    ])), BadRequest),
+]
+
+
+def remote_error_class(text: str) -> type[ConsulError]:
+    """The class of an error a server answered with ``text``."""
+    for pattern, cls in _REMOTE_ERROR_CLASSES:
+        if pattern.match(text):
+            return cls
+    return ConsulError

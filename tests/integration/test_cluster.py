@@ -167,6 +167,22 @@ def test_kv_writes_and_reads_through_client_agents(cluster: Cluster) -> None:
         cluster.address(i) for i in range(3))
 
 
+@pytest.mark.parametrize(("method", "path", "body", "text"), [
+    ("PUT", "/v1/catalog/register", {"Node": "no-address"},
+     "Must provide address if SkipNodeUpdate is not set"),
+    ("GET", "/v1/catalog/nodes?filter=Node%20%3D%3D", None,
+     "Failed to create boolean expression evaluator: "),
+    ("PUT", "/v1/session/create", {"Node": "no-such-node"}, "Missing node registration"),
+])
+def test_server_errors_keep_their_status_through_a_client_agent(
+    cluster: Cluster, method: str, path: str, body, text: str,
+) -> None:
+    via_client = cluster.clients[0].call(method, path, body)
+    via_leader = cluster.servers[cluster.leader()].call(method, path, body)
+    assert (via_client.status, via_client.text) == (via_leader.status, via_leader.text)
+    assert via_client.status == 400 and via_client.text.startswith(text)
+
+
 def test_service_registered_on_one_client_is_visible_through_the_other(
     cluster: Cluster,
 ) -> None:

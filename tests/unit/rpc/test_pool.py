@@ -9,7 +9,7 @@ import pytest
 from proconsul.rpc.codec import RPCServer
 from proconsul.rpc.errors import RPCConnectionError, RPCError, RPCTimeout
 from proconsul.rpc.mux import ConnType, PortMux
-from proconsul.rpc.pool import ConnPool, FakePool, MuxPool, split_address
+from proconsul.rpc.pool import CallTimeouts, ConnPool, FakePool, MuxPool, split_address
 from proconsul.structs.errors import ERR_NO_LEADER, ConsulError
 
 HOST = "127.0.0.1"
@@ -110,6 +110,32 @@ async def test_concurrent_calls_share_one_connection(server, pool):
     assert server.mux.counts["MULTIPLEX_V2"] == 1
 
 
+async def test_calls_reuse_idle_streams(server, pool):
+    for i in range(3):
+        assert (await pool.call(server.address, "Catalog.Get", Args(f"dc{i}"), Reply)).Index == 42
+    session = pool._sessions[server.address]
+    assert session.num_streams == 1
+    await asyncio.gather(
+        *(pool.call(server.address, "Catalog.Get", Args("x"), Reply) for _ in range(10))
+    )
+    await asyncio.gather(
+        *(pool.call(server.address, "Catalog.Get", Args("y"), Reply) for _ in range(10))
+    )
+    assert session.num_streams == 10
+    with pytest.raises(RPCError):
+        await pool.call(server.address, "Status.Leader", {})
+    assert session.num_streams == 10  # a remote error leaves the stream usable
+
+
+async def test_a_stream_reset_while_idle_is_not_reused(server, pool):
+    await pool.call(server.address, "Catalog.Get", Args("a"), Reply)
+    session = pool._sessions[server.address]
+    (idle,) = pool._idle[session]
+    await idle.conn.reset()
+    assert (await pool.call(server.address, "Catalog.Get", Args("b"), Reply)).Datacenter == "b"
+    assert [codec.conn.id for codec in pool._idle[session]] == [3]
+
+
 async def test_refused_connection_is_a_connection_error(pool):
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -153,6 +179,40 @@ async def test_closed_pool_refuses_calls(server):
     await pool.close()
     with pytest.raises(RPCConnectionError, match="closed"):
         await pool.call(server.address, "Catalog.Get", Args("x"))
+
+
+# CallTimeouts
+
+
+async def test_call_timeouts_expire_in_deadline_order_not_start_order():
+    timeouts = CallTimeouts()
+    never = asyncio.Event()
+    slow = asyncio.create_task(timeouts.run(never.wait(), 30, "slow"))
+    await asyncio.sleep(0)
+    with pytest.raises(RPCTimeout, match="fast: timed out after 0.01s"):
+        await timeouts.run(never.wait(), 0.01, "fast")
+    assert not slow.done()
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+
+
+async def test_call_timeouts_let_finished_calls_and_outer_cancels_through():
+    timeouts = CallTimeouts()
+    for i in range(500):  # finished calls are dropped from the heap as they pile up
+        assert await timeouts.run(asyncio.sleep(0, i), 30, "quick") == i
+    assert len(timeouts._heap) <= 64
+    started = asyncio.Event()
+
+    async def wait_forever():
+        started.set()
+        await asyncio.Event().wait()
+
+    outer = asyncio.create_task(timeouts.run(wait_forever(), 30, "outer"))
+    await started.wait()
+    outer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await outer
 
 
 # FakePool

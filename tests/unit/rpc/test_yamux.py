@@ -337,3 +337,21 @@ async def test_close_without_remote_fin_times_out_with_rst(conn_pair):
     ]
     assert client.num_streams == 0
     await client.close()
+
+
+async def test_a_write_stuck_past_the_write_timeout_closes_the_session():
+    class StuckConn:
+        async def read(self, n: int = 65536) -> bytes:
+            await asyncio.Event().wait()
+
+        async def write(self, data: bytes) -> None:
+            await asyncio.Event().wait()
+
+        async def close(self) -> None:
+            pass
+
+    config = Config(enable_keepalive=False, connection_write_timeout=0.05)
+    client = Session(StuckConn(), client=True, config=config)
+    await client.open()
+    await asyncio.wait_for(client.wait_closed(), 5)
+    assert isinstance(client.close_reason, YamuxTimeout)
