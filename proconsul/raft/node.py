@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from proconsul.lib.deadlines import Deadlines
 from proconsul.raft.config import Configuration, RaftConfig, Suffrage
 from proconsul.raft.core import RaftCore, Ready, Role
 from proconsul.raft.interface import ConsensusError, NoLeaderError, NotLeaderError, StateMachine
@@ -34,11 +35,6 @@ _NOT_PENDING: tuple[int, None] = (0, None)
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
-
-
-def _expire(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -191,12 +187,16 @@ class RaftNode:
         self._observers: list[Callable[[bool], None]] = []
         self._was_leader = False
         self._started_at = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None  # looked up once: on Python 3.11
+        # each asyncio.get_running_loop() is a getpid() system call
+        self._deadlines: Deadlines | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Load the stored state, restore the state machine and start running."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
+        self._deadlines = Deadlines(loop)
         self._started_at = loop.time()
         storage = self._storage
         snapshot = storage.snapshots.latest
@@ -227,6 +227,8 @@ class RaftNode:
             self._task = None
         await self._transport.close()
         self._fail_pending(ConsensusError("raft is shutdown"))
+        if self._deadlines is not None:
+            self._deadlines.cancel()
         if self._storage_thread is None:
             self._storage.close()
         else:
@@ -359,16 +361,15 @@ class RaftNode:
         await self._wait_applied(index, core.term, timeout)
 
     async def _wait_applied(self, index: int, term: int, timeout: float | None) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
+        assert self._loop is not None and self._deadlines is not None
+        future: asyncio.Future[Any] = self._loop.create_future()
         self._proposals[index] = (term, future)
         self._wake()
-        timer = None if timeout is None else loop.call_later(timeout, _expire, future)
+        if timeout is not None:
+            self._deadlines.add(future, timeout)
         try:
             return await future
         finally:
-            if timer is not None:
-                timer.cancel()
             if self._proposals.get(index, _NOT_PENDING)[1] is future:
                 del self._proposals[index]
 
@@ -381,7 +382,8 @@ class RaftNode:
 
     async def _sleep_until(self, deadline: float) -> None:
         """Sleep until ``deadline`` (loop time) or :meth:`_wake`."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None
         waiter = self._waiter = loop.create_future()
         timer = loop.call_at(deadline, _resolve, waiter)
         try:
@@ -392,9 +394,9 @@ class RaftNode:
 
     def _receive(self, message: Message) -> None:
         core = self._core
-        if core is None:
+        if core is None or self._loop is None:
             return
-        core.step(message, asyncio.get_running_loop().time())
+        core.step(message, self._loop.time())
         self._wake()
 
     async def _run(self) -> None:
