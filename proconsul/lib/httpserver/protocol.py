@@ -5,6 +5,12 @@ one at a time (pipelined requests wait their turn, and reading pauses if
 too many wait). Bodies are read whole before the handler runs and are
 capped; a request the server cannot take gets a one-line error and the
 connection closes.
+
+Replies are not sent the moment they are ready: a connection's output is
+gathered and every connection with some is flushed once per event-loop
+turn, in one send each. Under load this wakes the clients once per burst
+instead of once per reply, which on this machine's virtual CPUs is worth
+half the cost of a small request.
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ class HttpProtocol(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
+        self._output: list[bytes] = []
+        self._close_after_flush = False
         self.idle_since = self._loop.time()
         self._refused = False
         self._start_message()
@@ -95,19 +103,40 @@ class HttpProtocol(asyncio.Protocol):
         return self._task is not None or bool(self._queue)
 
     def write(self, data: bytes) -> None:
+        """Queue ``data``; it goes out at the end of this loop turn."""
         if self.transport is None:
             raise ConnectionResetError("the client closed the connection")
-        self.transport.write(data)
+        if not self._output:
+            self._server.flush_soon(self)
+        self._output.append(data)
 
     async def write_and_drain(self, data: bytes) -> None:
         self.write(data)
+        self.flush()
         if self._writing_paused:
             waiter = self._loop.create_future()
             self._drain_waiters.append(waiter)
             await waiter
 
+    def flush(self) -> None:
+        """Send the queued output in one write (and close, if asked to)."""
+        output, transport = self._output, self.transport
+        if transport is None:
+            output.clear()
+            return
+        if output:
+            transport.write(output[0] if len(output) == 1 else b"".join(output))
+            output.clear()
+        if self._close_after_flush:
+            transport.close()
+
     def close(self) -> None:
-        if self.transport is not None:
+        """Close once the queued output is sent."""
+        if self.transport is None:
+            return
+        if self._output:
+            self._close_after_flush = True
+        else:
             self.transport.close()
 
     # ---------------------------------------------------------------- parsing
@@ -225,7 +254,7 @@ class HttpProtocol(asyncio.Protocol):
                 await response.prepare(request)
             await response.write_eof()
             return keep_alive
-        self.transport.write(encode_response(response, keep_alive, request.method == "HEAD"))
+        self.write(encode_response(response, keep_alive, request.method == "HEAD"))
         return keep_alive
 
 
@@ -244,6 +273,7 @@ class HttpServer:
         self._listener: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._drained = asyncio.Event()
+        self._unflushed: list[HttpProtocol] = []
         self.port = 0  # the bound port, once started
 
     async def start(self, host: str, port: int) -> None:
@@ -262,6 +292,17 @@ class HttpServer:
             if not connection.busy and connection.idle_since < deadline:
                 connection.close()
         self._schedule_sweep()
+
+    def flush_soon(self, connection: HttpProtocol) -> None:
+        """Have ``connection``'s output sent at the end of this loop turn."""
+        if not self._unflushed:
+            self.loop.call_soon(self._flush)
+        self._unflushed.append(connection)
+
+    def _flush(self) -> None:
+        connections, self._unflushed = self._unflushed, []
+        for connection in connections:
+            connection.flush()
 
     def check_drained(self) -> None:
         if not any(c.busy for c in self.connections):

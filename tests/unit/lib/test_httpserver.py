@@ -285,3 +285,13 @@ def test_router_tries_patterns_with_a_short_literal_start_last():
     router.add_get("/v1/kv/{key:.*}", second)
     assert router.resolve("GET", "/v1/kv/a")[0] is second
     assert router.resolve("GET", "/v2/kv/a")[0] is first
+
+
+async def test_pipelined_replies_leave_in_one_send_per_loop_turn(serve):
+    server = await serve()
+    client = await Client.connect(server.port)
+    client.send(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\nConnection: close"
+                b"\r\n\r\n")
+    replies = [await client.reply() for _ in range(3)]
+    assert [body.split()[1] for _, _, body in replies] == [b"/a", b"/b", b"/c"]
+    assert await client.closed()  # the close waited for the queued replies
