@@ -36,9 +36,11 @@ class _Broadcast:
 class BroadcastQueue:
     """Queued gossip with per-message transmit counts."""
 
-    def __init__(self, retransmit_mult: int, num_nodes: Callable[[], int]) -> None:
+    def __init__(self, retransmit_mult: int, num_nodes: Callable[[], int],
+                 on_queue: Callable[[], None] | None = None) -> None:
         self.retransmit_mult = retransmit_mult
         self._num_nodes = num_nodes
+        self._on_queue = on_queue  # told after each message is queued
         self._keys: list[tuple] = []  # sorted _Broadcast.key() values
         self._by_name: dict[str, _Broadcast] = {}
         self._order = itertools.count()
@@ -56,6 +58,8 @@ class BroadcastQueue:
                 self._finish(old)
             self._by_name[name] = item
         bisect.insort(self._keys, item.key())
+        if self._on_queue is not None:
+            self._on_queue()
 
     def get(self, overhead: int, limit: int) -> list[bytes]:
         """Take messages that fit ``limit`` bytes, counting ``overhead`` for each.
@@ -92,6 +96,20 @@ class BroadcastQueue:
                 bumped.append(item)
         for item in bumped:
             bisect.insort(keys, item.key())
+        return chosen
+
+    def fresh(self, overhead: int, limit: int) -> list[bytes]:
+        """Messages not yet transmitted that fit ``limit`` bytes (``overhead`` each), left
+        queued and uncounted: an extra round that spends none of their transmissions."""
+        chosen: list[bytes] = []
+        used = 0
+        for transmits, _, _, item in self._keys:
+            if transmits:
+                break
+            size = overhead + len(item.message)
+            if used + size <= limit:
+                chosen.append(item.message)
+                used += size
         return chosen
 
     def _remove(self, item: _Broadcast) -> None:

@@ -257,9 +257,10 @@ class Serf(Delegate):
         self._our_queries: dict[int, _OurQuery] = {}
         self._answered: set[tuple[int, int]] = set()
         retransmit = ml.retransmit_mult
-        self.intent_broadcasts = BroadcastQueue(retransmit, self.num_members)
-        self.event_broadcasts = BroadcastQueue(retransmit, self.num_members)
-        self.query_broadcasts = BroadcastQueue(retransmit, self.num_members)
+        gossip_soon = self.memberlist.gossip_soon
+        self.intent_broadcasts = BroadcastQueue(retransmit, self.num_members, gossip_soon)
+        self.event_broadcasts = BroadcastQueue(retransmit, self.num_members, gossip_soon)
+        self.query_broadcasts = BroadcastQueue(retransmit, self.num_members, gossip_soon)
         self._timers = TimerQueue()
         self._events: list[SerfEvent] = []
         self._snapshot_lines: list[str] = []
@@ -529,12 +530,12 @@ class Serf(Delegate):
     def node_meta(self, limit: int) -> bytes:
         return self.encode_tags(self.config.tags)
 
-    def get_broadcasts(self, overhead: int, limit: int) -> list[bytes]:
+    def get_broadcasts(self, overhead: int, limit: int, fresh: bool = False) -> list[bytes]:
         messages: list[bytes] = []
         used = 0
         for queue in (self.intent_broadcasts, self.query_broadcasts, self.event_broadcasts):
             queue.prune(self.config.max_queue_depth)
-            batch = queue.get(overhead, limit - used)
+            batch = (queue.fresh if fresh else queue.get)(overhead, limit - used)
             used += sum(len(m) + overhead for m in batch)
             messages += batch
         return messages

@@ -340,3 +340,22 @@ def test_tick_held_by_a_failing_probe_starts_the_next_probe_at_once():
                 pings.append(step / 100)
     gaps = [b - a for a, b in zip(pings, pings[1:], strict=False)]
     assert len(pings) >= 9 and max(gaps) < 1.02  # one tick step of slack
+
+
+def _update_spread_time(eager: bool) -> float:
+    net, nodes = cluster(20, eager_gossip=eager)
+    assert net.run_until_true(lambda: all_alive(nodes), 30.0)
+    net.run_for(5.0)  # let the join broadcasts run out
+    nodes[0].delegate.meta = b"v2"
+    start = net.now
+    nodes[0].update_node(net.now)
+    net.pump(nodes[0])
+    assert net.run_until_true(
+        lambda: all(n.nodes["node1"].meta == b"v2" for n in nodes[1:]), 10.0, step=0.002)
+    return net.now - start
+
+
+def test_eager_gossip_spreads_a_new_broadcast_without_waiting_for_ticks():
+    # With 2 ms links, ticks (200 ms, random phase) set the spread time without it.
+    eager, ticked = _update_spread_time(True), _update_spread_time(False)
+    assert eager < 0.15 < ticked
