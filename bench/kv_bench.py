@@ -273,9 +273,7 @@ def run(a: argparse.Namespace) -> int:
         start_targets(a, targets)
         left, right = targets
         for t in targets:
-            # Through the leader: a stale read-back elsewhere may lag the write.
-            lead = t.info.get("leader_url")
-            secs = h.preload_kv(_view(t, lead) if lead else t, keys, a.value_size)
+            secs = h.preload_kv(t, keys, a.value_size)
             log(f"{t.label}: preloaded {len(keys)} keys in {secs:.1f}s (read-back ok)")
         results = measure(a, left, right, scenarios, keys, scripts_dir, errors, background)
     except KeyboardInterrupt:

@@ -13,7 +13,6 @@ log = logging.getLogger("agent.http")
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-_route_names: dict[str, tuple[str, str]] = {}
 _request_names: dict[tuple[str, str | None], tuple[dict[str, str], str]] = {}
 
 
@@ -22,13 +21,9 @@ def route_names(pattern: str) -> tuple[str, str]:
 
     ``/v1/kv/{key}`` → (``v1_kv_``, ``v1.kv._``): a parsed tail becomes ``_``.
     """
-    names = _route_names.get(pattern)
-    if names is None:
-        prefix = "/".join("" if "{" in part else part for part in pattern.split("/"))
-        parts = prefix[1:].split("/") if prefix != "/" else []
-        names = _route_names[pattern] = (prefix[1:].replace("/", "_"),
-                                         ".".join(p or "_" for p in parts))
-    return names
+    prefix = "/".join("" if "{" in part else part for part in pattern.split("/"))
+    parts = prefix[1:].split("/") if prefix != "/" else []
+    return prefix[1:].replace("/", "_"), ".".join(p or "_" for p in parts)
 
 
 def _log_url(request: web.Request) -> str:

@@ -35,16 +35,16 @@ class Headers(dict[str, str]):
 class Request:
     """One parsed request with its whole body; ``app`` is the server's shared mapping."""
 
-    __slots__ = ("method", "path", "query_string", "version", "keep_alive", "app", "match_info",
+    __slots__ = ("method", "path", "query_string", "keep_alive", "app", "match_info",
                  "route", "headers", "_query", "_body", "_protocol")
 
-    def __init__(self, method: str, target: bytes, headers: Headers, body: bytes, *, version: str = "1.1", keep_alive: bool = True,
-                 app: dict[str, Any] | None = None, protocol: HttpProtocol | None = None):
+    def __init__(self, method: str, target: bytes, headers: Headers, body: bytes, *,
+                 keep_alive: bool = True, app: dict[str, Any] | None = None,
+                 protocol: HttpProtocol | None = None):
         path, _, query = target.decode("utf-8", "surrogateescape").partition("?")
         self.method = method
         self.path = unquote(path) if "%" in path else path
         self.query_string = query
-        self.version = version
         self.keep_alive = keep_alive
         self.app: dict[str, Any] = app if app is not None else {}
         self.match_info: dict[str, str] = {}

@@ -200,9 +200,8 @@ class HttpProtocol(asyncio.Protocol):
         parser = self._parser
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         request = Request(parser.get_method().decode("ascii", "replace"), self._url,
-                          self._headers, body, version=parser.get_http_version(),
-                          keep_alive=parser.should_keep_alive(), app=self._server.app,
-                          protocol=self)
+                          self._headers, body, keep_alive=parser.should_keep_alive(),
+                          app=self._server.app, protocol=self)
         self._enqueue(request)
 
     # ---------------------------------------------------------------- serving

@@ -35,10 +35,9 @@ class MethodNotAllowed(Exception):
 class Resource:
     """One path pattern with its handlers by method."""
 
-    __slots__ = ("pattern", "canonical", "regex", "handlers", "bucket")
+    __slots__ = ("canonical", "regex", "handlers", "bucket")
 
     def __init__(self, pattern: str):
-        self.pattern = pattern
         self.canonical = _PART.sub(lambda m: "{" + m["name"] + "}", pattern)
         part = _PART.search(pattern)
         self.regex = _compile(pattern) if part else None

@@ -94,7 +94,8 @@ async def test_keep_alive_serves_many_requests_on_one_connection(serve):
 async def test_pipelined_requests_are_answered_in_order(serve):
     async def slow_first(request: Request) -> Response:
         if request.path == "/slow":
-            await asyncio.sleep(0.05)
+            for _ in range(20):  # give the pipelined requests every chance to overtake
+                await asyncio.sleep(0)
         return Response(body=request.path.encode())
 
     server = await serve(slow_first)
@@ -215,17 +216,17 @@ async def test_client_going_away_cancels_its_handler(serve):
 
 
 async def test_stop_lets_a_request_under_way_finish(serve):
-    release = asyncio.Event()
+    started, release = asyncio.Event(), asyncio.Event()
 
     async def wait_release(request: Request) -> Response:
+        started.set()
         await release.wait()
         return Response(body=b"done")
 
     server = await serve(wait_release)
     client = await Client.connect(server.port)
     client.send(b"GET / HTTP/1.1\r\n\r\n")
-    while not any(c.busy for c in server.connections):
-        await asyncio.sleep(0)
+    await started.wait()
     stopping = asyncio.create_task(server.stop(grace=5))
     await asyncio.sleep(0)
     release.set()
