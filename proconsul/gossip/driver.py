@@ -102,7 +102,7 @@ class GossipDriver:
             self._subscribers.remove(callback)
 
     async def start(self) -> None:
-        await self.transport.start(self._on_packet, self._on_stream)
+        await self.transport.start(self._on_packet, self._on_stream, self._on_unreachable)
         ml = self.serf.config.memberlist
         if not ml.bind_port:
             ml.bind_port = self.transport.port
@@ -230,6 +230,10 @@ class GossipDriver:
         self.serf.handle_packet(data, addr, self.clock())
         self._flush()
 
+    def _on_unreachable(self, addr: Address) -> None:
+        self.serf.handle_unreachable(addr, self.clock())
+        self._flush()
+
     async def _read_message(self, reader: asyncio.StreamReader) -> bytes:
         codec = self.serf.codec
         buf = b""
@@ -280,9 +284,10 @@ class GossipDriver:
                 ok = self.serf.stream_reply(request.request_id, data, self.clock()) is None
             else:
                 ok = True
-        except (TimeoutError, OSError, WireError, DecodeError):
+        except (TimeoutError, OSError, WireError, DecodeError) as exc:
             if request.expect_reply:
-                self.serf.stream_failed(request.request_id, self.clock())
+                refused = isinstance(exc, ConnectionRefusedError)
+                self.serf.stream_failed(request.request_id, self.clock(), refused)
         finally:
             if writer is not None:
                 writer.close()

@@ -75,6 +75,13 @@ class MemberlistConfig:
     # are not counted against the message's retransmit limit, so the ticks spread it as
     # memberlist would; the extra round only makes it arrive sooner.
     eager_gossip: bool = True
+    # Beyond memberlist: when the network reports that nothing listens at a probed node's
+    # address (ICMP port unreachable for the ping, or a refused TCP fallback ping), the
+    # probe fails at once instead of after the probe interval: a crashed process on a live
+    # host is suspected about a second sooner. Suspicion and its timeout are unchanged, so
+    # a node that is in fact alive still refutes in time; a host that is down sends no
+    # such report and is found the usual way.
+    unreachable_fails_probe: bool = True
 
     @classmethod
     def lan(cls, name: str, **overrides) -> MemberlistConfig:
@@ -222,6 +229,7 @@ class Stats:
     packets_dropped: int = 0
     parts_dropped: int = 0
     streams_rejected: int = 0
+    probes_unreachable: int = 0  # probes failed at once: nothing listened at the target
     suspected: Counter[str] = field(default_factory=Counter)  # alive → suspect, per node
     declared_dead: Counter[str] = field(default_factory=Counter)  # → dead (not left), per node
 
@@ -525,10 +533,24 @@ class Memberlist:
             return None if ok else "TCP ping got no matching ack"
         return None
 
-    def stream_failed(self, request_id: int, now: float) -> None:
-        """The stream could not be opened, written or answered in time."""
+    def stream_failed(self, request_id: int, now: float, refused: bool = False) -> None:
+        """The stream could not be opened, written or answered in time; ``refused``: the
+        connection was refused (nothing listens there)."""
         self.advance(now)
-        self._streams.pop(request_id, None)
+        pending = self._streams.pop(request_id, None)
+        probe = self._probe
+        if (refused and pending is not None and pending.kind == "ping" and probe is not None
+                and probe.seq_no == pending.probe_seq):
+            self._probe_unreachable(probe)
+
+    def handle_unreachable(self, addr: Address, now: float) -> None:
+        """The network reports that nothing listens at ``addr`` (an ICMP port unreachable
+        for a packet we sent there). A probe of the node at that address fails now."""
+        self.advance(now)
+        probe = self._probe
+        node = self.nodes.get(probe.node) if probe is not None else None
+        if node is not None and node.address == addr:
+            self._probe_unreachable(probe)
 
     # ---------------------------------------------------------- ping/ack
 
@@ -674,14 +696,20 @@ class Memberlist:
         self.awareness.apply_delta(-1)
         self._release_held_tick()
 
-    def _probe_failed(self, probe: _Probe) -> None:
+    def _probe_unreachable(self, probe: _Probe) -> None:
+        """The target's host answered that nothing listens there: a definite failure,
+        so no indirect probes are awaited and our own health score is not charged."""
+        if self.config.unreachable_fails_probe:
+            self.stats.probes_unreachable += 1
+            self._probe_failed(probe, definite=True)
+
+    def _probe_failed(self, probe: _Probe, definite: bool = False) -> None:
         if probe is not self._probe:
             return
         self._end_probe(probe)
-        if probe.expected_nacks > 0:
-            self.awareness.apply_delta(max(0, probe.expected_nacks - probe.nacks))
-        else:
-            self.awareness.apply_delta(1)
+        if not definite:  # Lifeguard: a probe that just went unanswered may be our fault
+            missed = probe.expected_nacks - probe.nacks if probe.expected_nacks else 1
+            self.awareness.apply_delta(max(0, missed))
         node = self.nodes.get(probe.node)
         if node is not None and not node.dead_or_left():
             self._suspect_node(wire.Suspect(incarnation=node.incarnation, node=node.name,

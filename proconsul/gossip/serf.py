@@ -1,11 +1,11 @@
 """serf on top of memberlist, sans-IO.
 
 ``Serf`` owns a ``Memberlist`` and is its delegate.  The driver talks only to
-``Serf``: it forwards packets, streams and ticks (``handle_packet``,
-``handle_stream``, ``stream_reply``, ``stream_failed``, ``tick``), drains
-``take_actions()`` for network output and ``take_events()`` for member,
-user-event and query events, and ``take_snapshot_lines()`` for the rejoin
-snapshot file.
+``Serf``: it forwards packets, streams, unreachable reports and ticks
+(``handle_packet``, ``handle_stream``, ``stream_reply``, ``stream_failed``,
+``handle_unreachable``, ``tick``), drains ``take_actions()`` for network output
+and ``take_events()`` for member, user-event and query events, and
+``take_snapshot_lines()`` for the rejoin snapshot file.
 """
 
 from __future__ import annotations
@@ -346,9 +346,12 @@ class Serf(Delegate):
         self._join_progress(request_id, error is None)
         return error
 
-    def stream_failed(self, request_id: int, now: float) -> None:
-        self.memberlist.stream_failed(request_id, now)
+    def stream_failed(self, request_id: int, now: float, refused: bool = False) -> None:
+        self.memberlist.stream_failed(request_id, now, refused)
         self._join_progress(request_id, False)
+
+    def handle_unreachable(self, addr: Address, now: float) -> None:
+        self.memberlist.handle_unreachable(addr, now)
 
     @property
     def now(self) -> float:

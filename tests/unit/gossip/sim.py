@@ -3,7 +3,8 @@
 Cores are memberlist (or serf) instances addressed by ``(ip, port)``.
 Packets and streams are delivered after ``latency`` on a virtual clock;
 packets may be lost at random; links can be cut; nodes can be killed (no more
-input) or stalled (their input arrives ``stall[addr]`` seconds late, like a
+input; with ``host_up`` their host answers port unreachable, like a crashed
+process on a live machine) or stalled (their input arrives ``stall[addr]`` seconds late, like a
 CPU-starved process working through a backlog).
 
 Everything runs off one event heap: network deliveries and each core's next
@@ -31,6 +32,7 @@ class SimNetwork:
         self.now = 0.0
         self.cores: dict[Address, Memberlist] = {}
         self.dead: set[Address] = set()
+        self.refusing: set[Address] = set()  # dead, but the host reports port unreachable
         self.cut: set[frozenset] = set()
         self.stall: dict[Address, float] = {}
         self.packets_sent = 0
@@ -44,8 +46,10 @@ class SimNetwork:
         self.pump(core)
         return core
 
-    def kill(self, core: Memberlist) -> None:
+    def kill(self, core: Memberlist, host_up: bool = False) -> None:
         self.dead.add(core.address)
+        if host_up:
+            self.refusing.add(core.address)
 
     def cut_link(self, a: Memberlist, b: Memberlist) -> None:
         self.cut.add(frozenset((a.address, b.address)))
@@ -97,14 +101,24 @@ class SimNetwork:
                 dst = self.cores[action.addr]
                 dst.handle_packet(action.data, src, self.now)
                 self.pump(dst)
+            elif action.addr in self.refusing and src not in self.dead:
+                self._at(self._arrival(src), self._unreachable(src, action.addr))
         return deliver
+
+    def _unreachable(self, src: Address, dst: Address):
+        def report() -> None:
+            if src not in self.dead:
+                self.cores[src].handle_unreachable(dst, self.now)
+                self.pump(self.cores[src])
+        return report
 
     def _stream(self, src: Address, action: StreamRequest):
         def deliver() -> None:
             client = self.cores[src]
             if not self._reachable(src, action.addr):
                 if src not in self.dead:
-                    client.stream_failed(action.request_id, self.now)
+                    refused = action.addr in self.refusing
+                    client.stream_failed(action.request_id, self.now, refused)
                     self.pump(client)
                 return
             server = self.cores[action.addr]

@@ -1,5 +1,6 @@
 """The asyncio driver over real sockets on 127.0.0.1 (two Proconsul serf pools)."""
 
+import asyncio
 import random
 
 import pytest
@@ -17,6 +18,7 @@ from proconsul.gossip.serf import (
     UserEvent,
 )
 from proconsul.gossip.transport import NetTransport
+from proconsul.gossip.wire import NodeState
 
 
 def make_driver(name: str, tmp_path=None, key: bytes | None = None) -> tuple[GossipDriver, list]:
@@ -101,3 +103,34 @@ async def test_snapshot_restart_rejoins(tmp_path):
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_transport_reports_port_unreachable_for_a_closed_port():
+    closed = NetTransport("127.0.0.1", 0)
+    await closed.start(lambda d, s: None, lambda r, w: None)
+    dead_port = closed.port
+    await closed.close()
+    reports: asyncio.Queue = asyncio.Queue()
+    sender = NetTransport("127.0.0.1", 0)
+    await sender.start(lambda d, s: None, lambda r, w: None, reports.put_nowait)
+    try:
+        sender.send_packet(("127.0.0.1", dead_port), b"ping")
+        assert await asyncio.wait_for(reports.get(), 5.0) == ("127.0.0.1", dead_port)
+    finally:
+        await sender.close()
+
+
+async def test_stopped_pool_is_suspected_through_port_unreachable():
+    a, _ = make_driver("a")
+    b, _ = make_driver("b")
+    await a.start()
+    await b.start()
+    try:
+        await b.join([("127.0.0.1", a.transport.port)])
+        assert await a.wait_for(lambda: status(a, "b") == MemberStatus.ALIVE, 5.0)
+        await b.stop()  # its sockets close: the host now answers port unreachable
+        ml = a.serf.memberlist
+        assert await a.wait_for(lambda: ml.nodes["b"].state != NodeState.ALIVE, 10.0)
+        assert ml.stats.probes_unreachable >= 1 and ml.awareness.score == 0
+    finally:
+        await a.stop()

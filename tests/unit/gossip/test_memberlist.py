@@ -13,6 +13,7 @@ from proconsul.gossip.memberlist import (
     MemberlistConfig,
     NodeRecord,
     SendPacket,
+    StreamRequest,
 )
 from proconsul.gossip.suspicion import Awareness, Suspicion, suspicion_timeout
 from proconsul.gossip.wire import NodeState
@@ -359,3 +360,70 @@ def test_eager_gossip_spreads_a_new_broadcast_without_waiting_for_ticks():
     # With 2 ms links, ticks (200 ms, random phase) set the spread time without it.
     eager, ticked = _update_spread_time(True), _update_spread_time(False)
     assert eager < 0.15 < ticked
+
+
+def _probing_core(**cfg) -> tuple[Memberlist, tuple[str, int]]:
+    """A core that knows one peer, n2, and has just sent it a probe ping."""
+    config = MemberlistConfig.lan("a", bind_addr="10.0.0.1", **cfg)
+    core = Memberlist(config, rng=random.Random(1))
+    core.start(0.0)
+    alive = wire.Alive(incarnation=1, node="n2", addr="10.0.0.2", port=7946, meta=b"",
+                       vsn=config.vsn())
+    core.handle_packet(wire.encode_message(alive), ("10.0.0.2", 7946), 0.0)
+    core.tick(config.probe_interval)
+    assert core._probe is not None and core._probe.node == "n2"
+    core.take_actions()
+    return core, ("10.0.0.2", 7946)
+
+
+def test_port_unreachable_fails_the_probe_at_once_without_charging_awareness():
+    core, n2 = _probing_core()
+    core.handle_unreachable(("10.0.0.3", 7946), 1.01)  # someone else: ignored
+    core.handle_unreachable(("10.0.0.2", 7947), 1.01)
+    assert core.nodes["n2"].state == NodeState.ALIVE
+    core.handle_unreachable(n2, 1.01)
+    assert core.nodes["n2"].state == NodeState.SUSPECT
+    assert core.stats.probes_unreachable == 1
+    assert core.awareness.score == 0 and core._probe is None
+    core.handle_unreachable(n2, 1.02)  # no probe running: nothing more
+    assert core.stats.probes_unreachable == 1
+
+
+def test_port_unreachable_is_ignored_when_switched_off():
+    core, n2 = _probing_core(unreachable_fails_probe=False)
+    core.handle_unreachable(n2, 1.01)
+    assert core.nodes["n2"].state == NodeState.ALIVE and core._probe is not None
+    core.tick(2.0)  # the probe interval ends unanswered: the usual failure
+    assert core.nodes["n2"].state == NodeState.SUSPECT and core.awareness.score == 1
+
+
+def test_refused_tcp_fallback_ping_fails_the_probe():
+    core, _ = _probing_core()
+    core.tick(1.0 + core.config.probe_timeout)  # the direct ping timed out
+    stream = next(a for a in core.take_actions() if isinstance(a, StreamRequest))
+    core.stream_failed(stream.request_id, 1.6)  # a timeout says nothing definite
+    assert core.nodes["n2"].state == NodeState.ALIVE
+    core, _ = _probing_core()
+    core.tick(1.0 + core.config.probe_timeout)
+    stream = next(a for a in core.take_actions() if isinstance(a, StreamRequest))
+    core.stream_failed(stream.request_id, 1.6, refused=True)
+    assert core.nodes["n2"].state == NodeState.SUSPECT and core.awareness.score == 0
+
+
+def _suspected_after(host_up: bool) -> float:
+    net, nodes = cluster(5, disable_tcp_pings=True)
+    assert net.run_until_true(lambda: all_alive(nodes), 5.0)
+    net.run_for(0.37)
+    victim = nodes[4]
+    net.kill(victim, host_up=host_up)
+    killed_at = net.now
+    assert net.run_until_true(
+        lambda: any(state_of(n, victim) != NodeState.ALIVE for n in nodes[:4]), 10.0, step=0.001)
+    return net.now - killed_at
+
+
+def test_crashed_process_on_a_live_host_is_suspected_a_probe_interval_sooner():
+    # Same seed, same schedule: with port-unreachable reports the first probe of the
+    # victim fails on the spot instead of at the end of its probe interval.
+    crashed, host_down = _suspected_after(True), _suspected_after(False)
+    assert crashed <= host_down - 0.9
