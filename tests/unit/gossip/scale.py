@@ -11,7 +11,9 @@
 (b) detection: a node crashes; time until every other node marks it dead,
     against memberlist's suspicion timeout ``SuspicionMult × log10 N × ProbeInterval``
     (Lifeguard: starts at SuspicionMaxTimeoutMult × that, shrinks to it after
-    SuspicionMult − 2 independent confirmations).
+    SuspicionMult − 2 independent confirmations).  Then a second node's process
+    crashes on a live host, which answers port unreachable: probes of it fail
+    at once instead of after a probe interval.
 (c) false positives (live nodes suspected / declared dead) with 10% packet loss
     (with and without the TCP fallback ping) and with one stalled node (its
     input arrives ``stall`` seconds late), Lifeguard on vs off.
@@ -200,7 +202,7 @@ class Detection:
         return self.probe_interval + self.min_timeout
 
 
-def measure_detection(cluster: Cluster, limit: float = 300.0) -> Detection:
+def measure_detection(cluster: Cluster, limit: float = 300.0, host_up: bool = False) -> Detection:
     net, census = cluster.net, cluster.census
     cfg = cluster.nodes[0].config
     live = cluster.live()
@@ -211,7 +213,7 @@ def measure_detection(cluster: Cluster, limit: float = 300.0) -> Detection:
                        cfg.probe_interval)
     victim = live[cluster.rng.randrange(SEEDS, n)]
     census.watch(victim.name)
-    net.kill(victim)
+    net.kill(victim, host_up=host_up)
     start = net.now
     if net.run_until_true(lambda: census.dead_by[victim.name] >= n - 1, limit, 0.05):
         times = [t - start for t in census.died[victim.name]]
@@ -353,6 +355,12 @@ def main(argv: list[str] | None = None) -> int:
             ["measured: every node marks it dead", _fmt(det.all_dead_s)],
         ]))
         print(f"{det.suspicions} of {det.nodes - 1} nodes went through suspect first")
+        crash = measure_detection(cluster, host_up=True)
+        print(f"\n(b') a process crash on a live host (port unreachable), N={crash.nodes}")
+        print(table(["what", "seconds"], [
+            ["measured: first node marks it dead", _fmt(crash.first_dead_s)],
+            ["measured: every node marks it dead", _fmt(crash.all_dead_s)],
+        ]))
         log("detection done")
     if "fp" in parts:
         rows = []

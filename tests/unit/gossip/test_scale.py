@@ -37,6 +37,15 @@ def test_crashed_node_is_declared_dead_by_all_within_the_suspicion_bounds(lifegu
         assert det.max_timeout == det.min_timeout
 
 
+def test_a_crashed_process_on_a_live_host_still_gets_the_full_suspicion_timeout():
+    # Port unreachable only speeds up the failed probe; nobody may skip suspicion.
+    cluster, formation = form(40, seed=5)
+    assert formation is not None
+    det = measure_detection(cluster, host_up=True)
+    assert det.all_dead_s is not None and det.first_dead_s >= det.min_timeout
+    assert det.all_dead_s <= det.max_timeout + 4 * det.probe_interval
+
+
 def test_no_false_positives_under_ten_percent_loss_with_lifeguard():
     fp = measure_false_positives("loss", 32, seed=7, lifeguard=True, seconds=30.0)
     assert fp.converged
