@@ -21,6 +21,7 @@ from proconsul.agent.dns.server import DNSServer
 from proconsul.agent.dns.settings import DNSSettings
 from proconsul.agent.gossip import Gossip, member_state
 from proconsul.agent.http.server import HttpApi
+from proconsul.agent.http.tls import https_context
 from proconsul.agent.local.registry import LocalRegistry, service_from_config
 from proconsul.agent.local.state import LocalState
 from proconsul.agent.local.sync import AntiEntropy, NodeInfo
@@ -138,7 +139,8 @@ class Agent:
             self.router.update(self.gossip.lan.members())
             self._rebalance_task = asyncio.create_task(
                 self.router.run(lambda: len(self.gossip.lan.members())))
-        if self.config.http_port >= 0:  # ports.http = -1 disables the HTTP API, as in Consul
+        # ports.http = -1 disables the HTTP API; ports.https > 0 adds an HTTPS listener.
+        if self.config.http_port >= 0 or self.config.https_port > 0:
             await self._start_http()
         await self._load_registrations()
         self._coordinate_task = asyncio.create_task(self._sync_coordinates())
@@ -157,14 +159,27 @@ class Agent:
                      self.config.dns_port)
 
     async def _start_http(self) -> None:
+        config = self.config
         http = HttpApi(self)
-        try:
-            await http.start(self.config.client_addr, self.config.http_port)
-        except OSError as err:
-            await self.gossip.stop()
-            raise ConsulError(f"cannot listen on {self.http_address}: {err.strerror}") from None
+        listeners = []
+        if config.http_port >= 0:
+            listeners.append(("http", config.client_addr, config.http_port, None))
+        if config.https_port > 0:
+            try:
+                context = https_context(config.https_tls)
+            except ConsulError:
+                await self.gossip.stop()
+                raise
+            listeners.append(("https", config.https_addr, config.https_port, context))
+        for scheme, host, port, context in listeners:
+            try:
+                await http.start(host, port, context, config.https_handshake_timeout)
+            except OSError as err:
+                await http.stop()
+                await self.gossip.stop()
+                raise ConsulError(f"cannot listen on {host}:{port}: {err.strerror}") from None
+            log.info("HTTP API listening on %s://%s:%d", scheme, host, port)
         self.http = http
-        log.info("HTTP API listening on http://%s", self.http_address)
 
     async def leave(self) -> None:
         """Leave gracefully (``/v1/agent/leave``, or on terminate); once.

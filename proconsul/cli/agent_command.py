@@ -20,7 +20,7 @@ from proconsul.structs.errors import ConsulError
 FLAG_KEYS = {
     "node": "node_name", "node-id": "node_id", "datacenter": "datacenter",
     "client": "client_addr", "bind": "bind_addr", "advertise": "advertise_addr",
-    "http-port": "ports.http", "server-port": "ports.server",
+    "http-port": "ports.http", "https-port": "ports.https", "server-port": "ports.server",
     "serf-lan-port": "ports.serf_lan", "serf-wan-port": "ports.serf_wan",
     "data-dir": "data_dir", "log-level": "log_level", "server": "server",
     "bootstrap": "bootstrap", "bootstrap-expect": "bootstrap_expect", "encrypt": "encrypt",
@@ -53,6 +53,8 @@ def _flags() -> FlagSet:
     flags.string("bind", "0.0.0.0", "Address to bind cluster communication to.")
     flags.string("advertise", "", "Address to advertise to other nodes.")
     flags.integer("http-port", 8500, "HTTP API port to listen on.")
+    flags.integer("https-port", -1, "HTTPS API port to listen on (-1 disables; needs a "
+                  "certificate in tls.https or tls.defaults).")
     flags.integer("server-port", 8300, "Server RPC port.")
     flags.integer("serf-lan-port", 8301, "Serf LAN gossip port.")
     flags.integer("serf-wan-port", 8302, "Serf WAN gossip port (-1 disables).")

@@ -39,6 +39,18 @@ class DNSConfig(msgspec.Struct, kw_only=True):
     stale_ttl: str = "5s"
 
 
+class TLSSettings(msgspec.Struct, kw_only=True):
+    """One interface's TLS settings, as Consul's ``tls.defaults`` and ``tls.https`` blocks."""
+
+    ca_file: str = ""
+    ca_path: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    verify_incoming: bool = False
+    tls_min_version: str = "TLSv1_2"
+    tls_cipher_suites: str = ""
+
+
 class AgentConfig(msgspec.Struct, kw_only=True):
     """Settings of one agent process; :meth:`finish` fills the derived defaults."""
 
@@ -50,6 +62,10 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     bind_addr: str = "127.0.0.1"
     advertise_addr: str = ""
     http_port: int = 8500
+    https_port: int = -1  # ports.https; -1: no HTTPS listener, as in Consul
+    https_addr: str = "127.0.0.1"  # addresses.https, else client_addr
+    https_tls: TLSSettings = msgspec.field(default_factory=TLSSettings)
+    https_handshake_timeout: float = 5.0  # limits.https_handshake_timeout
     dns_port: int = 8600
     server_port: int = 8300
     serf_lan_port: int = 8301

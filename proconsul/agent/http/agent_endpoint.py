@@ -48,6 +48,7 @@ async def agent_self(request: web.Request) -> web.Response:
             "BindAddr": cfg.bind_addr,
             "AdvertiseAddrLAN": cfg.advertise_addr,
             "HTTPPort": cfg.http_port,
+            "HTTPSPort": cfg.https_port,
             "ServerPort": cfg.server_port,
             "DataDir": cfg.data_dir,
             "LogLevel": cfg.log_level,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl as ssl_module
 
 from proconsul.agent.http import (
     agent_endpoint,
@@ -53,30 +54,33 @@ class HttpApi:
                        catalog, coordinate, event, health, keyring, kv, members, operator,
                        session, status, txn):
             module.add_routes(self.router)
-        self._server: web.HttpServer | None = None
+        self._servers: list[web.HttpServer] = []
         self._runtime_metrics: asyncio.Task[None] | None = None
 
-    async def start(self, host: str, port: int) -> None:
-        """Listen on ``host:port`` (OSError if the address cannot be bound)."""
+    async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None,
+                    ssl_handshake_timeout: float | None = None) -> None:
+        """Listen on ``host:port``, over TLS with ``ssl`` (OSError if the address cannot be
+        bound). Called once per listener: HTTP, HTTPS."""
         server = web.HttpServer(self.handle, self.app, max_body=MAX_REQUEST_BODY)
-        await server.start(host, port)
-        self._server = server
-        self.app["log_monitor"].install()
-        self._runtime_metrics = asyncio.create_task(emit_runtime_metrics(metrics))
+        await server.start(host, port, ssl, ssl_handshake_timeout)
+        if not self._servers:
+            self.app["log_monitor"].install()
+            self._runtime_metrics = asyncio.create_task(emit_runtime_metrics(metrics))
+        self._servers.append(server)
 
     async def stop(self) -> None:
         """End streaming monitors, let requests under way finish briefly, close."""
-        if self._server is None:
+        if not self._servers:
             return
         monitor = self.app["log_monitor"]
         monitor.close_subscriptions()
-        await self._server.stop()
+        await asyncio.gather(*(server.stop() for server in self._servers))
         monitor.uninstall()
         if self._runtime_metrics is not None:
             self._runtime_metrics.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runtime_metrics
-        self._server = None
+        self._servers = []
 
     async def handle(self, request: web.Request) -> web.Response | web.StreamResponse:
         """Route ``request``, time it, and turn every failure into one line of text."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl as ssl_module
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -275,9 +276,12 @@ class HttpServer:
         self._unflushed: list[HttpProtocol] = []
         self.port = 0  # the bound port, once started
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None,
+                    ssl_handshake_timeout: float | None = None) -> None:
+        """Listen on ``host:port``; with ``ssl``, HTTPS (handshakes limited to the timeout)."""
         self._listener = await self.loop.create_server(
-            lambda: HttpProtocol(self), host, port, reuse_address=True, backlog=1024)
+            lambda: HttpProtocol(self), host, port, reuse_address=True, backlog=1024,
+            ssl=ssl, ssl_handshake_timeout=ssl_handshake_timeout if ssl else None)
         self.port = self._listener.sockets[0].getsockname()[1]
         self._schedule_sweep()
 

@@ -1,0 +1,65 @@
+"""HTTPS settings: tls.defaults / tls.https over the deprecated top-level keys, and their errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from proconsul.agent.config.builder import build
+from proconsul.agent.config.validate import ConfigError
+
+CERT = {"cert_file": "/c.pem", "key_file": "/k.pem"}
+
+
+def https(tree: dict):
+    return build({"data_dir": "/d", **tree})
+
+
+def test_https_is_off_by_default_and_listens_on_client_addr():
+    config = https({"client_addr": "10.0.0.5"})
+    assert config.https_port == -1 and config.https_addr == "10.0.0.5"
+    assert config.https_tls.tls_min_version == "TLSv1_2" and not config.https_tls.verify_incoming
+    assert config.https_handshake_timeout == 5.0
+
+
+def test_https_block_overrides_defaults_which_override_legacy_keys():
+    config = https({
+        "ports": {"https": 8501}, "addresses": {"https": "0.0.0.0"},
+        "ca_file": "/legacy-ca.pem", "cert_file": "/legacy.pem", "key_file": "/legacy.key",
+        "tls_min_version": "tls13",
+        "tls": {"defaults": {"ca_file": "/ca.pem", "verify_incoming": True},
+                "https": {"cert_file": "/https.pem", "key_file": "/https.key",
+                          "verify_incoming": False}},
+        "limits": {"https_handshake_timeout": "2s"},
+    })
+    tls = config.https_tls
+    assert (config.https_port, config.https_addr) == (8501, "0.0.0.0")
+    assert (tls.ca_file, tls.cert_file, tls.key_file) == ("/ca.pem", "/https.pem", "/https.key")
+    assert tls.verify_incoming is False and tls.tls_min_version == "TLSv1_3"
+    assert config.https_handshake_timeout == 2.0
+
+
+def test_legacy_verify_incoming_https_turns_client_certificates_on():
+    config = https({"ports": {"https": 8501}, "ca_file": "/ca.pem", **CERT,
+                    "verify_incoming_https": True})
+    assert config.https_tls.verify_incoming
+
+
+@pytest.mark.parametrize(("tree", "message"), [
+    ({"ports": {"https": 8501}}, "ports.https needs a certificate"),
+    ({"ports": {"https": 8501}, "tls": {"https": {**CERT, "verify_incoming": True}}},
+     "verify_incoming needs ca_file or ca_path"),
+    ({"tls": {"defaults": {"tls_min_version": "TLSv9"}}}, "unknown version 'TLSv9'"),
+    ({"tls": {"https": {"tls_cipher_suites": "TLS_RSA_WITH_RC4_128_SHA"}}},
+     "unsupported TLS_RSA_WITH_RC4_128_SHA"),
+    ({"tls": {"https": {"tls_min_version": "TLSv1_3",
+                        "tls_cipher_suites": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}}},
+     "cannot be set with tls_min_version TLSv1_3"),
+])
+def test_bad_https_settings_are_config_errors(tree, message):
+    with pytest.raises(ConfigError) as info:
+        https(tree)
+    assert message in str(info.value)
+
+
+def test_verify_incoming_without_a_ca_is_fine_while_https_is_off():
+    assert https({"verify_incoming": True}).https_tls.verify_incoming
