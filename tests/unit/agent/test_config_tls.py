@@ -1,11 +1,18 @@
-"""HTTPS settings: tls.defaults / tls.https over the deprecated top-level keys, and their errors."""
+"""HTTPS settings: tls.defaults / tls.https over the deprecated top-level keys, their errors,
+and the server TLS context built from them."""
 
 from __future__ import annotations
+
+import ssl
 
 import pytest
 
 from proconsul.agent.config.builder import build
+from proconsul.agent.config.runtime import TLSSettings
 from proconsul.agent.config.validate import ConfigError
+from proconsul.agent.http.tls import https_context
+from proconsul.structs.errors import ConsulError
+from tests.support.certs import write_test_pki
 
 CERT = {"cert_file": "/c.pem", "key_file": "/k.pem"}
 
@@ -63,3 +70,58 @@ def test_bad_https_settings_are_config_errors(tree, message):
 
 def test_verify_incoming_without_a_ca_is_fine_while_https_is_off():
     assert https({"verify_incoming": True}).https_tls.verify_incoming
+
+
+def _handshake(server: ssl.SSLContext, client: ssl.SSLContext) -> ssl.SSLObject:
+    """Run a TLS handshake in memory; the client's side, or the first SSLError."""
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    c = client.wrap_bio(c_in, c_out, server_hostname="server.dc1.consul")
+    s = server.wrap_bio(s_in, s_out, server_side=True)
+    done = {c: False, s: False}
+    for _ in range(20):
+        for side in (c, s):
+            if not done[side]:
+                try:
+                    side.do_handshake()
+                    done[side] = True
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    pass
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+        if all(done.values()):
+            return c
+    raise AssertionError("handshake did not finish")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return write_test_pki(tmp_path_factory.mktemp("pki"), "server.dc1.consul")
+
+
+def _settings(pki, **kw) -> TLSSettings:
+    return TLSSettings(ca_file=str(pki / "ca.pem"), cert_file=str(pki / "server.pem"),
+                       key_file=str(pki / "server.pem"), **kw)
+
+
+def test_https_context_applies_cipher_suites_and_client_verification(pki):
+    client = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    client.maximum_version = ssl.TLSVersion.TLSv1_2
+    suite = "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305"
+    server = https_context(_settings(pki, tls_cipher_suites=suite))
+    assert _handshake(server, client).cipher()[0] == "ECDHE-ECDSA-CHACHA20-POLY1305"
+    strict = https_context(_settings(pki, verify_incoming=True))
+    with pytest.raises(ssl.SSLError):
+        _handshake(strict, client)
+    client.load_cert_chain(str(pki / "client.pem"))
+    assert _handshake(strict, client).version() == "TLSv1.2"
+
+
+def test_https_context_names_the_file_it_cannot_load(pki, tmp_path):
+    with pytest.raises(ConsulError, match="cannot load the CA .*nope.pem"):
+        https_context(TLSSettings(ca_file=str(tmp_path / "nope.pem"),
+                                  cert_file=str(pki / "server.pem"),
+                                  key_file=str(pki / "server.pem")))
+    (tmp_path / "junk.pem").write_text("not a certificate")
+    with pytest.raises(ConsulError, match="cannot load the HTTPS certificate .*junk.pem"):
+        https_context(TLSSettings(cert_file=str(tmp_path / "junk.pem"),
+                                  key_file=str(tmp_path / "junk.pem")))
