@@ -21,12 +21,12 @@ from proconsul.agent.dns.server import DNSServer
 from proconsul.agent.dns.settings import DNSSettings
 from proconsul.agent.gossip import Gossip, member_state
 from proconsul.agent.http.server import HttpApi
-from proconsul.agent.http.tls import https_context
 from proconsul.agent.local.registry import LocalRegistry, service_from_config
 from proconsul.agent.local.state import LocalState
 from proconsul.agent.local.sync import AntiEntropy, NodeInfo
 from proconsul.agent.router import Router
 from proconsul.agent.rpc_client import RPCClient, ping
+from proconsul.agent.tls import client_context, server_context, server_hostname
 from proconsul.agent.user_events import UserEvents
 from proconsul.fsm.fsm import FSM
 from proconsul.gossip.serf import MemberEvent, MemberEventType, SerfEvent, UserEvent
@@ -61,7 +61,13 @@ class Agent:
         self.config = config.finish()
         self.started_at = time.time()
         self.raft: DurableRaft | None = None
-        self.pool = MuxPool(source_host=config.source_host)
+        # RPC over TLS (tls.internal_rpc): outgoing with verify_outgoing; a server with a
+        # certificate also accepts it, and with verify_incoming accepts nothing else.
+        rpc_tls = config.rpc_tls
+        self._rpc_server_name = server_hostname(config.datacenter, config.domain)
+        self._rpc_out_tls = client_context(rpc_tls) if rpc_tls.verify_outgoing else None
+        self.pool = MuxPool(source_host=config.source_host, tls=self._rpc_out_tls,
+                            server_name=self._rpc_server_name)
         self.server: Server | None = None
         self.server_port: ServerPort | None = None
         self.router: Router | None = None
@@ -78,7 +84,9 @@ class Agent:
             self.server.lan_members = self.gossip.lan_member_states
             self.server.wan_coordinates = self._wan_coordinates
             self.server_port = ServerPort(
-                self.server, self.raft.transport.serve_stream if self.raft else None)
+                self.server, self.raft.transport.serve_stream if self.raft else None,
+                tls=server_context(rpc_tls, "RPC") if rpc_tls.cert_file else None,
+                verify_incoming=rpc_tls.verify_incoming)
         else:
             self.router = Router(config.datacenter, functools.partial(ping, self.pool))
             self.client = RPCClient(self.router, self.pool)
@@ -110,7 +118,7 @@ class Agent:
         self.dns: DNSServer | None = None
 
     def _durable_raft(self, fsm: FSM) -> RaftNode:
-        self.raft = DurableRaft(self.config, fsm)
+        self.raft = DurableRaft(self.config, fsm, self._rpc_out_tls, self._rpc_server_name)
         return self.raft.node
 
     @property
@@ -166,7 +174,7 @@ class Agent:
             listeners.append(("http", config.client_addr, config.http_port, None))
         if config.https_port > 0:
             try:
-                context = https_context(config.https_tls)
+                context = server_context(config.https_tls, "HTTPS", ["http/1.1"])
             except ConsulError:
                 await self.gossip.stop()
                 raise

@@ -9,6 +9,7 @@ exactly the servers gossip shows once ``-bootstrap-expect`` of them are alive.
 from __future__ import annotations
 
 import logging
+import ssl
 import uuid
 from pathlib import Path
 
@@ -53,7 +54,8 @@ class DurableRaft:
     connection type; the port hands inbound ones to ``transport.serve_stream``.
     """
 
-    def __init__(self, config: AgentConfig, fsm: StateMachine) -> None:
+    def __init__(self, config: AgentConfig, fsm: StateMachine,
+                 tls: ssl.SSLContext | None = None, server_name: str | None = None) -> None:
         if not config.data_dir:
             raise ConsulError("data_dir is required for a server that is not in -dev mode")
         self.config = config
@@ -64,7 +66,9 @@ class DurableRaft:
         except ValueError as err:
             raise ConsulError(f"Failed to recover from peers.json: {err}") from None
         self.transport = TcpTransport(preamble=bytes([ConnType.RAFT]),
-                                      source_host=config.source_host)
+                                      source_host=config.source_host, tls=tls,
+                                      tls_preamble=bytes([ConnType.TLS]),
+                                      server_name=server_name)
         timing = RaftConfig.with_multiplier(config.raft_multiplier,
                                             trailing_logs=config.raft_trailing_logs)
         self.node = RaftNode(config.node_id, raft_address(config), fsm, self.storage,

@@ -5,8 +5,9 @@ Each message travels as a frame ``[u32 BE length][msgpack message]``
 as Raft expects: while a peer's connection is down (backing off between
 attempts) messages to it are dropped and the core's retries cover the gap.
 Outbound connections go to a peer's server port and open with ``preamble``
-(the port's connection-type byte for Raft); inbound ones are accepted by that
-port's multiplexer and handed to :meth:`TcpTransport.serve_stream`.
+(the port's connection-type byte for Raft), inside TLS when a ``tls`` context
+is given (after ``tls_preamble``, the port's byte for TLS); inbound ones are
+accepted by that port's multiplexer and handed to :meth:`TcpTransport.serve_stream`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import struct
 from collections.abc import Callable
 from typing import Protocol
@@ -66,12 +68,18 @@ class TcpTransport:
         max_backoff: float = 1.0,
         preamble: bytes = b"",
         source_host: str | None = None,
+        tls: ssl.SSLContext | None = None,
+        tls_preamble: bytes = b"",
+        server_name: str | None = None,
     ) -> None:
         self._handler: Callable[[Message], None] | None = None
         self._peers: dict[str, _Peer] = {}
         self._local_addr = (source_host, 0) if source_host else None
         self._inbound: set[InboundStream] = set()
         self._preamble = preamble
+        self._tls = tls
+        self._tls_preamble = tls_preamble
+        self._server_name = server_name
         self._connect_timeout = connect_timeout
         self._min_backoff = min_backoff
         self._max_backoff = max_backoff
@@ -148,6 +156,11 @@ class TcpTransport:
                     asyncio.open_connection(host, port, local_addr=self._local_addr),
                     self._connect_timeout
                 )
+                if self._tls is not None:
+                    writer.write(self._tls_preamble)
+                    await asyncio.wait_for(
+                        writer.start_tls(self._tls, server_hostname=self._server_name),
+                        self._connect_timeout)
                 backoff = self._min_backoff
                 if self._preamble:
                     writer.write(self._preamble)

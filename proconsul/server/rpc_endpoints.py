@@ -1,5 +1,8 @@
 """The server port: every endpoint over msgpack-RPC, Raft beside it, and leave draining.
 
+With a ``tls`` context the port also takes TLS (type 3, then the inner type);
+with ``verify_incoming`` it takes nothing else.
+
 Connections of type 0 and yamux streams of type 4 carry msgpack-RPC; each
 ``Service.Method`` of :attr:`Server.endpoints` is registered with its request
 type so the codec decodes the args into the endpoint's struct.  Type 1 goes
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from typing import TYPE_CHECKING, Any
 
 from proconsul.rpc.codec import RPCServer
@@ -27,9 +31,10 @@ LEAVE_DRAIN_TIME = 5.0
 class ServerPort:
     """Listens on the server port for RPC (and Raft when ``raft`` is given)."""
 
-    def __init__(self, server: Server, raft: Handler | None = None) -> None:
+    def __init__(self, server: Server, raft: Handler | None = None, *,
+                 tls: ssl.SSLContext | None = None, verify_incoming: bool = False) -> None:
         self.server = server
-        self.mux = PortMux()
+        self.mux = PortMux(tls=tls, verify_incoming=verify_incoming)
         self.rpc = RPCServer()
         for method in server.endpoints:
             self.rpc.register(method, self._handler(method), method_types()[method][0])

@@ -8,7 +8,7 @@ import msgspec
 
 from proconsul.agent.config.load import load_sources
 from proconsul.agent.config.runtime import AgentConfig, DNSConfig
-from proconsul.agent.config.tls import https_settings
+from proconsul.agent.config.tls import https_settings, rpc_settings
 from proconsul.agent.config.validate import ConfigError
 from proconsul.lib.duration import parse_duration
 
@@ -55,8 +55,9 @@ def build(tree: dict[str, Any], dev: bool = False) -> AgentConfig:
     if not 0 <= multiplier <= 10:
         problems.append("performance.raft_multiplier cannot be greater than 10")
     https_port = int(ports.get("https", -1))
-    https_tls, tls_problems = https_settings(tree, https_port)
-    problems += tls_problems
+    https_tls, https_problems = https_settings(tree, https_port)
+    rpc_tls, rpc_problems = rpc_settings(tree, server)
+    problems += [p for p in https_problems if p not in rpc_problems] + rpc_problems
     if problems:
         raise ConfigError(problems)
     client_addr = (tree.get("client_addr") or "127.0.0.1").split()[0]
@@ -69,7 +70,7 @@ def build(tree: dict[str, Any], dev: bool = False) -> AgentConfig:
         advertise_addr=tree.get("advertise_addr", ""),
         http_port=ports.get("http", 8500), server_port=ports.get("server", 8300),
         https_port=https_port, https_addr=tree.get("addresses", {}).get("https", client_addr),
-        https_tls=https_tls,
+        https_tls=https_tls, rpc_tls=rpc_tls,
         https_handshake_timeout=_seconds(tree.get("limits", {}), "https_handshake_timeout", 5.0),
         serf_lan_port=ports.get("serf_lan", 8301), serf_wan_port=ports.get("serf_wan", 8302),
         server=server, bootstrap=bootstrap, bootstrap_expect=expect,

@@ -40,15 +40,22 @@ class DNSConfig(msgspec.Struct, kw_only=True):
 
 
 class TLSSettings(msgspec.Struct, kw_only=True):
-    """One interface's TLS settings, as Consul's ``tls.defaults`` and ``tls.https`` blocks."""
+    """One interface's TLS settings: Consul's ``tls.defaults`` merged with ``tls.https``
+    or ``tls.internal_rpc`` (the ``verify_outgoing`` pair matters to RPC only)."""
 
     ca_file: str = ""
     ca_path: str = ""
     cert_file: str = ""
     key_file: str = ""
     verify_incoming: bool = False
+    verify_outgoing: bool = False
+    verify_server_hostname: bool = False
     tls_min_version: str = "TLSv1_2"
     tls_cipher_suites: str = ""
+
+    @property
+    def has_ca(self) -> bool:
+        return bool(self.ca_file or self.ca_path)
 
 
 class AgentConfig(msgspec.Struct, kw_only=True):
@@ -66,6 +73,7 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     https_addr: str = "127.0.0.1"  # addresses.https, else client_addr
     https_tls: TLSSettings = msgspec.field(default_factory=TLSSettings)
     https_handshake_timeout: float = 5.0  # limits.https_handshake_timeout
+    rpc_tls: TLSSettings = msgspec.field(default_factory=TLSSettings)  # the server port's
     dns_port: int = 8600
     server_port: int = 8300
     serf_lan_port: int = 8301

@@ -10,7 +10,7 @@ import pytest
 from proconsul.agent.config.builder import build
 from proconsul.agent.config.runtime import TLSSettings
 from proconsul.agent.config.validate import ConfigError
-from proconsul.agent.http.tls import https_context
+from proconsul.agent.tls import client_context, server_context, server_hostname
 from proconsul.structs.errors import ConsulError
 from tests.support.certs import write_test_pki
 
@@ -72,10 +72,11 @@ def test_verify_incoming_without_a_ca_is_fine_while_https_is_off():
     assert https({"verify_incoming": True}).https_tls.verify_incoming
 
 
-def _handshake(server: ssl.SSLContext, client: ssl.SSLContext) -> ssl.SSLObject:
+def _handshake(server: ssl.SSLContext, client: ssl.SSLContext,
+               name: str = "server.dc1.consul") -> ssl.SSLObject:
     """Run a TLS handshake in memory; the client's side, or the first SSLError."""
     c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
-    c = client.wrap_bio(c_in, c_out, server_hostname="server.dc1.consul")
+    c = client.wrap_bio(c_in, c_out, server_hostname=name)
     s = server.wrap_bio(s_in, s_out, server_side=True)
     done = {c: False, s: False}
     for _ in range(20):
@@ -107,9 +108,9 @@ def test_https_context_applies_cipher_suites_and_client_verification(pki):
     client = ssl.create_default_context(cafile=str(pki / "ca.pem"))
     client.maximum_version = ssl.TLSVersion.TLSv1_2
     suite = "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305"
-    server = https_context(_settings(pki, tls_cipher_suites=suite))
+    server = server_context(_settings(pki, tls_cipher_suites=suite), "HTTPS")
     assert _handshake(server, client).cipher()[0] == "ECDHE-ECDSA-CHACHA20-POLY1305"
-    strict = https_context(_settings(pki, verify_incoming=True))
+    strict = server_context(_settings(pki, verify_incoming=True), "HTTPS")
     with pytest.raises(ssl.SSLError):
         _handshake(strict, client)
     client.load_cert_chain(str(pki / "client.pem"))
@@ -118,10 +119,46 @@ def test_https_context_applies_cipher_suites_and_client_verification(pki):
 
 def test_https_context_names_the_file_it_cannot_load(pki, tmp_path):
     with pytest.raises(ConsulError, match="cannot load the CA .*nope.pem"):
-        https_context(TLSSettings(ca_file=str(tmp_path / "nope.pem"),
-                                  cert_file=str(pki / "server.pem"),
-                                  key_file=str(pki / "server.pem")))
+        server_context(TLSSettings(ca_file=str(tmp_path / "nope.pem"),
+                                   cert_file=str(pki / "server.pem"),
+                                   key_file=str(pki / "server.pem")), "HTTPS")
     (tmp_path / "junk.pem").write_text("not a certificate")
     with pytest.raises(ConsulError, match="cannot load the HTTPS certificate .*junk.pem"):
-        https_context(TLSSettings(cert_file=str(tmp_path / "junk.pem"),
-                                  key_file=str(tmp_path / "junk.pem")))
+        server_context(TLSSettings(cert_file=str(tmp_path / "junk.pem"),
+                                   key_file=str(tmp_path / "junk.pem")), "HTTPS")
+
+
+def test_internal_rpc_block_and_legacy_keys():
+    config = https({"ca_file": "/ca.pem", **CERT, "verify_incoming_rpc": True, "server": True,
+                    "tls": {"internal_rpc": {"verify_server_hostname": True}}})
+    rpc = config.rpc_tls
+    assert rpc.verify_incoming and rpc.verify_server_hostname
+    assert rpc.verify_outgoing  # implied by verify_server_hostname, as in Consul
+    assert not config.https_tls.verify_incoming  # verify_incoming_rpc is the RPC port's only
+
+
+@pytest.mark.parametrize(("tree", "message"), [
+    ({"verify_outgoing": True}, "verify_outgoing needs ca_file or ca_path"),
+    ({"server": True, "tls": {"internal_rpc": {"verify_incoming": True, "ca_file": "/ca"}}},
+     "verify_incoming needs cert_file, key_file and ca_file or ca_path on a server"),
+    ({"cert_file": "/c.pem"}, "cert_file and key_file must be set together"),
+])
+def test_bad_rpc_settings_are_config_errors(tree, message):
+    with pytest.raises(ConfigError) as info:
+        https(tree)
+    assert message in str(info.value)
+
+
+def test_rpc_client_context_checks_the_server_name_only_when_asked(pki):
+    server = server_context(_settings(pki), "RPC")
+    dc2 = server_hostname("dc2", "consul.")
+    assert dc2 == "server.dc2.consul"
+    loose = client_context(_settings(pki, verify_outgoing=True))
+    assert _handshake(server, loose, dc2)  # the chain is checked, the name is not
+    strict = client_context(_settings(pki, verify_outgoing=True, verify_server_hostname=True))
+    assert _handshake(server, strict, "server.dc1.consul")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(server, strict, dc2)
+    stranger = ssl.create_default_context()  # does not trust the test CA
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(server, stranger)

@@ -1,0 +1,82 @@
+"""TLS contexts from an interface's settings: the HTTPS listener's and the server port's
+incoming side (Consul's ``IncomingHTTPSConfig`` / ``IncomingRPCConfig``) and the RPC
+outgoing side (``OutgoingRPCConfig``)."""
+
+from __future__ import annotations
+
+import ssl
+
+from proconsul.agent.config.runtime import TLSSettings
+from proconsul.agent.config.tls import CIPHER_SUITES
+from proconsul.structs.errors import ConsulError
+
+__all__ = ["client_context", "server_context", "server_hostname"]
+
+_VERSIONS = {"TLSv1_0": ssl.TLSVersion.TLSv1, "TLSv1_1": ssl.TLSVersion.TLSv1_1,
+             "TLSv1_2": ssl.TLSVersion.TLSv1_2, "TLSv1_3": ssl.TLSVersion.TLSv1_3}
+
+
+def server_context(settings: TLSSettings, what: str,
+                   alpn: list[str] | None = None) -> ssl.SSLContext:
+    """Our certificate, the minimum version and suites, and with ``verify_incoming`` a
+    client certificate signed by the CA. ``what`` names the listener in errors."""
+    context = _context(ssl.PROTOCOL_TLS_SERVER, settings)
+    _load_identity(context, settings, what)
+    context.verify_mode = ssl.CERT_REQUIRED if settings.verify_incoming else ssl.CERT_NONE
+    if alpn:
+        context.set_alpn_protocols(alpn)
+    return context
+
+
+def client_context(settings: TLSSettings) -> ssl.SSLContext:
+    """Checks the server's chain against the CA (and its name with
+    ``verify_server_hostname``); presents our certificate, if any, to servers that ask."""
+    context = _context(ssl.PROTOCOL_TLS_CLIENT, settings)
+    context.check_hostname = settings.verify_server_hostname
+    if settings.cert_file:
+        _load_identity(context, settings, "RPC")
+    else:
+        _load_ca(context, settings)
+    return context
+
+
+def server_hostname(datacenter: str, domain: str) -> str:
+    """The name a server certificate carries: ``server.<datacenter>.<domain>``."""
+    return f"server.{datacenter}.{domain.rstrip('.')}"
+
+
+def _context(protocol: int, settings: TLSSettings) -> ssl.SSLContext:
+    context = ssl.SSLContext(protocol)
+    context.minimum_version = _VERSIONS[settings.tls_min_version]
+    suites = [CIPHER_SUITES[name.strip()] for name in settings.tls_cipher_suites.split(",")
+              if name.strip()]
+    try:
+        if suites:
+            context.set_ciphers(":".join(suites))
+    except ssl.SSLError:
+        raise ConsulError("tls_cipher_suites: this OpenSSL offers none of "
+                          f"{settings.tls_cipher_suites}") from None
+    return context
+
+
+def _load_identity(context: ssl.SSLContext, settings: TLSSettings, what: str) -> None:
+    try:
+        context.load_cert_chain(settings.cert_file, settings.key_file)
+    except (OSError, ssl.SSLError) as err:
+        raise ConsulError(f"cannot load the {what} certificate {settings.cert_file} with key "
+                          f"{settings.key_file}: {_reason(err)}") from None
+    _load_ca(context, settings)
+
+
+def _load_ca(context: ssl.SSLContext, settings: TLSSettings) -> None:
+    if settings.has_ca:
+        try:
+            context.load_verify_locations(cafile=settings.ca_file or None,
+                                          capath=settings.ca_path or None)
+        except (OSError, ssl.SSLError) as err:
+            raise ConsulError(f"cannot load the CA {settings.ca_file or settings.ca_path}: "
+                              f"{_reason(err)}") from None
+
+
+def _reason(err: OSError | ssl.SSLError) -> str:
+    return err.strerror or getattr(err, "reason", None) or str(err)

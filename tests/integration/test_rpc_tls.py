@@ -1,0 +1,89 @@
+"""RPC over TLS: three servers and a client agent with tls.internal_rpc as Consul's
+"secure agent communication" guide sets it up (verify_incoming, verify_outgoing,
+verify_server_hostname), so Raft, forwarding and client RPC all run inside TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+import pytest
+
+from proconsul.rpc.pool import MuxPool
+from tests.support.agent_process import ServerSpec, start_agent, start_server, wait_until
+from tests.support.certs import write_test_pki
+from tests.support.cli_process import run_cli
+
+FAST = ("-raft-multiplier", "1", "-retry-interval", "1s")
+
+
+def tls_hcl(out, leaf: str) -> tuple[str, str]:
+    pem = out / f"{leaf}.pem"
+    return ("-hcl", f'''tls {{
+  defaults {{ ca_file = "{out / 'ca.pem'}" cert_file = "{pem}" key_file = "{pem}"
+             verify_incoming = true verify_outgoing = true }}
+  internal_rpc {{ verify_server_hostname = true }}
+}}''')
+
+
+async def ping(address: str, context: ssl.SSLContext | None, name: str) -> bool:
+    pool = MuxPool(tls=context, server_name=name, dial_timeout=5)
+    try:
+        return await pool.call(address, "Status.Ping", None, bool, timeout=5) is not None
+    except Exception:  # noqa: BLE001 - any failure to get an answer is a refusal here
+        return False
+    finally:
+        await pool.close()
+
+
+def client_tls(out, with_cert: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(out / "ca.pem"))
+    if with_cert:
+        context.load_cert_chain(str(out / "client.pem"))
+    return context
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    base = tmp_path_factory.mktemp("rpc-tls")
+    out = write_test_pki(base, "server.dc1.consul")
+    specs = [ServerSpec(str(base / f"s{i}"), node=f"s{i}") for i in range(3)]
+    joins = tuple(a for spec in specs for a in ("-retry-join", spec.lan_address))
+    for spec in specs:
+        spec.extra = ("-bootstrap-expect", "3", *FAST, *joins, *tls_hcl(out, "server"))
+    procs = [start_server(spec) for spec in specs]
+    try:
+        client = start_agent("-data-dir", str(base / "client"), "-retry-join",
+                             specs[0].lan_address, *FAST, *tls_hcl(out, "client"), dev=False)
+        procs.append(client)
+        yield out, specs, procs
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def test_raft_and_client_rpc_run_over_tls(cluster):
+    _, specs, procs = cluster
+    client = procs[-1]
+    def leader() -> str:
+        reply = client.get("/v1/status/leader")
+        return reply.json() if reply.status == 200 else ""
+
+    wait_until(leader, 30, "a leader elected over TLS, seen through the client")
+    assert client.put("/v1/kv/secure", b"inside TLS").json() is True
+    for server in procs[:3]:  # replicated to every server by Raft over TLS
+        wait_until(lambda s=server: s.get("/v1/kv/secure?raw&stale").body == b"inside TLS",
+                   10, "the write replicated")
+    members = run_cli(client, "catalog", "nodes")
+    assert members.returncode == 0 and b"s0" in members.stdout
+
+
+def test_server_port_refuses_plaintext_and_unverified_clients(cluster):
+    out, specs, _ = cluster
+    address = f"{specs[0].host}:{specs[0].server_port}"
+    name = "server.dc1.consul"
+    assert asyncio.run(ping(address, client_tls(out, with_cert=True), name))
+    assert not asyncio.run(ping(address, None, name))  # plaintext
+    assert not asyncio.run(ping(address, client_tls(out, with_cert=False), name))
+    # verify_server_hostname: a certificate for dc1's servers is not one for dc2's.
+    assert not asyncio.run(ping(address, client_tls(out, with_cert=True), "server.dc2.consul"))
