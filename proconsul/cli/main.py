@@ -50,6 +50,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "rtt": ("rtt_command", "RTT", "Estimates network round trip time between nodes"),
     "services deregister": ("services_commands", "DEREGISTER", "Deregister services"),
     "services register": ("services_commands", "REGISTER", "Register services"),
+    "tls ca create": ("tls_commands", "CA_CREATE", "Create a new agent CA"),
+    "tls cert create": ("tls_commands", "CERT_CREATE", "Create a new certificate"),
     "validate": ("validate_command", "run", "Validate config files/directories"),
     "version": ("main", "version", "Prints the Proconsul version"),
     "watch": ("watch_command", "WATCH", "Watch for changes in Consul"),
@@ -61,6 +63,9 @@ GROUPS = {
     "operator autopilot": "Provides tools for modifying Autopilot configuration",
     "operator raft": "Provides cluster-level tools for Consul operators",
     "services": "Interact with services",
+    "tls": "Builtin helpers for creating CAs and certificates",
+    "tls ca": "Helpers for CAs",
+    "tls cert": "Helpers for certificates",
 }
 
 

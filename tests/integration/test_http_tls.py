@@ -8,6 +8,7 @@ import ssl
 
 import pytest
 
+from proconsul.cli.tls_commands import CA_CREATE, CERT_CREATE
 from tests.support.agent_process import free_port, next_loopback, start_agent
 from tests.support.certs import write_test_pki
 from tests.support.cli_process import run_cli
@@ -115,3 +116,26 @@ def test_unreadable_certificate_stops_the_agent_with_one_line(tmp_path):
     assert result.returncode == 1
     assert f"cannot load the HTTPS certificate {missing}" in result.stderr.decode()
     assert "Traceback" not in result.stderr.decode()
+
+
+def test_certificates_from_proconsul_tls_secure_an_agent(tmp_path, monkeypatch):
+    # Consul's built-in CA guide: tls ca create, tls cert create -server / -cli.
+    monkeypatch.chdir(tmp_path)
+    assert CA_CREATE([]) == 0 and CERT_CREATE(["-server"]) == 0 and CERT_CREATE(["-cli"]) == 0
+    host = next_loopback()
+    port = free_port(host)
+    hcl = f'''tls {{ defaults {{ ca_file = "{tmp_path}/consul-agent-ca.pem"
+      cert_file = "{tmp_path}/dc1-server-consul-0.pem"
+      key_file = "{tmp_path}/dc1-server-consul-0-key.pem" }}
+      https {{ verify_incoming = true }} }}'''
+    agent = start_agent("-https-port", str(port), "-hcl", hcl, host=host)
+    try:
+        members = run_cli(None, "members", CONSUL_HTTP_ADDR=f"https://{host}:{port}",
+                          CONSUL_CACERT=str(tmp_path / "consul-agent-ca.pem"),
+                          CONSUL_CLIENT_CERT=str(tmp_path / "dc1-cli-consul-0.pem"),
+                          CONSUL_CLIENT_KEY=str(tmp_path / "dc1-cli-consul-0-key.pem"),
+                          CONSUL_TLS_SERVER_NAME="server.dc1.consul")
+        assert members.returncode == 0, members.stderr
+        assert "alive" in members.stdout.decode()
+    finally:
+        agent.stop()
