@@ -121,10 +121,6 @@ class Agent:
         self.raft = DurableRaft(self.config, fsm, self._rpc_out_tls, self._rpc_server_name)
         return self.raft.node
 
-    @property
-    def http_address(self) -> str:
-        return f"{self.config.client_addr}:{self.config.http_port}"
-
     async def start(self) -> None:
         try:
             await self.gossip.start()

@@ -321,14 +321,7 @@ class Memberlist:
 
     def start(self, now: float) -> None:
         """Announce ourselves (alive) and start the probe, gossip and push/pull tickers."""
-        self.advance(now)
-        meta = self.delegate.node_meta(META_MAX_SIZE)
-        if len(meta) > META_MAX_SIZE:
-            raise ValueError(f"node meta is {len(meta)} bytes, limit {META_MAX_SIZE}")
-        addr, port = self.address
-        alive = wire.Alive(incarnation=self._next_incarnation(), node=self.name, addr=addr,
-                           port=port, meta=meta, vsn=self.config.vsn())
-        self._alive_node(alive, bootstrap=True)
+        self.update_node(now)
         self.started = True
         cfg = self.config
         self._timers.schedule(now + self.rng.random() * cfg.probe_interval, self._probe_tick)
@@ -369,7 +362,7 @@ class Memberlist:
             self.leave_broadcast_done = True
 
     def update_node(self, now: float) -> None:
-        """Re-read our meta from the delegate and gossip it with a new incarnation."""
+        """Read our meta from the delegate and gossip it (alive) with a new incarnation."""
         self.advance(now)
         meta = self.delegate.node_meta(META_MAX_SIZE)
         if len(meta) > META_MAX_SIZE:
