@@ -26,7 +26,13 @@ from proconsul.agent.local.state import LocalState
 from proconsul.agent.local.sync import AntiEntropy, NodeInfo
 from proconsul.agent.router import Router
 from proconsul.agent.rpc_client import RPCClient, ping
-from proconsul.agent.tls import client_context, server_context, server_hostname
+from proconsul.agent.tls import (
+    ContextSwitch,
+    client_context,
+    policy,
+    server_context,
+    server_hostname,
+)
 from proconsul.agent.user_events import UserEvents
 from proconsul.fsm.fsm import FSM
 from proconsul.gossip.serf import MemberEvent, MemberEventType, SerfEvent, UserEvent
@@ -68,6 +74,7 @@ class Agent:
         self._rpc_out_tls = client_context(rpc_tls) if rpc_tls.verify_outgoing else None
         self.pool = MuxPool(source_host=config.source_host, tls=self._rpc_out_tls,
                             server_name=self._rpc_server_name)
+        self._https_switch: ContextSwitch | None = None
         self.server: Server | None = None
         self.server_port: ServerPort | None = None
         self.router: Router | None = None
@@ -170,11 +177,13 @@ class Agent:
             listeners.append(("http", config.client_addr, config.http_port, None))
         if config.https_port > 0:
             try:
-                context = server_context(config.https_tls, "HTTPS", ["http/1.1"])
+                self._https_switch = ContextSwitch(
+                    server_context(config.https_tls, "HTTPS", ["http/1.1"]))
             except ConsulError:
                 await self.gossip.stop()
                 raise
-            listeners.append(("https", config.https_addr, config.https_port, context))
+            listeners.append(("https", config.https_addr, config.https_port,
+                              self._https_switch.listening))
         for scheme, host, port, context in listeners:
             try:
                 await http.start(host, port, context, config.https_handshake_timeout)
@@ -288,7 +297,7 @@ class Agent:
         self._config_services, self._config_checks = wanted_services, wanted_checks
 
     async def reload(self) -> list[str]:
-        """Re-read the config sources; apply services, checks and log level.
+        """Re-read the config sources; apply services, checks, log level and TLS files.
 
         Returns the changed top-level keys that only a restart applies (they are
         logged too); a config error leaves everything as it was.
@@ -299,9 +308,9 @@ class Agent:
         level = LOG_LEVELS.get(new.log_level.lower())
         if level is None:
             raise ConfigError([f"Invalid log level: {new.log_level}"])
+        restart = restart_required(cfg.tree, new.tree) + self._reload_tls(new)
         await self._apply_config_registrations(new.services, new.checks)
         logging.getLogger().setLevel(level)
-        restart = restart_required(cfg.tree, new.tree)
         cfg.services, cfg.checks, cfg.log_level = new.services, new.checks, new.log_level
         if restart:
             log.warning("reloaded; these changed settings need a restart: %s",
@@ -309,6 +318,34 @@ class Agent:
         else:
             log.info("reloaded configuration")
         return restart
+
+    def _reload_tls(self, new: AgentConfig) -> list[str]:
+        """Re-read the certificate, key and CA files (Consul's reload does): new
+        connections use them, open ones keep theirs. A change of policy (verification,
+        versions, suites, TLS on or off) needs a restart: then nothing changes and
+        ``["tls"]`` is returned. ConsulError, with nothing changed, if a file is bad."""
+        cfg = self.config
+        if policy(new.https_tls) != policy(cfg.https_tls) or \
+                policy(new.rpc_tls) != policy(cfg.rpc_tls):
+            return ["tls"]
+        https = rpc_in = rpc_out = None
+        if self._https_switch is not None:
+            https = server_context(new.https_tls, "HTTPS", ["http/1.1"])
+        mux = self.server_port.mux if self.server_port is not None else None
+        if mux is not None and mux.tls is not None:
+            rpc_in = server_context(new.rpc_tls, "RPC")
+        if self._rpc_out_tls is not None:
+            rpc_out = client_context(new.rpc_tls)
+        if https is not None:
+            self._https_switch.current = https
+        if rpc_in is not None:
+            mux.tls = mux.alpn_tls = rpc_in
+        if rpc_out is not None:
+            self._rpc_out_tls = self.pool.tls = rpc_out
+            if self.raft is not None:
+                self.raft.transport.tls = rpc_out
+        cfg.https_tls, cfg.rpc_tls = new.https_tls, new.rpc_tls
+        return []
 
     async def _remote_alias(self, node: str, service_id: str):
         """Alias-check source for another node: blocking reads of its checks."""

@@ -10,7 +10,7 @@ from proconsul.agent.config.runtime import TLSSettings
 from proconsul.agent.config.tls import CIPHER_SUITES
 from proconsul.structs.errors import ConsulError
 
-__all__ = ["client_context", "server_context", "server_hostname"]
+__all__ = ["ContextSwitch", "client_context", "policy", "server_context", "server_hostname"]
 
 _VERSIONS = {"TLSv1_0": ssl.TLSVersion.TLSv1, "TLSv1_1": ssl.TLSVersion.TLSv1_1,
              "TLSv1_2": ssl.TLSVersion.TLSv1_2, "TLSv1_3": ssl.TLSVersion.TLSv1_3}
@@ -38,6 +38,29 @@ def client_context(settings: TLSSettings) -> ssl.SSLContext:
     else:
         _load_ca(context, settings)
     return context
+
+
+class ContextSwitch:
+    """A listener's TLS context whose certificate and trusted CAs can be replaced while it
+    listens: the context the listener was created with hands every new handshake to the
+    newest one (OpenSSL's server-name hook), so new connections use the new files and open
+    ones keep theirs. Verification mode, versions and suites stay the listener's own."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.listening = context
+        self.current = context
+        context.sni_callback = self._on_client_hello
+
+    def _on_client_hello(self, ssl_object, server_name, context: ssl.SSLContext) -> None:
+        if self.current is not context:
+            ssl_object.context = self.current
+
+
+def policy(settings: TLSSettings) -> tuple:
+    """What a reload cannot change without a restart: everything but the files' paths."""
+    return (bool(settings.cert_file), settings.verify_incoming, settings.verify_outgoing,
+            settings.verify_server_hostname, settings.tls_min_version,
+            settings.tls_cipher_suites)
 
 
 def server_hostname(datacenter: str, domain: str) -> str:

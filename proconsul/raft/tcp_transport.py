@@ -77,7 +77,7 @@ class TcpTransport:
         self._local_addr = (source_host, 0) if source_host else None
         self._inbound: set[InboundStream] = set()
         self._preamble = preamble
-        self._tls = tls
+        self.tls = tls  # replaceable: the next connection uses the new context
         self._tls_preamble = tls_preamble
         self._server_name = server_name
         self._connect_timeout = connect_timeout
@@ -156,10 +156,10 @@ class TcpTransport:
                     asyncio.open_connection(host, port, local_addr=self._local_addr),
                     self._connect_timeout
                 )
-                if self._tls is not None:
+                if self.tls is not None:
                     writer.write(self._tls_preamble)
                     await asyncio.wait_for(
-                        writer.start_tls(self._tls, server_hostname=self._server_name),
+                        writer.start_tls(self.tls, server_hostname=self._server_name),
                         self._connect_timeout)
                 backoff = self._min_backoff
                 if self._preamble:

@@ -27,7 +27,11 @@ DEV_DEFAULTS: dict[str, Any] = {
 
 # Keys whose change only takes effect after a restart (reload applies the rest).
 RELOADABLE = {"services", "service", "checks", "check", "log_level", "acl", "node_meta",
-              "watches", "http_config", "dns_config", "limits", "telemetry"}
+              "watches", "http_config", "dns_config", "limits", "telemetry",
+              # TLS files are re-read on reload; a change of TLS policy is flagged apart.
+              "tls", "ca_file", "ca_path", "cert_file", "key_file", "verify_incoming",
+              "verify_incoming_https", "verify_incoming_rpc", "verify_outgoing",
+              "verify_server_hostname", "tls_min_version", "tls_cipher_suites"}
 
 
 def _seconds(tree: dict[str, Any], key: str, default: float) -> float:
