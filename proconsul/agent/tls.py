@@ -8,6 +8,7 @@ import ssl
 
 from proconsul.agent.config.runtime import TLSSettings
 from proconsul.agent.config.tls import CIPHER_SUITES
+from proconsul.lib.pki import ca_files
 from proconsul.structs.errors import ConsulError
 
 __all__ = ["ContextSwitch", "client_context", "policy", "server_context", "server_hostname"]
@@ -92,13 +93,18 @@ def _load_identity(context: ssl.SSLContext, settings: TLSSettings, what: str) ->
 
 
 def _load_ca(context: ssl.SSLContext, settings: TLSSettings) -> None:
-    if settings.has_ca:
+    try:
+        files = ca_files(settings.ca_file, settings.ca_path)
+    except OSError as err:
+        raise ConsulError(f"cannot read the CA directory {settings.ca_path}: "
+                          f"{_reason(err)}") from None
+    except ValueError as err:
+        raise ConsulError(str(err)) from None
+    for path in files:
         try:
-            context.load_verify_locations(cafile=settings.ca_file or None,
-                                          capath=settings.ca_path or None)
+            context.load_verify_locations(cafile=path)
         except (OSError, ssl.SSLError) as err:
-            raise ConsulError(f"cannot load the CA {settings.ca_file or settings.ca_path}: "
-                              f"{_reason(err)}") from None
+            raise ConsulError(f"cannot load the CA {path}: {_reason(err)}") from None
 
 
 def _reason(err: OSError | ssl.SSLError) -> str:

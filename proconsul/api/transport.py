@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from proconsul.api.config import Config
 from proconsul.api.errors import TransportError
+from proconsul.lib.pki import ca_files
 
 
 class UnixConnection(http.client.HTTPConnection):
@@ -39,14 +40,34 @@ class TLSConnection(http.client.HTTPSConnection):
 
 
 def ssl_context(config: Config) -> ssl.SSLContext:
+    """The CA file and directory if given (else the system's roots) and our certificate;
+    TransportError naming the file that cannot be loaded."""
     tls = config.tls
-    context = ssl.create_default_context(cafile=tls.ca_file or None, capath=tls.ca_path or None)
+    try:
+        files = ca_files(tls.ca_file, tls.ca_path)
+    except (OSError, ValueError) as err:
+        raise TransportError(f"Error loading CA path {tls.ca_path}: {_reason(err)}") from None
+    context = ssl.create_default_context() if not files else \
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    for path in files:
+        try:
+            context.load_verify_locations(cafile=path)
+        except (OSError, ssl.SSLError) as err:
+            raise TransportError(f"Error loading CA file {path}: {_reason(err)}") from None
     if tls.cert_file:
-        context.load_cert_chain(tls.cert_file, tls.key_file or None)
+        try:
+            context.load_cert_chain(tls.cert_file, tls.key_file or None)
+        except (OSError, ssl.SSLError) as err:
+            raise TransportError(f"Error loading client certificate {tls.cert_file}: "
+                                 f"{_reason(err)}") from None
     if tls.insecure_skip_verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def _reason(err: Exception) -> str:
+    return getattr(err, "strerror", None) or getattr(err, "reason", None) or str(err)
 
 
 @dataclass
@@ -62,7 +83,7 @@ class Transport:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._local = threading.local()
-        self._ssl = ssl_context(config) if config.scheme == "https" else None
+        self._ssl: ssl.SSLContext | None = None  # built at the first HTTPS connection
 
     def url(self, path: str) -> str:
         return f"{self.config.scheme}://{self.config.address}{path}"
@@ -75,7 +96,9 @@ class Transport:
         if not host:
             host, port = address, ""
         host = host.strip("[]")
-        if self._ssl is not None:
+        if self.config.scheme == "https":
+            if self._ssl is None:
+                self._ssl = ssl_context(self.config)
             return TLSConnection(host, int(port or 443), self._ssl,
                                  self.config.tls.server_name or host)
         return http.client.HTTPConnection(host, int(port or 80))

@@ -7,13 +7,14 @@ from __future__ import annotations
 import datetime
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["SERVER_AUTH", "CLIENT_AUTH", "KeyPair", "new_ca", "new_leaf"]
+__all__ = ["SERVER_AUTH", "CLIENT_AUTH", "KeyPair", "ca_files", "new_ca", "new_leaf"]
 
 SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
 CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
@@ -74,6 +75,19 @@ def new_leaf(ca: KeyPair, common_name: str, days: int, dns_names: list[str],
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     return KeyPair(_pem(builder.sign(ca_key, hashes.SHA256())), _key_pem(key))
+
+
+def ca_files(ca_file: str, ca_path: str) -> list[str]:
+    """The CA PEM files to trust: ``ca_file``, then every file in the ``ca_path`` directory
+    (Consul reads it whole; OpenSSL's own capath would want hash-named links). OSError if
+    the directory cannot be read, ValueError if it holds no files."""
+    files = [ca_file] if ca_file else []
+    if ca_path:
+        found = sorted(str(p) for p in Path(ca_path).iterdir() if p.is_file())
+        if not found:
+            raise ValueError(f"the CA directory {ca_path} holds no files")
+        files += found
+    return files
 
 
 def _builder(subject: x509.Name, issuer: x509.Name, public_key, days: int):

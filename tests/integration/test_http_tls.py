@@ -139,3 +139,22 @@ def test_certificates_from_proconsul_tls_secure_an_agent(tmp_path, monkeypatch):
         assert "alive" in members.stdout.decode()
     finally:
         agent.stop()
+
+
+def test_cli_reads_a_ca_directory_and_names_a_missing_ca_file(pki, tmp_path):
+    agent, port = start_https_agent(pki)
+    try:
+        _, out = pki
+        cas = tmp_path / "cas"
+        cas.mkdir()
+        (cas / "agent-ca.pem").write_bytes((out / "ca.pem").read_bytes())
+        address = f"https://{agent.host}:{port}"
+        listed = run_cli(None, "members", CONSUL_HTTP_ADDR=address, CONSUL_CAPATH=str(cas))
+        assert listed.returncode == 0, listed.stderr
+        missing = run_cli(None, "members", CONSUL_HTTP_ADDR=address,
+                          CONSUL_CACERT=str(tmp_path / "nope.pem"))
+        assert missing.returncode == 1
+        assert missing.stderr.decode() == ("Error retrieving members: Error loading CA file "
+                                           f"{tmp_path / 'nope.pem'}: No such file or directory\n")
+    finally:
+        agent.stop()

@@ -162,3 +162,19 @@ def test_rpc_client_context_checks_the_server_name_only_when_asked(pki):
     stranger = ssl.create_default_context()  # does not trust the test CA
     with pytest.raises(ssl.SSLCertVerificationError):
         _handshake(server, stranger)
+
+
+def test_ca_path_is_a_directory_of_plain_pem_files(pki, tmp_path):
+    cas = tmp_path / "cas"
+    cas.mkdir()
+    other = write_test_pki(tmp_path, "server.dc2.consul")  # an unrelated CA beside ours
+    (cas / "other-ca.pem").write_bytes((other / "ca.pem").read_bytes())
+    (cas / "our-ca.pem").write_bytes((pki / "ca.pem").read_bytes())
+    client = client_context(TLSSettings(ca_path=str(cas), verify_outgoing=True))
+    server = server_context(_settings(pki), "RPC")
+    assert _handshake(server, client)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConsulError, match="holds no files"):
+        client_context(TLSSettings(ca_path=str(tmp_path / "empty")))
+    with pytest.raises(ConsulError, match="cannot read the CA directory"):
+        client_context(TLSSettings(ca_path=str(tmp_path / "missing")))
