@@ -5,7 +5,7 @@ Started as Consul's docs start one: servers with ``agent -server
 ``agent -data-dir … -retry-join …``.  Clients reach the servers only over
 the server port (msgpack-RPC), so every HTTP call on a client exercises the
 router, the pool and server-side forwarding to the leader.  Servers run
-with ``-raft-multiplier 1`` (1 s election timeout); "within 3 election
+with ``-raft-multiplier 1`` (1 s election timeout); "within 4 election
 timeouts" is Raft's protocol bound, not a performance assertion.
 """
 
@@ -247,7 +247,7 @@ def test_killing_the_leader_under_client_write_load_loses_no_acknowledged_write(
         load.finish()
     print(f"writes resumed {resumed:.2f}s after kill -9; {len(load.acked)} acked; "
           f"errors: {load.errors}")
-    assert resumed < 3 * ELECTION_TIMEOUT
+    assert resumed < 4 * ELECTION_TIMEOUT  # [t, 2t) to notice, [t, 2t) after a split vote
     for i, server in cluster.servers.items():
         wait_until(lambda server=server: stale_values(server, "kill/").keys()
                    >= load.acked.keys(), 30, f"server {i} to hold every acknowledged write")

@@ -1,8 +1,9 @@
 """Durable Raft with real server processes on 127.0.0.x: kill -9, elections, catch-up.
 
 Servers run with ``-raft-multiplier 1``, so an election timeout is 1 s; the
-"new leader within 3 election timeouts" check is Raft's protocol bound, not a
-performance assertion.
+"new leader within 4 election timeouts" check is Raft's protocol bound, not a
+performance assertion: followers notice a dead leader within [t, 2t) and one
+split vote costs another [t, 2t).
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ def kill_leader_repeatedly(cluster: Cluster, rounds: int) -> None:
         load.stopped.set()
         load.join(10)
     print(f"failovers (s): {[round(f, 2) for f in failovers]}; {len(load.acked)} writes acked")
-    assert all(f < 3 * ELECTION_TIMEOUT for f in failovers), failovers
+    assert all(f < 4 * ELECTION_TIMEOUT for f in failovers), failovers
     for i, server in cluster.procs.items():
         wait_until(lambda server=server: stale_values(server, "load/").keys() >= load.acked.keys(),
                    30, f"server {i} to hold every acknowledged write")
