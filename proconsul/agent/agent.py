@@ -71,8 +71,8 @@ class Agent:
         # certificate also accepts it, and with verify_incoming accepts nothing else.
         rpc_tls = config.rpc_tls
         self._rpc_server_name = server_hostname(config.datacenter, config.domain)
-        self._rpc_out_tls = client_context(rpc_tls) if rpc_tls.verify_outgoing else None
-        self.pool = MuxPool(source_host=config.source_host, tls=self._rpc_out_tls,
+        self.pool = MuxPool(source_host=config.source_host,
+                            tls=client_context(rpc_tls) if rpc_tls.verify_outgoing else None,
                             server_name=self._rpc_server_name)
         self._https_switch: ContextSwitch | None = None
         self.server: Server | None = None
@@ -125,7 +125,7 @@ class Agent:
         self.dns: DNSServer | None = None
 
     def _durable_raft(self, fsm: FSM) -> RaftNode:
-        self.raft = DurableRaft(self.config, fsm, self._rpc_out_tls, self._rpc_server_name)
+        self.raft = DurableRaft(self.config, fsm, self.pool.tls, self._rpc_server_name)
         return self.raft.node
 
     async def start(self) -> None:
@@ -334,14 +334,14 @@ class Agent:
         mux = self.server_port.mux if self.server_port is not None else None
         if mux is not None and mux.tls is not None:
             rpc_in = server_context(new.rpc_tls, "RPC")
-        if self._rpc_out_tls is not None:
+        if self.pool.tls is not None:
             rpc_out = client_context(new.rpc_tls)
         if https is not None:
             self._https_switch.current = https
         if rpc_in is not None:
             mux.tls = mux.alpn_tls = rpc_in
         if rpc_out is not None:
-            self._rpc_out_tls = self.pool.tls = rpc_out
+            self.pool.tls = rpc_out
             if self.raft is not None:
                 self.raft.transport.tls = rpc_out
         cfg.https_tls, cfg.rpc_tls = new.https_tls, new.rpc_tls
