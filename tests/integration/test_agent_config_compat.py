@@ -188,11 +188,13 @@ def test_query_times_bound_blocking_queries():
         agent.stop()
 
 
-def test_serf_lan_bind_and_protocol(tmp_path):
-    agent = start_agent("-serf-lan-bind", "127.0.0.1", "-protocol", "3")
+def test_serf_binds_and_protocol(tmp_path):
+    agent = start_agent("-serf-lan-bind", "127.0.0.1", "-serf-wan-bind", "127.0.0.1",
+                        "-protocol", "3")
     try:
-        assert not _refused("127.0.0.1", agent.lan_port)
-        assert _refused(agent.host, agent.lan_port)
+        for port in (agent.lan_port, agent.wan_port):  # gossip listens on TCP too
+            assert not _refused("127.0.0.1", port)
+            assert _refused(agent.host, port)
         members = agent.get("/v1/agent/members").json()
         assert members[0]["Tags"]["vsn"] == "3"
     finally:
