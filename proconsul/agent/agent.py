@@ -14,6 +14,7 @@ from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.config import AgentConfig
 from proconsul.agent.config.builder import load_config, restart_required
 from proconsul.agent.config.validate import ConfigError
+from proconsul.agent.config_watch import watch as watch_config
 from proconsul.agent.consensus import DurableRaft, load_node_id
 from proconsul.agent.dns.lookup import AgentLookup
 from proconsul.agent.dns.resolver import Resolver
@@ -24,6 +25,7 @@ from proconsul.agent.http.server import HttpApi
 from proconsul.agent.local.registry import LocalRegistry, service_from_config
 from proconsul.agent.local.state import LocalState
 from proconsul.agent.local.sync import AntiEntropy, NodeInfo
+from proconsul.agent.pidfile import remove_pid_file, write_pid_file
 from proconsul.agent.router import Router
 from proconsul.agent.rpc_client import RPCClient, ping
 from proconsul.agent.tls import (
@@ -38,6 +40,7 @@ from proconsul.fsm.fsm import FSM
 from proconsul.gossip.serf import MemberEvent, MemberEventType, SerfEvent, UserEvent
 from proconsul.raft.node import RaftNode
 from proconsul.rpc.pool import MuxPool
+from proconsul.server.blocking import set_query_times
 from proconsul.server.rpc_endpoints import ServerPort
 from proconsul.server.server import Server, ServerConfig
 from proconsul.structs.coordinate import Coordinate, CoordinateEntry, CoordinateUpdateRequest
@@ -117,6 +120,7 @@ class Agent:
         self._coordinate_task: asyncio.Task | None = None
         self._anti_entropy_task: asyncio.Task | None = None
         self._rebalance_task: asyncio.Task | None = None
+        self._config_watch_task: asyncio.Task | None = None
         self._left = False
         self._config_services: dict[str, dict] = {}
         self._config_checks: dict[str, dict] = {}
@@ -129,6 +133,9 @@ class Agent:
         return self.raft.node
 
     async def start(self) -> None:
+        for warning in self.config.warnings:
+            log.warning("%s", warning)
+        set_query_times(self.config.default_query_time, self.config.max_query_time)
         try:
             await self.gossip.start()
         except OSError as err:
@@ -157,17 +164,22 @@ class Agent:
         self._coordinate_task = asyncio.create_task(self._sync_coordinates())
         self._anti_entropy_task = asyncio.create_task(self.anti_entropy.run())
         if self.config.dns_port > 0:
-            dns = DNSServer(self.dns_resolver, self.config.client_addr, self.config.dns_port)
+            dns = DNSServer(self.dns_resolver, self.config.dns_addr, self.config.dns_port)
             try:
                 await dns.start()
             except OSError as err:
                 if self.http is not None:
                     await self.http.stop()
-                raise ConsulError(f"cannot listen for DNS on {self.config.client_addr}:"
+                raise ConsulError(f"cannot listen for DNS on {self.config.dns_addr}:"
                                   f"{self.config.dns_port}: {err.strerror or err}") from None
             self.dns = dns
-            log.info("DNS server listening on %s:%d (udp and tcp)", self.config.client_addr,
+            log.info("DNS server listening on %s:%d (udp and tcp)", self.config.dns_addr,
                      self.config.dns_port)
+        if self.config.auto_reload_config:
+            self._config_watch_task = asyncio.create_task(
+                watch_config(self._watched_files, self._auto_reload))
+        if self.config.pid_file:
+            write_pid_file(self.config.pid_file)
 
     async def _start_http(self) -> None:
         config = self.config
@@ -223,7 +235,8 @@ class Agent:
                  " (still in the raft configuration after the grace period)")
 
     async def stop(self) -> None:
-        for task in (self._coordinate_task, self._anti_entropy_task, self._rebalance_task):
+        for task in (self._coordinate_task, self._anti_entropy_task, self._rebalance_task,
+                     self._config_watch_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -242,6 +255,8 @@ class Agent:
         if self.raft is not None:
             await self.raft.stop()
         await self.pool.close()
+        if self.config.pid_file:
+            remove_pid_file(self.config.pid_file)
 
     def catalog_version(self, allow_stale: bool, max_stale_ms: int) -> tuple[int, int] | None:
         """A value that changes whenever a catalog read could answer differently.
@@ -305,6 +320,8 @@ class Agent:
         cfg = self.config
         new = load_config(cfg.config_paths, cfg.inline_hcl, cfg.flag_tree, dev=cfg.dev,
                           fmt=cfg.config_format)
+        for warning in new.warnings:
+            log.warning("%s", warning)
         level = LOG_LEVELS.get(new.log_level.lower())
         if level is None:
             raise ConfigError([f"Invalid log level: {new.log_level}"])
@@ -312,12 +329,29 @@ class Agent:
         await self._apply_config_registrations(new.services, new.checks)
         logging.getLogger().setLevel(level)
         cfg.services, cfg.checks, cfg.log_level = new.services, new.checks, new.log_level
+        cfg.http_max_conns_per_client = new.http_max_conns_per_client
+        if self.http is not None:
+            self.http.conn_limit.limit = new.http_max_conns_per_client
         if restart:
             log.warning("reloaded; these changed settings need a restart: %s",
                         ", ".join(restart))
         else:
             log.info("reloaded configuration")
         return restart
+
+    def _watched_files(self) -> list[str]:
+        """auto_reload_config: the config sources, and the TLS files reload re-reads."""
+        cfg = self.config
+        tls = [getattr(settings, key) for settings in (cfg.https_tls, cfg.rpc_tls)
+               for key in ("ca_file", "ca_path", "cert_file", "key_file")]
+        return [*cfg.config_paths, *sorted({path for path in tls if path})]
+
+    async def _auto_reload(self) -> None:
+        log.info("config files changed: reloading")
+        try:
+            await self.reload()
+        except (ConfigError, ConsulError) as err:
+            log.error("auto-reload failed: %s", err)
 
     def _reload_tls(self, new: AgentConfig) -> list[str]:
         """Re-read the certificate, key and CA files (Consul's reload does): new

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import ssl
-import uuid
 from pathlib import Path
 
 from proconsul.agent.config import AgentConfig
@@ -37,7 +36,7 @@ def load_node_id(config: AgentConfig) -> str:
             path.write_text(config.node_id)
             return config.node_id
         return stored
-    node_id = config.node_id or str(uuid.uuid4())
+    node_id = config.node_id or config.new_node_id()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(node_id)
     return node_id

@@ -49,7 +49,7 @@ def member_tags(config: AgentConfig, wan: bool = False) -> dict[str, str]:
         "id": config.node_id,
         "role": "consul" if config.server else "node",
         "segment": "",
-        "vsn": "2", "vsn_min": "2", "vsn_max": "3",
+        "vsn": str(config.protocol), "vsn_min": "2", "vsn_max": "3",
     }
     if config.server:
         tags.update({"port": str(config.server_port), "raft_vsn": "3",
@@ -71,14 +71,17 @@ class SerfPool:
         self.kind = kind
         self.port = port
         factory = MemberlistConfig.wan if kind == "wan" else MemberlistConfig.lan
-        memberlist = factory(name, bind_addr=config.bind_addr, bind_port=port,
+        bind = (config.serf_wan_bind if kind == "wan" else config.serf_lan_bind) or \
+            config.bind_addr
+        memberlist = factory(name, bind_addr=bind, bind_port=port,
                              advertise_addr=config.advertise_addr, keyring=keyring)
         serf_config = SerfConfig(memberlist=memberlist,
                                  tags=member_tags(config, wan=kind == "wan"))
-        snapshot = SnapshotFile(snapshot_path) if snapshot_path is not None else None
+        snapshot = SnapshotFile(snapshot_path, config.rejoin_after_leave) \
+            if snapshot_path is not None else None
         state = snapshot.load() if snapshot is not None else None
         self.serf = Serf(serf_config, random.Random(), state)
-        self.driver = GossipDriver(self.serf, NetTransport(config.bind_addr, port), snapshot)
+        self.driver = GossipDriver(self.serf, NetTransport(bind, port), snapshot)
 
     def members(self) -> list[Member]:
         return self.driver.members()

@@ -32,6 +32,10 @@ FLAG_KEYS = {
     "recursor": "recursors", "raft-multiplier": "performance.raft_multiplier",
     "raft-snapshot-threshold": "raft_snapshot_threshold",
     "raft-trailing-logs": "raft_trailing_logs",
+    "pid-file": "pid_file", "rejoin": "rejoin_after_leave", "serf-lan-bind": "serf_lan",
+    "serf-wan-bind": "serf_wan", "default-query-time": "default_query_time",
+    "max-query-time": "max_query_time", "disable-host-node-id": "disable_host_node_id",
+    "protocol": "protocol", "auto-reload-config": "auto_reload_config",
 }
 
 
@@ -80,6 +84,19 @@ def _flags() -> FlagSet:
     flags.boolean("enable-script-checks", False, "Enable script health checks.")
     flags.boolean("enable-local-script-checks", False,
                   "Enable script checks defined in local config files only.")
+    flags.string("pid-file", "", "Path to a file to store the agent's PID in.")
+    flags.boolean("rejoin", False, "Rejoin the cluster with the last known nodes even after "
+                  "leaving it.")
+    flags.string("serf-lan-bind", "", "Address to bind Serf LAN gossip to (default: -bind).")
+    flags.string("serf-wan-bind", "", "Address to bind Serf WAN gossip to (default: -bind).")
+    flags.string("default-query-time", "300s",
+                 "How long a blocking query waits when it gives no wait.")
+    flags.string("max-query-time", "600s", "The longest a blocking query may wait.")
+    flags.boolean("disable-host-node-id", True,
+                  "Do not derive the node ID from the host's ID (false: derive it).")
+    flags.integer("protocol", 2, "The protocol version to speak (2 or 3).")
+    flags.boolean("auto-reload-config", False,
+                  "Reload the configuration when a config file changes.")
     return flags
 
 

@@ -29,10 +29,12 @@ def run(args: list[str]) -> int:
         print(f"Invalid config format: {values['config-format']}", file=sys.stderr)
         return 1
     try:
-        load_config(paths, [], {}, dev=False, fmt=values["config-format"])
+        config = load_config(paths, [], {}, dev=False, fmt=values["config-format"])
     except ConfigError as err:
         print("Config validation failed: " + "\n".join(err.problems), file=sys.stderr)
         return 1
     if not values["quiet"]:
+        for warning in config.warnings:  # as Consul's validate: warnings, then the verdict
+            print(warning, file=sys.stderr)
         print("Configuration is valid!")
     return 0

@@ -18,23 +18,33 @@ Query = Callable[[WatchSet | None], int]
 
 RPC_CLIENT_TIMEOUT = 60.0  # limits.rpc_client_timeout
 
+# default_query_time and max_query_time of the agent in this process (Consul's 5 and 10 min).
+_query_times = [DEFAULT_QUERY_TIME_NS, MAX_QUERY_TIME_NS]
+
+
+def set_query_times(default: float, maximum: float) -> None:
+    """Seconds a blocking query waits without ``?wait``, and the most it may wait."""
+    _query_times[:] = [int(default * 1e9), int(maximum * 1e9)]
+
+
+def _wait_ns(max_query_time_ns: int) -> int:
+    default, maximum = _query_times
+    return min(max_query_time_ns if max_query_time_ns > 0 else default, maximum)
+
 
 def call_timeout(request: object) -> float:
     """How long an RPC carrying ``request`` may take: the client timeout, plus
     the longest a blocking query can wait (with its jitter)."""
     if not isinstance(request, QueryOptions) or request.MinQueryIndex == 0:
         return RPC_CLIENT_TIMEOUT
-    wait = request.MaxQueryTime if request.MaxQueryTime > 0 else DEFAULT_QUERY_TIME_NS
-    wait = min(wait, MAX_QUERY_TIME_NS)
+    wait = _wait_ns(request.MaxQueryTime)
     return RPC_CLIENT_TIMEOUT + (wait + wait // JITTER_FRACTION) / 1e9
 
 
 def query_timeout(max_query_time_ns: int) -> float:
-    """Seconds to block: default 5 min, capped at 10 min, plus up to 1/16 jitter."""
-    wait = max_query_time_ns
-    if wait <= 0:
-        wait = DEFAULT_QUERY_TIME_NS
-    wait = min(wait, MAX_QUERY_TIME_NS)
+    """Seconds to block: default_query_time (5 min), capped at max_query_time (10 min),
+    plus up to 1/16 jitter."""
+    wait = _wait_ns(max_query_time_ns)
     wait += random.randrange(max(1, wait // JITTER_FRACTION))
     return wait / 1e9
 

@@ -213,3 +213,10 @@ def wait_until(condition, timeout: float = 20, what: str = "condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def start_agent_with_args(args: list[str], host: str, http_port: int,
+                          timeout: float = 20) -> AgentProcess:
+    """Start ``proconsul agent ARGS`` exactly as given (no flags added) and wait until it
+    runs; ``host:http_port`` is where its HTTP API will be (from its config)."""
+    return _launch(args, AgentProcess(host, http_port, None), timeout)

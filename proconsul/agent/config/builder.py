@@ -6,8 +6,9 @@ from typing import Any
 
 import msgspec
 
-from proconsul.agent.config.load import load_sources
+from proconsul.agent.config.load import check_tree, load_sources, merge
 from proconsul.agent.config.runtime import AgentConfig, DNSConfig
+from proconsul.agent.config.support import unsafe, unsupported
 from proconsul.agent.config.tls import https_settings, rpc_settings
 from proconsul.agent.config.validate import ConfigError
 from proconsul.lib.duration import parse_duration
@@ -39,8 +40,12 @@ def _seconds(tree: dict[str, Any], key: str, default: float) -> float:
     return parse_duration(value) / 1e9 if value else default
 
 
-def build(tree: dict[str, Any], dev: bool = False) -> AgentConfig:
-    """The runtime settings for ``tree``; ConfigError for contradictory settings."""
+def build(tree: dict[str, Any], dev: bool = False,
+          user_tree: dict[str, Any] | None = None) -> AgentConfig:
+    """The runtime settings for ``tree``; ConfigError for contradictory or unsafe settings.
+
+    ``user_tree`` (the sources without defaults) is what unsupported keys are looked
+    for in, so ``-dev``'s own defaults warn about nothing."""
     ports = tree.get("ports", {})
     server = bool(tree.get("server", False))
     bootstrap = bool(tree.get("bootstrap", False))
@@ -62,18 +67,37 @@ def build(tree: dict[str, Any], dev: bool = False) -> AgentConfig:
     https_tls, https_problems = https_settings(tree, https_port)
     rpc_tls, rpc_problems = rpc_settings(tree, server)
     problems += [p for p in https_problems if p not in rpc_problems] + rpc_problems
+    protocol = int(tree.get("protocol", 2))
+    if not 2 <= protocol <= 3:
+        problems.append(f"protocol: version {protocol} is not supported; use 2 or 3")
+    default_query_time = _seconds(tree, "default_query_time", 300.0)
+    max_query_time = _seconds(tree, "max_query_time", 600.0)
+    for key, value in (("default_query_time", default_query_time),
+                       ("max_query_time", max_query_time)):
+        if value <= 0:
+            problems.append(f"{key} must be greater than 0")
+    max_conns = int(tree.get("limits", {}).get("http_max_conns_per_client", 200))
+    if max_conns < 0:
+        problems.append("limits.http_max_conns_per_client cannot be negative")
+    problems += unsafe(tree)
     if problems:
         raise ConfigError(problems)
+    warnings = unsupported(user_tree if user_tree is not None else tree)
+    if https_port > 0 and not (https_tls.cert_file and https_tls.key_file):
+        warnings.append("ports.https is set but no certificate is configured (cert_file and "
+                        "key_file in tls.https or tls.defaults): the HTTPS listener is disabled")
+        https_port = -1
     client_addr = (tree.get("client_addr") or "127.0.0.1").split()[0]
+    addresses = tree.get("addresses", {})
     return AgentConfig(
         node_name=tree.get("node_name", ""), node_id=tree.get("node_id", ""),
         datacenter=tree.get("datacenter", "dc1"),
         primary_datacenter=tree.get("primary_datacenter", ""),
-        client_addr=tree.get("addresses", {}).get("http", client_addr),
+        client_addr=addresses.get("http", client_addr),
         bind_addr=tree.get("bind_addr", "0.0.0.0"),
         advertise_addr=tree.get("advertise_addr", ""),
         http_port=ports.get("http", 8500), server_port=ports.get("server", 8300),
-        https_port=https_port, https_addr=tree.get("addresses", {}).get("https", client_addr),
+        https_port=https_port, https_addr=addresses.get("https", client_addr),
         https_tls=https_tls, rpc_tls=rpc_tls,
         https_handshake_timeout=_seconds(tree.get("limits", {}), "https_handshake_timeout", 5.0),
         serf_lan_port=ports.get("serf_lan", 8301), serf_wan_port=ports.get("serf_wan", 8302),
@@ -104,6 +128,14 @@ def build(tree: dict[str, Any], dev: bool = False) -> AgentConfig:
         recursors=([tree["recursor"]] if tree.get("recursor") else [])
         + tree.get("recursors", []),
         dns_config=_dns_config(tree.get("dns_config", {})),
+        dns_addr=addresses.get("dns", addresses.get("http", client_addr)),
+        pid_file=tree.get("pid_file", ""),
+        rejoin_after_leave=bool(tree.get("rejoin_after_leave", False)),
+        serf_lan_bind=tree.get("serf_lan", ""), serf_wan_bind=tree.get("serf_wan", ""),
+        default_query_time=default_query_time, max_query_time=max_query_time,
+        disable_host_node_id=bool(tree.get("disable_host_node_id", True)),
+        protocol=protocol, auto_reload_config=bool(tree.get("auto_reload_config", False)),
+        http_max_conns_per_client=max_conns, warnings=warnings,
         tree=tree,
     )
 
@@ -119,9 +151,9 @@ def _dns_config(tree: dict[str, Any]) -> DNSConfig:
 def load_config(config_paths: list[str], inline_hcl: list[str], flags: dict[str, Any],
                 dev: bool = False, fmt: str = "") -> AgentConfig:
     """Defaults (and -dev), then files and directories, then -hcl, then flags."""
-    tree = load_sources(config_paths, inline_hcl, fmt,
-                        defaults=DEV_DEFAULTS if dev else None, overrides=flags)
-    config = build(tree, dev)
+    user_tree = load_sources(config_paths, inline_hcl, fmt, overrides=flags)
+    tree = merge(check_tree(DEV_DEFAULTS, "defaults"), user_tree) if dev else user_tree
+    config = build(tree, dev, user_tree)
     config.config_paths = list(config_paths)
     config.inline_hcl = list(inline_hcl)
     config.flag_tree = flags

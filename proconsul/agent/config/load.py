@@ -17,7 +17,9 @@ FORMATS = ("json", "hcl")
 
 
 def parse_text(text: str, fmt: str, source: str) -> dict[str, Any]:
-    """Parse one source's text as JSON or HCL into a plain tree."""
+    """Parse one source's text as JSON or HCL into a plain tree; an empty file is empty."""
+    if not text.strip():
+        return {}
     try:
         tree = json.loads(text) if fmt == "json" else hcl.loads(text)
     except (ValueError, Exception) as err:  # pyhcl raises plain Exceptions on syntax errors

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import uuid
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -115,6 +117,26 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     alt_domain: str = ""
     recursors: list[str] = msgspec.field(default_factory=list)
     dns_config: DNSConfig = msgspec.field(default_factory=DNSConfig)
+    dns_addr: str = "127.0.0.1"  # addresses.dns, else client_addr
+    pid_file: str = ""
+    rejoin_after_leave: bool = False
+    serf_lan_bind: str = ""  # serf_lan / -serf-lan-bind; empty: bind_addr
+    serf_wan_bind: str = ""  # serf_wan / -serf-wan-bind; empty: bind_addr
+    default_query_time: float = 300.0  # seconds a blocking query waits without ?wait
+    max_query_time: float = 600.0  # cap on ?wait
+    protocol: int = 2  # the RPC protocol version gossiped as "vsn"
+    disable_host_node_id: bool = True  # false: the node ID derives from the host's ID
+    auto_reload_config: bool = False
+    http_max_conns_per_client: int = 200  # limits.http_max_conns_per_client; 0: no limit
+    warnings: list[str] = []  # keys accepted but not acted on, settings turned off
+
+    def new_node_id(self) -> str:
+        """A node ID for an agent given none: random, or from the host's ID when
+        ``disable_host_node_id = false`` (hashed, as Consul does, so it is well spread)."""
+        host_id = "" if self.disable_host_node_id else host_identity()
+        if not host_id:
+            return str(uuid.uuid4())
+        return str(uuid.UUID(bytes=hashlib.sha512(host_id.encode()).digest()[:16]))
 
     @property
     def source_host(self) -> str | None:
@@ -131,9 +153,25 @@ class AgentConfig(msgspec.Struct, kw_only=True):
         if not self.node_name:
             self.node_name = socket.gethostname().split(".")[0] or "proconsul"
         if not self.node_id:
-            self.node_id = str(uuid.uuid4())
+            self.node_id = self.new_node_id()
         if not self.advertise_addr:
             self.advertise_addr = self.bind_addr if self.bind_addr != "0.0.0.0" else "127.0.0.1"
         if not self.primary_datacenter:
             self.primary_datacenter = self.datacenter
         return self
+
+
+HOST_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id",
+                 "/sys/class/dmi/id/product_uuid")
+
+
+def host_identity() -> str:
+    """This machine's stable ID (systemd's machine-id or the DMI UUID), or "" if none."""
+    for name in HOST_ID_FILES:
+        try:
+            text = Path(name).read_text().strip()
+        except OSError:
+            continue
+        if text:
+            return text
+    return ""

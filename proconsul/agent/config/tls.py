@@ -45,13 +45,12 @@ def _merged(tree: dict[str, Any], block: str, legacy_verify_incoming: str) -> TL
 
 
 def https_settings(tree: dict[str, Any], https_port: int) -> tuple[TLSSettings, list[str]]:
-    """The HTTPS listener's settings, and what is wrong with them (empty when nothing is)."""
+    """The HTTPS listener's settings, and what is wrong with them (empty when nothing is).
+
+    Without a certificate the listener stays off (the builder warns), as in Consul."""
     s = _merged(tree, "https", "verify_incoming_https")
     problems = _common_problems(s)
-    if https_port > 0 and not (s.cert_file and s.key_file):
-        problems.append("ports.https needs a certificate: set cert_file and key_file in "
-                        "tls.https or tls.defaults")
-    if https_port > 0 and s.verify_incoming and not s.has_ca:
+    if https_port > 0 and s.cert_file and s.verify_incoming and not s.has_ca:
         problems.append("tls.https verify_incoming needs ca_file or ca_path to check client "
                         "certificates against")
     return s, problems

@@ -69,6 +69,8 @@ class Validator:
             if name not in spec:
                 self.problem("", f'invalid config key "{where}"')
                 continue
+            if item is None:  # JSON null: absent, as Go decodes it into a nil pointer/slice
+                continue
             out[name] = self.value(item, spec[name], where, translate)
         return out
 

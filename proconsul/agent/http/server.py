@@ -55,13 +55,16 @@ class HttpApi:
                        session, status, txn):
             module.add_routes(self.router)
         self._servers: list[web.HttpServer] = []
+        # limits.http_max_conns_per_client, across the HTTP and HTTPS listeners
+        self.conn_limit = web.ConnLimit(agent.config.http_max_conns_per_client)
         self._runtime_metrics: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None,
                     ssl_handshake_timeout: float | None = None) -> None:
         """Listen on ``host:port``, over TLS with ``ssl`` (OSError if the address cannot be
         bound). Called once per listener: HTTP, HTTPS."""
-        server = web.HttpServer(self.handle, self.app, max_body=MAX_REQUEST_BODY)
+        server = web.HttpServer(self.handle, self.app, max_body=MAX_REQUEST_BODY,
+                                conn_limit=self.conn_limit)
         await server.start(host, port, ssl, ssl_handshake_timeout)
         if not self._servers:
             self.app["log_monitor"].install()

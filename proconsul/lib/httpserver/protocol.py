@@ -25,6 +25,7 @@ from typing import Any
 
 import httptools
 
+from proconsul.lib.httpserver.connlimit import ConnLimit
 from proconsul.lib.httpserver.message import (
     Headers,
     Request,
@@ -67,6 +68,8 @@ class HttpProtocol(asyncio.Protocol):
         self._close_after_flush = False
         self.idle_since = self._loop.time()
         self._refused = False
+        self._client_ip: str | None = None  # counted against the server's ConnLimit
+        self._over_limit = False
         self._start_message()
 
     # ---------------------------------------------------------------- connection
@@ -74,9 +77,19 @@ class HttpProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self._server.connections.add(self)
+        limit = self._server.conn_limit
+        peer = transport.get_extra_info("peername")
+        if limit is not None and isinstance(peer, tuple):
+            if limit.acquire(peer[0]):
+                self._client_ip = peer[0]
+            else:  # its first request gets a 429, then the connection closes
+                self._over_limit = True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.connections.discard(self)
+        if self._client_ip is not None and self._server.conn_limit is not None:
+            self._server.conn_limit.release(self._client_ip)
+            self._client_ip = None
         self.transport = None
         self._queue.clear()
         if self._task is not None and not self._task.done():
@@ -181,6 +194,9 @@ class HttpProtocol(asyncio.Protocol):
         self._headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
 
     def on_headers_complete(self) -> None:
+        if self._over_limit:
+            raise _Reject(429, "Too many concurrent connections from this client address; "
+                               f"the limit is {self._server.conn_limit.limit}")
         limit = self._server.max_body
         length = self._headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
@@ -259,11 +275,15 @@ class HttpProtocol(asyncio.Protocol):
 
 
 class HttpServer:
-    """Listens and serves ``handler`` on every connection; ``app`` is shared by requests."""
+    """Listens and serves ``handler`` on every connection; ``app`` is shared by requests.
+
+    With ``conn_limit``, a client over its cap of open connections gets a 429."""
 
     def __init__(self, handler: AppHandler, app: dict[str, Any] | None = None, *,
-                 max_body: int = 16 << 20, keepalive_timeout: float = 75.0):
+                 max_body: int = 16 << 20, keepalive_timeout: float = 75.0,
+                 conn_limit: ConnLimit | None = None):
         self.handler = handler
+        self.conn_limit = conn_limit
         self.app: dict[str, Any] = app if app is not None else {}
         self.max_body = max_body
         self.keepalive_timeout = keepalive_timeout

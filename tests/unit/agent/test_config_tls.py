@@ -52,7 +52,6 @@ def test_legacy_verify_incoming_https_turns_client_certificates_on():
 
 
 @pytest.mark.parametrize(("tree", "message"), [
-    ({"ports": {"https": 8501}}, "ports.https needs a certificate"),
     ({"ports": {"https": 8501}, "tls": {"https": {**CERT, "verify_incoming": True}}},
      "verify_incoming needs ca_file or ca_path"),
     ({"tls": {"defaults": {"tls_min_version": "TLSv9"}}}, "unknown version 'TLSv9'"),

@@ -14,6 +14,18 @@ def test_valid_directory(tmp_path, capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_unsupported_keys_are_valid_with_a_warning_unsafe_ones_are_not(tmp_path, capsys):
+    path = tmp_path / "a.hcl"
+    path.write_text('data_dir = "/x"\nversion = "1.22.0"\n')
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr()
+    assert out.out == "Configuration is valid!\n"
+    assert 'config key "version" is accepted but not supported yet' in out.err
+    path.write_text('data_dir = "/x"\nacl { enabled = true }\n')
+    assert main(["validate", str(path)]) == 1
+    assert "acl.enabled = true: not supported yet" in capsys.readouterr().err
+
+
 def test_invalid_file(tmp_path, capsys):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"data_dir": "/x", "bogus": True}))

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from proconsul.lib.httpserver import (
+    ConnLimit,
     HttpServer,
     MethodNotAllowed,
     NotFound,
@@ -296,3 +297,26 @@ async def test_pipelined_replies_leave_in_one_send_per_loop_turn(serve):
     replies = [await client.reply() for _ in range(3)]
     assert [body.split()[1] for _, _, body in replies] == [b"/a", b"/b", b"/c"]
     assert await client.closed()  # the close waited for the queued replies
+
+
+async def test_a_client_over_its_connection_limit_gets_429_and_a_close(serve):
+    limit = ConnLimit(2)
+    first, second = await serve(conn_limit=limit), await serve(conn_limit=limit)
+    held = [await Client.connect(first.port), await Client.connect(second.port)]
+    request = b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n"
+    for client in held:  # the cap counts across the servers sharing it
+        client.send(request)
+        assert (await client.reply())[0] == 200
+    over = await Client.connect(first.port)
+    over.send(request)
+    status, headers, body = await over.reply()
+    assert status == 429 and b"the limit is 2" in body and headers["connection"] == "close"
+    assert await over.closed()
+    await held.pop().close()
+    while limit.open.get("127.0.0.1") != 1:  # the server sees the close on its next read
+        await asyncio.sleep(0.01)
+    again = await Client.connect(first.port)
+    again.send(request)
+    assert (await again.reply())[0] == 200
+    await again.close()
+    await held[0].close()
