@@ -87,6 +87,7 @@ class Server:
         self.forwarder = Forwarder(self.consensus, pool, datacenter=config.datacenter,
                                    hold_timeout=config.rpc_hold_timeout)
         self.routines = RoutineManager()
+        self.blocking_queries = 0
         self.session_timers = SessionTimers(self)
         self.tombstone_gc = TombstoneGC(self, config.tombstone_ttl, config.tombstone_granularity)
         self.store.on_tombstone = self.tombstone_gc.hint
@@ -154,8 +155,14 @@ class Server:
         if opts.MinQueryIndex == 0:  # a plain read: skip the blocking machinery
             meta.Index = max(query(None), 1)
         else:
-            meta.Index = await run_blocking(self.store.watches, lambda: self.store.generation,
-                                            opts, query)
+            self.blocking_queries += 1
+            metrics.set_gauge("consul.rpc.queries_blocking", self.blocking_queries)
+            try:
+                meta.Index = await run_blocking(self.store.watches,
+                                                lambda: self.store.generation, opts, query)
+            finally:
+                self.blocking_queries -= 1
+                metrics.set_gauge("consul.rpc.queries_blocking", self.blocking_queries)
         self.set_query_meta(meta, opts)
 
     async def read_into(self, opts: QueryOptions, reply: QueryMeta, field: str,

@@ -55,6 +55,13 @@ class WriteTxn:
             self.undo.record(_restore_index(indexes, name, old))
             self.topics.add(("index", name))
 
+    def forget(self, name: str) -> None:
+        """Drop a sub-index (e.g. a deleted node's own index), as Consul does."""
+        old = self._indexes.pop(name, None)
+        if old is not None:
+            self.undo.record(_restore_index(self._indexes, name, old))
+            self.topics.add(("index", name))
+
     def touch(self, *topics) -> None:
         self.topics.update(topics)
 

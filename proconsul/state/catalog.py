@@ -25,6 +25,7 @@ from proconsul.structs.catalog import (
 ERR_MISSING_NODE = "Missing node registration"
 ERR_MISSING_SERVICE = "Missing service registration"
 LAST_EXTINCTION = "service_last_extinction"
+NODE_EXTINCTION = "node_last_extinction"
 
 
 class StateError(Exception):
@@ -40,6 +41,10 @@ class StoredService(msgspec.Struct, frozen=True):
 
 def service_index_name(name: str) -> str:
     return "service." + lower(name)
+
+
+def node_index_name(name: str) -> str:
+    return "node." + lower(name)
 
 
 def _same(a: msgspec.Struct, b: msgspec.Struct) -> bool:
@@ -60,7 +65,17 @@ def tags_match(tags: list[str] | None, wanted: Iterable[str]) -> bool:
 
 
 class CatalogMixin(StoreBase):
-    """Registration, deregistration and catalog/health reads."""
+    """Registration, deregistration and catalog/health reads.
+
+    Indexes follow Consul's state store: table indexes (``nodes``, ``services``,
+    ``checks``), one per service (``service.<name>``, moved by its instances,
+    their checks and their nodes) and one per node (``node.<name>``, moved by
+    the node and its services). Watch topics name the rows a read looked at, so
+    a write wakes only readers whose rows changed, as memdb's watches do:
+    ``("rows", table)``, ``("node_row", node)``, ``("node_services", node)``,
+    ``("node_checks", node)``, ``("service_rows", name)``,
+    ``("service_checks", name)`` and ``("check_status", status)``.
+    """
 
     # ---- writes -------------------------------------------------------------
 
@@ -90,8 +105,8 @@ class CatalogMixin(StoreBase):
             return
         create = existing.CreateIndex if existing is not None else tx.index
         self.nodes.put(replace(node, CreateIndex=create, ModifyIndex=tx.index), tx.undo)
-        tx.bump("nodes")
-        tx.touch(("node", key))
+        tx.bump("nodes", node_index_name(key))
+        tx.touch(("rows", "nodes"), ("node_row", key))
         self._bump_services_of_node(tx, key)
 
     def ensure_service(self, tx: WriteTxn, node_name: str, service: NodeService) -> None:
@@ -107,9 +122,11 @@ class CatalogMixin(StoreBase):
         create = existing.Service.CreateIndex if existing is not None else tx.index
         row = StoredService(node.Node, replace(service, CreateIndex=create, ModifyIndex=tx.index))
         self.services.put(row, tx.undo)
-        tx.bump("services", service_index_name(service.Service))
-        tx.touch(("node", node_key))
+        # Consul moves the nodes indexes too: node reads include their services.
+        tx.bump("services", service_index_name(service.Service), "nodes", node_index_name(node_key))
+        self._touch_service_rows(tx, node_key, service.Service)
         if existing is not None and lower(existing.Service.Service) != lower(service.Service):
+            tx.touch(("service_rows", lower(existing.Service.Service)))
             self._service_instance_gone(tx, existing.Service.Service)
 
     def ensure_check(self, tx: WriteTxn, check: HealthCheck) -> None:
@@ -132,7 +149,9 @@ class CatalogMixin(StoreBase):
         create = existing.CreateIndex if existing is not None else tx.index
         self.checks.put(replace(check, CreateIndex=create, ModifyIndex=tx.index), tx.undo)
         tx.bump("checks")
-        tx.touch(("node", node_key))
+        self._touch_check_rows(tx, node_key, check)
+        if existing is not None:
+            self._touch_check_rows(tx, node_key, existing)
         if service_name:
             tx.bump(service_index_name(service_name))
         else:
@@ -154,8 +173,9 @@ class CatalogMixin(StoreBase):
             self.delete_session(tx, session.ID)  # SessionMixin
         self.delete_node_coordinates(tx, node_name)  # CoordinateMixin
         self.nodes.delete(key, tx.undo)
-        tx.bump("nodes")
-        tx.touch(("node", key))
+        tx.bump("nodes", NODE_EXTINCTION)
+        tx.forget(node_index_name(key))
+        tx.touch(("rows", "nodes"), ("node_row", key))
 
     def delete_service(self, tx: WriteTxn, node_name: str, service_id: str) -> None:
         key = (lower(node_name), service_id)
@@ -165,8 +185,9 @@ class CatalogMixin(StoreBase):
         for check in self.checks.by("service", key):
             self.delete_check(tx, check.Node, check.CheckID)
         self.services.delete(key, tx.undo)
-        tx.bump("services")
-        tx.touch(("node", key[0]))
+        # Consul moves the checks and nodes indexes on every service delete.
+        tx.bump("services", "checks", "nodes", node_index_name(key[0]))
+        self._touch_service_rows(tx, key[0], stored.Service.Service)
         self._service_instance_gone(tx, stored.Service.Service)
 
     def delete_check(self, tx: WriteTxn, node_name: str, check_id: str) -> None:
@@ -175,10 +196,12 @@ class CatalogMixin(StoreBase):
         if check is None:
             return
         tx.bump("checks")
-        tx.touch(("node", node_key))
+        self._touch_check_rows(tx, node_key, check)
         if check.ServiceName:
             tx.bump(service_index_name(check.ServiceName))
         else:
+            # Consul moves the services table index for a node check's delete.
+            tx.bump("services")
             self._bump_services_of_node(tx, node_key)
         self._invalidate_check_sessions(tx, node_key, check_id)
 
@@ -186,6 +209,16 @@ class CatalogMixin(StoreBase):
         tx.bump(service_index_name(name))
         if not self.services.has("name", lower(name)):
             tx.bump(LAST_EXTINCTION)
+
+    @staticmethod
+    def _touch_service_rows(tx: WriteTxn, node_key: str, name: str) -> None:
+        tx.touch(("rows", "services"), ("node_services", node_key), ("service_rows", lower(name)))
+
+    @staticmethod
+    def _touch_check_rows(tx: WriteTxn, node_key: str, check: HealthCheck) -> None:
+        tx.touch(("rows", "checks"), ("node_checks", node_key), ("check_status", check.Status))
+        if check.ServiceName:
+            tx.touch(("service_checks", lower(check.ServiceName)))
 
     def _bump_services_of_node(self, tx: WriteTxn, node_key: str) -> None:
         names = {service_index_name(s.Service.Service) for s in self.services.by("node", node_key)}
@@ -199,13 +232,13 @@ class CatalogMixin(StoreBase):
 
     def node(self, ws: WatchSet | None, name: str) -> tuple[int, Node | None]:
         if ws is not None:
-            ws.add(("node", lower(name)))
+            ws.add(("node_row", lower(name)))
         return self.max_index("nodes"), self.nodes.get(lower(name))
 
     def list_nodes(self, ws: WatchSet | None, node_meta: dict[str, str] | None = None
                    ) -> tuple[int, list[Node]]:
         if ws is not None:
-            ws.add(("index", "nodes"))
+            ws.add(("rows", "nodes"))
         nodes = [n for n in self.nodes.rows() if not node_meta or meta_matches(n.Meta, node_meta)]
         return self.max_index("nodes"), nodes
 
@@ -213,9 +246,9 @@ class CatalogMixin(StoreBase):
                       ) -> tuple[int, list[ServiceNode]]:
         """Every service instance as a ServiceNode (the caller aggregates by name)."""
         if ws is not None:
-            ws.add(("index", "services"))
+            ws.add(("rows", "services"))
             if node_meta:
-                ws.add(("index", "nodes"))
+                ws.add(("rows", "nodes"))
         rows = []
         for stored in self.services.rows():
             node = self.nodes.get(lower(stored.Node))
@@ -226,20 +259,38 @@ class CatalogMixin(StoreBase):
         index = self.max_index("services", "nodes") if node_meta else self.max_index("services")
         return index, rows
 
-    def service_index(self, name: str) -> int:
-        """Consul's per-service index: unrelated services never move it."""
+    def service_index(self, name: str, checks: bool = False) -> int:
+        """Consul's per-service index: unrelated services never move it.
+
+        A service with no instances answers the last extinction (the last time
+        any service lost its last instance); failing both, the catalog's
+        table indexes (with ``checks`` for health reads).
+        """
         if not self.services.has("name", lower(name)) and LAST_EXTINCTION in self.indexes:
             return self.indexes[LAST_EXTINCTION]
         own = self.indexes.get(service_index_name(name))
+        if own is not None:
+            return own
+        return self.max_index("nodes", "services", "checks") if checks \
+            else self.max_index("nodes", "services")
+
+    def node_index(self, name: str) -> int:
+        """Consul's per-node index (the node and its services); for a missing
+        node, the last time any node was deleted."""
+        if self.nodes.get(lower(name)) is None:
+            return self.indexes.get(NODE_EXTINCTION, 0)
+        own = self.indexes.get(node_index_name(name))
         return own if own is not None else self.max_index("nodes", "services")
 
     def service_nodes(self, ws: WatchSet | None, name: str, tags: list[str] | None = None,
                       node_meta: dict[str, str] | None = None, kind: str | None = None
                       ) -> tuple[int, list[ServiceNode]]:
         if ws is not None:
-            ws.add(("index", service_index_name(name)))
+            ws.add(("service_rows", lower(name)))
         rows = []
         for stored in self.services.by("name", lower(name)):
+            if ws is not None:
+                ws.add(("node_row", lower(stored.Node)))
             if kind is not None and (stored.Service.Kind or "") != kind:
                 continue
             if tags and not tags_match(stored.Service.Tags, tags):
@@ -254,7 +305,7 @@ class CatalogMixin(StoreBase):
                               ) -> tuple[int, list[ServiceNode]]:
         """Every service instance registered with service address ``address``."""
         if ws is not None:
-            ws.add(("index", "services"))
+            ws.add(("rows", "services"))
         rows = []
         for key, stored in sorted(self.services.items()):
             if stored.Service.Address == address:
@@ -266,8 +317,9 @@ class CatalogMixin(StoreBase):
     def node_services(self, ws: WatchSet | None, name: str) -> tuple[int, NodeServices | None]:
         key = lower(name)
         if ws is not None:
-            ws.add(("node", key))
-        index = self.max_index("nodes", "services")
+            ws.add(("node_row", key))
+            ws.add(("node_services", key))
+        index = self.node_index(key)
         node = self.nodes.get(key)
         if node is None:
             return index, None
@@ -283,36 +335,46 @@ class CatalogMixin(StoreBase):
 
     def node_checks(self, ws: WatchSet | None, name: str) -> tuple[int, list[HealthCheck]]:
         if ws is not None:
-            ws.add(("node", lower(name)))
+            ws.add(("node_checks", lower(name)))
         return self.max_index("checks"), self.checks.by("node", lower(name))
 
     def service_checks(self, ws: WatchSet | None, name: str,
                        node_meta: dict[str, str] | None = None) -> tuple[int, list[HealthCheck]]:
         if ws is not None:
-            ws.add(("index", service_index_name(name)))
+            ws.add(("service_checks", lower(name)))
         checks = self.checks.by("service_name", lower(name))
-        if node_meta:
-            checks = [c for c in checks
-                      if meta_matches(getattr(self.nodes.get(lower(c.Node)), "Meta", None),
-                                      node_meta)]
-        return self.max_index("checks"), checks
+        if not node_meta:
+            return self.max_index("checks"), checks
+        # As Consul: filtering by node meta answers the service's own index.
+        return self.service_index(name, checks=True), self._meta_filter(ws, checks, node_meta)
 
     def checks_in_state(self, ws: WatchSet | None, state: str,
                         node_meta: dict[str, str] | None = None) -> tuple[int, list[HealthCheck]]:
         if ws is not None:
-            ws.add(("index", "checks"))
+            ws.add(("rows", "checks") if state == "any" else ("check_status", state))
         checks = list(self.checks.rows()) if state == "any" else self.checks.by("status", state)
         if node_meta:
-            checks = [c for c in checks
-                      if meta_matches(getattr(self.nodes.get(lower(c.Node)), "Meta", None),
-                                      node_meta)]
+            checks = self._meta_filter(ws, checks, node_meta)
         return self.max_index("checks"), checks
+
+    def _meta_filter(self, ws: WatchSet | None, checks: list[HealthCheck],
+                     node_meta: dict[str, str]) -> list[HealthCheck]:
+        """Checks whose node matches ``node_meta``; watches every node looked at."""
+        kept = []
+        for check in checks:
+            node_key = lower(check.Node)
+            if ws is not None:
+                ws.add(("node_row", node_key))
+            if meta_matches(getattr(self.nodes.get(node_key), "Meta", None), node_meta):
+                kept.append(check)
+        return kept
 
     def check_service_nodes(self, ws: WatchSet | None, name: str, tags: list[str] | None = None,
                             node_meta: dict[str, str] | None = None, kind: str | None = None
                             ) -> tuple[int, list[CheckServiceNode]]:
         if ws is not None:
             ws.add(("index", service_index_name(name)))
+            ws.add(("service_rows", lower(name)))
         results = []
         for stored in self.services.by("name", lower(name)):
             service = stored.Service
@@ -327,7 +389,7 @@ class CatalogMixin(StoreBase):
             checks = [c for c in self.checks.by("node", node_key)
                       if not c.ServiceID or c.ServiceID == service.ID]
             results.append(CheckServiceNode(Node=node, Service=service, Checks=checks))
-        return self.service_index(name), results
+        return self.service_index(name, checks=True), results
 
 
 def to_service_node(node: Node, service: NodeService) -> ServiceNode:

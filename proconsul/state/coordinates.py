@@ -17,6 +17,7 @@ class CoordinateMixin(StoreBase):
                 continue  # the node left between the update and its commit; Consul skips it
             if self.coordinates.get((lower(entry.Node), entry.Segment)) != entry:
                 self.coordinates.put(entry, tx.undo)
+                tx.touch(("node_coordinates", lower(entry.Node)))
                 changed = True
         if changed:
             tx.bump("coordinates")
@@ -27,6 +28,7 @@ class CoordinateMixin(StoreBase):
             self.coordinates.delete((lower(entry.Node), entry.Segment), tx.undo)
         if doomed:
             tx.bump("coordinates")
+            tx.touch(("node_coordinates", lower(node)))
 
     def list_coordinates(self, ws: WatchSet | None) -> tuple[int, list[CoordinateEntry]]:
         if ws is not None:
@@ -36,5 +38,5 @@ class CoordinateMixin(StoreBase):
     def node_coordinates(self, ws: WatchSet | None, node: str
                          ) -> tuple[int, list[CoordinateEntry]]:
         if ws is not None:
-            ws.add(("index", "coordinates"))
+            ws.add(("node_coordinates", lower(node)))
         return self.max_index("coordinates"), self.coordinates.by("node", lower(node))

@@ -114,6 +114,9 @@ class KVMixin(StoreBase):
             tx.bump("tombstones")
 
     def _kv_put(self, tx: WriteTxn, entry: DirEntry) -> None:
+        existing = self.kvs.get(entry.Key)
+        if existing is not None and _same_entry(existing, entry):
+            return  # as Consul: an identical write keeps ModifyIndex and wakes no one
         self.kvs.put(entry, tx.undo)
         tx.bump("kvs")
         tx.kv_keys.append(entry.Key)
@@ -145,10 +148,14 @@ class KVMixin(StoreBase):
         return self.max_index("kvs", "tombstones")
 
     def kv_get(self, ws: WatchSet | None, key: str) -> tuple[int, DirEntry | None]:
+        """The entry and Consul's index for it: its own ModifyIndex, or for a
+        missing key the whole KV index (entries and tombstones)."""
         entry = self.kvs.get(key)
         if ws is not None:
-            ws.add(("kv_key", key) if entry is not None else (KV_PREFIX, key))
-        return self.kv_max_index(), entry
+            ws.add(("kv_key", key))
+        if entry is not None:
+            return entry.ModifyIndex, entry
+        return self.kv_max_index(), None
 
     def kv_list(self, ws: WatchSet | None, prefix: str) -> tuple[int, list[DirEntry]]:
         if ws is not None:
@@ -184,3 +191,9 @@ class KVMixin(StoreBase):
             return self.kv_max_index()
         graves = max((t.Index for t in self.tombstones.prefix(prefix)), default=0)
         return max(highest, graves) or self.kv_max_index()
+
+
+def _same_entry(a: DirEntry, b: DirEntry) -> bool:
+    """What Consul compares to skip a KV write that changes nothing."""
+    return ((a.Value or b"") == (b.Value or b"") and a.Flags == b.Flags and a.Session == b.Session
+            and a.LockIndex == b.LockIndex)

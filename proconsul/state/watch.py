@@ -2,8 +2,8 @@
 
 A read records the *topics* it depended on in a :class:`WatchSet`; a write
 fires the topics it touched. Topics are plain tuples, for example
-``("table", "nodes")``, ``("service", "web")`` or ``("kv", "a/")`` for a KV
-prefix. KV prefixes are special: a write to ``a/b`` fires every registered
+``("rows", "nodes")``, ``("service_rows", "web")``, ``("index", "service.web")``
+(an index entry moved) or ``("kv", "a/")`` for a KV prefix. KV prefixes are special: a write to ``a/b`` fires every registered
 prefix of it (``""``, ``"a"``, ``"a/"``, ``"a/b"``) and nothing else.
 """
 
