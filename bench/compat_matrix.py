@@ -242,7 +242,8 @@ def render() -> str:
                     "|---|---|---|---|---|"]
         out.append(f"| {ep.method} | `{ep.path}` | {status} | {tested} | {note} |")
     if http_extra:
-        out += ["", "### Routes Proconsul has beyond Consul's list", ""]
+        out += ["", "### Routes beyond Consul's list", "",
+                "Routes of the agent's table that none of the endpoints above resolves to.", ""]
         out += [f"- `{route}`" for route in http_extra]
     out += ["", "## CLI", "", "| Command | Status | Missing |", "|---|---|---|"]
     out += [f"| `consul {command}` | {status} | {note} |" for command, status, note in cli]
