@@ -45,7 +45,8 @@ def _ca_create_flags(fs) -> None:
     fs.integer("days", 1825, "Number of days the CA is valid for. Defaults to 1825 days "
                "(about 5 years).")
     fs.string("domain", "consul", "The DNS domain the agents are configured with; names the "
-              "files, and with -name-constraint the only domain the CA may sign for.")
+              "files, and with -name-constraint the only domain the CA may sign for. "
+              "Defaults to consul.")
     fs.boolean("name-constraint", False, "Limit the CA to signing names under -domain, "
                "localhost and each -additional-name-constraint.")
     fs.strings("additional-name-constraint", "Another DNS domain the CA may sign for, with "
@@ -107,8 +108,10 @@ def _cert_create_flags(fs) -> None:
     fs.boolean("server", False, "Generate a server certificate.")
     fs.boolean("client", False, "Generate a client certificate.")
     fs.boolean("cli", False, "Generate a certificate for the command line.")
-    fs.string("dc", "dc1", "Datacenter the certificate is for.")
-    fs.string("domain", "consul", "The DNS domain the agents are configured with.")
+    fs.string("dc", "dc1", "Datacenter the certificate is for: in the file name, and in "
+              "server.<dc>.<domain> for -server. Defaults to dc1.")
+    fs.string("domain", "consul", "The DNS domain the agents are configured with: in the "
+              "file name, and in server.<dc>.<domain> for -server. Defaults to consul.")
     fs.integer("days", 365, "Number of days the certificate is valid for. Defaults to 365.")
     fs.string("ca", "#DOMAIN#-agent-ca.pem", "Path to the CA certificate. Defaults to "
               "#DOMAIN#-agent-ca.pem.")

@@ -84,6 +84,10 @@ class Router:
             raise ValueError(f"{method} {pattern} is already routed")
         resource.handlers[method] = handler
 
+    def routes(self) -> dict[str, frozenset[str]]:
+        """Every route pattern (``{name}`` spelling) with its methods, in the order added."""
+        return {r.canonical: frozenset(r.handlers) for r in self._by_pattern.values()}
+
     def add_get(self, pattern: str, handler: Handler, *, allow_head: bool = True) -> None:
         self.add_route("GET", pattern, handler)
         if allow_head:

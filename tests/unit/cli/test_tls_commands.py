@@ -99,3 +99,11 @@ def test_ca_create_refuses_to_overwrite(tmp_path, monkeypatch, capsys):
     assert CA_CREATE([]) == 1
     assert "consul-agent-ca.pem already exists." in capsys.readouterr().err
     assert (tmp_path / "consul-agent-ca-key.pem").read_bytes() == before
+
+
+def test_help_states_the_defaults_of_dc_and_domain(capsys):
+    assert CERT_CREATE(["-h"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Defaults to dc1." in text and "Defaults to consul." in text
+    assert CA_CREATE(["-h"]) == 0
+    assert "Defaults to consul." in " ".join(capsys.readouterr().out.split())

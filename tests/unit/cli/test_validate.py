@@ -37,3 +37,9 @@ def test_usage_errors(capsys):
     assert main(["validate"]) == 1
     assert "Must specify at least one config file" in capsys.readouterr().err
     assert main(["validate", "-config-format=yaml", "x"]) == 1
+
+
+def test_help_is_not_an_error(capsys):
+    assert main(["validate", "-h"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("Usage: proconsul validate") and "-quiet" in out and err == ""

@@ -274,6 +274,19 @@ def test_router_literal_pattern_and_method_errors():
         router.resolve("GET", "/v1/agent/service/a/b")
 
 
+def test_router_lists_its_routes_with_their_methods():
+    router = Router()
+
+    async def handler(request):  # pragma: no cover - never called
+        return Response()
+
+    router.add_get("/v1/kv/{key:.*}", handler, allow_head=False)
+    router.add_put("/v1/kv/{key:.*}", handler)
+    router.add_get("/v1/status/leader", handler)
+    assert router.routes() == {"/v1/kv/{key}": {"GET", "PUT"},
+                               "/v1/status/leader": {"GET", "HEAD"}}
+
+
 def test_router_tries_patterns_with_a_short_literal_start_last():
     router = Router()
 

@@ -1,0 +1,185 @@
+"""Every shell example in docs/ marked as tested runs against a real dev agent.
+
+A page's tested blocks run in order in one shell working directory, against one
+``proconsul agent -dev`` started for the page (conventions: docs/README.md). The
+examples say ``127.0.0.1:8500`` and ``-p 8600``; the agent here listens on a
+loopback address and ports of its own, so those are rewritten in the block and its
+expected output, and ``CONSUL_HTTP_ADDR`` points the ``proconsul`` CLI at it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.support.agent_process import AgentProcess, start_agent
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+TEST_MARK = "<!-- test -->"
+OUTPUT_MARK = "<!-- output -->"
+_FENCE = re.compile(r"^```(\w*)\s*$")
+
+
+@dataclass
+class Example:
+    """One tested shell block: where it opens, what it runs, what its output must hold."""
+
+    page: str
+    line: int
+    script: str
+    expected: list[str] = field(default_factory=list)
+
+
+def _fenced(lines: list[str], start: int, page: str) -> tuple[str, str, int]:
+    """(language, body, index after the closing fence) of the block opening at ``start``."""
+    opening = _FENCE.match(lines[start]) if start < len(lines) else None
+    if opening is None:
+        raise ValueError(f"{page}:{start + 1}: a marker must be followed by a fenced block")
+    for end in range(start + 1, len(lines)):
+        if lines[end].rstrip() == "```":
+            return opening[1], "\n".join(lines[start + 1:end]), end + 1
+    raise ValueError(f"{page}:{start + 1}: fenced block never closed")
+
+
+def examples(text: str, page: str) -> list[Example]:
+    """The tested blocks of a Markdown page, each with the output block marked after it."""
+    lines = text.splitlines()
+    found: list[Example] = []
+    i = 0
+    while i < len(lines):
+        mark = lines[i].strip()
+        if mark == TEST_MARK:
+            start = i + 1
+            language, body, i = _fenced(lines, start, page)
+            if language not in ("sh", "shell", "bash"):
+                raise ValueError(f"{page}:{start + 1}: {TEST_MARK} marks a ```{language} "
+                                 "block, not a shell one")
+            found.append(Example(page, start + 1, body))
+        elif mark == OUTPUT_MARK:
+            if not found:
+                raise ValueError(f"{page}:{i + 1}: {OUTPUT_MARK} before any tested block")
+            _, body, i = _fenced(lines, i + 1, page)
+            found[-1].expected += [ln.strip() for ln in body.splitlines()
+                                   if ln.strip() and ln.strip() != "..."]
+        else:
+            i += 1
+    return found
+
+
+_DEFAULTS = re.compile(r"127\.0\.0\.1:8500|-p 8600\b|\b127\.0\.0\.1\b(?!\.)")
+
+
+def localize(text: str, agent: AgentProcess) -> str:
+    """The documented default addresses, turned into this agent's (in one pass, so an
+    address put in is never rewritten again)."""
+    replace = {"127.0.0.1:8500": f"{agent.host}:{agent.port}",
+               "-p 8600": f"-p {agent.dns_port}", "127.0.0.1": agent.host}
+    return _DEFAULTS.sub(lambda m: replace[m[0]], text)
+
+
+def _words(line: str) -> str:
+    return " ".join(line.split())
+
+
+def missing_lines(expected: list[str], output: str) -> list[str]:
+    """Expected lines not found, in order, among the output's lines; runs of blanks
+    compare equal (table columns are as wide as their contents)."""
+    got = [_words(ln) for ln in output.splitlines()]
+    missing, pos = [], 0
+    for want in expected:
+        try:
+            pos = got.index(_words(want), pos) + 1
+        except ValueError:
+            missing.append(want)
+    return missing
+
+
+def run_examples(found: list[Example], agent: AgentProcess, workdir: Path) -> None:
+    """Run each example; fail naming the page, the line and what went wrong."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSUL_")}
+    env["CONSUL_HTTP_ADDR"] = f"{agent.host}:{agent.port}"
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    for example in found:
+        script = localize(example.script, agent)
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=workdir,
+                              env=env, capture_output=True, text=True, timeout=60)
+        where = f"{example.page}:{example.line}"
+        if done.returncode != 0:
+            pytest.fail(f"{where}: example exited {done.returncode}\n--- script\n{script}\n"
+                        f"--- stdout\n{done.stdout}--- stderr\n{done.stderr}")
+        missing = missing_lines([localize(e, agent) for e in example.expected], done.stdout)
+        if missing:
+            pytest.fail(f"{where}: output lacks {missing}\n--- script\n{script}\n"
+                        f"--- stdout\n{done.stdout}--- stderr\n{done.stderr}")
+
+
+def _pages() -> list[Path]:
+    return sorted(p for p in DOCS.glob("*.md") if TEST_MARK in p.read_text())
+
+
+@pytest.fixture
+def dev_agent():
+    for tool in ("curl", "dig"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"the docs examples need `{tool}` on PATH (Debian: apt-get install "
+                        "curl dnsutils; .ci/run installs them)")
+    agent = start_agent()
+    yield agent
+    agent.stop()
+
+
+def test_default_addresses_become_the_agents() -> None:
+    agent = AgentProcess("127.0.0.112", 20001, None, dns_port=20002)
+    text = "curl 127.0.0.1:8500/v1 && dig @127.0.0.1 -p 8600 x; echo 127.0.0.10 -p 86000"
+    assert localize(text, agent) == ("curl 127.0.0.112:20001/v1 && dig @127.0.0.112 -p 20002 x; "
+                                     "echo 127.0.0.10 -p 86000")
+
+
+def test_getting_started_is_tested() -> None:
+    """The walk-through a new user follows is the page whose examples must run."""
+    found = examples((DOCS / "getting-started.md").read_text(), "getting-started.md")
+    assert len(found) >= 5
+    assert any(e.expected for e in found)
+
+
+@pytest.mark.parametrize("page", _pages(), ids=lambda p: p.name)
+def test_docs_examples_run(page: Path, dev_agent: AgentProcess, tmp_path: Path) -> None:
+    run_examples(examples(page.read_text(), page.name), dev_agent, tmp_path)
+
+
+BROKEN = f"""
+{TEST_MARK}
+```sh
+proconsul kv put docs/greeting hello
+```
+{OUTPUT_MARK}
+```text
+Success! Data written to: docs/greeting
+```
+
+{TEST_MARK}
+```sh
+proconsul kv get docs/greeting
+```
+{OUTPUT_MARK}
+```text
+goodbye
+```
+"""
+
+
+def test_a_broken_example_fails(dev_agent: AgentProcess, tmp_path: Path) -> None:
+    found = examples(BROKEN, "broken.md")
+    assert [e.line for e in found] == [3, 12]
+    with pytest.raises(pytest.fail.Exception, match=r"broken.md:12: output lacks \['goodbye'\]"):
+        run_examples(found, dev_agent, tmp_path)
+    found = examples(f"{TEST_MARK}\n```sh\nproconsul kv get docs/absent\n```\n", "absent.md")
+    with pytest.raises(pytest.fail.Exception, match="absent.md:2: example exited 1"):
+        run_examples(found, dev_agent, tmp_path)
