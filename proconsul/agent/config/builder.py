@@ -10,7 +10,8 @@ from proconsul.agent.config.load import load_sources
 from proconsul.agent.config.runtime import AgentConfig, DNSConfig
 from proconsul.agent.config.tls import https_settings, rpc_settings
 from proconsul.agent.config.validate import ConfigError
-from proconsul.lib.duration import parse_duration
+from proconsul.lib.duration import format_duration, parse_duration
+from proconsul.structs.operator import AutopilotConfig
 
 # Consul's -dev source (agent/config/default.go DevSource), as far as it applies here.
 DEV_DEFAULTS: dict[str, Any] = {
@@ -104,6 +105,7 @@ def build(tree: dict[str, Any], dev: bool = False) -> AgentConfig:
         recursors=([tree["recursor"]] if tree.get("recursor") else [])
         + tree.get("recursors", []),
         dns_config=_dns_config(tree.get("dns_config", {})),
+        autopilot=_autopilot(tree.get("autopilot", {})),
         tree=tree,
     )
 
@@ -114,6 +116,25 @@ def _dns_config(tree: dict[str, Any]) -> DNSConfig:
         return msgspec.convert(known, DNSConfig)
     except msgspec.ValidationError as err:
         raise ConfigError([f"dns_config: {err}"]) from None
+
+
+# autopilot {} keys and the AutopilotConfig fields they set.
+_AUTOPILOT_KEYS = {
+    "cleanup_dead_servers": "CleanupDeadServers", "max_trailing_logs": "MaxTrailingLogs",
+    "min_quorum": "MinQuorum", "redundancy_zone_tag": "RedundancyZoneTag",
+    "disable_upgrade_migration": "DisableUpgradeMigration",
+    "upgrade_version_tag": "UpgradeVersionTag",
+}
+
+
+def _autopilot(tree: dict[str, Any]) -> AutopilotConfig:
+    """The autopilot settings a new leader stores when the cluster has none yet."""
+    fields = {field: tree[key] for key, field in _AUTOPILOT_KEYS.items() if key in tree}
+    for key, field in (("last_contact_threshold", "LastContactThreshold"),
+                       ("server_stabilization_time", "ServerStabilizationTime")):
+        if tree.get(key):
+            fields[field] = format_duration(parse_duration(tree[key]))
+    return AutopilotConfig(**fields)
 
 
 def load_config(config_paths: list[str], inline_hcl: list[str], flags: dict[str, Any],

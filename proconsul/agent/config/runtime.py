@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 
+from proconsul.structs.operator import AutopilotConfig
+
 
 class SOAConfig(msgspec.Struct, kw_only=True):
     """``dns_config.soa``: the timers of the SOA record, in seconds."""
@@ -115,6 +117,7 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     alt_domain: str = ""
     recursors: list[str] = msgspec.field(default_factory=list)
     dns_config: DNSConfig = msgspec.field(default_factory=DNSConfig)
+    autopilot: AutopilotConfig = msgspec.field(default_factory=AutopilotConfig)
 
     @property
     def source_host(self) -> str | None:
