@@ -49,3 +49,19 @@ class AgentService(Record):
             Connect=service.Connect if service.Connect != ServiceConnect() else UNSET,
             PeerName=service.PeerName,
         )
+
+
+class AgentMember(Record):
+    """A gossip pool member as ``/v1/agent/members`` and ``/v1/agent/self`` show it."""
+
+    Name: str = ""
+    Addr: str = ""
+    Port: int = 0
+    Tags: dict[str, str] = field(default_factory=dict)
+    Status: int = 0
+    ProtocolMin: int = 0
+    ProtocolMax: int = 0
+    ProtocolCur: int = 0
+    DelegateMin: int = 0
+    DelegateMax: int = 0
+    DelegateCur: int = 0
