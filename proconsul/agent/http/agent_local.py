@@ -18,6 +18,7 @@ from proconsul.structs.agent import AgentService
 from proconsul.structs.base import Record
 from proconsul.structs.catalog import (
     HEALTH_CRITICAL,
+    HEALTH_MAINT,
     HEALTH_PASSING,
     HEALTH_WARNING,
     HealthCheck,
@@ -175,7 +176,7 @@ async def health_by_name(request: web.Request) -> web.Response:
     agent = _agent(request)
     name = request.match_info["name"]
     entries, worst = [], HEALTH_PASSING
-    order = {HEALTH_PASSING: 0, HEALTH_WARNING: 1, HEALTH_CRITICAL: 2}
+    order = {HEALTH_PASSING: 0, HEALTH_WARNING: 1, HEALTH_CRITICAL: 2, HEALTH_MAINT: 3}
     for sid, found in agent.local.live_services().items():
         if found.Service != name:
             continue
