@@ -70,3 +70,22 @@ def test_idle_cluster_stays_healthy_and_restarted_follower_is_promoted(tmp_path)
     finally:
         for proc in procs:
             proc.stop()
+
+
+def test_second_server_with_1ms_stabilization_is_promoted_promptly(tmp_path):
+    specs = [ServerSpec(str(tmp_path / f"p{i}"), node=f"p{i}") for i in range(2)]
+    fast = ("-raft-multiplier", "1", "-hcl", 'autopilot { server_stabilization_time = "1ms" }')
+    specs[0].extra = ("-bootstrap", *fast)
+    specs[1].extra = ("-retry-join", specs[0].lan_address, *fast)
+    procs = [start_server(specs[0])]
+    try:
+        first = procs[0]
+        wait_until(lambda: first.get("/v1/status/leader").json(), 20, "a leader")
+        procs.append(start_server(specs[1]))
+        started = time.monotonic()
+        wait_until(lambda: raft_servers(first).get("p1", {}).get("Voter"), 5,
+                   "p1 promoted to voter")
+        print(f"second server a voter {time.monotonic() - started:.2f} s after it started")
+    finally:
+        for proc in procs:
+            proc.stop()
