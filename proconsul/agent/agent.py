@@ -9,6 +9,7 @@ import logging
 import time
 from typing import Any
 
+from proconsul import CONSUL_COMPAT_VERSION
 from proconsul.agent.cache import Cache
 from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.config import AgentConfig
@@ -106,7 +107,8 @@ class Agent:
             enable_local_script_checks=config.enable_local_script_checks,
             sidecar_ports=(config.sidecar_min_port, config.sidecar_max_port),
             remote_alias=self._remote_alias)
-        meta = {"consul-network-segment": "", **config.node_meta}
+        meta = {"consul-network-segment": "", **config.node_meta,
+                "consul-version": CONSUL_COMPAT_VERSION}
         self.anti_entropy = AntiEntropy(
             self.local, NodeInfo(config.node_id, config.node_name, config.advertise_addr,
                                  config.datacenter, meta),

@@ -64,3 +64,19 @@ def test_members_filter(agent, wan):
     bad = members("Nope == 1")
     assert bad.status == 400
     assert bad.text.startswith("Failed to create boolean expression evaluator")
+
+
+def test_debug_config_addresses(agent):
+    shown = agent.get("/v1/agent/self").json()["DebugConfig"]
+    expected = {
+        "SerfAdvertiseAddrLAN": f"tcp://{agent.host}:{agent.lan_port}",
+        "SerfAdvertiseAddrWAN": f"tcp://{agent.host}:{agent.wan_port}",
+        "AdvertiseAddrLAN": agent.host, "AdvertiseAddrWAN": agent.host,
+        "BindAddr": agent.host, "ClientAddrs": [agent.host],
+        "HTTPAddrs": [f"tcp://{agent.host}:{agent.port}"], "HTTPPort": agent.port,
+        "DNSAddrs": [f"tcp://{agent.host}:{agent.dns_port}", f"udp://{agent.host}:{agent.dns_port}"],
+        "ServerMode": True, "DevMode": True, "Datacenter": "dc1",
+    }
+    assert {key: shown[key] for key in expected} == expected
+    config = agent.get("/v1/agent/self").json()["Config"]
+    assert (shown["NodeName"], shown["NodeID"]) == (config["NodeName"], config["NodeID"])

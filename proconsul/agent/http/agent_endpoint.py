@@ -8,6 +8,7 @@ from proconsul import CONSUL_COMPAT_VERSION, __version__
 from proconsul.agent.checks.script import ScriptRunner
 from proconsul.agent.checks.ttl import TTLRunner
 from proconsul.agent.gossip import agent_member, member_tags
+from proconsul.agent.http.debug_config import debug_config
 from proconsul.agent.http.reply import json_reply
 from proconsul.gossip.serf import MemberStatus
 from proconsul.lib import httpserver as web
@@ -31,22 +32,7 @@ async def agent_self(request: web.Request) -> web.Response:
             "Version": CONSUL_COMPAT_VERSION,
             "BuildDate": BUILD_DATE,
         },
-        "DebugConfig": {
-            "Datacenter": cfg.datacenter,
-            "NodeName": cfg.node_name,
-            "NodeID": cfg.node_id,
-            "ServerMode": cfg.server,
-            "DevMode": cfg.dev,
-            "Bootstrap": cfg.bootstrap,
-            "ClientAddrs": [cfg.client_addr],
-            "BindAddr": cfg.bind_addr,
-            "AdvertiseAddrLAN": cfg.advertise_addr,
-            "HTTPPort": cfg.http_port,
-            "HTTPSPort": cfg.https_port,
-            "ServerPort": cfg.server_port,
-            "DataDir": cfg.data_dir,
-            "LogLevel": cfg.log_level,
-        },
+        "DebugConfig": debug_config(cfg, REVISION),
         "Coord": None,
         "Member": _local_member(agent),
         "Stats": {
@@ -56,7 +42,7 @@ async def agent_self(request: web.Request) -> web.Response:
             "runtime": {"os": platform.system().lower(), "arch": platform.machine(),
                         "python": platform.python_version()},
         },
-        "Meta": {"consul-network-segment": "", "consul-version": CONSUL_COMPAT_VERSION},
+        "Meta": dict(agent.anti_entropy.node.meta),
         "xDS": None,
     }
     return json_reply(request, body)
