@@ -40,6 +40,8 @@ def test_maintenance_check(agent, unique, kind, reason, notes):
         assert {k: check[k] for k in expected} == expected
         health = agent.get(f"/v1/agent/health/service/id/{unique}-1")
         assert (health.status, health.json()["AggregatedStatus"]) == (503, "maintenance")
+        # Its Checks are the service's and the node's, as Consul aggregates them.
+        assert check_id in {c["CheckID"] for c in health.json()["Checks"]}
         in_catalog = wait_until(lambda: [c for c in agent.get(
             f"/v1/health/node/{node}").json() if c["CheckID"] == check_id], 10,
             "maintenance check in the catalog")

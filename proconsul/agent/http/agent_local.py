@@ -156,6 +156,11 @@ def _health_reply(request: web.Request, status: str, body) -> web.Response:
     return json_reply(request, body, status=code)
 
 
+def _service_and_node_checks(agent, service_id: str) -> list[HealthCheck]:
+    """The checks a service's health is aggregated from: its own and the node's."""
+    return [c for c in agent.local.live_checks().values() if c.ServiceID in ("", service_id)]
+
+
 async def health_by_id(request: web.Request) -> web.Response:
     agent = _agent(request)
     service_id = request.match_info["id"]
@@ -168,7 +173,7 @@ async def health_by_id(request: web.Request) -> web.Response:
     return _health_reply(request, status, {
         "AggregatedStatus": status,
         "Service": AgentService.from_node_service(found, agent.config.datacenter),
-        "Checks": [c for c in agent.local.live_checks().values() if c.ServiceID == service_id],
+        "Checks": _service_and_node_checks(agent, service_id),
     })
 
 
@@ -185,7 +190,7 @@ async def health_by_name(request: web.Request) -> web.Response:
         entries.append({
             "AggregatedStatus": status,
             "Service": AgentService.from_node_service(found, agent.config.datacenter),
-            "Checks": [c for c in agent.local.live_checks().values() if c.ServiceID == sid],
+            "Checks": _service_and_node_checks(agent, sid),
         })
     if not entries:
         if request.query.get("format") == "text":
