@@ -99,3 +99,17 @@ def test_consul_version_node_meta_on_server_and_client(tmp_path):
         if client is not None:
             client.stop()
         server.stop()
+
+
+def test_catalog_register_keeps_locality_and_ports(agent, unique):
+    reply = agent.put("/v1/catalog/register", {
+        "Node": unique, "Address": "10.9.9.9",
+        "Service": {"Service": unique, "Port": 8080, "Locality": LOCALITY, "Ports": PORTS}})
+    assert reply.status == 200, reply.text
+    try:
+        row = agent.get(f"/v1/catalog/service/{unique}").json()[0]
+        assert (row["ServiceLocality"], row["ServicePorts"]) == (LOCALITY, PORTS)
+        service = agent.get(f"/v1/health/service/{unique}").json()[0]["Service"]
+        assert (service["Locality"], service["Ports"]) == (LOCALITY, PORTS)
+    finally:
+        agent.put("/v1/catalog/deregister", {"Node": unique})
