@@ -9,6 +9,7 @@ import logging
 import time
 from typing import Any
 
+from proconsul import CONSUL_COMPAT_VERSION
 from proconsul.agent.cache import Cache
 from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.config import AgentConfig
@@ -89,7 +90,7 @@ class Agent:
                 node_id=config.node_id, advertise_addr=config.advertise_addr,
                 server_port=config.server_port, serf_lan_port=config.serf_lan_port,
                 coordinate_update_period=0.1 if config.dev else 5.0,
-                rpc_hold_timeout=config.rpc_hold_timeout),
+                rpc_hold_timeout=config.rpc_hold_timeout, autopilot=config.autopilot),
                 None if config.dev else self._durable_raft, pool=self.pool)
             self.server.lan_members = self.gossip.lan_member_states
             self.server.wan_coordinates = self._wan_coordinates
@@ -109,7 +110,8 @@ class Agent:
             enable_local_script_checks=config.enable_local_script_checks,
             sidecar_ports=(config.sidecar_min_port, config.sidecar_max_port),
             remote_alias=self._remote_alias)
-        meta = {"consul-network-segment": "", **config.node_meta}
+        meta = {"consul-network-segment": "", **config.node_meta,
+                "consul-version": CONSUL_COMPAT_VERSION}
         self.anti_entropy = AntiEntropy(
             self.local, NodeInfo(config.node_id, config.node_name, config.advertise_addr,
                                  config.datacenter, meta),

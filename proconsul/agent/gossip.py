@@ -17,6 +17,7 @@ from proconsul.gossip.memberlist import MemberlistConfig
 from proconsul.gossip.serf import Member, MemberStatus, Serf, SerfConfig, SerfEvent
 from proconsul.gossip.transport import NetTransport
 from proconsul.server.reconcile import MemberState
+from proconsul.structs.agent import AgentMember
 from proconsul.structs.errors import BadRequest, ConsulError
 
 log = logging.getLogger("agent.gossip")
@@ -122,6 +123,10 @@ class Gossip:
     def pools(self) -> list[SerfPool]:
         return [self.lan] + ([self.wan] if self.wan is not None else [])
 
+    def local_member(self) -> Member | None:
+        """This agent's own entry in the LAN pool."""
+        return next((m for m in self.lan.members() if m.name == self.config.node_name), None)
+
     def pool(self, wan: bool) -> SerfPool:
         if wan:
             if self.wan is None:
@@ -188,12 +193,11 @@ def member_state(member: Member, reaped: bool = False) -> MemberState:
     return MemberState(member.name, member.addr, dict(member.tags), status)
 
 
-def member_json(member: Member) -> dict:
+def agent_member(member: Member) -> AgentMember:
     """A member as ``/v1/agent/members`` shows it."""
-    return {
-        "Name": member.name, "Addr": member.addr, "Port": member.port,
-        "Tags": dict(member.tags), "Status": int(member.status),
-        "ProtocolMin": member.protocol_min, "ProtocolMax": member.protocol_max,
-        "ProtocolCur": member.protocol_cur, "DelegateMin": member.delegate_min,
-        "DelegateMax": member.delegate_max, "DelegateCur": member.delegate_cur,
-    }
+    return AgentMember(
+        Name=member.name, Addr=member.addr, Port=member.port, Tags=dict(member.tags),
+        Status=int(member.status), ProtocolMin=member.protocol_min,
+        ProtocolMax=member.protocol_max, ProtocolCur=member.protocol_cur,
+        DelegateMin=member.delegate_min, DelegateMax=member.delegate_max,
+        DelegateCur=member.delegate_cur)

@@ -17,31 +17,39 @@ def _no_args(ctx: Context) -> bool:
     return True
 
 
-def peer_rows(servers: list[dict]) -> list[str]:
-    last_index = {s["ID"]: s.get("LastIndex", 0) for s in servers}
-    leader_index = next((last_index[s["ID"]] for s in servers if s.get("Leader")), 0)
+def peer_rows(servers: list[dict], health: list[dict]) -> list[str]:
+    """The list-peers table; commit indexes come from autopilot's health, as in Consul."""
+    last_index = {s["ID"]: s.get("LastIndex", 0) for s in health}
+    leader_index = next((last_index.get(s["ID"], 0) for s in servers if s.get("Leader")), 0)
     rows = ["Node\x1fID\x1fAddress\x1fState\x1fVoter\x1fRaftProtocol\x1fCommit Index"
             "\x1fTrails Leader By"]
     for s in servers:
+        cells = [s["Node"], s["ID"], s["Address"], "leader" if s.get("Leader") else "follower",
+                 str(bool(s.get("Voter"))).lower(), s.get("ProtocolVersion") or "<=1"]
+        if s["ID"] not in last_index:
+            rows.append("\x1f".join([*cells, "_"]))
+            continue
         behind = leader_index - last_index[s["ID"]]
-        trails = "-" if s.get("Leader") else f"{behind} commit{'' if behind == 1 else 's'}"
-        rows.append("\x1f".join([s["Node"], s["ID"], s["Address"],
-                                 "leader" if s.get("Leader") else "follower",
-                                 str(bool(s.get("Voter"))).lower(),
-                                 s.get("ProtocolVersion") or "<=1",
-                                 str(last_index[s["ID"]]), trails]))
+        trails = "_" if s.get("Leader") else f"{behind} Commit{'' if behind <= 1 else 's'}"
+        rows.append("\x1f".join([*cells, str(last_index[s["ID"]]), trails]))
     return rows
 
 
 def list_peers(ctx: Context) -> int:
     if not _no_args(ctx):
         return 1
+    operator = ctx.client().operator()
     try:
-        reply = ctx.client().operator().raft_get_configuration(ctx.query_options())
+        reply = operator.raft_get_configuration(ctx.query_options())
     except ClientError as err:
         ctx.error(f"Error getting peers: Failed to retrieve raft configuration: {err}")
         return 1
-    ctx.info(columnize(peer_rows(reply.get("Servers") or [])))
+    try:
+        health = operator.autopilot_server_health(ctx.query_options())
+    except ClientError as err:
+        ctx.error(f"Error getting peers: Failed to retrieve autopilot health: {err}")
+        return 1
+    ctx.info(columnize(peer_rows(reply.get("Servers") or [], health.get("Servers") or [])))
     return 0
 
 

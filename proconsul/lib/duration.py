@@ -75,6 +75,11 @@ def format_duration(nanos: int) -> str:
     return sign + seconds
 
 
+def format_seconds(seconds: float) -> str:
+    """Format a float number of seconds as Go would print the same nanosecond duration."""
+    return format_duration(round(seconds * SECOND))
+
+
 def _fraction(value: int, scale: int) -> str:
     whole, frac = divmod(value, scale)
     if not frac:

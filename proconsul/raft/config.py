@@ -77,6 +77,10 @@ class Configuration(msgspec.Struct, frozen=True, dict=True, rename={"servers": "
         return msgspec.msgpack.decode(data, type=Configuration)
 
 
+# A leader's heartbeat period: a quarter of autopilot's default LastContactThreshold.
+HEARTBEAT_INTERVAL = 0.05
+
+
 def quorum_size(voters: int) -> int:
     return voters // 2 + 1
 
@@ -89,13 +93,15 @@ class RaftConfig(msgspec.Struct, frozen=True):
     candidate that has not won within a random time in [t, 2t) starts over.
     ``leader_lease_timeout``: a leader that has not heard from a quorum of
     voters for this long steps down (check-quorum). Heartbeats go out every
-    ``heartbeat_interval``.
+    ``heartbeat_interval``. An append unanswered for ``append_retry_after`` is
+    taken as lost and the follower is probed again.
     """
 
     heartbeat_timeout: float = 1.0
     election_timeout: float = 1.0
     leader_lease_timeout: float = 0.5
     heartbeat_interval: float = 0.1
+    append_retry_after: float = 0.3
     max_append_entries: int = 64
     max_inflight_appends: int = 16
     trailing_logs: int = 10240
@@ -105,12 +111,18 @@ class RaftConfig(msgspec.Struct, frozen=True):
 
     @staticmethod
     def with_multiplier(raft_multiplier: int = 5, **overrides: object) -> RaftConfig:
-        """Consul's timing: hashicorp/raft base timeouts times ``raft_multiplier``."""
+        """Consul's timing: hashicorp/raft base timeouts times ``raft_multiplier``.
+
+        Heartbeats do not scale: they go out every :data:`HEARTBEAT_INTERVAL`, so a
+        healthy follower's last contact stays well under autopilot's default
+        ``LastContactThreshold`` of 200 ms at any multiplier.
+        """
         m = float(raft_multiplier)
         base = RaftConfig(
             heartbeat_timeout=1.0 * m,
             election_timeout=1.0 * m,
             leader_lease_timeout=0.5 * m,
-            heartbeat_interval=0.1 * m,
+            heartbeat_interval=min(HEARTBEAT_INTERVAL, 0.1 * m),
+            append_retry_after=0.3 * m,
         )
         return msgspec.structs.replace(base, **overrides)

@@ -962,7 +962,7 @@ class RaftCore:
             progress.snapshot_sent = False
         elif (
             progress.inflight
-            and self._now - progress.inflight[0][1] >= 3 * self._cfg.heartbeat_interval
+            and self._now - progress.inflight[0][1] >= self._cfg.append_retry_after
         ):
             # An append or its answer was lost; find the follower's position again.
             progress.next = progress.match + 1

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from proconsul.lib.duration import format_duration, parse_duration
+from proconsul.lib.duration import format_seconds, parse_duration
 from proconsul.raft.interface import ConsensusError
 from proconsul.structs.operator import AutopilotConfig, OperatorHealthReply, ServerHealth
 
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HEALTH_INTERVAL = 2.0
+HEALTH_INTERVAL = 1.0
 RECONCILE_INTERVAL = 10.0
+MIN_PASS_INTERVAL = 0.05  # between passes, even when a step is due at once
 
 
 class Autopilot:
@@ -38,7 +40,7 @@ class Autopilot:
         self._wake = asyncio.Event()
 
     def config(self) -> AutopilotConfig:
-        return self.server.store.autopilot_config or AutopilotConfig()
+        return self.server.store.autopilot_config or self.server.config.autopilot
 
     def notify(self) -> None:
         """Gossip membership changed: reconcile soon."""
@@ -49,18 +51,33 @@ class Autopilot:
         next_reconcile = 0.0
         while True:
             self.health()
-            if time.monotonic() >= next_reconcile or self._wake.is_set():
+            now = time.monotonic()
+            promotion_at = self._promotion_due()
+            if now >= min(next_reconcile, promotion_at) or self._wake.is_set():
                 self._wake.clear()
+                changed = False
                 try:
-                    await self.reconcile()
+                    changed = await self.reconcile()
                 except ConsensusError as err:
                     log.warning("autopilot: %s", err)
-                next_reconcile = time.monotonic() + RECONCILE_INTERVAL
+                # After a change, look again at once: the next one may already be due.
+                next_reconcile = now if changed else now + RECONCILE_INTERVAL
+                promotion_at = self._promotion_due()
+            delay = min(HEALTH_INTERVAL, max(MIN_PASS_INTERVAL, min(next_reconcile, promotion_at)
+                                                  - time.monotonic()))
             try:
-                async with asyncio.timeout(HEALTH_INTERVAL):
+                async with asyncio.timeout(delay):
                     await self._wake.wait()
             except TimeoutError:
                 pass
+
+    def _promotion_due(self) -> float:
+        """When the earliest healthy non-voter will have been stable long enough."""
+        stabilization = parse_duration(self.config().ServerStabilizationTime) / 1e9
+        due = [self._stable_since[view.id] + stabilization
+               for view in self.server.consensus.servers()
+               if not view.voter and view.id in self._stable_since]
+        return max(min(due), self._started_at + stabilization) if due else math.inf
 
     def _members(self) -> dict[str, MemberState]:
         dc = self.server.config.datacenter
@@ -96,7 +113,7 @@ class Autopilot:
                 Address=view.address, SerfStatus=serf,
                 Version=(member.tags.get("build", "") if member else "").split(":")[0],
                 Leader=view.address == consensus.leader_address(),
-                LastContact=format_duration(int(view.last_contact * 1e9)),
+                LastContact=format_seconds(view.last_contact),
                 LastTerm=consensus.term(), LastIndex=view.last_index, Healthy=healthy,
                 Voter=view.voter,
                 StableSince=stable.isoformat().replace("+00:00", "Z") if stable else
@@ -112,10 +129,11 @@ class Autopilot:
         return self.server.config.node_name if server_id == self.server.config.node_id \
             else server_id
 
-    async def reconcile(self) -> None:
+    async def reconcile(self) -> bool:
+        """One step towards the wanted configuration; whether it changed anything."""
         consensus = self.server.consensus
         if not consensus.is_leader():
-            return
+            return False
         config = self.config()
         members = self._members()
         configured = {view.id: view for view in consensus.servers()}
@@ -125,7 +143,7 @@ class Autopilot:
                 log.info("autopilot: adding server %s (%s) as a non-voter", member.name,
                          address)
                 await consensus.add_nonvoter(server_id, address)
-                return  # one change at a time; the next pass continues
+                return True  # one change at a time; the next pass continues
         stabilization = parse_duration(config.ServerStabilizationTime) / 1e9
         now = time.monotonic()
         for view in configured.values():
@@ -134,11 +152,12 @@ class Autopilot:
                     and now - self._started_at >= stabilization:
                 log.info("autopilot: promoting server %s to voter", view.id)
                 await consensus.add_voter(view.id, view.address)
-                return
+                return True
         if config.CleanupDeadServers:
-            await self._cleanup(config, members, configured)
+            return await self._cleanup(config, members, configured)
+        return False
 
-    async def _cleanup(self, config: AutopilotConfig, members, configured) -> None:
+    async def _cleanup(self, config: AutopilotConfig, members, configured) -> bool:
         dead = [view for view in configured.values()
                 if view.id != self.server.config.node_id
                 and (members.get(view.id) is None or members[view.id].status in
@@ -146,6 +165,7 @@ class Autopilot:
         voters = sum(1 for view in configured.values() if view.voter)
         allowed = (voters - 1) // 2
         removed = 0
+        changed = False
         for view in dead:
             if view.voter and (removed >= allowed or voters - 1 < config.MinQuorum):
                 log.warning("autopilot: not removing dead server %s: would risk quorum",
@@ -153,6 +173,8 @@ class Autopilot:
                 continue
             log.info("autopilot: removing dead server %s", view.id)
             await self.server.consensus.remove_server(view.id)
+            changed = True
             if view.voter:
                 voters -= 1
                 removed += 1
+        return changed

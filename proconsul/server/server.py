@@ -37,6 +37,7 @@ from proconsul.structs.catalog import (
 from proconsul.structs.coordinate import CoordinateEntry
 from proconsul.structs.errors import BadRequest, ConsulError
 from proconsul.structs.messages import MessageType, encode_command
+from proconsul.structs.operator import AutopilotConfig, AutopilotSetConfigRequest
 from proconsul.structs.query import QueryMeta, QueryOptions
 from proconsul.structs.session import SESSION_TTL_MIN_NS
 
@@ -59,6 +60,7 @@ class ServerConfig(msgspec.Struct):
     session_ttl_min_ns: int = SESSION_TTL_MIN_NS
     coordinate_update_period: float = 5.0
     rpc_hold_timeout: float = RPC_HOLD_TIMEOUT
+    autopilot: AutopilotConfig = msgspec.field(default_factory=AutopilotConfig)
 
 
 Endpoint = Callable[[Any], Awaitable[Any]]
@@ -240,6 +242,10 @@ class Server:
         self.tombstone_gc.enable()
         self.session_timers.initialize()
         await self.register_self()
+        if self.store.autopilot_config is None:
+            # A new cluster starts from this server's autopilot {} settings, as Consul's does.
+            await self.raft_apply(MessageType.AUTOPILOT,
+                                  AutopilotSetConfigRequest(Config=self.config.autopilot))
         self.routines.start("reconcile", self.reconciler.run)
         self.routines.start("autopilot", self.autopilot.run)
 

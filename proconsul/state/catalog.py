@@ -403,6 +403,6 @@ def to_service_node(node: Node, service: NodeService) -> ServiceNode:
         ServicePort=service.Port, ServiceEnableTagOverride=service.EnableTagOverride,
         ServiceProxy=service.Proxy, ServiceConnect=service.Connect,
         ServiceTaggedAddresses=service.TaggedAddresses, ServiceSocketPath=service.SocketPath,
-        PeerName=service.PeerName, CreateIndex=service.CreateIndex,
-        ModifyIndex=service.ModifyIndex,
+        ServiceLocality=service.Locality, ServicePorts=service.Ports, PeerName=service.PeerName,
+        CreateIndex=service.CreateIndex, ModifyIndex=service.ModifyIndex,
     )

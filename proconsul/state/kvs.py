@@ -7,6 +7,7 @@ from collections.abc import Callable
 import msgspec
 from msgspec.structs import replace
 
+from proconsul.lib.goquote import go_quote
 from proconsul.state.base import StoreBase, WriteTxn
 from proconsul.state.catalog import StateError
 from proconsul.state.watch import KV_PREFIX, WatchSet
@@ -53,9 +54,9 @@ class KVMixin(StoreBase):
     def kv_lock(self, tx: WriteTxn, entry: DirEntry) -> bool:
         session = entry.Session if entry.Session is not UNSET else ""
         if not session:
-            raise StateError("Missing session")
+            raise StateError("missing session")
         if self.sessions.get(session) is None:
-            raise StateError(f'invalid session "{session}"')
+            raise StateError(f"invalid session {go_quote(session)}")
         existing = self.kvs.get(entry.Key)
         if existing is None:
             entry = replace(entry, CreateIndex=tx.index, LockIndex=1)
@@ -72,7 +73,7 @@ class KVMixin(StoreBase):
     def kv_unlock(self, tx: WriteTxn, entry: DirEntry) -> bool:
         session = entry.Session if entry.Session is not UNSET else ""
         if not session:
-            raise StateError("Missing session")
+            raise StateError("missing session")
         existing = self.kvs.get(entry.Key)
         if existing is None or existing.Session != session:
             return False

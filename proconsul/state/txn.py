@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from msgspec.structs import replace
 
+from proconsul.lib.goquote import go_quote
 from proconsul.state.base import StoreBase, WriteTxn, lower
 from proconsul.state.catalog import StateError
 from proconsul.structs.base import UNSET
@@ -21,13 +20,8 @@ from proconsul.structs.txn import (
     TxnServiceOp,
 )
 
-READ_KV_VERBS = {KVOp.GET, KVOp.GET_TREE, KVOp.CHECK_SESSION, KVOp.CHECK_INDEX,
-                 KVOp.CHECK_NOT_EXISTS}
-
-
-def quote(text: str) -> str:
-    """Go's %q, near enough for error messages."""
-    return json.dumps(text)
+READ_KV_VERBS = {KVOp.GET, KVOp.GET_OR_EMPTY, KVOp.GET_TREE, KVOp.CHECK_SESSION,
+                 KVOp.CHECK_INDEX, KVOp.CHECK_NOT_EXISTS}
 
 
 def is_read_only(ops: list[TxnOp]) -> bool:
@@ -61,7 +55,7 @@ class TxnMixin(StoreBase):
                 elif op.Check is not UNSET:
                     results.extend(self._txn_check(tx, op.Check))
                 else:
-                    raise StateError("Invalid transaction operation: no KV, Node, Service or Check")
+                    raise StateError("no operation specified")
             except StateError as err:
                 errors.append(TxnError(OpIndex=position, What=str(err)))
         if errors:
@@ -76,31 +70,31 @@ class TxnMixin(StoreBase):
         if verb in READ_KV_VERBS:
             return self._txn_kv_read(verb, entry)
         if tx is None:
-            raise StateError(f"unknown KV verb {quote(verb)}")
+            raise StateError(f"unknown KV verb {go_quote(verb)}")
         if verb == KVOp.SET:
             self.kv_set(tx, entry)
         elif verb == KVOp.CAS:
             if not self.kv_set_cas(tx, entry):
-                raise StateError(f"failed to set key {quote(key)}, index is stale")
+                raise StateError(f"failed to set key {go_quote(key)}, index is stale")
         elif verb == KVOp.LOCK:
             if not self.kv_lock(tx, entry):
-                raise StateError(f"failed to lock key {quote(key)}, lock is already held")
+                raise StateError(f"failed to lock key {go_quote(key)}, lock is already held")
         elif verb == KVOp.UNLOCK:
             if not self.kv_unlock(tx, entry):
-                raise StateError(f"failed to unlock key {quote(key)}, lock isn't held, "
+                raise StateError(f"failed to unlock key {go_quote(key)}, lock isn't held, "
                                  "or is held by another session")
         elif verb == KVOp.DELETE:
             self.kv_delete(tx, key)
             return []
         elif verb == KVOp.DELETE_CAS:
             if not self.kv_delete_cas(tx, key, entry.ModifyIndex):
-                raise StateError(f"failed to delete key {quote(key)}, index is stale")
+                raise StateError(f"failed to delete key {go_quote(key)}, index is stale")
             return []
         elif verb == KVOp.DELETE_TREE:
             self.kv_delete_tree(tx, key)
             return []
         else:
-            raise StateError(f"unknown KV verb {quote(verb)}")
+            raise StateError(f"unknown KV verb {go_quote(verb)}")
         stored = self.kvs.get(key)
         return [TxnResult(KV=replace(stored, Value=None))]
 
@@ -111,26 +105,28 @@ class TxnMixin(StoreBase):
         existing = self.kvs.get(key)
         if verb == KVOp.GET:
             if existing is None:
-                raise StateError(f"key {quote(key)} doesn't exist")
+                raise StateError(f"key {go_quote(key)} doesn't exist")
             return [TxnResult(KV=existing)]
+        if verb == KVOp.GET_OR_EMPTY:
+            return [TxnResult(KV=existing or replace(entry, Value=None))]
         if verb == KVOp.CHECK_NOT_EXISTS:
             if existing is not None:
-                raise StateError(f"key {quote(key)} exists")
+                raise StateError(f"key {go_quote(key)} exists")
             return []
         if verb == KVOp.CHECK_INDEX:
             if existing is None:
-                raise StateError(f"failed to check index, key {quote(key)} doesn't exist")
+                raise StateError(f"failed to check index, key {go_quote(key)} doesn't exist")
             if existing.ModifyIndex != entry.ModifyIndex:
-                raise StateError(f"failed index check for key {quote(key)}, current modify "
+                raise StateError(f"failed index check for key {go_quote(key)}, current modify "
                                  f"index {existing.ModifyIndex} != {entry.ModifyIndex}")
         else:  # check-session
             if existing is None:
-                raise StateError(f"failed to check session, key {quote(key)} doesn't exist")
+                raise StateError(f"failed to check session, key {go_quote(key)} doesn't exist")
             held = existing.Session if existing.Session is not UNSET else ""
             wanted = entry.Session if entry.Session is not UNSET else ""
             if held != wanted:
-                raise StateError(f"failed session check for key {quote(key)}, current "
-                                 f"session {quote(held)} != {quote(wanted)}")
+                raise StateError(f"failed session check for key {go_quote(key)}, current "
+                                 f"session {go_quote(held)} != {go_quote(wanted)}")
         return [TxnResult(KV=replace(existing, Value=None))]
 
     # ---- catalog ------------------------------------------------------------
@@ -141,19 +137,19 @@ class TxnMixin(StoreBase):
         existing = self.nodes.get(lower(name))
         if op.Verb == "get":
             if existing is None:
-                raise StateError(f"node {quote(name)} doesn't exist")
+                raise StateError(f"node {go_quote(name)} doesn't exist")
             return [TxnResult(Node=existing)]
         self._require_write(tx, "Node", op.Verb)
         if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, node.ModifyIndex, op.Verb):
             action = "set" if op.Verb == "cas" else "delete"
-            raise StateError(f"failed to {action} node {quote(name)}, index is stale")
+            raise StateError(f"failed to {action} node {go_quote(name)}, index is stale")
         if op.Verb in ("set", "cas"):
             self.ensure_node(tx, node)
             return [TxnResult(Node=self.nodes.get(lower(name)))]
         if op.Verb in ("delete", "delete-cas"):
             self.delete_node(tx, name)
             return []
-        raise StateError(f"unknown Node verb {quote(op.Verb)}")
+        raise StateError(f"unknown Node verb {go_quote(op.Verb)}")
 
     def _txn_service(self, tx: WriteTxn | None, op: TxnServiceOp) -> list[TxnResult]:
         service = op.Service
@@ -162,22 +158,22 @@ class TxnMixin(StoreBase):
         existing = stored.Service if stored is not None else None
         if op.Verb == "get":
             if existing is None:
-                raise StateError(f"service {quote(service.ID)} on node {quote(op.Node)} "
+                raise StateError(f"service {go_quote(service.ID)} on node {go_quote(op.Node)} "
                                  "doesn't exist")
             return [TxnResult(Service=existing)]
         self._require_write(tx, "Service", op.Verb)
         if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, service.ModifyIndex,
                                                             op.Verb):
             action = "set" if op.Verb == "cas" else "delete"
-            raise StateError(f"failed to {action} service {quote(service.ID)} on node "
-                             f"{quote(op.Node)}, index is stale")
+            raise StateError(f"failed to {action} service {go_quote(service.ID)} on node "
+                             f"{go_quote(op.Node)}, index is stale")
         if op.Verb in ("set", "cas"):
             self.ensure_service(tx, op.Node, service)
             return [TxnResult(Service=self.services.get(key).Service)]
         if op.Verb in ("delete", "delete-cas"):
             self.delete_service(tx, op.Node, service.ID)
             return []
-        raise StateError(f"unknown Service verb {quote(op.Verb)}")
+        raise StateError(f"unknown Service verb {go_quote(op.Verb)}")
 
     def _txn_check(self, tx: WriteTxn | None, op: TxnCheckOp) -> list[TxnResult]:
         check = op.Check
@@ -185,27 +181,27 @@ class TxnMixin(StoreBase):
         existing = self.checks.get(key)
         if op.Verb == "get":
             if existing is None:
-                raise StateError(f"check {quote(check.CheckID)} on node {quote(check.Node)} "
+                raise StateError(f"check {go_quote(check.CheckID)} on node {go_quote(check.Node)} "
                                  "doesn't exist")
             return [TxnResult(Check=existing)]
         self._require_write(tx, "Check", op.Verb)
         if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, check.ModifyIndex,
                                                             op.Verb):
             action = "set" if op.Verb == "cas" else "delete"
-            raise StateError(f"failed to {action} check {quote(check.CheckID)} on node "
-                             f"{quote(check.Node)}, index is stale")
+            raise StateError(f"failed to {action} check {go_quote(check.CheckID)} on node "
+                             f"{go_quote(check.Node)}, index is stale")
         if op.Verb in ("set", "cas"):
             self.ensure_check(tx, check)
             return [TxnResult(Check=self.checks.get(key))]
         if op.Verb in ("delete", "delete-cas"):
             self.delete_check(tx, check.Node, check.CheckID)
             return []
-        raise StateError(f"unknown Check verb {quote(op.Verb)}")
+        raise StateError(f"unknown Check verb {go_quote(op.Verb)}")
 
     @staticmethod
     def _require_write(tx: WriteTxn | None, kind: str, verb: str) -> None:
         if tx is None:
-            raise StateError(f"unknown {kind} verb {quote(verb)}")
+            raise StateError(f"unknown {kind} verb {go_quote(verb)}")
 
 
 def _cas_ok(existing, modify_index: int, verb: str) -> bool:

@@ -7,9 +7,11 @@ from msgspec import field
 from proconsul.structs.base import UNSET, Record, UnsetType
 from proconsul.structs.catalog import (
     ConnectProxyConfig,
+    Locality,
     NodeService,
     ServiceAddress,
     ServiceConnect,
+    ServicePort,
     Weights,
 )
 
@@ -29,6 +31,8 @@ class AgentService(Record):
     Kind: str | UnsetType = UNSET
     SocketPath: str | UnsetType = UNSET
     TaggedAddresses: dict[str, ServiceAddress] | UnsetType = UNSET
+    Locality: Locality | UnsetType = UNSET
+    Ports: list[ServicePort] | UnsetType = UNSET
     Proxy: ConnectProxyConfig | UnsetType = UNSET
     Connect: ServiceConnect | UnsetType = UNSET
     PeerName: str | UnsetType = UNSET
@@ -44,8 +48,25 @@ class AgentService(Record):
             Meta=dict(service.Meta or {}), Port=service.Port, Address=service.Address,
             Weights=service.Weights or Weights(), EnableTagOverride=service.EnableTagOverride,
             Datacenter=datacenter, Kind=service.Kind, SocketPath=service.SocketPath,
-            TaggedAddresses=service.TaggedAddresses,
+            TaggedAddresses=service.TaggedAddresses, Locality=service.Locality,
+            Ports=service.Ports,
             Proxy=service.Proxy if service.Kind else UNSET,
             Connect=service.Connect if service.Connect != ServiceConnect() else UNSET,
             PeerName=service.PeerName,
         )
+
+
+class AgentMember(Record):
+    """A gossip pool member as ``/v1/agent/members`` and ``/v1/agent/self`` show it."""
+
+    Name: str = ""
+    Addr: str = ""
+    Port: int = 0
+    Tags: dict[str, str] = field(default_factory=dict)
+    Status: int = 0
+    ProtocolMin: int = 0
+    ProtocolMax: int = 0
+    ProtocolCur: int = 0
+    DelegateMin: int = 0
+    DelegateMax: int = 0
+    DelegateCur: int = 0

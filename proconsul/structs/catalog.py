@@ -38,6 +38,21 @@ class ServiceAddress(Record):
     Port: int = 0
 
 
+class Locality(Record):
+    """Where a service instance runs (cloud region and zone)."""
+
+    Region: str | UnsetType = UNSET
+    Zone: str | UnsetType = UNSET
+
+
+class ServicePort(Record):
+    """One named port of a multi-port service."""
+
+    Name: str = ""
+    Port: int = 0
+    Default: bool = False
+
+
 class Upstream(Record):
     """A proxy upstream: what the local app reaches through the proxy (omitempty fields UNSET)."""
 
@@ -96,7 +111,8 @@ class NodeService(Record):
     Kind: str | UnsetType = UNSET
     TaggedAddresses: dict[str, ServiceAddress] | UnsetType = UNSET
     SocketPath: str | UnsetType = UNSET
-    Locality: dict[str, str] | UnsetType = UNSET
+    Locality: Locality | UnsetType = UNSET
+    Ports: list[ServicePort] | UnsetType = UNSET
     PeerName: str | UnsetType = UNSET
     CreateIndex: int = 0
     ModifyIndex: int = 0
@@ -140,6 +156,8 @@ class ServiceNode(Record):
     ServiceConnect: ServiceConnect = field(default_factory=ServiceConnect)
     ServiceTaggedAddresses: dict[str, ServiceAddress] | UnsetType = UNSET
     ServiceSocketPath: str | UnsetType = UNSET
+    ServiceLocality: Locality | UnsetType = UNSET
+    ServicePorts: list[ServicePort] | UnsetType = UNSET
     PeerName: str | UnsetType = UNSET
     CreateIndex: int = 0
     ModifyIndex: int = 0

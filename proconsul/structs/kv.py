@@ -30,6 +30,7 @@ class KVOp(StrEnum):
     LOCK = "lock"
     UNLOCK = "unlock"
     GET = "get"
+    GET_OR_EMPTY = "get-or-empty"
     GET_TREE = "get-tree"
     CHECK_SESSION = "check-session"
     CHECK_INDEX = "check-index"

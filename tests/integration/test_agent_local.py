@@ -119,7 +119,7 @@ def test_health_endpoints_and_maintenance(agent, unique):
     assert agent.put(f"/v1/agent/service/maintenance/{unique}?enable=true&reason=deploy"
                      ).status == 200
     maint = agent.get("/v1/agent/checks").json()[f"_service_maintenance:{unique}"]
-    assert (maint["Status"], maint["Notes"]) == ("maintenance", "deploy")
+    assert (maint["Status"], maint["Notes"]) == ("critical", "deploy")
     assert agent.get(f"/v1/agent/health/service/id/{unique}").status == 503
     agent.put(f"/v1/agent/service/maintenance/{unique}?enable=false")
     assert f"_service_maintenance:{unique}" not in agent.get("/v1/agent/checks").json()

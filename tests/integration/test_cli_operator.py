@@ -6,7 +6,9 @@ from tests.support.cli_process import run_cli
 
 
 def test_raft_list_peers(agent):
-    self_config = agent.get("/v1/agent/self").json()["Config"]
+    agent_self = agent.get("/v1/agent/self").json()
+    self_config = agent_self["Config"]
+    last_index = int(agent_self["Stats"]["raft"]["last_log_index"])
     result = run_cli(agent, "operator", "raft", "list-peers")
     assert result.returncode == 0, result.stderr
     header, row = result.stdout.decode().splitlines()
@@ -14,6 +16,9 @@ def test_raft_list_peers(agent):
                               "Commit", "Index", "Trails", "Leader", "By"]
     assert row.split()[:5] == [self_config["NodeName"], self_config["NodeID"],
                                agent.get("/v1/status/leader").json(), "leader", "true"]
+    commit_index = int(row.split()[6])  # the leader's last index, from autopilot health
+    assert commit_index >= last_index > 0
+    assert row.split()[7:] == ["_"]
 
 
 def test_autopilot_get_set_and_state(agent):

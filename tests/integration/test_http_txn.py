@@ -89,6 +89,28 @@ def test_limits_and_bad_bodies(agent, unique):
     assert agent.put("/v1/txn", [kv("set", f"{unique}/big", Value=big)]).status == 413
     assert agent.put("/v1/txn", b"[{").status == 400
     assert agent.put("/v1/txn", [{"KV": {"Verb": "set", "Key": "k", "Nope": 1}}]).status == 400
-    assert agent.put("/v1/txn", [{}]).status == 400
+    empty = agent.put("/v1/txn", [{}])  # Consul's HTTP layer skips an empty operation
+    assert (empty.status, empty.json()) == (200, {"Results": [], "Errors": None})
     unknown = agent.put("/v1/txn", [kv("frobnicate", f"{unique}/x")])
-    assert unknown.status == 409 and "unknown KV verb" in unknown.text
+    assert unknown.status == 409
+    assert unknown.json()["Errors"] == [{"OpIndex": 0, "What": 'unknown KV verb "frobnicate"'}]
+
+
+def test_error_texts_are_consuls(agent, unique):
+    key, session = f"{unique}/lock", "8a5f44a7-0000-0000-0000-000000000000"
+    cases = [
+        (kv("lock", key), "missing session"),
+        (kv("unlock", key), "missing session"),
+        (kv("lock", key, Session=session), f'invalid session "{session}"'),
+        (kv("check-session", key, Session="x"),
+         f'failed to check session, key "{key}" doesn\'t exist'),
+        # Go's %q: printable runes as they are, others escaped.
+        (kv("get", f"{unique}/\u00e9\u00a0\t"),
+         f'key "{unique}/\u00e9\\u00a0\\t" doesn\'t exist'),
+    ]
+    for op, what in cases:
+        reply = agent.put("/v1/txn", [op])
+        assert (reply.status, reply.json()["Errors"]) == (409, [{"OpIndex": 0, "What": what}])
+    got = agent.put("/v1/txn", [kv("get-or-empty", f"{unique}/none")])
+    assert got.status == 200
+    assert got.json()["Results"][0]["KV"]["Key"] == f"{unique}/none"

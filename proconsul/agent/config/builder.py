@@ -11,7 +11,8 @@ from proconsul.agent.config.runtime import AgentConfig, DNSConfig
 from proconsul.agent.config.support import unsafe, unsupported
 from proconsul.agent.config.tls import https_settings, rpc_settings
 from proconsul.agent.config.validate import ConfigError
-from proconsul.lib.duration import parse_duration
+from proconsul.lib.duration import format_duration, parse_duration
+from proconsul.structs.operator import AutopilotConfig
 
 # Consul's -dev source (agent/config/default.go DevSource), as far as it applies here.
 DEV_DEFAULTS: dict[str, Any] = {
@@ -136,6 +137,7 @@ def build(tree: dict[str, Any], dev: bool = False,
         disable_host_node_id=bool(tree.get("disable_host_node_id", True)),
         protocol=protocol, auto_reload_config=bool(tree.get("auto_reload_config", False)),
         http_max_conns_per_client=max_conns, warnings=warnings,
+        autopilot=_autopilot(tree.get("autopilot", {})),
         tree=tree,
     )
 
@@ -146,6 +148,25 @@ def _dns_config(tree: dict[str, Any]) -> DNSConfig:
         return msgspec.convert(known, DNSConfig)
     except msgspec.ValidationError as err:
         raise ConfigError([f"dns_config: {err}"]) from None
+
+
+# autopilot {} keys and the AutopilotConfig fields they set.
+_AUTOPILOT_KEYS = {
+    "cleanup_dead_servers": "CleanupDeadServers", "max_trailing_logs": "MaxTrailingLogs",
+    "min_quorum": "MinQuorum", "redundancy_zone_tag": "RedundancyZoneTag",
+    "disable_upgrade_migration": "DisableUpgradeMigration",
+    "upgrade_version_tag": "UpgradeVersionTag",
+}
+
+
+def _autopilot(tree: dict[str, Any]) -> AutopilotConfig:
+    """The autopilot settings a new leader stores when the cluster has none yet."""
+    fields = {field: tree[key] for key, field in _AUTOPILOT_KEYS.items() if key in tree}
+    for key, field in (("last_contact_threshold", "LastContactThreshold"),
+                       ("server_stabilization_time", "ServerStabilizationTime")):
+        if tree.get(key):
+            fields[field] = format_duration(parse_duration(tree[key]))
+    return AutopilotConfig(**fields)
 
 
 def load_config(config_paths: list[str], inline_hcl: list[str], flags: dict[str, Any],

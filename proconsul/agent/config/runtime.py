@@ -10,6 +10,8 @@ from typing import Any
 
 import msgspec
 
+from proconsul.structs.operator import AutopilotConfig
+
 
 class SOAConfig(msgspec.Struct, kw_only=True):
     """``dns_config.soa``: the timers of the SOA record, in seconds."""
@@ -137,6 +139,7 @@ class AgentConfig(msgspec.Struct, kw_only=True):
         if not host_id:
             return str(uuid.uuid4())
         return str(uuid.UUID(bytes=hashlib.sha512(host_id.encode()).digest()[:16]))
+    autopilot: AutopilotConfig = msgspec.field(default_factory=AutopilotConfig)
 
     @property
     def source_host(self) -> str | None:

@@ -68,6 +68,7 @@ SERVICE: dict[str, Any] = {
     "tagged_addresses": MapOf({"address": STR, "port": INT}), "port": INT,
     "socket_path": STR, "meta": STR_MAP, "weights": {"passing": INT, "warning": INT},
     "enable_tag_override": BOOL, "token": STR, "locality": {"region": STR, "zone": STR},
+    "ports": Blocks({"name": STR, "port": INT, "default": BOOL}),
     "check": Blocks(CHECK), "checks": Blocks(CHECK), "proxy": PROXY,
     "namespace": STR, "partition": STR,
 }

@@ -36,6 +36,8 @@ SUPPORTED = frozenset({
     *(f"dns_config.{name}" for name in DNSConfig.__struct_fields__),
     "pid_file", "rejoin_after_leave", "serf_lan", "serf_wan", "default_query_time",
     "max_query_time", "disable_host_node_id", "protocol", "auto_reload_config",
+    "autopilot.cleanup_dead_servers", "autopilot.last_contact_threshold",
+    "autopilot.max_trailing_logs", "autopilot.min_quorum", "autopilot.server_stabilization_time",
     # Logging: wired by the logging side of the agent (cli).
     "log_file", "log_rotate_bytes", "log_rotate_duration", "log_rotate_max_files", "log_json",
     "enable_syslog", "syslog_facility",

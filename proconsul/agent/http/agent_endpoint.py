@@ -5,8 +5,14 @@ from __future__ import annotations
 import platform
 
 from proconsul import CONSUL_COMPAT_VERSION, __version__
+from proconsul.agent.checks.script import ScriptRunner
+from proconsul.agent.checks.ttl import TTLRunner
+from proconsul.agent.gossip import agent_member, member_tags
+from proconsul.agent.http.debug_config import debug_config
 from proconsul.agent.http.reply import json_reply
+from proconsul.gossip.serf import MemberStatus
 from proconsul.lib import httpserver as web
+from proconsul.structs.agent import AgentMember
 
 REVISION = f"proconsul-{__version__}"
 BUILD_DATE = "2026-11-22T00:00:00Z"
@@ -15,17 +21,6 @@ BUILD_DATE = "2026-11-22T00:00:00Z"
 async def agent_self(request: web.Request) -> web.Response:
     agent = request.app["agent"]
     cfg = agent.config
-    tags = {
-        "build": f"{CONSUL_COMPAT_VERSION}:{REVISION}",
-        "dc": cfg.datacenter,
-        "id": cfg.node_id,
-        "port": str(cfg.server_port),
-        "role": "consul" if cfg.server else "node",
-        "segment": "",
-        "vsn": "2", "vsn_max": "3", "vsn_min": "2",
-    }
-    if cfg.bootstrap:
-        tags["bootstrap"] = "1"
     body = {
         "Config": {
             "Datacenter": cfg.datacenter,
@@ -37,40 +32,41 @@ async def agent_self(request: web.Request) -> web.Response:
             "Version": CONSUL_COMPAT_VERSION,
             "BuildDate": BUILD_DATE,
         },
-        "DebugConfig": {
-            "Datacenter": cfg.datacenter,
-            "NodeName": cfg.node_name,
-            "NodeID": cfg.node_id,
-            "ServerMode": cfg.server,
-            "DevMode": cfg.dev,
-            "Bootstrap": cfg.bootstrap,
-            "ClientAddrs": [cfg.client_addr],
-            "BindAddr": cfg.bind_addr,
-            "AdvertiseAddrLAN": cfg.advertise_addr,
-            "HTTPPort": cfg.http_port,
-            "HTTPSPort": cfg.https_port,
-            "ServerPort": cfg.server_port,
-            "DataDir": cfg.data_dir,
-            "LogLevel": cfg.log_level,
-        },
+        "DebugConfig": debug_config(cfg, REVISION),
         "Coord": None,
-        "Member": {
-            "Name": cfg.node_name, "Addr": cfg.advertise_addr, "Port": cfg.serf_lan_port,
-            "Tags": tags, "Status": 1,
-            "ProtocolMin": 1, "ProtocolMax": 5, "ProtocolCur": 2,
-            "DelegateMin": 2, "DelegateMax": 5, "DelegateCur": 4,
-        },
+        "Member": _local_member(agent),
         "Stats": {
-            "agent": {"checks": "0", "services": "0"},
+            "agent": _agent_stats(agent),
             "build": {"prerelease": "", "revision": REVISION, "version": CONSUL_COMPAT_VERSION},
             **_consul_stats(agent),
             "runtime": {"os": platform.system().lower(), "arch": platform.machine(),
                         "python": platform.python_version()},
         },
-        "Meta": {"consul-network-segment": "", "consul-version": CONSUL_COMPAT_VERSION},
+        "Meta": dict(agent.anti_entropy.node.meta),
         "xDS": None,
     }
     return json_reply(request, body)
+
+
+def _local_member(agent) -> AgentMember:
+    """This agent's entry in the LAN pool, exactly as ``/v1/agent/members`` lists it."""
+    member = agent.gossip.local_member()
+    if member is not None:
+        return agent_member(member)
+    cfg = agent.config
+    return AgentMember(Name=cfg.node_name, Addr=cfg.advertise_addr, Port=cfg.serf_lan_port,
+                       Tags=member_tags(cfg), Status=int(MemberStatus.ALIVE))
+
+
+def _agent_stats(agent) -> dict[str, str]:
+    """Counts of the agent's local services and checks and of its TTL and script checks."""
+    runners = agent.registry.runners.values()
+    return {
+        "check_monitors": str(sum(isinstance(r, ScriptRunner) for r in runners)),
+        "check_ttls": str(sum(isinstance(r, TTLRunner) for r in runners)),
+        "checks": str(len(agent.local.live_checks())),
+        "services": str(len(agent.local.live_services())),
+    }
 
 
 def _consul_stats(agent) -> dict:

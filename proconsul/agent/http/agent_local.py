@@ -18,6 +18,7 @@ from proconsul.structs.agent import AgentService
 from proconsul.structs.base import Record
 from proconsul.structs.catalog import (
     HEALTH_CRITICAL,
+    HEALTH_MAINT,
     HEALTH_PASSING,
     HEALTH_WARNING,
     HealthCheck,
@@ -155,6 +156,11 @@ def _health_reply(request: web.Request, status: str, body) -> web.Response:
     return json_reply(request, body, status=code)
 
 
+def _service_and_node_checks(agent, service_id: str) -> list[HealthCheck]:
+    """The checks a service's health is aggregated from: its own and the node's."""
+    return [c for c in agent.local.live_checks().values() if c.ServiceID in ("", service_id)]
+
+
 async def health_by_id(request: web.Request) -> web.Response:
     agent = _agent(request)
     service_id = request.match_info["id"]
@@ -167,7 +173,7 @@ async def health_by_id(request: web.Request) -> web.Response:
     return _health_reply(request, status, {
         "AggregatedStatus": status,
         "Service": AgentService.from_node_service(found, agent.config.datacenter),
-        "Checks": [c for c in agent.local.live_checks().values() if c.ServiceID == service_id],
+        "Checks": _service_and_node_checks(agent, service_id),
     })
 
 
@@ -175,7 +181,7 @@ async def health_by_name(request: web.Request) -> web.Response:
     agent = _agent(request)
     name = request.match_info["name"]
     entries, worst = [], HEALTH_PASSING
-    order = {HEALTH_PASSING: 0, HEALTH_WARNING: 1, HEALTH_CRITICAL: 2}
+    order = {HEALTH_PASSING: 0, HEALTH_WARNING: 1, HEALTH_CRITICAL: 2, HEALTH_MAINT: 3}
     for sid, found in agent.local.live_services().items():
         if found.Service != name:
             continue
@@ -184,7 +190,7 @@ async def health_by_name(request: web.Request) -> web.Response:
         entries.append({
             "AggregatedStatus": status,
             "Service": AgentService.from_node_service(found, agent.config.datacenter),
-            "Checks": [c for c in agent.local.live_checks().values() if c.ServiceID == sid],
+            "Checks": _service_and_node_checks(agent, sid),
         })
     if not entries:
         if request.query.get("format") == "text":

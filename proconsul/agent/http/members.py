@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from proconsul.agent.gossip import member_json
+from proconsul.agent.gossip import agent_member
 from proconsul.agent.http.params import flag
 from proconsul.agent.http.reply import json_reply
 from proconsul.gossip.driver import JoinError
 from proconsul.lib import httpserver as web
+from proconsul.server.filtering import ResultFilter
+from proconsul.structs.agent import AgentMember
 from proconsul.structs.errors import BadRequest, ConsulError, NotFound
 
 
@@ -18,8 +20,9 @@ async def members(request: web.Request) -> web.Response:
     segment = request.query.get("segment", "")
     if wan and segment:
         raise BadRequest("Cannot provide a segment with wan=true")
+    keep = ResultFilter(request.query.get("filter", ""), AgentMember)
     pool = agent.gossip.pool(wan)
-    return json_reply(request, [member_json(m) for m in pool.members()])
+    return json_reply(request, keep.apply(agent_member(m) for m in pool.members()))
 
 
 async def join(request: web.Request) -> web.Response:

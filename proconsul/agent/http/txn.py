@@ -7,9 +7,10 @@ from proconsul.agent.http.kv import KV_MAX_VALUE_SIZE
 from proconsul.agent.http.params import datacenter, query_options, token
 from proconsul.agent.http.reply import json_reply
 from proconsul.lib import httpserver as web
+from proconsul.lib.goquote import go_quote
 from proconsul.state.txn import is_read_only
 from proconsul.structs.base import UNSET, Record
-from proconsul.structs.errors import BadRequest, TooLarge
+from proconsul.structs.errors import TooLarge
 from proconsul.structs.kv import DirEntry
 from proconsul.structs.requests import TxnReadRequest
 from proconsul.structs.txn import (
@@ -55,7 +56,7 @@ def convert_ops(ops: list[HTTPTxnOp]) -> list[TxnOp]:
         if op.KV is not None:
             kv = op.KV
             if kv.Value is not None and len(kv.Value) > KV_MAX_VALUE_SIZE:
-                raise TooLarge(f'Value for key "{kv.Key}" is too large '
+                raise TooLarge(f"Value for key {go_quote(kv.Key)} is too large "
                                f"({len(kv.Value)} > {KV_MAX_VALUE_SIZE} bytes)")
             entry = DirEntry(Key=kv.Key, Value=kv.Value, Flags=kv.Flags, ModifyIndex=kv.Index,
                              Session=kv.Session or UNSET)
@@ -66,8 +67,7 @@ def convert_ops(ops: list[HTTPTxnOp]) -> list[TxnOp]:
             converted.append(TxnOp(Service=op.Service))
         elif op.Check is not None:
             converted.append(TxnOp(Check=op.Check))
-        else:
-            raise BadRequest("Failed to parse body: operation has no KV, Node, Service or Check")
+        # An operation with none of them is skipped, as Consul's HTTP layer does.
     return converted
 
 
@@ -79,7 +79,7 @@ async def txn(request: web.Request) -> web.Response:
                        f"{TXN_MAX_REQ_LEN} bytes.")
     ops = convert_ops(decode_json(body, list[HTTPTxnOp], "Failed to parse body"))
     dc = datacenter(request)
-    if ops and is_read_only(ops):
+    if is_read_only(ops):
         req = query_options(request, TxnReadRequest(Datacenter=dc, Ops=ops))
         reply = await agent.rpc("Txn.Read", req)
         status = 409 if reply.Errors else 200

@@ -11,9 +11,11 @@ from proconsul.structs.base import UNSET, Record
 from proconsul.structs.catalog import (
     SERVICE_KINDS,
     ConnectProxyConfig,
+    Locality,
     NodeService,
     ServiceAddress,
     ServiceConnect,
+    ServicePort,
     Weights,
 )
 from proconsul.structs.errors import BadRequest
@@ -47,7 +49,8 @@ class ServiceRegistration(Record):
     Checks: list[dict[str, Any]] | None = None
     Proxy: ConnectProxyConfig | None = None
     Connect: ConnectRegistration | None = None
-    Locality: dict[str, str] | None = None
+    Locality: Locality | None = None
+    Ports: list[ServicePort] | None = None
     Token: str = ""
     Namespace: str = ""
     Partition: str = ""
@@ -92,7 +95,8 @@ def to_registration(body: ServiceRegistration, used_ports: dict[str, int],
         Connect=ServiceConnect(Native=True) if body.Connect and body.Connect.Native
         else ServiceConnect(),
         Kind=body.Kind or UNSET, TaggedAddresses=body.TaggedAddresses or UNSET,
-        SocketPath=body.SocketPath or UNSET, Locality=body.Locality or UNSET)
+        SocketPath=body.SocketPath or UNSET, Locality=body.Locality or UNSET,
+        Ports=_checked_ports(body.Ports) or UNSET)
     checks = ([body.Check] if body.Check else []) + list(body.Checks or ())
     sidecar = None
     if body.Connect is not None and body.Connect.SidecarService is not None:
@@ -100,6 +104,22 @@ def to_registration(body: ServiceRegistration, used_ports: dict[str, int],
             raise BadRequest("sidecar_service can only be specified on a typical service")
         sidecar = _sidecar(service, body.Connect.SidecarService, used_ports, sidecar_ports)
     return Registration(service=service, checks=checks, sidecar=sidecar)
+
+
+def _checked_ports(ports: list[ServicePort] | None) -> list[ServicePort]:
+    """The named ports of a multi-port service: unique names, valid ports, one default."""
+    names = set()
+    for port in ports or ():
+        if not port.Name:
+            raise BadRequest("Invalid service Ports: every port needs a Name")
+        if port.Name in names:
+            raise BadRequest(f'Invalid service Ports: duplicate port name "{port.Name}"')
+        if not 0 < port.Port <= 65535:
+            raise BadRequest(f'Invalid service Ports: port "{port.Name}" must be 1-65535')
+        names.add(port.Name)
+    if sum(port.Default for port in ports or ()) > 1:
+        raise BadRequest("Invalid service Ports: only one port may be the default")
+    return list(ports or ())
 
 
 def _sidecar(parent: NodeService, body: ServiceRegistration, used_ports: dict[str, int],

@@ -35,17 +35,19 @@ from proconsul.agent.local.registration import (
     check_ids,
     to_registration,
 )
-from proconsul.agent.local.state import LocalState
+from proconsul.agent.local.state import (
+    NODE_MAINTENANCE_ID,
+    SERVICE_MAINTENANCE_PREFIX,
+    LocalState,
+)
 from proconsul.lib.duration import parse_duration
 from proconsul.structs.catalog import HEALTH_CRITICAL, HealthCheck
 from proconsul.structs.errors import BadRequest, NotFound
 
 log = logging.getLogger("agent.local")
 
-NODE_MAINTENANCE_ID = "_node_maintenance"
-SERVICE_MAINTENANCE_PREFIX = "_service_maintenance:"
-DEFAULT_MAINTENANCE_REASON = "Maintenance mode is enabled for this {}. All queries to this " \
-                             "{} will fail."
+DEFAULT_MAINTENANCE_REASON = "Maintenance mode is enabled for this {}, but no reason was " \
+                             "provided. This is a default message."
 
 
 def _fold_check_blocks(tree: dict[str, Any]) -> dict[str, Any]:
@@ -268,15 +270,17 @@ class LocalRegistry:
 
     def _maintenance(self, check_id: str, service_id: str, name: str, what: str,
                      enable: bool, reason: str, token: str) -> None:
+        """Maintenance is a critical check whose Notes carry the reason, as in Consul."""
         if not enable:
             self.state.remove_check(check_id)
             return
         if self.state.check(check_id) is not None:
             return
+        service = self.state.service(service_id) if service_id else None
         self.state.add_check(HealthCheck(
-            Node=self.node_name, CheckID=check_id, Name=name, Status="maintenance",
-            Notes=reason or DEFAULT_MAINTENANCE_REASON.format(what, what),
-            ServiceID=service_id), token)
+            Node=self.node_name, CheckID=check_id, Name=name, Status=HEALTH_CRITICAL,
+            Notes=reason or DEFAULT_MAINTENANCE_REASON.format(what),
+            ServiceID=service_id, ServiceName=service.Service if service else ""), token)
 
     # ---- alias source -----------------------------------------------------------------
 

@@ -12,11 +12,15 @@ from msgspec.structs import replace
 
 from proconsul.structs.catalog import (
     HEALTH_CRITICAL,
+    HEALTH_MAINT,
     HEALTH_PASSING,
     HEALTH_WARNING,
     HealthCheck,
     NodeService,
 )
+
+NODE_MAINTENANCE_ID = "_node_maintenance"
+SERVICE_MAINTENANCE_PREFIX = "_service_maintenance:"
 
 
 @dataclass
@@ -182,10 +186,14 @@ class LocalState:
         event.set()
 
     def aggregated_status(self, service_id: str) -> str:
-        """The worst status among a service's checks (and node checks), as Consul rolls up."""
-        statuses = [c.Status for c in self.live_checks().values()
-                    if c.ServiceID in ("", service_id)]
-        for status in (HEALTH_CRITICAL, "maintenance", HEALTH_WARNING):
+        """The api package's ``AggregatedStatus`` of a service's and the node's checks:
+        maintenance first (a maintenance check, whatever its status), then the worst."""
+        checks = [c for c in self.live_checks().values() if c.ServiceID in ("", service_id)]
+        if any(c.CheckID == NODE_MAINTENANCE_ID or c.CheckID.startswith(SERVICE_MAINTENANCE_PREFIX)
+               for c in checks):
+            return HEALTH_MAINT
+        statuses = {c.Status for c in checks}
+        for status in (HEALTH_CRITICAL, HEALTH_WARNING):
             if status in statuses:
-                return HEALTH_CRITICAL if status == "maintenance" else status
+                return status
         return HEALTH_PASSING

@@ -9,10 +9,19 @@ from tests.support.fake_http import FakeHTTP, Reply
 
 SERVERS = {"Servers": [
     {"ID": "id-1", "Node": "s1", "Address": "10.0.0.1:8300", "Leader": True, "Voter": True,
-     "ProtocolVersion": "3", "LastIndex": 108},
+     "ProtocolVersion": "3"},
     {"ID": "id-2", "Node": "server-two", "Address": "10.0.0.2:8300", "Leader": False,
-     "Voter": False, "ProtocolVersion": "3", "LastIndex": 107},
+     "Voter": False, "ProtocolVersion": "3"},
+    {"ID": "id-3", "Node": "s3", "Address": "10.0.0.3:8300", "Leader": False,
+     "Voter": True, "ProtocolVersion": "3"},
+    {"ID": "id-4", "Node": "s4", "Address": "10.0.0.4:8300", "Leader": False,
+     "Voter": True, "ProtocolVersion": "3"},
 ], "Index": 5}
+# Commit indexes come from autopilot health (s4 is not in it yet).
+HEALTH = {"Healthy": True, "FailureTolerance": 0, "Servers": [
+    {"ID": "id-1", "LastIndex": 108}, {"ID": "id-2", "LastIndex": 107},
+    {"ID": "id-3", "LastIndex": 100},
+]}
 AUTOPILOT = {"CleanupDeadServers": True, "LastContactThreshold": "200ms",
              "MaxTrailingLogs": 250, "MinQuorum": 0, "ServerStabilizationTime": "10s",
              "RedundancyZoneTag": "", "DisableUpgradeMigration": False,
@@ -29,13 +38,19 @@ def fake(monkeypatch):
 def test_list_peers_table(fake, capsys):
     fake.routes["GET", "/v1/operator/raft/configuration"] = \
         lambda r: Reply(200, json.dumps(SERVERS).encode())
+    fake.routes["GET", "/v1/operator/autopilot/health"] = \
+        lambda r: Reply(200, json.dumps(HEALTH).encode())
     assert main(["operator", "raft", "list-peers", "-stale"]) == 0
     assert fake.requests[-1].query == {"stale": ""}
     assert capsys.readouterr().out.splitlines() == [
         "Node        ID    Address        State     Voter  RaftProtocol  Commit Index  "
         "Trails Leader By",
-        "s1          id-1  10.0.0.1:8300  leader    true   3             108           -",
-        "server-two  id-2  10.0.0.2:8300  follower  false  3             107           1 commit",
+        "s1          id-1  10.0.0.1:8300  leader    true   3             108           _",
+        "server-two  id-2  10.0.0.2:8300  follower  false  3             107           "
+        "1 Commit",
+        "s3          id-3  10.0.0.3:8300  follower  true   3             100           "
+        "8 Commits",
+        "s4          id-4  10.0.0.4:8300  follower  true   3             _",
     ]
 
 

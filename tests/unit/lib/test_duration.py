@@ -2,7 +2,12 @@
 
 import pytest
 
-from proconsul.lib.duration import DurationError, format_duration, parse_duration
+from proconsul.lib.duration import (
+    DurationError,
+    format_duration,
+    format_seconds,
+    parse_duration,
+)
 
 
 @pytest.mark.parametrize("text,nanos", [
@@ -27,3 +32,21 @@ def test_parse_rejects(text):
 ])
 def test_format_matches_go(nanos, text):
     assert format_duration(nanos) == text
+
+
+# Outputs of Go's time.Duration(n).String() for these nanosecond values.
+@pytest.mark.parametrize("nanos,text", [
+    (12_345_678, "12.345678ms"), (349_999_999, "349.999999ms"), (1, "1ns"),
+    (1_001, "1.001µs"), (999_999_999, "999.999999ms"), (1_000_000_001, "1.000000001s"),
+    (90 * 10**9, "1m30s"), (3_723_500_000_000, "1h2m3.5s"), (-1_500_000, "-1.5ms"),
+])
+def test_format_matches_go_fractions(nanos, text):
+    assert format_duration(nanos) == text
+
+
+@pytest.mark.parametrize("seconds,text", [
+    (0.0, "0s"), (0.35, "350ms"), (0.012345678, "12.345678ms"), (1.5, "1.5s"),
+    (0.2, "200ms"), (0.0000015, "1.5µs"), (61.25, "1m1.25s"),
+])
+def test_format_seconds_rounds_to_the_nanosecond(seconds, text):
+    assert format_seconds(seconds) == text
