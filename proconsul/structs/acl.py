@@ -8,6 +8,7 @@ a client is read as empty, as Go reads a nil slice. Enterprise-only fields
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -137,6 +138,28 @@ def _duration_ns(value: int | float | str | None | UnsetType, field: str) -> int
     return int(value)
 
 
+def _blake2b(parts: list[str]) -> bytes:
+    """Consul's object hash: BLAKE2b-256 over the fields' bytes, in order."""
+    digest = hashlib.blake2b(digest_size=32)
+    for part in parts:
+        digest.update(part.encode())
+    return digest.digest()
+
+
+def _identity_parts(obj: ACLToken | ACLRole) -> list[str]:
+    parts: list[str] = []
+    for sid in obj.ServiceIdentities or ():
+        parts += [sid.ServiceName, *(sid.Datacenters or ())]
+    for nid in obj.NodeIdentities or ():
+        parts += [nid.NodeName, nid.Datacenter]
+    for tp in obj.TemplatedPolicies or ():
+        parts += [tp.TemplateID or "", tp.TemplateName or ""]
+        if tp.TemplateVariables:
+            parts.append(tp.TemplateVariables.name or "")
+        parts += tp.Datacenters or ()
+    return parts
+
+
 class _ACLRecord(Record):
     """Shared behaviour: drop Enterprise fields, read ``null`` slices as empty."""
 
@@ -255,13 +278,15 @@ class ACLTemplatedPolicy(_ACLRecord):
         # Consul's ID: the hex of the rules followed by the FNV-128a sum of no input
         # (its code appends the rules to the sum of an empty hasher).
         policy_id = rules.encode().hex() + _FNV128A_EMPTY
-        return ACLPolicy(
+        policy = ACLPolicy(
             ID=policy_id,
             Name=f"synthetic-policy-{policy_id}",
             Description=f"synthetic policy generated from templated policy: {self.TemplateName}",
             Rules=rules,
             Datacenters=self.Datacenters,
         )
+        policy.set_hash()
+        return policy
 
 
 _FNV128A_EMPTY = "6c62272e07bb014262b821756295c58d"
@@ -313,6 +338,14 @@ class ACLToken(_ACLRecord):
             self.CreateTime = ZERO_TIME
         if self.AuthMethod == "":
             self.AuthMethod = UNSET
+
+    def set_hash(self) -> bytes:
+        """Compute, store and return the hash Consul keeps to detect changes."""
+        parts = [self.Description, "local" if self.Local else "global"]
+        parts += [link.ID for link in self.Policies or ()]
+        parts += [link.ID for link in self.Roles or ()]
+        self.Hash = _blake2b(parts + _identity_parts(self))
+        return self.Hash
 
     def is_expired(self, now: datetime) -> bool:
         return self.ExpirationTime is not UNSET and self.ExpirationTime <= now
@@ -379,6 +412,11 @@ class ACLPolicy(_ACLRecord):
 
     _omitempty = frozenset({"Datacenters"})
 
+    def set_hash(self) -> bytes:
+        """Compute, store and return the hash Consul keeps to detect changes."""
+        self.Hash = _blake2b([self.Name, self.Description, self.Rules, *(self.Datacenters or ())])
+        return self.Hash
+
     def applies_in(self, datacenter: str) -> bool:
         """Whether the policy is in force in ``datacenter`` (no Datacenters = everywhere)."""
         return not self.Datacenters or datacenter in self.Datacenters
@@ -426,6 +464,12 @@ class ACLRole(_ACLRecord):
     Partition: str | UnsetType = UNSET
 
     _omitempty = frozenset({"Policies", "ServiceIdentities", "NodeIdentities", "TemplatedPolicies"})
+
+    def set_hash(self) -> bytes:
+        """Compute, store and return the hash Consul keeps to detect changes."""
+        parts = [self.Name, self.Description, *(link.ID for link in self.Policies or ())]
+        self.Hash = _blake2b(parts + _identity_parts(self))
+        return self.Hash
 
 
 # -- auth methods and binding rules -----------------------------------------------------

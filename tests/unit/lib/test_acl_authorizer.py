@@ -154,6 +154,16 @@ def test_no_rule_is_default_and_an_empty_chain_denies():
     assert ChainedAuthorizer([]).key_read("a") is DENY
 
 
+def test_levels():
+    a = authz(
+        'key_prefix "l/" { policy = "list" }\nkey_prefix "r/" { policy = "read" }\nkey_prefix "w/" { policy = "write" }\nkey_prefix "d/" { policy = "deny" }'
+    )
+    assert [a.key_read("l/x"), a.key_list("l/x"), a.key_write("l/x")] == [ALLOW, ALLOW, DENY]
+    assert [a.key_read("r/x"), a.key_list("r/x"), a.key_write("r/x")] == [ALLOW, DENY, DENY]
+    assert [a.key_read("w/x"), a.key_list("w/x"), a.key_write("w/x")] == [ALLOW, ALLOW, ALLOW]
+    assert [a.key_read("d/x"), a.key_list("d/x"), a.key_write("d/x")] == [DENY, DENY, DENY]
+
+
 def test_longest_prefix_wins_and_exact_beats_prefix():
     a = authz(
         'key_prefix "a" { policy = "write" }\n'

@@ -13,6 +13,7 @@ from proconsul.structs.acl import (
     TEMPLATED_POLICIES,
     ACLAuthMethod,
     ACLBindingRule,
+    ACLLink,
     ACLNodeIdentity,
     ACLPolicy,
     ACLRole,
@@ -42,9 +43,7 @@ def test_token_body_as_the_go_client_sends_it():
         b'"CreateTime":"0001-01-01T00:00:00Z"}'
     )
     token = decode(body, ACLToken)
-    assert token.Policies == [
-        msgspec.convert({"ID": "", "Name": "readers"}, type=type(token.Policies[0]))
-    ]
+    assert token.Policies == [ACLLink(ID="", Name="readers")]
     assert token.Description == "web" and token.Local is False
 
 
@@ -293,3 +292,28 @@ def test_names_and_reserved_ids():
     assert policy_name_error("").endswith("Length must be greater than 0 and less than 128")
     assert is_valid_role_name("ops_1") and not is_valid_role_name("ops/1")
     assert is_valid_auth_method_name("k8s-prod") and not is_valid_auth_method_name("a" * 129)
+
+
+def test_hashes_cover_what_consul_hashes():
+    import hashlib
+
+    token = decode(b'{"Description":"web","Policies":[{"ID":"p1","Name":"a"}]}', ACLToken)
+    assert token.set_hash() == hashlib.blake2b(b"webglobalp1", digest_size=32).digest()
+    assert token.Hash == token.set_hash()
+    renamed = decode(msgspec.json.encode(token).replace(b'"Name":"a"', b'"Name":"b"'), ACLToken)
+    assert renamed.set_hash() == token.Hash  # link names are not hashed, IDs are
+    token.Local = True
+    assert token.set_hash() != renamed.Hash
+    policy = ACLPolicy(Name="n", Description="d", Rules="r", Datacenters=["dc1"])
+    assert policy.set_hash() == hashlib.blake2b(b"ndrdc1", digest_size=32).digest()
+    role = ACLRole(
+        Name="r", ServiceIdentities=[ACLServiceIdentity(ServiceName="web", Datacenters=["dc1"])]
+    )
+    assert role.set_hash() == hashlib.blake2b(b"rwebdc1", digest_size=32).digest()
+    synthetic = ACLServiceIdentity(ServiceName="web").synthetic_policy()
+    assert (
+        synthetic.Hash
+        == ACLPolicy(
+            Name=synthetic.Name, Description=synthetic.Description, Rules=synthetic.Rules
+        ).set_hash()
+    )
