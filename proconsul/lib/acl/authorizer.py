@@ -41,6 +41,8 @@ __all__ = [
     "Decision",
     "Explanation",
     "Grant",
+    "agent_recovery_authorizer",
+    "down_authorizer",
     "MANAGE_ALL",
     "PolicyAuthorizer",
     "StaticAuthorizer",
@@ -685,3 +687,26 @@ def new_authorizer(
     if root is None:
         raise ValueError(f"invalid default policy {default_policy!r} (want allow, deny or manage)")
     return ChainedAuthorizer([compile_policies(policies), root])
+
+
+def down_authorizer(down_policy: str, default_policy: str) -> StaticAuthorizer:
+    """What a request gets when no server can resolve its token and nothing is cached:
+    ``allow`` and ``deny`` as named, the cache modes fall back to the default policy."""
+    if down_policy in ("allow", "deny"):
+        return ALLOW_ALL if down_policy == "allow" else DENY_ALL
+    if down_policy in ("extend-cache", "async-cache"):
+        root = root_authorizer(default_policy)
+        if root is not None:
+            return root
+        raise ValueError(f"invalid default policy {default_policy!r}")
+    raise ValueError(f"invalid ACL down policy {down_policy!r}")
+
+
+def agent_recovery_authorizer(node_name: str) -> ChainedAuthorizer:
+    """The agent recovery token's authorizer: write on this agent, read on all nodes,
+    nothing else (it works with no server reachable)."""
+    rules = (
+        Rule("agent", node_name, False, Access.WRITE),
+        Rule("node", "", True, Access.READ),
+    )
+    return ChainedAuthorizer([compile_policies([("agent recovery", ParsedRules(rules))]), DENY_ALL])

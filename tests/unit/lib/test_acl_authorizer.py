@@ -611,3 +611,24 @@ def test_key_write_prefix_means_every_key_below_is_writable(policies, prefix, de
         name.startswith(prefix) and level is not Access.WRITE for (_, name), level in table.items()
     ):
         assert a.key_write_prefix(prefix) is DENY
+
+
+def test_down_policy_authorizers():
+    from proconsul.lib.acl.authorizer import down_authorizer
+
+    assert down_authorizer("allow", "deny") is ALLOW_ALL
+    assert down_authorizer("deny", "allow") is DENY_ALL
+    assert down_authorizer("extend-cache", "allow") is ALLOW_ALL
+    assert down_authorizer("async-cache", "deny") is DENY_ALL
+    with pytest.raises(ValueError, match="invalid ACL down policy 'sometimes'"):
+        down_authorizer("sometimes", "deny")
+
+
+def test_agent_recovery_authorizer():
+    from proconsul.lib.acl.authorizer import agent_recovery_authorizer
+
+    a = agent_recovery_authorizer("node-1")
+    assert a.agent_write("node-1") is ALLOW and a.agent_read("node-1") is ALLOW
+    assert a.agent_write("node-10") is DENY  # exact match only
+    assert a.node_read("any") is ALLOW and a.node_write("node-1") is DENY
+    assert a.key_read("k") is DENY and a.acl_read() is DENY
