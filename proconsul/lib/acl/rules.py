@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import lru_cache
 from typing import Any
 
 from proconsul.lib import hcl
@@ -127,8 +128,13 @@ class ParsedRules:
     ignored: tuple[str, ...] = ()
 
 
+@lru_cache(maxsize=4096)
 def parse_rules(text: str) -> ParsedRules:
-    """Parse and validate rules text (HCL, or JSON when it starts with ``{``)."""
+    """Parse and validate rules text (HCL, or JSON when it starts with ``{``).
+
+    Results are immutable and cached by text: a policy is parsed once however many
+    tokens use it (pyhcl takes milliseconds for a long policy).
+    """
     if not text.strip():
         return ParsedRules()
     tree = _load_json(text) if text.lstrip().startswith("{") else _load_hcl(text)
