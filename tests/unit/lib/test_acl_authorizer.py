@@ -581,7 +581,7 @@ def _compile(policies: list[list[Rule]], default: str = "deny") -> ChainedAuthor
     )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)  # the box is shared: no per-example deadline
 @given(_policies, st.lists(_names, min_size=1, max_size=10))
 def test_lookup_equals_longest_prefix_oracle(policies, names):
     table = _merged(policies)
@@ -597,7 +597,7 @@ def test_lookup_equals_longest_prefix_oracle(policies, names):
             assert (getattr(a, check)(name) is ALLOW) is expected, (check, name, table)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)  # the box is shared: no per-example deadline
 @given(_policies, _names, st.sampled_from(["allow", "deny"]))
 def test_key_write_prefix_means_every_key_below_is_writable(policies, prefix, default):
     a = _compile(policies, default)
@@ -632,3 +632,36 @@ def test_agent_recovery_authorizer():
     assert a.agent_write("node-10") is DENY  # exact match only
     assert a.node_read("any") is ALLOW and a.node_write("node-1") is DENY
     assert a.key_read("k") is DENY and a.acl_read() is DENY
+
+
+_svc_rules = st.lists(
+    st.builds(
+        Rule,
+        st.just("service"),
+        _names,
+        st.booleans(),
+        st.sampled_from([Access.READ, Access.WRITE, Access.DENY]),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)  # the box is shared: no per-example deadline
+@given(_svc_rules, st.sampled_from(["allow", "deny"]))
+def test_whole_tree_checks_equal_their_definitions(rules, default):
+    a = _compile([rules], default)
+    table = _merged([rules])
+    root = table.get((True, ""))
+    fallback = ALLOW if default == "allow" else DENY
+    # service_write_any: some rule grants write, else what prefix "" says, else the default
+    if any(level is Access.WRITE for level in table.values()):
+        expected = ALLOW
+    else:
+        expected = fallback if root is None else DENY
+    assert a.service_write_any() is expected
+    # service_read_all: any rule refusing read denies; else prefix "" allows or the default decides
+    if any(level is Access.DENY for level in table.values()):
+        expected = DENY
+    else:
+        expected = fallback if root is None else ALLOW
+    assert a.service_read_all() is expected

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proconsul.lib.acl.rules import Access, ParsedRules, Rule, RulesError, parse_rules
@@ -316,6 +316,7 @@ _rules = st.one_of(
 )
 
 
+@settings(deadline=None)
 @given(st.lists(_rules, max_size=6, unique_by=lambda r: r.resource if r.scalar else id(r)))
 def test_text_form_parses_back(rules):
     # blocks come back grouped by their key word, each group in source order
