@@ -35,19 +35,19 @@ from proconsul.lib.acl.rules import Access, ParsedRules, Rule
 
 __all__ = [
     "ALLOW_ALL",
-    "ChainedAuthorizer",
     "CHECKS",
     "DENY_ALL",
+    "MANAGE_ALL",
+    "ChainedAuthorizer",
     "Decision",
     "Explanation",
     "Grant",
-    "agent_recovery_authorizer",
-    "down_authorizer",
-    "MANAGE_ALL",
     "PolicyAuthorizer",
     "StaticAuthorizer",
-    "compile_policies",
+    "agent_recovery_authorizer",
     "check_for",
+    "compile_policies",
+    "down_authorizer",
     "new_authorizer",
     "permission_denied",
     "root_authorizer",
@@ -74,9 +74,6 @@ class Grant:
     access: Access
     policy: str
     rule: Rule
-
-    def decide(self, required: Access) -> Decision:
-        return ALLOW if self.access.grants(required) else DENY
 
     def __str__(self) -> str:
         return f"policy {self.policy!r} rule {self.rule}"

@@ -665,3 +665,45 @@ def test_whole_tree_checks_equal_their_definitions(rules, default):
     else:
         expected = fallback if root is None else ALLOW
     assert a.service_read_all() is expected
+
+
+_any_rules = st.lists(
+    st.one_of(
+        st.builds(
+            Rule,
+            st.sampled_from(["agent", "event", "node", "query", "session", "service"]),
+            _names,
+            st.booleans(),
+            st.sampled_from([Access.READ, Access.WRITE, Access.DENY]),
+        ),
+        st.builds(
+            Rule,
+            st.just("service"),
+            _names,
+            st.booleans(),
+            st.sampled_from([Access.READ, Access.WRITE]),
+            _levels.filter(lambda a: a is not Access.LIST),
+        ),
+        st.builds(Rule, st.just("key"), _names, st.booleans(), _levels),
+        st.builds(
+            Rule,
+            st.sampled_from(["acl", "keyring", "mesh", "operator", "peering"]),
+            st.just(""),
+            st.just(False),
+            st.sampled_from([Access.READ, Access.WRITE, Access.DENY]),
+        ),
+    ),
+    max_size=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_any_rules, _names, st.sampled_from(["allow", "deny", "manage"]))
+def test_explain_always_agrees_with_the_check(rules, name, default):
+    a = _compile([rules], default)
+    for check, spec in CHECKS.items():
+        args = (name,) if spec.named else ()
+        explanation = a.explain(check, *args)
+        assert explanation.allowed is (getattr(a, check)(*args) is ALLOW), (check, name)
+        if explanation.grant is not None:
+            assert explanation.grant.rule in rules
