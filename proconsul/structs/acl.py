@@ -231,6 +231,8 @@ class ACLTemplatedPolicyVariables(_ACLRecord):
         if self.name is UNSET and self.Name is not UNSET:
             self.name = self.Name
         self.Name = UNSET
+        if self.name == "":  # Go's omitempty: an empty name is no name
+            self.name = UNSET
 
 
 class ACLTemplatedPolicy(_ACLRecord):
@@ -253,8 +255,6 @@ class ACLTemplatedPolicy(_ACLRecord):
         name = self.TemplateVariables.name if self.TemplateVariables else UNSET
         if name is UNSET:
             return "name is required"
-        if not name:
-            return "name: String length must be greater than or equal to 1"
         identity = {TEMPLATED_POLICY_SERVICE: "service", TEMPLATED_POLICY_NODE: "node"}
         kind = identity.get(self.TemplateName or "")
         if kind and not is_valid_identity_name(name):

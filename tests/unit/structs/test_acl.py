@@ -248,7 +248,7 @@ def test_templated_policy_registry():
     "template, variables, error",
     [
         ("builtin/service", None, "name is required"),
-        ("builtin/service", "", "name: String length must be greater than or equal to 1"),
+        ("builtin/service", "", "name is required"),  # "" is omitted, as Go's omitempty does
         ("builtin/service", "Web", 'service identity "Web" has an invalid name'),
         ("builtin/node", "n_1-", 'node identity "n_1-" has an invalid name'),
         ("builtin/api-gateway", None, "name is required"),
