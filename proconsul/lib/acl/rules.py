@@ -142,7 +142,9 @@ def parse_rules(text: str) -> ParsedRules:
     ignored: list[str] = []
     for key, value in tree.items():
         if key in SCALAR_RESOURCES:
-            rules.append(_scalar_rule(key, value))
+            rule = _scalar_rule(key, value)
+            if rule is not None:
+                rules.append(rule)
         elif key in _BLOCK_KEYS:
             resource, prefix = _BLOCK_KEYS[key]
             for name, body in _blocks(key, value):
@@ -191,7 +193,8 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
-def _scalar_rule(key: str, value: Any) -> Rule:
+def _scalar_rule(key: str, value: Any) -> Rule | None:
+    """``acl = "write"``; an empty level means unset, as in Consul."""
     if isinstance(value, list):
         if all(isinstance(v, str) for v in value):
             raise RulesError(
@@ -199,6 +202,8 @@ def _scalar_rule(key: str, value: Any) -> Rule:
                 "Each argument can only be defined once"
             )
         raise RulesError(f"Invalid {key} policy: {_go_repr(value)}")
+    if value == "":
+        return None
     level = parse_access(value) if isinstance(value, str) else None
     if level is None:
         raise RulesError(f"Invalid {key} policy: {_go_repr(value)}")

@@ -212,6 +212,7 @@ def test_scalar_levels(scalar):
         assert parse_rules(f'{scalar} = "{level}"').rules == (
             Rule(scalar, "", False, Access[level.upper()]),
         )
+    assert parse_rules(f'{scalar} = ""').rules == ()  # empty means unset
     with pytest.raises(RulesError) as err:
         parse_rules(f'{scalar} = "list"')
     assert str(err.value) == f'Invalid {scalar} policy: "list"'
