@@ -218,6 +218,15 @@ def test_longest_prefix_wins_and_exact_beats_prefix():
             "foo",
             ALLOW,
         ),
+        # merging is per rule, not per decision: a longer prefix from another policy
+        # still wins, even when it grants less
+        (
+            'key_prefix "" { policy = "write" }',
+            'key_prefix "foo" { policy = "read" }',
+            "key_write",
+            "foo/x",
+            DENY,
+        ),
         # exact and prefix rules are different rules: no merging across forms
         (
             'key_prefix "foo" { policy = "deny" }',
