@@ -1,0 +1,1 @@
+"""Consul's ACL core without I/O: the rules language and the authorizers it compiles to."""
