@@ -1,0 +1,35 @@
+"""The Connect certificate authority: providers, leaf signing, roots, CSR limits.
+
+Pure code: no raft, no sockets. The CA manager (leader routine) and the
+ConnectCA endpoints drive it and persist what it returns.
+"""
+
+from proconsul.server.connect.ca.builtin import ConsulCAProvider, provider_state_id
+from proconsul.server.connect.ca.leaf import check_leaf_identity, parse_leaf_csr, sign_leaf
+from proconsul.server.connect.ca.limiter import CSRLimiter
+from proconsul.server.connect.ca.provider import (
+    ERR_RATE_LIMITED,
+    InvalidCSR,
+    Provider,
+    ProviderError,
+    RateLimited,
+)
+from proconsul.server.connect.ca.roots import new_ca_root, prune_roots, roots_pem, rotate_roots
+
+__all__ = [
+    "ERR_RATE_LIMITED",
+    "CSRLimiter",
+    "ConsulCAProvider",
+    "InvalidCSR",
+    "Provider",
+    "ProviderError",
+    "RateLimited",
+    "check_leaf_identity",
+    "new_ca_root",
+    "parse_leaf_csr",
+    "provider_state_id",
+    "prune_roots",
+    "roots_pem",
+    "rotate_roots",
+    "sign_leaf",
+]
