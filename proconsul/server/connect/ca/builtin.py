@@ -65,6 +65,8 @@ _LEAF_EXT_KEY_USAGE = x509.ExtendedKeyUsage(
     [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH])
 _EMPTY_NAME = x509.Name([])
 
+_Signer = tuple[PrivateKey, x509.Name, x509.AuthorityKeyIdentifier]
+
 
 def provider_state_id(config: CommonCAConfig, is_primary: bool) -> str:
     """The ID under which a provider's state is stored: a hash of what defines its key."""
@@ -87,7 +89,7 @@ class ConsulCAProvider:
         self.signing_id = signing_id_for_cluster(cluster_id)
         self.id = provider_state_id(config, is_primary)
         self.state = state if state is not None else CAConsulProviderState(ID=self.id)
-        self._signer_cache: tuple[str, str, PrivateKey, x509.Certificate] | None = None
+        self._signer_cache: tuple[str, str, _Signer] | None = None
 
     # -- chain setup -------------------------------------------------------------
 
@@ -170,14 +172,14 @@ class ConsulCAProvider:
     def sign(self, csr: x509.CertificateSigningRequest, uri: str, serial: int,
              now: datetime.datetime) -> str:
         """A leaf for the CSR's key, identity ``uri``, DNS and IP SANs from the CSR."""
-        key, ca_cert = self._signer()
+        key, issuer, aki = self._signer()
         names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(uri)]
         names += _csr_names(csr, x509.DNSName) + _csr_names(csr, x509.IPAddress)
         start = utc_seconds(now) - CERT_TIME_DRIFT
         public_key = csr.public_key()
         builder = (x509.CertificateBuilder()
                    .subject_name(_EMPTY_NAME)
-                   .issuer_name(ca_cert.subject)
+                   .issuer_name(issuer)
                    .public_key(public_key)
                    .serial_number(serial)
                    .not_valid_before(start)
@@ -188,7 +190,7 @@ class ConsulCAProvider:
                    .add_extension(x509.BasicConstraints(ca=False, path_length=None),
                                   critical=True)
                    .add_extension(x509.SubjectKeyIdentifier(key_id(public_key)), critical=False)
-                   .add_extension(_authority_key_id(ca_cert, key), critical=False)
+                   .add_extension(aki, critical=False)
                    .add_extension(x509.SubjectAlternativeName(names), critical=True))
         return cert_pem(builder.sign(key, SIGNATURE_HASH))
 
@@ -280,22 +282,22 @@ class ConsulCAProvider:
                     [x509.UniformResourceIdentifier(self.signing_id.uri())]), critical=False)
                 .sign(key, SIGNATURE_HASH))
 
-    def _signer(self) -> tuple[PrivateKey, x509.Certificate]:
-        """The signing key and certificate, parsed once per state."""
-        key_pem, cert_pem_ = self.state.PrivateKey, self.active_leaf_signing_cert()
+    def _signer(self) -> _Signer:
+        """The signing key, issuer name and AKID, worked out once per state."""
+        key_pem, signing_pem = self.state.PrivateKey, self.active_leaf_signing_cert()
         cached = self._signer_cache
-        if cached is not None and cached[0] == key_pem and cached[1] == cert_pem_:
-            return cached[2], cached[3]
-        if not key_pem or not cert_pem_:
+        if cached is not None and cached[0] == key_pem and cached[1] == signing_pem:
+            return cached[2]
+        if not key_pem or not signing_pem:
             raise ProviderError(ERR_NOT_INITIALIZED)
         key = _load_key(key_pem)
         try:
-            ca_cert = load_cert(cert_pem_)
+            ca_cert = load_cert(signing_pem)
         except PKIError as exc:
             raise ProviderError(f"error parsing CA cert: {exc}") from None
-        self._signer_cache = (key_pem, cert_pem_, key, ca_cert)
-        return key, ca_cert
-
+        signer = (key, ca_cert.subject, _authority_key_id(ca_cert, key))
+        self._signer_cache = (key_pem, signing_pem, signer)
+        return signer
 
 def _generate_key(config: CommonCAConfig) -> tuple[PrivateKey, str]:
     try:
