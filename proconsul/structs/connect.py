@@ -13,6 +13,8 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from msgspec import structs
+
 from proconsul.lib.duration import HOUR, DurationError, format_duration, parse_duration
 from proconsul.structs.base import UNSET, Record, UnsetType
 from proconsul.structs.query import QueryMeta
@@ -83,8 +85,6 @@ class CARoot(Record):
 
     def public(self) -> CARoot:
         """This root as clients may see it: no signing key or cert, no RotatedOutAt."""
-        from msgspec import structs
-
         return structs.replace(self, SigningCert=UNSET, SigningKey=UNSET, RotatedOutAt=UNSET)
 
 
@@ -122,8 +122,6 @@ class CAConfiguration(Record):
 
     def public(self) -> CAConfiguration:
         """The configuration as /v1/connect/ca/configuration shows it (no ClusterID)."""
-        from msgspec import structs
-
         return structs.replace(self, ClusterID=UNSET)
 
 

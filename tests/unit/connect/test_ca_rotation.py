@@ -12,6 +12,7 @@ from proconsul.lib.connect_pki import load_cert, load_csr
 from proconsul.server.connect.ca import (
     ConsulCAProvider,
     ProviderError,
+    indexed_roots,
     new_ca_root,
     prune_roots,
     roots_pem,
@@ -152,3 +153,15 @@ def test_sign_intermediate_refuses_foreign_trust_domain():
         primary.provider.sign_intermediate(load_csr(csr_pem), 9, NOW)
     assert str(exc.value) == (f'incoming CSR domain "spiffe://{other.trust_domain}" is not valid '
                               f'for our domain "spiffe://{primary.trust_domain}"')
+
+
+def test_indexed_roots_reply():
+    ca = CA()
+    old = ca.root
+    roots, _ = _rotate(ca)
+    roots[0] = structs.replace(roots[0], SigningKey="SECRET")
+    reply = indexed_roots(roots, ca.cluster_id.upper(), index=12)
+    assert reply.ActiveRootID == roots[1].ID != old.ID
+    assert reply.TrustDomain == ca.trust_domain and reply.Index == 12
+    assert [r.SigningKey for r in reply.Roots] == [UNSET, UNSET]
+    assert indexed_roots([], "").TrustDomain == ""

@@ -14,7 +14,13 @@ from proconsul.server.connect.ca.provider import (
     ProviderError,
     RateLimited,
 )
-from proconsul.server.connect.ca.roots import new_ca_root, prune_roots, roots_pem, rotate_roots
+from proconsul.server.connect.ca.roots import (
+    indexed_roots,
+    new_ca_root,
+    prune_roots,
+    roots_pem,
+    rotate_roots,
+)
 
 __all__ = [
     "ERR_RATE_LIMITED",
@@ -25,6 +31,7 @@ __all__ = [
     "ProviderError",
     "RateLimited",
     "check_leaf_identity",
+    "indexed_roots",
     "new_ca_root",
     "parse_leaf_csr",
     "provider_state_id",

@@ -16,9 +16,10 @@ from msgspec import structs
 
 from proconsul.lib.connect_pki import cert_fingerprint, hex_string, key_info, load_cert
 from proconsul.structs.base import UNSET
-from proconsul.structs.connect import CARoot
+from proconsul.structs.connect import CARoot, IndexedCARoots
+from proconsul.structs.connect_ids import signing_id_for_cluster
 
-__all__ = ["new_ca_root", "prune_roots", "roots_pem", "rotate_roots"]
+__all__ = ["indexed_roots", "new_ca_root", "prune_roots", "roots_pem", "rotate_roots"]
 
 _PRETTY = {"consul": "Consul", "vault": "Vault", "aws-pca": "Aws-Pca"}
 
@@ -83,3 +84,13 @@ def roots_pem(roots: list[CARoot]) -> str:
         for pem in [root.RootCert, *(root.IntermediateCerts or ())]:
             parts.append(pem if pem.endswith("\n") else pem + "\n")
     return "".join(parts)
+
+
+def indexed_roots(roots: list[CARoot], cluster_id: str, index: int = 0) -> IndexedCARoots:
+    """ConnectCA.Roots' reply: the trust domain, the active root's ID and the roots
+    without their signing secrets (an empty reply before the CA is initialised)."""
+    active = next((r.ID for r in roots if r.Active), "")
+    return IndexedCARoots(
+        ActiveRootID=active,
+        TrustDomain=signing_id_for_cluster(cluster_id).host if cluster_id else "",
+        Roots=[r.public() for r in roots], Index=index)
