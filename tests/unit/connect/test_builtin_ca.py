@@ -72,6 +72,7 @@ def test_root_is_consuls_shape(key_type, bits, key_class):
     assert (ca.root.Name, ca.root.Active, ca.root.ExternalTrustDomain) == (
         "Consul CA Primary Cert", True, ca.cluster_id)
     assert ca.root.SerialNumber == cert.serial_number == 1
+    assert ca.root.IntermediateCerts is None  # JSON null, as Consul's nil slice
     assert ca.provider.state.PrivateKey and ca.provider.state.RootCert == ca.root.RootCert
 
 

@@ -41,7 +41,6 @@ def new_ca_root(pem: str, provider: str, cluster_id: str) -> CARoot:
         NotBefore=cert.not_valid_before_utc,
         NotAfter=cert.not_valid_after_utc,
         RootCert=pem if pem.endswith("\n") else pem + "\n",
-        IntermediateCerts=[],
         PrivateKeyType=key_type,
         PrivateKeyBits=key_bits,
         Active=True,
