@@ -8,15 +8,19 @@ import pytest
 from cryptography import x509
 from msgspec import UNSET, structs
 
-from proconsul.lib.connect_pki import load_cert, load_csr
+from proconsul.lib.connect_pki import hex_string, load_cert, load_csr
 from proconsul.server.connect.ca import (
+    ERR_NO_CROSS_SIGNING,
     ConsulCAProvider,
     ProviderError,
     indexed_roots,
+    initial_root,
     new_ca_root,
+    primary_root_update,
     prune_roots,
     roots_pem,
     rotate_roots,
+    set_leaf_signing_cert,
 )
 from proconsul.structs.connect import parse_ca_config
 from tests.unit.connect.cahelpers import CA, NOW, openssl_verify
@@ -137,7 +141,9 @@ def test_secondary_intermediate_signs_leaves(tmp_path):
     secondary = CA.__new__(CA)
     secondary.cluster_id, secondary.datacenter, secondary.serial = primary.cluster_id, "dc2", 100
     secondary.provider = secondary_ca
-    secondary.root = structs.replace(primary.root, IntermediateCerts=[intermediate_pem])
+    secondary.root = set_leaf_signing_cert(primary.root, intermediate_pem, NOW)
+    assert secondary.root.SigningKeyID == hex_string(intermediate.extensions.get_extension_for_class(
+        x509.SubjectKeyIdentifier).value.digest) != primary.root.SigningKeyID
     issued, _ = secondary.leaf("web")
     assert issued.ServiceURI.endswith("/dc/dc2/svc/web")
     ok, out = openssl_verify(tmp_path, issued.CertPEM, [primary.root.RootCert],
@@ -165,3 +171,59 @@ def test_indexed_roots_reply():
     assert reply.TrustDomain == ca.trust_domain and reply.Index == 12
     assert [r.SigningKey for r in reply.Roots] == [UNSET, UNSET]
     assert indexed_roots([], "").TrustDomain == ""
+
+
+def _update(ca: CA, force: bool = False, **config):
+    new_provider = ConsulCAProvider(parse_ca_config(config), ca.cluster_id)
+    return primary_root_update(
+        old_provider=ca.provider, roots=[ca.root], new_provider=new_provider,
+        provider_name="consul", cluster_id=ca.cluster_id, force_without_cross_signing=force,
+        serials=iter([10, 11]), now=LATER)
+
+
+def test_primary_root_update_rotates_with_cross_signed_root_first(tmp_path):
+    ca = CA()
+    update = _update(ca, PrivateKeyType="rsa", PrivateKeyBits=2048)
+    old, new = update.roots
+    assert (old.ID, old.Active, old.RotatedOutAt) == (ca.root.ID, False, LATER)
+    assert new is update.active_root and new.Active and new.PrivateKeyType == "rsa"
+    assert update.provider_state.RootCert == new.RootCert
+    cross = load_cert(new.IntermediateCerts[0])
+    assert cross.serial_number == 11 and load_cert(new.RootCert).serial_number == 10
+    assert cross.issuer == load_cert(ca.root.RootCert).subject
+
+
+def test_primary_root_update_same_key_is_config_only():
+    ca = CA()
+    same = {"PrivateKey": ca.provider.state.PrivateKey, "RootCert": ca.root.RootCert}
+    update = _update(ca, **same)
+    assert update.roots is None and update.active_root.ID == ca.root.ID
+
+
+def test_primary_root_update_without_cross_signing():
+    ca = CA(DisableCrossSigning=True)
+    with pytest.raises(ProviderError) as exc:
+        _update(ca)
+    assert str(exc.value) == ERR_NO_CROSS_SIGNING
+    update = _update(ca, force=True)
+    assert [r.Active for r in update.roots] == [False, True]
+    assert update.active_root.IntermediateCerts is None
+
+
+def test_initial_root():
+    provider = ConsulCAProvider(parse_ca_config({}), "c0ffee00-1111-2222-3333-444444444444")
+    root, state = initial_root(provider, "consul", provider.cluster_id, 1, NOW)
+    assert root.Active and root.RootCert == state.RootCert and state.PrivateKey
+    assert root.ExternalTrustDomain == provider.cluster_id
+
+
+def test_set_leaf_signing_cert_drops_expired_intermediates():
+    primary = CA()
+    old_csr, _ = ConsulCAProvider(parse_ca_config({}), primary.cluster_id,
+                                  is_primary=False).generate_intermediate_csr()
+    old = primary.provider.sign_intermediate(load_csr(old_csr), 50, NOW)
+    root = set_leaf_signing_cert(primary.root, old, NOW)
+    new = primary.provider.sign_intermediate(load_csr(old_csr), 51, NOW)
+    year = datetime.timedelta(hours=8760)
+    assert set_leaf_signing_cert(root, new, NOW).IntermediateCerts == [old, new]
+    assert set_leaf_signing_cert(root, new, NOW + year).IntermediateCerts == [new]

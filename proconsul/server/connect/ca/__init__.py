@@ -20,9 +20,17 @@ from proconsul.server.connect.ca.roots import (
     prune_roots,
     roots_pem,
     rotate_roots,
+    set_leaf_signing_cert,
+)
+from proconsul.server.connect.ca.rotation import (
+    ERR_NO_CROSS_SIGNING,
+    RootUpdate,
+    initial_root,
+    primary_root_update,
 )
 
 __all__ = [
+    "ERR_NO_CROSS_SIGNING",
     "ERR_RATE_LIMITED",
     "CSRLimiter",
     "ConsulCAProvider",
@@ -30,13 +38,17 @@ __all__ = [
     "Provider",
     "ProviderError",
     "RateLimited",
+    "RootUpdate",
     "check_leaf_identity",
     "indexed_roots",
+    "initial_root",
     "new_ca_root",
     "parse_leaf_csr",
+    "primary_root_update",
     "provider_state_id",
     "prune_roots",
     "roots_pem",
     "rotate_roots",
+    "set_leaf_signing_cert",
     "sign_leaf",
 ]

@@ -19,7 +19,14 @@ from proconsul.structs.base import UNSET
 from proconsul.structs.connect import CARoot, IndexedCARoots
 from proconsul.structs.connect_ids import signing_id_for_cluster
 
-__all__ = ["indexed_roots", "new_ca_root", "prune_roots", "roots_pem", "rotate_roots"]
+__all__ = [
+    "indexed_roots",
+    "new_ca_root",
+    "prune_roots",
+    "roots_pem",
+    "rotate_roots",
+    "set_leaf_signing_cert",
+]
 
 _PRETTY = {"consul": "Consul", "vault": "Vault", "aws-pca": "Aws-Pca"}
 
@@ -50,7 +57,8 @@ def new_ca_root(pem: str, provider: str, cluster_id: str) -> CARoot:
 def rotate_roots(roots: list[CARoot], new_root: CARoot, now: datetime.datetime,
                  cross_signed_pem: str = "") -> list[CARoot]:
     """The roots after ``new_root`` becomes active; the old active one is kept, inactive,
-    stamped RotatedOutAt. ``cross_signed_pem`` is appended to the new root's intermediates."""
+    stamped RotatedOutAt. ``cross_signed_pem`` goes first in the new root's intermediates
+    (a leaf-signing intermediate, if any, stays last)."""
     out = []
     for root in roots:
         if root.ID == new_root.ID:
@@ -60,9 +68,9 @@ def rotate_roots(roots: list[CARoot], new_root: CARoot, now: datetime.datetime,
         out.append(root)
     intermediates = list(new_root.IntermediateCerts or ())
     if cross_signed_pem:
-        intermediates.append(cross_signed_pem)
+        intermediates.insert(0, cross_signed_pem)
     out.append(structs.replace(new_root, Active=True, RotatedOutAt=UNSET,
-                               IntermediateCerts=intermediates))
+                               IntermediateCerts=intermediates or None))
     return out
 
 
@@ -93,3 +101,15 @@ def indexed_roots(roots: list[CARoot], cluster_id: str, index: int = 0) -> Index
         ActiveRootID=active,
         TrustDomain=signing_id_for_cluster(cluster_id).host if cluster_id else "",
         Roots=[r.public() for r in roots], Index=index)
+
+
+def set_leaf_signing_cert(root: CARoot, pem: str, now: datetime.datetime) -> CARoot:
+    """``root`` with ``pem`` (an intermediate that now signs leaves) appended to its
+    intermediates, expired intermediates dropped, and SigningKeyID set to its key ID."""
+    cert = load_cert(pem)
+    try:
+        ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        ski = b""
+    kept = [p for p in root.IntermediateCerts or () if load_cert(p).not_valid_after_utc > now]
+    return structs.replace(root, IntermediateCerts=[*kept, pem], SigningKeyID=hex_string(ski))
