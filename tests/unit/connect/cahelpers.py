@@ -53,13 +53,16 @@ class CA:
 
 
 def openssl_verify(tmp: Path, leaf_pem: str, cafile_pems: list[str],
-                   untrusted_pems: list[str] = (), at: datetime.datetime = NOW) -> tuple[bool, str]:
-    """Run ``openssl verify`` at time ``at``; (ok, output)."""
+                   untrusted_pems: list[str] = (), at: datetime.datetime = NOW,
+                   purpose: str = "") -> tuple[bool, str]:
+    """Run ``openssl verify`` at time ``at`` (optionally ``-purpose``); (ok, output)."""
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "ca.pem").write_text("".join(cafile_pems))
     (tmp / "leaf.pem").write_text(leaf_pem)
     cmd = ["openssl", "verify", "-attime", str(int(at.timestamp())), "-CAfile",
            str(tmp / "ca.pem")]
+    if purpose:
+        cmd += ["-purpose", purpose]
     if untrusted_pems:
         (tmp / "untrusted.pem").write_text("".join(untrusted_pems))
         cmd += ["-untrusted", str(tmp / "untrusted.pem")]

@@ -109,8 +109,10 @@ def test_leaf_from_agent_csr(tmp_path):
     assert _spki_sha256(agent_key.public_key()) == _spki_sha256(cert.public_key())
     assert "PRIVATE KEY" not in issued.CertPEM and issued.PrivateKeyPEM is UNSET
     cert.verify_directly_issued_by(root_cert)
-    ok, out = openssl_verify(tmp_path, issued.CertPEM, [ca.root.RootCert])
-    assert ok, out
+    for purpose in ("", "sslclient", "sslserver"):
+        ok, out = openssl_verify(tmp_path / purpose, issued.CertPEM, [ca.root.RootCert],
+                                 purpose=purpose)
+        assert ok, out
     other = CA()
     ok, out = openssl_verify(tmp_path / "other", issued.CertPEM, [other.root.RootCert])
     assert not ok
@@ -256,3 +258,50 @@ def test_configured_private_key_and_root_cert_are_used():
     # generating again with a root in the state changes nothing
     provider.state = state
     assert provider.generate_ca_chain(6, NOW) == (pem, state)
+
+
+def test_openssl_made_csr_is_signed_without_its_subject(tmp_path):
+    import subprocess
+
+    ca = CA()
+    uri = f"spiffe://{ca.trust_domain}/ns/default/dc/dc1/svc/legacy"
+    key, csr = tmp_path / "k.pem", tmp_path / "csr.pem"
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(csr),
+                    "-subj", "/CN=legacy", "-addext", f"subjectAltName=URI:{uri},DNS:legacy.local"],
+                   check=True, capture_output=True, timeout=30)
+    issued = ca.sign_csr(csr.read_text())
+    cert = load_cert(issued.CertPEM)
+    assert cert.subject == x509.Name([]) and issued.ServiceURI == uri
+    assert _ext(cert, x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName) == [
+        "legacy.local"]
+    ok, out = openssl_verify(tmp_path / "v", issued.CertPEM, [ca.root.RootCert])
+    assert ok, out
+
+
+@pytest.mark.parametrize("pem", [
+    "",
+    "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+    "-----BEGIN CERTIFICATE REQUEST-----\n" + "QUJD" * 40 + "\n-----END CERTIFICATE REQUEST-----\n",
+    "-----BEGIN CERTIFICATE REQUEST-----",
+    "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
+])
+def test_garbage_csrs_are_invalid_csr_errors(pem):
+    with pytest.raises(InvalidCSR):
+        CA().sign_csr(pem)
+
+
+def test_ed25519_and_rsa_csr_keys_are_signed(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    ca = CA()
+    uri = f"spiffe://{ca.trust_domain}/ns/default/dc/dc1/svc/web"
+    for name, key in (("ed", ed25519.Ed25519PrivateKey.generate()),
+                      ("rsa", rsa.generate_private_key(public_exponent=65537, key_size=2048))):
+        builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]), critical=True)
+        algorithm = None if name == "ed" else hashes.SHA256()
+        pem = builder.sign(key, algorithm).public_bytes(serialization.Encoding.PEM).decode()
+        issued = ca.sign_csr(pem)
+        ok, out = openssl_verify(tmp_path / name, issued.CertPEM, [ca.root.RootCert])
+        assert ok, out
