@@ -26,7 +26,6 @@ __all__ = [
     "key_id",
     "key_info",
     "load_cert",
-    "load_certs",
     "load_csr",
     "load_private_key",
     "private_key_pem",
@@ -95,15 +94,6 @@ def load_cert(pem: str) -> x509.Certificate:
         return x509.load_pem_x509_certificate(pem.encode())
     except ValueError as exc:
         raise PKIError(f"error parsing certificate: {exc}") from None
-
-
-def load_certs(pem: str) -> list[x509.Certificate]:
-    """Every certificate of a PEM bundle, in order."""
-    _first_block_type(pem)
-    try:
-        return x509.load_pem_x509_certificates(pem.encode())
-    except ValueError as exc:
-        raise PKIError(f"error parsing certificates: {exc}") from None
 
 
 def load_csr(pem: str) -> x509.CertificateSigningRequest:
