@@ -1,0 +1,1 @@
+"""Connect on the agents: leaf certificate requests and their refresh schedule."""
