@@ -23,8 +23,8 @@ Before searching, indeterminate writes are tightened when values are unique
 (as workloads make them): a value written by exactly one op and observed by a
 read or successful CAS proves that op took effect before the earliest
 observer completed; a unique value never observed may be ignored, unless an
-``ok`` CAS failure (which depends on the register *not* holding some value)
-is in the history.
+indeterminate CAS expects it or an ``ok`` CAS failure (which depends on the
+register *not* holding some value) is in the history.
 """
 
 from __future__ import annotations
@@ -114,6 +114,8 @@ def prepare(ops: list[Op]) -> list[Op]:
            if op.status == "ok" or (op.status == "info" and op.kind != "read")]
     writers = Counter(_written(op) for op in ops if op.kind != "read")
     failed_cas = any(op.kind == "cas" and op.status == "ok" and not op.result for op in ops)
+    # An indeterminate CAS that expects a value may still have observed it.
+    maybe_seen = {op.value[0] for op in ops if op.kind == "cas" and op.status == "info"}
     seen_by: dict[Any, float] = {}
     for op in ops:
         if op.status != "ok" or op.kind == "write" or (op.kind == "cas" and not op.result):
@@ -125,7 +127,7 @@ def prepare(ops: list[Op]) -> list[Op]:
         if op.status == "info" and writers[_written(op)] == 1 and _written(op) != INITIAL:
             if _written(op) in seen_by:
                 op = replace(op, status="ok", complete=seen_by[_written(op)], result=True)
-            elif not failed_cas:
+            elif not failed_cas and _written(op) not in maybe_seen:
                 continue
         tightened.append(op)
     return tightened
