@@ -5,36 +5,12 @@ from __future__ import annotations
 import pytest
 
 from proconsul.state.catalog import StateError
-from proconsul.state.store import Store
 from proconsul.state.watch import WatchSet
 from proconsul.structs.base import UNSET
 from proconsul.structs.catalog import HealthCheck, NodeService, RegisterRequest
 from proconsul.structs.kv import DirEntry
 from proconsul.structs.session import Session
 from proconsul.structs.txn import TxnKVOp, TxnOp
-
-
-class Writer:
-    """Applies writes at increasing raft indexes."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.index = 0
-
-    def __call__(self, fn, *args):
-        self.index += 1
-        with self.store.write(self.index) as tx:
-            return fn(tx, *args)
-
-
-@pytest.fixture
-def store() -> Store:
-    return Store()
-
-
-@pytest.fixture
-def write(store) -> Writer:
-    return Writer(store)
 
 
 def register(write, node="n1", service=None, checks=(), address="10.0.0.1"):
