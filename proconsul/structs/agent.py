@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from msgspec import field
 
-from proconsul.structs.base import UNSET, Record, UnsetType
+from proconsul.structs.base import UNSET, Int, Record, Uint64, UnsetType
 from proconsul.structs.catalog import (
     ConnectProxyConfig,
     NodeService,
@@ -21,7 +21,7 @@ class AgentService(Record):
     Service: str = ""
     Tags: list[str] = []
     Meta: dict[str, str] = {}
-    Port: int = 0
+    Port: Int = 0
     Address: str = ""
     Weights: Weights = field(default_factory=Weights)
     EnableTagOverride: bool = False
@@ -33,8 +33,8 @@ class AgentService(Record):
     Connect: ServiceConnect | UnsetType = UNSET
     PeerName: str | UnsetType = UNSET
     ContentHash: str | UnsetType = UNSET
-    CreateIndex: int | UnsetType = UNSET
-    ModifyIndex: int | UnsetType = UNSET
+    CreateIndex: Uint64 | UnsetType = UNSET
+    ModifyIndex: Uint64 | UnsetType = UNSET
 
     @classmethod
     def from_node_service(cls, service: NodeService, datacenter: str) -> AgentService:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import ssl as ssl_module
+from urllib.parse import unquote_to_bytes
 
 from proconsul.agent.http import (
     agent_endpoint,
@@ -29,7 +30,7 @@ from proconsul.agent.log_monitor import LogMonitor
 from proconsul.agent.telemetry import emit_runtime_metrics
 from proconsul.lib import httpserver as web
 from proconsul.lib.metrics import registry as metrics
-from proconsul.structs.errors import ConsulError
+from proconsul.structs.errors import BadRequest, ConsulError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,27 @@ METHOD_ORDER = ("GET", "PUT", "POST", "DELETE", "PATCH")
 def allow_header(methods) -> str:
     """``Allow`` as Consul writes it, e.g. ``OPTIONS,GET,PUT,DELETE`` (HEAD goes with GET)."""
     return ",".join(["OPTIONS", *(m for m in METHOD_ORDER if m in methods)])
+
+
+def require_utf8(request: web.Request) -> None:
+    """Refuse path parameters and query strings that are not UTF-8.
+
+    Consul's keys and names are byte strings; Proconsul's are text, so bytes it
+    cannot keep are refused rather than replaced (``col%ff`` and ``col%fe`` would
+    otherwise both name the key ``col\ufffd``).
+    """
+    for name, value in request.match_info.items():
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRequest(f"Invalid {name}: not valid UTF-8") from None
+    query = request.query_string
+    if query and ("%" in query or not query.isascii()):
+        try:
+            unquote_to_bytes(query).decode("utf-8")
+        except UnicodeError:
+            raise BadRequest("Invalid query string: not valid UTF-8") from None
 
 
 class HttpApi:
@@ -89,6 +111,7 @@ class HttpApi:
             handler, request.match_info, resource = self.router.resolve(request.method,
                                                                          request.path)
             request.route = resource.canonical
+            require_utf8(request)
             return await handler(request)
         except ConsulError as err:
             return web.Response(status=err.status, text=err.message)

@@ -8,7 +8,7 @@ from proconsul.agent.http.params import datacenter, query_options, token
 from proconsul.agent.http.reply import json_reply
 from proconsul.lib import httpserver as web
 from proconsul.state.txn import is_read_only
-from proconsul.structs.base import UNSET, Record
+from proconsul.structs.base import UNSET, Record, Uint64
 from proconsul.structs.errors import BadRequest, TooLarge
 from proconsul.structs.kv import DirEntry
 from proconsul.structs.requests import TxnReadRequest
@@ -31,8 +31,8 @@ class HTTPKVOp(Record):
     Verb: str
     Key: str = ""
     Value: bytes | None = None
-    Flags: int = 0
-    Index: int = 0
+    Flags: Uint64 = 0
+    Index: Uint64 = 0
     Session: str = ""
     Namespace: str = ""
     Partition: str = ""
