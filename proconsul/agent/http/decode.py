@@ -58,8 +58,7 @@ def _nullable(type_info: Any) -> bool:
 def _zero(type_info: Any) -> Any:
     """What Go's decoder leaves for a ``null`` list item or map value of this type."""
     if isinstance(type_info, inspect.UnionType):
-        members = [t for t in type_info.types if not isinstance(t, inspect.UnsetType)]
-        return _zero(members[0]) if members else None
+        return _zero(type_info.types[0])
     if isinstance(type_info, _SEQUENCES):
         return []
     if isinstance(type_info, inspect.DictType | inspect.StructType):
