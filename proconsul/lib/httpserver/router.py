@@ -61,7 +61,7 @@ def _compile(pattern: str) -> re.Pattern[str]:
         out.append(f"(?P<{m['name']}>{m['regex'] or '[^{}/]+'})")
         pos = m.end()
     out.append(re.escape(pattern[pos:]))
-    return re.compile("".join(out))
+    return re.compile("".join(out), re.DOTALL)  # a decoded %0A is part of a key too
 
 
 class Router:
