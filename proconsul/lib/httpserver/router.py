@@ -98,6 +98,11 @@ class Router:
     def add_delete(self, pattern: str, handler: Handler) -> None:
         self.add_route("DELETE", pattern, handler)
 
+    def routes(self) -> list[tuple[str, str]]:
+        """Every ``(method, pattern)`` routed, patterns as ``/v1/kv/{key}``, in the order added."""
+        return [(method, resource.canonical) for resource in self._by_pattern.values()
+                for method in resource.handlers]
+
     def resolve(self, method: str, path: str) -> tuple[Handler, dict[str, str], Resource]:
         """The handler, the pattern's parts and the resource; NotFound or MethodNotAllowed."""
         allowed: set[str] = set()
