@@ -187,6 +187,11 @@ FULL_BODIES = {
         "DisableUpgradeMigration": False, "UpgradeVersionTag": "",
     },
     "/v1/catalog/deregister": {"Node": "UNIQUE-gone", "ServiceID": "", "CheckID": ""},
+    "/v1/agent/check/register": {"Name": "UNIQUE", "CheckID": "UNIQUE", "TTL": "10s",
+                                 "Notes": "n", "Status": "passing", "ServiceID": ""},
+    "/v1/coordinate/update": {"Node": "UNIQUE", "Segment": "",
+                              "Coord": {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0,
+                                        "Height": 1e-5}},
 }
 
 
