@@ -60,7 +60,7 @@ class UserEvents:
             return False
         try:
             record = _decoder.decode(event.payload)
-        except (msgspec.DecodeError, RecursionError):  # msgspec's nesting limit
+        except msgspec.DecodeError:
             return False
         if not self._wanted(record):
             return False
