@@ -7,7 +7,7 @@ Nothing here is typed by hand except Consul's side (bench/compat/*.txt) and the
 reasons an endpoint or command is only partly there (bench/compat/partial.txt):
 
 - HTTP: each Consul endpoint is resolved against the agent's own route table
-  (the router ``HttpApi`` builds; no agent is started); "tested" means some test
+  (``api_router()``, as the agent builds it; no agent is started); "tested" means some test
   source under tests/ names the endpoint's path.
 - CLI: each Consul command against the ``proconsul`` command registry.
 - Config: every key of the agent's config schema (which accepts all of Consul's)
@@ -21,7 +21,6 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +28,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from proconsul.agent.config import schema, support  # noqa: E402
-from proconsul.agent.http.server import HttpApi  # noqa: E402
+from proconsul.agent.http.server import api_router  # noqa: E402
 from proconsul.cli.main import COMMANDS  # noqa: E402
 from proconsul.lib import httpserver as web  # noqa: E402
 
@@ -86,12 +85,6 @@ def partial_notes() -> dict[str, str]:
     return notes
 
 
-def api_router() -> web.Router:
-    """The agent's route table, built as the agent builds it, without an agent."""
-    stand_in = SimpleNamespace(config=SimpleNamespace(http_max_conns_per_client=0))
-    return HttpApi(stand_in).router
-
-
 def routed(router: web.Router, method: str, path: str) -> str | None:
     """The route pattern serving ``method path``, or None."""
     try:
@@ -125,14 +118,9 @@ def http_rows(notes: dict[str, str]) -> tuple[list[tuple[Endpoint, str, str, str
         status = status_of(pattern is not None, note)
         tested = ("yes" if ep.literal_start() in tests else "no") if pattern else ""
         rows.append((ep, status, tested, note or ""))
-    extra = sorted(f"{method} {pattern}" for method, pattern in router_routes(router)
+    extra = sorted(f"{method} {pattern}" for method, pattern in router.routes()
                    if (method, pattern) not in used and method != "HEAD")
     return rows, extra
-
-
-def router_routes(router: web.Router) -> list[tuple[str, str]]:
-    return [(method, pattern) for pattern, methods in router.routes().items()
-            for method in methods]
 
 
 def cli_rows(notes: dict[str, str]) -> tuple[list[tuple[str, str, str]], list[str]]:

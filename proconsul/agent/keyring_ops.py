@@ -10,7 +10,7 @@ from proconsul.agent.gossip import SerfPool
 from proconsul.gossip import serf_wire as sw
 from proconsul.gossip.msgpack import DecodeError
 from proconsul.gossip.serf import QueryDone, QueryParams, QueryResponseEvent, SerfEvent
-from proconsul.structs.base import Record
+from proconsul.structs.base import Int, Record
 from proconsul.structs.errors import BadRequest, ConsulError
 
 OPERATIONS = ("list-keys", "install-key", "use-key", "remove-key")
@@ -22,11 +22,11 @@ class KeyringResponse(Record):
     WAN: bool
     Datacenter: str
     Segment: str = ""
-    Keys: dict[str, int] = {}
-    PrimaryKeys: dict[str, int] = {}
-    NumNodes: int = 0
-    NumResp: int = 0
-    NumErr: int = 0
+    Keys: dict[str, Int] = {}
+    PrimaryKeys: dict[str, Int] = {}
+    NumNodes: Int = 0
+    NumResp: Int = 0
+    NumErr: Int = 0
     Messages: dict[str, str] = {}
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import msgspec
 
 from proconsul.gossip.serf import UserEvent
-from proconsul.structs.base import Record
+from proconsul.structs.base import Int, Record, Uint64
 from proconsul.structs.catalog import NodeService
 
 EVENT_PREFIX = "consul:event:"
@@ -27,8 +27,8 @@ class UserEventRecord(Record):
     NodeFilter: str = ""
     ServiceFilter: str = ""
     TagFilter: str = ""
-    Version: int = 1
-    LTime: int = 0
+    Version: Int = 1
+    LTime: Uint64 = 0
 
 
 _encoder = msgspec.msgpack.Encoder()

@@ -21,6 +21,8 @@ _UNITS = {
     "m": MINUTE,
     "h": HOUR,
 }
+_MAX_NANOS = (1 << 63) - 1
+_MAX_DIGITS = 20  # more digits than any int64 number of nanoseconds has
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
@@ -47,11 +49,16 @@ def parse_duration(text: str) -> int:
             raise DurationError(f'time: invalid duration "{original}"')
         number, unit = match.groups()
         whole, _, frac = number.partition(".")
+        frac = frac[:_MAX_DIGITS]  # digits past a nanosecond change nothing
+        if len(whole) > _MAX_DIGITS:
+            raise DurationError(f'time: invalid duration "{original}"')
         scale = _UNITS[unit]
         total += int(whole or "0") * scale
         if frac:
             total += int(frac) * scale // 10 ** len(frac)
         pos = match.end()
+    if total > _MAX_NANOS + (sign < 0):  # Go's int64 overflow check
+        raise DurationError(f'time: invalid duration "{original}"')
     return sign * total
 
 

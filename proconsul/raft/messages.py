@@ -176,4 +176,8 @@ def encode_message(message: Message) -> bytes:
 
 
 def decode_message(data: bytes) -> Message:
-    return _decoder.decode(data)
+    """Decode one message; :class:`msgspec.DecodeError` for anything malformed."""
+    try:
+        return _decoder.decode(data)
+    except RecursionError:  # msgspec's nesting limit is Python's recursion limit
+        raise msgspec.DecodeError("msgpack value nested too deeply") from None

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_SIZE = 64 << 20
 EMPTY_BODY = b"\x80"
+# msgspec bounds nesting by Python's recursion limit and raises RecursionError past it.
+ERR_TOO_DEEP = "msgpack value nested too deeply"
 
 _encoder = msgspec.msgpack.Encoder()
 
@@ -173,6 +175,8 @@ class MsgpackReader:
                 return decoder.decode(_PAIR + data)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 self._buf += data  # part of a message, or more than one
+            except RecursionError:
+                raise RPCProtocolError(ERR_TOO_DEEP) from None
         header = await self.read_value()
         body = await self.read_value() if header is not None else None
         if body is None:
@@ -181,6 +185,8 @@ class MsgpackReader:
             return decoder.decode(_PAIR + header + body)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise RPCProtocolError(f"bad message header: {exc}") from exc
+        except RecursionError:
+            raise RPCProtocolError(ERR_TOO_DEEP) from None
 
 
 def encode_message(header: msgspec.Struct, body: Any) -> bytearray:
@@ -231,6 +237,8 @@ class RPCServer:
         try:
             while await self._serve_one(conn, reader):
                 pass
+        except RPCProtocolError as exc:
+            log.warning("rpc: dropping connection: %s", exc)
         except (RPCConnectionError, ConnectionError) as exc:
             log.debug("rpc conn ended: %s", exc)
 
@@ -266,6 +274,8 @@ class RPCServer:
             args = endpoint.decoder.decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise RPCError(f"rpc: can't decode args for {method}: {exc}") from exc
+        except RecursionError:
+            raise RPCError(f"rpc: can't decode args for {method}: {ERR_TOO_DEEP}") from None
         return await endpoint.handler(args)
 
 
@@ -319,3 +329,5 @@ def decode_reply(method: str, body: bytes | msgspec.Raw, reply_type: Any) -> Any
         return decoder.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise RPCError(f"rpc: can't decode reply of {method}: {exc}") from exc
+    except RecursionError:
+        raise RPCError(f"rpc: can't decode reply of {method}: {ERR_TOO_DEEP}") from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from msgspec import field
 
-from proconsul.structs.base import UNSET, Record, UnsetType
+from proconsul.structs.base import UNSET, Int, Record, Uint64, UnsetType
 from proconsul.structs.catalog import (
     ConnectProxyConfig,
     Locality,
@@ -23,7 +23,7 @@ class AgentService(Record):
     Service: str = ""
     Tags: list[str] = []
     Meta: dict[str, str] = {}
-    Port: int = 0
+    Port: Int = 0
     Address: str = ""
     Weights: Weights = field(default_factory=Weights)
     EnableTagOverride: bool = False
@@ -37,8 +37,8 @@ class AgentService(Record):
     Connect: ServiceConnect | UnsetType = UNSET
     PeerName: str | UnsetType = UNSET
     ContentHash: str | UnsetType = UNSET
-    CreateIndex: int | UnsetType = UNSET
-    ModifyIndex: int | UnsetType = UNSET
+    CreateIndex: Uint64 | UnsetType = UNSET
+    ModifyIndex: Uint64 | UnsetType = UNSET
 
     @classmethod
     def from_node_service(cls, service: NodeService, datacenter: str) -> AgentService:
@@ -61,12 +61,12 @@ class AgentMember(Record):
 
     Name: str = ""
     Addr: str = ""
-    Port: int = 0
+    Port: Int = 0
     Tags: dict[str, str] = field(default_factory=dict)
-    Status: int = 0
-    ProtocolMin: int = 0
-    ProtocolMax: int = 0
-    ProtocolCur: int = 0
-    DelegateMin: int = 0
-    DelegateMax: int = 0
-    DelegateCur: int = 0
+    Status: Int = 0
+    ProtocolMin: Int = 0
+    ProtocolMax: Int = 0
+    ProtocolCur: Int = 0
+    DelegateMin: Int = 0
+    DelegateMax: Int = 0
+    DelegateCur: Int = 0

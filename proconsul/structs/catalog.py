@@ -6,7 +6,7 @@ from typing import Any
 
 from msgspec import field
 
-from proconsul.structs.base import UNSET, Record, UnsetType
+from proconsul.structs.base import UNSET, Int, Record, Uint64, UnsetType
 
 # Health check statuses.
 HEALTH_PASSING = "passing"
@@ -27,15 +27,15 @@ SERVICE_KINDS = ("", "connect-proxy", "mesh-gateway", "terminating-gateway", "in
 class Weights(Record):
     """Service weights used for DNS SRV answers."""
 
-    Passing: int = 1
-    Warning: int = 1
+    Passing: Int = 1
+    Warning: Int = 1
 
 
 class ServiceAddress(Record):
     """One tagged address of a service."""
 
     Address: str = ""
-    Port: int = 0
+    Port: Int = 0
 
 
 class Locality(Record):
@@ -49,7 +49,7 @@ class ServicePort(Record):
     """One named port of a multi-port service."""
 
     Name: str = ""
-    Port: int = 0
+    Port: Int = 0
     Default: bool = False
 
 
@@ -63,7 +63,7 @@ class Upstream(Record):
     DestinationName: str = ""
     Datacenter: str = ""
     LocalBindAddress: str | UnsetType = UNSET
-    LocalBindPort: int | UnsetType = UNSET
+    LocalBindPort: Int | UnsetType = UNSET
     LocalBindSocketPath: str | UnsetType = UNSET
     LocalBindSocketMode: str | UnsetType = UNSET
     Config: dict[str, Any] | UnsetType = UNSET
@@ -77,7 +77,7 @@ class ConnectProxyConfig(Record):
     DestinationServiceName: str | UnsetType = UNSET
     DestinationServiceID: str | UnsetType = UNSET
     LocalServiceAddress: str | UnsetType = UNSET
-    LocalServicePort: int | UnsetType = UNSET
+    LocalServicePort: Int | UnsetType = UNSET
     LocalServiceSocketPath: str | UnsetType = UNSET
     Mode: str = ""
     TransparentProxy: dict[str, Any] | UnsetType = UNSET
@@ -103,7 +103,7 @@ class NodeService(Record):
     Tags: list[str] | None = None
     Address: str = ""
     Meta: dict[str, str] | None = None
-    Port: int = 0
+    Port: Int = 0
     Weights: Weights | None = None
     EnableTagOverride: bool = False
     Proxy: ConnectProxyConfig = field(default_factory=ConnectProxyConfig)
@@ -114,8 +114,8 @@ class NodeService(Record):
     Locality: Locality | UnsetType = UNSET
     Ports: list[ServicePort] | UnsetType = UNSET
     PeerName: str | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
 
 class Node(Record):
@@ -130,8 +130,8 @@ class Node(Record):
     Partition: str | UnsetType = UNSET
     PeerName: str | UnsetType = UNSET
     Locality: dict[str, str] | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
 
 class ServiceNode(Record):
@@ -150,7 +150,7 @@ class ServiceNode(Record):
     ServiceAddress: str = ""
     ServiceWeights: Weights = field(default_factory=Weights)
     ServiceMeta: dict[str, str] | None = None
-    ServicePort: int = 0
+    ServicePort: Int = 0
     ServiceEnableTagOverride: bool = False
     ServiceProxy: ConnectProxyConfig = field(default_factory=ConnectProxyConfig)
     ServiceConnect: ServiceConnect = field(default_factory=ServiceConnect)
@@ -159,8 +159,8 @@ class ServiceNode(Record):
     ServiceLocality: Locality | UnsetType = UNSET
     ServicePorts: list[ServicePort] | UnsetType = UNSET
     PeerName: str | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
 
 class HealthCheckDefinition(Record):
@@ -204,11 +204,11 @@ class HealthCheck(Record):
     Type: str = ""
     Interval: str = ""
     Timeout: str = ""
-    ExposedPort: int = 0
+    ExposedPort: Int = 0
     Definition: HealthCheckDefinition = field(default_factory=HealthCheckDefinition)
     PeerName: str | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
 
 class CheckServiceNode(Record):

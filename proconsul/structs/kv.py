@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from proconsul.structs.base import UNSET, Record, UnsetType
+from proconsul.structs.base import UNSET, Record, Uint64, UnsetType
 
 
 class DirEntry(Record):
     """A KV pair (``KVPair`` in the HTTP API); Value is raw bytes (base64 in JSON)."""
 
     Key: str = ""
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
-    LockIndex: int = 0
-    Flags: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
+    LockIndex: Uint64 = 0
+    Flags: Uint64 = 0
     Value: bytes | None = None
     Session: str | UnsetType = UNSET
 
@@ -50,5 +50,5 @@ class TombstoneRequest(Record):
     """Reap KV tombstones up to ReapIndex (issued by the leader)."""
 
     Op: str = "reap"
-    ReapIndex: int = 0
+    ReapIndex: Uint64 = 0
     Datacenter: str = ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proconsul.structs.base import Record
+from proconsul.structs.base import Int, Record, Uint64
 
 
 class AutopilotConfig(Record):
@@ -10,14 +10,14 @@ class AutopilotConfig(Record):
 
     CleanupDeadServers: bool = True
     LastContactThreshold: str = "200ms"
-    MaxTrailingLogs: int = 250
-    MinQuorum: int = 0
+    MaxTrailingLogs: Uint64 = 250
+    MinQuorum: Uint64 = 0
     ServerStabilizationTime: str = "10s"
     RedundancyZoneTag: str = ""
     DisableUpgradeMigration: bool = False
     UpgradeVersionTag: str = ""
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
 
 class AutopilotSetConfigRequest(Record):
@@ -42,7 +42,7 @@ class RaftServer(Record):
 
 class RaftConfigurationResponse(Record):
     Servers: list[RaftServer]
-    Index: int
+    Index: Uint64
 
 
 class ServerHealth(Record):
@@ -55,8 +55,8 @@ class ServerHealth(Record):
     Version: str
     Leader: bool
     LastContact: str
-    LastTerm: int
-    LastIndex: int
+    LastTerm: Uint64
+    LastIndex: Uint64
     Healthy: bool
     Voter: bool
     StableSince: str
@@ -64,5 +64,5 @@ class ServerHealth(Record):
 
 class OperatorHealthReply(Record):
     Healthy: bool
-    FailureTolerance: int
+    FailureTolerance: Int
     Servers: list[ServerHealth]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proconsul.structs.base import Record
+from proconsul.structs.base import Int, Record, Uint64
 
 DEFAULT_QUERY_TIME_NS = 300_000_000_000
 MAX_QUERY_TIME_NS = 600_000_000_000
@@ -13,19 +13,19 @@ class QueryOptions(Record):
     """How a read is served: blocking, consistency, filtering."""
 
     Token: str = ""
-    MinQueryIndex: int = 0
-    MaxQueryTime: int = 0
+    MinQueryIndex: Uint64 = 0
+    MaxQueryTime: Int = 0
     AllowStale: bool = False
     RequireConsistent: bool = False
     UseCache: bool = False
-    MaxStaleDuration: int = 0
+    MaxStaleDuration: Int = 0
     Filter: str = ""
 
 
 class QueryMeta(Record):
     """What a read reports back: index, leader contact, consistency used."""
 
-    Index: int = 0
-    LastContact: int = 0
+    Index: Uint64 = 0
+    LastContact: Int = 0
     KnownLeader: bool = False
     ConsistencyLevel: str = ""

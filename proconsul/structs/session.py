@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proconsul.structs.base import Record
+from proconsul.structs.base import Int, Record, Uint64
 
 BEHAVIOR_RELEASE = "release"
 BEHAVIOR_DELETE = "delete"
@@ -25,13 +25,13 @@ class Session(Record):
     ID: str = ""
     Name: str = ""
     Node: str = ""
-    LockDelay: int = 0
+    LockDelay: Int = 0
     Behavior: str = BEHAVIOR_RELEASE
     TTL: str = ""
     NodeChecks: list[str] | None = None
     ServiceChecks: list[ServiceCheck] | None = None
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def check_ids(self) -> list[tuple[str, str]]:
         """(kind, check ID) pairs this session depends on."""

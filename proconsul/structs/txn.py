@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proconsul.structs.base import UNSET, Record, UnsetType
+from proconsul.structs.base import UNSET, Int, Record, UnsetType
 from proconsul.structs.catalog import HealthCheck, Node, NodeService
 from proconsul.structs.kv import DirEntry
 
@@ -59,7 +59,7 @@ class TxnResult(Record):
 class TxnError(Record):
     """Why the operation at OpIndex made the transaction roll back."""
 
-    OpIndex: int
+    OpIndex: Int
     What: str
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import ssl as ssl_module
+from urllib.parse import unquote_to_bytes
 
 from proconsul.agent.http import (
     agent_endpoint,
@@ -29,7 +30,7 @@ from proconsul.agent.log_monitor import LogMonitor
 from proconsul.agent.telemetry import emit_runtime_metrics
 from proconsul.lib import httpserver as web
 from proconsul.lib.metrics import registry as metrics
-from proconsul.structs.errors import ConsulError
+from proconsul.structs.errors import BadRequest, ConsulError
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +45,44 @@ def allow_header(methods) -> str:
     return ",".join(["OPTIONS", *(m for m in METHOD_ORDER if m in methods)])
 
 
+def require_utf8(request: web.Request) -> None:
+    """Refuse path parameters and query strings that are not UTF-8.
+
+    Consul's keys and names are byte strings; Proconsul's are text, so bytes it
+    cannot keep are refused rather than replaced (``col%ff`` and ``col%fe`` would
+    otherwise both name the key ``col\ufffd``).
+    """
+    for name, value in request.match_info.items():
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRequest(f"Invalid {name}: not valid UTF-8") from None
+    query = request.query_string
+    if query and ("%" in query or not query.isascii()):
+        try:
+            unquote_to_bytes(query).decode("utf-8")
+        except UnicodeError:
+            raise BadRequest("Invalid query string: not valid UTF-8") from None
+
+
+def api_router() -> web.Router:
+    """The agent's route table; handlers find the agent in the request's app, so
+    tools can list the routes without one."""
+    router = web.Router()
+    for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor,
+                   catalog, coordinate, event, health, keyring, kv, members, operator,
+                   session, status, txn):
+        module.add_routes(router)
+    return router
+
+
 class HttpApi:
     """The agent's ``/v1/...`` API: routes, per-request metrics and Consul's error replies."""
 
     def __init__(self, agent) -> None:
         self.app = {"agent": agent, "log_monitor": LogMonitor(logging.getLogger())}
-        self.router = web.Router()
-        for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor,
-                       catalog, coordinate, event, health, keyring, kv, members, operator,
-                       session, status, txn):
-            module.add_routes(self.router)
+        self.router = api_router()
         self._servers: list[web.HttpServer] = []
         # limits.http_max_conns_per_client, across the HTTP and HTTPS listeners
         self.conn_limit = web.ConnLimit(agent.config.http_max_conns_per_client)
@@ -92,6 +121,7 @@ class HttpApi:
             handler, request.match_info, resource = self.router.resolve(request.method,
                                                                          request.path)
             request.route = resource.canonical
+            require_utf8(request)
             return await handler(request)
         except ConsulError as err:
             return web.Response(status=err.status, text=err.message)

@@ -9,7 +9,7 @@ from proconsul.agent.http.params import datacenter, query_options, token
 from proconsul.agent.http.reply import json_reply
 from proconsul.lib import httpserver as web
 from proconsul.lib.duration import SECOND, DurationError, parse_duration
-from proconsul.structs.base import Record
+from proconsul.structs.base import INT64_MAX, INT64_MIN, Record
 from proconsul.structs.catalog import SERF_CHECK_ID
 from proconsul.structs.errors import BadRequest, NotFound
 from proconsul.structs.requests import (
@@ -53,7 +53,10 @@ def lock_delay_ns(value: Any) -> int:
             raise BadRequest(f"Request decode failed: {err}") from None
     if isinstance(value, int | float) and not isinstance(value, bool):
         nanos = int(value)
-        return nanos * SECOND if nanos < LOCK_DELAY_SECONDS_THRESHOLD else nanos
+        nanos = nanos * SECOND if nanos < LOCK_DELAY_SECONDS_THRESHOLD else nanos
+        if not INT64_MIN <= nanos <= INT64_MAX:
+            raise BadRequest(f"Request decode failed: LockDelay {value} overflows a duration")
+        return nanos
     raise BadRequest("Request decode failed: LockDelay must be a duration or a number")
 
 

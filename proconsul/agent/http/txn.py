@@ -9,7 +9,7 @@ from proconsul.agent.http.reply import json_reply
 from proconsul.lib import httpserver as web
 from proconsul.lib.goquote import go_quote
 from proconsul.state.txn import is_read_only
-from proconsul.structs.base import UNSET, Record
+from proconsul.structs.base import UNSET, Record, Uint64
 from proconsul.structs.errors import TooLarge
 from proconsul.structs.kv import DirEntry
 from proconsul.structs.requests import TxnReadRequest
@@ -32,8 +32,8 @@ class HTTPKVOp(Record):
     Verb: str
     Key: str = ""
     Value: bytes | None = None
-    Flags: int = 0
-    Index: int = 0
+    Flags: Uint64 = 0
+    Index: Uint64 = 0
     Session: str = ""
     Namespace: str = ""
     Partition: str = ""

@@ -7,7 +7,7 @@ from typing import Any
 from msgspec import field
 from msgspec.structs import replace
 
-from proconsul.structs.base import UNSET, Record
+from proconsul.structs.base import UNSET, Int, Record
 from proconsul.structs.catalog import (
     SERVICE_KINDS,
     ConnectProxyConfig,
@@ -38,7 +38,7 @@ class ServiceRegistration(Record):
     ID: str = ""
     Name: str = ""
     Tags: list[str] | None = None
-    Port: int = 0
+    Port: Int = 0
     Address: str = ""
     SocketPath: str = ""
     TaggedAddresses: dict[str, ServiceAddress] | None = None

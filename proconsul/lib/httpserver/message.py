@@ -43,7 +43,8 @@ class Request:
                  protocol: HttpProtocol | None = None):
         path, _, query = target.decode("utf-8", "surrogateescape").partition("?")
         self.method = method
-        self.path = unquote(path) if "%" in path else path
+        # Bytes that are not UTF-8 stay distinct (as lone surrogates) for the handler to refuse.
+        self.path = unquote(path, errors="surrogateescape") if "%" in path else path
         self.query_string = query
         self.keep_alive = keep_alive
         self.app: dict[str, Any] = app if app is not None else {}

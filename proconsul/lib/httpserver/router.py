@@ -61,7 +61,7 @@ def _compile(pattern: str) -> re.Pattern[str]:
         out.append(f"(?P<{m['name']}>{m['regex'] or '[^{}/]+'})")
         pos = m.end()
     out.append(re.escape(pattern[pos:]))
-    return re.compile("".join(out))
+    return re.compile("".join(out), re.DOTALL)  # a decoded %0A is part of a key too
 
 
 class Router:
@@ -84,10 +84,6 @@ class Router:
             raise ValueError(f"{method} {pattern} is already routed")
         resource.handlers[method] = handler
 
-    def routes(self) -> dict[str, frozenset[str]]:
-        """Every route pattern (``{name}`` spelling) with its methods, in the order added."""
-        return {r.canonical: frozenset(r.handlers) for r in self._by_pattern.values()}
-
     def add_get(self, pattern: str, handler: Handler, *, allow_head: bool = True) -> None:
         self.add_route("GET", pattern, handler)
         if allow_head:
@@ -101,6 +97,11 @@ class Router:
 
     def add_delete(self, pattern: str, handler: Handler) -> None:
         self.add_route("DELETE", pattern, handler)
+
+    def routes(self) -> list[tuple[str, str]]:
+        """Every ``(method, pattern)`` routed, patterns as ``/v1/kv/{key}``, in the order added."""
+        return [(method, resource.canonical) for resource in self._by_pattern.values()
+                for method in resource.handlers]
 
     def resolve(self, method: str, path: str) -> tuple[Handler, dict[str, str], Resource]:
         """The handler, the pattern's parts and the resource; NotFound or MethodNotAllowed."""

@@ -98,3 +98,16 @@ def test_fuzz_streams_never_raise():
         core.handle_stream(data[:end], ("127.0.0.9", 7946), 0.0)
         handled += 1
     assert handled > 1000
+
+
+def test_deeply_nested_msgpack_is_a_decode_error_not_a_recursion_error():
+    from proconsul.gossip.msgpack import unpack
+
+    for nested in (b"\x81\xa1a" * 100_000 + b"\xc0", b"\x91" * 100_000 + b"\xc0"):
+        try:
+            unpack(nested)
+        except DecodeError as err:
+            assert str(err) == "msgpack nesting too deep"
+        else:
+            raise AssertionError("decoded 100,000 levels")
+

@@ -50,3 +50,18 @@ def test_format_matches_go_fractions(nanos, text):
 ])
 def test_format_seconds_rounds_to_the_nanosecond(seconds, text):
     assert format_seconds(seconds) == text
+
+
+@pytest.mark.parametrize("text,nanos", [
+    ("2562047h47m16.854775807s", (1 << 63) - 1), ("-2562047h47m16.854775808s", -(1 << 63)),
+    ("1." + "5" * 40 + "s", 1_555_555_555),
+])
+def test_parse_int64_edges(text, nanos):
+    assert parse_duration(text) == nanos
+
+
+@pytest.mark.parametrize("text", ["2562047h47m16.854775808s", "2562048h", "9" * 5000 + "s",
+                                  "99999999999999999999999ns"])
+def test_parse_refuses_what_overflows_int64_as_go_does(text):
+    with pytest.raises(DurationError, match="invalid duration"):
+        parse_duration(text)

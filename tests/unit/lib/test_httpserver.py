@@ -283,8 +283,8 @@ def test_router_lists_its_routes_with_their_methods():
     router.add_get("/v1/kv/{key:.*}", handler, allow_head=False)
     router.add_put("/v1/kv/{key:.*}", handler)
     router.add_get("/v1/status/leader", handler)
-    assert router.routes() == {"/v1/kv/{key}": {"GET", "PUT"},
-                               "/v1/status/leader": {"GET", "HEAD"}}
+    assert router.routes() == [("GET", "/v1/kv/{key}"), ("PUT", "/v1/kv/{key}"),
+                               ("GET", "/v1/status/leader"), ("HEAD", "/v1/status/leader")]
 
 
 def test_router_tries_patterns_with_a_short_literal_start_last():

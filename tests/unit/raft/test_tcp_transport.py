@@ -94,6 +94,18 @@ async def test_bad_frames_close_the_connection_and_are_counted() -> None:
         await transport.close()
 
 
+async def test_deeply_nested_frame_is_a_bad_frame_not_a_traceback(caplog) -> None:
+    transport, inbox, address = await listening(next_loopback())
+    nested = b"\x81\xa1a" * 100_000 + b"\xc0"  # 100,000 nested maps
+    try:
+        assert await _raw_frame(address, struct.pack(">I", len(nested)) + nested) == b""
+        assert transport.transport.bad_frames == 1
+        assert [r.getMessage() for r in caplog.records if r.levelname != "DEBUG"] == [
+            "raft: closing an inbound connection: bad frame (msgpack value nested too deeply)"]
+    finally:
+        await transport.close()
+
+
 async def test_messages_to_a_down_peer_are_dropped_then_flow_after_reconnect() -> None:
     host = next_loopback()
     probe, _, address = await listening(host)

@@ -14,6 +14,7 @@ from proconsul.rpc.codec import (
     ResponseHeader,
     RPCServer,
     ValueScanner,
+    decode_reply,
 )
 from proconsul.rpc.errors import RPCConnectionError, RPCError, RPCProtocolError
 from proconsul.structs.errors import ERR_NO_LEADER, ConsulError
@@ -230,3 +231,25 @@ async def test_client_sees_server_close_as_connection_error(conn_pair):
     await server_conn.close()
     with pytest.raises(RPCConnectionError):
         await ClientCodec(client_conn).call("Test.Raw", 1)
+
+
+DEEP = b"\x81\xa1a" * 100_000 + b"\xc0"  # 100,000 nested maps
+
+
+@pytest.mark.parametrize("args", [DEEP, b"\x91" * 100_000 + b"\xc0"], ids=["maps", "arrays"])
+async def test_deeply_nested_args_end_the_connection_with_one_line(args, caplog):
+    header = msgspec.msgpack.encode(RequestHeader(Seq=1, ServiceMethod="Status.Ping"))
+    for chunk in (len(header) + len(args), 4096):  # one read, and a message in pieces
+        caplog.clear()
+        conn = ChunkConn(header + args, chunk=chunk)
+        await make_server().serve_conn(conn)
+        assert conn.written == b""
+        records = [r for r in caplog.records if r.levelname != "DEBUG"]
+        assert [r.getMessage() for r in records] == [
+            "rpc: dropping connection: msgpack value nested too deeply"]
+        assert records[0].exc_info is None
+
+
+def test_deeply_nested_reply_is_an_rpc_error():
+    with pytest.raises(RPCError, match="nested too deeply"):
+        decode_reply("Status.Ping", DEEP, object)
