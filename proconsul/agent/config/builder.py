@@ -64,6 +64,8 @@ def build(tree: dict[str, Any], dev: bool = False,
     multiplier = int(performance.get("raft_multiplier", 0))
     if not 0 <= multiplier <= 10:
         problems.append("performance.raft_multiplier cannot be greater than 10")
+    problems += [f"ports.{name}: invalid port: {value}" for name, value in sorted(ports.items())
+                 if isinstance(value, int) and value > 65535]
     https_port = int(ports.get("https", -1))
     https_tls, https_problems = https_settings(tree, https_port)
     rpc_tls, rpc_problems = rpc_settings(tree, server)

@@ -159,3 +159,9 @@ def test_restart_required_lists_only_non_reloadable_changes():
     new = {"log_level": "debug", "datacenter": "b", "services": [{"name": "x"}],
            "ports": {"http": 2}}
     assert restart_required(old, new) == ["datacenter", "ports"]
+
+
+def test_a_port_past_65535_is_refused_naming_the_key():
+    with pytest.raises(ConfigError) as raised:
+        build({"data_dir": "/x", "ports": {"http": 70000, "dns": -1, "server": 8300}})
+    assert raised.value.problems == ["ports.http: invalid port: 70000"]
