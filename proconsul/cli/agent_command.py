@@ -13,7 +13,7 @@ from proconsul.agent.agent import LOG_LEVELS, Agent
 from proconsul.agent.config import AgentConfig
 from proconsul.agent.config.builder import load_config
 from proconsul.agent.config.validate import ConfigError
-from proconsul.cli.flags import FlagError, FlagSet
+from proconsul.cli.flags import FlagError, FlagSet, HelpRequested
 from proconsul.structs.errors import ConsulError
 
 # Command-line flag -> dotted config key, as Consul's agent flags map onto its config.
@@ -117,6 +117,9 @@ def config_from_args(args: list[str]) -> AgentConfig:
 def run(args: list[str]) -> int:
     try:
         config = config_from_args(args)
+    except HelpRequested:
+        print(f"Usage: proconsul agent [options]\n\n{_flags().usage()}")
+        return 0
     except FlagError as err:
         print(f"{err}\n\nUsage: proconsul agent [options]\n\n{_flags().usage()}",
               file=sys.stderr)

@@ -6,7 +6,7 @@ import sys
 
 from proconsul.agent.config.builder import load_config
 from proconsul.agent.config.validate import ConfigError
-from proconsul.cli.flags import FlagError, FlagSet
+from proconsul.cli.flags import FlagError, FlagSet, HelpRequested
 
 USAGE = "Usage: proconsul validate [options] FILE_OR_DIRECTORY..."
 
@@ -18,6 +18,9 @@ def run(args: list[str]) -> int:
     flags.boolean("quiet", False, "Print nothing when the configuration is valid.")
     try:
         values, paths = flags.parse(args)
+    except HelpRequested:
+        print(f"{USAGE}\n\n{flags.usage()}")
+        return 0
     except FlagError as err:
         print(f"{err}\n\n{USAGE}\n\n{flags.usage()}", file=sys.stderr)
         return 1
