@@ -300,8 +300,19 @@ class Agent:
         """Re-read the config sources; apply services, checks, log level and TLS files.
 
         Returns the changed top-level keys that only a restart applies (they are
-        logged too); a config error leaves everything as it was.
+        logged too); a config error leaves everything as it was, and is logged
+        (whether SIGHUP or ``PUT /v1/agent/reload`` asked) before it is raised.
         """
+        try:
+            return await self._reload()
+        except ConfigError as err:
+            log.error("Reload config failed: %s", "; ".join(err.problems))
+            raise
+        except ConsulError as err:
+            log.error("Reload config failed: %s", err)
+            raise
+
+    async def _reload(self) -> list[str]:
         cfg = self.config
         new = load_config(cfg.config_paths, cfg.inline_hcl, cfg.flag_tree, dev=cfg.dev,
                           fmt=cfg.config_format)
@@ -370,6 +381,10 @@ class Agent:
     # ---- gossip events --------------------------------------------------------
 
     def _on_gossip_event(self, pool: str, event: SerfEvent) -> None:
+        if isinstance(event, MemberEvent):
+            for member in event.members:
+                log.info("serf %s: EventMember%s: %s %s", pool, event.type.name.title(),
+                         member.name, member.addr)
         if pool == "lan" and isinstance(event, MemberEvent):
             if self.raft is not None:
                 self.raft.members_changed(self.gossip.lan.members())

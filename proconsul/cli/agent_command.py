@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
-import logging
 import signal
 import sys
 from typing import Any
@@ -13,6 +13,8 @@ from proconsul.agent.agent import LOG_LEVELS, Agent
 from proconsul.agent.config import AgentConfig
 from proconsul.agent.config.builder import load_config
 from proconsul.agent.config.validate import ConfigError
+from proconsul.agent.log_setup import setup_logging
+from proconsul.agent.startup_summary import summary_lines
 from proconsul.cli.flags import FlagError, FlagSet, HelpRequested
 from proconsul.structs.errors import ConsulError
 
@@ -32,6 +34,9 @@ FLAG_KEYS = {
     "recursor": "recursors", "raft-multiplier": "performance.raft_multiplier",
     "raft-snapshot-threshold": "raft_snapshot_threshold",
     "raft-trailing-logs": "raft_trailing_logs",
+    "log-file": "log_file", "log-json": "log_json", "log-rotate-bytes": "log_rotate_bytes",
+    "log-rotate-duration": "log_rotate_duration", "log-rotate-max-files": "log_rotate_max_files",
+    "syslog": "enable_syslog",
 }
 
 
@@ -70,6 +75,15 @@ def _flags() -> FlagSet:
     flags.integer("raft-trailing-logs", 10240,
                   "raft_trailing_logs: log entries kept after a snapshot.")
     flags.string("log-level", "info", "Log level of the agent (trace, debug, info, warn, err).")
+    flags.string("log-file", "", "Path to a file to write agent logs to (a directory, or a "
+                 "path ending in /, means consul.log in it).")
+    flags.boolean("log-json", False, "Output logs in JSON format.")
+    flags.integer("log-rotate-bytes", 0, "Maximum number of bytes written to a log file "
+                  "before it is rotated (0: no size limit).")
+    flags.string("log-rotate-duration", "24h", "Time after which the log file is rotated.")
+    flags.integer("log-rotate-max-files", 0, "Maximum number of rotated log files to keep "
+                  "(0: all, -1: none).")
+    flags.boolean("syslog", False, "Also log to syslog (syslog_facility sets the facility).")
     flags.string("encrypt", "", "Base64 gossip encryption key.")
     flags.strings("join", "Address of an agent to join at start time (repeatable).")
     flags.strings("join-wan", "Address of a server to join over the WAN (repeatable).")
@@ -131,8 +145,11 @@ def run(args: list[str]) -> int:
     if level not in LOG_LEVELS:
         print(f"==> Invalid log level: {config.log_level}", file=sys.stderr)
         return 1
-    logging.basicConfig(level=LOG_LEVELS[level], stream=sys.stderr,
-                        format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
+    try:
+        setup_logging(config.tree, LOG_LEVELS[level])
+    except ConsulError as err:
+        print(f"==> {err}", file=sys.stderr)
+        return 1
     try:
         import uvloop
         return uvloop.run(_serve(config))
@@ -144,11 +161,9 @@ def run(args: list[str]) -> int:
 
 
 async def _reload(agent: Agent) -> None:
-    """SIGHUP: reload like ``PUT /v1/agent/reload``; a bad config is reported, not fatal."""
-    try:
+    """SIGHUP: reload like ``PUT /v1/agent/reload``; a bad config is logged, not fatal."""
+    with contextlib.suppress(ConfigError, ConsulError):
         await agent.reload()
-    except (ConfigError, ConsulError) as err:
-        logging.getLogger("agent").error("reload failed: %s", err)
 
 
 def _tune_gc() -> None:
@@ -165,6 +180,8 @@ def _tune_gc() -> None:
 
 async def _serve(config) -> int:
     agent = Agent(config)
+    if not config.tree.get("log_json"):  # as Consul: JSON logs hide the human-only output
+        print("\n".join(summary_lines(agent.config)), flush=True)
     await agent.start()
     _tune_gc()
     loop = asyncio.get_running_loop()
