@@ -157,16 +157,16 @@ class Agent:
         self._coordinate_task = asyncio.create_task(self._sync_coordinates())
         self._anti_entropy_task = asyncio.create_task(self.anti_entropy.run())
         if self.config.dns_port > 0:
-            dns = DNSServer(self.dns_resolver, self.config.client_addr, self.config.dns_port)
+            dns = DNSServer(self.dns_resolver, self.config.dns_addr, self.config.dns_port)
             try:
                 await dns.start()
             except OSError as err:
                 if self.http is not None:
                     await self.http.stop()
-                raise ConsulError(f"cannot listen for DNS on {self.config.client_addr}:"
+                raise ConsulError(f"cannot listen for DNS on {self.config.dns_addr}:"
                                   f"{self.config.dns_port}: {err.strerror or err}") from None
             self.dns = dns
-            log.info("DNS server listening on %s:%d (udp and tcp)", self.config.client_addr,
+            log.info("DNS server listening on %s:%d (udp and tcp)", self.config.dns_addr,
                      self.config.dns_port)
 
     async def _start_http(self) -> None:
@@ -174,7 +174,8 @@ class Agent:
         http = HttpApi(self)
         listeners = []
         if config.http_port >= 0:
-            listeners.append(("http", config.client_addr, config.http_port, None))
+            listeners += [("http", host, config.http_port, None)
+                          for host in config.http_addr.split()]
         if config.https_port > 0:
             try:
                 self._https_switch = ContextSwitch(
@@ -182,16 +183,21 @@ class Agent:
             except ConsulError:
                 await self.gossip.stop()
                 raise
-            listeners.append(("https", config.https_addr, config.https_port,
-                              self._https_switch.listening))
+            listeners += [("https", host, config.https_port, self._https_switch.listening)
+                          for host in config.https_addr.split()]
+        unix_sockets = config.tree.get("unix_sockets", {})
         for scheme, host, port, context in listeners:
+            where = host if host.startswith("unix://") else f"{scheme}://{host}:{port}"
             try:
-                await http.start(host, port, context, config.https_handshake_timeout)
-            except OSError as err:
+                await http.start(host, port, context, config.https_handshake_timeout,
+                                 unix_sockets)
+            except (OSError, ConsulError) as err:
                 await http.stop()
                 await self.gossip.stop()
-                raise ConsulError(f"cannot listen on {host}:{port}: {err.strerror}") from None
-            log.info("HTTP API listening on %s://%s:%d", scheme, host, port)
+                if isinstance(err, ConsulError):
+                    raise
+                raise ConsulError(f"cannot listen on {where}: {err.strerror or err}") from None
+            log.info("HTTP API listening on %s", where)
         self.http = http
 
     async def leave(self) -> None:

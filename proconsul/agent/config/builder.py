@@ -62,14 +62,19 @@ def build(tree: dict[str, Any], dev: bool = False) -> AgentConfig:
     https_tls, https_problems = https_settings(tree, https_port)
     rpc_tls, rpc_problems = rpc_settings(tree, server)
     problems += [p for p in https_problems if p not in rpc_problems] + rpc_problems
+    client_addr = (tree.get("client_addr") or "127.0.0.1").split()[0]
+    addresses = tree.get("addresses", {})
+    dns_addr = (addresses.get("dns") or client_addr).split()[0]
+    if dns_addr.startswith("unix://"):
+        problems.append("DNS address cannot be a unix socket")
     if problems:
         raise ConfigError(problems)
-    client_addr = (tree.get("client_addr") or "127.0.0.1").split()[0]
     return AgentConfig(
         node_name=tree.get("node_name", ""), node_id=tree.get("node_id", ""),
         datacenter=tree.get("datacenter", "dc1"),
         primary_datacenter=tree.get("primary_datacenter", ""),
-        client_addr=tree.get("addresses", {}).get("http", client_addr),
+        client_addr=client_addr, http_addr=addresses.get("http") or client_addr,
+        dns_addr=dns_addr,
         bind_addr=tree.get("bind_addr", "0.0.0.0"),
         advertise_addr=tree.get("advertise_addr", ""),
         http_port=ports.get("http", 8500), server_port=ports.get("server", 8300),

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import ssl as ssl_module
 
+from proconsul.agent import unix_socket
 from proconsul.agent.http import (
     agent_endpoint,
     agent_info,
@@ -55,14 +56,29 @@ class HttpApi:
                        session, status, txn):
             module.add_routes(self.router)
         self._servers: list[web.HttpServer] = []
+        self._socket_paths: list[str] = []
         self._runtime_metrics: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None,
-                    ssl_handshake_timeout: float | None = None) -> None:
-        """Listen on ``host:port``, over TLS with ``ssl`` (OSError if the address cannot be
-        bound). Called once per listener: HTTP, HTTPS."""
+                    ssl_handshake_timeout: float | None = None,
+                    unix_sockets: dict | None = None) -> None:
+        """Listen on ``host:port``, or on the socket of a ``unix:///path`` host (set up as
+        ``unix_sockets`` says), over TLS with ``ssl`` (OSError if the address cannot be
+        bound). Called once per listener address: HTTP, HTTPS."""
         server = web.HttpServer(self.handle, self.app, max_body=MAX_REQUEST_BODY)
-        await server.start(host, port, ssl, ssl_handshake_timeout)
+        path = unix_socket.socket_path(host)
+        if path is None:
+            await server.start(host, port, ssl, ssl_handshake_timeout)
+        else:
+            unix_socket.replace_stale(path)
+            await server.start_unix(path, ssl, ssl_handshake_timeout)
+            try:
+                unix_socket.apply_permissions(path, unix_sockets or {})
+            except ConsulError:
+                await server.stop(grace=0)
+                unix_socket.remove(path)
+                raise
+            self._socket_paths.append(path)
         if not self._servers:
             self.app["log_monitor"].install()
             self._runtime_metrics = asyncio.create_task(emit_runtime_metrics(metrics))
@@ -81,6 +97,9 @@ class HttpApi:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runtime_metrics
         self._servers = []
+        for path in self._socket_paths:
+            unix_socket.remove(path)
+        self._socket_paths = []
 
     async def handle(self, request: web.Request) -> web.Response | web.StreamResponse:
         """Route ``request``, time it, and turn every failure into one line of text."""
