@@ -9,6 +9,7 @@ import signal
 import sys
 from typing import Any
 
+from proconsul.agent import telemetry
 from proconsul.agent.agent import LOG_LEVELS, Agent
 from proconsul.agent.config import AgentConfig
 from proconsul.agent.config.builder import load_config
@@ -16,6 +17,7 @@ from proconsul.agent.config.validate import ConfigError
 from proconsul.agent.log_setup import setup_logging
 from proconsul.agent.startup_summary import summary_lines
 from proconsul.cli.flags import FlagError, FlagSet, HelpRequested
+from proconsul.lib.metrics import registry as metrics
 from proconsul.structs.errors import ConsulError
 
 # Command-line flag -> dotted config key, as Consul's agent flags map onto its config.
@@ -150,6 +152,7 @@ def run(args: list[str]) -> int:
     except ConsulError as err:
         print(f"==> {err}", file=sys.stderr)
         return 1
+    telemetry.configure(metrics, config.tree)
     try:
         import uvloop
         return uvloop.run(_serve(config))
