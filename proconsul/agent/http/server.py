@@ -16,6 +16,7 @@ from proconsul.agent.http import (
     agent_monitor,
     catalog,
     coordinate,
+    debug_pprof,
     event,
     health,
     keyring,
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST_BODY = 16 * 1024 * 1024
 
+NOT_FOUND_V1 = "Invalid URL path: not a recognized HTTP API endpoint\n"
+NOT_FOUND_OTHER = ("Invalid URL path: if attempting to use the HTTP API, ensure the path "
+                   "starts with '/v1/'\n")
+
 # Consul lists OPTIONS first, then the methods in the order endpoints declare them.
 METHOD_ORDER = ("GET", "PUT", "POST", "DELETE", "PATCH")
 
@@ -55,6 +60,8 @@ class HttpApi:
                        catalog, coordinate, event, health, keyring, kv, members, operator,
                        session, status, txn):
             module.add_routes(self.router)
+        if agent.config.tree.get("enable_debug"):
+            debug_pprof.add_routes(self.router)
         self._servers: list[web.HttpServer] = []
         self._socket_paths: list[str] = []
         self._runtime_metrics: asyncio.Task[None] | None = None
@@ -118,8 +125,8 @@ class HttpApi:
             return web.Response(status=405, text=f"method {request.method} not allowed",
                                 headers={"Allow": allowed})
         except web.NotFound:
-            return web.Response(status=404,
-                                text="Invalid URL path: not a recognized HTTP API endpoint\n")
+            return web.Response(status=404, text=NOT_FOUND_V1 if "/v1/" in request.path
+                                else NOT_FOUND_OTHER)
         except Exception as err:  # a bug: say so in one line, keep the traceback in the log
             log.exception("unhandled error serving %s %s", request.method, request.path)
             return web.Response(status=500, text=f"internal error: {type(err).__name__}: {err}")
