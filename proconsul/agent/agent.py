@@ -327,7 +327,10 @@ class Agent:
             raise ConfigError([f"Invalid log level: {new.log_level}"])
         restart = restart_required(cfg.tree, new.tree) + self._reload_tls(new)
         await self._apply_config_registrations(new.services, new.checks)
-        logging.getLogger().setLevel(level)
+        if self.http is not None:
+            self.http.app["log_monitor"].set_base_level(level)
+        else:
+            logging.getLogger().setLevel(level)
         cfg.services, cfg.checks, cfg.log_level = new.services, new.checks, new.log_level
         if restart:
             log.warning("reloaded; these changed settings need a restart: %s",

@@ -93,3 +93,21 @@ def test_syslog_without_a_socket_fails_in_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         "==> Syslog setup failed: no syslog socket (/dev/log or /var/run/syslog)"]
+
+
+def test_reload_changes_the_level_of_every_output(tmp_path):
+    config = tmp_path / "level.json"
+    config.write_text('{"log_level": "info"}')
+    log_path = tmp_path / "agent.log"
+    agent = start_agent("-log-file", str(log_path), "-config-file", str(config))
+    try:
+        assert agent.get("/v1/agent/self").status == 200
+        assert not any("Request finished" in line for line in _file_lines(log_path))
+        config.write_text('{"log_level": "debug"}')
+        assert agent.put("/v1/agent/reload").status == 200
+        wait_until(lambda: agent.get("/v1/agent/self").status == 200 and any(
+            "Request finished: method=GET url=/v1/agent/self" in line
+            for line in _file_lines(log_path)), what="a debug line after reload")
+        assert any("Request finished" in line for line in agent.log)  # stderr too
+    finally:
+        agent.stop()
