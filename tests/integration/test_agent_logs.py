@@ -111,3 +111,17 @@ def test_reload_changes_the_level_of_every_output(tmp_path):
         assert any("Request finished" in line for line in agent.log)  # stderr too
     finally:
         agent.stop()
+
+
+def test_leave_is_logged(tmp_path):
+    log_path = tmp_path / "agent.log"
+    agent = start_agent("-log-file", str(log_path))
+    try:
+        assert agent.put("/v1/agent/leave").status == 200
+        agent.process.wait(20)
+    finally:
+        agent.stop()
+    lines = _file_lines(log_path)
+    leaving = [i for i, line in enumerate(lines) if "agent.gossip: (LAN) leaving" in line]
+    left = [i for i, line in enumerate(lines) if "agent.gossip: (LAN) left" in line]
+    assert leaving and left and leaving[0] < left[0]
