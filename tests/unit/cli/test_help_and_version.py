@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -54,3 +57,15 @@ def test_service_file_without_extension_may_be_hcl(tmp_path):
     path = tmp_path / "web"
     path.write_text('service { name = "web"\n port = 80 }')
     assert load_services(str(path)) == [{"Name": "web", "Port": 80}]
+
+
+def test_a_closed_pipe_ends_quietly():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes (``| head -1``)
+    try:
+        result = subprocess.run([sys.executable, "-m", "proconsul", "agent", "-h"],
+                                stdout=write_end, stderr=subprocess.PIPE, timeout=30)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141
+    assert result.stderr == b""
