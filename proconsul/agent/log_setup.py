@@ -1,6 +1,7 @@
-"""Where the agent's log lines go: stderr, a rotating file, syslog; text or JSON.
+"""Where the agent's log lines go: stdout, a rotating file, syslog; text or JSON.
 
-Consul's ``logging.Setup``: lines in hclog's text or JSON shape go to stderr and,
+Consul's ``logging.Setup``: lines in hclog's text or JSON shape go to stdout (where
+Consul's agent writes them, and where tools wait for "New leader elected") and,
 with ``log_file``, to a file rotated by size and age (the current file keeps its
 name; a rotated one gets ``-<unix nanoseconds>`` before its extension, and only
 the newest ``log_rotate_max_files`` rotated files are kept), and with
@@ -150,11 +151,11 @@ def syslog_handler(facility: str) -> logging.Handler:
 
 
 def log_handlers(tree: dict[str, Any], stream: TextIO | None = None) -> list[logging.Handler]:
-    """The handlers a config tree asks for (stderr always); ConsulError if one cannot be set up."""
+    """The handlers a config tree asks for (stdout always); ConsulError if one cannot be set up."""
     as_json = bool(tree.get("log_json", False))
     syslog = syslog_handler(tree.get("syslog_facility", "LOCAL0")) \
         if tree.get("enable_syslog") else None
-    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
+    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stdout)]
     if tree.get("log_file"):
         duration = tree.get("log_rotate_duration")
         seconds = parse_duration(duration) / 1e9 if duration else DEFAULT_ROTATE_DURATION

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.support.agent_process import start_agent, wait_until
+from tests.support.agent_process import free_port, next_loopback, start_agent, wait_until
 
 
 def _file_lines(path) -> list[str]:
@@ -108,7 +108,7 @@ def test_reload_changes_the_level_of_every_output(tmp_path):
         wait_until(lambda: agent.get("/v1/agent/self").status == 200 and any(
             "Request finished: method=GET url=/v1/agent/self" in line
             for line in _file_lines(log_path)), what="a debug line after reload")
-        assert any("Request finished" in line for line in agent.log)  # stderr too
+        assert any("Request finished" in line for line in agent.log)  # stdout too
     finally:
         agent.stop()
 
@@ -125,3 +125,22 @@ def test_leave_is_logged(tmp_path):
     leaving = [i for i, line in enumerate(lines) if "agent.gossip: (LAN) leaving" in line]
     left = [i for i, line in enumerate(lines) if "agent.gossip: (LAN) left" in line]
     assert leaving and left and leaving[0] < left[0]
+
+
+def test_log_lines_go_to_stdout_as_consuls_do():
+    host = next_loopback()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "proconsul", "agent", "-dev", "-client", host, "-bind", host,
+         "-http-port", str(free_port(host)), "-dns-port", "-1",
+         "-serf-lan-port", str(free_port(host)), "-serf-wan-port", "-1",
+         "-server-port", str(free_port(host))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stdout:  # tools wait for this line on Consul's stdout
+            if "New leader elected" in line:
+                break
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=20)
+    assert "New leader elected" in line
+    assert errors == ""
