@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import signal
 import sys
 from typing import Any
@@ -181,9 +182,19 @@ def _tune_gc() -> None:
     gc.set_threshold(10_000, 20, 100)
 
 
+def _announce(text: str, as_json: bool) -> None:
+    """An ``==>`` line; with JSON logs (where Consul hides its human-only output) a log
+    record instead, so stdout stays one JSON object per line."""
+    if as_json:
+        logging.getLogger("agent").info(text)
+    else:
+        print(f"==> {text}", flush=True)
+
+
 async def _serve(config) -> int:
     agent = Agent(config)
-    if not config.tree.get("log_json"):  # as Consul: JSON logs hide the human-only output
+    as_json = bool(config.tree.get("log_json"))
+    if not as_json:
         print("\n".join(summary_lines(agent.config)), flush=True)
     await agent.start()
     _tune_gc()
@@ -209,11 +220,11 @@ async def _serve(config) -> int:
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
-    print("==> Proconsul agent running!", flush=True)
+    _announce("Proconsul agent running!", as_json)
     await agent.shutdown_requested.wait()
     if received and received[0] in leave_on:
-        print("==> Gracefully leaving...", flush=True)
+        _announce("Gracefully leaving...", as_json)
         await agent.leave()
-    print("==> Shutting down...", flush=True)
+    _announce("Shutting down...", as_json)
     await agent.stop()
     return 0
