@@ -77,3 +77,18 @@ def test_bad_unix_socket_mode_is_one_clear_error(tmp_path):
     assert result.returncode == 1
     assert result.stderr.endswith("==> Failed setting up socket: invalid mode specified: rw\n")
     assert not sock.exists()
+
+
+def test_http_listens_on_every_client_address():
+    first, second = next_loopback(), next_loopback()
+    agent = start_agent("-client", f"{first} {second}", host=first)
+    try:
+        assert agent.get("/v1/agent/self").status == 200
+        conn = http.client.HTTPConnection(second, agent.port, timeout=10)
+        try:
+            conn.request("GET", "/v1/agent/self")
+            assert conn.getresponse().status == 200
+        finally:
+            conn.close()
+    finally:
+        agent.stop()

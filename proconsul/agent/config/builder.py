@@ -62,7 +62,8 @@ def build(tree: dict[str, Any], dev: bool = False) -> AgentConfig:
     https_tls, https_problems = https_settings(tree, https_port)
     rpc_tls, rpc_problems = rpc_settings(tree, server)
     problems += [p for p in https_problems if p not in rpc_problems] + rpc_problems
-    client_addr = (tree.get("client_addr") or "127.0.0.1").split()[0]
+    client_addrs = tree.get("client_addr") or "127.0.0.1"  # HTTP(S) listens on each
+    client_addr = client_addrs.split()[0]
     addresses = tree.get("addresses", {})
     dns_addr = (addresses.get("dns") or client_addr).split()[0]
     if dns_addr.startswith("unix://"):
@@ -73,12 +74,12 @@ def build(tree: dict[str, Any], dev: bool = False) -> AgentConfig:
         node_name=tree.get("node_name", ""), node_id=tree.get("node_id", ""),
         datacenter=tree.get("datacenter", "dc1"),
         primary_datacenter=tree.get("primary_datacenter", ""),
-        client_addr=client_addr, http_addr=addresses.get("http") or client_addr,
+        client_addr=client_addr, http_addr=addresses.get("http") or client_addrs,
         dns_addr=dns_addr,
         bind_addr=tree.get("bind_addr", "0.0.0.0"),
         advertise_addr=tree.get("advertise_addr", ""),
         http_port=ports.get("http", 8500), server_port=ports.get("server", 8300),
-        https_port=https_port, https_addr=tree.get("addresses", {}).get("https", client_addr),
+        https_port=https_port, https_addr=addresses.get("https") or client_addrs,
         https_tls=https_tls, rpc_tls=rpc_tls,
         https_handshake_timeout=_seconds(tree.get("limits", {}), "https_handshake_timeout", 5.0),
         serf_lan_port=ports.get("serf_lan", 8301), serf_wan_port=ports.get("serf_wan", 8302),
