@@ -37,6 +37,8 @@ class LogFile:
     directory) means ``consul.log`` inside it. Before each write the file is
     rotated when it holds ``max_bytes`` (> 0) or is ``duration`` seconds old.
     ``max_files`` > 0 keeps that many rotated files, 0 keeps all, < 0 none.
+    Unlike Consul, an existing file is appended to, not truncated: a restart
+    keeps the lines that led up to it.
     """
 
     def __init__(self, path: str, max_bytes: int = 0,
@@ -50,7 +52,7 @@ class LogFile:
         self.max_files = max_files
         self._clock = clock
         stem, ext = os.path.splitext(path)
-        self._rotated = stem + "-{}" + (ext or ".log")
+        self._prefix, self._suffix = stem + "-", ext or ".log"
         self._lock = threading.Lock()
         self._file: TextIO | None = None
         self._created = 0.0
@@ -59,36 +61,41 @@ class LogFile:
         self._open()
 
     def _open(self) -> None:
-        fd = os.open(self.path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o640)
-        self._file = os.fdopen(fd, "w", encoding="utf-8")
+        fd = os.open(self.path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o640)
+        self._file = os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace")
         self._created = self._clock()
-        self._written = 0
+        self._written = os.fstat(fd).st_size
 
     def rotated_files(self) -> list[str]:
-        """The rotated files, oldest first (their names sort by time)."""
-        return sorted(glob.glob(glob.escape(self._rotated).replace("{}", "*")))
+        """The rotated files, oldest first (their names sort by time); only names this
+        class makes (``<stem>-<digits><ext>``), so no other file is ever pruned."""
+        pattern = glob.escape(self._prefix) + "*" + glob.escape(self._suffix)
+        return sorted(path for path in glob.glob(pattern)
+                      if path[len(self._prefix):-len(self._suffix)].isdigit())
 
     def _rotate(self) -> None:
         assert self._file is not None
         self._file.close()
+        self._file = None
         # Names sort by time; two rotations within one clock tick must not share a name.
         self._stamp = max(time.time_ns(), self._stamp + 1)
-        os.rename(self.path, self._rotated.format(self._stamp))
+        os.rename(self.path, f"{self._prefix}{self._stamp}{self._suffix}")
         if self.max_files:
             rotated = self.rotated_files()
-            keep = max(self.max_files, 0)
-            for old in rotated[:len(rotated) - keep]:
+            for old in rotated[:len(rotated) - max(self.max_files, 0)]:
                 os.remove(old)
         self._open()
 
     def write(self, text: str) -> None:
+        """Append ``text``, rotating first if due; OSError if the disk says no."""
         with self._lock:
-            if (self.max_bytes > 0 and self._written >= self.max_bytes) or \
+            if self._file is None:  # a rotation failed half-way: carry on in the same file
+                self._open()
+            elif (self.max_bytes > 0 and self._written >= self.max_bytes) or \
                     self._clock() - self._created >= self.duration:
                 self._rotate()
             assert self._file is not None
-            data = text.encode("utf-8", "replace")
-            self._written += len(data)
+            self._written += len(text.encode("utf-8", "backslashreplace"))
             self._file.write(text)
             self._file.flush()
 

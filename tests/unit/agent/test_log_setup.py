@@ -172,3 +172,45 @@ def test_setup_replaces_root_handlers(tmp_path):
         for handler in saved[0]:
             root.addHandler(handler)
         root.setLevel(saved[1])
+
+
+def test_a_restart_appends_and_counts_what_is_there(tmp_path):
+    path = tmp_path / "agent.log"
+    path.write_text("x" * 90 + "\n")
+    log_file = LogFile(str(path), max_bytes=100)
+    log_file.write("after restart\n")  # 91 bytes so far: no rotation yet
+    log_file.write("third\n")
+    log_file.close()
+    [rotated] = log_file.rotated_files()
+    assert Path(rotated).read_text() == "x" * 90 + "\nafter restart\n"
+    assert path.read_text() == "third\n"
+
+
+def test_pruning_never_touches_other_files(tmp_path):
+    other = tmp_path / "agent-notes.log"
+    other.write_text("mine")
+    log_file = LogFile(str(tmp_path / "agent.log"), max_bytes=1, max_files=-1)
+    for i in range(3):
+        log_file.write(f"line {i}\n")
+    log_file.close()
+    assert other.read_text() == "mine"
+    assert sorted(os.listdir(tmp_path)) == ["agent-notes.log", "agent.log"]
+
+
+def test_undecodable_text_is_escaped_not_an_error(tmp_path):
+    log_file = LogFile(str(tmp_path / "agent.log"))
+    log_file.write("key col\udcff\n")  # a surrogate-escaped byte from an invalid UTF-8 key
+    log_file.close()
+    assert (tmp_path / "agent.log").read_text() == "key col\\udcff\n"
+
+
+def test_a_failed_rotation_keeps_logging_to_the_same_file(tmp_path, monkeypatch):
+    log_file = LogFile(str(tmp_path / "agent.log"), max_bytes=1)
+    log_file.write("one\n")
+    monkeypatch.setattr(os, "rename", lambda *a: (_ for _ in ()).throw(OSError(28, "full")))
+    with pytest.raises(OSError):
+        log_file.write("two\n")
+    monkeypatch.undo()
+    log_file.write("three\n")
+    log_file.close()
+    assert (tmp_path / "agent.log").read_text() == "one\nthree\n"
