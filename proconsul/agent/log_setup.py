@@ -114,7 +114,10 @@ class HclogFormatter(logging.Formatter):
         self.as_json = as_json
 
     def format(self, record: logging.LogRecord) -> str:
-        return (json_line if self.as_json else text_line)(record).rstrip("\n")
+        line = (json_line if self.as_json else text_line)(record).rstrip("\n")
+        if not line.isascii():  # lone surrogates (undecodable bytes) would fail any output
+            line = line.encode("utf-8", "backslashreplace").decode("utf-8")
+        return line
 
 
 class LogFileHandler(logging.Handler):

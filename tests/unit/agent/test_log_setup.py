@@ -214,3 +214,14 @@ def test_a_failed_rotation_keeps_logging_to_the_same_file(tmp_path, monkeypatch)
     log_file.write("three\n")
     log_file.close()
     assert (tmp_path / "agent.log").read_text() == "one\nthree\n"
+
+
+def test_undecodable_text_reaches_every_output_escaped(tmp_path):
+    stream = io.StringIO()
+    handlers = log_handlers({"log_file": str(tmp_path / "a.log")}, stream)
+    _emit(handlers, msg="url=/v1/kv/col%s", args=("\udcff",))
+    for handler in handlers:
+        handler.close()
+    for text in (stream.getvalue(), (tmp_path / "a.log").read_text()):
+        assert text.endswith("agent: url=/v1/kv/col\\udcff\n")
+        text.encode("utf-8")
