@@ -9,11 +9,14 @@ serving while they run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
 
 from proconsul.agent import profiling
 from proconsul.lib import httpserver as web
+
+MAX_SAMPLERS = 2  # profiles and traces at once; more wait their turn
 
 PROFILES = {
     "allocs": "A summary of the objects the garbage collector tracks (same as heap)",
@@ -39,6 +42,34 @@ def _seconds(request: web.Request, default: float, parse) -> float:
     return value if value > 0 else default
 
 
+async def _sample(request: web.Request, function, *args) -> str:
+    """Run a sampler in its own daemon thread (not the loop's default executor, which DNS
+    lookups share, and never holding up the process's exit), a few at a time."""
+    loop = asyncio.get_running_loop()
+    gate = request.app.setdefault("pprof_samplers", asyncio.Semaphore(MAX_SAMPLERS))
+    async with gate:
+        done: asyncio.Future[str] = loop.create_future()
+
+        def settle(result: str | None, error: BaseException | None) -> None:
+            if done.done():
+                return
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(result)
+
+        def run() -> None:
+            try:
+                result, error = function(*args), None
+            except Exception as err:  # handed to the request, which reports it
+                result, error = None, err
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(settle, result, error)
+
+        threading.Thread(target=run, name="pprof-sampler", daemon=True).start()
+        return await done
+
+
 def _text(text: str, name: str | None = None) -> web.Response:
     headers = {"X-Content-Type-Options": "nosniff"}
     if name is not None:
@@ -56,16 +87,14 @@ async def index(request: web.Request) -> web.Response:
 async def profile(request: web.Request) -> web.Response:
     seconds = _seconds(request, 30, int)
     loop_thread = threading.get_ident()
-    text = await asyncio.get_running_loop().run_in_executor(
-        None, profiling.cpu_profile, loop_thread, seconds)
+    text = await _sample(request, profiling.cpu_profile, loop_thread, seconds)
     return _text(text, "profile")
 
 
 async def trace(request: web.Request) -> web.Response:
     seconds = _seconds(request, 1, float)
     loop_thread = threading.get_ident()
-    text = await asyncio.get_running_loop().run_in_executor(
-        None, profiling.trace, loop_thread, seconds)
+    text = await _sample(request, profiling.trace, loop_thread, seconds)
     return _text(text, "trace")
 
 
