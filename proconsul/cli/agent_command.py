@@ -220,6 +220,7 @@ async def _serve(config) -> int:
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
+    logging.getLogger("agent").info("Consul agent running!")  # the line Consul's tools await
     _announce("Proconsul agent running!", as_json)
     await agent.shutdown_requested.wait()
     if received and received[0] in leave_on:

@@ -32,11 +32,12 @@ def test_summary_and_lines_for_leadership_join_and_failed_reload(tmp_path):
                       "(Verify Hostname: false), Min Version: TLSv1_2"):
             assert label in out, label
         log_path = tmp_path / "consul.log"
-        lines = _file_lines(log_path)
-        assert any(" [INFO]  " in line and "New leader elected: payload=" in line
-                   for line in lines)
-        assert any("cluster leadership acquired" in line for line in lines)
-        assert any("EventMemberJoin" in line for line in lines)
+        for wanted in (" [INFO]  proconsul.raft.inmem: New leader elected: payload=",
+                       "cluster leadership acquired", "EventMemberJoin",
+                       " [INFO]  agent: Consul agent running!"):
+            wait_until(lambda wanted=wanted: any(wanted in line
+                                                 for line in _file_lines(log_path)),
+                       what=wanted)
 
         assert agent.put(f"/v1/agent/join/{agent.lan_address}").status == 200
         wait_until(lambda: any("(LAN) joined: number_of_nodes=1" in line
