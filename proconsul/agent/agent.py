@@ -188,7 +188,8 @@ class Agent:
         http = HttpApi(self)
         listeners = []
         if config.http_port >= 0:
-            listeners.append(("http", config.client_addr, config.http_port, None))
+            listeners += [("http", host, config.http_port, None)
+                          for host in config.http_addr.split()]
         if config.https_port > 0:
             try:
                 self._https_switch = ContextSwitch(
@@ -196,16 +197,21 @@ class Agent:
             except ConsulError:
                 await self.gossip.stop()
                 raise
-            listeners.append(("https", config.https_addr, config.https_port,
-                              self._https_switch.listening))
+            listeners += [("https", host, config.https_port, self._https_switch.listening)
+                          for host in config.https_addr.split()]
+        unix_sockets = config.tree.get("unix_sockets", {})
         for scheme, host, port, context in listeners:
+            where = host if host.startswith("unix://") else f"{scheme}://{host}:{port}"
             try:
-                await http.start(host, port, context, config.https_handshake_timeout)
-            except OSError as err:
+                await http.start(host, port, context, config.https_handshake_timeout,
+                                 unix_sockets)
+            except (OSError, ConsulError) as err:
                 await http.stop()
                 await self.gossip.stop()
-                raise ConsulError(f"cannot listen on {host}:{port}: {err.strerror}") from None
-            log.info("HTTP API listening on %s://%s:%d", scheme, host, port)
+                if isinstance(err, ConsulError):
+                    raise
+                raise ConsulError(f"cannot listen on {where}: {err.strerror or err}") from None
+            log.info("HTTP API listening on %s", where)
         self.http = http
 
     async def leave(self) -> None:
@@ -317,8 +323,19 @@ class Agent:
         """Re-read the config sources; apply services, checks, log level and TLS files.
 
         Returns the changed top-level keys that only a restart applies (they are
-        logged too); a config error leaves everything as it was.
+        logged too); a config error leaves everything as it was, and is logged
+        (whether SIGHUP or ``PUT /v1/agent/reload`` asked) before it is raised.
         """
+        try:
+            return await self._reload()
+        except ConfigError as err:
+            log.error("Reload config failed: %s", "; ".join(err.problems))
+            raise
+        except ConsulError as err:
+            log.error("Reload config failed: %s", err)
+            raise
+
+    async def _reload(self) -> list[str]:
         cfg = self.config
         new = load_config(cfg.config_paths, cfg.inline_hcl, cfg.flag_tree, dev=cfg.dev,
                           fmt=cfg.config_format)
@@ -329,7 +346,10 @@ class Agent:
             raise ConfigError([f"Invalid log level: {new.log_level}"])
         restart = restart_required(cfg.tree, new.tree) + self._reload_tls(new)
         await self._apply_config_registrations(new.services, new.checks)
-        logging.getLogger().setLevel(level)
+        if self.http is not None:
+            self.http.app["log_monitor"].set_base_level(level)
+        else:
+            logging.getLogger().setLevel(level)
         cfg.services, cfg.checks, cfg.log_level = new.services, new.checks, new.log_level
         cfg.http_max_conns_per_client = new.http_max_conns_per_client
         if self.http is not None:
@@ -406,6 +426,10 @@ class Agent:
     # ---- gossip events --------------------------------------------------------
 
     def _on_gossip_event(self, pool: str, event: SerfEvent) -> None:
+        if isinstance(event, MemberEvent):
+            for member in event.members:
+                log.info("serf %s: EventMember%s: %s %s", pool, event.type.name.title(),
+                         member.name, member.addr)
         if pool == "lan" and isinstance(event, MemberEvent):
             if self.raft is not None:
                 self.raft.members_changed(self.gossip.lan.members())

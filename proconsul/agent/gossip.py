@@ -94,7 +94,10 @@ class SerfPool:
                 parsed.append(parse_join_address(text, DEFAULT_SERF_PORTS[self.kind]))
             except ValueError as err:
                 raise BadRequest(str(err)) from None
-        return await self.driver.join(parsed)
+        log.info("(%s) joining: %s_addresses=%s", self.kind.upper(), self.kind, addresses)
+        joined = await self.driver.join(parsed)
+        log.info("(%s) joined: number_of_nodes=%d", self.kind.upper(), joined)
+        return joined
 
 
 class Gossip:
@@ -171,7 +174,9 @@ class Gossip:
 
     async def leave(self) -> None:
         for pool in self.pools():
+            log.info("(%s) leaving", pool.kind.upper())
             await pool.driver.leave()
+            log.info("(%s) left", pool.kind.upper())
 
     async def stop(self) -> None:
         for task in self._joiners:

@@ -119,6 +119,13 @@ class LogMonitor(logging.Handler):
         self._handler_levels.clear()
         self.logger.setLevel(self._base_level)
 
+    def set_base_level(self, level: int) -> None:
+        """The agent's own level changed (reload): the outputs follow it, watchers keep theirs."""
+        self._base_level = level
+        for handler in self._handler_levels:
+            handler.setLevel(level)
+        self._set_logger_level()
+
     def close_subscriptions(self) -> None:
         """End every stream (their :meth:`Subscription.get` returns None)."""
         for sub in self._subs:

@@ -6,12 +6,20 @@ import asyncio
 import gc
 import os
 import resource
+import socket
 import sys
+from typing import Any
 
 from proconsul.lib.metrics import Metrics
 
 RUNTIME_PERIOD = 1.0
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def configure(metrics: Metrics, tree: dict[str, Any]) -> None:
+    """``telemetry``: gauge names carry the host name unless ``disable_hostname``."""
+    disabled = tree.get("telemetry", {}).get("disable_hostname", False)
+    metrics.hostname = "" if disabled else socket.gethostname()
 
 
 def rss_bytes() -> int:

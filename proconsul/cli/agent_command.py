@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
 import sys
 from typing import Any
 
+from proconsul.agent import telemetry
 from proconsul.agent.agent import LOG_LEVELS, Agent
 from proconsul.agent.config import AgentConfig
 from proconsul.agent.config.builder import load_config
 from proconsul.agent.config.validate import ConfigError
-from proconsul.cli.flags import FlagError, FlagSet
+from proconsul.agent.log_setup import setup_logging
+from proconsul.agent.startup_summary import summary_lines
+from proconsul.cli.flags import FlagError, FlagSet, HelpRequested
+from proconsul.lib.metrics import registry as metrics
 from proconsul.structs.errors import ConsulError
 
 # Command-line flag -> dotted config key, as Consul's agent flags map onto its config.
@@ -36,6 +41,9 @@ FLAG_KEYS = {
     "serf-wan-bind": "serf_wan", "default-query-time": "default_query_time",
     "max-query-time": "max_query_time", "disable-host-node-id": "disable_host_node_id",
     "protocol": "protocol", "auto-reload-config": "auto_reload_config",
+    "log-file": "log_file", "log-json": "log_json", "log-rotate-bytes": "log_rotate_bytes",
+    "log-rotate-duration": "log_rotate_duration", "log-rotate-max-files": "log_rotate_max_files",
+    "syslog": "enable_syslog",
 }
 
 
@@ -74,6 +82,15 @@ def _flags() -> FlagSet:
     flags.integer("raft-trailing-logs", 10240,
                   "raft_trailing_logs: log entries kept after a snapshot.")
     flags.string("log-level", "info", "Log level of the agent (trace, debug, info, warn, err).")
+    flags.string("log-file", "", "Path to a file to write agent logs to (a directory, or a "
+                 "path ending in /, means consul.log in it).")
+    flags.boolean("log-json", False, "Output logs in JSON format.")
+    flags.integer("log-rotate-bytes", 0, "Maximum number of bytes written to a log file "
+                  "before it is rotated (0: no size limit).")
+    flags.string("log-rotate-duration", "24h", "Time after which the log file is rotated.")
+    flags.integer("log-rotate-max-files", 0, "Maximum number of rotated log files to keep "
+                  "(0: all, -1: none).")
+    flags.boolean("syslog", False, "Also log to syslog (syslog_facility sets the facility).")
     flags.string("encrypt", "", "Base64 gossip encryption key.")
     flags.strings("join", "Address of an agent to join at start time (repeatable).")
     flags.strings("join-wan", "Address of a server to join over the WAN (repeatable).")
@@ -134,6 +151,9 @@ def config_from_args(args: list[str]) -> AgentConfig:
 def run(args: list[str]) -> int:
     try:
         config = config_from_args(args)
+    except HelpRequested:
+        print(f"Usage: proconsul agent [options]\n\n{_flags().usage()}")
+        return 0
     except FlagError as err:
         print(f"{err}\n\nUsage: proconsul agent [options]\n\n{_flags().usage()}",
               file=sys.stderr)
@@ -145,8 +165,12 @@ def run(args: list[str]) -> int:
     if level not in LOG_LEVELS:
         print(f"==> Invalid log level: {config.log_level}", file=sys.stderr)
         return 1
-    logging.basicConfig(level=LOG_LEVELS[level], stream=sys.stderr,
-                        format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
+    try:
+        setup_logging(config.tree, LOG_LEVELS[level])
+    except ConsulError as err:
+        print(f"==> {err}", file=sys.stderr)
+        return 1
+    telemetry.configure(metrics, config.tree)
     try:
         import uvloop
         return uvloop.run(_serve(config))
@@ -158,11 +182,9 @@ def run(args: list[str]) -> int:
 
 
 async def _reload(agent: Agent) -> None:
-    """SIGHUP: reload like ``PUT /v1/agent/reload``; a bad config is reported, not fatal."""
-    try:
+    """SIGHUP: reload like ``PUT /v1/agent/reload``; a bad config is logged, not fatal."""
+    with contextlib.suppress(ConfigError, ConsulError):
         await agent.reload()
-    except (ConfigError, ConsulError) as err:
-        logging.getLogger("agent").error("reload failed: %s", err)
 
 
 def _tune_gc() -> None:
@@ -177,8 +199,20 @@ def _tune_gc() -> None:
     gc.set_threshold(10_000, 20, 100)
 
 
+def _announce(text: str, as_json: bool) -> None:
+    """An ``==>`` line; with JSON logs (where Consul hides its human-only output) a log
+    record instead, so stdout stays one JSON object per line."""
+    if as_json:
+        logging.getLogger("agent").info(text)
+    else:
+        print(f"==> {text}", flush=True)
+
+
 async def _serve(config) -> int:
     agent = Agent(config)
+    as_json = bool(config.tree.get("log_json"))
+    if not as_json:
+        print("\n".join(summary_lines(agent.config)), flush=True)
     await agent.start()
     _tune_gc()
     loop = asyncio.get_running_loop()
@@ -203,11 +237,12 @@ async def _serve(config) -> int:
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
-    print("==> Proconsul agent running!", flush=True)
+    logging.getLogger("agent").info("Consul agent running!")  # the line Consul's tools await
+    _announce("Proconsul agent running!", as_json)
     await agent.shutdown_requested.wait()
     if received and received[0] in leave_on:
-        print("==> Gracefully leaving...", flush=True)
+        _announce("Gracefully leaving...", as_json)
         await agent.leave()
-    print("==> Shutting down...", flush=True)
+    _announce("Shutting down...", as_json)
     await agent.stop()
     return 0

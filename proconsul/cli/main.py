@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 
 from proconsul import CONSUL_COMPAT_VERSION, __version__
@@ -53,7 +54,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tls ca create": ("tls_commands", "CA_CREATE", "Create a new agent CA"),
     "tls cert create": ("tls_commands", "CERT_CREATE", "Create a new certificate"),
     "validate": ("validate_command", "run", "Validate config files/directories"),
-    "version": ("main", "version", "Prints the Proconsul version"),
+    "version": ("main", "version", "Prints the Consul version"),
     "watch": ("watch_command", "WATCH", "Watch for changes in Consul"),
 }
 GROUPS = {
@@ -95,8 +96,11 @@ def group_help(group: str) -> str:
 
 
 def version(args: list[str]) -> int:
+    """Answer as the Consul release Proconsul is compatible with (tools parse this), then
+    Proconsul's own version on a later line (a separate field in JSON)."""
+    from proconsul.agent.http.agent_endpoint import BUILD_DATE, REVISION
     flags = FlagSet("version")
-    flags.string("format", "pretty", "Output format: pretty or json.")
+    flags.string("format", "pretty", "Output format {pretty|json}")
     try:
         values, _ = flags.parse(args)
     except HelpRequested:
@@ -105,16 +109,18 @@ def version(args: list[str]) -> int:
     except FlagError as err:
         print(err, file=sys.stderr)
         return 1
-    info = {"Version": __version__, "Revision": f"proconsul-{__version__}",
-            "Prerelease": "", "FullVersion": __version__, "Release": True,
-            "ConsulCompatible": CONSUL_COMPAT_VERSION,
-            "BuildDate": "2026-11-22T00:00:00Z"}
+    rpc = {"Default": 2, "Min": 2, "Max": 3}
     if values["format"] == "json":
-        print(json.dumps(info, indent=2))
+        print(json.dumps({"Version": CONSUL_COMPAT_VERSION, "Revision": REVISION,
+                          "Prerelease": "", "BuildDate": BUILD_DATE, "RPC": rpc,
+                          "ProconsulVersion": __version__}, indent=3))
     elif values["format"] == "pretty":
-        print(f"Proconsul v{__version__}\nCompatible with Consul API v{CONSUL_COMPAT_VERSION}")
+        print(f"Consul v{CONSUL_COMPAT_VERSION}\nRevision {REVISION}\nBuild Date {BUILD_DATE}\n"
+              f"Protocol {rpc['Default']} spoken by default, understands {rpc['Min']} to "
+              f"{rpc['Max']} (agent will automatically use protocol >{rpc['Default']} when "
+              f"speaking to compatible agents)\nProconsul v{__version__}")
     else:
-        print(f'Invalid format: {values["format"]}', file=sys.stderr)
+        print(f'Unknown format: {values["format"]}', file=sys.stderr)
         return 1
     return 0
 
@@ -151,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         return dispatch(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly, as Go does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

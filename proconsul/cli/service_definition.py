@@ -38,8 +38,11 @@ def to_api(value: Any, opaque: bool = False) -> Any:
 
 
 def parse(text: str, path: str) -> dict[str, Any]:
+    """The file by its extension, as Consul's config loader reads it; JSON, then HCL, if none."""
     if path.endswith(".hcl"):
         return hcl.loads(text)
+    if path.endswith(".json"):
+        return json.loads(text)
     try:
         return json.loads(text)
     except ValueError:
@@ -58,6 +61,8 @@ def load_services(path: str) -> list[dict[str, Any]]:
         raise ValueError(f"Error reading file: {err}") from None
     try:
         data = parse(text, path)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"Error decoding file: invalid JSON: {err}") from None
     except Exception as err:  # pyhcl raises its own ValueError subclasses and others
         raise ValueError(f"Error decoding file: {err}") from None
     if not isinstance(data, dict):

@@ -81,6 +81,7 @@ class Metrics:
         self._counter_totals: dict[Key, float] = {}
         self._sample_totals: dict[Key, list[float]] = {}   # [count, sum]
         self._gauges: dict[Key, float] = {}
+        self.hostname = ""  # go-metrics' EnableHostname: prefixes gauge names only
 
     # ---- recording ------------------------------------------------------------
 
@@ -97,6 +98,11 @@ class Metrics:
 
     def set_gauge(self, name: str, value: float,
                   labels: Mapping[str, str] | None = None) -> None:
+        """Set a gauge; with :attr:`hostname`, as go-metrics does for gauges (and nothing
+        else), the name gets it after the service prefix: ``consul.<host>.runtime.x``."""
+        if self.hostname:
+            service, dot, rest = name.partition(".")
+            name = f"{service}.{self.hostname}.{rest}" if dot else f"{self.hostname}.{name}"
         key = (name, _labels(labels) if labels else ())
         self._current().gauges[key] = value
         self._gauges[key] = value

@@ -7,11 +7,14 @@ one, and nothing touches disk.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from proconsul.raft.interface import ConsensusError, StateMachine
 from proconsul.raft.node import ServerView
+
+log = logging.getLogger(__name__)
 
 
 class InmemConsensus:
@@ -27,6 +30,7 @@ class InmemConsensus:
 
     def start(self) -> None:
         """Take leadership and tell the observers."""
+        log.info("New leader elected: payload=%s", self._id)
         for callback in self._observers:
             callback(True)
 

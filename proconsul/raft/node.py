@@ -185,6 +185,7 @@ class RaftNode:
         self._read_ids = itertools.count(1)
         self._addresses: dict[str, str] = {}
         self._observers: list[Callable[[bool], None]] = []
+        self._known_leader: str | None = None
         self._was_leader = False
         self._started_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None  # looked up once: on Python 3.11
@@ -435,7 +436,15 @@ class RaftNode:
                 else:
                     future.set_result(read.index)
         if ready.soft_state is not None:
+            self._log_leader(ready.soft_state.leader_id)
             self._on_soft_state(ready.soft_state.role is Role.LEADER)
+
+    def _log_leader(self, leader_id: str | None) -> None:
+        """Consul's INFO line on each change of known leader (the payload is its ID)."""
+        if leader_id != self._known_leader:
+            self._known_leader = leader_id
+            if leader_id is not None:
+                log.info("New leader elected: payload=%s", leader_id)
 
     def _learn_addresses(self, core: RaftCore) -> None:
         for server in core.configuration.servers:

@@ -230,6 +230,7 @@ class Server:
     # ---- leadership ---------------------------------------------------------
 
     def _leadership_changed(self, is_leader: bool) -> None:
+        log.info("cluster leadership %s", "acquired" if is_leader else "lost")
         if is_leader:
             self.routines.start("establish-leadership", self._establish_leadership)
         else:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+import socket
 
 from proconsul import CONSUL_COMPAT_VERSION
+from tests.support.agent_process import start_agent
+
+HOST = socket.gethostname()
 
 
 def test_version(agent):
@@ -44,13 +48,28 @@ def test_metrics_json_shape(agent):
     assert set(body) == {"Timestamp", "Gauges", "Points", "Counters", "Samples"}
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC", body["Timestamp"])
     assert body["Points"] == []
+    # go-metrics puts the host name into gauge names only (telemetry.disable_hostname = false)
     gauges = {g["Name"]: g for g in body["Gauges"]}
-    assert gauges["consul.runtime.num_goroutines"]["Value"] >= 1
-    assert gauges["consul.runtime.alloc_bytes"]["Value"] > 1_000_000
-    assert gauges["consul.runtime.alloc_bytes"]["Labels"] == {}
+    assert gauges[f"consul.{HOST}.runtime.num_goroutines"]["Value"] >= 1
+    assert gauges[f"consul.{HOST}.runtime.alloc_bytes"]["Value"] > 1_000_000
+    assert gauges[f"consul.{HOST}.runtime.alloc_bytes"]["Labels"] == {}
+    assert not any(g.startswith("consul.runtime.") for g in gauges)
     for sampled in body["Counters"] + body["Samples"]:
         assert set(sampled) == {"Name", "Count", "Rate", "Sum", "Min", "Max", "Mean", "Stddev",
                                 "Labels"}
+        assert not sampled["Name"].startswith(f"consul.{HOST}.")
+
+
+def test_metrics_without_hostname():
+    agent = start_agent("-hcl", "telemetry { disable_hostname = true }")
+    try:
+        gauges = {g["Name"] for g in agent.get("/v1/agent/metrics").json()["Gauges"]}
+        prometheus = agent.get("/v1/agent/metrics?format=prometheus").text
+    finally:
+        agent.stop()
+    assert "consul.runtime.alloc_bytes" in gauges
+    assert not any(HOST in name for name in gauges)
+    assert "\nconsul_runtime_alloc_bytes " in prometheus
 
 
 def _prometheus(agent) -> dict[str, float]:
@@ -79,4 +98,5 @@ def test_prometheus_counts_what_the_agent_did(agent, unique):
     assert grew("consul_catalog_register_count")
     assert grew('consul_api_http_count{method="PUT",path="v1_kv_"}')
     assert grew("consul_http_PUT_v1_kv___count")
-    assert "consul_runtime_num_goroutines" in after
+    # As in Consul, the Prometheus sink gets the same gauge names (host included).
+    assert f"consul_{re.sub('[^a-zA-Z0-9_:]', '_', HOST)}_runtime_num_goroutines" in after

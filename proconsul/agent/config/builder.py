@@ -83,6 +83,12 @@ def build(tree: dict[str, Any], dev: bool = False,
     if max_conns < 0:
         problems.append("limits.http_max_conns_per_client cannot be negative")
     problems += unsafe(tree)
+    client_addrs = tree.get("client_addr") or "127.0.0.1"  # HTTP(S) listens on each
+    client_addr = client_addrs.split()[0]
+    addresses = tree.get("addresses", {})
+    dns_addr = (addresses.get("dns") or client_addr).split()[0]
+    if dns_addr.startswith("unix://"):
+        problems.append("DNS address cannot be a unix socket")
     if problems:
         raise ConfigError(problems)
     warnings = unsupported(user_tree if user_tree is not None else tree)
@@ -90,17 +96,16 @@ def build(tree: dict[str, Any], dev: bool = False,
         warnings.append("ports.https is set but no certificate is configured (cert_file and "
                         "key_file in tls.https or tls.defaults): the HTTPS listener is disabled")
         https_port = -1
-    client_addr = (tree.get("client_addr") or "127.0.0.1").split()[0]
-    addresses = tree.get("addresses", {})
     return AgentConfig(
         node_name=tree.get("node_name", ""), node_id=tree.get("node_id", ""),
         datacenter=tree.get("datacenter", "dc1"),
         primary_datacenter=tree.get("primary_datacenter", ""),
-        client_addr=addresses.get("http", client_addr),
+        client_addr=client_addr, http_addr=addresses.get("http") or client_addrs,
+        dns_addr=dns_addr,
         bind_addr=tree.get("bind_addr", "0.0.0.0"),
         advertise_addr=tree.get("advertise_addr", ""),
         http_port=ports.get("http", 8500), server_port=ports.get("server", 8300),
-        https_port=https_port, https_addr=addresses.get("https", client_addr),
+        https_port=https_port, https_addr=addresses.get("https") or client_addrs,
         https_tls=https_tls, rpc_tls=rpc_tls,
         https_handshake_timeout=_seconds(tree.get("limits", {}), "https_handshake_timeout", 5.0),
         serf_lan_port=ports.get("serf_lan", 8301), serf_wan_port=ports.get("serf_wan", 8302),
@@ -131,7 +136,6 @@ def build(tree: dict[str, Any], dev: bool = False,
         recursors=([tree["recursor"]] if tree.get("recursor") else [])
         + tree.get("recursors", []),
         dns_config=_dns_config(tree.get("dns_config", {})),
-        dns_addr=addresses.get("dns", addresses.get("http", client_addr)),
         pid_file=tree.get("pid_file", ""),
         rejoin_after_leave=bool(tree.get("rejoin_after_leave", False)),
         serf_lan_bind=tree.get("serf_lan", ""), serf_wan_bind=tree.get("serf_wan", ""),

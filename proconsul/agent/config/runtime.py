@@ -75,6 +75,9 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     http_port: int = 8500
     https_port: int = -1  # ports.https; -1: no HTTPS listener, as in Consul
     https_addr: str = "127.0.0.1"  # addresses.https, else client_addr
+    # addresses.http, else client_addr: hosts or unix:///path sockets, space-separated
+    http_addr: str = "127.0.0.1"
+    dns_addr: str = "127.0.0.1"  # addresses.dns, else client_addr (never a unix socket)
     https_tls: TLSSettings = msgspec.field(default_factory=TLSSettings)
     https_handshake_timeout: float = 5.0  # limits.https_handshake_timeout
     rpc_tls: TLSSettings = msgspec.field(default_factory=TLSSettings)  # the server port's
@@ -119,7 +122,6 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     alt_domain: str = ""
     recursors: list[str] = msgspec.field(default_factory=list)
     dns_config: DNSConfig = msgspec.field(default_factory=DNSConfig)
-    dns_addr: str = "127.0.0.1"  # addresses.dns, else client_addr
     pid_file: str = ""
     rejoin_after_leave: bool = False
     serf_lan_bind: str = ""  # serf_lan / -serf-lan-bind; empty: bind_addr

@@ -36,6 +36,7 @@ SUPPORTED = frozenset({
     *(f"dns_config.{name}" for name in DNSConfig.__struct_fields__),
     "pid_file", "rejoin_after_leave", "serf_lan", "serf_wan", "default_query_time",
     "max_query_time", "disable_host_node_id", "protocol", "auto_reload_config",
+    "enable_debug", "telemetry.disable_hostname", "unix_sockets",
     "autopilot.cleanup_dead_servers", "autopilot.last_contact_threshold",
     "autopilot.max_trailing_logs", "autopilot.min_quorum", "autopilot.server_stabilization_time",
     # Logging: wired by the logging side of the agent (cli).
@@ -49,7 +50,7 @@ NEUTRAL: dict[str, tuple[Any, ...]] = {
     "peering.enabled": (False,), "ui": (False,), "ui_config.enabled": (False,),
     "audit.enabled": (False,), "auto_encrypt.tls": (False,), "auto_config.enabled": (False,),
     "disable_remote_exec": (True,), "disable_update_check": (True, False),
-    "disable_anonymous_signature": (True, False), "enable_debug": (False,),
+    "disable_anonymous_signature": (True, False),
 }
 
 

@@ -8,6 +8,7 @@ import logging
 import ssl as ssl_module
 from urllib.parse import unquote_to_bytes
 
+from proconsul.agent import unix_socket
 from proconsul.agent.http import (
     agent_endpoint,
     agent_info,
@@ -16,6 +17,7 @@ from proconsul.agent.http import (
     agent_monitor,
     catalog,
     coordinate,
+    debug_pprof,
     event,
     health,
     keyring,
@@ -35,6 +37,10 @@ from proconsul.structs.errors import BadRequest, ConsulError
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BODY = 16 * 1024 * 1024
+
+NOT_FOUND_V1 = "Invalid URL path: not a recognized HTTP API endpoint\n"
+NOT_FOUND_OTHER = ("Invalid URL path: if attempting to use the HTTP API, ensure the path "
+                   "starts with '/v1/'\n")
 
 # Consul lists OPTIONS first, then the methods in the order endpoints declare them.
 METHOD_ORDER = ("GET", "PUT", "POST", "DELETE", "PATCH")
@@ -83,18 +89,35 @@ class HttpApi:
     def __init__(self, agent) -> None:
         self.app = {"agent": agent, "log_monitor": LogMonitor(logging.getLogger())}
         self.router = api_router()
+        if agent.config.tree.get("enable_debug"):
+            debug_pprof.add_routes(self.router)
         self._servers: list[web.HttpServer] = []
         # limits.http_max_conns_per_client, across the HTTP and HTTPS listeners
         self.conn_limit = web.ConnLimit(agent.config.http_max_conns_per_client)
+        self._socket_paths: list[str] = []
         self._runtime_metrics: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None,
-                    ssl_handshake_timeout: float | None = None) -> None:
-        """Listen on ``host:port``, over TLS with ``ssl`` (OSError if the address cannot be
-        bound). Called once per listener: HTTP, HTTPS."""
+                    ssl_handshake_timeout: float | None = None,
+                    unix_sockets: dict | None = None) -> None:
+        """Listen on ``host:port``, or on the socket of a ``unix:///path`` host (set up as
+        ``unix_sockets`` says), over TLS with ``ssl`` (OSError if the address cannot be
+        bound). Called once per listener address: HTTP, HTTPS."""
         server = web.HttpServer(self.handle, self.app, max_body=MAX_REQUEST_BODY,
                                 conn_limit=self.conn_limit)
-        await server.start(host, port, ssl, ssl_handshake_timeout)
+        path = unix_socket.socket_path(host)
+        if path is None:
+            await server.start(host, port, ssl, ssl_handshake_timeout)
+        else:
+            unix_socket.replace_stale(path)
+            await server.start_unix(path, ssl, ssl_handshake_timeout)
+            try:
+                unix_socket.apply_permissions(path, unix_sockets or {})
+            except ConsulError:
+                await server.stop(grace=0)
+                unix_socket.remove(path)
+                raise
+            self._socket_paths.append(path)
         if not self._servers:
             self.app["log_monitor"].install()
             self._runtime_metrics = asyncio.create_task(emit_runtime_metrics(metrics))
@@ -113,6 +136,9 @@ class HttpApi:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runtime_metrics
         self._servers = []
+        for path in self._socket_paths:
+            unix_socket.remove(path)
+        self._socket_paths = []
 
     async def handle(self, request: web.Request) -> web.Response | web.StreamResponse:
         """Route ``request``, time it, and turn every failure into one line of text."""
@@ -132,8 +158,8 @@ class HttpApi:
             return web.Response(status=405, text=f"method {request.method} not allowed",
                                 headers={"Allow": allowed})
         except web.NotFound:
-            return web.Response(status=404,
-                                text="Invalid URL path: not a recognized HTTP API endpoint\n")
+            return web.Response(status=404, text=NOT_FOUND_V1 if "/v1/" in request.path
+                                else NOT_FOUND_OTHER)
         except Exception as err:  # a bug: say so in one line, keep the traceback in the log
             log.exception("unhandled error serving %s %s", request.method, request.path)
             return web.Response(status=500, text=f"internal error: {type(err).__name__}: {err}")

@@ -305,6 +305,14 @@ class HttpServer:
         self.port = self._listener.sockets[0].getsockname()[1]
         self._schedule_sweep()
 
+    async def start_unix(self, path: str, ssl: ssl_module.SSLContext | None = None,
+                         ssl_handshake_timeout: float | None = None) -> None:
+        """Listen on the Unix socket ``path`` (which must not exist)."""
+        self._listener = await self.loop.create_unix_server(
+            lambda: HttpProtocol(self), path, backlog=1024, ssl=ssl,
+            ssl_handshake_timeout=ssl_handshake_timeout if ssl else None)
+        self._schedule_sweep()
+
     def _schedule_sweep(self) -> None:
         self._sweeper = self.loop.call_later(self.keepalive_timeout / 4, self._sweep)
 

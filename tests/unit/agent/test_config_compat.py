@@ -96,7 +96,7 @@ connect { enabled = true ca_config { cluster_id = "x" } }
 segments = [{ name = "alpha" port = 8303 }]
 """
 EXPECTED_WARNED = ["version", "version_prerelease", "segment", "telemetry.statsd_address",
-                   "telemetry.disable_hostname", "ui_config.enabled", "ui_config.dir",
+                   "ui_config.enabled", "ui_config.dir",
                    "auto_encrypt.allow_tls", "acl.default_policy", "connect.enabled",
                    "connect.ca_config", "segments"]
 

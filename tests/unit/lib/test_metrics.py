@@ -79,3 +79,16 @@ def test_route_names_follow_consul():
     assert route_names("/v1/catalog/service/{service}") == ("v1_catalog_service_",
                                                              "v1.catalog.service._")
     assert route_names("/") == ("", "")
+
+
+def test_hostname_goes_into_gauge_names_only():
+    m = Metrics(clock=lambda: 5.0)
+    m.hostname = "node-a"
+    m.set_gauge("consul.runtime.alloc_bytes", 1, {"x": "y"})
+    m.incr_counter("consul.raft.apply")
+    m.add_sample("consul.kvs.apply", 2.0)
+    summary = m.summary()
+    assert [g["Name"] for g in summary["Gauges"]] == ["consul.node-a.runtime.alloc_bytes"]
+    assert [c["Name"] for c in summary["Counters"]] == ["consul.raft.apply"]
+    assert [s["Name"] for s in summary["Samples"]] == ["consul.kvs.apply"]
+    assert "consul_node_a_runtime_alloc_bytes{x=\"y\"} 1" in m.prometheus()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -215,5 +216,28 @@ async def test_a_server_joins_as_nonvoter_and_is_promoted(tmp_path: Path) -> Non
         await leader.remove_server("s0" if leader.id != "s0" else "s1", timeout=5)
         assert await leader.apply(b"last", timeout=5) == 6
         await asyncio.wait_for(fsm.wait_for(6), 5)
+    finally:
+        await cluster.stop()
+
+
+async def test_each_node_logs_each_new_leader_once(tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="proconsul.raft.node")
+    cluster = Cluster(tmp_path)
+    await cluster.start_all()
+    try:
+        old = await asyncio.wait_for(cluster.leader(), 5)
+        await old.apply(b"a", timeout=5)  # every follower has heard from the leader
+        elected = [r.getMessage() for r in caplog.records
+                   if r.getMessage().startswith("New leader elected")]
+        assert elected == [f"New leader elected: payload={old.id}"] * 3
+        caplog.clear()
+        cluster.network.isolated.add(old.address)
+        with pytest.raises(NotLeaderError):
+            await asyncio.wait_for(old.verify_leader(), 5)
+        new = await asyncio.wait_for(cluster.leader(), 5)
+        await new.apply(b"b", timeout=5)
+        elected = [r.getMessage() for r in caplog.records
+                   if r.getMessage().startswith("New leader elected")]
+        assert elected == [f"New leader elected: payload={new.id}"] * 2
     finally:
         await cluster.stop()
