@@ -17,7 +17,7 @@ from typing import Any
 
 from msgspec.structs import replace
 
-from proconsul.agent.local.state import LocalCheck, LocalService, LocalState
+from proconsul.agent.local.state import LocalCheck, LocalService, LocalState, Versioned
 from proconsul.structs.catalog import (
     SERF_CHECK_ID,
     DeregisterRequest,
@@ -136,63 +136,97 @@ class AntiEntropy:
                 state.services[sid] = LocalService(remote, deleted=True)
         for sid, local in state.services.items():
             if local.deleted:
-                local.in_sync = sid not in remote_services
+                local.mark_in_sync(sid not in remote_services)
                 continue
             remote = remote_services.get(sid)
             if remote is not None and local.service.EnableTagOverride and \
                     remote.Tags != local.service.Tags:
                 local.service = replace(local.service, Tags=remote.Tags)
-            local.in_sync = remote is not None and _same_service(local.service, remote)
+            local.mark_in_sync(remote is not None and _same_service(local.service, remote))
         for cid, remote in remote_checks.items():
             if cid not in state.checks and cid not in SERVER_OWNED_CHECKS:
                 state.checks[cid] = LocalCheck(remote, deleted=True)
         for cid, local in state.checks.items():
             if local.deleted:
-                local.in_sync = cid not in remote_checks
+                local.mark_in_sync(cid not in remote_checks)
                 continue
             remote = remote_checks.get(cid)
             if remote is None:
-                local.in_sync = False
+                local.mark_in_sync(False)
             elif local.deferred is not None:  # an output-only change waits for its timer
-                local.in_sync = _same_check(replace(local.check, Output=remote.Output), remote)
+                local.mark_in_sync(
+                    _same_check(replace(local.check, Output=remote.Output), remote))
             else:
-                local.in_sync = _same_check(local.check, remote)
+                local.mark_in_sync(_same_check(local.check, remote))
 
     async def sync_changes(self) -> None:
-        """Push every out-of-sync entry; deletions first, the node before services."""
+        """Push every out-of-sync entry; deletions first, the node before services.
+
+        Each entry is marked synced at the version it had when its RPC was built,
+        so a change made during the await is sent by the next pass. An entry
+        replaced or removed meanwhile is left to that pass too. An entry that
+        fails for a reason other than a server error (``ConsulError``, which ends
+        the pass) is skipped so the others still sync, and its error is raised
+        at the end of the pass.
+        """
         state = self.state
         node = self.node
+        failed: list[BaseException] = []
         for sid, local in list(state.services.items()):
-            if local.deleted and not local.in_sync:
-                await self.rpc("Catalog.Deregister", DeregisterRequest(
-                    Datacenter=node.datacenter, Node=node.name, ServiceID=sid,
-                    Token=local.token))
-            if local.deleted:
+            if state.services.get(sid) is not local or not local.deleted:
+                continue
+            if not local.in_sync:
+                await self._push(failed, f"service {sid!r}", local, "Catalog.Deregister",
+                                 DeregisterRequest(Datacenter=node.datacenter, Node=node.name,
+                                                   ServiceID=sid, Token=local.token))
+            if local.in_sync and state.services.get(sid) is local:
                 del state.services[sid]
         for cid, local in list(state.checks.items()):
-            if local.deleted and not local.in_sync:
-                await self.rpc("Catalog.Deregister", DeregisterRequest(
-                    Datacenter=node.datacenter, Node=node.name, CheckID=cid, Token=local.token))
-            if local.deleted:
+            if state.checks.get(cid) is not local or not local.deleted:
+                continue
+            if not local.in_sync:
+                await self._push(failed, f"check {cid!r}", local, "Catalog.Deregister",
+                                 DeregisterRequest(Datacenter=node.datacenter, Node=node.name,
+                                                   CheckID=cid, Token=local.token))
+            if local.in_sync and state.checks.get(cid) is local:
                 del state.checks[cid]
         if not state.node_in_sync:
             await self.rpc("Catalog.Register", self._node_request())
             state.node_in_sync = True
-        for local in list(state.services.values()):
-            if not local.in_sync:
-                checks = [c for c in state.checks.values()
-                          if c.check.ServiceID == local.service.ID and not c.in_sync]
-                await self.rpc("Catalog.Register", self._node_request(
-                    Service=local.service, Checks=[c.check for c in checks] or None,
-                    Token=local.token))
-                local.in_sync = True
-                for check in checks:
-                    check.in_sync = True
-        for local in list(state.checks.values()):
-            if not local.in_sync:
-                await self.rpc("Catalog.Register", self._node_request(
-                    Check=local.check, Token=local.token))
-                local.in_sync = True
+        for sid, local in list(state.services.items()):
+            if local.in_sync or local.deleted or state.services.get(sid) is not local:
+                continue
+            checks = [c for c in state.checks.values()
+                      if c.check.ServiceID == sid and not c.in_sync and not c.deleted]
+            sent = [(c, c.version) for c in checks]
+            if await self._push(failed, f"service {sid!r}", local, "Catalog.Register",
+                                self._node_request(Service=local.service,
+                                                   Checks=[c.check for c in checks] or None,
+                                                   Token=local.token)):
+                for check, version in sent:
+                    check.mark_synced(version)
+        for cid, local in list(state.checks.items()):
+            if local.in_sync or local.deleted or state.checks.get(cid) is not local:
+                continue
+            await self._push(failed, f"check {cid!r}", local, "Catalog.Register",
+                             self._node_request(Check=local.check, Token=local.token))
+        if failed:
+            raise failed[0]
+
+    async def _push(self, failed: list[BaseException], what: str, local: Versioned,
+                    method: str, request: Any) -> bool:
+        """One RPC for ``local``; marks the version sent as synced. True if it went through."""
+        version = local.version
+        try:
+            await self.rpc(method, request)
+        except ConsulError:
+            raise
+        except Exception as err:
+            log.error("anti-entropy: cannot sync %s: %s: %s", what, type(err).__name__, err)
+            failed.append(err)
+            return False
+        local.mark_synced(version)
+        return True
 
     def _node_request(self, **fields) -> RegisterRequest:
         node = self.node
