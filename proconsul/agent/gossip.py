@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 import random
 from collections.abc import Callable
@@ -16,6 +16,7 @@ from proconsul.gossip.keyring import Keyring, KeyringError
 from proconsul.gossip.memberlist import MemberlistConfig
 from proconsul.gossip.serf import Member, MemberStatus, Serf, SerfConfig, SerfEvent
 from proconsul.gossip.transport import NetTransport
+from proconsul.lib.routine import RoutineManager
 from proconsul.server.reconcile import MemberState
 from proconsul.structs.errors import BadRequest, ConsulError
 
@@ -24,6 +25,7 @@ log = logging.getLogger("agent.gossip")
 MEMBER_STATUS_NAMES = {MemberStatus.ALIVE: "alive", MemberStatus.LEAVING: "leaving",
                        MemberStatus.LEFT: "left", MemberStatus.FAILED: "failed"}
 DEFAULT_SERF_PORTS = {"lan": 8301, "wan": 8302}
+RETRY_JOIN_FIRST = 1.0  # the first retry-join wait; it doubles up to retry_interval
 
 
 def parse_join_address(text: str, default_port: int) -> tuple[str, int]:
@@ -63,6 +65,11 @@ def member_tags(config: AgentConfig, wan: bool = False) -> dict[str, str]:
     return tags
 
 
+def retry_join_delay(attempt: int, retry_interval: float) -> float:
+    """The wait after failed attempt ``attempt``: 1 s, 2 s, 4 s ... at most ``retry_interval``."""
+    return min(retry_interval, RETRY_JOIN_FIRST * 2 ** (attempt - 1))
+
+
 class SerfPool:
     """One running serf pool: its core, driver and socket."""
 
@@ -96,8 +103,10 @@ class SerfPool:
 class Gossip:
     """The agent's pools plus retry-join loops; events go to ``on_event(kind, event)``."""
 
-    def __init__(self, config: AgentConfig, on_event: Callable[[str, SerfEvent], None]) -> None:
+    def __init__(self, config: AgentConfig, on_event: Callable[[str, SerfEvent], None],
+                 routines: RoutineManager | None = None) -> None:
         self.config = config
+        self.routines = routines if routines is not None else RoutineManager()
         keyring = None
         if config.encrypt:
             try:
@@ -114,7 +123,7 @@ class Gossip:
                                 data / "remote.snapshot" if data else None)
         for pool in self.pools():
             pool.driver.subscribe(lambda event, kind=pool.kind: on_event(kind, event))
-        self._joiners: list[asyncio.Task] = []
+        self._joiners: list[str] = []
 
     def pools(self) -> list[SerfPool]:
         return [self.lan] + ([self.wan] if self.wan is not None else [])
@@ -137,7 +146,10 @@ class Gossip:
             if addresses and (kind == "lan" or self.wan is not None):
                 pool = self.lan if kind == "lan" else self.wan
                 if retry:
-                    self._joiners.append(asyncio.create_task(self._retry_join(pool, addresses)))
+                    name = f"retry-join-{kind}"
+                    self.routines.start(name, functools.partial(self._retry_join, pool,
+                                                                addresses))
+                    self._joiners.append(name)
                 else:
                     try:
                         await pool.join(addresses)
@@ -145,6 +157,8 @@ class Gossip:
                         raise ConsulError(f"Error joining {kind} pool: {err}") from None
 
     async def _retry_join(self, pool: SerfPool, addresses: list[str]) -> None:
+        """Join until it works; the first retries come quickly (1 s, doubling up to
+        ``retry_interval``) so agents started together with their servers meet in seconds."""
         attempt = 0
         limit = self.config.retry_max
         while True:
@@ -159,18 +173,15 @@ class Gossip:
                               pool.kind, attempt, err)
                     return
                 log.warning("retry-join %s failed (attempt %d): %s", pool.kind, attempt, err)
-            await asyncio.sleep(self.config.retry_interval)
+            await asyncio.sleep(retry_join_delay(attempt, self.config.retry_interval))
 
     async def leave(self) -> None:
         for pool in self.pools():
             await pool.driver.leave()
 
     async def stop(self) -> None:
-        for task in self._joiners:
-            task.cancel()
-        for task in self._joiners:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for name in self._joiners:
+            await self.routines.stop(name)
         for pool in self.pools():
             await pool.driver.stop()
 

@@ -69,6 +69,7 @@ async def agent_self(request: web.Request) -> web.Response:
         },
         "Meta": {"consul-network-segment": "", "consul-version": CONSUL_COMPAT_VERSION},
         "xDS": None,
+        "Routines": agent.routine_statuses(),  # Proconsul's own: supervised background tasks
     }
     return json_reply(request, body)
 

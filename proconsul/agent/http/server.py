@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl as ssl_module
 
@@ -15,6 +14,7 @@ from proconsul.agent.http import (
     agent_monitor,
     catalog,
     coordinate,
+    debug_hooks,
     event,
     health,
     keyring,
@@ -52,10 +52,9 @@ class HttpApi:
         self.router = web.Router()
         for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor,
                        catalog, coordinate, event, health, keyring, kv, members, operator,
-                       session, status, txn):
+                       session, status, txn, debug_hooks):
             module.add_routes(self.router)
         self._servers: list[web.HttpServer] = []
-        self._runtime_metrics: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None,
                     ssl_handshake_timeout: float | None = None) -> None:
@@ -65,7 +64,8 @@ class HttpApi:
         await server.start(host, port, ssl, ssl_handshake_timeout)
         if not self._servers:
             self.app["log_monitor"].install()
-            self._runtime_metrics = asyncio.create_task(emit_runtime_metrics(metrics))
+            self.app["agent"].routines.start("runtime-metrics",
+                                             lambda: emit_runtime_metrics(metrics))
         self._servers.append(server)
 
     async def stop(self) -> None:
@@ -76,10 +76,7 @@ class HttpApi:
         monitor.close_subscriptions()
         await asyncio.gather(*(server.stop() for server in self._servers))
         monitor.uninstall()
-        if self._runtime_metrics is not None:
-            self._runtime_metrics.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runtime_metrics
+        await self.app["agent"].routines.stop("runtime-metrics")
         self._servers = []
 
     async def handle(self, request: web.Request) -> web.Response | web.StreamResponse:

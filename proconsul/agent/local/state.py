@@ -27,6 +27,7 @@ class Versioned:
 
     version: int = 0
     synced: int = -1
+    failed: int = -1  # the last version whose sync failed (logged once)
 
     @property
     def in_sync(self) -> bool:

@@ -54,6 +54,10 @@ def _same_check(a: HealthCheck, b: HealthCheck) -> bool:
     return replace(a, CreateIndex=0, ModifyIndex=0) == replace(b, CreateIndex=0, ModifyIndex=0)
 
 
+class EntriesNotSynced(ConsulError):
+    """Some entries could not be sent (they were skipped, the others were synced)."""
+
+
 class NodeInfo:
     """What anti-entropy registers about the node itself."""
 
@@ -166,12 +170,12 @@ class AntiEntropy:
         so a change made during the await is sent by the next pass. An entry
         replaced or removed meanwhile is left to that pass too. An entry that
         fails for a reason other than a server error (``ConsulError``, which ends
-        the pass) is skipped so the others still sync, and its error is raised
-        at the end of the pass.
+        the pass) is skipped so the others still sync; the pass then ends with
+        :class:`EntriesNotSynced`, so it is retried like a failed sync.
         """
         state = self.state
         node = self.node
-        failed: list[BaseException] = []
+        failed: list[str] = []
         for sid, local in list(state.services.items()):
             if state.services.get(sid) is not local or not local.deleted:
                 continue
@@ -211,9 +215,9 @@ class AntiEntropy:
             await self._push(failed, f"check {cid!r}", local, "Catalog.Register",
                              self._node_request(Check=local.check, Token=local.token))
         if failed:
-            raise failed[0]
+            raise EntriesNotSynced(f"cannot sync {', '.join(failed)}")
 
-    async def _push(self, failed: list[BaseException], what: str, local: Versioned,
+    async def _push(self, failed: list[str], what: str, local: Versioned,
                     method: str, request: Any) -> bool:
         """One RPC for ``local``; marks the version sent as synced. True if it went through."""
         version = local.version
@@ -221,9 +225,12 @@ class AntiEntropy:
             await self.rpc(method, request)
         except ConsulError:
             raise
-        except Exception as err:
-            log.error("anti-entropy: cannot sync %s: %s: %s", what, type(err).__name__, err)
-            failed.append(err)
+        except Exception as err:  # this entry cannot be sent (a bug, bad data): skip it
+            if local.failed != version:  # once per version; retries log at debug
+                log.error("anti-entropy: cannot sync %s: %s: %s", what, type(err).__name__, err)
+            log.debug("anti-entropy: cannot sync %s", what, exc_info=err)
+            local.failed = version
+            failed.append(what)
             return False
         local.mark_synced(version)
         return True

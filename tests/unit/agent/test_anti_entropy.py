@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proconsul.agent.local.state import LocalState
-from proconsul.agent.local.sync import AntiEntropy, NodeInfo
+from proconsul.agent.local.sync import AntiEntropy, EntriesNotSynced, NodeInfo
 from proconsul.structs.catalog import (
     DeregisterRequest,
     HealthCheck,
@@ -227,7 +227,7 @@ def test_a_failing_entry_does_not_stop_the_others():
         catalog.apply = apply
         state.add_service(NodeService(ID="bad", Service="bad"))
         state.add_service(NodeService(ID="good", Service="good"))
-        with pytest.raises(OverflowError):
+        with pytest.raises(EntriesNotSynced, match="cannot sync service 'bad'"):
             await sync.sync_changes()
         return catalog
 
