@@ -382,6 +382,9 @@ class Agent:
                 self.raft.members_changed(self.gossip.lan.members())
             if self.router is not None:
                 self.router.update(self.gossip.lan.members())
+            if event.type == MemberEventType.JOIN and any(
+                    m.tags.get("role") == "consul" for m in event.members):
+                self.anti_entropy.trigger_full_sync()  # a server is up: sync now (Consul too)
             if self.server is not None:
                 self.server.autopilot.notify()
                 reaped = event.type == MemberEventType.REAP

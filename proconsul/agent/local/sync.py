@@ -31,7 +31,8 @@ from proconsul.structs.requests import NodeSpecificRequest
 log = logging.getLogger("agent.anti_entropy")
 
 FULL_SYNC_INTERVAL = 60.0
-RETRY_INTERVAL = 15.0
+RETRY_INTERVAL = 15.0  # after a failed sync; the first retries come sooner
+RETRY_FIRST = 1.0
 SCALE_THRESHOLD = 128
 SERVER_OWNED_SERVICES = {"consul"}
 SERVER_OWNED_CHECKS = {SERF_CHECK_ID}
@@ -85,16 +86,30 @@ class AntiEntropy:
         self._full = asyncio.Event()
         self._full.set()
         self.synced = asyncio.Event()
+        self.node_registered = asyncio.Event()
         state.on_change = self._trigger.set
 
     def trigger_full_sync(self) -> None:
+        """Compare with the catalog now (on start, when a server comes up, on drift)."""
         self._full.set()
         self._trigger.set()
+
+    async def node_registration(self, timeout: float) -> bool:
+        """Wait (bounded) until this node is in the catalog, syncing now if it is not yet."""
+        if not self.node_registered.is_set():
+            self._trigger.set()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self.node_registered.wait()
+            except TimeoutError:
+                return False
+        return True
 
     async def run(self) -> None:
         """Sync forever: full syncs on schedule, partial syncs on every change."""
         loop = asyncio.get_running_loop()
         next_full = loop.time()
+        failures = 0
         while True:
             full = self._full.is_set() or loop.time() >= next_full
             self._trigger.clear()
@@ -108,11 +123,14 @@ class AntiEntropy:
                     await self.sync_changes()
                 self.synced.set()
                 self.synced = asyncio.Event()
+                failures = 0
             except ConsulError as err:
-                log.warning("anti-entropy sync failed, retrying: %s", err)
+                failures += 1
+                retry = min(RETRY_INTERVAL, RETRY_FIRST * 2 ** (failures - 1))
+                log.warning("anti-entropy sync failed, retrying in %gs: %s", retry, err)
                 self._full.set()
-                next_full = loop.time() + RETRY_INTERVAL
-                await _wait(self._trigger, RETRY_INTERVAL)
+                next_full = loop.time() + retry
+                await _wait(self._trigger, retry)
                 continue
             await _wait(self._trigger, max(0.0, next_full - loop.time()))
 
@@ -197,6 +215,7 @@ class AntiEntropy:
         if not state.node_in_sync:
             await self.rpc("Catalog.Register", self._node_request())
             state.node_in_sync = True
+        self.node_registered.set()
         for sid, local in list(state.services.items()):
             if local.in_sync or local.deleted or state.services.get(sid) is not local:
                 continue
