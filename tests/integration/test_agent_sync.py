@@ -40,9 +40,11 @@ def test_ttl_check_passed_at_once_reaches_the_catalog(request, kind, unique):
                    timeout=5, what=f"attempt {attempt}: the pass reaches the catalog")
 
 
-def test_registration_is_in_the_catalog_at_once(agent, unique):
+@pytest.mark.parametrize("kind", ["server", "client"])
+def test_registration_is_in_the_catalog_at_once(request, kind, unique):
     """An immediate sync, not the next anti-entropy tick: a read right after the
     registration's reply sees it (Consul's own tests read the catalog straight away)."""
+    agent = request.getfixturevalue("agent" if kind == "server" else "client_agent")
     for attempt in range(20):
         service = f"{unique}-{attempt}"
         body = {"Name": service, "Port": 80, "Check": {"TTL": "60s", "Status": "passing"}}

@@ -101,6 +101,11 @@ class LocalState:
         event.set()
         self.on_change()
 
+    def all_in_sync(self) -> bool:
+        """Whether the catalog holds every local change made so far."""
+        return self.node_in_sync and all(s.in_sync for s in self.services.values()) and \
+            all(c.in_sync for c in self.checks.values())
+
     # ---- services -----------------------------------------------------------------
 
     def add_service(self, service: NodeService, token: str = "", sidecar_of: str = "",

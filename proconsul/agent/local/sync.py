@@ -33,6 +33,7 @@ log = logging.getLogger("agent.anti_entropy")
 FULL_SYNC_INTERVAL = 60.0
 RETRY_INTERVAL = 15.0  # after a failed sync; the first retries come sooner
 RETRY_FIRST = 1.0
+SETTLE_TIMEOUT = 2.0  # how long an agent API write waits for its change to reach the catalog
 SCALE_THRESHOLD = 128
 SERVER_OWNED_SERVICES = {"consul"}
 SERVER_OWNED_CHECKS = {SERF_CHECK_ID}
@@ -87,6 +88,8 @@ class AntiEntropy:
         self._full.set()
         self.synced = asyncio.Event()
         self.node_registered = asyncio.Event()
+        self.failing = False  # the last sync pass failed
+        self._pass_done = asyncio.Event()
         state.on_change = self._trigger.set
 
     def trigger_full_sync(self) -> None:
@@ -104,6 +107,30 @@ class AntiEntropy:
             except TimeoutError:
                 return False
         return True
+
+    async def settle(self, timeout: float = SETTLE_TIMEOUT) -> bool:
+        """Wait (bounded) until every local change so far is in the catalog, so what an
+        agent API call registered is readable from the catalog when the call returns.
+        No wait while syncs fail (no servers, say); False if not settled."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.state.all_in_sync():
+            remaining = deadline - loop.time()
+            if self.failing or remaining <= 0:
+                return False
+            done = self._pass_done
+            self._trigger.set()
+            try:
+                async with asyncio.timeout(remaining):
+                    await done.wait()
+            except TimeoutError:
+                return False
+        return True
+
+    def _passed(self, ok: bool) -> None:
+        self.failing = not ok
+        done, self._pass_done = self._pass_done, asyncio.Event()
+        done.set()
 
     async def run(self) -> None:
         """Sync forever: full syncs on schedule, partial syncs on every change."""
@@ -124,7 +151,9 @@ class AntiEntropy:
                 self.synced.set()
                 self.synced = asyncio.Event()
                 failures = 0
+                self._passed(True)
             except ConsulError as err:
+                self._passed(False)
                 failures += 1
                 retry = min(RETRY_INTERVAL, RETRY_FIRST * 2 ** (failures - 1))
                 log.warning("anti-entropy sync failed, retrying in %gs: %s", retry, err)

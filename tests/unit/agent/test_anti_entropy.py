@@ -232,3 +232,33 @@ def test_a_failing_entry_does_not_stop_the_others():
         return catalog
 
     assert list(asyncio.run(scenario()).services) == ["good"]
+
+
+def test_settle_waits_for_the_change_to_reach_the_catalog_unless_syncs_fail():
+    async def scenario() -> None:
+        catalog = FakeCatalog()
+        state = LocalState(NODE.name)
+        sync = AntiEntropy(state, NODE, catalog.rpc)
+        runner = asyncio.create_task(sync.run())
+        await _settle_tasks()
+        catalog.settle("deliver")  # the first full sync: services, checks, node
+        await _settle_tasks()
+        catalog.settle("deliver")
+        await _settle_tasks()
+        catalog.settle("deliver")
+        await _settle_tasks()
+        assert state.all_in_sync()
+        catalog.auto = True
+        state.add_service(NodeService(ID="web", Service="web"))
+        assert await sync.settle(1.0)
+        assert "web" in catalog.services
+        catalog.auto = False
+        state.add_service(NodeService(ID="api", Service="api"))
+        waiting = asyncio.create_task(sync.settle(1.0))
+        await _settle_tasks()
+        catalog.settle("fail")
+        assert await waiting is False  # no servers: the API call does not hang on it
+        assert sync.failing
+        runner.cancel()
+
+    asyncio.run(scenario())
