@@ -74,7 +74,8 @@ class SerfPool:
     """One running serf pool: its core, driver and socket."""
 
     def __init__(self, kind: str, name: str, config: AgentConfig, port: int,
-                 keyring: Keyring | None, snapshot_path: Path | None) -> None:
+                 keyring: Keyring | None, snapshot_path: Path | None,
+                 routines: RoutineManager | None = None) -> None:
         self.kind = kind
         self.port = port
         factory = MemberlistConfig.wan if kind == "wan" else MemberlistConfig.lan
@@ -85,7 +86,8 @@ class SerfPool:
         snapshot = SnapshotFile(snapshot_path) if snapshot_path is not None else None
         state = snapshot.load() if snapshot is not None else None
         self.serf = Serf(serf_config, random.Random(), state)
-        self.driver = GossipDriver(self.serf, NetTransport(config.bind_addr, port), snapshot)
+        self.driver = GossipDriver(self.serf, NetTransport(config.bind_addr, port), snapshot,
+                                   routines=routines, name=f"gossip-{kind}-timers")
 
     def members(self) -> list[Member]:
         return self.driver.members()
@@ -115,12 +117,12 @@ class Gossip:
                 raise BadRequest(f"Invalid encryption key: {err}") from None
         data = Path(config.data_dir) / "serf" if config.data_dir and not config.dev else None
         self.lan = SerfPool("lan", config.node_name, config, config.serf_lan_port, keyring,
-                            data / "local.snapshot" if data else None)
+                            data / "local.snapshot" if data else None, self.routines)
         self.wan: SerfPool | None = None
         if config.server and config.serf_wan_port >= 0:
             self.wan = SerfPool("wan", f"{config.node_name}.{config.datacenter}", config,
                                 config.serf_wan_port, keyring,
-                                data / "remote.snapshot" if data else None)
+                                data / "remote.snapshot" if data else None, self.routines)
         for pool in self.pools():
             pool.driver.subscribe(lambda event, kind=pool.kind: on_event(kind, event))
         self._joiners: list[str] = []

@@ -109,48 +109,67 @@ class RoutineManager:
             await self.stop(name)
 
     async def _supervise(self, name: str, factory: RoutineFactory, label: str) -> None:
-        loop = asyncio.get_running_loop()
-        status = self._status[name]
-        failures = 0
+        def started(run: asyncio.Task) -> None:
+            self._runs[name] = run
+
         try:
-            while True:
-                started = loop.time()
-                error = await self._run_once(name, factory, status)
-                if error is None:
-                    break
-                failures = 1 if loop.time() - started >= self._stable else failures + 1
-                delay = restart_delay(failures, self._min, self._max)
-                status.last_error, status.last_error_at = _describe(error), time.time()
-                log.error("routine %s failed, restarting in %gs: %s", name, delay,
-                          status.last_error)
-                log.debug("routine %s failed", name, exc_info=error)
-                await asyncio.sleep(delay)
-                status.restarts += 1
-                metrics.incr_counter(RESTARTS_METRIC, labels={"routine": label})
+            await supervise(name, factory, label=label, status=self._status[name],
+                            backoff=(self._min, self._max), stable_run=self._stable,
+                            on_run=started)
         finally:
+            self._runs.pop(name, None)
             if self._tasks.get(name) is asyncio.current_task():
                 del self._tasks[name]
                 self._status.pop(name, None)
 
-    async def _run_once(self, name: str, factory: RoutineFactory,
-                        status: RoutineStatus) -> BaseException | None:
-        """Run ``factory()`` once; its error, or None if it returned."""
-        run = self._runs[name] = asyncio.get_running_loop().create_task(factory())
-        status.running = True
-        try:
-            await run
-        except asyncio.CancelledError as err:
-            if asyncio.current_task().cancelling():  # stopped on purpose
-                raise
-            return InjectedFailure("killed by a test hook") \
-                if err.args == (InjectedFailure.__name__,) else err
-        except Exception as err:
-            return err
-        finally:
-            status.running = False
-            if self._runs.get(name) is run:
-                del self._runs[name]
-        return None
+
+async def supervise(name: str, factory: RoutineFactory, *, label: str = "",
+                    status: RoutineStatus | None = None,
+                    backoff: tuple[float, float] = (BACKOFF_MIN, BACKOFF_MAX),
+                    stable_run: float = STABLE_RUN,
+                    on_run: Callable[[asyncio.Task], None] | None = None) -> None:
+    """Run ``factory()`` until it returns, restarting it with backoff when it raises.
+
+    Each failure is logged in one line (traceback at debug), counted in
+    ``consul.proconsul.routine.restarts`` under ``label`` (default ``name``) and
+    recorded in ``status``. Cancel the calling task to stop.
+    """
+    loop = asyncio.get_running_loop()
+    status = status if status is not None else RoutineStatus(name)
+    failures = 0
+    while True:
+        started = loop.time()
+        run = loop.create_task(factory())
+        if on_run is not None:
+            on_run(run)
+        error = await _outcome(run, status)
+        if error is None:
+            return
+        failures = 1 if loop.time() - started >= stable_run else failures + 1
+        delay = restart_delay(failures, *backoff)
+        status.last_error, status.last_error_at = _describe(error), time.time()
+        log.error("routine %s failed, restarting in %gs: %s", name, delay, status.last_error)
+        log.debug("routine %s failed", name, exc_info=error)
+        await asyncio.sleep(delay)
+        status.restarts += 1
+        metrics.incr_counter(RESTARTS_METRIC, labels={"routine": label or name})
+
+
+async def _outcome(run: asyncio.Task, status: RoutineStatus) -> BaseException | None:
+    """Await one run: its error, or None if it returned."""
+    status.running = True
+    try:
+        await run
+    except asyncio.CancelledError as err:
+        if asyncio.current_task().cancelling():  # stopped on purpose
+            raise
+        return InjectedFailure("killed by a test hook") \
+            if err.args == (InjectedFailure.__name__,) else err
+    except Exception as err:
+        return err
+    finally:
+        status.running = False
+    return None
 
 
 def _describe(error: BaseException) -> str:

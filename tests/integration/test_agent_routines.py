@@ -9,8 +9,8 @@ import pytest
 
 from tests.support.agent_process import start_agent, wait_until
 
-AGENT_ROUTINES = {"anti-entropy", "coordinate-sync", "runtime-metrics"}
-SERVER_ROUTINES = {"reconcile", "autopilot"}
+AGENT_ROUTINES = {"anti-entropy", "coordinate-sync", "runtime-metrics", "gossip-lan-timers"}
+SERVER_ROUTINES = {"reconcile", "autopilot", "gossip-wan-timers"}
 CLIENT_ROUTINES = {"router-rebalance"}
 
 
