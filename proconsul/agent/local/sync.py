@@ -86,7 +86,6 @@ class AntiEntropy:
         self._trigger = asyncio.Event()
         self._full = asyncio.Event()
         self._full.set()
-        self.synced = asyncio.Event()
         self.node_registered = asyncio.Event()
         self.failing = False  # the last sync pass failed
         self._pass_done = asyncio.Event()
@@ -148,8 +147,6 @@ class AntiEntropy:
                     next_full = loop.time() + interval + random.uniform(0, interval / 16)
                 else:
                     await self.sync_changes()
-                self.synced.set()
-                self.synced = asyncio.Event()
                 failures = 0
                 self._passed(True)
             except ConsulError as err:
