@@ -238,12 +238,13 @@ class Agent:
             await self.raft.stop()
         await self.pool.close()
 
-    def routine_statuses(self) -> list[dict]:
-        """Every supervised routine of the agent and its server (``/v1/agent/self``)."""
+    def routine_statuses(self) -> dict[str, dict]:
+        """Every supervised routine of the agent and its server, by name (``/v1/agent/self``;
+        an object, as Consul's Go client decodes every top-level key into a map)."""
         statuses = self.routines.statuses()
         if self.server is not None:
             statuses += self.server.routines.statuses()
-        return [status.to_json() for status in statuses]
+        return {status.name: status.to_json() for status in statuses}
 
     def inject_routine_failure(self, name: str) -> bool:
         """Test hook: fail the named routine's current run (agent's or server's)."""

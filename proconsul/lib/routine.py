@@ -40,7 +40,7 @@ class RoutineStatus:
     def to_json(self) -> dict[str, Any]:
         at = datetime.fromtimestamp(self.last_error_at, UTC).isoformat().replace("+00:00", "Z") \
             if self.last_error_at else ""
-        return {"Name": self.name, "Running": self.running, "Restarts": self.restarts,
+        return {"Running": self.running, "Restarts": self.restarts,
                 "LastError": self.last_error, "LastErrorTime": at}
 
 

@@ -31,7 +31,7 @@ def hooked(tmp_path_factory):
 
 
 def routines(agent) -> dict[str, dict]:
-    return {r["Name"]: r for r in agent.get("/v1/agent/self").json()["Routines"]}
+    return agent.get("/v1/agent/self").json()["Routines"]
 
 
 def restarts_metric(agent, name: str) -> int:
@@ -82,4 +82,13 @@ def test_a_registration_that_cannot_sync_does_not_stop_the_others(hooked, unique
 
 def test_without_the_environment_variable_there_is_no_hook(agent):
     assert agent.put("/v1/proconsul/test-hooks/routine/anti-entropy/fail").status == 404
-    assert "anti-entropy" in {r["Name"] for r in agent.get("/v1/agent/self").json()["Routines"]}
+    assert "anti-entropy" in agent.get("/v1/agent/self").json()["Routines"]
+
+
+def test_agent_self_stays_decodable_by_consuls_go_client(agent):
+    """The Go client reads /v1/agent/self into map[string]map[string]interface{}: every
+    top-level value, Routines included, must be an object (or null)."""
+    body = agent.get("/v1/agent/self").json()
+    assert isinstance(body["Routines"]["anti-entropy"]["Restarts"], int)
+    assert {k: type(v).__name__ for k, v in body.items()
+            if v is not None and not isinstance(v, dict)} == {}
