@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -39,6 +38,7 @@ from proconsul.agent.tls import (
 from proconsul.agent.user_events import UserEvents
 from proconsul.fsm.fsm import FSM
 from proconsul.gossip.serf import MemberEvent, MemberEventType, SerfEvent, UserEvent
+from proconsul.lib.routine import RoutineManager
 from proconsul.raft.node import RaftNode
 from proconsul.rpc.pool import MuxPool
 from proconsul.server.blocking import set_query_times
@@ -83,7 +83,8 @@ class Agent:
         self.server_port: ServerPort | None = None
         self.router: Router | None = None
         self.client: RPCClient | None = None
-        self.gossip = Gossip(config, self._on_gossip_event)
+        self.routines = RoutineManager()  # the agent's long-lived tasks, supervised
+        self.gossip = Gossip(config, self._on_gossip_event, self.routines)
         if config.server:
             self.server = Server(ServerConfig(
                 datacenter=config.datacenter, node_name=config.node_name,
@@ -119,10 +120,6 @@ class Agent:
         self.cache = Cache(self.rpc)
         self.shutdown_requested = asyncio.Event()
         self.http: HttpApi | None = None
-        self._coordinate_task: asyncio.Task | None = None
-        self._anti_entropy_task: asyncio.Task | None = None
-        self._rebalance_task: asyncio.Task | None = None
-        self._config_watch_task: asyncio.Task | None = None
         self._left = False
         self._config_services: dict[str, dict] = {}
         self._config_checks: dict[str, dict] = {}
@@ -157,14 +154,15 @@ class Agent:
             self.server.start()
         if self.router is not None:
             self.router.update(self.gossip.lan.members())
-            self._rebalance_task = asyncio.create_task(
-                self.router.run(lambda: len(self.gossip.lan.members())))
+            router = self.router
+            self.routines.start("router-rebalance",
+                                lambda: router.run(lambda: len(self.gossip.lan.members())))
         # ports.http = -1 disables the HTTP API; ports.https > 0 adds an HTTPS listener.
         if self.config.http_port >= 0 or self.config.https_port > 0:
             await self._start_http()
         await self._load_registrations()
-        self._coordinate_task = asyncio.create_task(self._sync_coordinates())
-        self._anti_entropy_task = asyncio.create_task(self.anti_entropy.run())
+        self.routines.start("coordinate-sync", self._sync_coordinates)
+        self.routines.start("anti-entropy", self.anti_entropy.run)
         if self.config.dns_port > 0:
             dns = DNSServer(self.dns_resolver, self.config.dns_addr, self.config.dns_port)
             try:
@@ -178,8 +176,8 @@ class Agent:
             log.info("DNS server listening on %s:%d (udp and tcp)", self.config.dns_addr,
                      self.config.dns_port)
         if self.config.auto_reload_config:
-            self._config_watch_task = asyncio.create_task(
-                watch_config(self._watched_files, self._auto_reload))
+            self.routines.start("config-watch",
+                                lambda: watch_config(self._watched_files, self._auto_reload))
         if self.config.pid_file:
             write_pid_file(self.config.pid_file)
 
@@ -243,12 +241,7 @@ class Agent:
                  " (still in the raft configuration after the grace period)")
 
     async def stop(self) -> None:
-        for task in (self._coordinate_task, self._anti_entropy_task, self._rebalance_task,
-                     self._config_watch_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await self.routines.stop_all()
         await self.registry.stop()
         if self.dns is not None:
             await self.dns.stop()
@@ -265,6 +258,19 @@ class Agent:
         await self.pool.close()
         if self.config.pid_file:
             remove_pid_file(self.config.pid_file)
+
+    def routine_statuses(self) -> dict[str, dict]:
+        """Every supervised routine of the agent and its server, by name (``/v1/agent/self``;
+        an object, as Consul's Go client decodes every top-level key into a map)."""
+        statuses = self.routines.statuses()
+        if self.server is not None:
+            statuses += self.server.routines.statuses()
+        return {status.name: status.to_json() for status in statuses}
+
+    def inject_routine_failure(self, name: str) -> bool:
+        """Test hook: fail the named routine's current run (agent's or server's)."""
+        return self.routines.inject_failure(name) or (
+            self.server is not None and self.server.routines.inject_failure(name))
 
     def catalog_version(self, allow_stale: bool, max_stale_ms: int) -> tuple[int, int] | None:
         """A value that changes whenever a catalog read could answer differently.
@@ -435,6 +441,9 @@ class Agent:
                 self.raft.members_changed(self.gossip.lan.members())
             if self.router is not None:
                 self.router.update(self.gossip.lan.members())
+            if event.type == MemberEventType.JOIN and any(
+                    m.tags.get("role") == "consul" for m in event.members):
+                self.anti_entropy.trigger_full_sync()  # a server is up: sync now (Consul too)
             if self.server is not None:
                 self.server.autopilot.notify()
                 reaped = event.type == MemberEventType.REAP

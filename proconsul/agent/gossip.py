@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 import random
 from collections.abc import Callable
@@ -16,6 +16,7 @@ from proconsul.gossip.keyring import Keyring, KeyringError
 from proconsul.gossip.memberlist import MemberlistConfig
 from proconsul.gossip.serf import Member, MemberStatus, Serf, SerfConfig, SerfEvent
 from proconsul.gossip.transport import NetTransport
+from proconsul.lib.routine import RoutineManager
 from proconsul.server.reconcile import MemberState
 from proconsul.structs.agent import AgentMember
 from proconsul.structs.errors import BadRequest, ConsulError
@@ -25,6 +26,7 @@ log = logging.getLogger("agent.gossip")
 MEMBER_STATUS_NAMES = {MemberStatus.ALIVE: "alive", MemberStatus.LEAVING: "leaving",
                        MemberStatus.LEFT: "left", MemberStatus.FAILED: "failed"}
 DEFAULT_SERF_PORTS = {"lan": 8301, "wan": 8302}
+RETRY_JOIN_FIRST = 1.0  # the first retry-join wait; it doubles up to retry_interval
 
 
 def parse_join_address(text: str, default_port: int) -> tuple[str, int]:
@@ -64,11 +66,17 @@ def member_tags(config: AgentConfig, wan: bool = False) -> dict[str, str]:
     return tags
 
 
+def retry_join_delay(attempt: int, retry_interval: float) -> float:
+    """The wait after failed attempt ``attempt``: 1 s, 2 s, 4 s ... at most ``retry_interval``."""
+    return min(retry_interval, RETRY_JOIN_FIRST * 2 ** (attempt - 1))
+
+
 class SerfPool:
     """One running serf pool: its core, driver and socket."""
 
     def __init__(self, kind: str, name: str, config: AgentConfig, port: int,
-                 keyring: Keyring | None, snapshot_path: Path | None) -> None:
+                 keyring: Keyring | None, snapshot_path: Path | None,
+                 routines: RoutineManager | None = None) -> None:
         self.kind = kind
         self.port = port
         factory = MemberlistConfig.wan if kind == "wan" else MemberlistConfig.lan
@@ -82,7 +90,8 @@ class SerfPool:
             if snapshot_path is not None else None
         state = snapshot.load() if snapshot is not None else None
         self.serf = Serf(serf_config, random.Random(), state)
-        self.driver = GossipDriver(self.serf, NetTransport(bind, port), snapshot)
+        self.driver = GossipDriver(self.serf, NetTransport(bind, port), snapshot,
+                                   routines=routines, name=f"gossip-{kind}-timers")
 
     def members(self) -> list[Member]:
         return self.driver.members()
@@ -103,8 +112,10 @@ class SerfPool:
 class Gossip:
     """The agent's pools plus retry-join loops; events go to ``on_event(kind, event)``."""
 
-    def __init__(self, config: AgentConfig, on_event: Callable[[str, SerfEvent], None]) -> None:
+    def __init__(self, config: AgentConfig, on_event: Callable[[str, SerfEvent], None],
+                 routines: RoutineManager | None = None) -> None:
         self.config = config
+        self.routines = routines if routines is not None else RoutineManager()
         keyring = None
         if config.encrypt:
             try:
@@ -113,15 +124,15 @@ class Gossip:
                 raise BadRequest(f"Invalid encryption key: {err}") from None
         data = Path(config.data_dir) / "serf" if config.data_dir and not config.dev else None
         self.lan = SerfPool("lan", config.node_name, config, config.serf_lan_port, keyring,
-                            data / "local.snapshot" if data else None)
+                            data / "local.snapshot" if data else None, self.routines)
         self.wan: SerfPool | None = None
         if config.server and config.serf_wan_port >= 0:
             self.wan = SerfPool("wan", f"{config.node_name}.{config.datacenter}", config,
                                 config.serf_wan_port, keyring,
-                                data / "remote.snapshot" if data else None)
+                                data / "remote.snapshot" if data else None, self.routines)
         for pool in self.pools():
             pool.driver.subscribe(lambda event, kind=pool.kind: on_event(kind, event))
-        self._joiners: list[asyncio.Task] = []
+        self._joiners: list[str] = []
 
     def pools(self) -> list[SerfPool]:
         return [self.lan] + ([self.wan] if self.wan is not None else [])
@@ -148,7 +159,10 @@ class Gossip:
             if addresses and (kind == "lan" or self.wan is not None):
                 pool = self.lan if kind == "lan" else self.wan
                 if retry:
-                    self._joiners.append(asyncio.create_task(self._retry_join(pool, addresses)))
+                    name = f"retry-join-{kind}"
+                    self.routines.start(name, functools.partial(self._retry_join, pool,
+                                                                addresses))
+                    self._joiners.append(name)
                 else:
                     try:
                         await pool.join(addresses)
@@ -156,6 +170,8 @@ class Gossip:
                         raise ConsulError(f"Error joining {kind} pool: {err}") from None
 
     async def _retry_join(self, pool: SerfPool, addresses: list[str]) -> None:
+        """Join until it works; the first retries come quickly (1 s, doubling up to
+        ``retry_interval``) so agents started together with their servers meet in seconds."""
         attempt = 0
         limit = self.config.retry_max
         while True:
@@ -170,7 +186,7 @@ class Gossip:
                               pool.kind, attempt, err)
                     return
                 log.warning("retry-join %s failed (attempt %d): %s", pool.kind, attempt, err)
-            await asyncio.sleep(self.config.retry_interval)
+            await asyncio.sleep(retry_join_delay(attempt, self.config.retry_interval))
 
     async def leave(self) -> None:
         for pool in self.pools():
@@ -179,11 +195,8 @@ class Gossip:
             log.info("(%s) left", pool.kind.upper())
 
     async def stop(self) -> None:
-        for task in self._joiners:
-            task.cancel()
-        for task in self._joiners:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for name in self._joiners:
+            await self.routines.stop(name)
         for pool in self.pools():
             await pool.driver.stop()
 

@@ -27,6 +27,7 @@ from proconsul.gossip.serf import (
 from proconsul.gossip.snapshot import SnapshotState, compaction_threshold
 from proconsul.gossip.transport import Address, Transport
 from proconsul.gossip.wire import WireError
+from proconsul.lib.routine import RoutineManager
 
 __all__ = ["GossipDriver", "JoinError", "SnapshotFile"]
 
@@ -78,7 +79,8 @@ class GossipDriver:
 
     def __init__(self, serf: Serf, transport: Transport,
                  snapshot: SnapshotFile | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 routines: RoutineManager | None = None, name: str = "gossip-timers") -> None:
         self.serf = serf
         self.transport = transport
         self.snapshot = snapshot
@@ -86,7 +88,9 @@ class GossipDriver:
         self._subscribers: list[Callable[[SerfEvent], None]] = []
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()
-        self._loop_task: asyncio.Task | None = None
+        # The timer loop runs supervised, under ``name`` (the owner's manager shows it).
+        self._routines = routines if routines is not None else RoutineManager()
+        self._timers_name = name
         self._running = False
         self._inbound_streams = 0
         self._tasks: set[asyncio.Task] = set()
@@ -109,7 +113,7 @@ class GossipDriver:
         self.serf.start(self.clock())
         self._flush()
         self._running = True
-        self._loop_task = asyncio.create_task(self._run_timers())
+        self._routines.start(self._timers_name, self._run_timers)
         if self.serf.rejoin_addresses:
             self._spawn(self._rejoin(list(self.serf.rejoin_addresses)))
 
@@ -122,8 +126,7 @@ class GossipDriver:
         self._running = False
         self.serf.shutdown()
         self._wake.set()
-        if self._loop_task is not None:
-            await self._loop_task
+        await self._routines.stop(self._timers_name)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -218,6 +218,7 @@ class RaftNode:
         self._storage_thread = StorageThread(f"raft-storage-{self.id}")
         self._transport.start(self._receive)
         self._task = asyncio.create_task(self._run(), name=f"raft-{self.id}")
+        self._task.add_done_callback(_report_crash)
 
     async def shutdown(self) -> None:
         """Stop after the storage work under way; pending callers get an error."""
@@ -516,3 +517,12 @@ class RaftNode:
     def _in_storage_thread(self, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         assert self._storage_thread is not None
         return self._storage_thread.call(function, *args)
+
+
+def _report_crash(task: asyncio.Task) -> None:
+    """Log a dead raft loop at once. It is not restarted: a restart in the middle of a
+    Ready could skip committed entries, so this node stays down until the process restarts."""
+    if not task.cancelled() and task.exception() is not None:
+        error = task.exception()
+        log.error("raft loop stopped by an error; this server no longer takes part in "
+                  "consensus: %s: %s", type(error).__name__, error, exc_info=error)

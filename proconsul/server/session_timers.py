@@ -55,7 +55,7 @@ class SessionTimers:
     def _expire(self, session_id: str) -> None:
         self._timers.pop(session_id, None)
         self._server.routines.start(f"session-expire-{session_id}",
-                                    lambda: self._destroy(session_id))
+                                    lambda: self._destroy(session_id), label="session-expire")
 
     async def _destroy(self, session_id: str) -> None:
         log.info("session %s expired", session_id)

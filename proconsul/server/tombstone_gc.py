@@ -51,7 +51,8 @@ class TombstoneGC:
 
     def _expire(self, expires: float) -> None:
         index, _ = self._buckets.pop(expires)
-        self._server.routines.start(f"tombstone-reap-{index}", lambda: self._reap(index))
+        self._server.routines.start(f"tombstone-reap-{index}", lambda: self._reap(index),
+                                    label="tombstone-reap")
 
     async def _reap(self, index: int) -> None:
         await self._server.raft_apply(MessageType.TOMBSTONE, TombstoneRequest(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proconsul.agent.cache.types import CacheType, FetchResult, Rpc
+from proconsul.lib.routine import supervise
 from proconsul.structs.query import DEFAULT_QUERY_TIME_NS, MAX_QUERY_TIME_NS
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,7 @@ class Cache:
 
     def _start_reaper(self) -> None:
         if self._reaper is None or self._reaper.done():
-            self._reaper = asyncio.create_task(self._reap())
+            self._reaper = asyncio.create_task(supervise("cache-reaper", self._reap))
 
     async def _reap(self) -> None:
         """Evict entries unread for ``ttl``; their readers wake and fetch anew."""

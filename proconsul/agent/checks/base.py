@@ -10,6 +10,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from proconsul.lib.routine import supervise
 from proconsul.structs.catalog import HEALTH_CRITICAL, HEALTH_PASSING, HEALTH_WARNING
 
 log = logging.getLogger(__name__)
@@ -109,12 +110,8 @@ class CheckRunner:
         await self._close()
 
     async def _guarded_run(self) -> None:
-        try:
-            await self._run()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("check %r: runner crashed", self.check_id)
+        """The runner's loop, restarted with backoff (and counted) if it crashes."""
+        await supervise(f"check {self.check_id!r}", self._run, label="check")
 
     async def _run(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -44,6 +44,7 @@ async def agent_self(request: web.Request) -> web.Response:
         },
         "Meta": dict(agent.anti_entropy.node.meta),
         "xDS": None,
+        "Routines": agent.routine_statuses(),  # Proconsul's own: supervised background tasks
     }
     return json_reply(request, body)
 

@@ -80,11 +80,13 @@ async def register_service(request: web.Request) -> web.Response:
     replace_checks = flag(request.query, "replace-existing-checks")
     await agent.registry.register_service(body, token=token(request),
                                           replace_existing_checks=replace_checks)
+    await agent.anti_entropy.settle()
     return web.Response(status=200)
 
 
 async def deregister_service(request: web.Request) -> web.Response:
     await _agent(request).registry.deregister_service(request.match_info["id"])
+    await _agent(request).anti_entropy.settle()
     return web.Response(status=200)
 
 
@@ -118,11 +120,13 @@ async def checks(request: web.Request) -> web.Response:
 async def register_check(request: web.Request) -> web.Response:
     raw = decode_json(await request.read(), dict)
     await _agent(request).registry.register_check(raw, token=token(request))
+    await _agent(request).anti_entropy.settle()
     return web.Response(status=200)
 
 
 async def deregister_check(request: web.Request) -> web.Response:
     await _agent(request).registry.deregister_check(request.match_info["id"])
+    await _agent(request).anti_entropy.settle()
     return web.Response(status=200)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl as ssl_module
 from urllib.parse import unquote_to_bytes
@@ -17,6 +16,7 @@ from proconsul.agent.http import (
     agent_monitor,
     catalog,
     coordinate,
+    debug_hooks,
     debug_pprof,
     event,
     health,
@@ -91,11 +91,11 @@ class HttpApi:
         self.router = api_router()
         if agent.config.tree.get("enable_debug"):
             debug_pprof.add_routes(self.router)
+        debug_hooks.add_routes(self.router)
         self._servers: list[web.HttpServer] = []
         # limits.http_max_conns_per_client, across the HTTP and HTTPS listeners
         self.conn_limit = web.ConnLimit(agent.config.http_max_conns_per_client)
         self._socket_paths: list[str] = []
-        self._runtime_metrics: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None,
                     ssl_handshake_timeout: float | None = None,
@@ -120,7 +120,8 @@ class HttpApi:
             self._socket_paths.append(path)
         if not self._servers:
             self.app["log_monitor"].install()
-            self._runtime_metrics = asyncio.create_task(emit_runtime_metrics(metrics))
+            self.app["agent"].routines.start("runtime-metrics",
+                                             lambda: emit_runtime_metrics(metrics))
         self._servers.append(server)
 
     async def stop(self) -> None:
@@ -131,10 +132,7 @@ class HttpApi:
         monitor.close_subscriptions()
         await asyncio.gather(*(server.stop() for server in self._servers))
         monitor.uninstall()
-        if self._runtime_metrics is not None:
-            self._runtime_metrics.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runtime_metrics
+        await self.app["agent"].routines.stop("runtime-metrics")
         self._servers = []
         for path in self._socket_paths:
             unix_socket.remove(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from proconsul.agent.http.decode import decode_json
@@ -72,8 +73,31 @@ async def create(request: web.Request) -> web.Response:
                       TTL=body.TTL, NodeChecks=node_checks, ServiceChecks=body.ServiceChecks)
     req = SessionRequest(Op="create", Session=session, Datacenter=datacenter(request),
                          Token=token(request))
+    if session.Node == agent.config.node_name and not request.app.get("own_node_ready"):
+        await _own_node_ready(request, node_checks or [])
     session_id = await agent.rpc("Session.Apply", req)
     return json_reply(request, {"ID": session_id})
+
+
+async def _own_node_ready(request: web.Request, checks: list[str]) -> None:
+    """On a fresh agent, wait (bounded) until the catalog has this node and, when the
+    session uses it, its serfHealth check (the leader adds that), so a session created
+    as soon as a leader is reported does not fail with "Missing node registration"."""
+    agent = request.app["agent"]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + agent.config.rpc_hold_timeout
+    if not await agent.anti_entropy.node_registration(agent.config.rpc_hold_timeout) or \
+            SERF_CHECK_ID not in checks:
+        return
+    index = 0
+    while (remaining := deadline - loop.time()) > 0:
+        reply = await agent.rpc("Health.NodeChecks", NodeSpecificRequest(
+            Datacenter=agent.config.datacenter, Node=agent.config.node_name,
+            MinQueryIndex=index, MaxQueryTime=int(remaining * 1e9), Token=token(request)))
+        if any(check.CheckID == SERF_CHECK_ID for check in reply.HealthChecks):
+            request.app["own_node_ready"] = True  # once seen, later creates skip all this
+            return
+        index = reply.Index
 
 
 def _session_id(request: web.Request) -> str:

@@ -41,6 +41,7 @@ from proconsul.agent.local.state import (
     LocalState,
 )
 from proconsul.lib.duration import parse_duration
+from proconsul.lib.routine import supervise
 from proconsul.structs.catalog import HEALTH_CRITICAL, HealthCheck
 from proconsul.structs.errors import BadRequest, NotFound
 
@@ -215,7 +216,9 @@ class LocalRegistry:
             return
         if timer is None:
             timer = asyncio.get_running_loop().call_later(
-                after, lambda: asyncio.ensure_future(self._reap(check_id, service_id)))
+                after, lambda: asyncio.ensure_future(supervise(
+                    f"deregister-critical {check_id}", lambda: self._reap(check_id, service_id),
+                    label="deregister-critical")))
         self._critical_since[check_id] = timer
 
     async def _reap(self, check_id: str, service_id: str) -> None:

@@ -23,25 +23,49 @@ NODE_MAINTENANCE_ID = "_node_maintenance"
 SERVICE_MAINTENANCE_PREFIX = "_service_maintenance:"
 
 
+@dataclass(kw_only=True)
+class Versioned:
+    """Sync bookkeeping: ``version`` moves on every change, ``synced`` is the last
+    version the catalog is known to hold, so a change made while a sync RPC is
+    under way is never taken as synced."""
+
+    version: int = 0
+    synced: int = -1
+    failed: int = -1  # the last version whose sync failed (logged once)
+
+    @property
+    def in_sync(self) -> bool:
+        return self.synced == self.version
+
+    def changed(self) -> None:
+        self.version += 1
+
+    def mark_synced(self, version: int) -> None:
+        """The catalog now holds ``version`` (the one read when the RPC was built)."""
+        self.synced = version
+
+    def mark_in_sync(self, in_sync: bool) -> None:
+        """Set from a comparison with the catalog made just now."""
+        self.synced = self.version if in_sync else -1
+
+
 @dataclass
-class LocalService:
+class LocalService(Versioned):
     """A service registered with this agent."""
 
     service: NodeService
     token: str = ""
-    in_sync: bool = False
     deleted: bool = False
     sidecar_of: str = ""  # parent service ID, tracked here rather than in service meta
     from_config: bool = False
 
 
 @dataclass
-class LocalCheck:
+class LocalCheck(Versioned):
     """A check registered with this agent; output-only changes may wait before syncing."""
 
     check: HealthCheck
     token: str = ""
-    in_sync: bool = False
     deleted: bool = False
     deferred: asyncio.TimerHandle | None = None
     from_config: bool = False
@@ -81,6 +105,11 @@ class LocalState:
         event.set()
         self.on_change()
 
+    def all_in_sync(self) -> bool:
+        """Whether the catalog holds every local change made so far."""
+        return self.node_in_sync and all(s.in_sync for s in self.services.values()) and \
+            all(c.in_sync for c in self.checks.values())
+
     # ---- services -----------------------------------------------------------------
 
     def add_service(self, service: NodeService, token: str = "", sidecar_of: str = "",
@@ -95,7 +124,8 @@ class LocalState:
         if local is None or local.deleted:
             return []
         removed = [service_id]
-        local.deleted, local.in_sync = True, False
+        local.deleted = True
+        local.changed()
         for check_id, check in list(self.checks.items()):
             if check.check.ServiceID == service_id and not check.deleted:
                 self._delete_check(check_id)
@@ -143,7 +173,7 @@ class LocalState:
             local.deferred.cancel()
             local.deferred = None
         local.deleted = True
-        local.in_sync = False
+        local.changed()
 
     def live_checks(self) -> dict[str, HealthCheck]:
         return {cid: c.check for cid, c in self.checks.items() if not c.deleted}
@@ -165,20 +195,25 @@ class LocalState:
             if local.deferred is not None:
                 local.deferred.cancel()
                 local.deferred = None
-            local.in_sync = False
+            local.changed()
             self._notify()
-        elif local.deferred is None and local.in_sync:
+        elif local.deferred is not None:  # the timer already set will send this output
+            self._changed_readers_only()
+        elif local.in_sync:
             loop = asyncio.get_running_loop()
             local.deferred = loop.call_later(self.check_update_interval,
                                              self._deferred_sync, check_id)
             self._changed_readers_only()
+        else:  # a sync is due anyway (perhaps under way with the old output): send this one
+            local.changed()
+            self._notify()
         return True
 
     def _deferred_sync(self, check_id: str) -> None:
         local = self.checks.get(check_id)
         if local is not None:
             local.deferred = None
-            local.in_sync = False
+            local.changed()
             self._notify()
 
     def _changed_readers_only(self) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from msgspec.structs import replace
 
-from proconsul.agent.local.state import LocalCheck, LocalService, LocalState
+from proconsul.agent.local.state import LocalCheck, LocalService, LocalState, Versioned
 from proconsul.structs.catalog import (
     SERF_CHECK_ID,
     DeregisterRequest,
@@ -31,7 +31,9 @@ from proconsul.structs.requests import NodeSpecificRequest
 log = logging.getLogger("agent.anti_entropy")
 
 FULL_SYNC_INTERVAL = 60.0
-RETRY_INTERVAL = 15.0
+RETRY_INTERVAL = 15.0  # after a failed sync; the first retries come sooner
+RETRY_FIRST = 1.0
+SETTLE_TIMEOUT = 2.0  # how long an agent API write waits for its change to reach the catalog
 SCALE_THRESHOLD = 128
 SERVER_OWNED_SERVICES = {"consul"}
 SERVER_OWNED_CHECKS = {SERF_CHECK_ID}
@@ -52,6 +54,10 @@ def _same_service(a: NodeService, b: NodeService) -> bool:
 
 def _same_check(a: HealthCheck, b: HealthCheck) -> bool:
     return replace(a, CreateIndex=0, ModifyIndex=0) == replace(b, CreateIndex=0, ModifyIndex=0)
+
+
+class EntriesNotSynced(ConsulError):
+    """Some entries could not be sent (they were skipped, the others were synced)."""
 
 
 class NodeInfo:
@@ -80,17 +86,56 @@ class AntiEntropy:
         self._trigger = asyncio.Event()
         self._full = asyncio.Event()
         self._full.set()
-        self.synced = asyncio.Event()
+        self.node_registered = asyncio.Event()
+        self.failing = False  # the last sync pass failed
+        self._pass_done = asyncio.Event()
         state.on_change = self._trigger.set
 
     def trigger_full_sync(self) -> None:
+        """Compare with the catalog now (on start, when a server comes up, on drift)."""
         self._full.set()
         self._trigger.set()
+
+    async def node_registration(self, timeout: float) -> bool:
+        """Wait (bounded) until this node is in the catalog, syncing now if it is not yet."""
+        if not self.node_registered.is_set():
+            self._trigger.set()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self.node_registered.wait()
+            except TimeoutError:
+                return False
+        return True
+
+    async def settle(self, timeout: float = SETTLE_TIMEOUT) -> bool:
+        """Wait (bounded) until every local change so far is in the catalog, so what an
+        agent API call registered is readable from the catalog when the call returns.
+        No wait while syncs fail (no servers, say); False if not settled."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.state.all_in_sync():
+            remaining = deadline - loop.time()
+            if self.failing or remaining <= 0:
+                return False
+            done = self._pass_done
+            self._trigger.set()
+            try:
+                async with asyncio.timeout(remaining):
+                    await done.wait()
+            except TimeoutError:
+                return False
+        return True
+
+    def _passed(self, ok: bool) -> None:
+        self.failing = not ok
+        done, self._pass_done = self._pass_done, asyncio.Event()
+        done.set()
 
     async def run(self) -> None:
         """Sync forever: full syncs on schedule, partial syncs on every change."""
         loop = asyncio.get_running_loop()
         next_full = loop.time()
+        failures = 0
         while True:
             full = self._full.is_set() or loop.time() >= next_full
             self._trigger.clear()
@@ -102,13 +147,16 @@ class AntiEntropy:
                     next_full = loop.time() + interval + random.uniform(0, interval / 16)
                 else:
                     await self.sync_changes()
-                self.synced.set()
-                self.synced = asyncio.Event()
+                failures = 0
+                self._passed(True)
             except ConsulError as err:
-                log.warning("anti-entropy sync failed, retrying: %s", err)
+                self._passed(False)
+                failures += 1
+                retry = min(RETRY_INTERVAL, RETRY_FIRST * 2 ** (failures - 1))
+                log.warning("anti-entropy sync failed, retrying in %gs: %s", retry, err)
                 self._full.set()
-                next_full = loop.time() + RETRY_INTERVAL
-                await _wait(self._trigger, RETRY_INTERVAL)
+                next_full = loop.time() + retry
+                await _wait(self._trigger, retry)
                 continue
             await _wait(self._trigger, max(0.0, next_full - loop.time()))
 
@@ -136,63 +184,101 @@ class AntiEntropy:
                 state.services[sid] = LocalService(remote, deleted=True)
         for sid, local in state.services.items():
             if local.deleted:
-                local.in_sync = sid not in remote_services
+                local.mark_in_sync(sid not in remote_services)
                 continue
             remote = remote_services.get(sid)
             if remote is not None and local.service.EnableTagOverride and \
                     remote.Tags != local.service.Tags:
                 local.service = replace(local.service, Tags=remote.Tags)
-            local.in_sync = remote is not None and _same_service(local.service, remote)
+            local.mark_in_sync(remote is not None and _same_service(local.service, remote))
         for cid, remote in remote_checks.items():
             if cid not in state.checks and cid not in SERVER_OWNED_CHECKS:
                 state.checks[cid] = LocalCheck(remote, deleted=True)
         for cid, local in state.checks.items():
             if local.deleted:
-                local.in_sync = cid not in remote_checks
+                local.mark_in_sync(cid not in remote_checks)
                 continue
             remote = remote_checks.get(cid)
             if remote is None:
-                local.in_sync = False
+                local.mark_in_sync(False)
             elif local.deferred is not None:  # an output-only change waits for its timer
-                local.in_sync = _same_check(replace(local.check, Output=remote.Output), remote)
+                local.mark_in_sync(
+                    _same_check(replace(local.check, Output=remote.Output), remote))
             else:
-                local.in_sync = _same_check(local.check, remote)
+                local.mark_in_sync(_same_check(local.check, remote))
 
     async def sync_changes(self) -> None:
-        """Push every out-of-sync entry; deletions first, the node before services."""
+        """Push every out-of-sync entry; deletions first, the node before services.
+
+        Each entry is marked synced at the version it had when its RPC was built,
+        so a change made during the await is sent by the next pass. An entry
+        replaced or removed meanwhile is left to that pass too. An entry that
+        fails for a reason other than a server error (``ConsulError``, which ends
+        the pass) is skipped so the others still sync; the pass then ends with
+        :class:`EntriesNotSynced`, so it is retried like a failed sync.
+        """
         state = self.state
         node = self.node
+        failed: list[str] = []
         for sid, local in list(state.services.items()):
-            if local.deleted and not local.in_sync:
-                await self.rpc("Catalog.Deregister", DeregisterRequest(
-                    Datacenter=node.datacenter, Node=node.name, ServiceID=sid,
-                    Token=local.token))
-            if local.deleted:
+            if state.services.get(sid) is not local or not local.deleted:
+                continue
+            if not local.in_sync:
+                await self._push(failed, f"service {sid!r}", local, "Catalog.Deregister",
+                                 DeregisterRequest(Datacenter=node.datacenter, Node=node.name,
+                                                   ServiceID=sid, Token=local.token))
+            if local.in_sync and state.services.get(sid) is local:
                 del state.services[sid]
         for cid, local in list(state.checks.items()):
-            if local.deleted and not local.in_sync:
-                await self.rpc("Catalog.Deregister", DeregisterRequest(
-                    Datacenter=node.datacenter, Node=node.name, CheckID=cid, Token=local.token))
-            if local.deleted:
+            if state.checks.get(cid) is not local or not local.deleted:
+                continue
+            if not local.in_sync:
+                await self._push(failed, f"check {cid!r}", local, "Catalog.Deregister",
+                                 DeregisterRequest(Datacenter=node.datacenter, Node=node.name,
+                                                   CheckID=cid, Token=local.token))
+            if local.in_sync and state.checks.get(cid) is local:
                 del state.checks[cid]
         if not state.node_in_sync:
             await self.rpc("Catalog.Register", self._node_request())
             state.node_in_sync = True
-        for local in list(state.services.values()):
-            if not local.in_sync:
-                checks = [c for c in state.checks.values()
-                          if c.check.ServiceID == local.service.ID and not c.in_sync]
-                await self.rpc("Catalog.Register", self._node_request(
-                    Service=local.service, Checks=[c.check for c in checks] or None,
-                    Token=local.token))
-                local.in_sync = True
-                for check in checks:
-                    check.in_sync = True
-        for local in list(state.checks.values()):
-            if not local.in_sync:
-                await self.rpc("Catalog.Register", self._node_request(
-                    Check=local.check, Token=local.token))
-                local.in_sync = True
+        self.node_registered.set()
+        for sid, local in list(state.services.items()):
+            if local.in_sync or local.deleted or state.services.get(sid) is not local:
+                continue
+            checks = [c for c in state.checks.values()
+                      if c.check.ServiceID == sid and not c.in_sync and not c.deleted]
+            sent = [(c, c.version) for c in checks]
+            if await self._push(failed, f"service {sid!r}", local, "Catalog.Register",
+                                self._node_request(Service=local.service,
+                                                   Checks=[c.check for c in checks] or None,
+                                                   Token=local.token)):
+                for check, version in sent:
+                    check.mark_synced(version)
+        for cid, local in list(state.checks.items()):
+            if local.in_sync or local.deleted or state.checks.get(cid) is not local:
+                continue
+            await self._push(failed, f"check {cid!r}", local, "Catalog.Register",
+                             self._node_request(Check=local.check, Token=local.token))
+        if failed:
+            raise EntriesNotSynced(f"cannot sync {', '.join(failed)}")
+
+    async def _push(self, failed: list[str], what: str, local: Versioned,
+                    method: str, request: Any) -> bool:
+        """One RPC for ``local``; marks the version sent as synced. True if it went through."""
+        version = local.version
+        try:
+            await self.rpc(method, request)
+        except ConsulError:
+            raise
+        except Exception as err:  # this entry cannot be sent (a bug, bad data): skip it
+            if local.failed != version:  # once per version; retries log at debug
+                log.error("anti-entropy: cannot sync %s: %s: %s", what, type(err).__name__, err)
+            log.debug("anti-entropy: cannot sync %s", what, exc_info=err)
+            local.failed = version
+            failed.append(what)
+            return False
+        local.mark_synced(version)
+        return True
 
     def _node_request(self, **fields) -> RegisterRequest:
         node = self.node

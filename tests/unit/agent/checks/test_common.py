@@ -197,3 +197,27 @@ async def test_unsupported_kinds_report_critical(rec, fields, message):
     await runner.start()
     assert await rec.next() == ("critical", message)
     await runner.stop()
+
+
+async def test_a_crashed_runner_is_restarted_and_counted():
+    from proconsul.agent.checks.base import CheckRunner
+    from proconsul.lib import routine
+    from proconsul.lib.metrics import registry as metrics
+
+    runs = asyncio.Queue()
+
+    class Crashy(CheckRunner):
+        async def _run(self) -> None:
+            runs.put_nowait(1)
+            if runs.qsize() == 1:
+                raise RuntimeError("bug in a probe")
+            await asyncio.Event().wait()
+
+    key = (routine.RESTARTS_METRIC, (("routine", "check"),))
+    before = metrics._counter_totals.get(key, 0)
+    runner = Crashy("c1", Recorder())
+    await runner.start()
+    await asyncio.wait_for(runs.get(), 1)
+    await asyncio.wait_for(runs.get(), 3)  # the second run, after the 1 s backoff
+    assert runner.running and metrics._counter_totals[key] - before == 1
+    await runner.stop()
