@@ -1,0 +1,266 @@
+"""Config entries: decoding (JSON in both key styles, HCL), normalize and validate with
+Consul's messages, and a JSON round trip of every kind."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from proconsul.structs.config_entries import KINDS, ConfigEntryError, decode, decode_hcl, make_entry
+
+
+def check(raw: dict) -> object:
+    entry = decode(raw)
+    entry.normalize()
+    entry.validate()
+    return entry
+
+
+def error_of(raw: dict) -> str:
+    with pytest.raises(ConfigEntryError) as info:
+        check(raw)
+    return info.value.message
+
+
+def test_snake_and_camel_case_decode_to_the_same_entry():
+    camel = decode({"Kind": "service-router", "Name": "web", "Routes": [
+        {"Match": {"HTTP": {"PathPrefix": "/admin", "QueryParam": [{"Name": "x", "Present": True}]}},
+         "Destination": {"Service": "admin", "ServiceSubset": "v1", "RequestTimeout": "3s",
+                         "PrefixRewrite": "/"}}]})
+    snake = decode({"kind": "service-router", "name": "web", "routes": [
+        {"match": {"http": {"path_prefix": "/admin", "query_param": [{"name": "x", "present": True}]}},
+         "destination": {"service": "admin", "service_subset": "v1", "request_timeout": 3_000_000_000,
+                         "prefix_rewrite": "/"}}]})
+    assert camel == snake
+    assert camel.Routes[0].Destination.RequestTimeout == "3s"
+
+
+def test_hcl_file_with_blocks_decodes():
+    entry = decode_hcl('''
+Kind = "service-intentions"
+Name = "db"
+Sources = [
+  {
+    Name   = "web"
+    Action = "allow"
+  },
+  {
+    Name = "api"
+    Permissions = [
+      {
+        Action = "allow"
+        HTTP {
+          path_prefix = "/v1"
+          methods     = ["get", "put"]
+        }
+      }
+    ]
+  },
+]
+Meta { owner = "team_a" }
+''')
+    entry.normalize()
+    entry.validate()
+    assert entry.Meta == {"owner": "team_a"}
+    assert [s.Name for s in entry.Sources] == ["web", "api"]
+    assert entry.Sources[1].Permissions[0].HTTP.Methods == ["GET", "PUT"]
+    assert all(s.Precedence == 9 and s.Type == "consul" for s in entry.Sources)
+
+
+def test_hcl_resolver_with_block_syntax():
+    entry = decode_hcl('''
+kind = "service-resolver"
+name = "web"
+default_subset = "v1"
+subsets {
+  v1 { filter = "Service.Meta.version == v1" }
+  v2 {
+    filter = "Service.Meta.version == v2"
+    only_passing = true
+  }
+}
+''')
+    entry.normalize()
+    entry.validate()
+    assert sorted(entry.Subsets) == ["v1", "v2"]
+    assert entry.Subsets["v2"].OnlyPassing is True
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"Name": "web"}, "Payload does not contain a kind/Kind key at the top level"),
+    ({"Kind": 3}, "Kind value in payload is not a string"),
+    ({"Kind": "nope"}, "invalid config entry kind: nope"),
+    ({"Kind": "service-defaults", "Name": "web", "Bogus": 1}, 'invalid config key "Bogus"'),
+    ({"Kind": "service-defaults", "Name": "web", "Namespace": "x"},
+     'invalid config key "Namespace", namespaces are a consul enterprise feature'),
+    ({"Kind": "service-resolver", "Name": "web", "ConnectTimeout": "soon"},
+     'time: invalid duration "soon"'),
+])
+def test_decode_errors(raw, message):
+    with pytest.raises(ConfigEntryError) as info:
+        decode(raw)
+    assert info.value.message == message
+    assert info.value.status == 400
+
+
+def test_nested_unknown_key_names_its_path():
+    with pytest.raises(ConfigEntryError, match='invalid config key "Routes.Match.Nope"'):
+        decode({"Kind": "service-router", "Name": "web", "Routes": [{"Match": {"Nope": 1}}]})
+
+
+def test_proxy_defaults_name_is_global():
+    entry = check({"Kind": "proxy-defaults", "Config": {"protocol": "http"}})
+    assert entry.Name == "global"
+    assert entry.protocol() == "http"
+    assert error_of({"Kind": "proxy-defaults", "Name": "other"}) == \
+        'invalid name ("other"), only "global" is supported'
+
+
+def test_mesh_entry_is_named_mesh():
+    entry = check({"Kind": "mesh", "TransparentProxy": {"mesh_destinations_only": True}})
+    assert entry.entry_name() == "mesh"
+    assert entry.TransparentProxy.MeshDestinationsOnly is True
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"Kind": "service-defaults"}, "Name is required"),
+    ({"Kind": "service-defaults", "Name": "*"},
+     "service-defaults name must be the name of a service, and not a wildcard"),
+    ({"Kind": "service-defaults", "Name": "web", "Protocol": "udp"}, "invalid value for protocol: udp"),
+    ({"Kind": "service-defaults", "Name": "web", "MutualTLSMode": "loose"},
+     'Invalid MutualTLSMode "loose". Must be one of "", "strict", or "permissive".'),
+    ({"Kind": "service-defaults", "Name": "web", "Destination": {"Addresses": ["a.example", "a.example"], "Port": 443}},
+     "Duplicate address 'a.example' is not allowed"),
+    ({"Kind": "service-defaults", "Name": "web", "Meta": {"k" * 129: "v"}},
+     f'Meta key "{"k" * 129}" exceeds maximum length 128'),
+    ({"Kind": "service-router", "Name": "web", "Routes": [{"Match": {"HTTP": {"PathExact": "x"}}}]},
+     "Route[0] PathExact doesn't start with '/': \"x\""),
+    ({"Kind": "service-router", "Name": "web", "Routes": [{"Match": {"HTTP": {"PathExact": "/x", "PathPrefix": "/"}}}]},
+     "Route[0] should only contain at most one of PathExact, PathPrefix, or PathRegex"),
+    ({"Kind": "service-router", "Name": "web", "Routes": [{"Match": {"HTTP": {"Methods": ["get", "GET"]}}}]},
+     'Route[0] Methods contains "GET" more than once'),
+    ({"Kind": "service-router", "Name": "web", "Routes": [{"Destination": {"PrefixRewrite": "/"}}]},
+     "Route[0] cannot make use of PrefixRewrite without configuring either PathExact or PathPrefix"),
+    ({"Kind": "service-router", "Name": "web", "Routes": [{"Destination": {"RetryOn": ["sometimes"]}}]},
+     'Route[0] contains an invalid retry condition: "sometimes"'),
+    ({"Kind": "service-splitter", "Name": "web"}, "no splits configured"),
+    ({"Kind": "service-splitter", "Name": "web", "Splits": [{"Weight": 50}, {"Weight": 40, "Service": "b"}]},
+     "the sum of all split weights must be 100, not 90.000000"),
+    ({"Kind": "service-splitter", "Name": "web", "Splits": [{"Weight": 50}, {"Weight": 50, "Service": "web"}]},
+     'split destination occurs more than once: service="web", subset="", namespace="", partition=""'),
+    ({"Kind": "service-resolver", "Name": "web", "DefaultSubset": "v9"},
+     'DefaultSubset "v9" is not a valid subset'),
+    ({"Kind": "service-resolver", "Name": "web", "Subsets": {"V1": {}}},
+     "Subset \"V1\" is invalid: must be 63 characters or less and contain only lowercase "
+     "alphanumeric characters or '-' (can't start or end with '-')"),
+    ({"Kind": "service-resolver", "Name": "web", "Redirect": {"Service": "a"}, "Failover": {"*": {"Service": "b"}}},
+     "Redirect and Failover cannot both be set"),
+    ({"Kind": "service-resolver", "Name": "web", "Redirect": {}}, "Redirect is empty"),
+    ({"Kind": "service-resolver", "Name": "web", "Redirect": {"ServiceSubset": "v1"}},
+     "Redirect.ServiceSubset defined without Redirect.Service"),
+    ({"Kind": "service-resolver", "Name": "web", "Failover": {"v1": {"Service": "b"}}},
+     'Bad Failover["v1"]: not a valid subset subset'),
+    ({"Kind": "service-resolver", "Name": "web", "Failover": {"*": {}}},
+     'Bad Failover["*"]: one of Service, ServiceSubset, Namespace, Targets, SamenessGroup, or '
+     "Datacenters is required"),
+    ({"Kind": "service-resolver", "Name": "web", "Failover": {"*": {"Datacenters": [""]}}},
+     'Bad Failover["*"].Datacenters: found empty datacenter'),
+    ({"Kind": "service-resolver", "Name": "web", "Failover": {"*": {"Service": "x", "Targets": [{"Service": "y"}]}}},
+     'Bad Failover["*"]: Targets cannot be set with Service'),
+    ({"Kind": "service-resolver", "Name": "web", "ConnectTimeout": "-1s"},
+     "Bad ConnectTimeout '-1s', must be >= 0"),
+    ({"Kind": "service-resolver", "Name": "web", "LoadBalancer": {"Policy": "fastest"}},
+     'Bad LoadBalancer policy: "fastest" is not supported'),
+    ({"Kind": "service-intentions", "Name": "db"}, "At least one source is required"),
+    ({"Kind": "service-intentions", "Name": "d*"},
+     "Name: wildcard character '*' cannot be used with partial values"),
+    ({"Kind": "service-intentions", "Name": "db", "Sources": [{"Name": "web"}]},
+     "Sources[0].Action must be set to 'allow' or 'deny'"),
+    ({"Kind": "service-intentions", "Name": "db", "Sources": [{"Name": "web", "Action": "allow"}, {"Name": "web", "Action": "deny"}]},
+     'Sources[1] defines "web" more than once'),
+    ({"Kind": "service-intentions", "Name": "db", "Sources": [{"Name": "web", "Action": "allow", "Permissions": [{"Action": "allow", "HTTP": {"PathExact": "/"}}]}]},
+     "Sources[0].Action must be omitted if Permissions are specified"),
+    ({"Kind": "service-intentions", "Name": "*", "Sources": [{"Name": "web", "Permissions": [{"Action": "allow", "HTTP": {"PathExact": "/"}}]}]},
+     "Sources[0].Permissions cannot be specified on intentions with wildcarded destinations"),
+    ({"Kind": "service-intentions", "Name": "db", "Sources": [{"Name": "web", "Permissions": [{"Action": "allow", "HTTP": {}}]}]},
+     "Sources[0].Permissions[0].HTTP should not be empty"),
+    ({"Kind": "service-intentions", "Name": "db", "Sources": [{"Name": "web", "Permissions": [{"Action": "allow"}]}]},
+     "Sources[0].Permissions[0].HTTP is required"),
+    ({"Kind": "service-intentions", "Name": "db", "Sources": [{"Name": "web", "Permissions": [{"Action": "allow", "HTTP": {"Methods": ["FETCH"]}}]}]},
+     'Sources[0].Permissions[0].HTTP.Methods contains an invalid method "FETCH"'),
+    ({"Kind": "service-intentions", "Name": "db", "Sources": [{"Name": "web", "Action": "allow", "LegacyMeta": {"a": "b"}}]},
+     "Sources[0].LegacyMeta must be omitted"),
+    ({"Kind": "ingress-gateway", "Name": "in", "Listeners": [{"Port": 80, "Protocol": "udp", "Services": [{"Name": "a"}]}]},
+     "protocol must be 'tcp', 'http', 'http2', or 'grpc'. 'udp' is an unsupported protocol"),
+    ({"Kind": "ingress-gateway", "Name": "in", "Listeners": [{"Port": 80, "Services": [{"Name": "a"}, {"Name": "b"}]}]},
+     "Multiple services per listener are only supported for L7 protocols, 'http', 'grpc' and 'http2'"),
+    ({"Kind": "terminating-gateway", "Name": "t", "Services": [{"Name": "a", "CertFile": "c"}]},
+     'Service "a" must have a CertFile and a KeyFile, or neither'),
+])
+def test_validation_messages(raw, message):
+    assert error_of(raw) == message
+
+
+def test_splitter_weights_round_to_hundredths():
+    entry = check({"Kind": "service-splitter", "Name": "web", "Splits": [
+        {"Weight": 50.004, "ServiceSubset": "a"}, {"Weight": 49.996, "ServiceSubset": "b"}]})
+    assert [s.Weight for s in entry.Splits] == [50.0, 50.0]
+    assert error_of({"Kind": "service-splitter", "Name": "web", "Splits": [
+        {"Weight": 33.333, "ServiceSubset": "a"}, {"Weight": 33.333, "ServiceSubset": "b"},
+        {"Weight": 33.334, "ServiceSubset": "c"}]}) == \
+        "the sum of all split weights must be 100, not 99.990000"
+
+
+def test_intentions_sources_sorted_by_precedence():
+    entry = check({"Kind": "service-intentions", "Name": "db", "Sources": [
+        {"Name": "*", "Action": "deny"}, {"Name": "web", "Action": "allow"}]})
+    assert [(s.Name, s.Precedence) for s in entry.Sources] == [("web", 9), ("*", 8)]
+    wild = check({"Kind": "service-intentions", "Name": "*", "Sources": [
+        {"Name": "*", "Action": "deny"}, {"Name": "web", "Action": "allow"}]})
+    assert [(s.Name, s.Precedence) for s in wild.Sources] == [("web", 6), ("*", 5)]
+
+
+SAMPLES = {
+    "service-defaults": {"Name": "web", "Protocol": "http", "MeshGateway": {"Mode": "local"},
+                         "Expose": {"Checks": True}, "Meta": {"a": "b"}},
+    "proxy-defaults": {"Name": "global", "Config": {"protocol": "http", "nested": {"x": [1, 2]}},
+                       "AccessLogs": {"Enabled": True}},
+    "service-router": {"Name": "web", "Routes": [{"Match": {"HTTP": {"PathPrefix": "/a"}},
+                                                   "Destination": {"Service": "a"}}]},
+    "service-splitter": {"Name": "web", "Splits": [{"Weight": 90}, {"Weight": 10, "Service": "b"}]},
+    "service-resolver": {"Name": "web", "DefaultSubset": "v1",
+                         "Subsets": {"v1": {"Filter": "Service.Meta.v == 1"}},
+                         "Failover": {"*": {"Datacenters": ["dc2"]}}, "RequestTimeout": "1m30s"},
+    "ingress-gateway": {"Name": "in", "Listeners": [{"Port": 8080, "Protocol": "http",
+                                                      "Services": [{"Name": "*"}]}]},
+    "terminating-gateway": {"Name": "t", "Services": [{"Name": "legacy", "SNI": "x.example"}]},
+    "service-intentions": {"Name": "db", "Sources": [{"Name": "web", "Action": "allow"}]},
+    "mesh": {"TransparentProxy": {"MeshDestinationsOnly": True}},
+    "exported-services": {"Name": "default", "Services": [{"Name": "web", "Consumers": [{"Peer": "p"}]}]},
+    "api-gateway": {"Name": "gw", "Listeners": [{"Name": "l", "Port": 443, "Protocol": "http"}]},
+    "http-route": {"Name": "r", "Parents": [{"Kind": "api-gateway", "Name": "gw"}],
+                   "Rules": [{"Services": [{"Name": "web"}]}], "Hostnames": ["*.example.com"]},
+    "tcp-route": {"Name": "r", "Parents": [{"Name": "gw"}], "Services": [{"Name": "db"}]},
+    "jwt-provider": {"Name": "okta", "JSONWebKeySet": {"Remote": {"URI": "https://x/keys"}}},
+    "control-plane-request-limit": {"Name": "global", "Mode": "permissive", "ReadRate": 100.0},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+def test_every_kind_round_trips_through_json(kind):
+    entry = check({"Kind": kind, **SAMPLES[kind]})
+    wire = msgspec.json.encode(entry)
+    again = check(msgspec.json.decode(wire))
+    assert again == entry
+    assert msgspec.json.decode(wire)["Kind"] == kind
+
+
+def test_every_ce_kind_is_known():
+    assert set(KINDS) >= {
+        "service-defaults", "proxy-defaults", "service-router", "service-splitter",
+        "service-resolver", "service-intentions", "ingress-gateway", "terminating-gateway",
+        "mesh", "exported-services", "api-gateway", "http-route", "tcp-route",
+        "inline-certificate", "jwt-provider", "sameness-group", "control-plane-request-limit"}
+    assert make_entry("service-resolver", "web").Name == "web"
+    with pytest.raises(ConfigEntryError, match="invalid config entry kind: x"):
+        make_entry("x")
