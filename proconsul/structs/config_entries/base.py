@@ -151,13 +151,18 @@ def _type_info(cls: type) -> mi.Type:
 
 @functools.cache
 def _field_map(cls: type) -> dict[str, mi.Field]:
+    """Folded key -> field, plus the type's ``ALIASES`` (Consul's irregular alias tags)."""
     info = _type_info(cls)
     assert isinstance(info, mi.StructType)
-    return {_fold(f.name): f for f in info.fields}
+    fields = {_fold(f.name): f for f in info.fields}
+    by_name = {f.name: f for f in info.fields}
+    for alias, name in getattr(cls, "ALIASES", {}).items():
+        fields[_fold(alias)] = by_name[name]
+    return fields
 
 
 def _fold(key: str) -> str:
-    return key.replace("_", "").replace("-", "").lower()
+    return key.replace("_", "").lower()
 
 
 def _translate(raw: Any, t: mi.Type, path: str, unused: list[str]) -> Any:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import binascii
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from proconsul.structs.base import UNSET, Record, UnsetType
-from proconsul.structs.config_entries.base import ConfigEntryError, Entry
+from proconsul.structs.config_entries.base import (
+    ConfigEntryError,
+    Duration,
+    Entry,
+    collect,
+    validate_meta,
+)
 
 __all__ = [
     "ExportedService",
@@ -16,11 +25,13 @@ __all__ = [
     "ServiceConsumer",
 ]
 
-RATE_LIMIT_MODES = ("permissive", "enforcing", "disabled")
+DEFAULT_CLOCK_SKEW_SECONDS = 30
 
 
 class ServiceConsumer(Record):
     """Who an exported service is exported to: a partition, a peer or a sameness group."""
+
+    ALIASES: ClassVar[dict[str, str]] = {"peer_name": "Peer"}
 
     Partition: str | UnsetType = UNSET
     Peer: str | UnsetType = UNSET
@@ -30,49 +41,52 @@ class ServiceConsumer(Record):
 class ExportedService(Record):
     Name: str = ""
     Namespace: str | UnsetType = UNSET
-    Consumers: list[ServiceConsumer] | None = None
+    Consumers: list[ServiceConsumer] | UnsetType = UNSET
 
 
 class ExportedServicesConfigEntry(Entry, kw_only=True):
-    """``exported-services``: services this partition offers to peers."""
+    """``exported-services``: services this partition offers to peers (name ``default`` in CE)."""
 
     KIND = "exported-services"
 
     Name: str = ""
-    Services: list[ExportedService] | None = None
+    Services: list[ExportedService] | UnsetType = UNSET
     Meta: dict[str, str] | UnsetType = UNSET
     CreateIndex: int = 0
     ModifyIndex: int = 0
 
     def validate(self) -> None:
-        if self.Name not in ("", "default"):
-            raise ConfigEntryError(
-                f'exported-services Name must be "default" in Consul CE, got "{self.Name}"')
-        if not self.Name:
-            raise ConfigEntryError("Name is required")
-        super().validate()
+        if self.Name != "default":
+            raise ConfigEntryError('exported-services Name must be "default"')
+        collect(validate_meta(self.Meta or None))
+        for i, svc in enumerate(self.Services or ()):
+            for j, consumer in enumerate(svc.Consumers or ()):
+                if (consumer.Partition or "default") != "default":
+                    raise ConfigEntryError(f"Services[{i}].Consumers[{j}]: partitions are an "
+                                           "enterprise-only feature")
+                if consumer.SamenessGroup:
+                    raise ConfigEntryError(f"Services[{i}].Consumers[{j}]: sameness-groups are "
+                                           "an enterprise-only feature")
         for i, svc in enumerate(self.Services or ()):
             if not svc.Name:
                 raise ConfigEntryError(f"Services[{i}]: service name cannot be empty")
-            if (svc.Namespace or "default") not in ("default", "*"):
+            if svc.Namespace == "*" and svc.Name != "*":
                 raise ConfigEntryError(
-                    f'Services[{i}]: namespaces are an enterprise feature')
+                    f"Services[{i}]: service name must be wildcard if namespace is wildcard")
             if not svc.Consumers:
                 raise ConfigEntryError(f"Services[{i}]: must have at least one consumer")
             for j, consumer in enumerate(svc.Consumers):
-                set_count = sum(1 for f in ("Partition", "Peer", "SamenessGroup")
-                                if getattr(consumer, f))
-                if set_count > 1:
+                if sum(1 for f in ("Partition", "Peer", "SamenessGroup")
+                       if getattr(consumer, f)) > 1:
                     raise ConfigEntryError(
                         f"Services[{i}].Consumers[{j}]: must define at most one of Peer, "
                         "Partition, or SamenessGroup")
-                if set_count == 0:
-                    raise ConfigEntryError(
-                        f"Services[{i}].Consumers[{j}]: must define one of Peer, Partition, "
-                        "or SamenessGroup")
+                if consumer.Partition == "*":
+                    raise ConfigEntryError(f"Services[{i}].Consumers[{j}]: exporting to all "
+                                           "partitions (wildcard) is not supported")
                 if consumer.Peer == "*":
-                    raise ConfigEntryError(f"Services[{i}].Consumers[{j}].Peer: "
-                                           "exporting to all peers (wildcard) is not supported")
+                    raise ConfigEntryError(f"Services[{i}].Consumers[{j}]: exporting to all "
+                                           "peers (wildcard) is not supported")
 
 
 class SamenessGroupMember(Record):
@@ -98,17 +112,58 @@ class SamenessGroupConfigEntry(Entry, kw_only=True):
         raise ConfigEntryError("sameness-groups are an enterprise-only feature")
 
 
+class LocalJWKS(Record):
+    JWKS: str | UnsetType = UNSET
+    Filename: str | UnsetType = UNSET
+
+
+class RemoteJWKS(Record):
+    URI: str | UnsetType = UNSET
+    RequestTimeoutMs: int | UnsetType = UNSET
+    CacheDuration: Duration | UnsetType = UNSET
+    FetchAsynchronously: bool | UnsetType = UNSET
+    UseSNI: bool | UnsetType = UNSET
+    RetryPolicy: dict[str, Any] | None | UnsetType = UNSET
+    JWKSCluster: dict[str, Any] | None | UnsetType = UNSET
+
+
+class JSONWebKeySet(Record):
+    Local: LocalJWKS | None | UnsetType = UNSET
+    Remote: RemoteJWKS | None | UnsetType = UNSET
+
+
+class JWTLocationHeader(Record):
+    Name: str | UnsetType = UNSET
+    ValuePrefix: str | UnsetType = UNSET
+    Forward: bool | UnsetType = UNSET
+
+
+class JWTLocationName(Record):
+    Name: str | UnsetType = UNSET
+
+
+class JWTLocation(Record):
+    Header: JWTLocationHeader | None | UnsetType = UNSET
+    QueryParam: JWTLocationName | None | UnsetType = UNSET
+    Cookie: JWTLocationName | None | UnsetType = UNSET
+
+
+class JWTForwardingConfig(Record):
+    HeaderName: str | UnsetType = UNSET
+    PadForwardPayloadHeader: bool = False
+
+
 class JWTProviderConfigEntry(Entry, kw_only=True):
     """``jwt-provider``: where JWTs come from and how their keys are found."""
 
     KIND = "jwt-provider"
 
     Name: str = ""
-    JSONWebKeySet: dict[str, Any] | None | UnsetType = UNSET
+    JSONWebKeySet: JSONWebKeySet | None | UnsetType = UNSET
     Issuer: str | UnsetType = UNSET
     Audiences: list[str] | UnsetType = UNSET
-    Locations: list[dict[str, Any]] | UnsetType = UNSET
-    Forwarding: dict[str, Any] | None | UnsetType = UNSET
+    Locations: list[JWTLocation] | UnsetType = UNSET
+    Forwarding: JWTForwardingConfig | None | UnsetType = UNSET
     ClockSkewSeconds: int | UnsetType = UNSET
     CacheConfig: dict[str, Any] | None | UnsetType = UNSET
     Meta: dict[str, str] | UnsetType = UNSET
@@ -117,56 +172,83 @@ class JWTProviderConfigEntry(Entry, kw_only=True):
 
     def normalize(self) -> None:
         super().normalize()
-        if self.ClockSkewSeconds is UNSET or self.ClockSkewSeconds == 0:
-            self.ClockSkewSeconds = 30
+        if not self.ClockSkewSeconds:
+            self.ClockSkewSeconds = DEFAULT_CLOCK_SKEW_SECONDS
 
     def validate(self) -> None:
         super().validate()
         jwks = self.JSONWebKeySet or None
-        if not jwks:
+        if jwks is None:
             raise ConfigEntryError("JSONWebKeySet is required")
-        local, remote = jwks.get("Local"), jwks.get("Remote")
-        if bool(local) == bool(remote):
-            raise ConfigEntryError("Must set exactly one of: JSONWebKeySet Local or "
-                                   "JSONWebKeySet Remote")
+        local, remote = jwks.Local or None, jwks.Remote or None
+        if (local is None) == (remote is None):
+            raise ConfigEntryError("must specify exactly one of Local or Remote JSON Web key set")
+        if remote is not None:
+            if not remote.URI:
+                raise ConfigEntryError("Remote JWKS URI is required")
+            parsed = urlsplit(remote.URI)
+            if not (parsed.scheme or remote.URI.startswith("/")):
+                raise ConfigEntryError(f'Remote JWKS URI is invalid: parse "{remote.URI}": '
+                                       f"invalid URI for request, uri: {remote.URI}")
+        else:
+            if bool(local.JWKS) == bool(local.Filename):
+                raise ConfigEntryError(
+                    "must specify exactly one of String or filename for local keyset")
+            if local.JWKS:
+                try:
+                    base64.b64decode(local.JWKS, validate=True)
+                except (binascii.Error, ValueError):
+                    raise ConfigEntryError("JWKS must be valid base64 encoded string") from None
+        problems = []
         for loc in self.Locations or ():
-            if sum(1 for k in ("Header", "QueryParam", "Cookie") if loc.get(k)) != 1:
-                raise ConfigEntryError("Must set exactly one of: JWT location header, query "
-                                       "param or cookie")
+            kinds = [k for k in ("Header", "QueryParam", "Cookie") if getattr(loc, k)]
+            if len(kinds) != 1:
+                problems.append("must set exactly one of: JWT location header, query param or "
+                                "cookie")
+            elif not getattr(loc, kinds[0]).Name:
+                label = {"Header": "header", "QueryParam": "query param", "Cookie": "cookie"}
+                problems.append(f"JWT location {label[kinds[0]]} name must be specified")
+        collect(problems)
+        forwarding = self.Forwarding or None
+        if forwarding is not None and not forwarding.HeaderName:
+            raise ConfigEntryError("Header name required for forwarding config")
+
+
+class ReadWriteRatesConfig(Record):
+    ReadRate: float = 0.0
+    WriteRate: float = 0.0
 
 
 class RateLimitIPConfigEntry(Entry, kw_only=True):
-    """``control-plane-request-limit``: read and write rate limits on the servers."""
+    """``control-plane-request-limit``: read and write rate limits on the servers.
+
+    Consul accepts any values here (its Validate checks nothing)."""
 
     KIND = "control-plane-request-limit"
 
-    Name: str = ""
+    Name: str | UnsetType = UNSET
+    Meta: dict[str, str] | UnsetType = UNSET
     Mode: str = ""
     ReadRate: float = 0.0
     WriteRate: float = 0.0
-    ACL: dict[str, Any] | None | UnsetType = UNSET
-    Catalog: dict[str, Any] | None | UnsetType = UNSET
-    ConfigEntry: dict[str, Any] | None | UnsetType = UNSET
-    ConnectCA: dict[str, Any] | None | UnsetType = UNSET
-    Coordinate: dict[str, Any] | None | UnsetType = UNSET
-    DiscoveryChain: dict[str, Any] | None | UnsetType = UNSET
-    Health: dict[str, Any] | None | UnsetType = UNSET
-    Intention: dict[str, Any] | None | UnsetType = UNSET
-    KV: dict[str, Any] | None | UnsetType = UNSET
-    Tenancy: dict[str, Any] | None | UnsetType = UNSET
-    PreparedQuery: dict[str, Any] | None | UnsetType = UNSET
-    Session: dict[str, Any] | None | UnsetType = UNSET
-    Txn: dict[str, Any] | None | UnsetType = UNSET
-    Meta: dict[str, str] | UnsetType = UNSET
+    ACL: ReadWriteRatesConfig | None | UnsetType = UNSET
+    Catalog: ReadWriteRatesConfig | None | UnsetType = UNSET
+    ConfigEntry: ReadWriteRatesConfig | None | UnsetType = UNSET
+    ConnectCA: ReadWriteRatesConfig | None | UnsetType = UNSET
+    Coordinate: ReadWriteRatesConfig | None | UnsetType = UNSET
+    DiscoveryChain: ReadWriteRatesConfig | None | UnsetType = UNSET
+    Health: ReadWriteRatesConfig | None | UnsetType = UNSET
+    Intention: ReadWriteRatesConfig | None | UnsetType = UNSET
+    KV: ReadWriteRatesConfig | None | UnsetType = UNSET
+    Tenancy: ReadWriteRatesConfig | None | UnsetType = UNSET
+    PreparedQuery: ReadWriteRatesConfig | None | UnsetType = UNSET
+    Session: ReadWriteRatesConfig | None | UnsetType = UNSET
+    Txn: ReadWriteRatesConfig | None | UnsetType = UNSET
     CreateIndex: int = 0
     ModifyIndex: int = 0
 
+    def entry_name(self) -> str:
+        return self.Name or ""
+
     def validate(self) -> None:
-        if self.Name != "global":
-            raise ConfigEntryError('control-plane-request-limit Name must be "global"')
-        super().validate()
-        if self.Mode not in RATE_LIMIT_MODES:
-            raise ConfigEntryError(f"mode must be one of {list(RATE_LIMIT_MODES)}, "
-                                   f'got "{self.Mode}"')
-        if self.ReadRate < 0 or self.WriteRate < 0:
-            raise ConfigEntryError("ReadRate and WriteRate must be >= 0")
+        return None

@@ -315,7 +315,7 @@ class MeshTransparentProxyConfig(Record):
 
 
 class PeeringMeshConfig(Record):
-    PeerThroughMeshGateways: bool | UnsetType = UNSET
+    PeerThroughMeshGateways: bool = False
 
 
 _TLS_VERSIONS = ("", "TLS_AUTO", "TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3")
@@ -349,8 +349,8 @@ class MeshConfigEntry(Entry, kw_only=True):
             for bound in ("TLSMinVersion", "TLSMaxVersion"):
                 version = getattr(direction, bound) or ""
                 if version not in _TLS_VERSIONS:
-                    raise ConfigEntryError(f"failed to parse {bound} for mesh TLS {side.lower()}: "
-                                           f"TLS version {version} is not supported")
+                    raise ConfigEntryError(f"error in {side.lower()} TLS configuration: "
+                                           f"{version} is not a valid TLS version")
 
 
 def _mode_errors(mode: str | UnsetType, gateway: MeshGatewayConfig) -> list[str]:

@@ -193,9 +193,17 @@ def test_mesh_entry_is_named_mesh():
     ({"Kind": "ingress-gateway", "Name": "in", "Listeners": [{"Port": 80, "Protocol": "udp", "Services": [{"Name": "a"}]}]},
      "protocol must be 'tcp', 'http', 'http2', or 'grpc'. 'udp' is an unsupported protocol"),
     ({"Kind": "ingress-gateway", "Name": "in", "Listeners": [{"Port": 80, "Services": [{"Name": "a"}, {"Name": "b"}]}]},
-     "Multiple services per listener are only supported for L7 protocols, 'http', 'grpc' and 'http2'"),
+     "Multiple services per listener are only supported for L7 protocols, 'http', 'grpc' and 'http2' (listener on port 80)"),
+    ({"Kind": "ingress-gateway", "Name": "in", "Listeners": [{"Port": 80, "Protocol": "http", "Services": [{"Name": "a", "Hosts": ["a.*.com"]}]}]},
+     'Host "a.*.com" is not valid, a wildcard specifier is only allowed as the leftmost label'),
+    ({"Kind": "api-gateway", "Name": "gw", "Listeners": [{"Name": "Bad_Name", "Port": 80, "Protocol": "http"}]},
+     'listener name "Bad_Name" is invalid, must be at least 1 character and contain only letters, numbers, or dashes'),
+    ({"Kind": "api-gateway", "Name": "gw"}, "api gateway must have at least one listener"),
+    ({"Kind": "http-route", "Name": "r", "Parents": [{"Name": "gw"}], "Rules": [{"Matches": [{"Path": {"Match": "exact", "Value": "x"}}]}]},
+     "Rule[0], Match[0], Path, exact type match doesn't start with '/': \"x\""),
+    ({"Kind": "tcp-route", "Name": "r", "Parents": [{"Name": "gw"}, {"Name": "gw"}]}, "route parents must be unique"),
     ({"Kind": "terminating-gateway", "Name": "t", "Services": [{"Name": "a", "CertFile": "c"}]},
-     'Service "a" must have a CertFile and a KeyFile, or neither'),
+     'Service "a" must have a CertFile, CAFile, and KeyFile specified for TLS origination'),
 ])
 def test_validation_messages(raw, message):
     assert error_of(raw) == message
@@ -239,7 +247,7 @@ SAMPLES = {
     "exported-services": {"Name": "default", "Services": [{"Name": "web", "Consumers": [{"Peer": "p"}]}]},
     "api-gateway": {"Name": "gw", "Listeners": [{"Name": "l", "Port": 443, "Protocol": "http"}]},
     "http-route": {"Name": "r", "Parents": [{"Kind": "api-gateway", "Name": "gw"}],
-                   "Rules": [{"Services": [{"Name": "web"}]}], "Hostnames": ["*.example.com"]},
+                   "Rules": [{"Services": [{"Name": "web"}]}], "Hostnames": ["app.example.com"]},
     "tcp-route": {"Name": "r", "Parents": [{"Name": "gw"}], "Services": [{"Name": "db"}]},
     "jwt-provider": {"Name": "okta", "JSONWebKeySet": {"Remote": {"URI": "https://x/keys"}}},
     "control-plane-request-limit": {"Name": "global", "Mode": "permissive", "ReadRate": 100.0},
@@ -264,3 +272,85 @@ def test_every_ce_kind_is_known():
     assert make_entry("service-resolver", "web").Name == "web"
     with pytest.raises(ConfigEntryError, match="invalid config entry kind: x"):
         make_entry("x")
+
+
+def test_irregular_alias_peer_name():
+    entry = check({"Kind": "exported-services", "Name": "default", "Services": [
+        {"Name": "web", "Consumers": [{"peer_name": "east"}]}]})
+    assert entry.Services[0].Consumers[0].Peer == "east"
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"Kind": "exported-services", "Name": "other"}, 'exported-services Name must be "default"'),
+    ({"Kind": "exported-services", "Name": "default", "Services": [{"Name": "web"}]},
+     "Services[0]: must have at least one consumer"),
+    ({"Kind": "exported-services", "Name": "default", "Services": [{"Name": "web", "Consumers": [{"Peer": "*"}]}]},
+     "Services[0].Consumers[0]: exporting to all peers (wildcard) is not supported"),
+    ({"Kind": "exported-services", "Name": "default", "Services": [{"Name": "web", "Consumers": [{"Partition": "p2"}]}]},
+     "Services[0].Consumers[0]: partitions are an enterprise-only feature"),
+    ({"Kind": "jwt-provider", "Name": "okta"}, "JSONWebKeySet is required"),
+    ({"Kind": "jwt-provider", "Name": "okta", "JSONWebKeySet": {"Local": {"JWKS": "e30="}, "Remote": {"URI": "https://x"}}},
+     "must specify exactly one of Local or Remote JSON Web key set"),
+    ({"Kind": "jwt-provider", "Name": "okta", "JSONWebKeySet": {"Local": {"JWKS": "not base64!"}}},
+     "JWKS must be valid base64 encoded string"),
+    ({"Kind": "jwt-provider", "Name": "okta", "JSONWebKeySet": {"Remote": {"URI": "https://x/keys"}},
+      "Locations": [{"Header": {"Name": "a"}, "Cookie": {"Name": "b"}}]},
+     "must set exactly one of: JWT location header, query param or cookie"),
+    ({"Kind": "jwt-provider", "Name": "okta", "JSONWebKeySet": {"Remote": {"URI": "https://x/keys"}},
+      "Forwarding": {"PadForwardPayloadHeader": True}},
+     "Header name required for forwarding config"),
+    ({"Kind": "mesh", "TLS": {"Incoming": {"TLSMinVersion": "TLSv9"}}},
+     "error in incoming TLS configuration: TLSv9 is not a valid TLS version"),
+    ({"Kind": "sameness-group", "Name": "sg"}, "sameness-groups are an enterprise-only feature"),
+    ({"Kind": "inline-certificate", "Name": "c", "Certificate": "x", "PrivateKey": "y"},
+     "failed to parse private key PEM"),
+])
+def test_more_validation_messages(raw, message):
+    assert error_of(raw) == message
+
+
+def test_mesh_has_no_name_field():
+    with pytest.raises(ConfigEntryError, match='invalid config key "Name"'):
+        decode({"Kind": "mesh", "Name": "mesh"})
+
+
+def test_jwt_provider_defaults_clock_skew():
+    entry = check({"kind": "jwt-provider", "name": "okta",
+                   "json_web_key_set": {"remote": {"uri": "https://x/keys", "cache_duration": "5m"}}})
+    assert entry.ClockSkewSeconds == 30
+    assert entry.JSONWebKeySet.Remote.CacheDuration == "5m0s"
+
+
+def _cert_pair(cn: str, key_size: int = 2048) -> tuple[str, str]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("gw.example.com")]), False)
+            .sign(key, hashes.SHA256()))
+    pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), pem_key
+
+
+def test_inline_certificate_checks_the_pair():
+    cert, key = _cert_pair("gw.example.com")
+    check({"Kind": "inline-certificate", "Name": "gw", "Certificate": cert, "PrivateKey": key})
+    _, other_key = _cert_pair("gw.example.com")
+    assert error_of({"Kind": "inline-certificate", "Name": "gw", "Certificate": cert,
+                     "PrivateKey": other_key}) == "tls: private key does not match public key"
+
+
+def test_rate_limit_entry_round_trips_without_validation():
+    entry = check({"Kind": "control-plane-request-limit", "Name": "global", "Mode": "enforcing",
+                   "ReadRate": 100, "KV": {"WriteRate": 5}})
+    assert entry.KV.WriteRate == 5.0
+    assert decode(msgspec.json.decode(msgspec.json.encode(entry))) == entry
