@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from typing import Any
 
@@ -15,6 +16,7 @@ from proconsul.structs.config_entries.base import (
     Duration,
     Entry,
     collect,
+    duration_ns,
     validate_meta,
 )
 
@@ -37,8 +39,6 @@ __all__ = [
 PROXY_CONFIG_GLOBAL = "global"
 MESH_CONFIG_MESH = "mesh"
 SERVICE_PROTOCOLS = ("", "http", "http2", "grpc", "tcp")
-MESH_GATEWAY_MODES = ("", "none", "local", "remote")
-PROXY_MODES = ("", "direct", "transparent")
 MUTUAL_TLS_MODES = ("", "strict", "permissive")
 BALANCE_MODES = ("", "exact_balance")
 _DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
@@ -85,15 +85,21 @@ class AccessLogsConfig(Record):
     TextFormat: str | UnsetType = UNSET
 
     def errors(self) -> list[str]:
+        """Consul's AccessLogsConfig.Validate (first problem only, as Consul)."""
         kind = self.Type or ""
+        if kind == "file" and not self.Path:
+            return ["path must be specified when using file type access logs"]
         if kind not in ("", "file", "stdout", "stderr"):
-            return [f'invalid access log type "{kind}"']
+            return [f"invalid access log type: {kind}"]
         if self.JSONFormat and self.TextFormat:
             return ["cannot specify both access log JSONFormat and TextFormat"]
         if kind != "file" and self.Path:
             return ["path is only valid for file type access logs"]
-        if kind == "file" and not self.Path:
-            return ["path must be specified when using file type access logs"]
+        if self.JSONFormat:
+            try:
+                json.loads(self.JSONFormat)
+            except ValueError as exc:
+                return [f"invalid access log json for JSON format: {exc}"]
         return []
 
 
@@ -130,29 +136,45 @@ class UpstreamConfig(Record):
     BalanceOutboundConnections: str | UnsetType = UNSET
 
     def errors(self, with_name: bool) -> list[str]:
-        errors = []
+        """Consul's UpstreamConfig validate: naming first, then every other problem."""
         if with_name and not self.Name:
-            errors.append("Name is required")
+            return ["Name is required"]
         if with_name and self.Name == WILDCARD:
-            errors.append("Wildcard name is not supported")
+            return ["Wildcard name is not supported"]
         if not with_name and self.Name:
-            errors.append("Name must be empty")
-        if not with_name and self.Peer:
-            errors.append("Peer must be empty")
-        if (self.ConnectTimeoutMs or 0) < 0:
-            errors.append("invalid value for ConnectTimeoutMs")
+            return ["Name must be empty"]
+        errors = []
+        check = self.PassiveHealthCheck or None
+        if check is not None:
+            if duration_ns(check.Interval or "") < 0:
+                errors.append("passive health check interval cannot be negative")
+            elif (check.EnforcingConsecutive5xx or 0) > 100:
+                errors.append("passive health check enforcing_consecutive_5xx must be a "
+                              "percentage between 0 and 100")
+            elif (check.MaxEjectionPercent or 0) > 100:
+                errors.append("passive health check max_ejection_percent must be a percentage "
+                              "between 0 and 100")
+            elif duration_ns(check.BaseEjectionTime or "") < 0:
+                errors.append("passive health check base_ejection_time cannot be negative")
+        limits = self.Limits or None
+        if limits is not None:
+            for field, label in (("MaxConnections", "max connections"),
+                                 ("MaxPendingRequests", "max pending requests"),
+                                 ("MaxConcurrentRequests", "max concurrent requests")):
+                value = getattr(limits, field)
+                if isinstance(value, int) and value < 0:
+                    errors.append(f"{label} cannot be negative")
+                    break
         if (self.BalanceOutboundConnections or "") not in BALANCE_MODES:
             errors.append("invalid value for balance_outbound_connections: "
                           f"{self.BalanceOutboundConnections}")
-        if (self.MeshGateway.Mode or "") not in MESH_GATEWAY_MODES:
-            errors.append(f'Invalid Mode: "{self.MeshGateway.Mode}"')
-        limits = self.Limits or None
-        if limits:
-            for field in ("MaxConnections", "MaxPendingRequests", "MaxConcurrentRequests"):
-                value = getattr(limits, field)
-                if isinstance(value, int) and value < 0:
-                    errors.append(f"Limits.{field} must be >= 0")
         return errors
+
+    def normalize(self) -> None:
+        if self.Protocol:
+            self.Protocol = self.Protocol.lower()
+        if isinstance(self.ConnectTimeoutMs, int) and self.ConnectTimeoutMs < 0:
+            self.ConnectTimeoutMs = 0
 
     def display_name(self) -> str:
         return f"peer:{self.Peer}/{self.Name}" if self.Peer else str(self.Name or "")
@@ -200,19 +222,13 @@ class ServiceConfigEntry(Entry, kw_only=True):
     def normalize(self) -> None:
         super().normalize()
         self.Protocol = self.Protocol.lower()
-        errors = []
         upstreams = self.UpstreamConfig or None
         if upstreams:
             for override in upstreams.Overrides or ():
-                if override.Protocol:
-                    override.Protocol = override.Protocol.lower()
-                if (override.ConnectTimeoutMs or 0) < 0:
-                    errors.append(f"error in upstream override for {override.display_name()}: "
-                                  "invalid value for ConnectTimeoutMs")
+                override.normalize()
             defaults = upstreams.Defaults or None
-            if defaults and defaults.Protocol:
-                defaults.Protocol = defaults.Protocol.lower()
-        collect(errors)
+            if defaults:
+                defaults.normalize()
 
     def validate(self) -> None:
         if not self.Name:
@@ -240,7 +256,6 @@ class ServiceConfigEntry(Entry, kw_only=True):
                 errors += [f"error in upstream defaults: {e}" for e in defaults.errors(with_name=False)]
         if destination:
             errors += _destination_errors(destination)
-        errors += _mode_errors(self.Mode, self.MeshGateway)
         collect(errors)
         _check_mutual_tls(self.MutualTLSMode)
 
@@ -276,12 +291,16 @@ class ProxyConfigEntry(Entry, kw_only=True):
         if self.Name != PROXY_CONFIG_GLOBAL:
             raise ConfigEntryError(
                 f'invalid name ("{self.Name}"), only "{PROXY_CONFIG_GLOBAL}" is supported')
-        collect(self.AccessLogs.errors()[:1])
+        collect(self.AccessLogs.errors())
         collect(validate_meta(self.Meta or None))
-        protocol = (self.Config or {}).get("protocol")
-        if protocol is not None and not isinstance(protocol, str | int | float | bool):
-            raise ConfigEntryError("Config: 'protocol' expected type 'string'")
-        collect(_mode_errors(self.Mode, self.MeshGateway)[:1])
+        socket_dir = (self.Config or {}).get("envoy_hcp_metrics_bind_socket_dir")
+        if isinstance(socket_dir, str) and len(socket_dir) > 70:
+            raise ConfigEntryError(f"Config: envoy_hcp_metrics_bind_socket_dir length "
+                                   f"{len(socket_dir)} exceeds max 70")
+        policy = self.FailoverPolicy or None
+        if policy and policy.get("Mode", "") not in ("", "sequential", "order-by-locality"):
+            raise ConfigEntryError("Failover-policy mode must be one of '', 'sequential', or "
+                                   "'order-by-locality'")
         _check_mutual_tls(self.MutualTLSMode)
 
     def protocol(self) -> str:
@@ -351,15 +370,6 @@ class MeshConfigEntry(Entry, kw_only=True):
                 if version not in _TLS_VERSIONS:
                     raise ConfigEntryError(f"error in {side.lower()} TLS configuration: "
                                            f"{version} is not a valid TLS version")
-
-
-def _mode_errors(mode: str | UnsetType, gateway: MeshGatewayConfig) -> list[str]:
-    errors = []
-    if (mode or "") not in PROXY_MODES:
-        errors.append(f'Invalid Mode: "{mode}"')
-    if (gateway.Mode or "") not in MESH_GATEWAY_MODES:
-        errors.append(f'Invalid Mode: "{gateway.Mode}"')
-    return errors
 
 
 def _check_mutual_tls(mode: str | UnsetType) -> None:

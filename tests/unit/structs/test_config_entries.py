@@ -302,6 +302,20 @@ def test_irregular_alias_peer_name():
     ({"Kind": "mesh", "TLS": {"Incoming": {"TLSMinVersion": "TLSv9"}}},
      "error in incoming TLS configuration: TLSv9 is not a valid TLS version"),
     ({"Kind": "sameness-group", "Name": "sg"}, "sameness-groups are an enterprise-only feature"),
+    ({"Kind": "service-defaults", "Name": "web", "UpstreamConfig": {"Overrides": [{"Name": "*"}]}},
+     "error in upstream override for *: Wildcard name is not supported"),
+    ({"Kind": "service-defaults", "Name": "web", "UpstreamConfig": {"Defaults": {"Name": "db"}}},
+     "error in upstream defaults: Name must be empty"),
+    ({"Kind": "service-defaults", "Name": "web", "UpstreamConfig": {"Overrides": [
+        {"Name": "db", "Limits": {"MaxConnections": -1}}]}},
+     "error in upstream override for db: max connections cannot be negative"),
+    ({"Kind": "service-defaults", "Name": "web", "UpstreamConfig": {"Overrides": [{"Name": "db"}]},
+      "Destination": {"Addresses": ["x.example"], "Port": 80}},
+     "UpstreamConfig and Destination are mutually exclusive for service defaults"),
+    ({"Kind": "proxy-defaults", "AccessLogs": {"Enabled": True, "Type": "stdin"}},
+     "invalid access log type: stdin"),
+    ({"Kind": "proxy-defaults", "AccessLogs": {"Type": "file"}},
+     "path must be specified when using file type access logs"),
     ({"Kind": "inline-certificate", "Name": "c", "Certificate": "x", "PrivateKey": "y"},
      "failed to parse private key PEM"),
 ])
@@ -354,3 +368,10 @@ def test_rate_limit_entry_round_trips_without_validation():
                    "ReadRate": 100, "KV": {"WriteRate": 5}})
     assert entry.KV.WriteRate == 5.0
     assert decode(msgspec.json.decode(msgspec.json.encode(entry))) == entry
+
+
+def test_upstream_connect_timeout_is_clamped_not_refused():
+    entry = check({"Kind": "service-defaults", "Name": "web", "UpstreamConfig": {
+        "Overrides": [{"Name": "db", "ConnectTimeoutMs": -5, "Protocol": "HTTP"}]}})
+    override = entry.UpstreamConfig.Overrides[0]
+    assert (override.ConnectTimeoutMs, override.Protocol) == (0, "http")
