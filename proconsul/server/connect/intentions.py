@@ -39,6 +39,7 @@ from proconsul.structs.intention import (
 )
 
 __all__ = [
+    "DEFAULT_POLICY_REASON",
     "DEFAULT_REASON",
     "Request",
     "all_intentions",
@@ -55,6 +56,7 @@ __all__ = [
 ]
 
 DEFAULT_REASON = "Default behavior configured by ACLs"
+DEFAULT_POLICY_REASON = "Default intention policy"
 DEFAULT_PARTITION = "default"
 
 
@@ -99,10 +101,12 @@ def match(intentions: Iterable[Intention], by: str,
 
 
 def _covers(ixn: Intention, by: str, namespace: str, name: str) -> bool:
-    # A match query ignores peers: it lists what could apply to the name.
+    # Matching by source looks at local sources only; by destination, at every source.
     if by == MATCH_DESTINATION:
         ns, svc = ixn.DestinationNS, ixn.DestinationName
     else:
+        if ixn.SourcePeer or ixn.SourceSamenessGroup:
+            return False
         ns, svc = ixn.SourceNS, ixn.SourceName
     return (ns in (WILDCARD, namespace)) and (svc in (WILDCARD, name))
 
@@ -136,11 +140,17 @@ def decide(intentions: Iterable[Intention], source: str, destination: str,
 
 def authorize(intentions: Iterable[Intention], source: str, destination: str,
               default_allow: bool, source_ns: str = DEFAULT_NAMESPACE,
-              source_partition: str = DEFAULT_PARTITION) -> tuple[bool, str]:
-    """``/v1/agent/connect/authorize``'s verdict and reason for a client of ``source``."""
+              source_partition: str = DEFAULT_PARTITION,
+              default_intention_policy: str = "") -> tuple[bool, str]:
+    """``/v1/agent/connect/authorize``'s verdict and reason for a client of ``source``.
+
+    With no matching intention the agent's ``default_intention_policy`` decides
+    when set, otherwise the ACL default (``default_allow``)."""
     chosen, summary = decide(intentions, source, destination, default_allow,
                              source_ns=source_ns, source_partition=source_partition)
     if chosen is None:
+        if default_intention_policy:
+            return default_intention_policy == ACTION_ALLOW, DEFAULT_POLICY_REASON
         return default_allow, DEFAULT_REASON
     if chosen.Permissions:
         return False, f"Matched L7 intention: {chosen.describe()}"

@@ -104,6 +104,22 @@ def test_no_intention_falls_back_to_the_default(default_allow):
     assert summary.DefaultAllow is default_allow and summary.Allowed is default_allow
 
 
+def test_agent_default_intention_policy_overrides_the_acl_default():
+    assert ixns.authorize(ALL, "web", "unknown-dest", True, default_intention_policy="deny") == (
+        False, "Matched L4 intention: default/* => default/* (Precedence: 5, Action: DENY)")
+    only_db = ixns.all_intentions([entry("db", allow("web"))])
+    assert ixns.authorize(only_db, "api", "db", True, default_intention_policy="deny") == (
+        False, "Default intention policy")
+    assert ixns.authorize(only_db, "api", "db", False, default_intention_policy="allow") == (
+        True, "Default intention policy")
+
+
+def test_match_by_source_ignores_peered_sources():
+    peered = ixns.all_intentions([entry("db", {"Name": "web", "Peer": "east", "Action": "allow"})])
+    assert ixns.match(peered, "source", [("default", "web")]) == [[]]
+    assert len(ixns.match(peered, "destination", [("default", "db")])[0]) == 1
+
+
 def test_partition_and_peer_must_match_exactly():
     assert ixns.authorize(ALL, "web", "db", False, source_partition="other")[1] == \
         "Default behavior configured by ACLs"
