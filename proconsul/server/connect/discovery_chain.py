@@ -53,9 +53,21 @@ from proconsul.structs.discovery_chain import (
     target_sni,
 )
 
-__all__ = ["ChainEntries", "ChainGraphError", "CompileRequest", "compile_chain"]
+__all__ = [
+    "CHAIN_KINDS",
+    "ChainEntries",
+    "ChainGraphError",
+    "CompileRequest",
+    "compile_chain",
+    "validate_proposed",
+]
 
 DEFAULT = "default"
+CHAIN_KINDS = ("service-defaults", "proxy-defaults", "service-router", "service-splitter",
+               "service-resolver")
+# What Consul compiles proposed writes in: the names do not change what is valid.
+VALIDATION_DATACENTER = "dc1"
+VALIDATION_TRUST_DOMAIN = "11111111-2222-3333-4444-555555555555.consul"
 DEFAULT_CONNECT_TIMEOUT_NS = 5_000_000_000
 HTTP_LIKE = ("http", "http2", "grpc")
 
@@ -134,6 +146,26 @@ class _Opts:
     partition: str = ""
     datacenter: str = ""
     peer: str = ""
+
+
+def validate_proposed(existing, kind: str, name: str, proposed=None) -> None:
+    """Refuse a write (``proposed``) or delete (None) of ``kind/name`` that breaks a chain.
+
+    Every chain the stored entries define (plus ``name``'s own) is compiled with
+    the change applied; the first failure is raised as ChainGraphError, as
+    Consul's state store does before accepting a chain config entry."""
+    if kind not in CHAIN_KINDS:
+        return
+    entries = [e for e in existing if (e.Kind, e.entry_name()) != (kind, name)]
+    if proposed is not None:
+        entries.append(proposed)
+    table = ChainEntries.of(entries)
+    services = {name} if kind != "proxy-defaults" else set()
+    for group in (table.services, table.routers, table.splitters, table.resolvers):
+        services.update(group)
+    for service in sorted(services):
+        compile_chain(CompileRequest(service, VALIDATION_DATACENTER, VALIDATION_TRUST_DOMAIN,
+                                     table))
 
 
 def compile_chain(req: CompileRequest) -> CompiledDiscoveryChain:

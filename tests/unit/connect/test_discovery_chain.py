@@ -12,6 +12,7 @@ from proconsul.server.connect.discovery_chain import (
     ChainGraphError,
     CompileRequest,
     compile_chain,
+    validate_proposed,
 )
 from proconsul.structs.config_entries import decode
 
@@ -243,3 +244,42 @@ def test_service_meta_and_required_inputs():
     assert chain["ServiceMeta"] == {"team": "a"} and chain["Default"] is True
     with pytest.raises(ChainGraphError, match="evaluateInTrustDomain is required"):
         compile_chain(CompileRequest("web", "dc1", "", ChainEntries()))
+
+
+def stored(*raws):
+    out = []
+    for raw in raws:
+        entry = decode(raw)
+        entry.normalize()
+        entry.validate()
+        out.append(entry)
+    return out
+
+
+def proposal(raw):
+    [entry] = stored(raw)
+    return entry.Kind, entry.entry_name(), entry
+
+
+def test_writes_that_break_a_chain_are_refused():
+    existing = stored({"Kind": "service-resolver", "Name": "a", "Redirect": {"Service": "b"}})
+    with pytest.raises(ChainGraphError, match="detected circular resolver redirect"):
+        validate_proposed(existing, *proposal(
+            {"Kind": "service-resolver", "Name": "b", "Redirect": {"Service": "a"}}))
+    assert fails("web", SPLITTER) == 'service "web" does not have a subset named "v1"'
+    two_services = {"Kind": "service-splitter", "Name": "web", "Splits": [
+        {"Weight": 50, "Service": "canary"}, {"Weight": 50}]}
+    with pytest.raises(ChainGraphError, match='uses a protocol "tcp" that does not permit'):
+        validate_proposed([], *proposal(two_services))
+    validate_proposed(stored(HTTP), *proposal(two_services))
+    validate_proposed(stored(HTTP, RESOLVER), *proposal(SPLITTER))
+
+
+def test_deletes_that_break_a_chain_are_refused():
+    existing = stored(HTTP, RESOLVER, ROUTER)
+    with pytest.raises(ChainGraphError, match='service "web" does not have a subset named "v2"'):
+        validate_proposed(existing, "service-resolver", "web", None)
+    with pytest.raises(ChainGraphError, match='uses a protocol "tcp"'):
+        validate_proposed(existing, "proxy-defaults", "global", None)
+    validate_proposed(existing, "service-router", "web", None)
+    validate_proposed(existing, "ingress-gateway", "in", None)
