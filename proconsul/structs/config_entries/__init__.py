@@ -6,11 +6,16 @@ key style, and ``normalize()``/``validate()`` per kind with Consul's messages.
     entry.normalize()          # defaults in place, may raise ConfigEntryError
     entry.validate()           # ConfigEntryError with Consul's message
     KINDS[entry.Kind], entry.entry_name()
+
+Stored entries (raft log, snapshots) are plain msgspec encodings of the
+types; :func:`load` turns their decoded form back into the typed entry.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import msgspec
 
 from proconsul.structs.config_entries.base import ConfigEntryError, Entry, decode_entry
 from proconsul.structs.config_entries.base import decode_hcl as _decode_hcl
@@ -46,6 +51,7 @@ __all__ = [
     "Entry",
     "decode",
     "decode_hcl",
+    "load",
     "make_entry",
 ]
 
@@ -81,6 +87,20 @@ def decode(raw: Any) -> Entry:
 def decode_hcl(text: str) -> Entry:
     """A config entry from an HCL or JSON file's text."""
     return _decode_hcl(text, KINDS)
+
+
+def load(raw: dict[str, Any]) -> Entry:
+    """A typed entry from its own encoding (msgpack or JSON decoded to builtins).
+
+    Unlike :func:`decode` this takes only the canonical field names, as written
+    by msgspec; ConfigEntryError if the kind is unknown or the shape wrong."""
+    cls = KINDS.get(raw.get("Kind", ""))
+    if cls is None:
+        raise ConfigEntryError(f"invalid config entry kind: {raw.get('Kind', '')}")
+    try:
+        return msgspec.convert(raw, cls)
+    except msgspec.ValidationError as exc:
+        raise ConfigEntryError(str(exc)) from None
 
 
 def make_entry(kind: str, name: str = "") -> Entry:

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from proconsul.server.connect import intentions as ixns
-from proconsul.structs.config_entries import ConfigEntryError, decode
+from proconsul.structs.config_entries import ConfigEntryError, decode, load
 from proconsul.structs.config_entries.intentions import precedence
 from proconsul.structs.intention import Intention, IntentionQueryExact, from_source
 
@@ -171,6 +171,7 @@ def test_legacy_view_and_back():
     e = legacy.to_config_entry(legacy=True)
     e.normalize(legacy=True)
     e.validate(legacy=True)
+    assert load(msgspec.msgpack.decode(msgspec.msgpack.encode(e))) == e
     [view] = ixns.all_intentions([e])
     assert (view.ID, view.SourceName, view.DestinationName, view.Precedence, view.Meta) == (
         legacy.ID, "web", "db", 9, {"team": "a"})

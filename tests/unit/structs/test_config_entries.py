@@ -375,3 +375,18 @@ def test_upstream_connect_timeout_is_clamped_not_refused():
         "Overrides": [{"Name": "db", "ConnectTimeoutMs": -5, "Protocol": "HTTP"}]}})
     override = entry.UpstreamConfig.Overrides[0]
     assert (override.ConnectTimeoutMs, override.Protocol) == (0, "http")
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+def test_every_kind_survives_msgpack(kind):
+    from proconsul.structs.config_entries import load
+
+    entry = check({"Kind": kind, **SAMPLES[kind]})
+    assert load(msgspec.msgpack.decode(msgspec.msgpack.encode(entry))) == entry
+
+
+def test_load_refuses_unknown_kind():
+    from proconsul.structs.config_entries import load
+
+    with pytest.raises(ConfigEntryError, match="invalid config entry kind: nope"):
+        load({"Kind": "nope"})
