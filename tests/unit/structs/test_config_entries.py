@@ -390,3 +390,110 @@ def test_load_refuses_unknown_kind():
 
     with pytest.raises(ConfigEntryError, match="invalid config entry kind: nope"):
         load({"Kind": "nope"})
+
+
+DOC_HCL = {
+    "service-router": '''
+Kind = "service-router"
+Name = "web"
+Routes = [
+  {
+    Match {
+      HTTP {
+        PathPrefix = "/admin"
+        Header = [
+          {
+            Name  = "x-debug"
+            Exact = "1"
+          },
+        ]
+      }
+    }
+    Destination {
+      Service        = "admin"
+      RequestTimeout = "10s"
+      NumRetries     = 3
+      RetryOnConnectFailure = true
+    }
+  },
+]
+''',
+    "ingress-gateway": '''
+Kind = "ingress-gateway"
+Name = "us-east-ingress"
+TLS {
+  Enabled = true
+}
+Listeners = [
+  {
+    Port     = 8080
+    Protocol = "http"
+    Services = [
+      {
+        Name  = "api"
+        Hosts = ["api.example.com"]
+      },
+      {
+        Name = "web"
+      }
+    ]
+  },
+  {
+    Port     = 3306
+    Protocol = "tcp"
+    Services = [{ Name = "db" }]
+  }
+]
+''',
+    "proxy-defaults": '''
+Kind = "proxy-defaults"
+Name = "global"
+Config {
+  protocol                   = "http"
+  local_connect_timeout_ms   = 1000
+}
+MeshGateway {
+  Mode = "local"
+}
+''',
+    "service-resolver": '''
+Kind           = "service-resolver"
+Name           = "web"
+ConnectTimeout = "15s"
+Failover = {
+  "*" = {
+    Datacenters = ["dc3", "dc4"]
+  }
+}
+''',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DOC_HCL))
+def test_documented_hcl_examples_decode_and_round_trip(kind):
+    entry = decode_hcl(DOC_HCL[kind])
+    entry.normalize()
+    entry.validate()
+    assert entry.Kind == kind
+    assert decode(msgspec.json.decode(msgspec.json.encode(entry))) == entry
+
+
+def test_documented_hcl_values():
+    router = decode_hcl(DOC_HCL["service-router"])
+    dest = router.Routes[0].Destination
+    assert (dest.Service, dest.RequestTimeout, dest.NumRetries, dest.RetryOnConnectFailure) == (
+        "admin", "10s", 3, True)
+    assert router.Routes[0].Match.HTTP.Header[0].Exact == "1"
+    ingress = decode_hcl(DOC_HCL["ingress-gateway"])
+    assert [len(x.Services) for x in ingress.Listeners] == [2, 1]
+    assert ingress.TLS.Enabled is True
+    proxy = decode_hcl(DOC_HCL["proxy-defaults"])
+    assert proxy.Config == {"protocol": "http", "local_connect_timeout_ms": 1000}
+    assert proxy.MeshGateway.Mode == "local"
+    resolver = decode_hcl(DOC_HCL["service-resolver"])
+    assert resolver.Failover["*"].Datacenters == ["dc3", "dc4"]
+
+
+def test_bad_hcl_is_a_decode_error():
+    with pytest.raises(ConfigEntryError, match="Failed to decode config entry input"):
+        decode_hcl('Kind = "service-defaults"\nName = ')
