@@ -253,7 +253,8 @@ CASES = [
 
 def blocking_count(agent: AgentProcess) -> int:
     text = agent.get("/v1/agent/metrics?format=prometheus").text
-    found = re.search(r"^consul_rpc_queries_blocking(?:\{[^}]*\})? (\S+)$", text, re.M)
+    # a gauge: named after the host too, unless telemetry.disable_hostname (as go-metrics)
+    found = re.search(r"^consul_(?:\w+_)?rpc_queries_blocking(?:\{[^}]*\})? (\S+)$", text, re.M)
     return int(float(found.group(1))) if found else 0
 
 
