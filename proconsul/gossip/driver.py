@@ -117,6 +117,11 @@ class GossipDriver:
         if self.serf.rejoin_addresses:
             self._spawn(self._rejoin(list(self.serf.rejoin_addresses)))
 
+    @property
+    def timers_running(self) -> bool:
+        """Whether the timer loop (probes, gossip, reaping) is alive."""
+        return self._routines.is_running(self._timers_name)
+
     async def _rejoin(self, addresses: list[Address]) -> None:
         with contextlib.suppress(JoinError):
             await self.join(addresses)

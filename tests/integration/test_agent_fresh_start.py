@@ -48,7 +48,7 @@ def failed_attempt_at(client, attempt: int) -> datetime | None:
     """When the client logged its failed join attempt ``attempt``."""
     for line in client.log:
         if f"retry-join lan failed (attempt {attempt})" in line:
-            return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+            return datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ")  # hclog time
     return None
 
 

@@ -373,7 +373,7 @@ async def test_wrong_key_is_rejected_without_crashing(agents, pools):
     assert code != 0, out
     assert set(await agent.members()) == {"hashi"}
     assert set(pool.serf.members) == {"proconsul"}
-    assert agent.proc.returncode is None and not pool.driver._loop_task.done()
+    assert agent.proc.returncode is None and pool.driver.timers_running
     # Our pool still works with a peer that has the right key.
     good = await agents("hashi-good", key=OTHER_KEY)
     await pool.driver.join([(good.host, good.port)])
