@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import fcntl
 import json
+import os
 import random
 import signal
 import sys
@@ -40,6 +42,7 @@ from tests.soak.workload import ONCE_PREFIX, History, Workload, request
 from tests.support.linearizability import Op, check
 
 FAULTS = ("kill", "partition", "pause")
+LOCK_FILE = "/tmp/proconsul-soak.lock"
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Totals:
     holds: int = 0
     holds_lost: int = 0
     once_acked: int = 0
+    load: list[float] = field(default_factory=list)   # 1-minute load average after each
 
 
 class Nemesis:
@@ -157,11 +161,12 @@ def run_history(cluster: SoakCluster, n: int, args, rng: random.Random, totals: 
     totals.holds += len(history.holds)
     totals.holds_lost += sum(h.lost for h in history.holds)
     totals.once_acked = len(acked_once)
+    totals.load.append(os.getloadavg()[0])
     ok_ops = sum(c for (_, status), c in history.counts.items() if status == "ok")
     print(f"history {n} ({name}): {sum(history.counts.values())} ops ({ok_ops} ok), "
           f"events {dict(nemesis.events)}, linearizable {result.ok}, lost {len(lost)}, "
           f"double holders {len(doubles)}, holds {len(history.holds)}, settled {settled}, "
-          f"{time.monotonic() - started:.1f} s", flush=True)
+          f"{time.monotonic() - started:.1f} s, load {totals.load[-1]:.2f}", flush=True)
     if not result.ok or lost or doubles:
         path = out / f"{name}.json"
         path.write_text(json.dumps({
@@ -172,6 +177,13 @@ def run_history(cluster: SoakCluster, n: int, args, rng: random.Random, totals: 
         }, indent=1, default=str))
         print(f"  ANOMALY, history saved to {path}:\n  " + "\n  ".join(
             ([result.explanation] if not result.ok else []) + lost + doubles), flush=True)
+
+
+def _load_summary(samples: list[float]) -> dict[str, float]:
+    if not samples:
+        return {}
+    return {"min": min(samples), "mean": round(sum(samples) / len(samples), 2),
+            "max": max(samples)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,6 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cleanup", action="store_true",
                         help="only remove iptables rules a crashed run left behind")
     args = parser.parse_args(argv)
+    lock = open(LOCK_FILE, "w")  # noqa: SIM115 - held until the process exits
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"another soak is running (it holds {LOCK_FILE}); they would share the "
+              f"iptables chain", file=sys.stderr)
+        return 2
     remove_leftovers()
     if args.cleanup:
         return 0
@@ -214,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             remove_leftovers()
         summary = dict(asdict(totals), seed=seed, minutes=round((time.monotonic() - began) / 60, 1),
                        events=dict(totals.events),
+                       load=_load_summary(totals.load),
                        ops={f"{k}/{s}": c for (k, s), c in sorted(totals.ops.items())})
         (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
         print("soak summary: " + json.dumps(summary, indent=1), flush=True)
