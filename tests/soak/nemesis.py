@@ -63,8 +63,9 @@ class Totals:
 class Nemesis:
     """Injects one fault at a time into ``cluster`` until a deadline."""
 
-    def __init__(self, cluster: SoakCluster, rng: random.Random) -> None:
-        self.cluster, self.rng = cluster, rng
+    def __init__(self, cluster: SoakCluster, rng: random.Random,
+                 fault_seconds: tuple[float, float] = (1.5, 5.0)) -> None:
+        self.cluster, self.rng, self.fault_seconds = cluster, rng, fault_seconds
         self.events: Counter = Counter()
 
     def run(self, deadline: float) -> None:
@@ -75,7 +76,7 @@ class Nemesis:
             victim = leader if leader is not None and rng.random() < 0.5 \
                 else rng.randrange(len(self.cluster.specs))
             kind = rng.choice(FAULTS)
-            hold = min(rng.uniform(1.5, 5.0), max(0.5, deadline - time.monotonic()))
+            hold = min(rng.uniform(*self.fault_seconds), max(0.5, deadline - time.monotonic()))
             self.events[kind, "leader" if victim == leader else "follower"] += 1
             self.inject(kind, victim, hold)
 
@@ -132,8 +133,8 @@ def run_history(cluster: SoakCluster, n: int, args, rng: random.Random, totals: 
     started = time.monotonic()
     deadline = started + args.duration
     workload = Workload(name, cluster.http_addresses(), deadline, seed=rng.randrange(10**9),
-                        timeout=args.timeout)
-    nemesis = Nemesis(cluster, rng)
+                        timeout=args.timeout, hold_seconds=args.hold_seconds)
+    nemesis = Nemesis(cluster, rng, args.fault_seconds)
     workload.start()
     try:
         nemesis.run(deadline)
@@ -193,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=25.0, help="seconds of workload each")
     parser.add_argument("--per-cluster", type=int, default=10,
                         help="histories one cluster serves before a fresh one")
+    parser.add_argument("--fault-seconds", type=float, nargs=2, default=(1.5, 5.0),
+                        metavar=("MIN", "MAX"), help="how long each fault lasts")
+    parser.add_argument("--hold-seconds", type=float, nargs=2, default=(0.2, 1.5),
+                        metavar=("MIN", "MAX"), help="how long a lock worker holds a lock")
     parser.add_argument("--timeout", type=float, default=3.0, help="HTTP request timeout")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("/tmp/proconsul-soak"))

@@ -89,11 +89,12 @@ class Workload:
     def __init__(self, name: str, addresses: list[tuple[str, int]], deadline: float, *,
                  keys: int = 4, locks: int = 2, kv_workers: int = 4, lock_workers: int = 3,
                  catalog_workers: int = 1, ops: int = 2000, timeout: float = 3.0,
+                 hold_seconds: tuple[float, float] = (0.2, 1.5),
                  seed: int = 0) -> None:
         self.name, self.addresses, self.deadline = name, addresses, deadline
         self.keys = [f"soak/{name}/r{i}" for i in range(keys)]
         self.locks = [f"soak/{name}/lock{i}" for i in range(locks)]
-        self.ops, self.timeout = ops, timeout
+        self.ops, self.timeout, self.hold_seconds = ops, timeout, hold_seconds
         self.history = History()
         self._mutex = threading.Lock()
         self._processes = kv_workers
@@ -219,7 +220,7 @@ class Workload:
                 hold = Hold(lock, session, time.monotonic())
                 with self._mutex:
                     self.history.holds.append(hold)
-                self._hold(rng, hold, time.monotonic() + rng.uniform(0.2, 1.5))
+                self._hold(rng, hold, time.monotonic() + rng.uniform(*self.hold_seconds))
                 if not hold.lost:
                     self._call(rng, "lock-release", "PUT",
                                f"/v1/kv/{quote(lock)}?release={session}", b"")
