@@ -19,6 +19,7 @@ from proconsul.raft.interface import Consensus, ConsensusError, NoLeaderError, N
 from proconsul.rpc.pool import ConnPool
 from proconsul.server.autopilot import Autopilot
 from proconsul.server.blocking import run_blocking
+from proconsul.server.connect.discovery_chain import validate_proposed
 from proconsul.server.endpoints import register_all
 from proconsul.server.forward import RPC_HOLD_TIMEOUT, Forwarder, LeaderUnavailable
 from proconsul.server.reconcile import MemberReconciler, MemberState
@@ -81,6 +82,7 @@ class Server:
         if not config.node_id:
             config.node_id = str(uuid.uuid4())
         self.store = Store()
+        self.store.chain_validator = validate_proposed
         self.fsm = FSM(self.store)
         self.consensus: Consensus = (
             make_consensus(self.fsm) if make_consensus is not None
