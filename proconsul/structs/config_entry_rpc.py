@@ -13,6 +13,8 @@ from typing import Any
 import msgspec
 
 from proconsul.structs.base import Int, Record
+from proconsul.structs.config_entries import Entry
+from proconsul.structs.config_entries.intentions import ServiceIntentionsConfigEntry
 from proconsul.structs.discovery_chain import CompiledDiscoveryChain
 from proconsul.structs.intention import Intention
 from proconsul.structs.query import QueryMeta, QueryOptions
@@ -33,6 +35,17 @@ INTENTION_OP_DELETE = "delete"
 def entry_payload(entry: msgspec.Struct) -> dict[str, Any]:
     """An entry as the plain dict requests and replies carry (times and bytes kept typed)."""
     return msgspec.to_builtins(entry, builtin_types=(datetime.datetime, bytes))
+
+
+def prepare(entry: Entry, legacy: bool = False) -> Entry:
+    """Normalize and validate ``entry`` as a user write (``legacy``: an intentions-API write)."""
+    if isinstance(entry, ServiceIntentionsConfigEntry):
+        entry.normalize(legacy=legacy)
+        entry.validate(legacy=legacy)
+    else:
+        entry.normalize()
+        entry.validate()
+    return entry
 
 
 class ConfigEntryRequest(Record):

@@ -10,7 +10,6 @@ from proconsul.agent.http.params import datacenter, query_options, set_meta, tok
 from proconsul.agent.http.reply import json_reply
 from proconsul.lib import httpserver as web
 from proconsul.lib.duration import DurationError, parse_duration
-from proconsul.server.endpoints.config_entry import prepare
 from proconsul.structs.config_entries import ConfigEntryError, decode, make_entry
 from proconsul.structs.config_entry_rpc import (
     OP_DELETE,
@@ -22,6 +21,7 @@ from proconsul.structs.config_entry_rpc import (
     DiscoveryChainRequest,
     MeshGatewayOverride,
     entry_payload,
+    prepare,
 )
 from proconsul.structs.errors import BadRequest, NotFound
 

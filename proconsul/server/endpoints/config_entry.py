@@ -33,6 +33,7 @@ from proconsul.structs.config_entry_rpc import (
     DiscoveryChainResponse,
     IndexedConfigEntries,
     entry_payload,
+    prepare,
 )
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.messages import MessageType
@@ -48,17 +49,6 @@ LIST_ALL_DEFAULT_KINDS = ("service-defaults", "proxy-defaults", "service-router"
 # Until the Connect CA keeps its configuration in the state store, chains are
 # compiled in this trust domain (Consul answers "no cluster ca config setup").
 PLACEHOLDER_TRUST_DOMAIN = "11111111-2222-3333-4444-555555555555.consul"
-
-
-def prepare(entry: Entry, legacy: bool = False) -> Entry:
-    """Normalize and validate ``entry`` as a user write (``legacy``: an intentions-API write)."""
-    if isinstance(entry, ServiceIntentionsConfigEntry):
-        entry.normalize(legacy=legacy)
-        entry.validate(legacy=legacy)
-    else:
-        entry.normalize()
-        entry.validate()
-    return entry
 
 
 def trust_domain(store) -> str:

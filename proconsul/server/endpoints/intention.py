@@ -19,7 +19,6 @@ from proconsul.server.connect.intentions import (
     find_by_id,
     upsert_exact,
 )
-from proconsul.server.endpoints.config_entry import prepare
 from proconsul.structs.config_entries import load
 from proconsul.structs.config_entries.intentions import (
     DEFAULT_NAMESPACE,
@@ -36,6 +35,7 @@ from proconsul.structs.config_entry_rpc import (
     ConfigEntryRequest,
     IntentionRequest,
     entry_payload,
+    prepare,
 )
 from proconsul.structs.errors import BadRequest, ConsulError
 from proconsul.structs.intention import Intention
