@@ -18,6 +18,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "catalog nodes": ("catalog_commands", "NODES", "Lists all nodes in the given datacenter"),
     "catalog services": ("catalog_commands", "SERVICES",
                          "Lists all registered services in a datacenter"),
+    "config delete": ("config_commands", "DELETE", "Delete a centralized config entry"),
+    "config list": ("config_commands", "LIST", "List centralized config entries of a given kind"),
+    "config read": ("config_commands", "READ", "Read a centralized config entry"),
+    "config write": ("config_commands", "WRITE", "Create or update a centralized config entry"),
     "event": ("event_command", "EVENT", "Fire a new event"),
     "force-leave": ("membership_commands", "FORCE_LEAVE",
                     "Forces a member of the cluster to enter the \"left\" state"),
@@ -59,6 +63,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 GROUPS = {
     "catalog": "Interact with the catalog",
+    "config": "Interact with Consul's Centralized Configurations",
     "kv": "Interact with the key-value store",
     "operator": "Provides cluster-level tools for Consul operators",
     "operator autopilot": "Provides tools for modifying Autopilot configuration",
