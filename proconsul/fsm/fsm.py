@@ -10,6 +10,14 @@ from proconsul.state.catalog import StateError
 from proconsul.state.snapshot import StateSnapshot
 from proconsul.state.store import Store
 from proconsul.structs.catalog import DeregisterRequest, RegisterRequest
+from proconsul.structs.config_entries import ConfigEntryError, load
+from proconsul.structs.config_entry_rpc import (
+    OP_DELETE,
+    OP_DELETE_CAS,
+    OP_UPSERT,
+    OP_UPSERT_CAS,
+    ConfigEntryRequest,
+)
 from proconsul.structs.coordinate import CoordinateBatchRequest
 from proconsul.structs.kv import KVOp, KVSRequest, TombstoneRequest
 from proconsul.structs.messages import MessageType, UnknownMessageType, decode_command
@@ -66,6 +74,7 @@ class FSM:
             MessageType.TXN: self._txn,
             MessageType.COORDINATE_BATCH_UPDATE: self._coordinates,
             MessageType.AUTOPILOT: self._autopilot,
+            MessageType.CONFIG_ENTRY: self._config_entry,
         }
 
     def apply(self, index: int, data: bytes) -> Any:
@@ -147,6 +156,25 @@ class FSM:
     def _autopilot(self, index: int, req: AutopilotSetConfigRequest) -> bool:
         with self.store.write(index) as tx:
             return self.store.autopilot_set(tx, req.Config, req.CAS)
+
+    def _config_entry(self, index: int, req: ConfigEntryRequest) -> bool:
+        try:
+            entry = load(req.Entry)
+        except ConfigEntryError as err:
+            raise StateError(err.message) from None
+        store, kind, name = self.store, entry.Kind, entry.entry_name()
+        with store.write(index) as tx:
+            if req.Op == OP_UPSERT:
+                store.config_entry_set(tx, entry)
+                return True
+            if req.Op == OP_UPSERT_CAS:
+                return store.config_entry_set_cas(tx, entry, entry.ModifyIndex)
+            if req.Op == OP_DELETE:
+                store.config_entry_delete(tx, kind, name)
+                return True
+            if req.Op == OP_DELETE_CAS:
+                return store.config_entry_delete_cas(tx, kind, name, entry.ModifyIndex)
+        raise StateError(f"Invalid config entry operation '{req.Op}'")
 
     def _txn(self, index: int, req: TxnRequest) -> TxnResponse:
         try:

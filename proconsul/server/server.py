@@ -19,6 +19,7 @@ from proconsul.raft.interface import Consensus, ConsensusError, NoLeaderError, N
 from proconsul.rpc.pool import ConnPool
 from proconsul.server.autopilot import Autopilot
 from proconsul.server.blocking import run_blocking
+from proconsul.server.connect.discovery_chain import validate_proposed
 from proconsul.server.endpoints import register_all
 from proconsul.server.forward import RPC_HOLD_TIMEOUT, Forwarder, LeaderUnavailable
 from proconsul.server.reconcile import MemberReconciler, MemberState
@@ -34,6 +35,7 @@ from proconsul.structs.catalog import (
     NodeService,
     RegisterRequest,
 )
+from proconsul.structs.config_entry_rpc import OP_UPSERT_CAS, ConfigEntryRequest
 from proconsul.structs.coordinate import CoordinateEntry
 from proconsul.structs.errors import BadRequest, ConsulError
 from proconsul.structs.messages import MessageType, encode_command
@@ -61,6 +63,7 @@ class ServerConfig(msgspec.Struct):
     coordinate_update_period: float = 5.0
     rpc_hold_timeout: float = RPC_HOLD_TIMEOUT
     autopilot: AutopilotConfig = msgspec.field(default_factory=AutopilotConfig)
+    config_entries: list[dict[str, Any]] = []  # config_entries.bootstrap, already validated
 
 
 Endpoint = Callable[[Any], Awaitable[Any]]
@@ -81,6 +84,7 @@ class Server:
         if not config.node_id:
             config.node_id = str(uuid.uuid4())
         self.store = Store()
+        self.store.chain_validator = validate_proposed
         self.fsm = FSM(self.store)
         self.consensus: Consensus = (
             make_consensus(self.fsm) if make_consensus is not None
@@ -247,8 +251,24 @@ class Server:
             # A new cluster starts from this server's autopilot {} settings, as Consul's does.
             await self.raft_apply(MessageType.AUTOPILOT,
                                   AutopilotSetConfigRequest(Config=self.config.autopilot))
+        await self.bootstrap_config_entries()
         self.routines.start("reconcile", self.reconciler.run)
         self.routines.start("autopilot", self.autopilot.run)
+
+    async def bootstrap_config_entries(self) -> None:
+        """Write the configured bootstrap entries that the cluster does not have yet
+        (a CAS on "absent", as Consul's leader does; existing entries are left alone)."""
+        for raw in self.config.config_entries:
+            kind, name = raw.get("Kind", ""), raw.get("Name", "")
+            if self.store.config_entry_get(None, kind, name)[1] is not None:
+                continue
+            request = ConfigEntryRequest(Op=OP_UPSERT_CAS, Datacenter=self.config.datacenter,
+                                         Entry={**raw, "ModifyIndex": 0})
+            try:
+                await self.raft_apply(MessageType.CONFIG_ENTRY, request)
+            except ConsulError as err:
+                log.error('failed to apply configuration entry "%s" / "%s": %s', kind, name,
+                          err.message)
 
     async def register_self(self) -> None:
         """Put this server in the catalog with its serfHealth check and the consul service."""

@@ -113,8 +113,11 @@ class StoreBase:
         )
         self.coordinates = Table("coordinates", lambda c: (lower(c.Node), c.Segment),
                                  {"node": lambda c: lower(c.Node)})
+        self.config_entries = Table("config_entries", lambda e: (e.Kind, e.entry_name()),
+                                    {"kind": lambda e: e.Kind})
         self._tables = [self.nodes, self.services, self.checks, self.kvs, self.tombstones,
-                        self.sessions, self.session_checks, self.coordinates]
+                        self.sessions, self.session_checks, self.coordinates,
+                        self.config_entries]
         self.lock_delays: dict[str, float] = {}
         self.generation = 0
         self.autopilot_config: AutopilotConfig | None = None

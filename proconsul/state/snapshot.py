@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from enum import IntEnum
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -39,6 +39,7 @@ class RecordKind(IntEnum):
     SESSION = 7
     COORDINATE = 8
     AUTOPILOT = 9
+    CONFIG_ENTRY = 22
 
 
 RECORD_TYPES: dict[RecordKind, type] = {
@@ -51,6 +52,7 @@ RECORD_TYPES: dict[RecordKind, type] = {
     RecordKind.SESSION: Session,
     RecordKind.COORDINATE: CoordinateEntry,
     RecordKind.AUTOPILOT: AutopilotConfig,
+    RecordKind.CONFIG_ENTRY: dict[str, Any],
 }
 _DECODERS = {kind: msgspec.msgpack.Decoder(t) for kind, t in RECORD_TYPES.items()}
 
@@ -73,6 +75,7 @@ class StateSnapshot:
             (RecordKind.SESSION, list(store.sessions.rows())),
             (RecordKind.COORDINATE, list(store.coordinates.rows())),
             (RecordKind.AUTOPILOT, [store.autopilot_config] if store.autopilot_config else []),
+            (RecordKind.CONFIG_ENTRY, list(store.config_entries.rows())),
         ]
 
     def write(self, sink: BinaryIO) -> None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from proconsul.state.catalog import CatalogMixin
+from proconsul.state.config_entries import ConfigEntryMixin
 from proconsul.state.coordinates import CoordinateMixin
 from proconsul.state.kvs import KVMixin
 from proconsul.state.sessions import SessionMixin
 from proconsul.state.snapshot import RecordKind, StateSnapshot, read_records
 from proconsul.state.txn import TxnMixin
+from proconsul.structs.config_entries import load
 
 
-class Store(TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin):
+class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin):
     """Catalog, KV, sessions and transactions over indexed in-memory tables.
 
     Writes happen inside ``with store.write(index) as tx`` and are atomic;
@@ -41,6 +43,9 @@ class Store(TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin):
                 continue
             if kind is RecordKind.AUTOPILOT:
                 staged.autopilot_config = row
+                continue
+            if kind is RecordKind.CONFIG_ENTRY:
+                staged.config_entries.put(load(row))
                 continue
             tables[kind].put(row)
             if kind is RecordKind.SESSION:

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from proconsul.structs.base import UNSET, Record, UnsetType
+from proconsul.structs.base import UNSET, Int, Record, UnsetType
 from proconsul.structs.config_entries.chain import (
     LoadBalancer,
     ServiceResolverFailoverPolicy,
@@ -77,7 +77,7 @@ class DiscoveryResolver(Record):
 
     ConnectTimeout: str | UnsetType = UNSET
     Default: bool | UnsetType = UNSET
-    RequestTimeout: int | UnsetType = UNSET
+    RequestTimeout: Int | UnsetType = UNSET
     Target: str | UnsetType = UNSET
     Failover: DiscoveryFailover | UnsetType = UNSET
 

@@ -79,6 +79,17 @@ _REMOTE_ERROR_CLASSES: list[tuple[re.Pattern[str], type[ConsulError]]] = [
         r"Failed to create boolean expression evaluator: ",
         r"Coordinate update rate limit exceeded",
         r"Transaction contains too many operations ",
+        # config entries, intentions and discovery chains refused by the leader
+        r"invalid config entry kind: ", r"Missing config entry$",
+        r'discovery chain ".*" uses ', r"detected circular (resolver redirect|reference): ",
+        r'service ".*" (does not have a subset named|has an external SNI set)',
+        r"sameness group missing for service ", r"Sources\[\d+\]",
+        r"Cannot (modify|delete) non-existent intention: ",
+        r"Cannot modify DestinationNS or DestinationName ",
+        r"ID must be empty when creating a new intention$",
+        r"cannot use legacy intention API to edit ", r"Invalid Intention operation: ",
+        r"(\d+ errors occurred: )?(SourceNS|SourceName|DestinationNS|DestinationName|Action"
+        r"|Description|Meta|Permissions|SourceType) ",
     ])), BadRequest),
 ]
 

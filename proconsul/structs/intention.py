@@ -14,7 +14,7 @@ import struct
 
 import msgspec
 
-from proconsul.structs.base import UNSET, Record, UnsetType
+from proconsul.structs.base import UNSET, Int, Record, Uint64, UnsetType
 from proconsul.structs.config_entries.base import (
     META_KEY_MAX,
     META_MAX_PAIRS,
@@ -71,12 +71,12 @@ class Intention(Record, kw_only=True):
     Permissions: list[IntentionPermission] | UnsetType = UNSET
     JWT: IntentionJWTRequirement | None | UnsetType = UNSET
     DefaultAddr: str | UnsetType = UNSET
-    DefaultPort: int | UnsetType = UNSET
+    DefaultPort: Int | UnsetType = UNSET
     Meta: dict[str, str] | UnsetType = UNSET
-    Precedence: int = 0
+    Precedence: Int = 0
     Hash: bytes | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def update_precedence(self) -> None:
         """Consul's UpdatePrecedence: 9..1 from the exactness of both ends."""

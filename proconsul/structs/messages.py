@@ -7,6 +7,7 @@ from enum import IntEnum
 import msgspec
 
 from proconsul.structs.catalog import DeregisterRequest, RegisterRequest
+from proconsul.structs.config_entry_rpc import ConfigEntryRequest
 from proconsul.structs.coordinate import CoordinateBatchRequest
 from proconsul.structs.kv import KVSRequest, TombstoneRequest
 from proconsul.structs.operator import AutopilotSetConfigRequest
@@ -27,6 +28,7 @@ class MessageType(IntEnum):
     COORDINATE_BATCH_UPDATE = 6
     TXN = 8
     AUTOPILOT = 9
+    CONFIG_ENTRY = 22
 
 
 REQUEST_TYPES: dict[MessageType, type] = {
@@ -38,6 +40,7 @@ REQUEST_TYPES: dict[MessageType, type] = {
     MessageType.COORDINATE_BATCH_UPDATE: CoordinateBatchRequest,
     MessageType.AUTOPILOT: AutopilotSetConfigRequest,
     MessageType.TXN: TxnRequest,
+    MessageType.CONFIG_ENTRY: ConfigEntryRequest,
 }
 
 _encoder = msgspec.msgpack.Encoder()

@@ -105,6 +105,11 @@ def agent_service(sid: str, port: int) -> Action:
         "ID": sid.format(**c), "Name": sid.format(**c), "Port": port}))
 
 
+def config_entry(kind: str, name: str, **fields) -> Action:
+    return lambda a, c: _ok(a.put("/v1/config", {"Kind": kind, "Name": name.format(**c),
+                                                 **fields}))
+
+
 # ---- the table ----------------------------------------------------------------------
 
 @dataclass
@@ -242,6 +247,18 @@ CASES = [
          setup=[event("{u}")],
          quiet=[event("{u}-other"), kv("{u}/x")],
          wake=event("{u}"), local=True),
+    # Consul answers config entry reads with the whole table's index: another entry's
+    # write moves it without waking a read of one entry; a list wakes on any entry.
+    Case("config entry", "/v1/config/service-defaults/{u}-web",
+         setup=[config_entry("service-defaults", "{u}-web", Protocol="http")],
+         quiet_moving=[config_entry("service-defaults", "{u}-other"),
+                       config_entry("service-resolver", "{u}-web")],
+         wake=config_entry("service-defaults", "{u}-web", Protocol="grpc")),
+    Case("config entries of a kind", "/v1/config/service-resolver",
+         setup=[config_entry("service-resolver", "{u}-a")],
+         wake=config_entry("service-resolver", "{u}-b")),
+    Case("discovery chain", "/v1/discovery-chain/{u}-web",
+         wake=config_entry("service-resolver", "{u}-web", ConnectTimeout="3s")),
     Case("agent service", "/v1/agent/service/{u}-svc",
          setup=[agent_service("{u}-svc", 80)],
          quiet=[agent_service("{u}-other", 81), kv("{u}/x")],

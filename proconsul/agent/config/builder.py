@@ -12,6 +12,9 @@ from proconsul.agent.config.support import unsafe, unsupported
 from proconsul.agent.config.tls import https_settings, rpc_settings
 from proconsul.agent.config.validate import ConfigError
 from proconsul.lib.duration import format_duration, parse_duration
+from proconsul.structs.config_entries import ConfigEntryError
+from proconsul.structs.config_entries import decode as decode_entry
+from proconsul.structs.config_entry_rpc import entry_payload, prepare
 from proconsul.structs.operator import AutopilotConfig
 
 # Consul's -dev source (agent/config/default.go DevSource), as far as it applies here.
@@ -144,6 +147,7 @@ def build(tree: dict[str, Any], dev: bool = False,
         protocol=protocol, auto_reload_config=bool(tree.get("auto_reload_config", False)),
         http_max_conns_per_client=max_conns, warnings=warnings,
         autopilot=_autopilot(tree.get("autopilot", {})),
+        config_entries=_bootstrap_entries(tree.get("config_entries")),
         tree=tree,
     )
 
@@ -173,6 +177,32 @@ def _autopilot(tree: dict[str, Any]) -> AutopilotConfig:
         if tree.get(key):
             fields[field] = format_duration(parse_duration(tree[key]))
     return AutopilotConfig(**fields)
+
+
+def _bootstrap_entries(block: Any) -> list[dict[str, Any]]:
+    """``config_entries { bootstrap = [...] }``: each entry decoded, normalized and validated
+    as a write would be, so a bad one stops start-up naming its place."""
+    if isinstance(block, list):
+        block = {"bootstrap": [e for b in block if isinstance(b, dict)
+                               for e in _as_list(b.get("bootstrap"))]}
+    raw = _as_list((block or {}).get("bootstrap"))
+    entries, problems = [], []
+    for i, item in enumerate(raw):
+        try:
+            entry = prepare(decode_entry(item))
+        except ConfigEntryError as err:
+            problems.append(f"config_entries.bootstrap[{i}]: {err.message}")
+            continue
+        entries.append(entry_payload(entry))
+    if problems:
+        raise ConfigError(problems)
+    return entries
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 def load_config(config_paths: list[str], inline_hcl: list[str], flags: dict[str, Any],

@@ -142,6 +142,7 @@ class AgentConfig(msgspec.Struct, kw_only=True):
             return str(uuid.uuid4())
         return str(uuid.UUID(bytes=hashlib.sha512(host_id.encode()).digest()[:16]))
     autopilot: AutopilotConfig = msgspec.field(default_factory=AutopilotConfig)
+    config_entries: list[dict[str, Any]] = []  # config_entries.bootstrap, validated
 
     @property
     def source_host(self) -> str | None:

@@ -39,6 +39,7 @@ SUPPORTED = frozenset({
     "enable_debug", "telemetry.disable_hostname", "unix_sockets",
     "autopilot.cleanup_dead_servers", "autopilot.last_contact_threshold",
     "autopilot.max_trailing_logs", "autopilot.min_quorum", "autopilot.server_stabilization_time",
+    "config_entries.bootstrap",
     # Logging: wired by the logging side of the agent (cli).
     "log_file", "log_rotate_bytes", "log_rotate_duration", "log_rotate_max_files", "log_json",
     "enable_syslog", "syslog_facility",

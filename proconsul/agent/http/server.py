@@ -15,11 +15,13 @@ from proconsul.agent.http import (
     agent_metrics,
     agent_monitor,
     catalog,
+    config,
     coordinate,
     debug_hooks,
     debug_pprof,
     event,
     health,
+    intentions,
     keyring,
     kv,
     members,
@@ -78,7 +80,7 @@ def api_router() -> web.Router:
     router = web.Router()
     for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor,
                    catalog, coordinate, event, health, keyring, kv, members, operator,
-                   session, status, txn):
+                   session, status, txn, config, intentions):
         module.add_routes(router)
     return router
 

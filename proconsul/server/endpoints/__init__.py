@@ -12,15 +12,18 @@ if TYPE_CHECKING:
 
 def _services() -> tuple[type, ...]:
     from proconsul.server.endpoints.catalog import Catalog
+    from proconsul.server.endpoints.config_entry import ConfigEntryEndpoint, DiscoveryChainEndpoint
     from proconsul.server.endpoints.coordinate import CoordinateEndpoint
     from proconsul.server.endpoints.health import Health
+    from proconsul.server.endpoints.intention import IntentionEndpoint
     from proconsul.server.endpoints.kvs import KVS
     from proconsul.server.endpoints.operator import Operator
     from proconsul.server.endpoints.session import SessionEndpoint
     from proconsul.server.endpoints.status import Status
     from proconsul.server.endpoints.txn import Txn
 
-    return (Catalog, CoordinateEndpoint, Health, KVS, Operator, SessionEndpoint, Status, Txn)
+    return (Catalog, CoordinateEndpoint, Health, KVS, Operator, SessionEndpoint, Status, Txn,
+            ConfigEntryEndpoint, DiscoveryChainEndpoint, IntentionEndpoint)
 
 
 def register_all(server: Server) -> None:

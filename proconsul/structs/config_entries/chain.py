@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from proconsul.lib import bexpr
-from proconsul.structs.base import UNSET, Record, UnsetType
+from proconsul.structs.base import UNSET, Int, Record, Uint64, UnsetType
 from proconsul.structs.config_entries.base import (
     ConfigEntryError,
     Duration,
@@ -93,10 +93,10 @@ class ServiceRouteDestination(Record):
     PrefixRewrite: str | UnsetType = UNSET
     RequestTimeout: Duration | UnsetType = UNSET
     IdleTimeout: Duration | UnsetType = UNSET
-    NumRetries: int | UnsetType = UNSET
+    NumRetries: Int | UnsetType = UNSET
     RetryOnConnectFailure: bool | UnsetType = UNSET
     RetryOn: list[str] | UnsetType = UNSET
-    RetryOnStatusCodes: list[int] | UnsetType = UNSET
+    RetryOnStatusCodes: list[Int] | UnsetType = UNSET
     RequestHeaders: HTTPHeaderModifiers | None | UnsetType = UNSET
     ResponseHeaders: HTTPHeaderModifiers | None | UnsetType = UNSET
 
@@ -114,8 +114,8 @@ class ServiceRouterConfigEntry(Entry, kw_only=True):
     Name: str = ""
     Routes: list[ServiceRoute] | None = None
     Meta: dict[str, str] | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def normalize(self) -> None:
         super().normalize()
@@ -217,8 +217,8 @@ class ServiceSplitterConfigEntry(Entry, kw_only=True):
     Name: str = ""
     Splits: list[ServiceSplit] | None = None
     Meta: dict[str, str] | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def normalize(self) -> None:
         super().normalize()
@@ -312,8 +312,8 @@ class ServiceResolverConfigEntry(Entry, kw_only=True):
     RequestTimeout: Duration | UnsetType = UNSET
     LoadBalancer: LoadBalancer | None | UnsetType = UNSET
     Meta: dict[str, str] | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def subset_exists(self, name: str) -> bool:
         return name == "" or name in (self.Subsets or {})

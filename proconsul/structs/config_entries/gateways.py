@@ -12,7 +12,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from proconsul.structs.base import UNSET, Record, UnsetType
+from proconsul.structs.base import UNSET, Int, Record, Uint64, UnsetType
 from proconsul.structs.config_entries.base import (
     WILDCARD,
     ConfigEntryError,
@@ -54,15 +54,15 @@ class IngressService(Record):
     TLS: dict[str, Any] | None | UnsetType = UNSET
     RequestHeaders: dict[str, Any] | None | UnsetType = UNSET
     ResponseHeaders: dict[str, Any] | None | UnsetType = UNSET
-    MaxConnections: int | UnsetType = UNSET
-    MaxPendingRequests: int | UnsetType = UNSET
-    MaxConcurrentRequests: int | UnsetType = UNSET
+    MaxConnections: Int | UnsetType = UNSET
+    MaxPendingRequests: Int | UnsetType = UNSET
+    MaxConcurrentRequests: Int | UnsetType = UNSET
     PassiveHealthCheck: dict[str, Any] | None | UnsetType = UNSET
     Meta: dict[str, str] | UnsetType = UNSET
 
 
 class IngressListener(Record):
-    Port: int = 0
+    Port: Int = 0
     Protocol: str = ""
     TLS: dict[str, Any] | None | UnsetType = UNSET
     Services: list[IngressService] | None = None
@@ -78,8 +78,8 @@ class IngressGatewayConfigEntry(Entry, kw_only=True):
     Listeners: list[IngressListener] | None = None
     Defaults: dict[str, Any] | None | UnsetType = UNSET
     Meta: dict[str, str] | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def normalize(self) -> None:
         super().normalize()
@@ -190,8 +190,8 @@ class TerminatingGatewayConfigEntry(Entry, kw_only=True):
     Name: str = ""
     Services: list[LinkedService] | UnsetType = UNSET
     Meta: dict[str, str] | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def validate(self) -> None:
         super().validate()
@@ -233,7 +233,7 @@ class APIGatewayTLSConfiguration(Record):
 class APIGatewayListener(Record):
     Name: str = ""
     Hostname: str = ""
-    Port: int = 0
+    Port: Int = 0
     Protocol: str = ""
     TLS: APIGatewayTLSConfiguration = msgspec.field(default_factory=APIGatewayTLSConfiguration)
     Override: dict[str, Any] | None | UnsetType = UNSET
@@ -258,8 +258,8 @@ class APIGatewayConfigEntry(Entry, kw_only=True):
     Listeners: list[APIGatewayListener] | None = None
     Status: Status = msgspec.field(default_factory=Status)
     Meta: dict[str, str] | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def normalize(self) -> None:
         super().normalize()
@@ -358,7 +358,7 @@ class HTTPMatch(Record):
 
 class HTTPService(Record):
     Name: str = ""
-    Weight: int = 0
+    Weight: Int = 0
     Filters: HTTPFilters = msgspec.field(default_factory=HTTPFilters)
     ResponseFilters: HTTPResponseFilters = msgspec.field(default_factory=HTTPResponseFilters)
 
@@ -381,8 +381,8 @@ class HTTPRouteConfigEntry(Entry, kw_only=True):
     Hostnames: list[str] | None = None
     Meta: dict[str, str] | UnsetType = UNSET
     Status: Status = msgspec.field(default_factory=Status)
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def normalize(self) -> None:
         super().normalize()
@@ -449,8 +449,8 @@ class TCPRouteConfigEntry(Entry, kw_only=True):
     Services: list[TCPService] | None = None
     Meta: dict[str, str] | UnsetType = UNSET
     Status: Status = msgspec.field(default_factory=Status)
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def normalize(self) -> None:
         super().normalize()
@@ -485,8 +485,8 @@ class InlineCertificateConfigEntry(Entry, kw_only=True):
     Certificate: str = ""
     PrivateKey: str = ""
     Meta: dict[str, str] | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def validate(self) -> None:
         """Consul's checks: PEM key (RSA ≥ 2048 bits), PEM x509 cert, the pair matches,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 
-from proconsul.structs.base import UNSET, Record, UnsetType
+from proconsul.structs.base import UNSET, Int, Record, Uint64, UnsetType
 from proconsul.structs.config_entries.base import (
     META_KEY_MAX,
     META_MAX_PAIRS,
@@ -101,7 +101,7 @@ class SourceIntention(Record):
     Name: str = ""
     Action: str | UnsetType = UNSET
     Permissions: list[IntentionPermission] | UnsetType = UNSET
-    Precedence: int = 0
+    Precedence: Int = 0
     LegacyID: str | UnsetType = UNSET
     Type: str = ""
     Description: str | UnsetType = UNSET
@@ -153,8 +153,8 @@ class ServiceIntentionsConfigEntry(Entry, kw_only=True):
     Sources: list[SourceIntention] | None = None
     JWT: IntentionJWTRequirement | None | UnsetType = UNSET
     Meta: dict[str, str] | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def normalize(self, legacy: bool = False) -> None:
         """Default source types, compute precedences and sort sources by them.

@@ -7,7 +7,7 @@ import binascii
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from proconsul.structs.base import UNSET, Record, UnsetType
+from proconsul.structs.base import UNSET, Int, Record, Uint64, UnsetType
 from proconsul.structs.config_entries.base import (
     ConfigEntryError,
     Duration,
@@ -52,8 +52,8 @@ class ExportedServicesConfigEntry(Entry, kw_only=True):
     Name: str = ""
     Services: list[ExportedService] | UnsetType = UNSET
     Meta: dict[str, str] | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def validate(self) -> None:
         if self.Name != "default":
@@ -104,8 +104,8 @@ class SamenessGroupConfigEntry(Entry, kw_only=True):
     IncludeLocal: bool | UnsetType = UNSET
     Members: list[SamenessGroupMember] | None = None
     Meta: dict[str, str] | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def validate(self) -> None:
         super().validate()
@@ -119,7 +119,7 @@ class LocalJWKS(Record):
 
 class RemoteJWKS(Record):
     URI: str | UnsetType = UNSET
-    RequestTimeoutMs: int | UnsetType = UNSET
+    RequestTimeoutMs: Int | UnsetType = UNSET
     CacheDuration: Duration | UnsetType = UNSET
     FetchAsynchronously: bool | UnsetType = UNSET
     UseSNI: bool | UnsetType = UNSET
@@ -164,11 +164,11 @@ class JWTProviderConfigEntry(Entry, kw_only=True):
     Audiences: list[str] | UnsetType = UNSET
     Locations: list[JWTLocation] | UnsetType = UNSET
     Forwarding: JWTForwardingConfig | None | UnsetType = UNSET
-    ClockSkewSeconds: int | UnsetType = UNSET
+    ClockSkewSeconds: Int | UnsetType = UNSET
     CacheConfig: dict[str, Any] | None | UnsetType = UNSET
     Meta: dict[str, str] | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def normalize(self) -> None:
         super().normalize()
@@ -244,8 +244,8 @@ class RateLimitIPConfigEntry(Entry, kw_only=True):
     PreparedQuery: ReadWriteRatesConfig | None | UnsetType = UNSET
     Session: ReadWriteRatesConfig | None | UnsetType = UNSET
     Txn: ReadWriteRatesConfig | None | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def entry_name(self) -> str:
         return self.Name or ""

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from proconsul.structs.base import UNSET, Record, UnsetType
+from proconsul.structs.base import UNSET, Int, Record, Uint64, UnsetType
 from proconsul.structs.config_entries.base import (
     WILDCARD,
     ConfigEntryError,
@@ -53,16 +53,16 @@ class MeshGatewayConfig(Record):
 class TransparentProxyConfig(Record):
     """Transparent proxy settings of a service or proxy-defaults."""
 
-    OutboundListenerPort: int | UnsetType = UNSET
+    OutboundListenerPort: Int | UnsetType = UNSET
     DialedDirectly: bool | UnsetType = UNSET
 
 
 class ExposePath(Record):
     """An HTTP path the proxy exposes without mTLS (health checks, metrics)."""
 
-    ListenerPort: int | UnsetType = UNSET
+    ListenerPort: Int | UnsetType = UNSET
     Path: str | UnsetType = UNSET
-    LocalPathPort: int | UnsetType = UNSET
+    LocalPathPort: Int | UnsetType = UNSET
     Protocol: str | UnsetType = UNSET
     ParsedFromCheck: bool | UnsetType = UNSET
 
@@ -106,18 +106,18 @@ class AccessLogsConfig(Record):
 class UpstreamLimits(Record):
     """Circuit-breaker limits toward one upstream."""
 
-    MaxConnections: int | None | UnsetType = UNSET
-    MaxPendingRequests: int | None | UnsetType = UNSET
-    MaxConcurrentRequests: int | None | UnsetType = UNSET
+    MaxConnections: Int | None | UnsetType = UNSET
+    MaxPendingRequests: Int | None | UnsetType = UNSET
+    MaxConcurrentRequests: Int | None | UnsetType = UNSET
 
 
 class PassiveHealthCheck(Record):
     """Outlier detection toward one upstream."""
 
     Interval: Duration | UnsetType = UNSET
-    MaxFailures: int | UnsetType = UNSET
-    EnforcingConsecutive5xx: int | None | UnsetType = UNSET
-    MaxEjectionPercent: int | None | UnsetType = UNSET
+    MaxFailures: Int | UnsetType = UNSET
+    EnforcingConsecutive5xx: Int | None | UnsetType = UNSET
+    MaxEjectionPercent: Int | None | UnsetType = UNSET
     BaseEjectionTime: Duration | None | UnsetType = UNSET
 
 
@@ -129,7 +129,7 @@ class UpstreamConfig(Record):
     EnvoyListenerJSON: str | UnsetType = UNSET
     EnvoyClusterJSON: str | UnsetType = UNSET
     Protocol: str | UnsetType = UNSET
-    ConnectTimeoutMs: int | UnsetType = UNSET
+    ConnectTimeoutMs: Int | UnsetType = UNSET
     Limits: UpstreamLimits | None | UnsetType = UNSET
     PassiveHealthCheck: PassiveHealthCheck | None | UnsetType = UNSET
     MeshGateway: MeshGatewayConfig = msgspec.field(default_factory=MeshGatewayConfig)
@@ -191,7 +191,7 @@ class DestinationConfig(Record):
     """A terminating-gateway destination outside the mesh (transparent proxy)."""
 
     Addresses: list[str] | UnsetType = UNSET
-    Port: int | UnsetType = UNSET
+    Port: Int | UnsetType = UNSET
 
 
 class ServiceConfigEntry(Entry, kw_only=True):
@@ -209,15 +209,15 @@ class ServiceConfigEntry(Entry, kw_only=True):
     ExternalSNI: str | UnsetType = UNSET
     UpstreamConfig: UpstreamConfiguration | None | UnsetType = UNSET
     Destination: DestinationConfig | None | UnsetType = UNSET
-    MaxInboundConnections: int | UnsetType = UNSET
-    LocalConnectTimeoutMs: int | UnsetType = UNSET
-    LocalRequestTimeoutMs: int | UnsetType = UNSET
+    MaxInboundConnections: Int | UnsetType = UNSET
+    LocalConnectTimeoutMs: Int | UnsetType = UNSET
+    LocalRequestTimeoutMs: Int | UnsetType = UNSET
     BalanceInboundConnections: str | UnsetType = UNSET
     RateLimits: dict[str, Any] | None | UnsetType = UNSET
     EnvoyExtensions: list[dict[str, Any]] | UnsetType = UNSET
     Meta: dict[str, str] | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def normalize(self) -> None:
         super().normalize()
@@ -277,8 +277,8 @@ class ProxyConfigEntry(Entry, kw_only=True):
     FailoverPolicy: dict[str, Any] | None | UnsetType = UNSET
     PrioritizeByLocality: dict[str, Any] | None | UnsetType = UNSET
     Meta: dict[str, str] | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def normalize(self) -> None:
         super().normalize()
@@ -352,8 +352,8 @@ class MeshConfigEntry(Entry, kw_only=True):
     HTTP: MeshHTTPConfig | None | UnsetType = UNSET
     Peering: PeeringMeshConfig | None | UnsetType = UNSET
     Meta: dict[str, str] | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def entry_name(self) -> str:
         return MESH_CONFIG_MESH
