@@ -17,6 +17,7 @@ import msgspec
 from proconsul.state.catalog import StoredService
 from proconsul.state.kvs import Tombstone
 from proconsul.structs.catalog import HealthCheck, Node
+from proconsul.structs.connect import CAConfiguration, CAConsulProviderState, CARoot
 from proconsul.structs.coordinate import CoordinateEntry
 from proconsul.structs.kv import DirEntry
 from proconsul.structs.operator import AutopilotConfig
@@ -39,6 +40,9 @@ class RecordKind(IntEnum):
     SESSION = 7
     COORDINATE = 8
     AUTOPILOT = 9
+    CA_ROOT = 20
+    CA_CONFIG = 21
+    CA_PROVIDER_STATE = 22
 
 
 RECORD_TYPES: dict[RecordKind, type] = {
@@ -51,7 +55,12 @@ RECORD_TYPES: dict[RecordKind, type] = {
     RecordKind.SESSION: Session,
     RecordKind.COORDINATE: CoordinateEntry,
     RecordKind.AUTOPILOT: AutopilotConfig,
+    RecordKind.CA_ROOT: CARoot,
+    RecordKind.CA_CONFIG: CAConfiguration,
+    RecordKind.CA_PROVIDER_STATE: CAConsulProviderState,
 }
+CA_RECORD_KINDS = frozenset({RecordKind.CA_ROOT, RecordKind.CA_CONFIG,
+                             RecordKind.CA_PROVIDER_STATE})
 _DECODERS = {kind: msgspec.msgpack.Decoder(t) for kind, t in RECORD_TYPES.items()}
 
 
@@ -73,6 +82,7 @@ class StateSnapshot:
             (RecordKind.SESSION, list(store.sessions.rows())),
             (RecordKind.COORDINATE, list(store.coordinates.rows())),
             (RecordKind.AUTOPILOT, [store.autopilot_config] if store.autopilot_config else []),
+            *store.ca_snapshot_tables(),
         ]
 
     def write(self, sink: BinaryIO) -> None:

@@ -172,6 +172,7 @@ class CARequest(Record):
     Roots: list[CARoot] | None = None
     Config: CAConfiguration | None = None
     ProviderState: CAConsulProviderState | None = None
+    SerialCount: int = 0  # increment-provider-serial: how many serials to reserve (0 = 1)
     Token: str = ""
 
 

@@ -7,6 +7,7 @@ from enum import IntEnum
 import msgspec
 
 from proconsul.structs.catalog import DeregisterRequest, RegisterRequest
+from proconsul.structs.connect import CARequest
 from proconsul.structs.coordinate import CoordinateBatchRequest
 from proconsul.structs.kv import KVSRequest, TombstoneRequest
 from proconsul.structs.operator import AutopilotSetConfigRequest
@@ -27,6 +28,7 @@ class MessageType(IntEnum):
     COORDINATE_BATCH_UPDATE = 6
     TXN = 8
     AUTOPILOT = 9
+    CONNECT_CA = 13
 
 
 REQUEST_TYPES: dict[MessageType, type] = {
@@ -38,6 +40,7 @@ REQUEST_TYPES: dict[MessageType, type] = {
     MessageType.COORDINATE_BATCH_UPDATE: CoordinateBatchRequest,
     MessageType.AUTOPILOT: AutopilotSetConfigRequest,
     MessageType.TXN: TxnRequest,
+    MessageType.CONNECT_CA: CARequest,
 }
 
 _encoder = msgspec.msgpack.Encoder()
