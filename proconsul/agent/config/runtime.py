@@ -142,6 +142,9 @@ class AgentConfig(msgspec.Struct, kw_only=True):
             return str(uuid.uuid4())
         return str(uuid.UUID(bytes=hashlib.sha512(host_id.encode()).digest()[:16]))
     autopilot: AutopilotConfig = msgspec.field(default_factory=AutopilotConfig)
+    connect_enabled: bool = False
+    ca_provider: str = "consul"
+    ca_config: dict[str, Any] = msgspec.field(default_factory=dict)  # CamelCase keys
 
     @property
     def source_host(self) -> str | None:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 def _services() -> tuple[type, ...]:
     from proconsul.server.endpoints.catalog import Catalog
+    from proconsul.server.endpoints.connect_ca import ConnectCA
     from proconsul.server.endpoints.coordinate import CoordinateEndpoint
     from proconsul.server.endpoints.health import Health
     from proconsul.server.endpoints.kvs import KVS
@@ -20,7 +21,7 @@ def _services() -> tuple[type, ...]:
     from proconsul.server.endpoints.status import Status
     from proconsul.server.endpoints.txn import Txn
 
-    return (Catalog, CoordinateEndpoint, Health, KVS, Operator, SessionEndpoint, Status, Txn)
+    return (Catalog, ConnectCA, CoordinateEndpoint, Health, KVS, Operator, SessionEndpoint, Status, Txn)
 
 
 def register_all(server: Server) -> None:
