@@ -69,6 +69,16 @@ DEFAULT_CA_CONFIG = {"LeafCertTTL": "72h", "IntermediateCertTTL": "8760h",
                      "RootCertTTL": "87600h"}
 
 
+def _configured_cluster_id(ca_config: dict | None) -> str:
+    """``ca_config.cluster_id`` if it is a UUID (Consul allows it, meant for tests)."""
+    value = (ca_config or {}).get("cluster_id")
+    try:
+        return str(uuid.UUID(value)) if isinstance(value, str) else ""
+    except ValueError:
+        log.warning("connect: ca_config.cluster_id %r is not a UUID; ignoring it", value)
+        return ""
+
+
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -111,7 +121,7 @@ class CAManager:
                 config = CAConfiguration(
                     Provider=cfg.ca_provider or CONSUL_CA_PROVIDER,
                     Config={**DEFAULT_CA_CONFIG, **(cfg.ca_config or {})},
-                    ClusterID=str(uuid.uuid4()))
+                    ClusterID=_configured_cluster_id(cfg.ca_config) or str(uuid.uuid4()))
                 self._parse(config)
                 await self._apply(CARequest(Op=CA_OP_SET_CONFIG, Config=config))
                 config = store.ca_config
