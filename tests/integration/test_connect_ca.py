@@ -166,8 +166,8 @@ def test_durable_server_keeps_its_ca_across_restart_and_never_holds_a_leaf_key(t
                       extra=("-bootstrap-expect", "1", "-hcl", "connect { enabled = true }"))
     server = start_server(spec)
     try:
-        roots = wait_until(lambda: server.get("/v1/connect/ca/roots").json()["Roots"] and
-                           server.get("/v1/connect/ca/roots").json(), what="CA roots")
+        roots = wait_until(lambda: (r := server.get("/v1/connect/ca/roots")).status == 200
+                           and r.json()["Roots"] and r.json(), what="CA roots")
         leaf = leaf_of(server, "web").json()
         key_body = leaf["PrivateKeyPEM"].splitlines()[1].encode()
     finally:
@@ -191,3 +191,41 @@ def test_durable_server_keeps_its_ca_across_restart_and_never_holds_a_leaf_key(t
             "Provider"] == "consul"
     finally:
         server.stop()
+
+
+def test_three_servers_share_one_ca_and_never_repeat_a_serial(tmp_path):
+    from tests.integration.test_raft_cluster import Cluster
+
+    cluster = Cluster(tmp_path, 3, "-hcl", "connect { enabled = true }")
+    try:
+        for i in range(3):
+            cluster.start(i)
+        leader = cluster.leader()
+        roots = wait_until(lambda: all(
+            (r := p.get("/v1/connect/ca/roots?stale")).status == 200 and r.json()["Roots"]
+            for p in cluster.procs.values()) and cluster.procs[leader].get(
+                "/v1/connect/ca/roots").json(), what="roots on every server")
+        for proc in cluster.procs.values():
+            stale = proc.get("/v1/connect/ca/roots?stale").json()
+            assert stale["ActiveRootID"] == roots["ActiveRootID"]
+        bundle = cluster.procs[leader].get("/v1/connect/ca/roots?pem=true").text
+        serials = set()
+        for i, proc in cluster.procs.items():
+            leaf = leaf_of(proc, "web").json()  # signed by the leader, forwarded
+            serials.add(leaf["SerialNumber"])
+            assert openssl_verify(tmp_path, bundle, leaf["CertPEM"], f"s{i}").endswith(": OK")
+        assert len(serials) == 3
+        cluster.kill(leader)
+        new_leader = cluster.leader()
+        assert new_leader != leader
+        survivor = cluster.procs[new_leader]
+        for service in ("api", "db"):
+            leaf = leaf_of(survivor, service).json()
+            assert leaf["SerialNumber"] not in serials
+            serials.add(leaf["SerialNumber"])
+            assert openssl_verify(tmp_path, bundle, leaf["CertPEM"], service).endswith(": OK")
+        after = survivor.get("/v1/connect/ca/roots").json()
+        assert after["ActiveRootID"] == roots["ActiveRootID"]
+        assert after["TrustDomain"] == roots["TrustDomain"]
+    finally:
+        cluster.stop()

@@ -166,12 +166,14 @@ class CAManager:
         """A leaf for the CSR; the CSR's key stays with whoever made it."""
         self.require_enabled()
         csr, identity = parse_leaf_csr(req.CSR)
-        provider = self.provider
         store = self.server.store
         config = store.ca_config
         active = store.ca_active_root()
-        if provider is None or config is None or active is None:
+        if config is None or active is None:
             raise ConsulError(ERR_PROVIDER_NIL)
+        provider = self.provider
+        if provider is None or provider.state.RootCert.strip() != active.RootCert.strip():
+            provider = self._load_provider(config, active.RootCert)
         identity = check_leaf_identity(identity, cluster_id=config.ClusterID,
                                        datacenter=self.server.config.datacenter)
         async with self.limiter.slot():
@@ -231,6 +233,15 @@ class CAManager:
         stored = self.server.store.ca_provider_state(provider.id)
         if stored is not None:
             provider.state = stored
+        return provider
+
+    def _load_provider(self, config: CAConfiguration, root_pem: str) -> ConsulCAProvider:
+        """The provider from the replicated state, for a leader whose routine has not
+        initialised it yet (a new leader signs at once, as the old one did)."""
+        provider = self._provider_for(config)
+        if provider.state.RootCert.strip() != root_pem.strip():
+            raise ConsulError(ERR_PROVIDER_NIL)
+        self._install(provider, config)
         return provider
 
     def _install(self, provider: ConsulCAProvider, config: CAConfiguration | None) -> None:
