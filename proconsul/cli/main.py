@@ -18,6 +18,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "catalog nodes": ("catalog_commands", "NODES", "Lists all nodes in the given datacenter"),
     "catalog services": ("catalog_commands", "SERVICES",
                          "Lists all registered services in a datacenter"),
+    "connect ca get-config": ("connect_commands", "CA_GET_CONFIG",
+                              "Display the current Connect Certificate Authority (CA) "
+                              "configuration"),
+    "connect ca set-config": ("connect_commands", "CA_SET_CONFIG",
+                              "Modify the current Connect CA configuration"),
     "event": ("event_command", "EVENT", "Fire a new event"),
     "force-leave": ("membership_commands", "FORCE_LEAVE",
                     "Forces a member of the cluster to enter the \"left\" state"),
@@ -59,6 +64,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 GROUPS = {
     "catalog": "Interact with the catalog",
+    "connect": "Interact with Consul Connect",
+    "connect ca": "Interact with the Consul Connect Certificate Authority (CA)",
     "kv": "Interact with the key-value store",
     "operator": "Provides cluster-level tools for Consul operators",
     "operator autopilot": "Provides tools for modifying Autopilot configuration",
