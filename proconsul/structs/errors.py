@@ -85,7 +85,8 @@ _REMOTE_ERROR_CLASSES: list[tuple[re.Pattern[str], type[ConsulError]]] = [
         r"|no PEM-encoded data found)",
         r"(root cert TTL |leaf cert TTL |Intermediate Cert TTL |EC key length |RSA key length "
         r"|private key type must |must provide a private key |error decoding config: "
-        r"|unknown CA provider |The current CA Provider does not support cross-signing)",
+        r"|unknown CA provider |The current CA Provider does not support cross-signing"
+        r"|Provider State is read-only)",
     ])), BadRequest),
 ]
 

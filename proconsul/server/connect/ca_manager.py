@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 
 ERR_CONNECT_NOT_ENABLED = "Connect must be enabled in order to use this endpoint"
 ERR_PROVIDER_NIL = "internal error: CA provider is nil"
+ERR_STATE_READ_ONLY = ("Provider State is read-only. It must be omitted or identical to the "
+                       "current value")
 ERR_CAS_LOST = "CA roots or configuration changed during the update; try again"
 SERIAL_BLOCK = 256
 PRUNE_INTERVAL = 3600.0  # Consul checks for prunable roots hourly
@@ -200,6 +202,8 @@ class CAManager:
             current = store.ca_config
             if current is None or self.provider is None:
                 raise ConsulError(ERR_PROVIDER_NIL)
+            if req.Config.State and req.Config.State != (current.State or {}):
+                raise BadRequest(ERR_STATE_READ_ONLY)
             new_config = replace(req.Config, ClusterID=current.ClusterID,
                                  ModifyIndex=current.ModifyIndex, CreateIndex=0)
             new_provider = self._provider_for(new_config)

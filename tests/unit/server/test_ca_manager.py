@@ -124,6 +124,9 @@ async def test_bad_configurations_are_refused_with_consuls_messages(server):
     with pytest.raises(BadRequest, match="unknown CA provider 'vault'"):
         await server.rpc("ConnectCA.ConfigurationSet", CARequest(
             Op="set-config", Config=CAConfiguration(Provider="vault")))
+    with pytest.raises(BadRequest, match="^Provider State is read-only"):
+        await server.rpc("ConnectCA.ConfigurationSet", CARequest(
+            Op="set-config", Config=CAConfiguration(Provider="consul", State={"k": "v"})))
 
 
 async def test_connect_disabled_says_so():
