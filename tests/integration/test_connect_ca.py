@@ -162,8 +162,10 @@ def _files_containing(root: str, needle: bytes) -> list[str]:
 
 
 def test_durable_server_keeps_its_ca_across_restart_and_never_holds_a_leaf_key(tmp_path):
+    # A low snapshot threshold: the restart restores the CA from a snapshot, then the log.
     spec = ServerSpec(str(tmp_path / "data"), node="ca-server",
-                      extra=("-bootstrap-expect", "1", "-hcl", "connect { enabled = true }"))
+                      extra=("-bootstrap-expect", "1", "-hcl", "connect { enabled = true }",
+                             "-raft-snapshot-threshold", "4", "-raft-multiplier", "1"))
     server = start_server(spec)
     try:
         roots = wait_until(lambda: (r := server.get("/v1/connect/ca/roots")).status == 200
@@ -175,6 +177,7 @@ def test_durable_server_keeps_its_ca_across_restart_and_never_holds_a_leaf_key(t
     assert _files_containing(spec.data_dir, key_body) == []
     assert key_body.decode() not in "".join(server.log)
     assert _files_containing(spec.data_dir, b"PRIVATE KEY")  # the CA's own key, replicated
+    assert list(Path(spec.data_dir).rglob("snapshots/*.data")), "no raft snapshot was taken"
     server = start_server(spec)
     try:
         after = wait_until(lambda: (r := server.get("/v1/connect/ca/roots")).status == 200
