@@ -146,7 +146,7 @@ def build(tree: dict[str, Any], dev: bool = False,
         http_max_conns_per_client=max_conns, warnings=warnings,
         autopilot=_autopilot(tree.get("autopilot", {})),
         connect_enabled=bool(tree.get("connect", {}).get("enabled", False)),
-        ca_provider=tree.get("connect", {}).get("ca_provider") or "consul",
+        ca_provider=_ca_provider(tree.get("connect", {}).get("ca_provider") or "consul"),
         ca_config=_ca_config(tree.get("connect", {}).get("ca_config") or {}),
         tree=tree,
     )
@@ -187,6 +187,14 @@ _CA_CONFIG_KEYS = {
     "csr_max_per_second": "CSRMaxPerSecond", "csr_max_concurrent": "CSRMaxConcurrent",
     "disable_cross_signing": "DisableCrossSigning",
 }
+
+
+def _ca_provider(name: str) -> str:
+    """Only the built-in CA is there yet; a cluster must not start on the wrong one."""
+    if name != "consul":
+        raise ConfigError([f'connect.ca_provider = "{name}": not supported yet: only the '
+                           'built-in "consul" provider is'])
+    return name
 
 
 def _ca_config(tree: dict[str, Any]) -> dict[str, Any]:
