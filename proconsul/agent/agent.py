@@ -92,7 +92,9 @@ class Agent:
                 server_port=config.server_port, serf_lan_port=config.serf_lan_port,
                 coordinate_update_period=0.1 if config.dev else 5.0,
                 rpc_hold_timeout=config.rpc_hold_timeout, autopilot=config.autopilot,
-                config_entries=config.config_entries),
+                config_entries=config.config_entries,
+                connect_enabled=config.connect_enabled, ca_provider=config.ca_provider,
+                ca_config=config.ca_config),
                 None if config.dev else self._durable_raft, pool=self.pool)
             self.server.lan_members = self.gossip.lan_member_states
             self.server.wan_coordinates = self._wan_coordinates

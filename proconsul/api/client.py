@@ -63,6 +63,10 @@ class Client:
         from proconsul.api.operator import Operator
         return Operator(self)
 
+    def connect(self):
+        from proconsul.api.connect import Connect
+        return Connect(self)
+
     # -- requests --------------------------------------------------------
     def _path(self, path: str, params: list[tuple[str, str]]) -> str:
         quoted = urllib.parse.quote(path, safe="/:@")

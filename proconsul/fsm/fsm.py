@@ -18,6 +18,15 @@ from proconsul.structs.config_entry_rpc import (
     OP_UPSERT_CAS,
     ConfigEntryRequest,
 )
+from proconsul.structs.connect import (
+    CA_OP_DELETE_PROVIDER_STATE,
+    CA_OP_INCREMENT_PROVIDER_SERIAL,
+    CA_OP_SET_CONFIG,
+    CA_OP_SET_PROVIDER_STATE,
+    CA_OP_SET_ROOTS,
+    CA_OP_SET_ROOTS_AND_CONFIG,
+    CARequest,
+)
 from proconsul.structs.coordinate import CoordinateBatchRequest
 from proconsul.structs.kv import KVOp, KVSRequest, TombstoneRequest
 from proconsul.structs.messages import MessageType, UnknownMessageType, decode_command
@@ -32,6 +41,10 @@ _HEADER = struct.Struct(">Q")
 
 class CommandError(Exception):
     """A committed command the state store refused; its text goes to the proposer."""
+
+
+class _Abort(Exception):
+    """Undo a CA write whose second check-and-set failed (answered as False)."""
 
 
 class _Rollback(Exception):
@@ -75,6 +88,7 @@ class FSM:
             MessageType.COORDINATE_BATCH_UPDATE: self._coordinates,
             MessageType.AUTOPILOT: self._autopilot,
             MessageType.CONFIG_ENTRY: self._config_entry,
+            MessageType.CONNECT_CA: self._connect_ca,
         }
 
     def apply(self, index: int, data: bytes) -> Any:
@@ -175,6 +189,38 @@ class FSM:
             if req.Op == OP_DELETE_CAS:
                 return store.config_entry_delete_cas(tx, kind, name, entry.ModifyIndex)
         raise StateError(f"Invalid config entry operation '{req.Op}'")
+
+    def _connect_ca(self, index: int, req: CARequest) -> Any:
+        """CA roots, config and provider state; set-roots* answer whether the CAS held,
+        increment-provider-serial the first serial it reserved."""
+        try:
+            return self._connect_ca_write(index, req)
+        except _Abort:
+            return False
+
+    def _connect_ca_write(self, index: int, req: CARequest) -> Any:
+        store = self.store
+        with store.write(index) as tx:
+            if req.Op == CA_OP_SET_CONFIG and req.Config is not None:
+                store.ca_set_config(tx, req.Config)
+                return True
+            if req.Op == CA_OP_SET_ROOTS:
+                return store.ca_set_roots_cas(tx, req.Index, req.Roots or [])
+            if req.Op == CA_OP_SET_ROOTS_AND_CONFIG and req.Config is not None:
+                if not store.ca_set_config_cas(tx, req.Config):
+                    return False
+                if not store.ca_set_roots_cas(tx, req.Index, req.Roots or []):
+                    raise _Abort()
+                return True
+            if req.Op == CA_OP_SET_PROVIDER_STATE and req.ProviderState is not None:
+                store.ca_set_provider_state(tx, req.ProviderState)
+                return True
+            if req.Op == CA_OP_DELETE_PROVIDER_STATE and req.ProviderState is not None:
+                store.ca_delete_provider_state(tx, req.ProviderState.ID)
+                return True
+            if req.Op == CA_OP_INCREMENT_PROVIDER_SERIAL:
+                return store.ca_reserve_serials(tx, max(req.SerialCount, 1))
+        raise StateError(f"Invalid CA operation '{req.Op}'")
 
     def _txn(self, index: int, req: TxnRequest) -> TxnResponse:
         try:

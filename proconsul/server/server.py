@@ -19,6 +19,7 @@ from proconsul.raft.interface import Consensus, ConsensusError, NoLeaderError, N
 from proconsul.rpc.pool import ConnPool
 from proconsul.server.autopilot import Autopilot
 from proconsul.server.blocking import run_blocking
+from proconsul.server.connect.ca_manager import CAManager
 from proconsul.server.connect.discovery_chain import validate_proposed
 from proconsul.server.endpoints import register_all
 from proconsul.server.forward import RPC_HOLD_TIMEOUT, Forwarder, LeaderUnavailable
@@ -64,6 +65,9 @@ class ServerConfig(msgspec.Struct):
     rpc_hold_timeout: float = RPC_HOLD_TIMEOUT
     autopilot: AutopilotConfig = msgspec.field(default_factory=AutopilotConfig)
     config_entries: list[dict[str, Any]] = []  # config_entries.bootstrap, already validated
+    connect_enabled: bool = False
+    ca_provider: str = "consul"
+    ca_config: dict[str, Any] = msgspec.field(default_factory=dict)  # CamelCase keys
 
 
 Endpoint = Callable[[Any], Awaitable[Any]]
@@ -99,6 +103,7 @@ class Server:
         self.store.on_tombstone = self.tombstone_gc.hint
         self.reconciler = MemberReconciler(self)
         self.autopilot = Autopilot(self)
+        self.ca = CAManager(self)
         self.lan_members: Callable[[], list[MemberState]] = list
         self.wan_coordinates: Callable[[], list[tuple[str, CoordinateEntry]]] = list
         self.endpoints: dict[str, Endpoint] = {}
@@ -254,6 +259,8 @@ class Server:
         await self.bootstrap_config_entries()
         self.routines.start("reconcile", self.reconciler.run)
         self.routines.start("autopilot", self.autopilot.run)
+        if self.config.connect_enabled:
+            self.routines.start("connect-ca", self.ca.run)
 
     async def bootstrap_config_entries(self) -> None:
         """Write the configured bootstrap entries that the cluster does not have yet

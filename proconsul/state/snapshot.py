@@ -17,6 +17,7 @@ import msgspec
 from proconsul.state.catalog import StoredService
 from proconsul.state.kvs import Tombstone
 from proconsul.structs.catalog import HealthCheck, Node
+from proconsul.structs.connect import CAConfiguration, CAConsulProviderState, CARoot
 from proconsul.structs.coordinate import CoordinateEntry
 from proconsul.structs.kv import DirEntry
 from proconsul.structs.operator import AutopilotConfig
@@ -39,7 +40,10 @@ class RecordKind(IntEnum):
     SESSION = 7
     COORDINATE = 8
     AUTOPILOT = 9
-    CONFIG_ENTRY = 22
+    CA_ROOT = 20
+    CA_CONFIG = 21
+    CA_PROVIDER_STATE = 22
+    CONFIG_ENTRY = 23
 
 
 RECORD_TYPES: dict[RecordKind, type] = {
@@ -53,7 +57,12 @@ RECORD_TYPES: dict[RecordKind, type] = {
     RecordKind.COORDINATE: CoordinateEntry,
     RecordKind.AUTOPILOT: AutopilotConfig,
     RecordKind.CONFIG_ENTRY: dict[str, Any],
+    RecordKind.CA_ROOT: CARoot,
+    RecordKind.CA_CONFIG: CAConfiguration,
+    RecordKind.CA_PROVIDER_STATE: CAConsulProviderState,
 }
+CA_RECORD_KINDS = frozenset({RecordKind.CA_ROOT, RecordKind.CA_CONFIG,
+                             RecordKind.CA_PROVIDER_STATE})
 _DECODERS = {kind: msgspec.msgpack.Decoder(t) for kind, t in RECORD_TYPES.items()}
 
 
@@ -76,6 +85,7 @@ class StateSnapshot:
             (RecordKind.COORDINATE, list(store.coordinates.rows())),
             (RecordKind.AUTOPILOT, [store.autopilot_config] if store.autopilot_config else []),
             (RecordKind.CONFIG_ENTRY, list(store.config_entries.rows())),
+            *store.ca_snapshot_tables(),
         ]
 
     def write(self, sink: BinaryIO) -> None:

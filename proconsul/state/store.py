@@ -6,15 +6,17 @@ from typing import BinaryIO
 
 from proconsul.state.catalog import CatalogMixin
 from proconsul.state.config_entries import ConfigEntryMixin
+from proconsul.state.connect_ca import ConnectCAMixin
 from proconsul.state.coordinates import CoordinateMixin
 from proconsul.state.kvs import KVMixin
 from proconsul.state.sessions import SessionMixin
-from proconsul.state.snapshot import RecordKind, StateSnapshot, read_records
+from proconsul.state.snapshot import CA_RECORD_KINDS, RecordKind, StateSnapshot, read_records
 from proconsul.state.txn import TxnMixin
 from proconsul.structs.config_entries import load
 
 
-class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin):
+class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin,
+            ConnectCAMixin):
     """Catalog, KV, sessions and transactions over indexed in-memory tables.
 
     Writes happen inside ``with store.write(index) as tx`` and are atomic;
@@ -47,6 +49,9 @@ class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, 
             if kind is RecordKind.CONFIG_ENTRY:
                 staged.config_entries.put(load(row))
                 continue
+            if kind in CA_RECORD_KINDS:
+                staged.ca_restore_record(kind, row)
+                continue
             tables[kind].put(row)
             if kind is RecordKind.SESSION:
                 for _kind, check_id in row.check_ids():
@@ -56,3 +61,4 @@ class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, 
             ours.__dict__.update(theirs.__dict__)
         self.indexes.update(staged.indexes)
         self.autopilot_config = staged.autopilot_config
+        self.ca_restore_from(staged)

@@ -16,7 +16,7 @@ from typing import Any
 from msgspec import structs
 
 from proconsul.lib.duration import HOUR, DurationError, format_duration, parse_duration
-from proconsul.structs.base import UNSET, Record, UnsetType
+from proconsul.structs.base import UNSET, Int, Record, Uint64, UnsetType
 from proconsul.structs.query import QueryMeta
 
 __all__ = [
@@ -67,7 +67,7 @@ class CARoot(Record):
 
     ID: str = ""
     Name: str = ""
-    SerialNumber: int = 0
+    SerialNumber: Uint64 = 0
     SigningKeyID: str = ""
     ExternalTrustDomain: str = ""
     NotBefore: datetime.datetime = ZERO_TIME
@@ -79,9 +79,9 @@ class CARoot(Record):
     Active: bool = False
     RotatedOutAt: datetime.datetime | UnsetType = UNSET
     PrivateKeyType: str = ""
-    PrivateKeyBits: int = 0
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    PrivateKeyBits: Int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def public(self) -> CARoot:
         """This root as clients may see it: no signing key or cert, no RotatedOutAt."""
@@ -117,8 +117,8 @@ class CAConfiguration(Record):
     State: dict[str, str] | None = None
     ForceWithoutCrossSigning: bool = False
     ClusterID: str | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     def public(self) -> CAConfiguration:
         """The configuration as /v1/connect/ca/configuration shows it (no ClusterID)."""
@@ -132,8 +132,8 @@ class CAConsulProviderState(Record):
     PrivateKey: str = ""
     RootCert: str = ""
     IntermediateCert: str = ""
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
 
 class CASignRequest(Record):
@@ -159,8 +159,8 @@ class IssuedCert(Record):
     KindURI: str | UnsetType = UNSET
     ValidAfter: datetime.datetime = ZERO_TIME
     ValidBefore: datetime.datetime = ZERO_TIME
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
 
 class CARequest(Record):
@@ -168,10 +168,11 @@ class CARequest(Record):
 
     Op: str
     Datacenter: str = ""
-    Index: int = 0
+    Index: Uint64 = 0
     Roots: list[CARoot] | None = None
     Config: CAConfiguration | None = None
     ProviderState: CAConsulProviderState | None = None
+    SerialCount: Int = 0  # increment-provider-serial: how many serials to reserve (0 = 1)
     Token: str = ""
 
 

@@ -65,6 +65,7 @@ ERR_NO_SERVERS = "No known Consul servers"
 _REMOTE_ERROR_CLASSES: list[tuple[re.Pattern[str], type[ConsulError]]] = [
     (re.compile(r".*(Permission denied|ACL not found)"), Forbidden),
     (re.compile(r".*RPC rate limit exceeded"), TooManyRequests),
+    (re.compile(r"Rate limit reached, try again later"), TooManyRequests),
     (re.compile("|".join([
         r"Must provide ",
         r"Missing (node registration|service registration|session$|check ')",
@@ -90,6 +91,13 @@ _REMOTE_ERROR_CLASSES: list[tuple[re.Pattern[str], type[ConsulError]]] = [
         r"cannot use legacy intention API to edit ", r"Invalid Intention operation: ",
         r"(\d+ errors occurred: )?(SourceNS|SourceName|DestinationNS|DestinationName|Action"
         r"|Description|Meta|Permissions|SourceType) ",
+        # Connect CA: a bad CSR or CA configuration (server/connect/ca, structs/connect).
+        r"(CSR |SPIFFE ID |invalid CSR: |first PEM-block should be |error parsing CSR: "
+        r"|no PEM-encoded data found)",
+        r"(root cert TTL |leaf cert TTL |Intermediate Cert TTL |EC key length |RSA key length "
+        r"|private key type must |must provide a private key |error decoding config: "
+        r"|unknown CA provider |The current CA Provider does not support cross-signing"
+        r"|Provider State is read-only)",
     ])), BadRequest),
 ]
 

@@ -8,6 +8,7 @@ import msgspec
 
 from proconsul.structs.catalog import DeregisterRequest, RegisterRequest
 from proconsul.structs.config_entry_rpc import ConfigEntryRequest
+from proconsul.structs.connect import CARequest
 from proconsul.structs.coordinate import CoordinateBatchRequest
 from proconsul.structs.kv import KVSRequest, TombstoneRequest
 from proconsul.structs.operator import AutopilotSetConfigRequest
@@ -28,6 +29,7 @@ class MessageType(IntEnum):
     COORDINATE_BATCH_UPDATE = 6
     TXN = 8
     AUTOPILOT = 9
+    CONNECT_CA = 13
     CONFIG_ENTRY = 22
 
 
@@ -41,6 +43,7 @@ REQUEST_TYPES: dict[MessageType, type] = {
     MessageType.AUTOPILOT: AutopilotSetConfigRequest,
     MessageType.TXN: TxnRequest,
     MessageType.CONFIG_ENTRY: ConfigEntryRequest,
+    MessageType.CONNECT_CA: CARequest,
 }
 
 _encoder = msgspec.msgpack.Encoder()

@@ -64,9 +64,13 @@ def test_sdk_testutil_server_config_serves(tmp_path):
         log = "".join(agent.log)
         assert "the HTTPS listener is disabled" in log
         assert _refused(host, ports["https"])
-        for key in ("version", "connect.enabled", "connect.ca_config", "peering.enabled",
-                    "ports.grpc", "ports.grpc_tls"):
+        for key in ("version", "peering.enabled", "ports.grpc", "ports.grpc_tls"):
             assert log.count(f'config key "{key}" is accepted but not supported yet') == 1
+        assert 'config key "connect' not in log
+        # testutil fixes the cluster ID through ca_config.cluster_id, as Consul allows.
+        roots = wait_until(lambda: (r := agent.get("/v1/connect/ca/roots")).status == 200
+                           and r.json()["Roots"] and r.json(), what="CA roots")
+        assert roots["TrustDomain"] == "11111111-2222-3333-4444-555555555555.consul"
     finally:
         agent.stop()
 

@@ -15,6 +15,7 @@ from proconsul.lib.duration import format_duration, parse_duration
 from proconsul.structs.config_entries import ConfigEntryError
 from proconsul.structs.config_entries import decode as decode_entry
 from proconsul.structs.config_entry_rpc import entry_payload, prepare
+from proconsul.structs.connect import CAConfigError, parse_ca_config
 from proconsul.structs.operator import AutopilotConfig
 
 # Consul's -dev source (agent/config/default.go DevSource), as far as it applies here.
@@ -148,6 +149,9 @@ def build(tree: dict[str, Any], dev: bool = False,
         http_max_conns_per_client=max_conns, warnings=warnings,
         autopilot=_autopilot(tree.get("autopilot", {})),
         config_entries=_bootstrap_entries(tree.get("config_entries")),
+        connect_enabled=bool(tree.get("connect", {}).get("enabled", False)),
+        ca_provider=_ca_provider(tree.get("connect", {}).get("ca_provider") or "consul"),
+        ca_config=_ca_config(tree.get("connect", {}).get("ca_config") or {}),
         tree=tree,
     )
 
@@ -203,6 +207,32 @@ def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+# connect.ca_config keys as the CA configuration map spells them (Consul's builder).
+_CA_CONFIG_KEYS = {
+    "leaf_cert_ttl": "LeafCertTTL", "intermediate_cert_ttl": "IntermediateCertTTL",
+    "root_cert_ttl": "RootCertTTL", "private_key_type": "PrivateKeyType",
+    "private_key_bits": "PrivateKeyBits", "private_key": "PrivateKey", "root_cert": "RootCert",
+    "csr_max_per_second": "CSRMaxPerSecond", "csr_max_concurrent": "CSRMaxConcurrent",
+    "disable_cross_signing": "DisableCrossSigning",
+}
+
+
+def _ca_provider(name: str) -> str:
+    """Only the built-in CA is there yet; a cluster must not start on the wrong one."""
+    if name != "consul":
+        raise ConfigError([f'connect.ca_provider = "{name}": not supported yet: only the '
+                           'built-in "consul" provider is'])
+    return name
+
+
+def _ca_config(tree: dict[str, Any]) -> dict[str, Any]:
+    """The CA configuration a new cluster starts from; checked as the servers check it."""
+    config = {_CA_CONFIG_KEYS.get(key, key): value for key, value in tree.items()}
+    try:
+        parse_ca_config(config)
+    except CAConfigError as err:
+        raise ConfigError([f"connect.ca_config: {err}"]) from None
+    return config
 
 
 def load_config(config_paths: list[str], inline_hcl: list[str], flags: dict[str, Any],

@@ -143,6 +143,9 @@ class AgentConfig(msgspec.Struct, kw_only=True):
         return str(uuid.UUID(bytes=hashlib.sha512(host_id.encode()).digest()[:16]))
     autopilot: AutopilotConfig = msgspec.field(default_factory=AutopilotConfig)
     config_entries: list[dict[str, Any]] = []  # config_entries.bootstrap, validated
+    connect_enabled: bool = False
+    ca_provider: str = "consul"
+    ca_config: dict[str, Any] = msgspec.field(default_factory=dict)  # CamelCase keys
 
     @property
     def source_host(self) -> str | None:

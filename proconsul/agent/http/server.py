@@ -16,6 +16,7 @@ from proconsul.agent.http import (
     agent_monitor,
     catalog,
     config,
+    connect_ca,
     coordinate,
     debug_hooks,
     debug_pprof,
@@ -79,7 +80,7 @@ def api_router() -> web.Router:
     tools can list the routes without one."""
     router = web.Router()
     for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor,
-                   catalog, coordinate, event, health, keyring, kv, members, operator,
+                   catalog, connect_ca, coordinate, event, health, keyring, kv, members, operator,
                    session, status, txn, config, intentions):
         module.add_routes(router)
     return router

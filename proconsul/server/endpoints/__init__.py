@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 def _services() -> tuple[type, ...]:
     from proconsul.server.endpoints.catalog import Catalog
     from proconsul.server.endpoints.config_entry import ConfigEntryEndpoint, DiscoveryChainEndpoint
+    from proconsul.server.endpoints.connect_ca import ConnectCA
     from proconsul.server.endpoints.coordinate import CoordinateEndpoint
     from proconsul.server.endpoints.health import Health
     from proconsul.server.endpoints.intention import IntentionEndpoint
@@ -22,8 +23,8 @@ def _services() -> tuple[type, ...]:
     from proconsul.server.endpoints.status import Status
     from proconsul.server.endpoints.txn import Txn
 
-    return (Catalog, CoordinateEndpoint, Health, KVS, Operator, SessionEndpoint, Status, Txn,
-            ConfigEntryEndpoint, DiscoveryChainEndpoint, IntentionEndpoint)
+    return (Catalog, ConnectCA, CoordinateEndpoint, Health, KVS, Operator, SessionEndpoint, Status,
+            Txn, ConfigEntryEndpoint, DiscoveryChainEndpoint, IntentionEndpoint)
 
 
 def register_all(server: Server) -> None:

@@ -97,8 +97,7 @@ segments = [{ name = "alpha" port = 8303 }]
 """
 EXPECTED_WARNED = ["version", "version_prerelease", "segment", "telemetry.statsd_address",
                    "ui_config.enabled", "ui_config.dir",
-                   "auto_encrypt.allow_tls", "acl.default_policy", "connect.enabled",
-                   "connect.ca_config", "segments"]
+                   "auto_encrypt.allow_tls", "acl.default_policy", "segments"]
 
 
 @pytest.mark.parametrize(("name", "text"), [("c.json", json.dumps(UNSUPPORTED_JSON)),
