@@ -48,7 +48,7 @@ SUPPORTED = frozenset({
 
 # Values that ask for exactly what Proconsul does anyway: no warning.
 NEUTRAL: dict[str, tuple[Any, ...]] = {
-    "acl.enabled": (False,), "acl_enforce_version_8": (False,), "connect.enabled": (False,),
+    "acl.enabled": (False,), "acl_enforce_version_8": (False,),
     "peering.enabled": (False,), "ui": (False,), "ui_config.enabled": (False,),
     "audit.enabled": (False,), "auto_encrypt.tls": (False,), "auto_config.enabled": (False,),
     "disable_remote_exec": (True,), "disable_update_check": (True, False),
