@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from proconsul.agent.http.decode import MAX_DEPTH
 from proconsul.structs.config_entries import decode
 from proconsul.structs.config_entry_rpc import prepare
 from tests.support.agent_process import AgentProcess, start_agent
@@ -141,6 +142,10 @@ def test_cas_wins_and_loses(agent: AgentProcess, unique: str):
     ("PUT", "/v1/config", {"Kind": "sameness-group", "Name": "sg",
                            "Members": [{"Peer": "other"}]}, 400,
      "sameness-groups are an enterprise-only feature"),
+    ("PUT", "/v1/config", b"[" * 100_000, 400,
+     f"Request decoding failed: nesting deeper than {MAX_DEPTH} levels"),
+    ("POST", "/v1/discovery-chain/web", b"[" * 100_000, 400,
+     f"Request decoding failed: nesting deeper than {MAX_DEPTH} levels"),
     ("GET", "/v1/config/bogus", None, 400, "invalid config entry kind: bogus"),
     ("GET", "/v1/config/bogus/x", None, 400, "invalid config entry kind: bogus"),
     ("DELETE", "/v1/config/bogus/x", None, 400, "invalid config entry kind: bogus"),

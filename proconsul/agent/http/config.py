@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
+from proconsul.agent.http.decode import decode_raw
 from proconsul.agent.http.params import datacenter, query_options, set_meta, token, uint
 from proconsul.agent.http.reply import json_reply
 from proconsul.lib import httpserver as web
@@ -34,16 +33,9 @@ def _cas(request: web.Request) -> int | None:
     return uint(request.query, "cas", f"Invalid cas index: {request.query['cas']!r}")
 
 
-def _body(raw_body: bytes, what: str = "Request decoding failed") -> Any:
-    try:
-        return msgspec.json.decode(raw_body) if raw_body.strip() else None
-    except msgspec.DecodeError as err:
-        raise BadRequest(f"{what}: {err}") from None
-
-
 async def apply(request: web.Request) -> web.Response:
     """PUT /v1/config: upsert an entry (``?cas=<index>``: only over that ModifyIndex)."""
-    raw = _body(await request.read())
+    raw = decode_raw(await request.read(), "Request decoding failed")
     try:
         entry = decode(raw)
     except ConfigEntryError as err:
@@ -148,7 +140,7 @@ async def discovery_chain(request: web.Request) -> web.Response:
         Datacenter=datacenter(request), Name=name,
         EvaluateInDatacenter=request.query.get("compile-dc", "")))
     if request.method == "POST":
-        _overrides(_body(await request.read()), req)
+        _overrides(decode_raw(await request.read(), "Request decoding failed"), req)
     reply = await request.app["agent"].rpc("DiscoveryChain.Get", req)
     return json_reply(request, {"Chain": reply.Chain}, meta=reply)
 

@@ -136,6 +136,18 @@ def _type_info(target: Any) -> Any:
     return inspect.type_info(target)
 
 
+def decode_raw(body: bytes, what: str = "Request decode failed") -> Any:
+    """Decode a JSON request body to plain values (None when empty); a 400 on failure."""
+    if not body.strip():
+        return None
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError as err:
+        raise BadRequest(f"{what}: {err}") from None
+    except RecursionError:
+        raise BadRequest(f"{what}: nesting deeper than {MAX_DEPTH} levels") from None
+
+
 def decode_json(body: bytes, target: Any, what: str = "Request decode failed") -> Any:
     """Decode a JSON request body into ``target``; a 400 naming the problem on failure."""
     try:
