@@ -1,4 +1,5 @@
-"""/v1/connect/intentions: the legacy ID API, the exact API, check and match.
+"""/v1/connect/intentions: the legacy ID API, the exact API, check and match;
+and /v1/agent/connect/authorize, which judges a client certificate by them.
 
 Intentions are the sources of ``service-intentions`` config entries: reads
 list those entries and view them with :mod:`proconsul.server.connect.intentions`;
@@ -7,13 +8,21 @@ writes go to the servers' Intention.Apply, which edits the entries.
 
 from __future__ import annotations
 
+import msgspec
 from msgspec import UNSET
 
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import datacenter, query_options, token
 from proconsul.agent.http.reply import json_reply
 from proconsul.lib import httpserver as web
-from proconsul.server.connect.intentions import all_intentions, decide, find_exact, match
+from proconsul.server.connect.intentions import (
+    DEFAULT_REASON,
+    all_intentions,
+    authorize,
+    decide,
+    find_exact,
+    match,
+)
 from proconsul.structs.config_entries import load
 from proconsul.structs.config_entries.intentions import (
     DEFAULT_NAMESPACE,
@@ -27,6 +36,7 @@ from proconsul.structs.config_entry_rpc import (
     ConfigEntryQuery,
     IntentionRequest,
 )
+from proconsul.structs.connect_ids import InvalidCertURI, SpiffeIDService, parse_cert_uri
 from proconsul.structs.errors import BadRequest, NotFound
 from proconsul.structs.intention import (
     MATCH_DESTINATION,
@@ -38,6 +48,15 @@ from proconsul.structs.query import QueryMeta
 
 KIND = ServiceIntentionsConfigEntry.KIND
 ERR_NOT_FOUND = "Intention not found"
+ACLS_DISABLED_REASON = "ACLs disabled, access is allowed by default"
+
+
+class ConnectAuthorizeRequest(msgspec.Struct):
+    """The body of ``POST /v1/agent/connect/authorize`` (Consul's api.AgentAuthorizeParams)."""
+
+    Target: str = ""
+    ClientCertURI: str = ""
+    ClientCertSerial: str = ""
 
 
 async def _entries(request: web.Request) -> tuple[list[ServiceIntentionsConfigEntry], QueryMeta]:
@@ -150,6 +169,27 @@ async def check(request: web.Request) -> web.Response:
     return json_reply(request, {"Allowed": summary.Allowed}, meta=meta)
 
 
+async def agent_authorize(request: web.Request) -> web.Response:
+    """May the holder of ``ClientCertURI`` connect to ``Target``?  As in Consul the
+    trust domain is not checked (the TLS handshake verified the certificate) and an
+    L7 intention denies, since only a proxy sees the requests."""
+    body = decode_json(await request.read() or b"null", ConnectAuthorizeRequest)
+    if not body.Target:
+        raise BadRequest("Target service must be specified")
+    try:
+        client = parse_cert_uri(body.ClientCertURI)
+    except InvalidCertURI:
+        raise BadRequest("ClientCertURI not a valid Connect identifier") from None
+    if not isinstance(client, SpiffeIDService):
+        raise BadRequest("ClientCertURI not a valid Service identifier")
+    entries, meta = await _entries(request)
+    allowed, reason = authorize(all_intentions(entries), client.service, body.Target, True,
+                                source_ns=client.namespace, source_partition=client.partition)
+    if reason == DEFAULT_REASON:  # no intention matched; ACLs are never enabled here
+        reason = ACLS_DISABLED_REASON
+    return json_reply(request, {"Authorized": allowed, "Reason": reason}, meta=meta)
+
+
 async def match_intentions(request: web.Request) -> web.Response:
     by = request.query.getall("by", [])
     if len(by) != 1:
@@ -177,3 +217,4 @@ def add_routes(router: web.Router) -> None:
     router.add_get(base + "/{id}", get_by_id, allow_head=False)
     router.add_put(base + "/{id}", update_by_id)
     router.add_delete(base + "/{id}", delete_by_id)
+    router.add_post("/v1/agent/connect/authorize", agent_authorize)
