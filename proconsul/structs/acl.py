@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from proconsul.lib.duration import DurationError, format_duration, parse_duration
 from proconsul.structs.base import UNSET, Record, UnsetType
@@ -160,6 +160,9 @@ def _identity_parts(obj: ACLToken | ACLRole) -> list[str]:
     return parts
 
 
+_Stub = TypeVar("_Stub", bound=Record)
+
+
 class _ACLRecord(Record):
     """Shared behaviour: drop Enterprise fields, read ``null`` slices as empty."""
 
@@ -171,6 +174,10 @@ class _ACLRecord(Record):
                 setattr(self, field, UNSET)
 
     _omitempty: ClassVar[frozenset[str]] = frozenset()
+
+    def _project(self, stub_type: type[_Stub]) -> _Stub:
+        """This record as ``stub_type`` (a list form holding a subset of its fields)."""
+        return stub_type(**{name: getattr(self, name) for name in stub_type.__struct_fields__})
 
 
 _ENTERPRISE_FIELDS = frozenset({"Namespace", "Partition", "AuthMethodNamespace", "NamespaceRules"})
@@ -352,23 +359,7 @@ class ACLToken(_ACLRecord):
 
     def stub(self) -> ACLTokenListStub:
         """The list form (``GET /v1/acl/tokens``)."""
-        return ACLTokenListStub(
-            AccessorID=self.AccessorID,
-            SecretID=self.SecretID,
-            Description=self.Description,
-            Policies=self.Policies,
-            Roles=self.Roles,
-            ServiceIdentities=self.ServiceIdentities,
-            NodeIdentities=self.NodeIdentities,
-            TemplatedPolicies=self.TemplatedPolicies,
-            Local=self.Local,
-            AuthMethod=self.AuthMethod,
-            ExpirationTime=self.ExpirationTime,
-            CreateTime=self.CreateTime,
-            Hash=self.Hash,
-            CreateIndex=self.CreateIndex,
-            ModifyIndex=self.ModifyIndex,
-        )
+        return self._project(ACLTokenListStub)
 
 
 class ACLTokenListStub(_ACLRecord):
@@ -422,15 +413,8 @@ class ACLPolicy(_ACLRecord):
         return not self.Datacenters or datacenter in self.Datacenters
 
     def stub(self) -> ACLPolicyListStub:
-        return ACLPolicyListStub(
-            ID=self.ID,
-            Name=self.Name,
-            Description=self.Description,
-            Datacenters=self.Datacenters,
-            Hash=self.Hash,
-            CreateIndex=self.CreateIndex,
-            ModifyIndex=self.ModifyIndex,
-        )
+        """The list form (``GET /v1/acl/policies``)."""
+        return self._project(ACLPolicyListStub)
 
 
 class ACLPolicyListStub(_ACLRecord):

@@ -35,27 +35,31 @@ from proconsul.structs.config_entry_rpc import (
     entry_payload,
     prepare,
 )
+from proconsul.structs.connect_ids import signing_id_for_cluster
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.messages import MessageType
 
 if TYPE_CHECKING:
     from proconsul.server.server import Server
+    from proconsul.state.store import Store
 
 # What ListAll returns when no kinds are asked for (Consul's kinds as of 1.8.0).
 LIST_ALL_DEFAULT_KINDS = ("service-defaults", "proxy-defaults", "service-router",
                           "service-splitter", "service-resolver", "ingress-gateway",
                           "terminating-gateway")
 
-# Until the Connect CA keeps its configuration in the state store, chains are
-# compiled in this trust domain (Consul answers "no cluster ca config setup").
+# Before the Connect CA has its configuration (Connect off, or a leader not yet past
+# CA set-up), chains are compiled in this trust domain (Consul answers "no cluster ca
+# config setup").
 PLACEHOLDER_TRUST_DOMAIN = "11111111-2222-3333-4444-555555555555.consul"
 
 
-def trust_domain(store) -> str:
-    """``<cluster id>.consul`` from the CA configuration in ``store``, else the placeholder."""
-    config = getattr(store, "ca_config", None)
-    cluster_id = getattr(config, "ClusterID", "") if config is not None else ""
-    return f"{cluster_id.lower()}.consul" if cluster_id else PLACEHOLDER_TRUST_DOMAIN
+def trust_domain(store: Store) -> str:
+    """The CA's trust domain from the configuration in ``store``, else the placeholder."""
+    config = store.ca_config
+    if config is None or not config.ClusterID:
+        return PLACEHOLDER_TRUST_DOMAIN
+    return signing_id_for_cluster(config.ClusterID).host
 
 
 def _check_kind(kind: str) -> None:
