@@ -31,6 +31,12 @@ from proconsul.structs.coordinate import CoordinateBatchRequest
 from proconsul.structs.kv import KVOp, KVSRequest, TombstoneRequest
 from proconsul.structs.messages import MessageType, UnknownMessageType, decode_command
 from proconsul.structs.operator import AutopilotSetConfigRequest
+from proconsul.structs.prepared_query import (
+    QUERY_OP_CREATE,
+    QUERY_OP_DELETE,
+    QUERY_OP_UPDATE,
+    PreparedQueryRequest,
+)
 from proconsul.structs.session import SessionRequest
 from proconsul.structs.txn import TxnRequest, TxnResponse
 
@@ -89,6 +95,7 @@ class FSM:
             MessageType.AUTOPILOT: self._autopilot,
             MessageType.CONFIG_ENTRY: self._config_entry,
             MessageType.CONNECT_CA: self._connect_ca,
+            MessageType.PREPARED_QUERY: self._prepared_query,
         }
 
     def apply(self, index: int, data: bytes) -> Any:
@@ -221,6 +228,18 @@ class FSM:
             if req.Op == CA_OP_INCREMENT_PROVIDER_SERIAL:
                 return store.ca_reserve_serials(tx, max(req.SerialCount, 1))
         raise StateError(f"Invalid CA operation '{req.Op}'")
+
+    def _prepared_query(self, index: int, req: PreparedQueryRequest) -> None:
+        if req.Query is None:
+            raise StateError("Missing prepared query")
+        with self.store.write(index) as tx:
+            if req.Op in (QUERY_OP_CREATE, QUERY_OP_UPDATE):
+                self.store.prepared_query_set(tx, req.Query)
+                return None
+            if req.Op == QUERY_OP_DELETE:
+                self.store.prepared_query_delete(tx, req.Query.ID)
+                return None
+        raise StateError(f"Invalid prepared query operation '{req.Op}'")
 
     def _txn(self, index: int, req: TxnRequest) -> TxnResponse:
         try:

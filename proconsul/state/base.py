@@ -118,6 +118,12 @@ class StoreBase:
         self._tables = [self.nodes, self.services, self.checks, self.kvs, self.tombstones,
                         self.sessions, self.session_checks, self.coordinates,
                         self.config_entries]
+        self.prepared_queries = Table(
+            "prepared_queries", lambda q: q.ID,
+            {"name": lambda q: q.Name.lower() or None,
+             "template": lambda q: q.Name.lower() if q.Template.Type else None,
+             "session": lambda q: q.Session or None})
+        self._tables.append(self.prepared_queries)
         self.lock_delays: dict[str, float] = {}
         self.generation = 0
         self.autopilot_config: AutopilotConfig | None = None

@@ -6,14 +6,16 @@ from msgspec.structs import replace
 
 from proconsul.state.base import StoreBase, WriteTxn, lower
 from proconsul.state.catalog import ERR_MISSING_NODE, StateError
+from proconsul.state.prepared_queries import PreparedQueryMixin
 from proconsul.state.watch import WatchSet
 from proconsul.structs.base import UNSET
 from proconsul.structs.catalog import HEALTH_CRITICAL
 from proconsul.structs.session import BEHAVIOR_DELETE, Session
 
 
-class SessionMixin(StoreBase):
-    """Session create/destroy; destroying releases or deletes the session's locks."""
+class SessionMixin(PreparedQueryMixin, StoreBase):
+    """Session create/destroy; destroying releases or deletes the session's locks and
+    deletes the prepared queries bound to the session."""
 
     def session_create(self, tx: WriteTxn, session: Session) -> None:
         node_key = lower(session.Node)
@@ -48,6 +50,8 @@ class SessionMixin(StoreBase):
                 self._kv_put(tx, replace(entry, Session=UNSET, ModifyIndex=tx.index))
             if session.LockDelay > 0:
                 self.set_lock_delay(entry.Key, session.LockDelay / 1e9)
+        for query in self.prepared_queries.by("session", session_id):
+            self.prepared_query_delete(tx, query.ID)
         tx.bump("sessions")
         tx.touch(("session", session_id), ("node_sessions", lower(session.Node)))
 

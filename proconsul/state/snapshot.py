@@ -21,6 +21,7 @@ from proconsul.structs.connect import CAConfiguration, CAConsulProviderState, CA
 from proconsul.structs.coordinate import CoordinateEntry
 from proconsul.structs.kv import DirEntry
 from proconsul.structs.operator import AutopilotConfig
+from proconsul.structs.prepared_query import PreparedQuery
 from proconsul.structs.session import Session
 
 MAGIC = b"PCSNAP1\n"
@@ -44,6 +45,7 @@ class RecordKind(IntEnum):
     CA_CONFIG = 21
     CA_PROVIDER_STATE = 22
     CONFIG_ENTRY = 23
+    PREPARED_QUERY = 40
 
 
 RECORD_TYPES: dict[RecordKind, type] = {
@@ -60,6 +62,7 @@ RECORD_TYPES: dict[RecordKind, type] = {
     RecordKind.CA_ROOT: CARoot,
     RecordKind.CA_CONFIG: CAConfiguration,
     RecordKind.CA_PROVIDER_STATE: CAConsulProviderState,
+    RecordKind.PREPARED_QUERY: PreparedQuery,
 }
 CA_RECORD_KINDS = frozenset({RecordKind.CA_ROOT, RecordKind.CA_CONFIG,
                              RecordKind.CA_PROVIDER_STATE})
@@ -86,6 +89,7 @@ class StateSnapshot:
             (RecordKind.AUTOPILOT, [store.autopilot_config] if store.autopilot_config else []),
             (RecordKind.CONFIG_ENTRY, list(store.config_entries.rows())),
             *store.ca_snapshot_tables(),
+            (RecordKind.PREPARED_QUERY, list(store.prepared_queries.rows())),
         ]
 
     def write(self, sink: BinaryIO) -> None:

@@ -38,6 +38,7 @@ class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, 
             RecordKind.TOMBSTONE: staged.tombstones,
             RecordKind.SESSION: staged.sessions,
             RecordKind.COORDINATE: staged.coordinates,
+            RecordKind.PREPARED_QUERY: staged.prepared_queries,
         }
         for kind, row in read_records(source):
             if kind is RecordKind.INDEXES:

@@ -99,6 +99,14 @@ _REMOTE_ERROR_CLASSES: list[tuple[re.Pattern[str], type[ConsulError]]] = [
         r"|unknown CA provider |The current CA Provider does not support cross-signing"
         r"|Provider State is read-only)",
     ])), BadRequest),
+    # prepared queries refused by the leader, or not there
+    (re.compile(r"Query not found$"), NotFound),
+    (re.compile(r"(Invalid prepared query: |ID must be empty when creating a new prepared query"
+                r"|Cannot modify non-existent prepared query: |Unknown prepared query operation: "
+                r"|name '.*' aliases an existing query (name|ID)$"
+                r"|a query template with an empty name already exists$|failed compiling template: "
+                r"|prepared query templates can only be resolved |Bad evaluation for '"
+                r"|Missing query ID$|Missing prepared query$)"), BadRequest),
 ]
 
 

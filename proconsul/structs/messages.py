@@ -12,6 +12,7 @@ from proconsul.structs.connect import CARequest
 from proconsul.structs.coordinate import CoordinateBatchRequest
 from proconsul.structs.kv import KVSRequest, TombstoneRequest
 from proconsul.structs.operator import AutopilotSetConfigRequest
+from proconsul.structs.prepared_query import PreparedQueryRequest
 from proconsul.structs.session import SessionRequest
 from proconsul.structs.txn import TxnRequest
 
@@ -27,6 +28,7 @@ class MessageType(IntEnum):
     SESSION = 3
     TOMBSTONE = 5
     COORDINATE_BATCH_UPDATE = 6
+    PREPARED_QUERY = 7
     TXN = 8
     AUTOPILOT = 9
     CONNECT_CA = 13
@@ -44,6 +46,7 @@ REQUEST_TYPES: dict[MessageType, type] = {
     MessageType.TXN: TxnRequest,
     MessageType.CONFIG_ENTRY: ConfigEntryRequest,
     MessageType.CONNECT_CA: CARequest,
+    MessageType.PREPARED_QUERY: PreparedQueryRequest,
 }
 
 _encoder = msgspec.msgpack.Encoder()

@@ -27,6 +27,7 @@ from proconsul.agent.http import (
     kv,
     members,
     operator,
+    prepared_query,
     session,
     status,
     txn,
@@ -81,7 +82,7 @@ def api_router() -> web.Router:
     router = web.Router()
     for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor,
                    catalog, connect_ca, coordinate, event, health, keyring, kv, members, operator,
-                   session, status, txn, config, intentions):
+                   session, status, txn, config, intentions, prepared_query):
         module.add_routes(router)
     return router
 

@@ -19,12 +19,14 @@ def _services() -> tuple[type, ...]:
     from proconsul.server.endpoints.intention import IntentionEndpoint
     from proconsul.server.endpoints.kvs import KVS
     from proconsul.server.endpoints.operator import Operator
+    from proconsul.server.endpoints.prepared_query import PreparedQueryEndpoint
     from proconsul.server.endpoints.session import SessionEndpoint
     from proconsul.server.endpoints.status import Status
     from proconsul.server.endpoints.txn import Txn
 
     return (Catalog, ConnectCA, CoordinateEndpoint, Health, KVS, Operator, SessionEndpoint, Status,
-            Txn, ConfigEntryEndpoint, DiscoveryChainEndpoint, IntentionEndpoint)
+            Txn, ConfigEntryEndpoint, DiscoveryChainEndpoint, IntentionEndpoint,
+            PreparedQueryEndpoint)
 
 
 def register_all(server: Server) -> None:

@@ -1,0 +1,248 @@
+"""PreparedQuery.*: apply, get, list, explain, execute (and ExecuteRemote for failover).
+
+Queries are checked here as Consul's endpoint does; name and session
+integrity and template compilation are checked inside the FSM write, so all
+servers agree. Execute runs the query in this datacenter, sorts the results
+by RTT from the source node (or shuffles them), applies the limit, and with
+nothing found fails over through :attr:`PreparedQueryEndpoint.failover_route`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Protocol
+
+from proconsul.lib.duration import DurationError, parse_duration
+from proconsul.lib.metrics import timed
+from proconsul.server import query_results
+from proconsul.server.forward import LeaderUnavailable
+from proconsul.state.catalog import StateError
+from proconsul.structs.errors import BadRequest, ConsulError, NotFound
+from proconsul.structs.messages import MessageType
+from proconsul.structs.prepared_query import (
+    ERR_QUERY_NOT_FOUND,
+    QUERY_OP_CREATE,
+    QUERY_OP_DELETE,
+    QUERY_OP_UPDATE,
+    REDACTED_TOKEN,
+    IndexedPreparedQueries,
+    PreparedQuery,
+    PreparedQueryExecuteRemoteRequest,
+    PreparedQueryExecuteRequest,
+    PreparedQueryExecuteResponse,
+    PreparedQueryExplainResponse,
+    PreparedQueryRequest,
+    PreparedQuerySpecificRequest,
+    QuerySource,
+)
+from proconsul.structs.requests import DCSpecificRequest
+
+if TYPE_CHECKING:
+    from proconsul.server.server import Server
+
+log = logging.getLogger(__name__)
+
+
+class FailoverRoute(Protocol):
+    """How Execute reaches other datacenters (provided by WAN federation)."""
+
+    def datacenters_by_distance(self) -> list[str]:
+        """Other known datacenters, nearest first."""
+
+    async def execute_remote(self, datacenter: str, req: PreparedQueryExecuteRemoteRequest
+                             ) -> PreparedQueryExecuteResponse:
+        """Run ``PreparedQuery.ExecuteRemote`` in ``datacenter``."""
+
+
+class NoRemoteDatacenters:
+    """The route while this server knows no other datacenter: failover finds nothing."""
+
+    def datacenters_by_distance(self) -> list[str]:
+        return []
+
+    async def execute_remote(self, datacenter: str, req: PreparedQueryExecuteRemoteRequest
+                             ) -> PreparedQueryExecuteResponse:
+        raise ConsulError(f"No path to datacenter {datacenter}")
+
+
+def check_query(query: PreparedQuery) -> None:
+    """Consul's ``parseQuery``: what a create or update must satisfy (before the FSM)."""
+    if not query.Name and not query.Template.Type and not query.Session:
+        raise BadRequest("Invalid prepared query: Must be bound to a session")
+    if query.Token == REDACTED_TOKEN:
+        raise BadRequest(f"Invalid prepared query: Bad Token '{query.Token}', it looks like a "
+                         "query definition with a redacted token was submitted")
+    service = query.Service
+    if not service.Service:
+        raise BadRequest("Invalid prepared query: Must provide a Service name to query")
+    if service.Failover.NearestN < 0:
+        raise BadRequest(f"Invalid prepared query: Bad NearestN '{service.Failover.NearestN}', "
+                         "must be >= 0")
+    if query.DNS.TTL:
+        try:
+            ttl = parse_duration(query.DNS.TTL)
+        except DurationError as err:
+            raise BadRequest(f"Invalid prepared query: Bad DNS TTL '{query.DNS.TTL}': "
+                             f"{err}") from None
+        if ttl < 0:
+            raise BadRequest(f"Invalid prepared query: DNS TTL '{ttl}', must be >=0")
+
+
+class PreparedQueryEndpoint:
+    """The PreparedQuery RPC service."""
+
+    NAME = "PreparedQuery"
+    METHODS = ("Apply", "Get", "List", "Explain", "Execute", "ExecuteRemote")
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.failover_route: FailoverRoute = NoRemoteDatacenters()
+
+    @timed("consul.prepared-query.apply")
+    async def Apply(self, req: PreparedQueryRequest) -> str:
+        query = req.Query or PreparedQuery()
+        store = self.server.store
+        if req.Op == QUERY_OP_CREATE:
+            if query.ID:
+                raise BadRequest("ID must be empty when creating a new prepared query")
+            query_id = str(uuid.uuid4())
+            while store.prepared_queries.get(query_id) is not None:
+                query_id = str(uuid.uuid4())
+            query.ID = query_id
+        elif store.prepared_queries.get(query.ID) is None:
+            raise BadRequest(f"Cannot modify non-existent prepared query: '{query.ID}'")
+        if req.Op in (QUERY_OP_CREATE, QUERY_OP_UPDATE):
+            check_query(query)
+        elif req.Op != QUERY_OP_DELETE:
+            raise BadRequest(f"Unknown prepared query operation: {req.Op}")
+        req.Query = query
+        await self.server.raft_apply(MessageType.PREPARED_QUERY, req)
+        return query.ID
+
+    async def Get(self, req: PreparedQuerySpecificRequest) -> IndexedPreparedQueries:
+        def read(ws):
+            index, query = self.server.store.prepared_query_get(ws, req.QueryID)
+            if query is None:
+                raise NotFound(ERR_QUERY_NOT_FOUND)
+            return index, [query]
+
+        return await self.server.read_into(req, IndexedPreparedQueries(), "Queries", read)
+
+    async def List(self, req: DCSpecificRequest) -> IndexedPreparedQueries:
+        return await self.server.read_into(req, IndexedPreparedQueries(), "Queries",
+                                           self.server.store.prepared_query_list)
+
+    @timed("consul.prepared-query.explain")
+    async def Explain(self, req: PreparedQueryExecuteRequest) -> PreparedQueryExplainResponse:
+        reply = PreparedQueryExplainResponse()
+        await self._consistent(req, reply)
+        reply.Query = self._resolve(req)
+        return reply
+
+    @timed("consul.prepared-query.execute")
+    async def Execute(self, req: PreparedQueryExecuteRequest) -> PreparedQueryExecuteResponse:
+        reply = PreparedQueryExecuteResponse()
+        await self._consistent(req, reply)
+        query = self._resolve(req)
+        self._run(query, req.Connect, reply)
+        # The query's own Token (else the caller's) is what ACL filtering will use.
+        reply.Nodes = query_results.shuffled(reply.Nodes)
+        source = self._source(req, query)
+        if source.Node and source.Datacenter == self.server.config.datacenter:
+            store = self.server.store
+            reply.Nodes = query_results.sort_by_rtt(
+                reply.Nodes, store.node_coordinates(None, source.Node)[1], source.Segment,
+                lambda node: store.node_coordinates(None, node)[1])
+            if reply.Datacenter == source.Datacenter:
+                reply.Nodes = query_results.near_first(reply.Nodes, source.Node)
+        if req.Limit > 0:
+            reply.Nodes = reply.Nodes[:req.Limit]
+        if not reply.Nodes:
+            await self._failover(query, req, reply)
+        return reply
+
+    @timed("consul.prepared-query.execute_remote")
+    async def ExecuteRemote(self, req: PreparedQueryExecuteRemoteRequest
+                            ) -> PreparedQueryExecuteResponse:
+        reply = PreparedQueryExecuteResponse()
+        await self._consistent(req, reply)
+        self._run(req.Query, req.Connect, reply)
+        reply.Nodes = query_results.shuffled(reply.Nodes)
+        if req.Limit > 0:
+            reply.Nodes = reply.Nodes[:req.Limit]
+        return reply
+
+    # ---- helpers ------------------------------------------------------------
+
+    async def _consistent(self, req, reply) -> None:
+        self.server.set_query_meta(reply, req)
+        if req.RequireConsistent:
+            try:
+                await self.server.consensus.verify_leader()
+            except Exception:
+                raise LeaderUnavailable() from None
+
+    def _resolve(self, req: PreparedQueryExecuteRequest) -> PreparedQuery:
+        try:
+            _, query = self.server.store.prepared_query_resolve(req.QueryIDOrName, req.Agent)
+        except StateError as err:
+            raise BadRequest(str(err)) from None
+        if query is None:
+            raise NotFound(ERR_QUERY_NOT_FOUND)
+        return query
+
+    def _run(self, query: PreparedQuery, connect: bool,
+             reply: PreparedQueryExecuteResponse) -> None:
+        """The query in this datacenter, filtered, unsorted."""
+        store, service = self.server.store, query.Service
+        if service.Connect or connect:
+            nodes = store.connect_service_nodes(service.Service)
+        else:
+            nodes = store.check_service_nodes(None, service.Service)[1]
+        reply.Service = service.Service
+        reply.Nodes = query_results.select(service, nodes)
+        reply.DNS = query.DNS
+        reply.Datacenter = self.server.config.datacenter
+
+    def _source(self, req: PreparedQueryExecuteRequest, query: PreparedQuery) -> QuerySource:
+        """Where to sort from: the caller's ``near``, else the query's ``Near``;
+        ``_agent`` is the calling agent, ``_ip`` the node with the caller's address."""
+        source = QuerySource(Datacenter=req.Source.Datacenter or req.Agent.Datacenter,
+                             Segment=req.Source.Segment or req.Agent.Segment,
+                             Node=req.Source.Node or query.Service.Near, Ip=req.Source.Ip)
+        if source.Node == "_agent":
+            source.Node = req.Agent.Node
+        elif source.Node == "_ip":
+            source.Node = ""
+            if req.Source.Ip:
+                for node in self.server.store.nodes.rows():
+                    if node.Address == req.Source.Ip:
+                        source.Node = node.Node
+                        break
+            else:
+                log.warning("prepared query near=_ip without a source IP: no distance sort")
+        return source
+
+    async def _failover(self, query: PreparedQuery, req: PreparedQueryExecuteRequest,
+                        reply: PreparedQueryExecuteResponse) -> None:
+        route = self.failover_route
+        datacenters = query_results.failover_datacenters(query.Service,
+                                                         route.datacenters_by_distance())
+        failovers = 0
+        for datacenter in datacenters:
+            failovers += 1
+            remote = PreparedQueryExecuteRemoteRequest(
+                Datacenter=datacenter, Query=query, Limit=req.Limit, Connect=req.Connect,
+                Token=req.Token, AllowStale=req.AllowStale,
+                RequireConsistent=req.RequireConsistent)
+            try:
+                found = await route.execute_remote(datacenter, remote)
+            except ConsulError as err:
+                log.warning("prepared query failover for service %s to datacenter %s failed: %s",
+                            query.Service.Service, datacenter, err.message)
+                continue
+            reply.Nodes, reply.Datacenter, reply.DNS = found.Nodes, found.Datacenter, found.DNS
+            if reply.Nodes:
+                break
+        reply.Failovers = failovers

@@ -1,0 +1,198 @@
+"""Prepared query templates: compile once, render per looked-up name.
+
+A template's ``Service`` strings may hold interpolations in Consul's HIL
+syntax, limited to what templates use: ``${name.full}``, ``${name.prefix}``,
+``${name.suffix}``, ``${agent.segment}`` and ``${match(N)}`` (group ``N`` of
+``Template.Regexp`` matched against the name; empty when out of range).
+``$${`` is a literal ``${``. Compiling checks the type, the regexp and every
+string, then renders once with the template's own name, as Consul does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from msgspec.structs import replace
+
+from proconsul.structs.prepared_query import (
+    TEMPLATE_NAME_PREFIX_MATCH,
+    PreparedQuery,
+    QueryFailoverOptions,
+    QueryTarget,
+    ServiceQuery,
+)
+
+VARIABLES = ("name.full", "name.prefix", "name.suffix", "agent.segment")
+_MATCH_CALL = re.compile(r"match\(\s*(-?\d+)\s*\)")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+
+class TemplateError(ValueError):
+    """A template that does not compile or render; the text is Consul's."""
+
+
+# A compiled string: literal text and ("var", name) / ("match", n) parts.
+Part = str | tuple[str, str | int]
+
+
+def parse(text: str) -> list[Part]:
+    """Split ``text`` into literals and interpolations; ValueError says what is wrong."""
+    parts: list[Part] = []
+    literal: list[str] = []
+    i = 0
+    while i < len(text):
+        if text.startswith("$${", i):
+            literal.append("${")
+            i += 3
+            continue
+        if not text.startswith("${", i):
+            literal.append(text[i])
+            i += 1
+            continue
+        end = text.find("}", i + 2)
+        if end < 0:
+            raise ValueError(f"unterminated interpolation at column {i + 1}")
+        expr = text[i + 2:end].strip()
+        if literal:
+            parts.append("".join(literal))
+            literal = []
+        parts.append(_expression(expr))
+        i = end + 1
+    if literal:
+        parts.append("".join(literal))
+    return parts
+
+
+def _expression(expr: str) -> tuple[str, str | int]:
+    call = _MATCH_CALL.fullmatch(expr)
+    if call is not None:
+        return ("match", int(call.group(1)))
+    if _IDENT.fullmatch(expr):
+        return ("var", expr)
+    raise ValueError(f"invalid expression {expr!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderContext:
+    """What interpolations see for one lookup."""
+
+    full: str
+    prefix: str
+    segment: str
+    matches: tuple[str, ...]
+
+    def value(self, part: tuple[str, str | int]) -> str:
+        kind, arg = part
+        if kind == "match":
+            return self.matches[arg] if 0 <= arg < len(self.matches) else ""
+        if arg == "name.full":
+            return self.full
+        if arg == "name.prefix":
+            return self.prefix
+        if arg == "name.suffix":
+            if self.full.lower().startswith(self.prefix.lower()):
+                return self.full[len(self.prefix):]
+            return self.full
+        if arg == "agent.segment":
+            return self.segment
+        raise TemplateError(f"unknown variable accessed: {arg}")
+
+
+def _fields(service: ServiceQuery) -> Iterator[tuple[str, str]]:
+    """Every string of a ServiceQuery that a template may interpolate, by path."""
+    for name in ("Service", "SamenessGroup", "Near", "Peer", "Namespace", "Partition"):
+        yield f".{name}", getattr(service, name)
+    for name in ("Tags", "IgnoreCheckIDs"):
+        for i, item in enumerate(getattr(service, name) or ()):
+            yield f".{name}[{i}]", item
+    for name in ("NodeMeta", "ServiceMeta"):
+        for key, item in (getattr(service, name) or {}).items():
+            yield f".{name}[{key}]", item
+    for i, dc in enumerate(service.Failover.Datacenters or ()):
+        yield f".Failover.Datacenters[{i}]", dc
+    for i, target in enumerate(service.Failover.Targets or ()):
+        for name in ("Peer", "Datacenter", "Partition", "Namespace"):
+            yield f".Failover.Targets[{i}].{name}", getattr(target, name)
+
+
+def _rebuild(service: ServiceQuery, value: Callable[[str, str], str]) -> ServiceQuery:
+    """``service`` with each string replaced by ``value(path, text)``."""
+
+    def items(name: str) -> list[str] | None:
+        old = getattr(service, name)
+        return None if old is None else [value(f".{name}[{i}]", t) for i, t in enumerate(old)]
+
+    def meta(name: str) -> dict[str, str] | None:
+        old = getattr(service, name)
+        return None if old is None else {k: value(f".{name}[{k}]", v) for k, v in old.items()}
+
+    failover = service.Failover
+    datacenters = failover.Datacenters
+    if datacenters is not None:
+        datacenters = [value(f".Failover.Datacenters[{i}]", dc) for i, dc in enumerate(datacenters)]
+    targets = failover.Targets
+    if targets is not None:
+        targets = [QueryTarget(**{name: value(f".Failover.Targets[{i}].{name}",
+                                              getattr(target, name))
+                                  for name in ("Peer", "Datacenter", "Partition", "Namespace")})
+                   for i, target in enumerate(targets)]
+    scalars = {name: value(f".{name}", getattr(service, name))
+               for name in ("Service", "SamenessGroup", "Near", "Peer", "Namespace", "Partition")}
+    return replace(service, **scalars, Tags=items("Tags"), IgnoreCheckIDs=items("IgnoreCheckIDs"),
+                   NodeMeta=meta("NodeMeta"), ServiceMeta=meta("ServiceMeta"),
+                   Failover=QueryFailoverOptions(NearestN=failover.NearestN,
+                                                 Datacenters=datacenters, Targets=targets))
+
+
+class CompiledTemplate:
+    """A template ready to render for any name it matches."""
+
+    def __init__(self, query: PreparedQuery) -> None:
+        if query.Template.Type != TEMPLATE_NAME_PREFIX_MATCH:
+            raise TemplateError(f"Bad Template.Type '{query.Template.Type}'")
+        self.query = query
+        self._trees: dict[str, list[Part]] = {}
+        for path, text in _fields(query.Service):
+            try:
+                self._trees[path] = parse(text)
+            except ValueError as err:
+                raise TemplateError(f"Bad format '{text}' in Service{path}: {err}") from None
+        self._regexp = None
+        if query.Template.Regexp:
+            try:
+                self._regexp = re.compile(query.Template.Regexp)
+            except re.error as err:
+                raise TemplateError(f"Bad Regexp: {err}") from None
+        self.render(query.Name)
+
+    def render(self, name: str, segment: str = "") -> PreparedQuery:
+        """The query as it runs for the looked-up ``name``."""
+        matches: tuple[str, ...] = ()
+        if self._regexp is not None:
+            found = self._regexp.search(name)
+            if found is not None:
+                matches = (found.group(0), *(g or "" for g in found.groups()))
+        context = RenderContext(name, self.query.Name, segment, matches)
+
+        def value(path: str, text: str) -> str:
+            tree = self._trees.get(path)
+            if tree is None:
+                return text
+            out = []
+            for part in tree:
+                if isinstance(part, str):
+                    out.append(part)
+                    continue
+                try:
+                    out.append(context.value(part))
+                except TemplateError as err:
+                    raise TemplateError(
+                        f"Bad evaluation for '{text}' in Service{path}: {err}") from None
+            return "".join(out)
+
+        service = _rebuild(self.query.Service, value)
+        if self.query.Template.RemoveEmptyTags and service.Tags is not None:
+            service = replace(service, Tags=[tag for tag in service.Tags if tag])
+        return replace(self.query, Service=service)
