@@ -350,3 +350,51 @@ def test_malformed_packets_get_formerr_and_the_agent_keeps_answering(plain):
     ident, flags = struct.unpack(">HH", reply[:4])
     assert ident == 0xBEEF and flags & 0x8000 and flags & 0xF == 1  # FORMERR
     assert dig(plain, "web.service.consul").status == "NOERROR"
+
+
+# ---- prepared queries ----------------------------------------------------------------------
+
+
+def create_query(agent: AgentProcess, body: dict) -> str:
+    reply = agent.call("POST", "/v1/query", body)
+    assert reply.status == 200, reply.text
+    return reply.json()["ID"]
+
+
+def test_prepared_query_a_and_srv_with_the_query_ttl(plain):
+    query_id = create_query(plain, {"Name": "webq", "Service": {"Service": "web"},
+                                    "DNS": {"TTL": "7s"}})
+    for name in ("webq.query.consul", "webq.query.dc1.consul", f"{query_id}.query.consul"):
+        out = dig(plain, name, "A")
+        assert out.status == "NOERROR"
+        assert out.data() == [f"{name}. A 10.0.0.1", f"{name}. A 10.1.0.2"]
+        assert {ttl for _, ttl, _, _ in out.rows()} == {7}
+    srv = dig(plain, "_webq._tcp.query.consul", "SRV")
+    assert srv.data() == [
+        "_webq._tcp.query.consul. SRV 1 10 8080 n1.node.dc1.consul.",
+        "_webq._tcp.query.consul. SRV 1 3 9090 0a010002.addr.dc1.consul.",
+    ]
+    assert {ttl for _, ttl, _, _ in srv.rows()} == {7}
+    assert "n1.node.dc1.consul. A 10.0.0.1" in srv.data("ADDITIONAL")
+
+
+def test_prepared_query_filters_and_service_ttl_fallback(configured):
+    create_query(configured, {"Name": "webpass", "Service": {"Service": "web",
+                                                             "OnlyPassing": True}})
+    out = dig(configured, "webpass.query.consul", "A")
+    assert out.data() == ["webpass.query.consul. A 10.0.0.1"]
+    assert {ttl for _, ttl, _, _ in out.rows()} == {20}  # dns_config.service_ttl["web"]
+    create_query(configured, {"Name": "manyq", "Service": {"Service": "many"}})
+    out = dig(configured, "manyq.query.consul", "A", "+tcp")
+    assert len(out.rows()) == 6 and {ttl for _, ttl, _, _ in out.rows()} == {15}
+
+
+def test_prepared_query_template_and_empty_result(plain):
+    create_query(plain, {"Name": "tpl-", "Template": {"Type": "name_prefix_match"},
+                         "Service": {"Service": "${name.suffix}"}})
+    out = dig(plain, "tpl-many.query.consul", "A")
+    assert out.status == "NOERROR" and len(out.rows()) == 6
+    cut = dig(plain, "tpl-many.query.consul", "A", "+noedns", "+ignore")
+    assert len(cut.rows()) == 3  # the UDP answer limit
+    empty = dig(plain, "tpl-nothing.query.consul", "A")
+    assert empty.status == "NXDOMAIN" and [r[2] for r in empty.rows("AUTHORITY")] == ["SOA"]

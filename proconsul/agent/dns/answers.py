@@ -28,6 +28,7 @@ from proconsul.agent.dns.plan import Item, Plan, Question
 from proconsul.agent.dns.records import Name, Record, lower, name_of, parse_ip
 from proconsul.agent.dns.recursor import Recursor
 from proconsul.agent.dns.settings import DNSSettings
+from proconsul.lib.duration import SECOND, DurationError, parse_duration
 from proconsul.structs.catalog import CheckServiceNode, Node
 
 NXDOMAIN = dns.rcode.NXDOMAIN
@@ -128,8 +129,7 @@ class AnswerBuilder:
         if target.kind == "addr":
             return self._addr(q, target, q.lower[:len(q.name) - suffix] + response_domain)
         if target.kind == "query":
-            # Prepared queries do not exist yet, and an unknown query is NXDOMAIN.
-            raise NameNotFound(target.name)
+            return await self._query(q, target, response_domain, depth)
         # "virtual": no service has a virtual IP until transparent proxying exists.
         return Plan()
 
@@ -151,6 +151,31 @@ class AnswerBuilder:
             plan = await self._srv_plan(q, nodes, datacenter, response_domain, ttl, depth)
         else:
             plan = await self._address_plan(q, nodes, datacenter, response_domain, ttl, depth)
+        return plan if any(item.rrs for item in plan.answers) else self._nodata(q)
+
+    async def _query(self, q: Question, target: Target, response_domain: Name,
+                     depth: int) -> Plan:
+        """A prepared query's instances, in the order the server chose (RTT or shuffled),
+        with the query's DNS TTL (else the service's). Never cached: every execution
+        may order or pick differently."""
+        self.cacheable = False
+        result = await self.lookup.prepared_query(target.datacenter or self.settings.datacenter,
+                                                  target.name)
+        if not result.nodes:
+            raise NameNotFound(target.name)
+        ttl = self.settings.service_ttl(result.service)
+        if result.ttl:
+            try:
+                ttl = parse_duration(result.ttl) // SECOND
+            except DurationError:
+                pass  # the server checked it when the query was written
+        if q.qtype == rr.SRV:
+            plan = await self._srv_plan(q, result.nodes, result.datacenter, response_domain, ttl,
+                                        depth)
+        else:
+            plan = await self._address_plan(q, result.nodes, result.datacenter, response_domain,
+                                            ttl, depth)
+        plan.shuffle = False
         return plan if any(item.rrs for item in plan.answers) else self._nodata(q)
 
     async def _srv_plan(self, q: Question, nodes: list[CheckServiceNode], datacenter: str,

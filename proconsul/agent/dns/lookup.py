@@ -9,10 +9,16 @@ with Consul's stale-read rules.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from proconsul.structs.catalog import CheckServiceNode, Node, ServiceNode
 from proconsul.structs.errors import ERR_NO_PATH_TO_DC, ConsulError
+from proconsul.structs.prepared_query import (
+    ERR_QUERY_NOT_FOUND,
+    PreparedQueryExecuteRequest,
+    QuerySource,
+)
 from proconsul.structs.requests import (
     DCSpecificRequest,
     NodeSpecificRequest,
@@ -29,6 +35,16 @@ class NameNotFound(Exception):
 
 class LookupFailed(Exception):
     """A read failed (no leader, servers unreachable ...): SERVFAIL, or a stale answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """What a prepared query found: instances in answer order, where, and its DNS TTL."""
+
+    service: str
+    nodes: list[CheckServiceNode]
+    datacenter: str
+    ttl: str = ""
 
 
 class Lookup(Protocol):
@@ -59,6 +75,9 @@ class Lookup(Protocol):
 
     async def service_address_nodes(self, address: str) -> list[ServiceNode]:
         """Service instances of the local datacenter whose service address is ``address``."""
+
+    async def prepared_query(self, datacenter: str, name: str) -> QueryResult:
+        """Execute the prepared query ``name`` (an ID or name) as this agent."""
 
 
 class AgentLookup:
@@ -116,3 +135,16 @@ class AgentLookup:
         reply = await self._read("Catalog.ServiceNodes", ServiceSpecificRequest(
             Datacenter=self._datacenter, ServiceAddress=address))
         return reply.ServiceNodes
+
+    async def prepared_query(self, datacenter: str, name: str) -> QueryResult:
+        self._check_datacenter(datacenter)
+        config = self._agent.config
+        agent = QuerySource(Datacenter=config.datacenter, Node=config.node_name)
+        try:
+            reply = await self._read("PreparedQuery.Execute", PreparedQueryExecuteRequest(
+                Datacenter=datacenter, QueryIDOrName=name, Agent=agent))
+        except LookupFailed as err:
+            if str(err) == ERR_QUERY_NOT_FOUND:
+                raise NameNotFound(name) from None
+            raise
+        return QueryResult(reply.Service, reply.Nodes, reply.Datacenter, reply.DNS.TTL)
