@@ -110,6 +110,21 @@ def config_entry(kind: str, name: str, **fields) -> Action:
                                                  **fields}))
 
 
+def query(name: str, service_name: str = "db", session_key: str = "", into: str = "") -> Action:
+    def create(a: AgentProcess, c: Ctx) -> None:
+        body = {"Name": name.format(**c), "Service": {"Service": service_name},
+                "Session": c[session_key] if session_key else ""}
+        reply = _ok(a.call("POST", "/v1/query", body))
+        if into:
+            c[into] = reply.json()["ID"]
+    return create
+
+
+def query_update(key: str, name: str, service_name: str) -> Action:
+    return lambda a, c: _ok(a.put(f"/v1/query/{c[key]}", {
+        "Name": name.format(**c), "Service": {"Service": service_name}}))
+
+
 # ---- the table ----------------------------------------------------------------------
 
 @dataclass
@@ -259,6 +274,20 @@ CASES = [
          wake=config_entry("service-resolver", "{u}-b")),
     Case("discovery chain", "/v1/discovery-chain/{u}-web",
          wake=config_entry("service-resolver", "{u}-web", ConnectTimeout="3s")),
+    # Prepared queries answer with the table's index; a read of one query waits on it only.
+    Case("prepared query list", "/v1/query",
+         quiet=[kv("{u}/x"), service("{u}-noise-node", "{u}-web")],
+         wake=query("{u}-q")),
+    Case("prepared query", "/v1/query/{qid}",
+         setup=[query("{u}-q", into="qid")],
+         quiet=[kv("{u}/x"), service("{u}-noise-node", "{u}-web")],
+         quiet_moving=[query("{u}-other")],
+         wake=query_update("qid", "{u}-q", "web")),
+    Case("prepared query list, bound session destroyed", "/v1/query",
+         setup=[node("{u}-n1"), session("{u}-n1", into="sid"),
+                query("{u}-q", session_key="sid")],
+         quiet=[kv("{u}/x"), session("{u}-n1")],
+         wake=session_destroy("sid")),
     Case("agent service", "/v1/agent/service/{u}-svc",
          setup=[agent_service("{u}-svc", 80)],
          quiet=[agent_service("{u}-other", 81), kv("{u}/x")],
