@@ -67,6 +67,10 @@ class Client:
         from proconsul.api.connect import Connect
         return Connect(self)
 
+    def prepared_query(self):
+        from proconsul.api.prepared_query import PreparedQuery
+        return PreparedQuery(self)
+
     # -- requests --------------------------------------------------------
     def _path(self, path: str, params: list[tuple[str, str]]) -> str:
         quoted = urllib.parse.quote(path, safe="/:@")

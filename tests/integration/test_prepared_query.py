@@ -266,3 +266,25 @@ def test_name_conflicts_and_other_400s(agent):
     assert reply.status == 400 and reply.text.startswith("Bad limit: ")
     reply = agent.get("/v1/query/taken/execute?connect=maybe")
     assert reply.status == 400
+
+
+def test_api_client(agent):
+    from proconsul.api import Client, Config, QueryOptions
+
+    queries = Client(Config(address=f"{agent.host}:{agent.port}")).prepared_query()
+    query_id, _ = queries.create({"Name": "api-db", "Service": {"Service": "db",
+                                                                "OnlyPassing": True}})
+    [stored], meta = queries.get(query_id)
+    assert stored["Name"] == "api-db" and meta.last_index >= stored["ModifyIndex"]
+    assert query_id in [q["ID"] for q in queries.list()[0]]
+    result, _ = queries.execute("api-db", QueryOptions(near="f5"), limit=5)
+    assert [n["Node"]["Node"] for n in result["Nodes"]][0] == "f5"
+    assert {n["Node"]["Node"] for n in result["Nodes"]} == {"f1", "f5"}
+    assert queries.execute("api-db", limit=1)[0]["Nodes"][0]["Node"]["Node"] in {"f1", "f5"}
+    stored["Service"]["Service"] = "web"
+    queries.update(stored)
+    assert queries.explain("api-db")[0]["Query"]["Service"]["Service"] == "web"
+    assert [n["Service"]["Service"] for n in queries.execute("api-db", connect=True)[0][
+        "Nodes"]] == ["web-sidecar-proxy"]
+    queries.delete(query_id)
+    assert not queries.exists(query_id)
