@@ -144,3 +144,25 @@ def test_bad_type_and_parse_parts():
         CompiledTemplate(PreparedQuery(Template=QueryTemplateOptions(Type="exact")))
     assert parse("a${name.full}b${ match(2) }$${c}") == [
         "a", ("var", "name.full"), "b", ("match", 2), "${c}"]
+
+
+@pytest.mark.parametrize("text,status", [
+    ("Query not found", 404),
+    ("Invalid prepared query: Must provide a Service name to query", 400),
+    ("ID must be empty when creating a new prepared query", 400),
+    ("Cannot modify non-existent prepared query: 'x'", 400),
+    ("Unknown prepared query operation: explode", 400),
+    ("name 'db' aliases an existing query name", 400),
+    ("name '11111111-1111-1111-1111-111111111111' aliases an existing query ID", 400),
+    ("a query template with an empty name already exists", 400),
+    ('invalid session "abc"', 400),
+    ("failed compiling template: Bad Regexp: x", 400),
+    ("prepared query templates can only be resolved up by name, not by ID", 400),
+    ("Bad evaluation for '${x}' in Service.Service: unknown variable accessed: x", 400),
+    ("Query not found, or something else", 500),
+])
+def test_refusals_keep_their_status_across_a_forward(text, status):
+    """A client agent or follower gets these as text from the leader: same status as local."""
+    from proconsul.structs.errors import remote_error_class
+
+    assert remote_error_class(text).status == status
