@@ -195,6 +195,11 @@ def test_near_sorts_by_rtt_from_coordinates(agent):
     order = [n["Node"]["Node"] for n in execute(agent, "cache-near", "?near=near2&limit=2")[
         "Nodes"]]
     assert order == ["near2", "near3"]
+    # near=_ip: the node whose address is the caller's (X-Forwarded-For first).
+    reply = agent.get("/v1/query/cache-near/execute?near=_ip",
+                      headers={"X-Forwarded-For": "10.2.0.3, 10.9.9.9"})
+    assert [n["Node"]["Node"] for n in reply.json()["Nodes"]] == [
+        "near2", "near3", "near0", "near1"]
 
 
 def test_near_agent_puts_the_agents_own_instance_first(agent):

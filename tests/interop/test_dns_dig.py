@@ -398,3 +398,14 @@ def test_prepared_query_template_and_empty_result(plain):
     assert len(cut.rows()) == 3  # the UDP answer limit
     empty = dig(plain, "tpl-nothing.query.consul", "A")
     assert empty.status == "NXDOMAIN" and [r[2] for r in empty.rows("AUTHORITY")] == ["SOA"]
+
+
+def test_prepared_query_near_ip_answers_the_asking_nodes_instance_first(plain):
+    client = next_loopback()
+    instance(plain, "ip-self", client, "nearweb", Port=80)
+    for i in range(5):
+        instance(plain, f"ip-{i}", f"10.0.4.{i + 1}", "nearweb", Port=80)
+    create_query(plain, {"Name": "nearq", "Service": {"Service": "nearweb", "Near": "_ip"}})
+    for _ in range(5):
+        out = dig(plain, "nearq.query.consul", "A", "-b", client)
+        assert len(out.rows()) == 6 and out.rows()[0][3] == client

@@ -43,8 +43,10 @@ _INVALID_NODE_NAME = re.compile(r"[^A-Za-z0-9\-]+")
 class AnswerBuilder:
     """Builds the plan for one request; ``cacheable`` turns False if it used the outside world."""
 
-    def __init__(self, settings: DNSSettings, lookup: Lookup, recursor: Recursor | None) -> None:
+    def __init__(self, settings: DNSSettings, lookup: Lookup, recursor: Recursor | None,
+                 client_ip: str = "") -> None:
         self.settings = settings
+        self.client_ip = client_ip  # what a prepared query's Near "_ip" sorts from
         self.lookup = lookup
         self.recursor = recursor
         self.cacheable = True
@@ -160,7 +162,7 @@ class AnswerBuilder:
         may order or pick differently."""
         self.cacheable = False
         result = await self.lookup.prepared_query(target.datacenter or self.settings.datacenter,
-                                                  target.name)
+                                                  target.name, self.client_ip)
         if not result.nodes:
             raise NameNotFound(target.name)
         ttl = self.settings.service_ttl(result.service)

@@ -76,8 +76,9 @@ class Lookup(Protocol):
     async def service_address_nodes(self, address: str) -> list[ServiceNode]:
         """Service instances of the local datacenter whose service address is ``address``."""
 
-    async def prepared_query(self, datacenter: str, name: str) -> QueryResult:
-        """Execute the prepared query ``name`` (an ID or name) as this agent."""
+    async def prepared_query(self, datacenter: str, name: str, client_ip: str = "") -> QueryResult:
+        """Execute the prepared query ``name`` (an ID or name) as this agent, for a client
+        at ``client_ip``."""
 
 
 class AgentLookup:
@@ -136,13 +137,14 @@ class AgentLookup:
             Datacenter=self._datacenter, ServiceAddress=address))
         return reply.ServiceNodes
 
-    async def prepared_query(self, datacenter: str, name: str) -> QueryResult:
+    async def prepared_query(self, datacenter: str, name: str, client_ip: str = "") -> QueryResult:
         self._check_datacenter(datacenter)
         config = self._agent.config
         agent = QuerySource(Datacenter=config.datacenter, Node=config.node_name)
         try:
             reply = await self._read("PreparedQuery.Execute", PreparedQueryExecuteRequest(
-                Datacenter=datacenter, QueryIDOrName=name, Agent=agent))
+                Datacenter=datacenter, QueryIDOrName=name, Agent=agent,
+                Source=QuerySource(Datacenter=config.datacenter, Ip=client_ip)))
         except LookupFailed as err:
             if str(err) == ERR_QUERY_NOT_FOUND:
                 raise NameNotFound(name) from None

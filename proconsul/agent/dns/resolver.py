@@ -72,26 +72,28 @@ class Resolver:
         self.stats.cache_hits += 1
         return reply.render(data[:2])
 
-    async def resolve(self, data: bytes, tcp: bool) -> bytes | None:
-        """The reply to the request ``data``, or None when it is to be dropped."""
+    async def resolve(self, data: bytes, tcp: bool, client_ip: str = "") -> bytes | None:
+        """The reply to the request ``data`` (sent from ``client_ip``), or None when it is
+        to be dropped."""
         self.stats.queries += 1
         try:
             request = parse_request(data)
             if request is None or isinstance(request, bytes):
                 self.stats.malformed += 1
                 return request
-            return await self._answer(data, request, tcp)
+            return await self._answer(data, request, tcp, client_ip)
         except Exception:
             self.stats.internal_errors += 1
             log.exception("DNS request could not be handled")
             return None
 
-    async def _answer(self, data: bytes, request: Request, tcp: bool) -> bytes | None:
+    async def _answer(self, data: bytes, request: Request, tcp: bool,
+                      client_ip: str) -> bytes | None:
         s = self.settings
         q = request.question
         suffix = domain_suffix(q.lower, s.domain, s.alt_domain)
         version = self.lookup.version()
-        builder = AnswerBuilder(s, self.lookup, self.recursor)
+        builder = AnswerBuilder(s, self.lookup, self.recursor, client_ip)
         if suffix is not None:
             plan = await self._domain_plan(builder, request, suffix)
         elif q.name and q.lower[-1] == b"arpa":

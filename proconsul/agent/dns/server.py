@@ -39,7 +39,7 @@ class _UDPProtocol(asyncio.DatagramProtocol):
         task.add_done_callback(self.pending.discard)
 
     async def _answer(self, data: bytes, addr) -> None:
-        reply = await self.resolver.resolve(data, False)
+        reply = await self.resolver.resolve(data, False, addr[0])
         if reply is not None and not self.transport.is_closing():
             self.transport.sendto(reply, addr)
 
@@ -87,13 +87,16 @@ class DNSServer:
         task = asyncio.current_task()
         self._connections.add(task)
         timeout = TCP_READ_TIMEOUT
+        peer = writer.get_extra_info("peername")
+        client_ip = peer[0] if isinstance(peer, tuple) else ""
         try:
             while True:
                 async with asyncio.timeout(timeout):
                     (length,) = _LENGTH.unpack(await reader.readexactly(2))
                     data = await reader.readexactly(length)
                 timeout = TCP_IDLE_TIMEOUT
-                reply = self.resolver.cached(data, True) or await self.resolver.resolve(data, True)
+                reply = (self.resolver.cached(data, True)
+                         or await self.resolver.resolve(data, True, client_ip))
                 if reply is not None:
                     writer.write(_LENGTH.pack(len(reply)) + reply)
                     await writer.drain()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import datacenter, flag, query_options, token
 from proconsul.agent.http.reply import json_reply
@@ -59,6 +61,16 @@ async def delete(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
+def source_ip(request: web.Request) -> str:
+    """The caller's address for ``near=_ip``: the first valid X-Forwarded-For entry, else
+    the connection's peer (as Consul's ``sourceAddrFromRequest``)."""
+    forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+    try:
+        return str(ipaddress.ip_address(forwarded))
+    except ValueError:
+        return request.remote or ""
+
+
 def execute_request(request: web.Request) -> PreparedQueryExecuteRequest:
     """The execute/explain request: the agent as the caller, ``?near``, ``?limit``, ``?connect``."""
     config = request.app["agent"].config
@@ -70,9 +82,8 @@ def execute_request(request: web.Request) -> PreparedQueryExecuteRequest:
         except ValueError:
             raise BadRequest(f"Bad limit: strconv.Atoi: parsing {query['limit']!r}: "
                              "invalid syntax") from None
-    near = query.get("near", "")
-    source = QuerySource(Datacenter=config.datacenter, Node=near,
-                         Ip=(request.remote or "") if near == "_ip" else "")
+    source = QuerySource(Datacenter=config.datacenter, Node=query.get("near", ""),
+                         Ip=source_ip(request))
     req = PreparedQueryExecuteRequest(
         Datacenter=datacenter(request), QueryIDOrName=request.match_info["id"], Limit=limit,
         Connect=flag(query, "connect"), Source=source,
