@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from proconsul.lib.duration import DurationError, parse_duration
 from proconsul.lib.metrics import timed
+from proconsul.raft.interface import ConsensusError
 from proconsul.server import query_results
 from proconsul.server.forward import LeaderUnavailable
 from proconsul.state.catalog import StateError
@@ -146,7 +147,6 @@ class PreparedQueryEndpoint:
         await self._consistent(req, reply)
         query = self._resolve(req)
         self._run(query, req.Connect, reply)
-        # The query's own Token (else the caller's) is what ACL filtering will use.
         reply.Nodes = query_results.shuffled(reply.Nodes)
         source = self._source(req, query)
         if source.Node and source.Datacenter == self.server.config.datacenter:
@@ -180,7 +180,7 @@ class PreparedQueryEndpoint:
         if req.RequireConsistent:
             try:
                 await self.server.consensus.verify_leader()
-            except Exception:
+            except ConsensusError:
                 raise LeaderUnavailable() from None
 
     def _resolve(self, req: PreparedQueryExecuteRequest) -> PreparedQuery:
