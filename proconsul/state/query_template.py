@@ -6,6 +6,8 @@ syntax, limited to what templates use: ``${name.full}``, ``${name.prefix}``,
 ``Template.Regexp`` matched against the name; empty when out of range).
 ``$${`` is a literal ``${``. Compiling checks the type, the regexp and every
 string, then renders once with the template's own name, as Consul does.
+``Template.Regexp`` is RE2, as Go's regexp: the same syntax Consul accepts, and
+matching in linear time, so no name can stall the server.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import re2
 from msgspec.structs import replace
 
 from proconsul.structs.prepared_query import (
@@ -27,6 +30,8 @@ from proconsul.structs.prepared_query import (
 VARIABLES = ("name.full", "name.prefix", "name.suffix", "agent.segment")
 _MATCH_CALL = re.compile(r"match\(\s*(-?\d+)\s*\)")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad Regexp is the user's error, answered, not logged
 
 
 class TemplateError(ValueError):
@@ -162,9 +167,11 @@ class CompiledTemplate:
         self._regexp = None
         if query.Template.Regexp:
             try:
-                self._regexp = re.compile(query.Template.Regexp)
-            except re.error as err:
-                raise TemplateError(f"Bad Regexp: {err}") from None
+                self._regexp = re2.compile(query.Template.Regexp, _RE2_OPTIONS)
+            except re2.error as err:
+                why = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) \
+                    else str(err)
+                raise TemplateError(f"Bad Regexp: error parsing regexp: {why}") from None
         self.render(query.Name)
 
     def render(self, name: str, segment: str = "") -> PreparedQuery:

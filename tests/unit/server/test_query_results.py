@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
@@ -131,12 +132,22 @@ def test_render_interpolates_every_string_of_the_service():
     (ServiceQuery(Service="x", Tags=["${name.nope}"]), "",
      "Bad evaluation for '${name.nope}' in Service.Tags[0]: unknown variable accessed: "
      "name.nope"),
-    (ServiceQuery(Service="x"), "([a-", "Bad Regexp: "),
+    (ServiceQuery(Service="x"), "([a-", "Bad Regexp: error parsing regexp: missing ]: [a-"),
+    (ServiceQuery(Service="x"), "geo-(?=x)", "Bad Regexp: "),  # Go's RE2 has no lookahead
 ])
 def test_compile_errors(service, regexp, error):
     with pytest.raises(TemplateError) as caught:
         compiled(service, regexp=regexp)
     assert str(caught.value).startswith(error)
+
+
+def test_regexp_matching_takes_linear_time():
+    """A pattern that backtracks exponentially in Python's re is linear in RE2."""
+    template = compiled(ServiceQuery(Service="${match(1)}"), regexp="^geo-((a+)+)$")
+    started = time.monotonic()
+    assert template.render("geo-" + "a" * 5000 + "!").Service.Service == ""
+    assert template.render("geo-aaa").Service.Service == "aaa"
+    assert time.monotonic() - started < 1.0
 
 
 def test_bad_type_and_parse_parts():
