@@ -23,11 +23,12 @@ from proconsul.structs.prepared_query import (
     TEMPLATE_NAME_PREFIX_MATCH,
     PreparedQuery,
     QueryFailoverOptions,
-    QueryTarget,
     ServiceQuery,
 )
 
-VARIABLES = ("name.full", "name.prefix", "name.suffix", "agent.segment")
+# The strings of a ServiceQuery (and of each failover target) a template interpolates.
+_SCALARS = ("Service", "SamenessGroup", "Near", "Peer")
+_TARGET_FIELDS = ("Peer", "Datacenter")
 _MATCH_CALL = re.compile(r"match\(\s*(-?\d+)\s*\)")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _RE2_OPTIONS = re2.Options()
@@ -107,7 +108,7 @@ class RenderContext:
 
 def _fields(service: ServiceQuery) -> Iterator[tuple[str, str]]:
     """Every string of a ServiceQuery that a template may interpolate, by path."""
-    for name in ("Service", "SamenessGroup", "Near", "Peer", "Namespace", "Partition"):
+    for name in _SCALARS:
         yield f".{name}", getattr(service, name)
     for name in ("Tags", "IgnoreCheckIDs"):
         for i, item in enumerate(getattr(service, name) or ()):
@@ -118,7 +119,7 @@ def _fields(service: ServiceQuery) -> Iterator[tuple[str, str]]:
     for i, dc in enumerate(service.Failover.Datacenters or ()):
         yield f".Failover.Datacenters[{i}]", dc
     for i, target in enumerate(service.Failover.Targets or ()):
-        for name in ("Peer", "Datacenter", "Partition", "Namespace"):
+        for name in _TARGET_FIELDS:
             yield f".Failover.Targets[{i}].{name}", getattr(target, name)
 
 
@@ -139,12 +140,11 @@ def _rebuild(service: ServiceQuery, value: Callable[[str, str], str]) -> Service
         datacenters = [value(f".Failover.Datacenters[{i}]", dc) for i, dc in enumerate(datacenters)]
     targets = failover.Targets
     if targets is not None:
-        targets = [QueryTarget(**{name: value(f".Failover.Targets[{i}].{name}",
-                                              getattr(target, name))
-                                  for name in ("Peer", "Datacenter", "Partition", "Namespace")})
+        targets = [replace(target, **{name: value(f".Failover.Targets[{i}].{name}",
+                                                  getattr(target, name))
+                                      for name in _TARGET_FIELDS})
                    for i, target in enumerate(targets)]
-    scalars = {name: value(f".{name}", getattr(service, name))
-               for name in ("Service", "SamenessGroup", "Near", "Peer", "Namespace", "Partition")}
+    scalars = {name: value(f".{name}", getattr(service, name)) for name in _SCALARS}
     return replace(service, **scalars, Tags=items("Tags"), IgnoreCheckIDs=items("IgnoreCheckIDs"),
                    NodeMeta=meta("NodeMeta"), ServiceMeta=meta("ServiceMeta"),
                    Failover=QueryFailoverOptions(NearestN=failover.NearestN,

@@ -10,7 +10,7 @@ import re
 
 from msgspec import field
 
-from proconsul.structs.base import Int, Record, Uint64
+from proconsul.structs.base import UNSET, Int, Record, Uint64, UnsetType
 from proconsul.structs.catalog import CheckServiceNode
 from proconsul.structs.query import QueryMeta, QueryOptions
 
@@ -37,8 +37,8 @@ class QueryTarget(Record):
 
     Peer: str = ""
     Datacenter: str = ""
-    Partition: str = ""
-    Namespace: str = ""
+    Partition: str | UnsetType = UNSET
+    Namespace: str | UnsetType = UNSET
 
 
 class QueryFailoverOptions(Record):
@@ -63,8 +63,8 @@ class ServiceQuery(Record):
     ServiceMeta: dict[str, str] | None = None
     Peer: str = ""
     Connect: bool = False
-    Namespace: str = ""
-    Partition: str = ""
+    Namespace: str | UnsetType = UNSET  # Enterprise; accepted, not shown unless set
+    Partition: str | UnsetType = UNSET
 
 
 class QueryTemplateOptions(Record):
