@@ -1,0 +1,103 @@
+"""PreparedQuery.Execute on an in-process server: failover through the route hook."""
+
+from __future__ import annotations
+
+import pytest
+
+from proconsul.server.endpoints.prepared_query import PreparedQueryEndpoint
+from proconsul.server.server import Server, ServerConfig
+from proconsul.structs.catalog import CheckServiceNode, Node, NodeService
+from proconsul.structs.errors import ConsulError
+from proconsul.structs.prepared_query import (
+    PreparedQuery,
+    PreparedQueryExecuteRemoteRequest,
+    PreparedQueryExecuteRequest,
+    PreparedQueryExecuteResponse,
+    PreparedQueryRequest,
+    QueryDNSOptions,
+    QueryFailoverOptions,
+    ServiceQuery,
+)
+from proconsul.structs.requests import ServiceSpecificRequest
+
+
+class FakeRoute:
+    """Two other datacenters: dc2 (down) nearer than dc3 (has the service)."""
+
+    def __init__(self) -> None:
+        self.asked: list[PreparedQueryExecuteRemoteRequest] = []
+
+    def datacenters_by_distance(self) -> list[str]:
+        return ["dc2", "dc3"]
+
+    async def execute_remote(self, datacenter: str, req: PreparedQueryExecuteRemoteRequest
+                             ) -> PreparedQueryExecuteResponse:
+        self.asked.append(req)
+        if datacenter == "dc2":
+            raise ConsulError("rpc error: connection refused")
+        node = CheckServiceNode(Node=Node(Node="far", Datacenter=datacenter),
+                                Service=NodeService(Service=req.Query.Service.Service), Checks=[])
+        return PreparedQueryExecuteResponse(Service=req.Query.Service.Service, Nodes=[node],
+                                            Datacenter=datacenter, DNS=req.Query.DNS)
+
+
+@pytest.fixture
+async def server():
+    srv = Server(ServerConfig())
+    srv.start()
+    index = 0
+    while True:  # until the leader has put itself (and its consul service) in the catalog
+        reply = await srv.rpc("Health.ServiceNodes", ServiceSpecificRequest(
+            ServiceName="consul", MinQueryIndex=index, MaxQueryTime=10 * 10**9))
+        if reply.Nodes:
+            break
+        index = reply.Index
+    yield srv
+    await srv.stop()
+
+
+def endpoint(server: Server) -> PreparedQueryEndpoint:
+    return server.endpoints["PreparedQuery.Execute"].__self__
+
+
+async def create(server: Server, **fields) -> str:
+    return await server.rpc("PreparedQuery.Apply", PreparedQueryRequest(
+        Op="create", Query=PreparedQuery(**fields)))
+
+
+async def test_failover_tries_datacenters_in_order_until_one_answers(server):
+    route = FakeRoute()
+    endpoint(server).failover_route = route
+    await create(server, Name="gone", Token="query-token", DNS=QueryDNSOptions(TTL="3s"),
+                 Service=ServiceQuery(Service="nowhere", Failover=QueryFailoverOptions(
+                     NearestN=2)))
+    reply = await server.rpc("PreparedQuery.Execute", PreparedQueryExecuteRequest(
+        QueryIDOrName="gone", Limit=4, Token="caller"))
+    assert reply.Failovers == 2 and reply.Datacenter == "dc3"
+    assert [n.Node.Node for n in reply.Nodes] == ["far"] and reply.DNS.TTL == "3s"
+    assert [(r.Datacenter, r.Limit, r.Token, r.Query.Token) for r in route.asked] == [
+        ("dc2", 4, "caller", "query-token"), ("dc3", 4, "caller", "query-token")]
+
+
+async def test_without_remote_datacenters_failovers_stay_zero(server):
+    await create(server, Name="gone", Service=ServiceQuery(
+        Service="nowhere", Failover=QueryFailoverOptions(NearestN=3, Datacenters=["dc2"])))
+    reply = await server.rpc("PreparedQuery.Execute",
+                             PreparedQueryExecuteRequest(QueryIDOrName="gone"))
+    assert (reply.Failovers, reply.Nodes, reply.Datacenter) == (0, [], "dc1")
+
+
+async def test_local_results_never_fail_over(server):
+    route = FakeRoute()
+    endpoint(server).failover_route = route
+    await create(server, Name="here", Service=ServiceQuery(
+        Service="consul", Failover=QueryFailoverOptions(NearestN=2)))
+    reply = await server.rpc("PreparedQuery.Execute",
+                             PreparedQueryExecuteRequest(QueryIDOrName="here"))
+    assert reply.Failovers == 0 and len(reply.Nodes) == 1 and route.asked == []
+
+
+async def test_execute_remote_runs_the_shipped_query_here(server):
+    reply = await server.rpc("PreparedQuery.ExecuteRemote", PreparedQueryExecuteRemoteRequest(
+        Query=PreparedQuery(Service=ServiceQuery(Service="consul"))))
+    assert reply.Datacenter == "dc1" and [n.Service.Service for n in reply.Nodes] == ["consul"]
