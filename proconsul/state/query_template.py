@@ -13,7 +13,7 @@ matching in linear time, so no name can stall the server.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import re2
@@ -106,25 +106,9 @@ class RenderContext:
         raise TemplateError(f"unknown variable accessed: {arg}")
 
 
-def _fields(service: ServiceQuery) -> Iterator[tuple[str, str]]:
-    """Every string of a ServiceQuery that a template may interpolate, by path."""
-    for name in _SCALARS:
-        yield f".{name}", getattr(service, name)
-    for name in ("Tags", "IgnoreCheckIDs"):
-        for i, item in enumerate(getattr(service, name) or ()):
-            yield f".{name}[{i}]", item
-    for name in ("NodeMeta", "ServiceMeta"):
-        for key, item in (getattr(service, name) or {}).items():
-            yield f".{name}[{key}]", item
-    for i, dc in enumerate(service.Failover.Datacenters or ()):
-        yield f".Failover.Datacenters[{i}]", dc
-    for i, target in enumerate(service.Failover.Targets or ()):
-        for name in _TARGET_FIELDS:
-            yield f".Failover.Targets[{i}].{name}", getattr(target, name)
-
-
 def _rebuild(service: ServiceQuery, value: Callable[[str, str], str]) -> ServiceQuery:
-    """``service`` with each string replaced by ``value(path, text)``."""
+    """``service`` with each string a template may interpolate replaced by
+    ``value(path, text)``; paths look like ``.Tags[0]`` or ``.NodeMeta[rack]``."""
 
     def items(name: str) -> list[str] | None:
         old = getattr(service, name)
@@ -159,11 +143,15 @@ class CompiledTemplate:
             raise TemplateError(f"Bad Template.Type '{query.Template.Type}'")
         self.query = query
         self._trees: dict[str, list[Part]] = {}
-        for path, text in _fields(query.Service):
+
+        def compile_string(path: str, text: str) -> str:
             try:
                 self._trees[path] = parse(text)
             except ValueError as err:
                 raise TemplateError(f"Bad format '{text}' in Service{path}: {err}") from None
+            return text
+
+        _rebuild(query.Service, compile_string)
         self._regexp = None
         if query.Template.Regexp:
             try:
