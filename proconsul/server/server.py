@@ -22,6 +22,7 @@ from proconsul.server.blocking import run_blocking
 from proconsul.server.connect.ca_manager import CAManager
 from proconsul.server.connect.discovery_chain import validate_proposed
 from proconsul.server.endpoints import register_all
+from proconsul.server.endpoints.prepared_query import FailoverRoute, NoRemoteDatacenters
 from proconsul.server.forward import RPC_HOLD_TIMEOUT, Forwarder, LeaderUnavailable
 from proconsul.server.reconcile import MemberReconciler, MemberState
 from proconsul.server.session_timers import SessionTimers
@@ -106,6 +107,8 @@ class Server:
         self.ca = CAManager(self)
         self.lan_members: Callable[[], list[MemberState]] = list
         self.wan_coordinates: Callable[[], list[tuple[str, CoordinateEntry]]] = list
+        # How PreparedQuery.Execute fails over to other datacenters (set by WAN federation).
+        self.query_failover: FailoverRoute = NoRemoteDatacenters()
         self.endpoints: dict[str, Endpoint] = {}
         register_all(self)
         self._revoking: asyncio.Task | None = None

@@ -4,7 +4,7 @@ Queries are checked here as Consul's endpoint does; name and session
 integrity and template compilation are checked inside the FSM write, so all
 servers agree. Execute runs the query in this datacenter, sorts the results
 by RTT from the source node (or shuffles them), applies the limit, and with
-nothing found fails over through :attr:`PreparedQueryEndpoint.failover_route`.
+nothing found fails over through the server's ``query_failover`` route.
 """
 
 from __future__ import annotations
@@ -98,7 +98,6 @@ class PreparedQueryEndpoint:
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.failover_route: FailoverRoute = NoRemoteDatacenters()
 
     @timed("consul.prepared-query.apply")
     async def Apply(self, req: PreparedQueryRequest) -> str:
@@ -226,7 +225,7 @@ class PreparedQueryEndpoint:
 
     async def _failover(self, query: PreparedQuery, req: PreparedQueryExecuteRequest,
                         reply: PreparedQueryExecuteResponse) -> None:
-        route = self.failover_route
+        route = self.server.query_failover
         datacenters = query_results.failover_datacenters(query.Service,
                                                          route.datacenters_by_distance())
         failovers = 0

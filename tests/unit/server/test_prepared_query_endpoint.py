@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from proconsul.server.endpoints.prepared_query import PreparedQueryEndpoint
 from proconsul.server.server import Server, ServerConfig
-from proconsul.structs.catalog import CheckServiceNode, Node, NodeService
+from proconsul.structs.catalog import CheckServiceNode, Node, NodeService, RegisterRequest
 from proconsul.structs.errors import ConsulError
 from proconsul.structs.prepared_query import (
     PreparedQuery,
@@ -18,7 +17,6 @@ from proconsul.structs.prepared_query import (
     QueryFailoverOptions,
     ServiceQuery,
 )
-from proconsul.structs.requests import ServiceSpecificRequest
 
 
 class FakeRoute:
@@ -45,19 +43,10 @@ class FakeRoute:
 async def server():
     srv = Server(ServerConfig())
     srv.start()
-    index = 0
-    while True:  # until the leader has put itself (and its consul service) in the catalog
-        reply = await srv.rpc("Health.ServiceNodes", ServiceSpecificRequest(
-            ServiceName="consul", MinQueryIndex=index, MaxQueryTime=10 * 10**9))
-        if reply.Nodes:
-            break
-        index = reply.Index
+    await srv.rpc("Catalog.Register", RegisterRequest(
+        Node="n1", Address="10.0.0.1", Service=NodeService(Service="web")))
     yield srv
     await srv.stop()
-
-
-def endpoint(server: Server) -> PreparedQueryEndpoint:
-    return server.endpoints["PreparedQuery.Execute"].__self__
 
 
 async def create(server: Server, **fields) -> str:
@@ -67,7 +56,7 @@ async def create(server: Server, **fields) -> str:
 
 async def test_failover_tries_datacenters_in_order_until_one_answers(server):
     route = FakeRoute()
-    endpoint(server).failover_route = route
+    server.query_failover = route
     await create(server, Name="gone", Token="query-token", DNS=QueryDNSOptions(TTL="3s"),
                  Service=ServiceQuery(Service="nowhere", Failover=QueryFailoverOptions(
                      NearestN=2)))
@@ -89,9 +78,9 @@ async def test_without_remote_datacenters_failovers_stay_zero(server):
 
 async def test_local_results_never_fail_over(server):
     route = FakeRoute()
-    endpoint(server).failover_route = route
+    server.query_failover = route
     await create(server, Name="here", Service=ServiceQuery(
-        Service="consul", Failover=QueryFailoverOptions(NearestN=2)))
+        Service="web", Failover=QueryFailoverOptions(NearestN=2)))
     reply = await server.rpc("PreparedQuery.Execute",
                              PreparedQueryExecuteRequest(QueryIDOrName="here"))
     assert reply.Failovers == 0 and len(reply.Nodes) == 1 and route.asked == []
@@ -99,5 +88,5 @@ async def test_local_results_never_fail_over(server):
 
 async def test_execute_remote_runs_the_shipped_query_here(server):
     reply = await server.rpc("PreparedQuery.ExecuteRemote", PreparedQueryExecuteRemoteRequest(
-        Query=PreparedQuery(Service=ServiceQuery(Service="consul"))))
-    assert reply.Datacenter == "dc1" and [n.Service.Service for n in reply.Nodes] == ["consul"]
+        Query=PreparedQuery(Service=ServiceQuery(Service="web"))))
+    assert reply.Datacenter == "dc1" and [n.Service.Service for n in reply.Nodes] == ["web"]
