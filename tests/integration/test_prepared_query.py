@@ -251,6 +251,11 @@ def test_queries_bound_to_a_session_vanish_with_it(agent):
       "Service": {"Service": "db"}},
      'invalid session "00000000-0000-0000-0000-000000000000"'),
     ({"Name": "x", "Service": {"Service": "db", "Bogus": 1}}, "Request decode failed: "),
+    ({"Name": "x", "Service": {"Service": "db", "NodeMeta": {"bad key": "v"}}},
+     "Invalid prepared query: Couldn't load metadata pair ('bad key', 'v'): Key contains "
+     "invalid characters"),
+    ({"Name": "x", "Service": {"Service": "db", "NodeMeta": {"k": "v" * 513}}},
+     "Invalid prepared query: Couldn't load metadata pair ('k', "),
 ])
 def test_bad_queries_are_400s(agent, body, message):
     reply = agent.call("POST", "/v1/query", body)

@@ -10,6 +10,7 @@ nothing found fails over through the server's ``query_failover`` route.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import TYPE_CHECKING, Protocol
 
@@ -67,6 +68,33 @@ class NoRemoteDatacenters:
         raise ConsulError(f"No path to datacenter {datacenter}")
 
 
+META_MAX_PAIRS = 64
+META_KEY_MAX = 128
+META_VALUE_MAX = 512
+_META_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def check_node_meta(meta: dict[str, str] | None) -> None:
+    """Consul's ``ValidateNodeMetadata`` (reserved ``consul-`` keys allowed, as for filters)."""
+    meta = meta or {}
+    if len(meta) > META_MAX_PAIRS:
+        raise BadRequest("Invalid prepared query: Node metadata cannot contain more than "
+                         f"{META_MAX_PAIRS} key/value pairs")
+    for key, value in meta.items():
+        why = ""
+        if not key:
+            why = "Key cannot be blank"
+        elif not _META_KEY.fullmatch(key):
+            why = "Key contains invalid characters"
+        elif len(key) > META_KEY_MAX:
+            why = f"Key is too long (limit: {META_KEY_MAX} characters)"
+        elif len(value) > META_VALUE_MAX:
+            why = f"Value is too long (limit: {META_VALUE_MAX} characters)"
+        if why:
+            raise BadRequest(f"Invalid prepared query: Couldn't load metadata pair "
+                             f"('{key}', '{value}'): {why}")
+
+
 def check_query(query: PreparedQuery) -> None:
     """Consul's ``parseQuery``: what a create or update must satisfy (before the FSM)."""
     if not query.Name and not query.Template.Type and not query.Session:
@@ -80,6 +108,7 @@ def check_query(query: PreparedQuery) -> None:
     if service.Failover.NearestN < 0:
         raise BadRequest(f"Invalid prepared query: Bad NearestN '{service.Failover.NearestN}', "
                          "must be >= 0")
+    check_node_meta(service.NodeMeta)
     if query.DNS.TTL:
         try:
             ttl = parse_duration(query.DNS.TTL)
