@@ -298,3 +298,16 @@ def test_api_client(agent):
         "Nodes"]] == ["web-sidecar-proxy"]
     queries.delete(query_id)
     assert not queries.exists(query_id)
+
+
+def test_cached_execute_is_served_by_the_agent_cache(agent):
+    create(agent, {"Name": "cached-db", "Service": {"Service": "db"}})
+    first = agent.get("/v1/query/cached-db/execute?cached")
+    assert first.status == 200 and first.headers["X-Cache"] == "MISS"
+    again = agent.get("/v1/query/cached-db/execute?cached")
+    assert again.headers["X-Cache"] == "HIT" and "Age" in again.headers
+    assert again.json()["Nodes"] == first.json()["Nodes"]  # the same (shuffled) answer
+    fresh = agent.get("/v1/query/cached-db/execute?cached",
+                      headers={"Cache-Control": "max-age=0"})
+    assert fresh.headers["X-Cache"] == "MISS"
+    assert "X-Cache" not in agent.get("/v1/query/cached-db/execute").headers

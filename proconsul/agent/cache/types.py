@@ -79,3 +79,18 @@ class CatalogServices(CacheType):
 class HealthServices(CacheType):
     name = "health-services"
     rpc_method = "Health.ServiceNodes"
+
+
+class PreparedQueryExecute(CacheType):
+    """Prepared query results: fetched on a miss or when older than max-age, never
+    refreshed in the background (as Consul's ``prepared-query`` type)."""
+
+    name = "prepared-query"
+    rpc_method = "PreparedQuery.Execute"
+    refresh = False
+    blocking = False
+
+    async def fetch(self, rpc: Rpc, request: Any, min_index: int,
+                    last: FetchResult | None) -> FetchResult:
+        reply = await rpc(self.rpc_method, replace(request, AllowStale=True, UseCache=False))
+        return FetchResult(reply, max(reply.Index, 1))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from proconsul.agent.cache.types import PreparedQueryExecute
+from proconsul.agent.http.cached import cached_rpc, set_cache_meta
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import datacenter, flag, query_options, token
 from proconsul.agent.http.reply import json_reply
@@ -20,6 +22,8 @@ from proconsul.structs.prepared_query import (
     QuerySource,
 )
 from proconsul.structs.requests import DCSpecificRequest
+
+EXECUTE = PreparedQueryExecute()
 
 
 async def _apply(request: web.Request, op: str, query: PreparedQuery) -> str:
@@ -92,8 +96,8 @@ def execute_request(request: web.Request) -> PreparedQueryExecuteRequest:
 
 
 async def execute(request: web.Request) -> web.Response:
-    reply = await request.app["agent"].rpc("PreparedQuery.Execute", execute_request(request))
-    return json_reply(request, reply, meta=reply)
+    reply, cached = await cached_rpc(request, EXECUTE, execute_request(request))
+    return set_cache_meta(json_reply(request, reply, meta=reply), cached)
 
 
 async def explain(request: web.Request) -> web.Response:
