@@ -45,7 +45,7 @@ from proconsul.server.blocking import set_query_times
 from proconsul.server.rpc_endpoints import ServerPort
 from proconsul.server.server import Server, ServerConfig
 from proconsul.structs.coordinate import Coordinate, CoordinateEntry, CoordinateUpdateRequest
-from proconsul.structs.errors import ConsulError
+from proconsul.structs.errors import BadRequest, ConsulError
 from proconsul.structs.requests import NodeSpecificRequest
 
 log = logging.getLogger("agent")
@@ -320,9 +320,13 @@ class Agent:
                 await self.registry.deregister_check(cid)
         for sid, tree in wanted_services.items():
             if self._config_services.get(sid) != tree:
-                await self.registry.register_service(service_from_config(tree), remote=False,
-                                                     persist=False,
-                                                     replace_existing_checks=True)
+                try:
+                    await self.registry.register_service(service_from_config(tree),
+                                                         remote=False, persist=False,
+                                                         replace_existing_checks=True)
+                except BadRequest as err:  # Consul names the service definition at fault
+                    problem = err.message.removeprefix("Validation failed: ")
+                    raise ConsulError(f'service "{tree.get("name", sid)}": {problem}') from None
         for cid, tree in wanted_checks.items():
             if self._config_checks.get(cid) != tree:
                 await self.registry.register_check(tree, remote=False, persist=False)

@@ -30,6 +30,7 @@ from proconsul.structs.requests import (
     NodeSpecificRequest,
     ServiceSpecificRequest,
 )
+from proconsul.structs.service_kinds import multi_error, validate_service
 
 if TYPE_CHECKING:
     from proconsul.server.server import Server
@@ -85,6 +86,10 @@ class Catalog:
 
     @staticmethod
     def _service_pre_apply(service: NodeService) -> NodeService:
+        sidecar = service.Connect.SidecarService
+        problems = validate_service(service, sidecar if isinstance(sidecar, dict) else None)
+        if problems:
+            raise BadRequest(multi_error(problems).rstrip("\n"))
         if not service.ID and service.Service:
             service = replace(service, ID=service.Service)
         if not service.Service:
