@@ -10,6 +10,7 @@ from typing import Any
 
 from proconsul import CONSUL_COMPAT_VERSION
 from proconsul.agent.cache import Cache
+from proconsul.agent.cache.connect_ca import ConnectCALeaf
 from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.config import AgentConfig
 from proconsul.agent.config.builder import load_config, restart_required
@@ -121,6 +122,7 @@ class Agent:
                                  config.datacenter, meta),
             self.rpc, cluster_size=lambda: len(self.gossip.lan.members()))
         self.cache = Cache(self.rpc)
+        self.connect_leaf = ConnectCALeaf()  # leaves cached here share one roots watch
         self.shutdown_requested = asyncio.Event()
         self.http: HttpApi | None = None
         self._left = False
@@ -249,6 +251,7 @@ class Agent:
         if self.dns is not None:
             await self.dns.stop()
         await self.cache.stop()
+        await self.connect_leaf.stop()
         if self.http is not None:
             await self.http.stop()
         await self.gossip.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 from pathlib import Path
@@ -134,6 +135,47 @@ def test_rotation_wakes_the_leaf_query_and_old_leaves_still_verify(tmp_path):
                               "cross").endswith(": OK")
         assert agent.get("/v1/connect/ca/configuration").json()["Config"]["PrivateKeyType"] \
             == "rsa"
+    finally:
+        agent.stop()
+
+
+def roots_watch_queries(agent) -> int:
+    text = agent.get("/v1/agent/metrics?format=prometheus").text
+    # a gauge: named after the host too, unless telemetry.disable_hostname (as go-metrics)
+    found = re.search(r"^consul_(?:\w+_)?agent_connect_ca_roots_watch_queries(?:\{[^}]*\})? "
+                      r"(\S+)$", text, re.M)
+    return int(float(found.group(1))) if found else -1
+
+
+def test_cached_leaves_share_one_roots_watch_and_a_rotation_reissues_them_all():
+    agent = start_agent()
+    try:
+        wait_until(lambda: agent.get("/v1/connect/ca/roots").json()["Roots"], what="roots")
+        services = [f"svc{i}" for i in range(8)]
+        firsts = {svc: leaf_of(agent, svc) for svc in services}
+        # Every cached leaf now waits for the roots to change: through one query.
+        wait_until(lambda: roots_watch_queries(agent) == 1, what="one roots watch")
+        woken: dict[str, object] = {}
+        waiters = [threading.Thread(target=lambda svc=svc: woken.__setitem__(svc, leaf_of(
+            agent, svc, f"?index={firsts[svc].index}&wait=60s", timeout=90)))
+            for svc in services]
+        for waiter in waiters:
+            waiter.start()
+        reply = agent.put("/v1/connect/ca/configuration", {
+            "Provider": "consul", "Config": {"PrivateKeyType": "ec", "PrivateKeyBits": 384}})
+        assert reply.status == 200, reply.text
+        for waiter in waiters:
+            waiter.join(90)
+        roots = agent.get("/v1/connect/ca/roots").json()
+        active = next(r for r in roots["Roots"] if r["ID"] == roots["ActiveRootID"])
+        assert sorted(woken) == services
+        for svc in services:
+            assert woken[svc].index > firsts[svc].index
+            cert = x509.load_pem_x509_certificate(woken[svc].json()["CertPEM"].encode())
+            aki = cert.extensions.get_extension_for_class(
+                x509.AuthorityKeyIdentifier).value.key_identifier
+            assert ":".join(f"{b:02x}" for b in aki) == active["SigningKeyID"]
+        wait_until(lambda: roots_watch_queries(agent) == 1, what="still one roots watch")
     finally:
         agent.stop()
 

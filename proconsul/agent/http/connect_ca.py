@@ -3,7 +3,7 @@ the CA configuration, and this agent's leaf certificates."""
 
 from __future__ import annotations
 
-from proconsul.agent.cache.connect_ca import ConnectCALeaf, ConnectCARoots, LeafCertRequest
+from proconsul.agent.cache.connect_ca import ConnectCARoots, LeafCertRequest
 from proconsul.agent.http.cached import cache_control, set_cache_meta
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import datacenter, flag, query_options, token
@@ -14,7 +14,7 @@ from proconsul.structs.connect import CAConfiguration, CARequest
 from proconsul.structs.query import QueryMeta
 from proconsul.structs.requests import DCSpecificRequest
 
-ROOTS, LEAF = ConnectCARoots(), ConnectCALeaf()
+ROOTS = ConnectCARoots()
 PEM_CHAIN = "application/pem-certificate-chain"
 
 
@@ -56,7 +56,7 @@ async def agent_leaf(request: web.Request) -> web.Response:
     agent = request.app["agent"]
     req = query_options(request, LeafCertRequest(Datacenter=agent.config.datacenter,
                                                  Service=request.match_info["service"]))
-    result = await agent.cache.get(LEAF, req, cache_control(request))
+    result = await agent.cache.get(agent.connect_leaf, req, cache_control(request))
     response = json_reply(request, result.value.cert)
     response.headers["X-Consul-Index"] = str(max(result.index, 1))
     return set_cache_meta(response, result)
