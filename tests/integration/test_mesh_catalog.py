@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from proconsul.api import Client, Config
 from tests.support.agent_process import Reply, wait_until
 
 
@@ -162,3 +163,20 @@ def test_terminating_gateway_services_wildcard_and_connect(agent, unique):
     _ok(agent.put("/v1/catalog/deregister", {"Node": f"{unique}-n3", "ServiceID": legacy}))
     rows = _ok(agent.get(f"/v1/catalog/gateway-services/{tgw}")).json()
     assert legacy not in [r["Service"]["Name"] for r in rows]
+
+
+def test_api_client_reads_the_mesh_endpoints(agent, unique):
+    web, gw = f"{unique}-web", f"{unique}-igw"
+    register(agent, f"{unique}-n1", proxy(f"{web}-proxy", web))
+    register(agent, f"{unique}-n1", {"ID": gw, "Service": gw, "Kind": "ingress-gateway"})
+    write_entry(agent, {"Kind": "ingress-gateway", "Name": gw, "Listeners": [
+        {"Port": 8080, "Protocol": "tcp", "Services": [{"Name": web}]}]})
+    client = Client(Config(address=f"{agent.host}:{agent.port}"))
+    rows, meta = client.catalog().connect(web)
+    assert [r["ServiceID"] for r in rows] == [f"{web}-proxy"] and meta.last_index > 0
+    nodes, _ = client.health().connect(web, passing_only=True)
+    assert [n["Service"]["ID"] for n in nodes] == [f"{web}-proxy"]  # no checks: passing
+    gateways, _ = client.health().ingress(web)
+    assert [n["Service"]["ID"] for n in gateways] == [gw]
+    linked, _ = client.catalog().gateway_services(gw)
+    assert [(r["Service"]["Name"], r["Port"]) for r in linked] == [(web, 8080)]
