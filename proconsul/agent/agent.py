@@ -10,6 +10,7 @@ from typing import Any
 
 from proconsul import CONSUL_COMPAT_VERSION
 from proconsul.agent.cache import Cache
+from proconsul.agent.cache.connect_ca import ConnectCALeaf
 from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.config import AgentConfig
 from proconsul.agent.config.builder import load_config, restart_required
@@ -45,7 +46,7 @@ from proconsul.server.blocking import set_query_times
 from proconsul.server.rpc_endpoints import ServerPort
 from proconsul.server.server import Server, ServerConfig
 from proconsul.structs.coordinate import Coordinate, CoordinateEntry, CoordinateUpdateRequest
-from proconsul.structs.errors import ConsulError
+from proconsul.structs.errors import BadRequest, ConsulError
 from proconsul.structs.requests import NodeSpecificRequest
 
 log = logging.getLogger("agent")
@@ -121,6 +122,7 @@ class Agent:
                                  config.datacenter, meta),
             self.rpc, cluster_size=lambda: len(self.gossip.lan.members()))
         self.cache = Cache(self.rpc)
+        self.connect_leaf = ConnectCALeaf()  # leaves cached here share one roots watch
         self.shutdown_requested = asyncio.Event()
         self.http: HttpApi | None = None
         self._left = False
@@ -249,6 +251,7 @@ class Agent:
         if self.dns is not None:
             await self.dns.stop()
         await self.cache.stop()
+        await self.connect_leaf.stop()
         if self.http is not None:
             await self.http.stop()
         await self.gossip.stop()
@@ -320,9 +323,13 @@ class Agent:
                 await self.registry.deregister_check(cid)
         for sid, tree in wanted_services.items():
             if self._config_services.get(sid) != tree:
-                await self.registry.register_service(service_from_config(tree), remote=False,
-                                                     persist=False,
-                                                     replace_existing_checks=True)
+                try:
+                    await self.registry.register_service(service_from_config(tree),
+                                                         remote=False, persist=False,
+                                                         replace_existing_checks=True)
+                except BadRequest as err:  # Consul names the service definition at fault
+                    problem = err.message.removeprefix("Validation failed: ")
+                    raise ConsulError(f'service "{tree.get("name", sid)}": {problem}') from None
         for cid, tree in wanted_checks.items():
             if self._config_checks.get(cid) != tree:
                 await self.registry.register_check(tree, remote=False, persist=False)

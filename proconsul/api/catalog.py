@@ -32,6 +32,15 @@ class Catalog:
                           q: QueryOptions | None = None) -> tuple[dict | None, QueryMeta]:
         return self.c.query(f"/v1/catalog/node-services/{node}", q)
 
+    def connect(self, service: str,
+                q: QueryOptions | None = None) -> tuple[list[dict], QueryMeta]:
+        """Connect-capable instances of ``service`` (its proxies and native instances)."""
+        return self.c.query(f"/v1/catalog/connect/{service}", q)
+
+    def gateway_services(self, gateway: str,
+                         q: QueryOptions | None = None) -> tuple[list[dict], QueryMeta]:
+        return self.c.query(f"/v1/catalog/gateway-services/{gateway}", q)
+
     def register(self, registration: dict[str, Any], w: WriteOptions | None = None) -> WriteMeta:
         return self.c.write("PUT", "/v1/catalog/register", registration, w)[1]
 

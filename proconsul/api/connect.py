@@ -19,3 +19,7 @@ class Connect:
 
     def ca_set_config(self, conf: dict[str, Any], w: WriteOptions | None = None) -> None:
         self.c.write("PUT", "/v1/connect/ca/configuration", conf, w)
+
+    def ca_health(self, q: QueryOptions | None = None) -> dict[str, Any]:
+        """Beyond Consul: expiry of the roots, intermediates and this agent's leaves."""
+        return self.c.query("/v1/connect/ca/health", q)[0]

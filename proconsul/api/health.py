@@ -24,6 +24,18 @@ class Health:
             params.append(("passing", "1"))
         return self.c.query(f"/v1/health/service/{service}", q, params)
 
+    def connect(self, service: str, passing_only: bool = False,
+                q: QueryOptions | None = None) -> tuple[list[dict], QueryMeta]:
+        """Connect-capable instances of ``service`` with their checks."""
+        params = [("passing", "1")] if passing_only else []
+        return self.c.query(f"/v1/health/connect/{service}", q, params)
+
+    def ingress(self, service: str, passing_only: bool = False,
+                q: QueryOptions | None = None) -> tuple[list[dict], QueryMeta]:
+        """The ingress gateways exposing ``service``, with their checks."""
+        params = [("passing", "1")] if passing_only else []
+        return self.c.query(f"/v1/health/ingress/{service}", q, params)
+
     def state(self, state: str, q: QueryOptions | None = None) -> tuple[list[dict], QueryMeta]:
         if state not in STATES:
             raise ValueError(f"Unsupported state: {state}")

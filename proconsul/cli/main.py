@@ -27,6 +27,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                               "configuration"),
     "connect ca set-config": ("connect_commands", "CA_SET_CONFIG",
                               "Modify the current Connect CA configuration"),
+    "connect ca health": ("connect_commands", "CA_HEALTH",
+                          "Show CA and leaf certificate expiry, warning before anything "
+                          "expires"),
     "event": ("event_command", "EVENT", "Fire a new event"),
     "force-leave": ("membership_commands", "FORCE_LEAVE",
                     "Forces a member of the cluster to enter the \"left\" state"),

@@ -17,6 +17,16 @@ def lower(name: str) -> str:
     return name.lower()
 
 
+def connect_target(service) -> str | None:
+    """The service a Connect-capable instance serves, lower-cased (Consul's connect
+    index): a connect-proxy's destination, or a Connect-native service itself."""
+    if service.Kind == "connect-proxy":
+        return lower(service.Proxy.DestinationServiceName or "") or None
+    if service.Connect.Native is True:
+        return lower(service.Service)
+    return None
+
+
 class WriteTxn:
     """One atomic write at a raft index: an undo log plus what to wake on commit.
 
@@ -90,6 +100,7 @@ class StoreBase:
                 "name": lambda s: lower(s.Service.Service),
                 "node": lambda s: lower(s.Node),
                 "kind": lambda s: s.Service.Kind or None,
+                "connect": lambda s: connect_target(s.Service),
             },
         )
         self.checks = Table(
@@ -115,9 +126,13 @@ class StoreBase:
                                  {"node": lambda c: lower(c.Node)})
         self.config_entries = Table("config_entries", lambda e: (e.Kind, e.entry_name()),
                                     {"kind": lambda e: e.Kind})
+        # Derived from config entries and services; rebuilt on restore, never snapshotted.
+        self.gateway_services = Table("gateway_services", lambda g: g.key(),
+                                      {"gateway": lambda g: g.key()[0],
+                                       "service": lambda g: g.key()[1]})
         self._tables = [self.nodes, self.services, self.checks, self.kvs, self.tombstones,
                         self.sessions, self.session_checks, self.coordinates,
-                        self.config_entries]
+                        self.config_entries, self.gateway_services]
         self.prepared_queries = Table(
             "prepared_queries", lambda q: q.ID,
             {"name": lambda q: q.Name.lower() or None,

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import msgspec
 from msgspec.structs import replace
 
-from proconsul.state.base import StoreBase, WriteTxn, lower
+from proconsul.state.base import StoreBase, WriteTxn, connect_target, lower
 from proconsul.state.watch import WatchSet
 from proconsul.structs.catalog import (
     HEALTH_CRITICAL,
@@ -125,6 +125,9 @@ class CatalogMixin(StoreBase):
         # Consul moves the nodes indexes too: node reads include their services.
         tx.bump("services", service_index_name(service.Service), "nodes", node_index_name(node_key))
         self._touch_service_rows(tx, node_key, service.Service)
+        self._touch_connect_rows(tx, service, existing.Service if existing is not None else None)
+        self.sync_gateway_services(  # MeshCatalogMixin
+            tx, affected_names(service, existing.Service if existing is not None else None))
         if existing is not None and lower(existing.Service.Service) != lower(service.Service):
             tx.touch(("service_rows", lower(existing.Service.Service)))
             self._service_instance_gone(tx, existing.Service.Service)
@@ -188,7 +191,9 @@ class CatalogMixin(StoreBase):
         # Consul moves the checks and nodes indexes on every service delete.
         tx.bump("services", "checks", "nodes", node_index_name(key[0]))
         self._touch_service_rows(tx, key[0], stored.Service.Service)
+        self._touch_connect_rows(tx, stored.Service)
         self._service_instance_gone(tx, stored.Service.Service)
+        self.sync_gateway_services(tx, affected_names(stored.Service))  # MeshCatalogMixin
 
     def delete_check(self, tx: WriteTxn, node_name: str, check_id: str) -> None:
         node_key = lower(node_name)
@@ -213,6 +218,14 @@ class CatalogMixin(StoreBase):
     @staticmethod
     def _touch_service_rows(tx: WriteTxn, node_key: str, name: str) -> None:
         tx.touch(("rows", "services"), ("node_services", node_key), ("service_rows", lower(name)))
+
+    @staticmethod
+    def _touch_connect_rows(tx: WriteTxn, *services: NodeService | None) -> None:
+        """Wake readers of the connect index for the services these instances serve."""
+        for service in services:
+            target = connect_target(service) if service is not None else None
+            if target is not None:
+                tx.touch(("connect_rows", target))
 
     @staticmethod
     def _touch_check_rows(tx: WriteTxn, node_key: str, check: HealthCheck) -> None:
@@ -259,14 +272,17 @@ class CatalogMixin(StoreBase):
         index = self.max_index("services", "nodes") if node_meta else self.max_index("services")
         return index, rows
 
-    def service_index(self, name: str, checks: bool = False) -> int:
+    def service_index(self, name: str, checks: bool = False, exists: bool | None = None) -> int:
         """Consul's per-service index: unrelated services never move it.
 
-        A service with no instances answers the last extinction (the last time
-        any service lost its last instance); failing both, the catalog's
-        table indexes (with ``checks`` for health reads).
+        A service with no instances (or, with ``exists`` given, a read that found
+        none) answers the last extinction (the last time any service lost its
+        last instance); failing both, the catalog's table indexes (with
+        ``checks`` for health reads).
         """
-        if not self.services.has("name", lower(name)) and LAST_EXTINCTION in self.indexes:
+        if exists is None:
+            exists = self.services.has("name", lower(name))
+        if not exists and LAST_EXTINCTION in self.indexes:
             return self.indexes[LAST_EXTINCTION]
         own = self.indexes.get(service_index_name(name))
         if own is not None:
@@ -408,6 +424,18 @@ class CatalogMixin(StoreBase):
                       if not c.ServiceID or c.ServiceID == stored.Service.ID]
             results.append(CheckServiceNode(Node=node, Service=stored.Service, Checks=checks))
         return results
+
+
+def affected_names(*services: NodeService | None) -> set[str]:
+    """The service names whose gateway-services rows a write of these instances can change."""
+    names = set()
+    for service in services:
+        if service is not None:
+            names.add(service.Service)
+            target = connect_target(service)
+            if target:
+                names.add(target)
+    return names
 
 
 def to_service_node(node: Node, service: NodeService) -> ServiceNode:

@@ -20,8 +20,10 @@ from proconsul.state.base import StoreBase, WriteTxn
 from proconsul.state.catalog import StateError
 from proconsul.state.watch import WatchSet
 from proconsul.structs.config_entries import ConfigEntryError, Entry
+from proconsul.structs.gateway_services import INGRESS_GATEWAY, TERMINATING_GATEWAY
 
 TABLE = "config-entries"
+GATEWAY_KINDS = (INGRESS_GATEWAY, TERMINATING_GATEWAY)
 
 # (stored entries, kind, name, proposed entry or None for a delete) -> raises ConfigEntryError
 ChainValidator = Callable[[list[Entry], str, str, Entry | None], None]
@@ -60,9 +62,10 @@ class ConfigEntryMixin(StoreBase):
         if self.config_entries.get(key) is None:
             return  # as Consul: deleting nothing moves no index
         self._validate_chain(key, None)
-        self.config_entries.delete(key, tx.undo)
+        old = self.config_entries.delete(key, tx.undo)
         tx.bump(TABLE)
         tx.touch(("config_entry", key))
+        self._gateway_upkeep(tx, kind, name, old, None)
 
     def config_entry_delete_cas(self, tx: WriteTxn, kind: str, name: str,
                                 cas_index: int) -> bool:
@@ -73,9 +76,23 @@ class ConfigEntryMixin(StoreBase):
         return True
 
     def _config_put(self, tx: WriteTxn, entry: Entry) -> None:
+        old = self.config_entries.get(entry_key(entry))
         self.config_entries.put(entry, tx.undo)
         tx.bump(TABLE)
         tx.touch(("config_entry", entry_key(entry)))
+        self._gateway_upkeep(tx, entry.Kind, entry.entry_name(), old, entry)
+
+    def _gateway_upkeep(self, tx: WriteTxn, kind: str, name: str, old: Entry | None,
+                        new: Entry | None) -> None:
+        """Gateway entries (and destinations) decide the gateway-services rows."""
+        if kind in GATEWAY_KINDS:
+            linked = "Listeners" if kind == INGRESS_GATEWAY else "Services"
+            if new is not None and old is not None and \
+                    getattr(old, linked) == getattr(new, linked):
+                return  # as Consul: the same services leave the rows alone
+            self.sync_gateway_services(tx, None, rewrite=name if new is not None else "")
+        elif kind == "service-defaults":
+            self.sync_gateway_services(tx, [name])  # MeshCatalogMixin
 
     def _validate_chain(self, key: tuple[str, str], proposed: Entry | None) -> None:
         if self.chain_validator is None:

@@ -9,6 +9,7 @@ from proconsul.state.config_entries import ConfigEntryMixin
 from proconsul.state.connect_ca import ConnectCAMixin
 from proconsul.state.coordinates import CoordinateMixin
 from proconsul.state.kvs import KVMixin
+from proconsul.state.mesh_catalog import MeshCatalogMixin
 from proconsul.state.sessions import SessionMixin
 from proconsul.state.snapshot import CA_RECORD_KINDS, RecordKind, StateSnapshot, read_records
 from proconsul.state.txn import TxnMixin
@@ -16,7 +17,7 @@ from proconsul.structs.config_entries import load
 
 
 class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin,
-            ConnectCAMixin):
+            ConnectCAMixin, MeshCatalogMixin):
     """Catalog, KV, sessions and transactions over indexed in-memory tables.
 
     Writes happen inside ``with store.write(index) as tx`` and are atomic;
@@ -57,6 +58,7 @@ class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, 
             if kind is RecordKind.SESSION:
                 for _kind, check_id in row.check_ids():
                     staged.session_checks.put((row.Node.lower(), check_id, row.ID))
+        staged.rebuild_gateway_services()
         self.reset()
         for ours, theirs in zip(self._tables, staged._tables, strict=True):
             ours.__dict__.update(theirs.__dict__)

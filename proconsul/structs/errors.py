@@ -91,6 +91,8 @@ _REMOTE_ERROR_CLASSES: list[tuple[re.Pattern[str], type[ConsulError]]] = [
         r"cannot use legacy intention API to edit ", r"Invalid Intention operation: ",
         r"(\d+ errors occurred: )?(SourceNS|SourceName|DestinationNS|DestinationName|Action"
         r"|Description|Meta|Permissions|SourceType) ",
+        # a service refused for its kind (structs/service_kinds)
+        r"\d+ errors? occurred:\n\t\* (Port |Proxy\.|A |The Proxy\.|upstreams )",
         # Connect CA: a bad CSR or CA configuration (server/connect/ca, structs/connect).
         r"(CSR |SPIFFE ID |invalid CSR: |first PEM-block should be |error parsing CSR: "
         r"|no PEM-encoded data found)",

@@ -6,6 +6,7 @@ the fields the same way.
 
 from __future__ import annotations
 
+from proconsul.structs.base import Record
 from proconsul.structs.catalog import (
     CheckServiceNode,
     HealthCheck,
@@ -34,6 +35,13 @@ class NodeSpecificRequest(QueryOptions):
     Node: str = ""
 
 
+class QuerySource(Record):
+    """Where a read comes from, for ``?near`` sorting by network distance."""
+
+    Datacenter: str = ""
+    Node: str = ""
+
+
 class ServiceSpecificRequest(QueryOptions):
     """A read about one service name."""
 
@@ -44,6 +52,9 @@ class ServiceSpecificRequest(QueryOptions):
     NodeMetaFilters: dict[str, str] | None = None
     ServiceKind: str | None = None
     ServiceAddress: str = ""
+    Connect: bool = False
+    Ingress: bool = False
+    Source: QuerySource | None = None
 
 
 class ChecksInStateRequest(QueryOptions):

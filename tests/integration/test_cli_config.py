@@ -9,7 +9,7 @@ import pytest
 
 from proconsul.structs.config_entries import decode, decode_hcl
 from proconsul.structs.config_entry_rpc import prepare
-from tests.integration.test_config_entries import EVERY_KIND
+from tests.integration.test_config_entries import CERT, EVERY_KIND, KEY
 from tests.support.cli_process import run_cli
 
 HCL = {
@@ -95,6 +95,149 @@ Listeners = [
 }
 
 
+# The other kinds, as HCL files (inline-certificate's PEM blocks as heredocs).
+HCL.update({
+    "service-splitter": '''
+Kind = "service-splitter"
+Name = "cli-split"
+Splits = [
+  {
+    Weight = 90
+  },
+  {
+    Weight  = 10
+    Service = "cli-split-canary"
+  },
+]
+''',
+    "terminating-gateway": '''
+Kind = "terminating-gateway"
+Name = "cli-term"
+Services = [
+  {
+    Name     = "cli-legacy"
+    CAFile   = "/etc/certs/ca.pem"
+    CertFile = "/etc/certs/cert.pem"
+    KeyFile  = "/etc/certs/key.pem"
+    SNI      = "legacy.example.com"
+  },
+]
+''',
+    "mesh": '''
+Kind = "mesh"
+TransparentProxy {
+  MeshDestinationsOnly = true
+}
+''',
+    "exported-services": '''
+Kind = "exported-services"
+Name = "default"
+Services = [
+  {
+    Name      = "cli-web"
+    Consumers = [
+      {
+        Peer = "other-cluster"
+      },
+    ]
+  },
+]
+''',
+    "api-gateway": '''
+Kind = "api-gateway"
+Name = "cli-gw"
+Listeners = [
+  {
+    Name     = "http"
+    Port     = 9191
+    Protocol = "http"
+  },
+  {
+    Name     = "tcp"
+    Port     = 9192
+    Protocol = "tcp"
+  },
+]
+''',
+    "http-route": '''
+Kind = "http-route"
+Name = "cli-route"
+Parents = [
+  {
+    Kind        = "api-gateway"
+    Name        = "cli-gw"
+    SectionName = "http"
+  },
+]
+Rules = [
+  {
+    Matches = [
+      {
+        Path {
+          Match = "prefix"
+          Value = "/api"
+        }
+      },
+    ]
+    Services = [
+      {
+        Name = "cli-web"
+      },
+    ]
+  },
+]
+''',
+    "tcp-route": '''
+Kind = "tcp-route"
+Name = "cli-tcp"
+Parents = [
+  {
+    Name        = "cli-gw"
+    SectionName = "tcp"
+  },
+]
+Services = [
+  {
+    Name = "cli-db"
+  },
+]
+''',
+    "inline-certificate": f'''
+Kind        = "inline-certificate"
+Name        = "cli-cert"
+Certificate = <<EOT
+{CERT.strip()}
+EOT
+PrivateKey = <<EOT
+{KEY.strip()}
+EOT
+''',
+    "jwt-provider": '''
+Kind = "jwt-provider"
+Name = "cli-okta"
+Issuer = "https://okta.example.com"
+JSONWebKeySet {
+  Remote {
+    URI = "https://okta.example.com/keys"
+  }
+}
+''',
+    "control-plane-request-limit": '''
+Kind      = "control-plane-request-limit"
+Name      = "global"
+Mode      = "permissive"
+ReadRate  = 100
+WriteRate = 50
+''',
+})
+
+# What a kind needs stored first to be valid (a splitter needs an HTTP protocol).
+NEEDS = {"service-splitter": [{"Kind": "service-defaults", "Name": "cli-split",
+                               "Protocol": "http"},
+                              {"Kind": "service-defaults", "Name": "cli-split-canary",
+                               "Protocol": "http"}]}
+
+
 def out(result) -> str:
     return result.stdout.decode()
 
@@ -110,6 +253,8 @@ def typed(body: dict) -> object:
 
 @pytest.mark.parametrize("kind", list(HCL))
 def test_hcl_file_written_with_the_cli_reads_back_equal(agent, tmp_path: Path, kind: str):
+    for needed in NEEDS.get(kind, ()):
+        assert agent.put("/v1/config", needed).status == 200
     path = tmp_path / f"{kind}.hcl"
     path.write_text(HCL[kind])
     wanted = prepare(decode_hcl(HCL[kind]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 from pathlib import Path
@@ -138,6 +139,47 @@ def test_rotation_wakes_the_leaf_query_and_old_leaves_still_verify(tmp_path):
         agent.stop()
 
 
+def roots_watch_queries(agent) -> int:
+    text = agent.get("/v1/agent/metrics?format=prometheus").text
+    # a gauge: named after the host too, unless telemetry.disable_hostname (as go-metrics)
+    found = re.search(r"^consul_(?:\w+_)?agent_connect_ca_roots_watch_queries(?:\{[^}]*\})? "
+                      r"(\S+)$", text, re.M)
+    return int(float(found.group(1))) if found else -1
+
+
+def test_cached_leaves_share_one_roots_watch_and_a_rotation_reissues_them_all():
+    agent = start_agent()
+    try:
+        wait_until(lambda: agent.get("/v1/connect/ca/roots").json()["Roots"], what="roots")
+        services = [f"svc{i}" for i in range(8)]
+        firsts = {svc: leaf_of(agent, svc) for svc in services}
+        # Every cached leaf now waits for the roots to change: through one query.
+        wait_until(lambda: roots_watch_queries(agent) == 1, what="one roots watch")
+        woken: dict[str, object] = {}
+        waiters = [threading.Thread(target=lambda svc=svc: woken.__setitem__(svc, leaf_of(
+            agent, svc, f"?index={firsts[svc].index}&wait=60s", timeout=90)))
+            for svc in services]
+        for waiter in waiters:
+            waiter.start()
+        reply = agent.put("/v1/connect/ca/configuration", {
+            "Provider": "consul", "Config": {"PrivateKeyType": "ec", "PrivateKeyBits": 384}})
+        assert reply.status == 200, reply.text
+        for waiter in waiters:
+            waiter.join(90)
+        roots = agent.get("/v1/connect/ca/roots").json()
+        active = next(r for r in roots["Roots"] if r["ID"] == roots["ActiveRootID"])
+        assert sorted(woken) == services
+        for svc in services:
+            assert woken[svc].index > firsts[svc].index
+            cert = x509.load_pem_x509_certificate(woken[svc].json()["CertPEM"].encode())
+            aki = cert.extensions.get_extension_for_class(
+                x509.AuthorityKeyIdentifier).value.key_identifier
+            assert ":".join(f"{b:02x}" for b in aki) == active["SigningKeyID"]
+        wait_until(lambda: roots_watch_queries(agent) == 1, what="still one roots watch")
+    finally:
+        agent.stop()
+
+
 def test_connect_disabled_endpoints_say_so():
     agent = start_agent("-hcl", "connect { enabled = false }")
     try:
@@ -196,6 +238,41 @@ def test_durable_server_keeps_its_ca_across_restart_and_never_holds_a_leaf_key(t
         server.stop()
 
 
+def test_a_client_agents_leaf_key_never_reaches_the_server(tmp_path):
+    """The client agent makes the key and sends only a CSR: the server's raft log,
+    snapshots, data files and trace-level log never hold the leaf's private key."""
+    spec = ServerSpec(str(tmp_path / "server"), node="ca-server",
+                      extra=("-bootstrap-expect", "1", "-hcl", "connect { enabled = true }",
+                             "-raft-snapshot-threshold", "4", "-raft-multiplier", "1",
+                             "-log-level", "trace"))
+    server = start_server(spec)
+    client = None
+    try:
+        wait_until(lambda: (r := server.get("/v1/connect/ca/roots")).status == 200
+                   and r.json()["Roots"], what="CA roots")
+        client = start_agent("-data-dir", str(tmp_path / "client"), "-node", "leaf-client",
+                             "-retry-join", spec.lan_address, "-log-level", "trace",
+                             dev=False)
+        wait_until(lambda: (r := client.get("/v1/status/leader")).status == 200 and r.json(),
+                   what="the client's leader")
+        leaves = [leaf_of(client, svc).json() for svc in ("web", "api", "db", "cache")]
+        bundle = server.get("/v1/connect/ca/roots?pem=true").text
+        for leaf in leaves:
+            assert openssl_verify(tmp_path, bundle, leaf["CertPEM"],
+                                  leaf["Service"]).endswith(": OK")
+        keys = [leaf["PrivateKeyPEM"].splitlines()[1].encode() for leaf in leaves]
+    finally:
+        if client is not None:
+            client.stop()
+        server.stop()
+    assert list(Path(spec.data_dir).rglob("snapshots/*.data")), "no raft snapshot was taken"
+    server_log = "".join(server.log)
+    for key in keys:
+        assert _files_containing(spec.data_dir, key) == []
+        assert key.decode() not in server_log
+    assert "-----BEGIN EC PRIVATE KEY" not in server_log
+
+
 def test_three_servers_share_one_ca_and_never_repeat_a_serial(tmp_path):
     from tests.integration.test_raft_cluster import Cluster
 
@@ -230,5 +307,29 @@ def test_three_servers_share_one_ca_and_never_repeat_a_serial(tmp_path):
         after = survivor.get("/v1/connect/ca/roots").json()
         assert after["ActiveRootID"] == roots["ActiveRootID"]
         assert after["TrustDomain"] == roots["TrustDomain"]
+
+        # Rotation under the running cluster, asked of a follower: every server takes the
+        # new root, a blocked leaf query wakes with a new leaf, old and new leaves verify.
+        live = list(cluster.procs)  # the killed leader is gone from it
+        follower = cluster.procs[next(i for i in live if i != new_leader)]
+        before = leaf_of(follower, "web")
+        woken = []
+        waiter = threading.Thread(target=lambda: woken.append(
+            leaf_of(follower, "web", f"?index={before.index}&wait=60s", timeout=90)))
+        waiter.start()
+        reply = follower.put("/v1/connect/ca/configuration", {
+            "Provider": "consul", "Config": {"PrivateKeyType": "rsa", "PrivateKeyBits": 2048}})
+        assert reply.status == 200, reply.text
+        waiter.join(90)
+        assert woken and woken[0].index > before.index, "the leaf query did not wake"
+        rotated = wait_until(lambda: all(
+            cluster.procs[i].get("/v1/connect/ca/roots?stale").json()["ActiveRootID"]
+            != roots["ActiveRootID"] for i in live) and follower.get(
+                "/v1/connect/ca/roots").json(), what="the new root on every live server")
+        assert rotated["TrustDomain"] == roots["TrustDomain"]
+        new_bundle = follower.get("/v1/connect/ca/roots?pem=true").text
+        for name, pem in (("before", before.json()["CertPEM"]),
+                          ("after", woken[0].json()["CertPEM"])):
+            assert openssl_verify(tmp_path, new_bundle, pem, f"rot-{name}").endswith(": OK")
     finally:
         cluster.stop()

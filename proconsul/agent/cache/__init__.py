@@ -7,8 +7,10 @@ from proconsul.agent.cache.types import (
     CatalogListServices,
     CatalogServices,
     FetchResult,
+    GatewayServices,
     HealthServices,
 )
 
 __all__ = ["Cache", "CacheControl", "CacheResult", "CacheType", "CatalogDatacenters",
-           "CatalogListServices", "CatalogServices", "FetchResult", "HealthServices"]
+           "CatalogListServices", "CatalogServices", "FetchResult", "GatewayServices",
+           "HealthServices"]

@@ -143,6 +143,11 @@ class Cache:
             except TimeoutError:
                 return CacheResult(entry.value, entry.index, hit=False)
 
+    def values(self, ctype: CacheType) -> list[Any]:
+        """The current values of every valid entry of ``ctype``."""
+        return [entry.value for key, entry in self._entries.items()
+                if key[0] == ctype.name and entry.valid]
+
     async def stop(self) -> None:
         """Cancel the refreshes and the reaper; entries stay readable but go stale."""
         tasks = [e.task for e in self._entries.values() if e.task is not None]

@@ -76,6 +76,11 @@ class CatalogServices(CacheType):
     rpc_method = "Catalog.ServiceNodes"
 
 
+class GatewayServices(CacheType):
+    name = "gateway-services"
+    rpc_method = "Catalog.GatewayServices"
+
+
 class HealthServices(CacheType):
     name = "health-services"
     rpc_method = "Health.ServiceNodes"

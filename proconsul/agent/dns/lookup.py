@@ -113,13 +113,9 @@ class AgentLookup:
     async def service_nodes(self, datacenter: str, service: str, tag: str,
                             kind: str = "service") -> list[CheckServiceNode]:
         self._check_datacenter(datacenter)
-        if kind != "service":
-            # Health.ServiceNodes selects Connect endpoints and ingress gateways once
-            # Connect exists; until then no service has any.
-            return []
         reply = await self._read("Health.ServiceNodes", ServiceSpecificRequest(
             Datacenter=datacenter, ServiceName=service, ServiceTags=[tag] if tag else None,
-            TagFilter=bool(tag)))
+            TagFilter=bool(tag), Connect=kind == "connect", Ingress=kind == "ingress"))
         return reply.Nodes
 
     async def node(self, datacenter: str, name: str) -> Node | None:

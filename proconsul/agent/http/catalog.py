@@ -6,7 +6,12 @@ import logging
 
 from msgspec.structs import replace
 
-from proconsul.agent.cache import CatalogDatacenters, CatalogListServices, CatalogServices
+from proconsul.agent.cache import (
+    CatalogDatacenters,
+    CatalogListServices,
+    CatalogServices,
+    GatewayServices,
+)
 from proconsul.agent.http.cached import cached_rpc, set_cache_meta
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import datacenter, node_meta, query_options
@@ -17,12 +22,14 @@ from proconsul.structs.errors import BadRequest
 from proconsul.structs.requests import (
     DCSpecificRequest,
     NodeSpecificRequest,
+    QuerySource,
     ServiceSpecificRequest,
 )
 
 log = logging.getLogger("agent.http")
 
 DATACENTERS, LIST_SERVICES, SERVICES = CatalogDatacenters(), CatalogListServices(), CatalogServices()
+GATEWAY_SERVICES = GatewayServices()
 
 
 OWNED_NODE_WARNING = ('299 proconsul "node {node} is managed by its agent: anti-entropy '
@@ -91,8 +98,39 @@ def service_request(request: web.Request) -> ServiceSpecificRequest:
     tags = request.query.getall("tag", [])
     req = ServiceSpecificRequest(Datacenter=datacenter(request), ServiceName=name,
                                  ServiceTags=tags or None, TagFilter=bool(tags),
-                                 NodeMetaFilters=node_meta(request.query))
+                                 NodeMetaFilters=node_meta(request.query),
+                                 Source=near_source(request))
     return query_options(request, req)
+
+
+def near_source(request: web.Request) -> QuerySource | None:
+    """``?near=<node>`` (``_agent``: this agent's node) as the read's source."""
+    near = request.query.get("near", "")
+    if not near:
+        return None
+    config = request.app["agent"].config
+    return QuerySource(Datacenter=config.datacenter,
+                       Node=config.node_name if near == "_agent" else near)
+
+
+async def connect(request: web.Request) -> web.Response:
+    """Connect-capable instances: sidecar proxies for the service, and native instances."""
+    req = replace(service_request(request), Connect=True, ServiceTags=None, TagFilter=False)
+    reply, cached = await cached_rpc(request, SERVICES, req)
+    rows = [row if row.ServiceTags is not None else replace(row, ServiceTags=[])
+            for row in reply.ServiceNodes]
+    return set_cache_meta(json_reply(request, rows, meta=reply), cached)
+
+
+async def gateway_services(request: web.Request) -> web.Response:
+    """The services an ingress or terminating gateway fronts."""
+    name = request.match_info.get("gateway", "")
+    if not name:
+        raise BadRequest("Missing gateway name")
+    req = query_options(request, ServiceSpecificRequest(Datacenter=datacenter(request),
+                                                        ServiceName=name))
+    reply, cached = await cached_rpc(request, GATEWAY_SERVICES, req)
+    return set_cache_meta(json_reply(request, reply.Services or [], meta=reply), cached)
 
 
 async def service(request: web.Request) -> web.Response:
@@ -137,3 +175,5 @@ def add_routes(router: web.Router) -> None:
     router.add_get("/v1/catalog/service/{service:.*}", service)
     router.add_get("/v1/catalog/node/{node:.*}", node)
     router.add_get("/v1/catalog/node-services/{node:.*}", node_services)
+    router.add_get("/v1/catalog/connect/{service:.*}", connect)
+    router.add_get("/v1/catalog/gateway-services/{gateway:.*}", gateway_services)

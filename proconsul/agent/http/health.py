@@ -12,7 +12,7 @@ from proconsul.agent.http.reply import json_reply
 from proconsul.lib import httpserver as web
 from proconsul.structs.catalog import HEALTH_PASSING
 from proconsul.structs.errors import BadRequest
-from proconsul.structs.requests import ChecksInStateRequest
+from proconsul.structs.requests import ChecksInStateRequest, ServiceSpecificRequest
 
 HEALTH_SERVICES = HealthServices()
 
@@ -38,7 +38,20 @@ async def checks_in_state(request: web.Request) -> web.Response:
 
 
 async def service_nodes(request: web.Request) -> web.Response:
-    req = service_request(request)
+    return await _service_nodes(request, service_request(request))
+
+
+async def connect_nodes(request: web.Request) -> web.Response:
+    """Connect-capable instances of a service with their checks."""
+    return await _service_nodes(request, replace(service_request(request), Connect=True))
+
+
+async def ingress_nodes(request: web.Request) -> web.Response:
+    """The ingress gateways exposing a service, with their checks."""
+    return await _service_nodes(request, replace(service_request(request), Ingress=True))
+
+
+async def _service_nodes(request: web.Request, req: ServiceSpecificRequest) -> web.Response:
     try:
         passing = flag(request.query, "passing")
     except BadRequest:
@@ -57,3 +70,5 @@ def add_routes(router: web.Router) -> None:
     router.add_get("/v1/health/checks/{service:.*}", service_checks)
     router.add_get("/v1/health/state/{state:.*}", checks_in_state)
     router.add_get("/v1/health/service/{service:.*}", service_nodes)
+    router.add_get("/v1/health/connect/{service:.*}", connect_nodes)
+    router.add_get("/v1/health/ingress/{service:.*}", ingress_nodes)

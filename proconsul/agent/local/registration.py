@@ -19,6 +19,7 @@ from proconsul.structs.catalog import (
     Weights,
 )
 from proconsul.structs.errors import BadRequest
+from proconsul.structs.service_kinds import multi_error, validate_for_agent, validate_service
 
 SIDECAR_SUFFIX = "-sidecar-proxy"
 CONNECT_PROXY = "connect-proxy"
@@ -80,12 +81,6 @@ def to_registration(body: ServiceRegistration, used_ports: dict[str, int],
         raise BadRequest(f'Invalid service kind: "{body.Kind}"')
     if body.Address in ("0.0.0.0", "::", "[::]"):
         raise BadRequest("Invalid service address")
-    if body.Kind == CONNECT_PROXY:
-        if body.Proxy is None or not body.Proxy.DestinationServiceName:
-            raise BadRequest("Invalid Proxy configuration: DestinationServiceName must be set "
-                             "for a connect-proxy")
-        if body.Port == 0 and not body.SocketPath:
-            raise BadRequest("Port or SocketPath must be set for a connect-proxy")
     service_id = body.ID or body.Name
     service = NodeService(
         ID=service_id, Service=body.Name, Tags=body.Tags, Address=body.Address,
@@ -98,12 +93,27 @@ def to_registration(body: ServiceRegistration, used_ports: dict[str, int],
         SocketPath=body.SocketPath or UNSET, Locality=body.Locality or UNSET,
         Ports=_checked_ports(body.Ports) or UNSET)
     checks = ([body.Check] if body.Check else []) + list(body.Checks or ())
+    sidecar_body = body.Connect.SidecarService if body.Connect is not None else None
+    problems = validate_service(service, _sidecar_shape(sidecar_body))
+    if problems:
+        raise BadRequest("Validation failed: " + multi_error(problems))
     sidecar = None
-    if body.Connect is not None and body.Connect.SidecarService is not None:
+    if sidecar_body is not None:
         if body.Kind:
             raise BadRequest("sidecar_service can only be specified on a typical service")
-        sidecar = _sidecar(service, body.Connect.SidecarService, used_ports, sidecar_ports)
+        sidecar = _sidecar(service, sidecar_body, used_ports, sidecar_ports)
+        problems = validate_for_agent(sidecar.service)
+        if problems:
+            raise BadRequest("Failed Validation: " + multi_error(problems))
     return Registration(service=service, checks=checks, sidecar=sidecar)
+
+
+def _sidecar_shape(body: ServiceRegistration | None) -> dict[str, Any] | None:
+    """What kind validation looks at in a sidecar_service: its ID and any nested sidecar."""
+    if body is None:
+        return None
+    nested = body.Connect is not None and body.Connect.SidecarService is not None
+    return {"ID": body.ID, "Connect": {"SidecarService": {}} if nested else None}
 
 
 def _checked_ports(ports: list[ServicePort] | None) -> list[ServicePort]:
@@ -124,7 +134,7 @@ def _checked_ports(ports: list[ServicePort] | None) -> list[ServicePort]:
 
 def _sidecar(parent: NodeService, body: ServiceRegistration, used_ports: dict[str, int],
              port_range: tuple[int, int]) -> Registration:
-    sidecar_id = body.ID or parent.ID + SIDECAR_SUFFIX
+    sidecar_id = parent.ID + SIDECAR_SUFFIX
     proxy = body.Proxy or ConnectProxyConfig()
     proxy = replace(proxy, DestinationServiceName=parent.Service,
                     DestinationServiceID=parent.ID)

@@ -8,6 +8,7 @@ from msgspec.structs import replace
 
 from proconsul.lib.metrics import timed
 from proconsul.server.filtering import ResultFilter
+from proconsul.server.near import sort_near
 from proconsul.structs.catalog import (
     DeregisterRequest,
     HealthCheck,
@@ -17,6 +18,7 @@ from proconsul.structs.catalog import (
     ServiceNode,
 )
 from proconsul.structs.errors import BadRequest
+from proconsul.structs.gateway_services import GatewayService, IndexedGatewayServices
 from proconsul.structs.messages import MessageType
 from proconsul.structs.requests import (
     DCSpecificRequest,
@@ -28,6 +30,7 @@ from proconsul.structs.requests import (
     NodeSpecificRequest,
     ServiceSpecificRequest,
 )
+from proconsul.structs.service_kinds import multi_error, validate_service
 
 if TYPE_CHECKING:
     from proconsul.server.server import Server
@@ -51,7 +54,7 @@ class Catalog:
 
     NAME = "Catalog"
     METHODS = ("Register", "Deregister", "ListDatacenters", "ListNodes", "ListServices",
-               "ServiceNodes", "NodeServices", "NodeServiceList")
+               "ServiceNodes", "NodeServices", "NodeServiceList", "GatewayServices")
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -83,6 +86,10 @@ class Catalog:
 
     @staticmethod
     def _service_pre_apply(service: NodeService) -> NodeService:
+        sidecar = service.Connect.SidecarService
+        problems = validate_service(service, sidecar if isinstance(sidecar, dict) else None)
+        if problems:
+            raise BadRequest(multi_error(problems).rstrip("\n"))
         if not service.ID and service.Service:
             service = replace(service, ID=service.Service)
         if not service.Service:
@@ -128,14 +135,30 @@ class Catalog:
         if req.ServiceAddress:
             def read(ws):
                 return store.service_address_nodes(ws, req.ServiceAddress)
+        elif req.Connect:
+            def read(ws):
+                return store.connect_service_nodes(ws, req.ServiceName, req.NodeMetaFilters)
         else:
             tags = req.ServiceTags if req.TagFilter else None
 
             def read(ws):
                 return store.service_nodes(ws, req.ServiceName, tags, req.NodeMetaFilters,
                                            req.ServiceKind)
+        def shape(rows: list[ServiceNode]) -> list[ServiceNode]:
+            return sort_near(store, req.Source, self.server.config.datacenter,
+                             keep.apply(rows), lambda r: r.Node)
+
         return await self.server.read_into(req, IndexedServiceNodes(), "ServiceNodes", read,
-                                           keep.apply)
+                                           shape)
+
+    async def GatewayServices(self, req: ServiceSpecificRequest) -> IndexedGatewayServices:
+        if not req.ServiceName:
+            raise BadRequest("Must provide gateway name")
+        keep = ResultFilter(req.Filter, GatewayService)
+        return await self.server.read_into(
+            req, IndexedGatewayServices(), "Services",
+            lambda ws: self.server.store.gateway_services_of(ws, req.ServiceName),
+            lambda rows: keep.apply(rows) or None)
 
     async def NodeServices(self, req: NodeSpecificRequest) -> IndexedNodeServices:
         if not req.Node:

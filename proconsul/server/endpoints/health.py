@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from proconsul.server.filtering import ResultFilter
+from proconsul.server.near import sort_near
 from proconsul.structs.catalog import HEALTH_ANY, HEALTH_STATES, CheckServiceNode, HealthCheck
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.requests import (
@@ -54,9 +55,24 @@ class Health:
         if not req.ServiceName:
             raise BadRequest("Must provide service name")
         keep = ResultFilter(req.Filter, CheckServiceNode)
-        tags = req.ServiceTags if req.TagFilter else None
-        return await self.server.read_into(
-            req, IndexedCheckServiceNodes(), "Nodes",
-            lambda ws: self.server.store.check_service_nodes(
-                ws, req.ServiceName, tags, req.NodeMetaFilters, req.ServiceKind),
-            keep.apply)
+        store = self.server.store
+        if req.Connect:
+            def read(ws):
+                return store.check_connect_service_nodes(ws, req.ServiceName,
+                                                         req.NodeMetaFilters)
+        elif req.Ingress:
+            def read(ws):
+                return store.check_ingress_service_nodes(ws, req.ServiceName,
+                                                         req.NodeMetaFilters)
+        else:
+            tags = req.ServiceTags if req.TagFilter else None
+
+            def read(ws):
+                return store.check_service_nodes(ws, req.ServiceName, tags,
+                                                 req.NodeMetaFilters, req.ServiceKind)
+
+        def shape(nodes: list[CheckServiceNode]) -> list[CheckServiceNode]:
+            return sort_near(store, req.Source, self.server.config.datacenter,
+                             keep.apply(nodes), lambda n: n.Node.Node)
+
+        return await self.server.read_into(req, IndexedCheckServiceNodes(), "Nodes", read, shape)

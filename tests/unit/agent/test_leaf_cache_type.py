@@ -3,6 +3,7 @@ time comes, the same entry (same index) otherwise; the key never goes to the ser
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import uuid
@@ -79,3 +80,48 @@ def replace_entry(entry):
     """``entry`` due for renewal a second ago."""
     return dataclasses.replace(entry, renew_at=datetime.datetime.now(datetime.UTC)
                                - datetime.timedelta(seconds=1))
+
+
+class BlockingServers(FakeServers):
+    """Roots queries block, as a server's do, until the roots change."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = asyncio.Event()
+        self.open = 0
+        self.most_open = 0
+
+    async def __call__(self, method: str, request):
+        if method == "ConnectCA.Roots" and request.MinQueryIndex >= self.roots.Index:
+            self.open += 1
+            self.most_open = max(self.most_open, self.open)
+            try:
+                await self.changed.wait()
+            finally:
+                self.open -= 1
+        return await super().__call__(method, request)
+
+    def rotate(self) -> None:
+        self.roots = replace(self.roots, ActiveRootID="r2", Index=self.roots.Index + 1)
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+async def test_cached_leaves_share_one_roots_query_and_a_rotation_wakes_them_all():
+    servers = BlockingServers()
+    ctype = ConnectCALeaf()
+    requests = [LeafCertRequest(Datacenter="dc1", Service=f"svc{i}") for i in range(20)]
+    firsts = [await ctype.fetch(servers, r, 0, None) for r in requests]
+    refreshes = [asyncio.create_task(ctype.fetch(servers, r, f.index, f))
+                 for r, f in zip(requests, firsts, strict=True)]
+    watch = ctype.watches["dc1"]
+    for _ in range(10_000):  # until every refresh waits on the watch
+        if watch._waiters == len(requests) and servers.open:
+            break
+        await asyncio.sleep(0)
+    assert servers.open == 1 and ctype.watches["dc1"].open_queries == 1
+    servers.rotate()
+    renewed = await asyncio.wait_for(asyncio.gather(*refreshes), 5)
+    assert all(r.value.active_root_id == "r2" for r in renewed)
+    assert servers.signed == 40 and servers.most_open == 1
+    await ctype.stop()

@@ -9,8 +9,10 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 import dns.reversename
+import msgspec
 import pytest
 
+from proconsul.structs.config_entry_rpc import ConfigEntryRequest
 from tests.unit.dns.catalog import Catalog, rdatas
 
 NOERROR, NXDOMAIN = dns.rcode.NOERROR, dns.rcode.NXDOMAIN
@@ -258,8 +260,8 @@ async def test_datacenters_other_than_ours_do_not_exist_yet():
 
 @pytest.mark.parametrize("name,rcode", [
     ("q1.query.consul.", NXDOMAIN),  # no prepared query exists
-    ("web.connect.consul.", NXDOMAIN),  # no Connect endpoints yet
-    ("web.ingress.consul.", NXDOMAIN),  # no ingress gateways yet
+    ("web.connect.consul.", NXDOMAIN),  # web has no proxy and is not Connect-native
+    ("web.ingress.consul.", NXDOMAIN),  # no ingress gateway exposes web
     ("web.virtual.consul.", NOERROR),  # no virtual IPs: empty, like Consul
     ("web.consul.", NXDOMAIN),
     ("consul.", NXDOMAIN),
@@ -270,6 +272,21 @@ async def test_other_forms(name, rcode):
     await cat.instance("n1", "10.0.0.1", "web")
     reply = await cat.ask(name)
     assert reply.rcode() == rcode and not reply.answer
+
+
+async def test_connect_and_ingress_answer_proxies_and_gateways():
+    cat = Catalog()
+    await cat.instance("n1", "10.0.0.1", "web", Port=80)
+    await cat.instance("n1", "10.0.0.1", "web-sidecar-proxy", service_id="web-proxy",
+                       Kind="connect-proxy", Port=21000,
+                       Proxy={"DestinationServiceName": "web"})
+    await cat.instance("n2", "10.0.0.2", "gw", Kind="ingress-gateway", Port=8080)
+    await cat.agent.rpc("ConfigEntry.Apply", msgspec.convert({"Datacenter": "dc1", "Entry": {
+        "Kind": "ingress-gateway", "Name": "gw", "Listeners": [
+            {"Port": 8080, "Protocol": "tcp", "Services": [{"Name": "web"}]}]}}, ConfigEntryRequest))
+    assert rdatas(await cat.ask("web.connect.consul.", "SRV")) == [
+        "web.connect.consul. SRV 1 1 21000 n1.node.dc1.consul."]
+    assert addresses(await cat.ask("web.ingress.consul.")) == {"10.0.0.2"}
 
 
 async def test_ttls():
