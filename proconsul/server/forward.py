@@ -1,8 +1,10 @@
 """Where a server RPC runs: here, on the leader, or nowhere (another datacenter).
 
 Consul's ``forward`` (agent/consul/rpc.go): a request for another datacenter
-fails with "No path to datacenter" (WAN forwarding comes with federation);
-stale reads and the status calls are answered locally; writes, default and
+goes to a server of that datacenter chosen by the WAN router (``No path to
+datacenter`` when none is known, ``Remote DC has no server currently
+reachable`` when all of its servers are down or cut off; see
+:meth:`Forwarder.forward_dc`); stale reads and the status calls are answered locally; writes, default and
 consistent reads run on the leader -- here if this server leads, else
 forwarded over the pool.  While no leader is known the request is held,
 retrying with jittered backoff, for up to ``rpc_hold_timeout``, then fails
@@ -27,7 +29,9 @@ from proconsul.rpc.errors import RPCConnectionError, RPCDialError, RPCError, RPC
 from proconsul.rpc.pool import ConnPool
 from proconsul.server.blocking import call_timeout
 from proconsul.server.endpoints import method_types
+from proconsul.server.wan_router import WANRouter
 from proconsul.structs.errors import (
+    ERR_DC_NOT_AVAILABLE,
     ERR_NO_LEADER,
     ERR_NO_PATH_TO_DC,
     ERR_SERVER_LEAVING,
@@ -40,6 +44,7 @@ log = logging.getLogger(__name__)
 RPC_HOLD_TIMEOUT = 7.0
 JITTER_FRACTION = 16
 MIN_BACKOFF = 0.02
+WAN_MARGIN = 2.0  # a remote server may hold a request rpc_hold_timeout; then it is cut off
 
 # Answered by whichever server receives them (Consul does not forward these).
 LOCAL_METHODS = frozenset({"Status.Leader", "Status.Peers", "Status.Ping",
@@ -58,6 +63,14 @@ class LeaderUnavailable(ConsulError):
 
 def is_read(request: Any) -> bool:
     return isinstance(request, QueryOptions)
+
+
+def request_datacenter(request: Any) -> str:
+    """The datacenter a request names ("" for none); endpoints typed ``Any`` get a dict."""
+    if isinstance(request, dict):
+        value = request.get("Datacenter")
+        return value if isinstance(value, str) else ""
+    return getattr(request, "Datacenter", "") or ""
 
 
 def served_locally(method: str, request: Any) -> bool:
@@ -79,6 +92,7 @@ class Forwarder:
         self.hold_timeout = hold_timeout
         self._rng = rng or random.Random()
         self._leaving = asyncio.Event()
+        self.wan: WANRouter | None = None
 
     def stop_holding(self) -> None:
         """The server is leaving: requests waiting for a leader fail now, and hold no more."""
@@ -87,9 +101,9 @@ class Forwarder:
     async def run(self, method: str, request: Any,
                   local: Callable[[Any], Awaitable[Any]]) -> Any:
         """Answer ``request``: ``local`` runs it on this server."""
-        datacenter = getattr(request, "Datacenter", "") or self.datacenter
+        datacenter = request_datacenter(request) or self.datacenter
         if datacenter != self.datacenter:
-            raise ConsulError(ERR_NO_PATH_TO_DC)
+            return await self.forward_dc(datacenter, method, request)
         if served_locally(method, request):
             return await local(request)
         if self.consensus.is_leader():
@@ -98,6 +112,59 @@ class Forwarder:
             except LeaderUnavailable:
                 pass  # leadership moved before the request was proposed: hold for the next
         return await self._hold(method, request, local)
+
+    async def forward_dc(self, datacenter: str, method: str, request: Any) -> Any:
+        """Run ``request`` on a server of ``datacenter``, trying its next server when one
+        cannot be dialled (or, for reads, when the connection broke).  A server that
+        cannot be dialled or does not answer in time is marked unreachable, so the
+        requests after it fail at once until it answers a probe again."""
+        router = self.wan
+        if router is None or self.pool is None or not router.known(datacenter):
+            log.warning("RPC request for DC %s is currently failing as no path was found",
+                        datacenter)
+            raise ConsulError(ERR_NO_PATH_TO_DC)
+        reply_type = method_types()[method][1]
+        timeout = self.wan_timeout(request)
+        tried: set[str] = set()
+        failure: Exception | None = None
+        while True:
+            address = next((a for a in router.candidates(datacenter) if a not in tried), None)
+            if address is None:
+                if failure is None:
+                    log.warning("RPC request to DC %s is currently failing as no server "
+                                "can be reached", datacenter)
+                    raise ConsulError(ERR_DC_NOT_AVAILABLE)
+                raise ConsulError(f"rpc error forwarding {method} to datacenter {datacenter}: "
+                                  f"{failure}")
+            tried.add(address)
+            try:
+                return await self.pool.call(address, method, request, reply_type,
+                                            timeout=timeout)
+            except RPCError:
+                raise
+            except RPCDialError as err:
+                router.mark_unreachable(datacenter, address)
+                failure = err
+            except RPCConnectionError as err:
+                router.notify_failed(datacenter, address)
+                if not is_read(request):
+                    raise ConsulError(f"rpc error forwarding {method} to datacenter "
+                                      f"{datacenter}: {err}") from None
+                failure = err
+            except RPCTimeout as err:
+                router.mark_unreachable(datacenter, address)
+                await self.pool.drop(address)
+                raise ConsulError(f"rpc error forwarding {method} to datacenter "
+                                  f"{datacenter}: {err}") from None
+            log.warning("RPC %s to server %s in DC %s failed: %s", method, address,
+                        datacenter, failure)
+
+    def wan_timeout(self, request: Any) -> float:
+        """How long a call to another datacenter may take: a blocking read its wait,
+        anything else the remote server's hold plus a margin."""
+        if is_read(request) and request.MinQueryIndex:
+            return call_timeout(request)
+        return self.hold_timeout + WAN_MARGIN
 
     async def _hold(self, method: str, request: Any,
                     local: Callable[[Any], Awaitable[Any]]) -> Any:
