@@ -83,16 +83,13 @@ class AgentLookup:
                 req.AllowStale = False
                 reply = await self._agent.rpc(method, req)
         except ConsulError as err:
+            if err.message == ERR_NO_PATH_TO_DC:
+                raise NameNotFound(err.message) from None
             raise LookupFailed(err.message) from None
         return reply
 
-    def _check_datacenter(self, datacenter: str) -> None:
-        if datacenter != self._datacenter:
-            raise NameNotFound(ERR_NO_PATH_TO_DC)
-
     async def service_nodes(self, datacenter: str, service: str, tag: str,
                             kind: str = "service") -> list[CheckServiceNode]:
-        self._check_datacenter(datacenter)
         if kind != "service":
             # Health.ServiceNodes selects Connect endpoints and ingress gateways once
             # Connect exists; until then no service has any.
@@ -103,7 +100,6 @@ class AgentLookup:
         return reply.Nodes
 
     async def node(self, datacenter: str, name: str) -> Node | None:
-        self._check_datacenter(datacenter)
         reply = await self._read("Catalog.NodeServices",
                                  NodeSpecificRequest(Datacenter=datacenter, Node=name))
         return reply.NodeServices.Node if reply.NodeServices is not None else None
