@@ -45,6 +45,8 @@ RPC_HOLD_TIMEOUT = 7.0
 JITTER_FRACTION = 16
 MIN_BACKOFF = 0.02
 WAN_MARGIN = 2.0  # a remote server may hold a request rpc_hold_timeout; then it is cut off
+WAN_WATCH_INTERVAL = 1.0  # a cross-DC call waiting this long pings its server ...
+WAN_PING_TIMEOUT = 2.0  # ... which must answer within this
 
 # Answered by whichever server receives them (Consul does not forward these).
 LOCAL_METHODS = frozenset({"Status.Leader", "Status.Peers", "Status.Ping",
@@ -59,6 +61,10 @@ class LeaderUnavailable(ConsulError):
 
     def __init__(self) -> None:
         super().__init__(ERR_NO_LEADER)
+
+
+class ServerSilent(RPCConnectionError):
+    """A server of another datacenter stopped answering pings while a call waited on it."""
 
 
 def is_read(request: Any) -> bool:
@@ -116,15 +122,13 @@ class Forwarder:
     async def forward_dc(self, datacenter: str, method: str, request: Any) -> Any:
         """Run ``request`` on a server of ``datacenter``, trying its next server when one
         cannot be dialled (or, for reads, when the connection broke).  A server that
-        cannot be dialled or does not answer in time is marked unreachable, so the
-        requests after it fail at once until it answers a probe again."""
+        cannot be dialled or stops answering pings while a call waits on it is marked
+        unreachable, so the requests after it fail at once until it answers again."""
         router = self.wan
         if router is None or self.pool is None or not router.known(datacenter):
             log.warning("RPC request for DC %s is currently failing as no path was found",
                         datacenter)
             raise ConsulError(ERR_NO_PATH_TO_DC)
-        reply_type = method_types()[method][1]
-        timeout = self.wan_timeout(request)
         tried: set[str] = set()
         failure: Exception | None = None
         while True:
@@ -138,26 +142,74 @@ class Forwarder:
                                   f"{failure}")
             tried.add(address)
             try:
-                return await self.pool.call(address, method, request, reply_type,
-                                            timeout=timeout)
+                return await self._watched_call(address, method, request)
             except RPCError:
                 raise
             except RPCDialError as err:
                 router.mark_unreachable(datacenter, address)
                 failure = err
-            except RPCConnectionError as err:
-                router.notify_failed(datacenter, address)
+            except (RPCConnectionError, RPCTimeout) as err:
+                if isinstance(err, (RPCTimeout, ServerSilent)):
+                    # Likely a cut link: find out at once which servers of the DC answer.
+                    router.mark_unreachable(datacenter, address)
+                    await self.pool.drop(address)
+                    await self._probe_datacenter(datacenter, tried)
+                else:
+                    router.notify_failed(datacenter, address)
                 if not is_read(request):
                     raise ConsulError(f"rpc error forwarding {method} to datacenter "
                                       f"{datacenter}: {err}") from None
                 failure = err
-            except RPCTimeout as err:
-                router.mark_unreachable(datacenter, address)
-                await self.pool.drop(address)
-                raise ConsulError(f"rpc error forwarding {method} to datacenter "
-                                  f"{datacenter}: {err}") from None
             log.warning("RPC %s to server %s in DC %s failed: %s", method, address,
                         datacenter, failure)
+
+    async def _watched_call(self, address: str, method: str, request: Any) -> Any:
+        """One call to a server of another datacenter, pinging it while the call waits:
+        a server that stops answering pings (a cut link) fails the call in seconds
+        rather than after the call's whole timeout."""
+        assert self.pool is not None
+        call = asyncio.ensure_future(self.pool.call(
+            address, method, request, method_types()[method][1],
+            timeout=self.wan_timeout(request)))
+        try:
+            while True:
+                done, _ = await asyncio.wait({call}, timeout=WAN_WATCH_INTERVAL)
+                if done:
+                    return call.result()
+                try:
+                    await self.pool.call(address, "Status.Ping", None, bool,
+                                         timeout=WAN_PING_TIMEOUT)
+                except RPCError:
+                    pass  # it answered
+                except (RPCConnectionError, RPCTimeout) as err:
+                    raise ServerSilent(f"{address} stopped answering while {method} "
+                                       f"waited: {err}") from None
+        finally:
+            if not call.done():
+                call.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await call
+
+    async def _probe_datacenter(self, datacenter: str, skip: set[str]) -> None:
+        """Ping the other candidate servers of ``datacenter`` together; mark the silent."""
+        assert self.wan is not None and self.pool is not None
+        pool = self.pool
+        others = [a for a in self.wan.candidates(datacenter) if a not in skip]
+
+        async def answers(address: str) -> bool:
+            try:
+                await pool.call(address, "Status.Ping", None, bool, timeout=WAN_PING_TIMEOUT)
+            except RPCError:
+                return True  # it answered
+            except (RPCConnectionError, RPCTimeout):
+                return False
+            return True
+
+        for address, ok in zip(others, await asyncio.gather(*map(answers, others)),
+                               strict=True):
+            if not ok:
+                self.wan.mark_unreachable(datacenter, address)
+                await pool.drop(address)
 
     def wan_timeout(self, request: Any) -> float:
         """How long a call to another datacenter may take: a blocking read its wait,

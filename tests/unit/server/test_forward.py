@@ -9,6 +9,7 @@ import pytest
 
 from proconsul.rpc.errors import RPCConnectionError, RPCError
 from proconsul.rpc.pool import FakePool
+from proconsul.server import forward
 from proconsul.server.forward import Forwarder, LeaderUnavailable
 from proconsul.server.reconcile import MemberState
 from proconsul.server.wan_router import WANRouter
@@ -225,17 +226,48 @@ async def test_when_no_server_answers_the_datacenter_fails_fast() -> None:
     assert len(pool.calls) == calls  # nothing dialled: failed at once
 
 
-async def test_a_remote_call_that_times_out_marks_the_server_and_drops_its_connection() -> None:
+async def test_a_remote_call_that_times_out_marks_the_server_and_drops_its_connection(
+        monkeypatch) -> None:
+    monkeypatch.setattr(forward, "WAN_WATCH_INTERVAL", 0.02)
     pool = FakePool()
 
     async def stuck(request):
         await asyncio.sleep(10)
 
+    async def pong(request):
+        return True
+
     pool.register(DC2_A, "KVS.Get", stuck, KeyRequest)
+    pool.register(DC2_A, "Status.Ping", pong)
     fwd = wan_forwarder(pool, DC2_A, hold=0.05)
     with pytest.raises(ConsulError, match="rpc error forwarding KVS.Get to datacenter dc2"):
         await fwd.run("KVS.Get", KeyRequest(Datacenter="dc2"), Local())
     assert pool.dropped == [DC2_A] and fwd.wan.unreachable() == [("dc2", DC2_A)]
+    assert [c[1] for c in pool.calls].count("Status.Ping") > 5  # it answered while waiting
+
+
+async def test_a_server_that_goes_silent_fails_the_call_early_and_its_dc_is_probed(
+        monkeypatch) -> None:
+    monkeypatch.setattr(forward, "WAN_WATCH_INTERVAL", 0.02)
+    monkeypatch.setattr(forward, "WAN_PING_TIMEOUT", 0.05)
+    pool = FakePool()
+
+    async def stuck(request):
+        await asyncio.sleep(10)
+
+    for address in (DC2_A, DC2_B):
+        pool.register(address, "KVS.Apply", stuck, KVSRequest)
+        pool.register(address, "Status.Ping", stuck)
+    fwd = wan_forwarder(pool, DC2_A, DC2_B)  # hold 7 s: the call's own timeout is 9 s
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(ConsulError, match="stopped answering while KVS.Apply waited"):
+        await fwd.run("KVS.Apply", KVSRequest(Op="set", Datacenter="dc2",
+                                              DirEnt=DirEntry(Key="k")), Local())
+    assert loop.time() - started < 1.0
+    assert sorted(pool.dropped) == [DC2_A, DC2_B]  # the other was probed, silent too
+    with pytest.raises(ConsulError, match=ERR_DC_NOT_AVAILABLE):
+        await fwd.run("KVS.Get", KeyRequest(Datacenter="dc2"), Local())
 
 
 async def test_a_broken_connection_fails_a_remote_write_but_retries_a_read() -> None:

@@ -1,0 +1,175 @@
+"""Several datacenters, each in its own network namespace, federated over a WAN bridge:
+``?dc=`` reads, writes and blocking queries from another datacenter's client, DNS for
+another datacenter, catalog datacenters, and a cut WAN link that fails fast and heals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+
+import pytest
+
+from tests.support.agent_process import AgentProcess, Reply, wait_until
+from tests.support.netns import WanLab
+
+FAST = ("-raft-multiplier", "2")
+DATACENTERS = ["dc1", "dc2", "dc3"]
+
+
+@pytest.fixture
+def lab():
+    lab = WanLab(DATACENTERS)
+    try:
+        yield lab
+    finally:
+        lab.close()
+
+
+def ok(reply: Reply) -> Reply:
+    assert reply.status == 200, (reply.status, reply.text)
+    return reply
+
+
+def leader_known(agent: AgentProcess) -> bool:
+    try:
+        return bool(agent.get("/v1/status/leader", timeout=5).json())
+    except (OSError, ValueError):
+        return False
+
+
+def dc_answers(agent: AgentProcess, dc: str) -> bool:
+    try:
+        return agent.get(f"/v1/kv/probe?dc={dc}", timeout=15).status in (200, 404)
+    except OSError:
+        return False
+
+
+def federation(lab: WanLab, servers: dict[str, int], clients: tuple[str, ...] = ("dc2",)
+               ) -> tuple[dict[str, list[AgentProcess]], dict[str, AgentProcess]]:
+    """Start ``servers[dc]`` servers per datacenter (WAN-joined to dc1's first server)
+    and a client in each of ``clients``; return once every agent sees a leader and
+    dc2's client lists every datacenter."""
+    addresses = {dc: [lab.address(dc) for _ in range(n)] for dc, n in servers.items()}
+    started: dict[str, list[AgentProcess]] = {}
+    for dc, hosts in addresses.items():
+        started[dc] = [lab.start_agent(dc, *FAST, host=host, bootstrap_expect=len(hosts),
+                                       join=[h for h in hosts if h != host],
+                                       join_wan=[addresses["dc1"][0]])
+                       for host in hosts]
+    client_agents = {dc: lab.start_agent(dc, server=False, join=addresses[dc])
+                     for dc in clients}
+    everyone = [a for group in started.values() for a in group] + list(client_agents.values())
+    for agent in everyone:
+        wait_until(lambda a=agent: leader_known(a), 90, f"a leader seen by {agent.host}")
+    wait_until(lambda: sorted(client_agents["dc2"].get("/v1/catalog/datacenters").json()) ==
+               sorted(servers), 90, "every datacenter in the WAN pool")
+    return started, client_agents
+
+
+def dig(agent: AgentProcess, name: str) -> list[str]:
+    out = subprocess.run(["dig", "+short", "+time=5", "+tries=1", "-p", str(agent.dns_port),
+                          f"@{agent.host}", name, "A"], capture_output=True, text=True,
+                         timeout=30)
+    return out.stdout.split()
+
+
+def test_a_client_in_dc2_reads_writes_and_blocks_on_dc1_and_survives_a_wan_cut(lab):
+    servers, clients = federation(lab, {"dc1": 1, "dc2": 1, "dc3": 1})
+    dc1, dc2, client = servers["dc1"][0], servers["dc2"][0], clients["dc2"]
+
+    # Catalog datacenters: all three, the client's own first (0 RTT), from both sides.
+    dcs = ok(client.get("/v1/catalog/datacenters")).json()
+    assert dcs[0] == "dc2" and sorted(dcs) == DATACENTERS
+    assert ok(dc1.get("/v1/catalog/datacenters")).json()[0] == "dc1"
+
+    # KV through dc2's client, stored in dc1 only.
+    ok(client.put("/v1/kv/shared/greeting?dc=dc1", "hello from dc2"))
+    got = ok(client.get("/v1/kv/shared/greeting?dc=dc1&raw"))
+    assert got.text == "hello from dc2"
+    assert got.headers["X-Consul-KnownLeader"] == "true" and got.index > 1
+    assert dc1.get("/v1/kv/shared/greeting?raw").text == "hello from dc2"
+    assert client.get("/v1/kv/shared/greeting").status == 404
+    stale = ok(client.get("/v1/kv/shared/greeting?dc=dc1&stale"))
+    assert "X-Consul-LastContact" in stale.headers
+
+    # A blocking query on dc1 data, woken by a write made in dc1.
+    index = got.index
+    result: dict = {}
+
+    def block() -> None:
+        result["reply"] = client.get(f"/v1/kv/shared/greeting?dc=dc1&index={index}&wait=60s",
+                                     timeout=90)
+        result["at"] = time.monotonic()
+
+    waiter = threading.Thread(target=block)
+    waiter.start()
+    wait_until(lambda: dc1.get("/v1/agent/metrics").status == 200, 5, "dc1 up")
+    time.sleep(0.5)  # the waiter is parked in dc1 (no event crosses processes to await)
+    assert waiter.is_alive()
+    written = time.monotonic()
+    ok(dc1.put("/v1/kv/shared/greeting", "changed in dc1"))
+    waiter.join(30)
+    assert not waiter.is_alive()
+    woke = result["reply"]
+    assert woke.status == 200 and woke.index > index and result["at"] >= written
+    assert json.loads(woke.body)[0]["Value"]  # base64 of the new value
+
+    # Catalog and health of dc1, and DNS for dc1 asked of dc2's client.
+    ok(dc1.put("/v1/agent/service/register", {"Name": "web", "Port": 80}))
+    wait_until(lambda: client.get("/v1/catalog/service/web?dc=dc1").json(), 30,
+               "web in dc1's catalog")
+    assert client.get("/v1/catalog/service/web").json() == []
+    health = ok(client.get("/v1/health/service/web?dc=dc1&passing")).json()
+    assert [h["Node"]["Datacenter"] for h in health] == ["dc1"]
+    nodes = ok(client.get("/v1/catalog/nodes?dc=dc1")).json()
+    assert [n["Node"] for n in nodes] == [dc1_node(dc1)]
+    assert dig(client, "web.service.dc1.consul") == [dc1.host]
+    assert dig(client, f"{dc1_node(dc1)}.node.dc1.consul") == [dc1.host]
+    assert dig(client, "web.service.consul") == []  # not in dc2
+
+    # An unknown datacenter: Consul's error.
+    nowhere = client.get("/v1/kv/x?dc=dc9")
+    assert (nowhere.status, nowhere.text) == (500, "No path to datacenter")
+
+    # Cut dc1 <-> dc2: requests for dc1 fail with a clear error, and fast after the first.
+    lab.cut("dc1", "dc2")
+    started = time.monotonic()
+    first = client.get("/v1/kv/shared/greeting?dc=dc1", timeout=30)
+    first_took = time.monotonic() - started
+    print(f"first request over the cut link: {first_took:.2f}s: {first.text}")
+    assert first.status == 500
+    assert first.text.startswith("rpc error forwarding KVS.Get to datacenter dc1") or \
+        first.text == "Remote DC has no server currently reachable"
+    assert first_took < 6.0  # a ping unanswered for 2 s, then the DC probed for 2 s
+    for _ in range(3):
+        started = time.monotonic()
+        again = client.get("/v1/kv/shared/greeting?dc=dc1", timeout=30)
+        assert (again.status, again.text) == (500, "Remote DC has no server currently reachable")
+        assert time.monotonic() - started < 1.0
+    # Each datacenter goes on locally; dc3 still reaches dc1.
+    ok(client.put("/v1/kv/local/dc2", "yes"))
+    assert ok(client.get("/v1/kv/local/dc2?raw")).text == "yes"
+    ok(dc1.put("/v1/kv/local/dc1", "yes"))
+    assert ok(dc1.get("/v1/kv/local/dc1?raw")).text == "yes"
+    assert ok(servers["dc3"][0].get("/v1/kv/shared/greeting?dc=dc1&raw")).text == \
+        "changed in dc1"
+
+    # Heal: no restart; membership and ?dc=dc1 come back.
+    lab.heal()
+    wait_until(lambda: dc_answers(client, "dc1"), 90, "?dc=dc1 answering again")
+    assert ok(client.get("/v1/kv/shared/greeting?dc=dc1&raw")).text == "changed in dc1"
+    wan = ok(dc2.get("/v1/agent/members?wan=1")).json()
+    wait_until(lambda: all(m["Status"] == 1 for m in dc2.get("/v1/agent/members?wan=1").json()),
+               90, "every WAN member alive")
+    assert sorted(m["Name"] for m in wan) == sorted(
+        f"{s.host and node_of(s)}.{dc}" for dc, group in servers.items() for s in group)
+
+
+def dc1_node(agent: AgentProcess) -> str:
+    return node_of(agent)
+
+
+def node_of(agent: AgentProcess) -> str:
+    return agent.get("/v1/agent/self").json()["Config"]["NodeName"]
