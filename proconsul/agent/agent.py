@@ -100,6 +100,7 @@ class Agent:
             self.server.lan_members = self.gossip.lan_member_states
             self.server.wan_coordinates = self._wan_coordinates
             self.server.wan_members = self.gossip.wan_member_states
+            self.server.fire_user_event = self.gossip.lan.driver.user_event
             self.server_port = ServerPort(
                 self.server, self.raft.transport.serve_stream if self.raft else None,
                 tls=server_context(rpc_tls, "RPC") if rpc_tls.cert_file else None,

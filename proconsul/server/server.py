@@ -108,6 +108,7 @@ class Server:
         self.lan_members: Callable[[], list[MemberState]] = list
         self.wan_coordinates: Callable[[], list[tuple[str, CoordinateEntry]]] = list
         self.wan_members: Callable[[], list[MemberState]] = list
+        self.fire_user_event: Callable[[str, bytes], None] | None = None
         self.wan_router = WANRouter(config.datacenter)
         self.forwarder.wan = self.wan_router
         self.endpoints: dict[str, Endpoint] = {}

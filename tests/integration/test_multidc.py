@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests.support.agent_process import AgentProcess, Reply, wait_until
+from tests.support.cli_process import run_cli
 from tests.support.netns import WanLab
 
 FAST = ("-raft-multiplier", "2")
@@ -128,6 +129,22 @@ def test_a_client_in_dc2_reads_writes_and_blocks_on_dc1_and_survives_a_wan_cut(l
     assert dig(client, "web.service.dc1.consul") == [dc1.host]
     assert dig(client, f"{dc1_node(dc1)}.node.dc1.consul") == [dc1.host]
     assert dig(client, "web.service.consul") == []  # not in dc2
+
+    # A user event fired from dc2 into dc1 reaches dc1's agents only.
+    fired = ok(client.put("/v1/event/fire/deploy?dc=dc1", "v2")).json()
+    wait_until(lambda: any(e["ID"] == fired["ID"] for e in dc1.get("/v1/event/list").json()),
+               30, "the event in dc1")
+    assert not any(e["ID"] == fired["ID"] for e in client.get("/v1/event/list").json())
+
+    # The CLI's -datacenter flag, catalog datacenters and members -wan.
+    cli = run_cli(client, "kv", "get", "-datacenter", "dc1", "shared/greeting")
+    assert (cli.returncode, cli.stdout.strip()) == (0, b"changed in dc1")
+    cli = run_cli(client, "catalog", "nodes", "-datacenter", "dc1")
+    assert cli.returncode == 0 and dc1_node(dc1).encode() in cli.stdout
+    cli = run_cli(client, "catalog", "datacenters")
+    assert cli.returncode == 0 and sorted(cli.stdout.split()) == [b"dc1", b"dc2", b"dc3"]
+    cli = run_cli(dc2, "members", "-wan")
+    assert cli.returncode == 0 and cli.stdout.count(b"alive") == 3
 
     # An unknown datacenter: Consul's error.
     nowhere = client.get("/v1/kv/x?dc=dc9")

@@ -17,6 +17,7 @@ def _services() -> tuple[type, ...]:
     from proconsul.server.endpoints.coordinate import CoordinateEndpoint
     from proconsul.server.endpoints.health import Health
     from proconsul.server.endpoints.intention import IntentionEndpoint
+    from proconsul.server.endpoints.internal import Internal
     from proconsul.server.endpoints.kvs import KVS
     from proconsul.server.endpoints.operator import Operator
     from proconsul.server.endpoints.session import SessionEndpoint
@@ -24,7 +25,7 @@ def _services() -> tuple[type, ...]:
     from proconsul.server.endpoints.txn import Txn
 
     return (Catalog, ConnectCA, CoordinateEndpoint, Health, KVS, Operator, SessionEndpoint, Status,
-            Txn, ConfigEntryEndpoint, DiscoveryChainEndpoint, IntentionEndpoint)
+            Txn, ConfigEntryEndpoint, DiscoveryChainEndpoint, IntentionEndpoint, Internal)
 
 
 def register_all(server: Server) -> None:
