@@ -48,9 +48,11 @@ WAN_MARGIN = 2.0  # a remote server may hold a request rpc_hold_timeout; then it
 WAN_WATCH_INTERVAL = 1.0  # a cross-DC call waiting this long pings its server ...
 WAN_PING_TIMEOUT = 2.0  # ... which must answer within this
 
-# Answered by whichever server receives them (Consul does not forward these).
+# Answered by whichever server receives them (Consul does not forward these;
+# Federation.Status, beyond Consul, is this server's view of the WAN).
 LOCAL_METHODS = frozenset({"Status.Leader", "Status.Peers", "Status.Ping",
-                           "Catalog.ListDatacenters", "Coordinate.ListDatacenters"})
+                           "Catalog.ListDatacenters", "Coordinate.ListDatacenters",
+                           "Federation.Status"})
 
 # Remote error texts meaning "not handled there, nothing applied: try again".
 RETRYABLE_ERRORS = frozenset({ERR_NO_LEADER, ERR_SERVER_LEAVING})

@@ -146,6 +146,16 @@ def test_a_client_in_dc2_reads_writes_and_blocks_on_dc1_and_survives_a_wan_cut(l
     cli = run_cli(dc2, "members", "-wan")
     assert cli.returncode == 0 and cli.stdout.count(b"alive") == 3
 
+    # Beyond Consul: the federation as dc2's server sees it, over HTTP and the CLI.
+    fed = ok(client.get("/v1/operator/federation")).json()
+    assert fed["Datacenter"] == "dc2"
+    by_dc = {d["Datacenter"]: d for d in fed["Datacenters"]}
+    assert fed["Datacenters"][0]["Datacenter"] == "dc2" and sorted(by_dc) == DATACENTERS
+    assert by_dc["dc1"]["Leader"] == f"{dc1.host}:8300" and not by_dc["dc1"]["LastError"]
+    assert [s["Reachable"] for s in by_dc["dc1"]["Servers"]] == [True]
+    cli = run_cli(client, "operator", "federation", "status", "-servers")
+    assert cli.returncode == 0 and f"{dc1.host}:8300".encode() in cli.stdout
+
     # An unknown datacenter: Consul's error.
     nowhere = client.get("/v1/kv/x?dc=dc9")
     assert (nowhere.status, nowhere.text) == (500, "No path to datacenter")
@@ -165,6 +175,10 @@ def test_a_client_in_dc2_reads_writes_and_blocks_on_dc1_and_survives_a_wan_cut(l
         again = client.get("/v1/kv/shared/greeting?dc=dc1", timeout=30)
         assert (again.status, again.text) == (500, "Remote DC has no server currently reachable")
         assert time.monotonic() - started < 1.0
+    cut_view = {d["Datacenter"]: d for d in
+                ok(client.get("/v1/operator/federation")).json()["Datacenters"]}
+    assert cut_view["dc1"]["Leader"] == "" and cut_view["dc1"]["LastError"]
+    assert cut_view["dc3"]["Leader"] == f"{servers['dc3'][0].host}:8300"
     # Each datacenter goes on locally; dc3 still reaches dc1.
     ok(client.put("/v1/kv/local/dc2", "yes"))
     assert ok(client.get("/v1/kv/local/dc2?raw")).text == "yes"

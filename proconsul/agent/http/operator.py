@@ -86,6 +86,12 @@ async def autopilot_state(request: web.Request) -> web.Response:
         "Upgrade": None})
 
 
+async def federation_status(request: web.Request) -> web.Response:
+    """Beyond Consul: every datacenter, its servers and leader, as a server sees the WAN."""
+    reply = await request.app["agent"].rpc("Federation.Status", _dc_request(request))
+    return json_reply(request, reply)
+
+
 def add_routes(router: web.Router) -> None:
     router.add_get("/v1/operator/raft/configuration", raft_configuration)
     router.add_delete("/v1/operator/raft/peer", raft_peer)
@@ -94,3 +100,4 @@ def add_routes(router: web.Router) -> None:
     router.add_put("/v1/operator/autopilot/configuration", autopilot_set)
     router.add_get("/v1/operator/autopilot/health", autopilot_health)
     router.add_get("/v1/operator/autopilot/state", autopilot_state)
+    router.add_get("/v1/operator/federation", federation_status)

@@ -15,6 +15,7 @@ def _services() -> tuple[type, ...]:
     from proconsul.server.endpoints.config_entry import ConfigEntryEndpoint, DiscoveryChainEndpoint
     from proconsul.server.endpoints.connect_ca import ConnectCA
     from proconsul.server.endpoints.coordinate import CoordinateEndpoint
+    from proconsul.server.endpoints.federation import Federation
     from proconsul.server.endpoints.health import Health
     from proconsul.server.endpoints.intention import IntentionEndpoint
     from proconsul.server.endpoints.internal import Internal
@@ -25,7 +26,8 @@ def _services() -> tuple[type, ...]:
     from proconsul.server.endpoints.txn import Txn
 
     return (Catalog, ConnectCA, CoordinateEndpoint, Health, KVS, Operator, SessionEndpoint, Status,
-            Txn, ConfigEntryEndpoint, DiscoveryChainEndpoint, IntentionEndpoint, Internal)
+            Txn, ConfigEntryEndpoint, DiscoveryChainEndpoint, IntentionEndpoint, Internal,
+            Federation)
 
 
 def register_all(server: Server) -> None:
