@@ -145,6 +145,12 @@ def test_a_client_in_dc2_reads_writes_and_blocks_on_dc1_and_survives_a_wan_cut(l
     assert cli.returncode == 0 and sorted(cli.stdout.split()) == [b"dc1", b"dc2", b"dc3"]
     cli = run_cli(dc2, "members", "-wan")
     assert cli.returncode == 0 and cli.stdout.count(b"alive") == 3
+    wan_rtt = wait_until(lambda: (r := run_cli(dc2, "rtt", "-wan", f"{dc1_node(dc1)}.dc1"))
+                         .returncode == 0 and r, 60, "WAN coordinates for rtt -wan")
+    assert b"(using WAN coordinates)" in wan_rtt.stdout
+    maps = ok(client.get("/v1/coordinate/datacenters")).json()
+    assert {m["Datacenter"]: [c["Node"] for c in m["Coordinates"]] for m in maps}["dc1"] == \
+        [dc1_node(dc1)]
 
     # Beyond Consul: the federation as dc2's server sees it, over HTTP and the CLI.
     fed = ok(client.get("/v1/operator/federation")).json()

@@ -69,7 +69,9 @@ class CoordinateEndpoint:
     async def ListDatacenters(self, req: Any) -> list[DatacenterMap]:
         by_dc: dict[str, list[CoordinateEntry]] = {}
         for dc, entry in self.server.wan_coordinates():
-            by_dc.setdefault(dc, []).append(entry)
+            # Consul strips the ".<dc>" of WAN member names here.
+            node = entry.Node.removesuffix(f".{dc}")
+            by_dc.setdefault(dc, []).append(CoordinateEntry(Node=node, Coord=entry.Coord))
         return [DatacenterMap(Datacenter=dc, Coordinates=entries)
                 for dc, entries in sorted(by_dc.items())]
 
