@@ -8,7 +8,8 @@ datacenters (and from the test, which stays in the root namespace and reaches
 everyone through the bridge's own address) crosses the veths.  Between two
 datacenters the link can be cut (iptables DROP inside both namespaces, in both
 directions, so the test still reaches everyone) and a datacenter's link can be
-delayed (``tc netem`` on its veth).
+delayed (``tc netem`` on its veth, or where the kernel lacks netem, a relay
+process that delays TCP to one address, reached through iptables DNAT).
 
 Names carry the creating process's pid, so a run removes only what dead runs
 left behind; :meth:`WanLab.close` removes everything it made, and the
@@ -21,9 +22,14 @@ import os
 import random
 import re
 import subprocess
+import sys
 from dataclasses import dataclass, field
 
-from tests.support.agent_process import AgentProcess, _launch
+from tests.support.agent_process import AgentProcess, _launch, free_port
+
+
+class NetemUnavailable(RuntimeError):
+    """The kernel has no netem qdisc (``tc qdisc add ... netem`` is refused)."""
 
 PREFIX = "pcn"  # namespaces pcn-<pid>-<token>-<dc>; bridges and veths pcb<token>/pcv<token><i>
 _NS_RE = re.compile(rf"^{PREFIX}-(\d+)-")
@@ -98,6 +104,7 @@ class WanLab:
         self.dcs: dict[str, Datacenter] = {}
         self.agents: list[AgentProcess] = []
         self._cuts: list[tuple[str, str]] = []
+        self._relays: list[subprocess.Popen] = []
         try:
             run("ip", "link", "add", self.bridge, "type", "bridge")
             run("ip", "link", "set", self.bridge, "alias", self.prefix)
@@ -171,12 +178,41 @@ class WanLab:
         self._cuts.clear()
 
     def delay(self, dc: str, ms: float) -> None:
-        """Add ``ms`` of delay to every packet leaving ``dc`` (0 removes it)."""
+        """Add ``ms`` of delay to every packet leaving ``dc`` (0 removes it); raises
+        :class:`NetemUnavailable` where the kernel has no netem qdisc."""
         netns = self.dcs[dc].netns
         run("tc", "qdisc", "del", "dev", "wan0", "root", netns=netns, check=False)
         if ms > 0:
-            run("tc", "qdisc", "add", "dev", "wan0", "root", "netem", "delay", f"{ms}ms",
-                netns=netns)
+            try:
+                run("tc", "qdisc", "add", "dev", "wan0", "root", "netem", "delay", f"{ms}ms",
+                    netns=netns)
+            except RuntimeError as err:
+                if "qdisc kind is unknown" in str(err):
+                    raise NetemUnavailable(str(err)) from None
+                raise
+
+    def relay(self, src_dc: str, host: str, port: int, ms: float) -> None:
+        """Send ``src_dc``'s TCP connections to ``host:port`` through a relay (a process in
+        the root namespace) that delays each direction by ``ms / 2``: the userspace
+        stand-in for :meth:`delay` (iptables DNAT in ``src_dc``'s namespace)."""
+        listen = free_port(self.gateway)
+        relay = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.delay_relay", self.gateway, str(listen),
+             host, str(port), str(ms)], stdout=subprocess.PIPE, text=True)
+        self._relays.append(relay)
+        if relay.stdout.readline().strip() != "ready":
+            raise RuntimeError("the delay relay did not start")
+        run("iptables", "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", host,
+            "--dport", str(port), "-j", "DNAT", "--to-destination", f"{self.gateway}:{listen}",
+            netns=self.dcs[src_dc].netns)
+
+    def unrelay(self, src_dc: str) -> None:
+        """Remove ``src_dc``'s relays (new connections go direct again)."""
+        run("iptables", "-w", "-t", "nat", "-F", "OUTPUT", netns=self.dcs[src_dc].netns)
+        for relay in self._relays:
+            relay.kill()
+            relay.wait()
+        self._relays.clear()
 
     # ---- teardown -------------------------------------------------------------
 
@@ -186,6 +222,9 @@ class WanLab:
         for agent in self.agents:
             if agent.process is not None:
                 agent.kill()
+        for relay in self._relays:
+            relay.kill()
+            relay.wait()
         for d in self.dcs.values():
             run("ip", "netns", "delete", d.netns, check=False)
             run("ip", "link", "delete", d.veth, check=False)
