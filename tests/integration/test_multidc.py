@@ -210,3 +210,50 @@ def dc1_node(agent: AgentProcess) -> str:
 
 def node_of(agent: AgentProcess) -> str:
     return agent.get("/v1/agent/self").json()["Config"]["NodeName"]
+
+
+def test_three_servers_and_a_client_per_datacenter_plus_a_single_server_dc3(lab):
+    servers, clients = federation(lab, {"dc1": 3, "dc2": 3, "dc3": 1}, clients=("dc1", "dc2"))
+    client, dc1_client = clients["dc2"], clients["dc1"]
+    dcs = ok(client.get("/v1/catalog/datacenters")).json()
+    assert dcs[0] == "dc2" and sorted(dcs) == DATACENTERS
+
+    # Writes from dc2 land in dc1's replicated store, read back through dc1's own client.
+    ok(client.put("/v1/kv/big/key?dc=dc1", "one"))
+    assert ok(dc1_client.get("/v1/kv/big/key?raw&consistent")).text == "one"
+    got = ok(client.get("/v1/kv/big/key?dc=dc1&consistent"))
+    assert got.headers["X-Consul-KnownLeader"] == "true"
+
+    # A blocking read from dc2 woken by a write through dc1's client.
+    result: dict = {}
+    waiter = threading.Thread(target=lambda: result.update(reply=client.get(
+        f"/v1/kv/big/key?dc=dc1&index={got.index}&wait=60s&raw", timeout=90)))
+    waiter.start()
+    time.sleep(0.5)  # parked in dc1 (no cross-process event to await)
+    assert waiter.is_alive()
+    ok(dc1_client.put("/v1/kv/big/key", "two"))
+    waiter.join(30)
+    assert not waiter.is_alive() and result["reply"].text == "two"
+
+    # dc1's three servers, seen from dc2: health and DNS through dc2's client.
+    dc1_hosts = sorted(s.host for s in servers["dc1"])
+    wait_until(lambda: len(client.get("/v1/health/service/consul?dc=dc1&passing").json()) == 3,
+               60, "three passing consul servers in dc1")
+    assert sorted(dig(client, "consul.service.dc1.consul")) == dc1_hosts
+
+    # Cut dc1 <-> dc2: every dc1 server goes silent; fail within one probe round, then at once.
+    lab.cut("dc1", "dc2")
+    started = time.monotonic()
+    first = client.get("/v1/kv/big/key?dc=dc1", timeout=30)
+    assert first.status == 500 and time.monotonic() - started < 8.0, first.text
+    started = time.monotonic()
+    again = client.get("/v1/kv/big/key?dc=dc1", timeout=30)
+    assert (again.status, again.text) == (500, "Remote DC has no server currently reachable")
+    assert time.monotonic() - started < 1.0
+    ok(client.put("/v1/kv/big/local", "dc2 goes on"))
+    ok(dc1_client.put("/v1/kv/big/local", "dc1 goes on"))
+    assert ok(servers["dc3"][0].get("/v1/kv/big/key?dc=dc1&raw")).text == "two"
+
+    lab.heal()
+    wait_until(lambda: dc_answers(client, "dc1"), 90, "?dc=dc1 answering again")
+    assert ok(client.get("/v1/kv/big/local?dc=dc1&raw")).text == "dc1 goes on"
