@@ -69,6 +69,42 @@ class ServerSilent(RPCConnectionError):
     """A server of another datacenter stopped answering pings while a call waited on it."""
 
 
+class Liveness:
+    """Whether servers of other datacenters still answer, one ping per server at a time.
+
+    Every call waiting on a server asks :meth:`check` now and then; a server heard
+    from (a reply or a ping) within ``WAN_WATCH_INTERVAL`` passes at once, and calls
+    waiting together on one server share a single ping, so a thousand blocking
+    queries on one remote server cost one ping a second, not a thousand.
+    """
+
+    def __init__(self, pool: ConnPool | None) -> None:
+        self._pool = pool
+        self._heard: dict[str, float] = {}
+        self._pings: dict[str, asyncio.Future[None]] = {}
+
+    def heard(self, address: str) -> None:
+        self._heard[address] = asyncio.get_running_loop().time()
+
+    async def check(self, address: str) -> None:
+        """Return if ``address`` answers; raise the ping's connection error or timeout."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._heard.get(address, -WAN_WATCH_INTERVAL) < WAN_WATCH_INTERVAL:
+            return
+        ping = self._pings.get(address)
+        if ping is None:
+            ping = self._pings[address] = loop.create_task(self._ping(address))
+            ping.add_done_callback(lambda done: (self._pings.pop(address, None),
+                                                 done.cancelled() or done.exception()))
+        await asyncio.shield(ping)
+
+    async def _ping(self, address: str) -> None:
+        assert self._pool is not None
+        with contextlib.suppress(RPCError):  # an error reply is still an answer
+            await self._pool.call(address, "Status.Ping", None, bool, timeout=WAN_PING_TIMEOUT)
+        self.heard(address)
+
+
 def is_read(request: Any) -> bool:
     return isinstance(request, QueryOptions)
 
@@ -101,6 +137,7 @@ class Forwarder:
         self._rng = rng or random.Random()
         self._leaving = asyncio.Event()
         self.wan: WANRouter | None = None
+        self._liveness = Liveness(pool)
 
     def stop_holding(self) -> None:
         """The server is leaving: requests waiting for a leader fail now, and hold no more."""
@@ -166,9 +203,9 @@ class Forwarder:
                         datacenter, failure)
 
     async def _watched_call(self, address: str, method: str, request: Any) -> Any:
-        """One call to a server of another datacenter, pinging it while the call waits:
-        a server that stops answering pings (a cut link) fails the call in seconds
-        rather than after the call's whole timeout."""
+        """One call to a server of another datacenter, checking the server answers while
+        the call waits: one that stops answering pings (a cut link) fails the call in
+        seconds rather than after the call's whole timeout."""
         assert self.pool is not None
         call = asyncio.ensure_future(self.pool.call(
             address, method, request, method_types()[method][1],
@@ -177,12 +214,11 @@ class Forwarder:
             while True:
                 done, _ = await asyncio.wait({call}, timeout=WAN_WATCH_INTERVAL)
                 if done:
-                    return call.result()
+                    reply = call.result()
+                    self._liveness.heard(address)
+                    return reply
                 try:
-                    await self.pool.call(address, "Status.Ping", None, bool,
-                                         timeout=WAN_PING_TIMEOUT)
-                except RPCError:
-                    pass  # it answered
+                    await self._liveness.check(address)
                 except (RPCConnectionError, RPCTimeout) as err:
                     raise ServerSilent(f"{address} stopped answering while {method} "
                                        f"waited: {err}") from None

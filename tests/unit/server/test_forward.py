@@ -307,3 +307,27 @@ async def test_a_status_request_as_a_dict_names_its_datacenter() -> None:
     reply = await wan_forwarder(pool, DC2_A).run("Status.Leader", {"Datacenter": "dc2"},
                                                  Local("local"))
     assert reply == "10.0.2.1:8300"
+
+
+async def test_calls_waiting_on_one_server_share_its_pings(monkeypatch) -> None:
+    monkeypatch.setattr(forward, "WAN_WATCH_INTERVAL", 0.05)
+    pool = FakePool()
+    release = asyncio.Event()
+
+    async def blocked(request):
+        await release.wait()
+        return IndexedDirEntries(Index=2)
+
+    async def pong(request):
+        return True
+
+    pool.register(DC2_A, "KVS.Get", blocked, KeyRequest)
+    pool.register(DC2_A, "Status.Ping", pong)
+    fwd = wan_forwarder(pool, DC2_A)
+    calls = [asyncio.create_task(fwd.run("KVS.Get", KeyRequest(Datacenter="dc2"), Local()))
+             for _ in range(50)]
+    await asyncio.sleep(0.5)  # about ten watch intervals
+    release.set()
+    assert all(reply.Index == 2 for reply in await asyncio.gather(*calls))
+    pings = [c for c in pool.calls if c[1] == "Status.Ping"]
+    assert 3 <= len(pings) <= 12  # one per interval, not one per call per interval
