@@ -76,6 +76,13 @@ def dig(agent: AgentProcess, name: str) -> list[str]:
     return out.stdout.split()
 
 
+def dig_status(agent: AgentProcess, name: str) -> str:
+    out = subprocess.run(["dig", "+time=5", "+tries=1", "-p", str(agent.dns_port),
+                          f"@{agent.host}", name, "A"], capture_output=True, text=True,
+                         timeout=30)
+    return out.stdout.split("status: ", 1)[1].split(",", 1)[0]
+
+
 def test_a_client_in_dc2_reads_writes_and_blocks_on_dc1_and_survives_a_wan_cut(lab):
     servers, clients = federation(lab, {"dc1": 1, "dc2": 1, "dc3": 1})
     dc1, dc2, client = servers["dc1"][0], servers["dc2"][0], clients["dc2"]
@@ -118,7 +125,7 @@ def test_a_client_in_dc2_reads_writes_and_blocks_on_dc1_and_survives_a_wan_cut(l
     assert json.loads(woke.body)[0]["Value"]  # base64 of the new value
 
     # Catalog and health of dc1, and DNS for dc1 asked of dc2's client.
-    ok(dc1.put("/v1/agent/service/register", {"Name": "web", "Port": 80}))
+    ok(dc1.put("/v1/agent/service/register", {"Name": "web", "Port": 80, "Tags": ["v1"]}))
     wait_until(lambda: client.get("/v1/catalog/service/web?dc=dc1").json(), 30,
                "web in dc1's catalog")
     assert client.get("/v1/catalog/service/web").json() == []
@@ -128,7 +135,10 @@ def test_a_client_in_dc2_reads_writes_and_blocks_on_dc1_and_survives_a_wan_cut(l
     assert [n["Node"] for n in nodes] == [dc1_node(dc1)]
     assert dig(client, "web.service.dc1.consul") == [dc1.host]
     assert dig(client, f"{dc1_node(dc1)}.node.dc1.consul") == [dc1.host]
+    assert dig(client, "v1.web.service.dc1.consul") == [dc1.host]
+    assert dig(client, "v2.web.service.dc1.consul") == []
     assert dig(client, "web.service.consul") == []  # not in dc2
+    assert dig_status(client, "web.service.dc9.consul") == "NXDOMAIN"  # no such DC
 
     # A user event fired from dc2 into dc1 reaches dc1's agents only.
     fired = ok(client.put("/v1/event/fire/deploy?dc=dc1", "v2")).json()
