@@ -4,8 +4,8 @@ Consul's ``forward`` (agent/consul/rpc.go): a request for another datacenter
 goes to a server of that datacenter chosen by the WAN router (``No path to
 datacenter`` when none is known, ``Remote DC has no server currently
 reachable`` when all of its servers are down or cut off; see
-:meth:`Forwarder.forward_dc`); stale reads and the status calls are answered locally; writes, default and
-consistent reads run on the leader -- here if this server leads, else
+:meth:`Forwarder.forward_dc`); stale reads and the status calls are answered
+locally; writes, default and consistent reads run on the leader -- here if this server leads, else
 forwarded over the pool.  While no leader is known the request is held,
 retrying with jittered backoff, for up to ``rpc_hold_timeout``, then fails
 with "No cluster leader" -- at once when this server is leaving, so the
@@ -29,6 +29,7 @@ from proconsul.rpc.errors import RPCConnectionError, RPCDialError, RPCError, RPC
 from proconsul.rpc.pool import ConnPool
 from proconsul.server.blocking import call_timeout
 from proconsul.server.endpoints import method_types
+from proconsul.server.wan_probe import probe
 from proconsul.server.wan_router import WANRouter
 from proconsul.structs.errors import (
     ERR_DC_NOT_AVAILABLE,
@@ -231,23 +232,11 @@ class Forwarder:
     async def _probe_datacenter(self, datacenter: str, skip: set[str]) -> None:
         """Ping the other candidate servers of ``datacenter`` together; mark the silent."""
         assert self.wan is not None and self.pool is not None
-        pool = self.pool
         others = [a for a in self.wan.candidates(datacenter) if a not in skip]
-
-        async def answers(address: str) -> bool:
-            try:
-                await pool.call(address, "Status.Ping", None, bool, timeout=WAN_PING_TIMEOUT)
-            except RPCError:
-                return True  # it answered
-            except (RPCConnectionError, RPCTimeout):
-                return False
-            return True
-
-        for address, ok in zip(others, await asyncio.gather(*map(answers, others)),
-                               strict=True):
-            if not ok:
+        answers = await asyncio.gather(*(probe(self.pool, a, WAN_PING_TIMEOUT) for a in others))
+        for address, answered in zip(others, answers, strict=True):
+            if not answered:
                 self.wan.mark_unreachable(datacenter, address)
-                await pool.drop(address)
 
     def wan_timeout(self, request: Any) -> float:
         """How long a call to another datacenter may take: a blocking read its wait,

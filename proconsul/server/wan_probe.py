@@ -24,10 +24,13 @@ SHUFFLE_INTERVAL = 120.0  # Consul's clientRPCMinReuseDuration, as the LAN route
 
 
 async def probe(pool: ConnPool, address: str, timeout: float = PROBE_TIMEOUT) -> bool:
-    """Whether the server at ``address`` answers ``Status.Ping`` in time."""
+    """Whether the server at ``address`` answers ``Status.Ping`` in time (an error reply
+    is an answer); a connection that timed out is dropped, so the next call redials."""
     try:
         await pool.call(address, "Status.Ping", None, bool, timeout=timeout)
-    except (RPCError, RPCConnectionError):
+    except RPCError:
+        return True
+    except RPCConnectionError:
         return False
     except RPCTimeout:
         await pool.drop(address)
