@@ -155,6 +155,14 @@ def test_a_client_in_dc2_reads_writes_and_blocks_on_dc1_and_survives_a_wan_cut(l
     assert cli.returncode == 0 and sorted(cli.stdout.split()) == [b"dc1", b"dc2", b"dc3"]
     cli = run_cli(dc2, "members", "-wan")
     assert cli.returncode == 0 and cli.stdout.count(b"alive") == 3
+    assert len(ok(dc2.get("/v1/agent/members?wan=1&segment=_all")).json()) == 3
+    # A client agent is in no WAN pool: Consul's answers.
+    assert ok(client.get("/v1/agent/members?wan=1")).json() == []
+    joined = client.put(f"/v1/agent/join/{dc1.host}?wan=1")
+    assert (joined.status, joined.text) == (500, "Must be a server to join WAN cluster")
+    left = client.put(f"/v1/agent/force-leave/{dc1_node(dc1)}.dc1?wan=1")
+    assert (left.status, left.text) == \
+        (500, "Must be a server to force-leave a node from the WAN cluster")
     wan_rtt = wait_until(lambda: (r := run_cli(dc2, "rtt", "-wan", f"{dc1_node(dc1)}.dc1"))
                          .returncode == 0 and r, 60, "WAN coordinates for rtt -wan")
     assert b"(using WAN coordinates)" in wan_rtt.stdout
