@@ -2,6 +2,7 @@
 
     python bench/wan_bench.py                 # 10 s per run, link delays 0 and 20 ms
     python bench/wan_bench.py --quick         # 2 s per run (smoke test)
+    python bench/wan_bench.py --duration 5 --rounds 5
 
 Needs root (network namespaces, tc) and wrk. dc1 and dc2 each run one server
 in their own namespace (tests/support/netns.py), joined over a bridge that
@@ -11,12 +12,14 @@ ones (client -> dc2 server -> dc1 server over the WAN). Each delay step adds
 ``tc netem delay`` to dc1's link, so the WAN round trip grows by that much; the
 link RTT is measured (one-byte echoes) from dc2's namespace in the same step. Reported:
 p50/p99 and throughput of both at c=1 and c=16, the p50 the WAN hop adds, and
-that minus the link RTT (the target: at most 1 ms at p50). See bench/README.md.
+that minus the link RTT (the target: at most 1 ms at p50); each figure is the
+median of ``--rounds`` interleaved runs. See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,6 +73,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--delays", default="0,20", help="link delays to add, ms (0,20)")
     p.add_argument("--connections", default="1,16", help="wrk -c values (1,16)")
     p.add_argument("--keys", type=int, default=100, help="distinct keys (100)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="local/remote runs interleaved per step; medians reported (3)")
     return p.parse_args(argv)
 
 
@@ -112,7 +117,7 @@ def add_delay(lab: WanLab, ms: float, dc1_host: str) -> str:
 
 
 def measure(delay: float, keys: list[str], connections: list[int], duration: int,
-            workdir: Path) -> list[dict]:
+            rounds: int, workdir: Path) -> list[dict]:
     """One fresh federation (dc1 server; dc2 server + client) with ``delay`` on the link."""
     lab = WanLab(["dc1", "dc2"])
     echo = None
@@ -128,18 +133,27 @@ def measure(delay: float, keys: list[str], connections: list[int], duration: int
         for i, key in enumerate(keys):
             for agent in (dc1, dc2):
                 assert agent.put(f"/v1/kv/{key}", h.bench_value(i)).status == 200
-        rtt = link_rtt_ms(lab, "dc2", dc1.host)
         url = f"http://{client.host}:{client.port}"
         paths = scripts(keys, workdir)
         steps = []
         for c in connections:
+            rtts: list[float] = []
+            runs: dict[str, list] = {name: [] for name in paths}
+            for _ in range(rounds):  # interleaved, so both reads see the same load
+                rtts.append(link_rtt_ms(lab, "dc2", dc1.host))
+                for name, script in paths.items():
+                    runs[name].append(h.run_wrk(url, script, c, duration)[0])
+                    time.sleep(0.5)
+            rtt = statistics.median(rtts)
             step: dict = {"delay_ms": delay, "delay_by": method, "link_rtt_ms": rtt,
-                          "connections": c}
-            for name, script in paths.items():
-                result, _ = h.run_wrk(url, script, c, duration)
-                step[name] = {"rps": result.ok_rps, "p50_ms": result.p50_ms,
-                              "p99_ms": result.p99_ms, "problems": result.problems()}
-                time.sleep(0.5)
+                          "connections": c, "rounds": rounds}
+            for name, results in runs.items():
+                step[name] = {
+                    "rps": statistics.median(r.ok_rps for r in results),
+                    "p50_ms": statistics.median(r.p50_ms for r in results),
+                    "p99_ms": statistics.median(r.p99_ms for r in results),
+                    "p50s_ms": [r.p50_ms for r in results],
+                    "problems": [p for r in results for p in r.problems()]}
             step["added_p50_ms"] = step["dc1"]["p50_ms"] - step["local"]["p50_ms"]
             step["overhead_p50_ms"] = step["added_p50_ms"] - rtt
             steps.append(step)
@@ -160,7 +174,7 @@ def main(argv=None) -> int:
     results: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for delay in delays:
-            results += measure(delay, keys, connections, duration, Path(tmp))
+            results += measure(delay, keys, connections, duration, args.rounds, Path(tmp))
     rows = [[f"{s['delay_ms']:g} ms ({s['delay_by']})", f"{s['link_rtt_ms']:.3f}",
              str(s["connections"]), h.fmt_ms(s["local"]["p50_ms"]),
              h.fmt_ms(s["dc1"]["p50_ms"]), h.fmt_ms(s["dc1"]["p99_ms"]),
