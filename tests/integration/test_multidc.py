@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.agent_process import AgentProcess, Reply, wait_until
 from tests.support.cli_process import run_cli
-from tests.support.netns import WanLab
+from tests.support.netns import WanLab, run
 
 FAST = ("-raft-multiplier", "2")
 DATACENTERS = ["dc1", "dc2", "dc3"]
@@ -275,3 +275,18 @@ def test_three_servers_and_a_client_per_datacenter_plus_a_single_server_dc3(lab)
     lab.heal()
     wait_until(lambda: dc_answers(client, "dc1"), 90, "?dc=dc1 answering again")
     assert ok(client.get("/v1/kv/big/local?dc=dc1&raw")).text == "dc1 goes on"
+
+
+def test_a_new_lab_removes_what_dead_runs_left_and_its_own_on_close():
+    run("ip", "netns", "add", "pcn-999999-dead-dc1")
+    run("ip", "link", "add", "pcbdead", "type", "bridge")
+    run("ip", "link", "set", "pcbdead", "alias", "pcn-999999-dead")
+    lab = WanLab(["dc1", "dc2"])
+    try:
+        names = run("ip", "netns", "list")
+        assert "pcn-999999-dead-dc1" not in names and f"{lab.prefix}-dc2" in names
+        assert "pcbdead" not in run("ip", "-o", "link", "show")
+    finally:
+        lab.close()
+    assert lab.prefix not in run("ip", "netns", "list")
+    assert lab.bridge not in run("ip", "-o", "link", "show")
