@@ -167,6 +167,7 @@ def test_a_client_in_dc2_reads_writes_and_blocks_on_dc1_and_survives_a_wan_cut(l
                          .returncode == 0 and r, 60, "WAN coordinates for rtt -wan")
     assert b"(using WAN coordinates)" in wan_rtt.stdout
     maps = ok(client.get("/v1/coordinate/datacenters")).json()
+    assert maps[0]["Datacenter"] == "dc2"  # nearest first: the local one
     assert {m["Datacenter"]: [c["Node"] for c in m["Coordinates"]] for m in maps}["dc1"] == \
         [dc1_node(dc1)]
 

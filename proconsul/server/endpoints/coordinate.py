@@ -72,8 +72,10 @@ class CoordinateEndpoint:
             # Consul strips the ".<dc>" of WAN member names here.
             node = entry.Node.removesuffix(f".{dc}")
             by_dc.setdefault(dc, []).append(CoordinateEntry(Node=node, Coord=entry.Coord))
-        return [DatacenterMap(Datacenter=dc, Coordinates=entries)
-                for dc, entries in sorted(by_dc.items())]
+        # Nearest first, as /v1/catalog/datacenters (Consul leaves the order open).
+        rank = {dc: i for i, dc in enumerate(self.server.datacenters_by_distance())}
+        return [DatacenterMap(Datacenter=dc, Coordinates=entries) for dc, entries in
+                sorted(by_dc.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0]))]
 
 
 def _finite(value: float) -> bool:
