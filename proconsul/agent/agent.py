@@ -45,6 +45,7 @@ from proconsul.rpc.pool import MuxPool
 from proconsul.server.blocking import set_query_times
 from proconsul.server.rpc_endpoints import ServerPort
 from proconsul.server.server import Server, ServerConfig
+from proconsul.server.wan_probe import run_wan_router
 from proconsul.structs.coordinate import Coordinate, CoordinateEntry, CoordinateUpdateRequest
 from proconsul.structs.errors import BadRequest, ConsulError
 from proconsul.structs.requests import NodeSpecificRequest
@@ -99,6 +100,8 @@ class Agent:
                 None if config.dev else self._durable_raft, pool=self.pool)
             self.server.lan_members = self.gossip.lan_member_states
             self.server.wan_coordinates = self._wan_coordinates
+            self.server.wan_members = self.gossip.wan_member_states
+            self.server.fire_user_event = self.gossip.lan.driver.user_event
             self.server_port = ServerPort(
                 self.server, self.raft.transport.serve_stream if self.raft else None,
                 tls=server_context(rpc_tls, "RPC") if rpc_tls.cert_file else None,
@@ -157,6 +160,9 @@ class Agent:
             self.raft.members_changed(self.gossip.lan.members())
         if self.server is not None:
             self.server.start()
+            self.server.wan_changed()
+            self.routines.start("wan-router", functools.partial(
+                run_wan_router, self.server.wan_router, self.pool))
         if self.router is not None:
             self.router.update(self.gossip.lan.members())
             router = self.router
@@ -459,6 +465,8 @@ class Agent:
                 reaped = event.type == MemberEventType.REAP
                 for member in event.members:
                     self.server.reconciler.notify(member_state(member, reaped))
+        elif pool == "wan" and isinstance(event, MemberEvent) and self.server is not None:
+            self.server.wan_changed()
         elif pool == "lan" and isinstance(event, UserEvent):
             self.user_events.received(event)
 

@@ -203,6 +203,9 @@ class Gossip:
     def lan_member_states(self) -> list[MemberState]:
         return [member_state(m) for m in self.lan.members()]
 
+    def wan_member_states(self) -> list[MemberState]:
+        return [member_state(m) for m in self.wan.members()] if self.wan is not None else []
+
 
 def member_state(member: Member, reaped: bool = False) -> MemberState:
     status = "reaped" if reaped else MEMBER_STATUS_NAMES.get(member.status, "none")

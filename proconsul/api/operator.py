@@ -61,3 +61,7 @@ class Operator:
 
     def autopilot_state(self, q: QueryOptions | None = None) -> dict[str, Any]:
         return self.c.query("/v1/operator/autopilot/state", q)[0]
+
+    def federation_status(self, q: QueryOptions | None = None) -> dict[str, Any]:
+        """Beyond Consul: every datacenter as the answering server sees the WAN."""
+        return self.c.query("/v1/operator/federation", q)[0]

@@ -18,17 +18,24 @@ def _lan(ctx: Context, client, nodes: list[str]) -> tuple[dict | None, dict | No
     return first, second, "LAN"
 
 
+class WanNameError(ValueError):
+    """A -wan node name that is not ``<node name>.<datacenter>``."""
+
+
 def _wan(ctx: Context, client, nodes: list[str]) -> tuple[dict | None, dict | None, str]:
     if len(nodes) == 1:
         me = client.agent().self()
-        if not me["Config"].get("Server"):
-            raise ValueError("Agent is not a server; cannot derive WAN node name")
         nodes.append(f"{me['Config']['NodeName']}.{me['Config']['Datacenter']}")
-    found: dict[str, dict] = {}
+    wanted = [node.split(".") for node in nodes]
+    if any(len(parts) != 2 for parts in wanted):
+        raise WanNameError("Node names must be specified as <node name>.<datacenter> with -wan")
+    found: list[dict | None] = [None, None]
     for dc in client.coordinate().datacenters() or []:
         for coord in dc.get("Coordinates") or []:
-            found[coord["Node"]] = coord
-    return found.get(nodes[0]), found.get(nodes[1]), "WAN"
+            for i, (node, datacenter) in enumerate(wanted):
+                if dc["Datacenter"] == datacenter and coord["Node"].lower() == node.lower():
+                    found[i] = coord
+    return found[0], found[1], "WAN"
 
 
 def rtt(ctx: Context) -> int:
@@ -39,6 +46,9 @@ def rtt(ctx: Context) -> int:
     client = ctx.client()
     try:
         first, second, area = (_wan if ctx["wan"] else _lan)(ctx, client, nodes)
+    except WanNameError as err:
+        ctx.error(str(err))
+        return 1
     except (ClientError, ValueError) as err:
         ctx.error(f"Error getting coordinates: {err}")
         return 1

@@ -57,6 +57,10 @@ class ConnPool(Protocol):
         """
         ...
 
+    async def drop(self, address: str) -> None:
+        """Close the connection to ``address`` (it stopped answering); the next call redials."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -194,6 +198,11 @@ class MuxPool:
             self._call(address, method, args, reply_type), timeout, f"{method} to {address}"
         )
 
+    async def drop(self, address: str) -> None:
+        session = self._sessions.get(address)
+        if session is not None:
+            await self._discard(address, session)
+
     async def close(self) -> None:
         self._closed = True
         for task in self._dialing.values():
@@ -315,6 +324,7 @@ class FakePool:
     def __init__(self) -> None:
         self.servers: dict[str, RPCServer] = {}
         self.calls: list[tuple[str, str, Any]] = []
+        self.dropped: list[str] = []
         self._failures: dict[str, list[Exception]] = {}
         self._down: dict[str, Exception] = {}
         self._timeouts = CallTimeouts()
@@ -348,6 +358,9 @@ class FakePool:
         return await self._timeouts.run(
             self._call(address, method, args, reply_type), timeout, f"{method} to {address}"
         )
+
+    async def drop(self, address: str) -> None:
+        self.dropped.append(address)
 
     async def close(self) -> None:
         self.closed = True

@@ -1,9 +1,11 @@
 """Where a server RPC runs: here, on the leader, or nowhere (another datacenter).
 
 Consul's ``forward`` (agent/consul/rpc.go): a request for another datacenter
-fails with "No path to datacenter" (WAN forwarding comes with federation);
-stale reads and the status calls are answered locally; writes, default and
-consistent reads run on the leader -- here if this server leads, else
+goes to a server of that datacenter chosen by the WAN router (``No path to
+datacenter`` when none is known, ``Remote DC has no server currently
+reachable`` when all of its servers are down or cut off; see
+:meth:`Forwarder.forward_dc`); stale reads and the status calls are answered
+locally; writes, default and consistent reads run on the leader -- here if this server leads, else
 forwarded over the pool.  While no leader is known the request is held,
 retrying with jittered backoff, for up to ``rpc_hold_timeout``, then fails
 with "No cluster leader" -- at once when this server is leaving, so the
@@ -27,7 +29,10 @@ from proconsul.rpc.errors import RPCConnectionError, RPCDialError, RPCError, RPC
 from proconsul.rpc.pool import ConnPool
 from proconsul.server.blocking import call_timeout
 from proconsul.server.endpoints import method_types
+from proconsul.server.wan_probe import probe
+from proconsul.server.wan_router import WANRouter
 from proconsul.structs.errors import (
+    ERR_DC_NOT_AVAILABLE,
     ERR_NO_LEADER,
     ERR_NO_PATH_TO_DC,
     ERR_SERVER_LEAVING,
@@ -40,10 +45,15 @@ log = logging.getLogger(__name__)
 RPC_HOLD_TIMEOUT = 7.0
 JITTER_FRACTION = 16
 MIN_BACKOFF = 0.02
+WAN_MARGIN = 2.0  # a remote server may hold a request rpc_hold_timeout; then it is cut off
+WAN_WATCH_INTERVAL = 1.0  # a cross-DC call waiting this long pings its server ...
+WAN_PING_TIMEOUT = 2.0  # ... which must answer within this
 
-# Answered by whichever server receives them (Consul does not forward these).
+# Answered by whichever server receives them (Consul does not forward these;
+# Federation.Status, beyond Consul, is this server's view of the WAN).
 LOCAL_METHODS = frozenset({"Status.Leader", "Status.Peers", "Status.Ping",
-                           "Catalog.ListDatacenters", "Coordinate.ListDatacenters"})
+                           "Catalog.ListDatacenters", "Coordinate.ListDatacenters",
+                           "Federation.Status"})
 
 # Remote error texts meaning "not handled there, nothing applied: try again".
 RETRYABLE_ERRORS = frozenset({ERR_NO_LEADER, ERR_SERVER_LEAVING})
@@ -56,8 +66,56 @@ class LeaderUnavailable(ConsulError):
         super().__init__(ERR_NO_LEADER)
 
 
+class ServerSilent(RPCConnectionError):
+    """A server of another datacenter stopped answering pings while a call waited on it."""
+
+
+class Liveness:
+    """Whether servers of other datacenters still answer, one ping per server at a time.
+
+    Every call waiting on a server asks :meth:`check` now and then; a server heard
+    from (a reply or a ping) within ``WAN_WATCH_INTERVAL`` passes at once, and calls
+    waiting together on one server share a single ping, so a thousand blocking
+    queries on one remote server cost one ping a second, not a thousand.
+    """
+
+    def __init__(self, pool: ConnPool | None) -> None:
+        self._pool = pool
+        self._heard: dict[str, float] = {}
+        self._pings: dict[str, asyncio.Future[None]] = {}
+
+    def heard(self, address: str) -> None:
+        self._heard[address] = asyncio.get_running_loop().time()
+
+    async def check(self, address: str) -> None:
+        """Return if ``address`` answers; raise the ping's connection error or timeout."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._heard.get(address, -WAN_WATCH_INTERVAL) < WAN_WATCH_INTERVAL:
+            return
+        ping = self._pings.get(address)
+        if ping is None:
+            ping = self._pings[address] = loop.create_task(self._ping(address))
+            ping.add_done_callback(lambda done: (self._pings.pop(address, None),
+                                                 done.cancelled() or done.exception()))
+        await asyncio.shield(ping)
+
+    async def _ping(self, address: str) -> None:
+        assert self._pool is not None
+        with contextlib.suppress(RPCError):  # an error reply is still an answer
+            await self._pool.call(address, "Status.Ping", None, bool, timeout=WAN_PING_TIMEOUT)
+        self.heard(address)
+
+
 def is_read(request: Any) -> bool:
     return isinstance(request, QueryOptions)
+
+
+def request_datacenter(request: Any) -> str:
+    """The datacenter a request names ("" for none); endpoints typed ``Any`` get a dict."""
+    if isinstance(request, dict):
+        value = request.get("Datacenter")
+        return value if isinstance(value, str) else ""
+    return getattr(request, "Datacenter", "") or ""
 
 
 def served_locally(method: str, request: Any) -> bool:
@@ -79,6 +137,8 @@ class Forwarder:
         self.hold_timeout = hold_timeout
         self._rng = rng or random.Random()
         self._leaving = asyncio.Event()
+        self.wan: WANRouter | None = None
+        self._liveness = Liveness(pool)
 
     def stop_holding(self) -> None:
         """The server is leaving: requests waiting for a leader fail now, and hold no more."""
@@ -87,9 +147,9 @@ class Forwarder:
     async def run(self, method: str, request: Any,
                   local: Callable[[Any], Awaitable[Any]]) -> Any:
         """Answer ``request``: ``local`` runs it on this server."""
-        datacenter = getattr(request, "Datacenter", "") or self.datacenter
+        datacenter = request_datacenter(request) or self.datacenter
         if datacenter != self.datacenter:
-            raise ConsulError(ERR_NO_PATH_TO_DC)
+            return await self.forward_dc(datacenter, method, request)
         if served_locally(method, request):
             return await local(request)
         if self.consensus.is_leader():
@@ -98,6 +158,92 @@ class Forwarder:
             except LeaderUnavailable:
                 pass  # leadership moved before the request was proposed: hold for the next
         return await self._hold(method, request, local)
+
+    async def forward_dc(self, datacenter: str, method: str, request: Any) -> Any:
+        """Run ``request`` on a server of ``datacenter``, trying its next server when one
+        cannot be dialled (or, for reads, when the connection broke).  A server that
+        cannot be dialled or stops answering pings while a call waits on it is marked
+        unreachable, so the requests after it fail at once until it answers again."""
+        router = self.wan
+        if router is None or self.pool is None or not router.known(datacenter):
+            log.warning("RPC request for DC %s is currently failing as no path was found",
+                        datacenter)
+            raise ConsulError(ERR_NO_PATH_TO_DC)
+        tried: set[str] = set()
+        failure: Exception | None = None
+        while True:
+            address = next((a for a in router.candidates(datacenter) if a not in tried), None)
+            if address is None:
+                if failure is None:
+                    log.warning("RPC request to DC %s is currently failing as no server "
+                                "can be reached", datacenter)
+                    raise ConsulError(ERR_DC_NOT_AVAILABLE)
+                raise ConsulError(f"rpc error forwarding {method} to datacenter {datacenter}: "
+                                  f"{failure}")
+            tried.add(address)
+            try:
+                return await self._watched_call(address, method, request)
+            except RPCError:
+                raise
+            except RPCDialError as err:
+                router.mark_unreachable(datacenter, address)
+                failure = err
+            except (RPCConnectionError, RPCTimeout) as err:
+                if isinstance(err, (RPCTimeout, ServerSilent)):
+                    # Likely a cut link: find out at once which servers of the DC answer.
+                    router.mark_unreachable(datacenter, address)
+                    await self.pool.drop(address)
+                    await self._probe_datacenter(datacenter, tried)
+                else:
+                    router.notify_failed(datacenter, address)
+                if not is_read(request):
+                    raise ConsulError(f"rpc error forwarding {method} to datacenter "
+                                      f"{datacenter}: {err}") from None
+                failure = err
+            log.warning("RPC %s to server %s in DC %s failed: %s", method, address,
+                        datacenter, failure)
+
+    async def _watched_call(self, address: str, method: str, request: Any) -> Any:
+        """One call to a server of another datacenter, checking the server answers while
+        the call waits: one that stops answering pings (a cut link) fails the call in
+        seconds rather than after the call's whole timeout."""
+        assert self.pool is not None
+        call = asyncio.ensure_future(self.pool.call(
+            address, method, request, method_types()[method][1],
+            timeout=self.wan_timeout(request)))
+        try:
+            while True:
+                done, _ = await asyncio.wait({call}, timeout=WAN_WATCH_INTERVAL)
+                if done:
+                    reply = call.result()
+                    self._liveness.heard(address)
+                    return reply
+                try:
+                    await self._liveness.check(address)
+                except (RPCConnectionError, RPCTimeout) as err:
+                    raise ServerSilent(f"{address} stopped answering while {method} "
+                                       f"waited: {err}") from None
+        finally:
+            if not call.done():
+                call.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await call
+
+    async def _probe_datacenter(self, datacenter: str, skip: set[str]) -> None:
+        """Ping the other candidate servers of ``datacenter`` together; mark the silent."""
+        assert self.wan is not None and self.pool is not None
+        others = [a for a in self.wan.candidates(datacenter) if a not in skip]
+        answers = await asyncio.gather(*(probe(self.pool, a, WAN_PING_TIMEOUT) for a in others))
+        for address, answered in zip(others, answers, strict=True):
+            if not answered:
+                self.wan.mark_unreachable(datacenter, address)
+
+    def wan_timeout(self, request: Any) -> float:
+        """How long a call to another datacenter may take: a blocking read its wait,
+        anything else the remote server's hold plus a margin."""
+        if is_read(request) and request.MinQueryIndex:
+            return call_timeout(request)
+        return self.hold_timeout + WAN_MARGIN
 
     async def _hold(self, method: str, request: Any,
                     local: Callable[[Any], Awaitable[Any]]) -> Any:

@@ -27,6 +27,7 @@ from proconsul.server.forward import RPC_HOLD_TIMEOUT, Forwarder, LeaderUnavaila
 from proconsul.server.reconcile import MemberReconciler, MemberState
 from proconsul.server.session_timers import SessionTimers
 from proconsul.server.tombstone_gc import TombstoneGC
+from proconsul.server.wan_router import WANRouter
 from proconsul.state.store import Store
 from proconsul.structs.catalog import (
     HEALTH_PASSING,
@@ -38,7 +39,7 @@ from proconsul.structs.catalog import (
     RegisterRequest,
 )
 from proconsul.structs.config_entry_rpc import OP_UPSERT_CAS, ConfigEntryRequest
-from proconsul.structs.coordinate import CoordinateEntry
+from proconsul.structs.coordinate import Coordinate, CoordinateEntry
 from proconsul.structs.errors import BadRequest, ConsulError
 from proconsul.structs.messages import MessageType, encode_command
 from proconsul.structs.operator import AutopilotConfig, AutopilotSetConfigRequest
@@ -109,6 +110,10 @@ class Server:
         self.wan_coordinates: Callable[[], list[tuple[str, CoordinateEntry]]] = list
         # How PreparedQuery.Execute fails over to other datacenters (set by WAN federation).
         self.query_failover: FailoverRoute = NoRemoteDatacenters()
+        self.wan_members: Callable[[], list[MemberState]] = list
+        self.fire_user_event: Callable[[str, bytes], None] | None = None
+        self.wan_router = WANRouter(config.datacenter)
+        self.forwarder.wan = self.wan_router
         self.endpoints: dict[str, Endpoint] = {}
         register_all(self)
         self._revoking: asyncio.Task | None = None
@@ -122,6 +127,25 @@ class Server:
         await self.routines.stop_all()
         self.session_timers.clear()
         self.tombstone_gc.disable()
+
+    # ---- the WAN -------------------------------------------------------------
+
+    def wan_changed(self) -> None:
+        """WAN membership changed: route by the new member list."""
+        self.wan_router.update(self.wan_members())
+
+    @property
+    def wan_name(self) -> str:
+        return f"{self.config.node_name}.{self.config.datacenter}"
+
+    def wan_coordinate_map(self) -> tuple[Coordinate | None, dict[str, Coordinate]]:
+        """This server's WAN coordinate and every known server's, by WAN member name."""
+        coordinates = {entry.Node: entry.Coord for _, entry in self.wan_coordinates()}
+        return coordinates.get(self.wan_name), coordinates
+
+    def datacenters_by_distance(self) -> list[str]:
+        """Known datacenters, nearest first by WAN coordinates (Consul's ListDatacenters)."""
+        return self.wan_router.datacenters_by_distance(*self.wan_coordinate_map())
 
     # ---- calls --------------------------------------------------------------
 

@@ -53,6 +53,7 @@ class TooManyRequests(ConsulError):
 
 ERR_NO_PATH_TO_DC = "No path to datacenter"
 ERR_NO_LEADER = "No cluster leader"
+ERR_DC_NOT_AVAILABLE = "Remote DC has no server currently reachable"
 ERR_ACL_DISABLED = "ACL support disabled"
 ERR_CONFLICTING_CONSISTENCY = "Cannot specify ?stale with ?consistent, conflicting semantics."
 ERR_SERVER_LEAVING = "Server is leaving the cluster"

@@ -106,7 +106,7 @@ def test_coordinates(agent):
     assert agent.get(f"/v1/coordinate/node/{name}").status == 200
     assert agent.get("/v1/coordinate/node/nobody").status == 404
     [dc] = agent.get("/v1/coordinate/datacenters").json()
-    assert dc["Datacenter"] == "dc1" and dc["Coordinates"][0]["Node"] == f"{name}.dc1"
+    assert dc["Datacenter"] == "dc1" and dc["Coordinates"][0]["Node"] == name
 
 
 def test_keyring_rotation():

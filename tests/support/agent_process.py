@@ -174,14 +174,17 @@ def start_server(spec: ServerSpec, *extra: str, timeout: float = 20) -> AgentPro
     return _launch(cmd, AgentProcess(spec.host, spec.http_port, None, spec.lan_port), timeout)
 
 
-def _launch(args: list[str], agent: AgentProcess, timeout: float) -> AgentProcess:
-    """Run ``proconsul agent ARGS`` and return once it says it is running.
+def _launch(args: list[str], agent: AgentProcess, timeout: float,
+            wrapper: list[str] | None = None) -> AgentProcess:
+    """Run ``proconsul agent ARGS`` (behind ``wrapper``, e.g. ``ip netns exec NS``)
+    and return once it says it is running.
 
     A thread drains the agent's output for its whole life (so a full pipe can
     never stall it) and signals the ready line through an event.
     """
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen([sys.executable, "-m", "proconsul", "agent", *args],
+    process = subprocess.Popen([*(wrapper or []), sys.executable, "-m", "proconsul", "agent",
+                                *args],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env=env, text=True)
     agent.process = process

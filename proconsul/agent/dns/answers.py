@@ -138,11 +138,17 @@ class AnswerBuilder:
     def _nodata(self, q: Question) -> Plan:
         return Plan(authority=[Item((self._soa(q),))])
 
+    def _note_datacenter(self, datacenter: str) -> None:
+        """Answers from another datacenter are not cached: the local version misses them."""
+        if datacenter != self.settings.datacenter:
+            self.cacheable = False
+
     async def _service(self, q: Question, target: Target, response_domain: Name,
                        depth: int) -> Plan:
         if target.peer:
             raise NameNotFound(target.peer)  # no cluster peerings exist
         datacenter = target.datacenter or self.settings.datacenter
+        self._note_datacenter(datacenter)
         nodes = healthy(await self.lookup.service_nodes(datacenter, target.name, target.tag,
                                                         target.kind),
                         self.settings.only_passing)
@@ -306,7 +312,9 @@ class AnswerBuilder:
         if target.peer:
             raise NameNotFound(target.peer)  # no cluster peerings exist
         s = self.settings
-        node = await self.lookup.node(target.datacenter or s.datacenter, target.name)
+        datacenter = target.datacenter or s.datacenter
+        self._note_datacenter(datacenter)
+        node = await self.lookup.node(datacenter, target.name)
         if node is None:
             raise NameNotFound(target.name)
         answers: list[Record] = []

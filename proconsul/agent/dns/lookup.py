@@ -103,23 +103,19 @@ class AgentLookup:
                 req.AllowStale = False
                 reply = await self._agent.rpc(method, req)
         except ConsulError as err:
+            if err.message == ERR_NO_PATH_TO_DC:
+                raise NameNotFound(err.message) from None
             raise LookupFailed(err.message) from None
         return reply
 
-    def _check_datacenter(self, datacenter: str) -> None:
-        if datacenter != self._datacenter:
-            raise NameNotFound(ERR_NO_PATH_TO_DC)
-
     async def service_nodes(self, datacenter: str, service: str, tag: str,
                             kind: str = "service") -> list[CheckServiceNode]:
-        self._check_datacenter(datacenter)
         reply = await self._read("Health.ServiceNodes", ServiceSpecificRequest(
             Datacenter=datacenter, ServiceName=service, ServiceTags=[tag] if tag else None,
             TagFilter=bool(tag), Connect=kind == "connect", Ingress=kind == "ingress"))
         return reply.Nodes
 
     async def node(self, datacenter: str, name: str) -> Node | None:
-        self._check_datacenter(datacenter)
         reply = await self._read("Catalog.NodeServices",
                                  NodeSpecificRequest(Datacenter=datacenter, Node=name))
         return reply.NodeServices.Node if reply.NodeServices is not None else None

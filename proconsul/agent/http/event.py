@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import uuid
 
-from proconsul.agent.http.params import datacenter, query_options
+from proconsul.agent.http.params import datacenter, query_options, token
 from proconsul.agent.http.reply import json_reply
 from proconsul.agent.user_events import UserEventRecord
 from proconsul.lib import httpserver as web
 from proconsul.server.blocking import query_timeout
 from proconsul.structs.errors import BadRequest
+from proconsul.structs.event import EventFireRequest
 from proconsul.structs.query import QueryOptions
 
 
 async def fire(request: web.Request) -> web.Response:
     agent = request.app["agent"]
-    datacenter(request)
+    dc = datacenter(request)
     name = request.match_info.get("name", "")
     if not name:
         raise BadRequest("Missing name")
@@ -28,6 +29,10 @@ async def fire(request: web.Request) -> web.Response:
     if record.TagFilter and not record.ServiceFilter:
         raise BadRequest("Cannot provide tag filter without service filter.")
     serf_name, payload = agent.user_events.encode(record)
+    if dc != agent.config.datacenter:
+        await agent.rpc("Internal.EventFire", EventFireRequest(
+            Datacenter=dc, Name=name, Payload=payload, Token=token(request)))
+        return json_reply(request, record)
     try:
         agent.gossip.lan.driver.user_event(serf_name, payload)
     except ValueError as err:

@@ -18,9 +18,11 @@ async def members(request: web.Request) -> web.Response:
     agent = request.app["agent"]
     wan = flag(request.query, "wan")
     segment = request.query.get("segment", "")
-    if wan and segment:
+    if wan and segment not in ("", "_all"):
         raise BadRequest("Cannot provide a segment with wan=true")
     keep = ResultFilter(request.query.get("filter", ""), AgentMember)
+    if wan and agent.gossip.wan is None:
+        return json_reply(request, [])  # a client agent is in no WAN pool (Consul: none)
     pool = agent.gossip.pool(wan)
     return json_reply(request, keep.apply(agent_member(m) for m in pool.members()))
 
@@ -30,7 +32,10 @@ async def join(request: web.Request) -> web.Response:
     address = request.match_info.get("address", "")
     if not address:
         raise BadRequest("Missing address to join")
-    pool = agent.gossip.pool(flag(request.query, "wan"))
+    wan = flag(request.query, "wan")
+    if wan and agent.gossip.wan is None:
+        raise ConsulError("Must be a server to join WAN cluster")
+    pool = agent.gossip.pool(wan)
     try:
         await pool.join([address])
     except JoinError as err:
@@ -52,6 +57,8 @@ async def force_leave(request: web.Request) -> web.Response:
         raise BadRequest("Missing node name")
     prune = flag(request.query, "prune")
     wan = flag(request.query, "wan")
+    if wan and agent.gossip.wan is None:
+        raise ConsulError("Must be a server to force-leave a node from the WAN cluster")
     found = False
     for pool in ([agent.gossip.pool(True)] if wan else agent.gossip.pools()):
         if any(m.name == node for m in pool.members()):

@@ -11,12 +11,17 @@ from proconsul.lib import httpserver as web
 from proconsul.server.endpoints.operator import RaftPeerRequest
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.operator import AutopilotConfig, AutopilotSetConfigRequest
+from proconsul.structs.requests import DCSpecificRequest
+
+
+def _dc_request(request: web.Request) -> DCSpecificRequest:
+    """The request of the operator reads: only its datacenter and token matter."""
+    return DCSpecificRequest(Datacenter=datacenter(request), Token=token(request))
 
 
 async def raft_configuration(request: web.Request) -> web.Response:
-    datacenter(request)
-    return json_reply(request, await request.app["agent"].rpc("Operator.RaftGetConfiguration",
-                                                              None))
+    return json_reply(request, await request.app["agent"].rpc(
+        "Operator.RaftGetConfiguration", _dc_request(request)))
 
 
 async def raft_peer(request: web.Request) -> web.Response:
@@ -39,9 +44,8 @@ async def transfer_leader(request: web.Request) -> web.Response:
 
 
 async def autopilot_get(request: web.Request) -> web.Response:
-    datacenter(request)
     return json_reply(request, await request.app["agent"].rpc(
-        "Operator.AutopilotGetConfiguration", None))
+        "Operator.AutopilotGetConfiguration", _dc_request(request)))
 
 
 async def autopilot_set(request: web.Request) -> web.Response:
@@ -56,15 +60,13 @@ async def autopilot_set(request: web.Request) -> web.Response:
 
 
 async def autopilot_health(request: web.Request) -> web.Response:
-    datacenter(request)
-    reply = await request.app["agent"].rpc("Operator.ServerHealth", None)
+    reply = await request.app["agent"].rpc("Operator.ServerHealth", _dc_request(request))
     return json_reply(request, reply, status=200 if reply.Healthy else 429)
 
 
 async def autopilot_state(request: web.Request) -> web.Response:
     """The newer state view: servers keyed by ID with their role, plus the voter list."""
-    datacenter(request)
-    health = await request.app["agent"].rpc("Operator.ServerHealth", None)
+    health = await request.app["agent"].rpc("Operator.ServerHealth", _dc_request(request))
     servers = {}
     leader = ""
     for s in health.Servers:
@@ -84,6 +86,12 @@ async def autopilot_state(request: web.Request) -> web.Response:
         "Upgrade": None})
 
 
+async def federation_status(request: web.Request) -> web.Response:
+    """Beyond Consul: every datacenter, its servers and leader, as a server sees the WAN."""
+    reply = await request.app["agent"].rpc("Federation.Status", _dc_request(request))
+    return json_reply(request, reply)
+
+
 def add_routes(router: web.Router) -> None:
     router.add_get("/v1/operator/raft/configuration", raft_configuration)
     router.add_delete("/v1/operator/raft/peer", raft_peer)
@@ -92,3 +100,4 @@ def add_routes(router: web.Router) -> None:
     router.add_put("/v1/operator/autopilot/configuration", autopilot_set)
     router.add_get("/v1/operator/autopilot/health", autopilot_health)
     router.add_get("/v1/operator/autopilot/state", autopilot_state)
+    router.add_get("/v1/operator/federation", federation_status)

@@ -8,9 +8,7 @@ from proconsul.lib import httpserver as web
 from proconsul.lib.duration import DurationError, parse_duration
 from proconsul.structs.errors import (
     ERR_CONFLICTING_CONSISTENCY,
-    ERR_NO_PATH_TO_DC,
     BadRequest,
-    ConsulError,
 )
 from proconsul.structs.query import QueryMeta, QueryOptions
 
@@ -43,12 +41,8 @@ def uint(query: MultiMapping[str], name: str, message: str) -> int | None:
 
 
 def datacenter(request: web.Request) -> str:
-    """The ``?dc`` of a request; another datacenter has no path yet."""
-    local = request.app["agent"].config.datacenter
-    dc = request.query.get("dc") or local
-    if dc != local:
-        raise ConsulError(ERR_NO_PATH_TO_DC)
-    return dc
+    """The ``?dc`` of a request, else the agent's own (the servers route the RPC)."""
+    return request.query.get("dc") or request.app["agent"].config.datacenter
 
 
 def node_meta(query: MultiMapping[str]) -> dict[str, str] | None:

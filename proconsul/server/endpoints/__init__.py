@@ -15,8 +15,10 @@ def _services() -> tuple[type, ...]:
     from proconsul.server.endpoints.config_entry import ConfigEntryEndpoint, DiscoveryChainEndpoint
     from proconsul.server.endpoints.connect_ca import ConnectCA
     from proconsul.server.endpoints.coordinate import CoordinateEndpoint
+    from proconsul.server.endpoints.federation import Federation
     from proconsul.server.endpoints.health import Health
     from proconsul.server.endpoints.intention import IntentionEndpoint
+    from proconsul.server.endpoints.internal import Internal
     from proconsul.server.endpoints.kvs import KVS
     from proconsul.server.endpoints.operator import Operator
     from proconsul.server.endpoints.prepared_query import PreparedQueryEndpoint
@@ -26,7 +28,7 @@ def _services() -> tuple[type, ...]:
 
     return (Catalog, ConnectCA, CoordinateEndpoint, Health, KVS, Operator, SessionEndpoint, Status,
             Txn, ConfigEntryEndpoint, DiscoveryChainEndpoint, IntentionEndpoint,
-            PreparedQueryEndpoint)
+            PreparedQueryEndpoint, Internal, Federation)
 
 
 def register_all(server: Server) -> None:

@@ -105,7 +105,7 @@ class Catalog:
         return True
 
     async def ListDatacenters(self, req: DCSpecificRequest) -> list[str]:
-        return [self.server.config.datacenter]
+        return self.server.datacenters_by_distance()
 
     async def ListNodes(self, req: DCSpecificRequest) -> IndexedNodes:
         keep = ResultFilter(req.Filter, Node)

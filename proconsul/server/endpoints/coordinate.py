@@ -69,9 +69,13 @@ class CoordinateEndpoint:
     async def ListDatacenters(self, req: Any) -> list[DatacenterMap]:
         by_dc: dict[str, list[CoordinateEntry]] = {}
         for dc, entry in self.server.wan_coordinates():
-            by_dc.setdefault(dc, []).append(entry)
-        return [DatacenterMap(Datacenter=dc, Coordinates=entries)
-                for dc, entries in sorted(by_dc.items())]
+            # Consul strips the ".<dc>" of WAN member names here.
+            node = entry.Node.removesuffix(f".{dc}")
+            by_dc.setdefault(dc, []).append(CoordinateEntry(Node=node, Coord=entry.Coord))
+        # Nearest first, as /v1/catalog/datacenters (Consul leaves the order open).
+        rank = {dc: i for i, dc in enumerate(self.server.datacenters_by_distance())}
+        return [DatacenterMap(Datacenter=dc, Coordinates=entries) for dc, entries in
+                sorted(by_dc.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0]))]
 
 
 def _finite(value: float) -> bool:

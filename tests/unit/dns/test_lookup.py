@@ -42,5 +42,20 @@ async def test_errors():
     lookup = AgentLookup(RecordingAgent(error="No cluster leader"), True, 1000)
     with pytest.raises(LookupFailed, match="No cluster leader"):
         await lookup.service_nodes("dc1", "web", "")
+    lookup = AgentLookup(RecordingAgent(error="No path to datacenter"), True, 1000)
     with pytest.raises(NameNotFound, match="No path to datacenter"):
         await lookup.node("dc2", "n1")
+
+
+async def test_another_datacenter_is_asked_through_the_servers():
+    agent = RecordingAgent()
+    requests = []
+    rpc = agent.rpc
+
+    async def recording(method, req):
+        requests.append(req)
+        return await rpc(method, req)
+
+    agent.rpc = recording
+    await AgentLookup(agent, True, 1000).service_nodes("dc2", "web", "")
+    assert requests[0].Datacenter == "dc2"

@@ -9,8 +9,16 @@ import pytest
 
 from proconsul.rpc.errors import RPCConnectionError, RPCError
 from proconsul.rpc.pool import FakePool
+from proconsul.server import forward
 from proconsul.server.forward import Forwarder, LeaderUnavailable
-from proconsul.structs.errors import ERR_NO_PATH_TO_DC, ERR_SERVER_LEAVING, ConsulError
+from proconsul.server.reconcile import MemberState
+from proconsul.server.wan_router import WANRouter
+from proconsul.structs.errors import (
+    ERR_DC_NOT_AVAILABLE,
+    ERR_NO_PATH_TO_DC,
+    ERR_SERVER_LEAVING,
+    ConsulError,
+)
 from proconsul.structs.kv import DirEntry, KVSRequest
 from proconsul.structs.requests import IndexedDirEntries, KeyRequest
 
@@ -144,3 +152,182 @@ async def test_other_remote_errors_reach_the_caller_once() -> None:
     with pytest.raises(RPCError, match="Invalid KVS operation"):
         await forwarder(Consensus(leader=LEADER), pool).run("KVS.Apply", KVSRequest(Op="bogus", DirEnt=DirEntry(Key="k")), Local())
     assert len(pool.calls) == 1
+
+
+# ---- other datacenters -------------------------------------------------------
+
+DC2_A, DC2_B = "10.0.2.1:8300", "10.0.2.2:8300"
+
+
+def wan_forwarder(pool: FakePool, *servers: str, hold: float = 7.0) -> Forwarder:
+    fwd = forwarder(Consensus(leader=LEADER), pool, hold=hold)
+    fwd.wan = WANRouter("dc1", random.Random(1))
+    fwd.wan.update([MemberState(f"s{i}.dc2", address.partition(":")[0],
+                                {"role": "consul", "dc": "dc2", "port": "8300"}, "alive")
+                    for i, address in enumerate(servers)])
+    return fwd
+
+
+def dc2_pool(*addresses: str) -> tuple[FakePool, list]:
+    seen: list = []
+    pool = FakePool()
+
+    async def remote(request):
+        seen.append(request)
+        if isinstance(request, KVSRequest):
+            return True
+        return IndexedDirEntries(Index=42, KnownLeader=True, LastContact=5)
+
+    for address in addresses:
+        pool.register(address, "KVS.Get", remote, KeyRequest)
+        pool.register(address, "KVS.Apply", remote, KVSRequest)
+    return pool, seen
+
+
+async def test_a_request_for_another_datacenter_runs_on_one_of_its_servers() -> None:
+    pool, seen = dc2_pool(DC2_A, DC2_B)
+    local = Local()
+    reply = await wan_forwarder(pool, DC2_A, DC2_B).run(
+        "KVS.Get", KeyRequest(Key="k", Datacenter="dc2", AllowStale=True), local)
+    assert (reply.Index, reply.KnownLeader, reply.LastContact) == (42, True, 5)
+    assert not local.calls and seen[0].Datacenter == "dc2"
+    assert pool.calls[0][0] in (DC2_A, DC2_B)
+
+
+async def test_an_unknown_datacenter_has_no_path() -> None:
+    pool, _ = dc2_pool(DC2_A)
+    with pytest.raises(ConsulError, match=ERR_NO_PATH_TO_DC):
+        await wan_forwarder(pool, DC2_A).run("KVS.Get", KeyRequest(Datacenter="dc9"), Local())
+
+
+async def test_a_server_that_cannot_be_dialled_is_skipped_for_the_next() -> None:
+    pool, seen = dc2_pool(DC2_A, DC2_B)
+    fwd = wan_forwarder(pool, DC2_A, DC2_B)
+    first = fwd.wan.find("dc2")
+    pool.down(first)
+    await fwd.run("KVS.Apply", KVSRequest(Op="set", Datacenter="dc2",
+                                          DirEnt=DirEntry(Key="k")), Local())
+    assert len(seen) == 1 and fwd.wan.unreachable() == [("dc2", first)]
+    # The next request goes straight to the server that answers.
+    await fwd.run("KVS.Get", KeyRequest(Datacenter="dc2"), Local())
+    assert [c[0] for c in pool.calls].count(first) == 1
+
+
+async def test_when_no_server_answers_the_datacenter_fails_fast() -> None:
+    pool, _ = dc2_pool(DC2_A, DC2_B)
+    fwd = wan_forwarder(pool, DC2_A, DC2_B)
+    pool.down(DC2_A)
+    pool.down(DC2_B)
+    with pytest.raises(ConsulError, match="rpc error forwarding KVS.Get to datacenter dc2"):
+        await fwd.run("KVS.Get", KeyRequest(Datacenter="dc2"), Local())
+    calls = len(pool.calls)
+    with pytest.raises(ConsulError, match=ERR_DC_NOT_AVAILABLE):
+        await fwd.run("KVS.Get", KeyRequest(Datacenter="dc2"), Local())
+    assert len(pool.calls) == calls  # nothing dialled: failed at once
+
+
+async def test_a_remote_call_that_times_out_marks_the_server_and_drops_its_connection(
+        monkeypatch) -> None:
+    monkeypatch.setattr(forward, "WAN_WATCH_INTERVAL", 0.02)
+    pool = FakePool()
+
+    async def stuck(request):
+        await asyncio.sleep(10)
+
+    async def pong(request):
+        return True
+
+    pool.register(DC2_A, "KVS.Get", stuck, KeyRequest)
+    pool.register(DC2_A, "Status.Ping", pong)
+    fwd = wan_forwarder(pool, DC2_A, hold=0.05)
+    with pytest.raises(ConsulError, match="rpc error forwarding KVS.Get to datacenter dc2"):
+        await fwd.run("KVS.Get", KeyRequest(Datacenter="dc2"), Local())
+    assert pool.dropped == [DC2_A] and fwd.wan.unreachable() == [("dc2", DC2_A)]
+    assert [c[1] for c in pool.calls].count("Status.Ping") > 5  # it answered while waiting
+
+
+async def test_a_server_that_goes_silent_fails_the_call_early_and_its_dc_is_probed(
+        monkeypatch) -> None:
+    monkeypatch.setattr(forward, "WAN_WATCH_INTERVAL", 0.02)
+    monkeypatch.setattr(forward, "WAN_PING_TIMEOUT", 0.05)
+    pool = FakePool()
+
+    async def stuck(request):
+        await asyncio.sleep(10)
+
+    for address in (DC2_A, DC2_B):
+        pool.register(address, "KVS.Apply", stuck, KVSRequest)
+        pool.register(address, "Status.Ping", stuck)
+    fwd = wan_forwarder(pool, DC2_A, DC2_B)  # hold 7 s: the call's own timeout is 9 s
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(ConsulError, match="stopped answering while KVS.Apply waited"):
+        await fwd.run("KVS.Apply", KVSRequest(Op="set", Datacenter="dc2",
+                                              DirEnt=DirEntry(Key="k")), Local())
+    assert loop.time() - started < 1.0
+    assert sorted(pool.dropped) == [DC2_A, DC2_B]  # the other was probed, silent too
+    with pytest.raises(ConsulError, match=ERR_DC_NOT_AVAILABLE):
+        await fwd.run("KVS.Get", KeyRequest(Datacenter="dc2"), Local())
+
+
+async def test_a_broken_connection_fails_a_remote_write_but_retries_a_read() -> None:
+    pool, seen = dc2_pool(DC2_A, DC2_B)
+    fwd = wan_forwarder(pool, DC2_A, DC2_B)
+    first = fwd.wan.find("dc2")
+    pool.fail(first, RPCConnectionError("connection reset"))
+    with pytest.raises(ConsulError, match="connection reset"):
+        await fwd.run("KVS.Apply", KVSRequest(Op="set", Datacenter="dc2",
+                                              DirEnt=DirEntry(Key="k")), Local())
+    assert not seen
+    second = fwd.wan.find("dc2")
+    pool.fail(second, RPCConnectionError("connection reset"))
+    await fwd.run("KVS.Get", KeyRequest(Datacenter="dc2"), Local())
+    assert len(seen) == 1
+
+
+async def test_remote_errors_come_back_as_they_are() -> None:
+    pool = FakePool()
+
+    async def refuse(request):
+        raise ConsulError("Permission denied")
+
+    pool.register(DC2_A, "KVS.Get", refuse, KeyRequest)
+    with pytest.raises(RPCError, match="Permission denied") as caught:
+        await wan_forwarder(pool, DC2_A).run("KVS.Get", KeyRequest(Datacenter="dc2"), Local())
+    assert caught.value.status == 403
+
+
+async def test_a_status_request_as_a_dict_names_its_datacenter() -> None:
+    pool = FakePool()
+
+    async def leader(request):
+        return "10.0.2.1:8300"
+
+    pool.register(DC2_A, "Status.Leader", leader)
+    reply = await wan_forwarder(pool, DC2_A).run("Status.Leader", {"Datacenter": "dc2"},
+                                                 Local("local"))
+    assert reply == "10.0.2.1:8300"
+
+
+async def test_calls_waiting_on_one_server_share_its_pings(monkeypatch) -> None:
+    monkeypatch.setattr(forward, "WAN_WATCH_INTERVAL", 0.05)
+    pool = FakePool()
+    release = asyncio.Event()
+
+    async def blocked(request):
+        await release.wait()
+        return IndexedDirEntries(Index=2)
+
+    async def pong(request):
+        return True
+
+    pool.register(DC2_A, "KVS.Get", blocked, KeyRequest)
+    pool.register(DC2_A, "Status.Ping", pong)
+    fwd = wan_forwarder(pool, DC2_A)
+    calls = [asyncio.create_task(fwd.run("KVS.Get", KeyRequest(Datacenter="dc2"), Local()))
+             for _ in range(50)]
+    await asyncio.sleep(0.5)  # about ten watch intervals
+    release.set()
+    assert all(reply.Index == 2 for reply in await asyncio.gather(*calls))
+    pings = [c for c in pool.calls if c[1] == "Status.Ping"]
+    assert 3 <= len(pings) <= 12  # one per interval, not one per call per interval

@@ -1,0 +1,64 @@
+"""Federation.Status: every datacenter as this server sees it over the WAN (beyond Consul)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import TYPE_CHECKING
+
+from proconsul.structs.errors import ConsulError
+from proconsul.structs.federation import (
+    FederationDatacenter,
+    FederationServer,
+    FederationStatus,
+)
+from proconsul.structs.requests import DCSpecificRequest
+
+if TYPE_CHECKING:
+    from proconsul.server.server import Server
+
+LEADER_TIMEOUT = 5.0  # how long to wait for another datacenter to name its leader
+
+
+class Federation:
+    """The Federation RPC service (answered by the server that receives it)."""
+
+    NAME = "Federation"
+    METHODS = ("Status",)
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    async def Status(self, req: DCSpecificRequest) -> FederationStatus:
+        server = self.server
+        router = server.wan_router
+        rtts = router.rtt_by_datacenter(*server.wan_coordinate_map())
+        names = server.datacenters_by_distance()
+        leaders = await asyncio.gather(*(self._leader(dc) for dc in names))
+        out = []
+        for dc, (leader, error) in zip(names, leaders, strict=True):
+            rtt = rtts.get(dc, math.inf)
+            out.append(FederationDatacenter(
+                Datacenter=dc, Local=dc == server.config.datacenter,
+                RTTMillis=round(rtt * 1000, 3) if math.isfinite(rtt) else None,
+                Leader=leader, KnownLeader=bool(leader), LastError=error,
+                Servers=[FederationServer(
+                    Name=s.name, Node=s.node, Address=s.address, Status=s.status,
+                    Reachable=s.status == "alive" and not router.is_unreachable(s.address))
+                    for s in router.servers(dc)]))
+        return FederationStatus(Datacenter=server.config.datacenter, Server=server.wan_name,
+                                Datacenters=out)
+
+    async def _leader(self, dc: str) -> tuple[str, str]:
+        """The leader of ``dc`` and the error that kept it unknown."""
+        if dc == self.server.config.datacenter:
+            return self.server.consensus.leader_address() or "", ""
+        try:
+            async with asyncio.timeout(LEADER_TIMEOUT):
+                leader = await self.server.forwarder.forward_dc(
+                    dc, "Status.Leader", DCSpecificRequest(Datacenter=dc))
+        except ConsulError as err:
+            return "", err.message
+        except TimeoutError:
+            return "", f"no answer from {dc} within {LEADER_TIMEOUT:.0f}s"
+        return leader or "", "" if leader else "No cluster leader"

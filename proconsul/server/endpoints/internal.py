@@ -1,0 +1,32 @@
+"""Internal.*: the calls Consul's agents make of servers for their own needs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from proconsul.structs.errors import BadRequest, ConsulError
+from proconsul.structs.event import USER_EVENT_PREFIX, EventFireRequest, EventFireResponse
+
+if TYPE_CHECKING:
+    from proconsul.server.server import Server
+
+
+class Internal:
+    """The Internal RPC service."""
+
+    NAME = "Internal"
+    METHODS = ("EventFire",)
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    async def EventFire(self, req: EventFireRequest) -> EventFireResponse:
+        """Broadcast a user event (fired in another datacenter) on this server's LAN pool."""
+        fire = self.server.fire_user_event
+        if fire is None:
+            raise ConsulError("user events cannot be fired from this server")
+        try:
+            fire(USER_EVENT_PREFIX + req.Name, req.Payload or b"")
+        except ValueError as err:
+            raise BadRequest(f"UserEvent payload too large: {err}") from None
+        return EventFireResponse(KnownLeader=self.server.consensus.leader_address() is not None)

@@ -1,0 +1,233 @@
+"""Datacenters in network namespaces, joined by a bridge that plays the WAN (tests run as root).
+
+:class:`WanLab` makes, for one test, a bridge in the root namespace and one
+namespace per datacenter, each with a veth whose far end sits on the bridge.
+Every agent of a datacenter gets its own address on that veth, so traffic
+inside a datacenter stays inside its namespace while traffic between
+datacenters (and from the test, which stays in the root namespace and reaches
+everyone through the bridge's own address) crosses the veths.  Between two
+datacenters the link can be cut (iptables DROP inside both namespaces, in both
+directions, so the test still reaches everyone) and a datacenter's link can be
+delayed (``tc netem`` on its veth, or where the kernel lacks netem, a relay
+process that delays TCP to one address, reached through iptables DNAT).
+
+Names carry the creating process's pid, so a run removes only what dead runs
+left behind; :meth:`WanLab.close` removes everything it made, and the
+fixture calls it even when the test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+from tests.support.agent_process import AgentProcess, _launch, free_port
+
+
+class NetemUnavailable(RuntimeError):
+    """The kernel has no netem qdisc (``tc qdisc add ... netem`` is refused)."""
+
+PREFIX = "pcn"  # namespaces pcn-<pid>-<token>-<dc>; bridges and veths pcb<token>/pcv<token><i>
+_NS_RE = re.compile(rf"^{PREFIX}-(\d+)-")
+
+
+def run(*args: str, netns: str | None = None, check: bool = True) -> str:
+    cmd = (["ip", "netns", "exec", netns] if netns else []) + list(args)
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale() -> None:
+    """Remove namespaces and bridges left by runs whose process is gone."""
+    for line in run("ip", "netns", "list").splitlines():
+        name = line.split()[0] if line.strip() else ""
+        match = _NS_RE.match(name)
+        if match and not _alive(int(match.group(1))):
+            run("ip", "netns", "delete", name, check=False)
+    for line in run("ip", "-o", "link", "show").splitlines():
+        parts = line.split(": ")
+        if len(parts) < 2 or not parts[1].startswith("pcb"):
+            continue
+        bridge = parts[1].split("@")[0]
+        alias = re.search(rf"alias {PREFIX}-(\d+)", line)
+        if alias is None or not _alive(int(alias.group(1))):
+            run("ip", "link", "delete", bridge, check=False)
+
+
+def _free_subnet() -> int:
+    """A ``10.N.0.0/16`` the host uses for nothing (second octet)."""
+    used = run("ip", "-o", "-4", "addr", "show")
+    for _ in range(100):
+        octet = random.randrange(100, 250)
+        if f" 10.{octet}." not in used:
+            return octet
+    raise RuntimeError("no free 10.N.0.0/16 for the WAN lab")
+
+
+@dataclass
+class Datacenter:
+    """One datacenter's namespace and the addresses handed out in it."""
+
+    name: str
+    netns: str
+    veth: str  # the root-namespace end, on the bridge
+    index: int
+    addresses: list[str] = field(default_factory=list)
+
+
+class WanLab:
+    """Namespaces per datacenter on one bridge; agents started inside them."""
+
+    def __init__(self, datacenters: list[str]) -> None:
+        clean_stale()
+        self.token = f"{random.randrange(16 ** 4):04x}"
+        self.prefix = f"{PREFIX}-{os.getpid()}-{self.token}"
+        self.octet = _free_subnet()
+        self.bridge = f"pcb{self.token}"
+        self.gateway = f"10.{self.octet}.255.254"
+        self.dcs: dict[str, Datacenter] = {}
+        self.agents: list[AgentProcess] = []
+        self._cuts: list[tuple[str, str]] = []
+        self._relays: list[subprocess.Popen] = []
+        try:
+            run("ip", "link", "add", self.bridge, "type", "bridge")
+            run("ip", "link", "set", self.bridge, "alias", self.prefix)
+            run("ip", "addr", "add", f"{self.gateway}/16", "dev", self.bridge)
+            run("ip", "link", "set", self.bridge, "up")
+            for i, dc in enumerate(datacenters, start=1):
+                self._add_datacenter(dc, i)
+        except BaseException:
+            self.close()
+            raise
+
+    def _add_datacenter(self, dc: str, index: int) -> None:
+        netns = f"{self.prefix}-{dc}"
+        veth = f"pcv{self.token}{index}"
+        run("ip", "netns", "add", netns)
+        self.dcs[dc] = Datacenter(dc, netns, veth, index)
+        run("ip", "link", "add", veth, "type", "veth", "peer", "name", f"{veth}p")
+        run("ip", "link", "set", f"{veth}p", "netns", netns)
+        run("ip", "link", "set", f"{veth}p", "name", "wan0", netns=netns)
+        run("ip", "link", "set", veth, "master", self.bridge)
+        run("ip", "link", "set", veth, "up")
+        run("ip", "link", "set", "lo", "up", netns=netns)
+        run("ip", "link", "set", "wan0", "up", netns=netns)
+
+    def address(self, dc: str) -> str:
+        """A new address in ``dc``'s namespace (one per agent)."""
+        d = self.dcs[dc]
+        address = f"10.{self.octet}.{d.index}.{len(d.addresses) + 1}"
+        run("ip", "addr", "add", f"{address}/16", "dev", "wan0", netns=d.netns)
+        d.addresses.append(address)
+        return address
+
+    # ---- agents ---------------------------------------------------------------
+
+    def start_agent(self, dc: str, *extra: str, host: str | None = None, server: bool = True,
+                    bootstrap_expect: int = 1, join: list[str] = (),
+                    join_wan: list[str] = (), timeout: float = 40) -> AgentProcess:
+        """An agent of ``dc`` in its namespace, on a fresh address with Consul's default
+        ports (each agent has its own address, from :meth:`address` unless given) and a
+        data directory of its own."""
+        host = host or self.address(dc)
+        dns_port = 8600
+        args = ["-datacenter", dc, "-node", f"{dc}-{host.rsplit('.', 1)[1]}",
+                "-bind", host, "-client", host, "-dns-port", str(dns_port)]
+        args += ["-data-dir", f"/tmp/{self.prefix}-{host}"]
+        if server:
+            args += ["-server", "-bootstrap-expect", str(bootstrap_expect or 1)]
+        args += [a for j in join for a in ("-retry-join", j)]
+        args += [a for j in join_wan for a in ("-retry-join-wan", j)]
+        agent = _launch([*args, *extra], AgentProcess(host, 8500, None, 8301, 8302, dns_port),
+                       timeout, wrapper=["ip", "netns", "exec", self.dcs[dc].netns])
+        self.agents.append(agent)
+        return agent
+
+    # ---- faults ---------------------------------------------------------------
+
+    def cut(self, a: str, b: str) -> None:
+        """Drop every packet between datacenters ``a`` and ``b`` (both directions)."""
+        for here, there in ((a, b), (b, a)):
+            subnet = f"10.{self.octet}.{self.dcs[there].index}.0/24"
+            netns = self.dcs[here].netns
+            run("iptables", "-w", "-A", "INPUT", "-s", subnet, "-j", "DROP", netns=netns)
+            run("iptables", "-w", "-A", "OUTPUT", "-d", subnet, "-j", "DROP", netns=netns)
+        self._cuts.append((a, b))
+
+    def heal(self) -> None:
+        """Remove every cut."""
+        for dc in {name for cut in self._cuts for name in cut}:
+            run("iptables", "-w", "-F", "INPUT", netns=self.dcs[dc].netns)
+            run("iptables", "-w", "-F", "OUTPUT", netns=self.dcs[dc].netns)
+        self._cuts.clear()
+
+    def delay(self, dc: str, ms: float) -> None:
+        """Add ``ms`` of delay to every packet leaving ``dc`` (0 removes it); raises
+        :class:`NetemUnavailable` where the kernel has no netem qdisc."""
+        netns = self.dcs[dc].netns
+        run("tc", "qdisc", "del", "dev", "wan0", "root", netns=netns, check=False)
+        if ms > 0:
+            try:
+                run("tc", "qdisc", "add", "dev", "wan0", "root", "netem", "delay", f"{ms}ms",
+                    netns=netns)
+            except RuntimeError as err:
+                if "qdisc kind is unknown" in str(err):
+                    raise NetemUnavailable(str(err)) from None
+                raise
+
+    def relay(self, src_dc: str, host: str, port: int, ms: float) -> None:
+        """Send ``src_dc``'s TCP connections to ``host:port`` through a relay (a process in
+        the root namespace) that delays each direction by ``ms / 2``: the userspace
+        stand-in for :meth:`delay` (iptables DNAT in ``src_dc``'s namespace)."""
+        listen = free_port(self.gateway)
+        relay = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.delay_relay", self.gateway, str(listen),
+             host, str(port), str(ms)], stdout=subprocess.PIPE, text=True)
+        self._relays.append(relay)
+        if relay.stdout.readline().strip() != "ready":
+            raise RuntimeError("the delay relay did not start")
+        run("iptables", "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", host,
+            "--dport", str(port), "-j", "DNAT", "--to-destination", f"{self.gateway}:{listen}",
+            netns=self.dcs[src_dc].netns)
+
+    def unrelay(self, src_dc: str) -> None:
+        """Remove ``src_dc``'s relays (new connections go direct again)."""
+        run("iptables", "-w", "-t", "nat", "-F", "OUTPUT", netns=self.dcs[src_dc].netns)
+        for relay in self._relays:
+            relay.kill()
+            relay.wait()
+        self._relays.clear()
+
+    # ---- teardown -------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the agents, delete the namespaces (their veths go with them), the bridge
+        and the agents' data directories."""
+        for agent in self.agents:
+            if agent.process is not None:
+                agent.kill()
+        for relay in self._relays:
+            relay.kill()
+            relay.wait()
+        for d in self.dcs.values():
+            run("ip", "netns", "delete", d.netns, check=False)
+            run("ip", "link", "delete", d.veth, check=False)
+            for address in d.addresses:
+                subprocess.run(["rm", "-rf", f"/tmp/{self.prefix}-{address}"], check=False)
+        run("ip", "link", "delete", self.bridge, check=False)
