@@ -130,7 +130,6 @@ class AgentLookup:
         return reply.ServiceNodes
 
     async def prepared_query(self, datacenter: str, name: str, client_ip: str = "") -> QueryResult:
-        self._check_datacenter(datacenter)
         config = self._agent.config
         agent = QuerySource(Datacenter=config.datacenter, Node=config.node_name)
         try:
