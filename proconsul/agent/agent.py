@@ -36,6 +36,7 @@ from proconsul.agent.tls import (
     server_hostname,
 )
 from proconsul.agent.user_events import UserEvents
+from proconsul.agent.watches import Address, Watches
 from proconsul.fsm.fsm import FSM
 from proconsul.gossip.serf import MemberEvent, MemberEventType, SerfEvent, UserEvent
 from proconsul.lib.routine import RoutineManager
@@ -129,6 +130,7 @@ class Agent:
         dns = DNSSettings.from_config(self.config)
         self.dns_resolver = Resolver(dns, AgentLookup(self, dns.allow_stale, dns.max_stale_ms))
         self.dns: DNSServer | None = None
+        self.watches = Watches(self._watch_address)
 
     def _durable_raft(self, fsm: FSM) -> RaftNode:
         self.raft = DurableRaft(self.config, fsm, self.pool.tls, self._rpc_server_name)
@@ -138,6 +140,7 @@ class Agent:
         for warning in self.config.warnings:
             log.warning("%s", warning)
         set_query_times(self.config.default_query_time, self.config.max_query_time)
+        self.watches.check(self.config.tree.get("watches") or [])
         try:
             await self.gossip.start()
         except OSError as err:
@@ -178,6 +181,7 @@ class Agent:
             self.dns = dns
             log.info("DNS server listening on %s:%d (udp and tcp)", self.config.dns_addr,
                      self.config.dns_port)
+        self.watches.update(self.config.tree.get("watches") or [])
         if self.config.auto_reload_config:
             self.routines.start("config-watch",
                                 lambda: watch_config(self._watched_files, self._auto_reload))
@@ -243,7 +247,22 @@ class Agent:
         log.info("leaving: done%s", "" if removed else
                  " (still in the raft configuration after the grace period)")
 
+    def _watch_address(self) -> Address | None:
+        """The agent's first HTTP (else HTTPS) listener, as the watches reach it."""
+        config = self.config
+        for scheme, hosts, port in (("http", config.http_addr, config.http_port),
+                                    ("https", config.https_addr, config.https_port)):
+            if port <= 0 or not hosts.split():
+                continue
+            host = hosts.split()[0]
+            if host.startswith("unix://"):
+                return Address("unix", host[len("unix://"):])
+            host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+            return Address(scheme, host, port)
+        return None
+
     async def stop(self) -> None:
+        self.watches.stop_all()
         await self.routines.stop_all()
         await self.registry.stop()
         if self.dns is not None:
@@ -353,8 +372,11 @@ class Agent:
         level = LOG_LEVELS.get(new.log_level.lower())
         if level is None:
             raise ConfigError([f"Invalid log level: {new.log_level}"])
+        watches = new.tree.get("watches") or []
+        self.watches.check(watches)
         restart = restart_required(cfg.tree, new.tree) + self._reload_tls(new)
         await self._apply_config_registrations(new.services, new.checks)
+        self.watches.update(watches)
         if self.http is not None:
             self.http.app["log_monitor"].set_base_level(level)
         else:

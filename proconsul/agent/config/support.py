@@ -44,6 +44,7 @@ SUPPORTED = frozenset({
     "log_file", "log_rotate_bytes", "log_rotate_duration", "log_rotate_max_files", "log_json",
     "enable_syslog", "syslog_facility",
     "connect.enabled", "connect.ca_provider", "connect.ca_config",
+    "watches",
 })
 
 # Values that ask for exactly what Proconsul does anyway: no warning.
