@@ -28,6 +28,7 @@ from proconsul.agent.local.sync import AntiEntropy, NodeInfo
 from proconsul.agent.pidfile import remove_pid_file, write_pid_file
 from proconsul.agent.router import Router
 from proconsul.agent.rpc_client import RPCClient, ping
+from proconsul.agent.telemetry import flush_sinks
 from proconsul.agent.tls import (
     ContextSwitch,
     client_context,
@@ -39,6 +40,7 @@ from proconsul.agent.user_events import UserEvents
 from proconsul.agent.watches import Address, Watches
 from proconsul.fsm.fsm import FSM
 from proconsul.gossip.serf import MemberEvent, MemberEventType, SerfEvent, UserEvent
+from proconsul.lib.metrics import registry as metrics
 from proconsul.lib.routine import RoutineManager
 from proconsul.raft.node import RaftNode
 from proconsul.rpc.pool import MuxPool
@@ -168,6 +170,8 @@ class Agent:
             await self._start_http()
         await self._load_registrations()
         self.routines.start("coordinate-sync", self._sync_coordinates)
+        if metrics.sinks:
+            self.routines.start("metrics-flush", lambda: flush_sinks(metrics))
         self.routines.start("anti-entropy", self.anti_entropy.run)
         if self.config.dns_port > 0:
             dns = DNSServer(self.dns_resolver, self.config.dns_addr, self.config.dns_port)
