@@ -130,7 +130,8 @@ class Agent:
         self._config_services: dict[str, dict] = {}
         self._config_checks: dict[str, dict] = {}
         dns = DNSSettings.from_config(self.config)
-        self.dns_resolver = Resolver(dns, AgentLookup(self, dns.allow_stale, dns.max_stale_ms))
+        self.dns_resolver = Resolver(dns, AgentLookup(self, dns.allow_stale, dns.max_stale_ms),
+                                     config.node_name)
         self.dns: DNSServer | None = None
         self.watches = Watches(self._watch_address)
 

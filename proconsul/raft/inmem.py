@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from proconsul.lib.metrics import registry as metrics
 from proconsul.raft.interface import ConsensusError, StateMachine
 from proconsul.raft.node import ServerView
 
@@ -31,12 +32,17 @@ class InmemConsensus:
     def start(self) -> None:
         """Take leadership and tell the observers."""
         log.info("New leader elected: payload=%s", self._id)
+        metrics.incr_counter("consul.raft.state.leader")
         for callback in self._observers:
             callback(True)
 
     async def apply(self, data: bytes, timeout: float | None = None) -> Any:
         self._index += 1
-        return self._fsm.apply(self._index, data)
+        start = metrics.timer()
+        result = self._fsm.apply(self._index, data)
+        metrics.measure_since("consul.raft.fsm.apply", start)
+        metrics.measure_since("consul.raft.commitTime", start)
+        return result
 
     async def barrier(self, timeout: float | None = None) -> None:
         await asyncio.sleep(0)

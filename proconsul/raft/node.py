@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from proconsul.lib.deadlines import Deadlines
+from proconsul.lib.metrics import registry as metrics
 from proconsul.raft.config import Configuration, RaftConfig, Suffrage
 from proconsul.raft.core import RaftCore, Ready, Role
 from proconsul.raft.interface import ConsensusError, NoLeaderError, NotLeaderError, StateMachine
@@ -187,6 +188,7 @@ class RaftNode:
         self._observers: list[Callable[[bool], None]] = []
         self._known_leader: str | None = None
         self._was_leader = False
+        self._role: Role | None = None  # the last role seen, for the raft.state.* counters
         self._started_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None  # looked up once: on Python 3.11
         # each asyncio.get_running_loop() is a getpid() system call
@@ -241,8 +243,11 @@ class RaftNode:
     # ------------------------------------------------------------------ Consensus
 
     async def apply(self, data: bytes, timeout: float | None = None) -> Any:
+        start = metrics.timer()
         index, term = self._propose(data, EntryType.COMMAND)
-        return await self._wait_applied(index, term, timeout)
+        result = await self._wait_applied(index, term, timeout)
+        metrics.measure_since("consul.raft.commitTime", start)
+        return result
 
     async def barrier(self, timeout: float | None = None) -> None:
         index, term = self._propose(b"", EntryType.BARRIER)
@@ -437,6 +442,10 @@ class RaftNode:
                 else:
                     future.set_result(read.index)
         if ready.soft_state is not None:
+            if ready.soft_state.role is not self._role:
+                self._role = ready.soft_state.role
+                if self._role is not Role.PRE_CANDIDATE:
+                    metrics.incr_counter(f"consul.raft.state.{self._role.value}")
             self._log_leader(ready.soft_state.leader_id)
             self._on_soft_state(ready.soft_state.role is Role.LEADER)
 
@@ -455,9 +464,11 @@ class RaftNode:
 
     def _apply(self, entry: Entry) -> None:
         self._applied_index = entry.index
-        result = (
-            self._fsm.apply(entry.index, entry.data) if entry.type is EntryType.COMMAND else None
-        )
+        result = None
+        if entry.type is EntryType.COMMAND:
+            start = metrics.timer()
+            result = self._fsm.apply(entry.index, entry.data)
+            metrics.measure_since("consul.raft.fsm.apply", start)
         pending = self._proposals.pop(entry.index, None)
         if pending is None or pending[1].done():
             return

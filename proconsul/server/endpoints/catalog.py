@@ -91,6 +91,7 @@ class Catalog:
             raise BadRequest("Invalid service address")
         return service
 
+    @timed("consul.catalog.deregister")
     async def Deregister(self, req: DeregisterRequest) -> bool:
         if not req.Node:
             raise BadRequest("Must provide node")
