@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                               "configuration"),
     "connect ca set-config": ("connect_commands", "CA_SET_CONFIG",
                               "Modify the current Connect CA configuration"),
+    "debug": ("debug_command", "DEBUG", "Records a debugging archive for operators"),
     "event": ("event_command", "EVENT", "Fire a new event"),
     "force-leave": ("membership_commands", "FORCE_LEAVE",
                     "Forces a member of the cluster to enter the \"left\" state"),

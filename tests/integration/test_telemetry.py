@@ -3,6 +3,8 @@ metrics_prefix and prefix_filter, against real agents."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import socket
 
 import dns.message
@@ -138,3 +140,16 @@ def test_metrics_prefix_and_prefix_filter():
 def test_bad_statsd_address_stops_start_up():
     with pytest.raises(RuntimeError, match="telemetry: invalid address 'nowhere'"):
         start_agent("-hcl", 'telemetry { statsd_address = "nowhere" }')
+
+
+def test_metrics_stream_sends_each_finished_interval(agent):
+    conn = http.client.HTTPConnection(agent.host, agent.port, timeout=30)
+    try:
+        conn.request("GET", "/v1/agent/metrics/stream")
+        reply = conn.getresponse()
+        assert reply.status == 200
+        summary = json.loads(reply.readline())
+    finally:
+        conn.close()
+    assert set(summary) == {"Timestamp", "Gauges", "Points", "Counters", "Samples"}
+    assert any(".runtime." in gauge["Name"] for gauge in summary["Gauges"])
