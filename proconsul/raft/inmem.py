@@ -71,6 +71,20 @@ class InmemConsensus:
     def on_leadership_change(self, callback: Callable[[bool], None]) -> None:
         self._observers.append(callback)
 
+    def stats(self) -> dict[str, str]:
+        """hashicorp/raft's ``Stats()`` for a cluster of one that commits at once."""
+        index = str(self._index)
+        return {
+            "applied_index": index, "commit_index": index, "fsm_pending": "0",
+            "last_contact": "0", "last_log_index": index, "last_log_term": "1",
+            "last_snapshot_index": "0", "last_snapshot_term": "0",
+            "latest_configuration": f"[{{Suffrage:Voter ID:{self._id} Address:{self._address}}}]",
+            "latest_configuration_index": "0", "num_peers": "0",
+            "protocol_version": "3", "protocol_version_max": "3", "protocol_version_min": "0",
+            "snapshot_version_max": "1", "snapshot_version_min": "0",
+            "state": "Leader", "term": "1",
+        }
+
     def term(self) -> int:
         return 1
 

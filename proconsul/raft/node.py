@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from proconsul.lib.deadlines import Deadlines
+from proconsul.lib.duration import format_seconds
 from proconsul.lib.metrics import registry as metrics
 from proconsul.raft.config import Configuration, RaftConfig, Suffrage
 from proconsul.raft.core import RaftCore, Ready, Role
@@ -288,6 +289,38 @@ class RaftNode:
 
     def term(self) -> int:
         return self._core.term if self._core is not None else 0
+
+    def stats(self) -> dict[str, str]:
+        """hashicorp/raft's ``Stats()``: what ``/v1/agent/self`` and ``info`` show as raft."""
+        core = self._core
+        if core is None:
+            return {"state": "Shutdown"}
+        configuration = core.configuration
+        latest = self._storage.snapshots.latest
+        if core.is_leader:
+            contact = "0"
+        elif core.last_leader_contact == float("-inf"):
+            contact = "never"
+        else:
+            contact = format_seconds(self.last_contact())
+        servers = " ".join(
+            f"{{Suffrage:{'Voter' if s.suffrage == Suffrage.VOTER else 'Nonvoter'} "
+            f"ID:{s.id} Address:{s.address}}}" for s in configuration.servers)
+        voters = configuration.voters()
+        role = "Candidate" if core.role is Role.PRE_CANDIDATE else core.role.value.title()
+        return {
+            "applied_index": str(self._applied_index), "commit_index": str(core.commit_index),
+            "fsm_pending": "0", "last_contact": contact,
+            "last_log_index": str(core.log.last_index), "last_log_term": str(core.log.last_term),
+            "last_snapshot_index": str(latest.index if latest else 0),
+            "last_snapshot_term": str(latest.term if latest else 0),
+            "latest_configuration": f"[{servers}]",
+            "latest_configuration_index": str(core.configuration_index),
+            "num_peers": str(len(voters) - (self.id in voters)),
+            "protocol_version": "3", "protocol_version_max": "3", "protocol_version_min": "0",
+            "snapshot_version_max": "1", "snapshot_version_min": "0",
+            "state": role, "term": str(core.term),
+        }
 
     def servers(self) -> list[ServerView]:
         """The configuration with the leader's view of contact and log progress."""
