@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from proconsul import CONSUL_COMPAT_VERSION
+from proconsul.agent import telemetry
 from proconsul.agent.cache import Cache
 from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.config import AgentConfig
@@ -171,8 +172,7 @@ class Agent:
             await self._start_http()
         await self._load_registrations()
         self.routines.start("coordinate-sync", self._sync_coordinates)
-        if metrics.sinks:
-            self.routines.start("metrics-flush", lambda: flush_sinks(metrics))
+        self._start_metrics_flush()
         self.routines.start("anti-entropy", self.anti_entropy.run)
         if self.config.dns_port > 0:
             dns = DNSServer(self.dns_resolver, self.config.dns_addr, self.config.dns_port)
@@ -251,6 +251,11 @@ class Agent:
         removed = all((await asyncio.gather(*waits))[1:])
         log.info("leaving: done%s", "" if removed else
                  " (still in the raft configuration after the grace period)")
+
+    def _start_metrics_flush(self) -> None:
+        """With a statsd or DogStatsD sink, flush it every 100 ms (once started, for good)."""
+        if metrics.sinks and not self.routines.is_running("metrics-flush"):
+            self.routines.start("metrics-flush", lambda: flush_sinks(metrics))
 
     def _watch_address(self) -> Address | None:
         """The agent's first HTTP (else HTTPS) listener, as the watches reach it."""
@@ -353,7 +358,8 @@ class Agent:
         self._config_services, self._config_checks = wanted_services, wanted_checks
 
     async def reload(self) -> list[str]:
-        """Re-read the config sources; apply services, checks, log level and TLS files.
+        """Re-read the config sources; apply services, checks, log level, TLS files, watches
+        and telemetry.
 
         Returns the changed top-level keys that only a restart applies (they are
         logged too); a config error leaves everything as it was, and is logged
@@ -379,6 +385,8 @@ class Agent:
             raise ConfigError([f"Invalid log level: {new.log_level}"])
         watches = new.tree.get("watches") or []
         self.watches.check(watches)
+        telemetry.configure(metrics, new.tree)
+        self._start_metrics_flush()
         restart = restart_required(cfg.tree, new.tree) + self._reload_tls(new)
         await self._apply_config_registrations(new.services, new.checks)
         self.watches.update(watches)

@@ -25,9 +25,19 @@ def configure(metrics: Metrics, tree: dict[str, Any]) -> None:
     """``telemetry``: the host name in gauge names unless ``disable_hostname``, the
     ``metrics_prefix``, the prefix filter and the statsd / DogStatsD sinks.
 
-    Raises ConsulError for a sink address that is not ``host:port``.
+    Raises ConsulError for a sink address that is not ``host:port``, before changing
+    anything (so a reload with one keeps the settings in force).
     """
     telemetry = tree.get("telemetry", {})
+    try:
+        sinks = []
+        if telemetry.get("statsd_address"):
+            sinks.append(UDPSink(telemetry["statsd_address"]))
+        if telemetry.get("dogstatsd_addr"):
+            sinks.append(UDPSink(telemetry["dogstatsd_addr"], dogstatsd=True,
+                                 tags=tuple(telemetry.get("dogstatsd_tags") or ())))
+    except AddressError as err:
+        raise ConsulError(f"telemetry: {err}") from None
     metrics.hostname = "" if telemetry.get("disable_hostname", False) else socket.gethostname()
     allowed, blocked = [], []
     for rule in telemetry.get("prefix_filter") or []:
@@ -43,15 +53,7 @@ def configure(metrics: Metrics, tree: dict[str, Any]) -> None:
                       allowed=tuple(allowed), blocked=tuple(blocked))
     for sink in metrics.sinks:
         sink.close()
-    metrics.sinks = []
-    try:
-        if telemetry.get("statsd_address"):
-            metrics.sinks.append(UDPSink(telemetry["statsd_address"]))
-        if telemetry.get("dogstatsd_addr"):
-            metrics.sinks.append(UDPSink(telemetry["dogstatsd_addr"], dogstatsd=True,
-                                         tags=tuple(telemetry.get("dogstatsd_tags") or ())))
-    except AddressError as err:
-        raise ConsulError(f"telemetry: {err}") from None
+    metrics.sinks = sinks
 
 
 async def flush_sinks(metrics: Metrics, period: float = FLUSH_INTERVAL) -> None:

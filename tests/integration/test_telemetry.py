@@ -153,3 +153,24 @@ def test_metrics_stream_sends_each_finished_interval(agent):
         conn.close()
     assert set(summary) == {"Timestamp", "Gauges", "Points", "Counters", "Samples"}
     assert any(".runtime." in gauge["Name"] for gauge in summary["Gauges"])
+
+
+def test_reload_applies_telemetry(udp, tmp_path):
+    conf = tmp_path / "telemetry.hcl"
+    conf.write_text("telemetry { disable_hostname = true }\n")
+    agent = start_agent("-config-file", str(conf))
+    try:
+        port = udp.getsockname()[1]
+        conf.write_text(f'telemetry {{ statsd_address = "127.0.0.1:{port}" '
+                        'disable_hostname = true prefix_filter = ["-consul.runtime"] }\n')
+        assert agent.put("/v1/agent/reload").status == 200
+        assert agent.put("/v1/kv/r", "1").status == 200
+        lines = _lines_until(udp, lambda line: line.startswith("consul.kvs.apply:"))
+        assert not any(line.startswith("consul.runtime.") for line in lines)
+        conf.write_text('telemetry { statsd_address = "nowhere" }\n')
+        failed = agent.put("/v1/agent/reload")
+        assert failed.status == 500 and "telemetry: invalid address 'nowhere'" in failed.text
+        assert agent.put("/v1/kv/r", "2").status == 200  # the sink in force still sends
+        _lines_until(udp, lambda line: line.startswith("consul.kvs.apply:"))
+    finally:
+        agent.stop()
