@@ -29,6 +29,8 @@ EXPECTED = {
     "consul_leader_barrier", "consul_leader_reconcile", "consul_leader_reconcileMember",
     "consul_api_http", "consul_dns_domain_query", "consul_dns_ptr_query",
     "consul_runtime_num_goroutines", "consul_runtime_alloc_bytes",
+    "consul_catalog_service_query", "consul_health_service_query",
+    "consul_health_service_not_found",
 }
 
 
@@ -57,6 +59,8 @@ def test_prometheus_text_parses_and_carries_consuls_names(tmp_path):
         assert client.put("/v1/catalog/deregister", {"Node": "ext"}).status == 200
         assert client.put("/v1/session/create", {"TTL": "30s"}).status == 200
         assert client.put("/v1/event/fire/deploy").status == 200
+        assert client.get("/v1/catalog/service/consul").status == 200
+        assert client.get("/v1/health/service/nothing-here").json() == []
         for name in ("metrics-client.node.consul.",
                      dns.reversename.from_address(server.host).to_text()):
             query = dns.message.make_query(name, "PTR" if "arpa" in name else "A")

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from msgspec.structs import replace
 
+from proconsul.lib.metrics import registry as metrics
 from proconsul.lib.metrics import timed
 from proconsul.server.filtering import ResultFilter
 from proconsul.structs.catalog import (
@@ -135,8 +136,11 @@ class Catalog:
             def read(ws):
                 return store.service_nodes(ws, req.ServiceName, tags, req.NodeMetaFilters,
                                            req.ServiceKind)
-        return await self.server.read_into(req, IndexedServiceNodes(), "ServiceNodes", read,
-                                           keep.apply)
+        reply = await self.server.read_into(req, IndexedServiceNodes(), "ServiceNodes", read,
+                                            keep.apply)
+        if req.ServiceName:
+            count_service_query("catalog", req.ServiceName, not reply.ServiceNodes)
+        return reply
 
     async def NodeServices(self, req: NodeSpecificRequest) -> IndexedNodeServices:
         if not req.Node:
@@ -155,3 +159,11 @@ class Catalog:
             req, IndexedNodeServiceList(), "NodeServices",
             lambda ws: self.server.store.node_service_list(ws, req.Node),
             lambda found: found and replace(found, Services=keep.apply(found.Services)))
+
+
+def count_service_query(kind: str, service: str, not_found: bool) -> None:
+    """Consul's consul.<catalog|health>.service.query (and .not-found) counters."""
+    labels = {"service": service}
+    metrics.incr_counter(f"consul.{kind}.service.query", labels=labels)
+    if not_found:
+        metrics.incr_counter(f"consul.{kind}.service.not-found", labels=labels)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from proconsul.server.endpoints.catalog import count_service_query
 from proconsul.server.filtering import ResultFilter
 from proconsul.structs.catalog import HEALTH_ANY, HEALTH_STATES, CheckServiceNode, HealthCheck
 from proconsul.structs.errors import BadRequest
@@ -55,8 +56,10 @@ class Health:
             raise BadRequest("Must provide service name")
         keep = ResultFilter(req.Filter, CheckServiceNode)
         tags = req.ServiceTags if req.TagFilter else None
-        return await self.server.read_into(
+        reply = await self.server.read_into(
             req, IndexedCheckServiceNodes(), "Nodes",
             lambda ws: self.server.store.check_service_nodes(
                 ws, req.ServiceName, tags, req.NodeMetaFilters, req.ServiceKind),
             keep.apply)
+        count_service_query("health", req.ServiceName, not reply.Nodes)
+        return reply
