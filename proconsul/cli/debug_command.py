@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tarfile
 import threading
 import time
@@ -224,10 +225,10 @@ def debug(ctx: Context) -> int:
     capture = Capture(ctx, client, targets, output, interval, duration)
     capture.static()
     if any(capture.wants(t) for t in ("metrics", "logs", "pprof")):
-        try:
-            capture.dynamic()
-        except KeyboardInterrupt:
-            capture.stopped.set()
+        for signum in (signal.SIGINT, signal.SIGTERM):  # stop early, still archive
+            signal.signal(signum, lambda *_: capture.stopped.set())
+        capture.dynamic()
+        if capture.stopped.is_set():
             capture.errors.append("stopping collection due to shutdown signal")
         for error in capture.errors:
             ctx.error(f"==> Error encountered during collection: {error}")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import tarfile
 
 import pytest
 
 from tests.support.agent_process import start_agent
-from tests.support.cli_process import run_cli
+from tests.support.cli_process import run_cli, start_cli
 
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ")
 
@@ -96,3 +97,23 @@ def test_debug_skips_pprof_without_enable_debug(tmp_path):
     assert result.returncode == 0
     assert "Unable to capture pprof. Set enable_debug to true" in result.stderr.decode()
     assert sorted(os.listdir(output)) == ["host.json", "index.json"]
+
+
+def test_debug_interrupted_still_writes_the_archive(agent, tmp_path):
+    # its own agent: the interrupted profile keeps sampling there for a minute
+    output = tmp_path / "cut"
+    debug = start_cli(agent, "debug", "-duration=60s", "-interval=5s",
+                      f"-output={output}")
+    try:
+        while b"Capture successful" not in debug.stdout.readline():
+            assert debug.poll() is None, debug.stderr.read()
+        debug.send_signal(signal.SIGINT)
+        stdout, stderr = debug.communicate(timeout=30)
+    finally:
+        if debug.poll() is None:
+            debug.kill()
+    assert debug.returncode == 0, stderr
+    assert b"stopping collection due to shutdown signal" in stderr
+    assert f"Saved debug archive: {output}.tar.gz".encode() in stdout
+    with tarfile.open(f"{output}.tar.gz", "r:gz") as tar:
+        assert {"cut/index.json", "cut/agent.json", "cut/consul.log"} <= set(tar.getnames())
