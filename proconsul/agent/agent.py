@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from proconsul import CONSUL_COMPAT_VERSION
+from proconsul.agent import telemetry
 from proconsul.agent.cache import Cache
 from proconsul.agent.cache.connect_ca import ConnectCALeaf
 from proconsul.agent.checks.alias import AliasSnapshot
@@ -29,6 +30,7 @@ from proconsul.agent.local.sync import AntiEntropy, NodeInfo
 from proconsul.agent.pidfile import remove_pid_file, write_pid_file
 from proconsul.agent.router import Router
 from proconsul.agent.rpc_client import RPCClient, ping
+from proconsul.agent.telemetry import flush_sinks
 from proconsul.agent.tls import (
     ContextSwitch,
     client_context,
@@ -37,8 +39,10 @@ from proconsul.agent.tls import (
     server_hostname,
 )
 from proconsul.agent.user_events import UserEvents
+from proconsul.agent.watches import Address, Watches
 from proconsul.fsm.fsm import FSM
 from proconsul.gossip.serf import MemberEvent, MemberEventType, SerfEvent, UserEvent
+from proconsul.lib.metrics import registry as metrics
 from proconsul.lib.routine import RoutineManager
 from proconsul.raft.node import RaftNode
 from proconsul.rpc.pool import MuxPool
@@ -132,8 +136,10 @@ class Agent:
         self._config_services: dict[str, dict] = {}
         self._config_checks: dict[str, dict] = {}
         dns = DNSSettings.from_config(self.config)
-        self.dns_resolver = Resolver(dns, AgentLookup(self, dns.allow_stale, dns.max_stale_ms))
+        self.dns_resolver = Resolver(dns, AgentLookup(self, dns.allow_stale, dns.max_stale_ms),
+                                     config.node_name)
         self.dns: DNSServer | None = None
+        self.watches = Watches(self._watch_address)
 
     def _durable_raft(self, fsm: FSM) -> RaftNode:
         self.raft = DurableRaft(self.config, fsm, self.pool.tls, self._rpc_server_name)
@@ -143,6 +149,7 @@ class Agent:
         for warning in self.config.warnings:
             log.warning("%s", warning)
         set_query_times(self.config.default_query_time, self.config.max_query_time)
+        self.watches.check(self.config.tree.get("watches") or [])
         try:
             await self.gossip.start()
         except OSError as err:
@@ -173,6 +180,7 @@ class Agent:
             await self._start_http()
         await self._load_registrations()
         self.routines.start("coordinate-sync", self._sync_coordinates)
+        self._start_metrics_flush()
         self.routines.start("anti-entropy", self.anti_entropy.run)
         if self.config.dns_port > 0:
             dns = DNSServer(self.dns_resolver, self.config.dns_addr, self.config.dns_port)
@@ -186,6 +194,7 @@ class Agent:
             self.dns = dns
             log.info("DNS server listening on %s:%d (udp and tcp)", self.config.dns_addr,
                      self.config.dns_port)
+        self.watches.update(self.config.tree.get("watches") or [])
         if self.config.auto_reload_config:
             self.routines.start("config-watch",
                                 lambda: watch_config(self._watched_files, self._auto_reload))
@@ -251,7 +260,27 @@ class Agent:
         log.info("leaving: done%s", "" if removed else
                  " (still in the raft configuration after the grace period)")
 
+    def _start_metrics_flush(self) -> None:
+        """With a statsd or DogStatsD sink, flush it every 100 ms (once started, for good)."""
+        if metrics.sinks and not self.routines.is_running("metrics-flush"):
+            self.routines.start("metrics-flush", lambda: flush_sinks(metrics))
+
+    def _watch_address(self) -> Address | None:
+        """The agent's first HTTP (else HTTPS) listener, as the watches reach it."""
+        config = self.config
+        for scheme, hosts, port in (("http", config.http_addr, config.http_port),
+                                    ("https", config.https_addr, config.https_port)):
+            if port <= 0 or not hosts.split():
+                continue
+            host = hosts.split()[0]
+            if host.startswith("unix://"):
+                return Address("unix", host[len("unix://"):])
+            host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+            return Address(scheme, host, port)
+        return None
+
     async def stop(self) -> None:
+        self.watches.stop_all()
         await self.routines.stop_all()
         await self.registry.stop()
         if self.dns is not None:
@@ -342,7 +371,8 @@ class Agent:
         self._config_services, self._config_checks = wanted_services, wanted_checks
 
     async def reload(self) -> list[str]:
-        """Re-read the config sources; apply services, checks, log level and TLS files.
+        """Re-read the config sources; apply services, checks, log level, TLS files, watches
+        and telemetry.
 
         Returns the changed top-level keys that only a restart applies (they are
         logged too); a config error leaves everything as it was, and is logged
@@ -366,8 +396,13 @@ class Agent:
         level = LOG_LEVELS.get(new.log_level.lower())
         if level is None:
             raise ConfigError([f"Invalid log level: {new.log_level}"])
+        watches = new.tree.get("watches") or []
+        self.watches.check(watches)
+        telemetry.configure(metrics, new.tree)
+        self._start_metrics_flush()
         restart = restart_required(cfg.tree, new.tree) + self._reload_tls(new)
         await self._apply_config_registrations(new.services, new.checks)
+        self.watches.update(watches)
         if self.http is not None:
             self.http.app["log_monitor"].set_base_level(level)
         else:

@@ -16,6 +16,7 @@ import random
 from typing import Any
 
 from proconsul.agent.router import Router
+from proconsul.lib.metrics import registry as metrics
 from proconsul.rpc.errors import RPCConnectionError, RPCDialError, RPCError, RPCTimeout
 from proconsul.rpc.pool import ConnPool
 from proconsul.server.blocking import call_timeout
@@ -58,6 +59,14 @@ class RPCClient:
         types = method_types().get(method)
         if types is None:
             raise ConsulError(f"rpc: can't find method {method}")
+        metrics.incr_counter("consul.client.rpc")
+        try:
+            return await self._call(method, request, types)
+        except Exception:
+            metrics.incr_counter("consul.client.rpc.failed")
+            raise
+
+    async def _call(self, method: str, request: Any, types: tuple) -> Any:
         failures = 0
         retried_no_leader = False
         while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import resource
 import socket
@@ -11,15 +12,60 @@ import sys
 from typing import Any
 
 from proconsul.lib.metrics import Metrics
+from proconsul.lib.statsd import FLUSH_INTERVAL, AddressError, UDPSink
+from proconsul.structs.errors import ConsulError
+
+log = logging.getLogger("agent.telemetry")
 
 RUNTIME_PERIOD = 1.0
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def configure(metrics: Metrics, tree: dict[str, Any]) -> None:
-    """``telemetry``: gauge names carry the host name unless ``disable_hostname``."""
-    disabled = tree.get("telemetry", {}).get("disable_hostname", False)
-    metrics.hostname = "" if disabled else socket.gethostname()
+    """``telemetry``: the host name in gauge names unless ``disable_hostname``, the
+    ``metrics_prefix``, the prefix filter and the statsd / DogStatsD sinks.
+
+    Raises ConsulError for a sink address that is not ``host:port``, before changing
+    anything (so a reload with one keeps the settings in force).
+    """
+    telemetry = tree.get("telemetry", {})
+    try:
+        sinks = []
+        if telemetry.get("statsd_address"):
+            sinks.append(UDPSink(telemetry["statsd_address"]))
+        if telemetry.get("dogstatsd_addr"):
+            sinks.append(UDPSink(telemetry["dogstatsd_addr"], dogstatsd=True,
+                                 tags=tuple(telemetry.get("dogstatsd_tags") or ())))
+    except AddressError as err:
+        raise ConsulError(f"telemetry: {err}") from None
+    metrics.hostname = "" if telemetry.get("disable_hostname", False) else socket.gethostname()
+    allowed, blocked = [], []
+    for rule in telemetry.get("prefix_filter") or []:
+        if not rule:
+            log.warning("Cannot have empty filter rule in prefix_filter")
+        elif rule[0] in "+-":
+            (allowed if rule[0] == "+" else blocked).append(rule[1:])
+        else:
+            log.warning("Filter rule must begin with either '+' or '-': %r", rule)
+    prefix = telemetry.get("metrics_prefix")
+    metrics.configure(service="consul" if prefix is None else prefix,
+                      filter_default=telemetry.get("filter_default", True),
+                      allowed=tuple(allowed), blocked=tuple(blocked))
+    for sink in metrics.sinks:
+        sink.close()
+    metrics.sinks = sinks
+
+
+async def flush_sinks(metrics: Metrics, period: float = FLUSH_INTERVAL) -> None:
+    """Send the sinks' buffered lines every ``period`` seconds, until cancelled."""
+    try:
+        while True:
+            await asyncio.sleep(period)
+            for sink in metrics.sinks:
+                sink.flush()
+    finally:
+        for sink in metrics.sinks:
+            sink.flush()
 
 
 def rss_bytes() -> int:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import socket
+import threading
 import time
 import urllib.parse
 from typing import Any
@@ -139,20 +142,43 @@ class Client:
             raise APIError(reply.status, reply.body.decode(errors="replace"))
         return decode(reply.body), WriteMeta(took)
 
-    def stream(self, path: str, params: list[tuple[str, str]], token: str = ""):
-        """GET a streaming endpoint; yield its body line by line until the agent ends it."""
+    def stream(self, path: str, params: list[tuple[str, str]], token: str = "",
+               for_seconds: float | None = None):
+        """GET a streaming endpoint; yield its body line by line until the agent ends it
+        (or, with ``for_seconds``, until that long has passed)."""
         conn, reply = self.transport.stream("GET", self._path(path, self._defaults(params, "")),
                                             self._headers(token))
+        timer, hung = None, threading.Event()
+        if for_seconds is not None:
+            timer = threading.Timer(for_seconds, _hang_up, (conn, hung))
+            timer.daemon = True
+            timer.start()
         try:
             if reply.status != 200:
                 raise APIError(reply.status, reply.read().decode(errors="replace"))
             while line := reply.readline():
                 yield line.decode(errors="replace")
+        except (OSError, http.client.HTTPException, ValueError):
+            if not hung.is_set():
+                raise
         finally:
+            if timer is not None:
+                timer.cancel()
             conn.close()
 
     def close(self) -> None:
         self.transport.close()
+
+
+def _hang_up(conn: http.client.HTTPConnection, hung: threading.Event) -> None:
+    """End a stream from another thread: a blocked read returns."""
+    hung.set()
+    sock = conn.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def decode(body: bytes) -> Any:

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from proconsul.api.options import QueryMeta, QueryOptions, WriteMeta, WriteOptions
+from proconsul.lib.watch import id_to_index  # Consul's Event.IDToIndex
 
-
-def id_to_index(event_id: str) -> int:
-    """The pseudo-index Consul derives from an event's UUID (``Event.IDToIndex``)."""
-    lower = event_id[0:8] + event_id[9:13] + event_id[14:18]
-    upper = event_id[19:23] + event_id[24:36]
-    return int(lower, 16) ^ int(upper, 16)
+__all__ = ["Event", "id_to_index"]
 
 
 class Event:

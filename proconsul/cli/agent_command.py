@@ -167,10 +167,10 @@ def run(args: list[str]) -> int:
         return 1
     try:
         setup_logging(config.tree, LOG_LEVELS[level])
+        telemetry.configure(metrics, config.tree)
     except ConsulError as err:
         print(f"==> {err}", file=sys.stderr)
         return 1
-    telemetry.configure(metrics, config.tree)
     try:
         import uvloop
         return uvloop.run(_serve(config))

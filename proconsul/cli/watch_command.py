@@ -1,137 +1,33 @@
 """``proconsul watch``: run a handler (or print JSON once) when a view of Consul changes.
 
-Each watch type is a blocking query; a handler fires when the index moves
-and the result differs from the last one, including the first result (a
-missing key does not fire until it exists).
+The plan (blocking queries, when a change fires) is :mod:`proconsul.lib.watch`,
+shared with the agent's ``watches``; this command adds the flags and the handler.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
-import threading
-from collections.abc import Callable
 from typing import Any
 
-from proconsul.api import Client, ClientError, QueryOptions, next_wait_index
-from proconsul.api.event import id_to_index
+from proconsul.api import Client, ClientError
 from proconsul.cli.child_process import spawn
 from proconsul.cli.command import Command, Context
+from proconsul.lib.watch import TYPE_PARAMS, Fetch, FetchError, Plan, WatchError, parse
 
-RETRY_BASE = 5.0
-RETRY_MAX = 20.0
-
-Fetch = Callable[[Client, QueryOptions, int], tuple[Any, int]]
+# Flags named as the watch parameters they set (each type takes some of them).
+_PARAMS = ("key", "prefix", "service", "tag", "passingonly", "state", "name")
 
 
-def _key(ctx: Context) -> Fetch:
-    def fetch(client: Client, q: QueryOptions, _last: int) -> tuple[Any, int]:
-        pair, meta = client.kv().get(ctx["key"], q)
-        return (pair.to_json() if pair else None), meta.last_index
+def client_fetch(client: Client) -> Fetch:
+    """A plan's blocking GET through the API client (its address, token and datacenter)."""
+    def fetch(path: str, query: list[tuple[str, str]]) -> tuple[int, bytes, int]:
+        try:
+            reply, meta = client.query_raw(path, None, query, ok=(200, 404))
+        except ClientError as err:
+            raise FetchError(str(err)) from None
+        return reply.status, reply.body, meta.last_index
     return fetch
-
-
-def _keyprefix(ctx: Context) -> Fetch:
-    def fetch(client: Client, q: QueryOptions, _last: int) -> tuple[Any, int]:
-        pairs, meta = client.kv().list(ctx["prefix"], q)
-        return [p.to_json() for p in pairs], meta.last_index
-    return fetch
-
-
-def _services(ctx: Context) -> Fetch:
-    def fetch(client: Client, q: QueryOptions, _last: int) -> tuple[Any, int]:
-        services, meta = client.catalog().services(q)
-        return dict(sorted((services or {}).items())), meta.last_index
-    return fetch
-
-
-def _nodes(ctx: Context) -> Fetch:
-    def fetch(client: Client, q: QueryOptions, _last: int) -> tuple[Any, int]:
-        nodes, meta = client.catalog().nodes(q)
-        return nodes or [], meta.last_index
-    return fetch
-
-
-def _service(ctx: Context) -> Fetch:
-    tags = [ctx["tag"]] if ctx["tag"] else []
-
-    def fetch(client: Client, q: QueryOptions, _last: int) -> tuple[Any, int]:
-        entries, meta = client.health().service(ctx["service"], tags, ctx["passingonly"], q)
-        return entries or [], meta.last_index
-    return fetch
-
-
-def _checks(ctx: Context) -> Fetch:
-    def fetch(client: Client, q: QueryOptions, _last: int) -> tuple[Any, int]:
-        if ctx["service"]:
-            checks, meta = client.health().checks(ctx["service"], q)
-        else:
-            checks, meta = client.health().state(ctx["state"] or "any", q)
-        return checks or [], meta.last_index
-    return fetch
-
-
-def _event(ctx: Context) -> Fetch:
-    def fetch(client: Client, q: QueryOptions, last: int) -> tuple[Any, int]:
-        events, meta = client.event().list(ctx["name"], q)
-        for i, event in enumerate(events):
-            if id_to_index(event["ID"]) == last:
-                events = events[i + 1:]
-                break
-        return events, meta.last_index
-    return fetch
-
-
-def _validate(ctx: Context) -> str | None:
-    kind = ctx["type"]
-    if kind == "key" and not ctx["key"]:
-        return "Must specify a single key to watch"
-    if kind == "keyprefix" and not ctx["prefix"]:
-        return "Must specify a single prefix to watch"
-    if kind == "service" and not ctx["service"]:
-        return "Must specify a single service to watch"
-    if kind == "checks" and ctx["service"] and ctx["state"]:
-        return "Cannot specify service and state"
-    if ctx["state"] and ctx["state"] not in ("any", "passing", "warning", "critical"):
-        return f"Invalid state: {ctx['state']}"
-    return None
-
-
-TYPES: dict[str, Callable[[Context], Fetch]] = {
-    "key": _key, "keyprefix": _keyprefix, "services": _services, "nodes": _nodes,
-    "service": _service, "checks": _checks, "event": _event,
-}
-
-
-class Plan:
-    """Blocking queries in a loop, firing ``handler(index, result)`` on each change."""
-
-    def __init__(self, client: Client, fetch: Fetch, q: QueryOptions,
-                 handler: Callable[[int, Any], bool], err: Callable[[str], None]) -> None:
-        self.client, self.fetch, self.q, self.handler, self.err = client, fetch, q, handler, err
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        index, last_result, failures = 0, None, 0
-        while not self.stopped.is_set():
-            self.q.wait_index = index
-            try:
-                result, new_index = self.fetch(self.client, self.q, index)
-            except ClientError as err:
-                failures += 1
-                retry = min(RETRY_BASE * 2 ** (failures - 1), RETRY_MAX)
-                self.err(f"Watch errored: {err}, retry in {retry:g}s")
-                self.stopped.wait(retry)
-                continue
-            failures = 0
-            previous, index = index, next_wait_index(index, new_index)
-            if previous and previous == new_index:
-                continue
-            if result == last_result:
-                continue
-            last_result = result
-            if not self.handler(index, result):
-                self.stopped.set()
 
 
 def watch(ctx: Context) -> int:
@@ -139,12 +35,12 @@ def watch(ctx: Context) -> int:
     if not kind:
         ctx.error("Watch type must be specified")
         return 1
-    if kind not in TYPES:
-        ctx.error(f"Failed to parse watch: Unsupported watch type: {kind}")
-        return 1
-    problem = _validate(ctx)
-    if problem:
-        ctx.error(f"Failed to parse watch: {problem}")
+    params = {"type": kind, "stale": bool(ctx["stale"])}
+    params.update({name: ctx[name] for name in _PARAMS if name in TYPE_PARAMS.get(kind, ())})
+    try:
+        spec = parse(params)
+    except WatchError as err:
+        ctx.error(f"Failed to parse watch: {err}")
         return 1
     client = ctx.client()
     try:
@@ -173,8 +69,8 @@ def watch(ctx: Context) -> int:
             return False
         return True
 
-    q = ctx.query_options()
-    plan = Plan(client, TYPES[kind](ctx), q, run_handler if ctx.args else print_once, ctx.error)
+    plan = Plan(spec, client_fetch(client), run_handler if ctx.args else print_once,
+                ctx.error)
     try:
         plan.run()
     except KeyboardInterrupt:

@@ -6,6 +6,7 @@ import logging
 import struct
 from typing import Any, BinaryIO
 
+from proconsul.lib.metrics import registry as metrics
 from proconsul.state.catalog import StateError
 from proconsul.state.snapshot import StateSnapshot
 from proconsul.state.store import Store
@@ -43,6 +44,14 @@ from proconsul.structs.txn import TxnRequest, TxnResponse
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">Q")
+
+# Consul's consul.fsm.<name> timers where the name is not the message type's.
+_FSM_METRIC_NAMES = {MessageType.COORDINATE_BATCH_UPDATE: "consul.fsm.coordinate.batch-update",
+                     MessageType.CONNECT_CA: "consul.fsm.ca"}
+
+
+def _metric_name(message_type: MessageType) -> str:
+    return _FSM_METRIC_NAMES.get(message_type) or f"consul.fsm.{message_type.name.lower()}"
 
 
 class CommandError(Exception):
@@ -105,10 +114,13 @@ class FSM:
             log.warning("ignoring unknown raft message type %d at index %d", data[0], index)
             return None
         message_type, request = decoded
+        start = metrics.timer()
         try:
             return self._handlers[message_type](index, request)
         except StateError as err:
             return CommandError(str(err))
+        finally:
+            metrics.measure_since(_metric_name(message_type), start)
 
     def snapshot(self) -> FSMSnapshot:
         return FSMSnapshot(self.last_applied, self.store.snapshot())

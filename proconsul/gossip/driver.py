@@ -18,15 +18,19 @@ from proconsul.gossip.memberlist import SendPacket, StreamRequest
 from proconsul.gossip.msgpack import DecodeError, Incomplete
 from proconsul.gossip.serf import (
     Member,
+    MemberEvent,
+    MemberEventType,
     QueryEvent,
     QueryParams,
     Serf,
     SerfEvent,
     SerfState,
+    UserEvent,
 )
 from proconsul.gossip.snapshot import SnapshotState, compaction_threshold
 from proconsul.gossip.transport import Address, Transport
 from proconsul.gossip.wire import WireError
+from proconsul.lib.metrics import registry as metrics
 from proconsul.lib.routine import RoutineManager
 
 __all__ = ["GossipDriver", "JoinError", "SnapshotFile"]
@@ -34,6 +38,12 @@ __all__ = ["GossipDriver", "JoinError", "SnapshotFile"]
 READ_CHUNK = 65536
 MAX_STREAM_BYTES = 64 << 20
 MAX_INBOUND_STREAMS = 128  # memberlist's maxPushPullRequests
+
+# serf's counter per member event type
+_MEMBER_METRICS = {MemberEventType.JOIN: "consul.serf.member.join",
+                   MemberEventType.LEAVE: "consul.serf.member.left",
+                   MemberEventType.FAILED: "consul.serf.member.failed",
+                   MemberEventType.UPDATE: "consul.serf.member.update"}
 
 
 class JoinError(Exception):
@@ -210,6 +220,7 @@ class GossipDriver:
         for action in self.serf.take_actions():
             if isinstance(action, SendPacket):
                 self.transport.send_packet(action.addr, action.data)
+                metrics.incr_counter("consul.memberlist.udp.sent", len(action.data))
             elif isinstance(action, StreamRequest):
                 self._spawn(self._run_stream(action))
         if self.snapshot is not None:
@@ -217,6 +228,7 @@ class GossipDriver:
         else:
             self.serf.take_snapshot_lines()
         for event in self.serf.take_events():
+            _count(event)
             for callback in self._subscribers:
                 callback(event)
         self._wake.set()
@@ -235,6 +247,7 @@ class GossipDriver:
             self._flush()
 
     def _on_packet(self, data: bytes, addr: Address) -> None:
+        metrics.incr_counter("consul.memberlist.udp.received", len(data))
         self.serf.handle_packet(data, addr, self.clock())
         self._flush()
 
@@ -265,6 +278,7 @@ class GossipDriver:
             writer.close()
             return
         self._inbound_streams += 1
+        metrics.incr_counter("consul.memberlist.tcp.accept")
         try:
             data = await asyncio.wait_for(self._read_message(reader), timeout)
             reply = self.serf.handle_stream(data, (peer[0], peer[1]), self.clock())
@@ -285,6 +299,7 @@ class GossipDriver:
         writer = None
         try:
             reader, writer = await self.transport.connect(request.addr, request.timeout)
+            metrics.incr_counter("consul.memberlist.tcp.connect")
             writer.write(request.data)
             await asyncio.wait_for(writer.drain(), request.timeout)
             if request.expect_reply:
@@ -305,6 +320,17 @@ class GossipDriver:
         if future is not None and not future.done():
             future.set_result(ok)
         self._flush()
+
+
+def _count(event: SerfEvent) -> None:
+    """serf's consul.serf.member.* and consul.serf.events[.<name>] counters."""
+    if isinstance(event, MemberEvent):
+        name = _MEMBER_METRICS.get(event.type)
+        if name is not None:
+            metrics.incr_counter(name, len(event.members))
+    elif isinstance(event, UserEvent):
+        metrics.incr_counter("consul.serf.events")
+        metrics.incr_counter(f"consul.serf.events.{event.name}")
 
 
 async def _wait_event(event: asyncio.Event, timeout: float) -> None:

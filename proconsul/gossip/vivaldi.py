@@ -65,6 +65,7 @@ class CoordinateClient:
         self._samples: dict[str, deque[float]] = {}
         self._adjustments: list[float] = [0.0] * ADJUSTMENT_WINDOW
         self._adjustment_index = 0
+        self.resets = 0  # times the coordinate went invalid and started over (serf's stat)
 
     def forget(self, node: str) -> None:
         self._samples.pop(node, None)
@@ -81,6 +82,7 @@ class CoordinateClient:
         self._gravity()
         if not _valid(self.coordinate):
             self.coordinate = Coordinate()
+            self.resets += 1
         return True
 
     def _vivaldi(self, other: Coordinate, rtt: float) -> None:

@@ -4,6 +4,11 @@ Counters, gauges and samples (timers) are aggregated per 10-second interval;
 the last minute of intervals is kept. Consul's ``/v1/agent/metrics`` shows
 the last finished interval; cumulative totals feed the Prometheus format.
 ``registry`` is the process-wide instance (go-metrics' global sink).
+
+Names are written with Consul's ``consul.`` service prefix; ``service``
+(``telemetry.metrics_prefix``) replaces it, and the prefix filter
+(``filter_default``, ``prefix_filter``) drops names as go-metrics does, before
+anything is recorded or handed to the extra ``sinks`` (statsd, dogstatsd).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 Labels = tuple[tuple[str, str], ...]
 Key = tuple[str, Labels]
@@ -62,6 +67,16 @@ class Interval:
         self.samples: dict[Key, Aggregate] = {}
 
 
+class Sink(Protocol):
+    """Where recorded metrics are also sent (go-metrics' MetricSink)."""
+
+    def gauge(self, name: str, value: float, labels: Labels) -> None: ...
+    def counter(self, name: str, value: float, labels: Labels) -> None: ...
+    def sample(self, name: str, value: float, labels: Labels) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
 def _labels(labels: Mapping[str, str] | None) -> Labels:
     return tuple(sorted(labels.items())) if labels else ()
 
@@ -82,11 +97,42 @@ class Metrics:
         self._sample_totals: dict[Key, list[float]] = {}   # [count, sum]
         self._gauges: dict[Key, float] = {}
         self.hostname = ""  # go-metrics' EnableHostname: prefixes gauge names only
+        self.service = "consul"  # telemetry.metrics_prefix
+        self.filter_default = True
+        self._rules: dict[str, bool] = {}  # prefix -> allowed
+        self._routes: dict[str, str | None] = {}  # written name -> recorded name (None: dropped)
+        self.sinks: list[Sink] = []
+
+    def configure(self, service: str = "consul", filter_default: bool = True,
+                  allowed: tuple[str, ...] = (), blocked: tuple[str, ...] = ()) -> None:
+        """Set the service prefix and go-metrics' prefix filter (a blocked prefix wins
+        over the same allowed one; the longest matching prefix decides)."""
+        self.service, self.filter_default = service, filter_default
+        self._rules = {**dict.fromkeys(allowed, True), **dict.fromkeys(blocked, False)}
+        self._routes.clear()
+
+    def _route(self, name: str) -> str | None:
+        routed = self._routes.get(name, "")
+        if routed != "":
+            return routed
+        out = name
+        if self.service != "consul" and name.startswith("consul."):
+            out = f"{self.service}.{name[7:]}" if self.service else name[7:]
+        best = -1
+        allowed = self.filter_default
+        for prefix, allow in self._rules.items():
+            if len(prefix) > best and out.startswith(prefix):
+                best, allowed = len(prefix), allow
+        self._routes[name] = routed = out if allowed else None
+        return routed
 
     # ---- recording ------------------------------------------------------------
 
     def incr_counter(self, name: str, value: float = 1.0,
                      labels: Mapping[str, str] | None = None) -> None:
+        name = self._route(name)
+        if name is None:
+            return
         key = (name, _labels(labels) if labels else ())
         counters = self._current().counters
         agg = counters.get(key)
@@ -95,6 +141,8 @@ class Metrics:
         agg.ingest(value)
         totals = self._counter_totals
         totals[key] = totals.get(key, 0.0) + value
+        for sink in self.sinks:
+            sink.counter(name, value, key[1])
 
     def set_gauge(self, name: str, value: float,
                   labels: Mapping[str, str] | None = None) -> None:
@@ -103,12 +151,20 @@ class Metrics:
         if self.hostname:
             service, dot, rest = name.partition(".")
             name = f"{service}.{self.hostname}.{rest}" if dot else f"{self.hostname}.{name}"
+        name = self._route(name)
+        if name is None:
+            return
         key = (name, _labels(labels) if labels else ())
         self._current().gauges[key] = value
         self._gauges[key] = value
+        for sink in self.sinks:
+            sink.gauge(name, value, key[1])
 
     def add_sample(self, name: str, value: float,
                    labels: Mapping[str, str] | None = None) -> None:
+        name = self._route(name)
+        if name is None:
+            return
         key = (name, _labels(labels) if labels else ())
         samples = self._current().samples
         agg = samples.get(key)
@@ -120,6 +176,8 @@ class Metrics:
             total = self._sample_totals[key] = [0, 0.0]
         total[0] += 1
         total[1] += value
+        for sink in self.sinks:
+            sink.sample(name, value, key[1])
 
     def measure_since(self, name: str, start: float,
                       labels: Mapping[str, str] | None = None) -> None:

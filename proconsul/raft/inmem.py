@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from proconsul.lib.metrics import registry as metrics
 from proconsul.raft.interface import ConsensusError, StateMachine
 from proconsul.raft.node import ServerView
 
@@ -31,12 +32,17 @@ class InmemConsensus:
     def start(self) -> None:
         """Take leadership and tell the observers."""
         log.info("New leader elected: payload=%s", self._id)
+        metrics.incr_counter("consul.raft.state.leader")
         for callback in self._observers:
             callback(True)
 
     async def apply(self, data: bytes, timeout: float | None = None) -> Any:
         self._index += 1
-        return self._fsm.apply(self._index, data)
+        start = metrics.timer()
+        result = self._fsm.apply(self._index, data)
+        metrics.measure_since("consul.raft.fsm.apply", start)
+        metrics.measure_since("consul.raft.commitTime", start)
+        return result
 
     async def barrier(self, timeout: float | None = None) -> None:
         await asyncio.sleep(0)
@@ -64,6 +70,20 @@ class InmemConsensus:
 
     def on_leadership_change(self, callback: Callable[[bool], None]) -> None:
         self._observers.append(callback)
+
+    def stats(self) -> dict[str, str]:
+        """hashicorp/raft's ``Stats()`` for a cluster of one that commits at once."""
+        index = str(self._index)
+        return {
+            "applied_index": index, "commit_index": index, "fsm_pending": "0",
+            "last_contact": "0", "last_log_index": index, "last_log_term": "1",
+            "last_snapshot_index": "0", "last_snapshot_term": "0",
+            "latest_configuration": f"[{{Suffrage:Voter ID:{self._id} Address:{self._address}}}]",
+            "latest_configuration_index": "0", "num_peers": "0",
+            "protocol_version": "3", "protocol_version_max": "3", "protocol_version_min": "0",
+            "snapshot_version_max": "1", "snapshot_version_min": "0",
+            "state": "Leader", "term": "1",
+        }
 
     def term(self) -> int:
         return 1

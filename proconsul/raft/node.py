@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from proconsul.lib.deadlines import Deadlines
+from proconsul.lib.duration import format_seconds
+from proconsul.lib.metrics import registry as metrics
 from proconsul.raft.config import Configuration, RaftConfig, Suffrage
 from proconsul.raft.core import RaftCore, Ready, Role
 from proconsul.raft.interface import ConsensusError, NoLeaderError, NotLeaderError, StateMachine
@@ -187,6 +189,7 @@ class RaftNode:
         self._observers: list[Callable[[bool], None]] = []
         self._known_leader: str | None = None
         self._was_leader = False
+        self._role: Role | None = None  # the last role seen, for the raft.state.* counters
         self._started_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None  # looked up once: on Python 3.11
         # each asyncio.get_running_loop() is a getpid() system call
@@ -241,8 +244,11 @@ class RaftNode:
     # ------------------------------------------------------------------ Consensus
 
     async def apply(self, data: bytes, timeout: float | None = None) -> Any:
+        start = metrics.timer()
         index, term = self._propose(data, EntryType.COMMAND)
-        return await self._wait_applied(index, term, timeout)
+        result = await self._wait_applied(index, term, timeout)
+        metrics.measure_since("consul.raft.commitTime", start)
+        return result
 
     async def barrier(self, timeout: float | None = None) -> None:
         index, term = self._propose(b"", EntryType.BARRIER)
@@ -283,6 +289,38 @@ class RaftNode:
 
     def term(self) -> int:
         return self._core.term if self._core is not None else 0
+
+    def stats(self) -> dict[str, str]:
+        """hashicorp/raft's ``Stats()``: what ``/v1/agent/self`` and ``info`` show as raft."""
+        core = self._core
+        if core is None:
+            return {"state": "Shutdown"}
+        configuration = core.configuration
+        latest = self._storage.snapshots.latest
+        if core.is_leader:
+            contact = "0"
+        elif core.last_leader_contact == float("-inf"):
+            contact = "never"
+        else:
+            contact = format_seconds(self.last_contact())
+        servers = " ".join(
+            f"{{Suffrage:{'Voter' if s.suffrage == Suffrage.VOTER else 'Nonvoter'} "
+            f"ID:{s.id} Address:{s.address}}}" for s in configuration.servers)
+        voters = configuration.voters()
+        role = "Candidate" if core.role is Role.PRE_CANDIDATE else core.role.value.title()
+        return {
+            "applied_index": str(self._applied_index), "commit_index": str(core.commit_index),
+            "fsm_pending": "0", "last_contact": contact,
+            "last_log_index": str(core.log.last_index), "last_log_term": str(core.log.last_term),
+            "last_snapshot_index": str(latest.index if latest else 0),
+            "last_snapshot_term": str(latest.term if latest else 0),
+            "latest_configuration": f"[{servers}]",
+            "latest_configuration_index": str(core.configuration_index),
+            "num_peers": str(len(voters) - (self.id in voters)),
+            "protocol_version": "3", "protocol_version_max": "3", "protocol_version_min": "0",
+            "snapshot_version_max": "1", "snapshot_version_min": "0",
+            "state": role, "term": str(core.term),
+        }
 
     def servers(self) -> list[ServerView]:
         """The configuration with the leader's view of contact and log progress."""
@@ -437,6 +475,10 @@ class RaftNode:
                 else:
                     future.set_result(read.index)
         if ready.soft_state is not None:
+            if ready.soft_state.role is not self._role:
+                self._role = ready.soft_state.role
+                if self._role is not Role.PRE_CANDIDATE:
+                    metrics.incr_counter(f"consul.raft.state.{self._role.value}")
             self._log_leader(ready.soft_state.leader_id)
             self._on_soft_state(ready.soft_state.role is Role.LEADER)
 
@@ -455,9 +497,11 @@ class RaftNode:
 
     def _apply(self, entry: Entry) -> None:
         self._applied_index = entry.index
-        result = (
-            self._fsm.apply(entry.index, entry.data) if entry.type is EntryType.COMMAND else None
-        )
+        result = None
+        if entry.type is EntryType.COMMAND:
+            start = metrics.timer()
+            result = self._fsm.apply(entry.index, entry.data)
+            metrics.measure_since("consul.raft.fsm.apply", start)
         pending = self._proposals.pop(entry.index, None)
         if pending is None or pending[1].done():
             return

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from proconsul.lib.duration import format_seconds, parse_duration
+from proconsul.lib.metrics import registry as metrics
 from proconsul.raft.interface import ConsensusError
 from proconsul.structs.operator import AutopilotConfig, OperatorHealthReply, ServerHealth
 
@@ -50,7 +51,7 @@ class Autopilot:
         self._started_at = time.monotonic()
         next_reconcile = 0.0
         while True:
-            self.health()
+            self._record(self.health())
             now = time.monotonic()
             promotion_at = self._promotion_due()
             if now >= min(next_reconcile, promotion_at) or self._wake.is_set():
@@ -70,6 +71,15 @@ class Autopilot:
                     await self._wake.wait()
             except TimeoutError:
                 pass
+
+    def _record(self, health: OperatorHealthReply) -> None:
+        """Consul's autopilot gauges, and the leader's view of follower contact."""
+        metrics.set_gauge("consul.autopilot.healthy", 1 if health.Healthy else 0)
+        metrics.set_gauge("consul.autopilot.failure_tolerance", health.FailureTolerance)
+        me = self.server.config.node_id
+        for view in self.server.consensus.servers():
+            if view.id != me:
+                metrics.add_sample("consul.raft.leader.lastContact", view.last_contact * 1000)
 
     def _promotion_due(self) -> float:
         """When the earliest healthy non-voter will have been stable long enough."""

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from proconsul.lib.metrics import registry as metrics
 from proconsul.structs.catalog import (
     HEALTH_CRITICAL,
     HEALTH_PASSING,
@@ -62,8 +63,10 @@ class MemberReconciler:
         self._queue = asyncio.Queue()
         try:
             while True:
+                start = metrics.timer()
                 for member in self.server.lan_members():
                     await self._reconcile_logged(member)
+                metrics.measure_since("consul.leader.reconcile", start)
                 try:
                     member = await asyncio.wait_for(self._queue.get(), RECONCILE_INTERVAL)
                 except TimeoutError:
@@ -75,10 +78,12 @@ class MemberReconciler:
             self._queue = None
 
     async def _reconcile_logged(self, member: MemberState) -> None:
+        start = metrics.timer()
         try:
             await self.reconcile(member)
         except Exception as err:  # keep reconciling other members; the next pass retries
             log.warning("failed to reconcile member %s: %s", member.name, err)
+        metrics.measure_since("consul.leader.reconcileMember", start)
 
     async def reconcile(self, member: MemberState) -> None:
         cfg = self.server.config

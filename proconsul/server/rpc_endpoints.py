@@ -17,6 +17,7 @@ import contextlib
 import ssl
 from typing import TYPE_CHECKING, Any
 
+from proconsul.lib.metrics import registry as metrics
 from proconsul.rpc.codec import RPCServer
 from proconsul.rpc.mux import ConnType, Handler, PortMux
 from proconsul.server.endpoints import method_types
@@ -78,8 +79,12 @@ class ServerPort:
                 raise ConsulError(ERR_SERVER_LEAVING)
             self._in_flight += 1
             self._idle.clear()
+            metrics.incr_counter("consul.rpc.request")
             try:
                 return await self.server.rpc(method, request)
+            except Exception:
+                metrics.incr_counter("consul.rpc.request_error")
+                raise
             finally:
                 self._in_flight -= 1
                 if not self._in_flight:

@@ -185,6 +185,7 @@ class Server:
     async def blocking_query(self, opts: QueryOptions, meta: QueryMeta,
                              query: Callable[[Any], int]) -> None:
         """Serve a read with Consul's blocking and consistency semantics."""
+        metrics.incr_counter("consul.rpc.query")
         if opts.RequireConsistent:
             try:
                 await self.consensus.verify_leader()
@@ -275,7 +276,9 @@ class Server:
             self._revoking = asyncio.get_running_loop().create_task(self.routines.stop_all())
 
     async def _establish_leadership(self) -> None:
+        start = metrics.timer()
         await self.consensus.barrier()
+        metrics.measure_since("consul.leader.barrier", start)
         self.tombstone_gc.enable()
         self.session_timers.initialize()
         await self.register_self()

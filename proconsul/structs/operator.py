@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from proconsul.structs.base import Int, Record, Uint64
+from proconsul.structs.query import QueryMeta
+from proconsul.structs.requests import DCSpecificRequest
 
 
 class AutopilotConfig(Record):
@@ -66,3 +68,34 @@ class OperatorHealthReply(Record):
     Healthy: bool
     FailureTolerance: Int
     Servers: list[ServerHealth]
+
+
+# The kinds counted in ConnectServiceInstances ("connect-native": typical services
+# with Connect.Native), as Consul's /v1/operator/usage lists them.
+CONNECT_USAGE_KINDS = ("connect-native", "connect-proxy", "ingress-gateway", "mesh-gateway",
+                       "terminating-gateway")
+
+
+class ServiceUsage(Record):
+    """One datacenter's counts in ``/v1/operator/usage``."""
+
+    Services: Int = 0
+    ServiceInstances: Int = 0
+    ConnectServiceInstances: dict[str, Int] = {}
+    BillableServiceInstances: Int = 0
+    Nodes: Int = 0
+
+
+class OperatorUsageRequest(DCSpecificRequest):
+    """Operator.Usage: this datacenter's usage, or every known datacenter's (Global)."""
+
+    Global: bool = False
+
+
+class Usage(QueryMeta):
+    """Operator.Usage's reply, and the ``/v1/operator/usage`` body."""
+
+    Usage: dict[str, ServiceUsage] = {}
+    NotModified: bool = False
+    Backend: Int = 0
+    ResultsFilteredByACLs: bool = False

@@ -88,9 +88,9 @@ def test_an_empty_config_file_starts_an_agent(tmp_path, name):
 
 def test_unsupported_keys_warn_at_start_and_on_every_reload(tmp_path):
     path = tmp_path / "c.hcl"
-    path.write_text('telemetry { statsd_address = "127.0.0.1:8125" }\n')
+    path.write_text('telemetry { statsite_address = "127.0.0.1:8125" }\n')
     agent = start_agent("-config-file", str(path))
-    line = 'config key "telemetry.statsd_address" is accepted but not supported yet'
+    line = 'config key "telemetry.statsite_address" is accepted but not supported yet'
     try:
         assert "".join(agent.log).count(line) == 1
         agent.process.send_signal(signal.SIGHUP)

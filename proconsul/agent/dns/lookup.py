@@ -12,6 +12,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from proconsul.lib.metrics import registry as metrics
 from proconsul.structs.catalog import CheckServiceNode, Node, ServiceNode
 from proconsul.structs.errors import ERR_NO_PATH_TO_DC, ConsulError
 from proconsul.structs.prepared_query import (
@@ -100,6 +101,7 @@ class AgentLookup:
         try:
             reply = await self._agent.rpc(method, req)
             if req.AllowStale and reply.LastContact > self._max_stale_ms:
+                metrics.incr_counter("consul.dns.stale_queries")
                 req.AllowStale = False
                 reply = await self._agent.rpc(method, req)
         except ConsulError as err:

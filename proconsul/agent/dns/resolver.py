@@ -25,6 +25,7 @@ from proconsul.agent.dns.plan import Plan
 from proconsul.agent.dns.records import BadName, Name
 from proconsul.agent.dns.recursor import Recursor
 from proconsul.agent.dns.settings import DNSSettings
+from proconsul.lib.metrics import registry as metrics
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,10 @@ class DNSStats:
 class Resolver:
     """Answers DNS requests for one agent."""
 
-    def __init__(self, settings: DNSSettings, lookup: Lookup) -> None:
+    def __init__(self, settings: DNSSettings, lookup: Lookup, node_name: str = "") -> None:
         self.settings = settings
         self.lookup = lookup
+        self._metric_labels = {"node": node_name}  # Consul's dns.*_query timers' label
         self.recursor = (Recursor(settings.recursors, settings.recursor_timeout,
                                   settings.recursor_strategy) if settings.recursors else None)
         self.stats = DNSStats()
@@ -94,10 +96,13 @@ class Resolver:
         suffix = domain_suffix(q.lower, s.domain, s.alt_domain)
         version = self.lookup.version()
         builder = AnswerBuilder(s, self.lookup, self.recursor, client_ip)
+        start = metrics.timer()
         if suffix is not None:
             plan = await self._domain_plan(builder, request, suffix)
+            metrics.measure_since("consul.dns.domain_query", start, self._metric_labels)
         elif q.name and q.lower[-1] == b"arpa":
             plan = await builder.reverse(q)
+            metrics.measure_since("consul.dns.ptr_query", start, self._metric_labels)
             if plan is None:
                 return await self._recurse(request, tcp)
         elif self.recursor is not None:

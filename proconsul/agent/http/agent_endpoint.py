@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import platform
-
 from proconsul import CONSUL_COMPAT_VERSION, __version__
-from proconsul.agent.checks.script import ScriptRunner
-from proconsul.agent.checks.ttl import TTLRunner
 from proconsul.agent.gossip import agent_member, member_tags
 from proconsul.agent.http.debug_config import debug_config
 from proconsul.agent.http.reply import json_reply
+from proconsul.agent.stats import agent_stats
 from proconsul.gossip.serf import MemberStatus
 from proconsul.lib import httpserver as web
 from proconsul.structs.agent import AgentMember
@@ -35,13 +32,7 @@ async def agent_self(request: web.Request) -> web.Response:
         "DebugConfig": debug_config(cfg, REVISION),
         "Coord": None,
         "Member": _local_member(agent),
-        "Stats": {
-            "agent": _agent_stats(agent),
-            "build": {"prerelease": "", "revision": REVISION, "version": CONSUL_COMPAT_VERSION},
-            **_consul_stats(agent),
-            "runtime": {"os": platform.system().lower(), "arch": platform.machine(),
-                        "python": platform.python_version()},
-        },
+        "Stats": agent_stats(agent, REVISION),
         "Meta": dict(agent.anti_entropy.node.meta),
         "xDS": None,
         "Routines": agent.routine_statuses(),  # Proconsul's own: supervised background tasks
@@ -57,30 +48,6 @@ def _local_member(agent) -> AgentMember:
     cfg = agent.config
     return AgentMember(Name=cfg.node_name, Addr=cfg.advertise_addr, Port=cfg.serf_lan_port,
                        Tags=member_tags(cfg), Status=int(MemberStatus.ALIVE))
-
-
-def _agent_stats(agent) -> dict[str, str]:
-    """Counts of the agent's local services and checks and of its TTL and script checks."""
-    runners = agent.registry.runners.values()
-    return {
-        "check_monitors": str(sum(isinstance(r, ScriptRunner) for r in runners)),
-        "check_ttls": str(sum(isinstance(r, TTLRunner) for r in runners)),
-        "checks": str(len(agent.local.live_checks())),
-        "services": str(len(agent.local.live_services())),
-    }
-
-
-def _consul_stats(agent) -> dict:
-    """``consul`` (and on servers ``raft``) stats: leadership, or known servers on clients."""
-    if agent.server is None:
-        return {"consul": {"known_servers": str(len(agent.router.servers())),
-                           "server": "false"}}
-    consensus = agent.server.consensus
-    return {
-        "consul": {"leader": str(consensus.is_leader()).lower(),
-                   "leader_addr": consensus.leader_address() or "", "server": "true"},
-        "raft": {"last_log_index": str(consensus.last_index())},
-    }
 
 
 def add_routes(router: web.Router) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import time
 from urllib.parse import urlencode
 
 from proconsul.agent.http.reply import json_reply
@@ -12,6 +15,7 @@ from proconsul.lib.metrics import registry as metrics
 log = logging.getLogger("agent.http")
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+STREAM_LAG = 0.05  # past an interval's end, so the summary is that (finished) interval
 
 _request_names: dict[tuple[str, str | None], tuple[dict[str, str], str]] = {}
 
@@ -60,5 +64,21 @@ async def agent_metrics(request: web.Request) -> web.Response:
     return json_reply(request, metrics.summary())
 
 
+async def agent_metrics_stream(request: web.Request) -> web.StreamResponse:
+    """Consul's ``/v1/agent/metrics/stream``: each interval's summary as a line of JSON
+    when the interval ends, until the client goes away."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    try:
+        await response.prepare(request)
+        while request.transport is not None and not request.transport.is_closing():
+            now = time.time()
+            await asyncio.sleep(metrics.interval - now % metrics.interval + STREAM_LAG)
+            await response.write(json.dumps(metrics.summary()).encode() + b"\n")
+    except ConnectionError:
+        pass
+    return response
+
+
 def add_routes(router: web.Router) -> None:
     router.add_get("/v1/agent/metrics", agent_metrics)
+    router.add_get("/v1/agent/metrics/stream", agent_metrics_stream)

@@ -5,12 +5,16 @@ from __future__ import annotations
 from msgspec.structs import replace
 
 from proconsul.agent.http.decode import decode_json
-from proconsul.agent.http.params import datacenter, token, uint
+from proconsul.agent.http.params import datacenter, query_options, token, uint
 from proconsul.agent.http.reply import json_reply
 from proconsul.lib import httpserver as web
 from proconsul.server.endpoints.operator import RaftPeerRequest
 from proconsul.structs.errors import BadRequest
-from proconsul.structs.operator import AutopilotConfig, AutopilotSetConfigRequest
+from proconsul.structs.operator import (
+    AutopilotConfig,
+    AutopilotSetConfigRequest,
+    OperatorUsageRequest,
+)
 from proconsul.structs.requests import DCSpecificRequest
 
 
@@ -92,6 +96,14 @@ async def federation_status(request: web.Request) -> web.Response:
     return json_reply(request, reply)
 
 
+async def usage(request: web.Request) -> web.Response:
+    """Service and node counts per datacenter, with the read's meta in the body too."""
+    req = query_options(request, OperatorUsageRequest(Datacenter=datacenter(request),
+                                                      Global="global" in request.query))
+    reply = await request.app["agent"].rpc("Operator.Usage", req)
+    return json_reply(request, reply, meta=reply)
+
+
 def add_routes(router: web.Router) -> None:
     router.add_get("/v1/operator/raft/configuration", raft_configuration)
     router.add_delete("/v1/operator/raft/peer", raft_peer)
@@ -101,3 +113,4 @@ def add_routes(router: web.Router) -> None:
     router.add_get("/v1/operator/autopilot/health", autopilot_health)
     router.add_get("/v1/operator/autopilot/state", autopilot_state)
     router.add_get("/v1/operator/federation", federation_status)
+    router.add_get("/v1/operator/usage", usage)

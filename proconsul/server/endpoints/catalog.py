@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from msgspec.structs import replace
 
+from proconsul.lib.metrics import registry as metrics
 from proconsul.lib.metrics import timed
 from proconsul.server.filtering import ResultFilter
 from proconsul.server.near import sort_near
@@ -98,6 +99,7 @@ class Catalog:
             raise BadRequest("Invalid service address")
         return service
 
+    @timed("consul.catalog.deregister")
     async def Deregister(self, req: DeregisterRequest) -> bool:
         if not req.Node:
             raise BadRequest("Must provide node")
@@ -148,8 +150,11 @@ class Catalog:
             return sort_near(store, req.Source, self.server.config.datacenter,
                              keep.apply(rows), lambda r: r.Node)
 
-        return await self.server.read_into(req, IndexedServiceNodes(), "ServiceNodes", read,
-                                           shape)
+        reply = await self.server.read_into(req, IndexedServiceNodes(), "ServiceNodes", read,
+                                            shape)
+        if req.ServiceName:
+            count_service_query("catalog", req.ServiceName, not reply.ServiceNodes)
+        return reply
 
     async def GatewayServices(self, req: ServiceSpecificRequest) -> IndexedGatewayServices:
         if not req.ServiceName:
@@ -177,3 +182,11 @@ class Catalog:
             req, IndexedNodeServiceList(), "NodeServices",
             lambda ws: self.server.store.node_service_list(ws, req.Node),
             lambda found: found and replace(found, Services=keep.apply(found.Services)))
+
+
+def count_service_query(kind: str, service: str, not_found: bool) -> None:
+    """Consul's consul.<catalog|health>.service.query (and .not-found) counters."""
+    labels = {"service": service}
+    metrics.incr_counter(f"consul.{kind}.service.query", labels=labels)
+    if not_found:
+        metrics.incr_counter(f"consul.{kind}.service.not-found", labels=labels)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from proconsul.server.endpoints.catalog import count_service_query
 from proconsul.server.filtering import ResultFilter
 from proconsul.server.near import sort_near
 from proconsul.structs.catalog import HEALTH_ANY, HEALTH_STATES, CheckServiceNode, HealthCheck
@@ -75,4 +76,6 @@ class Health:
             return sort_near(store, req.Source, self.server.config.datacenter,
                              keep.apply(nodes), lambda n: n.Node.Node)
 
-        return await self.server.read_into(req, IndexedCheckServiceNodes(), "Nodes", read, shape)
+        reply = await self.server.read_into(req, IndexedCheckServiceNodes(), "Nodes", read, shape)
+        count_service_query("health", req.ServiceName, not reply.Nodes)
+        return reply

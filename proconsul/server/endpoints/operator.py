@@ -7,14 +7,19 @@ from typing import TYPE_CHECKING, Any
 from proconsul.lib.duration import DurationError, parse_duration
 from proconsul.raft.interface import ConsensusError
 from proconsul.structs.base import Record
+from proconsul.structs.catalog import ServiceNode
 from proconsul.structs.errors import BadRequest, ConsulError
 from proconsul.structs.messages import MessageType
 from proconsul.structs.operator import (
+    CONNECT_USAGE_KINDS,
     AutopilotConfig,
     AutopilotSetConfigRequest,
     OperatorHealthReply,
+    OperatorUsageRequest,
     RaftConfigurationResponse,
     RaftServer,
+    ServiceUsage,
+    Usage,
 )
 
 if TYPE_CHECKING:
@@ -36,7 +41,7 @@ class Operator:
     NAME = "Operator"
     METHODS = ("RaftGetConfiguration", "RaftRemovePeerByID", "RaftRemovePeerByAddress",
                "RaftTransferLeader", "AutopilotGetConfiguration",
-               "AutopilotSetConfiguration", "ServerHealth")
+               "AutopilotSetConfiguration", "ServerHealth", "Usage")
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -91,3 +96,34 @@ class Operator:
 
     async def ServerHealth(self, req: Any) -> OperatorHealthReply:
         return self.server.autopilot.health()
+
+    async def Usage(self, req: OperatorUsageRequest) -> Usage:
+        """Service and node counts of this datacenter (the only one a server knows of
+        until federation: ``Global`` adds none)."""
+        store, dc = self.server.store, self.server.config.datacenter
+
+        def read(ws) -> tuple[int, ServiceUsage]:
+            nodes_index, nodes = store.list_nodes(ws)
+            services_index, instances = store.list_services(ws)
+            return max(nodes_index, services_index), service_usage(instances, len(nodes))
+
+        return await self.server.read_into(req, Usage(), "Usage", read, lambda u: {dc: u})
+
+
+def service_usage(instances: list[ServiceNode], nodes: int) -> ServiceUsage:
+    """Consul's counts: unique names, instances, Connect instances by kind, and billable
+    instances (typical services other than the servers' ``consul``)."""
+    kinds = dict.fromkeys(CONNECT_USAGE_KINDS, 0)
+    billable = 0
+    for row in instances:
+        if row.ServiceKind:
+            if row.ServiceKind in kinds:
+                kinds[row.ServiceKind] += 1
+            continue
+        if row.ServiceConnect.Native:
+            kinds["connect-native"] += 1
+        if row.ServiceName != "consul":
+            billable += 1
+    return ServiceUsage(Services=len({row.ServiceName for row in instances}),
+                        ServiceInstances=len(instances), ConnectServiceInstances=kinds,
+                        BillableServiceInstances=billable, Nodes=nodes)

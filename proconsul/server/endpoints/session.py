@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from msgspec.structs import replace
 
 from proconsul.lib.duration import DurationError, format_duration, parse_duration
+from proconsul.lib.metrics import timed
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.messages import MessageType
 from proconsul.structs.requests import (
@@ -36,6 +37,7 @@ class SessionEndpoint:
     def __init__(self, server: Server) -> None:
         self.server = server
 
+    @timed("consul.session.apply")
     async def Apply(self, req: SessionRequest) -> str:
         if req.Op == "destroy":
             if not req.Session.ID:
@@ -80,6 +82,7 @@ class SessionEndpoint:
     async def NodeSessions(self, req: NodeSpecificRequest) -> IndexedSessions:
         return await self._read(req, lambda ws: self.server.store.node_sessions(ws, req.Node))
 
+    @timed("consul.session.renew")
     async def Renew(self, req: SessionSpecificRequest) -> IndexedSessions:
         reply = IndexedSessions()
         index, sessions = self._one(None, req.SessionID)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from proconsul.lib.metrics import timed
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.messages import MessageType
 from proconsul.structs.requests import TxnReadRequest, TxnReadResponse
@@ -22,10 +23,12 @@ class Txn:
     def __init__(self, server: Server) -> None:
         self.server = server
 
+    @timed("consul.txn.apply")
     async def Apply(self, req: TxnRequest) -> TxnResponse:
         _check_size(len(req.Ops))
         return await self.server.raft_apply(MessageType.TXN, req)
 
+    @timed("consul.txn.read")
     async def Read(self, req: TxnReadRequest) -> TxnReadResponse:
         _check_size(len(req.Ops))
         if req.RequireConsistent:

@@ -92,3 +92,25 @@ def test_hostname_goes_into_gauge_names_only():
     assert [c["Name"] for c in summary["Counters"]] == ["consul.raft.apply"]
     assert [s["Name"] for s in summary["Samples"]] == ["consul.kvs.apply"]
     assert "consul_node_a_runtime_alloc_bytes{x=\"y\"} 1" in m.prometheus()
+
+
+def test_metrics_prefix_renames_and_prefix_filter_decides_by_longest_prefix():
+    now = [0.0]
+    m = registry_at(now)
+    m.configure(service="acme", filter_default=False,
+                allowed=("acme.raft", "acme.http.GET"), blocked=("acme.raft.apply",))
+    m.incr_counter("consul.raft.state.leader")
+    m.incr_counter("consul.raft.apply")
+    m.add_sample("consul.http.GET.v1.kv._", 1.0)
+    m.add_sample("consul.http.PUT.v1.kv._", 1.0)
+    m.set_gauge("consul.runtime.alloc_bytes", 5)
+    summary = m.summary()
+    assert [c["Name"] for c in summary["Counters"]] == ["acme.raft.state.leader"]
+    assert [s["Name"] for s in summary["Samples"]] == ["acme.http.GET.v1.kv._"]
+    assert summary["Gauges"] == []
+    m.configure(blocked=("consul.http",))  # defaults back: consul., allow by default
+    m.add_sample("consul.http.GET.v1.kv._", 1.0)
+    m.incr_counter("consul.kvs.apply")
+    names = [c["Name"] for c in m.summary()["Counters"]]
+    assert "consul.kvs.apply" in names
+    assert "consul.http.GET.v1.kv._" not in m.prometheus()
