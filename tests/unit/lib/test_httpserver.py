@@ -333,3 +333,15 @@ async def test_a_client_over_its_connection_limit_gets_429_and_a_close(serve):
     assert (await again.reply())[0] == 200
     await again.close()
     await held[0].close()
+
+
+@pytest.mark.parametrize("query", [
+    "", "stale", "stale&index=5", "a=b=c", "=x", "&&a&", "a=&b", "k=v&k=w", "dc=dc1&token=t",
+    "a+b=c+d", "a=%20b", "x=%ff", "ü=ö&é", "sep=%2F&keys", "a=1;b=2", "\udcff=1",
+])
+def test_query_parameters_parse_like_parse_qsl(query):
+    from urllib.parse import parse_qsl
+
+    request = Request("GET", b"/", None, b"")  # type: ignore[arg-type]
+    request.query_string = query
+    assert list(request.query.items()) == parse_qsl(query, keep_blank_values=True)
