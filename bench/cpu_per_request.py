@@ -22,8 +22,8 @@ loop of 10 million additions, so runs on different machines compare.
     python bench/cpu_per_request.py --rev main --rev .    # main (git archive) and this checkout
 
 ``--rev`` is a git revision (extracted with ``git archive`` into a temp dir
-and run with this interpreter, ``PYTHONPATH`` pointing at it) or ``.`` for
-the working tree. Revisions take turns per kind (``--rounds`` times) so a
+and run with this interpreter, ``PYTHONPATH`` pointing at it), ``.`` for
+the working tree, or the path of a source tree (e.g. one built with mypyc). Revisions take turns per kind (``--rounds`` times) so a
 change in the machine's load hits them alike; the table gives the median.
 """
 
@@ -83,9 +83,12 @@ def cpu_seconds(pid: int, tid: int | None = None) -> float:
 
 
 def prepare_tree(rev: str, tmp: Path) -> Path:
-    """The source tree of ``rev``: this checkout for '.', else a ``git archive`` extract."""
+    """The source tree of ``rev``: this checkout for '.', a directory as is (e.g. a
+    compiled build), else a ``git archive`` extract of the revision."""
     if rev == ".":
         return REPO
+    if os.path.isdir(rev):
+        return Path(rev)
     out = tmp / rev.replace("/", "_")
     out.mkdir()
     archive = subprocess.run(["git", "-C", str(REPO), "archive", rev],
@@ -124,12 +127,13 @@ def preload_health(url: str) -> None:
 class Target:
     """One durable server running one revision's code."""
 
-    def __init__(self, rev: str, tree: Path, a: argparse.Namespace, keys: list[str]):
+    def __init__(self, rev: str, tree: Path, a: argparse.Namespace, keys: list[str],
+                 label: str):
         self.rev = rev
         env_path = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = str(tree)
         try:
-            self.cluster = h.start_proconsul(servers=1, dev=False, label=f"cpu-{len(rev)}",
+            self.cluster = h.start_proconsul(servers=1, dev=False, label=label,
                                              cmd=[sys.executable, "-c", AGENT_MAIN],
                                              deadline_s=a.start_timeout)
         finally:
@@ -167,7 +171,8 @@ def main(argv=None) -> int:
     targets: list[Target] = []
     try:
         scripts = {k: h.write_script(requests_for(k, keys), tmp / f"{k}.lua") for k in kinds}
-        targets = [Target(r, prepare_tree(r, tmp), a, keys) for r in revs]
+        targets = [Target(r, prepare_tree(r, tmp), a, keys, f"cpu-{i}")
+                   for i, r in enumerate(revs)]
         for kind in kinds:
             for _ in range(a.rounds):
                 for t in targets:

@@ -16,7 +16,7 @@ import logging
 import queue
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -240,9 +240,10 @@ class RaftNode:
 
     # ------------------------------------------------------------------ Consensus
 
-    async def apply(self, data: bytes, timeout: float | None = None) -> Any:
+    def apply(self, data: bytes, timeout: float | None = None) -> Awaitable[Any]:
+        """Propose now (refusals raise here); the awaitable ends when the entry is applied."""
         index, term = self._propose(data, EntryType.COMMAND)
-        return await self._wait_applied(index, term, timeout)
+        return self._wait_applied(index, term, timeout)
 
     async def barrier(self, timeout: float | None = None) -> None:
         index, term = self._propose(b"", EntryType.BARRIER)
