@@ -60,6 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=1, help="measurements per kind and revision")
     p.add_argument("--keys", type=int, default=1000)
     p.add_argument("--start-timeout", type=float, default=60.0)
+    p.add_argument("--callgrind", action="store_true",
+                   help="run the agents under valgrind's callgrind and count the instructions "
+                        "per request (load-independent; the agent runs ~50x slower)")
     return p.parse_args(argv)
 
 
@@ -124,37 +127,82 @@ def preload_health(url: str) -> None:
             raise RuntimeError(f"catalog register for the health query: {status} {text[:200]!r}")
 
 
+def callgrind(pid: int, *args: str) -> None:
+    subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True,
+                   timeout=120)
+
+
+def callgrind_total(dump: Path) -> int:
+    """Instructions executed (Ir) in one callgrind dump."""
+    for line in dump.read_text(errors="replace").splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no totals in {dump}")
+
+
 class Target:
     """One durable server running one revision's code."""
 
     def __init__(self, rev: str, tree: Path, a: argparse.Namespace, keys: list[str],
-                 label: str):
+                 label: str, tmp: Path):
         self.rev = rev
+        self.dumps = tmp / f"callgrind-{label}" if a.callgrind else None
+        cmd = [sys.executable, "-P", "-c", AGENT_MAIN]  # -P: no cwd on sys.path
+        if self.dumps is not None:
+            self.dumps.mkdir()
+            cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                   f"--callgrind-out-file={self.dumps}/out", *cmd]
         env_path = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = str(tree)
         try:
-            self.cluster = h.start_proconsul(servers=1, dev=False, label=label,
-                                             cmd=[sys.executable, "-c", AGENT_MAIN],
+            self.cluster = h.start_proconsul(servers=1, dev=False, label=label, cmd=cmd,
                                              deadline_s=a.start_timeout)
         finally:
             if env_path is None:
                 os.environ.pop("PYTHONPATH", None)
             else:
                 os.environ["PYTHONPATH"] = env_path
+        self.idle_rate = 0.0
         self.url = self.cluster.url
         self.pid = self.cluster.procs[0].pid
         h.preload_kv(self.cluster, keys)
         preload_health(self.url)
 
     def measure(self, kind: str, script: Path, a: argparse.Namespace) -> dict:
+        if self.dumps is not None:
+            callgrind(self.pid, "-i", "on")
+            started = time.monotonic()
         proc0, loop0 = cpu_seconds(self.pid), cpu_seconds(self.pid, self.pid)
-        res, _raw = h.run_wrk(self.url, script, a.connections, a.duration)
+        res, _raw = h.run_wrk(self.url, script, a.connections, a.duration,
+                              timeout_s=30 if a.callgrind else None)
         proc1, loop1 = cpu_seconds(self.pid), cpu_seconds(self.pid, self.pid)
         if res.problems():
             raise RuntimeError(f"{self.rev} {kind}: {'; '.join(res.problems())}")
         n = res.requests
-        return {"requests": n, "ops_s": res.ok_rps,
-                "cpu_us": (proc1 - proc0) / n * 1e6, "loop_us": (loop1 - loop0) / n * 1e6}
+        out = {"requests": n, "ops_s": res.ok_rps,
+               "cpu_us": (proc1 - proc0) / n * 1e6, "loop_us": (loop1 - loop0) / n * 1e6}
+        if self.dumps is not None:
+            callgrind(self.pid, "-i", "off")
+            elapsed = time.monotonic() - started
+            busy = self._dump() - self.idle_rate * elapsed  # less what it does when idle
+            out["kinstr"] = busy / n / 1e3
+        return out
+
+    def measure_idle(self, seconds: float) -> None:
+        """Instructions per second of the agent with no requests (timers, gossip, raft)."""
+        callgrind(self.pid, "-i", "on")
+        started = time.monotonic()
+        time.sleep(seconds)
+        callgrind(self.pid, "-i", "off")
+        self.idle_rate = self._dump() / (time.monotonic() - started)
+
+    def _dump(self) -> int:
+        """Instructions counted since the last dump (callgrind writes a new file)."""
+        assert self.dumps is not None
+        before = set(self.dumps.iterdir())
+        callgrind(self.pid, "-d")
+        (dump,) = set(self.dumps.iterdir()) - before
+        return callgrind_total(dump)
 
 
 def main(argv=None) -> int:
@@ -171,8 +219,13 @@ def main(argv=None) -> int:
     targets: list[Target] = []
     try:
         scripts = {k: h.write_script(requests_for(k, keys), tmp / f"{k}.lua") for k in kinds}
-        targets = [Target(r, prepare_tree(r, tmp), a, keys, f"cpu-{i}")
+        targets = [Target(r, prepare_tree(r, tmp), a, keys, f"cpu-{i}", tmp)
                    for i, r in enumerate(revs)]
+        if a.callgrind:
+            for t in targets:
+                t.measure_idle(a.duration)
+                print(f"{t.rev}: {t.idle_rate / 1e6:.1f} M instructions/s when idle "
+                      "(subtracted)", flush=True)
         for kind in kinds:
             for _ in range(a.rounds):
                 for t in targets:
@@ -181,11 +234,16 @@ def main(argv=None) -> int:
         for t in targets:
             t.cluster.stop()
         h.stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("KEEP_TMP"):
+            print("kept", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     headers = ["kind"]
     for r in revs:
         headers += [f"{r} CPU µs/req", "loop µs", "ops/s"]
+        if a.callgrind:
+            headers.append("k instr/req")
     if len(revs) == 2:
         headers.append("after/before")
     rows = []
@@ -198,6 +256,10 @@ def main(argv=None) -> int:
             meds.append(med)
             row += [f"{med:.1f}", f"{statistics.median(x['loop_us'] for x in runs):.1f}",
                     f"{statistics.median(x['ops_s'] for x in runs):,.0f}"]
+            if a.callgrind:
+                instr = statistics.median(x["kinstr"] for x in runs)
+                row.append(f"{instr:.1f}")
+                meds[-1] = instr  # the ratio compares instructions, which load does not change
         if len(revs) == 2:
             row.append(f"{meds[1] / meds[0]:.2f}")
         rows.append(row)
