@@ -60,7 +60,11 @@ class HttpProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self._queue: deque[Request | _Reject] = deque()
+        # One serving task per connection, started by its first request; between
+        # requests it waits on ``_wakeup`` (cheaper than a task per request).
         self._task: asyncio.Task[None] | None = None
+        self._serving = False  # the task is answering (or has queued requests to answer)
+        self._wakeup: asyncio.Future[None] | None = None
         self._reading_paused = False
         self._writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -114,7 +118,7 @@ class HttpProtocol(asyncio.Protocol):
 
     @property
     def busy(self) -> bool:
-        return self._task is not None or bool(self._queue)
+        return self._serving or bool(self._queue)
 
     def write(self, data: bytes) -> None:
         """Queue ``data``; it goes out at the end of this loop turn."""
@@ -228,15 +232,25 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport is None:
             return
         self._queue.append(item)
-        if self._task is None:
-            self._task = self._loop.create_task(self._serve())
+        if not self._serving:
+            self._serving = True
+            wakeup = self._wakeup
+            if self._task is None:
+                self._task = self._loop.create_task(self._serve())
+            elif wakeup is not None and not wakeup.done():
+                wakeup.set_result(None)
         elif len(self._queue) >= MAX_PIPELINED and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
 
     async def _serve(self) -> None:
         try:
-            while self._queue and self.transport is not None:
+            while self.transport is not None:
+                if not self._queue:
+                    self._idle()
+                    self._wakeup = self._loop.create_future()
+                    await self._wakeup
+                    continue
                 item = self._queue.popleft()
                 if self._reading_paused and len(self._queue) < MAX_PIPELINED // 2:
                     self._reading_paused = False
@@ -265,10 +279,14 @@ class HttpProtocol(asyncio.Protocol):
                     self.close()
                     return
         finally:
-            self._task = None
-            self.idle_since = self._loop.time()
-            if self._server.closing:
-                self._server.check_drained()
+            self._task = self._wakeup = None
+            self._idle()
+
+    def _idle(self) -> None:
+        self._serving = False
+        self.idle_since = self._loop.time()
+        if self._server.closing:
+            self._server.check_drained()
 
     @staticmethod
     async def _finish_stream(request: Request, response: StreamResponse) -> None:
