@@ -63,6 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--callgrind", action="store_true",
                    help="run the agents under valgrind's callgrind and count the instructions "
                         "per request (load-independent; the agent runs ~50x slower)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the temp dir (wrk scripts, callgrind dumps for callgrind_annotate)")
     return p.parse_args(argv)
 
 
@@ -233,9 +235,11 @@ def main(argv=None) -> int:
     finally:
         for t in targets:
             t.cluster.stop()
+            if t.cluster.workdir:
+                shutil.rmtree(t.cluster.workdir, ignore_errors=True)
         h.stop_all()
-        if os.environ.get("KEEP_TMP"):
-            print("kept", tmp)
+        if a.keep:
+            print(f"kept {tmp} (wrk scripts, callgrind dumps)")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
