@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from proconsul import CONSUL_COMPAT_VERSION
@@ -328,12 +329,14 @@ class Agent:
         store = self.server.store
         return store.generation, store.max_index("nodes", "services", "checks")
 
-    async def rpc(self, method: str, request: Any) -> Any:
-        """Call a server endpoint: this agent's own server, or one its router picks."""
+    def rpc(self, method: str, request: Any) -> Awaitable[Any]:
+        """Call a server endpoint: this agent's own server, or one its router picks.
+
+        Hands back the callee's awaitable (no coroutine of its own on the hot path)."""
         if self.server is not None:
-            return await self.server.rpc(method, request)
+            return self.server.rpc(method, request)
         assert self.client is not None
-        return await self.client.call(method, request)
+        return self.client.call(method, request)
 
     async def _load_registrations(self) -> None:
         """Services and checks from config files, then those persisted from the API."""

@@ -81,6 +81,11 @@ def _labels(labels: Mapping[str, str] | None) -> Labels:
     return tuple(sorted(labels.items())) if labels else ()
 
 
+def sample_key(name: str, labels: Mapping[str, str] | None = None) -> Key:
+    """The key a sample is recorded under, made once for :meth:`Metrics.add_samples`."""
+    return name, _labels(labels)
+
+
 class Metrics:
     """Record metrics; read them as Consul's JSON summary or Prometheus text."""
 
@@ -162,22 +167,28 @@ class Metrics:
 
     def add_sample(self, name: str, value: float,
                    labels: Mapping[str, str] | None = None) -> None:
-        name = self._route(name)
-        if name is None:
-            return
-        key = (name, _labels(labels) if labels else ())
+        self.add_samples(((name, _labels(labels) if labels else ()),), value)
+
+    def add_samples(self, keys: tuple[Key, ...], value: float) -> None:
+        """One sample of ``value`` under each key (from :func:`sample_key`)."""
         samples = self._current().samples
-        agg = samples.get(key)
-        if agg is None:
-            agg = samples[key] = Aggregate()
-        agg.ingest(value)
-        total = self._sample_totals.get(key)
-        if total is None:
-            total = self._sample_totals[key] = [0, 0.0]
-        total[0] += 1
-        total[1] += value
-        for sink in self.sinks:
-            sink.sample(name, value, key[1])
+        totals = self._sample_totals
+        for name, labels in keys:
+            routed = self._route(name)
+            if routed is None:
+                continue
+            key = (routed, labels)
+            agg = samples.get(key)
+            if agg is None:
+                agg = samples[key] = Aggregate()
+            agg.ingest(value)
+            total = totals.get(key)
+            if total is None:
+                total = totals[key] = [0, 0.0]
+            total[0] += 1
+            total[1] += value
+            for sink in self.sinks:
+                sink.sample(routed, value, labels)
 
     def measure_since(self, name: str, start: float,
                       labels: Mapping[str, str] | None = None) -> None:

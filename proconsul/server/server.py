@@ -149,16 +149,21 @@ class Server:
 
     # ---- calls --------------------------------------------------------------
 
-    async def rpc(self, method: str, request: Any) -> Any:
+    def rpc(self, method: str, request: Any) -> Awaitable[Any]:
         """Call endpoint ``method`` (e.g. ``"KVS.Apply"``) with its request struct,
-        on this server or the leader (see :mod:`proconsul.server.forward`)."""
+        on this server or the leader (see :mod:`proconsul.server.forward`).
+
+        Hands back the forwarder's coroutine (no coroutine of its own on the hot path)."""
         endpoint = self.endpoints.get(method)
         if endpoint is None:
-            service = method.partition(".")[0]
-            if not any(name.startswith(service + ".") for name in self.endpoints):
-                raise ConsulError(f"rpc: can't find service {service}")
-            raise ConsulError(f"rpc: can't find method {method}")
-        return await self.forwarder.run(method, request, endpoint)
+            return self._unknown_method(method)
+        return self.forwarder.run(method, request, endpoint)
+
+    async def _unknown_method(self, method: str) -> Any:
+        service = method.partition(".")[0]
+        if not any(name.startswith(service + ".") for name in self.endpoints):
+            raise ConsulError(f"rpc: can't find service {service}")
+        raise ConsulError(f"rpc: can't find method {method}")
 
     async def raft_apply(self, message_type: MessageType, request: msgspec.Struct) -> Any:
         """Commit one command; the single place a write's error comes from.

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from proconsul.agent.http.reply import json_reply
 from proconsul.lib import httpserver as web
+from proconsul.lib.metrics import Key, sample_key
 from proconsul.lib.metrics import registry as metrics
 
 log = logging.getLogger("agent.http")
@@ -17,7 +18,8 @@ log = logging.getLogger("agent.http")
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STREAM_LAG = 0.05  # past an interval's end, so the summary is that (finished) interval
 
-_request_names: dict[tuple[str, str | None], tuple[dict[str, str], str]] = {}
+# (method, route) -> the sample keys of consul.api.http (labelled) and consul.http.<...>
+_request_keys: dict[tuple[str, str | None], tuple[Key, Key]] = {}
 
 
 def route_names(pattern: str) -> tuple[str, str]:
@@ -41,20 +43,19 @@ def _log_url(request: web.Request) -> str:
 def observe_request(request: web.Request, start: float) -> None:
     """Time a request as ``consul.api.http`` (labelled) and ``consul.http.<METHOD>.<path>``,
     and log it at debug level ("Request finished") as Consul does."""
-    names = _request_names.get((request.method, request.route))
-    if names is None:
+    keys = _request_keys.get((request.method, request.route))
+    if keys is None:
         path, parts = route_names(request.route or "/")
         legacy = f"consul.http.{request.method}.{parts}" if parts else \
             f"consul.http.{request.method}"
-        names = _request_names[request.method, request.route] = (
-            {"method": request.method, "path": path}, legacy)
-    labels, legacy = names
-    metrics.measure_since("consul.api.http", start, labels)
-    metrics.measure_since(legacy, start)
+        keys = _request_keys[request.method, request.route] = (
+            sample_key("consul.api.http", {"method": request.method, "path": path}),
+            sample_key(legacy))
+    elapsed_ms = (metrics.timer() - start) * 1000.0
+    metrics.add_samples(keys, elapsed_ms)
     if log.isEnabledFor(logging.DEBUG):
         log.debug("Request finished: method=%s url=%s from=%s latency=%.3fms",
-                  request.method, _log_url(request), request.remote,
-                  (metrics.timer() - start) * 1000)
+                  request.method, _log_url(request), request.remote, elapsed_ms)
 
 
 async def agent_metrics(request: web.Request) -> web.Response:

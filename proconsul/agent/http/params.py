@@ -88,11 +88,16 @@ def query_options(request: web.Request, opts: QueryOptions) -> QueryOptions:
 
 def token(request: web.Request) -> str:
     """The ACL token: ?token, then X-Consul-Token, then ``Authorization: Bearer``."""
-    if "token" in request.query:
+    if request.query_string and "token" in request.query:
         return request.query["token"]
-    if "X-Consul-Token" in request.headers:
-        return request.headers["X-Consul-Token"]
-    scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
+    headers = request.headers  # names are kept lower-cased: look them up as such
+    header = dict.get(headers, "x-consul-token")
+    if header is not None:
+        return header
+    authorization = dict.get(headers, "authorization")
+    if authorization is None:
+        return ""
+    scheme, _, value = authorization.strip().partition(" ")
     if scheme.lower() == "bearer":
         return value.strip()
     return ""

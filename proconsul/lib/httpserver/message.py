@@ -15,6 +15,19 @@ if TYPE_CHECKING:
     from proconsul.lib.httpserver.protocol import HttpProtocol
 
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n" for s in HTTPStatus}
+_NO_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())
+
+
+def parse_query(query: str) -> list[tuple[str, str]]:
+    """``parse_qsl(query, keep_blank_values=True)``, without its cost for plain queries."""
+    if "%" in query or "+" in query:
+        return parse_qsl(query, keep_blank_values=True)
+    pairs = []
+    for part in query.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            pairs.append((name, value))
+    return pairs
 
 
 class Headers(dict[str, str]):
@@ -58,10 +71,11 @@ class Request:
     @property
     def query(self) -> MultiDictProxy[str]:
         """The query string's parameters; ``?stale`` is present with the value ``""``."""
-        if self._query is None:
-            self._query = MultiDictProxy(MultiDict(
-                parse_qsl(self.query_string, keep_blank_values=True) if self.query_string else ()))
-        return self._query
+        query = self._query
+        if query is None:
+            query = self._query = (MultiDictProxy(MultiDict(parse_query(self.query_string)))
+                                   if self.query_string else _NO_QUERY)
+        return query
 
     @property
     def path_qs(self) -> str:
@@ -142,27 +156,26 @@ class _Date:
 
     second = -1
     value = ""
+    line = ""  # "Date: <value>\r\n"
 
     @classmethod
     def now(cls) -> str:
         second = int(time.time())
         if second != cls.second:
             cls.second, cls.value = second, formatdate(second, usegmt=True)
+            cls.line = f"Date: {cls.value}\r\n"
         return cls.value
 
 
 def encode_head(status: int, headers: dict[str, str], length: int | None,
                 keep_alive: bool) -> bytes:
     """Status line and headers; ``length`` None means the headers already frame the body."""
-    line = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} Unknown\r\n"
-    parts = [line, "Date: ", _Date.now(), "\r\n"]
-    for name, value in headers.items():
-        parts += (name, ": ", value, "\r\n")
+    _Date.now()
+    parts = [_STATUS_LINES.get(status) or f"HTTP/1.1 {status} Unknown\r\n", _Date.line]
+    parts += [f"{name}: {value}\r\n" for name, value in headers.items()]
     if length is not None:
-        parts += ("Content-Length: ", str(length), "\r\n")
-    if not keep_alive:
-        parts.append("Connection: close\r\n")
-    parts.append("\r\n")
+        parts.append(f"Content-Length: {length}\r\n")
+    parts.append("\r\n" if keep_alive else "Connection: close\r\n\r\n")
     return "".join(parts).encode("utf-8", "surrogateescape")
 
 

@@ -333,3 +333,38 @@ async def test_a_client_over_its_connection_limit_gets_429_and_a_close(serve):
     assert (await again.reply())[0] == 200
     await again.close()
     await held[0].close()
+
+
+@pytest.mark.parametrize("query", [
+    "", "stale", "stale&index=5", "a=b=c", "=x", "&&a&", "a=&b", "k=v&k=w", "dc=dc1&token=t",
+    "a+b=c+d", "a=%20b", "x=%ff", "ü=ö&é", "sep=%2F&keys", "a=1;b=2", "\udcff=1",
+])
+def test_query_parameters_parse_like_parse_qsl(query):
+    from urllib.parse import parse_qsl
+
+    request = Request("GET", b"/", None, b"")  # type: ignore[arg-type]
+    request.query_string = query
+    assert list(request.query.items()) == parse_qsl(query, keep_blank_values=True)
+
+
+async def test_idle_keep_alive_connections_are_swept_and_busy_ones_are_not(serve):
+    release = asyncio.Event()
+
+    async def slow(request: Request) -> Response:
+        if request.path == "/slow":
+            await release.wait()
+        return Response(text="ok")
+
+    server = await serve(slow, keepalive_timeout=0.2)
+    idle, busy = await Client.connect(server.port), await Client.connect(server.port)
+    for _ in range(3):  # one connection, several requests: served by its one task in turn
+        idle.send(b"GET /fast HTTP/1.1\r\n\r\n")
+        assert (await idle.reply())[0] == 200
+    busy.send(b"GET /slow HTTP/1.1\r\n\r\n")
+    assert await asyncio.wait_for(idle.closed(), 5)  # idle past the timeout: closed
+    assert not busy.reader.at_eof()  # still waiting for its reply: kept
+    release.set()
+    assert (await busy.reply())[0] == 200
+    assert await asyncio.wait_for(busy.closed(), 5)
+    await idle.close()
+    await busy.close()
