@@ -17,6 +17,7 @@ from proconsul.lib.routine import RoutineManager
 from proconsul.raft.inmem import InmemConsensus
 from proconsul.raft.interface import Consensus, ConsensusError, NoLeaderError, NotLeaderError
 from proconsul.rpc.pool import ConnPool
+from proconsul.server.acl_enforce import TokenResolver
 from proconsul.server.autopilot import Autopilot
 from proconsul.server.blocking import run_blocking
 from proconsul.server.connect.ca_manager import CAManager
@@ -68,6 +69,10 @@ class ServerConfig(msgspec.Struct):
     connect_enabled: bool = False
     ca_provider: str = "consul"
     ca_config: dict[str, Any] = msgspec.field(default_factory=dict)  # CamelCase keys
+    acl_enabled: bool = False
+    acl_default_policy: str = "allow"
+    acl_initial_management: str = ""
+    acl_enable_key_list_policy: bool = False
 
 
 Endpoint = Callable[[Any], Awaitable[Any]]
@@ -106,6 +111,8 @@ class Server:
         self.ca = CAManager(self)
         self.lan_members: Callable[[], list[MemberState]] = list
         self.wan_coordinates: Callable[[], list[tuple[str, CoordinateEntry]]] = list
+        self.acl = TokenResolver(config.acl_enabled, config.acl_default_policy,
+                                 config.acl_initial_management)
         self.endpoints: dict[str, Endpoint] = {}
         register_all(self)
         self._revoking: asyncio.Task | None = None
@@ -178,12 +185,19 @@ class Server:
 
     async def read_into(self, opts: QueryOptions, reply: QueryMeta, field: str,
                         read: Callable[[Any], tuple[int, Any]],
-                        shape: Callable[[Any], Any] | None = None) -> Any:
-        """Blocking read whose result (passed through ``shape``) lands in ``reply.<field>``."""
+                        shape: Callable[[Any], Any] | None = None,
+                        acl: Callable[[Any, Any], Any] | None = None) -> Any:
+        """Blocking read whose result (passed through ``shape``, then through the ACL
+        filter ``acl(result, reply)``) lands in ``reply.<field>``."""
 
         def query(ws) -> int:
             index, result = read(ws)
-            setattr(reply, field, shape(result) if shape is not None else result)
+            if shape is not None:
+                result = shape(result)
+            if acl is not None:
+                reply.ResultsFilteredByACLs = False
+                result = acl(result, reply)
+            setattr(reply, field, result)
             return index
 
         await self.blocking_query(opts, reply, query)

@@ -93,15 +93,32 @@ def query_options(request: web.Request, opts: QueryOptions) -> QueryOptions:
 
 
 def token(request: web.Request) -> str:
-    """The ACL token: ?token, then X-Consul-Token, then ``Authorization: Bearer``."""
+    """The ACL token the request acts with (see :func:`token_source`)."""
+    return token_source(request)[0]
+
+
+# where a request's token came from, as the 403 text names it (beyond Consul)
+SOURCE_QUERY = "the ?token query parameter"
+SOURCE_HEADER = "the X-Consul-Token header"
+SOURCE_BEARER = "the Authorization Bearer header"
+SOURCE_DEFAULT = "the agent's default token"
+SOURCE_ANONYMOUS = "no token: anonymous"
+
+
+def token_source(request: web.Request) -> tuple[str, str]:
+    """The ACL token and where it came from: ?token, then X-Consul-Token, then
+    ``Authorization: Bearer``, then the agent's default token, else anonymous ("")."""
     if "token" in request.query:
-        return request.query["token"]
+        return request.query["token"], SOURCE_QUERY
     if "X-Consul-Token" in request.headers:
-        return request.headers["X-Consul-Token"]
+        return request.headers["X-Consul-Token"], SOURCE_HEADER
     scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() == "bearer":
-        return value.strip()
-    return ""
+        return value.strip(), SOURCE_BEARER
+    default = request.app["agent"].default_token()
+    if default:
+        return default, SOURCE_DEFAULT
+    return "", SOURCE_ANONYMOUS
 
 
 def set_meta(response: web.StreamResponse, meta: QueryMeta) -> None:
@@ -111,3 +128,5 @@ def set_meta(response: web.StreamResponse, meta: QueryMeta) -> None:
     response.headers["X-Consul-LastContact"] = str(meta.LastContact)
     if meta.ConsistencyLevel:
         response.headers["X-Consul-Effective-Consistency"] = meta.ConsistencyLevel
+    if meta.ResultsFilteredByACLs:
+        response.headers["X-Consul-Results-Filtered-By-ACLs"] = "true"
