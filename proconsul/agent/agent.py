@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from proconsul import CONSUL_COMPAT_VERSION
+from proconsul.agent.acl_access import AgentACL
 from proconsul.agent.cache import Cache
 from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.config import AgentConfig
@@ -94,7 +95,10 @@ class Agent:
                 rpc_hold_timeout=config.rpc_hold_timeout, autopilot=config.autopilot,
                 config_entries=config.config_entries,
                 connect_enabled=config.connect_enabled, ca_provider=config.ca_provider,
-                ca_config=config.ca_config),
+                ca_config=config.ca_config, acl_enabled=config.acl.enabled,
+                acl_default_policy=config.acl.default_policy,
+                acl_initial_management=config.acl.tokens.initial_management,
+                acl_enable_key_list_policy=config.acl.enable_key_list_policy),
                 None if config.dev else self._durable_raft, pool=self.pool)
             self.server.lan_members = self.gossip.lan_member_states
             self.server.wan_coordinates = self._wan_coordinates
@@ -105,6 +109,7 @@ class Agent:
         else:
             self.router = Router(config.datacenter, functools.partial(ping, self.pool))
             self.client = RPCClient(self.router, self.pool)
+        self.acl = AgentACL(config.acl, config.node_name, self.server)
         self.user_events = UserEvents(config.node_name, self._local_services)
         self.local = LocalState(config.node_name, config.check_update_interval)
         self.registry = LocalRegistry(
@@ -119,7 +124,8 @@ class Agent:
         self.anti_entropy = AntiEntropy(
             self.local, NodeInfo(config.node_id, config.node_name, config.advertise_addr,
                                  config.datacenter, meta),
-            self.rpc, cluster_size=lambda: len(self.gossip.lan.members()))
+            self.rpc, cluster_size=lambda: len(self.gossip.lan.members()),
+            agent_token=self.acl.agent_token)
         self.cache = Cache(self.rpc)
         self.shutdown_requested = asyncio.Event()
         self.http: HttpApi | None = None
@@ -479,7 +485,8 @@ class Agent:
             try:
                 await self.rpc("Coordinate.Update", CoordinateUpdateRequest(
                     Node=self.config.node_name, Datacenter=self.config.datacenter,
-                    Coord=_coordinate(serf.coordinates.coordinate)))
+                    Coord=_coordinate(serf.coordinates.coordinate),
+                    Token=self.acl.agent_token()))
             except ConsulError as err:
                 log.warning("coordinate update failed: %s", err)
             await asyncio.sleep(COORDINATE_SYNC_INTERVAL)

@@ -108,3 +108,10 @@ class TokenResolver:
             if found is not None:
                 return found
         raise Forbidden(ACL_NOT_FOUND)
+
+
+def request_token(req: object) -> str:
+    """The ``Token`` of a request that may arrive as a struct, a decoded map or None."""
+    if isinstance(req, dict):
+        return str(req.get("Token") or "")
+    return getattr(req, "Token", "") or ""

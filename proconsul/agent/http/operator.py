@@ -11,12 +11,17 @@ from proconsul.lib import httpserver as web
 from proconsul.server.endpoints.operator import RaftPeerRequest
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.operator import AutopilotConfig, AutopilotSetConfigRequest
+from proconsul.structs.requests import DCSpecificRequest
+
+
+def _read_request(request: web.Request) -> DCSpecificRequest:
+    return DCSpecificRequest(Datacenter=datacenter(request), Token=token(request))
 
 
 async def raft_configuration(request: web.Request) -> web.Response:
     datacenter(request)
     return json_reply(request, await request.app["agent"].rpc("Operator.RaftGetConfiguration",
-                                                              None))
+                                                              _read_request(request)))
 
 
 async def raft_peer(request: web.Request) -> web.Response:
@@ -41,7 +46,7 @@ async def transfer_leader(request: web.Request) -> web.Response:
 async def autopilot_get(request: web.Request) -> web.Response:
     datacenter(request)
     return json_reply(request, await request.app["agent"].rpc(
-        "Operator.AutopilotGetConfiguration", None))
+        "Operator.AutopilotGetConfiguration", _read_request(request)))
 
 
 async def autopilot_set(request: web.Request) -> web.Response:
@@ -57,14 +62,14 @@ async def autopilot_set(request: web.Request) -> web.Response:
 
 async def autopilot_health(request: web.Request) -> web.Response:
     datacenter(request)
-    reply = await request.app["agent"].rpc("Operator.ServerHealth", None)
+    reply = await request.app["agent"].rpc("Operator.ServerHealth", _read_request(request))
     return json_reply(request, reply, status=200 if reply.Healthy else 429)
 
 
 async def autopilot_state(request: web.Request) -> web.Response:
     """The newer state view: servers keyed by ID with their role, plus the voter list."""
     datacenter(request)
-    health = await request.app["agent"].rpc("Operator.ServerHealth", None)
+    health = await request.app["agent"].rpc("Operator.ServerHealth", _read_request(request))
     servers = {}
     leader = ""
     for s in health.Servers:

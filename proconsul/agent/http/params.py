@@ -98,11 +98,11 @@ def token(request: web.Request) -> str:
 
 
 # where a request's token came from, as the 403 text names it (beyond Consul)
-SOURCE_QUERY = "the ?token query parameter"
-SOURCE_HEADER = "the X-Consul-Token header"
-SOURCE_BEARER = "the Authorization Bearer header"
-SOURCE_DEFAULT = "the agent's default token"
-SOURCE_ANONYMOUS = "no token: anonymous"
+SOURCE_QUERY = "token from the ?token query parameter"
+SOURCE_HEADER = "token from the X-Consul-Token header"
+SOURCE_BEARER = "token from the Authorization Bearer header"
+SOURCE_DEFAULT = "token from the agent's default token (acl.tokens.default)"
+SOURCE_ANONYMOUS = "no token in the request and no agent default token"
 
 
 def token_source(request: web.Request) -> tuple[str, str]:
@@ -115,7 +115,7 @@ def token_source(request: web.Request) -> tuple[str, str]:
     scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() == "bearer":
         return value.strip(), SOURCE_BEARER
-    default = request.app["agent"].default_token()
+    default = request.app["agent"].acl.default_token()
     if default:
         return default, SOURCE_DEFAULT
     return "", SOURCE_ANONYMOUS

@@ -31,11 +31,12 @@ from proconsul.agent.http import (
     status,
     txn,
 )
+from proconsul.agent.http.params import token_source
 from proconsul.agent.log_monitor import LogMonitor
 from proconsul.agent.telemetry import emit_runtime_metrics
 from proconsul.lib import httpserver as web
 from proconsul.lib.metrics import registry as metrics
-from proconsul.structs.errors import BadRequest, ConsulError
+from proconsul.structs.errors import BadRequest, ConsulError, Forbidden
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,10 @@ class HttpApi:
             require_utf8(request)
             return await handler(request)
         except ConsulError as err:
-            return web.Response(status=err.status, text=err.message)
+            text = err.message
+            if isinstance(err, Forbidden) and "Permission denied" in text:
+                text += f" ({token_source(request)[1]})"
+            return web.Response(status=err.status, text=text)
         except web.MethodNotAllowed as err:
             allowed = allow_header(err.allowed)
             if request.method == "OPTIONS":

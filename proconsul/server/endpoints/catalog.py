@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from msgspec.structs import replace
 
 from proconsul.lib.metrics import timed
+from proconsul.server import acl_filter
+from proconsul.server.acl_vet import vet_deregister, vet_register
 from proconsul.server.filtering import ResultFilter
 from proconsul.structs.catalog import (
     DeregisterRequest,
@@ -77,6 +79,7 @@ class Catalog:
                 check = replace(check, CheckID=check.Name)
             fixed.append(replace(check, Type=check_type(check)))
         req.Check, req.Checks = None, fixed or None
+        vet_register(self.server.acl.resolve(req.Token), self.server.store, req)
         req.Datacenter = req.Datacenter or self.server.config.datacenter
         await self.server.raft_apply(MessageType.REGISTER, req)
         return True
@@ -94,6 +97,7 @@ class Catalog:
     async def Deregister(self, req: DeregisterRequest) -> bool:
         if not req.Node:
             raise BadRequest("Must provide node")
+        vet_deregister(self.server.acl.resolve(req.Token), self.server.store, req)
         await self.server.raft_apply(MessageType.DEREGISTER, req)
         return True
 
@@ -102,12 +106,15 @@ class Catalog:
 
     async def ListNodes(self, req: DCSpecificRequest) -> IndexedNodes:
         keep = ResultFilter(req.Filter, Node)
+        ident = self.server.acl.resolve(req.Token)
         return await self.server.read_into(
             req, IndexedNodes(), "Nodes",
-            lambda ws: self.server.store.list_nodes(ws, req.NodeMetaFilters), keep.apply)
+            lambda ws: self.server.store.list_nodes(ws, req.NodeMetaFilters), keep.apply,
+            lambda rows, reply: acl_filter.nodes(ident, rows, reply))
 
     async def ListServices(self, req: DCSpecificRequest) -> IndexedServices:
         keep = ResultFilter(req.Filter, ServiceNode)
+        ident = self.server.acl.resolve(req.Token)
 
         def by_name(rows: list[ServiceNode]) -> dict[str, list[str]]:
             services: dict[str, list[str]] = {}
@@ -118,12 +125,14 @@ class Catalog:
 
         return await self.server.read_into(
             req, IndexedServices(), "Services",
-            lambda ws: self.server.store.list_services(ws, req.NodeMetaFilters), by_name)
+            lambda ws: self.server.store.list_services(ws, req.NodeMetaFilters), by_name,
+            lambda services, reply: acl_filter.services(ident, services, reply))
 
     async def ServiceNodes(self, req: ServiceSpecificRequest) -> IndexedServiceNodes:
         if not req.ServiceName and not req.ServiceAddress:
             raise BadRequest("Must provide service name")
         keep = ResultFilter(req.Filter, ServiceNode)
+        ident = self.server.acl.resolve(req.Token)
         store = self.server.store
         if req.ServiceAddress:
             def read(ws):
@@ -134,23 +143,28 @@ class Catalog:
             def read(ws):
                 return store.service_nodes(ws, req.ServiceName, tags, req.NodeMetaFilters,
                                            req.ServiceKind)
-        return await self.server.read_into(req, IndexedServiceNodes(), "ServiceNodes", read,
-                                           keep.apply)
+        return await self.server.read_into(
+            req, IndexedServiceNodes(), "ServiceNodes", read, keep.apply,
+            lambda rows, reply: acl_filter.service_nodes(ident, rows, reply))
 
     async def NodeServices(self, req: NodeSpecificRequest) -> IndexedNodeServices:
         if not req.Node:
             raise BadRequest("Must provide node")
         keep = ResultFilter(req.Filter, NodeService)
+        ident = self.server.acl.resolve(req.Token)
         return await self.server.read_into(
             req, IndexedNodeServices(), "NodeServices",
             lambda ws: self.server.store.node_services(ws, req.Node),
-            lambda found: found and replace(found, Services=keep.apply_map(found.Services)))
+            lambda found: found and replace(found, Services=keep.apply_map(found.Services)),
+            lambda found, reply: acl_filter.node_services(ident, found, reply))
 
     async def NodeServiceList(self, req: NodeSpecificRequest) -> IndexedNodeServiceList:
         if not req.Node:
             raise BadRequest("Must provide node")
         keep = ResultFilter(req.Filter, NodeService)
+        ident = self.server.acl.resolve(req.Token)
         return await self.server.read_into(
             req, IndexedNodeServiceList(), "NodeServices",
             lambda ws: self.server.store.node_service_list(ws, req.Node),
-            lambda found: found and replace(found, Services=keep.apply(found.Services)))
+            lambda found: found and replace(found, Services=keep.apply(found.Services)),
+            lambda found, reply: acl_filter.node_services(ident, found, reply))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from proconsul.server import acl_filter
 from proconsul.server.filtering import ResultFilter
 from proconsul.structs.catalog import HEALTH_ANY, HEALTH_STATES, CheckServiceNode, HealthCheck
 from proconsul.structs.errors import BadRequest
@@ -47,16 +48,19 @@ class Health:
 
     async def _checks(self, req, read) -> IndexedHealthChecks:
         keep = ResultFilter(req.Filter, HealthCheck)
-        return await self.server.read_into(req, IndexedHealthChecks(), "HealthChecks", read,
-                                           keep.apply)
+        ident = self.server.acl.resolve(req.Token)
+        return await self.server.read_into(
+            req, IndexedHealthChecks(), "HealthChecks", read, keep.apply,
+            lambda checks, reply: acl_filter.health_checks(ident, checks, reply))
 
     async def ServiceNodes(self, req: ServiceSpecificRequest) -> IndexedCheckServiceNodes:
         if not req.ServiceName:
             raise BadRequest("Must provide service name")
         keep = ResultFilter(req.Filter, CheckServiceNode)
+        ident = self.server.acl.resolve(req.Token)
         tags = req.ServiceTags if req.TagFilter else None
         return await self.server.read_into(
             req, IndexedCheckServiceNodes(), "Nodes",
             lambda ws: self.server.store.check_service_nodes(
                 ws, req.ServiceName, tags, req.NodeMetaFilters, req.ServiceKind),
-            keep.apply)
+            keep.apply, lambda rows, reply: acl_filter.check_service_nodes(ident, rows, reply))

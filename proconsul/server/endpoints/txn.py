@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from proconsul.server.acl_vet import filter_txn_results, vet_txn
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.messages import MessageType
 from proconsul.structs.requests import TxnReadRequest, TxnReadResponse
@@ -24,14 +25,28 @@ class Txn:
 
     async def Apply(self, req: TxnRequest) -> TxnResponse:
         _check_size(len(req.Ops))
-        return await self.server.raft_apply(MessageType.TXN, req)
+        ident = self.server.acl.resolve(req.Token)
+        errors = vet_txn(ident, self.server.store, req.Ops)
+        if errors:
+            return TxnResponse(Errors=errors)
+        response = await self.server.raft_apply(MessageType.TXN, req)
+        if isinstance(response, TxnResponse):
+            response.Results = filter_txn_results(ident, response.Results)
+        return response
 
     async def Read(self, req: TxnReadRequest) -> TxnReadResponse:
         _check_size(len(req.Ops))
+        ident = self.server.acl.resolve(req.Token)
+        errors = vet_txn(ident, self.server.store, req.Ops)
+        if errors:
+            reply = TxnReadResponse(Errors=errors)
+            self.server.set_query_meta(reply, req)
+            return reply
         if req.RequireConsistent:
             await self.server.consensus.verify_leader()
         result = self.server.store.txn_apply(None, req.Ops)
-        reply = TxnReadResponse(Results=result.Results, Errors=result.Errors)
+        reply = TxnReadResponse(Results=filter_txn_results(ident, result.Results),
+                                Errors=result.Errors)
         self.server.set_query_meta(reply, req)
         return reply
 
