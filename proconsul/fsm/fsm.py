@@ -6,6 +6,7 @@ import logging
 import struct
 from typing import Any, BinaryIO
 
+from proconsul.fsm.acl import acl_handlers
 from proconsul.state.catalog import StateError
 from proconsul.state.snapshot import StateSnapshot
 from proconsul.state.store import Store
@@ -89,6 +90,7 @@ class FSM:
             MessageType.AUTOPILOT: self._autopilot,
             MessageType.CONFIG_ENTRY: self._config_entry,
             MessageType.CONNECT_CA: self._connect_ca,
+            **acl_handlers(store),
         }
 
     def apply(self, index: int, data: bytes) -> Any:
