@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from proconsul.agent.config.validate import ConfigError
+from proconsul.agent.http.acl_gate import identity
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import flag, token
 from proconsul.agent.http.reply import json_reply
@@ -30,15 +31,35 @@ def _agent(request: web.Request):
     return request.app["agent"]
 
 
-def _services(agent) -> dict[str, AgentService]:
+def _services(agent, ident) -> dict[str, AgentService]:
     dc = agent.config.datacenter
     return {sid: AgentService.from_node_service(s, dc)
-            for sid, s in agent.local.live_services().items()}
+            for sid, s in agent.local.live_services().items()
+            if not ident.enforcing or ident.allowed("service_read", s.Service)}
 
 
 async def services(request: web.Request) -> web.Response:
     keep = ResultFilter(request.query.get("filter", ""), AgentService)
-    return json_reply(request, keep.apply_map(_services(_agent(request))))
+    return json_reply(request, keep.apply_map(_services(_agent(request), identity(request))))
+
+
+def _require_service(request: web.Request, check: str, service_id: str) -> None:
+    """``check`` (service read/write) on the name of local service ``service_id``, if any."""
+    found = _agent(request).local.service(service_id)
+    if found is not None:
+        identity(request).require(check, found.Service)
+
+
+def _require_check(request: web.Request, check_id: str) -> None:
+    """Writing a local check needs ``service:write`` on its service, else ``node:write``."""
+    agent = _agent(request)
+    found = agent.local.check(check_id)
+    if found is None:
+        return
+    if found.ServiceID:
+        _require_service(request, "service_write", found.ServiceID)
+    else:
+        identity(request).require("node_write", agent.config.node_name)
 
 
 async def service(request: web.Request) -> web.Response:
@@ -53,6 +74,7 @@ async def service(request: web.Request) -> web.Response:
         except DurationError:
             raise BadRequest("Invalid wait time") from None
     deadline = asyncio.get_running_loop().time() + query_timeout(wait)
+    _require_service(request, "service_read", service_id)
     while True:
         changed = agent.local.changed()
         found = agent.local.service(service_id)
@@ -77,6 +99,12 @@ async def service(request: web.Request) -> web.Response:
 async def register_service(request: web.Request) -> web.Response:
     agent = _agent(request)
     body = decode_json(await request.read(), ServiceRegistration)
+    ident = identity(request)
+    ident.require("service_write", body.Name)
+    _require_service(request, "service_write", body.ID or body.Name)
+    if body.Connect is not None and body.Connect.SidecarService is not None:
+        ident.require("service_write", body.Connect.SidecarService.Name
+                      or f"{body.Name}-sidecar-proxy")
     replace_checks = flag(request.query, "replace-existing-checks")
     await agent.registry.register_service(body, token=token(request),
                                           replace_existing_checks=replace_checks)
@@ -85,6 +113,7 @@ async def register_service(request: web.Request) -> web.Response:
 
 
 async def deregister_service(request: web.Request) -> web.Response:
+    _require_service(request, "service_write", request.match_info["id"])
     await _agent(request).registry.deregister_service(request.match_info["id"])
     await _agent(request).anti_entropy.settle()
     return web.Response(status=200)
@@ -101,6 +130,7 @@ def _maintenance_params(request: web.Request) -> tuple[bool, str]:
 
 async def service_maintenance(request: web.Request) -> web.Response:
     enable, reason = _maintenance_params(request)
+    _require_service(request, "service_write", request.match_info["id"])
     _agent(request).registry.set_service_maintenance(request.match_info["id"], enable, reason,
                                                      token(request))
     return web.Response(status=200)
@@ -114,17 +144,30 @@ async def node_maintenance(request: web.Request) -> web.Response:
 
 async def checks(request: web.Request) -> web.Response:
     keep = ResultFilter(request.query.get("filter", ""), HealthCheck)
-    return json_reply(request, keep.apply_map(_agent(request).local.live_checks()))
+    found = _agent(request).local.live_checks()
+    ident = identity(request)
+    if ident.enforcing:
+        node = _agent(request).config.node_name
+        found = {cid: c for cid, c in found.items() if (
+            ident.allowed("service_read", c.ServiceName) if c.ServiceID
+            else ident.allowed("node_read", node))}
+    return json_reply(request, keep.apply_map(found))
 
 
 async def register_check(request: web.Request) -> web.Response:
     raw = decode_json(await request.read(), dict)
+    service_id = raw.get("ServiceID") or raw.get("service_id")
+    if isinstance(service_id, str) and service_id:
+        _require_service(request, "service_write", service_id)
+    else:
+        identity(request).require("node_write", _agent(request).config.node_name)
     await _agent(request).registry.register_check(raw, token=token(request))
     await _agent(request).anti_entropy.settle()
     return web.Response(status=200)
 
 
 async def deregister_check(request: web.Request) -> web.Response:
+    _require_check(request, request.match_info["id"])
     await _agent(request).registry.deregister_check(request.match_info["id"])
     await _agent(request).anti_entropy.settle()
     return web.Response(status=200)
@@ -132,6 +175,7 @@ async def deregister_check(request: web.Request) -> web.Response:
 
 def _ttl_handler(status: str):
     async def handler(request: web.Request) -> web.Response:
+        _require_check(request, request.match_info["id"])
         _agent(request).registry.ttl_update(request.match_info["id"], status,
                                             request.query.get("note", ""))
         return web.Response(status=200)
@@ -149,6 +193,7 @@ async def update_check(request: web.Request) -> web.Response:
     update = decode_json(await request.read(), CheckUpdate)
     if update.Status not in (HEALTH_PASSING, HEALTH_WARNING, HEALTH_CRITICAL):
         raise BadRequest(f"Invalid check status: '{update.Status}'")
+    _require_check(request, request.match_info["id"])
     _agent(request).registry.ttl_update(request.match_info["id"], update.Status, update.Output)
     return web.Response(status=200)
 
@@ -169,6 +214,8 @@ async def health_by_id(request: web.Request) -> web.Response:
     agent = _agent(request)
     service_id = request.match_info["id"]
     found = agent.local.service(service_id)
+    if found is not None:
+        identity(request).require("service_read", found.Service)
     if found is None:
         if request.query.get("format") == "text":
             return web.Response(status=404, text=f"ServiceId {service_id} not found")

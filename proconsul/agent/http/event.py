@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from proconsul.agent.http.acl_gate import identity
 from proconsul.agent.http.params import datacenter, query_options
 from proconsul.agent.http.reply import json_reply
 from proconsul.agent.user_events import UserEventRecord
@@ -44,6 +45,9 @@ async def event_list(request: web.Request) -> web.Response:
                                                           query_timeout(opts.MaxQueryTime))
     else:
         index, events = agent.user_events.list(name)
+    ident = identity(request)
+    if ident.enforcing:
+        events = [e for e in events if ident.allowed("event_read", e.Name)]
     response = json_reply(request, events)
     response.headers["X-Consul-Index"] = str(index)
     return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from proconsul.agent.gossip import agent_member
+from proconsul.agent.http.acl_gate import identity
 from proconsul.agent.http.params import flag
 from proconsul.agent.http.reply import json_reply
 from proconsul.gossip.driver import JoinError
@@ -22,7 +23,17 @@ async def members(request: web.Request) -> web.Response:
         raise BadRequest("Cannot provide a segment with wan=true")
     keep = ResultFilter(request.query.get("filter", ""), AgentMember)
     pool = agent.gossip.pool(wan)
-    return json_reply(request, keep.apply(agent_member(m) for m in pool.members()))
+    ident = identity(request)
+    visible = [m for m in pool.members()
+               if not ident.enforcing or ident.allowed("node_read", _node_name(m.name, wan))]
+    return json_reply(request, keep.apply(agent_member(m) for m in visible))
+
+
+def _node_name(member: str, wan: bool) -> str:
+    """A WAN member is named ``node.dc``; ACLs name the node."""
+    if not wan:
+        return member
+    return member.rpartition(".")[0] or member
 
 
 async def join(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ from urllib.parse import unquote_to_bytes
 
 from proconsul.agent import unix_socket
 from proconsul.agent.http import (
+    acl_gate,
     agent_endpoint,
     agent_info,
     agent_local,
@@ -92,6 +93,7 @@ class HttpApi:
 
     def __init__(self, agent) -> None:
         self.app = {"agent": agent, "log_monitor": LogMonitor(logging.getLogger())}
+        self._acl_enabled = agent.config.acl.enabled
         self.router = api_router()
         if agent.config.tree.get("enable_debug"):
             debug_pprof.add_routes(self.router)
@@ -150,6 +152,8 @@ class HttpApi:
                                                                          request.path)
             request.route = resource.canonical
             require_utf8(request)
+            if self._acl_enabled:
+                acl_gate.gate(request)
             return await handler(request)
         except ConsulError as err:
             text = err.message
