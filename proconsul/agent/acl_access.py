@@ -53,5 +53,5 @@ class AgentACL:
         if self._recovery is not None and secret == self.tokens.agent_recovery:
             return self._recovery
         if self.server is not None:
-            return self.server.acl.resolve(secret)
+            return self.server.authz.resolve(secret)
         return self._down

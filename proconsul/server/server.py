@@ -111,8 +111,8 @@ class Server:
         self.ca = CAManager(self)
         self.lan_members: Callable[[], list[MemberState]] = list
         self.wan_coordinates: Callable[[], list[tuple[str, CoordinateEntry]]] = list
-        self.acl = TokenResolver(config.acl_enabled, config.acl_default_policy,
-                                 config.acl_initial_management)
+        self.authz = TokenResolver(config.acl_enabled, config.acl_default_policy,
+                                   config.acl_initial_management)
         self.endpoints: dict[str, Endpoint] = {}
         register_all(self)
         self._revoking: asyncio.Task | None = None

@@ -79,7 +79,7 @@ class Catalog:
                 check = replace(check, CheckID=check.Name)
             fixed.append(replace(check, Type=check_type(check)))
         req.Check, req.Checks = None, fixed or None
-        vet_register(self.server.acl.resolve(req.Token), self.server.store, req)
+        vet_register(self.server.authz.resolve(req.Token), self.server.store, req)
         req.Datacenter = req.Datacenter or self.server.config.datacenter
         await self.server.raft_apply(MessageType.REGISTER, req)
         return True
@@ -97,7 +97,7 @@ class Catalog:
     async def Deregister(self, req: DeregisterRequest) -> bool:
         if not req.Node:
             raise BadRequest("Must provide node")
-        vet_deregister(self.server.acl.resolve(req.Token), self.server.store, req)
+        vet_deregister(self.server.authz.resolve(req.Token), self.server.store, req)
         await self.server.raft_apply(MessageType.DEREGISTER, req)
         return True
 
@@ -106,7 +106,7 @@ class Catalog:
 
     async def ListNodes(self, req: DCSpecificRequest) -> IndexedNodes:
         keep = ResultFilter(req.Filter, Node)
-        ident = self.server.acl.resolve(req.Token)
+        ident = self.server.authz.resolve(req.Token)
         return await self.server.read_into(
             req, IndexedNodes(), "Nodes",
             lambda ws: self.server.store.list_nodes(ws, req.NodeMetaFilters), keep.apply,
@@ -114,7 +114,7 @@ class Catalog:
 
     async def ListServices(self, req: DCSpecificRequest) -> IndexedServices:
         keep = ResultFilter(req.Filter, ServiceNode)
-        ident = self.server.acl.resolve(req.Token)
+        ident = self.server.authz.resolve(req.Token)
 
         def by_name(rows: list[ServiceNode]) -> dict[str, list[str]]:
             services: dict[str, list[str]] = {}
@@ -132,7 +132,7 @@ class Catalog:
         if not req.ServiceName and not req.ServiceAddress:
             raise BadRequest("Must provide service name")
         keep = ResultFilter(req.Filter, ServiceNode)
-        ident = self.server.acl.resolve(req.Token)
+        ident = self.server.authz.resolve(req.Token)
         store = self.server.store
         if req.ServiceAddress:
             def read(ws):
@@ -151,7 +151,7 @@ class Catalog:
         if not req.Node:
             raise BadRequest("Must provide node")
         keep = ResultFilter(req.Filter, NodeService)
-        ident = self.server.acl.resolve(req.Token)
+        ident = self.server.authz.resolve(req.Token)
         return await self.server.read_into(
             req, IndexedNodeServices(), "NodeServices",
             lambda ws: self.server.store.node_services(ws, req.Node),
@@ -162,7 +162,7 @@ class Catalog:
         if not req.Node:
             raise BadRequest("Must provide node")
         keep = ResultFilter(req.Filter, NodeService)
-        ident = self.server.acl.resolve(req.Token)
+        ident = self.server.authz.resolve(req.Token)
         return await self.server.read_into(
             req, IndexedNodeServiceList(), "NodeServices",
             lambda ws: self.server.store.node_service_list(ws, req.Node),

@@ -88,7 +88,7 @@ class ConfigEntryEndpoint:
     @timed("consul.config_entry.apply")
     async def Apply(self, req: ConfigEntryRequest) -> bool:
         entry = prepare(_typed(req), legacy=req.Legacy)
-        require_entry(self.server.acl.resolve(req.Token), entry.Kind, entry.Name, write=True)
+        require_entry(self.server.authz.resolve(req.Token), entry.Kind, entry.Name, write=True)
         op = req.Op if req.Op in UPSERT_OPS else OP_UPSERT
         command = ConfigEntryRequest(Op=op, Datacenter=req.Datacenter,
                                      Entry=entry_payload(entry), Legacy=req.Legacy)
@@ -96,7 +96,7 @@ class ConfigEntryEndpoint:
 
     async def Get(self, req: ConfigEntryQuery) -> ConfigEntryResponse:
         _check_kind(req.Kind)
-        require_entry(self.server.acl.resolve(req.Token), req.Kind, req.Name, write=False)
+        require_entry(self.server.authz.resolve(req.Token), req.Kind, req.Name, write=False)
         return await self.server.read_into(
             req, ConfigEntryResponse(), "Entry",
             lambda ws: self.server.store.config_entry_get(ws, req.Kind, req.Name),
@@ -106,7 +106,7 @@ class ConfigEntryEndpoint:
         if req.Kind:
             _check_kind(req.Kind)
         reply = IndexedConfigEntries(Kind=req.Kind)
-        ident = self.server.acl.resolve(req.Token)
+        ident = self.server.authz.resolve(req.Token)
         return await self.server.read_into(
             req, reply, "Entries",
             lambda ws: self.server.store.config_entries_list(ws, req.Kind),
@@ -116,7 +116,7 @@ class ConfigEntryEndpoint:
 
     async def ListAll(self, req: ConfigEntryListAllRequest) -> IndexedConfigEntries:
         kinds = set(req.Kinds or LIST_ALL_DEFAULT_KINDS)
-        ident = self.server.acl.resolve(req.Token)
+        ident = self.server.authz.resolve(req.Token)
         return await self.server.read_into(
             req, IndexedConfigEntries(), "Entries",
             lambda ws: self.server.store.config_entries_list(ws),
@@ -127,7 +127,7 @@ class ConfigEntryEndpoint:
     @timed("consul.config_entry.delete")
     async def Delete(self, req: ConfigEntryRequest) -> ConfigEntryDeleteResponse:
         entry = _typed(req)
-        require_entry(self.server.acl.resolve(req.Token), entry.Kind, entry.Name, write=True)
+        require_entry(self.server.authz.resolve(req.Token), entry.Kind, entry.Name, write=True)
         if isinstance(entry, ServiceIntentionsConfigEntry):
             entry.normalize(legacy=req.Legacy)
         else:
@@ -151,7 +151,7 @@ class DiscoveryChainEndpoint:
     async def Get(self, req: DiscoveryChainRequest) -> DiscoveryChainResponse:
         if not req.Name:
             raise BadRequest("Must provide service name")
-        self.server.acl.resolve(req.Token).require("service_read", req.Name)
+        self.server.authz.resolve(req.Token).require("service_read", req.Name)
         server = self.server
         compile_req = CompileRequest(
             service_name=req.Name,

@@ -47,18 +47,18 @@ class ConnectCA:
         return reply
 
     async def Sign(self, req: CASignRequest) -> IssuedCert:
-        ident = self.server.acl.resolve(req.Token)
+        ident = self.server.authz.resolve(req.Token)
         if ident.enforcing:
             self.server.ca.require_enabled()
             _require_sign(ident, parse_leaf_csr(req.CSR)[1])
         return await self.server.ca.sign(req)
 
     async def ConfigurationGet(self, req: DCSpecificRequest) -> CAConfiguration:
-        self.server.acl.resolve(req.Token).require("operator_write")
+        self.server.authz.resolve(req.Token).require("operator_write")
         return self.server.ca.configuration()
 
     async def ConfigurationSet(self, req: CARequest) -> bool:
-        self.server.acl.resolve(req.Token).require("operator_write")
+        self.server.authz.resolve(req.Token).require("operator_write")
         await self.server.ca.set_configuration(req)
         return True
 

@@ -48,7 +48,7 @@ class Health:
 
     async def _checks(self, req, read) -> IndexedHealthChecks:
         keep = ResultFilter(req.Filter, HealthCheck)
-        ident = self.server.acl.resolve(req.Token)
+        ident = self.server.authz.resolve(req.Token)
         return await self.server.read_into(
             req, IndexedHealthChecks(), "HealthChecks", read, keep.apply,
             lambda checks, reply: acl_filter.health_checks(ident, checks, reply))
@@ -57,7 +57,7 @@ class Health:
         if not req.ServiceName:
             raise BadRequest("Must provide service name")
         keep = ResultFilter(req.Filter, CheckServiceNode)
-        ident = self.server.acl.resolve(req.Token)
+        ident = self.server.authz.resolve(req.Token)
         tags = req.ServiceTags if req.TagFilter else None
         return await self.server.read_into(
             req, IndexedCheckServiceNodes(), "Nodes",

@@ -94,7 +94,7 @@ class IntentionEndpoint:
 
     def _require_write(self, token: str, op: str, ixn: Intention) -> None:
         """``intentions:write`` on the destination (the stored one for a write by ID)."""
-        ident = self.server.acl.resolve(token)
+        ident = self.server.authz.resolve(token)
         if not ident.enforcing:
             return
         if ixn.ID and op in (INTENTION_OP_UPDATE, INTENTION_OP_DELETE):

@@ -39,7 +39,7 @@ class KVS:
     async def Apply(self, req: KVSRequest) -> bool:
         if req.Op not in WRITE_OPS:
             raise BadRequest(f"Invalid KVS operation '{req.Op}'")
-        ident = self.server.acl.resolve(req.Token)
+        ident = self.server.authz.resolve(req.Token)
         if req.Op == KVOp.DELETE_TREE:
             ident.require("key_write_prefix", req.DirEnt.Key)
         else:
@@ -53,7 +53,7 @@ class KVS:
         return bool(await self.server.raft_apply(MessageType.KVS, req))
 
     async def Get(self, req: KeyRequest) -> IndexedDirEntries:
-        self.server.acl.resolve(req.Token).require("key_read", req.Key)
+        self.server.authz.resolve(req.Token).require("key_read", req.Key)
         return await self.server.read_into(
             req, IndexedDirEntries(), "Entries",
             lambda ws: self.server.store.kv_get(ws, req.Key),
@@ -76,7 +76,7 @@ class KVS:
     def _lister(self, token: str, prefix: str):
         """The token's identity; with ``acl.enable_key_list_policy`` it needs ``key:list``
         on the prefix, as Consul asks."""
-        ident = self.server.acl.resolve(token)
+        ident = self.server.authz.resolve(token)
         if self.server.config.acl_enable_key_list_policy:
             ident.require("key_list", prefix)
         return ident

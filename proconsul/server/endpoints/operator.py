@@ -43,7 +43,7 @@ class Operator:
         self.server = server
 
     def _require(self, req: Any, check: str) -> None:
-        self.server.acl.resolve(request_token(req)).require(check)
+        self.server.authz.resolve(request_token(req)).require(check)
 
     async def RaftGetConfiguration(self, req: Any) -> RaftConfigurationResponse:
         self._require(req, "operator_read")

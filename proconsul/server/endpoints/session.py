@@ -38,7 +38,7 @@ class SessionEndpoint:
         self.server = server
 
     async def Apply(self, req: SessionRequest) -> str:
-        ident = self.server.acl.resolve(req.Token)
+        ident = self.server.authz.resolve(req.Token)
         if req.Op == "destroy":
             if not req.Session.ID:
                 raise BadRequest("Must provide ID")
@@ -89,7 +89,7 @@ class SessionEndpoint:
     async def Renew(self, req: SessionSpecificRequest) -> IndexedSessions:
         reply = IndexedSessions()
         index, sessions = self._one(None, req.SessionID)
-        ident = self.server.acl.resolve(req.Token)
+        ident = self.server.authz.resolve(req.Token)
         for session in sessions:
             ident.require("session_write", session.Node)
         reply.Index, reply.Sessions = index, sessions
@@ -103,7 +103,7 @@ class SessionEndpoint:
         return index, [session] if session is not None else []
 
     async def _read(self, req, read) -> IndexedSessions:
-        ident = self.server.acl.resolve(req.Token)
+        ident = self.server.authz.resolve(req.Token)
         return await self.server.read_into(
             req, IndexedSessions(), "Sessions", read,
             acl=lambda rows, reply: acl_filter.sessions(ident, rows, reply))

@@ -25,7 +25,7 @@ class Txn:
 
     async def Apply(self, req: TxnRequest) -> TxnResponse:
         _check_size(len(req.Ops))
-        ident = self.server.acl.resolve(req.Token)
+        ident = self.server.authz.resolve(req.Token)
         errors = vet_txn(ident, self.server.store, req.Ops)
         if errors:
             return TxnResponse(Errors=errors)
@@ -36,7 +36,7 @@ class Txn:
 
     async def Read(self, req: TxnReadRequest) -> TxnReadResponse:
         _check_size(len(req.Ops))
-        ident = self.server.acl.resolve(req.Token)
+        ident = self.server.authz.resolve(req.Token)
         errors = vet_txn(ident, self.server.store, req.Ops)
         if errors:
             reply = TxnReadResponse(Errors=errors)
