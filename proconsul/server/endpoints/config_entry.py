@@ -88,7 +88,8 @@ class ConfigEntryEndpoint:
     @timed("consul.config_entry.apply")
     async def Apply(self, req: ConfigEntryRequest) -> bool:
         entry = prepare(_typed(req), legacy=req.Legacy)
-        require_entry(self.server.authz.resolve(req.Token), entry.Kind, entry.Name, write=True)
+        require_entry(self.server.authz.resolve(req.Token), entry.Kind, entry.entry_name(),
+                      write=True)
         op = req.Op if req.Op in UPSERT_OPS else OP_UPSERT
         command = ConfigEntryRequest(Op=op, Datacenter=req.Datacenter,
                                      Entry=entry_payload(entry), Legacy=req.Legacy)
@@ -112,7 +113,7 @@ class ConfigEntryEndpoint:
             lambda ws: self.server.store.config_entries_list(ws, req.Kind),
             lambda entries: [entry_payload(e) for e in entries],
             lambda entries, meta: ident.keep(
-                entries, lambda e: entry_readable(ident, e["Kind"], e["Name"]), meta))
+                entries, lambda e: entry_readable(ident, e["Kind"], e.get("Name", "")), meta))
 
     async def ListAll(self, req: ConfigEntryListAllRequest) -> IndexedConfigEntries:
         kinds = set(req.Kinds or LIST_ALL_DEFAULT_KINDS)
@@ -122,12 +123,13 @@ class ConfigEntryEndpoint:
             lambda ws: self.server.store.config_entries_list(ws),
             lambda entries: [entry_payload(e) for e in entries if e.Kind in kinds],
             lambda entries, meta: ident.keep(
-                entries, lambda e: entry_readable(ident, e["Kind"], e["Name"]), meta))
+                entries, lambda e: entry_readable(ident, e["Kind"], e.get("Name", "")), meta))
 
     @timed("consul.config_entry.delete")
     async def Delete(self, req: ConfigEntryRequest) -> ConfigEntryDeleteResponse:
         entry = _typed(req)
-        require_entry(self.server.authz.resolve(req.Token), entry.Kind, entry.Name, write=True)
+        require_entry(self.server.authz.resolve(req.Token), entry.Kind, entry.entry_name(),
+                      write=True)
         if isinstance(entry, ServiceIntentionsConfigEntry):
             entry.normalize(legacy=req.Legacy)
         else:
