@@ -1,0 +1,128 @@
+"""ACLs at the other doors: DNS answers with the agent's dns token, and the server
+port (msgpack-RPC) decides by the token in the request, so nothing reaching a
+server directly gets around the checks."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import tempfile
+
+import dns.message
+import dns.query
+import dns.rcode
+import msgspec
+import pytest
+
+from tests.support.agent_process import start_agent, wait_until
+
+ROOT = "acl-door-root-secret"
+
+
+def acl_agent(**tokens: str):
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as config:
+        json.dump({"acl": {"enabled": True, "default_policy": "deny",
+                           "tokens": {"initial_management": ROOT, "agent": ROOT, **tokens}}},
+                  config)
+    return start_agent("-config-file", config.name, "-node", "acl-door")
+
+
+def _as_root(agent, method: str, path: str, body=None):
+    reply = agent.call(method, path, body, headers={"X-Consul-Token": ROOT})
+    assert reply.status == 200, reply.text
+    return reply
+
+
+def dns_query(agent, name: str, rdtype: str = "A") -> dns.message.Message:
+    return dns.query.udp(dns.message.make_query(name, rdtype), agent.host, port=agent.dns_port,
+                         timeout=5)
+
+
+def _register_web(agent) -> None:
+    _as_root(agent, "PUT", "/v1/catalog/register",
+             {"Node": "acl-door-ext", "Address": "10.7.7.7", "Service": {"Service": "web"}})
+
+
+@pytest.mark.parametrize("dns_token,visible", [("", False), (ROOT, True)],
+                         ids=["no dns token", "dns token may read"])
+def test_dns_answers_only_what_the_dns_token_may_read(dns_token, visible):
+    agent = acl_agent(**({"dns": dns_token} if dns_token else {}))
+    try:
+        _register_web(agent)
+        for name in ("web.service.consul", "acl-door-ext.node.consul"):
+            reply = dns_query(agent, name)
+            if visible:
+                assert reply.rcode() == dns.rcode.NOERROR, (name, reply)
+                assert [r.to_text() for rrset in reply.answer for r in rrset] == ["10.7.7.7"]
+            else:
+                assert reply.rcode() == dns.rcode.NXDOMAIN, (name, reply)
+                assert not reply.answer
+    finally:
+        agent.stop()
+
+
+def rpc(host: str, port: int, method: str, args: dict) -> tuple[dict, object]:
+    """One msgpack-RPC call on the server port: the reply header and body."""
+    message = (b"\x00" + msgspec.msgpack.encode({"Seq": 1, "ServiceMethod": method})
+               + msgspec.msgpack.encode(args))
+    values: list = []
+    data = b""
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(message)
+        while chunk := sock.recv(65536):
+            data += chunk
+            while data and len(values) < 2:
+                end = next((n for n in range(1, len(data) + 1) if _decodes(data[:n])), 0)
+                if not end:
+                    break
+                values.append(msgspec.msgpack.decode(data[:end]))
+                data = data[end:]
+            if len(values) == 2 or (values and values[0].get("Error")):
+                return values[0], values[1] if len(values) == 2 else None
+    raise AssertionError("connection closed before a reply")
+
+
+def _decodes(data: bytes) -> bool:
+    with contextlib.suppress(msgspec.DecodeError):
+        msgspec.msgpack.decode(data)
+        return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def door():
+    agent = acl_agent()
+    try:
+        _as_root(agent, "PUT", "/v1/kv/door/secret", "v")
+        port = _as_root(agent, "GET", "/v1/agent/self").json()["DebugConfig"]["ServerPort"]
+        wait_until(lambda: _as_root(agent, "GET", "/v1/catalog/nodes").json(),
+                   what="the agent's node in the catalog")
+        yield agent, port
+    finally:
+        agent.stop()
+
+
+@pytest.mark.parametrize("token", ["", "anonymous"])
+def test_server_port_refuses_writes_and_reads_without_a_token(door, token):
+    agent, port = door
+    header, _ = rpc(agent.host, port, "KVS.Apply", {
+        "Op": "set", "Datacenter": "dc1", "Token": token,
+        "DirEnt": {"Key": "door/new", "Value": b"x"}})
+    assert header["Error"].startswith("Permission denied: anonymous token lacks permission "
+                                      "'key:write' on \"door/new\"")
+    header, _ = rpc(agent.host, port, "KVS.Get", {"Key": "door/secret", "Token": token})
+    assert "lacks permission 'key:read' on \"door/secret\"" in header["Error"]
+    header, body = rpc(agent.host, port, "KVS.List", {"Key": "door/", "Token": token})
+    assert not header["Error"] and not body["Entries"]
+    header, body = rpc(agent.host, port, "Catalog.ListNodes", {"Token": token})
+    assert not header["Error"] and not body["Nodes"]
+    assert agent.get("/v1/kv/door/new", headers={"X-Consul-Token": ROOT}).status == 404
+
+
+def test_server_port_refuses_an_unknown_token_and_obeys_a_good_one(door):
+    agent, port = door
+    header, _ = rpc(agent.host, port, "KVS.Get", {"Key": "door/secret", "Token": "bogus"})
+    assert header["Error"] == "ACL not found"
+    header, body = rpc(agent.host, port, "KVS.Get", {"Key": "door/secret", "Token": ROOT})
+    assert not header["Error"] and body["Entries"][0]["Value"] == b"v"
