@@ -94,7 +94,10 @@ class Agent:
                 rpc_hold_timeout=config.rpc_hold_timeout, autopilot=config.autopilot,
                 config_entries=config.config_entries,
                 connect_enabled=config.connect_enabled, ca_provider=config.ca_provider,
-                ca_config=config.ca_config),
+                ca_config=config.ca_config, primary_datacenter=config.primary_datacenter,
+                data_dir="" if config.dev else config.data_dir,
+                acl_enabled=config.acl.enabled, acl_default_policy=config.acl.default_policy,
+                acl_initial_management=config.acl.tokens.initial_management),
                 None if config.dev else self._durable_raft, pool=self.pool)
             self.server.lan_members = self.gossip.lan_member_states
             self.server.wan_coordinates = self._wan_coordinates
