@@ -95,8 +95,9 @@ class Agent:
                 rpc_hold_timeout=config.rpc_hold_timeout, autopilot=config.autopilot,
                 config_entries=config.config_entries,
                 connect_enabled=config.connect_enabled, ca_provider=config.ca_provider,
-                ca_config=config.ca_config, acl_enabled=config.acl.enabled,
-                acl_default_policy=config.acl.default_policy,
+                ca_config=config.ca_config, primary_datacenter=config.primary_datacenter,
+                data_dir="" if config.dev else config.data_dir,
+                acl_enabled=config.acl.enabled, acl_default_policy=config.acl.default_policy,
                 acl_initial_management=config.acl.tokens.initial_management,
                 acl_enable_key_list_policy=config.acl.enable_key_list_policy),
                 None if config.dev else self._durable_raft, pool=self.pool)

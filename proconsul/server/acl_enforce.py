@@ -1,8 +1,9 @@
 """ACL enforcement on a server: a request's token becomes an :class:`Identity`
 that endpoints ask before acting and use to filter what they return.
 
-The resolver is the one seam between enforcement and the ACL state: it turns a
-token SecretID into an authorizer and the token's AccessorID. With ACLs off
+:class:`Enforcer` is the one seam between enforcement and the ACL state's
+resolver, which turns a token SecretID into an authorizer and the token's
+AccessorID. With ACLs off
 every request gets :data:`UNRESTRICTED` (no allocation, every check allowed,
 filters return their input unchanged).
 """
@@ -15,20 +16,18 @@ from typing import Any, TypeVar
 
 from proconsul.lib.acl.authorizer import (
     ALLOW,
-    ANONYMOUS_TOKEN_ID,
     CHECKS,
     MANAGE_ALL,
     ChainedAuthorizer,
     StaticAuthorizer,
-    new_authorizer,
     permission_denied,
 )
 from proconsul.structs.errors import Forbidden
 
 T = TypeVar("T")
 
-ACL_NOT_FOUND = "ACL not found"
 ANONYMOUS_SECRET = "anonymous"
+MAX_IDENTITIES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,39 +74,29 @@ class Identity:
 UNRESTRICTED = Identity(MANAGE_ALL, "", enforcing=False)
 
 
-class TokenResolver:
-    """SecretID -> :class:`Identity` on a server.
+class Enforcer:
+    """SecretID -> :class:`Identity` on a server, through the ACL state's resolver
+    (``resolve(secret)`` giving an authorizer and AccessorID, or raising 403
+    ``ACL not found``); one Identity is kept per secret while its resolution holds."""
 
-    Knows the configured ``initial_management`` secret (management) and the
-    anonymous token (no policies, so the default policy decides); any other
-    secret is ``ACL not found`` until the ACL state answers for it through
-    ``lookup`` (a callable returning an Identity or None).
-    """
-
-    def __init__(self, enabled: bool, default_policy: str = "allow",
-                 initial_management: str = "",
-                 lookup: Callable[[str], Identity | None] | None = None) -> None:
-        self.enabled = enabled
-        self.default_policy = default_policy
-        self.initial_management = initial_management
-        self.lookup = lookup
-        self.anonymous = Identity(new_authorizer([], default_policy) if enabled else MANAGE_ALL,
-                                  ANONYMOUS_TOKEN_ID, enforcing=enabled, anonymous=True)
-        self.management = Identity(MANAGE_ALL, "initial-management")
+    def __init__(self, resolver: Any) -> None:
+        self.resolver = resolver
+        self._identities: dict[str, tuple[object, Identity]] = {}
 
     def resolve(self, secret: str) -> Identity:
-        """The identity of ``secret``; raises 403 ``ACL not found`` for an unknown one."""
-        if not self.enabled:
+        """The identity of ``secret`` ("" or ``anonymous``: the anonymous token)."""
+        if not self.resolver.enabled:
             return UNRESTRICTED
-        if not secret or secret == ANONYMOUS_SECRET:
-            return self.anonymous
-        if self.initial_management and secret == self.initial_management:
-            return self.management
-        if self.lookup is not None:
-            found = self.lookup(secret)
-            if found is not None:
-                return found
-        raise Forbidden(ACL_NOT_FOUND)
+        resolved = self.resolver.resolve(secret)
+        cached = self._identities.get(secret)
+        if cached is not None and cached[0] is resolved:
+            return cached[1]
+        found = Identity(resolved.authorizer, resolved.accessor_id,
+                         anonymous=not secret or secret == ANONYMOUS_SECRET)
+        if len(self._identities) >= MAX_IDENTITIES:
+            self._identities.clear()
+        self._identities[secret] = (resolved, found)
+        return found
 
 
 def request_token(req: object) -> str:

@@ -17,7 +17,9 @@ from proconsul.lib.routine import RoutineManager
 from proconsul.raft.inmem import InmemConsensus
 from proconsul.raft.interface import Consensus, ConsensusError, NoLeaderError, NotLeaderError
 from proconsul.rpc.pool import ConnPool
-from proconsul.server.acl_enforce import TokenResolver
+from proconsul.server.acl.leader import ACLLeader
+from proconsul.server.acl.resolver import TokenResolver
+from proconsul.server.acl_enforce import Enforcer
 from proconsul.server.autopilot import Autopilot
 from proconsul.server.blocking import run_blocking
 from proconsul.server.connect.ca_manager import CAManager
@@ -69,6 +71,8 @@ class ServerConfig(msgspec.Struct):
     connect_enabled: bool = False
     ca_provider: str = "consul"
     ca_config: dict[str, Any] = msgspec.field(default_factory=dict)  # CamelCase keys
+    primary_datacenter: str = ""  # empty: this datacenter
+    data_dir: str = ""  # for acl-bootstrap-reset; empty in -dev
     acl_enabled: bool = False
     acl_default_policy: str = "allow"
     acl_initial_management: str = ""
@@ -109,14 +113,22 @@ class Server:
         self.reconciler = MemberReconciler(self)
         self.autopilot = Autopilot(self)
         self.ca = CAManager(self)
+        self.acl = TokenResolver(self.store, config.datacenter, config.acl_default_policy,
+                                 enabled=config.acl_enabled, primary=self.is_primary)
+        self.acl_leader = ACLLeader(self)
         self.lan_members: Callable[[], list[MemberState]] = list
         self.wan_coordinates: Callable[[], list[tuple[str, CoordinateEntry]]] = list
-        self.authz = TokenResolver(config.acl_enabled, config.acl_default_policy,
-                                   config.acl_initial_management)
+        self.authz = Enforcer(self.acl)
         self.endpoints: dict[str, Endpoint] = {}
         register_all(self)
         self._revoking: asyncio.Task | None = None
         self.consensus.on_leadership_change(self._leadership_changed)
+
+    @property
+    def is_primary(self) -> bool:
+        """Whether this is the primary datacenter (where ACLs are bootstrapped)."""
+        primary = self.config.primary_datacenter
+        return not primary or primary == self.config.datacenter
 
     def start(self) -> None:
         if isinstance(self.consensus, InmemConsensus):
@@ -271,6 +283,9 @@ class Server:
             await self.raft_apply(MessageType.AUTOPILOT,
                                   AutopilotSetConfigRequest(Config=self.config.autopilot))
         await self.bootstrap_config_entries()
+        if self.config.acl_enabled:
+            await self.acl_leader.initialize()
+            self.routines.start("acl-token-reaping", self.acl_leader.reap_expired)
         self.routines.start("reconcile", self.reconciler.run)
         self.routines.start("autopilot", self.autopilot.run)
         if self.config.connect_enabled:

@@ -39,7 +39,8 @@ def test_cli_and_config_rows_come_from_the_registries() -> None:
     config = {key: status for key, status, _ in compat.config_rows()}
     assert config["retry_join"] == "supported"
     assert config["tls.https.cert_file"] == "supported"
-    assert config["acl.enabled"] == "refused"
+    assert config["acl.enabled"] == "supported"
+    assert config["serf_lan_allowed_cidrs"] == "refused"
     assert config["ui_config.dir"] == "accepted, no effect"
 
 

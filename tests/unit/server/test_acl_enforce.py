@@ -7,7 +7,8 @@ import pytest
 from proconsul.lib.acl.authorizer import ANONYMOUS_TOKEN_ID, new_authorizer
 from proconsul.lib.acl.rules import parse_rules
 from proconsul.server import acl_filter
-from proconsul.server.acl_enforce import UNRESTRICTED, Identity, TokenResolver, request_token
+from proconsul.server.acl.resolver import TokenResolver
+from proconsul.server.acl_enforce import UNRESTRICTED, Enforcer, Identity, request_token
 from proconsul.server.acl_vet import entry_readable, filter_txn_results, require_entry, vet_txn
 from proconsul.state.store import Store
 from proconsul.structs.catalog import HealthCheck, Node
@@ -91,14 +92,14 @@ def test_config_entries_by_kind():
         require_entry(who, "mesh", "mesh", write=True)
 
 
-def test_resolver_before_acl_state():
-    resolver = TokenResolver(True, "deny", initial_management="root")
-    assert resolver.resolve("").anonymous and resolver.resolve("anonymous").anonymous
-    assert not resolver.resolve("").allowed("key_read", "x")
-    assert resolver.resolve("root").allowed("acl_write")
+def test_enforcer_over_the_state_resolver():
+    enforcer = Enforcer(TokenResolver(Store(), "dc1", "deny", enabled=True, primary=False))
+    assert enforcer.resolve("").anonymous and enforcer.resolve("anonymous").anonymous
+    assert enforcer.resolve("") is enforcer.resolve("")  # kept while the resolution holds
+    assert not enforcer.resolve("").allowed("key_read", "x")
     with pytest.raises(Forbidden, match="^ACL not found$"):
-        resolver.resolve("nope")
-    assert TokenResolver(False).resolve("nope") is UNRESTRICTED
+        enforcer.resolve("nope")
+    assert Enforcer(TokenResolver(Store(), "dc1", enabled=False)).resolve("x") is UNRESTRICTED
 
 
 def test_request_token_from_struct_map_or_none():
