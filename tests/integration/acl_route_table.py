@@ -171,8 +171,10 @@ ROUTES: dict[tuple[str, str], Route] = {
                              _r("key", "acl-rt/x", "read", prefix=True), "filtered", "acl-rt/k",
                              seeds=(("PUT", "/v1/kv/acl-rt/k", "v", ""),)),
     ("PUT", "/v1/kv"): Route("/v1/kv", denied="refused", body="x"),
+    # near miss: write on every key but one, which a recursive delete also needs
     ("DELETE", "/v1/kv"): Route("/v1/kv?recurse", _r("key", "", "write", prefix=True),
-                                _r("key", "acl-rt/", "write", prefix=True)),
+                                _r("key", "", "write", prefix=True)
+                                + _r("key", "acl-rt/k", "deny")),
     ("PUT", "/v1/session/create"): Route("/v1/session/create", SESS_W, SESS_R, body={}),
     ("PUT", "/v1/session/destroy/{id}"): Route(
         "/v1/session/destroy/{session2}", SESS_W, SESS_R,

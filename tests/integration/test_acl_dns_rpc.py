@@ -4,18 +4,16 @@ server directly gets around the checks."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import tempfile
 
 import dns.message
 import dns.query
 import dns.rcode
-import msgspec
 import pytest
 
 from tests.support.agent_process import start_agent, wait_until
+from tests.support.server_rpc import rpc
 
 ROOT = "acl-door-root-secret"
 
@@ -60,34 +58,6 @@ def test_dns_answers_only_what_the_dns_token_may_read(dns_token, visible):
                 assert not reply.answer
     finally:
         agent.stop()
-
-
-def rpc(host: str, port: int, method: str, args: dict) -> tuple[dict, object]:
-    """One msgpack-RPC call on the server port: the reply header and body."""
-    message = (b"\x00" + msgspec.msgpack.encode({"Seq": 1, "ServiceMethod": method})
-               + msgspec.msgpack.encode(args))
-    values: list = []
-    data = b""
-    with socket.create_connection((host, port), timeout=10) as sock:
-        sock.sendall(message)
-        while chunk := sock.recv(65536):
-            data += chunk
-            while data and len(values) < 2:
-                end = next((n for n in range(1, len(data) + 1) if _decodes(data[:n])), 0)
-                if not end:
-                    break
-                values.append(msgspec.msgpack.decode(data[:end]))
-                data = data[end:]
-            if len(values) == 2 or (values and values[0].get("Error")):
-                return values[0], values[1] if len(values) == 2 else None
-    raise AssertionError("connection closed before a reply")
-
-
-def _decodes(data: bytes) -> bool:
-    with contextlib.suppress(msgspec.DecodeError):
-        msgspec.msgpack.decode(data)
-        return True
-    return False
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,7 @@
 For each route: no token and the anonymous token are refused (403, or the list
 comes back without the seeded item), a token with exactly the rule the table
 names succeeds, a near-miss token (read instead of write, a neighbouring name)
-is refused. (Until tokens can be made over /v1/acl, the management token stands in
-for the exact one.)
+is refused. Tokens are made through ACL.PolicySet/TokenSet on the server port.
 """
 
 from __future__ import annotations
@@ -18,9 +17,9 @@ import pytest
 from proconsul.agent.http.server import api_router
 from tests.integration.acl_route_table import COMMON_SEEDS, ROUTES, Route
 from tests.support.agent_process import start_agent, wait_until
+from tests.support.server_rpc import make_token
 
 ROOT = "acl-rt-root-secret"
-PER_RULE_TOKENS = ("PUT", "/v1/acl/policy") in api_router().routes()
 
 
 def _call(agent, method: str, path: str, body=None, token: str | None = None,
@@ -46,6 +45,8 @@ class Walk:
         self.agent = agent
         self.values = {"node": "acl-rt-agent", "lan": agent.lan_address}
         self._tokens: dict[str, str] = {}
+        self.server_port = json.loads(_call(agent, "GET", "/v1/agent/self", token=ROOT)[1])[
+            "DebugConfig"]["ServerPort"]
 
     def fill(self, text: str) -> str:
         for name, value in self.values.items():
@@ -68,14 +69,8 @@ class Walk:
         """A token whose one policy has ``rules`` (made once per distinct rule text)."""
         rules = self.fill(rules)
         if rules not in self._tokens:
-            name = f"rt-{len(self._tokens)}"
-            status, text = _call(self.agent, "PUT", "/v1/acl/policy",
-                                 {"Name": name, "Rules": rules}, ROOT)
-            assert status == 200, text
-            status, text = _call(self.agent, "PUT", "/v1/acl/token",
-                                 {"Policies": [{"Name": name}]}, ROOT)
-            assert status == 200, text
-            self._tokens[rules] = json.loads(text)["SecretID"]
+            self._tokens[rules] = make_token(self.agent.host, self.server_port, ROOT,
+                                             f"rt-{len(self._tokens)}", rules)
         return self._tokens[rules]
 
     def request(self, route: Route, method: str, token: str | None) -> tuple[int, str]:
@@ -133,7 +128,7 @@ def test_route(walk, method, pattern):
     walk.seed(route.seeds)
     open_route = not route.rule and route.denied != "refused"
     tries = [("no token", None), ("the anonymous token", "anonymous")]
-    if PER_RULE_TOKENS and route.near:
+    if route.near:
         tries.append((f"near-miss rules {route.near!r}", walk.token_for(route.near)))
     for who, token in tries:
         status, text = walk.request(route, method, token)
@@ -144,7 +139,7 @@ def test_route(walk, method, pattern):
     if route.denied == "refused" or pattern == "/v1/agent/leave":
         return
     who, token = "the management token", ROOT
-    if PER_RULE_TOKENS and route.rule:
+    if route.rule:
         who, token = f"rules {route.rule!r}", walk.token_for(route.rule)
     status, text = walk.request(route, method, token)
     _allowed(walk, route, status, text, who)
@@ -158,9 +153,7 @@ def test_leave_needs_agent_write():
     agent = start_agent("-config-file", config.name)
     try:
         assert _call(agent, "PUT", "/v1/agent/leave", token="anonymous")[0] == 403
-        token = ROOT
-        if PER_RULE_TOKENS:
-            token = Walk(agent).token_for(f'agent "{agent_node(agent)}" {{ policy = "write" }}')
+        token = Walk(agent).token_for(f'agent "{agent_node(agent)}" {{ policy = "write" }}')
         assert _call(agent, "PUT", "/v1/agent/leave", token=token)[0] == 200
         agent.process.wait(20)
     finally:
