@@ -16,6 +16,7 @@ from tests.support.agent_process import start_agent, wait_until
 from tests.support.server_rpc import rpc
 
 ROOT = "acl-door-root-secret"
+DNS_SECRET = "5f3c1f5e-1111-4222-8333-944444444444"
 
 
 def acl_agent(**tokens: str):
@@ -37,25 +38,45 @@ def dns_query(agent, name: str, rdtype: str = "A") -> dns.message.Message:
                          timeout=5)
 
 
-def _register_web(agent) -> None:
+def _register(agent, service: str, address: str) -> None:
     _as_root(agent, "PUT", "/v1/catalog/register",
-             {"Node": "acl-door-ext", "Address": "10.7.7.7", "Service": {"Service": "web"}})
+             {"Node": f"{service}-node", "Address": address, "Service": {"Service": service}})
 
 
-@pytest.mark.parametrize("dns_token,visible", [("", False), (ROOT, True)],
-                         ids=["no dns token", "dns token may read"])
-def test_dns_answers_only_what_the_dns_token_may_read(dns_token, visible):
-    agent = acl_agent(**({"dns": dns_token} if dns_token else {}))
+def _answers(agent, name: str) -> tuple[int, list[str]]:
+    reply = dns_query(agent, name)
+    return reply.rcode(), [r.to_text() for rrset in reply.answer for r in rrset]
+
+
+def test_dns_without_a_dns_token_answers_nothing_under_default_deny():
+    agent = acl_agent()
     try:
-        _register_web(agent)
-        for name in ("web.service.consul", "acl-door-ext.node.consul"):
-            reply = dns_query(agent, name)
-            if visible:
-                assert reply.rcode() == dns.rcode.NOERROR, (name, reply)
-                assert [r.to_text() for rrset in reply.answer for r in rrset] == ["10.7.7.7"]
-            else:
-                assert reply.rcode() == dns.rcode.NXDOMAIN, (name, reply)
-                assert not reply.answer
+        _register(agent, "web", "10.7.7.7")
+        for name in ("web.service.consul", "web-node.node.consul"):
+            assert _answers(agent, name) == (dns.rcode.NXDOMAIN, [])
+    finally:
+        agent.stop()
+
+
+def test_dns_answers_only_what_the_dns_token_may_read():
+    agent = acl_agent(dns=DNS_SECRET)
+    try:
+        port = _as_root(agent, "GET", "/v1/agent/self").json()["DebugConfig"]["ServerPort"]
+        header, _ = rpc(agent.host, port, "ACL.PolicySet", {
+            "Policy": {"Name": "dns-web", "Rules": 'service "web" { policy = "read" }\n'
+                                                  'node "web-node" { policy = "read" }'},
+            "Token": ROOT})
+        assert not header["Error"]
+        header, _ = rpc(agent.host, port, "ACL.TokenSet", {
+            "ACLToken": {"SecretID": DNS_SECRET, "Policies": [{"Name": "dns-web"}]},
+            "Create": True, "Token": ROOT})
+        assert not header["Error"]
+        _register(agent, "web", "10.7.7.7")
+        _register(agent, "db", "10.7.7.8")
+        assert _answers(agent, "web.service.consul") == (dns.rcode.NOERROR, ["10.7.7.7"])
+        assert _answers(agent, "web-node.node.consul") == (dns.rcode.NOERROR, ["10.7.7.7"])
+        assert _answers(agent, "db.service.consul") == (dns.rcode.NXDOMAIN, [])
+        assert _answers(agent, "db-node.node.consul") == (dns.rcode.NXDOMAIN, [])
     finally:
         agent.stop()
 
