@@ -11,6 +11,7 @@ Target (issue 14): ACLs cost at most 10 % throughput (ratio on/off >= 0.90).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
 import shutil
@@ -21,6 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness as h  # noqa: E402
+
+from proconsul.rpc.pool import MuxPool  # noqa: E402
 
 ROOT = "acl-bench-management-secret"
 SCENARIOS = [("put c=64", "put", 64), ("get-stale c=64", "get-stale", 64)]
@@ -35,18 +38,23 @@ def rules(count: int = 50) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_token(url: str) -> str:
-    """A token whose one policy holds the 50 rules (made with the management token)."""
-    auth = {"X-Consul-Token": ROOT}
-    status, body = h.http_once(url + "/v1/acl/policy", "PUT",
-                               json.dumps({"Name": "bench-50", "Rules": rules()}).encode(), auth)
-    if status != 200:
-        raise RuntimeError(f"policy create: {status} {body!r}")
-    status, body = h.http_once(url + "/v1/acl/token", "PUT",
-                               json.dumps({"Policies": [{"Name": "bench-50"}]}).encode(), auth)
-    if status != 200:
-        raise RuntimeError(f"token create: {status} {body!r}")
-    return json.loads(body)["SecretID"]
+def make_token(server_rpc: str) -> str:
+    """A token whose one policy holds the 50 rules, made with the management token
+    through ACL.PolicySet/TokenSet on the server port."""
+
+    async def make() -> str:
+        pool = MuxPool()
+        try:
+            await pool.call(server_rpc, "ACL.PolicySet", {
+                "Policy": {"Name": "bench-50", "Rules": rules()}, "Token": ROOT})
+            token = await pool.call(server_rpc, "ACL.TokenSet", {
+                "ACLToken": {"Policies": [{"Name": "bench-50"}]}, "Create": True,
+                "Token": ROOT})
+            return token["SecretID"]
+        finally:
+            await pool.close()
+
+    return asyncio.run(make())
 
 
 def acl_config(workdir: str) -> str:
@@ -85,7 +93,7 @@ def main(argv=None) -> int:
         on = h.start_proconsul(servers=1, dev=False, label="acl-on",
                                extra_args=["-config-file", acl_config(workdir)])
         clusters.append(on)
-        token = ROOT if a.management else make_token(on.url)
+        token = ROOT if a.management else make_token(on.info["server_rpc"][0])
         for cluster in clusters:
             h.preload_kv(cluster, keys)
         results = []
