@@ -9,6 +9,8 @@ import time
 from typing import Any
 
 from proconsul import CONSUL_COMPAT_VERSION
+from proconsul.agent.acl.resolver import AgentTokenResolver
+from proconsul.agent.acl.tokens import TokenStore
 from proconsul.agent.cache import Cache
 from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.config import AgentConfig
@@ -108,6 +110,12 @@ class Agent:
         else:
             self.router = Router(config.datacenter, functools.partial(ping, self.pool))
             self.client = RPCClient(self.router, self.pool)
+        self.tokens = TokenStore(config.acl.tokens, "" if config.dev else config.data_dir,
+                                 persist=config.acl.enable_token_persistence)
+        self.acl = AgentTokenResolver(
+            config.acl, config.node_name, self.tokens, self.rpc,
+            local=self.server.acl.resolve if self.server is not None else None,
+            datacenter=config.primary_datacenter or config.datacenter)
         self.user_events = UserEvents(config.node_name, self._local_services)
         self.local = LocalState(config.node_name, config.check_update_interval)
         self.registry = LocalRegistry(
