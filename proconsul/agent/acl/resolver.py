@@ -73,9 +73,9 @@ class AgentTokenResolver:
             return entry[1]
         try:
             return await self._fetch(secret)
-        except ACLNotFound:
-            raise
-        except ConsulError:
+        except ConsulError as err:
+            if err.status == Forbidden.status:  # an answer, not an outage
+                raise
             return self._down(entry)
 
     def _down(self, entry: tuple[float, ResolvedToken] | None) -> ResolvedToken:
@@ -96,7 +96,7 @@ class AgentTokenResolver:
                                      AllowStale=True, Datacenter=self._datacenter)
         try:
             reply = await self._rpc("ACL.TokenRead", request)
-        except Forbidden as err:
+        except ConsulError as err:  # remote errors arrive as text with their status
             if "ACL not found" in err.message:
                 self._cache.pop(secret, None)
                 raise ACLNotFound(err.message) from None
