@@ -9,7 +9,8 @@ import time
 from typing import Any
 
 from proconsul import CONSUL_COMPAT_VERSION
-from proconsul.agent.acl_access import AgentACL
+from proconsul.agent.acl.resolver import AgentTokenResolver
+from proconsul.agent.acl.tokens import TokenStore
 from proconsul.agent.cache import Cache
 from proconsul.agent.checks.alias import AliasSnapshot
 from proconsul.agent.config import AgentConfig
@@ -110,7 +111,12 @@ class Agent:
         else:
             self.router = Router(config.datacenter, functools.partial(ping, self.pool))
             self.client = RPCClient(self.router, self.pool)
-        self.acl = AgentACL(config.acl, config.node_name, self.server)
+        self.tokens = TokenStore(config.acl.tokens, "" if config.dev else config.data_dir,
+                                 persist=config.acl.enable_token_persistence)
+        self.acl = AgentTokenResolver(
+            config.acl, config.node_name, self.tokens, self.rpc,
+            local=self.server.acl.resolve if self.server is not None else None,
+            datacenter=config.primary_datacenter or config.datacenter)
         self.user_events = UserEvents(config.node_name, self._local_services)
         self.local = LocalState(config.node_name, config.check_update_interval)
         self.registry = LocalRegistry(
@@ -126,7 +132,7 @@ class Agent:
             self.local, NodeInfo(config.node_id, config.node_name, config.advertise_addr,
                                  config.datacenter, meta),
             self.rpc, cluster_size=lambda: len(self.gossip.lan.members()),
-            agent_token=self.acl.agent_token)
+            agent_token=lambda: self.tokens.agent)
         self.cache = Cache(self.rpc)
         self.shutdown_requested = asyncio.Event()
         self.http: HttpApi | None = None
@@ -487,7 +493,7 @@ class Agent:
                 await self.rpc("Coordinate.Update", CoordinateUpdateRequest(
                     Node=self.config.node_name, Datacenter=self.config.datacenter,
                     Coord=_coordinate(serf.coordinates.coordinate),
-                    Token=self.acl.agent_token()))
+                    Token=self.tokens.agent))
             except ConsulError as err:
                 log.warning("coordinate update failed: %s", err)
             await asyncio.sleep(COORDINATE_SYNC_INTERVAL)

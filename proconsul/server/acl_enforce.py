@@ -43,6 +43,12 @@ class Identity:
     enforcing: bool = True
     anonymous: bool = False
 
+    @classmethod
+    def of(cls, resolved: Any, secret: str) -> Identity:
+        """The identity of a resolver's answer (authorizer, accessor_id) for ``secret``."""
+        return cls(resolved.authorizer, resolved.accessor_id,
+                   anonymous=not secret or secret == ANONYMOUS_SECRET)
+
     def allowed(self, check: str, *args: str) -> bool:
         """Whether ``check`` (a name in ``authorizer.CHECKS``) passes for ``args``."""
         return getattr(self.authorizer, check)(*args) is ALLOW
@@ -91,8 +97,7 @@ class Enforcer:
         cached = self._identities.get(secret)
         if cached is not None and cached[0] is resolved:
             return cached[1]
-        found = Identity(resolved.authorizer, resolved.accessor_id,
-                         anonymous=not secret or secret == ANONYMOUS_SECRET)
+        found = Identity.of(resolved, secret)
         if len(self._identities) >= MAX_IDENTITIES:
             self._identities.clear()
         self._identities[secret] = (resolved, found)

@@ -8,7 +8,8 @@ added to the router without an entry here fails the coverage test; one added
 with an entry but without enforcement fails the walk.
 
 Placeholders: ``{node}`` is the agent's node name; ``{session}``, ``{ixn}`` and
-names captured by a seed step (the ``ID`` of its JSON reply) are filled in.
+names captured by a seed step (the ``ID`` or ``AccessorID`` of its JSON reply)
+are filled in.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ class Route:
     path: str
     rule: str = ""
     near: str = ""
-    denied: str = "403"  # 403 | filtered | txn (409 naming the op) | refused (before ACLs)
+    # 403 | filtered | txn (409 naming the op) | refused (every token alike, before ACLs)
+    # | self (only a request without any token is refused)
+    denied: str = "403"
     marker: str = ""  # for filtered routes: in the body only when allowed
     body: Any = None
     seeds: tuple[tuple[str, str, Any, str], ...] = ()  # (method, path, body, capture ID as)
@@ -62,6 +65,10 @@ SVC_NODE_R = SVC_R + NODE_R
 OP_R, OP_W = 'operator = "read"\n', 'operator = "write"\n'
 KR_R, KR_W = 'keyring = "read"\n', 'keyring = "write"\n'
 SESS_R, SESS_W = _r("session", "{node}", "read"), _r("session", "{node}", "write")
+ACL_R, ACL_W = 'acl = "read"\n', 'acl = "write"\n'
+ANONYMOUS = "00000000-0000-0000-0000-000000000002"
+GLOBAL_MANAGEMENT = "00000000-0000-0000-0000-000000000001"
+NO_SUCH_ID = "5b1e6cb4-5ad2-4a4e-9d0e-1b1c2d3e4f50"
 
 
 def _ixn(level: str, name: str = SERVICE) -> str:
@@ -73,7 +80,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/v1/agent/self"): Route("/v1/agent/self", AGENT_R, _r("agent", "other", "read")),
     ("GET", "/v1/agent/host"): Route("/v1/agent/host", OP_R, KR_W),
     ("GET", "/v1/agent/version"): Route("/v1/agent/version"),
-    ("PUT", "/v1/agent/token/{type}"): Route("/v1/agent/token/dns", AGENT_W, AGENT_R,
+    ("PUT", "/v1/agent/token/{slot}"): Route("/v1/agent/token/dns", AGENT_W, AGENT_R,
                                              body={"Token": ""}),
     ("GET", "/v1/agent/services"): Route("/v1/agent/services", SVC_R, SVC_NEAR, "filtered",
                                          SERVICE),
@@ -278,4 +285,70 @@ ROUTES: dict[tuple[str, str], Route] = {
         seeds=(("POST", "/v1/connect/intentions",
                 {"SourceName": "acl-rt-src", "DestinationName": "acl-rt-ixn2",
                  "Action": "allow"}, "ixn2"),)),
+    # -- ACL objects (acl:read to read, acl:write to write) -------------------------------
+    ("PUT", "/v1/acl/bootstrap"): Route("/v1/acl/bootstrap", denied="refused"),  # done already
+    ("GET", "/v1/acl/replication"): Route("/v1/acl/replication"),
+    # any token may read itself; no token at all is "ACL not found"
+    ("GET", "/v1/acl/token/self"): Route("/v1/acl/token/self", _r("node", "x", "read"),
+                                         denied="self"),
+    ("GET", "/v1/acl/tokens"): Route("/v1/acl/tokens", ACL_R, OP_W),
+    ("GET", "/v1/acl/token/{id}"): Route(f"/v1/acl/token/{ANONYMOUS}", ACL_R, OP_W),
+    ("PUT", "/v1/acl/token"): Route("/v1/acl/token", ACL_W, ACL_R, body={}),
+    ("PUT", "/v1/acl/token/{id}"): Route(
+        "/v1/acl/token/{tok}", ACL_W, ACL_R, body={"Description": "updated"},
+        seeds=(("PUT", "/v1/acl/token", {}, "tok"),)),
+    ("PUT", "/v1/acl/token/{id}/clone"): Route(
+        "/v1/acl/token/{tok2}/clone", ACL_W, ACL_R, body={},
+        seeds=(("PUT", "/v1/acl/token", {}, "tok2"),)),
+    ("DELETE", "/v1/acl/token/{id}"): Route(
+        "/v1/acl/token/{tok3}", ACL_W, ACL_R, seeds=(("PUT", "/v1/acl/token", {}, "tok3"),)),
+    ("GET", "/v1/acl/policies"): Route("/v1/acl/policies", ACL_R, OP_W),
+    ("GET", "/v1/acl/policy/{id}"): Route(f"/v1/acl/policy/{GLOBAL_MANAGEMENT}", ACL_R, OP_W),
+    ("GET", "/v1/acl/policy/name/{name}"): Route("/v1/acl/policy/name/global-management",
+                                                 ACL_R, OP_W),
+    ("PUT", "/v1/acl/policy"): Route("/v1/acl/policy", ACL_W, ACL_R, body={"Name": "rt-new"}),
+    ("PUT", "/v1/acl/policy/{id}"): Route(
+        "/v1/acl/policy/{pol}", ACL_W, ACL_R, body={"Name": "rt-pol", "Description": "u"},
+        seeds=(("PUT", "/v1/acl/policy", {"Name": "rt-pol"}, "pol"),)),
+    ("DELETE", "/v1/acl/policy/{id}"): Route(
+        "/v1/acl/policy/{pol2}", ACL_W, ACL_R,
+        seeds=(("PUT", "/v1/acl/policy", {"Name": "rt-pol2"}, "pol2"),)),
+    ("GET", "/v1/acl/roles"): Route("/v1/acl/roles", ACL_R, OP_W),
+    ("GET", "/v1/acl/role/{id}"): Route(
+        "/v1/acl/role/{role}", ACL_R, OP_W,
+        seeds=(("PUT", "/v1/acl/role", {"Name": "rt-role"}, "role"),)),
+    ("GET", "/v1/acl/role/name/{name}"): Route(
+        "/v1/acl/role/name/rt-role-n", ACL_R, OP_W,
+        seeds=(("PUT", "/v1/acl/role", {"Name": "rt-role-n"}, ""),)),
+    ("PUT", "/v1/acl/role"): Route("/v1/acl/role", ACL_W, ACL_R, body={"Name": "rt-new-role"}),
+    ("PUT", "/v1/acl/role/{id}"): Route(
+        "/v1/acl/role/{role2}", ACL_W, ACL_R, body={"Name": "rt-role2", "Description": "u"},
+        seeds=(("PUT", "/v1/acl/role", {"Name": "rt-role2"}, "role2"),)),
+    ("DELETE", "/v1/acl/role/{id}"): Route(
+        "/v1/acl/role/{role3}", ACL_W, ACL_R,
+        seeds=(("PUT", "/v1/acl/role", {"Name": "rt-role3"}, "role3"),)),
+    ("GET", "/v1/acl/auth-methods"): Route("/v1/acl/auth-methods", ACL_R, OP_W),
+    ("GET", "/v1/acl/auth-method/{name}"): Route("/v1/acl/auth-method/rt-none", ACL_R, OP_W),
+    ("PUT", "/v1/acl/auth-method"): Route("/v1/acl/auth-method", ACL_W, ACL_R,
+                                          body={"Name": "rt-am", "Type": "jwt"}),
+    ("PUT", "/v1/acl/auth-method/{name}"): Route("/v1/acl/auth-method/rt-am2", ACL_W, ACL_R,
+                                                 body={"Name": "rt-am2", "Type": "jwt"}),
+    ("DELETE", "/v1/acl/auth-method/{name}"): Route("/v1/acl/auth-method/rt-none", ACL_W,
+                                                    ACL_R),
+    ("GET", "/v1/acl/binding-rules"): Route("/v1/acl/binding-rules", ACL_R, OP_W),
+    ("GET", "/v1/acl/binding-rule/{id}"): Route(f"/v1/acl/binding-rule/{NO_SUCH_ID}", ACL_R,
+                                                OP_W),
+    ("PUT", "/v1/acl/binding-rule"): Route("/v1/acl/binding-rule", ACL_W, ACL_R,
+                                           body={"AuthMethod": "rt-none", "BindType": "service",
+                                                 "BindName": "x"}),
+    ("PUT", "/v1/acl/binding-rule/{id}"): Route(
+        f"/v1/acl/binding-rule/{NO_SUCH_ID}", ACL_W, ACL_R,
+        body={"AuthMethod": "rt-none", "BindType": "service", "BindName": "x"}),
+    ("DELETE", "/v1/acl/binding-rule/{id}"): Route(f"/v1/acl/binding-rule/{NO_SUCH_ID}", ACL_W,
+                                                   ACL_R),
+    ("GET", "/v1/acl/templated-policies"): Route("/v1/acl/templated-policies", ACL_R, OP_W),
+    ("GET", "/v1/acl/templated-policy/name/{name}"): Route(
+        "/v1/acl/templated-policy/name/builtin/dns", ACL_R, OP_W),
+    ("POST", "/v1/acl/templated-policy/preview/{name}"): Route(
+        "/v1/acl/templated-policy/preview/builtin/service", ACL_R, OP_W, body={"Name": "web"}),
 }

@@ -77,7 +77,8 @@ class AgentLookup:
         """One read with the agent's DNS token (names it may not read look absent, as the
         servers filter them); a stale reply older than ``max_stale`` is asked again of the
         leader."""
-        req.Token = self._agent.acl.dns_token()
+        tokens = self._agent.tokens
+        req.Token = tokens.get("dns") or tokens.default
         req.AllowStale = self._allow_stale
         req.MaxStaleDuration = self._max_stale_ms * 1_000_000
         try:

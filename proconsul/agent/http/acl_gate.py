@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from proconsul.agent.http.params import token
 from proconsul.lib import httpserver as web
-from proconsul.server.acl_enforce import Identity
+from proconsul.server.acl_enforce import UNRESTRICTED, Identity
 
 NODE = "<agent node>"  # the check is made on this agent's node name
 
@@ -20,7 +20,7 @@ NODE = "<agent node>"  # the check is made on this agent's node name
 AGENT_CHECKS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/v1/agent/self"): ("agent_read", NODE),
     ("GET", "/v1/agent/host"): ("operator_read", ""),
-    ("PUT", "/v1/agent/token/{type}"): ("agent_write", NODE),
+    ("PUT", "/v1/agent/token/{slot}"): ("agent_write", NODE),
     ("PUT", "/v1/agent/reload"): ("agent_write", NODE),
     ("GET", "/v1/agent/metrics"): ("agent_read", NODE),
     ("GET", "/v1/agent/monitor"): ("agent_read", NODE),
@@ -44,12 +44,16 @@ AGENT_CHECKS: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
-def identity(request: web.Request) -> Identity:
-    """The identity of the request's token (its authorizer comes from a cache)."""
-    return request.app["agent"].acl.resolve(token(request))
+async def identity(request: web.Request) -> Identity:
+    """The identity of the request's token, from the agent's resolver (cached)."""
+    agent = request.app["agent"]
+    if not agent.config.acl.enabled:
+        return UNRESTRICTED
+    secret = token(request)
+    return Identity.of(await agent.acl.resolve(secret), secret)
 
 
-def gate(request: web.Request) -> None:
+async def gate(request: web.Request) -> None:
     """Apply the route's entry of :data:`AGENT_CHECKS`, if it has one (403 otherwise)."""
     method = "GET" if request.method == "HEAD" else request.method
     need = AGENT_CHECKS.get((method, request.route))
@@ -58,9 +62,9 @@ def gate(request: web.Request) -> None:
     check, target = need
     agent = request.app["agent"]
     name = agent.config.node_name if target == NODE else request.match_info.get(target, "")
-    identity(request).require(check, name)
+    (await identity(request)).require(check, name)
 
 
-def require_management(request: web.Request) -> None:
+async def require_management(request: web.Request) -> None:
     """403 unless the token may manage ACLs (``acl:write``): what snapshots need."""
-    identity(request).require("acl_write")
+    (await identity(request)).require("acl_write")

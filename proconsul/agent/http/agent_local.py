@@ -40,26 +40,26 @@ def _services(agent, ident) -> dict[str, AgentService]:
 
 async def services(request: web.Request) -> web.Response:
     keep = ResultFilter(request.query.get("filter", ""), AgentService)
-    return json_reply(request, keep.apply_map(_services(_agent(request), identity(request))))
+    return json_reply(request, keep.apply_map(_services(_agent(request), (await identity(request)))))
 
 
-def _require_service(request: web.Request, check: str, service_id: str) -> None:
+async def _require_service(request: web.Request, check: str, service_id: str) -> None:
     """``check`` (service read/write) on the name of local service ``service_id``, if any."""
     found = _agent(request).local.service(service_id)
     if found is not None:
-        identity(request).require(check, found.Service)
+        (await identity(request)).require(check, found.Service)
 
 
-def _require_check(request: web.Request, check_id: str) -> None:
+async def _require_check(request: web.Request, check_id: str) -> None:
     """Writing a local check needs ``service:write`` on its service, else ``node:write``."""
     agent = _agent(request)
     found = agent.local.check(check_id)
     if found is None:
         return
     if found.ServiceID:
-        _require_service(request, "service_write", found.ServiceID)
+        await _require_service(request, "service_write", found.ServiceID)
     else:
-        identity(request).require("node_write", agent.config.node_name)
+        (await identity(request)).require("node_write", agent.config.node_name)
 
 
 async def service(request: web.Request) -> web.Response:
@@ -74,7 +74,7 @@ async def service(request: web.Request) -> web.Response:
         except DurationError:
             raise BadRequest("Invalid wait time") from None
     deadline = asyncio.get_running_loop().time() + query_timeout(wait)
-    _require_service(request, "service_read", service_id)
+    await _require_service(request, "service_read", service_id)
     while True:
         changed = agent.local.changed()
         found = agent.local.service(service_id)
@@ -99,9 +99,9 @@ async def service(request: web.Request) -> web.Response:
 async def register_service(request: web.Request) -> web.Response:
     agent = _agent(request)
     body = decode_json(await request.read(), ServiceRegistration)
-    ident = identity(request)
+    ident = await identity(request)
     ident.require("service_write", body.Name)
-    _require_service(request, "service_write", body.ID or body.Name)
+    await _require_service(request, "service_write", body.ID or body.Name)
     if body.Connect is not None and body.Connect.SidecarService is not None:
         ident.require("service_write", body.Connect.SidecarService.Name
                       or f"{body.Name}-sidecar-proxy")
@@ -113,7 +113,7 @@ async def register_service(request: web.Request) -> web.Response:
 
 
 async def deregister_service(request: web.Request) -> web.Response:
-    _require_service(request, "service_write", request.match_info["id"])
+    await _require_service(request, "service_write", request.match_info["id"])
     await _agent(request).registry.deregister_service(request.match_info["id"])
     await _agent(request).anti_entropy.settle()
     return web.Response(status=200)
@@ -130,7 +130,7 @@ def _maintenance_params(request: web.Request) -> tuple[bool, str]:
 
 async def service_maintenance(request: web.Request) -> web.Response:
     enable, reason = _maintenance_params(request)
-    _require_service(request, "service_write", request.match_info["id"])
+    await _require_service(request, "service_write", request.match_info["id"])
     _agent(request).registry.set_service_maintenance(request.match_info["id"], enable, reason,
                                                      token(request))
     return web.Response(status=200)
@@ -145,7 +145,7 @@ async def node_maintenance(request: web.Request) -> web.Response:
 async def checks(request: web.Request) -> web.Response:
     keep = ResultFilter(request.query.get("filter", ""), HealthCheck)
     found = _agent(request).local.live_checks()
-    ident = identity(request)
+    ident = await identity(request)
     if ident.enforcing:
         node = _agent(request).config.node_name
         found = {cid: c for cid, c in found.items() if (
@@ -158,16 +158,16 @@ async def register_check(request: web.Request) -> web.Response:
     raw = decode_json(await request.read(), dict)
     service_id = raw.get("ServiceID") or raw.get("service_id")
     if isinstance(service_id, str) and service_id:
-        _require_service(request, "service_write", service_id)
+        await _require_service(request, "service_write", service_id)
     else:
-        identity(request).require("node_write", _agent(request).config.node_name)
+        (await identity(request)).require("node_write", _agent(request).config.node_name)
     await _agent(request).registry.register_check(raw, token=token(request))
     await _agent(request).anti_entropy.settle()
     return web.Response(status=200)
 
 
 async def deregister_check(request: web.Request) -> web.Response:
-    _require_check(request, request.match_info["id"])
+    await _require_check(request, request.match_info["id"])
     await _agent(request).registry.deregister_check(request.match_info["id"])
     await _agent(request).anti_entropy.settle()
     return web.Response(status=200)
@@ -175,7 +175,7 @@ async def deregister_check(request: web.Request) -> web.Response:
 
 def _ttl_handler(status: str):
     async def handler(request: web.Request) -> web.Response:
-        _require_check(request, request.match_info["id"])
+        await _require_check(request, request.match_info["id"])
         _agent(request).registry.ttl_update(request.match_info["id"], status,
                                             request.query.get("note", ""))
         return web.Response(status=200)
@@ -193,7 +193,7 @@ async def update_check(request: web.Request) -> web.Response:
     update = decode_json(await request.read(), CheckUpdate)
     if update.Status not in (HEALTH_PASSING, HEALTH_WARNING, HEALTH_CRITICAL):
         raise BadRequest(f"Invalid check status: '{update.Status}'")
-    _require_check(request, request.match_info["id"])
+    await _require_check(request, request.match_info["id"])
     _agent(request).registry.ttl_update(request.match_info["id"], update.Status, update.Output)
     return web.Response(status=200)
 
@@ -215,7 +215,7 @@ async def health_by_id(request: web.Request) -> web.Response:
     service_id = request.match_info["id"]
     found = agent.local.service(service_id)
     if found is not None:
-        identity(request).require("service_read", found.Service)
+        (await identity(request)).require("service_read", found.Service)
     if found is None:
         if request.query.get("format") == "text":
             return web.Response(status=404, text=f"ServiceId {service_id} not found")

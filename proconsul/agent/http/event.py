@@ -45,7 +45,7 @@ async def event_list(request: web.Request) -> web.Response:
                                                           query_timeout(opts.MaxQueryTime))
     else:
         index, events = agent.user_events.list(name)
-    ident = identity(request)
+    ident = await identity(request)
     if ident.enforcing:
         events = [e for e in events if ident.allowed("event_read", e.Name)]
     response = json_reply(request, events)

@@ -163,7 +163,7 @@ async def check(request: web.Request) -> web.Response:
     """Would a connection from ``source`` to ``destination`` be allowed (L4)?"""
     src_ns, src = _name(_required(request, "source"), "source")
     dst_ns, dst = _name(_required(request, "destination"), "destination")
-    ident = identity(request)
+    ident = await identity(request)
     ident.require("service_read", dst)
     entries, meta = await _entries(request)
     default_allow = not ident.enforcing or ident.allowed("intention_default_allow")
@@ -185,7 +185,7 @@ async def agent_authorize(request: web.Request) -> web.Response:
         raise BadRequest("ClientCertURI not a valid Connect identifier") from None
     if not isinstance(client, SpiffeIDService):
         raise BadRequest("ClientCertURI not a valid Service identifier")
-    ident = identity(request)
+    ident = await identity(request)
     ident.require("service_write", body.Target)
     entries, meta = await _entries(request)
     default_allow = not ident.enforcing or ident.allowed("intention_default_allow")

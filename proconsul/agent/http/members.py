@@ -23,7 +23,7 @@ async def members(request: web.Request) -> web.Response:
         raise BadRequest("Cannot provide a segment with wan=true")
     keep = ResultFilter(request.query.get("filter", ""), AgentMember)
     pool = agent.gossip.pool(wan)
-    ident = identity(request)
+    ident = await identity(request)
     visible = [m for m in pool.members()
                if not ident.enforcing or ident.allowed("node_read", _node_name(m.name, wan))]
     return json_reply(request, keep.apply(agent_member(m) for m in visible))

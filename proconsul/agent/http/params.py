@@ -115,7 +115,7 @@ def token_source(request: web.Request) -> tuple[str, str]:
     scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() == "bearer":
         return value.strip(), SOURCE_BEARER
-    default = request.app["agent"].acl.default_token()
+    default = request.app["agent"].tokens.default
     if default:
         return default, SOURCE_DEFAULT
     return "", SOURCE_ANONYMOUS

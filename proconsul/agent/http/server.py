@@ -9,6 +9,7 @@ from urllib.parse import unquote_to_bytes
 
 from proconsul.agent import unix_socket
 from proconsul.agent.http import (
+    acl,
     acl_gate,
     agent_endpoint,
     agent_info,
@@ -83,7 +84,7 @@ def api_router() -> web.Router:
     router = web.Router()
     for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor,
                    catalog, connect_ca, coordinate, event, health, keyring, kv, members, operator,
-                   session, status, txn, config, intentions):
+                   session, status, txn, config, intentions, acl):
         module.add_routes(router)
     return router
 
@@ -153,7 +154,7 @@ class HttpApi:
             request.route = resource.canonical
             require_utf8(request)
             if self._acl_enabled:
-                acl_gate.gate(request)
+                await acl_gate.gate(request)
             return await handler(request)
         except ConsulError as err:
             text = err.message

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from msgspec import UNSET
 from msgspec.structs import replace
 
 from proconsul.structs.acl import (
@@ -54,23 +55,8 @@ class ACLLeader:
         server = self.server
         if not server.is_primary:
             return
-        store = server.store
-        changed = []
-        for policy_id, builtin in builtin_policies().items():
-            existing = store.acl_policies.get(policy_id)
-            if existing is None:
-                policy = builtin
-            elif existing.Rules != builtin.Rules or existing.Datacenters:
-                policy = replace(existing, Rules=builtin.Rules, Datacenters=None)
-            else:
-                continue
-            policy.set_hash()
-            changed.append(policy)
-        if changed:
-            await server.raft_apply(MessageType.ACL_POLICY_SET,
-                                    ACLPolicyBatchSetRequest(Policies=changed))
-            log.info("acl: created or upgraded the built-in policies")
-        if store.acl_tokens.get(ANONYMOUS_TOKEN_ID) is None:
+        await self.ensure_builtin_policies()
+        if server.store.acl_tokens.get(ANONYMOUS_TOKEN_ID) is None:
             anonymous = ACLToken(AccessorID=ANONYMOUS_TOKEN_ID, SecretID=ANONYMOUS_TOKEN_SECRET,
                                  Description=ANONYMOUS_TOKEN_DESCRIPTION, CreateTime=self._now())
             anonymous.set_hash()
@@ -78,6 +64,26 @@ class ACLLeader:
                                     ACLTokenBatchSetRequest(Tokens=[anonymous]))
             log.info("acl: created the anonymous token")
         await self._initial_management()
+
+    async def ensure_builtin_policies(self) -> None:
+        """Write the built-in policies that are missing or whose rules are outdated
+        (also called by a bootstrap that arrives before the leader got to it)."""
+        store = self.server.store
+        changed = []
+        for policy_id, builtin in builtin_policies().items():
+            existing = store.acl_policies.get(policy_id)
+            if existing is None:
+                policy = builtin
+            elif existing.Rules != builtin.Rules or existing.Datacenters:
+                policy = replace(existing, Rules=builtin.Rules, Datacenters=UNSET)
+            else:
+                continue
+            policy.set_hash()
+            changed.append(policy)
+        if changed:
+            await self.server.raft_apply(MessageType.ACL_POLICY_SET,
+                                         ACLPolicyBatchSetRequest(Policies=changed))
+            log.info("acl: created or upgraded the built-in policies")
 
     async def _initial_management(self) -> None:
         server, store = self.server, self.server.store

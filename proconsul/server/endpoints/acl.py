@@ -164,6 +164,8 @@ class ACLEndpoint:
         if not config.acl_enabled or not self.server.is_primary:
             raise Unauthorized(ERR_ACL_DISABLED)
         store = self._store
+        if store.acl_policies.get(GLOBAL_MANAGEMENT_POLICY_ID) is None:
+            await self.server.acl_leader.ensure_builtin_policies()
         allowed, reset_index = store.acl_can_bootstrap()
         specified = 0
         if not allowed:
