@@ -86,3 +86,16 @@ def test_filtered_list_says_so_unless_anonymous(setup):
     assert len(reply.json()) == 2 and "X-Consul-Results-Filtered-By-ACLs" not in reply.headers
     reply = agent.get("/v1/kv/?recurse")
     assert reply.status == 404 and "X-Consul-Results-Filtered-By-ACLs" not in reply.headers
+
+
+def test_agent_local_lists_say_they_were_filtered(setup):
+    agent, reader, _ = setup
+    root = {"X-Consul-Token": ROOT}
+    assert agent.put("/v1/agent/service/register", {"Name": "web"}, headers=root).status == 200
+    reply = agent.get("/v1/agent/services", headers={"X-Consul-Token": reader})
+    assert reply.json() == {} and reply.headers["X-Consul-Results-Filtered-By-ACLs"] == "true"
+    reply = agent.get("/v1/agent/members", headers={"X-Consul-Token": reader})
+    assert reply.json() == [] and reply.headers["X-Consul-Results-Filtered-By-ACLs"] == "true"
+    reply = agent.get("/v1/agent/services")
+    assert reply.json() == {} and "X-Consul-Results-Filtered-By-ACLs" not in reply.headers
+    assert "web" in agent.get("/v1/agent/services", headers=root).json()

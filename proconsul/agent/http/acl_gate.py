@@ -13,6 +13,7 @@ from __future__ import annotations
 from proconsul.agent.http.params import token
 from proconsul.lib import httpserver as web
 from proconsul.server.acl_enforce import UNRESTRICTED, Identity
+from proconsul.structs.query import QueryMeta
 
 NODE = "<agent node>"  # the check is made on this agent's node name
 
@@ -68,3 +69,11 @@ async def gate(request: web.Request) -> None:
 async def require_management(request: web.Request) -> None:
     """403 unless the token may manage ACLs (``acl:write``): what snapshots need."""
     (await identity(request)).require("acl_write")
+
+
+def mark_filtered(response: web.Response, meta: QueryMeta) -> web.Response:
+    """``X-Consul-Results-Filtered-By-ACLs: true`` when :meth:`Identity.keep` dropped
+    something from an agent-local list (not said to anonymous requests)."""
+    if meta.ResultsFilteredByACLs:
+        response.headers["X-Consul-Results-Filtered-By-ACLs"] = "true"
+    return response

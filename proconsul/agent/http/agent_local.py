@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from proconsul.agent.config.validate import ConfigError
-from proconsul.agent.http.acl_gate import identity
+from proconsul.agent.http.acl_gate import identity, mark_filtered
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import flag, token
 from proconsul.agent.http.reply import json_reply
@@ -25,22 +25,21 @@ from proconsul.structs.catalog import (
     HealthCheck,
 )
 from proconsul.structs.errors import BadRequest, ConsulError, NotFound
+from proconsul.structs.query import QueryMeta
 
 
 def _agent(request: web.Request):
     return request.app["agent"]
 
 
-def _services(agent, ident) -> dict[str, AgentService]:
-    dc = agent.config.datacenter
-    return {sid: AgentService.from_node_service(s, dc)
-            for sid, s in agent.local.live_services().items()
-            if not ident.enforcing or ident.allowed("service_read", s.Service)}
-
-
 async def services(request: web.Request) -> web.Response:
     keep = ResultFilter(request.query.get("filter", ""), AgentService)
-    return json_reply(request, keep.apply_map(_services(_agent(request), (await identity(request)))))
+    agent, ident, meta = _agent(request), await identity(request), QueryMeta()
+    visible = ident.keep(agent.local.live_services().items(),
+                         lambda item: ident.allowed("service_read", item[1].Service), meta)
+    dc = agent.config.datacenter
+    found = {sid: AgentService.from_node_service(s, dc) for sid, s in visible}
+    return mark_filtered(json_reply(request, keep.apply_map(found)), meta)
 
 
 async def _require_service(request: web.Request, check: str, service_id: str) -> None:
@@ -144,14 +143,12 @@ async def node_maintenance(request: web.Request) -> web.Response:
 
 async def checks(request: web.Request) -> web.Response:
     keep = ResultFilter(request.query.get("filter", ""), HealthCheck)
-    found = _agent(request).local.live_checks()
-    ident = await identity(request)
-    if ident.enforcing:
-        node = _agent(request).config.node_name
-        found = {cid: c for cid, c in found.items() if (
-            ident.allowed("service_read", c.ServiceName) if c.ServiceID
-            else ident.allowed("node_read", node))}
-    return json_reply(request, keep.apply_map(found))
+    agent, ident, meta = _agent(request), await identity(request), QueryMeta()
+    node = agent.config.node_name
+    found = dict(ident.keep(agent.local.live_checks().items(), lambda item: (
+        ident.allowed("service_read", item[1].ServiceName) if item[1].ServiceID
+        else ident.allowed("node_read", node)), meta))
+    return mark_filtered(json_reply(request, keep.apply_map(found)), meta)
 
 
 async def register_check(request: web.Request) -> web.Response:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from proconsul.agent.http.acl_gate import identity
+from proconsul.agent.http.acl_gate import identity, mark_filtered
 from proconsul.agent.http.params import datacenter, query_options
 from proconsul.agent.http.reply import json_reply
 from proconsul.agent.user_events import UserEventRecord
 from proconsul.lib import httpserver as web
 from proconsul.server.blocking import query_timeout
 from proconsul.structs.errors import BadRequest
-from proconsul.structs.query import QueryOptions
+from proconsul.structs.query import QueryMeta, QueryOptions
 
 
 async def fire(request: web.Request) -> web.Response:
@@ -45,10 +45,9 @@ async def event_list(request: web.Request) -> web.Response:
                                                           query_timeout(opts.MaxQueryTime))
     else:
         index, events = agent.user_events.list(name)
-    ident = await identity(request)
-    if ident.enforcing:
-        events = [e for e in events if ident.allowed("event_read", e.Name)]
-    response = json_reply(request, events)
+    ident, meta = await identity(request), QueryMeta()
+    events = ident.keep(events, lambda e: ident.allowed("event_read", e.Name), meta)
+    response = mark_filtered(json_reply(request, events), meta)
     response.headers["X-Consul-Index"] = str(index)
     return response
 

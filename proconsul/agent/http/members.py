@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from proconsul.agent.gossip import agent_member
-from proconsul.agent.http.acl_gate import identity
+from proconsul.agent.http.acl_gate import identity, mark_filtered
 from proconsul.agent.http.params import flag
 from proconsul.agent.http.reply import json_reply
 from proconsul.gossip.driver import JoinError
@@ -13,6 +13,7 @@ from proconsul.lib import httpserver as web
 from proconsul.server.filtering import ResultFilter
 from proconsul.structs.agent import AgentMember
 from proconsul.structs.errors import BadRequest, ConsulError, NotFound
+from proconsul.structs.query import QueryMeta
 
 
 async def members(request: web.Request) -> web.Response:
@@ -23,10 +24,10 @@ async def members(request: web.Request) -> web.Response:
         raise BadRequest("Cannot provide a segment with wan=true")
     keep = ResultFilter(request.query.get("filter", ""), AgentMember)
     pool = agent.gossip.pool(wan)
-    ident = await identity(request)
-    visible = [m for m in pool.members()
-               if not ident.enforcing or ident.allowed("node_read", _node_name(m.name, wan))]
-    return json_reply(request, keep.apply(agent_member(m) for m in visible))
+    ident, meta = await identity(request), QueryMeta()
+    visible = ident.keep(pool.members(),
+                         lambda m: ident.allowed("node_read", _node_name(m.name, wan)), meta)
+    return mark_filtered(json_reply(request, keep.apply(agent_member(m) for m in visible)), meta)
 
 
 def _node_name(member: str, wan: bool) -> str:
