@@ -63,9 +63,9 @@ class Identity:
 
     def keep(self, items: Iterable[T], allowed: Callable[[T], bool], meta: Any = None) -> list[T]:
         """The items ``allowed`` keeps; marks ``meta`` when some were dropped."""
-        items = list(items)
         if not self.enforcing:
-            return items
+            return items if isinstance(items, list) else list(items)
+        items = list(items)
         kept = [item for item in items if allowed(item)]
         if len(kept) != len(items):
             self.mark_filtered(meta)
