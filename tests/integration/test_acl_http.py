@@ -72,7 +72,7 @@ def test_policy_token_lifecycle(agent):
     denied = agent.get("/v1/acl/policies", headers=mine)
     assert denied.status == 403
     assert denied.text == (f"Permission denied: token with AccessorID '{token['AccessorID']}'"
-                           " lacks permission 'acl:read'")
+                           " lacks permission 'acl:read' (token from the X-Consul-Token header)")
     assert agent.get("/v1/acl/token/self", headers=mine).json()["AccessorID"] == \
         token["AccessorID"]
     deleted = agent.delete(f"/v1/acl/token/{token['AccessorID']}", headers=ROOT)

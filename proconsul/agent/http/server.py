@@ -158,7 +158,7 @@ class HttpApi:
             return await handler(request)
         except ConsulError as err:
             text = err.message
-            if isinstance(err, Forbidden) and "Permission denied" in text:
+            if isinstance(err, Forbidden) and " lacks permission " in text:
                 text += f" ({token_source(request)[1]})"
             return web.Response(status=err.status, text=text)
         except web.MethodNotAllowed as err:
