@@ -351,4 +351,7 @@ ROUTES: dict[tuple[str, str], Route] = {
         "/v1/acl/templated-policy/name/builtin/dns", ACL_R, OP_W),
     ("POST", "/v1/acl/templated-policy/preview/{name}"): Route(
         "/v1/acl/templated-policy/preview/builtin/service", ACL_R, OP_W, body={"Name": "web"}),
+    # any token may ask what it may do
+    ("POST", "/v1/internal/acl/authorize"): Route(
+        "/v1/internal/acl/authorize", body=[{"Resource": "key", "Segment": "x", "Access": "read"}]),
 }

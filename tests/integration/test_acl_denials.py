@@ -99,3 +99,28 @@ def test_agent_local_lists_say_they_were_filtered(setup):
     reply = agent.get("/v1/agent/services")
     assert reply.json() == {} and "X-Consul-Results-Filtered-By-ACLs" not in reply.headers
     assert "web" in agent.get("/v1/agent/services", headers=root).json()
+
+
+def test_authorize_answers_without_trying(setup):
+    agent, reader, _ = setup
+    questions = [{"Resource": "key", "Segment": "app/x", "Access": "read"},
+                 {"Resource": "key", "Segment": "app/x", "Access": "write"},
+                 {"Resource": "operator", "Access": "read"}]
+    reply = agent.call("POST", "/v1/internal/acl/authorize?explain", questions,
+                       headers={"X-Consul-Token": reader})
+    assert reply.status == 200, reply.text
+    answers = reply.json()
+    assert [(a["Resource"], a.get("Segment"), a["Access"], a["Allow"]) for a in answers] == [
+        ("key", "app/x", "read", True), ("key", "app/x", "write", False),
+        ("operator", None, "read", False)]
+    assert 'key_prefix "app/"' in answers[0]["Reason"] and "app-read" in answers[0]["Reason"]
+    assert "default policy deny" in answers[2]["Reason"]
+    plain = agent.call("POST", "/v1/internal/acl/authorize", questions[:1],
+                       headers={"X-Consul-Token": reader}).json()
+    assert plain == [{"Resource": "key", "Segment": "app/x", "Access": "read", "Allow": True}]
+    reply = agent.call("POST", "/v1/internal/acl/authorize", questions * 22)
+    assert (reply.status, reply.text) == (
+        400, "Refusing to process more than 64 authorizations at once")
+    reply = agent.call("POST", "/v1/internal/acl/authorize",
+                       [{"Resource": "key", "Access": "sideways"}])
+    assert (reply.status, reply.text) == (400, "Invalid access level for key resource: sideways")

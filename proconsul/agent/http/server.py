@@ -10,6 +10,7 @@ from urllib.parse import unquote_to_bytes
 from proconsul.agent import unix_socket
 from proconsul.agent.http import (
     acl,
+    acl_authorize,
     acl_gate,
     agent_endpoint,
     agent_info,
@@ -84,7 +85,7 @@ def api_router() -> web.Router:
     router = web.Router()
     for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor,
                    catalog, connect_ca, coordinate, event, health, keyring, kv, members, operator,
-                   session, status, txn, config, intentions, acl):
+                   session, status, txn, config, intentions, acl, acl_authorize):
         module.add_routes(router)
     return router
 
