@@ -45,6 +45,7 @@ def ready(agent: AgentProcess) -> bool:
 def cluster(tmp_path: Path):
     cluster = ACLCluster(tmp_path, servers=3, clients=1)
     try:
+        cluster.leader()
         wait_until(lambda: ready(cluster.clients[0]), 60, "ACLs ready through the client")
         yield cluster
     finally:
@@ -62,9 +63,11 @@ def test_acl_state_through_a_client_across_revocation_failover_and_restart(clust
     token = created.json()
     mine = {"X-Consul-Token": token["SecretID"]}
     # the client agent resolves the token (an RPC, then its cache) for its own endpoints
-    assert status(client, "PUT", "/v1/agent/token/dns", {"Token": "x"}, mine) == 200
-    assert status(client, "PUT", "/v1/agent/token/dns", {"Token": "x"},
-                  {"X-Consul-Token": "00000000-aaaa-4bbb-8ccc-000000000000"}) == 403
+    allowed = client.put("/v1/agent/token/dns", {"Token": "x"}, headers=mine)
+    assert allowed.status == 200, allowed.text
+    unknown = client.put("/v1/agent/token/dns", {"Token": "x"},
+                         headers={"X-Consul-Token": "00000000-aaaa-4bbb-8ccc-000000000000"})
+    assert unknown.status == 403, unknown.text
     deleted = client.delete(f"/v1/acl/token/{token['AccessorID']}", headers=ROOT)
     assert deleted.status == 200, deleted.text
     revoked_at = time.monotonic()
