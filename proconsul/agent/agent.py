@@ -132,7 +132,7 @@ class Agent:
             self.local, NodeInfo(config.node_id, config.node_name, config.advertise_addr,
                                  config.datacenter, meta),
             self.rpc, cluster_size=lambda: len(self.gossip.lan.members()),
-            agent_token=lambda: self.tokens.agent)
+            agent_token=lambda: self.tokens.agent, default_token=lambda: self.tokens.default)
         self.cache = Cache(self.rpc)
         self.shutdown_requested = asyncio.Event()
         self.http: HttpApi | None = None
@@ -333,9 +333,10 @@ class Agent:
                 await self.registry.deregister_check(cid)
         for sid, tree in wanted_services.items():
             if self._config_services.get(sid) != tree:
-                await self.registry.register_service(service_from_config(tree), remote=False,
-                                                     persist=False,
-                                                     replace_existing_checks=True)
+                body = service_from_config(tree)
+                await self.registry.register_service(
+                    body, token=body.Token or self.tokens.get("config_file_service_registration"),
+                    remote=False, persist=False, replace_existing_checks=True)
         for cid, tree in wanted_checks.items():
             if self._config_checks.get(cid) != tree:
                 await self.registry.register_check(tree, remote=False, persist=False)

@@ -79,9 +79,13 @@ class AntiEntropy:
 
     def __init__(self, state: LocalState, node: NodeInfo, rpc: RPC,
                  cluster_size: Callable[[], int] = lambda: 1,
-                 agent_token: Callable[[], str] = str) -> None:
+                 agent_token: Callable[[], str] = str,
+                 default_token: Callable[[], str] = str) -> None:
         self.state = state
-        self.agent_token = agent_token  # the ACL token of the agent's own writes
+        # ACL tokens for entries registered without one: the node and removals use the
+        # agent token, registrations the default token (as Consul does)
+        self.agent_token = agent_token
+        self.default_token = default_token
         self.node = node
         self.rpc = rpc
         self.cluster_size = cluster_size
@@ -254,14 +258,14 @@ class AntiEntropy:
             if await self._push(failed, f"service {sid!r}", local, "Catalog.Register",
                                 self._node_request(Service=local.service,
                                                    Checks=[c.check for c in checks] or None,
-                                                   Token=local.token or self.agent_token())):
+                                                   Token=local.token or self.default_token())):
                 for check, version in sent:
                     check.mark_synced(version)
         for cid, local in list(state.checks.items()):
             if local.in_sync or local.deleted or state.checks.get(cid) is not local:
                 continue
             await self._push(failed, f"check {cid!r}", local, "Catalog.Register",
-                             self._node_request(Check=local.check, Token=local.token or self.agent_token()))
+                             self._node_request(Check=local.check, Token=local.token or self.default_token()))
         if failed:
             raise EntriesNotSynced(f"cannot sync {', '.join(failed)}")
 
