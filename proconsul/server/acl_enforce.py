@@ -3,9 +3,8 @@ that endpoints ask before acting and use to filter what they return.
 
 :class:`Enforcer` is the one seam between enforcement and the ACL state's
 resolver, which turns a token SecretID into an authorizer and the token's
-AccessorID. With ACLs off
-every request gets :data:`UNRESTRICTED` (no allocation, every check allowed,
-filters return their input unchanged).
+AccessorID. With ACLs off every request gets :data:`UNRESTRICTED` (no
+allocation, every check allowed, filters return their input unchanged).
 """
 
 from __future__ import annotations
