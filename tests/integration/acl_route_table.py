@@ -46,7 +46,7 @@ class Route:
     # 403 | filtered | txn (409 naming the op) | refused (every token alike, before ACLs)
     # | self (only a request without any token is refused)
     denied: str = "403"
-    marker: str = ""  # for filtered routes: in the body only when allowed
+    marker: str = ""  # in the body when allowed (and, for filtered routes, only then)
     body: Any = None
     seeds: tuple[tuple[str, str, Any, str], ...] = ()  # (method, path, body, capture ID as)
     stream: bool = False  # the reply streams: judge by the status line
@@ -169,7 +169,8 @@ ROUTES: dict[tuple[str, str], Route] = {
                                             body={"Node": "{node}", "Coord": COORD}),
     # -- KV, sessions, transactions ------------------------------------------------------
     ("GET", "/v1/kv/{key}"): Route("/v1/kv/acl-rt/k", _r("key", "acl-rt/k", "read"),
-                                   _r("key", "acl-rt/j", "read", prefix=True)),
+                                   _r("key", "acl-rt/j", "read", prefix=True), marker="acl-rt/k",
+                                   seeds=(("PUT", "/v1/kv/acl-rt/k", "v", ""),)),
     ("PUT", "/v1/kv/{key}"): Route("/v1/kv/acl-rt/w", _r("key", "acl-rt/w", "write"),
                                    _r("key", "acl-rt/w", "read"), body="x"),
     ("DELETE", "/v1/kv/{key}"): Route("/v1/kv/acl-rt/del", _r("key", "acl-rt/del", "write"),
