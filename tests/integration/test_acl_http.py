@@ -202,3 +202,20 @@ def test_bootstrap_once_and_reset_file_on_a_durable_server(tmp_path):
         assert not (tmp_path / "data" / "acl-bootstrap-reset").exists()
     finally:
         server.stop()
+
+
+def test_reload_applies_the_configured_default_token(tmp_path):
+    path = tmp_path / "acl.hcl"
+    path.write_text(ACL_HCL)
+    agent = start_agent("-config-file", str(path))
+    try:
+        wait_until(lambda: agent.get("/v1/acl/token/self", headers=ROOT).status == 200,
+                   what="initial management token")
+        assert agent.get("/v1/acl/token/self").status == 403  # no token, no default token
+        path.write_text(ACL_HCL.replace('initial_management = "root"',
+                                        'initial_management = "root"\n default = "root"'))
+        reload = agent.put("/v1/agent/reload", headers=ROOT)
+        assert reload.status == 200, reload.text
+        assert agent.get("/v1/acl/token/self").json()["SecretID"] == "root"
+    finally:
+        agent.stop()
