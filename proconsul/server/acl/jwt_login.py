@@ -1,4 +1,5 @@
-"""Login with a ``jwt`` auth method: verify the bearer token, then bind it to ACL links.
+"""Login: verify a bearer token (``jwt`` here; kubernetes in kubernetes_login.py), then
+bind the identity it proves to ACL links with the method's binding rules.
 
 Only statically configured keys (``JWTValidationPubKeys``) are supported; the
 claims that binding rules see are ``value.<name>`` (``ClaimMappings``) and
@@ -39,6 +40,12 @@ LoginFields = msgspec.defstruct("LoginFields", [
     ("value", dict[str, str], msgspec.field(default_factory=dict)),
     ("list", dict[str, list[str]], msgspec.field(default_factory=dict)),
 ])
+
+
+class KubernetesFields(msgspec.Struct):
+    """What a kubernetes login shows binding rules: ``serviceaccount.<name|namespace|uid>``."""
+
+    serviceaccount: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 @dataclass
@@ -198,23 +205,24 @@ def _claim(claims: dict[str, Any], name: str) -> Any:
     return node
 
 
-def interpolate(text: str, fields: LoginFields) -> str:
-    """``${value.x}`` / ``${list.x}`` replaced; an unknown name is an error."""
+def interpolate(text: str, fields: Any) -> str:
+    """``${value.x}`` (or ``${serviceaccount.name}``) replaced; an unknown name is an error."""
     def sub(match: re.Match[str]) -> str:
         kind, _, name = match.group(1).strip().partition(".")
-        if kind == "value" and name in fields.value:
-            return fields.value[name]
+        values = getattr(fields, kind, None) if kind != "list" else None
+        if isinstance(values, dict) and isinstance(values.get(name), str):
+            return values[name]
         raise LoginError(f"cannot interpolate {match.group(0)}: unknown selector")
     return _INTERPOLATION.sub(sub, text)
 
 
-def bind(rules: list[ACLBindingRule], fields: LoginFields) -> Bindings:
+def bind(rules: list[ACLBindingRule], fields: Any) -> Bindings:
     """Apply every binding rule whose selector matches ``fields``."""
     out = Bindings()
     for rule in rules:
         if rule.Selector:
             try:
-                if not compile_filter(rule.Selector, LoginFields).matches(fields):
+                if not compile_filter(rule.Selector, type(fields)).matches(fields):
                     continue
             except FilterError:
                 continue

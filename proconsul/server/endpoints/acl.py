@@ -21,6 +21,7 @@ from msgspec import UNSET
 from msgspec.structs import replace
 
 from proconsul.server.acl.jwt_login import LoginError, bind, jwks_keys, verify_jwt
+from proconsul.server.acl.kubernetes_login import verify_kubernetes
 from proconsul.server.acl.resolver import ERR_NOT_FOUND, ACLNotFound, ResolvedToken, expand
 from proconsul.server.acl.validate import (
     auth_method_for_set,
@@ -501,11 +502,14 @@ class ACLEndpoint:
         method = store.acl_auth_methods.get(auth.AuthMethod)
         if method is None:
             raise ACLNotFound()
-        if method.Type != "jwt":
+        if method.Type not in ("jwt", "kubernetes"):
             raise BadRequest(f'auth method type "{method.Type}" is not supported for login yet')
         try:
-            keys = await _fetch_jwks(method.Config or {})
-            fields = verify_jwt(method, auth.BearerToken, _now(), keys)
+            if method.Type == "kubernetes":
+                fields = await verify_kubernetes(method, auth.BearerToken)
+            else:
+                keys = await _fetch_jwks(method.Config or {})
+                fields = verify_jwt(method, auth.BearerToken, _now(), keys)
             bindings = bind(store.acl_binding_rule_list(None, method.Name)[1], fields)
         except LoginError as err:
             raise Forbidden(f"Permission denied: {err}") from None
