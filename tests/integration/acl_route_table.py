@@ -355,4 +355,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     # any token may ask what it may do
     ("POST", "/v1/internal/acl/authorize"): Route(
         "/v1/internal/acl/authorize", body=[{"Resource": "key", "Segment": "x", "Access": "read"}]),
+    # no permission decides these: login needs an auth method (none here), logout a token
+    # that login made (none here), so every token gets the same refusal
+    ("POST", "/v1/acl/login"): Route("/v1/acl/login", denied="refused",
+                                     body={"AuthMethod": "rt-none", "BearerToken": "x"}),
+    ("POST", "/v1/acl/logout"): Route("/v1/acl/logout", denied="refused"),
 }
