@@ -11,6 +11,8 @@ from typing import Any
 
 from proconsul import CONSUL_COMPAT_VERSION
 from proconsul.agent import telemetry
+from proconsul.agent.acl.resolver import AgentTokenResolver
+from proconsul.agent.acl.tokens import TokenStore
 from proconsul.agent.cache import Cache
 from proconsul.agent.cache.connect_ca import ConnectCALeaf
 from proconsul.agent.checks.alias import AliasSnapshot
@@ -101,7 +103,11 @@ class Agent:
                 rpc_hold_timeout=config.rpc_hold_timeout, autopilot=config.autopilot,
                 config_entries=config.config_entries,
                 connect_enabled=config.connect_enabled, ca_provider=config.ca_provider,
-                ca_config=config.ca_config),
+                ca_config=config.ca_config, primary_datacenter=config.primary_datacenter,
+                data_dir="" if config.dev else config.data_dir,
+                acl_enabled=config.acl.enabled, acl_default_policy=config.acl.default_policy,
+                acl_initial_management=config.acl.tokens.initial_management,
+                acl_enable_key_list_policy=config.acl.enable_key_list_policy),
                 None if config.dev else self._durable_raft, pool=self.pool)
             self.server.lan_members = self.gossip.lan_member_states
             self.server.wan_coordinates = self._wan_coordinates
@@ -114,6 +120,12 @@ class Agent:
         else:
             self.router = Router(config.datacenter, functools.partial(ping, self.pool))
             self.client = RPCClient(self.router, self.pool)
+        self.tokens = TokenStore(config.acl.tokens, "" if config.dev else config.data_dir,
+                                 persist=config.acl.enable_token_persistence)
+        self.acl = AgentTokenResolver(
+            config.acl, config.node_name, self.tokens, self.rpc,
+            local=self.server.acl.resolve if self.server is not None else None,
+            datacenter=config.primary_datacenter or config.datacenter)
         self.user_events = UserEvents(config.node_name, self._local_services)
         self.local = LocalState(config.node_name, config.check_update_interval)
         self.registry = LocalRegistry(
@@ -128,7 +140,8 @@ class Agent:
         self.anti_entropy = AntiEntropy(
             self.local, NodeInfo(config.node_id, config.node_name, config.advertise_addr,
                                  config.datacenter, meta),
-            self.rpc, cluster_size=lambda: len(self.gossip.lan.members()))
+            self.rpc, cluster_size=lambda: len(self.gossip.lan.members()),
+            agent_token=lambda: self.tokens.agent, default_token=lambda: self.tokens.default)
         self.cache = Cache(self.rpc)
         self.connect_leaf = ConnectCALeaf()  # leaves cached here share one roots watch
         self.shutdown_requested = asyncio.Event()
@@ -361,10 +374,11 @@ class Agent:
                 await self.registry.deregister_check(cid)
         for sid, tree in wanted_services.items():
             if self._config_services.get(sid) != tree:
+                body = service_from_config(tree)
                 try:
-                    await self.registry.register_service(service_from_config(tree),
-                                                         remote=False, persist=False,
-                                                         replace_existing_checks=True)
+                    await self.registry.register_service(
+                        body, token=body.Token or self.tokens.get("config_file_service_registration"),
+                        remote=False, persist=False, replace_existing_checks=True)
                 except BadRequest as err:  # Consul names the service definition at fault
                     problem = err.message.removeprefix("Validation failed: ")
                     raise ConsulError(f'service "{tree.get("name", sid)}": {problem}') from None
@@ -390,6 +404,16 @@ class Agent:
             log.error("Reload config failed: %s", err)
             raise
 
+    def _reload_acl(self, new: AgentConfig) -> list[str]:
+        """Apply the agent's ACL tokens, TTLs and down policy; name what needs a restart."""
+        old = self.config.acl
+        restart = [f"acl.{key}" for key in ("enabled", "default_policy")
+                   if getattr(old, key) != getattr(new.acl, key)]
+        for key in ("down_policy", "token_ttl", "policy_ttl", "role_ttl", "tokens"):
+            setattr(old, key, getattr(new.acl, key))
+        self.tokens.reload(new.acl.tokens)
+        return restart
+
     async def _reload(self) -> list[str]:
         cfg = self.config
         new = load_config(cfg.config_paths, cfg.inline_hcl, cfg.flag_tree, dev=cfg.dev,
@@ -412,6 +436,7 @@ class Agent:
             logging.getLogger().setLevel(level)
         cfg.services, cfg.checks, cfg.log_level = new.services, new.checks, new.log_level
         cfg.http_max_conns_per_client = new.http_max_conns_per_client
+        restart += self._reload_acl(new)
         if self.http is not None:
             self.http.conn_limit.limit = new.http_max_conns_per_client
         if restart:
@@ -532,7 +557,8 @@ class Agent:
             try:
                 await self.rpc("Coordinate.Update", CoordinateUpdateRequest(
                     Node=self.config.node_name, Datacenter=self.config.datacenter,
-                    Coord=_coordinate(serf.coordinates.coordinate)))
+                    Coord=_coordinate(serf.coordinates.coordinate),
+                    Token=self.tokens.agent))
             except ConsulError as err:
                 log.warning("coordinate update failed: %s", err)
             await asyncio.sleep(COORDINATE_SYNC_INTERVAL)

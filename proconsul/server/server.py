@@ -17,6 +17,9 @@ from proconsul.lib.routine import RoutineManager
 from proconsul.raft.inmem import InmemConsensus
 from proconsul.raft.interface import Consensus, ConsensusError, NoLeaderError, NotLeaderError
 from proconsul.rpc.pool import ConnPool
+from proconsul.server.acl.leader import ACLLeader
+from proconsul.server.acl.resolver import TokenResolver
+from proconsul.server.acl_enforce import Enforcer
 from proconsul.server.autopilot import Autopilot
 from proconsul.server.blocking import run_blocking
 from proconsul.server.connect.ca_manager import CAManager
@@ -70,6 +73,12 @@ class ServerConfig(msgspec.Struct):
     connect_enabled: bool = False
     ca_provider: str = "consul"
     ca_config: dict[str, Any] = msgspec.field(default_factory=dict)  # CamelCase keys
+    primary_datacenter: str = ""  # empty: this datacenter
+    data_dir: str = ""  # for acl-bootstrap-reset; empty in -dev
+    acl_enabled: bool = False
+    acl_default_policy: str = "allow"
+    acl_initial_management: str = ""
+    acl_enable_key_list_policy: bool = False
 
 
 Endpoint = Callable[[Any], Awaitable[Any]]
@@ -106,6 +115,9 @@ class Server:
         self.reconciler = MemberReconciler(self)
         self.autopilot = Autopilot(self)
         self.ca = CAManager(self)
+        self.acl = TokenResolver(self.store, config.datacenter, config.acl_default_policy,
+                                 enabled=config.acl_enabled, primary=self.is_primary)
+        self.acl_leader = ACLLeader(self)
         self.lan_members: Callable[[], list[MemberState]] = list
         self.wan_coordinates: Callable[[], list[tuple[str, CoordinateEntry]]] = list
         # How PreparedQuery.Execute fails over to other datacenters (set by WAN federation).
@@ -114,10 +126,17 @@ class Server:
         self.fire_user_event: Callable[[str, bytes], None] | None = None
         self.wan_router = WANRouter(config.datacenter)
         self.forwarder.wan = self.wan_router
+        self.authz = Enforcer(self.acl)
         self.endpoints: dict[str, Endpoint] = {}
         register_all(self)
         self._revoking: asyncio.Task | None = None
         self.consensus.on_leadership_change(self._leadership_changed)
+
+    @property
+    def is_primary(self) -> bool:
+        """Whether this is the primary datacenter (where ACLs are bootstrapped)."""
+        primary = self.config.primary_datacenter
+        return not primary or primary == self.config.datacenter
 
     def start(self) -> None:
         if isinstance(self.consensus, InmemConsensus):
@@ -211,12 +230,19 @@ class Server:
 
     async def read_into(self, opts: QueryOptions, reply: QueryMeta, field: str,
                         read: Callable[[Any], tuple[int, Any]],
-                        shape: Callable[[Any], Any] | None = None) -> Any:
-        """Blocking read whose result (passed through ``shape``) lands in ``reply.<field>``."""
+                        shape: Callable[[Any], Any] | None = None,
+                        acl: Callable[[Any, Any], Any] | None = None) -> Any:
+        """Blocking read whose result (passed through ``shape``, then through the ACL
+        filter ``acl(result, reply)``) lands in ``reply.<field>``."""
 
         def query(ws) -> int:
             index, result = read(ws)
-            setattr(reply, field, shape(result) if shape is not None else result)
+            if shape is not None:
+                result = shape(result)
+            if acl is not None:
+                reply.ResultsFilteredByACLs = False
+                result = acl(result, reply)
+            setattr(reply, field, result)
             return index
 
         await self.blocking_query(opts, reply, query)
@@ -292,6 +318,9 @@ class Server:
             await self.raft_apply(MessageType.AUTOPILOT,
                                   AutopilotSetConfigRequest(Config=self.config.autopilot))
         await self.bootstrap_config_entries()
+        if self.config.acl_enabled:
+            await self.acl_leader.initialize()
+            self.routines.start("acl-token-reaping", self.acl_leader.reap_expired)
         self.routines.start("reconcile", self.reconciler.run)
         self.routines.start("autopilot", self.autopilot.run)
         if self.config.connect_enabled:

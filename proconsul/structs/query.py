@@ -29,3 +29,4 @@ class QueryMeta(Record):
     LastContact: Int = 0
     KnownLeader: bool = False
     ConsistencyLevel: str = ""
+    ResultsFilteredByACLs: bool = False

@@ -95,7 +95,11 @@ class AgentLookup:
         return self._agent.catalog_version(self._allow_stale, self._max_stale_ms)
 
     async def _read(self, method: str, req: Any) -> Any:
-        """One read; a stale reply older than ``max_stale`` is asked again of the leader."""
+        """One read with the agent's DNS token (names it may not read look absent, as the
+        servers filter them); a stale reply older than ``max_stale`` is asked again of the
+        leader."""
+        tokens = self._agent.tokens
+        req.Token = tokens.get("dns") or tokens.default
         req.AllowStale = self._allow_stale
         req.MaxStaleDuration = self._max_stale_ms * 1_000_000
         try:

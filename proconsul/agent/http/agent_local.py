@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from proconsul.agent.config.validate import ConfigError
+from proconsul.agent.http.acl_gate import identity, mark_filtered
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import flag, token
 from proconsul.agent.http.reply import json_reply
@@ -24,21 +25,40 @@ from proconsul.structs.catalog import (
     HealthCheck,
 )
 from proconsul.structs.errors import BadRequest, ConsulError, NotFound
+from proconsul.structs.query import QueryMeta
 
 
 def _agent(request: web.Request):
     return request.app["agent"]
 
 
-def _services(agent) -> dict[str, AgentService]:
-    dc = agent.config.datacenter
-    return {sid: AgentService.from_node_service(s, dc)
-            for sid, s in agent.local.live_services().items()}
-
-
 async def services(request: web.Request) -> web.Response:
     keep = ResultFilter(request.query.get("filter", ""), AgentService)
-    return json_reply(request, keep.apply_map(_services(_agent(request))))
+    agent, ident, meta = _agent(request), await identity(request), QueryMeta()
+    visible = ident.keep(agent.local.live_services().items(),
+                         lambda item: ident.allowed("service_read", item[1].Service), meta)
+    dc = agent.config.datacenter
+    found = {sid: AgentService.from_node_service(s, dc) for sid, s in visible}
+    return mark_filtered(json_reply(request, keep.apply_map(found)), meta)
+
+
+async def _require_service(request: web.Request, check: str, service_id: str) -> None:
+    """``check`` (service read/write) on the name of local service ``service_id``, if any."""
+    found = _agent(request).local.service(service_id)
+    if found is not None:
+        (await identity(request)).require(check, found.Service)
+
+
+async def _require_check(request: web.Request, check_id: str) -> None:
+    """Writing a local check needs ``service:write`` on its service, else ``node:write``."""
+    agent = _agent(request)
+    found = agent.local.check(check_id)
+    if found is None:
+        return
+    if found.ServiceID:
+        await _require_service(request, "service_write", found.ServiceID)
+    else:
+        (await identity(request)).require("node_write", agent.config.node_name)
 
 
 async def service(request: web.Request) -> web.Response:
@@ -53,6 +73,7 @@ async def service(request: web.Request) -> web.Response:
         except DurationError:
             raise BadRequest("Invalid wait time") from None
     deadline = asyncio.get_running_loop().time() + query_timeout(wait)
+    await _require_service(request, "service_read", service_id)
     while True:
         changed = agent.local.changed()
         found = agent.local.service(service_id)
@@ -77,6 +98,12 @@ async def service(request: web.Request) -> web.Response:
 async def register_service(request: web.Request) -> web.Response:
     agent = _agent(request)
     body = decode_json(await request.read(), ServiceRegistration)
+    ident = await identity(request)
+    ident.require("service_write", body.Name)
+    await _require_service(request, "service_write", body.ID or body.Name)
+    if body.Connect is not None and body.Connect.SidecarService is not None:
+        ident.require("service_write", body.Connect.SidecarService.Name
+                      or f"{body.Name}-sidecar-proxy")
     replace_checks = flag(request.query, "replace-existing-checks")
     await agent.registry.register_service(body, token=token(request),
                                           replace_existing_checks=replace_checks)
@@ -85,6 +112,7 @@ async def register_service(request: web.Request) -> web.Response:
 
 
 async def deregister_service(request: web.Request) -> web.Response:
+    await _require_service(request, "service_write", request.match_info["id"])
     await _agent(request).registry.deregister_service(request.match_info["id"])
     await _agent(request).anti_entropy.settle()
     return web.Response(status=200)
@@ -101,6 +129,7 @@ def _maintenance_params(request: web.Request) -> tuple[bool, str]:
 
 async def service_maintenance(request: web.Request) -> web.Response:
     enable, reason = _maintenance_params(request)
+    await _require_service(request, "service_write", request.match_info["id"])
     _agent(request).registry.set_service_maintenance(request.match_info["id"], enable, reason,
                                                      token(request))
     return web.Response(status=200)
@@ -114,17 +143,28 @@ async def node_maintenance(request: web.Request) -> web.Response:
 
 async def checks(request: web.Request) -> web.Response:
     keep = ResultFilter(request.query.get("filter", ""), HealthCheck)
-    return json_reply(request, keep.apply_map(_agent(request).local.live_checks()))
+    agent, ident, meta = _agent(request), await identity(request), QueryMeta()
+    node = agent.config.node_name
+    found = dict(ident.keep(agent.local.live_checks().items(), lambda item: (
+        ident.allowed("service_read", item[1].ServiceName) if item[1].ServiceID
+        else ident.allowed("node_read", node)), meta))
+    return mark_filtered(json_reply(request, keep.apply_map(found)), meta)
 
 
 async def register_check(request: web.Request) -> web.Response:
     raw = decode_json(await request.read(), dict)
+    service_id = raw.get("ServiceID") or raw.get("service_id")
+    if isinstance(service_id, str) and service_id:
+        await _require_service(request, "service_write", service_id)
+    else:
+        (await identity(request)).require("node_write", _agent(request).config.node_name)
     await _agent(request).registry.register_check(raw, token=token(request))
     await _agent(request).anti_entropy.settle()
     return web.Response(status=200)
 
 
 async def deregister_check(request: web.Request) -> web.Response:
+    await _require_check(request, request.match_info["id"])
     await _agent(request).registry.deregister_check(request.match_info["id"])
     await _agent(request).anti_entropy.settle()
     return web.Response(status=200)
@@ -132,6 +172,7 @@ async def deregister_check(request: web.Request) -> web.Response:
 
 def _ttl_handler(status: str):
     async def handler(request: web.Request) -> web.Response:
+        await _require_check(request, request.match_info["id"])
         _agent(request).registry.ttl_update(request.match_info["id"], status,
                                             request.query.get("note", ""))
         return web.Response(status=200)
@@ -149,6 +190,7 @@ async def update_check(request: web.Request) -> web.Response:
     update = decode_json(await request.read(), CheckUpdate)
     if update.Status not in (HEALTH_PASSING, HEALTH_WARNING, HEALTH_CRITICAL):
         raise BadRequest(f"Invalid check status: '{update.Status}'")
+    await _require_check(request, request.match_info["id"])
     _agent(request).registry.ttl_update(request.match_info["id"], update.Status, update.Output)
     return web.Response(status=200)
 
@@ -169,6 +211,8 @@ async def health_by_id(request: web.Request) -> web.Response:
     agent = _agent(request)
     service_id = request.match_info["id"]
     found = agent.local.service(service_id)
+    if found is not None:
+        (await identity(request)).require("service_read", found.Service)
     if found is None:
         if request.query.get("format") == "text":
             return web.Response(status=404, text=f"ServiceId {service_id} not found")

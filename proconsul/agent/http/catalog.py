@@ -14,7 +14,7 @@ from proconsul.agent.cache import (
 )
 from proconsul.agent.http.cached import cached_rpc, set_cache_meta
 from proconsul.agent.http.decode import decode_json
-from proconsul.agent.http.params import datacenter, node_meta, query_options
+from proconsul.agent.http.params import datacenter, node_meta, query_options, token
 from proconsul.agent.http.reply import json_reply
 from proconsul.lib import httpserver as web
 from proconsul.structs.catalog import DeregisterRequest, NodeServiceList, RegisterRequest
@@ -59,6 +59,7 @@ def _owned_node_warning(request: web.Request, node: str,
 async def register(request: web.Request) -> web.Response:
     req = decode_json(await request.read(), RegisterRequest)
     req.Datacenter = req.Datacenter or datacenter(request)
+    req.Token = token(request)
     await request.app["agent"].rpc("Catalog.Register", req)
     return _owned_node_warning(request, req.Node, json_reply(request, True))
 
@@ -66,6 +67,7 @@ async def register(request: web.Request) -> web.Response:
 async def deregister(request: web.Request) -> web.Response:
     req = decode_json(await request.read(), DeregisterRequest)
     req.Datacenter = req.Datacenter or datacenter(request)
+    req.Token = token(request)
     await request.app["agent"].rpc("Catalog.Deregister", req)
     return _owned_node_warning(request, req.Node, json_reply(request, True))
 

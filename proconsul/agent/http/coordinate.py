@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proconsul.agent.http.decode import decode_json
-from proconsul.agent.http.params import datacenter, query_options
+from proconsul.agent.http.params import datacenter, query_options, token
 from proconsul.agent.http.reply import empty_reply, json_reply
 from proconsul.lib import httpserver as web
 from proconsul.server.filtering import ResultFilter
@@ -44,6 +44,7 @@ async def node(request: web.Request) -> web.Response:
 async def update(request: web.Request) -> web.Response:
     req = decode_json(await request.read(), CoordinateUpdateRequest)
     req.Datacenter = req.Datacenter or datacenter(request)
+    req.Token = token(request)
     await request.app["agent"].rpc("Coordinate.Update", req)
     return json_reply(request, True)
 

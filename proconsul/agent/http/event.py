@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from proconsul.agent.http.acl_gate import identity, mark_filtered
 from proconsul.agent.http.params import datacenter, query_options, token
 from proconsul.agent.http.reply import json_reply
 from proconsul.agent.user_events import UserEventRecord
@@ -11,7 +12,7 @@ from proconsul.lib import httpserver as web
 from proconsul.server.blocking import query_timeout
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.event import EventFireRequest
-from proconsul.structs.query import QueryOptions
+from proconsul.structs.query import QueryMeta, QueryOptions
 
 
 async def fire(request: web.Request) -> web.Response:
@@ -49,7 +50,9 @@ async def event_list(request: web.Request) -> web.Response:
                                                           query_timeout(opts.MaxQueryTime))
     else:
         index, events = agent.user_events.list(name)
-    response = json_reply(request, events)
+    ident, meta = await identity(request), QueryMeta()
+    events = ident.keep(events, lambda e: ident.allowed("event_read", e.Name), meta)
+    response = mark_filtered(json_reply(request, events), meta)
     response.headers["X-Consul-Index"] = str(index)
     return response
 

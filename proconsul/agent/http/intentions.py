@@ -11,6 +11,7 @@ from __future__ import annotations
 import msgspec
 from msgspec import UNSET
 
+from proconsul.agent.http.acl_gate import identity
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import datacenter, query_options, token
 from proconsul.agent.http.reply import json_reply
@@ -162,8 +163,10 @@ async def check(request: web.Request) -> web.Response:
     """Would a connection from ``source`` to ``destination`` be allowed (L4)?"""
     src_ns, src = _name(_required(request, "source"), "source")
     dst_ns, dst = _name(_required(request, "destination"), "destination")
+    ident = await identity(request)
+    ident.require("service_read", dst)
     entries, meta = await _entries(request)
-    default_allow = True  # ACLs are not enforced yet: Consul's default is then allow
+    default_allow = not ident.enforcing or ident.allowed("intention_default_allow")
     _, summary = decide(all_intentions(entries), src, dst, default_allow, source_ns=src_ns,
                         destination_ns=dst_ns)
     return json_reply(request, {"Allowed": summary.Allowed}, meta=meta)
@@ -182,10 +185,14 @@ async def agent_authorize(request: web.Request) -> web.Response:
         raise BadRequest("ClientCertURI not a valid Connect identifier") from None
     if not isinstance(client, SpiffeIDService):
         raise BadRequest("ClientCertURI not a valid Service identifier")
+    ident = await identity(request)
+    ident.require("service_write", body.Target)
     entries, meta = await _entries(request)
-    allowed, reason = authorize(all_intentions(entries), client.service, body.Target, True,
-                                source_ns=client.namespace, source_partition=client.partition)
-    if reason == DEFAULT_REASON:  # no intention matched; ACLs are never enabled here
+    default_allow = not ident.enforcing or ident.allowed("intention_default_allow")
+    allowed, reason = authorize(all_intentions(entries), client.service, body.Target,
+                                default_allow, source_ns=client.namespace,
+                                source_partition=client.partition)
+    if reason == DEFAULT_REASON and not ident.enforcing:  # no intention matched
         reason = ACLS_DISABLED_REASON
     return json_reply(request, {"Authorized": allowed, "Reason": reason}, meta=meta)
 

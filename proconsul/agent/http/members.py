@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from proconsul.agent.gossip import agent_member
+from proconsul.agent.http.acl_gate import identity, mark_filtered
 from proconsul.agent.http.params import flag
 from proconsul.agent.http.reply import json_reply
 from proconsul.gossip.driver import JoinError
@@ -12,6 +13,7 @@ from proconsul.lib import httpserver as web
 from proconsul.server.filtering import ResultFilter
 from proconsul.structs.agent import AgentMember
 from proconsul.structs.errors import BadRequest, ConsulError, NotFound
+from proconsul.structs.query import QueryMeta
 
 
 async def members(request: web.Request) -> web.Response:
@@ -24,7 +26,17 @@ async def members(request: web.Request) -> web.Response:
     if wan and agent.gossip.wan is None:
         return json_reply(request, [])  # a client agent is in no WAN pool (Consul: none)
     pool = agent.gossip.pool(wan)
-    return json_reply(request, keep.apply(agent_member(m) for m in pool.members()))
+    ident, meta = await identity(request), QueryMeta()
+    visible = ident.keep(pool.members(),
+                         lambda m: ident.allowed("node_read", _node_name(m.name, wan)), meta)
+    return mark_filtered(json_reply(request, keep.apply(agent_member(m) for m in visible)), meta)
+
+
+def _node_name(member: str, wan: bool) -> str:
+    """A WAN member is named ``node.dc``; ACLs name the node."""
+    if not wan:
+        return member
+    return member.rpartition(".")[0] or member
 
 
 async def join(request: web.Request) -> web.Response:

@@ -87,20 +87,34 @@ def query_options(request: web.Request, opts: QueryOptions) -> QueryOptions:
 
 
 def token(request: web.Request) -> str:
-    """The ACL token: ?token, then X-Consul-Token, then ``Authorization: Bearer``."""
+    """The ACL token the request acts with (see :func:`token_source`)."""
+    return token_source(request)[0]
+
+
+# where a request's token came from, as the 403 text names it (beyond Consul)
+SOURCE_QUERY = "token from the ?token query parameter"
+SOURCE_HEADER = "token from the X-Consul-Token header"
+SOURCE_BEARER = "token from the Authorization Bearer header"
+SOURCE_DEFAULT = "token from the agent's default token (acl.tokens.default)"
+SOURCE_ANONYMOUS = "no token in the request and no agent default token"
+
+
+def token_source(request: web.Request) -> tuple[str, str]:
+    """The ACL token and where it came from: ?token, then X-Consul-Token, then
+    ``Authorization: Bearer``, then the agent's default token, else anonymous ("")."""
     if request.query_string and "token" in request.query:
-        return request.query["token"]
+        return request.query["token"], SOURCE_QUERY
     headers = request.headers  # names are kept lower-cased: look them up as such
     header = dict.get(headers, "x-consul-token")
     if header is not None:
-        return header
-    authorization = dict.get(headers, "authorization")
-    if authorization is None:
-        return ""
-    scheme, _, value = authorization.strip().partition(" ")
+        return header, SOURCE_HEADER
+    scheme, _, value = (dict.get(headers, "authorization") or "").strip().partition(" ")
     if scheme.lower() == "bearer":
-        return value.strip()
-    return ""
+        return value.strip(), SOURCE_BEARER
+    default = request.app["agent"].tokens.default
+    if default:
+        return default, SOURCE_DEFAULT
+    return "", SOURCE_ANONYMOUS
 
 
 def set_meta(response: web.StreamResponse, meta: QueryMeta) -> None:
@@ -110,3 +124,5 @@ def set_meta(response: web.StreamResponse, meta: QueryMeta) -> None:
     response.headers["X-Consul-LastContact"] = str(meta.LastContact)
     if meta.ConsistencyLevel:
         response.headers["X-Consul-Effective-Consistency"] = meta.ConsistencyLevel
+    if meta.ResultsFilteredByACLs:
+        response.headers["X-Consul-Results-Filtered-By-ACLs"] = "true"

@@ -9,6 +9,9 @@ from urllib.parse import unquote_to_bytes
 
 from proconsul.agent import unix_socket
 from proconsul.agent.http import (
+    acl,
+    acl_authorize,
+    acl_gate,
     agent_endpoint,
     agent_info,
     agent_local,
@@ -32,11 +35,12 @@ from proconsul.agent.http import (
     status,
     txn,
 )
+from proconsul.agent.http.params import token_source
 from proconsul.agent.log_monitor import LogMonitor
 from proconsul.agent.telemetry import emit_runtime_metrics
 from proconsul.lib import httpserver as web
 from proconsul.lib.metrics import registry as metrics
-from proconsul.structs.errors import BadRequest, ConsulError
+from proconsul.structs.errors import BadRequest, ConsulError, Forbidden
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +86,8 @@ def api_router() -> web.Router:
     router = web.Router()
     for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor,
                    catalog, connect_ca, coordinate, event, health, keyring, kv, members, operator,
-                   session, status, txn, config, intentions, prepared_query):
+                   session, status, txn, config, intentions, prepared_query, acl,
+                   acl_authorize):
         module.add_routes(router)
     return router
 
@@ -92,6 +97,7 @@ class HttpApi:
 
     def __init__(self, agent) -> None:
         self.app = {"agent": agent, "log_monitor": LogMonitor(logging.getLogger())}
+        self._acl_enabled = agent.config.acl.enabled
         self.router = api_router()
         if agent.config.tree.get("enable_debug"):
             debug_pprof.add_routes(self.router)
@@ -150,9 +156,14 @@ class HttpApi:
                                                                          request.path)
             request.route = resource.canonical
             require_utf8(request)
+            if self._acl_enabled:
+                await acl_gate.gate(request)
             return await handler(request)
         except ConsulError as err:
-            return web.Response(status=err.status, text=err.message)
+            text = err.message
+            if isinstance(err, Forbidden) and " lacks permission " in text:
+                text += f" ({token_source(request)[1]})"
+            return web.Response(status=err.status, text=text)
         except web.MethodNotAllowed as err:
             allowed = allow_header(err.allowed)
             if request.method == "OPTIONS":

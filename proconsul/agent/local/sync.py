@@ -78,8 +78,14 @@ class AntiEntropy:
     """Runs the sync loop for one agent's :class:`LocalState`."""
 
     def __init__(self, state: LocalState, node: NodeInfo, rpc: RPC,
-                 cluster_size: Callable[[], int] = lambda: 1) -> None:
+                 cluster_size: Callable[[], int] = lambda: 1,
+                 agent_token: Callable[[], str] = str,
+                 default_token: Callable[[], str] = str) -> None:
         self.state = state
+        # ACL tokens for entries registered without one: the node and removals use the
+        # agent token, registrations the default token (as Consul does)
+        self.agent_token = agent_token
+        self.default_token = default_token
         self.node = node
         self.rpc = rpc
         self.cluster_size = cluster_size
@@ -167,7 +173,8 @@ class AntiEntropy:
 
     async def update_sync_state(self) -> None:
         node = self.node
-        req = NodeSpecificRequest(Datacenter=node.datacenter, Node=node.name)
+        req = NodeSpecificRequest(Datacenter=node.datacenter, Node=node.name,
+                                  Token=self.agent_token())
         services_reply = await self.rpc("Catalog.NodeServices", req)
         checks_reply = await self.rpc("Health.NodeChecks", req)
         found = services_reply.NodeServices
@@ -226,7 +233,7 @@ class AntiEntropy:
             if not local.in_sync:
                 await self._push(failed, f"service {sid!r}", local, "Catalog.Deregister",
                                  DeregisterRequest(Datacenter=node.datacenter, Node=node.name,
-                                                   ServiceID=sid, Token=local.token))
+                                                   ServiceID=sid, Token=local.token or self.agent_token()))
             if local.in_sync and state.services.get(sid) is local:
                 del state.services[sid]
         for cid, local in list(state.checks.items()):
@@ -235,11 +242,11 @@ class AntiEntropy:
             if not local.in_sync:
                 await self._push(failed, f"check {cid!r}", local, "Catalog.Deregister",
                                  DeregisterRequest(Datacenter=node.datacenter, Node=node.name,
-                                                   CheckID=cid, Token=local.token))
+                                                   CheckID=cid, Token=local.token or self.agent_token()))
             if local.in_sync and state.checks.get(cid) is local:
                 del state.checks[cid]
         if not state.node_in_sync:
-            await self.rpc("Catalog.Register", self._node_request())
+            await self.rpc("Catalog.Register", self._node_request(Token=self.agent_token()))
             state.node_in_sync = True
         self.node_registered.set()
         for sid, local in list(state.services.items()):
@@ -251,14 +258,14 @@ class AntiEntropy:
             if await self._push(failed, f"service {sid!r}", local, "Catalog.Register",
                                 self._node_request(Service=local.service,
                                                    Checks=[c.check for c in checks] or None,
-                                                   Token=local.token)):
+                                                   Token=local.token or self.default_token())):
                 for check, version in sent:
                     check.mark_synced(version)
         for cid, local in list(state.checks.items()):
             if local.in_sync or local.deleted or state.checks.get(cid) is not local:
                 continue
             await self._push(failed, f"check {cid!r}", local, "Catalog.Register",
-                             self._node_request(Check=local.check, Token=local.token))
+                             self._node_request(Check=local.check, Token=local.token or self.default_token()))
         if failed:
             raise EntriesNotSynced(f"cannot sync {', '.join(failed)}")
 

@@ -8,6 +8,8 @@ from msgspec.structs import replace
 
 from proconsul.lib.metrics import registry as metrics
 from proconsul.lib.metrics import timed
+from proconsul.server import acl_filter
+from proconsul.server.acl_vet import vet_deregister, vet_register
 from proconsul.server.filtering import ResultFilter
 from proconsul.server.near import sort_near
 from proconsul.structs.catalog import (
@@ -81,6 +83,7 @@ class Catalog:
                 check = replace(check, CheckID=check.Name)
             fixed.append(replace(check, Type=check_type(check)))
         req.Check, req.Checks = None, fixed or None
+        vet_register(self.server.authz.resolve(req.Token), self.server.store, req)
         req.Datacenter = req.Datacenter or self.server.config.datacenter
         await self.server.raft_apply(MessageType.REGISTER, req)
         return True
@@ -103,6 +106,7 @@ class Catalog:
     async def Deregister(self, req: DeregisterRequest) -> bool:
         if not req.Node:
             raise BadRequest("Must provide node")
+        vet_deregister(self.server.authz.resolve(req.Token), self.server.store, req)
         await self.server.raft_apply(MessageType.DEREGISTER, req)
         return True
 
@@ -111,12 +115,15 @@ class Catalog:
 
     async def ListNodes(self, req: DCSpecificRequest) -> IndexedNodes:
         keep = ResultFilter(req.Filter, Node)
+        ident = self.server.authz.resolve(req.Token)
         return await self.server.read_into(
             req, IndexedNodes(), "Nodes",
-            lambda ws: self.server.store.list_nodes(ws, req.NodeMetaFilters), keep.apply)
+            lambda ws: self.server.store.list_nodes(ws, req.NodeMetaFilters), keep.apply,
+            lambda rows, reply: acl_filter.nodes(ident, rows, reply))
 
     async def ListServices(self, req: DCSpecificRequest) -> IndexedServices:
         keep = ResultFilter(req.Filter, ServiceNode)
+        ident = self.server.authz.resolve(req.Token)
 
         def by_name(rows: list[ServiceNode]) -> dict[str, list[str]]:
             services: dict[str, list[str]] = {}
@@ -127,12 +134,14 @@ class Catalog:
 
         return await self.server.read_into(
             req, IndexedServices(), "Services",
-            lambda ws: self.server.store.list_services(ws, req.NodeMetaFilters), by_name)
+            lambda ws: self.server.store.list_services(ws, req.NodeMetaFilters), by_name,
+            lambda services, reply: acl_filter.services(ident, services, reply))
 
     async def ServiceNodes(self, req: ServiceSpecificRequest) -> IndexedServiceNodes:
         if not req.ServiceName and not req.ServiceAddress:
             raise BadRequest("Must provide service name")
         keep = ResultFilter(req.Filter, ServiceNode)
+        ident = self.server.authz.resolve(req.Token)
         store = self.server.store
         if req.ServiceAddress:
             def read(ws):
@@ -150,8 +159,9 @@ class Catalog:
             return sort_near(store, req.Source, self.server.config.datacenter,
                              keep.apply(rows), lambda r: r.Node)
 
-        reply = await self.server.read_into(req, IndexedServiceNodes(), "ServiceNodes", read,
-                                            shape)
+        reply = await self.server.read_into(
+            req, IndexedServiceNodes(), "ServiceNodes", read, shape,
+            lambda rows, reply: acl_filter.service_nodes(ident, rows, reply))
         if req.ServiceName:
             count_service_query("catalog", req.ServiceName, not reply.ServiceNodes)
         return reply
@@ -160,28 +170,35 @@ class Catalog:
         if not req.ServiceName:
             raise BadRequest("Must provide gateway name")
         keep = ResultFilter(req.Filter, GatewayService)
+        ident = self.server.authz.resolve(req.Token)
+        ident.require("service_read", req.ServiceName)
         return await self.server.read_into(
             req, IndexedGatewayServices(), "Services",
             lambda ws: self.server.store.gateway_services_of(ws, req.ServiceName),
-            lambda rows: keep.apply(rows) or None)
+            lambda rows: keep.apply(rows) or None,
+            lambda rows, reply: acl_filter.gateway_services(ident, rows, reply))
 
     async def NodeServices(self, req: NodeSpecificRequest) -> IndexedNodeServices:
         if not req.Node:
             raise BadRequest("Must provide node")
         keep = ResultFilter(req.Filter, NodeService)
+        ident = self.server.authz.resolve(req.Token)
         return await self.server.read_into(
             req, IndexedNodeServices(), "NodeServices",
             lambda ws: self.server.store.node_services(ws, req.Node),
-            lambda found: found and replace(found, Services=keep.apply_map(found.Services)))
+            lambda found: found and replace(found, Services=keep.apply_map(found.Services)),
+            lambda found, reply: acl_filter.node_services(ident, found, reply))
 
     async def NodeServiceList(self, req: NodeSpecificRequest) -> IndexedNodeServiceList:
         if not req.Node:
             raise BadRequest("Must provide node")
         keep = ResultFilter(req.Filter, NodeService)
+        ident = self.server.authz.resolve(req.Token)
         return await self.server.read_into(
             req, IndexedNodeServiceList(), "NodeServices",
             lambda ws: self.server.store.node_service_list(ws, req.Node),
-            lambda found: found and replace(found, Services=keep.apply(found.Services)))
+            lambda found: found and replace(found, Services=keep.apply(found.Services)),
+            lambda found, reply: acl_filter.node_services(ident, found, reply))
 
 
 def count_service_query(kind: str, service: str, not_found: bool) -> None:

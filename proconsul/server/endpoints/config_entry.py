@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from proconsul.lib.metrics import timed
+from proconsul.server.acl_vet import entry_readable, require_entry
 from proconsul.server.connect.discovery_chain import (
     CHAIN_KINDS,
     ChainEntries,
@@ -87,6 +88,8 @@ class ConfigEntryEndpoint:
     @timed("consul.config_entry.apply")
     async def Apply(self, req: ConfigEntryRequest) -> bool:
         entry = prepare(_typed(req), legacy=req.Legacy)
+        require_entry(self.server.authz.resolve(req.Token), entry.Kind, entry.entry_name(),
+                      write=True)
         op = req.Op if req.Op in UPSERT_OPS else OP_UPSERT
         command = ConfigEntryRequest(Op=op, Datacenter=req.Datacenter,
                                      Entry=entry_payload(entry), Legacy=req.Legacy)
@@ -94,6 +97,7 @@ class ConfigEntryEndpoint:
 
     async def Get(self, req: ConfigEntryQuery) -> ConfigEntryResponse:
         _check_kind(req.Kind)
+        require_entry(self.server.authz.resolve(req.Token), req.Kind, req.Name, write=False)
         return await self.server.read_into(
             req, ConfigEntryResponse(), "Entry",
             lambda ws: self.server.store.config_entry_get(ws, req.Kind, req.Name),
@@ -103,21 +107,29 @@ class ConfigEntryEndpoint:
         if req.Kind:
             _check_kind(req.Kind)
         reply = IndexedConfigEntries(Kind=req.Kind)
+        ident = self.server.authz.resolve(req.Token)
         return await self.server.read_into(
             req, reply, "Entries",
             lambda ws: self.server.store.config_entries_list(ws, req.Kind),
-            lambda entries: [entry_payload(e) for e in entries])
+            lambda entries: [entry_payload(e) for e in entries],
+            lambda entries, meta: ident.keep(
+                entries, lambda e: entry_readable(ident, e["Kind"], e.get("Name", "")), meta))
 
     async def ListAll(self, req: ConfigEntryListAllRequest) -> IndexedConfigEntries:
         kinds = set(req.Kinds or LIST_ALL_DEFAULT_KINDS)
+        ident = self.server.authz.resolve(req.Token)
         return await self.server.read_into(
             req, IndexedConfigEntries(), "Entries",
             lambda ws: self.server.store.config_entries_list(ws),
-            lambda entries: [entry_payload(e) for e in entries if e.Kind in kinds])
+            lambda entries: [entry_payload(e) for e in entries if e.Kind in kinds],
+            lambda entries, meta: ident.keep(
+                entries, lambda e: entry_readable(ident, e["Kind"], e.get("Name", "")), meta))
 
     @timed("consul.config_entry.delete")
     async def Delete(self, req: ConfigEntryRequest) -> ConfigEntryDeleteResponse:
         entry = _typed(req)
+        require_entry(self.server.authz.resolve(req.Token), entry.Kind, entry.entry_name(),
+                      write=True)
         if isinstance(entry, ServiceIntentionsConfigEntry):
             entry.normalize(legacy=req.Legacy)
         else:
@@ -141,6 +153,7 @@ class DiscoveryChainEndpoint:
     async def Get(self, req: DiscoveryChainRequest) -> DiscoveryChainResponse:
         if not req.Name:
             raise BadRequest("Must provide service name")
+        self.server.authz.resolve(req.Token).require("service_read", req.Name)
         server = self.server
         compile_req = CompileRequest(
             service_name=req.Name,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from proconsul.server.acl_enforce import Identity
 from proconsul.server.connect.ca import indexed_roots
+from proconsul.server.connect.ca.leaf import parse_leaf_csr
 from proconsul.structs.connect import (
     CAConfiguration,
     CARequest,
@@ -12,6 +14,7 @@ from proconsul.structs.connect import (
     IndexedCARoots,
     IssuedCert,
 )
+from proconsul.structs.connect_ids import SpiffeIDAgent, SpiffeIDMeshGateway, SpiffeIDService
 from proconsul.structs.requests import DCSpecificRequest
 
 if TYPE_CHECKING:
@@ -44,11 +47,31 @@ class ConnectCA:
         return reply
 
     async def Sign(self, req: CASignRequest) -> IssuedCert:
+        ident = self.server.authz.resolve(req.Token)
+        if ident.enforcing:
+            self.server.ca.require_enabled()
+            _require_sign(ident, parse_leaf_csr(req.CSR)[1])
         return await self.server.ca.sign(req)
 
     async def ConfigurationGet(self, req: DCSpecificRequest) -> CAConfiguration:
+        self.server.authz.resolve(req.Token).require("operator_write")
         return self.server.ca.configuration()
 
     async def ConfigurationSet(self, req: CARequest) -> bool:
+        self.server.authz.resolve(req.Token).require("operator_write")
         await self.server.ca.set_configuration(req)
         return True
+
+
+def _require_sign(ident: Identity, uri: object) -> None:
+    """What signing a leaf for ``uri`` needs: ``service:write`` on a service,
+    ``node:write`` on an agent, ``service:write`` on ``mesh-gateway``, else
+    ``operator:write``."""
+    if isinstance(uri, SpiffeIDService):
+        ident.require("service_write", uri.service)
+    elif isinstance(uri, SpiffeIDAgent):
+        ident.require("node_write", uri.agent)
+    elif isinstance(uri, SpiffeIDMeshGateway):
+        ident.require("service_write", "mesh-gateway")
+    else:
+        ident.require("operator_write")

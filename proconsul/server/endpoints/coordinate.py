@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from proconsul.server import acl_filter
 from proconsul.structs.coordinate import (
     CoordinateBatchRequest,
     CoordinateEntry,
@@ -38,6 +39,7 @@ class CoordinateEndpoint:
         if coord is None or len(coord.Vec) != 8 or not all(
                 _finite(v) for v in (*coord.Vec, coord.Error, coord.Adjustment, coord.Height)):
             raise BadRequest("invalid coordinate")
+        self.server.authz.resolve(req.Token).require("node_write", req.Node)
         if len(self._pending) >= MAX_BATCH:
             raise BadRequest("Coordinate update rate limit exceeded, increase SyncCoordinateRateTarget")
         self._pending[(req.Node.lower(), req.Segment)] = CoordinateEntry(
@@ -58,13 +60,17 @@ class CoordinateEndpoint:
                                          CoordinateBatchRequest(Updates=updates))
 
     async def ListNodes(self, req: CoordinateNodeRequest) -> IndexedCoordinates:
-        return await self.server.read_into(req, IndexedCoordinates(), "Coordinates",
-                                           self.server.store.list_coordinates)
+        ident = self.server.authz.resolve(req.Token)
+        return await self.server.read_into(
+            req, IndexedCoordinates(), "Coordinates", self.server.store.list_coordinates,
+            acl=lambda rows, reply: acl_filter.coordinates(ident, rows, reply))
 
     async def Node(self, req: CoordinateNodeRequest) -> IndexedCoordinates:
+        ident = self.server.authz.resolve(req.Token)
         return await self.server.read_into(
             req, IndexedCoordinates(), "Coordinates",
-            lambda ws: self.server.store.node_coordinates(ws, req.Node))
+            lambda ws: self.server.store.node_coordinates(ws, req.Node),
+            acl=lambda rows, reply: acl_filter.coordinates(ident, rows, reply))
 
     async def ListDatacenters(self, req: Any) -> list[DatacenterMap]:
         by_dc: dict[str, list[CoordinateEntry]] = {}

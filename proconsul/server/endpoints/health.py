@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from proconsul.server import acl_filter
 from proconsul.server.endpoints.catalog import count_service_query
 from proconsul.server.filtering import ResultFilter
 from proconsul.server.near import sort_near
@@ -49,8 +50,10 @@ class Health:
 
     async def _checks(self, req, read) -> IndexedHealthChecks:
         keep = ResultFilter(req.Filter, HealthCheck)
-        return await self.server.read_into(req, IndexedHealthChecks(), "HealthChecks", read,
-                                           keep.apply)
+        ident = self.server.authz.resolve(req.Token)
+        return await self.server.read_into(
+            req, IndexedHealthChecks(), "HealthChecks", read, keep.apply,
+            lambda checks, reply: acl_filter.health_checks(ident, checks, reply))
 
     async def ServiceNodes(self, req: ServiceSpecificRequest) -> IndexedCheckServiceNodes:
         if not req.ServiceName:
@@ -76,6 +79,9 @@ class Health:
             return sort_near(store, req.Source, self.server.config.datacenter,
                              keep.apply(nodes), lambda n: n.Node.Node)
 
-        reply = await self.server.read_into(req, IndexedCheckServiceNodes(), "Nodes", read, shape)
+        ident = self.server.authz.resolve(req.Token)
+        reply = await self.server.read_into(
+            req, IndexedCheckServiceNodes(), "Nodes", read, shape,
+            lambda rows, reply: acl_filter.check_service_nodes(ident, rows, reply))
         count_service_query("health", req.ServiceName, not reply.Nodes)
         return reply

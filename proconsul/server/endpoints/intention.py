@@ -86,10 +86,23 @@ class IntentionEndpoint:
             ixn.validate()
         elif req.Op not in (INTENTION_OP_UPDATE, INTENTION_OP_UPSERT, INTENTION_OP_DELETE):
             raise BadRequest(f"Invalid Intention operation: {req.Op}")
+        self._require_write(req.Token, req.Op, ixn)
         for _ in range(CAS_ATTEMPTS):
             if await self._attempt(req.Op, ixn, req.Datacenter):
                 return ixn.ID or "" if req.Op != INTENTION_OP_UPSERT else ""
         raise ConsulError("intention write kept losing to concurrent writes; try again")
+
+    def _require_write(self, token: str, op: str, ixn: Intention) -> None:
+        """``intentions:write`` on the destination (the stored one for a write by ID)."""
+        ident = self.server.authz.resolve(token)
+        if not ident.enforcing:
+            return
+        if ixn.ID and op in (INTENTION_OP_UPDATE, INTENTION_OP_DELETE):
+            found = find_by_id(self.server.store.config_entries_list(None, KIND)[1], ixn.ID)
+            if found is not None:
+                ident.require("intention_write", found[0].Name)
+        if ixn.DestinationName:
+            ident.require("intention_write", ixn.DestinationName)
 
     async def _attempt(self, op: str, ixn: Intention, dc: str) -> bool:
         """One read-edit-CAS round; False when another write changed the entry meanwhile."""

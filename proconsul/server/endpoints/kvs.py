@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from proconsul.lib.metrics import timed
+from proconsul.server import acl_filter
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.kv import KVOp, KVSRequest
 from proconsul.structs.messages import MessageType
@@ -38,6 +39,11 @@ class KVS:
     async def Apply(self, req: KVSRequest) -> bool:
         if req.Op not in WRITE_OPS:
             raise BadRequest(f"Invalid KVS operation '{req.Op}'")
+        ident = self.server.authz.resolve(req.Token)
+        if req.Op == KVOp.DELETE_TREE:
+            ident.require("key_write_prefix", req.DirEnt.Key)
+        else:
+            ident.require("key_write", req.DirEnt.Key)
         if req.Op == KVOp.LOCK:
             delay = self.server.store.lock_delay_remaining(req.DirEnt.Key)
             if delay > 0:
@@ -47,17 +53,30 @@ class KVS:
         return bool(await self.server.raft_apply(MessageType.KVS, req))
 
     async def Get(self, req: KeyRequest) -> IndexedDirEntries:
+        self.server.authz.resolve(req.Token).require("key_read", req.Key)
         return await self.server.read_into(
             req, IndexedDirEntries(), "Entries",
             lambda ws: self.server.store.kv_get(ws, req.Key),
             lambda entry: [entry] if entry is not None else [])
 
     async def List(self, req: KeyRequest) -> IndexedDirEntries:
+        ident = self._lister(req.Token, req.Key)
         return await self.server.read_into(
             req, IndexedDirEntries(), "Entries",
-            lambda ws: self.server.store.kv_list(ws, req.Key))
+            lambda ws: self.server.store.kv_list(ws, req.Key),
+            acl=lambda entries, reply: acl_filter.dir_entries(ident, entries, reply))
 
     async def ListKeys(self, req: KeyListRequest) -> IndexedKeyList:
+        ident = self._lister(req.Token, req.Prefix)
         return await self.server.read_into(
             req, IndexedKeyList(), "Keys",
-            lambda ws: self.server.store.kv_keys(ws, req.Prefix, req.Seperator))
+            lambda ws: self.server.store.kv_keys(ws, req.Prefix, req.Seperator),
+            acl=lambda keys, reply: acl_filter.keys(ident, keys, reply))
+
+    def _lister(self, token: str, prefix: str):
+        """The token's identity; with ``acl.enable_key_list_policy`` it needs ``key:list``
+        on the prefix, as Consul asks."""
+        ident = self.server.authz.resolve(token)
+        if self.server.config.acl_enable_key_list_policy:
+            ident.require("key_list", prefix)
+        return ident

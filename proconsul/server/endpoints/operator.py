@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from proconsul.lib.duration import DurationError, parse_duration
 from proconsul.raft.interface import ConsensusError
+from proconsul.server.acl_enforce import request_token
 from proconsul.structs.base import Record
 from proconsul.structs.catalog import ServiceNode
 from proconsul.structs.errors import BadRequest, ConsulError
@@ -46,7 +47,11 @@ class Operator:
     def __init__(self, server: Server) -> None:
         self.server = server
 
+    def _require(self, req: Any, check: str) -> None:
+        self.server.authz.resolve(request_token(req)).require(check)
+
     async def RaftGetConfiguration(self, req: Any) -> RaftConfigurationResponse:
+        self._require(req, "operator_read")
         consensus = self.server.consensus
         names = {m.tags.get("id"): m.name for m in self.server.lan_members()}
         names[self.server.config.node_id] = self.server.config.node_name
@@ -58,12 +63,14 @@ class Operator:
             Index=consensus.last_index())
 
     async def RaftRemovePeerByID(self, req: RaftPeerRequest) -> bool:
+        self._require(req, "operator_write")
         for view in self.server.consensus.servers():
             if view.id == req.ID:
                 return await self._remove(view.id)
         raise BadRequest(f'id "{req.ID}" was not found in the Raft configuration')
 
     async def RaftRemovePeerByAddress(self, req: RaftPeerRequest) -> bool:
+        self._require(req, "operator_write")
         for view in self.server.consensus.servers():
             if view.address == req.Address:
                 return await self._remove(view.id)
@@ -77,6 +84,7 @@ class Operator:
         return True
 
     async def RaftTransferLeader(self, req: RaftPeerRequest) -> bool:
+        self._require(req, "operator_write")
         try:
             await self.server.consensus.transfer_leadership(req.ID or None)
         except ConsensusError as err:
@@ -84,9 +92,11 @@ class Operator:
         return True
 
     async def AutopilotGetConfiguration(self, req: Any) -> AutopilotConfig:
+        self._require(req, "operator_read")
         return self.server.autopilot.config()
 
     async def AutopilotSetConfiguration(self, req: AutopilotSetConfigRequest) -> bool:
+        self._require(req, "operator_write")
         for name in ("LastContactThreshold", "ServerStabilizationTime"):
             try:
                 parse_duration(getattr(req.Config, name))
@@ -95,6 +105,7 @@ class Operator:
         return bool(await self.server.raft_apply(MessageType.AUTOPILOT, req))
 
     async def ServerHealth(self, req: Any) -> OperatorHealthReply:
+        self._require(req, "operator_read")
         return self.server.autopilot.health()
 
     async def Usage(self, req: OperatorUsageRequest) -> Usage:

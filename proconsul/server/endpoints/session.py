@@ -9,6 +9,7 @@ from msgspec.structs import replace
 
 from proconsul.lib.duration import DurationError, format_duration, parse_duration
 from proconsul.lib.metrics import timed
+from proconsul.server import acl_filter
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.messages import MessageType
 from proconsul.structs.requests import (
@@ -39,9 +40,13 @@ class SessionEndpoint:
 
     @timed("consul.session.apply")
     async def Apply(self, req: SessionRequest) -> str:
+        ident = self.server.authz.resolve(req.Token)
         if req.Op == "destroy":
             if not req.Session.ID:
                 raise BadRequest("Must provide ID")
+            existing = self.server.store.sessions.get(req.Session.ID)
+            if existing is not None:
+                ident.require("session_write", existing.Node)
             await self.server.raft_apply(MessageType.SESSION, req)
             self.server.session_timers.clear_one(req.Session.ID)
             return req.Session.ID
@@ -50,6 +55,7 @@ class SessionEndpoint:
         session = req.Session
         if not session.Node:
             raise BadRequest("Must provide Node")
+        ident.require("session_write", session.Node)
         behavior = session.Behavior or BEHAVIOR_RELEASE
         if behavior not in (BEHAVIOR_RELEASE, BEHAVIOR_DELETE):
             raise BadRequest(f"Invalid Behavior setting '{behavior}'")
@@ -86,6 +92,9 @@ class SessionEndpoint:
     async def Renew(self, req: SessionSpecificRequest) -> IndexedSessions:
         reply = IndexedSessions()
         index, sessions = self._one(None, req.SessionID)
+        ident = self.server.authz.resolve(req.Token)
+        for session in sessions:
+            ident.require("session_write", session.Node)
         reply.Index, reply.Sessions = index, sessions
         for session in sessions:
             self.server.session_timers.reset(session)
@@ -97,4 +106,7 @@ class SessionEndpoint:
         return index, [session] if session is not None else []
 
     async def _read(self, req, read) -> IndexedSessions:
-        return await self.server.read_into(req, IndexedSessions(), "Sessions", read)
+        ident = self.server.authz.resolve(req.Token)
+        return await self.server.read_into(
+            req, IndexedSessions(), "Sessions", read,
+            acl=lambda rows, reply: acl_filter.sessions(ident, rows, reply))

@@ -6,6 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from proconsul.agent.acl.tokens import TokenStore
+from proconsul.agent.config.runtime import ACLTokens
 from proconsul.agent.dns.lookup import AgentLookup, LookupFailed, NameNotFound
 from proconsul.structs.errors import ConsulError
 from proconsul.structs.requests import IndexedCheckServiceNodes
@@ -14,14 +16,18 @@ from proconsul.structs.requests import IndexedCheckServiceNodes
 class RecordingAgent:
     """Answers every read with ``LastContact = last_contact`` ms and remembers the requests."""
 
-    def __init__(self, last_contact: int = 0, error: str | None = None) -> None:
+    def __init__(self, last_contact: int = 0, error: str | None = None,
+                 tokens: ACLTokens | None = None) -> None:
         self.config = SimpleNamespace(datacenter="dc1")
+        self.tokens = TokenStore(tokens or ACLTokens())
+        self.sent_tokens: list[str] = []
         self.last_contact = last_contact
         self.error = error
         self.stale_flags: list[bool] = []
 
     async def rpc(self, method, req):
         self.stale_flags.append(req.AllowStale)
+        self.sent_tokens.append(req.Token)
         if self.error:
             raise ConsulError(self.error)
         return IndexedCheckServiceNodes(LastContact=self.last_contact if req.AllowStale else 0)
@@ -36,6 +42,14 @@ async def test_stale_reads(allow_stale, last_contact, flags):
     agent = RecordingAgent(last_contact)
     await AgentLookup(agent, allow_stale, 1000).service_nodes("dc1", "web", "")
     assert agent.stale_flags == flags
+
+
+@pytest.mark.parametrize("tokens,sent", [
+    (ACLTokens(), ""), (ACLTokens(default="d"), "d"), (ACLTokens(default="d", dns="n"), "n")])
+async def test_reads_carry_the_dns_token_else_the_default(tokens, sent):
+    agent = RecordingAgent(tokens=tokens)
+    await AgentLookup(agent, True, 1000).service_nodes("dc1", "web", "")
+    assert agent.sent_tokens == [sent]
 
 
 async def test_errors():

@@ -1,0 +1,132 @@
+"""What ACL enforcement costs: KV PUT and stale GET at c=64 on one durable server
+with ACLs on (default deny, a token with 50 key_prefix rules) vs ACLs off, in
+one run, runs alternating between the two servers.
+
+    python bench/acl_bench.py --duration 10
+    python bench/acl_bench.py --quick          # 2 s per run
+
+Target (issue 14): ACLs cost at most 10 % throughput (ratio on/off >= 0.90).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness as h  # noqa: E402
+
+from proconsul.rpc.pool import MuxPool  # noqa: E402
+
+ROOT = "acl-bench-management-secret"
+SCENARIOS = [("put c=64", "put", 64), ("get-stale c=64", "get-stale", 64)]
+TARGET_RATIO = 0.90
+
+
+def rules(count: int = 50) -> str:
+    """``count`` key_prefix rules; the benchmark's keys match the last one, so a
+    check walks past the others' branches of the prefix tree."""
+    lines = [f'key_prefix "other-{i:02d}/" {{ policy = "read" }}' for i in range(count - 1)]
+    lines.append(f'key_prefix "{h.KEY_PREFIX.split("/")[0]}/" {{ policy = "write" }}')
+    return "\n".join(lines) + "\n"
+
+
+def make_token(server_rpc: str) -> str:
+    """A token whose one policy holds the 50 rules, made with the management token
+    through ACL.PolicySet/TokenSet on the server port."""
+
+    async def make() -> str:
+        pool = MuxPool()
+        try:
+            await pool.call(server_rpc, "ACL.PolicySet", {
+                "Policy": {"Name": "bench-50", "Rules": rules()}, "Token": ROOT})
+            token = await pool.call(server_rpc, "ACL.TokenSet", {
+                "ACLToken": {"Policies": [{"Name": "bench-50"}]}, "Create": True,
+                "Token": ROOT})
+            return token["SecretID"]
+        finally:
+            await pool.close()
+
+    return asyncio.run(make())
+
+
+def acl_config(workdir: str) -> str:
+    path = Path(workdir) / "acl.json"
+    # the default token lets the harness's unauthenticated readiness write through
+    path.write_text(json.dumps({"acl": {"enabled": True, "default_policy": "deny",
+                                        "tokens": {"initial_management": ROOT, "agent": ROOT,
+                                                   "default": ROOT}}}))
+    return str(path)
+
+
+def with_token(reqs: list[h.Req], token: str) -> list[h.Req]:
+    return [dataclasses.replace(r, headers=(*r.headers, ("X-Consul-Token", token)))
+            for r in reqs]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration", type=int, default=10, help="whole seconds per wrk run (10)")
+    p.add_argument("--quick", action="store_true", help="2 s per run")
+    p.add_argument("--rounds", type=int, default=2, help="on/off alternations per scenario (2)")
+    p.add_argument("--management", action="store_true",
+                   help="use the management token instead of the 50-rule one")
+    a = p.parse_args(argv)
+    duration = 2 if a.quick else a.duration
+    h.install_cleanup()
+    if not shutil.which("wrk"):
+        print("wrk not found: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    workdir = tempfile.mkdtemp(prefix="bench-acl-")
+    keys = h.bench_keys()
+    clusters: list[h.Cluster] = []
+    try:
+        off = h.start_proconsul(servers=1, dev=False, label="acl-off")
+        clusters.append(off)
+        on = h.start_proconsul(servers=1, dev=False, label="acl-on",
+                               extra_args=["-config-file", acl_config(workdir)])
+        clusters.append(on)
+        token = ROOT if a.management else make_token(on.info["server_rpc"][0])
+        for cluster in clusters:
+            h.preload_kv(cluster, keys)
+        results = []
+        for name, op, conns in SCENARIOS:
+            reqs = h.kv_requests("consul", op, keys)
+            scripts = {
+                "off": h.write_script(reqs, Path(workdir) / f"{op}-off.lua"),
+                "on": h.write_script(with_token(reqs, token), Path(workdir) / f"{op}-on.lua")}
+            rps: dict[str, list[float]] = {"on": [], "off": []}
+            for _ in range(a.rounds):
+                for side, cluster in (("off", off), ("on", on)):
+                    res, _ = h.run_wrk(cluster.url + "/", scripts[side], conns, duration)
+                    problems = res.problems()
+                    if problems:
+                        raise RuntimeError(f"{name} ACLs {side}: {'; '.join(problems)}")
+                    rps[side].append(res.ok_rps)
+                    print(f"{name:<15} ACLs {side:<3} {res.ok_rps:>9,.0f} ops/s  "
+                          f"p50 {res.p50_ms:.2f} ms  p99 {res.p99_ms:.2f} ms", file=sys.stderr)
+            on_rps, off_rps = sum(rps["on"]) / a.rounds, sum(rps["off"]) / a.rounds
+            results.append([name, h.fmt_ops(off_rps), h.fmt_ops(on_rps),
+                            f"{on_rps / off_rps:.2f}" if off_rps else "-"])
+        print(f"\nACL cost: 1 durable server each, {duration} s x {a.rounds} runs per side, "
+              f"token: {'management' if a.management else '50 key_prefix rules'}, "
+              f"default_policy deny; target ratio >= "
+              f"{TARGET_RATIO}")
+        h.print_table(results, ["scenario", "ACLs off ops/s", "ACLs on ops/s", "on/off"])
+        return 0
+    finally:
+        for cluster in clusters:
+            cluster.stop()
+        h.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
