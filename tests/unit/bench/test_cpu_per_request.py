@@ -19,8 +19,9 @@ def test_cpu_seconds_of_a_process_and_its_main_thread_grow_with_work() -> None:
     pid = os.getpid()
     before, before_main = cpu.cpu_seconds(pid), cpu.cpu_seconds(pid, pid)
     x = 0
-    while cpu.cpu_seconds(pid, pid) - before_main < 0.05:
+    while cpu.cpu_seconds(pid, pid) - before_main < 0.1:
         x += 1
+    # the process total and the thread's own counter tick apart: allow a few ticks
     assert cpu.cpu_seconds(pid) - before >= 0.05
 
 
