@@ -7,7 +7,7 @@ import struct
 from typing import Any, BinaryIO
 
 from proconsul.state.catalog import StateError
-from proconsul.state.snapshot import StateSnapshot
+from proconsul.state.snapshot import SnapshotError, StateSnapshot, read_records
 from proconsul.state.store import Store
 from proconsul.structs.catalog import DeregisterRequest, RegisterRequest
 from proconsul.structs.config_entries import ConfigEntryError, load
@@ -65,6 +65,14 @@ class FSMSnapshot:
 
     def release(self) -> None:
         self._state.release()
+
+
+def check_snapshot(source: BinaryIO) -> None:
+    """Read a whole FSM snapshot stream; :class:`SnapshotError` if any of it is damaged."""
+    if len(source.read(_HEADER.size)) != _HEADER.size:
+        raise SnapshotError("snapshot is truncated before its header")
+    for _record in read_records(source):
+        pass
 
 
 class FSM:

@@ -263,7 +263,7 @@ class RaftNode:
                       timeout: float | None = None) -> int:
         """Leader only: replace the whole state with the snapshot ``write(file)`` produces.
 
-        ``write`` runs in the storage thread into a file of its own; if it raises,
+        ``write`` runs in a worker thread into a file of its own; if it raises,
         nothing has changed. Then, in the run loop between two batches, the core
         adopts the snapshot at a fresh index, storage makes it the latest snapshot
         and empties the log, and the state machine restores from it. Followers
@@ -271,7 +271,8 @@ class RaftNode:
         """
         self._check_leader(self._running_core())
         snapshots = self._storage.snapshots
-        size = await self._in_storage_thread(snapshots.write_user, write)
+        # Not in the storage thread: a big snapshot must not hold up the log's fsyncs.
+        size = await asyncio.to_thread(snapshots.write_user, write)
         assert self._loop is not None and self._deadlines is not None
         future: asyncio.Future[int] = self._loop.create_future()
         self._user_restores.append((size, future))

@@ -320,14 +320,16 @@ class SnapshotStore:
         self._commit(meta)
 
     def write_user(self, write: Callable[[BinaryIO], None]) -> int:
-        """Stream an operator's snapshot into a file of its own via ``write(file)``;
-        returns its size. It becomes a snapshot only through :meth:`commit_user`."""
+        """Stream an operator's snapshot into a file of its own via ``write(file)`` (which
+        may read it back to check it); returns its size. It becomes a snapshot only
+        through :meth:`commit_user`, and no other call touches the file, so this may run
+        in any thread."""
         try:
-            with open(self._user, "wb") as file:
+            with open(self._user, "w+b") as file:
                 write(file)
                 file.flush()
                 os.fdatasync(file.fileno())
-                return file.tell()
+                return os.fstat(file.fileno()).st_size
         except BaseException:
             self._user.unlink(missing_ok=True)
             raise

@@ -25,6 +25,7 @@ from proconsul.server.endpoints import register_all
 from proconsul.server.forward import RPC_HOLD_TIMEOUT, Forwarder, LeaderUnavailable
 from proconsul.server.reconcile import MemberReconciler, MemberState
 from proconsul.server.session_timers import SessionTimers
+from proconsul.server.snapshot import Snapshots
 from proconsul.server.tombstone_gc import TombstoneGC
 from proconsul.state.store import Store
 from proconsul.structs.catalog import (
@@ -68,6 +69,7 @@ class ServerConfig(msgspec.Struct):
     connect_enabled: bool = False
     ca_provider: str = "consul"
     ca_config: dict[str, Any] = msgspec.field(default_factory=dict)  # CamelCase keys
+    data_dir: str = ""  # temporary snapshot files go here (the system's temp dir if empty)
 
 
 Endpoint = Callable[[Any], Awaitable[Any]]
@@ -104,6 +106,7 @@ class Server:
         self.reconciler = MemberReconciler(self)
         self.autopilot = Autopilot(self)
         self.ca = CAManager(self)
+        self.snapshots = Snapshots(self, config.data_dir or None)
         self.lan_members: Callable[[], list[MemberState]] = list
         self.wan_coordinates: Callable[[], list[tuple[str, CoordinateEntry]]] = list
         self.endpoints: dict[str, Endpoint] = {}
@@ -261,6 +264,15 @@ class Server:
         self.routines.start("autopilot", self.autopilot.run)
         if self.config.connect_enabled:
             self.routines.start("connect-ca", self.ca.run)
+
+    async def reassert_leadership(self) -> None:
+        """Run the leader's routines again from the start on replaced state (after a
+        snapshot restore), as Consul's reassertLeaderCh: timers, GC, CA, autopilot."""
+        self.session_timers.clear()
+        self.tombstone_gc.disable()
+        await self.routines.stop_all()
+        if self.consensus.is_leader():
+            self.routines.start("establish-leadership", self._establish_leadership)
 
     async def bootstrap_config_entries(self) -> None:
         """Write the configured bootstrap entries that the cluster does not have yet

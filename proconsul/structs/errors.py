@@ -98,6 +98,11 @@ _REMOTE_ERROR_CLASSES: list[tuple[re.Pattern[str], type[ConsulError]]] = [
         r"|private key type must |must provide a private key |error decoding config: "
         r"|unknown CA provider |The current CA Provider does not support cross-signing"
         r"|Provider State is read-only)",
+        # snapshot restore: a damaged or foreign archive (server/snapshot, lib/snapshot_archive)
+        r"(failed to read snapshot file: |failed checking integrity of snapshot: "
+        r"|failed to decode snapshot metadata: |unexpected file \".*\" in snapshot"
+        r"|snapshot file \".*\" is too large|stale not allowed for restore"
+        r"|invalid snapshot state: )",
     ])), BadRequest),
 ]
 
