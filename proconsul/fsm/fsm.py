@@ -67,10 +67,17 @@ class FSMSnapshot:
         self._state.release()
 
 
+def read_header(source: BinaryIO) -> int:
+    """The index an FSM snapshot stream was taken at (its header); the state follows."""
+    header = source.read(_HEADER.size)
+    if len(header) != _HEADER.size:
+        raise SnapshotError("snapshot is truncated before its header")
+    return _HEADER.unpack(header)[0]
+
+
 def check_snapshot(source: BinaryIO) -> None:
     """Read a whole FSM snapshot stream; :class:`SnapshotError` if any of it is damaged."""
-    if len(source.read(_HEADER.size)) != _HEADER.size:
-        raise SnapshotError("snapshot is truncated before its header")
+    read_header(source)
     for _record in read_records(source):
         pass
 

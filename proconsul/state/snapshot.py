@@ -25,6 +25,7 @@ from proconsul.structs.session import Session
 
 MAGIC = b"PCSNAP1\n"
 _FRAME = struct.Struct(">BI")
+FRAME_SIZE = _FRAME.size
 
 
 class RecordKind(IntEnum):
@@ -113,8 +114,9 @@ def _read_exact(source: BinaryIO, size: int) -> bytes:
     return data
 
 
-def read_records(source: BinaryIO):
-    """Yield ``(kind, row)`` pairs from a snapshot stream, validating framing."""
+def read_frames(source: BinaryIO):
+    """Yield ``(kind, payload)`` for each record of a snapshot stream, undecoded
+    (``snapshot inspect`` sizes them), validating the framing."""
     if _read_exact(source, len(MAGIC)) != MAGIC:
         raise SnapshotError("not a Proconsul state snapshot")
     while True:
@@ -126,7 +128,17 @@ def read_records(source: BinaryIO):
         payload = _read_exact(source, length)
         if kind is RecordKind.END:
             return
-        try:
-            yield kind, _DECODERS[kind].decode(payload)
-        except msgspec.DecodeError as err:
-            raise SnapshotError(f"corrupt {kind.name.lower()} record: {err}") from None
+        yield kind, payload
+
+
+def decode_record(kind: RecordKind, payload: bytes):
+    try:
+        return _DECODERS[kind].decode(payload)
+    except msgspec.DecodeError as err:
+        raise SnapshotError(f"corrupt {kind.name.lower()} record: {err}") from None
+
+
+def read_records(source: BinaryIO):
+    """Yield ``(kind, row)`` pairs from a snapshot stream, validating framing."""
+    for kind, payload in read_frames(source):
+        yield kind, decode_record(kind, payload)
