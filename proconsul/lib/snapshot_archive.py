@@ -7,11 +7,12 @@ Both directions stream: :func:`write_archive` copies ``state.bin`` from a file
 and :func:`read_archive` copies it into one, so the archive is never held in
 memory. Reading checks every digest, the tar layout and the gzip trailer
 before it returns; any damage is an :class:`ArchiveError` with Consul's text.
+Compression is ISA-L's gzip (``isal``): the same format as zlib's, several
+times faster on both sides.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
@@ -20,12 +21,14 @@ import time
 import zlib
 from typing import Any, BinaryIO
 
+from isal import igzip, isal_zlib
+
 META_FILE = "meta.json"
 STATE_FILE = "state.bin"
 SUMS_FILE = "SHA256SUMS"
 CHUNK = 1 << 20
 MAX_SMALL_FILE = 1 << 20  # meta.json and SHA256SUMS are a few hundred bytes
-COMPRESS_LEVEL = 1  # any gzip level reads back; 1 keeps save well above 50 MB/s
+COMPRESS_LEVEL = 1  # any gzip level reads back; ISA-L's 1 keeps save well above 50 MB/s
 
 
 class ArchiveError(ValueError):
@@ -44,8 +47,9 @@ def write_archive(sink: BinaryIO, meta: dict[str, Any], state: BinaryIO, state_s
     """Write the archive for ``state`` (``state_size`` bytes from its current position)."""
     meta_bytes = json.dumps(meta, separators=(",", ":")).encode()
     meta_sum = hashlib.sha256(meta_bytes).hexdigest()
-    with gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=COMPRESS_LEVEL) as compressed, \
-            tarfile.open(fileobj=compressed, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    with igzip.GzipFile(fileobj=sink, mode="wb", compresslevel=COMPRESS_LEVEL) as compressed, \
+            tarfile.open(fileobj=compressed, mode="w|", format=tarfile.PAX_FORMAT,
+                          bufsize=CHUNK) as tar:
         tar.addfile(_tar_info(META_FILE, len(meta_bytes)), io.BytesIO(meta_bytes))
         hashing = _HashingReader(state, state_size)
         tar.addfile(_tar_info(STATE_FILE, state_size), hashing)
@@ -80,7 +84,7 @@ def read_archive(source: BinaryIO, state_sink: BinaryIO) -> dict[str, Any]:
         return _read_archive(source, state_sink)
     except ArchiveError:
         raise
-    except (OSError, EOFError, zlib.error, tarfile.TarError) as err:
+    except (OSError, EOFError, zlib.error, isal_zlib.error, tarfile.TarError) as err:
         # gzip raises BadGzipFile (an OSError) on a bad header or CRC; a truncated
         # stream is an EOFError; a damaged tar header a TarError.
         raise ArchiveError(f"failed to read snapshot file: {err or type(err).__name__}") from None
@@ -90,8 +94,8 @@ def _read_archive(source: BinaryIO, state_sink: BinaryIO) -> dict[str, Any]:
     digests: dict[str, str] = {}
     meta_bytes: bytes | None = None
     sums: bytes | None = None
-    decompressed = gzip.GzipFile(fileobj=source, mode="rb")
-    with tarfile.open(fileobj=decompressed, mode="r|") as tar:
+    decompressed = igzip.GzipFile(fileobj=source, mode="rb")
+    with tarfile.open(fileobj=decompressed, mode="r|", bufsize=CHUNK) as tar:
         for member in tar:
             if not member.isfile():
                 raise ArchiveError(f'unexpected file "{member.name}" in snapshot')
@@ -133,7 +137,7 @@ def _copy_hashing(data: BinaryIO, sink: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def _conclude_gzip(decompressed: gzip.GzipFile) -> None:
+def _conclude_gzip(decompressed: igzip.GzipFile) -> None:
     """Read to the end of the gzip stream (which checks its CRC); only the tar's
     zero padding may remain."""
     while chunk := decompressed.read(CHUNK):
