@@ -85,7 +85,7 @@ def test_inspect_pretty_json_and_kv_details(agent, tmp_path):
     assert [line.split()[0] for line in pretty[:5]] == ["ID", "Size", "Index", "Term", "Version"]
     assert pretty[0].startswith(" ID           ")  # tabwriter: widest key + 6
     assert pretty[6].split() == ["Type", "Count", "Size"]
-    kvs = next(line.split() for line in pretty if line.split()[0] == "KVS")
+    kvs = next(line.split() for line in pretty if line.startswith(" KVS "))
     assert int(kvs[1]) == keys
     assert pretty[-1].split()[0] == "Total"
 
