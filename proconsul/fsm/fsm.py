@@ -60,8 +60,13 @@ class FSMSnapshot:
         self._state = state
 
     def write(self, sink: BinaryIO) -> None:
-        sink.write(_HEADER.pack(self.last_index))
-        self._state.write(sink)
+        for chunk in self.chunks():
+            sink.write(chunk)
+
+    def chunks(self):
+        """The snapshot as byte strings, the same ones on every call."""
+        yield _HEADER.pack(self.last_index)
+        yield from self._state.chunks()
 
     def release(self) -> None:
         self._state.release()

@@ -21,7 +21,7 @@ import time
 import zlib
 from typing import Any, BinaryIO
 
-from isal import igzip, isal_zlib
+from isal import igzip_threaded, isal_zlib
 
 META_FILE = "meta.json"
 STATE_FILE = "state.bin"
@@ -43,11 +43,13 @@ def _tar_info(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
-def write_archive(sink: BinaryIO, meta: dict[str, Any], state: BinaryIO, state_size: int) -> None:
-    """Write the archive for ``state`` (``state_size`` bytes from its current position)."""
+def write_archive(sink: BinaryIO, meta: dict[str, Any], state: Any, state_size: int) -> None:
+    """Write the archive for ``state`` (``state_size`` bytes read from it: a file, or
+    anything with ``read(n)`` such as :class:`ChunkReader`)."""
     meta_bytes = json.dumps(meta, separators=(",", ":")).encode()
     meta_sum = hashlib.sha256(meta_bytes).hexdigest()
-    with igzip.GzipFile(fileobj=sink, mode="wb", compresslevel=COMPRESS_LEVEL) as compressed, \
+    # threads=1: compression runs beside the reading and hashing that feed it.
+    with igzip_threaded.open(sink, "wb", compresslevel=COMPRESS_LEVEL, threads=1) as compressed, \
             tarfile.open(fileobj=compressed, mode="w|", format=tarfile.PAX_FORMAT,
                           bufsize=CHUNK) as tar:
         tar.addfile(_tar_info(META_FILE, len(meta_bytes)), io.BytesIO(meta_bytes))
@@ -57,6 +59,29 @@ def write_archive(sink: BinaryIO, meta: dict[str, Any], state: BinaryIO, state_s
             raise OSError(f"state data ended {hashing.remaining} bytes early")
         sums = f"{meta_sum}  {META_FILE}\n{hashing.digest.hexdigest()}  {STATE_FILE}\n".encode()
         tar.addfile(_tar_info(SUMS_FILE, len(sums)), io.BytesIO(sums))
+
+
+class ChunkReader:
+    """``read(n)`` over an iterable of byte strings (a state stream produced on demand)."""
+
+    def __init__(self, chunks) -> None:
+        self._chunks = iter(chunks)
+        self._pending = b""
+
+    def read(self, size: int = -1) -> bytes:
+        parts, have = [self._pending], len(self._pending)
+        while size < 0 or have < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        data = b"".join(parts)
+        if size < 0:
+            self._pending = b""
+            return data
+        self._pending = data[size:]
+        return data[:size]
 
 
 class _HashingReader:
@@ -91,10 +116,17 @@ def read_archive(source: BinaryIO, state_sink: BinaryIO) -> dict[str, Any]:
 
 
 def _read_archive(source: BinaryIO, state_sink: BinaryIO) -> dict[str, Any]:
+    decompressed = igzip_threaded.open(source, "rb", threads=1)  # inflates ahead of the tar
+    try:
+        return _read_members(decompressed, state_sink)
+    finally:
+        decompressed.close()
+
+
+def _read_members(decompressed: BinaryIO, state_sink: BinaryIO) -> dict[str, Any]:
     digests: dict[str, str] = {}
     meta_bytes: bytes | None = None
     sums: bytes | None = None
-    decompressed = igzip.GzipFile(fileobj=source, mode="rb")
     with tarfile.open(fileobj=decompressed, mode="r|", bufsize=CHUNK) as tar:
         for member in tar:
             if not member.isfile():
@@ -137,7 +169,7 @@ def _copy_hashing(data: BinaryIO, sink: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def _conclude_gzip(decompressed: igzip.GzipFile) -> None:
+def _conclude_gzip(decompressed: BinaryIO) -> None:
     """Read to the end of the gzip stream (which checks its CRC); only the tar's
     zero padding may remain."""
     while chunk := decompressed.read(CHUNK):

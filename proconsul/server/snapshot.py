@@ -2,8 +2,8 @@
 
 A save labels a point-in-time copy of the state store (taken in one event-loop
 turn, so writes go on while it streams) with the raft index, term and
-configuration it was taken at, writes ``state.bin`` and then the archive into
-temporary files in a worker thread, and hands back the archive file.
+configuration it was taken at, encodes it once to size ``state.bin`` and again
+into the archive, a temporary file, in a worker thread, and hands that back.
 
 A restore checks the whole archive first (layout, SHA256SUMS, gzip trailer,
 then every state record decodes) while extracting ``state.bin`` beside the
@@ -29,7 +29,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import msgspec
 
 from proconsul.fsm.fsm import check_snapshot
-from proconsul.lib.snapshot_archive import ArchiveError, read_archive, write_archive
+from proconsul.lib.snapshot_archive import (
+    ArchiveError,
+    ChunkReader,
+    read_archive,
+    write_archive,
+)
 from proconsul.raft.interface import ConsensusError, NoLeaderError, NotLeaderError
 from proconsul.raft.messages import SnapshotMeta
 from proconsul.rpc import snapshot_stream
@@ -101,12 +106,12 @@ class Snapshots:
         self.server.set_query_meta(response, _query_options(request))
         return response, archive
 
-    def _write(self, state, meta: SnapshotMeta, archive: BinaryIO) -> None:
-        with self.spool() as state_file:
-            state.write(state_file)
-            size = state_file.tell()
-            state_file.seek(0)
-            write_archive(archive, consul_meta(meta, size), state_file, size)
+    @staticmethod
+    def _write(state, meta: SnapshotMeta, archive: BinaryIO) -> None:
+        # Two passes over the point-in-time rows instead of a state.bin file: one to
+        # size the stream for meta.json and the tar header, one to write it.
+        size = sum(len(chunk) for chunk in state.chunks())
+        write_archive(archive, consul_meta(meta, size), ChunkReader(state.chunks()), size)
         archive.flush()
 
     # ---- restore --------------------------------------------------------------

@@ -90,21 +90,26 @@ class StateSnapshot:
         ]
 
     def write(self, sink: BinaryIO) -> None:
+        for chunk in self.chunks():
+            sink.write(chunk)
+
+    def chunks(self):
+        """The stream as a sequence of byte strings (the same bytes every time: the rows
+        are immutable), so it can be measured in one pass and written in another."""
         encoder = msgspec.msgpack.Encoder()
-        sink.write(MAGIC)
-        _write_record(sink, RecordKind.INDEXES, encoder.encode(self.indexes))
+        yield MAGIC
+        yield _record(RecordKind.INDEXES, encoder.encode(self.indexes))
         for kind, rows in self.tables:
             for row in rows:
-                _write_record(sink, kind, encoder.encode(row))
-        _write_record(sink, RecordKind.END, b"")
+                yield _record(kind, encoder.encode(row))
+        yield _record(RecordKind.END, b"")
 
     def release(self) -> None:
         self.tables = []
 
 
-def _write_record(sink: BinaryIO, kind: RecordKind, payload: bytes) -> None:
-    sink.write(_FRAME.pack(kind, len(payload)))
-    sink.write(payload)
+def _record(kind: RecordKind, payload: bytes) -> bytes:
+    return _FRAME.pack(kind, len(payload)) + payload
 
 
 def _read_exact(source: BinaryIO, size: int) -> bytes:

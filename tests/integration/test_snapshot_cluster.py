@@ -39,7 +39,8 @@ def put_keys(server: AgentProcess, prefix: str, count: int, value: str) -> None:
     encoded = base64.b64encode(value.encode()).decode()
 
     def batch(start: int) -> None:
-        ops = [{"KV": {"Verb": "set", "Key": f"{prefix}{i:06d}", "Value": encoded}}
+        ops = [{"KV": {"Verb": "set", "Key": f"{prefix}{i // 1000:02d}/{i:06d}",
+                       "Value": encoded}}
                for i in range(start, min(start + TXN_OPS, count))]
         reply = server.put("/v1/txn", ops, timeout=60)
         assert reply.status == 200, reply.text
@@ -117,8 +118,10 @@ def test_save_change_restore_on_three_servers(tmp_path: Path) -> None:
         assert len(saved["kv"]) == KEYS + 2
         wait_until(lambda: states_match(cluster, saved), 60, "every server caught up")
 
-        # Change everything.
-        leader.delete("/v1/kv/data?recurse")
+        # Change everything (deleting a thousand keys at a time: one 50k-key delete holds
+        # the leader's loop past an election timeout on a loaded box).
+        for group in range(KEYS // 1000):
+            assert leader.delete(f"/v1/kv/data/{group:02d}?recurse").status == 200
         put_keys(leader, "other/", 1000, "changed")
         for session in saved["sessions"]:
             assert leader.put(f"/v1/session/destroy/{session['ID']}").status == 200
@@ -132,9 +135,9 @@ def test_save_change_restore_on_three_servers(tmp_path: Path) -> None:
 
         # A blocking read of a changed key wakes at the restore, not at its wait time.
         woken: list[float] = []
-        key_index = leader.get("/v1/kv/other/000001").index
+        key_index = leader.get("/v1/kv/other/00/000001").index
         blocker = threading.Thread(target=lambda: woken.append(
-            _timed(lambda: leader.get(f"/v1/kv/other/000001?index={key_index}&wait=60s",
+            _timed(lambda: leader.get(f"/v1/kv/other/00/000001?index={key_index}&wait=60s",
                                       timeout=90))))
         blocker.start()
 
