@@ -17,11 +17,17 @@ import msgspec
 from proconsul.rpc.codec import MsgpackReader, encode
 from proconsul.rpc.conn import Conn, ConnClosed, StreamConn
 from proconsul.rpc.errors import RPCConnectionError, RPCError, RPCProtocolError
-from proconsul.structs.snapshot import SNAPSHOT_RESTORE, SnapshotRequest, SnapshotResponse
+from proconsul.structs.snapshot import (
+    SNAPSHOT_RESTORE,
+    SNAPSHOT_SAVE,
+    SnapshotRequest,
+    SnapshotResponse,
+)
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+_OPS = {SNAPSHOT_SAVE: "save", SNAPSHOT_RESTORE: "restore"}
 
 SnapshotHandler = Callable[[SnapshotRequest, BinaryIO | None],
                            Awaitable[tuple[SnapshotResponse, BinaryIO | None]]]
@@ -91,7 +97,10 @@ async def serve(conn: Conn, handler: SnapshotHandler,
     except ConnClosed:
         return
     except Exception as err:  # the error's text is the answer, as Consul's
-        message = getattr(err, "message", None) or str(err) or type(err).__name__
+        message = getattr(err, "message", None)
+        if message is None:  # not one of Consul's errors: a bug, worth its traceback
+            log.exception("snapshot stream: %s request failed", _OPS.get(request.Op, "unknown"))
+            message = str(err) or type(err).__name__
         await conn.write(encode(SnapshotResponse(Error=message)))
         return
     finally:

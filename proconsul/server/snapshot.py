@@ -24,6 +24,7 @@ import base64
 import logging
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import msgspec
@@ -79,6 +80,10 @@ class Snapshots:
         self.server = server
         self.spool_dir = spool_dir
         self._restoring = asyncio.Lock()
+        # The ACL hook: Consul allows snapshots to a management token only. ACL
+        # enforcement sets this to a check of the request's token that raises
+        # Forbidden ("Permission denied"); it runs before anything is read or changed.
+        self.authorize: Callable[[SnapshotRequest], Awaitable[None]] | None = None
 
     def spool(self) -> BinaryIO:
         """A temporary file on disk (gone when closed) for an archive or a state stream."""
@@ -88,6 +93,8 @@ class Snapshots:
 
     async def save(self, request: SnapshotRequest) -> tuple[SnapshotResponse, BinaryIO]:
         """The archive of the current state, in a temporary file at its start."""
+        if self.authorize is not None:
+            await self.authorize(request)
         consensus = self.server.consensus
         if not request.AllowStale and not consensus.is_leader():
             return await self._forward(request, None)
@@ -118,6 +125,8 @@ class Snapshots:
 
     async def restore(self, request: SnapshotRequest, archive: BinaryIO) -> SnapshotResponse:
         """Replace the cluster's state with ``archive`` (checked before anything changes)."""
+        if self.authorize is not None:
+            await self.authorize(request)
         if request.AllowStale:
             raise BadRequest("stale not allowed for restore")
         if not self.server.consensus.is_leader():

@@ -91,6 +91,18 @@ def states_match(cluster: Cluster, expected: dict) -> bool:
     return all(dump(p) == expected for p in cluster.procs.values())
 
 
+def wait_for_state(cluster: Cluster, expected: dict, what: str, timeout: float = 60) -> None:
+    """Wait until every server's stale reads show ``expected``; else say what differs."""
+    try:
+        wait_until(lambda: states_match(cluster, expected), timeout, what)
+    except AssertionError:
+        differing = {i: {name: (value, expected[name]) for name, value in dump(p).items()
+                         if value != expected[name]}
+                     for i, p in cluster.procs.items()}
+        raise AssertionError(f"timed out waiting for {what}; differing: "
+                             f"{str(differing)[:3000]}") from None
+
+
 def kv_of_archive(archive: bytes, keys: set[str]) -> dict[str, bytes]:
     state = io.BytesIO()
     read_archive(io.BytesIO(archive), state)
@@ -116,7 +128,7 @@ def test_save_change_restore_on_three_servers(tmp_path: Path) -> None:
         archive = saved_reply.body
         saved = dump(leader)
         assert len(saved["kv"]) == KEYS + 2
-        wait_until(lambda: states_match(cluster, saved), 60, "every server caught up")
+        wait_for_state(cluster, saved, "every server caught up")
 
         # Change everything (deleting a thousand keys at a time: one 50k-key delete holds
         # the leader's loop past an election timeout on a loaded box).
@@ -154,12 +166,12 @@ def test_save_change_restore_on_three_servers(tmp_path: Path) -> None:
         # Restore through a follower: forwarded to the leader, replicated to all.
         restored = follower.put("/v1/snapshot", archive, timeout=180)
         assert restored.status == 200, restored.text
-        wait_until(lambda: states_match(cluster, saved), 60, "the saved state everywhere")
+        wait_for_state(cluster, saved, "the saved state everywhere")
         blocker.join(90)
         assert woken and woken[0] < 30, woken
         assert raft_index(leader) > index_before_restore  # the index moved forward
         expected = dump(leader)  # the saved state and the probe write just made
-        wait_until(lambda: states_match(cluster, expected), 60, "the probe everywhere")
+        wait_for_state(cluster, expected, "the probe everywhere")
 
         # The restored state survives kill -9 of every server.
         for i in list(cluster.procs):
@@ -167,7 +179,7 @@ def test_save_change_restore_on_three_servers(tmp_path: Path) -> None:
         for i in range(3):
             cluster.start(i)
         cluster.leader()
-        wait_until(lambda: states_match(cluster, expected), 60, "the state after kill -9")
+        wait_for_state(cluster, expected, "the state after kill -9")
     finally:
         cluster.stop()
 

@@ -31,8 +31,7 @@ def spool_upload(spool_dir: str | None):
 
 
 def _request(request: web.Request, op: int) -> SnapshotRequest:
-    # ACL: a management token is required (Consul's operator:write at least); the
-    # token travels in the request for the enforcement that checks it on the server.
+    # The token travels to the server, where Snapshots.authorize (the ACL hook) checks it.
     return SnapshotRequest(Datacenter=datacenter(request), Token=token(request),
                            AllowStale="stale" in request.query, Op=op)
 
@@ -41,12 +40,12 @@ async def save(request: web.Request) -> web.StreamResponse:
     agent = request.app["agent"]
     response_meta, archive = await agent.snapshot(_request(request, SNAPSHOT_SAVE), None)
     try:
-        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        # Go's server sniffs the gzip magic into this type; Consul sets none itself.
+        response = web.StreamResponse(headers={"Content-Type": "application/x-gzip"})
         set_meta(response, response_meta)
         await response.prepare(request)
-        if request.method != "HEAD":
-            while chunk := archive.read(CHUNK):
-                await response.write(chunk)
+        while chunk := archive.read(CHUNK):
+            await response.write(chunk)
         await response.write_eof()
         return response
     finally:
@@ -63,5 +62,5 @@ async def restore(request: web.Request) -> web.Response:
 
 
 def add_routes(router: web.Router) -> None:
-    router.add_get(PATH, save)
+    router.add_get(PATH, save, allow_head=False)  # HEAD would take a whole snapshot
     router.add_put(PATH, restore)
