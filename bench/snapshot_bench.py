@@ -12,7 +12,8 @@ snapshot archive, then
    streamed into a file.
 
 Throughput is the state size (``state.bin``) over the wall time of the HTTP
-call. Peak RSS is the server's ``VmHWM`` from ``/proc``, reset (``clear_refs``)
+call; beside it, the server's CPU time in the phase (all threads), which on a
+shared machine says what the server needs when others take the cores. Peak RSS is the server's ``VmHWM`` from ``/proc``, reset (``clear_refs``)
 before each phase, next to its RSS before the phase. Targets (issue 17):
 >= 50 MB/s, peak RSS < state size + 200 MB.
 
@@ -81,6 +82,12 @@ def memory(pid: int) -> tuple[int, int]:
     return fields["VmRSS"], fields["VmHWM"]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process (all its threads) has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reset_peak(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")
 
@@ -106,15 +113,19 @@ def request(url: str, method: str, path: str, body=None, headers=None, sink=None
 def phase(name: str, pid: int, state_size: int, run) -> dict:
     before, _ = memory(pid)
     reset_peak(pid)
+    cpu = cpu_seconds(pid)
     start = time.perf_counter()
     run()
     took = time.perf_counter() - start
+    cpu = cpu_seconds(pid) - cpu
     _, peak = memory(pid)
     result = {"phase": name, "seconds": took, "mb_s": state_size / MB / took,
+              "server_cpu_s": cpu, "mb_per_cpu_s": state_size / MB / cpu,
               "rss_before_mb": before / MB, "peak_rss_mb": peak / MB,
               "peak_over_state_mb": (peak - state_size) / MB}
-    print(f"{name:8} {took:7.1f} s  {result['mb_s']:6.1f} MB/s  RSS before "
-          f"{before / MB:7.0f} MB  peak {peak / MB:7.0f} MB  "
+    print(f"{name:8} {took:7.1f} s  {result['mb_s']:6.1f} MB/s  (server CPU {cpu:5.1f} s: "
+          f"{result['mb_per_cpu_s']:5.0f} MB per CPU-second)  RSS before "
+          f"{before / MB:5.0f} MB  peak {peak / MB:5.0f} MB "
           f"(state + {result['peak_over_state_mb']:.0f} MB)", flush=True)
     return result
 
