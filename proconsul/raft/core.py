@@ -447,6 +447,20 @@ class RaftCore:
         self._unstable_from = None
         return meta
 
+    def resume_after_pause(self, now: float) -> None:
+        """The driver could not run until ``now`` (it was restoring the state machine
+        from a snapshot): that pause is not silence from the other servers, whose
+        messages wait unread. A follower counts its leader as heard from now and a
+        leader its followers, so the pause alone neither starts an election nor
+        ends a lease; real silence still does, one timeout later."""
+        self._now = max(self._now, now)
+        if self.role is Role.LEADER:
+            for progress in self._progress.values():
+                progress.last_contact = max(progress.last_contact, self._now)
+        elif self.role is Role.FOLLOWER and self.leader_id is not None:
+            self.last_leader_contact = self._now
+            self._reset_election_timer()
+
     def ready(self) -> Ready:
         """Take the pending batch of work (see the module docstring)."""
         if self.role is Role.LEADER:

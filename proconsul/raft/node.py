@@ -501,10 +501,16 @@ class RaftNode:
         with self._storage.snapshots.open_latest() as source:
             self._fsm.restore(source)
 
+    def _resume_after_restore(self) -> None:
+        """A big restore holds the loop for seconds; don't let that alone cost leadership."""
+        assert self._core is not None and self._loop is not None
+        self._core.resume_after_pause(self._loop.time())
+
     async def _restore(self, meta: SnapshotMeta) -> None:
         log.info("raft: installed snapshot from the leader at index %d (%d bytes)",
                  meta.index, meta.size)
         self._restore_fsm()
+        self._resume_after_restore()
         self._applied_index = meta.index
         for index in [i for i in self._proposals if i <= meta.index]:
             _, future = self._proposals.pop(index)
@@ -524,6 +530,7 @@ class RaftNode:
         await self._in_storage_thread(self._storage.install_user_snapshot, meta)
         log.info("raft: restored user snapshot at index %d (%d bytes)", meta.index, meta.size)
         self._restore_fsm()
+        self._resume_after_restore()
         self._applied_index = meta.index
         for index in [i for i in self._proposals if i <= meta.index]:
             _, future = self._proposals.pop(index)
