@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import tempfile
 import time
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, BinaryIO
 
 from proconsul import CONSUL_COMPAT_VERSION
 from proconsul.agent import telemetry
@@ -52,10 +53,12 @@ from proconsul.rpc.pool import MuxPool
 from proconsul.server.blocking import set_query_times
 from proconsul.server.rpc_endpoints import ServerPort
 from proconsul.server.server import Server, ServerConfig
+from proconsul.server.snapshot import call_server
 from proconsul.server.wan_probe import run_wan_router
 from proconsul.structs.coordinate import Coordinate, CoordinateEntry, CoordinateUpdateRequest
-from proconsul.structs.errors import BadRequest, ConsulError
+from proconsul.structs.errors import ERR_NO_SERVERS, BadRequest, ConsulError
 from proconsul.structs.requests import NodeSpecificRequest
+from proconsul.structs.snapshot import SNAPSHOT_RESTORE, SnapshotRequest, SnapshotResponse
 
 log = logging.getLogger("agent")
 
@@ -350,6 +353,23 @@ class Agent:
             return self.server.rpc(method, request)
         assert self.client is not None
         return self.client.call(method, request)
+
+    async def snapshot(self, request: SnapshotRequest, upload: BinaryIO | None
+                       ) -> tuple[SnapshotResponse, BinaryIO | None]:
+        """Save (the archive comes back in a temporary file) or restore (``upload``) a
+        snapshot: on this agent's server, or over the snapshot stream to one."""
+        if self.server is not None:
+            if request.Op == SNAPSHOT_RESTORE:
+                assert upload is not None
+                return await self.server.snapshots.restore(request, upload), None
+            return await self.server.snapshots.save(request)
+        assert self.router is not None
+        address = self.router.find()
+        if address is None:
+            raise ConsulError(ERR_NO_SERVERS)
+        spool_dir = None if self.config.dev else self.config.data_dir or None
+        return await call_server(self.pool, address, request, upload,
+                                 lambda: tempfile.TemporaryFile(dir=spool_dir))
 
     async def _load_registrations(self) -> None:
         """Services and checks from config files, then those persisted from the API."""

@@ -74,6 +74,10 @@ class Client:
         from proconsul.api.prepared_query import PreparedQuery
         return PreparedQuery(self)
 
+    def snapshot(self):
+        from proconsul.api.snapshot import Snapshot
+        return Snapshot(self)
+
     # -- requests --------------------------------------------------------
     def _path(self, path: str, params: list[tuple[str, str]]) -> str:
         quoted = urllib.parse.quote(path, safe="/:@")

@@ -7,6 +7,7 @@ import socket
 import ssl
 import threading
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from proconsul.api.config import Config
 from proconsul.api.errors import TransportError
@@ -70,6 +71,9 @@ def _reason(err: Exception) -> str:
     return getattr(err, "strerror", None) or getattr(err, "reason", None) or str(err)
 
 
+STREAM_BLOCK = 1 << 20
+
+
 @dataclass
 class Response:
     status: int
@@ -128,11 +132,14 @@ class Transport:
                 raise self._transport_error(method, path, err) from None
         raise AssertionError("unreachable")
 
-    def stream(self, method: str, path: str, headers: dict[str, str]):
-        """A request whose body is read incrementally; the caller closes the reply."""
+    def stream(self, method: str, path: str, headers: dict[str, str],
+               body: BinaryIO | None = None):
+        """A request whose reply is read incrementally (and whose ``body``, a file, is
+        sent in blocks); the caller closes the connection."""
         conn = self._connect()
+        conn.blocksize = STREAM_BLOCK
         try:
-            conn.request(method, path, headers=headers)
+            conn.request(method, path, body=body, headers=headers)
             return conn, conn.getresponse()
         except (OSError, http.client.HTTPException) as err:
             conn.close()

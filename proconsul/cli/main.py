@@ -82,6 +82,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "validate": ("validate_command", "run", "Validate config files/directories"),
     "version": ("main", "version", "Prints the Consul version"),
     "watch": ("watch_command", "WATCH", "Watch for changes in Consul"),
+    "snapshot inspect": ("snapshot_commands", "INSPECT",
+                         "Displays information about a Consul snapshot file"),
+    "snapshot restore": ("snapshot_commands", "RESTORE",
+                         "Restores snapshot of Consul server state"),
+    "snapshot save": ("snapshot_commands", "SAVE", "Saves snapshot of Consul server state"),
 }
 GROUPS = {
     "catalog": "Interact with the catalog",
@@ -99,6 +104,7 @@ GROUPS = {
     "tls": "Builtin helpers for creating CAs and certificates",
     "tls ca": "Helpers for CAs",
     "tls cert": "Helpers for certificates",
+    "snapshot": "Saves, restores and inspects snapshots of Consul server state",
 }
 
 

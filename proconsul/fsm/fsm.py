@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 from proconsul.fsm.acl import acl_handlers
 from proconsul.lib.metrics import registry as metrics
 from proconsul.state.catalog import StateError
-from proconsul.state.snapshot import StateSnapshot
+from proconsul.state.snapshot import SnapshotError, StateSnapshot, read_records
 from proconsul.state.store import Store
 from proconsul.structs.catalog import DeregisterRequest, RegisterRequest
 from proconsul.structs.config_entries import ConfigEntryError, load
@@ -76,11 +76,31 @@ class FSMSnapshot:
         self._state = state
 
     def write(self, sink: BinaryIO) -> None:
-        sink.write(_HEADER.pack(self.last_index))
-        self._state.write(sink)
+        for chunk in self.chunks():
+            sink.write(chunk)
+
+    def chunks(self):
+        """The snapshot as byte strings, the same ones on every call."""
+        yield _HEADER.pack(self.last_index)
+        yield from self._state.chunks()
 
     def release(self) -> None:
         self._state.release()
+
+
+def read_header(source: BinaryIO) -> int:
+    """The index an FSM snapshot stream was taken at (its header); the state follows."""
+    header = source.read(_HEADER.size)
+    if len(header) != _HEADER.size:
+        raise SnapshotError("snapshot is truncated before its header")
+    return _HEADER.unpack(header)[0]
+
+
+def check_snapshot(source: BinaryIO) -> None:
+    """Read a whole FSM snapshot stream; :class:`SnapshotError` if any of it is damaged."""
+    read_header(source)
+    for _record in read_records(source):
+        pass
 
 
 class FSM:

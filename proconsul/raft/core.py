@@ -423,6 +423,44 @@ class RaftCore:
         self.log.compact(through)
         return max(through, 0)
 
+    def restore_user_snapshot(self, size: int) -> SnapshotMeta:
+        """Leader only: adopt an operator's snapshot (``size`` bytes) as the whole state.
+
+        As hashicorp/raft's ``Restore``, the snapshot takes the index after the
+        last log entry and the current term, and the log is emptied: no entry
+        exists at or before that index any more, so every follower's next append
+        finds no previous entry and the leader sends it the snapshot instead.
+        Entries not yet committed are dropped (their proposers get an error).
+        The caller must store the snapshot under the returned metadata, make the
+        log empty, and restore the state machine from it, before anything else.
+        """
+        if self.role is not Role.LEADER:
+            raise self._not_leader()
+        if self.configuration_index > self.commit_index:
+            raise ConsensusError(
+                "cannot restore snapshot now, wait until the configuration entry at "
+                f"{self.configuration_index} has been applied (have applied {self.commit_index})")
+        meta = SnapshotMeta(self.log.last_index + 1, self.term, self.configuration,
+                            self.configuration_index, size)
+        self.log.restore(meta)
+        self.commit_index = self._applied_through = meta.index
+        self._unstable_from = None
+        return meta
+
+    def resume_after_pause(self, now: float) -> None:
+        """The driver could not run until ``now`` (it was restoring the state machine
+        from a snapshot): that pause is not silence from the other servers, whose
+        messages wait unread. A follower counts its leader as heard from now and a
+        leader its followers, so the pause alone neither starts an election nor
+        ends a lease; real silence still does, one timeout later."""
+        self._now = max(self._now, now)
+        if self.role is Role.LEADER:
+            for progress in self._progress.values():
+                progress.last_contact = max(progress.last_contact, self._now)
+        elif self.role is Role.FOLLOWER and self.leader_id is not None:
+            self.last_leader_contact = self._now
+            self._reset_election_timer()
+
     def ready(self) -> Ready:
         """Take the pending batch of work (see the module docstring)."""
         if self.role is Role.LEADER:

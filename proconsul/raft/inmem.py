@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 from proconsul.lib.metrics import registry as metrics
+from proconsul.raft.config import Configuration, Server
 from proconsul.raft.interface import ConsensusError, StateMachine
+from proconsul.raft.messages import SnapshotMeta
 from proconsul.raft.node import ServerView
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,21 @@ class InmemConsensus:
 
     async def verify_leader(self) -> None:
         return None
+
+    async def restore(self, write: Callable[[BinaryIO], None],
+                      timeout: float | None = None) -> int:
+        """Replace the state with the snapshot ``write(file)`` produces, at a fresh index
+        (spooled through a temporary file in a worker thread; nothing changes if it raises)."""
+        with tempfile.TemporaryFile() as spool:
+            await asyncio.to_thread(write, spool)
+            spool.seek(0)
+            self._fsm.restore(spool)
+        self._index += 1
+        return self._index
+
+    def applied_snapshot_meta(self) -> SnapshotMeta:
+        configuration = Configuration((Server(self._id, self._address),))
+        return SnapshotMeta(self._index, 1, configuration, 0, 0)
 
     def is_leader(self) -> bool:
         return True

@@ -70,6 +70,11 @@ class Consensus(Protocol):
     async def verify_leader(self) -> None:
         """Confirm with a quorum that this node is still the leader."""
 
+    async def restore(self, write: Callable[[BinaryIO], None],
+                      timeout: float | None = None) -> int:
+        """Leader only: replace the whole state by the snapshot ``write(file)`` produces
+        (an operator's restore); returns the raft index it now sits at."""
+
     def is_leader(self) -> bool: ...
 
     def leader_address(self) -> str | None: ...

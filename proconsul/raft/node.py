@@ -18,7 +18,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from proconsul.lib.deadlines import Deadlines
 from proconsul.lib.duration import format_seconds
@@ -194,6 +194,7 @@ class RaftNode:
         self._loop: asyncio.AbstractEventLoop | None = None  # looked up once: on Python 3.11
         # each asyncio.get_running_loop() is a getpid() system call
         self._deadlines: Deadlines | None = None
+        self._user_restores: list[tuple[int, asyncio.Future[int]]] = []  # (size, caller)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -263,6 +264,33 @@ class RaftNode:
         self._reads[request_id] = future
         self._wake()
         await future
+
+    async def restore(self, write: Callable[[BinaryIO], None],
+                      timeout: float | None = None) -> int:
+        """Leader only: replace the whole state with the snapshot ``write(file)`` produces.
+
+        ``write`` runs in a worker thread into a file of its own; if it raises,
+        nothing has changed. Then, in the run loop between two batches, the core
+        adopts the snapshot at a fresh index, storage makes it the latest snapshot
+        and empties the log, and the state machine restores from it. Followers
+        receive it by InstallSnapshot. Returns the snapshot's index.
+        """
+        self._check_leader(self._running_core())
+        snapshots = self._storage.snapshots
+        # Not in the storage thread: a big snapshot must not hold up the log's fsyncs.
+        size = await asyncio.to_thread(snapshots.write_user, write)
+        assert self._loop is not None and self._deadlines is not None
+        future: asyncio.Future[int] = self._loop.create_future()
+        self._user_restores.append((size, future))
+        if timeout is not None:
+            self._deadlines.add(future, timeout)
+        self._wake()
+        return await future
+
+    def applied_snapshot_meta(self) -> SnapshotMeta:
+        """The raft index, term and configuration of the state applied right now
+        (size 0), to label a snapshot of the state machine taken at this moment."""
+        return self._running_core().snapshot_meta(self._applied_index, 0)
 
     def is_leader(self) -> bool:
         return self._core is not None and self._core.is_leader
@@ -453,6 +481,8 @@ class RaftNode:
             core.tick(loop.time())
             while core.has_ready() and not self._stopping:
                 await self._handle(core, core.ready())
+            while self._user_restores and not self._stopping:
+                await self._restore_user_snapshot(core, *self._user_restores.pop(0))
             await self._maybe_snapshot(core)
 
     async def _handle(self, core: RaftCore, ready: Ready) -> None:
@@ -515,15 +545,43 @@ class RaftNode:
         with self._storage.snapshots.open_latest() as source:
             self._fsm.restore(source)
 
+    def _resume_after_restore(self) -> None:
+        """A big restore holds the loop for seconds; don't let that alone cost leadership."""
+        assert self._core is not None and self._loop is not None
+        self._core.resume_after_pause(self._loop.time())
+
     async def _restore(self, meta: SnapshotMeta) -> None:
         log.info("raft: installed snapshot from the leader at index %d (%d bytes)",
                  meta.index, meta.size)
         self._restore_fsm()
+        self._resume_after_restore()
         self._applied_index = meta.index
         for index in [i for i in self._proposals if i <= meta.index]:
             _, future = self._proposals.pop(index)
             if not future.done():
                 future.set_exception(LeadershipLostError())
+
+    async def _restore_user_snapshot(self, core: RaftCore, size: int,
+                                     caller: asyncio.Future[int]) -> None:
+        if caller.done():  # timed out or cancelled before its turn: the state stays
+            return
+        try:
+            meta = core.restore_user_snapshot(size)
+        except ConsensusError as error:
+            caller.set_exception(error)
+            return
+        # Stored before anything else happens: the core already counts the log as empty.
+        await self._in_storage_thread(self._storage.install_user_snapshot, meta)
+        log.info("raft: restored user snapshot at index %d (%d bytes)", meta.index, meta.size)
+        self._restore_fsm()
+        self._resume_after_restore()
+        self._applied_index = meta.index
+        for index in [i for i in self._proposals if i <= meta.index]:
+            _, future = self._proposals.pop(index)
+            if not future.done():
+                future.set_exception(ConsensusError("abandoned by a snapshot restore"))
+        _settle(caller, meta.index, None)
+        self._wake()
 
     def _on_soft_state(self, is_leader: bool) -> None:
         if self._was_leader and not is_leader:

@@ -281,6 +281,7 @@ class SnapshotStore:
         self._dir.mkdir(parents=True, exist_ok=True)
         self._incoming = self._dir / "incoming.part"
         self._local = self._dir / "local.part"
+        self._user = self._dir / "user.part"
         self.latest: SnapshotMeta | None = None
         metas = sorted(self._dir.glob("*.meta"))
         if metas:
@@ -315,6 +316,27 @@ class SnapshotStore:
     def commit_local(self, meta: SnapshotMeta) -> None:
         """Make the file written by :meth:`write_local` the latest snapshot, described by ``meta``."""
         os.replace(self._local, self._data_path(meta.index))
+        _fsync_dir(self._dir)
+        self._commit(meta)
+
+    def write_user(self, write: Callable[[BinaryIO], None]) -> int:
+        """Stream an operator's snapshot into a file of its own via ``write(file)`` (which
+        may read it back to check it); returns its size. It becomes a snapshot only
+        through :meth:`commit_user`, and no other call touches the file, so this may run
+        in any thread."""
+        try:
+            with open(self._user, "w+b") as file:
+                write(file)
+                file.flush()
+                os.fdatasync(file.fileno())
+                return os.fstat(file.fileno()).st_size
+        except BaseException:
+            self._user.unlink(missing_ok=True)
+            raise
+
+    def commit_user(self, meta: SnapshotMeta) -> None:
+        """Make the file written by :meth:`write_user` the latest snapshot."""
+        os.replace(self._user, self._data_path(meta.index))
         _fsync_dir(self._dir)
         self._commit(meta)
 
@@ -354,6 +376,10 @@ class RaftStorage:
         self.log = SegmentedLog(root / "log", segment_bytes)
         self.stable = StableStore(root / "stable.bin")
         self.snapshots = SnapshotStore(root / "snapshots")
+        latest = self.snapshots.latest
+        if latest is not None and self.log.last_index and self.log.last_index < latest.index:
+            # A crash came between installing a snapshot and emptying the log: finish it.
+            self.log.reset()
 
     def bootstrap(self, configuration: Configuration) -> bool:
         """Write the first configuration entry to a fresh server; False if it has state already."""
@@ -380,6 +406,12 @@ class RaftStorage:
         if ready.entries:
             self.log.append(ready.entries)
         self.log.sync()
+
+    def install_user_snapshot(self, meta: SnapshotMeta) -> None:
+        """Make the operator's snapshot written by ``snapshots.write_user`` the latest one,
+        then delete every log entry (they all lie before it)."""
+        self.snapshots.commit_user(meta)
+        self.log.reset()
 
     def close(self) -> None:
         self.log.close()

@@ -161,6 +161,11 @@ class MsgpackReader:
                 return None
             self._buf += data
 
+    def take_buffered(self) -> bytes:
+        """What was read past the last value (the start of any raw bytes after it)."""
+        data, self._buf = bytes(self._buf), bytearray()
+        return data
+
     async def read_message(self, decoder: msgspec.msgpack.Decoder) -> tuple[Any, msgspec.Raw] | None:
         """The next header (decoded) and body (raw); ``None`` on a clean EOF.
 

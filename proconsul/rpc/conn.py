@@ -78,6 +78,11 @@ class StreamConn:
         self._writer.write(data)
         await self._writer.drain()
 
+    async def write_eof(self) -> None:
+        """Half-close: the peer reads EOF, and this side can still read its answer."""
+        self._writer.write_eof()
+        await self._writer.drain()
+
     async def close(self) -> None:
         self._writer.close()
         with contextlib.suppress(ConnectionError, OSError, ssl.SSLError):

@@ -275,7 +275,15 @@ class MuxPool:
         self._idle.pop(session, None)
         await session.close()
 
-    async def _dial(self, address: str) -> yamux.Session:
+    async def dial_stream(self, address: str, conn_type: ConnType) -> StreamConn | TLSConn:
+        """A new connection of ``conn_type`` of its own (such as the snapshot stream),
+        with the pool's TLS; the caller closes it."""
+        if self.native_tls:
+            raise RPCDialError(f"dial {address}: {conn_type.name} connections are not "
+                               "offered over native TLS")
+        return await self._connect(address, conn_type)
+
+    async def _connect(self, address: str, conn_type: ConnType) -> StreamConn | TLSConn:
         host, port = split_address(address)
         try:
             async with asyncio.timeout(self.dial_timeout):
@@ -283,12 +291,16 @@ class MuxPool:
                                                                local_addr=self._local_addr)
                 conn: StreamConn | TLSConn = StreamConn(reader, writer)
                 try:
-                    conn = await self._upgrade(conn)
+                    conn = await self._upgrade(conn, conn_type)
                 except BaseException:
                     await conn.close()
                     raise
         except (OSError, ssl.SSLError, TimeoutError) as exc:
             raise RPCDialError(f"dial {address}: {exc}") from exc
+        return conn
+
+    async def _dial(self, address: str) -> yamux.Session:
+        conn = await self._connect(address, ConnType.MULTIPLEX_V2)
         session = yamux.Session(conn, client=True, config=self.yamux_config)
         if self._closed:
             await session.close()
@@ -297,9 +309,9 @@ class MuxPool:
         self._idle[session] = []
         return session
 
-    async def _upgrade(self, conn: StreamConn) -> StreamConn | TLSConn:
+    async def _upgrade(self, conn: StreamConn, conn_type: ConnType) -> StreamConn | TLSConn:
         if self.tls is None:
-            await conn.write(bytes([ConnType.MULTIPLEX_V2]))
+            await conn.write(bytes([conn_type]))
             return conn
         if not self.native_tls:
             await conn.write(bytes([ConnType.TLS]))
@@ -309,7 +321,7 @@ class MuxPool:
             if tls_conn.alpn_protocol != ALPN_RPC_MULTI:
                 raise ssl.SSLError(f"server did not negotiate {ALPN_RPC_MULTI}")
         else:
-            await tls_conn.write(bytes([ConnType.MULTIPLEX_V2]))
+            await tls_conn.write(bytes([conn_type]))
         return tls_conn
 
 

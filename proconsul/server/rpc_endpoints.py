@@ -3,6 +3,7 @@
 With a ``tls`` context the port also takes TLS (type 3, then the inner type);
 with ``verify_incoming`` it takes nothing else.
 
+Type 5 is the snapshot stream (save and restore, see :mod:`proconsul.server.snapshot`).
 Connections of type 0 and yamux streams of type 4 carry msgpack-RPC; each
 ``Service.Method`` of :attr:`Server.endpoints` is registered with its request
 type so the codec decodes the args into the endpoint's struct.  Type 1 goes
@@ -15,13 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from proconsul.lib.metrics import registry as metrics
+from proconsul.rpc import snapshot_stream
 from proconsul.rpc.codec import RPCServer
+from proconsul.rpc.conn import Conn
 from proconsul.rpc.mux import ConnType, Handler, PortMux
 from proconsul.server.endpoints import method_types
 from proconsul.structs.errors import ERR_SERVER_LEAVING, ConsulError
+from proconsul.structs.snapshot import (
+    SNAPSHOT_RESTORE,
+    SNAPSHOT_SAVE,
+    SnapshotRequest,
+    SnapshotResponse,
+)
 
 if TYPE_CHECKING:
     from proconsul.server.server import Server
@@ -42,6 +51,7 @@ class ServerPort:
         self.mux.handle(ConnType.CONSUL, self.rpc.serve_conn)
         if raft is not None:
             self.mux.handle(ConnType.RAFT, raft)
+        self.mux.handle(ConnType.SNAPSHOT, self._serve_snapshot)
         self.draining = False
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -72,6 +82,20 @@ class ServerPort:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._idle.wait()
+
+    async def _serve_snapshot(self, conn: Conn) -> None:
+        await snapshot_stream.serve(conn, self._snapshot, self.server.snapshots.spool)
+
+    async def _snapshot(self, request: SnapshotRequest, upload: BinaryIO | None
+                        ) -> tuple[SnapshotResponse, BinaryIO | None]:
+        if self.draining:
+            raise ConsulError(ERR_SERVER_LEAVING)
+        if request.Op == SNAPSHOT_RESTORE:
+            assert upload is not None
+            return await self.server.snapshots.restore(request, upload), None
+        if request.Op == SNAPSHOT_SAVE:
+            return await self.server.snapshots.save(request)
+        raise ConsulError(f'unrecognized snapshot op "{request.Op}"')
 
     def _handler(self, method: str):
         async def handle(request: Any) -> Any:

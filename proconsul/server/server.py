@@ -29,6 +29,7 @@ from proconsul.server.endpoints.prepared_query import FailoverRoute, NoRemoteDat
 from proconsul.server.forward import RPC_HOLD_TIMEOUT, Forwarder, LeaderUnavailable
 from proconsul.server.reconcile import MemberReconciler, MemberState
 from proconsul.server.session_timers import SessionTimers
+from proconsul.server.snapshot import Snapshots
 from proconsul.server.tombstone_gc import TombstoneGC
 from proconsul.server.wan_router import WANRouter
 from proconsul.state.store import Store
@@ -48,6 +49,7 @@ from proconsul.structs.messages import MessageType, encode_command
 from proconsul.structs.operator import AutopilotConfig, AutopilotSetConfigRequest
 from proconsul.structs.query import QueryMeta, QueryOptions
 from proconsul.structs.session import SESSION_TTL_MIN_NS
+from proconsul.structs.snapshot import SnapshotRequest
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ class ServerConfig(msgspec.Struct):
     ca_provider: str = "consul"
     ca_config: dict[str, Any] = msgspec.field(default_factory=dict)  # CamelCase keys
     primary_datacenter: str = ""  # empty: this datacenter
-    data_dir: str = ""  # for acl-bootstrap-reset; empty in -dev
+    data_dir: str = ""  # acl-bootstrap-reset and snapshot temp files; empty in -dev
     acl_enabled: bool = False
     acl_default_policy: str = "allow"
     acl_initial_management: str = ""
@@ -118,6 +120,7 @@ class Server:
         self.acl = TokenResolver(self.store, config.datacenter, config.acl_default_policy,
                                  enabled=config.acl_enabled, primary=self.is_primary)
         self.acl_leader = ACLLeader(self)
+        self.snapshots = Snapshots(self, config.data_dir or None)
         self.lan_members: Callable[[], list[MemberState]] = list
         self.wan_coordinates: Callable[[], list[tuple[str, CoordinateEntry]]] = list
         # How PreparedQuery.Execute fails over to other datacenters (set by WAN federation).
@@ -127,6 +130,7 @@ class Server:
         self.wan_router = WANRouter(config.datacenter)
         self.forwarder.wan = self.wan_router
         self.authz = Enforcer(self.acl)
+        self.snapshots.authorize = self._snapshot_allowed
         self.endpoints: dict[str, Endpoint] = {}
         register_all(self)
         self._revoking: asyncio.Task | None = None
@@ -248,6 +252,10 @@ class Server:
         await self.blocking_query(opts, reply, query)
         return reply
 
+    async def _snapshot_allowed(self, request: SnapshotRequest) -> None:
+        """Consul lets a snapshot be saved or restored by a management token only."""
+        self.authz.resolve(request.Token).require("snapshot")
+
     def set_query_meta(self, meta: QueryMeta, opts: QueryOptions) -> None:
         if self.consensus.is_leader():
             meta.LastContact = 0
@@ -325,6 +333,15 @@ class Server:
         self.routines.start("autopilot", self.autopilot.run)
         if self.config.connect_enabled:
             self.routines.start("connect-ca", self.ca.run)
+
+    async def reassert_leadership(self) -> None:
+        """Run the leader's routines again from the start on replaced state (after a
+        snapshot restore), as Consul's reassertLeaderCh: timers, GC, CA, autopilot."""
+        self.session_timers.clear()
+        self.tombstone_gc.disable()
+        await self.routines.stop_all()
+        if self.consensus.is_leader():
+            self.routines.start("establish-leadership", self._establish_leadership)
 
     async def bootstrap_config_entries(self) -> None:
         """Write the configured bootstrap entries that the cluster does not have yet

@@ -27,6 +27,7 @@ from proconsul.structs.session import Session
 
 MAGIC = b"PCSNAP1\n"
 _FRAME = struct.Struct(">BI")
+FRAME_SIZE = _FRAME.size
 
 
 class RecordKind(IntEnum):
@@ -107,21 +108,26 @@ class StateSnapshot:
         ]
 
     def write(self, sink: BinaryIO) -> None:
+        for chunk in self.chunks():
+            sink.write(chunk)
+
+    def chunks(self):
+        """The stream as a sequence of byte strings (the same bytes every time: the rows
+        are immutable), so it can be measured in one pass and written in another."""
         encoder = msgspec.msgpack.Encoder()
-        sink.write(MAGIC)
-        _write_record(sink, RecordKind.INDEXES, encoder.encode(self.indexes))
+        yield MAGIC
+        yield _record(RecordKind.INDEXES, encoder.encode(self.indexes))
         for kind, rows in self.tables:
             for row in rows:
-                _write_record(sink, kind, encoder.encode(row))
-        _write_record(sink, RecordKind.END, b"")
+                yield _record(kind, encoder.encode(row))
+        yield _record(RecordKind.END, b"")
 
     def release(self) -> None:
         self.tables = []
 
 
-def _write_record(sink: BinaryIO, kind: RecordKind, payload: bytes) -> None:
-    sink.write(_FRAME.pack(kind, len(payload)))
-    sink.write(payload)
+def _record(kind: RecordKind, payload: bytes) -> bytes:
+    return _FRAME.pack(kind, len(payload)) + payload
 
 
 def _read_exact(source: BinaryIO, size: int) -> bytes:
@@ -131,8 +137,9 @@ def _read_exact(source: BinaryIO, size: int) -> bytes:
     return data
 
 
-def read_records(source: BinaryIO):
-    """Yield ``(kind, row)`` pairs from a snapshot stream, validating framing."""
+def read_frames(source: BinaryIO):
+    """Yield ``(kind, payload)`` for each record of a snapshot stream, undecoded
+    (``snapshot inspect`` sizes them), validating the framing."""
     if _read_exact(source, len(MAGIC)) != MAGIC:
         raise SnapshotError("not a Proconsul state snapshot")
     while True:
@@ -144,7 +151,17 @@ def read_records(source: BinaryIO):
         payload = _read_exact(source, length)
         if kind is RecordKind.END:
             return
-        try:
-            yield kind, _DECODERS[kind].decode(payload)
-        except msgspec.DecodeError as err:
-            raise SnapshotError(f"corrupt {kind.name.lower()} record: {err}") from None
+        yield kind, payload
+
+
+def decode_record(kind: RecordKind, payload: bytes):
+    try:
+        return _DECODERS[kind].decode(payload)
+    except msgspec.DecodeError as err:
+        raise SnapshotError(f"corrupt {kind.name.lower()} record: {err}") from None
+
+
+def read_records(source: BinaryIO):
+    """Yield ``(kind, row)`` pairs from a snapshot stream, validating framing."""
+    for kind, payload in read_frames(source):
+        yield kind, decode_record(kind, payload)

@@ -114,6 +114,11 @@ _REMOTE_ERROR_CLASSES: list[tuple[re.Pattern[str], type[ConsulError]]] = [
         r"MaxTokenTTL ", r"BootstrapSecret must be ", r"Accessor ID is missing ",
         r"failed inserting acl binding rule: ", r"Missing (token|policy|role|binding rule|auth "
         r"method) ",
+        # snapshot restore: a damaged or foreign archive (server/snapshot, lib/snapshot_archive)
+        r"(failed to read snapshot file: |failed checking integrity of snapshot: "
+        r"|failed to decode snapshot metadata: |unexpected file \".*\" in snapshot"
+        r"|snapshot file \".*\" is too large|stale not allowed for restore"
+        r"|invalid snapshot state: )",
     ])), BadRequest),
     # prepared queries refused by the leader, or not there
     (re.compile(r"Query not found$"), NotFound),

@@ -197,6 +197,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("PUT", "/v1/txn"): Route(
         "/v1/txn", _r("key", "acl-rt/txn", "write"), _r("key", "acl-rt/txn", "read"), "txn",
         body=[{"KV": {"Verb": "set", "Key": "acl-rt/txn", "Value": "eA=="}}]),
+    # -- snapshot (management only: acl = "write") ------------------------------------
+    ("GET", "/v1/snapshot"): Route("/v1/snapshot", ACL_W, ACL_R),
+    ("PUT", "/v1/snapshot"): Route("/v1/snapshot", ACL_W, ACL_R, body="not an archive"),
     # -- operator ------------------------------------------------------------------------
     ("GET", "/v1/operator/keyring"): Route("/v1/operator/keyring", KR_R, OP_W),
     ("POST", "/v1/operator/keyring"): Route("/v1/operator/keyring", KR_W, KR_R,

@@ -32,6 +32,7 @@ from proconsul.agent.http import (
     operator,
     prepared_query,
     session,
+    snapshot,
     status,
     txn,
 )
@@ -87,7 +88,7 @@ def api_router() -> web.Router:
     for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor,
                    catalog, connect_ca, coordinate, event, health, keyring, kv, members, operator,
                    session, status, txn, config, intentions, prepared_query, acl,
-                   acl_authorize):
+                   acl_authorize, snapshot):
         module.add_routes(router)
     return router
 
@@ -106,6 +107,7 @@ class HttpApi:
         # limits.http_max_conns_per_client, across the HTTP and HTTPS listeners
         self.conn_limit = web.ConnLimit(agent.config.http_max_conns_per_client)
         self._socket_paths: list[str] = []
+        self._spool_dir = None if agent.config.dev else agent.config.data_dir or None
 
     async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None,
                     ssl_handshake_timeout: float | None = None,
@@ -114,7 +116,8 @@ class HttpApi:
         ``unix_sockets`` says), over TLS with ``ssl`` (OSError if the address cannot be
         bound). Called once per listener address: HTTP, HTTPS."""
         server = web.HttpServer(self.handle, self.app, max_body=MAX_REQUEST_BODY,
-                                conn_limit=self.conn_limit)
+                                conn_limit=self.conn_limit,
+                                body_spool=snapshot.spool_upload(self._spool_dir))
         path = unix_socket.socket_path(host)
         if path is None:
             await server.start(host, port, ssl, ssl_handshake_timeout)

@@ -6,7 +6,7 @@ import asyncio
 import time
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qsl, unquote
 
 from multidict import MultiDict, MultiDictProxy
@@ -49,7 +49,7 @@ class Request:
     """One parsed request with its whole body; ``app`` is the server's shared mapping."""
 
     __slots__ = ("method", "path", "query_string", "keep_alive", "app", "match_info",
-                 "route", "headers", "_query", "_body", "_protocol")
+                 "route", "headers", "body_file", "_query", "_body", "_protocol")
 
     def __init__(self, method: str, target: bytes, headers: Headers, body: bytes, *,
                  keep_alive: bool = True, app: dict[str, Any] | None = None,
@@ -64,6 +64,7 @@ class Request:
         self.match_info: dict[str, str] = {}
         self.route: str | None = None  # the matched route pattern, e.g. "/v1/kv/{key}"
         self.headers = headers
+        self.body_file: BinaryIO | None = None  # the body, if the server spooled it to a file
         self._query: MultiDictProxy[str] | None = None
         self._body = body
         self._protocol = protocol

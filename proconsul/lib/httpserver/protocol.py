@@ -3,8 +3,9 @@
 Each connection parses requests as bytes arrive and answers them in order,
 one at a time (pipelined requests wait their turn, and reading pauses if
 too many wait). Bodies are read whole before the handler runs and are
-capped; a request the server cannot take gets a one-line error and the
-connection closes.
+capped, except those the server's ``body_spool`` takes: they go to a file
+as they arrive, uncapped (for uploads as big as a snapshot). A request the
+server cannot take gets a one-line error and the connection closes.
 
 Replies are not sent the moment they are ready: a connection's output is
 gathered and every connection with some is flushed once per event-loop
@@ -21,7 +22,7 @@ import logging
 import ssl as ssl_module
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 import httptools
 
@@ -41,6 +42,8 @@ MAX_PIPELINED = 16  # queued requests per connection before reading pauses
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 AppHandler = Callable[[Request], Awaitable["Response | StreamResponse"]]
+BodySpool = Callable[[str, bytes], "BinaryIO | None"]
+"""``spool(method, target)``: a file to stream this request's body into, or None."""
 
 
 class _Reject(Exception):
@@ -90,6 +93,9 @@ class HttpProtocol(asyncio.Protocol):
                 self._over_limit = True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._body_file is not None:
+            self._body_file.close()  # a spooled upload cut short
+            self._body_file = None
         self._server.connections.discard(self)
         if self._client_ip is not None and self._server.conn_limit is not None:
             self._server.conn_limit.release(self._client_ip)
@@ -183,6 +189,7 @@ class HttpProtocol(asyncio.Protocol):
         self._header_bytes = 0
         self._body: list[bytes] = []
         self._body_bytes = 0
+        self._body_file: BinaryIO | None = None
 
     def on_message_begin(self) -> None:
         self._start_message()
@@ -201,9 +208,15 @@ class HttpProtocol(asyncio.Protocol):
         if self._over_limit:
             raise _Reject(429, "Too many concurrent connections from this client address; "
                                f"the limit is {self._server.conn_limit.limit}")
+        spool = self._server.body_spool
+        if spool is not None:
+            self._body_file = spool(self._parser.get_method().decode("ascii", "replace"),
+                                    self._url)
         limit = self._server.max_body
         headers = self._headers  # lower-cased names: plain dict lookups
         length = dict.get(headers, "content-length")
+        if self._body_file is not None:
+            length = None
         if length is not None and length.isdigit() and int(length) > limit:
             raise _Reject(413, f"Request body too large: {int(length)} bytes, "
                                f"the limit is {limit} bytes")
@@ -212,6 +225,9 @@ class HttpProtocol(asyncio.Protocol):
             self.write(CONTINUE)
 
     def on_body(self, body: bytes) -> None:
+        if self._body_file is not None:
+            self._body_file.write(body)
+            return
         self._body_bytes += len(body)
         if self._body_bytes > self._server.max_body:
             raise _Reject(413, f"Request body too large: the limit is "
@@ -224,6 +240,9 @@ class HttpProtocol(asyncio.Protocol):
         request = Request(parser.get_method().decode("ascii", "replace"), self._url,
                           self._headers, body, keep_alive=parser.should_keep_alive(),
                           app=self._server.app, protocol=self)
+        if self._body_file is not None:
+            self._body_file.seek(0)
+            request.body_file, self._body_file = self._body_file, None
         self._enqueue(request)
 
     # ---------------------------------------------------------------- serving
@@ -268,6 +287,9 @@ class HttpProtocol(asyncio.Protocol):
                 except Exception:
                     log.exception("unhandled error serving %s %s", item.method, item.path)
                     response = Response(status=500, text="internal error")
+                finally:
+                    if item.body_file is not None:
+                        item.body_file.close()
                 if self.transport is None:
                     return
                 keep_alive = item.keep_alive and not self._server.closing
@@ -302,8 +324,9 @@ class HttpServer:
 
     def __init__(self, handler: AppHandler, app: dict[str, Any] | None = None, *,
                  max_body: int = 16 << 20, keepalive_timeout: float = 75.0,
-                 conn_limit: ConnLimit | None = None):
+                 conn_limit: ConnLimit | None = None, body_spool: BodySpool | None = None):
         self.handler = handler
+        self.body_spool = body_spool
         self.conn_limit = conn_limit
         self.app: dict[str, Any] = app if app is not None else {}
         self.max_body = max_body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 
 import pytest
 
@@ -368,3 +369,46 @@ async def test_idle_keep_alive_connections_are_swept_and_busy_ones_are_not(serve
     assert await asyncio.wait_for(busy.closed(), 5)
     await idle.close()
     await busy.close()
+
+
+class _SpoolFile(io.BytesIO):
+    """A spool target that says when the server closed it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed_event = asyncio.Event()
+
+    def close(self) -> None:
+        self.size = len(self.getvalue())
+        super().close()
+        self.closed_event.set()
+
+
+async def test_a_spooled_body_goes_to_a_file_past_the_limit_and_is_closed_after(serve):
+    files: list[_SpoolFile] = []
+
+    def spool(method: str, target: bytes):
+        if method == "PUT" and target.startswith(b"/upload"):
+            files.append(_SpoolFile())
+            return files[-1]
+        return None
+
+    async def handler(request: Request) -> Response:
+        if request.body_file is None:
+            return Response(body=b"memory:" + await request.read())
+        return Response(body=b"file:%d" % len(request.body_file.read()))
+
+    server = await serve(handler, max_body=10, body_spool=spool)
+    client = await Client.connect(server.port)
+    client.send(b"PUT /upload?x HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + b"a" * 100000)
+    assert (await client.reply())[2] == b"file:100000"
+    client.send(b"PUT /upload HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n")
+    assert (await client.reply())[2] == b"file:16"
+    client.send(b"PUT /other HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc")
+    assert (await client.reply())[2] == b"memory:abc"
+    assert len(files) == 2 and all(f.closed for f in files)
+    client.send(b"PUT /upload HTTP/1.1\r\nContent-Length: 100\r\n\r\npartial")
+    await client.close()  # cut short: the spooled file is closed with the connection
+    await asyncio.wait_for(files[-1].closed_event.wait(), 5)
+    assert len(files) == 3 and files[-1].size == 7

@@ -405,3 +405,23 @@ def test_consul_timing_scales_with_raft_multiplier() -> None:
         2.5,
     )
     assert config.max_append_entries == 64
+
+
+def test_a_pause_to_restore_a_snapshot_neither_starts_an_election_nor_ends_a_lease() -> None:
+    """A driver restoring a big snapshot cannot read messages for seconds; once it resumes,
+    the pause must not count as silence (or every follower campaigns after an install)."""
+    for resumed in (True, False):
+        net = Net(3)
+        leader_id = net.elect()
+        leader = net.cores[leader_id]
+        follower = next(c for i, c in net.cores.items() if i != leader_id)
+        paused_until = net.now + 10 * FAST.election_timeout
+        if resumed:
+            follower.resume_after_pause(paused_until)
+            leader.resume_after_pause(paused_until)
+        follower.tick(paused_until)
+        leader.tick(paused_until)
+        if resumed:
+            assert follower.role is Role.FOLLOWER and leader.role is Role.LEADER
+        else:  # what it guards against
+            assert follower.role is not Role.FOLLOWER or leader.role is not Role.LEADER

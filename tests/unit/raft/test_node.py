@@ -241,3 +241,60 @@ async def test_each_node_logs_each_new_leader_once(tmp_path: Path, caplog) -> No
         assert elected == [f"New leader elected: payload={new.id}"] * 2
     finally:
         await cluster.stop()
+
+
+async def _wait_items(cluster: Cluster, expected: list[bytes]) -> None:
+    async def one(fsm: ListFsm) -> None:
+        while fsm.items != expected:
+            fsm.changed.clear()
+            await fsm.changed.wait()
+    await asyncio.wait_for(asyncio.gather(*(one(f) for f in cluster.fsms.values())), 10)
+
+
+async def test_user_restore_replaces_the_state_everywhere_at_a_new_index(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path)
+    await cluster.start_all()
+    try:
+        leader = await asyncio.wait_for(cluster.leader(), 5)
+        for i in range(5):
+            await leader.apply(b"old%d" % i, timeout=5)
+        before = leader.last_index()
+        restored = [b"r1", b"r2"]
+        index = await leader.restore(
+            lambda sink: sink.write(msgspec.msgpack.encode(restored)), timeout=10)
+        assert index == before + 1
+        assert cluster.fsms[leader.id].items == restored
+        await leader.barrier(timeout=10)  # commits only once a quorum installed the snapshot
+        await leader.apply(b"after", timeout=5)
+        await _wait_items(cluster, [*restored, b"after"])
+        for server_id in list(cluster.nodes):  # and it is what every server restarts from
+            await cluster.nodes[server_id].shutdown()
+            await cluster.start(server_id)
+        await _wait_items(cluster, [*restored, b"after"])
+        leader = await asyncio.wait_for(cluster.leader(), 5)
+        assert leader.last_index() > index
+    finally:
+        await cluster.stop()
+
+
+async def test_a_failing_restore_writer_changes_nothing(cluster: Cluster) -> None:
+    leader = await asyncio.wait_for(cluster.leader(), 5)
+    await leader.apply(b"kept", timeout=5)
+    before = leader.last_index()
+
+    def broken(sink: BinaryIO) -> None:
+        sink.write(b"partial")
+        raise ValueError("checksum mismatch")
+
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        await leader.restore(broken, timeout=5)
+    assert leader.last_index() == before
+    await leader.apply(b"next", timeout=5)
+    await _wait_items(cluster, [b"kept", b"next"])
+
+
+async def test_only_the_leader_restores(cluster: Cluster) -> None:
+    leader = await asyncio.wait_for(cluster.leader(), 5)
+    follower = next(n for n in cluster.nodes.values() if n is not leader)
+    with pytest.raises(NotLeaderError):
+        await follower.restore(lambda sink: None)

@@ -8,7 +8,13 @@ import pytest
 
 from proconsul.raft.config import Configuration, Server
 from proconsul.raft.messages import Entry, EntryType, HardState, SnapshotMeta
-from proconsul.raft.storage import CorruptLogError, SegmentedLog, SnapshotStore, StableStore
+from proconsul.raft.storage import (
+    CorruptLogError,
+    RaftStorage,
+    SegmentedLog,
+    SnapshotStore,
+    StableStore,
+)
 
 
 def _entries(first: int, last: int, term: int = 1) -> list[Entry]:
@@ -187,3 +193,19 @@ def test_a_received_snapshot_counts_only_once_installed(tmp_path: Path) -> None:
     store.install_incoming(_meta(30, 5))
     reopened = SnapshotStore(tmp_path)
     assert reopened.latest == _meta(30, 5) and _read_all(reopened) == b"newer"
+
+
+def test_a_crash_between_a_user_snapshot_and_emptying_the_log_is_finished_on_open(
+        tmp_path) -> None:
+    storage = RaftStorage(tmp_path)
+    storage.log.append([Entry(i, 1, EntryType.COMMAND, b"x") for i in range(1, 6)])
+    storage.log.sync()
+    assert storage.snapshots.write_user(lambda sink: sink.write(b"state")) == 5
+    meta = SnapshotMeta(6, 1, Configuration(), 0, 5)
+    storage.snapshots.commit_user(meta)  # ... and the process dies before log.reset()
+    storage.close()
+    reopened = RaftStorage(tmp_path)
+    assert reopened.snapshots.latest == meta
+    assert reopened.log.last_index == 0
+    reopened.log.append([Entry(7, 1, EntryType.COMMAND, b"y")])
+    assert reopened.log.last_index == 7
