@@ -67,6 +67,10 @@ class Client:
         from proconsul.api.connect import Connect
         return Connect(self)
 
+    def acl(self):
+        from proconsul.api.acl import ACL
+        return ACL(self)
+
     # -- requests --------------------------------------------------------
     def _path(self, path: str, params: list[tuple[str, str]]) -> str:
         quoted = urllib.parse.quote(path, safe="/:@")
