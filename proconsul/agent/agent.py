@@ -355,6 +355,16 @@ class Agent:
             log.error("Reload config failed: %s", err)
             raise
 
+    def _reload_acl(self, new: AgentConfig) -> list[str]:
+        """Apply the agent's ACL tokens, TTLs and down policy; name what needs a restart."""
+        old = self.config.acl
+        restart = [f"acl.{key}" for key in ("enabled", "default_policy")
+                   if getattr(old, key) != getattr(new.acl, key)]
+        for key in ("down_policy", "token_ttl", "policy_ttl", "role_ttl", "tokens"):
+            setattr(old, key, getattr(new.acl, key))
+        self.tokens.reload(new.acl.tokens)
+        return restart
+
     async def _reload(self) -> list[str]:
         cfg = self.config
         new = load_config(cfg.config_paths, cfg.inline_hcl, cfg.flag_tree, dev=cfg.dev,
@@ -372,6 +382,7 @@ class Agent:
             logging.getLogger().setLevel(level)
         cfg.services, cfg.checks, cfg.log_level = new.services, new.checks, new.log_level
         cfg.http_max_conns_per_client = new.http_max_conns_per_client
+        restart += self._reload_acl(new)
         if self.http is not None:
             self.http.conn_limit.limit = new.http_max_conns_per_client
         if restart:

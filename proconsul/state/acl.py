@@ -53,7 +53,10 @@ class ACLMixin(StoreBase):
         super().__init__(clock)
         self.acl_tokens = Table("acl_tokens", lambda t: t.AccessorID,
                                 {"secret": lambda t: t.SecretID,
-                                 "authmethod": lambda t: t.AuthMethod or None})
+                                 "authmethod": lambda t: t.AuthMethod or None,
+                                 # tokens that can expire, by locality: what the reaper scans
+                                 "expiring": lambda t: (t.Local if t.ExpirationTime is not UNSET
+                                                        else None)})
         self.acl_policies = Table("acl_policies", lambda p: p.ID, {"name": lambda p: p.Name})
         self.acl_roles = Table("acl_roles", lambda r: r.ID, {"name": lambda r: r.Name})
         self.acl_auth_methods = Table("acl_auth_methods", lambda m: m.Name)
@@ -172,8 +175,8 @@ class ACLMixin(StoreBase):
 
     def acl_tokens_expired(self, now: datetime, local: bool, limit: int) -> list[str]:
         """AccessorIDs of up to ``limit`` expired tokens (local or global ones)."""
-        expired = [t.AccessorID for t in self.acl_tokens.rows()
-                   if t.Local == local and t.is_expired(now)]
+        expired = [t.AccessorID for t in self.acl_tokens.by("expiring", local)
+                   if t.is_expired(now)]
         return expired[:limit]
 
     # ---- policies ---------------------------------------------------------------

@@ -301,3 +301,24 @@ class ACLBindingRuleResponse(QueryMeta):
 
 class ACLBindingRuleListResponse(QueryMeta):
     BindingRules: list[ACLBindingRule] = []
+
+
+# -- login / logout ------------------------------------------------------------------------
+
+
+class ACLLoginParams(Record):
+    """``POST /v1/acl/login`` body."""
+
+    AuthMethod: str = ""
+    BearerToken: str = ""
+    Meta: dict[str, str] | None = None
+
+
+class ACLLoginRequest(Record):
+    Auth: ACLLoginParams | None = None
+    Datacenter: str = ""
+
+
+class ACLLogoutRequest(Record):
+    Datacenter: str = ""
+    Token: str = ""

@@ -202,3 +202,53 @@ def test_bootstrap_once_and_reset_file_on_a_durable_server(tmp_path):
         assert not (tmp_path / "data" / "acl-bootstrap-reset").exists()
     finally:
         server.stop()
+
+
+def test_reload_applies_the_configured_default_token(tmp_path):
+    path = tmp_path / "acl.hcl"
+    path.write_text(ACL_HCL)
+    agent = start_agent("-config-file", str(path))
+    try:
+        wait_until(lambda: agent.get("/v1/acl/token/self", headers=ROOT).status == 200,
+                   what="initial management token")
+        assert agent.get("/v1/acl/token/self").status == 403  # no token, no default token
+        path.write_text(ACL_HCL.replace('initial_management = "root"',
+                                        'initial_management = "root"\n default = "root"'))
+        reload = agent.put("/v1/agent/reload", headers=ROOT)
+        assert reload.status == 200, reload.text
+        assert agent.get("/v1/acl/token/self").json()["SecretID"] == "root"
+    finally:
+        agent.stop()
+
+
+def test_jwt_login_and_logout_over_http(agent):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.unit.server.test_acl_login import claims, pem, sign_es256
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    method = agent.put("/v1/acl/auth-method", {
+        "Name": "jwt-http", "Type": "jwt",
+        "Config": {"JWTValidationPubKeys": [pem(key)], "BoundIssuer": "test",
+                   "ClaimMappings": {"service": "service"}}}, headers=ROOT)
+    assert method.status == 200, method.text
+    rule = agent.put("/v1/acl/binding-rule", {"AuthMethod": "jwt-http", "BindType": "service",
+                                              "BindName": "${value.service}"}, headers=ROOT)
+    assert rule.status == 200, rule.text
+    reply = agent.call("POST", "/v1/acl/login", {"AuthMethod": "jwt-http",
+                                                 "BearerToken": sign_es256(key, claims())})
+    assert reply.status == 200, reply.text
+    token = reply.json()
+    assert token["ServiceIdentities"] == [{"ServiceName": "web"}]
+    assert token["AuthMethod"] == "jwt-http"
+    mine = {"X-Consul-Token": token["SecretID"]}
+    assert agent.get("/v1/acl/token/self", headers=mine).status == 200
+    out = agent.call("POST", "/v1/acl/logout", headers=mine)
+    assert (out.status, out.json()) == (200, True)
+    assert agent.get("/v1/acl/token/self", headers=mine).status == 403
+    refused = agent.call("POST", "/v1/acl/logout", headers=ROOT)
+    assert (refused.status, refused.text) == (403, "Permission denied: token wasn't created "
+                                                   "via login")
+    bad = agent.call("POST", "/v1/acl/login", {"AuthMethod": "jwt-http",
+                                               "BearerToken": "garbage"})
+    assert bad.status == 403 and "not a JWT" in bad.text

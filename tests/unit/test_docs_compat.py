@@ -29,7 +29,7 @@ def test_endpoints_are_matched_against_the_agents_route_table() -> None:
     assert status["GET /v1/kv/:key"] == ("supported", "yes")
     assert status["PUT /v1/agent/service/deregister/:service_id"][0] == "supported"
     assert status["PUT /v1/acl/bootstrap"] == ("supported", "yes")
-    assert status["POST /v1/acl/login"] == ("not yet", "")
+    assert status["POST /v1/internal/acl/authorize"] == ("not yet", "")
     assert "GET /v1/kv/{key}" not in extra  # matched routes are not listed as extras
 
 

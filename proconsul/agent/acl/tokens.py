@@ -37,6 +37,7 @@ class TokenStore:
 
     def __init__(self, configured: ACLTokens, data_dir: str = "", persist: bool = False) -> None:
         self._slots = {slot: getattr(configured, slot) for slot in PERSISTED_SLOTS}
+        self._from_api: set[str] = set()
         self._path = Path(data_dir, PERSISTED_FILE) if data_dir and persist else None
         if self._path is not None:
             self._load()
@@ -59,6 +60,7 @@ class TokenStore:
     def set(self, slot: str, secret: str) -> None:
         """Set ``slot`` and persist the slots if persistence is on (OSError if it fails)."""
         self._slots[slot] = secret
+        self._from_api.add(slot)
         if self._path is not None:
             data = {name: value for name, value in self._slots.items() if value}
             tmp = self._path.with_suffix(".tmp")
@@ -67,6 +69,12 @@ class TokenStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self._path)
+
+    def reload(self, configured: ACLTokens) -> None:
+        """Take the config's tokens, except in slots set through the API (as Consul)."""
+        for slot in PERSISTED_SLOTS:
+            if slot not in self._from_api:
+                self._slots[slot] = getattr(configured, slot)
 
     def _load(self) -> None:
         try:
@@ -83,3 +91,4 @@ class TokenStore:
                     log.warning("acl: %s token from %s overrides the one in the config",
                                 slot, PERSISTED_FILE)
                 self._slots[slot] = value
+                self._from_api.add(slot)

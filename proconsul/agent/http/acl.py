@@ -40,6 +40,9 @@ from proconsul.structs.acl_rpc import (
     ACLBindingRuleListRequest,
     ACLBindingRuleSetRequest,
     ACLInitialTokenBootstrapRequest,
+    ACLLoginParams,
+    ACLLoginRequest,
+    ACLLogoutRequest,
     ACLPolicyDeleteRequest,
     ACLPolicyGetRequest,
     ACLPolicyListRequest,
@@ -423,6 +426,24 @@ async def templated_policy_preview(request: web.Request) -> web.Response:
     return json_reply(request, out)
 
 
+# ---- login / logout -------------------------------------------------------------------
+
+
+async def login(request: web.Request) -> web.Response:
+    """POST /v1/acl/login ``{"AuthMethod", "BearerToken", "Meta"}``: a new token."""
+    body = _body(await request.read(), ACLLoginParams)
+    created = await _rpc(request, "ACL.Login", ACLLoginRequest(
+        Auth=body, Datacenter=datacenter(request)))
+    return json_reply(request, created)
+
+
+async def logout(request: web.Request) -> web.Response:
+    """POST /v1/acl/logout with the login token in the usual places."""
+    await _rpc(request, "ACL.Logout", ACLLogoutRequest(Datacenter=datacenter(request),
+                                                       Token=token(request)))
+    return json_reply(request, True)
+
+
 # ---- the agent's token slots --------------------------------------------------------
 
 
@@ -450,6 +471,8 @@ async def agent_token(request: web.Request) -> web.Response:
 def add_routes(router: web.Router) -> None:
     router.add_put("/v1/agent/token/{slot:.*}", agent_token)
     router.add_put("/v1/acl/bootstrap", bootstrap)
+    router.add_post("/v1/acl/login", login)
+    router.add_post("/v1/acl/logout", logout)
     router.add_get("/v1/acl/replication", replication, allow_head=False)
     router.add_put("/v1/acl/token", token_create)
     router.add_get("/v1/acl/token/self", token_self, allow_head=False)

@@ -8,6 +8,7 @@ how client agents resolve tokens). With ACLs off every call fails
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from msgspec import UNSET
 from msgspec.structs import replace
 
+from proconsul.server.acl.jwt_login import LoginError, bind, verify_jwt
 from proconsul.server.acl.resolver import ERR_NOT_FOUND, ACLNotFound, ResolvedToken, expand
 from proconsul.server.acl.validate import (
     auth_method_for_set,
@@ -35,8 +37,12 @@ from proconsul.structs.acl import (
     ACLAuthMethod,
     ACLBindingRule,
     ACLLink,
+    ACLNodeIdentity,
     ACLPolicy,
     ACLRole,
+    ACLServiceIdentity,
+    ACLTemplatedPolicy,
+    ACLTemplatedPolicyVariables,
     ACLToken,
     builtin_policies,
 )
@@ -59,6 +65,8 @@ from proconsul.structs.acl_rpc import (
     ACLBindingRuleResponse,
     ACLBindingRuleSetRequest,
     ACLInitialTokenBootstrapRequest,
+    ACLLoginRequest,
+    ACLLogoutRequest,
     ACLPolicyBatchDeleteRequest,
     ACLPolicyBatchGetRequest,
     ACLPolicyBatchResponse,
@@ -91,7 +99,13 @@ from proconsul.structs.acl_rpc import (
     ACLTokenResponse,
     ACLTokenSetRequest,
 )
-from proconsul.structs.errors import ERR_ACL_DISABLED, BadRequest, ConsulError, Unauthorized
+from proconsul.structs.errors import (
+    ERR_ACL_DISABLED,
+    BadRequest,
+    ConsulError,
+    Forbidden,
+    Unauthorized,
+)
 from proconsul.structs.messages import MessageType
 
 if TYPE_CHECKING:
@@ -118,7 +132,7 @@ class ACLEndpoint:
                "PolicyList", "PolicyBatchRead", "RoleSet", "RoleRead", "RoleDelete", "RoleList",
                "RoleBatchRead", "AuthMethodSet", "AuthMethodRead", "AuthMethodDelete",
                "AuthMethodList", "BindingRuleSet", "BindingRuleRead", "BindingRuleDelete",
-               "BindingRuleList")
+               "BindingRuleList", "Login", "Logout")
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -451,3 +465,70 @@ class ACLEndpoint:
         return await self.server.read_into(
             req, ACLBindingRuleListResponse(), "BindingRules",
             lambda ws: self._store.acl_binding_rule_list(ws, req.AuthMethod))
+
+    # ---- login / logout --------------------------------------------------------------
+
+    async def Login(self, req: ACLLoginRequest) -> ACLToken:
+        """Exchange a bearer token verified by an auth method for an ACL token."""
+        if not self.server.config.acl_enabled:
+            raise Unauthorized(ERR_ACL_DISABLED)
+        auth = req.Auth
+        if auth is None or not auth.AuthMethod:
+            raise BadRequest("Invalid Login request: Missing auth method name")
+        store = self._store
+        method = store.acl_auth_methods.get(auth.AuthMethod)
+        if method is None:
+            raise ACLNotFound()
+        if method.Type != "jwt":
+            raise BadRequest(f'auth method type "{method.Type}" is not supported for login yet')
+        try:
+            fields = verify_jwt(method, auth.BearerToken, _now())
+            bindings = bind(store.acl_binding_rule_list(None, method.Name)[1], fields)
+        except LoginError as err:
+            raise Forbidden(f"Permission denied: {err}") from None
+        policies = [ACLLink(ID=p.ID, Name=p.Name) for p in
+                    (store.acl_policy_get(None, name=name)[1] for name in bindings.policies)
+                    if p is not None]
+        roles = [ACLLink(ID=r.ID, Name=r.Name) for r in
+                 (store.acl_role_get(None, name=name)[1] for name in bindings.roles)
+                 if r is not None]
+        token = ACLToken(
+            Description="token created via login",
+            Policies=policies, Roles=roles,
+            ServiceIdentities=[ACLServiceIdentity(ServiceName=n)
+                               for n in bindings.service_identities],
+            NodeIdentities=[ACLNodeIdentity(NodeName=n, Datacenter=self.server.config.datacenter)
+                            for n in bindings.node_identities],
+            TemplatedPolicies=[ACLTemplatedPolicy(
+                TemplateName=name, TemplateVariables=ACLTemplatedPolicyVariables(name=var or UNSET))
+                for name, var in bindings.templated],
+            Local=method.TokenLocality != "global")
+        if not (policies or roles or token.ServiceIdentities or token.NodeIdentities
+                or token.TemplatedPolicies):
+            raise Forbidden("Permission denied")
+        if auth.Meta:
+            token.Description += ": " + json.dumps(auth.Meta, separators=(",", ":"))
+        ttl = method.max_token_ttl_ns
+        if ttl:
+            token.ExpirationTTL = ttl
+        token = token_for_create(store, token, _now())
+        token.AuthMethod = method.Name
+        token.set_hash()
+        await self.server.raft_apply(MessageType.ACL_TOKEN_SET,
+                                     ACLTokenBatchSetRequest(Tokens=[token]))
+        return store.acl_token_get(None, token.AccessorID)[1] or token
+
+    async def Logout(self, req: ACLLogoutRequest) -> bool:
+        """Delete the login token the request carries."""
+        if not self.server.config.acl_enabled:
+            raise Unauthorized(ERR_ACL_DISABLED)
+        if not req.Token:
+            raise ACLNotFound()
+        token = self.server.acl.live_token(req.Token)
+        if token is None:
+            raise ACLNotFound()
+        if token.AuthMethod is UNSET:
+            raise Forbidden("Permission denied: token wasn't created via login")
+        await self.server.raft_apply(MessageType.ACL_TOKEN_DELETE,
+                                     ACLTokenBatchDeleteRequest(TokenIDs=[token.AccessorID]))
+        return True

@@ -151,3 +151,10 @@ def test_token_slots_persist_and_override_config(tmp_path):
     assert (again.agent, again.get("dns")) == ("a", "d")
     off = TokenStore(ACLTokens(agent="other"), str(tmp_path), persist=False)
     assert off.agent == "other"
+
+
+def test_reload_takes_config_tokens_but_keeps_api_set_ones():
+    store = TokenStore(ACLTokens(default="d1", agent="a1"))
+    store.set("agent", "from-api")
+    store.reload(ACLTokens(default="d2", agent="a2", dns="n2"))
+    assert (store.default, store.agent, store.get("dns")) == ("d2", "from-api", "n2")
