@@ -259,3 +259,51 @@ def test_bootstrap_once_on_a_fresh_agent(tmp_path: Path):
                                      "(reset index: ")
     finally:
         fresh.stop()
+
+
+def test_jwt_login_writes_the_sink_and_logout_destroys_it(agent, unique: str, tmp_path: Path):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.unit.server.test_acl_login import claims, pem, sign_es256
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    config = tmp_path / "jwt.json"
+    config.write_text(json.dumps({"JWTValidationPubKeys": [pem(key)], "BoundIssuer": "test",
+                                  "ClaimMappings": {"service": "service"}}))
+    assert acl(agent, "auth-method", "create", "-type", "jwt", "-name", unique, "-config",
+               f"@{config}").returncode == 0
+    assert acl(agent, "binding-rule", "create", "-method", unique, "-bind-type", "service",
+               "-bind-name", "${value.service}").returncode == 0
+    bearer, sink = tmp_path / "bearer.jwt", tmp_path / "sink"
+    bearer.write_text(sign_es256(key, claims()) + "\n")
+
+    login = run_cli(agent, "login", "-method", unique, "-bearer-token-file", str(bearer),
+                    "-token-sink-file", str(sink), "-meta", "pod=p1")
+    assert (login.returncode, out(login), err(login)) == (0, "", "")
+    assert sink.stat().st_mode & 0o777 == 0o600
+    me = json.loads(out(run_cli(agent, "acl", "token", "read", "-self", "-format", "json",
+                                "-token-file", str(sink))))
+    assert me["SecretID"] == sink.read_text() and me["AuthMethod"] == unique
+    assert me["ServiceIdentities"] == [{"ServiceName": "web"}]
+    shown = out(run_cli(agent, "acl", "token", "read", "-self", "-token-file", str(sink)))
+    assert f"\nAuth Method:      {unique} (Namespace: )\n" in shown
+
+    logout = run_cli(agent, "logout", "-token-file", str(sink))
+    assert (logout.returncode, out(logout), err(logout)) == (0, "", "")
+    gone = run_cli(agent, "acl", "token", "read", "-self", "-token-file", str(sink))
+    assert (gone.returncode, err(gone)) == (
+        1, "Error reading token: Unexpected response code: 403 (ACL not found)\n")
+    refused = run_cli(agent, "logout", "-token", "root")
+    assert (refused.returncode, err(refused)) == (
+        1, "Error destroying token: Unexpected response code: 403 (Permission denied: token "
+           "wasn't created via login)\n")
+
+    missing = run_cli(agent, "login", "-bearer-token-file", str(bearer), "-token-sink-file",
+                      str(sink))
+    assert (missing.returncode, err(missing)) == (1, "Missing required '-method' flag\n")
+    bearer.write_text("garbage")
+    bad = run_cli(agent, "login", "-method", unique, "-bearer-token-file", str(bearer),
+                  "-token-sink-file", str(tmp_path / "other"))
+    assert bad.returncode == 1
+    assert err(bad).startswith("Error logging in: Unexpected response code: 403 (")
+    assert not (tmp_path / "other").exists()
