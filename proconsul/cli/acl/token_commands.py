@@ -448,20 +448,9 @@ Usage: proconsul acl token delete [options] -accessor-id TOKEN
 """, "Delete an ACL token", delete, lambda fs: _accessor(fs, "delete"), formatted=False)
 
 
-def _list_flags(fs: FlagSet) -> None:
-    _meta(fs)
-    fs.string("filter-by-policy", "", "Only show tokens linked to this policy ID")
-    fs.string("filter-by-role", "", "Only show tokens linked to this role ID")
-    fs.string("filter-by-auth-method", "", "Only show tokens created by this auth method")
-    fs.string("filter-by-service-name", "", "Only show tokens with this service identity")
-
-
 def list_tokens(ctx: Context) -> int:
     try:
-        tokens, _ = acl_client(ctx).token_list(
-            ctx.query_options(), policy=ctx["filter-by-policy"], role=ctx["filter-by-role"],
-            auth_method=ctx["filter-by-auth-method"],
-            service_name=ctx["filter-by-service-name"])
+        tokens, _ = acl_client(ctx).token_list(ctx.query_options())
     except ClientError as err:
         raise Failure(f"Failed to retrieve the token list: {err}") from None
     return show_list(ctx, tokens, lambda t: format_token(t, ctx["meta"], listing=True), "\n")
@@ -475,7 +464,7 @@ Usage: proconsul acl token list [options]
   Example:
 
           $ proconsul acl token list
-""", "List ACL tokens", list_tokens, _list_flags)
+""", "List ACL tokens", list_tokens, _meta)
 
 
 # ---- set-agent-token --------------------------------------------------------------------
