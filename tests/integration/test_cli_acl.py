@@ -228,6 +228,20 @@ def test_roles_auth_methods_binding_rules_templates(agent, unique: str, tmp_path
     assert out(acl(agent, "auth-method", "delete", "-name", unique)) == \
         f'Auth-method "{unique}" deleted successfully\n'
 
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    k8s = acl(agent, "auth-method", "create", "-type", "kubernetes", "-name", f"{unique}-k8s",
+              "-kubernetes-host", "https://127.0.0.1:6443", "-kubernetes-ca-cert", f"@{ca}",
+              "-kubernetes-service-account-jwt", "jwt-text", "-format", "json")
+    assert k8s.returncode == 0, err(k8s)
+    assert json.loads(out(k8s))["Config"] == {"Host": "https://127.0.0.1:6443",
+                                              "CACert": ca.read_text(),
+                                              "ServiceAccountJWT": "jwt-text"}
+    no_host = acl(agent, "auth-method", "create", "-type", "kubernetes", "-name", "x")
+    assert (no_host.returncode, err(no_host)) == (1, "Missing required '-kubernetes-host' "
+                                                     "flag\n")
+    assert acl(agent, "auth-method", "delete", "-name", f"{unique}-k8s").returncode == 0
+
     assert "builtin/service" in out(acl(agent, "templated-policy", "list")).splitlines()
     preview = json.loads(out(acl(agent, "templated-policy", "preview", "-name",
                                  "builtin/service", "-var", "name:api", "-format", "json")))
