@@ -123,6 +123,11 @@ def test_errors_print_consul_texts_and_exit_1(agent, unique: str):
         (("token", "read", "-accessor-id", "ffff"),
          "Error determining token ID: No such token ID with prefix: ffff\n"),
         (("policy", "list", "-format", "yaml"), "Unknown format: yaml\n"),
+        (("token", "update", "-accessor-id", "anonymous", "-policy-name", "a",
+          "-append-policy-name", "b"),
+         "Cannot combine the use of policy-id/policy-name flags with append- variants. To set "
+         "or overwrite existing policies, use -policy-id or -policy-name. To append to "
+         "existing policies, use -append-policy-id or -append-policy-name.\n"),
         (("set-agent-token", "dns"), "Missing TYPE and TOKEN arguments\n"),
         (("set-agent-token", "bogus", "x"),
          'Failed setting token: Unexpected response code: 404 (Token "bogus" is unknown)\n'),

@@ -453,9 +453,9 @@ def _template(ctx: Context) -> dict:
     except APIError as err:
         if err.status == 404:
             raise Failure(f'Templated policy "{ctx["name"]}" not found') from None
-        raise Failure(f"Error reading templated policy {ctx['name']!r}: {err}") from None
+        raise Failure(f'Error reading templated policy "{ctx["name"]}": {err}') from None
     except ClientError as err:
-        raise Failure(f"Error reading templated policy {ctx['name']!r}: {err}") from None
+        raise Failure(f'Error reading templated policy "{ctx["name"]}": {err}') from None
 
 
 def templated_policy_read(ctx: Context) -> int:

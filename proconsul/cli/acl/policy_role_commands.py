@@ -165,7 +165,7 @@ def policy_update(ctx: Context) -> int:
     try:
         updated, _ = acl_client(ctx).policy_update(policy)
     except ClientError as err:
-        raise Failure(f"Error updating policy {pid!r}: {err}".replace("'", '"')) from None
+        raise Failure(f'Error updating policy "{pid}": {err}') from None
     return show(ctx, updated, lambda: format_policy(updated, ctx["meta"]))
 
 

@@ -292,11 +292,27 @@ def _update_flags(fs: FlagSet) -> None:
                    f"the token's existing {kind.replace('-', ' ')}.")
 
 
-def _combine(ctx: Context, kind: str, replace: list[str], append: list[str]) -> None:
+# (what the replacing flags are called, the noun, replacing flags, appending flags)
+_COMBINE = {
+    "policy": ("policy-id/policy-name flags", "policies", "-policy-id or -policy-name",
+               "-append-policy-id or -append-policy-name"),
+    "role": ("role-id/role-name flags", "roles", "-role-id or -role-name",
+             "-append-role-id or -append-role-name"),
+    "service": ("service-identity flag", "service identities", "-service-identity",
+                "-append-service-identity"),
+    "node": ("node-identity flag", "node identities", "-node-identity",
+             "-append-node-identity"),
+}
+
+
+def _combine(kind: str, replace: list[str], append: list[str]) -> None:
+    """Consul refuses a replacing flag together with its -append- variant."""
     if replace and append:
-        raise Failure(f"Cannot combine the use of {kind} flags with append- variants. "
-                      f"To set or overwrite existing {kind.split('-')[0]}s, use the plain "
-                      f"flags. To append, use the -append- variants.")
+        flags, noun, plain, appending = _COMBINE[kind]
+        variant = "append- variants" if kind in ("policy", "role") else f"append-{flags[:-5]}"
+        raise Failure(f"Cannot combine the use of {flags} with {variant}. To set or "
+                      f"overwrite existing {noun}, use {plain}. To append to existing "
+                      f"{noun}, use {appending}.")
 
 
 def _merged(old: list, new: list, key) -> list:
@@ -321,8 +337,8 @@ def update(ctx: Context) -> int:
         _update_roles(ctx, acl, token)
     except ClientError as err:
         raise Failure(f"Error resolving links: {err}") from None
-    _combine(ctx, "service-identity", ctx["service-identity"], ctx["append-service-identity"])
-    _combine(ctx, "node-identity", ctx["node-identity"], ctx["append-node-identity"])
+    _combine("service", ctx["service-identity"], ctx["append-service-identity"])
+    _combine("node", ctx["node-identity"], ctx["append-node-identity"])
     services = service_identities(ctx["service-identity"] or ctx["append-service-identity"])
     if ctx["merge-service-identities"] or ctx["append-service-identity"]:
         named = {s["ServiceName"]: s for s in token.get("ServiceIdentities") or []}
@@ -348,7 +364,7 @@ def update(ctx: Context) -> int:
 def _update_policies(ctx: Context, acl, token: dict) -> None:
     replace = ctx["policy-id"] or ctx["policy-name"]
     append = ctx["append-policy-id"] or ctx["append-policy-name"]
-    _combine(ctx, "policy-id/policy-name", replace, append)
+    _combine("policy", replace, append)
     old = token.get("Policies") or []
     if ctx["merge-policies"]:
         new = policy_links(acl, ctx["policy-id"], ctx["policy-name"])
@@ -363,7 +379,7 @@ def _update_policies(ctx: Context, acl, token: dict) -> None:
 def _update_roles(ctx: Context, acl, token: dict) -> None:
     replace = ctx["role-id"] or ctx["role-name"]
     append = ctx["append-role-id"] or ctx["append-role-name"]
-    _combine(ctx, "role-id/role-name", replace, append)
+    _combine("role", replace, append)
     old = token.get("Roles") or []
     if ctx["merge-roles"]:
         new = role_links(acl, ctx["role-id"], ctx["role-name"])
