@@ -1,4 +1,5 @@
-"""Login with a ``jwt`` auth method: verify the bearer token, then bind it to ACL links.
+"""Login: verify a bearer token (``jwt`` here; kubernetes in kubernetes_login.py), then
+bind the identity it proves to ACL links with the method's binding rules.
 
 Only statically configured keys (``JWTValidationPubKeys``) are supported; the
 claims that binding rules see are ``value.<name>`` (``ClaimMappings``) and
@@ -39,6 +40,12 @@ LoginFields = msgspec.defstruct("LoginFields", [
     ("value", dict[str, str], msgspec.field(default_factory=dict)),
     ("list", dict[str, list[str]], msgspec.field(default_factory=dict)),
 ])
+
+
+class KubernetesFields(msgspec.Struct):
+    """What a kubernetes login shows binding rules: ``serviceaccount.<name|namespace|uid>``."""
+
+    serviceaccount: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 @dataclass
@@ -91,8 +98,46 @@ def _seconds(config: dict[str, Any], key: str, default: float) -> float:
         return default
 
 
-def verify_jwt(method: ACLAuthMethod, bearer: str, now: datetime) -> LoginFields:
-    """Check the JWT's signature and claims against the method's config."""
+def _int(value: str) -> int:
+    return int.from_bytes(_b64(value))
+
+
+_CURVES = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1}
+
+
+def jwks_keys(document: Any) -> list[Any]:
+    """The public keys of a JWKS document (RSA, EC and Ed25519; others skipped)."""
+    keys = []
+    for jwk in (document or {}).get("keys", []) if isinstance(document, dict) else []:
+        try:
+            kty = jwk.get("kty")
+            if kty == "RSA":
+                keys.append(rsa.RSAPublicNumbers(_int(jwk["e"]), _int(jwk["n"])).public_key())
+            elif kty == "EC" and jwk.get("crv") in _CURVES:
+                keys.append(ec.EllipticCurvePublicNumbers(
+                    _int(jwk["x"]), _int(jwk["y"]), _CURVES[jwk["crv"]]()).public_key())
+            elif kty == "OKP" and jwk.get("crv") == "Ed25519":
+                keys.append(ed25519.Ed25519PublicKey.from_public_bytes(_b64(jwk["x"])))
+        except (KeyError, ValueError, TypeError, AttributeError, LoginError):
+            continue
+    return keys
+
+
+def static_keys(config: dict[str, Any]) -> list[Any]:
+    """The keys of ``JWTValidationPubKeys`` (PEM)."""
+    keys = []
+    for text in config.get("JWTValidationPubKeys") or []:
+        try:
+            keys.append(serialization.load_pem_public_key(text.encode()))
+        except (ValueError, TypeError):
+            continue
+    return keys
+
+
+def verify_jwt(method: ACLAuthMethod, bearer: str, now: datetime,
+               keys: list[Any] | None = None) -> LoginFields:
+    """Check the JWT's signature (with ``keys``, else the static keys) and claims
+    against the method's config."""
     config = method.Config or {}
     parts = bearer.split(".")
     if len(parts) != 3:
@@ -104,14 +149,13 @@ def verify_jwt(method: ACLAuthMethod, bearer: str, now: datetime) -> LoginFields
         raise LoginError("invalid bearer token: not a JWT") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise LoginError("invalid bearer token: not a JWT")
-    keys = config.get("JWTValidationPubKeys") or []
+    keys = static_keys(config) if keys is None else keys
     if not keys:
-        raise LoginError("auth method has no JWTValidationPubKeys (JWKS and OIDC discovery "
-                         "are not supported yet)")
+        raise LoginError("no keys to verify the token with (JWTValidationPubKeys or JWKSURL; "
+                         "OIDC discovery is not supported yet)")
     signed, signature = f"{parts[0]}.{parts[1]}".encode(), _b64(parts[2])
-    for pem in keys:
+    for key in keys:
         try:
-            key = serialization.load_pem_public_key(pem.encode())
             _verify(key, str(header.get("alg", "")), signed, signature)
             break
         except (InvalidSignature, ValueError, TypeError):
@@ -161,23 +205,24 @@ def _claim(claims: dict[str, Any], name: str) -> Any:
     return node
 
 
-def interpolate(text: str, fields: LoginFields) -> str:
-    """``${value.x}`` / ``${list.x}`` replaced; an unknown name is an error."""
+def interpolate(text: str, fields: Any) -> str:
+    """``${value.x}`` (or ``${serviceaccount.name}``) replaced; an unknown name is an error."""
     def sub(match: re.Match[str]) -> str:
         kind, _, name = match.group(1).strip().partition(".")
-        if kind == "value" and name in fields.value:
-            return fields.value[name]
+        values = getattr(fields, kind, None) if kind != "list" else None
+        if isinstance(values, dict) and isinstance(values.get(name), str):
+            return values[name]
         raise LoginError(f"cannot interpolate {match.group(0)}: unknown selector")
     return _INTERPOLATION.sub(sub, text)
 
 
-def bind(rules: list[ACLBindingRule], fields: LoginFields) -> Bindings:
+def bind(rules: list[ACLBindingRule], fields: Any) -> Bindings:
     """Apply every binding rule whose selector matches ``fields``."""
     out = Bindings()
     for rule in rules:
         if rule.Selector:
             try:
-                if not compile_filter(rule.Selector, LoginFields).matches(fields):
+                if not compile_filter(rule.Selector, type(fields)).matches(fields):
                     continue
             except FilterError:
                 continue

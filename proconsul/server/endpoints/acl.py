@@ -8,9 +8,11 @@ how client agents resolve tokens). With ACLs off every call fails
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +20,8 @@ from typing import TYPE_CHECKING
 from msgspec import UNSET
 from msgspec.structs import replace
 
-from proconsul.server.acl.jwt_login import LoginError, bind, verify_jwt
+from proconsul.server.acl.jwt_login import LoginError, bind, jwks_keys, verify_jwt
+from proconsul.server.acl.kubernetes_login import verify_kubernetes
 from proconsul.server.acl.resolver import ERR_NOT_FOUND, ACLNotFound, ResolvedToken, expand
 from proconsul.server.acl.validate import (
     auth_method_for_set,
@@ -121,6 +124,26 @@ BOOTSTRAP_DESCRIPTION = "Bootstrap Token (Global Management)"
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+JWKS_TIMEOUT = 10.0
+
+
+async def _fetch_jwks(config: dict) -> list | None:
+    """The keys at the method's ``JWKSURL`` (None when it has none)."""
+    url = config.get("JWKSURL")
+    if not url:
+        return None
+
+    def fetch() -> bytes:
+        with urllib.request.urlopen(url, timeout=JWKS_TIMEOUT) as response:  # noqa: S310
+            return response.read(1 << 20)
+
+    try:
+        document = json.loads(await asyncio.to_thread(fetch))
+    except (OSError, ValueError) as err:
+        raise LoginError(f"failed to fetch JWKS from {url}: {err}") from None
+    return jwks_keys(document)
 
 
 class ACLEndpoint:
@@ -479,10 +502,14 @@ class ACLEndpoint:
         method = store.acl_auth_methods.get(auth.AuthMethod)
         if method is None:
             raise ACLNotFound()
-        if method.Type != "jwt":
+        if method.Type not in ("jwt", "kubernetes"):
             raise BadRequest(f'auth method type "{method.Type}" is not supported for login yet')
         try:
-            fields = verify_jwt(method, auth.BearerToken, _now())
+            if method.Type == "kubernetes":
+                fields = await verify_kubernetes(method, auth.BearerToken)
+            else:
+                keys = await _fetch_jwks(method.Config or {})
+                fields = verify_jwt(method, auth.BearerToken, _now(), keys)
             bindings = bind(store.acl_binding_rule_list(None, method.Name)[1], fields)
         except LoginError as err:
             raise Forbidden(f"Permission denied: {err}") from None

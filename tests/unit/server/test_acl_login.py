@@ -120,3 +120,113 @@ async def test_forged_signature_is_denied(server, keys):  # noqa: F811
         await login(server, forged)
     with pytest.raises(Forbidden, match="not a JWT"):
         await login(server, "garbage")
+
+
+def jwk_of(key) -> dict:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        numbers = key.public_key().public_numbers()
+        return {"kty": "EC", "crv": "P-256", "x": b64(numbers.x.to_bytes(32)),
+                "y": b64(numbers.y.to_bytes(32))}
+    numbers = key.public_key().public_numbers()
+    return {"kty": "RSA", "e": b64(numbers.e.to_bytes(3)),
+            "n": b64(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8))}
+
+
+@pytest.fixture
+def jwks_server(keys):
+    import http.server
+    import threading
+
+    document = json.dumps({"keys": [jwk_of(keys[0]), jwk_of(keys[1])]}).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/jwks"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+async def test_login_with_keys_from_a_jwks_url(server, keys, jwks_server):  # noqa: F811
+    await setup_method(server, keys, JWTValidationPubKeys=[], JWKSURL=jwks_server)
+    for bearer in (sign_es256(keys[0], claims()), sign_rs256(keys[1], claims())):
+        token = await login(server, bearer)
+        assert [s.ServiceName for s in token.ServiceIdentities] == ["web"]
+    with pytest.raises(Forbidden, match="failed to verify signature"):
+        await login(server, sign_es256(ec.generate_private_key(ec.SECP256R1()), claims()))
+
+
+@pytest.fixture
+def kube_api():
+    """A TokenReview API: token "good" is default/api-sa (annotated service name "api"),
+    "plain" is default/worker; the reviewer must present "reviewer-jwt"."""
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _reply(self, body: dict) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:  # noqa: N802
+            assert self.headers["Authorization"] == "Bearer reviewer-jwt"
+            review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            token = review["spec"]["token"]
+            seen.append(token)
+            users = {"good": "system:serviceaccount:default:api-sa",
+                     "plain": "system:serviceaccount:default:worker"}
+            if token not in users:
+                self._reply({"status": {"authenticated": False, "error": "invalid token"}})
+                return
+            self._reply({"status": {"authenticated": True,
+                                    "user": {"username": users[token], "uid": "u-1"}}})
+
+        def do_GET(self) -> None:  # noqa: N802
+            annotations = ({"consul.hashicorp.com/service-name": "api"}
+                           if self.path.endswith("/api-sa") else {})
+            self._reply({"metadata": {"annotations": annotations}})
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
+    httpd.shutdown()
+    httpd.server_close()
+
+
+async def test_kubernetes_login_through_token_review(server, kube_api):  # noqa: F811
+    host, seen = kube_api
+    await server.rpc("ACL.AuthMethodSet", ACLAuthMethodSetRequest(AuthMethod=ACLAuthMethod(
+        Name="k8s", Type="kubernetes",
+        Config={"Host": host, "CACert": "", "ServiceAccountJWT": "reviewer-jwt"}), Token=ROOT))
+    await server.rpc("ACL.BindingRuleSet", ACLBindingRuleSetRequest(BindingRule=ACLBindingRule(
+        AuthMethod="k8s", BindType="service", BindName="${serviceaccount.name}",
+        Selector="serviceaccount.namespace == default"), Token=ROOT))
+
+    async def k8s_login(bearer: str):
+        return await server.rpc("ACL.Login", ACLLoginRequest(Auth=ACLLoginParams(
+            AuthMethod="k8s", BearerToken=bearer)))
+
+    assert [s.ServiceName for s in (await k8s_login("good")).ServiceIdentities] == ["api"]
+    assert [s.ServiceName for s in (await k8s_login("plain")).ServiceIdentities] == ["worker"]
+    with pytest.raises(Forbidden, match="lookup failed: invalid token"):
+        await k8s_login("forged")
+    assert seen == ["good", "plain", "forged"]
