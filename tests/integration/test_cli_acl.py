@@ -61,6 +61,13 @@ def test_policy_and_token_lifecycle(agent, unique: str, tmp_path: Path):
     listed = out(acl(agent, "policy", "list"))
     assert f"{unique}:\n   ID:           {policy_id}\n   Description:  app policy\n" in listed
 
+    chosen = json.loads(out(acl(agent, "token", "create", "-policy-name", unique,
+                                "-accessor", "0e9a4a5e-5b1c-4c7e-8e0f-3a2b1c0d9e8f",
+                                "-secret", "6f1d2c3b-4a59-4e87-b6c5-d4e3f2a1b0c9",
+                                "-local", "-format", "json")))
+    assert (chosen["AccessorID"], chosen["SecretID"], chosen["Local"]) == (
+        "0e9a4a5e-5b1c-4c7e-8e0f-3a2b1c0d9e8f", "6f1d2c3b-4a59-4e87-b6c5-d4e3f2a1b0c9", True)
+    assert acl(agent, "token", "delete", "-accessor-id", chosen["AccessorID"]).returncode == 0
     token = json.loads(out(acl(agent, "token", "create", "-description", "app token",
                                "-policy-name", unique, "-service-identity", "web:dc1",
                                "-expires-ttl", "1h", "-format", "json")))
@@ -257,15 +264,18 @@ def test_bootstrap_once_on_a_fresh_agent(tmp_path: Path):
     fresh = start_acl_agent(tmp_path / "acl.hcl",
                             'acl {\n enabled = true\n default_policy = "deny"\n}\n')
     try:
+        secret = tmp_path / "secret"
+        secret.write_text("4a5c0a8e-2c4e-4b8a-9a57-0d3c6f1e2b7d\n")
         tries = []
 
         def bootstrapped() -> bool:  # a dev agent may still be electing itself
-            tries.append(run_cli(fresh, "acl", "bootstrap", "-format", "json"))
+            tries.append(run_cli(fresh, "acl", "bootstrap", "-format", "json", str(secret)))
             return "leader" not in err(tries[-1])
         wait_until(bootstrapped, what="a leader to bootstrap")
         first = tries[-1]
         assert first.returncode == 0, err(first)
         token = json.loads(out(first))
+        assert token["SecretID"] == "4a5c0a8e-2c4e-4b8a-9a57-0d3c6f1e2b7d"
         assert token["Policies"] == [{"ID": "00000000-0000-0000-0000-000000000001",
                                       "Name": "global-management"}]
         me = run_cli(fresh, "acl", "token", "read", "-self",
