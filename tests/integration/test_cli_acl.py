@@ -336,3 +336,33 @@ def test_jwt_login_writes_the_sink_and_logout_destroys_it(agent, unique: str, tm
     assert bad.returncode == 1
     assert err(bad).startswith("Error logging in: Unexpected response code: 403 (")
     assert not (tmp_path / "other").exists()
+
+
+def test_api_client_filters_replication_and_agent_token(agent, unique: str):
+    from proconsul.api import APIError, Client, Config
+
+    acl_api = Client(Config(address=f"{agent.host}:{agent.port}", token="root")).acl()
+    policy, _ = acl_api.policy_create({"Name": unique, "Rules": 'node "" { policy = "read" }'})
+    role, _ = acl_api.role_create({"Name": unique, "Policies": [{"ID": policy["ID"]}]})
+    by_policy, _ = acl_api.token_create({"Policies": [{"ID": policy["ID"]}]})
+    by_role, _ = acl_api.token_create({"Roles": [{"Name": unique}]})
+    by_service, _ = acl_api.token_create({"ServiceIdentities": [{"ServiceName": unique}]})
+    assert [t["AccessorID"] for t in acl_api.token_list(policy=policy["ID"])[0]] == [
+        by_policy["AccessorID"]]
+    assert [t["AccessorID"] for t in acl_api.token_list(role=role["ID"])[0]] == [
+        by_role["AccessorID"]]
+    assert [t["AccessorID"] for t in acl_api.token_list(service_name=unique)[0]] == [
+        by_service["AccessorID"]]
+    assert [r["ID"] for r in acl_api.role_list(policy=policy["ID"])[0]] == [role["ID"]]
+    assert acl_api.role_read_by_name(unique)[0]["ID"] == role["ID"]
+    assert acl_api.policy_read_by_name(unique)[0]["ID"] == policy["ID"]
+    replication, _ = acl_api.replication()
+    assert replication["Enabled"] is False
+    acl_api.set_agent_token("agent", "root")
+    for token in (by_policy, by_role, by_service):
+        acl_api.token_delete(token["AccessorID"])
+    acl_api.role_delete(role["ID"])
+    acl_api.policy_delete(policy["ID"])
+    with pytest.raises(APIError) as missing:
+        acl_api.policy_read_by_name(unique)
+    assert missing.value.status == 404
