@@ -78,6 +78,10 @@ class Client:
         from proconsul.api.snapshot import Snapshot
         return Snapshot(self)
 
+    def acl(self):
+        from proconsul.api.acl import ACL
+        return ACL(self)
+
     # -- requests --------------------------------------------------------
     def _path(self, path: str, params: list[tuple[str, str]]) -> str:
         quoted = urllib.parse.quote(path, safe="/:@")

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from proconsul.api.errors import ClientError
+
 DEFAULT_ADDRESS = "127.0.0.1:8500"
 
 
@@ -55,10 +57,18 @@ class Config:
             self.address = address
 
     def effective_token(self) -> str:
-        """The token, read from ``token_file`` when one is set (Consul re-reads it per client)."""
+        """The token: ``token_file``'s content when it has one (it wins over ``token``, as in
+        Consul's api.NewClient), else ``token``."""
         if self.token_file:
-            with open(self.token_file) as f:
-                return f.read().strip()
+            try:
+                with open(self.token_file) as f:
+                    text = f.read().strip()
+            except OSError as err:
+                reason = (err.strerror or str(err)).lower()  # Go's *PathError wording
+                raise ClientError(f"Error loading token file: open {self.token_file}: "
+                                  f"{reason}") from None
+            if text:
+                return text
         return self.token
 
     @classmethod

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from proconsul.api import Client, Config, QueryOptions
+from proconsul.api import Client, ClientError, Config, QueryOptions
 from proconsul.cli.flags import FlagError, FlagSet, HelpRequested
 
 CLIENT_FLAGS = {
@@ -132,7 +132,11 @@ class Command:
         except FlagError as err:
             print(f"{err}\n{self.help()}", file=sys.stderr)
             return 1
-        return self.run(Context(values, rest, fs.given))
+        try:
+            return self.run(Context(values, rest, fs.given))
+        except ClientError as err:  # e.g. an unreadable token file: Consul's APIClient error
+            print(f"Error connecting to Consul agent: {err}", file=sys.stderr)
+            return 1
 
 
 def parse_map(items: list[str], sep: str = "=") -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""``proconsul acl ...``, ``login`` and ``logout``: Consul's ACL commands."""

@@ -1,0 +1,428 @@
+"""``proconsul acl policy create|read|update|delete|list`` and ``acl role ...``."""
+
+from __future__ import annotations
+
+from proconsul.api import APIError, ClientError
+from proconsul.cli.acl.common import (
+    Failure,
+    acl_client,
+    acl_command,
+    format_policy,
+    format_policy_entry,
+    format_role,
+    identity_flags,
+    load_data,
+    node_identities,
+    policy_id,
+    policy_links,
+    role_id,
+    service_identities,
+    show,
+    show_list,
+    templated_policies,
+)
+from proconsul.cli.command import Context
+from proconsul.cli.flags import FlagSet
+
+META = ("Indicates that {0} metadata such as the content hash and raft indices should be "
+        "shown for each entry")
+
+
+def _policy_fields(fs: FlagSet) -> None:
+    fs.boolean("meta", False, META.format("policy"))
+    fs.string("description", "", "A description of the policy")
+    fs.strings("valid-datacenter", "Datacenter that the policy should be valid within. "
+               "This flag may be specified multiple times")
+    fs.string("rules", "", "The policy rules. May be prefixed with '@' to indicate that the "
+              "value is a file path to load the rules from. '-' may also be given to "
+              "indicate that the rules are available on stdin")
+
+
+def _create_policy_flags(fs: FlagSet) -> None:
+    _policy_fields(fs)
+    fs.string("name", "", "The new policy's name. This flag is required.")
+
+
+def _rules(ctx: Context) -> str:
+    try:
+        return load_data(ctx["rules"])
+    except Failure as err:
+        raise Failure(f"Error loading rules: {err}") from None
+
+
+def policy_create(ctx: Context) -> int:
+    if not ctx["name"]:
+        raise Failure("Missing require '-name' flag")
+    policy = {"Name": ctx["name"], "Description": ctx["description"], "Rules": _rules(ctx)}
+    if ctx["valid-datacenter"]:
+        policy["Datacenters"] = ctx["valid-datacenter"]
+    try:
+        created, _ = acl_client(ctx).policy_create(policy)
+    except ClientError as err:
+        raise Failure(f"Failed to create new policy: {err}") from None
+    return show(ctx, created, lambda: format_policy(created, ctx["meta"]))
+
+
+POLICY_CREATE = acl_command("""
+Usage: proconsul acl policy create -name NAME [options]
+
+  Both the -rules and -from-token option values allow loading the value
+  from stdin, a file or the raw value. To use stdin pass '-' as the value.
+  To load the value from a file prefix the value with an '@'. Any other
+  values will be used directly. (-from-token, for legacy tokens, is not supported.)
+
+  Create a new policy:
+
+          $ proconsul acl policy create -name "new-policy" \\
+                                        -description "This is an example policy" \\
+                                        -valid-datacenter "dc1" \\
+                                        -valid-datacenter "dc2" \\
+                                        -rules @rules.hcl
+""", "Create an ACL policy", policy_create, _create_policy_flags)
+
+
+def _which_policy(fs: FlagSet, what: str) -> None:
+    fs.string("id", "", f"The ID of the policy to {what}. It may be specified as a unique "
+              "ID prefix but will error if the prefix matches multiple policy IDs")
+    fs.string("name", "", f"The name of the policy to {what}.")
+
+
+def _policy_id(ctx: Context) -> str:
+    """The policy the ``-id`` (or a unique prefix of it) or ``-name`` flag names."""
+    acl = acl_client(ctx)
+    try:
+        if ctx["id"]:
+            return policy_id(acl, ctx["id"])
+        if ctx["name"]:
+            return acl.policy_read_by_name(ctx["name"])[0]["ID"]
+    except APIError as err:
+        if err.status == 404:
+            raise Failure(f"Error determining policy ID: No such policy with name "
+                          f"{ctx['name']}") from None
+        raise Failure(f"Error determining policy ID: {err}") from None
+    except (ClientError, Failure) as err:
+        raise Failure(f"Error determining policy ID: {err}") from None
+    raise Failure("Must specify either the -id or -name parameters")
+
+
+def _read_policy(ctx: Context, pid: str) -> dict:
+    try:
+        return acl_client(ctx).policy_read(pid, ctx.query_options())[0]
+    except APIError as err:
+        if err.status == 404:
+            raise Failure(f'Policy not found with ID "{pid}"') from None
+        raise Failure(f'Error reading policy "{pid}": {err}') from None
+    except ClientError as err:
+        raise Failure(f'Error reading policy "{pid}": {err}') from None
+
+
+def policy_read(ctx: Context) -> int:
+    policy = _read_policy(ctx, _policy_id(ctx))
+    return show(ctx, policy, lambda: format_policy(policy, ctx["meta"]))
+
+
+POLICY_READ = acl_command("""
+Usage: proconsul acl policy read [options] POLICY
+
+  This command will retrieve and print out the details
+  of a single policy.
+
+  Read:
+
+          $ proconsul acl policy read -id fdabbcb5-9de5-4b1a-961f-77214ae88cba
+
+  Read by name:
+
+          $ proconsul acl policy read -name my-policy
+""", "Read an ACL policy", policy_read,
+    lambda fs: (fs.boolean("meta", False, META.format("policy")), _which_policy(fs, "read")))
+
+
+def _update_policy_flags(fs: FlagSet) -> None:
+    _policy_fields(fs)
+    _which_policy(fs, "update")
+    fs.boolean("no-merge", False, "Do not merge the current policy information with what "
+               "is provided to the command. Instead overwrite all fields with the exception "
+               "of the policy ID which is immutable.")
+
+
+def policy_update(ctx: Context) -> int:
+    pid = _policy_id(ctx)
+    rules = _rules(ctx) if ctx["rules"] else ""
+    if ctx["no-merge"]:
+        policy = {"ID": pid, "Name": ctx["name"], "Description": ctx["description"],
+                  "Rules": rules, "Datacenters": ctx["valid-datacenter"]}
+    else:
+        policy = _read_policy(ctx, pid)
+        if ctx["id"] and ctx["name"]:
+            policy["Name"] = ctx["name"]
+        if "description" in ctx.given:
+            policy["Description"] = ctx["description"]
+        if ctx["rules"]:
+            policy["Rules"] = rules
+        if ctx["valid-datacenter"]:
+            policy["Datacenters"] = ctx["valid-datacenter"]
+    try:
+        updated, _ = acl_client(ctx).policy_update(policy)
+    except ClientError as err:
+        raise Failure(f'Error updating policy "{pid}": {err}') from None
+    return show(ctx, updated, lambda: format_policy(updated, ctx["meta"]))
+
+
+POLICY_UPDATE = acl_command("""
+Usage: proconsul acl policy update [options]
+
+  Updates a policy. By default it will merge the policy information with its
+  current state so that you do not have to provide all parameters. This
+  behavior can be disabled by passing -no-merge.
+
+  Rename the Policy:
+
+          $ proconsul acl policy update -id abcd -name "better-name"
+
+  Update the Rules:
+
+          $ proconsul acl policy update -id abcd -rules @rules.hcl
+""", "Update an ACL policy", policy_update, _update_policy_flags)
+
+
+def policy_delete(ctx: Context) -> int:
+    pid = _policy_id(ctx)
+    try:
+        acl_client(ctx).policy_delete(pid)
+    except ClientError as err:
+        raise Failure(f'Error deleting policy "{pid}": {err}') from None
+    ctx.info(f'Policy "{pid}" deleted successfully')
+    return 0
+
+
+POLICY_DELETE = acl_command("""
+Usage: proconsul acl policy delete [options] -id POLICY
+
+  Deletes an ACL policy by providing either the ID or a unique ID prefix.
+
+  Delete by prefix:
+
+          $ proconsul acl policy delete -id b6b85
+
+  Delete by name:
+
+          $ proconsul acl policy delete -name my-policy
+""", "Delete an ACL policy", policy_delete, lambda fs: _which_policy(fs, "delete"),
+    formatted=False)
+
+
+def policy_list(ctx: Context) -> int:
+    try:
+        policies, _ = acl_client(ctx).policy_list(ctx.query_options())
+    except ClientError as err:
+        raise Failure(f"Failed to retrieve the policy list: {err}") from None
+    return show_list(ctx, policies, lambda p: format_policy_entry(p, ctx["meta"]))
+
+
+POLICY_LIST = acl_command("""
+Usage: proconsul acl policy list [options]
+
+  This command lists all policies. By default it will not show metadata
+  like the content hash and raft indices.
+
+  Example:
+
+          $ proconsul acl policy list
+""", "Lists ACL policies", policy_list,
+    lambda fs: fs.boolean("meta", False, META.format("policy")))
+
+
+# ---- roles ------------------------------------------------------------------------------
+
+def _role_fields(fs: FlagSet) -> None:
+    fs.boolean("meta", False, META.format("role"))
+    fs.string("description", "", "A description of the role")
+    identity_flags(fs)
+
+
+def _role_links(ctx: Context, acl, role: dict) -> None:
+    role["Policies"] = policy_links(acl, ctx["policy-id"], ctx["policy-name"])
+    role["ServiceIdentities"] = service_identities(ctx["service-identity"])
+    role["NodeIdentities"] = node_identities(ctx["node-identity"])
+    role["TemplatedPolicies"] = templated_policies(ctx["templated-policy"], ctx["var"])
+
+
+def role_create(ctx: Context) -> int:
+    if not ctx["name"]:
+        raise Failure("Missing required '-name' flag")
+    if not any(ctx[k] for k in ("policy-id", "policy-name", "service-identity",
+                                "node-identity", "templated-policy")):
+        raise Failure("Cannot create a role without specifying -policy-name, -policy-id, "
+                      "-service-identity, -node-identity, or -templated-policy at least once")
+    acl = acl_client(ctx)
+    role = {"Name": ctx["name"], "Description": ctx["description"]}
+    try:
+        _role_links(ctx, acl, role)
+        created, _ = acl.role_create({k: v for k, v in role.items() if v != []})
+    except ClientError as err:
+        raise Failure(f"Failed to create new role: {err}") from None
+    return show(ctx, created, lambda: format_role(created, ctx["meta"]))
+
+
+ROLE_CREATE = acl_command("""
+Usage: proconsul acl role create -name NAME [options]
+
+  Create a new role:
+
+          $ proconsul acl role create -name "new-role" \\
+                                      -description "This is an example role" \\
+                                      -policy-id b52fc3de-5 \\
+                                      -policy-name "acl-replication" \\
+                                      -service-identity "web" \\
+                                      -service-identity "db:east,west"
+""", "Create an ACL role", role_create,
+    lambda fs: (_role_fields(fs), fs.string("name", "", "The new role's name. This flag is "
+                                            "required.")))
+
+
+def _which_role(fs: FlagSet, what: str) -> None:
+    fs.string("id", "", f"The ID of the role to {what}. It may be specified as a unique ID "
+              "prefix but will error if the prefix matches multiple role IDs")
+    fs.string("name", "", f"The name of the role to {what}.")
+
+
+def _role(ctx: Context) -> dict:
+    acl = acl_client(ctx)
+    try:
+        if ctx["id"]:
+            rid = role_id(acl, ctx["id"])
+            return acl.role_read(rid, ctx.query_options())[0]
+        if ctx["name"]:
+            return acl.role_read_by_name(ctx["name"], ctx.query_options())[0]
+    except APIError as err:
+        if err.status == 404:
+            which = f'ID "{ctx["id"]}"' if ctx["id"] else f'name "{ctx["name"]}"'
+            raise Failure(f"Role not found with {which}") from None
+        raise Failure(f"Error reading role: {err}") from None
+    except (ClientError, Failure) as err:
+        raise Failure(f"Error determining role ID: {err}") from None
+    raise Failure("Must specify either the -id or -name parameters")
+
+
+def role_read(ctx: Context) -> int:
+    role = _role(ctx)
+    return show(ctx, role, lambda: format_role(role, ctx["meta"]))
+
+
+ROLE_READ = acl_command("""
+Usage: proconsul acl role read [options] ROLE
+
+  This command will retrieve and print out the details of a single role.
+
+  Read:
+
+          $ proconsul acl role read -id fdabbcb5-9de5-4b1a-961f-77214ae88cba
+
+  Read by name:
+
+          $ proconsul acl role read -name my-policy
+""", "Read an ACL role", role_read,
+    lambda fs: (fs.boolean("meta", False, META.format("role")), _which_role(fs, "read")))
+
+
+def role_update(ctx: Context) -> int:
+    if not ctx["id"]:
+        raise Failure("Cannot update a role without specifying the -id parameter")
+    name, ctx.values["name"] = ctx["name"], ""
+    role = _role(ctx)
+    acl = acl_client(ctx)
+    if name:
+        role["Name"] = name
+    if "description" in ctx.given or ctx["no-merge"]:
+        role["Description"] = ctx["description"]
+    try:
+        if ctx["no-merge"]:
+            _role_links(ctx, acl, role)
+        else:
+            new = policy_links(acl, ctx["policy-id"], ctx["policy-name"])
+            have = {p.get("ID") for p in role.get("Policies") or []} | \
+                {p.get("Name") for p in role.get("Policies") or []}
+            role["Policies"] = (role.get("Policies") or []) + [
+                p for p in new if (p.get("ID") or p.get("Name")) not in have]
+            by_name = {s["ServiceName"]: s for s in role.get("ServiceIdentities") or []}
+            by_name.update({s["ServiceName"]: s
+                            for s in service_identities(ctx["service-identity"])})
+            role["ServiceIdentities"] = list(by_name.values())
+            nodes = role.get("NodeIdentities") or []
+            role["NodeIdentities"] = nodes + [n for n in node_identities(ctx["node-identity"])
+                                              if n not in nodes]
+            if ctx["templated-policy"]:
+                role["TemplatedPolicies"] = (role.get("TemplatedPolicies") or []) + \
+                    templated_policies(ctx["templated-policy"], ctx["var"])
+        updated, _ = acl.role_update(role)
+    except ClientError as err:
+        raise Failure(f'Error updating role "{role.get("ID")}": {err}') from None
+    return show(ctx, updated, lambda: format_role(updated, ctx["meta"]))
+
+
+ROLE_UPDATE = acl_command("""
+Usage: proconsul acl role update [options]
+
+  Updates a role. By default it will merge the role information with its
+  current state so that you do not have to provide all parameters. This
+  behavior can be disabled by passing -no-merge.
+
+  Rename the role:
+
+          $ proconsul acl role update -id abcd -name "better-name"
+
+  Add a policy:
+
+          $ proconsul acl role update -id abcd -policy-name "other-policy"
+""", "Update an ACL role", role_update,
+    lambda fs: (_role_fields(fs), _which_role(fs, "update"),
+                fs.boolean("no-merge", False, "Do not merge the current role information "
+                           "with what is provided to the command. Instead overwrite all "
+                           "fields with the exception of the role ID which is immutable.")))
+
+
+def role_delete(ctx: Context) -> int:
+    role = _role(ctx)
+    try:
+        acl_client(ctx).role_delete(role["ID"])
+    except ClientError as err:
+        raise Failure(f'Error deleting role "{role["ID"]}": {err}') from None
+    ctx.info(f'Role "{role["ID"]}" deleted successfully')
+    return 0
+
+
+ROLE_DELETE = acl_command("""
+Usage: proconsul acl role delete [options] -id ROLE
+
+  Deletes an ACL role by providing either the ID or a unique ID prefix.
+
+  Delete by prefix:
+
+          $ proconsul acl role delete -id b6b85
+
+  Delete by name:
+
+          $ proconsul acl role delete -name my-role
+""", "Delete an ACL role", role_delete, lambda fs: _which_role(fs, "delete"),
+    formatted=False)
+
+
+def role_list(ctx: Context) -> int:
+    try:
+        roles, _ = acl_client(ctx).role_list(ctx.query_options())
+    except ClientError as err:
+        raise Failure(f"Failed to retrieve the role list: {err}") from None
+    return show_list(ctx, roles, lambda r: format_role(r, ctx["meta"], listing=True))
+
+
+ROLE_LIST = acl_command("""
+Usage: proconsul acl role list [options]
+
+  This command lists all roles. By default it will not show metadata
+  like the content hash and raft indices.
+
+  Example:
+
+          $ proconsul acl role list
+""", "Lists ACL roles", role_list, lambda fs: fs.boolean("meta", False, META.format("role")))

@@ -1,0 +1,88 @@
+"""The ACL commands' pure parts: Go time text, identity flags, formatters, token files."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from proconsul.api import ClientError, Config
+from proconsul.cli.acl.common import (
+    Failure,
+    format_policy,
+    format_role,
+    format_token,
+    go_time,
+    node_identities,
+    service_identities,
+    templated_policies,
+)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("2024-01-02T15:04:05.123456789Z", "2024-01-02 15:04:05.123456789 +0000 UTC"),
+    ("2024-01-02T15:04:05.120Z", "2024-01-02 15:04:05.12 +0000 UTC"),
+    ("2024-01-02T15:04:05Z", "2024-01-02 15:04:05 +0000 UTC"),
+    ("2024-01-02T15:04:05.5+02:00", "2024-01-02 15:04:05.5 +0200 +0200"),
+    ("not a time", "not a time"),
+])
+def test_go_time(text, shown):
+    assert go_time(text) == shown
+
+
+def test_identity_flags():
+    assert service_identities(["web", "db:east,west"]) == [
+        {"ServiceName": "web"}, {"ServiceName": "db", "Datacenters": ["east", "west"]}]
+    assert node_identities(["n1:dc1"]) == [{"NodeName": "n1", "Datacenter": "dc1"}]
+    assert templated_policies(["builtin/service"], ["name:api"]) == [
+        {"TemplateName": "builtin/service", "TemplateVariables": {"Name": "api"}}]
+    assert templated_policies([], ["name:api"]) == []
+    for bad, call in (("n1", node_identities), (":dc1", node_identities),
+                      (":dc1", service_identities)):
+        with pytest.raises(Failure):
+            call([bad])
+    with pytest.raises(Failure, match='Malformed -var argument: "name"'):
+        templated_policies(["builtin/service"], ["name"])
+
+
+TOKEN = {"AccessorID": "a-1", "SecretID": "s-1", "Description": "d", "Local": True,
+         "CreateTime": "2024-01-02T15:04:05Z", "Hash": base64.b64encode(b"\x01\xff").decode(),
+         "CreateIndex": 5, "ModifyIndex": 7, "AuthMethod": "jwt",
+         "Policies": [{"ID": "p-1", "Name": "app"}],
+         "NodeIdentities": [{"NodeName": "n1", "Datacenter": "dc1"}]}
+
+
+def test_format_token_as_consul_prints_it():
+    assert format_token(TOKEN, meta=True) == (
+        "AccessorID:       a-1\nSecretID:         s-1\nDescription:      d\n"
+        "Local:            true\nAuth Method:      jwt (Namespace: )\n"
+        "Create Time:      2024-01-02 15:04:05 +0000 UTC\nHash:             01ff\n"
+        "Create Index:     5\nModify Index:     7\nPolicies:\n   p-1 - app\n"
+        "Node Identities:\n   n1 (Datacenter: dc1)\n")
+    listed = format_token(TOKEN, meta=False, listing=True)
+    assert "\nLegacy:           false\nPolicies:\n" in listed
+
+
+def test_format_policy_and_role():
+    policy = {"ID": "p-1", "Name": "app", "Description": "", "Datacenters": ["a", "b"],
+              "Rules": 'key "x" { policy = "read" }'}
+    assert format_policy(policy, meta=False) == (
+        "ID:           p-1\nName:         app\nDescription:  \nDatacenters:  a, b\nRules:\n"
+        'key "x" { policy = "read" }')
+    role = {"ID": "r-1", "Name": "r", "ServiceIdentities": [{"ServiceName": "web"}],
+            "TemplatedPolicies": [{"TemplateName": "builtin/dns"}]}
+    assert format_role(role, meta=False, listing=True) == (
+        "r:\n   ID:           r-1\n   Description:  \n   Service Identities:\n"
+        "      web (Datacenters: all)\n   Templated Policies:\n      builtin/dns\n"
+        "         Datacenters: all\n")
+
+
+def test_token_file_wins_unless_empty_and_a_missing_one_is_a_client_error(tmp_path):
+    file = tmp_path / "t"
+    file.write_text(" from-file \n")
+    assert Config(token="flag", token_file=str(file)).effective_token() == "from-file"
+    file.write_text("\n")
+    assert Config(token="flag", token_file=str(file)).effective_token() == "flag"
+    with pytest.raises(ClientError, match="Error loading token file: open .*/nope: no such "
+                                          "file or directory"):
+        Config(token_file=str(tmp_path / "nope")).effective_token()
