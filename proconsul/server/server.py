@@ -22,8 +22,9 @@ from proconsul.server.blocking import run_blocking
 from proconsul.server.connect.ca_manager import CAManager
 from proconsul.server.connect.discovery_chain import validate_proposed
 from proconsul.server.endpoints import register_all
-from proconsul.server.endpoints.prepared_query import FailoverRoute, NoRemoteDatacenters
+from proconsul.server.endpoints.prepared_query import FailoverRoute
 from proconsul.server.forward import RPC_HOLD_TIMEOUT, Forwarder, LeaderUnavailable
+from proconsul.server.query_failover import WANFailoverRoute
 from proconsul.server.reconcile import MemberReconciler, MemberState
 from proconsul.server.session_timers import SessionTimers
 from proconsul.server.tombstone_gc import TombstoneGC
@@ -108,8 +109,8 @@ class Server:
         self.ca = CAManager(self)
         self.lan_members: Callable[[], list[MemberState]] = list
         self.wan_coordinates: Callable[[], list[tuple[str, CoordinateEntry]]] = list
-        # How PreparedQuery.Execute fails over to other datacenters (set by WAN federation).
-        self.query_failover: FailoverRoute = NoRemoteDatacenters()
+        # How PreparedQuery.Execute fails over to other datacenters.
+        self.query_failover: FailoverRoute = WANFailoverRoute(self)
         self.wan_members: Callable[[], list[MemberState]] = list
         self.fire_user_event: Callable[[str, bytes], None] | None = None
         self.wan_router = WANRouter(config.datacenter)
