@@ -89,7 +89,8 @@ class Agent:
         self.gossip = Gossip(config, self._on_gossip_event, self.routines)
         if config.server:
             self.server = Server(ServerConfig(
-                datacenter=config.datacenter, node_name=config.node_name,
+                datacenter=config.datacenter, primary_datacenter=config.primary_datacenter,
+                node_name=config.node_name,
                 node_id=config.node_id, advertise_addr=config.advertise_addr,
                 server_port=config.server_port, serf_lan_port=config.serf_lan_port,
                 coordinate_update_period=0.1 if config.dev else 5.0,

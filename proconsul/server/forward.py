@@ -24,6 +24,8 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+
 from proconsul.raft.interface import Consensus
 from proconsul.rpc.errors import RPCConnectionError, RPCDialError, RPCError, RPCTimeout
 from proconsul.rpc.pool import ConnPool
@@ -54,6 +56,11 @@ WAN_PING_TIMEOUT = 2.0  # ... which must answer within this
 LOCAL_METHODS = frozenset({"Status.Leader", "Status.Peers", "Status.Ping",
                            "Catalog.ListDatacenters", "Coordinate.ListDatacenters",
                            "Federation.Status"})
+
+# Writes of objects the primary datacenter owns: made anywhere, they run there and
+# reach the other datacenters by replication (Consul sets their Datacenter to the primary).
+GLOBAL_WRITES = frozenset({"ConfigEntry.Apply", "ConfigEntry.Delete", "Intention.Apply",
+                           "ConnectCA.ConfigurationSet"})
 
 # Remote error texts meaning "not handled there, nothing applied: try again".
 RETRYABLE_ERRORS = frozenset({ERR_NO_LEADER, ERR_SERVER_LEAVING})
@@ -129,11 +136,12 @@ class Forwarder:
     """Runs each request on the right server, holding it while there is no leader."""
 
     def __init__(self, consensus: Consensus, pool: ConnPool | None, *, datacenter: str,
-                 hold_timeout: float = RPC_HOLD_TIMEOUT,
+                 hold_timeout: float = RPC_HOLD_TIMEOUT, primary_datacenter: str = "",
                  rng: random.Random | None = None) -> None:
         self.consensus = consensus
         self.pool = pool
         self.datacenter = datacenter
+        self.primary_datacenter = primary_datacenter or datacenter
         self.hold_timeout = hold_timeout
         self._rng = rng or random.Random()
         self._leaving = asyncio.Event()
@@ -147,6 +155,8 @@ class Forwarder:
     async def run(self, method: str, request: Any,
                   local: Callable[[Any], Awaitable[Any]]) -> Any:
         """Answer ``request``: ``local`` runs it on this server."""
+        if method in GLOBAL_WRITES and self.primary_datacenter != self.datacenter:
+            request = msgspec.structs.replace(request, Datacenter=self.primary_datacenter)
         datacenter = request_datacenter(request) or self.datacenter
         if datacenter != self.datacenter:
             return await self.forward_dc(datacenter, method, request)

@@ -26,6 +26,8 @@ from proconsul.server.endpoints.prepared_query import FailoverRoute
 from proconsul.server.forward import RPC_HOLD_TIMEOUT, Forwarder, LeaderUnavailable
 from proconsul.server.query_failover import WANFailoverRoute
 from proconsul.server.reconcile import MemberReconciler, MemberState
+from proconsul.server.replication.config_entries import ConfigEntries
+from proconsul.server.replication.replicator import Replicator
 from proconsul.server.session_timers import SessionTimers
 from proconsul.server.tombstone_gc import TombstoneGC
 from proconsul.server.wan_router import WANRouter
@@ -56,6 +58,9 @@ class ServerConfig(msgspec.Struct):
     """What a server needs to know about itself."""
 
     datacenter: str = "dc1"
+    primary_datacenter: str = ""  # "" means this datacenter
+    replication_rate: float = 1.0  # rounds a second per replicated type (Consul's default)
+    replication_burst: int = 5
     node_name: str = "proconsul"
     node_id: str = ""
     advertise_addr: str = "127.0.0.1"
@@ -98,7 +103,8 @@ class Server:
             else InmemConsensus(self.fsm, f"{config.advertise_addr}:{config.server_port}",
                                 config.node_id))
         self.forwarder = Forwarder(self.consensus, pool, datacenter=config.datacenter,
-                                   hold_timeout=config.rpc_hold_timeout)
+                                   hold_timeout=config.rpc_hold_timeout,
+                                   primary_datacenter=config.primary_datacenter)
         self.routines = RoutineManager()
         self.blocking_queries = 0
         self.session_timers = SessionTimers(self)
@@ -115,6 +121,12 @@ class Server:
         self.fire_user_event: Callable[[str, bytes], None] | None = None
         self.wan_router = WANRouter(config.datacenter)
         self.forwarder.wan = self.wan_router
+        self.replicators: list[Replicator] = []
+        primary = config.primary_datacenter or config.datacenter
+        if primary != config.datacenter:
+            self.replicators.append(Replicator(ConfigEntries(self), primary,
+                                               config.replication_rate,
+                                               config.replication_burst))
         self.endpoints: dict[str, Endpoint] = {}
         register_all(self)
         self._revoking: asyncio.Task | None = None
@@ -289,6 +301,8 @@ class Server:
         self.routines.start("autopilot", self.autopilot.run)
         if self.config.connect_enabled:
             self.routines.start("connect-ca", self.ca.run)
+        for replicator in self.replicators:
+            self.routines.start(f"replication-{replicator.kind.name}", replicator.run)
 
     async def bootstrap_config_entries(self) -> None:
         """Write the configured bootstrap entries that the cluster does not have yet
