@@ -9,6 +9,8 @@ import time
 from typing import Any
 
 from proconsul import CONSUL_COMPAT_VERSION
+from proconsul.agent.acl.resolver import AgentTokenResolver
+from proconsul.agent.acl.tokens import TokenStore
 from proconsul.agent.cache import Cache
 from proconsul.agent.cache.connect_ca import ConnectCALeaf
 from proconsul.agent.checks.alias import AliasSnapshot
@@ -89,15 +91,17 @@ class Agent:
         self.gossip = Gossip(config, self._on_gossip_event, self.routines)
         if config.server:
             self.server = Server(ServerConfig(
-                datacenter=config.datacenter, primary_datacenter=config.primary_datacenter,
-                node_name=config.node_name,
+                datacenter=config.datacenter, node_name=config.node_name,
                 node_id=config.node_id, advertise_addr=config.advertise_addr,
                 server_port=config.server_port, serf_lan_port=config.serf_lan_port,
                 coordinate_update_period=0.1 if config.dev else 5.0,
                 rpc_hold_timeout=config.rpc_hold_timeout, autopilot=config.autopilot,
                 config_entries=config.config_entries,
                 connect_enabled=config.connect_enabled, ca_provider=config.ca_provider,
-                ca_config=config.ca_config),
+                ca_config=config.ca_config, primary_datacenter=config.primary_datacenter,
+                data_dir="" if config.dev else config.data_dir,
+                acl_enabled=config.acl.enabled, acl_default_policy=config.acl.default_policy,
+                acl_initial_management=config.acl.tokens.initial_management),
                 None if config.dev else self._durable_raft, pool=self.pool)
             self.server.lan_members = self.gossip.lan_member_states
             self.server.wan_coordinates = self._wan_coordinates
@@ -110,6 +114,12 @@ class Agent:
         else:
             self.router = Router(config.datacenter, functools.partial(ping, self.pool))
             self.client = RPCClient(self.router, self.pool)
+        self.tokens = TokenStore(config.acl.tokens, "" if config.dev else config.data_dir,
+                                 persist=config.acl.enable_token_persistence)
+        self.acl = AgentTokenResolver(
+            config.acl, config.node_name, self.tokens, self.rpc,
+            local=self.server.acl.resolve if self.server is not None else None,
+            datacenter=config.primary_datacenter or config.datacenter)
         self.user_events = UserEvents(config.node_name, self._local_services)
         self.local = LocalState(config.node_name, config.check_update_interval)
         self.registry = LocalRegistry(
@@ -358,6 +368,16 @@ class Agent:
             log.error("Reload config failed: %s", err)
             raise
 
+    def _reload_acl(self, new: AgentConfig) -> list[str]:
+        """Apply the agent's ACL tokens, TTLs and down policy; name what needs a restart."""
+        old = self.config.acl
+        restart = [f"acl.{key}" for key in ("enabled", "default_policy")
+                   if getattr(old, key) != getattr(new.acl, key)]
+        for key in ("down_policy", "token_ttl", "policy_ttl", "role_ttl", "tokens"):
+            setattr(old, key, getattr(new.acl, key))
+        self.tokens.reload(new.acl.tokens)
+        return restart
+
     async def _reload(self) -> list[str]:
         cfg = self.config
         new = load_config(cfg.config_paths, cfg.inline_hcl, cfg.flag_tree, dev=cfg.dev,
@@ -375,6 +395,7 @@ class Agent:
             logging.getLogger().setLevel(level)
         cfg.services, cfg.checks, cfg.log_level = new.services, new.checks, new.log_level
         cfg.http_max_conns_per_client = new.http_max_conns_per_client
+        restart += self._reload_acl(new)
         if self.http is not None:
             self.http.conn_limit.limit = new.http_max_conns_per_client
         if restart:

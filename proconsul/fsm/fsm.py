@@ -6,6 +6,7 @@ import logging
 import struct
 from typing import Any, BinaryIO
 
+from proconsul.fsm.acl import acl_handlers
 from proconsul.state.catalog import StateError
 from proconsul.state.snapshot import StateSnapshot
 from proconsul.state.store import Store
@@ -96,6 +97,7 @@ class FSM:
             MessageType.CONFIG_ENTRY: self._config_entry,
             MessageType.CONNECT_CA: self._connect_ca,
             MessageType.PREPARED_QUERY: self._prepared_query,
+            **acl_handlers(store),
         }
 
     def apply(self, index: int, data: bytes) -> Any:

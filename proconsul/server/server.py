@@ -17,6 +17,8 @@ from proconsul.lib.routine import RoutineManager
 from proconsul.raft.inmem import InmemConsensus
 from proconsul.raft.interface import Consensus, ConsensusError, NoLeaderError, NotLeaderError
 from proconsul.rpc.pool import ConnPool
+from proconsul.server.acl.leader import ACLLeader
+from proconsul.server.acl.resolver import TokenResolver
 from proconsul.server.autopilot import Autopilot
 from proconsul.server.blocking import run_blocking
 from proconsul.server.connect.ca_manager import CAManager
@@ -58,7 +60,6 @@ class ServerConfig(msgspec.Struct):
     """What a server needs to know about itself."""
 
     datacenter: str = "dc1"
-    primary_datacenter: str = ""  # "" means this datacenter
     replication_rate: float = 1.0  # rounds a second per replicated type (Consul's default)
     replication_burst: int = 5
     node_name: str = "proconsul"
@@ -76,6 +77,11 @@ class ServerConfig(msgspec.Struct):
     connect_enabled: bool = False
     ca_provider: str = "consul"
     ca_config: dict[str, Any] = msgspec.field(default_factory=dict)  # CamelCase keys
+    primary_datacenter: str = ""  # empty: this datacenter
+    data_dir: str = ""  # for acl-bootstrap-reset; empty in -dev
+    acl_enabled: bool = False
+    acl_default_policy: str = "allow"
+    acl_initial_management: str = ""
 
 
 Endpoint = Callable[[Any], Awaitable[Any]]
@@ -113,6 +119,9 @@ class Server:
         self.reconciler = MemberReconciler(self)
         self.autopilot = Autopilot(self)
         self.ca = CAManager(self)
+        self.acl = TokenResolver(self.store, config.datacenter, config.acl_default_policy,
+                                 enabled=config.acl_enabled, primary=self.is_primary)
+        self.acl_leader = ACLLeader(self)
         self.lan_members: Callable[[], list[MemberState]] = list
         self.wan_coordinates: Callable[[], list[tuple[str, CoordinateEntry]]] = list
         # How PreparedQuery.Execute fails over to other datacenters.
@@ -131,6 +140,12 @@ class Server:
         register_all(self)
         self._revoking: asyncio.Task | None = None
         self.consensus.on_leadership_change(self._leadership_changed)
+
+    @property
+    def is_primary(self) -> bool:
+        """Whether this is the primary datacenter (where ACLs are bootstrapped)."""
+        primary = self.config.primary_datacenter
+        return not primary or primary == self.config.datacenter
 
     def start(self) -> None:
         if isinstance(self.consensus, InmemConsensus):
@@ -297,6 +312,9 @@ class Server:
             await self.raft_apply(MessageType.AUTOPILOT,
                                   AutopilotSetConfigRequest(Config=self.config.autopilot))
         await self.bootstrap_config_entries()
+        if self.config.acl_enabled:
+            await self.acl_leader.initialize()
+            self.routines.start("acl-token-reaping", self.acl_leader.reap_expired)
         self.routines.start("reconcile", self.reconciler.run)
         self.routines.start("autopilot", self.autopilot.run)
         if self.config.connect_enabled:

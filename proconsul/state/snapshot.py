@@ -16,6 +16,7 @@ import msgspec
 
 from proconsul.state.catalog import StoredService
 from proconsul.state.kvs import Tombstone
+from proconsul.structs.acl import ACLAuthMethod, ACLBindingRule, ACLPolicy, ACLRole, ACLToken
 from proconsul.structs.catalog import HealthCheck, Node
 from proconsul.structs.connect import CAConfiguration, CAConsulProviderState, CARoot
 from proconsul.structs.coordinate import CoordinateEntry
@@ -45,6 +46,11 @@ class RecordKind(IntEnum):
     CA_CONFIG = 21
     CA_PROVIDER_STATE = 22
     CONFIG_ENTRY = 23
+    ACL_TOKEN = 30
+    ACL_POLICY = 31
+    ACL_ROLE = 32
+    ACL_AUTH_METHOD = 33
+    ACL_BINDING_RULE = 34
     PREPARED_QUERY = 40
 
 
@@ -62,10 +68,17 @@ RECORD_TYPES: dict[RecordKind, type] = {
     RecordKind.CA_ROOT: CARoot,
     RecordKind.CA_CONFIG: CAConfiguration,
     RecordKind.CA_PROVIDER_STATE: CAConsulProviderState,
+    RecordKind.ACL_TOKEN: ACLToken,
+    RecordKind.ACL_POLICY: ACLPolicy,
+    RecordKind.ACL_ROLE: ACLRole,
+    RecordKind.ACL_AUTH_METHOD: ACLAuthMethod,
+    RecordKind.ACL_BINDING_RULE: ACLBindingRule,
     RecordKind.PREPARED_QUERY: PreparedQuery,
 }
 CA_RECORD_KINDS = frozenset({RecordKind.CA_ROOT, RecordKind.CA_CONFIG,
                              RecordKind.CA_PROVIDER_STATE})
+ACL_RECORD_KINDS = frozenset({RecordKind.ACL_TOKEN, RecordKind.ACL_POLICY, RecordKind.ACL_ROLE,
+                              RecordKind.ACL_AUTH_METHOD, RecordKind.ACL_BINDING_RULE})
 _DECODERS = {kind: msgspec.msgpack.Decoder(t) for kind, t in RECORD_TYPES.items()}
 
 
@@ -89,6 +102,7 @@ class StateSnapshot:
             (RecordKind.AUTOPILOT, [store.autopilot_config] if store.autopilot_config else []),
             (RecordKind.CONFIG_ENTRY, list(store.config_entries.rows())),
             *store.ca_snapshot_tables(),
+            *store.acl_snapshot_tables(),
             (RecordKind.PREPARED_QUERY, list(store.prepared_queries.rows())),
         ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
+from proconsul.state.acl import ACLMixin
 from proconsul.state.catalog import CatalogMixin
 from proconsul.state.config_entries import ConfigEntryMixin
 from proconsul.state.connect_ca import ConnectCAMixin
@@ -11,13 +12,19 @@ from proconsul.state.coordinates import CoordinateMixin
 from proconsul.state.kvs import KVMixin
 from proconsul.state.mesh_catalog import MeshCatalogMixin
 from proconsul.state.sessions import SessionMixin
-from proconsul.state.snapshot import CA_RECORD_KINDS, RecordKind, StateSnapshot, read_records
+from proconsul.state.snapshot import (
+    ACL_RECORD_KINDS,
+    CA_RECORD_KINDS,
+    RecordKind,
+    StateSnapshot,
+    read_records,
+)
 from proconsul.state.txn import TxnMixin
 from proconsul.structs.config_entries import load
 
 
 class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin,
-            ConnectCAMixin, MeshCatalogMixin):
+            ConnectCAMixin, MeshCatalogMixin, ACLMixin):
     """Catalog, KV, sessions and transactions over indexed in-memory tables.
 
     Writes happen inside ``with store.write(index) as tx`` and are atomic;
@@ -53,6 +60,9 @@ class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, 
                 continue
             if kind in CA_RECORD_KINDS:
                 staged.ca_restore_record(kind, row)
+                continue
+            if kind in ACL_RECORD_KINDS:
+                staged.acl_restore_record(kind, row)
                 continue
             tables[kind].put(row)
             if kind is RecordKind.SESSION:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
 from proconsul.lib.duration import DurationError, format_duration, parse_duration
-from proconsul.structs.base import UNSET, Record, UnsetType
+from proconsul.structs.base import UNSET, Int, Record, Uint64, UnsetType
 
 # -- reserved IDs and names ----------------------------------------------------------
 
@@ -202,7 +202,7 @@ class ACLServiceIdentity(_ACLRecord):
     """A service identity: write on the service and its sidecar, read on the catalog."""
 
     ServiceName: str = ""
-    Datacenters: list[str] | None | UnsetType = UNSET
+    Datacenters: list[str] | UnsetType = UNSET
 
     _omitempty = frozenset({"Datacenters"})
 
@@ -247,8 +247,8 @@ class ACLTemplatedPolicy(_ACLRecord):
 
     TemplateID: str | UnsetType = UNSET
     TemplateName: str | UnsetType = UNSET
-    TemplateVariables: ACLTemplatedPolicyVariables | None | UnsetType = UNSET
-    Datacenters: list[str] | None | UnsetType = UNSET
+    TemplateVariables: ACLTemplatedPolicyVariables | UnsetType = UNSET
+    Datacenters: list[str] | UnsetType = UNSET
 
     _omitempty = frozenset({"TemplateVariables", "Datacenters"})
 
@@ -308,20 +308,20 @@ class ACLToken(_ACLRecord):
     AccessorID: str = ""
     SecretID: str = ""
     Description: str = ""
-    Policies: list[ACLLink] | None | UnsetType = UNSET
-    Roles: list[ACLLink] | None | UnsetType = UNSET
-    ServiceIdentities: list[ACLServiceIdentity] | None | UnsetType = UNSET
-    NodeIdentities: list[ACLNodeIdentity] | None | UnsetType = UNSET
-    TemplatedPolicies: list[ACLTemplatedPolicy] | None | UnsetType = UNSET
+    Policies: list[ACLLink] | UnsetType = UNSET
+    Roles: list[ACLLink] | UnsetType = UNSET
+    ServiceIdentities: list[ACLServiceIdentity] | UnsetType = UNSET
+    NodeIdentities: list[ACLNodeIdentity] | UnsetType = UNSET
+    TemplatedPolicies: list[ACLTemplatedPolicy] | UnsetType = UNSET
     Local: bool = False
     AuthMethod: str | UnsetType = UNSET
-    ExpirationTime: datetime | None | UnsetType = UNSET
+    ExpirationTime: datetime | UnsetType = UNSET
     #: create-only: a Go duration string or integer nanoseconds; stored as int ns
-    ExpirationTTL: int | float | str | None | UnsetType = UNSET
-    CreateTime: datetime | None = ZERO_TIME
+    ExpirationTTL: Int | float | str | UnsetType = UNSET
+    CreateTime: datetime = ZERO_TIME
     Hash: bytes | None = None
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
     Namespace: str | UnsetType = UNSET
     Partition: str | UnsetType = UNSET
     AuthMethodNamespace: str | UnsetType = UNSET
@@ -368,18 +368,18 @@ class ACLTokenListStub(_ACLRecord):
     AccessorID: str = ""
     SecretID: str = ""
     Description: str = ""
-    Policies: list[ACLLink] | None | UnsetType = UNSET
-    Roles: list[ACLLink] | None | UnsetType = UNSET
-    ServiceIdentities: list[ACLServiceIdentity] | None | UnsetType = UNSET
-    NodeIdentities: list[ACLNodeIdentity] | None | UnsetType = UNSET
-    TemplatedPolicies: list[ACLTemplatedPolicy] | None | UnsetType = UNSET
+    Policies: list[ACLLink] | UnsetType = UNSET
+    Roles: list[ACLLink] | UnsetType = UNSET
+    ServiceIdentities: list[ACLServiceIdentity] | UnsetType = UNSET
+    NodeIdentities: list[ACLNodeIdentity] | UnsetType = UNSET
+    TemplatedPolicies: list[ACLTemplatedPolicy] | UnsetType = UNSET
     Local: bool = False
     AuthMethod: str | UnsetType = UNSET
-    ExpirationTime: datetime | None | UnsetType = UNSET
-    CreateTime: datetime | None = ZERO_TIME
+    ExpirationTime: datetime | UnsetType = UNSET
+    CreateTime: datetime = ZERO_TIME
     Hash: bytes | None = None
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     _omitempty = ACLToken._omitempty
 
@@ -394,10 +394,10 @@ class ACLPolicy(_ACLRecord):
     Name: str = ""
     Description: str = ""
     Rules: str = ""
-    Datacenters: list[str] | None | UnsetType = UNSET
+    Datacenters: list[str] | UnsetType = UNSET
     Hash: bytes | None = None
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
     Namespace: str | UnsetType = UNSET
     Partition: str | UnsetType = UNSET
 
@@ -423,10 +423,10 @@ class ACLPolicyListStub(_ACLRecord):
     ID: str = ""
     Name: str = ""
     Description: str = ""
-    Datacenters: list[str] | None | UnsetType = UNSET
+    Datacenters: list[str] | UnsetType = UNSET
     Hash: bytes | None = None
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
 
     _omitempty = frozenset({"Datacenters"})
 
@@ -437,13 +437,13 @@ class ACLRole(_ACLRecord):
     ID: str = ""
     Name: str = ""
     Description: str = ""
-    Policies: list[ACLLink] | None | UnsetType = UNSET
-    ServiceIdentities: list[ACLServiceIdentity] | None | UnsetType = UNSET
-    NodeIdentities: list[ACLNodeIdentity] | None | UnsetType = UNSET
-    TemplatedPolicies: list[ACLTemplatedPolicy] | None | UnsetType = UNSET
+    Policies: list[ACLLink] | UnsetType = UNSET
+    ServiceIdentities: list[ACLServiceIdentity] | UnsetType = UNSET
+    NodeIdentities: list[ACLNodeIdentity] | UnsetType = UNSET
+    TemplatedPolicies: list[ACLTemplatedPolicy] | UnsetType = UNSET
     Hash: bytes | None = None
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
     Namespace: str | UnsetType = UNSET
     Partition: str | UnsetType = UNSET
 
@@ -467,12 +467,12 @@ class ACLAuthMethod(_ACLRecord):
     Type: str = ""
     DisplayName: str | UnsetType = UNSET
     Description: str | UnsetType = UNSET
-    MaxTokenTTL: int | float | str | None | UnsetType = UNSET
+    MaxTokenTTL: Int | float | str | UnsetType = UNSET
     TokenLocality: str | UnsetType = UNSET
     Config: dict[str, Any] | None = None
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
-    NamespaceRules: list[Any] | None | UnsetType = UNSET
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
+    NamespaceRules: list[Any] | UnsetType = UNSET
     Namespace: str | UnsetType = UNSET
     Partition: str | UnsetType = UNSET
 
@@ -498,9 +498,9 @@ class ACLBindingRule(_ACLRecord):
     Selector: str = ""
     BindType: str = ""
     BindName: str = ""
-    BindVars: ACLTemplatedPolicyVariables | None | UnsetType = UNSET
-    CreateIndex: int = 0
-    ModifyIndex: int = 0
+    BindVars: ACLTemplatedPolicyVariables | UnsetType = UNSET
+    CreateIndex: Uint64 = 0
+    ModifyIndex: Uint64 = 0
     Namespace: str | UnsetType = UNSET
     Partition: str | UnsetType = UNSET
 
@@ -514,9 +514,9 @@ class ACLReplicationStatus(Record):
     Running: bool = False
     SourceDatacenter: str = ""
     ReplicationType: str = ""
-    ReplicatedIndex: int = 0
-    ReplicatedRoleIndex: int = 0
-    ReplicatedTokenIndex: int = 0
+    ReplicatedIndex: Uint64 = 0
+    ReplicatedRoleIndex: Uint64 = 0
+    ReplicatedTokenIndex: Uint64 = 0
     LastSuccess: datetime = ZERO_TIME
     LastError: datetime = ZERO_TIME
     LastErrorMessage: str = ""

@@ -101,6 +101,19 @@ _REMOTE_ERROR_CLASSES: list[tuple[re.Pattern[str], type[ConsulError]]] = [
         r"|private key type must |must provide a private key |error decoding config: "
         r"|unknown CA provider |The current CA Provider does not support cross-signing"
         r"|Provider State is read-only)",
+        # ACL objects refused by the endpoint or the leader (server/acl/validate.py, state/acl.py)
+        r"Invalid (Token|Policy|Role|Auth Method|Binding Rule): ", r"invalid Binding Rule: ",
+        r"No such (ACL )?(policy|role|auth method) with ", r"Token Expiration TTL ",
+        r"ExpirationTime (cannot|must) ", r"Changing (a token's SecretID|the (Rules|Datacenters)) ",
+        r"Cannot (toggle local mode|change (expiration time|AuthMethod)|clone a token|find token) ",
+        r"Cannot specify the ID ", r"Delete operation not permitted ",
+        r"Deletion of the request's authorization token ", r"(Service|Node) identity ",
+        r"validation error for templated policy", r"AuthMethod field is disallowed ",
+        r"Failed to parse ACL rules", r"Invalid [a-z]+ policy: ", r"(Policy|Role|Binding Rule) ID invalid UUID$",
+        r"cannot find (policy|role|binding rule) ", r"the (Type|AuthMethod) field is immutable",
+        r"MaxTokenTTL ", r"BootstrapSecret must be ", r"Accessor ID is missing ",
+        r"failed inserting acl binding rule: ", r"Missing (token|policy|role|binding rule|auth "
+        r"method) ",
     ])), BadRequest),
     # prepared queries refused by the leader, or not there
     (re.compile(r"Query not found$"), NotFound),

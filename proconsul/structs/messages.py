@@ -6,6 +6,19 @@ from enum import IntEnum
 
 import msgspec
 
+from proconsul.structs.acl_rpc import (
+    ACLAuthMethodBatchDeleteRequest,
+    ACLAuthMethodBatchSetRequest,
+    ACLBindingRuleBatchDeleteRequest,
+    ACLBindingRuleBatchSetRequest,
+    ACLPolicyBatchDeleteRequest,
+    ACLPolicyBatchSetRequest,
+    ACLRoleBatchDeleteRequest,
+    ACLRoleBatchSetRequest,
+    ACLTokenBatchDeleteRequest,
+    ACLTokenBatchSetRequest,
+    ACLTokenBootstrapRequest,
+)
 from proconsul.structs.catalog import DeregisterRequest, RegisterRequest
 from proconsul.structs.config_entry_rpc import ConfigEntryRequest
 from proconsul.structs.connect import CARequest
@@ -33,6 +46,17 @@ class MessageType(IntEnum):
     AUTOPILOT = 9
     CONNECT_CA = 13
     CONFIG_ENTRY = 22
+    ACL_BOOTSTRAP = 11
+    ACL_TOKEN_SET = 17
+    ACL_TOKEN_DELETE = 18
+    ACL_POLICY_SET = 19
+    ACL_POLICY_DELETE = 20
+    ACL_ROLE_SET = 23
+    ACL_ROLE_DELETE = 24
+    ACL_BINDING_RULE_SET = 25
+    ACL_BINDING_RULE_DELETE = 26
+    ACL_AUTH_METHOD_SET = 27
+    ACL_AUTH_METHOD_DELETE = 28
 
 
 REQUEST_TYPES: dict[MessageType, type] = {
@@ -47,6 +71,17 @@ REQUEST_TYPES: dict[MessageType, type] = {
     MessageType.CONFIG_ENTRY: ConfigEntryRequest,
     MessageType.CONNECT_CA: CARequest,
     MessageType.PREPARED_QUERY: PreparedQueryRequest,
+    MessageType.ACL_BOOTSTRAP: ACLTokenBootstrapRequest,
+    MessageType.ACL_TOKEN_SET: ACLTokenBatchSetRequest,
+    MessageType.ACL_TOKEN_DELETE: ACLTokenBatchDeleteRequest,
+    MessageType.ACL_POLICY_SET: ACLPolicyBatchSetRequest,
+    MessageType.ACL_POLICY_DELETE: ACLPolicyBatchDeleteRequest,
+    MessageType.ACL_ROLE_SET: ACLRoleBatchSetRequest,
+    MessageType.ACL_ROLE_DELETE: ACLRoleBatchDeleteRequest,
+    MessageType.ACL_BINDING_RULE_SET: ACLBindingRuleBatchSetRequest,
+    MessageType.ACL_BINDING_RULE_DELETE: ACLBindingRuleBatchDeleteRequest,
+    MessageType.ACL_AUTH_METHOD_SET: ACLAuthMethodBatchSetRequest,
+    MessageType.ACL_AUTH_METHOD_DELETE: ACLAuthMethodBatchDeleteRequest,
 }
 
 _encoder = msgspec.msgpack.Encoder()

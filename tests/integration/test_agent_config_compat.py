@@ -97,21 +97,21 @@ def test_unsupported_keys_warn_at_start_and_on_every_reload(tmp_path):
         wait_until(lambda: "".join(agent.log).count(line) == 2, what="warning on SIGHUP")
         assert agent.put("/v1/agent/reload").status == 200
         wait_until(lambda: "".join(agent.log).count(line) == 3, what="warning on HTTP reload")
-        path.write_text("acl { enabled = true }\n")
+        path.write_text('http_config { block_endpoints = ["/v1/kv"] }\n')
         failed = agent.put("/v1/agent/reload")
-        assert failed.status == 500 and "acl.enabled = true: not supported yet" in failed.text
+        assert failed.status == 500 and "block_endpoints: not supported yet" in failed.text
     finally:
         agent.stop()
 
 
-def test_acl_enabled_stops_start_up_with_a_clear_error(tmp_path):
+def test_bad_acl_default_policy_stops_start_up_with_a_clear_error(tmp_path):
     path = tmp_path / "acl.hcl"
-    path.write_text('acl {\n  enabled = true\n  default_policy = "deny"\n}\n')
+    path.write_text('acl {\n  enabled = true\n  default_policy = "maybe"\n}\n')
     result = subprocess.run([sys.executable, "-m", "proconsul", "agent", "-dev",
                              "-config-file", str(path)],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
-    assert result.stderr.startswith("==> acl.enabled = true: not supported yet")
+    assert result.stderr.startswith("==> Unsupported default ACL policy: maybe")
     assert "Traceback" not in result.stderr
 
 

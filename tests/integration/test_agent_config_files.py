@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from tests.support.agent_process import start_agent, wait_until
 
@@ -143,17 +141,19 @@ def test_consul_api_harness_config_starts_an_agent(tmp_path):
         agent.stop()
 
 
-def test_py_consul_fixture_with_acls_on_is_refused_until_acls_exist(tmp_path):
-    """py-consul's conftest turns ACLs on; serving everything to anonymous clients instead
-    would be unsafe, so the agent stops with a clear error (until ACLs are built)."""
+def test_py_consul_fixture_with_acls_on_starts(tmp_path):
+    """py-consul's conftest turns ACLs on with the deprecated ``master`` token name."""
     fixture = {"performance": {"raft_multiplier": 1}, "enable_script_checks": True,
                "acl": {"enabled": True, "default_policy": "allow",
-                       "tokens": {"initial_management": "root", "agent": "root"}}}
+                       "tokens": {"master": "root", "agent": "root"}}}
     path = tmp_path / "py-consul.json"
     path.write_text(json.dumps(fixture))
-    result = subprocess.run([sys.executable, "-m", "proconsul", "agent", "-dev",
-                             "-config-file", str(path)],
-                            capture_output=True, text=True, timeout=30)
-    assert result.returncode == 1
-    assert "==> acl.enabled = true: not supported yet" in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
+    agent = start_agent("-config-file", str(path))
+    try:
+        assert agent.get("/v1/status/leader").status == 200
+        line = ("The 'acl.tokens.master' field is deprecated. Use the "
+                "'acl.tokens.initial_management' field instead.")
+        assert line in "".join(agent.log)
+        assert "Traceback" not in "".join(agent.log)
+    finally:
+        agent.stop()

@@ -28,7 +28,8 @@ def test_endpoints_are_matched_against_the_agents_route_table() -> None:
     status = {ep.key: (s, tested) for ep, s, tested, _ in rows}
     assert status["GET /v1/kv/:key"] == ("supported", "yes")
     assert status["PUT /v1/agent/service/deregister/:service_id"][0] == "supported"
-    assert status["PUT /v1/acl/bootstrap"] == ("not yet", "")
+    assert status["PUT /v1/acl/bootstrap"] == ("supported", "yes")
+    assert status["POST /v1/internal/acl/authorize"] == ("not yet", "")
     assert "GET /v1/kv/{key}" not in extra  # matched routes are not listed as extras
 
 
@@ -39,7 +40,8 @@ def test_cli_and_config_rows_come_from_the_registries() -> None:
     config = {key: status for key, status, _ in compat.config_rows()}
     assert config["retry_join"] == "supported"
     assert config["tls.https.cert_file"] == "supported"
-    assert config["acl.enabled"] == "refused"
+    assert config["acl.enabled"] == "supported"
+    assert config["serf_lan_allowed_cidrs"] == "refused"
     assert config["ui_config.dir"] == "accepted, no effect"
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from proconsul.agent.config.acl import acl_settings, apply_deprecated
 from proconsul.agent.config.load import check_tree, load_sources, merge
 from proconsul.agent.config.runtime import AgentConfig, DNSConfig
 from proconsul.agent.config.support import unsafe, unsupported
@@ -51,6 +52,7 @@ def build(tree: dict[str, Any], dev: bool = False,
 
     ``user_tree`` (the sources without defaults) is what unsupported keys are looked
     for in, so ``-dev``'s own defaults warn about nothing."""
+    tree, deprecations = apply_deprecated(tree)
     ports = tree.get("ports", {})
     server = bool(tree.get("server", False))
     bootstrap = bool(tree.get("bootstrap", False))
@@ -87,6 +89,7 @@ def build(tree: dict[str, Any], dev: bool = False,
     if max_conns < 0:
         problems.append("limits.http_max_conns_per_client cannot be negative")
     problems += unsafe(tree)
+    acl = acl_settings(tree, problems)
     client_addrs = tree.get("client_addr") or "127.0.0.1"  # HTTP(S) listens on each
     client_addr = client_addrs.split()[0]
     addresses = tree.get("addresses", {})
@@ -95,7 +98,7 @@ def build(tree: dict[str, Any], dev: bool = False,
         problems.append("DNS address cannot be a unix socket")
     if problems:
         raise ConfigError(problems)
-    warnings = unsupported(user_tree if user_tree is not None else tree)
+    warnings = deprecations + unsupported(user_tree if user_tree is not None else tree)
     if https_port > 0 and not (https_tls.cert_file and https_tls.key_file):
         warnings.append("ports.https is set but no certificate is configured (cert_file and "
                         "key_file in tls.https or tls.defaults): the HTTPS listener is disabled")
@@ -152,6 +155,7 @@ def build(tree: dict[str, Any], dev: bool = False,
         connect_enabled=bool(tree.get("connect", {}).get("enabled", False)),
         ca_provider=_ca_provider(tree.get("connect", {}).get("ca_provider") or "consul"),
         ca_config=_ca_config(tree.get("connect", {}).get("ca_config") or {}),
+        acl=acl,
         tree=tree,
     )
 

@@ -62,6 +62,33 @@ class TLSSettings(msgspec.Struct, kw_only=True):
         return bool(self.ca_file or self.ca_path)
 
 
+class ACLTokens(msgspec.Struct, kw_only=True):
+    """``acl.tokens``: the agent's token slots (secrets; empty when unset)."""
+
+    initial_management: str = ""
+    agent: str = ""
+    agent_recovery: str = ""
+    default: str = ""
+    replication: str = ""
+    config_file_service_registration: str = ""
+    dns: str = ""
+
+
+class ACLConfig(msgspec.Struct, kw_only=True):
+    """``acl {}`` with Consul's defaults; TTLs in seconds."""
+
+    enabled: bool = False
+    default_policy: str = "allow"
+    down_policy: str = "extend-cache"
+    token_ttl: float = 30.0
+    policy_ttl: float = 30.0
+    role_ttl: float = 30.0
+    enable_token_persistence: bool = False
+    enable_token_replication: bool = False
+    enable_key_list_policy: bool = False
+    tokens: ACLTokens = msgspec.field(default_factory=ACLTokens)
+
+
 class AgentConfig(msgspec.Struct, kw_only=True):
     """Settings of one agent process; :meth:`finish` fills the derived defaults."""
 
@@ -146,6 +173,7 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     connect_enabled: bool = False
     ca_provider: str = "consul"
     ca_config: dict[str, Any] = msgspec.field(default_factory=dict)  # CamelCase keys
+    acl: ACLConfig = msgspec.field(default_factory=ACLConfig)
 
     @property
     def source_host(self) -> str | None:

@@ -2,7 +2,7 @@
 
 Every key of Consul's config format is accepted (schema.py). A key that is set
 but not acted on yet gets one warning naming it; a key whose being ignored would
-leave the agent less protected than the operator asked (ACLs on, write or
+leave the agent less protected than the operator asked (write or
 endpoint restrictions, gossip source filters, certificates expected from the
 servers) stops start-up and reload with a "not supported yet" error instead.
 """
@@ -44,11 +44,19 @@ SUPPORTED = frozenset({
     "log_file", "log_rotate_bytes", "log_rotate_duration", "log_rotate_max_files", "log_json",
     "enable_syslog", "syslog_facility",
     "connect.enabled", "connect.ca_provider", "connect.ca_config",
+    "acl.enabled", "acl.default_policy", "acl.down_policy", "acl.token_ttl", "acl.policy_ttl",
+    "acl.role_ttl", "acl.enable_token_persistence", "acl.enable_key_list_policy",
+    *(f"acl.tokens.{slot}" for slot in ("initial_management", "master", "agent",
+                                         "agent_recovery", "agent_master", "default",
+                                         "replication", "config_file_service_registration",
+                                         "dns")),
+    "acl_agent_master_token", "acl_agent_token", "acl_token", "acl_master_token",
+    "acl_replication_token", "acl_default_policy", "acl_down_policy", "acl_ttl",
+    "acl_enable_key_list_policy", "acl_datacenter", "acl_enforce_version_8",
 })
 
 # Values that ask for exactly what Proconsul does anyway: no warning.
 NEUTRAL: dict[str, tuple[Any, ...]] = {
-    "acl.enabled": (False,), "acl_enforce_version_8": (False,),
     "peering.enabled": (False,), "ui": (False,), "ui_config.enabled": (False,),
     "audit.enabled": (False,), "auto_encrypt.tls": (False,), "auto_config.enabled": (False,),
     "disable_remote_exec": (True,), "disable_update_check": (True, False),
@@ -86,15 +94,8 @@ def unsupported(tree: dict[str, Any]) -> list[str]:
 
 def unsafe(tree: dict[str, Any]) -> list[str]:
     """Errors for settings whose being ignored would weaken what the operator asked for."""
-    acl = tree.get("acl", {})
     http_config = tree.get("http_config", {})
     checks = [
-        (acl.get("enabled") is True, "acl.enabled = true",
-         "ACLs are not supported yet; without them every client would have full access"),
-        (bool(tree.get("acl_datacenter")), "acl_datacenter",
-         "the legacy acl_datacenter enables ACLs, which are not supported yet"),
-        (tree.get("acl_enforce_version_8") is True, "acl_enforce_version_8 = true",
-         "ACLs are not supported yet"),
         (bool(http_config.get("allow_write_http_from")), "http_config.allow_write_http_from",
          "restricting HTTP writes by client address is not supported yet"),
         (bool(http_config.get("block_endpoints")), "http_config.block_endpoints",

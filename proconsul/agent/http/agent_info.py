@@ -1,4 +1,4 @@
-"""/v1/agent/host, /v1/agent/version and /v1/agent/token/<type>."""
+"""/v1/agent/host and /v1/agent/version."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from proconsul.agent import host_info
 from proconsul.agent.http.agent_endpoint import BUILD_DATE
 from proconsul.agent.http.reply import json_reply
 from proconsul.lib import httpserver as web
-from proconsul.structs.errors import ERR_ACL_DISABLED, Unauthorized
 
 
 async def agent_host(request: web.Request) -> web.Response:
@@ -21,12 +20,6 @@ async def agent_version(request: web.Request) -> web.Response:
                                 "HumanVersion": CONSUL_COMPAT_VERSION, "FIPS": ""})
 
 
-async def agent_token(request: web.Request) -> web.Response:
-    """Setting the agent's tokens; the ACL system is not there yet, so ACLs are disabled."""
-    raise Unauthorized(ERR_ACL_DISABLED)
-
-
 def add_routes(router: web.Router) -> None:
     router.add_get("/v1/agent/host", agent_host)
     router.add_get("/v1/agent/version", agent_version)
-    router.add_put("/v1/agent/token/{type:.*}", agent_token)

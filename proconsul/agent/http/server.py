@@ -9,6 +9,7 @@ from urllib.parse import unquote_to_bytes
 
 from proconsul.agent import unix_socket
 from proconsul.agent.http import (
+    acl,
     agent_endpoint,
     agent_info,
     agent_local,
@@ -82,7 +83,7 @@ def api_router() -> web.Router:
     router = web.Router()
     for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor,
                    catalog, connect_ca, coordinate, event, health, keyring, kv, members, operator,
-                   session, status, txn, config, intentions, prepared_query):
+                   session, status, txn, config, intentions, prepared_query, acl):
         module.add_routes(router)
     return router
 

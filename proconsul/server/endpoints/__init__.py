@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
 
 def _services() -> tuple[type, ...]:
+    from proconsul.server.endpoints.acl import ACLEndpoint
     from proconsul.server.endpoints.catalog import Catalog
     from proconsul.server.endpoints.config_entry import ConfigEntryEndpoint, DiscoveryChainEndpoint
     from proconsul.server.endpoints.connect_ca import ConnectCA
@@ -28,7 +29,7 @@ def _services() -> tuple[type, ...]:
 
     return (Catalog, ConnectCA, CoordinateEndpoint, Health, KVS, Operator, SessionEndpoint, Status,
             Txn, ConfigEntryEndpoint, DiscoveryChainEndpoint, IntentionEndpoint,
-            PreparedQueryEndpoint, Internal, Federation)
+            PreparedQueryEndpoint, Internal, Federation, ACLEndpoint)
 
 
 def register_all(server: Server) -> None:

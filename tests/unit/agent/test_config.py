@@ -131,17 +131,18 @@ def test_consul_api_test_harness_config_is_accepted(tmp_path):
     assert config.enable_script_checks and config.bootstrap
 
 
-def test_py_consul_fixture_with_acls_on_is_refused_until_acls_exist(tmp_path):
+def test_py_consul_fixture_with_acls_on_is_accepted(tmp_path):
     fixture = {"ports": {"http": 18501, "server": 18311, "serf_lan": 18312, "serf_wan": 18313,
                          "dns": 18314},
                "performance": {"raft_multiplier": 1}, "enable_script_checks": True,
                "acl": {"enabled": True, "default_policy": "allow",
                        "tokens": {"master": "secret", "agent": "secret"}}}
-    with pytest.raises(ConfigError, match="acl.enabled = true: not supported yet"):
-        load_config([write(tmp_path, "py-consul.json", fixture)], [], {}, dev=True)
-    fixture["acl"]["enabled"] = False
     config = load_config([write(tmp_path, "py-consul.json", fixture)], [], {}, dev=True)
     assert config.http_port == 18501 and config.server and config.dev
+    assert config.acl.enabled and config.acl.tokens.initial_management == "secret"
+    assert config.warnings == [
+        "The 'acl.tokens.master' field is deprecated. Use the "
+        "'acl.tokens.initial_management' field instead."]
 
 
 def test_dev_defaults_and_requirements():

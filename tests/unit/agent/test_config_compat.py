@@ -97,7 +97,7 @@ segments = [{ name = "alpha" port = 8303 }]
 """
 EXPECTED_WARNED = ["version", "version_prerelease", "segment", "telemetry.statsd_address",
                    "ui_config.enabled", "ui_config.dir",
-                   "auto_encrypt.allow_tls", "acl.default_policy", "segments"]
+                   "auto_encrypt.allow_tls", "segments"]
 
 
 @pytest.mark.parametrize(("name", "text"), [("c.json", json.dumps(UNSUPPORTED_JSON)),
@@ -117,10 +117,6 @@ def test_supported_keys_and_neutral_values_do_not_warn(tmp_path):
 
 
 @pytest.mark.parametrize(("tree", "message"), [
-    ({"acl": {"enabled": True}}, "acl.enabled = true: not supported yet"),
-    ({"acl": {"enabled": "true"}}, "acl.enabled = true: not supported yet"),
-    ({"acl_datacenter": "dc1", "acl_default_policy": "deny"}, "acl_datacenter: not supported"),
-    ({"acl_enforce_version_8": True}, "acl_enforce_version_8 = true: not supported yet"),
     ({"http_config": {"allow_write_http_from": ["127.0.0.0/8"]}},
      "http_config.allow_write_http_from: not supported yet"),
     ({"http_config": {"block_endpoints": ["/v1/acl"]}},

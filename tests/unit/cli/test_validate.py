@@ -21,9 +21,9 @@ def test_unsupported_keys_are_valid_with_a_warning_unsafe_ones_are_not(tmp_path,
     out = capsys.readouterr()
     assert out.out == "Configuration is valid!\n"
     assert 'config key "version" is accepted but not supported yet' in out.err
-    path.write_text('data_dir = "/x"\nacl { enabled = true }\n')
+    path.write_text('data_dir = "/x"\nserf_lan_allowed_cidrs = ["10.0.0.0/8"]\n')
     assert main(["validate", str(path)]) == 1
-    assert "acl.enabled = true: not supported yet" in capsys.readouterr().err
+    assert "serf_lan_allowed_cidrs: not supported yet" in capsys.readouterr().err
 
 
 def test_invalid_file(tmp_path, capsys):

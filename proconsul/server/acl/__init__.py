@@ -1,0 +1,1 @@
+"""Server-side ACLs: token resolution, the leader's ACL set-up and token reaping."""

@@ -1,0 +1,232 @@
+"""ACL.Login / ACL.Logout with a jwt auth method on an in-process server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from proconsul.lib.acl.authorizer import ALLOW, DENY
+from proconsul.server.acl.resolver import ACLNotFound
+from proconsul.structs.acl import ACLAuthMethod, ACLBindingRule, ACLTemplatedPolicyVariables
+from proconsul.structs.acl_rpc import (
+    ACLAuthMethodSetRequest,
+    ACLBindingRuleSetRequest,
+    ACLLoginParams,
+    ACLLoginRequest,
+    ACLLogoutRequest,
+)
+from proconsul.structs.errors import Forbidden
+from tests.unit.server.test_acl_endpoint import ROOT, server  # noqa: F401
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def sign_es256(key: ec.EllipticCurvePrivateKey, claims: dict) -> str:
+    head = b64(json.dumps({"alg": "ES256", "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims).encode())
+    r, s = decode_dss_signature(key.sign(f"{head}.{body}".encode(), ec.ECDSA(hashes.SHA256())))
+    return f"{head}.{body}.{b64(r.to_bytes(32) + s.to_bytes(32))}"
+
+
+def sign_rs256(key: rsa.RSAPrivateKey, claims: dict) -> str:
+    head = b64(json.dumps({"alg": "RS256"}).encode())
+    body = b64(json.dumps(claims).encode())
+    sig = key.sign(f"{head}.{body}".encode(), PKCS1v15(), hashes.SHA256())
+    return f"{head}.{body}.{b64(sig)}"
+
+
+def pem(key) -> str:
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+@pytest.fixture
+def keys():
+    return ec.generate_private_key(ec.SECP256R1()), rsa.generate_private_key(65537, 2048)
+
+
+async def setup_method(server, keys, **config) -> None:  # noqa: F811
+    ec_key, rsa_key = keys
+    await server.rpc("ACL.AuthMethodSet", ACLAuthMethodSetRequest(AuthMethod=ACLAuthMethod(
+        Name="jwt", Type="jwt", MaxTokenTTL="5m",
+        Config={"JWTValidationPubKeys": [pem(ec_key), pem(rsa_key)], "BoundIssuer": "test",
+                "BoundAudiences": ["consul"],
+                "ClaimMappings": {"service": "service", "team": "team"},
+                "ListClaimMappings": {"groups": "groups"}, **config}), Token=ROOT))
+    await server.rpc("ACL.BindingRuleSet", ACLBindingRuleSetRequest(BindingRule=ACLBindingRule(
+        AuthMethod="jwt", BindType="service", BindName="${value.service}",
+        Selector="value.team == ops"), Token=ROOT))
+    await server.rpc("ACL.BindingRuleSet", ACLBindingRuleSetRequest(BindingRule=ACLBindingRule(
+        AuthMethod="jwt", BindType="templated-policy", BindName="builtin/node",
+        BindVars=ACLTemplatedPolicyVariables(name="node-${value.team}"),
+        Selector="admins in list.groups"), Token=ROOT))
+
+
+def claims(**extra) -> dict:
+    return {"iss": "test", "aud": ["consul"], "exp": time.time() + 300, "service": "web",
+            "team": "ops", "groups": ["admins"], **extra}
+
+
+async def login(server, bearer: str, meta=None):  # noqa: F811
+    return await server.rpc("ACL.Login", ACLLoginRequest(Auth=ACLLoginParams(
+        AuthMethod="jwt", BearerToken=bearer, Meta=meta)))
+
+
+async def test_login_binds_a_service_identity_and_logout_deletes(server, keys):  # noqa: F811
+    await setup_method(server, keys)
+    token = await login(server, sign_es256(keys[0], claims()), meta={"pod": "p1"})
+    assert token.AuthMethod == "jwt" and token.Local
+    assert token.Description == 'token created via login: {"pod":"p1"}'
+    assert [s.ServiceName for s in token.ServiceIdentities] == ["web"]
+    assert [t.TemplateVariables.name for t in token.TemplatedPolicies] == ["node-ops"]
+    assert (token.ExpirationTime - token.CreateTime).total_seconds() == 300
+    authz = server.acl.resolve(token.SecretID).authorizer
+    assert authz.service_write("web") is ALLOW and authz.service_write("db") is DENY
+    assert authz.node_write("node-ops") is ALLOW
+    rsa_token = await login(server, sign_rs256(keys[1], claims()))
+    assert rsa_token.AccessorID != token.AccessorID
+    assert await server.rpc("ACL.Logout", ACLLogoutRequest(Token=token.SecretID)) is True
+    with pytest.raises(ACLNotFound):
+        server.acl.resolve(token.SecretID)
+    with pytest.raises(Forbidden, match="token wasn't created via login"):
+        await server.rpc("ACL.Logout", ACLLogoutRequest(Token=ROOT))
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"iss": "other"}, "invalid issuer"),
+    ({"aud": "nobody"}, "invalid audience"),
+    ({"exp": time.time() - 3600}, "expired"),
+    ({"team": "dev", "groups": []}, r"^Permission denied$"),
+])
+async def test_bad_or_unbound_logins_are_denied(server, keys, bad, message):  # noqa: F811
+    await setup_method(server, keys)
+    with pytest.raises(Forbidden, match=message):
+        await login(server, sign_es256(keys[0], claims(**bad)))
+
+
+async def test_forged_signature_is_denied(server, keys):  # noqa: F811
+    await setup_method(server, keys)
+    forged = sign_es256(ec.generate_private_key(ec.SECP256R1()), claims())
+    with pytest.raises(Forbidden, match="failed to verify signature"):
+        await login(server, forged)
+    with pytest.raises(Forbidden, match="not a JWT"):
+        await login(server, "garbage")
+
+
+def jwk_of(key) -> dict:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        numbers = key.public_key().public_numbers()
+        return {"kty": "EC", "crv": "P-256", "x": b64(numbers.x.to_bytes(32)),
+                "y": b64(numbers.y.to_bytes(32))}
+    numbers = key.public_key().public_numbers()
+    return {"kty": "RSA", "e": b64(numbers.e.to_bytes(3)),
+            "n": b64(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8))}
+
+
+@pytest.fixture
+def jwks_server(keys):
+    import http.server
+    import threading
+
+    document = json.dumps({"keys": [jwk_of(keys[0]), jwk_of(keys[1])]}).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/jwks"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+async def test_login_with_keys_from_a_jwks_url(server, keys, jwks_server):  # noqa: F811
+    await setup_method(server, keys, JWTValidationPubKeys=[], JWKSURL=jwks_server)
+    for bearer in (sign_es256(keys[0], claims()), sign_rs256(keys[1], claims())):
+        token = await login(server, bearer)
+        assert [s.ServiceName for s in token.ServiceIdentities] == ["web"]
+    with pytest.raises(Forbidden, match="failed to verify signature"):
+        await login(server, sign_es256(ec.generate_private_key(ec.SECP256R1()), claims()))
+
+
+@pytest.fixture
+def kube_api():
+    """A TokenReview API: token "good" is default/api-sa (annotated service name "api"),
+    "plain" is default/worker; the reviewer must present "reviewer-jwt"."""
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _reply(self, body: dict) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:  # noqa: N802
+            assert self.headers["Authorization"] == "Bearer reviewer-jwt"
+            review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            token = review["spec"]["token"]
+            seen.append(token)
+            users = {"good": "system:serviceaccount:default:api-sa",
+                     "plain": "system:serviceaccount:default:worker"}
+            if token not in users:
+                self._reply({"status": {"authenticated": False, "error": "invalid token"}})
+                return
+            self._reply({"status": {"authenticated": True,
+                                    "user": {"username": users[token], "uid": "u-1"}}})
+
+        def do_GET(self) -> None:  # noqa: N802
+            annotations = ({"consul.hashicorp.com/service-name": "api"}
+                           if self.path.endswith("/api-sa") else {})
+            self._reply({"metadata": {"annotations": annotations}})
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
+    httpd.shutdown()
+    httpd.server_close()
+
+
+async def test_kubernetes_login_through_token_review(server, kube_api):  # noqa: F811
+    host, seen = kube_api
+    await server.rpc("ACL.AuthMethodSet", ACLAuthMethodSetRequest(AuthMethod=ACLAuthMethod(
+        Name="k8s", Type="kubernetes",
+        Config={"Host": host, "CACert": "", "ServiceAccountJWT": "reviewer-jwt"}), Token=ROOT))
+    await server.rpc("ACL.BindingRuleSet", ACLBindingRuleSetRequest(BindingRule=ACLBindingRule(
+        AuthMethod="k8s", BindType="service", BindName="${serviceaccount.name}",
+        Selector="serviceaccount.namespace == default"), Token=ROOT))
+
+    async def k8s_login(bearer: str):
+        return await server.rpc("ACL.Login", ACLLoginRequest(Auth=ACLLoginParams(
+            AuthMethod="k8s", BearerToken=bearer)))
+
+    assert [s.ServiceName for s in (await k8s_login("good")).ServiceIdentities] == ["api"]
+    assert [s.ServiceName for s in (await k8s_login("plain")).ServiceIdentities] == ["worker"]
+    with pytest.raises(Forbidden, match="lookup failed: invalid token"):
+        await k8s_login("forged")
+    assert seen == ["good", "plain", "forged"]
