@@ -101,7 +101,9 @@ class Agent:
                 ca_config=config.ca_config, primary_datacenter=config.primary_datacenter,
                 data_dir="" if config.dev else config.data_dir,
                 acl_enabled=config.acl.enabled, acl_default_policy=config.acl.default_policy,
-                acl_initial_management=config.acl.tokens.initial_management),
+                acl_initial_management=config.acl.tokens.initial_management,
+                acl_replication_token=config.acl.tokens.replication,
+                acl_token_replication=config.acl.enable_token_replication),
                 None if config.dev else self._durable_raft, pool=self.pool)
             self.server.lan_members = self.gossip.lan_member_states
             self.server.wan_coordinates = self._wan_coordinates

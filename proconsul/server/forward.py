@@ -60,7 +60,18 @@ LOCAL_METHODS = frozenset({"Status.Leader", "Status.Peers", "Status.Ping",
 # Writes of objects the primary datacenter owns: made anywhere, they run there and
 # reach the other datacenters by replication (Consul sets their Datacenter to the primary).
 GLOBAL_WRITES = frozenset({"ConfigEntry.Apply", "ConfigEntry.Delete", "Intention.Apply",
-                           "ConnectCA.ConfigurationSet"})
+                           "ConnectCA.ConfigurationSet", "ACL.PolicySet", "ACL.PolicyDelete",
+                           "ACL.RoleSet", "ACL.RoleDelete", "ACL.AuthMethodSet",
+                           "ACL.AuthMethodDelete", "ACL.BindingRuleSet",
+                           "ACL.BindingRuleDelete"})
+
+
+def global_write(method: str, request: Any) -> bool:
+    """Whether ``request`` writes an object the primary owns (a token unless ``Local``)."""
+    if method == "ACL.TokenSet":
+        token = getattr(request, "ACLToken", None)
+        return token is not None and not token.Local
+    return method in GLOBAL_WRITES
 
 # Remote error texts meaning "not handled there, nothing applied: try again".
 RETRYABLE_ERRORS = frozenset({ERR_NO_LEADER, ERR_SERVER_LEAVING})
@@ -147,6 +158,8 @@ class Forwarder:
         self._leaving = asyncio.Event()
         self.wan: WANRouter | None = None
         self._liveness = Liveness(pool)
+        # Which requests run in the primary datacenter (the server adds token deletes).
+        self.global_write: Callable[[str, Any], bool] = global_write
 
     def stop_holding(self) -> None:
         """The server is leaving: requests waiting for a leader fail now, and hold no more."""
@@ -155,7 +168,7 @@ class Forwarder:
     async def run(self, method: str, request: Any,
                   local: Callable[[Any], Awaitable[Any]]) -> Any:
         """Answer ``request``: ``local`` runs it on this server."""
-        if method in GLOBAL_WRITES and self.primary_datacenter != self.datacenter:
+        if self.primary_datacenter != self.datacenter and self.global_write(method, request):
             request = msgspec.structs.replace(request, Datacenter=self.primary_datacenter)
         datacenter = request_datacenter(request) or self.datacenter
         if datacenter != self.datacenter:

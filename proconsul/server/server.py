@@ -25,11 +25,17 @@ from proconsul.server.connect.ca_manager import CAManager
 from proconsul.server.connect.discovery_chain import validate_proposed
 from proconsul.server.endpoints import register_all
 from proconsul.server.endpoints.prepared_query import FailoverRoute
-from proconsul.server.forward import RPC_HOLD_TIMEOUT, Forwarder, LeaderUnavailable
+from proconsul.server.forward import (
+    RPC_HOLD_TIMEOUT,
+    Forwarder,
+    LeaderUnavailable,
+    global_write,
+)
 from proconsul.server.query_failover import WANFailoverRoute
 from proconsul.server.reconcile import MemberReconciler, MemberState
+from proconsul.server.replication.acl import ACLPolicies, ACLRoles, ACLTokens
 from proconsul.server.replication.config_entries import ConfigEntries
-from proconsul.server.replication.replicator import Replicator
+from proconsul.server.replication.replicator import ReplicatedType, Replicator
 from proconsul.server.session_timers import SessionTimers
 from proconsul.server.tombstone_gc import TombstoneGC
 from proconsul.server.wan_router import WANRouter
@@ -82,6 +88,8 @@ class ServerConfig(msgspec.Struct):
     acl_enabled: bool = False
     acl_default_policy: str = "allow"
     acl_initial_management: str = ""
+    acl_replication_token: str = ""
+    acl_token_replication: bool = False  # acl.enable_token_replication
 
 
 Endpoint = Callable[[Any], Awaitable[Any]]
@@ -133,13 +141,26 @@ class Server:
         self.replicators: list[Replicator] = []
         primary = config.primary_datacenter or config.datacenter
         if primary != config.datacenter:
-            self.replicators.append(Replicator(ConfigEntries(self), primary,
-                                               config.replication_rate,
-                                               config.replication_burst))
+            kinds: list[ReplicatedType] = [ConfigEntries(self)]
+            if config.acl_enabled:
+                kinds += [ACLPolicies(self), ACLRoles(self)]
+                if config.acl_token_replication:
+                    kinds.append(ACLTokens(self))
+            self.replicators = [Replicator(kind, primary, config.replication_rate,
+                                           config.replication_burst) for kind in kinds]
+            self.forwarder.global_write = self._global_write
         self.endpoints: dict[str, Endpoint] = {}
         register_all(self)
         self._revoking: asyncio.Task | None = None
         self.consensus.on_leadership_change(self._leadership_changed)
+
+    def _global_write(self, method: str, request: Any) -> bool:
+        """:func:`global_write`, and deletes of tokens this datacenter does not hold as
+        local (Consul sends those to the primary)."""
+        if method == "ACL.TokenDelete":
+            token = self.store.acl_token_get(None, request.TokenID)[1]
+            return token is None or not token.Local
+        return global_write(method, request)
 
     @property
     def is_primary(self) -> bool:

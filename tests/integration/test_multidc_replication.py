@@ -24,10 +24,11 @@ def lab():
         lab.close()
 
 
-def federation(lab: WanLab, servers: dict[str, int]) -> dict[str, list[AgentProcess]]:
+def federation(lab: WanLab, servers: dict[str, int], extra: tuple[str, ...] = ()
+               ) -> dict[str, list[AgentProcess]]:
     """``servers[dc]`` servers per datacenter, dc1 the primary, WAN-joined to dc1's first."""
     addresses = {dc: [lab.address(dc) for _ in range(n)] for dc, n in servers.items()}
-    started = {dc: [lab.start_agent(dc, *FAST, *PRIMARY, host=host,
+    started = {dc: [lab.start_agent(dc, *FAST, *PRIMARY, *extra, host=host,
                                     bootstrap_expect=len(hosts),
                                     join=[h for h in hosts if h != host],
                                     join_wan=[addresses["dc1"][0]]) for host in hosts]
@@ -92,3 +93,66 @@ def test_config_entries_and_intentions_replicate_to_dc2_and_survive_a_wan_cut(la
     lab.heal()
     await_entries(dc2, "/v1/config/service-defaults", lambda e: names(e) == ["db", "web"],
                   30.0)
+
+
+MANAGEMENT = "5f2f8a9e-7f3c-4c59-9a61-3d3f0c1e2b11"
+ACL = ("-hcl", 'acl { enabled = true, default_policy = "deny", enable_token_replication = true, '
+       f'tokens {{ initial_management = "{MANAGEMENT}", replication = "{MANAGEMENT}" }} }}')
+
+
+def as_manager(**headers) -> dict:
+    return {"headers": {"X-Consul-Token": MANAGEMENT, **headers}}
+
+
+def test_acl_policies_and_tokens_made_in_dc1_work_in_dc2(lab):
+    servers = federation(lab, {"dc1": 1, "dc2": 1}, extra=ACL)
+    dc1, dc2 = servers["dc1"][0], servers["dc2"][0]
+    # The management token reaches dc2 by replication first.
+    wait_until(lambda: dc2.get("/v1/acl/token/self", **as_manager()).status == 200, 30,
+               "the management token replicated to dc2")
+
+    policy = ok(dc1.put("/v1/acl/policy", {"Name": "acl-read", "Rules": 'acl = "read"'},
+                        **as_manager())).json()
+    token = ok(dc1.put("/v1/acl/token", {"Description": "reader",
+                                         "Policies": [{"ID": policy["ID"]}]},
+                       **as_manager())).json()
+    took = await_entries_as(dc2, "/v1/acl/tokens",
+                            lambda ts: token["AccessorID"] in {t["AccessorID"] for t in ts},
+                            2.0)
+    print(f"token replicated in {took:.2f}s")
+    # dc2 resolves the token to its replicated policy: it may read ACLs, not write them.
+    reader = {"headers": {"X-Consul-Token": token["SecretID"]}}
+    me = ok(dc2.get("/v1/acl/token/self", **reader)).json()
+    assert [p["Name"] for p in me["Policies"]] == ["acl-read"]
+    assert ok(dc2.get("/v1/acl/policies", **reader)).json()
+    assert dc2.put("/v1/acl/policy", {"Name": "nope"}, **reader).status == 403
+
+    # A policy written in dc2 is made in dc1 (the primary) and replicated back.
+    made = ok(dc2.put("/v1/acl/policy", {"Name": "from-dc2", "Rules": ""},
+                      **as_manager())).json()
+    assert ok(dc1.get(f"/v1/acl/policy/{made['ID']}", **as_manager())).json()["Name"] == \
+        "from-dc2"
+    await_entries_as(dc2, "/v1/acl/policies",
+                     lambda ps: "from-dc2" in {p["Name"] for p in ps}, 2.0)
+
+    # Deleting the token in dc1 revokes it in dc2.
+    ok(dc1.delete(f"/v1/acl/token/{token['AccessorID']}", **as_manager()))
+    await_entries_as(dc2, "/v1/acl/tokens",
+                     lambda ts: token["AccessorID"] not in {t["AccessorID"] for t in ts}, 2.0)
+    assert dc2.get("/v1/acl/policies", **reader).status == 403
+
+    status = ok(dc2.get("/v1/acl/replication", **as_manager())).json()
+    assert status["Enabled"] and status["Running"] and status["SourceDatacenter"] == "dc1"
+    assert status["ReplicationType"] == "tokens" and status["ReplicatedTokenIndex"] > 0, status
+
+
+def await_entries_as(agent: AgentProcess, path: str, want, within: float) -> float:
+    """:func:`await_entries` with the management token."""
+    start = time.monotonic()
+    index = 0
+    while True:
+        reply = ok(agent.get(f"{path}?index={index}&wait=5s", timeout=30, **as_manager()))
+        if want(reply.json()):
+            return time.monotonic() - start
+        assert time.monotonic() - start < within, (path, reply.json())
+        index = reply.index
