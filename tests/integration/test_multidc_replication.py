@@ -156,3 +156,55 @@ def await_entries_as(agent: AgentProcess, path: str, want, within: float) -> flo
             return time.monotonic() - start
         assert time.monotonic() - start < within, (path, reply.json())
         index = reply.index
+
+
+def leader_of(agents: list[AgentProcess]) -> AgentProcess | None:
+    """The one of ``agents`` the first of them names leader (None if another or none)."""
+    address = ok(agents[0].get("/v1/status/leader")).json()
+    return next((a for a in agents if address.startswith(a.host + ":")), None)
+
+
+def counter(agent: AgentProcess, name: str, kind: str) -> float:
+    """A cumulative counter of ``agent`` from its Prometheus metrics (0 before any)."""
+    text = ok(agent.get("/v1/agent/metrics?format=prometheus")).text
+    for line in text.splitlines():
+        if line.startswith(name) and f'type="{kind}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def defaults(agent: AgentProcess) -> list[str]:
+    return names(ok(agent.get("/v1/config/service-defaults")).json())
+
+
+def test_leader_changes_in_either_datacenter_lose_nothing_and_resume(lab):
+    servers = federation(lab, {"dc1": 3, "dc2": 3})
+    dc1, dc2 = servers["dc1"], servers["dc2"]
+    wanted = [f"svc{i}" for i in range(6)]
+    for name in wanted[:3]:
+        ok(dc1[0].put("/v1/config", {"Kind": "service-defaults", "Name": name}))
+    await_entries(dc2[0], "/v1/config/service-defaults", lambda e: names(e) == wanted[:3], 2.0)
+
+    # Kill dc1's leader while dc2's replicator waits on it; write the rest through the others.
+    old = leader_of(dc1)
+    old.kill()
+    alive = [a for a in dc1 if a is not old]
+    for name in wanted[3:]:
+        ok(alive[0].put("/v1/config", {"Kind": "service-defaults", "Name": name}))
+    await_entries(dc2[0], "/v1/config/service-defaults", lambda e: names(e) == wanted, 30.0)
+    assert defaults(alive[0]) == wanted
+
+    # A new leader in dc2 resumes: its rounds find everything already equal.
+    gone = leader_of(dc2)
+    gone.kill()
+    rest = [a for a in dc2 if a is not gone]
+    wait_until(lambda: leader_of(rest) is not None, 60, "a new leader in dc2")
+    new = leader_of(rest)
+    metric = "consul_proconsul_replication_"
+    wait_until(lambda: counter(new, metric + "rounds", "config-entries") >= 1, 30,
+               "a replication round on dc2's new leader")
+    assert counter(new, metric + "upserts", "config-entries") == 0
+    assert defaults(new) == wanted
+    ok(alive[0].put("/v1/config", {"Kind": "service-defaults", "Name": "late"}))
+    await_entries(new, "/v1/config/service-defaults", lambda e: "late" in names(e), 5.0)
+    assert counter(new, metric + "upserts", "config-entries") == 1
