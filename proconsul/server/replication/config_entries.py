@@ -49,7 +49,8 @@ class ConfigEntries:
 
     async def fetch(self, primary: str, index: int) -> tuple[int, dict[Hashable, Remote]]:
         reply = await self._server.rpc("ConfigEntry.ListAll", ConfigEntryListAllRequest(
-            Datacenter=primary, Kinds=list(KINDS), MinQueryIndex=index, AllowStale=True))
+            Datacenter=primary, Kinds=list(KINDS), MinQueryIndex=index, AllowStale=True,
+            Token=self._server.config.acl_replication_token))
         self._fetched = {(e["Kind"], e["Name"]): e for e in reply.Entries}
         return reply.Index, {key: Remote(int(e.get("ModifyIndex") or 0), _content(e))
                              for key, e in self._fetched.items()}
