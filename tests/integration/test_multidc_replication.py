@@ -75,6 +75,13 @@ def test_config_entries_and_intentions_replicate_to_dc2_and_survive_a_wan_cut(la
     assert ok(dc1.get("/v1/config/service-defaults/web")).json()["Protocol"] == "http"
     await_entries(dc2, "/v1/config/service-defaults", lambda e: names(e) == ["web"], 2.0)
 
+    # So is an intention written in dc2.
+    ok(dc2.put("/v1/connect/intentions/exact?source=web&destination=db", {"Action": "deny"}))
+    assert ok(dc1.get("/v1/config/service-intentions/db")).json()["Sources"][0]["Name"] == "web"
+    await_entries(dc2, "/v1/config/service-intentions", lambda e: names(e) == ["db", "web"],
+                  2.0)
+    ok(dc2.delete("/v1/connect/intentions/exact?source=web&destination=db"))
+
     # Deleted in dc1: gone from dc2.
     ok(dc1.delete("/v1/connect/intentions/exact?source=api&destination=web"))
     await_entries(dc2, "/v1/config/service-intentions", lambda e: not e, 2.0)
