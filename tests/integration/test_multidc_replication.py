@@ -134,6 +134,13 @@ def test_acl_policies_and_tokens_made_in_dc1_work_in_dc2(lab):
     assert ok(dc2.get("/v1/acl/policies", **reader)).json()
     assert dc2.put("/v1/acl/policy", {"Name": "nope"}, **reader).status == 403
 
+    # With the WAN cut, dc2 still resolves the replicated token.
+    lab.cut("dc1", "dc2")
+    assert ok(dc2.get("/v1/acl/policies", **reader)).json()
+    lab.heal()
+    wait_until(lambda: dc2.get("/v1/acl/policies?dc=dc1", **as_manager()).status == 200, 30,
+               "dc1 reachable from dc2 again")
+
     # A policy written in dc2 is made in dc1 (the primary) and replicated back.
     made = ok(dc2.put("/v1/acl/policy", {"Name": "from-dc2", "Rules": ""},
                       **as_manager())).json()
