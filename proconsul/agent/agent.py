@@ -110,7 +110,9 @@ class Agent:
                 data_dir="" if config.dev else config.data_dir,
                 acl_enabled=config.acl.enabled, acl_default_policy=config.acl.default_policy,
                 acl_initial_management=config.acl.tokens.initial_management,
-                acl_enable_key_list_policy=config.acl.enable_key_list_policy),
+                acl_enable_key_list_policy=config.acl.enable_key_list_policy,
+                acl_replication_token=config.acl.tokens.replication,
+                acl_token_replication=config.acl.enable_token_replication),
                 None if config.dev else self._durable_raft, pool=self.pool)
             self.server.lan_members = self.gossip.lan_member_states
             self.server.wan_coordinates = self._wan_coordinates

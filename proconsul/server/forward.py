@@ -24,6 +24,8 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+
 from proconsul.raft.interface import Consensus
 from proconsul.rpc.errors import RPCConnectionError, RPCDialError, RPCError, RPCTimeout
 from proconsul.rpc.pool import ConnPool
@@ -54,6 +56,22 @@ WAN_PING_TIMEOUT = 2.0  # ... which must answer within this
 LOCAL_METHODS = frozenset({"Status.Leader", "Status.Peers", "Status.Ping",
                            "Catalog.ListDatacenters", "Coordinate.ListDatacenters",
                            "Federation.Status"})
+
+# Writes of objects the primary datacenter owns: made anywhere, they run there and
+# reach the other datacenters by replication (Consul sets their Datacenter to the primary).
+GLOBAL_WRITES = frozenset({"ConfigEntry.Apply", "ConfigEntry.Delete", "Intention.Apply",
+                           "ConnectCA.ConfigurationSet", "ACL.PolicySet", "ACL.PolicyDelete",
+                           "ACL.RoleSet", "ACL.RoleDelete", "ACL.AuthMethodSet",
+                           "ACL.AuthMethodDelete", "ACL.BindingRuleSet",
+                           "ACL.BindingRuleDelete"})
+
+
+def global_write(method: str, request: Any) -> bool:
+    """Whether ``request`` writes an object the primary owns (a token unless ``Local``)."""
+    if method == "ACL.TokenSet":
+        token = getattr(request, "ACLToken", None)
+        return token is not None and not token.Local
+    return method in GLOBAL_WRITES
 
 # Remote error texts meaning "not handled there, nothing applied: try again".
 RETRYABLE_ERRORS = frozenset({ERR_NO_LEADER, ERR_SERVER_LEAVING})
@@ -129,16 +147,19 @@ class Forwarder:
     """Runs each request on the right server, holding it while there is no leader."""
 
     def __init__(self, consensus: Consensus, pool: ConnPool | None, *, datacenter: str,
-                 hold_timeout: float = RPC_HOLD_TIMEOUT,
+                 hold_timeout: float = RPC_HOLD_TIMEOUT, primary_datacenter: str = "",
                  rng: random.Random | None = None) -> None:
         self.consensus = consensus
         self.pool = pool
         self.datacenter = datacenter
+        self.primary_datacenter = primary_datacenter or datacenter
         self.hold_timeout = hold_timeout
         self._rng = rng or random.Random()
         self._leaving = asyncio.Event()
         self.wan: WANRouter | None = None
         self._liveness = Liveness(pool)
+        # Which requests run in the primary datacenter (the server adds token deletes).
+        self.global_write: Callable[[str, Any], bool] = global_write
 
     def stop_holding(self) -> None:
         """The server is leaving: requests waiting for a leader fail now, and hold no more."""
@@ -147,6 +168,8 @@ class Forwarder:
     async def run(self, method: str, request: Any,
                   local: Callable[[Any], Awaitable[Any]]) -> Any:
         """Answer ``request``: ``local`` runs it on this server."""
+        if self.primary_datacenter != self.datacenter and self.global_write(method, request):
+            request = msgspec.structs.replace(request, Datacenter=self.primary_datacenter)
         datacenter = request_datacenter(request) or self.datacenter
         if datacenter != self.datacenter:
             return await self.forward_dc(datacenter, method, request)

@@ -25,9 +25,18 @@ from proconsul.server.blocking import run_blocking
 from proconsul.server.connect.ca_manager import CAManager
 from proconsul.server.connect.discovery_chain import validate_proposed
 from proconsul.server.endpoints import register_all
-from proconsul.server.endpoints.prepared_query import FailoverRoute, NoRemoteDatacenters
-from proconsul.server.forward import RPC_HOLD_TIMEOUT, Forwarder, LeaderUnavailable
+from proconsul.server.endpoints.prepared_query import FailoverRoute
+from proconsul.server.forward import (
+    RPC_HOLD_TIMEOUT,
+    Forwarder,
+    LeaderUnavailable,
+    global_write,
+)
+from proconsul.server.query_failover import WANFailoverRoute
 from proconsul.server.reconcile import MemberReconciler, MemberState
+from proconsul.server.replication.acl import ACLPolicies, ACLRoles, ACLTokens
+from proconsul.server.replication.config_entries import ConfigEntries
+from proconsul.server.replication.replicator import ReplicatedType, Replicator
 from proconsul.server.session_timers import SessionTimers
 from proconsul.server.snapshot import Snapshots
 from proconsul.server.tombstone_gc import TombstoneGC
@@ -60,6 +69,8 @@ class ServerConfig(msgspec.Struct):
     """What a server needs to know about itself."""
 
     datacenter: str = "dc1"
+    replication_rate: float = 1.0  # rounds a second per replicated type (Consul's default)
+    replication_burst: int = 5
     node_name: str = "proconsul"
     node_id: str = ""
     advertise_addr: str = "127.0.0.1"
@@ -81,6 +92,8 @@ class ServerConfig(msgspec.Struct):
     acl_default_policy: str = "allow"
     acl_initial_management: str = ""
     acl_enable_key_list_policy: bool = False
+    acl_replication_token: str = ""
+    acl_token_replication: bool = False  # acl.enable_token_replication
 
 
 Endpoint = Callable[[Any], Awaitable[Any]]
@@ -108,7 +121,8 @@ class Server:
             else InmemConsensus(self.fsm, f"{config.advertise_addr}:{config.server_port}",
                                 config.node_id))
         self.forwarder = Forwarder(self.consensus, pool, datacenter=config.datacenter,
-                                   hold_timeout=config.rpc_hold_timeout)
+                                   hold_timeout=config.rpc_hold_timeout,
+                                   primary_datacenter=config.primary_datacenter)
         self.routines = RoutineManager()
         self.blocking_queries = 0
         self.session_timers = SessionTimers(self)
@@ -123,18 +137,37 @@ class Server:
         self.snapshots = Snapshots(self, config.data_dir or None)
         self.lan_members: Callable[[], list[MemberState]] = list
         self.wan_coordinates: Callable[[], list[tuple[str, CoordinateEntry]]] = list
-        # How PreparedQuery.Execute fails over to other datacenters (set by WAN federation).
-        self.query_failover: FailoverRoute = NoRemoteDatacenters()
+        # How PreparedQuery.Execute fails over to other datacenters.
+        self.query_failover: FailoverRoute = WANFailoverRoute(self)
         self.wan_members: Callable[[], list[MemberState]] = list
         self.fire_user_event: Callable[[str, bytes], None] | None = None
         self.wan_router = WANRouter(config.datacenter)
         self.forwarder.wan = self.wan_router
         self.authz = Enforcer(self.acl)
         self.snapshots.authorize = self._snapshot_allowed
+        self.replicators: list[Replicator] = []
+        primary = config.primary_datacenter or config.datacenter
+        if primary != config.datacenter:
+            kinds: list[ReplicatedType] = [ConfigEntries(self)]
+            if config.acl_enabled:
+                kinds += [ACLPolicies(self), ACLRoles(self)]
+                if config.acl_token_replication:
+                    kinds.append(ACLTokens(self))
+            self.replicators = [Replicator(kind, primary, config.replication_rate,
+                                           config.replication_burst) for kind in kinds]
+            self.forwarder.global_write = self._global_write
         self.endpoints: dict[str, Endpoint] = {}
         register_all(self)
         self._revoking: asyncio.Task | None = None
         self.consensus.on_leadership_change(self._leadership_changed)
+
+    def _global_write(self, method: str, request: Any) -> bool:
+        """:func:`global_write`, and deletes of tokens this datacenter does not hold as
+        local (Consul sends those to the primary)."""
+        if method == "ACL.TokenDelete":
+            token = self.store.acl_token_get(None, request.TokenID)[1]
+            return token is None or not token.Local
+        return global_write(method, request)
 
     @property
     def is_primary(self) -> bool:
@@ -333,6 +366,8 @@ class Server:
         self.routines.start("autopilot", self.autopilot.run)
         if self.config.connect_enabled:
             self.routines.start("connect-ca", self.ca.run)
+        for replicator in self.replicators:
+            self.routines.start(f"replication-{replicator.kind.name}", replicator.run)
 
     async def reassert_leadership(self) -> None:
         """Run the leader's routines again from the start on replaced state (after a

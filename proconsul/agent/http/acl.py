@@ -8,6 +8,7 @@ Consul's status codes and texts.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -134,7 +135,28 @@ async def replication(request: web.Request) -> web.Response:
         Enabled=enabled, SourceDatacenter=primary,
         ReplicationType=("tokens" if config.acl.enable_token_replication else "policies")
         if enabled else "")
+    if agent.server is not None and enabled:
+        _fill_replication(status, {r.kind.name: r.state for r in agent.server.replicators})
     return json_reply(request, status)
+
+
+def _fill_replication(status: ACLReplicationStatus, states: dict) -> None:
+    """This server's ACL replicators (running while it leads) in Consul's status shape:
+    the oldest success and the newest error of the replicated types."""
+    acl = [states[name] for name in ("policies", "roles", "tokens") if name in states]
+    if not acl:
+        return
+    status.Running = all(s.running for s in acl)
+    status.ReplicatedIndex = states["policies"].replicated_index
+    status.ReplicatedRoleIndex = states["roles"].replicated_index
+    if "tokens" in states:
+        status.ReplicatedTokenIndex = states["tokens"].replicated_index
+    if all(s.last_success for s in acl):
+        status.LastSuccess = datetime.fromtimestamp(min(s.last_success for s in acl), UTC)
+    failed = max(acl, key=lambda s: s.last_error)
+    if failed.last_error:
+        status.LastError = datetime.fromtimestamp(failed.last_error, UTC)
+        status.LastErrorMessage = failed.last_error_message
 
 
 # ---- tokens -----------------------------------------------------------------------

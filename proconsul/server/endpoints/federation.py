@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from typing import TYPE_CHECKING
 
 from proconsul.structs.errors import ConsulError
@@ -11,6 +12,7 @@ from proconsul.structs.federation import (
     FederationDatacenter,
     FederationServer,
     FederationStatus,
+    ReplicationStatus,
 )
 from proconsul.structs.requests import DCSpecificRequest
 
@@ -45,9 +47,24 @@ class Federation:
                 Servers=[FederationServer(
                     Name=s.name, Node=s.node, Address=s.address, Status=s.status,
                     Reachable=s.status == "alive" and not router.is_unreachable(s.address))
-                    for s in router.servers(dc)]))
+                    for s in router.servers(dc)],
+                Replication=self._replication() if dc == server.config.datacenter else {}))
         return FederationStatus(Datacenter=server.config.datacenter, Server=server.wan_name,
                                 Datacenters=out)
+
+    def _replication(self) -> dict[str, ReplicationStatus]:
+        """This datacenter's replicators (running on its leader), by replicated type."""
+        now = time.time()
+        out = {}
+        for replicator in self.server.replicators:
+            state = replicator.state
+            out[state.replication_type] = ReplicationStatus(
+                Running=state.running, LastIndex=state.replicated_index,
+                LagSeconds=round(now - state.last_success, 3) if state.last_success else 0.0,
+                LastSuccess=state.to_json()["LastSuccess"] if state.last_success else "",
+                LastError=state.last_error_message if state.last_error > state.last_success
+                else "")
+        return out
 
     async def _leader(self, dc: str) -> tuple[str, str]:
         """The leader of ``dc`` and the error that kept it unknown."""

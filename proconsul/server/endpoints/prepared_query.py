@@ -57,17 +57,6 @@ class FailoverRoute(Protocol):
         """Run ``PreparedQuery.ExecuteRemote`` in ``datacenter``."""
 
 
-class NoRemoteDatacenters:
-    """The route while this server knows no other datacenter: failover finds nothing."""
-
-    def datacenters_by_distance(self) -> list[str]:
-        return []
-
-    async def execute_remote(self, datacenter: str, req: PreparedQueryExecuteRemoteRequest
-                             ) -> PreparedQueryExecuteResponse:
-        raise ConsulError(f"No path to datacenter {datacenter}")
-
-
 META_MAX_PAIRS = 64
 META_KEY_MAX = 128
 META_VALUE_MAX = 512

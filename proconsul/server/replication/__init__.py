@@ -1,0 +1,1 @@
+"""Replication from the primary datacenter: a leader routine per replicated type."""

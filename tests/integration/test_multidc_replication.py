@@ -1,0 +1,224 @@
+"""Replication from the primary datacenter (dc1) into a secondary (dc2), each in its own
+network namespace: config entries and intentions written in either datacenter land in
+dc1 and reach dc2 by replication, deletions too, and a cut WAN link only delays them."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.integration.test_multidc import FAST, leader_known, ok
+from tests.support.agent_process import AgentProcess, wait_until
+from tests.support.netns import WanLab
+
+PRIMARY = ("-hcl", 'primary_datacenter = "dc1"')
+
+
+@pytest.fixture
+def lab():
+    lab = WanLab(["dc1", "dc2"])
+    try:
+        yield lab
+    finally:
+        lab.close()
+
+
+def federation(lab: WanLab, servers: dict[str, int], extra: tuple[str, ...] = ()
+               ) -> dict[str, list[AgentProcess]]:
+    """``servers[dc]`` servers per datacenter, dc1 the primary, WAN-joined to dc1's first."""
+    addresses = {dc: [lab.address(dc) for _ in range(n)] for dc, n in servers.items()}
+    started = {dc: [lab.start_agent(dc, *FAST, *PRIMARY, *extra, host=host,
+                                    bootstrap_expect=len(hosts),
+                                    join=[h for h in hosts if h != host],
+                                    join_wan=[addresses["dc1"][0]]) for host in hosts]
+               for dc, hosts in addresses.items()}
+    for agent in (a for group in started.values() for a in group):
+        wait_until(lambda a=agent: leader_known(a), 90, f"a leader seen by {agent.host}")
+    wait_until(lambda: sorted(started["dc2"][0].get("/v1/catalog/datacenters").json()) ==
+               sorted(servers), 90, "both datacenters in the WAN pool")
+    return started
+
+
+def await_entries(agent: AgentProcess, path: str, want, within: float) -> float:
+    """Block on ``path`` (a list) in ``agent`` until ``want(list)``; seconds taken."""
+    start = time.monotonic()
+    index = 0
+    while True:
+        reply = ok(agent.get(f"{path}?index={index}&wait=5s", timeout=30))
+        if want(reply.json()):
+            return time.monotonic() - start
+        assert time.monotonic() - start < within, (path, reply.json())
+        index = reply.index
+
+
+def names(entries) -> list[str]:
+    return sorted(e["Name"] for e in entries or [])
+
+
+def test_config_entries_and_intentions_replicate_to_dc2_and_survive_a_wan_cut(lab):
+    servers = federation(lab, {"dc1": 1, "dc2": 1})
+    dc1, dc2 = servers["dc1"][0], servers["dc2"][0]
+
+    # An intention made in dc1 shows up in dc2 within 2 s.
+    ok(dc1.put("/v1/connect/intentions/exact?source=api&destination=web",
+               {"Action": "allow"}))
+    took = await_entries(dc2, "/v1/config/service-intentions", lambda e: names(e) == ["web"],
+                         2.0)
+    print(f"intention replicated in {took:.2f}s")
+    entry = ok(dc2.get("/v1/config/service-intentions/web")).json()
+    assert [(s["Name"], s["Action"]) for s in entry["Sources"]] == [("api", "allow")]
+
+    # A config entry written in dc2 is forwarded to dc1 and replicated back.
+    ok(dc2.put("/v1/config", {"Kind": "service-defaults", "Name": "web",
+                              "Protocol": "http"}))
+    assert ok(dc1.get("/v1/config/service-defaults/web")).json()["Protocol"] == "http"
+    await_entries(dc2, "/v1/config/service-defaults", lambda e: names(e) == ["web"], 2.0)
+
+    # So is an intention written in dc2.
+    ok(dc2.put("/v1/connect/intentions/exact?source=web&destination=db", {"Action": "deny"}))
+    assert ok(dc1.get("/v1/config/service-intentions/db")).json()["Sources"][0]["Name"] == "web"
+    await_entries(dc2, "/v1/config/service-intentions", lambda e: names(e) == ["db", "web"],
+                  2.0)
+    ok(dc2.delete("/v1/connect/intentions/exact?source=web&destination=db"))
+
+    # Deleted in dc1: gone from dc2.
+    ok(dc1.delete("/v1/connect/intentions/exact?source=api&destination=web"))
+    await_entries(dc2, "/v1/config/service-intentions", lambda e: not e, 2.0)
+
+    status = ok(dc2.get("/v1/operator/federation")).json()
+    local = next(d for d in status["Datacenters"] if d["Local"])
+    replication = local["Replication"]["config-entries"]
+    assert replication["Running"] and replication["LastIndex"] > 0, replication
+
+    # Cut the WAN: dc2 keeps serving what it replicated; dc1 goes on taking writes.
+    lab.cut("dc1", "dc2")
+    ok(dc1.put("/v1/config", {"Kind": "service-defaults", "Name": "db",
+                              "Protocol": "tcp"}))
+    assert ok(dc2.get("/v1/config/service-defaults/web")).json()["Protocol"] == "http"
+    # Heal: replication picks up the write made during the cut, without a restart.
+    lab.heal()
+    await_entries(dc2, "/v1/config/service-defaults", lambda e: names(e) == ["db", "web"],
+                  30.0)
+
+
+MANAGEMENT = "5f2f8a9e-7f3c-4c59-9a61-3d3f0c1e2b11"
+ACL = ("-hcl", 'acl { enabled = true, default_policy = "deny", enable_token_replication = true, '
+       f'tokens {{ initial_management = "{MANAGEMENT}", replication = "{MANAGEMENT}" }} }}')
+
+
+def as_manager(**headers) -> dict:
+    return {"headers": {"X-Consul-Token": MANAGEMENT, **headers}}
+
+
+def test_acl_policies_and_tokens_made_in_dc1_work_in_dc2(lab):
+    servers = federation(lab, {"dc1": 1, "dc2": 1}, extra=ACL)
+    dc1, dc2 = servers["dc1"][0], servers["dc2"][0]
+    # The management token reaches dc2 by replication first.
+    wait_until(lambda: dc2.get("/v1/acl/token/self", **as_manager()).status == 200, 30,
+               "the management token replicated to dc2")
+
+    policy = ok(dc1.put("/v1/acl/policy", {"Name": "acl-read", "Rules": 'acl = "read"'},
+                        **as_manager())).json()
+    token = ok(dc1.put("/v1/acl/token", {"Description": "reader",
+                                         "Policies": [{"ID": policy["ID"]}]},
+                       **as_manager())).json()
+    took = await_entries_as(dc2, "/v1/acl/tokens",
+                            lambda ts: token["AccessorID"] in {t["AccessorID"] for t in ts},
+                            2.0)
+    print(f"token replicated in {took:.2f}s")
+    # dc2 resolves the token to its replicated policy: it may read ACLs, not write them.
+    reader = {"headers": {"X-Consul-Token": token["SecretID"]}}
+    me = ok(dc2.get("/v1/acl/token/self", **reader)).json()
+    assert [p["Name"] for p in me["Policies"]] == ["acl-read"]
+    assert ok(dc2.get("/v1/acl/policies", **reader)).json()
+    assert dc2.put("/v1/acl/policy", {"Name": "nope"}, **reader).status == 403
+
+    # With the WAN cut, dc2 still resolves the replicated token.
+    lab.cut("dc1", "dc2")
+    assert ok(dc2.get("/v1/acl/policies", **reader)).json()
+    lab.heal()
+    wait_until(lambda: dc2.get("/v1/acl/policies?dc=dc1", **as_manager()).status == 200, 30,
+               "dc1 reachable from dc2 again")
+
+    # A policy written in dc2 is made in dc1 (the primary) and replicated back.
+    made = ok(dc2.put("/v1/acl/policy", {"Name": "from-dc2", "Rules": ""},
+                      **as_manager())).json()
+    assert ok(dc1.get(f"/v1/acl/policy/{made['ID']}", **as_manager())).json()["Name"] == \
+        "from-dc2"
+    await_entries_as(dc2, "/v1/acl/policies",
+                     lambda ps: "from-dc2" in {p["Name"] for p in ps}, 2.0)
+
+    # Deleting the token in dc1 revokes it in dc2.
+    ok(dc1.delete(f"/v1/acl/token/{token['AccessorID']}", **as_manager()))
+    await_entries_as(dc2, "/v1/acl/tokens",
+                     lambda ts: token["AccessorID"] not in {t["AccessorID"] for t in ts}, 2.0)
+    assert dc2.get("/v1/acl/policies", **reader).status == 403
+
+    status = ok(dc2.get("/v1/acl/replication", **as_manager())).json()
+    assert status["Enabled"] and status["Running"] and status["SourceDatacenter"] == "dc1"
+    assert status["ReplicationType"] == "tokens" and status["ReplicatedTokenIndex"] > 0, status
+
+
+def await_entries_as(agent: AgentProcess, path: str, want, within: float) -> float:
+    """:func:`await_entries` with the management token."""
+    start = time.monotonic()
+    index = 0
+    while True:
+        reply = ok(agent.get(f"{path}?index={index}&wait=5s", timeout=30, **as_manager()))
+        if want(reply.json()):
+            return time.monotonic() - start
+        assert time.monotonic() - start < within, (path, reply.json())
+        index = reply.index
+
+
+def leader_of(agents: list[AgentProcess]) -> AgentProcess | None:
+    """The one of ``agents`` the first of them names leader (None if another or none)."""
+    address = ok(agents[0].get("/v1/status/leader")).json()
+    return next((a for a in agents if address.startswith(a.host + ":")), None)
+
+
+def counter(agent: AgentProcess, name: str, kind: str) -> float:
+    """A cumulative counter of ``agent`` from its Prometheus metrics (0 before any)."""
+    text = ok(agent.get("/v1/agent/metrics?format=prometheus")).text
+    for line in text.splitlines():
+        if line.startswith(name) and f'type="{kind}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def defaults(agent: AgentProcess) -> list[str]:
+    return names(ok(agent.get("/v1/config/service-defaults")).json())
+
+
+def test_leader_changes_in_either_datacenter_lose_nothing_and_resume(lab):
+    servers = federation(lab, {"dc1": 3, "dc2": 3})
+    dc1, dc2 = servers["dc1"], servers["dc2"]
+    wanted = [f"svc{i}" for i in range(6)]
+    for name in wanted[:3]:
+        ok(dc1[0].put("/v1/config", {"Kind": "service-defaults", "Name": name}))
+    await_entries(dc2[0], "/v1/config/service-defaults", lambda e: names(e) == wanted[:3], 2.0)
+
+    # Kill dc1's leader while dc2's replicator waits on it; write the rest through the others.
+    old = leader_of(dc1)
+    old.kill()
+    alive = [a for a in dc1 if a is not old]
+    for name in wanted[3:]:
+        ok(alive[0].put("/v1/config", {"Kind": "service-defaults", "Name": name}))
+    await_entries(dc2[0], "/v1/config/service-defaults", lambda e: names(e) == wanted, 30.0)
+    assert defaults(alive[0]) == wanted
+
+    # A new leader in dc2 resumes: its rounds find everything already equal.
+    gone = leader_of(dc2)
+    gone.kill()
+    rest = [a for a in dc2 if a is not gone]
+    wait_until(lambda: leader_of(rest) is not None, 60, "a new leader in dc2")
+    new = leader_of(rest)
+    metric = "consul_proconsul_replication_"
+    wait_until(lambda: counter(new, metric + "rounds", "config-entries") >= 1, 30,
+               "a replication round on dc2's new leader")
+    assert counter(new, metric + "upserts", "config-entries") == 0
+    assert defaults(new) == wanted
+    ok(alive[0].put("/v1/config", {"Kind": "service-defaults", "Name": "late"}))
+    await_entries(new, "/v1/config/service-defaults", lambda e: "late" in names(e), 5.0)
+    assert counter(new, metric + "upserts", "config-entries") == 1
