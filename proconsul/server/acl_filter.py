@@ -12,6 +12,7 @@ from typing import Any
 from msgspec.structs import replace
 
 from proconsul.server.acl_enforce import Identity
+from proconsul.structs.prepared_query import REDACTED_TOKEN, PreparedQuery
 
 
 def nodes(ident: Identity, rows: list, meta: Any) -> list:
@@ -87,3 +88,30 @@ def sessions(ident: Identity, rows: list, meta: Any) -> list:
 def coordinates(ident: Identity, rows: list, meta: Any) -> list:
     """Node coordinates: ``node:read``."""
     return ident.keep(rows, lambda c: ident.allowed("node_read", c.Node), meta)
+
+
+def prepared_query_token(ident: Identity, query: PreparedQuery) -> PreparedQuery:
+    """A query as the token may see it: its stored ``Token`` shows only to ``acl:write``
+    (a management token), others see ``<hidden>`` in its place (or that none is set)."""
+    if not query.Token or not ident.enforcing or ident.allowed("acl_write"):
+        return query
+    return replace(query, Token=REDACTED_TOKEN)
+
+
+def prepared_queries(ident: Identity, queries: list, meta: Any) -> list:
+    """Prepared queries: ``acl:write`` sees them all; others see a named query or template
+    with ``query:read`` on its name, its token redacted. Unnamed queries show only to
+    ``acl:write``; dropping them does not mark the reply filtered (they are listed by ID
+    to nobody else)."""
+    if not ident.enforcing or ident.allowed("acl_write"):
+        return queries
+    visible = []
+    for query in queries:
+        prefix = query.acl_prefix()
+        if prefix is None:
+            continue
+        if not ident.allowed("query_read", prefix):
+            ident.mark_filtered(meta)
+            continue
+        visible.append(prepared_query_token(ident, query))
+    return visible

@@ -407,24 +407,6 @@ class CatalogMixin(StoreBase):
             results.append(CheckServiceNode(Node=node, Service=service, Checks=checks))
         return self.service_index(name, checks=True), results
 
-    def connect_service_nodes(self, name: str) -> list[CheckServiceNode]:
-        """Connect-capable instances of ``name``: the proxies fronting it and its
-        Connect-native instances (a plain read, as prepared queries do it)."""
-        wanted = lower(name)
-        rows = [s for s in self.services.by("kind", "connect-proxy")
-                if lower(s.Service.Proxy.DestinationServiceName or "") == wanted]
-        rows += [s for s in self.services.by("name", wanted) if s.Service.Connect.Native is True]
-        results = []
-        for stored in rows:
-            node_key = lower(stored.Node)
-            node = self.nodes.get(node_key)
-            if node is None:
-                continue
-            checks = [c for c in self.checks.by("node", node_key)
-                      if not c.ServiceID or c.ServiceID == stored.Service.ID]
-            results.append(CheckServiceNode(Node=node, Service=stored.Service, Checks=checks))
-        return results
-
 
 def affected_names(*services: NodeService | None) -> set[str]:
     """The service names whose gateway-services rows a write of these instances can change."""

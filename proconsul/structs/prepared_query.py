@@ -97,6 +97,11 @@ class PreparedQuery(Record):
     def is_template(self) -> bool:
         return self.Template.Type != ""
 
+    def acl_prefix(self) -> str | None:
+        """The name ACL rules on ``query`` apply to; None for an unnamed, non-template
+        query (protected only by its unguessable ID)."""
+        return self.Name if self.Name or self.is_template() else None
+
 
 class PreparedQueryRequest(Record):
     """PreparedQuery.Apply, and the raft command (type 7)."""

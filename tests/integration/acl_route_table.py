@@ -22,6 +22,11 @@ TTL_CHECK = {"CheckID": "acl-rt-check", "Name": "acl-rt-check", "TTL": "10m"}
 NODE_CHECK = {"CheckID": "acl-rt-nodecheck", "Name": "acl-rt-nodecheck", "TTL": "10m"}
 CLIENT_URI = "spiffe://11111111-2222-3333-4444-555555555555.consul/ns/default/dc/dc1/svc/web"
 COORD = {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-5}
+MESH_NODE = "acl-rt-mesh"  # holds a proxy of SERVICE and an ingress gateway fronting it
+PROXY, GATEWAY = "acl-rt-proxy", "acl-rt-igw"
+# the TTL checks start critical: the query ignores them to find the instance
+QUERY = {"Name": "acl-rt-q", "Service": {"Service": SERVICE, "IgnoreCheckIDs": [
+    TTL_CHECK["CheckID"], NODE_CHECK["CheckID"]]}}
 
 # made once with the management token before the walk
 COMMON_SEEDS: tuple[tuple[str, str, Any, str], ...] = (
@@ -33,6 +38,17 @@ COMMON_SEEDS: tuple[tuple[str, str, Any, str], ...] = (
     ("PUT", "/v1/session/create", {}, "session"),
     ("POST", "/v1/connect/intentions",
      {"SourceName": "acl-rt-src", "DestinationName": SERVICE, "Action": "allow"}, "ixn"),
+    ("PUT", "/v1/catalog/register",
+     {"Node": MESH_NODE, "Address": "10.1.2.9",
+      "Service": {"Kind": "connect-proxy", "Service": PROXY, "Port": 21000,
+                  "Proxy": {"DestinationServiceName": SERVICE}}}, ""),
+    ("PUT", "/v1/config",
+     {"Kind": "ingress-gateway", "Name": GATEWAY,
+      "Listeners": [{"Port": 8080, "Protocol": "tcp", "Services": [{"Name": SERVICE}]}]}, ""),
+    ("PUT", "/v1/catalog/register",
+     {"Node": MESH_NODE, "Address": "10.1.2.9",
+      "Service": {"Kind": "ingress-gateway", "Service": GATEWAY, "Port": 8443}}, ""),
+    ("POST", "/v1/query", QUERY, "query"),
 )
 
 
@@ -62,6 +78,11 @@ NODE_R, NODE_W = _r("node", "{node}", "read"), _r("node", "{node}", "write")
 SVC_R, SVC_W = _r("service", SERVICE, "read"), _r("service", SERVICE, "write")
 SVC_NEAR = _r("service", "acl-rt-sv", "read") + _r("node", "{node}", "read")
 SVC_NODE_R = SVC_R + NODE_R
+MESH_NODE_R = _r("node", MESH_NODE, "read")
+PROXY_NEAR = _r("service", PROXY, "read") + MESH_NODE_R  # the proxy, not what it fronts
+GATEWAY_NEAR = _r("service", GATEWAY, "read") + MESH_NODE_R
+QUERY_R, QUERY_W = _r("query", "acl-rt-q", "read"), _r("query", "acl-rt-q", "write")
+QUERY_NEAR = _r("query", "acl-rt-x", "read", prefix=True)
 OP_R, OP_W = 'operator = "read"\n', 'operator = "write"\n'
 KR_R, KR_W = 'keyring = "read"\n', 'keyring = "write"\n'
 SESS_R, SESS_W = _r("session", "{node}", "read"), _r("session", "{node}", "write")
@@ -117,6 +138,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/v1/agent/metrics"): Route("/v1/agent/metrics", AGENT_R, _r("agent", "other", "write")),
     ("GET", "/v1/agent/monitor"): Route("/v1/agent/monitor", AGENT_R, _r("agent", "x", "read"),
                                         stream=True),
+    ("GET", "/v1/agent/metrics/stream"): Route("/v1/agent/metrics/stream", AGENT_R,
+                                               _r("agent", "x", "read"), stream=True),
     ("GET", "/v1/agent/members"): Route("/v1/agent/members", NODE_R, _r("node", "x", "read"),
                                         "filtered", '"Name":"{node}"'),
     ("PUT", "/v1/agent/join/{address}"): Route("/v1/agent/join/{lan}", AGENT_W, AGENT_R),
@@ -160,6 +183,17 @@ ROUTES: dict[tuple[str, str], Route] = {
                                                "filtered", "acl-rt-check"),
     ("GET", "/v1/health/service/{service}"): Route(f"/v1/health/service/{SERVICE}", SVC_NODE_R,
                                                    SVC_R, "filtered", SERVICE),
+    # a service's proxies and gateways: service:read on it, then on each row and its node
+    ("GET", "/v1/catalog/connect/{service}"): Route(
+        f"/v1/catalog/connect/{SERVICE}", SVC_R + PROXY_NEAR, PROXY_NEAR, "filtered", PROXY),
+    ("GET", "/v1/health/connect/{service}"): Route(
+        f"/v1/health/connect/{SERVICE}", SVC_R + PROXY_NEAR, PROXY_NEAR, "filtered", PROXY),
+    ("GET", "/v1/health/ingress/{service}"): Route(
+        f"/v1/health/ingress/{SERVICE}", SVC_R + GATEWAY_NEAR, GATEWAY_NEAR, "filtered",
+        GATEWAY),
+    ("GET", "/v1/catalog/gateway-services/{gateway}"): Route(
+        f"/v1/catalog/gateway-services/{GATEWAY}", _r("service", GATEWAY, "read") + SVC_R,
+        SVC_R, marker=f'"Name":"{SERVICE}"'),
     ("GET", "/v1/coordinate/datacenters"): Route("/v1/coordinate/datacenters"),
     ("GET", "/v1/coordinate/nodes"): Route("/v1/coordinate/nodes", NODE_R,
                                            _r("node", "x", "read"), "filtered", "{node}"),
@@ -222,6 +256,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/v1/operator/autopilot/state"): Route("/v1/operator/autopilot/state", OP_R, KR_W),
     ("GET", "/v1/status/leader"): Route("/v1/status/leader"),
     ("GET", "/v1/status/peers"): Route("/v1/status/peers"),
+    ("GET", "/v1/operator/usage"): Route("/v1/operator/usage", OP_R, KR_W),
+    ("GET", "/v1/operator/federation"): Route("/v1/operator/federation", OP_R, KR_W),
     # -- events --------------------------------------------------------------------------
     ("PUT", "/v1/event/fire/{name}"): Route("/v1/event/fire/acl-rt-ev",
                                             _r("event", "acl-rt-ev", "write"),
@@ -231,6 +267,8 @@ ROUTES: dict[tuple[str, str], Route] = {
                                      "acl-rt-ev"),
     # -- Connect CA, config entries, intentions -------------------------------------------
     ("GET", "/v1/connect/ca/roots"): Route("/v1/connect/ca/roots"),
+    # beyond Consul: built from the CA configuration, so it asks what reading that does
+    ("GET", "/v1/connect/ca/health"): Route("/v1/connect/ca/health", OP_W, OP_R),
     ("GET", "/v1/connect/ca/configuration"): Route("/v1/connect/ca/configuration", OP_W, OP_R),
     ("PUT", "/v1/connect/ca/configuration"): Route(
         "/v1/connect/ca/configuration", OP_W, OP_R,
@@ -289,6 +327,24 @@ ROUTES: dict[tuple[str, str], Route] = {
         seeds=(("POST", "/v1/connect/intentions",
                 {"SourceName": "acl-rt-src", "DestinationName": "acl-rt-ixn2",
                  "Action": "allow"}, "ixn2"),)),
+    # -- prepared queries (query:read/write on the name; execute filters what it finds) ----
+    ("GET", "/v1/query"): Route("/v1/query", QUERY_R, QUERY_NEAR, "filtered",
+                                '"Name":"acl-rt-q"'),
+    ("POST", "/v1/query"): Route(
+        "/v1/query", _r("query", "acl-rt-newq", "write"), _r("query", "acl-rt-newq", "read"),
+        body={"Name": "acl-rt-newq", "Service": {"Service": SERVICE}}),
+    ("GET", "/v1/query/{id}"): Route("/v1/query/{query}", QUERY_R, QUERY_NEAR,
+                                     marker='"Name":"acl-rt-q"'),
+    ("PUT", "/v1/query/{id}"): Route("/v1/query/{query}", QUERY_W, QUERY_R, body=QUERY),
+    ("DELETE", "/v1/query/{id}"): Route(
+        "/v1/query/{qdel}", _r("query", "acl-rt-qdel", "write"),
+        _r("query", "acl-rt-qdel", "read"),
+        seeds=(("POST", "/v1/query", {"Name": "acl-rt-qdel", "Service": {"Service": SERVICE}},
+                "qdel"),)),
+    ("GET", "/v1/query/{id}/execute"): Route("/v1/query/{query}/execute", SVC_NODE_R, SVC_R,
+                                             "filtered", '"Node":"{node}"'),
+    ("GET", "/v1/query/{id}/explain"): Route("/v1/query/{query}/explain", QUERY_R, QUERY_NEAR,
+                                             marker='"Name":"acl-rt-q"'),
     # -- ACL objects (acl:read to read, acl:write to write) -------------------------------
     ("PUT", "/v1/acl/bootstrap"): Route("/v1/acl/bootstrap", denied="refused"),  # done already
     ("GET", "/v1/acl/replication"): Route("/v1/acl/replication"),

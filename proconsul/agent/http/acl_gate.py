@@ -42,6 +42,8 @@ AGENT_CHECKS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/debug/pprof/cmdline"): ("operator_read", ""),
     ("GET", "/debug/pprof/{name}"): ("operator_read", ""),
     ("PUT", "/v1/proconsul/test-hooks/routine/{name}/fail"): ("operator_write", ""),
+    ("GET", "/v1/agent/metrics/stream"): ("agent_read", NODE),
+    ("GET", "/v1/connect/ca/health"): ("operator_write", ""),
 }
 
 

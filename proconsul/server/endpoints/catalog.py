@@ -147,8 +147,13 @@ class Catalog:
             def read(ws):
                 return store.service_address_nodes(ws, req.ServiceAddress)
         elif req.Connect:
+            # the proxies of a service the token may not read show as none (no 403), as Consul's
+            may_read = ident.allowed("service_read", req.ServiceName)
+
             def read(ws):
-                return store.connect_service_nodes(ws, req.ServiceName, req.NodeMetaFilters)
+                index, rows = store.connect_service_nodes(ws, req.ServiceName,
+                                                          req.NodeMetaFilters)
+                return index, rows if may_read else []
         else:
             tags = req.ServiceTags if req.TagFilter else None
 

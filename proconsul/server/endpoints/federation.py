@@ -32,6 +32,9 @@ class Federation:
         self.server = server
 
     async def Status(self, req: DCSpecificRequest) -> FederationStatus:
+        """The federation as seen from here; needs ``operator:read`` (what Consul asks
+        of its other views of the servers)."""
+        self.server.authz.resolve(req.Token).require("operator_read")
         server = self.server
         router = server.wan_router
         rtts = router.rtt_by_datacenter(*server.wan_coordinate_map())

@@ -60,14 +60,19 @@ class Health:
             raise BadRequest("Must provide service name")
         keep = ResultFilter(req.Filter, CheckServiceNode)
         store = self.server.store
+        ident = self.server.authz.resolve(req.Token)
+        # the proxies or gateways of a service the token may not read show as none (no 403)
+        may_read = ident.allowed("service_read", req.ServiceName)
         if req.Connect:
             def read(ws):
-                return store.check_connect_service_nodes(ws, req.ServiceName,
-                                                         req.NodeMetaFilters)
+                index, rows = store.check_connect_service_nodes(ws, req.ServiceName,
+                                                                req.NodeMetaFilters)
+                return index, rows if may_read else []
         elif req.Ingress:
             def read(ws):
-                return store.check_ingress_service_nodes(ws, req.ServiceName,
-                                                         req.NodeMetaFilters)
+                index, rows = store.check_ingress_service_nodes(ws, req.ServiceName,
+                                                                req.NodeMetaFilters)
+                return index, rows if may_read else []
         else:
             tags = req.ServiceTags if req.TagFilter else None
 
@@ -79,7 +84,6 @@ class Health:
             return sort_near(store, req.Source, self.server.config.datacenter,
                              keep.apply(nodes), lambda n: n.Node.Node)
 
-        ident = self.server.authz.resolve(req.Token)
         reply = await self.server.read_into(
             req, IndexedCheckServiceNodes(), "Nodes", read, shape,
             lambda rows, reply: acl_filter.check_service_nodes(ident, rows, reply))

@@ -21,7 +21,9 @@ class Internal:
         self.server = server
 
     async def EventFire(self, req: EventFireRequest) -> EventFireResponse:
-        """Broadcast a user event (fired in another datacenter) on this server's LAN pool."""
+        """Broadcast a user event (fired in another datacenter) on this server's LAN pool;
+        the token needs ``event:write`` on the name, as on the agent that fired it."""
+        self.server.authz.resolve(req.Token).require("event_write", req.Name)
         fire = self.server.fire_user_event
         if fire is None:
             raise ConsulError("user events cannot be fired from this server")

@@ -110,7 +110,8 @@ class Operator:
 
     async def Usage(self, req: OperatorUsageRequest) -> Usage:
         """Service and node counts of this datacenter (the only one a server knows of
-        until federation: ``Global`` adds none)."""
+        until federation: ``Global`` adds none); needs ``operator:read``."""
+        self._require(req, "operator_read")
         store, dc = self.server.store, self.server.config.datacenter
 
         def read(ws) -> tuple[int, ServiceUsage]:

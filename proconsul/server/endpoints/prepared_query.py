@@ -14,13 +14,15 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Protocol
 
+from proconsul.lib.acl.authorizer import permission_denied
 from proconsul.lib.duration import DurationError, parse_duration
 from proconsul.lib.metrics import timed
 from proconsul.raft.interface import ConsensusError
-from proconsul.server import query_results
+from proconsul.server import acl_filter, query_results
+from proconsul.server.acl_enforce import Identity
 from proconsul.server.forward import LeaderUnavailable
 from proconsul.state.catalog import StateError
-from proconsul.structs.errors import BadRequest, ConsulError, NotFound
+from proconsul.structs.errors import BadRequest, ConsulError, Forbidden, NotFound
 from proconsul.structs.messages import MessageType
 from proconsul.structs.prepared_query import (
     ERR_QUERY_NOT_FOUND,
@@ -108,6 +110,14 @@ def check_query(query: PreparedQuery) -> None:
             raise BadRequest(f"Invalid prepared query: DNS TTL '{ttl}', must be >=0")
 
 
+def require_write(ident: Identity, query: PreparedQuery) -> None:
+    """``query:write`` on the query's name (its prefix for a template); an unnamed query
+    needs none, its random ID is its protection."""
+    prefix = query.acl_prefix()
+    if prefix is not None:
+        ident.require("query_write", prefix)
+
+
 class PreparedQueryEndpoint:
     """The PreparedQuery RPC service."""
 
@@ -128,8 +138,13 @@ class PreparedQueryEndpoint:
             while store.prepared_queries.get(query_id) is not None:
                 query_id = str(uuid.uuid4())
             query.ID = query_id
-        elif store.prepared_queries.get(query.ID) is None:
-            raise BadRequest(f"Cannot modify non-existent prepared query: '{query.ID}'")
+        ident = self.server.authz.resolve(req.Token)
+        require_write(ident, query)
+        if req.Op != QUERY_OP_CREATE:
+            existing = store.prepared_queries.get(query.ID)
+            if existing is None:
+                raise BadRequest(f"Cannot modify non-existent prepared query: '{query.ID}'")
+            require_write(ident, existing)
         if req.Op in (QUERY_OP_CREATE, QUERY_OP_UPDATE):
             check_query(query)
         elif req.Op != QUERY_OP_DELETE:
@@ -139,23 +154,44 @@ class PreparedQueryEndpoint:
         return query.ID
 
     async def Get(self, req: PreparedQuerySpecificRequest) -> IndexedPreparedQueries:
+        """One query: an unnamed one to whoever has its ID, a named one with
+        ``query:read`` on its name (else 403); the token redacted unless ``acl:write``."""
+        ident = self.server.authz.resolve(req.Token)
+
         def read(ws):
             index, query = self.server.store.prepared_query_get(ws, req.QueryID)
             if query is None:
                 raise NotFound(ERR_QUERY_NOT_FOUND)
             return index, [query]
 
-        return await self.server.read_into(req, IndexedPreparedQueries(), "Queries", read)
+        def visible(queries: list[PreparedQuery], reply) -> list[PreparedQuery]:
+            if queries[0].acl_prefix() is None:
+                return [acl_filter.prepared_query_token(ident, queries[0])]
+            shown = acl_filter.prepared_queries(ident, queries, reply)
+            if not shown:
+                raise _denied(ident, queries[0])
+            return shown
+
+        return await self.server.read_into(req, IndexedPreparedQueries(), "Queries", read,
+                                           acl=visible)
 
     async def List(self, req: DCSpecificRequest) -> IndexedPreparedQueries:
-        return await self.server.read_into(req, IndexedPreparedQueries(), "Queries",
-                                           self.server.store.prepared_query_list)
+        ident = self.server.authz.resolve(req.Token)
+        return await self.server.read_into(
+            req, IndexedPreparedQueries(), "Queries", self.server.store.prepared_query_list,
+            acl=lambda queries, reply: acl_filter.prepared_queries(ident, queries, reply))
 
     @timed("consul.prepared-query.explain")
     async def Explain(self, req: PreparedQueryExecuteRequest) -> PreparedQueryExplainResponse:
+        """The query a name resolves to (a template rendered), if the token may read it."""
+        ident = self.server.authz.resolve(req.Token)
         reply = PreparedQueryExplainResponse()
         await self._consistent(req, reply)
-        reply.Query = self._resolve(req)
+        query = self._resolve(req)
+        shown = acl_filter.prepared_queries(ident, [query], None)
+        if not shown:
+            raise _denied(ident, query)
+        reply.Query = shown[0]
         return reply
 
     @timed("consul.prepared-query.execute")
@@ -163,7 +199,7 @@ class PreparedQueryEndpoint:
         reply = PreparedQueryExecuteResponse()
         await self._consistent(req, reply)
         query = self._resolve(req)
-        self._run(query, req.Connect, reply)
+        self._run(query, req.Token, req.Connect, reply)
         reply.Nodes = query_results.shuffled(reply.Nodes)
         source = self._source(req, query)
         if source.Node and source.Datacenter == self.server.config.datacenter:
@@ -184,7 +220,7 @@ class PreparedQueryEndpoint:
                             ) -> PreparedQueryExecuteResponse:
         reply = PreparedQueryExecuteResponse()
         await self._consistent(req, reply)
-        self._run(req.Query, req.Connect, reply)
+        self._run(req.Query, req.Token, req.Connect, reply)
         reply.Nodes = query_results.shuffled(reply.Nodes)
         if req.Limit > 0:
             reply.Nodes = reply.Nodes[:req.Limit]
@@ -209,16 +245,19 @@ class PreparedQueryEndpoint:
             raise NotFound(ERR_QUERY_NOT_FOUND)
         return query
 
-    def _run(self, query: PreparedQuery, connect: bool,
+    def _run(self, query: PreparedQuery, token: str, connect: bool,
              reply: PreparedQueryExecuteResponse) -> None:
-        """The query in this datacenter, filtered, unsorted."""
+        """The query in this datacenter, filtered, unsorted; what ACLs keep of the instances
+        is decided by the query's stored token when it has one, else by the caller's."""
+        ident = self.server.authz.resolve(query.Token or token)
         store, service = self.server.store, query.Service
         if service.Connect or connect:
-            nodes = store.connect_service_nodes(service.Service)
+            nodes = store.check_connect_service_nodes(None, service.Service)[1]
         else:
             nodes = store.check_service_nodes(None, service.Service)[1]
         reply.Service = service.Service
-        reply.Nodes = query_results.select(service, nodes)
+        reply.Nodes = acl_filter.check_service_nodes(
+            ident, query_results.select(service, nodes), reply)
         reply.DNS = query.DNS
         reply.Datacenter = self.server.config.datacenter
 
@@ -263,3 +302,12 @@ class PreparedQueryEndpoint:
             if reply.Nodes:
                 break
         reply.Failovers = failovers
+
+
+def _denied(ident: Identity, query: PreparedQuery) -> Forbidden:
+    """The 403 of a query the token may not see: a named one needs ``query:read`` on its
+    name, an unnamed one a management token (``acl:write``)."""
+    prefix = query.acl_prefix()
+    if prefix is None:
+        return Forbidden(permission_denied("acl_write", ident.accessor_id))
+    return Forbidden(permission_denied("query_read", ident.accessor_id, prefix))
