@@ -24,6 +24,7 @@ from tests.support.agent_process import AgentProcess, start_agent
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 TEST_MARK = "<!-- test -->"
 OUTPUT_MARK = "<!-- output -->"
+CONFIG_MARK = "<!-- agent-config -->"
 _FENCE = re.compile(r"^```(\w*)\s*$")
 
 
@@ -71,6 +72,22 @@ def examples(text: str, page: str) -> list[Example]:
         else:
             i += 1
     return found
+
+
+def agent_config(text: str, page: str) -> tuple[str, str] | None:
+    """(file extension, contents) of the page's config block for its dev agent, if any:
+    the ``json`` or ``hcl`` block right after the page's one ``CONFIG_MARK`` line."""
+    lines = text.splitlines()
+    marks = [i for i, line in enumerate(lines) if line.strip() == CONFIG_MARK]
+    if not marks:
+        return None
+    if len(marks) > 1:
+        raise ValueError(f"{page}:{marks[1] + 1}: a page has one {CONFIG_MARK} at most")
+    language, body, _ = _fenced(lines, marks[0] + 1, page)
+    if language not in ("json", "hcl"):
+        raise ValueError(f"{page}:{marks[0] + 2}: {CONFIG_MARK} marks a ```{language} "
+                         "block, not a json or hcl one")
+    return language, body
 
 
 _DEFAULTS = re.compile(r"127\.0\.0\.1:8500|-p 8600\b|\b127\.0\.0\.1\b(?!\.)")
@@ -124,12 +141,16 @@ def _pages() -> list[Path]:
     return sorted(p for p in DOCS.glob("*.md") if TEST_MARK in p.read_text())
 
 
-@pytest.fixture
-def dev_agent():
+def _need_tools() -> None:
     for tool in ("curl", "dig"):
         if shutil.which(tool) is None:
             pytest.fail(f"the docs examples need `{tool}` on PATH (Debian: apt-get install "
                         "curl dnsutils; .ci/run installs them)")
+
+
+@pytest.fixture
+def dev_agent():
+    _need_tools()
     agent = start_agent()
     yield agent
     agent.stop()
@@ -150,8 +171,30 @@ def test_getting_started_is_tested() -> None:
 
 
 @pytest.mark.parametrize("page", _pages(), ids=lambda p: p.name)
-def test_docs_examples_run(page: Path, dev_agent: AgentProcess, tmp_path: Path) -> None:
-    run_examples(examples(page.read_text(), page.name), dev_agent, tmp_path)
+def test_docs_examples_run(page: Path, tmp_path: Path) -> None:
+    _need_tools()
+    text = page.read_text()
+    found, config = examples(text, page.name), agent_config(text, page.name)
+    extra: list[str] = []
+    if config is not None:
+        config_file = tmp_path / f"agent-config.{config[0]}"
+        config_file.write_text(config[1])
+        extra = ["-config-file", str(config_file)]
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    agent = start_agent(*extra)
+    try:
+        run_examples(found, agent, workdir)
+    finally:
+        agent.stop()
+
+
+def test_a_page_config_block_configures_its_agent() -> None:
+    text = f"intro\n{CONFIG_MARK}\n```hcl\nacl {{ enabled = true }}\n```\n"
+    assert agent_config(text, "p.md") == ("hcl", "acl { enabled = true }")
+    assert agent_config("no config", "p.md") is None
+    with pytest.raises(ValueError, match="p.md:2: .* not a json or hcl one"):
+        agent_config(f"{CONFIG_MARK}\n```sh\ntrue\n```\n", "p.md")
 
 
 BROKEN = f"""

@@ -49,6 +49,7 @@ SUPPORTED = frozenset({
     "telemetry.statsd_address", "telemetry.dogstatsd_addr", "telemetry.dogstatsd_tags",
     "acl.enabled", "acl.default_policy", "acl.down_policy", "acl.token_ttl", "acl.policy_ttl",
     "acl.role_ttl", "acl.enable_token_persistence", "acl.enable_key_list_policy",
+    "acl.enable_token_replication",
     *(f"acl.tokens.{slot}" for slot in ("initial_management", "master", "agent",
                                          "agent_recovery", "agent_master", "default",
                                          "replication", "config_file_service_registration",
