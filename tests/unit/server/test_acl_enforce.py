@@ -106,3 +106,17 @@ def test_request_token_from_struct_map_or_none():
     assert request_token({"Token": "t"}) == "t"
     assert request_token(None) == ""
     assert request_token(QueryMeta()) == ""
+
+
+def test_a_compiling_resolution_is_timed_as_consuls_acl_resolve_token():
+    from proconsul.lib.metrics import registry
+
+    def resolve_token_samples() -> int:  # the running total, whatever the interval
+        return sum(int(float(line.split()[-1])) for line in registry.prometheus().splitlines()
+                   if line.startswith("consul_acl_ResolveToken_count"))
+
+    resolver = TokenResolver(Store(), "dc1", "deny", enabled=True, primary=False)
+    before = resolve_token_samples()
+    resolver.resolve("")
+    resolver.resolve("")  # cached: not timed again
+    assert resolve_token_samples() == before + 1
