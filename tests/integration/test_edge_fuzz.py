@@ -32,10 +32,11 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 12
                 suppress_health_check=list(HealthCheck), database=None,
                 phases=[Phase.explicit, Phase.generate])
 
-# Routes whose right answer ends the agent (leave), never ends (monitor streams), or dials
-# and resolves whatever address it is given (join: a failed join is Consul's 500).
+# Routes whose right answer ends the agent (leave), never ends (the monitor and metrics
+# streams), or dials and resolves whatever address it is given (join: a failed join is
+# Consul's 500).
 SKIP = {("PUT", "/v1/agent/leave"), ("GET", "/v1/agent/monitor"),
-        ("PUT", "/v1/agent/join/{address}")}
+        ("GET", "/v1/agent/metrics/stream"), ("PUT", "/v1/agent/join/{address}")}
 ROUTES = [(m, p) for m, p in api_router().routes() if m != "HEAD" and (m, p) not in SKIP]
 # Failures Consul itself answers with a 500: ?dc naming an unknown datacenter, and a
 # leadership transfer in a one-server cluster.
