@@ -1,12 +1,14 @@
 """ACLs on a real cluster: three durable servers and a client agent.
 
-A policy and token made through the client work through it (resolved by the
-client's cached resolver), stop working within ``acl.token_ttl`` of being
-revoked, and all ACL state survives a leader kill and a restart of every server.
+A policy and token made with the ``proconsul acl`` CLI through the client work
+through it (resolved by the client's cached resolver), stop working within
+``acl.token_ttl`` of being revoked with the CLI, and all ACL state survives a
+leader kill and a restart of every server.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 
 from tests.integration.test_cluster import Cluster, try_call
 from tests.support.agent_process import AgentProcess, start_agent, start_server, wait_until
+from tests.support.cli_process import run_cli
 
 ROOT = {"X-Consul-Token": "root"}
 TOKEN_TTL = 2.0
@@ -54,13 +57,14 @@ def cluster(tmp_path: Path):
 
 def test_acl_state_through_a_client_across_revocation_failover_and_restart(cluster):
     client = cluster.clients[0]
-    policy = client.put("/v1/acl/policy", {"Name": "agents",
-                                           "Rules": 'agent_prefix "" { policy = "write" }'},
-                        headers=ROOT)
-    assert policy.status == 200, policy.text
-    created = client.put("/v1/acl/token", {"Policies": [{"Name": "agents"}]}, headers=ROOT)
-    assert created.status == 200, created.text
-    token = created.json()
+    def acl(*args: str) -> dict:
+        done = run_cli(client, "acl", *args, "-format", "json", CONSUL_HTTP_TOKEN="root")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    policy = acl("policy", "create", "-name", "agents",
+                 "-rules", 'agent_prefix "" { policy = "write" }')
+    token = acl("token", "create", "-policy-name", "agents")
     mine = {"X-Consul-Token": token["SecretID"]}
     # the client agent resolves the token (an RPC, then its cache) for its own endpoints
     allowed = client.put("/v1/agent/token/dns", {"Token": "x"}, headers=mine)
@@ -68,8 +72,9 @@ def test_acl_state_through_a_client_across_revocation_failover_and_restart(clust
     unknown = client.put("/v1/agent/token/dns", {"Token": "x"},
                          headers={"X-Consul-Token": "00000000-aaaa-4bbb-8ccc-000000000000"})
     assert unknown.status == 403, unknown.text
-    deleted = client.delete(f"/v1/acl/token/{token['AccessorID']}", headers=ROOT)
-    assert deleted.status == 200, deleted.text
+    deleted = run_cli(client, "acl", "token", "delete", "-accessor-id", token["AccessorID"],
+                      CONSUL_HTTP_TOKEN="root")
+    assert deleted.returncode == 0, deleted.stderr
     revoked_at = time.monotonic()
     wait_until(lambda: status(client, "PUT", "/v1/agent/token/dns", {"Token": "x"},
                               mine) == 403, 10, "the revoked token to stop working")
@@ -80,7 +85,7 @@ def test_acl_state_through_a_client_across_revocation_failover_and_restart(clust
     assert cluster.leader() != leader
     wait_until(lambda: ready(client), 30, "ACLs through the client after failover")
     reply = client.get("/v1/acl/policy/name/agents", headers=ROOT)
-    assert reply.status == 200 and reply.json()["ID"] == policy.json()["ID"]
+    assert reply.status == 200 and reply.json()["ID"] == policy["ID"]
     cluster.start(leader)
 
     for proc in list(cluster.servers.values()):
