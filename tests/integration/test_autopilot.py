@@ -35,7 +35,10 @@ def test_fourth_server_promoted_and_dead_server_cleaned_up(tmp_path):
         added = wait_until(fourth, 30, "s3 in the raft configuration")
         assert added["Voter"] is False  # joins as a non-voter; promotion needs 1 s of health
         wait_until(lambda: fourth()["Voter"], 30, "s3 promoted to voter")
-        assert len(first.get("/v1/status/peers").json()) == 4
+        # the raft configuration read is the leader's; /v1/status/peers is s0's own view,
+        # which as a follower may learn of the promotion a moment later
+        wait_until(lambda: len(first.get("/v1/status/peers").json()) == 4, 10,
+                   "s0's own configuration with four voters")
         health = first.get("/v1/operator/autopilot/health").json()
         assert health["FailureTolerance"] == 1 and len(health["Servers"]) == 4
 

@@ -279,14 +279,15 @@ def test_three_servers_and_a_client_per_datacenter_plus_a_single_server_dc3(lab)
 
 
 def test_a_new_lab_removes_what_dead_runs_left_and_its_own_on_close():
+    dead = f"pcb{999999:06x}dead"  # the bridge of a run whose process (pid 999999) is gone
     run("ip", "netns", "add", "pcn-999999-dead-dc1")
-    run("ip", "link", "add", "pcbdead", "type", "bridge")
-    run("ip", "link", "set", "pcbdead", "alias", "pcn-999999-dead")
+    run("ip", "link", "add", dead, "type", "bridge")
     lab = WanLab(["dc1", "dc2"])
     try:
         names = run("ip", "netns", "list")
         assert "pcn-999999-dead-dc1" not in names and f"{lab.prefix}-dc2" in names
-        assert "pcbdead" not in run("ip", "-o", "link", "show")
+        links = run("ip", "-o", "link", "show")
+        assert dead not in links and lab.bridge in links
     finally:
         lab.close()
     assert lab.prefix not in run("ip", "netns", "list")

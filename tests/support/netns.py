@@ -11,9 +11,11 @@ directions, so the test still reaches everyone) and a datacenter's link can be
 delayed (``tc netem`` on its veth, or where the kernel lacks netem, a relay
 process that delays TCP to one address, reached through iptables DNAT).
 
-Names carry the creating process's pid, so a run removes only what dead runs
-left behind; :meth:`WanLab.close` removes everything it made, and the
-fixture calls it even when the test fails.
+Names carry the creating process's pid (a bridge's in hex in its name, so no
+other test process, e.g. another pytest-xdist worker cleaning up, can see a
+bridge before it says whose it is), so a run removes only what dead runs left
+behind; :meth:`WanLab.close` removes everything it made, and the fixture calls
+it even when the test fails.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ from tests.support.agent_process import AgentProcess, _launch, free_port
 class NetemUnavailable(RuntimeError):
     """The kernel has no netem qdisc (``tc qdisc add ... netem`` is refused)."""
 
-PREFIX = "pcn"  # namespaces pcn-<pid>-<token>-<dc>; bridges and veths pcb<token>/pcv<token><i>
+PREFIX = "pcn"  # namespaces pcn-<pid>-<token>-<dc>; veths pcv<token><i>
 _NS_RE = re.compile(rf"^{PREFIX}-(\d+)-")
+# bridges pcb<pid, 6 hex digits><token>: 13 characters, within IFNAMSIZ
+_BRIDGE_RE = re.compile(r"^pcb([0-9a-f]{6})[0-9a-f]{4}$")
 
 
 def run(*args: str, netns: str | None = None, check: bool = True) -> str:
@@ -65,8 +69,8 @@ def clean_stale() -> None:
         if len(parts) < 2 or not parts[1].startswith("pcb"):
             continue
         bridge = parts[1].split("@")[0]
-        alias = re.search(rf"alias {PREFIX}-(\d+)", line)
-        if alias is None or not _alive(int(alias.group(1))):
+        owner = _BRIDGE_RE.match(bridge)
+        if owner is None or not _alive(int(owner.group(1), 16)):
             run("ip", "link", "delete", bridge, check=False)
 
 
@@ -99,7 +103,7 @@ class WanLab:
         self.token = f"{random.randrange(16 ** 4):04x}"
         self.prefix = f"{PREFIX}-{os.getpid()}-{self.token}"
         self.octet = _free_subnet()
-        self.bridge = f"pcb{self.token}"
+        self.bridge = f"pcb{os.getpid():06x}{self.token}"
         self.gateway = f"10.{self.octet}.255.254"
         self.dcs: dict[str, Datacenter] = {}
         self.agents: list[AgentProcess] = []
@@ -107,7 +111,6 @@ class WanLab:
         self._relays: list[subprocess.Popen] = []
         try:
             run("ip", "link", "add", self.bridge, "type", "bridge")
-            run("ip", "link", "set", self.bridge, "alias", self.prefix)
             run("ip", "addr", "add", f"{self.gateway}/16", "dev", self.bridge)
             run("ip", "link", "set", self.bridge, "up")
             for i, dc in enumerate(datacenters, start=1):
