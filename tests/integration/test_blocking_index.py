@@ -12,7 +12,6 @@ index.
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.support.agent_process import AgentProcess, Reply, wait_until
+from tests.support.agent_process import AgentProcess, Reply, blocking_count, wait_until
 
 QUIET_WAIT = 0.5      # seconds a request that nothing wakes stays blocked
 WAKE_WAIT = 30        # the wait of requests a write must wake (long, so waking is visible)
@@ -352,13 +351,6 @@ CASES = [
 
 
 # ---- the checks ------------------------------------------------------------------------
-
-def blocking_count(agent: AgentProcess) -> int:
-    text = agent.get("/v1/agent/metrics?format=prometheus").text
-    # a gauge: named after the host too, unless telemetry.disable_hostname (as go-metrics)
-    found = re.search(r"^consul_(?:\w+_)?rpc_queries_blocking(?:\{[^}]*\})? (\S+)$", text, re.M)
-    return int(float(found.group(1))) if found else 0
-
 
 def marker(case: Case, reply: Reply) -> str:
     return reply.headers["X-Consul-ContentHash"] if case.hash else str(reply.index)

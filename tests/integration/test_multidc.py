@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.support.agent_process import AgentProcess, Reply, wait_until
+from tests.support.agent_process import AgentProcess, Reply, blocking_count, wait_until
 from tests.support.cli_process import run_cli
 from tests.support.netns import WanLab, run
 
@@ -112,9 +112,9 @@ def test_a_client_in_dc2_reads_writes_and_blocks_on_dc1_and_survives_a_wan_cut(l
         result["at"] = time.monotonic()
 
     waiter = threading.Thread(target=block)
+    parked = blocking_count(dc1)
     waiter.start()
-    wait_until(lambda: dc1.get("/v1/agent/metrics").status == 200, 5, "dc1 up")
-    time.sleep(0.5)  # the waiter is parked in dc1 (no event crosses processes to await)
+    wait_until(lambda: blocking_count(dc1) > parked, 30, "the read parked in dc1")
     assert waiter.is_alive()
     written = time.monotonic()
     ok(dc1.put("/v1/kv/shared/greeting", "changed in dc1"))
@@ -247,8 +247,10 @@ def test_three_servers_and_a_client_per_datacenter_plus_a_single_server_dc3(lab)
     result: dict = {}
     waiter = threading.Thread(target=lambda: result.update(reply=client.get(
         f"/v1/kv/big/key?dc=dc1&index={got.index}&wait=60s&raw", timeout=90)))
+    parked = sum(blocking_count(s) for s in servers["dc1"])
     waiter.start()
-    time.sleep(0.5)  # parked in dc1 (no cross-process event to await)
+    wait_until(lambda: sum(blocking_count(s) for s in servers["dc1"]) > parked, 30,
+               "the read parked in dc1")
     assert waiter.is_alive()
     ok(dc1_client.put("/v1/kv/big/key", "two"))
     waiter.join(30)

@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -216,6 +217,15 @@ def wait_until(condition, timeout: float = 20, what: str = "condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def blocking_count(agent: AgentProcess) -> int:
+    """How many blocking queries the agent's server holds parked (its
+    ``consul.rpc.queries_blocking`` gauge; 0 on a client agent)."""
+    text = agent.get("/v1/agent/metrics?format=prometheus").text
+    # a gauge: named after the host too, unless telemetry.disable_hostname (as go-metrics)
+    found = re.search(r"^consul_(?:\w+_)?rpc_queries_blocking(?:\{[^}]*\})? (\S+)$", text, re.M)
+    return int(float(found.group(1))) if found else 0
 
 
 def start_agent_with_args(args: list[str], host: str, http_port: int,
