@@ -264,7 +264,7 @@ async def test_blocking_token_list_wakes_on_create(server):
     first = await server.rpc("ACL.TokenList", ACLTokenListRequest(Token=ROOT))
     waiting = asyncio.create_task(server.rpc("ACL.TokenList", ACLTokenListRequest(
         Token=ROOT, MinQueryIndex=first.Index, MaxQueryTime=10 * 10**9)))
-    await asyncio.sleep(0.05)
+    await wait_for(lambda: server.blocking_queries == 1)  # parked on the token table
     assert not waiting.done()
     created = await create_token(server)
     reply = await asyncio.wait_for(waiting, 5)
