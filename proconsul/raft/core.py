@@ -245,7 +245,7 @@ class RaftCore:
     def next_deadline(self) -> float:
         """The time by which :meth:`tick` should next be called."""
         if self.role is not Role.LEADER:
-            return self._election_deadline
+            return self._now if self._alone() else self._election_deadline
         deadline = self._heartbeat_due
         if self._transfer_target is not None:
             deadline = min(deadline, self._transfer_deadline)
@@ -285,7 +285,7 @@ class RaftCore:
                 self._transfer_target = None
             if self._now >= self._heartbeat_due:
                 self._broadcast_heartbeat()
-        elif self._now >= self._election_deadline:
+        elif self._now >= self._election_deadline or self._alone():
             self.leader_id = self.leader_address = None
             if self.configuration.is_voter(self.id):
                 self._campaign(pre_vote=self._cfg.pre_vote, transfer=False)
@@ -522,6 +522,12 @@ class RaftCore:
         self._read_broadcast_needed = False
         self._progress = {}
         self._transfer_target = None
+
+    def _alone(self) -> bool:
+        """Whether this server is the only voter: nobody else can lead or needs hearing
+        from, so there is no election timeout to wait out (a restarted single server,
+        ``-bootstrap``, ``-dev``, the voter left by a removal): it campaigns at once."""
+        return self.configuration.voters() == (self.id,)
 
     def _campaign(self, *, pre_vote: bool, transfer: bool) -> None:
         if pre_vote:

@@ -39,6 +39,55 @@ def test_single_voter_elects_itself_and_commits_at_once() -> None:
     assert net.commands("n0") == [b"x"]
 
 
+def _lone_voter(**stored: object) -> RaftCore:
+    return RaftCore("a", "a", FAST, random.Random(1), now=100.0, **stored)
+
+
+def test_a_restarted_lone_voter_leads_at_its_first_tick_without_an_election_timeout() -> None:
+    configuration = Configuration((Server("a", "a"),))
+    entries = [Entry(1, 1, EntryType.CONFIGURATION, configuration.encode()),
+               Entry(2, 1, EntryType.COMMAND, b"x")]
+    core = _lone_voter(hard_state=HardState(1, None), entries=entries)
+    assert core.next_deadline() == 100.0  # not 100 + heartbeat_timeout * (1 + random)
+    core.tick(100.0)  # the clock has not moved since the restart
+    ready = core.ready()
+    assert core.role is Role.LEADER and core.term == 2
+    assert ready.soft_state is not None and ready.soft_state.role is Role.LEADER
+    assert ready.hard_state == HardState(2, "a")
+    assert [(e.index, e.type) for e in ready.entries] == [(3, EntryType.NOOP)]
+    assert not ready.messages  # no votes to ask for
+    # The noop commits as soon as it is stored, and with it the entry from before the crash.
+    assert [e.index for e in ready.committed] == [1, 2, 3]
+
+
+def test_a_bootstrapped_lone_voter_leads_at_its_next_tick() -> None:
+    core = _lone_voter()
+    assert core.next_deadline() > 100.0  # no configuration yet: not a voter, no hurry
+    core.bootstrap(Configuration((Server("a", "a"),)))
+    core.tick(100.0)
+    assert core.role is Role.LEADER
+
+
+def test_a_voter_with_peers_still_waits_out_the_election_timeout() -> None:
+    configuration = Configuration((Server("a", "a"), Server("b", "b")))
+    entries = [Entry(1, 1, EntryType.CONFIGURATION, configuration.encode())]
+    core = _lone_voter(hard_state=HardState(1, None), entries=entries)
+    assert core.next_deadline() >= 100.0 + FAST.heartbeat_timeout
+    core.tick(100.0)
+    assert core.role is Role.FOLLOWER and not core.ready().messages
+
+
+def test_the_voter_left_alone_by_a_removal_takes_over_at_once() -> None:
+    net = Net(2)
+    leader = net.elect()
+    other = next(i for i in net.cores if i != leader)
+    net.advance(0.2)
+    net.cores[leader].remove_server(leader)
+    net.pump()
+    net.advance(0.02)  # one tick, far below any timeout
+    assert net.leader() == other
+
+
 def test_leader_appends_a_noop_when_elected() -> None:
     net = Net(3)
     leader = net.elect()
