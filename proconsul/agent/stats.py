@@ -8,7 +8,6 @@ keys, every value a string.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import platform
 from typing import Any
@@ -17,6 +16,7 @@ from proconsul import CONSUL_COMPAT_VERSION
 from proconsul.agent.checks.script import ScriptRunner
 from proconsul.agent.checks.ttl import TTLRunner
 from proconsul.gossip.serf import MemberStatus
+from proconsul.lib.taskcount import live_tasks
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "AMD64": "amd64"}
 
@@ -62,7 +62,7 @@ def _consul(agent: Any) -> dict[str, str]:
 def _runtime() -> dict[str, str]:
     cpus = str(os.cpu_count() or 1)
     try:
-        tasks = str(len(asyncio.all_tasks()))
+        tasks = str(live_tasks())
     except RuntimeError:  # no running loop
         tasks = "0"
     return {"arch": _ARCH.get(platform.machine(), platform.machine()), "cpu_count": cpus,

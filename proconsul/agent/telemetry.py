@@ -13,6 +13,7 @@ from typing import Any
 
 from proconsul.lib.metrics import Metrics
 from proconsul.lib.statsd import FLUSH_INTERVAL, AddressError, UDPSink
+from proconsul.lib.taskcount import live_tasks
 from proconsul.structs.errors import ConsulError
 
 log = logging.getLogger("agent.telemetry")
@@ -80,7 +81,7 @@ def rss_bytes() -> int:
 
 def record_runtime(metrics: Metrics) -> None:
     """Consul's runtime gauges, with asyncio tasks standing in for goroutines."""
-    metrics.set_gauge("consul.runtime.num_goroutines", len(asyncio.all_tasks()))
+    metrics.set_gauge("consul.runtime.num_goroutines", live_tasks())
     metrics.set_gauge("consul.runtime.alloc_bytes", rss_bytes())
     metrics.set_gauge("consul.runtime.total_gc_runs",
                       sum(s["collections"] for s in gc.get_stats()))
