@@ -33,7 +33,8 @@ _HEADER = struct.Struct("<II")
 _SUFFIX = ".seg"
 _entry_encoder = msgspec.msgpack.Encoder()
 _entry_decoder = msgspec.msgpack.Decoder(Entry)
-_END = object()  # what _read_record finds after a segment's last record
+_END = object()  # what _SegmentReader.read finds after a segment's last record
+_CHUNK = 1 << 20  # recovery reads segments this much at a time
 
 
 class CorruptLogError(Exception):
@@ -199,27 +200,18 @@ class SegmentedLog:
             segment = _Segment(path, int(path.stem))
             if self._entries and segment.first_index != self.last_index + 1:
                 raise CorruptLogError(f"{path.name} does not follow entry {self.last_index}")
-            data = path.read_bytes()
-            offset = 0
-            while offset < len(data):
-                record = self._read_record(data, offset, segment.first_index + len(segment.offsets))
-                if record is _END and not is_last:
-                    break
-                if record is _END and data.count(0, offset) == len(data) - offset:
-                    break
-                if record is None and not is_last:
-                    raise CorruptLogError(f"damaged record at {path.name}:{offset}")
-                if record is None or record is _END:
+            with open(path, "rb", buffering=0) as file:
+                reader = _SegmentReader(file)
+                stop = reader.read(segment.first_index, self._entries, segment.offsets)
+                clean = stop is _END and (not is_last or reader.rest_is_zero())
+                if not clean and not is_last:
+                    raise CorruptLogError(f"damaged record at {path.name}:{reader.offset}")
+                if not clean:
                     # A torn write at the tail (perhaps pages of it, after zeros): zero it.
-                    with open(path, "r+b") as file:
-                        file.truncate(offset)
-                        self._preallocate(file)
-                    break
-                entry, next_offset = record  # type: ignore[misc]
-                segment.offsets.append(offset)
-                self._entries.append(entry)
-                offset = next_offset
-            segment.size = offset
+                    with open(path, "r+b") as writable:
+                        writable.truncate(reader.offset)
+                        self._preallocate(writable)
+            segment.size = reader.offset
             if segment.offsets:
                 self._segments.append(segment)
             else:
@@ -230,25 +222,82 @@ class SegmentedLog:
         os.posix_fallocate(file.fileno(), 0, self._segment_bytes)
         os.fsync(file.fileno())
 
-    @staticmethod
-    def _read_record(data: bytes, offset: int,
-                     expected_index: int) -> tuple[Entry, int] | object | None:
-        """The entry at ``offset`` and the offset after it; ``_END`` at the zeros after the
-        last record; None if torn or corrupt."""
-        if offset + _HEADER.size > len(data):
-            return _END if data.count(0, offset) == len(data) - offset else None
-        length, crc = _HEADER.unpack_from(data, offset)
-        if length == 0 and crc == 0:
-            return _END
-        start = offset + _HEADER.size
-        payload = data[start : start + length]
-        if len(payload) != length or zlib.crc32(payload) != crc:
-            return None
-        try:
-            entry = _entry_decoder.decode(payload)
-        except msgspec.DecodeError:
-            return None
-        return (entry, start + length) if entry.index == expected_index else None
+
+class _SegmentReader:
+    """Reads one segment's records front to back, holding about one chunk of it in memory.
+
+    Recovery streams each segment instead of reading it whole: a segment is
+    allocated at its full size (64 MiB by default), mostly zeros after the last
+    record, and reading it at once would cost that much memory even for an
+    empty log.
+    """
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self._size = os.fstat(file.fileno()).st_size
+        self._buffer = b""
+        self._position = 0  # of the record at ``offset`` in the buffer
+        self.offset = 0  # file offset of the next record to read
+
+    def read(self, index: int, entries: list[Entry], offsets: list[int]) -> object | None:
+        """Append each valid record from :attr:`offset` on (the first must be entry
+        ``index``) to ``entries`` and its offset to ``offsets``; stop at the first that is
+        not one. Returns ``_END`` if zeros stand where a header should (after the last
+        record), None if the record there is torn or corrupt or not the next index."""
+        unpack, crc32, decode, header = _HEADER.unpack_from, zlib.crc32, _entry_decoder.decode, \
+            _HEADER.size
+        while True:
+            if not self._fill(header):
+                return _END if self.rest_is_zero() else None
+            buffer, position = self._buffer, self._position
+            length, crc = unpack(buffer, position)
+            if length == 0 and crc == 0:
+                return _END
+            size = header + length
+            if self.offset + size > self._size or not self._fill(size):
+                return None
+            buffer, position = self._buffer, self._position
+            with memoryview(buffer) as view:
+                payload = view[position + header : position + size]
+                if crc32(payload) != crc:
+                    return None
+                try:
+                    entry = decode(payload)
+                except msgspec.DecodeError:
+                    return None
+            if entry.index != index:
+                return None
+            entries.append(entry)
+            offsets.append(self.offset)
+            index += 1
+            self._position = position + size
+            self.offset += size
+
+    def rest_is_zero(self) -> bool:
+        """Whether everything from :attr:`offset` to the end of the file is zeros."""
+        if self._buffer.count(0, self._position) != len(self._buffer) - self._position:
+            return False
+        self._file.seek(self.offset + len(self._buffer) - self._position)
+        while chunk := self._file.read(_CHUNK):
+            if chunk.count(0) != len(chunk):
+                return False
+        return True
+
+    def _fill(self, need: int) -> bool:
+        """Have ``need`` bytes from the current record on in the buffer; False at end of file."""
+        have = len(self._buffer) - self._position
+        if have >= need:
+            return True
+        parts = [self._buffer[self._position :]]
+        while have < need:
+            more = self._file.read(max(_CHUNK, need - have))
+            if not more:
+                break
+            parts.append(more)
+            have += len(more)
+        self._buffer = b"".join(parts)
+        self._position = 0
+        return have >= need
 
 
 class StableStore:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
+from proconsul.raft import storage
 from proconsul.raft.config import Configuration, Server
 from proconsul.raft.messages import Entry, EntryType, HardState, SnapshotMeta
 from proconsul.raft.storage import (
@@ -146,6 +148,61 @@ def test_damage_before_the_last_segment_is_an_error(tmp_path: Path) -> None:
     first.write_bytes(bytes(data))
     with pytest.raises(CorruptLogError):
         SegmentedLog(tmp_path, segment_bytes=200)
+
+
+@pytest.mark.parametrize("chunk", [5, 37, 1 << 20])
+def test_a_multi_segment_log_with_a_torn_tail_recovers_every_whole_entry(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    """Recovery reads segments a chunk at a time; records straddle chunk boundaries
+    (small chunks make every record do so), and a cut anywhere in the last segment
+    loses exactly the entries from the torn one on."""
+    monkeypatch.setattr(storage, "_CHUNK", chunk)
+    entries = [Entry(i, 1, EntryType.COMMAND, bytes([i]) * (i * 7)) for i in range(1, 61)]
+    log = SegmentedLog(tmp_path / "src", segment_bytes=2048)
+    log.append(entries)
+    log.close()
+    segments = _segments(tmp_path / "src")
+    assert len(segments) >= 3
+    last = segments[-1]
+    first_in_last = int(last.stem)
+    data = last.read_bytes()
+    used = len(data.rstrip(b"\0"))
+    for cut in sorted({0, 3, 8, 9, used // 3, used // 2, used - 1, used - 9, used}):
+        directory = tmp_path / f"cut-{cut}"
+        directory.mkdir()
+        for segment in segments[:-1]:
+            (directory / segment.name).write_bytes(segment.read_bytes())
+        (directory / last.name).write_bytes(data[:cut] + bytes(len(data) - cut))
+        reopened = SegmentedLog(directory, segment_bytes=2048)
+        kept = reopened.entries()
+        assert kept == entries[: len(kept)]
+        assert len(kept) >= first_in_last - 1
+        if cut == used:
+            assert kept == entries
+        elif cut < used:
+            assert len(kept) < len(entries)
+        # The log goes on from there, and that survives another recovery.
+        reopened.append([Entry(len(kept) + 1, 2, EntryType.COMMAND, b"after")])
+        reopened.close()
+        again = SegmentedLog(directory, segment_bytes=2048).entries()
+        assert again == [*kept, Entry(len(kept) + 1, 2, EntryType.COMMAND, b"after")]
+
+
+def test_recovery_streams_a_segment_instead_of_reading_it_whole(tmp_path: Path) -> None:
+    """A segment is allocated at its full size (64 MiB by default) however little it
+    holds; opening it must not cost that much memory."""
+    log = SegmentedLog(tmp_path)
+    log.append(_entries(1, 3))
+    log.close()
+    assert _segments(tmp_path)[0].stat().st_size == 64 << 20
+    tracemalloc.start()
+    try:
+        reopened = SegmentedLog(tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert reopened.entries() == _entries(1, 3)
+    assert peak < 4 << 20, f"opening the log allocated {peak >> 20} MiB at its peak"
 
 
 def test_stable_store_keeps_term_and_vote(tmp_path: Path) -> None:
