@@ -59,7 +59,7 @@ class DurableRaft:
             raise ConsulError("data_dir is required for a server that is not in -dev mode")
         self.config = config
         raft_dir = Path(config.data_dir) / "raft"
-        self.storage = RaftStorage(raft_dir)
+        self.storage = RaftStorage(raft_dir, config.raft_segment_bytes)
         try:
             recover_from_peers_file(self.storage, raft_dir)
         except ValueError as err:

@@ -34,7 +34,7 @@ _SUFFIX = ".seg"
 _entry_encoder = msgspec.msgpack.Encoder()
 _entry_decoder = msgspec.msgpack.Decoder(Entry)
 _END = object()  # what _SegmentReader.read finds after a segment's last record
-_CHUNK = 1 << 20  # recovery reads segments this much at a time
+_CHUNK = 256 << 10  # recovery reads segments this much at a time
 
 
 class CorruptLogError(Exception):

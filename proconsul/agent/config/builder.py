@@ -85,6 +85,11 @@ def build(tree: dict[str, Any], dev: bool = False,
                        ("max_query_time", max_query_time)):
         if value <= 0:
             problems.append(f"{key} must be greater than 0")
+    segment_mb = int(tree.get("raft_logstore", {}).get("wal", {}).get("segment_size_mb", 64))
+    if segment_mb < 1:
+        problems.append("raft_logstore.wal.segment_size_mb cannot be less than 1MB")
+    elif segment_mb > 1024:
+        problems.append("raft_logstore.wal.segment_size_mb cannot be greater than 1024 (1GiB)")
     max_conns = int(tree.get("limits", {}).get("http_max_conns_per_client", 200))
     if max_conns < 0:
         problems.append("limits.http_max_conns_per_client cannot be negative")
@@ -136,6 +141,7 @@ def build(tree: dict[str, Any], dev: bool = False,
         raft_multiplier=multiplier,
         raft_snapshot_threshold=int(tree.get("raft_snapshot_threshold", 16384)),
         raft_trailing_logs=int(tree.get("raft_trailing_logs", 10240)),
+        raft_segment_bytes=segment_mb << 20,
         rpc_hold_timeout=_seconds(performance, "rpc_hold_timeout", 7.0),
         leave_drain_time=_seconds(performance, "leave_drain_time", 5.0),
         dns_port=ports.get("dns", 8600), domain=tree.get("domain", "consul."),

@@ -127,6 +127,7 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     raft_multiplier: int = 0  # performance.raft_multiplier; 0: 5, or 1 with -dev
     raft_snapshot_threshold: int = 16384
     raft_trailing_logs: int = 10240
+    raft_segment_bytes: int = 64 << 20  # raft_logstore.wal.segment_size_mb
     rpc_hold_timeout: float = 7.0  # performance.rpc_hold_timeout
     leave_drain_time: float = 5.0  # performance.leave_drain_time
     log_level: str = "INFO"

@@ -170,3 +170,18 @@ def test_new_keys_reach_the_runtime_config():
     defaults = build({"data_dir": "/d"})
     assert (defaults.default_query_time, defaults.max_query_time) == (300.0, 600.0)
     assert defaults.http_max_conns_per_client == 200 and defaults.disable_host_node_id
+
+
+@pytest.mark.parametrize(("size", "message"), [
+    (0, "raft_logstore.wal.segment_size_mb cannot be less than 1MB"),
+    (1025, r"raft_logstore.wal.segment_size_mb cannot be greater than 1024 \(1GiB\)"),
+])
+def test_raft_log_segment_size_is_checked_as_consul_does(size, message):
+    with pytest.raises(ConfigError, match=message):
+        build({"data_dir": "/d", "raft_logstore": {"wal": {"segment_size_mb": size}}})
+
+
+def test_raft_log_segment_size_reaches_the_runtime_config_without_a_warning():
+    config = build({"data_dir": "/d", "raft_logstore": {"wal": {"segment_size_mb": 2}}})
+    assert config.raft_segment_bytes == 2 << 20 and config.warnings == []
+    assert build({"data_dir": "/d"}).raft_segment_bytes == 64 << 20
