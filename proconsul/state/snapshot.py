@@ -81,6 +81,7 @@ CA_RECORD_KINDS = frozenset({RecordKind.CA_ROOT, RecordKind.CA_CONFIG,
 ACL_RECORD_KINDS = frozenset({RecordKind.ACL_TOKEN, RecordKind.ACL_POLICY, RecordKind.ACL_ROLE,
                               RecordKind.ACL_AUTH_METHOD, RecordKind.ACL_BINDING_RULE})
 _DECODERS = {kind: msgspec.msgpack.Decoder(t) for kind, t in RECORD_TYPES.items()}
+_KIND_OF_BYTE = {int(kind): kind for kind in RecordKind}
 
 
 class SnapshotError(ValueError):
@@ -142,13 +143,19 @@ def read_frames(source: BinaryIO):
     (``snapshot inspect`` sizes them), validating the framing."""
     if _read_exact(source, len(MAGIC)) != MAGIC:
         raise SnapshotError("not a Proconsul state snapshot")
+    # Restore runs this loop once per row of the whole state: kept to plain calls.
+    read, unpack, frame_size, kinds = source.read, _FRAME.unpack, _FRAME.size, _KIND_OF_BYTE
     while True:
-        kind_byte, length = _FRAME.unpack(_read_exact(source, _FRAME.size))
-        try:
-            kind = RecordKind(kind_byte)
-        except ValueError:
-            raise SnapshotError(f"unknown snapshot record kind {kind_byte}") from None
-        payload = _read_exact(source, length)
+        header = read(frame_size)
+        if len(header) != frame_size:
+            raise SnapshotError("snapshot is truncated")
+        kind_byte, length = unpack(header)
+        kind = kinds.get(kind_byte)
+        if kind is None:
+            raise SnapshotError(f"unknown snapshot record kind {kind_byte}")
+        payload = read(length)
+        if len(payload) != length:
+            raise SnapshotError("snapshot is truncated")
         if kind is RecordKind.END:
             return
         yield kind, payload
@@ -163,5 +170,10 @@ def decode_record(kind: RecordKind, payload: bytes):
 
 def read_records(source: BinaryIO):
     """Yield ``(kind, row)`` pairs from a snapshot stream, validating framing."""
+    decoders = _DECODERS
     for kind, payload in read_frames(source):
-        yield kind, decode_record(kind, payload)
+        try:
+            row = decoders[kind].decode(payload)
+        except msgspec.DecodeError as err:
+            raise SnapshotError(f"corrupt {kind.name.lower()} record: {err}") from None
+        yield kind, row

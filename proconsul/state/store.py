@@ -48,6 +48,7 @@ class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, 
             RecordKind.COORDINATE: staged.coordinates,
             RecordKind.PREPARED_QUERY: staged.prepared_queries,
         }
+        rows: dict[RecordKind, list] = {kind: [] for kind in tables}  # loaded at the end
         for kind, row in read_records(source):
             if kind is RecordKind.INDEXES:
                 staged.indexes.update(row)
@@ -64,10 +65,12 @@ class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, 
             if kind in ACL_RECORD_KINDS:
                 staged.acl_restore_record(kind, row)
                 continue
-            tables[kind].put(row)
+            rows[kind].append(row)
             if kind is RecordKind.SESSION:
                 for _kind, check_id in row.check_ids():
                     staged.session_checks.put((row.Node.lower(), check_id, row.ID))
+        for kind, table in tables.items():
+            table.load(rows.pop(kind))
         staged.rebuild_gateway_services()
         self.reset()
         for ours, theirs in zip(self._tables, staged._tables, strict=True):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any
 
 from sortedcontainers import SortedDict
@@ -86,6 +86,20 @@ class Table:
             if undo is not None:
                 undo.record(lambda: self._store(key, None, old))
         return old
+
+    def load(self, rows: Iterable[Any]) -> None:
+        """Fill an empty table with ``rows`` (a snapshot restore): as many puts, but an
+        ordered table sorts its keys once instead of inserting them one by one."""
+        assert not self._rows, f"{self.name}: load() needs an empty table"
+        primary = self._primary
+        loaded = {primary(row): row for row in rows}
+        for name, fn in self._index_fns.items():
+            index = self._indexes[name]
+            for key, row in loaded.items():
+                value = fn(row)
+                if value is not None:
+                    index.setdefault(value, set()).add(key)
+        self._rows.update(loaded)
 
     def clear(self) -> None:
         self._rows.clear()

@@ -56,6 +56,11 @@ def dump(store: Store) -> dict:
     return {
         "indexes": dict(store.indexes),
         "tables": [sorted(map(repr, t.rows())) for t in store._tables],
+        # Restore loads tables in bulk: their secondary indexes and key order must match.
+        "secondary": [{name: sorted((repr(v), sorted(map(repr, keys)))
+                                    for v, keys in index.items())
+                       for name, index in t._indexes.items()} for t in store._tables],
+        "order": [[repr(k) for k, _ in t.items()] for t in store._tables],
     }
 
 
