@@ -246,18 +246,34 @@ class _SegmentReader:
         record), None if the record there is torn or corrupt or not the next index."""
         unpack, crc32, decode, header = _HEADER.unpack_from, zlib.crc32, _entry_decoder.decode, \
             _HEADER.size
-        while True:
-            if not self._fill(header):
-                return _END if self.rest_is_zero() else None
-            buffer, position = self._buffer, self._position
-            length, crc = unpack(buffer, position)
-            if length == 0 and crc == 0:
-                return _END
-            size = header + length
-            if self.offset + size > self._size or not self._fill(size):
-                return None
-            buffer, position = self._buffer, self._position
-            with memoryview(buffer) as view:
+        # The loop runs once per stored entry: locals, and self's state synced only around
+        # a refill (which moves the record to the start of a new buffer).
+        buffer, position, offset, size_limit = self._buffer, 0, self.offset, self._size
+        view = memoryview(buffer)
+        try:
+            while True:
+                if len(buffer) - position < header:
+                    self._position, self.offset = position, offset
+                    filled = self._fill(header)
+                    buffer, position = self._buffer, self._position
+                    view.release()
+                    view = memoryview(buffer)
+                    if not filled:
+                        return _END if self.rest_is_zero() else None
+                length, crc = unpack(buffer, position)
+                if length == 0 and crc == 0:
+                    return _END
+                size = header + length
+                if len(buffer) - position < size:
+                    if offset + size > size_limit:
+                        return None
+                    self._position, self.offset = position, offset
+                    filled = self._fill(size)
+                    buffer, position = self._buffer, self._position
+                    view.release()
+                    view = memoryview(buffer)
+                    if not filled:
+                        return None
                 payload = view[position + header : position + size]
                 if crc32(payload) != crc:
                     return None
@@ -265,13 +281,16 @@ class _SegmentReader:
                     entry = decode(payload)
                 except msgspec.DecodeError:
                     return None
-            if entry.index != index:
-                return None
-            entries.append(entry)
-            offsets.append(self.offset)
-            index += 1
-            self._position = position + size
-            self.offset += size
+                if entry.index != index:
+                    return None
+                entries.append(entry)
+                offsets.append(offset)
+                index += 1
+                position += size
+                offset += size
+        finally:
+            view.release()
+            self._position, self.offset = position, offset
 
     def rest_is_zero(self) -> bool:
         """Whether everything from :attr:`offset` to the end of the file is zeros."""

@@ -150,9 +150,10 @@ def test_damage_before_the_last_segment_is_an_error(tmp_path: Path) -> None:
         SegmentedLog(tmp_path, segment_bytes=200)
 
 
+@pytest.mark.parametrize("padded", [True, False], ids=["zero-padded", "cut-short"])
 @pytest.mark.parametrize("chunk", [5, 37, 1 << 20])
 def test_a_multi_segment_log_with_a_torn_tail_recovers_every_whole_entry(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, padded: bool) -> None:
     """Recovery reads segments a chunk at a time; records straddle chunk boundaries
     (small chunks make every record do so), and a cut anywhere in the last segment
     loses exactly the entries from the torn one on."""
@@ -172,7 +173,7 @@ def test_a_multi_segment_log_with_a_torn_tail_recovers_every_whole_entry(
         directory.mkdir()
         for segment in segments[:-1]:
             (directory / segment.name).write_bytes(segment.read_bytes())
-        (directory / last.name).write_bytes(data[:cut] + bytes(len(data) - cut))
+        (directory / last.name).write_bytes(data[:cut] + bytes(len(data) - cut if padded else 0))
         reopened = SegmentedLog(directory, segment_bytes=2048)
         kept = reopened.entries()
         assert kept == entries[: len(kept)]
