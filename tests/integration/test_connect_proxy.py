@@ -1,0 +1,372 @@
+"""The built-in proxy (``proconsul connect proxy``) carrying web → api over mTLS between
+real agent, proxy and application processes: intentions, rotation, failover, errors."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from tests.support.agent_process import free_port, start_agent, wait_until
+from tests.support.certs import write_test_pki
+from tests.support.cli_process import run_cli, start_cli
+
+
+class App:
+    """A tiny HTTP server answering ``<name> <path>``; ``/call`` asks ``upstream`` first."""
+
+    def __init__(self, host: str, name: str, upstream: tuple[str, int] | None = None) -> None:
+        self.name = name
+        app = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                body, status = f"{app.name} {self.path}".encode(), 200
+                if self.path == "/call" and upstream is not None:
+                    try:
+                        with urllib.request.urlopen(
+                                f"http://{upstream[0]}:{upstream[1]}/from-web",
+                                timeout=10) as reply:
+                            body = f"{app.name} got: ".encode() + reply.read()
+                    except (OSError, http.client.HTTPException) as err:
+                        body, status = f"{app.name} failed: {err}".encode(), 502
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((host, free_port(host)), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class ProxyProcess:
+    """A running ``proconsul connect proxy``; its output lines are collected."""
+
+    def __init__(self, agent, *args: str) -> None:
+        self.process = start_cli(agent, "connect", "proxy", *args)
+        self.lines: list[str] = []
+        self.errors: list[str] = []
+        threading.Thread(target=self._drain, args=(self.process.stdout, self.lines),
+                         daemon=True).start()
+        threading.Thread(target=self._drain, args=(self.process.stderr, self.errors),
+                         daemon=True).start()
+
+    @staticmethod
+    def _drain(stream, into: list[str]) -> None:
+        for line in stream:
+            into.append(line.decode(errors="replace"))
+
+    def logged(self, text: str) -> int:
+        return sum(text in line for line in self.lines)
+
+    def wait_logged(self, text: str, count: int = 1, timeout: float = 20) -> None:
+        wait_until(lambda: self.logged(text) >= count, timeout,
+                   what=f"{text!r} in the proxy log:\n{''.join(self.lines + self.errors)}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def get(host: str, port: int, path: str = "/", timeout: float = 5) -> tuple[int, str]:
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        reply = conn.getresponse()
+        return reply.status, reply.read().decode()
+    finally:
+        conn.close()
+
+
+def try_get(host: str, port: int, path: str = "/") -> str | None:
+    """The body, or None when the request fails (refused, reset, closed)."""
+    try:
+        status, body = get(host, port, path)
+    except (OSError, http.client.HTTPException):
+        return None
+    return body if status == 200 else None
+
+
+def register_proxy(agent, proxy_id: str, service: str, host: str, port: int, app_port: int,
+                   upstreams: list[dict] | None = None, check: dict | None = None) -> None:
+    body = {"Kind": "connect-proxy", "ID": proxy_id, "Name": f"{service}-sidecar-proxy",
+            "Address": host, "Port": port,
+            "Proxy": {"DestinationServiceName": service, "DestinationServiceID": service,
+                      "LocalServiceAddress": host, "LocalServicePort": app_port,
+                      "Upstreams": upstreams or []}}
+    if check is not None:
+        body["Check"] = check
+    reply = agent.put("/v1/agent/service/register", body)
+    assert reply.status == 200, reply.text
+
+
+def set_intention(agent, source: str, destination: str, action: str) -> None:
+    reply = agent.put(f"/v1/connect/intentions/exact?source={source}&destination={destination}",
+                      {"Action": action})
+    assert reply.status == 200, reply.text
+
+
+@pytest.fixture(scope="module")
+def mesh():
+    """An agent, api and web apps each behind a built-in proxy (web has api upstream)."""
+    agent = start_agent()
+    host = agent.host
+    apps: list[App] = []
+    proxies: list[ProxyProcess] = []
+    try:
+        wait_until(lambda: agent.get("/v1/connect/ca/roots").json().get("Roots"), what="roots")
+        upstream = (host, free_port(host))
+        api = App(host, "api")
+        web = App(host, "web", upstream)
+        apps += [api, web]
+        for name, app in (("api", api), ("web", web)):
+            assert agent.put("/v1/agent/service/register", {
+                "Name": name, "Address": host, "Port": app.port}).status == 200
+        api_public, web_public = free_port(host), free_port(host)
+        register_proxy(agent, "api-sidecar-proxy", "api", host, api_public, api.port)
+        register_proxy(agent, "web-sidecar-proxy", "web", host, web_public, web.port,
+                       [{"DestinationName": "api", "LocalBindAddress": host,
+                         "LocalBindPort": upstream[1]}])
+        proxies.append(ProxyProcess(agent, "-sidecar-for", "api"))
+        proxies.append(ProxyProcess(agent, "-sidecar-for", "web"))
+        try:
+            wait_until(lambda: try_get(host, web.port, "/call"), 30, what="web → api")
+        except AssertionError as err:
+            logs = "".join(line for p in proxies for line in p.lines + p.errors)
+            raise AssertionError(logs) from err
+        yield {"agent": agent, "host": host, "api": api, "web": web, "upstream": upstream,
+               "api_public": api_public, "api_proxy": proxies[0], "web_proxy": proxies[1]}
+    finally:
+        for proxy in proxies:
+            proxy.stop()
+        for app in apps:
+            app.close()
+        agent.stop()
+
+
+def test_web_reaches_api_through_two_proxies(mesh):
+    host, web = mesh["host"], mesh["web"]
+    assert get(host, web.port, "/call") == (200, "web got: api /from-web")
+    assert get(*mesh["upstream"], "/direct") == (200, "api /direct")
+    api_proxy, web_proxy = mesh["api_proxy"], mesh["web_proxy"]
+    assert api_proxy.logged("inbound connection from") and api_proxy.logged("(web) accepted")
+    assert web_proxy.logged("upstream connection from")
+    assert "Sidecar for ID: web" in "".join(web_proxy.lines)
+    assert "Proxy ID: web-sidecar-proxy" in "".join(web_proxy.lines)
+
+
+def test_public_port_refuses_clients_without_a_valid_leaf(mesh, tmp_path):
+    host, port = mesh["host"], mesh["api_public"]
+    with socket.create_connection((host, port), timeout=5) as plain:
+        plain.sendall(b"GET / HTTP/1.1\r\nHost: api\r\n\r\n")
+        assert not _read_some(plain)
+    no_cert = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    no_cert.check_hostname, no_cert.verify_mode = False, ssl.CERT_NONE
+    write_test_pki(tmp_path, "web")
+    foreign = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    foreign.check_hostname, foreign.verify_mode = False, ssl.CERT_NONE
+    foreign.load_cert_chain(str(tmp_path / "client.pem"))
+    for context in (no_cert, foreign):
+        with socket.create_connection((host, port), timeout=5) as raw:
+            try:
+                with context.wrap_socket(raw) as tls:
+                    tls.sendall(b"GET / HTTP/1.1\r\nHost: api\r\n\r\n")
+                    assert not _read_some(tls)
+            except (ssl.SSLError, ConnectionError):
+                pass  # refused during the handshake: what a TLS 1.2 client sees
+    assert get(*mesh["upstream"], "/still-fine") == (200, "api /still-fine")
+
+
+def _read_some(sock) -> bytes:
+    """What the server sends before it closes (b"" when it just closes)."""
+    try:
+        return sock.recv(1024)
+    except (ssl.SSLError, ConnectionError):
+        return b""
+
+
+def test_deny_intention_stops_new_connections_within_2s_and_allow_restores(mesh):
+    agent, upstream = mesh["agent"], mesh["upstream"]
+    established = http.client.HTTPConnection(*upstream, timeout=5)
+    try:
+        established.request("GET", "/before")
+        assert established.getresponse().read() == b"api /before"
+        set_intention(agent, "web", "api", "deny")
+        started = time.monotonic()
+        wait_until(lambda: try_get(*upstream) is None, 5, what="deny to take effect")
+        assert time.monotonic() - started < 2.0
+        mesh["api_proxy"].wait_logged("denied: Matched L4 intention: default/web => "
+                                      "default/api (Precedence: 9, Action: DENY)")
+        # As in Consul, intentions are checked when a connection is made.
+        established.request("GET", "/during")
+        assert established.getresponse().read() == b"api /during"
+        set_intention(agent, "web", "api", "allow")
+        started = time.monotonic()
+        wait_until(lambda: try_get(*upstream), 5, what="allow to take effect")
+        assert time.monotonic() - started < 2.0
+    finally:
+        established.close()
+        agent.delete("/v1/connect/intentions/exact?source=web&destination=api")
+
+
+def test_ca_root_rotation_keeps_traffic_flowing(mesh):
+    agent, upstream = mesh["agent"], mesh["upstream"]
+    api_proxy, web_proxy = mesh["api_proxy"], mesh["web_proxy"]
+    leaves = [p.logged("TLS updated: leaf certificate") for p in (api_proxy, web_proxy)]
+    established = http.client.HTTPConnection(*upstream, timeout=5)
+    try:
+        established.request("GET", "/before")
+        assert established.getresponse().read() == b"api /before"
+        old_root = agent.get("/v1/connect/ca/roots").json()["ActiveRootID"]
+        reply = agent.put("/v1/connect/ca/configuration", {
+            "Provider": "consul", "Config": {"PrivateKeyType": "rsa", "PrivateKeyBits": 2048}})
+        assert reply.status == 200, reply.text
+        assert agent.get("/v1/connect/ca/roots").json()["ActiveRootID"] != old_root
+        failures, requests = [], 0
+        deadline = time.monotonic() + 20
+        while any(p.logged("TLS updated: leaf certificate") <= n
+                  for p, n in zip((api_proxy, web_proxy), leaves, strict=True)):
+            assert time.monotonic() < deadline, "the proxies did not get new leaves"
+            requests += 1
+            if try_get(*upstream, "/during") != "api /during":
+                failures.append(requests)
+        for path in ("/after-1", "/after-2", "/after-3"):
+            assert get(*upstream, path) == (200, f"api {path}")
+        assert failures == [], f"{len(failures)} of {requests} requests failed"
+        established.request("GET", "/still")
+        assert established.getresponse().read() == b"api /still"
+    finally:
+        established.close()
+
+
+def test_upstream_instance_going_critical_is_dropped(mesh):
+    agent, host, upstream = mesh["agent"], mesh["host"], mesh["upstream"]
+    second = App(host, "api2")
+    public = free_port(host)
+    register_proxy(agent, "api-sidecar-proxy-2", "api", host, public, second.port,
+                   check={"CheckID": "api2-alive", "TTL": "600s", "Status": "passing"})
+    proxy = ProxyProcess(agent, "-proxy-id", "api-sidecar-proxy-2")
+    try:
+        seen: set[str] = set()
+
+        def both_answer() -> bool:
+            body = try_get(*upstream, "/lb")
+            if body:
+                seen.add(body)
+            return seen >= {"api /lb", "api2 /lb"}
+        wait_until(both_answer, 20, what="both api instances to answer")
+        assert agent.put("/v1/agent/check/fail/api2-alive").status == 200
+        mesh["web_proxy"].wait_logged(f"1 instance(s): {host}:{mesh['api_public']}")
+        assert {get(*upstream, "/after")[1] for _ in range(10)} == {"api /after"}
+    finally:
+        proxy.stop()
+        agent.put("/v1/agent/service/deregister/api-sidecar-proxy-2")
+        second.close()
+
+
+def test_changed_upstream_port_rebinds_without_dropping_connections(mesh):
+    agent, host, upstream = mesh["agent"], mesh["host"], mesh["upstream"]
+    web = mesh["web"]
+    moved = free_port(host)
+    established = http.client.HTTPConnection(*upstream, timeout=5)
+    try:
+        established.request("GET", "/before")
+        assert established.getresponse().read() == b"api /before"
+        register_proxy(agent, "web-sidecar-proxy", "web", host, free_port(host), web.port,
+                       [{"DestinationName": "api", "LocalBindAddress": host,
+                         "LocalBindPort": moved}])
+        wait_until(lambda: try_get(host, moved, "/moved"), 10, what="the new upstream port")
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(upstream, timeout=5).close()
+        established.request("GET", "/still")
+        assert established.getresponse().read() == b"api /still"
+    finally:
+        established.close()
+        register_proxy(agent, "web-sidecar-proxy", "web", host, free_port(host), web.port,
+                       [{"DestinationName": "api", "LocalBindAddress": host,
+                         "LocalBindPort": upstream[1]}])
+        wait_until(lambda: try_get(*upstream), 10, what="the upstream back on its port")
+
+
+def test_dev_mode_registers_serves_and_deregisters_on_sigterm(mesh):
+    agent, host = mesh["agent"], mesh["host"]
+    app = App(host, "dev")
+    listen, upstream = free_port(host), free_port(host)
+    proxy = ProxyProcess(agent, "-service", "dev", "-listen", f"{host}:{listen}",
+                         "-service-addr", f"{host}:{app.port}", "-register",
+                         "-upstream", f"api:{host}:{upstream}")
+    try:
+        wait_until(lambda: agent.get("/v1/agent/service/dev-proxy").status == 200, 20,
+                   what="the dev proxy's registration")
+        registered = agent.get("/v1/agent/service/dev-proxy").json()
+        assert (registered["Kind"], registered["Port"]) == ("connect-proxy", listen)
+        assert registered["Proxy"]["DestinationServiceName"] == "dev"
+        wait_until(lambda: try_get(host, upstream, "/from-dev"), 20, what="dev → api")
+        assert get(host, upstream, "/from-dev") == (200, "api /from-dev")
+        assert "Configuration mode: Flags" in "".join(proxy.lines)
+    finally:
+        code = proxy.stop()
+        app.close()
+    assert code == 0, "".join(proxy.errors)
+    assert "Consul Connect proxy shutdown" in "".join(proxy.lines)
+    assert agent.get("/v1/agent/service/dev-proxy").status == 404
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-sidecar-for", "nosuch"], "No sidecar proxy registered for nosuch"),
+    (["-proxy-id", "nosuch"], "Cannot read proxy nosuch from the local agent"),
+    (["-proxy-id", "api"], "Service api is not a connect-proxy"),
+    ([], "-service or -proxy-id must be specified"),
+    (["-service", "x", "-upstream", "api"], "Upstream value should be name:addr"),
+    (["-service", "x", "-upstream", "api.db:1234"], "Upstream type must be blank"),
+    (["-service", "x", "-listen", "127.0.0.1:1"], "-service-addr must be specified"),
+    (["-service", "x", "-register"], "-register may only be specified with -service and"),
+    (["-log-level", "loud", "-service", "x"], "Invalid log level: loud"),
+    (["-service", "x", "extra"], "Should have no non-flag arguments."),
+    (["-nosuch"], "flag provided but not defined: -nosuch"),
+])
+def test_bad_flags_and_missing_sidecars_give_clear_errors(mesh, args, message):
+    result = run_cli(mesh["agent"], "connect", "proxy", *args)
+    assert result.returncode == 1
+    assert message in result.stderr.decode(), result.stderr.decode()
+    assert "Traceback" not in result.stderr.decode()
+
+
+def test_two_sidecars_for_one_service_name_the_candidates(mesh):
+    agent, host = mesh["agent"], mesh["host"]
+    for proxy_id in ("twin-proxy-a", "twin-proxy-b"):
+        register_proxy(agent, proxy_id, "twin", host, free_port(host), 1)
+    try:
+        result = run_cli(agent, "connect", "proxy", "-sidecar-for", "twin")
+        assert result.returncode == 1
+        assert ("More than one sidecar proxy registered for twin.\n    Start proxy with "
+                "-proxy-id and one of the following IDs: twin-proxy-a, twin-proxy-b"
+                ) in result.stderr.decode()
+    finally:
+        for proxy_id in ("twin-proxy-a", "twin-proxy-b"):
+            agent.put(f"/v1/agent/service/deregister/{proxy_id}")
