@@ -113,12 +113,13 @@ def try_get(host: str, port: int, path: str = "/") -> str | None:
 
 
 def register_proxy(agent, proxy_id: str, service: str, host: str, port: int, app_port: int,
-                   upstreams: list[dict] | None = None, check: dict | None = None) -> None:
+                   upstreams: list[dict] | None = None, check: dict | None = None,
+                   config: dict | None = None) -> None:
     body = {"Kind": "connect-proxy", "ID": proxy_id, "Name": f"{service}-sidecar-proxy",
             "Address": host, "Port": port,
             "Proxy": {"DestinationServiceName": service, "DestinationServiceID": service,
                       "LocalServiceAddress": host, "LocalServicePort": app_port,
-                      "Upstreams": upstreams or []}}
+                      "Upstreams": upstreams or [], "Config": config or {}}}
     if check is not None:
         body["Check"] = check
     reply = agent.put("/v1/agent/service/register", body)
@@ -138,6 +139,8 @@ def mesh():
     host = agent.host
     apps: list[App] = []
     proxies: list[ProxyProcess] = []
+    statsd = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    statsd.bind((host, 0))
     try:
         wait_until(lambda: agent.get("/v1/connect/ca/roots").json().get("Roots"), what="roots")
         upstream = (host, free_port(host))
@@ -148,7 +151,10 @@ def mesh():
             assert agent.put("/v1/agent/service/register", {
                 "Name": name, "Address": host, "Port": app.port}).status == 200
         api_public, web_public = free_port(host), free_port(host)
-        register_proxy(agent, "api-sidecar-proxy", "api", host, api_public, api.port)
+        register_proxy(agent, "api-sidecar-proxy", "api", host, api_public, api.port,
+                       config={"telemetry": {
+                           "statsd_address": f"{host}:{statsd.getsockname()[1]}",
+                           "disable_hostname": True}})
         register_proxy(agent, "web-sidecar-proxy", "web", host, web_public, web.port,
                        [{"DestinationName": "api", "LocalBindAddress": host,
                          "LocalBindPort": upstream[1]}])
@@ -160,8 +166,10 @@ def mesh():
             logs = "".join(line for p in proxies for line in p.lines + p.errors)
             raise AssertionError(logs) from err
         yield {"agent": agent, "host": host, "api": api, "web": web, "upstream": upstream,
-               "api_public": api_public, "api_proxy": proxies[0], "web_proxy": proxies[1]}
+               "api_public": api_public, "api_proxy": proxies[0], "web_proxy": proxies[1],
+               "statsd": statsd}
     finally:
+        statsd.close()
         for proxy in proxies:
             proxy.stop()
         for app in apps:
@@ -178,6 +186,20 @@ def test_web_reaches_api_through_two_proxies(mesh):
     assert web_proxy.logged("upstream connection from")
     assert "Sidecar for ID: web" in "".join(web_proxy.lines)
     assert "Proxy ID: web-sidecar-proxy" in "".join(web_proxy.lines)
+
+
+def test_connections_are_counted_in_the_proxys_statsd_metrics(mesh):
+    statsd = mesh["statsd"]
+    assert get(*mesh["upstream"], "/counted") == (200, "api /counted")
+    wanted = {"consul.proxy.api.inbound.accepted:1", "consul.proxy.api.inbound.rx_bytes:",
+              "consul.proxy.api.inbound.conns:"}
+    seen: set[str] = set()
+    statsd.settimeout(5)
+    while not all(any(line.startswith(w) for line in seen) for w in wanted):
+        try:
+            seen.update(statsd.recv(65536).decode().splitlines())
+        except TimeoutError:
+            raise AssertionError(f"statsd lines missing; got {sorted(seen)}") from None
 
 
 def test_public_port_refuses_clients_without_a_valid_leaf(mesh, tmp_path):

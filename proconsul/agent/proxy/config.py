@@ -67,6 +67,7 @@ class ProxyConfig:
     service: str
     public: PublicListenerConfig | None = None
     upstreams: tuple[UpstreamConfig, ...] = field(default_factory=tuple)
+    telemetry: dict[str, Any] = field(default_factory=dict)  # the agent's telemetry keys
 
 
 def from_agent_service(svc: dict[str, Any]) -> ProxyConfig:
@@ -74,8 +75,9 @@ def from_agent_service(svc: dict[str, Any]) -> ProxyConfig:
 
     As in Consul the public listener binds the registration's Address (default
     0.0.0.0) and Port, and forwards to LocalServiceAddress:LocalServicePort;
-    ``Proxy.Config`` may set local_connect_timeout_ms and handshake_timeout_ms,
-    an upstream's ``Config`` connect_timeout_ms.
+    ``Proxy.Config`` may set local_connect_timeout_ms, handshake_timeout_ms and
+    ``telemetry`` (the agent's telemetry keys: statsd_address, ...), an
+    upstream's ``Config`` connect_timeout_ms.
     """
     if svc.get("Kind") != "connect-proxy":
         raise ProxyConfigError(f"service {svc.get('ID', '')!r} is not a connect-proxy "
@@ -96,7 +98,10 @@ def from_agent_service(svc: dict[str, Any]) -> ProxyConfig:
         handshake_timeout=_millis(opaque, "handshake_timeout_ms", DEFAULT_HANDSHAKE_TIMEOUT))
     upstreams = tuple(_upstream(u) for u in proxy.get("Upstreams") or ())
     _check_binds(public, upstreams)
-    return ProxyConfig(service=name, public=public, upstreams=upstreams)
+    telemetry = opaque.get("telemetry") or {}
+    if not isinstance(telemetry, dict):
+        raise ProxyConfigError(f"Proxy.Config.telemetry must be an object, not {telemetry!r}")
+    return ProxyConfig(service=name, public=public, upstreams=upstreams, telemetry=telemetry)
 
 
 def _upstream(raw: dict[str, Any]) -> UpstreamConfig:

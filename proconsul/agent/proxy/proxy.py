@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from proconsul.agent import telemetry
 from proconsul.agent.proxy.agent_api import AgentAPI, AgentAPIError, sleep_backoff
 from proconsul.agent.proxy.authz import AuthzCache
 from proconsul.agent.proxy.config import (
@@ -36,7 +37,9 @@ from proconsul.agent.proxy.plan import (
 )
 from proconsul.agent.proxy.tls import Leaf, roots_pems
 from proconsul.agent.proxy.upstream import Resolver
+from proconsul.lib.metrics import registry as metrics
 from proconsul.lib.routine import RoutineManager
+from proconsul.structs.errors import ConsulError
 
 log = logging.getLogger("proxy")
 
@@ -132,6 +135,8 @@ class Proxy:
     async def apply(self, config: ProxyConfig) -> None:
         """Move the running listeners to ``config``."""
         actions = plan(self.config, config)
+        if self.config is None or self.config.telemetry != config.telemetry:
+            await self._telemetry(config.telemetry)
         self.config = config
         for action in actions:
             await self._do(action, config.service)
@@ -167,6 +172,17 @@ class Proxy:
                 await self._start_upstream(service, cfg)
             case UpdateUpstream(config=cfg):
                 await self._update_upstream(cfg)
+
+    async def _telemetry(self, settings: dict) -> None:
+        """Send the proxy's metrics where ``Proxy.Config.telemetry`` says (statsd, ...)."""
+        try:
+            telemetry.configure(metrics, {"telemetry": settings})
+        except ConsulError as err:
+            log.error("proxy telemetry config unusable: %s", err)
+            return
+        await self.routines.stop("proxy-telemetry")
+        if metrics.sinks:
+            self.routines.start("proxy-telemetry", lambda: telemetry.flush_sinks(metrics))
 
     async def _start_upstream(self, service: str, cfg: UpstreamConfig) -> None:
         resolver = Resolver(self.api, cfg)
