@@ -10,16 +10,16 @@ connections only; :meth:`Listener.abort` also ends the established ones
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 import time
 
-from proconsul.agent.proxy import pipe
 from proconsul.agent.proxy.agent_api import AgentAPIError
 from proconsul.agent.proxy.authz import AuthzCache
+from proconsul.agent.proxy.balancer import Endpoint
 from proconsul.agent.proxy.config import PublicListenerConfig, UpstreamConfig
 from proconsul.agent.proxy.identity import Identity
+from proconsul.agent.proxy.relay import Side, relay
 from proconsul.agent.proxy.tls import PeerIdentityError, check_server_identity, peer_identity
 from proconsul.agent.proxy.upstream import Resolver
 from proconsul.lib.metrics import registry as metrics
@@ -28,7 +28,7 @@ log = logging.getLogger("proxy")
 
 
 class Listener:
-    """A bound listening socket and the connection tasks it started."""
+    """A bound listening socket and the connections it accepted."""
 
     direction = ""
 
@@ -48,32 +48,35 @@ class Listener:
 
     async def start(self) -> None:
         host, port = self.bind
-        self._server = await asyncio.start_server(self._accept, host or None, port,
-                                                  reuse_address=True, limit=pipe.CHUNK,
-                                                  **self._tls())
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: Side(self._accept), host or None, port,
+                                                reuse_address=True, **self._tls())
 
     def _tls(self) -> dict:
         return {}
 
-    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.ensure_future(self._serve(reader, writer))
+    def _accept(self, side: Side) -> None:
+        side.transport.pause_reading()  # nothing is relayed before the other end is chosen
+        task = asyncio.ensure_future(self._serve(side))
         self._conns.add(task)
         task.add_done_callback(self._conns.discard)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = _peer(writer)
+    async def _serve(self, side: Side) -> None:
+        peer = _peer(side.transport)
         started = time.monotonic()
         self._gauge(1)
         try:
-            await self.handle(reader, writer, peer, started)
-        except (OSError, ssl.SSLError, EOFError) as err:
+            await self.handle(side, peer, started)
+        except (OSError, ssl.SSLError) as err:
             log.info("%s connection from %s failed: %s", self.direction, peer, _why(err))
+        except asyncio.CancelledError:
+            side.abort()
+            raise
         finally:
-            pipe.close(writer)
+            side.close()
             self._gauge(-1)
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     peer: str, started: float) -> None:
+    async def handle(self, side: Side, peer: str, started: float) -> None:
         raise NotImplementedError
 
     def _gauge(self, delta: int) -> None:
@@ -84,22 +87,20 @@ class Listener:
     def _labels(self) -> dict[str, str]:
         return {}
 
-    def _count(self, what: str, traffic: pipe.Traffic | None = None) -> None:
+    def _count(self, what: str, traffic: tuple[int, int] | None = None) -> None:
         labels = self._labels()
         metrics.incr_counter(f"consul.proxy.{self.service}.{self.direction}.{what}", 1.0,
                              labels)
         if traffic is not None:
             metrics.incr_counter(f"consul.proxy.{self.service}.{self.direction}.rx_bytes",
-                                 float(traffic.sent), labels)
+                                 float(traffic[0]), labels)
             metrics.incr_counter(f"consul.proxy.{self.service}.{self.direction}.tx_bytes",
-                                 float(traffic.received), labels)
+                                 float(traffic[1]), labels)
 
     async def close(self) -> None:
         """Stop accepting; established connections carry on."""
         if self._server is not None:
             self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 0.1)
             self._server = None
 
     async def abort(self) -> None:
@@ -147,10 +148,10 @@ class PublicListener(Listener):
         ssl_object.context = contexts.server
         return None
 
-    async def handle(self, reader, writer, peer, started) -> None:
+    async def handle(self, side: Side, peer: str, started: float) -> None:
         config = self.config
         try:
-            client, uri, serial = peer_identity(writer.get_extra_info("ssl_object"))
+            client, uri, serial = peer_identity(side.transport.get_extra_info("ssl_object"))
             allowed, reason = await self.authz.authorize(self.service, uri, serial)
         except PeerIdentityError as err:
             allowed, reason, uri = False, str(err), "?"
@@ -163,9 +164,8 @@ class PublicListener(Listener):
         target = config.local_service_address
         host, _, port = target.rpartition(":")
         try:
-            app = await asyncio.wait_for(
-                asyncio.open_connection(host.strip("[]"), int(port), limit=pipe.CHUNK),
-                config.local_connect_timeout)
+            _, app = await asyncio.wait_for(asyncio.get_running_loop().create_connection(
+                Side, host.strip("[]"), int(port)), config.local_connect_timeout)
         except (OSError, TimeoutError) as err:
             log.warning("inbound connection from %s (%s): cannot reach local service %s: %s",
                         peer, client.service, target, _why(err))
@@ -173,10 +173,9 @@ class PublicListener(Listener):
             return
         log.info("inbound connection from %s (%s) accepted: %s", peer, client.service, reason)
         self._count("accepted")
-        traffic = await pipe.splice((reader, writer), app)
+        traffic = await relay(side, app)
         log.info("inbound connection from %s (%s) closed after %.3fs: %d bytes in, "
-                 "%d bytes out", peer, client.service, time.monotonic() - started,
-                 traffic.sent, traffic.received)
+                 "%d bytes out", peer, client.service, time.monotonic() - started, *traffic)
         self._count("closed", traffic)
 
 
@@ -196,7 +195,7 @@ class UpstreamListener(Listener):
         return {"dst": self.config.destination_name,
                 "dst_type": self.config.destination_type}
 
-    async def handle(self, reader, writer, peer, started) -> None:
+    async def handle(self, side: Side, peer: str, started: float) -> None:
         config, resolver = self.config, self.resolver
         deadline = started + config.connect_timeout
         contexts = await self.identity.ready(config.connect_timeout)
@@ -208,39 +207,42 @@ class UpstreamListener(Listener):
                         peer, config.destination_name)
             self._count("failed")
             return
+        other, endpoint = remote
         log.info("upstream connection from %s to %s at %s established", peer,
-                 config.destination_name, remote[2])
+                 config.destination_name, endpoint)
         self._count("accepted")
-        traffic = await pipe.splice((reader, writer), remote[:2])
+        traffic = await relay(side, other)
         log.info("upstream connection from %s to %s at %s closed after %.3fs: %d bytes out, "
-                 "%d bytes in", peer, config.destination_name, remote[2],
-                 time.monotonic() - started, traffic.sent, traffic.received)
+                 "%d bytes in", peer, config.destination_name, endpoint,
+                 time.monotonic() - started, *traffic)
         self._count("closed", traffic)
 
-    async def _dial(self, context: ssl.SSLContext, resolver: Resolver, deadline: float):
+    async def _dial(self, context: ssl.SSLContext, resolver: Resolver,
+                    deadline: float) -> tuple[Side, Endpoint] | None:
         order = await resolver.order(max(deadline - time.monotonic(), 0))
+        loop = asyncio.get_running_loop()
         for endpoint in order:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            sni = self._sni(endpoint.datacenter)
             try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(
-                    endpoint.address, endpoint.port, ssl=context, server_hostname=sni,
-                    limit=pipe.CHUNK), remaining)
+                transport, other = await asyncio.wait_for(loop.create_connection(
+                    Side, endpoint.address, endpoint.port, ssl=context,
+                    server_hostname=self._sni(endpoint.datacenter),
+                    ssl_handshake_timeout=remaining), remaining)
             except (OSError, ssl.SSLError, TimeoutError) as err:
                 log.warning("upstream %s: dialing %s failed: %s", self.config, endpoint,
                             _why(err))
                 continue
             try:
-                got, _, _ = peer_identity(writer.get_extra_info("ssl_object"))
+                got, _, _ = peer_identity(transport.get_extra_info("ssl_object"))
                 check_server_identity(got, endpoint.service, endpoint.datacenter,
                                       self.config.destination_namespace)
             except PeerIdentityError as err:
                 log.warning("upstream %s: %s refused: %s", self.config, endpoint, err)
-                pipe.close(writer)
+                transport.abort()
                 continue
-            return reader, writer, endpoint
+            return other, endpoint
         if order:
             resolver.all_failed()
         return None
@@ -254,8 +256,8 @@ class UpstreamListener(Listener):
                 f"{datacenter}.internal.{td}")
 
 
-def _peer(writer: asyncio.StreamWriter) -> str:
-    name = writer.get_extra_info("peername")
+def _peer(transport: asyncio.BaseTransport) -> str:
+    name = transport.get_extra_info("peername")
     return f"{name[0]}:{name[1]}" if isinstance(name, tuple) else str(name)
 
 
