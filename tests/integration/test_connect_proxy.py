@@ -392,3 +392,33 @@ def test_two_sidecars_for_one_service_name_the_candidates(mesh):
     finally:
         for proxy_id in ("twin-proxy-a", "twin-proxy-b"):
             agent.put(f"/v1/agent/service/deregister/{proxy_id}")
+
+
+def test_sidecar_service_registration_and_prepared_query_upstreams(mesh):
+    """Consul's usual setup: ``connect { sidecar_service {} }`` (with its default checks)
+    and ``-sidecar-for``; a dev-mode client reaches it by service and by prepared query."""
+    agent, host = mesh["agent"], mesh["host"]
+    app = App(host, "shop")
+    sidecar_port, by_name, by_query = free_port(host), free_port(host), free_port(host)
+    assert agent.put("/v1/agent/service/register", {
+        "Name": "shop", "Address": host, "Port": app.port,
+        "Connect": {"SidecarService": {"Address": host, "Port": sidecar_port, "Proxy": {
+            "LocalServiceAddress": host}}}}).status == 200
+    query = agent.call("POST", "/v1/query", {"Name": "shopq", "Service": {"Service": "shop"}})
+    assert query.status == 200, query.text
+    shop_proxy = ProxyProcess(agent, "-sidecar-for", "shop")
+    client = ProxyProcess(agent, "-service", "shopper", "-upstream", f"shop:{host}:{by_name}",
+                          "-upstream", f"shopq.query:{host}:{by_query}")
+    try:
+        # the sidecar's default TCP check passes once the proxy listens (interval 10 s)
+        wait_until(lambda: try_get(host, by_name, "/by-name"), 40, what="shopper → shop")
+        assert get(host, by_name, "/by-name") == (200, "shop /by-name")
+        wait_until(lambda: try_get(host, by_query, "/by-query"), 30, what="the query upstream")
+        assert get(host, by_query, "/by-query") == (200, "shop /by-query")
+        assert "Proxy ID: shop-sidecar-proxy" in "".join(shop_proxy.lines)
+    finally:
+        client.stop()
+        shop_proxy.stop()
+        agent.call("DELETE", f"/v1/query/{query.json()['ID']}")
+        agent.put("/v1/agent/service/deregister/shop")
+        app.close()
