@@ -75,12 +75,13 @@ class ProxyProcess:
         for line in stream:
             into.append(line.decode(errors="replace"))
 
-    def logged(self, text: str) -> int:
-        return sum(text in line for line in self.lines)
+    def logged(self, *parts: str) -> int:
+        """How many log lines contain every one of ``parts``."""
+        return sum(all(part in line for part in parts) for line in self.lines)
 
-    def wait_logged(self, text: str, count: int = 1, timeout: float = 20) -> None:
-        wait_until(lambda: self.logged(text) >= count, timeout,
-                   what=f"{text!r} in the proxy log:\n{''.join(self.lines + self.errors)}")
+    def wait_logged(self, *parts: str, count: int = 1, timeout: float = 20) -> None:
+        wait_until(lambda: self.logged(*parts) >= count, timeout,
+                   what=f"{parts!r} in the proxy log:\n{''.join(self.lines + self.errors)}")
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -166,7 +167,8 @@ def mesh():
             logs = "".join(line for p in proxies for line in p.lines + p.errors)
             raise AssertionError(logs) from err
         yield {"agent": agent, "host": host, "api": api, "web": web, "upstream": upstream,
-               "api_public": api_public, "api_proxy": proxies[0], "web_proxy": proxies[1],
+               "api_public": api_public, "web_public": web_public,
+               "api_proxy": proxies[0], "web_proxy": proxies[1],
                "statsd": statsd}
     finally:
         statsd.close()
@@ -302,13 +304,28 @@ def test_upstream_instance_going_critical_is_dropped(mesh):
                 seen.add(body)
             return seen >= {"api /lb", "api2 /lb"}
         wait_until(both_answer, 20, what="both api instances to answer")
+        only_api = f"1 instance(s): {host}:{mesh['api_public']}"
+        before = mesh["web_proxy"].logged(only_api)
         assert agent.put("/v1/agent/check/fail/api2-alive").status == 200
-        mesh["web_proxy"].wait_logged(f"1 instance(s): {host}:{mesh['api_public']}")
+        mesh["web_proxy"].wait_logged(only_api, count=before + 1)
         assert {get(*upstream, "/after")[1] for _ in range(10)} == {"api /after"}
     finally:
         proxy.stop()
         agent.put("/v1/agent/service/deregister/api-sidecar-proxy-2")
         second.close()
+
+
+def test_an_instance_with_the_wrong_identity_is_skipped_for_the_next(mesh):
+    """A registration claiming to front api, at a port that presents web's leaf: the
+    certificate check refuses it and the connection goes to the real api instead."""
+    agent, host, upstream = mesh["agent"], mesh["host"], mesh["upstream"]
+    register_proxy(agent, "api-impostor", "api", host, mesh["web_public"], 1)
+    try:
+        mesh["web_proxy"].wait_logged("2 instance(s):", f"{host}:{mesh['web_public']}")
+        assert {get(*upstream, "/who")[1] for _ in range(6)} == {"api /who"}
+        mesh["web_proxy"].wait_logged("refused: peer certificate is for spiffe://")
+    finally:
+        agent.put("/v1/agent/service/deregister/api-impostor")
 
 
 def test_changed_upstream_port_rebinds_without_dropping_connections(mesh):
