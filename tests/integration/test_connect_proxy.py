@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import json
 import signal
 import socket
 import ssl
@@ -439,3 +440,66 @@ def test_sidecar_service_registration_and_prepared_query_upstreams(mesh):
         agent.call("DELETE", f"/v1/query/{query.json()['ID']}")
         agent.put("/v1/agent/service/deregister/shop")
         app.close()
+
+
+ROOT = "proxy-acl-root-secret"
+
+
+def test_acls_default_deny_tokens_and_intentions(tmp_path):
+    """With ACLs on (default deny) each proxy runs on its service-identity token
+    (-token, -token-file); web → api is denied until an intention allows it."""
+    config = tmp_path / "acl.json"
+    config.write_text(json.dumps({"acl": {"enabled": True, "default_policy": "deny",
+                                          "tokens": {"initial_management": ROOT,
+                                                     "agent": ROOT}}}))
+    agent = start_agent("-config-file", str(config))
+    root = {"X-Consul-Token": ROOT}
+    host = agent.host
+    api, proxies = App(host, "api"), []
+    upstream = (host, free_port(host))
+    try:
+        wait_until(lambda: agent.get("/v1/connect/ca/roots", headers=root).json().get("Roots"),
+                   what="roots")
+        secrets = {}
+        for name in ("api", "web"):
+            reply = agent.put("/v1/acl/token", {"ServiceIdentities": [{"ServiceName": name}]},
+                              headers=root)
+            assert reply.status == 200, reply.text
+            secrets[name] = reply.json()["SecretID"]
+        for body in ({"Name": "api", "Address": host, "Port": api.port},
+                     {"Name": "web", "Address": host, "Port": 1}):
+            assert agent.put("/v1/agent/service/register", body, headers=root).status == 200
+        for proxy_id, service, app_port, upstreams in (
+                ("api-sidecar-proxy", "api", api.port, []),
+                ("web-sidecar-proxy", "web", 1, [{"DestinationName": "api",
+                                                  "LocalBindAddress": host,
+                                                  "LocalBindPort": upstream[1]}])):
+            reply = agent.put("/v1/agent/service/register", {
+                "Kind": "connect-proxy", "ID": proxy_id, "Name": proxy_id, "Address": host,
+                "Port": free_port(host), "Proxy": {
+                    "DestinationServiceName": service, "DestinationServiceID": service,
+                    "LocalServiceAddress": host, "LocalServicePort": app_port,
+                    "Upstreams": upstreams}}, headers=root)
+            assert reply.status == 200, reply.text
+        refused = run_cli(agent, "connect", "proxy", "-sidecar-for", "api", "-token", "nope")
+        assert refused.returncode == 1
+        assert "Failed looking up sidecar proxy info for api" in refused.stderr.decode()
+        token_file = tmp_path / "web.token"
+        token_file.write_text(secrets["web"])
+        proxies.append(ProxyProcess(agent, "-sidecar-for", "api", "-token", secrets["api"]))
+        proxies.append(ProxyProcess(agent, "-sidecar-for", "web", "-token-file",
+                                    str(token_file)))
+        proxies[0].wait_logged("TLS updated: leaf certificate for api")
+        proxies[1].wait_logged("1 instance(s)")
+        assert try_get(*upstream) is None
+        proxies[0].wait_logged("denied: Default behavior configured by ACLs")
+        reply = agent.put("/v1/connect/intentions/exact?source=web&destination=api",
+                          {"Action": "allow"}, headers=root)
+        assert reply.status == 200, reply.text
+        wait_until(lambda: try_get(*upstream, "/allowed"), 5, what="the allow intention")
+        assert get(*upstream, "/allowed") == (200, "api /allowed")
+    finally:
+        for proxy in proxies:
+            proxy.stop()
+        api.close()
+        agent.stop()
