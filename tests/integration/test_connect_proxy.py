@@ -329,28 +329,39 @@ def test_an_instance_with_the_wrong_identity_is_skipped_for_the_next(mesh):
         agent.put("/v1/agent/service/deregister/api-impostor")
 
 
-def test_changed_upstream_port_rebinds_without_dropping_connections(mesh):
+def test_changed_listener_ports_rebind_without_dropping_connections(mesh):
     agent, host, upstream = mesh["agent"], mesh["host"], mesh["upstream"]
-    web = mesh["web"]
-    moved = free_port(host)
+    web, public = mesh["web"], mesh["web_public"]
+    moved, moved_public = free_port(host), free_port(host)
     established = http.client.HTTPConnection(*upstream, timeout=5)
     try:
         established.request("GET", "/before")
         assert established.getresponse().read() == b"api /before"
-        register_proxy(agent, "web-sidecar-proxy", "web", host, free_port(host), web.port,
+        register_proxy(agent, "web-sidecar-proxy", "web", host, moved_public, web.port,
                        [{"DestinationName": "api", "LocalBindAddress": host,
                          "LocalBindPort": moved}])
         wait_until(lambda: try_get(host, moved, "/moved"), 10, what="the new upstream port")
-        with pytest.raises(ConnectionRefusedError):
-            socket.create_connection(upstream, timeout=5).close()
+        for old in (upstream, (host, public)):
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(old, timeout=5).close()
+        socket.create_connection((host, moved_public), timeout=5).close()
         established.request("GET", "/still")
         assert established.getresponse().read() == b"api /still"
     finally:
         established.close()
-        register_proxy(agent, "web-sidecar-proxy", "web", host, free_port(host), web.port,
+        register_proxy(agent, "web-sidecar-proxy", "web", host, public, web.port,
                        [{"DestinationName": "api", "LocalBindAddress": host,
                          "LocalBindPort": upstream[1]}])
         wait_until(lambda: try_get(*upstream), 10, what="the upstream back on its port")
+        wait_until(lambda: _listens(host, public), 10, what="the public port back")
+
+
+def _listens(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError:
+        return False
+    return True
 
 
 def test_dev_mode_registers_serves_and_deregisters_on_sigterm(mesh):
