@@ -80,10 +80,6 @@ class AgentAPI:
         params = {**params, "wait": f"{int(BLOCK_WAIT)}s"}
         return await self.call("GET", path, params, timeout=BLOCK_WAIT * 1.5 + 5)
 
-    async def services(self) -> dict[str, dict[str, Any]]:
-        body, _ = await self.call("GET", "/v1/agent/services")
-        return body or {}
-
     async def service(self, service_id: str, last_hash: str = "") -> tuple[dict, str]:
         """The registration; blocks while its ContentHash is still ``last_hash``."""
         params = {"hash": last_hash} if last_hash else {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
 from proconsul.agent import telemetry
 from proconsul.agent.proxy.agent_api import AgentAPI, AgentAPIError, sleep_backoff
@@ -60,8 +59,6 @@ class Proxy:
         self.public: PublicListener | None = None
         self.upstreams: dict[tuple[str, int], UpstreamListener] = {}
         self.routines = RoutineManager()
-        self.configured = asyncio.Event()
-        self.on_config: Callable[[ProxyConfig], None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then close every listener and connection."""
@@ -140,9 +137,6 @@ class Proxy:
         self.config = config
         for action in actions:
             await self._do(action, config.service)
-        if self.on_config is not None:
-            self.on_config(config)
-        self.configured.set()
 
     async def _do(self, action: Action, service: str) -> None:
         match action:
