@@ -124,11 +124,8 @@ def check_server_identity(got: SpiffeIDService, service: str, datacenter: str,
                           namespace: str = "default") -> None:
     """The upstream's certificate must name the destination service (any trust domain,
     as Consul ignores the host: the chain was verified against our roots)."""
-    expected = SpiffeIDService(host=got.host, datacenter=datacenter, service=service,
-                               namespace=namespace)
-    if datacenter == "":
-        expected = SpiffeIDService(host=got.host, datacenter=got.datacenter, service=service,
-                                   namespace=namespace)
+    expected = SpiffeIDService(host=got.host, datacenter=datacenter or got.datacenter,
+                               service=service, namespace=namespace)
     if got.uri().lower() != expected.uri().lower():
         raise PeerIdentityError(f"peer certificate is for {got.uri()}, "
                                 f"expected {expected.uri()}")
