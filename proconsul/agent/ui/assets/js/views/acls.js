@@ -25,8 +25,8 @@ function loginPanel(ctx) {
     try {
       const checks = PERMISSIONS.map(([Resource, Access]) => ({ Resource, Access, Segment: Resource === 'acl' || Resource === 'operator' || Resource === 'keyring' || Resource === 'mesh' ? undefined : '' }));
       const answers = await post('/v1/internal/acl/authorize', checks);
-      perms.replaceChildren(h('h3', {}, 'What this token may do (on any name)'), h('ul', { class: 'row', style: 'list-style:none;padding:0' },
-        answers.map((a) => h('li', { class: `tag ${a.Allowed ? 'passing' : 'critical'}` }, `${a.Resource}:${a.Access} ${a.Allowed ? '✓' : '✗'}`))));
+      perms.replaceChildren(h('h3', {}, 'What this token may do on every name (prefix "")'), h('ul', { class: 'row', style: 'list-style:none;padding:0' },
+        answers.map((a) => h('li', { class: `tag ${a.Allow ? 'passing' : 'critical'}` }, `${a.Resource}:${a.Access} ${a.Allow ? '✓' : '✗'}`))));
     } catch (err) { perms.replaceChildren(h('p', {}, err.message)); }
   };
   refresh();
