@@ -50,8 +50,7 @@ async def ui_node(request: web.Request) -> web.Response:
     req = query_options(request, NodeSpecificRequest(Datacenter=datacenter(request), Node=name))
     reply = await request.app["agent"].rpc("Internal.NodeInfo", req)
     if not reply.Dump:
-        response = web.Response(status=404)
-        return response
+        return web.Response(status=404)
     return json_reply(request, reply.Dump[0], meta=reply)
 
 

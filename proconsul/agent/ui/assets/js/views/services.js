@@ -4,6 +4,7 @@ import { get, watch, withQuery } from '../api.js';
 import { esc, h, meta, page, status, table, tags } from '../dom.js';
 
 const enc = encodeURIComponent;
+const RENDERED = 'proconsul:services-rendered'; // what bench/ui_bench.py times
 
 export function health(s) {
   if (s.ChecksCritical > 0) return 'critical';
@@ -71,7 +72,9 @@ async function list(ctx) {
         ...all.slice(0, 500).map((t) => h('option', { value: t, selected: t === f.tag }, t)));
     }
     draw();
-    document.body.dataset.rendered = 'services';
+    if (!performance.getEntriesByName(RENDERED).length) {
+      requestAnimationFrame(() => setTimeout(() => performance.mark(RENDERED))); // after the frame is painted
+    }
   }, ctx.showError);
 }
 
