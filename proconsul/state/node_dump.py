@@ -69,7 +69,10 @@ def service_dump(store, ws: WatchSet | None, kind: str | None = None
         ws.add(("rows", "services"))
         ws.add(("rows", "checks"))
         ws.add(("index", GATEWAY_TABLE))
-    _, checks = _by_node(store)
+    # checks by (node, service ID); a node's own checks under (node, "")
+    checks: dict[tuple[str, str], list[HealthCheck]] = defaultdict(list)
+    for check in store.checks.rows():
+        checks[lower(check.Node), check.ServiceID].append(check)
     rows = []
     for stored in store.services.rows():
         service = stored.Service
@@ -79,7 +82,7 @@ def service_dump(store, ws: WatchSet | None, kind: str | None = None
         node = store.nodes.get(node_key)
         if node is None:
             continue
-        own = [c for c in checks.get(node_key, ()) if not c.ServiceID or c.ServiceID == service.ID]
+        own = checks.get((node_key, ""), []) + checks.get((node_key, service.ID), [])
         rows.append(CheckServiceNode(Node=node, Service=service, Checks=own))
     rows.sort(key=lambda r: (lower(r.Service.Service), lower(r.Node.Node), r.Service.ID))
     gateways = sorted(store.gateway_services.rows(),

@@ -28,7 +28,8 @@ def _new(name: str) -> dict[str, Any]:
     return {"Name": name, "Datacenter": "", "Tags": None, "Nodes": None,
             "ExternalSources": None, "InstanceCount": 0, "ChecksPassing": 0,
             "ChecksWarning": 0, "ChecksCritical": 0, "GatewayConfig": {},
-            "TransparentProxy": False, "ConnectNative": False, "_checks": {}, "_tp": None}
+            "TransparentProxy": False, "ConnectNative": False,
+            "_checks": {}, "_tp": None, "_nodes": {}, "_tags": {}, "_sources": {}}
 
 
 def summarize(rows: Iterable[CheckServiceNode]) -> tuple[dict[str, dict], set[str]]:
@@ -44,36 +45,28 @@ def summarize(rows: Iterable[CheckServiceNode]) -> tuple[dict[str, dict], set[st
 
     for row in rows:
         svc, node = row.Service, row.Node
-        sum_ = get(svc.Service)
-        nodes = sum_["Nodes"] or []
-        if node.Node not in nodes:
-            nodes.append(node.Node)
-        sum_["Nodes"] = nodes
+        sum_ = out.get(svc.Service) or get(svc.Service)
+        sum_["_nodes"][node.Node] = None  # dicts keep first-seen order and drop repeats
         if svc.Kind:
             sum_["Kind"] = svc.Kind
         sum_["Datacenter"] = node.Datacenter
         sum_["InstanceCount"] += 1
         if svc.Connect.Native is True:
             sum_["ConnectNative"] = True
-        uids = {(node.Node, c.CheckID): c for c in row.Checks}
+        checks = sum_["_checks"]
+        for check in row.Checks:
+            checks[node.Node, check.CheckID] = check
         if svc.Kind == PROXY and svc.Proxy.DestinationServiceName:
             target = get(svc.Proxy.DestinationServiceName)  # type: ignore[arg-type]
             has_proxy.add(target["Name"])
-            target["_checks"].update(uids)
+            for check in row.Checks:
+                target["_checks"][node.Node, check.CheckID] = check
             transparent = svc.Proxy.Mode == "transparent"
             target["_tp"] = transparent if target["_tp"] is None else target["_tp"] and transparent
-        for tag in svc.Tags or ():
-            tags = sum_["Tags"] or []
-            if tag not in tags:
-                tags.append(tag)
-            sum_["Tags"] = tags
-        source = (svc.Meta or {}).get(EXTERNAL_SOURCE)
-        if source:
-            sources = sum_["ExternalSources"] or []
-            if source not in sources:
-                sources.append(source)
-            sum_["ExternalSources"] = sources
-        sum_["_checks"].update(uids)
+        if svc.Tags:
+            sum_["_tags"].update(dict.fromkeys(svc.Tags))
+        if svc.Meta and svc.Meta.get(EXTERNAL_SOURCE):
+            sum_["_sources"][svc.Meta[EXTERNAL_SOURCE]] = None
     return out, has_proxy
 
 
@@ -83,8 +76,10 @@ def finish(summaries: dict[str, dict], exclude_sidecars: bool = False) -> list[d
     for name in sorted(summaries):
         sum_ = summaries[name]
         checks: dict = sum_.pop("_checks")
-        transparent = sum_.pop("_tp")
-        sum_["TransparentProxy"] = bool(transparent)
+        sum_["TransparentProxy"] = bool(sum_.pop("_tp"))
+        sum_["Nodes"] = sorted(sum_.pop("_nodes")) or None
+        sum_["Tags"] = sorted(sum_.pop("_tags")) or None
+        sum_["ExternalSources"] = list(sum_.pop("_sources")) or None
         for check in checks.values():
             if check.Status == HEALTH_PASSING:
                 sum_["ChecksPassing"] += 1
@@ -92,9 +87,6 @@ def finish(summaries: dict[str, dict], exclude_sidecars: bool = False) -> list[d
                 sum_["ChecksWarning"] += 1
             elif check.Status == HEALTH_CRITICAL:
                 sum_["ChecksCritical"] += 1
-        for key in ("Nodes", "Tags"):
-            if sum_[key]:
-                sum_[key].sort()
         if exclude_sidecars and sum_.get("Kind", "") not in ("", "ingress-gateway"):
             continue
         result.append(sum_)

@@ -5,6 +5,7 @@ import { esc, h, meta, page, status, table, tags } from '../dom.js';
 
 const enc = encodeURIComponent;
 const RENDERED = 'proconsul:services-rendered'; // what bench/ui_bench.py times
+const PAGE = 100; // rows added at a time
 
 export function health(s) {
   if (s.ChecksCritical > 0) return 'critical';
@@ -45,12 +46,28 @@ async function list(ctx) {
   const tbody = h('tbody', { id: 'service-rows' });
   const tagSelect = h('select', { id: 'svc-tag' }, h('option', { value: '' }, 'Any tag'));
   let data = [];
-  const draw = () => {
-    const shown = data.filter((s) => matches(s, f));
-    tbody.innerHTML = rowsHtml(shown, ctx);
-    count.textContent = `${shown.length} of ${data.length} services`;
+  let shown = [];
+  let limit = PAGE;
+  const more = h('button', { type: 'button', id: 'svc-more', onclick: () => { limit += PAGE; drawRows(); } }, 'Show more');
+  const drawRows = () => {
+    tbody.innerHTML = rowsHtml(shown.slice(0, limit), ctx);
+    more.hidden = shown.length <= limit;
+    more.textContent = `Show more (${Math.max(shown.length - limit, 0)} not shown)`;
+    grow.unobserve(more); // observed afresh: a button still in view asks for the next page
+    grow.observe(more);
   };
-  const input = (key) => (ev) => { f[key] = ev.target.value; draw(); };
+  const draw = () => {
+    shown = data.filter((s) => matches(s, f));
+    count.textContent = `${shown.length} of ${data.length} services`;
+    drawRows();
+  };
+  // rows are added a page at a time as the list scrolls into view (or "Show more" is pressed):
+  // thousands of rows at once would cost seconds of layout
+  const grow = new IntersectionObserver((seen) => {
+    if (seen.some((e) => e.isIntersecting) && !more.hidden) { limit += PAGE; drawRows(); }
+  });
+  ctx.signal.addEventListener('abort', () => grow.disconnect());
+  const input = (key) => (ev) => { f[key] = ev.target.value; limit = PAGE; draw(); };
   page('Services',
     h('div', { class: 'toolbar', role: 'search' },
       h('label', {}, 'Search', h('input', { id: 'svc-search', type: 'search', value: f.text, oninput: input('text') })),
@@ -62,7 +79,7 @@ async function list(ctx) {
     count,
     h('div', { class: 'table-wrap' }, h('table', { class: 'responsive', 'aria-label': 'Services' },
       h('thead', {}, h('tr', {}, ['Service', 'Health', 'Instances', 'Checks', 'Tags'].map((t) => h('th', { scope: 'col' }, t)))),
-      tbody)));
+      tbody)), more);
   tagSelect.addEventListener('change', input('tag'));
   await watch('/v1/internal/ui/services' + (ctx.dc ? `?dc=${enc(ctx.dc)}` : ''), ctx.signal, (d) => {
     data = d;
