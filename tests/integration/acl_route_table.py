@@ -425,8 +425,8 @@ ROUTES: dict[tuple[str, str], Route] = {
         f'"Name":"{SERVICE}"'),
     ("GET", "/v1/internal/ui/gateway-services-nodes/{gateway}"): Route(
         f"/v1/internal/ui/gateway-services-nodes/{GATEWAY}",
-        _r("service", GATEWAY, "read") + SVC_NODE_R, SVC_NODE_R, "filtered",
-        f'"Name":"{SERVICE}"'),
+        _r("service", GATEWAY, "read") + SVC_NODE_R, SVC_NODE_R,
+        marker=f'"Name":"{SERVICE}"'),
     ("GET", "/v1/internal/ui/service-topology/{service}"): Route(
         f"/v1/internal/ui/service-topology/{SERVICE}?kind=", SVC_R,
         _r("service", "acl-rt-sv", "read")),

@@ -20,7 +20,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artifacts"
-SIZES = {"desktop": (1280, 800), "mobile": (375, 800)}
+SIZES = {"desktop": (1280, 800), "mobile": (375, 800), "wide": (1920, 1080)}
 
 
 @dataclass

@@ -70,6 +70,7 @@ async def ui_gateway_services_nodes(request: web.Request) -> web.Response:
     gateway = request.match_info.get("gateway", "")
     if not gateway:
         raise BadRequest("Missing gateway name")
+    (await identity(request)).require("service_read", gateway)  # as Consul: 403, not filtered
     reply = await _service_dump(request)
     linked = {g.Service.Name for g in reply.Gateways if g.Gateway.Name == gateway}
     summaries, _ = ui_summary.summarize(r for r in reply.Nodes if r.Service.Service in linked)

@@ -19,7 +19,8 @@ function matches(s, f) {
   if (f.health && health(s) !== f.health) return false;
   if (f.tag && !(s.Tags || []).includes(f.tag)) return false;
   const kind = s.Kind || '';
-  if (f.kind === 'gateway' ? !kind.endsWith('gateway') : f.kind !== 'all' && kind !== f.kind) return false;
+  if (f.kind === 'default') { if (kind === 'connect-proxy') return false; } // as Consul's UI: proxies hidden
+  else if (f.kind === 'gateway' ? !kind.endsWith('gateway') : f.kind !== 'all' && kind !== f.kind) return false;
   if (!f.text) return true;
   const t = f.text.toLowerCase();
   return s.Name.toLowerCase().includes(t) || (s.Tags || []).some((x) => x.toLowerCase().includes(t));
@@ -41,7 +42,7 @@ function rowsHtml(list, ctx) {
 
 async function list(ctx) {
   const f = { text: ctx.query.get('filter') || '', health: ctx.query.get('status') || '',
-    tag: '', kind: ctx.query.get('kind') || 'all' };
+    tag: '', kind: ctx.query.get('kind') || 'default' };
   const count = h('p', { id: 'service-count', 'aria-live': 'polite' });
   const tbody = h('tbody', { id: 'service-rows' });
   const tagSelect = h('select', { id: 'svc-tag' }, h('option', { value: '' }, 'Any tag'));
@@ -75,7 +76,7 @@ async function list(ctx) {
         ['', 'passing', 'warning', 'critical'].map((v) => h('option', { value: v, selected: v === f.health }, v || 'Any health')))),
       h('label', {}, 'Tag', tagSelect),
       h('label', {}, 'Kind', h('select', { id: 'svc-kind', onchange: input('kind') },
-        [['all', 'All kinds'], ...Object.entries(KINDS)].map(([v, t]) => h('option', { value: v, selected: v === f.kind }, t))))),
+        [['default', 'All but proxies'], ['all', 'All kinds'], ...Object.entries(KINDS)].map(([v, t]) => h('option', { value: v, selected: v === f.kind }, t))))),
     count,
     h('div', { class: 'table-wrap' }, h('table', { class: 'responsive', 'aria-label': 'Services' },
       h('thead', {}, h('tr', {}, ['Service', 'Health', 'Instances', 'Checks', 'Tags'].map((t) => h('th', { scope: 'col' }, t)))),
