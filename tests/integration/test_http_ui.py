@@ -161,7 +161,10 @@ def test_service_topology_from_proxy_upstreams(agent):
     register(agent, "n4", "back", "passing")
     deny = {"SourceName": "front", "DestinationName": "back", "Action": "deny"}
     assert agent.put("/v1/connect/intentions/exact?source=front&destination=back", deny).status == 200
+    assert agent.put("/v1/config", {"Kind": "service-defaults", "Name": "front",
+                                    "Protocol": "http"}).status == 200
     front = agent.get("/v1/internal/ui/service-topology/front?kind=").json()
+    assert front["Protocol"] == "http"
     assert [u["Name"] for u in front["Upstreams"]] == ["back"]
     assert front["Upstreams"][0]["Intention"]["Allowed"] is False
     back = agent.get("/v1/internal/ui/service-topology/back?kind=").json()

@@ -30,11 +30,12 @@ async def _service_dump(request: web.Request):
     return await request.app["agent"].rpc("Internal.ServiceDump", req)
 
 
-async def _intentions(request: web.Request) -> list:
-    req = query_options(request, ConfigEntryQuery(Datacenter=datacenter(request),
-                                                  Kind="service-intentions"))
+async def _entries(request: web.Request, kind: str) -> list:
+    """Every config entry of ``kind``, read at once (only the dump blocks)."""
+    req = query_options(request, ConfigEntryQuery(Datacenter=datacenter(request), Kind=kind))
+    req.MinQueryIndex = 0
     reply = await request.app["agent"].rpc("ConfigEntry.List", req)
-    return all_intentions(load_entry(raw) for raw in reply.Entries)
+    return [load_entry(raw) for raw in reply.Entries]
 
 
 async def ui_nodes(request: web.Request) -> web.Response:
@@ -89,7 +90,8 @@ async def ui_service_topology(request: web.Request) -> web.Response:
     ident = await identity(request)
     ident.require("service_read", service)
     reply = await _service_dump(request)
-    intentions = await _intentions(request)
+    intentions = all_intentions(await _entries(request, "service-intentions"))
+    defaults = {e.Name: e for e in await _entries(request, "service-defaults")}
     default_allow = not ident.enforcing or ident.allowed("intention_default_allow")
     rows = reply.Nodes
 
@@ -104,10 +106,7 @@ async def ui_service_topology(request: web.Request) -> web.Response:
             out.append(sum_)
         return out
 
-    protocol = "tcp"
-    for entry in reply.Nodes:
-        if entry.Service.Service == service and entry.Service.Meta:
-            protocol = entry.Service.Meta.get("protocol", protocol)
+    protocol = getattr(defaults.get(service), "Protocol", "") or "tcp"
     topology = {"Protocol": protocol, "TransparentProxy": False,
                 "Upstreams": side(ui_summary.upstream_names(rows, service), True),
                 "Downstreams": side(ui_summary.downstream_names(rows, service), False),
