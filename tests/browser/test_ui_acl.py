@@ -1,6 +1,6 @@
 """The web UI with ACLs on (default deny), in headless Chromium against three servers and a
 ``-ui`` client: a user logs in with a token and sees only what it allows; a denial is shown
-as the API's 403 text; a management token creates a policy and a token, then deletes it."""
+as the API's 403 text; a management token creates a policy, a role and a token, then deletes the token."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def test_a_token_sees_only_what_it_allows(cluster):
         assert found.problems == []
 
 
-def test_a_management_token_manages_policies_and_tokens(cluster):
+def test_a_management_token_manages_policies_roles_and_tokens(cluster):
     client = cluster.clients[0]
     with chromium() as found:
         page = found.page
@@ -102,6 +102,14 @@ def test_a_management_token_manages_policies_and_tokens(cluster):
         page.get_by_label("Rules (HCL or JSON)").fill('key_prefix "ui/" { policy = "write" }')
         page.get_by_role("button", name="Save").click()
         page.get_by_role("link", name="ui-made").wait_for()
+        page.get_by_role("link", name="Roles", exact=True).click()
+        page.get_by_role("link", name="Create role").click()
+        page.get_by_label("Name").fill("ui-role")
+        page.locator("#acl-policies label", has_text="ui-made").get_by_role("checkbox").check()
+        page.get_by_role("button", name="Save").click()
+        page.get_by_role("cell", name="ui-made").wait_for()  # the role's policies column
+        role = client.get("/v1/acl/role/name/ui-role", headers=ROOT).json()
+        assert [p["Name"] for p in role["Policies"]] == ["ui-made"]
         page.get_by_role("link", name="Tokens", exact=True).click()
         page.get_by_role("link", name="Create token").click()
         page.get_by_label("Description").fill("made in the ui")
