@@ -1,6 +1,6 @@
 """Views of the web UI on one ``-dev`` agent in headless Chromium: intentions (create L4,
 edit to L7, check source -> destination, delete), a node's sessions (invalidate), and the
-KV editor's JSON/YAML validation."""
+KV editor's JSON/YAML validation, and the datacenter switcher over a WAN-joined second datacenter."""
 
 from __future__ import annotations
 
@@ -92,3 +92,21 @@ def test_the_kv_editor_validates_json_and_yaml(agent, page):
         page.get_by_label("Format").select_option(fmt)
         page.locator("#kv-value").fill(text)
         assert page.inner_text("#kv-validity").startswith(verdict), (fmt, text)
+
+
+def test_the_datacenter_switcher_reads_another_datacenter(agent):
+    other = start_agent("-datacenter", "dc2", "-join-wan", f"{agent.host}:{agent.wan_port}")
+    try:
+        wait_until(lambda: agent.get("/v1/catalog/datacenters").json() == ["dc1", "dc2"], 30,
+                   "dc2 in dc1's WAN pool")
+        assert other.put("/v1/agent/service/register", {"Name": "only-in-dc2"}).status == 200
+        with chromium() as found:
+            page = found.page
+            page.goto(url(agent, "services"))
+            page.locator("#dc-switch option", has_text="dc2").wait_for(state="attached")
+            page.get_by_label("Datacenter").select_option("dc2")
+            page.wait_for_url("**/ui/dc2/services")
+            page.get_by_role("link", name="only-in-dc2").wait_for()  # asked of dc2 via ?dc=
+            assert found.problems == []
+    finally:
+        other.stop()
