@@ -4,6 +4,8 @@ KV editor's JSON/YAML validation, and the datacenter switcher over a WAN-joined 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.support.agent_process import start_agent, wait_until
@@ -110,3 +112,23 @@ def test_the_datacenter_switcher_reads_another_datacenter(agent):
             assert found.problems == []
     finally:
         other.stop()
+
+
+def test_a_long_service_list_is_painted_a_page_at_a_time(agent, page):
+    for i in range(240):
+        body = {"Node": f"many-{i % 7}", "Address": "10.0.0.7",
+                "Service": {"Service": f"many-{i:03d}", "Port": 80}}
+        assert agent.put("/v1/catalog/register", body).status == 200
+    page.goto(url(agent, "services"))
+    page.get_by_text(re.compile(r"^2\d\d of 2\d\d services$")).wait_for()
+    rows = page.locator("#service-rows tr")
+    assert rows.count() == 100
+    more = page.get_by_role("button", name=re.compile("^Show more"))
+    more.focus()
+    page.keyboard.press("Enter")
+    assert rows.count() >= 200
+    page.get_by_label("Search").fill("many-23")  # filtering looks at every service
+    assert rows.count() == 10 and more.is_hidden()
+    page.get_by_label("Search").fill("")
+    more.scroll_into_view_if_needed()  # scrolling to the end paints the next page
+    page.wait_for_function("document.querySelectorAll('#service-rows tr').length > 100")
