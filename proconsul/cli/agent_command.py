@@ -44,6 +44,7 @@ FLAG_KEYS = {
     "log-file": "log_file", "log-json": "log_json", "log-rotate-bytes": "log_rotate_bytes",
     "log-rotate-duration": "log_rotate_duration", "log-rotate-max-files": "log_rotate_max_files",
     "syslog": "enable_syslog",
+    "ui": "ui_config.enabled", "ui-dir": "ui_config.dir", "ui-content-path": "ui_config.content_path",
 }
 
 
@@ -114,6 +115,10 @@ def _flags() -> FlagSet:
     flags.integer("protocol", 2, "The protocol version to speak (2 or 3).")
     flags.boolean("auto-reload-config", False,
                   "Reload the configuration when a config file changes.")
+    flags.boolean("ui", False, "Enable the built-in web UI server (on with -dev).")
+    flags.string("ui-dir", "", "Path to a directory of web UI assets to serve instead of "
+                 "the built-in ones.")
+    flags.string("ui-content-path", "/ui/", "Path the web UI is served under.")
     return flags
 
 

@@ -411,6 +411,25 @@ ROUTES: dict[tuple[str, str], Route] = {
         "/v1/acl/templated-policy/name/builtin/dns", ACL_R, OP_W),
     ("POST", "/v1/acl/templated-policy/preview/{name}"): Route(
         "/v1/acl/templated-policy/preview/builtin/service", ACL_R, OP_W, body={"Name": "web"}),
+    # the web UI's dumps: filtered as the catalog and health reads they gather
+    ("GET", "/v1/internal/ui/nodes"): Route("/v1/internal/ui/nodes", NODE_R,
+                                            _r("node", "x", "read"), "filtered",
+                                            '"Node":"{node}"'),
+    ("GET", "/v1/internal/ui/node/{node}"): Route("/v1/internal/ui/node/{node}", NODE_R,
+                                                  _r("node", "x", "read"), "filtered",
+                                                  '"Node":"{node}"'),
+    ("GET", "/v1/internal/ui/services"): Route("/v1/internal/ui/services", SVC_NODE_R, SVC_R,
+                                               "filtered", f'"Name":"{SERVICE}"'),
+    ("GET", "/v1/internal/ui/catalog-overview"): Route(
+        "/v1/internal/ui/catalog-overview", SVC_NODE_R, SVC_R, "filtered",
+        f'"Name":"{SERVICE}"'),
+    ("GET", "/v1/internal/ui/gateway-services-nodes/{gateway}"): Route(
+        f"/v1/internal/ui/gateway-services-nodes/{GATEWAY}",
+        _r("service", GATEWAY, "read") + SVC_NODE_R, SVC_NODE_R,
+        marker=f'"Name":"{SERVICE}"'),
+    ("GET", "/v1/internal/ui/service-topology/{service}"): Route(
+        f"/v1/internal/ui/service-topology/{SERVICE}?kind=", SVC_R,
+        _r("service", "acl-rt-sv", "read")),
     # any token may ask what it may do
     ("POST", "/v1/internal/acl/authorize"): Route(
         "/v1/internal/acl/authorize", body=[{"Resource": "key", "Segment": "x", "Access": "read"}]),

@@ -44,7 +44,8 @@ def test_cli_and_config_rows_come_from_the_registries() -> None:
     assert config["tls.https.cert_file"] == "supported"
     assert config["acl.enabled"] == "supported"
     assert config["serf_lan_allowed_cidrs"] == "refused"
-    assert config["ui_config.dir"] == "accepted, no effect"
+    assert config["ui_config.dir"] == "supported"
+    assert config["ui_config.metrics_provider"] == "accepted, no effect"
 
 
 def test_a_partial_note_for_something_consul_lacks_is_refused(monkeypatch) -> None:

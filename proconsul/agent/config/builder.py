@@ -11,6 +11,7 @@ from proconsul.agent.config.load import check_tree, load_sources, merge
 from proconsul.agent.config.runtime import AgentConfig, DNSConfig
 from proconsul.agent.config.support import unsafe, unsupported
 from proconsul.agent.config.tls import https_settings, rpc_settings
+from proconsul.agent.config.ui import ui_problems
 from proconsul.agent.config.validate import ConfigError
 from proconsul.lib.duration import format_duration, parse_duration
 from proconsul.structs.config_entries import ConfigEntryError
@@ -94,6 +95,7 @@ def build(tree: dict[str, Any], dev: bool = False,
     if max_conns < 0:
         problems.append("limits.http_max_conns_per_client cannot be negative")
     problems += unsafe(tree)
+    problems += ui_problems(tree)
     acl = acl_settings(tree, problems)
     client_addrs = tree.get("client_addr") or "127.0.0.1"  # HTTP(S) listens on each
     client_addr = client_addrs.split()[0]

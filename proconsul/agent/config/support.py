@@ -50,6 +50,8 @@ SUPPORTED = frozenset({
     "acl.enabled", "acl.default_policy", "acl.down_policy", "acl.token_ttl", "acl.policy_ttl",
     "acl.role_ttl", "acl.enable_token_persistence", "acl.enable_key_list_policy",
     "acl.enable_token_replication",
+    "ui", "ui_dir", "ui_content_path", "ui_config.enabled", "ui_config.dir",
+    "ui_config.content_path",
     *(f"acl.tokens.{slot}" for slot in ("initial_management", "master", "agent",
                                          "agent_recovery", "agent_master", "default",
                                          "replication", "config_file_service_registration",
@@ -62,7 +64,7 @@ SUPPORTED = frozenset({
 
 # Values that ask for exactly what Proconsul does anyway: no warning.
 NEUTRAL: dict[str, tuple[Any, ...]] = {
-    "peering.enabled": (False,), "ui": (False,), "ui_config.enabled": (False,),
+    "peering.enabled": (False,),
     "audit.enabled": (False,), "auto_encrypt.tls": (False,), "auto_config.enabled": (False,),
     "disable_remote_exec": (True,), "disable_update_check": (True, False),
     "disable_anonymous_signature": (True, False),

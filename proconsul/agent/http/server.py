@@ -35,10 +35,12 @@ from proconsul.agent.http import (
     snapshot,
     status,
     txn,
+    ui,
 )
 from proconsul.agent.http.params import token_source
 from proconsul.agent.log_monitor import LogMonitor
 from proconsul.agent.telemetry import emit_runtime_metrics
+from proconsul.agent.ui import load as load_ui
 from proconsul.lib import httpserver as web
 from proconsul.lib.metrics import registry as metrics
 from proconsul.structs.errors import BadRequest, ConsulError, Forbidden
@@ -88,7 +90,7 @@ def api_router() -> web.Router:
     for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor,
                    catalog, connect_ca, coordinate, event, health, keyring, kv, members, operator,
                    session, status, txn, config, intentions, prepared_query, acl,
-                   acl_authorize, snapshot):
+                   acl_authorize, snapshot, ui):
         module.add_routes(router)
     return router
 
@@ -103,6 +105,8 @@ class HttpApi:
         if agent.config.tree.get("enable_debug"):
             debug_pprof.add_routes(self.router)
         debug_hooks.add_routes(self.router)
+        ui.StaticUI(load_ui(agent.config.tree, agent.config.dev,
+                            agent.config.datacenter)).add_routes(self.router)
         self._servers: list[web.HttpServer] = []
         # limits.http_max_conns_per_client, across the HTTP and HTTPS listeners
         self.conn_limit = web.ConnLimit(agent.config.http_max_conns_per_client)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from proconsul.server.endpoints.internal_dump import InternalDumps
 from proconsul.structs.errors import BadRequest, ConsulError
 from proconsul.structs.event import USER_EVENT_PREFIX, EventFireRequest, EventFireResponse
 
@@ -11,11 +12,11 @@ if TYPE_CHECKING:
     from proconsul.server.server import Server
 
 
-class Internal:
+class Internal(InternalDumps):
     """The Internal RPC service."""
 
     NAME = "Internal"
-    METHODS = ("EventFire",)
+    METHODS = ("EventFire", *InternalDumps.METHODS)
 
     def __init__(self, server: Server) -> None:
         self.server = server

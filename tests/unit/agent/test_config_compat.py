@@ -78,7 +78,7 @@ def test_null_is_absent_as_go_decodes_it(tmp_path):
 UNSUPPORTED_JSON = {
     "data_dir": "/d", "version": "1.22.0", "version_prerelease": "dev", "segment": "alpha",
     "telemetry": {"statsite_address": "127.0.0.1:8125", "disable_hostname": True},
-    "ui_config": {"enabled": True, "dir": "/ui"}, "auto_encrypt": {"allow_tls": True},
+    "ui_config": {"enabled": True, "metrics_provider": "prometheus"}, "auto_encrypt": {"allow_tls": True},
     "acl": {"enabled": False, "default_policy": "deny", "tokens": {}},
     "connect": {"enabled": True, "ca_config": {"cluster_id": "x"}},
     "segments": [{"name": "alpha", "port": 8303}],
@@ -89,14 +89,14 @@ version = "1.22.0"
 version_prerelease = "dev"
 segment = "alpha"
 telemetry { statsite_address = "127.0.0.1:8125" disable_hostname = true }
-ui_config { enabled = true dir = "/ui" }
+ui_config { enabled = true metrics_provider = "prometheus" }
 auto_encrypt { allow_tls = true }
 acl { enabled = false default_policy = "deny" tokens {} }
 connect { enabled = true ca_config { cluster_id = "x" } }
 segments = [{ name = "alpha" port = 8303 }]
 """
 EXPECTED_WARNED = ["version", "version_prerelease", "segment", "telemetry.statsite_address",
-                   "ui_config.enabled", "ui_config.dir",
+                   "ui_config.metrics_provider",
                    "auto_encrypt.allow_tls", "segments"]
 
 
