@@ -7,8 +7,9 @@ mark its end. Each record is ``[u32 length][u32 crc32][msgpack entry]``. Appends
 made durable only by :meth:`SegmentedLog.sync` (``os.fdatasync``), so a driver
 that persists a whole :class:`~proconsul.raft.core.Ready` -- every step since
 the previous one -- pays one fsync for all of it (group commit). Opening a log
-drops a torn or corrupt record at the tail of the last segment, which is what
-a crash during a write leaves behind.
+reads each segment a chunk at a time (memory bounded by the chunk, not the
+segment) and drops a torn or corrupt record at the tail of the last segment,
+which is what a crash during a write leaves behind.
 
 These calls block; the asyncio driver runs them in a worker thread.
 """
