@@ -4,8 +4,11 @@ one run, runs alternating between the two servers.
 
     python bench/acl_bench.py --duration 10
     python bench/acl_bench.py --quick          # 2 s per run
+    python bench/acl_bench.py --micro          # in-process: the server's check per request
 
 Target (issue 14): ACLs cost at most 10 % throughput (ratio on/off >= 0.90).
+Beside ops/s, each side's server CPU per request (user+sys from /proc) is
+given: on a shared machine its ratio (off/on) moves less than the ops/s one.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ import json
 import shutil
 import sys
 import tempfile
+import time
+import timeit
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness as h  # noqa: E402
+from cpu_per_request import cpu_seconds  # noqa: E402
 
 from proconsul.rpc.pool import MuxPool  # noqa: E402
 
@@ -71,6 +77,31 @@ def with_token(reqs: list[h.Req], token: str) -> list[h.Req]:
             for r in reqs]
 
 
+def micro(rounds: int = 7, number: int = 100_000) -> None:
+    """Microseconds of CPU per call, in this process, of what a stale KV GET asks of
+    the server's ACL code: resolve the 50-rule token (cached) and check key:read."""
+    from proconsul.server.acl.resolver import TokenResolver
+    from proconsul.server.acl_enforce import Enforcer
+    from proconsul.state.store import Store
+    from proconsul.structs.acl import ACLLink, ACLPolicy, ACLToken
+
+    store = Store()
+    with store.write(1) as tx:
+        store.acl_policy_set(tx, ACLPolicy(ID="p", Name="bench-50", Rules=rules()))
+    with store.write(2) as tx:
+        store.acl_token_set(tx, ACLToken(AccessorID="a", SecretID="s",
+                                         Policies=[ACLLink(ID="p")]))
+    enforcer = Enforcer(TokenResolver(store, "dc1", "deny"))
+    authz = enforcer.resolve("s").authorizer
+    key = h.bench_keys(1)[0]
+    figures = {"resolve (cached)": lambda: enforcer.resolve("s"),
+               "key_read": lambda: authz.key_read(key),
+               "resolve + require key_read": lambda: enforcer.resolve("s").require("key_read", key)}
+    for name, call in figures.items():
+        best = min(timeit.repeat(call, number=number, repeat=rounds, timer=time.process_time))
+        print(f"{name:<28} {best / number * 1e6:.3f} µs")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--duration", type=int, default=10, help="whole seconds per wrk run (10)")
@@ -78,7 +109,12 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=2, help="on/off alternations per scenario (2)")
     p.add_argument("--management", action="store_true",
                    help="use the management token instead of the 50-rule one")
+    p.add_argument("--micro", action="store_true",
+                   help="only the in-process figures of the server's per-request ACL work")
     a = p.parse_args(argv)
+    if a.micro:
+        micro()
+        return 0
     duration = 2 if a.quick else a.duration
     h.install_cleanup()
     if not shutil.which("wrk"):
@@ -103,23 +139,33 @@ def main(argv=None) -> int:
                 "off": h.write_script(reqs, Path(workdir) / f"{op}-off.lua"),
                 "on": h.write_script(with_token(reqs, token), Path(workdir) / f"{op}-on.lua")}
             rps: dict[str, list[float]] = {"on": [], "off": []}
+            cpu: dict[str, list[float]] = {"on": [], "off": []}
             for _ in range(a.rounds):
                 for side, cluster in (("off", off), ("on", on)):
+                    pid = cluster.procs[0].pid
+                    cpu0 = cpu_seconds(pid)
                     res, _ = h.run_wrk(cluster.url + "/", scripts[side], conns, duration)
+                    cpu_us = (cpu_seconds(pid) - cpu0) / max(res.requests, 1) * 1e6
                     problems = res.problems()
                     if problems:
                         raise RuntimeError(f"{name} ACLs {side}: {'; '.join(problems)}")
                     rps[side].append(res.ok_rps)
+                    cpu[side].append(cpu_us)
                     print(f"{name:<15} ACLs {side:<3} {res.ok_rps:>9,.0f} ops/s  "
+                          f"{cpu_us:6.1f} µs CPU/req  "
                           f"p50 {res.p50_ms:.2f} ms  p99 {res.p99_ms:.2f} ms", file=sys.stderr)
             on_rps, off_rps = sum(rps["on"]) / a.rounds, sum(rps["off"]) / a.rounds
+            on_cpu, off_cpu = sum(cpu["on"]) / a.rounds, sum(cpu["off"]) / a.rounds
             results.append([name, h.fmt_ops(off_rps), h.fmt_ops(on_rps),
-                            f"{on_rps / off_rps:.2f}" if off_rps else "-"])
+                            f"{on_rps / off_rps:.2f}" if off_rps else "-",
+                            f"{off_cpu:.1f}", f"{on_cpu:.1f}",
+                            f"{off_cpu / on_cpu:.2f}" if on_cpu else "-"])
         print(f"\nACL cost: 1 durable server each, {duration} s x {a.rounds} runs per side, "
               f"token: {'management' if a.management else '50 key_prefix rules'}, "
               f"default_policy deny; target ratio >= "
               f"{TARGET_RATIO}")
-        h.print_table(results, ["scenario", "ACLs off ops/s", "ACLs on ops/s", "on/off"])
+        h.print_table(results, ["scenario", "ACLs off ops/s", "ACLs on ops/s", "on/off",
+                                "off µs CPU/req", "on µs CPU/req", "CPU off/on"])
         return 0
     finally:
         for cluster in clusters:

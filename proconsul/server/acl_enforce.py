@@ -26,7 +26,6 @@ from proconsul.structs.errors import Forbidden
 T = TypeVar("T")
 
 ANONYMOUS_SECRET = "anonymous"
-MAX_IDENTITIES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,26 +80,18 @@ UNRESTRICTED = Identity(MANAGE_ALL, "", enforcing=False)
 
 class Enforcer:
     """SecretID -> :class:`Identity` on a server, through the ACL state's resolver
-    (``resolve(secret)`` giving an authorizer and AccessorID, or raising 403
-    ``ACL not found``); one Identity is kept per secret while its resolution holds."""
+    (``identity(secret)``, cached with the resolution itself, or raising 403
+    ``ACL not found``)."""
 
     def __init__(self, resolver: Any) -> None:
         self.resolver = resolver
-        self._identities: dict[str, tuple[object, Identity]] = {}
 
     def resolve(self, secret: str) -> Identity:
         """The identity of ``secret`` ("" or ``anonymous``: the anonymous token)."""
-        if not self.resolver.enabled:
+        resolver = self.resolver
+        if not resolver.enabled:
             return UNRESTRICTED
-        resolved = self.resolver.resolve(secret)
-        cached = self._identities.get(secret)
-        if cached is not None and cached[0] is resolved:
-            return cached[1]
-        found = Identity.of(resolved, secret)
-        if len(self._identities) >= MAX_IDENTITIES:
-            self._identities.clear()
-        self._identities[secret] = (resolved, found)
-        return found
+        return resolver.identity(secret)
 
 
 def request_token(req: object) -> str:
