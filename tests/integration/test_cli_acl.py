@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.acl_route_table import JWT_CONFIG
 from tests.support.agent_process import start_agent, wait_until
 from tests.support.cli_process import run_cli
 
@@ -218,7 +219,7 @@ def test_roles_auth_methods_binding_rules_templates(agent, unique: str, tmp_path
         f'Role "{role_id}" deleted successfully\n'
 
     config = tmp_path / "jwt.json"
-    config.write_text(json.dumps({"JWTValidationPubKeys": [], "BoundIssuer": "me"}))
+    config.write_text(json.dumps({**JWT_CONFIG, "BoundIssuer": "me"}))
     method = acl(agent, "auth-method", "create", "-type", "jwt", "-name", unique,
                  "-config", f"@{config}", "-format", "json")
     assert method.returncode == 0, err(method)
