@@ -95,7 +95,7 @@ def test_policy_token_lifecycle(agent):
      'A Policy with Name "global-management" already exists'),
     ("/v1/acl/token", {"Policies": [{"ID": "8c4ee1d0-0000-4000-8000-000000000001"}]},
      'No such ACL policy with ID "8c4ee1d0-0000-4000-8000-000000000001"'),
-    ("/v1/acl/token", {"AccessorID": "not-a-uuid"}, "AccessorID is not a valid UUID"),
+    ("/v1/acl/token", {"AccessorID": "not-a-uuid"}, "Invalid Token: AccessorID - not a valid UUID"),
     ("/v1/acl/token", {"Bogus": 1}, "Bogus"),
     ("/v1/acl/role", {"Name": "bad name"}, "Invalid Role: invalid Name"),
 ])
