@@ -333,3 +333,15 @@ async def test_login_to_a_missing_method_names_it(server):  # noqa: F811
     with pytest.raises(ACLNotFound, match='^ACL not found: auth method "nope" not found$'):
         await server.rpc("ACL.Login", ACLLoginRequest(Auth=ACLLoginParams(
             AuthMethod="nope", BearerToken="x")))
+
+
+async def test_leeways_absorb_clock_skew_unless_disabled(server, keys):  # noqa: F811
+    await setup_method(server, keys)
+    skewed = claims(exp=time.time() - 100, nbf=time.time() + 100)
+    assert (await login(server, sign_es256(keys[0], skewed))).AuthMethod == "jwt"
+    await setup_method(server, keys, ExpirationLeeway=-1, NotBeforeLeeway=-1,
+                       ClockSkewLeeway=-1)
+    with pytest.raises(Forbidden, match="token is expired"):
+        await login(server, sign_es256(keys[0], skewed))
+    with pytest.raises(Forbidden, match="not valid yet"):
+        await login(server, sign_es256(keys[0], claims(nbf=time.time() + 100)))
