@@ -26,6 +26,7 @@ from proconsul.structs.errors import Forbidden
 T = TypeVar("T")
 
 ANONYMOUS_SECRET = "anonymous"
+_UNNAMED = frozenset(check for check, spec in CHECKS.items() if not spec.named)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ class Identity:
         if not self.enforcing:
             return
         method = getattr(self.authorizer, check)
-        if (method(name) if CHECKS[check].named else method()) is not ALLOW:
+        if (method() if check in _UNNAMED else method(name)) is not ALLOW:
             raise Forbidden(permission_denied(check, self.accessor_id, name))
 
     def keep(self, items: Iterable[T], allowed: Callable[[T], bool], meta: Any = None) -> list[T]:

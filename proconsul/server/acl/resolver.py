@@ -145,18 +145,24 @@ class TokenResolver:
         Forbidden for the root names ``allow``/``deny``/``manage``."""
         if not self.enabled:
             return ACLS_DISABLED
-        return self._entry(secret)[2]
-
-    def identity(self, secret: str) -> Identity:
-        """What enforcement asks for (ACLs on): the :class:`Identity` of ``secret``, kept
-        in the same cache entry as its resolution."""
-        return self._entry(secret)[3]
-
-    def _entry(self, secret: str) -> _Entry:
         entry = self._cache.get(secret)
         if entry is not None and entry[0] == self.store.acl_changes and (
                 entry[1] is None or self._now() < entry[1]):
-            return entry
+            return entry[2]
+        return self._miss(secret)[2]
+
+    def identity(self, secret: str) -> Identity:
+        """What enforcement asks for (ACLs on): the :class:`Identity` of ``secret``, kept
+        in the same cache entry as its resolution. The hit is checked inline (as in
+        :meth:`resolve`): this runs on every request."""
+        entry = self._cache.get(secret)
+        if entry is not None and entry[0] == self.store.acl_changes and (
+                entry[1] is None or self._now() < entry[1]):
+            return entry[3]
+        return self._miss(secret)[3]
+
+    def _miss(self, secret: str) -> _Entry:
+        """Compile ``secret``'s resolution and cache it."""
         changes = self.store.acl_changes
         start = metrics.timer()
         resolved, expires = self._compile(secret or ANONYMOUS_TOKEN_SECRET)
