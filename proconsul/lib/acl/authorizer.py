@@ -477,6 +477,12 @@ class ChainedAuthorizer:
         # each check is bound once, here, so a call costs one closure and no lookups
         for check in CHECKS:
             setattr(self, check, _chained_check(tuple(getattr(a, check) for a in self.chain)))
+        if len(self.chain) == 2 and isinstance(self.chain[0], PolicyAuthorizer) and isinstance(
+                self.chain[1], StaticAuthorizer):  # a token's usual chain: KV checks go flat
+            rules, root = self.chain
+            for check, level in (("key_read", _READ), ("key_list", _LIST),
+                                 ("key_write", _WRITE)):
+                setattr(self, check, _key_check(rules._key, level, root._answer(check)))
 
     def explain(self, check: str, *args: str) -> Explanation:
         """Which rule (or default) decides ``check(*args)``."""
@@ -600,6 +606,18 @@ def _chained_check(methods: tuple[Callable[..., Decision], ...]) -> Callable[...
             if decision is not DEFAULT:
                 return decision
         return DENY
+
+    return check
+
+
+def _key_check(tree: RuleTree, level: int, default: Decision) -> Callable[[str], Decision]:
+    """A key check of a rules-then-static chain in one call: the tree's grant decides,
+    else the static authorizer's fixed ``default`` (the chained check's answer, flat)."""
+    lookup = tree.lookup
+
+    def check(key: str) -> Decision:
+        grant = lookup(key)
+        return default if grant is None else grant.decisions[level]
 
     return check
 

@@ -625,6 +625,22 @@ def test_rule_tree_lookup_flat_or_walked_equals_the_oracle(rules, names):
         assert tree._walk(name) is longest  # what the trie answers after the exact map
 
 
+@settings(max_examples=200, deadline=None)  # the box is shared: no per-example deadline
+@given(_policies, st.lists(_names, min_size=1, max_size=10),
+       st.sampled_from(["allow", "deny", "manage"]))
+def test_flat_key_checks_answer_as_the_chain_does(policies, names, default):
+    """A token's chain (rules, then the default) answers key checks in one flat call:
+    the same answers as asking the two authorizers in turn."""
+    a = _compile(policies, default)
+    rules, root = a.chain
+    for name in names:
+        for check in ("key_read", "key_list", "key_write"):
+            chained = getattr(rules, check)(name)
+            if chained is Decision.DEFAULT:
+                chained = getattr(root, check)(name)
+            assert getattr(a, check)(name) is chained, (check, name, default)
+
+
 def test_rule_tree_walks_when_prefixes_have_many_lengths():
     tree = RuleTree()
     for n in range(12):
