@@ -20,6 +20,7 @@ from msgspec.structs import replace
 
 from proconsul.server.acl.jwt_keys import check_config, login_keys
 from proconsul.server.acl.jwt_login import LoginError, bind, verify_jwt
+from proconsul.server.acl.kubernetes_login import validate_config as validate_kubernetes_config
 from proconsul.server.acl.kubernetes_login import verify_kubernetes
 from proconsul.server.acl.resolver import ERR_NOT_FOUND, ACLNotFound, ResolvedToken, expand
 from proconsul.server.acl.validate import (
@@ -412,11 +413,13 @@ class ACLEndpoint:
         self._caller(req.Token, "acl_write")
         method = auth_method_for_set(self._store, replace(req.AuthMethod),
                                      self.server.is_primary)
-        if method.Type == "jwt":
-            try:
+        try:
+            if method.Type == "jwt":
                 await check_config(method.Config or {})
-            except LoginError as err:
-                raise BadRequest(f"Invalid Auth Method: {err}") from None
+            elif method.Type == "kubernetes":
+                validate_kubernetes_config(method.Config or {})
+        except LoginError as err:
+            raise BadRequest(f"Invalid Auth Method: {err}") from None
         await self.server.raft_apply(MessageType.ACL_AUTH_METHOD_SET,
                                      ACLAuthMethodBatchSetRequest(AuthMethods=[method]))
         return self._store.acl_auth_method_get(None, method.Name)[1] or method

@@ -167,10 +167,43 @@ async def test_login_with_keys_from_a_jwks_url(server, keys, jwks_server):  # no
         await login(server, sign_es256(ec.generate_private_key(ec.SECP256R1()), claims()))
 
 
+# the reviewer's own service account JWT: Consul only checks it is a compact JWS
+REVIEWER_JWT = ".".join([b64(json.dumps({"alg": "RS256"}).encode()), b64(b"{}"), "c2ln"])
+
+
+def kube_config(host: str, **changes) -> dict:
+    """A kubernetes method's Config with a CA certificate that parses."""
+    import tempfile
+    from pathlib import Path
+
+    from tests.support.certs import write_test_pki
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ca = (write_test_pki(Path(tmp), "localhost") / "ca.pem").read_text()
+    return {"Host": host, "CACert": ca, "ServiceAccountJWT": REVIEWER_JWT, **changes}
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"Host": ""}, "Config.Host is required"),
+    ({"CACert": ""}, "Config.CACert is required"),
+    ({"CACert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"},
+     "error parsing kubernetes ca cert: "),
+    ({"ServiceAccountJWT": ""}, "Config.ServiceAccountJWT is required"),
+    ({"ServiceAccountJWT": "jwt-text"},
+     "Config.ServiceAccountJWT is not a valid JWT: compact JWS format must have three parts"),
+])
+async def test_kubernetes_config_errors_name_the_field(server, changes, message):  # noqa: F811
+    with pytest.raises(BadRequest) as err:
+        await server.rpc("ACL.AuthMethodSet", ACLAuthMethodSetRequest(AuthMethod=ACLAuthMethod(
+            Name="k8s", Type="kubernetes",
+            Config=kube_config("https://127.0.0.1:6443", **changes)), Token=ROOT))
+    assert err.value.message.startswith("Invalid Auth Method: " + message), err.value.message
+
+
 @pytest.fixture
 def kube_api():
     """A TokenReview API: token "good" is default/api-sa (annotated service name "api"),
-    "plain" is default/worker; the reviewer must present "reviewer-jwt"."""
+    "plain" is default/worker; the reviewer must present REVIEWER_JWT."""
     import http.server
     import threading
 
@@ -186,7 +219,7 @@ def kube_api():
             self.wfile.write(data)
 
         def do_POST(self) -> None:  # noqa: N802
-            assert self.headers["Authorization"] == "Bearer reviewer-jwt"
+            assert self.headers["Authorization"] == f"Bearer {REVIEWER_JWT}"
             review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             token = review["spec"]["token"]
             seen.append(token)
@@ -217,7 +250,7 @@ async def test_kubernetes_login_through_token_review(server, kube_api):  # noqa:
     host, seen = kube_api
     await server.rpc("ACL.AuthMethodSet", ACLAuthMethodSetRequest(AuthMethod=ACLAuthMethod(
         Name="k8s", Type="kubernetes",
-        Config={"Host": host, "CACert": "", "ServiceAccountJWT": "reviewer-jwt"}), Token=ROOT))
+        Config=kube_config(host)), Token=ROOT))
     await server.rpc("ACL.BindingRuleSet", ACLBindingRuleSetRequest(BindingRule=ACLBindingRule(
         AuthMethod="k8s", BindType="service", BindName="${serviceaccount.name}",
         Selector="serviceaccount.namespace == default"), Token=ROOT))
