@@ -15,13 +15,21 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from proconsul.lib.acl.authorizer import ALLOW, DENY
 from proconsul.server.acl.resolver import ACLNotFound
-from proconsul.structs.acl import ACLAuthMethod, ACLBindingRule, ACLTemplatedPolicyVariables
+from proconsul.structs.acl import (
+    ACLAuthMethod,
+    ACLBindingRule,
+    ACLPolicy,
+    ACLRole,
+    ACLTemplatedPolicyVariables,
+)
 from proconsul.structs.acl_rpc import (
     ACLAuthMethodSetRequest,
     ACLBindingRuleSetRequest,
     ACLLoginParams,
     ACLLoginRequest,
     ACLLogoutRequest,
+    ACLPolicySetRequest,
+    ACLRoleSetRequest,
 )
 from proconsul.structs.errors import BadRequest, Forbidden
 from tests.unit.server.test_acl_endpoint import ROOT, server  # noqa: F401
@@ -378,3 +386,25 @@ async def test_leeways_absorb_clock_skew_unless_disabled(server, keys):  # noqa:
         await login(server, sign_es256(keys[0], skewed))
     with pytest.raises(Forbidden, match="not valid yet"):
         await login(server, sign_es256(keys[0], claims(nbf=time.time() + 100)))
+
+
+async def test_node_role_and_policy_bindings(server, keys):  # noqa: F811
+    """node binds a node identity in the server's datacenter; role and policy link by
+    name, and a name that does not exist is skipped (the login still succeeds)."""
+    await setup_method(server, keys)
+    await server.rpc("ACL.PolicySet", ACLPolicySetRequest(Policy=ACLPolicy(
+        Name="team-ops", Rules='key_prefix "ops/" { policy = "write" }'), Token=ROOT))
+    await server.rpc("ACL.RoleSet", ACLRoleSetRequest(Role=ACLRole(Name="role-ops"),
+                                                      Token=ROOT))
+    for bind_type, name in (("node", "node-${value.team}"), ("role", "role-${value.team}"),
+                            ("policy", "team-${value.team}"), ("role", "ghost-${value.team}")):
+        await server.rpc("ACL.BindingRuleSet", ACLBindingRuleSetRequest(
+            BindingRule=ACLBindingRule(AuthMethod="jwt", BindType=bind_type, BindName=name,
+                                       Selector="value.team == ops"), Token=ROOT))
+    token = await login(server, sign_es256(keys[0], claims(groups=[])))
+    assert [(n.NodeName, n.Datacenter) for n in token.NodeIdentities] == [
+        ("node-ops", server.config.datacenter)]
+    assert [r.Name for r in token.Roles] == ["role-ops"]
+    assert [p.Name for p in token.Policies] == ["team-ops"]
+    authz = server.acl.resolve(token.SecretID).authorizer
+    assert authz.key_write("ops/x") is ALLOW and authz.node_write("node-ops") is ALLOW
