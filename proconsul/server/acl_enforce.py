@@ -26,7 +26,7 @@ from proconsul.structs.errors import Forbidden
 T = TypeVar("T")
 
 ANONYMOUS_SECRET = "anonymous"
-MAX_IDENTITIES = 4096
+_UNNAMED = frozenset(check for check, spec in CHECKS.items() if not spec.named)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ class Identity:
         if not self.enforcing:
             return
         method = getattr(self.authorizer, check)
-        if (method(name) if CHECKS[check].named else method()) is not ALLOW:
+        if (method() if check in _UNNAMED else method(name)) is not ALLOW:
             raise Forbidden(permission_denied(check, self.accessor_id, name))
 
     def keep(self, items: Iterable[T], allowed: Callable[[T], bool], meta: Any = None) -> list[T]:
@@ -81,26 +81,18 @@ UNRESTRICTED = Identity(MANAGE_ALL, "", enforcing=False)
 
 class Enforcer:
     """SecretID -> :class:`Identity` on a server, through the ACL state's resolver
-    (``resolve(secret)`` giving an authorizer and AccessorID, or raising 403
-    ``ACL not found``); one Identity is kept per secret while its resolution holds."""
+    (``identity(secret)``, cached with the resolution itself, or raising 403
+    ``ACL not found``). ``resolve`` is bound once: ACLs on or off is fixed at start."""
 
     def __init__(self, resolver: Any) -> None:
         self.resolver = resolver
-        self._identities: dict[str, tuple[object, Identity]] = {}
+        self.resolve: Callable[[str], Identity] = (
+            resolver.identity if resolver.enabled else _unrestricted)
 
-    def resolve(self, secret: str) -> Identity:
-        """The identity of ``secret`` ("" or ``anonymous``: the anonymous token)."""
-        if not self.resolver.enabled:
-            return UNRESTRICTED
-        resolved = self.resolver.resolve(secret)
-        cached = self._identities.get(secret)
-        if cached is not None and cached[0] is resolved:
-            return cached[1]
-        found = Identity.of(resolved, secret)
-        if len(self._identities) >= MAX_IDENTITIES:
-            self._identities.clear()
-        self._identities[secret] = (resolved, found)
-        return found
+
+def _unrestricted(secret: str) -> Identity:
+    """The identity of every request when ACLs are off."""
+    return UNRESTRICTED
 
 
 def request_token(req: object) -> str:

@@ -1,9 +1,9 @@
 """ACL tables: tokens, policies, roles, auth methods and binding rules.
 
 Each table has its own index (``acl-tokens`` ...), so a blocking read of one
-kind wakes on that kind only, and :meth:`ACLMixin.acl_index` (the highest of
-them) tells a token resolver in O(1) whether anything it compiled may have
-changed. Writes check what the state can check (unique names, links to
+kind wakes on that kind only. :attr:`ACLMixin.acl_changes` counts every write
+to any of them (and every restore), so a token resolver tells with one integer
+comparison whether anything it compiled may have changed. Writes check what the state can check (unique names, links to
 existing objects); the endpoints check the rest before proposing.
 
 Stored tokens keep the policy/role links as written; reads answer them with
@@ -64,6 +64,12 @@ class ACLMixin(StoreBase):
                                        {"authmethod": lambda b: b.AuthMethod})
         self._tables += [self.acl_tokens, self.acl_policies, self.acl_roles,
                          self.acl_auth_methods, self.acl_binding_rules]
+        # moves on every ACL write and restore (never back, not even on a rollback)
+        self.acl_changes = 0
+
+    def reset(self) -> None:
+        super().reset()
+        self.acl_changes += 1
 
     def acl_index(self) -> int:
         """The highest index of the ACL tables: any ACL write moves it."""
@@ -129,7 +135,7 @@ class ACLMixin(StoreBase):
         create = existing.CreateIndex if existing is not None else tx.index
         self.acl_tokens.put(replace(token, Policies=policies, Roles=roles, ExpirationTTL=UNSET,
                                     CreateIndex=create, ModifyIndex=tx.index), tx.undo)
-        tx.bump(TOKENS)
+        self._acl_bump(tx, TOKENS)
         return True
 
     def acl_token_delete(self, tx: WriteTxn, accessor_ids: Iterable[str]) -> None:
@@ -137,7 +143,7 @@ class ACLMixin(StoreBase):
         for accessor in accessor_ids:
             deleted |= self.acl_tokens.delete(accessor, tx.undo) is not None
         if deleted:
-            tx.bump(TOKENS)
+            self._acl_bump(tx, TOKENS)
 
     def acl_token_get(self, ws: WatchSet | None, accessor_id: str
                       ) -> tuple[int, ACLToken | None]:
@@ -194,14 +200,14 @@ class ACLMixin(StoreBase):
         create = existing.CreateIndex if existing is not None else tx.index
         self.acl_policies.put(replace(policy, CreateIndex=create, ModifyIndex=tx.index),
                               tx.undo)
-        tx.bump(POLICIES)
+        self._acl_bump(tx, POLICIES)
 
     def acl_policy_delete(self, tx: WriteTxn, policy_ids: Iterable[str]) -> None:
         deleted = False
         for policy_id in policy_ids:
             deleted |= self.acl_policies.delete(policy_id, tx.undo) is not None
         if deleted:
-            tx.bump(POLICIES)
+            self._acl_bump(tx, POLICIES)
 
     def acl_policy_get(self, ws: WatchSet | None, policy_id: str = "", name: str = ""
                        ) -> tuple[int, ACLPolicy | None]:
@@ -233,14 +239,14 @@ class ACLMixin(StoreBase):
         create = existing.CreateIndex if existing is not None else tx.index
         self.acl_roles.put(replace(role, Policies=policies, CreateIndex=create,
                                    ModifyIndex=tx.index), tx.undo)
-        tx.bump(ROLES)
+        self._acl_bump(tx, ROLES)
 
     def acl_role_delete(self, tx: WriteTxn, role_ids: Iterable[str]) -> None:
         deleted = False
         for role_id in role_ids:
             deleted |= self.acl_roles.delete(role_id, tx.undo) is not None
         if deleted:
-            tx.bump(ROLES)
+            self._acl_bump(tx, ROLES)
 
     def acl_role_get(self, ws: WatchSet | None, role_id: str = "", name: str = ""
                      ) -> tuple[int, ACLRole | None]:
@@ -270,14 +276,14 @@ class ACLMixin(StoreBase):
         create = existing.CreateIndex if existing is not None else tx.index
         self.acl_auth_methods.put(replace(method, CreateIndex=create, ModifyIndex=tx.index),
                                   tx.undo)
-        tx.bump(AUTH_METHODS)
+        self._acl_bump(tx, AUTH_METHODS)
 
     def acl_auth_method_delete(self, tx: WriteTxn, names: Iterable[str]) -> None:
         """Delete auth methods with their binding rules and the tokens they issued."""
         for name in names:
             if self.acl_auth_methods.delete(name, tx.undo) is None:
                 continue
-            tx.bump(AUTH_METHODS)
+            self._acl_bump(tx, AUTH_METHODS)
             rules = [r.ID for r in self.acl_binding_rules.by("authmethod", name)]
             self.acl_binding_rule_delete(tx, rules)
             self.acl_token_delete(tx, [t.AccessorID
@@ -303,14 +309,14 @@ class ACLMixin(StoreBase):
         create = existing.CreateIndex if existing is not None else tx.index
         self.acl_binding_rules.put(replace(rule, CreateIndex=create, ModifyIndex=tx.index),
                                    tx.undo)
-        tx.bump(BINDING_RULES)
+        self._acl_bump(tx, BINDING_RULES)
 
     def acl_binding_rule_delete(self, tx: WriteTxn, rule_ids: Iterable[str]) -> None:
         deleted = False
         for rule_id in rule_ids:
             deleted |= self.acl_binding_rules.delete(rule_id, tx.undo) is not None
         if deleted:
-            tx.bump(BINDING_RULES)
+            self._acl_bump(tx, BINDING_RULES)
 
     def acl_binding_rule_get(self, ws: WatchSet | None, rule_id: str
                              ) -> tuple[int, ACLBindingRule | None]:
@@ -325,6 +331,10 @@ class ACLMixin(StoreBase):
         return self.max_index(BINDING_RULES), sorted(rules, key=lambda r: r.ID)
 
     # ---- helpers ----------------------------------------------------------------
+
+    def _acl_bump(self, tx: WriteTxn, table: str) -> None:
+        tx.bump(table)
+        self.acl_changes += 1
 
     @staticmethod
     def _watch(ws: WatchSet | None, index: str) -> None:

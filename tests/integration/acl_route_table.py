@@ -17,11 +17,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 SERVICE = "acl-rt-svc"
 TTL_CHECK = {"CheckID": "acl-rt-check", "Name": "acl-rt-check", "TTL": "10m"}
 NODE_CHECK = {"CheckID": "acl-rt-nodecheck", "Name": "acl-rt-nodecheck", "TTL": "10m"}
 CLIENT_URI = "spiffe://11111111-2222-3333-4444-555555555555.consul/ns/default/dc/dc1/svc/web"
 COORD = {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-5}
+# a jwt auth method needs exactly one key source
+JWT_CONFIG = {"JWTValidationPubKeys": [
+    ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()]}
 MESH_NODE = "acl-rt-mesh"  # holds a proxy of SERVICE and an ingress gateway fronting it
 PROXY, GATEWAY = "acl-rt-proxy", "acl-rt-igw"
 # the TTL checks start critical: the query ignores them to find the instance
@@ -390,9 +397,11 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/v1/acl/auth-methods"): Route("/v1/acl/auth-methods", ACL_R, OP_W),
     ("GET", "/v1/acl/auth-method/{name}"): Route("/v1/acl/auth-method/rt-none", ACL_R, OP_W),
     ("PUT", "/v1/acl/auth-method"): Route("/v1/acl/auth-method", ACL_W, ACL_R,
-                                          body={"Name": "rt-am", "Type": "jwt"}),
+                                          body={"Name": "rt-am", "Type": "jwt",
+                                                "Config": JWT_CONFIG}),
     ("PUT", "/v1/acl/auth-method/{name}"): Route("/v1/acl/auth-method/rt-am2", ACL_W, ACL_R,
-                                                 body={"Name": "rt-am2", "Type": "jwt"}),
+                                                 body={"Name": "rt-am2", "Type": "jwt",
+                                                       "Config": JWT_CONFIG}),
     ("DELETE", "/v1/acl/auth-method/{name}"): Route("/v1/acl/auth-method/rt-none", ACL_W,
                                                     ACL_R),
     ("GET", "/v1/acl/binding-rules"): Route("/v1/acl/binding-rules", ACL_R, OP_W),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.integration.acl_route_table import JWT_CONFIG
 from tests.support.agent_process import ServerSpec, start_agent, start_server, wait_until
 
 ROOT = {"X-Consul-Token": "root"}
@@ -94,7 +95,7 @@ def test_policy_token_lifecycle(agent):
      'A Policy with Name "global-management" already exists'),
     ("/v1/acl/token", {"Policies": [{"ID": "8c4ee1d0-0000-4000-8000-000000000001"}]},
      'No such ACL policy with ID "8c4ee1d0-0000-4000-8000-000000000001"'),
-    ("/v1/acl/token", {"AccessorID": "not-a-uuid"}, "AccessorID is not a valid UUID"),
+    ("/v1/acl/token", {"AccessorID": "not-a-uuid"}, "Invalid Token: AccessorID - not a valid UUID"),
     ("/v1/acl/token", {"Bogus": 1}, "Bogus"),
     ("/v1/acl/role", {"Name": "bad name"}, "Invalid Role: invalid Name"),
 ])
@@ -115,7 +116,8 @@ def test_roles_auth_methods_binding_rules(agent):
     assert missing.status == 404
     method = agent.put("/v1/acl/auth-method", {"Name": "jwt1", "Type": "jwt",
                                                "MaxTokenTTL": "10m",
-                                               "Config": {"BoundIssuer": "me"}}, headers=ROOT)
+                                               "Config": {**JWT_CONFIG, "BoundIssuer": "me"}},
+                       headers=ROOT)
     assert method.status == 200, method.text
     assert method.json()["MaxTokenTTL"] == "10m0s"
     rule = agent.put("/v1/acl/binding-rule", {"AuthMethod": "jwt1", "BindType": "service",

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.acl_route_table import JWT_CONFIG
 from tests.support.agent_process import start_agent, wait_until
+from tests.support.certs import write_test_pki
 from tests.support.cli_process import run_cli
+from tests.unit.server.test_acl_login import REVIEWER_JWT
 
 ACL_HCL = ('acl {\n enabled = true\n default_policy = "deny"\n'
            ' tokens { initial_management = "root" }\n}\n')
@@ -218,7 +221,7 @@ def test_roles_auth_methods_binding_rules_templates(agent, unique: str, tmp_path
         f'Role "{role_id}" deleted successfully\n'
 
     config = tmp_path / "jwt.json"
-    config.write_text(json.dumps({"JWTValidationPubKeys": [], "BoundIssuer": "me"}))
+    config.write_text(json.dumps({**JWT_CONFIG, "BoundIssuer": "me"}))
     method = acl(agent, "auth-method", "create", "-type", "jwt", "-name", unique,
                  "-config", f"@{config}", "-format", "json")
     assert method.returncode == 0, err(method)
@@ -240,15 +243,14 @@ def test_roles_auth_methods_binding_rules_templates(agent, unique: str, tmp_path
     assert out(acl(agent, "auth-method", "delete", "-name", unique)) == \
         f'Auth-method "{unique}" deleted successfully\n'
 
-    ca = tmp_path / "ca.pem"
-    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    ca = write_test_pki(tmp_path, "localhost") / "ca.pem"
     k8s = acl(agent, "auth-method", "create", "-type", "kubernetes", "-name", f"{unique}-k8s",
               "-kubernetes-host", "https://127.0.0.1:6443", "-kubernetes-ca-cert", f"@{ca}",
-              "-kubernetes-service-account-jwt", "jwt-text", "-format", "json")
+              "-kubernetes-service-account-jwt", REVIEWER_JWT, "-format", "json")
     assert k8s.returncode == 0, err(k8s)
     assert json.loads(out(k8s))["Config"] == {"Host": "https://127.0.0.1:6443",
                                               "CACert": ca.read_text(),
-                                              "ServiceAccountJWT": "jwt-text"}
+                                              "ServiceAccountJWT": REVIEWER_JWT}
     no_host = acl(agent, "auth-method", "create", "-type", "kubernetes", "-name", "x")
     assert (no_host.returncode, err(no_host)) == (1, "Missing required '-kubernetes-host' "
                                                      "flag\n")

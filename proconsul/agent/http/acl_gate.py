@@ -3,8 +3,8 @@
 Most routes reach a server, which checks the token (the server decides, so a
 client agent cannot be bypassed). Routes the agent answers itself are checked
 here: :data:`AGENT_CHECKS` names, per ``(method, pattern)``, the check Consul's
-agent endpoint makes and what it is made on; :func:`gate` applies it before the
-handler runs. Handlers whose check depends on what they look up (a local
+agent endpoint makes and what it is made on; :func:`check_of` finds it and
+:func:`gate` applies it before the handler runs. Handlers whose check depends on what they look up (a local
 service's name, a check's service) or that filter a list call :func:`identity`.
 """
 
@@ -56,12 +56,15 @@ async def identity(request: web.Request) -> Identity:
     return Identity.of(await agent.acl.resolve(secret), secret)
 
 
-async def gate(request: web.Request) -> None:
-    """Apply the route's entry of :data:`AGENT_CHECKS`, if it has one (403 otherwise)."""
+def check_of(request: web.Request) -> tuple[str, str] | None:
+    """The route's entry of :data:`AGENT_CHECKS` (None for the routes servers check);
+    plain, so the routes without one cost no coroutine."""
     method = "GET" if request.method == "HEAD" else request.method
-    need = AGENT_CHECKS.get((method, request.route))
-    if need is None:
-        return
+    return AGENT_CHECKS.get((method, request.route))
+
+
+async def gate(request: web.Request, need: tuple[str, str]) -> None:
+    """Apply ``need``, the route's entry of :data:`AGENT_CHECKS` (403 unless allowed)."""
     check, target = need
     agent = request.app["agent"]
     name = agent.config.node_name if target == NODE else request.match_info.get(target, "")

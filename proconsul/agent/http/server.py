@@ -164,7 +164,9 @@ class HttpApi:
             request.route = resource.canonical
             require_utf8(request)
             if self._acl_enabled:
-                await acl_gate.gate(request)
+                need = acl_gate.check_of(request)
+                if need is not None:
+                    await acl_gate.gate(request, need)
             return await handler(request)
         except ConsulError as err:
             text = err.message

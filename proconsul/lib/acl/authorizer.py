@@ -28,7 +28,7 @@ name it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from proconsul.lib.acl.rules import Access, ParsedRules, Rule
@@ -74,15 +74,31 @@ class Grant:
     access: Access
     policy: str
     rule: Rule
+    # the decision for each required level, indexed by its Access value (checks look
+    # it up instead of comparing levels)
+    decisions: tuple[Decision, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        decisions = [DENY] * (max(Access) + 1)
+        for required in Access:
+            decisions[required] = ALLOW if self.access.grants(required) else DENY
+        object.__setattr__(self, "decisions", tuple(decisions))
 
     def __str__(self) -> str:
         return f"policy {self.policy!r} rule {self.rule}"
 
 
+_READ, _LIST, _WRITE = int(Access.READ), int(Access.LIST), int(Access.WRITE)
+
+
 def _enforce(grant: Grant | None, required: Access) -> Decision:
     if grant is None:
         return DEFAULT
-    return ALLOW if grant.access.grants(required) else DENY
+    return grant.decisions[required]
+
+
+# a tree whose prefix rules have more distinct lengths than this is walked char by char
+FLAT_LENGTHS = 8
 
 
 class _Node:
@@ -95,12 +111,21 @@ class _Node:
 
 
 class RuleTree:
-    """A character trie of exact and prefix grants for one resource."""
+    """A character trie of exact and prefix grants for one resource.
 
-    __slots__ = ("root",)
+    :meth:`lookup` answers from two flat maps instead of walking the trie when the
+    prefix rules come in few distinct lengths (the usual policy): an exact hit, else
+    one slice and map probe per prefix length, longest first. The trie serves
+    the walks over many rules (subtree, any/all allowed) and the many-lengths case.
+    """
+
+    __slots__ = ("root", "_exact", "_prefixes", "_lengths")
 
     def __init__(self) -> None:
         self.root = _Node()
+        self._exact: dict[str, Grant] = {}
+        self._prefixes: dict[str, Grant] = {}
+        self._lengths: tuple[int, ...] | None = ()  # None: too many, walk the trie
 
     def insert(self, name: str, grant: Grant, prefix: bool) -> None:
         node = self.root
@@ -110,12 +135,30 @@ class RuleTree:
                 child = node.children[ch] = _Node()
             node = child
         if prefix:
-            node.prefix = grant
+            node.prefix = self._prefixes[name] = grant
+            lengths = sorted({len(p) for p in self._prefixes}, reverse=True)
+            self._lengths = tuple(lengths) if len(lengths) <= FLAT_LENGTHS else None
         else:
-            node.exact = grant
+            node.exact = self._exact[name] = grant
 
     def lookup(self, name: str) -> Grant | None:
         """The exact grant for ``name`` if any, else the longest prefix grant."""
+        grant = self._exact.get(name)
+        if grant is not None:
+            return grant
+        lengths = self._lengths
+        if lengths is None:
+            return self._walk(name)
+        prefixes = self._prefixes
+        size = len(name)
+        for length in lengths:
+            if length <= size:
+                grant = prefixes.get(name[:length])
+                if grant is not None:
+                    return grant
+        return None
+
+    def _walk(self, name: str) -> Grant | None:
         node = self.root
         best = node.prefix
         for ch in name:
@@ -124,8 +167,6 @@ class RuleTree:
                 return best
             if node.prefix is not None:
                 best = node.prefix
-        if node.exact is not None:
-            return node.exact
         return best
 
     def path(self, name: str) -> Iterator[_Node]:
@@ -302,13 +343,16 @@ class PolicyAuthorizer:
         return self._named(self._intention, service, Access.WRITE)
 
     def key_read(self, key: str) -> Decision:
-        return _enforce(self._key.lookup(key), Access.READ)
+        grant = self._key.lookup(key)
+        return DEFAULT if grant is None else grant.decisions[_READ]
 
     def key_list(self, key: str) -> Decision:
-        return _enforce(self._key.lookup(key), Access.LIST)
+        grant = self._key.lookup(key)
+        return DEFAULT if grant is None else grant.decisions[_LIST]
 
     def key_write(self, key: str) -> Decision:
-        return _enforce(self._key.lookup(key), Access.WRITE)
+        grant = self._key.lookup(key)
+        return DEFAULT if grant is None else grant.decisions[_WRITE]
 
     def key_write_prefix(self, prefix: str) -> Decision:
         return self._key_write_prefix(prefix)[0]
@@ -433,6 +477,12 @@ class ChainedAuthorizer:
         # each check is bound once, here, so a call costs one closure and no lookups
         for check in CHECKS:
             setattr(self, check, _chained_check(tuple(getattr(a, check) for a in self.chain)))
+        if len(self.chain) == 2 and isinstance(self.chain[0], PolicyAuthorizer) and isinstance(
+                self.chain[1], StaticAuthorizer):  # a token's usual chain: KV checks go flat
+            rules, root = self.chain
+            for check, level in (("key_read", _READ), ("key_list", _LIST),
+                                 ("key_write", _WRITE)):
+                setattr(self, check, _key_check(rules._key, level, root._answer(check)))
 
     def explain(self, check: str, *args: str) -> Explanation:
         """Which rule (or default) decides ``check(*args)``."""
@@ -556,6 +606,18 @@ def _chained_check(methods: tuple[Callable[..., Decision], ...]) -> Callable[...
             if decision is not DEFAULT:
                 return decision
         return DENY
+
+    return check
+
+
+def _key_check(tree: RuleTree, level: int, default: Decision) -> Callable[[str], Decision]:
+    """A key check of a rules-then-static chain in one call: the tree's grant decides,
+    else the static authorizer's fixed ``default`` (the chained check's answer, flat)."""
+    lookup = tree.lookup
+
+    def check(key: str) -> Decision:
+        grant = lookup(key)
+        return default if grant is None else grant.decisions[level]
 
     return check
 

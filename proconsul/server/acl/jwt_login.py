@@ -1,7 +1,7 @@
 """Login: verify a bearer token (``jwt`` here; kubernetes in kubernetes_login.py), then
 bind the identity it proves to ACL links with the method's binding rules.
 
-Only statically configured keys (``JWTValidationPubKeys``) are supported; the
+The keys come from jwt_keys.py (static PEMs, a JWKS URL or OIDC discovery); the
 claims that binding rules see are ``value.<name>`` (``ClaimMappings``) and
 ``list.<name>`` (``ListClaimMappings``), as in Consul.
 """
@@ -135,9 +135,10 @@ def static_keys(config: dict[str, Any]) -> list[Any]:
 
 
 def verify_jwt(method: ACLAuthMethod, bearer: str, now: datetime,
-               keys: list[Any] | None = None) -> LoginFields:
+               keys: list[Any] | None = None, issuer: str | None = None) -> LoginFields:
     """Check the JWT's signature (with ``keys``, else the static keys) and claims
-    against the method's config."""
+    against the method's config; ``issuer`` (from OIDC discovery) is the only
+    ``iss`` accepted, and replaces ``BoundIssuer``."""
     config = method.Config or {}
     parts = bearer.split(".")
     if len(parts) != 3:
@@ -151,8 +152,8 @@ def verify_jwt(method: ACLAuthMethod, bearer: str, now: datetime,
         raise LoginError("invalid bearer token: not a JWT")
     keys = static_keys(config) if keys is None else keys
     if not keys:
-        raise LoginError("no keys to verify the token with (JWTValidationPubKeys or JWKSURL; "
-                         "OIDC discovery is not supported yet)")
+        raise LoginError("no keys to verify the token with (JWTValidationPubKeys, JWKSURL "
+                         "or OIDCDiscoveryURL)")
     signed, signature = f"{parts[0]}.{parts[1]}".encode(), _b64(parts[2])
     for key in keys:
         try:
@@ -171,8 +172,12 @@ def verify_jwt(method: ACLAuthMethod, bearer: str, now: datetime,
     if "nbf" in claims and stamp < float(claims["nbf"]) - _seconds(
             config, "NotBeforeLeeway", DEFAULT_LEEWAY) - skew:
         raise LoginError("token not valid yet (nbf)")
-    issuer = config.get("BoundIssuer") or ""
-    if issuer and claims.get("iss") != issuer:
+    if issuer is not None:
+        if claims.get("iss") != issuer:
+            raise LoginError("error validating signature: oidc: id token issued by a different "
+                             f"provider, expected {json.dumps(issuer)} got "
+                             f"{json.dumps(claims.get('iss'))}")
+    elif config.get("BoundIssuer") and claims.get("iss") != config["BoundIssuer"]:
         raise LoginError("validation failed, invalid issuer claim (iss)")
     audiences = config.get("BoundAudiences") or []
     if audiences:

@@ -5,16 +5,52 @@ set, replaces the name binding rules see (as Consul does)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import ssl
 import urllib.request
 from typing import Any
+
+from cryptography import x509
 
 from proconsul.server.acl.jwt_login import KubernetesFields, LoginError
 from proconsul.structs.acl import ACLAuthMethod
 
 SERVICE_NAME_ANNOTATION = "consul.hashicorp.com/service-name"
 TIMEOUT = 10.0
+
+
+def validate_config(config: dict[str, Any]) -> None:
+    """What Consul checks of a kubernetes method's Config when it is written."""
+    if not config.get("Host"):
+        raise LoginError("Config.Host is required")
+    if not config.get("CACert"):
+        raise LoginError("Config.CACert is required")
+    try:
+        x509.load_pem_x509_certificates(str(config["CACert"]).encode())
+    except ValueError:
+        raise LoginError("error parsing kubernetes ca cert: data does not contain any valid "
+                         "RSA or ECDSA certificates") from None
+    reviewer = config.get("ServiceAccountJWT")
+    if not reviewer:
+        raise LoginError("Config.ServiceAccountJWT is required")
+    problem = _jws_problem(str(reviewer))
+    if problem:
+        raise LoginError(f"Config.ServiceAccountJWT is not a valid JWT: {problem}")
+
+
+def _jws_problem(text: str) -> str:
+    """Why ``text`` is not a compact JWS ("" when it is one)."""
+    parts = text.split(".")
+    if len(parts) != 3:
+        return "compact JWS format must have three parts"
+    try:
+        header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
+    except ValueError:
+        return "the protected header is not base64url-encoded JSON"
+    if not isinstance(header, dict) or "alg" not in header:
+        return "the protected header names no algorithm (alg)"
+    return ""
 
 
 def _call(config: dict[str, Any], method: str, path: str, body: Any = None) -> Any:

@@ -1,8 +1,9 @@
 """Token resolution on servers: a SecretID becomes an identity and a compiled authorizer.
 
-:meth:`TokenResolver.resolve` is the one call enforcement needs. Results are
-cached by secret and stay valid while no ACL table has changed (one integer
-comparison against :meth:`~proconsul.state.acl.ACLMixin.acl_index`) and the
+:meth:`TokenResolver.resolve` is the one call token resolution needs
+(:meth:`TokenResolver.identity` the one enforcement needs). Results are cached
+by secret and stay valid while no ACL object has changed (one integer
+comparison against :attr:`~proconsul.state.acl.ACLMixin.acl_changes`) and the
 token has not expired, so the rules are compiled once per token and change.
 """
 
@@ -25,6 +26,7 @@ from proconsul.lib.acl.authorizer import (
 )
 from proconsul.lib.acl.rules import ParsedRules, RulesError, parse_rules
 from proconsul.lib.metrics import registry as metrics
+from proconsul.server.acl_enforce import Identity
 from proconsul.state.store import Store
 from proconsul.structs.acl import (
     ANONYMOUS_TOKEN_ID,
@@ -117,6 +119,11 @@ def _parsed(policies: list[ACLPolicy]) -> Iterator[tuple[str, ParsedRules]]:
                         policy.Name, err)
 
 
+# a cached resolution: the store's acl_changes it was compiled at, the token's expiry
+# (None: never), the resolution and the identity enforcement uses
+_Entry = tuple[int, datetime | None, ResolvedToken, Identity]
+
+
 class TokenResolver:
     """Resolves secrets against this server's state store, with a change-aware cache."""
 
@@ -129,8 +136,7 @@ class TokenResolver:
         self.enabled = enabled
         self.primary = primary
         self._now = now
-        # secret -> (ACL index it was compiled at, expiry or None, result)
-        self._cache: dict[str, tuple[int, datetime | None, ResolvedToken]] = {}
+        self._cache: dict[str, _Entry] = {}
 
     def resolve(self, secret: str) -> ResolvedToken:
         """The identity and authorizer of ``secret`` (empty: the anonymous token).
@@ -139,21 +145,35 @@ class TokenResolver:
         Forbidden for the root names ``allow``/``deny``/``manage``."""
         if not self.enabled:
             return ACLS_DISABLED
-        secret = secret or ANONYMOUS_TOKEN_SECRET
-        index = self.store.acl_index()
-        cached = self._cache.get(secret)
-        if cached is not None and cached[0] == index and (
-                cached[1] is None or self._now() < cached[1]):
-            return cached[2]
+        entry = self._cache.get(secret)
+        if entry is not None and entry[0] == self.store.acl_changes and (
+                entry[1] is None or self._now() < entry[1]):
+            return entry[2]
+        return self._miss(secret)[2]
+
+    def identity(self, secret: str) -> Identity:
+        """What enforcement asks for (ACLs on): the :class:`Identity` of ``secret``, kept
+        in the same cache entry as its resolution. The hit is checked inline (as in
+        :meth:`resolve`): this runs on every request."""
+        entry = self._cache.get(secret)
+        if entry is not None and entry[0] == self.store.acl_changes and (
+                entry[1] is None or self._now() < entry[1]):
+            return entry[3]
+        return self._miss(secret)[3]
+
+    def _miss(self, secret: str) -> _Entry:
+        """Compile ``secret``'s resolution and cache it."""
+        changes = self.store.acl_changes
         start = metrics.timer()
-        resolved, expires = self._compile(secret)
+        resolved, expires = self._compile(secret or ANONYMOUS_TOKEN_SECRET)
         # Consul's timer of a token resolution; only the compiling misses are timed here,
         # a cached answer costs a dict lookup and is not worth a sample per request.
         metrics.measure_since("consul.acl.ResolveToken", start)
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()
-        self._cache[secret] = (index, expires, resolved)
-        return resolved
+        entry = (changes, expires, resolved, Identity.of(resolved, secret))
+        self._cache[secret] = entry
+        return entry
 
     def live_token(self, secret: str) -> ACLToken | None:
         """The stored token for ``secret`` unless it has expired."""

@@ -24,6 +24,7 @@ from proconsul.structs.acl import (
     GLOBAL_MANAGEMENT_POLICY_ID,
     GLOBAL_READ_ONLY_POLICY_ID,
     RESERVED_ID_PREFIX,
+    ROOT_TOKEN_NAMES,
     TEMPLATED_POLICIES,
     ACLAuthMethod,
     ACLBindingRule,
@@ -38,9 +39,10 @@ from proconsul.structs.acl import (
     is_valid_role_name,
     policy_name_error,
 )
-from proconsul.structs.errors import BadRequest
+from proconsul.structs.errors import BadRequest, Forbidden
 
 MIN_EXPIRATION_TTL = timedelta(minutes=1)
+MAX_EXPIRATION_TTL_NS = (1 << 63) - 1  # Consul's default acl token max expiration TTL
 MIN_AUTH_METHOD_TTL_NS = 60 * 10**9
 MAX_AUTH_METHOD_TTL_NS = 290 * 365 * 24 * 3600 * 10**9
 AUTH_METHOD_TYPES = ("jwt", "kubernetes", "aws-iam")
@@ -61,12 +63,16 @@ def new_id(taken: Callable[[str], bool]) -> str:
             return value
 
 
-def _user_id(value: str, what: str, field: str) -> None:
-    if not is_uuid(value):
-        raise BadRequest(f"Invalid {what}: {field} is not a valid UUID")
+def _token_id(store: Store, value: str, field: str) -> None:
+    """A client-chosen AccessorID or SecretID: a UUID outside the reserved space, used
+    by no token as either ID (Consul's TokenWriter texts)."""
     if acl_id_reserved(value):
-        raise BadRequest(f'Invalid {what}: UUIDs with the prefix "{RESERVED_ID_PREFIX}" are '
-                         "reserved")
+        raise BadRequest(f'Invalid Token: {field} - UUIDs with the prefix '
+                         f'"{RESERVED_ID_PREFIX}" are reserved')
+    if not is_uuid(value):
+        raise BadRequest(f"Invalid Token: {field} - not a valid UUID")
+    if store.acl_tokens.get(value) is not None or store.acl_tokens.has("secret", value):
+        raise BadRequest(f"Invalid Token: {field} is already in use")
 
 
 def _links(store: Store, links, kind: str) -> list[ACLLink] | None:
@@ -94,17 +100,20 @@ def _identities(obj: ACLToken | ACLRole, where: str) -> None:
         if not sid.ServiceName:
             raise BadRequest(f"Service identity is missing the service name field on this "
                              f"{where}")
+        if where == "token" and obj.Local and sid.Datacenters:
+            raise BadRequest(f'Service identity "{sid.ServiceName}" cannot specify a list of '
+                             "datacenters on a local token")
         if not is_valid_identity_name(sid.ServiceName):
             raise BadRequest(f'Service identity "{sid.ServiceName}" has an invalid name. Only '
                              "lowercase alphanumeric characters, '-' and '_' are allowed")
     for nid in obj.NodeIdentities or ():
         if not nid.NodeName:
             raise BadRequest(f"Node identity is missing the node name field on this {where}")
-        if not is_valid_identity_name(nid.NodeName):
-            raise BadRequest(f'Node identity "{nid.NodeName}" has an invalid name. Only '
-                             "lowercase alphanumeric characters, '-' and '_' are allowed")
         if not nid.Datacenter:
             raise BadRequest(f"Node identity is missing the datacenter field on this {where}")
+        if not is_valid_identity_name(nid.NodeName):
+            raise BadRequest("Node identity has an invalid name. Only lowercase alphanumeric "
+                             "characters, '-' and '_' are allowed")
     for tp in obj.TemplatedPolicies or ():
         problem = tp.variables_error()
         if problem is not None:
@@ -116,18 +125,12 @@ def _identities(obj: ACLToken | ACLRole, where: str) -> None:
 
 def token_for_create(store: Store, token: ACLToken, now: datetime) -> ACLToken:
     """A new token from a create request: IDs, CreateTime and expiry filled in."""
-    if token.AuthMethod is not UNSET:
-        raise BadRequest("AuthMethod field is disallowed outside of login")
     if token.AccessorID:
-        _user_id(token.AccessorID, "Token", "AccessorID")
-        if store.acl_tokens.get(token.AccessorID) is not None:
-            raise BadRequest("Invalid Token: AccessorID is already in use")
+        _token_id(store, token.AccessorID, "AccessorID")
     else:
         token.AccessorID = new_id(lambda v: store.acl_tokens.get(v) is not None)
     if token.SecretID:
-        _user_id(token.SecretID, "Token", "SecretID")
-        if store.acl_tokens.has("secret", token.SecretID):
-            raise BadRequest("Invalid Token: SecretID is already in use")
+        _token_id(store, token.SecretID, "SecretID")
     else:
         token.SecretID = new_id(lambda v: store.acl_tokens.has("secret", v))
     token.CreateTime = now
@@ -143,17 +146,28 @@ def token_for_create(store: Store, token: ACLToken, now: datetime) -> ACLToken:
         expires = token.ExpirationTime
         if expires.tzinfo is None:
             raise BadRequest("ExpirationTime must carry a time zone")
+        if expires < now:
+            raise BadRequest("ExpirationTime cannot be before CreateTime")
+        expires_in = (expires - now) // timedelta(microseconds=1) * 1000
+        if expires_in > MAX_EXPIRATION_TTL_NS:
+            raise BadRequest(f"ExpirationTime cannot be more than "
+                             f"{format_duration(MAX_EXPIRATION_TTL_NS)} in the future "
+                             f"(was {format_duration(expires_in)})")
         if expires - now < MIN_EXPIRATION_TTL:
             raise BadRequest(f"ExpirationTime cannot be less than "
                              f"{format_duration(int(MIN_EXPIRATION_TTL.total_seconds() * 1e9))}"
-                             f" in the future (was {format_duration(int((expires - now).total_seconds() * 1e9))})")
+                             f" in the future (was {format_duration(expires_in)})")
+    if token.AuthMethod is not UNSET:
+        raise BadRequest("AuthMethod field is disallowed outside of login")
     return _finish_token(store, token)
 
 
 def token_for_update(store: Store, token: ACLToken) -> ACLToken:
     """An updated token: what may not change is checked against the stored one."""
     if not is_uuid(token.AccessorID):
-        raise BadRequest("Invalid Token: AccessorID is not a valid UUID")
+        raise BadRequest("AccessorID is not a valid UUID")
+    if token.SecretID in ROOT_TOKEN_NAMES:
+        raise Forbidden("Permission denied: Cannot modify root ACL")
     existing = store.acl_tokens.get(token.AccessorID)
     if existing is None:
         raise BadRequest(f'Cannot find token "{token.AccessorID}"')

@@ -8,11 +8,9 @@ how client agents resolve tokens). With ACLs off every call fails
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +18,9 @@ from typing import TYPE_CHECKING
 from msgspec import UNSET
 from msgspec.structs import replace
 
-from proconsul.server.acl.jwt_login import LoginError, bind, jwks_keys, verify_jwt
+from proconsul.server.acl.jwt_keys import check_config, login_keys
+from proconsul.server.acl.jwt_login import LoginError, bind, verify_jwt
+from proconsul.server.acl.kubernetes_login import validate_config as validate_kubernetes_config
 from proconsul.server.acl.kubernetes_login import verify_kubernetes
 from proconsul.server.acl.resolver import ERR_NOT_FOUND, ACLNotFound, ResolvedToken, expand
 from proconsul.server.acl.validate import (
@@ -124,26 +124,6 @@ BOOTSTRAP_DESCRIPTION = "Bootstrap Token (Global Management)"
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-JWKS_TIMEOUT = 10.0
-
-
-async def _fetch_jwks(config: dict) -> list | None:
-    """The keys at the method's ``JWKSURL`` (None when it has none)."""
-    url = config.get("JWKSURL")
-    if not url:
-        return None
-
-    def fetch() -> bytes:
-        with urllib.request.urlopen(url, timeout=JWKS_TIMEOUT) as response:  # noqa: S310
-            return response.read(1 << 20)
-
-    try:
-        document = json.loads(await asyncio.to_thread(fetch))
-    except (OSError, ValueError) as err:
-        raise LoginError(f"failed to fetch JWKS from {url}: {err}") from None
-    return jwks_keys(document)
 
 
 class ACLEndpoint:
@@ -433,6 +413,13 @@ class ACLEndpoint:
         self._caller(req.Token, "acl_write")
         method = auth_method_for_set(self._store, replace(req.AuthMethod),
                                      self.server.is_primary)
+        try:
+            if method.Type == "jwt":
+                await check_config(method.Config or {})
+            elif method.Type == "kubernetes":
+                validate_kubernetes_config(method.Config or {})
+        except LoginError as err:
+            raise BadRequest(f"Invalid Auth Method: {err}") from None
         await self.server.raft_apply(MessageType.ACL_AUTH_METHOD_SET,
                                      ACLAuthMethodBatchSetRequest(AuthMethods=[method]))
         return self._store.acl_auth_method_get(None, method.Name)[1] or method
@@ -501,15 +488,17 @@ class ACLEndpoint:
         store = self._store
         method = store.acl_auth_methods.get(auth.AuthMethod)
         if method is None:
-            raise ACLNotFound()
+            raise ACLNotFound(f"{ERR_NOT_FOUND}: auth method {json.dumps(auth.AuthMethod)} "
+                              "not found")
         if method.Type not in ("jwt", "kubernetes"):
             raise BadRequest(f'auth method type "{method.Type}" is not supported for login yet')
         try:
             if method.Type == "kubernetes":
                 fields = await verify_kubernetes(method, auth.BearerToken)
             else:
-                keys = await _fetch_jwks(method.Config or {})
-                fields = verify_jwt(method, auth.BearerToken, _now(), keys)
+                source = await login_keys(method.Config or {})
+                fields = verify_jwt(method, auth.BearerToken, _now(), source.keys,
+                                    source.issuer)
             bindings = bind(store.acl_binding_rule_list(None, method.Name)[1], fields)
         except LoginError as err:
             raise Forbidden(f"Permission denied: {err}") from None

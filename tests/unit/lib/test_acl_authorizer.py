@@ -13,6 +13,8 @@ from proconsul.lib.acl.authorizer import (
     MANAGE_ALL,
     ChainedAuthorizer,
     Decision,
+    Grant,
+    RuleTree,
     compile_policies,
     new_authorizer,
     permission_denied,
@@ -604,6 +606,54 @@ def test_lookup_equals_longest_prefix_oracle(policies, names):
         ):
             expected = level is not None and level.grants(required)
             assert (getattr(a, check)(name) is ALLOW) is expected, (check, name, table)
+
+
+@settings(max_examples=300, deadline=None)  # the box is shared: no per-example deadline
+@given(st.lists(st.tuples(st.text(alphabet="ab/", max_size=12), st.booleans()), max_size=20),
+       st.lists(st.text(alphabet="ab/", max_size=14), min_size=1, max_size=10))
+def test_rule_tree_lookup_flat_or_walked_equals_the_oracle(rules, names):
+    """Few prefix lengths answer from the flat maps, many from the trie: both agree."""
+    tree, table = RuleTree(), {}
+    for i, (name, prefix) in enumerate(rules):
+        grant = Grant(Access.READ, f"p{i}", Rule("key", name, prefix, Access.READ))
+        tree.insert(name, grant, prefix)
+        table[(prefix, name)] = grant
+    for name in names:
+        covering = [p for (is_prefix, p) in table if is_prefix and name.startswith(p)]
+        longest = table[(True, max(covering, key=len))] if covering else None
+        assert tree.lookup(name) is (table.get((False, name)) or longest)
+        assert tree._walk(name) is longest  # what the trie answers after the exact map
+
+
+@settings(max_examples=200, deadline=None)  # the box is shared: no per-example deadline
+@given(_policies, st.lists(_names, min_size=1, max_size=10),
+       st.sampled_from(["allow", "deny", "manage"]))
+def test_flat_key_checks_answer_as_the_chain_does(policies, names, default):
+    """A token's chain (rules, then the default) answers key checks in one flat call:
+    the same answers as asking the two authorizers in turn."""
+    a = _compile(policies, default)
+    rules, root = a.chain
+    for name in names:
+        for check in ("key_read", "key_list", "key_write"):
+            chained = getattr(rules, check)(name)
+            if chained is Decision.DEFAULT:
+                chained = getattr(root, check)(name)
+            assert getattr(a, check)(name) is chained, (check, name, default)
+
+
+def test_rule_tree_walks_when_prefixes_have_many_lengths():
+    tree = RuleTree()
+    for n in range(12):
+        tree.insert("a" * n, Grant(Access.READ, "p", Rule("key", "a" * n, True, Access.READ)), True)
+    assert tree._lengths is None
+    assert tree.lookup("aaaaab").rule.name == "aaaaa"
+
+
+def test_grant_decisions_match_the_levels():
+    for level in Access:
+        grant = Grant(level, "p", Rule("key", "k", False, level))
+        for required in Access:
+            assert (grant.decisions[required] is Decision.ALLOW) is level.grants(required)
 
 
 @settings(max_examples=300, deadline=None)  # the box is shared: no per-example deadline

@@ -198,9 +198,20 @@ async def test_token_read_by_secret_expands_without_acl_read(server):
 
 
 @pytest.mark.parametrize(("fields", "message"), [
-    ({"AccessorID": "nope"}, "Invalid Token: AccessorID is not a valid UUID"),
+    ({"AccessorID": "nope"}, "Invalid Token: AccessorID - not a valid UUID"),
     ({"SecretID": "00000000-0000-0000-0000-000000000099"},
-     'UUIDs with the prefix "00000000-0000-0000-0000-0000000000" are reserved'),
+     'Invalid Token: SecretID - UUIDs with the prefix "00000000-0000-0000-0000-0000000000" '
+     "are reserved"),
+    ({"ExpirationTime": datetime(2020, 1, 1, tzinfo=UTC)},
+     "ExpirationTime cannot be before CreateTime"),
+    ({"Local": True, "ServiceIdentities": [ACLServiceIdentity(ServiceName="web",
+                                                              Datacenters=["dc2"])]},
+     'Service identity "web" cannot specify a list of datacenters on a local token'),
+    ({"NodeIdentities": [ACLNodeIdentity(NodeName="Bad!")]},
+     "Node identity is missing the datacenter field on this token"),
+    ({"NodeIdentities": [ACLNodeIdentity(NodeName="Bad!", Datacenter="dc1")]},
+     "Node identity has an invalid name. Only lowercase alphanumeric characters, '-' and '_' "
+     "are allowed"),
     ({"Policies": [ACLLink(Name="ghost")]}, 'No such ACL policy with name "ghost"'),
     ({"Roles": [ACLLink(ID="9b4a1c6e-0000-4000-8000-000000000001")]},
      'No such ACL role with ID "9b4a1c6e-0000-4000-8000-000000000001"'),
@@ -216,6 +227,14 @@ async def test_token_create_errors(server, fields, message):
         await create_token(server, **fields)
 
 
+async def test_token_ids_in_use_as_either_id_are_refused(server):
+    token = await create_token(server)
+    with pytest.raises(BadRequest, match="^Invalid Token: AccessorID is already in use$"):
+        await create_token(server, AccessorID=token.SecretID)
+    with pytest.raises(BadRequest, match="^Invalid Token: SecretID is already in use$"):
+        await create_token(server, SecretID=token.AccessorID)
+
+
 async def test_token_update_rules(server):
     token = await create_token(server, Description="a")
     update = lambda **f: server.rpc("ACL.TokenSet", ACLTokenSetRequest(  # noqa: E731
@@ -229,6 +248,11 @@ async def test_token_update_rules(server):
         await update(Local=True)
     with pytest.raises(BadRequest, match="Cannot change expiration time"):
         await update(ExpirationTTL="1h")
+    with pytest.raises(Forbidden, match="^Permission denied: Cannot modify root ACL$"):
+        await update(SecretID="manage")
+    with pytest.raises(BadRequest, match="^AccessorID is not a valid UUID$"):
+        await server.rpc("ACL.TokenSet", ACLTokenSetRequest(
+            ACLToken=ACLToken(AccessorID="nope"), Token=ROOT))
 
 
 async def test_policy_rules_names_and_builtins(server):

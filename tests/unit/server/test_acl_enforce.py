@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from proconsul.lib.acl.authorizer import ANONYMOUS_TOKEN_ID, new_authorizer
@@ -11,6 +13,7 @@ from proconsul.server.acl.resolver import TokenResolver
 from proconsul.server.acl_enforce import UNRESTRICTED, Enforcer, Identity, request_token
 from proconsul.server.acl_vet import entry_readable, filter_txn_results, require_entry, vet_txn
 from proconsul.state.store import Store
+from proconsul.structs.acl import ACLLink, ACLPolicy, ACLToken
 from proconsul.structs.catalog import HealthCheck, Node
 from proconsul.structs.errors import Forbidden
 from proconsul.structs.kv import DirEntry
@@ -18,6 +21,7 @@ from proconsul.structs.query import QueryMeta
 from proconsul.structs.txn import TxnKVOp, TxnOp, TxnResult
 
 ACCESSOR = "6a1253d2-1785-24fd-91c2-f8e78c745511"
+POLICY_ID = "b0d8a1c2-47e3-4f4b-9d31-5f0b3c1c2a10"
 
 
 def ident(rules: str, anonymous: bool = False) -> Identity:
@@ -120,3 +124,49 @@ def test_a_compiling_resolution_is_timed_as_consuls_acl_resolve_token():
     resolver.resolve("")
     resolver.resolve("")  # cached: not timed again
     assert resolve_token_samples() == before + 1
+
+
+def _store_with_token(secret: str) -> Store:
+    store = Store()
+    with store.write(1) as tx:
+        store.acl_policy_set(tx, ACLPolicy(ID=POLICY_ID, Name="kv",
+                                           Rules='key_prefix "" { policy = "read" }'))
+    with store.write(2) as tx:
+        store.acl_token_set(tx, ACLToken(AccessorID=ACCESSOR, SecretID=secret,
+                                         Policies=[ACLLink(ID=POLICY_ID)]))
+    return store
+
+
+def test_every_acl_write_and_restore_moves_the_change_count():
+    store = _store_with_token("s1")
+    before = store.acl_changes
+    with store.write(3) as tx:
+        store.acl_policy_delete(tx, [POLICY_ID])
+    assert store.acl_changes == before + 1
+    with store.write(4) as tx:  # deleting nothing changes nothing
+        store.acl_role_delete(tx, ["nope"])
+    assert store.acl_changes == before + 1
+    store.reset()
+    assert store.acl_changes == before + 2
+
+
+def test_a_cached_identity_dies_with_a_restore_at_the_same_index():
+    """A snapshot from another history can hold other tokens at the same raft
+    indexes: the restore itself must invalidate what the resolver compiled."""
+    store = _store_with_token("s1")
+    enforcer = Enforcer(TokenResolver(store, "dc1", "deny", primary=False))
+    enforcer.resolve("s1").require("key_read", "k")
+    other = io.BytesIO()
+    _store_with_token("s2").snapshot().write(other)
+    store.restore(io.BytesIO(other.getvalue()))
+    with pytest.raises(Forbidden, match="^ACL not found$"):
+        enforcer.resolve("s1")
+    enforcer.resolve("s2").require("key_read", "k")
+
+
+def test_the_identity_is_cached_with_the_resolution():
+    resolver = TokenResolver(_store_with_token("s1"), "dc1", "deny", primary=False)
+    enforcer = Enforcer(resolver)
+    assert enforcer.resolve("s1") is enforcer.resolve("s1")
+    assert enforcer.resolve("s1").authorizer is resolver.resolve("s1").authorizer
+    assert not enforcer.resolve("s1").anonymous
