@@ -36,6 +36,7 @@ from proconsul.server.query_failover import WANFailoverRoute
 from proconsul.server.reconcile import MemberReconciler, MemberState
 from proconsul.server.replication.acl import ACLPolicies, ACLRoles, ACLTokens
 from proconsul.server.replication.config_entries import ConfigEntries
+from proconsul.server.replication.progress import RaftProgress
 from proconsul.server.replication.replicator import ReplicatedType, Replicator
 from proconsul.server.session_timers import SessionTimers
 from proconsul.server.snapshot import Snapshots
@@ -153,8 +154,10 @@ class Server:
                 kinds += [ACLPolicies(self), ACLRoles(self)]
                 if config.acl_token_replication:
                     kinds.append(ACLTokens(self))
+            progress = RaftProgress(self)
             self.replicators = [Replicator(kind, primary, config.replication_rate,
-                                           config.replication_burst) for kind in kinds]
+                                           config.replication_burst, progress)
+                                for kind in kinds]
             self.forwarder.global_write = self._global_write
         self.endpoints: dict[str, Endpoint] = {}
         register_all(self)
