@@ -55,6 +55,7 @@ from proconsul.structs.catalog import (
 from proconsul.structs.config_entry_rpc import OP_UPSERT_CAS, ConfigEntryRequest
 from proconsul.structs.coordinate import Coordinate, CoordinateEntry
 from proconsul.structs.errors import BadRequest, ConsulError
+from proconsul.structs.keyring import KeyringResponse
 from proconsul.structs.messages import MessageType, encode_command
 from proconsul.structs.operator import AutopilotConfig, AutopilotSetConfigRequest
 from proconsul.structs.query import QueryMeta, QueryOptions
@@ -142,6 +143,8 @@ class Server:
         self.query_failover: FailoverRoute = WANFailoverRoute(self)
         self.wan_members: Callable[[], list[MemberState]] = list
         self.fire_user_event: Callable[[str, bytes], None] | None = None
+        # Runs a keyring operation (Consul's name, base64 key) on the WAN (True) or LAN pool.
+        self.keyring: Callable[[bool, str, str], Awaitable[KeyringResponse]] | None = None
         self.wan_router = WANRouter(config.datacenter)
         self.forwarder.wan = self.wan_router
         self.authz = Enforcer(self.acl)
