@@ -209,8 +209,10 @@ def test_leader_changes_in_either_datacenter_lose_nothing_and_resume(lab):
     assert defaults(alive[0]) == wanted
 
     # A new leader in dc2 resumes from the index saved in raft: parked on dc1 from there,
-    # it makes no round and copies nothing until dc1 changes.
-    saved = replication_of(leader_of(dc2))["LastIndex"]
+    # it makes no round and copies nothing until dc1 changes. (Killed between a copy and
+    # saving its index, a leader leaves the older index: the next one makes one round
+    # that finds everything equal -- so wait for the save first.)
+    saved = caught_up(leader_of(dc2), alive[0])
     gone = leader_of(dc2)
     gone.kill()
     rest = [a for a in dc2 if a is not gone]
@@ -229,7 +231,7 @@ def test_leader_changes_in_either_datacenter_lose_nothing_and_resume(lab):
     assert counter(new, metric + "upserts", "config-entries") == 1
 
     # Every dc2 server killed (-9) and started again on its data: the same, no re-copy.
-    saved = replication_of(new)["LastIndex"]
+    saved = caught_up(new, alive[0])
     for agent in rest:
         agent.kill()
     again = [lab.start_agent("dc2", *FAST, *PRIMARY, host=a.host, bootstrap_expect=3,
@@ -247,6 +249,15 @@ def test_leader_changes_in_either_datacenter_lose_nothing_and_resume(lab):
                "the round counted")
     assert counter(leader, metric + "upserts", "config-entries") == 1
     assert defaults(leader) == sorted([*wanted, "late", "later"])
+
+
+def caught_up(secondary: AgentProcess, primary: AgentProcess) -> int:
+    """Wait until ``secondary``'s leader has saved the primary's config-entry index as
+    replicated; that index."""
+    index = ok(primary.get("/v1/config/service-defaults")).index
+    wait_until(lambda: replication_of(secondary)["LastIndex"] == index, 10,
+               "the replicated index saved")
+    return index
 
 
 def replication_of(agent: AgentProcess, kind: str = "config-entries") -> dict:
