@@ -28,6 +28,7 @@ from proconsul.agent.dns.server import DNSServer
 from proconsul.agent.dns.settings import DNSSettings
 from proconsul.agent.gossip import Gossip, member_state
 from proconsul.agent.http.server import HttpApi
+from proconsul.agent.keyring_ops import pool_keyring
 from proconsul.agent.local.registry import LocalRegistry, service_from_config
 from proconsul.agent.local.state import LocalState
 from proconsul.agent.local.sync import AntiEntropy, NodeInfo
@@ -118,6 +119,7 @@ class Agent:
             self.server.wan_coordinates = self._wan_coordinates
             self.server.wan_members = self.gossip.wan_member_states
             self.server.fire_user_event = self.gossip.lan.driver.user_event
+            self.server.keyring = pool_keyring(self.gossip, config.datacenter)
             self.server_port = ServerPort(
                 self.server, self.raft.transport.serve_stream if self.raft else None,
                 tls=server_context(rpc_tls, "RPC") if rpc_tls.cert_file else None,

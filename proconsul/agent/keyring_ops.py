@@ -5,29 +5,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 
-from proconsul.agent.gossip import SerfPool
+from proconsul.agent.gossip import Gossip, SerfPool
 from proconsul.gossip import serf_wire as sw
 from proconsul.gossip.msgpack import DecodeError
 from proconsul.gossip.serf import QueryDone, QueryParams, QueryResponseEvent, SerfEvent
-from proconsul.structs.base import Int, Record
 from proconsul.structs.errors import BadRequest, ConsulError
+from proconsul.structs.keyring import KeyringResponse
 
-OPERATIONS = ("list-keys", "install-key", "use-key", "remove-key")
+# Consul's keyring operation names -> serf's query names.
+SERF_QUERY = {"list": "list-keys", "install": "install-key", "use": "use-key",
+              "remove": "remove-key"}
 
-
-class KeyringResponse(Record):
-    """One pool's answer, as ``/v1/operator/keyring`` shows it."""
-
-    WAN: bool
-    Datacenter: str
-    Segment: str = ""
-    Keys: dict[str, Int] = {}
-    PrimaryKeys: dict[str, Int] = {}
-    NumNodes: Int = 0
-    NumResp: Int = 0
-    NumErr: Int = 0
-    Messages: dict[str, str] = {}
+__all__ = ["SERF_QUERY", "KeyringResponse", "decode_key", "keyring_operation",
+           "pool_keyring", "raise_on_errors"]
 
 
 def decode_key(text: str) -> bytes:
@@ -88,6 +80,18 @@ def _count(report: KeyringResponse, event: QueryResponseEvent) -> None:
     if response.primary_key:
         report.PrimaryKeys[response.primary_key] = report.PrimaryKeys.get(
             response.primary_key, 0) + 1
+
+
+def pool_keyring(gossip: Gossip, datacenter: str
+                 ) -> Callable[[bool, str, str], Awaitable[KeyringResponse]]:
+    """What the agent's server runs a keyring operation with: Consul's operation name
+    and base64 key, on the agent's WAN or LAN pool."""
+
+    async def run(wan: bool, operation: str, key: str) -> KeyringResponse:
+        raw = decode_key(key) if operation != "list" else None
+        return await keyring_operation(gossip.pool(wan), datacenter, SERF_QUERY[operation], raw)
+
+    return run
 
 
 def raise_on_errors(reports: list[KeyringResponse]) -> None:

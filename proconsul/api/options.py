@@ -26,11 +26,17 @@ class QueryOptions:
     filter: str = ""
     namespace: str = ""
     partition: str = ""
+    relay_factor: int = 0  # keyring: how many nodes relay each answer
+    local_only: bool = False  # keyring list: this datacenter's LAN pool only
 
     def params(self) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         if self.datacenter:
             out.append(("dc", self.datacenter))
+        if self.relay_factor:
+            out.append(("relay-factor", str(self.relay_factor)))
+        if self.local_only:
+            out.append(("local-only", "true"))
         if self.allow_stale:
             out.append(("stale", ""))
         if self.require_consistent:
@@ -61,11 +67,14 @@ class WriteOptions:
     token: str = ""
     namespace: str = ""
     partition: str = ""
+    relay_factor: int = 0  # keyring: how many nodes relay each answer
 
     def params(self) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         if self.datacenter:
             out.append(("dc", self.datacenter))
+        if self.relay_factor:
+            out.append(("relay-factor", str(self.relay_factor)))
         if self.namespace:
             out.append(("ns", self.namespace))
         if self.partition:

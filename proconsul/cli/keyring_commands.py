@@ -6,6 +6,7 @@ import base64
 import os
 
 from proconsul.api import ClientError
+from proconsul.api.options import QueryOptions, WriteOptions
 from proconsul.cli.command import Command, Context
 
 KEY_BYTES = 32
@@ -41,7 +42,8 @@ def keyring(ctx: Context) -> int:
         primary = action == "list-primary"
         ctx.info("==> Gathering installed encryption keys...")
         try:
-            responses = operator.keyring_list()
+            responses = operator.keyring_list(QueryOptions(
+                relay_factor=ctx["relay-factor"], local_only=ctx["local-only"]))
         except ClientError as err:
             ctx.error(f"error: {err}")
             return 1
@@ -59,7 +61,7 @@ def keyring(ctx: Context) -> int:
     }[action]
     ctx.info(f"==> {message}")
     try:
-        call(ctx[action])
+        call(ctx[action], WriteOptions(relay_factor=ctx["relay-factor"]))
     except ClientError as err:
         ctx.error(f"error: {err}")
         return 1

@@ -40,6 +40,11 @@ from proconsul.structs.prepared_query import (
     PreparedQueryRequest,
 )
 from proconsul.structs.session import SessionRequest
+from proconsul.structs.system_metadata import (
+    SYSTEM_METADATA_DELETE,
+    SYSTEM_METADATA_UPSERT,
+    SystemMetadataRequest,
+)
 from proconsul.structs.txn import TxnRequest, TxnResponse
 
 log = logging.getLogger(__name__)
@@ -126,6 +131,7 @@ class FSM:
             MessageType.CONFIG_ENTRY: self._config_entry,
             MessageType.CONNECT_CA: self._connect_ca,
             MessageType.PREPARED_QUERY: self._prepared_query,
+            MessageType.SYSTEM_METADATA: self._system_metadata,
             **acl_handlers(store),
         }
 
@@ -262,6 +268,18 @@ class FSM:
             if req.Op == CA_OP_INCREMENT_PROVIDER_SERIAL:
                 return store.ca_reserve_serials(tx, max(req.SerialCount, 1))
         raise StateError(f"Invalid CA operation '{req.Op}'")
+
+    def _system_metadata(self, index: int, req: SystemMetadataRequest) -> bool:
+        if req.Entry is None:
+            raise StateError("Missing system metadata entry")
+        with self.store.write(index) as tx:
+            if req.Op == SYSTEM_METADATA_UPSERT:
+                self.store.system_metadata_set(tx, req.Entry)
+                return True
+            if req.Op == SYSTEM_METADATA_DELETE:
+                self.store.system_metadata_delete(tx, req.Entry.Key)
+                return True
+        raise StateError(f"Invalid system metadata operation '{req.Op}'")
 
     def _prepared_query(self, index: int, req: PreparedQueryRequest) -> None:
         if req.Query is None:

@@ -36,6 +36,7 @@ from proconsul.server.query_failover import WANFailoverRoute
 from proconsul.server.reconcile import MemberReconciler, MemberState
 from proconsul.server.replication.acl import ACLPolicies, ACLRoles, ACLTokens
 from proconsul.server.replication.config_entries import ConfigEntries
+from proconsul.server.replication.progress import RaftProgress
 from proconsul.server.replication.replicator import ReplicatedType, Replicator
 from proconsul.server.session_timers import SessionTimers
 from proconsul.server.snapshot import Snapshots
@@ -54,6 +55,7 @@ from proconsul.structs.catalog import (
 from proconsul.structs.config_entry_rpc import OP_UPSERT_CAS, ConfigEntryRequest
 from proconsul.structs.coordinate import Coordinate, CoordinateEntry
 from proconsul.structs.errors import BadRequest, ConsulError
+from proconsul.structs.keyring import KeyringResponse
 from proconsul.structs.messages import MessageType, encode_command
 from proconsul.structs.operator import AutopilotConfig, AutopilotSetConfigRequest
 from proconsul.structs.query import QueryMeta, QueryOptions
@@ -141,6 +143,8 @@ class Server:
         self.query_failover: FailoverRoute = WANFailoverRoute(self)
         self.wan_members: Callable[[], list[MemberState]] = list
         self.fire_user_event: Callable[[str, bytes], None] | None = None
+        # Runs a keyring operation (Consul's name, base64 key) on the WAN (True) or LAN pool.
+        self.keyring: Callable[[bool, str, str], Awaitable[KeyringResponse]] | None = None
         self.wan_router = WANRouter(config.datacenter)
         self.forwarder.wan = self.wan_router
         self.authz = Enforcer(self.acl)
@@ -153,8 +157,10 @@ class Server:
                 kinds += [ACLPolicies(self), ACLRoles(self)]
                 if config.acl_token_replication:
                     kinds.append(ACLTokens(self))
+            progress = RaftProgress(self)
             self.replicators = [Replicator(kind, primary, config.replication_rate,
-                                           config.replication_burst) for kind in kinds]
+                                           config.replication_burst, progress)
+                                for kind in kinds]
             self.forwarder.global_write = self._global_write
         self.endpoints: dict[str, Endpoint] = {}
         register_all(self)

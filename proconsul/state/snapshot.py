@@ -24,6 +24,7 @@ from proconsul.structs.kv import DirEntry
 from proconsul.structs.operator import AutopilotConfig
 from proconsul.structs.prepared_query import PreparedQuery
 from proconsul.structs.session import Session
+from proconsul.structs.system_metadata import SystemMetadataEntry
 
 MAGIC = b"PCSNAP1\n"
 _FRAME = struct.Struct(">BI")
@@ -53,6 +54,7 @@ class RecordKind(IntEnum):
     ACL_ROLE = 32
     ACL_AUTH_METHOD = 33
     ACL_BINDING_RULE = 34
+    SYSTEM_METADATA = 50
 
 
 RECORD_TYPES: dict[RecordKind, type] = {
@@ -75,6 +77,7 @@ RECORD_TYPES: dict[RecordKind, type] = {
     RecordKind.ACL_ROLE: ACLRole,
     RecordKind.ACL_AUTH_METHOD: ACLAuthMethod,
     RecordKind.ACL_BINDING_RULE: ACLBindingRule,
+    RecordKind.SYSTEM_METADATA: SystemMetadataEntry,
 }
 CA_RECORD_KINDS = frozenset({RecordKind.CA_ROOT, RecordKind.CA_CONFIG,
                              RecordKind.CA_PROVIDER_STATE})
@@ -106,6 +109,7 @@ class StateSnapshot:
             *store.ca_snapshot_tables(),
             (RecordKind.PREPARED_QUERY, list(store.prepared_queries.rows())),
             *store.acl_snapshot_tables(),
+            *store.system_metadata_snapshot_tables(),
         ]
 
     def write(self, sink: BinaryIO) -> None:

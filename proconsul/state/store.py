@@ -19,12 +19,13 @@ from proconsul.state.snapshot import (
     StateSnapshot,
     read_records,
 )
+from proconsul.state.system_metadata import SystemMetadataMixin
 from proconsul.state.txn import TxnMixin
 from proconsul.structs.config_entries import load
 
 
 class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin,
-            ConnectCAMixin, MeshCatalogMixin, ACLMixin):
+            ConnectCAMixin, MeshCatalogMixin, ACLMixin, SystemMetadataMixin):
     """Catalog, KV, sessions and transactions over indexed in-memory tables.
 
     Writes happen inside ``with store.write(index) as tx`` and are atomic;
@@ -47,6 +48,7 @@ class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, 
             RecordKind.SESSION: staged.sessions,
             RecordKind.COORDINATE: staged.coordinates,
             RecordKind.PREPARED_QUERY: staged.prepared_queries,
+            RecordKind.SYSTEM_METADATA: staged.system_metadata,
         }
         rows: dict[RecordKind, list] = {kind: [] for kind in tables}  # loaded at the end
         for kind, row in read_records(source):

@@ -27,6 +27,7 @@ from proconsul.structs.kv import KVSRequest, TombstoneRequest
 from proconsul.structs.operator import AutopilotSetConfigRequest
 from proconsul.structs.prepared_query import PreparedQueryRequest
 from proconsul.structs.session import SessionRequest
+from proconsul.structs.system_metadata import SystemMetadataRequest
 from proconsul.structs.txn import TxnRequest
 
 IGNORE_UNKNOWN_TYPE_FLAG = 128
@@ -57,6 +58,7 @@ class MessageType(IntEnum):
     ACL_BINDING_RULE_DELETE = 26
     ACL_AUTH_METHOD_SET = 27
     ACL_AUTH_METHOD_DELETE = 28
+    SYSTEM_METADATA = 31
 
 
 REQUEST_TYPES: dict[MessageType, type] = {
@@ -82,6 +84,7 @@ REQUEST_TYPES: dict[MessageType, type] = {
     MessageType.ACL_BINDING_RULE_DELETE: ACLBindingRuleBatchDeleteRequest,
     MessageType.ACL_AUTH_METHOD_SET: ACLAuthMethodBatchSetRequest,
     MessageType.ACL_AUTH_METHOD_DELETE: ACLAuthMethodBatchDeleteRequest,
+    MessageType.SYSTEM_METADATA: SystemMetadataRequest,
 }
 
 _encoder = msgspec.msgpack.Encoder()

@@ -208,17 +208,60 @@ def test_leader_changes_in_either_datacenter_lose_nothing_and_resume(lab):
     await_entries(dc2[0], "/v1/config/service-defaults", lambda e: names(e) == wanted, 30.0)
     assert defaults(alive[0]) == wanted
 
-    # A new leader in dc2 resumes: its rounds find everything already equal.
+    # A new leader in dc2 resumes from the index saved in raft: parked on dc1 from there,
+    # it makes no round and copies nothing until dc1 changes. (Killed between a copy and
+    # saving its index, a leader leaves the older index: the next one makes one round
+    # that finds everything equal -- so wait for the save first.)
+    saved = caught_up(leader_of(dc2), alive[0])
     gone = leader_of(dc2)
     gone.kill()
     rest = [a for a in dc2 if a is not gone]
     wait_until(lambda: leader_of(rest) is not None, 60, "a new leader in dc2")
     new = leader_of(rest)
+    wait_until(lambda: replication_of(new)["Running"], 30, "replication on dc2's new leader")
     metric = "consul_proconsul_replication_"
-    wait_until(lambda: counter(new, metric + "rounds", "config-entries") >= 1, 30,
-               "a replication round on dc2's new leader")
-    assert counter(new, metric + "upserts", "config-entries") == 0
+    assert replication_of(new)["LastIndex"] == saved
+    assert counter(new, metric + "rounds", "config-entries") == 0
     assert defaults(new) == wanted
     ok(alive[0].put("/v1/config", {"Kind": "service-defaults", "Name": "late"}))
     await_entries(new, "/v1/config/service-defaults", lambda e: "late" in names(e), 5.0)
+    # (the round is counted once its index is saved, just after the copy)
+    wait_until(lambda: counter(new, metric + "rounds", "config-entries") == 1, 5,
+               "the round counted")
     assert counter(new, metric + "upserts", "config-entries") == 1
+
+    # Every dc2 server killed (-9) and started again on its data: the same, no re-copy.
+    saved = caught_up(new, alive[0])
+    for agent in rest:
+        agent.kill()
+    again = [lab.start_agent("dc2", *FAST, *PRIMARY, host=a.host, bootstrap_expect=3,
+                             join=[b.host for b in dc2 if b is not a],
+                             join_wan=[dc1[0].host]) for a in rest]
+    wait_until(lambda: leader_of(again) is not None, 90, "a leader in the restarted dc2")
+    leader = leader_of(again)
+    wait_until(lambda: replication_of(leader)["Running"], 30, "replication after the restart")
+    assert replication_of(leader)["LastIndex"] == saved
+    assert counter(leader, metric + "rounds", "config-entries") == 0
+    ok(alive[0].put("/v1/config", {"Kind": "service-defaults", "Name": "later"}))
+    await_entries(leader, "/v1/config/service-defaults", lambda e: "later" in names(e), 5.0)
+    # (the round is counted once its index is saved, just after the copy)
+    wait_until(lambda: counter(leader, metric + "rounds", "config-entries") == 1, 5,
+               "the round counted")
+    assert counter(leader, metric + "upserts", "config-entries") == 1
+    assert defaults(leader) == sorted([*wanted, "late", "later"])
+
+
+def caught_up(secondary: AgentProcess, primary: AgentProcess) -> int:
+    """Wait until ``secondary``'s leader has saved the primary's config-entry index as
+    replicated; that index."""
+    index = ok(primary.get("/v1/config/service-defaults")).index
+    wait_until(lambda: replication_of(secondary)["LastIndex"] == index, 10,
+               "the replicated index saved")
+    return index
+
+
+def replication_of(agent: AgentProcess, kind: str = "config-entries") -> dict:
+    """``kind``'s replication status in ``agent``'s datacenter, as ``agent`` reports it."""
+    status = ok(agent.get("/v1/operator/federation")).json()
+    local = next(d for d in status["Datacenters"] if d["Local"])
+    return local["Replication"].get(kind) or {"Running": False, "LastIndex": 0}

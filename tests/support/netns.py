@@ -20,9 +20,11 @@ it even when the test fails.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -194,20 +196,27 @@ class WanLab:
                     raise NetemUnavailable(str(err)) from None
                 raise
 
-    def relay(self, src_dc: str, host: str, port: int, ms: float) -> None:
-        """Send ``src_dc``'s TCP connections to ``host:port`` through a relay (a process in
-        the root namespace) that delays each direction by ``ms / 2``: the userspace
-        stand-in for :meth:`delay` (iptables DNAT in ``src_dc``'s namespace)."""
-        listen = free_port(self.gateway)
+    def relay(self, src_dc: str, host: str, ports: list[int], ms: float) -> subprocess.Popen:
+        """Send ``src_dc``'s TCP connections to each of ``host``'s ``ports`` through one
+        relay process (in the root namespace) that delays each direction by ``ms / 2``:
+        the userspace stand-in for :meth:`delay` (iptables DNAT in ``src_dc``'s
+        namespace). :func:`relay_stats` asks it how late its timers fired."""
+        mappings = []
+        for port in ports:
+            listen = free_port(self.gateway)
+            mappings.append((port, listen))
         relay = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.delay_relay", self.gateway, str(listen),
-             host, str(port), str(ms)], stdout=subprocess.PIPE, text=True)
+            [sys.executable, "-m", "tests.support.delay_relay", self.gateway, str(ms),
+             *(f"{listen}:{host}:{port}" for port, listen in mappings)],
+            stdout=subprocess.PIPE, text=True)
         self._relays.append(relay)
         if relay.stdout.readline().strip() != "ready":
             raise RuntimeError("the delay relay did not start")
-        run("iptables", "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", host,
-            "--dport", str(port), "-j", "DNAT", "--to-destination", f"{self.gateway}:{listen}",
-            netns=self.dcs[src_dc].netns)
+        for port, listen in mappings:
+            run("iptables", "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", host,
+                "--dport", str(port), "-j", "DNAT",
+                "--to-destination", f"{self.gateway}:{listen}", netns=self.dcs[src_dc].netns)
+        return relay
 
     def unrelay(self, src_dc: str) -> None:
         """Remove ``src_dc``'s relays (new connections go direct again)."""
@@ -234,3 +243,9 @@ class WanLab:
             for address in d.addresses:
                 subprocess.run(["rm", "-rf", f"/tmp/{self.prefix}-{address}"], check=False)
         run("ip", "link", "delete", self.bridge, check=False)
+
+
+def relay_stats(relay: subprocess.Popen) -> dict:
+    """How late the relay's timers fired since the last call (SIGUSR1; one JSON line)."""
+    relay.send_signal(signal.SIGUSR1)
+    return json.loads(relay.stdout.readline())

@@ -1,15 +1,27 @@
-"""/v1/operator/keyring: list, install, use and remove gossip encryption keys."""
+"""/v1/operator/keyring: list, install, use and remove gossip encryption keys, over the
+WAN pool and every datacenter's LAN pool (through the servers' Internal.KeyringOperation,
+as Consul's agent does)."""
 
 from __future__ import annotations
 
 from proconsul.agent.http.decode import decode_json
+from proconsul.agent.http.params import flag, token, uint
 from proconsul.agent.http.reply import json_reply
-from proconsul.agent.keyring_ops import decode_key, keyring_operation, raise_on_errors
+from proconsul.agent.keyring_ops import decode_key, raise_on_errors
 from proconsul.lib import httpserver as web
 from proconsul.structs.base import Record
+from proconsul.structs.errors import BadRequest
+from proconsul.structs.keyring import (
+    KEYRING_INSTALL,
+    KEYRING_LIST,
+    KEYRING_REMOVE,
+    KEYRING_USE,
+    KeyringRequest,
+)
 
-OPERATION_BY_METHOD = {"GET": "list-keys", "POST": "install-key", "PUT": "use-key",
-                       "DELETE": "remove-key"}
+OPERATION_BY_METHOD = {"GET": KEYRING_LIST, "POST": KEYRING_INSTALL, "PUT": KEYRING_USE,
+                       "DELETE": KEYRING_REMOVE}
+MAX_RELAY_FACTOR = 5
 
 
 class KeyRequestBody(Record):
@@ -19,15 +31,25 @@ class KeyRequestBody(Record):
 async def keyring(request: web.Request) -> web.Response:
     agent = request.app["agent"]
     operation = OPERATION_BY_METHOD[request.method]
-    key = None
-    if operation != "list-keys":
-        key = decode_key(decode_json(await request.read(), KeyRequestBody).Key)
-    pools = agent.gossip.pools()[::-1]  # Consul answers WAN first
-    reports = [await keyring_operation(pool, agent.config.datacenter, operation, key)
-               for pool in pools]
-    if operation == "list-keys":
-        return json_reply(request, reports)
-    raise_on_errors(reports)
+    key = ""
+    if operation != KEYRING_LIST:
+        key = decode_json(await request.read(), KeyRequestBody).Key
+        decode_key(key)  # a bad key is the client's error (400), before any RPC
+    relay = uint(request.query, "relay-factor", "Error parsing relay factor") or 0
+    if relay > MAX_RELAY_FACTOR:
+        raise BadRequest(f"Invalid relay-factor: Relay factor must be in range: "
+                         f"[0, {MAX_RELAY_FACTOR}]")
+    local_only = flag(request.query, "local-only")
+    if local_only and operation != KEYRING_LIST:
+        raise BadRequest("Invalid use of local-only: local-only can only be set for list "
+                         "requests")
+    reply = await agent.rpc("Internal.KeyringOperation", KeyringRequest(
+        Operation=operation, Key=key, RelayFactor=relay, LocalOnly=local_only,
+        Token=token(request)))
+    responses = reply.Responses or []
+    if operation == KEYRING_LIST:
+        return json_reply(request, responses)
+    raise_on_errors(responses)
     return web.Response(status=200)
 
 

@@ -1,4 +1,5 @@
-"""ConnectCA.*: the trusted roots (blocking), leaf signing, the CA configuration."""
+"""ConnectCA.*: the trusted roots (blocking), leaf and intermediate signing, the CA
+configuration."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class ConnectCA:
     """The ConnectCA RPC service; the CA itself is the server's CAManager."""
 
     NAME = "ConnectCA"
-    METHODS = ("Roots", "Sign", "ConfigurationGet", "ConfigurationSet")
+    METHODS = ("Roots", "Sign", "SignIntermediate", "ConfigurationGet", "ConfigurationSet")
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -52,6 +53,13 @@ class ConnectCA:
             self.server.ca.require_enabled()
             _require_sign(ident, parse_leaf_csr(req.CSR)[1])
         return await self.server.ca.sign(req)
+
+    async def SignIntermediate(self, req: CASignRequest) -> str:
+        """A secondary datacenter's intermediate, signed by the primary's root
+        (``operator:write``; secondaries call it with their replication token)."""
+        self.server.ca.require_enabled()
+        self.server.authz.resolve(req.Token).require("operator_write")
+        return await self.server.ca.sign_intermediate(req)
 
     async def ConfigurationGet(self, req: DCSpecificRequest) -> CAConfiguration:
         self.server.authz.resolve(req.Token).require("operator_write")

@@ -59,8 +59,10 @@ class Federation:
         """This datacenter's replicators (running on its leader), by replicated type."""
         now = time.time()
         out = {}
-        for replicator in self.server.replicators:
-            state = replicator.state
+        states = [r.state for r in self.server.replicators]
+        if self.server.ca.replication.enabled:
+            states.append(self.server.ca.replication)
+        for state in states:
             out[state.replication_type] = ReplicationStatus(
                 Running=state.running, LastIndex=state.replicated_index,
                 LagSeconds=round(now - state.last_success, 3) if state.last_success else 0.0,

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
+
+from msgspec.structs import replace
 
 from proconsul.server.endpoints.internal_dump import InternalDumps
 from proconsul.structs.errors import BadRequest, ConsulError
 from proconsul.structs.event import USER_EVENT_PREFIX, EventFireRequest, EventFireResponse
+from proconsul.structs.keyring import (
+    KEYRING_LIST,
+    KEYRING_OPERATIONS,
+    KeyringRequest,
+    KeyringResponses,
+)
 
 if TYPE_CHECKING:
     from proconsul.server.server import Server
@@ -16,7 +25,7 @@ class Internal(InternalDumps):
     """The Internal RPC service."""
 
     NAME = "Internal"
-    METHODS = ("EventFire", *InternalDumps.METHODS)
+    METHODS = ("EventFire", "KeyringOperation", *InternalDumps.METHODS)
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -33,3 +42,29 @@ class Internal(InternalDumps):
         except ValueError as err:
             raise BadRequest(f"UserEvent payload too large: {err}") from None
         return EventFireResponse(KnownLeader=self.server.consensus.leader_address() is not None)
+
+    async def KeyringOperation(self, req: KeyringRequest) -> KeyringResponses:
+        """A gossip keyring operation over the whole federation, as Consul's: the WAN pool
+        once, here, then every known datacenter's LAN pool (this one's included), each
+        through one of its servers; a forwarded or ``LocalOnly`` request touches only
+        this datacenter's LAN pool."""
+        if req.Operation not in KEYRING_OPERATIONS:
+            raise BadRequest(f"unknown keyring operation {req.Operation!r}")
+        if req.LocalOnly and req.Operation != KEYRING_LIST:
+            raise BadRequest("argument error: LocalOnly can only be used for List operations")
+        self.server.authz.resolve(req.Token).require(
+            "keyring_read" if req.Operation == KEYRING_LIST else "keyring_write")
+        keyring = self.server.keyring
+        if keyring is None:
+            raise ConsulError("keyring operations are not available on this server")
+        if req.Forwarded or req.LocalOnly:
+            return KeyringResponses(Responses=[await keyring(False, req.Operation, req.Key)])
+        wan = await keyring(True, req.Operation, req.Key)
+        forwarded = replace(req, Forwarded=True)
+        datacenters = sorted({*self.server.datacenters_by_distance(),
+                              self.server.config.datacenter})
+        replies = await asyncio.gather(*(
+            self.server.rpc("Internal.KeyringOperation", replace(forwarded, Datacenter=dc))
+            for dc in datacenters))
+        return KeyringResponses(Responses=[wan, *(r for reply in replies
+                                                  for r in reply.Responses or ())])

@@ -1,7 +1,7 @@
 """The replication loop, generic over the replicated type (Consul's replication.go).
 
 Each round is a blocking list query against the primary from the last replicated
-index; the answer is diffed against this datacenter's copy (:mod:`.diff`) and
+index (saved through :class:`Progress` so that a new leader resumes from it); the answer is diffed against this datacenter's copy (:mod:`.diff`) and
 the changes applied through this datacenter's raft.  Rounds are rate limited
 (``replication_rate`` per second, bursts of ``burst``), errors back off
 (doubling up to ``BACKOFF_MAX``), and the status is kept for
@@ -96,22 +96,35 @@ class RateLimiter:
         self._tokens -= 1
 
 
+class Progress(Protocol):
+    """Where the last replicated index of each type is kept between leaders."""
+
+    def load(self, name: str) -> int:
+        """The saved index of type ``name`` (0 if none)."""
+
+    async def save(self, name: str, index: int) -> None:
+        """Keep ``index`` as type ``name``'s last replicated index."""
+
+
 class Replicator:
     """Copies one :class:`ReplicatedType` from ``primary`` while this server leads."""
 
-    def __init__(self, kind: ReplicatedType, primary: str, rate: float, burst: int) -> None:
+    def __init__(self, kind: ReplicatedType, primary: str, rate: float, burst: int,
+                 progress: Progress | None = None) -> None:
         self.kind = kind
         self.primary = primary
         self.rate, self.burst = rate, burst
+        self.progress = progress
         self.state = ReplicationState(enabled=True, source_datacenter=primary,
                                       replication_type=kind.name)
 
     async def run(self) -> None:
-        """Replicate until cancelled (leadership lost); a new run starts from index 0
-        and re-applies only what differs."""
+        """Replicate until cancelled (leadership lost); a new run resumes from the saved
+        index (0 without one) and re-applies only what differs."""
         limiter = RateLimiter(self.rate, self.burst)
         state = self.state
-        state.running, state.replicated_index, failures = True, 0, 0
+        saved = self.progress.load(self.kind.name) if self.progress is not None else 0
+        state.running, state.replicated_index, failures = True, saved, 0
         try:
             while True:
                 await limiter.wait()
@@ -139,6 +152,8 @@ class Replicator:
             await self.kind.delete(changes.deletes)
         if changes.upserts:
             await self.kind.upsert(changes.upserts)
+        if self.progress is not None and index != state.replicated_index:
+            await self.progress.save(self.kind.name, index)
         state.replicated_index = index
         state.last_success = time.time()
         state.rounds += 1

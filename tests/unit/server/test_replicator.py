@@ -100,3 +100,41 @@ async def test_the_rate_limiter_allows_a_burst_then_paces() -> None:
     assert loop.time() - start < 0.02
     await limiter.wait()
     assert loop.time() - start >= 0.015
+
+
+class Saved:
+    """Progress kept in a dict, as raft keeps it for the real replicators."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.saves = 0
+
+    def load(self, name: str) -> int:
+        return self.index.get(name, 0)
+
+    async def save(self, name: str, index: int) -> None:
+        self.saves += 1
+        self.index[name] = index
+
+
+async def test_a_new_run_resumes_from_the_saved_index_and_waits_for_news() -> None:
+    kind, saved = Fake(), Saved()
+    kind.remote = {"a": 1}
+    first = Replicator(kind, "dc1", rate=1000, burst=5, progress=saved)
+    await first.round()
+    assert saved.index == {"things": 1} and saved.saves == 1
+
+    # The next leader's first fetch blocks from the saved index: no round, no copy.
+    kind.fetched_from.clear()
+    again = Replicator(kind, "dc1", rate=1000, burst=5, progress=saved)
+    task = asyncio.create_task(again.run())
+    while not kind.fetched_from:
+        await asyncio.sleep(0.001)
+    assert kind.fetched_from == [1]  # parked on the primary from the saved index
+    assert again.state.replicated_index == 1 and again.state.rounds == 0
+    kind.write(a=1, b=2)
+    while again.state.rounds < 1:
+        await asyncio.sleep(0.001)
+    assert kind.applied == 2 and saved.index == {"things": 2}  # "a" once, then "b"
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
