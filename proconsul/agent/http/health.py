@@ -9,6 +9,7 @@ from proconsul.agent.http.cached import cached_rpc, set_cache_meta
 from proconsul.agent.http.catalog import node_request, service_request
 from proconsul.agent.http.params import datacenter, flag, node_meta, query_options
 from proconsul.agent.http.reply import json_reply
+from proconsul.agent.http.shared_reads import shared
 from proconsul.lib import httpserver as web
 from proconsul.structs.catalog import HEALTH_PASSING
 from proconsul.structs.errors import BadRequest
@@ -66,9 +67,9 @@ async def _service_nodes(request: web.Request, req: ServiceSpecificRequest) -> w
 
 
 def add_routes(router: web.Router) -> None:
-    router.add_get("/v1/health/node/{node:.*}", node_checks)
-    router.add_get("/v1/health/checks/{service:.*}", service_checks)
-    router.add_get("/v1/health/state/{state:.*}", checks_in_state)
-    router.add_get("/v1/health/service/{service:.*}", service_nodes)
+    router.add_get("/v1/health/node/{node:.*}", shared(node_checks))
+    router.add_get("/v1/health/checks/{service:.*}", shared(service_checks))
+    router.add_get("/v1/health/state/{state:.*}", shared(checks_in_state))
+    router.add_get("/v1/health/service/{service:.*}", shared(service_nodes))
     router.add_get("/v1/health/connect/{service:.*}", connect_nodes)
     router.add_get("/v1/health/ingress/{service:.*}", ingress_nodes)
