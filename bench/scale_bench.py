@@ -281,6 +281,13 @@ async def register_all(url: str, nodes: int, concurrency: int) -> dict:
     return {"registrations": total, "seconds": took, "per_s": total / took, "load": load()}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds ``pid`` has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cmd_catalog(args: argparse.Namespace) -> dict:
     results: dict = {"nodes": args.nodes}
     consul = h.start_proconsul(servers=1, dev=False, extra_args=["-hcl", LIMITS])
@@ -294,14 +301,16 @@ def cmd_catalog(args: argparse.Namespace) -> dict:
                         ("/v1/catalog/nodes", 16)):
             script = Path(consul.workdir or "/tmp") / "scale_read.lua"
             h.write_script([h.Req("GET", path)], script)
-            before = load()
+            before, cpu = load(), cpu_seconds(consul.procs[0].pid)
             res, _ = h.run_wrk(consul.url, script, c, args.duration, timeout_s=10)
+            cpu_ms = (cpu_seconds(consul.procs[0].pid) - cpu) * 1000 / max(1, res.requests)
             row = {"path": path, "connections": c, "rps": res.ok_rps, "p50_ms": res.p50_ms,
-                   "p99_ms": res.p99_ms, "errors": res.errors, "load_before": before,
-                   "load": load()}
+                   "p99_ms": res.p99_ms, "errors": res.errors, "server_cpu_ms": cpu_ms,
+                   "load_before": before, "load": load()}
             results["reads"].append(row)
             print(f"  {path:38} {res.ok_rps:8.0f} req/s  p50 {res.p50_ms:7.1f} ms  "
-                  f"p99 {res.p99_ms:7.1f} ms  errors {res.errors}  (load {row['load']:.2f})")
+                  f"p99 {res.p99_ms:7.1f} ms  server CPU {cpu_ms:5.2f} ms/req  "
+                  f"errors {res.errors}  (load {row['load']:.2f})")
     finally:
         consul.stop()
     return results

@@ -36,6 +36,7 @@ from proconsul.lib.httpserver.message import (
     Response,
     StreamResponse,
     encode_response,
+    encode_response_parts,
 )
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,10 @@ class HttpProtocol(asyncio.Protocol):
             output.clear()
             return
         if output:
-            transport.write(output[0] if len(output) == 1 else b"".join(output))
+            if len(output) == 1:
+                transport.write(output[0])
+            else:
+                transport.writelines(output)  # no joined copy of big bodies
             output.clear()
         if self._close_after_flush:
             transport.close()
@@ -300,7 +304,11 @@ class HttpProtocol(asyncio.Protocol):
                 if isinstance(response, StreamResponse):
                     await self._finish_stream(item, response)
                 else:
-                    self.write(encode_response(response, keep_alive, item.method == "HEAD"))
+                    head, body = encode_response_parts(response, keep_alive,
+                                                       item.method == "HEAD")
+                    self.write(head)
+                    if body:
+                        self.write(body)
                 if not keep_alive:
                     self.close()
                     return
