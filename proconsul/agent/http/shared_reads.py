@@ -41,7 +41,7 @@ def shared(handler: Handler) -> Handler:
             return await handler(request)
         query = request.query
         index_text = query.get("index", "")
-        if not index_text.isdigit() or "cached" in query:
+        if not (index_text.isascii() and index_text.isdigit()) or "cached" in query:
             return await handler(request)
         min_index = int(index_text)
         try:
