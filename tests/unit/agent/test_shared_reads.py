@@ -1,0 +1,130 @@
+"""The shared blocking-read core: one evaluation per index for all the waiters of a query."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+
+from proconsul.agent.http.shared_reads import shared
+from proconsul.lib import httpserver as web
+from proconsul.lib.httpserver.message import Headers
+
+
+class FakeState:
+    """A store with an index: the handler blocks Consul's way on it and counts its runs."""
+
+    def __init__(self) -> None:
+        self.index = 5
+        self.runs: list[str | None] = []
+        self.changed = asyncio.Condition()
+        self.fail = False
+
+    async def handler(self, request: web.Request) -> web.Response:
+        self.runs.append(request.query.get("index"))
+        if self.fail:
+            raise ValueError("broken")
+        text = request.query.get("index", "0")
+        wanted = int(text) if text.isascii() and text.isdigit() else 0  # else a 400, really
+        async with self.changed:
+            await self.changed.wait_for(lambda: not wanted or self.index > wanted)
+        return web.Response(body=f'{{"at":{self.index}}}'.encode(),
+                            headers={"X-Consul-Index": str(self.index)})
+
+    async def write(self) -> None:
+        async with self.changed:
+            self.index += 1
+            self.changed.notify_all()
+
+
+def request(query: str, app: dict, token: str = "") -> web.Request:
+    headers = Headers({"x-consul-token": token}) if token else Headers()
+    return web.Request("GET", f"/v1/x?{query}".encode(), headers, b"", app=app)
+
+
+@pytest.fixture
+def app():
+    return {"agent": SimpleNamespace(tokens=SimpleNamespace(default=""))}
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_waiters_share_one_evaluation_and_one_reply(app):
+    state = FakeState()
+    serve = shared(state.handler)
+    waiters = [asyncio.create_task(serve(request("index=5&wait=10s", app))) for _ in range(300)]
+    await settle()
+    assert state.runs == [None, "5"]  # one plain read, one blocking read for all of them
+    await state.write()
+    replies = await asyncio.gather(*waiters)
+    assert all(r is replies[0] for r in replies) and replies[0].body == b'{"at":6}'
+    assert app["shared_reads"] == {}  # the group ends with its last waiter
+
+
+async def test_a_late_waiter_gets_the_last_reply_at_once(app):
+    state = FakeState()
+    serve = shared(state.handler)
+    parked = asyncio.create_task(serve(request("index=5", app)))
+    await settle()
+    behind = await serve(request("index=3", app))  # behind the group's index: no wait
+    assert behind.body == b'{"at":5}' and len(state.runs) == 2
+    await state.write()
+    assert (await parked).body == b'{"at":6}'
+
+
+async def test_tokens_and_queries_do_not_share(app):
+    state = FakeState()
+    serve = shared(state.handler)
+    tasks = [asyncio.create_task(serve(request(q, app, token=t)))
+             for q, t in (("index=5", "a"), ("index=5", "b"), ("index=5&stale", "a"))]
+    await settle()
+    assert len(app["shared_reads"]) == 3
+    await state.write()
+    replies = await asyncio.gather(*tasks)
+    assert len({id(r) for r in replies}) == 3
+
+
+async def test_a_timed_out_waiter_gets_the_last_evaluation(app):
+    state = FakeState()
+    serve = shared(state.handler)
+    reply = await serve(request("index=5&wait=20ms", app))
+    assert reply.headers["X-Consul-Index"] == "5"
+
+
+async def test_the_evaluation_stops_when_its_waiters_leave(app):
+    state = FakeState()
+    serve = shared(state.handler)
+    waiter = asyncio.create_task(serve(request("index=5", app)))
+    await settle()
+    evaluator = app["shared_reads"][next(iter(app["shared_reads"]))]._task
+    waiter.cancel()  # the client went away
+    await settle()
+    assert evaluator.cancelled() and app["shared_reads"] == {}
+
+
+async def test_an_error_reaches_every_waiter(app):
+    state = FakeState()
+    state.fail = True
+    serve = shared(state.handler)
+    results = await asyncio.gather(*(serve(request("index=5", app)) for _ in range(3)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, ValueError) for r in results) and state.runs == [None]
+
+
+async def test_plain_reads_and_odd_indexes_go_to_the_handler(app):
+    state = FakeState()
+    serve = shared(state.handler)
+    for query in ("", "index=0", "index=%C2%B2", "index=-1", "index=5&cached"):
+        state.runs.clear()
+        if query.endswith("cached"):
+            task = asyncio.create_task(serve(request(query, app)))
+            await settle()
+            await state.write()
+            await task
+        else:
+            await serve(request(query, app))
+        assert len(state.runs) == 1, query
