@@ -16,7 +16,7 @@ from typing import Any
 
 from proconsul.state.watch import WatchRegistry, WatchSet
 
-MAX_ENTRIES = 4096
+MAX_ENTRIES = 16384  # a catalog/services view holds one per service name
 
 
 class ReadCache:
