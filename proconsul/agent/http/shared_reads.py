@@ -1,13 +1,13 @@
 """One evaluation per watched query: blocking GETs that ask the same thing share a reply.
 
 Blocking reads of one (path, query, token) form a :class:`WatchedQuery`. One
-task, the group's evaluator, reads once, then runs the route's handler as a
-blocking read past the lowest waiting ``?index``; each reply is handed to every
-waiter whose ``?index`` it passes: the same response object (one query run and
-one JSON encoding for all of them). A waiter whose ``?index`` is
-already behind the group's last reply gets that reply at once. Each waiter keeps
-its own wait: when it runs out, the waiter gets the group's last evaluation,
-as a timed-out blocking query returns its last run.
+task, the group's evaluator, runs the first waiter's read as it would have run
+alone, then the route's handler as a blocking read past the lowest waiting
+``?index``; each reply is handed to every waiter whose ``?index`` it passes: the
+same response object (one query run and one JSON encoding for all of them). A
+waiter whose ``?index`` is behind the group's last reply gets that reply at once.
+Later waiters keep their own wait: when it runs out, a waiter gets the group's
+last evaluation, as a timed-out blocking query returns its last run.
 
 The token is part of the key, so a waiter never sees a reply computed for
 another token's ACL view. Replies are handed out in chunks that yield to the
@@ -24,7 +24,7 @@ from proconsul.agent.http.params import token
 from proconsul.lib import httpserver as web
 from proconsul.lib.duration import DurationError, parse_duration
 from proconsul.lib.httpserver.message import parse_query
-from proconsul.server.blocking import max_query_time_ns, query_timeout
+from proconsul.server.blocking import max_query_time_ns, query_timeout, wait_seconds
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -56,7 +56,7 @@ def shared(handler: Handler) -> Handler:
         group = groups.get(key)
         if group is None:
             group = groups[key] = WatchedQuery(key, handler, request, pairs, groups)
-        return await group.wait(request, min_index, query_timeout(wait))
+        return await group.wait(request, min_index, wait)
 
     serve.__name__ = serve.__qualname__ = getattr(handler, "__name__", "shared")
     serve.__doc__ = handler.__doc__
@@ -83,21 +83,32 @@ class WatchedQuery:
         self._template = request
         self._pairs = pairs
         self._task: asyncio.Task | None = None
+        self._first: asyncio.Future | None = None  # the waiter whose read the first run is
+        self._first_index = 0
 
-    async def wait(self, request: web.Request, min_index: int, timeout: float) -> web.Response:
-        """The first reply past ``min_index``; after ``timeout``, the last evaluation's."""
+    async def wait(self, request: web.Request, min_index: int, wait_ns: int) -> web.Response:
+        """The first reply past ``min_index``; once its wait is over, the last evaluation's.
+
+        The first waiter's read is the group's first run, exactly as it would have
+        run alone; later waiters keep their own timers."""
         if self.reply is not None and self.index is not None and self.index > min_index:
             return self.reply
+        if self.reply is None and self._task is not None and min_index < self._first_index:
+            return await self.handler(request)  # the running read may be past it already
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self.waiters[future] = min_index
+        timer = None
         if self._task is None:
-            self._task = loop.create_task(self._evaluate())
-        timer = loop.call_later(timeout, _expire, future)
+            self._first, self._first_index = future, min_index
+            self._task = loop.create_task(self._evaluate(min_index, wait_ns))
+        else:
+            timer = loop.call_later(query_timeout(wait_ns), _expire, future)
         try:
             reply = await future
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
             self._leave(future)
         if reply is None:  # this waiter's time ran out
             if self.reply is not None:
@@ -113,23 +124,29 @@ class WatchedQuery:
             if self._task is not None:
                 self._task.cancel()
 
-    async def _evaluate(self) -> None:
-        """Read what is there, then block past the lowest waiting ``?index`` until no
-        waiter is left; hand each new reply to the waiters it passes."""
+    async def _evaluate(self, index: int, wait_ns: int) -> None:
+        """Block past ``index`` (the first waiter's read), then past the lowest waiting
+        ``?index`` until no waiter is left; hand each reply to the waiters it passes."""
+        loop = asyncio.get_running_loop()
         try:
-            reply = await self.handler(self._at(None))
             while True:
+                started = loop.time()
+                reply = await self.handler(self._at(index, wait_ns))
                 new_index = reply_index(reply)
                 if new_index is None:  # an error: the same for every waiter
                     await self._hand_out(reply, None)
                     break
-                # An index going back means the state was restored: wake everyone.
-                restored = self.index is not None and new_index < self.index
+                # Back early without passing the index: the state was restored.
+                restored = new_index <= index and loop.time() - started < wait_seconds(wait_ns)
                 self.reply, self.index = reply, new_index
+                first, self._first = self._first, None
+                if first is not None and self.waiters.pop(first, None) is not None:
+                    first.set_result(reply)  # its own read's answer, even a timed-out one
                 await self._hand_out(reply, None if restored else new_index)
                 if not self.waiters:
                     break
-                reply = await self.handler(self._at(min(self.waiters.values())))
+                # as long as allowed: the waiters' own timers end their waits
+                index, wait_ns = min(self.waiters.values()), max_query_time_ns()
         except asyncio.CancelledError:
             raise
         except Exception as err:  # the handler's error goes to every waiter
@@ -154,12 +171,11 @@ class WatchedQuery:
                 if not future.done():
                     future.set_result(reply)
 
-    def _at(self, index: int | None) -> web.Request:
-        """The template request: a blocking read at ``index``, or a plain one for None."""
-        pairs = list(self._pairs)
-        if index is not None:
-            # as long as allowed: the waiters' own timers end their waits
-            pairs += [("index", str(index)), ("wait", f"{max_query_time_ns() // 1_000_000}ms")]
+    def _at(self, index: int, wait_ns: int) -> web.Request:
+        """The template request as a blocking read past ``index`` for ``wait_ns``."""
+        pairs = [*self._pairs, ("index", str(index))]
+        if wait_ns > 0:
+            pairs.append(("wait", f"{wait_ns}ns"))
         return _copy(self._template, urlencode(pairs))
 
 

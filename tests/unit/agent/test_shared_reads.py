@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from types import SimpleNamespace
 
 import pytest
 
 from proconsul.agent.http.shared_reads import shared
 from proconsul.lib import httpserver as web
+from proconsul.lib.duration import parse_duration
 from proconsul.lib.httpserver.message import Headers
 
 
@@ -27,8 +29,11 @@ class FakeState:
             raise ValueError("broken")
         text = request.query.get("index", "0")
         wanted = int(text) if text.isascii() and text.isdigit() else 0  # else a 400, really
+        wait = parse_duration(request.query["wait"]) / 1e9 if "wait" in request.query else 60
         async with self.changed:
-            await self.changed.wait_for(lambda: not wanted or self.index > wanted)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.changed.wait_for(lambda: not wanted or self.index > wanted), wait)
         return web.Response(body=f'{{"at":{self.index}}}'.encode(),
                             headers={"X-Consul-Index": str(self.index)})
 
@@ -58,7 +63,7 @@ async def test_waiters_share_one_evaluation_and_one_reply(app):
     serve = shared(state.handler)
     waiters = [asyncio.create_task(serve(request("index=5&wait=10s", app))) for _ in range(300)]
     await settle()
-    assert state.runs == [None, "5"]  # one plain read, one blocking read for all of them
+    assert state.runs == ["5"]  # one blocking read for all of them
     await state.write()
     replies = await asyncio.gather(*waiters)
     assert all(r is replies[0] for r in replies) and replies[0].body == b'{"at":6}'
@@ -70,10 +75,17 @@ async def test_a_late_waiter_gets_the_last_reply_at_once(app):
     serve = shared(state.handler)
     parked = asyncio.create_task(serve(request("index=5", app)))
     await settle()
-    behind = await serve(request("index=3", app))  # behind the group's index: no wait
-    assert behind.body == b'{"at":5}' and len(state.runs) == 2
+    behind = await serve(request("index=3", app))  # behind the running read: its own read
+    assert behind.body == b'{"at":5}' and state.runs == ["5", "3"]
+    ahead = asyncio.create_task(serve(request("index=6", app)))
+    await settle()
     await state.write()
     assert (await parked).body == b'{"at":6}'
+    await settle()
+    late = await serve(request("index=4", app))  # behind the group's last reply: that reply
+    assert late.body == b'{"at":6}' and state.runs == ["5", "3", "6"]
+    await state.write()
+    assert (await ahead).body == b'{"at":7}'
 
 
 async def test_tokens_and_queries_do_not_share(app):
@@ -88,11 +100,17 @@ async def test_tokens_and_queries_do_not_share(app):
     assert len({id(r) for r in replies}) == 3
 
 
-async def test_a_timed_out_waiter_gets_the_last_evaluation(app):
+async def test_timed_out_waiters_get_a_read_as_of_their_wait(app):
     state = FakeState()
     serve = shared(state.handler)
-    reply = await serve(request("index=5&wait=20ms", app))
-    assert reply.headers["X-Consul-Index"] == "5"
+    first = asyncio.create_task(serve(request("index=5&wait=10s", app)))
+    await settle()
+    joined = await serve(request("index=5&wait=20ms", app))  # before any reply: a plain read
+    assert joined.headers["X-Consul-Index"] == "5" and state.runs == ["5", None]
+    await state.write()
+    assert (await first).headers["X-Consul-Index"] == "6"
+    alone = await serve(request("index=6&wait=20ms", app))  # the first waiter's own read
+    assert alone.headers["X-Consul-Index"] == "6" and state.runs == ["5", None, "6"]
 
 
 async def test_the_evaluation_stops_when_its_waiters_leave(app):
@@ -112,7 +130,7 @@ async def test_an_error_reaches_every_waiter(app):
     serve = shared(state.handler)
     results = await asyncio.gather(*(serve(request("index=5", app)) for _ in range(3)),
                                    return_exceptions=True)
-    assert all(isinstance(r, ValueError) for r in results) and state.runs == [None]
+    assert all(isinstance(r, ValueError) for r in results) and state.runs == ["5"]
 
 
 async def test_plain_reads_and_odd_indexes_go_to_the_handler(app):
