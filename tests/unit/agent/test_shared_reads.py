@@ -22,6 +22,7 @@ class FakeState:
         self.runs: list[str | None] = []
         self.changed = asyncio.Condition()
         self.fail = False
+        self.generation = 0  # moved by a restore, which wakes blocked reads
 
     async def handler(self, request: web.Request) -> web.Response:
         self.runs.append(request.query.get("index"))
@@ -30,12 +31,19 @@ class FakeState:
         text = request.query.get("index", "0")
         wanted = int(text) if text.isascii() and text.isdigit() else 0  # else a 400, really
         wait = parse_duration(request.query["wait"]) / 1e9 if "wait" in request.query else 60
+        generation = self.generation
         async with self.changed:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self.changed.wait_for(lambda: not wanted or self.index > wanted), wait)
+                await asyncio.wait_for(self.changed.wait_for(
+                    lambda: not wanted or self.index > wanted or self.generation != generation),
+                    wait)
         return web.Response(body=f'{{"at":{self.index}}}'.encode(),
                             headers={"X-Consul-Index": str(self.index)})
+
+    async def restore(self, index: int) -> None:
+        async with self.changed:
+            self.index, self.generation = index, self.generation + 1
+            self.changed.notify_all()
 
     async def write(self) -> None:
         async with self.changed:
@@ -146,3 +154,13 @@ async def test_plain_reads_and_odd_indexes_go_to_the_handler(app):
         else:
             await serve(request(query, app))
         assert len(state.runs) == 1, query
+
+
+async def test_a_restore_wakes_every_waiter_with_the_lower_index(app):
+    state = FakeState()
+    serve = shared(state.handler)
+    waiters = [asyncio.create_task(serve(request("index=5&wait=60s", app))) for _ in range(3)]
+    await settle()
+    await state.restore(3)
+    replies = await asyncio.wait_for(asyncio.gather(*waiters), 5)  # not at their wait's end
+    assert [r.headers["X-Consul-Index"] for r in replies] == ["3"] * 3
