@@ -27,6 +27,16 @@ def set_query_times(default: float, maximum: float) -> None:
     _query_times[:] = [int(default * 1e9), int(maximum * 1e9)]
 
 
+def max_query_time_ns() -> int:
+    """The longest a blocking query may wait (max_query_time)."""
+    return _query_times[1]
+
+
+def wait_seconds(max_query_time_ns: int) -> float:
+    """How long a blocking query with this ``?wait`` waits at least (before its jitter)."""
+    return _wait_ns(max_query_time_ns) / 1e9
+
+
 def _wait_ns(max_query_time_ns: int) -> int:
     default, maximum = _query_times
     return min(max_query_time_ns if max_query_time_ns > 0 else default, maximum)

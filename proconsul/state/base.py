@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from proconsul.state.read_cache import ReadCache
 from proconsul.state.table import Table, UndoLog
 from proconsul.state.watch import WatchRegistry
 from proconsul.structs.operator import AutopilotConfig
@@ -91,6 +92,7 @@ class StoreBase:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.watches = WatchRegistry()
+        self.read_cache = ReadCache(self.watches)
         self.indexes: dict[str, int] = {}
         self.nodes = Table("nodes", lambda n: lower(n.Node), {"id": lambda n: n.ID.lower() or None})
         self.services = Table(

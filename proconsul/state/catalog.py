@@ -272,6 +272,48 @@ class CatalogMixin(StoreBase):
         index = self.max_index("services", "nodes") if node_meta else self.max_index("services")
         return index, rows
 
+    def shared_nodes(self, ws: WatchSet | None) -> tuple[int, list[Node]]:
+        """:meth:`list_nodes` without filters, the list kept until a node changes
+        (shared: callers must not change it)."""
+        rows = self.read_cache.get(("nodes",), ws, lambda inner: self.list_nodes(inner)[1])
+        return self.max_index("nodes"), rows
+
+    def service_tags(self, ws: WatchSet | None) -> tuple[int, dict[str, list[str]]]:
+        """Service name -> its instances' tags (each once, in instance order), for
+        every service: the view ``catalog/services`` answers without node-meta filters.
+
+        Kept until a service changes, rebuilt from per-name entries of which only
+        the changed names are recomputed (shared: callers must not change it)."""
+
+        def view(inner: WatchSet) -> dict[str, list[str]]:
+            inner.add(("rows", "services"))
+            tags: dict[str, list[str]] = {}
+            for name in sorted(self.services.values_of("name")):
+                tags.update(self.read_cache.get(("service_tags", name), None,
+                                                lambda inner, name=name: self._tags_of(inner, name)))
+            return tags
+
+        return self.max_index("services"), self.read_cache.get(("service_tags",), ws, view)
+
+    def _tags_of(self, ws: WatchSet, name: str) -> dict[str, list[str]]:
+        """Tags by exact service name of the instances whose lower-cased name is ``name``."""
+        ws.add(("service_rows", name))
+        by_name: dict[str, list[str]] = {}
+        for stored in self.services.by("name", name):
+            tags = by_name.setdefault(stored.Service.Service, [])
+            for tag in stored.Service.Tags or ():
+                if tag not in tags:
+                    tags.append(tag)
+        return by_name
+
+    def shared_check_service_nodes(self, ws: WatchSet | None, name: str
+                                   ) -> tuple[int, list[CheckServiceNode]]:
+        """:meth:`check_service_nodes` without filters, the rows kept until the
+        service's instances, checks or nodes change (shared: callers must not change it)."""
+        rows = self.read_cache.get(("check_service_nodes", lower(name)), ws,
+                                   lambda inner: self.check_service_nodes(inner, name)[1])
+        return self.service_index(name, checks=True), rows
+
     def service_index(self, name: str, checks: bool = False, exists: bool | None = None) -> int:
         """Consul's per-service index: unrelated services never move it.
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any
 
 from sortedcontainers import SortedDict
 
 IndexFn = Callable[[Any], Hashable | None]
+
+SORTED_MIN = 16  # index entries with at least this many rows keep them sorted
 
 
 class UndoLog:
@@ -30,7 +33,9 @@ class Table:
     """Rows keyed by a primary key, with non-unique secondary indexes.
 
     Rows are treated as immutable: an update inserts a new row object. With
-    ``ordered=True`` the primary keys are kept sorted, for prefix scans.
+    ``ordered=True`` the primary keys are kept sorted, for prefix scans. An index
+    entry with many rows (a service's instances) keeps them in primary-key order
+    once read, updated in place by each write, so a lookup costs a copy, not a sort.
     """
 
     def __init__(self, name: str, primary: IndexFn, indexes: dict[str, IndexFn] | None = None,
@@ -40,6 +45,9 @@ class Table:
         self._index_fns = indexes or {}
         self._rows: dict | SortedDict = SortedDict() if ordered else {}
         self._indexes: dict[str, dict[Hashable, set[Hashable]]] = {n: {} for n in self._index_fns}
+        # index -> value -> (sorted primary keys, their rows), for big entries once read
+        self._sorted: dict[str, dict[Hashable, tuple[list, list]]] = {
+            n: {} for n in self._index_fns}
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -59,7 +67,21 @@ class Table:
         if not keys:
             return []
         rows = self._rows
-        return [rows[k] for k in sorted(keys)] if len(keys) > 1 else [rows[next(iter(keys))]]
+        if len(keys) == 1:
+            return [rows[next(iter(keys))]]
+        kept = self._sorted[index].get(value)
+        if kept is not None:
+            return list(kept[1])
+        order = sorted(keys)
+        found = [rows[k] for k in order]
+        if len(order) >= SORTED_MIN:
+            self._sorted[index][value] = (order, found)
+            return list(found)
+        return found
+
+    def values_of(self, index: str) -> Iterator[Hashable]:
+        """The values ``index`` has rows for."""
+        return iter(self._indexes[index])
 
     def has(self, index: str, value: Hashable) -> bool:
         return bool(self._indexes[index].get(value))
@@ -105,20 +127,48 @@ class Table:
         self._rows.clear()
         for index in self._indexes.values():
             index.clear()
+        for kept in self._sorted.values():
+            kept.clear()
 
     def _store(self, key: Hashable, old: Any, new: Any) -> None:
         for name, fn in self._index_fns.items():
             index = self._indexes[name]
             old_value = fn(old) if old is not None else None
             new_value = fn(new) if new is not None else None
+            kept = self._sorted[name]
             if old is not None and old_value is not None and old_value != new_value:
                 keys = index[old_value]
                 keys.discard(key)
                 if not keys:
                     del index[old_value]
+                if old_value in kept:
+                    _unsort(kept, old_value, key)
             if new_value is not None:
                 index.setdefault(new_value, set()).add(key)
+                if new_value in kept:
+                    _sort_in(kept[new_value], key, new)
         if new is None:
             self._rows.pop(key, None)
         else:
             self._rows[key] = new
+
+
+def _sort_in(kept: tuple[list, list], key: Hashable, row: Any) -> None:
+    """Put ``row`` in its place in a sorted index entry (replacing its old version)."""
+    keys, rows = kept
+    at = bisect_left(keys, key)
+    if at < len(keys) and keys[at] == key:
+        rows[at] = row
+    else:
+        keys.insert(at, key)
+        rows.insert(at, row)
+
+
+def _unsort(kept: dict[Hashable, tuple[list, list]], value: Hashable, key: Hashable) -> None:
+    """Take ``key`` out of the sorted entry ``value``; drop the entry when it gets small."""
+    keys, rows = kept[value]
+    at = bisect_left(keys, key)
+    if at < len(keys) and keys[at] == key:
+        del keys[at], rows[at]
+    if len(keys) < SORTED_MIN:
+        del kept[value]

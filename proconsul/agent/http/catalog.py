@@ -15,7 +15,8 @@ from proconsul.agent.cache import (
 from proconsul.agent.http.cached import cached_rpc, set_cache_meta
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.params import datacenter, node_meta, query_options, token
-from proconsul.agent.http.reply import json_reply
+from proconsul.agent.http.reply import json_reply, shared_json_reply
+from proconsul.agent.http.shared_reads import shared
 from proconsul.lib import httpserver as web
 from proconsul.structs.catalog import DeregisterRequest, NodeServiceList, RegisterRequest
 from proconsul.structs.errors import BadRequest
@@ -82,14 +83,14 @@ async def nodes(request: web.Request) -> web.Response:
     req = query_options(request, DCSpecificRequest(Datacenter=datacenter(request),
                                                    NodeMetaFilters=node_meta(request.query)))
     reply = await request.app["agent"].rpc("Catalog.ListNodes", req)
-    return json_reply(request, reply.Nodes, meta=reply)
+    return shared_json_reply(request, reply.Nodes, reply)
 
 
 async def services(request: web.Request) -> web.Response:
     req = query_options(request, DCSpecificRequest(Datacenter=datacenter(request),
                                                    NodeMetaFilters=node_meta(request.query)))
     reply, cached = await cached_rpc(request, LIST_SERVICES, req)
-    return set_cache_meta(json_reply(request, reply.Services, meta=reply), cached)
+    return set_cache_meta(shared_json_reply(request, reply.Services, reply), cached)
 
 
 def service_request(request: web.Request) -> ServiceSpecificRequest:
@@ -172,9 +173,9 @@ def add_routes(router: web.Router) -> None:
     router.add_put("/v1/catalog/register", register)
     router.add_put("/v1/catalog/deregister", deregister)
     router.add_get("/v1/catalog/datacenters", datacenters)
-    router.add_get("/v1/catalog/nodes", nodes)
-    router.add_get("/v1/catalog/services", services)
-    router.add_get("/v1/catalog/service/{service:.*}", service)
+    router.add_get("/v1/catalog/nodes", shared(nodes))
+    router.add_get("/v1/catalog/services", shared(services))
+    router.add_get("/v1/catalog/service/{service:.*}", shared(service))
     router.add_get("/v1/catalog/node/{node:.*}", node)
     router.add_get("/v1/catalog/node-services/{node:.*}", node_services)
     router.add_get("/v1/catalog/connect/{service:.*}", connect)

@@ -8,9 +8,10 @@ from proconsul.agent.cache import HealthServices
 from proconsul.agent.http.cached import cached_rpc, set_cache_meta
 from proconsul.agent.http.catalog import node_request, service_request
 from proconsul.agent.http.params import datacenter, flag, node_meta, query_options
-from proconsul.agent.http.reply import json_reply
+from proconsul.agent.http.reply import json_reply, shared_json_reply
+from proconsul.agent.http.shared_reads import shared
 from proconsul.lib import httpserver as web
-from proconsul.structs.catalog import HEALTH_PASSING
+from proconsul.structs.catalog import HEALTH_PASSING, CheckServiceNode
 from proconsul.structs.errors import BadRequest
 from proconsul.structs.requests import ChecksInStateRequest, ServiceSpecificRequest
 
@@ -57,18 +58,26 @@ async def _service_nodes(request: web.Request, req: ServiceSpecificRequest) -> w
     except BadRequest:
         raise BadRequest("Invalid value for ?passing") from None
     reply, cached = await cached_rpc(request, HEALTH_SERVICES, req)
-    nodes = reply.Nodes
-    if passing:
-        nodes = [n for n in nodes if all(c.Status == HEALTH_PASSING for c in n.Checks)]
-    nodes = [n if n.Service.Tags is not None
-             else replace(n, Service=replace(n.Service, Tags=[])) for n in nodes]
-    return set_cache_meta(json_reply(request, nodes, meta=reply), cached)
+    response = shared_json_reply(request, reply.Nodes, reply,
+                                 _passing_nodes if passing else _nodes, passing)
+    return set_cache_meta(response, cached)
+
+
+def _nodes(nodes: list[CheckServiceNode]) -> list[CheckServiceNode]:
+    """Instances as Consul lists them: a service without tags has ``Tags: []``."""
+    return [n if n.Service.Tags is not None
+            else replace(n, Service=replace(n.Service, Tags=[])) for n in nodes]
+
+
+def _passing_nodes(nodes: list[CheckServiceNode]) -> list[CheckServiceNode]:
+    """``?passing``: the instances whose checks all pass."""
+    return _nodes([n for n in nodes if all(c.Status == HEALTH_PASSING for c in n.Checks)])
 
 
 def add_routes(router: web.Router) -> None:
-    router.add_get("/v1/health/node/{node:.*}", node_checks)
-    router.add_get("/v1/health/checks/{service:.*}", service_checks)
-    router.add_get("/v1/health/state/{state:.*}", checks_in_state)
-    router.add_get("/v1/health/service/{service:.*}", service_nodes)
+    router.add_get("/v1/health/node/{node:.*}", shared(node_checks))
+    router.add_get("/v1/health/checks/{service:.*}", shared(service_checks))
+    router.add_get("/v1/health/state/{state:.*}", shared(checks_in_state))
+    router.add_get("/v1/health/service/{service:.*}", shared(service_nodes))
     router.add_get("/v1/health/connect/{service:.*}", connect_nodes)
     router.add_get("/v1/health/ingress/{service:.*}", ingress_nodes)

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 from proconsul.agent.http.params import datacenter, query_options, set_meta, token, uint
 from proconsul.agent.http.reply import empty_reply, json_reply
+from proconsul.agent.http.shared_reads import shared
 from proconsul.lib import httpserver as web
 from proconsul.structs.errors import BadRequest, TooLarge
 from proconsul.structs.kv import DirEntry, KVOp, KVSRequest
@@ -104,7 +105,8 @@ async def delete(request: web.Request) -> web.Response:
 
 
 def add_routes(router: web.Router) -> None:
+    shared_get = shared(get)
     for path in ("/v1/kv/{key:.*}", "/v1/kv"):
-        router.add_get(path, get, allow_head=False)
+        router.add_get(path, shared_get, allow_head=False)
         router.add_put(path, put)
         router.add_delete(path, delete)

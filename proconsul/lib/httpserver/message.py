@@ -180,10 +180,23 @@ def encode_head(status: int, headers: dict[str, str], length: int | None,
     return "".join(parts).encode("utf-8", "surrogateescape")
 
 
+BIG_BODY = 64 << 10  # bodies this big are sent after the head, not copied behind it
+
+
 def encode_response(response: Response, keep_alive: bool, head_only: bool = False) -> bytes:
     """The whole reply as bytes (no body under HEAD, Content-Length kept)."""
+    head, body = encode_response_parts(response, keep_alive, head_only)
+    return head + body if body else head
+
+
+def encode_response_parts(response: Response, keep_alive: bool,
+                          head_only: bool = False) -> tuple[bytes, bytes]:
+    """The reply as head and body; a small body comes joined to the head (one buffer),
+    a big one apart (no copy of it: many replies may share one body)."""
     status, body = response.status, response.body
     if status < 200 or status in (204, 304):
-        return encode_head(status, response.headers, None, keep_alive)
+        return encode_head(status, response.headers, None, keep_alive), b""
     head = encode_head(status, response.headers, len(body), keep_alive)
-    return head if head_only or not body else head + body
+    if head_only or not body:
+        return head, b""
+    return (head, body) if len(body) >= BIG_BODY else (head + body, b"")

@@ -116,6 +116,10 @@ class Catalog:
     async def ListNodes(self, req: DCSpecificRequest) -> IndexedNodes:
         keep = ResultFilter(req.Filter, Node)
         ident = self.server.authz.resolve(req.Token)
+        if not (req.Filter or req.NodeMetaFilters):  # the list shared until a node changes
+            return await self.server.read_into(
+                req, IndexedNodes(), "Nodes", self.server.store.shared_nodes, None,
+                lambda rows, reply: acl_filter.nodes(ident, rows, reply))
         return await self.server.read_into(
             req, IndexedNodes(), "Nodes",
             lambda ws: self.server.store.list_nodes(ws, req.NodeMetaFilters), keep.apply,
@@ -124,6 +128,10 @@ class Catalog:
     async def ListServices(self, req: DCSpecificRequest) -> IndexedServices:
         keep = ResultFilter(req.Filter, ServiceNode)
         ident = self.server.authz.resolve(req.Token)
+        if not (req.Filter or req.NodeMetaFilters):  # the store's name -> tags view
+            return await self.server.read_into(
+                req, IndexedServices(), "Services", self.server.store.service_tags, None,
+                lambda services, reply: acl_filter.services(ident, services, reply))
 
         def by_name(rows: list[ServiceNode]) -> dict[str, list[str]]:
             services: dict[str, list[str]] = {}

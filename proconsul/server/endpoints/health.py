@@ -73,6 +73,15 @@ class Health:
                 index, rows = store.check_ingress_service_nodes(ws, req.ServiceName,
                                                                 req.NodeMetaFilters)
                 return index, rows if may_read else []
+        elif not (req.TagFilter or req.NodeMetaFilters or req.ServiceKind is not None
+                  or req.Filter or req.Source):
+            # the hot read: rows shared with every reader until the service changes
+            reply = await self.server.read_into(
+                req, IndexedCheckServiceNodes(), "Nodes",
+                lambda ws: store.shared_check_service_nodes(ws, req.ServiceName), None,
+                lambda rows, reply: acl_filter.check_service_nodes(ident, rows, reply))
+            count_service_query("health", req.ServiceName, not reply.Nodes)
+            return reply
         else:
             tags = req.ServiceTags if req.TagFilter else None
 

@@ -16,6 +16,7 @@ from proconsul.lib.httpserver import (
     Response,
     Router,
     StreamResponse,
+    protocol,
 )
 
 
@@ -412,3 +413,32 @@ async def test_a_spooled_body_goes_to_a_file_past_the_limit_and_is_closed_after(
     await client.close()  # cut short: the spooled file is closed with the connection
     await asyncio.wait_for(files[-1].closed_event.wait(), 5)
     assert len(files) == 3 and files[-1].size == 7
+
+
+async def test_a_burst_of_replies_leaves_before_the_last_is_made(serve):
+    """Replies made in one loop turn are sent once MAX_UNFLUSHED connections wait, not
+    all at its end (blocking queries woken together: the first must not wait for the last)."""
+    loop = asyncio.get_running_loop()
+    gate, all_waiting = loop.create_future(), asyncio.Event()
+    waiting: list[int] = []
+    unsent_before: list[int] = []
+    clients_n = protocol.MAX_UNFLUSHED * 2 + 10
+
+    async def handler(request: Request) -> Response:
+        waiting.append(1)
+        if len(waiting) == clients_n:
+            all_waiting.set()
+        await gate
+        unsent_before.append(len(server._unflushed))
+        return Response(body=b"ok")
+
+    server = await serve(handler)
+    clients = [await Client.connect(server.port) for _ in range(clients_n)]
+    for client in clients:
+        client.send(b"GET / HTTP/1.1\r\n\r\n")
+    await all_waiting.wait()
+    gate.set_result(None)  # every handler goes on in the same loop turn
+    assert [(await c.reply())[2] for c in clients] == [b"ok"] * clients_n
+    assert max(unsent_before) < protocol.MAX_UNFLUSHED
+    for client in clients:
+        await client.close()
