@@ -57,6 +57,7 @@ SUPPORTED = frozenset({
     "acl_agent_master_token", "acl_agent_token", "acl_token", "acl_master_token",
     "acl_replication_token", "acl_default_policy", "acl_down_policy", "acl_ttl",
     "acl_enable_key_list_policy", "acl_datacenter", "acl_enforce_version_8",
+    "ports.grpc", "ports.grpc_tls", "addresses.grpc", "addresses.grpc_tls", "tls.grpc",
 })
 
 # Values that ask for exactly what Proconsul does anyway: no warning.

@@ -1,0 +1,63 @@
+"""The agent-cache reads proxycfg watches: each returns ``(value, index)`` and blocks on the index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from proconsul.agent.cache import Cache, HealthServices
+from proconsul.agent.cache.connect_ca import ConnectCALeaf, ConnectCARoots, LeafCertRequest
+from proconsul.agent.cache.types import CacheType
+from proconsul.structs.config_entry_rpc import ConfigEntryQuery, DiscoveryChainRequest
+from proconsul.structs.requests import DCSpecificRequest, ServiceSpecificRequest
+
+INTENTIONS_KIND = "service-intentions"
+
+
+class ConfigEntriesList(CacheType):
+    name = "config-entries"
+    rpc_method = "ConfigEntry.List"
+
+
+class CompiledDiscoveryChain(CacheType):
+    name = "compiled-discovery-chain"
+    rpc_method = "DiscoveryChain.Get"
+
+
+ROOTS, HEALTH = ConnectCARoots(), HealthServices()
+ENTRIES, CHAIN = ConfigEntriesList(), CompiledDiscoveryChain()
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Fetches for each kind of datum, through one agent's cache."""
+
+    cache: Cache
+    leaf: ConnectCALeaf
+    datacenter: str
+
+    async def roots(self, token: str, index: int):
+        r = await self.cache.get(ROOTS, DCSpecificRequest(
+            Datacenter=self.datacenter, Token=token, MinQueryIndex=index))
+        return r.value, r.index
+
+    async def leaf_cert(self, service: str, token: str, index: int):
+        r = await self.cache.get(self.leaf, LeafCertRequest(
+            Datacenter=self.datacenter, Service=service, Token=token, MinQueryIndex=index))
+        return r.value.cert, r.index
+
+    async def intentions(self, token: str, index: int):
+        r = await self.cache.get(ENTRIES, ConfigEntryQuery(
+            Datacenter=self.datacenter, Kind=INTENTIONS_KIND, Token=token, MinQueryIndex=index))
+        return r.value.Entries, r.index
+
+    async def chain(self, name: str, datacenter: str, token: str, index: int):
+        r = await self.cache.get(CHAIN, DiscoveryChainRequest(
+            Datacenter=self.datacenter, Name=name, EvaluateInDatacenter=datacenter,
+            Token=token, MinQueryIndex=index))
+        return r.value.Chain, r.index
+
+    async def health(self, service: str, datacenter: str, token: str, index: int):
+        r = await self.cache.get(HEALTH, ServiceSpecificRequest(
+            Datacenter=datacenter, ServiceName=service, Connect=True, Token=token,
+            MinQueryIndex=index))
+        return r.value.Nodes, r.index
