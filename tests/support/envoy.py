@@ -70,7 +70,10 @@ class EnvoyGroup:
             [sys.executable, "-m", "proconsul", "connect", "envoy", *args,
              "-admin-bind", f"{host}:{admin_port}",
              "-grpc-addr", f"http://{agent.host}:{agent.grpc_port}",
-             "--", "--concurrency", "1", "--log-level", "info"],
+             # a listener update (new RBAC rules) drains connections on the old filter
+             # chain at once, not gradually over Envoy's default ten minutes
+             "--", "--concurrency", "1", "--log-level", "info", "--disable-hot-restart",
+             "--drain-time-s", "1", "--drain-strategy", "immediate"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**cli_env(agent), "PATH": os.path.dirname(sys.executable) + os.pathsep
                  + os.environ.get("PATH", "")})

@@ -67,7 +67,7 @@ class Mesh:
         self.agent.stop()
 
 
-def start_mesh(protocol: str = "tcp") -> Mesh:
+def start_mesh(protocol: str = "tcp", api_meta: dict[str, str] | None = None) -> Mesh:
     """``api`` (protocol ``protocol``) and ``web`` → api, each with an Envoy; traffic flows."""
     agent = start_agent()
     mesh = Mesh(agent, EnvoyGroup())
@@ -78,7 +78,7 @@ def start_mesh(protocol: str = "tcp") -> Mesh:
             mesh.config_entry({"Kind": "service-defaults", "Name": "api",
                                "Protocol": protocol})
         mesh.web_upstream = free_port(agent.host)
-        mesh.register_app("api", "api")
+        mesh.register_app("api", "api", meta=api_meta)
         mesh.register_app("web", "web", upstreams=[{
             "DestinationName": "api", "LocalBindAddress": agent.host,
             "LocalBindPort": mesh.web_upstream}])

@@ -25,7 +25,7 @@ def target_cluster(chain: CompiledDiscoveryChain, target_id: str) -> str:
 
 def route_config(name: str, chain: CompiledDiscoveryChain) -> dict[str, Any]:
     """The ``RouteConfiguration`` of an HTTP-like upstream, named by its upstream ID."""
-    return {"name": name, "validate_clusters": True, "virtual_hosts": [
+    return {"name": name, "virtual_hosts": [
         {"name": name, "domains": ["*"], "routes": chain_routes(chain)}]}
 
 
