@@ -98,7 +98,7 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
             try:
                 resources = sidecar.build(snap, watcher.take())
             except (ValueError, KeyError, AttributeError, TypeError) as err:
-                log.error("xds: failed to generate resources for proxy %s: %s",
+                log.error("failed to generate resources for proxy %s: %s",
                           state.proxy_id, err)
                 continue
             for type_url, by_name in resources.items():
@@ -118,7 +118,7 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
     def _take(self, session, req, proxy_id: str) -> None:
         nack = session.on_request(req)
         if nack is not None:
-            log.error("xds: got error response from envoy proxy %s for %s (nonce %s): %s",
+            log.error("got error response from envoy proxy %s for %s (nonce %s): %s",
                       proxy_id, nack.type_url, nack.nonce, nack.message)
             metrics.incr_counter(NACK_METRIC, 1.0, {"type": nack.type_url.rsplit(".", 1)[-1]})
             self.nacks = [*self.nacks[-99:], (proxy_id, nack.type_url, nack.message)]

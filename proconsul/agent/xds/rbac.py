@@ -22,8 +22,10 @@ WILDCARD = "*"
 
 def intentions_for(entries: list[dict[str, Any]], destination: str) -> list:
     """The intentions whose destination covers ``destination``, highest precedence first."""
-    [hits] = match(all_intentions(load(raw) for raw in entries), MATCH_DESTINATION,
-                   [("default", destination)])
+    intentions = all_intentions(load(raw) for raw in entries)
+    for ixn in intentions:
+        ixn.update_precedence()
+    [hits] = match(intentions, MATCH_DESTINATION, [("default", destination)])
     return hits
 
 
@@ -35,10 +37,19 @@ def principal(ixn, trust_domain: str) -> dict[str, Any]:
     return {"authenticated": {"principal_name": {"safe_regex": {"regex": regex}}}}
 
 
-def _excluding(who: dict[str, Any], higher: list[dict[str, Any]]) -> dict[str, Any]:
-    if not higher:
+def _covers(wide, narrow) -> bool:
+    """Whether ``wide``'s source matches every source ``narrow``'s does (and more)."""
+    return (wide.SourceNS in (WILDCARD, narrow.SourceNS)
+            and wide.SourceName in (WILDCARD, narrow.SourceName)
+            and (wide.SourceNS, wide.SourceName) != (narrow.SourceNS, narrow.SourceName))
+
+
+def _excluding(ixn, who: dict[str, Any], higher: list) -> dict[str, Any]:
+    """``who`` minus the sources of higher-precedence intentions it overlaps."""
+    overlapped = [p for other, p in higher if _covers(ixn, other)]
+    if not overlapped:
         return who
-    return {"and_ids": {"ids": [who, *({"not_id": h} for h in higher)]}}
+    return {"and_ids": {"ids": [who, *({"not_id": p} for p in overlapped)]}}
 
 
 def network_rules(intentions: list, trust_domain: str, default_allow: bool) -> dict[str, Any]:
@@ -49,9 +60,9 @@ def network_rules(intentions: list, trust_domain: str, default_allow: bool) -> d
         who = principal(ixn, trust_domain)
         action = "deny" if ixn.Permissions else ixn.Action
         if action == wanted:
-            principals.append(_excluding(who, higher))
+            principals.append(_excluding(ixn, who, higher))
         else:
-            higher.append(who)
+            higher.append((ixn, who))
     rules: dict[str, Any] = {"action": "DENY"} if default_allow else {}
     if principals:
         rules["policies"] = {"consul-intentions-layer4": {
@@ -69,12 +80,12 @@ def http_rules(intentions: list, trust_domain: str, default_allow: bool) -> dict
             perms = _permissions(ixn.Permissions, wanted)
             if perms:
                 policies[f"consul-intentions-layer7-{len(policies)}"] = {
-                    "permissions": perms, "principals": [_excluding(who, higher)]}
-            higher.append(who)
+                    "permissions": perms, "principals": [_excluding(ixn, who, higher)]}
+            higher.append((ixn, who))
         elif ixn.Action == wanted:
-            l4.append(_excluding(who, higher))
+            l4.append(_excluding(ixn, who, higher))
         else:
-            higher.append(who)
+            higher.append((ixn, who))
     if l4:
         policies["consul-intentions-layer4"] = {"permissions": [{"any": True}],
                                                 "principals": l4}
