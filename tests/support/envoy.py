@@ -56,6 +56,12 @@ class Envoy:
         self.process.wait(10)
 
 
+# One worker; a listener update (new RBAC rules) drains connections on the old filter chain
+# at once, not gradually over Envoy's default ten minutes.
+ENVOY_ARGS = ["--concurrency", "1", "--log-level", "info", "--disable-hot-restart",
+              "--drain-time-s", "1", "--drain-strategy", "immediate"]
+
+
 class EnvoyGroup:
     """The Envoys of one test: started through the CLI, all killed by :meth:`stop_all`."""
 
@@ -64,19 +70,32 @@ class EnvoyGroup:
 
     def start(self, agent: AgentProcess, *args: str, host: str | None = None,
               timeout: float = 30) -> Envoy:
+        """``proconsul connect envoy ARGS`` against ``agent``'s plaintext gRPC port."""
         host = host or agent.host
         admin_port = free_port(host)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "proconsul", "connect", "envoy", *args,
-             "-admin-bind", f"{host}:{admin_port}",
-             "-grpc-addr", f"http://{agent.host}:{agent.grpc_port}",
-             # a listener update (new RBAC rules) drains connections on the old filter
-             # chain at once, not gradually over Envoy's default ten minutes
-             "--", "--concurrency", "1", "--log-level", "info", "--disable-hot-restart",
-             "--drain-time-s", "1", "--drain-strategy", "immediate"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**cli_env(agent), "PATH": os.path.dirname(sys.executable) + os.pathsep
-                 + os.environ.get("PATH", "")})
+        argv = [sys.executable, "-m", "proconsul", "connect", "envoy", *args,
+                "-admin-bind", f"{host}:{admin_port}",
+                "-grpc-addr", f"http://{agent.host}:{agent.grpc_port}", "--", *ENVOY_ARGS]
+        env = {**cli_env(agent), "PATH": os.path.dirname(sys.executable) + os.pathsep
+               + os.environ.get("PATH", "")}
+        return self._spawn(argv, env, host, admin_port, timeout)
+
+    def start_bootstrap(self, bootstrap: dict, host: str, tmp_path, timeout: float = 30
+                        ) -> Envoy:
+        """Envoy itself with a bootstrap the test made (admin on a fresh port of ``host``)."""
+        admin_port = free_port(host)
+        bootstrap["admin"]["address"]["socket_address"] = {"address": host,
+                                                           "port_value": admin_port}
+        path = tmp_path / f"bootstrap-{admin_port}.json"
+        path.write_text(json.dumps(bootstrap))
+        envoy = os.path.join(os.path.dirname(sys.executable), "envoy")
+        return self._spawn([envoy, "--config-path", str(path), *ENVOY_ARGS], dict(os.environ),
+                           host, admin_port, timeout)
+
+    def _spawn(self, argv: list[str], env: dict[str, str], host: str, admin_port: int,
+               timeout: float) -> Envoy:
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, env=env)
         envoy = Envoy(process, host, admin_port)
         self.started.append(envoy)
 
