@@ -94,6 +94,18 @@ def clusters(snap: ConfigSnapshot) -> list[dict[str, Any]]:
     if snap.protocol in ("http2", "grpc"):
         local["typed_extension_protocol_options"] = HTTP2_OPTIONS
     out = [local]
+    for path in _exposed_paths(snap):
+        port = int(path.get("LocalPathPort") or 0)
+        if port and port != proxy.LocalServicePort and \
+                all(c["name"] != f"exposed_cluster_{port}" for c in out):
+            exposed = {**local, "name": f"exposed_cluster_{port}", "load_assignment": {
+                "cluster_name": f"exposed_cluster_{port}", "endpoints": [{"lb_endpoints": [
+                    {"endpoint": {"address": _address(
+                        proxy.LocalServiceAddress or "127.0.0.1", port)}}]}]}}
+            exposed.pop("typed_extension_protocol_options", None)
+            if path.get("Protocol") == "http2":
+                exposed["typed_extension_protocol_options"] = HTTP2_OPTIONS
+            out.append(exposed)
     seen = set()
     for up in snap.upstreams:
         for target in (up.chain.Targets or {}).values():
@@ -265,19 +277,29 @@ def _upstream_listener(snap: ConfigSnapshot, up: UpstreamSnapshot) -> dict[str, 
             "traffic_direction": "OUTBOUND", "filter_chains": [{"filters": filters}]}
 
 
+def _exposed_paths(snap: ConfigSnapshot) -> list[dict[str, Any]]:
+    return list((snap.service.Proxy.Expose or {}).get("Paths") or ())
+
+
 def _exposed_listeners(snap: ConfigSnapshot) -> list[dict[str, Any]]:
-    """``Expose.Paths``: plain-HTTP listeners for health checkers, one per path."""
+    """``Expose.Paths``: plain-HTTP listeners for health checkers, one per path, to
+    ``local_app`` or to ``exposed_cluster_<port>`` when the path is on another port."""
     out = []
     host = snap.service.Address or "0.0.0.0"
-    for path in (snap.service.Proxy.Expose or {}).get("Paths") or ():
+    for path in _exposed_paths(snap):
         port = int(path.get("ListenerPort") or 0)
+        local_port = int(path.get("LocalPathPort") or 0)
+        cluster = f"exposed_cluster_{local_port}" if local_port and \
+            local_port != snap.service.Proxy.LocalServicePort else "local_app"
         name = re.sub(r"[^A-Za-z0-9]", "", path.get("Path", ""))
-        route = {"match": {"path": path.get("Path", "/")}, "route": {"cluster": "local_app"}}
+        route = {"match": {"path": path.get("Path", "/")}, "route": {"cluster": cluster}}
         hcm = {"stat_prefix": f"exposed_path_{name}",
                "route_config": {"name": f"exposed_path_route_{name}", "virtual_hosts": [
                    {"name": f"exposed_path_vhost_{name}", "domains": ["*"],
                     "routes": [route]}]},
                "http_filters": [ROUTER]}
+        if path.get("Protocol") == "http2":
+            hcm["http2_protocol_options"] = {}
         out.append({"name": f"exposed_path_{name}:{host}:{port}",
                     "address": _address(host, port), "traffic_direction": "INBOUND",
                     "filter_chains": [{"filters": [{
