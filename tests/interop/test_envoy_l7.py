@@ -48,7 +48,9 @@ def test_splitter_sends_about_half_to_each_subset(mesh):
     mesh.config_entry({"Kind": "service-splitter", "Name": "api", "Splits": [
         {"Weight": 50, "ServiceSubset": "v1"}, {"Weight": 50, "ServiceSubset": "v2"}]})
     wait_until(lambda: mesh.get("/x")[1] == "api-v2 /x", 10, what="v2 to get traffic")
-    seen = collections.Counter(mesh.get("/s")[1].split()[0] for _ in range(200))
+    replies = [mesh.get("/s") for _ in range(200)]
+    seen = collections.Counter(body.split()[0] for status, body in replies if status == 200)
+    assert sum(seen.values()) >= 190, replies  # a loaded box may time out a few
     assert set(seen) == {"api", "api-v2"}, seen
     assert 60 <= seen["api"] <= 140, seen
     clusters = [line.split("::")[0] for line in mesh.proxies["web"].admin("/clusters").split()

@@ -32,9 +32,10 @@ def _cds(mesh) -> dict[str, int]:
 
 
 def _nack_count(mesh) -> int:
-    metrics = mesh.agent.get("/v1/agent/metrics").json()
-    return int(sum(c["Count"] for c in metrics["Counters"]
-                   if c["Name"] == "consul.xds.server.nack"))
+    """The consul.xds.server.nack counter's total (Prometheus format: not per interval)."""
+    text = mesh.agent.get("/v1/agent/metrics?format=prometheus").text
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("consul_xds_server_nack")))
 
 
 def test_rejected_config_is_reported_once_and_a_fixed_one_is_sent(mesh):

@@ -149,7 +149,7 @@ class AppServer:
         self.server.server_close()
 
 
-def http_get(host: str, port: int, path: str = "/", timeout: float = 3) -> tuple[int, str]:
+def http_get(host: str, port: int, path: str = "/", timeout: float = 5) -> tuple[int, str]:
     """(status, body); status 0 when the connection fails or is closed without a reply."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:

@@ -47,8 +47,30 @@ def build(snap: ConfigSnapshot, kinds: set[str]) -> Resources:
     return out
 
 
-def _encode(type_url: str, bodies: list[dict[str, Any]]) -> dict[str, Resource]:
-    return {b["name"]: protos.encode(type_url, b["name"], b) for b in bodies}
+def _encode(type_url: str, bodies: list[dict[str, Any] | Resource]) -> dict[str, Resource]:
+    out = {}
+    for body in bodies:
+        r = body if isinstance(body, Resource) else protos.encode(type_url, body["name"], body)
+        out[r.name] = r
+    return out
+
+
+# Resources whose inputs many proxies share (the same upstream, leaf and roots) are
+# encoded once: keyed by the identity of their inputs, which the entry keeps alive.
+_SHARED: dict[tuple, tuple[tuple, Resource]] = {}
+SHARED_MAX = 50_000
+
+
+def _shared(type_url: str, key: tuple, keep: tuple, body) -> Resource:
+    hit = _SHARED.get(key)
+    if hit is not None:
+        return hit[1]
+    if len(_SHARED) >= SHARED_MAX:
+        _SHARED.clear()
+    made = body()
+    resource = protos.encode(type_url, made["name"], made)
+    _SHARED[key] = (keep, resource)
+    return resource
 
 
 # ---- TLS ----------------------------------------------------------------------------
@@ -83,7 +105,7 @@ def _address(host: str, port: int) -> dict[str, Any]:
 # ---- clusters ------------------------------------------------------------------------
 
 
-def clusters(snap: ConfigSnapshot) -> list[dict[str, Any]]:
+def clusters(snap: ConfigSnapshot) -> list[dict[str, Any] | Resource]:
     proxy = snap.service.Proxy
     timeout_ms = int(snap.config.get("local_connect_timeout_ms", 5000))
     local: dict[str, Any] = {
@@ -112,7 +134,11 @@ def clusters(snap: ConfigSnapshot) -> list[dict[str, Any]]:
             if target.SNI in seen:
                 continue
             seen.add(target.SNI)
-            out.append(_upstream_cluster(snap, up, target))
+            timeout = (up.upstream.Config or {}).get("connect_timeout_ms")
+            out.append(_shared(protos.CLUSTER, (
+                "cluster", id(snap.leaf), id(snap.roots), id(target), id(up.chain),
+                snap.datacenter, timeout), (snap.leaf, snap.roots, target, up.chain),
+                lambda up=up, target=target: _upstream_cluster(snap, up, target)))
     return out
 
 
@@ -182,10 +208,14 @@ def _cla(target, nodes: list[CheckServiceNode]) -> Resource:
 # ---- listeners -----------------------------------------------------------------------
 
 
-def listeners(snap: ConfigSnapshot) -> list[dict[str, Any]]:
-    out = [_public_listener(snap)]
+def listeners(snap: ConfigSnapshot) -> list[dict[str, Any] | Resource]:
+    out: list[dict[str, Any] | Resource] = [_public_listener(snap)]
     for up in snap.upstreams:
-        out.append(_upstream_listener(snap, up))
+        u = up.upstream
+        out.append(_shared(protos.LISTENER, (
+            "listener", up.id, u.LocalBindAddress, u.LocalBindPort, u.Datacenter,
+            id(up.chain), snap.datacenter), (up.chain,),
+            lambda up=up: _upstream_listener(snap, up)))
     out += _exposed_listeners(snap)
     return out
 
