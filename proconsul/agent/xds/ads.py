@@ -4,7 +4,8 @@ The first request names the proxy (``node.id`` = its service ID on this
 agent); the stream then watches the proxy's :class:`ProxyState` and sends
 what changed, through the protocol core of its flavour (delta.py, sotw.py).
 An unregistered proxy's stream waits, as in Consul. With ACLs on, the
-``x-consul-token`` metadata needs ``service:write`` on the proxy's destination.
+``x-consul-token`` metadata needs ``service:write`` on the proxy's destination,
+checked before the first send and again before a send five minutes later.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -30,6 +32,7 @@ log = logging.getLogger("agent.xds")
 # token, service name -> raises Forbidden (denied) or ConsulError; None when ACLs are off
 Authorize = Callable[[str, str], Awaitable[None]]
 NACK_METRIC = "consul.xds.server.nack"  # beyond Consul: rejected configs, by type
+AUTH_RECHECK = 300.0  # seconds: the token is checked again before sending after this long
 
 
 class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
@@ -82,7 +85,7 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
 
     async def _send_loop(self, context, session, state: ProxyState, watcher: Watcher,
                          token: str, reader: asyncio.Task) -> None:
-        authorized = False
+        authorized_at: float | None = None
         while True:
             await watcher.event.wait()
             if reader.done():
@@ -92,9 +95,10 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
                 watcher.event.clear()
                 continue
             snap = state.snapshot
-            if not authorized:
+            now = time.monotonic()
+            if authorized_at is None or now - authorized_at > AUTH_RECHECK:
                 await self._authorize(context, token, snap.destination)
-                authorized = True
+                authorized_at = now
             try:
                 resources = sidecar.build(snap, watcher.take())
             except (ValueError, KeyError, AttributeError, TypeError) as err:
