@@ -68,3 +68,20 @@ def test_rejected_config_is_reported_once_and_a_fixed_one_is_sent(mesh):
              "local_app"]
     assert local[0]["connect_timeout"] == "2.500s"
     assert _cds(mesh)["update_rejected"] == before["update_rejected"] + 1
+
+
+def test_proxy_defaults_config_applies_under_the_registration(mesh):
+    _set_proxy_config(mesh, {})
+    mesh.config_entry({"Kind": "proxy-defaults", "Name": "global",
+                       "Config": {"local_connect_timeout_ms": 3000}})
+
+    def local_app_timeout():
+        dump = mesh.proxies["web"].config_dump()
+        return next(c["cluster"]["connect_timeout"] for cfg in dump["configs"]
+                    for c in cfg.get("dynamic_active_clusters", ())
+                    if c["cluster"]["name"] == "local_app")
+
+    wait_until(lambda: local_app_timeout() == "3s", 10, what="proxy-defaults' timeout")
+    _set_proxy_config(mesh, {"local_connect_timeout_ms": 1500})  # the registration wins
+    wait_until(lambda: local_app_timeout() == "1.500s", 10, what="the registration's timeout")
+    assert mesh.get() == (200, "api /")

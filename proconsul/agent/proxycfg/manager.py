@@ -29,7 +29,7 @@ CLUSTERS, ENDPOINTS, LISTENERS, ROUTES = "clusters", "endpoints", "listeners", "
 ALL = frozenset({CLUSTERS, ENDPOINTS, LISTENERS, ROUTES})
 # What a change of each kind of datum can alter.
 AFFECTS = {"roots": ALL, "leaf": frozenset({CLUSTERS, LISTENERS}),
-           "intentions": frozenset({LISTENERS}), "chain": ALL,
+           "intentions": frozenset({LISTENERS}), "chain": ALL, "proxy-defaults": ALL,
            "health": frozenset({ENDPOINTS})}
 
 
@@ -125,6 +125,7 @@ class ProxyState:
         token, dc = reg.token, self.manager.datacenter
         proxy = reg.service.Proxy
         keys: set[Hashable] = {("roots", token), ("intentions", token),
+                               ("proxy-defaults", token),
                                ("leaf", proxy.DestinationServiceName or "", token),
                                ("chain", proxy.DestinationServiceName or "", dc, token)}
         for upstream in proxy.Upstreams or ():
@@ -166,7 +167,9 @@ class ProxyState:
             node_address=self.manager.node_address, default_allow=self.manager.default_allow,
             roots=value(("roots", token)), leaf=value(("leaf", dest, token)),
             intentions=self._datum(("intentions", token)),
-            own_chain=value(("chain", dest, dc, token)), upstreams=upstreams)
+            own_chain=value(("chain", dest, dc, token)), upstreams=upstreams,
+            proxy_defaults=value(("proxy-defaults", token)) or {},
+            defaults_known=self._datum(("proxy-defaults", token)) is not None)
 
 
 def _fetch(sources: Sources, key: tuple):
@@ -177,6 +180,8 @@ def _fetch(sources: Sources, key: tuple):
         return functools.partial(sources.leaf_cert, *args)
     if kind == "intentions":
         return functools.partial(sources.intentions, args[0])
+    if kind == "proxy-defaults":
+        return functools.partial(sources.proxy_defaults, args[0])
     if kind == "chain":
         return functools.partial(sources.chain, *args)
     return functools.partial(sources.health, *args)

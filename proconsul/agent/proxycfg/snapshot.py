@@ -45,6 +45,8 @@ class ConfigSnapshot:
     intentions: Datum | None = None  # service-intentions entries (raw)
     own_chain: CompiledDiscoveryChain | None = None  # the destination's chain: its protocol
     upstreams: list[UpstreamSnapshot] = field(default_factory=list)
+    proxy_defaults: dict[str, Any] = field(default_factory=dict)  # the global entry
+    defaults_known: bool = False  # the proxy-defaults read has answered (entry or none)
 
     @property
     def destination(self) -> str:
@@ -56,7 +58,8 @@ class ConfigSnapshot:
 
     @property
     def config(self) -> dict[str, Any]:
-        return self.service.Proxy.Config or {}
+        """The proxy's ``Config``: proxy-defaults' ``Config`` under the registration's."""
+        return {**(self.proxy_defaults.get("Config") or {}), **(self.service.Proxy.Config or {})}
 
     @property
     def protocol(self) -> str:
@@ -69,4 +72,5 @@ class ConfigSnapshot:
     def ready(self) -> bool:
         return (self.roots is not None and self.leaf is not None
                 and self.intentions is not None and self.own_chain is not None
+                and self.defaults_known
                 and all(u.chain is not None for u in self.upstreams))

@@ -18,13 +18,18 @@ class ConfigEntriesList(CacheType):
     rpc_method = "ConfigEntry.List"
 
 
+class ConfigEntryGet(CacheType):
+    name = "config-entry"
+    rpc_method = "ConfigEntry.Get"
+
+
 class CompiledDiscoveryChain(CacheType):
     name = "compiled-discovery-chain"
     rpc_method = "DiscoveryChain.Get"
 
 
 ROOTS, HEALTH = ConnectCARoots(), HealthServices()
-ENTRIES, CHAIN = ConfigEntriesList(), CompiledDiscoveryChain()
+ENTRIES, ENTRY, CHAIN = ConfigEntriesList(), ConfigEntryGet(), CompiledDiscoveryChain()
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,13 @@ class Sources:
         r = await self.cache.get(ENTRIES, ConfigEntryQuery(
             Datacenter=self.datacenter, Kind=INTENTIONS_KIND, Token=token, MinQueryIndex=index))
         return r.value.Entries, r.index
+
+    async def proxy_defaults(self, token: str, index: int):
+        """The ``proxy-defaults`` entry ``global`` (a dict), or None."""
+        r = await self.cache.get(ENTRY, ConfigEntryQuery(
+            Datacenter=self.datacenter, Kind="proxy-defaults", Name="global", Token=token,
+            MinQueryIndex=index))
+        return r.value.Entry, r.index
 
     async def chain(self, name: str, datacenter: str, token: str, index: int):
         r = await self.cache.get(CHAIN, DiscoveryChainRequest(
