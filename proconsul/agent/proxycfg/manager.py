@@ -24,13 +24,20 @@ from proconsul.agent.proxycfg.snapshot import (
 from proconsul.agent.proxycfg.sources import Sources
 from proconsul.agent.proxycfg.watches import Datum, SharedWatches
 from proconsul.structs.catalog import NodeService
+from proconsul.structs.discovery_chain import (
+    NODE_RESOLVER,
+    CompiledDiscoveryChain,
+    DiscoveryGraphNode,
+    DiscoveryResolver,
+    DiscoveryTarget,
+)
 
 CLUSTERS, ENDPOINTS, LISTENERS, ROUTES = "clusters", "endpoints", "listeners", "routes"
 ALL = frozenset({CLUSTERS, ENDPOINTS, LISTENERS, ROUTES})
 # What a change of each kind of datum can alter.
 AFFECTS = {"roots": ALL, "leaf": frozenset({CLUSTERS, LISTENERS}),
            "intentions": frozenset({LISTENERS}), "chain": ALL, "proxy-defaults": ALL,
-           "health": frozenset({ENDPOINTS})}
+           "health": frozenset({ENDPOINTS}), "query": ALL}
 
 
 class Watcher:
@@ -130,6 +137,7 @@ class ProxyState:
                                ("chain", proxy.DestinationServiceName or "", dc, token)}
         for upstream in proxy.Upstreams or ():
             if upstream.DestinationType == "prepared_query":
+                keys.add(("query", upstream.DestinationName, upstream.Datacenter or dc, token))
                 continue
             key = ("chain", upstream.DestinationName, upstream.Datacenter or dc, token)
             keys.add(key)
@@ -151,9 +159,11 @@ class ProxyState:
             datum = self._datum(key)
             return None if datum is None else datum.value
 
+        roots = value(("roots", token))
         upstreams = []
         for upstream in proxy.Upstreams or ():
             if upstream.DestinationType == "prepared_query":
+                upstreams.append(self._query_upstream(upstream, roots, token))
                 continue
             chain = value(("chain", upstream.DestinationName, upstream.Datacenter or dc, token))
             snap = UpstreamSnapshot(upstream_id(upstream), upstream, chain)
@@ -165,11 +175,34 @@ class ProxyState:
         self.snapshot = ConfigSnapshot(
             proxy_id=self.proxy_id, service=reg.service, datacenter=dc,
             node_address=self.manager.node_address, default_allow=self.manager.default_allow,
-            roots=value(("roots", token)), leaf=value(("leaf", dest, token)),
+            roots=roots, leaf=value(("leaf", dest, token)),
             intentions=self._datum(("intentions", token)),
             own_chain=value(("chain", dest, dc, token)), upstreams=upstreams,
             proxy_defaults=value(("proxy-defaults", token)) or {},
             defaults_known=self._datum(("proxy-defaults", token)) is not None)
+
+    def _query_upstream(self, upstream, roots, token: str) -> UpstreamSnapshot:
+        """A prepared-query upstream as a one-target chain named ``<q>.default.<dc>.query.<td>``."""
+        dc = upstream.Datacenter or self.manager.datacenter
+        snap = UpstreamSnapshot(upstream_id(upstream), upstream)
+        datum = self._datum(("query", upstream.DestinationName, dc, token))
+        if datum is None or roots is None:
+            return snap
+        snap.chain = datum.derive(("chain", roots.TrustDomain), lambda reply: query_chain(
+            upstream.DestinationName, reply.Service, dc, roots.TrustDomain))
+        snap.endpoints[next(iter(snap.chain.Targets))] = datum
+        return snap
+
+
+def query_chain(query: str, service: str, dc: str, trust_domain: str) -> CompiledDiscoveryChain:
+    tid = f"{query}.default.default.{dc}"
+    node = DiscoveryGraphNode(Type=NODE_RESOLVER, Name=tid, Resolver=DiscoveryResolver(
+        Target=tid))
+    target = DiscoveryTarget(ID=tid, Service=service, Datacenter=dc, Namespace="default",
+                             SNI=f"{query}.default.{dc}.query.{trust_domain}")
+    return CompiledDiscoveryChain(ServiceName=query, Datacenter=dc, Protocol="tcp",
+                                  StartNode=f"{NODE_RESOLVER}:{tid}",
+                                  Nodes={f"{NODE_RESOLVER}:{tid}": node}, Targets={tid: target})
 
 
 def _fetch(sources: Sources, key: tuple):
@@ -182,6 +215,8 @@ def _fetch(sources: Sources, key: tuple):
         return functools.partial(sources.intentions, args[0])
     if kind == "proxy-defaults":
         return functools.partial(sources.proxy_defaults, args[0])
+    if kind == "query":
+        return functools.partial(sources.prepared_query, *args)
     if kind == "chain":
         return functools.partial(sources.chain, *args)
     return functools.partial(sources.health, *args)

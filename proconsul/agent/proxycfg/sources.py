@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
+
+import msgspec
 
 from proconsul.agent.cache import Cache, HealthServices
 from proconsul.agent.cache.connect_ca import ConnectCALeaf, ConnectCARoots, LeafCertRequest
 from proconsul.agent.cache.types import CacheType
 from proconsul.structs.config_entry_rpc import ConfigEntryQuery, DiscoveryChainRequest
+from proconsul.structs.prepared_query import PreparedQueryExecuteRequest
 from proconsul.structs.requests import DCSpecificRequest, ServiceSpecificRequest
 
 INTENTIONS_KIND = "service-intentions"
+QUERY_POLL = 10.0  # seconds between runs of a prepared-query upstream (no blocking reads)
 
 
 class ConfigEntriesList(CacheType):
@@ -39,6 +47,7 @@ class Sources:
     cache: Cache
     leaf: ConnectCALeaf
     datacenter: str
+    rpc: Callable[[str, Any], Awaitable[Any]]
 
     async def roots(self, token: str, index: int):
         r = await self.cache.get(ROOTS, DCSpecificRequest(
@@ -73,3 +82,14 @@ class Sources:
             Datacenter=datacenter, ServiceName=service, Connect=True, Token=token,
             MinQueryIndex=index))
         return r.value.Nodes, r.index
+
+    async def prepared_query(self, name: str, datacenter: str, token: str, index: int):
+        """A prepared query's connect instances, run again every QUERY_POLL seconds. The
+        index is a digest of the answer, so it moves only when the answer does."""
+        if index:
+            await asyncio.sleep(QUERY_POLL)
+        reply = await self.rpc("PreparedQuery.Execute", PreparedQueryExecuteRequest(
+            Datacenter=datacenter, QueryIDOrName=name, Connect=True, Token=token,
+            AllowStale=True))
+        digest = hashlib.sha256(msgspec.msgpack.encode([reply.Service, reply.Nodes])).digest()
+        return reply, int.from_bytes(digest[:7]) | 1

@@ -178,7 +178,8 @@ def endpoints(snap: ConfigSnapshot) -> list[Resource]:
             else:
                 out.append(datum.derive(("cla", target.SNI, target.Subset.Filter or "",
                                          bool(target.Subset.OnlyPassing)),
-                                        lambda nodes, t=target: _cla(t, nodes)))
+                                        lambda value, t=target: _cla(
+                                            t, getattr(value, "Nodes", value))))
     return out
 
 
