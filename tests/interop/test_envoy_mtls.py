@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -33,6 +34,9 @@ def test_web_reaches_api_through_two_envoys(mesh):
     port = mesh.sidecar_ports["web"]
     assert sorted(listeners) == sorted([f"public_listener:{mesh.host}:{port}",
                                         f"api:{mesh.host}:{mesh.web_upstream}"])
+    text = mesh.agent.get("/v1/agent/metrics?format=prometheus").text
+    streams = re.search(r"^consul_(?:\w+_)?xds_server_streams(?:\{[^}]*\})? (\S+)$", text, re.M)
+    assert streams and float(streams.group(1)) == 2  # one ADS stream per Envoy
 
 
 def test_api_public_listener_refuses_plaintext(mesh):

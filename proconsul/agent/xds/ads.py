@@ -32,6 +32,7 @@ log = logging.getLogger("agent.xds")
 # token, service name -> raises Forbidden (denied) or ConsulError; None when ACLs are off
 Authorize = Callable[[str, str], Awaitable[None]]
 NACK_METRIC = "consul.xds.server.nack"  # beyond Consul: rejected configs, by type
+STREAMS_METRIC = "consul.xds.server.streams"
 AUTH_RECHECK = 300.0  # seconds: the token is checked again before sending after this long
 
 
@@ -41,8 +42,7 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
     def __init__(self, manager: Manager, authorize: Authorize | None) -> None:
         self.manager = manager
         self.authorize = authorize
-        self.streams = 0
-        self.nacks: list[tuple[str, str, str]] = []  # (proxy ID, type URL, error), recent
+        self.streams = 0  # open ADS streams (gauge consul.xds.server.streams, as Consul's)
 
     async def StreamAggregatedResources(self, request_iterator, context):
         await self._serve(request_iterator, context, SotwSession())
@@ -68,6 +68,7 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
         token = dict(context.invocation_metadata() or ()).get("x-consul-token", "")
         state, watcher = self.manager.watch(proxy_id)
         self.streams += 1
+        metrics.set_gauge(STREAMS_METRIC, self.streams)
         reader = None
         try:
             self._take(session, first, proxy_id)
@@ -77,6 +78,7 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
             await context.abort(getattr(grpc.StatusCode, err.code), str(err))
         finally:
             self.streams -= 1
+            metrics.set_gauge(STREAMS_METRIC, self.streams)
             if reader is not None:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -125,7 +127,6 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
             log.error("got error response from envoy proxy %s for %s (nonce %s): %s",
                       proxy_id, nack.type_url, nack.nonce, nack.message)
             metrics.incr_counter(NACK_METRIC, 1.0, {"type": nack.type_url.rsplit(".", 1)[-1]})
-            self.nacks = [*self.nacks[-99:], (proxy_id, nack.type_url, nack.message)]
 
     async def _authorize(self, context, token: str, service: str) -> None:
         if self.authorize is None:
