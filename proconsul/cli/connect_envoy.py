@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from proconsul.agent.xds import versions
 from proconsul.api import ClientError
 from proconsul.cli.command import Command, Context
-from proconsul.cli.envoy_bootstrap import BootstrapArgs, bootstrap
+from proconsul.cli.envoy_bootstrap import BootstrapArgs, BootstrapConfigError, bootstrap
 
 HOT_RESTART_FLAGS = ("--restart-epoch", "--hot-restart-version", "--drain-time-s",
                      "--parent-shutdown-time-s")
@@ -132,11 +132,15 @@ def _run(ctx: Context) -> int:
         except OSError as err:
             raise EnvoyError(f"Error reading CA file {ca_file}: {err.strerror}") from None
     admin_host, admin_port = _admin(ctx["admin-bind"])
-    doc = bootstrap(BootstrapArgs(
-        proxy_id=proxy_id, cluster=cluster, admin_host=admin_host, admin_port=admin_port,
-        admin_access_log=ctx["admin-access-log-path"], grpc_host=host, grpc_port=port,
-        grpc_unix=unix, grpc_tls=tls, grpc_ca_pem=ca_pem, token=config.effective_token(),
-        node_name=ctx["node-name"]))
+    try:
+        doc = bootstrap(BootstrapArgs(
+            proxy_id=proxy_id, cluster=cluster, admin_host=admin_host, admin_port=admin_port,
+            admin_access_log=ctx["admin-access-log-path"], grpc_host=host, grpc_port=port,
+            grpc_unix=unix, grpc_tls=tls, grpc_ca_pem=ca_pem,
+            token=config.effective_token(), node_name=ctx["node-name"],
+            proxy_config=(service.get("Proxy") or {}).get("Config") or {}))
+    except BootstrapConfigError as err:
+        raise EnvoyError(f"Invalid proxy configuration: {err}") from None
     text = json.dumps(doc, indent=2)
     if ctx["bootstrap"]:
         ctx.info(text)

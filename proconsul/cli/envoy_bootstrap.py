@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +35,94 @@ class BootstrapArgs:
     grpc_ca_pem: str
     token: str
     node_name: str = ""
+    proxy_config: dict[str, Any] | None = None  # the proxy's Config: envoy_* bootstrap keys
+
+
+class BootstrapConfigError(ValueError):
+    """A proxy Config key for the bootstrap is malformed (the message names it)."""
+
+
+ROUTER = {"name": "envoy.filters.http.router", "typed_config": {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+HCM = ("type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
+       "HttpConnectionManager")
+
+
+def _bind(key: str, value: Any) -> dict[str, Any]:
+    host, _, port = str(value).rpartition(":")
+    if not host or not port.isdigit():
+        raise BootstrapConfigError(f"{key}: want host:port, got {value!r}")
+    return {"socket_address": {"address": host.strip("[]"), "port_value": int(port)}}
+
+
+def _admin_listener(name: str, stat: str, address: dict, match: dict,
+                    rewrite: str | None) -> dict[str, Any]:
+    route: dict[str, Any] = {"cluster": "self_admin"}
+    if rewrite:
+        route["prefix_rewrite"] = rewrite
+    return {"name": name, "address": address, "filter_chains": [{"filters": [{
+        "name": "envoy.filters.network.http_connection_manager", "typed_config": {
+            "@type": HCM, "stat_prefix": stat, "codec_type": "HTTP1",
+            "route_config": {"name": "self_admin_route", "virtual_hosts": [{
+                "name": "self_admin", "domains": ["*"], "routes": [
+                    {"match": match, "route": route},
+                    {"match": {"prefix": "/"}, "direct_response": {"status": 404}}]}]},
+            "http_filters": [ROUTER]}}]}]}
+
+
+def _json_list(key: str, text: Any) -> list[dict[str, Any]]:
+    """``envoy_extra_static_*_json``: one JSON object or several separated by commas."""
+    try:
+        value = json.loads(f"[{text}]")
+    except ValueError as err:
+        raise BootstrapConfigError(f"{key}: invalid JSON: {err}") from None
+    if not all(isinstance(v, dict) for v in value):
+        raise BootstrapConfigError(f"{key}: want JSON objects")
+    return value
+
+
+def apply_proxy_config(doc: dict[str, Any], a: BootstrapArgs) -> None:
+    """The bootstrap knobs of the proxy's Config (Consul's ``envoy_*`` keys we act on)."""
+    config = a.proxy_config or {}
+    statics = doc["static_resources"]
+    admin = {"socket_address": {"address": a.admin_host, "port_value": a.admin_port}}
+    listeners = []
+    if config.get("envoy_prometheus_bind_addr"):
+        listeners.append(_admin_listener(
+            "envoy_prometheus_metrics_listener", "envoy_prometheus_metrics",
+            _bind("envoy_prometheus_bind_addr", config["envoy_prometheus_bind_addr"]),
+            {"path": "/metrics"}, "/stats/prometheus"))
+    if config.get("envoy_stats_bind_addr"):
+        listeners.append(_admin_listener(
+            "envoy_metrics_listener", "envoy_metrics",
+            _bind("envoy_stats_bind_addr", config["envoy_stats_bind_addr"]),
+            {"prefix": "/stats"}, None))
+    if listeners:
+        statics["clusters"].append({
+            "name": "self_admin", "ignore_health_on_host_removal": False,
+            "connect_timeout": "5s", "type": "STATIC", "load_assignment": {
+                "cluster_name": "self_admin", "endpoints": [{"lb_endpoints": [
+                    {"endpoint": {"address": admin}}]}]}})
+    if config.get("envoy_extra_static_clusters_json"):
+        statics["clusters"] += _json_list("envoy_extra_static_clusters_json",
+                                          config["envoy_extra_static_clusters_json"])
+    if config.get("envoy_extra_static_listeners_json"):
+        listeners += _json_list("envoy_extra_static_listeners_json",
+                                config["envoy_extra_static_listeners_json"])
+    if listeners:
+        statics["listeners"] = listeners
+    if config.get("envoy_stats_flush_interval"):
+        doc["stats_flush_interval"] = str(config["envoy_stats_flush_interval"])
 
 
 def bootstrap(a: BootstrapArgs) -> dict[str, Any]:
+    """The bootstrap document; BootstrapConfigError for a malformed ``envoy_*`` key."""
+    doc = _base(a)
+    apply_proxy_config(doc, a)
+    return doc
+
+
+def _base(a: BootstrapArgs) -> dict[str, Any]:
     if a.grpc_unix:
         address: dict[str, Any] = {"pipe": {"path": a.grpc_host}}
     else:

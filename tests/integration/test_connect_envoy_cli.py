@@ -109,3 +109,38 @@ def test_unsupported_envoy_version_is_refused_clearly(agent, tmp_path):
     assert out.returncode == 1
     assert "Envoy version 1.10.0 is not supported" in out.stderr, out.stderr
     assert "Supported: 1.34.x to 1.40.x" in out.stderr
+
+
+def test_envoy_bootstrap_keys_of_the_proxy_config(agent, tmp_path):
+    extra = {"name": "extra_static", "type": "STATIC", "connect_timeout": "1s",
+             "load_assignment": {"cluster_name": "extra_static", "endpoints": []}}
+    reply = agent.put("/v1/agent/service/register", {
+        "Name": "metrics-proxy", "Kind": "connect-proxy", "Port": 21010, "Proxy": {
+            "DestinationServiceName": "metrics", "Config": {
+                "envoy_prometheus_bind_addr": "127.0.0.1:9102",
+                "envoy_stats_bind_addr": "127.0.0.1:9103",
+                "envoy_extra_static_clusters_json": json.dumps(extra),
+                "envoy_stats_flush_interval": "5s"}}})
+    assert reply.status == 200, reply.text
+    out = envoy_cli(agent, "-proxy-id", "metrics-proxy", "-bootstrap")
+    assert out.returncode == 0, out.stderr
+    boot = json.loads(out.stdout)
+    statics = boot["static_resources"]
+    assert [c["name"] for c in statics["clusters"]] == ["local_agent", "self_admin",
+                                                        "extra_static"]
+    assert [x["name"] for x in statics["listeners"]] == ["envoy_prometheus_metrics_listener",
+                                                         "envoy_metrics_listener"]
+    assert boot["stats_flush_interval"] == "5s"
+    path = tmp_path / "boot.json"
+    path.write_text(out.stdout)
+    check = subprocess.run([ENVOY, "--mode", "validate", "-c", str(path)],
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    reply = agent.put("/v1/agent/service/register", {
+        "Name": "bad-proxy", "Kind": "connect-proxy", "Port": 21011, "Proxy": {
+            "DestinationServiceName": "bad",
+            "Config": {"envoy_prometheus_bind_addr": "nowhere"}}})
+    out = envoy_cli(agent, "-proxy-id", "bad-proxy", "-bootstrap")
+    assert out.returncode == 1
+    assert out.stderr.strip() == ("Invalid proxy configuration: envoy_prometheus_bind_addr: "
+                                  "want host:port, got 'nowhere'")
