@@ -127,13 +127,20 @@ def register_proxy(http: Http, proxy_id: str, port: int) -> None:
     assert status == 200, f"{proxy_id}: {text}"
 
 
+def cpu_ms(pid: int) -> float:
+    """The process's user+system CPU time so far, in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text()
                   .splitlines() if ":" in line)
     return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
 
 
-async def simulate(grpc_addr: str, n: int, http: Http, new_port: int, channels: int):
+async def simulate(grpc_addr: str, n: int, http: Http, new_port: int, channels: int,
+                   pid: int):
     chans = [grpc.aio.insecure_channel(grpc_addr, options=[
         ("grpc.max_receive_message_length", 64 << 20)]) for _ in range(channels)]
     proxies = [Proxy(f"p{i}") for i in range(n)]
@@ -151,16 +158,18 @@ async def simulate(grpc_addr: str, n: int, http: Http, new_port: int, channels: 
     target = next(name for name in proxies[0].ports if name.startswith("u0."))
     for p in proxies:
         p.watch = (target, new_port)
+    cpu_before = cpu_ms(pid)
     start = time.perf_counter()
     await asyncio.get_running_loop().run_in_executor(None, move_upstream, http, 0, new_port)
     await asyncio.wait_for(_all_seen(proxies), 120)
+    cpu = cpu_ms(pid) - cpu_before
     lat = sorted((p.seen_at - start) * 1000 for p in proxies)
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     for c in chans:
         await c.close()
-    return sync_s, lat
+    return sync_s, lat, cpu
 
 
 async def _all_seen(proxies) -> None:
@@ -231,8 +240,8 @@ def main() -> None:
             register_proxy(http, f"p{i}", 21000 + i % 40000)
         reg_s = time.perf_counter() - t0
         rss_before = rss_mb(pid)
-        sync_s, lat = asyncio.run(simulate(f"127.0.0.1:{grpc_port}", args.proxies, http,
-                                           31000, args.channels))
+        sync_s, lat, cpu = asyncio.run(simulate(f"127.0.0.1:{grpc_port}", args.proxies, http,
+                                                31000, args.channels, pid))
         rss_now, rss_peak = rss_mb(pid)
         p50 = statistics.median(lat)
         p99 = lat[max(0, int(len(lat) * 0.99) - 1)]
@@ -243,6 +252,7 @@ def main() -> None:
         print(f"  register {reg_s:.1f} s; initial sync of all streams {sync_s:.1f} s")
         print(f"  endpoint change -> every proxy: p50 {p50:.0f} ms  p99 {p99:.0f} ms  "
               f"max {lat[-1]:.0f} ms   (target p99 < 1000 ms)")
+        print(f"  agent CPU spent on that change (write + fan-out): {cpu:.0f} ms")
         print(f"  agent RSS {rss_before[0]:.0f} MB before streams, {rss_now:.0f} MB after, "
               f"peak {rss_peak:.0f} MB   (target < 1024 MB)")
         print("  one real Envoy, same change: " + (f"{envoy_ms:.0f} ms" if envoy_ms is not None
