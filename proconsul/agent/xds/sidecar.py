@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
+
 from proconsul.agent.proxycfg.manager import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES
 from proconsul.agent.proxycfg.snapshot import ConfigSnapshot, UpstreamSnapshot
 from proconsul.agent.proxycfg.watches import Datum
@@ -134,10 +136,10 @@ def clusters(snap: ConfigSnapshot) -> list[dict[str, Any] | Resource]:
             if target.SNI in seen:
                 continue
             seen.add(target.SNI)
-            timeout = (up.upstream.Config or {}).get("connect_timeout_ms")
+            config = msgspec.json.encode(up.upstream.Config or {}, order="deterministic")
             out.append(_shared(protos.CLUSTER, (
                 "cluster", id(snap.leaf), id(snap.roots), id(target), id(up.chain),
-                snap.datacenter, timeout), (snap.leaf, snap.roots, target, up.chain),
+                snap.datacenter, config), (snap.leaf, snap.roots, target, up.chain),
                 lambda up=up, target=target: _upstream_cluster(snap, up, target)))
     return out
 
@@ -152,7 +154,8 @@ def _upstream_cluster(snap: ConfigSnapshot, up: UpstreamSnapshot, target) -> dic
         "eds_cluster_config": {"eds_config": ADS_SOURCE},
         "connect_timeout": f"{int(timeout) / 1000}s" if timeout else
         routes.seconds(target.ConnectTimeout or "5s"),
-        "circuit_breakers": {}, "outlier_detection": {},
+        "circuit_breakers": _circuit_breakers(config.get("limits")),
+        "outlier_detection": _outlier_detection(config.get("passive_health_check")),
         "common_lb_config": {"healthy_panic_threshold": {}},
         "transport_socket": {"name": "tls", "typed_config": typed(
             TLS + "UpstreamTlsContext", common_tls_context=_common_tls(snap, [san]),
@@ -160,6 +163,36 @@ def _upstream_cluster(snap: ConfigSnapshot, up: UpstreamSnapshot, target) -> dic
     if (up.chain.Protocol or "tcp") in ("http2", "grpc"):
         cluster["typed_extension_protocol_options"] = HTTP2_OPTIONS
     return cluster
+
+
+def _circuit_breakers(limits: Any) -> dict[str, Any]:
+    """Upstream ``limits`` as Envoy's default-priority thresholds."""
+    if not isinstance(limits, dict):
+        return {}
+    keys = {"max_connections": "max_connections",
+            "max_pending_requests": "max_pending_requests",
+            "max_concurrent_requests": "max_requests"}
+    threshold = {envoy: int(limits[ours]) for ours, envoy in keys.items()
+                 if isinstance(limits.get(ours), int | float) and limits[ours] >= 0}
+    return {"thresholds": [threshold]} if threshold else {}
+
+
+def _outlier_detection(check: Any) -> dict[str, Any]:
+    """Upstream ``passive_health_check`` as Envoy's outlier detection."""
+    if not isinstance(check, dict):
+        return {}
+    out: dict[str, Any] = {}
+    if check.get("interval"):
+        out["interval"] = routes.seconds(check["interval"])
+    if isinstance(check.get("max_failures"), int | float):
+        out["consecutive_5xx"] = int(check["max_failures"])
+    if isinstance(check.get("enforcing_consecutive_5xx"), int | float):
+        out["enforcing_consecutive_5xx"] = int(check["enforcing_consecutive_5xx"])
+    if isinstance(check.get("max_ejection_percent"), int | float):
+        out["max_ejection_percent"] = int(check["max_ejection_percent"])
+    if check.get("base_ejection_time"):
+        out["base_ejection_time"] = routes.seconds(check["base_ejection_time"])
+    return out
 
 
 # ---- endpoints -----------------------------------------------------------------------
