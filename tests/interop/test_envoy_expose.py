@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.support.agent_process import free_port, wait_until
@@ -36,3 +38,17 @@ def test_exposed_paths_reach_the_app_and_nothing_else(mesh):
     # the public listener still wants mTLS, and traffic through the mesh still flows
     assert plain_connection_refused(mesh.host, mesh.sidecar_ports["api"])
     assert mesh.get("/x") == (200, "api /x")
+
+
+def test_mesh_entry_tls_minimum_reaches_both_sides(mesh):
+    def handshakes(version: str) -> int:
+        stats = mesh.proxies["api"].stats("ssl.versions")
+        return sum(int(v) for k, v in stats.items() if k.endswith(f"ssl.versions.{version}"))
+
+    before = handshakes("TLSv1.3")
+    mesh.config_entry({"Kind": "mesh", "TLS": {"Incoming": {"TLSMinVersion": "TLSv1_3"},
+                                                "Outgoing": {"TLSMinVersion": "TLSv1_3"}}})
+    wait_until(lambda: '"TLSv1_3"' in json.dumps(mesh.proxies["api"].config_dump()), 10,
+               what="api's Envoy to take the mesh TLS minimum")
+    wait_until(lambda: mesh.get("/tls13") == (200, "api /tls13") and
+               handshakes("TLSv1.3") > before, 10, what="a TLS 1.3 connection web -> api")

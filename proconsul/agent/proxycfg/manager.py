@@ -34,9 +34,11 @@ from proconsul.structs.discovery_chain import (
 
 CLUSTERS, ENDPOINTS, LISTENERS, ROUTES = "clusters", "endpoints", "listeners", "routes"
 ALL = frozenset({CLUSTERS, ENDPOINTS, LISTENERS, ROUTES})
+NO_ENTRY: dict = {}  # an absent config entry; one object, so memos keyed on it are shared
 # What a change of each kind of datum can alter.
 AFFECTS = {"roots": ALL, "leaf": frozenset({CLUSTERS, LISTENERS}),
            "intentions": frozenset({LISTENERS}), "chain": ALL, "proxy-defaults": ALL,
+           "mesh": frozenset({CLUSTERS, LISTENERS}),
            "health": frozenset({ENDPOINTS}), "query": ALL}
 
 
@@ -132,7 +134,7 @@ class ProxyState:
         token, dc = reg.token, self.manager.datacenter
         proxy = reg.service.Proxy
         keys: set[Hashable] = {("roots", token), ("intentions", token),
-                               ("proxy-defaults", token),
+                               ("proxy-defaults", token), ("mesh", token),
                                ("leaf", proxy.DestinationServiceName or "", token),
                                ("chain", proxy.DestinationServiceName or "", dc, token)}
         for upstream in proxy.Upstreams or ():
@@ -179,7 +181,9 @@ class ProxyState:
             intentions=self._datum(("intentions", token)),
             own_chain=value(("chain", dest, dc, token)), upstreams=upstreams,
             proxy_defaults=value(("proxy-defaults", token)) or {},
-            defaults_known=self._datum(("proxy-defaults", token)) is not None)
+            defaults_known=self._datum(("proxy-defaults", token)) is not None,
+            mesh=value(("mesh", token)) or NO_ENTRY,
+            mesh_known=self._datum(("mesh", token)) is not None)
 
     def _query_upstream(self, upstream, roots, token: str) -> UpstreamSnapshot:
         """A prepared-query upstream as a one-target chain named ``<q>.default.<dc>.query.<td>``."""
@@ -215,6 +219,8 @@ def _fetch(sources: Sources, key: tuple):
         return functools.partial(sources.intentions, args[0])
     if kind == "proxy-defaults":
         return functools.partial(sources.proxy_defaults, args[0])
+    if kind == "mesh":
+        return functools.partial(sources.mesh, args[0])
     if kind == "query":
         return functools.partial(sources.prepared_query, *args)
     if kind == "chain":

@@ -47,6 +47,8 @@ class ConfigSnapshot:
     upstreams: list[UpstreamSnapshot] = field(default_factory=list)
     proxy_defaults: dict[str, Any] = field(default_factory=dict)  # the global entry
     defaults_known: bool = False  # the proxy-defaults read has answered (entry or none)
+    mesh: dict[str, Any] = field(default_factory=dict)  # the mesh entry: TLS, HTTP settings
+    mesh_known: bool = False
 
     @property
     def destination(self) -> str:
@@ -72,5 +74,5 @@ class ConfigSnapshot:
     def ready(self) -> bool:
         return (self.roots is not None and self.leaf is not None
                 and self.intentions is not None and self.own_chain is not None
-                and self.defaults_known
+                and self.defaults_known and self.mesh_known
                 and all(u.chain is not None for u in self.upstreams))

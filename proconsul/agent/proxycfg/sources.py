@@ -66,9 +66,15 @@ class Sources:
 
     async def proxy_defaults(self, token: str, index: int):
         """The ``proxy-defaults`` entry ``global`` (a dict), or None."""
+        return await self._entry("proxy-defaults", "global", token, index)
+
+    async def mesh(self, token: str, index: int):
+        """The ``mesh`` entry (a dict), or None."""
+        return await self._entry("mesh", "mesh", token, index)
+
+    async def _entry(self, kind: str, name: str, token: str, index: int):
         r = await self.cache.get(ENTRY, ConfigEntryQuery(
-            Datacenter=self.datacenter, Kind="proxy-defaults", Name="global", Token=token,
-            MinQueryIndex=index))
+            Datacenter=self.datacenter, Kind=kind, Name=name, Token=token, MinQueryIndex=index))
         return r.value.Entry, r.index
 
     async def chain(self, name: str, datacenter: str, token: str, index: int):

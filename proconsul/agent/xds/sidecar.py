@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from proconsul.agent.config.tls import CIPHER_SUITES
 from proconsul.agent.proxycfg.manager import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES
 from proconsul.agent.proxycfg.snapshot import ConfigSnapshot, UpstreamSnapshot
 from proconsul.agent.proxycfg.watches import Datum
@@ -24,6 +25,7 @@ from proconsul.lib.bexpr import FilterError, compile_filter
 from proconsul.structs.catalog import HEALTH_CRITICAL, HEALTH_PASSING, CheckServiceNode
 
 HTTP_LIKE = ("http", "http2", "grpc")
+TLS_VERSIONS = ("TLS_AUTO", "TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3")
 TLS = "envoy.extensions.transport_sockets.tls.v3."
 ADS_SOURCE = {"ads": {}, "resource_api_version": "V3"}
 HTTP2_OPTIONS = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed(
@@ -78,15 +80,32 @@ def _shared(type_url: str, key: tuple, keep: tuple, body) -> Resource:
 # ---- TLS ----------------------------------------------------------------------------
 
 
+def tls_params(mesh: dict[str, Any], direction: str) -> dict[str, Any]:
+    """``mesh`` entry ``TLS.Incoming`` / ``TLS.Outgoing`` as Envoy's ``tls_params``."""
+    settings = ((mesh.get("TLS") or {}).get(direction) or {})
+    params: dict[str, Any] = {}
+    if settings.get("TLSMinVersion") in TLS_VERSIONS:
+        params["tls_minimum_protocol_version"] = settings["TLSMinVersion"]
+    if settings.get("TLSMaxVersion") in TLS_VERSIONS:
+        params["tls_maximum_protocol_version"] = settings["TLSMaxVersion"]
+    elif params.get("tls_minimum_protocol_version") == "TLSv1_3":
+        # Envoy's client side stops at TLS 1.2 unless told otherwise
+        params["tls_maximum_protocol_version"] = "TLSv1_3"
+    suites = [CIPHER_SUITES[s] for s in settings.get("CipherSuites") or () if s in CIPHER_SUITES]
+    if suites:
+        params["cipher_suites"] = suites
+    return params
+
+
 def _common_tls(snap: ConfigSnapshot, sans: list[str] | None = None,
-                alpn: list[str] | None = None) -> dict[str, Any]:
+                alpn: list[str] | None = None, direction: str = "Incoming") -> dict[str, Any]:
     roots = "\n".join(r.RootCert.strip() for r in snap.roots.Roots or ()) + "\n"
     validation: dict[str, Any] = {"trusted_ca": {"inline_string": roots}}
     if sans:
         validation["match_typed_subject_alt_names"] = [
             {"san_type": "URI", "matcher": {"exact": san}} for san in sans]
     tls: dict[str, Any] = {
-        "tls_params": {},
+        "tls_params": tls_params(snap.mesh, direction),
         "tls_certificates": [{"certificate_chain": {"inline_string": snap.leaf.CertPEM},
                               "private_key": {"inline_string": snap.leaf.PrivateKeyPEM}}],
         "validation_context": validation}
@@ -139,7 +158,8 @@ def clusters(snap: ConfigSnapshot) -> list[dict[str, Any] | Resource]:
             config = msgspec.json.encode(up.upstream.Config or {}, order="deterministic")
             out.append(_shared(protos.CLUSTER, (
                 "cluster", id(snap.leaf), id(snap.roots), id(target), id(up.chain),
-                snap.datacenter, config), (snap.leaf, snap.roots, target, up.chain),
+                snap.datacenter, config, id(snap.mesh)),
+                (snap.leaf, snap.roots, target, up.chain, snap.mesh),
                 lambda up=up, target=target: _upstream_cluster(snap, up, target)))
     return out
 
@@ -158,7 +178,8 @@ def _upstream_cluster(snap: ConfigSnapshot, up: UpstreamSnapshot, target) -> dic
         "outlier_detection": _outlier_detection(config.get("passive_health_check")),
         "common_lb_config": {"healthy_panic_threshold": {}},
         "transport_socket": {"name": "tls", "typed_config": typed(
-            TLS + "UpstreamTlsContext", common_tls_context=_common_tls(snap, [san]),
+            TLS + "UpstreamTlsContext",
+            common_tls_context=_common_tls(snap, [san], direction="Outgoing"),
             sni=target.SNI)}}
     if (up.chain.Protocol or "tcp") in ("http2", "grpc"):
         cluster["typed_extension_protocol_options"] = HTTP2_OPTIONS
@@ -284,7 +305,8 @@ def _public_listener(snap: ConfigSnapshot) -> dict[str, Any]:
                     rules=_rules(snap, True))},
                 ROUTER],
             "tracing": {"random_sampling": {}}}
-        if protocol != "grpc":
+        sanitize = (snap.mesh.get("HTTP") or {}).get("SanitizeXForwardedClientCert")
+        if protocol != "grpc" and not sanitize:
             hcm["forward_client_cert_details"] = "APPEND_FORWARD"
             hcm["set_current_client_cert_details"] = {
                 "subject": True, "cert": True, "chain": True, "dns": True, "uri": True}

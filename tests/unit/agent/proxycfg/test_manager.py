@@ -39,6 +39,9 @@ class FakeSources:
     async def intentions(self, token, index):
         return await self._get(("intentions",), index)
 
+    async def mesh(self, token, index):
+        return await self._get(("mesh",), index)
+
     async def proxy_defaults(self, token, index):
         return await self._get(("proxy-defaults",), index)
 
@@ -68,6 +71,7 @@ async def test_watches_are_shared_and_changes_go_only_where_needed():
     regs["cli"] = Registration(proxy("cli", "cli", "db"), "")
     manager = Manager(sources, regs.get, "dc1", "127.0.0.1", default_allow=True)
     for key, value in [(("roots",), object()), (("intentions",), []), (("proxy-defaults",), None),
+                       (("mesh",), None),
                        (("leaf", "web"), object()), (("leaf", "cli"), object()),
                        (("chain", "web"), chain("web")), (("chain", "cli"), chain("cli")),
                        (("chain", "api"), chain("api")), (("chain", "db"), chain("db")),

@@ -45,7 +45,8 @@ def datum(key, value) -> Datum:
     return d
 
 
-def snapshot(protocol: str = "tcp", intentions: list | None = None) -> ConfigSnapshot:
+def snapshot(protocol: str = "tcp", intentions: list | None = None,
+             mesh: dict | None = None) -> ConfigSnapshot:
     upstream = Upstream(DestinationName="api", LocalBindPort=9191, Config={
         "limits": {"max_connections": 10, "max_concurrent_requests": 5},
         "passive_health_check": {"interval": "10s", "max_failures": 3}})
@@ -67,7 +68,7 @@ def snapshot(protocol: str = "tcp", intentions: list | None = None) -> ConfigSna
         leaf=IssuedCert(CertPEM="LEAF", PrivateKeyPEM="KEY"),
         intentions=datum(("intentions",), intentions or []),
         own_chain=CompiledDiscoveryChain(Protocol=protocol), upstreams=[up],
-        defaults_known=True)
+        defaults_known=True, mesh_known=True, mesh=mesh or {})
 
 
 def as_json(resource) -> dict:
@@ -123,3 +124,20 @@ def test_only_the_asked_kinds_are_built_and_shared_inputs_encode_once():
     assert same[protos.CLUSTER][SNI] is first[protos.CLUSTER][SNI]
     assert same[protos.ENDPOINT][SNI] is first[protos.ENDPOINT][SNI]
     assert again[protos.CLUSTER][SNI].version == first[protos.CLUSTER][SNI].version
+
+
+def test_mesh_tls_settings_and_xfcc_sanitizing():
+    mesh = {"TLS": {"Incoming": {"TLSMinVersion": "TLSv1_3"},
+                    "Outgoing": {"TLSMinVersion": "TLSv1_2", "CipherSuites": [
+                        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"]}},
+            "HTTP": {"SanitizeXForwardedClientCert": True}}
+    built = sidecar.build(snapshot("http", mesh=mesh), set(ALL))
+    public = as_json(built[protos.LISTENER]["public_listener:10.0.0.1:21000"])
+    chain_ = public["filter_chains"][0]
+    assert chain_["transport_socket"]["typed_config"]["common_tls_context"]["tls_params"] == {
+        "tls_minimum_protocol_version": "TLSv1_3", "tls_maximum_protocol_version": "TLSv1_3"}
+    assert "forward_client_cert_details" not in chain_["filters"][0]["typed_config"]
+    up = as_json(built[protos.CLUSTER][SNI])
+    assert up["transport_socket"]["typed_config"]["common_tls_context"]["tls_params"] == {
+        "tls_minimum_protocol_version": "TLSv1_2",
+        "cipher_suites": ["ECDHE-ECDSA-AES128-GCM-SHA256"]}
