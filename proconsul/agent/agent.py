@@ -33,6 +33,9 @@ from proconsul.agent.local.registry import LocalRegistry, service_from_config
 from proconsul.agent.local.state import LocalState
 from proconsul.agent.local.sync import AntiEntropy, NodeInfo
 from proconsul.agent.pidfile import remove_pid_file, write_pid_file
+from proconsul.agent.proxycfg.manager import Manager as ProxyConfigManager
+from proconsul.agent.proxycfg.manager import Registration
+from proconsul.agent.proxycfg.sources import Sources
 from proconsul.agent.router import Router
 from proconsul.agent.rpc_client import RPCClient, ping
 from proconsul.agent.telemetry import flush_sinks
@@ -45,12 +48,15 @@ from proconsul.agent.tls import (
 )
 from proconsul.agent.user_events import UserEvents
 from proconsul.agent.watches import Address, Watches
+from proconsul.agent.xds.ads import AggregatedDiscoveryService
+from proconsul.agent.xds.server import GrpcServer
 from proconsul.fsm.fsm import FSM
 from proconsul.gossip.serf import MemberEvent, MemberEventType, SerfEvent, UserEvent
 from proconsul.lib.metrics import registry as metrics
 from proconsul.lib.routine import RoutineManager
 from proconsul.raft.node import RaftNode
 from proconsul.rpc.pool import MuxPool
+from proconsul.server.acl_enforce import Identity
 from proconsul.server.blocking import set_query_times
 from proconsul.server.rpc_endpoints import ServerPort
 from proconsul.server.server import Server, ServerConfig
@@ -161,6 +167,14 @@ class Agent:
                                      config.node_name)
         self.dns: DNSServer | None = None
         self.watches = Watches(self._watch_address)
+        self.proxycfg = ProxyConfigManager(
+            Sources(self.cache, self.connect_leaf, config.datacenter, self.rpc),
+            self._proxy_registration,
+            config.datacenter, config.advertise_addr,
+            default_allow=not (config.acl.enabled and config.acl.default_policy == "deny"))
+        self.xds = AggregatedDiscoveryService(
+            self.proxycfg, self._authorize_proxy if config.acl.enabled else None)
+        self.grpc: GrpcServer | None = None
 
     def _durable_raft(self, fsm: FSM) -> RaftNode:
         self.raft = DurableRaft(self.config, fsm, self.pool.tls, self._rpc_server_name)
@@ -215,6 +229,8 @@ class Agent:
             self.dns = dns
             log.info("DNS server listening on %s:%d (udp and tcp)", self.config.dns_addr,
                      self.config.dns_port)
+        if self.config.grpc_port > 0 or self.config.grpc_tls_port > 0:
+            await self._start_grpc()
         self.watches.update(self.config.tree.get("watches") or [])
         if self.config.auto_reload_config:
             self.routines.start("config-watch",
@@ -252,6 +268,46 @@ class Agent:
                 raise ConsulError(f"cannot listen on {where}: {err.strerror or err}") from None
             log.info("HTTP API listening on %s", where)
         self.http = http
+
+    async def _start_grpc(self) -> None:
+        """The external gRPC listeners (xDS for Envoy), plain and TLS."""
+        config = self.config
+        grpc = GrpcServer(self.xds)
+        try:
+            if config.grpc_port > 0:
+                for host in config.grpc_addr.split():
+                    grpc.listen(host, config.grpc_port)
+            if config.grpc_tls_port > 0:
+                for host in config.grpc_tls_addr.split():
+                    grpc.listen(host, config.grpc_tls_port, config.grpc_tls)
+            await grpc.start()
+        except ConsulError:
+            await grpc.stop()
+            if self.dns is not None:
+                await self.dns.stop()
+            if self.http is not None:
+                await self.http.stop()
+            await self.gossip.stop()
+            raise
+        self.grpc = grpc
+        self.routines.start("grpc-server", grpc.run)
+        self.routines.start("proxycfg-local", self._watch_local_proxies)
+
+    def _proxy_registration(self, proxy_id: str) -> Registration | None:
+        local = self.local.services.get(proxy_id)
+        if local is None or local.deleted:
+            return None
+        return Registration(local.service, local.token or self.tokens.default)
+
+    async def _watch_local_proxies(self) -> None:
+        """Tell proxycfg whenever the local services (or checks) change."""
+        while True:
+            await self.local.changed().wait()
+            self.proxycfg.local_changed()
+
+    async def _authorize_proxy(self, token: str, service: str) -> None:
+        """An xDS stream's token needs ``service:write`` on the proxy's service."""
+        Identity.of(await self.acl.resolve(token), token).require("service_write", service)
 
     async def leave(self) -> None:
         """Leave gracefully (``/v1/agent/leave``, or on terminate); once.
@@ -302,7 +358,10 @@ class Agent:
 
     async def stop(self) -> None:
         self.watches.stop_all()
+        if self.grpc is not None:
+            await self.grpc.stop()
         await self.routines.stop_all()
+        await self.proxycfg.stop()
         await self.registry.stop()
         if self.dns is not None:
             await self.dns.stop()

@@ -29,7 +29,7 @@ def _grpc_tls(tree: dict[str, Any]) -> tuple[bool, str]:
 def summary_lines(config: AgentConfig) -> list[str]:
     """``==> Starting Consul agent...`` and the settings that matter at a glance.
 
-    gRPC ports are -1: Proconsul serves no gRPC yet. ACLs and reporting are off.
+    ACLs and reporting are off.
     """
     tree = config.tree
     clients = (tree.get("client_addr") or config.client_addr).split()
@@ -44,7 +44,8 @@ def summary_lines(config: AgentConfig) -> list[str]:
         ("Datacenter", f"'{config.datacenter}' (Segment: '{'<all>' if config.server else ''}')"),
         ("Server", f"{_go_bool(config.server)} (Bootstrap: {_go_bool(config.bootstrap)})"),
         ("Client Addr", f"[{' '.join(clients)}] (HTTP: {config.http_port}, HTTPS: "
-                        f"{config.https_port}, gRPC: -1, gRPC-TLS: -1, DNS: {config.dns_port})"),
+                        f"{config.https_port}, gRPC: {config.grpc_port}, "
+                        f"gRPC-TLS: {config.grpc_tls_port}, DNS: {config.dns_port})"),
         ("Cluster Addr", f"{config.advertise_addr} (LAN: {config.serf_lan_port}, "
                          f"WAN: {config.serf_wan_port})"),
         ("Gossip Encryption", _go_bool(config.encrypt)),

@@ -45,6 +45,7 @@ FLAG_KEYS = {
     "log-rotate-duration": "log_rotate_duration", "log-rotate-max-files": "log_rotate_max_files",
     "syslog": "enable_syslog",
     "ui": "ui_config.enabled", "ui-dir": "ui_config.dir", "ui-content-path": "ui_config.content_path",
+    "grpc-port": "ports.grpc", "grpc-tls-port": "ports.grpc_tls",
 }
 
 
@@ -71,6 +72,9 @@ def _flags() -> FlagSet:
     flags.integer("server-port", 8300, "Server RPC port.")
     flags.integer("serf-lan-port", 8301, "Serf LAN gossip port.")
     flags.integer("serf-wan-port", 8302, "Serf WAN gossip port (-1 disables).")
+    flags.integer("grpc-port", -1, "gRPC (xDS) port to listen on (-1 disables; -dev 8502).")
+    flags.integer("grpc-tls-port", -1, "gRPC (xDS) TLS port to listen on (-1 disables; needs "
+                  "a certificate in tls.grpc or tls.defaults).")
     flags.integer("dns-port", 8600, "DNS port to use (-1 disables the DNS server).")
     flags.string("domain", "consul.", "Domain to use for DNS interface.")
     flags.string("alt-domain", "", "Alternate domain to use for DNS interface.")

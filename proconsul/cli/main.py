@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                           "Show CA and leaf certificate expiry, warning before anything "
                           "expires"),
     "connect proxy": ("connect_proxy_command", "PROXY", "Runs a Consul Connect proxy"),
+    "connect envoy": ("connect_envoy", "ENVOY", "Runs or configures Envoy as a Connect proxy"),
     "debug": ("debug_command", "DEBUG", "Records a debugging archive for operators"),
     "event": ("event_command", "EVENT", "Fire a new event"),
     "force-leave": ("membership_commands", "FORCE_LEAVE",

@@ -79,6 +79,7 @@ class AgentProcess:
     wan_port: int = 0
     dns_port: int = -1
     log: list[str] = field(default_factory=list)
+    grpc_port: int = -1
 
     @property
     def lan_address(self) -> str:
@@ -136,11 +137,15 @@ def start_agent(*extra: str, host: str | None = None, timeout: float = 20,
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as config_file:
             json.dump({"dns_config": dns_config}, config_file)
         config_args = ["-config-file", config_file.name]
+    # -dev serves gRPC on 8502: a free port instead, so agents sharing a host never collide
+    grpc_port = free_port(host) if dev and "-grpc-port" not in extra else -1
     cmd = [*(["-dev"] if dev else []), "-client", host, "-bind", host, "-http-port", str(port),
            "-serf-lan-port", str(lan_port), "-serf-wan-port", str(wan_port),
            "-server-port", str(free_port(host)),
-           *(["-dns-port", str(dns_port)] if dns_port > 0 else []), *config_args, *extra]
-    return _launch(cmd, AgentProcess(host, port, None, lan_port, wan_port, dns_port), timeout)
+           *(["-dns-port", str(dns_port)] if dns_port > 0 else []),
+           *(["-grpc-port", str(grpc_port)] if grpc_port > 0 else []), *config_args, *extra]
+    return _launch(cmd, AgentProcess(host, port, None, lan_port, wan_port, dns_port,
+                                     grpc_port=grpc_port), timeout)
 
 
 @dataclass

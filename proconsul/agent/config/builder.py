@@ -10,7 +10,7 @@ from proconsul.agent.config.acl import acl_settings, apply_deprecated
 from proconsul.agent.config.load import check_tree, load_sources, merge
 from proconsul.agent.config.runtime import AgentConfig, DNSConfig
 from proconsul.agent.config.support import unsafe, unsupported
-from proconsul.agent.config.tls import https_settings, rpc_settings
+from proconsul.agent.config.tls import grpc_settings, https_settings, rpc_settings
 from proconsul.agent.config.ui import ui_problems
 from proconsul.agent.config.validate import ConfigError
 from proconsul.lib.duration import format_duration, parse_duration
@@ -30,6 +30,7 @@ DEV_DEFAULTS: dict[str, Any] = {
     "enable_debug": True,
     "ui_config": {"enabled": True},
     "connect": {"enabled": True},
+    "ports": {"grpc": 8502},
     "performance": {"raft_multiplier": 1},
 }
 
@@ -77,6 +78,10 @@ def build(tree: dict[str, Any], dev: bool = False,
     https_tls, https_problems = https_settings(tree, https_port)
     rpc_tls, rpc_problems = rpc_settings(tree, server)
     problems += [p for p in https_problems if p not in rpc_problems] + rpc_problems
+    # Consul serves gRPC TLS on 8503 by default on servers (when it has a certificate).
+    grpc_tls_port = int(ports.get("grpc_tls", 8503 if server else -1))
+    grpc_tls, grpc_problems = grpc_settings(tree)
+    problems += [p for p in grpc_problems if p not in problems]
     protocol = int(tree.get("protocol", 2))
     if not 2 <= protocol <= 3:
         problems.append(f"protocol: version {protocol} is not supported; use 2 or 3")
@@ -110,6 +115,12 @@ def build(tree: dict[str, Any], dev: bool = False,
         warnings.append("ports.https is set but no certificate is configured (cert_file and "
                         "key_file in tls.https or tls.defaults): the HTTPS listener is disabled")
         https_port = -1
+    if grpc_tls_port > 0 and not (grpc_tls.cert_file and grpc_tls.key_file):
+        if "grpc_tls" in ports:
+            warnings.append("ports.grpc_tls is set but no certificate is configured (cert_file "
+                            "and key_file in tls.grpc or tls.defaults): the gRPC TLS listener "
+                            "is disabled")
+        grpc_tls_port = -1
     return AgentConfig(
         node_name=tree.get("node_name", ""), node_id=tree.get("node_id", ""),
         datacenter=tree.get("datacenter", "dc1"),
@@ -146,6 +157,9 @@ def build(tree: dict[str, Any], dev: bool = False,
         raft_segment_bytes=segment_mb << 20,
         rpc_hold_timeout=_seconds(performance, "rpc_hold_timeout", 7.0),
         leave_drain_time=_seconds(performance, "leave_drain_time", 5.0),
+        grpc_port=int(ports.get("grpc", -1)), grpc_tls_port=grpc_tls_port, grpc_tls=grpc_tls,
+        grpc_addr=addresses.get("grpc") or client_addrs,
+        grpc_tls_addr=addresses.get("grpc_tls") or client_addrs,
         dns_port=ports.get("dns", 8600), domain=tree.get("domain", "consul."),
         alt_domain=tree.get("alt_domain", ""),
         recursors=([tree["recursor"]] if tree.get("recursor") else [])

@@ -109,6 +109,11 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     https_handshake_timeout: float = 5.0  # limits.https_handshake_timeout
     rpc_tls: TLSSettings = msgspec.field(default_factory=TLSSettings)  # the server port's
     dns_port: int = 8600
+    grpc_port: int = -1  # ports.grpc: plaintext xDS (8502 with -dev); -1 off, as in Consul
+    grpc_tls_port: int = -1  # ports.grpc_tls: xDS over TLS (tls.grpc / tls.defaults)
+    grpc_addr: str = "127.0.0.1"  # addresses.grpc, else client_addr (space-separated)
+    grpc_tls_addr: str = "127.0.0.1"  # addresses.grpc_tls, else client_addr
+    grpc_tls: TLSSettings = msgspec.field(default_factory=TLSSettings)
     server_port: int = 8300
     serf_lan_port: int = 8301
     serf_wan_port: int = 8302

@@ -60,6 +60,7 @@ SUPPORTED = frozenset({
     "acl_replication_token", "acl_default_policy", "acl_down_policy", "acl_ttl",
     "acl_enable_key_list_policy", "acl_datacenter", "acl_enforce_version_8",
     "raft_logstore.wal.segment_size_mb",
+    "ports.grpc", "ports.grpc_tls", "addresses.grpc", "addresses.grpc_tls", "tls.grpc",
 })
 
 # Values that ask for exactly what Proconsul does anyway: no warning.

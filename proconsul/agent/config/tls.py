@@ -8,7 +8,7 @@ from typing import Any
 
 from proconsul.agent.config.runtime import TLSSettings
 
-__all__ = ["CIPHER_SUITES", "TLS_VERSIONS", "https_settings", "rpc_settings"]
+__all__ = ["CIPHER_SUITES", "TLS_VERSIONS", "grpc_settings", "https_settings", "rpc_settings"]
 
 TLS_VERSIONS = ("TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3")
 LEGACY_TLS_VERSIONS = {"tls10": "TLSv1_0", "tls11": "TLSv1_1", "tls12": "TLSv1_2",
@@ -52,6 +52,16 @@ def https_settings(tree: dict[str, Any], https_port: int) -> tuple[TLSSettings, 
     problems = _common_problems(s)
     if https_port > 0 and s.cert_file and s.verify_incoming and not s.has_ca:
         problems.append("tls.https verify_incoming needs ca_file or ca_path to check client "
+                        "certificates against")
+    return s, problems
+
+
+def grpc_settings(tree: dict[str, Any]) -> tuple[TLSSettings, list[str]]:
+    """The gRPC TLS listener's settings (``tls.grpc`` over ``tls.defaults``)."""
+    s = _merged(tree, "grpc", "")
+    problems = _common_problems(s)
+    if s.cert_file and s.verify_incoming and not s.has_ca:
+        problems.append("tls.grpc verify_incoming needs ca_file or ca_path to check client "
                         "certificates against")
     return s, problems
 

@@ -7,6 +7,7 @@ from proconsul.agent.gossip import agent_member, member_tags
 from proconsul.agent.http.debug_config import debug_config
 from proconsul.agent.http.reply import json_reply
 from proconsul.agent.stats import agent_stats
+from proconsul.agent.xds.versions import SUPPORTED_ENVOY_VERSIONS
 from proconsul.gossip.serf import MemberStatus
 from proconsul.lib import httpserver as web
 from proconsul.structs.agent import AgentMember
@@ -34,10 +35,19 @@ async def agent_self(request: web.Request) -> web.Response:
         "Member": _local_member(agent),
         "Stats": agent_stats(agent, REVISION),
         "Meta": dict(agent.anti_entropy.node.meta),
-        "xDS": None,
+        "xDS": _xds(cfg),
         "Routines": agent.routine_statuses(),  # Proconsul's own: supervised background tasks
     }
     return json_reply(request, body)
+
+
+def _xds(cfg) -> dict | None:
+    """What ``connect envoy`` reads to find the gRPC port and the supported Envoys."""
+    if cfg.grpc_port <= 0 and cfg.grpc_tls_port <= 0:
+        return None
+    return {"SupportedProxies": {"envoy": list(SUPPORTED_ENVOY_VERSIONS)},
+            "Port": cfg.grpc_tls_port if cfg.grpc_tls_port > 0 else cfg.grpc_port,
+            "Ports": {"Plaintext": cfg.grpc_port, "TLS": cfg.grpc_tls_port}}
 
 
 def _local_member(agent) -> AgentMember:

@@ -1,0 +1,1 @@
+"""proxycfg: per-proxy configuration snapshots built from shared watches on the agent cache."""

@@ -1,0 +1,269 @@
+"""The proxycfg manager: a :class:`ProxyState` per watched proxy, fed by shared watches.
+
+An xDS stream asks for the proxy by its service ID; the state subscribes to
+the datums its registration needs (roots, its leaf, intentions, its own and each
+upstream's discovery chain, each chain target's connect endpoints), re-plans
+when the registration or a chain changes, and wakes its streams with the set
+of resource types that may have changed. Datums are shared through
+:class:`SharedWatches`, so N proxies with the same upstream cost one watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from proconsul.agent.proxycfg.snapshot import (
+    KIND_CONNECT_PROXY,
+    ConfigSnapshot,
+    UpstreamSnapshot,
+    upstream_id,
+)
+from proconsul.agent.proxycfg.sources import Sources
+from proconsul.agent.proxycfg.watches import Datum, SharedWatches
+from proconsul.structs.catalog import NodeService
+from proconsul.structs.discovery_chain import (
+    NODE_RESOLVER,
+    CompiledDiscoveryChain,
+    DiscoveryGraphNode,
+    DiscoveryResolver,
+    DiscoveryTarget,
+)
+
+CLUSTERS, ENDPOINTS, LISTENERS, ROUTES = "clusters", "endpoints", "listeners", "routes"
+ALL = frozenset({CLUSTERS, ENDPOINTS, LISTENERS, ROUTES})
+NO_ENTRY: dict = {}  # an absent config entry; one object, so memos keyed on it are shared
+# What a change of each kind of datum can alter.
+AFFECTS = {"roots": ALL, "leaf": frozenset({CLUSTERS, LISTENERS}),
+           "intentions": frozenset({LISTENERS}), "chain": ALL, "proxy-defaults": ALL,
+           "mesh": frozenset({CLUSTERS, LISTENERS}),
+           "health": frozenset({ENDPOINTS}), "query": ALL}
+
+
+class Watcher:
+    """One xDS stream's view of a proxy state: what changed since it last looked."""
+
+    __slots__ = ("dirty", "event")
+
+    def __init__(self) -> None:
+        self.dirty: set[str] = set(ALL)
+        self.event = asyncio.Event()
+        self.event.set()
+
+    def take(self) -> set[str]:
+        dirty, self.dirty = self.dirty, set()
+        self.event.clear()
+        return dirty
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What proxycfg needs from the local state about a proxy service."""
+
+    service: NodeService
+    token: str
+
+
+class ProxyState:
+    """One proxy's watches and latest snapshot; see the module docstring."""
+
+    def __init__(self, manager: Manager, proxy_id: str) -> None:
+        self.manager = manager
+        self.proxy_id = proxy_id
+        self.registration: Registration | None = None
+        self.snapshot: ConfigSnapshot | None = None
+        self.watchers: set[Watcher] = set()
+        self._keys: set[Hashable] = set()
+
+    @property
+    def ready(self) -> bool:
+        return self.snapshot is not None and self.snapshot.ready()
+
+    # ---- inputs ---------------------------------------------------------------
+
+    def registration_changed(self, registration: Registration | None) -> None:
+        old = self.registration
+        if old is not None and registration is not None and \
+                old.service is registration.service and old.token == registration.token:
+            return
+        self.registration = registration
+        self._replan()
+        self._mark(ALL)
+
+    def datum_changed(self, key: Hashable) -> None:
+        kind = key[0]
+        if kind == "chain":
+            self._replan()
+        else:
+            self._assemble()
+        self._mark(AFFECTS[kind])
+
+    def close(self) -> None:
+        for key in self._keys:
+            self.manager.watches.unsubscribe(key, self)
+        self._keys = set()
+
+    # ---- internals -------------------------------------------------------------
+
+    def _mark(self, kinds: frozenset[str]) -> None:
+        for watcher in self.watchers:
+            watcher.dirty |= kinds
+            watcher.event.set()
+
+    def _datum(self, key: Hashable) -> Datum | None:
+        datum = self.manager.watches.datums.get(key)
+        return datum if datum is not None and datum.valid else None
+
+    def _replan(self) -> None:
+        """Subscribe to what the registration and the known chains need; drop the rest."""
+        want = self._wanted_keys()
+        watches, sources = self.manager.watches, self.manager.sources
+        for key in self._keys - want:
+            watches.unsubscribe(key, self)
+        for key in want - self._keys:
+            watches.subscribe(key, _fetch(sources, key), self)
+        self._keys = want
+        self._assemble()
+
+    def _wanted_keys(self) -> set[Hashable]:
+        reg = self.registration
+        if reg is None or reg.service.Kind != KIND_CONNECT_PROXY:
+            return set()
+        token, dc = reg.token, self.manager.datacenter
+        proxy = reg.service.Proxy
+        keys: set[Hashable] = {("roots", token), ("intentions", token),
+                               ("proxy-defaults", token), ("mesh", token),
+                               ("leaf", proxy.DestinationServiceName or "", token),
+                               ("chain", proxy.DestinationServiceName or "", dc, token)}
+        for upstream in proxy.Upstreams or ():
+            if upstream.DestinationType == "prepared_query":
+                keys.add(("query", upstream.DestinationName, upstream.Datacenter or dc, token))
+                continue
+            key = ("chain", upstream.DestinationName, upstream.Datacenter or dc, token)
+            keys.add(key)
+            chain = self._datum(key)
+            for target in (chain.value.Targets or {}).values() if chain and chain.value else ():
+                keys.add(("health", target.Service, target.Datacenter, token))
+        return keys
+
+    def _assemble(self) -> None:
+        reg = self.registration
+        if reg is None or reg.service.Kind != KIND_CONNECT_PROXY:
+            self.snapshot = None
+            return
+        token, dc = reg.token, self.manager.datacenter
+        proxy = reg.service.Proxy
+        dest = proxy.DestinationServiceName or ""
+
+        def value(key):
+            datum = self._datum(key)
+            return None if datum is None else datum.value
+
+        roots = value(("roots", token))
+        upstreams = []
+        for upstream in proxy.Upstreams or ():
+            if upstream.DestinationType == "prepared_query":
+                upstreams.append(self._query_upstream(upstream, roots, token))
+                continue
+            chain = value(("chain", upstream.DestinationName, upstream.Datacenter or dc, token))
+            snap = UpstreamSnapshot(upstream_id(upstream), upstream, chain)
+            for tid, target in (chain.Targets or {}).items() if chain else ():
+                datum = self._datum(("health", target.Service, target.Datacenter, token))
+                if datum is not None:
+                    snap.endpoints[tid] = datum
+            upstreams.append(snap)
+        self.snapshot = ConfigSnapshot(
+            proxy_id=self.proxy_id, service=reg.service, datacenter=dc,
+            node_address=self.manager.node_address, default_allow=self.manager.default_allow,
+            roots=roots, leaf=value(("leaf", dest, token)),
+            intentions=self._datum(("intentions", token)),
+            own_chain=value(("chain", dest, dc, token)), upstreams=upstreams,
+            proxy_defaults=value(("proxy-defaults", token)) or {},
+            defaults_known=self._datum(("proxy-defaults", token)) is not None,
+            mesh=value(("mesh", token)) or NO_ENTRY,
+            mesh_known=self._datum(("mesh", token)) is not None)
+
+    def _query_upstream(self, upstream, roots, token: str) -> UpstreamSnapshot:
+        """A prepared-query upstream as a one-target chain named ``<q>.default.<dc>.query.<td>``."""
+        dc = upstream.Datacenter or self.manager.datacenter
+        snap = UpstreamSnapshot(upstream_id(upstream), upstream)
+        datum = self._datum(("query", upstream.DestinationName, dc, token))
+        if datum is None or roots is None:
+            return snap
+        snap.chain = datum.derive(("chain", roots.TrustDomain), lambda reply: query_chain(
+            upstream.DestinationName, reply.Service, dc, roots.TrustDomain))
+        snap.endpoints[next(iter(snap.chain.Targets))] = datum
+        return snap
+
+
+def query_chain(query: str, service: str, dc: str, trust_domain: str) -> CompiledDiscoveryChain:
+    tid = f"{query}.default.default.{dc}"
+    node = DiscoveryGraphNode(Type=NODE_RESOLVER, Name=tid, Resolver=DiscoveryResolver(
+        Target=tid))
+    target = DiscoveryTarget(ID=tid, Service=service, Datacenter=dc, Namespace="default",
+                             SNI=f"{query}.default.{dc}.query.{trust_domain}")
+    return CompiledDiscoveryChain(ServiceName=query, Datacenter=dc, Protocol="tcp",
+                                  StartNode=f"{NODE_RESOLVER}:{tid}",
+                                  Nodes={f"{NODE_RESOLVER}:{tid}": node}, Targets={tid: target})
+
+
+def _fetch(sources: Sources, key: tuple):
+    kind, *args = key
+    if kind == "roots":
+        return functools.partial(sources.roots, args[0])
+    if kind == "leaf":
+        return functools.partial(sources.leaf_cert, *args)
+    if kind == "intentions":
+        return functools.partial(sources.intentions, args[0])
+    if kind == "proxy-defaults":
+        return functools.partial(sources.proxy_defaults, args[0])
+    if kind == "mesh":
+        return functools.partial(sources.mesh, args[0])
+    if kind == "query":
+        return functools.partial(sources.prepared_query, *args)
+    if kind == "chain":
+        return functools.partial(sources.chain, *args)
+    return functools.partial(sources.health, *args)
+
+
+class Manager:
+    """Proxy states by proxy ID, refcounted by the xDS streams that watch them."""
+
+    def __init__(self, sources: Sources, registration: Callable[[str], Registration | None],
+                 datacenter: str, node_address: str, default_allow: bool) -> None:
+        self.sources = sources
+        self.registration = registration
+        self.datacenter = datacenter
+        self.node_address = node_address
+        self.default_allow = default_allow
+        self.watches = SharedWatches()
+        self.states: dict[str, ProxyState] = {}
+
+    def watch(self, proxy_id: str) -> tuple[ProxyState, Watcher]:
+        """The proxy's state (made on first use) and a new watcher of it."""
+        state = self.states.get(proxy_id)
+        if state is None:
+            state = self.states[proxy_id] = ProxyState(self, proxy_id)
+            state.registration_changed(self.registration(proxy_id))
+        watcher = Watcher()
+        state.watchers.add(watcher)
+        return state, watcher
+
+    def release(self, state: ProxyState, watcher: Watcher) -> None:
+        state.watchers.discard(watcher)
+        if not state.watchers and self.states.get(state.proxy_id) is state:
+            del self.states[state.proxy_id]
+            state.close()
+
+    def local_changed(self) -> None:
+        """The agent's local services changed: let each state look at its registration."""
+        for proxy_id, state in list(self.states.items()):
+            state.registration_changed(self.registration(proxy_id))
+
+    async def stop(self) -> None:
+        for state in list(self.states.values()):
+            state.close()
+        self.states.clear()
+        await self.watches.stop()

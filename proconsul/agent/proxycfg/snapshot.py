@@ -1,0 +1,78 @@
+"""A connect proxy's configuration snapshot: everything its Envoy resources are built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from proconsul.agent.proxycfg.watches import Datum
+from proconsul.structs.catalog import NodeService, Upstream
+from proconsul.structs.discovery_chain import CompiledDiscoveryChain
+
+KIND_CONNECT_PROXY = "connect-proxy"
+
+
+def upstream_id(upstream: Upstream) -> str:
+    """Consul's upstream identifier: the name, with ``?dc=`` for another datacenter."""
+    if upstream.DestinationType == "prepared_query":
+        return f"prepared_query:{upstream.DestinationName}"
+    if upstream.Datacenter:
+        return f"{upstream.DestinationName}?dc={upstream.Datacenter}"
+    return upstream.DestinationName
+
+
+@dataclass
+class UpstreamSnapshot:
+    """One explicit upstream of the proxy, its compiled chain and its targets' endpoint datums."""
+
+    id: str
+    upstream: Upstream
+    chain: CompiledDiscoveryChain | None = None
+    endpoints: dict[str, Datum] = field(default_factory=dict)  # target ID -> health datum
+
+
+@dataclass
+class ConfigSnapshot:
+    """What the xDS resources of one proxy are made of (Consul's ``proxycfg.ConfigSnapshot``)."""
+
+    proxy_id: str
+    service: NodeService  # the proxy's registration
+    datacenter: str
+    node_address: str
+    default_allow: bool
+    roots: Any = None  # IndexedCARoots
+    leaf: Any = None  # IssuedCert with its PrivateKeyPEM
+    intentions: Datum | None = None  # service-intentions entries (raw)
+    own_chain: CompiledDiscoveryChain | None = None  # the destination's chain: its protocol
+    upstreams: list[UpstreamSnapshot] = field(default_factory=list)
+    proxy_defaults: dict[str, Any] = field(default_factory=dict)  # the global entry
+    defaults_known: bool = False  # the proxy-defaults read has answered (entry or none)
+    mesh: dict[str, Any] = field(default_factory=dict)  # the mesh entry: TLS, HTTP settings
+    mesh_known: bool = False
+
+    @property
+    def destination(self) -> str:
+        return self.service.Proxy.DestinationServiceName or ""
+
+    @property
+    def trust_domain(self) -> str:
+        return self.roots.TrustDomain if self.roots is not None else ""
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The proxy's ``Config``: proxy-defaults' ``Config`` under the registration's."""
+        return {**(self.proxy_defaults.get("Config") or {}), **(self.service.Proxy.Config or {})}
+
+    @property
+    def protocol(self) -> str:
+        """The destination service's protocol: service-defaults, proxy-defaults, else tcp."""
+        explicit = self.config.get("protocol")
+        if self.own_chain is not None and self.own_chain.Protocol:
+            return str(self.own_chain.Protocol)
+        return str(explicit or "tcp")
+
+    def ready(self) -> bool:
+        return (self.roots is not None and self.leaf is not None
+                and self.intentions is not None and self.own_chain is not None
+                and self.defaults_known and self.mesh_known
+                and all(u.chain is not None for u in self.upstreams))

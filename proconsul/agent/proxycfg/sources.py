@@ -1,0 +1,101 @@
+"""The agent-cache reads proxycfg watches: each returns ``(value, index)`` and blocks on the index."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from proconsul.agent.cache import Cache, HealthServices
+from proconsul.agent.cache.connect_ca import ConnectCALeaf, ConnectCARoots, LeafCertRequest
+from proconsul.agent.cache.types import CacheType
+from proconsul.structs.config_entry_rpc import ConfigEntryQuery, DiscoveryChainRequest
+from proconsul.structs.prepared_query import PreparedQueryExecuteRequest
+from proconsul.structs.requests import DCSpecificRequest, ServiceSpecificRequest
+
+INTENTIONS_KIND = "service-intentions"
+QUERY_POLL = 10.0  # seconds between runs of a prepared-query upstream (no blocking reads)
+
+
+class ConfigEntriesList(CacheType):
+    name = "config-entries"
+    rpc_method = "ConfigEntry.List"
+
+
+class ConfigEntryGet(CacheType):
+    name = "config-entry"
+    rpc_method = "ConfigEntry.Get"
+
+
+class CompiledDiscoveryChain(CacheType):
+    name = "compiled-discovery-chain"
+    rpc_method = "DiscoveryChain.Get"
+
+
+ROOTS, HEALTH = ConnectCARoots(), HealthServices()
+ENTRIES, ENTRY, CHAIN = ConfigEntriesList(), ConfigEntryGet(), CompiledDiscoveryChain()
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Fetches for each kind of datum, through one agent's cache."""
+
+    cache: Cache
+    leaf: ConnectCALeaf
+    datacenter: str
+    rpc: Callable[[str, Any], Awaitable[Any]]
+
+    async def roots(self, token: str, index: int):
+        r = await self.cache.get(ROOTS, DCSpecificRequest(
+            Datacenter=self.datacenter, Token=token, MinQueryIndex=index))
+        return r.value, r.index
+
+    async def leaf_cert(self, service: str, token: str, index: int):
+        r = await self.cache.get(self.leaf, LeafCertRequest(
+            Datacenter=self.datacenter, Service=service, Token=token, MinQueryIndex=index))
+        return r.value.cert, r.index
+
+    async def intentions(self, token: str, index: int):
+        r = await self.cache.get(ENTRIES, ConfigEntryQuery(
+            Datacenter=self.datacenter, Kind=INTENTIONS_KIND, Token=token, MinQueryIndex=index))
+        return r.value.Entries, r.index
+
+    async def proxy_defaults(self, token: str, index: int):
+        """The ``proxy-defaults`` entry ``global`` (a dict), or None."""
+        return await self._entry("proxy-defaults", "global", token, index)
+
+    async def mesh(self, token: str, index: int):
+        """The ``mesh`` entry (a dict), or None."""
+        return await self._entry("mesh", "mesh", token, index)
+
+    async def _entry(self, kind: str, name: str, token: str, index: int):
+        r = await self.cache.get(ENTRY, ConfigEntryQuery(
+            Datacenter=self.datacenter, Kind=kind, Name=name, Token=token, MinQueryIndex=index))
+        return r.value.Entry, r.index
+
+    async def chain(self, name: str, datacenter: str, token: str, index: int):
+        r = await self.cache.get(CHAIN, DiscoveryChainRequest(
+            Datacenter=self.datacenter, Name=name, EvaluateInDatacenter=datacenter,
+            Token=token, MinQueryIndex=index))
+        return r.value.Chain, r.index
+
+    async def health(self, service: str, datacenter: str, token: str, index: int):
+        r = await self.cache.get(HEALTH, ServiceSpecificRequest(
+            Datacenter=datacenter, ServiceName=service, Connect=True, Token=token,
+            MinQueryIndex=index))
+        return r.value.Nodes, r.index
+
+    async def prepared_query(self, name: str, datacenter: str, token: str, index: int):
+        """A prepared query's connect instances, run again every QUERY_POLL seconds. The
+        index is a digest of the answer, so it moves only when the answer does."""
+        if index:
+            await asyncio.sleep(QUERY_POLL)
+        reply = await self.rpc("PreparedQuery.Execute", PreparedQueryExecuteRequest(
+            Datacenter=datacenter, QueryIDOrName=name, Connect=True, Token=token,
+            AllowStale=True))
+        digest = hashlib.sha256(msgspec.msgpack.encode([reply.Service, reply.Nodes])).digest()
+        return reply, int.from_bytes(digest[:7]) | 1

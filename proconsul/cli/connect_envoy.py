@@ -1,0 +1,226 @@
+"""``proconsul connect envoy``: bootstrap and run an Envoy sidecar for a registered proxy."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from urllib.parse import urlsplit
+
+from proconsul.agent.xds import versions
+from proconsul.api import ClientError
+from proconsul.cli.command import Command, Context
+from proconsul.cli.envoy_bootstrap import BootstrapArgs, BootstrapConfigError, bootstrap
+
+HOT_RESTART_FLAGS = ("--restart-epoch", "--hot-restart-version", "--drain-time-s",
+                     "--parent-shutdown-time-s")
+GATEWAY_KINDS = ("mesh", "terminating", "ingress", "api")
+
+
+class EnvoyError(Exception):
+    pass
+
+
+def sidecar_proxy_id(services: dict[str, dict], target: str) -> str:
+    """The one connect-proxy registered as ``target``'s sidecar; EnvoyError otherwise."""
+    ids = sorted(sid for sid, svc in services.items()
+                 if svc.get("Kind") == "connect-proxy"
+                 and (svc.get("Proxy") or {}).get("DestinationServiceID") == target)
+    if not ids:
+        raise EnvoyError(f"No sidecar proxy registered for {target}")
+    if len(ids) > 1:
+        raise EnvoyError(f"More than one sidecar proxy registered for {target}.\n"
+                         f"    Start proxy with -proxy-id and one of the following IDs: "
+                         f"{', '.join(ids)}")
+    return ids[0]
+
+
+def grpc_target(ctx: Context, http_host: str) -> tuple[str, int, bool, bool]:
+    """(host or socket path, port, unix?, tls?) from -grpc-addr, CONSUL_GRPC_ADDR or the agent."""
+    addr = ctx["grpc-addr"] or os.environ.get("CONSUL_GRPC_ADDR", "")
+    if not addr:
+        xds = (ctx.client().agent().self().get("xDS") or {})
+        ports = xds.get("Ports") or {}
+        if (ports.get("TLS") or 0) > 0:
+            addr = f"https://{http_host}:{ports['TLS']}"
+        elif (ports.get("Plaintext") or 0) > 0:
+            addr = f"http://{http_host}:{ports['Plaintext']}"
+        else:
+            ctx.error("Warning: the agent has no gRPC port (ports.grpc); using localhost:8502")
+            addr = "localhost:8502"
+    if addr.startswith("unix://"):
+        return addr[len("unix://"):], 0, True, False
+    tls = addr.startswith("https://")
+    if "://" not in addr:
+        addr = "http://" + addr
+    parts = urlsplit(addr)
+    if not parts.hostname or not parts.port:
+        raise EnvoyError(f"Invalid -grpc-addr {addr!r}: want [http[s]://]host:port or "
+                         f"unix:///path")
+    return _resolve(parts.hostname), parts.port, False, tls
+
+
+def _resolve(host: str) -> str:
+    try:
+        return socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0]
+    except OSError:
+        raise EnvoyError(f"cannot resolve {host!r}") from None
+
+
+def _admin(bind: str) -> tuple[str, int]:
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit():
+        raise EnvoyError(f"Invalid -admin-bind {bind!r}: want host:port")
+    return _resolve(host.strip("[]")), int(port)
+
+
+def envoy_version(binary: str) -> tuple[int, int, int]:
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True,
+                             timeout=30).stdout
+    except OSError as err:
+        raise EnvoyError(f"could not run {binary}: {err.strerror}") from None
+    version = versions.parse(out.rpartition("version:")[2])
+    if version is None:
+        raise EnvoyError(f"could not read the Envoy version from {binary!r}: {out.strip()!r}")
+    return version
+
+
+def run(ctx: Context) -> int:
+    try:
+        return _run(ctx)
+    except EnvoyError as err:
+        ctx.error(str(err))
+        return 1
+    except ClientError as err:
+        ctx.error(f"Error connecting to Consul agent: {err}")
+        return 1
+
+
+def _run(ctx: Context) -> int:
+    if ctx["gateway"] or ctx["register"] or ctx["expose-servers"]:
+        if ctx["gateway"] and ctx["gateway"] not in GATEWAY_KINDS:
+            raise EnvoyError(f"-gateway must be one of {', '.join(GATEWAY_KINDS)}")
+        raise EnvoyError("Gateways (-gateway, -register, -service, -address, -wan-address, "
+                         "-expose-servers) are not supported by Proconsul yet: only sidecar "
+                         "proxies (-sidecar-for or -proxy-id)")
+    config = ctx.config()
+    client = ctx.client()
+    proxy_id = ctx["proxy-id"]
+    if not proxy_id and not ctx["sidecar-for"]:
+        raise EnvoyError("No proxy ID specified. One of -proxy-id, -sidecar-for, or -gateway "
+                         "is required")
+    if not proxy_id:
+        proxy_id = sidecar_proxy_id(client.agent().services(), ctx["sidecar-for"])
+    service = client.agent().service(proxy_id)[0]
+    cluster = (service.get("Proxy") or {}).get("DestinationServiceName") or \
+        service.get("Service", proxy_id)
+    http_host = urlsplit(config.address if "://" in config.address
+                         else "http://" + config.address).hostname or "127.0.0.1"
+    host, port, unix, tls = grpc_target(ctx, http_host)
+    ca_pem = ""
+    ca_file = ctx["grpc-ca-file"] or (config.tls.ca_file if tls else "")
+    if tls and ca_file:
+        try:
+            with open(ca_file, encoding="utf-8") as handle:
+                ca_pem = handle.read()
+        except OSError as err:
+            raise EnvoyError(f"Error reading CA file {ca_file}: {err.strerror}") from None
+    admin_host, admin_port = _admin(ctx["admin-bind"])
+    try:
+        doc = bootstrap(BootstrapArgs(
+            proxy_id=proxy_id, cluster=cluster, admin_host=admin_host, admin_port=admin_port,
+            admin_access_log=ctx["admin-access-log-path"], grpc_host=host, grpc_port=port,
+            grpc_unix=unix, grpc_tls=tls, grpc_ca_pem=ca_pem,
+            token=config.effective_token(), node_name=ctx["node-name"],
+            proxy_config=(service.get("Proxy") or {}).get("Config") or {}))
+    except BootstrapConfigError as err:
+        raise EnvoyError(f"Invalid proxy configuration: {err}") from None
+    text = json.dumps(doc, indent=2)
+    if ctx["bootstrap"]:
+        ctx.info(text)
+        return 0
+    binary = ctx["envoy-binary"] or shutil.which("envoy")
+    if not binary:
+        raise EnvoyError("Couldn't find envoy binary: not on PATH; use -envoy-binary")
+    version = envoy_version(binary)
+    reason = versions.unsupported_reason(version)
+    if reason and not ctx["ignore-envoy-compatibility"]:
+        raise EnvoyError(reason)
+    extra = list(ctx.args)
+    if not any(flag in arg for arg in extra for flag in HOT_RESTART_FLAGS):
+        extra.insert(0, "--disable-hot-restart")
+    path = _pipe_bootstrap(text)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(binary, [binary, "--config-path", path, *extra])
+    return 1  # not reached
+
+
+def _pipe_bootstrap(text: str) -> str:
+    """The bootstrap through a FIFO (mode 0600) that a forked child fills, so the token
+    never rests on disk; the FIFO is removed once Envoy has read it."""
+    directory = tempfile.mkdtemp(prefix="envoy-")
+    path = os.path.join(directory, "bootstrap.json")
+    os.mkfifo(path, 0o600)
+    if os.fork() == 0:  # the child writes and goes (or gives up if Envoy never reads)
+        try:
+            signal.alarm(60)
+            with open(path, "w", encoding="utf-8") as fifo:
+                fifo.write(text)
+            os.unlink(path)
+            os.rmdir(directory)
+        finally:
+            os._exit(0)
+    return path
+
+
+def _flags(fs) -> None:
+    fs.string("proxy-id", "", "The proxy's ID on the local agent.")
+    fs.string("sidecar-for", "", "The ID of a service instance on the local agent that this "
+              "proxy should become a sidecar for. It requires that the proxy service is "
+              "registered with the agent as a connect-proxy with Proxy.DestinationServiceID "
+              "set to this value. If more than one such proxy is registered it will fail.")
+    fs.boolean("bootstrap", False, "Generate the bootstrap.json but don't exec envoy")
+    fs.string("admin-bind", "localhost:19000", "The address:port to start envoy's admin "
+              "server on. Envoy requires this but care must be taken to ensure it's not "
+              "exposed to an untrusted network as it has full control over the secrets and "
+              "config of the proxy.")
+    fs.string("admin-access-log-path", "/dev/null", "The path to write the access log for "
+              "the administration server.")
+    fs.string("envoy-binary", "", "The full path to the envoy binary to run. By default will "
+              "just search $PATH.")
+    fs.string("grpc-addr", "", "Set the agent's gRPC address and port (in http(s)://host:port "
+              "format). Alternatively, you can specify CONSUL_GRPC_ADDR in ENV.")
+    fs.string("grpc-ca-file", "", "Path to a CA file to verify the agent's gRPC TLS "
+              "certificate (default: -ca-file).")
+    fs.string("node-name", "", "The name of the node the proxy service is registered on.")
+    fs.boolean("ignore-envoy-compatibility", False, "Run an Envoy this server has not been "
+               "tested with.")
+    fs.string("envoy-version", "", "Ignored; kept for compatibility.")
+    fs.boolean("omit-deprecated-tags", False, "Accepted for compatibility.")
+    fs.string("gateway", "", "The type of gateway to register: mesh, terminating, ingress "
+              "(not supported yet).")
+    fs.boolean("register", False, "Register a new gateway service (not supported yet).")
+    fs.string("service", "", "Service name to use for the registration (gateways).")
+    fs.string("address", "", "LAN address to advertise in the gateway registration.")
+    fs.string("wan-address", "", "WAN address to advertise in the gateway registration.")
+    fs.boolean("expose-servers", False, "Expose the servers for WAN federation via this mesh "
+               "gateway (not supported yet).")
+
+
+ENVOY = Command("""
+Usage: proconsul connect envoy [options] [-- pass-through options]
+
+  Generates the bootstrap configuration needed to start an Envoy proxy instance
+  for use as a Connect sidecar for a particular service instance, and runs
+  Envoy with it (found on $PATH or given by -envoy-binary). Options after --
+  go to Envoy.
+
+    $ proconsul connect envoy -sidecar-for web
+""", "Runs or configures Envoy as a Connect proxy", run, _flags)

@@ -1,0 +1,102 @@
+"""proxycfg: one shared watch per datum, and a change reaches only the proxies it touches."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+
+from proconsul.agent.proxycfg.manager import ENDPOINTS, Manager, Registration
+from proconsul.structs.catalog import ConnectProxyConfig, NodeService, Upstream
+from proconsul.structs.discovery_chain import CompiledDiscoveryChain, DiscoveryTarget
+
+
+class FakeSources:
+    """Values by key; a fetch with the current index blocks until the value changes."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple, tuple[object, int]] = {}
+        self.changed = asyncio.Event()
+        self.calls: collections.Counter = collections.Counter()
+
+    def set(self, key: tuple, value: object) -> None:
+        _, index = self.values.get(key, (None, 0))
+        self.values[key] = (value, index + 1)
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    async def _get(self, key: tuple, index: int):
+        self.calls[key] += 1
+        while key not in self.values or self.values[key][1] == index:
+            await self.changed.wait()
+        return self.values[key]
+
+    async def roots(self, token, index):
+        return await self._get(("roots",), index)
+
+    async def leaf_cert(self, service, token, index):
+        return await self._get(("leaf", service), index)
+
+    async def intentions(self, token, index):
+        return await self._get(("intentions",), index)
+
+    async def mesh(self, token, index):
+        return await self._get(("mesh",), index)
+
+    async def proxy_defaults(self, token, index):
+        return await self._get(("proxy-defaults",), index)
+
+    async def chain(self, name, dc, token, index):
+        return await self._get(("chain", name), index)
+
+    async def health(self, service, dc, token, index):
+        return await self._get(("health", service), index)
+
+
+def chain(name: str) -> CompiledDiscoveryChain:
+    tid = f"{name}.default.default.dc1"
+    return CompiledDiscoveryChain(ServiceName=name, Datacenter="dc1", Protocol="tcp",
+                                  Targets={tid: DiscoveryTarget(ID=tid, Service=name,
+                                                                Datacenter="dc1")})
+
+
+def proxy(pid: str, dest: str, upstream: str) -> NodeService:
+    return NodeService(ID=pid, Service=f"{dest}-sidecar-proxy", Kind="connect-proxy",
+                       Proxy=ConnectProxyConfig(DestinationServiceName=dest, Upstreams=[
+                           Upstream(DestinationName=upstream)]))
+
+
+async def test_watches_are_shared_and_changes_go_only_where_needed():
+    sources = FakeSources()
+    regs = {f"web{i}": Registration(proxy(f"web{i}", "web", "api"), "") for i in range(3)}
+    regs["cli"] = Registration(proxy("cli", "cli", "db"), "")
+    manager = Manager(sources, regs.get, "dc1", "127.0.0.1", default_allow=True)
+    for key, value in [(("roots",), object()), (("intentions",), []), (("proxy-defaults",), None),
+                       (("mesh",), None),
+                       (("leaf", "web"), object()), (("leaf", "cli"), object()),
+                       (("chain", "web"), chain("web")), (("chain", "cli"), chain("cli")),
+                       (("chain", "api"), chain("api")), (("chain", "db"), chain("db")),
+                       (("health", "api"), []), (("health", "db"), [])]:
+        sources.set(key, value)
+    watched = {pid: manager.watch(pid) for pid in regs}
+    async with asyncio.timeout(5):
+        while not all(state.ready for state, _ in watched.values()) or \
+                ("health", "db", "dc1", "") not in manager.watches.datums:
+            await asyncio.sleep(0.01)
+    health_keys = sorted(k for k in manager.watches.datums if k[0] == "health")
+    assert health_keys == [("health", "api", "dc1", ""), ("health", "db", "dc1", "")]
+    assert len(manager.watches.datums[("health", "api", "dc1", "")].subscribers) == 3
+    for _, watcher in watched.values():
+        watcher.take()
+    sources.set(("health", "api"), ["one more instance"])
+    async with asyncio.timeout(5):
+        await watched["web0"][1].event.wait()
+    for pid in ("web0", "web1", "web2"):
+        assert watched[pid][1].dirty == {ENDPOINTS}
+    assert watched["cli"][1].dirty == set()
+    datum = manager.watches.datums[("health", "api", "dc1", "")]
+    built = [datum.derive("cla", lambda v: object()) for _ in range(3)]
+    assert built[0] is built[1] is built[2]  # derived once per value, not per proxy
+    for state, watcher in watched.values():
+        manager.release(state, watcher)
+    assert manager.watches.datums == {}
+    await manager.stop()
