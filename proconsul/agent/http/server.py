@@ -28,6 +28,7 @@ from proconsul.agent.http import (
     intentions,
     keyring,
     kv,
+    kv_fast,
     members,
     operator,
     prepared_query,
@@ -108,6 +109,7 @@ class HttpApi:
         self.conn_limit = web.ConnLimit(agent.config.http_max_conns_per_client)
         self._socket_paths: list[str] = []
         self._spool_dir = None if agent.config.dev else agent.config.data_dir or None
+        self._kv_fast = kv_fast.KVFastPath(agent) if agent.server is not None else None
 
     async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None,
                     ssl_handshake_timeout: float | None = None,
@@ -151,8 +153,20 @@ class HttpApi:
             unix_socket.remove(path)
         self._socket_paths = []
 
-    async def handle(self, request: web.Request) -> web.Response | web.StreamResponse:
+    async def handle(self, request: web.Request
+                     ) -> web.Response | web.StreamResponse | web.EncodedResponse:
         """Route ``request``, time it, and turn every failure into one line of text."""
+        fast = self._kv_fast
+        if fast is not None and request.path.startswith("/v1/kv/"):
+            method = request.method
+            if method == "GET":
+                response = fast.get(request)
+                if response is not None:
+                    return response
+            elif method == "PUT":
+                response = await fast.put(request)
+                if response is not None:
+                    return response
         start = metrics.timer()
         try:
             handler, request.match_info, resource = self.router.resolve(request.method,

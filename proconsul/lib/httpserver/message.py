@@ -152,12 +152,25 @@ class StreamResponse:
             self._protocol.write(b"0\r\n\r\n")
 
 
+class EncodedResponse:
+    """A reply already in bytes: the status line and headers (without the blank line
+    that ends the head; the server adds it, with ``Connection: close`` if it closes)
+    and the body."""
+
+    __slots__ = ("head", "body")
+
+    def __init__(self, head: bytes, body: bytes) -> None:
+        self.head = head
+        self.body = body
+
+
 class _Date:
     """The Date header's value, formatted once a second."""
 
     second = -1
     value = ""
     line = ""  # "Date: <value>\r\n"
+    line_bytes = b""
 
     @classmethod
     def now(cls) -> str:
@@ -165,7 +178,14 @@ class _Date:
         if second != cls.second:
             cls.second, cls.value = second, formatdate(second, usegmt=True)
             cls.line = f"Date: {cls.value}\r\n"
+            cls.line_bytes = cls.line.encode()
         return cls.value
+
+
+def date_line() -> bytes:
+    """``Date: <now>\r\n``."""
+    _Date.now()
+    return _Date.line_bytes
 
 
 def encode_head(status: int, headers: dict[str, str], length: int | None,
@@ -180,8 +200,12 @@ def encode_head(status: int, headers: dict[str, str], length: int | None,
     return "".join(parts).encode("utf-8", "surrogateescape")
 
 
-def encode_response(response: Response, keep_alive: bool, head_only: bool = False) -> bytes:
+def encode_response(response: Response | EncodedResponse, keep_alive: bool,
+                    head_only: bool = False) -> bytes:
     """The whole reply as bytes (no body under HEAD, Content-Length kept)."""
+    if type(response) is EncodedResponse:
+        end = b"\r\n" if keep_alive else b"Connection: close\r\n\r\n"
+        return response.head + end if head_only else response.head + end + response.body
     status, body = response.status, response.body
     if status < 200 or status in (204, 304):
         return encode_head(status, response.headers, None, keep_alive)

@@ -28,6 +28,7 @@ import httptools
 
 from proconsul.lib.httpserver.connlimit import ConnLimit
 from proconsul.lib.httpserver.message import (
+    EncodedResponse,
     Headers,
     Request,
     Response,
@@ -41,7 +42,7 @@ MAX_HEADER_BYTES = 1 << 20  # Go's http.DefaultMaxHeaderBytes
 MAX_PIPELINED = 16  # queued requests per connection before reading pauses
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-AppHandler = Callable[[Request], Awaitable["Response | StreamResponse"]]
+AppHandler = Callable[[Request], Awaitable["Response | StreamResponse | EncodedResponse"]]
 BodySpool = Callable[[str, bytes], "BinaryIO | None"]
 """``spool(method, target)``: a file to stream this request's body into, or None."""
 
