@@ -119,7 +119,8 @@ class HttpApi:
         bound). Called once per listener address: HTTP, HTTPS."""
         server = web.HttpServer(self.handle, self.app, max_body=MAX_REQUEST_BODY,
                                 conn_limit=self.conn_limit,
-                                body_spool=snapshot.spool_upload(self._spool_dir))
+                                body_spool=snapshot.spool_upload(self._spool_dir),
+                                quick=self._quick if self._kv_fast is not None else None)
         path = unix_socket.socket_path(host)
         if path is None:
             await server.start(host, port, ssl, ssl_handshake_timeout)
@@ -152,6 +153,12 @@ class HttpApi:
         for path in self._socket_paths:
             unix_socket.remove(path)
         self._socket_paths = []
+
+    def _quick(self, request: web.Request) -> web.EncodedResponse | None:
+        """Plain KV reads, answered without a task when the connection is otherwise idle."""
+        if request.method == "GET" and request.path.startswith("/v1/kv/"):
+            return self._kv_fast.get(request)  # type: ignore[union-attr]
+        return None
 
     async def handle(self, request: web.Request
                      ) -> web.Response | web.StreamResponse | web.EncodedResponse:

@@ -43,6 +43,8 @@ MAX_PIPELINED = 16  # queued requests per connection before reading pauses
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 AppHandler = Callable[[Request], Awaitable["Response | StreamResponse | EncodedResponse"]]
+QuickHandler = Callable[[Request], "Response | EncodedResponse | None"]
+"""A handler that answers some requests at once, without a task (None: not one of them)."""
 BodySpool = Callable[[str, bytes], "BinaryIO | None"]
 """``spool(method, target)``: a file to stream this request's body into, or None."""
 
@@ -244,7 +246,28 @@ class HttpProtocol(asyncio.Protocol):
         if self._body_file is not None:
             self._body_file.seek(0)
             request.body_file, self._body_file = self._body_file, None
+        elif (self._server.quick is not None and not self._serving and not self._queue
+              and self.transport is not None and self._answer_now(request)):
+            return
         self._enqueue(request)
+
+    def _answer_now(self, request: Request) -> bool:
+        """Whether the server's quick handler answered ``request`` (the connection had
+        nothing else to answer before it, so the order of replies holds)."""
+        try:
+            response = self._server.quick(request)  # type: ignore[misc]
+        except Exception:
+            log.exception("unhandled error in the quick handler for %s %s", request.method,
+                          request.path)
+            return False  # the general handler answers it
+        if response is None:
+            return False
+        keep_alive = request.keep_alive and not self._server.closing
+        self.write(encode_response(response, keep_alive))
+        self.idle_since = self._loop.time()
+        if not keep_alive:
+            self.close()
+        return True
 
     # ---------------------------------------------------------------- serving
 
@@ -321,12 +344,16 @@ class HttpProtocol(asyncio.Protocol):
 class HttpServer:
     """Listens and serves ``handler`` on every connection; ``app`` is shared by requests.
 
-    With ``conn_limit``, a client over its cap of open connections gets a 429."""
+    With ``conn_limit``, a client over its cap of open connections gets a 429. A
+    ``quick`` handler is offered each request first, when its connection has none
+    waiting: what it answers is answered in the parser's callback, without a task."""
 
     def __init__(self, handler: AppHandler, app: dict[str, Any] | None = None, *,
                  max_body: int = 16 << 20, keepalive_timeout: float = 75.0,
-                 conn_limit: ConnLimit | None = None, body_spool: BodySpool | None = None):
+                 conn_limit: ConnLimit | None = None, body_spool: BodySpool | None = None,
+                 quick: QuickHandler | None = None):
         self.handler = handler
+        self.quick = quick
         self.body_spool = body_spool
         self.conn_limit = conn_limit
         self.app: dict[str, Any] = app if app is not None else {}

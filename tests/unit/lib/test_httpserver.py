@@ -9,6 +9,7 @@ import pytest
 
 from proconsul.lib.httpserver import (
     ConnLimit,
+    EncodedResponse,
     HttpServer,
     MethodNotAllowed,
     NotFound,
@@ -412,3 +413,60 @@ async def test_a_spooled_body_goes_to_a_file_past_the_limit_and_is_closed_after(
     await client.close()  # cut short: the spooled file is closed with the connection
     await asyncio.wait_for(files[-1].closed_event.wait(), 5)
     assert len(files) == 3 and files[-1].size == 7
+
+
+async def test_quick_handler_answers_in_order_with_the_general_one(serve):
+    """Quick answers leave at once, yet never overtake a general reply still being made;
+    a quick handler that declines or fails leaves the request to the general handler."""
+    release = asyncio.Event()
+    quick_seen = []
+
+    def quick(request: Request) -> EncodedResponse | None:
+        quick_seen.append(request.path)
+        if request.path == "/boom":
+            raise RuntimeError("quick bug")
+        if not request.path.startswith("/q"):
+            return None
+        return EncodedResponse(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n" % len(request.path),
+                               request.path.encode())
+
+    async def general(request: Request) -> Response:
+        if request.path == "/slow":
+            await release.wait()
+        return Response(body=b"general " + request.path.encode())
+
+    server = await serve(general, quick=quick)
+    client = await Client.connect(server.port)
+    client.send(b"GET /q1 HTTP/1.1\r\n\r\n")
+    assert (await client.reply())[2] == b"/q1"
+    client.send(b"GET /slow HTTP/1.1\r\n\r\nGET /q2 HTTP/1.1\r\n\r\n")
+    release.set()
+    assert (await client.reply())[2] == b"general /slow"
+    assert (await client.reply())[2] == b"general /q2"  # queued behind /slow
+    client.send(b"GET /boom HTTP/1.1\r\n\r\nGET /q3 HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert (await client.reply())[2] == b"general /boom"
+    status, headers, body = await client.reply()
+    assert body == b"general /q3" and headers["connection"] == "close"
+    assert await client.closed()
+    assert quick_seen == ["/q1", "/slow", "/boom"]  # /q2 and /q3 came while busy
+    client = await Client.connect(server.port)
+    client.send(b"GET /q4 HTTP/1.1\r\nConnection: close\r\n\r\n")
+    status, headers, body = await client.reply()
+    assert body == b"/q4" and headers["connection"] == "close"
+    assert await client.closed()
+    await client.close()
+
+
+async def test_quick_answers_keep_a_connection_from_being_swept(serve):
+    def quick(request: Request) -> EncodedResponse:
+        return EncodedResponse(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", b"ok")
+
+    server = await serve(quick=quick, keepalive_timeout=0.4)
+    client = await Client.connect(server.port)
+    for _ in range(8):  # busy for longer than the timeout, through quick answers only
+        client.send(b"GET / HTTP/1.1\r\n\r\n")
+        assert (await client.reply())[2] == b"ok"
+        await asyncio.sleep(0.1)
+    assert not client.reader.at_eof()
+    assert await asyncio.wait_for(client.closed(), 5)  # then idle: swept
+    await client.close()
