@@ -13,8 +13,10 @@ effect, and the general path answers it.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -100,8 +102,9 @@ class KVFastPath:
         agent_metrics.observe_request(request, start)
         return response
 
-    async def put(self, request: web.Request) -> EncodedResponse | web.Response | None:
-        """``PUT /v1/kv/<key>`` with no query: a plain set, proposed by this leader."""
+    def put(self, request: web.Request) -> web.Pending | web.Response | None:
+        """``PUT /v1/kv/<key>`` with no query: a plain set, proposed by this leader now;
+        the reply is made when it is applied."""
         body = request._body
         if request.query_string or len(body) > KV_MAX_VALUE_SIZE:
             return None
@@ -117,18 +120,31 @@ class KVFastPath:
             return None
         req = KVSRequest(Op=KVOp.SET, DirEnt=DirEntry(Key=key, Value=body or None),
                          Datacenter=self._agent.config.datacenter, Token=secret)
-        response: EncodedResponse | web.Response
         try:
-            done = await server.raft_apply(MessageType.KVS, req)
+            future = server.raft_submit(MessageType.KVS, req)
         except LeaderUnavailable:
             return None  # refused before proposing: the forwarder holds it for a leader
         except ConsulError as err:
-            response = web.Response(status=err.status, text=err.message)
-        else:
-            reply = b"true" if done else b"false"
-            response = EncodedResponse(_JSON_HEAD % date_line() + _PUT_HEAD % len(reply), reply)
-        finally:
-            metrics.measure_since("consul.kvs.apply", start)
+            return self._put_reply(request, start, web.Response(status=err.status,
+                                                                text=err.message))
+        return web.Pending(future, functools.partial(self._put_done, request, start))
+
+    def _put_done(self, request: web.Request, start: float,
+                  future: asyncio.Future[Any]) -> EncodedResponse | web.Response:
+        assert self._server is not None
+        try:
+            done = self._server.raft_outcome(MessageType.KVS, future)
+        except ConsulError as err:
+            return self._put_reply(request, start,
+                                   web.Response(status=err.status, text=err.message))
+        reply = b"true" if done else b"false"
+        return self._put_reply(request, start, EncodedResponse(
+            _JSON_HEAD % date_line() + _PUT_HEAD % len(reply), reply))
+
+    @staticmethod
+    def _put_reply(request: web.Request, start: float, response: EncodedResponse | web.Response
+                   ) -> EncodedResponse | web.Response:
+        metrics.measure_since("consul.kvs.apply", start)
         request.route = ROUTE
         agent_metrics.observe_request(request, start)
         return response

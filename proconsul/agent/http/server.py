@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl as ssl_module
 from urllib.parse import unquote_to_bytes
@@ -154,10 +155,17 @@ class HttpApi:
             unix_socket.remove(path)
         self._socket_paths = []
 
-    def _quick(self, request: web.Request) -> web.EncodedResponse | None:
-        """Plain KV reads, answered without a task when the connection is otherwise idle."""
-        if request.method == "GET" and request.path.startswith("/v1/kv/"):
-            return self._kv_fast.get(request)  # type: ignore[union-attr]
+    def _quick(self, request: web.Request
+               ) -> web.EncodedResponse | web.Response | web.Pending | None:
+        """Plain KV reads and writes, answered without a task when the connection has
+        nothing else to answer."""
+        if request.path.startswith("/v1/kv/"):
+            fast = self._kv_fast
+            assert fast is not None
+            if request.method == "GET":
+                return fast.get(request)
+            if request.method == "PUT" and request.body_file is None:
+                return fast.put(request)
         return None
 
     async def handle(self, request: web.Request
@@ -171,9 +179,13 @@ class HttpApi:
                 if response is not None:
                     return response
             elif method == "PUT":
-                response = await fast.put(request)
-                if response is not None:
-                    return response
+                answer = fast.put(request)
+                if type(answer) is web.Pending:
+                    with contextlib.suppress(Exception):  # the answer says what went wrong
+                        await answer.future
+                    return answer.finish(answer.future)
+                if answer is not None:
+                    return answer
         start = metrics.timer()
         try:
             handler, request.match_info, resource = self.router.resolve(request.method,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -162,6 +163,18 @@ class EncodedResponse:
     def __init__(self, head: bytes, body: bytes) -> None:
         self.head = head
         self.body = body
+
+
+class Pending:
+    """A quick handler's answer that is not ready yet: once ``future`` is done,
+    ``finish(future)`` makes the response (see :class:`HttpServer`'s ``quick``)."""
+
+    __slots__ = ("future", "finish")
+
+    def __init__(self, future: asyncio.Future[Any],
+                 finish: Callable[[asyncio.Future[Any]], Response | EncodedResponse]) -> None:
+        self.future = future
+        self.finish = finish
 
 
 class _Date:

@@ -30,6 +30,7 @@ from proconsul.lib.httpserver.connlimit import ConnLimit
 from proconsul.lib.httpserver.message import (
     EncodedResponse,
     Headers,
+    Pending,
     Request,
     Response,
     StreamResponse,
@@ -43,8 +44,9 @@ MAX_PIPELINED = 16  # queued requests per connection before reading pauses
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 AppHandler = Callable[[Request], Awaitable["Response | StreamResponse | EncodedResponse"]]
-QuickHandler = Callable[[Request], "Response | EncodedResponse | None"]
-"""A handler that answers some requests at once, without a task (None: not one of them)."""
+QuickHandler = Callable[[Request], "Response | EncodedResponse | Pending | None"]
+"""A handler that answers some requests without a task: at once, or when a future is
+done (:class:`Pending`); None: not one of its requests."""
 BodySpool = Callable[[str, bytes], "BinaryIO | None"]
 """``spool(method, target)``: a file to stream this request's body into, or None."""
 
@@ -262,12 +264,38 @@ class HttpProtocol(asyncio.Protocol):
             return False  # the general handler answers it
         if response is None:
             return False
+        if type(response) is Pending:
+            self._serving = True  # requests arriving meanwhile queue behind this one
+            response.future.add_done_callback(
+                lambda future: self._answer_later(request, response.finish, future))
+            return True
+        self._send_quick(request, response)
+        return True
+
+    def _answer_later(self, request: Request, finish: Callable[[asyncio.Future[Any]], Any],
+                      future: asyncio.Future[Any]) -> None:
+        if self.transport is None:
+            return
+        try:
+            response = finish(future)
+        except Exception:
+            log.exception("unhandled error serving %s %s", request.method, request.path)
+            response = Response(status=500, text="internal error")
+        self._serving = False
+        if self._send_quick(request, response) and self._queue:
+            self._start_serving()
+        elif not self._queue and self._server.closing:
+            self._server.check_drained()
+
+    def _send_quick(self, request: Request, response: Response | EncodedResponse) -> bool:
+        """Write a quick handler's answer; whether the connection stays open."""
         keep_alive = request.keep_alive and not self._server.closing
         self.write(encode_response(response, keep_alive))
         self.idle_since = self._loop.time()
         if not keep_alive:
+            self._queue.clear()
             self.close()
-        return True
+        return keep_alive
 
     # ---------------------------------------------------------------- serving
 
@@ -276,15 +304,19 @@ class HttpProtocol(asyncio.Protocol):
             return
         self._queue.append(item)
         if not self._serving:
-            self._serving = True
-            wakeup = self._wakeup
-            if self._task is None:
-                self._task = self._loop.create_task(self._serve())
-            elif wakeup is not None and not wakeup.done():
-                wakeup.set_result(None)
+            self._start_serving()
         elif len(self._queue) >= MAX_PIPELINED and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
+
+    def _start_serving(self) -> None:
+        """Have the serving task answer the queue (started, or woken from its wait)."""
+        self._serving = True
+        wakeup = self._wakeup
+        if self._task is None:
+            self._task = self._loop.create_task(self._serve())
+        elif wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     async def _serve(self) -> None:
         try:

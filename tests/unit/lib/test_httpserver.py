@@ -13,6 +13,7 @@ from proconsul.lib.httpserver import (
     HttpServer,
     MethodNotAllowed,
     NotFound,
+    Pending,
     Request,
     Response,
     Router,
@@ -469,4 +470,38 @@ async def test_quick_answers_keep_a_connection_from_being_swept(serve):
         await asyncio.sleep(0.1)
     assert not client.reader.at_eof()
     assert await asyncio.wait_for(client.closed(), 5)  # then idle: swept
+    await client.close()
+
+
+async def test_a_pending_quick_answer_holds_the_requests_behind_it(serve):
+    """A quick answer made when a future is done (Pending) still leaves in order: requests
+    arriving meanwhile wait, then the general handler answers them."""
+    loop = asyncio.get_running_loop()
+    futures: list[asyncio.Future] = []
+    arrived = asyncio.Event()
+
+    def quick(request: Request) -> Pending | None:
+        if request.path != "/later":
+            return None
+        futures.append(loop.create_future())
+        arrived.set()
+        return Pending(futures[-1], lambda done: Response(body=b"later " + done.result()))
+
+    async def general(request: Request) -> Response:
+        return Response(body=b"general " + request.path.encode())
+
+    server = await serve(general, quick=quick)
+    client = await Client.connect(server.port)
+    client.send(b"GET /later HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n")
+    await arrived.wait()
+    arrived.clear()
+    futures[0].set_result(b"one")
+    assert (await client.reply())[2] == b"later one"
+    assert (await client.reply())[2] == b"general /next"
+    client.send(b"GET /later HTTP/1.1\r\nConnection: close\r\n\r\n")
+    await arrived.wait()
+    futures[1].set_exception(RuntimeError("boom"))  # finish() raises: a 500, then the close
+    status, headers, _ = await client.reply()
+    assert status == 500 and headers["connection"] == "close"
+    assert await client.closed()
     await client.close()
