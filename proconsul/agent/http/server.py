@@ -19,6 +19,7 @@ from proconsul.agent.http import (
     agent_metrics,
     agent_monitor,
     catalog,
+    catalog_fast,
     config,
     connect_ca,
     coordinate,
@@ -111,6 +112,8 @@ class HttpApi:
         self._socket_paths: list[str] = []
         self._spool_dir = None if agent.config.dev else agent.config.data_dir or None
         self._kv_fast = kv_fast.KVFastPath(agent) if agent.server is not None else None
+        self._register_fast = (catalog_fast.RegisterFastPath(agent) if agent.server is not None
+                               else None)
 
     async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None,
                     ssl_handshake_timeout: float | None = None,
@@ -157,15 +160,19 @@ class HttpApi:
 
     def _quick(self, request: web.Request
                ) -> web.EncodedResponse | web.Response | web.Pending | None:
-        """Plain KV reads and writes, answered without a task when the connection has
-        nothing else to answer."""
-        if request.path.startswith("/v1/kv/"):
+        """Plain KV reads and writes and catalog registrations, answered without a task
+        when the connection has nothing else to answer."""
+        path = request.path
+        if path.startswith("/v1/kv/"):
             fast = self._kv_fast
             assert fast is not None
             if request.method == "GET":
                 return fast.get(request)
-            if request.method == "PUT" and request.body_file is None:
+            if request.method == "PUT":
                 return fast.put(request)
+        elif path == catalog_fast.ROUTE and request.method == "PUT":
+            assert self._register_fast is not None
+            return self._register_fast.put(request)
         return None
 
     async def handle(self, request: web.Request

@@ -1,13 +1,15 @@
-"""The short way for plain KV reads and writes answers byte for byte as the general path.
+"""The short ways for the hottest requests answer byte for byte as the general path.
 
 ``GET /v1/kv/<key>`` (plain or ``?stale``) and ``PUT /v1/kv/<key>`` with no query are
-served by ``agent/http/kv_fast``; the same requests with an argument that changes
-nothing (``?stale=``, ``?dc=<own>``, ``?flags=0``) take the general handlers. Their
-replies must be the same bytes (the Date line aside), and the writes the same entries.
+served by ``agent/http/kv_fast``, ``PUT /v1/catalog/register`` by ``catalog_fast``; the
+same requests with an argument that changes nothing (``?stale=``, ``?dc=<own>``,
+``?flags=0``) take the general handlers. Their replies must be the same bytes (the Date
+line aside), and the writes the same entries.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 
@@ -94,3 +96,30 @@ def test_fast_requests_are_timed_like_the_general_ones(server, unique):
     text = server.get("/v1/agent/metrics?format=prometheus").text
     assert int(re.search(r'consul_kvs_apply_count (\d+)', text)[1]) == puts + 3
     assert int(re.search(r'consul_http_GET_v1_kv___count (\d+)', text)[1]) == gets + 3
+
+
+def test_registrations_match_the_general_path(server, unique):
+    wait_leader(server)
+    node_name = server.get("/v1/agent/self").json()["Config"]["NodeName"]
+
+    def body(node: str, port: int) -> bytes:
+        return json.dumps({"Node": node, "Address": "10.0.0.1", "NodeMeta": {"k": "v"},
+                           "Service": {"Service": f"{unique}-svc", "Port": port,
+                                       "Tags": ["a"]},
+                           "Check": {"Name": "alive", "Status": "passing",
+                                     "ServiceID": f"{unique}-svc"}}).encode()
+
+    for node in (f"{unique}-fast", f"{unique}-general"):
+        path = "/v1/catalog/register" + ("?dc=dc1" if node.endswith("general") else "")
+        assert raw(server, "PUT", path, body(node, 80)).endswith(b"\r\n\r\ntrue")
+    fast, general = (server.get(f"/v1/health/node/{unique}-{kind}").json()
+                     for kind in ("fast", "general"))
+    for check in (*fast, *general):
+        check.pop("Node"), check.pop("CreateIndex"), check.pop("ModifyIndex")
+    assert fast == general and fast[0]["CheckID"] == "alive"
+    # refusals, and a write to the agent's own node (a Warning header), answer alike
+    for payload in (b'{"Node": ""}', b'{"Node": "n"}', b"{", body(node_name, 81),
+                    b'{"node": "x", "address": "10.0.0.2"}'):
+        assert raw(server, "PUT", "/v1/catalog/register", payload) == \
+            raw(server, "PUT", "/v1/catalog/register?dc=dc1", payload)
+    assert b"Warning: 299" in raw(server, "PUT", "/v1/catalog/register", body(node_name, 82))
