@@ -188,14 +188,18 @@ class Metrics:
             routed = self._routed_keys[keys] = tuple(
                 (name, labels) for name, labels in
                 ((self._route(name), labels) for name, labels in keys) if name is not None)
-        samples = self._current().samples
+        intervals = self._intervals  # _current(), inlined: this runs several times a request
+        if intervals and intervals[-1].start <= self._clock() < self._current_end:
+            samples = intervals[-1].samples
+        else:
+            samples = self._current().samples
         totals = self._sample_totals
         value = float(value)
         for key in routed:
             agg = samples.get(key)
             if agg is None:
                 agg = samples[key] = Aggregate()
-            agg.count += 1  # Aggregate.ingest, inlined: this runs several times a request
+            agg.count += 1  # Aggregate.ingest, inlined
             agg.sum += value
             agg.sum_sq += value * value
             if value < agg.min:
