@@ -68,18 +68,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def cpu_speed() -> float:
-    """Seconds for a fixed CPython loop of 10 million additions (best of 3)."""
-    best = float("inf")
-    for _ in range(3):
-        t = time.perf_counter()
-        x = 0
-        for i in range(10_000_000):
-            x += i
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def cpu_seconds(pid: int, tid: int | None = None) -> float:
     """user+sys CPU seconds of a process (or of one of its threads) from /proc."""
     path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
@@ -214,9 +202,7 @@ def main(argv=None) -> int:
     kinds = a.kind or list(KINDS)
     keys = h.bench_keys(a.keys)
     tmp = Path(tempfile.mkdtemp(prefix="bench-cpu-"))
-    speed = cpu_speed()
-    print(f"CPU speed: {speed:.2f} s for 10M CPython additions ({sys.version.split()[0]}); "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
+    print(f"{h.cpu_speed_note(h.cpu_speed())}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
     results: dict[str, dict[str, list[dict]]] = {r: {k: [] for k in kinds} for r in revs}
     targets: list[Target] = []
     try:

@@ -269,6 +269,7 @@ def run(a: argparse.Namespace) -> int:
     results: list[dict] = []
     background: list[float] = []  # CPU busy fraction measured before each run
     load_start = loadavg()
+    speed = h.cpu_speed()
     try:
         start_targets(a, targets)
         left, right = targets
@@ -291,6 +292,7 @@ def run(a: argparse.Namespace) -> int:
         return 1
     left, right = targets
     notes = durability_notes(targets)
+    notes.append(h.cpu_speed_note(speed))
     notes.append(f"load average (1/5/15 min) at start {load_start}, at end {loadavg()}; "
                  f"{os.cpu_count()} CPUs")
     if background and max(background) > BUSY_WARN:
@@ -307,6 +309,7 @@ def run(a: argparse.Namespace) -> int:
                        "self_test": a.self_test, "servers": a.servers,
                        "via_client": a.via_client},
             "machine": h.machine_info(),
+            "cpu_speed_s": speed,
             "wrk": h.wrk_version(),
             "targets": {"left": left.describe(), "right": right.describe()},
             "notes": notes,
@@ -351,6 +354,7 @@ def run_suite(a: argparse.Namespace) -> int:
     parts: dict[str, dict] = {}
     targets: list[h.Cluster] = []
     load_start = loadavg()
+    speed = h.cpu_speed()
 
     def start_pair(servers: int, clients: int) -> tuple[h.Cluster, h.Cluster]:
         p = h.start_proconsul(servers=servers, dev=False, clients=clients,
@@ -430,7 +434,8 @@ def run_suite(a: argparse.Namespace) -> int:
         print(f"\nidle-time CPU busy before the runs: max {max(background):.0%}, "
               f"mean {sum(background) / len(background):.0%}; load average at start "
               f"{load_start}, at end {loadavg()}")
-    print("\ntargets:")
+    print(f"\n{h.cpu_speed_note(speed)}")
+    print("targets:")
     for v in verdicts:
         print("  " + v)
     print_errors(errors)
@@ -439,7 +444,8 @@ def run_suite(a: argparse.Namespace) -> int:
                 "params": {"duration_s": a.duration, "value_size": a.value_size,
                            "keys": len(keys), "wrk_threads": a.wrk_threads,
                            "wrk_timeout_s": a.wrk_timeout, "wait_idle_s": a.wait_idle},
-                "machine": h.machine_info(), "wrk": h.wrk_version(), "parts": parts,
+                "machine": h.machine_info(), "cpu_speed_s": speed, "wrk": h.wrk_version(),
+                "parts": parts,
                 "verdicts": verdicts, "background_cpu": background, "errors": errors}
         path = h.write_json(data, "kv-suite", a.results_dir)
         print(f"\nresults: {path}")

@@ -25,6 +25,7 @@ Labels = tuple[tuple[str, str], ...]
 Key = tuple[str, Labels]
 
 _PROM_FORBIDDEN = re.compile(r"[^a-zA-Z0-9_:]")
+_UNSEEN: Any = object()  # a name not looked up yet
 
 
 class Aggregate:
@@ -106,6 +107,9 @@ class Metrics:
         self.filter_default = True
         self._rules: dict[str, bool] = {}  # prefix -> allowed
         self._routes: dict[str, str | None] = {}  # written name -> recorded name (None: dropped)
+        self._routed_keys: dict[tuple[Key, ...], tuple[Key, ...]] = {}  # add_samples' keys, routed
+        self._unlabelled: dict[str, tuple[Key]] = {}  # name -> ((name, ()),)
+        self._counter_keys: dict[str, Key | None] = {}  # unlabelled name -> its key, routed
         self.sinks: list[Sink] = []
 
     def configure(self, service: str = "consul", filter_default: bool = True,
@@ -115,6 +119,8 @@ class Metrics:
         self.service, self.filter_default = service, filter_default
         self._rules = {**dict.fromkeys(allowed, True), **dict.fromkeys(blocked, False)}
         self._routes.clear()
+        self._routed_keys.clear()
+        self._counter_keys.clear()
 
     def _route(self, name: str) -> str | None:
         routed = self._routes.get(name, "")
@@ -135,10 +141,16 @@ class Metrics:
 
     def incr_counter(self, name: str, value: float = 1.0,
                      labels: Mapping[str, str] | None = None) -> None:
-        name = self._route(name)
-        if name is None:
+        if labels:
+            routed = self._route(name)
+            key = (routed, _labels(labels)) if routed is not None else None
+        else:
+            key = self._counter_keys.get(name, _UNSEEN)
+            if key is _UNSEEN:
+                routed = self._route(name)
+                key = self._counter_keys[name] = (routed, ()) if routed is not None else None
+        if key is None:
             return
-        key = (name, _labels(labels) if labels else ())
         counters = self._current().counters
         agg = counters.get(key)
         if agg is None:
@@ -147,7 +159,7 @@ class Metrics:
         totals = self._counter_totals
         totals[key] = totals.get(key, 0.0) + value
         for sink in self.sinks:
-            sink.counter(name, value, key[1])
+            sink.counter(key[0], value, key[1])
 
     def set_gauge(self, name: str, value: float,
                   labels: Mapping[str, str] | None = None) -> None:
@@ -171,29 +183,45 @@ class Metrics:
 
     def add_samples(self, keys: tuple[Key, ...], value: float) -> None:
         """One sample of ``value`` under each key (from :func:`sample_key`)."""
-        samples = self._current().samples
+        routed = self._routed_keys.get(keys)
+        if routed is None:
+            routed = self._routed_keys[keys] = tuple(
+                (name, labels) for name, labels in
+                ((self._route(name), labels) for name, labels in keys) if name is not None)
+        intervals = self._intervals  # _current(), inlined: this runs several times a request
+        if intervals and intervals[-1].start <= self._clock() < self._current_end:
+            samples = intervals[-1].samples
+        else:
+            samples = self._current().samples
         totals = self._sample_totals
-        for name, labels in keys:
-            routed = self._route(name)
-            if routed is None:
-                continue
-            key = (routed, labels)
+        value = float(value)
+        for key in routed:
             agg = samples.get(key)
             if agg is None:
                 agg = samples[key] = Aggregate()
-            agg.ingest(value)
+            agg.count += 1  # Aggregate.ingest, inlined
+            agg.sum += value
+            agg.sum_sq += value * value
+            if value < agg.min:
+                agg.min = value
+            if value > agg.max:
+                agg.max = value
             total = totals.get(key)
             if total is None:
                 total = totals[key] = [0, 0.0]
             total[0] += 1
             total[1] += value
-            for sink in self.sinks:
-                sink.sample(routed, value, labels)
+        for sink in self.sinks:
+            for name, labels in routed:
+                sink.sample(name, value, labels)
 
     def measure_since(self, name: str, start: float,
                       labels: Mapping[str, str] | None = None) -> None:
         """A timer sample in milliseconds since ``start`` (a ``self.timer()`` reading)."""
-        self.add_sample(name, (self.timer() - start) * 1000.0, labels)
+        keys = ((name, _labels(labels)),) if labels else self._unlabelled.get(name)
+        if keys is None:
+            keys = self._unlabelled[name] = ((name, ()),)
+        self.add_samples(keys, (self.timer() - start) * 1000.0)
 
     def _current(self) -> Interval:
         now = self._clock()

@@ -40,12 +40,17 @@ class InmemConsensus:
             callback(True)
 
     async def apply(self, data: bytes, timeout: float | None = None) -> Any:
+        return await self.submit(data, timeout)
+
+    def submit(self, data: bytes, timeout: float | None = None) -> asyncio.Future[Any]:
+        """Applied at once: the future is already done."""
+        future = asyncio.get_running_loop().create_future()
         self._index += 1
         start = metrics.timer()
-        result = self._fsm.apply(self._index, data)
+        future.set_result(self._fsm.apply(self._index, data))
         metrics.measure_since("consul.raft.fsm.apply", start)
         metrics.measure_since("consul.raft.commitTime", start)
-        return result
+        return future
 
     async def barrier(self, timeout: float | None = None) -> None:
         await asyncio.sleep(0)

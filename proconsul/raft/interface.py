@@ -8,6 +8,7 @@ never learn whether a real Raft cluster or the in-memory single node used by
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, BinaryIO, Protocol
 
@@ -63,6 +64,11 @@ class Consensus(Protocol):
 
     async def apply(self, data: bytes, timeout: float | None = None) -> Any:
         """Commit ``data`` and return the state machine's response to it."""
+
+    def submit(self, data: bytes, timeout: float | None = None) -> asyncio.Future[Any]:
+        """Propose ``data`` now (:class:`NoLeaderError`/:class:`NotLeaderError` at once if
+        this node cannot); the future gets the state machine's response, or the error.
+        :meth:`apply` without a coroutine, for callers that go on in a callback."""
 
     async def barrier(self, timeout: float | None = None) -> None:
         """Wait until every command committed before the call is applied."""

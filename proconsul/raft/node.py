@@ -31,7 +31,7 @@ from proconsul.raft.storage import RaftStorage
 
 log = logging.getLogger(__name__)
 
-_NOT_PENDING: tuple[int, None] = (0, None)
+_NOT_PENDING: tuple[int, None, None] = (0, None, None)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -182,7 +182,8 @@ class RaftNode:
         self._task: asyncio.Task[None] | None = None
         self._storage_thread: StorageThread | None = None
         self._stopping = False
-        self._proposals: dict[int, tuple[int, asyncio.Future[Any]]] = {}  # index -> (term, future)
+        # index -> (term, future, when proposed: a command's commitTime starts there, or None)
+        self._proposals: dict[int, tuple[int, asyncio.Future[Any], float | None]] = {}
         self._reads: dict[int, asyncio.Future[int]] = {}
         self._read_ids = itertools.count(1)
         self._addresses: dict[str, str] = {}
@@ -245,11 +246,28 @@ class RaftNode:
     # ------------------------------------------------------------------ Consensus
 
     async def apply(self, data: bytes, timeout: float | None = None) -> Any:
+        index, future = self._submit(data, timeout)
+        try:
+            return await future
+        finally:
+            if self._proposals.get(index, _NOT_PENDING)[1] is future:
+                del self._proposals[index]
+
+    def submit(self, data: bytes, timeout: float | None = None) -> asyncio.Future[Any]:
+        """(A future that times out or is cancelled is forgotten once its index is applied
+        or leadership ends.)"""
+        return self._submit(data, timeout)[1]
+
+    def _submit(self, data: bytes, timeout: float | None) -> tuple[int, asyncio.Future[Any]]:
         start = metrics.timer()
         index, term = self._propose(data, EntryType.COMMAND)
-        result = await self._wait_applied(index, term, timeout)
-        metrics.measure_since("consul.raft.commitTime", start)
-        return result
+        assert self._loop is not None and self._deadlines is not None
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._proposals[index] = (term, future, start)  # commitTime is taken when applied
+        self._wake()
+        if timeout is not None:
+            self._deadlines.add(future, timeout)
+        return index, future
 
     async def barrier(self, timeout: float | None = None) -> None:
         index, term = self._propose(b"", EntryType.BARRIER)
@@ -431,7 +449,7 @@ class RaftNode:
     async def _wait_applied(self, index: int, term: int, timeout: float | None) -> Any:
         assert self._loop is not None and self._deadlines is not None
         future: asyncio.Future[Any] = self._loop.create_future()
-        self._proposals[index] = (term, future)
+        self._proposals[index] = (term, future, None)
         self._wake()
         if timeout is not None:
             self._deadlines.add(future, timeout)
@@ -535,8 +553,10 @@ class RaftNode:
         pending = self._proposals.pop(entry.index, None)
         if pending is None or pending[1].done():
             return
-        term, future = pending
+        term, future, proposed = pending
         if term == entry.term:
+            if proposed is not None:
+                metrics.measure_since("consul.raft.commitTime", proposed)
             future.set_result(result)
         else:
             future.set_exception(LeadershipLostError())
@@ -557,7 +577,7 @@ class RaftNode:
         self._resume_after_restore()
         self._applied_index = meta.index
         for index in [i for i in self._proposals if i <= meta.index]:
-            _, future = self._proposals.pop(index)
+            future = self._proposals.pop(index)[1]
             if not future.done():
                 future.set_exception(LeadershipLostError())
 
@@ -577,7 +597,7 @@ class RaftNode:
         self._resume_after_restore()
         self._applied_index = meta.index
         for index in [i for i in self._proposals if i <= meta.index]:
-            _, future = self._proposals.pop(index)
+            future = self._proposals.pop(index)[1]
             if not future.done():
                 future.set_exception(ConsensusError("abandoned by a snapshot restore"))
         _settle(caller, meta.index, None)
@@ -592,7 +612,7 @@ class RaftNode:
                 callback(is_leader)
 
     def _fail_pending(self, error: Exception) -> None:
-        for _, future in self._proposals.values():
+        for _, future, _ in self._proposals.values():
             if not future.done():
                 future.set_exception(error)
         self._proposals.clear()

@@ -242,12 +242,42 @@ class Server:
         except (NoLeaderError, NotLeaderError):
             raise LeaderUnavailable() from None
         except (ConsensusError, TimeoutError) as err:
-            why = str(err) or f"timed out after {RAFT_APPLY_TIMEOUT:.0f}s"
-            log.error("raft apply of %s failed: %s", message_type.name, why)
-            raise ConsulError(f"raft apply failed: {why}") from None
+            raise self._apply_failed(message_type, err) from None
         if isinstance(response, CommandError):
             raise BadRequest(str(response))
         return response
+
+    def raft_submit(self, message_type: MessageType, request: msgspec.Struct
+                    ) -> asyncio.Future[Any]:
+        """:meth:`raft_apply` in two halves, for callers that go on in a callback: propose
+        now (:class:`LeaderUnavailable` or the consensus error at once), then
+        :meth:`raft_outcome` reads the future when it is done."""
+        data = encode_command(message_type, request)
+        metrics.incr_counter("consul.raft.apply")
+        try:
+            return self.consensus.submit(data, timeout=RAFT_APPLY_TIMEOUT)
+        except (NoLeaderError, NotLeaderError):
+            raise LeaderUnavailable() from None
+        except ConsensusError as err:
+            raise self._apply_failed(message_type, err) from None
+
+    def raft_outcome(self, message_type: MessageType, future: asyncio.Future[Any]) -> Any:
+        """The FSM's response to a command :meth:`raft_submit` proposed, or the error."""
+        try:
+            response = future.result()
+        except (NoLeaderError, NotLeaderError):
+            raise LeaderUnavailable() from None
+        except (ConsensusError, TimeoutError) as err:
+            raise self._apply_failed(message_type, err) from None
+        if isinstance(response, CommandError):
+            raise BadRequest(str(response))
+        return response
+
+    @staticmethod
+    def _apply_failed(message_type: MessageType, err: Exception) -> ConsulError:
+        why = str(err) or f"timed out after {RAFT_APPLY_TIMEOUT:.0f}s"
+        log.error("raft apply of %s failed: %s", message_type.name, why)
+        return ConsulError(f"raft apply failed: {why}")
 
     async def blocking_query(self, opts: QueryOptions, meta: QueryMeta,
                              query: Callable[[Any], int]) -> None:

@@ -40,17 +40,22 @@ def _log_url(request: web.Request) -> str:
     return f"{request.path}?{query}"
 
 
+def request_keys(method: str, route: str | None) -> tuple[Key, Key]:
+    """The sample keys a request of ``method`` on ``route`` is timed under."""
+    keys = _request_keys.get((method, route))
+    if keys is None:
+        path, parts = route_names(route or "/")
+        legacy = f"consul.http.{method}.{parts}" if parts else f"consul.http.{method}"
+        keys = _request_keys[method, route] = (
+            sample_key("consul.api.http", {"method": method, "path": path}), sample_key(legacy))
+    return keys
+
+
 def observe_request(request: web.Request, start: float) -> None:
     """Time a request as ``consul.api.http`` (labelled) and ``consul.http.<METHOD>.<path>``,
     and log it at debug level ("Request finished") as Consul does."""
-    keys = _request_keys.get((request.method, request.route))
-    if keys is None:
-        path, parts = route_names(request.route or "/")
-        legacy = f"consul.http.{request.method}.{parts}" if parts else \
-            f"consul.http.{request.method}"
-        keys = _request_keys[request.method, request.route] = (
-            sample_key("consul.api.http", {"method": request.method, "path": path}),
-            sample_key(legacy))
+    keys = _request_keys.get((request.method, request.route)) or request_keys(
+        request.method, request.route)
     elapsed_ms = (metrics.timer() - start) * 1000.0
     metrics.add_samples(keys, elapsed_ms)
     if log.isEnabledFor(logging.DEBUG):

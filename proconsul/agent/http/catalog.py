@@ -37,7 +37,7 @@ OWNED_NODE_WARNING = ('299 proconsul "node {node} is managed by its agent: anti-
                       'will revert this catalog change; register with the agent instead"')
 
 
-def _owned_node_warning(request: web.Request, node: str,
+def owned_node_warning(request: web.Request, node: str,
                         response: web.Response) -> web.Response:
     """Say so when a catalog write touches a node whose own agent keeps it in sync.
 
@@ -62,7 +62,7 @@ async def register(request: web.Request) -> web.Response:
     req.Datacenter = req.Datacenter or datacenter(request)
     req.Token = token(request)
     await request.app["agent"].rpc("Catalog.Register", req)
-    return _owned_node_warning(request, req.Node, json_reply(request, True))
+    return owned_node_warning(request, req.Node, json_reply(request, True))
 
 
 async def deregister(request: web.Request) -> web.Response:
@@ -70,7 +70,7 @@ async def deregister(request: web.Request) -> web.Response:
     req.Datacenter = req.Datacenter or datacenter(request)
     req.Token = token(request)
     await request.app["agent"].rpc("Catalog.Deregister", req)
-    return _owned_node_warning(request, req.Node, json_reply(request, True))
+    return owned_node_warning(request, req.Node, json_reply(request, True))
 
 
 async def datacenters(request: web.Request) -> web.Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl as ssl_module
 from urllib.parse import unquote_to_bytes
@@ -18,6 +19,7 @@ from proconsul.agent.http import (
     agent_metrics,
     agent_monitor,
     catalog,
+    catalog_fast,
     config,
     connect_ca,
     coordinate,
@@ -28,6 +30,7 @@ from proconsul.agent.http import (
     intentions,
     keyring,
     kv,
+    kv_fast,
     members,
     operator,
     prepared_query,
@@ -112,6 +115,9 @@ class HttpApi:
         self.conn_limit = web.ConnLimit(agent.config.http_max_conns_per_client)
         self._socket_paths: list[str] = []
         self._spool_dir = None if agent.config.dev else agent.config.data_dir or None
+        self._kv_fast = kv_fast.KVFastPath(agent) if agent.server is not None else None
+        self._register_fast = (catalog_fast.RegisterFastPath(agent) if agent.server is not None
+                               else None)
 
     async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None,
                     ssl_handshake_timeout: float | None = None,
@@ -121,7 +127,8 @@ class HttpApi:
         bound). Called once per listener address: HTTP, HTTPS."""
         server = web.HttpServer(self.handle, self.app, max_body=MAX_REQUEST_BODY,
                                 conn_limit=self.conn_limit,
-                                body_spool=snapshot.spool_upload(self._spool_dir))
+                                body_spool=snapshot.spool_upload(self._spool_dir),
+                                quick=self._quick if self._kv_fast is not None else None)
         path = unix_socket.socket_path(host)
         if path is None:
             await server.start(host, port, ssl, ssl_handshake_timeout)
@@ -155,8 +162,41 @@ class HttpApi:
             unix_socket.remove(path)
         self._socket_paths = []
 
-    async def handle(self, request: web.Request) -> web.Response | web.StreamResponse:
+    def _quick(self, request: web.Request
+               ) -> web.EncodedResponse | web.Response | web.Pending | None:
+        """Plain KV reads and writes and catalog registrations, answered without a task
+        when the connection has nothing else to answer."""
+        path = request.path
+        if path.startswith("/v1/kv/"):
+            fast = self._kv_fast
+            assert fast is not None
+            if request.method == "GET":
+                return fast.get(request)
+            if request.method == "PUT":
+                return fast.put(request)
+        elif path == catalog_fast.ROUTE and request.method == "PUT":
+            assert self._register_fast is not None
+            return self._register_fast.put(request)
+        return None
+
+    async def handle(self, request: web.Request
+                     ) -> web.Response | web.StreamResponse | web.EncodedResponse:
         """Route ``request``, time it, and turn every failure into one line of text."""
+        fast = self._kv_fast
+        if fast is not None and request.path.startswith("/v1/kv/"):
+            method = request.method
+            if method == "GET":
+                response = fast.get(request)
+                if response is not None:
+                    return response
+            elif method == "PUT":
+                answer = fast.put(request)
+                if type(answer) is web.Pending:
+                    with contextlib.suppress(Exception):  # the answer says what went wrong
+                        await answer.future
+                    return answer.finish(answer.future)
+                if answer is not None:
+                    return answer
         start = metrics.timer()
         try:
             handler, request.match_info, resource = self.router.resolve(request.method,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -152,12 +153,37 @@ class StreamResponse:
             self._protocol.write(b"0\r\n\r\n")
 
 
+class EncodedResponse:
+    """A reply already in bytes: the status line and headers (without the blank line
+    that ends the head; the server adds it, with ``Connection: close`` if it closes)
+    and the body."""
+
+    __slots__ = ("head", "body")
+
+    def __init__(self, head: bytes, body: bytes) -> None:
+        self.head = head
+        self.body = body
+
+
+class Pending:
+    """A quick handler's answer that is not ready yet: once ``future`` is done,
+    ``finish(future)`` makes the response (see :class:`HttpServer`'s ``quick``)."""
+
+    __slots__ = ("future", "finish")
+
+    def __init__(self, future: asyncio.Future[Any],
+                 finish: Callable[[asyncio.Future[Any]], Response | EncodedResponse]) -> None:
+        self.future = future
+        self.finish = finish
+
+
 class _Date:
     """The Date header's value, formatted once a second."""
 
     second = -1
     value = ""
     line = ""  # "Date: <value>\r\n"
+    line_bytes = b""
 
     @classmethod
     def now(cls) -> str:
@@ -165,7 +191,14 @@ class _Date:
         if second != cls.second:
             cls.second, cls.value = second, formatdate(second, usegmt=True)
             cls.line = f"Date: {cls.value}\r\n"
+            cls.line_bytes = cls.line.encode()
         return cls.value
+
+
+def date_line() -> bytes:
+    """``Date: <now>\r\n``."""
+    _Date.now()
+    return _Date.line_bytes
 
 
 def encode_head(status: int, headers: dict[str, str], length: int | None,
@@ -183,16 +216,22 @@ def encode_head(status: int, headers: dict[str, str], length: int | None,
 BIG_BODY = 64 << 10  # bodies this big are sent after the head, not copied behind it
 
 
-def encode_response(response: Response, keep_alive: bool, head_only: bool = False) -> bytes:
+def encode_response(response: Response | EncodedResponse, keep_alive: bool,
+                    head_only: bool = False) -> bytes:
     """The whole reply as bytes (no body under HEAD, Content-Length kept)."""
+    if type(response) is EncodedResponse:
+        end = b"\r\n" if keep_alive else b"Connection: close\r\n\r\n"
+        return response.head + end if head_only else response.head + end + response.body
     head, body = encode_response_parts(response, keep_alive, head_only)
     return head + body if body else head
 
 
-def encode_response_parts(response: Response, keep_alive: bool,
+def encode_response_parts(response: Response | EncodedResponse, keep_alive: bool,
                           head_only: bool = False) -> tuple[bytes, bytes]:
     """The reply as head and body; a small body comes joined to the head (one buffer),
     a big one apart (no copy of it: many replies may share one body)."""
+    if type(response) is EncodedResponse:
+        return encode_response(response, keep_alive, head_only), b""
     status, body = response.status, response.body
     if status < 200 or status in (204, 304):
         return encode_head(status, response.headers, None, keep_alive), b""

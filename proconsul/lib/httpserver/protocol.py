@@ -31,7 +31,9 @@ import httptools
 
 from proconsul.lib.httpserver.connlimit import ConnLimit
 from proconsul.lib.httpserver.message import (
+    EncodedResponse,
     Headers,
+    Pending,
     Request,
     Response,
     StreamResponse,
@@ -46,7 +48,10 @@ MAX_PIPELINED = 16  # queued requests per connection before reading pauses
 MAX_UNFLUSHED = 64  # connections with output waiting before the burst is sent early
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-AppHandler = Callable[[Request], Awaitable["Response | StreamResponse"]]
+AppHandler = Callable[[Request], Awaitable["Response | StreamResponse | EncodedResponse"]]
+QuickHandler = Callable[[Request], "Response | EncodedResponse | Pending | None"]
+"""A handler that answers some requests without a task: at once, or when a future is
+done (:class:`Pending`); None: not one of its requests."""
 BodySpool = Callable[[str, bytes], "BinaryIO | None"]
 """``spool(method, target)``: a file to stream this request's body into, or None."""
 
@@ -251,7 +256,54 @@ class HttpProtocol(asyncio.Protocol):
         if self._body_file is not None:
             self._body_file.seek(0)
             request.body_file, self._body_file = self._body_file, None
+        elif (self._server.quick is not None and not self._serving and not self._queue
+              and self.transport is not None and self._answer_now(request)):
+            return
         self._enqueue(request)
+
+    def _answer_now(self, request: Request) -> bool:
+        """Whether the server's quick handler answered ``request`` (the connection had
+        nothing else to answer before it, so the order of replies holds)."""
+        try:
+            response = self._server.quick(request)  # type: ignore[misc]
+        except Exception:
+            log.exception("unhandled error in the quick handler for %s %s", request.method,
+                          request.path)
+            return False  # the general handler answers it
+        if response is None:
+            return False
+        if type(response) is Pending:
+            self._serving = True  # requests arriving meanwhile queue behind this one
+            response.future.add_done_callback(
+                lambda future: self._answer_later(request, response.finish, future))
+            return True
+        self._send_quick(request, response)
+        return True
+
+    def _answer_later(self, request: Request, finish: Callable[[asyncio.Future[Any]], Any],
+                      future: asyncio.Future[Any]) -> None:
+        if self.transport is None:
+            return
+        try:
+            response = finish(future)
+        except Exception:
+            log.exception("unhandled error serving %s %s", request.method, request.path)
+            response = Response(status=500, text="internal error")
+        self._serving = False
+        if self._send_quick(request, response) and self._queue:
+            self._start_serving()
+        elif not self._queue and self._server.closing:
+            self._server.check_drained()
+
+    def _send_quick(self, request: Request, response: Response | EncodedResponse) -> bool:
+        """Write a quick handler's answer; whether the connection stays open."""
+        keep_alive = request.keep_alive and not self._server.closing
+        self.write(encode_response(response, keep_alive))
+        self.idle_since = self._loop.time()
+        if not keep_alive:
+            self._queue.clear()
+            self.close()
+        return keep_alive
 
     # ---------------------------------------------------------------- serving
 
@@ -260,15 +312,19 @@ class HttpProtocol(asyncio.Protocol):
             return
         self._queue.append(item)
         if not self._serving:
-            self._serving = True
-            wakeup = self._wakeup
-            if self._task is None:
-                self._task = self._loop.create_task(self._serve())
-            elif wakeup is not None and not wakeup.done():
-                wakeup.set_result(None)
+            self._start_serving()
         elif len(self._queue) >= MAX_PIPELINED and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
+
+    def _start_serving(self) -> None:
+        """Have the serving task answer the queue (started, or woken from its wait)."""
+        self._serving = True
+        wakeup = self._wakeup
+        if self._task is None:
+            self._task = self._loop.create_task(self._serve())
+        elif wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     async def _serve(self) -> None:
         try:
@@ -332,12 +388,16 @@ class HttpProtocol(asyncio.Protocol):
 class HttpServer:
     """Listens and serves ``handler`` on every connection; ``app`` is shared by requests.
 
-    With ``conn_limit``, a client over its cap of open connections gets a 429."""
+    With ``conn_limit``, a client over its cap of open connections gets a 429. A
+    ``quick`` handler is offered each request first, when its connection has none
+    waiting: what it answers is answered in the parser's callback, without a task."""
 
     def __init__(self, handler: AppHandler, app: dict[str, Any] | None = None, *,
                  max_body: int = 16 << 20, keepalive_timeout: float = 75.0,
-                 conn_limit: ConnLimit | None = None, body_spool: BodySpool | None = None):
+                 conn_limit: ConnLimit | None = None, body_spool: BodySpool | None = None,
+                 quick: QuickHandler | None = None):
         self.handler = handler
+        self.quick = quick
         self.body_spool = body_spool
         self.conn_limit = conn_limit
         self.app: dict[str, Any] = app if app is not None else {}

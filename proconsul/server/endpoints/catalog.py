@@ -64,6 +64,13 @@ class Catalog:
 
     @timed("consul.catalog.register")
     async def Register(self, req: RegisterRequest) -> bool:
+        self.prepare_register(req)
+        await self.server.raft_apply(MessageType.REGISTER, req)
+        return True
+
+    def prepare_register(self, req: RegisterRequest) -> None:
+        """Check a registration (a 400 or 403 says what is wrong) and fill in what Consul
+        fills in (service and check IDs, check nodes and types, the datacenter)."""
         if not req.Node:
             raise BadRequest("Must provide node")
         if not req.Address and not req.SkipNodeUpdate:
@@ -85,8 +92,6 @@ class Catalog:
         req.Check, req.Checks = None, fixed or None
         vet_register(self.server.authz.resolve(req.Token), self.server.store, req)
         req.Datacenter = req.Datacenter or self.server.config.datacenter
-        await self.server.raft_apply(MessageType.REGISTER, req)
-        return True
 
     @staticmethod
     def _service_pre_apply(service: NodeService) -> NodeService:

@@ -167,3 +167,56 @@ def test_deep_nesting_is_one_line_400(depth):
     with pytest.raises(BadRequest) as raised:
         decode_json(body, RegisterRequest)
     assert raised.value.message == f"Request decode failed: nesting deeper than {MAX_DEPTH} levels"
+
+
+def _json_values(depth: int = 3):
+    """JSON-ish values: the scalars request bodies carry, big and negative integers,
+    null, and lists and objects of them (keys from field names in various cases)."""
+    from hypothesis import strategies as st
+
+    names = st.sampled_from(["Node", "node", "NODE", "Address", "address", "Service", "ID",
+                             "Port", "port", "Tags", "Meta", "Check", "Checks", "Status",
+                             "TaggedAddresses", "Weights", "Passing", "Proxy", "Config",
+                             "NodeMeta", "node_meta", "SkipNodeUpdate", "Kind", "Extra"])
+    scalars = st.one_of(st.none(), st.booleans(), st.text(max_size=5),
+                        st.integers(min_value=-2**70, max_value=2**70),
+                        st.integers(min_value=0, max_value=70000), st.floats(allow_nan=False))
+    return st.recursive(scalars, lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(names, inner, max_size=4)),
+        max_leaves=depth * 4)
+
+
+def _outcome(decode, body: bytes, target):
+    try:
+        return "ok", msgspec.json.encode(decode(body, target))
+    except BadRequest as err:
+        return "400", str(err)
+
+
+def test_one_pass_decoding_matches_the_general_way():
+    """decode_json's single pass never accepts, rejects or shapes a body differently from
+    the general way (normalize, then convert), for random bodies of the hot types."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from proconsul.agent.http.decode import decode_general
+    from proconsul.structs.kv import DirEntry
+
+    bodies = st.dictionaries(st.sampled_from(
+        ["Node", "node", "Address", "Service", "Check", "Checks", "NodeMeta", "Datacenter",
+         "TaggedAddresses", "SkipNodeUpdate", "ID", "Key", "Value", "Flags"]),
+        _json_values(), max_size=5).map(msgspec.json.encode)
+
+    @settings(max_examples=400, deadline=None)
+    @given(bodies, st.sampled_from([RegisterRequest, ServiceRegistration, DirEntry]))
+    def check(body, target):
+        assert _outcome(decode_json, body, target) == _outcome(decode_general, body, target)
+
+    check()
+    for body in (b'{"Node":"n","Address":"a","Service":{"Service":"s","Port":80,'
+                 b'"Tags":["a"],"Meta":{"k":"v"}}}',
+                 b'{"Node":"n","Service":{"Service":"s","Port":18446744073709551616}}',
+                 b'{"Node":"n","Service":{"Service":"s","Tags":[null]}}', b"null", b"",
+                 b'{"Node":"n","Service":{"Proxy":{"Config":{"a":[99999999999999999999]}}}}'):
+        assert _outcome(decode_json, body, RegisterRequest) == \
+            _outcome(decode_general, body, RegisterRequest)

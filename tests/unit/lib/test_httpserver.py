@@ -9,9 +9,11 @@ import pytest
 
 from proconsul.lib.httpserver import (
     ConnLimit,
+    EncodedResponse,
     HttpServer,
     MethodNotAllowed,
     NotFound,
+    Pending,
     Request,
     Response,
     Router,
@@ -442,3 +444,92 @@ async def test_a_burst_of_replies_leaves_before_the_last_is_made(serve):
     assert max(unsent_before) < protocol.MAX_UNFLUSHED
     for client in clients:
         await client.close()
+async def test_quick_handler_answers_in_order_with_the_general_one(serve):
+    """Quick answers leave at once, yet never overtake a general reply still being made;
+    a quick handler that declines or fails leaves the request to the general handler."""
+    release = asyncio.Event()
+    quick_seen = []
+
+    def quick(request: Request) -> EncodedResponse | None:
+        quick_seen.append(request.path)
+        if request.path == "/boom":
+            raise RuntimeError("quick bug")
+        if not request.path.startswith("/q"):
+            return None
+        return EncodedResponse(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n" % len(request.path),
+                               request.path.encode())
+
+    async def general(request: Request) -> Response:
+        if request.path == "/slow":
+            await release.wait()
+        return Response(body=b"general " + request.path.encode())
+
+    server = await serve(general, quick=quick)
+    client = await Client.connect(server.port)
+    client.send(b"GET /q1 HTTP/1.1\r\n\r\n")
+    assert (await client.reply())[2] == b"/q1"
+    client.send(b"GET /slow HTTP/1.1\r\n\r\nGET /q2 HTTP/1.1\r\n\r\n")
+    release.set()
+    assert (await client.reply())[2] == b"general /slow"
+    assert (await client.reply())[2] == b"general /q2"  # queued behind /slow
+    client.send(b"GET /boom HTTP/1.1\r\n\r\nGET /q3 HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert (await client.reply())[2] == b"general /boom"
+    status, headers, body = await client.reply()
+    assert body == b"general /q3" and headers["connection"] == "close"
+    assert await client.closed()
+    assert quick_seen == ["/q1", "/slow", "/boom"]  # /q2 and /q3 came while busy
+    client = await Client.connect(server.port)
+    client.send(b"GET /q4 HTTP/1.1\r\nConnection: close\r\n\r\n")
+    status, headers, body = await client.reply()
+    assert body == b"/q4" and headers["connection"] == "close"
+    assert await client.closed()
+    await client.close()
+
+
+async def test_quick_answers_keep_a_connection_from_being_swept(serve):
+    def quick(request: Request) -> EncodedResponse:
+        return EncodedResponse(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", b"ok")
+
+    server = await serve(quick=quick, keepalive_timeout=0.4)
+    client = await Client.connect(server.port)
+    for _ in range(8):  # busy for longer than the timeout, through quick answers only
+        client.send(b"GET / HTTP/1.1\r\n\r\n")
+        assert (await client.reply())[2] == b"ok"
+        await asyncio.sleep(0.1)
+    assert not client.reader.at_eof()
+    assert await asyncio.wait_for(client.closed(), 5)  # then idle: swept
+    await client.close()
+
+
+async def test_a_pending_quick_answer_holds_the_requests_behind_it(serve):
+    """A quick answer made when a future is done (Pending) still leaves in order: requests
+    arriving meanwhile wait, then the general handler answers them."""
+    loop = asyncio.get_running_loop()
+    futures: list[asyncio.Future] = []
+    arrived = asyncio.Event()
+
+    def quick(request: Request) -> Pending | None:
+        if request.path != "/later":
+            return None
+        futures.append(loop.create_future())
+        arrived.set()
+        return Pending(futures[-1], lambda done: Response(body=b"later " + done.result()))
+
+    async def general(request: Request) -> Response:
+        return Response(body=b"general " + request.path.encode())
+
+    server = await serve(general, quick=quick)
+    client = await Client.connect(server.port)
+    client.send(b"GET /later HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n")
+    await arrived.wait()
+    arrived.clear()
+    futures[0].set_result(b"one")
+    assert (await client.reply())[2] == b"later one"
+    assert (await client.reply())[2] == b"general /next"
+    client.send(b"GET /later HTTP/1.1\r\nConnection: close\r\n\r\n")
+    await arrived.wait()
+    futures[1].set_exception(RuntimeError("boom"))  # finish() raises: a 500, then the close
+    status, headers, _ = await client.reply()
+    assert status == 500 and headers["connection"] == "close"
+    assert await client.closed()
+    await client.close()

@@ -1,0 +1,79 @@
+"""The short way for ``PUT /v1/catalog/register`` on a leader (see :mod:`kv_fast`).
+
+A registration with no query string, no token in a header and the agent's own
+datacenter is decoded, checked by the Catalog endpoint's own
+:meth:`~proconsul.server.endpoints.catalog.Catalog.prepare_register`, proposed
+with :meth:`Server.raft_submit`, and answered when it is applied -- without the
+route table, the forwarder, the RPC wrappers or a task. A body that does not
+decode, a registration the endpoint refuses, a follower: None before any
+effect, and the general handler answers (with the same error).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import TYPE_CHECKING, Any
+
+from proconsul.agent.http import agent_metrics
+from proconsul.agent.http.catalog import owned_node_warning
+from proconsul.agent.http.decode import decode_json
+from proconsul.agent.http.reply import json_reply
+from proconsul.lib import httpserver as web
+from proconsul.lib.metrics import registry as metrics
+from proconsul.server.endpoints.catalog import Catalog
+from proconsul.structs.catalog import RegisterRequest
+from proconsul.structs.errors import ConsulError
+from proconsul.structs.messages import MessageType
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from proconsul.agent.agent import Agent
+
+ROUTE = "/v1/catalog/register"
+
+
+class RegisterFastPath:
+    """Serves plain catalog registrations on a leading server agent; None: not mine."""
+
+    def __init__(self, agent: Agent) -> None:
+        assert agent.server is not None
+        self._agent = agent
+        self._server = agent.server
+        self._catalog = Catalog(agent.server)
+        self._log = logging.getLogger("agent.http")
+
+    def put(self, request: web.Request) -> web.Pending | None:
+        headers = request.headers
+        server = self._server
+        if (request.query_string or dict.get(headers, "x-consul-token") is not None
+                or dict.get(headers, "authorization") is not None
+                or self._log.isEnabledFor(logging.DEBUG) or not server.consensus.is_leader()):
+            return None
+        start = metrics.timer()
+        try:
+            req = decode_json(request._body, RegisterRequest)
+            own = self._agent.config.datacenter
+            if req.Datacenter and req.Datacenter != own:
+                return None
+            req.Datacenter = own
+            req.Token = self._agent.tokens.default
+            self._catalog.prepare_register(req)
+            future = server.raft_submit(MessageType.REGISTER, req)
+        except ConsulError:  # LeaderUnavailable among them: nothing was proposed
+            return None
+        return web.Pending(future, functools.partial(self._done, request, start, req.Node))
+
+    def _done(self, request: web.Request, start: float, node: str,
+              future: asyncio.Future[Any]) -> web.Response:
+        try:
+            self._server.raft_outcome(MessageType.REGISTER, future)
+        except ConsulError as err:
+            response = web.Response(status=err.status, text=err.message)
+        else:
+            response = owned_node_warning(request, node, json_reply(request, True))
+        metrics.measure_since("consul.catalog.register", start)
+        request.route = ROUTE
+        agent_metrics.observe_request(request, start)
+        return response

@@ -1,0 +1,154 @@
+"""The short way for the hottest KV requests on a server agent.
+
+``GET /v1/kv/<key>`` (default or ``?stale``) and ``PUT /v1/kv/<key>`` (no query)
+answered by this agent's own server skip the route table, the query-option
+parsing, the RPC forwarder and the endpoint wrappers: the key goes straight to
+the state store, or the write straight to :meth:`Server.raft_apply`, and the
+reply's head is formatted in one step. The replies, the raft log entry and the
+metrics recorded are the same as the general handlers' (tests compare them byte
+for byte). Anything else -- another query argument, a non-ASCII key, a token in a header, a follower asked for a default read, a token
+the ACLs refuse, a write this server cannot propose -- returns None before any
+effect, and the general path answers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from proconsul.agent.http import agent_metrics
+from proconsul.agent.http.kv import KV_MAX_VALUE_SIZE
+from proconsul.lib import httpserver as web
+from proconsul.lib.httpserver.message import EncodedResponse, date_line
+from proconsul.lib.metrics import registry as metrics
+from proconsul.lib.metrics import sample_key
+from proconsul.server.forward import LeaderUnavailable
+from proconsul.structs.errors import ConsulError
+from proconsul.structs.kv import DirEntry, KVOp, KVSRequest
+from proconsul.structs.messages import MessageType
+
+if TYPE_CHECKING:
+    from proconsul.agent.agent import Agent
+
+ROUTE = "/v1/kv/{key}"  # the general route's pattern, for the request metrics
+PREFIX_LEN = len("/v1/kv/")
+
+_encode = msgspec.json.Encoder().encode
+_JSON_HEAD = b"HTTP/1.1 200 OK\r\n%sContent-Type: application/json\r\n"
+_NOT_FOUND_HEAD = b"HTTP/1.1 404 Not Found\r\n%s"
+_META = (b"X-Consul-Index: %d\r\nX-Consul-KnownLeader: %s\r\nX-Consul-LastContact: %d\r\n"
+         b"X-Consul-Effective-Consistency: %s\r\nContent-Length: %d\r\n")
+_PUT_HEAD = b"Content-Length: %d\r\n"
+_KVS_APPLY = (sample_key("consul.kvs.apply"),)
+
+
+class KVFastPath:
+    """Serves the plain KV reads and writes of a server agent; None means "not mine"."""
+
+    def __init__(self, agent: Agent) -> None:
+        self._agent = agent
+        self._server = agent.server
+        self._acl = agent.config.acl.enabled
+        self._log = logging.getLogger("agent.http")
+        # the request timers, recorded here (the debug log line is the general path's)
+        self._get_keys = agent_metrics.request_keys("GET", ROUTE)
+        self._put_keys = agent_metrics.request_keys("PUT", ROUTE)
+
+    def _key(self, request: web.Request) -> str | None:
+        """The key of a plain request: ASCII, not empty, no token outside the agent's."""
+        key = request.path[PREFIX_LEN:]
+        headers = request.headers
+        if (not key or not key.isascii() or self._server is None
+                or dict.get(headers, "x-consul-token") is not None
+                or dict.get(headers, "authorization") is not None
+                or self._log.isEnabledFor(logging.DEBUG)):
+            return None
+        return key
+
+    def get(self, request: web.Request) -> EncodedResponse | None:
+        """``GET /v1/kv/<key>`` or ``...?stale``, read from this server's store."""
+        query = request.query_string
+        stale = query == "stale"
+        if query and not stale:
+            return None
+        key = self._key(request)
+        server = self._server
+        if key is None or server is None:
+            return None
+        consensus = server.consensus
+        leader = consensus.is_leader()
+        if not (leader or stale):
+            return None  # the forwarder takes it to the leader
+        start = metrics.timer()
+        if self._acl:
+            try:
+                server.authz.resolve(self._agent.tokens.default).require("key_read", key)
+            except ConsulError:
+                return None  # the general path says why
+        metrics.incr_counter("consul.rpc.query")
+        index, entry = server.store.kv_get(None, key)
+        if leader:
+            known, contact = b"true", 0
+        else:
+            known = b"false" if consensus.leader_address() is None else b"true"
+            contact = int(consensus.last_contact() * 1000)
+        level = b"stale" if stale else b"leader"
+        if entry is None:
+            head = _NOT_FOUND_HEAD % date_line()
+            body = b""
+        else:
+            head = _JSON_HEAD % date_line()
+            body = _encode((entry,))
+        response = EncodedResponse(
+            head + _META % (max(index, 1), known, contact, level, len(body)), body)
+        metrics.add_samples(self._get_keys, (metrics.timer() - start) * 1000.0)
+        return response
+
+    def put(self, request: web.Request) -> web.Pending | web.Response | None:
+        """``PUT /v1/kv/<key>`` with no query: a plain set, proposed by this leader now;
+        the reply is made when it is applied."""
+        body = request._body
+        if request.query_string or len(body) > KV_MAX_VALUE_SIZE:
+            return None
+        key = self._key(request)
+        server = self._server
+        if key is None or server is None or not server.consensus.is_leader():
+            return None
+        start = metrics.timer()
+        secret = self._agent.tokens.default
+        if self._acl:
+            try:
+                server.authz.resolve(secret).require("key_write", key)
+            except ConsulError:
+                return None
+        req = KVSRequest(Op=KVOp.SET, DirEnt=DirEntry(Key=key, Value=body or None),
+                         Datacenter=self._agent.config.datacenter, Token=secret)
+        try:
+            future = server.raft_submit(MessageType.KVS, req)
+        except LeaderUnavailable:
+            return None  # refused before proposing: the forwarder holds it for a leader
+        except ConsulError as err:
+            return self._put_reply(start, web.Response(status=err.status, text=err.message))
+        return web.Pending(future, functools.partial(self._put_done, start))
+
+    def _put_done(self, start: float, future: asyncio.Future[Any]
+                  ) -> EncodedResponse | web.Response:
+        assert self._server is not None
+        try:
+            done = self._server.raft_outcome(MessageType.KVS, future)
+        except ConsulError as err:
+            return self._put_reply(start, web.Response(status=err.status, text=err.message))
+        reply = b"true" if done else b"false"
+        return self._put_reply(start, EncodedResponse(
+            _JSON_HEAD % date_line() + _PUT_HEAD % len(reply), reply))
+
+    def _put_reply(self, start: float, response: EncodedResponse | web.Response
+                   ) -> EncodedResponse | web.Response:
+        elapsed_ms = (metrics.timer() - start) * 1000.0
+        metrics.add_samples(_KVS_APPLY, elapsed_ms)
+        metrics.add_samples(self._put_keys, elapsed_ms)
+        return response

@@ -1,0 +1,125 @@
+"""The short ways for the hottest requests answer byte for byte as the general path.
+
+``GET /v1/kv/<key>`` (plain or ``?stale``) and ``PUT /v1/kv/<key>`` with no query are
+served by ``agent/http/kv_fast``, ``PUT /v1/catalog/register`` by ``catalog_fast``; the
+same requests with an argument that changes nothing (``?stale=``, ``?dc=<own>``,
+``?flags=0``) take the general handlers. Their replies must be the same bytes (the Date
+line aside), and the writes the same entries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+
+import pytest
+
+from tests.support.agent_process import AgentProcess, ServerSpec, start_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    process = start_server(ServerSpec(str(tmp_path_factory.mktemp("kv-fast"))),
+                           "-bootstrap-expect", "1")
+    yield process
+    process.stop()
+
+
+def raw(agent: AgentProcess, method: str, path: str, body: bytes = b"",
+        headers: str = "") -> bytes:
+    """One request on a fresh connection; the whole reply with its Date line blanked."""
+    request = (f"{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    with socket.create_connection((agent.host, agent.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = int(re.search(rb"Content-Length: (\d+)", head)[1])
+        while len(rest) < length:
+            rest += sock.recv(65536)
+    return re.sub(rb"Date: [^\r]*", b"Date: -", head) + b"\r\n\r\n" + rest
+
+
+def wait_leader(agent: AgentProcess) -> None:
+    for _ in range(200):
+        if agent.put("/v1/kv/fast-path-ready", b"").status == 200:
+            return
+    raise AssertionError("no leader")
+
+
+@pytest.mark.parametrize("fast, general", [("", "?dc=dc1"), ("?stale", "?stale=")])
+def test_reads_match_the_general_path(server, unique, fast, general):
+    wait_leader(server)
+    assert server.put(f"/v1/kv/{unique}/k?flags=7", b"v\x00\xff").status == 200
+    for key in (f"{unique}/k", f"{unique}/absent"):
+        a = raw(server, "GET", f"/v1/kv/{key}{fast}")
+        b = raw(server, "GET", f"/v1/kv/{key}{general}")
+        assert a == b
+        assert a.startswith(b"HTTP/1.1 404 " if key.endswith("absent") else b"HTTP/1.1 200 ")
+
+
+def test_writes_match_the_general_path(server, unique):
+    wait_leader(server)
+    for value in (b"", b"x" * 1000, b"\x00\xff"):
+        a = raw(server, "PUT", f"/v1/kv/{unique}/fast", value)
+        b = raw(server, "PUT", f"/v1/kv/{unique}/general?flags=0", value)
+        assert a == b and a.endswith(b"\r\n\r\ntrue")
+        fast = server.get(f"/v1/kv/{unique}/fast").json()[0]
+        general = server.get(f"/v1/kv/{unique}/general").json()[0]
+        assert fast["Value"] == general["Value"] and fast["Flags"] == general["Flags"] == 0
+        assert fast["ModifyIndex"] > 0 and general["ModifyIndex"] > fast["ModifyIndex"]
+
+
+def test_connection_close_and_errors_match(server, unique):
+    wait_leader(server)
+    close = "Connection: close\r\n"
+    assert raw(server, "PUT", f"/v1/kv/{unique}", b"1", close) == \
+        raw(server, "PUT", f"/v1/kv/{unique}?flags=0", b"1", close)
+    assert raw(server, "GET", f"/v1/kv/{unique}", headers=close).count(b"Connection: close") == 1
+    too_big = b"x" * (512 * 1024 + 1)
+    assert raw(server, "PUT", f"/v1/kv/{unique}", too_big) == \
+        raw(server, "PUT", f"/v1/kv/{unique}?flags=0", too_big)
+    assert raw(server, "PUT", "/v1/kv/", b"1").startswith(b"HTTP/1.1 400 ")
+
+
+def test_fast_requests_are_timed_like_the_general_ones(server, unique):
+    wait_leader(server)
+    text = server.get("/v1/agent/metrics?format=prometheus").text
+    puts = int(re.search(r'consul_kvs_apply_count (\d+)', text)[1])
+    gets = int(re.search(r'consul_http_GET_v1_kv___count (\d+)', text)[1])
+    for _ in range(3):
+        server.put(f"/v1/kv/{unique}", b"v")
+        server.get(f"/v1/kv/{unique}?stale")
+    text = server.get("/v1/agent/metrics?format=prometheus").text
+    assert int(re.search(r'consul_kvs_apply_count (\d+)', text)[1]) == puts + 3
+    assert int(re.search(r'consul_http_GET_v1_kv___count (\d+)', text)[1]) == gets + 3
+
+
+def test_registrations_match_the_general_path(server, unique):
+    wait_leader(server)
+    node_name = server.get("/v1/agent/self").json()["Config"]["NodeName"]
+
+    def body(node: str, port: int) -> bytes:
+        return json.dumps({"Node": node, "Address": "10.0.0.1", "NodeMeta": {"k": "v"},
+                           "Service": {"Service": f"{unique}-svc", "Port": port,
+                                       "Tags": ["a"]},
+                           "Check": {"Name": "alive", "Status": "passing",
+                                     "ServiceID": f"{unique}-svc"}}).encode()
+
+    for node in (f"{unique}-fast", f"{unique}-general"):
+        path = "/v1/catalog/register" + ("?dc=dc1" if node.endswith("general") else "")
+        assert raw(server, "PUT", path, body(node, 80)).endswith(b"\r\n\r\ntrue")
+    fast, general = (server.get(f"/v1/health/node/{unique}-{kind}").json()
+                     for kind in ("fast", "general"))
+    for check in (*fast, *general):
+        check.pop("Node"), check.pop("CreateIndex"), check.pop("ModifyIndex")
+    assert fast == general and fast[0]["CheckID"] == "alive"
+    # refusals, and a write to the agent's own node (a Warning header), answer alike
+    for payload in (b'{"Node": ""}', b'{"Node": "n"}', b"{", body(node_name, 81),
+                    b'{"node": "x", "address": "10.0.0.2"}'):
+        assert raw(server, "PUT", "/v1/catalog/register", payload) == \
+            raw(server, "PUT", "/v1/catalog/register?dc=dc1", payload)
+    assert b"Warning: 299" in raw(server, "PUT", "/v1/catalog/register", body(node_name, 82))
