@@ -78,6 +78,7 @@ class Result:
     key: str | None = None
     explanation: str = ""
     culprits: tuple[Op, ...] = ()
+    steps: int = 0  # search steps taken: the checker's cost, independent of machine load
 
 
 def check(history: list[Op]) -> Result:
@@ -85,11 +86,13 @@ def check(history: list[Op]) -> Result:
     by_key: dict[str, list[Op]] = defaultdict(list)
     for op in history:
         by_key[op.key].append(op)
+    steps = 0
     for key in sorted(by_key):
         result = check_register(by_key[key])
+        steps += result.steps
         if not result.ok:
-            return result
-    return Result(True)
+            return replace(result, steps=steps)
+    return Result(True, steps=steps)
 
 
 def step(state: Any, op: Op) -> tuple[bool, Any]:
@@ -173,7 +176,9 @@ def check_register(ops: list[Op]) -> Result:
     seen: set[tuple[int, Any]] = set()
     deepest: tuple[int, int, Any, list[int]] = (-1, -1, None, [])
     node = nxt[0]
+    steps = 0
     while remaining:
+        steps += 1
         i = node_op[node]
         if is_call[node]:
             allowed, new_state = step(state, ops[i])
@@ -203,8 +208,8 @@ def check_register(ops: list[Op]) -> Result:
         relink(call_node[j])
         node = nxt[call_node[j]]
     else:
-        return Result(True)
-    return _explain(ops, *deepest)
+        return Result(True, steps=steps)
+    return replace(_explain(ops, *deepest), steps=steps)
 
 
 def _explain(ops: list[Op], depth: int, blocked: int, state: Any, last: list[int]) -> Result:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import time
 from dataclasses import replace
 
 from hypothesis import example, given, settings
@@ -248,7 +247,7 @@ def test_checker_agrees_with_brute_force(rows):
     assert check(history).ok == brute_force(history)
 
 
-def test_thousands_of_concurrent_ops_check_within_seconds():
+def test_thousands_of_concurrent_ops_check_in_bounded_steps():
     # Failed CASes reported as ``fail`` (as the HTTP workload does): with
     # ``ok`` failures, every unseen indeterminate write must stay a candidate.
     history = [replace(op, status="fail", result=None) if op.result is False else op
@@ -258,7 +257,8 @@ def test_thousands_of_concurrent_ops_check_within_seconds():
     first = next(op for op in writes if op.invoke > 2000)
     then = next(op for op in writes if op.invoke > first.complete)
     stale = r(99, first.value, then.complete + 1, then.complete + 2)
-    started = time.monotonic()
-    assert check(history).ok
-    assert not check([*history, stale]).ok
-    assert time.monotonic() - started < 10
+    # The search's cost is counted in steps, not seconds, so a loaded machine cannot fail
+    # it; the bounds are a few times today's counts (22k and 3.1M for these 4,000 ops).
+    linearizable, with_stale = check(history), check([*history, stale])
+    assert linearizable.ok and linearizable.steps <= 25 * len(history)
+    assert not with_stale.ok and with_stale.steps <= 2_000 * len(history)

