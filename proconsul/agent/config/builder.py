@@ -177,8 +177,6 @@ def build(tree: dict[str, Any], dev: bool = False,
         connect_enabled=bool(tree.get("connect", {}).get("enabled", False)),
         ca_provider=_ca_provider(tree.get("connect", {}).get("ca_provider") or "consul"),
         ca_config=_ca_config(tree.get("connect", {}).get("ca_config") or {}),
-        connect_mesh_gateway_wan_federation=bool(
-            tree.get("connect", {}).get("enable_mesh_gateway_wan_federation", False)),
         acl=acl,
         tree=tree,
     )

@@ -179,7 +179,6 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     connect_enabled: bool = False
     ca_provider: str = "consul"
     ca_config: dict[str, Any] = msgspec.field(default_factory=dict)  # CamelCase keys
-    connect_mesh_gateway_wan_federation: bool = False  # connect.enable_mesh_gateway_wan_federation
     acl: ACLConfig = msgspec.field(default_factory=ACLConfig)
 
     @property

@@ -44,7 +44,6 @@ SUPPORTED = frozenset({
     "log_file", "log_rotate_bytes", "log_rotate_duration", "log_rotate_max_files", "log_json",
     "enable_syslog", "syslog_facility",
     "connect.enabled", "connect.ca_provider", "connect.ca_config",
-    "connect.enable_mesh_gateway_wan_federation",
     "watches", "telemetry.metrics_prefix", "telemetry.filter_default",
     "telemetry.prefix_filter", "telemetry.prometheus_retention_time",
     "telemetry.statsd_address", "telemetry.dogstatsd_addr", "telemetry.dogstatsd_tags",
