@@ -42,9 +42,11 @@ from proconsul.agent.telemetry import flush_sinks
 from proconsul.agent.tls import (
     ContextSwitch,
     client_context,
+    native_tls_context,
     policy,
     server_context,
     server_hostname,
+    server_names,
 )
 from proconsul.agent.user_events import UserEvents
 from proconsul.agent.watches import Address, Watches
@@ -129,7 +131,8 @@ class Agent:
             self.server_port = ServerPort(
                 self.server, self.raft.transport.serve_stream if self.raft else None,
                 tls=server_context(rpc_tls, "RPC") if rpc_tls.cert_file else None,
-                verify_incoming=rpc_tls.verify_incoming)
+                verify_incoming=rpc_tls.verify_incoming, alpn_tls=native_tls_context(rpc_tls),
+                server_names=server_names(config.datacenter, config.domain, config.node_name))
         else:
             self.router = Router(config.datacenter, functools.partial(ping, self.pool))
             self.client = RPCClient(self.router, self.pool)
@@ -552,18 +555,19 @@ class Agent:
         if policy(new.https_tls) != policy(cfg.https_tls) or \
                 policy(new.rpc_tls) != policy(cfg.rpc_tls):
             return ["tls"]
-        https = rpc_in = rpc_out = None
+        https = rpc_in = rpc_out = native = None
         if self._https_switch is not None:
             https = server_context(new.https_tls, "HTTPS", ["http/1.1"])
         mux = self.server_port.mux if self.server_port is not None else None
         if mux is not None and mux.tls is not None:
             rpc_in = server_context(new.rpc_tls, "RPC")
+            native = native_tls_context(new.rpc_tls)
         if self.pool.tls is not None:
             rpc_out = client_context(new.rpc_tls)
         if https is not None:
             self._https_switch.current = https
         if rpc_in is not None:
-            mux.tls = mux.alpn_tls = rpc_in
+            mux.tls, mux.alpn_tls = rpc_in, native or rpc_in
         if rpc_out is not None:
             self.pool.tls = rpc_out
             if self.raft is not None:

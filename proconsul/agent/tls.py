@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import ssl
 
+import msgspec
+
 from proconsul.agent.config.runtime import TLSSettings
 from proconsul.agent.config.tls import CIPHER_SUITES
 from proconsul.lib.pki import ca_files
+from proconsul.rpc.mux import ALPN_PROTOCOLS
 from proconsul.structs.errors import ConsulError
 
-__all__ = ["ContextSwitch", "client_context", "policy", "server_context", "server_hostname"]
+__all__ = ["ContextSwitch", "client_context", "native_tls_context", "policy", "server_context",
+           "server_hostname", "server_names"]
 
 _VERSIONS = {"TLSv1_0": ssl.TLSVersion.TLSv1, "TLSv1_1": ssl.TLSVersion.TLSv1_1,
              "TLSv1_2": ssl.TLSVersion.TLSv1_2, "TLSv1_3": ssl.TLSVersion.TLSv1_3}
@@ -27,6 +31,24 @@ def server_context(settings: TLSSettings, what: str,
     if alpn:
         context.set_alpn_protocols(alpn)
     return context
+
+
+def native_tls_context(settings: TLSSettings) -> ssl.SSLContext | None:
+    """The server port's context for native TLS (servers of other DCs, through mesh
+    gateways): offers Consul's ALPN names and always requires a client certificate
+    signed by the CA, whatever ``verify_incoming`` says (Consul's IncomingALPNRPCConfig).
+    None unless the agent can do mutual TLS (a certificate and a CA)."""
+    if not (settings.cert_file and settings.has_ca):
+        return None
+    return server_context(msgspec.structs.replace(settings, verify_incoming=True), "RPC",
+                          list(ALPN_PROTOCOLS))
+
+
+def server_names(datacenter: str, domain: str, node: str) -> frozenset[str]:
+    """The SNI names a gateway routes to this server: ``server.<dc>.<domain>`` and
+    ``<node>.server.<dc>.<domain>``."""
+    name = server_hostname(datacenter, domain)
+    return frozenset({name, f"{node}.{name}"})
 
 
 def client_context(settings: TLSSettings) -> ssl.SSLContext:

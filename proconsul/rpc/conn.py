@@ -116,6 +116,11 @@ class TLSConn:
     def alpn_protocol(self) -> str | None:
         return self._ssl.selected_alpn_protocol()
 
+    @property
+    def inner(self) -> Conn:
+        """The connection TLS runs over."""
+        return self._inner
+
     def getpeercert(self) -> dict | None:
         return self._ssl.getpeercert()
 
@@ -156,6 +161,12 @@ class TLSConn:
             self._ssl.write(data)
         except ssl.SSLError as exc:
             raise ConnClosed(f"TLS write failed: {exc}") from exc
+        await self._flush()
+
+    async def write_eof(self) -> None:
+        """Half-close: send TLS close_notify; this side can still read the answer."""
+        with contextlib.suppress(ssl.SSLWantReadError):
+            self._ssl.unwrap()
         await self._flush()
 
     async def close(self) -> None:

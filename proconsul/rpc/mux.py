@@ -6,8 +6,11 @@ certificate checks followed directly by msgpack-RPC; byte 4 is a yamux
 session whose every stream is an ``RPCConsul`` conn.  When a server TLS
 context is configured, a first byte above the largest type (a TLS record
 starts with 0x16) means native TLS: the handshake offers Consul's ALPN names
-and the negotiated one picks the handler.  Anything else is closed and
-counted; no input can take the listener down.
+and the negotiated one picks the handler.  With ``server_names`` the client's
+SNI must be one of them (a gateway routed it by that name), and the WAN
+gossip names are served only once :meth:`PortMux.serve_wan_gossip` is given
+an ingest (WAN federation through mesh gateways is on).  Anything else is
+closed, logged and counted; no input can take the listener down.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import ssl
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from proconsul.rpc import yamux
+from proconsul.rpc import wanfed, yamux
 from proconsul.rpc.conn import Conn, ConnClosed, StreamConn, TLSConn, read_exactly
 
 __all__ = [
@@ -77,7 +80,8 @@ class PortMux:
     ``tls`` is the incoming RPC context (byte 3, and native TLS unless
     ``alpn_tls`` is given; it must offer :data:`ALPN_PROTOCOLS` via
     ``set_alpn_protocols``, which :meth:`alpn_context` does).
-    ``tls_insecure`` serves byte 7.  ``counts`` tallies outcomes by name.
+    ``tls_insecure`` serves byte 7.  ``server_names`` are the SNI names native
+    TLS accepts (any when None).  ``counts`` tallies outcomes by name.
     """
 
     def __init__(
@@ -89,6 +93,7 @@ class PortMux:
         verify_incoming: bool = False,
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
         yamux_config: yamux.Config | None = None,
+        server_names: frozenset[str] | None = None,
     ) -> None:
         self.tls = tls
         self.tls_insecure = tls_insecure
@@ -96,6 +101,7 @@ class PortMux:
         self.verify_incoming = verify_incoming
         self.handshake_timeout = handshake_timeout
         self.yamux_config = yamux_config
+        self.server_names = server_names
         self.counts: Counter[str] = Counter()
         self._handlers: dict[ConnType, Handler] = {}
         self._alpn_handlers: dict[str, Handler] = {}
@@ -123,6 +129,18 @@ class PortMux:
         if name not in ALPN_PROTOCOLS:
             raise ValueError(f"unknown ALPN protocol {name!r}")
         self._alpn_handlers[name] = handler
+
+    def serve_wan_gossip(self, ingest: wanfed.GossipIngest) -> None:
+        """Deliver ``consul/wan-gossip/{packet,stream}`` connections to ``ingest``."""
+
+        async def packets(conn: Conn) -> None:
+            await wanfed.serve_packets(conn, ingest, _peer(conn))
+
+        async def stream(conn: Conn) -> None:
+            await wanfed.serve_stream(conn, ingest)
+
+        self.handle_alpn(ALPN_WAN_GOSSIP_PACKET, packets)
+        self.handle_alpn(ALPN_WAN_GOSSIP_STREAM, stream)
 
     async def start(self, host: str, port: int = 0) -> tuple[str, int]:
         """Listen; returns the bound address (``port=0`` picks one)."""
@@ -257,6 +275,8 @@ class PortMux:
 
     async def _serve_native_tls(self, conn: Conn) -> None:
         assert self.alpn_tls is not None
+        if self.server_names is not None:
+            self.alpn_tls.sni_callback = self._check_sni
         tls_conn = await self._tls_handshake(conn, self.alpn_tls)
         if tls_conn is None:
             return
@@ -266,12 +286,29 @@ class PortMux:
         if handler is not None:
             await handler(tls_conn)
             return
+        if name in (ALPN_WAN_GOSSIP_PACKET, ALPN_WAN_GOSSIP_STREAM):
+            self.counts["alpn_unhandled"] += 1
+            log.warning("rpc: refusing %s from %s: WAN federation via mesh gateways is not "
+                        "enabled", name, _peer(conn))
+            return
         conn_type = ALPN_PROTOCOLS.get(name) if name else None
         if conn_type is None:
             self.counts["alpn_unhandled"] += 1
-            log.warning("rpc: native TLS connection without a usable ALPN protocol (%r)", name)
+            log.warning("rpc: refusing native TLS connection from %s: no known ALPN protocol "
+                        "negotiated (%r)", _peer(conn), name)
             return
         await self._run(conn_type, tls_conn)
+
+    def _check_sni(self, _ssl_object: object, server_name: str | None,
+                   _context: ssl.SSLContext) -> int | None:
+        """Refuse a native TLS handshake whose SNI does not name this server."""
+        assert self.server_names is not None
+        if server_name in self.server_names:
+            return None
+        self.counts["sni_refused"] += 1
+        log.warning("rpc: refusing native TLS connection for SNI %r: this server answers "
+                    "only %s", server_name, ", ".join(sorted(self.server_names)))
+        return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
 
     async def _tls_handshake(self, conn: Conn, context: ssl.SSLContext) -> TLSConn | None:
         tls_conn = TLSConn(conn, context, server_side=True)
@@ -286,3 +323,11 @@ class PortMux:
             log.warning("rpc: TLS handshake failed: %s", exc)
             return None
         return tls_conn
+
+
+def _peer(conn: Conn) -> tuple[str, int]:
+    """The remote address of ``conn`` (or of the connection it wraps)."""
+    while isinstance(conn, TLSConn):
+        conn = conn.inner
+    peer = getattr(conn, "peername", None)
+    return (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else ("", 0)

@@ -15,6 +15,7 @@ import heapq
 import itertools
 import math
 import ssl
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from proconsul.rpc import yamux
@@ -153,6 +154,8 @@ class MuxPool:
     With ``tls`` the pool writes byte 3, handshakes and sends byte 4 inside
     TLS; with ``native_tls`` it handshakes straight away offering ALPN
     ``consul/rpc-multi`` (the context's ALPN list is set accordingly).
+    ``verify`` checks each new TLS connection after its handshake (raising
+    ``ssl.SSLError`` refuses it).
     """
 
     def __init__(
@@ -166,6 +169,7 @@ class MuxPool:
         yamux_config: yamux.Config | None = None,
         max_message_size: int = MAX_MESSAGE_SIZE,
         source_host: str | None = None,
+        verify: Callable[[TLSConn], None] | None = None,
     ) -> None:
         self._local_addr = (source_host, 0) if source_host else None
         if native_tls and tls is None:
@@ -175,6 +179,7 @@ class MuxPool:
         self.tls = tls
         self.native_tls = native_tls
         self.server_name = server_name
+        self.verify = verify
         self.default_timeout = default_timeout
         self.dial_timeout = dial_timeout
         self.yamux_config = yamux_config
@@ -317,6 +322,8 @@ class MuxPool:
             await conn.write(bytes([ConnType.TLS]))
         tls_conn = TLSConn(conn, self.tls, server_side=False, server_hostname=self.server_name)
         await tls_conn.handshake()
+        if self.verify is not None:
+            self.verify(tls_conn)
         if self.native_tls:
             if tls_conn.alpn_protocol != ALPN_RPC_MULTI:
                 raise ssl.SSLError(f"server did not negotiate {ALPN_RPC_MULTI}")

@@ -28,6 +28,7 @@ import msgspec
 
 from proconsul.raft.interface import Consensus
 from proconsul.rpc.errors import RPCConnectionError, RPCDialError, RPCError, RPCTimeout
+from proconsul.rpc.gateway import GatewayPool
 from proconsul.rpc.pool import ConnPool
 from proconsul.server.blocking import call_timeout
 from proconsul.server.endpoints import method_types
@@ -160,6 +161,11 @@ class Forwarder:
         self._liveness = Liveness(pool)
         # Which requests run in the primary datacenter (the server adds token deletes).
         self.global_write: Callable[[str, Any], bool] = global_write
+        # WAN federation through mesh gateways: the gateway ("host:port") to reach a DC
+        # through, or None to go direct (the gateway locator provides it), and the pool
+        # that dials through gateways.
+        self.gateway_for: Callable[[str], str | None] | None = None
+        self.gateway_pool: GatewayPool | None = None
 
     def stop_holding(self) -> None:
         """The server is leaving: requests waiting for a leader fail now, and hold no more."""
@@ -186,7 +192,12 @@ class Forwarder:
         """Run ``request`` on a server of ``datacenter``, trying its next server when one
         cannot be dialled (or, for reads, when the connection broke).  A server that
         cannot be dialled or stops answering pings while a call waits on it is marked
-        unreachable, so the requests after it fail at once until it answers again."""
+        unreachable, so the requests after it fail at once until it answers again.
+        When :attr:`gateway_for` names a gateway for ``datacenter`` the request goes
+        through it instead (native TLS, SNI ``server.<dc>.<domain>``)."""
+        gateway = self.gateway_for(datacenter) if self.gateway_for is not None else None
+        if gateway is not None and self.gateway_pool is not None:
+            return await self._forward_via_gateway(gateway, datacenter, method, request)
         router = self.wan
         if router is None or self.pool is None or not router.known(datacenter):
             log.warning("RPC request for DC %s is currently failing as no path was found",
@@ -225,6 +236,23 @@ class Forwarder:
                 failure = err
             log.warning("RPC %s to server %s in DC %s failed: %s", method, address,
                         datacenter, failure)
+
+    async def _forward_via_gateway(self, gateway: str, datacenter: str, method: str,
+                                   request: Any) -> Any:
+        assert self.gateway_pool is not None
+        try:
+            return await self.gateway_pool.call(gateway, datacenter, method, request,
+                                                method_types()[method][1],
+                                                timeout=self.wan_timeout(request))
+        except RPCError:
+            raise
+        except (RPCConnectionError, RPCTimeout) as err:
+            if isinstance(err, RPCTimeout | RPCDialError):
+                await self.gateway_pool.drop(gateway)
+            log.warning("RPC %s to DC %s through gateway %s failed: %s", method, datacenter,
+                        gateway, err)
+            raise ConsulError(f"rpc error forwarding {method} to datacenter {datacenter} "
+                              f"through gateway {gateway}: {err}") from None
 
     async def _watched_call(self, address: str, method: str, request: Any) -> Any:
         """One call to a server of another datacenter, checking the server answers while

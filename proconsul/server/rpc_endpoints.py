@@ -1,7 +1,9 @@
 """The server port: every endpoint over msgpack-RPC, Raft beside it, and leave draining.
 
 With a ``tls`` context the port also takes TLS (type 3, then the inner type);
-with ``verify_incoming`` it takes nothing else.
+with ``verify_incoming`` it takes nothing else.  With ``alpn_tls`` it also takes
+native TLS (what servers of other DCs send through mesh gateways), dispatched by
+ALPN, for the SNI ``server_names`` only.
 
 Type 5 is the snapshot stream (save and restore, see :mod:`proconsul.server.snapshot`).
 Connections of type 0 and yamux streams of type 4 carry msgpack-RPC; each
@@ -42,9 +44,12 @@ class ServerPort:
     """Listens on the server port for RPC (and Raft when ``raft`` is given)."""
 
     def __init__(self, server: Server, raft: Handler | None = None, *,
-                 tls: ssl.SSLContext | None = None, verify_incoming: bool = False) -> None:
+                 tls: ssl.SSLContext | None = None, verify_incoming: bool = False,
+                 alpn_tls: ssl.SSLContext | None = None,
+                 server_names: frozenset[str] | None = None) -> None:
         self.server = server
-        self.mux = PortMux(tls=tls, verify_incoming=verify_incoming)
+        self.mux = PortMux(tls=tls, verify_incoming=verify_incoming, alpn_tls=alpn_tls,
+                           server_names=server_names)
         self.rpc = RPCServer()
         for method in server.endpoints:
             self.rpc.register(method, self._handler(method), method_types()[method][0])
