@@ -129,8 +129,9 @@ def upstream(ctx: Context) -> int:
                 f"fix {service}'s config entries (router, splitter, resolver, "
                 "service-defaults)"))
         roots = client.query("/v1/agent/connect/ca/roots", q)[0]
-        leaf = client.query(f"/v1/agent/connect/ca/leaf/{quote(source, safe='')}", q)[0]
-        findings += checks.certificates(source, roots, leaf["CertPEM"], _now())
+        for name in (source, service):  # each side presents its leaf to the other
+            leaf = client.query(f"/v1/agent/connect/ca/leaf/{quote(name, safe='')}", q)[0]
+            findings += checks.certificates(name, roots, leaf["CertPEM"], _now())
     except ClientError as err:
         ctx.error(f"Error reading the control plane's state: {err}")
         return 1

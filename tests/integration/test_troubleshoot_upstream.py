@@ -54,6 +54,7 @@ def test_a_reachable_upstream_reports_no_problem(agent):
     assert "✓ intentions allow web → api" in out.stdout
     assert "✓ api speaks tcp on both sides" in out.stdout
     assert "✓ web's leaf is valid until" in out.stdout
+    assert "✓ api's leaf is valid until" in out.stdout
     assert out.stdout.rstrip().endswith("No problems found.")
 
 
