@@ -167,6 +167,26 @@ def envoy_certificates(certs: dict[str, Any], now: datetime.datetime) -> Finding
     return Finding(True, f"Envoy's {len(held)} certificate(s) are valid")
 
 
+def upstream_listener(dump: dict[str, Any], envoy_id: str) -> Finding:
+    """Envoy's /config_dump: the upstream's listener (named ``<id>:<ip>:<port>``) is active."""
+    listeners = [entry for cfg in dump.get("configs") or ()
+                 for entry in cfg.get("dynamic_listeners") or ()
+                 if entry.get("name", "").split(":", 1)[0] == envoy_id]
+    if not listeners:
+        return Finding(False, f"Envoy has no listener for upstream {envoy_id}",
+                       "declare it in the sidecar's Proxy.Upstreams with a LocalBindPort")
+    failed = [entry for entry in listeners if entry.get("error_state")]
+    if failed:
+        details = failed[0]["error_state"].get("details", "")
+        return Finding(False, f"Envoy rejected the listener {failed[0]['name']}: {details}",
+                       "fix the upstream's bind address or port (in use? not local?)")
+    active = [e for e in listeners if e.get("active_state")]
+    if not active:
+        return Finding(False, f"Envoy's listener for {envoy_id} is not active yet",
+                       "wait for the listener to warm up (its cluster needs endpoints)")
+    return Finding(True, f"Envoy listens for {envoy_id} on {active[0]['name'].split(':', 1)[1]}")
+
+
 def _expiry(cert: dict[str, Any]) -> datetime.datetime:
     text = cert.get("expiration_time") or "1970-01-01T00:00:00Z"
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))

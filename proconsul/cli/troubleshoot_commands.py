@@ -77,6 +77,9 @@ def proxy(ctx: Context) -> int:
                     checks.envoy_certificates(_admin_json(endpoint, "/certs"), _now()),
                     checks.upstream_cluster(_admin_json(endpoint, "/clusters?format=json"),
                                             envoy_id, ip)]
+        if envoy_id:
+            findings.append(checks.upstream_listener(
+                _admin_json(endpoint, "/config_dump"), envoy_id))
     except AdminError as err:
         ctx.error(str(err))
         return 1
@@ -154,7 +157,7 @@ Usage: proconsul troubleshoot proxy [options]
 
   Checks an Envoy proxy through its admin endpoint for what stops it reaching one
   upstream: rejected (NACKed) config, expired certificates, no cluster or no
-  healthy endpoint for the upstream. Exits 2 when it finds a problem.
+  healthy endpoint for the upstream, no active listener for it. Exits 2 when it finds a problem.
 
     $ proconsul troubleshoot proxy -upstream-envoy-id api
 """, "Troubleshoots service mesh issues from the current Envoy instance", proxy,

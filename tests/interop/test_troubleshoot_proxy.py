@@ -30,6 +30,7 @@ def test_a_working_upstream_and_the_upstream_list(mesh):
     assert code == 0, out
     assert "✓ Envoy accepted every config update" in out
     assert "✓ Envoy has 1 healthy endpoint(s) in api.default.dc1.internal." in out
+    assert f"✓ Envoy listens for api on {mesh.host}:{mesh.web_upstream}" in out
     assert out.rstrip().endswith("No problems found.")
     code, out = troubleshoot(mesh, "proxy", "-upstream-ip", mesh.host)
     assert code == 0, out
@@ -48,6 +49,7 @@ def test_no_healthy_endpoint_when_the_upstream_sidecar_fails(mesh):
     assert "1 problem(s) found." in out
     code, out = troubleshoot(mesh, "proxy", "-upstream-envoy-id", "nosuch")
     assert "✗ Envoy has no cluster for upstream nosuch" in out
+    assert "✗ Envoy has no listener for upstream nosuch" in out
 
 
 def test_a_nacked_config_is_reported(mesh):

@@ -85,3 +85,15 @@ def test_rejected_updates_sums_every_nacked_type():
 def test_render_shows_the_fix_under_a_failure():
     assert checks.Finding(False, "broken", "mend it").render() == "✗ broken\n  -> mend it"
     assert checks.Finding(True, "fine").render() == "✓ fine"
+
+
+def test_a_rejected_upstream_listener_shows_envoys_reason():
+    dump = {"configs": [{"dynamic_listeners": [
+        {"name": "api:127.0.0.1:9191", "error_state": {"details": "cannot bind: in use"}}]}]}
+    finding = checks.upstream_listener(dump, "api")
+    assert finding.message == ("Envoy rejected the listener api:127.0.0.1:9191: "
+                               "cannot bind: in use")
+    ok = {"configs": [{"dynamic_listeners": [
+        {"name": "api:127.0.0.1:9191", "active_state": {"version_info": "1"}}]}]}
+    assert checks.upstream_listener(ok, "api").message == "Envoy listens for api on " \
+        "127.0.0.1:9191"
