@@ -83,6 +83,7 @@ def proxy(ctx: Context) -> int:
     except AdminError as err:
         ctx.error(str(err))
         return 1
+    ctx.info("==> Validation")
     return _report(ctx, findings)
 
 
@@ -95,9 +96,11 @@ def upstreams(ctx: Context) -> int:
     except AdminError as err:
         ctx.error(str(err))
         return 1
-    ctx.info("==> Upstream IDs (for -upstream-envoy-id)")
-    for name in checks.upstream_ids(clusters):
+    ids = checks.upstream_ids(clusters)
+    ctx.info(f"==> Upstreams (explicit upstreams only) ({len(ids)})")
+    for name in ids:
         ctx.info(name)
+    ctx.info("==> Upstreams IPs (transparent proxy only) (0)")  # no transparent proxy yet
     return 0
 
 
@@ -153,7 +156,7 @@ def _proxy_flags(fs) -> None:
 
 
 PROXY = Command("""
-Usage: proconsul troubleshoot proxy [options]
+Usage: proconsul troubleshoot proxy (-upstream-ip <ip>|-upstream-envoy-id <envoy-id>) [options]
 
   Checks an Envoy proxy through its admin endpoint for what stops it reaching one
   upstream: rejected (NACKed) config, expired certificates, no cluster or no

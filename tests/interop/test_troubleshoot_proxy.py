@@ -25,10 +25,12 @@ def troubleshoot(mesh, *args: str) -> tuple[int, str]:
 
 def test_a_working_upstream_and_the_upstream_list(mesh):
     code, out = troubleshoot(mesh, "upstreams")
-    assert code == 0 and out.splitlines() == ["==> Upstream IDs (for -upstream-envoy-id)", "api"]
+    assert code == 0 and out.splitlines() == [
+        "==> Upstreams (explicit upstreams only) (1)", "api",
+        "==> Upstreams IPs (transparent proxy only) (0)"]
     code, out = troubleshoot(mesh, "proxy", "-upstream-envoy-id", "api")
     assert code == 0, out
-    assert "✓ Envoy accepted every config update" in out
+    assert out.startswith("==> Validation\n✓ Envoy accepted every config update\n")
     assert "✓ Envoy has 1 healthy endpoint(s) in api.default.dc1.internal." in out
     assert f"✓ Envoy listens for api on {mesh.host}:{mesh.web_upstream}" in out
     assert out.rstrip().endswith("No problems found.")
