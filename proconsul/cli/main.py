@@ -132,6 +132,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "acl token update": ("acl.token_commands", "UPDATE", "Update an ACL token"),
     "login": ("acl.auth_commands", "LOGIN", "Login to Consul using an auth method"),
     "logout": ("acl.auth_commands", "LOGOUT", "Destroy a Consul token created with login"),
+    "troubleshoot proxy": ("troubleshoot_commands", "PROXY",
+                           "Troubleshoots service mesh issues from the current Envoy instance"),
+    "troubleshoot upstreams": ("troubleshoot_commands", "UPSTREAMS",
+                               "Gets upstream Envoy identifiers and IPs configured for the "
+                               "proxy"),
+    "troubleshoot upstream": ("troubleshoot_commands", "UPSTREAM",
+                              "Explains from the control plane why a service cannot reach "
+                              "another"),
 }
 GROUPS = {
     "catalog": "Interact with the catalog",
@@ -157,6 +165,7 @@ GROUPS = {
     "acl role": "Manage Consul's ACL roles",
     "acl templated-policy": "Manage Consul's ACL templated policies",
     "acl token": "Manage Consul's ACL tokens",
+    "troubleshoot": "CLI tools for troubleshooting Consul service mesh",
 }
 
 

@@ -49,9 +49,10 @@ class Side(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self._eof = True
-        if self.peer is None:
-            return True
-        return self._pass_eof()
+        keep_open = self.peer is None or self._pass_eof()
+        # a TLS transport closes after its peer's close_notify whatever we answer, and
+        # asyncio warns on stderr when we ask to keep it open (Envoy sends close_notify)
+        return keep_open and self.transport.get_extra_info("sslcontext") is None
 
     def _pass_eof(self) -> bool:
         out = self.peer.transport
