@@ -15,7 +15,7 @@ from typing import BinaryIO
 import msgspec
 
 from proconsul.rpc.codec import MsgpackReader, encode
-from proconsul.rpc.conn import Conn, ConnClosed, StreamConn
+from proconsul.rpc.conn import Conn, ConnClosed, StreamConn, TLSConn
 from proconsul.rpc.errors import RPCConnectionError, RPCError, RPCProtocolError
 from proconsul.structs.snapshot import (
     SNAPSHOT_RESTORE,
@@ -57,7 +57,7 @@ async def call(conn: Conn, request: SnapshotRequest, upload: BinaryIO | None,
     if request.Op == SNAPSHOT_RESTORE:
         assert upload is not None
         await copy_to_conn(upload, conn)
-    if not isinstance(conn, StreamConn):
+    if not isinstance(conn, StreamConn | TLSConn):
         raise RPCConnectionError("snapshot connection requires half-close support")
     await conn.write_eof()
     reader = MsgpackReader(conn)
