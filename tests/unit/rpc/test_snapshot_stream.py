@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
@@ -60,3 +61,19 @@ async def test_save_and_restore(server_and_pool):
     finally:
         await conn.close()
     assert response.Index == len(ARCHIVE)
+
+
+async def test_a_client_leaving_before_the_answer_ends_the_stream_quietly(conn_pair):
+    """The server's answer finds the connection closed: serve returns, the archive
+    is closed, nothing is raised into the connection handler (which would log it)."""
+    client, server = conn_pair
+    archive = io.BytesIO(ARCHIVE)
+
+    async def leave_then_answer(request, upload):
+        await client.close()
+        await asyncio.sleep(0)  # the close reaches the server's transport
+        return SnapshotResponse(Index=7), archive
+
+    await client.write(snapshot_stream.encode(SnapshotRequest(Op=SNAPSHOT_SAVE)))
+    await snapshot_stream.serve(server, leave_then_answer, io.BytesIO)
+    assert archive.closed
