@@ -1,4 +1,4 @@
-"""Every shell example in docs/ marked as tested runs against a real dev agent.
+"""Every shell example in docs/ and README.md marked as tested runs against a real dev agent.
 
 A page's tested blocks run in order in one shell working directory, against one
 ``proconsul agent -dev`` started for the page (conventions: docs/README.md). The
@@ -21,7 +21,8 @@ import pytest
 
 from tests.support.agent_process import AgentProcess, start_agent
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
 TEST_MARK = "<!-- test -->"
 OUTPUT_MARK = "<!-- output -->"
 CONFIG_MARK = "<!-- agent-config -->"
@@ -138,7 +139,9 @@ def run_examples(found: list[Example], agent: AgentProcess, workdir: Path) -> No
 
 
 def _pages() -> list[Path]:
-    return sorted(p for p in DOCS.glob("*.md") if TEST_MARK in p.read_text())
+    """docs/ and the repository's README, the pages a newcomer reads first."""
+    pages = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
+    return [p for p in pages if TEST_MARK in p.read_text()]
 
 
 def _need_tools() -> None:
@@ -170,11 +173,12 @@ def test_getting_started_is_tested() -> None:
     assert any(e.expected for e in found)
 
 
-@pytest.mark.parametrize("page", _pages(), ids=lambda p: p.name)
+@pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_docs_examples_run(page: Path, tmp_path: Path) -> None:
     _need_tools()
     text = page.read_text()
-    found, config = examples(text, page.name), agent_config(text, page.name)
+    name = str(page.relative_to(ROOT))
+    found, config = examples(text, name), agent_config(text, name)
     extra: list[str] = []
     if config is not None:
         config_file = tmp_path / f"agent-config.{config[0]}"
