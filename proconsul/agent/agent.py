@@ -610,6 +610,7 @@ class Agent:
             if event.type == MemberEventType.JOIN and any(
                     m.tags.get("role") == "consul" for m in event.members):
                 self.anti_entropy.trigger_full_sync()  # a server is up: sync now (Consul too)
+                self.gossip.flood_wan()
             if self.server is not None:
                 self.server.autopilot.notify()
                 reaped = event.type == MemberEventType.REAP

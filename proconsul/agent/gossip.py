@@ -169,6 +169,31 @@ class Gossip:
                     except JoinError as err:
                         raise ConsulError(f"Error joining {kind} pool: {err}") from None
 
+    def flood_wan(self) -> None:
+        """Join the servers of this datacenter seen on the LAN into the WAN pool too,
+        as Consul's flood joiner does, so that every server of a datacenter is on the
+        WAN and other datacenters learn all of them."""
+        if self.wan is None:
+            return
+        dc = self.config.datacenter
+        on_wan = {m.name for m in self.wan.members()}
+        for member in self.lan.members():
+            port = member.tags.get("wan_join_port")
+            if (member.tags.get("role") != "consul" or member.tags.get("dc") != dc
+                    or member.status != MemberStatus.ALIVE or not port
+                    or member.name == self.config.node_name or f"{member.name}.{dc}" in on_wan):
+                continue
+            host = f"[{member.addr}]" if ":" in member.addr else member.addr
+            self.routines.start(f"wan-flood-join-{member.name}",
+                                functools.partial(self._flood_join, f"{host}:{port}"))
+
+    async def _flood_join(self, address: str) -> None:
+        assert self.wan is not None
+        try:
+            await self.wan.join([address])
+        except JoinError as err:
+            log.warning("(WAN) flood join of %s failed: %s", address, err)
+
     async def _retry_join(self, pool: SerfPool, addresses: list[str]) -> None:
         """Join until it works; the first retries come quickly (1 s, doubling up to
         ``retry_interval``) so agents started together with their servers meet in seconds."""

@@ -164,9 +164,14 @@ class TLSConn:
         await self._flush()
 
     async def write_eof(self) -> None:
-        """Half-close: send TLS close_notify; this side can still read the answer."""
-        with contextlib.suppress(ssl.SSLWantReadError):
+        """Half-close as Go's ``tls.Conn.CloseWrite``: send close_notify, which the
+        peer reads as EOF; this side can still read the peer's answer."""
+        try:
             self._ssl.unwrap()
+        except ssl.SSLWantReadError:  # close_notify is out; the peer's comes later
+            pass
+        except ssl.SSLError as exc:
+            raise ConnClosed(f"TLS close_notify failed: {exc}") from exc
         await self._flush()
 
     async def close(self) -> None:

@@ -106,9 +106,13 @@ async def serve(conn: Conn, handler: SnapshotHandler,
     finally:
         if upload is not None:
             upload.close()
-    await conn.write(encode(response))
-    if archive is not None:
-        try:
+    try:
+        await conn.write(encode(response))
+        if archive is not None:
             await copy_to_conn(archive, conn)
-        finally:
+    except ConnectionError:  # the client left (ConnClosed, reset, broken pipe)
+        log.debug("snapshot stream: client left before the %s answer was sent",
+                  _OPS.get(request.Op, "unknown"))
+    finally:
+        if archive is not None:
             archive.close()

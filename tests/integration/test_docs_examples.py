@@ -1,4 +1,4 @@
-"""Every shell example in docs/ marked as tested runs against a real dev agent.
+"""Every shell example in docs/ and README.md marked as tested runs against a real dev agent.
 
 A page's tested blocks run in order in one shell working directory, against one
 ``proconsul agent -dev`` started for the page (conventions: docs/README.md). The
@@ -21,7 +21,8 @@ import pytest
 
 from tests.support.agent_process import AgentProcess, start_agent
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
 TEST_MARK = "<!-- test -->"
 OUTPUT_MARK = "<!-- output -->"
 CONFIG_MARK = "<!-- agent-config -->"
@@ -138,7 +139,9 @@ def run_examples(found: list[Example], agent: AgentProcess, workdir: Path) -> No
 
 
 def _pages() -> list[Path]:
-    return sorted(p for p in DOCS.glob("*.md") if TEST_MARK in p.read_text())
+    """docs/ and the repository's README, the pages a newcomer reads first."""
+    pages = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
+    return [p for p in pages if TEST_MARK in p.read_text()]
 
 
 def _need_tools() -> None:
@@ -170,11 +173,12 @@ def test_getting_started_is_tested() -> None:
     assert any(e.expected for e in found)
 
 
-@pytest.mark.parametrize("page", _pages(), ids=lambda p: p.name)
+@pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_docs_examples_run(page: Path, tmp_path: Path) -> None:
     _need_tools()
     text = page.read_text()
-    found, config = examples(text, page.name), agent_config(text, page.name)
+    name = str(page.relative_to(ROOT))
+    found, config = examples(text, name), agent_config(text, name)
     extra: list[str] = []
     if config is not None:
         config_file = tmp_path / f"agent-config.{config[0]}"
@@ -226,3 +230,43 @@ def test_a_broken_example_fails(dev_agent: AgentProcess, tmp_path: Path) -> None
     found = examples(f"{TEST_MARK}\n```sh\nproconsul kv get docs/absent\n```\n", "absent.md")
     with pytest.raises(pytest.fail.Exception, match="absent.md:2: example exited 1"):
         run_examples(found, dev_agent, tmp_path)
+
+
+def _proconsul(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "proconsul", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+def config_blocks(text: str) -> list[str]:
+    """The ``hcl`` blocks of a page."""
+    return [m[1] for m in re.finditer(r"^```hcl\n(.*?)^```$", text, re.S | re.M)]
+
+
+def test_deploy_config_files_validate(tmp_path: Path) -> None:
+    """deploy.md's server and client files, and each fragment beside the server's,
+    pass ``proconsul validate`` once its placeholders are real (key, TLS files)."""
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    for args in (["tls", "ca", "create"], ["tls", "cert", "create", "-server"],
+                 ["tls", "cert", "create", "-client"]):
+        assert _proconsul(*args, cwd=tls).returncode == 0
+    key = _proconsul("keygen", cwd=tmp_path).stdout.strip()
+    blocks = config_blocks((DOCS / "deploy.md").read_text())
+    agents = [b for b in blocks if "data_dir" in b]
+    assert len(agents) == 2, "deploy.md shows a server and a client file"
+
+    def real(block: str) -> str:
+        text = re.sub(r'"<the (key from proconsul keygen|same key)>"', f'"{key}"', block)
+        return (text.replace("/etc/proconsul.d/tls/", f"{tls}/")
+                .replace("/opt/proconsul-data", str(tmp_path / "data")))
+
+    for n, block in enumerate(blocks):
+        folder = tmp_path / f"config-{n}"
+        folder.mkdir()
+        (folder / "block.hcl").write_text(real(block))
+        if block not in agents:  # a fragment goes beside the server's file
+            (folder / "proconsul.hcl").write_text(real(agents[0]))
+        done = _proconsul("validate", str(folder), cwd=tmp_path)
+        assert done.returncode == 0 and "Configuration is valid!" in done.stdout, (
+            f"deploy.md hcl block {n + 1}:\n{block}\n--- stdout\n{done.stdout}"
+            f"--- stderr\n{done.stderr}")
