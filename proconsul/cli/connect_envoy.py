@@ -20,6 +20,8 @@ from proconsul.cli.envoy_bootstrap import BootstrapArgs, BootstrapConfigError, b
 HOT_RESTART_FLAGS = ("--restart-epoch", "--hot-restart-version", "--drain-time-s",
                      "--parent-shutdown-time-s")
 GATEWAY_KINDS = ("mesh", "terminating", "ingress", "api")
+SERVED_GATEWAYS = {"ingress": "ingress-gateway", "terminating": "terminating-gateway"}
+DEFAULT_GATEWAY_PORT = 8443  # Consul's default port for a registered gateway's -address
 
 
 class EnvoyError(Exception):
@@ -103,18 +105,26 @@ def run(ctx: Context) -> int:
 
 
 def _run(ctx: Context) -> int:
-    if ctx["gateway"] or ctx["register"] or ctx["expose-servers"]:
-        if ctx["gateway"] and ctx["gateway"] not in GATEWAY_KINDS:
-            raise EnvoyError(f"-gateway must be one of {', '.join(GATEWAY_KINDS)}")
-        raise EnvoyError("Gateways (-gateway, -register, -service, -address, -wan-address, "
-                         "-expose-servers) are not supported by Proconsul yet: only sidecar "
-                         "proxies (-sidecar-for or -proxy-id)")
+    gateway = ctx["gateway"]
+    if gateway and gateway not in GATEWAY_KINDS:
+        raise EnvoyError(f"-gateway must be one of {', '.join(GATEWAY_KINDS)}")
+    if (gateway and gateway not in SERVED_GATEWAYS) or ctx["expose-servers"] or \
+            ctx["wan-address"]:
+        raise EnvoyError("Mesh and API gateways (and -wan-address, -expose-servers) are not "
+                         "supported by Proconsul yet: only sidecars and ingress and "
+                         "terminating gateways")
+    if ctx["register"] and not gateway:
+        raise EnvoyError("Auto-Registration can only be used for gateways")
     config = ctx.config()
     client = ctx.client()
     proxy_id = ctx["proxy-id"]
-    if not proxy_id and not ctx["sidecar-for"]:
+    if not proxy_id and not ctx["sidecar-for"] and not gateway:
         raise EnvoyError("No proxy ID specified. One of -proxy-id, -sidecar-for, or -gateway "
                          "is required")
+    if gateway:
+        proxy_id = proxy_id or ctx["service"] or SERVED_GATEWAYS[gateway]
+        if ctx["register"]:
+            register_gateway(ctx, client, SERVED_GATEWAYS[gateway], proxy_id)
     if not proxy_id:
         proxy_id = sidecar_proxy_id(client.agent().services(), ctx["sidecar-for"])
     service = client.agent().service(proxy_id)[0]
@@ -162,6 +172,28 @@ def _run(ctx: Context) -> int:
     return 1  # not reached
 
 
+def gateway_address(value: str, default_host: str) -> tuple[str, int]:
+    """``-address`` as (host, port): ``host:port``, ``host`` alone or empty take defaults."""
+    if not value:
+        return default_host, DEFAULT_GATEWAY_PORT
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        return value, DEFAULT_GATEWAY_PORT
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise EnvoyError(f"Invalid -address {value!r}: want host:port")
+    return host.strip("[]"), int(port)
+
+
+def register_gateway(ctx: Context, client, kind: str, proxy_id: str) -> None:
+    """Register (or update) the gateway service on the local agent, as Consul's -register."""
+    default_host = ((client.agent().self().get("Member") or {}).get("Addr")
+                    or "127.0.0.1")
+    host, port = gateway_address(ctx["address"], default_host)
+    name = ctx["service"] or kind
+    client.agent().service_register({"Kind": kind, "ID": proxy_id, "Name": name,
+                                     "Address": host, "Port": port})
+
+
 def _pipe_bootstrap(text: str) -> str:
     """The bootstrap through a FIFO (mode 0600) that a forked child fills, so the token
     never rests on disk; the FIFO is removed once Envoy has read it."""
@@ -204,9 +236,9 @@ def _flags(fs) -> None:
                "tested with.")
     fs.string("envoy-version", "", "Ignored; kept for compatibility.")
     fs.boolean("omit-deprecated-tags", False, "Accepted for compatibility.")
-    fs.string("gateway", "", "The type of gateway to register: mesh, terminating, ingress "
-              "(not supported yet).")
-    fs.boolean("register", False, "Register a new gateway service (not supported yet).")
+    fs.string("gateway", "", "The type of gateway to register: terminating or ingress "
+              "(mesh and api are not supported yet).")
+    fs.boolean("register", False, "Register a new gateway service.")
     fs.string("service", "", "Service name to use for the registration (gateways).")
     fs.string("address", "", "LAN address to advertise in the gateway registration.")
     fs.string("wan-address", "", "WAN address to advertise in the gateway registration.")

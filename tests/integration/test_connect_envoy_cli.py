@@ -91,6 +91,8 @@ def test_grpc_addr_flag_and_env(agent):
     (["-sidecar-for", "db"], "More than one sidecar proxy registered for db."),
     ([], "No proxy ID specified. One of -proxy-id, -sidecar-for, or -gateway is required"),
     (["-gateway", "mesh", "-register"], "not supported by Proconsul yet"),
+    (["-register"], "Auto-Registration can only be used for gateways"),
+    (["-gateway", "ingress", "-register", "-address", "x:nope"], "Invalid -address"),
     (["-gateway", "bogus"], "-gateway must be one of mesh, terminating, ingress, api"),
     (["-sidecar-for", "web", "-admin-bind", "nope"], "Invalid -admin-bind 'nope'"),
 ])

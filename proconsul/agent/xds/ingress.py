@@ -1,0 +1,101 @@
+"""The xDS resources of an ``ingress-gateway``, from its config entry (Consul's names).
+
+One listener per entry listener on the gateway's address: ``http:<addr>:<port>``
+(an HTTP connection manager whose route configuration ``<port>`` has a virtual
+host per service, its ``Hosts`` or ``<svc>.ingress.*``, routed through the
+service's discovery chain) or ``<svc>:<addr>:<port>`` for tcp (one service).
+Clusters and endpoints are the chains' targets, reached with the gateway's own
+leaf, as a sidecar reaches its upstreams. With TLS enabled in the entry the
+listener presents the gateway's leaf.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proconsul.agent.proxycfg.gateways import GatewaySnapshot, IngressListener
+from proconsul.agent.proxycfg.manager import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES
+from proconsul.agent.xds import protos, routes, sidecar
+from proconsul.agent.xds.protos import typed
+
+HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+
+
+def build(snap: GatewaySnapshot, kinds: set[str]) -> sidecar.Resources:
+    """The resources of the given kinds (clusters, endpoints, listeners, routes)."""
+    ups = [up for listener in snap.listeners for _, up in listener.services]
+    out: sidecar.Resources = {}
+    if CLUSTERS in kinds:
+        seen: dict[str, dict[str, Any]] = {}
+        for up in ups:
+            for target in (up.chain.Targets or {}).values():
+                seen.setdefault(target.SNI, sidecar._upstream_cluster(snap, up, target))
+        out[protos.CLUSTER] = sidecar._encode(protos.CLUSTER, list(seen.values()))
+    if ENDPOINTS in kinds:
+        out[protos.ENDPOINT] = {r.name: r for r in sidecar.endpoints(_Upstreams(ups))}
+    if LISTENERS in kinds:
+        out[protos.LISTENER] = sidecar._encode(
+            protos.LISTENER, [_listener(snap, lst) for lst in snap.listeners
+                              if lst.services])
+    if ROUTES in kinds:
+        out[protos.ROUTE] = sidecar._encode(
+            protos.ROUTE, [_route_config(lst) for lst in snap.listeners
+                           if lst.services and lst.protocol in sidecar.HTTP_LIKE])
+    return out
+
+
+class _Upstreams:
+    """The sidecar endpoint builder's view of the gateway: its upstreams."""
+
+    def __init__(self, upstreams) -> None:
+        self.upstreams = upstreams
+
+
+def domains(service: dict[str, Any], port: int) -> list[str]:
+    """A service's virtual-host domains: its ``Hosts``, else ``<svc>.ingress.*`` (Consul's)."""
+    hosts = list(service.get("Hosts") or ())
+    if hosts:
+        return hosts
+    name = service["Name"]
+    return [f"{name}.ingress.*", f"{name}.ingress.*:{port}"]
+
+
+def _route_config(listener: IngressListener) -> dict[str, Any]:
+    name = str(listener.port)
+    return {"name": name, "validate_clusters": False, "virtual_hosts": [
+        {"name": svc["Name"], "domains": domains(svc, listener.port),
+         "routes": routes.chain_routes(up.chain)} for svc, up in listener.services]}
+
+
+def _listener(snap: GatewaySnapshot, listener: IngressListener) -> dict[str, Any]:
+    host = snap.service.Address or "0.0.0.0"
+    if listener.protocol in sidecar.HTTP_LIKE:
+        name = f"{listener.protocol}:{host}:{listener.port}"
+        hcm: dict[str, Any] = {
+            "stat_prefix": f"ingress_upstream_{listener.port}",
+            "rds": {"config_source": sidecar.ADS_SOURCE,
+                    "route_config_name": str(listener.port)},
+            "http_filters": [sidecar.ROUTER], "tracing": {"random_sampling": {}}}
+        if listener.protocol in ("http2", "grpc"):
+            hcm["http2_protocol_options"] = {}
+        filters = [{"name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": typed(HCM, **hcm)}]
+    else:
+        svc, up = listener.services[0]
+        start = (up.chain.Nodes or {})[up.chain.StartNode]
+        name = f"{svc['Name']}:{host}:{listener.port}"
+        filters = [{"name": "envoy.filters.network.tcp_proxy", "typed_config": typed(
+            "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+            stat_prefix=f"upstream.{svc['Name']}.default.default.{snap.datacenter}",
+            cluster=routes.target_cluster(up.chain, start.Resolver.Target))}]
+    chain: dict[str, Any] = {"filters": filters}
+    if listener.tls:
+        chain["transport_socket"] = {"name": "tls", "typed_config": typed(
+            sidecar.TLS + "DownstreamTlsContext", common_tls_context={
+                "tls_params": sidecar.tls_params(snap.mesh, "Incoming"),
+                "tls_certificates": [{
+                    "certificate_chain": {"inline_string": snap.leaf.CertPEM},
+                    "private_key": {"inline_string": snap.leaf.PrivateKeyPEM}}]},
+            require_client_certificate=False)}
+    return {"name": name, "address": sidecar._address(host, listener.port),
+            "traffic_direction": "OUTBOUND", "filter_chains": [chain]}

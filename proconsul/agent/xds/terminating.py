@@ -1,0 +1,111 @@
+"""The xDS resources of a ``terminating-gateway`` (Consul's names).
+
+One listener ``default:<addr>:<port>`` on the gateway's address with a TLS
+inspector and a filter chain per linked service, matched on the SNI mesh
+clients use for it (``<svc>.default.<dc>.internal.<trust-domain>``): the
+gateway answers with that service's own leaf, requires a client certificate,
+applies the service's intentions (network RBAC) and proxies to a cluster of the
+same name whose endpoints are the service's catalog instances, reached in
+plaintext or, with ``CAFile``/``CertFile``/``KeyFile``/``SNI`` on the link, TLS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proconsul.agent.proxycfg.gateways import GatewaySnapshot, LinkedService
+from proconsul.agent.proxycfg.manager import CLUSTERS, ENDPOINTS, LISTENERS
+from proconsul.agent.xds import protos, rbac, sidecar
+from proconsul.agent.xds.protos import typed
+from proconsul.structs.catalog import HEALTH_CRITICAL
+
+TLS_INSPECTOR = {"name": "envoy.filters.listener.tls_inspector", "typed_config": typed(
+    "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector")}
+
+
+def sni(snap: GatewaySnapshot, service: str) -> str:
+    return f"{service}.default.{snap.datacenter}.internal.{snap.trust_domain}"
+
+
+def build(snap: GatewaySnapshot, kinds: set[str]) -> sidecar.Resources:
+    """The resources of the given kinds (clusters, endpoints, listeners; no routes)."""
+    out: sidecar.Resources = {}
+    if CLUSTERS in kinds:
+        out[protos.CLUSTER] = sidecar._encode(
+            protos.CLUSTER, [_cluster(snap, s) for s in snap.linked])
+    if ENDPOINTS in kinds:
+        out[protos.ENDPOINT] = {r.name: r for r in (_cla(snap, s) for s in snap.linked)}
+    if LISTENERS in kinds:
+        out[protos.LISTENER] = sidecar._encode(
+            protos.LISTENER, [_listener(snap)] if snap.linked else [])
+    return out
+
+
+def _cluster(snap: GatewaySnapshot, linked: LinkedService) -> dict[str, Any]:
+    name = sni(snap, linked.name)
+    cluster: dict[str, Any] = {
+        "name": name, "alt_stat_name": name, "type": "EDS", "connect_timeout": "5s",
+        "eds_cluster_config": {"eds_config": sidecar.ADS_SOURCE}}
+    row = linked.row
+    if row.CAFile or row.CertFile:
+        common: dict[str, Any] = {}
+        if row.CAFile:
+            common["validation_context"] = {"trusted_ca": {"filename": row.CAFile}}
+        if row.CertFile and row.KeyFile:
+            common["tls_certificates"] = [{"certificate_chain": {"filename": row.CertFile},
+                                           "private_key": {"filename": row.KeyFile}}]
+        tls: dict[str, Any] = {"common_tls_context": common}
+        if row.SNI:
+            tls["sni"] = row.SNI
+        cluster["transport_socket"] = {"name": "tls", "typed_config": typed(
+            sidecar.TLS + "UpstreamTlsContext", **tls)}
+    return cluster
+
+
+def _cla(snap: GatewaySnapshot, linked: LinkedService):
+    name = sni(snap, linked.name)
+
+    def make(nodes) -> protos.Resource:
+        lb = [{"endpoint": {"address": sidecar._address(
+                   node.Service.Address or node.Node.Address, node.Service.Port)},
+               "health_status": "UNHEALTHY" if any(
+                   c.Status == HEALTH_CRITICAL for c in node.Checks) else "HEALTHY"}
+              for node in nodes or ()]
+        return protos.encode(protos.ENDPOINT, name, {
+            "cluster_name": name, "endpoints": [{"lb_endpoints": lb}] if lb else []})
+
+    return linked.instances.derive(("terminating-cla", name), make)
+
+
+def _listener(snap: GatewaySnapshot) -> dict[str, Any]:
+    host = snap.service.Address or "0.0.0.0"
+    port = snap.service.Port
+    entries = snap.intentions.value or []
+    chains = []
+    for linked in snap.linked:
+        name = sni(snap, linked.name)
+        rules = rbac.network_rules(rbac.intentions_for(entries, linked.name),
+                                   snap.trust_domain, snap.default_allow)
+        common = sidecar._common_tls(_AsService(snap, linked.leaf))
+        chains.append({
+            "filter_chain_match": {"server_names": [name]},
+            "filters": [
+                {"name": "envoy.filters.network.rbac", "typed_config": typed(
+                    "envoy.extensions.filters.network.rbac.v3.RBAC", rules=rules,
+                    stat_prefix="connect_authz")},
+                {"name": "envoy.filters.network.tcp_proxy", "typed_config": typed(
+                    "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                    stat_prefix=f"terminating_gateway.{linked.name}", cluster=name)}],
+            "transport_socket": {"name": "tls", "typed_config": typed(
+                sidecar.TLS + "DownstreamTlsContext", common_tls_context=common,
+                require_client_certificate=True)}})
+    return {"name": f"default:{host}:{port}", "address": sidecar._address(host, port),
+            "traffic_direction": "INBOUND", "listener_filters": [TLS_INSPECTOR],
+            "filter_chains": chains}
+
+
+class _AsService:
+    """The gateway seen as one linked service: its roots, mesh TLS settings and that leaf."""
+
+    def __init__(self, snap: GatewaySnapshot, leaf) -> None:
+        self.roots, self.mesh, self.leaf = snap.roots, snap.mesh, leaf

@@ -1,0 +1,114 @@
+"""Ingress and terminating gateways: real Envoys started with ``connect envoy -gateway``.
+
+Outside traffic reaches ``api`` (http listener, by Host header) and ``billing``
+(tcp listener) through an ingress gateway; ``web``'s sidecar reaches a plain HTTP
+server registered as an external node through a terminating gateway, which
+answers with ``ext``'s leaf and applies ``ext``'s intentions.
+"""
+
+from __future__ import annotations
+
+import http.client
+
+import pytest
+
+from tests.support.agent_process import free_port, start_agent, wait_until
+from tests.support.envoy import AppServer, EnvoyGroup, http_get
+from tests.support.mesh import Mesh
+
+
+def get_with_host(host: str, port: int, host_header: str, path: str = "/") -> tuple[int, str]:
+    conn = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        conn.request("GET", path, headers={"Host": host_header})
+        reply = conn.getresponse()
+        return reply.status, reply.read().decode(errors="replace")
+    except (OSError, http.client.HTTPException):
+        return 0, ""
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def mesh():
+    agent = start_agent()
+    mesh = Mesh(agent, EnvoyGroup())
+    try:
+        wait_until(lambda: agent.get("/v1/connect/ca/roots").json().get("Roots"),
+                   what="CA roots")
+        mesh.config_entry({"Kind": "service-defaults", "Name": "api", "Protocol": "http"})
+        mesh.register_app("api", "api")
+        mesh.register_app("billing", "billing")
+        mesh.start_sidecar("api")
+        mesh.start_sidecar("billing")
+        yield mesh
+    finally:
+        mesh.stop()
+
+
+def test_ingress_gateway_routes_http_by_host_and_tcp(mesh):
+    http_port, tcp_port = free_port(mesh.host), free_port(mesh.host)
+    mesh.config_entry({"Kind": "ingress-gateway", "Name": "ingress", "Listeners": [
+        {"Port": http_port, "Protocol": "http",
+         "Services": [{"Name": "api", "Hosts": ["api.example.com"]}]},
+        {"Port": tcp_port, "Protocol": "tcp", "Services": [{"Name": "billing"}]}]})
+    envoy = mesh.envoys.start(mesh.agent, "-gateway", "ingress", "-register",
+                              "-service", "ingress", "-address", f"{mesh.host}:8888")
+    registered = mesh.agent.get("/v1/agent/service/ingress").json()
+    assert (registered["Kind"], registered["Service"]) == ("ingress-gateway", "ingress")
+    wait_until(lambda: get_with_host(mesh.host, http_port, "api.example.com", "/in")
+               == (200, "api /in"), 20, what="api through the ingress gateway (http)")
+    assert get_with_host(mesh.host, http_port, "other.example.com")[0] == 404
+    wait_until(lambda: http_get(mesh.host, tcp_port, "/t") == (200, "billing /t"), 20,
+               what="billing through the ingress gateway (tcp)")
+    listeners = sorted(entry["name"] for cfg in envoy.config_dump()["configs"]
+                       for entry in cfg.get("dynamic_listeners", ()))
+    assert listeners == sorted([f"http:{mesh.host}:{http_port}",
+                                f"billing:{mesh.host}:{tcp_port}"])
+
+
+def test_ingress_default_domain_is_service_ingress(mesh):
+    port = free_port(mesh.host)
+    mesh.config_entry({"Kind": "ingress-gateway", "Name": "ingress2", "Listeners": [
+        {"Port": port, "Protocol": "http", "Services": [{"Name": "api"}]}]})
+    mesh.envoys.start(mesh.agent, "-gateway", "ingress", "-register", "-service", "ingress2",
+                      "-address", f"{mesh.host}:8889")
+    wait_until(lambda: get_with_host(mesh.host, port, "api.ingress.consul", "/d")
+               == (200, "api /d"), 20, what="api by its default ingress domain")
+    assert get_with_host(mesh.host, port, "web.ingress.consul")[0] == 404
+
+
+def test_terminating_gateway_reaches_external_service_and_obeys_intentions(mesh):
+    external = AppServer(mesh.host, "ext")  # a plain HTTP server outside the mesh
+    mesh.apps.append(external)
+    reply = mesh.agent.put("/v1/catalog/register", {
+        "Node": "ext-node", "Address": mesh.host, "NodeMeta": {"external-node": "true"},
+        "Service": {"Service": "ext", "Address": mesh.host, "Port": external.port}})
+    assert reply.status == 200, reply.text
+    mesh.config_entry({"Kind": "terminating-gateway", "Name": "tgw",
+                       "Services": [{"Name": "ext"}]})
+    gateway_port = free_port(mesh.host)
+    envoy = mesh.envoys.start(mesh.agent, "-gateway", "terminating", "-register",
+                              "-service", "tgw", "-address", f"{mesh.host}:{gateway_port}")
+    mesh.web_upstream = free_port(mesh.host)
+    mesh.register_app("web", "web", upstreams=[{
+        "DestinationName": "ext", "LocalBindAddress": mesh.host,
+        "LocalBindPort": mesh.web_upstream}])
+    mesh.start_sidecar("web")
+    wait_until(lambda: mesh.get("/out") == (200, "ext /out"), 20,
+               what="web -> ext through the terminating gateway")
+    roots = mesh.agent.get("/v1/connect/ca/roots").json()
+    dump = envoy.config_dump()
+    [listener] = [entry for cfg in dump["configs"] for entry in cfg.get("dynamic_listeners", ())]
+    assert listener["name"] == f"default:{mesh.host}:{gateway_port}"
+    [chain] = listener["active_state"]["listener"]["filter_chains"]
+    assert chain["filter_chain_match"]["server_names"] == [
+        f"ext.default.dc1.internal.{roots['TrustDomain']}"]
+    mesh.intention("web", "ext", {"Action": "deny"})
+    try:
+        wait_until(lambda: mesh.get()[0] == 0, 5, what="the deny on ext to take effect")
+        denied = envoy.stats("connect_authz")
+        assert int(denied.get("connect_authz.rbac.denied", "0")) >= 1
+    finally:
+        mesh.agent.delete("/v1/connect/intentions/exact?source=web&destination=ext")
+    wait_until(lambda: mesh.get()[0] == 200, 5, what="traffic after the deny is gone")
