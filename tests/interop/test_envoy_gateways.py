@@ -9,16 +9,20 @@ answers with ``ext``'s leaf and applies ``ext``'s intentions.
 from __future__ import annotations
 
 import http.client
+import ssl
 
 import pytest
 
 from tests.support.agent_process import free_port, start_agent, wait_until
+from tests.support.certs import write_test_pki
 from tests.support.envoy import AppServer, EnvoyGroup, http_get
 from tests.support.mesh import Mesh
 
 
-def get_with_host(host: str, port: int, host_header: str, path: str = "/") -> tuple[int, str]:
-    conn = http.client.HTTPConnection(host, port, timeout=5)
+def get_with_host(host: str, port: int, host_header: str, path: str = "/",
+                  tls: ssl.SSLContext | None = None) -> tuple[int, str]:
+    conn = http.client.HTTPSConnection(host, port, timeout=5, context=tls) if tls else \
+        http.client.HTTPConnection(host, port, timeout=5)
     try:
         conn.request("GET", path, headers={"Host": host_header})
         reply = conn.getresponse()
@@ -112,3 +116,57 @@ def test_terminating_gateway_reaches_external_service_and_obeys_intentions(mesh)
     finally:
         mesh.agent.delete("/v1/connect/intentions/exact?source=web&destination=ext")
     wait_until(lambda: mesh.get()[0] == 200, 5, what="traffic after the deny is gone")
+
+
+def test_ingress_tls_listener_presents_the_gateways_leaf(mesh):
+    port = free_port(mesh.host)
+    mesh.config_entry({"Kind": "ingress-gateway", "Name": "secure", "TLS": {"Enabled": True},
+                       "Listeners": [{"Port": port, "Protocol": "http",
+                                      "Services": [{"Name": "api"}]}]})
+    mesh.envoys.start(mesh.agent, "-gateway", "ingress", "-register", "-service", "secure",
+                      "-address", f"{mesh.host}:8890")
+    roots = mesh.agent.get("/v1/connect/ca/roots").json()
+    trust = ssl.create_default_context(cadata="\n".join(r["RootCert"] for r in roots["Roots"]))
+    trust.check_hostname = False  # the leaf names the gateway by SPIFFE URI, not by DNS
+    wait_until(lambda: get_with_host(mesh.host, port, "api.ingress.consul", "/s", tls=trust)
+               == (200, "api /s"), 20, what="api through the TLS ingress listener")
+    # the certificate is the gateway's own leaf, and plaintext gets no HTTP answer
+    conn = ssl.create_connection((mesh.host, port), timeout=5)
+    with trust.wrap_socket(conn) as tls:
+        cert = tls.getpeercert()
+    assert any(value.endswith("/svc/secure") for kind, value in cert["subjectAltName"]
+               if kind == "URI"), cert
+    assert get_with_host(mesh.host, port, "api.ingress.consul")[0] == 0
+
+
+def test_terminating_gateway_originates_tls_with_the_links_files(mesh, tmp_path):
+    pki = write_test_pki(tmp_path, "secure-ext.example.com")
+    for name in ("server", "client"):  # Envoy wants the certificate and key apart
+        pem = (pki / f"{name}.pem").read_text()
+        cut = pem.index("-----BEGIN", pem.index("-----END"))
+        (pki / f"{name}.crt").write_text(pem[:cut])
+        (pki / f"{name}.key").write_text(pem[cut:])
+    seen_sni: list[str] = []
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki / "ca.pem"))
+    server_tls.load_cert_chain(pki / "server.crt", pki / "server.key")
+    server_tls.verify_mode = ssl.CERT_REQUIRED  # the gateway must present CertFile
+    server_tls.sni_callback = lambda sock, name, ctx: seen_sni.append(name)
+    external = AppServer(mesh.host, "secure-ext", tls=server_tls)
+    mesh.apps.append(external)
+    reply = mesh.agent.put("/v1/catalog/register", {
+        "Node": "secure-ext-node", "Address": mesh.host, "NodeMeta": {"external-node": "true"},
+        "Service": {"Service": "secure-ext", "Address": mesh.host, "Port": external.port}})
+    assert reply.status == 200, reply.text
+    mesh.config_entry({"Kind": "terminating-gateway", "Name": "tgw-tls", "Services": [{
+        "Name": "secure-ext", "CAFile": str(pki / "ca.pem"), "CertFile": str(pki / "client.crt"),
+        "KeyFile": str(pki / "client.key"), "SNI": "secure-ext.example.com"}]})
+    mesh.envoys.start(mesh.agent, "-gateway", "terminating", "-register", "-service",
+                      "tgw-tls", "-address", f"{mesh.host}:{free_port(mesh.host)}")
+    upstream = free_port(mesh.host)
+    mesh.register_app("web2", "web2", upstreams=[{
+        "DestinationName": "secure-ext", "LocalBindAddress": mesh.host,
+        "LocalBindPort": upstream}])
+    mesh.start_sidecar("web2")
+    wait_until(lambda: http_get(mesh.host, upstream, "/tls") == (200, "secure-ext /tls"), 20,
+               what="web2 -> secure-ext over TLS from the terminating gateway")
+    assert "secure-ext.example.com" in seen_sni

@@ -52,12 +52,10 @@ class _Upstreams:
 
 
 def domains(service: dict[str, Any], port: int) -> list[str]:
-    """A service's virtual-host domains: its ``Hosts``, else ``<svc>.ingress.*`` (Consul's)."""
-    hosts = list(service.get("Hosts") or ())
-    if hosts:
-        return hosts
-    name = service["Name"]
-    return [f"{name}.ingress.*", f"{name}.ingress.*:{port}"]
+    """A service's virtual-host domains, each also with ``:<port>``: its ``Hosts``, else
+    ``<svc>.ingress.*`` (Consul's)."""
+    hosts = list(service.get("Hosts") or ()) or [f"{service['Name']}.ingress.*"]
+    return [d for host in hosts for d in (host, f"{host}:{port}")]
 
 
 def _route_config(listener: IngressListener) -> dict[str, Any]:
