@@ -170,3 +170,26 @@ def test_terminating_gateway_originates_tls_with_the_links_files(mesh, tmp_path)
     wait_until(lambda: http_get(mesh.host, upstream, "/tls") == (200, "secure-ext /tls"), 20,
                what="web2 -> secure-ext over TLS from the terminating gateway")
     assert "secure-ext.example.com" in seen_sni
+
+
+def test_terminating_gateway_reaches_an_instance_by_hostname(mesh):
+    external = AppServer("127.0.0.1", "by-name")  # "localhost" resolves here
+    mesh.apps.append(external)
+    reply = mesh.agent.put("/v1/catalog/register", {
+        "Node": "dns-node", "Address": "localhost", "NodeMeta": {"external-node": "true"},
+        "Service": {"Service": "by-name", "Port": external.port}})
+    assert reply.status == 200, reply.text
+    mesh.config_entry({"Kind": "terminating-gateway", "Name": "tgw-dns",
+                       "Services": [{"Name": "by-name"}]})
+    envoy = mesh.envoys.start(mesh.agent, "-gateway", "terminating", "-register", "-service",
+                              "tgw-dns", "-address", f"{mesh.host}:{free_port(mesh.host)}")
+    upstream = free_port(mesh.host)
+    mesh.register_app("web3", "web3", upstreams=[{
+        "DestinationName": "by-name", "LocalBindAddress": mesh.host,
+        "LocalBindPort": upstream}])
+    mesh.start_sidecar("web3")
+    wait_until(lambda: http_get(mesh.host, upstream, "/dns") == (200, "by-name /dns"), 20,
+               what="web3 -> by-name (a hostname) through the terminating gateway")
+    clusters = [c["cluster"] for cfg in envoy.config_dump()["configs"]
+                for c in cfg.get("dynamic_active_clusters", ())]
+    assert [c["type"] for c in clusters] == ["LOGICAL_DNS"]

@@ -42,7 +42,7 @@ AFFECTS = {"roots": ALL, "leaf": frozenset({CLUSTERS, LISTENERS}),
            "mesh": frozenset({CLUSTERS, LISTENERS}),
            "health": frozenset({ENDPOINTS}), "query": ALL,
            "ingress-entry": ALL, "gateway-services": ALL,
-           "service-health": frozenset({ENDPOINTS})}
+           "service-health": frozenset({CLUSTERS, ENDPOINTS})}  # hostnames: LOGICAL_DNS
 
 
 class Watcher:

@@ -7,10 +7,13 @@ gateway answers with that service's own leaf, requires a client certificate,
 applies the service's intentions (network RBAC) and proxies to a cluster of the
 same name whose endpoints are the service's catalog instances, reached in
 plaintext or, with ``CAFile``/``CertFile``/``KeyFile``/``SNI`` on the link, TLS.
+Instances addressed by hostname make a ``LOGICAL_DNS`` cluster instead (Envoy
+resolves the name; the first such instance is used, as Consul does).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from proconsul.agent.proxycfg.gateways import GatewaySnapshot, LinkedService
@@ -34,18 +37,38 @@ def build(snap: GatewaySnapshot, kinds: set[str]) -> sidecar.Resources:
         out[protos.CLUSTER] = sidecar._encode(
             protos.CLUSTER, [_cluster(snap, s) for s in snap.linked])
     if ENDPOINTS in kinds:
-        out[protos.ENDPOINT] = {r.name: r for r in (_cla(snap, s) for s in snap.linked)}
+        out[protos.ENDPOINT] = {r.name: r for r in (_cla(snap, s) for s in snap.linked
+                                                    if not _hostname(s))}
     if LISTENERS in kinds:
         out[protos.LISTENER] = sidecar._encode(
             protos.LISTENER, [_listener(snap)] if snap.linked else [])
     return out
 
 
+def _address_of(node) -> str:
+    return node.Service.Address or node.Node.Address
+
+
+def _hostname(linked: LinkedService):
+    """The first instance addressed by a hostname rather than an IP, if any."""
+    for node in linked.instances.value or ():
+        try:
+            ipaddress.ip_address(_address_of(node))
+        except ValueError:
+            return node
+    return None
+
+
 def _cluster(snap: GatewaySnapshot, linked: LinkedService) -> dict[str, Any]:
     name = sni(snap, linked.name)
-    cluster: dict[str, Any] = {
-        "name": name, "alt_stat_name": name, "type": "EDS", "connect_timeout": "5s",
-        "eds_cluster_config": {"eds_config": sidecar.ADS_SOURCE}}
+    cluster: dict[str, Any] = {"name": name, "alt_stat_name": name, "connect_timeout": "5s"}
+    by_name = _hostname(linked)
+    if by_name is None:
+        cluster.update(type="EDS", eds_cluster_config={"eds_config": sidecar.ADS_SOURCE})
+    else:
+        cluster.update(type="LOGICAL_DNS", dns_lookup_family="V4_ONLY", load_assignment={
+            "cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {
+                "address": sidecar._address(_address_of(by_name), by_name.Service.Port)}}]}]})
     row = linked.row
     if row.CAFile or row.CertFile:
         common: dict[str, Any] = {}
@@ -66,8 +89,8 @@ def _cla(snap: GatewaySnapshot, linked: LinkedService):
     name = sni(snap, linked.name)
 
     def make(nodes) -> protos.Resource:
-        lb = [{"endpoint": {"address": sidecar._address(
-                   node.Service.Address or node.Node.Address, node.Service.Port)},
+        lb = [{"endpoint": {"address": sidecar._address(_address_of(node),
+                                                         node.Service.Port)},
                "health_status": "UNHEALTHY" if any(
                    c.Status == HEALTH_CRITICAL for c in node.Checks) else "HEALTHY"}
               for node in nodes or ()]

@@ -106,6 +106,26 @@ def test_terminating_gateway_chain_per_linked_service():
                                                            "port_value": 443}
 
 
+def test_terminating_gateway_resolves_hostname_instances_with_dns():
+    service = NodeService(ID="tgw", Service="tgw", Kind="terminating-gateway", Port=8443)
+    row = GatewayService(Gateway=ServiceName(Name="tgw"), Service=ServiceName(Name="ext"))
+    ext = [CheckServiceNode(Node=Node(Node="ext-node", Address="192.0.2.1"),
+                            Service=NodeService(Service="ext", Address="ext.example.com",
+                                                Port=80), Checks=[])]
+    snap = plan(service, {("roots", "tok"): ROOTS, ("intentions", "tok"): [],
+                          ("gateway-services", "tgw", "tok"): [row],
+                          ("leaf", "ext", "tok"): LEAF,
+                          ("service-health", "ext", "dc1", "tok"): ext})
+    built = terminating.build(snap, set(ALL))
+    ext_sni = f"ext.default.dc1.internal.{TD}"
+    cluster = as_json(built[protos.CLUSTER][ext_sni])
+    assert cluster["type"] == "LOGICAL_DNS" and "transport_socket" not in cluster
+    [lb] = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert lb["endpoint"]["address"]["socket_address"] == {"address": "ext.example.com",
+                                                           "port_value": 80}
+    assert built[protos.ENDPOINT] == {}
+
+
 def test_terminating_gateway_without_links_has_no_listener():
     service = NodeService(ID="tgw", Service="tgw", Kind="terminating-gateway", Port=8443)
     snap = plan(service, {("roots", "tok"): ROOTS, ("intentions", "tok"): [],
