@@ -51,15 +51,16 @@ def mesh():
 
 
 def test_ingress_gateway_routes_http_by_host_and_tcp(mesh):
-    http_port, tcp_port = free_port(mesh.host), free_port(mesh.host)
+    http_port, tcp_port, ready_port = (free_port(mesh.host) for _ in range(3))
     mesh.config_entry({"Kind": "ingress-gateway", "Name": "ingress", "Listeners": [
         {"Port": http_port, "Protocol": "http",
          "Services": [{"Name": "api", "Hosts": ["api.example.com"]}]},
         {"Port": tcp_port, "Protocol": "tcp", "Services": [{"Name": "billing"}]}]})
     envoy = mesh.envoys.start(mesh.agent, "-gateway", "ingress", "-register",
-                              "-service", "ingress", "-address", f"{mesh.host}:8888")
+                              "-service", "ingress", "-address", f"{mesh.host}:{ready_port}")
     registered = mesh.agent.get("/v1/agent/service/ingress").json()
-    assert (registered["Kind"], registered["Service"]) == ("ingress-gateway", "ingress")
+    assert (registered["Kind"], registered["Service"], registered["Port"]) == (
+        "ingress-gateway", "ingress", ready_port)
     wait_until(lambda: get_with_host(mesh.host, http_port, "api.example.com", "/in")
                == (200, "api /in"), 20, what="api through the ingress gateway (http)")
     assert get_with_host(mesh.host, http_port, "other.example.com")[0] == 404
@@ -69,6 +70,10 @@ def test_ingress_gateway_routes_http_by_host_and_tcp(mesh):
                        for entry in cfg.get("dynamic_listeners", ()))
     assert listeners == sorted([f"http:{mesh.host}:{http_port}",
                                 f"billing:{mesh.host}:{tcp_port}"])
+    # -register adds Consul's TCP check, which Envoy's ready listener on -address passes
+    wait_until(lambda: [c["Status"] for c in mesh.agent.get(
+        "/v1/health/checks/ingress").json()] == ["passing"], 30,
+        what="the ingress gateway's TCP check to pass")
 
 
 def test_ingress_default_domain_is_service_ingress(mesh):
@@ -76,7 +81,7 @@ def test_ingress_default_domain_is_service_ingress(mesh):
     mesh.config_entry({"Kind": "ingress-gateway", "Name": "ingress2", "Listeners": [
         {"Port": port, "Protocol": "http", "Services": [{"Name": "api"}]}]})
     mesh.envoys.start(mesh.agent, "-gateway", "ingress", "-register", "-service", "ingress2",
-                      "-address", f"{mesh.host}:8889")
+                      "-address", f"{mesh.host}:{free_port(mesh.host)}")
     wait_until(lambda: get_with_host(mesh.host, port, "api.ingress.consul", "/d")
                == (200, "api /d"), 20, what="api by its default ingress domain")
     assert get_with_host(mesh.host, port, "web.ingress.consul")[0] == 404
@@ -99,7 +104,7 @@ def test_terminating_gateway_reaches_external_service_and_obeys_intentions(mesh)
         "DestinationName": "ext", "LocalBindAddress": mesh.host,
         "LocalBindPort": mesh.web_upstream}])
     mesh.start_sidecar("web")
-    wait_until(lambda: mesh.get("/out") == (200, "ext /out"), 20,
+    wait_until(lambda: mesh.get("/out") == (200, "ext /out"), 40,
                what="web -> ext through the terminating gateway")
     roots = mesh.agent.get("/v1/connect/ca/roots").json()
     dump = envoy.config_dump()
@@ -124,7 +129,7 @@ def test_ingress_tls_listener_presents_the_gateways_leaf(mesh):
                        "Listeners": [{"Port": port, "Protocol": "http",
                                       "Services": [{"Name": "api"}]}]})
     mesh.envoys.start(mesh.agent, "-gateway", "ingress", "-register", "-service", "secure",
-                      "-address", f"{mesh.host}:8890")
+                      "-address", f"{mesh.host}:{free_port(mesh.host)}")
     roots = mesh.agent.get("/v1/connect/ca/roots").json()
     trust = ssl.create_default_context(cadata="\n".join(r["RootCert"] for r in roots["Roots"]))
     trust.check_hostname = False  # the leaf names the gateway by SPIFFE URI, not by DNS
@@ -167,7 +172,7 @@ def test_terminating_gateway_originates_tls_with_the_links_files(mesh, tmp_path)
         "DestinationName": "secure-ext", "LocalBindAddress": mesh.host,
         "LocalBindPort": upstream}])
     mesh.start_sidecar("web2")
-    wait_until(lambda: http_get(mesh.host, upstream, "/tls") == (200, "secure-ext /tls"), 20,
+    wait_until(lambda: http_get(mesh.host, upstream, "/tls") == (200, "secure-ext /tls"), 40,
                what="web2 -> secure-ext over TLS from the terminating gateway")
     assert "secure-ext.example.com" in seen_sni
 
@@ -188,7 +193,7 @@ def test_terminating_gateway_reaches_an_instance_by_hostname(mesh):
         "DestinationName": "by-name", "LocalBindAddress": mesh.host,
         "LocalBindPort": upstream}])
     mesh.start_sidecar("web3")
-    wait_until(lambda: http_get(mesh.host, upstream, "/dns") == (200, "by-name /dns"), 20,
+    wait_until(lambda: http_get(mesh.host, upstream, "/dns") == (200, "by-name /dns"), 40,
                what="web3 -> by-name (a hostname) through the terminating gateway")
     clusters = [c["cluster"] for cfg in envoy.config_dump()["configs"]
                 for c in cfg.get("dynamic_active_clusters", ())]

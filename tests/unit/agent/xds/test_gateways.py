@@ -135,12 +135,14 @@ def test_terminating_gateway_without_links_has_no_listener():
 
 
 def test_gateway_address_flag():
-    assert gateway_address("", "10.1.1.1") == ("10.1.1.1", 8443)
-    assert gateway_address("10.0.0.5", "x") == ("10.0.0.5", 8443)
-    assert gateway_address("[::1]:9000", "x") == ("::1", 9000)
-    for bad in ("host:port", ":80", "h:70000"):
+    assert gateway_address("") == ("", 8443)
+    assert gateway_address("10.0.0.5") == ("10.0.0.5", 8443)
+    assert gateway_address("10.0.0.5:9000") == ("10.0.0.5", 9000)
+    assert gateway_address("[::1]:9000") == ("::1", 9000)
+    assert gateway_address("::1") == ("::1", 8443)
+    for bad in ("host", "h:port", "10.0.0.1:70000"):
         try:
-            gateway_address(bad, "x")
+            gateway_address(bad)
         except EnvoyError as err:
             assert "Invalid -address" in str(err)
         else:
