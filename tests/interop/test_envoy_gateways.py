@@ -198,3 +198,31 @@ def test_terminating_gateway_reaches_an_instance_by_hostname(mesh):
     clusters = [c["cluster"] for cfg in envoy.config_dump()["configs"]
                 for c in cfg.get("dynamic_active_clusters", ())]
     assert [c["type"] for c in clusters] == ["LOGICAL_DNS"]
+
+
+def test_terminating_gateway_applies_l7_intentions_to_an_http_service(mesh):
+    external = AppServer(mesh.host, "ext-http")
+    mesh.apps.append(external)
+    reply = mesh.agent.put("/v1/catalog/register", {
+        "Node": "ext-http-node", "Address": mesh.host, "NodeMeta": {"external-node": "true"},
+        "Service": {"Service": "ext-http", "Address": mesh.host, "Port": external.port}})
+    assert reply.status == 200, reply.text
+    mesh.config_entry({"Kind": "service-defaults", "Name": "ext-http", "Protocol": "http"})
+    mesh.config_entry({"Kind": "service-intentions", "Name": "ext-http", "Sources": [
+        {"Name": "web4", "Permissions": [
+            {"Action": "deny", "HTTP": {"PathPrefix": "/admin"}},
+            {"Action": "allow", "HTTP": {"PathPrefix": "/"}}]}]})
+    mesh.config_entry({"Kind": "terminating-gateway", "Name": "tgw-http",
+                       "Services": [{"Name": "ext-http"}]})
+    envoy = mesh.envoys.start(mesh.agent, "-gateway", "terminating", "-register", "-service",
+                              "tgw-http", "-address", f"{mesh.host}:{free_port(mesh.host)}")
+    upstream = free_port(mesh.host)
+    mesh.register_app("web4", "web4", upstreams=[{
+        "DestinationName": "ext-http", "LocalBindAddress": mesh.host,
+        "LocalBindPort": upstream}])
+    mesh.start_sidecar("web4")
+    wait_until(lambda: http_get(mesh.host, upstream, "/ok") == (200, "ext-http /ok"), 40,
+               what="web4 -> ext-http (http) through the terminating gateway")
+    assert http_get(mesh.host, upstream, "/admin/x")[0] == 403
+    stats = envoy.stats("rbac")
+    assert any(k.endswith("rbac.denied") and int(v) >= 1 for k, v in stats.items()), stats

@@ -4,8 +4,8 @@ An ingress gateway watches its ``ingress-gateway`` config entry, its own leaf,
 and each listed service's discovery chain and connect endpoints, like a sidecar's
 upstreams. A terminating gateway watches its rows of the gateway-services table
 (filled from its ``terminating-gateway`` entry), and per linked service that
-service's leaf (it answers as that service) and catalog instances (the external
-endpoints), plus the intentions that guard them.
+service's leaf (it answers as that service), catalog instances (the external
+endpoints) and discovery chain (its protocol), plus the intentions that guard them.
 """
 
 from __future__ import annotations
@@ -40,6 +40,11 @@ class LinkedService:
     row: Any  # GatewayService
     leaf: Any = None
     instances: Datum | None = None  # catalog health of the external service
+    chain: Any = None  # its compiled discovery chain: the protocol
+
+    @property
+    def protocol(self) -> str:
+        return str(getattr(self.chain, "Protocol", "") or "tcp")
 
 
 @dataclass
@@ -74,7 +79,8 @@ class GatewaySnapshot:
             return self.leaf is not None and all(
                 up.chain is not None for lst in self.listeners for _, up in lst.services)
         return self.intentions is not None and all(
-            s.leaf is not None and s.instances is not None for s in self.linked)
+            s.leaf is not None and s.instances is not None and s.chain is not None
+            for s in self.linked)
 
 
 def _ingress_services(entry: dict | None) -> list[tuple[int, str, dict, bool]]:
@@ -111,6 +117,7 @@ def wanted_keys(service: NodeService, token: str, dc: str,
     for row in (rows.value or ()) if rows else ():
         keys.add(("leaf", row.Service.Name, token))
         keys.add(("service-health", row.Service.Name, dc, token))
+        keys.add(("chain", row.Service.Name, dc, token))
     return keys
 
 
@@ -147,5 +154,6 @@ def assemble(proxy_id: str, service: NodeService, token: str, dc: str, default_a
     for row in (rows.value or ()) if rows else ():
         svc = row.Service.Name
         snap.linked.append(LinkedService(svc, row, value(("leaf", svc, token)),
-                                         datum(("service-health", svc, dc, token))))
+                                         datum(("service-health", svc, dc, token)),
+                                         value(("chain", svc, dc, token))))
     return snap

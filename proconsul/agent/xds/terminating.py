@@ -4,7 +4,8 @@ One listener ``default:<addr>:<port>`` on the gateway's address with a TLS
 inspector and a filter chain per linked service, matched on the SNI mesh
 clients use for it (``<svc>.default.<dc>.internal.<trust-domain>``): the
 gateway answers with that service's own leaf, requires a client certificate,
-applies the service's intentions (network RBAC) and proxies to a cluster of the
+applies the service's intentions (network RBAC; for an HTTP-like service an HTTP
+connection manager with L7 RBAC and host rewriting) and proxies to a cluster of the
 same name whose endpoints are the service's catalog instances, reached in
 plaintext or, with ``CAFile``/``CertFile``/``KeyFile``/``SNI`` on the link, TLS.
 Instances addressed by hostname make a ``LOGICAL_DNS`` cluster instead (Envoy
@@ -70,6 +71,8 @@ def _cluster(snap: GatewaySnapshot, linked: LinkedService) -> dict[str, Any]:
             "cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {
                 "address": sidecar._address(_address_of(by_name), by_name.Service.Port)}}]}]})
     row = linked.row
+    if linked.protocol in ("http2", "grpc"):
+        cluster["typed_extension_protocol_options"] = sidecar.HTTP2_OPTIONS
     if row.CAFile or row.CertFile:
         common: dict[str, Any] = {}
         if row.CAFile:
@@ -107,24 +110,53 @@ def _listener(snap: GatewaySnapshot) -> dict[str, Any]:
     chains = []
     for linked in snap.linked:
         name = sni(snap, linked.name)
-        rules = rbac.network_rules(rbac.intentions_for(entries, linked.name),
-                                   snap.trust_domain, snap.default_allow)
-        common = sidecar._common_tls(_AsService(snap, linked.leaf))
-        chains.append({
-            "filter_chain_match": {"server_names": [name]},
-            "filters": [
+        intentions = rbac.intentions_for(entries, linked.name)
+        alpn = None
+        if linked.protocol in sidecar.HTTP_LIKE:
+            filters = [_http_filter(snap, linked, name, intentions)]
+            alpn = ["h2", "http/1.1"] if linked.protocol in ("http2", "grpc") else \
+                ["http/1.1"]
+        else:
+            rules = rbac.network_rules(intentions, snap.trust_domain, snap.default_allow)
+            filters = [
                 {"name": "envoy.filters.network.rbac", "typed_config": typed(
                     "envoy.extensions.filters.network.rbac.v3.RBAC", rules=rules,
                     stat_prefix="connect_authz")},
                 {"name": "envoy.filters.network.tcp_proxy", "typed_config": typed(
                     "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                    stat_prefix=f"terminating_gateway.{linked.name}", cluster=name)}],
+                    stat_prefix=f"terminating_gateway.{linked.name}", cluster=name)}]
+        common = sidecar._common_tls(_AsService(snap, linked.leaf), alpn=alpn)
+        chains.append({
+            "filter_chain_match": {"server_names": [name]},
+            "filters": filters,
             "transport_socket": {"name": "tls", "typed_config": typed(
                 sidecar.TLS + "DownstreamTlsContext", common_tls_context=common,
                 require_client_certificate=True)}})
     return {"name": f"default:{host}:{port}", "address": sidecar._address(host, port),
             "traffic_direction": "INBOUND", "listener_filters": [TLS_INSPECTOR],
             "filter_chains": chains}
+
+
+def _http_filter(snap: GatewaySnapshot, linked: LinkedService, cluster: str,
+                 intentions: list) -> dict[str, Any]:
+    """An HTTP-like linked service: L7 RBAC from its intentions, then to its cluster with
+    the Host rewritten to the external endpoint's hostname (when it has one)."""
+    rules = rbac.http_rules(intentions, snap.trust_domain, snap.default_allow)
+    hcm: dict[str, Any] = {
+        "stat_prefix": f"terminating_gateway.{linked.name}",
+        "route_config": {"name": linked.name, "virtual_hosts": [{
+            "name": linked.name, "domains": ["*"], "routes": [{
+                "match": {"prefix": "/"},
+                "route": {"cluster": cluster, "auto_host_rewrite": True}}]}]},
+        "http_filters": [
+            {"name": "envoy.filters.http.rbac", "typed_config": typed(
+                "envoy.extensions.filters.http.rbac.v3.RBAC", rules=rules)},
+            sidecar.ROUTER]}
+    if linked.protocol in ("http2", "grpc"):
+        hcm["http2_protocol_options"] = {}
+    return {"name": "envoy.filters.network.http_connection_manager", "typed_config": typed(
+        "envoy.extensions.filters.network.http_connection_manager.v3."
+        "HttpConnectionManager", **hcm)}
 
 
 class _AsService:

@@ -81,8 +81,10 @@ def test_terminating_gateway_chain_per_linked_service():
     values = {("roots", "tok"): ROOTS, ("mesh", "tok"): None, ("intentions", "tok"): deny,
               ("gateway-services", "tgw", "tok"): [row]}
     assert not plan(service, values).ready()  # ext's leaf and instances are not known yet
-    snap = plan(service, {**values, ("leaf", "ext", "tok"): IssuedCert(CertPEM="EXT", PrivateKeyPEM="K"),
-                          ("service-health", "ext", "dc1", "tok"): ext})
+    snap = plan(service, {**values,
+                          ("leaf", "ext", "tok"): IssuedCert(CertPEM="EXT", PrivateKeyPEM="K"),
+                          ("service-health", "ext", "dc1", "tok"): ext,
+                          ("chain", "ext", "dc1", "tok"): chain()})
     assert snap.ready()
     built = terminating.build(snap, set(ALL))
     ext_sni = f"ext.default.dc1.internal.{TD}"
@@ -115,7 +117,8 @@ def test_terminating_gateway_resolves_hostname_instances_with_dns():
     snap = plan(service, {("roots", "tok"): ROOTS, ("intentions", "tok"): [],
                           ("gateway-services", "tgw", "tok"): [row],
                           ("leaf", "ext", "tok"): LEAF,
-                          ("service-health", "ext", "dc1", "tok"): ext})
+                          ("service-health", "ext", "dc1", "tok"): ext,
+                          ("chain", "ext", "dc1", "tok"): chain()})
     built = terminating.build(snap, set(ALL))
     ext_sni = f"ext.default.dc1.internal.{TD}"
     cluster = as_json(built[protos.CLUSTER][ext_sni])
@@ -124,6 +127,30 @@ def test_terminating_gateway_resolves_hostname_instances_with_dns():
     assert lb["endpoint"]["address"]["socket_address"] == {"address": "ext.example.com",
                                                            "port_value": 80}
     assert built[protos.ENDPOINT] == {}
+
+
+def test_terminating_gateway_http_service_gets_l7_rbac():
+    service = NodeService(ID="tgw", Service="tgw", Kind="terminating-gateway", Port=8443)
+    row = GatewayService(Gateway=ServiceName(Name="tgw"), Service=ServiceName(Name="ext"))
+    l7 = [{"Kind": "service-intentions", "Name": "ext", "Sources": [{"Name": "web", "Permissions": [
+        {"Action": "deny", "HTTP": {"PathPrefix": "/admin"}}]}]}]
+    snap = plan(service, {("roots", "tok"): ROOTS, ("intentions", "tok"): l7,
+                          ("gateway-services", "tgw", "tok"): [row],
+                          ("leaf", "ext", "tok"): LEAF,
+                          ("service-health", "ext", "dc1", "tok"): [],
+                          ("chain", "ext", "dc1", "tok"): chain("http")})
+    built = terminating.build(snap, set(ALL))
+    [fc] = as_json(built[protos.LISTENER]["default:0.0.0.0:8443"])["filter_chains"]
+    [hcm] = fc["filters"]
+    assert hcm["name"] == "envoy.filters.network.http_connection_manager"
+    config = hcm["typed_config"]
+    assert [f["name"] for f in config["http_filters"]] == ["envoy.filters.http.rbac",
+                                                           "envoy.filters.http.router"]
+    assert "/admin" in str(config["http_filters"][0]["typed_config"]["rules"])
+    [route] = config["route_config"]["virtual_hosts"][0]["routes"]
+    assert route["route"]["auto_host_rewrite"] is True
+    assert fc["transport_socket"]["typed_config"]["common_tls_context"][
+        "alpn_protocols"] == ["http/1.1"]
 
 
 def test_terminating_gateway_without_links_has_no_listener():
