@@ -87,6 +87,17 @@ def test_ingress_default_domain_is_service_ingress(mesh):
     assert get_with_host(mesh.host, port, "web.ingress.consul")[0] == 404
 
 
+def test_ingress_wildcard_serves_every_mesh_service(mesh):
+    port = free_port(mesh.host)
+    mesh.config_entry({"Kind": "ingress-gateway", "Name": "wild", "Listeners": [
+        {"Port": port, "Protocol": "http", "Services": [{"Name": "*"}]}]})
+    mesh.envoys.start(mesh.agent, "-gateway", "ingress", "-register", "-service", "wild",
+                      "-address", f"{mesh.host}:{free_port(mesh.host)}")
+    wait_until(lambda: get_with_host(mesh.host, port, "api.ingress.consul", "/w")
+               == (200, "api /w"), 20, what="api through the wildcard ingress listener")
+    assert get_with_host(mesh.host, port, "nothing.ingress.consul")[0] == 404
+
+
 def test_terminating_gateway_reaches_external_service_and_obeys_intentions(mesh):
     external = AppServer(mesh.host, "ext")  # a plain HTTP server outside the mesh
     mesh.apps.append(external)

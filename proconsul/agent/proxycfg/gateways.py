@@ -1,8 +1,8 @@
 """Ingress and terminating gateways: what they watch and the snapshot their resources use.
 
-An ingress gateway watches its ``ingress-gateway`` config entry, its own leaf,
-and each listed service's discovery chain and connect endpoints, like a sidecar's
-upstreams. A terminating gateway watches its rows of the gateway-services table
+An ingress gateway watches its ``ingress-gateway`` config entry (and, for a
+wildcard service, its gateway-services rows), its own leaf, and each service's
+discovery chain and connect endpoints, like a sidecar's upstreams. A terminating gateway watches its rows of the gateway-services table
 (filled from its ``terminating-gateway`` entry), and per linked service that
 service's leaf (it answers as that service), catalog instances (the external
 endpoints) and discovery chain (its protocol), plus the intentions that guard them.
@@ -17,7 +17,7 @@ from typing import Any
 from proconsul.agent.proxycfg.snapshot import UpstreamSnapshot
 from proconsul.agent.proxycfg.watches import Datum
 from proconsul.structs.catalog import NodeService, Upstream
-from proconsul.structs.gateway_services import INGRESS_GATEWAY, TERMINATING_GATEWAY
+from proconsul.structs.gateway_services import INGRESS_GATEWAY, TERMINATING_GATEWAY, WILDCARD
 
 KINDS = (INGRESS_GATEWAY, TERMINATING_GATEWAY)
 
@@ -83,16 +83,28 @@ class GatewaySnapshot:
             for s in self.linked)
 
 
-def _ingress_services(entry: dict | None) -> list[tuple[int, str, dict, bool]]:
-    """(port, protocol, service, tls) for each named service of the entry's listeners."""
+def _has_wildcard(entry: dict | None) -> bool:
+    return any(svc.get("Name") == WILDCARD for listener in (entry or {}).get("Listeners") or ()
+               for svc in listener.get("Services") or ())
+
+
+def _ingress_services(entry: dict | None, rows: list | None
+                      ) -> list[tuple[int, str, dict, bool]]:
+    """(port, protocol, service, tls) for each service of the entry's listeners, the
+    wildcard ``*`` expanded from the gateway-services rows it made (mesh services)."""
     out = []
     tls = bool(((entry or {}).get("TLS") or {}).get("Enabled"))
     for listener in (entry or {}).get("Listeners") or ():
+        port = int(listener.get("Port") or 0)
         listener_tls = ((listener.get("TLS") or {}).get("Enabled"))
+        on = (port, listener.get("Protocol") or "tcp",
+              bool(tls if listener_tls is None else listener_tls))
         for svc in listener.get("Services") or ():
-            if svc.get("Name") and svc["Name"] != "*":
-                out.append((int(listener.get("Port") or 0), listener.get("Protocol") or "tcp",
-                            svc, bool(tls if listener_tls is None else listener_tls)))
+            if svc.get("Name") == WILDCARD:
+                out += [(on[0], on[1], {"Name": row.Service.Name}, on[2]) for row in rows or ()
+                        if row.FromWildcard is True and (row.Port or 0) == port]
+            elif svc.get("Name"):
+                out.append((on[0], on[1], svc, on[2]))
     return out
 
 
@@ -104,7 +116,12 @@ def wanted_keys(service: NodeService, token: str, dc: str,
         entry_key = ("ingress-entry", name, token)
         keys |= {entry_key, ("leaf", name, token)}
         entry = datum(entry_key)
-        for _, _, svc, _ in _ingress_services(entry.value if entry else None):
+        rows = None
+        if entry is not None and _has_wildcard(entry.value):
+            keys.add(("gateway-services", name, token))
+            rows_datum = datum(("gateway-services", name, token))
+            rows = rows_datum.value if rows_datum else None
+        for _, _, svc, _ in _ingress_services(entry.value if entry else None, rows):
             chain_key = ("chain", svc["Name"], dc, token)
             keys.add(chain_key)
             chain = datum(chain_key)
@@ -133,11 +150,14 @@ def assemble(proxy_id: str, service: NodeService, token: str, dc: str, default_a
                            roots=value(("roots", token)), mesh=value(("mesh", token)) or {})
     if service.Kind == INGRESS_GATEWAY:
         entry_datum = datum(("ingress-entry", name, token))
-        snap.entry_known = entry_datum is not None
+        entry = entry_datum.value if entry_datum else None
+        rows_datum = datum(("gateway-services", name, token)) if _has_wildcard(entry) else None
+        snap.entry_known = entry_datum is not None and (
+            rows_datum is not None or not _has_wildcard(entry))
         snap.leaf = value(("leaf", name, token))
         by_port: dict[int, IngressListener] = {}
         for port, protocol, svc, tls in _ingress_services(
-                entry_datum.value if entry_datum else None):
+                entry, rows_datum.value if rows_datum else None):
             chain = value(("chain", svc["Name"], dc, token))
             up = UpstreamSnapshot(svc["Name"], Upstream(DestinationName=svc["Name"]), chain)
             for tid, target in (chain.Targets or {}).items() if chain else ():

@@ -6,6 +6,7 @@ from proconsul.agent.proxycfg import gateways
 from proconsul.agent.proxycfg.manager import ALL
 from proconsul.agent.xds import ingress, protos, terminating
 from proconsul.cli.connect_envoy import EnvoyError, gateway_address
+from proconsul.structs.base import UNSET
 from proconsul.structs.catalog import CheckServiceNode, HealthCheck, Node, NodeService
 from proconsul.structs.connect import CARoot, IndexedCARoots, IssuedCert
 from proconsul.structs.gateway_services import GatewayService, ServiceName
@@ -55,6 +56,23 @@ def test_ingress_waits_for_its_chains_then_names_things_as_consul():
     tcp = as_json(built[protos.LISTENER]["api:10.0.0.9:9090"])
     assert tcp["filter_chains"][0]["filters"][0]["typed_config"]["cluster"] == SNI
     assert "transport_socket" not in tcp["filter_chains"][0]
+
+
+def test_ingress_wildcard_expands_from_gateway_services_rows():
+    service = NodeService(ID="ingress", Service="ingress", Kind="ingress-gateway")
+    entry = {"Listeners": [{"Port": 8080, "Protocol": "http", "Services": [{"Name": "*"}]}]}
+    base = {("roots", "tok"): ROOTS, ("leaf", "ingress", "tok"): LEAF,
+            ("ingress-entry", "ingress", "tok"): entry}
+    assert not plan(service, base).ready()  # the rows are not known yet
+    rows = [GatewayService(Gateway=ServiceName(Name="ingress"), Service=ServiceName(Name=name),
+                           Port=8080, FromWildcard=True if name != "*" else UNSET)
+            for name in ("*", "api")]
+    snap = plan(service, {**base, ("gateway-services", "ingress", "tok"): rows,
+                          ("chain", "api", "dc1", "tok"): chain(),
+                          ("health", "api", "dc1", "tok"): API_NODES})
+    assert snap.ready()
+    [vhost] = as_json(ingress.build(snap, set(ALL))[protos.ROUTE]["8080"])["virtual_hosts"]
+    assert (vhost["name"], vhost["domains"]) == ("api", ["api.ingress.*", "api.ingress.*:8080"])
 
 
 def test_ingress_default_domains_and_tls():
