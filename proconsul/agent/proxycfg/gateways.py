@@ -29,7 +29,7 @@ class IngressListener:
     port: int
     protocol: str
     services: list[tuple[dict[str, Any], UpstreamSnapshot]]
-    tls: bool
+    tls: dict[str, Any] | None  # the TLS settings in force (listener over entry) when enabled
 
 
 @dataclass
@@ -89,16 +89,16 @@ def _has_wildcard(entry: dict | None) -> bool:
 
 
 def _ingress_services(entry: dict | None, rows: list | None
-                      ) -> list[tuple[int, str, dict, bool]]:
-    """(port, protocol, service, tls) for each service of the entry's listeners, the
+                      ) -> list[tuple[int, str, dict, dict | None]]:
+    """(port, protocol, service, TLS settings or None) for each service of the entry's listeners, the
     wildcard ``*`` expanded from the gateway-services rows it made (mesh services)."""
     out = []
-    tls = bool(((entry or {}).get("TLS") or {}).get("Enabled"))
+    entry_tls = (entry or {}).get("TLS") or {}
     for listener in (entry or {}).get("Listeners") or ():
         port = int(listener.get("Port") or 0)
-        listener_tls = ((listener.get("TLS") or {}).get("Enabled"))
-        on = (port, listener.get("Protocol") or "tcp",
-              bool(tls if listener_tls is None else listener_tls))
+        tls = {**entry_tls, **{k: v for k, v in (listener.get("TLS") or {}).items()
+                               if v is not None}}
+        on = (port, listener.get("Protocol") or "tcp", tls if tls.get("Enabled") else None)
         for svc in listener.get("Services") or ():
             if svc.get("Name") == WILDCARD:
                 out += [(on[0], on[1], {"Name": row.Service.Name}, on[2]) for row in rows or ()

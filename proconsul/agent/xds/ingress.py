@@ -5,8 +5,9 @@ One listener per entry listener on the gateway's address: ``http:<addr>:<port>``
 host per service, its ``Hosts`` or ``<svc>.ingress.*``, routed through the
 service's discovery chain) or ``<svc>:<addr>:<port>`` for tcp (one service).
 Clusters and endpoints are the chains' targets, reached with the gateway's own
-leaf, as a sidecar reaches its upstreams. With TLS enabled in the entry the
-listener presents the gateway's leaf.
+leaf, as a sidecar reaches its upstreams. With TLS enabled in the entry (or the
+listener) the listener presents the gateway's leaf, with the TLS versions and
+cipher suites set there.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def _listener(snap: GatewaySnapshot, listener: IngressListener) -> dict[str, Any
     if listener.tls:
         chain["transport_socket"] = {"name": "tls", "typed_config": typed(
             sidecar.TLS + "DownstreamTlsContext", common_tls_context={
-                "tls_params": sidecar.tls_params(snap.mesh, "Incoming"),
+                "tls_params": sidecar.tls_params({"TLS": {"Incoming": listener.tls}},
+                                                 "Incoming"),
                 "tls_certificates": [{
                     "certificate_chain": {"inline_string": snap.leaf.CertPEM},
                     "private_key": {"inline_string": snap.leaf.PrivateKeyPEM}}]},

@@ -76,8 +76,9 @@ def test_ingress_wildcard_expands_from_gateway_services_rows():
 
 
 def test_ingress_default_domains_and_tls():
-    snap = ingress_snapshot({"TLS": {"Enabled": True}, "Listeners": [
-        {"Port": 8080, "Protocol": "http", "Services": [{"Name": "api"}]}]})
+    snap = ingress_snapshot({"TLS": {"Enabled": True, "TLSMinVersion": "TLSv1_2"}, "Listeners": [
+        {"Port": 8080, "Protocol": "http", "Services": [{"Name": "api"}],
+         "TLS": {"TLSMaxVersion": "TLSv1_2"}}]})
     built = ingress.build(snap, set(ALL))
     [vhost] = as_json(built[protos.ROUTE]["8080"])["virtual_hosts"]
     assert vhost["domains"] == ["api.ingress.*", "api.ingress.*:8080"]
@@ -85,6 +86,8 @@ def test_ingress_default_domains_and_tls():
     tls = listener["filter_chains"][0]["transport_socket"]["typed_config"]
     assert tls["common_tls_context"]["tls_certificates"][0]["certificate_chain"] == {
         "inline_string": "LEAF"}
+    assert tls["common_tls_context"]["tls_params"] == {
+        "tls_minimum_protocol_version": "TLSv1_2", "tls_maximum_protocol_version": "TLSv1_2"}
 
 
 def test_terminating_gateway_chain_per_linked_service():
