@@ -85,6 +85,14 @@ def test_ingress_default_domain_is_service_ingress(mesh):
     wait_until(lambda: get_with_host(mesh.host, port, "api.ingress.consul", "/d")
                == (200, "api /d"), 20, what="api by its default ingress domain")
     assert get_with_host(mesh.host, port, "web.ingress.consul")[0] == 404
+    # a change of the entry reaches the running gateway: a listener comes, another goes
+    tcp_port = free_port(mesh.host)
+    mesh.config_entry({"Kind": "ingress-gateway", "Name": "ingress2", "Listeners": [
+        {"Port": tcp_port, "Protocol": "tcp", "Services": [{"Name": "billing"}]}]})
+    wait_until(lambda: http_get(mesh.host, tcp_port, "/new") == (200, "billing /new"), 10,
+               what="the new listener of the updated entry")
+    wait_until(lambda: get_with_host(mesh.host, port, "api.ingress.consul")[0] == 0, 10,
+               what="the removed listener to close")
 
 
 def test_ingress_wildcard_serves_every_mesh_service(mesh):
