@@ -54,7 +54,8 @@ def test_ingress_gateway_routes_http_by_host_and_tcp(mesh):
     http_port, tcp_port, ready_port = (free_port(mesh.host) for _ in range(3))
     mesh.config_entry({"Kind": "ingress-gateway", "Name": "ingress", "Listeners": [
         {"Port": http_port, "Protocol": "http",
-         "Services": [{"Name": "api", "Hosts": ["api.example.com"]}]},
+         "Services": [{"Name": "api", "Hosts": ["api.example.com"],
+                       "ResponseHeaders": {"Set": {"x-via": "ingress"}}}]},
         {"Port": tcp_port, "Protocol": "tcp", "Services": [{"Name": "billing"}]}]})
     envoy = mesh.envoys.start(mesh.agent, "-gateway", "ingress", "-register",
                               "-service", "ingress", "-address", f"{mesh.host}:{ready_port}")
@@ -64,6 +65,10 @@ def test_ingress_gateway_routes_http_by_host_and_tcp(mesh):
     wait_until(lambda: get_with_host(mesh.host, http_port, "api.example.com", "/in")
                == (200, "api /in"), 20, what="api through the ingress gateway (http)")
     assert get_with_host(mesh.host, http_port, "other.example.com")[0] == 404
+    conn = http.client.HTTPConnection(mesh.host, http_port, timeout=5)
+    conn.request("GET", "/", headers={"Host": "api.example.com"})
+    assert conn.getresponse().getheader("x-via") == "ingress"  # the service's ResponseHeaders
+    conn.close()
     wait_until(lambda: http_get(mesh.host, tcp_port, "/t") == (200, "billing /t"), 20,
                what="billing through the ingress gateway (tcp)")
     listeners = sorted(entry["name"] for cfg in envoy.config_dump()["configs"]

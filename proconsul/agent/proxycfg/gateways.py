@@ -61,6 +61,7 @@ class GatewaySnapshot:
     intentions: Datum | None = None
     mesh: dict[str, Any] = field(default_factory=dict)
     entry_known: bool = False
+    defaults: dict[str, Any] = field(default_factory=dict)  # the ingress entry's Defaults
     listeners: list[IngressListener] = field(default_factory=list)
     linked: list[LinkedService] = field(default_factory=list)
 
@@ -151,6 +152,7 @@ def assemble(proxy_id: str, service: NodeService, token: str, dc: str, default_a
     if service.Kind == INGRESS_GATEWAY:
         entry_datum = datum(("ingress-entry", name, token))
         entry = entry_datum.value if entry_datum else None
+        snap.defaults = (entry or {}).get("Defaults") or {}
         rows_datum = datum(("gateway-services", name, token)) if _has_wildcard(entry) else None
         snap.entry_known = entry_datum is not None and (
             rows_datum is not None or not _has_wildcard(entry))

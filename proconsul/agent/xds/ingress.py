@@ -7,7 +7,9 @@ service's discovery chain) or ``<svc>:<addr>:<port>`` for tcp (one service).
 Clusters and endpoints are the chains' targets, reached with the gateway's own
 leaf, as a sidecar reaches its upstreams. With TLS enabled in the entry (or the
 listener) the listener presents the gateway's leaf, with the TLS versions and
-cipher suites set there.
+cipher suites set there. A service's connection limits (or the entry's
+``Defaults``) become its cluster's circuit breakers, and its ``RequestHeaders``/
+``ResponseHeaders`` its virtual host's header changes.
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ def build(snap: GatewaySnapshot, kinds: set[str]) -> sidecar.Resources:
     out: sidecar.Resources = {}
     if CLUSTERS in kinds:
         seen: dict[str, dict[str, Any]] = {}
-        for up in ups:
-            for target in (up.chain.Targets or {}).values():
-                seen.setdefault(target.SNI, sidecar._upstream_cluster(snap, up, target))
+        for listener in snap.listeners:
+            for svc, up in listener.services:
+                for target in (up.chain.Targets or {}).values():
+                    if target.SNI not in seen:
+                        cluster = seen[target.SNI] = sidecar._upstream_cluster(snap, up, target)
+                        cluster["circuit_breakers"] = _limits(snap.defaults, svc)
         out[protos.CLUSTER] = sidecar._encode(protos.CLUSTER, list(seen.values()))
     if ENDPOINTS in kinds:
         out[protos.ENDPOINT] = {r.name: r for r in sidecar.endpoints(_Upstreams(ups))}
@@ -52,6 +57,34 @@ class _Upstreams:
         self.upstreams = upstreams
 
 
+def _limits(defaults: dict[str, Any], service: dict[str, Any]) -> dict[str, Any]:
+    """A service's ``MaxConnections``/``MaxPendingRequests``/``MaxConcurrentRequests``
+    (else the entry's ``Defaults``) as the cluster's circuit-breaker thresholds."""
+    keys = {"MaxConnections": "max_connections", "MaxPendingRequests": "max_pending_requests",
+            "MaxConcurrentRequests": "max_requests"}
+    threshold = {}
+    for ours, envoy in keys.items():
+        value = service.get(ours) or defaults.get(ours)
+        if isinstance(value, int) and value > 0:
+            threshold[envoy] = value
+    return {"thresholds": [threshold]} if threshold else {}
+
+
+def _headers(spec: dict[str, Any] | None, direction: str) -> dict[str, Any]:
+    """``RequestHeaders``/``ResponseHeaders`` (Add, Set, Remove) for a virtual host."""
+    spec = spec or {}
+    add = [{"header": {"key": k, "value": v}, "append_action": "APPEND_IF_EXISTS_OR_ADD"}
+           for k, v in (spec.get("Add") or {}).items()]
+    add += [{"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+            for k, v in (spec.get("Set") or {}).items()]
+    out: dict[str, Any] = {}
+    if add:
+        out[f"{direction}_headers_to_add"] = add
+    if spec.get("Remove"):
+        out[f"{direction}_headers_to_remove"] = list(spec["Remove"])
+    return out
+
+
 def domains(service: dict[str, Any], port: int) -> list[str]:
     """A service's virtual-host domains, each also with ``:<port>``: its ``Hosts``, else
     ``<svc>.ingress.*`` (Consul's)."""
@@ -63,7 +96,10 @@ def _route_config(listener: IngressListener) -> dict[str, Any]:
     name = str(listener.port)
     return {"name": name, "validate_clusters": False, "virtual_hosts": [
         {"name": svc["Name"], "domains": domains(svc, listener.port),
-         "routes": routes.chain_routes(up.chain)} for svc, up in listener.services]}
+         "routes": routes.chain_routes(up.chain),
+         **_headers(svc.get("RequestHeaders"), "request"),
+         **_headers(svc.get("ResponseHeaders"), "response")}
+        for svc, up in listener.services]}
 
 
 def _listener(snap: GatewaySnapshot, listener: IngressListener) -> dict[str, Any]:

@@ -75,6 +75,26 @@ def test_ingress_wildcard_expands_from_gateway_services_rows():
     assert (vhost["name"], vhost["domains"]) == ("api", ["api.ingress.*", "api.ingress.*:8080"])
 
 
+def test_ingress_limits_and_header_changes():
+    snap = ingress_snapshot({"Defaults": {"MaxConnections": 10, "MaxPendingRequests": 5},
+                             "Listeners": [{"Port": 8080, "Protocol": "http", "Services": [{
+                                 "Name": "api", "MaxConnections": 3,
+                                 "RequestHeaders": {"Add": {"x-a": "1"}, "Set": {"x-s": "2"},
+                                                    "Remove": ["x-r"]},
+                                 "ResponseHeaders": {"Remove": ["server"]}}]}]})
+    built = ingress.build(snap, set(ALL))
+    cluster = as_json(built[protos.CLUSTER][SNI])
+    assert cluster["circuit_breakers"] == {"thresholds": [{"max_connections": 3,
+                                                           "max_pending_requests": 5}]}
+    [vhost] = as_json(built[protos.ROUTE]["8080"])["virtual_hosts"]
+    assert vhost["request_headers_to_add"] == [
+        {"header": {"key": "x-a", "value": "1"}},  # APPEND_IF_EXISTS_OR_ADD: the default
+        {"header": {"key": "x-s", "value": "2"},
+         "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]
+    assert vhost["request_headers_to_remove"] == ["x-r"]
+    assert vhost["response_headers_to_remove"] == ["server"]
+
+
 def test_ingress_default_domains_and_tls():
     snap = ingress_snapshot({"TLS": {"Enabled": True, "TLSMinVersion": "TLSv1_2"}, "Listeners": [
         {"Port": 8080, "Protocol": "http", "Services": [{"Name": "api"}],
