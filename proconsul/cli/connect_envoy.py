@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -20,6 +21,8 @@ from proconsul.cli.envoy_bootstrap import BootstrapArgs, BootstrapConfigError, b
 HOT_RESTART_FLAGS = ("--restart-epoch", "--hot-restart-version", "--drain-time-s",
                      "--parent-shutdown-time-s")
 GATEWAY_KINDS = ("mesh", "terminating", "ingress", "api")
+SERVED_GATEWAYS = {"ingress": "ingress-gateway", "terminating": "terminating-gateway"}
+DEFAULT_GATEWAY_PORT = 8443  # Consul's default port for a registered gateway's -address
 
 
 class EnvoyError(Exception):
@@ -103,18 +106,33 @@ def run(ctx: Context) -> int:
 
 
 def _run(ctx: Context) -> int:
-    if ctx["gateway"] or ctx["register"] or ctx["expose-servers"]:
-        if ctx["gateway"] and ctx["gateway"] not in GATEWAY_KINDS:
-            raise EnvoyError(f"-gateway must be one of {', '.join(GATEWAY_KINDS)}")
-        raise EnvoyError("Gateways (-gateway, -register, -service, -address, -wan-address, "
-                         "-expose-servers) are not supported by Proconsul yet: only sidecar "
-                         "proxies (-sidecar-for or -proxy-id)")
+    gateway = ctx["gateway"]
+    if gateway and gateway not in GATEWAY_KINDS:
+        raise EnvoyError(f"-gateway must be one of {', '.join(GATEWAY_KINDS)}")
+    if (gateway and gateway not in SERVED_GATEWAYS) or ctx["expose-servers"] or \
+            ctx["wan-address"]:
+        raise EnvoyError("Mesh and API gateways (and -wan-address, -expose-servers) are not "
+                         "supported by Proconsul yet: only sidecars and ingress and "
+                         "terminating gateways")
+    if ctx["register"] and not gateway:
+        raise EnvoyError("Auto-Registration can only be used for gateways")
     config = ctx.config()
     client = ctx.client()
     proxy_id = ctx["proxy-id"]
-    if not proxy_id and not ctx["sidecar-for"]:
+    if not proxy_id and not ctx["sidecar-for"] and not gateway:
         raise EnvoyError("No proxy ID specified. One of -proxy-id, -sidecar-for, or -gateway "
                          "is required")
+    ready_bind = ""
+    if gateway:
+        kind = SERVED_GATEWAYS[gateway]
+        address = gateway_address(ctx["address"])
+        if ctx["register"]:
+            proxy_id = proxy_id or ctx["service"] or kind
+            register_gateway(ctx, client, kind, proxy_id, address)
+        elif not proxy_id:
+            proxy_id = gateway_proxy_id(client.agent().services(), kind)
+        if kind == "ingress-gateway":  # Consul's ready listener, for the registered check
+            ready_bind = f"{address[0] or '127.0.0.1'}:{address[1]}"
     if not proxy_id:
         proxy_id = sidecar_proxy_id(client.agent().services(), ctx["sidecar-for"])
     service = client.agent().service(proxy_id)[0]
@@ -138,7 +156,8 @@ def _run(ctx: Context) -> int:
             admin_access_log=ctx["admin-access-log-path"], grpc_host=host, grpc_port=port,
             grpc_unix=unix, grpc_tls=tls, grpc_ca_pem=ca_pem,
             token=config.effective_token(), node_name=ctx["node-name"],
-            proxy_config=(service.get("Proxy") or {}).get("Config") or {}))
+            proxy_config=(service.get("Proxy") or {}).get("Config") or {},
+            ready_bind=ready_bind))
     except BootstrapConfigError as err:
         raise EnvoyError(f"Invalid proxy configuration: {err}") from None
     text = json.dumps(doc, indent=2)
@@ -160,6 +179,60 @@ def _run(ctx: Context) -> int:
     sys.stderr.flush()
     os.execv(binary, [binary, "--config-path", path, *extra])
     return 1  # not reached
+
+
+def gateway_address(value: str) -> tuple[str, int]:
+    """``-address`` as (host, port), as Consul's: ``host:port``, an IP alone (port 8443),
+    or nothing (no address: the node's; port 8443)."""
+    if not value:
+        return "", DEFAULT_GATEWAY_PORT
+    host, sep, port = value.rpartition(":")
+    if not sep or (host.count(":") and not host.startswith("[")):  # no port, or a bare IPv6
+        host, port = value, str(DEFAULT_GATEWAY_PORT)
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            raise EnvoyError(f"Invalid -address {value!r}: not an IP address") from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise EnvoyError(f"Invalid -address {value!r}: want host:port")
+    return host.strip("[]"), int(port)
+
+
+def gateway_proxy_id(services: dict[str, dict], kind: str) -> str:
+    """The one gateway of ``kind`` registered on the agent; EnvoyError otherwise."""
+    ids = sorted(sid for sid, svc in services.items() if svc.get("Kind") == kind)
+    if not ids:
+        raise EnvoyError(f"No {kind} registered on this agent; use -register to register one")
+    if len(ids) > 1:
+        raise EnvoyError(f"More than one {kind} registered on this agent.\n"
+                         f"    Start proxy with -proxy-id and one of the following IDs: "
+                         f"{', '.join(ids)}")
+    return ids[0]
+
+
+def register_gateway(ctx: Context, client, kind: str, proxy_id: str,
+                     address: tuple[str, int]) -> None:
+    """Register (or update) the gateway on the local agent, as Consul's ``-register``:
+    with a TCP check on its address that removes it after -deregister-after-critical."""
+    host, port = address
+    name = ctx["service"] or kind
+    registration = {
+        "Kind": kind, "ID": proxy_id, "Name": name, "Address": host, "Port": port,
+        "Check": {"Name": f"{kind} listening", "TCP": f"{_host_port(host or '127.0.0.1')}:"
+                  f"{port}", "Interval": "10s",
+                  "DeregisterCriticalServiceAfter": ctx["deregister-after-critical"]}}
+    if host:
+        registration["TaggedAddresses"] = {"lan": {"Address": host, "Port": port}}
+    try:
+        client.agent().service_register(registration)
+    except ClientError as err:
+        raise EnvoyError(f"Error registering service {name!r}: {err}") from None
+    if not ctx["bootstrap"]:
+        ctx.info(f"Registered service: {name}")
+
+
+def _host_port(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _pipe_bootstrap(text: str) -> str:
@@ -204,11 +277,14 @@ def _flags(fs) -> None:
                "tested with.")
     fs.string("envoy-version", "", "Ignored; kept for compatibility.")
     fs.boolean("omit-deprecated-tags", False, "Accepted for compatibility.")
-    fs.string("gateway", "", "The type of gateway to register: mesh, terminating, ingress "
-              "(not supported yet).")
-    fs.boolean("register", False, "Register a new gateway service (not supported yet).")
+    fs.string("gateway", "", "The type of gateway to register: terminating or ingress "
+              "(mesh and api are not supported yet).")
+    fs.boolean("register", False, "Register a new gateway service.")
     fs.string("service", "", "Service name to use for the registration (gateways).")
-    fs.string("address", "", "LAN address to advertise in the gateway registration.")
+    fs.string("address", "", "LAN address to advertise in the gateway registration "
+              "(host:port; the port defaults to 8443).")
+    fs.string("deregister-after-critical", "6h", "The amount of time the gateway's health "
+              "check can be failing before being deregistered.")
     fs.string("wan-address", "", "WAN address to advertise in the gateway registration.")
     fs.boolean("expose-servers", False, "Expose the servers for WAN federation via this mesh "
                "gateway (not supported yet).")

@@ -36,6 +36,7 @@ class BootstrapArgs:
     token: str
     node_name: str = ""
     proxy_config: dict[str, Any] | None = None  # the proxy's Config: envoy_* bootstrap keys
+    ready_bind: str = ""  # host:port of an ``envoy_ready_listener`` (ingress gateways' check)
 
 
 class BootstrapConfigError(ValueError):
@@ -97,6 +98,10 @@ def apply_proxy_config(doc: dict[str, Any], a: BootstrapArgs) -> None:
             "envoy_metrics_listener", "envoy_metrics",
             _bind("envoy_stats_bind_addr", config["envoy_stats_bind_addr"]),
             {"prefix": "/stats"}, None))
+    if a.ready_bind:
+        listeners.append(_admin_listener("envoy_ready_listener", "envoy_ready",
+                                         _bind("ready address", a.ready_bind),
+                                         {"path": "/ready"}, None))
     if listeners:
         statics["clusters"].append({
             "name": "self_admin", "ignore_health_on_host_removal": False,

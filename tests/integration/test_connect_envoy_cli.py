@@ -91,6 +91,8 @@ def test_grpc_addr_flag_and_env(agent):
     (["-sidecar-for", "db"], "More than one sidecar proxy registered for db."),
     ([], "No proxy ID specified. One of -proxy-id, -sidecar-for, or -gateway is required"),
     (["-gateway", "mesh", "-register"], "not supported by Proconsul yet"),
+    (["-register"], "Auto-Registration can only be used for gateways"),
+    (["-gateway", "ingress", "-register", "-address", "x:nope"], "Invalid -address"),
     (["-gateway", "bogus"], "-gateway must be one of mesh, terminating, ingress, api"),
     (["-sidecar-for", "web", "-admin-bind", "nope"], "Invalid -admin-bind 'nope'"),
 ])
@@ -144,3 +146,27 @@ def test_envoy_bootstrap_keys_of_the_proxy_config(agent, tmp_path):
     assert out.returncode == 1
     assert out.stderr.strip() == ("Invalid proxy configuration: envoy_prometheus_bind_addr: "
                                   "want host:port, got 'nowhere'")
+
+
+def test_register_a_gateway_and_find_it_again(agent):
+    out = envoy_cli(agent, "-gateway", "ingress", "-register", "-service", "edge",
+                    "-address", "127.0.0.1:21500", "-bootstrap")
+    assert out.returncode == 0, out.stderr
+    boot = json.loads(out.stdout)  # -bootstrap keeps stdout for the JSON alone
+    assert boot["node"]["id"] == "edge" and boot["node"]["cluster"] == "edge"
+    [ready] = boot["static_resources"]["listeners"]
+    assert ready["name"] == "envoy_ready_listener"
+    assert ready["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 21500}
+    service = agent.get("/v1/agent/service/edge").json()
+    assert (service["Kind"], service["Address"], service["Port"]) == (
+        "ingress-gateway", "127.0.0.1", 21500)
+    assert service["TaggedAddresses"]["lan"] == {"Address": "127.0.0.1", "Port": 21500}
+    [check] = agent.get("/v1/health/checks/edge").json()
+    assert check["Name"] == "ingress-gateway listening"
+    # without -register, the one ingress gateway on the agent is found by its kind
+    again = envoy_cli(agent, "-gateway", "ingress", "-bootstrap")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["node"]["id"] == "edge"
+    none = envoy_cli(agent, "-gateway", "terminating", "-bootstrap")
+    assert none.returncode == 1
+    assert "No terminating-gateway registered on this agent" in none.stderr

@@ -11,6 +11,7 @@ import http.server
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -120,9 +121,10 @@ class EnvoyGroup:
 
 
 class AppServer:
-    """A threaded HTTP server answering every GET with its name and the path."""
+    """A threaded HTTP server answering every GET with its name and the path (over TLS
+    when given a server-side context)."""
 
-    def __init__(self, host: str, name: str) -> None:
+    def __init__(self, host: str, name: str, tls: ssl.SSLContext | None = None) -> None:
         self.name = name
         server_name = name
 
@@ -141,6 +143,8 @@ class AppServer:
 
         self.server = http.server.ThreadingHTTPServer((host, free_port(host)), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.host, self.port = self.server.server_address[:2]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -15,6 +15,7 @@ import functools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
+from proconsul.agent.proxycfg import gateways
 from proconsul.agent.proxycfg.snapshot import (
     KIND_CONNECT_PROXY,
     ConfigSnapshot,
@@ -39,7 +40,9 @@ NO_ENTRY: dict = {}  # an absent config entry; one object, so memos keyed on it 
 AFFECTS = {"roots": ALL, "leaf": frozenset({CLUSTERS, LISTENERS}),
            "intentions": frozenset({LISTENERS}), "chain": ALL, "proxy-defaults": ALL,
            "mesh": frozenset({CLUSTERS, LISTENERS}),
-           "health": frozenset({ENDPOINTS}), "query": ALL}
+           "health": frozenset({ENDPOINTS}), "query": ALL,
+           "ingress-entry": ALL, "gateway-services": ALL,
+           "service-health": frozenset({CLUSTERS, ENDPOINTS})}  # hostnames: LOGICAL_DNS
 
 
 class Watcher:
@@ -73,7 +76,7 @@ class ProxyState:
         self.manager = manager
         self.proxy_id = proxy_id
         self.registration: Registration | None = None
-        self.snapshot: ConfigSnapshot | None = None
+        self.snapshot: ConfigSnapshot | gateways.GatewaySnapshot | None = None
         self.watchers: set[Watcher] = set()
         self._keys: set[Hashable] = set()
 
@@ -94,7 +97,7 @@ class ProxyState:
 
     def datum_changed(self, key: Hashable) -> None:
         kind = key[0]
-        if kind == "chain":
+        if kind in ("chain", "ingress-entry", "gateway-services"):
             self._replan()
         else:
             self._assemble()
@@ -129,6 +132,9 @@ class ProxyState:
 
     def _wanted_keys(self) -> set[Hashable]:
         reg = self.registration
+        if reg is not None and reg.service.Kind in gateways.KINDS:
+            return gateways.wanted_keys(reg.service, reg.token, self.manager.datacenter,
+                                        self._datum)
         if reg is None or reg.service.Kind != KIND_CONNECT_PROXY:
             return set()
         token, dc = reg.token, self.manager.datacenter
@@ -150,6 +156,11 @@ class ProxyState:
 
     def _assemble(self) -> None:
         reg = self.registration
+        if reg is not None and reg.service.Kind in gateways.KINDS:
+            self.snapshot = gateways.assemble(self.proxy_id, reg.service, reg.token,
+                                              self.manager.datacenter,
+                                              self.manager.default_allow, self._datum)
+            return
         if reg is None or reg.service.Kind != KIND_CONNECT_PROXY:
             self.snapshot = None
             return
@@ -221,6 +232,12 @@ def _fetch(sources: Sources, key: tuple):
         return functools.partial(sources.proxy_defaults, args[0])
     if kind == "mesh":
         return functools.partial(sources.mesh, args[0])
+    if kind == "ingress-entry":
+        return functools.partial(sources.ingress_entry, *args)
+    if kind == "gateway-services":
+        return functools.partial(sources.gateway_services, *args)
+    if kind == "service-health":
+        return functools.partial(sources.service_health, *args)
     if kind == "query":
         return functools.partial(sources.prepared_query, *args)
     if kind == "chain":

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from proconsul.agent.cache import Cache, HealthServices
+from proconsul.agent.cache import Cache, GatewayServices, HealthServices
 from proconsul.agent.cache.connect_ca import ConnectCALeaf, ConnectCARoots, LeafCertRequest
 from proconsul.agent.cache.types import CacheType
 from proconsul.structs.config_entry_rpc import ConfigEntryQuery, DiscoveryChainRequest
@@ -36,7 +36,7 @@ class CompiledDiscoveryChain(CacheType):
     rpc_method = "DiscoveryChain.Get"
 
 
-ROOTS, HEALTH = ConnectCARoots(), HealthServices()
+ROOTS, HEALTH, GATEWAY_SERVICES = ConnectCARoots(), HealthServices(), GatewayServices()
 ENTRIES, ENTRY, CHAIN = ConfigEntriesList(), ConfigEntryGet(), CompiledDiscoveryChain()
 
 
@@ -72,6 +72,16 @@ class Sources:
         """The ``mesh`` entry (a dict), or None."""
         return await self._entry("mesh", "mesh", token, index)
 
+    async def ingress_entry(self, name: str, token: str, index: int):
+        """The ``ingress-gateway`` entry of the gateway ``name`` (a dict), or None."""
+        return await self._entry("ingress-gateway", name, token, index)
+
+    async def gateway_services(self, gateway: str, token: str, index: int):
+        """The gateway-services rows of ``gateway`` (its linked or listed services)."""
+        r = await self.cache.get(GATEWAY_SERVICES, ServiceSpecificRequest(
+            Datacenter=self.datacenter, ServiceName=gateway, Token=token, MinQueryIndex=index))
+        return r.value.Services or [], r.index
+
     async def _entry(self, kind: str, name: str, token: str, index: int):
         r = await self.cache.get(ENTRY, ConfigEntryQuery(
             Datacenter=self.datacenter, Kind=kind, Name=name, Token=token, MinQueryIndex=index))
@@ -87,6 +97,12 @@ class Sources:
         r = await self.cache.get(HEALTH, ServiceSpecificRequest(
             Datacenter=datacenter, ServiceName=service, Connect=True, Token=token,
             MinQueryIndex=index))
+        return r.value.Nodes, r.index
+
+    async def service_health(self, service: str, datacenter: str, token: str, index: int):
+        """The catalog instances of a (non-mesh) service, as a terminating gateway reaches them."""
+        r = await self.cache.get(HEALTH, ServiceSpecificRequest(
+            Datacenter=datacenter, ServiceName=service, Token=token, MinQueryIndex=index))
         return r.value.Nodes, r.index
 
     async def prepared_query(self, name: str, datacenter: str, token: str, index: int):

@@ -21,7 +21,7 @@ import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
 
 from proconsul.agent.proxycfg.manager import Manager, ProxyState, Watcher
-from proconsul.agent.xds import sidecar, versions
+from proconsul.agent.xds import ingress, sidecar, terminating, versions
 from proconsul.agent.xds.delta import DeltaSession, StreamError
 from proconsul.agent.xds.sotw import SotwSession
 from proconsul.lib.metrics import registry as metrics
@@ -34,6 +34,7 @@ Authorize = Callable[[str, str], Awaitable[None]]
 NACK_METRIC = "consul.xds.server.nack"  # beyond Consul: rejected configs, by type
 STREAMS_METRIC = "consul.xds.server.streams"
 AUTH_RECHECK = 300.0  # seconds: the token is checked again before sending after this long
+BUILDERS = {"ingress-gateway": ingress.build, "terminating-gateway": terminating.build}
 
 
 class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
@@ -102,7 +103,8 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
                 await self._authorize(context, token, snap.destination)
                 authorized_at = now
             try:
-                resources = sidecar.build(snap, watcher.take())
+                build = BUILDERS.get(snap.service.Kind, sidecar.build)
+                resources = build(snap, watcher.take())
             except (ValueError, KeyError, AttributeError, TypeError) as err:
                 log.error("failed to generate resources for proxy %s: %s",
                           state.proxy_id, err)
