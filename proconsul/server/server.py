@@ -200,7 +200,7 @@ class Server:
     def wan_changed(self) -> None:
         """WAN membership changed: route by the new member list."""
         self.wan_router.update(self.wan_members())
-        self.federation_pruner.wan_changed()
+        self.federation_pruner.wan_changed(self.wan_router.datacenters())
 
     @property
     def wan_name(self) -> str:
@@ -324,6 +324,9 @@ class Server:
         steps down).  A follower is removed by the leader once gossip shows it
         left (see :class:`MemberReconciler`); :meth:`wait_removed` waits for that.
         """
+        # Nothing more of this datacenter's gateways goes to the primary: once the
+        # primary prunes a departed datacenter, a leaving leader must not write it back.
+        await self.routines.stop("federation-state-anti-entropy")
         if not self.consensus.is_leader():
             return False
         if len(self.consensus.peers()) > 1:

@@ -1,9 +1,9 @@
 """Pruning of federation states whose datacenter left the WAN pool (the primary's
 leader; Consul's leader_federation_state_ae.go pruneStaleFederationStates).
 
-Consul sweeps once an hour; this also sweeps when WAN membership changes, but then
-removes only datacenters the router knew at the previous look and no longer does, so
-that a leader whose WAN view is still filling in removes nothing it never saw.
+Consul sweeps once an hour; this also prunes when WAN membership changes, but then
+only datacenters the router knew and no longer does, so that a leader whose WAN view
+is still filling in removes nothing it never saw.
 """
 
 from __future__ import annotations
@@ -34,19 +34,20 @@ def stale(states: Iterable[str], known: set[str], own: str) -> list[str]:
 
 
 class FederationStatePruner:
-    """Deletes the states of departed datacenters; :meth:`wan_changed` wakes it."""
+    """Deletes the states of departed datacenters; :meth:`wan_changed` tells it what the
+    WAN router knows now, and wakes it."""
 
     def __init__(self, server: Server, interval: float = SWEEP_INTERVAL) -> None:
         self.server = server
         self.interval = interval
+        self._seen: set[str] = set()  # datacenters the WAN router has known
         self._changed = asyncio.Event()
 
-    def wan_changed(self) -> None:
+    def wan_changed(self, datacenters: Iterable[str]) -> None:
+        self._seen.update(datacenters)
         self._changed.set()
 
     async def run(self) -> None:
-        router = self.server.wan_router
-        before = set(router.datacenters())
         while True:
             try:
                 await asyncio.wait_for(self._changed.wait(), self.interval)
@@ -54,10 +55,10 @@ class FederationStatePruner:
             except TimeoutError:
                 sweep = True
             self._changed.clear()
-            now = set(router.datacenters())
-            # a full sweep judges every state; a change only those whose DC was just lost
-            await self.prune(now if sweep else now | (self._stored() - before))
-            before = now
+            known = set(self.server.wan_router.datacenters())
+            # a change judges only the datacenters seen in the WAN and now gone
+            await self.prune(known if sweep else known | (self._stored() - self._seen))
+            self._seen &= known
 
     def _stored(self) -> set[str]:
         return {s.Datacenter for s in self.server.store.federation_state_list(None)[1]}
