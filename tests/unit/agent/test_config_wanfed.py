@@ -8,6 +8,7 @@ import pytest
 
 from proconsul.agent.config.builder import build, load_config
 from proconsul.agent.config.validate import ConfigError
+from proconsul.agent.http.debug_config import debug_config
 
 SERVER = {"data_dir": "/d", "server": True, "connect": {"enabled": True,
                                                         "enable_mesh_gateway_wan_federation": True}}
@@ -69,3 +70,12 @@ def test_the_keys_warn_as_not_acted_on_yet():
                               'primary_gateways = ["10.0.0.1:4431"]'], {})
     assert config.wanfed.enabled and config.wanfed.primary_gateways == ["10.0.0.1:4431"]
     assert any("enable_mesh_gateway_wan_federation" in w for w in config.warnings)
+
+
+def test_debug_config_shows_them_under_consuls_runtime_names():
+    config = build({**SERVER, "datacenter": "dc2", "primary_datacenter": "dc1",
+                    "primary_gateways": ["10.0.0.1:4431"],
+                    "primary_gateways_interval": "1m30s"}).finish()
+    shown = debug_config(config, "")
+    assert (shown["ConnectMeshGatewayWANFederationEnabled"], shown["PrimaryGateways"],
+            shown["PrimaryGatewaysInterval"]) == (True, ["10.0.0.1:4431"], "1m30s")
