@@ -70,6 +70,9 @@ def test_dc2_mesh_gateways_reach_the_primary_and_come_back_and_a_departed_dc_is_
         "PrimaryModifyIndex"] >= primary["State"]["ModifyIndex"], 10)
     assert {"Index", "KnownLeader", "LastContact", "ConsistencyLevel"} <= set(primary)
     assert dc1.get("/v1/internal/federation-state/dc9").status == 404
+    asked = ok(dc2.get("/v1/internal/federation-state/dc2?dc=dc1")).json()  # dc1's copy
+    assert asked["State"]["ModifyIndex"] >= primary["State"]["ModifyIndex"]
+    assert asked["State"]["PrimaryModifyIndex"] == asked["State"]["ModifyIndex"]
 
     ok(dc2.put("/v1/catalog/deregister", {"Node": "gw-node"}))
     await_reply(dc1, GATEWAYS, lambda b: "dc2" not in b, 10)
