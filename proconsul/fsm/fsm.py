@@ -30,6 +30,11 @@ from proconsul.structs.connect import (
     CARequest,
 )
 from proconsul.structs.coordinate import CoordinateBatchRequest
+from proconsul.structs.federation_state import (
+    FEDERATION_STATE_DELETE,
+    FEDERATION_STATE_UPSERT,
+    FederationStateRequest,
+)
 from proconsul.structs.kv import KVOp, KVSRequest, TombstoneRequest
 from proconsul.structs.messages import MessageType, UnknownMessageType, decode_command
 from proconsul.structs.operator import AutopilotSetConfigRequest
@@ -132,6 +137,7 @@ class FSM:
             MessageType.CONNECT_CA: self._connect_ca,
             MessageType.PREPARED_QUERY: self._prepared_query,
             MessageType.SYSTEM_METADATA: self._system_metadata,
+            MessageType.FEDERATION_STATE: self._federation_state,
             **acl_handlers(store),
         }
 
@@ -280,6 +286,20 @@ class FSM:
                 self.store.system_metadata_delete(tx, req.Entry.Key)
                 return True
         raise StateError(f"Invalid system metadata operation '{req.Op}'")
+
+    def _federation_state(self, index: int, req: FederationStateRequest) -> bool:
+        if req.State is None or not req.State.Datacenter:
+            raise StateError("Missing federation state datacenter")
+        if req.Op not in (FEDERATION_STATE_UPSERT, FEDERATION_STATE_DELETE):
+            raise StateError(f"Invalid federation state operation: {req.Op}")
+        metrics.incr_counter(f"consul.fsm.federation_state.{req.State.Datacenter}",
+                             labels={"op": req.Op})
+        with self.store.write(index) as tx:
+            if req.Op == FEDERATION_STATE_UPSERT:
+                self.store.federation_state_set(tx, req.State)
+            else:
+                self.store.federation_state_delete(tx, req.State.Datacenter)
+        return True
 
     def _prepared_query(self, index: int, req: PreparedQueryRequest) -> None:
         if req.Query is None:

@@ -64,7 +64,7 @@ GLOBAL_WRITES = frozenset({"ConfigEntry.Apply", "ConfigEntry.Delete", "Intention
                            "ConnectCA.ConfigurationSet", "ACL.PolicySet", "ACL.PolicyDelete",
                            "ACL.RoleSet", "ACL.RoleDelete", "ACL.AuthMethodSet",
                            "ACL.AuthMethodDelete", "ACL.BindingRuleSet",
-                           "ACL.BindingRuleDelete"})
+                           "ACL.BindingRuleDelete", "FederationState.Apply"})
 
 
 def global_write(method: str, request: Any) -> bool:
@@ -130,10 +130,15 @@ def is_read(request: Any) -> bool:
 
 
 def request_datacenter(request: Any) -> str:
-    """The datacenter a request names ("" for none); endpoints typed ``Any`` get a dict."""
+    """The datacenter a request names ("" for none); endpoints typed ``Any`` get a dict.
+    A request with a ``TargetDatacenter`` (FederationState.Get) is sent there instead:
+    its ``Datacenter`` names what it asks about, as in Consul."""
     if isinstance(request, dict):
         value = request.get("Datacenter")
         return value if isinstance(value, str) else ""
+    target = getattr(request, "TargetDatacenter", None)
+    if target is not None:
+        return target
     return getattr(request, "Datacenter", "") or ""
 
 

@@ -26,6 +26,8 @@ from proconsul.server.connect.ca_manager import CAManager
 from proconsul.server.connect.discovery_chain import validate_proposed
 from proconsul.server.endpoints import register_all
 from proconsul.server.endpoints.prepared_query import FailoverRoute
+from proconsul.server.federation.anti_entropy import FederationStateAntiEntropy
+from proconsul.server.federation.pruning import FederationStatePruner
 from proconsul.server.forward import (
     RPC_HOLD_TIMEOUT,
     Forwarder,
@@ -36,6 +38,7 @@ from proconsul.server.query_failover import WANFailoverRoute
 from proconsul.server.reconcile import MemberReconciler, MemberState
 from proconsul.server.replication.acl import ACLPolicies, ACLRoles, ACLTokens
 from proconsul.server.replication.config_entries import ConfigEntries
+from proconsul.server.replication.federation_states import FederationStates
 from proconsul.server.replication.progress import RaftProgress
 from proconsul.server.replication.replicator import ReplicatedType, Replicator
 from proconsul.server.session_timers import SessionTimers
@@ -152,7 +155,7 @@ class Server:
         self.replicators: list[Replicator] = []
         primary = config.primary_datacenter or config.datacenter
         if primary != config.datacenter:
-            kinds: list[ReplicatedType] = [ConfigEntries(self)]
+            kinds: list[ReplicatedType] = [ConfigEntries(self), FederationStates(self)]
             if config.acl_enabled:
                 kinds += [ACLPolicies(self), ACLRoles(self)]
                 if config.acl_token_replication:
@@ -162,6 +165,8 @@ class Server:
                                            config.replication_burst, progress)
                                 for kind in kinds]
             self.forwarder.global_write = self._global_write
+        self.federation_anti_entropy = FederationStateAntiEntropy(self)
+        self.federation_pruner = FederationStatePruner(self)
         self.endpoints: dict[str, Endpoint] = {}
         register_all(self)
         self._revoking: asyncio.Task | None = None
@@ -195,6 +200,7 @@ class Server:
     def wan_changed(self) -> None:
         """WAN membership changed: route by the new member list."""
         self.wan_router.update(self.wan_members())
+        self.federation_pruner.wan_changed(self.wan_router.datacenters())
 
     @property
     def wan_name(self) -> str:
@@ -348,6 +354,9 @@ class Server:
         steps down).  A follower is removed by the leader once gossip shows it
         left (see :class:`MemberReconciler`); :meth:`wait_removed` waits for that.
         """
+        # Nothing more of this datacenter's gateways goes to the primary: once the
+        # primary prunes a departed datacenter, a leaving leader must not write it back.
+        await self.routines.stop("federation-state-anti-entropy")
         if not self.consensus.is_leader():
             return False
         if len(self.consensus.peers()) > 1:
@@ -404,6 +413,9 @@ class Server:
             self.routines.start("connect-ca", self.ca.run)
         for replicator in self.replicators:
             self.routines.start(f"replication-{replicator.kind.name}", replicator.run)
+        self.routines.start("federation-state-anti-entropy", self.federation_anti_entropy.run)
+        if self.is_primary:
+            self.routines.start("federation-state-pruning", self.federation_pruner.run)
 
     async def reassert_leadership(self) -> None:
         """Run the leader's routines again from the start on replaced state (after a

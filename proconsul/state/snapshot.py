@@ -20,6 +20,7 @@ from proconsul.structs.acl import ACLAuthMethod, ACLBindingRule, ACLPolicy, ACLR
 from proconsul.structs.catalog import HealthCheck, Node
 from proconsul.structs.connect import CAConfiguration, CAConsulProviderState, CARoot
 from proconsul.structs.coordinate import CoordinateEntry
+from proconsul.structs.federation_state import FederationState
 from proconsul.structs.kv import DirEntry
 from proconsul.structs.operator import AutopilotConfig
 from proconsul.structs.prepared_query import PreparedQuery
@@ -55,6 +56,7 @@ class RecordKind(IntEnum):
     ACL_AUTH_METHOD = 33
     ACL_BINDING_RULE = 34
     SYSTEM_METADATA = 50
+    FEDERATION_STATE = 51
 
 
 RECORD_TYPES: dict[RecordKind, type] = {
@@ -78,6 +80,7 @@ RECORD_TYPES: dict[RecordKind, type] = {
     RecordKind.ACL_AUTH_METHOD: ACLAuthMethod,
     RecordKind.ACL_BINDING_RULE: ACLBindingRule,
     RecordKind.SYSTEM_METADATA: SystemMetadataEntry,
+    RecordKind.FEDERATION_STATE: FederationState,
 }
 CA_RECORD_KINDS = frozenset({RecordKind.CA_ROOT, RecordKind.CA_CONFIG,
                              RecordKind.CA_PROVIDER_STATE})
@@ -110,6 +113,7 @@ class StateSnapshot:
             (RecordKind.PREPARED_QUERY, list(store.prepared_queries.rows())),
             *store.acl_snapshot_tables(),
             *store.system_metadata_snapshot_tables(),
+            *store.federation_state_snapshot_tables(),
         ]
 
     def write(self, sink: BinaryIO) -> None:

@@ -9,6 +9,7 @@ from proconsul.state.catalog import CatalogMixin
 from proconsul.state.config_entries import ConfigEntryMixin
 from proconsul.state.connect_ca import ConnectCAMixin
 from proconsul.state.coordinates import CoordinateMixin
+from proconsul.state.federation_states import FederationStateMixin
 from proconsul.state.kvs import KVMixin
 from proconsul.state.mesh_catalog import MeshCatalogMixin
 from proconsul.state.sessions import SessionMixin
@@ -25,7 +26,8 @@ from proconsul.structs.config_entries import load
 
 
 class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin,
-            ConnectCAMixin, MeshCatalogMixin, ACLMixin, SystemMetadataMixin):
+            ConnectCAMixin, MeshCatalogMixin, ACLMixin, SystemMetadataMixin,
+            FederationStateMixin):
     """Catalog, KV, sessions and transactions over indexed in-memory tables.
 
     Writes happen inside ``with store.write(index) as tx`` and are atomic;
@@ -49,6 +51,7 @@ class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, 
             RecordKind.COORDINATE: staged.coordinates,
             RecordKind.PREPARED_QUERY: staged.prepared_queries,
             RecordKind.SYSTEM_METADATA: staged.system_metadata,
+            RecordKind.FEDERATION_STATE: staged.federation_states,
         }
         rows: dict[RecordKind, list] = {kind: [] for kind in tables}  # loaded at the end
         for kind, row in read_records(source):

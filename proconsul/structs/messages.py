@@ -23,6 +23,7 @@ from proconsul.structs.catalog import DeregisterRequest, RegisterRequest
 from proconsul.structs.config_entry_rpc import ConfigEntryRequest
 from proconsul.structs.connect import CARequest
 from proconsul.structs.coordinate import CoordinateBatchRequest
+from proconsul.structs.federation_state import FederationStateRequest
 from proconsul.structs.kv import KVSRequest, TombstoneRequest
 from proconsul.structs.operator import AutopilotSetConfigRequest
 from proconsul.structs.prepared_query import PreparedQueryRequest
@@ -59,6 +60,7 @@ class MessageType(IntEnum):
     ACL_AUTH_METHOD_SET = 27
     ACL_AUTH_METHOD_DELETE = 28
     SYSTEM_METADATA = 31
+    FEDERATION_STATE = 30
 
 
 REQUEST_TYPES: dict[MessageType, type] = {
@@ -85,6 +87,7 @@ REQUEST_TYPES: dict[MessageType, type] = {
     MessageType.ACL_AUTH_METHOD_SET: ACLAuthMethodBatchSetRequest,
     MessageType.ACL_AUTH_METHOD_DELETE: ACLAuthMethodBatchDeleteRequest,
     MessageType.SYSTEM_METADATA: SystemMetadataRequest,
+    MessageType.FEDERATION_STATE: FederationStateRequest,
 }
 
 _encoder = msgspec.msgpack.Encoder()

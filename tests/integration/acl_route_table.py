@@ -31,6 +31,7 @@ JWT_CONFIG = {"JWTValidationPubKeys": [
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()]}
 MESH_NODE = "acl-rt-mesh"  # holds a proxy of SERVICE and an ingress gateway fronting it
 PROXY, GATEWAY = "acl-rt-proxy", "acl-rt-igw"
+MESH_GW = "acl-rt-mgw"
 # the TTL checks start critical: the query ignores them to find the instance
 QUERY = {"Name": "acl-rt-q", "Service": {"Service": SERVICE, "IgnoreCheckIDs": [
     TTL_CHECK["CheckID"], NODE_CHECK["CheckID"]]}}
@@ -439,6 +440,18 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/v1/internal/ui/service-topology/{service}"): Route(
         f"/v1/internal/ui/service-topology/{SERVICE}?kind=", SVC_R,
         _r("service", "acl-rt-sv", "read")),
+    ("GET", "/v1/internal/federation-states"): Route(
+        "/v1/internal/federation-states", OP_R, SVC_NODE_R, marker='"Datacenter":"dc1"'),
+    ("GET", "/v1/internal/federation-state/{dc}"): Route(
+        "/v1/internal/federation-state/dc1", OP_R, SVC_NODE_R, marker='"Datacenter":"dc1"'),
+    # the primary's anti-entropy puts the seeded gateway into dc1's state
+    ("GET", "/v1/internal/federation-states/mesh-gateways"): Route(
+        "/v1/internal/federation-states/mesh-gateways?index=1",
+        _r("service", MESH_GW, "read") + MESH_NODE_R, _r("service", "acl-rt-mg", "read")
+        + MESH_NODE_R, "filtered", f'"Service":"{MESH_GW}"',
+        seeds=(("PUT", "/v1/catalog/register",
+                {"Node": MESH_NODE, "Address": "10.1.2.9",
+                 "Service": {"Kind": "mesh-gateway", "Service": MESH_GW, "Port": 8444}}, ""),)),
     # any token may ask what it may do
     ("POST", "/v1/internal/acl/authorize"): Route(
         "/v1/internal/acl/authorize", body=[{"Resource": "key", "Segment": "x", "Access": "read"}]),

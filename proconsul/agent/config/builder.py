@@ -13,6 +13,7 @@ from proconsul.agent.config.support import unsafe, unsupported
 from proconsul.agent.config.tls import grpc_settings, https_settings, rpc_settings
 from proconsul.agent.config.ui import ui_problems
 from proconsul.agent.config.validate import ConfigError
+from proconsul.agent.config.wanfed import wanfed_settings
 from proconsul.lib.duration import format_duration, parse_duration
 from proconsul.structs.config_entries import ConfigEntryError
 from proconsul.structs.config_entries import decode as decode_entry
@@ -102,6 +103,7 @@ def build(tree: dict[str, Any], dev: bool = False,
     problems += unsafe(tree)
     problems += ui_problems(tree)
     acl = acl_settings(tree, problems)
+    wanfed = wanfed_settings(tree, server, problems)
     client_addrs = tree.get("client_addr") or "127.0.0.1"  # HTTP(S) listens on each
     client_addr = client_addrs.split()[0]
     addresses = tree.get("addresses", {})
@@ -131,7 +133,7 @@ def build(tree: dict[str, Any], dev: bool = False,
         advertise_addr=tree.get("advertise_addr", ""),
         http_port=ports.get("http", 8500), server_port=ports.get("server", 8300),
         https_port=https_port, https_addr=addresses.get("https") or client_addrs,
-        https_tls=https_tls, rpc_tls=rpc_tls,
+        https_tls=https_tls, rpc_tls=rpc_tls, wanfed=wanfed,
         https_handshake_timeout=_seconds(tree.get("limits", {}), "https_handshake_timeout", 5.0),
         serf_lan_port=ports.get("serf_lan", 8301), serf_wan_port=ports.get("serf_wan", 8302),
         server=server, bootstrap=bootstrap, bootstrap_expect=expect,

@@ -74,6 +74,14 @@ class ACLTokens(msgspec.Struct, kw_only=True):
     dns: str = ""
 
 
+class WANFedConfig(msgspec.Struct):
+    """WAN federation through mesh gateways (see wanfed.py)."""
+
+    enabled: bool = False
+    primary_gateways: list[str] = []
+    primary_gateways_interval: float = 30.0  # seconds between resolution tries
+
+
 class ACLConfig(msgspec.Struct, kw_only=True):
     """``acl {}`` with Consul's defaults; TTLs in seconds."""
 
@@ -180,6 +188,7 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     ca_provider: str = "consul"
     ca_config: dict[str, Any] = msgspec.field(default_factory=dict)  # CamelCase keys
     acl: ACLConfig = msgspec.field(default_factory=ACLConfig)
+    wanfed: WANFedConfig = msgspec.field(default_factory=WANFedConfig)
 
     @property
     def source_host(self) -> str | None:

@@ -26,6 +26,7 @@ from proconsul.agent.http import (
     debug_hooks,
     debug_pprof,
     event,
+    federation_states,
     health,
     intentions,
     keyring,
@@ -93,7 +94,7 @@ def api_router() -> web.Router:
     for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor,
                    catalog, connect_ca, coordinate, event, health, keyring, kv, members, operator,
                    session, status, txn, config, intentions, prepared_query, acl,
-                   acl_authorize, snapshot, ui):
+                   acl_authorize, snapshot, ui, federation_states):
         module.add_routes(router)
     return router
 

@@ -17,6 +17,7 @@ def _services() -> tuple[type, ...]:
     from proconsul.server.endpoints.connect_ca import ConnectCA
     from proconsul.server.endpoints.coordinate import CoordinateEndpoint
     from proconsul.server.endpoints.federation import Federation
+    from proconsul.server.endpoints.federation_state import FederationStateEndpoint
     from proconsul.server.endpoints.health import Health
     from proconsul.server.endpoints.intention import IntentionEndpoint
     from proconsul.server.endpoints.internal import Internal
@@ -29,7 +30,7 @@ def _services() -> tuple[type, ...]:
 
     return (Catalog, ConnectCA, CoordinateEndpoint, Health, KVS, Operator, SessionEndpoint, Status,
             Txn, ConfigEntryEndpoint, DiscoveryChainEndpoint, IntentionEndpoint,
-            PreparedQueryEndpoint, Internal, Federation, ACLEndpoint)
+            PreparedQueryEndpoint, Internal, Federation, ACLEndpoint, FederationStateEndpoint)
 
 
 def register_all(server: Server) -> None:
