@@ -6,9 +6,10 @@ parsing, the RPC forwarder and the endpoint wrappers: the key goes straight to
 the state store, or the write straight to :meth:`Server.raft_apply`, and the
 reply's head is formatted in one step. The replies, the raft log entry and the
 metrics recorded are the same as the general handlers' (tests compare them byte
-for byte). Anything else -- another query argument, a non-ASCII key, a token in a header, a follower asked for a default read, a token
-the ACLs refuse, a write this server cannot propose -- returns None before any
-effect, and the general path answers it.
+for byte). Anything else -- another query argument, a non-ASCII key, an
+Authorization header, a follower asked for a default read, a token the ACLs
+refuse, a write this server cannot propose -- returns None before any effect,
+and the general path answers it.
 """
 
 from __future__ import annotations
@@ -58,16 +59,18 @@ class KVFastPath:
         self._get_keys = agent_metrics.request_keys("GET", ROUTE)
         self._put_keys = agent_metrics.request_keys("PUT", ROUTE)
 
-    def _key(self, request: web.Request) -> str | None:
-        """The key of a plain request: ASCII, not empty, no token outside the agent's."""
+    def _key(self, request: web.Request) -> tuple[str, str] | None:
+        """The key of a plain request (ASCII, not empty) and its token: the
+        X-Consul-Token header's, else the agent's default (an Authorization header
+        takes the general path)."""
         key = request.path[PREFIX_LEN:]
         headers = request.headers
         if (not key or not key.isascii() or self._server is None
-                or dict.get(headers, "x-consul-token") is not None
                 or dict.get(headers, "authorization") is not None
                 or self._log.isEnabledFor(logging.DEBUG)):
             return None
-        return key
+        secret = dict.get(headers, "x-consul-token")
+        return key, self._agent.tokens.default if secret is None else secret
 
     def get(self, request: web.Request) -> EncodedResponse | None:
         """``GET /v1/kv/<key>`` or ``...?stale``, read from this server's store."""
@@ -75,10 +78,11 @@ class KVFastPath:
         stale = query == "stale"
         if query and not stale:
             return None
-        key = self._key(request)
+        plain = self._key(request)
         server = self._server
-        if key is None or server is None:
+        if plain is None or server is None:
             return None
+        key, secret = plain
         consensus = server.consensus
         leader = consensus.is_leader()
         if not (leader or stale):
@@ -86,7 +90,7 @@ class KVFastPath:
         start = metrics.timer()
         if self._acl:
             try:
-                server.authz.resolve(self._agent.tokens.default).require("key_read", key)
+                server.authz.resolve(secret).require("key_read", key)
             except ConsulError:
                 return None  # the general path says why
         metrics.incr_counter("consul.rpc.query")
@@ -114,12 +118,12 @@ class KVFastPath:
         body = request._body
         if request.query_string or len(body) > KV_MAX_VALUE_SIZE:
             return None
-        key = self._key(request)
+        plain = self._key(request)
         server = self._server
-        if key is None or server is None or not server.consensus.is_leader():
+        if plain is None or server is None or not server.consensus.is_leader():
             return None
+        key, secret = plain
         start = metrics.timer()
-        secret = self._agent.tokens.default
         if self._acl:
             try:
                 server.authz.resolve(secret).require("key_write", key)
