@@ -39,7 +39,9 @@ def cluster(tmp_path_factory):
         agents.append(acl_client)
         root_header = {"X-Consul-Token": ROOT}
         for agent in (open_client, acl_client):
-            wait_until(lambda a=agent: a.get("/v1/status/leader").json(), what="a leader")
+            # a client answers 500 "No known Consul servers" until its retry-join lands
+            wait_until(lambda a=agent: (reply := a.get("/v1/status/leader")).status == 200
+                       and reply.json(), what="a leader")
         port = server.get("/v1/agent/self", headers=root_header).json()["DebugConfig"][
             "ServerPort"]
         writer = make_token(server.host, port, ROOT, "web-write",
