@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from proconsul.agent import telemetry
 from proconsul.agent.agent import LOG_LEVELS, Agent
@@ -217,12 +218,26 @@ def _announce(text: str, as_json: bool) -> None:
         print(f"==> {text}", flush=True)
 
 
+def _exit_at_once(err: ConsulError) -> NoReturn:
+    """A start that failed half-way: say why and exit 1 now. Parts already running (the
+    server's leader routines, gossip, listeners) are not unwound one by one; waiting for
+    them at loop or interpreter shutdown could hang, and nothing they hold needs more
+    than a kill -9 leaves behind (every acknowledged write is already on disk)."""
+    print(f"==> {err}", file=sys.stderr, flush=True)
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(1)
+
+
 async def _serve(config) -> int:
     agent = Agent(config)
     as_json = bool(config.tree.get("log_json"))
     if not as_json:
         print("\n".join(summary_lines(agent.config)), flush=True)
-    await agent.start()
+    try:
+        await agent.start()
+    except ConsulError as err:
+        _exit_at_once(err)
     _tune_gc()
     loop = asyncio.get_running_loop()
     leave_on: set[signal.Signals] = set()
