@@ -226,7 +226,10 @@ async def test_each_node_logs_each_new_leader_once(tmp_path: Path, caplog) -> No
     await cluster.start_all()
     try:
         old = await asyncio.wait_for(cluster.leader(), 5)
-        await old.apply(b"a", timeout=5)  # every follower has heard from the leader
+        await old.apply(b"a", timeout=5)
+        # A quorum has "a" once apply returns; a server that has applied it has heard
+        # from the leader (and logged it in that batch or before): wait for all three.
+        await _wait_items(cluster, [b"a"])
         elected = [r.getMessage() for r in caplog.records
                    if r.getMessage().startswith("New leader elected")]
         assert elected == [f"New leader elected: payload={old.id}"] * 3
@@ -236,6 +239,7 @@ async def test_each_node_logs_each_new_leader_once(tmp_path: Path, caplog) -> No
             await asyncio.wait_for(old.verify_leader(), 5)
         new = await asyncio.wait_for(cluster.leader(), 5)
         await new.apply(b"b", timeout=5)
+        await _wait_items(cluster, [b"a", b"b"], skip=old.id)
         elected = [r.getMessage() for r in caplog.records
                    if r.getMessage().startswith("New leader elected")]
         assert elected == [f"New leader elected: payload={new.id}"] * 2
@@ -243,12 +247,14 @@ async def test_each_node_logs_each_new_leader_once(tmp_path: Path, caplog) -> No
         await cluster.stop()
 
 
-async def _wait_items(cluster: Cluster, expected: list[bytes]) -> None:
+async def _wait_items(cluster: Cluster, expected: list[bytes], skip: str = "") -> None:
+    """Wait until every server's state machine (but ``skip``'s) holds ``expected``."""
     async def one(fsm: ListFsm) -> None:
         while fsm.items != expected:
             fsm.changed.clear()
             await fsm.changed.wait()
-    await asyncio.wait_for(asyncio.gather(*(one(f) for f in cluster.fsms.values())), 10)
+    fsms = [f for server_id, f in cluster.fsms.items() if server_id != skip]
+    await asyncio.wait_for(asyncio.gather(*(one(f) for f in fsms)), 10)
 
 
 async def test_user_restore_replaces_the_state_everywhere_at_a_new_index(tmp_path: Path) -> None:
