@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -118,8 +119,23 @@ def test_policy_and_token_lifecycle(agent, unique: str, tmp_path: Path):
 def test_errors_print_consul_texts_and_exit_1(agent, unique: str):
     cases = [
         (("policy", "create", "-rules", RULES), "Missing require '-name' flag\n"),
-        (("policy", "read", "-name", unique),
+        (("policy", "read", "-name", unique), f"Error policy not found: {unique}\n"),
+        (("policy", "delete", "-name", unique),
          f"Error determining policy ID: No such policy with name {unique}\n"),
+        (("role", "read", "-name", unique), f'Role not found with name "{unique}"\n'),
+        (("role", "delete", "-name", unique),
+         f"Error determining role ID: No such role with name {unique}\n"),
+        (("role", "delete"), "Must specify the -id or -name parameters\n"),
+        (("role", "read", "-id", "ffff"),
+         "Error determining role ID: No such role ID with prefix: ffff\n"),
+        (("auth-method", "read", "-name", unique),
+         f'Auth method not found with name "{unique}"\n'),
+        (("binding-rule", "read"), "Must specify the -id parameter.\n"),
+        (("binding-rule", "delete"), "Must specify the -id parameter\n"),
+        (("binding-rule", "read", "-id", "ffff"), "Error determining binding rule ID: no "
+         "such rule ID with prefix: ffff: ACL not found\n"),
+        (("token", "read", "-self", "-expanded"), "Cannot use both -expanded and -self. "
+         "Instead, use -expanded and -accessor-id=<accessor id>.\n"),
         (("policy", "read"), "Must specify either the -id or -name parameters\n"),
         (("token", "read"), "Must specify the -accessor-id parameter\n"),
         (("token", "update", "-description", "x"),
@@ -188,6 +204,53 @@ def test_token_flags_files_and_environment(agent, tmp_path: Path):
     assert allowed.returncode == 0 and "global-management:\n" in out(allowed)
 
 
+def test_list_entries_and_expanded_read_keep_consul_shapes(agent, unique: str):
+    """Golden shapes: Consul's list entries (no Legacy line, -meta adds the hash and
+    indices) and -expanded's sections with the identities' synthetic policies."""
+    policy = json.loads(out(acl(agent, "policy", "create", "-name", unique, "-rules", RULES,
+                                "-format", "json")))
+    role = json.loads(out(acl(agent, "role", "create", "-name", unique, "-policy-id",
+                              policy["ID"][:8], "-node-identity", "n1:dc1", "-format",
+                              "json")))
+    token = json.loads(out(acl(agent, "token", "create", "-description", unique,
+                               "-role-name", unique, "-service-identity", "web",
+                               "-templated-policy", "builtin/dns", "-format", "json")))
+    entries = out(acl(agent, "token", "list")).split("\n\n")  # a blank line between tokens
+    mine = next(e for e in entries if e.startswith(f"AccessorID:       {token['AccessorID']}"))
+    assert mine.splitlines()[2:4] == [f"Description:      {unique}", "Local:            false"]
+    assert "Legacy" not in mine and "Hash:" not in mine
+    assert mine.endswith(f"Roles:\n   {role['ID']} - {unique}\nService Identities:\n"
+                         "   web (Datacenters: all)\nTemplated Policies:\n   builtin/dns\n"
+                         "      Datacenters: all")
+    with_meta = out(acl(agent, "token", "list", "-meta"))
+    assert f"\nHash:             {bytes(base64.b64decode(token['Hash'])).hex()}\n" in with_meta
+    assert f"{unique}:\n   ID:           {role['ID']}\n   Description:  \n   Policies:\n" \
+           f"      {policy['ID']} - {unique}\n   Node Identities:\n" \
+           "      n1 (Datacenter: dc1)\n" in out(acl(agent, "role", "list"))
+
+    expanded = out(acl(agent, "token", "read", "-accessor-id", token["AccessorID"][:10],
+                       "-expanded"))
+    body = expanded[expanded.index("Service Identities:"):]
+    rules = RULES.rstrip("\n").replace("\n", "\n\t\t\t\t\t")
+    assert body.startswith(
+        "Service Identities:\n\tName: web (Datacenters: all)\n\t\tDescription: synthetic "
+        "policy generated from templated policy: builtin/service\n\t\tRules:\n\t\t\t"
+        'service "web" {\n')
+    assert "\nTemplated Policies:\n\tbuiltin/dns\n\t\tDatacenters: all\n\t\tDescription: " \
+           "synthetic policy generated from templated policy: builtin/dns\n" in body
+    assert f"\nRoles:\n\tRole Name: {unique}\n\t\tID: {role['ID']}\n\t\tDescription: \n" \
+           f"\t\tPolicies:\n\t\t\tPolicy Name: {unique}\n\t\t\t\tID: {policy['ID']}\n" \
+           f"\t\t\t\tDescription: \n\t\t\t\tRules:\n\t\t\t\t\t{rules}" in body
+    assert "\t\tNode Identities:\n\t\t\tName: n1 (Datacenter: dc1)\n\t\t\t\tDescription: " \
+           "synthetic policy generated from templated policy: builtin/node\n" in body
+    assert body.index("Templated Policies:") < body.index("\nRoles:") < \
+        body.index("=== End of Authorizer Layer 0: Token ===\n")
+    assert expanded.endswith("(refer to down_policy option in agent configuration)\n\n\n")
+    for kind, flag, ident in (("token", "-accessor-id", token["AccessorID"]),
+                              ("role", "-id", role["ID"]), ("policy", "-id", policy["ID"])):
+        assert acl(agent, kind, "delete", flag, ident).returncode == 0
+
+
 def test_set_agent_token(agent):
     result = acl(agent, "set-agent-token", "agent", "root")
     assert (result.returncode, out(result)) == (0, 'ACL token "agent" set successfully\n')
@@ -241,7 +304,7 @@ def test_roles_auth_methods_binding_rules_templates(agent, unique: str, tmp_path
     assert out(acl(agent, "binding-rule", "delete", "-id", rule_id[:8])) == \
         f'Binding rule "{rule_id}" deleted successfully\n'
     assert out(acl(agent, "auth-method", "delete", "-name", unique)) == \
-        f'Auth-method "{unique}" deleted successfully\n'
+        f'Auth method "{unique}" deleted successfully\n'
 
     ca = write_test_pki(tmp_path, "localhost") / "ca.pem"
     k8s = acl(agent, "auth-method", "create", "-type", "kubernetes", "-name", f"{unique}-k8s",

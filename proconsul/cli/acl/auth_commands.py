@@ -8,24 +8,23 @@ import os
 
 from proconsul.api import APIError, ClientError
 from proconsul.api.session import parse_duration
+from proconsul.cli.acl import objects
 from proconsul.cli.acl.common import (
     Failure,
     acl_client,
     acl_command,
     dump,
     format_auth_method,
-    format_auth_method_entry,
     format_binding_rule,
     format_policy,
     load_data,
     show,
-    show_list,
 )
+from proconsul.cli.acl.objects import AUTH_METHOD, BINDING_RULE
 from proconsul.cli.command import Context, parse_map
 from proconsul.cli.flags import FlagSet
 
-META = ("Indicates that {0} metadata such as the raft indices should be shown for each "
-        "entry")
+RAFT = "the raft indices"
 
 # -kubernetes-* shorthands and the Config keys they fill (Consul's kubernetes validator)
 KUBERNETES = {"kubernetes-host": "Host", "kubernetes-ca-cert": "CACert",
@@ -33,7 +32,7 @@ KUBERNETES = {"kubernetes-host": "Host", "kubernetes-ca-cert": "CACert",
 
 
 def _method_fields(fs: FlagSet) -> None:
-    fs.boolean("meta", False, META.format("auth method"))
+    objects.meta_flag(fs, AUTH_METHOD, RAFT)
     fs.string("display-name", "", "An optional name to use instead of the name when "
               "displaying this auth method in a UI.")
     fs.string("description", "", "A description of the auth method.")
@@ -134,14 +133,7 @@ Usage: proconsul acl auth-method create -name NAME -type TYPE [options]
 def _method(ctx: Context) -> dict:
     if not ctx["name"]:
         raise Failure("Must specify the -name parameter")
-    try:
-        return acl_client(ctx).auth_method_read(ctx["name"], ctx.query_options())[0]
-    except APIError as err:
-        if err.status == 404:
-            raise Failure(f'Auth method not found with name "{ctx["name"]}"') from None
-        raise Failure(f'Error reading auth method "{ctx["name"]}": {err}') from None
-    except ClientError as err:
-        raise Failure(f'Error reading auth method "{ctx["name"]}": {err}') from None
+    return objects.read(ctx, AUTH_METHOD, ctx["name"], by="name")
 
 
 def auth_method_read(ctx: Context) -> int:
@@ -158,7 +150,7 @@ Usage: proconsul acl auth-method read -name NAME [options]
 
     $ proconsul acl auth-method read -name my-auth-method
 """, "Read an ACL auth method", auth_method_read,
-    lambda fs: (fs.boolean("meta", False, META.format("auth method")),
+    lambda fs: (objects.meta_flag(fs, AUTH_METHOD, RAFT),
                 fs.string("name", "", "The name of the auth method to read.")))
 
 
@@ -201,12 +193,7 @@ Usage: proconsul acl auth-method update -name NAME [options]
 def auth_method_delete(ctx: Context) -> int:
     if not ctx["name"]:
         raise Failure("Must specify the -name parameter")
-    try:
-        acl_client(ctx).auth_method_delete(ctx["name"])
-    except ClientError as err:
-        raise Failure(f'Error deleting auth method "{ctx["name"]}": {err}') from None
-    ctx.info(f'Auth-method "{ctx["name"]}" deleted successfully')
-    return 0
+    return objects.delete(ctx, AUTH_METHOD, ctx["name"])
 
 
 AUTH_METHOD_DELETE = acl_command("""
@@ -223,11 +210,8 @@ Usage: proconsul acl auth-method delete -name NAME [options]
 
 
 def auth_method_list(ctx: Context) -> int:
-    try:
-        methods, _ = acl_client(ctx).auth_method_list(ctx.query_options())
-    except ClientError as err:
-        raise Failure(f"Failed to retrieve the auth method list: {err}") from None
-    return show_list(ctx, methods, lambda m: format_auth_method_entry(m, ctx["meta"]))
+    return objects.list_all(ctx, AUTH_METHOD,
+                            lambda m: format_auth_method(m, ctx["meta"], listing=True))
 
 
 AUTH_METHOD_LIST = acl_command("""
@@ -237,13 +221,13 @@ Usage: proconsul acl auth-method list [options]
 
     $ proconsul acl auth-method list
 """, "List ACL auth methods", auth_method_list,
-    lambda fs: fs.boolean("meta", False, META.format("auth method")))
+    lambda fs: objects.meta_flag(fs, AUTH_METHOD, RAFT))
 
 
 # ---- binding rules ----------------------------------------------------------------------
 
 def _rule_fields(fs: FlagSet) -> None:
-    fs.boolean("meta", False, META.format("binding rule"))
+    objects.meta_flag(fs, BINDING_RULE, RAFT)
     fs.string("description", "", "A description of the binding rule.")
     fs.string("selector", "", "Selector is an expression that matches against verified "
               "identity attributes returned from the auth method during login.")
@@ -297,43 +281,19 @@ Usage: proconsul acl binding-rule create [options]
                                             "required.")))
 
 
-def _rule_id(ctx: Context) -> str:
+def _rule_id(ctx: Context, missing: str = "Must specify the -id parameter") -> str:
     if not ctx["id"]:
-        raise Failure("Must specify the -id parameter")
-    if len(ctx["id"]) == 36:
-        return ctx["id"]
-    try:
-        rules = acl_client(ctx).binding_rule_list()[0]
-    except ClientError as err:
-        raise Failure(f"Error determining binding rule ID: {err}") from None
-    found = [r["ID"] for r in rules if r["ID"].startswith(ctx["id"])]
-    if len(found) != 1:
-        problem = ("Partial binding rule ID is not unique" if found
-                   else f"No such binding rule ID with prefix: {ctx['id']}")
-        raise Failure(f"Error determining binding rule ID: {problem}")
-    return found[0]
-
-
-def _rule(ctx: Context, rid: str) -> dict:
-    try:
-        return acl_client(ctx).binding_rule_read(rid, ctx.query_options())[0]
-    except APIError as err:
-        if err.status == 404:
-            raise Failure(f'Binding rule not found with ID "{rid}"') from None
-        raise Failure(f'Error reading binding rule "{rid}": {err}') from None
-    except ClientError as err:
-        raise Failure(f'Error reading binding rule "{rid}": {err}') from None
+        raise Failure(missing)
+    return objects.resolve(ctx, BINDING_RULE, ctx["id"])
 
 
 def binding_rule_read(ctx: Context) -> int:
-    rule = _rule(ctx, _rule_id(ctx))
+    rule = objects.read(ctx, BINDING_RULE, _rule_id(ctx, "Must specify the -id parameter."))
     return show(ctx, rule, lambda: format_binding_rule(rule, ctx["meta"]))
 
 
-def _id_flag(what: str):
-    return lambda fs: fs.string("id", "", f"The ID of the binding rule to {what}. It may be "
-                                "specified as a unique ID prefix but will error if the "
-                                "prefix matches multiple binding rule IDs")
+def _id_flag(verb: str):
+    return lambda fs: objects.id_flag(fs, BINDING_RULE, verb)
 
 
 BINDING_RULE_READ = acl_command("""
@@ -345,14 +305,12 @@ Usage: proconsul acl binding-rule read -id ID [options]
 
     $ proconsul acl binding-rule read -id fdabbcb5-9de5-4b1a-961f-77214ae88cba
 """, "Read an ACL binding rule", binding_rule_read,
-    lambda fs: (fs.boolean("meta", False, META.format("binding rule")), _id_flag("read")(fs)))
+    lambda fs: (objects.meta_flag(fs, BINDING_RULE, RAFT), _id_flag("read")(fs)))
 
 
 def binding_rule_update(ctx: Context) -> int:
-    if not ctx["id"]:
-        raise Failure("Cannot update a binding rule without specifying the -id parameter")
-    rid = _rule_id(ctx)
-    rule = _rule(ctx, rid)
+    rid = _rule_id(ctx, "Cannot update a binding rule without specifying the -id parameter")
+    rule = objects.read(ctx, BINDING_RULE, rid)
     if ctx["no-merge"]:
         if not ctx["bind-name"]:
             raise Failure("Missing required '-bind-name' flag")
@@ -383,13 +341,7 @@ Usage: proconsul acl binding-rule update -id ID [options]
 
 
 def binding_rule_delete(ctx: Context) -> int:
-    rid = _rule_id(ctx)
-    try:
-        acl_client(ctx).binding_rule_delete(rid)
-    except ClientError as err:
-        raise Failure(f'Error deleting binding rule "{rid}": {err}') from None
-    ctx.info(f'Binding rule "{rid}" deleted successfully')
-    return 0
+    return objects.delete(ctx, BINDING_RULE, _rule_id(ctx))
 
 
 BINDING_RULE_DELETE = acl_command("""
@@ -402,12 +354,9 @@ Usage: proconsul acl binding-rule delete -id ID [options]
 
 
 def binding_rule_list(ctx: Context) -> int:
-    try:
-        rules, _ = acl_client(ctx).binding_rule_list(ctx.query_options(),
-                                                     auth_method=ctx["method"])
-    except ClientError as err:
-        raise Failure(f"Failed to retrieve the binding rule list: {err}") from None
-    return show_list(ctx, rules, lambda r: format_binding_rule(r, ctx["meta"], listing=True))
+    return objects.list_all(ctx, BINDING_RULE,
+                            lambda r: format_binding_rule(r, ctx["meta"], listing=True),
+                            auth_method=ctx["method"])
 
 
 BINDING_RULE_LIST = acl_command("""
@@ -417,7 +366,7 @@ Usage: proconsul acl binding-rule list [options]
 
     $ proconsul acl binding-rule list -method="my-method"
 """, "List ACL binding rules", binding_rule_list,
-    lambda fs: (fs.boolean("meta", False, META.format("binding rule")),
+    lambda fs: (objects.meta_flag(fs, BINDING_RULE, RAFT),
                 fs.string("method", "", "Only show rules linked to the auth method with the "
                           "given name.")))
 
