@@ -70,6 +70,8 @@ def service_identities(items: list[str]) -> list[Obj]:
     """``NAME`` or ``NAME:DC1,DC2`` as ACLServiceIdentity objects."""
     out = []
     for item in items:
+        if item.count(":") > 1:
+            raise Failure(f'Malformed -service-identity argument: "{item}"')
         name, _, dcs = item.partition(":")
         if not name:
             raise Failure(f'Service identity "{item}" must specify a name')

@@ -44,6 +44,8 @@ def test_identity_flags():
                       (":dc1", service_identities)):
         with pytest.raises(Failure):
             call([bad])
+    with pytest.raises(Failure, match='Malformed -service-identity argument: "a:b:c"'):
+        service_identities(["a:b:c"])
     with pytest.raises(Failure, match='Malformed -var argument: "name"'):
         templated_policies(["builtin/service"], ["name"])
 
