@@ -146,6 +146,10 @@ def test_errors_print_consul_texts_and_exit_1(agent, unique: str):
         (("token", "create", "-policy-name", unique),
          "Failed to create new token: Unexpected response code: 400 (No such ACL policy "
          f'with name "{unique}")\n'),
+        (("token", "create", "-policy-id", "ffff"),
+         "Error resolving policy ID ffff: No such policy ID with prefix: ffff\n"),
+        (("role", "update", "-id", "ffff"),
+         "Error determining role ID: No such role ID with prefix: ffff\n"),
         (("token", "read", "-accessor-id", "ffff"),
          "Error determining token ID: No such token ID with prefix: ffff\n"),
         (("policy", "list", "-format", "yaml"), "Unknown format: yaml\n"),

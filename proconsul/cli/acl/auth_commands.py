@@ -100,11 +100,7 @@ def auth_method_create(ctx: Context) -> int:
                 raise Failure(f"Missing required '-{flag}' flag")
     method = {"Type": ctx["type"], "Name": ctx["name"]}
     _apply_fields(ctx, method, merge=False)
-    try:
-        created, _ = acl_client(ctx).auth_method_create(method)
-    except ClientError as err:
-        raise Failure(f"Failed to create new auth method: {err}") from None
-    return show(ctx, created, lambda: format_auth_method(created, ctx["meta"]))
+    return objects.save(ctx, AUTH_METHOD, method, "Failed to create new auth method", new=True)
 
 
 AUTH_METHOD_CREATE = acl_command("""
@@ -161,11 +157,8 @@ def auth_method_update(ctx: Context) -> int:
     if ctx["no-merge"]:
         method = {"Name": method["Name"], "Type": method["Type"]}
     _apply_fields(ctx, method, merge=not ctx["no-merge"])
-    try:
-        updated, _ = acl_client(ctx).auth_method_update(method)
-    except ClientError as err:
-        raise Failure(f'Error updating auth method "{ctx["name"]}": {err}') from None
-    return show(ctx, updated, lambda: format_auth_method(updated, ctx["meta"]))
+    return objects.save(ctx, AUTH_METHOD, method, f'Error updating auth method "{ctx["name"]}"',
+                        new=False)
 
 
 AUTH_METHOD_UPDATE = acl_command("""
@@ -258,11 +251,7 @@ def binding_rule_create(ctx: Context) -> int:
         raise Failure("Missing required '-bind-name' flag")
     rule = {"AuthMethod": ctx["method"]}
     _apply_rule(ctx, rule, merge=False)
-    try:
-        created, _ = acl_client(ctx).binding_rule_create(rule)
-    except ClientError as err:
-        raise Failure(f"Failed to create new binding rule: {err}") from None
-    return show(ctx, created, lambda: format_binding_rule(created, ctx["meta"]))
+    return objects.save(ctx, BINDING_RULE, rule, "Failed to create new binding rule", new=True)
 
 
 BINDING_RULE_CREATE = acl_command("""
@@ -316,11 +305,8 @@ def binding_rule_update(ctx: Context) -> int:
             raise Failure("Missing required '-bind-name' flag")
         rule = {"ID": rid, "AuthMethod": rule["AuthMethod"]}
     _apply_rule(ctx, rule, merge=not ctx["no-merge"])
-    try:
-        updated, _ = acl_client(ctx).binding_rule_update(rule)
-    except ClientError as err:
-        raise Failure(f'Error updating binding rule "{rid}": {err}') from None
-    return show(ctx, updated, lambda: format_binding_rule(updated, ctx["meta"]))
+    return objects.save(ctx, BINDING_RULE, rule, f'Error updating binding rule "{rid}"',
+                        new=False)
 
 
 BINDING_RULE_UPDATE = acl_command("""

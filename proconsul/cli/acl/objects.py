@@ -19,6 +19,12 @@ from proconsul.cli.acl.common import (
     Failure,
     Obj,
     acl_client,
+    format_auth_method,
+    format_binding_rule,
+    format_policy,
+    format_role,
+    format_token,
+    show,
     show_list,
 )
 from proconsul.cli.command import Context
@@ -34,6 +40,9 @@ class Kind:
     list: Callable[..., tuple[list[Obj], Any]]
     read: Callable[..., tuple[Obj, Any]]
     delete: Callable[..., Any]
+    create: Callable[..., tuple[Obj, Any]]
+    update: Callable[..., tuple[Obj, Any]]
+    pretty: Callable[[Obj, bool], str]  # its pretty formatter: (object, -meta)
     #: Consul's partial-ID errors name the kind shortly ("rule") and word a miss its way
     short: str = ""
     unknown_prefix: str = "No such {short} ID with prefix: {partial}"
@@ -48,14 +57,19 @@ class Kind:
 
 
 TOKEN = Kind("token", "AccessorID", ACL.token_list, ACL.token_read, ACL.token_delete,
-             short="token", aliases={"anonymous": ANONYMOUS_ID}, separator="\n")
+             ACL.token_create, ACL.token_update, format_token, short="token",
+             aliases={"anonymous": ANONYMOUS_ID}, separator="\n")
 POLICY = Kind("policy", "ID", ACL.policy_list, ACL.policy_read, ACL.policy_delete,
-              short="policy", aliases={"global-management": GLOBAL_MANAGEMENT_ID})
-ROLE = Kind("role", "ID", ACL.role_list, ACL.role_read, ACL.role_delete, short="role")
+              ACL.policy_create, ACL.policy_update, format_policy, short="policy",
+              aliases={"global-management": GLOBAL_MANAGEMENT_ID})
+ROLE = Kind("role", "ID", ACL.role_list, ACL.role_read, ACL.role_delete, ACL.role_create,
+            ACL.role_update, format_role, short="role")
 AUTH_METHOD = Kind("auth method", "Name", ACL.auth_method_list, ACL.auth_method_read,
-                   ACL.auth_method_delete)
+                   ACL.auth_method_delete, ACL.auth_method_create, ACL.auth_method_update,
+                   format_auth_method)
 BINDING_RULE = Kind("binding rule", "ID", ACL.binding_rule_list, ACL.binding_rule_read,
-                    ACL.binding_rule_delete, short="rule",
+                    ACL.binding_rule_delete, ACL.binding_rule_create,
+                    ACL.binding_rule_update, format_binding_rule, short="rule",
                     unknown_prefix="no such rule ID with prefix: {partial}: ACL not found")
 
 
@@ -94,6 +108,16 @@ def read(ctx: Context, kind: Kind, ident: str, by: str = "ID", via=None) -> Obj:
         raise Failure(f'Error reading {kind.noun} "{ident}": {err}') from None
     except ClientError as err:
         raise Failure(f'Error reading {kind.noun} "{ident}": {err}') from None
+
+
+def save(ctx: Context, kind: Kind, obj: Obj, failed: str, *, new: bool) -> int:
+    """Create (``new``) or update ``obj``; print what the servers stored, per -format."""
+    write = kind.create if new else kind.update
+    try:
+        saved, _ = write(acl_client(ctx), obj)
+    except ClientError as err:
+        raise Failure(f"{failed}: {err}") from None
+    return show(ctx, saved, lambda: kind.pretty(saved, ctx["meta"]))
 
 
 def delete(ctx: Context, kind: Kind, ident: str) -> int:
@@ -136,6 +160,6 @@ def links(acl: ACL, kind: Kind, ids: list[str], names: list[str]) -> list[Obj]:
     for partial in ids:
         try:
             found.append({"ID": id_from_partial(acl, kind, partial)})
-        except Failure as err:
+        except (ClientError, Failure) as err:
             raise Failure(f"Error resolving {kind.noun} ID {partial}: {err}") from None
     return found

@@ -52,11 +52,7 @@ def policy_create(ctx: Context) -> int:
     policy = {"Name": ctx["name"], "Description": ctx["description"], "Rules": _rules(ctx)}
     if ctx["valid-datacenter"]:
         policy["Datacenters"] = ctx["valid-datacenter"]
-    try:
-        created, _ = acl_client(ctx).policy_create(policy)
-    except ClientError as err:
-        raise Failure(f"Failed to create new policy: {err}") from None
-    return show(ctx, created, lambda: format_policy(created, ctx["meta"]))
+    return objects.save(ctx, POLICY, policy, "Failed to create new policy", new=True)
 
 
 POLICY_CREATE = acl_command("""
@@ -162,11 +158,7 @@ def policy_update(ctx: Context) -> int:
             policy["Rules"] = rules
         if ctx["valid-datacenter"]:
             policy["Datacenters"] = ctx["valid-datacenter"]
-    try:
-        updated, _ = acl_client(ctx).policy_update(policy)
-    except ClientError as err:
-        raise Failure(f'Error updating policy "{pid}": {err}') from None
-    return show(ctx, updated, lambda: format_policy(updated, ctx["meta"]))
+    return objects.save(ctx, POLICY, policy, f'Error updating policy "{pid}"', new=False)
 
 
 POLICY_UPDATE = acl_command("""
@@ -244,14 +236,10 @@ def role_create(ctx: Context) -> int:
                                 "node-identity", "templated-policy")):
         raise Failure("Cannot create a role without specifying -policy-name, -policy-id, "
                       "-service-identity, -node-identity, or -templated-policy at least once")
-    acl = acl_client(ctx)
     role = {"Name": ctx["name"], "Description": ctx["description"]}
-    try:
-        _role_links(ctx, acl, role)
-        created, _ = acl.role_create({k: v for k, v in role.items() if v != []})
-    except ClientError as err:
-        raise Failure(f"Failed to create new role: {err}") from None
-    return show(ctx, created, lambda: format_role(created, ctx["meta"]))
+    _role_links(ctx, acl_client(ctx), role)
+    return objects.save(ctx, ROLE, {k: v for k, v in role.items() if v != []},
+                        "Failed to create new role", new=True)
 
 
 ROLE_CREATE = acl_command("""
@@ -305,29 +293,24 @@ def role_update(ctx: Context) -> int:
         role["Name"] = ctx["name"]
     if "description" in ctx.given or ctx["no-merge"]:
         role["Description"] = ctx["description"]
-    try:
-        if ctx["no-merge"]:
-            _role_links(ctx, acl, role)
-        else:
-            new = links(acl, POLICY, ctx["policy-id"], ctx["policy-name"])
-            have = {p.get("ID") for p in role.get("Policies") or []} | \
-                {p.get("Name") for p in role.get("Policies") or []}
-            role["Policies"] = (role.get("Policies") or []) + [
-                p for p in new if (p.get("ID") or p.get("Name")) not in have]
-            by_name = {s["ServiceName"]: s for s in role.get("ServiceIdentities") or []}
-            by_name.update({s["ServiceName"]: s
-                            for s in service_identities(ctx["service-identity"])})
-            role["ServiceIdentities"] = list(by_name.values())
-            nodes = role.get("NodeIdentities") or []
-            role["NodeIdentities"] = nodes + [n for n in node_identities(ctx["node-identity"])
-                                              if n not in nodes]
-            if ctx["templated-policy"]:
-                role["TemplatedPolicies"] = (role.get("TemplatedPolicies") or []) + \
-                    templated_policies(ctx["templated-policy"], ctx["var"])
-        updated, _ = acl.role_update(role)
-    except ClientError as err:
-        raise Failure(f'Error updating role "{role.get("ID")}": {err}') from None
-    return show(ctx, updated, lambda: format_role(updated, ctx["meta"]))
+    if ctx["no-merge"]:
+        _role_links(ctx, acl, role)
+    else:
+        new = links(acl, POLICY, ctx["policy-id"], ctx["policy-name"])
+        have = {p.get("ID") for p in role.get("Policies") or []} | \
+            {p.get("Name") for p in role.get("Policies") or []}
+        role["Policies"] = (role.get("Policies") or []) + [
+            p for p in new if (p.get("ID") or p.get("Name")) not in have]
+        by_name = {s["ServiceName"]: s for s in role.get("ServiceIdentities") or []}
+        by_name.update({s["ServiceName"]: s for s in service_identities(ctx["service-identity"])})
+        role["ServiceIdentities"] = list(by_name.values())
+        nodes = role.get("NodeIdentities") or []
+        role["NodeIdentities"] = nodes + [n for n in node_identities(ctx["node-identity"])
+                                          if n not in nodes]
+        if ctx["templated-policy"]:
+            role["TemplatedPolicies"] = (role.get("TemplatedPolicies") or []) + \
+                templated_policies(ctx["templated-policy"], ctx["var"])
+    return objects.save(ctx, ROLE, role, f'Error updating role "{role.get("ID")}"', new=False)
 
 
 ROLE_UPDATE = acl_command("""

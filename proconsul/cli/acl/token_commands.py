@@ -125,16 +125,13 @@ def create(ctx: Context) -> int:
             raise Failure(f'invalid value "{ctx["expires-ttl"]}" for flag -expires-ttl: '
                           f'time: invalid duration "{ctx["expires-ttl"]}"') from None
         token["ExpirationTTL"] = ctx["expires-ttl"]
-    try:
-        token["Policies"] = links(acl, POLICY, ctx["policy-id"], ctx["policy-name"])
-        token["Roles"] = links(acl, ROLE, ctx["role-id"], ctx["role-name"])
-        token["ServiceIdentities"] = service_identities(ctx["service-identity"])
-        token["NodeIdentities"] = node_identities(ctx["node-identity"])
-        token["TemplatedPolicies"] = templated_policies(ctx["templated-policy"], ctx["var"])
-        created, _ = acl.token_create({k: v for k, v in token.items() if v not in ([], "")})
-    except ClientError as err:
-        raise Failure(f"Failed to create new token: {err}") from None
-    return show(ctx, created, lambda: format_token(created, ctx["meta"]))
+    token["Policies"] = links(acl, POLICY, ctx["policy-id"], ctx["policy-name"])
+    token["Roles"] = links(acl, ROLE, ctx["role-id"], ctx["role-name"])
+    token["ServiceIdentities"] = service_identities(ctx["service-identity"])
+    token["NodeIdentities"] = node_identities(ctx["node-identity"])
+    token["TemplatedPolicies"] = templated_policies(ctx["templated-policy"], ctx["var"])
+    return objects.save(ctx, TOKEN, {k: v for k, v in token.items() if v not in ([], "")},
+                        "Failed to create new token", new=True)
 
 
 CREATE = acl_command("""
@@ -346,11 +343,8 @@ def update(ctx: Context) -> int:
         raise Failure(f"Error when retrieving current token: {err}") from None
     if ctx["description"]:
         token["Description"] = ctx["description"]
-    try:
-        _update_links(ctx, acl, token, POLICY, "Policies")
-        _update_links(ctx, acl, token, ROLE, "Roles")
-    except ClientError as err:
-        raise Failure(f"Error resolving links: {err}") from None
+    _update_links(ctx, acl, token, POLICY, "Policies")
+    _update_links(ctx, acl, token, ROLE, "Roles")
     _combine("service", ctx["service-identity"], ctx["append-service-identity"])
     _combine("node", ctx["node-identity"], ctx["append-node-identity"])
     services = service_identities(ctx["service-identity"] or ctx["append-service-identity"])
@@ -368,11 +362,7 @@ def update(ctx: Context) -> int:
         token["NodeIdentities"] = nodes
     if ctx["templated-policy"]:
         token["TemplatedPolicies"] = templated_policies(ctx["templated-policy"], ctx["var"])
-    try:
-        updated, _ = acl.token_update(token)
-    except ClientError as err:
-        raise Failure(f"Failed to update token {accessor}: {err}") from None
-    return show(ctx, updated, lambda: format_token(updated, ctx["meta"]))
+    return objects.save(ctx, TOKEN, token, f"Failed to update token {accessor}", new=False)
 
 
 def _update_links(ctx: Context, acl, token: Obj, kind: Kind, key: str) -> None:
