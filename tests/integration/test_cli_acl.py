@@ -324,6 +324,18 @@ def test_roles_auth_methods_binding_rules_templates(agent, unique: str, tmp_path
     assert acl(agent, "auth-method", "delete", "-name", f"{unique}-k8s").returncode == 0
 
     assert "builtin/service" in out(acl(agent, "templated-policy", "list")).splitlines()
+    service = out(acl(agent, "templated-policy", "read", "-name", "builtin/service"))
+    assert service.startswith("Name:            builtin/service\nDescription:     ")
+    assert service.endswith(
+        "\nInput variables:\n\tName: String - Required - The name of the service.\n"
+        "Example usage:\n\tproconsul acl token create -templated-policy builtin/service "
+        "-var name:api\n\n")
+    raw = out(acl(agent, "templated-policy", "read", "-name", "builtin/dns", "-meta"))
+    assert "Input variables: None\nExample usage:\n" in raw and "\nRaw Template:\n" in raw
+    missing = acl(agent, "templated-policy", "read", "-name", "builtin/nope")
+    assert (missing.returncode, err(missing)) == (  # the agent answers 400 as Consul's does
+        1, 'Error reading templated policy "builtin/nope": Unexpected response code: 400 '
+           '(Invalid templated policy Name: builtin/nope)\n')
     preview = json.loads(out(acl(agent, "templated-policy", "preview", "-name",
                                  "builtin/service", "-var", "name:api", "-format", "json")))
     assert 'service "api"' in preview["Rules"]

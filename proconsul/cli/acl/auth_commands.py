@@ -17,6 +17,7 @@ from proconsul.cli.acl.common import (
     format_auth_method,
     format_binding_rule,
     format_policy,
+    format_templated_policy,
     load_data,
     show,
 )
@@ -367,7 +368,7 @@ def templated_policy_list(ctx: Context) -> int:
     if ctx["format"] == "json":
         ctx.info(dump(templates))
     else:
-        ctx.info("\n".join(sorted(templates)))
+        ctx.info("".join(f"{name}\n" for name in sorted(templates)))
     return 0
 
 
@@ -387,7 +388,7 @@ def _template(ctx: Context) -> dict:
         return acl_client(ctx).templated_policy_read(ctx["name"], ctx.query_options())[0]
     except APIError as err:
         if err.status == 404:
-            raise Failure(f'Templated policy "{ctx["name"]}" not found') from None
+            raise Failure(f'Templated policy not found with name "{ctx["name"]}"') from None
         raise Failure(f'Error reading templated policy "{ctx["name"]}": {err}') from None
     except ClientError as err:
         raise Failure(f'Error reading templated policy "{ctx["name"]}": {err}') from None
@@ -395,18 +396,7 @@ def _template(ctx: Context) -> dict:
 
 def templated_policy_read(ctx: Context) -> int:
     template = _template(ctx)
-
-    def pretty() -> str:
-        lines = [f"Name:            {template.get('TemplateName', '')}"]
-        if template.get("Description"):
-            lines.append(f"Description:     {template['Description']}")
-        schema = template.get("Schema") or ""
-        lines.append("Input variables:" + (" None" if not schema.strip() else ""))
-        if schema.strip():
-            lines.append(schema)
-        lines.append("Template:\n" + (template.get("Template") or ""))
-        return "\n".join(lines)
-    return show(ctx, template, pretty)
+    return show(ctx, template, lambda: format_templated_policy(template, ctx["meta"]))
 
 
 TEMPLATED_POLICY_READ = acl_command("""
@@ -416,7 +406,9 @@ Usage: proconsul acl templated-policy read -name NAME [options]
 
     $ proconsul acl templated-policy read -name builtin/service
 """, "Read an ACL templated policy", templated_policy_read,
-    lambda fs: fs.string("name", "", "The name of the templated policy to read."))
+    lambda fs: (fs.string("name", "", "The name of the templated policy to read."),
+                fs.boolean("meta", False, "Indicates that templated policy metadata such as "
+                           "the schema and template code should be shown for each entry.")))
 
 
 def templated_policy_preview(ctx: Context) -> int:

@@ -289,6 +289,36 @@ def format_binding_rule(rule: Obj, meta: bool, listing: bool = False) -> str:
     return _entry(rule.get("ID", ""), pairs, 14) if listing else _block(pairs, 14)
 
 
+# the templates' one variable, as Consul documents it: (what it is, an example value)
+_TEMPLATE_NAME_VARIABLE = {
+    "builtin/service": ("The name of the service", "api"),
+    "builtin/node": ("The node name", "node-1"),
+    "builtin/api-gateway": ("The api gateway service name", "api-gateway"),
+}
+_TEMPLATES_WITHOUT_VARIABLES = ("builtin/dns", "builtin/nomad-server", "builtin/nomad-client")
+
+
+def format_templated_policy(template: Obj, meta: bool) -> str:
+    """FormatTemplatedPolicy: name, description, the input variables with an example
+    command, and (``meta``) the schema and raw template."""
+    name = template.get("TemplateName", "")
+    out = f"Name:            {name}\nDescription:     {template.get('Description', '')}\n" \
+          "Input variables:"
+    example = f"Example usage:\n\tproconsul acl token create -templated-policy {name}"
+    if name in _TEMPLATE_NAME_VARIABLE:
+        what, value = _TEMPLATE_NAME_VARIABLE[name]
+        out += f"\n\tName: String - Required - {what}.\n{example} -var name:{value}\n"
+    elif name in _TEMPLATES_WITHOUT_VARIABLES:
+        out += f" None\n{example}\n"
+    else:
+        out += "   None\n"
+    if meta:
+        if template.get("Schema"):
+            out += f"Schema:\n{template['Schema']}\n\n"
+        out += f"Raw Template:\n{template.get('Template', '')}\n"
+    return out
+
+
 def show(ctx: Context, obj: Any, pretty: Callable[[], str]) -> int:
     """Print ``obj`` as JSON or with its pretty formatter, per ``-format``."""
     ctx.info(dump(obj) if ctx["format"] == "json" else pretty())

@@ -14,6 +14,7 @@ from proconsul.cli.acl.common import (
     format_binding_rule,
     format_policy,
     format_role,
+    format_templated_policy,
     format_token,
     go_time,
     node_identities,
@@ -90,6 +91,18 @@ def test_auth_method_and_binding_rule_shapes():
         "b-1:\n   AuthMethod:   jwt\n   Description:  \n   BindType:     service\n"
         "   BindName:     x\n   Selector:     \n   Create Index: 5\n   Modify Index: 6\n")
     assert format_binding_rule(rule, meta=False).startswith("ID:           b-1\nAuthMethod: ")
+
+
+def test_templated_policy_shape():
+    node = {"TemplateName": "builtin/node", "Description": "d", "Schema": "{s}",
+            "Template": "t"}
+    assert format_templated_policy(node, meta=True) == (
+        "Name:            builtin/node\nDescription:     d\nInput variables:\n"
+        "\tName: String - Required - The node name.\nExample usage:\n"
+        "\tproconsul acl token create -templated-policy builtin/node -var name:node-1\n"
+        "Schema:\n{s}\n\nRaw Template:\nt\n")
+    assert format_templated_policy({"TemplateName": "custom"}, meta=False) == (
+        "Name:            custom\nDescription:     \nInput variables:   None\n")
 
 
 def test_json_is_go_marshal_indent():
