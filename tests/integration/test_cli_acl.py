@@ -255,6 +255,26 @@ def test_list_entries_and_expanded_read_keep_consul_shapes(agent, unique: str):
         assert acl(agent, kind, "delete", flag, ident).returncode == 0
 
 
+def test_token_update_merge_flags_warn_and_link_each_policy_once(agent, unique: str):
+    policy = json.loads(out(acl(agent, "policy", "create", "-name", unique, "-format",
+                                "json")))
+    token = json.loads(out(acl(agent, "token", "create", "-policy-name", unique,
+                               "-node-identity", "n1:dc1", "-format", "json")))
+    merged = acl(agent, "token", "update", "-accessor-id", token["AccessorID"],
+                 "-merge-policies", "-policy-name", unique, "-policy-name",
+                 "global-management", "-merge-node-identities", "-node-identity", "n1:dc1",
+                 "-format", "json")
+    assert merged.returncode == 0, err(merged)
+    assert err(merged) == ("merge-policies is deprecated and will be removed in a future "
+                           "Consul version. Use `append-policy-name` or `append-policy-id` "
+                           "instead.\n")
+    body = json.loads(out(merged))
+    assert [p["Name"] for p in body["Policies"]] == [unique, "global-management"]
+    assert body["NodeIdentities"] == [{"NodeName": "n1", "Datacenter": "dc1"}]
+    assert acl(agent, "token", "delete", "-accessor-id", token["AccessorID"]).returncode == 0
+    assert acl(agent, "policy", "delete", "-id", policy["ID"]).returncode == 0
+
+
 def test_set_agent_token(agent):
     result = acl(agent, "set-agent-token", "agent", "root")
     assert (result.returncode, out(result)) == (0, 'ACL token "agent" set successfully\n')

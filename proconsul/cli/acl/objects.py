@@ -163,3 +163,10 @@ def links(acl: ACL, kind: Kind, ids: list[str], names: list[str]) -> list[Obj]:
         except (ClientError, Failure) as err:
             raise Failure(f"Error resolving {kind.noun} ID {partial}: {err}") from None
     return found
+
+
+def merged_links(old: list[Obj], new: list[Obj]) -> list[Obj]:
+    """``old`` plus those of ``new`` that name a policy or role not linked yet (by ID or
+    by name)."""
+    have = {value for link in old for value in (link.get("ID"), link.get("Name")) if value}
+    return old + [link for link in new if (link.get("ID") or link.get("Name")) not in have]

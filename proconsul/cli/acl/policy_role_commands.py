@@ -19,7 +19,7 @@ from proconsul.cli.acl.common import (
     show,
     templated_policies,
 )
-from proconsul.cli.acl.objects import POLICY, ROLE, links, meta_flag
+from proconsul.cli.acl.objects import POLICY, ROLE, links, merged_links, meta_flag
 from proconsul.cli.command import Context
 from proconsul.cli.flags import FlagSet
 
@@ -296,11 +296,8 @@ def role_update(ctx: Context) -> int:
     if ctx["no-merge"]:
         _role_links(ctx, acl, role)
     else:
-        new = links(acl, POLICY, ctx["policy-id"], ctx["policy-name"])
-        have = {p.get("ID") for p in role.get("Policies") or []} | \
-            {p.get("Name") for p in role.get("Policies") or []}
-        role["Policies"] = (role.get("Policies") or []) + [
-            p for p in new if (p.get("ID") or p.get("Name")) not in have]
+        role["Policies"] = merged_links(role.get("Policies") or [], links(
+            acl, POLICY, ctx["policy-id"], ctx["policy-name"]))
         by_name = {s["ServiceName"]: s for s in role.get("ServiceIdentities") or []}
         by_name.update({s["ServiceName"]: s for s in service_identities(ctx["service-identity"])})
         role["ServiceIdentities"] = list(by_name.values())

@@ -20,7 +20,7 @@ from proconsul.cli.acl.common import (
     template_name,
     templated_policies,
 )
-from proconsul.cli.acl.objects import POLICY, ROLE, TOKEN, Kind, links
+from proconsul.cli.acl.objects import POLICY, ROLE, TOKEN, Kind, links, merged_links
 from proconsul.cli.command import Context
 from proconsul.cli.flags import FlagSet
 from proconsul.structs.acl import (
@@ -326,12 +326,6 @@ def _combine(kind: str, replace: list[str], append: list[str]) -> None:
                       f"{noun}, use {appending}.")
 
 
-def _merged(old: list, new: list, key) -> list:
-    """``old`` plus the items of ``new`` whose key is not there yet."""
-    seen = {key(item) for item in old}
-    return old + [item for item in new if key(item) not in seen]
-
-
 def update(ctx: Context) -> int:
     accessor = _accessor_of(ctx, "Cannot update a token without specifying the -accessor-id "
                                  "parameter")
@@ -356,8 +350,8 @@ def update(ctx: Context) -> int:
         token["ServiceIdentities"] = services
     nodes = node_identities(ctx["node-identity"] or ctx["append-node-identity"])
     if ctx["merge-node-identities"] or ctx["append-node-identity"]:
-        token["NodeIdentities"] = _merged(token.get("NodeIdentities") or [], nodes,
-                                          lambda n: (n["NodeName"], n["Datacenter"]))
+        old = token.get("NodeIdentities") or []
+        token["NodeIdentities"] = old + [node for node in nodes if node not in old]
     else:
         token["NodeIdentities"] = nodes
     if ctx["templated-policy"]:
@@ -373,8 +367,9 @@ def _update_links(ctx: Context, acl, token: Obj, kind: Kind, key: str) -> None:
     _combine(kind.noun, ids or names, more_ids or more_names)
     old = token.get(key) or []
     if ctx[f"merge-{key.lower()}"]:
-        token[key] = _merged(old, links(acl, kind, ids, names),
-                             lambda link: link.get("ID") or link.get("Name"))
+        ctx.error(f"merge-{key.lower()} is deprecated and will be removed in a future Consul "
+                  f"version. Use `append-{kind.noun}-name` or `append-{kind.noun}-id` instead.")
+        token[key] = merged_links(old, links(acl, kind, ids, names))
     elif ids or names:
         token[key] = links(acl, kind, ids, names)
     elif more_ids or more_names:
