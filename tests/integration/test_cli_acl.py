@@ -150,6 +150,13 @@ def test_errors_print_consul_texts_and_exit_1(agent, unique: str):
          "Error resolving policy ID ffff: No such policy ID with prefix: ffff\n"),
         (("role", "update", "-id", "ffff"),
          "Error determining role ID: No such role ID with prefix: ffff\n"),
+        (("policy", "update", "-id", "global-management", "-rules", "@/nope"),
+         "Error loading data source: Failed to read file: open /nope: no such file or "
+         "directory\n"),
+        (("policy", "create", "-name", unique, "-rules", "@/"),
+         "Error loading rules: Failed to read file: read /: is a directory\n"),
+        (("role", "update", "-id", "11111111-2222-4333-8444-555555555555"),
+         'Role not found with ID "11111111-2222-4333-8444-555555555555"\n'),
         (("token", "read", "-accessor-id", "ffff"),
          "Error determining token ID: No such token ID with prefix: ffff\n"),
         (("policy", "list", "-format", "yaml"), "Unknown format: yaml\n"),
@@ -170,6 +177,11 @@ def test_errors_print_consul_texts_and_exit_1(agent, unique: str):
     assert malformed.returncode == 1
     assert err(malformed).startswith("Failed to create new policy: Unexpected response code: "
                                      "400 (")
+    role_denied = acl(agent, "role", "update", "-id", "11111111-2222-4333-8444-555555555555",
+                      token="anonymous")
+    assert role_denied.returncode == 1
+    assert err(role_denied).startswith("Error when retrieving current role: Unexpected "
+                                       "response code: 403 (")
     denied = acl(agent, "policy", "list", token="not-a-token")
     assert (denied.returncode, err(denied)) == (
         1, "Failed to retrieve the policy list: Unexpected response code: 403 "

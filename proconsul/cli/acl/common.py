@@ -59,8 +59,10 @@ def load_data(arg: str) -> str:
         try:
             with open(arg[1:], encoding="utf-8") as f:
                 return f.read()
-        except OSError as err:
-            raise Failure(f"Failed to read file: {err}") from None
+        except OSError as err:  # worded as Go's os.ReadFile error
+            op = "read" if isinstance(err, IsADirectoryError) else "open"
+            raise Failure(f"Failed to read file: {op} {arg[1:]}: "
+                          f"{(err.strerror or str(err)).lower()}") from None
     if arg == "-":
         return sys.stdin.read()
     return arg

@@ -96,18 +96,19 @@ def resolve(ctx: Context, kind: Kind, partial: str) -> str:
         raise Failure(f"Error determining {kind.noun} ID: {err}") from None
 
 
-def read(ctx: Context, kind: Kind, ident: str, by: str = "ID", via=None) -> Obj:
-    """One object; a 404 is ``<Kind> not found with <by> "<ident>"`` (``via`` reads it
+def read(ctx: Context, kind: Kind, ident: str, by: str = "ID", via=None,
+         failed: str = "") -> Obj:
+    """One object; a 404 is ``<Kind> not found with <by> "<ident>"``, another error
+    ``Error reading <kind> "<ident>": ...`` or ``<failed>: ...`` (``via`` reads it
     another way, by name)."""
     fetch = via or kind.read
     try:
         return fetch(acl_client(ctx), ident, ctx.query_options())[0]
-    except APIError as err:
-        if err.status == 404:
-            raise Failure(f'{kind.title} not found with {by} "{ident}"') from None
-        raise Failure(f'Error reading {kind.noun} "{ident}": {err}') from None
     except ClientError as err:
-        raise Failure(f'Error reading {kind.noun} "{ident}": {err}') from None
+        if isinstance(err, APIError) and err.status == 404:
+            raise Failure(f'{kind.title} not found with {by} "{ident}"') from None
+        failed = failed or f'Error reading {kind.noun} "{ident}"'
+        raise Failure(f"{failed}: {err}") from None
 
 
 def save(ctx: Context, kind: Kind, obj: Obj, failed: str, *, new: bool) -> int:

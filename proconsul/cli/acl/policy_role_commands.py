@@ -39,11 +39,11 @@ def _create_policy_flags(fs: FlagSet) -> None:
     fs.string("name", "", "The new policy's name. This flag is required.")
 
 
-def _rules(ctx: Context) -> str:
+def _rules(ctx: Context, failed: str = "Error loading rules") -> str:
     try:
         return load_data(ctx["rules"])
     except Failure as err:
-        raise Failure(f"Error loading rules: {err}") from None
+        raise Failure(f"{failed}: {err}") from None
 
 
 def policy_create(ctx: Context) -> int:
@@ -144,7 +144,7 @@ def _update_policy_flags(fs: FlagSet) -> None:
 
 def policy_update(ctx: Context) -> int:
     pid = _policy_id(ctx)
-    rules = _rules(ctx) if ctx["rules"] else ""
+    rules = _rules(ctx, "Error loading data source")
     if ctx["no-merge"]:
         policy = {"ID": pid, "Name": ctx["name"], "Description": ctx["description"],
                   "Rules": rules, "Datacenters": ctx["valid-datacenter"]}
@@ -154,7 +154,7 @@ def policy_update(ctx: Context) -> int:
             policy["Name"] = ctx["name"]
         if "description" in ctx.given:
             policy["Description"] = ctx["description"]
-        if ctx["rules"]:
+        if "rules" in ctx.given:
             policy["Rules"] = rules
         if ctx["valid-datacenter"]:
             policy["Datacenters"] = ctx["valid-datacenter"]
@@ -287,11 +287,12 @@ Usage: proconsul acl role read [options] ROLE
 def role_update(ctx: Context) -> int:
     if not ctx["id"]:
         raise Failure("Cannot update a role without specifying the -id parameter")
-    role = objects.read(ctx, ROLE, objects.resolve(ctx, ROLE, ctx["id"]))
+    role = objects.read(ctx, ROLE, objects.resolve(ctx, ROLE, ctx["id"]),
+                        failed="Error when retrieving current role")
     acl = acl_client(ctx)
-    if ctx["name"]:
+    if ctx["name"] or ctx["no-merge"]:
         role["Name"] = ctx["name"]
-    if "description" in ctx.given or ctx["no-merge"]:
+    if ctx["description"] or ctx["no-merge"]:  # as Consul: -description "" clears nothing
         role["Description"] = ctx["description"]
     if ctx["no-merge"]:
         _role_links(ctx, acl, role)
