@@ -157,6 +157,17 @@ def test_errors_print_consul_texts_and_exit_1(agent, unique: str):
          "Error loading rules: Failed to read file: read /: is a directory\n"),
         (("role", "update", "-id", "11111111-2222-4333-8444-555555555555"),
          'Role not found with ID "11111111-2222-4333-8444-555555555555"\n'),
+        (("auth-method", "create", "-type", "jwt", "-name", unique, "-config", "{}",
+          "-kubernetes-host", "https://h"),
+         "Cannot use command line arguments with '-config' flags\n"),
+        (("auth-method", "create", "-type", "kubernetes", "-name", unique, "-config", "{}"),
+         "Missing required '-kubernetes-host' flag\n"),
+        (("auth-method", "create", "-type", "jwt", "-name", unique, "-max-token-ttl", "soon"),
+         'invalid value "soon" for flag -max-token-ttl: parse error\n'),
+        (("auth-method", "update", "-name", unique),
+         f'Auth method not found with name "{unique}"\n'),
+        (("token", "create", "-policy-name", "p", "-expires-ttl", "soon"),
+         'invalid value "soon" for flag -expires-ttl: parse error\n'),
         (("token", "read", "-accessor-id", "ffff"),
          "Error determining token ID: No such token ID with prefix: ffff\n"),
         (("policy", "list", "-format", "yaml"), "Unknown format: yaml\n"),
@@ -350,6 +361,18 @@ def test_roles_auth_methods_binding_rules_templates(agent, unique: str, tmp_path
     assert json.loads(out(k8s))["Config"] == {"Host": "https://127.0.0.1:6443",
                                               "CACert": ca.read_text(),
                                               "ServiceAccountJWT": REVIEWER_JWT}
+    moved = acl(agent, "auth-method", "update", "-name", f"{unique}-k8s", "-kubernetes-host",
+                "https://127.0.0.2:6443", "-description", "moved", "-format", "json")
+    assert moved.returncode == 0, err(moved)
+    assert json.loads(out(moved))["Config"] == {"Host": "https://127.0.0.2:6443",
+                                                "CACert": ca.read_text(),
+                                                "ServiceAccountJWT": REVIEWER_JWT}
+    assert json.loads(out(moved))["Description"] == "moved"
+    empty_ca = tmp_path / "empty.pem"
+    empty_ca.write_text("")
+    no_ca = acl(agent, "auth-method", "update", "-name", f"{unique}-k8s",
+                "-kubernetes-ca-cert", f"@{empty_ca}")
+    assert (no_ca.returncode, err(no_ca)) == (1, "Kubernetes CA Cert is empty\n")
     no_host = acl(agent, "auth-method", "create", "-type", "kubernetes", "-name", "x")
     assert (no_host.returncode, err(no_host)) == (1, "Missing required '-kubernetes-host' "
                                                      "flag\n")

@@ -7,13 +7,13 @@ import json
 import os
 
 from proconsul.api import APIError, ClientError
-from proconsul.api.session import parse_duration
 from proconsul.cli.acl import objects
 from proconsul.cli.acl.common import (
     Failure,
     acl_client,
     acl_command,
     dump,
+    duration_flag,
     format_auth_method,
     format_binding_rule,
     format_policy,
@@ -55,39 +55,48 @@ def _method_fields(fs: FlagSet) -> None:
               "to access the TokenReview API to validate other JWTs during login.")
 
 
-def _apply_fields(ctx: Context, method: dict, merge: bool) -> None:
-    """Copy the given flags onto ``method`` (only the given ones when ``merge``)."""
-    def wanted(flag: str) -> bool:
-        return not merge or flag in ctx.given
+def _config(ctx: Context, flag_word: str, parse_error: str) -> dict:
+    """``-config`` as JSON; the -kubernetes-* flags may not come with it."""
+    if any(ctx[flag] for flag in KUBERNETES):
+        raise Failure(f"Cannot use command line arguments with '-config' {flag_word}")
+    try:
+        text = load_data(ctx["config"])
+    except Failure as err:
+        raise Failure(f"Error loading configuration file: {err}") from None
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise Failure(f"{parse_error}: {err}") from None
+
+
+def _ca_cert(ctx: Context) -> str:
+    try:
+        cert = load_data(ctx["kubernetes-ca-cert"])
+    except Failure as err:
+        raise Failure(f"Invalid '-kubernetes-ca-cert' value: {err}") from None
+    if not cert:
+        raise Failure("Kubernetes CA Cert is empty")
+    return cert
+
+
+def _kubernetes_config(ctx: Context) -> dict:
+    """All three -kubernetes-* flags, required, as the method's Config."""
+    for flag in KUBERNETES:
+        if not ctx[flag]:
+            raise Failure(f"Missing required '-{flag}' flag")
+    return {key: _ca_cert(ctx) if flag == "kubernetes-ca-cert" else ctx[flag]
+            for flag, key in KUBERNETES.items()}
+
+
+def _fields(ctx: Context, method: dict, merge: bool) -> None:
+    """The display name, description, token locality and max TTL flags onto ``method``
+    (when ``merge``, only the non-empty ones, as Consul does)."""
     for flag, key in (("display-name", "DisplayName"), ("description", "Description"),
                       ("token-locality", "TokenLocality")):
-        if wanted(flag):
+        if ctx[flag] or not merge:
             method[key] = ctx[flag]
-    if ctx["token-locality"] not in ("", "local", "global"):
-        raise Failure(f'Invalid token locality "{ctx["token-locality"]}"; must be "local" or '
-                      f'"global"')
-    if ctx["max-token-ttl"]:
-        try:
-            parse_duration(ctx["max-token-ttl"])
-        except ValueError:
-            raise Failure(f'invalid value "{ctx["max-token-ttl"]}" for flag -max-token-ttl: '
-                          f'time: invalid duration "{ctx["max-token-ttl"]}"') from None
-        method["MaxTokenTTL"] = ctx["max-token-ttl"]
-    if ctx["config"]:
-        text = load_data(ctx["config"])
-        try:
-            method["Config"] = json.loads(text)
-        except ValueError as err:
-            raise Failure(f"Error parsing JSON for auth method config: {err}") from None
-    if method.get("Type") == "kubernetes":
-        config = method.setdefault("Config", {}) or {}
-        for flag, key in KUBERNETES.items():
-            if ctx[flag]:
-                config[key] = load_data(ctx[flag]) if flag == "kubernetes-ca-cert" \
-                    else ctx[flag]
-        method["Config"] = config
-    elif any(ctx[flag] for flag in KUBERNETES):
-        raise Failure("The -kubernetes-* flags may only be used with -type=kubernetes")
+    if ttl := duration_flag(ctx, "max-token-ttl"):
+        method["MaxTokenTTL"] = ttl
 
 
 def auth_method_create(ctx: Context) -> int:
@@ -95,12 +104,12 @@ def auth_method_create(ctx: Context) -> int:
         raise Failure("Missing required '-type' flag")
     if not ctx["name"]:
         raise Failure("Missing required '-name' flag")
-    if ctx["type"] == "kubernetes" and not ctx["config"]:
-        for flag in KUBERNETES:
-            if not ctx[flag]:
-                raise Failure(f"Missing required '-{flag}' flag")
     method = {"Type": ctx["type"], "Name": ctx["name"]}
-    _apply_fields(ctx, method, merge=False)
+    _fields(ctx, method, merge=False)
+    if ctx["config"]:
+        method["Config"] = _config(ctx, "flags", "Error parsing JSON configuration file")
+    if ctx["type"] == "kubernetes":
+        method["Config"] = _kubernetes_config(ctx)
     return objects.save(ctx, AUTH_METHOD, method, "Failed to create new auth method", new=True)
 
 
@@ -127,14 +136,10 @@ Usage: proconsul acl auth-method create -name NAME -type TYPE [options]
                 fs.string("name", "", "The new auth method's name. This flag is required.")))
 
 
-def _method(ctx: Context) -> dict:
+def auth_method_read(ctx: Context) -> int:
     if not ctx["name"]:
         raise Failure("Must specify the -name parameter")
-    return objects.read(ctx, AUTH_METHOD, ctx["name"], by="name")
-
-
-def auth_method_read(ctx: Context) -> int:
-    method = _method(ctx)
+    method = objects.read(ctx, AUTH_METHOD, ctx["name"], by="name")
     return show(ctx, method, lambda: format_auth_method(method, ctx["meta"]))
 
 
@@ -154,10 +159,27 @@ Usage: proconsul acl auth-method read -name NAME [options]
 def auth_method_update(ctx: Context) -> int:
     if not ctx["name"]:
         raise Failure("Cannot update an auth method without specifying the -name parameter")
-    method = _method(ctx)
+    current = objects.read(ctx, AUTH_METHOD, ctx["name"], by="name",
+                           failed="Error when retrieving current auth method")
+    kubernetes = current.get("Type") == "kubernetes"
+    parse_error = "Error parsing JSON for auth method config"
     if ctx["no-merge"]:
-        method = {"Name": method["Name"], "Type": method["Type"]}
-    _apply_fields(ctx, method, merge=not ctx["no-merge"])
+        method = {"Name": current["Name"], "Type": current["Type"]}
+        _fields(ctx, method, merge=False)
+        if ctx["config"]:
+            method["Config"] = _config(ctx, "flag", parse_error)
+        if kubernetes:
+            method["Config"] = _kubernetes_config(ctx)
+    else:
+        method = current
+        _fields(ctx, method, merge=True)
+        if ctx["config"]:
+            method["Config"] = _config(ctx, "flag", parse_error)  # replaced, not merged
+        method["Config"] = method.get("Config") or {}
+        if kubernetes:
+            for flag, key in KUBERNETES.items():
+                if ctx[flag]:
+                    method["Config"][key] = _ca_cert(ctx) if key == "CACert" else ctx[flag]
     return objects.save(ctx, AUTH_METHOD, method, f'Error updating auth method "{ctx["name"]}"',
                         new=False)
 

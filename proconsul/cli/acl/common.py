@@ -12,6 +12,7 @@ from typing import Any
 
 from proconsul.api import ClientError
 from proconsul.api.acl import ACL
+from proconsul.api.session import parse_duration
 from proconsul.cli.command import Command, Context
 from proconsul.cli.flags import FlagSet
 
@@ -51,6 +52,16 @@ def acl_client(ctx: Context) -> ACL:
         return ctx.client().acl()
     except ClientError as err:
         raise Failure(f"Error connecting to Consul agent: {err}") from None
+
+
+def duration_flag(ctx: Context, flag: str) -> str:
+    """A Go duration flag's value ("" when not positive), refused as Go's flag package
+    refuses it."""
+    try:
+        seconds = parse_duration(ctx[flag])
+    except ValueError:
+        raise Failure(f'invalid value "{ctx[flag]}" for flag -{flag}: parse error') from None
+    return ctx[flag] if seconds > 0 else ""
 
 
 def load_data(arg: str) -> str:

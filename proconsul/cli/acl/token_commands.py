@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 from proconsul.api import ClientError
-from proconsul.api.session import parse_duration
 from proconsul.cli.acl import objects
 from proconsul.cli.acl.common import (
     Failure,
     Obj,
     acl_client,
     acl_command,
+    duration_flag,
     format_token,
     format_token_head,
     identity_flags,
@@ -118,13 +118,8 @@ def create(ctx: Context) -> int:
         token["AccessorID"] = ctx["accessor"]
     if ctx["secret"]:
         token["SecretID"] = ctx["secret"]
-    if ctx["expires-ttl"]:
-        try:
-            parse_duration(ctx["expires-ttl"])
-        except ValueError:
-            raise Failure(f'invalid value "{ctx["expires-ttl"]}" for flag -expires-ttl: '
-                          f'time: invalid duration "{ctx["expires-ttl"]}"') from None
-        token["ExpirationTTL"] = ctx["expires-ttl"]
+    if ttl := duration_flag(ctx, "expires-ttl"):
+        token["ExpirationTTL"] = ttl
     token["Policies"] = links(acl, POLICY, ctx["policy-id"], ctx["policy-name"])
     token["Roles"] = links(acl, ROLE, ctx["role-id"], ctx["role-name"])
     token["ServiceIdentities"] = service_identities(ctx["service-identity"])
