@@ -345,6 +345,13 @@ def test_roles_auth_methods_binding_rules_templates(agent, unique: str, tmp_path
     assert out(rule).splitlines()[1:6] == [
         f"AuthMethod:   {unique}", "Description:  ", "BindType:     service",
         "BindName:     svc-${value.name}", "Selector:     value.team==a"]
+    renamed = acl(agent, "binding-rule", "update", "-id", rule_id[:8], "-bind-name", "other",
+                  "-selector", "", "-format", "json")
+    assert renamed.returncode == 0, err(renamed)
+    assert {k: json.loads(out(renamed))[k] for k in ("BindType", "BindName", "Selector")} == \
+        {"BindType": "service", "BindName": "other", "Selector": ""}
+    bare = acl(agent, "binding-rule", "update", "-id", rule_id, "-no-merge", "-bind-name", "x")
+    assert (bare.returncode, err(bare)) == (1, "Missing required '-bind-type' flag\n")
     rules = json.loads(out(acl(agent, "binding-rule", "list", "-method", unique, "-format",
                                "json")))
     assert [r["ID"] for r in rules] == [rule_id]

@@ -242,12 +242,13 @@ Usage: proconsul acl auth-method list [options]
 
 # ---- binding rules ----------------------------------------------------------------------
 
-def _rule_fields(fs: FlagSet) -> None:
+def _rule_fields(fs: FlagSet, bind_type: str = "") -> None:
+    """The binding rule's flags; only create defaults -bind-type (to ``service``)."""
     objects.meta_flag(fs, BINDING_RULE, RAFT)
     fs.string("description", "", "A description of the binding rule.")
     fs.string("selector", "", "Selector is an expression that matches against verified "
               "identity attributes returned from the auth method during login.")
-    fs.string("bind-type", "service", "Type of binding to perform (service, node, role, "
+    fs.string("bind-type", bind_type, "Type of binding to perform (service, node, role, "
               "policy or templated-policy).")
     fs.string("bind-name", "", "Name to bind on match. Can use ${var} interpolation. This "
               "flag is required.")
@@ -257,9 +258,11 @@ def _rule_fields(fs: FlagSet) -> None:
 
 
 def _apply_rule(ctx: Context, rule: dict, merge: bool) -> None:
+    """The flags onto ``rule``; when ``merge``, only the non-empty ones, and -selector
+    whenever given (an empty selector matches every identity)."""
     for flag, key in (("description", "Description"), ("selector", "Selector"),
                       ("bind-type", "BindType"), ("bind-name", "BindName")):
-        if not merge or flag in ctx.given:
+        if not merge or ctx[flag] or (flag == "selector" and flag in ctx.given):
             rule[key] = ctx[flag]
     if ctx["bind-vars"]:
         rule["BindVars"] = parse_map(ctx["bind-vars"])
@@ -288,7 +291,7 @@ Usage: proconsul acl binding-rule create [options]
             -bind-name='k8s-${serviceaccount.name}' \\
             -selector='serviceaccount.namespace==default and serviceaccount.name!=vault'
 """, "Create an ACL binding rule", binding_rule_create,
-    lambda fs: (_rule_fields(fs), fs.string("method", "", "The auth method's name for which "
+    lambda fs: (_rule_fields(fs, "service"), fs.string("method", "", "The auth method's name for which "
                                             "this binding rule applies. This flag is "
                                             "required.")))
 
@@ -322,10 +325,12 @@ Usage: proconsul acl binding-rule read -id ID [options]
 
 def binding_rule_update(ctx: Context) -> int:
     rid = _rule_id(ctx, "Cannot update a binding rule without specifying the -id parameter")
-    rule = objects.read(ctx, BINDING_RULE, rid)
+    rule = objects.read(ctx, BINDING_RULE, rid,
+                        failed="Error when retrieving current binding rule")
     if ctx["no-merge"]:
-        if not ctx["bind-name"]:
-            raise Failure("Missing required '-bind-name' flag")
+        for flag in ("bind-type", "bind-name"):
+            if not ctx[flag]:
+                raise Failure(f"Missing required '-{flag}' flag")
         rule = {"ID": rid, "AuthMethod": rule["AuthMethod"]}
     _apply_rule(ctx, rule, merge=not ctx["no-merge"])
     return objects.save(ctx, BINDING_RULE, rule, f'Error updating binding rule "{rid}"',
