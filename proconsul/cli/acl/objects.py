@@ -1,5 +1,6 @@
-"""What the five ACL object kinds' list, read and delete commands share: finding an object
-by a unique ID prefix, reading, listing and deleting it, each with Consul's texts.
+"""What the five ACL object kinds' commands share: finding an object by a unique ID
+prefix, reading, saving, listing and deleting it, and linking policies and roles, each
+with Consul's texts.
 
 A ``Kind`` holds only what differs between tokens, policies, roles, auth methods and
 binding rules; the functions below are the one copy of what they do alike.
