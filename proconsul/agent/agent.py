@@ -171,7 +171,7 @@ class Agent:
         self.dns: DNSServer | None = None
         self.watches = Watches(self._watch_address)
         self.proxycfg = ProxyConfigManager(
-            Sources(self.cache, self.connect_leaf, config.datacenter, self.rpc),
+            Sources(self.cache, self.connect_leaf, config.datacenter),
             self._proxy_registration,
             config.datacenter, config.advertise_addr,
             default_allow=not (config.acl.enabled and config.acl.default_policy == "deny"))

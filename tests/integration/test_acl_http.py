@@ -98,6 +98,11 @@ def test_policy_token_lifecycle(agent):
     ("/v1/acl/token", {"AccessorID": "not-a-uuid"}, "Invalid Token: AccessorID - not a valid UUID"),
     ("/v1/acl/token", {"Bogus": 1}, "Bogus"),
     ("/v1/acl/role", {"Name": "bad name"}, "Invalid Role: invalid Name"),
+    ("/v1/acl/policy", {"ID": "x", "Name": "p"}, "Cannot specify the ID when creating a new "
+                                                 "policy"),
+    ("/v1/acl/role", {"ID": "x", "Name": "r"}, "Cannot specify the ID when creating a new role"),
+    ("/v1/acl/binding-rule", {"ID": "x"}, "Cannot specify the ID when creating a new binding "
+                                          "rule"),
 ])
 def test_bad_input_is_400(agent, path, body, message):
     reply = agent.put(path, body, headers=ROOT)
@@ -132,6 +137,31 @@ def test_roles_auth_methods_binding_rules(agent):
     assert agent.delete("/v1/acl/auth-method/jwt1", headers=ROOT).json() is True
     assert agent.get("/v1/acl/binding-rules", headers=ROOT).json() == []
     assert agent.delete(f"/v1/acl/role/{rid}", headers=ROOT).json() is True
+
+
+def test_updates_take_the_id_from_the_url_and_refuse_another_in_the_body(agent):
+    policy = agent.put("/v1/acl/policy", {"Name": "urlid"}, headers=ROOT).json()
+    role = agent.put("/v1/acl/role", {"Name": "urlid"}, headers=ROOT).json()
+    agent.put("/v1/acl/auth-method", {"Name": "urlid", "Type": "jwt", "Config": JWT_CONFIG},
+              headers=ROOT)
+    rule = agent.put("/v1/acl/binding-rule", {"AuthMethod": "urlid", "BindType": "service",
+                                              "BindName": "web"}, headers=ROOT).json()
+    for path, key, ident, label, body in (
+            ("policy", "ID", policy["ID"], "Policy ID", {"Name": "urlid"}),
+            ("role", "ID", role["ID"], "Role ID", {"Name": "urlid"}),
+            ("auth-method", "Name", "urlid", "Auth Method Name",
+             {"Type": "jwt", "Config": JWT_CONFIG}),
+            ("binding-rule", "ID", rule["ID"], "BindingRule ID",
+             {"AuthMethod": "urlid", "BindType": "service", "BindName": "web"})):
+        other = agent.put(f"/v1/acl/{path}/{ident}", {**body, key: "other"}, headers=ROOT)
+        assert (other.status, other.text) == (400, f"{label} in URL and payload do not match")
+        updated = agent.put(f"/v1/acl/{path}/{ident}", {**body, "Description": "via url"},
+                            headers=ROOT)
+        assert updated.status == 200, updated.text
+        assert (updated.json()[key], updated.json()["Description"]) == (ident, "via url")
+    for path, ident in (("auth-method", "urlid"), ("role", role["ID"]),
+                        ("policy", policy["ID"])):
+        assert agent.delete(f"/v1/acl/{path}/{ident}", headers=ROOT).json() is True
 
 
 def test_templated_policies(agent):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -118,8 +119,23 @@ def test_policy_and_token_lifecycle(agent, unique: str, tmp_path: Path):
 def test_errors_print_consul_texts_and_exit_1(agent, unique: str):
     cases = [
         (("policy", "create", "-rules", RULES), "Missing require '-name' flag\n"),
-        (("policy", "read", "-name", unique),
+        (("policy", "read", "-name", unique), f"Error policy not found: {unique}\n"),
+        (("policy", "delete", "-name", unique),
          f"Error determining policy ID: No such policy with name {unique}\n"),
+        (("role", "read", "-name", unique), f'Role not found with name "{unique}"\n'),
+        (("role", "delete", "-name", unique),
+         f"Error determining role ID: No such role with name {unique}\n"),
+        (("role", "delete"), "Must specify the -id or -name parameters\n"),
+        (("role", "read", "-id", "ffff"),
+         "Error determining role ID: No such role ID with prefix: ffff\n"),
+        (("auth-method", "read", "-name", unique),
+         f'Auth method not found with name "{unique}"\n'),
+        (("binding-rule", "read"), "Must specify the -id parameter.\n"),
+        (("binding-rule", "delete"), "Must specify the -id parameter\n"),
+        (("binding-rule", "read", "-id", "ffff"), "Error determining binding rule ID: no "
+         "such rule ID with prefix: ffff: ACL not found\n"),
+        (("token", "read", "-self", "-expanded"), "Cannot use both -expanded and -self. "
+         "Instead, use -expanded and -accessor-id=<accessor id>.\n"),
         (("policy", "read"), "Must specify either the -id or -name parameters\n"),
         (("token", "read"), "Must specify the -accessor-id parameter\n"),
         (("token", "update", "-description", "x"),
@@ -130,6 +146,28 @@ def test_errors_print_consul_texts_and_exit_1(agent, unique: str):
         (("token", "create", "-policy-name", unique),
          "Failed to create new token: Unexpected response code: 400 (No such ACL policy "
          f'with name "{unique}")\n'),
+        (("token", "create", "-policy-id", "ffff"),
+         "Error resolving policy ID ffff: No such policy ID with prefix: ffff\n"),
+        (("role", "update", "-id", "ffff"),
+         "Error determining role ID: No such role ID with prefix: ffff\n"),
+        (("policy", "update", "-id", "global-management", "-rules", "@/nope"),
+         "Error loading data source: Failed to read file: open /nope: no such file or "
+         "directory\n"),
+        (("policy", "create", "-name", unique, "-rules", "@/"),
+         "Error loading rules: Failed to read file: read /: is a directory\n"),
+        (("role", "update", "-id", "11111111-2222-4333-8444-555555555555"),
+         'Role not found with ID "11111111-2222-4333-8444-555555555555"\n'),
+        (("auth-method", "create", "-type", "jwt", "-name", unique, "-config", "{}",
+          "-kubernetes-host", "https://h"),
+         "Cannot use command line arguments with '-config' flags\n"),
+        (("auth-method", "create", "-type", "kubernetes", "-name", unique, "-config", "{}"),
+         "Missing required '-kubernetes-host' flag\n"),
+        (("auth-method", "create", "-type", "jwt", "-name", unique, "-max-token-ttl", "soon"),
+         'invalid value "soon" for flag -max-token-ttl: parse error\n'),
+        (("auth-method", "update", "-name", unique),
+         f'Auth method not found with name "{unique}"\n'),
+        (("token", "create", "-policy-name", "p", "-expires-ttl", "soon"),
+         'invalid value "soon" for flag -expires-ttl: parse error\n'),
         (("token", "read", "-accessor-id", "ffff"),
          "Error determining token ID: No such token ID with prefix: ffff\n"),
         (("policy", "list", "-format", "yaml"), "Unknown format: yaml\n"),
@@ -150,6 +188,11 @@ def test_errors_print_consul_texts_and_exit_1(agent, unique: str):
     assert malformed.returncode == 1
     assert err(malformed).startswith("Failed to create new policy: Unexpected response code: "
                                      "400 (")
+    role_denied = acl(agent, "role", "update", "-id", "11111111-2222-4333-8444-555555555555",
+                      token="anonymous")
+    assert role_denied.returncode == 1
+    assert err(role_denied).startswith("Error when retrieving current role: Unexpected "
+                                       "response code: 403 (")
     denied = acl(agent, "policy", "list", token="not-a-token")
     assert (denied.returncode, err(denied)) == (
         1, "Failed to retrieve the policy list: Unexpected response code: 403 "
@@ -186,6 +229,73 @@ def test_token_flags_files_and_environment(agent, tmp_path: Path):
     assert denied.returncode == 1 and "403 (Permission denied" in err(denied)
     allowed = run_cli(agent, "acl", "policy", "list", "-token-file", str(root_file))
     assert allowed.returncode == 0 and "global-management:\n" in out(allowed)
+
+
+def test_list_entries_and_expanded_read_keep_consul_shapes(agent, unique: str):
+    """Golden shapes: Consul's list entries (no Legacy line, -meta adds the hash and
+    indices) and -expanded's sections with the identities' synthetic policies."""
+    policy = json.loads(out(acl(agent, "policy", "create", "-name", unique, "-rules", RULES,
+                                "-format", "json")))
+    role = json.loads(out(acl(agent, "role", "create", "-name", unique, "-policy-id",
+                              policy["ID"][:8], "-node-identity", "n1:dc1", "-format",
+                              "json")))
+    token = json.loads(out(acl(agent, "token", "create", "-description", unique,
+                               "-role-name", unique, "-service-identity", "web",
+                               "-templated-policy", "builtin/dns", "-format", "json")))
+    entries = out(acl(agent, "token", "list")).split("\n\n")  # a blank line between tokens
+    mine = next(e for e in entries if e.startswith(f"AccessorID:       {token['AccessorID']}"))
+    assert mine.splitlines()[2:4] == [f"Description:      {unique}", "Local:            false"]
+    assert "Legacy" not in mine and "Hash:" not in mine
+    assert mine.endswith(f"Roles:\n   {role['ID']} - {unique}\nService Identities:\n"
+                         "   web (Datacenters: all)\nTemplated Policies:\n   builtin/dns\n"
+                         "      Datacenters: all")
+    with_meta = out(acl(agent, "token", "list", "-meta"))
+    assert f"\nHash:             {bytes(base64.b64decode(token['Hash'])).hex()}\n" in with_meta
+    assert f"{unique}:\n   ID:           {role['ID']}\n   Description:  \n   Policies:\n" \
+           f"      {policy['ID']} - {unique}\n   Node Identities:\n" \
+           "      n1 (Datacenter: dc1)\n" in out(acl(agent, "role", "list"))
+
+    expanded = out(acl(agent, "token", "read", "-accessor-id", token["AccessorID"][:10],
+                       "-expanded"))
+    body = expanded[expanded.index("Service Identities:"):]
+    rules = RULES.rstrip("\n").replace("\n", "\n\t\t\t\t\t")
+    assert body.startswith(
+        "Service Identities:\n\tName: web (Datacenters: all)\n\t\tDescription: synthetic "
+        "policy generated from templated policy: builtin/service\n\t\tRules:\n\t\t\t"
+        'service "web" {\n')
+    assert "\nTemplated Policies:\n\tbuiltin/dns\n\t\tDatacenters: all\n\t\tDescription: " \
+           "synthetic policy generated from templated policy: builtin/dns\n" in body
+    assert f"\nRoles:\n\tRole Name: {unique}\n\t\tID: {role['ID']}\n\t\tDescription: \n" \
+           f"\t\tPolicies:\n\t\t\tPolicy Name: {unique}\n\t\t\t\tID: {policy['ID']}\n" \
+           f"\t\t\t\tDescription: \n\t\t\t\tRules:\n\t\t\t\t\t{rules}" in body
+    assert "\t\tNode Identities:\n\t\t\tName: n1 (Datacenter: dc1)\n\t\t\t\tDescription: " \
+           "synthetic policy generated from templated policy: builtin/node\n" in body
+    assert body.index("Templated Policies:") < body.index("\nRoles:") < \
+        body.index("=== End of Authorizer Layer 0: Token ===\n")
+    assert expanded.endswith("(refer to down_policy option in agent configuration)\n\n\n")
+    for kind, flag, ident in (("token", "-accessor-id", token["AccessorID"]),
+                              ("role", "-id", role["ID"]), ("policy", "-id", policy["ID"])):
+        assert acl(agent, kind, "delete", flag, ident).returncode == 0
+
+
+def test_token_update_merge_flags_warn_and_link_each_policy_once(agent, unique: str):
+    policy = json.loads(out(acl(agent, "policy", "create", "-name", unique, "-format",
+                                "json")))
+    token = json.loads(out(acl(agent, "token", "create", "-policy-name", unique,
+                               "-node-identity", "n1:dc1", "-format", "json")))
+    merged = acl(agent, "token", "update", "-accessor-id", token["AccessorID"],
+                 "-merge-policies", "-policy-name", unique, "-policy-name",
+                 "global-management", "-merge-node-identities", "-node-identity", "n1:dc1",
+                 "-format", "json")
+    assert merged.returncode == 0, err(merged)
+    assert err(merged) == ("merge-policies is deprecated and will be removed in a future "
+                           "Consul version. Use `append-policy-name` or `append-policy-id` "
+                           "instead.\n")
+    body = json.loads(out(merged))
+    assert [p["Name"] for p in body["Policies"]] == [unique, "global-management"]
+    assert body["NodeIdentities"] == [{"NodeName": "n1", "Datacenter": "dc1"}]
+    assert acl(agent, "token", "delete", "-accessor-id", token["AccessorID"]).returncode == 0
+    assert acl(agent, "policy", "delete", "-id", policy["ID"]).returncode == 0
 
 
 def test_set_agent_token(agent):
@@ -235,13 +345,20 @@ def test_roles_auth_methods_binding_rules_templates(agent, unique: str, tmp_path
     assert out(rule).splitlines()[1:6] == [
         f"AuthMethod:   {unique}", "Description:  ", "BindType:     service",
         "BindName:     svc-${value.name}", "Selector:     value.team==a"]
+    renamed = acl(agent, "binding-rule", "update", "-id", rule_id[:8], "-bind-name", "other",
+                  "-selector", "", "-format", "json")
+    assert renamed.returncode == 0, err(renamed)
+    assert {k: json.loads(out(renamed))[k] for k in ("BindType", "BindName", "Selector")} == \
+        {"BindType": "service", "BindName": "other", "Selector": ""}
+    bare = acl(agent, "binding-rule", "update", "-id", rule_id, "-no-merge", "-bind-name", "x")
+    assert (bare.returncode, err(bare)) == (1, "Missing required '-bind-type' flag\n")
     rules = json.loads(out(acl(agent, "binding-rule", "list", "-method", unique, "-format",
                                "json")))
     assert [r["ID"] for r in rules] == [rule_id]
     assert out(acl(agent, "binding-rule", "delete", "-id", rule_id[:8])) == \
         f'Binding rule "{rule_id}" deleted successfully\n'
     assert out(acl(agent, "auth-method", "delete", "-name", unique)) == \
-        f'Auth-method "{unique}" deleted successfully\n'
+        f'Auth method "{unique}" deleted successfully\n'
 
     ca = write_test_pki(tmp_path, "localhost") / "ca.pem"
     k8s = acl(agent, "auth-method", "create", "-type", "kubernetes", "-name", f"{unique}-k8s",
@@ -251,12 +368,36 @@ def test_roles_auth_methods_binding_rules_templates(agent, unique: str, tmp_path
     assert json.loads(out(k8s))["Config"] == {"Host": "https://127.0.0.1:6443",
                                               "CACert": ca.read_text(),
                                               "ServiceAccountJWT": REVIEWER_JWT}
+    moved = acl(agent, "auth-method", "update", "-name", f"{unique}-k8s", "-kubernetes-host",
+                "https://127.0.0.2:6443", "-description", "moved", "-format", "json")
+    assert moved.returncode == 0, err(moved)
+    assert json.loads(out(moved))["Config"] == {"Host": "https://127.0.0.2:6443",
+                                                "CACert": ca.read_text(),
+                                                "ServiceAccountJWT": REVIEWER_JWT}
+    assert json.loads(out(moved))["Description"] == "moved"
+    empty_ca = tmp_path / "empty.pem"
+    empty_ca.write_text("")
+    no_ca = acl(agent, "auth-method", "update", "-name", f"{unique}-k8s",
+                "-kubernetes-ca-cert", f"@{empty_ca}")
+    assert (no_ca.returncode, err(no_ca)) == (1, "Kubernetes CA Cert is empty\n")
     no_host = acl(agent, "auth-method", "create", "-type", "kubernetes", "-name", "x")
     assert (no_host.returncode, err(no_host)) == (1, "Missing required '-kubernetes-host' "
                                                      "flag\n")
     assert acl(agent, "auth-method", "delete", "-name", f"{unique}-k8s").returncode == 0
 
     assert "builtin/service" in out(acl(agent, "templated-policy", "list")).splitlines()
+    service = out(acl(agent, "templated-policy", "read", "-name", "builtin/service"))
+    assert service.startswith("Name:            builtin/service\nDescription:     ")
+    assert service.endswith(
+        "\nInput variables:\n\tName: String - Required - The name of the service.\n"
+        "Example usage:\n\tproconsul acl token create -templated-policy builtin/service "
+        "-var name:api\n\n")
+    raw = out(acl(agent, "templated-policy", "read", "-name", "builtin/dns", "-meta"))
+    assert "Input variables: None\nExample usage:\n" in raw and "\nRaw Template:\n" in raw
+    missing = acl(agent, "templated-policy", "read", "-name", "builtin/nope")
+    assert (missing.returncode, err(missing)) == (  # the agent answers 400 as Consul's does
+        1, 'Error reading templated policy "builtin/nope": Unexpected response code: 400 '
+           '(Invalid templated policy Name: builtin/nope)\n')
     preview = json.loads(out(acl(agent, "templated-policy", "preview", "-name",
                                  "builtin/service", "-var", "name:api", "-format", "json")))
     assert 'service "api"' in preview["Rules"]

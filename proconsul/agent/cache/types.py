@@ -50,20 +50,30 @@ class CacheType:
         return FetchResult(reply, reply.Index)
 
 
-class CatalogDatacenters(CacheType):
-    """Datacenter names: no index, so a synthetic one that moves when the list changes."""
+class PolledType(CacheType):
+    """A read with no index of its own: never refreshed in the background, asked again on
+    each fetch, its index a counter that moves only when ``answer`` of the reply does."""
 
-    name = "catalog-datacenters"
-    rpc_method = "Catalog.ListDatacenters"
     refresh = False
     blocking = False
+
+    def answer(self, reply: Any) -> Any:
+        """What of a reply counts as a change: all of it, unless a subclass says less."""
+        return reply
 
     async def fetch(self, rpc: Rpc, request: Any, min_index: int,
                     last: FetchResult | None) -> FetchResult:
         reply = await rpc(self.rpc_method, replace(request, AllowStale=True, UseCache=False))
         if last is None:
             return FetchResult(reply, 1)
-        return FetchResult(reply, last.index + (reply != last.value))
+        return FetchResult(reply, last.index + (self.answer(reply) != self.answer(last.value)))
+
+
+class CatalogDatacenters(PolledType):
+    """Datacenter names: no index, so a synthetic one that moves when the list changes."""
+
+    name = "catalog-datacenters"
+    rpc_method = "Catalog.ListDatacenters"
 
 
 class CatalogListServices(CacheType):

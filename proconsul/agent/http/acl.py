@@ -8,6 +8,7 @@ Consul's status codes and texts.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,6 +94,26 @@ async def _delete(request: web.Request, method: str, req: Any, kind: str) -> web
             raise NotFound(f"Cannot find {kind} to delete") from None
         raise
     return json_reply(request, True)
+
+
+def _setter(record: type, method: str, request_type: type, field: str, *, mismatch: str,
+            key: str = "ID", created: str = "") -> Callable[[web.Request], Awaitable[Any]]:
+    """The PUT handler that creates (``/v1/acl/<kind>``) or updates (``.../{id}``) one
+    object through ``method``: a create's body may not carry its ID (when ``created``
+    names the kind for the error); an update's URL names it, the body may only agree."""
+    async def handler(request: web.Request) -> web.Response:
+        body = _body(await request.read(), record)
+        in_url, given = request.match_info.get(key.lower()), getattr(body, key)
+        if in_url is None:
+            if created and given:
+                raise BadRequest(f"Cannot specify the ID when creating a new {created}")
+        else:
+            if given and given != in_url:
+                raise BadRequest(f"{mismatch} in URL and payload do not match")
+            setattr(body, key, in_url)
+        return json_reply(request, await _rpc(request, method, request_type(
+            **{field: body}, Datacenter=datacenter(request), Token=token(request))))
+    return handler
 
 
 def _found(request: web.Request, obj: Any, kind: str, meta: QueryMeta) -> web.Response:
@@ -244,22 +265,8 @@ async def token_list(request: web.Request) -> web.Response:
 # ---- policies ---------------------------------------------------------------------
 
 
-async def policy_create(request: web.Request) -> web.Response:
-    body = _body(await request.read(), ACLPolicy)
-    if body.ID:
-        raise BadRequest("Cannot specify the ID when creating a new policy")
-    return json_reply(request, await _rpc(request, "ACL.PolicySet", ACLPolicySetRequest(
-        Policy=body, Datacenter=datacenter(request), Token=token(request))))
-
-
-async def policy_update(request: web.Request) -> web.Response:
-    policy_id = request.match_info["id"]
-    body = _body(await request.read(), ACLPolicy)
-    if body.ID and policy_id != body.ID:
-        raise BadRequest("Policy ID in URL and payload do not match")
-    body.ID = policy_id
-    return json_reply(request, await _rpc(request, "ACL.PolicySet", ACLPolicySetRequest(
-        Policy=body, Datacenter=datacenter(request), Token=token(request))))
+policy_set = _setter(ACLPolicy, "ACL.PolicySet", ACLPolicySetRequest, "Policy",
+                     created="policy", mismatch="Policy ID")
 
 
 async def policy_read(request: web.Request) -> web.Response:
@@ -285,22 +292,8 @@ async def policy_list(request: web.Request) -> web.Response:
 # ---- roles ------------------------------------------------------------------------
 
 
-async def role_create(request: web.Request) -> web.Response:
-    body = _body(await request.read(), ACLRole)
-    if body.ID:
-        raise BadRequest("Cannot specify the ID when creating a new role")
-    return json_reply(request, await _rpc(request, "ACL.RoleSet", ACLRoleSetRequest(
-        Role=body, Datacenter=datacenter(request), Token=token(request))))
-
-
-async def role_update(request: web.Request) -> web.Response:
-    role_id = request.match_info["id"]
-    body = _body(await request.read(), ACLRole)
-    if body.ID and role_id != body.ID:
-        raise BadRequest("Role ID in URL and payload do not match")
-    body.ID = role_id
-    return json_reply(request, await _rpc(request, "ACL.RoleSet", ACLRoleSetRequest(
-        Role=body, Datacenter=datacenter(request), Token=token(request))))
+role_set = _setter(ACLRole, "ACL.RoleSet", ACLRoleSetRequest, "Role", created="role",
+                   mismatch="Role ID")
 
 
 async def role_read(request: web.Request) -> web.Response:
@@ -326,20 +319,8 @@ async def role_list(request: web.Request) -> web.Response:
 # ---- auth methods -------------------------------------------------------------------
 
 
-async def auth_method_create(request: web.Request) -> web.Response:
-    body = _body(await request.read(), ACLAuthMethod)
-    return json_reply(request, await _rpc(request, "ACL.AuthMethodSet", ACLAuthMethodSetRequest(
-        AuthMethod=body, Datacenter=datacenter(request), Token=token(request))))
-
-
-async def auth_method_update(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
-    body = _body(await request.read(), ACLAuthMethod)
-    if body.Name and body.Name != name:
-        raise BadRequest("Auth Method Name in URL and payload do not match")
-    body.Name = name
-    return json_reply(request, await _rpc(request, "ACL.AuthMethodSet", ACLAuthMethodSetRequest(
-        AuthMethod=body, Datacenter=datacenter(request), Token=token(request))))
+auth_method_set = _setter(ACLAuthMethod, "ACL.AuthMethodSet", ACLAuthMethodSetRequest,
+                          "AuthMethod", key="Name", mismatch="Auth Method Name")
 
 
 async def auth_method_read(request: web.Request) -> web.Response:
@@ -366,22 +347,8 @@ async def auth_method_list(request: web.Request) -> web.Response:
 # ---- binding rules ------------------------------------------------------------------
 
 
-async def binding_rule_create(request: web.Request) -> web.Response:
-    body = _body(await request.read(), ACLBindingRule)
-    if body.ID:
-        raise BadRequest("Cannot specify the ID when creating a new binding rule")
-    return json_reply(request, await _rpc(request, "ACL.BindingRuleSet", ACLBindingRuleSetRequest(
-        BindingRule=body, Datacenter=datacenter(request), Token=token(request))))
-
-
-async def binding_rule_update(request: web.Request) -> web.Response:
-    rule_id = request.match_info["id"]
-    body = _body(await request.read(), ACLBindingRule)
-    if body.ID and rule_id != body.ID:
-        raise BadRequest("BindingRule ID in URL and payload do not match")
-    body.ID = rule_id
-    return json_reply(request, await _rpc(request, "ACL.BindingRuleSet", ACLBindingRuleSetRequest(
-        BindingRule=body, Datacenter=datacenter(request), Token=token(request))))
+binding_rule_set = _setter(ACLBindingRule, "ACL.BindingRuleSet", ACLBindingRuleSetRequest,
+                           "BindingRule", created="binding rule", mismatch="BindingRule ID")
 
 
 async def binding_rule_read(request: web.Request) -> web.Response:
@@ -503,27 +470,27 @@ def add_routes(router: web.Router) -> None:
     router.add_get("/v1/acl/token/{id}", token_read, allow_head=False)
     router.add_put("/v1/acl/token/{id}", token_update)
     router.add_delete("/v1/acl/token/{id}", token_delete)
-    router.add_put("/v1/acl/policy", policy_create)
+    router.add_put("/v1/acl/policy", policy_set)
     router.add_get("/v1/acl/policies", policy_list, allow_head=False)
     router.add_get("/v1/acl/policy/name/{name}", policy_read, allow_head=False)
     router.add_get("/v1/acl/policy/{id}", policy_read, allow_head=False)
-    router.add_put("/v1/acl/policy/{id}", policy_update)
+    router.add_put("/v1/acl/policy/{id}", policy_set)
     router.add_delete("/v1/acl/policy/{id}", policy_delete)
-    router.add_put("/v1/acl/role", role_create)
+    router.add_put("/v1/acl/role", role_set)
     router.add_get("/v1/acl/roles", role_list, allow_head=False)
     router.add_get("/v1/acl/role/name/{name}", role_read, allow_head=False)
     router.add_get("/v1/acl/role/{id}", role_read, allow_head=False)
-    router.add_put("/v1/acl/role/{id}", role_update)
+    router.add_put("/v1/acl/role/{id}", role_set)
     router.add_delete("/v1/acl/role/{id}", role_delete)
-    router.add_put("/v1/acl/auth-method", auth_method_create)
+    router.add_put("/v1/acl/auth-method", auth_method_set)
     router.add_get("/v1/acl/auth-methods", auth_method_list, allow_head=False)
     router.add_get("/v1/acl/auth-method/{name}", auth_method_read, allow_head=False)
-    router.add_put("/v1/acl/auth-method/{name}", auth_method_update)
+    router.add_put("/v1/acl/auth-method/{name}", auth_method_set)
     router.add_delete("/v1/acl/auth-method/{name}", auth_method_delete)
-    router.add_put("/v1/acl/binding-rule", binding_rule_create)
+    router.add_put("/v1/acl/binding-rule", binding_rule_set)
     router.add_get("/v1/acl/binding-rules", binding_rule_list, allow_head=False)
     router.add_get("/v1/acl/binding-rule/{id}", binding_rule_read, allow_head=False)
-    router.add_put("/v1/acl/binding-rule/{id}", binding_rule_update)
+    router.add_put("/v1/acl/binding-rule/{id}", binding_rule_set)
     router.add_delete("/v1/acl/binding-rule/{id}", binding_rule_delete)
     router.add_get("/v1/acl/templated-policies", templated_policy_list, allow_head=False)
     router.add_get("/v1/acl/templated-policy/name/{name:.+}", templated_policy_read,

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from proconsul.agent.cache import Cache, GatewayServices, HealthServices
+from proconsul.agent.cache import Cache, CacheControl, GatewayServices, HealthServices
 from proconsul.agent.cache.connect_ca import ConnectCALeaf, ConnectCARoots, LeafCertRequest
-from proconsul.agent.cache.types import CacheType
+from proconsul.agent.cache.types import CacheType, PolledType
 from proconsul.structs.config_entry_rpc import ConfigEntryQuery, DiscoveryChainRequest
 from proconsul.structs.prepared_query import PreparedQueryExecuteRequest
 from proconsul.structs.requests import DCSpecificRequest, ServiceSpecificRequest
@@ -36,8 +34,21 @@ class CompiledDiscoveryChain(CacheType):
     rpc_method = "DiscoveryChain.Get"
 
 
+class PreparedQueryPoll(PolledType):
+    """A prepared query's answer as proxycfg polls it: its index moves when the service or
+    the set of instances does (the servers shuffle them: their order is no change)."""
+
+    name = "proxycfg-prepared-query"
+    rpc_method = "PreparedQuery.Execute"
+
+    def answer(self, reply: Any) -> Any:
+        return reply.Service, sorted(msgspec.msgpack.encode(node) for node in reply.Nodes or ())
+
+
 ROOTS, HEALTH, GATEWAY_SERVICES = ConnectCARoots(), HealthServices(), GatewayServices()
 ENTRIES, ENTRY, CHAIN = ConfigEntriesList(), ConfigEntryGet(), CompiledDiscoveryChain()
+QUERY = PreparedQueryPoll()
+ASK_AGAIN = CacheControl(must_revalidate=True)
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,6 @@ class Sources:
     cache: Cache
     leaf: ConnectCALeaf
     datacenter: str
-    rpc: Callable[[str, Any], Awaitable[Any]]
 
     async def roots(self, token: str, index: int):
         r = await self.cache.get(ROOTS, DCSpecificRequest(
@@ -106,12 +116,10 @@ class Sources:
         return r.value.Nodes, r.index
 
     async def prepared_query(self, name: str, datacenter: str, token: str, index: int):
-        """A prepared query's connect instances, run again every QUERY_POLL seconds. The
-        index is a digest of the answer, so it moves only when the answer does."""
+        """A prepared query's connect instances, asked again every QUERY_POLL seconds
+        through the cache (queries have no blocking reads)."""
         if index:
             await asyncio.sleep(QUERY_POLL)
-        reply = await self.rpc("PreparedQuery.Execute", PreparedQueryExecuteRequest(
-            Datacenter=datacenter, QueryIDOrName=name, Connect=True, Token=token,
-            AllowStale=True))
-        digest = hashlib.sha256(msgspec.msgpack.encode([reply.Service, reply.Nodes])).digest()
-        return reply, int.from_bytes(digest[:7]) | 1
+        r = await self.cache.get(QUERY, PreparedQueryExecuteRequest(
+            Datacenter=datacenter, QueryIDOrName=name, Connect=True, Token=token), ASK_AGAIN)
+        return r.value, r.index

@@ -7,25 +7,25 @@ import json
 import os
 
 from proconsul.api import APIError, ClientError
-from proconsul.api.session import parse_duration
+from proconsul.cli.acl import objects
 from proconsul.cli.acl.common import (
     Failure,
     acl_client,
     acl_command,
     dump,
+    duration_flag,
     format_auth_method,
-    format_auth_method_entry,
     format_binding_rule,
     format_policy,
+    format_templated_policy,
     load_data,
     show,
-    show_list,
 )
+from proconsul.cli.acl.objects import AUTH_METHOD, BINDING_RULE
 from proconsul.cli.command import Context, parse_map
 from proconsul.cli.flags import FlagSet
 
-META = ("Indicates that {0} metadata such as the raft indices should be shown for each "
-        "entry")
+RAFT = "the raft indices"
 
 # -kubernetes-* shorthands and the Config keys they fill (Consul's kubernetes validator)
 KUBERNETES = {"kubernetes-host": "Host", "kubernetes-ca-cert": "CACert",
@@ -33,7 +33,7 @@ KUBERNETES = {"kubernetes-host": "Host", "kubernetes-ca-cert": "CACert",
 
 
 def _method_fields(fs: FlagSet) -> None:
-    fs.boolean("meta", False, META.format("auth method"))
+    objects.meta_flag(fs, AUTH_METHOD, RAFT)
     fs.string("display-name", "", "An optional name to use instead of the name when "
               "displaying this auth method in a UI.")
     fs.string("description", "", "A description of the auth method.")
@@ -55,39 +55,48 @@ def _method_fields(fs: FlagSet) -> None:
               "to access the TokenReview API to validate other JWTs during login.")
 
 
-def _apply_fields(ctx: Context, method: dict, merge: bool) -> None:
-    """Copy the given flags onto ``method`` (only the given ones when ``merge``)."""
-    def wanted(flag: str) -> bool:
-        return not merge or flag in ctx.given
+def _config(ctx: Context, flag_word: str, parse_error: str) -> dict:
+    """``-config`` as JSON; the -kubernetes-* flags may not come with it."""
+    if any(ctx[flag] for flag in KUBERNETES):
+        raise Failure(f"Cannot use command line arguments with '-config' {flag_word}")
+    try:
+        text = load_data(ctx["config"])
+    except Failure as err:
+        raise Failure(f"Error loading configuration file: {err}") from None
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise Failure(f"{parse_error}: {err}") from None
+
+
+def _ca_cert(ctx: Context) -> str:
+    try:
+        cert = load_data(ctx["kubernetes-ca-cert"])
+    except Failure as err:
+        raise Failure(f"Invalid '-kubernetes-ca-cert' value: {err}") from None
+    if not cert:
+        raise Failure("Kubernetes CA Cert is empty")
+    return cert
+
+
+def _kubernetes_config(ctx: Context) -> dict:
+    """All three -kubernetes-* flags, required, as the method's Config."""
+    for flag in KUBERNETES:
+        if not ctx[flag]:
+            raise Failure(f"Missing required '-{flag}' flag")
+    return {key: _ca_cert(ctx) if flag == "kubernetes-ca-cert" else ctx[flag]
+            for flag, key in KUBERNETES.items()}
+
+
+def _fields(ctx: Context, method: dict, merge: bool) -> None:
+    """The display name, description, token locality and max TTL flags onto ``method``
+    (when ``merge``, only the non-empty ones, as Consul does)."""
     for flag, key in (("display-name", "DisplayName"), ("description", "Description"),
                       ("token-locality", "TokenLocality")):
-        if wanted(flag):
+        if ctx[flag] or not merge:
             method[key] = ctx[flag]
-    if ctx["token-locality"] not in ("", "local", "global"):
-        raise Failure(f'Invalid token locality "{ctx["token-locality"]}"; must be "local" or '
-                      f'"global"')
-    if ctx["max-token-ttl"]:
-        try:
-            parse_duration(ctx["max-token-ttl"])
-        except ValueError:
-            raise Failure(f'invalid value "{ctx["max-token-ttl"]}" for flag -max-token-ttl: '
-                          f'time: invalid duration "{ctx["max-token-ttl"]}"') from None
-        method["MaxTokenTTL"] = ctx["max-token-ttl"]
-    if ctx["config"]:
-        text = load_data(ctx["config"])
-        try:
-            method["Config"] = json.loads(text)
-        except ValueError as err:
-            raise Failure(f"Error parsing JSON for auth method config: {err}") from None
-    if method.get("Type") == "kubernetes":
-        config = method.setdefault("Config", {}) or {}
-        for flag, key in KUBERNETES.items():
-            if ctx[flag]:
-                config[key] = load_data(ctx[flag]) if flag == "kubernetes-ca-cert" \
-                    else ctx[flag]
-        method["Config"] = config
-    elif any(ctx[flag] for flag in KUBERNETES):
-        raise Failure("The -kubernetes-* flags may only be used with -type=kubernetes")
+    if ttl := duration_flag(ctx, "max-token-ttl"):
+        method["MaxTokenTTL"] = ttl
 
 
 def auth_method_create(ctx: Context) -> int:
@@ -95,17 +104,13 @@ def auth_method_create(ctx: Context) -> int:
         raise Failure("Missing required '-type' flag")
     if not ctx["name"]:
         raise Failure("Missing required '-name' flag")
-    if ctx["type"] == "kubernetes" and not ctx["config"]:
-        for flag in KUBERNETES:
-            if not ctx[flag]:
-                raise Failure(f"Missing required '-{flag}' flag")
     method = {"Type": ctx["type"], "Name": ctx["name"]}
-    _apply_fields(ctx, method, merge=False)
-    try:
-        created, _ = acl_client(ctx).auth_method_create(method)
-    except ClientError as err:
-        raise Failure(f"Failed to create new auth method: {err}") from None
-    return show(ctx, created, lambda: format_auth_method(created, ctx["meta"]))
+    _fields(ctx, method, merge=False)
+    if ctx["config"]:
+        method["Config"] = _config(ctx, "flags", "Error parsing JSON configuration file")
+    if ctx["type"] == "kubernetes":
+        method["Config"] = _kubernetes_config(ctx)
+    return objects.save(ctx, AUTH_METHOD, method, "Failed to create new auth method", new=True)
 
 
 AUTH_METHOD_CREATE = acl_command("""
@@ -131,21 +136,10 @@ Usage: proconsul acl auth-method create -name NAME -type TYPE [options]
                 fs.string("name", "", "The new auth method's name. This flag is required.")))
 
 
-def _method(ctx: Context) -> dict:
+def auth_method_read(ctx: Context) -> int:
     if not ctx["name"]:
         raise Failure("Must specify the -name parameter")
-    try:
-        return acl_client(ctx).auth_method_read(ctx["name"], ctx.query_options())[0]
-    except APIError as err:
-        if err.status == 404:
-            raise Failure(f'Auth method not found with name "{ctx["name"]}"') from None
-        raise Failure(f'Error reading auth method "{ctx["name"]}": {err}') from None
-    except ClientError as err:
-        raise Failure(f'Error reading auth method "{ctx["name"]}": {err}') from None
-
-
-def auth_method_read(ctx: Context) -> int:
-    method = _method(ctx)
+    method = objects.read(ctx, AUTH_METHOD, ctx["name"], by="name")
     return show(ctx, method, lambda: format_auth_method(method, ctx["meta"]))
 
 
@@ -158,22 +152,36 @@ Usage: proconsul acl auth-method read -name NAME [options]
 
     $ proconsul acl auth-method read -name my-auth-method
 """, "Read an ACL auth method", auth_method_read,
-    lambda fs: (fs.boolean("meta", False, META.format("auth method")),
+    lambda fs: (objects.meta_flag(fs, AUTH_METHOD, RAFT),
                 fs.string("name", "", "The name of the auth method to read.")))
 
 
 def auth_method_update(ctx: Context) -> int:
     if not ctx["name"]:
         raise Failure("Cannot update an auth method without specifying the -name parameter")
-    method = _method(ctx)
+    current = objects.read(ctx, AUTH_METHOD, ctx["name"], by="name",
+                           failed="Error when retrieving current auth method")
+    kubernetes = current.get("Type") == "kubernetes"
+    parse_error = "Error parsing JSON for auth method config"
     if ctx["no-merge"]:
-        method = {"Name": method["Name"], "Type": method["Type"]}
-    _apply_fields(ctx, method, merge=not ctx["no-merge"])
-    try:
-        updated, _ = acl_client(ctx).auth_method_update(method)
-    except ClientError as err:
-        raise Failure(f'Error updating auth method "{ctx["name"]}": {err}') from None
-    return show(ctx, updated, lambda: format_auth_method(updated, ctx["meta"]))
+        method = {"Name": current["Name"], "Type": current["Type"]}
+        _fields(ctx, method, merge=False)
+        if ctx["config"]:
+            method["Config"] = _config(ctx, "flag", parse_error)
+        if kubernetes:
+            method["Config"] = _kubernetes_config(ctx)
+    else:
+        method = current
+        _fields(ctx, method, merge=True)
+        if ctx["config"]:
+            method["Config"] = _config(ctx, "flag", parse_error)  # replaced, not merged
+        method["Config"] = method.get("Config") or {}
+        if kubernetes:
+            for flag, key in KUBERNETES.items():
+                if ctx[flag]:
+                    method["Config"][key] = _ca_cert(ctx) if key == "CACert" else ctx[flag]
+    return objects.save(ctx, AUTH_METHOD, method, f'Error updating auth method "{ctx["name"]}"',
+                        new=False)
 
 
 AUTH_METHOD_UPDATE = acl_command("""
@@ -201,12 +209,7 @@ Usage: proconsul acl auth-method update -name NAME [options]
 def auth_method_delete(ctx: Context) -> int:
     if not ctx["name"]:
         raise Failure("Must specify the -name parameter")
-    try:
-        acl_client(ctx).auth_method_delete(ctx["name"])
-    except ClientError as err:
-        raise Failure(f'Error deleting auth method "{ctx["name"]}": {err}') from None
-    ctx.info(f'Auth-method "{ctx["name"]}" deleted successfully')
-    return 0
+    return objects.delete(ctx, AUTH_METHOD, ctx["name"])
 
 
 AUTH_METHOD_DELETE = acl_command("""
@@ -223,11 +226,8 @@ Usage: proconsul acl auth-method delete -name NAME [options]
 
 
 def auth_method_list(ctx: Context) -> int:
-    try:
-        methods, _ = acl_client(ctx).auth_method_list(ctx.query_options())
-    except ClientError as err:
-        raise Failure(f"Failed to retrieve the auth method list: {err}") from None
-    return show_list(ctx, methods, lambda m: format_auth_method_entry(m, ctx["meta"]))
+    return objects.list_all(ctx, AUTH_METHOD,
+                            lambda m: format_auth_method(m, ctx["meta"], listing=True))
 
 
 AUTH_METHOD_LIST = acl_command("""
@@ -237,17 +237,18 @@ Usage: proconsul acl auth-method list [options]
 
     $ proconsul acl auth-method list
 """, "List ACL auth methods", auth_method_list,
-    lambda fs: fs.boolean("meta", False, META.format("auth method")))
+    lambda fs: objects.meta_flag(fs, AUTH_METHOD, RAFT))
 
 
 # ---- binding rules ----------------------------------------------------------------------
 
-def _rule_fields(fs: FlagSet) -> None:
-    fs.boolean("meta", False, META.format("binding rule"))
+def _rule_fields(fs: FlagSet, bind_type: str = "") -> None:
+    """The binding rule's flags; only create defaults -bind-type (to ``service``)."""
+    objects.meta_flag(fs, BINDING_RULE, RAFT)
     fs.string("description", "", "A description of the binding rule.")
     fs.string("selector", "", "Selector is an expression that matches against verified "
               "identity attributes returned from the auth method during login.")
-    fs.string("bind-type", "service", "Type of binding to perform (service, node, role, "
+    fs.string("bind-type", bind_type, "Type of binding to perform (service, node, role, "
               "policy or templated-policy).")
     fs.string("bind-name", "", "Name to bind on match. Can use ${var} interpolation. This "
               "flag is required.")
@@ -257,9 +258,11 @@ def _rule_fields(fs: FlagSet) -> None:
 
 
 def _apply_rule(ctx: Context, rule: dict, merge: bool) -> None:
+    """The flags onto ``rule``; when ``merge``, only the non-empty ones, and -selector
+    whenever given (an empty selector matches every identity)."""
     for flag, key in (("description", "Description"), ("selector", "Selector"),
                       ("bind-type", "BindType"), ("bind-name", "BindName")):
-        if not merge or flag in ctx.given:
+        if not merge or ctx[flag] or (flag == "selector" and flag in ctx.given):
             rule[key] = ctx[flag]
     if ctx["bind-vars"]:
         rule["BindVars"] = parse_map(ctx["bind-vars"])
@@ -274,11 +277,7 @@ def binding_rule_create(ctx: Context) -> int:
         raise Failure("Missing required '-bind-name' flag")
     rule = {"AuthMethod": ctx["method"]}
     _apply_rule(ctx, rule, merge=False)
-    try:
-        created, _ = acl_client(ctx).binding_rule_create(rule)
-    except ClientError as err:
-        raise Failure(f"Failed to create new binding rule: {err}") from None
-    return show(ctx, created, lambda: format_binding_rule(created, ctx["meta"]))
+    return objects.save(ctx, BINDING_RULE, rule, "Failed to create new binding rule", new=True)
 
 
 BINDING_RULE_CREATE = acl_command("""
@@ -292,48 +291,24 @@ Usage: proconsul acl binding-rule create [options]
             -bind-name='k8s-${serviceaccount.name}' \\
             -selector='serviceaccount.namespace==default and serviceaccount.name!=vault'
 """, "Create an ACL binding rule", binding_rule_create,
-    lambda fs: (_rule_fields(fs), fs.string("method", "", "The auth method's name for which "
+    lambda fs: (_rule_fields(fs, "service"), fs.string("method", "", "The auth method's name for which "
                                             "this binding rule applies. This flag is "
                                             "required.")))
 
 
-def _rule_id(ctx: Context) -> str:
+def _rule_id(ctx: Context, missing: str = "Must specify the -id parameter") -> str:
     if not ctx["id"]:
-        raise Failure("Must specify the -id parameter")
-    if len(ctx["id"]) == 36:
-        return ctx["id"]
-    try:
-        rules = acl_client(ctx).binding_rule_list()[0]
-    except ClientError as err:
-        raise Failure(f"Error determining binding rule ID: {err}") from None
-    found = [r["ID"] for r in rules if r["ID"].startswith(ctx["id"])]
-    if len(found) != 1:
-        problem = ("Partial binding rule ID is not unique" if found
-                   else f"No such binding rule ID with prefix: {ctx['id']}")
-        raise Failure(f"Error determining binding rule ID: {problem}")
-    return found[0]
-
-
-def _rule(ctx: Context, rid: str) -> dict:
-    try:
-        return acl_client(ctx).binding_rule_read(rid, ctx.query_options())[0]
-    except APIError as err:
-        if err.status == 404:
-            raise Failure(f'Binding rule not found with ID "{rid}"') from None
-        raise Failure(f'Error reading binding rule "{rid}": {err}') from None
-    except ClientError as err:
-        raise Failure(f'Error reading binding rule "{rid}": {err}') from None
+        raise Failure(missing)
+    return objects.resolve(ctx, BINDING_RULE, ctx["id"])
 
 
 def binding_rule_read(ctx: Context) -> int:
-    rule = _rule(ctx, _rule_id(ctx))
+    rule = objects.read(ctx, BINDING_RULE, _rule_id(ctx, "Must specify the -id parameter."))
     return show(ctx, rule, lambda: format_binding_rule(rule, ctx["meta"]))
 
 
-def _id_flag(what: str):
-    return lambda fs: fs.string("id", "", f"The ID of the binding rule to {what}. It may be "
-                                "specified as a unique ID prefix but will error if the "
-                                "prefix matches multiple binding rule IDs")
+def _id_flag(verb: str):
+    return lambda fs: objects.id_flag(fs, BINDING_RULE, verb)
 
 
 BINDING_RULE_READ = acl_command("""
@@ -345,24 +320,21 @@ Usage: proconsul acl binding-rule read -id ID [options]
 
     $ proconsul acl binding-rule read -id fdabbcb5-9de5-4b1a-961f-77214ae88cba
 """, "Read an ACL binding rule", binding_rule_read,
-    lambda fs: (fs.boolean("meta", False, META.format("binding rule")), _id_flag("read")(fs)))
+    lambda fs: (objects.meta_flag(fs, BINDING_RULE, RAFT), _id_flag("read")(fs)))
 
 
 def binding_rule_update(ctx: Context) -> int:
-    if not ctx["id"]:
-        raise Failure("Cannot update a binding rule without specifying the -id parameter")
-    rid = _rule_id(ctx)
-    rule = _rule(ctx, rid)
+    rid = _rule_id(ctx, "Cannot update a binding rule without specifying the -id parameter")
+    rule = objects.read(ctx, BINDING_RULE, rid,
+                        failed="Error when retrieving current binding rule")
     if ctx["no-merge"]:
-        if not ctx["bind-name"]:
-            raise Failure("Missing required '-bind-name' flag")
+        for flag in ("bind-type", "bind-name"):
+            if not ctx[flag]:
+                raise Failure(f"Missing required '-{flag}' flag")
         rule = {"ID": rid, "AuthMethod": rule["AuthMethod"]}
     _apply_rule(ctx, rule, merge=not ctx["no-merge"])
-    try:
-        updated, _ = acl_client(ctx).binding_rule_update(rule)
-    except ClientError as err:
-        raise Failure(f'Error updating binding rule "{rid}": {err}') from None
-    return show(ctx, updated, lambda: format_binding_rule(updated, ctx["meta"]))
+    return objects.save(ctx, BINDING_RULE, rule, f'Error updating binding rule "{rid}"',
+                        new=False)
 
 
 BINDING_RULE_UPDATE = acl_command("""
@@ -383,13 +355,7 @@ Usage: proconsul acl binding-rule update -id ID [options]
 
 
 def binding_rule_delete(ctx: Context) -> int:
-    rid = _rule_id(ctx)
-    try:
-        acl_client(ctx).binding_rule_delete(rid)
-    except ClientError as err:
-        raise Failure(f'Error deleting binding rule "{rid}": {err}') from None
-    ctx.info(f'Binding rule "{rid}" deleted successfully')
-    return 0
+    return objects.delete(ctx, BINDING_RULE, _rule_id(ctx))
 
 
 BINDING_RULE_DELETE = acl_command("""
@@ -402,12 +368,9 @@ Usage: proconsul acl binding-rule delete -id ID [options]
 
 
 def binding_rule_list(ctx: Context) -> int:
-    try:
-        rules, _ = acl_client(ctx).binding_rule_list(ctx.query_options(),
-                                                     auth_method=ctx["method"])
-    except ClientError as err:
-        raise Failure(f"Failed to retrieve the binding rule list: {err}") from None
-    return show_list(ctx, rules, lambda r: format_binding_rule(r, ctx["meta"], listing=True))
+    return objects.list_all(ctx, BINDING_RULE,
+                            lambda r: format_binding_rule(r, ctx["meta"], listing=True),
+                            auth_method=ctx["method"])
 
 
 BINDING_RULE_LIST = acl_command("""
@@ -417,7 +380,7 @@ Usage: proconsul acl binding-rule list [options]
 
     $ proconsul acl binding-rule list -method="my-method"
 """, "List ACL binding rules", binding_rule_list,
-    lambda fs: (fs.boolean("meta", False, META.format("binding rule")),
+    lambda fs: (objects.meta_flag(fs, BINDING_RULE, RAFT),
                 fs.string("method", "", "Only show rules linked to the auth method with the "
                           "given name.")))
 
@@ -432,7 +395,7 @@ def templated_policy_list(ctx: Context) -> int:
     if ctx["format"] == "json":
         ctx.info(dump(templates))
     else:
-        ctx.info("\n".join(sorted(templates)))
+        ctx.info("".join(f"{name}\n" for name in sorted(templates)))
     return 0
 
 
@@ -452,7 +415,7 @@ def _template(ctx: Context) -> dict:
         return acl_client(ctx).templated_policy_read(ctx["name"], ctx.query_options())[0]
     except APIError as err:
         if err.status == 404:
-            raise Failure(f'Templated policy "{ctx["name"]}" not found') from None
+            raise Failure(f'Templated policy not found with name "{ctx["name"]}"') from None
         raise Failure(f'Error reading templated policy "{ctx["name"]}": {err}') from None
     except ClientError as err:
         raise Failure(f'Error reading templated policy "{ctx["name"]}": {err}') from None
@@ -460,18 +423,7 @@ def _template(ctx: Context) -> dict:
 
 def templated_policy_read(ctx: Context) -> int:
     template = _template(ctx)
-
-    def pretty() -> str:
-        lines = [f"Name:            {template.get('TemplateName', '')}"]
-        if template.get("Description"):
-            lines.append(f"Description:     {template['Description']}")
-        schema = template.get("Schema") or ""
-        lines.append("Input variables:" + (" None" if not schema.strip() else ""))
-        if schema.strip():
-            lines.append(schema)
-        lines.append("Template:\n" + (template.get("Template") or ""))
-        return "\n".join(lines)
-    return show(ctx, template, pretty)
+    return show(ctx, template, lambda: format_templated_policy(template, ctx["meta"]))
 
 
 TEMPLATED_POLICY_READ = acl_command("""
@@ -481,7 +433,9 @@ Usage: proconsul acl templated-policy read -name NAME [options]
 
     $ proconsul acl templated-policy read -name builtin/service
 """, "Read an ACL templated policy", templated_policy_read,
-    lambda fs: fs.string("name", "", "The name of the templated policy to read."))
+    lambda fs: (fs.string("name", "", "The name of the templated policy to read."),
+                fs.boolean("meta", False, "Indicates that templated policy metadata such as "
+                           "the schema and template code should be shown for each entry.")))
 
 
 def templated_policy_preview(ctx: Context) -> int:

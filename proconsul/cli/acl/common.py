@@ -3,6 +3,7 @@ the pretty/JSON formatters Consul's ``command/acl`` prints."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sys
@@ -11,6 +12,7 @@ from typing import Any
 
 from proconsul.api import ClientError
 from proconsul.api.acl import ACL
+from proconsul.api.session import parse_duration
 from proconsul.cli.command import Command, Context
 from proconsul.cli.flags import FlagSet
 
@@ -52,55 +54,37 @@ def acl_client(ctx: Context) -> ACL:
         raise Failure(f"Error connecting to Consul agent: {err}") from None
 
 
+def duration_flag(ctx: Context, flag: str) -> str:
+    """A Go duration flag's value ("" when not positive), refused as Go's flag package
+    refuses it."""
+    try:
+        seconds = parse_duration(ctx[flag])
+    except ValueError:
+        raise Failure(f'invalid value "{ctx[flag]}" for flag -{flag}: parse error') from None
+    return ctx[flag] if seconds > 0 else ""
+
+
 def load_data(arg: str) -> str:
     """Consul's helpers.LoadDataSource: ``@file``, ``-`` for stdin, else the text itself."""
     if arg.startswith("@"):
         try:
             with open(arg[1:], encoding="utf-8") as f:
                 return f.read()
-        except OSError as err:
-            raise Failure(f"Failed to read file: {err}") from None
+        except OSError as err:  # worded as Go's os.ReadFile error
+            op = "read" if isinstance(err, IsADirectoryError) else "open"
+            raise Failure(f"Failed to read file: {op} {arg[1:]}: "
+                          f"{(err.strerror or str(err)).lower()}") from None
     if arg == "-":
         return sys.stdin.read()
     return arg
-
-
-def _from_partial(items: list[Obj], key: str, partial: str, kind: str) -> str:
-    found = [item[key] for item in items if item.get(key, "").startswith(partial)]
-    if not found:
-        raise Failure(f"No such {kind} ID with prefix: {partial}")
-    if len(found) > 1:
-        raise Failure(f"Partial {kind} ID is not unique")
-    return found[0]
-
-
-def token_id(acl: ACL, partial: str) -> str:
-    """Consul's GetTokenAccessorIDFromPartial: a full ID, ``anonymous`` or a unique prefix."""
-    if partial == "anonymous":
-        return ANONYMOUS_ID
-    if len(partial) == 36:
-        return partial
-    return _from_partial(acl.token_list()[0], "AccessorID", partial, "token")
-
-
-def policy_id(acl: ACL, partial: str) -> str:
-    if partial == "global-management":
-        return GLOBAL_MANAGEMENT_ID
-    if len(partial) == 36:
-        return partial
-    return _from_partial(acl.policy_list()[0], "ID", partial, "policy")
-
-
-def role_id(acl: ACL, partial: str) -> str:
-    if len(partial) == 36:
-        return partial
-    return _from_partial(acl.role_list()[0], "ID", partial, "role")
 
 
 def service_identities(items: list[str]) -> list[Obj]:
     """``NAME`` or ``NAME:DC1,DC2`` as ACLServiceIdentity objects."""
     out = []
     for item in items:
+        if item.count(":") > 1:
+            raise Failure(f'Malformed -service-identity argument: "{item}"')
         name, _, dcs = item.partition(":")
         if not name:
             raise Failure(f'Service identity "{item}" must specify a name')
@@ -153,26 +137,6 @@ def identity_flags(fs: FlagSet) -> None:
                "-templated-policy flag. Format is VariableName:Value")
 
 
-def policy_links(acl: ACL, ids: list[str], names: list[str]) -> list[Obj]:
-    links = [{"Name": name} for name in names]
-    for partial in ids:
-        try:
-            links.append({"ID": policy_id(acl, partial)})
-        except Failure as err:
-            raise Failure(f"Error resolving policy ID {partial}: {err}") from None
-    return links
-
-
-def role_links(acl: ACL, ids: list[str], names: list[str]) -> list[Obj]:
-    links = [{"Name": name} for name in names]
-    for partial in ids:
-        try:
-            links.append({"ID": role_id(acl, partial)})
-        except Failure as err:
-            raise Failure(f"Error resolving role ID {partial}: {err}") from None
-    return links
-
-
 # ---- output ---------------------------------------------------------------------------
 
 _TIME = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
@@ -190,164 +154,182 @@ def go_time(text: str) -> str:
     return f"{day} {clock}{'.' + frac if frac else ''} {offset} {name}"
 
 
-def dump(value: Any) -> str:
-    """Go's json.MarshalIndent with four spaces."""
-    return json.dumps(value, indent=4)
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+               "\u2029": "\\u2029"}
+
+
+def dump(value: Any, indent: int = 4, sort_keys: bool = False) -> str:
+    """Go's json.MarshalIndent: UTF-8 kept, ``<``, ``>`` and ``&`` escaped (they appear
+    only inside strings, so the serialized text can be rewritten)."""
+    text = json.dumps(value, indent=indent, ensure_ascii=False, sort_keys=sort_keys)
+    return re.sub("[<>&\u2028\u2029]", lambda m: _GO_ESCAPES[m.group()], text)
 
 
 def _hash(obj: Obj) -> str:
     """``Hash`` arrives base64 (a Go []byte); Consul prints it as hex."""
-    import base64
     try:
         return base64.b64decode(obj.get("Hash") or "").hex()
     except ValueError:
         return ""
 
 
-def _meta_lines(obj: Obj, width: int, indent: str = "") -> list[str]:
-    return [f"{indent}{'Hash:'.ljust(width)}{_hash(obj)}",
-            f"{indent}{'Create Index:'.ljust(width)}{obj.get('CreateIndex', 0)}",
-            f"{indent}{'Modify Index:'.ljust(width)}{obj.get('ModifyIndex', 0)}"]
+Pairs = list[tuple[str, Any]]
 
 
-def _links(obj: Obj, indent: str, title_indent: str) -> list[str]:
+def _block(pairs: Pairs, width: int, pad: str = "") -> str:
+    """``Label:`` padded to ``width``, then the value: one line a pair."""
+    return "".join(f"{pad}{(label + ':').ljust(width)}{value}\n" for label, value in pairs)
+
+
+def _entry(title: str, pairs: Pairs, width: int) -> str:
+    """A list entry: ``title:`` then its pairs indented by three spaces."""
+    return f"{title}:\n" + _block(pairs, width, "   ")
+
+
+def _scope(obj: Obj) -> Pairs:
+    return [(key, obj[key]) for key in ("Partition", "Namespace") if obj.get(key)]
+
+
+def _meta(obj: Obj, meta: bool, hashed: bool = True) -> Pairs:
+    if not meta:
+        return []
+    return ([("Hash", _hash(obj))] if hashed else []) + [
+        ("Create Index", obj.get("CreateIndex", 0)), ("Modify Index", obj.get("ModifyIndex", 0))]
+
+
+def _links(obj: Obj, pad: str = "") -> str:
     """Policies, roles, identities and templated policies of a token or role."""
+    indent = pad + "   "
     lines: list[str] = []
     for key, title in (("Policies", "Policies:"), ("Roles", "Roles:")):
         if obj.get(key):
-            lines.append(title_indent + title)
+            lines.append(pad + title)
             lines += [f"{indent}{link.get('ID', '')} - {link.get('Name', '')}"
                       for link in obj[key]]
     if obj.get("ServiceIdentities"):
-        lines.append(title_indent + "Service Identities:")
-        for ident in obj["ServiceIdentities"]:
-            dcs = ", ".join(ident.get("Datacenters") or []) or "all"
-            lines.append(f"{indent}{ident['ServiceName']} (Datacenters: {dcs})")
+        lines.append(pad + "Service Identities:")
+        lines += [f"{indent}{i['ServiceName']} (Datacenters: {_dcs(i)})"
+                  for i in obj["ServiceIdentities"]]
     if obj.get("NodeIdentities"):
-        lines.append(title_indent + "Node Identities:")
+        lines.append(pad + "Node Identities:")
         lines += [f"{indent}{i['NodeName']} (Datacenter: {i.get('Datacenter', '')})"
                   for i in obj["NodeIdentities"]]
     if obj.get("TemplatedPolicies"):
-        lines.append(title_indent + "Templated Policies:")
+        lines.append(pad + "Templated Policies:")
         for tp in obj["TemplatedPolicies"]:
             lines.append(f"{indent}{tp['TemplateName']}")
-            variables = tp.get("TemplateVariables") or {}
-            name = variables.get("Name") or variables.get("name")
-            if name:
-                lines.append(f"{indent}   Name: {name}")
-            dcs = ", ".join(tp.get("Datacenters") or []) or "all"
-            lines.append(f"{indent}   Datacenters: {dcs}")
-    return lines
+            if template_name(tp):
+                lines.append(f"{indent}   Name: {template_name(tp)}")
+            lines.append(f"{indent}   Datacenters: {_dcs(tp)}")
+    return "".join(line + "\n" for line in lines)
 
 
-def format_token(token: Obj, meta: bool, listing: bool = False) -> str:
-    """Consul's token prettyFormatter (FormatToken / formatTokenListEntry)."""
-    w = 18
-    lines = [f"{'AccessorID:'.ljust(w)}{token.get('AccessorID', '')}",
-             f"{'SecretID:'.ljust(w)}{token.get('SecretID', '')}"]
-    if token.get("Namespace"):
-        lines.append(f"{'Namespace:'.ljust(w)}{token['Namespace']}")
-    lines += [f"{'Description:'.ljust(w)}{token.get('Description', '')}",
-              f"{'Local:'.ljust(w)}{str(bool(token.get('Local'))).lower()}"]
+def _dcs(obj: Obj) -> str:
+    return ", ".join(obj.get("Datacenters") or []) or "all"
+
+
+def template_name(templated: Obj) -> str:
+    """The ``name`` variable of a templated policy link (``Name`` from Go clients)."""
+    variables = templated.get("TemplateVariables") or {}
+    return variables.get("Name") or variables.get("name") or ""
+
+
+def format_token_head(token: Obj, meta: bool) -> str:
+    """The token's own fields: what FormatToken and FormatTokenExpanded both start with."""
+    pairs: Pairs = [("AccessorID", token.get("AccessorID", "")),
+                    ("SecretID", token.get("SecretID", "")), *_scope(token),
+                    ("Description", token.get("Description", "")),
+                    ("Local", str(bool(token.get("Local"))).lower())]
     if token.get("AuthMethod"):
-        lines.append(f"{'Auth Method:'.ljust(w)}{token['AuthMethod']} (Namespace: "
-                     f"{token.get('AuthMethodNamespace', '')})")
-    lines.append(f"{'Create Time:'.ljust(w)}{go_time(token.get('CreateTime', ''))}")
+        pairs.append(("Auth Method", f"{token['AuthMethod']} (Namespace: "
+                                     f"{token.get('AuthMethodNamespace', '')})"))
+    pairs.append(("Create Time", go_time(token.get("CreateTime", ""))))
     if token.get("ExpirationTime"):
-        lines.append(f"{'Expiration Time:'.ljust(w)}{go_time(token['ExpirationTime'])}")
+        pairs.append(("Expiration Time", go_time(token["ExpirationTime"])))
+    return _block(pairs + _meta(token, meta), 18)
+
+
+def format_token(token: Obj, meta: bool) -> str:
+    """Consul's token prettyFormatter (FormatToken; a list entry is the same)."""
+    return format_token_head(token, meta) + _links(token)
+
+
+def format_policy(policy: Obj, meta: bool, listing: bool = False) -> str:
+    """FormatPolicy, or (``listing``) formatPolicyListEntry."""
+    pairs = [("ID", policy.get("ID", ""))] + \
+        ([] if listing else [("Name", policy.get("Name", ""))]) + _scope(policy) + \
+        [("Description", policy.get("Description", "")),
+         ("Datacenters", ", ".join(policy.get("Datacenters") or []))] + _meta(policy, meta)
     if listing:
-        lines.append(f"{'Legacy:'.ljust(w)}{str(bool(token.get('Legacy'))).lower()}")
-    if meta:
-        lines += _meta_lines(token, w)
-    lines += _links(token, "   ", "")
-    return "\n".join(lines) + "\n"
-
-
-def format_policy(policy: Obj, meta: bool) -> str:
-    w = 14
-    lines = [f"{'ID:'.ljust(w)}{policy.get('ID', '')}",
-             f"{'Name:'.ljust(w)}{policy.get('Name', '')}"]
-    if policy.get("Namespace"):
-        lines.append(f"{'Namespace:'.ljust(w)}{policy['Namespace']}")
-    lines += [f"{'Description:'.ljust(w)}{policy.get('Description', '')}",
-              f"{'Datacenters:'.ljust(w)}{', '.join(policy.get('Datacenters') or [])}"]
-    if meta:
-        lines += _meta_lines(policy, w)
-    lines.append("Rules:")
-    return "\n".join(lines) + "\n" + (policy.get("Rules") or "")
-
-
-def format_policy_entry(policy: Obj, meta: bool) -> str:
-    w = 14
-    lines = [f"{policy.get('Name', '')}:", f"   {'ID:'.ljust(w)}{policy.get('ID', '')}"]
-    if policy.get("Namespace"):
-        lines.append(f"   {'Namespace:'.ljust(w)}{policy['Namespace']}")
-    lines += [f"   {'Description:'.ljust(w)}{policy.get('Description', '')}",
-              f"   {'Datacenters:'.ljust(w)}{', '.join(policy.get('Datacenters') or [])}"]
-    if meta:
-        lines += _meta_lines(policy, w, "   ")
-    return "\n".join(lines) + "\n"
+        return _entry(policy.get("Name", ""), pairs, 14)
+    return _block(pairs, 14) + "Rules:\n" + (policy.get("Rules") or "")
 
 
 def format_role(role: Obj, meta: bool, listing: bool = False) -> str:
-    w, pad = 14, "   " if listing else ""
-    lines = [f"{role.get('Name', '')}:"] if listing else []
-    if not listing:
-        lines.append(f"{'ID:'.ljust(w)}{role.get('ID', '')}")
-        lines.append(f"{'Name:'.ljust(w)}{role.get('Name', '')}")
-    else:
-        lines.append(f"{pad}{'ID:'.ljust(w)}{role.get('ID', '')}")
-    if role.get("Namespace"):
-        lines.append(f"{pad}{'Namespace:'.ljust(w)}{role['Namespace']}")
-    lines.append(f"{pad}{'Description:'.ljust(w)}{role.get('Description', '')}")
-    if meta:
-        lines += _meta_lines(role, w, pad)
-    lines += _links(role, pad + "   ", pad)
-    return "\n".join(lines) + "\n"
+    """FormatRole, or (``listing``) formatRoleListEntry."""
+    pairs = [("ID", role.get("ID", ""))] + \
+        ([] if listing else [("Name", role.get("Name", ""))]) + _scope(role) + \
+        [("Description", role.get("Description", ""))] + _meta(role, meta)
+    if listing:
+        return _entry(role.get("Name", ""), pairs, 14) + _links(role, "   ")
+    return _block(pairs, 14) + _links(role)
 
 
-def format_auth_method(method: Obj, meta: bool) -> str:
-    w = 15
-    lines = [f"{'Name:'.ljust(w)}{method.get('Name', '')}",
-             f"{'Type:'.ljust(w)}{method.get('Type', '')}"]
-    if method.get("Namespace"):
-        lines.append(f"{'Namespace:'.ljust(w)}{method['Namespace']}")
+def format_auth_method(method: Obj, meta: bool, listing: bool = False) -> str:
+    """FormatAuthMethod (its Config as Go indents a map: two spaces, sorted keys), or
+    (``listing``) formatAuthMethodListEntry."""
+    pairs = ([] if listing else [("Name", method.get("Name", ""))]) + \
+        [("Type", method.get("Type", ""))] + _scope(method)
     if method.get("DisplayName"):
-        lines.append(f"{'DisplayName:'.ljust(w)}{method['DisplayName']}")
-    lines.append(f"{'Description:'.ljust(w)}{method.get('Description', '')}")
+        pairs.append(("DisplayName", method["DisplayName"]))
+    pairs.append(("Description", method.get("Description", "")))
+    if listing:
+        return _entry(method.get("Name", ""), pairs + _meta(method, meta, hashed=False), 14)
     if method.get("MaxTokenTTL") not in (None, "", "0s", 0):
-        lines.append(f"{'MaxTokenTTL:'.ljust(w)}{method['MaxTokenTTL']}")
+        pairs.append(("MaxTokenTTL", method["MaxTokenTTL"]))
     if method.get("TokenLocality"):
-        lines.append(f"{'TokenLocality:'.ljust(w)}{method['TokenLocality']}")
-    if meta:
-        lines += [f"{'Create Index:'.ljust(w)}{method.get('CreateIndex', 0)}",
-                  f"{'Modify Index:'.ljust(w)}{method.get('ModifyIndex', 0)}"]
-    lines.append("Config:")
-    lines.append(dump(method.get("Config") or {}))
-    return "\n".join(lines) + "\n"
-
-
-def format_auth_method_entry(method: Obj, meta: bool) -> str:
-    w = 15
-    lines = [f"{method.get('Name', '')}:", f"   {'Type:'.ljust(w)}{method.get('Type', '')}"]
-    if method.get("DisplayName"):
-        lines.append(f"   {'DisplayName:'.ljust(w)}{method['DisplayName']}")
-    lines.append(f"   {'Description:'.ljust(w)}{method.get('Description', '')}")
-    if meta:
-        lines += [f"   {'Create Index:'.ljust(w)}{method.get('CreateIndex', 0)}",
-                  f"   {'Modify Index:'.ljust(w)}{method.get('ModifyIndex', 0)}"]
-    return "\n".join(lines) + "\n"
+        pairs.append(("TokenLocality", method["TokenLocality"]))
+    return _block(pairs + _meta(method, meta, hashed=False), 15) + "Config:\n" + \
+        dump(method.get("Config"), indent=2, sort_keys=True)
 
 
 def format_binding_rule(rule: Obj, meta: bool, listing: bool = False) -> str:
-    w, pad = 14, "   " if listing else ""
-    lines = [f"{rule.get('ID', '')}:"] if listing else [f"{'ID:'.ljust(w)}{rule.get('ID', '')}"]
-    for key in ("AuthMethod", "Description", "BindType", "BindName", "Selector"):
-        lines.append(f"{pad}{(key + ':').ljust(w)}{rule.get(key, '')}")
+    """FormatBindingRule, or (``listing``) formatBindingRuleListEntry."""
+    pairs = ([] if listing else [("ID", rule.get("ID", ""))]) + _scope(rule) + \
+        [(key, rule.get(key, "")) for key in
+         ("AuthMethod", "Description", "BindType", "BindName", "Selector")] + \
+        _meta(rule, meta, hashed=False)
+    return _entry(rule.get("ID", ""), pairs, 14) if listing else _block(pairs, 14)
+
+
+# the templates' one variable, as Consul documents it: (what it is, an example value)
+_TEMPLATE_NAME_VARIABLE = {
+    "builtin/service": ("The name of the service", "api"),
+    "builtin/node": ("The node name", "node-1"),
+    "builtin/api-gateway": ("The api gateway service name", "api-gateway"),
+}
+_TEMPLATES_WITHOUT_VARIABLES = ("builtin/dns", "builtin/nomad-server", "builtin/nomad-client")
+
+
+def format_templated_policy(template: Obj, meta: bool) -> str:
+    """FormatTemplatedPolicy: name, description, the input variables with an example
+    command, and (``meta``) the schema and raw template."""
+    name = template.get("TemplateName", "")
+    out = f"Name:            {name}\nDescription:     {template.get('Description', '')}\n" \
+          "Input variables:"
+    example = f"Example usage:\n\tproconsul acl token create -templated-policy {name}"
+    if name in _TEMPLATE_NAME_VARIABLE:
+        what, value = _TEMPLATE_NAME_VARIABLE[name]
+        out += f"\n\tName: String - Required - {what}.\n{example} -var name:{value}\n"
+    elif name in _TEMPLATES_WITHOUT_VARIABLES:
+        out += f" None\n{example}\n"
+    else:
+        out += "   None\n"
     if meta:
-        lines += [f"{pad}{'Create Index:'.ljust(w)}{rule.get('CreateIndex', 0)}",
-                  f"{pad}{'Modify Index:'.ljust(w)}{rule.get('ModifyIndex', 0)}"]
-    return "\n".join(lines) + "\n"
+        if template.get("Schema"):
+            out += f"Schema:\n{template['Schema']}\n\n"
+        out += f"Raw Template:\n{template.get('Template', '')}\n"
+    return out
 
 
 def show(ctx: Context, obj: Any, pretty: Callable[[], str]) -> int:

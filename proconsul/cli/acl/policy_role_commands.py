@@ -3,33 +3,29 @@
 from __future__ import annotations
 
 from proconsul.api import APIError, ClientError
+from proconsul.api.acl import ACL
+from proconsul.cli.acl import objects
 from proconsul.cli.acl.common import (
     Failure,
+    Obj,
     acl_client,
     acl_command,
     format_policy,
-    format_policy_entry,
     format_role,
     identity_flags,
     load_data,
     node_identities,
-    policy_id,
-    policy_links,
-    role_id,
     service_identities,
     show,
-    show_list,
     templated_policies,
 )
+from proconsul.cli.acl.objects import POLICY, ROLE, links, merged_links, meta_flag
 from proconsul.cli.command import Context
 from proconsul.cli.flags import FlagSet
 
-META = ("Indicates that {0} metadata such as the content hash and raft indices should be "
-        "shown for each entry")
-
 
 def _policy_fields(fs: FlagSet) -> None:
-    fs.boolean("meta", False, META.format("policy"))
+    meta_flag(fs, POLICY)
     fs.string("description", "", "A description of the policy")
     fs.strings("valid-datacenter", "Datacenter that the policy should be valid within. "
                "This flag may be specified multiple times")
@@ -43,11 +39,11 @@ def _create_policy_flags(fs: FlagSet) -> None:
     fs.string("name", "", "The new policy's name. This flag is required.")
 
 
-def _rules(ctx: Context) -> str:
+def _rules(ctx: Context, failed: str = "Error loading rules") -> str:
     try:
         return load_data(ctx["rules"])
     except Failure as err:
-        raise Failure(f"Error loading rules: {err}") from None
+        raise Failure(f"{failed}: {err}") from None
 
 
 def policy_create(ctx: Context) -> int:
@@ -56,11 +52,7 @@ def policy_create(ctx: Context) -> int:
     policy = {"Name": ctx["name"], "Description": ctx["description"], "Rules": _rules(ctx)}
     if ctx["valid-datacenter"]:
         policy["Datacenters"] = ctx["valid-datacenter"]
-    try:
-        created, _ = acl_client(ctx).policy_create(policy)
-    except ClientError as err:
-        raise Failure(f"Failed to create new policy: {err}") from None
-    return show(ctx, created, lambda: format_policy(created, ctx["meta"]))
+    return objects.save(ctx, POLICY, policy, "Failed to create new policy", new=True)
 
 
 POLICY_CREATE = acl_command("""
@@ -81,44 +73,48 @@ Usage: proconsul acl policy create -name NAME [options]
 """, "Create an ACL policy", policy_create, _create_policy_flags)
 
 
-def _which_policy(fs: FlagSet, what: str) -> None:
-    fs.string("id", "", f"The ID of the policy to {what}. It may be specified as a unique "
-              "ID prefix but will error if the prefix matches multiple policy IDs")
-    fs.string("name", "", f"The name of the policy to {what}.")
-
-
 def _policy_id(ctx: Context) -> str:
     """The policy the ``-id`` (or a unique prefix of it) or ``-name`` flag names."""
-    acl = acl_client(ctx)
+    if ctx["id"]:
+        return objects.resolve(ctx, POLICY, ctx["id"])
+    if not ctx["name"]:
+        raise Failure("Must specify either the -id or -name parameters")
     try:
-        if ctx["id"]:
-            return policy_id(acl, ctx["id"])
-        if ctx["name"]:
-            return acl.policy_read_by_name(ctx["name"])[0]["ID"]
+        return acl_client(ctx).policy_read_by_name(ctx["name"])[0]["ID"]
     except APIError as err:
         if err.status == 404:
             raise Failure(f"Error determining policy ID: No such policy with name "
                           f"{ctx['name']}") from None
-        raise Failure(f"Error determining policy ID: {err}") from None
-    except (ClientError, Failure) as err:
-        raise Failure(f"Error determining policy ID: {err}") from None
-    raise Failure("Must specify either the -id or -name parameters")
-
-
-def _read_policy(ctx: Context, pid: str) -> dict:
-    try:
-        return acl_client(ctx).policy_read(pid, ctx.query_options())[0]
-    except APIError as err:
-        if err.status == 404:
-            raise Failure(f'Policy not found with ID "{pid}"') from None
-        raise Failure(f'Error reading policy "{pid}": {err}') from None
+        raise Failure(f"Error determining policy ID: Failed to find policy with name "
+                      f"{ctx['name']}: {err}") from None
     except ClientError as err:
-        raise Failure(f'Error reading policy "{pid}": {err}') from None
+        raise Failure(f"Error determining policy ID: Failed to find policy with name "
+                      f"{ctx['name']}: {err}") from None
 
 
 def policy_read(ctx: Context) -> int:
-    policy = _read_policy(ctx, _policy_id(ctx))
+    """Consul words this read its own way: ``Error reading policy "id:<ID>"`` or
+    ``"name:<NAME>"``, and a missing policy is ``Error policy not found: ...``."""
+    if not ctx["id"] and not ctx["name"]:
+        raise Failure("Must specify either the -id or -name parameters")
+    if ctx["id"]:
+        ident, fetch, label = objects.resolve(ctx, POLICY, ctx["id"]), ACL.policy_read, "id"
+    else:
+        ident, fetch, label = ctx["name"], ACL.policy_read_by_name, "name"
+    try:
+        policy = fetch(acl_client(ctx), ident, ctx.query_options())[0]
+    except APIError as err:
+        if err.status == 404:
+            raise Failure(f"Error policy not found: {ident}") from None
+        raise Failure(_read_error(label, ident, err)) from None
+    except ClientError as err:
+        raise Failure(_read_error(label, ident, err)) from None
     return show(ctx, policy, lambda: format_policy(policy, ctx["meta"]))
+
+
+def _read_error(label: str, ident: str, err: Exception) -> str:
+    cause = f"Failed to find policy with name {ident}: {err}" if label == "name" else err
+    return f'Error reading policy "{label}:{ident}": {cause}'
 
 
 POLICY_READ = acl_command("""
@@ -135,12 +131,12 @@ Usage: proconsul acl policy read [options] POLICY
 
           $ proconsul acl policy read -name my-policy
 """, "Read an ACL policy", policy_read,
-    lambda fs: (fs.boolean("meta", False, META.format("policy")), _which_policy(fs, "read")))
+    lambda fs: (meta_flag(fs, POLICY), objects.id_or_name_flags(fs, POLICY, "read")))
 
 
 def _update_policy_flags(fs: FlagSet) -> None:
     _policy_fields(fs)
-    _which_policy(fs, "update")
+    objects.id_or_name_flags(fs, POLICY, "update")
     fs.boolean("no-merge", False, "Do not merge the current policy information with what "
                "is provided to the command. Instead overwrite all fields with the exception "
                "of the policy ID which is immutable.")
@@ -148,25 +144,21 @@ def _update_policy_flags(fs: FlagSet) -> None:
 
 def policy_update(ctx: Context) -> int:
     pid = _policy_id(ctx)
-    rules = _rules(ctx) if ctx["rules"] else ""
+    rules = _rules(ctx, "Error loading data source")
     if ctx["no-merge"]:
         policy = {"ID": pid, "Name": ctx["name"], "Description": ctx["description"],
                   "Rules": rules, "Datacenters": ctx["valid-datacenter"]}
     else:
-        policy = _read_policy(ctx, pid)
+        policy = objects.read(ctx, POLICY, pid)
         if ctx["id"] and ctx["name"]:
             policy["Name"] = ctx["name"]
         if "description" in ctx.given:
             policy["Description"] = ctx["description"]
-        if ctx["rules"]:
+        if "rules" in ctx.given:
             policy["Rules"] = rules
         if ctx["valid-datacenter"]:
             policy["Datacenters"] = ctx["valid-datacenter"]
-    try:
-        updated, _ = acl_client(ctx).policy_update(policy)
-    except ClientError as err:
-        raise Failure(f'Error updating policy "{pid}": {err}') from None
-    return show(ctx, updated, lambda: format_policy(updated, ctx["meta"]))
+    return objects.save(ctx, POLICY, policy, f'Error updating policy "{pid}"', new=False)
 
 
 POLICY_UPDATE = acl_command("""
@@ -187,13 +179,7 @@ Usage: proconsul acl policy update [options]
 
 
 def policy_delete(ctx: Context) -> int:
-    pid = _policy_id(ctx)
-    try:
-        acl_client(ctx).policy_delete(pid)
-    except ClientError as err:
-        raise Failure(f'Error deleting policy "{pid}": {err}') from None
-    ctx.info(f'Policy "{pid}" deleted successfully')
-    return 0
+    return objects.delete(ctx, POLICY, _policy_id(ctx))
 
 
 POLICY_DELETE = acl_command("""
@@ -208,16 +194,12 @@ Usage: proconsul acl policy delete [options] -id POLICY
   Delete by name:
 
           $ proconsul acl policy delete -name my-policy
-""", "Delete an ACL policy", policy_delete, lambda fs: _which_policy(fs, "delete"),
-    formatted=False)
+""", "Delete an ACL policy", policy_delete,
+    lambda fs: objects.id_or_name_flags(fs, POLICY, "delete"), formatted=False)
 
 
 def policy_list(ctx: Context) -> int:
-    try:
-        policies, _ = acl_client(ctx).policy_list(ctx.query_options())
-    except ClientError as err:
-        raise Failure(f"Failed to retrieve the policy list: {err}") from None
-    return show_list(ctx, policies, lambda p: format_policy_entry(p, ctx["meta"]))
+    return objects.list_all(ctx, POLICY, lambda p: format_policy(p, ctx["meta"], listing=True))
 
 
 POLICY_LIST = acl_command("""
@@ -229,20 +211,19 @@ Usage: proconsul acl policy list [options]
   Example:
 
           $ proconsul acl policy list
-""", "Lists ACL policies", policy_list,
-    lambda fs: fs.boolean("meta", False, META.format("policy")))
+""", "Lists ACL policies", policy_list, lambda fs: meta_flag(fs, POLICY))
 
 
 # ---- roles ------------------------------------------------------------------------------
 
 def _role_fields(fs: FlagSet) -> None:
-    fs.boolean("meta", False, META.format("role"))
+    meta_flag(fs, ROLE)
     fs.string("description", "", "A description of the role")
     identity_flags(fs)
 
 
 def _role_links(ctx: Context, acl, role: dict) -> None:
-    role["Policies"] = policy_links(acl, ctx["policy-id"], ctx["policy-name"])
+    role["Policies"] = links(acl, POLICY, ctx["policy-id"], ctx["policy-name"])
     role["ServiceIdentities"] = service_identities(ctx["service-identity"])
     role["NodeIdentities"] = node_identities(ctx["node-identity"])
     role["TemplatedPolicies"] = templated_policies(ctx["templated-policy"], ctx["var"])
@@ -255,14 +236,10 @@ def role_create(ctx: Context) -> int:
                                 "node-identity", "templated-policy")):
         raise Failure("Cannot create a role without specifying -policy-name, -policy-id, "
                       "-service-identity, -node-identity, or -templated-policy at least once")
-    acl = acl_client(ctx)
     role = {"Name": ctx["name"], "Description": ctx["description"]}
-    try:
-        _role_links(ctx, acl, role)
-        created, _ = acl.role_create({k: v for k, v in role.items() if v != []})
-    except ClientError as err:
-        raise Failure(f"Failed to create new role: {err}") from None
-    return show(ctx, created, lambda: format_role(created, ctx["meta"]))
+    _role_links(ctx, acl_client(ctx), role)
+    return objects.save(ctx, ROLE, {k: v for k, v in role.items() if v != []},
+                        "Failed to create new role", new=True)
 
 
 ROLE_CREATE = acl_command("""
@@ -281,32 +258,13 @@ Usage: proconsul acl role create -name NAME [options]
                                             "required.")))
 
 
-def _which_role(fs: FlagSet, what: str) -> None:
-    fs.string("id", "", f"The ID of the role to {what}. It may be specified as a unique ID "
-              "prefix but will error if the prefix matches multiple role IDs")
-    fs.string("name", "", f"The name of the role to {what}.")
-
-
-def _role(ctx: Context) -> dict:
-    acl = acl_client(ctx)
-    try:
-        if ctx["id"]:
-            rid = role_id(acl, ctx["id"])
-            return acl.role_read(rid, ctx.query_options())[0]
-        if ctx["name"]:
-            return acl.role_read_by_name(ctx["name"], ctx.query_options())[0]
-    except APIError as err:
-        if err.status == 404:
-            which = f'ID "{ctx["id"]}"' if ctx["id"] else f'name "{ctx["name"]}"'
-            raise Failure(f"Role not found with {which}") from None
-        raise Failure(f"Error reading role: {err}") from None
-    except (ClientError, Failure) as err:
-        raise Failure(f"Error determining role ID: {err}") from None
-    raise Failure("Must specify either the -id or -name parameters")
-
-
 def role_read(ctx: Context) -> int:
-    role = _role(ctx)
+    if ctx["id"]:
+        role = objects.read(ctx, ROLE, objects.resolve(ctx, ROLE, ctx["id"]))
+    elif ctx["name"]:
+        role = objects.read(ctx, ROLE, ctx["name"], by="name", via=ACL.role_read_by_name)
+    else:
+        raise Failure("Must specify either the -id or -name parameters")
     return show(ctx, role, lambda: format_role(role, ctx["meta"]))
 
 
@@ -323,42 +281,34 @@ Usage: proconsul acl role read [options] ROLE
 
           $ proconsul acl role read -name my-policy
 """, "Read an ACL role", role_read,
-    lambda fs: (fs.boolean("meta", False, META.format("role")), _which_role(fs, "read")))
+    lambda fs: (meta_flag(fs, ROLE), objects.id_or_name_flags(fs, ROLE, "read")))
 
 
 def role_update(ctx: Context) -> int:
     if not ctx["id"]:
         raise Failure("Cannot update a role without specifying the -id parameter")
-    name, ctx.values["name"] = ctx["name"], ""
-    role = _role(ctx)
+    role = objects.read(ctx, ROLE, objects.resolve(ctx, ROLE, ctx["id"]),
+                        failed="Error when retrieving current role")
     acl = acl_client(ctx)
-    if name:
-        role["Name"] = name
-    if "description" in ctx.given or ctx["no-merge"]:
+    if ctx["name"] or ctx["no-merge"]:
+        role["Name"] = ctx["name"]
+    if ctx["description"] or ctx["no-merge"]:  # as Consul: -description "" clears nothing
         role["Description"] = ctx["description"]
-    try:
-        if ctx["no-merge"]:
-            _role_links(ctx, acl, role)
-        else:
-            new = policy_links(acl, ctx["policy-id"], ctx["policy-name"])
-            have = {p.get("ID") for p in role.get("Policies") or []} | \
-                {p.get("Name") for p in role.get("Policies") or []}
-            role["Policies"] = (role.get("Policies") or []) + [
-                p for p in new if (p.get("ID") or p.get("Name")) not in have]
-            by_name = {s["ServiceName"]: s for s in role.get("ServiceIdentities") or []}
-            by_name.update({s["ServiceName"]: s
-                            for s in service_identities(ctx["service-identity"])})
-            role["ServiceIdentities"] = list(by_name.values())
-            nodes = role.get("NodeIdentities") or []
-            role["NodeIdentities"] = nodes + [n for n in node_identities(ctx["node-identity"])
-                                              if n not in nodes]
-            if ctx["templated-policy"]:
-                role["TemplatedPolicies"] = (role.get("TemplatedPolicies") or []) + \
-                    templated_policies(ctx["templated-policy"], ctx["var"])
-        updated, _ = acl.role_update(role)
-    except ClientError as err:
-        raise Failure(f'Error updating role "{role.get("ID")}": {err}') from None
-    return show(ctx, updated, lambda: format_role(updated, ctx["meta"]))
+    if ctx["no-merge"]:
+        _role_links(ctx, acl, role)
+    else:
+        role["Policies"] = merged_links(role.get("Policies") or [], links(
+            acl, POLICY, ctx["policy-id"], ctx["policy-name"]))
+        by_name = {s["ServiceName"]: s for s in role.get("ServiceIdentities") or []}
+        by_name.update({s["ServiceName"]: s for s in service_identities(ctx["service-identity"])})
+        role["ServiceIdentities"] = list(by_name.values())
+        nodes = role.get("NodeIdentities") or []
+        role["NodeIdentities"] = nodes + [n for n in node_identities(ctx["node-identity"])
+                                          if n not in nodes]
+        if ctx["templated-policy"]:
+            role["TemplatedPolicies"] = (role.get("TemplatedPolicies") or []) + \
+                templated_policies(ctx["templated-policy"], ctx["var"])
+    return objects.save(ctx, ROLE, role, f'Error updating role "{role.get("ID")}"', new=False)
 
 
 ROLE_UPDATE = acl_command("""
@@ -376,20 +326,30 @@ Usage: proconsul acl role update [options]
 
           $ proconsul acl role update -id abcd -policy-name "other-policy"
 """, "Update an ACL role", role_update,
-    lambda fs: (_role_fields(fs), _which_role(fs, "update"),
+    lambda fs: (_role_fields(fs), objects.id_or_name_flags(fs, ROLE, "update"),
                 fs.boolean("no-merge", False, "Do not merge the current role information "
                            "with what is provided to the command. Instead overwrite all "
                            "fields with the exception of the role ID which is immutable.")))
 
 
 def role_delete(ctx: Context) -> int:
-    role = _role(ctx)
+    if ctx["id"]:
+        return objects.delete(ctx, ROLE, objects.resolve(ctx, ROLE, ctx["id"]))
+    if not ctx["name"]:
+        raise Failure("Must specify the -id or -name parameters")
+    return objects.delete(ctx, ROLE, _role_id_by_name(ctx, ctx["name"]))
+
+
+def _role_id_by_name(ctx: Context, name: str) -> str:
+    """Consul's GetRoleIDByName: the role list searched for the name."""
     try:
-        acl_client(ctx).role_delete(role["ID"])
+        roles: list[Obj] = acl_client(ctx).role_list()[0]
     except ClientError as err:
-        raise Failure(f'Error deleting role "{role["ID"]}": {err}') from None
-    ctx.info(f'Role "{role["ID"]}" deleted successfully')
-    return 0
+        raise Failure(f"Error determining role ID: {err}") from None
+    for role in roles:
+        if role.get("Name") == name:
+            return role["ID"]
+    raise Failure(f"Error determining role ID: No such role with name {name}")
 
 
 ROLE_DELETE = acl_command("""
@@ -404,16 +364,12 @@ Usage: proconsul acl role delete [options] -id ROLE
   Delete by name:
 
           $ proconsul acl role delete -name my-role
-""", "Delete an ACL role", role_delete, lambda fs: _which_role(fs, "delete"),
-    formatted=False)
+""", "Delete an ACL role", role_delete,
+    lambda fs: objects.id_or_name_flags(fs, ROLE, "delete"), formatted=False)
 
 
 def role_list(ctx: Context) -> int:
-    try:
-        roles, _ = acl_client(ctx).role_list(ctx.query_options())
-    except ClientError as err:
-        raise Failure(f"Failed to retrieve the role list: {err}") from None
-    return show_list(ctx, roles, lambda r: format_role(r, ctx["meta"], listing=True))
+    return objects.list_all(ctx, ROLE, lambda r: format_role(r, ctx["meta"], listing=True))
 
 
 ROLE_LIST = acl_command("""
@@ -425,4 +381,4 @@ Usage: proconsul acl role list [options]
   Example:
 
           $ proconsul acl role list
-""", "Lists ACL roles", role_list, lambda fs: fs.boolean("meta", False, META.format("role")))
+""", "Lists ACL roles", role_list, lambda fs: meta_flag(fs, ROLE))

@@ -4,31 +4,35 @@
 from __future__ import annotations
 
 from proconsul.api import ClientError
-from proconsul.api.session import parse_duration
+from proconsul.cli.acl import objects
 from proconsul.cli.acl.common import (
     Failure,
+    Obj,
     acl_client,
     acl_command,
+    duration_flag,
     format_token,
+    format_token_head,
     identity_flags,
     node_identities,
-    policy_links,
-    role_links,
     service_identities,
     show,
-    show_list,
+    template_name,
     templated_policies,
-    token_id,
 )
+from proconsul.cli.acl.objects import POLICY, ROLE, TOKEN, Kind, links, merged_links
 from proconsul.cli.command import Context
 from proconsul.cli.flags import FlagSet
-
-META = ("Indicates that token metadata such as the content hash and raft indices should "
-        "be shown for each entry")
+from proconsul.structs.acl import (
+    ACLNodeIdentity,
+    ACLServiceIdentity,
+    ACLTemplatedPolicy,
+    ACLTemplatedPolicyVariables,
+)
 
 
 def _meta(fs: FlagSet) -> None:
-    fs.boolean("meta", False, META)
+    objects.meta_flag(fs, TOKEN, "the content hash and Raft indices")
 
 
 def _accessor(fs: FlagSet, what: str) -> None:
@@ -48,12 +52,7 @@ def _accessor_of(ctx: Context, missing: str) -> str:
 
 
 def _resolve(ctx: Context, partial: str) -> str:
-    try:
-        return token_id(acl_client(ctx), partial)
-    except ClientError as err:
-        raise Failure(f"Error determining token ID: {err}") from None
-    except Failure as err:
-        raise Failure(f"Error determining token ID: {err}") from None
+    return objects.resolve(ctx, TOKEN, partial)
 
 
 # ---- bootstrap --------------------------------------------------------------------------
@@ -119,23 +118,15 @@ def create(ctx: Context) -> int:
         token["AccessorID"] = ctx["accessor"]
     if ctx["secret"]:
         token["SecretID"] = ctx["secret"]
-    if ctx["expires-ttl"]:
-        try:
-            parse_duration(ctx["expires-ttl"])
-        except ValueError:
-            raise Failure(f'invalid value "{ctx["expires-ttl"]}" for flag -expires-ttl: '
-                          f'time: invalid duration "{ctx["expires-ttl"]}"') from None
-        token["ExpirationTTL"] = ctx["expires-ttl"]
-    try:
-        token["Policies"] = policy_links(acl, ctx["policy-id"], ctx["policy-name"])
-        token["Roles"] = role_links(acl, ctx["role-id"], ctx["role-name"])
-        token["ServiceIdentities"] = service_identities(ctx["service-identity"])
-        token["NodeIdentities"] = node_identities(ctx["node-identity"])
-        token["TemplatedPolicies"] = templated_policies(ctx["templated-policy"], ctx["var"])
-        created, _ = acl.token_create({k: v for k, v in token.items() if v not in ([], "")})
-    except ClientError as err:
-        raise Failure(f"Failed to create new token: {err}") from None
-    return show(ctx, created, lambda: format_token(created, ctx["meta"]))
+    if ttl := duration_flag(ctx, "expires-ttl"):
+        token["ExpirationTTL"] = ttl
+    token["Policies"] = links(acl, POLICY, ctx["policy-id"], ctx["policy-name"])
+    token["Roles"] = links(acl, ROLE, ctx["role-id"], ctx["role-name"])
+    token["ServiceIdentities"] = service_identities(ctx["service-identity"])
+    token["NodeIdentities"] = node_identities(ctx["node-identity"])
+    token["TemplatedPolicies"] = templated_policies(ctx["templated-policy"], ctx["var"])
+    return objects.save(ctx, TOKEN, {k: v for k, v in token.items() if v not in ([], "")},
+                        "Failed to create new token", new=True)
 
 
 CREATE = acl_command("""
@@ -173,6 +164,9 @@ def _read_flags(fs: FlagSet) -> None:
 def read(ctx: Context) -> int:
     acl = acl_client(ctx)
     if ctx["self"]:
+        if ctx["expanded"]:
+            raise Failure("Cannot use both -expanded and -self. Instead, use -expanded and "
+                          "-accessor-id=<accessor id>.")
         try:
             token, _ = acl.token_read_self(ctx.query_options())
         except ClientError as err:
@@ -187,55 +181,67 @@ def read(ctx: Context) -> int:
                 else format_token(token, ctx["meta"]))
 
 
-def _expanded(token: dict, meta: bool) -> str:
-    """Consul's FormatTokenExpanded: the token's header, then every policy and role it links
-    with their rules (tab-indented), then the agent's default and down policies."""
-    head = format_token({k: v for k, v in token.items()
-                         if k not in ("Policies", "Roles", "ServiceIdentities",
-                                      "NodeIdentities", "TemplatedPolicies")}, meta)
+def _expanded(token: Obj, meta: bool) -> str:
+    """Consul's FormatTokenExpanded: the token's fields, then every policy, identity,
+    templated policy and role it links, with their rules, then the agent's defaults."""
     policies = {p.get("ID"): p for p in token.get("ExpandedPolicies") or []}
     roles = {r.get("ID"): r for r in token.get("ExpandedRoles") or []}
-    out = [head]
+    out = [format_token_head(token, meta)]
 
-    def policy(link: dict, indent: str) -> None:
+    def rules(text: str, indent: str) -> str:
+        return text.replace("\n", "\n" + indent + "\t\t")
+
+    def policy(link: Obj, indent: str) -> None:
         body = policies.get(link.get("ID"), link)
-        rules = (body.get("Rules") or "").replace("\n", "\n" + indent + "\t\t")
-        out.append(f"{indent}Policy Name: {body.get('Name', '')}\n{indent}\tID: "
-                   f"{body.get('ID', '')}\n{indent}\tDescription: "
-                   f"{body.get('Description', '')}\n{indent}\tRules:\n{indent}\t\t{rules}\n\n")
+        out.append(f"{indent}Policy Name: {body.get('Name', '')}\n"
+                   f"{indent}\tID: {body.get('ID', '')}\n"
+                   f"{indent}\tDescription: {body.get('Description', '')}\n"
+                   f"{indent}\tRules:\n{indent}\t\t{rules(body.get('Rules') or '', indent)}\n\n")
 
-    def identities(obj: dict, indent: str) -> None:
-        for key, title in (("ServiceIdentities", "Service Identities"),
-                           ("NodeIdentities", "Node Identities")):
-            if obj.get(key):
-                out.append(f"{indent[:-1]}{title}:\n" if indent else f"{title}:\n")
-                for ident in obj[key]:
-                    if key == "ServiceIdentities":
-                        dcs = ", ".join(ident.get("Datacenters") or []) or "all"
-                        out.append(f"{indent}\tName: {ident['ServiceName']} (Datacenters: "
-                                   f"{dcs})\n\n")
-                    else:
-                        out.append(f"{indent}\tName: {ident['NodeName']} (Datacenter: "
-                                   f"{ident.get('Datacenter', '')})\n\n")
+    def synthetic(head: str, made, indent: str) -> None:
+        generated = made.synthetic_policy()
+        out.append(f"{indent}{head}{indent}\tDescription: {generated.Description}\n"
+                   f"{indent}\tRules:{rules(generated.Rules, indent)}\n\n")
 
-    if token.get("Policies"):
-        out.append("Policies:\n")
-        for link in token["Policies"]:
-            policy(link, "\t")
-    identities(token, "")
+    def service(ident: Obj, indent: str) -> None:
+        dcs = ident.get("Datacenters") or []
+        synthetic(f"Name: {ident['ServiceName']} (Datacenters: {', '.join(dcs) or 'all'})\n",
+                  ACLServiceIdentity(ServiceName=ident["ServiceName"], Datacenters=dcs), indent)
+
+    def node(ident: Obj, indent: str) -> None:
+        synthetic(f"Name: {ident['NodeName']} (Datacenter: {ident.get('Datacenter', '')})\n",
+                  ACLNodeIdentity(NodeName=ident["NodeName"],
+                                  Datacenter=ident.get("Datacenter", "")), indent)
+
+    def templated(link: Obj, indent: str) -> None:
+        name, dcs = template_name(link), link.get("Datacenters") or []
+        head = f"{link['TemplateName']}\n" + (f"{indent}\tName: {name}\n" if name else "") + \
+            f"{indent}\tDatacenters: {', '.join(dcs) or 'all'}\n"
+        synthetic(head, ACLTemplatedPolicy(
+            TemplateName=link["TemplateName"], Datacenters=dcs,
+            TemplateVariables=ACLTemplatedPolicyVariables(name=name)), indent)
+
+    def section(obj: Obj, key: str, title: str, each, indent: str) -> None:
+        if obj.get(key):
+            out.append(f"{indent[:-1]}{title}:\n")
+            for item in obj[key]:
+                each(item, indent)
+
+    section(token, "Policies", "Policies", policy, "\t")
+    section(token, "ServiceIdentities", "Service Identities", service, "\t")
+    section(token, "NodeIdentities", "Node Identities", node, "\t")
+    section(token, "TemplatedPolicies", "Templated Policies", templated, "\t")
     if token.get("Roles"):
         out.append("Roles:\n")
         for link in token["Roles"]:
             role = roles.get(link.get("ID"), link)
-            out.append(f"\tRole Name: {role.get('Name', '')}\n\tID: {role.get('ID', '')}\n"
-                       f"\tDescription: {role.get('Description', '')}\n")
-            if role.get("Policies"):
-                out.append("\t\tPolicies:\n")
-                for plink in role["Policies"]:
-                    policy(plink, "\t\t\t")
-            identities(role, "\t\t")
-    out.append("=== End of Authorizer Layer 0: Token ===\n")
-    out.append("=== Start of Authorizer Layer 2: Agent Configuration Defaults (Inherited) ===\n"
+            out.append(f"\tRole Name: {role.get('Name', '')}\n\t\tID: {role.get('ID', '')}\n"
+                       f"\t\tDescription: {role.get('Description', '')}\n")
+            section(role, "Policies", "Policies", policy, "\t\t\t")
+            section(role, "ServiceIdentities", "Service Identities", service, "\t\t\t")
+            section(role, "NodeIdentities", "Node Identities", node, "\t\t\t")
+    out.append("=== End of Authorizer Layer 0: Token ===\n"
+               "=== Start of Authorizer Layer 2: Agent Configuration Defaults (Inherited) ===\n"
                "Description: Defined at request-time by the agent that resolves the ACL token; "
                "other agents may have different configuration defaults\n"
                f"Resolved By Agent: \"{token.get('ResolvedByAgent', '')}\"\n\n"
@@ -245,7 +251,7 @@ def _expanded(token: dict, meta: bool) -> str:
                f"Down Policy: {token.get('AgentACLDownPolicy', '')}\n"
                "\tDescription: Defines what to do if this Token's information cannot be read "
                "from the primary_datacenter (refer to down_policy option in agent "
-               "configuration)\n")
+               "configuration)\n\n")
     return "".join(out)
 
 
@@ -315,12 +321,6 @@ def _combine(kind: str, replace: list[str], append: list[str]) -> None:
                       f"{noun}, use {appending}.")
 
 
-def _merged(old: list, new: list, key) -> list:
-    """``old`` plus the items of ``new`` whose key is not there yet."""
-    seen = {key(item) for item in old}
-    return old + [item for item in new if key(item) not in seen]
-
-
 def update(ctx: Context) -> int:
     accessor = _accessor_of(ctx, "Cannot update a token without specifying the -accessor-id "
                                  "parameter")
@@ -332,11 +332,8 @@ def update(ctx: Context) -> int:
         raise Failure(f"Error when retrieving current token: {err}") from None
     if ctx["description"]:
         token["Description"] = ctx["description"]
-    try:
-        _update_policies(ctx, acl, token)
-        _update_roles(ctx, acl, token)
-    except ClientError as err:
-        raise Failure(f"Error resolving links: {err}") from None
+    _update_links(ctx, acl, token, POLICY, "Policies")
+    _update_links(ctx, acl, token, ROLE, "Roles")
     _combine("service", ctx["service-identity"], ctx["append-service-identity"])
     _combine("node", ctx["node-identity"], ctx["append-node-identity"])
     services = service_identities(ctx["service-identity"] or ctx["append-service-identity"])
@@ -348,46 +345,30 @@ def update(ctx: Context) -> int:
         token["ServiceIdentities"] = services
     nodes = node_identities(ctx["node-identity"] or ctx["append-node-identity"])
     if ctx["merge-node-identities"] or ctx["append-node-identity"]:
-        token["NodeIdentities"] = _merged(token.get("NodeIdentities") or [], nodes,
-                                          lambda n: (n["NodeName"], n["Datacenter"]))
+        old = token.get("NodeIdentities") or []
+        token["NodeIdentities"] = old + [node for node in nodes if node not in old]
     else:
         token["NodeIdentities"] = nodes
     if ctx["templated-policy"]:
         token["TemplatedPolicies"] = templated_policies(ctx["templated-policy"], ctx["var"])
-    try:
-        updated, _ = acl.token_update(token)
-    except ClientError as err:
-        raise Failure(f"Failed to update token {accessor}: {err}") from None
-    return show(ctx, updated, lambda: format_token(updated, ctx["meta"]))
+    return objects.save(ctx, TOKEN, token, f"Failed to update token {accessor}", new=False)
 
 
-def _update_policies(ctx: Context, acl, token: dict) -> None:
-    replace = ctx["policy-id"] or ctx["policy-name"]
-    append = ctx["append-policy-id"] or ctx["append-policy-name"]
-    _combine("policy", replace, append)
-    old = token.get("Policies") or []
-    if ctx["merge-policies"]:
-        new = policy_links(acl, ctx["policy-id"], ctx["policy-name"])
-        token["Policies"] = _merged(old, new, lambda p: p.get("ID") or p.get("Name"))
-    elif replace:
-        token["Policies"] = policy_links(acl, ctx["policy-id"], ctx["policy-name"])
-    elif append:
-        token["Policies"] = old + policy_links(acl, ctx["append-policy-id"],
-                                               ctx["append-policy-name"])
-
-
-def _update_roles(ctx: Context, acl, token: dict) -> None:
-    replace = ctx["role-id"] or ctx["role-name"]
-    append = ctx["append-role-id"] or ctx["append-role-name"]
-    _combine("role", replace, append)
-    old = token.get("Roles") or []
-    if ctx["merge-roles"]:
-        new = role_links(acl, ctx["role-id"], ctx["role-name"])
-        token["Roles"] = _merged(old, new, lambda r: r.get("ID") or r.get("Name"))
-    elif replace:
-        token["Roles"] = role_links(acl, ctx["role-id"], ctx["role-name"])
-    elif append:
-        token["Roles"] = old + role_links(acl, ctx["append-role-id"], ctx["append-role-name"])
+def _update_links(ctx: Context, acl, token: Obj, kind: Kind, key: str) -> None:
+    """``-<kind>-id|name`` replace the token's ``key`` links, ``-append-<kind>-id|name``
+    add to them (``-merge-<key>``: the deprecated way to add)."""
+    ids, names = ctx[f"{kind.noun}-id"], ctx[f"{kind.noun}-name"]
+    more_ids, more_names = ctx[f"append-{kind.noun}-id"], ctx[f"append-{kind.noun}-name"]
+    _combine(kind.noun, ids or names, more_ids or more_names)
+    old = token.get(key) or []
+    if ctx[f"merge-{key.lower()}"]:
+        ctx.error(f"merge-{key.lower()} is deprecated and will be removed in a future Consul "
+                  f"version. Use `append-{kind.noun}-name` or `append-{kind.noun}-id` instead.")
+        token[key] = merged_links(old, links(acl, kind, ids, names))
+    elif ids or names:
+        token[key] = links(acl, kind, ids, names)
+    elif more_ids or more_names:
+        token[key] = old + links(acl, kind, more_ids, more_names)
 
 
 UPDATE = acl_command("""
@@ -440,13 +421,8 @@ Usage: proconsul acl token clone [options]
 
 
 def delete(ctx: Context) -> int:
-    accessor = _resolve(ctx, _accessor_of(ctx, "Must specify the -accessor-id parameter"))
-    try:
-        acl_client(ctx).token_delete(accessor)
-    except ClientError as err:
-        raise Failure(f'Error deleting token "{accessor}": {err}') from None
-    ctx.info(f'Token "{accessor}" deleted successfully')
-    return 0
+    accessor = _accessor_of(ctx, "Must specify the -accessor-id parameter")
+    return objects.delete(ctx, TOKEN, _resolve(ctx, accessor))
 
 
 DELETE = acl_command("""
@@ -465,11 +441,7 @@ Usage: proconsul acl token delete [options] -accessor-id TOKEN
 
 
 def list_tokens(ctx: Context) -> int:
-    try:
-        tokens, _ = acl_client(ctx).token_list(ctx.query_options())
-    except ClientError as err:
-        raise Failure(f"Failed to retrieve the token list: {err}") from None
-    return show_list(ctx, tokens, lambda t: format_token(t, ctx["meta"], listing=True), "\n")
+    return objects.list_all(ctx, TOKEN, lambda t: format_token(t, ctx["meta"]))
 
 
 LIST = acl_command("""
