@@ -254,6 +254,7 @@ class RaftCore:
         return deadline
 
     def has_ready(self) -> bool:
+        saved, reported = self._saved_hard_state, self._reported_soft_state
         return bool(
             self._messages
             or self._unstable_from is not None
@@ -261,13 +262,25 @@ class RaftCore:
             or self._installed_snapshot
             or self._read_states
             or self._applied_through < self.commit_index
-            or HardState(self.term, self.vote) != self._saved_hard_state
-            or self.soft_state() != self._reported_soft_state
+            or self.term != saved.term or self.vote != saved.vote
+            or self.role is not reported.role or self.term != reported.term
+            or self.leader_id != reported.leader_id
+            or self.leader_address != reported.leader_address
             or (
                 self.role is Role.LEADER
                 and (self._read_broadcast_needed or self._appends_pending())
             )
         )
+
+    def _hard_state_changed(self) -> bool:
+        saved = self._saved_hard_state
+        return self.term != saved.term or self.vote != saved.vote
+
+    def _soft_state_changed(self) -> bool:
+        reported = self._reported_soft_state
+        return (self.role is not reported.role or self.term != reported.term
+                or self.leader_id != reported.leader_id
+                or self.leader_address != reported.leader_address)
 
     # ------------------------------------------------------------------ inputs
 
@@ -333,6 +346,20 @@ class RaftCore:
         """Append a new entry as leader; returns its (index, term)."""
         self._check_can_propose()
         return self._append(entry_type, data), self.term
+
+    def propose_commands(self, commands: list[bytes]) -> int:
+        """Append one command entry per item as leader, in order; returns the first's index
+        (the entries take the indexes after it and the current term)."""
+        self._check_can_propose()
+        log, term = self.log, self.term
+        first = index = log.last_index + 1
+        for data in commands:
+            log.append(Entry(index, term, EntryType.COMMAND, data))
+            index += 1
+        if self._unstable_from is None:
+            self._unstable_from = first
+        self._maybe_commit()
+        return first
 
     def add_voter(self, server_id: str, address: str) -> int:
         """Add a voter, or promote a non-voter; returns the configuration entry's index."""
@@ -474,17 +501,15 @@ class RaftCore:
             messages=self._messages,
             read_states=self._read_states,
         )
-        hard_state = HardState(self.term, self.vote)
-        if hard_state != self._saved_hard_state:
-            ready.hard_state = self._saved_hard_state = hard_state
+        if self._hard_state_changed():
+            ready.hard_state = self._saved_hard_state = HardState(self.term, self.vote)
         if self._unstable_from is not None:
             ready.entries = self.log.slice(self._unstable_from, self.log.last_index)
         if self._applied_through < self.commit_index:
             ready.committed = self.log.slice(self._applied_through + 1, self.commit_index)
             self._applied_through = self.commit_index
-        soft_state = self.soft_state()
-        if soft_state != self._reported_soft_state:
-            ready.soft_state = self._reported_soft_state = soft_state
+        if self._soft_state_changed():
+            ready.soft_state = self._reported_soft_state = self.soft_state()
         self._messages = []
         self._unstable_from = None
         self._snapshot_chunks = []
@@ -845,8 +870,8 @@ class RaftCore:
     def _quorum_contact(self) -> float:
         """The latest time by which a quorum of voters (this one included) had been heard from."""
         voters = self.configuration.voters()
-        if not voters:
-            return self._now
+        if not voters or (len(voters) == 1 and voters[0] == self.id):
+            return self._now  # nobody else to hear from
         contacts = sorted(
             (self._now if v == self.id else self._progress[v].last_contact for v in voters),
             reverse=True,
@@ -858,8 +883,12 @@ class RaftCore:
         if not voters:
             return
         last, me, progress = self.log.last_index, self.id, self._progress
-        matches = sorted([last if v == me else progress[v].match for v in voters], reverse=True)
-        candidate = matches[quorum_size(len(voters)) - 1]
+        if len(voters) == 1 and voters[0] == me:
+            candidate = last
+        else:
+            matches = sorted([last if v == me else progress[v].match for v in voters],
+                             reverse=True)
+            candidate = matches[quorum_size(len(voters)) - 1]
         if candidate <= self.commit_index or self.log.term(candidate) != self.term:
             return
         self.commit_index = candidate
@@ -879,6 +908,8 @@ class RaftCore:
 
     def _appends_pending(self) -> bool:
         """Whether :meth:`_send_appends` would send a replicating follower something."""
+        if not self._progress:
+            return False
         last, commit, window = self.log.last_index, self.commit_index, self._cfg.max_inflight_appends
         return any(
             p.flow is _Flow.REPLICATE

@@ -9,8 +9,11 @@ never learn whether a real Raft cluster or the in-memory single node used by
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any, BinaryIO, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+
+if TYPE_CHECKING:
+    from proconsul.raft.messages import Entry
 
 
 class ConsensusError(Exception):
@@ -51,6 +54,11 @@ class StateMachine(Protocol):
         A returned :class:`Exception` instance is the command's own error (for
         example a failed check-and-set); it is handed back to the proposer.
         """
+
+    def apply_batch(self, entries: Sequence[Entry]) -> list[Any]:
+        """Apply committed entries in order, as :meth:`apply` each command; one response
+        per entry, None for entries that are not commands (no-ops, barriers,
+        configurations)."""
 
     def snapshot(self) -> StateMachineSnapshot:
         """Capture the current state for streaming."""

@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import queue
 import random
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
@@ -23,8 +25,9 @@ from typing import Any, BinaryIO, Protocol
 from proconsul.lib.deadlines import Deadlines
 from proconsul.lib.duration import format_seconds
 from proconsul.lib.metrics import registry as metrics
+from proconsul.lib.metrics import sample_key
 from proconsul.raft.config import Configuration, RaftConfig, Suffrage
-from proconsul.raft.core import RaftCore, Ready, Role
+from proconsul.raft.core import LeadershipTransferInProgressError, RaftCore, Ready, Role
 from proconsul.raft.interface import ConsensusError, NoLeaderError, NotLeaderError, StateMachine
 from proconsul.raft.messages import Entry, EntryType, Message, SnapshotMeta
 from proconsul.raft.storage import RaftStorage
@@ -32,11 +35,7 @@ from proconsul.raft.storage import RaftStorage
 log = logging.getLogger(__name__)
 
 _NOT_PENDING: tuple[int, None, None] = (0, None, None)
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+_COMMIT_TIME = (sample_key("consul.raft.commitTime"),)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -82,6 +81,20 @@ class StorageThread:
                 loop.call_soon_threadsafe(_settle, future, None, error)
             else:
                 loop.call_soon_threadsafe(_settle, future, result, None)
+
+
+class _Batch:
+    """Commands proposed in one run-loop turn: entries ``first ..`` in ``term``, one
+    caller's future each, and when they were appended (their commitTime starts there)."""
+
+    __slots__ = ("first", "term", "waiters", "dispatched")
+
+    def __init__(self, first: int, term: int, waiters: list[asyncio.Future[Any]],
+                 dispatched: float) -> None:
+        self.first = first
+        self.term = term
+        self.waiters = waiters
+        self.dispatched = dispatched
 
 
 @dataclass(frozen=True)
@@ -179,11 +192,19 @@ class RaftNode:
         self._applied_index = 0
         self._woken = False  # work arrived since the run loop last looked
         self._waiter: asyncio.Future[None] | None = None  # the run loop's sleep
+        self._timer: asyncio.TimerHandle | None = None  # wakes the run loop at _timer_at
+        self._timer_at = math.inf
         self._task: asyncio.Task[None] | None = None
         self._storage_thread: StorageThread | None = None
         self._stopping = False
-        # index -> (term, future, when proposed: a command's commitTime starts there, or None)
+        # Commands submitted since the run loop last looked, and their callers, in order:
+        # appended to the log together at its next turn.
+        self._incoming: list[bytes] = []
+        self._incoming_waiters: list[asyncio.Future[Any]] = []
+        self._batches: deque[_Batch] = deque()  # appended, not yet applied, in index order
+        # index -> (term, future, None): barriers and membership changes
         self._proposals: dict[int, tuple[int, asyncio.Future[Any], float | None]] = {}
+        self._learned: tuple[Any, ...] = ()  # what _learn_addresses last looked at
         self._reads: dict[int, asyncio.Future[int]] = {}
         self._read_ids = itertools.count(1)
         self._addresses: dict[str, str] = {}
@@ -246,28 +267,28 @@ class RaftNode:
     # ------------------------------------------------------------------ Consensus
 
     async def apply(self, data: bytes, timeout: float | None = None) -> Any:
-        index, future = self._submit(data, timeout)
-        try:
-            return await future
-        finally:
-            if self._proposals.get(index, _NOT_PENDING)[1] is future:
-                del self._proposals[index]
+        return await self.submit(data, timeout)
 
     def submit(self, data: bytes, timeout: float | None = None) -> asyncio.Future[Any]:
-        """(A future that times out or is cancelled is forgotten once its index is applied
-        or leadership ends.)"""
-        return self._submit(data, timeout)[1]
-
-    def _submit(self, data: bytes, timeout: float | None) -> tuple[int, asyncio.Future[Any]]:
-        start = metrics.timer()
-        index, term = self._propose(data, EntryType.COMMAND)
-        assert self._loop is not None and self._deadlines is not None
-        future: asyncio.Future[Any] = self._loop.create_future()
-        self._proposals[index] = (term, future, start)  # commitTime is taken when applied
-        self._wake()
+        """The command joins this turn's batch: the run loop appends every command
+        submitted since its last turn in one go, in order, and stores them with one
+        fsync. Refused at once unless this server leads. (A future that times out or
+        is cancelled is forgotten once its entry is applied or leadership ends.)"""
+        core = self._core
+        if core is None or self._task is None:
+            raise ConsensusError("raft is not running")
+        if core.role is not Role.LEADER:
+            self._check_leader(core)
+        if core.transfer_target is not None:
+            raise LeadershipTransferInProgressError()
+        future: asyncio.Future[Any] = self._loop.create_future()  # type: ignore[union-attr]
+        self._incoming.append(data)
+        self._incoming_waiters.append(future)
         if timeout is not None:
-            self._deadlines.add(future, timeout)
-        return index, future
+            self._deadlines.add(future, timeout)  # type: ignore[union-attr]
+        if not self._woken:
+            self._wake()
+        return future
 
     async def barrier(self, timeout: float | None = None) -> None:
         index, term = self._propose(b"", EntryType.BARRIER)
@@ -417,6 +438,7 @@ class RaftNode:
     async def transfer_leadership(self, server_id: str | None = None) -> str:
         core = self._running_core()
         self._check_leader(core)
+        self._dispatch(core)  # appended before the transfer: the target must catch up on them
         target = core.transfer_leadership(server_id)
         self._wake()
         return target
@@ -438,11 +460,27 @@ class RaftNode:
     def _propose(self, data: bytes, entry_type: EntryType) -> tuple[int, int]:
         core = self._running_core()
         self._check_leader(core)
+        self._dispatch(core)  # commands submitted before keep their place in the log
         return core.propose(data, entry_type)
+
+    def _dispatch(self, core: RaftCore) -> None:
+        """Append the commands submitted since the last turn, as one batch."""
+        if not self._incoming:
+            return
+        commands, waiters = self._incoming, self._incoming_waiters
+        self._incoming, self._incoming_waiters = [], []
+        try:
+            first = core.propose_commands(commands)
+        except ConsensusError as error:  # leadership ended or a transfer began meanwhile
+            for waiter in waiters:
+                _settle(waiter, None, error)
+            return
+        self._batches.append(_Batch(first, core.term, waiters, metrics.timer()))
 
     async def _change(self, change: Callable[[RaftCore], int], timeout: float | None) -> None:
         core = self._running_core()
         self._check_leader(core)
+        self._dispatch(core)
         index = change(core)
         await self._wait_applied(index, core.term, timeout)
 
@@ -466,17 +504,21 @@ class RaftNode:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def _sleep_until(self, deadline: float) -> None:
-        """Sleep until ``deadline`` (loop time) or :meth:`_wake`."""
-        loop = self._loop
-        assert loop is not None
-        waiter = self._waiter = loop.create_future()
-        timer = loop.call_at(deadline, _resolve, waiter)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self._waiter = None
+    def _arm_timer(self, deadline: float) -> None:
+        """Have :meth:`_wake` called by ``deadline`` (loop time).
+
+        The timer stays armed across turns and is replaced only by an earlier
+        deadline: deadlines mostly move later, and a timer that fires early costs
+        one turn that finds nothing due, where re-arming costs every turn."""
+        if deadline < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._on_timer)  # type: ignore[union-attr]
+            self._timer_at = deadline
+
+    def _on_timer(self) -> None:
+        self._timer, self._timer_at = None, math.inf
+        self._wake()
 
     def _receive(self, message: Message) -> None:
         core = self._core
@@ -486,35 +528,56 @@ class RaftNode:
         self._wake()
 
     async def _run(self) -> None:
+        """Turn after turn: the commands submitted since the last turn become one batch,
+        each Ready is stored (one fsync) and then acted on. One coroutine frame, so
+        each resume after a sleep or a storage write passes through no other."""
         loop = asyncio.get_running_loop()
         core = self._core
         assert core is not None
-        while not self._stopping:
-            deadline = core.next_deadline()
-            if not self._woken and deadline > loop.time():
-                await self._sleep_until(deadline)
-            self._woken = False
-            if self._stopping:
-                return
-            core.tick(loop.time())
-            while core.has_ready() and not self._stopping:
-                await self._handle(core, core.ready())
-            while self._user_restores and not self._stopping:
-                await self._restore_user_snapshot(core, *self._user_restores.pop(0))
-            await self._maybe_snapshot(core)
+        try:
+            while not self._stopping:
+                if not self._woken:
+                    deadline = core.next_deadline()
+                    if deadline > loop.time():
+                        self._arm_timer(deadline)
+                        self._waiter = loop.create_future()
+                        await self._waiter
+                        self._waiter = None
+                self._woken = False
+                if self._stopping:
+                    return
+                core.tick(loop.time())
+                while not self._stopping:
+                    if self._incoming:  # what arrived while the last batch was stored joins
+                        self._dispatch(core)
+                    if not core.has_ready():
+                        break
+                    ready = core.ready()
+                    if ready.must_persist():
+                        await self._in_storage_thread(self._storage.persist, ready)
+                    self._handle(core, ready)
+                while self._user_restores and not self._stopping:
+                    await self._restore_user_snapshot(core, *self._user_restores.pop(0))
+                if self._applied_index - core.log.snapshot_index >= self._snapshot_threshold:
+                    await self._snapshot(core)
+        finally:
+            self._waiter = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer, self._timer_at = None, math.inf
 
-    async def _handle(self, core: RaftCore, ready: Ready) -> None:
-        if ready.must_persist():
-            await self._in_storage_thread(self._storage.persist, ready)
-        self._learn_addresses(core)
-        for message in ready.messages:
-            address = self._addresses.get(message.dst)
-            if address is not None:
-                self._transport.send(address, message)
+    def _handle(self, core: RaftCore, ready: Ready) -> None:
+        """Steps 3-5 of a stored Ready: send, restore, apply, answer the reads."""
+        if ready.messages:
+            self._learn_addresses(core)
+            for message in ready.messages:
+                address = self._addresses.get(message.dst)
+                if address is not None:
+                    self._transport.send(address, message)
         if ready.snapshot is not None:
-            await self._restore(ready.snapshot)
-        for entry in ready.committed:
-            self._apply(entry)
+            self._restore(ready.snapshot)
+        if ready.committed:
+            self._apply(ready.committed)
         for read in ready.read_states:
             future = self._reads.pop(read.request_id, None)
             if future is not None and not future.done():
@@ -538,28 +601,45 @@ class RaftNode:
                 log.info("New leader elected: payload=%s", leader_id)
 
     def _learn_addresses(self, core: RaftCore) -> None:
+        seen = (core.configuration, core.leader_id, core.leader_address)
+        if seen == self._learned:
+            return
+        self._learned = seen
         for server in core.configuration.servers:
             self._addresses[server.id] = server.address
         if core.leader_id is not None and core.leader_address is not None:
             self._addresses[core.leader_id] = core.leader_address
 
-    def _apply(self, entry: Entry) -> None:
-        self._applied_index = entry.index
-        result = None
-        if entry.type is EntryType.COMMAND:
-            start = metrics.timer()
-            result = self._fsm.apply(entry.index, entry.data)
-            metrics.measure_since("consul.raft.fsm.apply", start)
-        pending = self._proposals.pop(entry.index, None)
-        if pending is None or pending[1].done():
+    def _apply(self, entries: list[Entry]) -> None:
+        """Apply committed entries in one state machine call, then answer their callers."""
+        results = self._fsm.apply_batch(entries)
+        self._applied_index = entries[-1].index
+        batches, proposals = self._batches, self._proposals
+        if not (batches or proposals):
             return
-        term, future, proposed = pending
-        if term == entry.term:
-            if proposed is not None:
-                metrics.measure_since("consul.raft.commitTime", proposed)
-            future.set_result(result)
-        else:
-            future.set_exception(LeadershipLostError())
+        now = metrics.timer()
+        for entry, result in zip(entries, results, strict=True):
+            index = entry.index
+            while batches and index >= batches[0].first + len(batches[0].waiters):
+                for future in batches.popleft().waiters:  # passed by: never applied here
+                    _settle(future, None, LeadershipLostError())
+            if batches and index >= batches[0].first:
+                batch = batches[0]
+                waiters = batch.waiters
+                offset = index - batch.first
+                if offset == len(waiters) - 1:
+                    batches.popleft()
+                future = waiters[offset]
+                if batch.term != entry.term:
+                    _settle(future, None, LeadershipLostError())
+                elif not future.done():
+                    metrics.add_samples(_COMMIT_TIME, (now - batch.dispatched) * 1000.0)
+                    future.set_result(result)
+            elif proposals:
+                pending = proposals.pop(index, None)
+                if pending is not None:
+                    _settle(pending[1], result if pending[0] == entry.term else None,
+                            None if pending[0] == entry.term else LeadershipLostError())
 
     def _restore_fsm(self) -> None:
         with self._storage.snapshots.open_latest() as source:
@@ -570,16 +650,13 @@ class RaftNode:
         assert self._core is not None and self._loop is not None
         self._core.resume_after_pause(self._loop.time())
 
-    async def _restore(self, meta: SnapshotMeta) -> None:
+    def _restore(self, meta: SnapshotMeta) -> None:
         log.info("raft: installed snapshot from the leader at index %d (%d bytes)",
                  meta.index, meta.size)
         self._restore_fsm()
         self._resume_after_restore()
         self._applied_index = meta.index
-        for index in [i for i in self._proposals if i <= meta.index]:
-            future = self._proposals.pop(index)[1]
-            if not future.done():
-                future.set_exception(LeadershipLostError())
+        self._fail_through(meta.index, LeadershipLostError())
 
     async def _restore_user_snapshot(self, core: RaftCore, size: int,
                                      caller: asyncio.Future[int]) -> None:
@@ -596,15 +673,22 @@ class RaftNode:
         self._restore_fsm()
         self._resume_after_restore()
         self._applied_index = meta.index
-        for index in [i for i in self._proposals if i <= meta.index]:
-            future = self._proposals.pop(index)[1]
-            if not future.done():
-                future.set_exception(ConsensusError("abandoned by a snapshot restore"))
+        self._fail_through(meta.index, ConsensusError("abandoned by a snapshot restore"))
         _settle(caller, meta.index, None)
         self._wake()
 
+    def _fail_through(self, through: int, error: Exception) -> None:
+        """Fail the callers waiting on entries up to ``through`` (replaced by a snapshot)."""
+        for index in [i for i in self._proposals if i <= through]:
+            _settle(self._proposals.pop(index)[1], None, error)
+        while self._batches and self._batches[0].first <= through:
+            for future in self._batches.popleft().waiters:
+                _settle(future, None, error)
+
     def _on_soft_state(self, is_leader: bool) -> None:
         if self._was_leader and not is_leader:
+            assert self._core is not None
+            self._dispatch(self._core)  # never appended: refused as by a follower
             self._fail_pending(LeadershipLostError())
         if is_leader != self._was_leader:
             self._was_leader = is_leader
@@ -612,6 +696,13 @@ class RaftNode:
                 callback(is_leader)
 
     def _fail_pending(self, error: Exception) -> None:
+        for future in self._incoming_waiters:
+            _settle(future, None, error)
+        self._incoming, self._incoming_waiters = [], []
+        for batch in self._batches:
+            for future in batch.waiters:
+                _settle(future, None, error)
+        self._batches.clear()
         for _, future, _ in self._proposals.values():
             if not future.done():
                 future.set_exception(error)
@@ -621,9 +712,8 @@ class RaftNode:
                 future.set_exception(error)
         self._reads.clear()
 
-    async def _maybe_snapshot(self, core: RaftCore) -> None:
-        if self._applied_index - core.log.snapshot_index < self._snapshot_threshold:
-            return
+    async def _snapshot(self, core: RaftCore) -> None:
+        """Snapshot the state machine at the applied index, then compact the log."""
         index = self._applied_index
         snapshot = self._fsm.snapshot()  # point-in-time copy; streamed to disk in a thread
         snapshots = self._storage.snapshots

@@ -117,15 +117,26 @@ class SegmentedLog:
             self._truncate_from(start)
         if self._entries and start != self.last_index + 1:
             raise ValueError(f"entry {start} does not follow {self.last_index}")
+        encode, pack, crc32 = _entry_encoder.encode, _HEADER.pack, zlib.crc32
+        records = []
         for entry in entries:
-            payload = _entry_encoder.encode(entry)
-            record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
-            segment = self._writable_segment(entry.index, len(record))
+            payload = encode(entry)
+            records.append(pack(len(payload), crc32(payload)) + payload)
+        # One write per segment touched: as many records as fit go together.
+        position, count, limit = 0, len(records), self._segment_bytes
+        while position < count:
+            segment = self._writable_segment(entries[position].index, len(records[position]))
+            offsets, size, end = segment.offsets, segment.size, position
+            while end < count and (end == position or size + len(records[end]) <= limit):
+                offsets.append(size)
+                size += len(records[end])
+                end += 1
             assert self._file is not None
-            self._file.write(record)
-            segment.offsets.append(segment.size)
-            segment.size += len(record)
-            self._entries.append(entry)
+            self._file.write(records[position] if end == position + 1
+                             else b"".join(records[position:end]))
+            segment.size = size
+            position = end
+        self._entries.extend(entries)
         self._dirty = True
 
     def sync(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -241,17 +242,10 @@ class Server:
         before proposing because this server does not lead, the command raises
         :class:`LeaderUnavailable`, which the forwarder retries on the leader.
         """
-        data = encode_command(message_type, request)
-        metrics.incr_counter("consul.raft.apply")
-        try:
-            response = await self.consensus.apply(data, timeout=RAFT_APPLY_TIMEOUT)
-        except (NoLeaderError, NotLeaderError):
-            raise LeaderUnavailable() from None
-        except (ConsensusError, TimeoutError) as err:
-            raise self._apply_failed(message_type, err) from None
-        if isinstance(response, CommandError):
-            raise BadRequest(str(response))
-        return response
+        future = self.raft_submit(message_type, request)
+        with contextlib.suppress(Exception):  # raft_outcome says what went wrong
+            await future
+        return self.raft_outcome(message_type, future)
 
     def raft_submit(self, message_type: MessageType, request: msgspec.Struct
                     ) -> asyncio.Future[Any]:

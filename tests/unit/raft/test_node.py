@@ -13,6 +13,7 @@ import pytest
 
 from proconsul.raft.config import Configuration, RaftConfig, Server
 from proconsul.raft.interface import NotLeaderError
+from proconsul.raft.messages import Entry, EntryType, Heartbeat
 from proconsul.raft.node import InProcessNetwork, RaftNode
 from proconsul.raft.storage import RaftStorage
 
@@ -38,11 +39,17 @@ class ListFsm:
     def __init__(self) -> None:
         self.items: list[bytes] = []
         self.changed = asyncio.Event()
+        self.batches: list[int] = []  # how many entries each apply_batch call carried
 
     def apply(self, index: int, data: bytes) -> Any:
         self.items.append(data)
         self.changed.set()
         return len(self.items)
+
+    def apply_batch(self, entries: list[Entry]) -> list[Any]:
+        self.batches.append(len(entries))
+        return [self.apply(e.index, e.data) if e.type is EntryType.COMMAND else None
+                for e in entries]
 
     def snapshot(self) -> _Snapshot:
         return _Snapshot(self.items)
@@ -127,6 +134,40 @@ async def test_concurrent_proposals_all_commit(cluster: Cluster) -> None:
         asyncio.gather(*(leader.apply(b"c%d" % i) for i in range(200))), 10
     )
     assert sorted(results) == list(range(1, 201))
+
+
+async def test_commands_of_one_turn_are_stored_and_applied_together_in_order(
+        tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path, size=1)
+    await cluster.start_all()
+    try:
+        leader = await asyncio.wait_for(cluster.leader(), 5)
+        await leader.barrier(timeout=5)
+        fsm, storage = cluster.fsms[leader.id], leader._storage
+        stored: list[int] = []
+        persist = storage.persist
+        storage.persist = lambda ready: (stored.append(len(ready.entries)), persist(ready))[1]
+        fsm.batches.clear()
+        futures = [leader.submit(b"c%d" % i, timeout=5) for i in range(50)]  # one turn
+        assert await asyncio.wait_for(asyncio.gather(*futures), 5) == list(range(1, 51))
+        assert fsm.items == [b"c%d" % i for i in range(50)]
+        assert stored == [50] and fsm.batches == [50]  # one write + fsync, one apply call
+    finally:
+        await cluster.stop()
+
+
+async def test_a_command_not_yet_appended_when_leadership_ends_is_refused(
+        cluster: Cluster) -> None:
+    leader = await asyncio.wait_for(cluster.leader(), 5)
+    await leader.barrier(timeout=5)
+    last = leader.last_index()
+    other = next(i for i in cluster.ids if i != leader.id)
+    future = leader.submit(b"late", timeout=5)
+    # Before the run loop's turn, a leader of a later term is heard from.
+    leader._receive(Heartbeat(other, leader.id, leader.term() + 1, f"addr-{other}", 0, 0))
+    with pytest.raises(NotLeaderError):  # never appended: safe to retry on the new leader
+        await asyncio.wait_for(future, 5)
+    assert leader.last_index() == last
 
 
 async def test_a_proposal_without_a_quorum_times_out(cluster: Cluster) -> None:

@@ -40,7 +40,8 @@ async def dcs():
 
     async def to_dc1(datacenter, method, request):
         assert datacenter == "dc1"
-        calls.append(method)
+        if method.startswith("ConnectCA."):  # dc2's leader routines call dc1 too, in their time
+            calls.append(method)
         return await dc1.rpc(method, request)
 
     dc2.forwarder.forward_dc = to_dc1
