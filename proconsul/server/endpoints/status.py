@@ -21,7 +21,9 @@ class Status:
         return self.server.consensus.leader_address() or ""
 
     async def Peers(self, req: Any) -> list[str]:
-        return self.server.consensus.peers()
+        # Every server of this server's raft configuration, non-voters included, as
+        # Consul answers (a server awaiting promotion is still a peer).
+        return [server.address for server in self.server.consensus.servers()]
 
     async def Ping(self, req: Any) -> bool:
         return True
