@@ -9,9 +9,12 @@ web's and api's sidecars', so api's intentions still judge web's identity.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.support.agent_process import AgentProcess, free_port, start_agent, wait_until
+from tests.support.cli_process import run_cli
 from tests.support.envoy import Envoy, EnvoyGroup, http_get
 from tests.support.mesh import Mesh
 
@@ -164,3 +167,19 @@ def test_intentions_still_judge_the_caller_end_to_end(dcs):
         dcs.dc1.delete("/v1/connect/intentions/exact?source=web&destination=api")
     wait_until(lambda: http_get(dcs.dc1.host, dcs.web, "/")[0] == 200, 20,
                what="traffic after the deny is gone")
+
+
+def test_a_sotw_gateway_carries_the_same_traffic(dcs, tmp_path):
+    out = run_cli(dcs.dc2, "connect", "envoy", "-gateway", "mesh", "-bootstrap",
+                  "-grpc-addr", f"{dcs.dc2.host}:{dcs.dc2.grpc_port}")
+    assert out.returncode == 0, out.stderr
+    bootstrap = json.loads(out.stdout)
+    bootstrap["dynamic_resources"]["ads_config"]["api_type"] = "GRPC"
+    dcs.gateways["dc2"].stop()  # the delta gateway leaves its listener ports to this one
+    sotw = dcs.gateways["dc2"] = dcs.envoys.start_bootstrap(bootstrap, dcs.dc2.host, tmp_path)
+    sni = f"api.default.dc2.internal.{dcs.trust_domain}"
+    wait_until(lambda: http_get(dcs.dc1.host, dcs.web, "/sotw") == (200, "api /sotw"), 40,
+               what="web -> api through dc1's gateway and a SotW gateway in dc2")
+    assert counter(sotw, f"cluster.{sni}.upstream_cx_total") >= 1
+    assert len(sotw.stats("cluster_manager.cds.version_text")[
+        "cluster_manager.cds.version_text"].strip('"')) == 16  # our SotW version hash
