@@ -195,8 +195,11 @@ def test_both_ads_flavours_carry_the_gateway():
     assert sotw.responses() == [] and delta.responses() == []  # nothing changed
 
 
-def upstream_in_dc2(mode: str = "", proxy_mode: str = "", chain_mode: str = ""):
+def upstream_in_dc2(mode: str = "", proxy_mode: str = "", chain_mode: str = "",
+                    defaults_mode: str = ""):
     snap = snapshot()
+    if defaults_mode:
+        snap.proxy_defaults = {"MeshGateway": {"Mode": defaults_mode}}
     up = snap.upstreams[0]
     target = DiscoveryTarget(ID="api.default.default.dc2", Service="api", Datacenter="dc2",
                              SNI=f"api.default.dc2.internal.{TD}",
@@ -219,8 +222,12 @@ def test_sidecar_upstream_in_another_dc_through_gateways_by_mode():
     assert upstream_in_dc2("none") == [("10.1.0.5", 21001, "HEALTHY")]
     assert upstream_in_dc2("local") == [("10.1.0.9", 8443, "HEALTHY")]  # dc1's, LAN
     assert upstream_in_dc2("remote") == [("192.0.2.2", 9443, "HEALTHY")]  # dc2's, WAN
-    # precedence: the upstream's, the proxy registration's, then the chain's
+    # precedence: the upstream's, the proxy registration's, proxy-defaults', the chain's
     assert upstream_in_dc2(proxy_mode="remote", chain_mode="local") == [
+        ("192.0.2.2", 9443, "HEALTHY")]
+    assert upstream_in_dc2(proxy_mode="remote", defaults_mode="local") == [
+        ("192.0.2.2", 9443, "HEALTHY")]
+    assert upstream_in_dc2(defaults_mode="remote", chain_mode="local") == [
         ("192.0.2.2", 9443, "HEALTHY")]
     assert upstream_in_dc2(chain_mode="local") == [("10.1.0.9", 8443, "HEALTHY")]
     assert upstream_in_dc2("none", proxy_mode="local") == [("10.1.0.5", 21001, "HEALTHY")]
