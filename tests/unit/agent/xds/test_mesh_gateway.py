@@ -157,11 +157,18 @@ def test_listeners_on_tagged_and_named_bind_addresses_one_per_address():
                           "envoy_gateway_bind_tagged_addresses": True})
     assert names(mesh_gateway.build(tagged, {"listeners"}), protos.LISTENER) == [
         "lan:10.1.0.9:8443", "wan:192.0.2.1:9443"]
-    both = full(config={"envoy_gateway_bind_addresses": {
-        "extra": {"address": "10.9.9.9", "port": 7000},
+    both = full(config={"envoy_mesh_gateway_bind_addresses": {  # the older name too
+        "extra": {"Address": "10.9.9.9", "Port": 7000},
         "same": {"address": "10.1.0.9", "port": 8443}}})
     assert names(mesh_gateway.build(both, {"listeners"}), protos.LISTENER) == [
         "default:10.1.0.9:8443", "extra:10.9.9.9:7000"]
+
+
+def test_connect_timeout_from_the_proxy_config():
+    built = mesh_gateway.build(full(config={"connect_timeout_ms": 1500}), {"clusters"})
+    assert {as_json(c)["connect_timeout"] for c in built[protos.CLUSTER].values()} == {"1.500s"}
+    built = mesh_gateway.build(full(), {"clusters"})
+    assert {as_json(c)["connect_timeout"] for c in built[protos.CLUSTER].values()} == {"5s"}
 
 
 def test_hostname_gateways_make_a_logical_dns_cluster():
