@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -45,7 +44,6 @@ log = logging.getLogger("agent.server.gateway_locator")
 
 WAN_FEDERATION_META = "consul-wan-federation"
 MESH_GATEWAY = "mesh-gateway"
-DEFAULT_GATEWAY_PORT = 443  # a primary_gateways entry without a port
 WAIT_NS = 10 * 60 * 1_000_000_000  # one blocking wait on the state store
 
 
@@ -190,35 +188,22 @@ class GatewayLocator:
 
 
 async def resolve_gateways(entries: list[str]) -> list[str]:
-    """``primary_gateways`` entries (``host[:port]``) as ``ip:port`` addresses; an
-    entry that does not resolve is left out (and logged)."""
-    loop = asyncio.get_running_loop()
+    """The ``primary_gateways`` entries to dial: ``host:port`` as given (a host name is
+    looked up at each dial, as Consul does).  Cloud auto-join (``provider=...``) is not
+    supported here, as in ``retry_join``; such entries, and entries without a port, are
+    logged and left out."""
     found: list[str] = []
     for entry in entries:
-        if entry.startswith("provider="):
+        if "provider=" in entry:
             log.error("primary_gateways entry %r: cloud auto-join is not supported", entry)
             continue
-        host, port = _split(entry)
-        try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as err:
-            log.warning("primary_gateways entry %r does not resolve: %s", entry, err)
+        host, sep, port = entry.rpartition(":")
+        if not sep or not host or not port.isdigit() or (":" in host and
+                                                         not host.startswith("[")):
+            log.error("primary_gateways entry %r is not host:port", entry)
             continue
-        for family, _, _, _, sockaddr in infos:
-            ip = sockaddr[0]
-            found.append(f"[{ip}]:{sockaddr[1]}" if family == socket.AF_INET6
-                         else f"{ip}:{sockaddr[1]}")
+        found.append(entry)
     return sorted(set(found))
-
-
-def _split(entry: str) -> tuple[str, int]:
-    if entry.startswith("["):
-        host, _, rest = entry[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else DEFAULT_GATEWAY_PORT
-    if entry.count(":") == 1:
-        host, _, port = entry.partition(":")
-        return host, int(port)
-    return entry, DEFAULT_GATEWAY_PORT
 
 
 Resolver = Callable[[], Awaitable[list[str]]]

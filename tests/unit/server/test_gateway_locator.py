@@ -133,12 +133,10 @@ def test_lost_primary_only_in_a_secondary_and_counts_the_fallback():
     assert loc.lost_primary()
 
 
-async def test_resolve_gateways_takes_names_and_ips_and_skips_what_does_not_resolve():
-    got = await resolve_gateways(["127.0.0.5:8443", "localhost:9", "[::1]:7", "127.0.0.6",
-                                  "no-such-host.invalid:1", "provider=aws tag_key=x"])
-    assert "127.0.0.5:8443" in got and "127.0.0.1:9" in got and "[::1]:7" in got
-    assert "127.0.0.6:443" in got
-    assert not any("invalid" in g or "provider" in g for g in got)
+async def test_primary_gateways_entries_are_kept_as_given_when_they_are_host_port():
+    got = await resolve_gateways(["127.0.0.5:8443", "gw.example.com:443", "[::1]:7",
+                                  "127.0.0.6", "::1", "provider=aws tag_key=x"])
+    assert got == ["127.0.0.5:8443", "[::1]:7", "gw.example.com:443"]
 
 
 async def wait_for(condition, timeout: float = 5.0) -> None:
