@@ -83,21 +83,21 @@ def test_secondaries_federate_only_through_gateways(fed):
     out = cli.stdout.decode() if isinstance(cli.stdout, bytes) else cli.stdout
     assert cli.returncode == 0 and dc1.relay.hostport in out, out
 
-    # dc3 joins later, the same way; it reaches dc2 through dc2's gateway, which it
-    # learned from the federation states (its configuration names only dc1's).
+    # dc3 joins later, the same way (its configuration names only dc1's gateway): it
+    # reaches dc2 through its own gateway, which routes dc2's names on to dc2's.
     start = time.monotonic()
     dc3 = fed.add("dc3")
     wait_until(lambda: converged([dc1, dc2, dc3]), 60, "the WAN pool of three datacenters")
     print(f"dc3 in the WAN pool of all three {time.monotonic() - start:.2f}s after its start")
-    wait_until(lambda: gateway_of(dc3.server, "dc2") == dc2.relay.hostport, 30,
-               "dc3 reaching dc2 through dc2's gateway")
+    wait_until(lambda: gateway_of(dc3.server, "dc2") == dc3.relay.hostport, 30,
+               "dc3 reaching dc2 through its own gateway")
     wait_until(lambda: answers(dc3.server, "dc2"), 30, "?dc=dc2 from dc3")
-    assert "server.dc2.consul" in dc2.relay.names_from(dc3.host)
-    # Gossip dialled before dc2's state reached dc3 went through dc3's own gateway (which
-    # routes other DCs' names to their gateways) and may still use that connection.
-    wait_until(lambda: f"{dc2.node}.server.dc2.consul" in dc2.relay.names_from(dc3.host) +
+    assert "server.dc2.consul" in dc3.relay.names_from(dc3.host)
+    assert "server.dc2.consul" in dc2.relay.names_from(dc3.relay.address[0])
+    assert "server.dc2.consul" not in dc2.relay.names_from(dc3.host)
+    wait_until(lambda: f"{dc2.node}.server.dc2.consul" in
                dc2.relay.names_from(dc3.relay.address[0]), 30,
-               "gossip from dc3 to dc2's server through dc2's gateway")
+               "gossip from dc3 to dc2's server through both gateways")
 
 
 def test_a_secondary_survives_the_move_of_all_the_primarys_gateways(fed):

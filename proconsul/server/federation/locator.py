@@ -14,8 +14,10 @@ address.  Which gateway reaches a datacenter:
 - the primary (from a secondary): the gateways of the primary's replicated state, and
   only once none of those answers (or it lists none) the ``primary_gateways`` fallback
   too, so that a secondary follows the primary's gateways wherever they move;
-- any other datacenter: its own gateways from its federation state (one hop, and what
-  the primary knows of it); our own gateways when its state lists none.
+- any other datacenter (and every one, from the primary): our own gateways, which route
+  ``server.<dc>.<domain>`` on to that datacenter's gateways (as Consul does: a server
+  needs to reach no gateway but its own beyond the primary's); that datacenter's own
+  gateways from its federation state only while we have none.
 
 The choice sticks to one gateway per datacenter until a dial through it fails; a
 gateway no state lists any more is forgotten, failures included.
@@ -130,7 +132,7 @@ class GatewayLocator:
             if listed and not set(listed) <= failed:
                 return listed
             return tuple(sorted(set(listed) | set(self.fallback)))
-        return listed or self.local
+        return self.local or listed
 
     def pick(self, datacenter: str) -> str | None:
         """The gateway to dial ``datacenter`` through; None for our own datacenter or

@@ -79,15 +79,16 @@ def test_own_datacenter_never_goes_through_a_gateway():
     assert loc.candidates("dc2") == ()
 
 
-def test_other_datacenters_through_their_own_gateways_else_ours():
+def test_other_datacenters_through_our_gateways_else_their_own():
     loc = locator()
-    loc.update([state("dc1", gateway("10.1.0.1:8443")), state("dc3")],
-               [gateway("10.2.0.5:8443")])
-    assert loc.pick("dc3") == "10.2.0.5:8443"  # dc3 lists none: our gateway routes it
+    loc.update([state("dc1", gateway("10.1.0.1:8443")), state("dc3", gateway("10.3.0.1:1"))],
+               [])
+    assert loc.pick("dc3") == "10.3.0.1:1"  # no gateway of ours yet: dc3's own
     loc.update([state("dc1", gateway("10.1.0.1:8443")), state("dc3", gateway("10.3.0.1:1"))],
                [gateway("10.2.0.5:8443")])
-    assert loc.pick("dc3") == "10.3.0.1:1"
+    assert loc.pick("dc3") == "10.2.0.5:8443"  # ours routes server.dc3.<domain> on
     assert loc.pick("dc4") == "10.2.0.5:8443"
+    assert loc.pick("dc1") == "10.1.0.1:8443"  # the primary: through its own gateways
 
 
 def test_choice_sticks_until_a_dial_fails_then_rotates_through_all():
@@ -151,8 +152,9 @@ async def test_driver_follows_states_and_local_gateways():
             Node="gw1", Address="10.1.0.1", Service=NodeService(
                 Service="mesh-gateway", Kind="mesh-gateway", Port=8443, Meta=WANFED)))
         await wait_for(lambda: loc.local == ("10.1.0.1:8443",))
+        assert loc.pick("dc2") == "10.1.0.1:8443"  # our own gateway now routes dc2
         await apply_state(srv, "dc2", gateway("10.2.0.2:8443", wan="198.51.100.3:443"))
-        await wait_for(lambda: loc.pick("dc2") == "198.51.100.3:443")
+        await wait_for(lambda: loc.remote.get("dc2") == ("198.51.100.3:443",))
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     finally:
