@@ -148,7 +148,11 @@ class Autopilot:
         members = self._members()
         configured = {view.id: view for view in consensus.servers()}
         for server_id, member in members.items():
-            if server_id not in configured and member.status == "alive":
+            # Not one that is leaving (it counts as alive until it has left): a leader
+            # that just removed itself would be added back. Consul's leader, too, joins
+            # only serf's StatusAlive servers to raft.
+            if server_id not in configured and member.status == "alive" \
+                    and not member.leaving:
                 address = f"{member.addr}:{member.tags.get('port', '8300')}"
                 log.info("autopilot: adding server %s (%s) as a non-voter", member.name,
                          address)

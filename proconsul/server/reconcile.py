@@ -38,6 +38,7 @@ class MemberState:
     addr: str
     tags: dict[str, str]
     status: str  # "alive", "failed", "left" or "reaped"
+    leaving: bool = False  # alive, but has broadcast its intent to leave
 
 
 class MemberReconciler:
