@@ -21,7 +21,8 @@ class Status:
         return self.server.consensus.leader_address() or ""
 
     async def Peers(self, req: Any) -> list[str]:
-        return self.server.consensus.peers()
+        """Every server of this server's raft configuration, non-voters too (as Consul's)."""
+        return [view.address for view in self.server.consensus.servers()]
 
     async def Ping(self, req: Any) -> bool:
         return True
