@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: a real ``proconsul agent -dev`` process per module."""
+"""Shared pytest fixtures: a real ``proconsul agent -dev`` process per module; agent
+logs beside a failure."""
 
 from __future__ import annotations
 
@@ -6,9 +7,21 @@ import itertools
 
 import pytest
 
-from tests.support.agent_process import AgentProcess, start_agent
+from tests.support.agent_process import AgentProcess, logs_of_agents_from, start_agent
 
 _names = itertools.count()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed test's report ends with the output of the agents its file started, so a
+    failure seen once in CI comes with the agents' raft and serf lines."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        logs = logs_of_agents_from(item.nodeid.split("::")[0])
+        if logs:
+            report.sections.append(("agent logs", logs))
 
 
 @pytest.fixture(scope="module")

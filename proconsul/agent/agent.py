@@ -331,8 +331,9 @@ class Agent:
         A server first stops taking new RPCs (callers get a retryable error
         and go elsewhere), so nothing new is proposed while it leaves the Raft
         configuration (a leader removes itself; a follower is removed by the
-        leader once gossip shows it left); then it leaves gossip and drains:
-        RPCs under way are answered for up to ``leave_drain_time``.
+        leader once gossip shows it left); then it leaves gossip and drains for
+        ``leave_drain_time``, as Consul's dwell: RPCs under way are answered, new
+        ones refused retryably.
         """
         if self._left:
             return
@@ -344,9 +345,9 @@ class Agent:
         self.server_port.start_draining()
         was_leader = await self.server.leave_raft()
         await self.gossip.leave()
-        log.info("leaving: left gossip, draining RPC traffic (up to %.1fs)",
+        log.info("leaving: left gossip, draining RPC traffic for %.1fs",
                  self.config.leave_drain_time)
-        waits = [self.server_port.drained(self.config.leave_drain_time)]
+        waits = [self.server_port.dwell(self.config.leave_drain_time)]
         if not was_leader:
             waits.append(self.server.wait_removed(RAFT_REMOVE_GRACE_PERIOD))
         removed = all((await asyncio.gather(*waits))[1:])

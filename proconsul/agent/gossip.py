@@ -234,9 +234,9 @@ class Gossip:
 
 def member_state(member: Member, reaped: bool = False) -> MemberState:
     status = "reaped" if reaped else MEMBER_STATUS_NAMES.get(member.status, "none")
-    if status == "leaving":
-        status = "alive"
-    return MemberState(member.name, member.addr, dict(member.tags), status)
+    leaving = status == "leaving"
+    return MemberState(member.name, member.addr, dict(member.tags),
+                       "alive" if leaving else status, leaving)
 
 
 def agent_member(member: Member) -> AgentMember:

@@ -3,7 +3,10 @@
 New servers seen in LAN gossip join Raft as non-voters and are promoted once
 they have been healthy for ``ServerStabilizationTime``. Servers that failed or
 left gossip are removed, at most ``(voters - 1) // 2`` at a time and never below
-``MinQuorum`` voters. Peer counts and failure tolerance count voters only.
+``MinQuorum`` voters, as Consul's raft-autopilot prunes them: on the periodic
+reconcile and right after a change (a server added), not on the failure itself,
+so a server restarted within the interval keeps its vote. Peer counts and
+failure tolerance count voters only.
 """
 
 from __future__ import annotations
@@ -57,12 +60,17 @@ class Autopilot:
             if now >= min(next_reconcile, promotion_at) or self._wake.is_set():
                 self._wake.clear()
                 changed = False
+                due = now >= next_reconcile
                 try:
-                    changed = await self.reconcile()
+                    changed = await self.reconcile(prune=due)
                 except ConsensusError as err:
                     log.warning("autopilot: %s", err)
                 # After a change, look again at once: the next one may already be due.
-                next_reconcile = now if changed else now + RECONCILE_INTERVAL
+                # A pass on a wake-up leaves the periodic one (which prunes) where it was.
+                if changed:
+                    next_reconcile = now
+                elif due:
+                    next_reconcile = now + RECONCILE_INTERVAL
                 promotion_at = self._promotion_due()
             delay = min(HEALTH_INTERVAL, max(MIN_PASS_INTERVAL, min(next_reconcile, promotion_at)
                                                   - time.monotonic()))
@@ -139,8 +147,9 @@ class Autopilot:
         return self.server.config.node_name if server_id == self.server.config.node_id \
             else server_id
 
-    async def reconcile(self) -> bool:
-        """One step towards the wanted configuration; whether it changed anything."""
+    async def reconcile(self, prune: bool = True) -> bool:
+        """One step towards the wanted configuration; whether it changed anything.
+        Dead servers are removed only if ``prune``."""
         consensus = self.server.consensus
         if not consensus.is_leader():
             return False
@@ -148,7 +157,11 @@ class Autopilot:
         members = self._members()
         configured = {view.id: view for view in consensus.servers()}
         for server_id, member in members.items():
-            if server_id not in configured and member.status == "alive":
+            # Not one that is leaving (it counts as alive until it has left): a leader
+            # that just removed itself would be added back. Consul's leader, too, joins
+            # only serf's StatusAlive servers to raft.
+            if server_id not in configured and member.status == "alive" \
+                    and not member.leaving:
                 address = f"{member.addr}:{member.tags.get('port', '8300')}"
                 log.info("autopilot: adding server %s (%s) as a non-voter", member.name,
                          address)
@@ -163,7 +176,7 @@ class Autopilot:
                 log.info("autopilot: promoting server %s to voter", view.id)
                 await consensus.add_voter(view.id, view.address)
                 return True
-        if config.CleanupDeadServers:
+        if prune and config.CleanupDeadServers:
             return await self._cleanup(config, members, configured)
         return False
 

@@ -38,6 +38,7 @@ class MemberState:
     addr: str
     tags: dict[str, str]
     status: str  # "alive", "failed", "left" or "reaped"
+    leaving: bool = False  # alive, but has broadcast its intent to leave
 
 
 class MemberReconciler:
@@ -115,10 +116,14 @@ class MemberReconciler:
         if member.tags.get("role") != "consul" or member.name == self.server.config.node_name:
             return
         address = f"{member.addr}:{member.tags.get('port', '')}"
-        if address in self.server.consensus.peers() and "id" in member.tags:
+        server_id = member.tags.get("id")
+        # Non-voters too (one added back while it was leaving, say), as Consul's leader.
+        configured = any(view.address == address or view.id == server_id
+                         for view in self.server.consensus.servers())
+        if configured and server_id:
             log.info("removing server %s (%s) that left from the raft configuration",
                      member.name, address)
-            await self.server.consensus.remove_server(member.tags["id"])
+            await self.server.consensus.remove_server(server_id)
 
     def _up_to_date(self, member: MemberState, status: str) -> bool:
         store = self.server.store

@@ -16,7 +16,6 @@ answered but new ones get :data:`ERR_SERVER_LEAVING`, so clients go elsewhere.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -59,8 +58,6 @@ class ServerPort:
         self.mux.handle(ConnType.SNAPSHOT, self._serve_snapshot)
         self.draining = False
         self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     @property
     def in_flight(self) -> int:
@@ -82,11 +79,13 @@ class ServerPort:
         self.draining = True
         self.server.forwarder.stop_holding()
 
-    async def drained(self, timeout: float = LEAVE_DRAIN_TIME) -> None:
-        """Return when the RPCs under way are answered, or after ``timeout``."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._idle.wait()
+    async def dwell(self, seconds: float = LEAVE_DRAIN_TIME) -> None:
+        """Stay ``seconds`` while draining, as Consul's leave_drain_time: the servers
+        still forwarding here (a leader that just stepped down is taken for the leader
+        until the next is elected) are refused retryably and retry until they reach
+        another, rather than finding the connection closed under a write; RPCs under
+        way are answered meanwhile."""
+        await asyncio.sleep(seconds)
 
     async def _serve_snapshot(self, conn: Conn) -> None:
         await snapshot_stream.serve(conn, self._snapshot, self.server.snapshots.spool)
@@ -107,7 +106,6 @@ class ServerPort:
             if self.draining:
                 raise ConsulError(ERR_SERVER_LEAVING)
             self._in_flight += 1
-            self._idle.clear()
             metrics.incr_counter("consul.rpc.request")
             try:
                 return await self.server.rpc(method, request)
@@ -116,7 +114,5 @@ class ServerPort:
                 raise
             finally:
                 self._in_flight -= 1
-                if not self._in_flight:
-                    self._idle.set()
 
         return handle

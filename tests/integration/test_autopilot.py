@@ -1,5 +1,5 @@
 """Autopilot in a 3-server cluster: a 4th server joins as a non-voter and is promoted once
-stable; a dead server is removed; peer counts report voters only."""
+stable; a dead server is removed; failure tolerance counts voters only."""
 
 from __future__ import annotations
 
@@ -35,10 +35,10 @@ def test_fourth_server_promoted_and_dead_server_cleaned_up(tmp_path):
         added = wait_until(fourth, 30, "s3 in the raft configuration")
         assert added["Voter"] is False  # joins as a non-voter; promotion needs 1 s of health
         wait_until(lambda: fourth()["Voter"], 30, "s3 promoted to voter")
-        # the raft configuration read is the leader's; /v1/status/peers is s0's own view,
-        # which as a follower may learn of the promotion a moment later
+        # the raft configuration read is the leader's; /v1/status/peers is s0's own view
+        # (voters and non-voters, as Consul's), which as a follower may lag a moment
         wait_until(lambda: len(first.get("/v1/status/peers").json()) == 4, 10,
-                   "s0's own configuration with four voters")
+                   "s0's own configuration with four servers")
         health = first.get("/v1/operator/autopilot/health").json()
         assert health["FailureTolerance"] == 1 and len(health["Servers"]) == 4
 

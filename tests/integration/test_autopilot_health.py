@@ -4,6 +4,7 @@ restarted is a voter again soon after ``server_stabilization_time``."""
 
 from __future__ import annotations
 
+import statistics
 import time
 
 from proconsul.lib.duration import parse_duration
@@ -20,7 +21,7 @@ def raft_servers(agent) -> dict[str, dict]:
 
 def health(agent) -> dict:
     reply = agent.get("/v1/operator/autopilot/health", timeout=30)
-    assert reply.status in (200, 429), reply.text()
+    assert reply.status in (200, 429), reply.text
     return reply.json()
 
 
@@ -41,17 +42,22 @@ def test_idle_cluster_stays_healthy_and_restarted_follower_is_promoted(tmp_path)
         wait_until(lambda: healthy_voters(first), 60, "3 healthy voters")
         assert first.get("/v1/operator/autopilot/configuration").json()[
             "ServerStabilizationTime"] == "2s"  # from the config file
-        deadline = time.monotonic() + 30
-        samples = 0
-        while time.monotonic() < deadline:
+        # The leader heartbeats every 50 ms, far under the 200 ms LastContactThreshold.
+        # A loaded machine stalls a process for longer now and then (seen: both
+        # followers at 470 ms in one sample out of 220, the health call itself 370 ms),
+        # so the claim is about the run, not each sample: with heartbeats as slow as at
+        # raft multiplier 5 (500 ms, the bug this guards) most samples would be unhealthy.
+        contacts: list[float] = []
+        unhealthy = []
+        for _ in range(120):
             reply = health(first)
-            contacts = {s["Name"]: s["LastContact"] for s in reply["Servers"]}
-            assert reply["Healthy"], reply
-            for text in contacts.values():
-                assert parse_duration(text) < 200_000_000, contacts
-            samples += 1
+            if not reply["Healthy"]:
+                unhealthy.append(reply)
+            contacts += [parse_duration(s["LastContact"]) / 1e9 for s in reply["Servers"]
+                         if not s["Leader"]]
             time.sleep(0.25)
-        assert samples >= 60
+        assert len(unhealthy) <= 12, unhealthy
+        assert statistics.median(contacts) < 0.1, sorted(contacts)[-10:]
 
         leader = next(name for name, s in raft_servers(first).items() if s["Leader"])
         victim = next(i for i in (1, 2) if f"s{i}" != leader)
@@ -61,8 +67,10 @@ def test_idle_cluster_stays_healthy_and_restarted_follower_is_promoted(tmp_path)
                    f"s{victim} removed after it failed")
         procs[victim] = start_server(specs[victim])
         restarted = time.monotonic()
+        # Promptness is shown by the 1 ms test below; here, under load, a stall resets
+        # the stable period, so wait for the promotion itself.
         wait_until(lambda: raft_servers(first).get(f"s{victim}", {}).get("Voter"),
-                   STABILIZATION + 5, f"s{victim} a voter again")
+                   60, f"s{victim} a voter again")
         elapsed = time.monotonic() - restarted
         print(f"restarted follower voter again after {elapsed:.2f} s")
         assert health(first)["FailureTolerance"] == 1 or wait_until(

@@ -112,8 +112,8 @@ class Cluster:
 
     def wait_all_voters(self) -> None:
         """Wait until every running server votes. One that was down long enough for
-        gossip to call it failed was removed by autopilot; back, it rejoins as a
-        non-voter and is promoted only after ServerStabilizationTime (10 s)."""
+        gossip to call it failed and autopilot's next reconcile to remove it rejoins
+        as a non-voter and is promoted only after ServerStabilizationTime (10 s)."""
         running = {self.address(i) for i in self.servers}
         wait_until(lambda: all(voters(p) == running for p in self.servers.values()), 60,
                    f"{len(running)} voters")

@@ -26,6 +26,8 @@ _hosts = itertools.count(random.randrange(250))
 # from their own 127.0.0.x address) can take a port between choosing it and binding it.
 _PORT_RANGE = (20000, 32000)
 _handed_out: set[tuple[str, int]] = set()
+# Every agent started, with the test file that started it (for logs_of_agents_from).
+_launched: list[tuple[str, AgentProcess]] = []
 
 
 def free_port(host: str) -> int:
@@ -194,6 +196,7 @@ def _launch(args: list[str], agent: AgentProcess, timeout: float,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env=env, text=True)
     agent.process = process
+    _launched.append((os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[0], agent))
     ready = threading.Event()
     running: list[bool] = []
 
@@ -210,6 +213,15 @@ def _launch(args: list[str], agent: AgentProcess, timeout: float,
         return agent
     agent.stop()
     raise RuntimeError("agent did not start:\n" + "".join(agent.log))
+
+
+def logs_of_agents_from(test_file: str, lines: int = 200) -> str:
+    """The last ``lines`` of output of each agent that tests in ``test_file`` started
+    (killed and stopped ones too), to show beside a failure; agents that other files
+    started are forgotten."""
+    _launched[:] = [(path, agent) for path, agent in _launched if path == test_file]
+    return "".join(f"===== agent on {agent.host}:{agent.port} (exit {agent.process.poll()})\n"
+                   + "".join(agent.log[-lines:]) for _, agent in _launched)
 
 
 def wait_until(condition, timeout: float = 20, what: str = "condition"):

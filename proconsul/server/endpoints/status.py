@@ -21,9 +21,8 @@ class Status:
         return self.server.consensus.leader_address() or ""
 
     async def Peers(self, req: Any) -> list[str]:
-        # Every server of this server's raft configuration, non-voters included, as
-        # Consul answers (a server awaiting promotion is still a peer).
-        return [server.address for server in self.server.consensus.servers()]
+        """Every server of this server's raft configuration, non-voters too (as Consul's)."""
+        return [view.address for view in self.server.consensus.servers()]
 
     async def Ping(self, req: Any) -> bool:
         return True
