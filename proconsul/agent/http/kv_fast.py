@@ -24,6 +24,7 @@ import msgspec
 from proconsul.agent.http import agent_metrics
 from proconsul.agent.http.kv import KV_MAX_VALUE_SIZE
 from proconsul.lib import httpserver as web
+from proconsul.lib.acl.authorizer import ALLOW
 from proconsul.lib.httpserver.message import EncodedResponse, date_line
 from proconsul.lib.metrics import registry as metrics
 from proconsul.lib.metrics import sample_key
@@ -54,6 +55,9 @@ class KVFastPath:
         self._agent = agent
         self._server = agent.server
         self._acl = agent.config.acl.enabled
+        # the server's SecretID -> Identity, cached there until the ACL state changes
+        # or the token expires (bound once: ACLs on or off is fixed at start)
+        self._resolve = self._server.authz.resolve if self._server is not None else None
         self._log = logging.getLogger("agent.http")
         # the request timers, recorded here (the debug log line is the general path's)
         self._get_keys = agent_metrics.request_keys("GET", ROUTE)
@@ -90,9 +94,11 @@ class KVFastPath:
         start = metrics.timer()
         if self._acl:
             try:
-                server.authz.resolve(secret).require("key_read", key)
+                read = self._resolve(secret).authorizer.key_read
             except ConsulError:
                 return None  # the general path says why
+            if read(key) is not ALLOW:
+                return None
         metrics.incr_counter("consul.rpc.query")
         index, entry = server.store.kv_get(None, key)
         if leader:
@@ -126,8 +132,10 @@ class KVFastPath:
         start = metrics.timer()
         if self._acl:
             try:
-                server.authz.resolve(secret).require("key_write", key)
+                write = self._resolve(secret).authorizer.key_write
             except ConsulError:
+                return None
+            if write(key) is not ALLOW:
                 return None
         req = KVSRequest(Op=KVOp.SET, DirEnt=DirEntry(Key=key, Value=body or None),
                          Datacenter=self._agent.config.datacenter, Token=secret)
