@@ -23,8 +23,8 @@ import msgspec
 
 from proconsul.agent.http import agent_metrics
 from proconsul.agent.http.kv import KV_MAX_VALUE_SIZE
+from proconsul.agent.http.kv_fast_acl import KeyDecisions
 from proconsul.lib import httpserver as web
-from proconsul.lib.acl.authorizer import ALLOW
 from proconsul.lib.httpserver.message import EncodedResponse, date_line
 from proconsul.lib.metrics import registry as metrics
 from proconsul.lib.metrics import sample_key
@@ -54,10 +54,11 @@ class KVFastPath:
     def __init__(self, agent: Agent) -> None:
         self._agent = agent
         self._server = agent.server
-        self._acl = agent.config.acl.enabled
-        # the server's SecretID -> Identity, cached there until the ACL state changes
-        # or the token expires (bound once: ACLs on or off is fixed at start)
-        self._resolve = self._server.authz.resolve if self._server is not None else None
+        self._acl = agent.config.acl.enabled and self._server is not None
+        if self._acl:
+            resolve = self._server.authz.resolve
+            self._reads = KeyDecisions(resolve, "key_read")
+            self._writes = KeyDecisions(resolve, "key_write")
         self._log = logging.getLogger("agent.http")
         # the request timers, recorded here (the debug log line is the general path's)
         self._get_keys = agent_metrics.request_keys("GET", ROUTE)
@@ -92,13 +93,8 @@ class KVFastPath:
         if not (leader or stale):
             return None  # the forwarder takes it to the leader
         start = metrics.timer()
-        if self._acl:
-            try:
-                read = self._resolve(secret).authorizer.key_read
-            except ConsulError:
-                return None  # the general path says why
-            if read(key) is not ALLOW:
-                return None
+        if self._acl and not self._reads.allowed(secret, key):
+            return None  # the general path says why
         metrics.incr_counter("consul.rpc.query")
         index, entry = server.store.kv_get(None, key)
         if leader:
@@ -130,13 +126,8 @@ class KVFastPath:
             return None
         key, secret = plain
         start = metrics.timer()
-        if self._acl:
-            try:
-                write = self._resolve(secret).authorizer.key_write
-            except ConsulError:
-                return None
-            if write(key) is not ALLOW:
-                return None
+        if self._acl and not self._writes.allowed(secret, key):
+            return None
         req = KVSRequest(Op=KVOp.SET, DirEnt=DirEntry(Key=key, Value=body or None),
                          Datacenter=self._agent.config.datacenter, Token=secret)
         try:

@@ -610,28 +610,14 @@ def _chained_check(methods: tuple[Callable[..., Decision], ...]) -> Callable[...
     return check
 
 
-# decisions a key check remembers (then it forgets them all and starts again)
-KEY_MEMO_SIZE = 2048
-
-
 def _key_check(tree: RuleTree, level: int, default: Decision) -> Callable[[str], Decision]:
     """A key check of a rules-then-static chain in one call: the tree's grant decides,
-    else the static authorizer's fixed ``default`` (the chained check's answer, flat).
-
-    Decisions are memoized by key: an authorizer never changes (a change to the ACL
-    state compiles a new one), so a remembered decision cannot go stale."""
+    else the static authorizer's fixed ``default`` (the chained check's answer, flat)."""
     lookup = tree.lookup
-    memo: dict[str, Decision] = {}
 
     def check(key: str) -> Decision:
-        decision = memo.get(key)
-        if decision is None:
-            grant = lookup(key)
-            decision = default if grant is None else grant.decisions[level]
-            if len(memo) >= KEY_MEMO_SIZE:
-                memo.clear()
-            memo[key] = decision
-        return decision
+        grant = lookup(key)
+        return default if grant is None else grant.decisions[level]
 
     return check
 

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proconsul.lib.acl import authorizer as authorizer_module
 from proconsul.lib.acl.authorizer import (
     ALLOW_ALL,
     CHECKS,
@@ -640,26 +639,6 @@ def test_flat_key_checks_answer_as_the_chain_does(policies, names, default):
             if chained is Decision.DEFAULT:
                 chained = getattr(root, check)(name)
             assert getattr(a, check)(name) is chained, (check, name, default)
-            assert getattr(a, check)(name) is chained, (check, name, default)  # remembered
-
-
-def _memo(check) -> dict:
-    return check.__closure__[check.__code__.co_freevars.index("memo")].cell_contents
-
-
-def test_key_decisions_are_remembered_by_key_up_to_a_bound(monkeypatch):
-    """A token's flat key checks remember each key's answer (its authorizer never
-    changes: an ACL change compiles a new one) and forget them all once full."""
-    monkeypatch.setattr(authorizer_module, "KEY_MEMO_SIZE", 3)
-    a = authz('key_prefix "a/" { policy = "write" }\nkey "a/x" { policy = "read" }')
-    assert a.key_read("a/1") is ALLOW and a.key_write("a/x") is DENY
-    assert _memo(a.key_read) == {"a/1": ALLOW} and _memo(a.key_write) == {"a/x": DENY}
-    answers = {"a/x": (ALLOW, DENY), "b": (DENY, DENY), "a/2": (ALLOW, ALLOW)}
-    for _ in range(3):
-        for key, (read, write) in answers.items():
-            assert (a.key_read(key), a.key_write(key)) == (read, write), key
-            assert len(_memo(a.key_read)) <= 3 and len(_memo(a.key_write)) <= 3
-    assert authz('key_prefix "a/" { policy = "deny" }').key_read("a/1") is DENY  # its own memo
 
 
 def test_rule_tree_walks_when_prefixes_have_many_lengths():
