@@ -56,9 +56,8 @@ class KVFastPath:
         self._server = agent.server
         self._acl = agent.config.acl.enabled and self._server is not None
         if self._acl:
-            resolve = self._server.authz.resolve
-            self._reads = KeyDecisions(resolve, "key_read")
-            self._writes = KeyDecisions(resolve, "key_write")
+            self._reads = KeyDecisions(self._server.acl, "key_read")
+            self._writes = KeyDecisions(self._server.acl, "key_write")
         self._log = logging.getLogger("agent.http")
         # the request timers, recorded here (the debug log line is the general path's)
         self._get_keys = agent_metrics.request_keys("GET", ROUTE)

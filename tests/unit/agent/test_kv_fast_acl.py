@@ -1,73 +1,94 @@
-"""The KV short way's remembered ACL answers: used only with the identity they were
-made for, bounded in number and key length."""
+"""The KV short way's remembered ACL answers: dropped on any ACL change and at the
+token's expiry, bounded in number and key length."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from proconsul.agent.http.kv_fast_acl import MAX_KEY, KeyDecisions
-from proconsul.lib.acl.authorizer import new_authorizer
-from proconsul.lib.acl.rules import parse_rules
-from proconsul.server.acl.resolver import ACLNotFound
-from proconsul.server.acl_enforce import Identity
+from proconsul.server.acl.resolver import TokenResolver
+from proconsul.state.store import Store
+from proconsul.structs.acl import ACLLink, ACLPolicy, ACLToken
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-class CountingAuthorizer:
-    """A compiled authorizer that counts the key checks asked of it."""
-
-    def __init__(self, rules: str) -> None:
-        self._authz = new_authorizer([("p", parse_rules(rules))], "deny")
-        self.asked: list[str] = []
-
-    def key_read(self, key: str):
-        self.asked.append(key)
-        return self._authz.key_read(key)
-
-
-def identity(rules: str) -> Identity:
-    return Identity(CountingAuthorizer(rules), "accessor")  # type: ignore[arg-type]
-
-
-class Resolver:
-    """secret -> the Identity a server's resolver would hand back (or its error)."""
-
+class Clock:
     def __init__(self) -> None:
-        self.identities: dict[str, Identity] = {}
+        self.now = START
 
-    def __call__(self, secret: str) -> Identity:
-        if secret not in self.identities:
-            raise ACLNotFound()
-        return self.identities[secret]
+    def __call__(self) -> datetime:
+        return self.now
 
 
-def test_an_answer_is_remembered_with_its_identity_only():
-    resolver = Resolver()
-    reads = KeyDecisions(resolver, "key_read")
-    first = resolver.identities["s"] = identity('key_prefix "app/" { policy = "read" }')
+class Counting(TokenResolver):
+    """The server's resolver, counting the resolutions asked of it."""
+
+    asked = 0
+
+    def resolve(self, secret: str):
+        self.asked += 1
+        return super().resolve(secret)
+
+
+def setup(clock: Clock, expires: datetime | None = None) -> tuple[Store, Counting]:
+    store = Store()
+    set_policy(store, 1, "read")
+    token = ACLToken(AccessorID="a", SecretID="s", Policies=[ACLLink(ID="p")])
+    if expires is not None:
+        token.ExpirationTime = expires
+    with store.write(2) as tx:
+        store.acl_token_set(tx, token)
+    return store, Counting(store, "dc1", "deny", primary=False, now=clock)
+
+
+def set_policy(store: Store, index: int, level: str) -> None:
+    with store.write(index) as tx:
+        store.acl_policy_set(tx, ACLPolicy(ID="p", Name="app",
+                                           Rules=f'key_prefix "app/" {{ policy = "{level}" }}'))
+
+
+def test_answers_are_remembered_until_the_acl_state_changes():
+    clock = Clock()
+    store, resolver = setup(clock)
+    reads = KeyDecisions(resolver, "key_read", now=clock)
     assert [reads.allowed("s", k) for k in ("app/a", "app/a", "b", "b")] == [
         True, True, False, False]
-    assert first.authorizer.asked == ["app/a", "b"]
-    # the ACL state changed: the resolver compiled a new identity, asked afresh
-    second = resolver.identities["s"] = identity('key_prefix "app/" { policy = "deny" }')
-    assert not reads.allowed("s", "app/a")
-    assert second.authorizer.asked == ["app/a"]
-    del resolver.identities["s"]  # deleted or expired
-    assert not reads.allowed("s", "app/a") and not reads.allowed("s", "app/a")
-    resolver.identities["s"] = first
+    assert resolver.asked == 1
+    set_policy(store, 3, "deny")
+    assert not reads.allowed("s", "app/a") and resolver.asked == 2
+    set_policy(store, 4, "write")
     assert reads.allowed("s", "app/a")
-    assert first.authorizer.asked == ["app/a", "b", "app/a"]
+    with store.write(5) as tx:
+        store.acl_token_delete(tx, ["a"])
+    assert not reads.allowed("s", "app/a") and not reads.allowed("s", "app/a")
+    assert not reads.allowed("nope", "app/a") and not reads.allowed("deny", "app/a")
+
+
+def test_answers_end_with_the_token():
+    clock = Clock()
+    store, resolver = setup(clock, expires=START + timedelta(minutes=1))
+    writes = KeyDecisions(resolver, "key_write", now=clock)
+    reads = KeyDecisions(resolver, "key_read", now=clock)
+    assert reads.allowed("s", "app/a") and not writes.allowed("s", "app/a")
+    clock.now = START + timedelta(seconds=59)
+    assert reads.allowed("s", "app/a")
+    clock.now = START + timedelta(minutes=1)  # expired, not yet reaped: nothing changed
+    assert not reads.allowed("s", "app/a") and not reads.allowed("s", "app/a")
 
 
 def test_answers_are_bounded_in_number_and_key_length():
-    resolver = Resolver()
-    reads = KeyDecisions(resolver, "key_read", size=3)
-    for secret in ("s1", "s2"):
-        resolver.identities[secret] = identity('key_prefix "" { policy = "read" }')
+    clock = Clock()
+    store, resolver = setup(clock)
+    with store.write(3) as tx:
+        store.acl_token_set(tx, ACLToken(AccessorID="a2", SecretID="s2",
+                                         Policies=[ACLLink(ID="p")]))
+    reads = KeyDecisions(resolver, "key_read", size=3, now=clock)
     for _ in range(3):
         for n in range(5):
-            for secret in ("s1", "s2"):
-                assert reads.allowed(secret, f"k{n}")
-                assert sum(len(answers) for _, answers in reads._tokens.values()) <= 3
-    long_key = "k" * (MAX_KEY + 1)
-    asked = resolver.identities["s1"].authorizer.asked
-    before = len(asked)
-    assert reads.allowed("s1", long_key) and reads.allowed("s1", long_key)
-    assert asked[before:] == [long_key, long_key]
+            for secret in ("s", "s2"):
+                assert reads.allowed(secret, f"app/{n}") and not reads.allowed(secret, f"b{n}")
+                assert sum(len(entry[2]) for entry in reads._tokens.values()) <= 3
+    long_key = "app/" + "k" * MAX_KEY
+    assert reads.allowed("s", long_key) and reads.allowed("s", long_key)
+    assert long_key not in reads._tokens["s"][2]
