@@ -160,3 +160,51 @@ def test_a_token_in_the_header_takes_the_short_way_with_the_same_answers(tmp_pat
         assert anonymous.startswith(b"HTTP/1.1 403 ")
     finally:
         agent.stop()
+
+
+def test_a_revoked_permission_holds_from_the_very_next_short_way_request(tmp_path):
+    """The short way remembers each key's answer for a token; any change to the ACL
+    state (its policy narrowed, denied, taken off the token, the token deleted) holds
+    from the very next request, reads and writes alike."""
+    root = {"X-Consul-Token": "fast-path-root-secret"}
+    config = tmp_path / "acl.json"
+    config.write_text(json.dumps({"acl": {"enabled": True, "default_policy": "deny",
+                                          "tokens": {"initial_management": root["X-Consul-Token"],
+                                                     "agent": root["X-Consul-Token"]}}}))
+    agent = start_agent("-config-file", str(config))
+    try:
+        def status(method: str, key: str = "app/k") -> bytes:
+            reply = raw(agent, method, f"/v1/kv/{key}", b"v" if method == "PUT" else b"",
+                        f"X-Consul-Token: {token['SecretID']}\r\n")
+            return reply[9:12]
+
+        def rules(level: str) -> dict:
+            return {"Name": "app", "Rules": f'key_prefix "app/" {{ policy = "{level}" }}'}
+
+        def set_policy(level: str) -> None:
+            reply = agent.put(f"/v1/acl/policy/{policy['ID']}", rules(level), headers=root)
+            assert reply.status == 200, reply.text
+
+        policy = agent.put("/v1/acl/policy", rules("write"), headers=root).json()
+        token = agent.put("/v1/acl/token", {"Policies": [{"ID": policy["ID"]}]},
+                          headers=root).json()
+        for _ in range(3):
+            assert (status("PUT"), status("GET")) == (b"200", b"200")
+        set_policy("read")
+        assert (status("PUT"), status("GET")) == (b"403", b"200")
+        set_policy("deny")
+        assert (status("GET"), status("GET", "app/other")) == (b"403", b"403")
+        set_policy("list")
+        assert status("GET") == b"200"
+        reply = agent.put(f"/v1/acl/token/{token['AccessorID']}", {"Policies": []}, headers=root)
+        assert reply.status == 200, reply.text
+        assert status("GET") == b"403"
+        reply = agent.put(f"/v1/acl/token/{token['AccessorID']}",
+                          {"Policies": [{"ID": policy["ID"]}]}, headers=root)
+        assert reply.status == 200, reply.text
+        assert status("GET") == b"200"
+        assert agent.delete(f"/v1/acl/token/{token['AccessorID']}", headers=root).status == 200
+        denied = raw(agent, "GET", "/v1/kv/app/k", headers=f"X-Consul-Token: {token['SecretID']}\r\n")
+        assert denied.startswith(b"HTTP/1.1 403 ") and denied.endswith(b"ACL not found"), denied
+    finally:
+        agent.stop()

@@ -23,6 +23,7 @@ import msgspec
 
 from proconsul.agent.http import agent_metrics
 from proconsul.agent.http.kv import KV_MAX_VALUE_SIZE
+from proconsul.agent.http.kv_fast_acl import KeyDecisions
 from proconsul.lib import httpserver as web
 from proconsul.lib.httpserver.message import EncodedResponse, date_line
 from proconsul.lib.metrics import registry as metrics
@@ -53,7 +54,10 @@ class KVFastPath:
     def __init__(self, agent: Agent) -> None:
         self._agent = agent
         self._server = agent.server
-        self._acl = agent.config.acl.enabled
+        self._acl = agent.config.acl.enabled and self._server is not None
+        if self._acl:
+            self._reads = KeyDecisions(self._server.acl, "key_read")
+            self._writes = KeyDecisions(self._server.acl, "key_write")
         self._log = logging.getLogger("agent.http")
         # the request timers, recorded here (the debug log line is the general path's)
         self._get_keys = agent_metrics.request_keys("GET", ROUTE)
@@ -88,11 +92,8 @@ class KVFastPath:
         if not (leader or stale):
             return None  # the forwarder takes it to the leader
         start = metrics.timer()
-        if self._acl:
-            try:
-                server.authz.resolve(secret).require("key_read", key)
-            except ConsulError:
-                return None  # the general path says why
+        if self._acl and not self._reads.allowed(secret, key):
+            return None  # the general path says why
         metrics.incr_counter("consul.rpc.query")
         index, entry = server.store.kv_get(None, key)
         if leader:
@@ -124,11 +125,8 @@ class KVFastPath:
             return None
         key, secret = plain
         start = metrics.timer()
-        if self._acl:
-            try:
-                server.authz.resolve(secret).require("key_write", key)
-            except ConsulError:
-                return None
+        if self._acl and not self._writes.allowed(secret, key):
+            return None
         req = KVSRequest(Op=KVOp.SET, DirEnt=DirEntry(Key=key, Value=body or None),
                          Datacenter=self._agent.config.datacenter, Token=secret)
         try:

@@ -56,6 +56,22 @@ BodySpool = Callable[[str, bytes], "BinaryIO | None"]
 """``spool(method, target)``: a file to stream this request's body into, or None."""
 
 
+# header names as sent -> lower-cased, for the short names met lately (the few every
+# client sends): saves decoding and lower-casing them again, and hashing the result
+_HEADER_NAMES: dict[bytes, str] = {}
+MAX_HEADER_NAMES = 256  # then it is emptied and fills again
+MAX_KEPT_NAME = 64
+
+
+def _lowered(name: bytes) -> str:
+    lowered = name.decode("latin-1").lower()
+    if len(name) <= MAX_KEPT_NAME:
+        if len(_HEADER_NAMES) >= MAX_HEADER_NAMES:
+            _HEADER_NAMES.clear()
+        _HEADER_NAMES[name] = lowered
+    return lowered
+
+
 class _Reject(Exception):
     """A request the server refuses before its handler runs."""
 
@@ -215,7 +231,10 @@ class HttpProtocol(asyncio.Protocol):
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > MAX_HEADER_BYTES:
             raise _Reject(431, "Request Header Fields Too Large")
-        self._headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+        lowered = _HEADER_NAMES.get(name)
+        if lowered is None:
+            lowered = _lowered(name)
+        self._headers.setdefault(lowered, value.decode("latin-1"))
 
     def on_headers_complete(self) -> None:
         if self._over_limit:

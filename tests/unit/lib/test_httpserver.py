@@ -163,6 +163,26 @@ async def test_oversized_headers_get_431(serve):
     assert await client.closed()
 
 
+async def test_header_names_ignore_case_and_the_first_of_repeats_counts(serve, monkeypatch):
+    """Names are looked up lower-cased however they were sent, also past the size of
+    the server's memory of names (which forgets them all when full)."""
+    monkeypatch.setattr(protocol, "MAX_HEADER_NAMES", 4)
+
+    async def show(request: Request) -> Response:
+        names = ("x-consul-token", "x-n0", "x-n9", "x-%s" % ("l" * 70))
+        return Response(body=repr([request.headers.get(n) for n in names]).encode())
+
+    server = await serve(show)
+    client = await Client.connect(server.port)
+    for token in (b"X-Consul-Token", b"x-consul-token", b"X-CONSUL-TOKEN", b"x-Consul-token"):
+        client.send(b"GET / HTTP/1.1\r\n%s: first\r\nX-Consul-Token: second\r\n" % token
+                    + b"".join(b"X-N%d: %d\r\n" % (i, i) for i in range(10))
+                    + b"X-%s: long\r\n\r\n" % (b"L" * 70))
+        assert (await client.reply())[2] == b"['first', '0', '9', 'long']", token
+        assert len(protocol._HEADER_NAMES) <= 4
+    await client.close()
+
+
 async def test_connection_close_http10_and_head(serve):
     server = await serve()
     client = await Client.connect(server.port)
