@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _NOT_PENDING: tuple[int, None, None] = (0, None, None)
 _COMMIT_TIME = (sample_key("consul.raft.commitTime"),)
+_LEADER = Role.LEADER  # looked up once: Python 3.11's EnumType.__getattr__ makes Role.X slow
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -277,7 +278,7 @@ class RaftNode:
         core = self._core
         if core is None or self._task is None:
             raise ConsensusError("raft is not running")
-        if core.role is not Role.LEADER:
+        if core.role is not _LEADER:
             self._check_leader(core)
         if core.transfer_target is not None:
             raise LeadershipTransferInProgressError()

@@ -45,6 +45,8 @@ _META = (b"X-Consul-Index: %d\r\nX-Consul-KnownLeader: %s\r\nX-Consul-LastContac
          b"X-Consul-Effective-Consistency: %s\r\nContent-Length: %d\r\n")
 _PUT_HEAD = b"Content-Length: %d\r\n"
 _KVS_APPLY = (sample_key("consul.kvs.apply"),)
+# looked up once: Python 3.11's EnumType.__getattr__ makes each Enum.MEMBER lookup slow
+_SET, _KVS = KVOp.SET, MessageType.KVS
 
 
 class KVFastPath:
@@ -129,10 +131,10 @@ class KVFastPath:
                 server.authz.resolve(secret).require("key_write", key)
             except ConsulError:
                 return None
-        req = KVSRequest(Op=KVOp.SET, DirEnt=DirEntry(Key=key, Value=body or None),
+        req = KVSRequest(Op=_SET, DirEnt=DirEntry(Key=key, Value=body or None),
                          Datacenter=self._agent.config.datacenter, Token=secret)
         try:
-            future = server.raft_submit(MessageType.KVS, req)
+            future = server.raft_submit(_KVS, req)
         except LeaderUnavailable:
             return None  # refused before proposing: the forwarder holds it for a leader
         except ConsulError as err:
@@ -143,7 +145,7 @@ class KVFastPath:
                   ) -> EncodedResponse | web.Response:
         assert self._server is not None
         try:
-            done = self._server.raft_outcome(MessageType.KVS, future)
+            done = self._server.raft_outcome(_KVS, future)
         except ConsulError as err:
             return self._put_reply(start, web.Response(status=err.status, text=err.message))
         reply = b"true" if done else b"false"

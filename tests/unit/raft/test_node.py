@@ -267,7 +267,9 @@ async def test_each_node_logs_each_new_leader_once(tmp_path: Path, caplog) -> No
     await cluster.start_all()
     try:
         old = await asyncio.wait_for(cluster.leader(), 5)
-        await old.apply(b"a", timeout=5)  # every follower has heard from the leader
+        await old.apply(b"a", timeout=5)
+        # Every follower has heard from the leader once it has applied what it committed.
+        await asyncio.wait_for(asyncio.gather(*(f.wait_for(1) for f in cluster.fsms.values())), 5)
         elected = [r.getMessage() for r in caplog.records
                    if r.getMessage().startswith("New leader elected")]
         assert elected == [f"New leader elected: payload={old.id}"] * 3
@@ -277,6 +279,8 @@ async def test_each_node_logs_each_new_leader_once(tmp_path: Path, caplog) -> No
             await asyncio.wait_for(old.verify_leader(), 5)
         new = await asyncio.wait_for(cluster.leader(), 5)
         await new.apply(b"b", timeout=5)
+        await asyncio.wait_for(asyncio.gather(*(cluster.fsms[i].wait_for(2) for i in cluster.ids
+                                                if i != old.id)), 5)
         elected = [r.getMessage() for r in caplog.records
                    if r.getMessage().startswith("New leader elected")]
         assert elected == [f"New leader elected: payload={new.id}"] * 2
