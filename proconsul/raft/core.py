@@ -877,7 +877,7 @@ class RaftCore:
 
     def _quorum_contact(self) -> float:
         """The latest time by which a quorum of voters (this one included) had been heard from."""
-        voters = self.configuration.voters()
+        voters = self.configuration.voter_ids
         if not voters or (len(voters) == 1 and voters[0] == self.id):
             return self._now  # nobody else to hear from
         contacts = sorted(
@@ -887,7 +887,7 @@ class RaftCore:
         return contacts[quorum_size(len(voters)) - 1]
 
     def _maybe_commit(self) -> None:
-        voters = self.configuration.voters()
+        voters = self.configuration.voter_ids
         if not voters:
             return
         last, me, progress = self.log.last_index, self.id, self._progress

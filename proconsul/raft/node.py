@@ -534,8 +534,8 @@ class RaftNode:
         each Ready is stored (one fsync) and then acted on. One coroutine frame, so
         each resume after a sleep or a storage write passes through no other."""
         loop = asyncio.get_running_loop()
-        core = self._core
-        assert core is not None
+        core, storage_thread = self._core, self._storage_thread
+        assert core is not None and storage_thread is not None  # both outlive this task
         try:
             while not self._stopping:
                 if not self._woken:
@@ -556,7 +556,7 @@ class RaftNode:
                         break
                     ready = core.ready()
                     if ready.must_persist():
-                        await self._in_storage_thread(self._storage.persist, ready)
+                        await storage_thread.call(self._storage.persist, ready)
                     self._handle(core, ready)
                 while self._user_restores and not self._stopping:
                     await self._restore_user_snapshot(core, *self._user_restores.pop(0))
