@@ -37,6 +37,7 @@ import harness as h  # noqa: E402
 
 from proconsul.raft.config import Configuration, RaftConfig, Server  # noqa: E402
 from proconsul.raft.core import Ready  # noqa: E402
+from proconsul.raft.messages import Entry, EntryType  # noqa: E402
 from proconsul.raft.node import InProcessNetwork, RaftNode  # noqa: E402
 from proconsul.raft.storage import RaftStorage  # noqa: E402
 
@@ -58,6 +59,10 @@ class NoopFsm:
     def apply(self, index: int, data: bytes) -> Any:
         self.applied += 1
         return index
+
+    def apply_batch(self, entries: list[Entry]) -> list[Any]:
+        return [self.apply(e.index, e.data) if e.type is EntryType.COMMAND else None
+                for e in entries]
 
     def snapshot(self) -> _NoSnapshot:
         return _NoSnapshot()

@@ -68,6 +68,7 @@ def _metric_name(message_type: MessageType) -> str:
     return _FSM_METRIC_NAMES.get(message_type) or f"consul.fsm.{message_type.name.lower()}"
 
 
+_KV_SET = KVOp.SET  # looked up once: Python 3.11's EnumType.__getattr__ makes KVOp.X slow
 _RAFT_FSM_APPLY = sample_key("consul.raft.fsm.apply")
 # message type -> the keys one applied command is timed under: by apply(), its consul.fsm.<name>
 # timer; by apply_batch(), that and Raft's consul.raft.fsm.apply, from one clock reading
@@ -205,7 +206,7 @@ class FSM:
     def _kvs(self, index: int, req: KVSRequest) -> Any:
         store, entry = self.store, req.DirEnt
         with store.write(index) as tx:
-            if req.Op == KVOp.SET:
+            if req.Op == _KV_SET:
                 store.kv_set(tx, entry)
                 return True
             if req.Op == KVOp.CAS:

@@ -48,14 +48,16 @@ class Configuration(msgspec.Struct, frozen=True, dict=True, rename={"servers": "
         return None
 
     def voters(self) -> tuple[str, ...]:
-        return self._voters
+        return self.voter_ids
 
     @functools.cached_property
-    def _voters(self) -> tuple[str, ...]:
+    def voter_ids(self) -> tuple[str, ...]:
+        """The voters' IDs; after the first read a plain attribute (no call), for the
+        commit and lease checks Raft makes on every turn."""
         return tuple(s.id for s in self.servers if s.suffrage == Suffrage.VOTER)
 
     def is_voter(self, server_id: str) -> bool:
-        return server_id in self._voters
+        return server_id in self.voter_ids
 
     def ids(self) -> list[str]:
         return [s.id for s in self.servers]

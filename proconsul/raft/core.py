@@ -138,6 +138,14 @@ class _Flow(enum.Enum):
     SNAPSHOT = 3  # streaming the snapshot, one chunk at a time
 
 
+# On Python 3.11 every ``SomeEnum.MEMBER`` lookup goes through EnumType's Python-level
+# ``__getattr__`` hook (about a thousand instructions); the paths taken per write and per
+# message use these module constants instead.
+_LEADER = Role.LEADER
+_COMMAND = EntryType.COMMAND
+_PROBE, _REPLICATE, _SNAPSHOT = _Flow.PROBE, _Flow.REPLICATE, _Flow.SNAPSHOT
+
+
 @dataclass(slots=True)
 class _Progress:
     """The leader's view of one follower."""
@@ -145,7 +153,7 @@ class _Progress:
     next: int
     last_contact: float
     match: int = 0
-    flow: _Flow = _Flow.PROBE
+    flow: _Flow = _PROBE
     probe_sent: bool = False
     inflight: deque[tuple[int, float]] = field(default_factory=deque)  # (last index, sent at)
     snapshot: SnapshotMeta | None = None
@@ -232,7 +240,7 @@ class RaftCore:
 
     @property
     def is_leader(self) -> bool:
-        return self.role is Role.LEADER
+        return self.role is _LEADER
 
     @property
     def transfer_target(self) -> str | None:
@@ -244,7 +252,7 @@ class RaftCore:
 
     def next_deadline(self) -> float:
         """The time by which :meth:`tick` should next be called."""
-        if self.role is not Role.LEADER:
+        if self.role is not _LEADER:
             return self._now if self._alone() else self._election_deadline
         deadline = self._heartbeat_due
         if self._transfer_target is not None:
@@ -267,7 +275,7 @@ class RaftCore:
             or self.leader_id != reported.leader_id
             or self.leader_address != reported.leader_address
             or (
-                self.role is Role.LEADER
+                self.role is _LEADER
                 and (self._read_broadcast_needed or self._appends_pending())
             )
         )
@@ -287,7 +295,7 @@ class RaftCore:
     def tick(self, now: float) -> None:
         """Advance the clock; fires elections, heartbeats and lease checks that are due."""
         self._now = max(self._now, now)
-        if self.role is Role.LEADER:
+        if self.role is _LEADER:
             if (
                 self._cfg.check_quorum
                 and self._now - self._quorum_contact() >= self._cfg.leader_lease_timeout
@@ -330,7 +338,7 @@ class RaftCore:
             return
         if from_leader:
             self._on_leader_message(message)
-        elif self.role is Role.LEADER:
+        elif self.role is _LEADER:
             progress = self._progress.get(message.src)
             if progress is None:
                 return
@@ -354,7 +362,7 @@ class RaftCore:
         log, term = self.log, self.term
         first = index = log.last_index + 1
         for data in commands:
-            log.append(Entry(index, term, EntryType.COMMAND, data))
+            log.append(Entry(index, term, _COMMAND, data))
             index += 1
         if self._unstable_from is None:
             self._unstable_from = first
@@ -426,7 +434,7 @@ class RaftCore:
 
     def read_index(self, request_id: int) -> None:
         """Ask for a linearizable read point; the answer arrives as a :class:`ReadState`."""
-        if self.role is not Role.LEADER:
+        if self.role is not _LEADER:
             raise self._not_leader()
         if self.commit_index < self._term_start_index:
             self._reads_awaiting_commit.append(request_id)
@@ -461,7 +469,7 @@ class RaftCore:
         The caller must store the snapshot under the returned metadata, make the
         log empty, and restore the state machine from it, before anything else.
         """
-        if self.role is not Role.LEADER:
+        if self.role is not _LEADER:
             raise self._not_leader()
         if self.configuration_index > self.commit_index:
             raise ConsensusError(
@@ -481,7 +489,7 @@ class RaftCore:
         leader its followers, so the pause alone neither starts an election nor
         ends a lease; real silence still does, one timeout later."""
         self._now = max(self._now, now)
-        if self.role is Role.LEADER:
+        if self.role is _LEADER:
             for progress in self._progress.values():
                 progress.last_contact = max(progress.last_contact, self._now)
         elif self.role is Role.FOLLOWER and self.leader_id is not None:
@@ -490,7 +498,7 @@ class RaftCore:
 
     def ready(self) -> Ready:
         """Take the pending batch of work (see the module docstring)."""
-        if self.role is Role.LEADER:
+        if self.role is _LEADER:
             for peer, progress in self._progress.items():
                 self._send_appends(peer, progress)
             if self._read_broadcast_needed:
@@ -532,7 +540,7 @@ class RaftCore:
         if term != self.term:
             self.term = term
             self.vote = None
-        if self.role is Role.LEADER:
+        if self.role is _LEADER:
             self._abandon_leadership()
         self.role = Role.FOLLOWER
         self.leader_id = leader_id
@@ -600,7 +608,7 @@ class RaftCore:
         return False
 
     def _become_leader(self) -> None:
-        self.role = Role.LEADER
+        self.role = _LEADER
         self.leader_id = self.id
         self.leader_address = self.address
         self._progress = {}
@@ -637,7 +645,7 @@ class RaftCore:
         This keeps a server that missed its own removal (or rejoins after a
         partition without pre-vote) from deposing a healthy leader.
         """
-        if self.role is Role.LEADER:
+        if self.role is _LEADER:
             return True
         return (
             self.leader_id is not None
@@ -696,7 +704,7 @@ class RaftCore:
     def _on_leader_message(
         self, m: AppendEntries | Heartbeat | InstallSnapshot | TimeoutNow
     ) -> None:
-        if self.role is Role.LEADER:
+        if self.role is _LEADER:
             return  # two leaders in one term cannot happen; ignore rather than corrupt
         if self.role is not Role.FOLLOWER:
             self._become_follower(self.term, m.src, m.leader_address)
@@ -826,7 +834,7 @@ class RaftCore:
     # ------------------------------------------------------------------ leader side
 
     def _check_can_propose(self) -> None:
-        if self.role is not Role.LEADER:
+        if self.role is not _LEADER:
             raise self._not_leader()
         if self._transfer_target is not None:
             raise LeadershipTransferInProgressError()
@@ -869,7 +877,7 @@ class RaftCore:
 
     def _quorum_contact(self) -> float:
         """The latest time by which a quorum of voters (this one included) had been heard from."""
-        voters = self.configuration.voters()
+        voters = self.configuration.voter_ids
         if not voters or (len(voters) == 1 and voters[0] == self.id):
             return self._now  # nobody else to hear from
         contacts = sorted(
@@ -879,7 +887,7 @@ class RaftCore:
         return contacts[quorum_size(len(voters)) - 1]
 
     def _maybe_commit(self) -> None:
-        voters = self.configuration.voters()
+        voters = self.configuration.voter_ids
         if not voters:
             return
         last, me, progress = self.log.last_index, self.id, self._progress
@@ -912,7 +920,7 @@ class RaftCore:
             return False
         last, commit, window = self.log.last_index, self.commit_index, self._cfg.max_inflight_appends
         return any(
-            p.flow is _Flow.REPLICATE
+            p.flow is _REPLICATE
             and (p.commit_sent < commit if p.next > last else len(p.inflight) < window)
             for p in self._progress.values()
         )
@@ -920,13 +928,13 @@ class RaftCore:
     def _send_appends(self, peer: str, progress: _Progress) -> None:
         cfg = self._cfg
         while True:
-            if progress.flow is _Flow.SNAPSHOT:
+            if progress.flow is _SNAPSHOT:
                 self._send_snapshot_chunk(peer, progress)
                 return
-            if progress.flow is _Flow.PROBE and progress.probe_sent:
+            if progress.flow is _PROBE and progress.probe_sent:
                 return
             caught_up = progress.next > self.log.last_index
-            if progress.flow is _Flow.REPLICATE and (
+            if progress.flow is _REPLICATE and (
                 caught_up or len(progress.inflight) >= cfg.max_inflight_appends
             ):
                 if caught_up and progress.commit_sent < self.commit_index:
@@ -937,14 +945,14 @@ class RaftCore:
             prev = progress.next - 1
             prev_term = self.log.term(prev)
             if prev_term is None:
-                progress.flow = _Flow.SNAPSHOT
+                progress.flow = _SNAPSHOT
                 progress.inflight.clear()
                 progress.snapshot = None
                 continue
             high = min(self.log.last_index, prev + cfg.max_append_entries)
             entries = self.log.slice(progress.next, high) if high > prev else []
             self._send_append(peer, progress, prev, prev_term, entries)
-            if progress.flow is _Flow.PROBE:
+            if progress.flow is _PROBE:
                 progress.probe_sent = True
                 return
             progress.inflight.append((high, self._now))
@@ -978,10 +986,10 @@ class RaftCore:
         if m.success:
             self._on_match(m.src, progress, m.last_index)
             return
-        if progress.flow is _Flow.REPLICATE:
+        if progress.flow is _REPLICATE:
             if m.rejected_index <= progress.match:
                 return
-        elif progress.flow is _Flow.PROBE:
+        elif progress.flow is _PROBE:
             if m.rejected_index != progress.next - 1:
                 return
         else:
@@ -999,7 +1007,7 @@ class RaftCore:
         self._probe(progress)
 
     def _probe(self, progress: _Progress) -> None:
-        progress.flow = _Flow.PROBE
+        progress.flow = _PROBE
         progress.probe_sent = False
         progress.inflight.clear()
 
@@ -1007,11 +1015,11 @@ class RaftCore:
         advanced = index > progress.match
         if advanced:
             progress.match = index
-        if progress.flow is _Flow.PROBE:
-            progress.flow = _Flow.REPLICATE
+        if progress.flow is _PROBE:
+            progress.flow = _REPLICATE
             progress.next = progress.match + 1
             progress.inflight.clear()
-        elif progress.flow is _Flow.REPLICATE:
+        elif progress.flow is _REPLICATE:
             progress.next = max(progress.next, progress.match + 1)
             while progress.inflight and progress.inflight[0][0] <= progress.match:
                 progress.inflight.popleft()
@@ -1021,7 +1029,7 @@ class RaftCore:
         if advanced:
             self._maybe_commit()
         if (
-            self.role is Role.LEADER
+            self.role is _LEADER
             and self._transfer_target == peer
             and progress.match == self.log.last_index
         ):
@@ -1031,9 +1039,9 @@ class RaftCore:
         if m.read_seq > progress.read_ack:
             progress.read_ack = m.read_seq
             self._release_reads()
-        if progress.flow is _Flow.PROBE:
+        if progress.flow is _PROBE:
             progress.probe_sent = False
-        elif progress.flow is _Flow.SNAPSHOT:
+        elif progress.flow is _SNAPSHOT:
             progress.snapshot_sent = False
         elif (
             progress.inflight
@@ -1044,7 +1052,7 @@ class RaftCore:
             self._probe(progress)
 
     def _on_snapshot_response(self, m: InstallSnapshotResponse, progress: _Progress) -> None:
-        if progress.flow is not _Flow.SNAPSHOT or progress.snapshot is None:
+        if progress.flow is not _SNAPSHOT or progress.snapshot is None:
             if m.done:
                 self._on_match(m.src, progress, m.snapshot_index)
             return

@@ -11,7 +11,11 @@ from proconsul.raft.messages import Entry, SnapshotMeta
 
 
 class RaftLog:
-    """Entries ``offset+1 .. last_index`` plus the latest snapshot's metadata."""
+    """Entries ``offset+1 .. last_index`` plus the latest snapshot's metadata.
+
+    ``last_index`` is a plain attribute, kept by every change: it is read several
+    times per proposal and per message, where a property costs a call each time.
+    """
 
     def __init__(
         self, snapshot: SnapshotMeta | None = None, entries: list[Entry] | None = None
@@ -24,14 +28,11 @@ class RaftLog:
             self._offset = snapshot.index if snapshot else 0
         if snapshot is not None and self._offset > snapshot.index:
             raise ValueError("log entries do not reach the snapshot")
+        self.last_index = self._offset + len(self._entries)
 
     @property
     def first_index(self) -> int:
         return self._offset + 1
-
-    @property
-    def last_index(self) -> int:
-        return self._offset + len(self._entries)
 
     @property
     def last_term(self) -> int:
@@ -64,6 +65,7 @@ class RaftLog:
     def append(self, entry: Entry) -> None:
         assert entry.index == self.last_index + 1
         self._entries.append(entry)
+        self.last_index = entry.index
 
     def replace_from(self, entries: list[Entry]) -> None:
         """Drop every entry at or after ``entries[0].index`` and append ``entries``."""
@@ -71,6 +73,7 @@ class RaftLog:
         assert self.first_index <= start <= self.last_index + 1
         del self._entries[start - self._offset - 1 :]
         self._entries.extend(entries)
+        self.last_index = self._offset + len(self._entries)
 
     def compact(self, through: int) -> None:
         """Forget entries up to and including ``through``."""
@@ -79,9 +82,10 @@ class RaftLog:
         through = min(through, self.last_index)
         del self._entries[: through - self._offset]
         self._offset = through
+        self.last_index = self._offset + len(self._entries)
 
     def restore(self, snapshot: SnapshotMeta) -> None:
         """Replace the whole log by ``snapshot``."""
         self.snapshot = snapshot
         self._entries = []
-        self._offset = snapshot.index
+        self._offset = self.last_index = snapshot.index

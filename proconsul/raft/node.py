@@ -1,10 +1,11 @@
 """The asyncio driver: runs a :class:`~proconsul.raft.core.RaftCore` for real.
 
-It feeds the core the loop's clock and incoming messages, persists each
+It feeds the core the loop's clock and incoming messages, appends the commands
+submitted since its last turn as one batch, persists each
 :class:`~proconsul.raft.core.Ready` in the node's storage thread (one fsync
 per batch, so concurrent proposals share it), then sends its messages, applies committed
-entries to the :class:`~proconsul.raft.interface.StateMachine` and resolves
-the callers waiting on them. :class:`RaftNode` implements
+entries to the :class:`~proconsul.raft.interface.StateMachine` in one call and
+resolves the callers waiting on them. :class:`RaftNode` implements
 :class:`~proconsul.raft.interface.Consensus`.
 """
 
@@ -34,8 +35,9 @@ from proconsul.raft.storage import RaftStorage
 
 log = logging.getLogger(__name__)
 
-_NOT_PENDING: tuple[int, None, None] = (0, None, None)
+_NOT_PENDING: tuple[int, None] = (0, None)
 _COMMIT_TIME = (sample_key("consul.raft.commitTime"),)
+_LEADER = Role.LEADER  # looked up once: Python 3.11's EnumType.__getattr__ makes Role.X slow
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -202,8 +204,8 @@ class RaftNode:
         self._incoming: list[bytes] = []
         self._incoming_waiters: list[asyncio.Future[Any]] = []
         self._batches: deque[_Batch] = deque()  # appended, not yet applied, in index order
-        # index -> (term, future, None): barriers and membership changes
-        self._proposals: dict[int, tuple[int, asyncio.Future[Any], float | None]] = {}
+        # index -> (term, caller): barriers and membership changes
+        self._proposals: dict[int, tuple[int, asyncio.Future[Any]]] = {}
         self._learned: tuple[Any, ...] = ()  # what _learn_addresses last looked at
         self._reads: dict[int, asyncio.Future[int]] = {}
         self._read_ids = itertools.count(1)
@@ -277,7 +279,7 @@ class RaftNode:
         core = self._core
         if core is None or self._task is None:
             raise ConsensusError("raft is not running")
-        if core.role is not Role.LEADER:
+        if core.role is not _LEADER:
             self._check_leader(core)
         if core.transfer_target is not None:
             raise LeadershipTransferInProgressError()
@@ -487,7 +489,7 @@ class RaftNode:
     async def _wait_applied(self, index: int, term: int, timeout: float | None) -> Any:
         assert self._loop is not None and self._deadlines is not None
         future: asyncio.Future[Any] = self._loop.create_future()
-        self._proposals[index] = (term, future, None)
+        self._proposals[index] = (term, future)
         self._wake()
         if timeout is not None:
             self._deadlines.add(future, timeout)
@@ -532,8 +534,8 @@ class RaftNode:
         each Ready is stored (one fsync) and then acted on. One coroutine frame, so
         each resume after a sleep or a storage write passes through no other."""
         loop = asyncio.get_running_loop()
-        core = self._core
-        assert core is not None
+        core, storage_thread = self._core, self._storage_thread
+        assert core is not None and storage_thread is not None  # both outlive this task
         try:
             while not self._stopping:
                 if not self._woken:
@@ -554,7 +556,7 @@ class RaftNode:
                         break
                     ready = core.ready()
                     if ready.must_persist():
-                        await self._in_storage_thread(self._storage.persist, ready)
+                        await storage_thread.call(self._storage.persist, ready)
                     self._handle(core, ready)
                 while self._user_restores and not self._stopping:
                     await self._restore_user_snapshot(core, *self._user_restores.pop(0))
@@ -703,7 +705,7 @@ class RaftNode:
             for future in batch.waiters:
                 _settle(future, None, error)
         self._batches.clear()
-        for _, future, _ in self._proposals.values():
+        for _, future in self._proposals.values():
             if not future.done():
                 future.set_exception(error)
         self._proposals.clear()
