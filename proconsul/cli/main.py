@@ -89,6 +89,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "snapshot restore": ("snapshot_commands", "RESTORE",
                          "Restores snapshot of Consul server state"),
     "snapshot save": ("snapshot_commands", "SAVE", "Saves snapshot of Consul server state"),
+    "snapshot decode": ("snapshot_decode", "DECODE", "Decodes the binary"),
     "acl auth-method create": ("acl.auth_commands", "AUTH_METHOD_CREATE",
                                "Create an ACL auth method"),
     "acl auth-method delete": ("acl.auth_commands", "AUTH_METHOD_DELETE",
