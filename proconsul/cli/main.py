@@ -141,6 +141,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "troubleshoot upstream": ("troubleshoot_commands", "UPSTREAM",
                               "Explains from the control plane why a service cannot reach "
                               "another"),
+    "troubleshoot ports": ("troubleshoot_ports", "PORTS",
+                           "Prints open and closed ports on the Consul server"),
 }
 GROUPS = {
     "catalog": "Interact with the catalog",
