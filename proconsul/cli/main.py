@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                           "expires"),
     "connect proxy": ("connect_proxy_command", "PROXY", "Runs a Consul Connect proxy"),
     "connect envoy": ("connect_envoy", "ENVOY", "Runs or configures Envoy as a Connect proxy"),
+    "connect expose": ("connect_expose", "EXPOSE",
+                       "Expose a Connect-enabled service through an Ingress gateway"),
     "debug": ("debug_command", "DEBUG", "Records a debugging archive for operators"),
     "event": ("event_command", "EVENT", "Fire a new event"),
     "force-leave": ("membership_commands", "FORCE_LEAVE",
