@@ -34,6 +34,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "connect envoy": ("connect_envoy", "ENVOY", "Runs or configures Envoy as a Connect proxy"),
     "connect expose": ("connect_expose", "EXPOSE",
                        "Expose a Connect-enabled service through an Ingress gateway"),
+    "connect envoy pipe-bootstrap": ("envoy_pipe_bootstrap", "run",
+                                     "Internal shim for delivering Envoy bootstrap without "
+                                     "writing to file system"),
     "debug": ("debug_command", "DEBUG", "Records a debugging archive for operators"),
     "event": ("event_command", "EVENT", "Fire a new event"),
     "force-leave": ("membership_commands", "FORCE_LEAVE",
