@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "connect envoy pipe-bootstrap": ("envoy_pipe_bootstrap", "run",
                                      "Internal shim for delivering Envoy bootstrap without "
                                      "writing to file system"),
+    "connect redirect-traffic": ("redirect_traffic", "REDIRECT_TRAFFIC",
+                                 "Applies iptables rules for traffic redirection"),
     "debug": ("debug_command", "DEBUG", "Records a debugging archive for operators"),
     "event": ("event_command", "EVENT", "Fire a new event"),
     "force-leave": ("membership_commands", "FORCE_LEAVE",
