@@ -52,6 +52,8 @@ SUPPORTED = frozenset({
     "acl.enable_token_replication",
     "ui", "ui_dir", "ui_content_path", "ui_config.enabled", "ui_config.dir",
     "ui_config.content_path",
+    "ui_config.metrics_proxy.base_url", "ui_config.metrics_proxy.path_allowlist",
+    "ui_config.metrics_proxy.add_headers",
     *(f"acl.tokens.{slot}" for slot in ("initial_management", "master", "agent",
                                          "agent_recovery", "agent_master", "default",
                                          "replication", "config_file_service_registration",
