@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                                  "Applies iptables rules for traffic redirection"),
     "debug": ("debug_command", "DEBUG", "Records a debugging archive for operators"),
     "event": ("event_command", "EVENT", "Fire a new event"),
+    "exec": ("exec_command", "EXEC", "Executes a command on Consul nodes"),
     "force-leave": ("membership_commands", "FORCE_LEAVE",
                     "Forces a member of the cluster to enter the \"left\" state"),
     "info": ("agent_commands", "INFO", "Provides debugging information for operators."),
