@@ -15,9 +15,10 @@ import sys
 import threading
 
 GIVE_UP_AFTER = 10.0
-USAGE = """Usage: should only be used internally by consul connect envoy
+USAGE = """Usage: proconsul connect envoy pipe-bootstrap PATH
 
-  Internal shim for delivering Envoy bootstrap without writing to file system"""
+  Should only be used internally by 'proconsul connect envoy': an internal shim
+  for delivering Envoy bootstrap without writing to file system."""
 
 
 def _go_error(op: str, path: str, err: OSError) -> str:
