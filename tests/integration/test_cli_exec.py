@@ -116,3 +116,30 @@ def test_long_output_comes_in_4k_chunks_and_silence_in_heartbeats(enabled):
     assert f"==> {node}: heartbeat received" in lines
     assert f"    {node}: done" in lines
     assert f"==> {node}: finished with exit code 0" in lines
+
+
+def test_a_service_filter_picks_the_nodes_running_it(enabled, tmp_path):
+    client = start_agent("-config-file", config_file({"disable_remote_exec": False}),
+                         "-data-dir", str(tmp_path / "client"), "-node", "rexec-client",
+                         "-retry-join", enabled.lan_address, dev=False)
+    try:
+        wait_until(lambda: "rexec-client" in [n["Node"] for n in
+                                              enabled.get("/v1/catalog/nodes").json()],
+                   what="the client in the catalog")
+        assert client.put("/v1/agent/service/register", {"Name": "rexec-web",
+                                                         "Tags": ["blue"]}).status == 200
+        server_node = node_of(enabled)
+        both = exec_(enabled, "-wait", "2s", "echo on-$0")
+        assert both.returncode == 0, both.stderr
+        lines = both.stdout.decode().splitlines()
+        assert {f"==> {server_node}: finished with exit code 0",
+                "==> rexec-client: finished with exit code 0"} <= set(lines)
+        assert lines[-1] == "2 / 2 node(s) completed / acknowledged"
+
+        picked = exec_(enabled, "-service", "^rexec-web$", "-tag", "blu", "exit 0")
+        assert picked.returncode == 0, picked.stderr
+        assert picked.stdout.decode().splitlines() == [
+            "==> rexec-client: finished with exit code 0",
+            "1 / 1 node(s) completed / acknowledged"]
+    finally:
+        client.stop()
