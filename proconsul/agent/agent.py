@@ -11,7 +11,7 @@ from collections.abc import Awaitable
 from typing import Any, BinaryIO
 
 from proconsul import CONSUL_COMPAT_VERSION
-from proconsul.agent import telemetry
+from proconsul.agent import remote_exec, telemetry
 from proconsul.agent.acl.resolver import AgentTokenResolver
 from proconsul.agent.acl.tokens import TokenStore
 from proconsul.agent.cache import Cache
@@ -48,7 +48,7 @@ from proconsul.agent.tls import (
     server_hostname,
     server_names,
 )
-from proconsul.agent.user_events import UserEvents
+from proconsul.agent.user_events import UserEventRecord, UserEvents
 from proconsul.agent.wan_federation import WANFederation
 from proconsul.agent.watches import Address, Watches
 from proconsul.agent.xds.ads import AggregatedDiscoveryService
@@ -635,7 +635,24 @@ class Agent:
         elif pool == "wan" and isinstance(event, MemberEvent) and self.server is not None:
             self.server.wan_changed()
         elif pool == "lan" and isinstance(event, UserEvent):
-            self.user_events.received(event)
+            record = self.user_events.received(event)
+            if record is not None and record.Name == remote_exec.EVENT_NAME:
+                self._remote_exec(record)
+
+    def _remote_exec(self, record: UserEventRecord) -> None:
+        """Run a ``consul exec`` job unless ``disable_remote_exec`` (true by default)."""
+        if self.config.tree.get("disable_remote_exec", True):
+            log.info("ignoring remote exec event (%s), disabled.", record.ID)
+            return
+        try:
+            prefix, session = remote_exec.parse_event(record.Payload)
+        except remote_exec.RemoteExecError as err:
+            log.error("%s", err)
+            return
+        job = remote_exec.RemoteExecJob(prefix, session, self.config.node_name,
+                                        self.config.datacenter, self.rpc,
+                                        lambda: self.tokens.agent)
+        self.routines.start(f"remote-exec-{record.ID}", job.run)
 
     def _local_services(self):
         return list(self.local.live_services().values())

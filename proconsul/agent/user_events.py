@@ -54,21 +54,22 @@ class UserEvents:
         """The serf event name and payload that carry ``record``."""
         return EVENT_PREFIX + record.Name, _encoder.encode(record)
 
-    def received(self, event: UserEvent) -> bool:
-        """Take a serf user event; True if it was a Consul event meant for this agent."""
+    def received(self, event: UserEvent) -> UserEventRecord | None:
+        """Take a serf user event; the record if it was a Consul event meant for this
+        agent, else None."""
         if not event.name.startswith(EVENT_PREFIX):
-            return False
+            return None
         try:
             record = _decoder.decode(event.payload)
         except msgspec.DecodeError:
-            return False
+            return None
         if not self._wanted(record):
-            return False
+            return None
         record.LTime = event.ltime
         self._events.append(record)
         self._changed.set()
         self._changed = asyncio.Event()
-        return True
+        return record
 
     def _wanted(self, record: UserEventRecord) -> bool:
         try:

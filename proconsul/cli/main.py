@@ -32,8 +32,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                           "expires"),
     "connect proxy": ("connect_proxy_command", "PROXY", "Runs a Consul Connect proxy"),
     "connect envoy": ("connect_envoy", "ENVOY", "Runs or configures Envoy as a Connect proxy"),
+    "connect expose": ("connect_expose", "EXPOSE",
+                       "Expose a Connect-enabled service through an Ingress gateway"),
+    "connect envoy pipe-bootstrap": ("envoy_pipe_bootstrap", "run",
+                                     "Internal shim for delivering Envoy bootstrap without "
+                                     "writing to file system"),
+    "connect redirect-traffic": ("redirect_traffic", "REDIRECT_TRAFFIC",
+                                 "Applies iptables rules for traffic redirection"),
     "debug": ("debug_command", "DEBUG", "Records a debugging archive for operators"),
     "event": ("event_command", "EVENT", "Fire a new event"),
+    "exec": ("exec_command", "EXEC", "Executes a command on Consul nodes"),
     "force-leave": ("membership_commands", "FORCE_LEAVE",
                     "Forces a member of the cluster to enter the \"left\" state"),
     "info": ("agent_commands", "INFO", "Provides debugging information for operators."),
@@ -89,6 +97,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "snapshot restore": ("snapshot_commands", "RESTORE",
                          "Restores snapshot of Consul server state"),
     "snapshot save": ("snapshot_commands", "SAVE", "Saves snapshot of Consul server state"),
+    "snapshot decode": ("snapshot_decode", "DECODE", "Decodes the binary"),
     "acl auth-method create": ("acl.auth_commands", "AUTH_METHOD_CREATE",
                                "Create an ACL auth method"),
     "acl auth-method delete": ("acl.auth_commands", "AUTH_METHOD_DELETE",
@@ -140,6 +149,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "troubleshoot upstream": ("troubleshoot_commands", "UPSTREAM",
                               "Explains from the control plane why a service cannot reach "
                               "another"),
+    "troubleshoot ports": ("troubleshoot_ports", "PORTS",
+                           "Prints open and closed ports on the Consul server"),
 }
 GROUPS = {
     "catalog": "Interact with the catalog",

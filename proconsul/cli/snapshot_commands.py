@@ -63,7 +63,7 @@ def byte_size(size: int) -> str:
     return f"{size}B"
 
 
-def _args_file(ctx: Context) -> str | None:
+def args_file(ctx: Context) -> str | None:
     if not ctx.args:
         ctx.error("Missing FILE argument")
         return None
@@ -105,7 +105,7 @@ def _append_to_name(ctx: Context, file: str) -> str | None:
 
 
 def save(ctx: Context) -> int:
-    file = _args_file(ctx)
+    file = args_file(ctx)
     if file is None:
         return 1
     file = _append_to_name(ctx, file)
@@ -160,7 +160,7 @@ def _remove(path: str) -> None:
 # ---- restore ------------------------------------------------------------------------
 
 def restore(ctx: Context) -> int:
-    file = _args_file(ctx)
+    file = args_file(ctx)
     if file is None:
         return 1
     try:
@@ -258,38 +258,47 @@ def _json(meta: dict[str, Any], info: _Info, kv_details: bool) -> str:
     return json.dumps(out, indent=3)
 
 
+def open_state(ctx: Context, file: str,
+               stack: contextlib.ExitStack) -> tuple[dict[str, Any], BinaryIO] | None:
+    """The raft metadata and the state stream of an archive, or of a bare ``state.bin``
+    with the ``meta.json`` beside it (Consul's inspect and decode both read either);
+    errors are reported and give None."""
+    try:
+        source = stack.enter_context(open(file, "rb"))  # noqa: SIM115 - the stack closes it
+    except OSError as err:
+        ctx.error(f"Error opening snapshot file: {err}")
+        return None
+    if Path(file).name.lower() == "state.bin":
+        meta_path = Path(file).parent / "meta.json"
+        try:
+            return json.loads(meta_path.read_bytes()), source
+        except OSError as err:
+            ctx.error(f"Error reading meta.json from internal snapshot dir: {err}")
+        except ValueError as err:
+            ctx.error(f"Error parsing meta.json from internal snapshot dir: {err}")
+        return None
+    state = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 - as above
+    try:
+        meta = read_archive(source, state)
+    except ArchiveError as err:
+        ctx.error(f"Error reading snapshot: {err}")
+        return None
+    state.seek(0)
+    return meta, state
+
+
 def inspect(ctx: Context) -> int:
-    file = _args_file(ctx)
+    file = args_file(ctx)
     if file is None:
         return 1
     if ctx["format"] not in FORMATS:
         ctx.error(f"Error outputting enhanced snapshot data: Unknown format: {ctx['format']}")
         return 1
-    try:
-        source = open(file, "rb")  # noqa: SIM115 - closed below
-    except OSError as err:
-        ctx.error(f"Error opening snapshot file: {err}")
-        return 1
-    with source, contextlib.ExitStack() as stack:
-        if Path(file).name.lower() == "state.bin":
-            meta_path = Path(file).parent / "meta.json"
-            try:
-                meta = json.loads(meta_path.read_bytes())
-            except OSError as err:
-                ctx.error(f"Error reading meta.json from internal snapshot dir: {err}")
-                return 1
-            except ValueError as err:
-                ctx.error(f"Error parsing meta.json from internal snapshot dir: {err}")
-                return 1
-            state: BinaryIO = source
-        else:
-            state = stack.enter_context(tempfile.TemporaryFile())
-            try:
-                meta = read_archive(source, state)
-            except ArchiveError as err:
-                ctx.error(f"Error reading snapshot: {err}")
-                return 1
-            state.seek(0)
+    with contextlib.ExitStack() as stack:
+        opened = open_state(ctx, file, stack)
+        if opened is None:
+            return 1
+        meta, state = opened
         try:
             info = _enhance(state, ctx["kvdetails"], ctx["kvdepth"], ctx["kvfilter"])
         except SnapshotError as err:

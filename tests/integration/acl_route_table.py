@@ -440,6 +440,13 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/v1/internal/ui/service-topology/{service}"): Route(
         f"/v1/internal/ui/service-topology/{SERVICE}?kind=", SVC_R,
         _r("service", "acl-rt-sv", "read")),
+    ("GET", "/v1/internal/ui/gateway-intentions/{gateway}"): Route(
+        f"/v1/internal/ui/gateway-intentions/{GATEWAY}", _r("service", GATEWAY, "read") +
+        _ixn("read"), _ixn("read"), marker="acl-rt-src"),
+    # the walk's agent proxies metrics to a closed port: allowed is a 502, not a 403
+    ("GET", "/v1/internal/ui/metrics-proxy/{path}"): Route(
+        "/v1/internal/ui/metrics-proxy/api/v1/query", _r("node", "", "read", prefix=True) +
+        _r("service", "", "read", prefix=True), SVC_NODE_R),
     ("GET", "/v1/internal/federation-states"): Route(
         "/v1/internal/federation-states", OP_R, SVC_NODE_R, marker='"Datacenter":"dc1"'),
     ("GET", "/v1/internal/federation-state/{dc}"): Route(

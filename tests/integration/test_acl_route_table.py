@@ -84,7 +84,8 @@ def walk():
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as config:
         json.dump({"acl": {"enabled": True, "default_policy": "deny",
                            "tokens": {"initial_management": ROOT, "agent": ROOT}},
-                   "connect": {"enabled": True}}, config)
+                   "connect": {"enabled": True},
+                   "ui_config": {"metrics_proxy": {"base_url": "http://127.0.0.1:9"}}}, config)
     agent = start_agent("-config-file", config.name, "-node", "acl-rt-agent")
     try:
         w = Walk(agent)

@@ -135,3 +135,61 @@ def test_progress_bar_only_on_a_terminal(agent, tmp_path):
         os.close(primary)
     assert b"\rSaving snapshot " in drawn
     assert Path(tmp_path / "s.snap").exists()
+
+
+def test_decode_prints_the_header_then_every_record_as_a_json_line(agent, tmp_path):
+    file = tmp_path / "backup.snap"
+    assert agent.put("/v1/kv/decode/me", "hello").status == 200
+    assert run_cli(agent, "snapshot", "save", str(file)).returncode == 0
+    result = run_cli(None, "snapshot", "decode", str(file))
+    assert result.returncode == 0, err(result)
+    lines = [json.loads(line) for line in out(result).splitlines()]
+    assert all(list(line) == ["Data", "Type"] for line in lines)
+    header = lines[0]
+    assert header["Type"] == "SnapshotHeader"
+    assert {"Version", "ID", "Index", "Term", "Configuration", "Size"} <= set(header["Data"])
+    by_type: dict[str, list] = {}
+    for line in lines[1:]:
+        by_type.setdefault(line["Type"], []).append(line["Data"])
+    kvs = {d["DirEnt"]["Key"]: d["DirEnt"] for d in by_type["KVS"]}
+    assert set(kvs) == {e["Key"] for e in agent.get("/v1/kv/?recurse").json()}
+    assert kvs["decode/me"]["Value"] == "aGVsbG8="  # base64, as Consul's JSON
+    assert all(set(d) == {"Datacenter", "Op", "DirEnt", "Token"} for d in by_type["KVS"])
+    registers = by_type["Register"]
+    node = agent.get("/v1/agent/self").json()["Config"]["NodeName"]
+    assert any(r["Node"] == node and r["Service"] is None and r["Check"] is None
+               for r in registers)
+    consul = next(r for r in registers if r["Service"] and r["Service"]["Service"] == "consul")
+    assert consul["Node"] == node and consul["Address"]
+    assert any(r["Check"] and r["Check"]["CheckID"] == "serfHealth" for r in registers)
+    indexes = {d["Key"]: d["Value"] for d in by_type["Index"]}
+    assert indexes["kvs"] >= kvs["decode/me"]["ModifyIndex"]
+    assert "ConnectCA" in by_type and "ConnectCAConfig" in by_type
+
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(file.read_bytes()))) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    from_state = run_cli(None, "snapshot", "decode", str(tmp_path / "unpacked" / "state.bin"))
+    assert out(from_state) == out(result)
+
+
+def test_decode_errors(agent, tmp_path):
+    assert err(run_cli(None, "snapshot", "decode")) == "Missing FILE argument\n"
+    assert err(run_cli(None, "snapshot", "decode", "a", "b")) == \
+        "Too many arguments (expected 1, got 2)\n"
+    missing = run_cli(None, "snapshot", "decode", str(tmp_path / "nope"))
+    assert missing.returncode == 1
+    assert err(missing).startswith("Error opening snapshot file: ")
+    junk = tmp_path / "junk.snap"
+    junk.write_bytes(b"not a snapshot")
+    bad = run_cli(None, "snapshot", "decode", str(junk))
+    assert bad.returncode == 1 and out(bad) == ""
+    assert err(bad).startswith("Error reading snapshot: ")
+    file = tmp_path / "backup.snap"
+    assert run_cli(agent, "snapshot", "save", str(file)).returncode == 0
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(file.read_bytes()))) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    state = tmp_path / "unpacked" / "state.bin"
+    state.write_bytes(state.read_bytes()[:-40])
+    truncated = run_cli(None, "snapshot", "decode", str(state))
+    assert truncated.returncode == 1
+    assert err(truncated) == "Error extracting snapshot data: snapshot is truncated\n"

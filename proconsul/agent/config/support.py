@@ -52,6 +52,9 @@ SUPPORTED = frozenset({
     "acl.enable_token_replication",
     "ui", "ui_dir", "ui_content_path", "ui_config.enabled", "ui_config.dir",
     "ui_config.content_path",
+    "ui_config.metrics_proxy.base_url", "ui_config.metrics_proxy.path_allowlist",
+    "ui_config.metrics_proxy.add_headers",
+    "disable_remote_exec",
     *(f"acl.tokens.{slot}" for slot in ("initial_management", "master", "agent",
                                          "agent_recovery", "agent_master", "default",
                                          "replication", "config_file_service_registration",
@@ -69,7 +72,7 @@ SUPPORTED = frozenset({
 NEUTRAL: dict[str, tuple[Any, ...]] = {
     "peering.enabled": (False,),
     "audit.enabled": (False,), "auto_encrypt.tls": (False,), "auto_config.enabled": (False,),
-    "disable_remote_exec": (True,), "disable_update_check": (True, False),
+    "disable_update_check": (True, False),
     "disable_anonymous_signature": (True, False),
 }
 

@@ -7,18 +7,23 @@ NodeInfo, ServiceDump), ACL-filtered there, summarized here as Consul's agent do
 
 from __future__ import annotations
 
-from proconsul.agent.http import ui_summary
+from proconsul.agent.http import ui_metrics_proxy, ui_summary
 from proconsul.agent.http.acl_gate import identity
 from proconsul.agent.http.params import datacenter, query_options
 from proconsul.agent.http.reply import json_reply
 from proconsul.agent.ui import UIAssets
 from proconsul.lib import httpserver as web
-from proconsul.server.connect.intentions import all_intentions, decide
+from proconsul.server.connect.intentions import all_intentions, decide, target_matches
 from proconsul.structs.config_entries import load as load_entry
 from proconsul.structs.config_entry_rpc import ConfigEntryQuery
 from proconsul.structs.errors import BadRequest
+from proconsul.structs.intention import MATCH_DESTINATION
 from proconsul.structs.node_dump import ServiceDumpRequest
-from proconsul.structs.requests import DCSpecificRequest, NodeSpecificRequest
+from proconsul.structs.requests import (
+    DCSpecificRequest,
+    NodeSpecificRequest,
+    ServiceSpecificRequest,
+)
 
 UI_DISABLED = ("Consul Agent: UI disabled. To enable, set ui_config.enabled=true in the "
                "agent configuration and restart.")
@@ -114,6 +119,28 @@ async def ui_service_topology(request: web.Request) -> web.Response:
     return json_reply(request, topology, meta=reply)
 
 
+async def ui_gateway_intentions(request: web.Request) -> web.Response:
+    """The intentions whose destination is a service the gateway fronts (by name or
+    ``*``), grouped by service in precedence order, each once (Consul's
+    Internal.GatewayIntentions). Needs ``service:read`` on the gateway (403); the
+    intentions are filtered as ``/v1/connect/intentions`` is."""
+    gateway = request.match_info.get("gateway", "")
+    if not gateway:
+        raise BadRequest("Missing gateway name")
+    req = query_options(request, ServiceSpecificRequest(Datacenter=datacenter(request),
+                                                        ServiceName=gateway))
+    reply = await request.app["agent"].rpc("Catalog.GatewayServices", req)
+    intentions = all_intentions(await _entries(request, "service-intentions"))
+    seen: set[int] = set()
+    out = []
+    for linked in reply.Services or ():
+        for i, ixn in enumerate(intentions):
+            if i not in seen and target_matches(ixn, MATCH_DESTINATION, linked.Service.Name):
+                seen.add(i)
+                out.append(ixn)
+    return json_reply(request, out, meta=reply)
+
+
 def add_routes(router: web.Router) -> None:
     base = "/v1/internal/ui"
     router.add_get(f"{base}/nodes", ui_nodes)
@@ -122,6 +149,8 @@ def add_routes(router: web.Router) -> None:
     router.add_get(f"{base}/catalog-overview", ui_catalog_overview)
     router.add_get(base + "/gateway-services-nodes/{gateway:.*}", ui_gateway_services_nodes)
     router.add_get(base + "/service-topology/{service:.*}", ui_service_topology)
+    router.add_get(base + "/gateway-intentions/{gateway:.*}", ui_gateway_intentions)
+    router.add_get(base + "/metrics-proxy/{path:.*}", ui_metrics_proxy.proxy)
 
 
 class StaticUI:

@@ -75,14 +75,20 @@ class UIAssets:
         return data, content_type, cache
 
 
+def enabled(tree: dict, dev: bool) -> bool:
+    """Whether a config tree turns the UI on (``ui_config.enabled``, the old ``ui``, a UI
+    directory; on by default with ``-dev``)."""
+    ui = tree.get("ui_config", {})
+    return bool(ui.get("enabled", tree.get("ui", dev)) or ui.get("dir") or tree.get("ui_dir"))
+
+
 def load(tree: dict, dev: bool, datacenter: str) -> UIAssets | None:
     """The UI to serve for a config tree (``ui_config``, the old ``ui``/``ui_dir``/
     ``ui_content_path`` keys, on by default with ``-dev``), or None when it is off."""
-    ui = tree.get("ui_config", {})
-    enabled = ui.get("enabled", tree.get("ui", dev))
-    directory = ui.get("dir") or tree.get("ui_dir") or ""
-    if not enabled and not directory:
+    if not enabled(tree, dev):
         return None
+    ui = tree.get("ui_config", {})
+    directory = ui.get("dir") or tree.get("ui_dir") or ""
     content_path = ui.get("content_path") or tree.get("ui_content_path") or "/ui/"
     root = Path(directory) if directory else packaged_dir()
     return UIAssets(root, content_path, {"Datacenter": datacenter})
