@@ -57,6 +57,7 @@ class WANFederation:
             self.locator.set_fallback(primary_gateway_entries(config.wanfed.primary_gateways))
         self.driver = LocatorDriver(server, self.locator)
         self.transport: WanfedTransport | None = None
+        self._dial_errors: dict[str, str] = {}  # datacenter -> its last failed dial
         forwarder = server.forwarder
         forwarder.gateway_for = self.gateway_for
         forwarder.gateway_pool = GatewayPool(self._context, domain=self.domain,
@@ -104,8 +105,9 @@ class WANFederation:
             conn = await dial_via_gateway(gateway, self._context, datacenter=datacenter,
                                           alpn=alpn, node=node, domain=self.domain,
                                           source_host=self.config.source_host)
-        except RPCDialError:
+        except RPCDialError as err:
             self.locator.failed(datacenter, gateway)
+            self._dial_errors[datacenter] = str(err)
             raise
         self.locator.succeeded(datacenter, gateway)
         return conn
@@ -130,11 +132,12 @@ class WANFederation:
         delay = JOIN_FIRST_RETRY
         while True:
             if self.locator.candidates(self.primary):
+                self._dial_errors.pop(self.primary, None)
                 try:
                     joined = await wan.join([self.transport.placeholder(self.primary)])
-                except JoinError as err:
+                except JoinError as err:  # say why the gateway failed, if it did
                     log.warning("(WAN) joining %s through its mesh gateways failed: %s",
-                                self.primary, err)
+                                self.primary, self._dial_errors.get(self.primary, err))
                 else:
                     log.info("(WAN) joined %s through its mesh gateways: number_of_nodes=%d",
                              self.primary, joined)

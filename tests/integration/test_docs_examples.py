@@ -270,3 +270,25 @@ def test_deploy_config_files_validate(tmp_path: Path) -> None:
         assert done.returncode == 0 and "Configuration is valid!" in done.stdout, (
             f"deploy.md hcl block {n + 1}:\n{block}\n--- stdout\n{done.stdout}"
             f"--- stderr\n{done.stderr}")
+
+
+def test_wan_federation_config_files_validate(tmp_path: Path) -> None:
+    """wan-federation.md's primary and secondary files (and dc3's, made from dc2's as
+    the page says) pass ``proconsul validate`` with the certificates the page makes."""
+    for args in (["tls", "ca", "create"],
+                 *(["tls", "cert", "create", "-server", "-dc", dc, "-node", f"{dc}-s1"]
+                   for dc in ("dc1", "dc2", "dc3"))):
+        assert _proconsul(*args, cwd=tmp_path).returncode == 0
+    blocks = config_blocks((DOCS / "wan-federation.md").read_text())
+    assert len(blocks) == 2, "wan-federation.md shows the primary's and a secondary's file"
+    assert "primary_gateways" not in blocks[0] and "primary_gateways" in blocks[1]
+    dc3 = blocks[1].replace("dc2", "dc3").replace("127.0.2.", "127.0.3.")
+    for n, block in enumerate([*blocks, dc3]):
+        assert "enable_mesh_gateway_wan_federation = true" in block
+        config = tmp_path / f"server-{n}.hcl"
+        config.write_text(block.replace("/etc/proconsul.d/tls/", f"{tmp_path}/")
+                          .replace("/opt/proconsul-data", str(tmp_path / f"data-{n}")))
+        done = _proconsul("validate", str(config), cwd=tmp_path)
+        assert done.returncode == 0 and "Configuration is valid!" in done.stdout, (
+            f"wan-federation.md config {n + 1}:\n{block}\n--- stdout\n{done.stdout}"
+            f"--- stderr\n{done.stderr}")

@@ -13,7 +13,9 @@ address.  Which gateway reaches a datacenter:
 
 - the primary (from a secondary): the gateways of the primary's replicated state, and
   only once none of those answers (or it lists none) the ``primary_gateways`` fallback
-  too, so that a secondary follows the primary's gateways wherever they move;
+  too, so that a secondary follows the primary's gateways wherever they move, and the
+  gateways that state lists with a critical check (the state came through the
+  gateways, so a check that turned passing since may never reach us otherwise);
 - any other datacenter (and every one, from the primary): our own gateways, which route
   ``server.<dc>.<domain>`` on to that datacenter's gateways (as Consul does: a server
   needs to reach no gateway but its own beyond the primary's); that datacenter's own
@@ -47,16 +49,17 @@ MESH_GATEWAY = "mesh-gateway"
 WAIT_NS = 10 * 60 * 1_000_000_000  # one blocking wait on the state store
 
 
-def gateway_address(row: CheckServiceNode, wan: bool) -> str | None:
+def gateway_address(row: CheckServiceNode, wan: bool, healthy: bool = True) -> str | None:
     """``ip:port`` to dial gateway ``row`` at (Consul's BestAddress: the service's
     tagged wan address, the service address, the node's wan address, the node
-    address); None when it is not a WAN-federation gateway or a check is critical."""
+    address); None when it is not a WAN-federation gateway or a check is critical
+    (with ``healthy=False``: None unless a check is critical)."""
     service, node = row.Service, row.Node
     if service is None or node is None:
         return None
     if (service.Meta or {}).get(WAN_FEDERATION_META) != "1":
         return None
-    if any(check.Status == "critical" for check in row.Checks):
+    if any(check.Status == "critical" for check in row.Checks) == healthy:
         return None
     host, port = service.Address or node.Address, service.Port
     if wan:
@@ -70,8 +73,9 @@ def gateway_address(row: CheckServiceNode, wan: bool) -> str | None:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _addresses(rows: list[CheckServiceNode], wan: bool) -> tuple[str, ...]:
-    return tuple(sorted({a for a in (gateway_address(r, wan) for r in rows) if a}))
+def _addresses(rows: list[CheckServiceNode], wan: bool, healthy: bool = True
+               ) -> tuple[str, ...]:
+    return tuple(sorted({a for a in (gateway_address(r, wan, healthy) for r in rows) if a}))
 
 
 @dataclass
@@ -92,6 +96,7 @@ class GatewayLocator:
         self.local: tuple[str, ...] = ()
         self.remote: dict[str, tuple[str, ...]] = {}
         self.fallback: tuple[str, ...] = ()
+        self.critical: tuple[str, ...] = ()  # the primary's, listed with a critical check
         self._choices: dict[str, _Choice] = {}
 
     @property
@@ -104,8 +109,10 @@ class GatewayLocator:
         remote = {s.Datacenter: _addresses(s.MeshGateways, wan=True) for s in states
                   if s.Datacenter != self.datacenter}
         own = _addresses(local, wan=False)
-        changed = remote != self.remote or own != self.local
-        self.remote, self.local = remote, own
+        critical = next((_addresses(s.MeshGateways, wan=True, healthy=False) for s in states
+                         if s.Datacenter == self.primary != self.datacenter), ())
+        changed = remote != self.remote or own != self.local or critical != self.critical
+        self.remote, self.local, self.critical = remote, own, critical
         if changed:
             log.info("new cached locations of mesh gateways primary=%s local=%s",
                      list(self.remote.get(self.primary, ())), list(self.local))
@@ -127,11 +134,12 @@ class GatewayLocator:
             return ()
         listed = self.remote.get(datacenter, ())
         if datacenter == self.primary:
-            # The fallback only while no listed gateway of the primary is untried.
+            # The fallback and the critical ones only while no healthy listed gateway
+            # of the primary is untried.
             failed = self._choice(datacenter).failed
             if listed and not set(listed) <= failed:
                 return listed
-            return tuple(sorted(set(listed) | set(self.fallback)))
+            return tuple(sorted(set(listed) | set(self.fallback) | set(self.critical)))
         return self.local or listed
 
     def pick(self, datacenter: str) -> str | None:
@@ -173,7 +181,7 @@ class GatewayLocator:
         for dc, choice in list(self._choices.items()):
             listed = set(self.remote.get(dc, ())) | set(self.local)
             if dc == self.primary:
-                listed |= set(self.fallback)
+                listed |= set(self.fallback) | set(self.critical)
             choice.failed &= listed
             if choice.current not in listed:
                 choice.current = None

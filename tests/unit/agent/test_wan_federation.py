@@ -5,11 +5,14 @@ locator, and the secondary's WAN join waits for a gateway of the primary."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 
 import pytest
 
 from proconsul.agent.config.builder import build
 from proconsul.agent.wan_federation import NO_TLS, WANFederation
+from proconsul.gossip.driver import JoinError
 from proconsul.gossip.transport import NetTransport
 from proconsul.rpc.errors import RPCDialError
 from proconsul.server.server import Server, ServerConfig
@@ -71,6 +74,31 @@ async def test_the_wan_join_waits_for_a_gateway_of_the_primary(wanfed):
     wanfed.locator.set_fallback(["127.0.0.1:1"])
     await asyncio.wait_for(task, 5)
     assert joins == [[transport.placeholder("dc1")]]
+
+
+async def test_a_failed_wan_join_says_why(wanfed, caplog):
+    """The dial's error, not just the placeholder address the join was given."""
+    transport = wanfed.wan_transport(NetTransport("127.0.0.1", 0), NoMembers())
+
+    class Driver:
+        async def join(self, addresses):
+            with contextlib.suppress(RPCDialError):
+                await transport.connect(addresses[0], 5)
+            raise JoinError(f"failed to join any of {addresses}")
+
+    caplog.set_level(logging.WARNING, "agent.server.wanfed")
+    task = asyncio.create_task(wanfed._join_primary(Driver()))
+    try:
+        await asyncio.wait_for(_logged(caplog, "joining dc1"), 5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert f"(WAN) joining dc1 through its mesh gateways failed: {NO_TLS}" in caplog.messages
+
+
+async def _logged(caplog, text: str) -> None:
+    while not any(text in m for m in caplog.messages):
+        await asyncio.sleep(0.01)
 
 
 class NoMembers:

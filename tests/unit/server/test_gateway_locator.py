@@ -72,6 +72,25 @@ def test_the_primary_is_reached_through_its_state_else_the_fallback():
     assert loc.chosen("dc1") == "127.0.0.9:443"
 
 
+def test_the_primarys_gateways_listed_critical_are_tried_once_nothing_else_answers():
+    """A secondary's copy of the primary's state comes through the primary's gateways:
+    if it lists the only gateway left with a critical check (one whose first check had
+    not run yet when the old one went away), that one must still be tried, or the
+    secondary never learns that the check passed."""
+    loc = locator()
+    loc.set_fallback(["127.0.0.9:443"])
+    loc.update([state("dc1", gateway("10.1.0.1:8443"),
+                      gateway("10.1.0.7:8443", status="critical", node="gw7"))], [])
+    assert loc.candidates("dc1") == ("10.1.0.1:8443",)  # a healthy one: only that one
+    loc.update([state("dc1", gateway("10.1.0.7:8443", status="critical", node="gw7"))], [])
+    first = loc.pick("dc1")
+    loc.failed("dc1", first)
+    assert {first, loc.pick("dc1")} == {"127.0.0.9:443", "10.1.0.7:8443"}
+    loc.update([state("dc1", gateway("10.1.0.7:8443", node="gw7"))], [])  # it passed
+    assert loc.candidates("dc1") == ("10.1.0.7:8443",)
+    assert loc.critical == ()
+
+
 def test_own_datacenter_never_goes_through_a_gateway():
     loc = locator()
     loc.update([state("dc2", gateway("10.2.0.1:8443"))], [gateway("10.2.0.1:8443")])
