@@ -174,7 +174,8 @@ class Agent:
             Sources(self.cache, self.connect_leaf, config.datacenter, self.rpc),
             self._proxy_registration,
             config.datacenter, config.advertise_addr,
-            default_allow=not (config.acl.enabled and config.acl.default_policy == "deny"))
+            default_allow=not (config.acl.enabled and config.acl.default_policy == "deny"),
+            domain=config.domain)
         self.xds = AggregatedDiscoveryService(
             self.proxycfg, self._authorize_proxy if config.acl.enabled else None)
         self.grpc: GrpcServer | None = None

@@ -21,8 +21,10 @@ from proconsul.cli.envoy_bootstrap import BootstrapArgs, BootstrapConfigError, b
 HOT_RESTART_FLAGS = ("--restart-epoch", "--hot-restart-version", "--drain-time-s",
                      "--parent-shutdown-time-s")
 GATEWAY_KINDS = ("mesh", "terminating", "ingress", "api")
-SERVED_GATEWAYS = {"ingress": "ingress-gateway", "terminating": "terminating-gateway"}
+SERVED_GATEWAYS = {"ingress": "ingress-gateway", "terminating": "terminating-gateway",
+                   "mesh": "mesh-gateway"}
 DEFAULT_GATEWAY_PORT = 8443  # Consul's default port for a registered gateway's -address
+WAN_FEDERATION_META = "consul-wan-federation"  # a mesh gateway that also carries WAN federation
 
 
 class EnvoyError(Exception):
@@ -107,13 +109,16 @@ def run(ctx: Context) -> int:
 
 def _run(ctx: Context) -> int:
     gateway = ctx["gateway"]
+    if ctx["expose-servers"]:
+        if gateway != "mesh":
+            raise EnvoyError("'-expose-servers' can only be used for mesh gateways")
+        if not ctx["register"]:
+            raise EnvoyError("'-expose-servers' requires '-register'")
     if gateway and gateway not in GATEWAY_KINDS:
         raise EnvoyError(f"-gateway must be one of {', '.join(GATEWAY_KINDS)}")
-    if (gateway and gateway not in SERVED_GATEWAYS) or ctx["expose-servers"] or \
-            ctx["wan-address"]:
-        raise EnvoyError("Mesh and API gateways (and -wan-address, -expose-servers) are not "
-                         "supported by Proconsul yet: only sidecars and ingress and "
-                         "terminating gateways")
+    if gateway and gateway not in SERVED_GATEWAYS:
+        raise EnvoyError("API gateways are not supported by Proconsul yet: only sidecars and "
+                         "mesh, ingress and terminating gateways")
     if ctx["register"] and not gateway:
         raise EnvoyError("Auto-Registration can only be used for gateways")
     config = ctx.config()
@@ -128,7 +133,9 @@ def _run(ctx: Context) -> int:
         address = gateway_address(ctx["address"])
         if ctx["register"]:
             proxy_id = proxy_id or ctx["service"] or kind
-            register_gateway(ctx, client, kind, proxy_id, address)
+            register_gateway(ctx, client, kind, proxy_id, address,
+                             gateway_address(ctx["wan-address"], "-wan-address")
+                             if ctx["wan-address"] else None)
         elif not proxy_id:
             proxy_id = gateway_proxy_id(client.agent().services(), kind)
         if kind == "ingress-gateway":  # Consul's ready listener, for the registered check
@@ -181,9 +188,9 @@ def _run(ctx: Context) -> int:
     return 1  # not reached
 
 
-def gateway_address(value: str) -> tuple[str, int]:
-    """``-address`` as (host, port), as Consul's: ``host:port``, an IP alone (port 8443),
-    or nothing (no address: the node's; port 8443)."""
+def gateway_address(value: str, flag: str = "-address") -> tuple[str, int]:
+    """``-address`` (or ``-wan-address``) as (host, port), as Consul's: ``host:port``, an IP
+    alone (port 8443), or nothing (no address: the node's; port 8443)."""
     if not value:
         return "", DEFAULT_GATEWAY_PORT
     host, sep, port = value.rpartition(":")
@@ -192,10 +199,45 @@ def gateway_address(value: str) -> tuple[str, int]:
         try:
             ipaddress.ip_address(host.strip("[]"))
         except ValueError:
-            raise EnvoyError(f"Invalid -address {value!r}: not an IP address") from None
+            raise EnvoyError(f"Invalid {flag} {value!r}: not an IP address") from None
     if not port.isdigit() or not 0 < int(port) < 65536:
-        raise EnvoyError(f"Invalid -address {value!r}: want host:port")
+        raise EnvoyError(f"Invalid {flag} {value!r}: want host:port")
     return host.strip("[]"), int(port)
+
+
+def bind_addresses(values: list[str]) -> dict[str, dict[str, object]]:
+    """``-bind-address name=ip:port`` flags as the gateway's ``envoy_gateway_bind_addresses``."""
+    out: dict[str, dict[str, object]] = {}
+    for value in values:
+        name, sep, addr = value.partition("=")
+        if not sep or not name or not addr:
+            raise EnvoyError(f"Invalid -bind-address {value!r}: want <name>=<ip>:<port>")
+        host, port = gateway_address(addr, "-bind-address")
+        if not host:
+            raise EnvoyError(f"Invalid -bind-address {value!r}: want <name>=<ip>:<port>")
+        out[name] = {"address": host, "port": port}
+    return out
+
+
+def _ip_version(host: str) -> int:
+    """4 or 6 for an IP address, 0 for anything else."""
+    try:
+        return ipaddress.ip_address(host).version
+    except ValueError:
+        return 0
+
+
+def can_bind(host: str) -> bool:
+    """Whether ``host`` is an IP address of this machine (Envoy could listen on it)."""
+    version = _ip_version(host)
+    if not version:
+        return False
+    with socket.socket(socket.AF_INET6 if version == 6 else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, 0))
+        except OSError:
+            return False
+    return True
 
 
 def gateway_proxy_id(services: dict[str, dict], kind: str) -> str:
@@ -211,18 +253,41 @@ def gateway_proxy_id(services: dict[str, dict], kind: str) -> str:
 
 
 def register_gateway(ctx: Context, client, kind: str, proxy_id: str,
-                     address: tuple[str, int]) -> None:
+                     address: tuple[str, int], wan: tuple[str, int] | None = None) -> None:
     """Register (or update) the gateway on the local agent, as Consul's ``-register``:
-    with a TCP check on its address that removes it after -deregister-after-critical."""
+    with a TCP check on its address that removes it after -deregister-after-critical,
+    its LAN and WAN tagged addresses, the listeners Envoy binds (``-bind-address``, else
+    both tagged addresses when this machine has them) and, with ``-expose-servers``, the
+    WAN-federation meta."""
     host, port = address
     name = ctx["service"] or kind
-    registration = {
+    registration: dict[str, object] = {
         "Kind": kind, "ID": proxy_id, "Name": name, "Address": host, "Port": port,
         "Check": {"Name": f"{kind} listening", "TCP": f"{_host_port(host or '127.0.0.1')}:"
                   f"{port}", "Interval": "10s",
                   "DeregisterCriticalServiceAfter": ctx["deregister-after-critical"]}}
+    tagged: dict[str, dict[str, object]] = {}
     if host:
-        registration["TaggedAddresses"] = {"lan": {"Address": host, "Port": port}}
+        tagged["lan"] = {"Address": host, "Port": port}
+    if wan is not None and wan[0]:
+        tagged["wan"] = {"Address": wan[0], "Port": wan[1]}
+    if _ip_version(host) == 4:  # what Consul's agent adds
+        tagged["lan_ipv4"] = tagged["wan_ipv4"] = {"Address": host, "Port": port}
+    if tagged:
+        registration["TaggedAddresses"] = tagged
+    binds = bind_addresses(ctx["bind-address"])
+    if binds:
+        registration["Proxy"] = {"Config": {"envoy_gateway_no_default_bind": True,
+                                            "envoy_gateway_bind_addresses": binds}}
+    elif can_bind(host) and wan is not None and can_bind(wan[0]):
+        registration["Proxy"] = {"Config": {"envoy_gateway_no_default_bind": True,
+                                            "envoy_gateway_bind_tagged_addresses": True}}
+    elif host and not can_bind(host):
+        raise EnvoyError(f"The LAN address {host!r} will not be bindable. Either set a "
+                         f"bindable address or override the bind addresses with "
+                         f"-bind-address")
+    if ctx["expose-servers"]:
+        registration["Meta"] = {WAN_FEDERATION_META: "1"}
     try:
         client.agent().service_register(registration)
     except ClientError as err:
@@ -277,17 +342,20 @@ def _flags(fs) -> None:
                "tested with.")
     fs.string("envoy-version", "", "Ignored; kept for compatibility.")
     fs.boolean("omit-deprecated-tags", False, "Accepted for compatibility.")
-    fs.string("gateway", "", "The type of gateway to register: terminating or ingress "
-              "(mesh and api are not supported yet).")
+    fs.string("gateway", "", "The type of gateway to register: mesh, terminating or ingress "
+              "(api is not supported yet).")
     fs.boolean("register", False, "Register a new gateway service.")
     fs.string("service", "", "Service name to use for the registration (gateways).")
     fs.string("address", "", "LAN address to advertise in the gateway registration "
               "(host:port; the port defaults to 8443).")
     fs.string("deregister-after-critical", "6h", "The amount of time the gateway's health "
               "check can be failing before being deregistered.")
-    fs.string("wan-address", "", "WAN address to advertise in the gateway registration.")
+    fs.string("wan-address", "", "WAN address to advertise in the gateway registration "
+              "(host:port; the port defaults to 8443).")
+    fs.strings("bind-address", "Bind address to use instead of the default binding rules, "
+               "as <name>=<ip>:<port>; may be given several times.")
     fs.boolean("expose-servers", False, "Expose the servers for WAN federation via this mesh "
-               "gateway (not supported yet).")
+               "gateway (needs -gateway=mesh and -register).")
 
 
 ENVOY = Command("""

@@ -90,7 +90,16 @@ def test_grpc_addr_flag_and_env(agent):
     (["-sidecar-for", "nothing"], "No sidecar proxy registered for nothing"),
     (["-sidecar-for", "db"], "More than one sidecar proxy registered for db."),
     ([], "No proxy ID specified. One of -proxy-id, -sidecar-for, or -gateway is required"),
-    (["-gateway", "mesh", "-register"], "not supported by Proconsul yet"),
+    (["-gateway", "api", "-register"], "API gateways are not supported by Proconsul yet"),
+    (["-gateway", "ingress", "-register", "-expose-servers"],
+     "'-expose-servers' can only be used for mesh gateways"),
+    (["-expose-servers"], "'-expose-servers' can only be used for mesh gateways"),
+    (["-gateway", "mesh", "-expose-servers"], "'-expose-servers' requires '-register'"),
+    (["-gateway", "mesh", "-register", "-wan-address", "x:nope"], "Invalid -wan-address"),
+    (["-gateway", "mesh", "-register", "-bind-address", "nameless"],
+     "Invalid -bind-address 'nameless': want <name>=<ip>:<port>"),
+    (["-gateway", "mesh", "-register", "-address", "192.0.2.77:8443"],
+     "The LAN address '192.0.2.77' will not be bindable"),
     (["-register"], "Auto-Registration can only be used for gateways"),
     (["-gateway", "ingress", "-register", "-address", "x:nope"], "Invalid -address"),
     (["-gateway", "bogus"], "-gateway must be one of mesh, terminating, ingress, api"),
@@ -170,3 +179,39 @@ def test_register_a_gateway_and_find_it_again(agent):
     none = envoy_cli(agent, "-gateway", "terminating", "-bootstrap")
     assert none.returncode == 1
     assert "No terminating-gateway registered on this agent" in none.stderr
+
+
+def test_mesh_gateway_registration_as_consul_writes_it(agent):
+    host = agent.host
+    out = envoy_cli(agent, "-gateway", "mesh", "-register", "-expose-servers", "-bootstrap",
+                    "-address", f"{host}:8443", "-wan-address", "192.0.2.10:9443")
+    assert out.returncode == 0, out.stderr
+    boot = json.loads(out.stdout)
+    assert boot["node"]["id"] == "mesh-gateway" and boot["node"]["cluster"] == "mesh-gateway"
+    svc = agent.get("/v1/agent/service/mesh-gateway").json()
+    assert (svc["Kind"], svc["Service"], svc["Address"], svc["Port"]) == (
+        "mesh-gateway", "mesh-gateway", host, 8443)
+    assert svc["Meta"] == {"consul-wan-federation": "1"}
+    assert svc["TaggedAddresses"] == {
+        "lan": {"Address": host, "Port": 8443}, "lan_ipv4": {"Address": host, "Port": 8443},
+        "wan": {"Address": "192.0.2.10", "Port": 9443},
+        "wan_ipv4": {"Address": host, "Port": 8443}}
+    assert "envoy_gateway_no_default_bind" not in (svc["Proxy"].get("Config") or {})  # WAN
+    [check] = agent.get("/v1/health/checks/mesh-gateway").json()
+    assert check["Name"] == "mesh-gateway listening"
+    # both addresses bindable: listeners on both tagged addresses; a bare IP gets port 8443
+    out = envoy_cli(agent, "-gateway", "mesh", "-register", "-service", "mgw2", "-bootstrap",
+                    "-address", host, "-wan-address", f"{host}:9444")
+    assert out.returncode == 0, out.stderr
+    svc = agent.get("/v1/agent/service/mgw2").json()
+    assert svc["Port"] == 8443 and not svc.get("Meta")
+    assert svc["Proxy"]["Config"] == {"envoy_gateway_no_default_bind": True,
+                                      "envoy_gateway_bind_tagged_addresses": True}
+    out = envoy_cli(agent, "-gateway", "mesh", "-register", "-service", "mgw3", "-bootstrap",
+                    "-bind-address", f"inside={host}:7001", "-bind-address",
+                    f"outside={host}:7002")
+    assert out.returncode == 0, out.stderr
+    assert agent.get("/v1/agent/service/mgw3").json()["Proxy"]["Config"] == {
+        "envoy_gateway_no_default_bind": True, "envoy_gateway_bind_addresses": {
+            "inside": {"address": host, "port": 7001},
+            "outside": {"address": host, "port": 7002}}}

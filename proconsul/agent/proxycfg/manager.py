@@ -15,7 +15,7 @@ import functools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from proconsul.agent.proxycfg import gateways
+from proconsul.agent.proxycfg import gateways, mesh_gateway
 from proconsul.agent.proxycfg.snapshot import (
     KIND_CONNECT_PROXY,
     ConfigSnapshot,
@@ -42,7 +42,12 @@ AFFECTS = {"roots": ALL, "leaf": frozenset({CLUSTERS, LISTENERS}),
            "mesh": frozenset({CLUSTERS, LISTENERS}),
            "health": frozenset({ENDPOINTS}), "query": ALL,
            "ingress-entry": ALL, "gateway-services": ALL,
-           "service-health": frozenset({CLUSTERS, ENDPOINTS})}  # hostnames: LOGICAL_DNS
+           "service-health": frozenset({CLUSTERS, ENDPOINTS}),  # hostnames: LOGICAL_DNS
+           "mesh-gateways": ALL, "services": ALL, "resolvers": frozenset({CLUSTERS, ENDPOINTS})}
+# A mesh gateway has a cluster per local service with endpoints, and a listener chain per
+# local server: their health changes more than endpoints.
+MESH_GATEWAY_AFFECTS = {**AFFECTS, "health": frozenset({CLUSTERS, ENDPOINTS}),
+                        "service-health": ALL}
 
 
 class Watcher:
@@ -76,7 +81,8 @@ class ProxyState:
         self.manager = manager
         self.proxy_id = proxy_id
         self.registration: Registration | None = None
-        self.snapshot: ConfigSnapshot | gateways.GatewaySnapshot | None = None
+        self.snapshot: (ConfigSnapshot | gateways.GatewaySnapshot
+                        | mesh_gateway.MeshGatewaySnapshot | None) = None
         self.watchers: set[Watcher] = set()
         self._keys: set[Hashable] = set()
 
@@ -97,11 +103,13 @@ class ProxyState:
 
     def datum_changed(self, key: Hashable) -> None:
         kind = key[0]
-        if kind in ("chain", "ingress-entry", "gateway-services"):
+        if kind in ("chain", "ingress-entry", "gateway-services", "services"):
             self._replan()
         else:
             self._assemble()
-        self._mark(AFFECTS[kind])
+        reg = self.registration
+        mesh = reg is not None and reg.service.Kind == mesh_gateway.MESH_GATEWAY
+        self._mark((MESH_GATEWAY_AFFECTS if mesh else AFFECTS)[kind])
 
     def close(self) -> None:
         for key in self._keys:
@@ -132,6 +140,9 @@ class ProxyState:
 
     def _wanted_keys(self) -> set[Hashable]:
         reg = self.registration
+        if reg is not None and reg.service.Kind == mesh_gateway.MESH_GATEWAY:
+            return mesh_gateway.wanted_keys(reg.service, reg.token, self.manager.datacenter,
+                                            self._datum)
         if reg is not None and reg.service.Kind in gateways.KINDS:
             return gateways.wanted_keys(reg.service, reg.token, self.manager.datacenter,
                                         self._datum)
@@ -152,10 +163,17 @@ class ProxyState:
             chain = self._datum(key)
             for target in (chain.value.Targets or {}).values() if chain and chain.value else ():
                 keys.add(("health", target.Service, target.Datacenter, token))
+                if target.Datacenter != dc:  # mesh gateway modes local and remote
+                    keys.add(("mesh-gateways", token))
         return keys
 
     def _assemble(self) -> None:
         reg = self.registration
+        if reg is not None and reg.service.Kind == mesh_gateway.MESH_GATEWAY:
+            self.snapshot = mesh_gateway.assemble(self.proxy_id, reg.service, reg.token,
+                                                  self.manager.datacenter,
+                                                  self.manager.domain, self._datum)
+            return
         if reg is not None and reg.service.Kind in gateways.KINDS:
             self.snapshot = gateways.assemble(self.proxy_id, reg.service, reg.token,
                                               self.manager.datacenter,
@@ -194,7 +212,8 @@ class ProxyState:
             proxy_defaults=value(("proxy-defaults", token)) or {},
             defaults_known=self._datum(("proxy-defaults", token)) is not None,
             mesh=value(("mesh", token)) or NO_ENTRY,
-            mesh_known=self._datum(("mesh", token)) is not None)
+            mesh_known=self._datum(("mesh", token)) is not None,
+            gateways=self._datum(("mesh-gateways", token)))
 
     def _query_upstream(self, upstream, roots, token: str) -> UpstreamSnapshot:
         """A prepared-query upstream as a one-target chain named ``<q>.default.<dc>.query.<td>``."""
@@ -242,6 +261,12 @@ def _fetch(sources: Sources, key: tuple):
         return functools.partial(sources.prepared_query, *args)
     if kind == "chain":
         return functools.partial(sources.chain, *args)
+    if kind == "mesh-gateways":
+        return functools.partial(sources.mesh_gateways, *args)
+    if kind == "services":
+        return functools.partial(sources.services, *args)
+    if kind == "resolvers":
+        return functools.partial(sources.resolvers, *args)
     return functools.partial(sources.health, *args)
 
 
@@ -249,10 +274,12 @@ class Manager:
     """Proxy states by proxy ID, refcounted by the xDS streams that watch them."""
 
     def __init__(self, sources: Sources, registration: Callable[[str], Registration | None],
-                 datacenter: str, node_address: str, default_allow: bool) -> None:
+                 datacenter: str, node_address: str, default_allow: bool,
+                 domain: str = "consul") -> None:
         self.sources = sources
         self.registration = registration
         self.datacenter = datacenter
+        self.domain = domain.strip(".")  # of server names: server.<dc>.<domain>
         self.node_address = node_address
         self.default_allow = default_allow
         self.watches = SharedWatches()

@@ -49,6 +49,7 @@ class ConfigSnapshot:
     defaults_known: bool = False  # the proxy-defaults read has answered (entry or none)
     mesh: dict[str, Any] = field(default_factory=dict)  # the mesh entry: TLS, HTTP settings
     mesh_known: bool = False
+    gateways: Datum | None = None  # {dc: mesh gateways}, watched for targets in other DCs
 
     @property
     def destination(self) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from proconsul.agent.cache import Cache, GatewayServices, HealthServices
+from proconsul.agent.cache import Cache, CatalogListServices, GatewayServices, HealthServices
 from proconsul.agent.cache.connect_ca import ConnectCALeaf, ConnectCARoots, LeafCertRequest
 from proconsul.agent.cache.types import CacheType
 from proconsul.structs.config_entry_rpc import ConfigEntryQuery, DiscoveryChainRequest
@@ -36,7 +36,16 @@ class CompiledDiscoveryChain(CacheType):
     rpc_method = "DiscoveryChain.Get"
 
 
+class FederationStateListMeshGateways(CacheType):
+    """Every datacenter's mesh gateways, from the federation states (Consul's
+    ``federation-state-list-mesh-gateways``)."""
+
+    name = "federation-state-list-mesh-gateways"
+    rpc_method = "FederationState.ListMeshGateways"
+
+
 ROOTS, HEALTH, GATEWAY_SERVICES = ConnectCARoots(), HealthServices(), GatewayServices()
+MESH_GATEWAYS, SERVICES = FederationStateListMeshGateways(), CatalogListServices()
 ENTRIES, ENTRY, CHAIN = ConfigEntriesList(), ConfigEntryGet(), CompiledDiscoveryChain()
 
 
@@ -86,6 +95,25 @@ class Sources:
         r = await self.cache.get(ENTRY, ConfigEntryQuery(
             Datacenter=self.datacenter, Kind=kind, Name=name, Token=token, MinQueryIndex=index))
         return r.value.Entry, r.index
+
+    async def mesh_gateways(self, token: str, index: int):
+        """``{datacenter: [CheckServiceNode]}``: the mesh gateways of every datacenter."""
+        r = await self.cache.get(MESH_GATEWAYS, DCSpecificRequest(
+            Datacenter=self.datacenter, Token=token, MinQueryIndex=index))
+        return r.value.DatacenterNodes or {}, r.index
+
+    async def services(self, token: str, index: int):
+        """The local catalog's service names (with their tags)."""
+        r = await self.cache.get(SERVICES, DCSpecificRequest(
+            Datacenter=self.datacenter, Token=token, MinQueryIndex=index))
+        return r.value.Services or {}, r.index
+
+    async def resolvers(self, token: str, index: int):
+        """Every ``service-resolver`` entry (dicts): a mesh gateway's subsets."""
+        r = await self.cache.get(ENTRIES, ConfigEntryQuery(
+            Datacenter=self.datacenter, Kind="service-resolver", Token=token,
+            MinQueryIndex=index))
+        return r.value.Entries, r.index
 
     async def chain(self, name: str, datacenter: str, token: str, index: int):
         r = await self.cache.get(CHAIN, DiscoveryChainRequest(

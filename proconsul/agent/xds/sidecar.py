@@ -17,6 +17,7 @@ import msgspec
 
 from proconsul.agent.config.tls import CIPHER_SUITES
 from proconsul.agent.proxycfg.manager import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES
+from proconsul.agent.proxycfg.mesh_gateway import gateway_address, healthy
 from proconsul.agent.proxycfg.snapshot import ConfigSnapshot, UpstreamSnapshot
 from proconsul.agent.proxycfg.watches import Datum
 from proconsul.agent.xds import protos, rbac, routes
@@ -219,6 +220,16 @@ def _outlier_detection(check: Any) -> dict[str, Any]:
 # ---- endpoints -----------------------------------------------------------------------
 
 
+def gateway_mode(snap: ConfigSnapshot, up: UpstreamSnapshot, target) -> str:
+    """The upstream's ``mesh_gateway`` mode for a target, by Consul's precedence: the
+    upstream's own, the proxy registration's, then the target's from its chain
+    (service-defaults of the target service, then proxy-defaults); "" is none."""
+    for config in (up.upstream.MeshGateway, snap.service.Proxy.MeshGateway):
+        if (config or {}).get("Mode"):
+            return str(config["Mode"])
+    return str(target.MeshGateway.Mode or "")
+
+
 def endpoints(snap: ConfigSnapshot) -> list[Resource]:
     out, seen = [], set()
     for up in snap.upstreams:
@@ -226,6 +237,12 @@ def endpoints(snap: ConfigSnapshot) -> list[Resource]:
             if target.SNI in seen:
                 continue
             seen.add(target.SNI)
+            remote = isinstance(snap, ConfigSnapshot) and target.Datacenter and \
+                target.Datacenter != snap.datacenter
+            mode = gateway_mode(snap, up, target) if remote else ""
+            if mode in ("local", "remote"):
+                out.append(_through_gateways(snap, target, mode))
+                continue
             datum = up.endpoints.get(tid)
             if datum is None:
                 out.append(_cla(target, []))
@@ -235,6 +252,25 @@ def endpoints(snap: ConfigSnapshot) -> list[Resource]:
                                         lambda value, t=target: _cla(
                                             t, getattr(value, "Nodes", value))))
     return out
+
+
+def _through_gateways(snap: ConfigSnapshot, target, mode: str) -> Resource:
+    """A target in another datacenter reached through mesh gateways, SNI unchanged: this
+    datacenter's (``local``, their LAN addresses) or the target's (``remote``, WAN)."""
+    dc = snap.datacenter if mode == "local" else target.Datacenter
+    if snap.gateways is None:
+        return gateway_cla(target.SNI, [], mode == "remote")
+    return snap.gateways.derive(("gateway-cla", target.SNI, dc), lambda known: gateway_cla(
+        target.SNI, (known or {}).get(dc) or [], mode == "remote"))
+
+
+def gateway_cla(name: str, nodes: list[CheckServiceNode], wan: bool) -> Resource:
+    """A load assignment whose endpoints are mesh gateways, by their LAN or WAN address."""
+    lb = [{"endpoint": {"address": _address(*gateway_address(node, wan))},
+           "health_status": "HEALTHY" if healthy(node) else "UNHEALTHY"}
+          for node in nodes]
+    return protos.encode(protos.ENDPOINT, name, {
+        "cluster_name": name, "endpoints": [{"lb_endpoints": lb}] if lb else []})
 
 
 def _cla(target, nodes: list[CheckServiceNode]) -> Resource:
