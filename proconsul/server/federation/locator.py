@@ -1,0 +1,287 @@
+"""The gateway locator: which mesh gateway a server dials to reach another datacenter
+(Consul's gateway_locator.go, with the beyond-Consul rotation rules of issue #20).
+
+:class:`GatewayLocator` is the pure core: fed with the federation states, this
+datacenter's own gateways and the resolved ``primary_gateways`` fallback, it answers
+:meth:`~GatewayLocator.pick` and learns from :meth:`~GatewayLocator.failed`.
+:class:`LocatorDriver` keeps it fed: it watches the state store (blocking query on the
+federation states and the catalog's gateways) and resolves ``primary_gateways``
+while no address resolves, and again once every gateway of the primary failed.
+
+Only gateways with meta ``consul-wan-federation=1`` and no critical check count.
+Remote datacenters' gateways are dialled at their WAN address, our own at their LAN
+address.  Which gateway reaches a datacenter:
+
+- the primary (from a secondary): the gateways of the primary's replicated state, or,
+  while it lists none that still answers, the ``primary_gateways`` fallback;
+- any other datacenter: its own gateways from its federation state (one hop, and what
+  the primary knows of it); our own gateways when its state lists none.
+
+The choice sticks to one gateway per datacenter until a dial through it fails; a
+gateway no state lists any more is forgotten, failures included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from proconsul.state.node_dump import service_dump
+from proconsul.structs.catalog import CheckServiceNode
+from proconsul.structs.federation_state import FederationState
+from proconsul.structs.query import QueryMeta, QueryOptions
+
+if TYPE_CHECKING:
+    from proconsul.server.server import Server
+
+__all__ = ["GatewayLocator", "LocatorDriver", "gateway_address", "resolve_gateways"]
+
+log = logging.getLogger("agent.server.gateway_locator")
+
+WAN_FEDERATION_META = "consul-wan-federation"
+MESH_GATEWAY = "mesh-gateway"
+DEFAULT_GATEWAY_PORT = 443  # a primary_gateways entry without a port
+WAIT_NS = 10 * 60 * 1_000_000_000  # one blocking wait on the state store
+
+
+def gateway_address(row: CheckServiceNode, wan: bool) -> str | None:
+    """``ip:port`` to dial gateway ``row`` at (Consul's BestAddress: the service's
+    tagged wan address, the service address, the node's wan address, the node
+    address); None when it is not a WAN-federation gateway or a check is critical."""
+    service, node = row.Service, row.Node
+    if service is None or node is None:
+        return None
+    if (service.Meta or {}).get(WAN_FEDERATION_META) != "1":
+        return None
+    if any(check.Status == "critical" for check in row.Checks):
+        return None
+    host, port = service.Address or node.Address, service.Port
+    if wan:
+        tagged = service.TaggedAddresses if isinstance(service.TaggedAddresses, dict) else {}
+        if "wan" in tagged and tagged["wan"].Address:
+            host, port = tagged["wan"].Address, tagged["wan"].Port or port
+        elif not service.Address and (node.TaggedAddresses or {}).get("wan"):
+            host = (node.TaggedAddresses or {})["wan"]
+    if not host or not port:
+        return None
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _addresses(rows: list[CheckServiceNode], wan: bool) -> tuple[str, ...]:
+    return tuple(sorted({a for a in (gateway_address(r, wan) for r in rows) if a}))
+
+
+@dataclass
+class _Choice:
+    """The gateway in use for one datacenter and those that failed since listed."""
+
+    current: str | None = None
+    failed: set[str] = field(default_factory=set)
+
+
+class GatewayLocator:
+    """Chooses gateways for remote datacenters; no I/O, no clock."""
+
+    def __init__(self, datacenter: str, primary: str, rng: random.Random | None = None) -> None:
+        self.datacenter = datacenter
+        self.primary = primary or datacenter
+        self.rng = rng or random.Random()
+        self.local: tuple[str, ...] = ()
+        self.remote: dict[str, tuple[str, ...]] = {}
+        self.fallback: tuple[str, ...] = ()
+        self._choices: dict[str, _Choice] = {}
+
+    @property
+    def is_primary(self) -> bool:
+        return self.primary == self.datacenter
+
+    def update(self, states: list[FederationState], local: list[CheckServiceNode]) -> bool:
+        """Take new federation states and our catalog's gateways; whether anything
+        this locator dials changed."""
+        remote = {s.Datacenter: _addresses(s.MeshGateways, wan=True) for s in states
+                  if s.Datacenter != self.datacenter}
+        own = _addresses(local, wan=False)
+        changed = remote != self.remote or own != self.local
+        self.remote, self.local = remote, own
+        if changed:
+            log.info("new cached locations of mesh gateways primary=%s local=%s",
+                     list(self.remote.get(self.primary, ())), list(self.local))
+            self._forget_unlisted()
+        return changed
+
+    def set_fallback(self, addresses: list[str]) -> None:
+        """The resolved ``primary_gateways`` addresses."""
+        fallback = tuple(sorted(set(addresses)))
+        if fallback != self.fallback:
+            self.fallback = fallback
+            log.info("updated fallback list of primary mesh gateways mesh_gateways=%s",
+                     list(fallback))
+            self._forget_unlisted()
+
+    def candidates(self, datacenter: str) -> tuple[str, ...]:
+        """Every gateway that may lead to ``datacenter`` (none for our own)."""
+        if datacenter == self.datacenter:
+            return ()
+        listed = self.remote.get(datacenter, ())
+        if datacenter == self.primary:
+            # The fallback only while no listed gateway of the primary is untried.
+            failed = self._choice(datacenter).failed
+            if listed and not set(listed) <= failed:
+                return listed
+            return tuple(sorted(set(listed) | set(self.fallback)))
+        return listed or self.local
+
+    def pick(self, datacenter: str) -> str | None:
+        """The gateway to dial ``datacenter`` through; None for our own datacenter or
+        when none is known."""
+        candidates = self.candidates(datacenter)
+        if not candidates:
+            return None
+        choice = self._choice(datacenter)
+        if choice.current in candidates and choice.current not in choice.failed:
+            return choice.current
+        usable = [g for g in candidates if g not in choice.failed]
+        if not usable:  # every one failed: start another round over all of them
+            choice.failed.clear()
+            usable = list(candidates)
+        choice.current = self.rng.choice(usable)
+        return choice.current
+
+    def chosen(self, datacenter: str) -> str | None:
+        """The gateway last picked for ``datacenter`` (for status), None if none."""
+        choice = self._choices.get(datacenter)
+        return choice.current if choice is not None else None
+
+    def failed(self, datacenter: str, gateway: str) -> None:
+        """A dial of ``datacenter`` through ``gateway`` failed: use another one next."""
+        choice = self._choice(datacenter)
+        choice.failed.add(gateway)
+        if choice.current == gateway:
+            choice.current = None
+
+    def succeeded(self, datacenter: str, gateway: str) -> None:
+        """A dial through ``gateway`` worked."""
+        self._choice(datacenter).failed.discard(gateway)
+
+    def lost_primary(self) -> bool:
+        """Whether, in a secondary, every known gateway of the primary (listed and
+        fallback) failed: time to resolve ``primary_gateways`` again."""
+        if self.is_primary:
+            return False
+        known = set(self.remote.get(self.primary, ())) | set(self.fallback)
+        return not known or known <= self._choice(self.primary).failed
+
+    def _choice(self, datacenter: str) -> _Choice:
+        return self._choices.setdefault(datacenter, _Choice())
+
+    def _forget_unlisted(self) -> None:
+        for dc, choice in list(self._choices.items()):
+            listed = set(self.remote.get(dc, ())) | set(self.local)
+            if dc == self.primary:
+                listed |= set(self.fallback)
+            choice.failed &= listed
+            if choice.current not in listed:
+                choice.current = None
+
+
+async def resolve_gateways(entries: list[str]) -> list[str]:
+    """``primary_gateways`` entries (``host[:port]``) as ``ip:port`` addresses; an
+    entry that does not resolve is left out (and logged)."""
+    loop = asyncio.get_running_loop()
+    found: list[str] = []
+    for entry in entries:
+        if entry.startswith("provider="):
+            log.error("primary_gateways entry %r: cloud auto-join is not supported", entry)
+            continue
+        host, port = _split(entry)
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as err:
+            log.warning("primary_gateways entry %r does not resolve: %s", entry, err)
+            continue
+        for family, _, _, _, sockaddr in infos:
+            ip = sockaddr[0]
+            found.append(f"[{ip}]:{sockaddr[1]}" if family == socket.AF_INET6
+                         else f"{ip}:{sockaddr[1]}")
+    return sorted(set(found))
+
+
+def _split(entry: str) -> tuple[str, int]:
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else DEFAULT_GATEWAY_PORT
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        return host, int(port)
+    return entry, DEFAULT_GATEWAY_PORT
+
+
+Resolver = Callable[[], Awaitable[list[str]]]
+
+
+class LocatorDriver:
+    """Keeps a :class:`GatewayLocator` current: :meth:`watch` (a routine) follows the
+    state store; :meth:`resolve_fallback` (a routine in secondaries) resolves
+    ``primary_gateways`` until an address resolves, then waits until the primary
+    is lost and resolves again."""
+
+    def __init__(self, server: Server, locator: GatewayLocator, resolve: Resolver,
+                 interval: float = 30.0) -> None:
+        self.server = server
+        self.locator = locator
+        self.resolve = resolve
+        self.interval = interval
+        self._lost = asyncio.Event()
+
+    def failed(self, datacenter: str, gateway: str) -> None:
+        """Report a failed dial; wakes the fallback resolution once the primary is lost."""
+        self.locator.failed(datacenter, gateway)
+        if datacenter == self.locator.primary and self.locator.lost_primary():
+            self._lost.set()
+
+    async def watch(self) -> None:
+        index = 0
+        while True:
+            index = await self.refresh(index)
+
+    async def refresh(self, index: int) -> int:
+        """Wait for the states or our gateways to pass ``index``; feed the locator."""
+        found: list = []
+
+        def query(ws) -> int:
+            state_index, states = self.server.store.federation_state_list(ws)
+            dump_index, local, _ = service_dump(self.server.store, ws, MESH_GATEWAY)
+            found[:] = [states, local]
+            return max(state_index, dump_index)
+
+        meta = QueryMeta()
+        await self.server.blocking_query(
+            QueryOptions(MinQueryIndex=index, MaxQueryTime=WAIT_NS, AllowStale=True), meta,
+            query)
+        self.locator.update(*found)
+        return meta.Index
+
+    async def resolve_fallback(self) -> None:
+        while True:
+            await self.resolve_once()
+            self._lost.clear()
+            await self._lost.wait()
+            log.warning("every mesh gateway of the primary datacenter failed; resolving "
+                        "primary_gateways again")
+
+    async def resolve_once(self) -> list[str]:
+        """Resolve ``primary_gateways`` until at least one address comes out."""
+        while True:
+            log.info("Refreshing mesh gateways...")
+            addresses = await self.resolve()
+            if addresses:
+                self.locator.set_fallback(addresses)
+                log.info("Refreshing mesh gateways completed")
+                return addresses
+            log.warning("Refreshing mesh gateways failed, will retry")
+            await asyncio.sleep(self.interval)
