@@ -104,6 +104,7 @@ class WanLab:
         self.agents: list[AgentProcess] = []
         self._cuts: list[tuple[str, str]] = []
         self._relays: list[subprocess.Popen] = []
+        self._spawned: list[subprocess.Popen] = []
         try:
             run("ip", "netns", "add", self.wan)
             run("ip", "link", "set", "lo", "up", netns=self.wan)
@@ -173,10 +174,22 @@ class WanLab:
             args += ["-server", "-bootstrap-expect", str(bootstrap_expect or 1)]
         args += [a for j in join for a in ("-retry-join", j)]
         args += [a for j in join_wan for a in ("-retry-join-wan", j)]
-        agent = _launch([*args, *extra], AgentProcess(host, 8500, None, 8301, 8302, dns_port),
-                       timeout, wrapper=["ip", "netns", "exec", self.dcs[dc].netns])
+        grpc_port = int(extra[extra.index("-grpc-port") + 1]) if "-grpc-port" in extra else -1
+        agent = _launch([*args, *extra], AgentProcess(host, 8500, None, 8301, 8302, dns_port,
+                                                      grpc_port=grpc_port),
+                        timeout, wrapper=self.inside(dc))
         self.agents.append(agent)
         return agent
+
+    def inside(self, dc: str) -> list[str]:
+        """The command prefix that runs a program in ``dc``'s namespace."""
+        return ["ip", "netns", "exec", self.dcs[dc].netns]
+
+    def spawn(self, dc: str, *argv: str) -> subprocess.Popen:
+        """Run ``argv`` in ``dc``'s namespace (stdout piped); killed by :meth:`close`."""
+        process = subprocess.Popen([*self.inside(dc), *argv], stdout=subprocess.PIPE, text=True)
+        self._spawned.append(process)
+        return process
 
     # ---- faults ---------------------------------------------------------------
 
@@ -274,9 +287,9 @@ class WanLab:
         for agent in self.agents:
             if agent.process is not None:
                 agent.kill()
-        for relay in self._relays:
-            relay.kill()
-            relay.wait()
+        for process in self._relays + self._spawned:
+            process.kill()
+            process.wait()
         for d in self.dcs.values():
             run("ip", "netns", "delete", d.netns, check=False)
             for address in d.addresses:
