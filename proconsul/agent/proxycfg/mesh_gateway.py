@@ -11,6 +11,7 @@ servers, which it exposes to the other datacenters by SNI.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,14 @@ def gateway_address(node: CheckServiceNode, wan: bool) -> tuple[str, int]:
     if wan and node_tagged.get("wan"):
         return node_tagged["wan"], port
     return node.Node.Address, port
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def healthy(node: CheckServiceNode) -> bool:

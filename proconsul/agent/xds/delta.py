@@ -49,6 +49,7 @@ class _TypeState:
     names: set[str] = field(default_factory=set)
     sent: dict[str, str] = field(default_factory=dict)  # name -> version Envoy was sent
     started: bool = False
+    answered: bool = False  # a response of this type went out
 
 
 class DeltaSession:
@@ -115,7 +116,10 @@ class DeltaSession:
                     self.types[ENDPOINT].sent.pop(r.name, None)
             elif type_url == LISTENER and upserts:
                 self.types[ROUTE].sent.clear()
-            if upserts or (removed and type_url in (LISTENER, ROUTE)):
+            first = not state.answered and type_url in WILDCARD_TYPES
+            if upserts or (removed and type_url in (LISTENER, ROUTE)) or first:
+                # Envoy waits for a first answer even when there is nothing to send
+                state.answered = True
                 out.append(self._response(type_url, upserts,
                                           removed if type_url in (LISTENER, ROUTE) else []))
             if removed and type_url in (CLUSTER, ENDPOINT):

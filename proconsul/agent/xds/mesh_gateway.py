@@ -16,7 +16,6 @@ server's ``<node>.server.<dc>.<domain>`` to that server, and ``server.<dc>.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 import msgspec
@@ -26,6 +25,7 @@ from proconsul.agent.proxycfg.mesh_gateway import (
     LocalService,
     MeshGatewaySnapshot,
     gateway_address,
+    is_ip,
 )
 from proconsul.agent.xds import protos, sidecar
 from proconsul.agent.xds.protos import typed
@@ -59,14 +59,6 @@ def dc_sni(dc: str, trust_domain: str) -> str:
 def service_sni(snap: MeshGatewaySnapshot, service: str, subset: str = "") -> str:
     prefix = f"{subset}." if subset else ""
     return f"{prefix}{service}.default.{snap.datacenter}.internal.{snap.trust_domain}"
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _server_address(node: CheckServiceNode) -> tuple[str, int]:
@@ -121,7 +113,7 @@ def _gateway_cluster(name: str, nodes: list[CheckServiceNode]) -> dict[str, Any]
     addressed by hostname, as Consul does."""
     for node in nodes:
         host, port = gateway_address(node, wan=True)
-        if not _is_ip(host):
+        if not is_ip(host):
             return {"name": name, "alt_stat_name": name, "type": "LOGICAL_DNS",
                     "connect_timeout": "5s", "dns_lookup_family": "V4_ONLY",
                     "dns_refresh_rate": "10s", "outlier_detection": {},
@@ -137,7 +129,7 @@ def endpoints(snap: MeshGatewaySnapshot) -> list[protos.Resource]:
     out = []
     remote = snap.remote_gateways()
     for dc, nodes in remote.items():
-        if all(_is_ip(gateway_address(n, wan=True)[0]) for n in nodes):
+        if all(is_ip(gateway_address(n, wan=True)[0]) for n in nodes):
             out.append(sidecar.gateway_cla(dc_sni(dc, snap.trust_domain), nodes, wan=True))
             if snap.wan_federation:
                 out.append(sidecar.gateway_cla(snap.server_sni(dc), nodes, wan=True))

@@ -17,7 +17,7 @@ import msgspec
 
 from proconsul.agent.config.tls import CIPHER_SUITES
 from proconsul.agent.proxycfg.manager import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES
-from proconsul.agent.proxycfg.mesh_gateway import gateway_address, healthy
+from proconsul.agent.proxycfg.mesh_gateway import gateway_address, healthy, is_ip
 from proconsul.agent.proxycfg.snapshot import ConfigSnapshot, UpstreamSnapshot
 from proconsul.agent.proxycfg.watches import Datum
 from proconsul.agent.xds import protos, rbac, routes
@@ -265,10 +265,11 @@ def _through_gateways(snap: ConfigSnapshot, target, mode: str) -> Resource:
 
 
 def gateway_cla(name: str, nodes: list[CheckServiceNode], wan: bool) -> Resource:
-    """A load assignment whose endpoints are mesh gateways, by their LAN or WAN address."""
-    lb = [{"endpoint": {"address": _address(*gateway_address(node, wan))},
+    """A load assignment whose endpoints are mesh gateways, by their LAN or WAN address
+    (those addressed by hostname are left out: EDS takes IP addresses only)."""
+    lb = [{"endpoint": {"address": _address(host, port)},
            "health_status": "HEALTHY" if healthy(node) else "UNHEALTHY"}
-          for node in nodes]
+          for node in nodes for host, port in [gateway_address(node, wan)] if is_ip(host)]
     return protos.encode(protos.ENDPOINT, name, {
         "cluster_name": name, "endpoints": [{"lb_endpoints": lb}] if lb else []})
 

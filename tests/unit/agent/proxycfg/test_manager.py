@@ -100,3 +100,43 @@ async def test_watches_are_shared_and_changes_go_only_where_needed():
         manager.release(state, watcher)
     assert manager.watches.datums == {}
     await manager.stop()
+
+
+class MeshSources(FakeSources):
+    async def mesh_gateways(self, token, index):
+        return await self._get(("mesh-gateways",), index)
+
+    async def services(self, token, index):
+        return await self._get(("services",), index)
+
+    async def resolvers(self, token, index):
+        return await self._get(("resolvers",), index)
+
+    async def service_health(self, service, dc, token, index):
+        return await self._get(("service-health", service), index)
+
+
+async def test_a_mesh_gateway_watches_each_local_service_and_replans_on_new_ones():
+    sources = MeshSources()
+    gateway = NodeService(ID="mgw", Service="mesh-gateway", Kind="mesh-gateway",
+                          Meta={"consul-wan-federation": "1"})
+    manager = Manager(sources, {"mgw": Registration(gateway, "")}.get, "dc1", "127.0.0.1",
+                      default_allow=True, domain="consul.")
+    for key, value in [(("roots",), object()), (("mesh-gateways",), {}),
+                       (("services",), {"api": [], "consul": []}), (("resolvers",), []),
+                       (("health", "api"), []), (("service-health", "consul"), [])]:
+        sources.set(key, value)
+    state, watcher = manager.watch("mgw")
+    async with asyncio.timeout(5):
+        while not state.ready:
+            await asyncio.sleep(0.01)
+    assert state.snapshot.domain == "consul"
+    assert [s.name for s in state.snapshot.services] == ["api"]
+    sources.set(("services",), {"api": [], "db": [], "consul": []})
+    sources.set(("health", "db"), [])
+    async with asyncio.timeout(5):
+        while [s.name for s in state.snapshot.services] != ["api", "db"]:
+            await asyncio.sleep(0.01)
+    assert ("health", "consul", "dc1", "") not in manager.watches.datums
+    manager.release(state, watcher)
+    await manager.stop()

@@ -123,3 +123,15 @@ def test_acks_are_counted_per_type(session):
         assert session.on_request(req(response.type_url, nonce=response.nonce)) is None
     assert session.acked == {CLUSTER: 1, LISTENER: 1}
     assert session.pending == {}
+
+
+def test_an_empty_wildcard_type_is_answered_once():
+    """A gateway with no clusters yet: Envoy waits for a first CDS answer to go live."""
+    s = DeltaSession()
+    for t in (CLUSTER, LISTENER):
+        s.on_request(req(t))
+    s.set_resources(CLUSTER, {})
+    s.set_resources(LISTENER, {"l": listener("l", 1)})
+    first = s.responses()
+    assert [(r.type_url, names(r)) for r in first] == [(CLUSTER, []), (LISTENER, ["l"])]
+    assert s.responses() == []

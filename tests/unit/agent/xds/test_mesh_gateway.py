@@ -224,3 +224,9 @@ def test_sidecar_upstream_in_another_dc_through_gateways_by_mode():
         ("192.0.2.2", 9443, "HEALTHY")]
     assert upstream_in_dc2(chain_mode="local") == [("10.1.0.9", 8443, "HEALTHY")]
     assert upstream_in_dc2("none", proxy_mode="local") == [("10.1.0.5", 21001, "HEALTHY")]
+
+
+def test_gateways_addressed_by_hostname_are_left_out_of_a_sidecars_endpoints():
+    named = gateway_node("dc2", "gw2", "10.2.0.9", "gw.dc2.example.com")
+    cla = sidecar.gateway_cla("x", [named, GATEWAYS["dc2"][0]], wan=True)
+    assert lb(cla) == [("192.0.2.2", 9443, "HEALTHY")]  # EDS takes IP addresses only

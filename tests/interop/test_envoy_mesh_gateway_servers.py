@@ -1,0 +1,147 @@
+"""A mesh gateway with ``-expose-servers`` (a real Envoy) in front of three servers.
+
+Each server has its own certificate from ``tls cert create -server -node``; an RPC
+dialled through the gateway with SNI ``<node>.server.dc1.consul`` (native TLS, ALPN,
+as rpc/gateway.py dials another datacenter) reaches that server, shown by the
+certificate it answers with, and ``server.dc1.consul`` reaches any of them. A killed
+server's cluster leaves the gateway once its serfHealth check is critical.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import subprocess
+import sys
+import time
+
+import pytest
+
+from proconsul.rpc.codec import ClientCodec
+from proconsul.rpc.errors import RPCDialError
+from proconsul.rpc.gateway import dial_via_gateway
+from tests.support.agent_process import ServerSpec, free_port, start_server, wait_until
+from tests.support.envoy import Envoy, EnvoyGroup
+
+NODES = ("s0", "s1", "s2")
+
+
+def cli(cwd, *args: str) -> None:
+    out = subprocess.run([sys.executable, "-m", "proconsul", *args], cwd=cwd,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+
+
+def server_names(envoy: Envoy) -> set[str]:
+    """The gateway's clusters for servers."""
+    return {entry["cluster"]["name"] for cfg in envoy.config_dump()["configs"]
+            for entry in cfg.get("dynamic_active_clusters", ())
+            if ".server." in entry["cluster"]["name"]
+            or entry["cluster"]["name"].startswith("server.")}
+
+
+class Servers:
+    def __init__(self, base) -> None:
+        self.base = base
+        cli(base, "tls", "ca", "create")
+        cli(base, "tls", "cert", "create", "-client")
+        self.envoys = EnvoyGroup()
+        self.procs = {}
+        self.specs = {}
+        for i, node in enumerate(NODES):
+            cli(base, "tls", "cert", "create", "-server", "-node", node)
+            cert, key = base / f"dc1-server-consul-{i}.pem", base / f"dc1-server-consul-{i}-key.pem"
+            self.specs[node] = ServerSpec(str(base / node), node=node, extra=(
+                "-hcl", "connect { enabled = true }", "-hcl",
+                f'tls {{ defaults {{ ca_file = "{base / "consul-agent-ca.pem"}" '
+                f'cert_file = "{cert}" key_file = "{key}" }} }}'))
+
+    def start(self) -> None:
+        first = self.specs["s0"]
+        grpc = free_port(first.host)
+        for node, spec in self.specs.items():
+            join = () if node == "s0" else ("-retry-join", first.lan_address)
+            extra = ("-grpc-port", str(grpc)) if node == "s0" else ()
+            self.procs[node] = start_server(spec, "-bootstrap-expect", "3",
+                                            "-raft-multiplier", "1", *join, *extra)
+        self.procs["s0"].grpc_port = grpc
+        agent = self.procs["s0"]
+        wait_until(lambda: len([n for n in agent.get("/v1/health/service/consul?passing").json()])
+                   == 3, 60, "three servers in the catalog")
+        wait_until(lambda: agent.get("/v1/connect/ca/roots").json().get("ActiveRootID"), 30,
+                   "the CA")
+        self.port = free_port(agent.host)
+        self.gateway = self.envoys.start(agent, "-gateway", "mesh", "-register",
+                                         "-expose-servers", "-address",
+                                         f"{agent.host}:{self.port}")
+
+    def context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.base / "consul-agent-ca.pem"))
+        ctx.load_cert_chain(str(self.base / "dc1-client-consul-0.pem"),
+                            str(self.base / "dc1-client-consul-0-key.pem"))
+        return ctx
+
+    def leader_through_gateway(self, node: str = "") -> tuple[str, set[str]]:
+        """Status.Leader asked through the gateway; and the DNS names of the server's
+        certificate."""
+        async def call():
+            conn = await dial_via_gateway(f"{self.procs['s0'].host}:{self.port}",
+                                          self.context, datacenter="dc1",
+                                          alpn="consul/rpc-single", node=node, timeout=5)
+            try:
+                names = {v for k, v in conn.getpeercert().get("subjectAltName", ())
+                         if k == "DNS"}
+                return await ClientCodec(conn).call("Status.Leader", {}), names
+            finally:
+                await conn.close()
+
+        return asyncio.run(call())
+
+    def stop(self) -> None:
+        self.envoys.stop_all()
+        for proc in self.procs.values():
+            proc.stop()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    servers = Servers(tmp_path_factory.mktemp("mgw-servers"))
+    try:
+        servers.start()
+        yield servers
+    finally:
+        servers.stop()
+
+
+def test_each_server_by_its_node_name_and_any_by_the_wildcard(servers):
+    every = {"server.dc1.consul", *(f"{n}.server.dc1.consul" for n in NODES)}
+    wait_until(lambda: server_names(servers.gateway) >= every, 30,
+               "the gateway's server clusters")
+    leader = servers.procs["s0"].get("/v1/status/leader").json()
+    for node in NODES:
+        answer, names = servers.leader_through_gateway(node)
+        assert answer == leader
+        assert f"{node}.server.dc1.consul" in names, names  # that server answered
+        assert {f"{n}.server.dc1.consul" for n in NODES if n != node}.isdisjoint(names)
+    answer, names = servers.leader_through_gateway()
+    assert answer == leader and "server.dc1.consul" in names
+    stats = servers.gateway.stats("cluster.s1.server.dc1.consul.upstream_cx_total")
+    assert int(stats["cluster.s1.server.dc1.consul.upstream_cx_total"]) >= 1
+
+
+def test_a_killed_server_drops_out(servers):
+    leader = servers.procs["s0"].get("/v1/status/leader").json()
+    victim = next(n for n in ("s2", "s1") if not leader.startswith(
+        f"{servers.specs[n].host}:"))
+    wait_until(lambda: f"{victim}.server.dc1.consul" in server_names(servers.gateway), 30,
+               "the victim's cluster")
+    servers.procs[victim].kill()
+    start = time.monotonic()
+    wait_until(lambda: f"{victim}.server.dc1.consul" not in server_names(servers.gateway),
+               60, "the killed server's cluster to leave the gateway")
+    print(f"{victim}'s cluster left the gateway {time.monotonic() - start:.1f}s after "
+          f"the kill")
+    with pytest.raises(RPCDialError):
+        servers.leader_through_gateway(victim)
+    survivor = next(n for n in NODES if n != victim)
+    assert f"{survivor}.server.dc1.consul" in servers.leader_through_gateway(survivor)[1]
