@@ -49,6 +49,7 @@ from proconsul.agent.tls import (
     server_names,
 )
 from proconsul.agent.user_events import UserEvents
+from proconsul.agent.wan_federation import WANFederation
 from proconsul.agent.watches import Address, Watches
 from proconsul.agent.xds.ads import AggregatedDiscoveryService
 from proconsul.agent.xds.server import GrpcServer
@@ -102,6 +103,7 @@ class Agent:
         self._https_switch: ContextSwitch | None = None
         self.server: Server | None = None
         self.server_port: ServerPort | None = None
+        self.wanfed: WANFederation | None = None
         self.router: Router | None = None
         self.client: RPCClient | None = None
         self.routines = RoutineManager()  # the agent's long-lived tasks, supervised
@@ -133,6 +135,12 @@ class Agent:
                 tls=server_context(rpc_tls, "RPC") if rpc_tls.cert_file else None,
                 verify_incoming=rpc_tls.verify_incoming, alpn_tls=native_tls_context(rpc_tls),
                 server_names=server_names(config.datacenter, config.domain, config.node_name))
+            if config.wanfed.enabled:
+                self.wanfed = WANFederation(config, self.server)
+                if self.gossip.wan is not None:
+                    wan = self.gossip.wan
+                    wan.driver.transport = self.wanfed.wan_transport(wan.driver.transport,
+                                                                     wan.serf)
         else:
             self.router = Router(config.datacenter, functools.partial(ping, self.pool))
             self.client = RPCClient(self.router, self.pool)
@@ -209,6 +217,10 @@ class Agent:
             self.server.wan_changed()
             self.routines.start("wan-router", functools.partial(
                 run_wan_router, self.server.wan_router, self.pool))
+        if self.wanfed is not None:
+            self.wanfed.start(self.routines,
+                              self.server_port.mux if self.server_port is not None else None,
+                              self.gossip.wan.driver if self.gossip.wan is not None else None)
         if self.router is not None:
             self.router.update(self.gossip.lan.members())
             router = self.router
@@ -380,6 +392,8 @@ class Agent:
             await self.server.stop()
         if self.raft is not None:
             await self.raft.stop()
+        if self.wanfed is not None:
+            await self.wanfed.close()
         await self.pool.close()
         if self.config.pid_file:
             remove_pid_file(self.config.pid_file)

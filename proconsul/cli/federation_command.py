@@ -16,19 +16,26 @@ def _rtt(value: float | None) -> str:
 
 
 def status_lines(status: dict[str, Any], show_servers: bool) -> list[str]:
-    """One row per datacenter (nearest first); with ``show_servers`` its servers below."""
-    rows = [DELIM.join(("Datacenter", "Leader", "RTT", "Servers", "Error"))]
-    for dc in status.get("Datacenters") or []:
+    """One row per datacenter (nearest first); with ``show_servers`` its servers below.
+    A Gateway column shows the mesh gateway each one is reached through, when any is."""
+    datacenters = status.get("Datacenters") or []
+    gateways = any(dc.get("Gateway") for dc in datacenters)
+    rows = [DELIM.join(("Datacenter", "Leader", "RTT", "Servers",
+                        *(("Gateway",) if gateways else ()), "Error"))]
+    for dc in datacenters:
         servers = dc.get("Servers") or []
         alive = sum(1 for s in servers if s.get("Reachable"))
         name = dc["Datacenter"] + (" (local)" if dc.get("Local") else "")
+        via = ((dc.get("Gateway") or "-",) if gateways else ())
         rows.append(DELIM.join((name, dc.get("Leader") or "(none)", _rtt(dc.get("RTTMillis")),
-                                f"{alive}/{len(servers)} reachable", dc.get("LastError", ""))))
+                                f"{alive}/{len(servers)} reachable", *via,
+                                dc.get("LastError", ""))))
         if show_servers:
             for s in servers:
                 state = s["Status"] if s.get("Reachable") or s["Status"] != "alive" \
                     else "unreachable"
-                rows.append(DELIM.join((f"- {s['Node']}", s["Address"], "", state, "")))
+                rows.append(DELIM.join((f"- {s['Node']}", s["Address"], "", state,
+                                        *(("",) if gateways else ()), "")))
     table = [line.rstrip() for line in columnize(rows).splitlines()]
     return [f"Seen from {status.get('Server', '')} ({status.get('Datacenter', '')})", *table]
 
@@ -62,5 +69,6 @@ Usage: proconsul operator federation status [options]
 
   Shows every datacenter the queried server knows over the WAN, nearest first:
   its leader as answered over the WAN, the estimated round-trip time, how many
-  of its servers are reachable, and the last error. Not part of Consul.
+  of its servers are reachable, the mesh gateway it is reached through (with WAN
+  federation through mesh gateways), and the last error. Not part of Consul.
 """, "Show the datacenters of the federation and their health", status, _flags)

@@ -51,6 +51,7 @@ MIN_BACKOFF = 0.02
 WAN_MARGIN = 2.0  # a remote server may hold a request rpc_hold_timeout; then it is cut off
 WAN_WATCH_INTERVAL = 1.0  # a cross-DC call waiting this long pings its server ...
 WAN_PING_TIMEOUT = 2.0  # ... which must answer within this
+GATEWAY_ATTEMPTS = 3  # calls through gateways for one forwarded request
 
 # Answered by whichever server receives them (Consul does not forward these;
 # Federation.Status, beyond Consul, is this server's view of the WAN).
@@ -171,6 +172,8 @@ class Forwarder:
         # that dials through gateways.
         self.gateway_for: Callable[[str], str | None] | None = None
         self.gateway_pool: GatewayPool | None = None
+        # Told (datacenter, gateway) when a gateway could not be dialled.
+        self.gateway_failed: Callable[[str, str], None] | None = None
 
     def stop_holding(self) -> None:
         """The server is leaving: requests waiting for a leader fail now, and hold no more."""
@@ -244,20 +247,33 @@ class Forwarder:
 
     async def _forward_via_gateway(self, gateway: str, datacenter: str, method: str,
                                    request: Any) -> Any:
-        assert self.gateway_pool is not None
-        try:
-            return await self.gateway_pool.call(gateway, datacenter, method, request,
-                                                method_types()[method][1],
-                                                timeout=self.wan_timeout(request))
-        except RPCError:
-            raise
-        except (RPCConnectionError, RPCTimeout) as err:
-            if isinstance(err, RPCTimeout | RPCDialError):
-                await self.gateway_pool.drop(gateway)
-            log.warning("RPC %s to DC %s through gateway %s failed: %s", method, datacenter,
-                        gateway, err)
-            raise ConsulError(f"rpc error forwarding {method} to datacenter {datacenter} "
-                              f"through gateway {gateway}: {err}") from None
+        """Call through ``gateway``; when it cannot be dialled (or, for reads, the
+        connection broke) tell :attr:`gateway_failed` and try the next gateway
+        :attr:`gateway_for` names, up to :data:`GATEWAY_ATTEMPTS` calls."""
+        assert self.gateway_pool is not None and self.gateway_for is not None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self.gateway_pool.call(gateway, datacenter, method, request,
+                                                    method_types()[method][1],
+                                                    timeout=self.wan_timeout(request))
+            except RPCError:
+                raise
+            except (RPCConnectionError, RPCTimeout) as err:
+                dial_failed = isinstance(err, RPCDialError)
+                if isinstance(err, RPCTimeout) or dial_failed:
+                    await self.gateway_pool.drop(gateway)
+                if dial_failed and self.gateway_failed is not None:
+                    self.gateway_failed(datacenter, gateway)
+                log.warning("RPC %s to DC %s through gateway %s failed: %s", method, datacenter,
+                            gateway, err)
+                retry = dial_failed or (is_read(request) and not isinstance(err, RPCTimeout))
+                following = self.gateway_for(datacenter) if retry else None
+                if following is None or attempt == GATEWAY_ATTEMPTS:
+                    raise ConsulError(f"rpc error forwarding {method} to datacenter "
+                                      f"{datacenter} through gateway {gateway}: {err}") from None
+                gateway = following
 
     async def _watched_call(self, address: str, method: str, request: Any) -> Any:
         """One call to a server of another datacenter, checking the server answers while

@@ -27,6 +27,7 @@ from proconsul.server.connect.discovery_chain import validate_proposed
 from proconsul.server.endpoints import register_all
 from proconsul.server.endpoints.prepared_query import FailoverRoute
 from proconsul.server.federation.anti_entropy import FederationStateAntiEntropy
+from proconsul.server.federation.locator import GatewayLocator
 from proconsul.server.federation.pruning import FederationStatePruner
 from proconsul.server.forward import (
     RPC_HOLD_TIMEOUT,
@@ -167,6 +168,8 @@ class Server:
             self.forwarder.global_write = self._global_write
         self.federation_anti_entropy = FederationStateAntiEntropy(self)
         self.federation_pruner = FederationStatePruner(self)
+        # With WAN federation through mesh gateways: which gateway reaches which DC.
+        self.gateway_locator: GatewayLocator | None = None
         self.endpoints: dict[str, Endpoint] = {}
         register_all(self)
         self._revoking: asyncio.Task | None = None

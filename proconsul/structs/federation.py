@@ -40,6 +40,7 @@ class FederationDatacenter(Record):
     Servers: list[FederationServer] = field(default_factory=list)
     Replication: dict[str, ReplicationStatus] = field(default_factory=dict)
     LastError: str = ""  # why Leader could not be learned, "" when it was
+    Gateway: str = ""  # the mesh gateway it is reached through (WAN federation), "" if direct
 
 
 class FederationStatus(Record):

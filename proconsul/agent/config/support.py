@@ -61,6 +61,8 @@ SUPPORTED = frozenset({
     "acl_enable_key_list_policy", "acl_datacenter", "acl_enforce_version_8",
     "raft_logstore.wal.segment_size_mb",
     "ports.grpc", "ports.grpc_tls", "addresses.grpc", "addresses.grpc_tls", "tls.grpc",
+    "connect.enable_mesh_gateway_wan_federation", "primary_gateways",
+    "primary_gateways_interval",
 })
 
 # Values that ask for exactly what Proconsul does anyway: no warning.

@@ -51,7 +51,8 @@ class Federation:
                     Name=s.name, Node=s.node, Address=s.address, Status=s.status,
                     Reachable=s.status == "alive" and not router.is_unreachable(s.address))
                     for s in router.servers(dc)],
-                Replication=self._replication() if dc == server.config.datacenter else {}))
+                Replication=self._replication() if dc == server.config.datacenter else {},
+                Gateway=self._gateway(dc)))
         return FederationStatus(Datacenter=server.config.datacenter, Server=server.wan_name,
                                 Datacenters=out)
 
@@ -70,6 +71,13 @@ class Federation:
                 LastError=state.last_error_message if state.last_error > state.last_success
                 else "")
         return out
+
+    def _gateway(self, dc: str) -> str:
+        """The mesh gateway ``dc`` is reached through ("" when not through one)."""
+        locator = self.server.gateway_locator
+        if locator is None:
+            return ""
+        return locator.chosen(dc) or locator.pick(dc) or ""
 
     async def _leader(self, dc: str) -> tuple[str, str]:
         """The leader of ``dc`` and the error that kept it unknown."""

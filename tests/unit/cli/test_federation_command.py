@@ -35,3 +35,16 @@ def test_servers_listed_with_their_state() -> None:
     lines = status_lines(STATUS, show_servers=True)
     assert [line.split()[:4] for line in lines[5:]] == [
         ["-", "a", "10.0.1.1:8300", "unreachable"], ["-", "b", "10.0.1.2:8300", "failed"]]
+
+
+def test_gateway_column_when_a_datacenter_is_reached_through_one() -> None:
+    status = {**STATUS, "Datacenters": [dict(STATUS["Datacenters"][0]),
+                                        {**STATUS["Datacenters"][1],
+                                         "Gateway": "192.0.2.7:8443"}]}
+    lines = status_lines(status, show_servers=True)
+    assert lines[1].split() == ["Datacenter", "Leader", "RTT", "Servers", "Gateway", "Error"]
+    assert lines[2].split()[-1] == "-"  # the local one: no gateway
+    assert lines[3].split() == ["-", "s1", "10.0.2.1:8300", "alive"]
+    assert lines[4].split()[:6] == ["dc1", "(none)", "unknown", "0/2", "reachable",
+                                    "192.0.2.7:8443"]
+    assert lines[5].split() == ["-", "a", "10.0.1.1:8300", "unreachable"]

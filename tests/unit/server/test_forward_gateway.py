@@ -108,3 +108,24 @@ async def test_without_a_gateway_the_wan_router_is_used(dc2_server):
     fwd = forwarder(pki, {})
     with pytest.raises(ConsulError, match="No path to datacenter"):
         await fwd.run("KVS.Get", KeyRequest(Datacenter="dc2", Key="k"), local)
+
+
+async def test_a_gateway_that_cannot_be_dialled_is_reported_and_the_next_one_used(dc2_server):
+    pki, gateway, _, seen = dc2_server
+    dead = FaultProxy(gateway.target)
+    dead_address = f"{HOST}:{dead.address[1]}"
+    dead.close()
+    good = f"{HOST}:{gateway.address[1]}"
+    order = [dead_address, good]
+    failed: list[tuple[str, str]] = []
+    fwd = forwarder(pki, {})
+    fwd.gateway_for = lambda dc: order[0]
+    fwd.gateway_failed = lambda dc, gw: (failed.append((dc, gw)), order.remove(gw))
+    try:
+        for _ in range(2):
+            reply = await fwd.run("KVS.Get", KeyRequest(Datacenter="dc2", Key="k"), local)
+            assert reply.Entries[0].Value == b"dc2"
+    finally:
+        await fwd.gateway_pool.close()
+    assert failed == [("dc2", dead_address)]
+    assert len(seen) == 2
