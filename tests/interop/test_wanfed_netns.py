@@ -4,7 +4,13 @@ WAN ports (tests/support/netns.py ``WanLab.isolate``), so that no direct path be
 servers can be what made a test pass. Real Envoy runs every gateway and sidecar.
 
 The wall itself is proven first: a plain WAN join between two datacenters fails behind
-it and works once it is taken down, and only the listed gateway port gets through.
+it and works once it is taken down, and only the listed gateway port gets through. Then
+issue #20's Show, on one federation shared by the tests in order (module fixture): dc1
+(primary, 3 servers) and dc2 (3 servers, only ``primary_gateways``), each with an Envoy
+mesh gateway (``-expose-servers``), TLS and ACLs; WAN convergence, ``?dc=`` both ways,
+federation states, ACL and config-entry replication, a service call dc2 -> dc1 through
+sidecars and both gateways, dc3 joining later, dc1's gateway rotated to a new address,
+and a dc1 server killed.
 """
 
 from __future__ import annotations
@@ -12,17 +18,19 @@ from __future__ import annotations
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
+from proconsul.lib.pki import CLIENT_AUTH, SERVER_AUTH, new_ca, new_leaf
 from tests.integration.test_multidc import ok
 from tests.support.agent_process import AgentProcess, wait_until
+from tests.support.cli_process import run_cli
 from tests.support.datacenters import network, start_datacenters, wan_alive
-from tests.support.envoy import EnvoyGroup, http_get
+from tests.support.envoy import Envoy, EnvoyGroup, http_get
 from tests.support.netns import WanLab, run
 
 GATEWAY_PORT = 8443  # Consul's default for a registered gateway
-CONNECT = ("-hcl", "connect { enabled = true }", "-grpc-port", "8502")
 PASSING = [{"Name": "ok", "TTL": "24h", "Status": "passing"}]
 
 REACH = """
@@ -87,90 +95,326 @@ def test_the_wall_drops_a_direct_wan_join_but_lets_the_gateway_port_through():
     assert lab.prefix not in run("ip", "netns", "list")
 
 
-# ---- a federation with a mesh gateway per datacenter --------------------------------------
+def connections(envoy, cluster_prefix: str) -> int:
+    """Upstream connections ``envoy`` opened to clusters named ``cluster_prefix...``."""
+    return sum(int(v) for k, v in envoy.stats(cluster_prefix).items()
+               if k.startswith(cluster_prefix) and k.endswith(".upstream_cx_total"))
 
-class Gateways:
-    """dc1 and dc2 (one server each, Connect on) with a mesh gateway per datacenter on a
-    WAN address of its own, and ``api`` (dc1) and ``web`` (dc2) behind Envoy sidecars;
-    web's sidecar has api in dc1 as an upstream, reached through both gateways."""
 
-    def __init__(self, lab: WanLab) -> None:
-        self.lab = lab
+# ---- WAN federation through the gateways (issue #20's Show) -------------------------------
+
+MANAGEMENT = "8b1c7c0e-3f5a-4d0b-9d6e-2a7f4c1e9b30"
+ACL = f"""acl {{ enabled = true, default_policy = "allow", enable_token_replication = true,
+       tokens {{ initial_management = "{MANAGEMENT}", replication = "{MANAGEMENT}",
+                agent = "{MANAGEMENT}" }} }}"""
+SIDECAR_ADMIN, GATEWAY_ADMIN = 19000, 19001
+
+
+def as_manager() -> dict:
+    return {"headers": {"X-Consul-Token": MANAGEMENT}}
+
+
+class WanFed:
+    """Datacenters federated only through their mesh gateways: the WAN is walled from the
+    start, dc1 is the primary and joins nobody, every other datacenter's servers know
+    only ``primary_gateways`` (dc1's gateway). One Envoy gateway per datacenter, on the
+    first server's agent, LAN address that server's and WAN address one of its own."""
+
+    def __init__(self, lab: WanLab, base: Path) -> None:
+        self.lab, self.base = lab, base
+        self.ca = new_ca("Proconsul wanfed netns CA", days=1)
+        (base / "ca.pem").write_bytes(self.ca.cert_pem)
         self.envoys = EnvoyGroup()
-        self.fed = start_datacenters(lab, {"dc1": 1, "dc2": 1}, extra=CONNECT)
-        self.dc1, self.dc2 = self.fed.servers["dc1"][0], self.fed.servers["dc2"][0]
-        self.wan = {dc: lab.address(dc) for dc in ("dc1", "dc2")}
-        self.gateways = {}
-        self.upstream = 9191  # web's upstream listener, on dc2's server address
+        self.servers: dict[str, list[AgentProcess]] = {}
+        self.wan: dict[str, str] = {}  # dc -> its gateway's WAN address
+        self.gateways: dict[str, Envoy] = {}
+        self.primary_gateway = ""  # what secondaries are configured with (never changed)
+        self.upstream = 9191  # web's upstream listener (dc2), once sidecars run
 
-    def start(self) -> None:
-        for agent in (self.dc1, self.dc2):
-            wait_until(lambda a=agent: a.get("/v1/connect/ca/roots").json().get("Roots"), 30,
-                       "CA roots")
-        ok(self.dc1.put("/v1/config", {"Kind": "proxy-defaults", "Name": "global",
-                                       "MeshGateway": {"Mode": "local"}}))
-        for dc, agent in (("dc1", self.dc1), ("dc2", self.dc2)):
-            self.gateways[dc] = self.envoys.start(
-                agent, "-gateway", "mesh", "-register", "-expose-servers",
-                "-address", f"{agent.host}:{GATEWAY_PORT}",
-                "-wan-address", f"{self.wan[dc]}:{GATEWAY_PORT}",
-                wrapper=self.lab.inside(dc), admin_port=19001)
-        self.sidecar("dc1", self.dc1, "api", 9090, 21000)
-        self.sidecar("dc2", self.dc2, "web", 9090, 21000, upstreams=[{
+    def wall(self) -> None:
+        """Only the current gateways' WAN ports get through the WAN."""
+        self.lab.isolate([(address, GATEWAY_PORT) for address in self.wan.values()])
+
+    def config(self, dc: str) -> tuple[str, ...]:
+        pem = self.base / f"{dc}.pem"
+        leaf = new_leaf(self.ca, f"server.{dc}.consul", 1,
+                        [f"server.{dc}.consul", f"*.server.{dc}.consul", "localhost"], [],
+                        [SERVER_AUTH, CLIENT_AUTH])
+        pem.write_bytes(leaf.cert_pem + leaf.key_pem)
+        hcl = f"""connect {{ enabled = true, enable_mesh_gateway_wan_federation = true }}
+tls {{ defaults {{ ca_file = "{self.base / 'ca.pem'}", cert_file = "{pem}",
+                  key_file = "{pem}" }} }}
+{ACL}
+"""
+        if dc != "dc1":
+            hcl += f'primary_gateways = ["{self.primary_gateway}"]\n'
+        return ("-grpc-port", "8502", "-hcl", hcl)
+
+    def add(self, dc: str, servers: int) -> float:
+        """Start ``dc``'s servers and its gateway; seconds until every server sees every
+        server of every datacenter alive in the WAN pool."""
+        if dc not in self.lab.dcs:
+            self.lab.add(dc)
+        self.wan[dc] = self.lab.address(dc)
+        self.wall()
+        if dc == "dc1":
+            self.primary_gateway = f"{self.wan[dc]}:{GATEWAY_PORT}"
+        start = time.monotonic()
+        fed = start_datacenters(self.lab, {dc: servers}, extra=self.config(dc), join_wan=False)
+        self.servers[dc] = fed.servers[dc]
+        self.gateways[dc] = self.start_gateway(dc, self.servers[dc][0], self.wan[dc])
+        self.wait_converged()
+        return time.monotonic() - start
+
+    def start_gateway(self, dc: str, agent: AgentProcess, wan: str,
+                      admin_port: int = GATEWAY_ADMIN) -> Envoy:
+        wait_until(lambda: agent.get("/v1/connect/ca/roots").json().get("Roots"), 60,
+                   f"{dc}'s CA roots")
+        return self.envoys.start(agent, "-gateway", "mesh", "-register", "-expose-servers",
+                                 "-address", f"{agent.host}:{GATEWAY_PORT}",
+                                 "-wan-address", f"{wan}:{GATEWAY_PORT}",
+                                 "-token", MANAGEMENT, wrapper=self.lab.inside(dc),
+                                 admin_port=admin_port)
+
+    def everyone(self) -> list[AgentProcess]:
+        return [a for group in self.servers.values() for a in group
+                if a.process.poll() is None]
+
+    def wait_converged(self, timeout: float = 90) -> None:
+        want = len(self.everyone())
+        for agent in self.everyone():
+            wait_until(lambda a=agent: len(wan_alive(a)) == want, timeout,
+                       f"all {want} servers alive in the WAN pool of {agent.host}")
+
+    def start_services(self) -> None:
+        """``api`` in dc1 and ``web`` in dc2 (upstream: api in dc1), Envoy sidecars, mesh
+        gateways in mode local (proxy-defaults)."""
+        dc1, dc2 = self.servers["dc1"][0], self.servers["dc2"][0]
+        ok(dc1.put("/v1/config", {"Kind": "proxy-defaults", "Name": "global",
+                                  "MeshGateway": {"Mode": "local"}}, **as_manager()))
+        wait_until(lambda: dc2.get("/v1/config/proxy-defaults/global").status == 200, 30,
+                   "proxy-defaults replicated to dc2")
+        self.sidecar("dc1", dc1, "api")
+        self.sidecar("dc2", dc2, "web", upstreams=[{
             "DestinationName": "api", "Datacenter": "dc1",
-            "LocalBindAddress": self.dc2.host, "LocalBindPort": self.upstream}])
+            "LocalBindAddress": dc2.host, "LocalBindPort": self.upstream}])
 
-    def sidecar(self, dc: str, agent: AgentProcess, name: str, app_port: int,
-                public_port: int, upstreams: list[dict] = ()) -> None:
+    def sidecar(self, dc: str, agent: AgentProcess, name: str,
+                upstreams: list[dict] = ()) -> None:
+        app_port, public_port = 9090, 21000
         start_app(self.lab, dc, agent.host, app_port, name)
         proxy = {"LocalServiceAddress": agent.host, "Upstreams": list(upstreams)}
         ok(agent.put("/v1/agent/service/register", {
             "ID": name, "Name": name, "Port": app_port, "Address": agent.host,
             "Connect": {"SidecarService": {"Port": public_port, "Address": agent.host,
-                                           "Checks": PASSING, "Proxy": proxy}}}))
-        self.envoys.start(agent, "-sidecar-for", name, wrapper=self.lab.inside(dc),
-                          admin_port=19000)
+                                           "Checks": PASSING, "Proxy": proxy}}},
+            **as_manager()))
+        self.envoys.start(agent, "-sidecar-for", name, "-token", MANAGEMENT,
+                          wrapper=self.lab.inside(dc), admin_port=SIDECAR_ADMIN)
 
     def call_api(self) -> tuple[int, str]:
-        """web's request to api, sent to web's upstream listener in dc2."""
-        return http_get(self.dc2.host, self.upstream, "/hello")
+        return http_get(self.servers["dc2"][0].host, self.upstream, "/hello")
 
 
 @pytest.fixture(scope="module")
-def gateways():
+def wanfed(tmp_path_factory):
     with network(["dc1", "dc2"]) as lab:
-        federation = Gateways(lab)
+        federation = WanFed(lab, tmp_path_factory.mktemp("wanfed"))
         try:
-            federation.start()
+            federation.add("dc1", 3)
+            took = federation.add("dc2", 3)
+            print(f"\ndc2 (3 servers + gateway) in the WAN pool of all 6 servers {took:.2f}s "
+                  "after its first start")
             yield federation
         finally:
             federation.envoys.stop_all()
 
 
-def test_a_dc2_service_calls_dc1_through_sidecars_and_both_gateways_behind_the_wall(gateways):
-    lab = gateways.lab
-    # Both DCs' gateways in both DCs' federation states (anti-entropy + replication).
-    for agent in (gateways.dc1, gateways.dc2):
-        wait_until(lambda a=agent: sorted(ok(a.get(
-            "/v1/internal/federation-states/mesh-gateways")).json()) == ["dc1", "dc2"], 30,
-            "both datacenters' gateways in the federation states")
-    wait_until(lambda: gateways.call_api() == (200, "api /hello"), 30,
-               "web -> api in dc1, before the wall")
-    lab.isolate([(gateways.wan["dc1"], GATEWAY_PORT), (gateways.wan["dc2"], GATEWAY_PORT)])
-    # dc2's gateway sends dc1's traffic to dc1's gateway, which sends api's on to api's
-    # sidecar (by SNI, without terminating TLS): each call is one connection through both.
+def members_wan(agent: AgentProcess) -> dict[str, str]:
+    """``members -wan`` through the CLI: node -> status."""
+    cli = run_cli(agent, "members", "-wan")
+    assert cli.returncode == 0, cli.stderr
+    rows = [line.split() for line in cli.stdout.decode().splitlines()[1:] if line.strip()]
+    return {row[0]: row[2] for row in rows}
+
+
+def nodes_of(agent: AgentProcess, dc: str) -> list[str]:
+    reply = agent.get(f"/v1/catalog/nodes?dc={dc}", timeout=15)
+    return sorted(n["Node"] for n in reply.json()) if reply.status == 200 else []
+
+
+def states(agent: AgentProcess) -> list[str]:
+    reply = agent.get("/v1/internal/federation-states")
+    return sorted(s["Datacenter"] for s in reply.json()) if reply.status == 200 else []
+
+
+def test_the_wan_converges_through_the_gateways_and_dc_requests_work_both_ways(wanfed):
+    dc1, dc2 = wanfed.servers["dc1"], wanfed.servers["dc2"]
+    names = {f"{node_name(a)}.{dc}" for dc, group in wanfed.servers.items() for a in group}
+    for agent in (dc1[0], dc2[0]):
+        assert members_wan(agent) == dict.fromkeys(names, "alive")
+    # Nothing even tried a direct path between datacenters (the wall dropped nothing):
+    # every server addressed the others' gateways.
+    assert wanfed.lab.dropped() == 0
+    dc1_nodes = sorted(node_name(a) for a in dc1)
+    wait_until(lambda: nodes_of(dc2[1], "dc1") == dc1_nodes, 30, "?dc=dc1 from dc2")
+    wait_until(lambda: nodes_of(dc1[1], "dc2") == sorted(node_name(a) for a in dc2), 30,
+               "?dc=dc2 from dc1")
+    for agent in (dc1[0], dc2[0]):
+        wait_until(lambda a=agent: states(a) == ["dc1", "dc2"], 60,
+                   "both federation states in both datacenters")
+    gateways = ok(dc2[0].get("/v1/internal/federation-states/mesh-gateways")).json()
+    assert {dc: [g["Service"]["TaggedAddresses"]["wan"]["Address"] for g in rows]
+            for dc, rows in gateways.items()} == {"dc1": [wanfed.wan["dc1"]],
+                                                  "dc2": [wanfed.wan["dc2"]]}
+
+
+def test_acls_and_config_entries_replicate_through_the_gateways(wanfed):
+    dc1, dc2 = wanfed.servers["dc1"][0], wanfed.servers["dc2"][0]
+    policy = ok(dc1.put("/v1/acl/policy", {"Name": "kv-read", "Rules": 'key_prefix "" '
+                                           '{ policy = "read" }'}, **as_manager())).json()
+    token = ok(dc1.put("/v1/acl/token", {"Description": "reader",
+                                         "Policies": [{"ID": policy["ID"]}]},
+                       **as_manager())).json()
+    ok(dc1.put("/v1/config", {"Kind": "service-defaults", "Name": "billing",
+                              "Protocol": "http"}, **as_manager()))
+    start = time.monotonic()
+    wait_until(lambda: dc2.get(f"/v1/acl/token/{token['AccessorID']}?stale",
+                               **as_manager()).status == 200, 30, "the token in dc2")
+    wait_until(lambda: dc2.get("/v1/config/service-defaults/billing?stale").status == 200,
+               30, "the config entry in dc2")
+    print(f"ACL token and config entry in dc2's store {time.monotonic() - start:.2f}s after "
+          "their writes in dc1")
+    mine = ok(dc2.get("/v1/acl/token/self", headers={"X-Consul-Token": token["SecretID"]}))
+    assert [p["Name"] for p in mine.json()["Policies"]] == ["kv-read"]
+    assert ok(dc2.get("/v1/config/service-defaults/billing")).json()["Protocol"] == "http"
+    # replication runs on dc2's leader, from dc1
+    statuses = [ok(a.get("/v1/acl/replication", **as_manager())).json()
+                for a in wanfed.servers["dc2"]]
+    assert [(st["SourceDatacenter"], st["ReplicationType"]) for st in statuses if
+            st["Running"]] == [("dc1", "tokens")], statuses
+
+
+def test_a_dc2_service_calls_dc1_through_sidecars_and_both_gateways(wanfed):
+    wanfed.start_services()
+    wait_until(lambda: wanfed.call_api() == (200, "api /hello"), 60, "web -> api in dc1")
     crossings = {"dc2": "cluster.dc1.internal.", "dc1": "cluster.api.default.dc1.internal."}
-    before = {dc: connections(gateways.gateways[dc], c) for dc, c in crossings.items()}
+    before = {dc: connections(wanfed.gateways[dc], c) for dc, c in crossings.items()}
     started = time.monotonic()
     for _ in range(20):
-        assert gateways.call_api() == (200, "api /hello")
+        assert wanfed.call_api() == (200, "api /hello")
     print(f"20 calls dc2 -> dc1 through the gateways: {time.monotonic() - started:.3f}s")
-    assert {dc: connections(gateways.gateways[dc], c) - before[dc]
+    # dc2's gateway sends dc1's traffic to dc1's gateway, which sends api's on to api's
+    # sidecar (by SNI, without terminating TLS): each call is one connection through both.
+    assert {dc: connections(wanfed.gateways[dc], c) - before[dc]
             for dc, c in crossings.items()} == {"dc1": 20, "dc2": 20}
-    assert not reaches(lab, "dc2", gateways.dc1.host, 21000)  # api's sidecar: walled off
+    assert not reaches(wanfed.lab, "dc2", wanfed.servers["dc1"][0].host, 21000)  # walled
 
 
-def connections(envoy, cluster_prefix: str) -> int:
-    """Upstream connections ``envoy`` opened to clusters named ``cluster_prefix...``."""
-    return sum(int(v) for k, v in envoy.stats(cluster_prefix).items()
-               if k.startswith(cluster_prefix) and k.endswith(".upstream_cx_total"))
+def test_dc3_joins_later_and_reaches_dc2_through_gateways_it_learned(wanfed):
+    took = wanfed.add("dc3", 1)
+    print(f"dc3 in the WAN pool of all {len(wanfed.everyone())} servers {took:.2f}s after "
+          "its start")
+    dc3 = wanfed.servers["dc3"][0]
+    dc2_nodes = sorted(node_name(a) for a in wanfed.servers["dc2"])
+    wait_until(lambda: nodes_of(dc3, "dc2") == dc2_nodes, 30, "?dc=dc2 from dc3")
+    # dc3's configuration names dc1's gateway only (which could relay to dc2 too): dc2 is
+    # reached through a gateway it learned from the federation states -- its own or dc2's.
+    # The wall lets nothing else pass.
+    assert gateway_of(dc3, "dc2") in (f"{dc3.host}:{GATEWAY_PORT}",
+                                      f"{wanfed.wan['dc2']}:{GATEWAY_PORT}")
+    wait_until(lambda: states(wanfed.servers["dc1"][0]) == ["dc1", "dc2", "dc3"], 60,
+               "dc3's federation state in dc1")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "wanfed's locator dials another datacenter's gateway directly; Consul's servers reach "
+    "every other datacenter through their own datacenter's gateways once they have any "
+    "(gateway_locator.go listGateways: localGateways, and for the primary while dialing "
+    "through local gateways)"))
+def test_servers_reach_other_datacenters_through_their_local_gateway(wanfed):
+    for dc, others in (("dc1", ("dc2", "dc3")), ("dc2", ("dc1", "dc3")), ("dc3", ("dc1", "dc2"))):
+        agent = wanfed.servers[dc][0]
+        local = f"{agent.host}:{GATEWAY_PORT}"  # the gateway's LAN address, on that server
+        assert {other: gateway_of(agent, other) for other in others} == dict.fromkeys(
+            others, local), dc
+
+
+def test_a_killed_dc1_server_leaves_the_gateway_and_dc2_marks_it_failed(wanfed):
+    victim = wanfed.servers["dc1"][2]
+    name = node_name(victim)
+    cluster = f"{name}.server.dc1.consul"
+    gateway = wanfed.gateways["dc1"]
+    assert cluster in server_clusters(gateway)
+    dc1_members = {f"{node_name(a)}.dc1" for a in wanfed.servers["dc1"]}
+    start = time.monotonic()
+    victim.kill()
+    wait_until(lambda: cluster not in server_clusters(gateway), 60,
+               "the killed server's cluster gone from dc1's gateway")
+    left_gateway = time.monotonic() - start
+    dc2 = wanfed.servers["dc2"][0]
+    wait_until(lambda: members_wan(dc2).get(f"{name}.dc1") == "failed", 120,
+               "dc2 marking the killed server failed")
+    print(f"a killed dc1 server: out of the gateway in {left_gateway:.2f}s, failed in "
+          f"dc2's WAN pool in {time.monotonic() - start:.2f}s")
+    # Only that one: the others are still reached through the gateways.
+    view = members_wan(dc2)
+    assert {n: st for n, st in view.items() if st != "alive"} == {f"{name}.dc1": "failed"}
+    assert {n for n in view if n.endswith(".dc1")} == dc1_members
+    assert cluster not in server_clusters(wanfed.gateways["dc1"])
+    assert "server.dc1.consul" in server_clusters(wanfed.gateways["dc2"])
+
+
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "wanfed: a secondary keeps dialling dc1's old gateway (its primary_gateways entry) after "
+    "the federation states replicated the new one and the old address went dark: every "
+    "?dc=dc1 waits out the dial timeout"))
+def test_dc2_and_dc3_keep_federating_when_dc1s_gateway_moves(wanfed):
+    dc1 = wanfed.servers["dc1"]
+    dc1_nodes = nodes_of(wanfed.servers["dc2"][0], "dc1")
+    old, new_wan = wanfed.gateways["dc1"], wanfed.lab.address("dc1")
+    # the new gateway on another dc1 server, a WAN address of its own
+    wanfed.wan["dc1"] = new_wan
+    wanfed.lab.isolate([(a, GATEWAY_PORT) for a in [*wanfed.wan.values(),
+                                                  wanfed.primary_gateway.split(":")[0]]])
+    wanfed.gateways["dc1"] = wanfed.start_gateway("dc1", dc1[1], new_wan)
+    for agent in (wanfed.servers["dc2"][0], wanfed.servers["dc3"][0]):
+        wait_until(lambda a=agent: new_wan in gateway_addresses(a, "dc1"), 60,
+                   "dc1's new gateway replicated")
+    # the old one goes: deregistered, stopped, walled off
+    ok(dc1[0].put("/v1/agent/service/deregister/mesh-gateway", **as_manager()))
+    old.stop()
+    wanfed.wall()
+    start = time.monotonic()
+    for dc in ("dc2", "dc3"):
+        agent = wanfed.servers[dc][0]
+        wait_until(lambda a=agent: nodes_of(a, "dc1") == dc1_nodes, 30,
+                   f"?dc=dc1 from {dc} after the move")
+    rpc_back = time.monotonic() - start
+    wanfed.wait_converged(120)
+    print(f"dc1's gateway moved: ?dc=dc1 from dc2 and dc3 back in {rpc_back:.2f}s, the WAN "
+          f"pool converged again in {time.monotonic() - start:.2f}s")
+    assert wanfed.call_api() == (200, "api /hello")
+
+
+def gateway_of(agent: AgentProcess, dc: str) -> str:
+    """The gateway ``agent``'s server dials ``dc`` through (operator federation status)."""
+    status = ok(agent.get("/v1/operator/federation")).json()
+    return next(d.get("Gateway", "") for d in status["Datacenters"] if d["Datacenter"] == dc)
+
+
+def gateway_addresses(agent: AgentProcess, dc: str) -> list[str]:
+    """WAN addresses of ``dc``'s gateways in ``agent``'s federation states."""
+    reply = agent.get("/v1/internal/federation-states/mesh-gateways")
+    rows = reply.json().get(dc, []) if reply.status == 200 else []
+    return [r["Service"]["TaggedAddresses"]["wan"]["Address"] for r in rows]
+
+
+def server_clusters(envoy: Envoy) -> set[str]:
+    """The gateway's clusters for servers (``server.<dc>...`` and ``<node>.server...``)."""
+    return {entry["cluster"]["name"] for cfg in envoy.config_dump()["configs"]
+            for entry in cfg.get("dynamic_active_clusters", ())
+            if ".server." in entry["cluster"]["name"]
+            or entry["cluster"]["name"].startswith("server.")}
