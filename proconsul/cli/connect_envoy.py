@@ -215,7 +215,7 @@ def bind_addresses(values: list[str]) -> dict[str, dict[str, object]]:
         host, port = gateway_address(addr, "-bind-address")
         if not host:
             raise EnvoyError(f"Invalid -bind-address {value!r}: want <name>=<ip>:<port>")
-        out[name] = {"address": host, "port": port}
+        out[name] = {"Address": host, "Port": port}  # Consul's api.ServiceAddress
     return out
 
 

@@ -213,5 +213,5 @@ def test_mesh_gateway_registration_as_consul_writes_it(agent):
     assert out.returncode == 0, out.stderr
     assert agent.get("/v1/agent/service/mgw3").json()["Proxy"]["Config"] == {
         "envoy_gateway_no_default_bind": True, "envoy_gateway_bind_addresses": {
-            "inside": {"address": host, "port": 7001},
-            "outside": {"address": host, "port": 7002}}}
+            "inside": {"Address": host, "Port": 7001},
+            "outside": {"Address": host, "Port": 7002}}}

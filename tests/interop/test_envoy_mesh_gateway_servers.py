@@ -3,8 +3,9 @@
 Each server has its own certificate from ``tls cert create -server -node``; an RPC
 dialled through the gateway with SNI ``<node>.server.dc1.consul`` (native TLS, ALPN,
 as rpc/gateway.py dials another datacenter) reaches that server, shown by the
-certificate it answers with, and ``server.dc1.consul`` reaches any of them. A killed
-server's cluster leaves the gateway once its serfHealth check is critical.
+certificate it answers with, and ``server.dc1.consul`` reaches any of them. A dc2
+WAN-joined to them has its own such gateway, which sends ``*.server.dc1.consul`` on to
+dc1's. A killed server's cluster leaves the gateway once its serfHealth check is critical.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ import pytest
 from proconsul.rpc.codec import ClientCodec
 from proconsul.rpc.errors import RPCDialError
 from proconsul.rpc.gateway import dial_via_gateway
-from tests.support.agent_process import ServerSpec, free_port, start_server, wait_until
+from tests.support.agent_process import (
+    ServerSpec,
+    free_port,
+    start_agent,
+    start_server,
+    wait_until,
+)
 from tests.support.envoy import Envoy, EnvoyGroup
 
 NODES = ("s0", "s1", "s2")
@@ -58,10 +65,11 @@ class Servers:
 
     def start(self) -> None:
         first = self.specs["s0"]
-        grpc = free_port(first.host)
+        grpc, self.wan_port = free_port(first.host), free_port(first.host)
         for node, spec in self.specs.items():
             join = () if node == "s0" else ("-retry-join", first.lan_address)
-            extra = ("-grpc-port", str(grpc)) if node == "s0" else ()
+            extra = ("-grpc-port", str(grpc), "-serf-wan-port", str(self.wan_port)) \
+                if node == "s0" else ()
             self.procs[node] = start_server(spec, "-bootstrap-expect", "3",
                                             "-raft-multiplier", "1", *join, *extra)
         self.procs["s0"].grpc_port = grpc
@@ -81,11 +89,12 @@ class Servers:
                             str(self.base / "dc1-client-consul-0-key.pem"))
         return ctx
 
-    def leader_through_gateway(self, node: str = "") -> tuple[str, set[str]]:
-        """Status.Leader asked through the gateway; and the DNS names of the server's
-        certificate."""
+    def leader_through_gateway(self, node: str = "", gateway: str = ""
+                               ) -> tuple[str, set[str]]:
+        """Status.Leader asked through the gateway (dc1's unless told); and the DNS names
+        of the server's certificate."""
         async def call():
-            conn = await dial_via_gateway(f"{self.procs['s0'].host}:{self.port}",
+            conn = await dial_via_gateway(gateway or f"{self.procs['s0'].host}:{self.port}",
                                           self.context, datacenter="dc1",
                                           alpn="consul/rpc-single", node=node, timeout=5)
             try:
@@ -127,6 +136,31 @@ def test_each_server_by_its_node_name_and_any_by_the_wildcard(servers):
     assert answer == leader and "server.dc1.consul" in names
     stats = servers.gateway.stats("cluster.s1.server.dc1.consul.upstream_cx_total")
     assert int(stats["cluster.s1.server.dc1.consul.upstream_cx_total"]) >= 1
+
+
+def test_dc2s_gateway_reaches_dc1s_servers_through_dc1s_gateway(servers):
+    """A server of dc2 dials dc1 through its local gateway: dc2's gateway sends
+    ``*.server.dc1.consul`` to dc1's gateways (learned from the federation states),
+    which send it on to that server."""
+    s0 = servers.procs["s0"]
+    dc2 = start_agent("-datacenter", "dc2", "-hcl", 'primary_datacenter = "dc1"',
+                      "-join-wan", f"{s0.host}:{servers.wan_port}")
+    try:
+        wait_until(lambda: dc2.get("/v1/connect/ca/roots").json().get("ActiveRootID"), 30,
+                   "dc2 on dc1's CA")
+        port = free_port(dc2.host)
+        gateway = servers.envoys.start(dc2, "-gateway", "mesh", "-register",
+                                       "-expose-servers", "-address", f"{dc2.host}:{port}")
+        wait_until(lambda: "server.dc1.consul" in server_names(gateway), 60,
+                   "dc2's gateway to learn dc1's gateways")
+        leader = s0.get("/v1/status/leader").json()
+        answer, names = servers.leader_through_gateway("s1", gateway=f"{dc2.host}:{port}")
+        assert answer == leader and "s1.server.dc1.consul" in names
+        # and dc1's gateway learned dc2's: a chain for *.server.dc2.consul
+        wait_until(lambda: "server.dc2.consul" in server_names(servers.gateway), 60,
+                   "dc1's gateway to learn dc2's gateways")
+    finally:
+        dc2.stop()
 
 
 def test_a_killed_server_drops_out(servers):

@@ -85,41 +85,52 @@ def _has_endpoints(svc: LocalService) -> bool:
 # ---- clusters ---------------------------------------------------------------------------
 
 
+def _connect_timeout(snap: MeshGatewaySnapshot) -> str:
+    """The proxy config's ``connect_timeout_ms`` (Consul's default 5000) as Envoy's."""
+    value = (snap.service.Proxy.Config or {}).get("connect_timeout_ms")
+    try:
+        millis = int(value) if value is not None else 5000
+    except (TypeError, ValueError):
+        millis = 5000
+    return f"{max(millis, 1) / 1000}s"
+
+
 def clusters(snap: MeshGatewaySnapshot) -> list[dict[str, Any]]:
     out = []
+    timeout = _connect_timeout(snap)
     remote = snap.remote_gateways()
     for dc, nodes in remote.items():
-        out.append(_gateway_cluster(dc_sni(dc, snap.trust_domain), nodes))
+        out.append(_gateway_cluster(dc_sni(dc, snap.trust_domain), nodes, timeout))
     if snap.wan_federation:
         for dc, nodes in remote.items():
-            out.append(_gateway_cluster(snap.server_sni(dc), nodes))
-        out.append(_eds_cluster(snap.server_sni(snap.datacenter)))
+            out.append(_gateway_cluster(snap.server_sni(dc), nodes, timeout))
+        out.append(_eds_cluster(snap.server_sni(snap.datacenter), timeout))
         for node in snap.local_servers():
-            out.append(_eds_cluster(snap.server_sni(snap.datacenter, node.Node.Node)))
+            out.append(_eds_cluster(snap.server_sni(snap.datacenter, node.Node.Node), timeout))
     for svc in snap.services:
         if _has_endpoints(svc):
-            out += [_eds_cluster(target.SNI) for target in _subset_targets(snap, svc)]
+            out += [_eds_cluster(target.SNI, timeout) for target in _subset_targets(snap, svc)]
     return out
 
 
-def _eds_cluster(name: str) -> dict[str, Any]:
-    return {"name": name, "alt_stat_name": name, "type": "EDS", "connect_timeout": "5s",
+def _eds_cluster(name: str, timeout: str) -> dict[str, Any]:
+    return {"name": name, "alt_stat_name": name, "type": "EDS", "connect_timeout": timeout,
             "eds_cluster_config": {"eds_config": sidecar.ADS_SOURCE},
             "outlier_detection": {}}
 
 
-def _gateway_cluster(name: str, nodes: list[CheckServiceNode]) -> dict[str, Any]:
+def _gateway_cluster(name: str, nodes: list[CheckServiceNode], timeout: str) -> dict[str, Any]:
     """Another datacenter's gateways: EDS, or LOGICAL_DNS (the first one) when they are
     addressed by hostname, as Consul does."""
     for node in nodes:
         host, port = gateway_address(node, wan=True)
         if not is_ip(host):
             return {"name": name, "alt_stat_name": name, "type": "LOGICAL_DNS",
-                    "connect_timeout": "5s", "dns_lookup_family": "V4_ONLY",
+                    "connect_timeout": timeout, "dns_lookup_family": "V4_ONLY",
                     "dns_refresh_rate": "10s", "outlier_detection": {},
                     "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
                         {"endpoint": {"address": sidecar._address(host, port)}}]}]}}
-    return _eds_cluster(name)
+    return _eds_cluster(name, timeout)
 
 
 # ---- endpoints --------------------------------------------------------------------------
@@ -158,21 +169,33 @@ def _servers_cla(name: str, servers: list[CheckServiceNode]) -> protos.Resource:
 # ---- listeners --------------------------------------------------------------------------
 
 
+def _gateway_config(config: dict[str, Any], key: str) -> Any:
+    """A gateway proxy-config key, or its older ``envoy_mesh_gateway_`` name."""
+    value = config.get(f"envoy_gateway_{key}")
+    return config.get(f"envoy_mesh_gateway_{key}") if value is None else value
+
+
+def _field(addr: dict[str, Any], name: str) -> Any:
+    """A bind address's ``Address``/``Port``, in either case (Consul decodes weakly)."""
+    return addr.get(name) if addr.get(name) is not None else addr.get(name.lower())
+
+
 def binds(snap: MeshGatewaySnapshot) -> list[tuple[str, str, int]]:
     """(name, address, port) of each listener, as Consul picks them: by name, one per
     address."""
     svc = snap.service
     config = svc.Proxy.Config or {}
     wanted: list[tuple[str, str, int]] = []
-    if not config.get("envoy_gateway_no_default_bind"):
+    if not _gateway_config(config, "no_default_bind"):
         wanted.append(("default", svc.Address or "0.0.0.0", svc.Port))
-    if config.get("envoy_gateway_bind_tagged_addresses"):
+    if _gateway_config(config, "bind_tagged_addresses"):
         wanted += [(name, addr.Address, addr.Port or svc.Port)
                    for name, addr in (svc.TaggedAddresses or {}).items() if addr.Address]
-    bind_addresses = config.get("envoy_gateway_bind_addresses")
+    bind_addresses = _gateway_config(config, "bind_addresses")
     for name, addr in (bind_addresses if isinstance(bind_addresses, dict) else {}).items():
-        if isinstance(addr, dict) and addr.get("address"):
-            wanted.append((name, str(addr["address"]), int(addr.get("port") or svc.Port)))
+        if isinstance(addr, dict) and _field(addr, "Address"):
+            wanted.append((name, str(_field(addr, "Address")),
+                           int(_field(addr, "Port") or svc.Port)))
     out, seen = [], set()
     for name, host, port in sorted(wanted):
         if (host, port) not in seen:

@@ -222,10 +222,12 @@ def _outlier_detection(check: Any) -> dict[str, Any]:
 
 def gateway_mode(snap: ConfigSnapshot, up: UpstreamSnapshot, target) -> str:
     """The upstream's ``mesh_gateway`` mode for a target, by Consul's precedence: the
-    upstream's own, the proxy registration's, then the target's from its chain
-    (service-defaults of the target service, then proxy-defaults); "" is none."""
-    for config in (up.upstream.MeshGateway, snap.service.Proxy.MeshGateway):
-        if (config or {}).get("Mode"):
+    upstream's own, the proxy registration's, proxy-defaults' (Consul merges it into the
+    registration, so it overrides the chain), then the target's from its chain (the
+    target service's service-defaults); "" is none."""
+    for config in (up.upstream.MeshGateway, snap.service.Proxy.MeshGateway,
+                   snap.proxy_defaults.get("MeshGateway")):
+        if isinstance(config, dict) and config.get("Mode"):
             return str(config["Mode"])
     return str(target.MeshGateway.Mode or "")
 

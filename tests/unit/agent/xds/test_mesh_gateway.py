@@ -157,11 +157,18 @@ def test_listeners_on_tagged_and_named_bind_addresses_one_per_address():
                           "envoy_gateway_bind_tagged_addresses": True})
     assert names(mesh_gateway.build(tagged, {"listeners"}), protos.LISTENER) == [
         "lan:10.1.0.9:8443", "wan:192.0.2.1:9443"]
-    both = full(config={"envoy_gateway_bind_addresses": {
-        "extra": {"address": "10.9.9.9", "port": 7000},
+    both = full(config={"envoy_mesh_gateway_bind_addresses": {  # the older name too
+        "extra": {"Address": "10.9.9.9", "Port": 7000},
         "same": {"address": "10.1.0.9", "port": 8443}}})
     assert names(mesh_gateway.build(both, {"listeners"}), protos.LISTENER) == [
         "default:10.1.0.9:8443", "extra:10.9.9.9:7000"]
+
+
+def test_connect_timeout_from_the_proxy_config():
+    built = mesh_gateway.build(full(config={"connect_timeout_ms": 1500}), {"clusters"})
+    assert {as_json(c)["connect_timeout"] for c in built[protos.CLUSTER].values()} == {"1.500s"}
+    built = mesh_gateway.build(full(), {"clusters"})
+    assert {as_json(c)["connect_timeout"] for c in built[protos.CLUSTER].values()} == {"5s"}
 
 
 def test_hostname_gateways_make_a_logical_dns_cluster():
@@ -195,8 +202,11 @@ def test_both_ads_flavours_carry_the_gateway():
     assert sotw.responses() == [] and delta.responses() == []  # nothing changed
 
 
-def upstream_in_dc2(mode: str = "", proxy_mode: str = "", chain_mode: str = ""):
+def upstream_in_dc2(mode: str = "", proxy_mode: str = "", chain_mode: str = "",
+                    defaults_mode: str = ""):
     snap = snapshot()
+    if defaults_mode:
+        snap.proxy_defaults = {"MeshGateway": {"Mode": defaults_mode}}
     up = snap.upstreams[0]
     target = DiscoveryTarget(ID="api.default.default.dc2", Service="api", Datacenter="dc2",
                              SNI=f"api.default.dc2.internal.{TD}",
@@ -219,8 +229,12 @@ def test_sidecar_upstream_in_another_dc_through_gateways_by_mode():
     assert upstream_in_dc2("none") == [("10.1.0.5", 21001, "HEALTHY")]
     assert upstream_in_dc2("local") == [("10.1.0.9", 8443, "HEALTHY")]  # dc1's, LAN
     assert upstream_in_dc2("remote") == [("192.0.2.2", 9443, "HEALTHY")]  # dc2's, WAN
-    # precedence: the upstream's, the proxy registration's, then the chain's
+    # precedence: the upstream's, the proxy registration's, proxy-defaults', the chain's
     assert upstream_in_dc2(proxy_mode="remote", chain_mode="local") == [
+        ("192.0.2.2", 9443, "HEALTHY")]
+    assert upstream_in_dc2(proxy_mode="remote", defaults_mode="local") == [
+        ("192.0.2.2", 9443, "HEALTHY")]
+    assert upstream_in_dc2(defaults_mode="remote", chain_mode="local") == [
         ("192.0.2.2", 9443, "HEALTHY")]
     assert upstream_in_dc2(chain_mode="local") == [("10.1.0.9", 8443, "HEALTHY")]
     assert upstream_in_dc2("none", proxy_mode="local") == [("10.1.0.5", 21001, "HEALTHY")]
