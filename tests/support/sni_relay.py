@@ -127,7 +127,9 @@ class SNIRelay:
                 self.refused.append(name)
                 return
             self.seen.append((name, tuple(alpn), peer))
-            up_reader, upstream = await asyncio.open_connection(*target)
+            # from the relay's own address, as a gateway host dials from its own
+            up_reader, upstream = await asyncio.open_connection(
+                *target, local_addr=(self.address[0], 0))
             self._writers.add(upstream)
             upstream.write(hello)
             await asyncio.gather(_pipe(reader, upstream), _pipe(up_reader, writer))
