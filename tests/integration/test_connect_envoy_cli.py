@@ -95,6 +95,7 @@ def test_grpc_addr_flag_and_env(agent):
      "'-expose-servers' can only be used for mesh gateways"),
     (["-expose-servers"], "'-expose-servers' can only be used for mesh gateways"),
     (["-gateway", "mesh", "-expose-servers"], "'-expose-servers' requires '-register'"),
+    (["-gateway", "mesh"], "No mesh-gateway registered on this agent"),
     (["-gateway", "mesh", "-register", "-wan-address", "x:nope"], "Invalid -wan-address"),
     (["-gateway", "mesh", "-register", "-bind-address", "nameless"],
      "Invalid -bind-address 'nameless': want <name>=<ip>:<port>"),
