@@ -166,6 +166,7 @@ async def test_packet_link_frames_reuses_and_drops_on_dial_failure():
             raise ConnectionRefusedError("gateway refused")
         return StreamConn(*await asyncio.open_connection(HOST, port))
 
+    tasks_before = asyncio.all_tasks()
     names = {("10.0.0.1", 1): "s1.dc2", ("10.0.0.2", 1): "down.dc2"}
     transport = WanfedTransport(NetTransport(HOST, 0), "dc1", dial, names.get,
                                 idle_timeout=0.3)
@@ -188,3 +189,7 @@ async def test_packet_link_frames_reuses_and_drops_on_dial_failure():
     finally:
         await transport.close()
         server.close()
+        await server.wait_closed()
+    await asyncio.sleep(0.01)
+    leaked = {t for t in asyncio.all_tasks() if not t.done()} - tasks_before
+    assert not leaked, leaked
