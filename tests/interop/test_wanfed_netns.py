@@ -9,8 +9,8 @@ issue #20's Show, on one federation shared by the tests in order (module fixture
 (primary, 3 servers) and dc2 (3 servers, only ``primary_gateways``), each with an Envoy
 mesh gateway (``-expose-servers``), TLS and ACLs; WAN convergence, ``?dc=`` both ways,
 federation states, ACL and config-entry replication, a service call dc2 -> dc1 through
-sidecars and both gateways, dc3 joining later, dc1's gateway rotated to a new address,
-and a dc1 server killed.
+sidecars and both gateways, dc3 joining later, a dc1 server killed, and dc1's gateway
+moved twice to new addresses (the second time with every old address dark).
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ def wanfed(tmp_path_factory):
             yield federation
         finally:
             federation.envoys.stop_all()
+    assert lab.prefix not in run("ip", "netns", "list")  # nothing left behind
 
 
 def members_wan(agent: AgentProcess) -> dict[str, str]:
@@ -227,35 +228,61 @@ def test_a_killed_dc1_server_leaves_the_gateway_and_dc2_marks_it_failed(wanfed):
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "wanfed: a secondary keeps dialling dc1's old gateway (its primary_gateways entry) after "
-    "the federation states replicated the new one and the old address went dark: every "
-    "?dc=dc1 waits out the dial timeout"))
-def test_dc2_and_dc3_keep_federating_when_dc1s_gateway_moves(wanfed):
-    dc1 = wanfed.servers["dc1"]
+def move_dc1_gateway(wanfed: WanFed, to: AgentProcess, dark: bool) -> dict[str, float]:
+    """Start dc1's gateway anew on ``to``'s agent with a new WAN address, wait until dc2 and
+    dc3 hold it, passing, in their federation states (what an operator rolling gateways
+    one at a time waits for: its TCP check is critical until its first run), then
+    deregister and stop the old one (its address refusing connections, or with ``dark``
+    dropping them, as a host gone). Seconds from the new one's start until dc2 and dc3
+    hold it, and from the old one's end until ``?dc=dc1`` answers from both and until the
+    new one has carried connections to every live dc1 server by name (gossip)."""
     dc1_nodes = nodes_of(wanfed.servers["dc2"][0], "dc1")
-    old, new_wan = wanfed.gateways["dc1"], wanfed.lab.address("dc1")
-    # the new gateway on another dc1 server, a WAN address of its own
+    old, old_wan, new_wan = wanfed.gateways["dc1"], wanfed.wan["dc1"], wanfed.lab.address("dc1")
+    old_agent = next(a for a in wanfed.servers["dc1"] if a.host == old.host)
+    wanfed.retired.append(old_wan)
     wanfed.wan["dc1"] = new_wan
-    wanfed.lab.isolate([(a, GATEWAY_PORT) for a in [*wanfed.wan.values(),
-                                                  wanfed.primary_gateway.split(":")[0]]])
-    wanfed.gateways["dc1"] = wanfed.start_gateway("dc1", dc1[1], new_wan)
-    for agent in (wanfed.servers["dc2"][0], wanfed.servers["dc3"][0]):
-        wait_until(lambda a=agent: new_wan in gateway_addresses(a, "dc1"), 60,
-                   "dc1's new gateway replicated")
-    # the old one goes: deregistered, stopped, walled off
-    ok(dc1[0].put("/v1/agent/service/deregister/mesh-gateway", **as_manager()))
-    old.stop()
     wanfed.wall()
     start = time.monotonic()
+    new = wanfed.gateways["dc1"] = wanfed.start_gateway("dc1", to, new_wan)
     for dc in ("dc2", "dc3"):
-        agent = wanfed.servers[dc][0]
-        wait_until(lambda a=agent: nodes_of(a, "dc1") == dc1_nodes, 30,
+        wait_until(lambda a=wanfed.servers[dc][0]: new_wan in gateway_addresses(a, "dc1"), 60,
+                   f"dc1's new gateway, passing, in {dc}'s federation states")
+    took = {"listed": time.monotonic() - start}
+    ok(old_agent.put("/v1/agent/service/deregister/mesh-gateway", **as_manager()))
+    old.stop()
+    if dark:
+        wanfed.retired.clear()
+        wanfed.wall()
+    start = time.monotonic()
+    for dc in ("dc2", "dc3"):
+        wait_until(lambda a=wanfed.servers[dc][0]: nodes_of(a, "dc1") == dc1_nodes, 30,
                    f"?dc=dc1 from {dc} after the move")
-    rpc_back = time.monotonic() - start
-    wanfed.wait_converged(120)
-    print(f"dc1's gateway moved: ?dc=dc1 from dc2 and dc3 back in {rpc_back:.2f}s, the WAN "
-          f"pool converged again in {time.monotonic() - start:.2f}s")
+    took["rpc"] = time.monotonic() - start
+    live = [node_name(a) for a in wanfed.servers["dc1"] if a.process.poll() is None]
+    wait_until(lambda: all(connections(new, f"cluster.{n}.server.dc1.consul.") for n in live),
+               60, "connections to every live dc1 server through the new gateway")
+    took["gossip"] = time.monotonic() - start
+    wanfed.wait_converged(60)
+    return took
+
+
+def test_dc2_and_dc3_keep_federating_when_dc1s_gateway_moves(wanfed):
+    # dc2 and dc3 were configured with the old address (primary_gateways), never the new
+    took = move_dc1_gateway(wanfed, wanfed.servers["dc1"][1], dark=False)
+    print(f"dc1's gateway moved: the new one passing in dc2's and dc3's federation states "
+          f"{took['listed']:.2f}s after its start; after the old one stopped, ?dc=dc1 from "
+          f"both in {took['rpc']:.2f}s, every dc1 server reached through the new one in "
+          f"{took['gossip']:.2f}s")
+    assert wanfed.call_api() == (200, "api /hello")
+
+
+def test_dc2_and_dc3_keep_federating_when_dc1s_old_gateway_addresses_go_dark(wanfed):
+    # again, and now every address dc2 and dc3 were configured with drops packets
+    took = move_dc1_gateway(wanfed, wanfed.servers["dc1"][0], dark=True)
+    print(f"dc1's gateway moved, old addresses dark: the new one passing in dc2's and dc3's "
+          f"federation states {took['listed']:.2f}s after its start; ?dc=dc1 from both in "
+          f"{took['rpc']:.2f}s, every dc1 server reached through the new one in "
+          f"{took['gossip']:.2f}s")
     assert wanfed.call_api() == (200, "api /hello")
 
 
@@ -266,10 +293,12 @@ def gateway_of(agent: AgentProcess, dc: str) -> str:
 
 
 def gateway_addresses(agent: AgentProcess, dc: str) -> list[str]:
-    """WAN addresses of ``dc``'s gateways in ``agent``'s federation states."""
+    """WAN addresses of ``dc``'s gateways in ``agent``'s federation states that a server
+    may dial (no critical check: a gateway's TCP check is critical until its first run)."""
     reply = agent.get("/v1/internal/federation-states/mesh-gateways")
     rows = reply.json().get(dc, []) if reply.status == 200 else []
-    return [r["Service"]["TaggedAddresses"]["wan"]["Address"] for r in rows]
+    return [r["Service"]["TaggedAddresses"]["wan"]["Address"] for r in rows
+            if all(c["Status"] != "critical" for c in r["Checks"])]
 
 
 def server_clusters(envoy: Envoy) -> set[str]:

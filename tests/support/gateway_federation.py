@@ -78,11 +78,13 @@ class WanFed:
         self.wan: dict[str, str] = {}  # dc -> its gateway's WAN address
         self.gateways: dict[str, Envoy] = {}
         self.primary_gateway = ""  # what secondaries are configured with (never changed)
+        self.retired: list[str] = []  # old gateways' WAN addresses the wall still passes
         self.upstream = 9191  # web's upstream listener (dc2), once sidecars run
 
     def wall(self) -> None:
-        """Only the current gateways' WAN ports get through the WAN."""
-        self.lab.isolate([(address, GATEWAY_PORT) for address in self.wan.values()])
+        """Only the gateways' WAN ports (current and :attr:`retired`) get through the WAN."""
+        self.lab.isolate([(address, GATEWAY_PORT)
+                          for address in [*self.wan.values(), *self.retired]])
 
     def config(self, dc: str) -> tuple[str, ...]:
         pem = self.base / f"{dc}.pem"
