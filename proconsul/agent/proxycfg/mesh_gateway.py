@@ -113,7 +113,10 @@ class MeshGatewaySnapshot:
         return f"{node + '.' if node else ''}server.{dc}.{self.domain}"
 
     def ready(self) -> bool:
-        return (self.roots is not None and self.gateways is not None and self.services_known
+        """Roots, local services and (with WAN federation) servers known. Other
+        datacenters' gateways are not waited for: the federation states may not answer
+        before the WAN federation is up, and the gateway carries local traffic meanwhile."""
+        return (self.roots is not None and self.services_known
                 and (self.servers is not None or not self.wan_federation))
 
 

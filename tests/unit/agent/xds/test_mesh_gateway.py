@@ -96,6 +96,10 @@ def lb(resource) -> list[tuple[str, int, str]]:
 def test_waits_for_its_watches_then_routes_by_sni_without_terminating_tls():
     early = plan(gateway(), {("roots", "tok"): ROOTS, ("mesh-gateways", "tok"): GATEWAYS})
     assert not early.ready()  # the local services are not known yet
+    alone = plan(gateway(), {("roots", "tok"): ROOTS, ("services", "tok"): {},
+                             ("resolvers", "tok"): []})
+    assert alone.ready()  # no federation states yet: local traffic goes on meanwhile
+    assert mesh_gateway.build(alone, set(ALL))[protos.CLUSTER] == {}
     snap = full()
     assert snap.ready()
     built = mesh_gateway.build(snap, set(ALL))
