@@ -5,8 +5,8 @@ forwarder, the WAN gossip transport and the server port are tied together.
 The locator (server/federation) chooses the gateway; RPC to other datacenters is
 dialled through it (rpc/gateway) with SNI ``server.<dc>.<domain>``, WAN gossip to
 a member ``<node>.<dc>`` with ``<node>.server.<dc>.<domain>``; gossip arriving the
-same way comes in through the server port's ALPN dispatch.  A secondary resolves
-``primary_gateways`` and joins the WAN pool through the primary's gateways.
+same way comes in through the server port's ALPN dispatch.  A secondary joins the WAN
+pool through the primary's gateways (``primary_gateways`` until it learns them).
 """
 
 from __future__ import annotations
@@ -27,7 +27,11 @@ from proconsul.rpc.conn import TLSConn
 from proconsul.rpc.errors import RPCDialError
 from proconsul.rpc.gateway import GatewayPool, dial_via_gateway
 from proconsul.rpc.mux import PortMux
-from proconsul.server.federation.locator import GatewayLocator, LocatorDriver, resolve_gateways
+from proconsul.server.federation.locator import (
+    GatewayLocator,
+    LocatorDriver,
+    primary_gateway_entries,
+)
 from proconsul.server.server import Server
 from proconsul.structs.errors import ERR_DC_NOT_AVAILABLE, ConsulError
 
@@ -49,16 +53,15 @@ class WANFederation:
         self.primary = config.primary_datacenter or config.datacenter
         self.domain = config.domain.rstrip(".")
         self.locator = GatewayLocator(self.datacenter, self.primary)
-        self.driver = LocatorDriver(
-            server, self.locator,
-            functools.partial(resolve_gateways, list(config.wanfed.primary_gateways)),
-            config.wanfed.primary_gateways_interval)
+        if self.primary != self.datacenter:
+            self.locator.set_fallback(primary_gateway_entries(config.wanfed.primary_gateways))
+        self.driver = LocatorDriver(server, self.locator)
         self.transport: WanfedTransport | None = None
         forwarder = server.forwarder
         forwarder.gateway_for = self.gateway_for
         forwarder.gateway_pool = GatewayPool(self._context, domain=self.domain,
                                              source_host=config.source_host)
-        forwarder.gateway_failed = self.driver.failed
+        forwarder.gateway_failed = self.locator.failed
         server.gateway_locator = self.locator
 
     @property
@@ -102,7 +105,7 @@ class WANFederation:
                                           alpn=alpn, node=node, domain=self.domain,
                                           source_host=self.config.source_host)
         except RPCDialError:
-            self.driver.failed(datacenter, gateway)
+            self.locator.failed(datacenter, gateway)
             raise
         self.locator.succeeded(datacenter, gateway)
         return conn
@@ -110,19 +113,18 @@ class WANFederation:
     def start(self, routines: RoutineManager, mux: PortMux | None,
               wan: GossipDriver | None) -> None:
         """Serve gossip arriving through gateways; run the locator (and, in a secondary
-        with ``primary_gateways``, the fallback resolution and the WAN join)."""
+        with ``primary_gateways``, the WAN join through them)."""
         if mux is not None and self.transport is not None:
             mux.serve_wan_gossip(self.transport)
         routines.start("gateway-locator", self.driver.watch)
-        if self.joins_primary:
-            routines.start("primary-gateways", self.driver.resolve_fallback)
-            if wan is not None:
-                routines.start("wan-join-primary-gateways",
-                               functools.partial(self._join_primary, wan))
+        if self.joins_primary and wan is not None:
+            routines.start("wan-join-primary-gateways",
+                           functools.partial(self._join_primary, wan))
 
     async def _join_primary(self, wan: GossipDriver) -> None:
-        """Join the WAN pool through any server of the primary until it works
-        (Consul: the retry-join of ``primary_gateways``, every interval)."""
+        """Join the WAN pool through any server of the primary until it works (Consul:
+        retry-join of a placeholder for ``*.<primary>``; the first retries come after 1 s,
+        doubling up to ``primary_gateways_interval``)."""
         assert self.transport is not None
         interval = self.config.wanfed.primary_gateways_interval
         delay = JOIN_FIRST_RETRY

@@ -63,7 +63,7 @@ class ByteConn(Protocol):
 # (datacenter, node, ALPN protocol) -> a connection to that server ("*": any server of
 # the datacenter); raises OSError when it cannot be made.
 Dialer = Callable[[str, str, str], Awaitable[ByteConn]]
-NameOf = Callable[[Address], "str | None"]
+NameOf = Callable[[Address], str | None]
 
 
 def split_node_name(name: str) -> tuple[str, str]:

@@ -65,6 +65,11 @@ def test_secondaries_federate_only_through_gateways(fed):
     for dc in (dc1, dc2):
         wait_until(lambda a=dc.server: states(a) == ["dc1", "dc2"], 60,
                    f"both federation states in {dc.name}")
+    # Config entries written in the primary replicate to dc2 through the gateways.
+    entry = {"Kind": "service-defaults", "Name": "web", "Protocol": "http"}
+    assert dc1.server.put("/v1/config", entry).status == 200
+    wait_until(lambda: dc2.server.get("/v1/config/service-defaults/web").status == 200, 30,
+               "dc1's config entry replicated to dc2")
     # What went through the gateways: dc2's WAN join (any dc1 server), gossip to each
     # server by name, RPC; and nothing else could have carried it (no WAN address given).
     seen_by_dc1 = dc1.relay.names_from(dc2.host)

@@ -2,18 +2,18 @@
 (Consul's gateway_locator.go, with the beyond-Consul rotation rules of issue #20).
 
 :class:`GatewayLocator` is the pure core: fed with the federation states, this
-datacenter's own gateways and the resolved ``primary_gateways`` fallback, it answers
+datacenter's own gateways and the ``primary_gateways`` fallback, it answers
 :meth:`~GatewayLocator.pick` and learns from :meth:`~GatewayLocator.failed`.
 :class:`LocatorDriver` keeps it fed: it watches the state store (blocking query on the
-federation states and the catalog's gateways) and resolves ``primary_gateways``
-while no address resolves, and again once every gateway of the primary failed.
+federation states and the catalog's gateways).
 
 Only gateways with meta ``consul-wan-federation=1`` and no critical check count.
 Remote datacenters' gateways are dialled at their WAN address, our own at their LAN
 address.  Which gateway reaches a datacenter:
 
-- the primary (from a secondary): the gateways of the primary's replicated state, or,
-  while it lists none that still answers, the ``primary_gateways`` fallback;
+- the primary (from a secondary): the gateways of the primary's replicated state, and
+  only once none of those answers (or it lists none) the ``primary_gateways`` fallback
+  too, so that a secondary follows the primary's gateways wherever they move;
 - any other datacenter: its own gateways from its federation state (one hop, and what
   the primary knows of it); our own gateways when its state lists none.
 
@@ -23,11 +23,8 @@ gateway no state lists any more is forgotten, failures included.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-import socket
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,13 +36,12 @@ from proconsul.structs.query import QueryMeta, QueryOptions
 if TYPE_CHECKING:
     from proconsul.server.server import Server
 
-__all__ = ["GatewayLocator", "LocatorDriver", "gateway_address", "resolve_gateways"]
+__all__ = ["GatewayLocator", "LocatorDriver", "gateway_address", "primary_gateway_entries"]
 
 log = logging.getLogger("agent.server.gateway_locator")
 
 WAN_FEDERATION_META = "consul-wan-federation"
 MESH_GATEWAY = "mesh-gateway"
-DEFAULT_GATEWAY_PORT = 443  # a primary_gateways entry without a port
 WAIT_NS = 10 * 60 * 1_000_000_000  # one blocking wait on the state store
 
 
@@ -115,7 +111,7 @@ class GatewayLocator:
         return changed
 
     def set_fallback(self, addresses: list[str]) -> None:
-        """The resolved ``primary_gateways`` addresses."""
+        """The ``primary_gateways`` entries (``host:port``)."""
         fallback = tuple(sorted(set(addresses)))
         if fallback != self.fallback:
             self.fallback = fallback
@@ -168,14 +164,6 @@ class GatewayLocator:
         """A dial through ``gateway`` worked."""
         self._choice(datacenter).failed.discard(gateway)
 
-    def lost_primary(self) -> bool:
-        """Whether, in a secondary, every known gateway of the primary (listed and
-        fallback) failed: time to resolve ``primary_gateways`` again."""
-        if self.is_primary:
-            return False
-        known = set(self.remote.get(self.primary, ())) | set(self.fallback)
-        return not known or known <= self._choice(self.primary).failed
-
     def _choice(self, datacenter: str) -> _Choice:
         return self._choices.setdefault(datacenter, _Choice())
 
@@ -189,60 +177,32 @@ class GatewayLocator:
                 choice.current = None
 
 
-async def resolve_gateways(entries: list[str]) -> list[str]:
-    """``primary_gateways`` entries (``host[:port]``) as ``ip:port`` addresses; an
-    entry that does not resolve is left out (and logged)."""
-    loop = asyncio.get_running_loop()
+def primary_gateway_entries(entries: list[str]) -> list[str]:
+    """The ``primary_gateways`` entries to dial: ``host:port`` as given (a host name is
+    looked up at each dial, as Consul does, so a name that moves to new gateways is
+    followed).  Cloud auto-join (``provider=...``) is not supported here, as in
+    ``retry_join``; such entries, and entries without a port, are logged and left out."""
     found: list[str] = []
     for entry in entries:
-        if entry.startswith("provider="):
+        if "provider=" in entry:
             log.error("primary_gateways entry %r: cloud auto-join is not supported", entry)
             continue
-        host, port = _split(entry)
-        try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as err:
-            log.warning("primary_gateways entry %r does not resolve: %s", entry, err)
+        host, sep, port = entry.rpartition(":")
+        if not sep or not host or not port.isdigit() or (":" in host and
+                                                         not host.startswith("[")):
+            log.error("primary_gateways entry %r is not host:port", entry)
             continue
-        for family, _, _, _, sockaddr in infos:
-            ip = sockaddr[0]
-            found.append(f"[{ip}]:{sockaddr[1]}" if family == socket.AF_INET6
-                         else f"{ip}:{sockaddr[1]}")
+        found.append(entry)
     return sorted(set(found))
 
 
-def _split(entry: str) -> tuple[str, int]:
-    if entry.startswith("["):
-        host, _, rest = entry[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else DEFAULT_GATEWAY_PORT
-    if entry.count(":") == 1:
-        host, _, port = entry.partition(":")
-        return host, int(port)
-    return entry, DEFAULT_GATEWAY_PORT
-
-
-Resolver = Callable[[], Awaitable[list[str]]]
-
-
 class LocatorDriver:
-    """Keeps a :class:`GatewayLocator` current: :meth:`watch` (a routine) follows the
-    state store; :meth:`resolve_fallback` (a routine in secondaries) resolves
-    ``primary_gateways`` until an address resolves, then waits until the primary
-    is lost and resolves again."""
+    """Keeps a :class:`GatewayLocator` current: :meth:`watch` (a routine on every wanfed
+    server) follows the federation states and our catalog's gateways."""
 
-    def __init__(self, server: Server, locator: GatewayLocator, resolve: Resolver,
-                 interval: float = 30.0) -> None:
+    def __init__(self, server: Server, locator: GatewayLocator) -> None:
         self.server = server
         self.locator = locator
-        self.resolve = resolve
-        self.interval = interval
-        self._lost = asyncio.Event()
-
-    def failed(self, datacenter: str, gateway: str) -> None:
-        """Report a failed dial; wakes the fallback resolution once the primary is lost."""
-        self.locator.failed(datacenter, gateway)
-        if datacenter == self.locator.primary and self.locator.lost_primary():
-            self._lost.set()
 
     async def watch(self) -> None:
         index = 0
@@ -265,23 +225,3 @@ class LocatorDriver:
             query)
         self.locator.update(*found)
         return meta.Index
-
-    async def resolve_fallback(self) -> None:
-        while True:
-            await self.resolve_once()
-            self._lost.clear()
-            await self._lost.wait()
-            log.warning("every mesh gateway of the primary datacenter failed; resolving "
-                        "primary_gateways again")
-
-    async def resolve_once(self) -> list[str]:
-        """Resolve ``primary_gateways`` until at least one address comes out."""
-        while True:
-            log.info("Refreshing mesh gateways...")
-            addresses = await self.resolve()
-            if addresses:
-                self.locator.set_fallback(addresses)
-                log.info("Refreshing mesh gateways completed")
-                return addresses
-            log.warning("Refreshing mesh gateways failed, will retry")
-            await asyncio.sleep(self.interval)

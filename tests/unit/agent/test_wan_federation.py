@@ -42,6 +42,7 @@ async def test_no_gateway_for_a_datacenter_is_consuls_error(wanfed):
 
 
 async def test_without_tls_the_dial_fails_and_the_gateway_is_rotated(wanfed):
+    assert wanfed.locator.fallback == ("127.0.0.1:1",)  # from primary_gateways
     wanfed.locator.set_fallback(["127.0.0.1:1", "127.0.0.1:2"])
     first = wanfed.locator.pick("dc1")
     with pytest.raises(RPCDialError, match=NO_TLS):
@@ -63,6 +64,7 @@ async def test_the_wan_join_waits_for_a_gateway_of_the_primary(wanfed):
             joins.append(addresses)
             return 1
 
+    wanfed.locator.set_fallback([])  # as if primary_gateways had no usable entry
     task = asyncio.create_task(wanfed._join_primary(Driver()))
     await asyncio.sleep(0.05)
     assert not joins  # no gateway of dc1 known yet

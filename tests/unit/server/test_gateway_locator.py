@@ -1,20 +1,18 @@
 """The gateway locator: its pure core (which gateway for which datacenter, rotation on
-failure, nothing stale kept) and its driver on an in-process server (follows the
-federation states, resolves ``primary_gateways``, leaks no task under churn)."""
+failure, nothing stale kept, the ``primary_gateways`` entries it takes) and its driver
+on an in-process server (follows the federation states, leaks no task under churn)."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 
-import pytest
-
 from proconsul.lib.routine import RoutineManager
 from proconsul.server.federation.locator import (
     GatewayLocator,
     LocatorDriver,
     gateway_address,
-    resolve_gateways,
+    primary_gateway_entries,
 )
 from proconsul.server.server import Server, ServerConfig
 from proconsul.structs.catalog import (
@@ -103,9 +101,7 @@ def test_choice_sticks_until_a_dial_fails_then_rotates_through_all():
         loc.failed("dc1", seen[-1])
         seen.append(loc.pick("dc1"))
     assert sorted(seen) == ["10.1.0.1:8443", "10.1.0.2:8443", "10.1.0.3:8443"]
-    assert not loc.lost_primary()
     loc.failed("dc1", seen[-1])
-    assert loc.lost_primary()
     assert loc.pick("dc1") in seen  # every one failed: a new round over all of them
 
 
@@ -120,25 +116,10 @@ def test_gateways_that_move_are_forgotten_with_their_failures():
     assert loc.pick("dc1") == "10.1.0.1:8443"  # its old failure was not kept
 
 
-def test_lost_primary_only_in_a_secondary_and_counts_the_fallback():
-    primary = locator("dc1")
-    assert not primary.lost_primary()
-    loc = locator()
-    assert loc.lost_primary()  # nothing known at all
-    loc.set_fallback(["127.0.0.9:443"])
-    loc.update([state("dc1", gateway("10.1.0.1:8443"))], [])
-    loc.failed("dc1", "10.1.0.1:8443")
-    assert not loc.lost_primary()
-    loc.failed("dc1", "127.0.0.9:443")
-    assert loc.lost_primary()
-
-
-async def test_resolve_gateways_takes_names_and_ips_and_skips_what_does_not_resolve():
-    got = await resolve_gateways(["127.0.0.5:8443", "localhost:9", "[::1]:7", "127.0.0.6",
-                                  "no-such-host.invalid:1", "provider=aws tag_key=x"])
-    assert "127.0.0.5:8443" in got and "127.0.0.1:9" in got and "[::1]:7" in got
-    assert "127.0.0.6:443" in got
-    assert not any("invalid" in g or "provider" in g for g in got)
+def test_primary_gateways_entries_are_kept_as_given_when_they_are_host_port():
+    got = primary_gateway_entries(["127.0.0.5:8443", "gw.example.com:443", "[::1]:7",
+                                  "127.0.0.6", "::1", "provider=aws tag_key=x"])
+    assert got == ["127.0.0.5:8443", "[::1]:7", "gw.example.com:443"]
 
 
 async def wait_for(condition, timeout: float = 5.0) -> None:
@@ -147,29 +128,9 @@ async def wait_for(condition, timeout: float = 5.0) -> None:
             await asyncio.sleep(0.01)
 
 
-@pytest.fixture
-async def server():
-    srv = Server(ServerConfig(datacenter="dc2", primary_datacenter="dc1"))
-    srv.start()
-    yield srv
-    await srv.stop()
-
-
 async def apply_state(server: Server, dc: str, *rows: CheckServiceNode) -> None:
     await server.rpc("FederationState.Apply", FederationStateRequest(
         Op="upsert", State=state(dc, *rows)))
-
-
-def make_driver(server: Server, resolved: list[str] | None = None,
-                interval: float = 0.05) -> tuple[LocatorDriver, list[int]]:
-    calls: list[int] = []
-
-    async def resolve() -> list[str]:
-        calls.append(1)
-        return list(resolved or [])
-
-    loc = GatewayLocator("dc2", "dc1", random.Random(1))
-    return LocatorDriver(server, loc, resolve, interval), calls
 
 
 async def primary_server():
@@ -182,7 +143,7 @@ async def test_driver_follows_states_and_local_gateways():
     srv = await primary_server()  # dc1 is the primary here: states are written locally
     try:
         loc = GatewayLocator("dc1", "dc1", random.Random(1))
-        driver = LocatorDriver(srv, loc, lambda: asyncio.sleep(0, []))
+        driver = LocatorDriver(srv, loc)
         task = asyncio.create_task(driver.watch())
         await apply_state(srv, "dc2", gateway("10.2.0.1:8443", wan="198.51.100.2:443"))
         await wait_for(lambda: loc.pick("dc2") == "198.51.100.2:443")
@@ -198,26 +159,6 @@ async def test_driver_follows_states_and_local_gateways():
         await srv.stop()
 
 
-async def test_fallback_is_resolved_until_it_resolves_and_again_once_the_primary_is_lost(
-        server):
-    answers = [[], [], ["127.0.0.9:443"], ["127.0.0.10:443"]]
-
-    async def resolve() -> list[str]:
-        return answers.pop(0)
-
-    loc = GatewayLocator("dc2", "dc1", random.Random(1))
-    driver = LocatorDriver(server, loc, resolve, interval=0.01)
-    task = asyncio.create_task(driver.resolve_fallback())
-    await wait_for(lambda: loc.fallback == ("127.0.0.9:443",))
-    await asyncio.sleep(0.05)
-    assert answers == [["127.0.0.10:443"]]  # resolved, then it stopped resolving
-    driver.failed("dc1", "127.0.0.9:443")  # the only one: the primary is lost
-    await wait_for(lambda: loc.fallback == ("127.0.0.10:443",))
-    assert loc.pick("dc1") == "127.0.0.10:443"
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-
-
 async def test_locator_churn_leaks_no_task():
     srv = await primary_server()
     try:
@@ -226,10 +167,9 @@ async def test_locator_churn_leaks_no_task():
         blocking = srv.blocking_queries  # the leader's anti-entropy waits on the store too
         for round_ in range(20):
             loc = GatewayLocator("dc1", "dc1", random.Random(round_))
-            driver = LocatorDriver(srv, loc, lambda: asyncio.sleep(0, ["127.0.0.9:1"]))
+            driver = LocatorDriver(srv, loc)
             routines = RoutineManager()
             routines.start("gateway-locator", driver.watch)
-            routines.start("primary-gateways", driver.resolve_fallback)
             await apply_state(srv, f"dc{round_ + 10}", gateway(f"10.9.0.{round_}:8443"))
             await wait_for(lambda r=round_, lo=loc: lo.pick(f"dc{r + 10}") is not None)
             await routines.stop_all()
