@@ -3,6 +3,7 @@
     python bench/wanfed_bench.py                  # 2000 reads per path, 3 rounds
     python bench/wanfed_bench.py --quick          # 300 reads, 1 round (smoke test)
     python bench/wanfed_bench.py --reads 5000 --rounds 5
+    python bench/wanfed_bench.py --netns          # real Envoy gateways, network namespaces
 
 Two federations of single-server datacenters on 127.0.0.x (tests/support/wanfed_lab.py):
 *direct* (dc2 joins dc1 with ``-retry-join-wan``; forwarded RPC and WAN gossip go
@@ -19,8 +20,13 @@ terminating TLS).  Reported per path:
   interleave the two paths so both see the same machine load; each figure is the
   median over rounds.  The target: the gateway path adds < 2 ms at p50 over direct.
 
-Nothing here needs root.  The relay is a Python asyncio process thread, not Envoy;
-the ``fedtest`` harness may point this at real Envoy gateways later.
+Nothing here needs root.  The relay is a Python asyncio process thread, not Envoy.
+With ``--netns`` (root) both federations run in network namespaces instead
+(tests/support/netns.py): *direct* as above, and *gateways* with a real Envoy mesh
+gateway per datacenter (``connect envoy -gateway=mesh -register -expose-servers``)
+behind a WAN that passes only the gateways' ports (tests/support/gateway_federation.py;
+TLS and ACLs on, default allow; the direct path gets the same ACLs); dc2's convergence
+time then includes starting its gateway, which dc1's gossip to dc2 needs.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +47,11 @@ sys.path.insert(0, str(ROOT))
 
 import harness as h  # noqa: E402
 
-from tests.support.agent_process import wait_until  # noqa: E402
+from tests.support.agent_process import AgentProcess, wait_until  # noqa: E402
+from tests.support.datacenters import FAST, wan_alive  # noqa: E402
+from tests.support.envoy import EnvoyGroup  # noqa: E402
+from tests.support.gateway_federation import ACL, WanFed  # noqa: E402
+from tests.support.netns import WanLab  # noqa: E402
 from tests.support.wanfed_lab import Federation, converged  # noqa: E402
 
 TARGET_ADDED_P50_MS = 2.0
@@ -53,7 +64,8 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 def start(kind: str, base: Path) -> tuple[Federation, float]:
-    """dc1 then dc2; the seconds from starting dc2 until the WAN pool converged."""
+    """dc1 then dc2 on 127.0.0.x; the seconds from starting dc2 until the WAN pool
+    converged."""
     (base / kind).mkdir()
     fed = Federation(base / kind, gateways=kind == "gateways")
     dc1 = fed.add("dc1")
@@ -67,9 +79,45 @@ def start(kind: str, base: Path) -> tuple[Federation, float]:
     return fed, took
 
 
-def reads(fed: Federation, path: str, n: int) -> list[float]:
+def start_netns(kind: str, base: Path) -> tuple[Callable[[], None], AgentProcess, float]:
+    """dc1 then dc2 in network namespaces (with Envoy gateways behind the wall for
+    ``gateways``); what removes it all, dc2's server and the seconds from starting dc2
+    until both servers saw each other alive in the WAN pool."""
+    lab = WanLab(["dc1", "dc2"])
+    envoys = EnvoyGroup()
+
+    def close() -> None:
+        envoys.stop_all()
+        lab.close()
+
+    try:
+        if kind == "gateways":
+            (base / kind).mkdir()
+            fed = WanFed(lab, base / kind)
+            envoys = fed.envoys
+            fed.add("dc1", 1)
+            assert fed.servers["dc1"][0].put(f"/v1/kv/{KEY}", "v").status == 200
+            took = fed.add("dc2", 1)
+            dc2 = fed.servers["dc2"][0]
+        else:
+            same = (*FAST, "-hcl", ACL, "-hcl", 'primary_datacenter = "dc1"')  # as gateways'
+            dc1 = lab.start_agent("dc1", *same)
+            wait_until(lambda: dc1.put(f"/v1/kv/{KEY}", "v").status == 200, 60, "dc1's leader")
+            began = time.monotonic()
+            dc2 = lab.start_agent("dc2", *same, join_wan=[dc1.host])
+            for agent in (dc1, dc2):
+                wait_until(lambda a=agent: len(wan_alive(a)) == 2, 120, "WAN convergence")
+            took = time.monotonic() - began
+        wait_until(lambda: dc2.get(f"/v1/kv/{KEY}?dc=dc1&stale").status == 200, 60,
+                   f"{kind}: ?dc=dc1 from dc2")
+    except BaseException:
+        close()
+        raise
+    return close, dc2, took
+
+
+def reads(server: AgentProcess, path: str, n: int) -> list[float]:
     """``n`` sequential GETs of ``path`` on dc2's server; latencies in ms."""
-    server = fed.dcs["dc2"].server
     http = h.Http(f"http://{server.host}:{server.port}", timeout=30)
     out = []
     try:
@@ -92,6 +140,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--netns", action="store_true",
+                        help="network namespaces and real Envoy gateways (root)")
     args = parser.parse_args()
     if args.quick:
         args.reads, args.rounds = 300, 1
@@ -100,22 +150,27 @@ def main() -> int:
     figures: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="wanfed-bench-") as tmp:
         base = Path(tmp)
-        feds = {}
+        closers, dc2s = [], {}
         try:
             for kind in ("direct", "gateways"):
-                feds[kind], took = start(kind, base)
+                if args.netns:
+                    close, dc2s[kind], took = start_netns(kind, base)
+                else:
+                    fed, took = start(kind, base)
+                    close, dc2s[kind] = fed.close, fed.dcs["dc2"].server
+                closers.append(close)
                 figures[kind] = {"convergence_s": round(took, 3), "p50": [], "p99": [],
                                  "local_p50": []}
             for _ in range(args.rounds):
-                for kind, fed in feds.items():
-                    lat = reads(fed, remote, args.reads)
-                    floor = reads(fed, local, max(100, args.reads // 5))
+                for kind, server in dc2s.items():
+                    lat = reads(server, remote, args.reads)
+                    floor = reads(server, local, max(100, args.reads // 5))
                     figures[kind]["p50"].append(percentile(lat, 0.5))
                     figures[kind]["p99"].append(percentile(lat, 0.99))
                     figures[kind]["local_p50"].append(percentile(floor, 0.5))
         finally:
-            for fed in feds.values():
-                fed.close()
+            for close in closers:
+                close()
     summary = {kind: {"convergence_s": f["convergence_s"],
                       "rpc_p50_ms": round(statistics.median(f["p50"]), 3),
                       "rpc_p99_ms": round(statistics.median(f["p99"]), 3),
@@ -127,8 +182,10 @@ def main() -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"load average {summary['load_avg']}; {args.reads} reads x {args.rounds} "
-              f"round(s) per path")
+        where = "network namespaces, Envoy gateways" if args.netns else \
+            "127.0.0.x, SNI-relay gateways"
+        print(f"{where}; load average {summary['load_avg']}; {args.reads} reads x "
+              f"{args.rounds} round(s) per path")
         print(f"{'path':<10} {'WAN convergence':>16} {'?dc=dc1 p50':>12} {'p99':>9} "
               f"{'local p50':>10}")
         for kind in ("direct", "gateways"):

@@ -10,9 +10,8 @@ import time
 import pytest
 
 from tests.integration.test_multidc import ok
-from tests.integration.test_multidc_replication import federation
 from tests.support.agent_process import AgentProcess
-from tests.support.netns import WanLab
+from tests.support.datacenters import network, start_datacenters
 
 GATEWAYS = "/v1/internal/federation-states/mesh-gateways"
 STATES = "/v1/internal/federation-states"
@@ -23,11 +22,8 @@ GATEWAY = {"Node": "gw-node", "Address": "10.2.0.9",
 
 @pytest.fixture
 def lab():
-    lab = WanLab(["dc1", "dc2"])
-    try:
+    with network(["dc1", "dc2"]) as lab:
         yield lab
-    finally:
-        lab.close()
 
 
 def await_reply(agent: AgentProcess, path: str, want, within: float):
@@ -48,7 +44,7 @@ def gateway_nodes(body, dc: str) -> list[str]:
 
 
 def test_dc2_mesh_gateways_reach_the_primary_and_come_back_and_a_departed_dc_is_pruned(lab):
-    servers = federation(lab, {"dc1": 1, "dc2": 1})
+    servers = start_datacenters(lab, {"dc1": 1, "dc2": 1}).servers
     dc1, dc2 = servers["dc1"][0], servers["dc2"][0]
     both = lambda states: sorted(s["Datacenter"] for s in states) == ["dc1", "dc2"]  # noqa: E731
     await_reply(dc1, STATES, both, 30)

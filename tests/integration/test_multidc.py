@@ -13,19 +13,16 @@ import pytest
 
 from tests.support.agent_process import AgentProcess, Reply, blocking_count, wait_until
 from tests.support.cli_process import run_cli
+from tests.support.datacenters import network, start_datacenters
 from tests.support.netns import WanLab, run
 
-FAST = ("-raft-multiplier", "2")
 DATACENTERS = ["dc1", "dc2", "dc3"]
 
 
 @pytest.fixture
 def lab():
-    lab = WanLab(DATACENTERS)
-    try:
+    with network(DATACENTERS) as lab:
         yield lab
-    finally:
-        lab.close()
 
 
 def ok(reply: Reply) -> Reply:
@@ -33,40 +30,11 @@ def ok(reply: Reply) -> Reply:
     return reply
 
 
-def leader_known(agent: AgentProcess) -> bool:
-    try:
-        return bool(agent.get("/v1/status/leader", timeout=5).json())
-    except (OSError, ValueError):
-        return False
-
-
 def dc_answers(agent: AgentProcess, dc: str) -> bool:
     try:
         return agent.get(f"/v1/kv/probe?dc={dc}", timeout=15).status in (200, 404)
     except OSError:
         return False
-
-
-def federation(lab: WanLab, servers: dict[str, int], clients: tuple[str, ...] = ("dc2",)
-               ) -> tuple[dict[str, list[AgentProcess]], dict[str, AgentProcess]]:
-    """Start ``servers[dc]`` servers per datacenter (WAN-joined to dc1's first server)
-    and a client in each of ``clients``; return once every agent sees a leader and
-    dc2's client lists every datacenter."""
-    addresses = {dc: [lab.address(dc) for _ in range(n)] for dc, n in servers.items()}
-    started: dict[str, list[AgentProcess]] = {}
-    for dc, hosts in addresses.items():
-        started[dc] = [lab.start_agent(dc, *FAST, host=host, bootstrap_expect=len(hosts),
-                                       join=[h for h in hosts if h != host],
-                                       join_wan=[addresses["dc1"][0]])
-                       for host in hosts]
-    client_agents = {dc: lab.start_agent(dc, server=False, join=addresses[dc])
-                     for dc in clients}
-    everyone = [a for group in started.values() for a in group] + list(client_agents.values())
-    for agent in everyone:
-        wait_until(lambda a=agent: leader_known(a), 90, f"a leader seen by {agent.host}")
-    wait_until(lambda: sorted(client_agents["dc2"].get("/v1/catalog/datacenters").json()) ==
-               sorted(servers), 90, "every datacenter in the WAN pool")
-    return started, client_agents
 
 
 def dig(agent: AgentProcess, name: str) -> list[str]:
@@ -84,7 +52,8 @@ def dig_status(agent: AgentProcess, name: str) -> str:
 
 
 def test_a_client_in_dc2_reads_writes_and_blocks_on_dc1_and_survives_a_wan_cut(lab):
-    servers, clients = federation(lab, {"dc1": 1, "dc2": 1, "dc3": 1})
+    fed = start_datacenters(lab, {"dc1": 1, "dc2": 1, "dc3": 1}, ("dc2",), primary=None)
+    servers, clients = fed.servers, fed.clients
     dc1, dc2, client = servers["dc1"][0], servers["dc2"][0], clients["dc2"]
 
     # Catalog datacenters: all three, the client's own first (0 RTT), from both sides.
@@ -232,7 +201,8 @@ def node_of(agent: AgentProcess) -> str:
 
 
 def test_three_servers_and_a_client_per_datacenter_plus_a_single_server_dc3(lab):
-    servers, clients = federation(lab, {"dc1": 3, "dc2": 3, "dc3": 1}, clients=("dc1", "dc2"))
+    fed = start_datacenters(lab, {"dc1": 3, "dc2": 3, "dc3": 1}, ("dc1", "dc2"), primary=None)
+    servers, clients = fed.servers, fed.clients
     client, dc1_client = clients["dc2"], clients["dc1"]
     dcs = ok(client.get("/v1/catalog/datacenters")).json()
     assert dcs[0] == "dc2" and sorted(dcs) == DATACENTERS
@@ -281,16 +251,17 @@ def test_three_servers_and_a_client_per_datacenter_plus_a_single_server_dc3(lab)
 
 
 def test_a_new_lab_removes_what_dead_runs_left_and_its_own_on_close():
-    dead = f"pcb{999999:06x}dead"  # the bridge of a run whose process (pid 999999) is gone
-    run("ip", "netns", "add", "pcn-999999-dead-dc1")
-    run("ip", "link", "add", dead, "type", "bridge")
+    run("ip", "netns", "add", "pcn-999999-dead-dc1")  # of a run whose process is gone
     lab = WanLab(["dc1", "dc2"])
     try:
         names = run("ip", "netns", "list")
         assert "pcn-999999-dead-dc1" not in names and f"{lab.prefix}-dc2" in names
-        links = run("ip", "-o", "link", "show")
-        assert dead not in links and lab.bridge in links
+        assert f"{lab.prefix}-wan" in names
+        assert f"pcv{lab.token}" in run("ip", "-o", "link", "show")
     finally:
         lab.close()
     assert lab.prefix not in run("ip", "netns", "list")
-    assert lab.bridge not in run("ip", "-o", "link", "show")
+    # the root end of the test's veth goes with the WAN namespace (the kernel frees it soon)
+    wait_until(lambda: f"pcv{lab.token}" not in run("ip", "-o", "link", "show"), 10,
+               "the test's veth gone")
+    assert f"10.{lab.octet}." not in run("ip", "route")

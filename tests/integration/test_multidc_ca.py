@@ -11,20 +11,16 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from tests.integration.test_multidc import ok
-from tests.integration.test_multidc_replication import federation
 from tests.support.agent_process import AgentProcess, wait_until
-from tests.support.netns import WanLab
+from tests.support.datacenters import network, start_datacenters
 
 CONNECT = ("-hcl", "connect { enabled = true }")
 
 
 @pytest.fixture
 def lab():
-    lab = WanLab(["dc1", "dc2"])
-    try:
+    with network(["dc1", "dc2"]) as lab:
         yield lab
-    finally:
-        lab.close()
 
 
 def roots(agent: AgentProcess) -> dict:
@@ -46,7 +42,7 @@ def leaf(agent: AgentProcess, service: str, index: int = 0) -> tuple[int, str]:
 
 
 def test_dc2_leaves_verify_against_dc1_roots_through_a_rotation(lab):
-    servers = federation(lab, {"dc1": 1, "dc2": 1}, extra=CONNECT)
+    servers = start_datacenters(lab, {"dc1": 1, "dc2": 1}, extra=CONNECT).servers
     dc1, dc2 = servers["dc1"][0], servers["dc2"][0]
     wait_until(lambda: roots(dc1)["ActiveRootID"], 30, "dc1's CA")
     wait_until(lambda: roots(dc2)["ActiveRootID"] == roots(dc1)["ActiveRootID"], 30,

@@ -8,11 +8,10 @@ import base64
 
 import pytest
 
-from tests.integration.test_multidc import FAST, leader_known, ok
-from tests.integration.test_multidc_replication import federation
+from tests.integration.test_multidc import ok
 from tests.support.agent_process import wait_until
 from tests.support.cli_process import run_cli
-from tests.support.netns import WanLab
+from tests.support.datacenters import network, start_datacenters
 
 FIRST = base64.b64encode(b"1" * 32).decode()
 SECOND = base64.b64encode(b"2" * 32).decode()
@@ -20,11 +19,8 @@ SECOND = base64.b64encode(b"2" * 32).decode()
 
 @pytest.fixture
 def lab():
-    lab = WanLab(["dc1", "dc2"])
-    try:
+    with network(["dc1", "dc2"]) as lab:
         yield lab
-    finally:
-        lab.close()
 
 
 def pools(reply: list[dict]) -> dict[str, dict]:
@@ -32,10 +28,8 @@ def pools(reply: list[dict]) -> dict[str, dict]:
 
 
 def test_keyring_operations_cover_the_wan_and_every_datacenters_lan(lab):
-    servers = federation(lab, {"dc1": 1, "dc2": 1}, extra=("-encrypt", FIRST))
-    dc1, dc2 = servers["dc1"][0], servers["dc2"][0]
-    client = lab.start_agent("dc2", *FAST, "-encrypt", FIRST, server=False, join=[dc2.host])
-    wait_until(lambda: leader_known(client), 60, "dc2's client sees a leader")
+    fed = start_datacenters(lab, {"dc1": 1, "dc2": 1}, ("dc2",), extra=("-encrypt", FIRST))
+    dc1, dc2, client = fed.servers["dc1"][0], fed.servers["dc2"][0], fed.clients["dc2"]
     wait_until(lambda: len(ok(dc2.get("/v1/agent/members")).json()) == 2, 30,
                "dc2's client in dc2's LAN pool")
 

@@ -8,36 +8,15 @@ import time
 
 import pytest
 
-from tests.integration.test_multidc import FAST, leader_known, ok
+from tests.integration.test_multidc import ok
 from tests.support.agent_process import AgentProcess, wait_until
-from tests.support.netns import WanLab
-
-PRIMARY = ("-hcl", 'primary_datacenter = "dc1"')
+from tests.support.datacenters import network, start_datacenters
 
 
 @pytest.fixture
 def lab():
-    lab = WanLab(["dc1", "dc2"])
-    try:
+    with network(["dc1", "dc2"]) as lab:
         yield lab
-    finally:
-        lab.close()
-
-
-def federation(lab: WanLab, servers: dict[str, int], extra: tuple[str, ...] = ()
-               ) -> dict[str, list[AgentProcess]]:
-    """``servers[dc]`` servers per datacenter, dc1 the primary, WAN-joined to dc1's first."""
-    addresses = {dc: [lab.address(dc) for _ in range(n)] for dc, n in servers.items()}
-    started = {dc: [lab.start_agent(dc, *FAST, *PRIMARY, *extra, host=host,
-                                    bootstrap_expect=len(hosts),
-                                    join=[h for h in hosts if h != host],
-                                    join_wan=[addresses["dc1"][0]]) for host in hosts]
-               for dc, hosts in addresses.items()}
-    for agent in (a for group in started.values() for a in group):
-        wait_until(lambda a=agent: leader_known(a), 90, f"a leader seen by {agent.host}")
-    wait_until(lambda: sorted(started["dc2"][0].get("/v1/catalog/datacenters").json()) ==
-               sorted(servers), 90, "both datacenters in the WAN pool")
-    return started
 
 
 def await_entries(agent: AgentProcess, path: str, want, within: float) -> float:
@@ -57,7 +36,7 @@ def names(entries) -> list[str]:
 
 
 def test_config_entries_and_intentions_replicate_to_dc2_and_survive_a_wan_cut(lab):
-    servers = federation(lab, {"dc1": 1, "dc2": 1})
+    servers = start_datacenters(lab, {"dc1": 1, "dc2": 1}).servers
     dc1, dc2 = servers["dc1"][0], servers["dc2"][0]
 
     # An intention made in dc1 shows up in dc2 within 2 s.
@@ -112,7 +91,7 @@ def as_manager(**headers) -> dict:
 
 
 def test_acl_policies_and_tokens_made_in_dc1_work_in_dc2(lab):
-    servers = federation(lab, {"dc1": 1, "dc2": 1}, extra=ACL)
+    servers = start_datacenters(lab, {"dc1": 1, "dc2": 1}, extra=ACL, token=MANAGEMENT).servers
     dc1, dc2 = servers["dc1"][0], servers["dc2"][0]
     # The management token reaches dc2 by replication first.
     wait_until(lambda: dc2.get("/v1/acl/token/self", **as_manager()).status == 200, 30,
@@ -192,8 +171,8 @@ def defaults(agent: AgentProcess) -> list[str]:
 
 
 def test_leader_changes_in_either_datacenter_lose_nothing_and_resume(lab):
-    servers = federation(lab, {"dc1": 3, "dc2": 3})
-    dc1, dc2 = servers["dc1"], servers["dc2"]
+    fed = start_datacenters(lab, {"dc1": 3, "dc2": 3})
+    dc1, dc2 = list(fed.servers["dc1"]), list(fed.servers["dc2"])
     wanted = [f"svc{i}" for i in range(6)]
     for name in wanted[:3]:
         ok(dc1[0].put("/v1/config", {"Kind": "service-defaults", "Name": name}))
@@ -234,9 +213,7 @@ def test_leader_changes_in_either_datacenter_lose_nothing_and_resume(lab):
     saved = caught_up(new, alive[0])
     for agent in rest:
         agent.kill()
-    again = [lab.start_agent("dc2", *FAST, *PRIMARY, host=a.host, bootstrap_expect=3,
-                             join=[b.host for b in dc2 if b is not a],
-                             join_wan=[dc1[0].host]) for a in rest]
+    again = [fed.restart(a) for a in rest]
     wait_until(lambda: leader_of(again) is not None, 90, "a leader in the restarted dc2")
     leader = leader_of(again)
     wait_until(lambda: replication_of(leader)["Running"], 30, "replication after the restart")

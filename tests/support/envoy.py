@@ -70,11 +70,13 @@ class EnvoyGroup:
         self.started: list[Envoy] = []
 
     def start(self, agent: AgentProcess, *args: str, host: str | None = None,
-              timeout: float = 30) -> Envoy:
-        """``proconsul connect envoy ARGS`` against ``agent``'s plaintext gRPC port."""
+              timeout: float = 30, wrapper: list[str] = (), admin_port: int = 0) -> Envoy:
+        """``proconsul connect envoy ARGS`` against ``agent``'s plaintext gRPC port (run
+        behind ``wrapper``, e.g. ``ip netns exec NS``, with ``admin_port`` then: there
+        is no probing for a free one from here)."""
         host = host or agent.host
-        admin_port = free_port(host)
-        argv = [sys.executable, "-m", "proconsul", "connect", "envoy", *args,
+        admin_port = admin_port or free_port(host)
+        argv = [*wrapper, sys.executable, "-m", "proconsul", "connect", "envoy", *args,
                 "-admin-bind", f"{host}:{admin_port}",
                 "-grpc-addr", f"http://{agent.host}:{agent.grpc_port}", "--", *ENVOY_ARGS]
         env = {**cli_env(agent), "PATH": os.path.dirname(sys.executable) + os.pathsep
@@ -124,7 +126,8 @@ class AppServer:
     """A threaded HTTP server answering every GET with its name and the path (over TLS
     when given a server-side context)."""
 
-    def __init__(self, host: str, name: str, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, host: str, name: str, tls: ssl.SSLContext | None = None,
+                 port: int = 0) -> None:
         self.name = name
         server_name = name
 
@@ -141,7 +144,7 @@ class AppServer:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer((host, free_port(host)), Handler)
+        self.server = http.server.ThreadingHTTPServer((host, port or free_port(host)), Handler)
         self.server.daemon_threads = True
         if tls is not None:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
@@ -175,3 +178,9 @@ def plain_connection_refused(host: str, port: int) -> bool:
         except OSError:
             return True
         return not data.startswith(b"HTTP/")
+
+
+if __name__ == "__main__":  # an AppServer in its own process: python -m ... HOST PORT NAME
+    app = AppServer(sys.argv[1], sys.argv[3], port=int(sys.argv[2]))
+    print("ready", flush=True)
+    threading.Event().wait()

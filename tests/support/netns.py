@@ -1,21 +1,23 @@
-"""Datacenters in network namespaces, joined by a bridge that plays the WAN (tests run as root).
+"""Datacenters in network namespaces, routed by a namespace that plays the WAN (tests run
+as root).
 
-:class:`WanLab` makes, for one test, a bridge in the root namespace and one
-namespace per datacenter, each with a veth whose far end sits on the bridge.
-Every agent of a datacenter gets its own address on that veth, so traffic
-inside a datacenter stays inside its namespace while traffic between
-datacenters (and from the test, which stays in the root namespace and reaches
-everyone through the bridge's own address) crosses the veths.  Between two
-datacenters the link can be cut (iptables DROP inside both namespaces, in both
-directions, so the test still reaches everyone) and a datacenter's link can be
-delayed (``tc netem`` on its veth, or where the kernel lacks netem, a relay
-process that delays TCP to one address, reached through iptables DNAT).
+:class:`WanLab` makes, for one test, a "WAN" namespace and one namespace per
+datacenter, each linked to the WAN namespace by a veth pair and given a /24 of
+its own, which the WAN namespace routes between.  Every agent of a datacenter
+gets its own address in that /24, so traffic inside a datacenter stays inside its
+namespace while traffic between datacenters crosses the WAN namespace; the test
+itself stays in the root namespace and reaches everyone over one more veth into
+the WAN namespace.  The WAN can be walled (:meth:`WanLab.isolate`: the WAN
+namespace forwards nothing between datacenters except TCP to and from the given
+mesh-gateway ports), the link between two datacenters cut (iptables DROP inside
+both namespaces), and a datacenter's link delayed (``tc netem`` on its veth, or
+where the kernel lacks netem, a relay process that delays TCP to one address,
+reached through iptables DNAT).
 
-Names carry the creating process's pid (a bridge's in hex in its name, so no
-other test process, e.g. another pytest-xdist worker cleaning up, can see a
-bridge before it says whose it is), so a run removes only what dead runs left
-behind; :meth:`WanLab.close` removes everything it made, and the fixture calls
-it even when the test fails.
+Namespace names carry the creating process's pid, so a run removes only what dead
+runs left behind (deleting the namespaces deletes their veths, and with the root
+end of the test's veth its route); :meth:`WanLab.close` removes everything it
+made, and the fixtures call it even when the test fails.
 """
 
 from __future__ import annotations
@@ -35,10 +37,10 @@ from tests.support.agent_process import AgentProcess, _launch, free_port
 class NetemUnavailable(RuntimeError):
     """The kernel has no netem qdisc (``tc qdisc add ... netem`` is refused)."""
 
-PREFIX = "pcn"  # namespaces pcn-<pid>-<token>-<dc>; veths pcv<token><i>
+PREFIX = "pcn"  # namespaces pcn-<pid>-<token>-<dc> and pcn-<pid>-<token>-wan
 _NS_RE = re.compile(rf"^{PREFIX}-(\d+)-")
-# bridges pcb<pid, 6 hex digits><token>: 13 characters, within IFNAMSIZ
-_BRIDGE_RE = re.compile(r"^pcb([0-9a-f]{6})[0-9a-f]{4}$")
+WAN_NS = "wan"  # the suffix of the WAN namespace (so no datacenter may be named so)
+HOST_LINK = "host"  # the WAN namespace's end of the test's own veth
 
 
 def run(*args: str, netns: str | None = None, check: bool = True) -> str:
@@ -60,20 +62,12 @@ def _alive(pid: int) -> bool:
 
 
 def clean_stale() -> None:
-    """Remove namespaces and bridges left by runs whose process is gone."""
+    """Remove namespaces left by runs whose process is gone."""
     for line in run("ip", "netns", "list").splitlines():
         name = line.split()[0] if line.strip() else ""
         match = _NS_RE.match(name)
         if match and not _alive(int(match.group(1))):
             run("ip", "netns", "delete", name, check=False)
-    for line in run("ip", "-o", "link", "show").splitlines():
-        parts = line.split(": ")
-        if len(parts) < 2 or not parts[1].startswith("pcb"):
-            continue
-        bridge = parts[1].split("@")[0]
-        owner = _BRIDGE_RE.match(bridge)
-        if owner is None or not _alive(int(owner.group(1), 16)):
-            run("ip", "link", "delete", bridge, check=False)
 
 
 def _free_subnet() -> int:
@@ -92,53 +86,74 @@ class Datacenter:
 
     name: str
     netns: str
-    veth: str  # the root-namespace end, on the bridge
-    index: int
+    index: int  # its /24 is 10.<octet>.<index>.0
     addresses: list[str] = field(default_factory=list)
 
 
 class WanLab:
-    """Namespaces per datacenter on one bridge; agents started inside them."""
+    """Namespaces per datacenter, routed by a WAN namespace; agents started inside them."""
 
     def __init__(self, datacenters: list[str]) -> None:
         clean_stale()
         self.token = f"{random.randrange(16 ** 4):04x}"
         self.prefix = f"{PREFIX}-{os.getpid()}-{self.token}"
         self.octet = _free_subnet()
-        self.bridge = f"pcb{os.getpid():06x}{self.token}"
-        self.gateway = f"10.{self.octet}.255.254"
+        self.wan = f"{self.prefix}-{WAN_NS}"
+        self.gateway = f"10.{self.octet}.0.1"  # the test's own address, in the root namespace
         self.dcs: dict[str, Datacenter] = {}
         self.agents: list[AgentProcess] = []
         self._cuts: list[tuple[str, str]] = []
         self._relays: list[subprocess.Popen] = []
+        self._spawned: list[subprocess.Popen] = []
         try:
-            run("ip", "link", "add", self.bridge, "type", "bridge")
-            run("ip", "addr", "add", f"{self.gateway}/16", "dev", self.bridge)
-            run("ip", "link", "set", self.bridge, "up")
-            for i, dc in enumerate(datacenters, start=1):
-                self._add_datacenter(dc, i)
+            run("ip", "netns", "add", self.wan)
+            run("ip", "link", "set", "lo", "up", netns=self.wan)
+            run("sysctl", "-qw", "net.ipv4.ip_forward=1", netns=self.wan)
+            self._link_host()
+            for dc in datacenters:
+                self.add(dc)
         except BaseException:
             self.close()
             raise
 
-    def _add_datacenter(self, dc: str, index: int) -> None:
+    def _link_host(self) -> None:
+        """The test's veth: HOST_LINK in the WAN namespace, its peer in the root namespace
+        holding :attr:`gateway` and the route to every datacenter."""
+        peer = f"pcv{self.token}"
+        run("ip", "link", "add", f"{peer}w", "type", "veth", "peer", "name", peer)
+        run("ip", "link", "set", f"{peer}w", "netns", self.wan)
+        run("ip", "link", "set", f"{peer}w", "name", HOST_LINK, netns=self.wan)
+        run("ip", "addr", "add", f"10.{self.octet}.0.254/24", "dev", HOST_LINK, netns=self.wan)
+        run("ip", "link", "set", HOST_LINK, "up", netns=self.wan)
+        run("ip", "addr", "add", f"{self.gateway}/24", "dev", peer)
+        run("ip", "link", "set", peer, "up")
+        run("ip", "route", "add", f"10.{self.octet}.0.0/16", "via", f"10.{self.octet}.0.254",
+            "dev", peer)
+
+    def add(self, dc: str) -> Datacenter:
+        """A new datacenter: its namespace, linked to the WAN namespace (which routes it)."""
+        if dc == WAN_NS or dc in self.dcs:
+            raise ValueError(f"datacenter name {dc!r} taken")
+        index = len(self.dcs) + 1
         netns = f"{self.prefix}-{dc}"
-        veth = f"pcv{self.token}{index}"
         run("ip", "netns", "add", netns)
-        self.dcs[dc] = Datacenter(dc, netns, veth, index)
-        run("ip", "link", "add", veth, "type", "veth", "peer", "name", f"{veth}p")
-        run("ip", "link", "set", f"{veth}p", "netns", netns)
-        run("ip", "link", "set", f"{veth}p", "name", "wan0", netns=netns)
-        run("ip", "link", "set", veth, "master", self.bridge)
-        run("ip", "link", "set", veth, "up")
+        self.dcs[dc] = Datacenter(dc, netns, index)
+        near = f"dc{index}"  # its end in the WAN namespace
+        run("ip", "link", "add", near, "type", "veth", "peer", "name", "wan0", netns=self.wan)
+        run("ip", "link", "set", "wan0", "netns", netns, netns=self.wan)
+        run("ip", "addr", "add", f"10.{self.octet}.{index}.254/24", "dev", near, netns=self.wan)
+        run("ip", "link", "set", near, "up", netns=self.wan)
         run("ip", "link", "set", "lo", "up", netns=netns)
         run("ip", "link", "set", "wan0", "up", netns=netns)
+        run("ip", "route", "add", f"10.{self.octet}.0.0/16", "via",
+            f"10.{self.octet}.{index}.254", "dev", "wan0", "onlink", netns=netns)
+        return self.dcs[dc]
 
     def address(self, dc: str) -> str:
         """A new address in ``dc``'s namespace (one per agent)."""
         d = self.dcs[dc]
         address = f"10.{self.octet}.{d.index}.{len(d.addresses) + 1}"
-        run("ip", "addr", "add", f"{address}/16", "dev", "wan0", netns=d.netns)
+        run("ip", "addr", "add", f"{address}/24", "dev", "wan0", netns=d.netns)
         d.addresses.append(address)
         return address
 
@@ -159,12 +174,50 @@ class WanLab:
             args += ["-server", "-bootstrap-expect", str(bootstrap_expect or 1)]
         args += [a for j in join for a in ("-retry-join", j)]
         args += [a for j in join_wan for a in ("-retry-join-wan", j)]
-        agent = _launch([*args, *extra], AgentProcess(host, 8500, None, 8301, 8302, dns_port),
-                       timeout, wrapper=["ip", "netns", "exec", self.dcs[dc].netns])
+        grpc_port = int(extra[extra.index("-grpc-port") + 1]) if "-grpc-port" in extra else -1
+        agent = _launch([*args, *extra], AgentProcess(host, 8500, None, 8301, 8302, dns_port,
+                                                      grpc_port=grpc_port),
+                        timeout, wrapper=self.inside(dc))
         self.agents.append(agent)
         return agent
 
+    def inside(self, dc: str) -> list[str]:
+        """The command prefix that runs a program in ``dc``'s namespace."""
+        return ["ip", "netns", "exec", self.dcs[dc].netns]
+
+    def spawn(self, dc: str, *argv: str) -> subprocess.Popen:
+        """Run ``argv`` in ``dc``'s namespace (stdout piped); killed by :meth:`close`."""
+        process = subprocess.Popen([*self.inside(dc), *argv], stdout=subprocess.PIPE, text=True)
+        self._spawned.append(process)
+        return process
+
     # ---- faults ---------------------------------------------------------------
+
+    def isolate(self, gateways: list[tuple[str, int]]) -> None:
+        """Wall the WAN: from now on the WAN namespace forwards nothing between
+        datacenters except TCP to and from each ``(address, port)`` of ``gateways`` (the
+        mesh gateways' WAN ports); the test still reaches everyone. Called again, it
+        replaces the list; :meth:`open` takes the wall down."""
+        rules = [["-P", "FORWARD", "DROP"], ["-F", "FORWARD"],
+                 ["-A", "FORWARD", "-i", HOST_LINK, "-j", "ACCEPT"],
+                 ["-A", "FORWARD", "-o", HOST_LINK, "-j", "ACCEPT"]]
+        for address, port in gateways:
+            rules.append(["-A", "FORWARD", "-p", "tcp", "-d", address, "--dport", str(port),
+                          "-j", "ACCEPT"])
+            rules.append(["-A", "FORWARD", "-p", "tcp", "-s", address, "--sport", str(port),
+                          "-j", "ACCEPT"])
+        for rule in rules:
+            run("iptables", "-w", *rule, netns=self.wan)
+
+    def open(self) -> None:
+        """Take down the wall of :meth:`isolate`: the WAN forwards everything again."""
+        run("iptables", "-w", "-F", "FORWARD", netns=self.wan)
+        run("iptables", "-w", "-P", "FORWARD", "ACCEPT", netns=self.wan)
+
+    def dropped(self) -> int:
+        """Packets the wall of :meth:`isolate` has dropped so far."""
+        out = run("iptables", "-w", "-L", "FORWARD", "-v", "-x", "-n", netns=self.wan)
+        return int(re.search(r"policy \w+ (\d+) packets", out).group(1))
 
     def cut(self, a: str, b: str) -> None:
         """Drop every packet between datacenters ``a`` and ``b`` (both directions)."""
@@ -229,20 +282,19 @@ class WanLab:
     # ---- teardown -------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop the agents, delete the namespaces (their veths go with them), the bridge
+        """Stop the agents, delete the namespaces (their veths and routes go with them)
         and the agents' data directories."""
         for agent in self.agents:
             if agent.process is not None:
                 agent.kill()
-        for relay in self._relays:
-            relay.kill()
-            relay.wait()
+        for process in self._relays + self._spawned:
+            process.kill()
+            process.wait()
         for d in self.dcs.values():
             run("ip", "netns", "delete", d.netns, check=False)
-            run("ip", "link", "delete", d.veth, check=False)
             for address in d.addresses:
                 subprocess.run(["rm", "-rf", f"/tmp/{self.prefix}-{address}"], check=False)
-        run("ip", "link", "delete", self.bridge, check=False)
+        run("ip", "netns", "delete", self.wan, check=False)
 
 
 def relay_stats(relay: subprocess.Popen) -> dict:
