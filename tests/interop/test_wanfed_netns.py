@@ -188,17 +188,16 @@ def test_dc3_joins_later_and_reaches_dc2_through_gateways_it_learned(wanfed):
                "dc3's federation state in dc1")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "wanfed's locator dials another datacenter's gateway directly; Consul's servers reach "
-    "every other datacenter through their own datacenter's gateways once they have any "
-    "(gateway_locator.go listGateways: localGateways, and for the primary while dialing "
-    "through local gateways)"))
 def test_servers_reach_other_datacenters_through_their_local_gateway(wanfed):
-    for dc, others in (("dc1", ("dc2", "dc3")), ("dc2", ("dc1", "dc3")), ("dc3", ("dc1", "dc2"))):
+    # As Consul's locator: every datacenter but the primary through the server's own
+    # datacenter's gateway; the primary, from a secondary, through the primary's gateways.
+    for dc, others in (("dc1", ("dc2", "dc3")), ("dc2", ("dc3",)), ("dc3", ("dc2",))):
         agent = wanfed.servers[dc][0]
         local = f"{agent.host}:{GATEWAY_PORT}"  # the gateway's LAN address, on that server
-        assert {other: gateway_of(agent, other) for other in others} == dict.fromkeys(
-            others, local), dc
+        wait_until(lambda a=agent, o=others, g=local: all(gateway_of(a, x) == g for x in o),
+                   30, f"{dc}'s servers using their own gateway")
+    for dc in ("dc2", "dc3"):
+        assert gateway_of(wanfed.servers[dc][0], "dc1") == f"{wanfed.wan['dc1']}:{GATEWAY_PORT}"
 
 
 def test_a_killed_dc1_server_leaves_the_gateway_and_dc2_marks_it_failed(wanfed):
