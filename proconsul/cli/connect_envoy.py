@@ -17,6 +17,7 @@ from proconsul.agent.xds import versions
 from proconsul.api import ClientError
 from proconsul.cli.command import Command, Context
 from proconsul.cli.envoy_bootstrap import BootstrapArgs, BootstrapConfigError, bootstrap
+from proconsul.structs.service_kinds import WAN_FEDERATION_META
 
 HOT_RESTART_FLAGS = ("--restart-epoch", "--hot-restart-version", "--drain-time-s",
                      "--parent-shutdown-time-s")
@@ -24,7 +25,6 @@ GATEWAY_KINDS = ("mesh", "terminating", "ingress", "api")
 SERVED_GATEWAYS = {"ingress": "ingress-gateway", "terminating": "terminating-gateway",
                    "mesh": "mesh-gateway"}
 DEFAULT_GATEWAY_PORT = 8443  # Consul's default port for a registered gateway's -address
-WAN_FEDERATION_META = "consul-wan-federation"  # a mesh gateway that also carries WAN federation
 
 
 class EnvoyError(Exception):

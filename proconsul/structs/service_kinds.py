@@ -15,6 +15,8 @@ CONNECT_PROXY = "connect-proxy"
 GATEWAY_KINDS = ("mesh-gateway", "terminating-gateway", "ingress-gateway", "api-gateway")
 PORTLESS_GATEWAYS = ("ingress-gateway", "api-gateway")
 WILDCARD = "*"
+# Service meta of a mesh gateway that also carries WAN federation (-expose-servers).
+WAN_FEDERATION_META = "consul-wan-federation"
 
 # Proxy fields a gateway must leave empty, in the order Consul checks them.
 _GATEWAY_UNSET_PROXY_FIELDS = ("DestinationServiceName", "DestinationServiceID",

@@ -18,9 +18,9 @@ from typing import Any
 
 from proconsul.agent.proxycfg.watches import Datum
 from proconsul.structs.catalog import HEALTH_CRITICAL, CheckServiceNode, NodeService
+from proconsul.structs.service_kinds import WAN_FEDERATION_META
 
 MESH_GATEWAY = "mesh-gateway"
-WAN_FEDERATION_META = "consul-wan-federation"
 CONSUL_SERVICE = "consul"
 
 

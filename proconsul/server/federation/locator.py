@@ -36,6 +36,7 @@ from proconsul.state.node_dump import service_dump
 from proconsul.structs.catalog import CheckServiceNode
 from proconsul.structs.federation_state import FederationState
 from proconsul.structs.query import QueryMeta, QueryOptions
+from proconsul.structs.service_kinds import WAN_FEDERATION_META
 
 if TYPE_CHECKING:
     from proconsul.server.server import Server
@@ -44,7 +45,6 @@ __all__ = ["GatewayLocator", "LocatorDriver", "gateway_address", "primary_gatewa
 
 log = logging.getLogger("agent.server.gateway_locator")
 
-WAN_FEDERATION_META = "consul-wan-federation"
 MESH_GATEWAY = "mesh-gateway"
 WAIT_NS = 10 * 60 * 1_000_000_000  # one blocking wait on the state store
 
