@@ -7,7 +7,12 @@ import itertools
 
 import pytest
 
-from tests.support.agent_process import AgentProcess, logs_of_agents_from, start_agent
+from tests.support.agent_process import (
+    AgentProcess,
+    exits_of_agents_from,
+    logs_of_agents_from,
+    start_agent,
+)
 
 _names = itertools.count()
 
@@ -19,9 +24,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
     if report.failed:
-        logs = logs_of_agents_from(item.nodeid.split("::")[0])
+        test_file = item.nodeid.split("::")[0]
+        logs = logs_of_agents_from(test_file)
         if logs:
             report.sections.append(("agent logs", logs))
+            report.sections.append(("agent exits", exits_of_agents_from(test_file)))
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,9 @@ class Servers:
         try:
             return wait_until(agreed, 60, "an agreed leader") - 1
         except AssertionError:
-            raise AssertionError(f"no agreed leader among {ids}: {seen}") from None
+            exits = {i: proc.process.poll() for i, proc in self.procs.items()}
+            raise AssertionError(f"no agreed leader among {ids}: {seen}; exit status of "
+                                 f"each server (None: running): {exits}") from None
 
     def voters(self) -> int:
         leader = self.procs[self.leader()]

@@ -190,7 +190,8 @@ def _launch(args: list[str], agent: AgentProcess, timeout: float,
     A thread drains the agent's output for its whole life (so a full pipe can
     never stall it) and signals the ready line through an event.
     """
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # faulthandler: a crash in native code still leaves a Python traceback in the log
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
     process = subprocess.Popen([*(wrapper or []), sys.executable, "-m", "proconsul", "agent",
                                 *args],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -222,6 +223,22 @@ def logs_of_agents_from(test_file: str, lines: int = 200) -> str:
     _launched[:] = [(path, agent) for path, agent in _launched if path == test_file]
     return "".join(f"===== agent on {agent.host}:{agent.port} (exit {agent.process.poll()})\n"
                    + "".join(agent.log[-lines:]) for _, agent in _launched)
+
+
+def exits_of_agents_from(test_file: str) -> str:
+    """One line per agent that tests in ``test_file`` started: where it listened, its exit
+    status (None: still running) and its last ERROR line. Printed after the logs, so the
+    line survives when only the head and tail of a long CI output are kept."""
+    lines = []
+    for path, agent in _launched:
+        if path != test_file:
+            continue
+        errors = [line.strip() for line in agent.log if "[ERROR]" in line or "Traceback" in line
+                  or "Fatal Python error" in line]
+        last = f"; last error: {errors[-1][:200]}" if errors else ""
+        lines.append(f"{agent.host}:{agent.port} exit {agent.process.poll()}, "
+                     f"{len(errors)} error line(s){last}\n")
+    return "".join(lines)
 
 
 def wait_until(condition, timeout: float = 20, what: str = "condition"):
