@@ -18,14 +18,16 @@ from proconsul.structs.operator import (
 from proconsul.structs.requests import DCSpecificRequest
 
 
-def _dc_request(request: web.Request) -> DCSpecificRequest:
-    """The request of the operator reads: only its datacenter and token matter."""
-    return DCSpecificRequest(Datacenter=datacenter(request), Token=token(request))
+def _dc_request(request: web.Request, stale_ok: bool = False) -> DCSpecificRequest:
+    """The request of the operator reads: its datacenter and token, and for the reads
+    that Consul lets any server answer, ``?stale`` (then no leader is needed)."""
+    return DCSpecificRequest(Datacenter=datacenter(request), Token=token(request),
+                             AllowStale=stale_ok and "stale" in request.query)
 
 
 async def raft_configuration(request: web.Request) -> web.Response:
     return json_reply(request, await request.app["agent"].rpc(
-        "Operator.RaftGetConfiguration", _dc_request(request)))
+        "Operator.RaftGetConfiguration", _dc_request(request, stale_ok=True)))
 
 
 async def raft_peer(request: web.Request) -> web.Response:
@@ -49,7 +51,7 @@ async def transfer_leader(request: web.Request) -> web.Response:
 
 async def autopilot_get(request: web.Request) -> web.Response:
     return json_reply(request, await request.app["agent"].rpc(
-        "Operator.AutopilotGetConfiguration", _dc_request(request)))
+        "Operator.AutopilotGetConfiguration", _dc_request(request, stale_ok=True)))
 
 
 async def autopilot_set(request: web.Request) -> web.Response:
