@@ -17,13 +17,19 @@ from proconsul.agent.xds import versions
 from proconsul.api import ClientError
 from proconsul.cli.command import Command, Context
 from proconsul.cli.envoy_bootstrap import BootstrapArgs, BootstrapConfigError, bootstrap
-from proconsul.structs.service_kinds import WAN_FEDERATION_META
+from proconsul.structs.service_kinds import (
+    CONNECT_PROXY,
+    INGRESS_GATEWAY,
+    MESH_GATEWAY,
+    TERMINATING_GATEWAY,
+    WAN_FEDERATION_META,
+)
 
 HOT_RESTART_FLAGS = ("--restart-epoch", "--hot-restart-version", "--drain-time-s",
                      "--parent-shutdown-time-s")
 GATEWAY_KINDS = ("mesh", "terminating", "ingress", "api")
-SERVED_GATEWAYS = {"ingress": "ingress-gateway", "terminating": "terminating-gateway",
-                   "mesh": "mesh-gateway"}
+SERVED_GATEWAYS = {"ingress": INGRESS_GATEWAY, "terminating": TERMINATING_GATEWAY,
+                   "mesh": MESH_GATEWAY}
 DEFAULT_GATEWAY_PORT = 8443  # Consul's default port for a registered gateway's -address
 
 
@@ -34,7 +40,7 @@ class EnvoyError(Exception):
 def sidecar_proxy_id(services: dict[str, dict], target: str) -> str:
     """The one connect-proxy registered as ``target``'s sidecar; EnvoyError otherwise."""
     ids = sorted(sid for sid, svc in services.items()
-                 if svc.get("Kind") == "connect-proxy"
+                 if svc.get("Kind") == CONNECT_PROXY
                  and (svc.get("Proxy") or {}).get("DestinationServiceID") == target)
     if not ids:
         raise EnvoyError(f"No sidecar proxy registered for {target}")
@@ -138,7 +144,7 @@ def _run(ctx: Context) -> int:
                              if ctx["wan-address"] else None)
         elif not proxy_id:
             proxy_id = gateway_proxy_id(client.agent().services(), kind)
-        if kind == "ingress-gateway":  # Consul's ready listener, for the registered check
+        if kind == INGRESS_GATEWAY:  # Consul's ready listener, for the registered check
             ready_bind = f"{address[0] or '127.0.0.1'}:{address[1]}"
     if not proxy_id:
         proxy_id = sidecar_proxy_id(client.agent().services(), ctx["sidecar-for"])

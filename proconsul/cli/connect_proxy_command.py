@@ -16,6 +16,7 @@ import sys
 from proconsul.agent.log_monitor import json_line, text_line
 from proconsul.api import Client, ClientError
 from proconsul.cli.command import Command, Context
+from proconsul.structs.service_kinds import CONNECT_PROXY
 
 LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
           "warn": logging.WARNING, "warning": logging.WARNING, "err": logging.ERROR,
@@ -46,7 +47,7 @@ def lookup_sidecar(client: Client, sidecar_for: str) -> str:
         raise ValueError(f"Failed looking up sidecar proxy info for {sidecar_for}: "
                          f"{err}") from None
     found = sorted(svc["ID"] for svc in services.values()
-                   if svc.get("Kind") == "connect-proxy"
+                   if svc.get("Kind") == CONNECT_PROXY
                    and (svc.get("Proxy") or {}).get("DestinationServiceID", "").lower()
                    == sidecar_for)
     if not found:
@@ -64,7 +65,7 @@ def check_proxy(client: Client, proxy_id: str) -> None:
         svc, _ = client.agent().service(proxy_id)
     except ClientError as err:
         raise ValueError(f"Cannot read proxy {proxy_id} from the local agent: {err}") from None
-    if svc.get("Kind") != "connect-proxy":
+    if svc.get("Kind") != CONNECT_PROXY:
         raise ValueError(f"Service {proxy_id} is not a connect-proxy "
                          f"(Kind {svc.get('Kind') or 'typical'!r})")
 

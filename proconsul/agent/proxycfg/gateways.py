@@ -17,7 +17,8 @@ from typing import Any
 from proconsul.agent.proxycfg.snapshot import UpstreamSnapshot
 from proconsul.agent.proxycfg.watches import Datum
 from proconsul.structs.catalog import NodeService, Upstream
-from proconsul.structs.gateway_services import INGRESS_GATEWAY, TERMINATING_GATEWAY, WILDCARD
+from proconsul.structs.gateway_services import WILDCARD
+from proconsul.structs.service_kinds import INGRESS_GATEWAY, TERMINATING_GATEWAY
 
 KINDS = (INGRESS_GATEWAY, TERMINATING_GATEWAY)
 

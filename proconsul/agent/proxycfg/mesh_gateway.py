@@ -18,32 +18,14 @@ from typing import Any
 
 from proconsul.agent.proxycfg.watches import Datum
 from proconsul.structs.catalog import HEALTH_CRITICAL, CheckServiceNode, NodeService
-from proconsul.structs.service_kinds import WAN_FEDERATION_META
+from proconsul.structs.service_kinds import MESH_GATEWAY, WAN_FEDERATION_META
 
-MESH_GATEWAY = "mesh-gateway"
 CONSUL_SERVICE = "consul"
 
 
 def wan_federation(service: NodeService) -> bool:
     """Whether the gateway also carries WAN federation (its ``-expose-servers`` meta)."""
     return (service.Meta or {}).get(WAN_FEDERATION_META) == "1"
-
-
-def gateway_address(node: CheckServiceNode, wan: bool) -> tuple[str, int]:
-    """A gateway instance's address, Consul's ``BestAddress``: for the WAN its ``wan``
-    tagged address, else its service address, else the node's ``wan``, else the node's;
-    for the LAN its ``lan`` tagged address, else its service address, else the node's."""
-    svc, tagged = node.Service, node.Service.TaggedAddresses or {}
-    port = svc.Port
-    want = "wan" if wan else "lan"
-    if want in tagged and tagged[want].Address:
-        return tagged[want].Address, tagged[want].Port or port
-    if svc.Address:
-        return svc.Address, port
-    node_tagged = node.Node.TaggedAddresses or {}
-    if wan and node_tagged.get("wan"):
-        return node_tagged["wan"], port
-    return node.Node.Address, port
 
 
 def is_ip(host: str) -> bool:

@@ -9,8 +9,6 @@ from proconsul.agent.proxycfg.watches import Datum
 from proconsul.structs.catalog import NodeService, Upstream
 from proconsul.structs.discovery_chain import CompiledDiscoveryChain
 
-KIND_CONNECT_PROXY = "connect-proxy"
-
 
 def upstream_id(upstream: Upstream) -> str:
     """Consul's upstream identifier: the name, with ``?dc=`` for another datacenter."""

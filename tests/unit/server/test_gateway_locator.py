@@ -11,7 +11,7 @@ from proconsul.lib.routine import RoutineManager
 from proconsul.server.federation.locator import (
     GatewayLocator,
     LocatorDriver,
-    gateway_address,
+    dial_address,
     primary_gateway_entries,
 )
 from proconsul.server.server import Server, ServerConfig
@@ -52,11 +52,11 @@ def locator(dc: str = "dc2", primary: str = "dc1") -> GatewayLocator:
 
 def test_address_is_wan_for_remote_lan_for_local_and_only_for_healthy_wanfed_gateways():
     row = gateway("10.0.0.1:8443", wan="192.0.2.9:443")
-    assert gateway_address(row, wan=True) == "192.0.2.9:443"
-    assert gateway_address(row, wan=False) == "10.0.0.1:8443"
-    assert gateway_address(gateway("10.0.0.1:8443", meta={}), wan=True) is None
-    assert gateway_address(gateway("10.0.0.1:8443", status="critical"), wan=True) is None
-    assert gateway_address(gateway("10.0.0.1:8443", status="warning"), wan=True) == \
+    assert dial_address(row, wan=True) == "192.0.2.9:443"
+    assert dial_address(row, wan=False) == "10.0.0.1:8443"
+    assert dial_address(gateway("10.0.0.1:8443", meta={}), wan=True) is None
+    assert dial_address(gateway("10.0.0.1:8443", status="critical"), wan=True) is None
+    assert dial_address(gateway("10.0.0.1:8443", status="warning"), wan=True) == \
         "10.0.0.1:8443"
 
 
