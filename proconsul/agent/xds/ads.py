@@ -22,7 +22,8 @@ from envoy.service.discovery.v3 import ads_pb2_grpc
 
 from proconsul.agent.proxycfg.manager import Manager, ProxyState, Watcher
 from proconsul.agent.xds import ingress, mesh_gateway, sidecar, terminating, versions
-from proconsul.agent.xds.delta import DeltaSession, StreamError
+from proconsul.agent.xds.delta import DeltaSession
+from proconsul.agent.xds.session import StreamError
 from proconsul.agent.xds.sotw import SotwSession
 from proconsul.lib.metrics import registry as metrics
 from proconsul.structs.errors import ConsulError, Forbidden
