@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from proconsul.agent.proxycfg.snapshot import SnapshotIdentity
 from proconsul.agent.proxycfg.watches import Datum
 from proconsul.structs.catalog import HEALTH_CRITICAL, CheckServiceNode, NodeService
 from proconsul.structs.service_kinds import MESH_GATEWAY, WAN_FEDERATION_META
@@ -50,7 +51,7 @@ class LocalService:
 
 
 @dataclass
-class MeshGatewaySnapshot:
+class MeshGatewaySnapshot(SnapshotIdentity):
     """What a mesh gateway's xDS resources are made of."""
 
     proxy_id: str
@@ -64,14 +65,6 @@ class MeshGatewaySnapshot:
     servers: Datum | None = None  # the local ``consul`` service (WAN federation only)
 
     kind = MESH_GATEWAY
-
-    @property
-    def destination(self) -> str:
-        return self.service.Service
-
-    @property
-    def trust_domain(self) -> str:
-        return self.roots.TrustDomain if self.roots is not None else ""
 
     @property
     def wan_federation(self) -> bool:

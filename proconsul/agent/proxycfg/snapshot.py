@@ -29,8 +29,24 @@ class UpstreamSnapshot:
     endpoints: dict[str, Datum] = field(default_factory=dict)  # target ID -> health datum
 
 
+class SnapshotIdentity:
+    """Whom a snapshot's Envoy serves as and in which trust domain (its CA roots'); a
+    gateway serves as its own service."""
+
+    service: NodeService
+    roots: Any
+
+    @property
+    def destination(self) -> str:
+        return self.service.Service
+
+    @property
+    def trust_domain(self) -> str:
+        return self.roots.TrustDomain if self.roots is not None else ""
+
+
 @dataclass
-class ConfigSnapshot:
+class ConfigSnapshot(SnapshotIdentity):
     """What the xDS resources of one proxy are made of (Consul's ``proxycfg.ConfigSnapshot``)."""
 
     proxy_id: str
@@ -52,10 +68,6 @@ class ConfigSnapshot:
     @property
     def destination(self) -> str:
         return self.service.Proxy.DestinationServiceName or ""
-
-    @property
-    def trust_domain(self) -> str:
-        return self.roots.TrustDomain if self.roots is not None else ""
 
     @property
     def config(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from proconsul.structs.catalog import (
     ServiceAddress,
 )
 from proconsul.structs.federation_state import FederationState, FederationStateRequest
+from tests.support.in_process_server import wait_for
 
 WANFED = {"consul-wan-federation": "1"}
 
@@ -140,12 +141,6 @@ def test_primary_gateways_entries_are_kept_as_given_when_they_are_host_port():
     got = primary_gateway_entries(["127.0.0.5:8443", "gw.example.com:443", "[::1]:7",
                                   "127.0.0.6", "::1", "provider=aws tag_key=x"])
     assert got == ["127.0.0.5:8443", "[::1]:7", "gw.example.com:443"]
-
-
-async def wait_for(condition, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def apply_state(server: Server, dc: str, *rows: CheckServiceNode) -> None:
