@@ -1,4 +1,5 @@
-"""Consul's validation of a service by its kind (NodeService.Validate / ValidateForAgent).
+"""Service kinds: Consul's names for them (use these constants, not the strings) and its
+validation of a service by its kind (NodeService.Validate / ValidateForAgent).
 
 Each function returns the list of problems in Consul's order and words;
 :func:`multi_error` renders them as go-multierror does, which is what Consul's
