@@ -16,33 +16,25 @@ from urllib.parse import urlsplit
 from proconsul.agent.xds import versions
 from proconsul.api import ClientError
 from proconsul.cli.command import Command, Context
+from proconsul.cli.connect_proxy_command import SidecarLookupError, lookup_sidecar
 from proconsul.cli.envoy_bootstrap import BootstrapArgs, BootstrapConfigError, bootstrap
-from proconsul.structs.service_kinds import WAN_FEDERATION_META
+from proconsul.structs.service_kinds import (
+    INGRESS_GATEWAY,
+    MESH_GATEWAY,
+    TERMINATING_GATEWAY,
+    WAN_FEDERATION_META,
+)
 
 HOT_RESTART_FLAGS = ("--restart-epoch", "--hot-restart-version", "--drain-time-s",
                      "--parent-shutdown-time-s")
 GATEWAY_KINDS = ("mesh", "terminating", "ingress", "api")
-SERVED_GATEWAYS = {"ingress": "ingress-gateway", "terminating": "terminating-gateway",
-                   "mesh": "mesh-gateway"}
+SERVED_GATEWAYS = {"ingress": INGRESS_GATEWAY, "terminating": TERMINATING_GATEWAY,
+                   "mesh": MESH_GATEWAY}
 DEFAULT_GATEWAY_PORT = 8443  # Consul's default port for a registered gateway's -address
 
 
 class EnvoyError(Exception):
     pass
-
-
-def sidecar_proxy_id(services: dict[str, dict], target: str) -> str:
-    """The one connect-proxy registered as ``target``'s sidecar; EnvoyError otherwise."""
-    ids = sorted(sid for sid, svc in services.items()
-                 if svc.get("Kind") == "connect-proxy"
-                 and (svc.get("Proxy") or {}).get("DestinationServiceID") == target)
-    if not ids:
-        raise EnvoyError(f"No sidecar proxy registered for {target}")
-    if len(ids) > 1:
-        raise EnvoyError(f"More than one sidecar proxy registered for {target}.\n"
-                         f"    Start proxy with -proxy-id and one of the following IDs: "
-                         f"{', '.join(ids)}")
-    return ids[0]
 
 
 def grpc_target(ctx: Context, http_host: str) -> tuple[str, int, bool, bool]:
@@ -99,7 +91,7 @@ def envoy_version(binary: str) -> tuple[int, int, int]:
 def run(ctx: Context) -> int:
     try:
         return _run(ctx)
-    except EnvoyError as err:
+    except (EnvoyError, SidecarLookupError) as err:
         ctx.error(str(err))
         return 1
     except ClientError as err:
@@ -138,10 +130,10 @@ def _run(ctx: Context) -> int:
                              if ctx["wan-address"] else None)
         elif not proxy_id:
             proxy_id = gateway_proxy_id(client.agent().services(), kind)
-        if kind == "ingress-gateway":  # Consul's ready listener, for the registered check
+        if kind == INGRESS_GATEWAY:  # Consul's ready listener, for the registered check
             ready_bind = f"{address[0] or '127.0.0.1'}:{address[1]}"
     if not proxy_id:
-        proxy_id = sidecar_proxy_id(client.agent().services(), ctx["sidecar-for"])
+        proxy_id = lookup_sidecar(client, ctx["sidecar-for"])
     service = client.agent().service(proxy_id)[0]
     cluster = (service.get("Proxy") or {}).get("DestinationServiceName") or \
         service.get("Service", proxy_id)

@@ -16,6 +16,7 @@ import sys
 from proconsul.agent.log_monitor import json_line, text_line
 from proconsul.api import Client, ClientError
 from proconsul.cli.command import Command, Context
+from proconsul.structs.service_kinds import CONNECT_PROXY
 
 LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
           "warn": logging.WARNING, "warning": logging.WARNING, "err": logging.ERROR,
@@ -37,24 +38,29 @@ class _LineHandler(logging.Handler):
             pass
 
 
+class SidecarLookupError(ValueError):
+    """No sidecar proxy, or more than one, is registered for the service asked for."""
+
+
 def lookup_sidecar(client: Client, sidecar_for: str) -> str:
     """The ID of the one connect-proxy registered with DestinationServiceID
-    ``sidecar_for``; ValueError naming the candidates otherwise."""
+    ``sidecar_for`` (any case), as ``connect proxy`` and ``connect envoy`` look it up;
+    SidecarLookupError naming the candidates otherwise."""
     try:
         services = client.agent().services()
     except ClientError as err:
-        raise ValueError(f"Failed looking up sidecar proxy info for {sidecar_for}: "
-                         f"{err}") from None
+        raise SidecarLookupError(f"Failed looking up sidecar proxy info for {sidecar_for}: "
+                                 f"{err}") from None
     found = sorted(svc["ID"] for svc in services.values()
-                   if svc.get("Kind") == "connect-proxy"
-                   and (svc.get("Proxy") or {}).get("DestinationServiceID", "").lower()
-                   == sidecar_for)
+                   if svc.get("Kind") == CONNECT_PROXY
+                   and (svc.get("Proxy") or {}).get("DestinationServiceID", "").casefold()
+                   == sidecar_for.casefold())
     if not found:
-        raise ValueError(f"No sidecar proxy registered for {sidecar_for}")
+        raise SidecarLookupError(f"No sidecar proxy registered for {sidecar_for}")
     if len(found) > 1:
-        raise ValueError(f"More than one sidecar proxy registered for {sidecar_for}.\n"
-                         f"    Start proxy with -proxy-id and one of the following IDs: "
-                         f"{', '.join(found)}")
+        raise SidecarLookupError(f"More than one sidecar proxy registered for {sidecar_for}.\n"
+                                 f"    Start proxy with -proxy-id and one of the following "
+                                 f"IDs: {', '.join(found)}")
     return found[0]
 
 
@@ -64,7 +70,7 @@ def check_proxy(client: Client, proxy_id: str) -> None:
         svc, _ = client.agent().service(proxy_id)
     except ClientError as err:
         raise ValueError(f"Cannot read proxy {proxy_id} from the local agent: {err}") from None
-    if svc.get("Kind") != "connect-proxy":
+    if svc.get("Kind") != CONNECT_PROXY:
         raise ValueError(f"Service {proxy_id} is not a connect-proxy "
                          f"(Kind {svc.get('Kind') or 'typical'!r})")
 

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from proconsul.api import ClientError
 from proconsul.cli.command import Command, Context
+from proconsul.structs.service_kinds import CONNECT_PROXY
 
 INBOUND = "CONSUL_PROXY_INBOUND"
 IN_REDIRECT = "CONSUL_PROXY_IN_REDIRECT"
@@ -150,7 +151,7 @@ def _from_proxy(ctx: Context, cfg: RedirectConfig) -> None:
     listeners, exposed paths and, with a local agent, exposed check ports)."""
     svc = _proxy_service(ctx)
     proxy = svc.get("Proxy")
-    if svc.get("Kind") != "connect-proxy" or not proxy:
+    if svc.get("Kind") != CONNECT_PROXY or not proxy:
         raise SetupError(f"service {ctx['proxy-id']} is not a proxy service")
     opaque = proxy.get("Config") or {}
     try:

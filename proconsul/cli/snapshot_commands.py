@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -287,26 +288,36 @@ def open_state(ctx: Context, file: str,
     return meta, state
 
 
-def inspect(ctx: Context) -> int:
+def read_snapshot(ctx: Context, use: Callable[[dict[str, Any], BinaryIO], int]) -> int:
+    """``use(meta, state)`` on the snapshot the FILE argument names (see
+    :func:`open_state`); argument, file and decoding errors are reported and give 1."""
     file = args_file(ctx)
     if file is None:
-        return 1
-    if ctx["format"] not in FORMATS:
-        ctx.error(f"Error outputting enhanced snapshot data: Unknown format: {ctx['format']}")
         return 1
     with contextlib.ExitStack() as stack:
         opened = open_state(ctx, file, stack)
         if opened is None:
             return 1
-        meta, state = opened
         try:
-            info = _enhance(state, ctx["kvdetails"], ctx["kvdepth"], ctx["kvfilter"])
+            return use(*opened)
         except SnapshotError as err:
+            ctx.out.flush()
             ctx.error(f"Error extracting snapshot data: {err}")
             return 1
-    render = _json if ctx["format"] == "json" else _pretty
-    ctx.info(render(meta, info, ctx["kvdetails"]))
-    return 0
+
+
+def inspect(ctx: Context) -> int:
+    def show(meta: dict[str, Any], state: BinaryIO) -> int:
+        info = _enhance(state, ctx["kvdetails"], ctx["kvdepth"], ctx["kvfilter"])
+        if ctx["format"] not in FORMATS:  # checked after reading, as Consul does
+            ctx.error(f"Error outputting enhanced snapshot data: Unknown format: "
+                      f"{ctx['format']}")
+            return 1
+        render = _json if ctx["format"] == "json" else _pretty
+        ctx.info(render(meta, info, ctx["kvdetails"]))
+        return 0
+
+    return read_snapshot(ctx, show)
 
 
 def _save_flags(fs) -> None:

@@ -13,7 +13,6 @@ cannot match) the wrapped rows carry their real contents.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
@@ -21,9 +20,9 @@ from typing import Any, BinaryIO
 import msgspec
 
 from proconsul.cli.command import Command, Context
-from proconsul.cli.snapshot_commands import args_file, open_state
+from proconsul.cli.snapshot_commands import read_snapshot
 from proconsul.fsm.fsm import read_header
-from proconsul.state.snapshot import RecordKind, SnapshotError, decode_record, read_frames
+from proconsul.state.snapshot import RecordKind, decode_record, read_frames
 
 _to_builtins = msgspec.to_builtins
 
@@ -101,24 +100,14 @@ def _line(type_name: str, data: Any) -> str:
 
 
 def decode(ctx: Context) -> int:
-    file = args_file(ctx)
-    if file is None:
-        return 1
-    with contextlib.ExitStack() as stack:
-        opened = open_state(ctx, file, stack)
-        if opened is None:
-            return 1
-        meta, state = opened
+    def write(meta: dict[str, Any], state: BinaryIO) -> int:
         ctx.out.write(_line("SnapshotHeader", meta) + "\n")
-        try:
-            for type_name, data in decoded(state):
-                ctx.out.write(_line(type_name, data) + "\n")
-        except SnapshotError as err:
-            ctx.out.flush()
-            ctx.error(f"Error extracting snapshot data: {err}")
-            return 1
-    ctx.out.flush()
-    return 0
+        for type_name, data in decoded(state):
+            ctx.out.write(_line(type_name, data) + "\n")
+        ctx.out.flush()
+        return 0
+
+    return read_snapshot(ctx, write)
 
 
 DECODE = Command("""

@@ -11,6 +11,7 @@ from proconsul.state.read_cache import ReadCache
 from proconsul.state.table import Table, UndoLog
 from proconsul.state.watch import WatchRegistry
 from proconsul.structs.operator import AutopilotConfig
+from proconsul.structs.service_kinds import CONNECT_PROXY
 
 
 def lower(name: str) -> str:
@@ -21,7 +22,7 @@ def lower(name: str) -> str:
 def connect_target(service) -> str | None:
     """The service a Connect-capable instance serves, lower-cased (Consul's connect
     index): a connect-proxy's destination, or a Connect-native service itself."""
-    if service.Kind == "connect-proxy":
+    if service.Kind == CONNECT_PROXY:
         return lower(service.Proxy.DestinationServiceName or "") or None
     if service.Connect.Native is True:
         return lower(service.Service)

@@ -20,7 +20,7 @@ from proconsul.state.base import StoreBase, WriteTxn
 from proconsul.state.catalog import StateError
 from proconsul.state.watch import WatchSet
 from proconsul.structs.config_entries import ConfigEntryError, Entry
-from proconsul.structs.gateway_services import INGRESS_GATEWAY, TERMINATING_GATEWAY
+from proconsul.structs.service_kinds import INGRESS_GATEWAY, TERMINATING_GATEWAY
 
 TABLE = "config-entries"
 GATEWAY_KINDS = (INGRESS_GATEWAY, TERMINATING_GATEWAY)

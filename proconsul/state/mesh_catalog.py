@@ -21,14 +21,13 @@ from proconsul.state.watch import WatchSet
 from proconsul.structs.base import UNSET
 from proconsul.structs.catalog import CheckServiceNode, NodeService, ServiceNode
 from proconsul.structs.gateway_services import (
-    INGRESS_GATEWAY,
     SERVICE_KIND_DESTINATION,
     SERVICE_KIND_SERVICE,
-    TERMINATING_GATEWAY,
     WILDCARD,
     GatewayService,
     ServiceName,
 )
+from proconsul.structs.service_kinds import INGRESS_GATEWAY, TERMINATING_GATEWAY
 
 TABLE = "gateway-services"
 CONFIG_TABLE = "config-entries"

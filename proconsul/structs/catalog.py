@@ -20,9 +20,6 @@ SERF_CHECK_ID = "serfHealth"
 SERF_CHECK_NAME = "Serf Health Status"
 SERF_CHECK_ALIVE_OUTPUT = "Agent alive and reachable"
 
-SERVICE_KINDS = ("", "connect-proxy", "mesh-gateway", "terminating-gateway", "ingress-gateway",
-                 "api-gateway")
-
 
 class Weights(Record):
     """Service weights used for DNS SRV answers."""
@@ -217,6 +214,22 @@ class CheckServiceNode(Record):
     Node: Node
     Service: NodeService
     Checks: list[HealthCheck]
+
+    def best_address(self, wan: bool) -> tuple[str, int]:
+        """Where to reach this instance, Consul's ``BestAddress``: the service's ``wan``
+        tagged address (asked for the WAN), else the service address, else the node's
+        ``wan`` tagged address (asked for the WAN), else the node address; the port is
+        the service's unless the ``wan`` tagged address taken has one."""
+        service, node = self.Service, self.Node
+        host, port = service.Address, service.Port
+        tagged = service.TaggedAddresses if isinstance(service.TaggedAddresses, dict) else {}
+        if wan and "wan" in tagged:
+            host, port = tagged["wan"].Address, tagged["wan"].Port or port
+        if not host:
+            node_tagged = node.TaggedAddresses or {}
+            host = node_tagged["wan"] if wan and "wan" in node_tagged \
+                else node.Address
+        return host, port
 
 
 class NodeServices(Record):

@@ -5,8 +5,6 @@ from __future__ import annotations
 from proconsul.structs.base import UNSET, Int, Record, Uint64, UnsetType
 from proconsul.structs.query import QueryMeta
 
-INGRESS_GATEWAY = "ingress-gateway"
-TERMINATING_GATEWAY = "terminating-gateway"
 WILDCARD = "*"
 
 # Consul's GatewayServiceKind: what a terminating gateway's linked service is.

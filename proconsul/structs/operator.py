@@ -5,6 +5,12 @@ from __future__ import annotations
 from proconsul.structs.base import Int, Record, Uint64
 from proconsul.structs.query import QueryMeta
 from proconsul.structs.requests import DCSpecificRequest
+from proconsul.structs.service_kinds import (
+    CONNECT_PROXY,
+    INGRESS_GATEWAY,
+    MESH_GATEWAY,
+    TERMINATING_GATEWAY,
+)
 
 
 class AutopilotConfig(Record):
@@ -72,8 +78,8 @@ class OperatorHealthReply(Record):
 
 # The kinds counted in ConnectServiceInstances ("connect-native": typical services
 # with Connect.Native), as Consul's /v1/operator/usage lists them.
-CONNECT_USAGE_KINDS = ("connect-native", "connect-proxy", "ingress-gateway", "mesh-gateway",
-                       "terminating-gateway")
+CONNECT_USAGE_KINDS = ("connect-native", CONNECT_PROXY, INGRESS_GATEWAY, MESH_GATEWAY,
+                       TERMINATING_GATEWAY)
 
 
 class ServiceUsage(Record):

@@ -1,4 +1,5 @@
-"""Consul's validation of a service by its kind (NodeService.Validate / ValidateForAgent).
+"""Service kinds: Consul's names for them (use these constants, not the strings) and its
+validation of a service by its kind (NodeService.Validate / ValidateForAgent).
 
 Each function returns the list of problems in Consul's order and words;
 :func:`multi_error` renders them as go-multierror does, which is what Consul's
@@ -11,9 +12,16 @@ from typing import Any
 
 from proconsul.structs.catalog import NodeService
 
+# Consul's service kinds (NodeService.Kind); a typical service has none ("").
 CONNECT_PROXY = "connect-proxy"
-GATEWAY_KINDS = ("mesh-gateway", "terminating-gateway", "ingress-gateway", "api-gateway")
-PORTLESS_GATEWAYS = ("ingress-gateway", "api-gateway")
+MESH_GATEWAY = "mesh-gateway"
+TERMINATING_GATEWAY = "terminating-gateway"
+INGRESS_GATEWAY = "ingress-gateway"
+API_GATEWAY = "api-gateway"
+SERVICE_KINDS = ("", CONNECT_PROXY, MESH_GATEWAY, TERMINATING_GATEWAY, INGRESS_GATEWAY,
+                 API_GATEWAY)
+GATEWAY_KINDS = (MESH_GATEWAY, TERMINATING_GATEWAY, INGRESS_GATEWAY, API_GATEWAY)
+PORTLESS_GATEWAYS = (INGRESS_GATEWAY, API_GATEWAY)
 WILDCARD = "*"
 # Service meta of a mesh gateway that also carries WAN federation (-expose-servers).
 WAN_FEDERATION_META = "consul-wan-federation"

@@ -15,7 +15,7 @@ import pytest
 from tests.support.agent_process import AgentProcess, next_loopback, wait_until
 from tests.support.cli_process import run_cli
 from tests.support.sni_relay import SNIRelay
-from tests.support.wanfed_lab import Federation, converged
+from tests.support.wanfed_lab import DC, Federation, converged
 
 
 @pytest.fixture
@@ -27,12 +27,13 @@ def fed(tmp_path):
         federation.close()
 
 
-def answers(agent: AgentProcess, dc: str) -> bool:
+def answers(agent: AgentProcess, dc: DC) -> bool:
+    """Whether ``agent`` lists ``dc``'s server among the nodes of ``?dc=<dc>``."""
     try:
-        reply = agent.get(f"/v1/catalog/nodes?dc={dc}", timeout=15)
+        reply = agent.get(f"/v1/catalog/nodes?dc={dc.name}", timeout=15)
     except OSError:
         return False
-    return reply.status == 200 and any(n["Node"] == f"s-{dc}" for n in reply.json())
+    return reply.status == 200 and any(n["Node"] == dc.node for n in reply.json())
 
 
 def states(agent: AgentProcess) -> list[str]:
@@ -60,8 +61,8 @@ def test_secondaries_federate_only_through_gateways(fed):
     dc2 = fed.add("dc2")
     wait_until(lambda: converged([dc1, dc2]), 60, "the WAN pool of dc1 and dc2")
     print(f"dc1+dc2 WAN pool converged {time.monotonic() - start:.2f}s after the first start")
-    wait_until(lambda: answers(dc2.server, "dc1"), 30, "?dc=dc1 from dc2")
-    wait_until(lambda: answers(dc1.server, "dc2"), 30, "?dc=dc2 from dc1")
+    wait_until(lambda: answers(dc2.server, dc1), 30, "?dc=dc1 from dc2")
+    wait_until(lambda: answers(dc1.server, dc2), 30, "?dc=dc2 from dc1")
     for dc in (dc1, dc2):
         wait_until(lambda a=dc.server: states(a) == ["dc1", "dc2"], 60,
                    f"both federation states in {dc.name}")
@@ -91,7 +92,7 @@ def test_secondaries_federate_only_through_gateways(fed):
     print(f"dc3 in the WAN pool of all three {time.monotonic() - start:.2f}s after its start")
     wait_until(lambda: gateway_of(dc3.server, "dc2") == dc3.relay.hostport, 30,
                "dc3 reaching dc2 through its own gateway")
-    wait_until(lambda: answers(dc3.server, "dc2"), 30, "?dc=dc2 from dc3")
+    wait_until(lambda: answers(dc3.server, dc2), 30, "?dc=dc2 from dc3")
     assert "server.dc2.consul" in dc3.relay.names_from(dc3.host)
     assert "server.dc2.consul" in dc2.relay.names_from(dc3.relay.address[0])
     assert "server.dc2.consul" not in dc2.relay.names_from(dc3.host)
@@ -104,7 +105,7 @@ def test_a_secondary_survives_the_move_of_all_the_primarys_gateways(fed):
     dc1 = fed.add("dc1")
     dc2 = fed.add("dc2")
     wait_until(lambda: converged([dc1, dc2]), 60, "the WAN pool of dc1 and dc2")
-    wait_until(lambda: answers(dc2.server, "dc1"), 30, "?dc=dc1 from dc2")
+    wait_until(lambda: answers(dc2.server, dc1), 30, "?dc=dc1 from dc2")
     # dc1's gateways move: a new one comes up at another address and the old one goes
     # away; dc2 was configured with the old one only and learns the new one from the
     # replicated federation state.
@@ -117,7 +118,7 @@ def test_a_secondary_survives_the_move_of_all_the_primarys_gateways(fed):
                "dc1's new gateway replicated to dc2")
     start = time.monotonic()
     old.close()  # gone before anybody deregisters it: dc2 finds out by dialling it
-    wait_until(lambda: answers(dc2.server, "dc1"), 30, "?dc=dc1 from dc2 after the move")
+    wait_until(lambda: answers(dc2.server, dc1), 30, "?dc=dc1 from dc2 after the move")
     rpc_back = time.monotonic() - start
     wait_until(lambda: gateway_of(dc2.server, "dc1") == new.hostport, 30,
                "dc2 reaching dc1 through the new gateway")

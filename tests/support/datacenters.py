@@ -39,7 +39,7 @@ class Network(Protocol):
 
 
 @dataclass
-class _Slot:
+class Slot:
     """One agent's address: its ports and data directory (kept across restarts)."""
 
     http: int
@@ -57,20 +57,24 @@ class Loopback:
 
     def __init__(self) -> None:
         self.agents: list[AgentProcess] = []
-        self._slots: dict[str, _Slot] = {}
+        self._slots: dict[str, Slot] = {}
 
     def address(self, dc: str) -> str:
         host = next_loopback()
-        self._slots[host] = _Slot(*(free_port(host) for _ in range(5)),
-                                  data_dir=tempfile.mkdtemp(prefix=f"proconsul-{dc}-"))
+        self._slots[host] = Slot(*(free_port(host) for _ in range(5)),
+                                 data_dir=tempfile.mkdtemp(prefix=f"proconsul-{dc}-"))
         return host
+
+    def slot(self, host: str) -> Slot:
+        """The ports an agent at ``host`` (from :meth:`address`) has or will have."""
+        return self._slots[host]
 
     def start_agent(self, dc: str, *extra: str, host: str | None = None, server: bool = True,
                     bootstrap_expect: int = 1, join: list[str] = (),
                     join_wan: list[str] = (), timeout: float = 40) -> AgentProcess:
         host = host or self.address(dc)
         ports = self._slots[host]
-        args = ["-datacenter", dc, "-node", f"{dc}-{host.rsplit('.', 1)[1]}",
+        args = ["-datacenter", dc, "-node", node_name(dc, host),
                 "-bind", host, "-client", host, "-data-dir", ports.data_dir,
                 "-http-port", str(ports.http), "-serf-lan-port", str(ports.lan),
                 "-serf-wan-port", str(ports.wan), "-server-port", str(ports.server),
@@ -90,6 +94,11 @@ class Loopback:
                 agent.kill()
         for slot in self._slots.values():
             shutil.rmtree(slot.data_dir, ignore_errors=True)
+
+
+def node_name(dc: str, host: str) -> str:
+    """The node name :class:`Loopback` gives the agent of ``dc`` at ``host``."""
+    return f"{dc}-{host.rsplit('.', 1)[1]}"
 
 
 @contextmanager

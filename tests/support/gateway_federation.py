@@ -15,8 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from proconsul.lib.pki import CLIENT_AUTH, SERVER_AUTH, new_ca, new_leaf
+from proconsul.lib.pki import new_ca
 from tests.support.agent_process import AgentProcess, Reply, wait_until
+from tests.support.certs import server_tls_hcl
 from tests.support.datacenters import start_datacenters, wan_alive
 from tests.support.envoy import Envoy, EnvoyGroup, http_get
 from tests.support.netns import WanLab, run
@@ -87,16 +88,9 @@ class WanFed:
                           for address in [*self.wan.values(), *self.retired]])
 
     def config(self, dc: str) -> tuple[str, ...]:
-        pem = self.base / f"{dc}.pem"
-        leaf = new_leaf(self.ca, f"server.{dc}.consul", 1,
-                        [f"server.{dc}.consul", f"*.server.{dc}.consul", "localhost"], [],
-                        [SERVER_AUTH, CLIENT_AUTH])
-        pem.write_bytes(leaf.cert_pem + leaf.key_pem)
-        hcl = f"""connect {{ enabled = true, enable_mesh_gateway_wan_federation = true }}
-tls {{ defaults {{ ca_file = "{self.base / 'ca.pem'}", cert_file = "{pem}",
-                  key_file = "{pem}" }} }}
-{ACL}
-"""
+        hcl = ("connect { enabled = true, enable_mesh_gateway_wan_federation = true }\n"
+               + server_tls_hcl(self.ca, self.base, dc, [f"*.server.{dc}.consul"])
+               + ACL + "\n")
         if dc != "dc1":
             hcl += f'primary_gateways = ["{self.primary_gateway}"]\n'
         return ("-grpc-port", "8502", "-hcl", hcl)

@@ -1,4 +1,5 @@
-"""Single-server datacenters on 127.0.0.x, federated either through mesh gateways
+"""Single-server datacenters on 127.0.0.x (agents placed by datacenters.py's
+:class:`~tests.support.datacenters.Loopback`), federated either through mesh gateways
 (an :class:`~tests.support.sni_relay.SNIRelay` per datacenter standing in for its
 gateway; servers know only ``primary_gateways``) or directly (``-retry-join-wan`` to
 dc1's server, the plain WAN path), for the wanfed tests and bench/wanfed_bench.py.
@@ -16,8 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proconsul.lib.pki import CLIENT_AUTH, SERVER_AUTH, KeyPair, new_ca, new_leaf
-from tests.support.agent_process import AgentProcess, _launch, free_port, next_loopback, wait_until
+from proconsul.lib.pki import KeyPair, new_ca
+from tests.support.agent_process import AgentProcess, next_loopback, wait_until
+from tests.support.certs import server_tls_hcl
+from tests.support.datacenters import Loopback, leader_known, node_name, wan_alive
 from tests.support.sni_relay import SNIRelay
 
 MESH_GATEWAY_SERVICE = {"Kind": "mesh-gateway", "Service": "mesh-gateway",
@@ -46,6 +49,7 @@ class Federation:
         self.gateways = gateways
         self.ca: KeyPair = new_ca("Proconsul wanfed test CA", days=1)
         (base / "ca.pem").write_bytes(self.ca.cert_pem)
+        self.net = Loopback()
         self.dcs: dict[str, DC] = {}
 
     def add(self, name: str) -> DC:
@@ -53,37 +57,21 @@ class Federation:
         registered)."""
         relay = SNIRelay(next_loopback()) if self.gateways else None
         dc = self.dcs[name] = DC(name, relay)
-        host = next_loopback()
-        dc.node, dc.host = f"s-{name}", host
-        dc.server_port, dc.wan_port = free_port(host), free_port(host)
+        dc.host = self.net.address(name)
+        slot = self.net.slot(dc.host)
+        dc.node, dc.server_port, dc.wan_port = node_name(name, dc.host), slot.server, slot.wan
         self.route()
-        http = free_port(host)
-        args = ["-server", "-datacenter", name, "-node", dc.node,
-                "-data-dir", str(self.base / f"data-{name}"), "-client", host, "-bind", host,
-                "-http-port", str(http), "-serf-lan-port", str(free_port(host)),
-                "-serf-wan-port", str(dc.wan_port), "-server-port", str(dc.server_port),
-                "-dns-port", "-1", "-bootstrap-expect", "1", "-raft-multiplier", "1",
-                "-hcl", self._hcl(dc)]
-        if not self.gateways and name != "dc1":
-            primary = self.dcs["dc1"]
-            args += ["-retry-join-wan", f"{primary.host}:{primary.wan_port}"]
-        dc.server = _launch(args, AgentProcess(host, http, None), 30)
-        wait_until(lambda: dc.server.get("/v1/status/leader").json(), 30, f"{name} leader")
+        join_wan = [self.dcs["dc1"].host] if not self.gateways and name != "dc1" else []
+        dc.server = self.net.start_agent(name, "-raft-multiplier", "1", "-hcl", self._hcl(dc),
+                                         host=dc.host, join_wan=join_wan, timeout=30)
+        wait_until(lambda: leader_known(dc.server), 30, f"{name} leader")
         if relay is not None:
             self.register_gateway(dc, relay)
         return dc
 
     def _hcl(self, dc: DC) -> str:
-        pem = self.base / f"{dc.name}.pem"
-        leaf = new_leaf(self.ca, f"server.{dc.name}.consul", 1,
-                        [f"server.{dc.name}.consul", f"{dc.node}.server.{dc.name}.consul",
-                         "localhost"], [dc.host], [SERVER_AUTH, CLIENT_AUTH])
-        pem.write_bytes(leaf.cert_pem + leaf.key_pem)
-        hcl = f'''
-primary_datacenter = "dc1"
-tls {{ defaults {{ ca_file = "{self.base / 'ca.pem'}" cert_file = "{pem}"
-                  key_file = "{pem}" }} }}
-'''
+        hcl = 'primary_datacenter = "dc1"\n' + server_tls_hcl(
+            self.ca, self.base, dc.name, [f"{dc.node}.server.{dc.name}.consul"], [dc.host])
         if not self.gateways:
             return hcl
         hcl += "connect { enabled = true\n enable_mesh_gateway_wan_federation = true }\n"
@@ -91,6 +79,7 @@ tls {{ defaults {{ ca_file = "{self.base / 'ca.pem'}" cert_file = "{pem}"
             hcl += (f'primary_gateways = ["{self.dcs["dc1"].relay.hostport}"]\n'
                     'primary_gateways_interval = "1s"\n')
         return hcl
+
 
     def register_gateway(self, dc: DC, relay: SNIRelay, node: str = "") -> None:
         host, port = relay.address
@@ -116,20 +105,14 @@ tls {{ defaults {{ ca_file = "{self.base / 'ca.pem'}" cert_file = "{pem}"
                     relay.set_routes(routes)
 
     def close(self) -> None:
+        self.net.close()
         for dc in self.dcs.values():
-            if dc.server is not None:
-                dc.server.stop()
             for relay in (dc.relay, *dc.extra_relays):
                 if relay is not None:
                     relay.close()
 
 
-def wan_members(agent: AgentProcess) -> dict[str, int]:
-    """WAN member name -> serf status (1 = alive), as ``agent`` sees them."""
-    return {m["Name"]: m["Status"] for m in agent.get("/v1/agent/members?wan=1").json()}
-
-
 def converged(dcs: list[DC]) -> bool:
     """Whether every server of ``dcs`` sees exactly those servers alive on the WAN."""
-    want = {f"{dc.node}.{dc.name}" for dc in dcs}
-    return all({n for n, s in wan_members(dc.server).items() if s == 1} == want for dc in dcs)
+    want = sorted(f"{dc.node}.{dc.name}" for dc in dcs)
+    return all(wan_alive(dc.server) == want for dc in dcs)

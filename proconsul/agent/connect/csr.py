@@ -27,10 +27,10 @@ from proconsul.structs.connect_ids import (
     SpiffeIDService,
     peering_server_san,
 )
+from proconsul.structs.service_kinds import MESH_GATEWAY
 
 __all__ = ["LeafRequest", "LeafRequestError", "make_csr", "make_leaf_csr"]
 
-MESH_GATEWAY_KIND = "mesh-gateway"
 
 
 class LeafRequestError(ValueError):
@@ -63,7 +63,7 @@ class LeafRequest:
             return (SpiffeIDAgent(host=trust_domain, datacenter=self.datacenter,
                                   agent=self.agent, partition=self.partition),
                     ["localhost", *self.dns_san], ["127.0.0.1", "::1", *self.ip_san])
-        if self.kind == MESH_GATEWAY_KIND:
+        if self.kind == MESH_GATEWAY:
             return (SpiffeIDMeshGateway(host=trust_domain, datacenter=self.datacenter,
                                         partition=self.partition), list(self.dns_san), [])
         if self.kind:

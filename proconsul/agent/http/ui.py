@@ -24,10 +24,11 @@ from proconsul.structs.requests import (
     NodeSpecificRequest,
     ServiceSpecificRequest,
 )
+from proconsul.structs.service_kinds import INGRESS_GATEWAY
 
 UI_DISABLED = ("Consul Agent: UI disabled. To enable, set ui_config.enabled=true in the "
                "agent configuration and restart.")
-TOPOLOGY_KINDS = ("", "ingress-gateway")
+TOPOLOGY_KINDS = ("", INGRESS_GATEWAY)
 
 
 async def _service_dump(request: web.Request):

@@ -19,9 +19,9 @@ from proconsul.structs.catalog import (
     CheckServiceNode,
     HealthCheck,
 )
+from proconsul.structs.service_kinds import CONNECT_PROXY, INGRESS_GATEWAY
 
 EXTERNAL_SOURCE = "external-source"
-PROXY = "connect-proxy"
 
 
 def _new(name: str) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def summarize(rows: Iterable[CheckServiceNode]) -> tuple[dict[str, dict], set[st
         checks = sum_["_checks"]
         for check in row.Checks:
             checks[node.Node, check.CheckID] = check
-        if svc.Kind == PROXY and svc.Proxy.DestinationServiceName:
+        if svc.Kind == CONNECT_PROXY and svc.Proxy.DestinationServiceName:
             target = get(svc.Proxy.DestinationServiceName)  # type: ignore[arg-type]
             has_proxy.add(target["Name"])
             for check in row.Checks:
@@ -87,7 +87,7 @@ def finish(summaries: dict[str, dict], exclude_sidecars: bool = False) -> list[d
                 sum_["ChecksWarning"] += 1
             elif check.Status == HEALTH_CRITICAL:
                 sum_["ChecksCritical"] += 1
-        if exclude_sidecars and sum_.get("Kind", "") not in ("", "ingress-gateway"):
+        if exclude_sidecars and sum_.get("Kind", "") not in ("", INGRESS_GATEWAY):
             continue
         result.append(sum_)
     return result
@@ -159,7 +159,7 @@ def upstream_names(rows: Iterable[CheckServiceNode], service: str) -> list[str]:
     names: list[str] = []
     for row in rows:
         proxy = row.Service.Proxy
-        if row.Service.Kind == PROXY and proxy.DestinationServiceName == service \
+        if row.Service.Kind == CONNECT_PROXY and proxy.DestinationServiceName == service \
                 and proxy.Upstreams is not UNSET:
             for up in proxy.Upstreams or ():
                 if up.DestinationName and up.DestinationName not in names:
@@ -172,7 +172,7 @@ def downstream_names(rows: Iterable[CheckServiceNode], service: str) -> list[str
     names: list[str] = []
     for row in rows:
         proxy = row.Service.Proxy
-        if row.Service.Kind != PROXY or proxy.Upstreams is UNSET:
+        if row.Service.Kind != CONNECT_PROXY or proxy.Upstreams is UNSET:
             continue
         if any(up.DestinationName == service for up in proxy.Upstreams or ()):
             name = proxy.DestinationServiceName or row.Service.Service

@@ -9,7 +9,6 @@ from msgspec.structs import replace
 
 from proconsul.structs.base import UNSET, Int, Record
 from proconsul.structs.catalog import (
-    SERVICE_KINDS,
     ConnectProxyConfig,
     Locality,
     NodeService,
@@ -19,10 +18,15 @@ from proconsul.structs.catalog import (
     Weights,
 )
 from proconsul.structs.errors import BadRequest
-from proconsul.structs.service_kinds import multi_error, validate_for_agent, validate_service
+from proconsul.structs.service_kinds import (
+    CONNECT_PROXY,
+    SERVICE_KINDS,
+    multi_error,
+    validate_for_agent,
+    validate_service,
+)
 
 SIDECAR_SUFFIX = "-sidecar-proxy"
-CONNECT_PROXY = "connect-proxy"
 
 
 class ConnectRegistration(Record):

@@ -7,6 +7,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from proconsul.structs.service_kinds import CONNECT_PROXY
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -31,7 +33,7 @@ def endpoints(entries: list[dict[str, Any]]) -> list[Endpoint]:
     for entry in entries:
         node = entry.get("Node") or {}
         svc = entry.get("Service") or {}
-        if svc.get("Kind") == "connect-proxy":
+        if svc.get("Kind") == CONNECT_PROXY:
             name = (svc.get("Proxy") or {}).get("DestinationServiceName", "")
         elif (svc.get("Connect") or {}).get("Native"):
             name = svc.get("Service", "")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from proconsul.structs.service_kinds import CONNECT_PROXY
+
 SERVICE = "service"
 PREPARED_QUERY = "prepared_query"
 DEFAULT_NAMESPACE = "default"
@@ -79,7 +81,7 @@ def from_agent_service(svc: dict[str, Any]) -> ProxyConfig:
     ``telemetry`` (the agent's telemetry keys: statsd_address, ...), an
     upstream's ``Config`` connect_timeout_ms.
     """
-    if svc.get("Kind") != "connect-proxy":
+    if svc.get("Kind") != CONNECT_PROXY:
         raise ProxyConfigError(f"service {svc.get('ID', '')!r} is not a connect-proxy "
                                f"(Kind {svc.get('Kind') or 'typical'!r})")
     proxy = svc.get("Proxy") or {}

@@ -9,6 +9,7 @@ import contextlib
 import logging
 
 from proconsul.agent.proxy.agent_api import AgentAPI, AgentAPIError
+from proconsul.structs.service_kinds import CONNECT_PROXY
 
 log = logging.getLogger("proxy")
 
@@ -29,7 +30,7 @@ class Registration:
         self.check_id = f"{self.service_id}-ttl"
 
     def body(self) -> dict:
-        return {"Kind": "connect-proxy", "ID": self.service_id, "Name": f"{self.service}-proxy",
+        return {"Kind": CONNECT_PROXY, "ID": self.service_id, "Name": f"{self.service}-proxy",
                 "Address": self.address, "Port": self.port,
                 "Proxy": {"DestinationServiceName": self.service},
                 "Check": {"CheckID": self.check_id, "Name": "proxy heartbeat",

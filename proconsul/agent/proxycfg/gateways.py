@@ -14,10 +14,11 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from proconsul.agent.proxycfg.snapshot import UpstreamSnapshot
+from proconsul.agent.proxycfg.snapshot import SnapshotIdentity, UpstreamSnapshot
 from proconsul.agent.proxycfg.watches import Datum
 from proconsul.structs.catalog import NodeService, Upstream
-from proconsul.structs.gateway_services import INGRESS_GATEWAY, TERMINATING_GATEWAY, WILDCARD
+from proconsul.structs.gateway_services import WILDCARD
+from proconsul.structs.service_kinds import INGRESS_GATEWAY, TERMINATING_GATEWAY
 
 KINDS = (INGRESS_GATEWAY, TERMINATING_GATEWAY)
 
@@ -48,7 +49,7 @@ class LinkedService:
 
 
 @dataclass
-class GatewaySnapshot:
+class GatewaySnapshot(SnapshotIdentity):
     """What a gateway's xDS resources are made of."""
 
     kind: str
@@ -64,14 +65,6 @@ class GatewaySnapshot:
     defaults: dict[str, Any] = field(default_factory=dict)  # the ingress entry's Defaults
     listeners: list[IngressListener] = field(default_factory=list)
     linked: list[LinkedService] = field(default_factory=list)
-
-    @property
-    def destination(self) -> str:
-        return self.service.Service
-
-    @property
-    def trust_domain(self) -> str:
-        return self.roots.TrustDomain if self.roots is not None else ""
 
     def ready(self) -> bool:
         if self.roots is None or not self.entry_known:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from proconsul.agent.proxycfg import gateways, mesh_gateway
 from proconsul.agent.proxycfg.snapshot import (
-    KIND_CONNECT_PROXY,
     ConfigSnapshot,
     UpstreamSnapshot,
     upstream_id,
@@ -32,6 +31,7 @@ from proconsul.structs.discovery_chain import (
     DiscoveryResolver,
     DiscoveryTarget,
 )
+from proconsul.structs.service_kinds import CONNECT_PROXY, MESH_GATEWAY
 
 CLUSTERS, ENDPOINTS, LISTENERS, ROUTES = "clusters", "endpoints", "listeners", "routes"
 ALL = frozenset({CLUSTERS, ENDPOINTS, LISTENERS, ROUTES})
@@ -108,7 +108,7 @@ class ProxyState:
         else:
             self._assemble()
         reg = self.registration
-        mesh = reg is not None and reg.service.Kind == mesh_gateway.MESH_GATEWAY
+        mesh = reg is not None and reg.service.Kind == MESH_GATEWAY
         self._mark((MESH_GATEWAY_AFFECTS if mesh else AFFECTS)[kind])
 
     def close(self) -> None:
@@ -140,13 +140,13 @@ class ProxyState:
 
     def _wanted_keys(self) -> set[Hashable]:
         reg = self.registration
-        if reg is not None and reg.service.Kind == mesh_gateway.MESH_GATEWAY:
+        if reg is not None and reg.service.Kind == MESH_GATEWAY:
             return mesh_gateway.wanted_keys(reg.service, reg.token, self.manager.datacenter,
                                             self._datum)
         if reg is not None and reg.service.Kind in gateways.KINDS:
             return gateways.wanted_keys(reg.service, reg.token, self.manager.datacenter,
                                         self._datum)
-        if reg is None or reg.service.Kind != KIND_CONNECT_PROXY:
+        if reg is None or reg.service.Kind != CONNECT_PROXY:
             return set()
         token, dc = reg.token, self.manager.datacenter
         proxy = reg.service.Proxy
@@ -169,7 +169,7 @@ class ProxyState:
 
     def _assemble(self) -> None:
         reg = self.registration
-        if reg is not None and reg.service.Kind == mesh_gateway.MESH_GATEWAY:
+        if reg is not None and reg.service.Kind == MESH_GATEWAY:
             self.snapshot = mesh_gateway.assemble(self.proxy_id, reg.service, reg.token,
                                                   self.manager.datacenter,
                                                   self.manager.domain, self._datum)
@@ -179,7 +179,7 @@ class ProxyState:
                                               self.manager.datacenter,
                                               self.manager.default_allow, self._datum)
             return
-        if reg is None or reg.service.Kind != KIND_CONNECT_PROXY:
+        if reg is None or reg.service.Kind != CONNECT_PROXY:
             self.snapshot = None
             return
         token, dc = reg.token, self.manager.datacenter

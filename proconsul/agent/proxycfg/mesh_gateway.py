@@ -16,34 +16,17 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from proconsul.agent.proxycfg.snapshot import SnapshotIdentity
 from proconsul.agent.proxycfg.watches import Datum
 from proconsul.structs.catalog import HEALTH_CRITICAL, CheckServiceNode, NodeService
-from proconsul.structs.service_kinds import WAN_FEDERATION_META
+from proconsul.structs.service_kinds import MESH_GATEWAY, WAN_FEDERATION_META
 
-MESH_GATEWAY = "mesh-gateway"
 CONSUL_SERVICE = "consul"
 
 
 def wan_federation(service: NodeService) -> bool:
     """Whether the gateway also carries WAN federation (its ``-expose-servers`` meta)."""
     return (service.Meta or {}).get(WAN_FEDERATION_META) == "1"
-
-
-def gateway_address(node: CheckServiceNode, wan: bool) -> tuple[str, int]:
-    """A gateway instance's address, Consul's ``BestAddress``: for the WAN its ``wan``
-    tagged address, else its service address, else the node's ``wan``, else the node's;
-    for the LAN its ``lan`` tagged address, else its service address, else the node's."""
-    svc, tagged = node.Service, node.Service.TaggedAddresses or {}
-    port = svc.Port
-    want = "wan" if wan else "lan"
-    if want in tagged and tagged[want].Address:
-        return tagged[want].Address, tagged[want].Port or port
-    if svc.Address:
-        return svc.Address, port
-    node_tagged = node.Node.TaggedAddresses or {}
-    if wan and node_tagged.get("wan"):
-        return node_tagged["wan"], port
-    return node.Node.Address, port
 
 
 def is_ip(host: str) -> bool:
@@ -68,7 +51,7 @@ class LocalService:
 
 
 @dataclass
-class MeshGatewaySnapshot:
+class MeshGatewaySnapshot(SnapshotIdentity):
     """What a mesh gateway's xDS resources are made of."""
 
     proxy_id: str
@@ -82,14 +65,6 @@ class MeshGatewaySnapshot:
     servers: Datum | None = None  # the local ``consul`` service (WAN federation only)
 
     kind = MESH_GATEWAY
-
-    @property
-    def destination(self) -> str:
-        return self.service.Service
-
-    @property
-    def trust_domain(self) -> str:
-        return self.roots.TrustDomain if self.roots is not None else ""
 
     @property
     def wan_federation(self) -> bool:

@@ -9,8 +9,6 @@ from proconsul.agent.proxycfg.watches import Datum
 from proconsul.structs.catalog import NodeService, Upstream
 from proconsul.structs.discovery_chain import CompiledDiscoveryChain
 
-KIND_CONNECT_PROXY = "connect-proxy"
-
 
 def upstream_id(upstream: Upstream) -> str:
     """Consul's upstream identifier: the name, with ``?dc=`` for another datacenter."""
@@ -31,8 +29,24 @@ class UpstreamSnapshot:
     endpoints: dict[str, Datum] = field(default_factory=dict)  # target ID -> health datum
 
 
+class SnapshotIdentity:
+    """Whom a snapshot's Envoy serves as and in which trust domain (its CA roots'); a
+    gateway serves as its own service."""
+
+    service: NodeService
+    roots: Any
+
+    @property
+    def destination(self) -> str:
+        return self.service.Service
+
+    @property
+    def trust_domain(self) -> str:
+        return self.roots.TrustDomain if self.roots is not None else ""
+
+
 @dataclass
-class ConfigSnapshot:
+class ConfigSnapshot(SnapshotIdentity):
     """What the xDS resources of one proxy are made of (Consul's ``proxycfg.ConfigSnapshot``)."""
 
     proxy_id: str
@@ -54,10 +68,6 @@ class ConfigSnapshot:
     @property
     def destination(self) -> str:
         return self.service.Proxy.DestinationServiceName or ""
-
-    @property
-    def trust_domain(self) -> str:
-        return self.roots.TrustDomain if self.roots is not None else ""
 
     @property
     def config(self) -> dict[str, Any]:

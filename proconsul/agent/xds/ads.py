@@ -22,10 +22,12 @@ from envoy.service.discovery.v3 import ads_pb2_grpc
 
 from proconsul.agent.proxycfg.manager import Manager, ProxyState, Watcher
 from proconsul.agent.xds import ingress, mesh_gateway, sidecar, terminating, versions
-from proconsul.agent.xds.delta import DeltaSession, StreamError
+from proconsul.agent.xds.delta import DeltaSession
+from proconsul.agent.xds.session import StreamError
 from proconsul.agent.xds.sotw import SotwSession
 from proconsul.lib.metrics import registry as metrics
 from proconsul.structs.errors import ConsulError, Forbidden
+from proconsul.structs.service_kinds import INGRESS_GATEWAY, MESH_GATEWAY, TERMINATING_GATEWAY
 
 log = logging.getLogger("agent.xds")
 
@@ -34,8 +36,8 @@ Authorize = Callable[[str, str], Awaitable[None]]
 NACK_METRIC = "consul.xds.server.nack"  # beyond Consul: rejected configs, by type
 STREAMS_METRIC = "consul.xds.server.streams"
 AUTH_RECHECK = 300.0  # seconds: the token is checked again before sending after this long
-BUILDERS = {"ingress-gateway": ingress.build, "terminating-gateway": terminating.build,
-            "mesh-gateway": mesh_gateway.build}
+BUILDERS = {INGRESS_GATEWAY: ingress.build, TERMINATING_GATEWAY: terminating.build,
+            MESH_GATEWAY: mesh_gateway.build}
 
 
 class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):

@@ -1,4 +1,4 @@
-"""Incremental (delta) ADS for one stream, sans-IO: subscriptions, versions, nonces, NACKs.
+"""Incremental (delta) ADS for one stream, sans-IO (its bookkeeping in session.py).
 
 Feed it Envoy's ``DeltaDiscoveryRequest``s (:meth:`on_request`) and the proxy's
 current resources (:meth:`set_resources`); :meth:`responses` hands back what to
@@ -23,54 +23,24 @@ from envoy.service.discovery.v3.discovery_pb2 import (
 )
 
 from proconsul.agent.xds.protos import CLUSTER, ENDPOINT, LISTENER, ROUTE, Resource
-
-ORDER = (CLUSTER, ENDPOINT, LISTENER, ROUTE)
-WILDCARD_TYPES = (CLUSTER, LISTENER)
-
-
-class StreamError(Exception):
-    """A request the stream cannot go on with; ``code`` is the gRPC status name."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass(frozen=True)
-class Nack:
-    type_url: str
-    nonce: str
-    message: str
+from proconsul.agent.xds.session import ORDER, WILDCARD_TYPES, Session, TypeState
 
 
 @dataclass
-class _TypeState:
+class _TypeState(TypeState):
     wildcard: bool = False
-    names: set[str] = field(default_factory=set)
     sent: dict[str, str] = field(default_factory=dict)  # name -> version Envoy was sent
-    started: bool = False
     answered: bool = False  # a response of this type went out
 
 
-class DeltaSession:
+class DeltaSession(Session[_TypeState]):
     """One delta ADS stream's protocol state; see the module docstring."""
 
     def __init__(self) -> None:
-        self.types: dict[str, _TypeState] = {t: _TypeState() for t in ORDER}
-        self.resources: dict[str, dict[str, Resource]] = {t: {} for t in ORDER}
-        self._nonce = 0
-        self.pending: dict[str, str] = {}  # nonce -> type URL, until (N)ACKed
-        self.acked: dict[str, int] = {}  # type URL -> ACKs received
+        super().__init__(_TypeState)
 
-    def on_request(self, req: DeltaDiscoveryRequest) -> Nack | None:
-        """Take in a request; a NACK comes back for the caller to log."""
-        if not req.type_url:
-            raise StreamError("INVALID_ARGUMENT", "type URL is required for ADS")
-        state = self.types.get(req.type_url)
-        if state is None:
-            return None  # a type we do not serve (SDS, ...): nothing to send
+    def _subscribe(self, state: _TypeState, req: DeltaDiscoveryRequest) -> None:
         if not state.started:
-            state.started = True
             if req.type_url in WILDCARD_TYPES and not req.resource_names_subscribe:
                 state.wildcard = True
             state.sent.update(req.initial_resource_versions)
@@ -86,15 +56,6 @@ class DeltaSession:
             else:
                 state.names.discard(name)
                 state.sent.pop(name, None)
-        if req.response_nonce:
-            self.pending.pop(req.response_nonce, None)
-            if req.HasField("error_detail"):
-                return Nack(req.type_url, req.response_nonce, req.error_detail.message)
-            self.acked[req.type_url] = self.acked.get(req.type_url, 0) + 1
-        return None
-
-    def set_resources(self, type_url: str, resources: dict[str, Resource]) -> None:
-        self.resources[type_url] = resources
 
     def responses(self) -> list[DeltaDiscoveryResponse]:
         out, late_removals = [], []
@@ -130,10 +91,7 @@ class DeltaSession:
 
     def _response(self, type_url: str, upserts: list[Resource],
                   removed: list[str]) -> DeltaDiscoveryResponse:
-        self._nonce += 1
-        nonce = f"{self._nonce:08x}"
-        self.pending[nonce] = type_url
         return DeltaDiscoveryResponse(
-            type_url=type_url, nonce=nonce, removed_resources=removed,
+            type_url=type_url, nonce=self._next_nonce(type_url), removed_resources=removed,
             resources=[WireResource(name=r.name, version=r.version, resource=r.any)
                        for r in upserts])

@@ -24,7 +24,6 @@ from proconsul.agent.proxycfg.manager import CLUSTERS, ENDPOINTS, LISTENERS
 from proconsul.agent.proxycfg.mesh_gateway import (
     LocalService,
     MeshGatewaySnapshot,
-    gateway_address,
     is_ip,
 )
 from proconsul.agent.xds import protos, sidecar
@@ -123,7 +122,7 @@ def _gateway_cluster(name: str, nodes: list[CheckServiceNode], timeout: str) -> 
     """Another datacenter's gateways: EDS, or LOGICAL_DNS (the first one) when they are
     addressed by hostname, as Consul does."""
     for node in nodes:
-        host, port = gateway_address(node, wan=True)
+        host, port = node.best_address(wan=True)
         if not is_ip(host):
             return {"name": name, "alt_stat_name": name, "type": "LOGICAL_DNS",
                     "connect_timeout": timeout, "dns_lookup_family": "V4_ONLY",
@@ -140,7 +139,7 @@ def endpoints(snap: MeshGatewaySnapshot) -> list[protos.Resource]:
     out = []
     remote = snap.remote_gateways()
     for dc, nodes in remote.items():
-        if all(is_ip(gateway_address(n, wan=True)[0]) for n in nodes):
+        if all(is_ip(n.best_address(wan=True)[0]) for n in nodes):
             out.append(sidecar.gateway_cla(dc_sni(dc, snap.trust_domain), nodes, wan=True))
             if snap.wan_federation:
                 out.append(sidecar.gateway_cla(snap.server_sni(dc), nodes, wan=True))

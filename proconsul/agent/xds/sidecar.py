@@ -17,7 +17,7 @@ import msgspec
 
 from proconsul.agent.config.tls import CIPHER_SUITES
 from proconsul.agent.proxycfg.manager import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES
-from proconsul.agent.proxycfg.mesh_gateway import gateway_address, healthy, is_ip
+from proconsul.agent.proxycfg.mesh_gateway import healthy, is_ip
 from proconsul.agent.proxycfg.snapshot import ConfigSnapshot, UpstreamSnapshot
 from proconsul.agent.proxycfg.watches import Datum
 from proconsul.agent.xds import protos, rbac, routes
@@ -271,7 +271,7 @@ def gateway_cla(name: str, nodes: list[CheckServiceNode], wan: bool) -> Resource
     (those addressed by hostname are left out: EDS takes IP addresses only)."""
     lb = [{"endpoint": {"address": _address(host, port)},
            "health_status": "HEALTHY" if healthy(node) else "UNHEALTHY"}
-          for node in nodes for host, port in [gateway_address(node, wan)] if is_ip(host)]
+          for node in nodes for host, port in [node.best_address(wan)] if is_ip(host)]
     return protos.encode(protos.ENDPOINT, name, {
         "cluster_name": name, "endpoints": [{"lb_endpoints": lb}] if lb else []})
 

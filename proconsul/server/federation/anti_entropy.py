@@ -23,13 +23,13 @@ from proconsul.structs.federation_state import (
 )
 from proconsul.structs.messages import MessageType
 from proconsul.structs.query import QueryMeta, QueryOptions
+from proconsul.structs.service_kinds import MESH_GATEWAY
 
 if TYPE_CHECKING:
     from proconsul.server.server import Server
 
 log = logging.getLogger(__name__)
 
-MESH_GATEWAY = "mesh-gateway"
 RATE, BURST = 0.2, 5  # syncs a second, as Consul's limiter
 BACKOFF_MAX = 256.0
 WAIT_NS = 10 * 60 * 1_000_000_000  # one blocking wait

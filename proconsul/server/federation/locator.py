@@ -33,41 +33,32 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from proconsul.state.node_dump import service_dump
-from proconsul.structs.catalog import CheckServiceNode
+from proconsul.structs.catalog import HEALTH_CRITICAL, CheckServiceNode
 from proconsul.structs.federation_state import FederationState
 from proconsul.structs.query import QueryMeta, QueryOptions
-from proconsul.structs.service_kinds import WAN_FEDERATION_META
+from proconsul.structs.service_kinds import MESH_GATEWAY, WAN_FEDERATION_META
 
 if TYPE_CHECKING:
     from proconsul.server.server import Server
 
-__all__ = ["GatewayLocator", "LocatorDriver", "gateway_address", "primary_gateway_entries"]
+__all__ = ["GatewayLocator", "LocatorDriver", "dial_address", "primary_gateway_entries"]
 
 log = logging.getLogger("agent.server.gateway_locator")
 
-MESH_GATEWAY = "mesh-gateway"
 WAIT_NS = 10 * 60 * 1_000_000_000  # one blocking wait on the state store
 
 
-def gateway_address(row: CheckServiceNode, wan: bool, healthy: bool = True) -> str | None:
-    """``ip:port`` to dial gateway ``row`` at (Consul's BestAddress: the service's
-    tagged wan address, the service address, the node's wan address, the node
-    address); None when it is not a WAN-federation gateway or a check is critical
-    (with ``healthy=False``: None unless a check is critical)."""
-    service, node = row.Service, row.Node
-    if service is None or node is None:
+def dial_address(row: CheckServiceNode, wan: bool, healthy: bool = True) -> str | None:
+    """``host:port`` to dial gateway ``row`` at (its :meth:`~CheckServiceNode.best_address`);
+    None when it is not a WAN-federation gateway or a check is critical (with
+    ``healthy=False``: None unless a check is critical)."""
+    if row.Service is None or row.Node is None:
         return None
-    if (service.Meta or {}).get(WAN_FEDERATION_META) != "1":
+    if (row.Service.Meta or {}).get(WAN_FEDERATION_META) != "1":
         return None
-    if any(check.Status == "critical" for check in row.Checks) == healthy:
+    if any(check.Status == HEALTH_CRITICAL for check in row.Checks) == healthy:
         return None
-    host, port = service.Address or node.Address, service.Port
-    if wan:
-        tagged = service.TaggedAddresses if isinstance(service.TaggedAddresses, dict) else {}
-        if "wan" in tagged and tagged["wan"].Address:
-            host, port = tagged["wan"].Address, tagged["wan"].Port or port
-        elif not service.Address and (node.TaggedAddresses or {}).get("wan"):
-            host = (node.TaggedAddresses or {})["wan"]
+    host, port = row.best_address(wan)
     if not host or not port:
         return None
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -75,7 +66,7 @@ def gateway_address(row: CheckServiceNode, wan: bool, healthy: bool = True) -> s
 
 def _addresses(rows: list[CheckServiceNode], wan: bool, healthy: bool = True
                ) -> tuple[str, ...]:
-    return tuple(sorted({a for a in (gateway_address(r, wan, healthy) for r in rows) if a}))
+    return tuple(sorted({a for a in (dial_address(r, wan, healthy) for r in rows) if a}))
 
 
 @dataclass

@@ -387,7 +387,7 @@ class HTTPRouteConfigEntry(Entry, kw_only=True):
     def normalize(self) -> None:
         super().normalize()
         for parent in self.Parents or ():
-            parent.Kind = parent.Kind or "api-gateway"
+            parent.Kind = parent.Kind or APIGatewayConfigEntry.KIND
         for rule in self.Rules or ():
             for match in rule.Matches or ():
                 match.Method = match.Method.upper()
@@ -455,7 +455,7 @@ class TCPRouteConfigEntry(Entry, kw_only=True):
     def normalize(self) -> None:
         super().normalize()
         for parent in self.Parents or ():
-            parent.Kind = parent.Kind or "api-gateway"
+            parent.Kind = parent.Kind or APIGatewayConfigEntry.KIND
 
     def validate(self) -> None:
         super().validate()
@@ -467,7 +467,7 @@ class TCPRouteConfigEntry(Entry, kw_only=True):
 def _validate_parents(parents: list[ResourceReference] | None) -> None:
     seen: set[tuple[str, str, str]] = set()
     for parent in parents or ():
-        if parent.Kind != "api-gateway":
+        if parent.Kind != APIGatewayConfigEntry.KIND:
             raise ConfigEntryError(
                 f'unsupported parent kind: "{parent.Kind}", must be \'api-gateway\'')
         key = (parent.Kind, parent.Name, parent.SectionName)

@@ -25,6 +25,7 @@ from proconsul.rpc import wanfed as rpc_wanfed
 from proconsul.rpc.conn import StreamConn
 
 HOST = "127.0.0.1"
+ROUNDS = 3  # writes awaited on every link before checking which way gossip went
 
 
 def test_split_node_name_needs_exactly_one_dot():
@@ -60,8 +61,9 @@ class Site:
         self.direct = CountingTransport()
         ml = MemberlistConfig.local(name, bind_addr=HOST, bind_port=0)
         self.serf = Serf(SerfConfig(memberlist=ml), random.Random(name))
-        self.transport = WanfedTransport(self.direct, self.dc, hub.dial, self.name_of,
-                                         idle_timeout=30)
+        self.transport = WanfedTransport(self.direct, self.dc,
+                                         lambda dc, node, alpn: hub.dial(name, dc, node, alpn),
+                                         self.name_of, idle_timeout=30)
         self.driver = GossipDriver(self.serf, self.transport)
         self.servers: dict[str, asyncio.base_events.Server] = {}
 
@@ -95,19 +97,44 @@ class Site:
 
 
 class Hub:
-    """Dials members of other datacenters, counting (datacenter, node, alpn)."""
+    """Dials members of other datacenters, counting (datacenter, node, alpn), and the
+    writes on each packet link by (from, to)."""
 
     def __init__(self) -> None:
         self.sites: dict[str, Site] = {}
         self.dials: Counter = Counter()
+        self.carried: Counter = Counter()
+        self.written = asyncio.Event()  # set by every write on a packet link
 
-    async def dial(self, dc: str, node: str, alpn: str):
+    async def dial(self, origin: str, dc: str, node: str, alpn: str):
         self.dials[(dc, node, alpn)] += 1
         site = self.sites.get(f"{node}.{dc}") if node != "*" else next(
             s for s in self.sites.values() if s.dc == dc)
         port = site.servers[alpn].sockets[0].getsockname()[1]
         reader, writer = await asyncio.open_connection(HOST, port)
-        return StreamConn(reader, writer)
+        if alpn == ALPN_STREAM:
+            return StreamConn(reader, writer)
+        return CountedLink(reader, writer, self, (origin, site.name))
+
+    async def wait_for(self, predicate, timeout: float) -> None:
+        """Until ``predicate()`` holds, checked after each write on a packet link."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self.written.clear()
+                await self.written.wait()
+
+
+class CountedLink(StreamConn):
+    """A packet link's connection, counting its writes in the hub."""
+
+    def __init__(self, reader, writer, hub: Hub, route: tuple[str, str]) -> None:
+        super().__init__(reader, writer)
+        self.hub, self.route = hub, route
+
+    async def write(self, data: bytes) -> None:
+        await super().write(data)
+        self.hub.carried[self.route] += 1
+        self.hub.written.set()
 
 
 def all_alive(site: Site, names: list[str]) -> bool:
@@ -130,9 +157,13 @@ async def test_other_datacenter_gossip_goes_only_through_the_dialer():
         assert hub.dials[("dc1", "*", ALPN_STREAM)] == 1
         for site in (a, b, c):
             assert await site.driver.wait_for(lambda s=site: all_alive(s, names), 10)
-        # a few probe rounds, then every member of the other datacenter was reached
-        # through packet links, none of them directly
-        await asyncio.sleep(2)
+        # a few probe rounds: every member of the other datacenter reached through its
+        # packet link several times (and dc1's members each other directly), then none
+        # of them was ever reached directly
+        links = [(x, y) for x in names for y in names
+                 if split_node_name(x)[1] != split_node_name(y)[1]]
+        await hub.wait_for(lambda: all(hub.carried[link] >= ROUNDS for link in links)
+                           and a.direct.sent[c.address] and c.direct.sent[a.address], 20)
         for site in (a, b, c):
             assert all_alive(site, names)
         assert not a.direct.sent[b.address] and not c.direct.sent[b.address]

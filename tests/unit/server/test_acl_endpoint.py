@@ -33,29 +33,13 @@ from proconsul.structs.acl_rpc import (
     ACLTokenSetRequest,
 )
 from proconsul.structs.errors import BadRequest, ConsulError, Forbidden, Unauthorized
-
-ROOT = "root"
-
-
-async def wait_for(condition, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
+from tests.support.in_process_server import ROOT, acl_server, wait_for, write_policy
 
 
 @pytest.fixture
 async def server():
-    srv = Server(ServerConfig(acl_enabled=True, acl_default_policy="deny",
-                              acl_initial_management=ROOT))
-    srv.start()
-    await wait_for(lambda: srv.store.acl_tokens.has("secret", ROOT))
-    yield srv
-    await srv.stop()
-
-
-async def write_policy(server, name: str, rules: str) -> ACLPolicy:
-    return await server.rpc("ACL.PolicySet", ACLPolicySetRequest(
-        Policy=ACLPolicy(Name=name, Rules=rules), Token=ROOT))
+    async with acl_server() as srv:
+        yield srv
 
 
 async def create_token(server, **fields) -> ACLToken:

@@ -3,8 +3,6 @@ datacenter's mesh gateways into its state, and pruning of departed datacenters."
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from proconsul.server.federation.pruning import stale
@@ -12,12 +10,7 @@ from proconsul.server.reconcile import MemberState
 from proconsul.server.server import Server, ServerConfig
 from proconsul.structs.catalog import DeregisterRequest, NodeService, RegisterRequest
 from proconsul.structs.federation_state import FederationState, FederationStateRequest
-
-
-async def wait_for(condition, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
+from tests.support.in_process_server import wait_for
 
 
 def wan_server(dc: str, status: str = "alive") -> MemberState:

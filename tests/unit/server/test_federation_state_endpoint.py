@@ -7,9 +7,7 @@ import asyncio
 
 import pytest
 
-from proconsul.server.server import Server, ServerConfig
-from proconsul.structs.acl import ACLLink, ACLPolicy, ACLToken
-from proconsul.structs.acl_rpc import ACLPolicySetRequest, ACLTokenSetRequest
+from proconsul.server.server import Server
 from proconsul.structs.catalog import CheckServiceNode, Node, NodeService
 from proconsul.structs.errors import BadRequest, Forbidden
 from proconsul.structs.federation_state import (
@@ -19,8 +17,7 @@ from proconsul.structs.federation_state import (
     FederationStateRequest,
 )
 from proconsul.structs.requests import DCSpecificRequest
-
-ROOT = "root"
+from tests.support.in_process_server import ROOT, acl_server, make_token, wait_for
 
 
 def gateway(node: str, service: str = "mesh-gateway") -> CheckServiceNode:
@@ -29,30 +26,12 @@ def gateway(node: str, service: str = "mesh-gateway") -> CheckServiceNode:
                                                 Kind="mesh-gateway", Port=8443), Checks=[])
 
 
-async def wait_for(condition, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 @pytest.fixture
 async def server():
-    srv = Server(ServerConfig(acl_enabled=True, acl_default_policy="deny",
-                              acl_initial_management=ROOT))
-    srv.start()
-    await wait_for(lambda: srv.store.acl_tokens.has("secret", ROOT))
-    # the leader's anti-entropy writes its own datacenter's state; tests use others
-    await wait_for(lambda: srv.store.federation_state_get(None, "dc1")[1] is not None)
-    yield srv
-    await srv.stop()
-
-
-async def token(server: Server, name: str, rules: str) -> str:
-    policy = await server.rpc("ACL.PolicySet", ACLPolicySetRequest(
-        Policy=ACLPolicy(Name=name, Rules=rules), Token=ROOT))
-    made = await server.rpc("ACL.TokenSet", ACLTokenSetRequest(
-        ACLToken=ACLToken(Policies=[ACLLink(ID=policy.ID)]), Create=True, Token=ROOT))
-    return made.SecretID
+    async with acl_server() as srv:
+        # the leader's anti-entropy writes its own datacenter's state; tests use others
+        await wait_for(lambda: srv.store.federation_state_get(None, "dc1")[1] is not None)
+        yield srv
 
 
 async def upsert(server: Server, secret: str, dc: str, *gateways: CheckServiceNode,
@@ -63,8 +42,8 @@ async def upsert(server: Server, secret: str, dc: str, *gateways: CheckServiceNo
 
 
 async def test_apply_needs_operator_write_and_stamps_updated_at(server):
-    reader = await token(server, "r", 'operator = "read"')
-    writer = await token(server, "w", 'operator = "write"')
+    reader = await make_token(server, "r", 'operator = "read"')
+    writer = await make_token(server, "w", 'operator = "write"')
     with pytest.raises(Forbidden, match="lacks permission 'operator:write'"):
         await upsert(server, reader, "dc2", gateway("gw"))
     assert await upsert(server, writer, "dc2", gateway("gw")) is True
@@ -85,8 +64,8 @@ async def test_apply_refuses_bad_requests_with_consuls_texts(server):
 
 
 async def test_get_and_list_need_operator_read(server):
-    reader = await token(server, "r", 'operator = "read"')
-    other = await token(server, "o", 'node_prefix "" { policy = "read" }')
+    reader = await make_token(server, "r", 'operator = "read"')
+    other = await make_token(server, "o", 'node_prefix "" { policy = "read" }')
     await upsert(server, ROOT, "dc2", gateway("gw2"))
     await upsert(server, ROOT, "dc3", gateway("gw1"))
     for secret in (other, "anonymous"):
@@ -109,7 +88,7 @@ async def test_list_mesh_gateways_keeps_what_the_token_may_read(server):
     await upsert(server, ROOT, "dc3", gateway("gw1"), gateway("gw1b", "secret-gw"))
     await upsert(server, ROOT, "dc2", gateway("gw2"))
     await upsert(server, ROOT, "dc4")  # no gateways: omitted
-    allowed = await token(server, "g", 'node "gw1" { policy = "read" }\n'
+    allowed = await make_token(server, "g", 'node "gw1" { policy = "read" }\n'
                           'node "gw1b" { policy = "read" }\n'
                           'service "mesh-gateway" { policy = "read" }')
     full = await server.rpc("FederationState.ListMeshGateways", DCSpecificRequest(Token=ROOT))

@@ -3,8 +3,6 @@ states with the primary's ModifyIndex in PrimaryModifyIndex, and drop what it dr
 
 from __future__ import annotations
 
-import asyncio
-
 import msgspec
 import pytest
 
@@ -13,12 +11,7 @@ from proconsul.server.replication.replicator import Replicator
 from proconsul.server.server import Server, ServerConfig
 from proconsul.structs.catalog import CheckServiceNode, Node, NodeService
 from proconsul.structs.federation_state import FederationState, FederationStateRequest
-
-
-async def wait_for(condition, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
+from tests.support.in_process_server import wait_for
 
 
 @pytest.fixture

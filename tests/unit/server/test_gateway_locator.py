@@ -11,7 +11,7 @@ from proconsul.lib.routine import RoutineManager
 from proconsul.server.federation.locator import (
     GatewayLocator,
     LocatorDriver,
-    gateway_address,
+    dial_address,
     primary_gateway_entries,
 )
 from proconsul.server.server import Server, ServerConfig
@@ -24,6 +24,7 @@ from proconsul.structs.catalog import (
     ServiceAddress,
 )
 from proconsul.structs.federation_state import FederationState, FederationStateRequest
+from tests.support.in_process_server import wait_for
 
 WANFED = {"consul-wan-federation": "1"}
 
@@ -52,11 +53,11 @@ def locator(dc: str = "dc2", primary: str = "dc1") -> GatewayLocator:
 
 def test_address_is_wan_for_remote_lan_for_local_and_only_for_healthy_wanfed_gateways():
     row = gateway("10.0.0.1:8443", wan="192.0.2.9:443")
-    assert gateway_address(row, wan=True) == "192.0.2.9:443"
-    assert gateway_address(row, wan=False) == "10.0.0.1:8443"
-    assert gateway_address(gateway("10.0.0.1:8443", meta={}), wan=True) is None
-    assert gateway_address(gateway("10.0.0.1:8443", status="critical"), wan=True) is None
-    assert gateway_address(gateway("10.0.0.1:8443", status="warning"), wan=True) == \
+    assert dial_address(row, wan=True) == "192.0.2.9:443"
+    assert dial_address(row, wan=False) == "10.0.0.1:8443"
+    assert dial_address(gateway("10.0.0.1:8443", meta={}), wan=True) is None
+    assert dial_address(gateway("10.0.0.1:8443", status="critical"), wan=True) is None
+    assert dial_address(gateway("10.0.0.1:8443", status="warning"), wan=True) == \
         "10.0.0.1:8443"
 
 
@@ -140,12 +141,6 @@ def test_primary_gateways_entries_are_kept_as_given_when_they_are_host_port():
     got = primary_gateway_entries(["127.0.0.5:8443", "gw.example.com:443", "[::1]:7",
                                   "127.0.0.6", "::1", "provider=aws tag_key=x"])
     assert got == ["127.0.0.5:8443", "[::1]:7", "gw.example.com:443"]
-
-
-async def wait_for(condition, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def apply_state(server: Server, dc: str, *rows: CheckServiceNode) -> None:

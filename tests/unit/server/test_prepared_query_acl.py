@@ -3,17 +3,13 @@ in-process server with ACLs on and default_policy=deny."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from proconsul.lib.acl.authorizer import ANONYMOUS_TOKEN_ID, new_authorizer
 from proconsul.lib.acl.rules import parse_rules
 from proconsul.server import acl_filter
 from proconsul.server.acl_enforce import UNRESTRICTED, Identity
-from proconsul.server.server import Server, ServerConfig
-from proconsul.structs.acl import ACLLink, ACLPolicy, ACLToken
-from proconsul.structs.acl_rpc import ACLPolicySetRequest, ACLTokenSetRequest
+from proconsul.server.server import Server
 from proconsul.structs.catalog import NodeService, RegisterRequest
 from proconsul.structs.errors import Forbidden
 from proconsul.structs.prepared_query import (
@@ -28,8 +24,8 @@ from proconsul.structs.prepared_query import (
 from proconsul.structs.query import QueryMeta
 from proconsul.structs.requests import DCSpecificRequest
 from proconsul.structs.session import Session, SessionRequest
+from tests.support.in_process_server import ROOT, acl_server, make_token
 
-ROOT = "root"
 ACCESSOR = "6a1253d2-1785-24fd-91c2-f8e78c745511"
 
 
@@ -70,30 +66,12 @@ def test_management_and_acls_off_see_every_query_as_stored():
         == REDACTED_TOKEN
 
 
-async def wait_for(condition, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 @pytest.fixture
 async def server():
-    srv = Server(ServerConfig(acl_enabled=True, acl_default_policy="deny",
-                              acl_initial_management=ROOT))
-    srv.start()
-    await wait_for(lambda: srv.store.acl_tokens.has("secret", ROOT))
-    await srv.rpc("Catalog.Register", RegisterRequest(
-        Node="n1", Address="10.0.0.1", Service=NodeService(Service="web"), Token=ROOT))
-    yield srv
-    await srv.stop()
-
-
-async def token(server: Server, name: str, rules: str) -> str:
-    policy = await server.rpc("ACL.PolicySet", ACLPolicySetRequest(
-        Policy=ACLPolicy(Name=name, Rules=rules), Token=ROOT))
-    made = await server.rpc("ACL.TokenSet", ACLTokenSetRequest(
-        ACLToken=ACLToken(Policies=[ACLLink(ID=policy.ID)]), Create=True, Token=ROOT))
-    return made.SecretID
+    async with acl_server() as srv:
+        await srv.rpc("Catalog.Register", RegisterRequest(
+            Node="n1", Address="10.0.0.1", Service=NodeService(Service="web"), Token=ROOT))
+        yield srv
 
 
 async def apply(server: Server, secret: str, op: str = "create", **fields) -> str:
@@ -102,8 +80,8 @@ async def apply(server: Server, secret: str, op: str = "create", **fields) -> st
 
 
 async def test_apply_needs_query_write_on_the_new_and_the_stored_name(server):
-    writer = await token(server, "w", 'query_prefix "app-" { policy = "write" }')
-    reader = await token(server, "r", 'query_prefix "" { policy = "read" }')
+    writer = await make_token(server, "w", 'query_prefix "app-" { policy = "write" }')
+    reader = await make_token(server, "r", 'query_prefix "" { policy = "read" }')
     with pytest.raises(Forbidden, match="lacks permission 'query:write' on \"app-a\""):
         await apply(server, reader, Name="app-a", Service=ServiceQuery(Service="web"))
     query_id = await apply(server, writer, Name="app-a", Service=ServiceQuery(Service="web"))
@@ -117,7 +95,7 @@ async def test_apply_needs_query_write_on_the_new_and_the_stored_name(server):
 
 
 async def test_get_list_and_explain_follow_query_read(server):
-    reader = await token(server, "r", 'query "app-a" { policy = "read" }')
+    reader = await make_token(server, "r", 'query "app-a" { policy = "read" }')
     named = await apply(server, ROOT, Name="app-a", Token="stored-secret",
                         Service=ServiceQuery(Service="web"))
     unnamed = await apply(server, reader, Session=await _session(server),
@@ -151,7 +129,7 @@ async def test_get_list_and_explain_follow_query_read(server):
 
 
 async def test_execute_filters_with_the_stored_token_else_the_callers(server):
-    sees_web = await token(server, "web", 'service "web" { policy = "read" }\n'
+    sees_web = await make_token(server, "web", 'service "web" { policy = "read" }\n'
                                           'node "n1" { policy = "read" }')
     await apply(server, ROOT, Name="plain", Service=ServiceQuery(Service="web"))
     await apply(server, ROOT, Name="carried", Token=sees_web, Service=ServiceQuery(Service="web"))

@@ -26,10 +26,10 @@ from proconsul.structs.connect_ids import (
     parse_cert_uri,
     signing_id_for_cluster,
 )
+from proconsul.structs.service_kinds import MESH_GATEWAY
 
 __all__ = ["check_leaf_identity", "parse_leaf_csr", "sign_leaf"]
 
-MESH_GATEWAY_KIND = "mesh-gateway"
 
 
 def parse_leaf_csr(csr_pem: str) -> tuple[x509.CertificateSigningRequest, CertURI]:
@@ -96,7 +96,7 @@ def sign_leaf(provider: Provider, csr: x509.CertificateSigningRequest, identity:
     if isinstance(identity, SpiffeIDService):
         reply.Service, reply.ServiceURI = identity.service, uri
     elif isinstance(identity, SpiffeIDMeshGateway):
-        reply.Kind, reply.KindURI = MESH_GATEWAY_KIND, uri
+        reply.Kind, reply.KindURI = MESH_GATEWAY, uri
     elif isinstance(identity, SpiffeIDAgent):
         reply.Agent, reply.AgentURI = identity.agent, uri
     else:
