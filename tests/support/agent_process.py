@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 READY_LINE = "Proconsul agent running!"
+# How long an agent may take to print READY_LINE. Only a failed start waits it out; on a
+# machine shared by parallel test workers, imports alone have taken over 20 s.
+START_TIMEOUT = 60.0
 _hosts = itertools.count(random.randrange(250))
 
 
@@ -123,7 +126,7 @@ class AgentProcess:
                 self.process.wait()
 
 
-def start_agent(*extra: str, host: str | None = None, timeout: float = 20,
+def start_agent(*extra: str, host: str | None = None, timeout: float = START_TIMEOUT,
                 dev: bool = True, dns_config: dict[str, Any] | None = None) -> AgentProcess:
     """Start ``proconsul agent`` (``-dev`` unless told otherwise) and wait until it runs.
 
@@ -173,7 +176,8 @@ class ServerSpec:
         return f"{self.host}:{self.lan_port}"
 
 
-def start_server(spec: ServerSpec, *extra: str, timeout: float = 20) -> AgentProcess:
+def start_server(spec: ServerSpec, *extra: str,
+                 timeout: float = START_TIMEOUT) -> AgentProcess:
     """Start ``proconsul agent -server`` with a data dir (no ``-dev``) from ``spec``."""
     cmd = ["-server", "-data-dir", spec.data_dir, "-node", spec.node, "-client", spec.host,
            "-bind", spec.host, "-http-port", str(spec.http_port),
@@ -263,7 +267,7 @@ def blocking_count(agent: AgentProcess) -> int:
 
 
 def start_agent_with_args(args: list[str], host: str, http_port: int,
-                          timeout: float = 20) -> AgentProcess:
+                          timeout: float = START_TIMEOUT) -> AgentProcess:
     """Start ``proconsul agent ARGS`` exactly as given (no flags added) and wait until it
     runs; ``host:http_port`` is where its HTTP API will be (from its config)."""
     return _launch(args, AgentProcess(host, http_port, None), timeout)
