@@ -507,9 +507,14 @@ class RaftNode:
     # or a restore (_maintenance, the one coroutine) runs.
 
     def _turn(self) -> None:
-        """Tick the core if its deadline has come, then act on what is ready (see
-        :meth:`_advance`). Only deadlines need ticks: a turn for a command, a message or
-        a call needs none (the core's clock moves with each message and proposal)."""
+        """Tick the core if its deadline has come, then act on what is ready.
+
+        Only deadlines need ticks: a turn for a command, a message or a call needs none
+        (the core's clock moves with each message and proposal). The commands submitted
+        since the last turn become one batch; each Ready is acted on at once, or handed
+        to the storage thread first if it has something to store (then :meth:`_stored`
+        goes on from here). With nothing left, a snapshot or restore that is due
+        starts, or the timer is armed for the core's next deadline."""
         self._turn_due = False
         if not self._running or self._storing is not None or self._maintenance is not None:
             return  # the stored Ready's report or the maintenance's end goes on
@@ -519,47 +524,39 @@ class RaftNode:
             if self._tick_due:
                 self._tick_due = False
                 core.tick(self._loop.time())
-            self._advance(core)
+            while True:
+                if self._incoming:  # what arrived while the last batch was stored joins
+                    self._dispatch(core)
+                elif not self._stirred:
+                    break
+                else:
+                    self._stirred = False
+                    if not core.has_ready():
+                        break
+                ready = core.ready()
+                if (ready.entries or ready.hard_state is not None or ready.snapshot_chunks
+                        or ready.snapshot is not None):  # ready.must_persist(), inline
+                    self._storing = ready
+                    self._storage_thread.run(  # type: ignore[union-attr]
+                        self._storage.persist, (ready,), self._stored)
+                    return
+                self._handle(core, ready)
+            if self._user_restores or (
+                    self._applied_index - core.log.snapshot_index >= self._snapshot_threshold):
+                self._maintenance = self._loop.create_task(self._maintain(core))
+                return
+            if not self._deadline_stale:
+                return
+            self._deadline_stale = False
+            deadline = core.next_deadline()
+            if deadline > self._loop.time():
+                if deadline < self._timer_at:
+                    self._arm_timer(deadline)
+            else:
+                self._tick_due = True
+                self._wake()
         except Exception as error:
             self._crash(error)
-
-    def _advance(self, core: RaftCore) -> None:
-        """The commands submitted since the last turn become one batch; each Ready is
-        acted on at once, or handed to the storage thread first if it has something to
-        store (then :meth:`_stored` goes on from here). With nothing left, a snapshot or
-        restore that is due starts, or the timer is armed for the core's next deadline."""
-        while True:
-            if self._incoming:  # what arrived while the last batch was stored joins
-                self._dispatch(core)
-            elif not self._stirred:
-                break
-            else:
-                self._stirred = False
-                if not core.has_ready():
-                    break
-            ready = core.ready()
-            if (ready.entries or ready.hard_state is not None or ready.snapshot_chunks
-                    or ready.snapshot is not None):  # ready.must_persist(), inline
-                self._storing = ready
-                self._storage_thread.run(  # type: ignore[union-attr]
-                    self._storage.persist, (ready,), self._stored)
-                return
-            self._handle(core, ready)
-        if self._user_restores or (
-                self._applied_index - core.log.snapshot_index >= self._snapshot_threshold):
-            assert self._loop is not None
-            self._maintenance = self._loop.create_task(self._maintain(core))
-            return
-        if not self._deadline_stale:
-            return
-        self._deadline_stale = False
-        deadline = core.next_deadline()
-        if deadline > self._loop.time():  # type: ignore[union-attr]
-            if deadline < self._timer_at:
-                self._arm_timer(deadline)
-        else:
-            self._tick_due = True
-            self._wake()
 
     def _stored(self, _result: None, error: BaseException | None) -> None:
         """The storage thread's report on :attr:`_storing`: act on it, then go on."""
@@ -574,10 +571,10 @@ class RaftNode:
                 self._handle(core, ready)
             elif ready.committed:  # a lone voter's writes: nothing else to do
                 self._apply(ready.committed)
-            if self._running:
-                self._advance(core)
         except Exception as failure:
             self._crash(failure)
+        else:
+            self._turn()  # goes on with what came meanwhile
         if self._stopped is not None:  # shutdown waits for this report
             self._stopped.set_result(None)
             self._stopped = None

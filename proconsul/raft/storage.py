@@ -109,8 +109,9 @@ class SegmentedLog:
 
     # ------------------------------------------------------------------ writes
 
-    def append(self, entries: list[Entry]) -> None:
-        """Write ``entries``, first removing any stored entries at or after the first of them."""
+    def append(self, entries: list[Entry], sync: bool = False) -> None:
+        """Write ``entries``, first removing any stored entries at or after the first of them;
+        with ``sync``, then make every append so far durable (:meth:`sync`)."""
         if not entries:
             return
         start, stored = entries[0].index, self._entries
@@ -145,7 +146,9 @@ class SegmentedLog:
             position = end
             segment = None if position < count else segment
         stored.extend(entries)
-        self._dirty = True
+        if sync:
+            os.fdatasync(self._fd)
+        self._dirty = not sync
 
     def sync(self) -> None:
         """Make every append so far durable."""
@@ -488,9 +491,7 @@ class RaftStorage:
         """Durably store what ``ready`` asks for (steps 1 and 2 of the Ready contract)."""
         if not (ready.snapshot_chunks or ready.snapshot is not None
                 or ready.hard_state is not None):  # the usual Ready: entries alone
-            log = self.log
-            log.append(ready.entries)
-            log.sync()
+            self.log.append(ready.entries, sync=True)
             return
         for chunk in ready.snapshot_chunks:
             self.snapshots.write_chunk(chunk.offset, chunk.data)
