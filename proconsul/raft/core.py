@@ -118,22 +118,6 @@ class Ready(msgspec.Struct):
     soft_state: SoftState | None = None
     read_states: list[ReadState] = msgspec.field(default_factory=list)
 
-    def must_persist(self) -> bool:
-        """Whether steps 1 and 2 have anything to store."""
-        return bool(self.snapshot_chunks or self.snapshot or self.hard_state or self.entries)
-
-    def is_empty(self) -> bool:
-        return not (
-            self.snapshot_chunks
-            or self.snapshot
-            or self.hard_state
-            or self.entries
-            or self.messages
-            or self.committed
-            or self.soft_state
-            or self.read_states
-        )
-
 
 class _Flow(enum.Enum):
     PROBE = 1  # one append at a time until the follower's match is known

@@ -5,8 +5,9 @@ submitted since its last turn as one batch, persists each
 :class:`~proconsul.raft.core.Ready` in the node's storage thread (one fsync
 per batch, so concurrent proposals share it), then sends its messages, applies committed
 entries to the :class:`~proconsul.raft.interface.StateMachine` in one call and
-resolves the callers waiting on them. :class:`RaftNode` implements
-:class:`~proconsul.raft.interface.Consensus`.
+resolves the callers waiting on them. It has no task of its own: a turn is a loop
+callback, and the storage thread reports each stored Ready straight into the loop.
+:class:`RaftNode` implements :class:`~proconsul.raft.interface.Consensus`.
 """
 
 from __future__ import annotations
@@ -535,7 +536,7 @@ class RaftNode:
                         break
                 ready = core.ready()
                 if (ready.entries or ready.hard_state is not None or ready.snapshot_chunks
-                        or ready.snapshot is not None):  # ready.must_persist(), inline
+                        or ready.snapshot is not None):  # steps 1-2 have something to store
                     self._storing = ready
                     self._storage_thread.run(  # type: ignore[union-attr]
                         self._storage.persist, (ready,), self._stored)
