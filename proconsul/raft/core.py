@@ -29,6 +29,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import msgspec
 
@@ -102,34 +103,20 @@ class ReadState(msgspec.Struct, frozen=True):
     index: int | None
 
 
-@dataclass(slots=True)
-class Ready:
-    """One batch of work for the caller; see the module docstring for the order."""
+class Ready(msgspec.Struct):
+    """One batch of work for the caller; see the module docstring for the order.
 
-    snapshot_chunks: list[SnapshotChunk] = field(default_factory=list)
+    A struct, not a dataclass: one is made per batch, and a struct is built without a
+    Python-level ``__init__``."""
+
+    snapshot_chunks: list[SnapshotChunk] = msgspec.field(default_factory=list)
     snapshot: SnapshotMeta | None = None
     hard_state: HardState | None = None
-    entries: list[Entry] = field(default_factory=list)
-    messages: list[Message] = field(default_factory=list)
-    committed: list[Entry] = field(default_factory=list)
+    entries: list[Entry] = msgspec.field(default_factory=list)
+    messages: list[Message] = msgspec.field(default_factory=list)
+    committed: list[Entry] = msgspec.field(default_factory=list)
     soft_state: SoftState | None = None
-    read_states: list[ReadState] = field(default_factory=list)
-
-    def must_persist(self) -> bool:
-        """Whether steps 1 and 2 have anything to store."""
-        return bool(self.snapshot_chunks or self.snapshot or self.hard_state or self.entries)
-
-    def is_empty(self) -> bool:
-        return not (
-            self.snapshot_chunks
-            or self.snapshot
-            or self.hard_state
-            or self.entries
-            or self.messages
-            or self.committed
-            or self.soft_state
-            or self.read_states
-        )
+    read_states: list[ReadState] = msgspec.field(default_factory=list)
 
 
 class _Flow(enum.Enum):
@@ -219,7 +206,7 @@ class RaftCore:
         self._reads: list[_PendingRead] = []
         self._reads_awaiting_commit: list[int] = []
         self._read_broadcast_needed = False
-        self._transfer_target: str | None = None
+        self.transfer_target: str | None = None  # leadership is being handed to it
         self._transfer_deadline = 0.0
 
         # Follower state for a snapshot being received: (snapshot index, next offset).
@@ -242,10 +229,6 @@ class RaftCore:
     def is_leader(self) -> bool:
         return self.role is _LEADER
 
-    @property
-    def transfer_target(self) -> str | None:
-        return self._transfer_target
-
     def follower_progress(self) -> dict[str, tuple[int, float]]:
         """The leader's view of each other server: (match index, time last heard from)."""
         return {peer: (p.match, p.last_contact) for peer, p in self._progress.items()}
@@ -255,9 +238,9 @@ class RaftCore:
         if self.role is not _LEADER:
             return self._now if self._alone() else self._election_deadline
         deadline = self._heartbeat_due
-        if self._transfer_target is not None:
+        if self.transfer_target is not None:
             deadline = min(deadline, self._transfer_deadline)
-        if self._cfg.check_quorum:
+        if self._progress and self._cfg.check_quorum:  # alone, its own contact is now
             deadline = min(deadline, self._quorum_contact() + self._cfg.leader_lease_timeout)
         return deadline
 
@@ -276,19 +259,9 @@ class RaftCore:
             or self.leader_address != reported.leader_address
             or (
                 self.role is _LEADER
-                and (self._read_broadcast_needed or self._appends_pending())
+                and (self._read_broadcast_needed or (self._progress and self._appends_pending()))
             )
         )
-
-    def _hard_state_changed(self) -> bool:
-        saved = self._saved_hard_state
-        return self.term != saved.term or self.vote != saved.vote
-
-    def _soft_state_changed(self) -> bool:
-        reported = self._reported_soft_state
-        return (self.role is not reported.role or self.term != reported.term
-                or self.leader_id != reported.leader_id
-                or self.leader_address != reported.leader_address)
 
     # ------------------------------------------------------------------ inputs
 
@@ -297,13 +270,14 @@ class RaftCore:
         self._now = max(self._now, now)
         if self.role is _LEADER:
             if (
-                self._cfg.check_quorum
+                self._progress  # alone, its own contact is now: no lease to lose
+                and self._cfg.check_quorum
                 and self._now - self._quorum_contact() >= self._cfg.leader_lease_timeout
             ):
                 self._become_follower(self.term, None, None)
                 return
-            if self._transfer_target is not None and self._now >= self._transfer_deadline:
-                self._transfer_target = None
+            if self.transfer_target is not None and self._now >= self._transfer_deadline:
+                self.transfer_target = None
             if self._now >= self._heartbeat_due:
                 self._broadcast_heartbeat()
         elif self._now >= self._election_deadline or self._alone():
@@ -355,18 +329,28 @@ class RaftCore:
         self._check_can_propose()
         return self._append(entry_type, data), self.term
 
-    def propose_commands(self, commands: list[bytes]) -> int:
-        """Append one command entry per item as leader, in order; returns the first's index
-        (the entries take the indexes after it and the current term)."""
-        self._check_can_propose()
-        log, term = self.log, self.term
-        first = index = log.last_index + 1
-        for data in commands:
-            log.append(Entry(index, term, _COMMAND, data))
-            index += 1
+    def propose_commands(self, commands: list[bytes], now: float) -> int:
+        """Append one command entry per item as leader, in order, at time ``now``; returns
+        the first's index (the entries take the indexes after it and the current term)."""
+        if self.role is not _LEADER or self.transfer_target is not None:
+            self._check_can_propose()
+        if now > self._now:
+            self._now = now
+        log, term, count = self.log, self.term, len(commands)
+        first = log.last_index + 1
+        # map() over the Entry type: no Python-level frame per entry or for the list
+        log.extend(list(map(Entry, range(first, first + count), repeat(term, count),
+                            repeat(_COMMAND, count), commands)))
         if self._unstable_from is None:
             self._unstable_from = first
-        self._maybe_commit()
+        voters = self.configuration.voter_ids
+        if (len(voters) == 1 and voters[0] == self.id and not self._reads_awaiting_commit
+                and self.configuration_index <= self.commit_index):
+            # _maybe_commit() of a lone voter whose configuration is committed: all it
+            # appends commits at once (the entries are of its term; no reads wait).
+            self.commit_index = log.last_index
+        else:
+            self._maybe_commit()
         return first
 
     def add_voter(self, server_id: str, address: str) -> int:
@@ -408,7 +392,7 @@ class RaftCore:
             target = max(candidates)[1]
         elif target == self.id or not self.configuration.is_voter(target):
             raise ConsensusError(f"cannot transfer leadership to {target}")
-        self._transfer_target = target
+        self.transfer_target = target
         self._transfer_deadline = self._now + self._cfg.election_timeout
         progress = self._progress[target]
         if progress.match == self.log.last_index:
@@ -503,21 +487,27 @@ class RaftCore:
                 self._send_appends(peer, progress)
             if self._read_broadcast_needed:
                 self._broadcast_heartbeat()
-        ready = Ready(
-            snapshot_chunks=self._snapshot_chunks,
-            snapshot=self._installed_snapshot,
-            messages=self._messages,
-            read_states=self._read_states,
-        )
-        if self._hard_state_changed():
-            ready.hard_state = self._saved_hard_state = HardState(self.term, self.vote)
-        if self._unstable_from is not None:
-            ready.entries = self.log.slice(self._unstable_from, self.log.last_index)
-        if self._applied_through < self.commit_index:
-            ready.committed = self.log.slice(self._applied_through + 1, self.commit_index)
-            self._applied_through = self.commit_index
-        if self._soft_state_changed():
-            ready.soft_state = self._reported_soft_state = self.soft_state()
+        # The state checks and slices inline: this runs once per batch of writes.
+        term, saved, reported, log = self.term, self._saved_hard_state, \
+            self._reported_soft_state, self.log
+        hard_state = soft_state = None
+        if term != saved.term or self.vote != saved.vote:
+            hard_state = self._saved_hard_state = HardState(term, self.vote)
+        if (self.role is not reported.role or term != reported.term
+                or self.leader_id != reported.leader_id
+                or self.leader_address != reported.leader_address):
+            soft_state = self._reported_soft_state = self.soft_state()
+        unstable, applied, commit = self._unstable_from, self._applied_through, \
+            self.commit_index
+        entries = [] if unstable is None else log.slice(unstable, log.last_index)
+        committed = []
+        if applied < commit:
+            # A lone voter commits what it appends: then the same entries, one list.
+            committed = entries if unstable == applied + 1 and commit == log.last_index \
+                else log.slice(applied + 1, commit)
+            self._applied_through = commit
+        ready = Ready(self._snapshot_chunks, self._installed_snapshot, hard_state, entries,
+                      self._messages, committed, soft_state, self._read_states)
         self._messages = []
         self._unstable_from = None
         self._snapshot_chunks = []
@@ -554,7 +544,7 @@ class RaftCore:
         self._reads_awaiting_commit = []
         self._read_broadcast_needed = False
         self._progress = {}
-        self._transfer_target = None
+        self.transfer_target = None
 
     def _alone(self) -> bool:
         """Whether this server is the only voter: nobody else can lead or needs hearing
@@ -615,7 +605,7 @@ class RaftCore:
         self._reads = []
         self._reads_awaiting_commit = []
         self._read_seq = 0
-        self._transfer_target = None
+        self.transfer_target = None
         self._sync_progress()
         self._term_start_index = self._append(EntryType.NOOP, b"")
         self._heartbeat_due = self._now
@@ -836,7 +826,7 @@ class RaftCore:
     def _check_can_propose(self) -> None:
         if self.role is not _LEADER:
             raise self._not_leader()
-        if self._transfer_target is not None:
+        if self.transfer_target is not None:
             raise LeadershipTransferInProgressError()
 
     def _not_leader(self) -> NotLeaderError:
@@ -905,7 +895,7 @@ class RaftCore:
             for request_id in waiting:
                 self._start_read(request_id)
         if self.configuration_index <= self.commit_index:
-            if not self.configuration.is_voter(self.id):
+            if self.id not in voters:
                 self._become_follower(self.term, None, None)
             elif len(self._progress) > len(self.configuration.servers) - 1:
                 self._sync_progress()
@@ -1030,7 +1020,7 @@ class RaftCore:
             self._maybe_commit()
         if (
             self.role is _LEADER
-            and self._transfer_target == peer
+            and self.transfer_target == peer
             and progress.match == self.log.last_index
         ):
             self._send_timeout_now(peer)

@@ -13,14 +13,15 @@ from proconsul.raft.messages import Entry, SnapshotMeta
 class RaftLog:
     """Entries ``offset+1 .. last_index`` plus the latest snapshot's metadata.
 
-    ``last_index`` is a plain attribute, kept by every change: it is read several
-    times per proposal and per message, where a property costs a call each time.
+    ``last_index`` and ``snapshot_index`` are plain attributes, kept by every change:
+    they are read several times per proposal and per message, where a property costs a
+    call each time.
     """
 
     def __init__(
         self, snapshot: SnapshotMeta | None = None, entries: list[Entry] | None = None
     ) -> None:
-        self.snapshot = snapshot
+        self.snapshot = snapshot  # sets snapshot_index too
         self._entries: list[Entry] = list(entries or [])
         if self._entries:
             self._offset = self._entries[0].index - 1
@@ -41,16 +42,22 @@ class RaftLog:
         return term
 
     @property
-    def snapshot_index(self) -> int:
-        return self.snapshot.index if self.snapshot else 0
+    def snapshot(self) -> SnapshotMeta | None:
+        """The latest snapshot's metadata."""
+        return self._snapshot
+
+    @snapshot.setter
+    def snapshot(self, snapshot: SnapshotMeta | None) -> None:
+        self._snapshot = snapshot
+        self.snapshot_index = snapshot.index if snapshot else 0
 
     def term(self, index: int) -> int | None:
         """Term of the entry at ``index``, or None if it is unknown here."""
         position = index - self._offset - 1
         if 0 <= position < len(self._entries):
             return self._entries[position].term
-        if self.snapshot is not None and index == self.snapshot.index:
-            return self.snapshot.term
+        if self._snapshot is not None and index == self._snapshot.index:
+            return self._snapshot.term
         if index == 0 == self._offset:
             return 0
         return None
@@ -66,6 +73,11 @@ class RaftLog:
         assert entry.index == self.last_index + 1
         self._entries.append(entry)
         self.last_index = entry.index
+
+    def extend(self, entries: list[Entry]) -> None:
+        """Append ``entries``, whose indexes follow on from :attr:`last_index`."""
+        self._entries.extend(entries)
+        self.last_index = self._offset + len(self._entries)
 
     def replace_from(self, entries: list[Entry]) -> None:
         """Drop every entry at or after ``entries[0].index`` and append ``entries``."""

@@ -5,8 +5,9 @@ submitted since its last turn as one batch, persists each
 :class:`~proconsul.raft.core.Ready` in the node's storage thread (one fsync
 per batch, so concurrent proposals share it), then sends its messages, applies committed
 entries to the :class:`~proconsul.raft.interface.StateMachine` in one call and
-resolves the callers waiting on them. :class:`RaftNode` implements
-:class:`~proconsul.raft.interface.Consensus`.
+resolves the callers waiting on them. It has no task of its own: a turn is a loop
+callback, and the storage thread reports each stored Ready straight into the loop.
+:class:`RaftNode` implements :class:`~proconsul.raft.interface.Consensus`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import asyncio
 import itertools
 import logging
 import math
-import queue
 import random
-import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
+
+import msgspec
 
 from proconsul.lib.deadlines import Deadlines
 from proconsul.lib.duration import format_seconds
@@ -32,6 +33,7 @@ from proconsul.raft.core import LeadershipTransferInProgressError, RaftCore, Rea
 from proconsul.raft.interface import ConsensusError, NoLeaderError, NotLeaderError, StateMachine
 from proconsul.raft.messages import Entry, EntryType, Message, SnapshotMeta
 from proconsul.raft.storage import RaftStorage
+from proconsul.raft.storage_thread import StorageThread, settle
 
 log = logging.getLogger(__name__)
 
@@ -40,63 +42,15 @@ _COMMIT_TIME = (sample_key("consul.raft.commitTime"),)
 _LEADER = Role.LEADER  # looked up once: Python 3.11's EnumType.__getattr__ makes Role.X slow
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
+class _Batch(msgspec.Struct, gc=False):
+    """Commands proposed in one turn: entries ``first ..`` in ``term``, one caller's
+    future each, and when they were appended (their commitTime starts there). A struct:
+    built without a Python-level ``__init__``, and futures never refer back to it."""
 
-
-class StorageThread:
-    """One thread that runs blocking storage calls in order, for one event loop.
-
-    Cheaper per call than :func:`asyncio.to_thread` (no executor bookkeeping
-    or chained futures), and the node's storage writes all run on it, in order.
-    """
-
-    def __init__(self, name: str) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._calls: queue.SimpleQueue[tuple[asyncio.Future[Any], Callable[..., Any], tuple]
-                                       | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
-        self._thread.start()
-
-    def call(self, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        """Run ``function(*args)`` in the thread; the future gets its result."""
-        future = self._loop.create_future()
-        self._calls.put((future, function, args))
-        return future
-
-    def stop(self) -> None:
-        """Let the thread end once the calls already made have run."""
-        self._calls.put(None)
-
-    def _serve(self) -> None:
-        loop = self._loop
-        while (call := self._calls.get()) is not None:
-            future, function, args = call
-            try:
-                result = function(*args)
-            except BaseException as error:  # handed to the awaiting caller
-                loop.call_soon_threadsafe(_settle, future, None, error)
-            else:
-                loop.call_soon_threadsafe(_settle, future, result, None)
-
-
-class _Batch:
-    """Commands proposed in one run-loop turn: entries ``first ..`` in ``term``, one
-    caller's future each, and when they were appended (their commitTime starts there)."""
-
-    __slots__ = ("first", "term", "waiters", "dispatched")
-
-    def __init__(self, first: int, term: int, waiters: list[asyncio.Future[Any]],
-                 dispatched: float) -> None:
-        self.first = first
-        self.term = term
-        self.waiters = waiters
-        self.dispatched = dispatched
+    first: int
+    term: int
+    waiters: list[asyncio.Future[Any]]
+    dispatched: float
 
 
 @dataclass(frozen=True)
@@ -192,13 +146,21 @@ class RaftNode:
         self._rng = rng or random.Random()
         self._core: RaftCore | None = None
         self._applied_index = 0
-        self._woken = False  # work arrived since the run loop last looked
-        self._waiter: asyncio.Future[None] | None = None  # the run loop's sleep
-        self._timer: asyncio.TimerHandle | None = None  # wakes the run loop at _timer_at
+        self._running = False  # started and not shutting down
+        self._turn_due = False  # a turn is scheduled (loop.call_soon)
+        self._tick_due = True  # the core's next deadline has come: the turn ticks it
+        # The core had input other than commands (a message, a tick, a call) since it was
+        # last asked: it may have something ready, and its next deadline may be earlier.
+        # After ready() it has nothing more until some input comes, and commands alone
+        # never bring a deadline forward, so a turn for commands asks neither.
+        self._stirred = True
+        self._deadline_stale = True
+        self._storing: Ready | None = None  # handed to the storage thread, not yet reported
+        self._maintenance: asyncio.Task[None] | None = None  # a snapshot or restore under way
+        self._stopped: asyncio.Future[None] | None = None  # shutdown waits for _storing on it
+        self._timer: asyncio.TimerHandle | None = None  # takes a turn at _timer_at
         self._timer_at = math.inf
-        self._task: asyncio.Task[None] | None = None
         self._storage_thread: StorageThread | None = None
-        self._stopping = False
         # Commands submitted since the run loop last looked, and their callers, in order:
         # appended to the log together at its next turn.
         self._incoming: list[bytes] = []
@@ -245,16 +207,20 @@ class RaftNode:
         )
         self._storage_thread = StorageThread(f"raft-storage-{self.id}")
         self._transport.start(self._receive)
-        self._task = asyncio.create_task(self._run(), name=f"raft-{self.id}")
-        self._task.add_done_callback(_report_crash)
+        self._running = True
+        self._wake()
 
     async def shutdown(self) -> None:
         """Stop after the storage work under way; pending callers get an error."""
-        if self._task is not None:
-            self._stopping = True
-            self._wake()
-            await self._task
-            self._task = None
+        if self._running:
+            self._running = False
+            if self._maintenance is not None:
+                await self._maintenance
+            if self._storing is not None:
+                assert self._loop is not None
+                self._stopped = self._loop.create_future()
+                await self._stopped
+            self._stop_timer()
         await self._transport.close()
         self._fail_pending(ConsensusError("raft is shutdown"))
         if self._deadlines is not None:
@@ -277,7 +243,7 @@ class RaftNode:
         fsync. Refused at once unless this server leads. (A future that times out or
         is cancelled is forgotten once its entry is applied or leadership ends.)"""
         core = self._core
-        if core is None or self._task is None:
+        if core is None or not self._running:
             raise ConsensusError("raft is not running")
         if core.role is not _LEADER:
             self._check_leader(core)
@@ -288,8 +254,9 @@ class RaftNode:
         self._incoming_waiters.append(future)
         if timeout is not None:
             self._deadlines.add(future, timeout)  # type: ignore[union-attr]
-        if not self._woken:
-            self._wake()
+        if not self._turn_due:  # _wake(), but the core is not stirred by a command
+            self._turn_due = True
+            self._loop.call_soon(self._turn)  # type: ignore[union-attr]
         return future
 
     async def barrier(self, timeout: float | None = None) -> None:
@@ -448,7 +415,7 @@ class RaftNode:
     # ------------------------------------------------------------------ internals
 
     def _running_core(self) -> RaftCore:
-        if self._core is None or self._task is None:
+        if self._core is None or not self._running:
             raise ConsensusError("raft is not running")
         return self._core
 
@@ -472,10 +439,10 @@ class RaftNode:
         commands, waiters = self._incoming, self._incoming_waiters
         self._incoming, self._incoming_waiters = [], []
         try:
-            first = core.propose_commands(commands)
+            first = core.propose_commands(commands, self._loop.time())  # type: ignore[union-attr]
         except ConsensusError as error:  # leadership ended or a transfer began meanwhile
             for waiter in waiters:
-                _settle(waiter, None, error)
+                settle(waiter, None, error)
             return
         self._batches.append(_Batch(first, core.term, waiters, metrics.timer()))
 
@@ -500,27 +467,33 @@ class RaftNode:
                 del self._proposals[index]
 
     def _wake(self) -> None:
-        """Have the run loop take another turn."""
-        self._woken = True
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        """The core had input: have a turn taken soon that looks at all it has ready."""
+        self._stirred = self._deadline_stale = True
+        if not self._turn_due:
+            self._turn_due = True
+            self._loop.call_soon(self._turn)  # type: ignore[union-attr]
 
     def _arm_timer(self, deadline: float) -> None:
-        """Have :meth:`_wake` called by ``deadline`` (loop time).
+        """Have a ticking turn taken at ``deadline`` (loop time), earlier than
+        :attr:`_timer_at`.
 
         The timer stays armed across turns and is replaced only by an earlier
         deadline: deadlines mostly move later, and a timer that fires early costs
         one turn that finds nothing due, where re-arming costs every turn."""
-        if deadline < self._timer_at:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = self._loop.call_at(deadline, self._on_timer)  # type: ignore[union-attr]
-            self._timer_at = deadline
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_at(deadline, self._on_timer)  # type: ignore[union-attr]
+        self._timer_at = deadline
 
     def _on_timer(self) -> None:
         self._timer, self._timer_at = None, math.inf
+        self._tick_due = True
         self._wake()
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer, self._timer_at = None, math.inf
 
     def _receive(self, message: Message) -> None:
         core = self._core
@@ -529,44 +502,108 @@ class RaftNode:
         core.step(message, self._loop.time())
         self._wake()
 
-    async def _run(self) -> None:
-        """Turn after turn: the commands submitted since the last turn become one batch,
-        each Ready is stored (one fsync) and then acted on. One coroutine frame, so
-        each resume after a sleep or a storage write passes through no other."""
-        loop = asyncio.get_running_loop()
-        core, storage_thread = self._core, self._storage_thread
-        assert core is not None and storage_thread is not None  # both outlive this task
+    # The driver has no task of its own: a turn is a loop callback, and the storage
+    # thread reports each stored Ready straight into the loop, where the turn goes on.
+    # One Ready at a time is being stored; turns wait while one is, or while a snapshot
+    # or a restore (_maintenance, the one coroutine) runs.
+
+    def _turn(self) -> None:
+        """Tick the core if its deadline has come, then act on what is ready.
+
+        Only deadlines need ticks: a turn for a command, a message or a call needs none
+        (the core's clock moves with each message and proposal). The commands submitted
+        since the last turn become one batch; each Ready is acted on at once, or handed
+        to the storage thread first if it has something to store (then :meth:`_stored`
+        goes on from here). With nothing left, a snapshot or restore that is due
+        starts, or the timer is armed for the core's next deadline."""
+        self._turn_due = False
+        if not self._running or self._storing is not None or self._maintenance is not None:
+            return  # the stored Ready's report or the maintenance's end goes on
+        core = self._core
+        assert core is not None and self._loop is not None
         try:
-            while not self._stopping:
-                if not self._woken:
-                    deadline = core.next_deadline()
-                    if deadline > loop.time():
-                        self._arm_timer(deadline)
-                        self._waiter = loop.create_future()
-                        await self._waiter
-                        self._waiter = None
-                self._woken = False
-                if self._stopping:
-                    return
-                core.tick(loop.time())
-                while not self._stopping:
-                    if self._incoming:  # what arrived while the last batch was stored joins
-                        self._dispatch(core)
+            if self._tick_due:
+                self._tick_due = False
+                core.tick(self._loop.time())
+            while True:
+                if self._incoming:  # what arrived while the last batch was stored joins
+                    self._dispatch(core)
+                elif not self._stirred:
+                    break
+                else:
+                    self._stirred = False
                     if not core.has_ready():
                         break
-                    ready = core.ready()
-                    if ready.must_persist():
-                        await storage_thread.call(self._storage.persist, ready)
-                    self._handle(core, ready)
-                while self._user_restores and not self._stopping:
-                    await self._restore_user_snapshot(core, *self._user_restores.pop(0))
-                if self._applied_index - core.log.snapshot_index >= self._snapshot_threshold:
-                    await self._snapshot(core)
+                ready = core.ready()
+                if (ready.entries or ready.hard_state is not None or ready.snapshot_chunks
+                        or ready.snapshot is not None):  # steps 1-2 have something to store
+                    self._storing = ready
+                    self._storage_thread.run(  # type: ignore[union-attr]
+                        self._storage.persist, (ready,), self._stored)
+                    return
+                self._handle(core, ready)
+            if self._user_restores or (
+                    self._applied_index - core.log.snapshot_index >= self._snapshot_threshold):
+                self._maintenance = self._loop.create_task(self._maintain(core))
+                return
+            if not self._deadline_stale:
+                return
+            self._deadline_stale = False
+            deadline = core.next_deadline()
+            if deadline > self._loop.time():
+                if deadline < self._timer_at:
+                    self._arm_timer(deadline)
+            else:
+                self._tick_due = True
+                self._wake()
+        except Exception as error:
+            self._crash(error)
+
+    def _stored(self, _result: None, error: BaseException | None) -> None:
+        """The storage thread's report on :attr:`_storing`: act on it, then go on."""
+        ready, self._storing = self._storing, None
+        core = self._core
+        assert ready is not None and core is not None
+        try:
+            if error is not None:
+                raise error
+            if (ready.messages or ready.snapshot is not None or ready.read_states
+                    or ready.soft_state is not None):
+                self._handle(core, ready)
+            elif ready.committed:  # a lone voter's writes: nothing else to do
+                self._apply(ready.committed)
+        except Exception as failure:
+            self._crash(failure)
+        else:
+            self._turn()  # goes on with what came meanwhile
+        if self._stopped is not None:  # shutdown waits for this report
+            self._stopped.set_result(None)
+            self._stopped = None
+
+    async def _maintain(self, core: RaftCore) -> None:
+        """Between two turns: install the operators' snapshots, then snapshot the state
+        machine if the log has grown enough since the last one."""
+        try:
+            while self._user_restores and self._running:
+                await self._restore_user_snapshot(core, *self._user_restores.pop(0))
+            if self._running and (self._applied_index - core.log.snapshot_index
+                                  >= self._snapshot_threshold):
+                await self._snapshot(core)
+        except Exception as error:
+            self._crash(error)
         finally:
-            self._waiter = None
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer, self._timer_at = None, math.inf
+            self._maintenance = None
+        if self._running:
+            self._wake()
+
+    def _crash(self, error: Exception) -> None:
+        """Stop at once. A restart in the middle of a Ready could skip committed entries,
+        so this node stays down until the process restarts; its callers get an error."""
+        log.error("raft loop stopped by an error; this server no longer takes part in "
+                  "consensus: %s: %s", type(error).__name__, error, exc_info=error)
+        self._running = False
+        self._stop_timer()
+        self._fail_pending(ConsensusError("raft loop stopped by an error"))
 
     def _handle(self, core: RaftCore, ready: Ready) -> None:
         """Steps 3-5 of a stored Ready: send, restore, apply, answer the reads."""
@@ -588,6 +625,7 @@ class RaftNode:
                 else:
                     future.set_result(read.index)
         if ready.soft_state is not None:
+            self._deadline_stale = True
             if ready.soft_state.role is not self._role:
                 self._role = ready.soft_state.role
                 if self._role is not Role.PRE_CANDIDATE:
@@ -620,11 +658,25 @@ class RaftNode:
         if not (batches or proposals):
             return
         now = metrics.timer()
+        if batches and not proposals:
+            batch = batches[0]
+            waiters = batch.waiters
+            if (batch.first == entries[0].index and len(waiters) == len(entries)
+                    and batch.term == entries[0].term == entries[-1].term):
+                # The usual case: these entries are exactly the oldest batch (terms only
+                # grow along the log, so the first's and last's say all of theirs).
+                batches.popleft()
+                commit_ms = (now - batch.dispatched) * 1000.0
+                for future, result in zip(waiters, results, strict=True):
+                    if not future.done():
+                        metrics.add_samples(_COMMIT_TIME, commit_ms)
+                        future.set_result(result)
+                return
         for entry, result in zip(entries, results, strict=True):
             index = entry.index
             while batches and index >= batches[0].first + len(batches[0].waiters):
                 for future in batches.popleft().waiters:  # passed by: never applied here
-                    _settle(future, None, LeadershipLostError())
+                    settle(future, None, LeadershipLostError())
             if batches and index >= batches[0].first:
                 batch = batches[0]
                 waiters = batch.waiters
@@ -633,14 +685,14 @@ class RaftNode:
                     batches.popleft()
                 future = waiters[offset]
                 if batch.term != entry.term:
-                    _settle(future, None, LeadershipLostError())
+                    settle(future, None, LeadershipLostError())
                 elif not future.done():
                     metrics.add_samples(_COMMIT_TIME, (now - batch.dispatched) * 1000.0)
                     future.set_result(result)
             elif proposals:
                 pending = proposals.pop(index, None)
                 if pending is not None:
-                    _settle(pending[1], result if pending[0] == entry.term else None,
+                    settle(pending[1], result if pending[0] == entry.term else None,
                             None if pending[0] == entry.term else LeadershipLostError())
 
     def _restore_fsm(self) -> None:
@@ -676,16 +728,15 @@ class RaftNode:
         self._resume_after_restore()
         self._applied_index = meta.index
         self._fail_through(meta.index, ConsensusError("abandoned by a snapshot restore"))
-        _settle(caller, meta.index, None)
-        self._wake()
+        settle(caller, meta.index, None)
 
     def _fail_through(self, through: int, error: Exception) -> None:
         """Fail the callers waiting on entries up to ``through`` (replaced by a snapshot)."""
         for index in [i for i in self._proposals if i <= through]:
-            _settle(self._proposals.pop(index)[1], None, error)
+            settle(self._proposals.pop(index)[1], None, error)
         while self._batches and self._batches[0].first <= through:
             for future in self._batches.popleft().waiters:
-                _settle(future, None, error)
+                settle(future, None, error)
 
     def _on_soft_state(self, is_leader: bool) -> None:
         if self._was_leader and not is_leader:
@@ -699,11 +750,11 @@ class RaftNode:
 
     def _fail_pending(self, error: Exception) -> None:
         for future in self._incoming_waiters:
-            _settle(future, None, error)
+            settle(future, None, error)
         self._incoming, self._incoming_waiters = [], []
         for batch in self._batches:
             for future in batch.waiters:
-                _settle(future, None, error)
+                settle(future, None, error)
         self._batches.clear()
         for _, future in self._proposals.values():
             if not future.done():
@@ -732,11 +783,3 @@ class RaftNode:
         assert self._storage_thread is not None
         return self._storage_thread.call(function, *args)
 
-
-def _report_crash(task: asyncio.Task) -> None:
-    """Log a dead raft loop at once. It is not restarted: a restart in the middle of a
-    Ready could skip committed entries, so this node stays down until the process restarts."""
-    if not task.cancelled() and task.exception() is not None:
-        error = task.exception()
-        log.error("raft loop stopped by an error; this server no longer takes part in "
-                  "consensus: %s: %s", type(error).__name__, error, exc_info=error)

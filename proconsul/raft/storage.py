@@ -82,6 +82,7 @@ class SegmentedLog:
         self._segments: list[_Segment] = []
         self._entries: list[Entry] = []  # cache of every stored entry, for loading and reads
         self._file: BinaryIO | None = None
+        self._fd = -1  # the file's descriptor
         self._dirty = False
         self._recover()
 
@@ -108,15 +109,17 @@ class SegmentedLog:
 
     # ------------------------------------------------------------------ writes
 
-    def append(self, entries: list[Entry]) -> None:
-        """Write ``entries``, first removing any stored entries at or after the first of them."""
+    def append(self, entries: list[Entry], sync: bool = False) -> None:
+        """Write ``entries``, first removing any stored entries at or after the first of them;
+        with ``sync``, then make every append so far durable (:meth:`sync`)."""
         if not entries:
             return
-        start = entries[0].index
-        if self._entries and start <= self.last_index:
-            self._truncate_from(start)
-        if self._entries and start != self.last_index + 1:
-            raise ValueError(f"entry {start} does not follow {self.last_index}")
+        start, stored = entries[0].index, self._entries
+        if stored and start != stored[-1].index + 1:
+            if start <= stored[-1].index:
+                self._truncate_from(start)
+            if stored and start != stored[-1].index + 1:
+                raise ValueError(f"entry {start} does not follow {self.last_index}")
         encode, pack, crc32 = _entry_encoder.encode, _HEADER.pack, zlib.crc32
         records = []
         for entry in entries:
@@ -124,26 +127,33 @@ class SegmentedLog:
             records.append(pack(len(payload), crc32(payload)) + payload)
         # One write per segment touched: as many records as fit go together.
         position, count, limit = 0, len(records), self._segment_bytes
+        segment = self._segments[-1] if self._segments and self._file is not None else None
         while position < count:
-            segment = self._writable_segment(entries[position].index, len(records[position]))
+            size = len(records[position])
+            if segment is None or (segment.size and segment.size + size > limit):
+                segment = self._writable_segment(entries[position].index, size)
             offsets, size, end = segment.offsets, segment.size, position
             while end < count and (end == position or size + len(records[end]) <= limit):
                 offsets.append(size)
                 size += len(records[end])
                 end += 1
             assert self._file is not None
-            self._file.write(records[position] if end == position + 1
-                             else b"".join(records[position:end]))
+            data = records[position] if end == position + 1 else b"".join(records[position:end])
+            written = self._file.write(data)  # unbuffered: a short write is possible
+            while written < len(data):
+                written += self._file.write(memoryview(data)[written:])
             segment.size = size
             position = end
-        self._entries.extend(entries)
-        self._dirty = True
+            segment = None if position < count else segment
+        stored.extend(entries)
+        if sync:
+            os.fdatasync(self._fd)
+        self._dirty = not sync
 
     def sync(self) -> None:
         """Make every append so far durable."""
         if self._file is not None and self._dirty:
-            self._file.flush()
-            os.fdatasync(self._file.fileno())
+            os.fdatasync(self._fd)
         self._dirty = False
 
     def compact(self, through: int) -> None:
@@ -181,13 +191,20 @@ class SegmentedLog:
                 self._close_file()
             segment = _Segment(self._dir / f"{index:020d}{_SUFFIX}", index)
             self._segments.append(segment)
-            self._file = open(segment.path, "w+b")  # noqa: SIM115 - kept open for appends
+            self._open(segment.path, "w+b")
+            assert self._file is not None
             self._preallocate(self._file)
             _fsync_dir(self._dir)
         elif self._file is None:
-            self._file = open(segment.path, "r+b")  # noqa: SIM115 - kept open for appends
+            self._open(segment.path, "r+b")
+            assert self._file is not None
             self._file.seek(segment.size)
         return segment
+
+    def _open(self, path: Path, mode: str) -> None:
+        """The segment appends go to: unbuffered, as each batch is one write anyway."""
+        self._file = open(path, mode, buffering=0)  # noqa: SIM115 - kept open for appends
+        self._fd = self._file.fileno()
 
     def _truncate_from(self, index: int) -> None:
         self.sync()
@@ -472,6 +489,10 @@ class RaftStorage:
 
     def persist(self, ready: Ready) -> None:
         """Durably store what ``ready`` asks for (steps 1 and 2 of the Ready contract)."""
+        if not (ready.snapshot_chunks or ready.snapshot is not None
+                or ready.hard_state is not None):  # the usual Ready: entries alone
+            self.log.append(ready.entries, sync=True)
+            return
         for chunk in ready.snapshot_chunks:
             self.snapshots.write_chunk(chunk.offset, chunk.data)
         if ready.snapshot is not None:

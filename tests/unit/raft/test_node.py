@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from proconsul.raft.config import Configuration, RaftConfig, Server
-from proconsul.raft.interface import NotLeaderError
+from proconsul.raft.interface import ConsensusError, NotLeaderError
 from proconsul.raft.messages import Entry, EntryType, Heartbeat
 from proconsul.raft.node import InProcessNetwork, RaftNode
 from proconsul.raft.storage import RaftStorage
@@ -152,6 +152,48 @@ async def test_commands_of_one_turn_are_stored_and_applied_together_in_order(
         assert await asyncio.wait_for(asyncio.gather(*futures), 5) == list(range(1, 51))
         assert fsm.items == [b"c%d" % i for i in range(50)]
         assert stored == [50] and fsm.batches == [50]  # one write + fsync, one apply call
+    finally:
+        await cluster.stop()
+
+
+async def test_shutdown_waits_for_the_batch_being_stored_and_answers_it(
+        tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path, size=1)
+    await cluster.start_all()
+    leader = await asyncio.wait_for(cluster.leader(), 5)
+    await leader.barrier(timeout=5)
+    future = leader.submit(b"last", timeout=5)
+    await asyncio.sleep(0)  # the turn scheduled by submit ran: the batch is being stored
+    assert leader._storing is not None
+    await leader.shutdown()
+    assert future.result() == 1  # stored (fsync) and applied before the node stopped
+    await cluster.start(leader.id)  # and it is on disk
+    try:
+        await asyncio.wait_for(cluster.fsms[leader.id].wait_for(1), 5)
+        assert cluster.fsms[leader.id].items == [b"last"]
+    finally:
+        await cluster.stop()
+
+
+async def test_a_storage_failure_stops_the_node_and_fails_its_callers(
+        tmp_path: Path, caplog) -> None:
+    cluster = Cluster(tmp_path, size=1)
+    await cluster.start_all()
+    try:
+        leader = await asyncio.wait_for(cluster.leader(), 5)
+        await leader.barrier(timeout=5)
+
+        def broken(ready: Any) -> None:
+            raise OSError(5, "Input/output error")
+
+        leader._storage.persist = broken  # type: ignore[method-assign]
+        future = leader.submit(b"lost", timeout=30)
+        with pytest.raises(ConsensusError, match="raft loop stopped by an error"):
+            await asyncio.wait_for(future, 5)  # at once, not after its 30 s timeout
+        assert "raft loop stopped by an error" in caplog.text
+        with pytest.raises(ConsensusError, match="raft is not running"):
+            leader.submit(b"more")
+        assert cluster.fsms[leader.id].items == []
     finally:
         await cluster.stop()
 
