@@ -11,6 +11,7 @@ from sortedcontainers import SortedDict
 IndexFn = Callable[[Any], Hashable | None]
 
 SORTED_MIN = 16  # index entries with at least this many rows keep them sorted
+_set_row = dict.__setitem__  # a key already present: a SortedDict's order need not change
 
 
 class UndoLog:
@@ -149,8 +150,10 @@ class Table:
                     _sort_in(kept[new_value], key, new)
         if new is None:
             self._rows.pop(key, None)
-        else:
+        elif old is None:
             self._rows[key] = new
+        else:
+            _set_row(self._rows, key, new)
 
 
 def _sort_in(kept: tuple[list, list], key: Hashable, row: Any) -> None:
