@@ -151,11 +151,22 @@ class Metrics:
                 key = self._counter_keys[name] = (routed, ()) if routed is not None else None
         if key is None:
             return
-        counters = self._current().counters
+        intervals = self._intervals  # _current(), inlined (see add_samples)
+        if intervals and intervals[-1].start <= self._clock() < self._current_end:
+            counters = intervals[-1].counters
+        else:
+            counters = self._current().counters
         agg = counters.get(key)
         if agg is None:
             agg = counters[key] = Aggregate()
-        agg.ingest(value)
+        value = float(value)
+        agg.count += 1  # Aggregate.ingest, inlined
+        agg.sum += value
+        agg.sum_sq += value * value
+        if value < agg.min:
+            agg.min = value
+        if value > agg.max:
+            agg.max = value
         totals = self._counter_totals
         totals[key] = totals.get(key, 0.0) + value
         for sink in self.sinks:

@@ -153,8 +153,9 @@ class KVFastPath:
         except ConsulError as err:
             return self._put_reply(start, web.Response(status=err.status, text=err.message))
         reply = b"true" if done else b"false"
-        return self._put_reply(start, EncodedResponse(
-            JSON_HEAD % date_line() + _PUT_HEAD % len(reply), reply))
+        response = EncodedResponse(JSON_HEAD % date_line() + _PUT_HEAD % len(reply), reply)
+        metrics.add_samples(self._put_keys, (metrics.timer() - start) * 1000.0)
+        return response
 
     def _put_reply(self, start: float, response: EncodedResponse | web.Response
                    ) -> EncodedResponse | web.Response:
