@@ -87,17 +87,24 @@ def test_connection_close_and_errors_match(server, unique):
     assert raw(server, "PUT", "/v1/kv/", b"1").startswith(b"HTTP/1.1 400 ")
 
 
+def _counts(server: AgentProcess, *patterns: str) -> tuple[int, ...]:
+    """The running counts of these Prometheus samples (0 for one not recorded yet)."""
+    text = server.get("/v1/agent/metrics?format=prometheus").text
+    return tuple(int(m[1]) if (m := re.search(pattern + r" (\d+)", text)) else 0
+                 for pattern in patterns)
+
+
 def test_fast_requests_are_timed_like_the_general_ones(server, unique):
     wait_leader(server)
-    text = server.get("/v1/agent/metrics?format=prometheus").text
-    puts = int(re.search(r'consul_kvs_apply_count (\d+)', text)[1])
-    gets = int(re.search(r'consul_http_GET_v1_kv___count (\d+)', text)[1])
-    for _ in range(3):
+    timers = (r"consul_kvs_apply_count", r"consul_http_GET_v1_kv___count",
+              r"consul_catalog_register_count", r"consul_http_PUT_v1_catalog_register_count")
+    before = _counts(server, *timers)
+    for i in range(3):
         server.put(f"/v1/kv/{unique}", b"v")
         server.get(f"/v1/kv/{unique}?stale")
-    text = server.get("/v1/agent/metrics?format=prometheus").text
-    assert int(re.search(r'consul_kvs_apply_count (\d+)', text)[1]) == puts + 3
-    assert int(re.search(r'consul_http_GET_v1_kv___count (\d+)', text)[1]) == gets + 3
+        body = {"Node": f"{unique}-timed-{i}", "Address": "10.0.0.1"}
+        assert server.put("/v1/catalog/register", body).status == 200
+    assert _counts(server, *timers) == tuple(count + 3 for count in before)
 
 
 def test_registrations_match_the_general_path(server, unique):
