@@ -185,15 +185,16 @@ class FSM:
                 results.append(None)
                 continue
             index, data = entry.index, entry.data
-            self.last_applied = index
             step = steps.get(data[0]) if data else None
             if step is None:
                 results.append(self._apply_unknown(index, data))
                 start = timer()
                 continue
             handler, decode, keys = step
+            request = decode(memoryview(data)[1:])
+            self.last_applied = index
             try:
-                result = handler(index, decode(memoryview(data)[1:]))
+                result = handler(index, request)
             except StateError as err:
                 result = CommandError(str(err))
             end = timer()
@@ -208,6 +209,7 @@ class FSM:
         decoded = decode_command(data)
         if decoded is not None:
             raise UnknownMessageType(f"no handler for raft message type {data[0]}")
+        self.last_applied = index
         log.warning("ignoring unknown raft message type %d at index %d", data[0], index)
 
     def snapshot(self) -> FSMSnapshot:

@@ -71,11 +71,14 @@ def test_unknown_type_with_ignore_flag_is_skipped(fsm):
 def test_unknown_type_without_flag_is_an_error(fsm):
     with pytest.raises(UnknownMessageType):
         fsm.apply(1, bytes([99]) + b"\x80")
+    assert fsm.last_applied == 0  # never applied
 
 
 def test_unknown_type_without_flag_stops_a_batch(fsm):
     with pytest.raises(UnknownMessageType):
-        fsm.apply_batch([Entry(1, 1, data=bytes([99]) + b"\x80")])
+        fsm.apply_batch([Entry(1, 1, data=encode_command(MessageType.KVS, KVSRequest(
+            Op="set", DirEnt=DirEntry(Key="k", Value=b"v")))), Entry(2, 1, data=bytes([99]))])
+    assert fsm.last_applied == 1
 
 
 def _samples(name: str) -> int:
