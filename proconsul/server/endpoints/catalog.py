@@ -228,9 +228,13 @@ def count_service_query(kind: str, service: str, not_found: bool) -> None:
     keys = _SERVICE_QUERY_KEYS.get((kind, service, not_found))
     if keys is None:
         labels = {"service": service}
+        if len(_SERVICE_QUERY_KEYS) >= SERVICE_QUERY_KEYS_KEPT:  # no more keys kept
+            metrics.incr_counter(f"consul.{kind}.service.query", labels=labels)
+            if not_found:
+                metrics.incr_counter(f"consul.{kind}.service.not-found", labels=labels)
+            return
         keys = (sample_key(f"consul.{kind}.service.query", labels),)
         if not_found:
             keys += (sample_key(f"consul.{kind}.service.not-found", labels),)
-        if len(_SERVICE_QUERY_KEYS) < SERVICE_QUERY_KEYS_KEPT:
-            _SERVICE_QUERY_KEYS[kind, service, not_found] = keys
-    metrics.incr_counters(keys)
+        _SERVICE_QUERY_KEYS[kind, service, not_found] = keys
+    metrics.incr_counters(keys)  # routed once per keys, kept by the registry too
