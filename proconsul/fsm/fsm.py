@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
 from proconsul.fsm.acl import acl_handlers
@@ -39,7 +39,12 @@ from proconsul.structs.federation_state import (
     FederationStateRequest,
 )
 from proconsul.structs.kv import KVOp, KVSRequest, TombstoneRequest
-from proconsul.structs.messages import MessageType, UnknownMessageType, decode_command
+from proconsul.structs.messages import (
+    MessageType,
+    UnknownMessageType,
+    decode_command,
+    request_decoder,
+)
 from proconsul.structs.operator import AutopilotSetConfigRequest
 from proconsul.structs.prepared_query import (
     QUERY_OP_CREATE,
@@ -68,12 +73,11 @@ def _metric_name(message_type: MessageType) -> str:
     return _FSM_METRIC_NAMES.get(message_type) or f"consul.fsm.{message_type.name.lower()}"
 
 
-_KV_SET = KVOp.SET  # looked up once: Python 3.11's EnumType.__getattr__ makes KVOp.X slow
+# looked up once: Python 3.11's EnumType.__getattr__ makes each Enum.MEMBER lookup slow
+_KV_SET, _COMMAND = KVOp.SET, EntryType.COMMAND
 _RAFT_FSM_APPLY = sample_key("consul.raft.fsm.apply")
-# message type -> the keys one applied command is timed under: by apply(), its consul.fsm.<name>
-# timer; by apply_batch(), that and Raft's consul.raft.fsm.apply, from one clock reading
-_APPLY_KEYS = {t: (sample_key(_metric_name(t)),) for t in MessageType}
-_BATCH_KEYS = {t: (sample_key(_metric_name(t)), _RAFT_FSM_APPLY) for t in MessageType}
+# type byte -> (handler, request decoder, the keys one applied command is timed under)
+_Steps = dict[int, tuple[Callable[[int, Any], Any], Callable[[memoryview], Any], tuple]]
 
 
 class CommandError(Exception):
@@ -151,33 +155,62 @@ class FSM:
             MessageType.FEDERATION_STATE: self._federation_state,
             **acl_handlers(store),
         }
+        # apply() times a command as consul.fsm.<name>; apply_batch() also as Raft's
+        # consul.raft.fsm.apply (one sample each from one clock reading)
+        self._alone: _Steps = {}
+        self._batched: _Steps = {}
+        for message_type, handler in self._handlers.items():
+            decode, own = request_decoder(message_type).decode, sample_key(
+                _metric_name(message_type))
+            self._alone[int(message_type)] = (handler, decode, (own,))
+            self._batched[int(message_type)] = (handler, decode, (own, _RAFT_FSM_APPLY))
 
     def apply(self, index: int, data: bytes) -> Any:
-        return self._apply(index, data, _APPLY_KEYS)
+        return self._apply((Entry(index, 0, _COMMAND, data),), self._alone)[0]
 
     def apply_batch(self, entries: Sequence[Entry]) -> list[Any]:
         """Apply committed log entries in order, one response each (None for the entry
         types that are not commands); each command is also timed as Raft's
         ``consul.raft.fsm.apply``, so the driver need not take the clock around it."""
-        apply, command = self._apply, EntryType.COMMAND
-        return [apply(entry.index, entry.data, _BATCH_KEYS) if entry.type is command else None
-                for entry in entries]
+        return self._apply(entries, self._batched)
 
-    def _apply(self, index: int, data: bytes, timers: dict[MessageType, tuple]) -> Any:
-        decoded = decode_command(data)
-        self.last_applied = index
-        if decoded is None:
-            log.warning("ignoring unknown raft message type %d at index %d", data[0], index)
-            return None
-        message_type, request = decoded
-        timer = metrics.timer
+    def _apply(self, entries: Sequence[Entry], steps: _Steps) -> list[Any]:
+        # Each command is timed from the end of the one before (decoding included):
+        # one clock reading per command.
+        results: list[Any] = []
+        timer, add_samples = metrics.timer, metrics.add_samples
         start = timer()
-        try:
-            return self._handlers[message_type](index, request)
-        except StateError as err:
-            return CommandError(str(err))
-        finally:
-            metrics.add_samples(timers[message_type], (timer() - start) * 1000.0)
+        for entry in entries:
+            if entry.type is not _COMMAND:
+                results.append(None)
+                continue
+            index, data = entry.index, entry.data
+            step = steps.get(data[0]) if data else None
+            if step is None:
+                results.append(self._apply_unknown(index, data))
+                start = timer()
+                continue
+            handler, decode, keys = step
+            request = decode(memoryview(data)[1:])
+            self.last_applied = index
+            try:
+                result = handler(index, request)
+            except StateError as err:
+                result = CommandError(str(err))
+            end = timer()
+            add_samples(keys, (end - start) * 1000.0)
+            start = end
+            results.append(result)
+        return results
+
+    def _apply_unknown(self, index: int, data: bytes) -> None:
+        """A command whose type has no handler: skipped if flagged ignorable, else
+        :class:`UnknownMessageType` (the server stops rather than diverge)."""
+        decoded = decode_command(data)
+        if decoded is not None:
+            raise UnknownMessageType(f"no handler for raft message type {data[0]}")
+        self.last_applied = index
+        log.warning("ignoring unknown raft message type %d at index %d", data[0], index)
 
     def snapshot(self) -> FSMSnapshot:
         return FSMSnapshot(self.last_applied, self.store.snapshot())
@@ -205,10 +238,10 @@ class FSM:
 
     def _kvs(self, index: int, req: KVSRequest) -> Any:
         store, entry = self.store, req.DirEnt
+        if req.Op == _KV_SET:  # the common write, without a transaction around it
+            store.kv_set_alone(index, entry)
+            return True
         with store.write(index) as tx:
-            if req.Op == _KV_SET:
-                store.kv_set(tx, entry)
-                return True
             if req.Op == KVOp.CAS:
                 return store.kv_set_cas(tx, entry)
             if req.Op == KVOp.LOCK:

@@ -151,15 +151,54 @@ class Metrics:
                 key = self._counter_keys[name] = (routed, ()) if routed is not None else None
         if key is None:
             return
-        counters = self._current().counters
+        intervals = self._intervals  # _current(), inlined (see add_samples)
+        if intervals and intervals[-1].start <= self._clock() < self._current_end:
+            counters = intervals[-1].counters
+        else:
+            counters = self._current().counters
         agg = counters.get(key)
         if agg is None:
             agg = counters[key] = Aggregate()
-        agg.ingest(value)
+        value = float(value)
+        agg.count += 1  # Aggregate.ingest, inlined
+        agg.sum += value
+        agg.sum_sq += value * value
+        if value < agg.min:
+            agg.min = value
+        if value > agg.max:
+            agg.max = value
         totals = self._counter_totals
         totals[key] = totals.get(key, 0.0) + value
         for sink in self.sinks:
             sink.counter(key[0], value, key[1])
+
+    def incr_counters(self, keys: tuple[Key, ...], value: float = 1.0) -> None:
+        """:meth:`incr_counter` under each key (from :func:`sample_key`), routed once per
+        ``keys`` (labels sorted once, not on every call)."""
+        routed = self._routed_keys.get(keys)
+        if routed is None:
+            routed = self._routed_keys[keys] = self._route_keys(keys)
+        intervals = self._intervals  # _current(), inlined (see add_samples)
+        if intervals and intervals[-1].start <= self._clock() < self._current_end:
+            counters = intervals[-1].counters
+        else:
+            counters = self._current().counters
+        totals = self._counter_totals
+        value = float(value)
+        for key in routed:
+            agg = counters.get(key)
+            if agg is None:
+                agg = counters[key] = Aggregate()
+            agg.count += 1  # Aggregate.ingest, inlined
+            agg.sum += value
+            agg.sum_sq += value * value
+            if value < agg.min:
+                agg.min = value
+            if value > agg.max:
+                agg.max = value
+            totals[key] = totals.get(key, 0.0) + value
+            for sink in self.sinks:
+                sink.counter(key[0], value, key[1])
 
     def set_gauge(self, name: str, value: float,
                   labels: Mapping[str, str] | None = None) -> None:
@@ -185,9 +224,7 @@ class Metrics:
         """One sample of ``value`` under each key (from :func:`sample_key`)."""
         routed = self._routed_keys.get(keys)
         if routed is None:
-            routed = self._routed_keys[keys] = tuple(
-                (name, labels) for name, labels in
-                ((self._route(name), labels) for name, labels in keys) if name is not None)
+            routed = self._routed_keys[keys] = self._route_keys(keys)
         intervals = self._intervals  # _current(), inlined: this runs several times a request
         if intervals and intervals[-1].start <= self._clock() < self._current_end:
             samples = intervals[-1].samples
@@ -214,6 +251,11 @@ class Metrics:
         for sink in self.sinks:
             for name, labels in routed:
                 sink.sample(name, value, labels)
+
+    def _route_keys(self, keys: tuple[Key, ...]) -> tuple[Key, ...]:
+        """``keys`` under their recorded names, the ones the prefix filter drops left out."""
+        return tuple((name, labels) for name, labels in
+                     ((self._route(name), labels) for name, labels in keys) if name is not None)
 
     def measure_since(self, name: str, start: float,
                       labels: Mapping[str, str] | None = None) -> None:

@@ -13,10 +13,9 @@ from proconsul.state.watch import WatchRegistry
 from proconsul.structs.operator import AutopilotConfig
 from proconsul.structs.service_kinds import CONNECT_PROXY
 
-
-def lower(name: str) -> str:
-    """Node and service names are case-insensitive keys, as in Consul."""
-    return name.lower()
+# Node and service names are case-insensitive keys, as in Consul (str.lower itself: a
+# Python function around it cost a call on every key made).
+lower = str.lower
 
 
 def connect_target(service) -> str | None:
@@ -36,7 +35,8 @@ class WriteTxn:
     exception rolls every change back, else the touched topics fire.
     """
 
-    __slots__ = ("index", "undo", "topics", "kv_keys", "kv_trees", "_indexes", "_watches")
+    __slots__ = ("index", "undo", "topics", "kv_keys", "kv_trees", "_indexes", "_watches",
+                 "_saved")
 
     def __init__(self, indexes: dict[str, int], index: int, watches: WatchRegistry) -> None:
         self.index = index
@@ -46,6 +46,7 @@ class WriteTxn:
         self.kv_trees: list[str] = []
         self._indexes = indexes
         self._watches = watches
+        self._saved: dict[str, int | None] = {}  # index name -> its value before this write
 
     def __enter__(self) -> WriteTxn:
         return self
@@ -53,38 +54,37 @@ class WriteTxn:
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         if kind is None:
             self._watches.fire(self.topics, self.kv_keys, self.kv_trees)
-        else:
-            self.undo.rollback()
+            return
+        self.undo.rollback()
+        indexes = self._indexes
+        for name, old in self._saved.items():
+            if old is None:
+                indexes.pop(name, None)
+            else:
+                indexes[name] = old
 
     def bump(self, *names: str) -> None:
         """Set the raft index of each named table (or sub-index) to this write's index."""
-        indexes = self._indexes
+        indexes, index, saved, topics = self._indexes, self.index, self._saved, self.topics
         for name in names:
             old = indexes.get(name)
-            if old == self.index:
+            if old == index:
                 continue
-            indexes[name] = self.index
-            self.undo.record(_restore_index(indexes, name, old))
-            self.topics.add(("index", name))
+            if name not in saved:
+                saved[name] = old
+            indexes[name] = index
+            topics.add(("index", name))
 
     def forget(self, name: str) -> None:
         """Drop a sub-index (e.g. a deleted node's own index), as Consul does."""
         old = self._indexes.pop(name, None)
         if old is not None:
-            self.undo.record(_restore_index(self._indexes, name, old))
+            if name not in self._saved:
+                self._saved[name] = old
             self.topics.add(("index", name))
 
     def touch(self, *topics) -> None:
         self.topics.update(topics)
-
-
-def _restore_index(indexes: dict[str, int], name: str, old: int | None) -> Callable[[], None]:
-    def restore() -> None:
-        if old is None:
-            indexes.pop(name, None)
-        else:
-            indexes[name] = old
-    return restore
 
 
 class StoreBase:

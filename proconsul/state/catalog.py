@@ -126,8 +126,9 @@ class CatalogMixin(StoreBase):
         tx.bump("services", service_index_name(service.Service), "nodes", node_index_name(node_key))
         self._touch_service_rows(tx, node_key, service.Service)
         self._touch_connect_rows(tx, service, existing.Service if existing is not None else None)
-        self.sync_gateway_services(  # MeshCatalogMixin
-            tx, affected_names(service, existing.Service if existing is not None else None))
+        if self.gateways_in_use():  # MeshCatalogMixin
+            self.sync_gateway_services(
+                tx, affected_names(service, existing.Service if existing is not None else None))
         if existing is not None and lower(existing.Service.Service) != lower(service.Service):
             tx.touch(("service_rows", lower(existing.Service.Service)))
             self._service_instance_gone(tx, existing.Service.Service)
@@ -193,7 +194,8 @@ class CatalogMixin(StoreBase):
         self._touch_service_rows(tx, key[0], stored.Service.Service)
         self._touch_connect_rows(tx, stored.Service)
         self._service_instance_gone(tx, stored.Service.Service)
-        self.sync_gateway_services(tx, affected_names(stored.Service))  # MeshCatalogMixin
+        if self.gateways_in_use():  # MeshCatalogMixin
+            self.sync_gateway_services(tx, affected_names(stored.Service))
 
     def delete_check(self, tx: WriteTxn, node_name: str, check_id: str) -> None:
         node_key = lower(node_name)

@@ -22,12 +22,39 @@ class Tombstone(msgspec.Struct, frozen=True):
     Index: int
 
 
+_KVS_INDEX = "kvs"
+_KVS_INDEX_TOPIC = ("index", _KVS_INDEX)
+
+
 class KVMixin(StoreBase):
     """KV writes (set, CAS, lock, delete, trees) and reads (get, list, keys)."""
 
     on_tombstone: Callable[[int], None] | None = None
 
     # ---- writes -------------------------------------------------------------
+
+    def kv_set_alone(self, index: int, entry: DirEntry) -> None:
+        """A KV set that is the whole write at raft ``index`` (the FSM's KVS set):
+        :meth:`kv_set` in ``with write(index)``, with the same rows, index and watches,
+        but no transaction or undo log -- the row is made before anything changes, and
+        nothing after the first change can fail, so the write is still all-or-nothing."""
+        key = entry.Key
+        existing = self.kvs.get(key)
+        if existing is None:
+            row = replace(entry, CreateIndex=index, ModifyIndex=index, LockIndex=0,
+                          Session=UNSET)
+        else:
+            row = replace(entry, CreateIndex=existing.CreateIndex, ModifyIndex=index,
+                          LockIndex=existing.LockIndex, Session=existing.Session)
+            if _same_entry(existing, row):
+                return  # as Consul: an identical write keeps ModifyIndex and wakes no one
+        self.kvs.put(row)
+        indexes = self.indexes
+        if indexes.get(_KVS_INDEX) == index:
+            self.watches.fire_kv(key, None)
+        else:
+            indexes[_KVS_INDEX] = index
+            self.watches.fire_kv(key, _KVS_INDEX_TOPIC)
 
     def kv_set(self, tx: WriteTxn, entry: DirEntry, update_session: bool = False) -> None:
         existing = self.kvs.get(entry.Key)

@@ -49,7 +49,7 @@ class MeshCatalogMixin(StoreBase):
         """Bring the rows for ``names`` (every service when None) in line with the
         entries and the catalog. ``rewrite`` names a gateway whose entry changed its
         services: as Consul, its rows are written afresh and the table index moves."""
-        if names is not None and not len(self.gateway_services) and not self._gateway_entries():
+        if names is not None and not self.gateways_in_use():
             return
         wanted_names = None if names is None else {lower(n) for n in names if n}
         desired = self._desired_gateway_rows(wanted_names)
@@ -73,6 +73,13 @@ class MeshCatalogMixin(StoreBase):
             changed = True
         if changed:
             tx.bump(TABLE)
+
+    def gateways_in_use(self) -> bool:
+        """Whether there are gateway-services rows or gateway config entries; without
+        either, a catalog write has no rows to sync (the check costs less than the sync's)."""
+        entries = self.config_entries
+        return (bool(len(self.gateway_services)) or entries.has("kind", INGRESS_GATEWAY)
+                or entries.has("kind", TERMINATING_GATEWAY))
 
     def rebuild_gateway_services(self) -> None:
         """Derive the table afresh (after a restore) at the restored table index."""

@@ -11,22 +11,31 @@ from sortedcontainers import SortedDict
 IndexFn = Callable[[Any], Hashable | None]
 
 SORTED_MIN = 16  # index entries with at least this many rows keep them sorted
+_set_row = dict.__setitem__  # a key already present: a SortedDict's order need not change
 
 
 class UndoLog:
-    """Records how to reverse each change made during one write transaction."""
+    """Records how to reverse each change made during one write transaction: a
+    callable, or a table's row change as a tuple (cheaper to record, see
+    :meth:`Table.put`)."""
 
-    __slots__ = ("_steps",)
+    __slots__ = ("steps",)
 
     def __init__(self) -> None:
-        self._steps: list[Callable[[], None]] = []
+        self.steps: list[Callable[[], None] | tuple] = []
 
     def record(self, step: Callable[[], None]) -> None:
-        self._steps.append(step)
+        self.steps.append(step)
 
     def rollback(self) -> None:
-        while self._steps:
-            self._steps.pop()()
+        steps = self.steps
+        while steps:
+            step = steps.pop()
+            if type(step) is tuple:
+                store, key, new, old = step
+                store(key, new, old)
+            else:
+                step()
 
 
 class Table:
@@ -99,14 +108,14 @@ class Table:
         old = self._rows.get(key)
         self._store(key, old, row)
         if undo is not None:
-            undo.record(lambda: self._store(key, row, old))
+            undo.steps.append((self._store, key, row, old))
 
     def delete(self, key: Hashable, undo: UndoLog | None = None) -> Any:
         old = self._rows.get(key)
         if old is not None:
             self._store(key, old, None)
             if undo is not None:
-                undo.record(lambda: self._store(key, None, old))
+                undo.steps.append((self._store, key, None, old))
         return old
 
     def load(self, rows: Iterable[Any]) -> None:
@@ -149,8 +158,10 @@ class Table:
                     _sort_in(kept[new_value], key, new)
         if new is None:
             self._rows.pop(key, None)
-        else:
+        elif old is None:
             self._rows[key] = new
+        else:
+            _set_row(self._rows, key, new)
 
 
 def _sort_in(kept: tuple[list, list], key: Hashable, row: Any) -> None:

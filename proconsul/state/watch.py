@@ -72,6 +72,26 @@ class WatchRegistry:
         for waker in woken:
             waker()
 
+    def fire_kv(self, key: str, index_topic: Topic | None) -> None:
+        """:meth:`fire` for one written KV ``key``: its ``("kv_key", key)`` topic, every
+        prefix of it, and ``index_topic`` (the KV index's, if the write moved it)."""
+        wakers, prefixes = self._wakers, self._kv_prefixes
+        if not wakers and not prefixes:
+            return
+        woken: set[Waker] = set()
+        if wakers:
+            found = wakers.get(("kv_key", key))
+            if found:
+                woken.update(found)
+            if index_topic is not None:
+                found = wakers.get(index_topic)
+                if found:
+                    woken.update(found)
+        if prefixes:
+            self._collect_prefixes(key, woken)
+        for waker in woken:
+            waker()
+
     def fire_all(self) -> None:
         """Wake every blocked reader (the state was replaced wholesale)."""
         woken = set().union(*self._wakers.values(), *self._kv_prefixes.values())
@@ -80,6 +100,11 @@ class WatchRegistry:
 
     def _collect_prefixes(self, key: str, woken: set[Waker]) -> None:
         prefixes = self._kv_prefixes
+        if len(prefixes) <= len(key):  # fewer watched prefixes than prefixes of the key
+            for prefix, wakers in prefixes.items():
+                if key.startswith(prefix):
+                    woken.update(wakers)
+            return
         for end in range(len(key) + 1):
             wakers = prefixes.get(key[:end])
             if wakers:

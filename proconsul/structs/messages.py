@@ -105,6 +105,11 @@ def encode_command(message_type: MessageType, request: msgspec.Struct) -> bytes:
     return _type_bytes[message_type] + _encoder.encode(request)
 
 
+def request_decoder(message_type: MessageType) -> msgspec.msgpack.Decoder:
+    """The decoder of ``message_type``'s request (a command's bytes after its type byte)."""
+    return _decoders[message_type][1]
+
+
 def decode_command(data: bytes) -> tuple[MessageType, msgspec.Struct] | None:
     """Decode a raft log command; None for an unknown type carrying the ignore flag."""
     if not data:

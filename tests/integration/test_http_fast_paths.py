@@ -1,7 +1,8 @@
 """The short ways for the hottest requests answer byte for byte as the general path.
 
 ``GET /v1/kv/<key>`` (plain or ``?stale``) and ``PUT /v1/kv/<key>`` with no query are
-served by ``agent/http/kv_fast``, ``PUT /v1/catalog/register`` by ``catalog_fast``; the
+served by ``agent/http/kv_fast``, ``PUT /v1/catalog/register`` by ``catalog_fast``,
+``GET /v1/health/service/<name>`` (plain or ``?stale``) by ``health_fast``; the
 same requests with an argument that changes nothing (``?stale=``, ``?dc=<own>``,
 ``?flags=0``) take the general handlers. Their replies must be the same bytes (the Date
 line aside), and the writes the same entries.
@@ -86,17 +87,24 @@ def test_connection_close_and_errors_match(server, unique):
     assert raw(server, "PUT", "/v1/kv/", b"1").startswith(b"HTTP/1.1 400 ")
 
 
+def _counts(server: AgentProcess, *patterns: str) -> tuple[int, ...]:
+    """The running counts of these Prometheus samples (0 for one not recorded yet)."""
+    text = server.get("/v1/agent/metrics?format=prometheus").text
+    return tuple(int(m[1]) if (m := re.search(pattern + r" (\d+)", text)) else 0
+                 for pattern in patterns)
+
+
 def test_fast_requests_are_timed_like_the_general_ones(server, unique):
     wait_leader(server)
-    text = server.get("/v1/agent/metrics?format=prometheus").text
-    puts = int(re.search(r'consul_kvs_apply_count (\d+)', text)[1])
-    gets = int(re.search(r'consul_http_GET_v1_kv___count (\d+)', text)[1])
-    for _ in range(3):
+    timers = (r"consul_kvs_apply_count", r"consul_http_GET_v1_kv___count",
+              r"consul_catalog_register_count", r"consul_http_PUT_v1_catalog_register_count")
+    before = _counts(server, *timers)
+    for i in range(3):
         server.put(f"/v1/kv/{unique}", b"v")
         server.get(f"/v1/kv/{unique}?stale")
-    text = server.get("/v1/agent/metrics?format=prometheus").text
-    assert int(re.search(r'consul_kvs_apply_count (\d+)', text)[1]) == puts + 3
-    assert int(re.search(r'consul_http_GET_v1_kv___count (\d+)', text)[1]) == gets + 3
+        body = {"Node": f"{unique}-timed-{i}", "Address": "10.0.0.1"}
+        assert server.put("/v1/catalog/register", body).status == 200
+    assert _counts(server, *timers) == tuple(count + 3 for count in before)
 
 
 def test_registrations_match_the_general_path(server, unique):
@@ -124,6 +132,38 @@ def test_registrations_match_the_general_path(server, unique):
         assert raw(server, "PUT", "/v1/catalog/register", payload) == \
             raw(server, "PUT", "/v1/catalog/register?dc=dc1", payload)
     assert b"Warning: 299" in raw(server, "PUT", "/v1/catalog/register", body(node_name, 82))
+
+
+def test_health_queries_match_the_general_path(server, unique):
+    wait_leader(server)
+    for i, tags in enumerate((None, ["a", "b"], None)):
+        body = {"Node": f"{unique}-n{i}", "Address": f"10.0.0.{i}",
+                "Service": {"ID": f"{unique}-{i}", "Service": f"{unique}-svc", "Port": 80,
+                            "Tags": tags},
+                "Check": {"CheckID": f"c{i}", "Name": "alive", "ServiceID": f"{unique}-{i}",
+                          "Status": "critical" if i == 2 else "passing"}}
+        assert server.put("/v1/catalog/register", body).status == 200
+    text = server.get("/v1/agent/metrics?format=prometheus").text
+    pattern = rf'consul_health_service_query{{service="{unique}-svc"}} (\d+)'
+    before = int(m[1]) if (m := re.search(pattern, text)) else 0
+    for fast, general in (("", "?dc=dc1"), ("?stale", "?stale=")):
+        for name in (f"{unique}-svc", f"{unique}-absent"):
+            a = raw(server, "GET", f"/v1/health/service/{name}{fast}")
+            assert a == raw(server, "GET", f"/v1/health/service/{name}{general}")
+            assert a.startswith(b"HTTP/1.1 200 ")
+            listed = json.loads(a.partition(b"\r\n\r\n")[2])
+            assert len(listed) == (3 if name.endswith("svc") else 0)
+        close = "Connection: close\r\n"
+        a = raw(server, "GET", f"/v1/health/service/{unique}-svc{fast}", headers=close)
+        assert a == raw(server, "GET", f"/v1/health/service/{unique}-svc{general}",
+                        headers=close)
+        assert a.count(b"Connection: close") == 1
+    # the tags Consul shows for an instance without any, and the index of the service
+    listed = server.get(f"/v1/health/service/{unique}-svc")
+    assert [n["Service"]["Tags"] for n in listed.json()] == [[], ["a", "b"], []]
+    assert int(listed.headers["X-Consul-Index"]) > 1
+    text = server.get("/v1/agent/metrics?format=prometheus").text
+    assert int(re.search(pattern, text)[1]) == before + 9  # each read of the service
 
 
 def test_a_token_in_the_header_takes_the_short_way_with_the_same_answers(tmp_path):

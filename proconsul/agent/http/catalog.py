@@ -39,22 +39,26 @@ OWNED_NODE_WARNING = ('299 proconsul "node {node} is managed by its agent: anti-
 
 def owned_node_warning(request: web.Request, node: str,
                         response: web.Response) -> web.Response:
-    """Say so when a catalog write touches a node whose own agent keeps it in sync.
+    """Say so when a catalog write touches a node whose own agent keeps it in sync
+    (see :func:`agent_owned`)."""
+    if agent_owned(request.app["agent"], node):
+        response.headers["Warning"] = OWNED_NODE_WARNING.format(node=node)
+    return response
 
-    A node is agent-owned when it is a live member of LAN gossip. For this
-    agent's own node the revert is started at once.
-    """
-    agent = request.app["agent"]
+
+def agent_owned(agent, node: str) -> bool:
+    """Whether ``node`` is agent-owned, logged as such: a live member of LAN gossip.
+    For this agent's own node the revert is started at once."""
     wanted = node.lower()
     own = wanted == agent.config.node_name.lower()
-    if own or any(m.name.lower() == wanted and int(m.status) == 1
-                  for m in agent.gossip.lan.members()):
-        log.warning("catalog write for node %s, which an agent owns: anti-entropy will "
-                    "revert it", node)
-        response.headers["Warning"] = OWNED_NODE_WARNING.format(node=node)
-        if own:
-            agent.anti_entropy.trigger_full_sync()
-    return response
+    if not (own or any(m.name.lower() == wanted and int(m.status) == 1
+                       for m in agent.gossip.lan.members())):
+        return False
+    log.warning("catalog write for node %s, which an agent owns: anti-entropy will "
+                "revert it", node)
+    if own:
+        agent.anti_entropy.trigger_full_sync()
+    return True
 
 
 async def register(request: web.Request) -> web.Response:

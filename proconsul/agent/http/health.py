@@ -59,11 +59,11 @@ async def _service_nodes(request: web.Request, req: ServiceSpecificRequest) -> w
         raise BadRequest("Invalid value for ?passing") from None
     reply, cached = await cached_rpc(request, HEALTH_SERVICES, req)
     response = shared_json_reply(request, reply.Nodes, reply,
-                                 _passing_nodes if passing else _nodes, passing)
+                                 _passing_nodes if passing else listed_nodes, passing)
     return set_cache_meta(response, cached)
 
 
-def _nodes(nodes: list[CheckServiceNode]) -> list[CheckServiceNode]:
+def listed_nodes(nodes: list[CheckServiceNode]) -> list[CheckServiceNode]:
     """Instances as Consul lists them: a service without tags has ``Tags: []``."""
     return [n if n.Service.Tags is not None
             else replace(n, Service=replace(n.Service, Tags=[])) for n in nodes]
@@ -71,7 +71,7 @@ def _nodes(nodes: list[CheckServiceNode]) -> list[CheckServiceNode]:
 
 def _passing_nodes(nodes: list[CheckServiceNode]) -> list[CheckServiceNode]:
     """``?passing``: the instances whose checks all pass."""
-    return _nodes([n for n in nodes if all(c.Status == HEALTH_PASSING for c in n.Checks)])
+    return listed_nodes([n for n in nodes if all(c.Status == HEALTH_PASSING for c in n.Checks)])
 
 
 def add_routes(router: web.Router) -> None:

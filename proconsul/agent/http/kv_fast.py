@@ -40,14 +40,25 @@ ROUTE = "/v1/kv/{key}"  # the general route's pattern, for the request metrics
 PREFIX_LEN = len("/v1/kv/")
 
 _encode = msgspec.json.Encoder().encode
-_JSON_HEAD = b"HTTP/1.1 200 OK\r\n%sContent-Type: application/json\r\n"
+JSON_HEAD = b"HTTP/1.1 200 OK\r\n%sContent-Type: application/json\r\n"
 _NOT_FOUND_HEAD = b"HTTP/1.1 404 Not Found\r\n%s"
-_META = (b"X-Consul-Index: %d\r\nX-Consul-KnownLeader: %s\r\nX-Consul-LastContact: %d\r\n"
-         b"X-Consul-Effective-Consistency: %s\r\nContent-Length: %d\r\n")
+# a read's meta headers, as params.set_meta writes them, and its length
+READ_META = (b"X-Consul-Index: %d\r\nX-Consul-KnownLeader: %s\r\nX-Consul-LastContact: %d\r\n"
+             b"X-Consul-Effective-Consistency: %s\r\nContent-Length: %d\r\n")
 _PUT_HEAD = b"Content-Length: %d\r\n"
 _KVS_APPLY = (sample_key("consul.kvs.apply"),)
 # looked up once: Python 3.11's EnumType.__getattr__ makes each Enum.MEMBER lookup slow
 _SET, _KVS = KVOp.SET, MessageType.KVS
+
+
+def read_meta(consensus: Any, leader: bool, stale: bool, index: int, length: int) -> bytes:
+    """The meta headers of a read served by this server (``leader``: it leads now)."""
+    if leader:
+        known, contact = b"true", 0
+    else:
+        known = b"false" if consensus.leader_address() is None else b"true"
+        contact = int(consensus.last_contact() * 1000)
+    return READ_META % (max(index, 1), known, contact, b"stale" if stale else b"leader", length)
 
 
 class KVFastPath:
@@ -99,20 +110,14 @@ class KVFastPath:
             return None  # the general path says why
         metrics.incr_counter("consul.rpc.query")
         index, entry = server.store.kv_get(None, key)
-        if leader:
-            known, contact = b"true", 0
-        else:
-            known = b"false" if consensus.leader_address() is None else b"true"
-            contact = int(consensus.last_contact() * 1000)
-        level = b"stale" if stale else b"leader"
         if entry is None:
             head = _NOT_FOUND_HEAD % date_line()
             body = b""
         else:
-            head = _JSON_HEAD % date_line()
+            head = JSON_HEAD % date_line()
             body = _encode((entry,))
-        response = EncodedResponse(
-            head + _META % (max(index, 1), known, contact, level, len(body)), body)
+        response = EncodedResponse(head + read_meta(consensus, leader, stale, index, len(body)),
+                                   body)
         metrics.add_samples(self._get_keys, (metrics.timer() - start) * 1000.0)
         return response
 
@@ -148,8 +153,9 @@ class KVFastPath:
         except ConsulError as err:
             return self._put_reply(start, web.Response(status=err.status, text=err.message))
         reply = b"true" if done else b"false"
-        return self._put_reply(start, EncodedResponse(
-            _JSON_HEAD % date_line() + _PUT_HEAD % len(reply), reply))
+        response = EncodedResponse(JSON_HEAD % date_line() + _PUT_HEAD % len(reply), reply)
+        metrics.add_samples(self._put_keys, (metrics.timer() - start) * 1000.0)
+        return response
 
     def _put_reply(self, start: float, response: EncodedResponse | web.Response
                    ) -> EncodedResponse | web.Response:

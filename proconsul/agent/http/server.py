@@ -28,6 +28,7 @@ from proconsul.agent.http import (
     event,
     federation_states,
     health,
+    health_fast,
     intentions,
     keyring,
     kv,
@@ -119,6 +120,8 @@ class HttpApi:
         self._kv_fast = kv_fast.KVFastPath(agent) if agent.server is not None else None
         self._register_fast = (catalog_fast.RegisterFastPath(agent) if agent.server is not None
                                else None)
+        self._health_fast = (health_fast.HealthFastPath(agent) if agent.server is not None
+                             else None)
 
     async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None,
                     ssl_handshake_timeout: float | None = None,
@@ -165,8 +168,8 @@ class HttpApi:
 
     def _quick(self, request: web.Request
                ) -> web.EncodedResponse | web.Response | web.Pending | None:
-        """Plain KV reads and writes and catalog registrations, answered without a task
-        when the connection has nothing else to answer."""
+        """Plain KV reads and writes, catalog registrations and health queries, answered
+        without a task when the connection has nothing else to answer."""
         path = request.path
         if path.startswith("/v1/kv/"):
             fast = self._kv_fast
@@ -178,6 +181,9 @@ class HttpApi:
         elif path == catalog_fast.ROUTE and request.method == "PUT":
             assert self._register_fast is not None
             return self._register_fast.put(request)
+        elif path.startswith(health_fast.PREFIX) and request.method == "GET":
+            assert self._health_fast is not None
+            return self._health_fast.get(request)
         return None
 
     async def handle(self, request: web.Request
@@ -198,6 +204,11 @@ class HttpApi:
                     return answer.finish(answer.future)
                 if answer is not None:
                     return answer
+        elif (self._health_fast is not None and request.method == "GET"
+              and request.path.startswith(health_fast.PREFIX)):
+            response = self._health_fast.get(request)
+            if response is not None:
+                return response
         start = metrics.timer()
         try:
             handler, request.match_info, resource = self.router.resolve(request.method,

@@ -197,7 +197,8 @@ class _Date:
 
 def date_line() -> bytes:
     """``Date: <now>\r\n``."""
-    _Date.now()
+    if int(time.time()) != _Date.second:  # _Date.now() only once a second
+        _Date.now()
     return _Date.line_bytes
 
 

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from msgspec.structs import replace
 
+from proconsul.lib.metrics import Key, sample_key, timed
 from proconsul.lib.metrics import registry as metrics
-from proconsul.lib.metrics import timed
 from proconsul.server import acl_filter
 from proconsul.server.acl_vet import vet_deregister, vet_register
 from proconsul.server.filtering import ResultFilter
@@ -219,9 +219,22 @@ class Catalog:
             lambda found, reply: acl_filter.node_services(ident, found, reply))
 
 
+_SERVICE_QUERY_KEYS: dict[tuple[str, str, bool], tuple[Key, ...]] = {}
+SERVICE_QUERY_KEYS_KEPT = 4096  # services whose counter keys are made once
+
+
 def count_service_query(kind: str, service: str, not_found: bool) -> None:
     """Consul's consul.<catalog|health>.service.query (and .not-found) counters."""
-    labels = {"service": service}
-    metrics.incr_counter(f"consul.{kind}.service.query", labels=labels)
-    if not_found:
-        metrics.incr_counter(f"consul.{kind}.service.not-found", labels=labels)
+    keys = _SERVICE_QUERY_KEYS.get((kind, service, not_found))
+    if keys is None:
+        labels = {"service": service}
+        if len(_SERVICE_QUERY_KEYS) >= SERVICE_QUERY_KEYS_KEPT:  # no more keys kept
+            metrics.incr_counter(f"consul.{kind}.service.query", labels=labels)
+            if not_found:
+                metrics.incr_counter(f"consul.{kind}.service.not-found", labels=labels)
+            return
+        keys = (sample_key(f"consul.{kind}.service.query", labels),)
+        if not_found:
+            keys += (sample_key(f"consul.{kind}.service.not-found", labels),)
+        _SERVICE_QUERY_KEYS[kind, service, not_found] = keys
+    metrics.incr_counters(keys)  # routed once per keys, kept by the registry too

@@ -7,6 +7,8 @@ import io
 import pytest
 
 from proconsul.fsm.fsm import FSM, CommandError
+from proconsul.lib.metrics import registry
+from proconsul.raft.messages import Entry, EntryType
 from proconsul.state.store import Store
 from proconsul.structs.catalog import DeregisterRequest, NodeService, RegisterRequest
 from proconsul.structs.kv import DirEntry, KVSRequest
@@ -69,6 +71,45 @@ def test_unknown_type_with_ignore_flag_is_skipped(fsm):
 def test_unknown_type_without_flag_is_an_error(fsm):
     with pytest.raises(UnknownMessageType):
         fsm.apply(1, bytes([99]) + b"\x80")
+    assert fsm.last_applied == 0  # never applied
+
+
+def test_unknown_type_without_flag_stops_a_batch(fsm):
+    with pytest.raises(UnknownMessageType):
+        fsm.apply_batch([Entry(1, 1, data=encode_command(MessageType.KVS, KVSRequest(
+            Op="set", DirEnt=DirEntry(Key="k", Value=b"v")))), Entry(2, 1, data=bytes([99]))])
+    assert fsm.last_applied == 1
+
+
+def _samples(name: str) -> int:
+    """A timer's running count of samples, whatever the interval."""
+    return sum(int(float(line.split()[-1])) for line in registry.prometheus().splitlines()
+               if line.startswith(f"{name}_count"))
+
+
+def test_a_batch_answers_each_entry_and_times_each_command(fsm):
+    kvs, fsm_apply = _samples("consul_fsm_kvs"), _samples("consul_raft_fsm_apply")
+    results = fsm.apply_batch([
+        Entry(1, 1, EntryType.NOOP),
+        Entry(2, 1, data=encode_command(MessageType.KVS, KVSRequest(
+            Op="set", DirEnt=DirEntry(Key="k", Value=b"v")))),
+        Entry(3, 1, data=bytes([IGNORE_UNKNOWN_TYPE_FLAG | 99]) + b"\x80"),
+        Entry(4, 1, data=encode_command(MessageType.KVS, KVSRequest(
+            Op="lock", DirEnt=DirEntry(Key="k", Session="nope")))),
+        Entry(5, 1, data=encode_command(MessageType.KVS, KVSRequest(
+            Op="cas", DirEnt=DirEntry(Key="k", Value=b"w", ModifyIndex=2)))),
+    ])
+    assert results[:4] == [None, True, None, results[3]] and results[4] is True
+    assert isinstance(results[3], CommandError) and "invalid session" in str(results[3])
+    assert fsm.last_applied == 5
+    entry = fsm.store.kv_get(None, "k")[1]
+    assert (entry.Value, entry.CreateIndex, entry.ModifyIndex) == (b"w", 2, 5)
+    assert _samples("consul_fsm_kvs") == kvs + 3
+    assert _samples("consul_raft_fsm_apply") == fsm_apply + 3
+    fsm.apply(6, encode_command(MessageType.KVS, KVSRequest(
+        Op="set", DirEnt=DirEntry(Key="k", Value=b"x"))))
+    assert _samples("consul_fsm_kvs") == kvs + 4  # Raft's timer is the driver's then
+    assert _samples("consul_raft_fsm_apply") == fsm_apply + 3
 
 
 def test_snapshot_restore_keeps_last_index(fsm):

@@ -114,3 +114,25 @@ def test_metrics_prefix_renames_and_prefix_filter_decides_by_longest_prefix():
     names = [c["Name"] for c in m.summary()["Counters"]]
     assert "consul.kvs.apply" in names
     assert "consul.http.GET.v1.kv._" not in m.prometheus()
+
+
+def test_counters_by_key_count_as_labelled_counters_and_follow_the_filter():
+    from proconsul.lib.metrics import sample_key
+
+    now = [0.0]
+    by_name, by_key = registry_at(now), registry_at(now)
+    keys = (sample_key("consul.health.service.query", {"service": "web", "a": "b"}),
+            sample_key("consul.health.service.not-found", {"service": "web", "a": "b"}))
+    for value in (1, 2):
+        by_name.incr_counter("consul.health.service.query", value, {"a": "b", "service": "web"})
+        by_name.incr_counter("consul.health.service.not-found", value,
+                             {"service": "web", "a": "b"})
+        by_key.incr_counters(keys, value)
+    assert by_key.summary() == by_name.summary() and by_key.prometheus() == by_name.prometheus()
+    for m in (by_name, by_key):
+        m.configure(service="svc", blocked=("svc.health.service.not-found",))
+    by_name.incr_counter("consul.health.service.query", labels={"service": "web", "a": "b"})
+    by_key.incr_counters(keys)
+    assert by_key.prometheus() == by_name.prometheus()
+    assert "svc_health_service_query" in by_key.prometheus()
+    assert "svc_health_service_not_found" not in by_key.prometheus()
