@@ -53,15 +53,27 @@ def _plan(count: int, width: int) -> tuple[tuple[int, int, int], ...]:
     return tuple(steps)
 
 
-def _unpack(packed: int, count: int, width: int) -> list[int]:
-    """The ``count`` ``width``-bit fields of ``packed``, least significant first."""
+def _unpack(packed: int, count: int, width: int) -> tuple[list[int], int]:
+    """The ``count`` ``width``-bit fields of ``packed``, least significant first, and
+    the index of the first clear or EOF code among them (``count`` if none)."""
     size = 1 << (count - 1).bit_length()
     for mask, packed_shift, spread_shift in _plan(size, width):
         packed = (packed & mask) | ((packed >> packed_shift) & mask) << spread_shift
-    fields = array.array("H", packed.to_bytes(2 * size, "little"))
+    spread = packed.to_bytes(2 * size, "little")
+    stop = count
+    for marker in _MARKERS:  # searched in the 16-bit little-endian fields
+        at = spread.find(marker, 0, 2 * stop)
+        while at > 0 and at & 1:
+            at = spread.find(marker, at + 1, 2 * stop)
+        if at >= 0:
+            stop = at // 2
+    fields = array.array("H", spread)
     if _BIG_ENDIAN:
         fields.byteswap()
-    return fields.tolist()[:count]
+    return fields.tolist()[:count], stop
+
+
+_MARKERS = (_CLEAR.to_bytes(2, "little"), _EOF.to_bytes(2, "little"))
 
 
 _BIG_ENDIAN = sys.byteorder == "big"
@@ -75,46 +87,23 @@ def compress(data: bytes, give_up: int | None = None) -> bytes | None:
     """
     # The current string is kept as ``code << 8``: a dictionary key is then
     # ``base | literal`` and the stored values are shifted the same way.
-    bases: list[int] = []
-    emit = bases.append
-    if data:
+    if not data:
+        codes = [_EOF]
+    elif len(data) < _SEGMENT:  # fewer codes than a segment: no clear can come
         table: dict[int, int] = {}
-        base = data[0] << 8
-        nxt = 258 << 8
-        if len(data) < _SEGMENT:  # fewer codes than a segment: no clear can come
-            # k codes written and one more to come: k + 2 at least, with the last one.
-            stop = (258 + max(give_up - 2, 0) if give_up is not None else 1 << 20) << 8
-            for literal in data[1:]:
-                key = base | literal
-                if key in table:
-                    base = table[key]
-                else:
-                    if nxt == stop:
-                        return None
-                    table[key] = nxt
-                    nxt += 256
-                    emit(base)
-                    base = literal << 8
-        else:
-            for literal in data[1:]:
-                key = base | literal
-                if key in table:
-                    base = table[key]
-                    continue
-                emit(base)
-                base = literal << 8
-                if nxt == _LAST_BEFORE_CLEAR << 8:
-                    emit(_CLEAR << 8)
-                    table.clear()
-                    nxt = 258 << 8
-                else:
-                    table[key] = nxt
-                    nxt += 256
-        emit(base)
-        if nxt == _LAST_BEFORE_CLEAR << 8:
-            emit(_CLEAR << 8)
-    emit(_EOF << 8)
-    codes = list(map(_EIGHT.__rrshift__, bases))
+        # Each code written adds one key, made of that code and the next byte: the
+        # keys, in order, are the codes.  With k codes written at a miss, k + 2 at
+        # least are coming, and k < position: no need to check before give_up - 2.
+        free = len(data) if give_up is None else max(give_up - 2, 0) + 1
+        base, nxt = _parse(table, data[0] << 8, 258 << 8, data[1:free])
+        if free < len(data):
+            base = _parse_until(table, base, nxt, data[free:], (258 + free - 1) << 8)
+            if base is None:
+                return None
+        codes = list(map(_EIGHT.__rrshift__, table))
+        codes += (base >> 8, _EOF)
+    else:
+        codes = _parse_long(data)
     # Each block of one width as binary digits, the last code's first; the blocks
     # joined the same way (most significant first) and read as one integer.
     digits = [_CLEAR_DIGITS]
@@ -131,6 +120,62 @@ def compress(data: bytes, give_up: int | None = None) -> bytes | None:
     digits.reverse()
     text = "".join(digits)
     return int(text, 2).to_bytes((len(text) + 7) // 8, "little")
+
+
+def _parse(table: dict[int, int], base: int, nxt: int, data: bytes) -> tuple[int, int]:
+    for literal in data:
+        key = base | literal
+        if key in table:
+            base = table[key]
+        else:
+            table[key] = nxt
+            nxt += 256
+            base = literal << 8
+    return base, nxt
+
+
+def _parse_until(table: dict[int, int], base: int, nxt: int, data: bytes,
+                 stop: int) -> int | None:
+    """``_parse`` that returns None instead of writing the code at ``stop``."""
+    for literal in data:
+        key = base | literal
+        if key in table:
+            base = table[key]
+        elif nxt == stop:
+            return None
+        else:
+            table[key] = nxt
+            nxt += 256
+            base = literal << 8
+    return base
+
+
+def _parse_long(data: bytes) -> list[int]:
+    """The codes of ``data``, clear codes included (the writer's at 4095)."""
+    bases: list[int] = []
+    emit = bases.append
+    table: dict[int, int] = {}
+    base = data[0] << 8
+    nxt = 258 << 8
+    for literal in data[1:]:
+        key = base | literal
+        if key in table:
+            base = table[key]
+            continue
+        emit(base)
+        base = literal << 8
+        if nxt == _LAST_BEFORE_CLEAR << 8:
+            emit(_CLEAR << 8)
+            table.clear()
+            nxt = 258 << 8
+        else:
+            table[key] = nxt
+            nxt += 256
+    emit(base)
+    if nxt == _LAST_BEFORE_CLEAR << 8:
+        emit(_CLEAR << 8)
+    emit(_EOF << 8)
+    return list(map(_EIGHT.__rrshift__, bases))
 
 
 def min_codes(data: bytes) -> int:
@@ -175,11 +220,12 @@ class _Reader:
         self.bit = 0
         self.size = 8 * len(data)
 
-    def codes(self, width: int, count: int) -> list[int]:
-        """Up to ``count`` codes of ``width`` bits (fewer where the stream ends), in order."""
+    def codes(self, width: int, count: int) -> tuple[list[int], int]:
+        """Up to ``count`` codes of ``width`` bits (fewer where the stream ends), in order,
+        and the index of the first clear or EOF code (the number of codes if none)."""
         count = min(count, (self.size - self.bit) // width)
         if count <= 0:
-            return []
+            return [], 0
         first, skip = divmod(self.bit, 8)
         end = (self.bit + count * width + 7) // 8
         packed = int.from_bytes(self.data[first:end], "little") >> skip
@@ -189,20 +235,9 @@ class _Reader:
         self.bit += count * width
 
 
-def _special(codes: list[int]) -> int:
-    """Index of the first clear or EOF code in ``codes`` (``len(codes)`` if none)."""
-    stop = len(codes)
-    for marker in (_CLEAR, _EOF):
-        try:
-            stop = codes.index(marker, 0, stop)
-        except ValueError:
-            pass
-    return stop
-
-
 def _segment(reader: _Reader, out: bytearray, limit: int) -> bool:
     """Decode from a clear (or the start) to the next clear (True) or EOF (False)."""
-    first = reader.codes(9, 1)
+    first, _ = reader.codes(9, 1)
     if not first:
         raise LZWError("LZW stream ends without EOF code")
     reader.consumed(1, 9)
@@ -214,22 +249,22 @@ def _segment(reader: _Reader, out: bytearray, limit: int) -> bool:
     if code > _EOF:
         raise LZWError(f"invalid LZW code {code}")
     table: list = [*_LITERALS, None, None]
-    append = table.append
+    append, getitem, literals = table.append, table.__getitem__, _LITERALS
     last = _LITERALS[code]
     out += last
     for width, count in _GROWING:
-        codes = reader.codes(width, count)
-        stop = _special(codes)
-        for code in codes[:stop] if stop < len(codes) else codes:
+        codes, stop = reader.codes(width, count)
+        valid = codes[:stop] if stop < len(codes) else codes
+        for code in valid:  # grow the dictionary; the output is its entries, joined after
             try:
                 entry = table[code]
             except IndexError:
                 if code != len(table):
                     raise LZWError(f"invalid LZW code {code}") from None
                 entry = last + last[:1]
-            append(last + entry[:1])
+            append(last + literals[entry[0]])
             last = entry
-            out += entry
+        out += b"".join(map(getitem, valid))
         if len(out) > limit:
             raise LZWError("decompressed data over the size limit")
         if stop < len(codes):
@@ -240,10 +275,8 @@ def _segment(reader: _Reader, out: bytearray, limit: int) -> bool:
             raise LZWError("LZW stream ends without EOF code")
     # The dictionary is full (4096 codes) and the writer did not clear: Go's reader
     # goes on with 12-bit codes and adds nothing more.
-    getitem = table.__getitem__
     while True:
-        codes = reader.codes(12, 1024)
-        stop = _special(codes)
+        codes, stop = reader.codes(12, 1024)
         out += b"".join(map(getitem, codes[:stop]))
         if len(out) > limit:
             raise LZWError("decompressed data over the size limit")
