@@ -7,10 +7,11 @@ code and starts over when its next code would be 4095.  This is memberlist's
 
 The widths follow from a code's place after the last clear: 255 codes of 9
 bits, 512 of 10, 1024 of 11, then 12.  So the per-symbol loops only walk the
-dictionary, and the bit packing is done in bulk by C code: each code becomes
-its fixed-width binary digits (a table lookup), the digits of all codes are
-joined into one string and read as one integer -- and the other way round
-for reading.
+dictionary, and the bits are handled in bulk by C code: the writer turns each
+code into its fixed-width binary digits (a table lookup) and reads all the
+digits joined as one integer; the reader cuts a block of equal-width codes out
+of the stream as one integer and spreads it to 16-bit fields with a few
+mask-and-shift steps.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import array
 import functools
 import sys
 
-__all__ = ["LZWError", "compress", "decompress"]
+__all__ = ["LZWError", "compress", "decompress", "min_codes"]
 
 _CLEAR = 256
 _EOF = 257
