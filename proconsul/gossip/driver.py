@@ -96,7 +96,10 @@ class GossipDriver:
         self.snapshot = snapshot
         self.clock = clock
         self._subscribers: list[Callable[[SerfEvent], None]] = []
-        self._wake = asyncio.Event()
+        # The timer loop sleeps on ``_waiter`` until ``_sleep_until``; a flush wakes it
+        # only when the core's next deadline comes earlier than that.
+        self._waiter: asyncio.Future | None = None
+        self._sleep_until = 0.0
         self._changed = asyncio.Event()
         # The timer loop runs supervised, under ``name`` (the owner's manager shows it).
         self._routines = routines if routines is not None else RoutineManager()
@@ -140,7 +143,7 @@ class GossipDriver:
         """Stop without leaving (like a crash, minus the lost packets)."""
         self._running = False
         self.serf.shutdown()
-        self._wake.set()
+        self._wake()
         await self._routines.stop(self._timers_name)
         for task in list(self._tasks):
             task.cancel()
@@ -231,16 +234,32 @@ class GossipDriver:
             _count(event)
             for callback in self._subscribers:
                 callback(event)
-        self._wake.set()
+        if self._waiter is not None:
+            deadline = self.serf.next_deadline()
+            if deadline is not None and deadline < self._sleep_until:
+                self._wake()
         self._changed.set()
 
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
     async def _run_timers(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._running:
             deadline = self.serf.next_deadline()
             delay = 1.0 if deadline is None else max(0.0, deadline - self.clock())
-            self._wake.clear()
             if delay > 0:
-                await _wait_event(self._wake, delay)
+                # A plain future and one timer handle: cheaper than an Event under
+                # asyncio.timeout, and this loop wakes up many times a second.
+                self._sleep_until = self.clock() + delay
+                self._waiter = waiter = loop.create_future()
+                handle = loop.call_later(delay, _resolve, waiter)
+                try:
+                    await waiter
+                finally:
+                    handle.cancel()
+                    self._waiter = None
             if not self._running:
                 return
             self.serf.tick(self.clock())
@@ -331,6 +350,11 @@ def _count(event: SerfEvent) -> None:
     elif isinstance(event, UserEvent):
         metrics.incr_counter("consul.serf.events")
         metrics.incr_counter(f"consul.serf.events.{event.name}")
+
+
+def _resolve(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def _wait_event(event: asyncio.Event, timeout: float) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["DecodeError", "Incomplete", "pack", "unpack", "unpack_from"]
+__all__ = ["DecodeError", "Incomplete", "pack", "pack_int", "pack_raw", "unpack", "unpack_from"]
 
 MAX_CONTAINER_LEN = 1 << 20
 
@@ -29,6 +29,29 @@ def pack(obj: object) -> bytes:
     out = bytearray()
     _pack(obj, out)
     return bytes(out)
+
+
+def pack_raw(data: bytes) -> bytes:
+    """``pack(data)`` for ``bytes``."""
+    n = len(data)
+    if n < 32:
+        return _FIXRAW[n] + data
+    if n < 0x10000:
+        return b"\xda" + n.to_bytes(2, "big") + data
+    return b"\xdb" + n.to_bytes(4, "big") + data
+
+
+def pack_int(value: int) -> bytes:
+    """``pack(value)`` for an ``int`` (not a ``bool``)."""
+    if 0 <= value < 0x80:
+        return _FIXINT[value]
+    out = bytearray()
+    _pack(value, out)
+    return bytes(out)
+
+
+_FIXRAW = [bytes((0xA0 | n,)) for n in range(32)]
+_FIXINT = [bytes((n,)) for n in range(0x80)]
 
 
 def _pack_raw(data: bytes, out: bytearray) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
+import struct
 from typing import Any
 
-from proconsul.gossip.msgpack import DecodeError, pack, unpack_from
+from proconsul.gossip.msgpack import DecodeError, pack, pack_int, pack_raw, unpack_from
 
 __all__ = [
     "BOOL", "BYTES", "FLOAT", "INT", "IP", "STR", "DecodeError", "ListOf", "MapOf", "StructOf",
@@ -205,7 +206,60 @@ def struct_to_wire(obj: Any) -> dict:
 
 
 def encode_struct(obj: Any) -> bytes:
-    return pack(struct_to_wire(obj))
+    """``pack(struct_to_wire(obj))``, by an encoder made once per class."""
+    encoder = _ENCODERS.get(obj.__class__)
+    if encoder is None:
+        encoder = _ENCODERS[obj.__class__] = _make_encoder(obj.__class__)
+    return encoder(obj)
+
+
+_ENCODERS: dict[type, Any] = {}
+
+
+def _field_packer(conv: Converter):
+    """The bytes ``pack(conv.encode(value))`` gives, for the common scalar fields
+    without the intermediate map; other values take the general way."""
+
+    def general(value: Any) -> bytes:
+        return pack(conv.encode(value))
+
+    if conv is INT:
+        return lambda v: pack_int(v) if v.__class__ is int else general(v)
+    if conv is STR:
+        return (lambda v: pack_raw(v.encode("utf-8", "surrogateescape"))
+                if v.__class__ is str else general(v))
+    if conv is BYTES:
+        return lambda v: pack_raw(v) if v.__class__ is bytes else general(v)
+    if conv is IP:
+        return lambda v: pack_raw(_packed_ip(v) if v else b"") if v.__class__ is str else general(v)
+    if conv is FLOAT:
+        return lambda v: b"\xcb" + _DOUBLE.pack(v) if v.__class__ is float else general(v)
+    return general
+
+
+def _make_encoder(cls: type):
+    fields, _ = _layout(cls)
+    plan = tuple((pack(name), attr, _field_packer(conv), omitempty)
+                 for name, attr, conv, omitempty in fields)
+    if len(plan) >= 16:
+        return lambda obj: pack(struct_to_wire(obj))
+
+    def encode(obj: Any) -> bytes:
+        parts = [b""]
+        for key, attr, packer, omitempty in plan:
+            value = getattr(obj, attr)
+            if omitempty and not value:
+                continue
+            parts.append(key)
+            parts.append(packer(value))
+        parts[0] = _FIXMAP[len(parts) // 2]
+        return b"".join(parts)
+
+    return encode
+
+
+_FIXMAP = [bytes((0x80 | n,)) for n in range(16)]
+_DOUBLE = struct.Struct(">d")
 
 
 def decode_struct(cls: type, raw: Any) -> Any:

@@ -44,6 +44,7 @@ MAX_USER_STATE = 20 << 20
 MAX_DECOMPRESSED = 40 << 20
 LZW_ALGO = 0
 COMPOUND_HEADER_OVERHEAD = 2
+MIN_CODES_BELOW = 160  # compress_packet tries the lower bound on messages shorter than this
 COMPOUND_PART_OVERHEAD = 2
 USER_MSG_OVERHEAD = 1
 
@@ -337,6 +338,51 @@ def compress_message(message: bytes) -> bytes:
     return encode_message(CompressedMessage(algo=LZW_ALGO, buf=lzw.compress(message)))
 
 
+@functools.lru_cache(maxsize=64)
+def compress_packet(message: bytes) -> bytes:
+    """The compress message for ``message`` if it is shorter, else ``message``.
+
+    Memoised: a gossip round often sends the same messages to each of its targets.
+
+    memberlist compresses every packet and sends the result only if it is
+    shorter; for small packets (a lone ping or ack) it never is.  The size of a
+    compress message is bounded below by its codes (9 bits at least, plus the
+    opening clear and EOF): the attempt is skipped when ``lzw.min_codes``
+    already reaches the count that cannot win, and abandoned when the encoder
+    gets there -- never where the result would have been shorter, so the bytes
+    sent are memberlist's.  The bound is worth computing only for lone messages
+    (an ack is ~150 bytes); on compounds it costs a fifth of the attempt and
+    rarely spares it.
+    """
+    limit = _losing_codes(len(message))
+    if len(message) < MIN_CODES_BELOW and lzw.min_codes(message) >= limit:
+        return message
+    packed = lzw.compress(message, limit)
+    if packed is None:
+        return message
+    compressed = encode_message(CompressedMessage(algo=LZW_ALGO, buf=packed))
+    return compressed if len(compressed) < len(message) else message
+
+
+@functools.lru_cache(maxsize=2048)
+def _losing_codes(size: int) -> int:
+    """The fewest LZW codes (clear and EOF aside) whose compress message is at
+    least ``size`` bytes long."""
+    lzw_len = 1
+    while _COMPRESS_ENVELOPE + _raw_header(lzw_len) + lzw_len < size:
+        lzw_len += 1
+    # the fewest codes whose 9-bit minimum fills lzw_len bytes: 9 * (codes + 2) > 8 * (lzw_len - 1)
+    return max(0, 8 * (lzw_len - 1) // 9 + 1 - 2)
+
+
+def _raw_header(size: int) -> int:
+    return 1 if size < 32 else 3 if size < 0x10000 else 5
+
+
+# The compress message without its ``Buf`` bytes and their raw header.
+_COMPRESS_ENVELOPE = len(compress_message(b"")) - 1 - len(lzw.compress(b""))
+
+
 def decompress_body(body: CompressedMessage) -> bytes:
     if body.algo != LZW_ALGO:
         raise WireError(f"unknown compression algorithm {body.algo}")
@@ -420,9 +466,7 @@ class PacketCodec:
 
     def encode_packet(self, message: bytes, with_crc: bool) -> bytes:
         if self.compression:
-            compressed = compress_message(message)
-            if len(compressed) < len(message):
-                message = compressed
+            message = compress_packet(message)
         if with_crc:
             message = add_crc(message)
         label = self.label.encode()
