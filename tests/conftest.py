@@ -14,8 +14,9 @@ _names = itertools.count()
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    """A failed test's report ends with the output of the agents its file started, so a
-    failure seen once in CI comes with the agents' raft and serf lines."""
+    """A failed test's report ends with the agents its file started: one summary line each
+    (address, node, exit code, WARN/ERROR counts, last ERROR), then the tail of each one's
+    output, short enough that CI's head-and-tail view of a run keeps the decisive lines."""
     outcome = yield
     report = outcome.get_result()
     if report.failed:

@@ -215,13 +215,33 @@ def _launch(args: list[str], agent: AgentProcess, timeout: float,
     raise RuntimeError("agent did not start:\n" + "".join(agent.log))
 
 
-def logs_of_agents_from(test_file: str, lines: int = 200) -> str:
-    """The last ``lines`` of output of each agent that tests in ``test_file`` started
-    (killed and stopped ones too), to show beside a failure; agents that other files
-    started are forgotten."""
+_NODE_NAME = re.compile(r"^\s*Node name: '([^']*)'")
+
+
+def logs_of_agents_from(test_file: str, lines: int = 60) -> str:
+    """What the agents that tests in ``test_file`` started (killed and stopped ones too)
+    said, to show beside a failure: first one summary line per agent, then the last
+    ``lines`` of each agent's output. Agents that other files started are forgotten."""
     _launched[:] = [(path, agent) for path, agent in _launched if path == test_file]
-    return "".join(f"===== agent on {agent.host}:{agent.port} (exit {agent.process.poll()})\n"
-                   + "".join(agent.log[-lines:]) for _, agent in _launched)
+    agents = [(agent, list(agent.log)) for _, agent in _launched]
+    return "".join(_summary_line(agent, log) for agent, log in agents) + "".join(
+        _tail(agent, log, lines) for agent, log in agents)
+
+
+def _summary_line(agent: AgentProcess, log: list[str]) -> str:
+    """``host:port node=NAME exit=CODE warn=N error=N last error: LINE`` (None = running)."""
+    node = next((found.group(1) for line in log if (found := _NODE_NAME.match(line))), "?")
+    errors = [line for line in log if "[ERROR]" in line]
+    warnings = sum("[WARN]" in line for line in log)
+    last = f" last error: {errors[-1].strip()}" if errors else ""
+    return (f"{agent.host}:{agent.port} node={node} exit={agent.process.poll()} "
+            f"warn={warnings} error={len(errors)}{last}\n")
+
+
+def _tail(agent: AgentProcess, log: list[str], lines: int) -> str:
+    skipped = max(len(log) - lines, 0)
+    marker = f"... {skipped} earlier lines skipped\n" if skipped else ""
+    return f"===== agent on {agent.host}:{agent.port}\n{marker}" + "".join(log[skipped:])
 
 
 def wait_until(condition, timeout: float = 20, what: str = "condition"):
