@@ -6,10 +6,18 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support.agent_process import AgentProcess, logs_of_agents_from, start_agent
 
 _names = itertools.count()
+
+# The suite shares two cores with other work: how long an example or its generation takes
+# says nothing about correctness, so no property test may fail on time (per-test settings
+# inherit this).
+settings.register_profile("shared-box", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shared-box")
 
 
 @pytest.hookimpl(hookwrapper=True)
