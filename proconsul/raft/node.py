@@ -199,6 +199,8 @@ class RaftNode:
         self._task: asyncio.Task[None] | None = None
         self._storage_thread: StorageThread | None = None
         self._stopping = False
+        self._persisting = False  # the run loop awaits a storage write
+        self._durable_term = 0  # the term last written to disk
         # Commands submitted since the run loop last looked, and their callers, in order:
         # appended to the log together at its next turn.
         self._incoming: list[bytes] = []
@@ -232,12 +234,14 @@ class RaftNode:
         if snapshot is not None:
             self._restore_fsm()
             self._applied_index = snapshot.index
+        hard_state = storage.stable.load()
+        self._durable_term = hard_state.term
         self._core = RaftCore(
             self.id,
             self.address,
             self._config,
             self._rng,
-            hard_state=storage.stable.load(),
+            hard_state=hard_state,
             snapshot=snapshot,
             entries=storage.log.entries(),
             snapshot_reader=storage.snapshots.read,
@@ -521,6 +525,11 @@ class RaftNode:
     def _on_timer(self) -> None:
         self._timer, self._timer_at = None, math.inf
         self._wake()
+        core = self._core
+        if self._persisting and core is not None and self._loop is not None:
+            core.tick(self._loop.time())
+            self._send_liveness(core)
+            self._arm_timer(core.next_deadline())
 
     def _receive(self, message: Message) -> None:
         core = self._core
@@ -528,6 +537,19 @@ class RaftNode:
             return
         core.step(message, self._loop.time())
         self._wake()
+        if self._persisting:
+            self._send_liveness(core)
+
+    def _send_liveness(self, core: RaftCore) -> None:
+        """While the run loop waits on a storage write: send the heartbeats and the
+        answers to them that need nothing from that write (see ``take_liveness``)."""
+        messages = core.take_liveness(self._durable_term)
+        if messages:
+            self._learn_addresses(core)
+            for message in messages:
+                address = self._addresses.get(message.dst)
+                if address is not None:
+                    self._transport.send(address, message)
 
     async def _run(self) -> None:
         """Turn after turn: the commands submitted since the last turn become one batch,
@@ -556,7 +578,14 @@ class RaftNode:
                         break
                     ready = core.ready()
                     if ready.must_persist():
-                        await storage_thread.call(self._storage.persist, ready)
+                        self._persisting = True
+                        self._arm_timer(core.next_deadline())  # heartbeats go on meanwhile
+                        try:
+                            await storage_thread.call(self._storage.persist, ready)
+                        finally:
+                            self._persisting = False
+                        if ready.hard_state is not None:
+                            self._durable_term = ready.hard_state.term
                     self._handle(core, ready)
                 while self._user_restores and not self._stopping:
                     await self._restore_user_snapshot(core, *self._user_restores.pop(0))
