@@ -19,6 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 READY_LINE = "Proconsul agent running!"
+# How long an agent may take to say it runs, and the default deadline of wait_until: on a
+# shared two-core box a Python agent's start alone took over 20 s at load 25. A deadline
+# only bounds a failure; a passing test never waits for it.
+START_TIMEOUT = 60
+WAIT_TIMEOUT = 60
 _hosts = itertools.count(random.randrange(250))
 
 
@@ -123,7 +128,7 @@ class AgentProcess:
                 self.process.wait()
 
 
-def start_agent(*extra: str, host: str | None = None, timeout: float = 20,
+def start_agent(*extra: str, host: str | None = None, timeout: float = START_TIMEOUT,
                 dev: bool = True, dns_config: dict[str, Any] | None = None) -> AgentProcess:
     """Start ``proconsul agent`` (``-dev`` unless told otherwise) and wait until it runs.
 
@@ -173,7 +178,8 @@ class ServerSpec:
         return f"{self.host}:{self.lan_port}"
 
 
-def start_server(spec: ServerSpec, *extra: str, timeout: float = 20) -> AgentProcess:
+def start_server(spec: ServerSpec, *extra: str, timeout: float = START_TIMEOUT
+                 ) -> AgentProcess:
     """Start ``proconsul agent -server`` with a data dir (no ``-dev``) from ``spec``."""
     cmd = ["-server", "-data-dir", spec.data_dir, "-node", spec.node, "-client", spec.host,
            "-bind", spec.host, "-http-port", str(spec.http_port),
@@ -244,7 +250,7 @@ def _tail(agent: AgentProcess, log: list[str], lines: int) -> str:
     return f"===== agent on {agent.host}:{agent.port}\n{marker}" + "".join(log[skipped:])
 
 
-def wait_until(condition, timeout: float = 20, what: str = "condition"):
+def wait_until(condition, timeout: float = WAIT_TIMEOUT, what: str = "condition"):
     """Poll a cross-process condition until it holds (there is no event to await)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -266,7 +272,7 @@ def blocking_count(agent: AgentProcess) -> int:
 
 
 def start_agent_with_args(args: list[str], host: str, http_port: int,
-                          timeout: float = 20) -> AgentProcess:
+                          timeout: float = START_TIMEOUT) -> AgentProcess:
     """Start ``proconsul agent ARGS`` exactly as given (no flags added) and wait until it
     runs; ``host:http_port`` is where its HTTP API will be (from its config)."""
     return _launch(args, AgentProcess(host, http_port, None), timeout)
