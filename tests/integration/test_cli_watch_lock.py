@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from tests.support.agent_process import wait_until
-from tests.support.cli_process import run_cli, start_cli
+from tests.support.cli_process import cli_env, run_cli, start_cli
 
 
 def test_watch_without_handler_prints_once_and_exits(agent, unique):
@@ -54,6 +54,23 @@ def test_watch_handler_gets_json_on_stdin_for_each_change(agent, unique, tmp_pat
     assert int(index) >= int(first.split(" ", 1)[0])
     assert [p["Key"] for p in json.loads(first.split(" ", 1)[1])] == [f"{unique}/a"]
     assert [p["Key"] for p in json.loads(payload)] == [f"{unique}/a", f"{unique}/b"]
+
+
+def test_watch_stops_on_sigint_even_if_started_with_it_ignored(agent, unique, tmp_path):
+    """Three full runs had a watch ignore SIGINT for 60 s: its xdist worker passed on an
+    ignored SIGINT, which a Python child keeps (Go's signal.Notify does not)."""
+    ran = tmp_path / "ran"
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "proconsul", "watch", "-type=keyprefix", f"-prefix={unique}/",
+         f"touch {ran}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(agent),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        wait_until(ran.exists, what="the first handler run")
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(60) == 0
+    finally:
+        watcher.kill()
+        watcher.communicate()
 
 
 def test_watch_usage_errors(agent):
