@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support.agent_process import (
     AgentProcess,
@@ -16,11 +17,19 @@ from tests.support.agent_process import (
 
 _names = itertools.count()
 
+# The suite shares two cores with other work: how long an example or its generation takes
+# says nothing about correctness, so no property test may fail on time (per-test settings
+# inherit this).
+settings.register_profile("shared-box", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shared-box")
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    """A failed test's report ends with the output of the agents its file started, so a
-    failure seen once in CI comes with the agents' raft and serf lines."""
+    """A failed test's report ends with the agents its file started: one summary line each
+    (address, node, exit code, WARN/ERROR counts, last ERROR), then the tail of each one's
+    output, short enough that CI's head-and-tail view of a run keeps the decisive lines."""
     outcome = yield
     report = outcome.get_result()
     if report.failed:

@@ -7,6 +7,7 @@ shared with the agent's ``watches``; this command adds the flags and the handler
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from typing import Any
 
@@ -48,6 +49,9 @@ def watch(ctx: Context) -> int:
     except ClientError as err:
         ctx.error(f"Error querying Consul agent: {err}")
         return 1
+    # Consul's watch stops on an interrupt through signal.Notify, which Go honours even
+    # when its parent started it with SIGINT ignored; Python keeps such a SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     exit_code = [0]
 
     def print_once(_index: int, result: Any) -> bool:

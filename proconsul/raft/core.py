@@ -515,6 +515,24 @@ class RaftCore:
         self._read_states = []
         return ready
 
+    def take_liveness(self, durable_term: int) -> list[Message]:
+        """Take the pending heartbeats and heartbeat answers of a term no newer than
+        ``durable_term`` (the last one on disk) out of the next batch, to be sent now.
+
+        They promise nothing that waits on storage (a heartbeat's commit never passes
+        what its follower holds), so the driver sends them while it writes the last
+        batch: a slow disk write then neither ends the leader's lease nor starts an
+        election, as hashicorp/raft's heartbeats do not wait for its log writes.
+        """
+        kept: list[Message] = []
+        taken: list[Message] = []
+        for m in self._messages:
+            liveness = isinstance(m, Heartbeat | HeartbeatResponse) and m.term <= durable_term
+            (taken if liveness else kept).append(m)
+        if taken:
+            self._messages = kept
+        return taken
+
     # ------------------------------------------------------------------ roles
 
     def _reset_election_timer(self) -> None:

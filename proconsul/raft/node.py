@@ -161,6 +161,7 @@ class RaftNode:
         self._timer: asyncio.TimerHandle | None = None  # takes a turn at _timer_at
         self._timer_at = math.inf
         self._storage_thread: StorageThread | None = None
+        self._durable_term = 0  # the term of the last hard state on disk
         # Commands submitted since the run loop last looked, and their callers, in order:
         # appended to the log together at its next turn.
         self._incoming: list[bytes] = []
@@ -194,12 +195,14 @@ class RaftNode:
         if snapshot is not None:
             self._restore_fsm()
             self._applied_index = snapshot.index
+        hard_state = storage.stable.load()
+        self._durable_term = hard_state.term
         self._core = RaftCore(
             self.id,
             self.address,
             self._config,
             self._rng,
-            hard_state=storage.stable.load(),
+            hard_state=hard_state,
             snapshot=snapshot,
             entries=storage.log.entries(),
             snapshot_reader=storage.snapshots.read,
@@ -487,6 +490,15 @@ class RaftNode:
 
     def _on_timer(self) -> None:
         self._timer, self._timer_at = None, math.inf
+        core = self._core
+        if self._storing is not None and self._running and core is not None:
+            # Turns wait for the storage write, the core's clock does not: heartbeats
+            # and their answers go out meanwhile; the rest waits for the next turn.
+            core.tick(self._loop.time())  # type: ignore[union-attr]
+            self._send_liveness(core)
+            self._stirred = self._deadline_stale = True
+            self._arm_timer(core.next_deadline())
+            return
         self._tick_due = True
         self._wake()
 
@@ -501,6 +513,19 @@ class RaftNode:
             return
         core.step(message, self._loop.time())
         self._wake()
+        if self._storing is not None:
+            self._send_liveness(core)
+
+    def _send_liveness(self, core: RaftCore) -> None:
+        """While a Ready is being stored: send the heartbeats and the
+        answers to them that need nothing from that write (see ``take_liveness``)."""
+        messages = core.take_liveness(self._durable_term)
+        if messages:
+            self._learn_addresses(core)
+            for message in messages:
+                address = self._addresses.get(message.dst)
+                if address is not None:
+                    self._transport.send(address, message)
 
     # The driver has no task of its own: a turn is a loop callback, and the storage
     # thread reports each stored Ready straight into the loop, where the turn goes on.
@@ -540,6 +565,8 @@ class RaftNode:
                     self._storing = ready
                     self._storage_thread.run(  # type: ignore[union-attr]
                         self._storage.persist, (ready,), self._stored)
+                    if self._timer is None:  # heartbeats go on while it is stored
+                        self._arm_timer(core.next_deadline())
                     return
                 self._handle(core, ready)
             if self._user_restores or (
@@ -567,6 +594,8 @@ class RaftNode:
         try:
             if error is not None:
                 raise error
+            if ready.hard_state is not None:
+                self._durable_term = ready.hard_state.term
             if (ready.messages or ready.snapshot is not None or ready.read_states
                     or ready.soft_state is not None):
                 self._handle(core, ready)

@@ -74,6 +74,14 @@ def voters(agent: AgentProcess) -> set[str]:
     return {s["Address"] for s in reply.json()["Servers"] if s["Voter"]}
 
 
+LEADERSHIP_LOST = "raft apply failed: leadership lost while committing log"
+
+
+def leaderships_lost(server: AgentProcess) -> int:
+    """How many times ``server`` has logged losing the cluster's leadership."""
+    return sum("cluster leadership lost" in line for line in list(server.log))
+
+
 class Cluster:
     """Durable servers (restartable with the same identity) and client agents."""
 
@@ -277,6 +285,7 @@ def test_graceful_leave_of_the_leader_under_load_drops_no_acknowledged_rpc(
     # Three voters, so that two remain: a server that the previous test restarted may
     # still be a non-voter, and the leader's leave would then leave one voter.
     cluster.wait_all_voters()
+    lost_before = {i: leaderships_lost(server) for i, server in cluster.servers.items()}
     load = WriteLoad(cluster.clients[1], "leave")
     load.start()
     try:
@@ -289,7 +298,14 @@ def test_graceful_leave_of_the_leader_under_load_drops_no_acknowledged_rpc(
     finally:
         load.finish()
     print(f"{len(load.acked)} acked; errors during the leave: {load.errors}")
-    assert load.errors == []  # the client was sent elsewhere: it never saw the leave
+    # The client was sent elsewhere: it never saw the leave. On a loaded box a remaining
+    # server may also win and then lose leadership (two voters: one stalled answer ends
+    # the lease); that fails the one write in flight, as Consul's raftApply does (its
+    # outcome is unknown, so it is not retried). The leaving server's losses excuse none.
+    unrelated = sum(leaderships_lost(server) - lost_before[i]
+                    for i, server in cluster.servers.items())
+    assert set(load.errors) <= {LEADERSHIP_LOST} and len(load.errors) <= unrelated, (
+        load.errors, unrelated)
     remaining = list(cluster.servers.values())
     assert sorted(remaining[0].get("/v1/status/peers").json()) == sorted(
         cluster.address(i) for i in cluster.servers)

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 READY_LINE = "Proconsul agent running!"
-# How long an agent may take to print READY_LINE. Only a failed start waits it out; on a
-# machine shared by parallel test workers, imports alone have taken over 20 s.
-START_TIMEOUT = 60.0
+# How long an agent may take to say it runs, and the default deadline of wait_until: on a
+# shared two-core box a Python agent's start alone took over 20 s at load 25. A deadline
+# only bounds a failure; a passing test never waits for it.
+START_TIMEOUT = 60
+WAIT_TIMEOUT = 60
 _hosts = itertools.count(random.randrange(250))
 
 
@@ -176,8 +178,8 @@ class ServerSpec:
         return f"{self.host}:{self.lan_port}"
 
 
-def start_server(spec: ServerSpec, *extra: str,
-                 timeout: float = START_TIMEOUT) -> AgentProcess:
+def start_server(spec: ServerSpec, *extra: str, timeout: float = START_TIMEOUT
+                 ) -> AgentProcess:
     """Start ``proconsul agent -server`` with a data dir (no ``-dev``) from ``spec``."""
     cmd = ["-server", "-data-dir", spec.data_dir, "-node", spec.node, "-client", spec.host,
            "-bind", spec.host, "-http-port", str(spec.http_port),
@@ -220,32 +222,43 @@ def _launch(args: list[str], agent: AgentProcess, timeout: float,
     raise RuntimeError("agent did not start:\n" + "".join(agent.log))
 
 
-def logs_of_agents_from(test_file: str, lines: int = 200) -> str:
-    """The last ``lines`` of output of each agent that tests in ``test_file`` started
-    (killed and stopped ones too), to show beside a failure; agents that other files
-    started are forgotten."""
+_NODE_NAME = re.compile(r"^\s*Node name: '([^']*)'")
+
+
+def logs_of_agents_from(test_file: str, lines: int = 60) -> str:
+    """What the agents that tests in ``test_file`` started (killed and stopped ones too)
+    said, to show beside a failure: first one summary line per agent, then the last
+    ``lines`` of each agent's output. Agents that other files started are forgotten."""
     _launched[:] = [(path, agent) for path, agent in _launched if path == test_file]
-    return "".join(f"===== agent on {agent.host}:{agent.port} (exit {agent.process.poll()})\n"
-                   + "".join(agent.log[-lines:]) for _, agent in _launched)
+    agents = [(agent, list(agent.log)) for _, agent in _launched]
+    return "".join(_summary_line(agent, log) for agent, log in agents) + "".join(
+        _tail(agent, log, lines) for agent, log in agents)
 
 
 def exits_of_agents_from(test_file: str) -> str:
-    """One line per agent that tests in ``test_file`` started: where it listened, its exit
-    status (None: still running) and its last ERROR line. Printed after the logs, so the
-    line survives when only the head and tail of a long CI output are kept."""
-    lines = []
-    for path, agent in _launched:
-        if path != test_file:
-            continue
-        errors = [line.strip() for line in agent.log if "[ERROR]" in line or "Traceback" in line
-                  or "Fatal Python error" in line]
-        last = f"; last error: {errors[-1][:200]}" if errors else ""
-        lines.append(f"{agent.host}:{agent.port} exit {agent.process.poll()}, "
-                     f"{len(errors)} error line(s){last}\n")
-    return "".join(lines)
+    """The summary lines again, printed after the logs: CI keeps only the head and tail
+    of a long output, and the exit codes are what a crash shows first."""
+    return "".join(_summary_line(agent, list(agent.log))
+                   for path, agent in _launched if path == test_file)
 
 
-def wait_until(condition, timeout: float = 20, what: str = "condition"):
+def _summary_line(agent: AgentProcess, log: list[str]) -> str:
+    """``host:port node=NAME exit=CODE warn=N error=N last error: LINE`` (None = running)."""
+    node = next((found.group(1) for line in log if (found := _NODE_NAME.match(line))), "?")
+    errors = [line for line in log if "[ERROR]" in line or "Fatal Python error" in line]
+    warnings = sum("[WARN]" in line for line in log)
+    last = f" last error: {errors[-1].strip()}" if errors else ""
+    return (f"{agent.host}:{agent.port} node={node} exit={agent.process.poll()} "
+            f"warn={warnings} error={len(errors)}{last}\n")
+
+
+def _tail(agent: AgentProcess, log: list[str], lines: int) -> str:
+    skipped = max(len(log) - lines, 0)
+    marker = f"... {skipped} earlier lines skipped\n" if skipped else ""
+    return f"===== agent on {agent.host}:{agent.port}\n{marker}" + "".join(log[skipped:])
+
+
+def wait_until(condition, timeout: float = WAIT_TIMEOUT, what: str = "condition"):
     """Poll a cross-process condition until it holds (there is no event to await)."""
     deadline = time.monotonic() + timeout
     while True:

@@ -18,7 +18,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from tests.support.agent_process import AgentProcess, _launch, free_port, next_loopback, wait_until
+from tests.support.agent_process import (
+    START_TIMEOUT,
+    AgentProcess,
+    _launch,
+    free_port,
+    next_loopback,
+    wait_until,
+)
 from tests.support.netns import WanLab
 
 FAST = ("-raft-multiplier", "2")
@@ -33,7 +40,7 @@ class Network(Protocol):
 
     def start_agent(self, dc: str, *extra: str, host: str | None = None, server: bool = True,
                     bootstrap_expect: int = 1, join: list[str] = (),
-                    join_wan: list[str] = (), timeout: float = 40) -> AgentProcess: ...
+                    join_wan: list[str] = (), timeout: float = START_TIMEOUT) -> AgentProcess: ...
 
     def close(self) -> None: ...
 
@@ -71,7 +78,7 @@ class Loopback:
 
     def start_agent(self, dc: str, *extra: str, host: str | None = None, server: bool = True,
                     bootstrap_expect: int = 1, join: list[str] = (),
-                    join_wan: list[str] = (), timeout: float = 40) -> AgentProcess:
+                    join_wan: list[str] = (), timeout: float = START_TIMEOUT) -> AgentProcess:
         host = host or self.address(dc)
         ports = self._slots[host]
         args = ["-datacenter", dc, "-node", node_name(dc, host),

@@ -31,7 +31,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from tests.support.agent_process import AgentProcess, _launch, free_port
+from tests.support.agent_process import START_TIMEOUT, AgentProcess, _launch, free_port
 
 
 class NetemUnavailable(RuntimeError):
@@ -161,7 +161,7 @@ class WanLab:
 
     def start_agent(self, dc: str, *extra: str, host: str | None = None, server: bool = True,
                     bootstrap_expect: int = 1, join: list[str] = (),
-                    join_wan: list[str] = (), timeout: float = 40) -> AgentProcess:
+                    join_wan: list[str] = (), timeout: float = START_TIMEOUT) -> AgentProcess:
         """An agent of ``dc`` in its namespace, on a fresh address with Consul's default
         ports (each agent has its own address, from :meth:`address` unless given) and a
         data directory of its own."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import struct
-import time
 
 import dns.edns
 import dns.message
@@ -80,7 +79,6 @@ async def test_fuzzed_packets_never_break_the_handler():
     await cat.register(Node="n1", Address="10.0.0.1", NodeMeta={"k": "v"})
     rng = random.Random(SEED)
     resolver = cat.resolver
-    started = time.monotonic()
     replies = 0
     for i, packet in enumerate(packets(rng)):
         tcp = bool(i & 1)
@@ -91,8 +89,6 @@ async def test_fuzzed_packets_never_break_the_handler():
         assert len(reply) >= 12 and reply[:2] == packet[:2] and reply[2] & 0x80
         if i % 16 == 0 and reply[3] & 0xF != 1:  # a FORMERR may echo a damaged question
             dns.message.from_wire(reply)
-    elapsed = time.monotonic() - started
     assert resolver.stats.internal_errors == 0
     assert resolver.stats.queries >= PACKETS
     assert replies > PACKETS // 2 and resolver.stats.malformed > PACKETS // 4
-    assert elapsed < 60, f"{PACKETS} packets took {elapsed:.1f}s"

@@ -1,7 +1,6 @@
 """Random and mutated input through the packet and stream decode paths: never raises, drops are counted."""
 
 import random
-import time
 
 from proconsul.gossip import serf_wire as sw
 from proconsul.gossip import wire
@@ -10,7 +9,6 @@ from proconsul.gossip.msgpack import DecodeError
 from proconsul.gossip.serf import Serf, SerfConfig
 
 PACKETS = 100_000
-TIME_BUDGET = 20.0
 
 
 def corpus(codec: wire.PacketCodec) -> list[bytes]:
@@ -65,14 +63,11 @@ def test_fuzz_packets_never_raise_and_drops_are_counted():
     serf.start(0.0)
     core = serf.memberlist
     seeds = corpus(core.codec)
-    start = time.monotonic()
     for i in range(PACKETS):
         core.handle_packet(mutate(rng, rng.choice(seeds)), ("127.0.0.9", 7946), i * 1e-4)
         core.take_actions()
         serf.take_events()
-    elapsed = time.monotonic() - start
     dropped = core.stats.packets_dropped + core.stats.parts_dropped
-    assert elapsed < TIME_BUDGET
     assert PACKETS * 0.2 < dropped < PACKETS  # most mutations are caught, some pass as valid
     assert "y" in core.nodes  # valid alive messages got through along the way
 
