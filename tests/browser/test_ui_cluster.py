@@ -126,6 +126,9 @@ def test_a_nested_kv_key_created_edited_searched_conflicting_and_deleted(cluster
     page.get_by_label("Search keys and values").press("Enter")
     page.locator("#kv-results a", has_text="ui-test/nested/deep/settings").click()
     page.wait_for_url("**/settings/edit")
+    # the editor has read the key (the URL changes before its GET returns)
+    loaded = client.get("/v1/kv/ui-test/nested/deep/settings").json()[0]["ModifyIndex"]
+    page.get_by_text(f"ModifyIndex {loaded} ").wait_for()
     # somebody else writes it meanwhile: the save is refused and the conflict shown
     assert client.put("/v1/kv/ui-test/nested/deep/settings", "theirs: 1\n").text.strip() == "true"
     page.locator("#kv-value").fill("mine: 2\n")
