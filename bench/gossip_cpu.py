@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import gossip_bench as gb  # noqa: E402
 import harness as h  # noqa: E402
+from gossip_packets import extract  # noqa: E402
 
 PACKETS_PER_NODE_SECOND = 4  # a probe sent and answered, a probe received and answered
 
@@ -118,17 +119,6 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return gb.cpu_seconds(pid)
     return total / 1e9
-
-
-def extract(rev: str, tmp: Path) -> Path:
-    if rev == ".":
-        return REPO
-    out = tmp / rev.replace("/", "_")
-    out.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], check=True,
-                             capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
-    return out
 
 
 def wait(pools: list[Pool], what: str, check, timeout: float) -> None:
