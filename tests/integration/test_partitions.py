@@ -4,6 +4,7 @@ reads and writes stay linearizable (checked with a Wing–Gong history checker).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,12 @@ class Servers:
     """Three durable servers that can be killed, restarted and partitioned."""
 
     def __init__(self, root: Path) -> None:
-        self.specs = [ServerSpec(str(root / f"s{i}"), node=f"s{i}") for i in range(3)]
+        # Addresses of their own (127.1.N.x; other tests use 127.0.0.x): the partitions
+        # drop packets by address, and would cut any other test's agents that happened
+        # to share one (parallel workers hand out 127.0.0.x independently).
+        net = f"127.1.{os.getpid() % 250 + 1}"
+        self.specs = [ServerSpec(str(root / f"s{i}"), host=f"{net}.{i + 1}", node=f"s{i}")
+                      for i in range(3)]
         joins = tuple(a for spec in self.specs for a in ("-retry-join", spec.lan_address))
         for spec in self.specs:
             spec.extra = ("-bootstrap-expect", "3", *FAST, *joins)
