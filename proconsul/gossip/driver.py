@@ -241,8 +241,8 @@ class GossipDriver:
         self._changed.set()
 
     def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        if self._waiter is not None:
+            _resolve(self._waiter)
 
     async def _run_timers(self) -> None:
         loop = asyncio.get_running_loop()
