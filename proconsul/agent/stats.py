@@ -49,13 +49,16 @@ def _local(agent: Any) -> dict[str, str]:
 
 
 def _consul(agent: Any) -> dict[str, str]:
-    """Leadership on servers, known servers on clients (ACLs are not there yet)."""
+    """Leadership and known datacenters on servers, known servers on clients; ACLs on or off."""
+    acl = "enabled" if agent.config.acl.enabled else "disabled"
     if agent.server is None:
-        return {"acl": "disabled", "known_servers": str(len(agent.router.servers())),
+        return {"acl": acl, "known_servers": str(len(agent.router.servers())),
                 "server": "false"}
-    consensus = agent.server.consensus
-    return {"acl": "disabled", "bootstrap": str(agent.config.bootstrap).lower(),
-            "known_datacenters": "1", "leader": str(consensus.is_leader()).lower(),
+    server = agent.server
+    consensus = server.consensus
+    return {"acl": acl, "bootstrap": str(agent.config.bootstrap).lower(),
+            "known_datacenters": str(len(server.wan_router.datacenters())),
+            "leader": str(consensus.is_leader()).lower(),
             "leader_addr": consensus.leader_address() or "", "server": "true"}
 
 

@@ -35,6 +35,10 @@ def test_token_self_and_anonymous(agent):
     assert "00000000-0000-0000-0000-000000000002" in {t["AccessorID"] for t in tokens}
 
 
+def test_agent_self_says_acls_are_enabled(agent):
+    assert agent.get("/v1/agent/self", headers=ROOT).json()["Stats"]["consul"]["acl"] == "enabled"
+
+
 def test_bootstrap_refused_after_initial_management(agent):
     reply = agent.put("/v1/acl/bootstrap")
     assert reply.status == 403

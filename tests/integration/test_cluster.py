@@ -5,8 +5,9 @@ Started as Consul's docs start one: servers with ``agent -server
 ``agent -data-dir … -retry-join …``.  Clients reach the servers only over
 the server port (msgpack-RPC), so every HTTP call on a client exercises the
 router, the pool and server-side forwarding to the leader.  Servers run
-with ``-raft-multiplier 1`` (1 s election timeout); "within 4 election
-timeouts" is Raft's protocol bound, not a performance assertion.
+with ``-raft-multiplier 1`` (1 s election timeout). A failover is checked by
+its count of elections (Raft terms), not by the clock: a loaded machine
+stretches time, never the protocol.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tests.support.agent_process import (
     wait_until,
 )
 
-ELECTION_TIMEOUT = 1.0
+MAX_ELECTIONS = 4  # the first election, plus split votes
 FAST = ("-raft-multiplier", "1", "-retry-interval", "1s")
 LEAVE_ON_TERMINATE = ("-hcl", "leave_on_terminate = true")
 
@@ -64,6 +65,11 @@ def stale_values(agent: AgentProcess, prefix: str) -> dict[str, str]:
 def leader_address(agent: AgentProcess) -> str:
     reply = try_call(agent, "GET", "/v1/status/leader", timeout=5)
     return reply.json() if reply is not None and reply.status == 200 else ""
+
+
+def raft_term(server: AgentProcess) -> int:
+    reply = try_call(server, "GET", "/v1/agent/self", timeout=5)
+    return int(reply.json()["Stats"]["raft"]["term"]) if reply and reply.status == 200 else 0
 
 
 def voters(agent: AgentProcess) -> set[str]:
@@ -261,17 +267,19 @@ def test_killing_the_leader_under_client_write_load_loses_no_acknowledged_write(
     try:
         load.wait_for(30)
         leader = cluster.leader()
+        term = raft_term(cluster.servers[leader])
         cluster.servers.pop(leader).kill()
         killed_at = time.monotonic()
         load.wait_for(30)
         resumed = next(t for t in load.ack_times if t > killed_at) - killed_at
+        elections = max(raft_term(s) for s in cluster.servers.values()) - term
         cluster.start(leader)  # same identity and data dir
         load.wait_for(30)
     finally:
         load.finish()
-    print(f"writes resumed {resumed:.2f}s after kill -9; {len(load.acked)} acked; "
-          f"errors: {load.errors}")
-    assert resumed < 4 * ELECTION_TIMEOUT  # [t, 2t) to notice, [t, 2t) after a split vote
+    print(f"writes resumed {resumed:.2f}s after kill -9 and {elections} elections; "
+          f"{len(load.acked)} acked; errors: {load.errors}")
+    assert 1 <= elections <= MAX_ELECTIONS
     for i, server in cluster.servers.items():
         wait_until(lambda server=server: stale_values(server, "kill/").keys()
                    >= load.acked.keys(), 30, f"server {i} to hold every acknowledged write")

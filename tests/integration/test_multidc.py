@@ -60,6 +60,7 @@ def test_a_client_in_dc2_reads_writes_and_blocks_on_dc1_and_survives_a_wan_cut(l
     dcs = ok(client.get("/v1/catalog/datacenters")).json()
     assert dcs[0] == "dc2" and sorted(dcs) == DATACENTERS
     assert ok(dc1.get("/v1/catalog/datacenters")).json()[0] == "dc1"
+    assert ok(dc1.get("/v1/agent/self")).json()["Stats"]["consul"]["known_datacenters"] == "3"
 
     # KV through dc2's client, stored in dc1 only.
     ok(client.put("/v1/kv/shared/greeting?dc=dc1", "hello from dc2"))

@@ -1,9 +1,9 @@
 """Durable Raft with real server processes on 127.0.0.x: kill -9, elections, catch-up.
 
-Servers run with ``-raft-multiplier 1``, so an election timeout is 1 s; the
-"new leader within 4 election timeouts" check is Raft's protocol bound, not a
-performance assertion: followers notice a dead leader within [t, 2t) and one
-split vote costs another [t, 2t).
+Servers run with ``-raft-multiplier 1``, so an election timeout is 1 s. A failover is
+checked by its count of elections, not by the clock (a loaded machine stretches time,
+never the protocol): the new leader's term is at most ``MAX_ELECTIONS`` past the killed
+leader's (the first election, plus split votes).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.support.agent_process import (
     wait_until,
 )
 
-ELECTION_TIMEOUT = 1.0
+MAX_ELECTIONS = 4
 FAST = ("-raft-multiplier", "1")
 # These tests kill servers and restart them, and count on the restarted one voting again.
 # With autopilot's dead-server cleanup (Consul's default) a server down long enough for
@@ -44,6 +44,11 @@ def try_call(server: AgentProcess, method: str, path: str, body=None, timeout: f
 def leader_address(server: AgentProcess) -> str:
     reply = try_call(server, "GET", "/v1/status/leader", timeout=2)
     return reply.json() if reply is not None and reply.status == 200 else ""
+
+
+def raft_term(server: AgentProcess) -> int:
+    reply = try_call(server, "GET", "/v1/agent/self", timeout=5)
+    return int(reply.json()["Stats"]["raft"]["term"]) if reply and reply.status == 200 else 0
 
 
 def put_acked(server: AgentProcess, key: str, value: str) -> bool:
@@ -256,26 +261,30 @@ def kill_leader_repeatedly(cluster: Cluster, rounds: int) -> None:
     load = WriteLoad(cluster)
     load.start()
     failovers = []
+    elections = []
     try:
         for _ in range(rounds):
             leader = cluster.leader()
             floor = len(load.acked) + 30
             wait_until(lambda floor=floor: len(load.acked) >= floor, 30, "writes acknowledged")
             killed = cluster.address(leader)
+            term = raft_term(cluster.procs[leader])
             cluster.kill(leader)
             started = time.monotonic()
             wait_until(lambda killed=killed: any(
                 leader_address(p) not in ("", killed) for p in cluster.procs.values()),
                 30, "a new leader")
             failovers.append(time.monotonic() - started)
+            elections.append(max(raft_term(p) for p in cluster.procs.values()) - term)
             cluster.start(leader)
         floor = len(load.acked) + 30
         wait_until(lambda: len(load.acked) >= floor, 30, "writes after the last failover")
     finally:
         load.stopped.set()
         load.join(10)
-    print(f"failovers (s): {[round(f, 2) for f in failovers]}; {len(load.acked)} writes acked")
-    assert all(f < 4 * ELECTION_TIMEOUT for f in failovers), failovers
+    print(f"failovers (s): {[round(f, 2) for f in failovers]}, elections: {elections}; "
+          f"{len(load.acked)} writes acked")
+    assert all(1 <= n <= MAX_ELECTIONS for n in elections), elections
     for i, server in cluster.procs.items():
         wait_until(lambda server=server: stale_values(server, "load/").keys() >= load.acked.keys(),
                    30, f"server {i} to hold every acknowledged write")
