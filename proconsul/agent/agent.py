@@ -671,15 +671,18 @@ class Agent:
                 entries.append((dc, CoordinateEntry(Node=member.name, Coord=_coordinate(coord))))
         return entries
 
+    def lan_coordinate(self) -> Coordinate | None:
+        """This node's network coordinate in the LAN pool (None with coordinates off)."""
+        coordinates = self.gossip.lan.serf.coordinates
+        return None if coordinates is None else _coordinate(coordinates.coordinate)
+
     async def _sync_coordinates(self) -> None:
         """Send this node's LAN coordinate to the servers now and then (first at once)."""
-        serf = self.gossip.lan.serf
-        while serf.coordinates is not None:
+        while (coord := self.lan_coordinate()) is not None:
             try:
                 await self.rpc("Coordinate.Update", CoordinateUpdateRequest(
                     Node=self.config.node_name, Datacenter=self.config.datacenter,
-                    Coord=_coordinate(serf.coordinates.coordinate),
-                    Token=self.tokens.agent))
+                    Coord=coord, Token=self.tokens.agent))
             except ConsulError as err:
                 log.warning("coordinate update failed: %s", err)
             await asyncio.sleep(COORDINATE_SYNC_INTERVAL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import itemgetter
 
 import msgspec
 from msgspec.structs import replace
@@ -254,7 +255,8 @@ class CatalogMixin(StoreBase):
                    ) -> tuple[int, list[Node]]:
         if ws is not None:
             ws.add(("rows", "nodes"))
-        nodes = [n for n in self.nodes.rows() if not node_meta or meta_matches(n.Meta, node_meta)]
+        nodes = [n for _, n in sorted(self.nodes.items(), key=itemgetter(0))
+                 if not node_meta or meta_matches(n.Meta, node_meta)]  # by name, as Consul's
         return self.max_index("nodes"), nodes
 
     def list_services(self, ws: WatchSet | None, node_meta: dict[str, str] | None = None

@@ -21,22 +21,23 @@ from proconsul.structs.session import Session
 from proconsul.structs.txn import TxnError, TxnOp, TxnResult
 
 
-class DCSpecificRequest(QueryOptions):
-    """A read scoped to a datacenter, optionally filtered by node meta."""
-
-    Datacenter: str = ""
-    NodeMetaFilters: dict[str, str] | None = None
-
-
-class NodeSpecificRequest(QueryOptions):
-    """A read about one node."""
+class QuerySource(Record):
+    """Where a read comes from, for ``?near`` sorting by network distance."""
 
     Datacenter: str = ""
     Node: str = ""
 
 
-class QuerySource(Record):
-    """Where a read comes from, for ``?near`` sorting by network distance."""
+class DCSpecificRequest(QueryOptions):
+    """A read scoped to a datacenter, optionally filtered by node meta."""
+
+    Datacenter: str = ""
+    NodeMetaFilters: dict[str, str] | None = None
+    Source: QuerySource | None = None
+
+
+class NodeSpecificRequest(QueryOptions):
+    """A read about one node."""
 
     Datacenter: str = ""
     Node: str = ""
@@ -63,6 +64,7 @@ class ChecksInStateRequest(QueryOptions):
     Datacenter: str = ""
     State: str = ""
     NodeMetaFilters: dict[str, str] | None = None
+    Source: QuerySource | None = None
 
 
 class KeyRequest(QueryOptions):

@@ -20,6 +20,17 @@ def test_version(agent):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["BuildDate"])
 
 
+def test_self_has_the_agents_own_lan_coordinate(agent):
+    body = agent.get("/v1/agent/self").json()
+    coord = body["Coord"]
+    assert set(coord) == {"Vec", "Error", "Adjustment", "Height"} and len(coord["Vec"]) == 8
+    node = body["Config"]["NodeName"]
+    # the same coordinate the agent sends the servers (Coordinate.Update, first at start)
+    wait_until(lambda: any(c["Node"] == node for c in agent.get("/v1/coordinate/nodes").json()),
+               30, "the agent's coordinate in the catalog")
+    assert body["xDS"]["SupportedProxies"]["envoy"]
+
+
 def test_host(agent):
     reply = agent.get("/v1/agent/host")
     assert reply.status == 200

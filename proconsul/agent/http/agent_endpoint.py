@@ -31,7 +31,7 @@ async def agent_self(request: web.Request) -> web.Response:
             "BuildDate": BUILD_DATE,
         },
         "DebugConfig": debug_config(cfg, REVISION),
-        "Coord": None,
+        "Coord": agent.lan_coordinate(),
         "Member": _local_member(agent),
         "Stats": agent_stats(agent, REVISION),
         "Meta": dict(agent.anti_entropy.node.meta),

@@ -85,7 +85,8 @@ async def datacenters(request: web.Request) -> web.Response:
 
 async def nodes(request: web.Request) -> web.Response:
     req = query_options(request, DCSpecificRequest(Datacenter=datacenter(request),
-                                                   NodeMetaFilters=node_meta(request.query)))
+                                                   NodeMetaFilters=node_meta(request.query),
+                                                   Source=near_source(request)))
     reply = await request.app["agent"].rpc("Catalog.ListNodes", req)
     return shared_json_reply(request, reply.Nodes, reply)
 

@@ -6,7 +6,7 @@ from msgspec.structs import replace
 
 from proconsul.agent.cache import HealthServices
 from proconsul.agent.http.cached import cached_rpc, set_cache_meta
-from proconsul.agent.http.catalog import node_request, service_request
+from proconsul.agent.http.catalog import near_source, node_request, service_request
 from proconsul.agent.http.params import datacenter, flag, node_meta, query_options
 from proconsul.agent.http.reply import json_reply, shared_json_reply
 from proconsul.agent.http.shared_reads import shared
@@ -33,7 +33,8 @@ async def checks_in_state(request: web.Request) -> web.Response:
     if not state:
         raise BadRequest("Missing check state")
     req = ChecksInStateRequest(Datacenter=datacenter(request), State=state,
-                               NodeMetaFilters=node_meta(request.query))
+                               NodeMetaFilters=node_meta(request.query),
+                               Source=near_source(request))
     reply = await request.app["agent"].rpc("Health.ChecksInState", query_options(request, req))
     return json_reply(request, reply.HealthChecks, meta=reply)
 

@@ -121,13 +121,19 @@ class Catalog:
     async def ListNodes(self, req: DCSpecificRequest) -> IndexedNodes:
         keep = ResultFilter(req.Filter, Node)
         ident = self.server.authz.resolve(req.Token)
-        if not (req.Filter or req.NodeMetaFilters):  # the list shared until a node changes
+        store = self.server.store
+        if not (req.Filter or req.NodeMetaFilters or req.Source):  # shared until a node changes
             return await self.server.read_into(
-                req, IndexedNodes(), "Nodes", self.server.store.shared_nodes, None,
+                req, IndexedNodes(), "Nodes", store.shared_nodes, None,
                 lambda rows, reply: acl_filter.nodes(ident, rows, reply))
+
+        def shape(rows: list[Node]) -> list[Node]:
+            return sort_near(store, req.Source, self.server.config.datacenter,
+                             keep.apply(rows), lambda n: n.Node)
+
         return await self.server.read_into(
             req, IndexedNodes(), "Nodes",
-            lambda ws: self.server.store.list_nodes(ws, req.NodeMetaFilters), keep.apply,
+            lambda ws: store.list_nodes(ws, req.NodeMetaFilters), shape,
             lambda rows, reply: acl_filter.nodes(ident, rows, reply))
 
     async def ListServices(self, req: DCSpecificRequest) -> IndexedServices:

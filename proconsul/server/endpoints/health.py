@@ -15,6 +15,7 @@ from proconsul.structs.requests import (
     IndexedCheckServiceNodes,
     IndexedHealthChecks,
     NodeSpecificRequest,
+    QuerySource,
     ServiceSpecificRequest,
 )
 
@@ -40,19 +41,26 @@ class Health:
         if not req.ServiceName:
             raise BadRequest("Must provide service name")
         return await self._checks(req, lambda ws: self.server.store.service_checks(
-            ws, req.ServiceName, req.NodeMetaFilters))
+            ws, req.ServiceName, req.NodeMetaFilters), req.Source)
 
     async def ChecksInState(self, req: ChecksInStateRequest) -> IndexedHealthChecks:
         if req.State not in HEALTH_STATES and req.State != HEALTH_ANY:
             raise BadRequest(f"Invalid state: {req.State}")
         return await self._checks(req, lambda ws: self.server.store.checks_in_state(
-            ws, req.State, req.NodeMetaFilters))
+            ws, req.State, req.NodeMetaFilters), req.Source)
 
-    async def _checks(self, req, read) -> IndexedHealthChecks:
+    async def _checks(self, req, read, source: QuerySource | None = None
+                      ) -> IndexedHealthChecks:
+        """Checks read by ``read``, filtered, nearest ``source`` first when given."""
         keep = ResultFilter(req.Filter, HealthCheck)
         ident = self.server.authz.resolve(req.Token)
+
+        def shape(checks: list[HealthCheck]) -> list[HealthCheck]:
+            return sort_near(self.server.store, source, self.server.config.datacenter,
+                             keep.apply(checks), lambda c: c.Node)
+
         return await self.server.read_into(
-            req, IndexedHealthChecks(), "HealthChecks", read, keep.apply,
+            req, IndexedHealthChecks(), "HealthChecks", read, shape,
             lambda checks, reply: acl_filter.health_checks(ident, checks, reply))
 
     async def ServiceNodes(self, req: ServiceSpecificRequest) -> IndexedCheckServiceNodes:
