@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proconsul.api import ClientError
-from proconsul.cli.command import Command, Context
+from proconsul.cli.command import Command, Context, stop_on_interrupt
 
 NODE_MAINT_CHECK = "_node_maintenance"
 SERVICE_MAINT_PREFIX = "_service_maintenance:"
@@ -112,6 +112,7 @@ def _maint_flags(fs) -> None:
 
 
 def monitor(ctx: Context) -> int:
+    stop_on_interrupt()
     try:
         for line in ctx.client().agent().monitor(ctx["log-level"], ctx["log-json"]):
             ctx.out.write(line)

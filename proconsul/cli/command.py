@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -142,3 +143,10 @@ class Command:
 def parse_map(items: list[str], sep: str = "=") -> dict[str, str]:
     """Consul's FlagMapValue: repeated ``key=value`` flags as a dict."""
     return dict(item.partition(sep)[::2] for item in items)
+
+
+def stop_on_interrupt() -> None:
+    """Let SIGINT stop a long-running command even when its parent started it with SIGINT
+    ignored (a background job, a test runner's worker): Consul's commands catch it through
+    Go's signal.Notify, which honours it in that case; Python would keep it ignored."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -25,7 +25,7 @@ from typing import Any
 from proconsul.api import ClientError
 from proconsul.api.kv import KVPair
 from proconsul.api.options import QueryOptions
-from proconsul.cli.command import Command, Context
+from proconsul.cli.command import Command, Context, stop_on_interrupt
 
 PREFIX = "_rexec"
 SESSION_TTL = "15s"
@@ -248,6 +248,7 @@ def run_exec(ctx: Context) -> int:
     if problem:
         ctx.error(problem)
         return 1
+    stop_on_interrupt()
     rexec = RemoteExec(ctx)
     try:
         self_info = rexec.client.agent().self()

@@ -10,7 +10,7 @@ from proconsul.api import ClientError, Lock, LockOptions, Semaphore, SemaphoreOp
 from proconsul.api.lock import LockError
 from proconsul.api.semaphore import LOCK_KEY
 from proconsul.cli.child_process import spawn
-from proconsul.cli.command import Command, Context
+from proconsul.cli.command import Command, Context, stop_on_interrupt
 
 KILL_GRACE_PERIOD = 5.0
 MONITOR_RETRY_TIME = 1.0
@@ -81,6 +81,7 @@ def lock(ctx: Context) -> int:
         ctx.error(f"Error querying Consul agent: {err}")
         return 1
     _terminate_on_sigterm()
+    stop_on_interrupt()
     acquire, release, cleanup = _holder(ctx, client, prefix, name)
     if ctx["verbose"]:
         ctx.info("Attempting lock acquisition")

@@ -7,13 +7,12 @@ shared with the agent's ``watches``; this command adds the flags and the handler
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 from typing import Any
 
 from proconsul.api import Client, ClientError
 from proconsul.cli.child_process import spawn
-from proconsul.cli.command import Command, Context
+from proconsul.cli.command import Command, Context, stop_on_interrupt
 from proconsul.lib.watch import TYPE_PARAMS, Fetch, FetchError, Plan, WatchError, parse
 
 # Flags named as the watch parameters they set (each type takes some of them).
@@ -49,9 +48,7 @@ def watch(ctx: Context) -> int:
     except ClientError as err:
         ctx.error(f"Error querying Consul agent: {err}")
         return 1
-    # Consul's watch stops on an interrupt through signal.Notify, which Go honours even
-    # when its parent started it with SIGINT ignored; Python keeps such a SIGINT ignored.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    stop_on_interrupt()
     exit_code = [0]
 
     def print_once(_index: int, result: Any) -> bool:

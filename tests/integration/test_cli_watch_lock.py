@@ -1,6 +1,7 @@
 """``proconsul watch`` and ``proconsul lock`` against a real agent."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -56,21 +57,65 @@ def test_watch_handler_gets_json_on_stdin_for_each_change(agent, unique, tmp_pat
     assert [p["Key"] for p in json.loads(payload)] == [f"{unique}/a", f"{unique}/b"]
 
 
+def _started(*args: str, agent, ready, stdout=subprocess.PIPE) -> subprocess.Popen:
+    """``proconsul ARGS`` started with SIGINT ignored, as an xdist worker or a shell's
+    background job starts its children; returns once ``ready()`` holds."""
+    proc = subprocess.Popen([sys.executable, "-m", "proconsul", *args], stdout=stdout,
+                            stderr=subprocess.PIPE, env=cli_env(agent), start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        wait_until(ready, what=f"{args[0]} running")
+    except BaseException:
+        _kill_group(proc)
+        raise
+    return proc
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """The command and its children (a lock's child holds the pipes open)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.communicate()
+
+
+def _interrupted(proc: subprocess.Popen) -> int:
+    try:
+        proc.send_signal(signal.SIGINT)
+        return proc.wait(60)
+    finally:
+        _kill_group(proc)
+
+
 def test_watch_stops_on_sigint_even_if_started_with_it_ignored(agent, unique, tmp_path):
     """Three full runs had a watch ignore SIGINT for 60 s: its xdist worker passed on an
     ignored SIGINT, which a Python child keeps (Go's signal.Notify does not)."""
     ran = tmp_path / "ran"
-    watcher = subprocess.Popen(
-        [sys.executable, "-m", "proconsul", "watch", "-type=keyprefix", f"-prefix={unique}/",
-         f"touch {ran}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(agent),
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    try:
-        wait_until(ran.exists, what="the first handler run")
-        watcher.send_signal(signal.SIGINT)
-        assert watcher.wait(60) == 0
-    finally:
-        watcher.kill()
-        watcher.communicate()
+    watcher = _started("watch", "-type=keyprefix", f"-prefix={unique}/", f"touch {ran}",
+                       agent=agent, ready=ran.exists)
+    assert _interrupted(watcher) == 0
+
+
+def test_lock_and_monitor_stop_on_sigint_even_if_started_with_it_ignored(
+        agent, unique, tmp_path):
+    def held() -> bool:
+        return agent.get(f"/v1/kv/{unique}/.lock").status == 200
+
+    locker = _started("lock", unique, "sleep 300", agent=agent, ready=held)
+    assert _interrupted(locker) == 0
+    wait_until(lambda: not held(), what="the lock released")
+
+    streamed = tmp_path / "monitor.out"
+
+    def streaming() -> bool:  # each request logs a debug line the monitor streams
+        agent.get("/v1/agent/self")
+        return streamed.stat().st_size > 0
+
+    with streamed.open("wb") as out:
+        monitor = _started("monitor", "-log-level=debug", agent=agent, ready=streaming,
+                           stdout=out)
+        assert _interrupted(monitor) == 0
 
 
 def test_watch_usage_errors(agent):
