@@ -10,17 +10,28 @@ from proconsul.api import ClientError, Lock, LockOptions, Semaphore, SemaphoreOp
 from proconsul.api.lock import LockError
 from proconsul.api.semaphore import LOCK_KEY
 from proconsul.cli.child_process import spawn
-from proconsul.cli.command import Command, Context, stop_on_interrupt
+from proconsul.cli.command import Command, Context
 
 KILL_GRACE_PERIOD = 5.0
 MONITOR_RETRY_TIME = 1.0
 
 
-def _terminate_on_sigterm() -> None:
-    """SIGTERM ends the command as SIGINT does: kill the child, release the lock."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, handler)
+class _Shutdown:
+    """SIGINT and SIGTERM end the command. While the lock is being acquired they interrupt
+    that (KeyboardInterrupt); once it is held they only mark the shutdown, so the child is
+    killed and the lock released in order, never cut off half way. SIGINT is caught even
+    when the command was started with it ignored, as Go's signal.Notify does."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.interrupting = True
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        self.requested.set()
+        if self.interrupting:
+            raise KeyboardInterrupt
 
 
 def _holder(ctx: Context, client, prefix: str, name: str):
@@ -80,8 +91,7 @@ def lock(ctx: Context) -> int:
     except ClientError as err:
         ctx.error(f"Error querying Consul agent: {err}")
         return 1
-    _terminate_on_sigterm()
-    stop_on_interrupt()
+    shutdown = _Shutdown()
     acquire, release, cleanup = _holder(ctx, client, prefix, name)
     if ctx["verbose"]:
         ctx.info("Attempting lock acquisition")
@@ -90,12 +100,18 @@ def lock(ctx: Context) -> int:
     except KeyboardInterrupt:
         lost = None
     except (ClientError, LockError) as err:
+        shutdown.interrupting = False
         ctx.error(f"Lock acquisition failed: {err}")
         return 1
-    if lost is None:
+    shutdown.interrupting = False
+    if lost is None or shutdown.requested.is_set():
+        try:  # interrupted just as it was acquired: let it go
+            release()
+        except (ClientError, LockError):
+            pass
         ctx.error("Shutdown triggered or timeout during lock acquisition")
         return 1
-    child_code = _run_child(ctx, child_args, lost)
+    child_code = _run_child(ctx, child_args, lost, shutdown.requested)
     try:
         release()
     except (ClientError, LockError) as err:
@@ -117,7 +133,8 @@ def lock(ctx: Context) -> int:
     return child_code if ctx["child-exit-code"] else 0
 
 
-def _run_child(ctx: Context, args: list[str], lost: threading.Event) -> int:
+def _run_child(ctx: Context, args: list[str], lost: threading.Event,
+               shutdown: threading.Event) -> int:
     """Run the child until it exits, the lock is lost, or we are interrupted; 2 if it failed."""
     if ctx["verbose"]:
         ctx.info("Starting handler")
@@ -130,9 +147,9 @@ def _run_child(ctx: Context, args: list[str], lost: threading.Event) -> int:
     wake = threading.Event()
     threading.Thread(target=lambda: (child.wait(), wake.set()), daemon=True).start()
     threading.Thread(target=lambda: (lost.wait(), wake.set()), daemon=True).start()
-    try:
-        wake.wait()
-    except KeyboardInterrupt:
+    threading.Thread(target=lambda: (shutdown.wait(), wake.set()), daemon=True).start()
+    wake.wait()
+    if shutdown.is_set():
         if ctx["verbose"]:
             ctx.info("Shutdown triggered, killing child")
         _kill(ctx, child)
