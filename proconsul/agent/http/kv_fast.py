@@ -72,6 +72,7 @@ class KVFastPath:
             self._reads = KeyDecisions(self._server.acl, "key_read")
             self._writes = KeyDecisions(self._server.acl, "key_write")
         self._log = logging.getLogger("agent.http")
+        self._token_slots = agent.tokens.slots  # the default token, read without a call
         # the request timers, recorded here (the debug log line is the general path's)
         self._get_keys = agent_metrics.request_keys("GET", ROUTE)
         # consul.kvs.apply and the request timers: one sample each, in one call
@@ -88,7 +89,7 @@ class KVFastPath:
                 or self._log.isEnabledFor(logging.DEBUG)):
             return None
         secret = dict.get(headers, "x-consul-token")
-        return key, self._agent.tokens.default if secret is None else secret
+        return key, self._token_slots["default"] if secret is None else secret
 
     def get(self, request: web.Request) -> EncodedResponse | None:
         """``GET /v1/kv/<key>`` or ``...?stale``, read from this server's store."""
@@ -116,8 +117,12 @@ class KVFastPath:
         else:
             head = JSON_HEAD % date_line()
             body = _encode((entry,))
-        response = EncodedResponse(head + read_meta(consensus, leader, stale, index, len(body)),
-                                   body)
+        if leader:  # read_meta(), inlined for the leader
+            meta = READ_META % (max(index, 1), b"true", 0, b"stale" if stale else b"leader",
+                                len(body))
+        else:
+            meta = read_meta(consensus, leader, stale, index, len(body))
+        response = EncodedResponse(head + meta, body)
         metrics.add_samples(self._get_keys, (metrics.timer() - start) * 1000.0)
         return response
 
@@ -147,11 +152,17 @@ class KVFastPath:
 
     def _put_done(self, start: float, future: asyncio.Future[Any]
                   ) -> EncodedResponse | web.Response:
-        assert self._server is not None
-        try:
-            done = self._server.raft_outcome(_KVS, future)
-        except ConsulError as err:
-            return self._put_reply(start, web.Response(status=err.status, text=err.message))
+        try:  # raft_outcome() is asked only when the write did not simply succeed
+            done = future.result()
+        except BaseException:
+            done = None
+        if type(done) is not bool:
+            assert self._server is not None
+            try:
+                done = self._server.raft_outcome(_KVS, future)
+            except ConsulError as err:
+                return self._put_reply(start, web.Response(status=err.status,
+                                                           text=err.message))
         reply = b"true" if done else b"false"
         response = EncodedResponse(JSON_HEAD % date_line() + _PUT_HEAD % len(reply), reply)
         metrics.add_samples(self._put_keys, (metrics.timer() - start) * 1000.0)
