@@ -603,8 +603,11 @@ class RaftNode:
                 self._apply(ready.committed)
         except Exception as failure:
             self._crash(failure)
-        else:
-            self._turn()  # goes on with what came meanwhile
+        else:  # goes on with what came meanwhile, if anything did (_turn's own tests)
+            if (self._incoming or self._stirred or self._tick_due or self._deadline_stale
+                    or self._user_restores or self._applied_index - core.log.snapshot_index
+                    >= self._snapshot_threshold):
+                self._turn()
         if self._stopped is not None:  # shutdown waits for this report
             self._stopped.set_result(None)
             self._stopped = None

@@ -78,30 +78,25 @@ class KVFastPath:
         # consul.kvs.apply and the request timers: one sample each, in one call
         self._put_keys = _KVS_APPLY + agent_metrics.request_keys("PUT", ROUTE)
 
-    def _key(self, request: web.Request) -> tuple[str, str] | None:
-        """The key of a plain request (ASCII, not empty) and its token: the
-        X-Consul-Token header's, else the agent's default (an Authorization header
-        takes the general path)."""
-        key = request.path[PREFIX_LEN:]
-        headers = request.headers
-        if (not key or not key.isascii() or self._server is None
-                or dict.get(headers, "authorization") is not None
-                or self._log.isEnabledFor(logging.DEBUG)):
-            return None
-        secret = dict.get(headers, "x-consul-token")
-        return key, self._token_slots["default"] if secret is None else secret
-
     def get(self, request: web.Request) -> EncodedResponse | None:
         """``GET /v1/kv/<key>`` or ``...?stale``, read from this server's store."""
         query = request.query_string
         stale = query == "stale"
         if query and not stale:
             return None
-        plain = self._key(request)
+        # The key of a plain request (ASCII, not empty) and its token: the X-Consul-Token
+        # header's, else the agent's default (an Authorization header takes the general
+        # path). The same in put(), inline: a call less each.
+        key = request.path[PREFIX_LEN:]
+        headers = request.headers
         server = self._server
-        if plain is None or server is None:
+        if (not key or not key.isascii() or server is None
+                or dict.get(headers, "authorization") is not None
+                or self._log.isEnabledFor(logging.DEBUG)):
             return None
-        key, secret = plain
+        secret = dict.get(headers, "x-consul-token")
+        if secret is None:
+            secret = self._token_slots["default"]
         consensus = server.consensus
         leader = consensus.is_leader()
         if not (leader or stale):
@@ -132,11 +127,17 @@ class KVFastPath:
         body = request._body
         if request.query_string or len(body) > KV_MAX_VALUE_SIZE:
             return None
-        plain = self._key(request)
+        key = request.path[PREFIX_LEN:]  # as in get()
+        headers = request.headers
         server = self._server
-        if plain is None or server is None or not server.consensus.is_leader():
+        if (not key or not key.isascii() or server is None
+                or dict.get(headers, "authorization") is not None
+                or self._log.isEnabledFor(logging.DEBUG)
+                or not server.consensus.is_leader()):
             return None
-        key, secret = plain
+        secret = dict.get(headers, "x-consul-token")
+        if secret is None:
+            secret = self._token_slots["default"]
         start = metrics.timer()
         if self._acl and not self._writes.allowed(secret, key):
             return None

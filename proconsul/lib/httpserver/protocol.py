@@ -281,28 +281,24 @@ class HttpProtocol(asyncio.Protocol):
             body_file.seek(0)
             request.body_file = body_file
         elif (self._server.quick is not None and not self._serving and not self._queue
-              and self.transport is not None and self._answer_now(request)):
-            return
+              and self.transport is not None):
+            # The server's quick handler is offered it: the connection had nothing else
+            # to answer before it, so the order of replies holds.
+            try:
+                response = self._server.quick(request)
+            except Exception:
+                log.exception("unhandled error in the quick handler for %s %s",
+                              request.method, request.path)
+                response = None  # the general handler answers it
+            if type(response) is Pending:
+                self._serving = True  # requests arriving meanwhile queue behind this one
+                response.future.add_done_callback(
+                    functools.partial(self._answer_later, request, response.finish))
+                return
+            if response is not None:
+                self._send_quick(request, response)
+                return
         self._enqueue(request)
-
-    def _answer_now(self, request: Request) -> bool:
-        """Whether the server's quick handler answered ``request`` (the connection had
-        nothing else to answer before it, so the order of replies holds)."""
-        try:
-            response = self._server.quick(request)  # type: ignore[misc]
-        except Exception:
-            log.exception("unhandled error in the quick handler for %s %s", request.method,
-                          request.path)
-            return False  # the general handler answers it
-        if response is None:
-            return False
-        if type(response) is Pending:
-            self._serving = True  # requests arriving meanwhile queue behind this one
-            response.future.add_done_callback(
-                functools.partial(self._answer_later, request, response.finish))
-            return True
-        self._send_quick(request, response)
-        return True
 
     def _answer_later(self, request: Request, finish: Callable[[asyncio.Future[Any]], Any],
                       future: asyncio.Future[Any]) -> None:
