@@ -53,7 +53,7 @@ class Request:
     __slots__ = ("method", "path", "query_string", "keep_alive", "app", "match_info",
                  "route", "headers", "body_file", "_query", "_body", "_protocol")
 
-    def __init__(self, method: str, target: bytes, headers: Headers, body: bytes, *,
+    def __init__(self, method: str, target: bytes, headers: Headers, body: bytes,
                  keep_alive: bool = True, app: dict[str, Any] | None = None,
                  protocol: HttpProtocol | None = None):
         path, _, query = target.decode("utf-8", "surrogateescape").partition("?")

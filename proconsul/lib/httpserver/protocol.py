@@ -271,8 +271,8 @@ class HttpProtocol(asyncio.Protocol):
         parser, parts = self._parser, self._body
         body = parts[0] if len(parts) == 1 else b"".join(parts)
         request = Request(parser.get_method().decode("ascii", "replace"), self._url,
-                          self._headers, body, keep_alive=parser.should_keep_alive(),
-                          app=self._server.app, protocol=self)
+                          self._headers, body, parser.should_keep_alive(), self._server.app,
+                          self)  # positional: no keyword names to match
         body_file = self._body_file
         # _start_message(), inlined: the next message starts afresh
         self._url, self._headers, self._header_bytes = b"", Headers(), 0
