@@ -304,7 +304,8 @@ class RaftNode:
         return self._running_core().snapshot_meta(self._applied_index, 0)
 
     def is_leader(self) -> bool:
-        return self._core is not None and self._core.is_leader
+        core = self._core  # core.is_leader, inlined: asked before each short-way write
+        return core is not None and core.role is _LEADER
 
     def leader_address(self) -> str | None:
         return self._core.leader_address if self._core is not None else None
