@@ -166,17 +166,18 @@ class FSM:
             self._batched[int(message_type)] = (handler, decode, (own, _RAFT_FSM_APPLY))
 
     def apply(self, index: int, data: bytes) -> Any:
-        return self._apply((Entry(index, 0, _COMMAND, data),), self._alone)[0]
+        return self.apply_batch((Entry(index, 0, _COMMAND, data),), self._alone)[0]
 
-    def apply_batch(self, entries: Sequence[Entry]) -> list[Any]:
+    def apply_batch(self, entries: Sequence[Entry], steps: _Steps | None = None
+                    ) -> list[Any]:
         """Apply committed log entries in order, one response each (None for the entry
         types that are not commands); each command is also timed as Raft's
-        ``consul.raft.fsm.apply``, so the driver need not take the clock around it."""
-        return self._apply(entries, self._batched)
-
-    def _apply(self, entries: Sequence[Entry], steps: _Steps) -> list[Any]:
+        ``consul.raft.fsm.apply`` (unless ``steps`` are :meth:`apply`'s), so the driver
+        need not take the clock around it."""
         # Each command is timed from the end of the one before (decoding included):
         # one clock reading per command.
+        if steps is None:
+            steps = self._batched
         results: list[Any] = []
         timer, add_samples = metrics.timer, metrics.add_samples
         start = timer()

@@ -26,6 +26,7 @@ Key = tuple[str, Labels]
 
 _PROM_FORBIDDEN = re.compile(r"[^a-zA-Z0-9_:]")
 _UNSEEN: Any = object()  # a name not looked up yet
+MAX_SAMPLE_SLOTS = 4096  # add_samples' cached key sets; then the cache is emptied
 
 
 class Aggregate:
@@ -108,8 +109,14 @@ class Metrics:
         self._rules: dict[str, bool] = {}  # prefix -> allowed
         self._routes: dict[str, str | None] = {}  # written name -> recorded name (None: dropped)
         self._routed_keys: dict[tuple[Key, ...], tuple[Key, ...]] = {}  # add_samples' keys, routed
-        self._unlabelled: dict[str, tuple[Key]] = {}  # name -> ((name, ()),)
+        # (name, labels) -> ((name, labels),): one tuple per key, for add_samples' cache
+        self._single_keys: dict[Key, tuple[Key]] = {}
         self._counter_keys: dict[str, Key | None] = {}  # unlabelled name -> its key, routed
+        # add_samples' keys by identity -> (the keys, the interval, the routed keys, the
+        # [aggregate, total] pairs they record into in that interval): a repeated key set
+        # is then neither hashed nor looked up (the entry holds the keys: the id is theirs)
+        self._sample_slots: dict[int, tuple[tuple[Key, ...], Interval, tuple[Key, ...],
+                                            list[tuple[Aggregate, list[float]]]]] = {}
         self.sinks: list[Sink] = []
 
     def configure(self, service: str = "consul", filter_default: bool = True,
@@ -121,6 +128,7 @@ class Metrics:
         self._routes.clear()
         self._routed_keys.clear()
         self._counter_keys.clear()
+        self._sample_slots.clear()
 
     def _route(self, name: str) -> str | None:
         routed = self._routes.get(name, "")
@@ -218,24 +226,31 @@ class Metrics:
 
     def add_sample(self, name: str, value: float,
                    labels: Mapping[str, str] | None = None) -> None:
-        self.add_samples(((name, _labels(labels) if labels else ()),), value)
+        self.add_samples(self._keys_of(name, labels), value)
+
+    def _keys_of(self, name: str, labels: Mapping[str, str] | None) -> tuple[Key]:
+        """``((name, labels),)``, the same tuple each time (while the cache keeps it)."""
+        key = (name, _labels(labels) if labels else ())
+        keys = self._single_keys.get(key)
+        if keys is None:
+            if len(self._single_keys) >= MAX_SAMPLE_SLOTS:
+                self._single_keys.clear()
+            keys = self._single_keys[key] = (key,)
+        return keys
 
     def add_samples(self, keys: tuple[Key, ...], value: float) -> None:
-        """One sample of ``value`` under each key (from :func:`sample_key`)."""
-        routed = self._routed_keys.get(keys)
-        if routed is None:
-            routed = self._routed_keys[keys] = self._route_keys(keys)
+        """One sample of ``value`` under each key (from :func:`sample_key`; made once,
+        the same tuple each time, its aggregates are found without a lookup)."""
         intervals = self._intervals  # _current(), inlined: this runs several times a request
         if intervals and intervals[-1].start <= self._clock() < self._current_end:
-            samples = intervals[-1].samples
+            interval = intervals[-1]
         else:
-            samples = self._current().samples
-        totals = self._sample_totals
+            interval = self._current()
+        slots = self._sample_slots.get(id(keys))
+        if slots is None or slots[0] is not keys or slots[1] is not interval:
+            slots = self._slots(keys, interval)
         value = float(value)
-        for key in routed:
-            agg = samples.get(key)
-            if agg is None:
-                agg = samples[key] = Aggregate()
+        for agg, total in slots[3]:
             agg.count += 1  # Aggregate.ingest, inlined
             agg.sum += value
             agg.sum_sq += value * value
@@ -243,14 +258,35 @@ class Metrics:
                 agg.min = value
             if value > agg.max:
                 agg.max = value
-            total = totals.get(key)
-            if total is None:
-                total = totals[key] = [0, 0.0]
             total[0] += 1
             total[1] += value
         for sink in self.sinks:
-            for name, labels in routed:
+            for name, labels in slots[2]:
                 sink.sample(name, value, labels)
+
+    def _slots(self, keys: tuple[Key, ...], interval: Interval
+               ) -> tuple[tuple[Key, ...], Interval, tuple[Key, ...],
+                          list[tuple[Aggregate, list[float]]]]:
+        """``keys``' routed keys and the aggregates and totals they record into in
+        ``interval`` (created as needed), cached under the identity of ``keys``."""
+        routed = self._routed_keys.get(keys)
+        if routed is None:
+            routed = self._routed_keys[keys] = self._route_keys(keys)
+        samples, totals = interval.samples, self._sample_totals
+        pairs = []
+        for key in routed:
+            agg = samples.get(key)
+            if agg is None:
+                agg = samples[key] = Aggregate()
+            total = totals.get(key)
+            if total is None:
+                total = totals[key] = [0, 0.0]
+            pairs.append((agg, total))
+        cache = self._sample_slots
+        if len(cache) >= MAX_SAMPLE_SLOTS:
+            cache.clear()
+        cache[id(keys)] = slots = (keys, interval, routed, pairs)
+        return slots
 
     def _route_keys(self, keys: tuple[Key, ...]) -> tuple[Key, ...]:
         """``keys`` under their recorded names, the ones the prefix filter drops left out."""
@@ -260,10 +296,7 @@ class Metrics:
     def measure_since(self, name: str, start: float,
                       labels: Mapping[str, str] | None = None) -> None:
         """A timer sample in milliseconds since ``start`` (a ``self.timer()`` reading)."""
-        keys = ((name, _labels(labels)),) if labels else self._unlabelled.get(name)
-        if keys is None:
-            keys = self._unlabelled[name] = ((name, ()),)
-        self.add_samples(keys, (self.timer() - start) * 1000.0)
+        self.add_samples(self._keys_of(name, labels), (self.timer() - start) * 1000.0)
 
     def _current(self) -> Interval:
         now = self._clock()

@@ -338,9 +338,11 @@ class RaftCore:
             self._now = now
         log, term, count = self.log, self.term, len(commands)
         first = log.last_index + 1
-        # map() over the Entry type: no Python-level frame per entry or for the list
-        log.extend(list(map(Entry, range(first, first + count), repeat(term, count),
-                            repeat(_COMMAND, count), commands)))
+        if count == 1:  # one writer at a time: no iterators to make
+            log.extend([Entry(first, term, _COMMAND, commands[0])])
+        else:  # map() over the Entry type: no Python-level frame per entry or for the list
+            log.extend(list(map(Entry, range(first, first + count), repeat(term, count),
+                                repeat(_COMMAND, count), commands)))
         if self._unstable_from is None:
             self._unstable_from = first
         voters = self.configuration.voter_ids

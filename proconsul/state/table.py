@@ -53,6 +53,9 @@ class Table:
         self._primary = primary
         self._index_fns = indexes or {}
         self._rows: dict | SortedDict = SortedDict() if ordered else {}
+        # get(key): the row under ``key`` or None -- the rows' own dict.get, bound once (the
+        # rows are never replaced): no Python frame on the store's most frequent read
+        self.get: Callable[[Hashable], Any] = self._rows.get
         self._indexes: dict[str, dict[Hashable, set[Hashable]]] = {n: {} for n in self._index_fns}
         # index -> value -> (sorted primary keys, their rows), for big entries once read
         self._sorted: dict[str, dict[Hashable, tuple[list, list]]] = {
@@ -60,9 +63,6 @@ class Table:
 
     def __len__(self) -> int:
         return len(self._rows)
-
-    def get(self, key: Hashable) -> Any:
-        return self._rows.get(key)
 
     def rows(self) -> Iterator[Any]:
         return iter(self._rows.values())

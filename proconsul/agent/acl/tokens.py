@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from proconsul.agent.config.runtime import ACLTokens
@@ -37,6 +38,7 @@ class TokenStore:
 
     def __init__(self, configured: ACLTokens, data_dir: str = "", persist: bool = False) -> None:
         self._slots = {slot: getattr(configured, slot) for slot in PERSISTED_SLOTS}
+        self.slots: Mapping[str, str] = self._slots  # the live slots, to read without a call
         self._from_api: set[str] = set()
         self._path = Path(data_dir, PERSISTED_FILE) if data_dir and persist else None
         if self._path is not None:

@@ -132,6 +132,7 @@ class HttpApi:
         server = web.HttpServer(self.handle, self.app, max_body=MAX_REQUEST_BODY,
                                 conn_limit=self.conn_limit,
                                 body_spool=snapshot.spool_upload(self._spool_dir),
+                                spool_prefix=snapshot.PATH.encode(),
                                 quick=self._quick if self._kv_fast is not None else None)
         path = unix_socket.socket_path(host)
         if path is None:

@@ -10,6 +10,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qsl, unquote
 
+import msgspec
 from multidict import MultiDict, MultiDictProxy
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class Request:
     __slots__ = ("method", "path", "query_string", "keep_alive", "app", "match_info",
                  "route", "headers", "body_file", "_query", "_body", "_protocol")
 
-    def __init__(self, method: str, target: bytes, headers: Headers, body: bytes, *,
+    def __init__(self, method: str, target: bytes, headers: Headers, body: bytes,
                  keep_alive: bool = True, app: dict[str, Any] | None = None,
                  protocol: HttpProtocol | None = None):
         path, _, query = target.decode("utf-8", "surrogateescape").partition("?")
@@ -153,28 +154,21 @@ class StreamResponse:
             self._protocol.write(b"0\r\n\r\n")
 
 
-class EncodedResponse:
+class EncodedResponse(msgspec.Struct, gc=False):
     """A reply already in bytes: the status line and headers (without the blank line
     that ends the head; the server adds it, with ``Connection: close`` if it closes)
-    and the body."""
+    and the body. (A struct: made in C, without a Python ``__init__`` frame.)"""
 
-    __slots__ = ("head", "body")
-
-    def __init__(self, head: bytes, body: bytes) -> None:
-        self.head = head
-        self.body = body
+    head: bytes
+    body: bytes
 
 
-class Pending:
+class Pending(msgspec.Struct):
     """A quick handler's answer that is not ready yet: once ``future`` is done,
     ``finish(future)`` makes the response (see :class:`HttpServer`'s ``quick``)."""
 
-    __slots__ = ("future", "finish")
-
-    def __init__(self, future: asyncio.Future[Any],
-                 finish: Callable[[asyncio.Future[Any]], Response | EncodedResponse]) -> None:
-        self.future = future
-        self.finish = finish
+    future: asyncio.Future[Any]
+    finish: Callable[[asyncio.Future[Any]], Response | EncodedResponse]
 
 
 class _Date:

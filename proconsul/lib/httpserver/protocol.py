@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl as ssl_module
 from collections import deque
@@ -53,7 +54,8 @@ QuickHandler = Callable[[Request], "Response | EncodedResponse | Pending | None"
 """A handler that answers some requests without a task: at once, or when a future is
 done (:class:`Pending`); None: not one of its requests."""
 BodySpool = Callable[[str, bytes], "BinaryIO | None"]
-"""``spool(method, target)``: a file to stream this request's body into, or None."""
+"""``spool(method, target)``: a file to stream this request's body into, or None. Asked
+only for targets that start with the server's ``spool_prefix``."""
 
 
 # header names as sent -> lower-cased, for the short names met lately (the few every
@@ -213,15 +215,14 @@ class HttpProtocol(asyncio.Protocol):
         self._enqueue(reject)
 
     def _start_message(self) -> None:
+        """A new message's state (httptools is given no ``on_message_begin``: the state is
+        set here at first and again as each message completes, one call less each)."""
         self._url = b""
         self._headers = Headers()
         self._header_bytes = 0
         self._body: list[bytes] = []
         self._body_bytes = 0
         self._body_file: BinaryIO | None = None
-
-    def on_message_begin(self) -> None:
-        self._start_message()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -241,7 +242,7 @@ class HttpProtocol(asyncio.Protocol):
             raise _Reject(429, "Too many concurrent connections from this client address; "
                                f"the limit is {self._server.conn_limit.limit}")
         spool = self._server.body_spool
-        if spool is not None:
+        if spool is not None and self._url.startswith(self._server.spool_prefix):
             self._body_file = spool(self._parser.get_method().decode("ascii", "replace"),
                                     self._url)
         limit = self._server.max_body
@@ -267,37 +268,37 @@ class HttpProtocol(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        parser = self._parser
-        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        parser, parts = self._parser, self._body
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
         request = Request(parser.get_method().decode("ascii", "replace"), self._url,
-                          self._headers, body, keep_alive=parser.should_keep_alive(),
-                          app=self._server.app, protocol=self)
-        if self._body_file is not None:
-            self._body_file.seek(0)
-            request.body_file, self._body_file = self._body_file, None
+                          self._headers, body, parser.should_keep_alive(), self._server.app,
+                          self)  # positional: no keyword names to match
+        body_file = self._body_file
+        # _start_message(), inlined: the next message starts afresh
+        self._url, self._headers, self._header_bytes = b"", Headers(), 0
+        self._body, self._body_bytes, self._body_file = [], 0, None
+        if body_file is not None:
+            body_file.seek(0)
+            request.body_file = body_file
         elif (self._server.quick is not None and not self._serving and not self._queue
-              and self.transport is not None and self._answer_now(request)):
-            return
+              and self.transport is not None):
+            # The server's quick handler is offered it: the connection had nothing else
+            # to answer before it, so the order of replies holds.
+            try:
+                response = self._server.quick(request)
+            except Exception:
+                log.exception("unhandled error in the quick handler for %s %s",
+                              request.method, request.path)
+                response = None  # the general handler answers it
+            if type(response) is Pending:
+                self._serving = True  # requests arriving meanwhile queue behind this one
+                response.future.add_done_callback(
+                    functools.partial(self._answer_later, request, response.finish))
+                return
+            if response is not None:
+                self._send_quick(request, response)
+                return
         self._enqueue(request)
-
-    def _answer_now(self, request: Request) -> bool:
-        """Whether the server's quick handler answered ``request`` (the connection had
-        nothing else to answer before it, so the order of replies holds)."""
-        try:
-            response = self._server.quick(request)  # type: ignore[misc]
-        except Exception:
-            log.exception("unhandled error in the quick handler for %s %s", request.method,
-                          request.path)
-            return False  # the general handler answers it
-        if response is None:
-            return False
-        if type(response) is Pending:
-            self._serving = True  # requests arriving meanwhile queue behind this one
-            response.future.add_done_callback(
-                lambda future: self._answer_later(request, response.finish, future))
-            return True
-        self._send_quick(request, response)
-        return True
 
     def _answer_later(self, request: Request, finish: Callable[[asyncio.Future[Any]], Any],
                       future: asyncio.Future[Any]) -> None:
@@ -316,8 +317,22 @@ class HttpProtocol(asyncio.Protocol):
 
     def _send_quick(self, request: Request, response: Response | EncodedResponse) -> bool:
         """Write a quick handler's answer; whether the connection stays open."""
-        keep_alive = request.keep_alive and not self._server.closing
-        self.write(encode_response(response, keep_alive))
+        server = self._server
+        keep_alive = request.keep_alive and not server.closing
+        if type(response) is EncodedResponse and keep_alive:  # encode_response, inlined
+            data = response.head + b"\r\n" + response.body
+        else:
+            data = encode_response(response, keep_alive)
+        # write(), inlined (the transport is there: the caller checked)
+        output = self._output
+        output.append(data)
+        if len(output) == 1:  # flush_soon(), inlined
+            unflushed = server._unflushed
+            if not unflushed:
+                self._loop.call_soon(server._flush)
+            unflushed.append(self)
+            if len(unflushed) >= MAX_UNFLUSHED:
+                server._flush()
         self.idle_since = self._loop.time()
         if not keep_alive:
             self._queue.clear()
@@ -409,15 +424,18 @@ class HttpServer:
 
     With ``conn_limit``, a client over its cap of open connections gets a 429. A
     ``quick`` handler is offered each request first, when its connection has none
-    waiting: what it answers is answered in the parser's callback, without a task."""
+    waiting: what it answers is answered in the parser's callback, without a task.
+    ``body_spool`` is asked about the requests whose target starts with
+    ``spool_prefix`` (a bytes prefix test is cheaper than a call per request)."""
 
     def __init__(self, handler: AppHandler, app: dict[str, Any] | None = None, *,
                  max_body: int = 16 << 20, keepalive_timeout: float = 75.0,
                  conn_limit: ConnLimit | None = None, body_spool: BodySpool | None = None,
-                 quick: QuickHandler | None = None):
+                 quick: QuickHandler | None = None, spool_prefix: bytes = b""):
         self.handler = handler
         self.quick = quick
         self.body_spool = body_spool
+        self.spool_prefix = spool_prefix
         self.conn_limit = conn_limit
         self.app: dict[str, Any] = app if app is not None else {}
         self.max_body = max_body
@@ -471,7 +489,13 @@ class HttpServer:
     def _flush(self) -> None:
         connections, self._unflushed = self._unflushed, []
         for connection in connections:
-            connection.flush()
+            output, transport = connection._output, connection.transport
+            if (len(output) == 1 and transport is not None
+                    and not connection._close_after_flush):  # flush(), inlined: one reply
+                transport.write(output[0])
+                output.clear()
+            else:
+                connection.flush()
 
     def check_drained(self) -> None:
         if not any(c.busy for c in self.connections):

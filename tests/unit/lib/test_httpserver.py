@@ -437,6 +437,26 @@ async def test_a_spooled_body_goes_to_a_file_past_the_limit_and_is_closed_after(
     assert len(files) == 3 and files[-1].size == 7
 
 
+async def test_the_spool_is_asked_only_about_targets_under_its_prefix(serve):
+    asked: list[tuple[str, bytes]] = []
+
+    def spool(method: str, target: bytes):
+        asked.append((method, target))
+        return _SpoolFile() if target == b"/upload/big" else None
+
+    async def handler(request: Request) -> Response:
+        where = b"memory" if request.body_file is None else b"file"
+        return Response(body=where + b":" + await request.read())
+
+    server = await serve(handler, body_spool=spool, spool_prefix=b"/upload")
+    client = await Client.connect(server.port)
+    for target in (b"/other", b"/upload/big", b"/uploa", b"/upload?x"):
+        client.send(b"PUT %s HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc" % target)
+        await client.reply()
+    assert asked == [("PUT", b"/upload/big"), ("PUT", b"/upload?x")]
+    await client.close()
+
+
 async def test_a_burst_of_replies_leaves_before_the_last_is_made(serve):
     """Replies made in one loop turn are sent once MAX_UNFLUSHED connections wait, not
     all at its end (blocking queries woken together: the first must not wait for the last)."""

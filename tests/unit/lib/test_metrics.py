@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from proconsul.agent.http.agent_metrics import route_names
-from proconsul.lib.metrics import Metrics
+from proconsul.lib.metrics import Metrics, sample_key
 
 
 def registry_at(now: list[float]) -> Metrics:
@@ -136,3 +136,29 @@ def test_counters_by_key_count_as_labelled_counters_and_follow_the_filter():
     assert by_key.prometheus() == by_name.prometheus()
     assert "svc_health_service_query" in by_key.prometheus()
     assert "svc_health_service_not_found" not in by_key.prometheus()
+
+
+def test_a_key_set_used_again_records_into_each_interval_and_follows_configure():
+    """add_samples caches a key set's aggregates per interval: each interval still gets
+    its own counts and sums, the totals go on across them, and a new prefix filter
+    or service prefix applies at once."""
+    now = [0.0]
+    m = registry_at(now)
+    keys = (sample_key("consul.kvs.apply"), sample_key("consul.api.http", {"method": "PUT"}))
+    for value in (1.0, 2.0):
+        m.add_samples(keys, value)
+    now[0] = 10.0  # the next interval
+    m.add_samples(keys, 4.0)
+    m.add_sample("consul.kvs.apply", 8.0)  # the same key, through another tuple
+    now[0] = 20.0
+    m.add_samples(keys, 0.5)
+    shown = {(s["Name"], s["Count"], s["Sum"]) for s in m.summary()["Samples"]}
+    assert shown == {("consul.kvs.apply", 2, 12.0), ("consul.api.http", 1, 4.0)}
+    assert m._sample_totals[("consul.kvs.apply", ())] == [5, 15.5]
+    m.configure(service="proconsul", blocked=("proconsul.api",))
+    m.add_samples(keys, 16.0)  # the same interval as the sample before
+    now[0] = 30.0
+    shown = {(s["Name"], s["Count"], s["Sum"]) for s in m.summary()["Samples"]}
+    assert shown == {("consul.kvs.apply", 1, 0.5), ("consul.api.http", 1, 0.5),
+                     ("proconsul.kvs.apply", 1, 16.0)}
+    assert "proconsul_kvs_apply_count 1" in m.prometheus()
