@@ -35,6 +35,8 @@ from proconsul.agent.dns.records import (
 )
 
 HEADER = struct.Struct(">HHHHHH")
+_TYPE_CLASS = struct.Struct(">HH")
+_RR = struct.Struct(">HHIH")
 COUNTS = struct.Struct(">HHHHH")
 QR = int(dns.flags.QR)
 AA = int(dns.flags.AA)
@@ -55,7 +57,7 @@ MAX_TCP_SRV_ANSWERS = 1024
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A parsed request: the parts a reply depends on, and the message for recursors."""
+    """A parsed request: the parts a reply depends on, and its bytes for recursors."""
 
     ident: int
     flags: int
@@ -64,7 +66,12 @@ class Request:
     edns: bool
     udp_size: int
     ecs: dns.edns.ECSOption | None
-    message: dns.message.Message
+    wire: bytes
+
+    @property
+    def message(self) -> dns.message.Message:
+        """The request as dnspython reads it (what is forwarded to recursors)."""
+        return dns.message.from_wire(self.wire, ignore_trailing=True)
 
 
 def reply_flags(request_flags: int, rcode: int) -> int:
@@ -94,6 +101,15 @@ def parse_request(data: bytes) -> Request | bytes | None:
         return header_reply(ident, flags, dns.rcode.NOTIMP)
     if qdcount != 1 or ancount > 1 or nscount > 1 or arcount > 2:
         return header_reply(ident, flags, dns.rcode.FORMERR)
+    if not (ancount or nscount) and arcount < 2:
+        request = _parse_plain(data, ident, flags, arcount)
+        if request is not None:
+            return request
+    return _parse_dnspython(data, ident, flags)
+
+
+def _parse_dnspython(data: bytes, ident: int, flags: int) -> Request | bytes:
+    """Any request dnspython reads, or FORMERR."""
     try:
         message = dns.message.from_wire(data, ignore_trailing=True)
     except Exception:  # dnspython signals malformed input with many exception types
@@ -103,7 +119,46 @@ def parse_request(data: bytes) -> Request | bytes | None:
     question_wire = q.name.to_wire() + struct.pack(">HH", q.rdtype, q.rdclass)
     ecs = next((o for o in message.options if isinstance(o, dns.edns.ECSOption)), None)
     return Request(ident, flags, Question(name, int(q.rdtype), message.edns >= 0),
-                   question_wire, message.edns >= 0, message.payload, ecs, message)
+                   question_wire, message.edns >= 0, message.payload, ecs, data)
+
+
+def _parse_plain(data: bytes, ident: int, flags: int, arcount: int) -> Request | None:
+    """The common request read straight from the wire: one question with an uncompressed
+    name, and at most an OPT record without options. None for anything else (or anything
+    malformed): dnspython reads those, and says what is wrong."""
+    labels = []
+    low = []
+    end = len(data)
+    pos = 12
+    while True:
+        if pos >= end:
+            return None
+        n = data[pos]
+        if n == 0:
+            break
+        if n > 63 or pos + 1 + n > end:
+            return None
+        label = data[pos + 1:pos + 1 + n]
+        labels.append(label)
+        low.append(label.lower())
+        pos += 1 + n
+    pos += 1
+    if pos - 12 > 255 or pos + 4 > end:
+        return None
+    qtype = _TYPE_CLASS.unpack_from(data, pos)[0]
+    question_wire = data[12:pos + 4]
+    pos += 4
+    udp_size = 0
+    if arcount:
+        # the root's name, then TYPE OPT, CLASS (the buffer size), TTL, RDLENGTH 0
+        if pos + 11 > end or data[pos] != 0:
+            return None
+        rtype, udp_size, _ttl, rdlength = _RR.unpack_from(data, pos + 1)
+        if rtype != OPT or rdlength:
+            return None
+    edns = arcount == 1
+    return Request(ident, flags, Question(tuple(labels), qtype, edns, tuple(low)),
+                   question_wire, edns, udp_size, None, data)
 
 
 def _question_wire(data: bytes) -> bytes:

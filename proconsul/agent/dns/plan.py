@@ -13,15 +13,17 @@ NOERROR = dns.rcode.NOERROR
 
 @dataclass(frozen=True, slots=True)
 class Question:
-    """The question of a request: its name as asked, lower-cased, and type."""
+    """The question of a request: its name as asked, its type, and the name lower-cased
+    (computed when not given)."""
 
     name: Name
     qtype: int
     edns: bool = False
+    lower: Name = None  # type: ignore[assignment]
 
-    @property
-    def lower(self) -> Name:
-        return lower(self.name)
+    def __post_init__(self) -> None:
+        if self.lower is None:
+            object.__setattr__(self, "lower", lower(self.name))
 
 
 @dataclass(frozen=True, slots=True)
