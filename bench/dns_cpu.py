@@ -119,7 +119,7 @@ class Target:
             self.dumps.mkdir()
             cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                    f"--callgrind-out-file={self.dumps}/out", *cmd]
-        (self.port,) = h.free_ports(1)
+        self.port, server_port = h.free_ports(2)
         saved = dict(os.environ)
         os.environ["PYTHONPATH"] = str(tree)
         self.profile = Path(a.profile) / f"{label}.prof" if a.profile else None
@@ -127,7 +127,9 @@ class Target:
             os.environ["DNS_CPU_PROFILE"] = str(self.profile)
         try:
             self.cluster = h.start_proconsul(dev=True, cmd=cmd, label=label,
-                                             extra_args=["-dns-port", str(self.port)],
+                                             extra_args=["-dns-port", str(self.port),
+                                                         "-server-port", str(server_port),
+                                                         "-grpc-port", "-1"],
                                              deadline_s=a.start_timeout)
         finally:
             os.environ.clear()

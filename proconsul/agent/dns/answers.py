@@ -229,15 +229,16 @@ class AnswerBuilder:
                                 response_domain: Name, ttl: int, depth: int
                                 ) -> tuple[list[Record], list[Record]]:
         """``makeNodeServiceRecords``: (answers, additional) for one service instance."""
-        accept = accept_for(q.qtype)
         service, catalog_node = node.Service, node.Node
-        tagged = service.TaggedAddresses or {}
-        service_address = translate(accept, service.Address,
+        tagged = service.TaggedAddresses
+        service_address = translate(accept_for(q.qtype), service.Address,
                                     getattr(tagged.get("lan_ipv4"), "Address", ""),
-                                    getattr(tagged.get("lan_ipv6"), "Address", ""))
-        node_tagged = catalog_node.TaggedAddresses or {}
-        node_address = translate(accept, catalog_node.Address, node_tagged.get("lan_ipv4", ""),
-                                 node_tagged.get("lan_ipv6", ""))
+                                    getattr(tagged.get("lan_ipv6"), "Address", "")
+                                    ) if tagged else service.Address
+        node_tagged = catalog_node.TaggedAddresses
+        node_address = translate(accept_for(q.qtype), catalog_node.Address,
+                                 node_tagged.get("lan_ipv4", ""), node_tagged.get("lan_ipv6", "")
+                                 ) if node_tagged else catalog_node.Address
         if not service_address and not node_address:
             return [], []
         node_ip = parse_ip(node_address)

@@ -9,6 +9,7 @@ reassembled and reordered without re-encoding.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 from typing import NamedTuple
@@ -32,6 +33,7 @@ CLASS_IN = 1
 
 _RR_HEADER = struct.Struct(">HHIH")
 _SERIAL = struct.Struct(">I")
+_LENGTHS = [bytes((n,)) for n in range(256)]  # a label's length byte
 
 
 class BadName(ValueError):
@@ -51,27 +53,31 @@ class Record(NamedTuple):
 def name_of(text: str) -> Name:
     """A name from text, split at dots as Consul does (``"a.b."`` → ``(b"a", b"b")``)."""
     text = text[:-1] if text.endswith(".") else text
-    return tuple(label.encode() for label in text.split(".")) if text else ()
+    return tuple(map(str.encode, text.split("."))) if text else ()
 
 
 def lower(name: Name) -> Name:
-    return tuple(label.lower() for label in name)
+    return tuple(map(bytes.lower, name))
 
 
 def check_name(name: Name) -> None:
     """Raise :class:`BadName` unless every label is 1-63 bytes and the name fits 255."""
-    if sum(len(label) + 1 for label in name) > 254 or not all(0 < len(x) < 64 for x in name):
+    if name and (min(map(len, name)) == 0 or max(map(len, name)) > 63) \
+            or sum(map(len, name)) + len(name) > 254:
         raise BadName(name)
 
 
 def name_wire(name: Name) -> bytes:
     """Uncompressed wire form of ``name``."""
     check_name(name)
-    return b"".join(bytes([len(label)]) + label for label in name) + b"\0"
+    return b"".join([_LENGTHS[len(label)] + label for label in name]) + b"\0"
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """An IP as Go's ``net.ParseIP`` reads it (IPv4-mapped IPv6 counts as IPv4), else None."""
+    """An IP as Go's ``net.ParseIP`` reads it (IPv4-mapped IPv6 counts as IPv4), else None.
+
+    Remembered: the catalog's few addresses are read again for every answer built."""
     try:
         ip = ipaddress.ip_address(text)
     except ValueError:
@@ -132,6 +138,7 @@ class Encoder:
 
     def __init__(self, question: Name, compress: bool) -> None:
         self._suffixes: dict[Name, int] = {}
+        self._names: dict[Name, bytes] = {}  # each name encoded once per reply
         if compress:
             offset = 12
             for i, label in enumerate(question):
@@ -139,6 +146,12 @@ class Encoder:
                 offset += 1 + len(label)
 
     def name(self, name: Name) -> bytes:
+        wire = self._names.get(name)
+        if wire is None:
+            wire = self._names[name] = self._encode_name(name)
+        return wire
+
+    def _encode_name(self, name: Name) -> bytes:
         check_name(name)
         suffixes = self._suffixes
         out = bytearray()
