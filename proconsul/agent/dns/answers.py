@@ -7,6 +7,7 @@ not yet shuffled, cut or encoded; :mod:`.message` does that per reply.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -38,6 +39,13 @@ CONSUL_SERVICE = "consul"
 MAX_RECURSION = 3  # CNAME targets inside the domain are resolved at most this deep
 MAX_RECURSE_RECORDS = 5  # records kept from a CNAME resolution, for clients without EDNS
 _INVALID_NODE_NAME = re.compile(r"[^A-Za-z0-9\-]+")
+
+
+@functools.lru_cache(maxsize=8192)
+def node_target(node: str, datacenter: str, response_domain: Name) -> Name:
+    """``<node>.node.<dc>.<domain>``, an SRV answer's target (remembered: each node's
+    recurs in the answers of all its services)."""
+    return (*name_of(node), b"node", datacenter.encode(), *response_domain)
 
 
 class AnswerBuilder:
@@ -192,20 +200,20 @@ class AnswerBuilder:
         items = []
         for node in nodes:
             service = node.Service
-            tagged = service.TaggedAddresses or {}
+            tagged = service.TaggedAddresses
             address = translate(ACCEPT_ANY, service.Address,
                                 getattr(tagged.get("lan_ipv4"), "Address", ""),
-                                getattr(tagged.get("lan_ipv6"), "Address", ""))
+                                getattr(tagged.get("lan_ipv6"), "Address", "")
+                                ) if tagged else service.Address
             key = (node.Node.Node, address, service.Port)
             if key in seen:
                 continue
             seen.add(key)
             answers, extra = await self._instance_records(q, node, datacenter, response_domain,
                                                           ttl, depth)
-            if self.settings.node_meta_txt:
-                extra = extra + meta_txt(
-                    (*name_of(node.Node.Node), b"node", datacenter.encode(), *response_domain),
-                    node.Node, ttl)
+            if self.settings.node_meta_txt and node.Node.Meta:
+                extra = extra + meta_txt(node_target(node.Node.Node, datacenter, response_domain),
+                                         node.Node, ttl)
             items.append(Item(tuple(answers), tuple(extra)))
         return Plan(answers=items, shuffle=True)
 
@@ -260,7 +268,7 @@ class AnswerBuilder:
         if q.qtype != rr.SRV:
             record = address_record(q.qtype, ip, q.name, ttl)
             return ([record] if record else []), []
-        target = (*name_of(node.Node.Node), b"node", datacenter.encode(), *response_domain)
+        target = node_target(node.Node.Node, datacenter, response_domain)
         return ([rr.srv(q.name, ttl, 1, srv_weight(node), node.Service.Port, target)],
                 [rr.address(target, ip, ttl)])
 

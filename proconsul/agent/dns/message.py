@@ -15,6 +15,7 @@ import random
 import struct
 import time
 from dataclasses import dataclass
+from itertools import chain
 
 import dns.edns
 import dns.flags
@@ -29,7 +30,6 @@ from proconsul.agent.dns.records import (
     SRV,
     Encoder,
     Name,
-    Record,
     SerialRecord,
     lower,
 )
@@ -207,21 +207,26 @@ def _encode_item(item: Item, encode) -> _Item:
     """
     first = item.rrs[0] if item.rrs else None
     target = lower(first.target) if first is not None and first.rtype == SRV else None
-    sync: list[Record] = []
+    rrs = tuple(map(encode, item.rrs))
+    if not item.extra:
+        return _Item(rrs, (), target, ())
+    extra = tuple(map(encode, item.extra))
+    sync: list[bytes] = []
     name, seen = target, set()
     while name is not None and name not in seen:
         seen.add(name)
-        found = next((r for r in item.extra if lower(r.name) == name), None)
+        found = next((i for i, r in enumerate(item.extra) if lower(r.name) == name), None)
         if found is None:
             break
-        sync.append(found)
-        name = lower(found.target) if found.target is not None and found.rtype == CNAME else None
-    return _Item(tuple(map(encode, item.rrs)), tuple(map(encode, item.extra)), target,
-                 tuple(map(encode, sync)))
+        sync.append(extra[found])
+        record = item.extra[found]
+        name = lower(record.target) if record.target is not None and record.rtype == CNAME \
+            else None
+    return _Item(rrs, extra, target, tuple(sync))
 
 
 def _size(base: int, *sections: list[bytes]) -> int:
-    return base + sum(len(record) for section in sections for record in section)
+    return base + sum(map(len, chain(*sections)))
 
 
 def _synced(answers: list[bytes], owners: list[_Item]) -> list[bytes]:

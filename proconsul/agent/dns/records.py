@@ -50,8 +50,10 @@ class Record(NamedTuple):
     target: Name | None = None
 
 
+@functools.lru_cache(maxsize=8192)
 def name_of(text: str) -> Name:
-    """A name from text, split at dots as Consul does (``"a.b."`` → ``(b"a", b"b")``)."""
+    """A name from text, split at dots as Consul does (``"a.b."`` → ``(b"a", b"b")``);
+    remembered, as catalog names recur."""
     text = text[:-1] if text.endswith(".") else text
     return tuple(map(str.encode, text.split("."))) if text else ()
 
@@ -67,8 +69,9 @@ def check_name(name: Name) -> None:
         raise BadName(name)
 
 
+@functools.lru_cache(maxsize=8192)
 def name_wire(name: Name) -> bytes:
-    """Uncompressed wire form of ``name``."""
+    """Uncompressed wire form of ``name`` (remembered: SRV targets recur in many answers)."""
     check_name(name)
     return b"".join([_LENGTHS[len(label)] + label for label in name]) + b"\0"
 
