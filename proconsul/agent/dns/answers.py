@@ -127,7 +127,8 @@ class AnswerBuilder:
     # ---- names in the domain --------------------------------------------------------
 
     async def _dispatch(self, q: Question, suffix: int, depth: int) -> Plan:
-        labels = tuple(label.decode("utf-8", "replace") for label in q.lower[:len(q.name) - suffix])
+        labels = tuple([label.decode("utf-8", "replace")
+                        for label in q.lower[:len(q.name) - suffix]])
         target = parse_target(labels, q.qtype)
         if target is None:
             raise NameNotFound(b".".join(q.name).decode("utf-8", "replace"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from operator import attrgetter
 
 from proconsul.agent.dns import records as rr
 from proconsul.agent.dns.records import Name, Record
@@ -15,6 +16,7 @@ from proconsul.structs.catalog import (
     Node,
 )
 
+_STATUS = attrgetter("Status")
 NODE_MAINT_CHECK = "_node_maintenance"
 SERVICE_MAINT_PREFIX = "_service_maintenance:"
 
@@ -25,9 +27,9 @@ ACCEPT_ANY = ACCEPT_DOMAIN | ACCEPT_IPV4 | ACCEPT_IPV6
 
 def healthy(nodes: list[CheckServiceNode], only_passing: bool) -> list[CheckServiceNode]:
     """Instances without a critical check (with ``only_passing``: with only passing checks)."""
-    return [n for n in nodes
-            if not any(c.Status == HEALTH_CRITICAL or (only_passing and c.Status != HEALTH_PASSING)
-                       for c in n.Checks)]
+    if only_passing:
+        return [n for n in nodes if all(map(HEALTH_PASSING.__eq__, map(_STATUS, n.Checks)))]
+    return [n for n in nodes if HEALTH_CRITICAL not in map(_STATUS, n.Checks)]
 
 
 def aggregated_status(node: CheckServiceNode) -> str:

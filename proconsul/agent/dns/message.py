@@ -16,6 +16,7 @@ import struct
 import time
 from dataclasses import dataclass
 from itertools import chain
+from operator import attrgetter
 
 import dns.edns
 import dns.flags
@@ -46,6 +47,23 @@ RA = int(dns.flags.RA)
 CD = int(dns.flags.CD)
 QUERY = int(dns.opcode.QUERY)
 NOTIFY = int(dns.opcode.NOTIFY)
+
+_RRS = attrgetter("rrs")
+_randbelow = random._inst._randbelow  # the draw random.sample makes (module-level random)
+
+
+def _shuffled(items: list) -> list:
+    """``random.sample(items, len(items))`` -- the same draws, so the same order for a
+    seed -- without its argument checks: every reply with several answers shuffles."""
+    n = len(items)
+    pool = list(items)
+    result = []
+    for i in range(n):
+        j = _randbelow(n - i)
+        result.append(pool[j])
+        pool[j] = pool[n - i - 1]
+    return result
+
 
 DEFAULT_UDP_SIZE = 512
 MAX_UDP_SIZE = 65535 - 68  # Consul's cap on an advertised EDNS buffer size
@@ -289,13 +307,14 @@ class Reply:
         self._question = request.question_wire
         self._opt = opt_record(request) if request.edns else b""
         self._answers = [_encode_item(item, encode) for item in plan.answers]
-        self._authority = [_encode_item(item, encode) for item in plan.authority]
-        self._extra = [encode(record) for record in plan.extra]
+        self._authority = [_encode_item(item, encode) for item in plan.authority] \
+            if plan.authority else []
+        self._extra = list(map(encode, plan.extra))
         self._shuffle = plan.shuffle
         self._take = plan.take
         self._authority_take = plan.authority_take
-        self._soa = any(isinstance(r, SerialRecord)
-                        for item in (*self._answers, *self._authority) for r in item.rrs)
+        self._soa = SerialRecord in map(type, chain.from_iterable(
+            map(_RRS, chain(self._answers, self._authority))))
         self._tcp = tcp
         self._max_size = DEFAULT_UDP_SIZE
         if request.edns and request.udp_size > DEFAULT_UDP_SIZE:
@@ -318,9 +337,9 @@ class Reply:
         answer_items, authority_items = self._answers, self._authority
         if self._shuffle:
             if len(answer_items) > 1:
-                answer_items = random.sample(answer_items, len(answer_items))
+                answer_items = _shuffled(answer_items)
             if len(authority_items) > 1:
-                authority_items = random.sample(authority_items, len(authority_items))
+                authority_items = _shuffled(authority_items)
         if self._take:
             answer_items = answer_items[:self._take]
         if self._authority_take:

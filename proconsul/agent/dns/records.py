@@ -142,7 +142,8 @@ class Encoder:
     def __init__(self, question: Name, compress: bool) -> None:
         self._suffixes: dict[Name, int] = {}
         self._names: dict[Name, bytes] = {}  # each name encoded once per reply
-        if compress:
+        if compress and question:
+            self._names[question] = b"\xc0\x0c"  # the question's name, at offset 12
             offset = 12
             for i, label in enumerate(question):
                 self._suffixes.setdefault(question[i:], offset)
