@@ -25,7 +25,7 @@ from proconsul.agent.dns.instances import (
 )
 from proconsul.agent.dns.lookup import Lookup, LookupFailed, NameNotFound
 from proconsul.agent.dns.names import Target, domain_suffix, ip_from_arpa, parse_target
-from proconsul.agent.dns.plan import Item, Plan, Question
+from proconsul.agent.dns.plan import Item, Plan, Question, question
 from proconsul.agent.dns.records import Name, Record, lower, name_of, parse_ip
 from proconsul.agent.dns.recursor import Recursor
 from proconsul.agent.dns.settings import DNSSettings
@@ -305,7 +305,7 @@ class AnswerBuilder:
             if depth < 1:
                 return []
             try:
-                plan = await self._dispatch(Question(name, rr.ANY), suffix, depth - 1)
+                plan = await self._dispatch(question(name, rr.ANY), suffix, depth - 1)
             except (NameNotFound, LookupFailed):
                 return []
             items = plan.answers[:plan.take] if plan.take else plan.answers

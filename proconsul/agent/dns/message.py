@@ -14,9 +14,9 @@ from __future__ import annotations
 import random
 import struct
 import time
-from dataclasses import dataclass
 from itertools import chain
 from operator import attrgetter
+from typing import NamedTuple
 
 import dns.edns
 import dns.flags
@@ -24,7 +24,7 @@ import dns.message
 import dns.opcode
 import dns.rcode
 
-from proconsul.agent.dns.plan import Item, Plan, Question
+from proconsul.agent.dns.plan import Item, Plan, Question, question
 from proconsul.agent.dns.records import (
     CNAME,
     OPT,
@@ -73,8 +73,7 @@ MAX_TCP_ANSWERS = 4096
 MAX_TCP_SRV_ANSWERS = 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(NamedTuple):
     """A parsed request: the parts a reply depends on, and its bytes for recursors."""
 
     ident: int
@@ -136,7 +135,7 @@ def _parse_dnspython(data: bytes, ident: int, flags: int) -> Request | bytes:
     name = tuple(q.name.labels[:-1])
     question_wire = q.name.to_wire() + struct.pack(">HH", q.rdtype, q.rdclass)
     ecs = next((o for o in message.options if isinstance(o, dns.edns.ECSOption)), None)
-    return Request(ident, flags, Question(name, int(q.rdtype), message.edns >= 0),
+    return Request(ident, flags, question(name, int(q.rdtype), message.edns >= 0),
                    question_wire, message.edns >= 0, message.payload, ecs, data)
 
 
@@ -208,8 +207,7 @@ def opt_record(request: Request) -> bytes:
     return b"\0" + struct.pack(">HHIH", OPT, request.udp_size, 0, len(options)) + options
 
 
-@dataclass(frozen=True, slots=True)
-class _Item:
+class _Item(NamedTuple):
     """An encoded :class:`~.answers.Item`; ``target``/``sync`` serve Consul's ``syncExtra``."""
 
     rrs: tuple[bytes, ...]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import dns.rcode
 
@@ -11,23 +12,21 @@ from proconsul.agent.dns.records import Name, Record, lower
 NOERROR = dns.rcode.NOERROR
 
 
-@dataclass(frozen=True, slots=True)
-class Question:
-    """The question of a request: its name as asked, its type, and the name lower-cased
-    (computed when not given)."""
+class Question(NamedTuple):
+    """The question of a request: its name as asked, its type, whether it came with EDNS,
+    and the name lower-cased (see :func:`question`)."""
 
     name: Name
     qtype: int
-    edns: bool = False
-    lower: Name = None  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.lower is None:
-            object.__setattr__(self, "lower", lower(self.name))
+    edns: bool
+    lower: Name
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
+def question(name: Name, qtype: int, edns: bool = False) -> Question:
+    return Question(name, qtype, edns, lower(name))
+
+
+class Item(NamedTuple):
     """The answer records one instance (or nameserver) contributes, and its additional records."""
 
     rrs: tuple[Record, ...]
