@@ -15,6 +15,8 @@ services, 2 passing instances each, on ``--nodes`` nodes) and asks dnsperf
     service-a    ``svc-NNNN.service.consul A`` of every service, each once,
     service-srv  ``... SRV``                   right after a catalog change:
     node-a       ``node-NNN.node.consul A``   every question misses the cache
+    first-a      ``svc-NNNN.service.consul A`` of services never asked before (``--fresh``
+                 more, split among the rounds): nothing about them is cached anywhere
 
 (each kind's questions are asked once unmeasured first, so the state store's
 own read cache holds every service's rows, as it does for services that did not
@@ -45,7 +47,7 @@ import cpu_per_request as cpr  # noqa: E402
 import dns_bench as db  # noqa: E402
 import harness as h  # noqa: E402
 
-KINDS = ("cached", "service-a", "service-srv", "node-a")
+KINDS = ("cached", "service-a", "service-srv", "node-a", "first-a")
 CACHED_SERVICES = 100
 BUMP_NODE = "dns-cpu-bump"
 # Under --profile: cProfile on at SIGUSR1, off at SIGUSR2 and dumped to $DNS_CPU_PROFILE.tmp.
@@ -75,6 +77,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=1, help="measurements per kind and revision")
     p.add_argument("--services", type=int, default=1000)
     p.add_argument("--nodes", type=int, default=200)
+    p.add_argument("--fresh", type=int, default=500,
+                   help="services registered for first-a only, each asked once")
     p.add_argument("--cached-passes", type=int, default=0,
                    help="passes over the cached questions (default 50, 5 under callgrind)")
     p.add_argument("--outstanding", type=int, default=1, help="dnsperf -q")
@@ -138,7 +142,7 @@ class Target:
             os.environ.update(saved)
         self.pid = self.cluster.procs[0].pid
         self.bumps = 0
-        db.register(self.cluster.url, a.services, 2, a.nodes)
+        db.register(self.cluster.url, a.services + a.fresh, 2, a.nodes)
         db.check_answer("127.0.0.1", self.port, 2)
         self.idle_ns = self.idle_instr = 0.0
 
@@ -225,17 +229,25 @@ def main(argv=None) -> int:
     targets: list[Target] = []
     try:
         for i, rev in enumerate(revs):
-            print(f"starting {rev} and registering {a.services} services", flush=True)
+            print(f"starting {rev} and registering {a.services + a.fresh} services", flush=True)
             targets.append(Target(rev, cpr.prepare_tree(rev, tmp), a, f"dns-cpu-{i}", tmp))
         for t in targets:
             t.measure_idle(a.idle)
             print(f"{t.rev}: idle {t.idle_ns / 1e6:.1f} ms CPU/s"
                   + (f", {t.idle_instr / 1e6:.1f} M instructions/s" if t.dumps else ""),
                   flush=True)
+        per_round = a.fresh // a.rounds
         for kind in kinds:
             for rnd in range(a.rounds):
+                if kind == "first-a":
+                    first = a.services + rnd * per_round
+                    questions[kind] = write_questions(tmp / f"first-{rnd}.txt", [
+                        f"{db.service_name(i)}.service.consul"
+                        for i in range(first, first + per_round)], "A")
                 for t in targets:
-                    if kind == "cached":
+                    if kind == "first-a":
+                        passes = 1
+                    elif kind == "cached":
                         db.dnsperf("127.0.0.1", t.port, questions[kind], 600, tcp=False,
                                    outstanding=a.outstanding, runs=1)
                         passes = a.cached_passes
