@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from ipaddress import IPv4Address
 from operator import attrgetter
 
 from proconsul.agent.dns import records as rr
@@ -17,6 +18,8 @@ from proconsul.structs.catalog import (
 )
 
 _STATUS = attrgetter("Status")
+_V4_TYPES = frozenset((rr.SRV, rr.A, rr.ANY, rr.NS, rr.TXT))  # questions an IPv4 address answers
+_V6_TYPES = frozenset((rr.SRV, rr.AAAA, rr.ANY, rr.NS, rr.TXT))
 NODE_MAINT_CHECK = "_node_maintenance"
 SERVICE_MAINT_PREFIX = "_service_maintenance:"
 
@@ -91,10 +94,7 @@ def translate(accept: int, default: str, v4: str, v6: str) -> str:
 
 def address_record(qtype: int, ip, name: Name, ttl: int) -> Record | None:
     """``makeARecord``: an A or AAAA for ``ip`` if the question type allows it."""
-    if ip.version == 4:
-        allowed = (rr.SRV, rr.A, rr.ANY, rr.NS, rr.TXT)
-    else:
-        allowed = (rr.SRV, rr.AAAA, rr.ANY, rr.NS, rr.TXT)
+    allowed = _V4_TYPES if isinstance(ip, IPv4Address) else _V6_TYPES
     return rr.address(name, ip, ttl) if qtype in allowed else None
 
 

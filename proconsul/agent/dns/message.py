@@ -228,16 +228,19 @@ def _encode_item(item: Item, encode) -> _Item:
         return _Item(rrs, (), target, ())
     extra = tuple(map(encode, item.extra))
     sync: list[bytes] = []
-    name, seen = target, set()
+    name, raw, seen = target, first.target if target is not None else None, set()
     while name is not None and name not in seen:
         seen.add(name)
-        found = next((i for i, r in enumerate(item.extra) if lower(r.name) == name), None)
+        found = None
+        for record, wire in zip(item.extra, extra, strict=True):
+            if record.name is raw or lower(record.name) == name:
+                found = wire
+                break
         if found is None:
             break
-        sync.append(extra[found])
-        record = item.extra[found]
-        name = lower(record.target) if record.target is not None and record.rtype == CNAME \
-            else None
+        sync.append(found)
+        raw = record.target
+        name = lower(raw) if raw is not None and record.rtype == CNAME else None
     return _Item(rrs, extra, target, tuple(sync))
 
 

@@ -93,7 +93,7 @@ def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 # ---- record constructors ------------------------------------------------------------
 
 def address(name: Name, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, ttl: int) -> Record:
-    return Record(name, A if ip.version == 4 else AAAA, ttl, ip.packed)
+    return Record(name, A if isinstance(ip, ipaddress.IPv4Address) else AAAA, ttl, ip.packed)
 
 
 def srv(name: Name, ttl: int, priority: int, weight: int, port: int, target: Name) -> Record:
@@ -136,37 +136,43 @@ class SerialRecord(bytes):
         return self[:-20] + _SERIAL.pack(serial & 0xFFFFFFFF) + self[-16:]
 
 
+@functools.lru_cache(maxsize=8192)
+def compressed_name(name: Name, question: Name) -> bytes:
+    """``name`` on the wire, its longest suffix in common with ``question`` (at offset 12) a
+    pointer; remembered, as the same targets recur in the answers to the same questions."""
+    check_name(name)
+    suffixes = {}
+    offset = 12
+    for i, label in enumerate(question):
+        suffixes[question[i:]] = offset
+        offset += 1 + len(label)
+    out = bytearray()
+    for i, label in enumerate(name):
+        pointer = suffixes.get(name[i:])
+        if pointer is not None:
+            return bytes(out + struct.pack(">H", 0xC000 | pointer))
+        out.append(len(label))
+        out += label
+    out.append(0)
+    return bytes(out)
+
+
 class Encoder:
     """Encodes records for one question, compressing names against the question only."""
 
     def __init__(self, question: Name, compress: bool) -> None:
-        self._suffixes: dict[Name, int] = {}
+        self._question = question
+        self._compress = compress
         self._names: dict[Name, bytes] = {}  # each name encoded once per reply
         if compress and question:
             self._names[question] = b"\xc0\x0c"  # the question's name, at offset 12
-            offset = 12
-            for i, label in enumerate(question):
-                self._suffixes.setdefault(question[i:], offset)
-                offset += 1 + len(label)
 
     def name(self, name: Name) -> bytes:
         wire = self._names.get(name)
         if wire is None:
-            wire = self._names[name] = self._encode_name(name)
+            wire = self._names[name] = (compressed_name(name, self._question) if self._compress
+                                        else name_wire(name))
         return wire
-
-    def _encode_name(self, name: Name) -> bytes:
-        check_name(name)
-        suffixes = self._suffixes
-        out = bytearray()
-        for i, label in enumerate(name):
-            pointer = suffixes.get(name[i:])
-            if pointer is not None:
-                return bytes(out + struct.pack(">H", 0xC000 | pointer))
-            out.append(len(label))
-            out += label
-        out.append(0)
-        return bytes(out)
 
     def record(self, rec: Record) -> bytes:
         wire = (self.name(rec.name) + _RR_HEADER.pack(rec.rtype, CLASS_IN, rec.ttl & 0xFFFFFFFF,
