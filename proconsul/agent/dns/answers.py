@@ -7,6 +7,7 @@ not yet shuffled, cut or encoded; :mod:`.message` does that per reply.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -24,7 +25,7 @@ from proconsul.agent.dns.instances import (
 )
 from proconsul.agent.dns.lookup import Lookup, LookupFailed, NameNotFound
 from proconsul.agent.dns.names import Target, domain_suffix, ip_from_arpa, parse_target
-from proconsul.agent.dns.plan import Item, Plan, Question
+from proconsul.agent.dns.plan import Item, Plan, Question, question
 from proconsul.agent.dns.records import Name, Record, lower, name_of, parse_ip
 from proconsul.agent.dns.recursor import Recursor
 from proconsul.agent.dns.settings import DNSSettings
@@ -38,6 +39,13 @@ CONSUL_SERVICE = "consul"
 MAX_RECURSION = 3  # CNAME targets inside the domain are resolved at most this deep
 MAX_RECURSE_RECORDS = 5  # records kept from a CNAME resolution, for clients without EDNS
 _INVALID_NODE_NAME = re.compile(r"[^A-Za-z0-9\-]+")
+
+
+@functools.lru_cache(maxsize=8192)
+def node_target(node: str, datacenter: str, response_domain: Name) -> Name:
+    """``<node>.node.<dc>.<domain>``, an SRV answer's target (remembered: each node's
+    recurs in the answers of all its services)."""
+    return (*name_of(node), b"node", datacenter.encode(), *response_domain)
 
 
 class AnswerBuilder:
@@ -119,7 +127,8 @@ class AnswerBuilder:
     # ---- names in the domain --------------------------------------------------------
 
     async def _dispatch(self, q: Question, suffix: int, depth: int) -> Plan:
-        labels = tuple(label.decode("utf-8", "replace") for label in q.lower[:len(q.name) - suffix])
+        labels = tuple([label.decode("utf-8", "replace")
+                        for label in q.lower[:len(q.name) - suffix]])
         target = parse_target(labels, q.qtype)
         if target is None:
             raise NameNotFound(b".".join(q.name).decode("utf-8", "replace"))
@@ -192,20 +201,20 @@ class AnswerBuilder:
         items = []
         for node in nodes:
             service = node.Service
-            tagged = service.TaggedAddresses or {}
+            tagged = service.TaggedAddresses
             address = translate(ACCEPT_ANY, service.Address,
                                 getattr(tagged.get("lan_ipv4"), "Address", ""),
-                                getattr(tagged.get("lan_ipv6"), "Address", ""))
+                                getattr(tagged.get("lan_ipv6"), "Address", "")
+                                ) if tagged else service.Address
             key = (node.Node.Node, address, service.Port)
             if key in seen:
                 continue
             seen.add(key)
             answers, extra = await self._instance_records(q, node, datacenter, response_domain,
                                                           ttl, depth)
-            if self.settings.node_meta_txt:
-                extra = extra + meta_txt(
-                    (*name_of(node.Node.Node), b"node", datacenter.encode(), *response_domain),
-                    node.Node, ttl)
+            if self.settings.node_meta_txt and node.Node.Meta:
+                extra = extra + meta_txt(node_target(node.Node.Node, datacenter, response_domain),
+                                         node.Node, ttl)
             items.append(Item(tuple(answers), tuple(extra)))
         return Plan(answers=items, shuffle=True)
 
@@ -229,15 +238,16 @@ class AnswerBuilder:
                                 response_domain: Name, ttl: int, depth: int
                                 ) -> tuple[list[Record], list[Record]]:
         """``makeNodeServiceRecords``: (answers, additional) for one service instance."""
-        accept = accept_for(q.qtype)
         service, catalog_node = node.Service, node.Node
-        tagged = service.TaggedAddresses or {}
-        service_address = translate(accept, service.Address,
+        tagged = service.TaggedAddresses
+        service_address = translate(accept_for(q.qtype), service.Address,
                                     getattr(tagged.get("lan_ipv4"), "Address", ""),
-                                    getattr(tagged.get("lan_ipv6"), "Address", ""))
-        node_tagged = catalog_node.TaggedAddresses or {}
-        node_address = translate(accept, catalog_node.Address, node_tagged.get("lan_ipv4", ""),
-                                 node_tagged.get("lan_ipv6", ""))
+                                    getattr(tagged.get("lan_ipv6"), "Address", "")
+                                    ) if tagged else service.Address
+        node_tagged = catalog_node.TaggedAddresses
+        node_address = translate(accept_for(q.qtype), catalog_node.Address,
+                                 node_tagged.get("lan_ipv4", ""), node_tagged.get("lan_ipv6", "")
+                                 ) if node_tagged else catalog_node.Address
         if not service_address and not node_address:
             return [], []
         node_ip = parse_ip(node_address)
@@ -259,7 +269,7 @@ class AnswerBuilder:
         if q.qtype != rr.SRV:
             record = address_record(q.qtype, ip, q.name, ttl)
             return ([record] if record else []), []
-        target = (*name_of(node.Node.Node), b"node", datacenter.encode(), *response_domain)
+        target = node_target(node.Node.Node, datacenter, response_domain)
         return ([rr.srv(q.name, ttl, 1, srv_weight(node), node.Service.Port, target)],
                 [rr.address(target, ip, ttl)])
 
@@ -295,7 +305,7 @@ class AnswerBuilder:
             if depth < 1:
                 return []
             try:
-                plan = await self._dispatch(Question(name, rr.ANY), suffix, depth - 1)
+                plan = await self._dispatch(question(name, rr.ANY), suffix, depth - 1)
             except (NameNotFound, LookupFailed):
                 return []
             items = plan.answers[:plan.take] if plan.take else plan.answers

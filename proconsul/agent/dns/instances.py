@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from ipaddress import IPv4Address
+from operator import attrgetter
 
 from proconsul.agent.dns import records as rr
 from proconsul.agent.dns.records import Name, Record
@@ -15,6 +17,9 @@ from proconsul.structs.catalog import (
     Node,
 )
 
+_STATUS = attrgetter("Status")
+_V4_TYPES = frozenset((rr.SRV, rr.A, rr.ANY, rr.NS, rr.TXT))  # questions an IPv4 address answers
+_V6_TYPES = frozenset((rr.SRV, rr.AAAA, rr.ANY, rr.NS, rr.TXT))
 NODE_MAINT_CHECK = "_node_maintenance"
 SERVICE_MAINT_PREFIX = "_service_maintenance:"
 
@@ -25,9 +30,9 @@ ACCEPT_ANY = ACCEPT_DOMAIN | ACCEPT_IPV4 | ACCEPT_IPV6
 
 def healthy(nodes: list[CheckServiceNode], only_passing: bool) -> list[CheckServiceNode]:
     """Instances without a critical check (with ``only_passing``: with only passing checks)."""
-    return [n for n in nodes
-            if not any(c.Status == HEALTH_CRITICAL or (only_passing and c.Status != HEALTH_PASSING)
-                       for c in n.Checks)]
+    if only_passing:
+        return [n for n in nodes if all(map(HEALTH_PASSING.__eq__, map(_STATUS, n.Checks)))]
+    return [n for n in nodes if HEALTH_CRITICAL not in map(_STATUS, n.Checks)]
 
 
 def aggregated_status(node: CheckServiceNode) -> str:
@@ -89,10 +94,7 @@ def translate(accept: int, default: str, v4: str, v6: str) -> str:
 
 def address_record(qtype: int, ip, name: Name, ttl: int) -> Record | None:
     """``makeARecord``: an A or AAAA for ``ip`` if the question type allows it."""
-    if ip.version == 4:
-        allowed = (rr.SRV, rr.A, rr.ANY, rr.NS, rr.TXT)
-    else:
-        allowed = (rr.SRV, rr.AAAA, rr.ANY, rr.NS, rr.TXT)
+    allowed = _V4_TYPES if isinstance(ip, IPv4Address) else _V6_TYPES
     return rr.address(name, ip, ttl) if qtype in allowed else None
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import random
 import struct
 import time
-from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter
+from typing import NamedTuple
 
 import dns.edns
 import dns.flags
@@ -22,19 +24,20 @@ import dns.message
 import dns.opcode
 import dns.rcode
 
-from proconsul.agent.dns.plan import Item, Plan, Question
+from proconsul.agent.dns.plan import Item, Plan, Question, question
 from proconsul.agent.dns.records import (
     CNAME,
     OPT,
     SRV,
     Encoder,
     Name,
-    Record,
     SerialRecord,
     lower,
 )
 
 HEADER = struct.Struct(">HHHHHH")
+_TYPE_CLASS = struct.Struct(">HH")
+_RR = struct.Struct(">HHIH")
 COUNTS = struct.Struct(">HHHHH")
 QR = int(dns.flags.QR)
 AA = int(dns.flags.AA)
@@ -45,6 +48,23 @@ CD = int(dns.flags.CD)
 QUERY = int(dns.opcode.QUERY)
 NOTIFY = int(dns.opcode.NOTIFY)
 
+_RRS = attrgetter("rrs")
+_randbelow = random._inst._randbelow  # the draw random.sample makes (module-level random)
+
+
+def _shuffled(items: list) -> list:
+    """``random.sample(items, len(items))`` -- the same draws, so the same order for a
+    seed -- without its argument checks: every reply with several answers shuffles."""
+    n = len(items)
+    pool = list(items)
+    result = []
+    for i in range(n):
+        j = _randbelow(n - i)
+        result.append(pool[j])
+        pool[j] = pool[n - i - 1]
+    return result
+
+
 DEFAULT_UDP_SIZE = 512
 MAX_UDP_SIZE = 65535 - 68  # Consul's cap on an advertised EDNS buffer size
 MAX_UDP_ANSWERS = 8  # Consul's ceiling for udp_answer_limit
@@ -53,9 +73,8 @@ MAX_TCP_ANSWERS = 4096
 MAX_TCP_SRV_ANSWERS = 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    """A parsed request: the parts a reply depends on, and the message for recursors."""
+class Request(NamedTuple):
+    """A parsed request: the parts a reply depends on, and its bytes for recursors."""
 
     ident: int
     flags: int
@@ -64,7 +83,12 @@ class Request:
     edns: bool
     udp_size: int
     ecs: dns.edns.ECSOption | None
-    message: dns.message.Message
+    wire: bytes
+
+    @property
+    def message(self) -> dns.message.Message:
+        """The request as dnspython reads it (what is forwarded to recursors)."""
+        return dns.message.from_wire(self.wire, ignore_trailing=True)
 
 
 def reply_flags(request_flags: int, rcode: int) -> int:
@@ -94,6 +118,15 @@ def parse_request(data: bytes) -> Request | bytes | None:
         return header_reply(ident, flags, dns.rcode.NOTIMP)
     if qdcount != 1 or ancount > 1 or nscount > 1 or arcount > 2:
         return header_reply(ident, flags, dns.rcode.FORMERR)
+    if not (ancount or nscount) and arcount < 2:
+        request = _parse_plain(data, ident, flags, arcount)
+        if request is not None:
+            return request
+    return _parse_dnspython(data, ident, flags)
+
+
+def _parse_dnspython(data: bytes, ident: int, flags: int) -> Request | bytes:
+    """Any request dnspython reads, or FORMERR."""
     try:
         message = dns.message.from_wire(data, ignore_trailing=True)
     except Exception:  # dnspython signals malformed input with many exception types
@@ -102,8 +135,47 @@ def parse_request(data: bytes) -> Request | bytes | None:
     name = tuple(q.name.labels[:-1])
     question_wire = q.name.to_wire() + struct.pack(">HH", q.rdtype, q.rdclass)
     ecs = next((o for o in message.options if isinstance(o, dns.edns.ECSOption)), None)
-    return Request(ident, flags, Question(name, int(q.rdtype), message.edns >= 0),
-                   question_wire, message.edns >= 0, message.payload, ecs, message)
+    return Request(ident, flags, question(name, int(q.rdtype), message.edns >= 0),
+                   question_wire, message.edns >= 0, message.payload, ecs, data)
+
+
+def _parse_plain(data: bytes, ident: int, flags: int, arcount: int) -> Request | None:
+    """The common request read straight from the wire: one question with an uncompressed
+    name, and at most an OPT record without options. None for anything else (or anything
+    malformed): dnspython reads those, and says what is wrong."""
+    labels = []
+    low = []
+    end = len(data)
+    pos = 12
+    while True:
+        if pos >= end:
+            return None
+        n = data[pos]
+        if n == 0:
+            break
+        if n > 63 or pos + 1 + n > end:
+            return None
+        label = data[pos + 1:pos + 1 + n]
+        labels.append(label)
+        low.append(label.lower())
+        pos += 1 + n
+    pos += 1
+    if pos - 12 > 255 or pos + 4 > end:
+        return None
+    qtype = _TYPE_CLASS.unpack_from(data, pos)[0]
+    question_wire = data[12:pos + 4]
+    pos += 4
+    udp_size = 0
+    if arcount:
+        # the root's name, then TYPE OPT, CLASS (the buffer size), TTL, RDLENGTH 0
+        if pos + 11 > end or data[pos] != 0:
+            return None
+        rtype, udp_size, _ttl, rdlength = _RR.unpack_from(data, pos + 1)
+        if rtype != OPT or rdlength:
+            return None
+    edns = arcount == 1
+    return Request(ident, flags, Question(tuple(labels), qtype, edns, tuple(low)),
+                   question_wire, edns, udp_size, None, data)
 
 
 def _question_wire(data: bytes) -> bytes:
@@ -135,8 +207,7 @@ def opt_record(request: Request) -> bytes:
     return b"\0" + struct.pack(">HHIH", OPT, request.udp_size, 0, len(options)) + options
 
 
-@dataclass(frozen=True, slots=True)
-class _Item:
+class _Item(NamedTuple):
     """An encoded :class:`~.answers.Item`; ``target``/``sync`` serve Consul's ``syncExtra``."""
 
     rrs: tuple[bytes, ...]
@@ -152,21 +223,29 @@ def _encode_item(item: Item, encode) -> _Item:
     """
     first = item.rrs[0] if item.rrs else None
     target = lower(first.target) if first is not None and first.rtype == SRV else None
-    sync: list[Record] = []
-    name, seen = target, set()
+    rrs = tuple(map(encode, item.rrs))
+    if not item.extra:
+        return _Item(rrs, (), target, ())
+    extra = tuple(map(encode, item.extra))
+    sync: list[bytes] = []
+    name, raw, seen = target, first.target if target is not None else None, set()
     while name is not None and name not in seen:
         seen.add(name)
-        found = next((r for r in item.extra if lower(r.name) == name), None)
+        found = None
+        for record, wire in zip(item.extra, extra, strict=True):
+            if record.name is raw or lower(record.name) == name:
+                found = wire
+                break
         if found is None:
             break
         sync.append(found)
-        name = lower(found.target) if found.target is not None and found.rtype == CNAME else None
-    return _Item(tuple(map(encode, item.rrs)), tuple(map(encode, item.extra)), target,
-                 tuple(map(encode, sync)))
+        raw = record.target
+        name = lower(raw) if raw is not None and record.rtype == CNAME else None
+    return _Item(rrs, extra, target, tuple(sync))
 
 
 def _size(base: int, *sections: list[bytes]) -> int:
-    return base + sum(len(record) for section in sections for record in section)
+    return base + sum(map(len, chain(*sections)))
 
 
 def _synced(answers: list[bytes], owners: list[_Item]) -> list[bytes]:
@@ -229,13 +308,14 @@ class Reply:
         self._question = request.question_wire
         self._opt = opt_record(request) if request.edns else b""
         self._answers = [_encode_item(item, encode) for item in plan.answers]
-        self._authority = [_encode_item(item, encode) for item in plan.authority]
-        self._extra = [encode(record) for record in plan.extra]
+        self._authority = [_encode_item(item, encode) for item in plan.authority] \
+            if plan.authority else []
+        self._extra = list(map(encode, plan.extra))
         self._shuffle = plan.shuffle
         self._take = plan.take
         self._authority_take = plan.authority_take
-        self._soa = any(isinstance(r, SerialRecord)
-                        for item in (*self._answers, *self._authority) for r in item.rrs)
+        self._soa = SerialRecord in map(type, chain.from_iterable(
+            map(_RRS, chain(self._answers, self._authority))))
         self._tcp = tcp
         self._max_size = DEFAULT_UDP_SIZE
         if request.edns and request.udp_size > DEFAULT_UDP_SIZE:
@@ -258,9 +338,9 @@ class Reply:
         answer_items, authority_items = self._answers, self._authority
         if self._shuffle:
             if len(answer_items) > 1:
-                answer_items = random.sample(answer_items, len(answer_items))
+                answer_items = _shuffled(answer_items)
             if len(authority_items) > 1:
-                authority_items = random.sample(authority_items, len(authority_items))
+                authority_items = _shuffled(authority_items)
         if self._take:
             answer_items = answer_items[:self._take]
         if self._authority_take:

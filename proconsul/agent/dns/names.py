@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import dns.exception
 import dns.name
@@ -21,8 +21,7 @@ KEYWORDS = frozenset(("service", "connect", "virtual", "ingress", "node", "query
 _HEX = re.compile(r"[0-9a-f]+")
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):
     """What a name in the domain asks for.
 
     ``kind`` is one of :data:`KEYWORDS`; ``name`` is the node, service,
@@ -52,8 +51,7 @@ def domain_suffix(labels: tuple[bytes, ...], domain: tuple[bytes, ...],
     return best
 
 
-@dataclass(frozen=True, slots=True)
-class _Locality:
+class _Locality(NamedTuple):
     datacenter: str = ""
     peer: str = ""
     peer_or_datacenter: str = ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import dns.rcode
 
@@ -11,21 +12,21 @@ from proconsul.agent.dns.records import Name, Record, lower
 NOERROR = dns.rcode.NOERROR
 
 
-@dataclass(frozen=True, slots=True)
-class Question:
-    """The question of a request: its name as asked, lower-cased, and type."""
+class Question(NamedTuple):
+    """The question of a request: its name as asked, its type, whether it came with EDNS,
+    and the name lower-cased (see :func:`question`)."""
 
     name: Name
     qtype: int
-    edns: bool = False
-
-    @property
-    def lower(self) -> Name:
-        return lower(self.name)
+    edns: bool
+    lower: Name
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
+def question(name: Name, qtype: int, edns: bool = False) -> Question:
+    return Question(name, qtype, edns, lower(name))
+
+
+class Item(NamedTuple):
     """The answer records one instance (or nameserver) contributes, and its additional records."""
 
     rrs: tuple[Record, ...]

@@ -9,6 +9,7 @@ reassembled and reordered without re-encoding.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 from typing import NamedTuple
@@ -32,6 +33,7 @@ CLASS_IN = 1
 
 _RR_HEADER = struct.Struct(">HHIH")
 _SERIAL = struct.Struct(">I")
+_LENGTHS = [bytes((n,)) for n in range(256)]  # a label's length byte
 
 
 class BadName(ValueError):
@@ -48,30 +50,37 @@ class Record(NamedTuple):
     target: Name | None = None
 
 
+@functools.lru_cache(maxsize=8192)
 def name_of(text: str) -> Name:
-    """A name from text, split at dots as Consul does (``"a.b."`` → ``(b"a", b"b")``)."""
+    """A name from text, split at dots as Consul does (``"a.b."`` → ``(b"a", b"b")``);
+    remembered, as catalog names recur."""
     text = text[:-1] if text.endswith(".") else text
-    return tuple(label.encode() for label in text.split(".")) if text else ()
+    return tuple(map(str.encode, text.split("."))) if text else ()
 
 
 def lower(name: Name) -> Name:
-    return tuple(label.lower() for label in name)
+    return tuple(map(bytes.lower, name))
 
 
 def check_name(name: Name) -> None:
     """Raise :class:`BadName` unless every label is 1-63 bytes and the name fits 255."""
-    if sum(len(label) + 1 for label in name) > 254 or not all(0 < len(x) < 64 for x in name):
+    if name and (min(map(len, name)) == 0 or max(map(len, name)) > 63) \
+            or sum(map(len, name)) + len(name) > 254:
         raise BadName(name)
 
 
+@functools.lru_cache(maxsize=8192)
 def name_wire(name: Name) -> bytes:
-    """Uncompressed wire form of ``name``."""
+    """Uncompressed wire form of ``name`` (remembered: SRV targets recur in many answers)."""
     check_name(name)
-    return b"".join(bytes([len(label)]) + label for label in name) + b"\0"
+    return b"".join([_LENGTHS[len(label)] + label for label in name]) + b"\0"
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """An IP as Go's ``net.ParseIP`` reads it (IPv4-mapped IPv6 counts as IPv4), else None."""
+    """An IP as Go's ``net.ParseIP`` reads it (IPv4-mapped IPv6 counts as IPv4), else None.
+
+    Remembered: the catalog's few addresses are read again for every answer built."""
     try:
         ip = ipaddress.ip_address(text)
     except ValueError:
@@ -84,7 +93,7 @@ def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 # ---- record constructors ------------------------------------------------------------
 
 def address(name: Name, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, ttl: int) -> Record:
-    return Record(name, A if ip.version == 4 else AAAA, ttl, ip.packed)
+    return Record(name, A if isinstance(ip, ipaddress.IPv4Address) else AAAA, ttl, ip.packed)
 
 
 def srv(name: Name, ttl: int, priority: int, weight: int, port: int, target: Name) -> Record:
@@ -127,29 +136,43 @@ class SerialRecord(bytes):
         return self[:-20] + _SERIAL.pack(serial & 0xFFFFFFFF) + self[-16:]
 
 
+@functools.lru_cache(maxsize=8192)
+def compressed_name(name: Name, question: Name) -> bytes:
+    """``name`` on the wire, its longest suffix in common with ``question`` (at offset 12) a
+    pointer; remembered, as the same targets recur in the answers to the same questions."""
+    check_name(name)
+    suffixes = {}
+    offset = 12
+    for i, label in enumerate(question):
+        suffixes[question[i:]] = offset
+        offset += 1 + len(label)
+    out = bytearray()
+    for i, label in enumerate(name):
+        pointer = suffixes.get(name[i:])
+        if pointer is not None:
+            return bytes(out + struct.pack(">H", 0xC000 | pointer))
+        out.append(len(label))
+        out += label
+    out.append(0)
+    return bytes(out)
+
+
 class Encoder:
     """Encodes records for one question, compressing names against the question only."""
 
     def __init__(self, question: Name, compress: bool) -> None:
-        self._suffixes: dict[Name, int] = {}
-        if compress:
-            offset = 12
-            for i, label in enumerate(question):
-                self._suffixes.setdefault(question[i:], offset)
-                offset += 1 + len(label)
+        self._question = question
+        self._compress = compress
+        self._names: dict[Name, bytes] = {}  # each name encoded once per reply
+        if compress and question:
+            self._names[question] = b"\xc0\x0c"  # the question's name, at offset 12
 
     def name(self, name: Name) -> bytes:
-        check_name(name)
-        suffixes = self._suffixes
-        out = bytearray()
-        for i, label in enumerate(name):
-            pointer = suffixes.get(name[i:])
-            if pointer is not None:
-                return bytes(out + struct.pack(">H", 0xC000 | pointer))
-            out.append(len(label))
-            out += label
-        out.append(0)
-        return bytes(out)
+        wire = self._names.get(name)
+        if wire is None:
+            wire = self._names[name] = (compressed_name(name, self._question) if self._compress
+                                        else name_wire(name))
+        return wire
 
     def record(self, rec: Record) -> bytes:
         wire = (self.name(rec.name) + _RR_HEADER.pack(rec.rtype, CLASS_IN, rec.ttl & 0xFFFFFFFF,

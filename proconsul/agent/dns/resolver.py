@@ -26,6 +26,7 @@ from proconsul.agent.dns.records import BadName, Name
 from proconsul.agent.dns.recursor import Recursor
 from proconsul.agent.dns.settings import DNSSettings
 from proconsul.lib.metrics import registry as metrics
+from proconsul.lib.metrics import sample_key
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ class Resolver:
     def __init__(self, settings: DNSSettings, lookup: Lookup, node_name: str = "") -> None:
         self.settings = settings
         self.lookup = lookup
-        self._metric_labels = {"node": node_name}  # Consul's dns.*_query timers' label
+        labels = {"node": node_name}  # Consul's dns.*_query timers' label
+        self._domain_keys = (sample_key("consul.dns.domain_query", labels),)
+        self._ptr_keys = (sample_key("consul.dns.ptr_query", labels),)
         self.recursor = (Recursor(settings.recursors, settings.recursor_timeout,
                                   settings.recursor_strategy) if settings.recursors else None)
         self.stats = DNSStats()
@@ -99,10 +102,10 @@ class Resolver:
         start = metrics.timer()
         if suffix is not None:
             plan = await self._domain_plan(builder, request, suffix)
-            metrics.measure_since("consul.dns.domain_query", start, self._metric_labels)
+            metrics.add_samples(self._domain_keys, (metrics.timer() - start) * 1000.0)
         elif q.name and q.lower[-1] == b"arpa":
             plan = await builder.reverse(q)
-            metrics.measure_since("consul.dns.ptr_query", start, self._metric_labels)
+            metrics.add_samples(self._ptr_keys, (metrics.timer() - start) * 1000.0)
             if plan is None:
                 return await self._recurse(request, tcp)
         elif self.recursor is not None:
