@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -219,15 +218,8 @@ def main(argv=None) -> int:
                 for t in targets:
                     results[t.rev][kind].append(t.measure(kind, scripts[kind], a))
     finally:
-        for t in targets:
-            t.cluster.stop()
-            if t.cluster.workdir:
-                shutil.rmtree(t.cluster.workdir, ignore_errors=True)
-        h.stop_all()
-        if a.keep:
-            print(f"kept {tmp} (wrk scripts, callgrind dumps)")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        h.finish_runs([t.cluster for t in targets], tmp, a.keep,
+                      " (wrk scripts, callgrind dumps)")
 
     headers = ["kind"]
     for r in revs:

@@ -262,15 +262,7 @@ def main(argv=None) -> int:
                     results[t.rev][kind].append(t.measure(kind, questions[kind], passes,
                                                           profile))
     finally:
-        for t in targets:
-            t.cluster.stop()
-            if t.cluster.workdir:
-                shutil.rmtree(t.cluster.workdir, ignore_errors=True)
-        h.stop_all()
-        if a.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        h.finish_runs([t.cluster for t in targets], tmp, a.keep)
 
     headers = ["kind"]
     for r in revs:

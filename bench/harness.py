@@ -105,6 +105,20 @@ def stop_all() -> None:
         stop(proc)
 
 
+def finish_runs(clusters: list[Cluster], tmp: Path, keep: bool, kept: str = "") -> None:
+    """Stop the clusters a comparison started (their work dirs removed), then every child;
+    remove ``tmp`` unless ``keep`` (then say where it is, and what it holds)."""
+    for cluster in clusters:
+        cluster.stop()
+        if cluster.workdir:
+            shutil.rmtree(cluster.workdir, ignore_errors=True)
+    stop_all()
+    if keep:
+        print(f"kept {tmp}{kept}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _raise_exit(signum, _frame):
     raise SystemExit(128 + signum)
 
