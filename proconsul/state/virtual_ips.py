@@ -36,6 +36,8 @@ TABLE = "service-virtual-ips"
 # Config entries of these kinds named after a service keep its virtual IP (Consul's).
 VIP_ENTRY_KINDS = ("service-resolver", "service-router", "service-splitter",
                    "service-defaults", "service-intentions")
+# Config entries of these kinds give the service they name a virtual IP when written.
+VIP_ASSIGNING_KINDS = ("service-resolver", "service-router", "service-splitter")
 
 
 def vip_key(name: str, peer: str = "") -> tuple[str, str]:
@@ -64,6 +66,41 @@ class VirtualIPMixin(StoreBase):
         self._tables += [self.service_virtual_ips, self.free_virtual_ips]
 
     # ---- writes -------------------------------------------------------------
+
+    def virtual_ip_upkeep(self, tx: WriteTxn, kind: str, name: str, old, new) -> None:
+        """A config entry's write or delete, as Consul's: a resolver, router or splitter
+        gives its service a virtual IP (a virtual service needs no instances); deleting
+        one of :data:`VIP_ENTRY_KINDS` may free it; a terminating gateway's entry gives
+        its linked services VIPs, rewrites its instances' ``consul-virtual:<svc>``
+        addresses, and frees the VIPs of the services it no longer links."""
+        if kind in VIP_ASSIGNING_KINDS and new is not None:
+            self.assign_virtual_ip(tx, name)
+        elif kind in VIP_ENTRY_KINDS and new is None:
+            self.free_virtual_ip(tx, name)
+        elif kind == TERMINATING_GATEWAY:
+            kept = {s.Name for s in (new.Services or ()) if s.Name} if new is not None else set()
+            self._retag_gateway_instances(tx, name)
+            for linked in old.Services or () if old is not None else ():
+                if linked.Name not in kept:
+                    self.free_virtual_ip(tx, linked.Name, exclude_gateway=name)
+
+    def _retag_gateway_instances(self, tx: WriteTxn, gateway: str) -> None:
+        """Rewrite the ``consul-virtual:<svc>`` addresses of the gateway's instances."""
+        prefix = TAGGED_ADDRESS_VIRTUAL_IP + ":"
+        for row in self.services.by("name", lower(gateway)):
+            service = row.Service
+            if service.Kind != TERMINATING_GATEWAY:
+                continue
+            tagged = {k: v for k, v in (service.TaggedAddresses or {}).items()
+                      if not k.startswith(prefix)}
+            fresh = self.with_virtual_ips(tx, replace(service, TaggedAddresses=tagged or UNSET))
+            if fresh.TaggedAddresses != service.TaggedAddresses:
+                self.services.put(replace(row, Service=replace(fresh, ModifyIndex=tx.index)),
+                                  tx.undo)
+                tx.bump("services", "service." + lower(service.Service), "nodes",
+                        "node." + lower(row.Node))
+                tx.touch(("rows", "services"), ("node_services", lower(row.Node)),
+                         ("service_rows", lower(service.Service)))
 
     def with_virtual_ips(self, tx: WriteTxn, service: NodeService) -> NodeService:
         """The instance with the ``consul-virtual`` tagged address(es) Consul gives it,

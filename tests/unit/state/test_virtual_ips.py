@@ -176,3 +176,28 @@ def test_snapshot_round_trip_keeps_both_tables(store, write):
     with restored.write(100) as tx:
         assert restored.assign_virtual_ip(tx, "d") == "240.0.0.2"
         assert restored.assign_virtual_ip(tx, "e") == "240.0.0.4"
+
+
+def test_a_resolver_gives_a_virtual_service_a_vip_until_deleted(store, write):
+    write(store.config_entry_set, load({"Kind": "service-resolver", "Name": "virt",
+                                        "Redirect": {"Service": "real"}}))
+    assert store.virtual_ip_for_service("virt") == "240.0.0.1"
+    write(store.config_entry_delete, "service-resolver", "virt")
+    assert store.virtual_ip_for_service("virt") == ""
+
+
+def test_a_terminating_gateway_entry_retags_its_instances_and_frees_unlinked(store, write):
+    register(write, store, NodeService(ID="tgw", Service="tgw", Kind="terminating-gateway",
+                                       Port=8443))
+    assert not stored(store, "tgw").TaggedAddresses
+    write(store.config_entry_set, load({"Kind": "terminating-gateway", "Name": "tgw",
+                                        "Services": [{"Name": "a"}, {"Name": "b"}]}))
+    tagged = stored(store, "tgw").TaggedAddresses
+    assert {k: v.Address for k, v in tagged.items()} == {
+        "consul-virtual:a": "240.0.0.1", "consul-virtual:b": "240.0.0.2"}
+    assert stored(store, "tgw").ModifyIndex == write.index
+    write(store.config_entry_set, load({"Kind": "terminating-gateway", "Name": "tgw",
+                                        "Services": [{"Name": "b"}]}))
+    assert set(stored(store, "tgw").TaggedAddresses) == {"consul-virtual:b"}
+    assert store.virtual_ip_for_service("a") == ""
+    assert store.virtual_ip_for_service("b") == "240.0.0.2"
