@@ -118,7 +118,8 @@ class CatalogMixin(StoreBase):
         existing = self.services.get((node_key, service.ID))
         if service.Weights is None:
             service = replace(service, Weights=Weights())
-        service = self.with_virtual_ips(tx, service)  # VirtualIPMixin
+        if service.Kind or service.Connect.Native is True:  # a typical service has no VIP
+            service = self.with_virtual_ips(tx, service)  # VirtualIPMixin
         if existing is not None and _same(existing.Service, service):
             return
         create = existing.Service.CreateIndex if existing is not None else tx.index

@@ -143,12 +143,13 @@ def cluster(tmp_path):
 
 def test_cluster_replicates_vips_and_keeps_them_over_a_restart(cluster, rep):
     specs, servers, client = cluster
-    wait_until(lambda: client.put("/v1/agent/service/register", {
-        "Name": "web", "Port": 80, "Connect": {"SidecarService": {}}}).status == 200,
-        60, "a registration through the client")
-    _ok(client.put("/v1/catalog/register", {
+    # Retried until the client knows a server and the cluster a leader (it is idempotent).
+    wait_until(lambda: client.put("/v1/catalog/register", {
         "Node": "ext", "Address": "10.0.0.2",
-        "Service": {"Service": "api", "Port": 90, "Connect": {"Native": True}}}))
+        "Service": {"Service": "api", "Port": 90, "Connect": {"Native": True}}}).status == 200,
+        60, "a catalog registration through the client")
+    _ok(client.put("/v1/agent/service/register", {
+        "Name": "web", "Port": 80, "Connect": {"SidecarService": {}}}))
     # The agent syncs its registration in the background: either may come first.
     vips = wait_until(lambda: all(pair := (catalog_vip(client, "web-sidecar-proxy"),
                                            catalog_vip(client, "api"))) and pair,
