@@ -8,9 +8,11 @@ import io
 
 import pytest
 
+from proconsul.fsm.fsm import FSM
 from proconsul.state.catalog import StateError
 from proconsul.state.store import Store
 from proconsul.state.virtual_ips import TABLE
+from proconsul.state.watch import WatchSet
 from proconsul.structs.catalog import (
     ConnectProxyConfig,
     NodeService,
@@ -18,7 +20,15 @@ from proconsul.structs.catalog import (
     ServiceConnect,
 )
 from proconsul.structs.config_entries import load
-from proconsul.structs.virtual_ip import FreeVirtualIP, offset_address
+from proconsul.structs.gateway_services import ServiceName
+from proconsul.structs.messages import MessageType, encode_command
+from proconsul.structs.virtual_ip import (
+    AssignServiceManualVIPsResponse,
+    FreeVirtualIP,
+    PeeredServiceName,
+    ServiceVirtualIP,
+    offset_address,
+)
 
 
 def register(write, store, service: NodeService, node: str = "n1") -> None:
@@ -201,3 +211,29 @@ def test_a_terminating_gateway_entry_retags_its_instances_and_frees_unlinked(sto
     assert set(stored(store, "tgw").TaggedAddresses) == {"consul-virtual:b"}
     assert store.virtual_ip_for_service("a") == ""
     assert store.virtual_ip_for_service("b") == "240.0.0.2"
+
+
+def test_a_vip_change_wakes_readers_of_the_table(store, write):
+    ws = WatchSet()
+    store.service_virtual_ip_rows(ws)
+    woken: list[bool] = []
+    store.watches.register(ws.topics, lambda: woken.append(True))
+    register(write, store, NodeService(ID="web", Service="web"))
+    assert not woken  # a typical service has no VIP
+    register(write, store, sidecar("web"))
+    assert woken
+
+
+def test_update_virtual_ip_command_answers_as_consul(store, write):
+    fsm = FSM(store)
+    register(write, store, NodeService(ID="a", Service="a", Connect=ServiceConnect(Native=True)))
+    register(write, store, NodeService(ID="b", Service="b", Connect=ServiceConnect(Native=True)))
+
+    def update(index: int, name: str, ips: list[str]):
+        return fsm.apply(index, encode_command(MessageType.UPDATE_VIRTUAL_IP, ServiceVirtualIP(
+            Service=PeeredServiceName(ServiceName=ServiceName(Name=name)), ManualIPs=ips)))
+
+    assert update(10, "a", ["1.1.1.1"]) == AssignServiceManualVIPsResponse(
+        Found=True, UnassignedFrom=[])
+    assert update(11, "b", ["1.1.1.1"]).UnassignedFrom[0].ServiceName.Name == "a"
+    assert update(12, "nope", ["1.1.1.1"]) == AssignServiceManualVIPsResponse(Found=False)
