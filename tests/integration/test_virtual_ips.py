@@ -7,6 +7,7 @@ snapshot restore, a 3-server cluster's replication and a restart from the data d
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import pytest
 
@@ -18,6 +19,7 @@ from tests.support.agent_process import (
     start_server,
     wait_until,
 )
+from tests.support.cli_process import run_cli
 
 REPEAT = 1  # raise to repeat every test (flakiness runs)
 
@@ -107,7 +109,7 @@ def test_manual_vips_endpoint(agent, unique, rep):
     _ok(agent.put("/v1/catalog/deregister", {"Node": f"{unique}-n"}))
 
 
-def test_the_tables_survive_a_snapshot_restore(agent, unique, rep):
+def test_the_tables_survive_a_snapshot_restore(agent, unique, rep, tmp_path):
     web, node = f"{unique}-web", f"{unique}-n"
     _ok(agent.put("/v1/catalog/register", {
         "Node": node, "Address": "10.0.0.1",
@@ -115,6 +117,10 @@ def test_the_tables_survive_a_snapshot_restore(agent, unique, rep):
     vip = catalog_vip(agent, web)
     assert vip is not None
     snapshot = _ok(agent.get("/v1/snapshot")).body
+    (tmp_path / "s.snap").write_bytes(snapshot)
+    inspected = run_cli(None, "snapshot", "inspect", "-format=json", str(tmp_path / "s.snap"))
+    assert {"ServiceVirtualIP", "FreeVirtualIP"} <= {
+        row["Name"] for row in json.loads(inspected.stdout)["Stats"]}
     _ok(agent.put("/v1/catalog/deregister", {"Node": node}))
     assert dns_vip(agent, web) == []
     _ok(agent.call("PUT", "/v1/snapshot", snapshot))
