@@ -49,6 +49,8 @@ TYPE_NAMES = {
     RecordKind.CA_CONFIG: "ConnectCAConfig",
     RecordKind.CA_PROVIDER_STATE: "ConnectCAProviderState",
     RecordKind.CONFIG_ENTRY: "ConfigEntry",
+    RecordKind.SERVICE_VIRTUAL_IP: "ServiceVirtualIP",
+    RecordKind.FREE_VIRTUAL_IP: "FreeVirtualIP",
 }
 FORMATS = ("pretty", "json")
 

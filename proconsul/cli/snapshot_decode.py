@@ -46,6 +46,12 @@ def _wrapped(field: str, **extra: Any) -> Callable[[Any], dict[str, Any]]:
     return wrap
 
 
+def _with_offset_ip(row: dict[str, Any]) -> dict[str, Any]:
+    """A virtual IP row with its offset as Consul's net.IP shows it ("0.0.0.1")."""
+    ip = row["IP"]
+    return {**row, "IP": f"{ip >> 24}.{(ip >> 16) & 255}.{(ip >> 8) & 255}.{ip & 255}"}
+
+
 # kind -> (Consul's message type name, row as plain data -> Consul's Data shape)
 _SHAPES: dict[RecordKind, tuple[str, Callable[[Any], Any]]] = {
     RecordKind.KV: ("KVS", _wrapped("DirEnt")),
@@ -66,6 +72,8 @@ _SHAPES: dict[RecordKind, tuple[str, Callable[[Any], Any]]] = {
     RecordKind.ACL_BINDING_RULE: ("ACLBindingRule", lambda row: row),
     RecordKind.SYSTEM_METADATA: ("SystemMetadata", lambda row: row),
     RecordKind.FEDERATION_STATE: ("FederationState", _wrapped("State", Op="upsert")),
+    RecordKind.SERVICE_VIRTUAL_IP: ("ServiceVirtualIP", _with_offset_ip),
+    RecordKind.FREE_VIRTUAL_IP: ("FreeVirtualIP", _with_offset_ip),
 }
 
 

@@ -59,6 +59,7 @@ from proconsul.structs.system_metadata import (
     SystemMetadataRequest,
 )
 from proconsul.structs.txn import TxnRequest, TxnResponse
+from proconsul.structs.virtual_ip import AssignServiceManualVIPsResponse, ServiceVirtualIP
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,7 @@ class FSM:
             MessageType.PREPARED_QUERY: self._prepared_query,
             MessageType.SYSTEM_METADATA: self._system_metadata,
             MessageType.FEDERATION_STATE: self._federation_state,
+            MessageType.UPDATE_VIRTUAL_IP: self._update_virtual_ip,
             **acl_handlers(store),
         }
         # apply() times a command as consul.fsm.<name>; apply_batch() also as Raft's
@@ -357,6 +359,14 @@ class FSM:
             else:
                 self.store.federation_state_delete(tx, req.State.Datacenter)
         return True
+
+    def _update_virtual_ip(self, index: int, req: ServiceVirtualIP
+                           ) -> AssignServiceManualVIPsResponse:
+        """Set a service's manual VIPs (Consul's UpdateVirtualIP, type 43)."""
+        with self.store.write(index) as tx:
+            found, moved = self.store.assign_manual_vips(
+                tx, req.Service.ServiceName.Name, list(req.ManualIPs or ()))
+        return AssignServiceManualVIPsResponse(Found=found, UnassignedFrom=moved)
 
     def _prepared_query(self, index: int, req: PreparedQueryRequest) -> None:
         if req.Query is None:

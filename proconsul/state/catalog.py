@@ -118,6 +118,8 @@ class CatalogMixin(StoreBase):
         existing = self.services.get((node_key, service.ID))
         if service.Weights is None:
             service = replace(service, Weights=Weights())
+        if service.Kind or service.Connect.Native is True:  # a typical service has no VIP
+            service = self.with_virtual_ips(tx, service)  # VirtualIPMixin
         if existing is not None and _same(existing.Service, service):
             return
         create = existing.Service.CreateIndex if existing is not None else tx.index
@@ -195,6 +197,7 @@ class CatalogMixin(StoreBase):
         self._touch_service_rows(tx, key[0], stored.Service.Service)
         self._touch_connect_rows(tx, stored.Service)
         self._service_instance_gone(tx, stored.Service.Service)
+        self.free_virtual_ip(tx, stored.Service.Service)  # VirtualIPMixin
         if self.gateways_in_use():  # MeshCatalogMixin
             self.sync_gateway_services(tx, affected_names(stored.Service))
 

@@ -66,6 +66,7 @@ class ConfigEntryMixin(StoreBase):
         tx.bump(TABLE)
         tx.touch(("config_entry", key))
         self._gateway_upkeep(tx, kind, name, old, None)
+        self.virtual_ip_upkeep(tx, kind, name, old, None)  # VirtualIPMixin
 
     def config_entry_delete_cas(self, tx: WriteTxn, kind: str, name: str,
                                 cas_index: int) -> bool:
@@ -81,6 +82,7 @@ class ConfigEntryMixin(StoreBase):
         tx.bump(TABLE)
         tx.touch(("config_entry", entry_key(entry)))
         self._gateway_upkeep(tx, entry.Kind, entry.entry_name(), old, entry)
+        self.virtual_ip_upkeep(tx, entry.Kind, entry.entry_name(), old, entry)  # VirtualIPMixin
 
     def _gateway_upkeep(self, tx: WriteTxn, kind: str, name: str, old: Entry | None,
                         new: Entry | None) -> None:

@@ -26,6 +26,7 @@ from proconsul.structs.operator import AutopilotConfig
 from proconsul.structs.prepared_query import PreparedQuery
 from proconsul.structs.session import Session
 from proconsul.structs.system_metadata import SystemMetadataEntry
+from proconsul.structs.virtual_ip import FreeVirtualIP, ServiceVirtualIP
 
 MAGIC = b"PCSNAP1\n"
 _FRAME = struct.Struct(">BI")
@@ -57,6 +58,8 @@ class RecordKind(IntEnum):
     ACL_BINDING_RULE = 34
     SYSTEM_METADATA = 50
     FEDERATION_STATE = 51
+    SERVICE_VIRTUAL_IP = 52
+    FREE_VIRTUAL_IP = 53
 
 
 RECORD_TYPES: dict[RecordKind, type] = {
@@ -81,6 +84,8 @@ RECORD_TYPES: dict[RecordKind, type] = {
     RecordKind.ACL_BINDING_RULE: ACLBindingRule,
     RecordKind.SYSTEM_METADATA: SystemMetadataEntry,
     RecordKind.FEDERATION_STATE: FederationState,
+    RecordKind.SERVICE_VIRTUAL_IP: ServiceVirtualIP,
+    RecordKind.FREE_VIRTUAL_IP: FreeVirtualIP,
 }
 CA_RECORD_KINDS = frozenset({RecordKind.CA_ROOT, RecordKind.CA_CONFIG,
                              RecordKind.CA_PROVIDER_STATE})
@@ -114,6 +119,7 @@ class StateSnapshot:
             *store.acl_snapshot_tables(),
             *store.system_metadata_snapshot_tables(),
             *store.federation_state_snapshot_tables(),
+            *store.virtual_ip_snapshot_tables(),
         ]
 
     def write(self, sink: BinaryIO) -> None:

@@ -22,12 +22,13 @@ from proconsul.state.snapshot import (
 )
 from proconsul.state.system_metadata import SystemMetadataMixin
 from proconsul.state.txn import TxnMixin
+from proconsul.state.virtual_ips import VirtualIPMixin
 from proconsul.structs.config_entries import load
 
 
 class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin,
             ConnectCAMixin, MeshCatalogMixin, ACLMixin, SystemMetadataMixin,
-            FederationStateMixin):
+            FederationStateMixin, VirtualIPMixin):
     """Catalog, KV, sessions and transactions over indexed in-memory tables.
 
     Writes happen inside ``with store.write(index) as tx`` and are atomic;
@@ -52,6 +53,8 @@ class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, 
             RecordKind.PREPARED_QUERY: staged.prepared_queries,
             RecordKind.SYSTEM_METADATA: staged.system_metadata,
             RecordKind.FEDERATION_STATE: staged.federation_states,
+            RecordKind.SERVICE_VIRTUAL_IP: staged.service_virtual_ips,
+            RecordKind.FREE_VIRTUAL_IP: staged.free_virtual_ips,
         }
         rows: dict[RecordKind, list] = {kind: [] for kind in tables}  # loaded at the end
         for kind, row in read_records(source):

@@ -30,6 +30,7 @@ from proconsul.structs.prepared_query import PreparedQueryRequest
 from proconsul.structs.session import SessionRequest
 from proconsul.structs.system_metadata import SystemMetadataRequest
 from proconsul.structs.txn import TxnRequest
+from proconsul.structs.virtual_ip import ServiceVirtualIP
 
 IGNORE_UNKNOWN_TYPE_FLAG = 128
 
@@ -61,6 +62,7 @@ class MessageType(IntEnum):
     ACL_AUTH_METHOD_DELETE = 28
     SYSTEM_METADATA = 31
     FEDERATION_STATE = 30
+    UPDATE_VIRTUAL_IP = 43
 
 
 REQUEST_TYPES: dict[MessageType, type] = {
@@ -88,6 +90,7 @@ REQUEST_TYPES: dict[MessageType, type] = {
     MessageType.ACL_AUTH_METHOD_DELETE: ACLAuthMethodBatchDeleteRequest,
     MessageType.SYSTEM_METADATA: SystemMetadataRequest,
     MessageType.FEDERATION_STATE: FederationStateRequest,
+    MessageType.UPDATE_VIRTUAL_IP: ServiceVirtualIP,
 }
 
 _encoder = msgspec.msgpack.Encoder()

@@ -56,6 +56,7 @@ class ServiceSpecificRequest(QueryOptions):
     Connect: bool = False
     Ingress: bool = False
     Source: QuerySource | None = None
+    PeerName: str = ""
 
 
 class ChecksInStateRequest(QueryOptions):

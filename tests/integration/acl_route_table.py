@@ -459,6 +459,10 @@ ROUTES: dict[tuple[str, str], Route] = {
         seeds=(("PUT", "/v1/catalog/register",
                 {"Node": MESH_NODE, "Address": "10.1.2.9",
                  "Service": {"Kind": "mesh-gateway", "Service": MESH_GW, "Port": 8444}}, ""),)),
+    # the proxy seeded above gave SERVICE a virtual IP: Found
+    ("PUT", "/v1/internal/service-virtual-ip"): Route(
+        "/v1/internal/service-virtual-ip", OP_W, OP_R, marker='"Found":true',
+        body={"Service": SERVICE, "ManualVIPs": ["10.1.2.3"]}),
     # any token may ask what it may do
     ("POST", "/v1/internal/acl/authorize"): Route(
         "/v1/internal/acl/authorize", body=[{"Resource": "key", "Segment": "x", "Access": "read"}]),

@@ -77,6 +77,18 @@ def test_dns_answers_only_what_the_dns_token_may_read():
         assert _answers(agent, "web-node.node.consul") == (dns.rcode.NOERROR, ["10.7.7.7"])
         assert _answers(agent, "db.service.consul") == (dns.rcode.NXDOMAIN, [])
         assert _answers(agent, "db-node.node.consul") == (dns.rcode.NXDOMAIN, [])
+        # A virtual IP needs service:read too (Catalog.VirtualIPForService refuses: SERVFAIL).
+        for name in ("web", "db"):
+            _as_root(agent, "PUT", "/v1/catalog/register", {
+                "Node": f"{name}-node", "Address": "10.7.7.9", "Service": {
+                    "ID": f"{name}-native", "Service": name, "Port": 80,
+                    "Connect": {"Native": True}}})
+        rcode, answers = _answers(agent, "web.virtual.consul")
+        assert rcode == dns.rcode.NOERROR and len(answers) == 1 and answers[0].startswith("240.")
+        assert _answers(agent, "db.virtual.consul") == (dns.rcode.SERVFAIL, [])
+        header, _ = rpc(agent.host, port, "Catalog.VirtualIPForService",
+                        {"ServiceName": "db", "Token": DNS_SECRET})
+        assert "lacks permission 'service:read' on \"db\"" in header["Error"]
     finally:
         agent.stop()
 

@@ -141,8 +141,11 @@ class AnswerBuilder:
             return self._addr(q, target, q.lower[:len(q.name) - suffix] + response_domain)
         if target.kind == "query":
             return await self._query(q, target, response_domain, depth)
-        # "virtual": no service has a virtual IP until transparent proxying exists.
-        return Plan()
+        # "virtual": the service's virtual IP as an A record, whatever the question's type.
+        vip = await self.lookup.virtual_ip(target.name, target.peer)
+        if not vip:
+            return Plan()
+        return Plan(answers=[Item((rr.address(q.name, parse_ip(vip), self.settings.node_ttl),))])
 
     def _nodata(self, q: Question) -> Plan:
         return Plan(authority=[Item((self._soa(q),))])

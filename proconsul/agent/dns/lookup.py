@@ -77,6 +77,9 @@ class Lookup(Protocol):
     async def service_address_nodes(self, address: str) -> list[ServiceNode]:
         """Service instances of the local datacenter whose service address is ``address``."""
 
+    async def virtual_ip(self, service: str, peer: str) -> str:
+        """The service's virtual IP in the local datacenter ("" when it has none)."""
+
     async def prepared_query(self, datacenter: str, name: str, client_ip: str = "") -> QueryResult:
         """Execute the prepared query ``name`` (an ID or name) as this agent, for a client
         at ``client_ip``."""
@@ -147,3 +150,12 @@ class AgentLookup:
                 raise NameNotFound(name) from None
             raise
         return QueryResult(reply.Service, reply.Nodes, reply.Datacenter, reply.DNS.TTL)
+
+    async def virtual_ip(self, service: str, peer: str) -> str:
+        tokens = self._agent.tokens
+        try:
+            return await self._agent.rpc("Catalog.VirtualIPForService", ServiceSpecificRequest(
+                Datacenter=self._datacenter, ServiceName=service, PeerName=peer,
+                Token=tokens.get("dns") or tokens.default, AllowStale=self._allow_stale))
+        except ConsulError as err:
+            raise LookupFailed(err.message) from None

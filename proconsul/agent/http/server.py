@@ -41,6 +41,7 @@ from proconsul.agent.http import (
     status,
     txn,
     ui,
+    virtual_ip,
 )
 from proconsul.agent.http.params import token_source
 from proconsul.agent.log_monitor import LogMonitor
@@ -95,7 +96,7 @@ def api_router() -> web.Router:
     for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor,
                    catalog, connect_ca, coordinate, event, health, keyring, kv, members, operator,
                    session, status, txn, config, intentions, prepared_query, acl,
-                   acl_authorize, snapshot, ui, federation_states):
+                   acl_authorize, snapshot, ui, federation_states, virtual_ip):
         module.add_routes(router)
     return router
 

@@ -18,6 +18,7 @@ from typing import Any
 from msgspec.structs import replace
 
 from proconsul.agent.local.state import LocalCheck, LocalService, LocalState, Versioned
+from proconsul.structs.base import UNSET
 from proconsul.structs.catalog import (
     SERF_CHECK_ID,
     DeregisterRequest,
@@ -27,6 +28,7 @@ from proconsul.structs.catalog import (
 )
 from proconsul.structs.errors import ConsulError
 from proconsul.structs.requests import NodeSpecificRequest
+from proconsul.structs.virtual_ip import TAGGED_ADDRESS_VIRTUAL_IP
 
 log = logging.getLogger("agent.anti_entropy")
 
@@ -50,6 +52,20 @@ def scaled_interval(interval: float, cluster_size: int) -> float:
 
 def _same_service(a: NodeService, b: NodeService) -> bool:
     return replace(a, CreateIndex=0, ModifyIndex=0) == replace(b, CreateIndex=0, ModifyIndex=0)
+
+
+def _with_virtual_ips(local: NodeService, remote: NodeService) -> NodeService:
+    """The local service with the ``consul-virtual`` tagged addresses the servers gave
+    the catalog copy (as Consul's agent keeps them): the agent never sets them itself."""
+    remote_tagged = remote.TaggedAddresses if isinstance(remote.TaggedAddresses, dict) else {}
+    local_tagged = local.TaggedAddresses if isinstance(local.TaggedAddresses, dict) else {}
+    virtual = {k: v for k, v in remote_tagged.items()
+               if k.startswith(TAGGED_ADDRESS_VIRTUAL_IP)}
+    kept = {k: v for k, v in local_tagged.items() if not k.startswith(TAGGED_ADDRESS_VIRTUAL_IP)}
+    merged = {**kept, **virtual}
+    if merged == local_tagged:
+        return local
+    return replace(local, TaggedAddresses=merged or UNSET)
 
 
 def _same_check(a: HealthCheck, b: HealthCheck) -> bool:
@@ -197,6 +213,8 @@ class AntiEntropy:
             if remote is not None and local.service.EnableTagOverride and \
                     remote.Tags != local.service.Tags:
                 local.service = replace(local.service, Tags=remote.Tags)
+            if remote is not None:
+                local.service = _with_virtual_ips(local.service, remote)
             local.mark_in_sync(remote is not None and _same_service(local.service, remote))
         for cid, remote in remote_checks.items():
             if cid not in state.checks and cid not in SERVER_OWNED_CHECKS:

@@ -57,7 +57,8 @@ class Catalog:
 
     NAME = "Catalog"
     METHODS = ("Register", "Deregister", "ListDatacenters", "ListNodes", "ListServices",
-               "ServiceNodes", "NodeServices", "NodeServiceList", "GatewayServices")
+               "ServiceNodes", "NodeServices", "NodeServiceList", "GatewayServices",
+               "VirtualIPForService")
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -201,6 +202,11 @@ class Catalog:
             lambda ws: self.server.store.gateway_services_of(ws, req.ServiceName),
             lambda rows: keep.apply(rows) or None,
             lambda rows, reply: acl_filter.gateway_services(ident, rows, reply))
+
+    async def VirtualIPForService(self, req: ServiceSpecificRequest) -> str:
+        """The service's automatic virtual IP ("" for none); needs ``service:read``."""
+        self.server.authz.resolve(req.Token).require("service_read", req.ServiceName)
+        return self.server.store.virtual_ip_for_service(req.ServiceName, req.PeerName)
 
     async def NodeServices(self, req: NodeSpecificRequest) -> IndexedNodeServices:
         if not req.Node:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from msgspec.structs import replace
 
 from proconsul.server.endpoints.internal_dump import InternalDumps
+from proconsul.server.endpoints.manual_vips import assign_manual_vips
 from proconsul.structs.errors import BadRequest, ConsulError
 from proconsul.structs.event import USER_EVENT_PREFIX, EventFireRequest, EventFireResponse
 from proconsul.structs.keyring import (
@@ -15,6 +16,10 @@ from proconsul.structs.keyring import (
     KEYRING_OPERATIONS,
     KeyringRequest,
     KeyringResponses,
+)
+from proconsul.structs.virtual_ip import (
+    AssignServiceManualVIPsRequest,
+    AssignServiceManualVIPsResponse,
 )
 
 if TYPE_CHECKING:
@@ -25,7 +30,8 @@ class Internal(InternalDumps):
     """The Internal RPC service."""
 
     NAME = "Internal"
-    METHODS = ("EventFire", "KeyringOperation", *InternalDumps.METHODS)
+    METHODS = ("EventFire", "KeyringOperation", "AssignManualServiceVIPs",
+               *InternalDumps.METHODS)
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -68,3 +74,8 @@ class Internal(InternalDumps):
             for dc in datacenters))
         return KeyringResponses(Responses=[wan, *(r for reply in replies
                                                   for r in reply.Responses or ())])
+
+    async def AssignManualServiceVIPs(self, req: AssignServiceManualVIPsRequest
+                                      ) -> AssignServiceManualVIPsResponse:
+        """Set a service's manual virtual IPs (``operator:write``)."""
+        return await assign_manual_vips(self.server, req)

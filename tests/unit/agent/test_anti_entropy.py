@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck as Health
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from proconsul.agent.local.state import LocalState
 from proconsul.agent.local.sync import AntiEntropy, EntriesNotSynced, NodeInfo
@@ -21,6 +22,8 @@ from proconsul.structs.catalog import (
     NodeService,
     NodeServices,
     RegisterRequest,
+    ServiceAddress,
+    ServiceConnect,
 )
 from proconsul.structs.errors import ConsulError
 from proconsul.structs.requests import IndexedHealthChecks, IndexedNodeServices
@@ -262,3 +265,36 @@ def test_settle_waits_for_the_change_to_reach_the_catalog_unless_syncs_fail():
         runner.cancel()
 
     asyncio.run(scenario())
+
+
+def test_servers_virtual_ip_keeps_the_service_in_sync():
+    """The servers add ``consul-virtual`` to a Connect instance; the agent takes it onto
+    its own copy (as Consul's does) instead of registering the service again each sync."""
+
+    async def scenario() -> tuple[FakeCatalog, LocalState, list[str]]:
+        catalog = FakeCatalog()
+        catalog.auto = True
+        state = LocalState(NODE.name)
+        sync = AntiEntropy(state, NODE, catalog.rpc)
+        state.add_service(NodeService(ID="web", Service="web", Connect=ServiceConnect(
+            Native=True), TaggedAddresses={"lan": ServiceAddress(Address="10.0.0.1")}))
+        await sync.sync_full()
+        vip = ServiceAddress(Address="240.0.0.1")
+        catalog.services["web"] = replace(catalog.services["web"], TaggedAddresses={
+            **catalog.services["web"].TaggedAddresses, "consul-virtual": vip})
+        sent: list[str] = []
+        rpc = catalog.rpc
+
+        async def counting(method: str, request: Any) -> Any:
+            sent.append(method)
+            return await rpc(method, request)
+
+        catalog.rpc = counting  # type: ignore[method-assign]
+        sync = AntiEntropy(state, NODE, catalog.rpc)
+        await sync.sync_full()
+        return catalog, state, sent
+
+    _catalog, state, sent = asyncio.run(scenario())
+    assert "Catalog.Register" not in sent
+    tagged = state.services["web"].service.TaggedAddresses
+    assert set(tagged) == {"lan", "consul-virtual"}
