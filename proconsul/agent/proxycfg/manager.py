@@ -45,6 +45,9 @@ AFFECTS = {"roots": ALL, "leaf": frozenset({CLUSTERS, LISTENERS}),
            "service-health": frozenset({CLUSTERS, ENDPOINTS}),  # hostnames: LOGICAL_DNS
            "mesh-gateways": ALL, "services": ALL, "resolvers": frozenset({CLUSTERS, ENDPOINTS}),
            "service-defaults": ALL, "typical-services": ALL}
+# What a change alters besides, for a proxy in transparent mode: intentions choose its
+# upstreams, and its upstreams' instances carry the addresses its outbound listener matches.
+TRANSPARENT_AFFECTS = {"intentions": ALL, "health": frozenset({LISTENERS})}
 # Datums that change what else a state watches (a transparent proxy's upstreams follow
 # the intentions and the catalog's services).
 REPLAN = frozenset({"chain", "ingress-entry", "gateway-services", "services", "proxy-defaults",
@@ -116,8 +119,8 @@ class ProxyState:
             self._assemble()
         reg = self.registration
         mesh = reg is not None and reg.service.Kind == MESH_GATEWAY
-        self._mark(ALL if tproxy and kind == "intentions" else
-                   (MESH_GATEWAY_AFFECTS if mesh else AFFECTS)[kind])
+        affects = (MESH_GATEWAY_AFFECTS if mesh else AFFECTS)[kind]
+        self._mark(affects | TRANSPARENT_AFFECTS.get(kind, frozenset()) if tproxy else affects)
 
     def close(self) -> None:
         for key in self._keys:

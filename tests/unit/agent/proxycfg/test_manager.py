@@ -187,6 +187,12 @@ async def test_a_transparent_proxy_watches_what_intentions_let_it_reach():
     assert [u.id for u in snap.intention_upstreams] == ["api"]
     assert ("health", "api", "dc1", "") in manager.watches.datums
     assert ("health", "cache", "dc1", "") not in manager.watches.datums
+    # new instances may bring new virtual IPs: the outbound listener is rebuilt too
+    watcher.take()
+    sources.set(("health", "api"), ["an instance"])
+    async with asyncio.timeout(5):
+        await watcher.event.wait()
+    assert watcher.dirty == {"endpoints", "listeners"}
     # an allow intention for cache adds it (and its watches); a deny for api drops it
     watcher.take()
     sources.set(("intentions",), [intention("cache", "web", "allow"),
