@@ -12,6 +12,7 @@ through to one (``original-destination``) goes nowhere.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -61,12 +62,22 @@ class Lab:
         status, _, body = result.stdout.strip().partition(" ")
         return int(status), body
 
-    def start_web_sidecar(self) -> None:
-        """web's Envoy, inside the namespace (after the rules: as an init container applies
-        them, since a connection opened before them would meet the inbound redirect)."""
-        self.web = self.envoys.start(self.agent, "-sidecar-for", "web", host=self.ns_ip,
-                                     wrapper=["ip", "netns", "exec", self.namespace],
-                                     admin_port=ADMIN_PORT)
+    def start_web_sidecar(self, ads: str, tmp_path) -> None:
+        """web's Envoy inside the namespace, on delta or state-of-the-world ADS (started
+        after the rules, as an init container applies them: a connection opened before
+        them would meet the inbound redirect)."""
+        wrapper = ["ip", "netns", "exec", self.namespace]
+        if ads == "delta":
+            self.web = self.envoys.start(self.agent, "-sidecar-for", "web", host=self.ns_ip,
+                                         wrapper=wrapper, admin_port=ADMIN_PORT)
+            return
+        out = run_cli(self.agent, "connect", "envoy", "-sidecar-for", "web", "-bootstrap",
+                      "-grpc-addr", f"{self.agent.host}:{self.agent.grpc_port}")
+        assert out.returncode == 0, out.stderr
+        bootstrap = json.loads(out.stdout)
+        bootstrap["dynamic_resources"]["ads_config"]["api_type"] = "GRPC"
+        self.web = self.envoys.start_bootstrap(bootstrap, self.ns_ip, tmp_path,
+                                               wrapper=wrapper, admin_port=ADMIN_PORT)
 
     def register(self, body: dict) -> None:
         reply = self.agent.put("/v1/agent/service/register", body)
@@ -133,13 +144,14 @@ def lab():
         netns.run("ip", "link", "delete", root_end, check=False)
 
 
-def test_redirected_client_reaches_api_by_its_vip_until_denied(lab):
+@pytest.mark.parametrize("ads", ["delta", "sotw"])
+def test_redirected_client_reaches_api_by_its_vip_until_denied(lab, ads, tmp_path):
     assert lab.client_get()[0] == 0  # nothing redirects yet: the VIP goes nowhere
     result = run_cli(lab.agent, "connect", "redirect-traffic", "-netns",
                      f"/var/run/netns/{lab.namespace}", "-proxy-uid", "0",
                      "-proxy-id", "web-sidecar-proxy", "-exclude-inbound-port", str(ADMIN_PORT))
     assert result.returncode == 0, result.stderr
-    lab.start_web_sidecar()
+    lab.start_web_sidecar(ads, tmp_path)
     wait_until(lambda: lab.client_get() == (200, "api /tproxy"), 30,
                what="the client to reach api through both sidecars")
     assert lab.outbound_chains() == ["api"]

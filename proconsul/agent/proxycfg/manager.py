@@ -207,11 +207,14 @@ class ProxyState:
         source, allow = proxy.DestinationServiceName or "", self.manager.default_allow
         explicit = {u.DestinationName for u in proxy.Upstreams or ()
                     if u.DestinationType != "prepared_query" and (u.Datacenter or dc) == dc}
-        allowed = intentions.derive(
-            ("intention-upstreams", services.index, source, allow),
-            lambda entries: transparent.allowed_upstreams(services.value, entries, source,
-                                                          allow))
-        return [name for name in allowed if name not in explicit]
+        # memoized on the intentions (reset when they change) for the catalog's index: one
+        # entry per source, replaced when the catalog moves
+        memo_key = ("intention-upstreams", source, allow)
+        hit = intentions.memo.get(memo_key)
+        if hit is None or hit[0] != services.index:
+            hit = intentions.memo[memo_key] = (services.index, transparent.allowed_upstreams(
+                services.value, intentions.value, source, allow))
+        return [name for name in hit[1] if name not in explicit]
 
     def _assemble(self) -> None:
         reg = self.registration

@@ -204,6 +204,15 @@ async def test_a_transparent_proxy_watches_what_intentions_let_it_reach():
     assert watcher.dirty == {"clusters", "endpoints", "listeners", "routes"}
     assert ("health", "cache", "dc1", "") in manager.watches.datums
     assert ("health", "api", "dc1", "") not in manager.watches.datums
+    # a service new to the catalog is reachable by the default allow
+    sources.set(("chain", "queue"), chain("queue"))
+    sources.set(("health", "queue"), [])
+    sources.set(("typical-services",), {"web": [], "api": [], "db": [], "cache": [],
+                                        "queue": []})
+    async with asyncio.timeout(5):
+        while [u.id for u in state.snapshot.intention_upstreams] != ["cache", "queue"] or \
+                not state.ready:
+            await asyncio.sleep(0.01)
     manager.release(state, watcher)
     assert manager.watches.datums == {}
     await manager.stop()
