@@ -2,9 +2,11 @@
 
 An xDS stream asks for the proxy by its service ID; the state subscribes to
 the datums its registration needs (roots, its leaf, intentions, its own and each
-upstream's discovery chain, each chain target's connect endpoints), re-plans
-when the registration or a chain changes, and wakes its streams with the set
-of resource types that may have changed. Datums are shared through
+upstream's discovery chain, each chain target's connect endpoints; in
+transparent mode also the catalog's services, and for each service intentions
+let it reach the same as for an explicit upstream), re-plans when the
+registration, a chain or what picks the upstreams changes, and wakes its streams
+with the set of resource types that may have changed. Datums are shared through
 :class:`SharedWatches`, so N proxies with the same upstream cost one watch.
 """
 
