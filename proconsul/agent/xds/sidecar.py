@@ -160,7 +160,7 @@ def clusters(snap: ConfigSnapshot) -> list[dict[str, Any] | Resource]:
             out.append(exposed)
     if snap.transparent and not snap.mesh_destinations_only:
         out.append({"name": ORIGINAL_DESTINATION, "type": "ORIGINAL_DST",
-                    "lb_policy": "CLUSTER_PROVIDED", "connect_timeout": "5s"})
+                    "lb_policy": "CLUSTER_PROVIDED", "connect_timeout": local["connect_timeout"]})
     seen = set()
     for up in snap.all_upstreams:
         for target in (up.chain.Targets or {}).values():

@@ -68,7 +68,8 @@ def test_outbound_listener_matches_the_upstream_vip_and_passes_the_rest_through(
     assert passthrough["cluster"] == "original-destination"
     assert sorted(built[protos.CLUSTER]) == sorted(["local_app", "original-destination", SNI])
     original = as_json(built[protos.CLUSTER]["original-destination"])
-    assert (original["type"], original["lb_policy"]) == ("ORIGINAL_DST", "CLUSTER_PROVIDED")
+    assert (original["type"], original["lb_policy"], original["connect_timeout"]) == (
+        "ORIGINAL_DST", "CLUSTER_PROVIDED", "5s")  # local_connect_timeout_ms, as local_app
     assert list(built[protos.ENDPOINT]) == [SNI]  # the implicit upstream's instances
     cla = as_json(built[protos.ENDPOINT][SNI])
     assert len(cla["endpoints"][0]["lb_endpoints"]) == 2
