@@ -83,17 +83,18 @@ class EnvoyGroup:
                + os.environ.get("PATH", "")}
         return self._spawn(argv, env, host, admin_port, timeout)
 
-    def start_bootstrap(self, bootstrap: dict, host: str, tmp_path, timeout: float = 30
-                        ) -> Envoy:
-        """Envoy itself with a bootstrap the test made (admin on a fresh port of ``host``)."""
-        admin_port = free_port(host)
+    def start_bootstrap(self, bootstrap: dict, host: str, tmp_path, timeout: float = 30,
+                        wrapper: list[str] = (), admin_port: int = 0) -> Envoy:
+        """Envoy itself with a bootstrap the test made (admin on a fresh port of ``host``
+        unless given ``admin_port``, as behind a ``wrapper``)."""
+        admin_port = admin_port or free_port(host)
         bootstrap["admin"]["address"]["socket_address"] = {"address": host,
                                                            "port_value": admin_port}
         path = tmp_path / f"bootstrap-{admin_port}.json"
         path.write_text(json.dumps(bootstrap))
         envoy = os.path.join(os.path.dirname(sys.executable), "envoy")
-        return self._spawn([envoy, "--config-path", str(path), *ENVOY_ARGS], dict(os.environ),
-                           host, admin_port, timeout)
+        return self._spawn([*wrapper, envoy, "--config-path", str(path), *ENVOY_ARGS],
+                           dict(os.environ), host, admin_port, timeout)
 
     def _spawn(self, argv: list[str], env: dict[str, str], host: str, admin_port: int,
                timeout: float) -> Envoy:

@@ -2,9 +2,11 @@
 
 An xDS stream asks for the proxy by its service ID; the state subscribes to
 the datums its registration needs (roots, its leaf, intentions, its own and each
-upstream's discovery chain, each chain target's connect endpoints), re-plans
-when the registration or a chain changes, and wakes its streams with the set
-of resource types that may have changed. Datums are shared through
+upstream's discovery chain, each chain target's connect endpoints; in
+transparent mode also the catalog's services, and for each service intentions
+let it reach the same as for an explicit upstream), re-plans when the
+registration, a chain or what picks the upstreams changes, and wakes its streams
+with the set of resource types that may have changed. Datums are shared through
 :class:`SharedWatches`, so N proxies with the same upstream cost one watch.
 """
 
@@ -15,7 +17,7 @@ import functools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from proconsul.agent.proxycfg import gateways, mesh_gateway
+from proconsul.agent.proxycfg import gateways, mesh_gateway, transparent
 from proconsul.agent.proxycfg.snapshot import (
     ConfigSnapshot,
     UpstreamSnapshot,
@@ -23,7 +25,7 @@ from proconsul.agent.proxycfg.snapshot import (
 )
 from proconsul.agent.proxycfg.sources import Sources
 from proconsul.agent.proxycfg.watches import Datum, SharedWatches
-from proconsul.structs.catalog import NodeService
+from proconsul.structs.catalog import NodeService, Upstream
 from proconsul.structs.discovery_chain import (
     NODE_RESOLVER,
     CompiledDiscoveryChain,
@@ -43,7 +45,15 @@ AFFECTS = {"roots": ALL, "leaf": frozenset({CLUSTERS, LISTENERS}),
            "health": frozenset({ENDPOINTS}), "query": ALL,
            "ingress-entry": ALL, "gateway-services": ALL,
            "service-health": frozenset({CLUSTERS, ENDPOINTS}),  # hostnames: LOGICAL_DNS
-           "mesh-gateways": ALL, "services": ALL, "resolvers": frozenset({CLUSTERS, ENDPOINTS})}
+           "mesh-gateways": ALL, "services": ALL, "resolvers": frozenset({CLUSTERS, ENDPOINTS}),
+           "service-defaults": ALL, "typical-services": ALL}
+# What a change alters besides, for a proxy in transparent mode: intentions choose its
+# upstreams, and its upstreams' instances carry the addresses its outbound listener matches.
+TRANSPARENT_AFFECTS = {"intentions": ALL, "health": frozenset({LISTENERS})}
+# Datums that change what else a state watches (a transparent proxy's upstreams follow
+# the intentions and the catalog's services).
+REPLAN = frozenset({"chain", "ingress-entry", "gateway-services", "services", "proxy-defaults",
+                    "service-defaults", "typical-services"})
 # A mesh gateway has a cluster per local service with endpoints, and a listener chain per
 # local server: their health changes more than endpoints.
 MESH_GATEWAY_AFFECTS = {**AFFECTS, "health": frozenset({CLUSTERS, ENDPOINTS}),
@@ -103,13 +113,16 @@ class ProxyState:
 
     def datum_changed(self, key: Hashable) -> None:
         kind = key[0]
-        if kind in ("chain", "ingress-entry", "gateway-services", "services"):
+        snap = self.snapshot
+        tproxy = isinstance(snap, ConfigSnapshot) and snap.transparent
+        if kind in REPLAN or (tproxy and kind == "intentions"):
             self._replan()
         else:
             self._assemble()
         reg = self.registration
         mesh = reg is not None and reg.service.Kind == MESH_GATEWAY
-        self._mark((MESH_GATEWAY_AFFECTS if mesh else AFFECTS)[kind])
+        affects = (MESH_GATEWAY_AFFECTS if mesh else AFFECTS)[kind]
+        self._mark(affects | TRANSPARENT_AFFECTS.get(kind, frozenset()) if tproxy else affects)
 
     def close(self) -> None:
         for key in self._keys:
@@ -150,22 +163,60 @@ class ProxyState:
             return set()
         token, dc = reg.token, self.manager.datacenter
         proxy = reg.service.Proxy
+        dest = proxy.DestinationServiceName or ""
         keys: set[Hashable] = {("roots", token), ("intentions", token),
                                ("proxy-defaults", token), ("mesh", token),
-                               ("leaf", proxy.DestinationServiceName or "", token),
-                               ("chain", proxy.DestinationServiceName or "", dc, token)}
+                               ("service-defaults", dest, token),
+                               ("leaf", dest, token), ("chain", dest, dc, token)}
         for upstream in proxy.Upstreams or ():
             if upstream.DestinationType == "prepared_query":
                 keys.add(("query", upstream.DestinationName, upstream.Datacenter or dc, token))
                 continue
-            key = ("chain", upstream.DestinationName, upstream.Datacenter or dc, token)
-            keys.add(key)
-            chain = self._datum(key)
-            for target in (chain.value.Targets or {}).values() if chain and chain.value else ():
-                keys.add(("health", target.Service, target.Datacenter, token))
-                if target.Datacenter != dc:  # mesh gateway modes local and remote
-                    keys.add(("mesh-gateways", token))
+            self._chain_keys(upstream.DestinationName, upstream.Datacenter or dc, token, keys)
+        if self._mode(reg) == transparent.TRANSPARENT:
+            keys.add(("typical-services", token))
+            for name in self._intention_upstreams(reg) or ():
+                self._chain_keys(name, dc, token, keys)
         return keys
+
+    def _chain_keys(self, name: str, datacenter: str, token: str, keys: set[Hashable]) -> None:
+        """The chain of an upstream and the health of its targets, once the chain is known."""
+        key = ("chain", name, datacenter, token)
+        keys.add(key)
+        chain = self._datum(key)
+        for target in (chain.value.Targets or {}).values() if chain and chain.value else ():
+            keys.add(("health", target.Service, target.Datacenter, token))
+            if target.Datacenter != self.manager.datacenter:  # mesh gateway local / remote
+                keys.add(("mesh-gateways", token))
+
+    def _entry(self, key: Hashable) -> dict | None:
+        datum = self._datum(key)
+        return None if datum is None else datum.value
+
+    def _mode(self, reg: Registration) -> str:
+        dest = reg.service.Proxy.DestinationServiceName or ""
+        return transparent.mode(reg.service, self._entry(("service-defaults", dest, reg.token)),
+                                self._entry(("proxy-defaults", reg.token)))
+
+    def _intention_upstreams(self, reg: Registration) -> list[str] | None:
+        """The services intentions let a transparent proxy's service reach that are not
+        explicit upstreams in this datacenter; None until the catalog and intentions answer."""
+        services = self._datum(("typical-services", reg.token))
+        intentions = self._datum(("intentions", reg.token))
+        if services is None or intentions is None:
+            return None
+        proxy, dc = reg.service.Proxy, self.manager.datacenter
+        source, allow = proxy.DestinationServiceName or "", self.manager.default_allow
+        explicit = {u.DestinationName for u in proxy.Upstreams or ()
+                    if u.DestinationType != "prepared_query" and (u.Datacenter or dc) == dc}
+        # memoized on the intentions (reset when they change) for the catalog's index: one
+        # entry per source, replaced when the catalog moves
+        memo_key = ("intention-upstreams", source, allow)
+        hit = intentions.memo.get(memo_key)
+        if hit is None or hit[0] != services.index:
+            hit = intentions.memo[memo_key] = (services.index, transparent.allowed_upstreams(
+                services.value, intentions.value, source, allow))
+        return [name for name in hit[1] if name not in explicit]
 
     def _assemble(self) -> None:
         reg = self.registration
@@ -185,24 +236,16 @@ class ProxyState:
         token, dc = reg.token, self.manager.datacenter
         proxy = reg.service.Proxy
         dest = proxy.DestinationServiceName or ""
-
-        def value(key):
-            datum = self._datum(key)
-            return None if datum is None else datum.value
-
+        value = self._entry
         roots = value(("roots", token))
-        upstreams = []
-        for upstream in proxy.Upstreams or ():
-            if upstream.DestinationType == "prepared_query":
-                upstreams.append(self._query_upstream(upstream, roots, token))
-                continue
-            chain = value(("chain", upstream.DestinationName, upstream.Datacenter or dc, token))
-            snap = UpstreamSnapshot(upstream_id(upstream), upstream, chain)
-            for tid, target in (chain.Targets or {}).items() if chain else ():
-                datum = self._datum(("health", target.Service, target.Datacenter, token))
-                if datum is not None:
-                    snap.endpoints[tid] = datum
-            upstreams.append(snap)
+        upstreams = [self._query_upstream(upstream, roots, token)
+                     if upstream.DestinationType == "prepared_query"
+                     else self._upstream(upstream, token) for upstream in proxy.Upstreams or ()]
+        mode = self._mode(reg)
+        implicit = self._intention_upstreams(reg) if mode == transparent.TRANSPARENT else []
+        mode_known = self._datum(("service-defaults", dest, token)) is not None and \
+            implicit is not None
+        service_defaults = value(("service-defaults", dest, token))
         self.snapshot = ConfigSnapshot(
             proxy_id=self.proxy_id, service=reg.service, datacenter=dc,
             node_address=self.manager.node_address, default_allow=self.manager.default_allow,
@@ -213,7 +256,23 @@ class ProxyState:
             defaults_known=self._datum(("proxy-defaults", token)) is not None,
             mesh=value(("mesh", token)) or NO_ENTRY,
             mesh_known=self._datum(("mesh", token)) is not None,
-            gateways=self._datum(("mesh-gateways", token)))
+            gateways=self._datum(("mesh-gateways", token)), mode=mode,
+            outbound_port=transparent.outbound_port(reg.service, service_defaults,
+                                                    value(("proxy-defaults", token))),
+            mode_known=mode_known,
+            intention_upstreams=[self._upstream(Upstream(DestinationName=name), token)
+                                 for name in implicit or ()])
+
+    def _upstream(self, upstream: Upstream, token: str) -> UpstreamSnapshot:
+        """A service upstream: its chain and its targets' health datums, as far as known."""
+        dc = upstream.Datacenter or self.manager.datacenter
+        chain = self._entry(("chain", upstream.DestinationName, dc, token))
+        snap = UpstreamSnapshot(upstream_id(upstream), upstream, chain)
+        for tid, target in (chain.Targets or {}).items() if chain else ():
+            datum = self._datum(("health", target.Service, target.Datacenter, token))
+            if datum is not None:
+                snap.endpoints[tid] = datum
+        return snap
 
     def _query_upstream(self, upstream, roots, token: str) -> UpstreamSnapshot:
         """A prepared-query upstream as a one-target chain named ``<q>.default.<dc>.query.<td>``."""
@@ -251,6 +310,10 @@ def _fetch(sources: Sources, key: tuple):
         return functools.partial(sources.proxy_defaults, args[0])
     if kind == "mesh":
         return functools.partial(sources.mesh, args[0])
+    if kind == "service-defaults":
+        return functools.partial(sources.service_defaults, *args)
+    if kind == "typical-services":
+        return functools.partial(sources.typical_services, args[0])
     if kind == "ingress-entry":
         return functools.partial(sources.ingress_entry, *args)
     if kind == "gateway-services":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from proconsul.agent.proxycfg.transparent import DEFAULT_OUTBOUND_PORT, TRANSPARENT
 from proconsul.agent.proxycfg.watches import Datum
 from proconsul.structs.catalog import NodeService, Upstream
 from proconsul.structs.discovery_chain import CompiledDiscoveryChain
@@ -64,6 +65,10 @@ class ConfigSnapshot(SnapshotIdentity):
     mesh: dict[str, Any] = field(default_factory=dict)  # the mesh entry: TLS, HTTP settings
     mesh_known: bool = False
     gateways: Datum | None = None  # {dc: mesh gateways}, watched for targets in other DCs
+    mode: str = ""  # resolved Proxy.Mode: "transparent" gets the outbound listener
+    outbound_port: int = DEFAULT_OUTBOUND_PORT
+    mode_known: bool = True  # service-defaults (and in transparent mode the catalog) answered
+    intention_upstreams: list[UpstreamSnapshot] = field(default_factory=list)  # implicit
 
     @property
     def destination(self) -> str:
@@ -73,6 +78,19 @@ class ConfigSnapshot(SnapshotIdentity):
     def config(self) -> dict[str, Any]:
         """The proxy's ``Config``: proxy-defaults' ``Config`` under the registration's."""
         return {**(self.proxy_defaults.get("Config") or {}), **(self.service.Proxy.Config or {})}
+
+    @property
+    def transparent(self) -> bool:
+        return self.mode == TRANSPARENT
+
+    @property
+    def mesh_destinations_only(self) -> bool:
+        return bool((self.mesh.get("TransparentProxy") or {}).get("MeshDestinationsOnly"))
+
+    @property
+    def all_upstreams(self) -> list[UpstreamSnapshot]:
+        """Explicit upstreams, then those a transparent proxy reaches by intentions."""
+        return self.upstreams + self.intention_upstreams
 
     @property
     def protocol(self) -> str:
@@ -85,5 +103,5 @@ class ConfigSnapshot(SnapshotIdentity):
     def ready(self) -> bool:
         return (self.roots is not None and self.leaf is not None
                 and self.intentions is not None and self.own_chain is not None
-                and self.defaults_known and self.mesh_known
-                and all(u.chain is not None for u in self.upstreams))
+                and self.defaults_known and self.mesh_known and self.mode_known
+                and all(u.chain is not None for u in self.all_upstreams))

@@ -17,6 +17,7 @@ from proconsul.agent.cache import (
 )
 from proconsul.agent.cache.connect_ca import ConnectCALeaf, ConnectCARoots, LeafCertRequest
 from proconsul.agent.cache.types import CacheType, PolledType
+from proconsul.agent.proxycfg.transparent import TYPICAL_SERVICES
 from proconsul.structs.config_entry_rpc import ConfigEntryQuery, DiscoveryChainRequest
 from proconsul.structs.prepared_query import PreparedQueryExecuteRequest
 from proconsul.structs.requests import DCSpecificRequest, ServiceSpecificRequest
@@ -97,6 +98,10 @@ class Sources:
         """The ``mesh`` entry (a dict), or None."""
         return await self._entry("mesh", "mesh", token, index)
 
+    async def service_defaults(self, name: str, token: str, index: int):
+        """The ``service-defaults`` entry of ``name`` (a dict), or None."""
+        return await self._entry("service-defaults", name, token, index)
+
     async def ingress_entry(self, name: str, token: str, index: int):
         """The ``ingress-gateway`` entry of the gateway ``name`` (a dict), or None."""
         return await self._entry("ingress-gateway", name, token, index)
@@ -122,6 +127,14 @@ class Sources:
         """The local catalog's service names (with their tags)."""
         r = await self.cache.get(SERVICES, DCSpecificRequest(
             Datacenter=self.datacenter, Token=token, MinQueryIndex=index))
+        return r.value.Services or {}, r.index
+
+    async def typical_services(self, token: str, index: int):
+        """The names of the catalog's typical services (no proxies or gateways): the
+        candidates of a transparent proxy's intention upstreams."""
+        r = await self.cache.get(SERVICES, DCSpecificRequest(
+            Datacenter=self.datacenter, Filter=TYPICAL_SERVICES, Token=token,
+            MinQueryIndex=index))
         return r.value.Services or {}, r.index
 
     async def resolvers(self, token: str, index: int):

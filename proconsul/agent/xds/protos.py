@@ -19,6 +19,7 @@ from envoy.extensions.filters.http.header_to_metadata.v3 import (  # noqa: F401
 )
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac_pb2  # noqa: F401
 from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401
+from envoy.extensions.filters.listener.original_dst.v3 import original_dst_pb2  # noqa: F401
 from envoy.extensions.filters.listener.tls_inspector.v3 import (  # noqa: F401
     tls_inspector_pb2,
 )

@@ -5,11 +5,15 @@ client certificates required, RBAC from intentions, to ``local_app``) and
 ``<upstream-id>:<addr>:<port>`` per upstream; clusters ``local_app`` and one
 per discovery-chain target named by its SNI (EDS, SPIFFE SAN validation);
 endpoints of the targets' passing connect instances; a route configuration
-per HTTP-like upstream. A gateway kind is one more module beside this one.
+per HTTP-like upstream. A proxy in transparent mode also gets
+``outbound_listener:127.0.0.1:<port>`` (see :func:`_outbound_listener`) and the
+clusters of the upstreams intentions allow it. A gateway kind is one more module
+beside this one.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -25,13 +29,17 @@ from proconsul.agent.xds.protos import Resource, typed
 from proconsul.lib.bexpr import FilterError, compile_filter
 from proconsul.structs.catalog import HEALTH_CRITICAL, HEALTH_PASSING, CheckServiceNode
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 HTTP_LIKE = ("http", "http2", "grpc")
 TLS_VERSIONS = ("TLS_AUTO", "TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3")
 TLS = "envoy.extensions.transport_sockets.tls.v3."
+ORIGINAL_DST = "envoy.extensions.filters.listener.original_dst.v3.OriginalDst"
 ADS_SOURCE = {"ads": {}, "resource_api_version": "V3"}
 HTTP2_OPTIONS = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed(
     "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
     explicit_http_config={"http2_protocol_options": {}})}
+ORIGINAL_DESTINATION = "original-destination"  # the passthrough cluster of a transparent proxy
+VIRTUAL_ADDRESSES = ("consul-virtual", "virtual")  # tagged addresses an upstream is dialed at
 ROUTER = {"name": "envoy.filters.http.router",
           "typed_config": typed("envoy.extensions.filters.http.router.v3.Router")}
 
@@ -150,8 +158,11 @@ def clusters(snap: ConfigSnapshot) -> list[dict[str, Any] | Resource]:
             if path.get("Protocol") == "http2":
                 exposed["typed_extension_protocol_options"] = HTTP2_OPTIONS
             out.append(exposed)
+    if snap.transparent and not snap.mesh_destinations_only:
+        out.append({"name": ORIGINAL_DESTINATION, "type": "ORIGINAL_DST",
+                    "lb_policy": "CLUSTER_PROVIDED", "connect_timeout": local["connect_timeout"]})
     seen = set()
-    for up in snap.upstreams:
+    for up in snap.all_upstreams:
         for target in (up.chain.Targets or {}).values():
             if target.SNI in seen:
                 continue
@@ -234,7 +245,8 @@ def gateway_mode(snap: ConfigSnapshot, up: UpstreamSnapshot, target) -> str:
 
 def endpoints(snap: ConfigSnapshot) -> list[Resource]:
     out, seen = [], set()
-    for up in snap.upstreams:
+    ups = snap.all_upstreams if isinstance(snap, ConfigSnapshot) else snap.upstreams  # ingress
+    for up in ups:
         for tid, target in (up.chain.Targets or {}).items():
             if target.SNI in seen:
                 continue
@@ -311,6 +323,10 @@ def listeners(snap: ConfigSnapshot) -> list[dict[str, Any] | Resource]:
             id(up.chain), snap.datacenter), (up.chain,),
             lambda up=up: _upstream_listener(snap, up)))
     out += _exposed_listeners(snap)
+    if snap.transparent:
+        outbound = _outbound_listener(snap)
+        if outbound is not None:
+            out.append(outbound)
     return out
 
 
@@ -376,9 +392,18 @@ def _public_listener(snap: ConfigSnapshot) -> dict[str, Any]:
 
 
 def _upstream_listener(snap: ConfigSnapshot, up: UpstreamSnapshot) -> dict[str, Any]:
-    upstream, chain = up.upstream, up.chain
+    upstream = up.upstream
     host = upstream.LocalBindAddress or "127.0.0.1"
     port = int(upstream.LocalBindPort or 0)
+    return {"name": f"{up.id}:{host}:{port}", "address": _address(host, port),
+            "traffic_direction": "OUTBOUND",
+            "filter_chains": [{"filters": _upstream_filters(snap, up)}]}
+
+
+def _upstream_filters(snap: ConfigSnapshot, up: UpstreamSnapshot) -> list[dict[str, Any]]:
+    """An upstream's network filters: an HCM on its routes (HTTP-like), else a TCP proxy to
+    its chain's first target."""
+    upstream, chain = up.upstream, up.chain
     dc = upstream.Datacenter or snap.datacenter
     stat = f"upstream.{upstream.DestinationName}.default.default.{dc}"
     if (chain.Protocol or "tcp") in HTTP_LIKE:
@@ -398,8 +423,66 @@ def _upstream_listener(snap: ConfigSnapshot, up: UpstreamSnapshot) -> dict[str, 
         filters = [{"name": "envoy.filters.network.tcp_proxy", "typed_config": typed(
             "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
             stat_prefix=stat, cluster=cluster)}]
-    return {"name": f"{up.id}:{host}:{port}", "address": _address(host, port),
-            "traffic_direction": "OUTBOUND", "filter_chains": [{"filters": filters}]}
+    return filters
+
+
+def _outbound_listener(snap: ConfigSnapshot) -> dict[str, Any] | None:
+    """A transparent proxy's ``outbound_listener:127.0.0.1:<port>``, where the redirected
+    outbound traffic lands: the ``original_dst`` listener filter restores the dialed
+    address, which picks the filter chain of the upstream it belongs to (its virtual IPs,
+    and with ``DialedDirectly`` its instances' addresses); anything else passes through to
+    ``original-destination`` unless the mesh allows mesh destinations only. None when no
+    chain would remain (Envoy refuses a listener without one)."""
+    chains = []
+    for up in snap.intention_upstreams:
+        prefixes = _dialed_addresses(up)
+        if prefixes:
+            chains.append({"name": up.id, "filter_chain_match": {"prefix_ranges": [
+                {"address_prefix": str(ip), "prefix_len": ip.max_prefixlen} for ip in prefixes]},
+                "filters": _upstream_filters(snap, up)})
+    port = snap.outbound_port
+    listener: dict[str, Any] = {
+        "name": f"outbound_listener:127.0.0.1:{port}", "address": _address("127.0.0.1", port),
+        "traffic_direction": "OUTBOUND",
+        "listener_filters": [{"name": "envoy.filters.listener.original_dst", "typed_config":
+                              typed(ORIGINAL_DST)}],
+        "filter_chains": chains}
+    if not snap.mesh_destinations_only:
+        listener["default_filter_chain"] = {"name": ORIGINAL_DESTINATION, "filters": [{
+            "name": "envoy.filters.network.tcp_proxy", "typed_config": typed(
+                "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                stat_prefix=f"upstream.{ORIGINAL_DESTINATION}",
+                cluster=ORIGINAL_DESTINATION)}]}
+    elif not chains:
+        return None
+    return listener
+
+
+def _dialed_addresses(up: UpstreamSnapshot) -> list[IPAddress]:
+    """The addresses an upstream is dialed at: its instances' virtual IPs, and their
+    own addresses where the target's service-defaults set ``DialedDirectly``."""
+    addresses = set()
+    for tid, target in (up.chain.Targets or {}).items():
+        datum = up.endpoints.get(tid)
+        if datum is None:
+            continue
+        direct = bool(target.TransparentProxy.DialedDirectly)
+        addresses |= datum.derive(("dialed", direct), lambda value, direct=direct: _addresses(
+            getattr(value, "Nodes", value) or (), direct))
+    return sorted(addresses, key=lambda ip: (ip.version, ip))
+
+
+def _addresses(nodes: list[CheckServiceNode], direct: bool) -> frozenset[IPAddress]:
+    out = set()
+    for node in nodes:
+        svc = node.Service
+        for key in VIRTUAL_ADDRESSES:
+            tagged = (svc.TaggedAddresses or {}).get(key)
+            if tagged is not None and tagged.Address:
+                out.add(tagged.Address)
+        if direct:
+            out.add(svc.Address or node.Node.Address)
+    return frozenset(ipaddress.ip_address(ip) for ip in out if is_ip(ip))
 
 
 def _exposed_paths(snap: ConfigSnapshot) -> list[dict[str, Any]]:
@@ -439,5 +522,5 @@ def _exposed_listeners(snap: ConfigSnapshot) -> list[dict[str, Any]]:
 
 
 def route_configs(snap: ConfigSnapshot) -> list[dict[str, Any]]:
-    return [routes.route_config(up.id, up.chain) for up in snap.upstreams
+    return [routes.route_config(up.id, up.chain) for up in snap.all_upstreams
             if (up.chain.Protocol or "tcp") in HTTP_LIKE]

@@ -51,6 +51,12 @@ class FakeSources:
     async def health(self, service, dc, token, index):
         return await self._get(("health", service), index)
 
+    async def service_defaults(self, name, token, index):
+        return await self._get(("service-defaults", name), index)
+
+    async def typical_services(self, token, index):
+        return await self._get(("typical-services",), index)
+
 
 def chain(name: str) -> CompiledDiscoveryChain:
     tid = f"{name}.default.default.dc1"
@@ -71,7 +77,8 @@ async def test_watches_are_shared_and_changes_go_only_where_needed():
     regs["cli"] = Registration(proxy("cli", "cli", "db"), "")
     manager = Manager(sources, regs.get, "dc1", "127.0.0.1", default_allow=True)
     for key, value in [(("roots",), object()), (("intentions",), []), (("proxy-defaults",), None),
-                       (("mesh",), None),
+                       (("mesh",), None), (("service-defaults", "web"), None),
+                       (("service-defaults", "cli"), None),
                        (("leaf", "web"), object()), (("leaf", "cli"), object()),
                        (("chain", "web"), chain("web")), (("chain", "cli"), chain("cli")),
                        (("chain", "api"), chain("api")), (("chain", "db"), chain("db")),
@@ -139,4 +146,73 @@ async def test_a_mesh_gateway_watches_each_local_service_and_replans_on_new_ones
             await asyncio.sleep(0.01)
     assert ("health", "consul", "dc1", "") not in manager.watches.datums
     manager.release(state, watcher)
+    await manager.stop()
+
+
+def intention(destination: str, source: str, action: str) -> dict:
+    return {"Kind": "service-intentions", "Name": destination,
+            "Sources": [{"Name": source, "Action": action}]}
+
+
+async def test_a_transparent_proxy_watches_what_intentions_let_it_reach():
+    sources = FakeSources()
+    web = NodeService(ID="web-proxy", Service="web-sidecar-proxy", Kind="connect-proxy",
+                      Proxy=ConnectProxyConfig(DestinationServiceName="web", Upstreams=[
+                          Upstream(DestinationName="db", LocalBindPort=9000)]))
+    manager = Manager(sources, {"web-proxy": Registration(web, "")}.get, "dc1", "127.0.0.1",
+                      default_allow=True)
+    for key, value in [(("roots",), object()), (("proxy-defaults",), None), (("mesh",), None),
+                       (("intentions",), [intention("cache", "web", "deny")]),
+                       (("service-defaults", "web"), None), (("leaf", "web"), object()),
+                       (("typical-services",), {"web": [], "api": [], "db": [], "cache": [],
+                                                "consul": []})] + [
+            (("chain", name), chain(name)) for name in ("web", "api", "db", "cache")] + [
+            (("health", name), []) for name in ("api", "db", "cache")]:
+        sources.set(key, value)
+    state, watcher = manager.watch("web-proxy")
+    async with asyncio.timeout(5):
+        while not state.ready:
+            await asyncio.sleep(0.01)
+    assert state.snapshot.mode == "" and state.snapshot.intention_upstreams == []
+    assert ("typical-services", "") not in manager.watches.datums
+    # service-defaults turns transparent mode on: every allowed service but the explicit
+    # upstream (db), web itself, consul and the denied cache becomes an upstream
+    sources.set(("service-defaults", "web"), {"Mode": "transparent",
+                                              "TransparentProxy": {"OutboundListenerPort": 15009}})
+    async with asyncio.timeout(5):
+        while not (state.ready and state.snapshot.intention_upstreams):
+            await asyncio.sleep(0.01)
+    snap = state.snapshot
+    assert snap.transparent and snap.outbound_port == 15009
+    assert [u.id for u in snap.intention_upstreams] == ["api"]
+    assert ("health", "api", "dc1", "") in manager.watches.datums
+    assert ("health", "cache", "dc1", "") not in manager.watches.datums
+    # new instances may bring new virtual IPs: the outbound listener is rebuilt too
+    watcher.take()
+    sources.set(("health", "api"), ["an instance"])
+    async with asyncio.timeout(5):
+        await watcher.event.wait()
+    assert watcher.dirty == {"endpoints", "listeners"}
+    # an allow intention for cache adds it (and its watches); a deny for api drops it
+    watcher.take()
+    sources.set(("intentions",), [intention("cache", "web", "allow"),
+                                  intention("api", "web", "deny")])
+    async with asyncio.timeout(5):
+        while [u.id for u in state.snapshot.intention_upstreams] != ["cache"] or \
+                not state.ready:
+            await asyncio.sleep(0.01)
+    assert watcher.dirty == {"clusters", "endpoints", "listeners", "routes"}
+    assert ("health", "cache", "dc1", "") in manager.watches.datums
+    assert ("health", "api", "dc1", "") not in manager.watches.datums
+    # a service new to the catalog is reachable by the default allow
+    sources.set(("chain", "queue"), chain("queue"))
+    sources.set(("health", "queue"), [])
+    sources.set(("typical-services",), {"web": [], "api": [], "db": [], "cache": [],
+                                        "queue": []})
+    async with asyncio.timeout(5):
+        while [u.id for u in state.snapshot.intention_upstreams] != ["cache", "queue"] or \
+                not state.ready:
+            await asyncio.sleep(0.01)
+    manager.release(state, watcher)
+    assert manager.watches.datums == {}
     await manager.stop()
