@@ -26,7 +26,7 @@ from tests.support.agent_process import AgentProcess, free_port, start_agent, wa
 from tests.support.cli_process import run_cli
 from tests.support.envoy import AppServer, Envoy, EnvoyGroup
 
-VIP, VIP_PORT = "240.0.0.9", 8080  # api's virtual IP, set by hand on its sidecar instance
+VIP_PORT = 8080  # any port: the outbound listener matches api's virtual IP alone
 CLIENT_UID = 4242
 PASSING = [{"Name": "ok", "TTL": "24h", "Status": "passing"}]
 ADMIN_PORT = 19000  # web's Envoy admin, inside the namespace
@@ -52,9 +52,11 @@ class Lab:
     agent: AgentProcess
     envoys: EnvoyGroup
     outside: AppServer  # no mesh service: reached only by passing through
+    vip: str = ""  # api's virtual IP, as the catalog assigned it and DNS answers it
     web: Envoy | None = None
 
-    def client_get(self, host: str = VIP, port: int = VIP_PORT) -> tuple[int, str]:
+    def client_get(self, host: str = "", port: int = VIP_PORT) -> tuple[int, str]:
+        host = host or self.vip
         result = subprocess.run(["ip", "netns", "exec", self.namespace, sys.executable, "-c",
                                  CLIENT, str(CLIENT_UID), host, str(port)],
                                 capture_output=True, text=True, timeout=30)
@@ -94,6 +96,23 @@ class Lab:
         return None
 
 
+def virtual_ip(agent: AgentProcess, service: str) -> str:
+    """``<service>.virtual.consul`` as dig reads it from the agent: the VIP the catalog
+    gave the service when its sidecar registered (the same as on the sidecar instance)."""
+    def answer() -> str:
+        out = subprocess.run(["dig", "+short", "-p", str(agent.dns_port), f"@{agent.host}",
+                              f"{service}.virtual.consul", "A"], capture_output=True, text=True,
+                             timeout=30)
+        return out.stdout.strip()
+
+    wait_until(answer, 30, f"a virtual IP for {service}")
+    vip = answer()
+    proxies = agent.get(f"/v1/catalog/service/{service}-sidecar-proxy").json()
+    assert [p["ServiceTaggedAddresses"]["consul-virtual"]["Address"] for p in proxies] == [vip]
+    assert vip.startswith("240.")
+    return vip
+
+
 @pytest.fixture
 def lab():
     netns.clean_stale()
@@ -124,9 +143,8 @@ def lab():
         lab.register({"ID": "api", "Name": "api", "Port": api.port, "Address": root_ip,
                       "Connect": {"SidecarService": {
                           "Port": free_port(root_ip), "Address": root_ip, "Checks": PASSING,
-                          "TaggedAddresses": {"consul-virtual": {"Address": VIP,
-                                                                 "Port": VIP_PORT}},
                           "Proxy": {"LocalServiceAddress": root_ip}}}})
+        lab.vip = virtual_ip(agent, "api")
         lab.register({"ID": "web", "Name": "web", "Port": 8080, "Address": ns_ip,
                       "Connect": {"SidecarService": {
                           "Port": 21000, "Address": ns_ip, "Checks": PASSING,
