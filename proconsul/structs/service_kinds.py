@@ -23,6 +23,8 @@ SERVICE_KINDS = ("", CONNECT_PROXY, MESH_GATEWAY, TERMINATING_GATEWAY, INGRESS_G
 GATEWAY_KINDS = (MESH_GATEWAY, TERMINATING_GATEWAY, INGRESS_GATEWAY, API_GATEWAY)
 PORTLESS_GATEWAYS = (INGRESS_GATEWAY, API_GATEWAY)
 WILDCARD = "*"
+# A connect-proxy's Proxy.Mode that routes its application's traffic by destination IP.
+TRANSPARENT = "transparent"
 # Service meta of a mesh gateway that also carries WAN federation (-expose-servers).
 WAN_FEDERATION_META = "consul-wan-federation"
 

@@ -164,10 +164,14 @@ def test_service_topology_from_proxy_upstreams(agent):
     assert agent.put("/v1/config", {"Kind": "service-defaults", "Name": "front",
                                     "Protocol": "http"}).status == 200
     front = agent.get("/v1/internal/ui/service-topology/front?kind=").json()
-    assert front["Protocol"] == "http"
+    assert front["Protocol"] == "http" and front["TransparentProxy"] is False
     assert [u["Name"] for u in front["Upstreams"]] == ["back"]
     assert front["Upstreams"][0]["Intention"]["Allowed"] is False
     back = agent.get("/v1/internal/ui/service-topology/back?kind=").json()
     assert [d["Name"] for d in back["Downstreams"]] == ["front"]
     services = {s["Name"]: s for s in agent.get("/v1/internal/ui/services").json()}
     assert services["front"]["ConnectedWithProxy"] is True
+    proxy["Service"]["Proxy"]["Mode"] = "transparent"
+    assert agent.put("/v1/catalog/register", proxy).status == 200
+    front = agent.get("/v1/internal/ui/service-topology/front?kind=").json()
+    assert front["TransparentProxy"] is True

@@ -24,7 +24,7 @@ from proconsul.structs.requests import (
     NodeSpecificRequest,
     ServiceSpecificRequest,
 )
-from proconsul.structs.service_kinds import INGRESS_GATEWAY
+from proconsul.structs.service_kinds import CONNECT_PROXY, INGRESS_GATEWAY, TRANSPARENT
 
 UI_DISABLED = ("Consul Agent: UI disabled. To enable, set ui_config.enabled=true in the "
                "agent configuration and restart.")
@@ -113,7 +113,11 @@ async def ui_service_topology(request: web.Request) -> web.Response:
         return out
 
     protocol = getattr(defaults.get(service), "Protocol", "") or "tcp"
-    topology = {"Protocol": protocol, "TransparentProxy": False,
+    # every sidecar of the service in transparent mode, as Consul's ServiceTopology says
+    modes = [r.Service.Proxy.Mode for r in rows if r.Service.Kind == CONNECT_PROXY
+             and r.Service.Proxy.DestinationServiceName == service]
+    topology = {"Protocol": protocol,
+                "TransparentProxy": bool(modes) and all(m == TRANSPARENT for m in modes),
                 "Upstreams": side(ui_summary.upstream_names(rows, service), True),
                 "Downstreams": side(ui_summary.downstream_names(rows, service), False),
                 "FilteredByACLs": reply.ResultsFilteredByACLs}

@@ -19,7 +19,7 @@ from proconsul.structs.catalog import (
     CheckServiceNode,
     HealthCheck,
 )
-from proconsul.structs.service_kinds import CONNECT_PROXY, INGRESS_GATEWAY
+from proconsul.structs.service_kinds import CONNECT_PROXY, INGRESS_GATEWAY, TRANSPARENT
 
 EXTERNAL_SOURCE = "external-source"
 
@@ -61,7 +61,7 @@ def summarize(rows: Iterable[CheckServiceNode]) -> tuple[dict[str, dict], set[st
             has_proxy.add(target["Name"])
             for check in row.Checks:
                 target["_checks"][node.Node, check.CheckID] = check
-            transparent = svc.Proxy.Mode == "transparent"
+            transparent = svc.Proxy.Mode == TRANSPARENT
             target["_tp"] = transparent if target["_tp"] is None else target["_tp"] and transparent
         if svc.Tags:
             sum_["_tags"].update(dict.fromkeys(svc.Tags))

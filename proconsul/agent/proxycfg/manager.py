@@ -33,7 +33,7 @@ from proconsul.structs.discovery_chain import (
     DiscoveryResolver,
     DiscoveryTarget,
 )
-from proconsul.structs.service_kinds import CONNECT_PROXY, MESH_GATEWAY
+from proconsul.structs.service_kinds import CONNECT_PROXY, MESH_GATEWAY, TRANSPARENT
 
 CLUSTERS, ENDPOINTS, LISTENERS, ROUTES = "clusters", "endpoints", "listeners", "routes"
 ALL = frozenset({CLUSTERS, ENDPOINTS, LISTENERS, ROUTES})
@@ -173,7 +173,7 @@ class ProxyState:
                 keys.add(("query", upstream.DestinationName, upstream.Datacenter or dc, token))
                 continue
             self._chain_keys(upstream.DestinationName, upstream.Datacenter or dc, token, keys)
-        if self._mode(reg) == transparent.TRANSPARENT:
+        if self._mode(reg) == TRANSPARENT:
             keys.add(("typical-services", token))
             for name in self._intention_upstreams(reg) or ():
                 self._chain_keys(name, dc, token, keys)
@@ -242,7 +242,7 @@ class ProxyState:
                      if upstream.DestinationType == "prepared_query"
                      else self._upstream(upstream, token) for upstream in proxy.Upstreams or ()]
         mode = self._mode(reg)
-        implicit = self._intention_upstreams(reg) if mode == transparent.TRANSPARENT else []
+        implicit = self._intention_upstreams(reg) if mode == TRANSPARENT else []
         mode_known = self._datum(("service-defaults", dest, token)) is not None and \
             implicit is not None
         service_defaults = value(("service-defaults", dest, token))

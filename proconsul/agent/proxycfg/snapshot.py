@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from proconsul.agent.proxycfg.transparent import DEFAULT_OUTBOUND_PORT, TRANSPARENT
+from proconsul.agent.proxycfg.transparent import DEFAULT_OUTBOUND_PORT
 from proconsul.agent.proxycfg.watches import Datum
 from proconsul.structs.catalog import NodeService, Upstream
 from proconsul.structs.discovery_chain import CompiledDiscoveryChain
+from proconsul.structs.service_kinds import TRANSPARENT
 
 
 def upstream_id(upstream: Upstream) -> str:

@@ -16,7 +16,6 @@ from proconsul.server.connect.intentions import all_intentions, decide
 from proconsul.structs.catalog import NodeService
 from proconsul.structs.config_entries import load
 
-TRANSPARENT = "transparent"
 DEFAULT_OUTBOUND_PORT = 15001
 CONSUL_SERVICE = "consul"
 TYPICAL_SERVICES = 'ServiceKind == ""'  # the catalog filter of intention-upstream candidates
