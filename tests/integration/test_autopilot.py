@@ -3,7 +3,7 @@ stable; a dead server is removed; failure tolerance counts voters only."""
 
 from __future__ import annotations
 
-from tests.support.agent_process import ServerSpec, start_server, wait_until
+from tests.support.agent_process import ServerSpec, retry_joins, start_server, wait_until
 
 FAST = ("-raft-multiplier", "1")
 
@@ -15,7 +15,7 @@ def raft_servers(agent) -> dict[str, dict]:
 
 def test_fourth_server_promoted_and_dead_server_cleaned_up(tmp_path):
     specs = [ServerSpec(str(tmp_path / f"s{i}"), node=f"s{i}") for i in range(4)]
-    joins = tuple(a for spec in specs[:3] for a in ("-retry-join", spec.lan_address))
+    joins = retry_joins(specs[:3])
     for spec in specs[:3]:
         spec.extra = ("-bootstrap-expect", "3", *FAST, *joins)
     specs[3].extra = (*FAST, *joins)

@@ -8,7 +8,7 @@ import statistics
 import time
 
 from proconsul.lib.duration import parse_duration
-from tests.support.agent_process import ServerSpec, start_server, wait_until
+from tests.support.agent_process import ServerSpec, retry_joins, start_server, wait_until
 
 STABILIZATION = 2.0
 AUTOPILOT_HCL = ("-hcl", f'autopilot {{ server_stabilization_time = "{STABILIZATION:g}s" }}')
@@ -33,7 +33,7 @@ def healthy_voters(agent) -> bool:
 
 def test_idle_cluster_stays_healthy_and_restarted_follower_is_promoted(tmp_path):
     specs = [ServerSpec(str(tmp_path / f"s{i}"), node=f"s{i}") for i in range(3)]
-    joins = tuple(a for spec in specs for a in ("-retry-join", spec.lan_address))
+    joins = retry_joins(specs)
     for spec in specs:
         spec.extra = ("-bootstrap-expect", "3", *AUTOPILOT_HCL, *joins)
     procs = [start_server(spec) for spec in specs]

@@ -26,6 +26,7 @@ import pytest
 from tests.support.agent_process import (
     AgentProcess,
     ServerSpec,
+    retry_joins,
     start_agent,
     start_server,
     wait_until,
@@ -94,7 +95,7 @@ class Cluster:
     def __init__(self, root: Path, servers: int, clients: int) -> None:
         self.root = root
         self.specs = [ServerSpec(str(root / f"s{i}"), node=f"s{i}") for i in range(servers)]
-        self.joins = tuple(a for spec in self.specs for a in ("-retry-join", spec.lan_address))
+        self.joins = retry_joins(self.specs)
         for spec in self.specs:
             spec.extra = ("-bootstrap-expect", str(servers), *FAST, *LEAVE_ON_TERMINATE,
                           *self.joins)

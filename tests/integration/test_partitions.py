@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.agent_process import AgentProcess, ServerSpec, start_server, wait_until
+from tests.support.agent_process import (
+    AgentProcess,
+    ServerSpec,
+    retry_joins,
+    start_server,
+    wait_until,
+)
 from tests.support.iptables import Partitioner
 from tests.support.linearizability import check
 from tests.support.register_workload import RegisterWorkload
@@ -29,7 +35,7 @@ class Servers:
         net = f"127.1.{os.getpid() % 250 + 1}"
         self.specs = [ServerSpec(str(root / f"s{i}"), host=f"{net}.{i + 1}", node=f"s{i}")
                       for i in range(3)]
-        joins = tuple(a for spec in self.specs for a in ("-retry-join", spec.lan_address))
+        joins = retry_joins(self.specs)
         for spec in self.specs:
             spec.extra = ("-bootstrap-expect", "3", *FAST, *joins)
         self.procs: dict[int, AgentProcess] = {i: start_server(s) for i, s in

@@ -20,6 +20,7 @@ from tests.support.agent_process import (
     AgentProcess,
     ServerSpec,
     next_loopback,
+    retry_joins,
     start_server,
     wait_until,
 )
@@ -70,7 +71,7 @@ class Cluster:
         host = next_loopback()
         self.specs = [ServerSpec(str(root / f"s{i}"), host=host, node=f"s{i}")
                       for i in range(size)]
-        joins = [a for spec in self.specs for a in ("-retry-join", spec.lan_address)]
+        joins = retry_joins(self.specs)
         for spec in self.specs:
             spec.extra = ("-bootstrap-expect", str(size), *FAST, *NO_CLEANUP,
                           "-retry-interval", "1s", *joins, *extra)

@@ -14,6 +14,7 @@ from proconsul.rpc.pool import MuxPool
 from tests.support.agent_process import (
     ServerSpec,
     free_port,
+    retry_joins,
     start_agent,
     start_server,
     wait_until,
@@ -57,7 +58,7 @@ def cluster(tmp_path_factory):
     base = tmp_path_factory.mktemp("rpc-tls")
     out = write_test_pki(base, "server.dc1.consul")
     specs = [ServerSpec(str(base / f"s{i}"), node=f"s{i}") for i in range(3)]
-    joins = tuple(a for spec in specs for a in ("-retry-join", spec.lan_address))
+    joins = retry_joins(specs)
     for spec in specs:
         spec.extra = ("-bootstrap-expect", "3", *FAST, *joins, *tls_hcl(out, "server"))
     procs = [start_server(spec) for spec in specs]

@@ -15,6 +15,7 @@ from tests.interop.test_dns_dig import dig
 from tests.support.agent_process import (
     AgentProcess,
     ServerSpec,
+    retry_joins,
     start_agent,
     start_server,
     wait_until,
@@ -135,7 +136,7 @@ FAST = ("-raft-multiplier", "1", "-retry-interval", "1s")
 @pytest.fixture
 def cluster(tmp_path):
     specs = [ServerSpec(str(tmp_path / f"s{i}"), node=f"s{i}") for i in range(3)]
-    joins = tuple(a for spec in specs for a in ("-retry-join", spec.lan_address))
+    joins = retry_joins(specs)
     for spec in specs:
         spec.extra = ("-bootstrap-expect", "3", *FAST, *joins)
     servers = [start_server(spec) for spec in specs]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from tests.support.agent_process import ServerSpec, free_port, start_server, wait_until
+from tests.support.agent_process import ServerSpec, free_port, retry_joins, start_server, wait_until
 
 
 def wan_names(agent) -> set[str]:
@@ -13,7 +13,7 @@ def wan_names(agent) -> set[str]:
 
 def test_lan_servers_flood_into_the_wan_pool(tmp_path):
     specs = [ServerSpec(str(tmp_path / f"s{i}"), node=f"s{i}") for i in range(3)]
-    joins = tuple(a for spec in specs for a in ("-retry-join", spec.lan_address))
+    joins = retry_joins(specs)
     for spec in specs:
         spec.extra = ("-bootstrap-expect", "3", "-serf-wan-port", str(free_port(spec.host)),
                       *joins)

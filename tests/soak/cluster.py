@@ -15,6 +15,7 @@ from tests.support.agent_process import (
     AgentProcess,
     ServerSpec,
     next_loopback,
+    retry_joins,
     start_agent,
     start_server,
     wait_until,
@@ -36,7 +37,7 @@ class SoakCluster:
         self.root = Path(root or tempfile.mkdtemp(prefix="proconsul-soak-"))
         self.specs = [ServerSpec(str(self.root / f"s{i}"), node=f"soak-s{i}")
                       for i in range(servers)]
-        joins = tuple(a for spec in self.specs for a in ("-retry-join", spec.lan_address))
+        joins = retry_joins(self.specs)
         for spec in self.specs:
             spec.extra = ("-bootstrap-expect", str(servers), *RAFT, *joins)
         self.servers: dict[int, AgentProcess] = {}

@@ -178,6 +178,11 @@ class ServerSpec:
         return f"{self.host}:{self.lan_port}"
 
 
+def retry_joins(specs) -> tuple[str, ...]:
+    """``-retry-join <lan address>`` for each of ``specs``: a cluster's servers find each other."""
+    return tuple(a for spec in specs for a in ("-retry-join", spec.lan_address))
+
+
 def start_server(spec: ServerSpec, *extra: str, timeout: float = START_TIMEOUT
                  ) -> AgentProcess:
     """Start ``proconsul agent -server`` with a data dir (no ``-dev``) from ``spec``."""
