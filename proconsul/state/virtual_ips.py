@@ -85,7 +85,8 @@ class VirtualIPMixin(StoreBase):
                     self.free_virtual_ip(tx, linked.Name, exclude_gateway=name)
 
     def _retag_gateway_instances(self, tx: WriteTxn, gateway: str) -> None:
-        """Rewrite the ``consul-virtual:<svc>`` addresses of the gateway's instances."""
+        """Rewrite the ``consul-virtual:<svc>`` addresses of the gateway's instances: each
+        is registered again without them, and the registration adds the linked ones."""
         prefix = TAGGED_ADDRESS_VIRTUAL_IP + ":"
         for row in self.services.by("name", lower(gateway)):
             service = row.Service
@@ -93,14 +94,7 @@ class VirtualIPMixin(StoreBase):
                 continue
             tagged = {k: v for k, v in (service.TaggedAddresses or {}).items()
                       if not k.startswith(prefix)}
-            fresh = self.with_virtual_ips(tx, replace(service, TaggedAddresses=tagged or UNSET))
-            if fresh.TaggedAddresses != service.TaggedAddresses:
-                self.services.put(replace(row, Service=replace(fresh, ModifyIndex=tx.index)),
-                                  tx.undo)
-                tx.bump("services", "service." + lower(service.Service), "nodes",
-                        "node." + lower(row.Node))
-                tx.touch(("rows", "services"), ("node_services", lower(row.Node)),
-                         ("service_rows", lower(service.Service)))
+            self.ensure_service(tx, row.Node, replace(service, TaggedAddresses=tagged or UNSET))
 
     def with_virtual_ips(self, tx: WriteTxn, service: NodeService) -> NodeService:
         """The instance with the ``consul-virtual`` tagged address(es) Consul gives it,

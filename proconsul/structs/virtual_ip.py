@@ -65,8 +65,7 @@ class AssignServiceManualVIPsResponse(Record):
 
 def offset_address(offset: int) -> str:
     """The dotted address of a virtual IP offset (1 -> "240.0.0.1")."""
-    ip = VIRTUAL_IP_BASE + offset
-    return f"{ip >> 24}.{(ip >> 16) & 255}.{(ip >> 8) & 255}.{ip & 255}"
+    return str(ipaddress.IPv4Address(VIRTUAL_IP_BASE + offset))
 
 
 def manual_vips_problem(ips: list[str]) -> str:

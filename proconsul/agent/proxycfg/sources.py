@@ -123,19 +123,17 @@ class Sources:
             Datacenter=self.datacenter, Token=token, MinQueryIndex=index))
         return r.value.DatacenterNodes or {}, r.index
 
-    async def services(self, token: str, index: int):
-        """The local catalog's service names (with their tags)."""
+    async def services(self, token: str, index: int, filter_expr: str = ""):
+        """The local catalog's service names (with their tags), those ``filter_expr``
+        keeps if given."""
         r = await self.cache.get(SERVICES, DCSpecificRequest(
-            Datacenter=self.datacenter, Token=token, MinQueryIndex=index))
+            Datacenter=self.datacenter, Filter=filter_expr, Token=token, MinQueryIndex=index))
         return r.value.Services or {}, r.index
 
     async def typical_services(self, token: str, index: int):
         """The names of the catalog's typical services (no proxies or gateways): the
         candidates of a transparent proxy's intention upstreams."""
-        r = await self.cache.get(SERVICES, DCSpecificRequest(
-            Datacenter=self.datacenter, Filter=TYPICAL_SERVICES, Token=token,
-            MinQueryIndex=index))
-        return r.value.Services or {}, r.index
+        return await self.services(token, index, TYPICAL_SERVICES)
 
     async def resolvers(self, token: str, index: int):
         """Every ``service-resolver`` entry (dicts): a mesh gateway's subsets."""

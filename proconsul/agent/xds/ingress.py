@@ -54,7 +54,7 @@ class _Upstreams:
     """The sidecar endpoint builder's view of the gateway: its upstreams."""
 
     def __init__(self, upstreams) -> None:
-        self.upstreams = upstreams
+        self.all_upstreams = upstreams
 
 
 def _limits(defaults: dict[str, Any], service: dict[str, Any]) -> dict[str, Any]:

@@ -245,8 +245,7 @@ def gateway_mode(snap: ConfigSnapshot, up: UpstreamSnapshot, target) -> str:
 
 def endpoints(snap: ConfigSnapshot) -> list[Resource]:
     out, seen = [], set()
-    ups = snap.all_upstreams if isinstance(snap, ConfigSnapshot) else snap.upstreams  # ingress
-    for up in ups:
+    for up in snap.all_upstreams:
         for tid, target in (up.chain.Targets or {}).items():
             if target.SNI in seen:
                 continue
