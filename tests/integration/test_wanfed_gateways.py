@@ -75,9 +75,13 @@ def test_secondaries_federate_only_through_gateways(fed):
     # server by name, RPC; and nothing else could have carried it (no WAN address given).
     seen_by_dc1 = dc1.relay.names_from(dc2.host)
     assert "server.dc1.consul" in seen_by_dc1, dc1.relay.seen
-    assert f"{dc1.node}.server.dc1.consul" in seen_by_dc1
-    assert {"consul/wan-gossip/packet", "consul/wan-gossip/stream",
-            "consul/rpc-multi"} <= dc1.relay.alpn_seen()
+    # Gossip to a server by name comes with the next WAN probe or gossip round, which
+    # may follow the replication above.
+    wait_until(lambda: f"{dc1.node}.server.dc1.consul" in dc1.relay.names_from(dc2.host), 30,
+               "gossip from dc2 to dc1's server by name")
+    wait_until(lambda: {"consul/wan-gossip/packet", "consul/wan-gossip/stream",
+                        "consul/rpc-multi"} <= dc1.relay.alpn_seen(), 30,
+               "packet gossip, stream gossip and RPC through dc1's gateway")
     assert not dc1.relay.refused and not dc2.relay.refused
     assert gateway_of(dc2.server, "dc1") == dc1.relay.hostport
     cli = run_cli(dc2.server, "operator", "federation", "status")
