@@ -19,7 +19,7 @@ def cli_env(agent: AgentProcess | None, **extra: str) -> dict[str, str]:
 
 def run_cli(agent: AgentProcess | None, *args: str, stdin: bytes = b"",
             timeout: float = 30, **env: str) -> subprocess.CompletedProcess:
-    """``proconsul ARGS`` to completion; stdout/stderr are text."""
+    """``proconsul ARGS`` to completion; stdout/stderr are bytes."""
     return subprocess.run([sys.executable, "-m", "proconsul", *args], input=stdin,
                           capture_output=True, timeout=timeout, env=cli_env(agent, **env))
 
