@@ -148,14 +148,15 @@ class PeeredCatalogMixin(StoreBase):
             catalog = self.peer_catalogs[peer] = PeerCatalog(peer, self.watches)
         return catalog
 
+    def peer_catalog(self, peer: str) -> PeerCatalog:
+        """``peer``'s catalog as it stands, to look at (none yet: an empty one, not
+        kept, whose topics the peer's first write fires)."""
+        return self.peer_catalogs.get(peer) or PeerCatalog(peer, self.watches)
+
     def catalog_reader(self, peer: str) -> Any:
         """Where a catalog or health read with ``?peer`` reads: the store itself for
-        "" (local), else the peer's rows (none yet: an empty catalog whose topics
-        the peer's first write fires)."""
-        if not peer:
-            return self
-        catalog = self.peer_catalogs.get(peer) or PeerCatalog(peer, self.watches)
-        return PeerReader(catalog)
+        "" (local), else the peer's rows."""
+        return PeerReader(self.peer_catalog(peer)) if peer else self
 
     def imported_snapshot_tables(self) -> list[tuple[RecordKind, list[Any]]]:
         """Every peer's index entries (one record), nodes, services and checks: imported
