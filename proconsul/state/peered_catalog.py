@@ -18,7 +18,6 @@ from msgspec.structs import replace
 
 from proconsul.state.base import StoreBase, WriteTxn, catalog_tables
 from proconsul.state.catalog import CatalogMixin, StoredService
-from proconsul.state.read_cache import ReadCache
 from proconsul.state.snapshot import RecordKind
 from proconsul.state.table import Table
 from proconsul.state.watch import WatchRegistry, WatchSet
@@ -33,7 +32,7 @@ def peer_topic(peer: str, topic: Hashable) -> tuple:
 
 
 class PeerTopics:
-    """A peer catalog's view of the store's watch registry: its topics, tagged."""
+    """What a peer catalog's writes fire: their topics, tagged, in the store's registry."""
 
     __slots__ = ("registry", "peer")
 
@@ -44,12 +43,6 @@ class PeerTopics:
     def fire(self, topics: Iterable[Hashable], _kv_keys: Iterable[str] = (),
              _kv_trees: Iterable[str] = ()) -> None:
         self.registry.fire([peer_topic(self.peer, t) for t in topics])
-
-    def register(self, topics: Iterable[Hashable], waker: Callable[[], None]) -> None:
-        self.registry.register([peer_topic(self.peer, t) for t in topics], waker)
-
-    def unregister(self, topics: Iterable[Hashable], waker: Callable[[], None]) -> None:
-        self.registry.unregister([peer_topic(self.peer, t) for t in topics], waker)
 
 
 class PeerWatchSet(WatchSet):
@@ -78,7 +71,6 @@ class PeerCatalog(CatalogMixin):
         self.peer = peer
         self.indexes: dict[str, int] = {}
         self.watches = PeerTopics(registry, peer)
-        self.read_cache = ReadCache(self.watches)  # type: ignore[arg-type]
         self.nodes, self.services, self.checks = catalog_tables()
         self.sessions = Table("sessions", lambda s: s.ID, {"node": lambda s: s.Node})
         self.session_checks = Table("session_checks", lambda link: link,
@@ -87,7 +79,6 @@ class PeerCatalog(CatalogMixin):
     def rebind(self, registry: WatchRegistry) -> None:
         """Fire into ``registry`` from now on (a restored catalog joining the live store)."""
         self.watches = PeerTopics(registry, self.peer)
-        self.read_cache = ReadCache(self.watches)  # type: ignore[arg-type]
 
     def ensure_node(self, tx: WriteTxn, node: Node) -> None:
         super().ensure_node(tx, replace(node, PeerName=self.peer))
