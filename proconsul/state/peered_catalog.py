@@ -18,6 +18,7 @@ from msgspec.structs import replace
 
 from proconsul.state.base import StoreBase, WriteTxn, catalog_tables
 from proconsul.state.catalog import CatalogMixin, StoredService
+from proconsul.state.mesh_catalog import MeshCatalogMixin
 from proconsul.state.snapshot import RecordKind
 from proconsul.state.table import Table
 from proconsul.state.watch import WatchRegistry, WatchSet
@@ -58,13 +59,14 @@ class PeerWatchSet(WatchSet):
         self.topics.add(peer_topic(self._peer, topic))
 
 
-class PeerCatalog(CatalogMixin):
+class PeerCatalog(CatalogMixin, MeshCatalogMixin):
     """One peer's imported nodes, services and checks (every row's PeerName is ``peer``).
 
     Writes are the local catalog's (``ensure_registration``, ``delete_node``,
     ``delete_service``, ``delete_check`` inside ``with catalog.write(index) as tx``)
     without what imported rows do not have: sessions, coordinates, virtual IPs and
-    gateway bookkeeping.
+    gateway bookkeeping. Its Connect reads find the imported sidecar proxies (and
+    Connect-native instances) of a service; no gateway fronts an imported service.
     """
 
     def __init__(self, peer: str, registry: WatchRegistry) -> None:  # no StoreBase tables
@@ -102,6 +104,10 @@ class PeerCatalog(CatalogMixin):
     def gateways_in_use(self) -> bool:
         return False
 
+    def service_gateway_nodes(self, ws: WatchSet | None, service: str, kind: str
+                              ) -> tuple[int, list[tuple[str, NodeService]]]:
+        return 0, []
+
 
 class PeerReader:
     """A peer catalog's reads with the local catalog's signatures: ``ws`` is the
@@ -109,7 +115,8 @@ class PeerReader:
 
     READS = frozenset({"node", "list_nodes", "list_services", "service_nodes",
                        "node_services", "node_service_list", "node_checks", "service_checks",
-                       "checks_in_state", "check_service_nodes"})
+                       "checks_in_state", "check_service_nodes", "connect_service_nodes",
+                       "check_connect_service_nodes"})
 
     def __init__(self, catalog: PeerCatalog) -> None:
         self._catalog = catalog

@@ -172,8 +172,8 @@ class Catalog:
         store = self.server.store
         catalog = store.catalog_reader(req.PeerName)
         source = None if req.PeerName else req.Source
-        if req.PeerName and (req.ServiceAddress or req.Connect):
-            raise BadRequest("peer is not supported for Connect or address lookups")
+        if req.PeerName and req.ServiceAddress:
+            raise BadRequest("peer is not supported for service address lookups")
         if req.ServiceAddress:
             def read(ws):
                 return store.service_address_nodes(ws, req.ServiceAddress)
@@ -182,8 +182,8 @@ class Catalog:
             may_read = ident.allowed("service_read", req.ServiceName)
 
             def read(ws):
-                index, rows = store.connect_service_nodes(ws, req.ServiceName,
-                                                          req.NodeMetaFilters)
+                index, rows = catalog.connect_service_nodes(ws, req.ServiceName,
+                                                            req.NodeMetaFilters)
                 return index, rows if may_read else []
         else:
             tags = req.ServiceTags if req.TagFilter else None

@@ -10,6 +10,7 @@ import pytest
 
 from proconsul.server.server import Server, ServerConfig
 from proconsul.structs.catalog import (
+    ConnectProxyConfig,
     DeregisterRequest,
     HealthCheck,
     NodeService,
@@ -86,7 +87,19 @@ async def test_the_register_endpoint_refuses_peer_names(server):
             await server.rpc("Catalog.Register", request)
 
 
-async def test_connect_reads_refuse_a_peer(server):
+async def test_connect_reads_find_the_imported_sidecar_proxies(server):
+    await server.raft_apply(MessageType.REGISTER, RegisterRequest(
+        Node="n1", Address="10.1.0.1", PeerName="p1", Service=NodeService(
+            ID="web-sidecar-proxy", Service="web-sidecar-proxy", Kind="connect-proxy",
+            Port=21000, Proxy=ConnectProxyConfig(DestinationServiceName="web"))))
+    connect = ServiceSpecificRequest(ServiceName="web", PeerName="p1", Connect=True)
+    [proxy] = (await server.rpc("Health.ServiceNodes", connect)).Nodes
+    assert (proxy.Service.ID, proxy.Service.PeerName, proxy.Node.Address) == (
+        "web-sidecar-proxy", "p1", "10.1.0.1")
+    [row] = (await server.rpc("Catalog.ServiceNodes", connect)).ServiceNodes
+    assert (row.ServiceID, row.PeerName) == ("web-sidecar-proxy", "p1")
+    local = ServiceSpecificRequest(ServiceName="web", Connect=True)
+    assert (await server.rpc("Health.ServiceNodes", local)).Nodes == []
     with pytest.raises(ConsulError, match="peer is not supported"):
         await server.rpc("Health.ServiceNodes", ServiceSpecificRequest(
-            ServiceName="web", PeerName="p1", Connect=True))
+            ServiceName="web", PeerName="p1", Ingress=True))
