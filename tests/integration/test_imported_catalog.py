@@ -148,14 +148,25 @@ def test_exported_services_over_http_and_the_cli(peered):
     assert peered.get("/v1/exported-services").json() == []
     assert run_cli(peered, "services", "exported-services").stdout.decode().strip() == \
         "No exported services found"
-    assert peered.put("/v1/config", {"Kind": "exported-services", "Name": "default", "Services": [
-        {"Name": "web", "Consumers": [{"Peer": "east"}, {"Peer": "west"}]},
-        {"Name": "*", "Consumers": [{"Peer": "north"}]}]}).status == 200
-    listed = peered.get("/v1/exported-services").json()
-    assert {"Service": "web", "Consumers": {"Peers": ["east", "north", "west"]}} in listed
-    assert "consul" not in [s["Service"] for s in listed]
+    exported = run_cli(peered, "services", "export", "-name", "web", "-consumer-peers",
+                       "east,west")
+    assert exported.stdout.decode().strip() == \
+        'Successfully exported service "web" to cluster peers "east,west"'
+    assert run_cli(peered, "services", "export", "-name", "web", "-consumer-peers",
+                   "west,north").returncode == 0
+    missing = run_cli(peered, "services", "export", "-name", "web")
+    assert (missing.returncode, missing.stderr.decode().strip()) == (
+        1, "Missing the required -consumer-peers flag")
+    assert peered.get("/v1/exported-services").json() == [
+        {"Service": "web", "Consumers": {"Peers": ["east", "north", "west"]}}]
     table = run_cli(peered, "services", "exported-services", "-consumerPeer", "east")
     assert table.stdout.decode().split("\n")[:2] == ["Service  Consumer", "web      Peer: east"]
     as_json = run_cli(peered, "services", "exported-services", "-format", "json")
-    assert {"Service": "web", "Consumers": {"Peers": ["east", "north", "west"]}} in \
-        json.loads(as_json.stdout)
+    assert json.loads(as_json.stdout) == [
+        {"Service": "web", "Consumers": {"Peers": ["east", "north", "west"]}}]
+    assert peered.put("/v1/config", {"Kind": "exported-services", "Name": "default", "Services": [
+        {"Name": "web", "Consumers": [{"Peer": "east"}]},
+        {"Name": "*", "Consumers": [{"Peer": "south"}]}]}).status == 200
+    listed = peered.get("/v1/exported-services").json()
+    assert {"Service": "web", "Consumers": {"Peers": ["east", "south"]}} in listed
+    assert "consul" not in [s["Service"] for s in listed]
