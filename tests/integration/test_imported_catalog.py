@@ -170,3 +170,19 @@ def test_exported_services_over_http_and_the_cli(peered):
     listed = peered.get("/v1/exported-services").json()
     assert {"Service": "web", "Consumers": {"Peers": ["east", "south"]}} in listed
     assert "consul" not in [s["Service"] for s in listed]
+
+
+def test_imported_rows_are_in_the_agents_snapshot(peered, tmp_path):
+    saved = peered.get("/v1/snapshot", timeout=60)
+    assert saved.status == 200, saved.text
+    (tmp_path / "s.snap").write_bytes(saved.body)
+    decoded = run_cli(None, "snapshot", "decode", str(tmp_path / "s.snap"))
+    assert decoded.returncode == 0, decoded.stderr
+    lines = [json.loads(line) for line in decoded.stdout.decode().splitlines()]
+    registers = [(d["Data"]["Node"], d["Data"]["Address"], d["Data"]["PeerName"],
+                  (d["Data"]["Service"] or {}).get("PeerName"))
+                 for d in lines if d["Type"] == "Register" and d["Data"]["Service"]]
+    assert ("n1", "10.1.0.1", "p1", "p1") in registers
+    assert ("n1", "10.0.0.1", "", None) in registers
+    indexes = {d["Data"]["Key"] for d in lines if d["Type"] == "Index"}
+    assert {"peer.p1:nodes", "peer.p1:services", "peer.p1:checks"} <= indexes
