@@ -60,6 +60,7 @@ class RecordKind(IntEnum):
     FEDERATION_STATE = 51
     SERVICE_VIRTUAL_IP = 52
     FREE_VIRTUAL_IP = 53
+    PEER_INDEXES = 54
 
 
 RECORD_TYPES: dict[RecordKind, type] = {
@@ -86,6 +87,7 @@ RECORD_TYPES: dict[RecordKind, type] = {
     RecordKind.FEDERATION_STATE: FederationState,
     RecordKind.SERVICE_VIRTUAL_IP: ServiceVirtualIP,
     RecordKind.FREE_VIRTUAL_IP: FreeVirtualIP,
+    RecordKind.PEER_INDEXES: dict[str, dict[str, int]],
 }
 CA_RECORD_KINDS = frozenset({RecordKind.CA_ROOT, RecordKind.CA_CONFIG,
                              RecordKind.CA_PROVIDER_STATE})
@@ -120,6 +122,7 @@ class StateSnapshot:
             *store.system_metadata_snapshot_tables(),
             *store.federation_state_snapshot_tables(),
             *store.virtual_ip_snapshot_tables(),
+            *store.imported_snapshot_tables(),
         ]
 
     def write(self, sink: BinaryIO) -> None:
