@@ -117,7 +117,12 @@ def build(tree: dict[str, Any], dev: bool = False,
         warnings.append("ports.https is set but no certificate is configured (cert_file and "
                         "key_file in tls.https or tls.defaults): the HTTPS listener is disabled")
         https_port = -1
-    if grpc_tls_port > 0 and not (grpc_tls.cert_file and grpc_tls.key_file):
+    # A server with Connect serves its own peering certificate there even with none
+    # configured, when ports.grpc_tls asks for the listener.
+    peering_tls = server and "grpc_tls" in ports and \
+        bool(tree.get("connect", {}).get("enabled", False))
+    if grpc_tls_port > 0 and not (grpc_tls.cert_file and grpc_tls.key_file) \
+            and not peering_tls:
         if "grpc_tls" in ports:
             warnings.append("ports.grpc_tls is set but no certificate is configured (cert_file "
                             "and key_file in tls.grpc or tls.defaults): the gRPC TLS listener "
