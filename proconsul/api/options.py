@@ -26,6 +26,7 @@ class QueryOptions:
     filter: str = ""
     namespace: str = ""
     partition: str = ""
+    peer: str = ""  # catalog and health reads: the cluster peer's imported rows
     relay_factor: int = 0  # keyring: how many nodes relay each answer
     local_only: bool = False  # keyring list: this datacenter's LAN pool only
 
@@ -58,6 +59,8 @@ class QueryOptions:
             out.append(("ns", self.namespace))
         if self.partition:
             out.append(("partition", self.partition))
+        if self.peer:
+            out.append(("peer", self.peer))
         return out
 
 

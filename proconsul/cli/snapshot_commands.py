@@ -37,6 +37,7 @@ from proconsul.state.snapshot import (
 # are all "Register" there); kinds without an entry show their own name.
 TYPE_NAMES = {
     RecordKind.INDEXES: "Index",
+    RecordKind.PEER_INDEXES: "Index",
     RecordKind.NODE: "Register",
     RecordKind.SERVICE: "Register",
     RecordKind.CHECK: "Register",

@@ -91,15 +91,21 @@ def decoded(state: BinaryIO) -> Iterator[tuple[str, Any]]:
         if kind is RecordKind.INDEXES:
             for key in sorted(row):
                 yield "Index", {"Key": key, "Value": row[key]}
+        elif kind is RecordKind.PEER_INDEXES:  # Consul's peer.<peer>:<entry> index names
+            for peer in sorted(row):
+                for key in sorted(row[peer]):
+                    yield "Index", {"Key": f"peer.{peer}:{key}", "Value": row[peer][key]}
         elif kind is RecordKind.NODE:
-            nodes[row["Node"]] = row
+            nodes[row.get("PeerName", ""), row["Node"]] = row
             yield "Register", _register(row)
         elif kind is RecordKind.SERVICE:
-            yield "Register", _register(nodes.get(row["Node"], {"Node": row["Node"]}),
+            peer = row["Service"].get("PeerName", "")
+            yield "Register", _register(nodes.get((peer, row["Node"]), {"Node": row["Node"]}),
                                         service=row["Service"])
         elif kind is RecordKind.CHECK:
-            yield "Register", _register(nodes.get(row["Node"], {"Node": row["Node"]}),
-                                        check=row)
+            yield "Register", _register(
+                nodes.get((row.get("PeerName", ""), row["Node"]), {"Node": row["Node"]}),
+                check=row)
         else:
             name, shape = _SHAPES[kind]
             yield name, shape(row)

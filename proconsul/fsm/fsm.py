@@ -228,11 +228,17 @@ class FSM:
         self.store.restore(source)
 
     def _register(self, index: int, req: RegisterRequest) -> None:
-        with self.store.write(index) as tx:
-            self.store.ensure_registration(tx, req)
+        # PeerName set: a row imported from that peer (the peering stream's writes)
+        store = self.store.imported(req.PeerName) if req.PeerName else self.store
+        with store.write(index) as tx:
+            store.ensure_registration(tx, req)
 
     def _deregister(self, index: int, req: DeregisterRequest) -> None:
         store = self.store
+        if req.PeerName:
+            store = store.peer_catalogs.get(req.PeerName)
+            if store is None:
+                return
         with store.write(index) as tx:
             if req.ServiceID:
                 store.delete_service(tx, req.Node, req.ServiceID)

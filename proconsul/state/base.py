@@ -28,6 +28,32 @@ def connect_target(service) -> str | None:
     return None
 
 
+def catalog_tables() -> tuple[Table, Table, Table]:
+    """Empty nodes, services and checks tables (the local catalog's, or one peer's)."""
+    nodes = Table("nodes", lambda n: lower(n.Node), {"id": lambda n: n.ID.lower() or None})
+    services = Table(
+        "services",
+        lambda s: (lower(s.Node), s.Service.ID),
+        {
+            "name": lambda s: lower(s.Service.Service),
+            "node": lambda s: lower(s.Node),
+            "kind": lambda s: s.Service.Kind or None,
+            "connect": lambda s: connect_target(s.Service),
+        },
+    )
+    checks = Table(
+        "checks",
+        lambda c: (lower(c.Node), c.CheckID),
+        {
+            "node": lambda c: lower(c.Node),
+            "service": lambda c: (lower(c.Node), c.ServiceID) if c.ServiceID else None,
+            "service_name": lambda c: lower(c.ServiceName) if c.ServiceName else None,
+            "status": lambda c: c.Status,
+        },
+    )
+    return nodes, services, checks
+
+
 class WriteTxn:
     """One atomic write at a raft index: an undo log plus what to wake on commit.
 
@@ -95,27 +121,7 @@ class StoreBase:
         self.watches = WatchRegistry()
         self.read_cache = ReadCache(self.watches)
         self.indexes: dict[str, int] = {}
-        self.nodes = Table("nodes", lambda n: lower(n.Node), {"id": lambda n: n.ID.lower() or None})
-        self.services = Table(
-            "services",
-            lambda s: (lower(s.Node), s.Service.ID),
-            {
-                "name": lambda s: lower(s.Service.Service),
-                "node": lambda s: lower(s.Node),
-                "kind": lambda s: s.Service.Kind or None,
-                "connect": lambda s: connect_target(s.Service),
-            },
-        )
-        self.checks = Table(
-            "checks",
-            lambda c: (lower(c.Node), c.CheckID),
-            {
-                "node": lambda c: lower(c.Node),
-                "service": lambda c: (lower(c.Node), c.ServiceID) if c.ServiceID else None,
-                "service_name": lambda c: lower(c.ServiceName) if c.ServiceName else None,
-                "status": lambda c: c.Status,
-            },
-        )
+        self.nodes, self.services, self.checks = catalog_tables()
         self.kvs = Table("kvs", lambda e: e.Key, {"session": lambda e: e.Session or None},
                          ordered=True)
         self.tombstones = Table("tombstones", lambda t: t.Key, ordered=True)

@@ -64,6 +64,7 @@ class RecordKind(IntEnum):
     PEERING = 54
     PEERING_TRUST_BUNDLE = 55
     PEERING_SECRETS = 56
+    PEER_INDEXES = 57
 
 
 RECORD_TYPES: dict[RecordKind, type] = {
@@ -93,6 +94,7 @@ RECORD_TYPES: dict[RecordKind, type] = {
     RecordKind.PEERING: Peering,
     RecordKind.PEERING_TRUST_BUNDLE: PeeringTrustBundle,
     RecordKind.PEERING_SECRETS: PeeringSecrets,
+    RecordKind.PEER_INDEXES: dict[str, dict[str, int]],
 }
 CA_RECORD_KINDS = frozenset({RecordKind.CA_ROOT, RecordKind.CA_CONFIG,
                              RecordKind.CA_PROVIDER_STATE})
@@ -128,6 +130,7 @@ class StateSnapshot:
             *store.federation_state_snapshot_tables(),
             *store.virtual_ip_snapshot_tables(),
             *store.peering_snapshot_tables(),
+            *store.imported_snapshot_tables(),
         ]
 
     def write(self, sink: BinaryIO) -> None:

@@ -12,6 +12,7 @@ from proconsul.state.coordinates import CoordinateMixin
 from proconsul.state.federation_states import FederationStateMixin
 from proconsul.state.kvs import KVMixin
 from proconsul.state.mesh_catalog import MeshCatalogMixin
+from proconsul.state.peered_catalog import PeeredCatalogMixin
 from proconsul.state.peering import PeeringMixin
 from proconsul.state.sessions import SessionMixin
 from proconsul.state.snapshot import (
@@ -29,7 +30,7 @@ from proconsul.structs.config_entries import load
 
 class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin,
             ConnectCAMixin, MeshCatalogMixin, ACLMixin, SystemMetadataMixin,
-            FederationStateMixin, VirtualIPMixin, PeeringMixin):
+            FederationStateMixin, VirtualIPMixin, PeeringMixin, PeeredCatalogMixin):
     """Catalog, KV, sessions and transactions over indexed in-memory tables.
 
     Writes happen inside ``with store.write(index) as tx`` and are atomic;
@@ -61,9 +62,13 @@ class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, 
             RecordKind.PEERING_SECRETS: staged.peering_secrets,
         }
         rows: dict[RecordKind, list] = {kind: [] for kind in tables}  # loaded at the end
+        peer_indexes: dict[str, dict[str, int]] = {}
         for kind, row in read_records(source):
             if kind is RecordKind.INDEXES:
                 staged.indexes.update(row)
+                continue
+            if kind is RecordKind.PEER_INDEXES:
+                peer_indexes.update(row)
                 continue
             if kind is RecordKind.AUTOPILOT:
                 staged.autopilot_config = row
@@ -81,6 +86,9 @@ class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, 
             if kind is RecordKind.SESSION:
                 for _kind, check_id in row.check_ids():
                     staged.session_checks.put((row.Node.lower(), check_id, row.ID))
+        imported = [_split_imported(rows, kind) for kind in IMPORTED_KINDS]
+        if peer_indexes or any(imported):
+            staged.restore_imported(peer_indexes, *imported)
         for kind, table in tables.items():
             table.load(rows.pop(kind))
         staged.rebuild_gateway_services()
@@ -90,3 +98,18 @@ class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, 
         self.indexes.update(staged.indexes)
         self.autopilot_config = staged.autopilot_config
         self.ca_restore_from(staged)
+        self.adopt_peer_catalogs(staged)
+
+
+IMPORTED_KINDS = (RecordKind.NODE, RecordKind.SERVICE, RecordKind.CHECK)
+
+
+def _split_imported(rows: dict[RecordKind, list], kind: RecordKind) -> list:
+    """Take the imported rows (a PeerName set) out of ``rows[kind]``; return them."""
+    peer_of = (lambda s: s.Service.PeerName) if kind is RecordKind.SERVICE \
+        else (lambda r: r.PeerName)
+    local, imported = [], []
+    for row in rows[kind]:
+        (imported if peer_of(row) else local).append(row)
+    rows[kind] = local
+    return imported

@@ -259,6 +259,7 @@ class RegisterRequest(Record):
     Check: HealthCheck | None = None
     Checks: list[HealthCheck] | None = None
     SkipNodeUpdate: bool = False
+    PeerName: str = ""
     Partition: str = ""
     Namespace: str = ""
     Locality: dict[str, str] | None = None
@@ -272,6 +273,7 @@ class DeregisterRequest(Record):
     Node: str = ""
     ServiceID: str = ""
     CheckID: str = ""
+    PeerName: str = ""
     Partition: str = ""
     Namespace: str = ""
     Token: str = ""

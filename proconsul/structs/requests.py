@@ -34,6 +34,7 @@ class DCSpecificRequest(QueryOptions):
     Datacenter: str = ""
     NodeMetaFilters: dict[str, str] | None = None
     Source: QuerySource | None = None
+    PeerName: str = ""
 
 
 class NodeSpecificRequest(QueryOptions):
@@ -41,6 +42,7 @@ class NodeSpecificRequest(QueryOptions):
 
     Datacenter: str = ""
     Node: str = ""
+    PeerName: str = ""
 
 
 class ServiceSpecificRequest(QueryOptions):
@@ -66,6 +68,7 @@ class ChecksInStateRequest(QueryOptions):
     State: str = ""
     NodeMetaFilters: dict[str, str] | None = None
     Source: QuerySource | None = None
+    PeerName: str = ""
 
 
 class KeyRequest(QueryOptions):

@@ -14,7 +14,7 @@ from proconsul.agent.cache import (
 )
 from proconsul.agent.http.cached import cached_rpc, set_cache_meta
 from proconsul.agent.http.decode import decode_json
-from proconsul.agent.http.params import datacenter, node_meta, query_options, token
+from proconsul.agent.http.params import datacenter, node_meta, peer, query_options, token
 from proconsul.agent.http.reply import json_reply, shared_json_reply
 from proconsul.agent.http.shared_reads import shared
 from proconsul.lib import httpserver as web
@@ -86,14 +86,16 @@ async def datacenters(request: web.Request) -> web.Response:
 async def nodes(request: web.Request) -> web.Response:
     req = query_options(request, DCSpecificRequest(Datacenter=datacenter(request),
                                                    NodeMetaFilters=node_meta(request.query),
-                                                   Source=near_source(request)))
+                                                   Source=near_source(request),
+                                                   PeerName=peer(request)))
     reply = await request.app["agent"].rpc("Catalog.ListNodes", req)
     return shared_json_reply(request, reply.Nodes, reply)
 
 
 async def services(request: web.Request) -> web.Response:
     req = query_options(request, DCSpecificRequest(Datacenter=datacenter(request),
-                                                   NodeMetaFilters=node_meta(request.query)))
+                                                   NodeMetaFilters=node_meta(request.query),
+                                                   PeerName=peer(request)))
     reply, cached = await cached_rpc(request, LIST_SERVICES, req)
     return set_cache_meta(shared_json_reply(request, reply.Services, reply), cached)
 
@@ -107,7 +109,7 @@ def service_request(request: web.Request) -> ServiceSpecificRequest:
     req = ServiceSpecificRequest(Datacenter=datacenter(request), ServiceName=name,
                                  ServiceTags=tags or None, TagFilter=bool(tags),
                                  NodeMetaFilters=node_meta(request.query),
-                                 Source=near_source(request))
+                                 Source=near_source(request), PeerName=peer(request))
     return query_options(request, req)
 
 
@@ -152,7 +154,8 @@ def node_request(request: web.Request) -> NodeSpecificRequest:
     name = request.match_info.get("node", "")
     if not name:
         raise BadRequest("Missing node name")
-    return query_options(request, NodeSpecificRequest(Datacenter=datacenter(request), Node=name))
+    return query_options(request, NodeSpecificRequest(Datacenter=datacenter(request), Node=name,
+                                                      PeerName=peer(request)))
 
 
 async def node(request: web.Request) -> web.Response:

@@ -7,7 +7,7 @@ from msgspec.structs import replace
 from proconsul.agent.cache import HealthServices
 from proconsul.agent.http.cached import cached_rpc, set_cache_meta
 from proconsul.agent.http.catalog import near_source, node_request, service_request
-from proconsul.agent.http.params import datacenter, flag, node_meta, query_options
+from proconsul.agent.http.params import datacenter, flag, node_meta, peer, query_options
 from proconsul.agent.http.reply import json_reply, shared_json_reply
 from proconsul.agent.http.shared_reads import shared
 from proconsul.lib import httpserver as web
@@ -34,7 +34,7 @@ async def checks_in_state(request: web.Request) -> web.Response:
         raise BadRequest("Missing check state")
     req = ChecksInStateRequest(Datacenter=datacenter(request), State=state,
                                NodeMetaFilters=node_meta(request.query),
-                               Source=near_source(request))
+                               Source=near_source(request), PeerName=peer(request))
     reply = await request.app["agent"].rpc("Health.ChecksInState", query_options(request, req))
     return json_reply(request, reply.HealthChecks, meta=reply)
 

@@ -86,6 +86,11 @@ def query_options(request: web.Request, opts: QueryOptions) -> QueryOptions:
     return opts
 
 
+def peer(request: web.Request) -> str:
+    """``?peer``: the cluster peer whose imported rows a catalog or health read reads."""
+    return request.query.get("peer", "")
+
+
 def token(request: web.Request) -> str:
     """The ACL token the request acts with (see :func:`token_source`)."""
     return token_source(request)[0]

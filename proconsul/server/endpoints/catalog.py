@@ -20,7 +20,7 @@ from proconsul.structs.catalog import (
     RegisterRequest,
     ServiceNode,
 )
-from proconsul.structs.errors import BadRequest
+from proconsul.structs.errors import BadRequest, ConsulError
 from proconsul.structs.gateway_services import GatewayService, IndexedGatewayServices
 from proconsul.structs.messages import MessageType
 from proconsul.structs.requests import (
@@ -72,6 +72,8 @@ class Catalog:
     def prepare_register(self, req: RegisterRequest) -> None:
         """Check a registration (a 400 or 403 says what is wrong) and fill in what Consul
         fills in (service and check IDs, check nodes and types, the datacenter)."""
+        if has_peer_name(req):  # only the peering stream writes imported rows
+            raise ConsulError("cannot register requests with PeerName in them")
         if not req.Node:
             raise BadRequest("Must provide node")
         if not req.Address and not req.SkipNodeUpdate:
@@ -123,24 +125,26 @@ class Catalog:
         keep = ResultFilter(req.Filter, Node)
         ident = self.server.authz.resolve(req.Token)
         store = self.server.store
-        if not (req.Filter or req.NodeMetaFilters or req.Source):  # shared until a node changes
-            return await self.server.read_into(
+        if not (req.Filter or req.NodeMetaFilters or req.Source or req.PeerName):
+            return await self.server.read_into(  # shared until a node changes
                 req, IndexedNodes(), "Nodes", store.shared_nodes, None,
                 lambda rows, reply: acl_filter.nodes(ident, rows, reply))
+        catalog = store.catalog_reader(req.PeerName)
+        source = None if req.PeerName else req.Source  # imported nodes have no coordinates
 
         def shape(rows: list[Node]) -> list[Node]:
-            return sort_near(store, req.Source, self.server.config.datacenter,
+            return sort_near(store, source, self.server.config.datacenter,
                              keep.apply(rows), lambda n: n.Node)
 
         return await self.server.read_into(
             req, IndexedNodes(), "Nodes",
-            lambda ws: store.list_nodes(ws, req.NodeMetaFilters), shape,
+            lambda ws: catalog.list_nodes(ws, req.NodeMetaFilters), shape,
             lambda rows, reply: acl_filter.nodes(ident, rows, reply))
 
     async def ListServices(self, req: DCSpecificRequest) -> IndexedServices:
         keep = ResultFilter(req.Filter, ServiceNode)
         ident = self.server.authz.resolve(req.Token)
-        if not (req.Filter or req.NodeMetaFilters):  # the store's name -> tags view
+        if not (req.Filter or req.NodeMetaFilters or req.PeerName):  # the name -> tags view
             return await self.server.read_into(
                 req, IndexedServices(), "Services", self.server.store.service_tags, None,
                 lambda services, reply: acl_filter.services(ident, services, reply))
@@ -154,7 +158,8 @@ class Catalog:
 
         return await self.server.read_into(
             req, IndexedServices(), "Services",
-            lambda ws: self.server.store.list_services(ws, req.NodeMetaFilters), by_name,
+            lambda ws: self.server.store.catalog_reader(req.PeerName).list_services(
+                ws, req.NodeMetaFilters), by_name,
             lambda services, reply: acl_filter.services(ident, services, reply))
 
     async def ServiceNodes(self, req: ServiceSpecificRequest) -> IndexedServiceNodes:
@@ -163,6 +168,10 @@ class Catalog:
         keep = ResultFilter(req.Filter, ServiceNode)
         ident = self.server.authz.resolve(req.Token)
         store = self.server.store
+        catalog = store.catalog_reader(req.PeerName)
+        source = None if req.PeerName else req.Source
+        if req.PeerName and (req.ServiceAddress or req.Connect):
+            raise BadRequest("peer is not supported for Connect or address lookups")
         if req.ServiceAddress:
             def read(ws):
                 return store.service_address_nodes(ws, req.ServiceAddress)
@@ -178,10 +187,10 @@ class Catalog:
             tags = req.ServiceTags if req.TagFilter else None
 
             def read(ws):
-                return store.service_nodes(ws, req.ServiceName, tags, req.NodeMetaFilters,
-                                           req.ServiceKind)
+                return catalog.service_nodes(ws, req.ServiceName, tags, req.NodeMetaFilters,
+                                             req.ServiceKind)
         def shape(rows: list[ServiceNode]) -> list[ServiceNode]:
-            return sort_near(store, req.Source, self.server.config.datacenter,
+            return sort_near(store, source, self.server.config.datacenter,
                              keep.apply(rows), lambda r: r.Node)
 
         reply = await self.server.read_into(
@@ -215,7 +224,8 @@ class Catalog:
         ident = self.server.authz.resolve(req.Token)
         return await self.server.read_into(
             req, IndexedNodeServices(), "NodeServices",
-            lambda ws: self.server.store.node_services(ws, req.Node),
+            lambda ws: self.server.store.catalog_reader(req.PeerName).node_services(
+                ws, req.Node),
             lambda found: found and replace(found, Services=keep.apply_map(found.Services)),
             lambda found, reply: acl_filter.node_services(ident, found, reply))
 
@@ -226,9 +236,17 @@ class Catalog:
         ident = self.server.authz.resolve(req.Token)
         return await self.server.read_into(
             req, IndexedNodeServiceList(), "NodeServices",
-            lambda ws: self.server.store.node_service_list(ws, req.Node),
+            lambda ws: self.server.store.catalog_reader(req.PeerName).node_service_list(
+                ws, req.Node),
             lambda found: found and replace(found, Services=keep.apply(found.Services)),
             lambda found, reply: acl_filter.node_services(ident, found, reply))
+
+
+def has_peer_name(req: RegisterRequest) -> bool:
+    """Whether a registration names a peer anywhere (node, service or a check)."""
+    return bool(req.PeerName or (req.Service is not None and req.Service.PeerName)
+                or (req.Check is not None and req.Check.PeerName)
+                or any(check.PeerName for check in req.Checks or ()))
 
 
 _SERVICE_QUERY_KEYS: dict[tuple[str, str, bool], tuple[Key, ...]] = {}

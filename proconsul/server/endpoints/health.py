@@ -35,19 +35,22 @@ class Health:
     async def NodeChecks(self, req: NodeSpecificRequest) -> IndexedHealthChecks:
         if not req.Node:
             raise BadRequest("Must provide node")
-        return await self._checks(req, lambda ws: self.server.store.node_checks(ws, req.Node))
+        return await self._checks(req, lambda ws: self.server.store.catalog_reader(
+            req.PeerName).node_checks(ws, req.Node))
 
     async def ServiceChecks(self, req: ServiceSpecificRequest) -> IndexedHealthChecks:
         if not req.ServiceName:
             raise BadRequest("Must provide service name")
-        return await self._checks(req, lambda ws: self.server.store.service_checks(
-            ws, req.ServiceName, req.NodeMetaFilters), req.Source)
+        return await self._checks(req, lambda ws: self.server.store.catalog_reader(
+            req.PeerName).service_checks(ws, req.ServiceName, req.NodeMetaFilters),
+            None if req.PeerName else req.Source)
 
     async def ChecksInState(self, req: ChecksInStateRequest) -> IndexedHealthChecks:
         if req.State not in HEALTH_STATES and req.State != HEALTH_ANY:
             raise BadRequest(f"Invalid state: {req.State}")
-        return await self._checks(req, lambda ws: self.server.store.checks_in_state(
-            ws, req.State, req.NodeMetaFilters), req.Source)
+        return await self._checks(req, lambda ws: self.server.store.catalog_reader(
+            req.PeerName).checks_in_state(ws, req.State, req.NodeMetaFilters),
+            None if req.PeerName else req.Source)
 
     async def _checks(self, req, read, source: QuerySource | None = None
                       ) -> IndexedHealthChecks:
@@ -71,6 +74,8 @@ class Health:
         ident = self.server.authz.resolve(req.Token)
         # the proxies or gateways of a service the token may not read show as none (no 403)
         may_read = ident.allowed("service_read", req.ServiceName)
+        if req.PeerName and (req.Connect or req.Ingress):
+            raise BadRequest("peer is not supported for Connect or ingress lookups")
         if req.Connect:
             def read(ws):
                 index, rows = store.check_connect_service_nodes(ws, req.ServiceName,
@@ -82,7 +87,7 @@ class Health:
                                                                 req.NodeMetaFilters)
                 return index, rows if may_read else []
         elif not (req.TagFilter or req.NodeMetaFilters or req.ServiceKind is not None
-                  or req.Filter or req.Source):
+                  or req.Filter or req.Source or req.PeerName):
             # the hot read: rows shared with every reader until the service changes
             reply = await self.server.read_into(
                 req, IndexedCheckServiceNodes(), "Nodes",
@@ -92,13 +97,15 @@ class Health:
             return reply
         else:
             tags = req.ServiceTags if req.TagFilter else None
+            catalog = store.catalog_reader(req.PeerName)
 
             def read(ws):
-                return store.check_service_nodes(ws, req.ServiceName, tags,
-                                                 req.NodeMetaFilters, req.ServiceKind)
+                return catalog.check_service_nodes(ws, req.ServiceName, tags,
+                                                   req.NodeMetaFilters, req.ServiceKind)
+        source = None if req.PeerName else req.Source  # imported nodes have no coordinates
 
         def shape(nodes: list[CheckServiceNode]) -> list[CheckServiceNode]:
-            return sort_near(store, req.Source, self.server.config.datacenter,
+            return sort_near(store, source, self.server.config.datacenter,
                              keep.apply(nodes), lambda n: n.Node.Node)
 
         reply = await self.server.read_into(
