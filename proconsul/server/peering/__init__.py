@@ -1,0 +1,1 @@
+"""Cluster peering on the servers: the replication stream between peered clusters."""
