@@ -86,6 +86,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "reload": ("agent_commands", "RELOAD", "Triggers the agent to reload configuration files"),
     "rtt": ("rtt_command", "RTT", "Estimates network round trip time between nodes"),
     "services deregister": ("services_commands", "DEREGISTER", "Deregister services"),
+    "services exported-services": ("exported_services_command", "EXPORTED_SERVICES",
+                                   "Lists exported services"),
     "services register": ("services_commands", "REGISTER", "Register services"),
     "tls ca create": ("tls_commands", "CA_CREATE", "Create a new agent CA"),
     "tls cert create": ("tls_commands", "CERT_CREATE", "Create a new certificate"),

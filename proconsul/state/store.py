@@ -9,6 +9,7 @@ from proconsul.state.catalog import CatalogMixin
 from proconsul.state.config_entries import ConfigEntryMixin
 from proconsul.state.connect_ca import ConnectCAMixin
 from proconsul.state.coordinates import CoordinateMixin
+from proconsul.state.exported_services import ExportedServicesMixin
 from proconsul.state.federation_states import FederationStateMixin
 from proconsul.state.kvs import KVMixin
 from proconsul.state.mesh_catalog import MeshCatalogMixin
@@ -30,7 +31,8 @@ from proconsul.structs.config_entries import load
 
 class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin,
             ConnectCAMixin, MeshCatalogMixin, ACLMixin, SystemMetadataMixin,
-            FederationStateMixin, VirtualIPMixin, PeeringMixin, PeeredCatalogMixin):
+            FederationStateMixin, VirtualIPMixin, PeeringMixin, PeeredCatalogMixin,
+            ExportedServicesMixin):
     """Catalog, KV, sessions and transactions over indexed in-memory tables.
 
     Writes happen inside ``with store.write(index) as tx`` and are atomic;

@@ -296,6 +296,8 @@ ROUTES: dict[tuple[str, str], Route] = {
         seeds=(("PUT", "/v1/config", {"Kind": "service-defaults", "Name": "acl-rt-del"}, ""),)),
     ("GET", "/v1/discovery-chain/{service}"): Route(f"/v1/discovery-chain/{SERVICE}", SVC_R,
                                                     SVC_NEAR),
+    ("GET", "/v1/exported-services"): Route("/v1/exported-services", 'mesh = "read"\n',
+                                            'peering = "read"\n' + SVC_R),
     ("POST", "/v1/discovery-chain/{service}"): Route(f"/v1/discovery-chain/{SERVICE}", SVC_R,
                                                      SVC_NEAR, body={}),
     ("GET", "/v1/connect/intentions"): Route("/v1/connect/intentions", _ixn("read"), SVC_NEAR,

@@ -30,7 +30,8 @@ def test_endpoints_are_matched_against_the_agents_route_table() -> None:
     assert status["PUT /v1/agent/service/deregister/:service_id"][0] == "supported"
     assert status["PUT /v1/acl/bootstrap"] == ("supported", "yes")
     assert status["POST /v1/internal/acl/authorize"] == ("supported", "yes")
-    assert status["GET /v1/exported-services"] == ("not yet", "")
+    assert status["GET /v1/exported-services"] == ("supported", "yes")
+    assert status["GET /v1/operator/utilization"] == ("not yet", "")
     assert "GET /v1/kv/{key}" not in extra  # matched routes are not listed as extras
 
 

@@ -41,11 +41,15 @@ MAX_RECURSE_RECORDS = 5  # records kept from a CNAME resolution, for clients wit
 _INVALID_NODE_NAME = re.compile(r"[^A-Za-z0-9\-]+")
 
 
+PEER_SUFFIX = ".peer"
+
+
 @functools.lru_cache(maxsize=8192)
-def node_target(node: str, datacenter: str, response_domain: Name) -> Name:
-    """``<node>.node.<dc>.<domain>``, an SRV answer's target (remembered: each node's
-    recurs in the answers of all its services)."""
-    return (*name_of(node), b"node", datacenter.encode(), *response_domain)
+def node_target(node: str, locality: str, response_domain: Name) -> Name:
+    """``<node>.node.<dc>.<domain>`` (``<node>.node.<peer>.peer.<domain>`` for an imported
+    node, ``locality`` being ``<peer>.peer``), an SRV answer's target (remembered: each
+    node's recurs in the answers of all its services)."""
+    return (*name_of(node), b"node", *locality.encode().split(b"."), *response_domain)
 
 
 class AnswerBuilder:
@@ -157,20 +161,24 @@ class AnswerBuilder:
 
     async def _service(self, q: Question, target: Target, response_domain: Name,
                        depth: int) -> Plan:
-        if target.peer:
-            raise NameNotFound(target.peer)  # no cluster peerings exist
         datacenter = target.datacenter or self.settings.datacenter
         self._note_datacenter(datacenter)
-        nodes = healthy(await self.lookup.service_nodes(datacenter, target.name, target.tag,
-                                                        target.kind),
-                        self.settings.only_passing)
+        if target.peer:
+            self.cacheable = False  # imported rows move no local catalog index
+            nodes = await self.lookup.service_nodes(datacenter, target.name, target.tag,
+                                                    target.kind, target.peer)
+        else:
+            nodes = await self.lookup.service_nodes(datacenter, target.name, target.tag,
+                                                    target.kind)
+        nodes = healthy(nodes, self.settings.only_passing)
         if not nodes:
             raise NameNotFound(target.name)
         ttl = self.settings.service_ttl(target.name)
+        locality = target.peer + PEER_SUFFIX if target.peer else datacenter
         if q.qtype == rr.SRV:
-            plan = await self._srv_plan(q, nodes, datacenter, response_domain, ttl, depth)
+            plan = await self._srv_plan(q, nodes, locality, response_domain, ttl, depth)
         else:
-            plan = await self._address_plan(q, nodes, datacenter, response_domain, ttl, depth)
+            plan = await self._address_plan(q, nodes, locality, response_domain, ttl, depth)
         return plan if any(item.rrs for item in plan.answers) else self._nodata(q)
 
     async def _query(self, q: Question, target: Target, response_domain: Name,
@@ -277,12 +285,14 @@ class AnswerBuilder:
                 [rr.address(target, ip, ttl)])
 
     def _ip_records(self, q, node, ip, datacenter, response_domain, ttl):
-        """An instance at its own IP: SRV → ``<hex-ip>.addr.<dc>.<domain>``."""
+        """An instance at its own IP: SRV → ``<hex-ip>.addr.<dc>.<domain>`` (an imported
+        one's: ``<hex-ip>.addr.<domain>``, as Consul's)."""
         if address_record(q.qtype, ip, q.name, ttl) is None:
             return [], []
         if q.qtype != rr.SRV:
             return [rr.address(q.name, ip, ttl)], []
-        target = (ip.packed.hex().encode(), b"addr", datacenter.encode(), *response_domain)
+        where = () if datacenter.endswith(PEER_SUFFIX) else (datacenter.encode(),)
+        target = (ip.packed.hex().encode(), b"addr", *where, *response_domain)
         return ([rr.srv(q.name, ttl, 1, srv_weight(node), node.Service.Port, target)],
                 [rr.address(target, ip, ttl)])
 
@@ -322,12 +332,14 @@ class AnswerBuilder:
         qtype = q.qtype
         if qtype not in (rr.ANY, rr.A, rr.AAAA, rr.TXT):
             return Plan()
-        if target.peer:
-            raise NameNotFound(target.peer)  # no cluster peerings exist
         s = self.settings
         datacenter = target.datacenter or s.datacenter
         self._note_datacenter(datacenter)
-        node = await self.lookup.node(datacenter, target.name)
+        if target.peer:
+            self.cacheable = False  # imported rows move no local catalog index
+            node = await self.lookup.node(datacenter, target.name, target.peer)
+        else:
+            node = await self.lookup.node(datacenter, target.name)
         if node is None:
             raise NameNotFound(target.name)
         answers: list[Record] = []

@@ -62,14 +62,16 @@ class Lookup(Protocol):
         """
 
     async def service_nodes(self, datacenter: str, service: str, tag: str,
-                            kind: str = "service") -> list[CheckServiceNode]:
+                            kind: str = "service", peer: str = "") -> list[CheckServiceNode]:
         """Instances of ``service`` (with ``tag`` if not empty) and their checks.
 
         ``kind`` is ``service``, or ``connect``/``ingress`` for the Connect
-        endpoints and the ingress gateways of the service.
+        endpoints and the ingress gateways of the service; with ``peer``, the
+        instances imported from that cluster peer.
         """
 
-    async def node(self, datacenter: str, name: str) -> Node | None: ...
+    async def node(self, datacenter: str, name: str, peer: str = "") -> Node | None:
+        """The node ``name`` (imported from ``peer`` if given), None if unknown."""
 
     async def nodes(self) -> list[Node]:
         """Every node of the local datacenter, ordered by name."""
@@ -118,15 +120,16 @@ class AgentLookup:
         return reply
 
     async def service_nodes(self, datacenter: str, service: str, tag: str,
-                            kind: str = "service") -> list[CheckServiceNode]:
+                            kind: str = "service", peer: str = "") -> list[CheckServiceNode]:
         reply = await self._read("Health.ServiceNodes", ServiceSpecificRequest(
             Datacenter=datacenter, ServiceName=service, ServiceTags=[tag] if tag else None,
-            TagFilter=bool(tag), Connect=kind == "connect", Ingress=kind == "ingress"))
+            TagFilter=bool(tag), Connect=kind == "connect", Ingress=kind == "ingress",
+            PeerName=peer))
         return reply.Nodes
 
-    async def node(self, datacenter: str, name: str) -> Node | None:
-        reply = await self._read("Catalog.NodeServices",
-                                 NodeSpecificRequest(Datacenter=datacenter, Node=name))
+    async def node(self, datacenter: str, name: str, peer: str = "") -> Node | None:
+        reply = await self._read("Catalog.NodeServices", NodeSpecificRequest(
+            Datacenter=datacenter, Node=name, PeerName=peer))
         return reply.NodeServices.Node if reply.NodeServices is not None else None
 
     async def nodes(self) -> list[Node]:

@@ -50,6 +50,13 @@ async def apply(request: web.Request) -> web.Response:
     return json_reply(request, await request.app["agent"].rpc("ConfigEntry.Apply", req))
 
 
+async def exported_services(request: web.Request) -> web.Response:
+    """GET /v1/exported-services: what this cluster exports, to which peers."""
+    req = query_options(request, ConfigEntryQuery(Datacenter=datacenter(request)))
+    reply = await request.app["agent"].rpc("ConfigEntry.GetResolvedExportedServices", req)
+    return json_reply(request, reply.Services, meta=reply)
+
+
 async def get_kind(request: web.Request) -> web.Response:
     """GET /v1/config/:kind: every entry of a kind (of every kind when empty)."""
     kind = request.match_info.get("kind", "")
@@ -154,3 +161,4 @@ def add_routes(router: web.Router) -> None:
     router.add_delete("/v1/config/{kind}/{name:.+}", delete_entry)
     router.add_get("/v1/discovery-chain/{service:.*}", discovery_chain, allow_head=False)
     router.add_post("/v1/discovery-chain/{service:.*}", discovery_chain)
+    router.add_get("/v1/exported-services", exported_services)

@@ -38,6 +38,7 @@ from proconsul.structs.config_entry_rpc import (
 )
 from proconsul.structs.connect_ids import signing_id_for_cluster
 from proconsul.structs.errors import BadRequest
+from proconsul.structs.exported_services import IndexedResolvedExportedServices
 from proconsul.structs.messages import MessageType
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class ConfigEntryEndpoint:
     """The ConfigEntry RPC service."""
 
     NAME = "ConfigEntry"
-    METHODS = ("Apply", "Get", "List", "ListAll", "Delete")
+    METHODS = ("Apply", "Get", "List", "ListAll", "Delete", "GetResolvedExportedServices")
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -102,6 +103,13 @@ class ConfigEntryEndpoint:
             req, ConfigEntryResponse(), "Entry",
             lambda ws: self.server.store.config_entry_get(ws, req.Kind, req.Name),
             lambda entry: entry_payload(entry) if entry is not None else None)
+
+    async def GetResolvedExportedServices(self, req: ConfigEntryQuery
+                                          ) -> IndexedResolvedExportedServices:
+        """The exported services, wildcards expanded, and their consumers (mesh:read)."""
+        self.server.authz.resolve(req.Token).require("mesh_read")
+        return await self.server.read_into(req, IndexedResolvedExportedServices(), "Services",
+                                           self.server.store.resolved_exported_services)
 
     async def List(self, req: ConfigEntryQuery) -> IndexedConfigEntries:
         if req.Kind:
