@@ -292,7 +292,13 @@ class Agent:
     async def _start_grpc(self) -> None:
         """The external gRPC listeners (xDS for Envoy), plain and TLS."""
         config = self.config
-        grpc = GrpcServer(self.xds)
+        handlers = ()
+        if self.server is not None and config.grpc_tls_port > 0:
+            streams = self.server.peering_streams
+            streams.server_addresses = lambda: [
+                f"{config.advertise_addr or config.bind_addr}:{config.grpc_tls_port}"]
+            handlers = (streams.handler(),)
+        grpc = GrpcServer(self.xds, handlers)
         try:
             if config.grpc_port > 0:
                 for host in config.grpc_addr.split():

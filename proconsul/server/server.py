@@ -36,6 +36,7 @@ from proconsul.server.forward import (
     LeaderUnavailable,
     global_write,
 )
+from proconsul.server.peering.stream.manager import PeeringStreams
 from proconsul.server.query_failover import WANFailoverRoute
 from proconsul.server.reconcile import MemberReconciler, MemberState
 from proconsul.server.replication.acl import ACLPolicies, ACLRoles, ACLTokens
@@ -168,6 +169,7 @@ class Server:
                                 for kind in kinds]
             self.forwarder.global_write = self._global_write
         self.federation_anti_entropy = FederationStateAntiEntropy(self)
+        self.peering_streams = PeeringStreams(self)
         self.federation_pruner = FederationStatePruner(self)
         # With WAN federation through mesh gateways: which gateway reaches which DC.
         self.gateway_locator: GatewayLocator | None = None
@@ -413,6 +415,7 @@ class Server:
         self.routines.start("federation-state-anti-entropy", self.federation_anti_entropy.run)
         if self.is_primary:
             self.routines.start("federation-state-pruning", self.federation_pruner.run)
+        self.routines.start("peering-streams", self.peering_streams.run)
 
     async def reassert_leadership(self) -> None:
         """Run the leader's routines again from the start on replaced state (after a

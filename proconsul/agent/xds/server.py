@@ -19,7 +19,8 @@ MAX_MESSAGE = 64 * 1024 * 1024  # a snapshot with many upstreams and roots stays
 class GrpcServer:
     """One grpc.aio server in the agent's loop with a plaintext and/or a TLS port."""
 
-    def __init__(self, ads: AggregatedDiscoveryService) -> None:
+    def __init__(self, ads: AggregatedDiscoveryService,
+                 handlers: tuple[grpc.GenericRpcHandler, ...] = ()) -> None:
         self.ads = ads
         self.server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
@@ -28,6 +29,7 @@ class GrpcServer:
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 5000)])
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(ads, self.server)
+        self.server.add_generic_rpc_handlers(handlers)  # a server's peering stream
         self.addresses: list[str] = []
 
     def listen(self, host: str, port: int, tls: GrpcCertificates | None = None) -> None:
