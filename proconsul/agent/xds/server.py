@@ -1,4 +1,5 @@
-"""The agent's external gRPC listeners (``ports.grpc``, ``ports.grpc_tls``) serving ADS."""
+"""The agent's external gRPC listeners (``ports.grpc``, ``ports.grpc_tls``) serving ADS
+(and, on a server, the services other parts add, such as peering's PeerStreamService)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,10 @@ class GrpcServer:
             ("grpc.http2.min_ping_interval_without_data_ms", 5000)])
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(ads, self.server)
         self.addresses: list[str] = []
+
+    def add_handler(self, handler: grpc.GenericRpcHandler) -> None:
+        """Serve another gRPC service on these listeners (before :meth:`start`)."""
+        self.server.add_generic_rpc_handlers((handler,))
 
     def listen(self, host: str, port: int, tls: TLSSettings | None = None) -> None:
         """Bind now (ConsulError naming the address if it cannot); serve once started."""
