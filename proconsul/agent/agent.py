@@ -63,6 +63,7 @@ from proconsul.raft.node import RaftNode
 from proconsul.rpc.pool import MuxPool
 from proconsul.server.acl_enforce import Identity
 from proconsul.server.blocking import set_query_times
+from proconsul.server.peering.exchange import peerstream_handler
 from proconsul.server.rpc_endpoints import ServerPort
 from proconsul.server.server import Server, ServerConfig
 from proconsul.server.snapshot import call_server
@@ -115,6 +116,7 @@ class Agent:
                 datacenter=config.datacenter, node_name=config.node_name,
                 node_id=config.node_id, advertise_addr=config.advertise_addr,
                 server_port=config.server_port, serf_lan_port=config.serf_lan_port,
+                grpc_tls_port=config.grpc_tls_port, peering_enabled=config.peering_enabled,
                 coordinate_update_period=0.1 if config.dev else 5.0,
                 rpc_hold_timeout=config.rpc_hold_timeout, autopilot=config.autopilot,
                 config_entries=config.config_entries,
@@ -292,13 +294,9 @@ class Agent:
     async def _start_grpc(self) -> None:
         """The external gRPC listeners (xDS for Envoy), plain and TLS."""
         config = self.config
-        handlers = ()
-        if self.server is not None and config.grpc_tls_port > 0:
-            streams = self.server.peering_streams
-            streams.server_addresses = lambda: [
-                f"{config.advertise_addr or config.bind_addr}:{config.grpc_tls_port}"]
-            handlers = (streams.handler(),)
-        grpc = GrpcServer(self.xds, handlers)
+        grpc = GrpcServer(self.xds)
+        if self.server is not None:
+            grpc.add_handler(peerstream_handler(self.server))
         try:
             if config.grpc_port > 0:
                 for host in config.grpc_addr.split():

@@ -215,12 +215,21 @@ class PeeringEstablishRequest(Record):
     Token: str = ""
 
 
-class PeeringNameRequest(QueryOptions):
-    """``Peering.Read`` and ``Peering.Delete``: one peering by name."""
+class PeeringReadRequest(QueryOptions):
+    """``Peering.Read``: one peering by name."""
 
     Name: str = ""
     Partition: str = ""
     Datacenter: str = ""
+
+
+class PeeringDeleteByNameRequest(Record):
+    """``Peering.Delete``: mark one peering for deletion."""
+
+    Name: str = ""
+    Partition: str = ""
+    Datacenter: str = ""
+    Token: str = ""
 
 
 class PeeringListRequest(QueryOptions):

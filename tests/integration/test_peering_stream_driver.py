@@ -20,6 +20,7 @@ from msgspec.structs import replace
 from proconsul.agent.config.runtime import TLSSettings
 from proconsul.agent.connect.server_cert import ServerCertManager
 from proconsul.agent.xds.certificates import GrpcCertificates
+from proconsul.server.peering.exchange import peerstream_handler
 from proconsul.server.server import Server, ServerConfig
 from proconsul.structs import pbpeerstream as pb
 from proconsul.structs.catalog import HealthCheck, NodeService, RegisterRequest
@@ -84,9 +85,8 @@ async def clusters():
     cert_manager = ServerCertManager(dc1.rpc, "dc1", certificates.set_peering)
     cert_task = asyncio.create_task(cert_manager.run())
     grpc_server = grpc.aio.server()
-    grpc_server.add_generic_rpc_handlers((dc1.peering_streams.handler(),))
+    grpc_server.add_generic_rpc_handlers((peerstream_handler(dc1),))
     port = grpc_server.add_secure_port("127.0.0.1:0", certificates.credentials())
-    dc1.peering_streams.server_addresses = lambda: [f"127.0.0.1:{port}"]
     await grpc_server.start()
     await eventually(lambda: cert_manager.cert, "dc1's peering certificate")
     yield dc1, dc2, port, cert_manager.server_name
@@ -119,9 +119,10 @@ def read(server: Server, peering_id: str) -> Peering:
 
 async def test_exported_services_replicate_and_deletion_terminates(clusters):
     dc1, dc2, port, server_name = clusters
+    await peer(dc1, dc2, port, server_name)
+    await eventually(lambda: read(dc2, DIALER_ID).State == STATE_ACTIVE, "the stream")
     await register_web(dc1, "passing")
     await export(dc1, ["web"])
-    await peer(dc1, dc2, port, server_name)
     await eventually(lambda: imported(dc2, "dc1", "web") == [
         ("n1", "web-1", "passing")], "web imported into dc2")
     assert dc1.store.peering_secrets_read(ACCEPTOR_ID).ActiveStreamSecretID == SECRET

@@ -1,4 +1,5 @@
-"""The agent's external gRPC listeners (``ports.grpc``, ``ports.grpc_tls``) serving ADS."""
+"""The agent's external gRPC listeners (``ports.grpc``, ``ports.grpc_tls``) serving ADS
+(and, on a server, the services other parts add, such as peering's PeerStreamService)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ MAX_MESSAGE = 64 * 1024 * 1024  # a snapshot with many upstreams and roots stays
 class GrpcServer:
     """One grpc.aio server in the agent's loop with a plaintext and/or a TLS port."""
 
-    def __init__(self, ads: AggregatedDiscoveryService,
-                 handlers: tuple[grpc.GenericRpcHandler, ...] = ()) -> None:
+    def __init__(self, ads: AggregatedDiscoveryService) -> None:
         self.ads = ads
         self.server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
@@ -29,8 +29,11 @@ class GrpcServer:
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 5000)])
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(ads, self.server)
-        self.server.add_generic_rpc_handlers(handlers)  # a server's peering stream
         self.addresses: list[str] = []
+
+    def add_handler(self, handler: grpc.GenericRpcHandler) -> None:
+        """Serve another gRPC service on these listeners (before :meth:`start`)."""
+        self.server.add_generic_rpc_handlers((handler,))
 
     def listen(self, host: str, port: int, tls: GrpcCertificates | None = None) -> None:
         """Bind now (ConsulError naming the address if it cannot); serve once started."""

@@ -56,16 +56,16 @@ async def apply_writes(server: Server, peering: Peering, writes: list[Write]) ->
             await server.raft_apply(MessageType.PEERING_TERMINATE_BY_ID,
                                     PeeringTerminateByIDRequest(ID=peering.ID))
             await remove_imported(server, peering.Name)
+            await server.raft_apply(MessageType.PEERING_TRUST_BUNDLE_DELETE,
+                                    PeeringTrustBundleDeleteRequest(Name=peering.Name))
 
 
 async def remove_imported(server: Server, peer_name: str) -> None:
-    """Drop everything ``peer_name`` gave us: its imported nodes and its trust bundle."""
+    """Drop the nodes, services and checks ``peer_name`` exported to us."""
     catalog = server.store.peer_catalogs.get(peer_name)
     for node in list(catalog.nodes.rows()) if catalog is not None else ():
         await server.raft_apply(MessageType.DEREGISTER,
                                 DeregisterRequest(Node=node.Node, PeerName=peer_name))
-    await server.raft_apply(MessageType.PEERING_TRUST_BUNDLE_DELETE,
-                            PeeringTrustBundleDeleteRequest(Name=peer_name))
 
 
 def _imported_names(server: Server, peer_name: str) -> set[str]:

@@ -1,8 +1,9 @@
 """The leader's peering streams: the asyncio/grpc.aio driver of
 :class:`~.session.ReplicationSession`.
 
-As acceptor it serves ``PeerStreamService/StreamResources`` (on the gRPC TLS port,
-where peering dialers verify the server's peering certificate): the first message
+As acceptor it answers ``PeerStreamService/StreamResources`` (served by
+:mod:`..exchange` on the gRPC TLS port, where dialers verify the server's peering
+certificate): the first message
 must be an Open that :func:`~.auth.check_open` accepts. As dialer its leader routine
 keeps one stream per active peering that has server addresses, trying them in turn
 with backoff. A stream runs three loops into one session: the peer's messages, clock
@@ -17,16 +18,18 @@ FAILING otherwise). A peering deleted here ends its stream with Terminated.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import grpc
 from msgspec.structs import replace
 
-from proconsul.server.peering.stream.apply import apply_writes
+from proconsul.server.peering.materials import server_addresses
+from proconsul.server.peering.stream.apply import apply_writes, remove_imported
 from proconsul.server.peering.stream.auth import OpenRefused, check_open
 from proconsul.server.peering.stream.exports import exported_resources
 from proconsul.server.peering.stream.session import (
@@ -36,8 +39,10 @@ from proconsul.server.peering.stream.session import (
     ReplicationSession,
 )
 from proconsul.server.peering.stream.status import StreamStatus
+from proconsul.state.peering import SECRETS_TABLE
 from proconsul.state.watch import WatchSet
 from proconsul.structs import pbpeerstream as pb
+from proconsul.structs.errors import ConsulError
 from proconsul.structs.messages import MessageType
 from proconsul.structs.peering import (
     STATE_ACTIVE,
@@ -74,6 +79,12 @@ class _Live:
         self.send = send
         self.lock = asyncio.Lock()  # one step at a time: writes then sends, in order
         self.stop = asyncio.Event()
+        self.reason = ""
+
+    def end(self, reason: str) -> None:
+        """Stop the stream from this side (``reason`` unless the session already ended)."""
+        self.reason = reason
+        self.stop.set()
 
     async def handle(self, effects: Effects) -> None:
         async with self.lock:
@@ -88,11 +99,9 @@ class _Live:
 class PeeringStreams:
     """See the module docstring."""
 
-    def __init__(self, server: Server, server_addresses: Callable[[], Sequence[str]] = list,
-                 heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
+    def __init__(self, server: Server, heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
                  heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT) -> None:
         self.server = server
-        self.server_addresses = server_addresses  # our peering addresses, for dialers
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout
         self.statuses: dict[str, StreamStatus] = {}
@@ -125,28 +134,39 @@ class PeeringStreams:
         try:
             while True:
                 ws = WatchSet()
+                ws.add(("index", SECRETS_TABLE))  # a dialer needs its stream secret
                 _, peerings = store.peering_list(ws)
                 by_id = {p.ID: p for p in peerings}
-                for peering in peerings:
-                    if peering.should_dial() and peering.is_active() and \
-                            peering.ID not in self.dialers:
-                        self.dialers[peering.ID] = asyncio.create_task(
-                            self._dial(peering.ID), name=f"peering-dial-{peering.Name}")
-                for peer_id, live in list(self.live.items()):
-                    current = by_id.get(peer_id)
-                    if current is None or not current.is_active():
-                        await self._terminate(live)
-                for peer_id in [i for i, t in self.dialers.items() if t.done()]:
-                    del self.dialers[peer_id]
-                await _changed(store, ws)
+                with _armed(store, ws) as changed:
+                    for peer_id in [i for i, t in self.dialers.items() if t.done()]:
+                        del self.dialers[peer_id]
+                    for peering in peerings:
+                        if peering.should_dial() and peering.is_active() and \
+                                peering.ID not in self.dialers and \
+                                store.peering_secrets_read(peering.ID) is not None:
+                            self.dialers[peering.ID] = asyncio.create_task(
+                                self._dial(peering.ID), name=f"peering-dial-{peering.Name}")
+                    for peer_id, live in list(self.live.items()):
+                        current = by_id.get(peer_id)
+                        if current is None or not current.is_active():
+                            await self._terminate(live)
+                    await changed.wait()
         finally:
             for task in self.dialers.values():
                 task.cancel()
             for live in self.live.values():
-                live.stop.set()
+                live.end("leadership lost")
             self.dialers.clear()
             self.live.clear()
             self.statuses.clear()
+
+    async def cleanup(self, peering: Peering) -> None:
+        """Before the deletion routine removes ``peering``: end its stream with
+        Terminated and drop what the peer exported to us."""
+        live = self.live.get(peering.ID)
+        if live is not None:
+            await self._terminate(live)
+        await remove_imported(self.server, peering.Name)
 
     async def _terminate(self, live: _Live) -> None:
         """Our peering was deleted: tell the peer (Terminated) and end the stream."""
@@ -156,7 +176,7 @@ class PeeringStreams:
             pass
         except (grpc.RpcError, OSError) as err:
             log.debug("peering %s: could not send Terminated: %s", live.peering.Name, err)
-        live.stop.set()
+        live.end("")
 
     async def _dial(self, peering_id: str) -> None:
         """One dialing peering: stream to its server addresses in turn, with backoff."""
@@ -206,14 +226,6 @@ class PeeringStreams:
 
     # ---- acceptor: the gRPC handler -----------------------------------------------------
 
-    def handler(self) -> grpc.GenericRpcHandler:
-        """``PeerStreamService/StreamResources`` for the agent's gRPC server."""
-        service, method = pb.STREAM_RESOURCES.strip("/").split("/")
-        return grpc.method_handlers_generic_handler(service, {
-            method: grpc.stream_stream_rpc_method_handler(
-                self.stream_resources, request_deserializer=pb.ReplicationMessage.FromString,
-                response_serializer=_serialize)})
-
     async def stream_resources(self, _requests: object, context) -> None:
         first = await context.read()
         if first is grpc.aio.EOF:
@@ -255,7 +267,7 @@ class PeeringStreams:
         live = _Live(self.server, peering, session, send)
         old = self.live.get(peering.ID)
         if old is not None:
-            old.stop.set()
+            old.end("replaced by a newer stream")
         self.live[peering.ID] = live
         log.info("peering %s: stream %s", peering.Name, "dialed" if dialer else "accepted")
         tasks = [asyncio.create_task(self._receive(live, incoming)),
@@ -288,9 +300,15 @@ class PeeringStreams:
         raise _Closed("stream ended by the peer")
 
     async def _stopped(self, live: _Live) -> None:
-        """A newer stream of the same peering replaced this one, or we terminated it."""
         await live.stop.wait()
-        raise _Closed("" if live.session.closed else "replaced by a newer stream")
+        raise _Closed("" if live.session.closed else live.reason)
+
+    def _server_addresses(self) -> list[str]:
+        """Where dialers reach this cluster's servers (none known: none sent)."""
+        try:
+            return server_addresses(self.server)
+        except ConsulError:
+            return []
 
     async def _ticks(self, live: _Live) -> None:
         while True:
@@ -301,12 +319,13 @@ class PeeringStreams:
         store = self.server.store
         while True:
             ws = WatchSet()
-            addresses = () if dialer else self.server_addresses()
-            for url, resource_id, payload in exported_resources(store, ws, live.peering.Name,
-                                                                addresses):
-                await live.handle(live.session.publish(url, resource_id, payload,
-                                                       time.monotonic()))
-            await _changed(store, ws)
+            addresses = () if dialer else self._server_addresses()
+            exported = exported_resources(store, ws, live.peering.Name, addresses)
+            with _armed(store, ws) as changed:
+                for url, resource_id, payload in exported:
+                    await live.handle(live.session.publish(url, resource_id, payload,
+                                                           time.monotonic()))
+                await changed.wait()
 
 
 async def _reads(read: Callable[[], Awaitable[object]]) -> AsyncIterator:
@@ -317,13 +336,15 @@ async def _reads(read: Callable[[], Awaitable[object]]) -> AsyncIterator:
         yield message
 
 
-async def _changed(store, ws: WatchSet) -> None:
-    """Until a write fires one of ``ws``'s topics (registered before any await, so no
-    write between the read and the wait is missed)."""
+@contextlib.contextmanager
+def _armed(store, ws: WatchSet) -> Iterator[asyncio.Event]:
+    """An event a write firing one of ``ws``'s topics sets. Armed at once, right after
+    the read that filled ``ws``: writes made while the reader still acts on what it
+    read (awaiting sends or raft) are not missed."""
     fired = asyncio.Event()
     store.watches.register(ws.topics, fired.set)
     try:
-        await fired.wait()
+        yield fired
     finally:
         store.watches.unregister(ws.topics, fired.set)
 
