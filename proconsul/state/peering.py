@@ -39,8 +39,8 @@ def name_key(partition: str, name: str) -> tuple[str, str]:
     return (partition or "").lower(), name.lower()
 
 
-def _partition(row: Any) -> str:
-    return row.Partition or "" if row.Partition is not UNSET else ""
+def _partition(peering: Peering) -> str:
+    return peering.Partition if isinstance(peering.Partition, str) else ""
 
 
 class PeeringMixin(StoreBase):

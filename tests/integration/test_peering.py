@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.support.agent_process import wait_until
+from tests.support.agent_process import blocking_count, wait_until
 from tests.support.cli_process import run_cli
 from tests.support.peering_lab import PeeringCluster
 
@@ -225,3 +226,22 @@ def test_the_cli_peers_two_clusters(clusters):
     assert cli(dc1, "delete", "-name", "dc2") == (
         0, "Successfully submitted peering connection, dc2, for deletion\n", "")
     wait_until(lambda: cli(dc1, "read", "-name", "dc2")[0] == 1, what="dc2 deleted")
+
+
+def test_reads_block_until_the_peerings_change(clusters):
+    dc1, _ = clusters
+    index = int(dc1.agent.get("/v1/peerings").headers["X-Consul-Index"])
+    parked = blocking_count(dc1.agent)  # the leader's own watches park there too
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(dc1.agent.get, f"/v1/peerings?index={index}&wait=20s")
+        wait_until(lambda: blocking_count(dc1.agent) > parked, what="the list parked")
+        assert not waiting.done()
+        generate(dc1, "dc2")
+        reply = waiting.result(timeout=30)
+    assert [p["Name"] for p in reply.json()] == ["dc2"]
+    assert int(reply.headers["X-Consul-Index"]) > index
+    stale = dc1.agent.get("/v1/peering/dc2?stale")
+    assert stale.status == 200 and stale.headers["X-Consul-KnownLeader"] == "true"
+    # /v1/peering/token and /establish are POST-only paths, not peering names
+    assert dc1.agent.get("/v1/peering/token").status == 405
+    assert dc1.agent.delete("/v1/peering/establish").status == 405

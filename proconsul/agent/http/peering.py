@@ -20,6 +20,7 @@ from proconsul.structs.peering import (
 )
 
 ERR_NO_BODY = "The peering arguments must be provided in the body"
+POST_ONLY = frozenset({"token", "establish"})  # /v1/peering/<these> take POST alone
 
 
 class GenerateTokenBody(msgspec.Struct):
@@ -77,10 +78,17 @@ async def establish(request: web.Request) -> web.Response:
     return json_reply(request, {})
 
 
-async def read(request: web.Request) -> web.Response:
+def _name(request: web.Request) -> str:
     name = request.match_info["name"]
+    if name in POST_ONLY:
+        raise web.MethodNotAllowed(request.method, {"POST"})
     if not name:
         raise BadRequest("Must specify a name to fetch.")
+    return name
+
+
+async def read(request: web.Request) -> web.Response:
+    name = _name(request)
     req = query_options(request, PeeringReadRequest(
         Name=name, Partition=request.query.get("partition", ""), Datacenter=datacenter(request)))
     reply = await request.app["agent"].rpc("Peering.Read", req)
@@ -90,9 +98,7 @@ async def read(request: web.Request) -> web.Response:
 
 
 async def delete(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
-    if not name:
-        raise BadRequest("Must specify a name to fetch.")
+    name = _name(request)
     await request.app["agent"].rpc("Peering.Delete", PeeringDeleteByNameRequest(
         Name=name, Partition=request.query.get("partition", ""), Datacenter=datacenter(request),
         Token=token(request)))

@@ -41,6 +41,8 @@ def peerstream_handler(server: Server) -> grpc.GenericRpcHandler:
         except ConsulError as err:
             code = _STATUS_BY_HTTP.get(getattr(err, "status", 500), grpc.StatusCode.INTERNAL)
             await context.abort(code, str(err))
+        except (ConnectionError, TimeoutError) as err:  # the leader could not be reached
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(err) or type(err).__name__)
         return pb.ExchangeSecretResponse(StreamSecret=reply.StreamSecret)
 
     return grpc.method_handlers_generic_handler(pb.SERVICE, {

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from proconsul.cli.snapshot_decode import decoded
 from proconsul.fsm.fsm import FSM, CommandError
 from proconsul.state.store import Store
 from proconsul.state.watch import WatchSet
@@ -220,3 +221,15 @@ def test_peerings_bundles_and_secrets_survive_a_snapshot(cluster):
     assert restored.peering_secrets_read(ID) == store.peering_secrets_read(ID)
     assert restored.peering_secrets_read(other).ActiveStreamSecretID == "active"
     assert restored.peering_read_by_id(None, other)[1].Name == "dc1"
+
+
+def test_snapshot_decode_names_the_peering_records_as_consul_does(cluster):
+    cluster.write(acceptor(), SECRETS_GENERATE_TOKEN, "e1")
+    cluster.apply(MessageType.PEERING_TRUST_BUNDLE_WRITE, PeeringTrustBundleWriteRequest(
+        PeeringTrustBundle(TrustDomain="t", PeerName="dc2", RootPEMs=["x"])))
+    buffer = io.BytesIO()
+    cluster.fsm.snapshot().write(buffer)
+    buffer.seek(0)
+    records = [(name, data) for name, data in decoded(buffer) if name != "Index"]
+    assert [name for name, _ in records] == ["Peering", "PeeringTrustBundle", "PeeringSecret"]
+    assert records[0][1]["Name"] == "dc2" and records[2][1]["EstablishmentSecretID"] == "e1"
