@@ -18,7 +18,7 @@ from msgspec.structs import replace
 
 from proconsul.state.base import StoreBase, WriteTxn, catalog_tables
 from proconsul.state.catalog import CatalogMixin, StoredService
-from proconsul.state.read_cache import ReadCache
+from proconsul.state.mesh_catalog import MeshCatalogMixin
 from proconsul.state.snapshot import RecordKind
 from proconsul.state.table import Table
 from proconsul.state.watch import WatchRegistry, WatchSet
@@ -33,7 +33,7 @@ def peer_topic(peer: str, topic: Hashable) -> tuple:
 
 
 class PeerTopics:
-    """A peer catalog's view of the store's watch registry: its topics, tagged."""
+    """What a peer catalog's writes fire: their topics, tagged, in the store's registry."""
 
     __slots__ = ("registry", "peer")
 
@@ -44,12 +44,6 @@ class PeerTopics:
     def fire(self, topics: Iterable[Hashable], _kv_keys: Iterable[str] = (),
              _kv_trees: Iterable[str] = ()) -> None:
         self.registry.fire([peer_topic(self.peer, t) for t in topics])
-
-    def register(self, topics: Iterable[Hashable], waker: Callable[[], None]) -> None:
-        self.registry.register([peer_topic(self.peer, t) for t in topics], waker)
-
-    def unregister(self, topics: Iterable[Hashable], waker: Callable[[], None]) -> None:
-        self.registry.unregister([peer_topic(self.peer, t) for t in topics], waker)
 
 
 class PeerWatchSet(WatchSet):
@@ -65,20 +59,20 @@ class PeerWatchSet(WatchSet):
         self.topics.add(peer_topic(self._peer, topic))
 
 
-class PeerCatalog(CatalogMixin):
+class PeerCatalog(CatalogMixin, MeshCatalogMixin):
     """One peer's imported nodes, services and checks (every row's PeerName is ``peer``).
 
     Writes are the local catalog's (``ensure_registration``, ``delete_node``,
     ``delete_service``, ``delete_check`` inside ``with catalog.write(index) as tx``)
     without what imported rows do not have: sessions, coordinates, virtual IPs and
-    gateway bookkeeping.
+    gateway bookkeeping. Its Connect reads find the imported sidecar proxies (and
+    Connect-native instances) of a service; no gateway fronts an imported service.
     """
 
     def __init__(self, peer: str, registry: WatchRegistry) -> None:  # no StoreBase tables
         self.peer = peer
         self.indexes: dict[str, int] = {}
         self.watches = PeerTopics(registry, peer)
-        self.read_cache = ReadCache(self.watches)  # type: ignore[arg-type]
         self.nodes, self.services, self.checks = catalog_tables()
         self.sessions = Table("sessions", lambda s: s.ID, {"node": lambda s: s.Node})
         self.session_checks = Table("session_checks", lambda link: link,
@@ -87,7 +81,6 @@ class PeerCatalog(CatalogMixin):
     def rebind(self, registry: WatchRegistry) -> None:
         """Fire into ``registry`` from now on (a restored catalog joining the live store)."""
         self.watches = PeerTopics(registry, self.peer)
-        self.read_cache = ReadCache(self.watches)  # type: ignore[arg-type]
 
     def ensure_node(self, tx: WriteTxn, node: Node) -> None:
         super().ensure_node(tx, replace(node, PeerName=self.peer))
@@ -111,6 +104,10 @@ class PeerCatalog(CatalogMixin):
     def gateways_in_use(self) -> bool:
         return False
 
+    def service_gateway_nodes(self, ws: WatchSet | None, service: str, kind: str
+                              ) -> tuple[int, list[tuple[str, NodeService]]]:
+        return 0, []
+
 
 class PeerReader:
     """A peer catalog's reads with the local catalog's signatures: ``ws`` is the
@@ -118,7 +115,8 @@ class PeerReader:
 
     READS = frozenset({"node", "list_nodes", "list_services", "service_nodes",
                        "node_services", "node_service_list", "node_checks", "service_checks",
-                       "checks_in_state", "check_service_nodes"})
+                       "checks_in_state", "check_service_nodes", "connect_service_nodes",
+                       "check_connect_service_nodes"})
 
     def __init__(self, catalog: PeerCatalog) -> None:
         self._catalog = catalog
@@ -148,14 +146,15 @@ class PeeredCatalogMixin(StoreBase):
             catalog = self.peer_catalogs[peer] = PeerCatalog(peer, self.watches)
         return catalog
 
+    def peer_catalog(self, peer: str) -> PeerCatalog:
+        """``peer``'s catalog as it stands, to look at (none yet: an empty one, not
+        kept, whose topics the peer's first write fires)."""
+        return self.peer_catalogs.get(peer) or PeerCatalog(peer, self.watches)
+
     def catalog_reader(self, peer: str) -> Any:
         """Where a catalog or health read with ``?peer`` reads: the store itself for
-        "" (local), else the peer's rows (none yet: an empty catalog whose topics
-        the peer's first write fires)."""
-        if not peer:
-            return self
-        catalog = self.peer_catalogs.get(peer) or PeerCatalog(peer, self.watches)
-        return PeerReader(catalog)
+        "" (local), else the peer's rows."""
+        return PeerReader(self.peer_catalog(peer)) if peer else self
 
     def imported_snapshot_tables(self) -> list[tuple[RecordKind, list[Any]]]:
         """Every peer's index entries (one record), nodes, services and checks: imported

@@ -148,14 +148,41 @@ def test_exported_services_over_http_and_the_cli(peered):
     assert peered.get("/v1/exported-services").json() == []
     assert run_cli(peered, "services", "exported-services").stdout.decode().strip() == \
         "No exported services found"
-    assert peered.put("/v1/config", {"Kind": "exported-services", "Name": "default", "Services": [
-        {"Name": "web", "Consumers": [{"Peer": "east"}, {"Peer": "west"}]},
-        {"Name": "*", "Consumers": [{"Peer": "north"}]}]}).status == 200
-    listed = peered.get("/v1/exported-services").json()
-    assert {"Service": "web", "Consumers": {"Peers": ["east", "north", "west"]}} in listed
-    assert "consul" not in [s["Service"] for s in listed]
+    exported = run_cli(peered, "services", "export", "-name", "web", "-consumer-peers",
+                       "east,west")
+    assert exported.stdout.decode().strip() == \
+        'Successfully exported service "web" to cluster peers "east,west"'
+    assert run_cli(peered, "services", "export", "-name", "web", "-consumer-peers",
+                   "west,north").returncode == 0
+    missing = run_cli(peered, "services", "export", "-name", "web")
+    assert (missing.returncode, missing.stderr.decode().strip()) == (
+        1, "Missing the required -consumer-peers flag")
+    assert peered.get("/v1/exported-services").json() == [
+        {"Service": "web", "Consumers": {"Peers": ["east", "north", "west"]}}]
     table = run_cli(peered, "services", "exported-services", "-consumerPeer", "east")
     assert table.stdout.decode().split("\n")[:2] == ["Service  Consumer", "web      Peer: east"]
     as_json = run_cli(peered, "services", "exported-services", "-format", "json")
-    assert {"Service": "web", "Consumers": {"Peers": ["east", "north", "west"]}} in \
-        json.loads(as_json.stdout)
+    assert json.loads(as_json.stdout) == [
+        {"Service": "web", "Consumers": {"Peers": ["east", "north", "west"]}}]
+    assert peered.put("/v1/config", {"Kind": "exported-services", "Name": "default", "Services": [
+        {"Name": "web", "Consumers": [{"Peer": "east"}]},
+        {"Name": "*", "Consumers": [{"Peer": "south"}]}]}).status == 200
+    listed = peered.get("/v1/exported-services").json()
+    assert {"Service": "web", "Consumers": {"Peers": ["east", "south"]}} in listed
+    assert "consul" not in [s["Service"] for s in listed]
+
+
+def test_imported_rows_are_in_the_agents_snapshot(peered, tmp_path):
+    saved = peered.get("/v1/snapshot", timeout=60)
+    assert saved.status == 200, saved.text
+    (tmp_path / "s.snap").write_bytes(saved.body)
+    decoded = run_cli(None, "snapshot", "decode", str(tmp_path / "s.snap"))
+    assert decoded.returncode == 0, decoded.stderr
+    lines = [json.loads(line) for line in decoded.stdout.decode().splitlines()]
+    registers = [(d["Data"]["Node"], d["Data"]["Address"], d["Data"]["PeerName"],
+                  (d["Data"]["Service"] or {}).get("PeerName"))
+                 for d in lines if d["Type"] == "Register" and d["Data"]["Service"]]
+    assert ("n1", "10.1.0.1", "p1", "p1") in registers
+    assert ("n1", "10.0.0.1", "", None) in registers
+    indexes = {d["Data"]["Key"] for d in lines if d["Type"] == "Index"}
+    assert {"peer.p1:nodes", "peer.p1:services", "peer.p1:checks"} <= indexes

@@ -114,7 +114,9 @@ class Catalog:
     async def Deregister(self, req: DeregisterRequest) -> bool:
         if not req.Node:
             raise BadRequest("Must provide node")
-        vet_deregister(self.server.authz.resolve(req.Token), self.server.store, req)
+        store = self.server.store
+        vet_deregister(self.server.authz.resolve(req.Token),
+                       store.peer_catalog(req.PeerName) if req.PeerName else store, req)
         await self.server.raft_apply(MessageType.DEREGISTER, req)
         return True
 
@@ -170,8 +172,8 @@ class Catalog:
         store = self.server.store
         catalog = store.catalog_reader(req.PeerName)
         source = None if req.PeerName else req.Source
-        if req.PeerName and (req.ServiceAddress or req.Connect):
-            raise BadRequest("peer is not supported for Connect or address lookups")
+        if req.PeerName and req.ServiceAddress:
+            raise BadRequest("peer is not supported for service address lookups")
         if req.ServiceAddress:
             def read(ws):
                 return store.service_address_nodes(ws, req.ServiceAddress)
@@ -180,8 +182,8 @@ class Catalog:
             may_read = ident.allowed("service_read", req.ServiceName)
 
             def read(ws):
-                index, rows = store.connect_service_nodes(ws, req.ServiceName,
-                                                          req.NodeMetaFilters)
+                index, rows = catalog.connect_service_nodes(ws, req.ServiceName,
+                                                            req.NodeMetaFilters)
                 return index, rows if may_read else []
         else:
             tags = req.ServiceTags if req.TagFilter else None
@@ -244,9 +246,14 @@ class Catalog:
 
 def has_peer_name(req: RegisterRequest) -> bool:
     """Whether a registration names a peer anywhere (node, service or a check)."""
-    return bool(req.PeerName or (req.Service is not None and req.Service.PeerName)
-                or (req.Check is not None and req.Check.PeerName)
-                or any(check.PeerName for check in req.Checks or ()))
+    if req.PeerName or (req.Service is not None and req.Service.PeerName) \
+            or (req.Check is not None and req.Check.PeerName):
+        return True
+    if req.Checks:  # a loop, not any(): every registration goes through here
+        for check in req.Checks:
+            if check.PeerName:
+                return True
+    return False
 
 
 _SERVICE_QUERY_KEYS: dict[tuple[str, str, bool], tuple[Key, ...]] = {}

@@ -74,12 +74,14 @@ class Health:
         ident = self.server.authz.resolve(req.Token)
         # the proxies or gateways of a service the token may not read show as none (no 403)
         may_read = ident.allowed("service_read", req.ServiceName)
-        if req.PeerName and (req.Connect or req.Ingress):
-            raise BadRequest("peer is not supported for Connect or ingress lookups")
+        if req.PeerName and req.Ingress:
+            raise BadRequest("peer is not supported for ingress lookups")
         if req.Connect:
+            catalog = store.catalog_reader(req.PeerName)
+
             def read(ws):
-                index, rows = store.check_connect_service_nodes(ws, req.ServiceName,
-                                                                req.NodeMetaFilters)
+                index, rows = catalog.check_connect_service_nodes(ws, req.ServiceName,
+                                                                  req.NodeMetaFilters)
                 return index, rows if may_read else []
         elif req.Ingress:
             def read(ws):
