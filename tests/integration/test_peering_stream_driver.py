@@ -158,12 +158,9 @@ async def test_exported_services_replicate_and_deletion_terminates(clusters):
     assert dc2.store.peering_trust_bundle_read(None, "dc1")[1] is None
 
 
-async def test_a_wrong_secret_is_refused_and_the_dialer_keeps_trying(clusters):
-    dc1, dc2, port, server_name = clusters
-    await peer(dc1, dc2, port, server_name)
-    await eventually(lambda: read(dc2, DIALER_ID).State == STATE_ACTIVE, "the stream")
-    # a second dialer with a wrong secret is refused with Consul's status
-    roots = "".join(r.RootCert for r in dc1.store.ca_roots).encode()
+async def refusal(port: int, roots: bytes, server_name: str, secret: str
+                  ) -> grpc.aio.AioRpcError:
+    """How the acceptor refuses a stream opened with ``secret``."""
     async with grpc.aio.secure_channel(
             f"127.0.0.1:{port}", grpc.ssl_channel_credentials(roots),
             options=[("grpc.ssl_target_name_override", server_name)]) as channel:
@@ -171,9 +168,23 @@ async def test_a_wrong_secret_is_refused_and_the_dialer_keeps_trying(clusters):
                                      request_serializer=pb.ReplicationMessage.SerializeToString,
                                      response_deserializer=pb.ReplicationMessage.FromString)()
         await call.write(pb.ReplicationMessage(open=pb.ReplicationMessage.Open(
-            PeerID=ACCEPTOR_ID, StreamSecretID="wrong")))
+            PeerID=ACCEPTOR_ID, StreamSecretID=secret)))
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await call.read()
-    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert refused.value.details() == "invalid peering stream secret"
+    return refused.value
+
+
+async def test_refused_streams_leave_the_established_one_alone(clusters):
+    dc1, dc2, port, server_name = clusters
+    await peer(dc1, dc2, port, server_name)
+    await eventually(lambda: read(dc2, DIALER_ID).State == STATE_ACTIVE, "the stream")
+    roots = "".join(r.RootCert for r in dc1.store.ca_roots).encode()
+    wrong = await refusal(port, roots, server_name, "wrong")
+    assert (wrong.code(), wrong.details()) == (grpc.StatusCode.PERMISSION_DENIED,
+                                               "invalid peering stream secret")
     assert read(dc2, DIALER_ID).State == STATE_ACTIVE
+    # with peering disabled the acceptor takes no stream, even with the right secret
+    dc1.config.peering_enabled = False
+    disabled = await refusal(port, roots, server_name, SECRET)
+    assert (disabled.code(), disabled.details()) == (
+        grpc.StatusCode.FAILED_PRECONDITION, "peering must be enabled to use this endpoint")

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import grpc
 from msgspec.structs import replace
 
+from proconsul.server.endpoints.peering import ERR_PEERING_DISABLED
 from proconsul.server.peering.materials import server_addresses
 from proconsul.server.peering.stream.apply import apply_writes, remove_imported
 from proconsul.server.peering.stream.auth import OpenRefused, check_open
@@ -230,6 +231,8 @@ class PeeringStreams:
         first = await context.read()
         if first is grpc.aio.EOF:
             return
+        if not self.server.config.peering_enabled:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, ERR_PEERING_DISABLED)
         if not self.server.consensus.is_leader():
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 "cannot establish a peering stream on a follower node")
