@@ -107,7 +107,7 @@ class ReplicationSession:
         self._nonce = 0
         self._heard = now
         self._beat = now
-        self.status.connect(now)
+        self.status.connect()
 
     # ---- inputs -----------------------------------------------------------------
 

@@ -15,7 +15,6 @@ class StreamStatus:
 
     connected: bool = False
     terminated: bool = False  # the peer deleted the peering
-    connected_at: float | None = None
     disconnected_at: float | None = None
     disconnect_error: str = ""
     last_heartbeat: float | None = None
@@ -30,8 +29,8 @@ class StreamStatus:
     imported_services: set[str] = field(default_factory=set)
     exported_services: set[str] = field(default_factory=set)
 
-    def connect(self, now: float) -> None:
-        self.connected, self.connected_at = True, now
+    def connect(self) -> None:
+        self.connected = True
         self.disconnected_at, self.disconnect_error = None, ""
 
     def disconnect(self, now: float, error: str = "") -> None:
