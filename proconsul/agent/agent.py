@@ -21,6 +21,7 @@ from proconsul.agent.config import AgentConfig
 from proconsul.agent.config.builder import load_config, restart_required
 from proconsul.agent.config.validate import ConfigError
 from proconsul.agent.config_watch import watch as watch_config
+from proconsul.agent.connect.server_cert import ServerCertManager
 from proconsul.agent.consensus import DurableRaft, load_node_id
 from proconsul.agent.dns.lookup import AgentLookup
 from proconsul.agent.dns.resolver import Resolver
@@ -52,6 +53,7 @@ from proconsul.agent.user_events import UserEventRecord, UserEvents
 from proconsul.agent.wan_federation import WANFederation
 from proconsul.agent.watches import Address, Watches
 from proconsul.agent.xds.ads import AggregatedDiscoveryService
+from proconsul.agent.xds.certificates import GrpcCertificates
 from proconsul.agent.xds.server import GrpcServer
 from proconsul.fsm.fsm import FSM
 from proconsul.gossip.serf import MemberEvent, MemberEventType, SerfEvent, UserEvent
@@ -61,6 +63,7 @@ from proconsul.raft.node import RaftNode
 from proconsul.rpc.pool import MuxPool
 from proconsul.server.acl_enforce import Identity
 from proconsul.server.blocking import set_query_times
+from proconsul.server.peering.exchange import peerstream_handler
 from proconsul.server.rpc_endpoints import ServerPort
 from proconsul.server.server import Server, ServerConfig
 from proconsul.server.snapshot import call_server
@@ -113,6 +116,7 @@ class Agent:
                 datacenter=config.datacenter, node_name=config.node_name,
                 node_id=config.node_id, advertise_addr=config.advertise_addr,
                 server_port=config.server_port, serf_lan_port=config.serf_lan_port,
+                grpc_tls_port=config.grpc_tls_port, peering_enabled=config.peering_enabled,
                 coordinate_update_period=0.1 if config.dev else 5.0,
                 rpc_hold_timeout=config.rpc_hold_timeout, autopilot=config.autopilot,
                 config_entries=config.config_entries,
@@ -187,6 +191,8 @@ class Agent:
         self.xds = AggregatedDiscoveryService(
             self.proxycfg, self._authorize_proxy if config.acl.enabled else None)
         self.grpc: GrpcServer | None = None
+        self.grpc_certificates: GrpcCertificates | None = None
+        self.server_cert: ServerCertManager | None = None  # a server's peering leaf
 
     def _durable_raft(self, fsm: FSM) -> RaftNode:
         self.raft = DurableRaft(self.config, fsm, self.pool.tls, self._rpc_server_name)
@@ -289,13 +295,16 @@ class Agent:
         """The external gRPC listeners (xDS for Envoy), plain and TLS."""
         config = self.config
         grpc = GrpcServer(self.xds)
+        if self.server is not None:
+            grpc.add_handler(peerstream_handler(self.server))
         try:
             if config.grpc_port > 0:
                 for host in config.grpc_addr.split():
                     grpc.listen(host, config.grpc_port)
             if config.grpc_tls_port > 0:
+                self.grpc_certificates = GrpcCertificates(config.grpc_tls, config.node_name)
                 for host in config.grpc_tls_addr.split():
-                    grpc.listen(host, config.grpc_tls_port, config.grpc_tls)
+                    grpc.listen(host, config.grpc_tls_port, self.grpc_certificates)
             await grpc.start()
         except ConsulError:
             await grpc.stop()
@@ -307,6 +316,12 @@ class Agent:
             raise
         self.grpc = grpc
         self.routines.start("grpc-server", grpc.run)
+        if self.grpc_certificates is not None and self.server is not None \
+                and config.connect_enabled:
+            self.server_cert = ServerCertManager(self.rpc, config.datacenter,
+                                                 self.grpc_certificates.set_peering,
+                                                 lambda: self.tokens.agent)
+            self.routines.start("server-certificate", self.server_cert.run)
         self.routines.start("proxycfg-local", self._watch_local_proxies)
 
     def _proxy_registration(self, proxy_id: str) -> Registration | None:

@@ -82,6 +82,10 @@ class Client:
         from proconsul.api.acl import ACL
         return ACL(self)
 
+    def peerings(self):
+        from proconsul.api.peering import Peerings
+        return Peerings(self)
+
     # -- requests --------------------------------------------------------
     def _path(self, path: str, params: list[tuple[str, str]]) -> str:
         quoted = urllib.parse.quote(path, safe="/:@")

@@ -52,6 +52,9 @@ TYPE_NAMES = {
     RecordKind.CONFIG_ENTRY: "ConfigEntry",
     RecordKind.SERVICE_VIRTUAL_IP: "ServiceVirtualIP",
     RecordKind.FREE_VIRTUAL_IP: "FreeVirtualIP",
+    RecordKind.PEERING: "Peering",
+    RecordKind.PEERING_TRUST_BUNDLE: "PeeringTrustBundle",
+    RecordKind.PEERING_SECRETS: "PeeringSecret",
 }
 FORMATS = ("pretty", "json")
 

@@ -74,6 +74,9 @@ _SHAPES: dict[RecordKind, tuple[str, Callable[[Any], Any]]] = {
     RecordKind.FEDERATION_STATE: ("FederationState", _wrapped("State", Op="upsert")),
     RecordKind.SERVICE_VIRTUAL_IP: ("ServiceVirtualIP", _with_offset_ip),
     RecordKind.FREE_VIRTUAL_IP: ("FreeVirtualIP", _with_offset_ip),
+    RecordKind.PEERING: ("Peering", lambda row: row),
+    RecordKind.PEERING_TRUST_BUNDLE: ("PeeringTrustBundle", lambda row: row),
+    RecordKind.PEERING_SECRETS: ("PeeringSecret", lambda row: row),
 }
 
 

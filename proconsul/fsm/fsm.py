@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
 from proconsul.fsm.acl import acl_handlers
+from proconsul.fsm.peering import peering_handlers
 from proconsul.lib.metrics import registry as metrics
 from proconsul.lib.metrics import sample_key
 from proconsul.raft.messages import Entry, EntryType
@@ -156,6 +157,7 @@ class FSM:
             MessageType.FEDERATION_STATE: self._federation_state,
             MessageType.UPDATE_VIRTUAL_IP: self._update_virtual_ip,
             **acl_handlers(store),
+            **peering_handlers(store),
         }
         # apply() times a command as consul.fsm.<name>; apply_batch() also as Raft's
         # consul.raft.fsm.apply (one sample each from one clock reading)

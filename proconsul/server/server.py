@@ -36,6 +36,8 @@ from proconsul.server.forward import (
     LeaderUnavailable,
     global_write,
 )
+from proconsul.server.peering.deletion import PeeringDeleter
+from proconsul.server.peering.stream.manager import PeeringStreams
 from proconsul.server.query_failover import WANFailoverRoute
 from proconsul.server.reconcile import MemberReconciler, MemberState
 from proconsul.server.replication.acl import ACLPolicies, ACLRoles, ACLTokens
@@ -83,6 +85,8 @@ class ServerConfig(msgspec.Struct):
     advertise_addr: str = "127.0.0.1"
     server_port: int = 8300
     serf_lan_port: int = 8301
+    grpc_tls_port: int = -1  # ports.grpc_tls: peering tokens give <address>:<this>
+    peering_enabled: bool = True  # peering.enabled
     tombstone_ttl: float = 15 * 60.0
     tombstone_granularity: float = 30.0
     session_ttl_min_ns: int = SESSION_TTL_MIN_NS
@@ -168,6 +172,9 @@ class Server:
                                 for kind in kinds]
             self.forwarder.global_write = self._global_write
         self.federation_anti_entropy = FederationStateAntiEntropy(self)
+        self.peering_streams = PeeringStreams(self)
+        self.peering_deleter = PeeringDeleter(self)
+        self.peering_deleter.cleanups.append(self.peering_streams.cleanup)
         self.federation_pruner = FederationStatePruner(self)
         # With WAN federation through mesh gateways: which gateway reaches which DC.
         self.gateway_locator: GatewayLocator | None = None
@@ -413,6 +420,9 @@ class Server:
         self.routines.start("federation-state-anti-entropy", self.federation_anti_entropy.run)
         if self.is_primary:
             self.routines.start("federation-state-pruning", self.federation_pruner.run)
+        if self.config.peering_enabled:
+            self.routines.start("peering-deletion", self.peering_deleter.run)
+            self.routines.start("peering-streams", self.peering_streams.run)
 
     async def reassert_leadership(self) -> None:
         """Run the leader's routines again from the start on replaced state (after a
@@ -450,7 +460,9 @@ class Server:
             Service=NodeService(ID="consul", Service="consul", Port=cfg.server_port,
                                 Meta={"raft_version": "3", "serf_protocol_current": "2",
                                       "serf_protocol_max": "5", "serf_protocol_min": "1",
-                                      "version": CONSUL_COMPAT_VERSION}),
+                                      "version": CONSUL_COMPAT_VERSION,
+                                      **({"grpc_tls_port": str(cfg.grpc_tls_port)}
+                                         if cfg.grpc_tls_port > 0 else {})}),
             Check=HealthCheck(Node=cfg.node_name, CheckID=SERF_CHECK_ID, Name=SERF_CHECK_NAME,
                               Status=HEALTH_PASSING, Output=SERF_CHECK_ALIVE_OUTPUT),
         ))

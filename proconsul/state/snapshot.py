@@ -23,6 +23,7 @@ from proconsul.structs.coordinate import CoordinateEntry
 from proconsul.structs.federation_state import FederationState
 from proconsul.structs.kv import DirEntry
 from proconsul.structs.operator import AutopilotConfig
+from proconsul.structs.peering import Peering, PeeringSecrets, PeeringTrustBundle
 from proconsul.structs.prepared_query import PreparedQuery
 from proconsul.structs.session import Session
 from proconsul.structs.system_metadata import SystemMetadataEntry
@@ -60,7 +61,10 @@ class RecordKind(IntEnum):
     FEDERATION_STATE = 51
     SERVICE_VIRTUAL_IP = 52
     FREE_VIRTUAL_IP = 53
-    PEER_INDEXES = 54
+    PEERING = 54
+    PEERING_TRUST_BUNDLE = 55
+    PEERING_SECRETS = 56
+    PEER_INDEXES = 57
 
 
 RECORD_TYPES: dict[RecordKind, type] = {
@@ -87,6 +91,9 @@ RECORD_TYPES: dict[RecordKind, type] = {
     RecordKind.FEDERATION_STATE: FederationState,
     RecordKind.SERVICE_VIRTUAL_IP: ServiceVirtualIP,
     RecordKind.FREE_VIRTUAL_IP: FreeVirtualIP,
+    RecordKind.PEERING: Peering,
+    RecordKind.PEERING_TRUST_BUNDLE: PeeringTrustBundle,
+    RecordKind.PEERING_SECRETS: PeeringSecrets,
     RecordKind.PEER_INDEXES: dict[str, dict[str, int]],
 }
 CA_RECORD_KINDS = frozenset({RecordKind.CA_ROOT, RecordKind.CA_CONFIG,
@@ -122,6 +129,7 @@ class StateSnapshot:
             *store.system_metadata_snapshot_tables(),
             *store.federation_state_snapshot_tables(),
             *store.virtual_ip_snapshot_tables(),
+            *store.peering_snapshot_tables(),
             *store.imported_snapshot_tables(),
         ]
 

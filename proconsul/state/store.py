@@ -14,6 +14,7 @@ from proconsul.state.federation_states import FederationStateMixin
 from proconsul.state.kvs import KVMixin
 from proconsul.state.mesh_catalog import MeshCatalogMixin
 from proconsul.state.peered_catalog import PeeredCatalogMixin
+from proconsul.state.peering import PeeringMixin
 from proconsul.state.sessions import SessionMixin
 from proconsul.state.snapshot import (
     ACL_RECORD_KINDS,
@@ -30,7 +31,8 @@ from proconsul.structs.config_entries import load
 
 class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, CatalogMixin,
             ConnectCAMixin, MeshCatalogMixin, ACLMixin, SystemMetadataMixin,
-            FederationStateMixin, VirtualIPMixin, PeeredCatalogMixin, ExportedServicesMixin):
+            FederationStateMixin, VirtualIPMixin, PeeringMixin, PeeredCatalogMixin,
+            ExportedServicesMixin):
     """Catalog, KV, sessions and transactions over indexed in-memory tables.
 
     Writes happen inside ``with store.write(index) as tx`` and are atomic;
@@ -57,6 +59,9 @@ class Store(ConfigEntryMixin, TxnMixin, SessionMixin, KVMixin, CoordinateMixin, 
             RecordKind.FEDERATION_STATE: staged.federation_states,
             RecordKind.SERVICE_VIRTUAL_IP: staged.service_virtual_ips,
             RecordKind.FREE_VIRTUAL_IP: staged.free_virtual_ips,
+            RecordKind.PEERING: staged.peerings,
+            RecordKind.PEERING_TRUST_BUNDLE: staged.peering_trust_bundles,
+            RecordKind.PEERING_SECRETS: staged.peering_secrets,
         }
         rows: dict[RecordKind, list] = {kind: [] for kind in tables}  # loaded at the end
         peer_indexes: dict[str, dict[str, int]] = {}

@@ -65,6 +65,9 @@ ERR_NO_SERVERS = "No known Consul servers"
 # errors, and what Proconsul's endpoints and state store raise as BadRequest.
 _REMOTE_ERROR_CLASSES: list[tuple[re.Pattern[str], type[ConsulError]]] = [
     (re.compile(r".*(Permission denied|ACL not found)"), Forbidden),
+    # peering: a used or replaced establishment secret (server/endpoints/peering.py)
+    (re.compile(r"(a new peering token must be generated: )?invalid peering establishment "
+                r"secret$"), Forbidden),
     (re.compile(r".*RPC rate limit exceeded"), TooManyRequests),
     (re.compile(r"Rate limit reached, try again later"), TooManyRequests),
     (re.compile("|".join([
@@ -114,6 +117,14 @@ _REMOTE_ERROR_CLASSES: list[tuple[re.Pattern[str], type[ConsulError]]] = [
         r"MaxTokenTTL ", r"BootstrapSecret must be ", r"Accessor ID is missing ",
         r"failed inserting acl binding rule: ", r"Missing (token|policy|role|binding rule|auth "
         r"method) ",
+        # peering requests and tokens refused (server/peering/validate.py, endpoints/peering.py)
+        r".* is not a valid peer name: ", r"meta tags failed validation: ",
+        r"failed to decode peering token", r"peering token (CA|server|peer ID) value is ",
+        r".* is not a valid peering server address$", r"cannot create a peering within ",
+        r"cannot create peering with name: ", r"failed to write peering: ",
+        r"peering must be enabled to use this endpoint$",
+        r"connect\.enabled must be set to true in the server's configuration when generating",
+        r"TLS for gRPC must be enabled when generating peering tokens$",
         # snapshot restore: a damaged or foreign archive (server/snapshot, lib/snapshot_archive)
         r"(failed to read snapshot file: |failed checking integrity of snapshot: "
         r"|failed to decode snapshot metadata: |unexpected file \".*\" in snapshot"

@@ -26,6 +26,14 @@ from proconsul.structs.coordinate import CoordinateBatchRequest
 from proconsul.structs.federation_state import FederationStateRequest
 from proconsul.structs.kv import KVSRequest, TombstoneRequest
 from proconsul.structs.operator import AutopilotSetConfigRequest
+from proconsul.structs.peering import (
+    PeeringDeleteRequest,
+    PeeringSecretsWriteRequest,
+    PeeringTerminateByIDRequest,
+    PeeringTrustBundleDeleteRequest,
+    PeeringTrustBundleWriteRequest,
+    PeeringWriteRequest,
+)
 from proconsul.structs.prepared_query import PreparedQueryRequest
 from proconsul.structs.session import SessionRequest
 from proconsul.structs.system_metadata import SystemMetadataRequest
@@ -62,6 +70,12 @@ class MessageType(IntEnum):
     ACL_AUTH_METHOD_DELETE = 28
     SYSTEM_METADATA = 31
     FEDERATION_STATE = 30
+    PEERING_WRITE = 35
+    PEERING_DELETE = 36
+    PEERING_TERMINATE_BY_ID = 37
+    PEERING_TRUST_BUNDLE_WRITE = 38
+    PEERING_TRUST_BUNDLE_DELETE = 39
+    PEERING_SECRETS_WRITE = 40
     UPDATE_VIRTUAL_IP = 43
 
 
@@ -91,6 +105,12 @@ REQUEST_TYPES: dict[MessageType, type] = {
     MessageType.SYSTEM_METADATA: SystemMetadataRequest,
     MessageType.FEDERATION_STATE: FederationStateRequest,
     MessageType.UPDATE_VIRTUAL_IP: ServiceVirtualIP,
+    MessageType.PEERING_WRITE: PeeringWriteRequest,
+    MessageType.PEERING_DELETE: PeeringDeleteRequest,
+    MessageType.PEERING_TERMINATE_BY_ID: PeeringTerminateByIDRequest,
+    MessageType.PEERING_TRUST_BUNDLE_WRITE: PeeringTrustBundleWriteRequest,
+    MessageType.PEERING_TRUST_BUNDLE_DELETE: PeeringTrustBundleDeleteRequest,
+    MessageType.PEERING_SECRETS_WRITE: PeeringSecretsWriteRequest,
 }
 
 _encoder = msgspec.msgpack.Encoder()

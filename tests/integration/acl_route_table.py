@@ -14,6 +14,8 @@ are filled in.
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +97,13 @@ OP_R, OP_W = 'operator = "read"\n', 'operator = "write"\n'
 KR_R, KR_W = 'keyring = "read"\n', 'keyring = "write"\n'
 SESS_R, SESS_W = _r("session", "{node}", "read"), _r("session", "{node}", "write")
 ACL_R, ACL_W = 'acl = "read"\n', 'acl = "write"\n'
+PEER_R, PEER_W = 'peering = "read"\n', 'peering = "write"\n'
+# a well-formed token of another cluster whose servers cannot be reached: allowed, Establish
+# gets as far as the dial (a 500), denied it stops at the ACL check
+PEERING_TOKEN = base64.b64encode(json.dumps({
+    "ServerAddresses": ["127.0.0.1:1"], "ServerName": "server.dc9.peering.x.consul",
+    "PeerID": "5b1e6cb4-5ad2-4a4e-9d0e-1b1c2d3e4f51", "EstablishmentSecret": "s"}).encode()
+    ).decode()
 ANONYMOUS = "00000000-0000-0000-0000-000000000002"
 GLOBAL_MANAGEMENT = "00000000-0000-0000-0000-000000000001"
 NO_SUCH_ID = "5b1e6cb4-5ad2-4a4e-9d0e-1b1c2d3e4f50"
@@ -465,6 +474,15 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("PUT", "/v1/internal/service-virtual-ip"): Route(
         "/v1/internal/service-virtual-ip", OP_W, OP_R, marker='"Found":true',
         body={"Service": SERVICE, "ManualVIPs": ["10.1.2.3"]}),
+    # peering falls back to operator: the near misses are other resources
+    ("POST", "/v1/peering/token"): Route("/v1/peering/token", PEER_W, PEER_R,
+                                         body={"PeerName": "acl-rt-peer"}),
+    ("POST", "/v1/peering/establish"): Route(
+        "/v1/peering/establish", PEER_W, PEER_R,
+        body={"PeerName": "acl-rt-dialer", "PeeringToken": PEERING_TOKEN}),
+    ("GET", "/v1/peering/{name}"): Route("/v1/peering/acl-rt-peer", PEER_R, KR_W),
+    ("DELETE", "/v1/peering/{name}"): Route("/v1/peering/acl-rt-peer", PEER_W, PEER_R),
+    ("GET", "/v1/peerings"): Route("/v1/peerings", PEER_R, KR_W),
     # any token may ask what it may do
     ("POST", "/v1/internal/acl/authorize"): Route(
         "/v1/internal/acl/authorize", body=[{"Resource": "key", "Segment": "x", "Access": "read"}]),

@@ -117,7 +117,12 @@ def build(tree: dict[str, Any], dev: bool = False,
         warnings.append("ports.https is set but no certificate is configured (cert_file and "
                         "key_file in tls.https or tls.defaults): the HTTPS listener is disabled")
         https_port = -1
-    if grpc_tls_port > 0 and not (grpc_tls.cert_file and grpc_tls.key_file):
+    # A server with Connect serves its own peering certificate there even with none
+    # configured, when ports.grpc_tls asks for the listener.
+    peering_tls = server and "grpc_tls" in ports and \
+        bool(tree.get("connect", {}).get("enabled", False))
+    if grpc_tls_port > 0 and not (grpc_tls.cert_file and grpc_tls.key_file) \
+            and not peering_tls:
         if "grpc_tls" in ports:
             warnings.append("ports.grpc_tls is set but no certificate is configured (cert_file "
                             "and key_file in tls.grpc or tls.defaults): the gRPC TLS listener "
@@ -160,6 +165,7 @@ def build(tree: dict[str, Any], dev: bool = False,
         rpc_hold_timeout=_seconds(performance, "rpc_hold_timeout", 7.0),
         leave_drain_time=_seconds(performance, "leave_drain_time", 5.0),
         grpc_port=int(ports.get("grpc", -1)), grpc_tls_port=grpc_tls_port, grpc_tls=grpc_tls,
+        peering_enabled=bool(tree.get("peering", {}).get("enabled", True)),
         grpc_addr=addresses.get("grpc") or client_addrs,
         grpc_tls_addr=addresses.get("grpc_tls") or client_addrs,
         dns_port=ports.get("dns", 8600), domain=tree.get("domain", "consul."),

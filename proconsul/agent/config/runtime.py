@@ -119,6 +119,7 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     dns_port: int = 8600
     grpc_port: int = -1  # ports.grpc: plaintext xDS (8502 with -dev); -1 off, as in Consul
     grpc_tls_port: int = -1  # ports.grpc_tls: xDS over TLS (tls.grpc / tls.defaults)
+    peering_enabled: bool = True  # peering.enabled: the peering endpoints answer
     grpc_addr: str = "127.0.0.1"  # addresses.grpc, else client_addr (space-separated)
     grpc_tls_addr: str = "127.0.0.1"  # addresses.grpc_tls, else client_addr
     grpc_tls: TLSSettings = msgspec.field(default_factory=TLSSettings)

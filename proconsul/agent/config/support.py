@@ -64,13 +64,13 @@ SUPPORTED = frozenset({
     "acl_enable_key_list_policy", "acl_datacenter", "acl_enforce_version_8",
     "raft_logstore.wal.segment_size_mb",
     "ports.grpc", "ports.grpc_tls", "addresses.grpc", "addresses.grpc_tls", "tls.grpc",
+    "peering.enabled",
     "connect.enable_mesh_gateway_wan_federation", "primary_gateways",
     "primary_gateways_interval",
 })
 
 # Values that ask for exactly what Proconsul does anyway: no warning.
 NEUTRAL: dict[str, tuple[Any, ...]] = {
-    "peering.enabled": (False,),
     "audit.enabled": (False,), "auto_encrypt.tls": (False,), "auto_config.enabled": (False,),
     "disable_update_check": (True, False),
     "disable_anonymous_signature": (True, False),

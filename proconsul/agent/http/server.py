@@ -35,6 +35,7 @@ from proconsul.agent.http import (
     kv_fast,
     members,
     operator,
+    peering,
     prepared_query,
     session,
     snapshot,
@@ -96,7 +97,7 @@ def api_router() -> web.Router:
     for module in (agent_endpoint, agent_info, agent_local, agent_metrics, agent_monitor,
                    catalog, connect_ca, coordinate, event, health, keyring, kv, members, operator,
                    session, status, txn, config, intentions, prepared_query, acl,
-                   acl_authorize, snapshot, ui, federation_states, virtual_ip):
+                   acl_authorize, snapshot, ui, federation_states, virtual_ip, peering):
         module.add_routes(router)
     return router
 

@@ -1,31 +1,20 @@
-"""The agent's external gRPC listeners (``ports.grpc``, ``ports.grpc_tls``) serving ADS."""
+"""The agent's external gRPC listeners (``ports.grpc``, ``ports.grpc_tls``) serving ADS
+(and, on a server, the services other parts add, such as peering's PeerStreamService)."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
 
-from proconsul.agent.config.runtime import TLSSettings
 from proconsul.agent.xds.ads import AggregatedDiscoveryService
+from proconsul.agent.xds.certificates import GrpcCertificates
 from proconsul.structs.errors import ConsulError
 
 log = logging.getLogger("agent.xds")
 
 MAX_MESSAGE = 64 * 1024 * 1024  # a snapshot with many upstreams and roots stays far below
-
-
-def _credentials(tls: TLSSettings) -> grpc.ServerCredentials:
-    try:
-        key = Path(tls.key_file).read_bytes()
-        cert = Path(tls.cert_file).read_bytes()
-        ca = Path(tls.ca_file).read_bytes() if tls.ca_file else None
-    except OSError as err:
-        raise ConsulError(f"gRPC TLS: cannot read {err.filename}: {err.strerror}") from None
-    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,
-                                       require_client_auth=bool(tls.verify_incoming and ca))
 
 
 class GrpcServer:
@@ -42,11 +31,15 @@ class GrpcServer:
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(ads, self.server)
         self.addresses: list[str] = []
 
-    def listen(self, host: str, port: int, tls: TLSSettings | None = None) -> None:
+    def add_handler(self, handler: grpc.GenericRpcHandler) -> None:
+        """Serve another gRPC service on these listeners (before :meth:`start`)."""
+        self.server.add_generic_rpc_handlers((handler,))
+
+    def listen(self, host: str, port: int, tls: GrpcCertificates | None = None) -> None:
         """Bind now (ConsulError naming the address if it cannot); serve once started."""
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
-            bound = self.server.add_secure_port(where, _credentials(tls)) if tls else \
+            bound = self.server.add_secure_port(where, tls.credentials()) if tls else \
                 self.server.add_insecure_port(where)
         except RuntimeError as err:
             raise ConsulError(f"cannot listen for gRPC on {where}: {err}") from None

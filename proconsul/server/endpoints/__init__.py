@@ -23,6 +23,7 @@ def _services() -> tuple[type, ...]:
     from proconsul.server.endpoints.internal import Internal
     from proconsul.server.endpoints.kvs import KVS
     from proconsul.server.endpoints.operator import Operator
+    from proconsul.server.endpoints.peering import PeeringEndpoint
     from proconsul.server.endpoints.prepared_query import PreparedQueryEndpoint
     from proconsul.server.endpoints.session import SessionEndpoint
     from proconsul.server.endpoints.status import Status
@@ -30,7 +31,8 @@ def _services() -> tuple[type, ...]:
 
     return (Catalog, ConnectCA, CoordinateEndpoint, Health, KVS, Operator, SessionEndpoint, Status,
             Txn, ConfigEntryEndpoint, DiscoveryChainEndpoint, IntentionEndpoint,
-            PreparedQueryEndpoint, Internal, Federation, ACLEndpoint, FederationStateEndpoint)
+            PreparedQueryEndpoint, Internal, Federation, ACLEndpoint, FederationStateEndpoint,
+            PeeringEndpoint)
 
 
 def register_all(server: Server) -> None:

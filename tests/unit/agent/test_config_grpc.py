@@ -41,6 +41,15 @@ def test_grpc_tls_takes_tls_grpc_over_tls_defaults_and_warns_without_a_certifica
     assert server.grpc_tls_port == 8503
 
 
+def test_a_connect_server_listens_for_peering_on_grpc_tls_without_a_certificate():
+    peering = {"data_dir": "/d", "server": True, "connect": {"enabled": True},
+               "ports": {"grpc_tls": 8503}}
+    config = build(peering)
+    assert config.grpc_tls_port == 8503 and not any("gRPC" in w for w in config.warnings)
+    assert build({**peering, "connect": {"enabled": False}}).grpc_tls_port == -1
+    assert build({**peering, "server": False}).grpc_tls_port == -1
+
+
 def test_grpc_keys_are_supported():
     config = build({"data_dir": "/d", "ports": {"grpc": 8502}, "addresses": {"grpc": "x"},
                     "tls": {"grpc": {"tls_min_version": "TLSv1_3"}}})

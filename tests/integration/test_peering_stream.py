@@ -1,0 +1,116 @@
+"""The replication stream between two real single-server clusters peered through the HTTP
+API: dc1 exports ``web`` to dc2, dc2 reads it (and its health) with ``?peer=dc1``, both
+sides show ACTIVE and their stream status, un-exporting removes it, the acceptor's
+kill -9 and restart brings the stream back, and deleting the peering on one side
+terminates it on the other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.agent_process import wait_until
+from tests.support.peering_lab import PeeringCluster
+
+
+@pytest.fixture
+def peered(tmp_path: Path):
+    dc1, dc2 = PeeringCluster("dc1", tmp_path / "dc1"), PeeringCluster("dc2", tmp_path / "dc2")
+    try:
+        dc1.start()
+        dc2.start()
+        token = dc1.agent.call("POST", "/v1/peering/token", {"PeerName": "dc2"})
+        assert token.status == 200, token.text
+        reply = dc2.agent.call("POST", "/v1/peering/establish", {
+            "PeerName": "dc1", "PeeringToken": token.json()["PeeringToken"]})
+        assert reply.status == 200, reply.text
+        yield dc1, dc2
+    finally:
+        dc1.stop()
+        dc2.stop()
+
+
+def register_web(cluster: PeeringCluster, status: str) -> None:
+    reply = cluster.agent.put("/v1/catalog/register", {
+        "Node": "web-node", "Address": "10.1.0.1",
+        "Service": {"ID": "web-1", "Service": "web", "Port": 8080},
+        "Check": {"CheckID": "web-alive", "Name": "web alive", "Status": status,
+                  "ServiceID": "web-1"}})
+    assert reply.status == 200, reply.text
+
+
+def export(cluster: PeeringCluster, services: list[str]) -> None:
+    reply = cluster.agent.put("/v1/config", {
+        "Kind": "exported-services", "Name": "default",
+        "Services": [{"Name": s, "Consumers": [{"Peer": "dc2"}]} for s in services]})
+    assert reply.status == 200, reply.text
+
+
+def imported_web(dc2: PeeringCluster) -> list[tuple[str, str, str, str]]:
+    reply = dc2.agent.get("/v1/health/service/web?peer=dc1")
+    assert reply.status == 200, reply.text
+    return [(e["Node"]["Node"], e["Service"]["ID"], e["Service"]["PeerName"],
+             ",".join(c["Status"] for c in e["Checks"])) for e in reply.json()]
+
+
+def peering(cluster: PeeringCluster, name: str) -> dict:
+    return cluster.agent.get(f"/v1/peering/{name}").json()
+
+
+def test_exported_services_reach_the_peer_and_follow_its_changes(peered):
+    dc1, dc2 = peered
+    register_web(dc1, "passing")
+    export(dc1, ["web"])
+    wait_until(lambda: imported_web(dc2) == [("web-node", "web-1", "dc1", "passing")],
+               what="web from dc1 in dc2")
+    accepting = wait_until(lambda: (p := peering(dc1, "dc2"))["State"] == "ACTIVE" and p,
+                           what="dc1's side ACTIVE")
+    assert accepting["StreamStatus"]["ExportedServices"] == ["web"]
+    dialing = wait_until(lambda: (p := peering(dc2, "dc1"))["StreamStatus"]["ImportedServices"]
+                         and p, what="dc2's imported services")
+    assert dialing["State"] == "ACTIVE"
+    assert dialing["StreamStatus"]["ImportedServices"] == ["web"]
+    assert dialing["StreamStatus"]["LastReceive"] and dialing["StreamStatus"]["LastSend"]
+    # health changes in dc1 reach dc2
+    register_web(dc1, "critical")
+    wait_until(lambda: imported_web(dc2) == [("web-node", "web-1", "dc1", "critical")],
+               what="web critical in dc2")
+    # local reads in dc2 never see the imported rows
+    assert dc2.agent.get("/v1/health/service/web").json() == []
+    # un-exporting removes them
+    export(dc1, [])
+    wait_until(lambda: imported_web(dc2) == [] and
+               dc2.agent.get("/v1/catalog/nodes?peer=dc1").json() == [],
+               what="web and its node gone from dc2")
+
+
+def test_the_stream_comes_back_after_the_acceptor_is_killed(peered):
+    dc1, dc2 = peered
+    register_web(dc1, "passing")
+    export(dc1, ["web"])
+    wait_until(lambda: imported_web(dc2), what="web from dc1 in dc2")
+    dc1.agent.kill()
+    dc1.start()
+    register_web(dc1, "warning")  # a change dc2 can only learn from a new stream
+    wait_until(lambda: imported_web(dc2) == [("web-node", "web-1", "dc1", "warning")],
+               what="the change after dc1's restart")
+    wait_until(lambda: peering(dc1, "dc2")["State"] == "ACTIVE", what="dc1's side ACTIVE")
+    assert peering(dc2, "dc1")["State"] == "ACTIVE"
+
+
+@pytest.mark.parametrize("deleter", ["acceptor", "dialer"])
+def test_deleting_on_one_side_terminates_the_other(peered, deleter: str):
+    dc1, dc2 = peered
+    register_web(dc1, "passing")
+    export(dc1, ["web"])
+    wait_until(lambda: imported_web(dc2), what="web from dc1 in dc2")
+    wait_until(lambda: peering(dc1, "dc2")["State"] == "ACTIVE", what="dc1's side ACTIVE")
+    here, name, there, other = (dc1, "dc2", dc2, "dc1") if deleter == "acceptor" else \
+        (dc2, "dc1", dc1, "dc2")
+    assert here.agent.delete(f"/v1/peering/{name}").status == 200
+    wait_until(lambda: peering(there, other)["State"] == "TERMINATED",
+               what="the other side TERMINATED")
+    wait_until(lambda: imported_web(dc2) == [], what="dc2's imported rows removed")
+    wait_until(lambda: here.agent.get(f"/v1/peering/{name}").status == 404,
+               what="the deleted peering gone")
