@@ -7,7 +7,8 @@ from msgspec.structs import replace
 from proconsul.lib.goquote import go_quote
 from proconsul.state.base import StoreBase, WriteTxn, lower
 from proconsul.state.catalog import StateError
-from proconsul.structs.base import UNSET
+from proconsul.state.peered_catalog import peer_topic
+from proconsul.structs.base import UNSET, UnsetType
 from proconsul.structs.kv import KVOp
 from proconsul.structs.txn import (
     TxnCheckOp,
@@ -37,6 +38,45 @@ def is_read_only(ops: list[TxnOp]) -> bool:
     return True
 
 
+class PeerWrites:
+    """Where a transaction's catalog operations go: a PeerName names that peer's
+    imported rows (as Consul's state store applies them), which are written in a
+    write of the peer's catalog at the transaction's index, undone with it on a
+    rollback and woken with it on commit."""
+
+    __slots__ = ("store", "tx", "open")
+
+    def __init__(self, store, tx: WriteTxn | None) -> None:
+        self.store = store
+        self.tx = tx
+        self.open: dict[str, tuple] = {}
+
+    def target(self, peer: str | UnsetType) -> tuple:
+        """(catalog, its write or None for a read) of ``peer`` ("" or unset: local)."""
+        if not peer:
+            return self.store, self.tx
+        if self.tx is None:
+            return self.store.peer_catalog(peer), None
+        opened = self.open.get(peer)
+        if opened is None:
+            new = peer not in self.store.peer_catalogs
+            catalog = self.store.imported(peer)
+            opened = self.open[peer] = (catalog, catalog.write(self.tx.index))
+            self.tx.undo.record(lambda: self._rollback(peer, new))
+        return opened
+
+    def _rollback(self, peer: str, new: bool) -> None:
+        _, peer_tx = self.open.pop(peer)
+        peer_tx.__exit__(StateError)
+        if new:
+            del self.store.peer_catalogs[peer]
+
+    def commit(self) -> None:
+        """Wake the readers of the peers' rows with the transaction's own topics."""
+        for peer, (_, peer_tx) in self.open.items():
+            self.tx.touch(*(peer_topic(peer, topic) for topic in peer_tx.topics))
+
+
 class TxnMixin(StoreBase):
     """Runs transaction operations; the first failure rolls the whole write back."""
 
@@ -44,22 +84,25 @@ class TxnMixin(StoreBase):
         """Run ``ops``; with errors the caller must roll back (raise inside ``write``)."""
         results: list[TxnResult] = []
         errors: list[TxnError] = []
+        peers = PeerWrites(self, tx)
         for position, op in enumerate(ops):
             try:
                 if op.KV is not UNSET:
                     results.extend(self._txn_kv(tx, op.KV))
                 elif op.Node is not UNSET:
-                    results.extend(self._txn_node(tx, op.Node))
+                    results.extend(_txn_node(*peers.target(op.Node.Node.PeerName), op.Node))
                 elif op.Service is not UNSET:
-                    results.extend(self._txn_service(tx, op.Service))
+                    results.extend(_txn_service(*peers.target(op.Service.Service.PeerName),
+                                                op.Service))
                 elif op.Check is not UNSET:
-                    results.extend(self._txn_check(tx, op.Check))
+                    results.extend(_txn_check(*peers.target(op.Check.Check.PeerName), op.Check))
                 else:
                     raise StateError("no operation specified")
             except StateError as err:
                 errors.append(TxnError(OpIndex=position, What=str(err)))
         if errors:
             return TxnResponse(Results=None, Errors=errors)
+        peers.commit()
         return TxnResponse(Results=results, Errors=None)
 
     # ---- KV -----------------------------------------------------------------
@@ -129,79 +172,77 @@ class TxnMixin(StoreBase):
                                  f"session {go_quote(held)} != {go_quote(wanted)}")
         return [TxnResult(KV=replace(existing, Value=None))]
 
-    # ---- catalog ------------------------------------------------------------
 
-    def _txn_node(self, tx: WriteTxn | None, op: TxnNodeOp) -> list[TxnResult]:
-        node = op.Node
-        name = node.Node
-        existing = self.nodes.get(lower(name))
-        if op.Verb == "get":
-            if existing is None:
-                raise StateError(f"node {go_quote(name)} doesn't exist")
-            return [TxnResult(Node=existing)]
-        self._require_write(tx, "Node", op.Verb)
-        if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, node.ModifyIndex, op.Verb):
-            action = "set" if op.Verb == "cas" else "delete"
-            raise StateError(f"failed to {action} node {go_quote(name)}, index is stale")
-        if op.Verb in ("set", "cas"):
-            self.ensure_node(tx, node)
-            return [TxnResult(Node=self.nodes.get(lower(name)))]
-        if op.Verb in ("delete", "delete-cas"):
-            self.delete_node(tx, name)
-            return []
-        raise StateError(f"unknown Node verb {go_quote(op.Verb)}")
+def _txn_node(catalog, tx: WriteTxn | None, op: TxnNodeOp) -> list[TxnResult]:
+    node = op.Node
+    name = node.Node
+    existing = catalog.nodes.get(lower(name))
+    if op.Verb == "get":
+        if existing is None:
+            raise StateError(f"node {go_quote(name)} doesn't exist")
+        return [TxnResult(Node=existing)]
+    _require_write(tx, "Node", op.Verb)
+    if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, node.ModifyIndex, op.Verb):
+        action = "set" if op.Verb == "cas" else "delete"
+        raise StateError(f"failed to {action} node {go_quote(name)}, index is stale")
+    if op.Verb in ("set", "cas"):
+        catalog.ensure_node(tx, node)
+        return [TxnResult(Node=catalog.nodes.get(lower(name)))]
+    if op.Verb in ("delete", "delete-cas"):
+        catalog.delete_node(tx, name)
+        return []
+    raise StateError(f"unknown Node verb {go_quote(op.Verb)}")
 
-    def _txn_service(self, tx: WriteTxn | None, op: TxnServiceOp) -> list[TxnResult]:
-        service = op.Service
-        key = (lower(op.Node), service.ID)
-        stored = self.services.get(key)
-        existing = stored.Service if stored is not None else None
-        if op.Verb == "get":
-            if existing is None:
-                raise StateError(f"service {go_quote(service.ID)} on node {go_quote(op.Node)} "
-                                 "doesn't exist")
-            return [TxnResult(Service=existing)]
-        self._require_write(tx, "Service", op.Verb)
-        if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, service.ModifyIndex,
-                                                            op.Verb):
-            action = "set" if op.Verb == "cas" else "delete"
-            raise StateError(f"failed to {action} service {go_quote(service.ID)} on node "
-                             f"{go_quote(op.Node)}, index is stale")
-        if op.Verb in ("set", "cas"):
-            self.ensure_service(tx, op.Node, service)
-            return [TxnResult(Service=self.services.get(key).Service)]
-        if op.Verb in ("delete", "delete-cas"):
-            self.delete_service(tx, op.Node, service.ID)
-            return []
-        raise StateError(f"unknown Service verb {go_quote(op.Verb)}")
+def _txn_service(catalog, tx: WriteTxn | None, op: TxnServiceOp) -> list[TxnResult]:
+    service = op.Service
+    key = (lower(op.Node), service.ID)
+    stored = catalog.services.get(key)
+    existing = stored.Service if stored is not None else None
+    if op.Verb == "get":
+        if existing is None:
+            raise StateError(f"service {go_quote(service.ID)} on node {go_quote(op.Node)} "
+                             "doesn't exist")
+        return [TxnResult(Service=existing)]
+    _require_write(tx, "Service", op.Verb)
+    if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, service.ModifyIndex,
+                                                        op.Verb):
+        action = "set" if op.Verb == "cas" else "delete"
+        raise StateError(f"failed to {action} service {go_quote(service.ID)} on node "
+                         f"{go_quote(op.Node)}, index is stale")
+    if op.Verb in ("set", "cas"):
+        catalog.ensure_service(tx, op.Node, service)
+        return [TxnResult(Service=catalog.services.get(key).Service)]
+    if op.Verb in ("delete", "delete-cas"):
+        catalog.delete_service(tx, op.Node, service.ID)
+        return []
+    raise StateError(f"unknown Service verb {go_quote(op.Verb)}")
 
-    def _txn_check(self, tx: WriteTxn | None, op: TxnCheckOp) -> list[TxnResult]:
-        check = op.Check
-        key = (lower(check.Node), check.CheckID)
-        existing = self.checks.get(key)
-        if op.Verb == "get":
-            if existing is None:
-                raise StateError(f"check {go_quote(check.CheckID)} on node {go_quote(check.Node)} "
-                                 "doesn't exist")
-            return [TxnResult(Check=existing)]
-        self._require_write(tx, "Check", op.Verb)
-        if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, check.ModifyIndex,
-                                                            op.Verb):
-            action = "set" if op.Verb == "cas" else "delete"
-            raise StateError(f"failed to {action} check {go_quote(check.CheckID)} on node "
-                             f"{go_quote(check.Node)}, index is stale")
-        if op.Verb in ("set", "cas"):
-            self.ensure_check(tx, check)
-            return [TxnResult(Check=self.checks.get(key))]
-        if op.Verb in ("delete", "delete-cas"):
-            self.delete_check(tx, check.Node, check.CheckID)
-            return []
-        raise StateError(f"unknown Check verb {go_quote(op.Verb)}")
+def _txn_check(catalog, tx: WriteTxn | None, op: TxnCheckOp) -> list[TxnResult]:
+    check = op.Check
+    key = (lower(check.Node), check.CheckID)
+    existing = catalog.checks.get(key)
+    if op.Verb == "get":
+        if existing is None:
+            raise StateError(f"check {go_quote(check.CheckID)} on node {go_quote(check.Node)} "
+                             "doesn't exist")
+        return [TxnResult(Check=existing)]
+    _require_write(tx, "Check", op.Verb)
+    if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, check.ModifyIndex,
+                                                        op.Verb):
+        action = "set" if op.Verb == "cas" else "delete"
+        raise StateError(f"failed to {action} check {go_quote(check.CheckID)} on node "
+                         f"{go_quote(check.Node)}, index is stale")
+    if op.Verb in ("set", "cas"):
+        catalog.ensure_check(tx, check)
+        return [TxnResult(Check=catalog.checks.get(key))]
+    if op.Verb in ("delete", "delete-cas"):
+        catalog.delete_check(tx, check.Node, check.CheckID)
+        return []
+    raise StateError(f"unknown Check verb {go_quote(op.Verb)}")
 
-    @staticmethod
-    def _require_write(tx: WriteTxn | None, kind: str, verb: str) -> None:
-        if tx is None:
-            raise StateError(f"unknown {kind} verb {go_quote(verb)}")
+def _require_write(tx: WriteTxn | None, kind: str, verb: str) -> None:
+    if tx is None:
+        raise StateError(f"unknown {kind} verb {go_quote(verb)}")
 
 
 def _cas_ok(existing, modify_index: int, verb: str) -> bool:
