@@ -76,3 +76,38 @@ def test_targets_exclude_nearest_n_and_datacenters(peered):
         assert (reply.status, reply.text) == (
             400, "Invalid prepared query: Targets cannot be populated with NearestN or "
                  "Datacenters")
+
+
+def test_ui_services_list_local_and_imported_ones(peered):
+    listing = peered.get("/v1/internal/ui/services").json()
+    assert [(s["Name"], s.get("PeerName"), s["InstanceCount"], s["ChecksCritical"])
+            for s in listing if s["Name"] != "consul"] == [
+        ("api", "p1", 1, 1), ("web", None, 1, 0), ("web", "p1", 1, 0)]
+    [peered_web] = [s for s in listing if s.get("PeerName") == "p1" and s["Name"] == "web"]
+    assert (peered_web["Nodes"], peered_web["Tags"], peered_web["ChecksPassing"],
+            peered_web["ConnectedWithProxy"]) == (["n1"], ["v2"], 1, False)
+    only = peered.get("/v1/internal/ui/services?peer=p1").json()
+    assert [(s["Name"], s["PeerName"]) for s in only] == [("api", "p1"), ("web", "p1")]
+    assert peered.get("/v1/internal/ui/services?peer=p2").json() == []
+    filtered = peered.get("/v1/internal/ui/services?filter=Service.Service%20%3D%3D%20api").json()
+    assert [(s["Name"], s["PeerName"]) for s in filtered] == [("api", "p1")]
+
+
+def test_ui_nodes_list_local_then_imported_ones(peered):
+    nodes = [(n["Node"], n["Address"], n["PeerName"])
+             for n in peered.get("/v1/internal/ui/nodes").json()]
+    assert ("n1", "10.0.0.1", "") in nodes
+    assert nodes[-2:] == [("n1", "10.1.0.1", "p1"), ("n2", "10.1.0.2", "p1")]
+    [n2] = [n for n in peered.get("/v1/internal/ui/nodes").json() if n["Node"] == "n2"]
+    assert [(s["Service"], s["PeerName"]) for s in n2["Services"]] == [("api", "p1")]
+    assert [(c["CheckID"], c["Status"]) for c in n2["Checks"]] == [("api-alive", "critical")]
+
+
+def test_ui_node_reads_the_peers_node_with_peer(peered):
+    local = peered.get("/v1/internal/ui/node/n1").json()
+    assert (local["Address"], [s["Service"] for s in local["Services"]]) == ("10.0.0.1", ["web"])
+    imported_n1 = peered.get("/v1/internal/ui/node/n1?peer=p1").json()
+    assert (imported_n1["Address"], imported_n1["PeerName"]) == ("10.1.0.1", "p1")
+    assert [c["CheckID"] for c in imported_n1["Checks"]] == ["web-alive"]
+    assert peered.get("/v1/internal/ui/node/n2").status == 404
+    assert peered.get("/v1/internal/ui/node/n2?peer=p2").status == 404
