@@ -8,7 +8,7 @@ from proconsul.lib.goquote import go_quote
 from proconsul.state.base import StoreBase, WriteTxn, lower
 from proconsul.state.catalog import StateError
 from proconsul.state.peered_catalog import peer_topic
-from proconsul.structs.base import UNSET, UnsetType
+from proconsul.structs.base import UNSET
 from proconsul.structs.kv import KVOp
 from proconsul.structs.txn import (
     TxnCheckOp,
@@ -51,10 +51,8 @@ class PeerWrites:
         self.tx = tx
         self.open: dict[str, tuple] = {}
 
-    def target(self, peer: str | UnsetType) -> tuple:
-        """(catalog, its write or None for a read) of ``peer`` ("" or unset: local)."""
-        if not peer:
-            return self.store, self.tx
+    def target(self, peer: str) -> tuple:
+        """(catalog, its write or None for a read) of ``peer``."""
         if self.tx is None:
             return self.store.peer_catalog(peer), None
         opened = self.open.get(peer)
@@ -84,25 +82,31 @@ class TxnMixin(StoreBase):
         """Run ``ops``; with errors the caller must roll back (raise inside ``write``)."""
         results: list[TxnResult] = []
         errors: list[TxnError] = []
-        peers = PeerWrites(self, tx)
+        peers: PeerWrites | None = None  # made by the first op naming a peer
         for position, op in enumerate(ops):
             try:
                 if op.KV is not UNSET:
                     results.extend(self._txn_kv(tx, op.KV))
-                elif op.Node is not UNSET:
-                    results.extend(_txn_node(*peers.target(op.Node.Node.PeerName), op.Node))
+                    continue
+                if op.Node is not UNSET:
+                    run, inner, peer = _txn_node, op.Node, op.Node.Node.PeerName
                 elif op.Service is not UNSET:
-                    results.extend(_txn_service(*peers.target(op.Service.Service.PeerName),
-                                                op.Service))
+                    run, inner, peer = _txn_service, op.Service, op.Service.Service.PeerName
                 elif op.Check is not UNSET:
-                    results.extend(_txn_check(*peers.target(op.Check.Check.PeerName), op.Check))
+                    run, inner, peer = _txn_check, op.Check, op.Check.Check.PeerName
                 else:
                     raise StateError("no operation specified")
+                if peer:
+                    peers = peers or PeerWrites(self, tx)
+                    results.extend(run(*peers.target(peer), inner))
+                else:
+                    results.extend(run(self, tx, inner))
             except StateError as err:
                 errors.append(TxnError(OpIndex=position, What=str(err)))
         if errors:
             return TxnResponse(Results=None, Errors=errors)
-        peers.commit()
+        if peers is not None:
+            peers.commit()
         return TxnResponse(Results=results, Errors=None)
 
     # ---- KV -----------------------------------------------------------------
