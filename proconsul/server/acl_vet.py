@@ -99,8 +99,9 @@ def _vet_txn_op(ident: Identity, store: Any, op: TxnOp) -> None:
         return
     if op.Check and op.Check.Verb != "get":
         check = op.Check.Check
+        catalog = store.peer_catalog(check.PeerName) if check.PeerName else store
         name = check.ServiceName or (
-            _stored_service_name(store, check.Node, check.ServiceID) if check.ServiceID else "")
+            _stored_service_name(catalog, check.Node, check.ServiceID) if check.ServiceID else "")
         if name:
             ident.require("service_write", name)
         else:

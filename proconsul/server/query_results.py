@@ -2,7 +2,7 @@
 
 Pure functions over catalog rows: the health, tag and metadata filters of a
 ``ServiceQuery``, the RTT sort from a source node's Vivaldi coordinate, and
-the choice of datacenters to fail over to.
+the choice of datacenters and peers to fail over to.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from proconsul.structs.catalog import HEALTH_CRITICAL, HEALTH_PASSING, CheckServiceNode
 from proconsul.structs.coordinate import Coordinate, CoordinateEntry
-from proconsul.structs.prepared_query import ServiceQuery
+from proconsul.structs.prepared_query import QueryTarget, ServiceQuery
 
 
 def healthy(nodes: list[CheckServiceNode], only_passing: bool,
@@ -116,15 +116,20 @@ def shuffled(nodes: list[CheckServiceNode], rng: random.Random | None = None
     return nodes
 
 
-def failover_datacenters(service: ServiceQuery, nearest: list[str]) -> list[str]:
-    """Datacenters to try in order: ``Targets`` if given, else the ``NearestN`` closest
-    of ``nearest`` then the listed ``Datacenters``; unknown ones are skipped."""
+def failover_targets(service: ServiceQuery, nearest: list[str]) -> list[QueryTarget]:
+    """Where to fail over, in order: the ``NearestN`` closest of ``nearest``, then the
+    listed ``Datacenters`` (or ``Targets``): a datacenter once and only if known, every
+    cluster peer named (its imported rows are read here, in this datacenter)."""
     known = set(nearest)
     failover = service.Failover
-    if failover.Targets:
-        return [t.Datacenter for t in failover.Targets if t.Datacenter in known]
-    chosen = list(nearest[:failover.NearestN]) if failover.NearestN > 0 else []
-    for dc in failover.Datacenters or ():
-        if dc in known and dc not in chosen:
-            chosen.append(dc)
+    chosen = [QueryTarget(Datacenter=dc) for dc in nearest[:max(failover.NearestN, 0)]]
+    seen = {t.Datacenter for t in chosen}
+    listed = ([QueryTarget(Datacenter=dc) for dc in failover.Datacenters]
+              if failover.Datacenters else failover.Targets or ())
+    for target in listed:
+        if target.Datacenter in known and target.Datacenter not in seen:
+            chosen.append(QueryTarget(Datacenter=target.Datacenter))
+            seen.add(target.Datacenter)
+        if target.Peer:
+            chosen.append(QueryTarget(Peer=target.Peer))
     return chosen

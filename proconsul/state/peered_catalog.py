@@ -25,6 +25,7 @@ from proconsul.state.watch import WatchRegistry, WatchSet
 from proconsul.structs.catalog import HealthCheck, Node, NodeService
 
 PEER_TOPIC = "peer"
+PEER_CATALOGS_TOPIC = ("peer-catalogs",)  # fired when a peer's catalog is made
 
 
 def peer_topic(peer: str, topic: Hashable) -> tuple:
@@ -144,6 +145,7 @@ class PeeredCatalogMixin(StoreBase):
         catalog = self.peer_catalogs.get(peer)
         if catalog is None:
             catalog = self.peer_catalogs[peer] = PeerCatalog(peer, self.watches)
+            self.watches.fire([PEER_CATALOGS_TOPIC])
         return catalog
 
     def peer_catalog(self, peer: str) -> PeerCatalog:

@@ -7,6 +7,7 @@ from msgspec.structs import replace
 from proconsul.lib.goquote import go_quote
 from proconsul.state.base import StoreBase, WriteTxn, lower
 from proconsul.state.catalog import StateError
+from proconsul.state.peered_catalog import peer_topic
 from proconsul.structs.base import UNSET
 from proconsul.structs.kv import KVOp
 from proconsul.structs.txn import (
@@ -37,6 +38,43 @@ def is_read_only(ops: list[TxnOp]) -> bool:
     return True
 
 
+class PeerWrites:
+    """Where a transaction's catalog operations go: a PeerName names that peer's
+    imported rows (as Consul's state store applies them), which are written in a
+    write of the peer's catalog at the transaction's index, undone with it on a
+    rollback and woken with it on commit."""
+
+    __slots__ = ("store", "tx", "open")
+
+    def __init__(self, store, tx: WriteTxn | None) -> None:
+        self.store = store
+        self.tx = tx
+        self.open: dict[str, tuple] = {}
+
+    def target(self, peer: str) -> tuple:
+        """(catalog, its write or None for a read) of ``peer``."""
+        if self.tx is None:
+            return self.store.peer_catalog(peer), None
+        opened = self.open.get(peer)
+        if opened is None:
+            new = peer not in self.store.peer_catalogs
+            catalog = self.store.imported(peer)
+            opened = self.open[peer] = (catalog, catalog.write(self.tx.index))
+            self.tx.undo.record(lambda: self._rollback(peer, new))
+        return opened
+
+    def _rollback(self, peer: str, new: bool) -> None:
+        _, peer_tx = self.open.pop(peer)
+        peer_tx.__exit__(StateError)
+        if new:
+            del self.store.peer_catalogs[peer]
+
+    def commit(self) -> None:
+        """Wake the readers of the peers' rows with the transaction's own topics."""
+        for peer, (_, peer_tx) in self.open.items():
+            self.tx.touch(*(peer_topic(peer, topic) for topic in peer_tx.topics))
+
+
 class TxnMixin(StoreBase):
     """Runs transaction operations; the first failure rolls the whole write back."""
 
@@ -44,22 +82,31 @@ class TxnMixin(StoreBase):
         """Run ``ops``; with errors the caller must roll back (raise inside ``write``)."""
         results: list[TxnResult] = []
         errors: list[TxnError] = []
+        peers: PeerWrites | None = None  # made by the first op naming a peer
         for position, op in enumerate(ops):
             try:
                 if op.KV is not UNSET:
                     results.extend(self._txn_kv(tx, op.KV))
-                elif op.Node is not UNSET:
-                    results.extend(self._txn_node(tx, op.Node))
+                    continue
+                if op.Node is not UNSET:
+                    run, inner, peer = _txn_node, op.Node, op.Node.Node.PeerName
                 elif op.Service is not UNSET:
-                    results.extend(self._txn_service(tx, op.Service))
+                    run, inner, peer = _txn_service, op.Service, op.Service.Service.PeerName
                 elif op.Check is not UNSET:
-                    results.extend(self._txn_check(tx, op.Check))
+                    run, inner, peer = _txn_check, op.Check, op.Check.Check.PeerName
                 else:
                     raise StateError("no operation specified")
+                if peer:
+                    peers = peers or PeerWrites(self, tx)
+                    results.extend(run(*peers.target(peer), inner))
+                else:
+                    results.extend(run(self, tx, inner))
             except StateError as err:
                 errors.append(TxnError(OpIndex=position, What=str(err)))
         if errors:
             return TxnResponse(Results=None, Errors=errors)
+        if peers is not None:
+            peers.commit()
         return TxnResponse(Results=results, Errors=None)
 
     # ---- KV -----------------------------------------------------------------
@@ -129,79 +176,77 @@ class TxnMixin(StoreBase):
                                  f"session {go_quote(held)} != {go_quote(wanted)}")
         return [TxnResult(KV=replace(existing, Value=None))]
 
-    # ---- catalog ------------------------------------------------------------
 
-    def _txn_node(self, tx: WriteTxn | None, op: TxnNodeOp) -> list[TxnResult]:
-        node = op.Node
-        name = node.Node
-        existing = self.nodes.get(lower(name))
-        if op.Verb == "get":
-            if existing is None:
-                raise StateError(f"node {go_quote(name)} doesn't exist")
-            return [TxnResult(Node=existing)]
-        self._require_write(tx, "Node", op.Verb)
-        if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, node.ModifyIndex, op.Verb):
-            action = "set" if op.Verb == "cas" else "delete"
-            raise StateError(f"failed to {action} node {go_quote(name)}, index is stale")
-        if op.Verb in ("set", "cas"):
-            self.ensure_node(tx, node)
-            return [TxnResult(Node=self.nodes.get(lower(name)))]
-        if op.Verb in ("delete", "delete-cas"):
-            self.delete_node(tx, name)
-            return []
-        raise StateError(f"unknown Node verb {go_quote(op.Verb)}")
+def _txn_node(catalog, tx: WriteTxn | None, op: TxnNodeOp) -> list[TxnResult]:
+    node = op.Node
+    name = node.Node
+    existing = catalog.nodes.get(lower(name))
+    if op.Verb == "get":
+        if existing is None:
+            raise StateError(f"node {go_quote(name)} doesn't exist")
+        return [TxnResult(Node=existing)]
+    _require_write(tx, "Node", op.Verb)
+    if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, node.ModifyIndex, op.Verb):
+        action = "set" if op.Verb == "cas" else "delete"
+        raise StateError(f"failed to {action} node {go_quote(name)}, index is stale")
+    if op.Verb in ("set", "cas"):
+        catalog.ensure_node(tx, node)
+        return [TxnResult(Node=catalog.nodes.get(lower(name)))]
+    if op.Verb in ("delete", "delete-cas"):
+        catalog.delete_node(tx, name)
+        return []
+    raise StateError(f"unknown Node verb {go_quote(op.Verb)}")
 
-    def _txn_service(self, tx: WriteTxn | None, op: TxnServiceOp) -> list[TxnResult]:
-        service = op.Service
-        key = (lower(op.Node), service.ID)
-        stored = self.services.get(key)
-        existing = stored.Service if stored is not None else None
-        if op.Verb == "get":
-            if existing is None:
-                raise StateError(f"service {go_quote(service.ID)} on node {go_quote(op.Node)} "
-                                 "doesn't exist")
-            return [TxnResult(Service=existing)]
-        self._require_write(tx, "Service", op.Verb)
-        if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, service.ModifyIndex,
-                                                            op.Verb):
-            action = "set" if op.Verb == "cas" else "delete"
-            raise StateError(f"failed to {action} service {go_quote(service.ID)} on node "
-                             f"{go_quote(op.Node)}, index is stale")
-        if op.Verb in ("set", "cas"):
-            self.ensure_service(tx, op.Node, service)
-            return [TxnResult(Service=self.services.get(key).Service)]
-        if op.Verb in ("delete", "delete-cas"):
-            self.delete_service(tx, op.Node, service.ID)
-            return []
-        raise StateError(f"unknown Service verb {go_quote(op.Verb)}")
+def _txn_service(catalog, tx: WriteTxn | None, op: TxnServiceOp) -> list[TxnResult]:
+    service = op.Service
+    key = (lower(op.Node), service.ID)
+    stored = catalog.services.get(key)
+    existing = stored.Service if stored is not None else None
+    if op.Verb == "get":
+        if existing is None:
+            raise StateError(f"service {go_quote(service.ID)} on node {go_quote(op.Node)} "
+                             "doesn't exist")
+        return [TxnResult(Service=existing)]
+    _require_write(tx, "Service", op.Verb)
+    if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, service.ModifyIndex,
+                                                        op.Verb):
+        action = "set" if op.Verb == "cas" else "delete"
+        raise StateError(f"failed to {action} service {go_quote(service.ID)} on node "
+                         f"{go_quote(op.Node)}, index is stale")
+    if op.Verb in ("set", "cas"):
+        catalog.ensure_service(tx, op.Node, service)
+        return [TxnResult(Service=catalog.services.get(key).Service)]
+    if op.Verb in ("delete", "delete-cas"):
+        catalog.delete_service(tx, op.Node, service.ID)
+        return []
+    raise StateError(f"unknown Service verb {go_quote(op.Verb)}")
 
-    def _txn_check(self, tx: WriteTxn | None, op: TxnCheckOp) -> list[TxnResult]:
-        check = op.Check
-        key = (lower(check.Node), check.CheckID)
-        existing = self.checks.get(key)
-        if op.Verb == "get":
-            if existing is None:
-                raise StateError(f"check {go_quote(check.CheckID)} on node {go_quote(check.Node)} "
-                                 "doesn't exist")
-            return [TxnResult(Check=existing)]
-        self._require_write(tx, "Check", op.Verb)
-        if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, check.ModifyIndex,
-                                                            op.Verb):
-            action = "set" if op.Verb == "cas" else "delete"
-            raise StateError(f"failed to {action} check {go_quote(check.CheckID)} on node "
-                             f"{go_quote(check.Node)}, index is stale")
-        if op.Verb in ("set", "cas"):
-            self.ensure_check(tx, check)
-            return [TxnResult(Check=self.checks.get(key))]
-        if op.Verb in ("delete", "delete-cas"):
-            self.delete_check(tx, check.Node, check.CheckID)
-            return []
-        raise StateError(f"unknown Check verb {go_quote(op.Verb)}")
+def _txn_check(catalog, tx: WriteTxn | None, op: TxnCheckOp) -> list[TxnResult]:
+    check = op.Check
+    key = (lower(check.Node), check.CheckID)
+    existing = catalog.checks.get(key)
+    if op.Verb == "get":
+        if existing is None:
+            raise StateError(f"check {go_quote(check.CheckID)} on node {go_quote(check.Node)} "
+                             "doesn't exist")
+        return [TxnResult(Check=existing)]
+    _require_write(tx, "Check", op.Verb)
+    if op.Verb in ("cas", "delete-cas") and not _cas_ok(existing, check.ModifyIndex,
+                                                        op.Verb):
+        action = "set" if op.Verb == "cas" else "delete"
+        raise StateError(f"failed to {action} check {go_quote(check.CheckID)} on node "
+                         f"{go_quote(check.Node)}, index is stale")
+    if op.Verb in ("set", "cas"):
+        catalog.ensure_check(tx, check)
+        return [TxnResult(Check=catalog.checks.get(key))]
+    if op.Verb in ("delete", "delete-cas"):
+        catalog.delete_check(tx, check.Node, check.CheckID)
+        return []
+    raise StateError(f"unknown Check verb {go_quote(op.Verb)}")
 
-    @staticmethod
-    def _require_write(tx: WriteTxn | None, kind: str, verb: str) -> None:
-        if tx is None:
-            raise StateError(f"unknown {kind} verb {go_quote(verb)}")
+def _require_write(tx: WriteTxn | None, kind: str, verb: str) -> None:
+    if tx is None:
+        raise StateError(f"unknown {kind} verb {go_quote(verb)}")
 
 
 def _cas_ok(existing, modify_index: int, verb: str) -> bool:

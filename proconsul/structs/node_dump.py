@@ -26,6 +26,7 @@ class NodeInfo(Record):
 
 class IndexedNodeDump(QueryMeta):
     Dump: list[NodeInfo] = []
+    ImportedDump: list[NodeInfo] = []  # every peer's imported nodes (NodeDump only)
 
 
 class ServiceDumpRequest(DCSpecificRequest):
@@ -40,3 +41,4 @@ class IndexedNodesWithGateways(QueryMeta):
 
     Nodes: list[CheckServiceNode] = []
     Gateways: list[GatewayService] = []
+    ImportedNodes: list[CheckServiceNode] = []  # imported instances (of the PeerName if set)

@@ -162,6 +162,7 @@ class PreparedQueryExecuteResponse(QueryMeta):
     Nodes: list[CheckServiceNode] = []
     DNS: QueryDNSOptions = field(default_factory=QueryDNSOptions)
     Datacenter: str = ""
+    PeerName: str = ""  # the cluster peer the instances were imported from ("" if none)
     Failovers: Int = 0
 
 

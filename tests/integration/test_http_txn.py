@@ -114,3 +114,41 @@ def test_error_texts_are_consuls(agent, unique):
     got = agent.put("/v1/txn", [kv("get-or-empty", f"{unique}/none")])
     assert got.status == 200
     assert got.json()["Results"][0]["KV"]["Key"] == f"{unique}/none"
+
+
+def test_node_and_check_ops_with_peer_name_touch_that_peers_rows(agent, unique):
+    peer, name = f"p-{unique}", f"n-{unique}"
+    reply = agent.put("/v1/txn", [
+        {"Node": {"Verb": "set", "Node": {"Node": name, "Address": "10.7.0.1",
+                                          "PeerName": peer}}},
+        {"Check": {"Verb": "set", "Check": {"Node": name, "CheckID": "alive", "Name": "alive",
+                                            "Status": "passing", "PeerName": peer}}}])
+    assert reply.status == 200, reply.text
+    node, check = reply.json()["Results"]
+    assert (node["Node"]["PeerName"], check["Check"]["PeerName"]) == (peer, peer)
+    assert [n["Node"] for n in agent.get(f"/v1/catalog/nodes?peer={peer}").json()] == [name]
+    assert name not in [n["Node"] for n in agent.get("/v1/catalog/nodes").json()]
+    [alive] = agent.get(f"/v1/health/node/{name}?peer={peer}").json()
+    assert (alive["CheckID"], alive["PeerName"]) == ("alive", peer)
+    got = agent.put("/v1/txn", [{"Node": {"Verb": "get", "Node": {"Node": name,
+                                                                  "PeerName": peer}}}])
+    assert got.json()["Results"][0]["Node"]["Address"] == "10.7.0.1"
+    local = agent.put("/v1/txn", [{"Node": {"Verb": "get", "Node": {"Node": name}}}])
+    assert local.status == 409
+    assert local.json()["Errors"][0]["What"] == f'node "{name}" doesn\'t exist'
+    gone = agent.put("/v1/txn", [{"Node": {"Verb": "delete", "Node": {"Node": name,
+                                                                      "PeerName": peer}}}])
+    assert gone.status == 200, gone.text
+    assert agent.get(f"/v1/catalog/nodes?peer={peer}").json() == []
+
+
+def test_a_service_ops_peer_name_is_dropped_as_consuls_http_layer_does(agent, unique):
+    peer, name, svc = f"p-{unique}", f"n-{unique}", f"s-{unique}"
+    reply = agent.put("/v1/txn", [
+        {"Node": {"Verb": "set", "Node": {"Node": name, "Address": "10.7.0.2"}}},
+        {"Service": {"Verb": "set", "Node": name,
+                     "Service": {"ID": svc, "Service": svc, "PeerName": peer}}}])
+    assert reply.status == 200, reply.text
+    assert "PeerName" not in reply.json()["Results"][1]["Service"]
+    assert [s["Node"] for s in agent.get(f"/v1/catalog/service/{svc}").json()] == [name]
+    assert agent.get(f"/v1/catalog/service/{svc}?peer={peer}").json() == []

@@ -197,12 +197,12 @@ class AnswerBuilder:
                 ttl = parse_duration(result.ttl) // SECOND
             except DurationError:
                 pass  # the server checked it when the query was written
+        locality = result.peer + PEER_SUFFIX if result.peer else result.datacenter
         if q.qtype == rr.SRV:
-            plan = await self._srv_plan(q, result.nodes, result.datacenter, response_domain, ttl,
-                                        depth)
+            plan = await self._srv_plan(q, result.nodes, locality, response_domain, ttl, depth)
         else:
-            plan = await self._address_plan(q, result.nodes, result.datacenter, response_domain,
-                                            ttl, depth)
+            plan = await self._address_plan(q, result.nodes, locality, response_domain, ttl,
+                                            depth)
         plan.shuffle = False
         return plan if any(item.rrs for item in plan.answers) else self._nodata(q)
 

@@ -46,6 +46,7 @@ class QueryResult:
     nodes: list[CheckServiceNode]
     datacenter: str
     ttl: str = ""
+    peer: str = ""  # the cluster peer the instances were imported from
 
 
 class Lookup(Protocol):
@@ -152,7 +153,8 @@ class AgentLookup:
             if str(err) == ERR_QUERY_NOT_FOUND:
                 raise NameNotFound(name) from None
             raise
-        return QueryResult(reply.Service, reply.Nodes, reply.Datacenter, reply.DNS.TTL)
+        return QueryResult(reply.Service, reply.Nodes, reply.Datacenter, reply.DNS.TTL,
+                           reply.PeerName)
 
     async def virtual_ip(self, service: str, peer: str) -> str:
         tokens = self._agent.tokens

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from msgspec.structs import replace
+
 from proconsul.agent.http.decode import decode_json
 from proconsul.agent.http.kv import KV_MAX_VALUE_SIZE
 from proconsul.agent.http.params import datacenter, query_options, token
@@ -64,7 +66,9 @@ def convert_ops(ops: list[HTTPTxnOp]) -> list[TxnOp]:
         elif op.Node is not None:
             converted.append(TxnOp(Node=op.Node))
         elif op.Service is not None:
-            converted.append(TxnOp(Service=op.Service))
+            # Consul's HTTP layer copies a node's and a check's PeerName, never a service's
+            service = replace(op.Service, Service=replace(op.Service.Service, PeerName=UNSET))
+            converted.append(TxnOp(Service=service))
         elif op.Check is not None:
             converted.append(TxnOp(Check=op.Check))
         # An operation with none of them is skipped, as Consul's HTTP layer does.

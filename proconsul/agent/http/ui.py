@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from proconsul.agent.http import ui_metrics_proxy, ui_summary
 from proconsul.agent.http.acl_gate import identity
-from proconsul.agent.http.params import datacenter, query_options
+from proconsul.agent.http.params import datacenter, peer, query_options
 from proconsul.agent.http.reply import json_reply
 from proconsul.agent.ui import UIAssets
 from proconsul.lib import httpserver as web
@@ -31,8 +31,9 @@ UI_DISABLED = ("Consul Agent: UI disabled. To enable, set ui_config.enabled=true
 TOPOLOGY_KINDS = ("", INGRESS_GATEWAY)
 
 
-async def _service_dump(request: web.Request):
-    req = query_options(request, ServiceDumpRequest(Datacenter=datacenter(request)))
+async def _service_dump(request: web.Request, peer_name: str = ""):
+    req = query_options(request, ServiceDumpRequest(Datacenter=datacenter(request),
+                                                    PeerName=peer_name))
     return await request.app["agent"].rpc("Internal.ServiceDump", req)
 
 
@@ -47,14 +48,15 @@ async def _entries(request: web.Request, kind: str) -> list:
 async def ui_nodes(request: web.Request) -> web.Response:
     req = query_options(request, DCSpecificRequest(Datacenter=datacenter(request)))
     reply = await request.app["agent"].rpc("Internal.NodeDump", req)
-    return json_reply(request, reply.Dump, meta=reply)
+    return json_reply(request, reply.Dump + reply.ImportedDump, meta=reply)
 
 
 async def ui_node(request: web.Request) -> web.Response:
     name = request.match_info.get("node", "")
     if not name:
         raise BadRequest("Missing node name")
-    req = query_options(request, NodeSpecificRequest(Datacenter=datacenter(request), Node=name))
+    req = query_options(request, NodeSpecificRequest(Datacenter=datacenter(request), Node=name,
+                                                     PeerName=peer(request)))
     reply = await request.app["agent"].rpc("Internal.NodeInfo", req)
     if not reply.Dump:
         return web.Response(status=404)
@@ -62,9 +64,12 @@ async def ui_node(request: web.Request) -> web.Response:
 
 
 async def ui_services(request: web.Request) -> web.Response:
-    reply = await _service_dump(request)
-    return json_reply(request, ui_summary.service_listing(reply.Nodes, reply.Gateways),
-                      meta=reply)
+    """Local services and every peer's imported ones (``?peer``: that peer's only)."""
+    reply = await _service_dump(request, peer(request))
+    listing = ui_summary.service_listing(reply.Nodes, reply.Gateways) + \
+        ui_summary.imported_listing(reply.ImportedNodes)
+    listing.sort(key=lambda s: (s["Name"], s.get("PeerName", "")))
+    return json_reply(request, listing, meta=reply)
 
 
 async def ui_catalog_overview(request: web.Request) -> web.Response:

@@ -113,6 +113,23 @@ def service_listing(rows: list[CheckServiceNode], gateways: list) -> list[dict]:
     return out
 
 
+def imported_listing(rows: list[CheckServiceNode]) -> list[dict]:
+    """The :func:`service_listing` entries of imported instances: a summary per peer
+    and service, named by its ``PeerName`` (no gateway fronts an imported service)."""
+    by_peer: dict[str, list[CheckServiceNode]] = {}
+    for row in rows:
+        by_peer.setdefault(row.Node.PeerName or "", []).append(row)
+    out = []
+    for peer, group in by_peer.items():
+        summaries, has_proxy = summarize(group)
+        for sum_ in finish(summaries):
+            sum_["PeerName"] = peer
+            sum_["ConnectedWithProxy"] = sum_["Name"] in has_proxy
+            sum_["ConnectedWithGateway"] = False
+            out.append(sum_)
+    return out
+
+
 def worst(checks: Iterable[HealthCheck]) -> str:
     """The unhealthiest status of ``checks`` (passing when there are none)."""
     status = HEALTH_PASSING

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from msgspec.structs import replace
 
+from proconsul.lib.goquote import go_quote
 from proconsul.server.acl_enforce import Identity
 from proconsul.server.filtering import ResultFilter
 from proconsul.state import node_dump
@@ -44,20 +45,40 @@ class InternalDumps:
     server: Server
 
     async def NodeDump(self, req: DCSpecificRequest) -> IndexedNodeDump:
+        """Every local node in Dump and every peer's imported node in ImportedDump."""
+        if req.PeerName:
+            raise BadRequest("this endpoint does not support specifying a peer: "
+                             f"{go_quote(req.PeerName)}")
         keep = ResultFilter(req.Filter, NodeInfo)
         ident = self.server.authz.resolve(req.Token)
         store = self.server.store
-        return await self.server.read_into(
-            req, IndexedNodeDump(), "Dump", lambda ws: node_dump.node_dump(store, ws),
-            keep.apply, lambda dump, reply: filter_node_info(ident, dump, reply))
+        reply = IndexedNodeDump()
+
+        def query(ws) -> int:
+            index, dump = node_dump.node_dump(store, ws)
+            peered_index, imported = node_dump.imported_node_dump(store, ws)
+            reply.ResultsFilteredByACLs = False
+            reply.Dump = filter_node_info(ident, keep.apply(dump), reply)
+            reply.ImportedDump = filter_node_info(ident, keep.apply(imported), reply)
+            return max(index, peered_index)
+
+        await self.server.blocking_query(req, reply, query)
+        return reply
 
     async def NodeInfo(self, req: NodeSpecificRequest) -> IndexedNodeDump:
         if not req.Node:
             raise BadRequest("Must provide node")
         ident = self.server.authz.resolve(req.Token)
         store = self.server.store
+
+        def read(ws):
+            if req.PeerName:
+                return node_dump.peer_dump(store, ws, req.PeerName,
+                                           lambda c, w: node_dump.node_info(c, w, req.Node))
+            return node_dump.node_info(store, ws, req.Node)
+
         return await self.server.read_into(
-            req, IndexedNodeDump(), "Dump", lambda ws: node_dump.node_info(store, ws, req.Node),
+            req, IndexedNodeDump(), "Dump", read,
             None, lambda dump, reply: filter_node_info(ident, dump, reply))
 
     async def ServiceDump(self, req: ServiceDumpRequest) -> IndexedNodesWithGateways:
@@ -67,16 +88,24 @@ class InternalDumps:
         reply = IndexedNodesWithGateways()
         kind = req.ServiceKind if req.UseServiceKind else None
 
+        def visible(row: CheckServiceNode) -> bool:
+            return ident.allowed("node_read", row.Node.Node) and ident.allowed(
+                "service_read", row.Service.Service)
+
         def query(ws) -> int:
-            index, rows, gateways = node_dump.service_dump(store, ws, kind)
+            # with a PeerName only that peer's instances, else the local ones and every peer's
+            index, rows, gateways = 0, [], []
+            if not req.PeerName:
+                index, rows, gateways = node_dump.service_dump(store, ws, kind)
+            peered_index, imported = node_dump.imported_service_dump(store, ws, kind,
+                                                                     req.PeerName)
             reply.ResultsFilteredByACLs = False
-            reply.Nodes = ident.keep(keep.apply(rows), lambda r: ident.allowed(
-                "node_read", r.Node.Node) and ident.allowed("service_read", r.Service.Service),
-                reply)
+            reply.Nodes = ident.keep(keep.apply(rows), visible, reply)
+            reply.ImportedNodes = ident.keep(keep.apply(imported), visible, reply)
             reply.Gateways = ident.keep(gateways, lambda g: ident.allowed(
                 "service_read", g.Gateway.Name) and ident.allowed("service_read",
                                                                   g.Service.Name), reply)
-            return index
+            return max(index, peered_index)
 
         await self.server.blocking_query(req, reply, query)
         return reply

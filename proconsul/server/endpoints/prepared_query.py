@@ -14,6 +14,8 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Protocol
 
+from msgspec.structs import replace
+
 from proconsul.lib.acl.authorizer import permission_denied
 from proconsul.lib.duration import DurationError, parse_duration
 from proconsul.lib.metrics import timed
@@ -96,9 +98,13 @@ def check_query(query: PreparedQuery) -> None:
     service = query.Service
     if not service.Service:
         raise BadRequest("Invalid prepared query: Must provide a Service name to query")
-    if service.Failover.NearestN < 0:
-        raise BadRequest(f"Invalid prepared query: Bad NearestN '{service.Failover.NearestN}', "
+    failover = service.Failover
+    if failover.NearestN < 0:
+        raise BadRequest(f"Invalid prepared query: Bad NearestN '{failover.NearestN}', "
                          "must be >= 0")
+    if (failover.NearestN or failover.Datacenters) and failover.Targets:
+        raise BadRequest("Invalid prepared query: Targets cannot be populated with NearestN "
+                         "or Datacenters")
     check_node_meta(service.NodeMeta)
     if query.DNS.TTL:
         try:
@@ -202,7 +208,9 @@ class PreparedQueryEndpoint:
         self._run(query, req.Token, req.Connect, reply)
         reply.Nodes = query_results.shuffled(reply.Nodes)
         source = self._source(req, query)
-        if source.Node and source.Datacenter == self.server.config.datacenter:
+        # imported rows have no coordinates here: a peer's instances stay shuffled
+        if source.Node and source.Datacenter == self.server.config.datacenter \
+                and not query.Service.Peer:
             store = self.server.store
             reply.Nodes = query_results.sort_by_rtt(
                 reply.Nodes, store.node_coordinates(None, source.Node)[1], source.Segment,
@@ -247,10 +255,12 @@ class PreparedQueryEndpoint:
 
     def _run(self, query: PreparedQuery, token: str, connect: bool,
              reply: PreparedQueryExecuteResponse) -> None:
-        """The query in this datacenter, filtered, unsorted; what ACLs keep of the instances
-        is decided by the query's stored token when it has one, else by the caller's."""
+        """The query in this datacenter (in the imported rows of its ``Peer`` if set),
+        filtered, unsorted; what ACLs keep of the instances is decided by the query's
+        stored token when it has one, else by the caller's."""
         ident = self.server.authz.resolve(query.Token or token)
-        store, service = self.server.store, query.Service
+        service = query.Service
+        store = self.server.store.catalog_reader(service.Peer)
         if service.Connect or connect:
             nodes = store.check_connect_service_nodes(None, service.Service)[1]
         else:
@@ -259,7 +269,8 @@ class PreparedQueryEndpoint:
         reply.Nodes = acl_filter.check_service_nodes(
             ident, query_results.select(service, nodes), reply)
         reply.DNS = query.DNS
-        reply.Datacenter = self.server.config.datacenter
+        reply.PeerName = service.Peer
+        reply.Datacenter = "" if service.Peer else self.server.config.datacenter
 
     def _source(self, req: PreparedQueryExecuteRequest, query: PreparedQuery) -> QuerySource:
         """Where to sort from: the caller's ``near``, else the query's ``Near``;
@@ -282,23 +293,32 @@ class PreparedQueryEndpoint:
 
     async def _failover(self, query: PreparedQuery, req: PreparedQueryExecuteRequest,
                         reply: PreparedQueryExecuteResponse) -> None:
+        """Try each failover target in turn until one has instances: a datacenter through
+        ExecuteRemote there, a cluster peer through ExecuteRemote here (its imported rows)."""
         route = self.server.query_failover
-        datacenters = query_results.failover_datacenters(query.Service,
-                                                         route.datacenters_by_distance())
+        targets = query_results.failover_targets(query.Service, route.datacenters_by_distance())
         failovers = 0
-        for datacenter in datacenters:
+        for target in targets:
             failovers += 1
+            datacenter = target.Datacenter or self.server.config.datacenter
             remote = PreparedQueryExecuteRemoteRequest(
-                Datacenter=datacenter, Query=query, Limit=req.Limit, Connect=req.Connect,
+                Datacenter=datacenter, Limit=req.Limit, Connect=req.Connect,
+                Query=replace(query, Service=replace(query.Service, Peer=target.Peer)),
                 Token=req.Token, AllowStale=req.AllowStale,
                 RequireConsistent=req.RequireConsistent)
             try:
-                found = await route.execute_remote(datacenter, remote)
+                if target.Peer:
+                    found = await self.ExecuteRemote(remote)
+                else:
+                    found = await route.execute_remote(datacenter, remote)
             except ConsulError as err:
-                log.warning("prepared query failover for service %s to datacenter %s failed: %s",
-                            query.Service.Service, datacenter, err.message)
+                log.warning("prepared query failover for service %s to %s failed: %s",
+                            query.Service.Service,
+                            f"peer {target.Peer}" if target.Peer else f"datacenter {datacenter}",
+                            err.message)
                 continue
             reply.Nodes, reply.Datacenter, reply.DNS = found.Nodes, found.Datacenter, found.DNS
+            reply.PeerName = found.PeerName
             if reply.Nodes:
                 break
         reply.Failovers = failovers

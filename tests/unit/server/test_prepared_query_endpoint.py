@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from proconsul.server.server import Server, ServerConfig
-from proconsul.structs.catalog import CheckServiceNode, Node, NodeService, RegisterRequest
+from proconsul.structs.catalog import (
+    CheckServiceNode,
+    HealthCheck,
+    Node,
+    NodeService,
+    RegisterRequest,
+)
 from proconsul.structs.errors import ConsulError
 from proconsul.structs.prepared_query import (
     PreparedQuery,
@@ -15,6 +21,8 @@ from proconsul.structs.prepared_query import (
     PreparedQueryRequest,
     QueryDNSOptions,
     QueryFailoverOptions,
+    QuerySource,
+    QueryTarget,
     ServiceQuery,
 )
 
@@ -90,3 +98,63 @@ async def test_execute_remote_runs_the_shipped_query_here(server):
     reply = await server.rpc("PreparedQuery.ExecuteRemote", PreparedQueryExecuteRemoteRequest(
         Query=PreparedQuery(Service=ServiceQuery(Service="web"))))
     assert reply.Datacenter == "dc1" and [n.Service.Service for n in reply.Nodes] == ["web"]
+
+
+def import_rows(server: Server, peer: str, node: str, status: str = "passing") -> None:
+    """``node`` runs "web" in ``peer``'s exported catalog (the peering stream's write)."""
+    with server.store.imported(peer).write(100) as tx:
+        server.store.imported(peer).ensure_registration(tx, RegisterRequest(
+            Node=node, Address="10.5.0.1", Service=NodeService(ID="web", Service="web"),
+            Checks=[HealthCheck(Node=node, CheckID="alive", Name="alive", ServiceID="web",
+                                Status=status)]))
+
+
+async def test_a_query_with_a_peer_reads_that_peers_imported_rows(server):
+    import_rows(server, "east", "e1")
+    await create(server, Name="east-web", Service=ServiceQuery(Service="web", Peer="east"))
+    reply = await server.rpc("PreparedQuery.Execute",
+                             PreparedQueryExecuteRequest(QueryIDOrName="east-web"))
+    assert [(n.Node.Node, n.Node.PeerName) for n in reply.Nodes] == [("e1", "east")]
+    assert (reply.PeerName, reply.Datacenter, reply.Failovers) == ("east", "", 0)
+    local = await server.rpc("PreparedQuery.ExecuteRemote", PreparedQueryExecuteRemoteRequest(
+        Query=PreparedQuery(Service=ServiceQuery(Service="web"))))
+    assert ([n.Node.Node for n in local.Nodes], local.PeerName) == (["n1"], "")
+
+
+async def test_failover_to_peers_tries_each_until_one_has_healthy_instances(server):
+    route = FakeRoute()
+    server.query_failover = route
+    import_rows(server, "east", "e1", status="critical")
+    import_rows(server, "west", "w1")
+    await create(server, Name="api", Service=ServiceQuery(Service="web", Tags=["none"], Failover=(
+        QueryFailoverOptions(Targets=[QueryTarget(Peer="east"), QueryTarget(Peer="nobody"),
+                                      QueryTarget(Peer="west"), QueryTarget(Datacenter="dc3")]))))
+    reply = await server.rpc("PreparedQuery.Execute",
+                             PreparedQueryExecuteRequest(QueryIDOrName="api"))
+    # no peer's instance has the tag: every target is tried, dc3 (the fake) answers
+    assert [n.Node.Node for n in reply.Nodes] == ["far"]
+    assert (reply.Failovers, reply.Datacenter, reply.PeerName) == (4, "dc3", "")
+    assert [r.Query.Service.Peer for r in route.asked] == [""]
+    await create(server, Name="web", Service=ServiceQuery(Service="web", OnlyPassing=True,
+                                                          Near="_agent", Failover=(
+        QueryFailoverOptions(Targets=[QueryTarget(Peer="east"), QueryTarget(Peer="west"),
+                                      QueryTarget(Datacenter="dc3")]))))
+    # a critical node check on n1: the local instance is unhealthy, the query fails over
+    await server.rpc("Catalog.Register", RegisterRequest(
+        Node="n1", Address="10.0.0.1", Check=HealthCheck(Node="n1", CheckID="down", Name="down",
+                                                          Status="critical")))
+    reply = await server.rpc("PreparedQuery.Execute", PreparedQueryExecuteRequest(
+        QueryIDOrName="web", Agent=QuerySource(Datacenter="dc1", Node="n1")))
+    assert [(n.Node.Node, n.Node.PeerName) for n in reply.Nodes] == [("w1", "west")]
+    assert (reply.Failovers, reply.Datacenter, reply.PeerName) == (2, "", "west")
+    assert len(route.asked) == 1
+
+
+@pytest.mark.parametrize("failover", [
+    QueryFailoverOptions(NearestN=1, Targets=[QueryTarget(Peer="east")]),
+    QueryFailoverOptions(Datacenters=["dc2"], Targets=[QueryTarget(Datacenter="dc3")]),
+])
+async def test_targets_exclude_nearest_n_and_datacenters(server, failover):
+    with pytest.raises(ConsulError, match="^Invalid prepared query: Targets cannot be populated "
+                                          "with NearestN or Datacenters$"):
+        await create(server, Name="bad", Service=ServiceQuery(Service="web", Failover=failover))

@@ -91,11 +91,17 @@ def test_shuffle_keeps_every_instance():
     (QueryFailoverOptions(NearestN=1, Datacenters=["dc4", "dc2", "dc9"]), ["dc2", "dc4"]),
     (QueryFailoverOptions(NearestN=5, Datacenters=["dc2"]), ["dc2", "dc3", "dc4"]),
     (QueryFailoverOptions(NearestN=2, Targets=[QueryTarget(Datacenter="dc4"),
-                                               QueryTarget(Datacenter="nope")]), ["dc4"]),
+                                               QueryTarget(Datacenter="nope")]),
+     ["dc2", "dc3", "dc4"]),
+    (QueryFailoverOptions(Targets=[QueryTarget(Peer="east"), QueryTarget(Datacenter="dc3"),
+                                   QueryTarget(Peer="west"), QueryTarget(Datacenter="nope")]),
+     ["peer east", "dc3", "peer west"]),
+    (QueryFailoverOptions(Datacenters=["dc4"], Targets=[QueryTarget(Peer="east")]), ["dc4"]),
 ])
-def test_failover_datacenters(failover, expected):
+def test_failover_targets(failover, expected):
     service = ServiceQuery(Failover=failover)
-    assert query_results.failover_datacenters(service, ["dc2", "dc3", "dc4"]) == expected
+    targets = query_results.failover_targets(service, ["dc2", "dc3", "dc4"])
+    assert [f"peer {t.Peer}" if t.Peer else t.Datacenter for t in targets] == expected
 
 
 def compiled(service: ServiceQuery, name: str = "geo-", regexp: str = "",
