@@ -1,6 +1,7 @@
 // Peers: the cluster peerings (state, last heartbeat, imported and exported services), adding
 // one (generate a token for the other cluster, or establish with the token it gave), deleting.
-import { del, get, post, watch, withQuery } from '../api.js';
+// Polled: a peering's state and stream status move in the leader's memory, not by Raft index.
+import { del, poll, post, withQuery } from '../api.js';
 import { h, meta, page, table } from '../dom.js';
 
 const STATE_CLASS = { ACTIVE: 'passing', PENDING: 'warning', ESTABLISHING: 'warning', FAILING: 'critical', TERMINATED: 'critical', DELETING: 'warning' };
@@ -47,7 +48,7 @@ function establishForm(ctx) {
 async function list(ctx) {
   const body = h('div', {});
   page('Peers', body, generateForm(ctx), establishForm(ctx));
-  await watch(withQuery('/v1/peerings', { dc: ctx.dc }), ctx.signal, (peerings) => {
+  await poll(withQuery('/v1/peerings', { dc: ctx.dc }), ctx.signal, (peerings) => {
     const rows = (peerings || []).map((p) => {
       const s = p.StreamStatus || {};
       return h('tr', {},
@@ -69,7 +70,7 @@ async function detail(ctx, name) {
       if (!window.confirm(`Delete the peering ${name}? Its imported services go away.`)) return;
       try { await del(peerPath(ctx, name)); ctx.navigate(ctx.href('peers')); } catch (err) { ctx.showError(err); }
     } }, 'Delete peering'));
-  await watch(peerPath(ctx, name), ctx.signal, (p) => {
+  await poll(peerPath(ctx, name), ctx.signal, (p) => {
     const s = p.StreamStatus || {};
     const remote = p.Remote || {};
     body.replaceChildren(
