@@ -69,6 +69,20 @@ export async function watch(path, signal, onData, onError, { raw } = {}) {
   }
 }
 
+// Calls onData with the result of path every `every` ms until signal aborts: for reads whose
+// answer moves without a Raft index (a peering's stream status lives in the leader's memory).
+export async function poll(path, signal, onData, onError, every = 3000) {
+  while (!signal.aborted) {
+    try {
+      onData(await get(path, { signal }));
+    } catch (err) {
+      if (signal.aborted) return;
+      if (onError(err) === false) return;
+    }
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
 export const b64decode = (s) => {
   if (s === null || s === undefined) return '';
   const bytes = Uint8Array.from(atob(s), (c) => c.charCodeAt(0));

@@ -7,12 +7,13 @@ import * as nodes from './views/nodes.js';
 import * as kv from './views/kv.js';
 import * as intentions from './views/intentions.js';
 import * as acls from './views/acls.js';
+import * as peers from './views/peers.js';
 
 const config = JSON.parse(document.getElementById('ui-config').textContent);
 const BASE = config.ContentPath;
 const SECTIONS = [
   ['services', 'Services', services], ['nodes', 'Nodes', nodes], ['kv', 'Key/Value', kv],
-  ['intentions', 'Intentions', intentions], ['acls', 'Access Controls', acls],
+  ['intentions', 'Intentions', intentions], ['peers', 'Peers', peers], ['acls', 'Access Controls', acls],
 ];
 let current = null;
 

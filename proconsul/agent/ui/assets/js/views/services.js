@@ -127,8 +127,11 @@ function checkList(checks) {
 
 async function instances(ctx, name) {
   const body = h('div', {});
-  page(name, h('p', {}, h('a', { href: ctx.href('services') }, '← All services')), body, topologySection(ctx, name));
-  await watch(withQuery(`/v1/health/service/${enc(name)}`, { dc: ctx.dc }), ctx.signal, (rows) => {
+  const peer = ctx.query.get('peer') || undefined; // a service imported from a cluster peer
+  page(peer ? `${name} (from peer ${peer})` : name,
+    h('p', {}, h('a', { href: peer ? ctx.href('peers', peer) : ctx.href('services') }, peer ? `← Peer ${peer}` : '← All services')),
+    body, peer ? null : topologySection(ctx, name));
+  await watch(withQuery(`/v1/health/service/${enc(name)}`, { dc: ctx.dc, peer }), ctx.signal, (rows) => {
     const allTags = [...new Set(rows.flatMap((r) => r.Service.Tags || []))].sort();
     body.replaceChildren(
       h('h2', {}, 'Tags'), allTags.length ? h('p', {}, tags(allTags)) : h('p', {}, 'None'),
@@ -136,8 +139,8 @@ async function instances(ctx, name) {
       table(['Instance', 'Node', 'Address', 'Health', 'Checks'], rows.map((r) => {
         const addr = `${r.Service.Address || r.Node.Address}:${r.Service.Port}`;
         return h('tr', {},
-          h('td', {}, h('a', { href: ctx.href('services', name, 'instances', r.Node.Node, r.Service.ID) }, r.Service.ID)),
-          h('td', {}, h('a', { href: ctx.href('nodes', r.Node.Node) }, r.Node.Node)),
+          h('td', {}, peer ? r.Service.ID : h('a', { href: ctx.href('services', name, 'instances', r.Node.Node, r.Service.ID) }, r.Service.ID)),
+          h('td', {}, peer ? r.Node.Node : h('a', { href: ctx.href('nodes', r.Node.Node) }, r.Node.Node)),
           h('td', {}, addr), h('td', {}, status(instanceHealth(r))),
           h('td', {}, r.Checks.map((c) => h('div', {}, status(c.Status), ' ', c.Name))));
       }), 'Instances'));
