@@ -15,7 +15,9 @@ from tests.support.peering_lab import PeeringCluster
 
 @pytest.fixture
 def clusters(tmp_path: Path):
-    dc1, dc2 = PeeringCluster("dc1", tmp_path / "dc1"), PeeringCluster("dc2", tmp_path / "dc2")
+    ui_on = {"ui_config": {"enabled": True}}
+    dc1 = PeeringCluster("dc1", tmp_path / "dc1", extra_config=ui_on)
+    dc2 = PeeringCluster("dc2", tmp_path / "dc2", extra_config=ui_on)
     try:
         dc1.start()
         dc2.start()
