@@ -80,9 +80,12 @@ class ProxyProcess:
         """How many log lines contain every one of ``parts``."""
         return sum(all(part in line for part in parts) for line in self.lines)
 
-    def wait_logged(self, *parts: str, count: int = 1, timeout: float = 20) -> None:
-        wait_until(lambda: self.logged(*parts) >= count, timeout,
-                   what=f"{parts!r} in the proxy log:\n{''.join(self.lines + self.errors)}")
+    def wait_logged(self, *parts: str, count: int = 1, timeout: float = 60) -> None:
+        try:
+            wait_until(lambda: self.logged(*parts) >= count, timeout, what=repr(parts))
+        except AssertionError as err:  # the log as it is when the wait gave up
+            raise AssertionError(f"{err} in the proxy log (exit {self.process.poll()}):\n"
+                                 f"{''.join(self.lines + self.errors)}") from None
 
     def stop(self) -> int:
         if self.process.poll() is None:
