@@ -10,7 +10,6 @@ nothing found fails over through the server's ``query_failover`` route.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,6 +25,7 @@ from proconsul.server.forward import LeaderUnavailable
 from proconsul.state.catalog import StateError
 from proconsul.structs.errors import BadRequest, ConsulError, Forbidden, NotFound
 from proconsul.structs.messages import MessageType
+from proconsul.structs.node_meta import node_meta_problem
 from proconsul.structs.prepared_query import (
     ERR_QUERY_NOT_FOUND,
     QUERY_OP_CREATE,
@@ -61,31 +61,11 @@ class FailoverRoute(Protocol):
         """Run ``PreparedQuery.ExecuteRemote`` in ``datacenter``."""
 
 
-META_MAX_PAIRS = 64
-META_KEY_MAX = 128
-META_VALUE_MAX = 512
-_META_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
 def check_node_meta(meta: dict[str, str] | None) -> None:
     """Consul's ``ValidateNodeMetadata`` (reserved ``consul-`` keys allowed, as for filters)."""
-    meta = meta or {}
-    if len(meta) > META_MAX_PAIRS:
-        raise BadRequest("Invalid prepared query: Node metadata cannot contain more than "
-                         f"{META_MAX_PAIRS} key/value pairs")
-    for key, value in meta.items():
-        why = ""
-        if not key:
-            why = "Key cannot be blank"
-        elif not _META_KEY.fullmatch(key):
-            why = "Key contains invalid characters"
-        elif len(key) > META_KEY_MAX:
-            why = f"Key is too long (limit: {META_KEY_MAX} characters)"
-        elif len(value) > META_VALUE_MAX:
-            why = f"Value is too long (limit: {META_VALUE_MAX} characters)"
-        if why:
-            raise BadRequest(f"Invalid prepared query: Couldn't load metadata pair "
-                             f"('{key}', '{value}'): {why}")
+    problem = node_meta_problem(meta, allow_reserved=True)
+    if problem:
+        raise BadRequest(f"Invalid prepared query: {problem}")
 
 
 def check_query(query: PreparedQuery) -> None:

@@ -7,13 +7,10 @@ import re
 from cryptography import x509
 
 from proconsul.structs.errors import BadRequest
+from proconsul.structs.node_meta import node_meta_problem
 from proconsul.structs.peering import PeeringToken
 
 _LABEL = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
-_META_KEY = re.compile(r"[A-Za-z0-9_-]+")
-META_MAX_PAIRS = 64
-META_KEY_MAX = 128
-META_VALUE_MAX = 512
 
 
 def check_peer_name(name: str) -> None:
@@ -25,27 +22,10 @@ def check_peer_name(name: str) -> None:
 
 
 def check_meta(meta: dict[str, str] | None) -> None:
-    """Consul's ValidateMetaTags: 64 pairs, keys of [A-Za-z0-9_-] up to 128 characters and
-    not starting ``consul-``, values up to 512 characters."""
-    meta = meta or {}
-    if len(meta) > META_MAX_PAIRS:
-        raise BadRequest("meta tags failed validation: Node metadata cannot contain more than "
-                         f"{META_MAX_PAIRS} key/value pairs")
-    for key, value in meta.items():
-        why = ""
-        if not key:
-            why = "Key cannot be blank"
-        elif not _META_KEY.fullmatch(key):
-            why = "Key contains invalid characters"
-        elif len(key) > META_KEY_MAX:
-            why = f"Key is too long (limit: {META_KEY_MAX} characters)"
-        elif key.startswith("consul-"):
-            why = "Key prefix 'consul-' is reserved for internal use"
-        elif len(value) > META_VALUE_MAX:
-            why = f"Value is too long (limit: {META_VALUE_MAX} characters)"
-        if why:
-            raise BadRequest(f"meta tags failed validation: Couldn't load metadata pair "
-                             f"('{key}', '{value}'): {why}")
+    """Consul's ValidateMetaTags: the node-metadata limits, ``consul-`` keys reserved."""
+    problem = node_meta_problem(meta, allow_reserved=False)
+    if problem:
+        raise BadRequest(f"meta tags failed validation: {problem}")
 
 
 def check_token(token: PeeringToken) -> None:
