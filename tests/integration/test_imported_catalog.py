@@ -1,10 +1,11 @@
 """Imported rows in a real agent: ?peer reads over HTTP, peer lookups with dig, local reads
 unchanged, and what the cluster exports.
 
-There is no peering stream yet, so the imported rows reach the agent the only public way
-there is: this test takes the agent's own snapshot, applies the stream's raft commands
-(REGISTER with PeerName) to that state with the FSM in this process -- the very apply
-path the servers run -- and restores the result into the agent with PUT /v1/snapshot.
+The imported rows reach the agent without a second cluster (test_peering_stream.py has
+the stream): :func:`start_with_imported_rows` takes the agent's own snapshot, applies the
+stream's raft commands (REGISTER with PeerName) to that state with the FSM in this
+process -- the very apply path the servers run -- and restores the result with
+PUT /v1/snapshot.
 """
 
 from __future__ import annotations
@@ -58,12 +59,12 @@ def dig(agent: AgentProcess, name: str, rdtype: str = "A") -> tuple[str, list[st
     return status, answers
 
 
-@pytest.fixture(scope="module")
-def peered() -> AgentProcess:
+def start_with_imported_rows(local_node_meta: dict[str, str] | None = None) -> AgentProcess:
+    """An agent with a local ``web`` on n1 and peer p1's ``web`` (n1) and ``api`` (n2)."""
     agent = start_agent()
     try:
         assert agent.put("/v1/catalog/register", {
-            "Node": "n1", "Address": "10.0.0.1", "NodeMeta": {"side": "local"},
+            "Node": "n1", "Address": "10.0.0.1", "NodeMeta": local_node_meta,
             "Service": {"ID": "web", "Service": "web", "Port": 80}}).status == 200
         saved = agent.get("/v1/snapshot", timeout=60)
         assert saved.status == 200, saved.text
@@ -72,6 +73,16 @@ def peered() -> AgentProcess:
                                      imported("n2", "10.1.0.2", "api", "critical"))
         restored = agent.put("/v1/snapshot", archive, timeout=60)
         assert restored.status == 200, restored.text
+    except BaseException:
+        agent.stop()
+        raise
+    return agent
+
+
+@pytest.fixture(scope="module")
+def peered() -> AgentProcess:
+    agent = start_with_imported_rows({"side": "local"})
+    try:
         yield agent
     finally:
         agent.stop()

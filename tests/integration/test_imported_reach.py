@@ -9,24 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_imported_catalog import dig, imported, with_imported_rows
-from tests.support.agent_process import AgentProcess, start_agent
+from tests.integration.test_imported_catalog import dig, start_with_imported_rows
+from tests.support.agent_process import AgentProcess
 
 
 @pytest.fixture(scope="module")
 def peered() -> AgentProcess:
-    agent = start_agent()
+    agent = start_with_imported_rows()
     try:
-        assert agent.put("/v1/catalog/register", {
-            "Node": "n1", "Address": "10.0.0.1",
-            "Service": {"ID": "web", "Service": "web", "Port": 80}}).status == 200
-        saved = agent.get("/v1/snapshot", timeout=60)
-        assert saved.status == 200, saved.text
-        archive = with_imported_rows(saved.body,
-                                     imported("n1", "10.1.0.1", "web", "passing"),
-                                     imported("n2", "10.1.0.2", "api", "critical"))
-        restored = agent.put("/v1/snapshot", archive, timeout=60)
-        assert restored.status == 200, restored.text
         yield agent
     finally:
         agent.stop()
