@@ -68,6 +68,7 @@ from proconsul.structs.operator import AutopilotConfig, AutopilotSetConfigReques
 from proconsul.structs.query import QueryMeta, QueryOptions
 from proconsul.structs.session import SESSION_TTL_MIN_NS
 from proconsul.structs.snapshot import SnapshotRequest
+from proconsul.structs.system_metadata import SERVER_MANAGEMENT_TOKEN
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,12 @@ class Server:
             token = self.store.acl_token_get(None, request.TokenID)[1]
             return token is None or not token.Local
         return global_write(method, request)
+
+    def server_management_token(self) -> str:
+        """The servers' internal management secret (empty before a leader with ACLs on
+        wrote one): what a server presents when it calls its own cluster's RPCs."""
+        entry = self.store.system_metadata_get(SERVER_MANAGEMENT_TOKEN)
+        return entry.Value if entry is not None else ""
 
     @property
     def is_primary(self) -> bool:

@@ -2,7 +2,8 @@
 fixed Connect CA (root and key given, cluster ID fixed), so its trust domain is known
 before it starts, and a gRPC TLS port whose certificate that CA signed for the peering
 server name ``server.<dc>.peering.<trust domain>``: what a token's CA and ServerName
-promise the dialer."""
+promise the dialer. With ``grpc_cert=False`` no certificate is configured: peering
+dialers then get the server's own peering leaf, which it must get signed itself."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class PeeringCluster:
     dc: str
     base: Path
     extra_config: dict[str, Any] = field(default_factory=dict)
+    grpc_cert: bool = True
     cluster_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     agent: AgentProcess | None = None
 
@@ -45,7 +47,8 @@ class PeeringCluster:
         config = {
             "datacenter": self.dc, "bootstrap_expect": 1,
             "ports": {"grpc_tls": self.grpc_tls_port},
-            "tls": {"grpc": {"cert_file": str(pem), "key_file": str(pem)}},
+            **({"tls": {"grpc": {"cert_file": str(pem), "key_file": str(pem)}}}
+               if self.grpc_cert else {}),
             "connect": {"enabled": True, "ca_config": {
                 "cluster_id": self.cluster_id, "root_cert": self.root_pem,
                 "private_key": ca.key_pem.decode()}},
