@@ -295,7 +295,7 @@ def test_a_response_that_cannot_be_read_is_nacked_and_marks_the_stream_unhealthy
     link.drain(0.0)
     bad = pb.ReplicationMessage(response=pb.ReplicationMessage.Response(
         Nonce="00000009", ResourceURL=SERVICE, ResourceID="web",
-        Resource=pb.Any(type_url=SERVICE, value=b"\xc1")))
+        Resource=pb.Any(type_url=pb.TYPE_URL_INDEXED_CHECK_SERVICE_NODES, value=b"\xc1")))
     effects = link.dialer.receive(bad, 1.0)
     assert not effects.writes and effects.close is None
     (nack,) = effects.send

@@ -7,19 +7,18 @@ addresses. An exported instance carries its node, its service and one flattened
 check summing up its health (``<service-id>:overall-check``), as Consul sends it; an
 exported mesh service's synthetic proxies travel as the service ``<name>-sidecar-proxy``.
 
-The list, trust bundle and addresses are Consul's protobuf messages. An exported
-service's instances travel as our msgpack ``CheckServiceNode`` list under Consul's
-ExportedService URL (Consul uses pbservice messages there): peers are Proconsul.
+Every payload is Consul's protobuf message (an exported service's instances are
+``pbservice.IndexedCheckServiceNodes``), so the stream is Consul's on the wire.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import msgspec
 from google.protobuf.message import DecodeError
 from msgspec.structs import replace
 
+from proconsul.server.peering.stream import service_pb
 from proconsul.structs import pbpeerstream as pb
 from proconsul.structs.catalog import (
     HEALTH_CRITICAL,
@@ -62,8 +61,6 @@ OVERALL_CHECK = "overall-check"
 PROXY_SUFFIX = "-sidecar-proxy"  # of an exported mesh service's synthetic proxies
 DEFAULT = "default"  # namespace and partition
 _SEVERITY = {HEALTH_PASSING: 0, HEALTH_WARNING: 1, HEALTH_CRITICAL: 2}
-_NODES = msgspec.msgpack.Decoder(list[CheckServiceNode])
-_ENCODER = msgspec.msgpack.Encoder()
 
 
 class PayloadError(ValueError):
@@ -84,15 +81,16 @@ def _unpack(payload: pb.Any, cls: type):
 
 
 def encode_service(nodes: list[CheckServiceNode]) -> pb.Any:
-    return pb.Any(type_url=pb.TYPE_URL_EXPORTED_SERVICE, value=_ENCODER.encode(nodes))
+    """Instances as Consul's IndexedCheckServiceNodes (deterministic bytes: an unchanged
+    payload compares equal and is not sent again)."""
+    return pb.Any(type_url=pb.TYPE_URL_INDEXED_CHECK_SERVICE_NODES,
+                  value=service_pb.to_pb(nodes).SerializeToString(deterministic=True))
 
 
 def decode_service(payload: pb.Any) -> list[CheckServiceNode]:
-    if payload.type_url != pb.TYPE_URL_EXPORTED_SERVICE:
-        raise PayloadError(f"unexpected resource type {payload.type_url!r}")
     try:
-        return _NODES.decode(payload.value)
-    except msgspec.DecodeError as err:
+        return service_pb.from_pb(_unpack(payload, pb.IndexedCheckServiceNodes))
+    except DecodeError as err:
         raise PayloadError(f"invalid exported service: {err}") from None
 
 
