@@ -37,6 +37,7 @@ from proconsul.server.forward import (
     global_write,
 )
 from proconsul.server.peering.deletion import PeeringDeleter
+from proconsul.server.peering.materials import GRPC_TLS_PORT_META
 from proconsul.server.peering.stream.manager import PeeringStreams
 from proconsul.server.query_failover import WANFailoverRoute
 from proconsul.server.reconcile import MemberReconciler, MemberState
@@ -468,7 +469,7 @@ class Server:
                                 Meta={"raft_version": "3", "serf_protocol_current": "2",
                                       "serf_protocol_max": "5", "serf_protocol_min": "1",
                                       "version": CONSUL_COMPAT_VERSION,
-                                      **({"grpc_tls_port": str(cfg.grpc_tls_port)}
+                                      **({GRPC_TLS_PORT_META: str(cfg.grpc_tls_port)}
                                          if cfg.grpc_tls_port > 0 else {})}),
             Check=HealthCheck(Node=cfg.node_name, CheckID=SERF_CHECK_ID, Name=SERF_CHECK_NAME,
                               Status=HEALTH_PASSING, Output=SERF_CHECK_ALIVE_OUTPUT),

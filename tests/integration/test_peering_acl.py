@@ -49,7 +49,7 @@ def test_peering_with_acls_on(clusters):
     dc1, dc2 = clusters
     # the acceptor serves its own peering leaf, signed without any operator's token
     roots = as_root(dc1, "GET", "/v1/connect/ca/roots")
-    wait_until(lambda: peering_certificate(dc1.agent, dc1.grpc_tls_port, roots),
+    wait_until(lambda: peering_certificate(dc1.agent, dc1.grpc_tls_ports[0], roots),
                what="dc1's peering certificate")
 
     def call(cluster: PeeringCluster, path: str, token: str, body: dict):
