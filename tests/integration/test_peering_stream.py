@@ -169,8 +169,13 @@ def test_a_mesh_service_reaches_the_peer_through_dc1s_mesh_gateway(peered, tmp_p
                if d["Type"] == "PeeringTrustBundle"]
     assert [(b["PeerName"], b["TrustDomain"], b["RootPEMs"]) for b in bundles] == [
         ("dc1", dc1.trust_domain, [dc1.root_pem])]
-    # un-exporting takes the proxies too
+    # without a mesh gateway the peer cannot reach web: its proxies go, web stays
+    reply = dc1.agent.put("/v1/catalog/deregister", {"Node": "gw-node"})
+    assert reply.status == 200, reply.text
+    wait_until(lambda: proxies() == [], what="the proxies gone from dc2")
+    assert [(n, i) for n, i, _, _ in imported_web(dc2)] == [("web-node", "web-1")]
+    # un-exporting takes the rest
     export(dc1, [])
     wait_until(lambda: proxies() == [] and
                dc2.agent.get("/v1/catalog/nodes?peer=dc1").json() == [],
-               what="the proxies and gw-node gone from dc2")
+               what="web and its node gone from dc2")

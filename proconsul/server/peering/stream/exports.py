@@ -7,7 +7,8 @@ An exported mesh service (one with sidecars, Connect-native instances or a disco
 chain) also gets ``<name>-sidecar-proxy``: as Consul's, synthetic proxies, one per local
 mesh gateway instance at the gateway's addresses, carrying in ``Connect.PeerMeta`` the
 SNI and SPIFFE IDs the importing side's proxies dial through that gateway. Without a
-mesh gateway none are sent (the peer cannot reach the service)."""
+mesh gateway (or once the service leaves the mesh) the list is empty: the peer cannot
+reach the service, and drops the proxies it had."""
 
 from __future__ import annotations
 
@@ -46,13 +47,16 @@ def exported_resources(store: Store, ws: WatchSet | None, peer_name: str, datace
         trust_domain = built.TrustDomain
         out.append((pb.TYPE_URL_PEERING_TRUST_BUNDLE, "", resources.encode_trust_bundle(
             trust_domain, [r.RootCert for r in built.Roots or ()])))
-    mesh = list(exported.ConnectServices or ())
+    mesh = set(exported.ConnectServices or ())
     gateways = service_dump(store, ws, MESH_GATEWAY)[1] if mesh and trust_domain else []
-    for name in mesh if gateways else ():
-        site = resources.MeshSite(peer_name, datacenter, trust_domain,
-                                  store.service_protocol(name, ws))
+    for name in names:  # none (sent, so the peer drops any it has) when not in the mesh
+        proxies = []
+        if name in mesh and gateways:
+            site = resources.MeshSite(peer_name, datacenter, trust_domain,
+                                      store.service_protocol(name, ws))
+            proxies = resources.synthetic_proxies(name, site, gateways)
         out.append((pb.TYPE_URL_EXPORTED_SERVICE, name + resources.PROXY_SUFFIX,
-                    resources.encode_service(resources.synthetic_proxies(name, site, gateways))))
+                    resources.encode_service(proxies)))
     if server_addresses:
         out.append((pb.TYPE_URL_PEERING_SERVER_ADDRESSES, "",
                     resources.encode_addresses(list(server_addresses))))
