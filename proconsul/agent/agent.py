@@ -320,7 +320,7 @@ class Agent:
                 and config.connect_enabled:
             self.server_cert = ServerCertManager(self.rpc, config.datacenter,
                                                  self.grpc_certificates.set_peering,
-                                                 lambda: self.tokens.agent)
+                                                 self.server.server_management_token)
             self.routines.start("server-certificate", self.server_cert.run)
         self.routines.start("proxycfg-local", self._watch_local_proxies)
 

@@ -57,7 +57,10 @@ def member_tags(config: AgentConfig, wan: bool = False) -> dict[str, str]:
     if config.server:
         tags.update({"port": str(config.server_port), "raft_vsn": "3",
                      "expect": str(config.bootstrap_expect) if config.bootstrap_expect else "",
-                     "wan_join_port": str(config.serf_wan_port)})
+                     "wan_join_port": str(config.serf_wan_port),
+                     # the leader lists it in the consul service: where peers dial this server
+                     "grpc_tls_port": str(config.grpc_tls_port) if config.grpc_tls_port > 0
+                     else ""})
         if config.bootstrap:
             tags["bootstrap"] = "1"
         tags = {k: v for k, v in tags.items() if v}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from proconsul.lib.metrics import registry as metrics
+from proconsul.server.peering.materials import GRPC_TLS_PORT_META
 from proconsul.structs.catalog import (
     HEALTH_CRITICAL,
     HEALTH_PASSING,
@@ -102,8 +103,10 @@ class MemberReconciler:
             return
         service = None
         if member.tags.get("role") == "consul":
+            grpc_tls = member.tags.get(GRPC_TLS_PORT_META, "")
             service = NodeService(ID="consul", Service="consul",
-                                  Port=int(member.tags.get("port", cfg.server_port)))
+                                  Port=int(member.tags.get("port", cfg.server_port)),
+                                  Meta={GRPC_TLS_PORT_META: grpc_tls} if grpc_tls else None)
         await self.server.raft_apply(MessageType.REGISTER, RegisterRequest(
             Datacenter=cfg.datacenter, Node=member.name, ID=member.tags.get("id", ""),
             Address=member.addr, Service=service, SkipNodeUpdate=member.status != "alive",

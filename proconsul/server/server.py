@@ -37,6 +37,7 @@ from proconsul.server.forward import (
     global_write,
 )
 from proconsul.server.peering.deletion import PeeringDeleter
+from proconsul.server.peering.materials import GRPC_TLS_PORT_META
 from proconsul.server.peering.stream.manager import PeeringStreams
 from proconsul.server.query_failover import WANFailoverRoute
 from proconsul.server.reconcile import MemberReconciler, MemberState
@@ -68,6 +69,7 @@ from proconsul.structs.operator import AutopilotConfig, AutopilotSetConfigReques
 from proconsul.structs.query import QueryMeta, QueryOptions
 from proconsul.structs.session import SESSION_TTL_MIN_NS
 from proconsul.structs.snapshot import SnapshotRequest
+from proconsul.structs.system_metadata import SERVER_MANAGEMENT_TOKEN
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +192,12 @@ class Server:
             token = self.store.acl_token_get(None, request.TokenID)[1]
             return token is None or not token.Local
         return global_write(method, request)
+
+    def server_management_token(self) -> str:
+        """The servers' internal management secret (empty before a leader with ACLs on
+        wrote one): what a server presents when it calls its own cluster's RPCs."""
+        entry = self.store.system_metadata_get(SERVER_MANAGEMENT_TOKEN)
+        return entry.Value if entry is not None else ""
 
     @property
     def is_primary(self) -> bool:
@@ -461,7 +469,7 @@ class Server:
                                 Meta={"raft_version": "3", "serf_protocol_current": "2",
                                       "serf_protocol_max": "5", "serf_protocol_min": "1",
                                       "version": CONSUL_COMPAT_VERSION,
-                                      **({"grpc_tls_port": str(cfg.grpc_tls_port)}
+                                      **({GRPC_TLS_PORT_META: str(cfg.grpc_tls_port)}
                                          if cfg.grpc_tls_port > 0 else {})}),
             Check=HealthCheck(Node=cfg.node_name, CheckID=SERF_CHECK_ID, Name=SERF_CHECK_NAME,
                               Status=HEALTH_PASSING, Output=SERF_CHECK_ALIVE_OUTPUT),

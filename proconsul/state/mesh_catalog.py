@@ -180,13 +180,16 @@ class MeshCatalogMixin(StoreBase):
                 index = max(index, self.max_index(CONFIG_TABLE))
                 if ws is not None:
                     ws.add(("index", CONFIG_TABLE))
-                if row.Protocol != self._protocol_of(row.Service.Name):
+                if row.Protocol != self.service_protocol(row.Service.Name):
                     continue
             kept.append(row)
         return index, kept
 
-    def _protocol_of(self, service: str) -> str:
+    def service_protocol(self, service: str, ws: WatchSet | None = None) -> str:
         """The service's protocol: service-defaults, else proxy-defaults, else tcp."""
+        if ws is not None:
+            ws.add(("config_entry", ("service-defaults", service)))
+            ws.add(("config_entry", ("proxy-defaults", "global")))
         defaults = self.config_entries.get(("service-defaults", service))
         if defaults is not None and defaults.Protocol:
             return defaults.Protocol

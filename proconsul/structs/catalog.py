@@ -85,11 +85,21 @@ class ConnectProxyConfig(Record):
     AccessLogs: dict[str, Any] | UnsetType = UNSET
 
 
+class PeeringServiceMeta(Record):
+    """How to reach an imported mesh service through its cluster's mesh gateways
+    (Consul's PeeringServiceMeta): the SNI and SPIFFE IDs to expect, and its protocol."""
+
+    SNI: list[str] | None = None
+    SpiffeID: list[str] | None = None
+    Protocol: str = ""
+
+
 class ServiceConnect(Record):
-    """Connect settings of a service."""
+    """Connect settings of a service (PeerMeta only on a peer's synthetic proxies)."""
 
     Native: bool | UnsetType = UNSET
     SidecarService: dict[str, Any] | UnsetType = UNSET
+    PeerMeta: PeeringServiceMeta | UnsetType = UNSET
 
 
 class NodeService(Record):

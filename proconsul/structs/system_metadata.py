@@ -8,6 +8,10 @@ from proconsul.structs.base import Record, Uint64
 
 SYSTEM_METADATA_UPSERT = "upsert"
 SYSTEM_METADATA_DELETE = "delete"
+# the key of the servers' internal management secret (Consul's ServerManagementTokenAccessorID):
+# a fresh one is written by each new leader; servers use it to call themselves (their
+# peering certificate) and resolve it as a management token that no operator holds
+SERVER_MANAGEMENT_TOKEN = "server-management-token"
 
 
 class SystemMetadataEntry(Record):

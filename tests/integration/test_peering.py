@@ -245,3 +245,30 @@ def test_reads_block_until_the_peerings_change(clusters):
     # /v1/peering/token and /establish are POST-only paths, not peering names
     assert dc1.agent.get("/v1/peering/token").status == 405
     assert dc1.agent.delete("/v1/peering/establish").status == 405
+
+
+def test_every_server_is_in_the_token_and_a_follower_answers_the_exchange(tmp_path: Path):
+    dc1 = PeeringCluster("dc1", tmp_path / "dc1", servers=3)
+    dc2 = PeeringCluster("dc2", tmp_path / "dc2")
+    try:
+        dc1.start()
+        dc2.start()
+        # the leader lists each server that joined, with its gRPC TLS port
+        wait_until(lambda: len(json.loads(base64.b64decode(generate(dc1, "dc2")))[
+            "ServerAddresses"]) == 3, what="dc1's three servers in the catalog")
+        decoded = json.loads(base64.b64decode(generate(dc1, "dc2")))
+        assert sorted(decoded["ServerAddresses"]) == sorted(dc1.grpc_tls_addresses)
+        leader = dc1.agent.get("/v1/status/leader").json()
+        follower = next(address for spec, address in zip(dc1.specs, dc1.grpc_tls_addresses,
+                                                          strict=True)
+                        if f"{spec.host}:{spec.server_port}" != leader)
+        decoded["ServerAddresses"] = [follower]  # the follower forwards it to the leader
+        token = base64.b64encode(json.dumps(decoded).encode()).decode()
+        assert establish(dc2, "dc1", token).status == 200
+        assert read(dc2, "dc1").json()["PeerServerAddresses"] == [follower]
+        followers = [a for a in dc1.agents if f"{a.host}:" not in leader]
+        wait_until(lambda: all(a.get("/v1/peering/dc2?stale").status == 200 for a in followers),
+                   what="the peering on the followers")
+    finally:
+        dc1.stop()
+        dc2.stop()

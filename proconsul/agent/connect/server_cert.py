@@ -7,7 +7,8 @@ Every server runs it. It follows the CA roots with blocking reads and asks for a
 new leaf (a fresh key and CSR, signed by ConnectCA.Sign on the leader) when it
 has none, when the active root changes (rotation) and at the renewal time (a
 random point between 60 % and 90 % of the leaf's life). Failures retry with
-backoff.
+backoff. Its RPCs carry ``token()``: the servers' internal management token, so
+ACLs need no operator token on the servers.
 """
 
 from __future__ import annotations

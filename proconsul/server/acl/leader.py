@@ -30,6 +30,12 @@ from proconsul.structs.acl_rpc import (
     ACLTokenBootstrapRequest,
 )
 from proconsul.structs.messages import MessageType
+from proconsul.structs.system_metadata import (
+    SERVER_MANAGEMENT_TOKEN,
+    SYSTEM_METADATA_UPSERT,
+    SystemMetadataEntry,
+    SystemMetadataRequest,
+)
 
 if TYPE_CHECKING:
     from proconsul.server.server import Server
@@ -50,9 +56,13 @@ class ACLLeader:
         self._now = now
 
     async def initialize(self) -> None:
-        """Write the built-in policies, the anonymous token and the initial management
-        token when missing (primary datacenter only, as Consul)."""
+        """Rotate the servers' internal management secret (every datacenter), then write
+        the built-in policies, the anonymous token and the initial management token when
+        missing (primary datacenter only, as Consul)."""
         server = self.server
+        await server.raft_apply(MessageType.SYSTEM_METADATA, SystemMetadataRequest(
+            Op=SYSTEM_METADATA_UPSERT, Entry=SystemMetadataEntry(
+                Key=SERVER_MANAGEMENT_TOKEN, Value=str(uuid.uuid4()))))
         if not server.is_primary:
             return
         await self.ensure_builtin_policies()

@@ -9,6 +9,7 @@ token has not expired, so the rules are compiled once per token and change.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from proconsul.structs.acl import (
     ACLToken,
 )
 from proconsul.structs.errors import Forbidden
+from proconsul.structs.system_metadata import SERVER_MANAGEMENT_TOKEN
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +164,12 @@ class TokenResolver:
         return self._miss(secret)[3]
 
     def _miss(self, secret: str) -> _Entry:
-        """Compile ``secret``'s resolution and cache it."""
+        """Compile ``secret``'s resolution and cache it (the servers' internal management
+        secret is never cached: a new leader replaces it)."""
         changes = self.store.acl_changes
+        if self._is_server_management(secret):
+            resolved = ResolvedToken(MANAGE_ALL, SERVER_MANAGEMENT_TOKEN)
+            return (changes, None, resolved, Identity.of(resolved, secret))
         start = metrics.timer()
         resolved, expires = self._compile(secret or ANONYMOUS_TOKEN_SECRET)
         # Consul's timer of a token resolution; only the compiling misses are timed here,
@@ -174,6 +180,11 @@ class TokenResolver:
         entry = (changes, expires, resolved, Identity.of(resolved, secret))
         self._cache[secret] = entry
         return entry
+
+    def _is_server_management(self, secret: str) -> bool:
+        entry = self.store.system_metadata_get(SERVER_MANAGEMENT_TOKEN)
+        return bool(secret) and entry is not None and bool(entry.Value) and \
+            hmac.compare_digest(entry.Value.encode(), secret.encode())
 
     def live_token(self, secret: str) -> ACLToken | None:
         """The stored token for ``secret`` unless it has expired."""

@@ -63,6 +63,21 @@ async def test_leader_creates_builtins_anonymous_and_initial_management(server):
     assert store.acl_index() == index
 
 
+async def test_server_management_token_resolves_until_a_new_leadership_replaces_it(server):
+    old = server.server_management_token()
+    assert old and server.store.acl_token_by_secret(None, old)[1] is None  # no stored token
+    resolved = server.acl.resolve(old)
+    assert resolved.accessor_id == "server-management-token"
+    assert resolved.allowed("operator_write") and resolved.allowed("service_write", "web")
+    await server.acl_leader.initialize()  # what each new leader does
+    new = server.server_management_token()
+    assert new != old and server.acl.resolve(new).allowed("acl_write")
+    with pytest.raises(ACLNotFound):
+        server.acl.resolve(old)
+    with pytest.raises(ACLNotFound):
+        server.acl.identity(old)
+
+
 async def test_bootstrap_refused_once_consumed(server):
     with pytest.raises(ConsulError, match=r"ACL bootstrap no longer allowed \(reset index: \d+\)"):
         await server.rpc("ACL.BootstrapTokens", ACLInitialTokenBootstrapRequest())

@@ -20,7 +20,16 @@ from proconsul.server.peering.stream.session import (
     StoreTrustBundle,
 )
 from proconsul.structs import pbpeerstream as pb
-from proconsul.structs.catalog import CheckServiceNode, HealthCheck, Node, NodeService
+from proconsul.structs.catalog import (
+    CheckServiceNode,
+    ConnectProxyConfig,
+    HealthCheck,
+    Node,
+    NodeService,
+    PeeringServiceMeta,
+    ServiceAddress,
+    ServiceConnect,
+)
 from proconsul.structs.peering import (
     SECRETS_PROMOTE_PENDING,
     STATE_ACTIVE,
@@ -58,7 +67,8 @@ class Importer:
                 else:
                     self.services.pop(write.name, None)
             elif isinstance(write, ImportServiceList):
-                self.services = {k: v for k, v in self.services.items() if k in write.names}
+                kept = resources.with_proxies(write.names)
+                self.services = {k: v for k, v in self.services.items() if k in kept}
             elif isinstance(write, StoreTrustBundle):
                 self.bundle = (write.trust_domain, write.root_pems)
             elif isinstance(write, StoreServerAddresses):
@@ -180,6 +190,69 @@ def test_imported_instances_carry_one_overall_check_and_the_peer_name():
     assert imported.Checks[0].PeerName == "dc1"
 
 
+def test_exported_instances_leave_connect_settings_and_proxies_behind():
+    web = instance("web", "n1", "passing")
+    meshy = CheckServiceNode(Node=web.Node, Checks=web.Checks, Service=NodeService(
+        ID="web-1", Service="web", Port=80, Connect=ServiceConnect(Native=True),
+        TaggedAddresses={"consul-virtual": ServiceAddress(Address="240.0.0.1", Port=80),
+                         "lan": ServiceAddress(Address="10.0.0.1", Port=80)}))
+    row = resources.exported_instance(meshy)
+    assert row.Service.Connect == ServiceConnect() and list(row.Service.TaggedAddresses) == ["lan"]
+    proxy = CheckServiceNode(Node=web.Node, Checks=[], Service=NodeService(
+        ID="p", Service="web-sidecar-proxy", Port=21000, Kind="connect-proxy",
+        Proxy=ConnectProxyConfig(DestinationServiceName="web")))
+    lookalike = CheckServiceNode(Node=web.Node, Checks=[], Service=NodeService(
+        ID="x", Service="db-sidecar-proxy", Port=1))
+    assert [resources.exportable(r) for r in (web, proxy, lookalike)] == [True, False, False]
+
+
+def test_synthetic_proxies_front_an_exported_mesh_service_with_each_mesh_gateway():
+    gateways = [CheckServiceNode(
+        Node=Node(Node=f"gw{i}", Address=f"10.0.0.{i}", ModifyIndex=9),
+        Service=NodeService(ID="mesh-gateway", Service="mesh-gateway", Kind="mesh-gateway",
+                            Address=f"192.0.2.{i}", Port=8443),
+        Checks=[HealthCheck(Node=f"gw{i}", CheckID="serfHealth", Status=status)])
+        for i, status in ((1, "passing"), (2, "critical"))]
+    site = resources.MeshSite("dc2", "dc1", "abc.consul", "http")
+    rows = resources.synthetic_proxies("web", site, gateways)
+    assert [(r.Node.Node, r.Node.ModifyIndex, r.Service.ID, r.Service.Service, r.Service.Kind,
+             r.Service.Address, r.Service.Port, r.Service.Proxy.DestinationServiceName,
+             r.Service.Proxy.DestinationServiceID) for r in rows] == [
+        ("gw1", 0, "web-sidecar-proxy-instance-0", "web-sidecar-proxy", "connect-proxy",
+         "192.0.2.1", 8443, "web", "web-instance-0"),
+        ("gw2", 0, "web-sidecar-proxy-instance-1", "web-sidecar-proxy", "connect-proxy",
+         "192.0.2.2", 8443, "web", "web-instance-1")]
+    assert rows[0].Service.Connect.PeerMeta == PeeringServiceMeta(
+        SNI=["web.default.default.dc2.external.abc.consul"],
+        SpiffeID=["spiffe://abc.consul/ns/default/dc/dc1/svc/web",
+                  "spiffe://abc.consul/gateway/mesh/dc/dc1"], Protocol="http")
+    assert [(c.CheckID, c.Status) for r in rows for c in r.Checks] == [
+        ("web-sidecar-proxy-instance-0:overall-check", "passing"),
+        ("web-sidecar-proxy-instance-1:overall-check", "critical")]
+
+
+def test_synthetic_proxies_follow_their_service_in_and_out_of_the_export_list():
+    link = Link()
+    link.drain(0.0)
+    importer = link.imported[id(link.dialer)]
+    proxies = resources.encode_service(resources.synthetic_proxies(
+        "web", resources.MeshSite("dc2", "dc1", "abc.consul", "tcp"),
+        [instance("mesh-gateway", "gw", "passing")]))
+    for url, rid, payload in ((LIST, "", resources.encode_service_list(["web"])),
+                              (SERVICE, "web", resources.encode_service(
+                                  [instance("web", "n1", "passing")])),
+                              (SERVICE, "web-sidecar-proxy", proxies)):
+        link.run(link.acceptor, link.acceptor.publish(url, rid, payload, 1.0))
+    link.drain(1.0)
+    assert sorted(importer.services) == ["web", "web-sidecar-proxy"]
+    assert link.dialer.status.imported_services == {"web"}
+    link.run(link.acceptor, link.acceptor.publish(LIST, "", resources.encode_service_list([]),
+                                                  2.0))
+    link.drain(2.0)
+    assert importer.services == {}
+    assert not [key for key in link.acceptor.latest if key[0] == SERVICE]
+
+
 @pytest.mark.parametrize("seed", range(200))
 def test_random_schedules_converge_on_what_the_exporter_exports(seed: int):
     """Any interleaving of exports, health changes, withdrawals, partial deliveries and
@@ -222,7 +295,7 @@ def test_a_response_that_cannot_be_read_is_nacked_and_marks_the_stream_unhealthy
     link.drain(0.0)
     bad = pb.ReplicationMessage(response=pb.ReplicationMessage.Response(
         Nonce="00000009", ResourceURL=SERVICE, ResourceID="web",
-        Resource=pb.Any(type_url=SERVICE, value=b"\xc1")))
+        Resource=pb.Any(type_url=pb.TYPE_URL_INDEXED_CHECK_SERVICE_NODES, value=b"\xc1")))
     effects = link.dialer.receive(bad, 1.0)
     assert not effects.writes and effects.close is None
     (nack,) = effects.send

@@ -40,7 +40,8 @@ async def apply_writes(server: Server, peering: Peering, writes: list[Write]) ->
         if isinstance(write, ImportService):
             await _import_service(server, peering.Name, write.name, write.nodes)
         elif isinstance(write, ImportServiceList):
-            for name in _imported_names(server, peering.Name) - write.names:
+            for name in _imported_names(server, peering.Name) - resources.with_proxies(
+                    write.names):
                 await _import_service(server, peering.Name, name, [])
         elif isinstance(write, StoreTrustBundle):
             await server.raft_apply(MessageType.PEERING_TRUST_BUNDLE_WRITE,

@@ -323,7 +323,8 @@ class PeeringStreams:
         while True:
             ws = WatchSet()
             addresses = () if dialer else self._server_addresses()
-            exported = exported_resources(store, ws, live.peering.Name, addresses)
+            exported = exported_resources(store, ws, live.peering.Name,
+                                          self.server.config.datacenter, addresses)
             with _armed(store, ws) as changed:
                 for url, resource_id, payload in exported:
                     await live.handle(live.session.publish(url, resource_id, payload,

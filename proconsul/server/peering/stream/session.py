@@ -145,8 +145,9 @@ class ReplicationSession:
         """Our side of a resource changed: remember it, send it if the peer subscribed."""
         if url == pb.TYPE_URL_EXPORTED_SERVICE_LIST:  # no longer exported: not replayed
             names = self.status.exported_services = set(resources.decode_service_list(payload))
+            kept = resources.with_proxies(names)
             for key in [k for k in self.latest
-                        if k[0] == pb.TYPE_URL_EXPORTED_SERVICE and k[1] not in names]:
+                        if k[0] == pb.TYPE_URL_EXPORTED_SERVICE and k[1] not in kept]:
                 del self.latest[key]
         if self.latest.get((url, resource_id)) == payload:
             return Effects()
@@ -225,10 +226,11 @@ class ReplicationSession:
             if not resource_id:
                 raise resources.PayloadError("exported service without a name")
             nodes = resources.decode_service(payload)
-            if nodes:
-                imported.add(resource_id)
-            else:
-                imported.discard(resource_id)
+            if not resource_id.endswith(resources.PROXY_SUFFIX):  # synthetic proxies are
+                if nodes:                                             # no service of their own
+                    imported.add(resource_id)
+                else:
+                    imported.discard(resource_id)
             return [ImportService(resource_id, nodes)]
         if url == pb.TYPE_URL_EXPORTED_SERVICE_LIST:
             names = frozenset(resources.decode_service_list(payload))
