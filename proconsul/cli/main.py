@@ -85,6 +85,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                                  "Display service instance usage information"),
     "peering delete": ("peering_commands", "DELETE", "Delete a peering connection"),
     "peering establish": ("peering_commands", "ESTABLISH", "Establish a peering connection"),
+    "peering exported-services": ("peering_commands", "EXPORTED_SERVICES",
+                                  "Lists exported services to a peer"),
     "peering generate-token": ("peering_commands", "GENERATE_TOKEN", "Generate a peering token"),
     "peering list": ("peering_commands", "LIST", "List peering connections"),
     "peering read": ("peering_commands", "READ", "Read a peering connection"),

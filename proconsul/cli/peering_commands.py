@@ -131,6 +131,26 @@ def read(ctx: Context) -> int:
     return 0
 
 
+def exported_services(ctx: Context) -> int:
+    """The services this cluster exports to the peer, from its peering's stream status."""
+    if not _checked(ctx):
+        return 1
+    try:
+        peering, _ = ctx.client().peerings().read(ctx["name"], ctx.query_options())
+    except ClientError as err:
+        ctx.error(f"Error reading peering: {err}")
+        return 1
+    if peering is None:
+        ctx.error(f"No peering with name {ctx['name']} found.")
+        return 1
+    names = (peering.get("StreamStatus") or {}).get("ExportedServices") or []
+    if ctx["format"] == "json":
+        ctx.info(_json([{"ID": name} for name in names]))
+    else:
+        ctx.info("\n".join(names))
+    return 0
+
+
 def delete(ctx: Context) -> int:
     if not ctx["name"]:
         ctx.error("Missing the required -name flag")
@@ -219,6 +239,17 @@ Usage: proconsul peering read [options] -name <peer name>
 
     $ proconsul peering read -name west-dc
 """, "Read a peering connection", read, _read_flags)
+EXPORTED_SERVICES = Command("""
+Usage: proconsul peering exported-services [options] -name <peer name>
+
+  Lists services exported to the peer with the provided name. If the peer is not found,
+  the command exits with a non-zero code. The result is filtered according
+  to ACL policy configuration.
+
+  Example:
+
+    $ proconsul peering exported-services -name west-dc
+""", "Lists exported services to a peer", exported_services, _read_flags)
 DELETE = Command("""
 Usage: proconsul peering delete [options] -name <peer name>
 

@@ -35,3 +35,9 @@ class IndexedResolvedExportedServices(QueryMeta):
     """Reply of ConfigEntry.GetResolvedExportedServices."""
 
     Services: list[ResolvedExportedService] = []
+
+
+class IndexedServiceNames(QueryMeta):
+    """Reply of Internal.ExportedServicesForPeer: service names."""
+
+    Services: list[str] = []

@@ -454,6 +454,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/v1/internal/ui/gateway-intentions/{gateway}"): Route(
         f"/v1/internal/ui/gateway-intentions/{GATEWAY}", _r("service", GATEWAY, "read") +
         _ixn("read"), _ixn("read"), marker="acl-rt-src"),
+    # filtered by service:read, but the walk has no peering: a 404 for every token
+    ("GET", "/v1/internal/ui/exported-services"): Route(
+        "/v1/internal/ui/exported-services?peer=acl-rt-peer"),
     # the walk's agent proxies metrics to a closed port: allowed is a 502, not a 403
     ("GET", "/v1/internal/ui/metrics-proxy/{path}"): Route(
         "/v1/internal/ui/metrics-proxy/api/v1/query", _r("node", "", "read", prefix=True) +

@@ -70,6 +70,18 @@ def test_exported_services_reach_the_peer_and_follow_its_changes(peered):
     accepting = wait_until(lambda: (p := peering(dc1, "dc2"))["State"] == "ACTIVE" and p,
                            what="dc1's side ACTIVE")
     assert accepting["StreamStatus"]["ExportedServices"] == ["web"]
+    listed = run_cli(dc1.agent, "peering", "exported-services", "-name", "dc2")
+    assert (listed.returncode, listed.stdout.decode()) == (0, "web\n"), listed
+    listed = run_cli(dc1.agent, "peering", "exported-services", "-name", "dc2", "-format=json")
+    assert json.loads(listed.stdout) == [{"ID": "web"}], listed
+    ui_listing = dc1.agent.get("/v1/internal/ui/exported-services?peer=dc2").json()
+    assert [(s["Name"], s["Datacenter"], s["InstanceCount"]) for s in ui_listing] == \
+        [("web", "dc1", 0)]
+    assert dc1.agent.get("/v1/internal/ui/exported-services?peer=nobody").status == 404
+    assert dc1.agent.get("/v1/internal/ui/exported-services").status == 400
+    unknown = run_cli(dc1.agent, "peering", "exported-services", "-name", "nobody")
+    assert unknown.returncode == 1
+    assert unknown.stderr.decode() == "No peering with name nobody found.\n"
     dialing = wait_until(lambda: (p := peering(dc2, "dc1"))["StreamStatus"]["ImportedServices"]
                          and p, what="dc2's imported services")
     assert dialing["State"] == "ACTIVE"

@@ -72,6 +72,17 @@ async def ui_services(request: web.Request) -> web.Response:
     return json_reply(request, listing, meta=reply)
 
 
+async def ui_exported_services(request: web.Request) -> web.Response:
+    """The services exported to ``?peer``: a bare summary (name, datacenter) each."""
+    dc = datacenter(request)
+    req = query_options(request, DCSpecificRequest(Datacenter=dc, PeerName=peer(request)))
+    reply = await request.app["agent"].rpc("Internal.ExportedServicesForPeer", req)
+    listing = ui_summary.finish({name: ui_summary.new_summary(name) for name in reply.Services})
+    for summary in listing:
+        summary["Datacenter"] = dc
+    return json_reply(request, listing, meta=reply)
+
+
 async def ui_catalog_overview(request: web.Request) -> web.Response:
     req = query_options(request, DCSpecificRequest(Datacenter=datacenter(request)))
     reply = await request.app["agent"].rpc("Internal.NodeDump", req)
@@ -159,6 +170,7 @@ def add_routes(router: web.Router) -> None:
     router.add_get(f"{base}/catalog-overview", ui_catalog_overview)
     router.add_get(base + "/gateway-services-nodes/{gateway:.*}", ui_gateway_services_nodes)
     router.add_get(base + "/service-topology/{service:.*}", ui_service_topology)
+    router.add_get(base + "/exported-services", ui_exported_services)
     router.add_get(base + "/gateway-intentions/{gateway:.*}", ui_gateway_intentions)
     router.add_get(base + "/metrics-proxy/{path:.*}", ui_metrics_proxy.proxy)
 

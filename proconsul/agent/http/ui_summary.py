@@ -24,7 +24,7 @@ from proconsul.structs.service_kinds import CONNECT_PROXY, INGRESS_GATEWAY, TRAN
 EXTERNAL_SOURCE = "external-source"
 
 
-def _new(name: str) -> dict[str, Any]:
+def new_summary(name: str) -> dict[str, Any]:
     return {"Name": name, "Datacenter": "", "Tags": None, "Nodes": None,
             "ExternalSources": None, "InstanceCount": 0, "ChecksPassing": 0,
             "ChecksWarning": 0, "ChecksCritical": 0, "GatewayConfig": {},
@@ -40,7 +40,7 @@ def summarize(rows: Iterable[CheckServiceNode]) -> tuple[dict[str, dict], set[st
     def get(name: str) -> dict:
         found = out.get(name)
         if found is None:
-            found = out[name] = _new(name)
+            found = out[name] = new_summary(name)
         return found
 
     for row in rows:

@@ -9,14 +9,16 @@ from msgspec.structs import replace
 
 from proconsul.server.endpoints.internal_dump import InternalDumps
 from proconsul.server.endpoints.manual_vips import assign_manual_vips
-from proconsul.structs.errors import BadRequest, ConsulError
+from proconsul.structs.errors import BadRequest, ConsulError, NotFound
 from proconsul.structs.event import USER_EVENT_PREFIX, EventFireRequest, EventFireResponse
+from proconsul.structs.exported_services import IndexedServiceNames
 from proconsul.structs.keyring import (
     KEYRING_LIST,
     KEYRING_OPERATIONS,
     KeyringRequest,
     KeyringResponses,
 )
+from proconsul.structs.requests import DCSpecificRequest
 from proconsul.structs.virtual_ip import (
     AssignServiceManualVIPsRequest,
     AssignServiceManualVIPsResponse,
@@ -31,7 +33,7 @@ class Internal(InternalDumps):
 
     NAME = "Internal"
     METHODS = ("EventFire", "KeyringOperation", "AssignManualServiceVIPs",
-               *InternalDumps.METHODS)
+               "ExportedServicesForPeer", *InternalDumps.METHODS)
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -74,6 +76,30 @@ class Internal(InternalDumps):
             for dc in datacenters))
         return KeyringResponses(Responses=[wan, *(r for reply in replies
                                                   for r in reply.Responses or ())])
+
+    async def ExportedServicesForPeer(self, req: DCSpecificRequest) -> IndexedServiceNames:
+        """The services this cluster exports to the peering named ``PeerName`` (404 if
+        there is none); filtered by ``service:read`` unless the token has ``mesh:write``."""
+        if not req.PeerName:
+            raise BadRequest("must provide PeerName")
+        ident = self.server.authz.resolve(req.Token)
+        store = self.server.store
+        reply = IndexedServiceNames()
+
+        def query(ws) -> int:
+            index, peering = store.peering_read(ws, req.PeerName)
+            if peering is None:
+                raise NotFound(f"peering {req.PeerName!r} not found")
+            exports_index, exports = store.exported_services_for_peer(ws, req.PeerName)
+            names = exports.Services
+            reply.ResultsFilteredByACLs = False
+            if ident.enforcing and not ident.allowed("mesh_write"):
+                names = ident.keep(names, lambda n: ident.allowed("service_read", n), reply)
+            reply.Services = names
+            return max(index, exports_index)
+
+        await self.server.blocking_query(req, reply, query)
+        return reply
 
     async def AssignManualServiceVIPs(self, req: AssignServiceManualVIPsRequest
                                       ) -> AssignServiceManualVIPsResponse:
