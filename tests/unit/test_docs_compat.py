@@ -41,7 +41,7 @@ def test_cli_and_config_rows_come_from_the_registries() -> None:
     assert ("snapshot save", "supported", "") in cli
     assert ("snapshot decode", "supported", "") in cli
     assert ("peering list", "supported", "") in cli
-    assert ("peering exported-services", "not yet", "") in cli
+    assert ("resource read", "not yet", "") in cli
     config = {key: status for key, status, _ in compat.config_rows()}
     assert config["retry_join"] == "supported"
     assert config["tls.https.cert_file"] == "supported"
