@@ -116,16 +116,23 @@ def describe(p: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def read(ctx: Context) -> int:
+def _read_named(ctx: Context) -> dict[str, Any] | None:
+    """The peering ``-name`` names, or None after saying why there is none."""
     if not _checked(ctx):
-        return 1
+        return None
     try:
         peering, _ = ctx.client().peerings().read(ctx["name"], ctx.query_options())
     except ClientError as err:
         ctx.error(f"Error reading peering: {err}")
-        return 1
+        return None
     if peering is None:
         ctx.error(f"No peering with name {ctx['name']} found.")
+    return peering
+
+
+def read(ctx: Context) -> int:
+    peering = _read_named(ctx)
+    if peering is None:
         return 1
     ctx.info(_json(peering) if ctx["format"] == "json" else describe(peering))
     return 0
@@ -133,15 +140,8 @@ def read(ctx: Context) -> int:
 
 def exported_services(ctx: Context) -> int:
     """The services this cluster exports to the peer, from its peering's stream status."""
-    if not _checked(ctx):
-        return 1
-    try:
-        peering, _ = ctx.client().peerings().read(ctx["name"], ctx.query_options())
-    except ClientError as err:
-        ctx.error(f"Error reading peering: {err}")
-        return 1
+    peering = _read_named(ctx)
     if peering is None:
-        ctx.error(f"No peering with name {ctx['name']} found.")
         return 1
     names = (peering.get("StreamStatus") or {}).get("ExportedServices") or []
     if ctx["format"] == "json":
