@@ -10,21 +10,13 @@ import pytest
 
 from tests.support.agent_process import wait_until
 from tests.support.browser import chromium
-from tests.support.peering_lab import PeeringCluster
+from tests.support.peering_lab import PeeringCluster, two_clusters
 
 
 @pytest.fixture
 def clusters(tmp_path: Path):
-    ui_on = {"ui_config": {"enabled": True}}
-    dc1 = PeeringCluster("dc1", tmp_path / "dc1", extra_config=ui_on)
-    dc2 = PeeringCluster("dc2", tmp_path / "dc2", extra_config=ui_on)
-    try:
-        dc1.start()
-        dc2.start()
-        yield dc1, dc2
-    finally:
-        dc1.stop()
-        dc2.stop()
+    with two_clusters(tmp_path, extra_config={"ui_config": {"enabled": True}}) as both:
+        yield both
 
 
 @pytest.fixture

@@ -14,21 +14,15 @@ import pytest
 
 from tests.support.agent_process import blocking_count, wait_until
 from tests.support.cli_process import run_cli
-from tests.support.peering_lab import PeeringCluster
+from tests.support.peering_lab import PeeringCluster, two_clusters
 
 ROOT = "8f3c0e4a-1b2c-4d5e-9f60-7a8b9c0d1e2f"
 
 
 @pytest.fixture
 def clusters(tmp_path: Path):
-    dc1, dc2 = PeeringCluster("dc1", tmp_path / "dc1"), PeeringCluster("dc2", tmp_path / "dc2")
-    try:
-        dc1.start()
-        dc2.start()
-        yield dc1, dc2
-    finally:
-        dc1.stop()
-        dc2.stop()
+    with two_clusters(tmp_path) as both:
+        yield both
 
 
 def generate(cluster: PeeringCluster, peer: str, **body) -> str:

@@ -14,24 +14,18 @@ import pytest
 
 from tests.support.agent_process import wait_until
 from tests.support.cli_process import run_cli
-from tests.support.peering_lab import PeeringCluster
+from tests.support.peering_lab import PeeringCluster, two_clusters
 
 
 @pytest.fixture
 def peered(tmp_path: Path):
-    dc1, dc2 = PeeringCluster("dc1", tmp_path / "dc1"), PeeringCluster("dc2", tmp_path / "dc2")
-    try:
-        dc1.start()
-        dc2.start()
+    with two_clusters(tmp_path) as (dc1, dc2):
         token = dc1.agent.call("POST", "/v1/peering/token", {"PeerName": "dc2"})
         assert token.status == 200, token.text
         reply = dc2.agent.call("POST", "/v1/peering/establish", {
             "PeerName": "dc1", "PeeringToken": token.json()["PeeringToken"]})
         assert reply.status == 200, reply.text
         yield dc1, dc2
-    finally:
-        dc1.stop()
-        dc2.stop()
 
 
 def register_web(cluster: PeeringCluster, status: str) -> None:

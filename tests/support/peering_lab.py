@@ -7,8 +7,10 @@ dialers then get the server's own peering leaf, which it must get signed itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,3 +103,16 @@ class PeeringCluster:
     def stop(self) -> None:
         for agent in self.agents:
             agent.stop()
+
+
+@contextlib.contextmanager
+def two_clusters(base: Path, **kw: Any) -> Iterator[tuple[PeeringCluster, PeeringCluster]]:
+    """dc1 and dc2 started (``kw`` for both), stopped afterwards whatever happened."""
+    dc1, dc2 = PeeringCluster("dc1", base / "dc1", **kw), PeeringCluster("dc2", base / "dc2", **kw)
+    try:
+        dc1.start()
+        dc2.start()
+        yield dc1, dc2
+    finally:
+        dc1.stop()
+        dc2.stop()
