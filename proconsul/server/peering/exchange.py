@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from proconsul.server.peering.channel import peer_channel
 from proconsul.structs import pbpeerstream as pb
 from proconsul.structs.errors import ConsulError, Forbidden
 from proconsul.structs.peering import ExchangeSecretRequest
@@ -60,14 +61,10 @@ async def exchange_secret(addresses: list[str], ca_pems: list[str], server_name:
     """The stream secret the first address that answers hands back. A refused secret
     ends the attempt (403: the token must be generated again); if no address answers,
     a ConsulError lists why each failed."""
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates="".join(ca_pems).encode() or None)
-    options = [("grpc.ssl_target_name_override", server_name),
-               ("grpc.default_authority", server_name)]
     request = pb.ExchangeSecretRequest(PeerID=peer_id, EstablishmentSecret=establishment_secret)
     failures = []
     for address in addresses:
-        async with grpc.aio.secure_channel(address, credentials, options=options) as channel:
+        async with peer_channel(address, ca_pems, server_name) as channel:
             call = channel.unary_unary(
                 pb.EXCHANGE_SECRET, request_serializer=pb.ExchangeSecretRequest.SerializeToString,
                 response_deserializer=pb.ExchangeSecretResponse.FromString)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from proconsul.server.connect.ca import indexed_roots
+from proconsul.structs.connect_ids import peering_server_san
 from proconsul.structs.errors import BadRequest, ConsulError
 
 if TYPE_CHECKING:
@@ -13,11 +14,6 @@ if TYPE_CHECKING:
 
 CONSUL_SERVICE = "consul"
 GRPC_TLS_PORT_META = "grpc_tls_port"
-
-
-def peering_server_name(datacenter: str, trust_domain: str) -> str:
-    """The SAN of the servers' peering certificate (Consul's PeeringServerSAN)."""
-    return f"server.{datacenter}.peering.{trust_domain}"
 
 
 def tls_materials(server: Server, generating: bool) -> tuple[str, list[str]]:
@@ -36,7 +32,7 @@ def tls_materials(server: Server, generating: bool) -> tuple[str, list[str]]:
     if not built.Roots or not built.TrustDomain:
         raise ConsulError("CA has not finished initializing")
     pems = [r.RootCert if r.RootCert.endswith("\n") else r.RootCert + "\n" for r in built.Roots]
-    return peering_server_name(server.config.datacenter, built.TrustDomain), pems
+    return peering_server_san(server.config.datacenter, built.TrustDomain), pems
 
 
 def server_addresses(server: Server) -> list[str]:

@@ -29,6 +29,7 @@ import grpc
 from msgspec.structs import replace
 
 from proconsul.server.endpoints.peering import ERR_PEERING_DISABLED
+from proconsul.server.peering.channel import peer_channel
 from proconsul.server.peering.materials import server_addresses
 from proconsul.server.peering.stream.apply import apply_writes, remove_imported
 from proconsul.server.peering.stream.auth import OpenRefused, check_open
@@ -207,11 +208,8 @@ class PeeringStreams:
 
     async def _dial_once(self, peering: Peering, secret: str, address: str,
                          status: StreamStatus) -> None:
-        roots = "".join(p if p.endswith("\n") else p + "\n" for p in peering.PeerCAPems or ())
-        credentials = grpc.ssl_channel_credentials(root_certificates=roots.encode() or None)
-        options = [("grpc.ssl_target_name_override", peering.PeerServerName)] \
-            if peering.PeerServerName else []
-        async with grpc.aio.secure_channel(address, credentials, options=options) as channel:
+        async with peer_channel(address, list(peering.PeerCAPems or ()),
+                                peering.PeerServerName or "") as channel:
             call = channel.stream_stream(
                 pb.STREAM_RESOURCES, request_serializer=_serialize,
                 response_deserializer=pb.ReplicationMessage.FromString)()
